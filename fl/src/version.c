@@ -1,0 +1,5 @@
+#include "fl/version.h"
+const char *fl_version(void)
+{
+    return "airmeta-fl 1";
+}

@@ -1,0 +1,13 @@
+/* host/commands: the airmeta subcommands (git-style). Each returns the process exit code. */
+#ifndef AM_HOST_COMMANDS_H
+#define AM_HOST_COMMANDS_H
+
+typedef struct am_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} am_command;
+
+int cmd_bench(int argc, char **argv);
+
+#endif

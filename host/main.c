@@ -1,0 +1,41 @@
+/* airmeta: federated meta-learning over the air. One program, git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const am_command commands[] = {
+    {"bench", "benchmarks: bench phy | bench fl (Msps, us per iteration, ratios)", cmd_bench},
+};
+static const size_t ncommands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: airmeta COMMAND [options]   (airmeta COMMAND --help for each)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < ncommands; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("airmeta %s (air interface version 1)\n", AM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < ncommands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "airmeta: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

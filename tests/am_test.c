@@ -1,0 +1,67 @@
+#include "am_test.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AM_TEST_MAX 512
+
+static struct {
+    const char *name;
+    am_test_fn fn;
+} cases[AM_TEST_MAX];
+static int ncases;
+int am_test_failures;
+
+void am_test_register(const char *name, am_test_fn fn)
+{
+    if (ncases < AM_TEST_MAX) {
+        cases[ncases].name = name;
+        cases[ncases].fn = fn;
+        ncases++;
+    }
+}
+
+const char *am_test_source_dir(void)
+{
+    const char *d = getenv("AM_SOURCE_DIR");
+    return d ? d : AM_SOURCE_DIR;
+}
+
+const char *am_test_tmp_dir(void)
+{
+    static char dir[512];
+    if (!dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/airmeta-test-%ld", base ? base : "/tmp", (long)getpid());
+        mkdir(dir, 0700);
+    }
+    return dir;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < ncases; i++)
+            printf("%s\n", cases[i].name);
+        return argc < 2 ? 2 : 0;
+    }
+    int ran = 0;
+    for (int a = 1; a < argc; a++) {
+        int found = 0;
+        for (int i = 0; i < ncases; i++) {
+            if (strcmp(cases[i].name, argv[a]) == 0 || strcmp(argv[a], "all") == 0) {
+                int before = am_test_failures;
+                cases[i].fn();
+                fprintf(stderr, "%s: %s\n", cases[i].name,
+                        am_test_failures == before ? "ok" : "FAILED");
+                found = 1;
+                ran++;
+            }
+        }
+        if (!found) {
+            fprintf(stderr, "no test case named '%s'\n", argv[a]);
+            return 2;
+        }
+    }
+    return am_test_failures ? 1 : (ran ? 0 : 2);
+}

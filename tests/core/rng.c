@@ -1,0 +1,77 @@
+#include "am_test.h"
+#include "core/rng.h"
+#include "core/status.h"
+
+AM_TEST(repeatable, unit)
+{
+    am_rng a, b;
+    am_rng_seed(&a, 42);
+    am_rng_seed(&b, 42);
+    for (int i = 0; i < 1000; i++)
+        AM_REQUIRE(am_rng_u64(&a) == am_rng_u64(&b), "same seed diverged at draw %d", i);
+    am_rng_seed2(&a, 42, 1);
+    am_rng_seed2(&b, 42, 2);
+    AM_CHECK(am_rng_u64(&a) != am_rng_u64(&b), "streams 1 and 2 collide");
+}
+
+/* Moments against closed forms: mean 0, variance 1 (normal), E|z|^2 = 1 (complex),
+ * uniform mean 1/2 and variance 1/12; n = 10^6 gives standard errors of about 1e-3. */
+AM_TEST(moments, unit)
+{
+    am_rng r;
+    am_rng_seed(&r, 7);
+    const int n = 1000000;
+    double s = 0, s2 = 0, c2 = 0, u = 0, u2 = 0, s4 = 0;
+    for (int i = 0; i < n; i++) {
+        double x = am_rng_normal(&r);
+        s += x;
+        s2 += x * x;
+        s4 += x * x * x * x;
+        float complex z = am_rng_cnormal(&r);
+        c2 += (double)(crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+        double v = am_rng_uniform(&r);
+        u += v;
+        u2 += v * v;
+    }
+    AM_CHECK_NEAR(s / n, 0.0, 5e-3);
+    AM_CHECK_NEAR(s2 / n, 1.0, 5e-3);
+    AM_CHECK_NEAR(s4 / n, 3.0, 3e-2);
+    AM_CHECK_NEAR(c2 / n, 1.0, 5e-3);
+    AM_CHECK_NEAR(u / n, 0.5, 2e-3);
+    AM_CHECK_NEAR(u2 / n - (u / n) * (u / n), 1.0 / 12.0, 1e-3);
+}
+
+AM_TEST(below_uniform, unit)
+{
+    am_rng r;
+    am_rng_seed(&r, 3);
+    unsigned counts[7] = {0};
+    const int n = 700000;
+    for (int i = 0; i < n; i++) {
+        uint32_t v = am_rng_below(&r, 7);
+        AM_REQUIRE(v < 7, "out of range %u", v);
+        counts[v]++;
+    }
+    for (int k = 0; k < 7; k++)
+        AM_CHECK_NEAR(counts[k], n / 7.0, 5.0 * sqrt(n / 7.0));
+    uint32_t idx[10];
+    for (uint32_t i = 0; i < 10; i++)
+        idx[i] = i;
+    am_rng_partial_shuffle(&r, idx, 10, 10);
+    unsigned seen = 0;
+    for (int i = 0; i < 10; i++)
+        seen |= 1u << idx[i];
+    AM_CHECK(seen == 0x3ffu, "shuffle is not a permutation: %x", seen);
+}
+
+AM_TEST(error_message, unit)
+{
+    am_status s = AM_FAIL(AM_EINVAL, "nfft: %u is odd", 65u);
+    AM_CHECK(s == AM_EINVAL, "status passed through");
+    AM_CHECK(strstr(am_last_error(), "rng.c:") != NULL, "message has file: %s", am_last_error());
+    AM_CHECK(strstr(am_last_error(), "nfft: 65 is odd") != NULL, "message: %s", am_last_error());
+    am_error_wrap(s, "reading %s", "x.sigmf-meta");
+    AM_CHECK(strncmp(am_last_error(), "reading x.sigmf-meta: ", 22) == 0, "wrapped: %s",
+             am_last_error());
+    AM_CHECK(am_status_exit_code(AM_OK) == 0 && am_status_exit_code(AM_EFORMAT) != 0, "codes");
+}
