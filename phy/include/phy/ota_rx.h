@@ -1,0 +1,94 @@
+/* phy/ota_rx: the server receiver on a continuous sample stream: burst detection, timing and CFO
+ * estimation, composite gain from S1, pilot phase tracking, equalisation and demapping to the
+ * average of the active agents' payloads. Implements AIR_INTERFACE §5 (with §1-§3 inverted). */
+#ifndef AM_PHY_OTA_RX_H
+#define AM_PHY_OTA_RX_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "phy/frame.h"
+
+/* One decoded burst. Pointers are owned by the receiver and valid only during the callback (or,
+ * for phy_ota_rx_decode_at, until the next call on the receiver). */
+typedef struct phy_ota_burst {
+    uint64_t start;      /* stream index of the first sample of S0a (server's time reference) */
+    uint64_t index;      /* 0, 1, ... bursts decoded since create/reset */
+    float cfo;           /* carrier offset, subcarrier spacings (the stream was derotated by it) */
+    float n0;            /* noise power per bin N0 (§5), from the odd used bins of S0a and S0b */
+    float snr_db;        /* 10 log10(mean over used bins of |G[i]|^2 / n0) */
+    float active_mean;   /* mean over used bins of active[i] */
+    float metric;        /* detection metric (0..1, Schmidl-Cox correlation coefficient squared);
+                            1 for decode_at */
+    unsigned nfft;       /* M: length of active, snr, gain */
+    size_t payload_len;  /* L */
+    const float *payload;        /* L recovered reals: eta * Y/G, the active agents' average (§5);
+                                    0 on entries whose bin has no active agent */
+    const float *active;         /* M: |G[i]| / sqrt(rho), estimated active agents; 0 on null bins
+                                    and where |G| is negligible */
+    const float *snr;            /* M: |G[i]|^2 / n0 (linear); 0 on null bins */
+    const float complex *gain;   /* M: composite gain G[i] = Y_S1[i] / S1[i] (§5); 0 on null bins */
+    size_t n_symbols;            /* N * M_data: length of `symbols` */
+    const float complex *symbols; /* equalised data-bin values Y/G (in units of c_j, i.e. before the
+                                     scaling by eta), symbol after symbol, bins increasing */
+} phy_ota_burst;
+
+/* Called once per decoded burst, in stream order. A non-AM_OK return is remembered and returned
+ * by phy_ota_rx_execute once it has consumed its whole input (processing goes on). */
+typedef am_status (*phy_ota_rx_callback)(const phy_ota_burst *burst, void *user);
+
+typedef struct phy_ota_rx_cfg {
+    phy_frame_cfg frame;          /* numerology and allocation (§1) */
+    size_t payload_len;           /* L reals per burst, >= 1 */
+    float eta;                    /* payload scale of the round (§3), finite > 0 */
+    float rho;                    /* power factor of the round (§4), finite > 0 */
+    float threshold;              /* Schmidl-Cox detection threshold in (0, 1); 0 = default 0.35 */
+    phy_ota_rx_callback callback; /* required for phy_ota_rx_execute (may be NULL if only
+                                     phy_ota_rx_decode_at is used) */
+    void *user;                   /* passed to the callback */
+} phy_ota_rx_cfg;
+
+/* Default frame, L = 1024, eta = 1, rho = 1, threshold 0 (default), no callback. */
+void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg);
+
+typedef struct phy_ota_rx phy_ota_rx; /* opaque */
+
+/* Validates and copies cfg, allocates everything (memory is O(L + M), independent of stream
+ * length) and plans the FFTs. */
+am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out);
+void phy_ota_rx_destroy(phy_ota_rx *q); /* NULL is a no-op */
+/* Forget the stream (stream index restarts at 0, counters cleared). Keeps eta and rho. */
+void phy_ota_rx_reset(phy_ota_rx *q);
+
+/* Change the round's eta and rho (takes effect for bursts not yet started). AM_EINVAL unless both
+ * finite and > 0. */
+am_status phy_ota_rx_set_round(phy_ota_rx *q, float eta, float rho);
+
+const phy_frame *phy_ota_rx_frame(const phy_ota_rx *q);
+size_t phy_ota_rx_burst_len(const phy_ota_rx *q);
+
+/* Consume n samples of the stream (any n >= 0; bursts may straddle calls; results do not depend
+ * on how the stream is cut into calls). Calls the callback for each burst decoded.
+ * A chunk containing a NaN or Inf sample is refused as a whole: AM_EFORMAT naming the sample,
+ * nothing consumed, state unchanged (the caller may drop or repair the chunk and go on).
+ * AM_EINVAL if there is no callback. Does not allocate. */
+am_status phy_ota_rx_execute(phy_ota_rx *q, const float complex *x, size_t n);
+
+/* Genie-timed decode: S0a's first sample is x[0], zero CFO, n >= burst_len. Fills *burst (start =
+ * 0, metric = 1, cfo = 0). Does not disturb the stream state. AM_EINVAL if n < burst_len,
+ * AM_EFORMAT on a non-finite sample among the first burst_len. Does not allocate. */
+am_status phy_ota_rx_decode_at(phy_ota_rx *q,
+                               const float complex *x,
+                               size_t n,
+                               phy_ota_burst *burst);
+
+typedef struct phy_ota_rx_stats {
+    uint64_t samples;  /* samples consumed since create/reset */
+    uint64_t bursts;   /* bursts decoded (callbacks made) */
+    uint64_t rejected; /* detector triggers rejected by the synchroniser (not a burst) */
+} phy_ota_rx_stats;
+void phy_ota_rx_get_stats(const phy_ota_rx *q, phy_ota_rx_stats *stats);
+
+#endif

@@ -1,0 +1,52 @@
+/* phy/ota_tx: the agent transmitter: payload mapping, precoding and OFDM modulation of one burst.
+ * Implements AIR_INTERFACE §1-§4 (burst S0a|S0b|S1|D_0..D_(N-1), mapping, precoding). */
+#ifndef AM_PHY_OTA_TX_H
+#define AM_PHY_OTA_TX_H
+
+#include <complex.h>
+#include <stddef.h>
+
+#include "core/status.h"
+#include "phy/frame.h"
+
+typedef struct phy_ota_tx_cfg {
+    phy_frame_cfg frame; /* numerology and allocation (§1) */
+    size_t payload_len;  /* L reals per burst, >= 1 */
+} phy_ota_tx_cfg;
+
+/* Default frame (M = 256, cp = M/8, default allocation), L = 1024. */
+void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg);
+
+typedef struct phy_ota_tx phy_ota_tx; /* opaque */
+
+/* Validates (phy_frame_validate, L >= 1 and burst length representable), allocates every buffer
+ * and plans the FFTs. */
+am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out);
+void phy_ota_tx_destroy(phy_ota_tx *q); /* NULL is a no-op */
+
+const phy_frame *phy_ota_tx_frame(const phy_ota_tx *q);
+size_t phy_ota_tx_payload_len(const phy_ota_tx *q);
+size_t phy_ota_tx_burst_len(const phy_ota_tx *q); /* (3 + N)(M + cp) */
+
+/* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|D_0..D_(N-1), each block cp samples of
+ * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta in increasing bin
+ * index across symbols (§3), pilots +1, tail 0; every bin value of every block is multiplied by
+ * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then
+ * x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1).
+ * v: payload_len finite reals. AM_EINVAL (message names it, nothing written) if v or p has a
+ * non-finite entry, eta is not finite and > 0, or cap < burst_len. Does not allocate. */
+am_status phy_ota_tx_execute(phy_ota_tx *q,
+                             const float *v,
+                             float eta,
+                             const float complex *p,
+                             float complex *out,
+                             size_t cap);
+
+/* Frequency shift in place: x[t] *= exp(j (phase0 + 2 pi eps t / nfft)), t = 0..n-1, eps in
+ * subcarrier spacings (phase computed in double, no drift over long bursts). An agent that
+ * measured CFO eps_b on the beacon (phy/beacon.h: downlink offset) pre-compensates its uplink
+ * burst with phy_rotate(x, n, eps_b, M, phase0): the uplink offset is -eps_b (same oscillators,
+ * opposite direction). phase0 carries the phase accumulated between beacon and transmission. */
+void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double phase0);
+
+#endif
