@@ -1,0 +1,102 @@
+/* phy/chan: channel emulator for K agents (Rayleigh multipath, timing offset, CFO, phase, AWGN).
+ * Implements the channel of AIR_INTERFACE §5 (uplink superposition, SNR rho/N0) and §6 (downlink). */
+#ifndef AM_PHY_CHAN_H
+#define AM_PHY_CHAN_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+/* Model, agent k (realisation drawn by phy_chan_draw):
+ *   taps a_{k,l}, l = 0..n_taps-1, at delay l samples: independent CN(0, P_l) with the exponential
+ *   power-delay profile P_l ~ exp(-beta l), sum_l P_l = 1, beta chosen so that the rms delay
+ *   spread of {P_l} equals delay_spread (so E|H_k[i]|^2 = 1 on every bin);
+ *   integer timing offset d_k uniform in [0, max_timing_offset];
+ *   CFO eps_k uniform in [-max_cfo, max_cfo] (subcarrier spacings), plus common_cfo for all;
+ *   carrier phase phi_k uniform in [0, 2 pi) (0 without random_phase).
+ * Uplink output, t = 0 .. ny-1 (t = 0 is the first `lead` sample):
+ *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k} sum_l a_{k,l} tx_k[t - lead - d_k - l]
+ *          + w[t],   w ~ CN(0, s2),  s2 = rho M / (M_used 10^(snr/10))   (AIR_INTERFACE §5).
+ * Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window starts
+ * at n0 in tx_k sees the per-bin gain phy_chan_response(k), as long as d_k + n_taps - 1 <= cp:
+ * the timing offset is part of h_k (a phase ramp), as in a timed system (§5). */
+
+typedef struct phy_chan phy_chan; /* opaque */
+
+typedef struct phy_chan_cfg {
+    unsigned n_agents;           /* K >= 1 */
+    unsigned nfft, cp_len;       /* numerology (for the SNR definition of AIR_INTERFACE §5) */
+    const unsigned char *sctype; /* NULL = liquid default allocation (M_used from it) */
+    unsigned n_taps;             /* multipath taps per agent, 1 = flat Rayleigh */
+    float delay_spread; /* rms delay spread in samples (exponential power-delay profile, taps at
+                           integer delays; total power 1); ignored when n_taps = 1, otherwise
+                           0 < delay_spread < sqrt((n_taps^2 - 1) / 12) (the uniform profile's) */
+    unsigned max_timing_offset; /* per-agent integer timing offset uniform in [0, max] samples */
+    float max_cfo;              /* per-agent CFO uniform in [-max, max], subcarrier spacings */
+    float common_cfo;           /* receiver-side CFO common to all agents, subcarrier spacings */
+    int random_phase;           /* per-agent uniform carrier phase */
+    float snr_db;               /* per-agent SNR rho/N0 of §5; INFINITY = no noise */
+    float rho;                  /* the round's power factor (sets N0 = rho / snr) */
+    uint64_t seed;
+} phy_chan_cfg;
+
+/* K = 1, M = 256, cp = 32, default allocation, flat (1 tap, delay_spread 1), no timing offset,
+ * no CFO, random phase, no noise, rho = 1, seed 1. */
+void phy_chan_cfg_default(phy_chan_cfg *cfg);
+
+/* Validates cfg (AM_EINVAL naming the field), copies it and draws the first realisation. */
+am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out);
+void phy_chan_destroy(phy_chan *q); /* NULL is a no-op */
+/* Back to the state right after create (same seed: same realisations and noise again). */
+void phy_chan_reset(phy_chan *q);
+
+/* New independent realisation of all agents' channels (per round). Agent k's channels come from
+ * its own random stream (seed, k), so they do not depend on K. */
+am_status phy_chan_draw(phy_chan *q);
+am_status phy_chan_set_snr(phy_chan *q, float snr_db);
+
+/* M bins: H_k[i] = e^{j phi_k} sum_l a_l e^{-j 2 pi i (d_k + l)/M}  (i = FFT bin, §1). */
+am_status phy_chan_response(const phy_chan *q, unsigned k, float complex *H);
+/* Taps e^{j phi_k} a_{k,l} (n_taps values) and timing offset d_k. */
+am_status phy_chan_taps(const phy_chan *q, unsigned k, float complex *taps, unsigned *delay);
+/* The power-delay profile P_l (n_taps values, sum 1). */
+void phy_chan_pdp(const phy_chan *q, float *P);
+
+/* s2 per time sample: rho*M/(M_used*10^(snr/10)) (§5: N0 = s2*M_used/M); 0 without noise. */
+float phy_chan_noise_var(const phy_chan *q);
+/* eps_k + common_cfo in subcarrier spacings (the uplink offset the server sees from agent k). */
+float phy_chan_agent_cfo(const phy_chan *q, unsigned k);
+unsigned phy_chan_n_used(const phy_chan *q); /* M_used = pilot + data bins */
+
+/* Output length: lead + burst_len + max_timing_offset + n_taps - 1 + tail. */
+size_t phy_chan_out_len(const phy_chan *q, size_t burst_len, size_t lead, size_t tail);
+
+/* uplink: y = sum_k channel_k(tx[k]) rotated by (cfo_k + common) + AWGN; tx[k] may be NULL (agent
+ * silent); noise also over the `lead` samples before and `tail` after; deterministic for a seed.
+ * cap >= phy_chan_out_len(...) else AM_EINVAL. Does not allocate. */
+am_status phy_chan_execute(phy_chan *q,
+                           const float complex *const *tx,
+                           size_t burst_len,
+                           size_t lead,
+                           size_t tail,
+                           float complex *y,
+                           size_t cap,
+                           size_t *ny);
+
+/* downlink to agent k (beacon, §6): same multipath, timing offset and phase (TDD reciprocity),
+ * CFO -(cfo_k + common), AWGN of the same variance. Output length as phy_chan_out_len; an agent
+ * whose FFT window of a block sits at its nominal place (lead + n0) sees the gain
+ * phy_chan_response(k) on every bin. */
+am_status phy_chan_downlink(phy_chan *q,
+                            unsigned k,
+                            const float complex *x,
+                            size_t n,
+                            size_t lead,
+                            size_t tail,
+                            float complex *y,
+                            size_t cap,
+                            size_t *ny);
+
+#endif

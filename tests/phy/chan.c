@@ -1,0 +1,502 @@
+/* Tests of phy/chan (channel emulator) against closed forms and an independent DFT path. */
+#include <liquid/liquid.h>
+
+#include "am_test.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "phy/chan.h"
+
+/* Direct DFTs in double with the scaling of AIR_INTERFACE §1:
+ * x[t] = (1/sqrt(Mu)) sum_i X[i] e^{+j 2 pi i t/M},  X[i] = (sqrt(Mu)/M) sum_t x[t] e^{-j 2 pi i t/M} */
+static void idft(const double complex *X, unsigned M, unsigned mu, double complex *x)
+{
+    for (unsigned t = 0; t < M; t++) {
+        double complex s = 0;
+        for (unsigned i = 0; i < M; i++)
+            s += X[i] * cexp(I * 2.0 * M_PI * (double)((i * t) % M) / M);
+        x[t] = s / sqrt((double)mu);
+    }
+}
+
+static void dft(const float complex *x, unsigned M, unsigned mu, double complex *X)
+{
+    for (unsigned i = 0; i < M; i++) {
+        double complex s = 0;
+        for (unsigned t = 0; t < M; t++)
+            s += (double complex)x[t] * cexp(-I * 2.0 * M_PI * (double)((i * t) % M) / M);
+        X[i] = s * sqrt((double)mu) / M;
+    }
+}
+
+/* One OFDM block (cp + M samples) of random QPSK on the used bins of the default allocation. */
+static void ofdm_block(am_rng *r, unsigned M, unsigned cp, const unsigned char *sc, unsigned mu,
+                       double complex *X, float complex *blk)
+{
+    double complex *x = malloc(M * sizeof *x);
+    for (unsigned i = 0; i < M; i++) {
+        X[i] = 0;
+        if (sc[i] != OFDMFRAME_SCTYPE_NULL)
+            X[i] = ((am_rng_below(r, 2) ? 1.0 : -1.0) + I * (am_rng_below(r, 2) ? 1.0 : -1.0)) /
+                   sqrt(2.0);
+    }
+    idft(X, M, mu, x);
+    for (unsigned t = 0; t < cp; t++)
+        blk[t] = (float complex)x[M - cp + t];
+    for (unsigned t = 0; t < M; t++)
+        blk[cp + t] = (float complex)x[t];
+    free(x);
+}
+
+/* Independent path: OFDM blocks through the emulator (no noise, no CFO), DFT at the nominal
+ * window, Y[i] = sum_k H_k[i] X_k[i] with H_k from phy_chan_response. */
+AM_TEST(response_matches_ofdm, unit)
+{
+    const unsigned M = 256, cp = 32, K = 3;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_agents = K;
+    c.nfft = M;
+    c.cp_len = cp;
+    c.n_taps = 6;
+    c.delay_spread = 1.5f;
+    c.max_timing_offset = 20; /* 20 + 5 <= cp: inside the CP */
+    c.seed = 11;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    unsigned char sc[256];
+    ofdmframe_init_default_sctype(M, sc);
+    unsigned mu = phy_chan_n_used(ch);
+    AM_CHECK(mu == 204, "M_used of the default allocation = %u", mu);
+
+    am_rng r;
+    am_rng_seed(&r, 5);
+    double complex X[3][256], Y[256];
+    float complex blk[3][288];
+    float complex H[3][256];
+    const float complex *tx[3];
+    const size_t lead = 17, tail = 9;
+    size_t cap = phy_chan_out_len(ch, cp + M, lead, tail);
+    AM_CHECK(cap == lead + cp + M + 20 + 5 + tail, "out_len %zu", cap);
+    float complex *y = malloc(cap * sizeof *y);
+    for (unsigned k = 0; k < K; k++) {
+        ofdm_block(&r, M, cp, sc, mu, X[k], blk[k]);
+        AM_REQUIRE_OK(phy_chan_response(ch, k, H[k]));
+    }
+    /* each agent alone, then all together (superposition) */
+    for (unsigned pass = 0; pass <= K; pass++) {
+        for (unsigned k = 0; k < K; k++)
+            tx[k] = (pass == K || pass == k) ? blk[k] : NULL;
+        size_t ny = 0;
+        AM_REQUIRE_OK(phy_chan_execute(ch, tx, cp + M, lead, tail, y, cap, &ny));
+        AM_CHECK(ny == cap, "ny %zu", ny);
+        dft(y + lead + cp, M, mu, Y);
+        double err = 0, ref = 0;
+        for (unsigned i = 0; i < M; i++) {
+            double complex want = 0;
+            for (unsigned k = 0; k < K; k++)
+                if (tx[k])
+                    want += (double complex)H[k][i] * X[k][i];
+            err = fmax(err, cabs(Y[i] - want));
+            ref = fmax(ref, cabs(want));
+        }
+        AM_CHECK(err < 1e-5 * (1 + ref), "pass %u: max |Y - H X| = %.3g (max |HX| %.3g)", pass,
+                 err, ref);
+    }
+    /* and the response is not trivial: the timing offsets and taps differ between agents */
+    unsigned d0, d1;
+    AM_CHECK_OK(phy_chan_taps(ch, 0, NULL, &d0));
+    AM_CHECK_OK(phy_chan_taps(ch, 1, NULL, &d1));
+    AM_CHECK(cabsf(H[0][1] - H[1][1]) > 1e-3f, "agents share a response");
+    free(y);
+    phy_chan_destroy(ch);
+}
+
+/* The impulse response the emulator applies: y[lead + d_k + l] = taps_l for a unit impulse. */
+AM_TEST(impulse_response, unit)
+{
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_agents = 2;
+    c.n_taps = 4;
+    c.delay_spread = 1.0f;
+    c.max_timing_offset = 7;
+    c.seed = 3;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    float complex one = 1.0f, y[64], taps[4];
+    const float complex *tx[2] = {NULL, &one};
+    size_t ny;
+    AM_REQUIRE_OK(phy_chan_execute(ch, tx, 1, 5, 3, y, 64, &ny));
+    AM_CHECK(ny == 5 + 1 + 7 + 3 + 3, "ny %zu", ny);
+    unsigned d;
+    AM_REQUIRE_OK(phy_chan_taps(ch, 1, taps, &d));
+    AM_CHECK(d <= 7, "delay %u", d);
+    for (size_t t = 0; t < ny; t++) {
+        float complex want = (t >= 5 + d && t < 5 + d + 4) ? taps[t - 5 - d] : 0.0f;
+        AM_CHECK(cabsf(y[t] - want) < 1e-6f, "t = %zu: |y - tap| = %g", t, cabsf(y[t] - want));
+    }
+    phy_chan_destroy(ch);
+}
+
+/* E|H[i]|^2 = 1 on every bin, E H = 0, |H|^2 exponential (P(|H|^2 > 1) = 1/e), tap powers follow
+ * the exponential profile whose rms delay spread is the configured one. */
+AM_TEST(rayleigh_power, unit)
+{
+    const unsigned M = 64, L = 5, draws = 4000;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.nfft = M;
+    c.cp_len = 16;
+    c.n_taps = L;
+    c.delay_spread = 1.2f;
+    c.max_timing_offset = 3;
+    c.seed = 99;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    float P[5];
+    phy_chan_pdp(ch, P);
+    double ps = 0, m1 = 0, m2 = 0;
+    for (unsigned l = 0; l < L; l++) {
+        ps += P[l];
+        m1 += P[l] * (double)l;
+        m2 += P[l] * (double)l * l;
+    }
+    AM_CHECK_NEAR(ps, 1.0, 1e-6);
+    AM_CHECK_NEAR(sqrt(m2 - m1 * m1), 1.2, 1e-4);
+    for (unsigned l = 1; l + 1 < L; l++) /* exponential: constant ratio */
+        AM_CHECK_NEAR(P[l + 1] / P[l], P[1] / P[0], 1e-5);
+
+    double pw[64] = {0}, tp[5] = {0}, above = 0;
+    double complex mean = 0;
+    float complex H[64], taps[5];
+    for (unsigned n = 0; n < draws; n++) {
+        AM_REQUIRE_OK(phy_chan_draw(ch));
+        AM_REQUIRE_OK(phy_chan_response(ch, 0, H));
+        AM_REQUIRE_OK(phy_chan_taps(ch, 0, taps, NULL));
+        for (unsigned i = 0; i < M; i++) {
+            double g = (double)(crealf(H[i]) * crealf(H[i]) + cimagf(H[i]) * cimagf(H[i]));
+            pw[i] += g;
+            above += g > 1.0;
+            mean += H[i];
+        }
+        for (unsigned l = 0; l < L; l++)
+            tp[l] += (double)(cabsf(taps[l]) * cabsf(taps[l]));
+    }
+    /* |H|^2 ~ Exp(1): standard error of a per-bin mean = 1/sqrt(draws) = 0.016 */
+    double worst = 0, all = 0;
+    for (unsigned i = 0; i < M; i++) {
+        worst = fmax(worst, fabs(pw[i] / draws - 1.0));
+        all += pw[i] / draws / M;
+    }
+    AM_CHECK(worst < 0.07, "max_i |E|H_i|^2 - 1| = %.3g", worst);
+    AM_CHECK_NEAR(all, 1.0, 0.03);
+    AM_CHECK_NEAR(above / (draws * M), exp(-1.0), 0.01);
+    AM_CHECK(cabs(mean) / (draws * M) < 0.02, "|E H| = %.3g", cabs(mean) / (draws * M));
+    for (unsigned l = 0; l < L; l++)
+        AM_CHECK_NEAR(tp[l] / draws, P[l], 5.0 * P[l] / sqrt(draws));
+    phy_chan_destroy(ch);
+}
+
+/* s2 = rho M / (M_used 10^(snr/10)) per time sample; per bin N0 = s2 M_used / M = rho / snr. */
+AM_TEST(noise_variance, unit)
+{
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.snr_db = 10.0f;
+    c.rho = 2.0f;
+    c.seed = 4;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    double s2 = 2.0 * 256 / (204 * 10.0);
+    AM_CHECK_NEAR(phy_chan_noise_var(ch), s2, 1e-6 * s2);
+    const size_t n = 256 * 800;
+    float complex *y = malloc(n * sizeof *y);
+    const float complex *tx[1] = {NULL};
+    size_t ny;
+    AM_REQUIRE_OK(phy_chan_execute(ch, tx, 0, n - 100, 100, y, n, &ny));
+    AM_REQUIRE(ny == n, "ny %zu", ny);
+    double v = 0, re2 = 0;
+    for (size_t t = 0; t < n; t++) {
+        v += (double)(crealf(y[t]) * crealf(y[t]) + cimagf(y[t]) * cimagf(y[t]));
+        re2 += (double)(crealf(y[t]) * crealf(y[t]));
+    }
+    AM_CHECK_NEAR(v / (double)n, s2, 0.01 * s2);        /* se 1/sqrt(n) = 0.22 % */
+    AM_CHECK_NEAR(re2 / (double)n, s2 / 2, 0.01 * s2); /* circular */
+    /* per-bin noise power after the §1 transform */
+    double n0 = 0;
+    double complex Y[256];
+    for (unsigned b = 0; b < 200; b++) {
+        dft(y + 256 * b, 256, 204, Y);
+        for (unsigned i = 0; i < 256; i++)
+            n0 += creal(Y[i] * conj(Y[i]));
+    }
+    n0 /= 200.0 * 256;
+    AM_CHECK_NEAR(n0, 2.0 / 10.0, 0.01 * 0.2);
+    /* set_snr changes s2 by the closed form; infinity gives no noise */
+    AM_REQUIRE_OK(phy_chan_set_snr(ch, 20.0f));
+    AM_CHECK_NEAR(phy_chan_noise_var(ch), s2 / 10, 1e-6 * s2);
+    AM_REQUIRE_OK(phy_chan_set_snr(ch, INFINITY));
+    AM_CHECK(phy_chan_noise_var(ch) == 0.0f, "noise at infinite SNR");
+    AM_CHECK(phy_chan_set_snr(ch, NAN) == AM_EINVAL, "NaN SNR accepted");
+    free(y);
+    phy_chan_destroy(ch);
+}
+
+/* CFO: y[t] = a e^{j 2 pi (eps_k + common) t / M} for a constant input, t the output index;
+ * downlink the opposite rotation. */
+AM_TEST(cfo_rotation, unit)
+{
+    const unsigned M = 128;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.nfft = M;
+    c.cp_len = 16;
+    c.n_agents = 3;
+    c.max_cfo = 0.4f;
+    c.common_cfo = -0.15f;
+    c.max_timing_offset = 5;
+    c.seed = 8;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    const size_t n = 100000, lead = 33;
+    float complex *x = malloc(n * sizeof *x);
+    size_t cap = lead + n + 5 + 10;
+    float complex *y = malloc(cap * sizeof *y);
+    for (size_t t = 0; t < n; t++)
+        x[t] = 1.0f;
+    for (unsigned k = 0; k < 3; k++) {
+        float eps = phy_chan_agent_cfo(ch, k);
+        AM_CHECK(fabsf(eps - c.common_cfo) <= 0.4f, "eps %g", (double)eps);
+        float complex a;
+        unsigned d;
+        AM_REQUIRE_OK(phy_chan_taps(ch, k, &a, &d));
+        const float complex *tx[3] = {NULL, NULL, NULL};
+        tx[k] = x;
+        size_t ny;
+        for (int down = 0; down < 2; down++) {
+            if (down)
+                AM_REQUIRE_OK(phy_chan_downlink(ch, k, x, n, lead, 10, y, cap, &ny));
+            else
+                AM_REQUIRE_OK(phy_chan_execute(ch, tx, n, lead, 10, y, cap, &ny));
+            AM_REQUIRE(ny == cap, "ny %zu", ny);
+            double sign = down ? -1.0 : 1.0, err = 0;
+            for (size_t t = 0; t < ny; t++) {
+                double complex want = 0;
+                if (t >= lead + d && t < lead + d + n)
+                    want = (double complex)a * cexp(I * 2.0 * M_PI * sign * (double)eps *
+                                                    (double)t / M);
+                err = fmax(err, cabs((double complex)y[t] - want));
+            }
+            AM_CHECK(err < 2e-6 * (1.0 + cabsf(a)), "agent %u %s: max err %.3g", k,
+                     down ? "downlink" : "uplink", err);
+        }
+    }
+    free(x);
+    free(y);
+    phy_chan_destroy(ch);
+}
+
+static void run(phy_chan *ch, const float complex *const *tx, size_t n, float complex *y,
+                size_t cap)
+{
+    size_t ny;
+    if (phy_chan_execute(ch, tx, n, 40, 40, y, cap, &ny) != AM_OK)
+        fprintf(stderr, "execute failed: %s\n", am_last_error());
+}
+
+/* Same seed and call sequence: bit-identical output; reset replays; another seed differs. */
+AM_TEST(deterministic, unit)
+{
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_agents = 4;
+    c.n_taps = 3;
+    c.delay_spread = 0.7f;
+    c.max_timing_offset = 6;
+    c.max_cfo = 0.1f;
+    c.snr_db = 15.0f;
+    c.seed = 1234;
+    phy_chan *a = NULL, *b = NULL, *o = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &a));
+    AM_REQUIRE_OK(phy_chan_create(&c, &b));
+    c.seed = 1235;
+    AM_REQUIRE_OK(phy_chan_create(&c, &o));
+    const size_t n = 1000;
+    float complex x[1000];
+    am_rng r;
+    am_rng_seed(&r, 1);
+    for (size_t t = 0; t < n; t++)
+        x[t] = am_rng_cnormal(&r);
+    const float complex *tx[4] = {x, x, NULL, x};
+    size_t cap = phy_chan_out_len(a, n, 40, 40);
+    float complex *ya = malloc(cap * sizeof *ya), *yb = malloc(cap * sizeof *yb),
+                  *y0 = malloc(cap * sizeof *y0);
+    for (int round = 0; round < 3; round++) {
+        run(a, tx, n, ya, cap);
+        run(b, tx, n, yb, cap);
+        if (round == 0)
+            memcpy(y0, ya, cap * sizeof *y0);
+        AM_CHECK(memcmp(ya, yb, cap * sizeof *ya) == 0, "round %d: same seed differs", round);
+        run(o, tx, n, yb, cap);
+        AM_CHECK(memcmp(ya, yb, cap * sizeof *ya) != 0, "round %d: other seed equal", round);
+        AM_REQUIRE_OK(phy_chan_draw(a));
+        AM_REQUIRE_OK(phy_chan_draw(b));
+        AM_REQUIRE_OK(phy_chan_draw(o));
+    }
+    phy_chan_reset(a);
+    run(a, tx, n, ya, cap);
+    AM_CHECK(memcmp(ya, y0, cap * sizeof *ya) == 0, "reset does not replay");
+    free(ya);
+    free(yb);
+    free(y0);
+    phy_chan_destroy(a);
+    phy_chan_destroy(b);
+    phy_chan_destroy(o);
+}
+
+/* Agents are independent: E[H_0 conj H_1] = 0 and corr(|H_0|^2, |H_1|^2) = 0 over draws; agent k's
+ * channel does not depend on K; timing offsets uniform over 0..max, CFO uniform (var max^2/3). */
+AM_TEST(agents_independent, unit)
+{
+    const unsigned draws = 4000, M = 64;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.nfft = M;
+    c.cp_len = 16;
+    c.n_agents = 2;
+    c.n_taps = 2;
+    c.delay_spread = 0.4f;
+    c.max_timing_offset = 4;
+    c.max_cfo = 0.3f;
+    c.seed = 77;
+    phy_chan *ch = NULL, *big = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    c.n_agents = 5;
+    AM_REQUIRE_OK(phy_chan_create(&c, &big));
+    double complex cross = 0;
+    double g0 = 0, g1 = 0, g01 = 0, cfo2 = 0;
+    unsigned hits[5] = {0};
+    float complex H0[64], H1[64], B0[64];
+    int same = 1;
+    for (unsigned n = 0; n < draws; n++) {
+        AM_REQUIRE_OK(phy_chan_response(ch, 0, H0));
+        AM_REQUIRE_OK(phy_chan_response(ch, 1, H1));
+        AM_REQUIRE_OK(phy_chan_response(big, 0, B0));
+        same &= memcmp(H0, B0, sizeof H0) == 0;
+        double a = (double)cabsf(H0[5]) * cabsf(H0[5]), b = (double)cabsf(H1[5]) * cabsf(H1[5]);
+        cross += H0[5] * conjf(H1[5]);
+        g0 += a;
+        g1 += b;
+        g01 += a * b;
+        unsigned d;
+        AM_REQUIRE_OK(phy_chan_taps(ch, 1, NULL, &d));
+        AM_REQUIRE(d <= 4, "delay %u", d);
+        hits[d]++;
+        double e = phy_chan_agent_cfo(ch, 1);
+        AM_REQUIRE(fabs(e) <= 0.3, "cfo %g", e);
+        cfo2 += e * e;
+        AM_REQUIRE_OK(phy_chan_draw(ch));
+        AM_REQUIRE_OK(phy_chan_draw(big));
+    }
+    AM_CHECK(same, "agent 0's channel depends on K");
+    AM_CHECK(cabs(cross) / draws < 0.05, "|E H0 H1*| = %.3g", cabs(cross) / draws);
+    double cov = g01 / draws - (g0 / draws) * (g1 / draws); /* var of Exp(1) = 1, se 1/sqrt(n) */
+    AM_CHECK(fabs(cov) < 0.08, "cov(|H0|^2, |H1|^2) = %.3g", cov);
+    for (unsigned d = 0; d < 5; d++)
+        AM_CHECK_NEAR(hits[d], draws / 5.0, 5 * sqrt(draws / 5.0));
+    AM_CHECK_NEAR(cfo2 / draws, 0.09 / 3, 0.003);
+    phy_chan_destroy(ch);
+    phy_chan_destroy(big);
+}
+
+/* Downlink (§6): the beacon block seen at the nominal window has gain phy_chan_response(k). */
+AM_TEST(downlink_reciprocity, unit)
+{
+    const unsigned M = 128, cp = 16;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.nfft = M;
+    c.cp_len = cp;
+    c.n_agents = 2;
+    c.n_taps = 4;
+    c.delay_spread = 1.0f;
+    c.max_timing_offset = 8;
+    c.seed = 21;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    unsigned char sc[128];
+    ofdmframe_init_default_sctype(M, sc);
+    unsigned mu = phy_chan_n_used(ch);
+    am_rng r;
+    am_rng_seed(&r, 2);
+    double complex X[128], Y[128];
+    float complex blk[144], H[128], y[256];
+    ofdm_block(&r, M, cp, sc, mu, X, blk);
+    size_t ny;
+    AM_REQUIRE_OK(phy_chan_downlink(ch, 1, blk, cp + M, 10, 10, y, 256, &ny));
+    AM_REQUIRE_OK(phy_chan_response(ch, 1, H));
+    dft(y + 10 + cp, M, mu, Y);
+    double err = 0;
+    for (unsigned i = 0; i < M; i++)
+        err = fmax(err, cabs(Y[i] - (double complex)H[i] * X[i]));
+    AM_CHECK(err < 1e-5, "downlink max |Y - H X| = %.3g", err);
+    AM_CHECK(phy_chan_downlink(ch, 2, blk, cp + M, 10, 10, y, 256, &ny) == AM_EINVAL, "agent 2");
+    phy_chan_destroy(ch);
+}
+
+#define BAD(field_stmt, word)                                                                    \
+    do {                                                                                         \
+        phy_chan_cfg c;                                                                          \
+        phy_chan_cfg_default(&c);                                                                \
+        field_stmt;                                                                              \
+        phy_chan *ch = (phy_chan *)&c;                                                           \
+        am_status s = phy_chan_create(&c, &ch);                                                  \
+        AM_CHECK(s == AM_EINVAL && ch == NULL, "%s accepted", #field_stmt);                      \
+        AM_CHECK(strstr(am_last_error(), word) != NULL, "%s: message '%s' lacks '%s'",           \
+                 #field_stmt, am_last_error(), word);                                            \
+    } while (0)
+
+AM_TEST(invalid_config, unit)
+{
+    unsigned char sc[256] = {0};
+    BAD(c.n_agents = 0, "n_agents");
+    BAD(c.nfft = 100 + 1, "nfft");
+    BAD(c.nfft = 32, "nfft");
+    BAD(c.nfft = 8192, "nfft");
+    BAD(c.cp_len = 0, "cp_len");
+    BAD(c.cp_len = 129, "cp_len");
+    BAD(c.sctype = sc, "sctype");
+    sc[3] = 7;
+    BAD(c.sctype = sc, "sctype[3]");
+    BAD(c.n_taps = 0, "n_taps");
+    BAD((c.n_taps = 4, c.delay_spread = 0.0f), "delay_spread");
+    BAD((c.n_taps = 4, c.delay_spread = 1.2f), "delay_spread"); /* uniform rms is 1.118 */
+    BAD(c.delay_spread = NAN, "delay_spread");
+    BAD(c.max_cfo = -0.1f, "max_cfo");
+    BAD(c.max_cfo = INFINITY, "max_cfo");
+    BAD(c.common_cfo = NAN, "common_cfo");
+    BAD(c.snr_db = NAN, "snr_db");
+    BAD(c.snr_db = -INFINITY, "snr_db");
+    BAD(c.rho = 0.0f, "rho");
+    BAD(c.rho = INFINITY, "rho");
+    BAD(c.max_timing_offset = 2000000000u, "max_timing_offset");
+    AM_CHECK(phy_chan_create(NULL, NULL) == AM_EINVAL, "NULL");
+
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_taps = 3;
+    c.delay_spread = 0.5f;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+    float complex x[10] = {0}, y[20];
+    const float complex *tx[1] = {x};
+    size_t ny;
+    AM_CHECK(phy_chan_execute(ch, tx, 10, 4, 4, y, 19, &ny) == AM_EINVAL, "cap 19 < 20 accepted");
+    AM_CHECK(strstr(am_last_error(), "capacity") != NULL, "%s", am_last_error());
+    AM_CHECK_OK(phy_chan_execute(ch, tx, 10, 4, 4, y, 20, &ny));
+    AM_CHECK(phy_chan_execute(ch, NULL, 10, 4, 4, y, 20, &ny) == AM_EINVAL, "tx NULL accepted");
+    AM_CHECK(phy_chan_execute(ch, tx, SIZE_MAX - 3, 4, 4, y, 20, &ny) == AM_EINVAL, "overflow");
+    AM_CHECK(phy_chan_response(ch, 1, y) == AM_EINVAL, "agent 1 of 1");
+    phy_chan_destroy(ch);
+    phy_chan_destroy(NULL);
+}
