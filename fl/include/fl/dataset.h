@@ -35,18 +35,18 @@ am_status fl_omniglot_load(const char *dir, const char *subset, fl_image_set **o
 
 void fl_image_set_destroy(fl_image_set *s); /* NULL is a no-op */
 
-size_t fl_image_set_size(const fl_image_set *s);         /* number of images */
-unsigned fl_image_set_rows(const fl_image_set *s);       /* 28 */
-unsigned fl_image_set_cols(const fl_image_set *s);       /* 28 */
+size_t fl_image_set_size(const fl_image_set *s);   /* number of images */
+unsigned fl_image_set_rows(const fl_image_set *s); /* 28 */
+unsigned fl_image_set_cols(const fl_image_set *s); /* 28 */
 unsigned fl_image_set_n_classes(const fl_image_set *s);
 unsigned fl_image_set_n_groups(const fl_image_set *s);
 unsigned fl_image_set_class_group(const fl_image_set *s, unsigned cls);
 const char *fl_image_set_group_name(const fl_image_set *s, unsigned group); /* alphabet or "0".. */
-uint32_t fl_image_set_label(const fl_image_set *s, size_t i);              /* class of image i */
-uint32_t fl_image_set_class_size(const fl_image_set *s, unsigned cls);     /* images of a class */
+uint32_t fl_image_set_label(const fl_image_set *s, size_t i);               /* class of image i */
+uint32_t fl_image_set_class_size(const fl_image_set *s, unsigned cls);      /* images of a class */
 /* j-th image (0 <= j < class_size) of class cls, as an image index. */
 uint32_t fl_image_set_class_image(const fl_image_set *s, unsigned cls, uint32_t j);
 const uint8_t *fl_image_set_pixels(const fl_image_set *s, size_t i); /* rows*cols bytes */
-void fl_image_set_get(const fl_image_set *s, size_t i, float *out); /* rows*cols in [0, 1] */
+void fl_image_set_get(const fl_image_set *s, size_t i, float *out);  /* rows*cols in [0, 1] */
 
 #endif

@@ -36,10 +36,10 @@ typedef struct fl_eval_stats {
 } fl_eval_stats;
 
 typedef struct fl_personalize_report {
-    fl_eval_stats train;  /* training agents, new tasks of theirs */
-    fl_eval_stats fresh;  /* new agents */
-    double gap_loss;      /* fresh.loss_after - train.loss_after (generalisation gap) */
-    double gap_acc;       /* train.acc_after - fresh.acc_after (NaN for regression) */
+    fl_eval_stats train; /* training agents, new tasks of theirs */
+    fl_eval_stats fresh; /* new agents */
+    double gap_loss;     /* fresh.loss_after - train.loss_after (generalisation gap) */
+    double gap_acc;      /* train.acc_after - fresh.acc_after (NaN for regression) */
 } fl_personalize_report;
 
 /* Defaults: steps 1, alpha 0.01, n_tasks 100 (MAML's sinusoid fine-tuning step size). */
@@ -48,28 +48,41 @@ void fl_personalize_cfg_default(fl_personalize_cfg *cfg);
 /* Allocates all workspace for model m (its parameter count) and family f (a task buffer).
  * m and f are not kept: pass the same (or same-shaped) ones to every call. Errors: AM_EINVAL
  * (NULL; model input/output dims or max batch do not fit the family's tasks), AM_ENOMEM. */
-am_status fl_personalizer_create(const fl_model *m, const fl_task_family *f,
-                                 fl_personalizer **out);
+am_status fl_personalizer_create(const fl_model *m, const fl_task_family *f, fl_personalizer **out);
 void fl_personalizer_destroy(fl_personalizer *p); /* NULL is a no-op */
 
 /* Fine-tunes: phi = theta, then `steps` times phi -= alpha * grad L_support(phi) (gradient from
  * fl_model_loss_grad with loss). phi has fl_model_nparams(m) floats and may not alias theta.
  * Does not allocate. Errors: AM_EINVAL (NULL, support larger than the model's max batch,
  * non-finite alpha). */
-am_status fl_personalize_adapt(fl_personalizer *p, fl_model *m, const float *theta,
-                               const fl_batch *support, fl_loss loss, unsigned steps, float alpha,
+am_status fl_personalize_adapt(fl_personalizer *p,
+                               fl_model *m,
+                               const float *theta,
+                               const fl_batch *support,
+                               fl_loss loss,
+                               unsigned steps,
+                               float alpha,
                                float *phi);
 
 /* Samples cfg->n_tasks tasks of agents of `set` (rng draws the tasks), fine-tunes each from
  * theta and evaluates the query set before and after. Does not allocate. Errors: AM_EINVAL (NULL,
  * n_tasks 0, empty agent set, non-finite theta or alpha, model/family shaped unlike at create). */
-am_status fl_personalize_eval(fl_personalizer *p, fl_model *m, const fl_task_family *f,
-                              const float *theta, fl_agent_set set, const fl_personalize_cfg *cfg,
-                              am_rng *rng, fl_eval_stats *out);
+am_status fl_personalize_eval(fl_personalizer *p,
+                              fl_model *m,
+                              const fl_task_family *f,
+                              const float *theta,
+                              fl_agent_set set,
+                              const fl_personalize_cfg *cfg,
+                              am_rng *rng,
+                              fl_eval_stats *out);
 
 /* Both agent sets (training first, then new, same rng) and the generalisation gap. */
-am_status fl_personalize_report_get(fl_personalizer *p, fl_model *m, const fl_task_family *f,
-                                    const float *theta, const fl_personalize_cfg *cfg, am_rng *rng,
+am_status fl_personalize_report_get(fl_personalizer *p,
+                                    fl_model *m,
+                                    const fl_task_family *f,
+                                    const float *theta,
+                                    const fl_personalize_cfg *cfg,
+                                    am_rng *rng,
                                     fl_personalize_report *out);
 
 #endif

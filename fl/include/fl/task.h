@@ -76,19 +76,21 @@ int fl_task_is_new_agent(const fl_task_family *f, unsigned agent);
 size_t fl_task_in_dim(const fl_task_family *f);  /* 1 (sinusoid) or channels*height*width */
 size_t fl_task_out_dim(const fl_task_family *f); /* 1 (sinusoid) or ways */
 /* Input shape for convolutional models: sinusoid 1x1x1, images 1x28x28 (channels-first). */
-void fl_task_in_shape(const fl_task_family *f, unsigned *channels, unsigned *height,
+void fl_task_in_shape(const fl_task_family *f,
+                      unsigned *channels,
+                      unsigned *height,
                       unsigned *width);
-fl_loss fl_task_loss(const fl_task_family *f);    /* FL_LOSS_MSE or FL_LOSS_XENT */
+fl_loss fl_task_loss(const fl_task_family *f);        /* FL_LOSS_MSE or FL_LOSS_XENT */
 size_t fl_task_support_size(const fl_task_family *f); /* shots or ways*shots samples */
 size_t fl_task_query_size(const fl_task_family *f);   /* query or ways*query samples */
 
 /* What an agent's task distribution is (for tests, logs and plots). */
 typedef struct fl_task_agent_info {
-    int is_new;                 /* 1 for new agents */
-    float amp_lo, amp_hi;       /* sinusoid: the agent's amplitude range (inside [0.1, 5]) */
-    float phase_lo, phase_hi;   /* sinusoid: the agent's phase range (inside [0, pi]) */
-    unsigned n_classes;         /* classification: size of the agent's class pool */
-    const uint32_t *classes;    /* classification: the pool, class ids of fl_task_images() */
+    int is_new;               /* 1 for new agents */
+    float amp_lo, amp_hi;     /* sinusoid: the agent's amplitude range (inside [0.1, 5]) */
+    float phase_lo, phase_hi; /* sinusoid: the agent's phase range (inside [0, pi]) */
+    unsigned n_classes;       /* classification: size of the agent's class pool */
+    const uint32_t *classes;  /* classification: the pool, class ids of fl_task_images() */
 } fl_task_agent_info;
 am_status fl_task_agent_info_get(const fl_task_family *f, unsigned agent, fl_task_agent_info *out);
 
@@ -103,10 +105,10 @@ typedef struct fl_task_buf {
     fl_batch query;   /* classification: label in 0..ways-1 (relabelled per task), y NULL */
     /* Last draw: */
     unsigned agent;
-    float amplitude, phase;  /* sinusoid: the task's A and phase (y = A sin(x - phase)) */
-    uint32_t *classes;       /* classification, [ways]: class id (in fl_task_images) of label l */
-    uint32_t *support_idx;   /* classification, [support n]: image index of each support sample */
-    uint32_t *query_idx;     /* classification, [query n]: image index of each query sample */
+    float amplitude, phase; /* sinusoid: the task's A and phase (y = A sin(x - phase)) */
+    uint32_t *classes;      /* classification, [ways]: class id (in fl_task_images) of label l */
+    uint32_t *support_idx;  /* classification, [support n]: image index of each support sample */
+    uint32_t *query_idx;    /* classification, [query n]: image index of each query sample */
     /* Storage (private): */
     float *sx, *sy, *qx, *qy;
     int32_t *slabel, *qlabel;
