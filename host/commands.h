@@ -9,5 +9,6 @@ typedef struct am_command {
 } am_command;
 
 int cmd_bench(int argc, char **argv);
+int cmd_radio(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 
 static const am_command commands[] = {
     {"bench", "benchmarks: bench phy | bench fl (Msps, us per iteration, ratios)", cmd_bench},
+    {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
 
