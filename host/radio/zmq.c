@@ -109,7 +109,9 @@ static am_status open_socket(zmq_h *h, int type, const char *spec, int bind_defa
     void *s = zmq_socket(h->ctx, type);
     if (!s)
         return AM_FAIL(AM_EIO, "radio 'zmq': zmq_socket: %s", zmq_strerror(errno));
-    int linger = h->timeout_ms;
+    /* TX lingers (bursts sent just before close still go out, bounded by the timeout); RX
+     * has nothing worth keeping at close */
+    int linger = type == ZMQ_PUSH || type == ZMQ_PUB ? h->timeout_ms : 0;
     int64_t mm = (int64_t)maxmsg;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &h->timeout_ms, sizeof h->timeout_ms);
