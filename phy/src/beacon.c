@@ -1,0 +1,217 @@
+/* phy/beacon: downlink beacon and the agent's beacon receiver (AIR_INTERFACE §6). Detection and
+ * synchronisation are phy/sync's, shared with the server receiver. */
+#include "phy/beacon.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phy/fft.h"
+#include "sync.h"
+#include "util.h"
+
+struct phy_beacon_rx {
+    phy_frame *frame;
+    phy_sync *sync;
+    unsigned M, cp, B, smooth;
+    float complex *rot, *rot0, *h;
+    phy_fft *ifft, *fft; /* smoothing */
+};
+
+size_t phy_beacon_len(const phy_frame *f)
+{
+    return phy_frame_preamble_len(f);
+}
+
+am_status phy_beacon_write(const phy_frame *f, float complex *out, size_t cap)
+{
+    if (!f || !out)
+        return AM_FAIL(AM_EINVAL, "beacon: NULL argument");
+    size_t n = phy_frame_preamble_len(f);
+    if (cap < n)
+        return AM_FAIL(AM_EINVAL, "beacon: output capacity %zu < beacon length %zu", cap, n);
+    memcpy(out, phy_frame_preamble(f), n * sizeof(float complex));
+    return AM_OK;
+}
+
+void phy_beacon_rx_cfg_default(phy_beacon_rx_cfg *cfg)
+{
+    phy_frame_cfg_default(&cfg->frame);
+    cfg->threshold = 0.0f;
+    cfg->smooth = 0;
+}
+
+am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");
+    *out = NULL;
+    phy_beacon_rx *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "beacon_rx: out of memory");
+    am_status s = phy_frame_create(&cfg->frame, &q->frame);
+    if (s != AM_OK) {
+        free(q);
+        return am_error_wrap(s, "beacon_rx");
+    }
+    q->M = phy_frame_nfft(q->frame);
+    q->cp = phy_frame_cp_len(q->frame);
+    q->B = q->M + q->cp;
+    if (cfg->smooth > q->M / 2) {
+        unsigned half = q->M / 2;
+        phy_beacon_rx_destroy(q);
+        return AM_FAIL(AM_EINVAL, "beacon_rx: smoothing length %u > M/2 = %u", cfg->smooth,
+                       half);
+    }
+    q->smooth = cfg->smooth;
+    s = phy_sync_create(q->frame, cfg->threshold, &q->sync);
+    if (s != AM_OK) {
+        phy_beacon_rx_destroy(q);
+        return am_error_wrap(s, "beacon_rx");
+    }
+    phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
+    s = phy_fft_create(&fc, &q->ifft);
+    fc.dir = PHY_FFT_FORWARD;
+    if (s == AM_OK)
+        s = phy_fft_create(&fc, &q->fft);
+    if (s != AM_OK) {
+        phy_beacon_rx_destroy(q);
+        return am_error_wrap(s, "beacon_rx");
+    }
+    q->rot = phy_fft_alloc(q->M);
+    q->rot0 = phy_fft_alloc(q->M);
+    q->h = phy_fft_alloc(q->M);
+    if (!q->rot || !q->rot0 || !q->h) {
+        phy_beacon_rx_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "beacon_rx: out of memory");
+    }
+    phy_sync_make_rot(q->sync, 0.0, q->rot0);
+    *out = q;
+    return AM_OK;
+}
+
+void phy_beacon_rx_destroy(phy_beacon_rx *q)
+{
+    if (!q)
+        return;
+    phy_sync_destroy(q->sync);
+    phy_fft_destroy(q->ifft);
+    phy_fft_destroy(q->fft);
+    phy_fft_free(q->rot);
+    phy_fft_free(q->rot0);
+    phy_fft_free(q->h);
+    phy_frame_destroy(q->frame);
+    free(q);
+}
+
+void phy_beacon_rx_reset(phy_beacon_rx *q)
+{
+    phy_sync_reset(q->sync);
+}
+
+const phy_frame *phy_beacon_rx_frame(const phy_beacon_rx *q)
+{
+    return q->frame;
+}
+
+/* h from the preamble at x0 (windows `backoff` early), referred to the nominal window. */
+static void estimate(phy_beacon_rx *q,
+                     const float complex *x0,
+                     const float complex *rot,
+                     double cfo,
+                     unsigned backoff,
+                     phy_beacon_est *est)
+{
+    const unsigned M = q->M;
+    phy_sync_preamble(q->sync, x0, rot, cfo, backoff, q->h, &est->n0);
+    const unsigned char *sct = phy_frame_sctype(q->frame);
+    if (backoff) /* a window `backoff` early sees e^{-j 2 pi i backoff / M}: undo */
+        for (unsigned i = 0; i < M; i++)
+            q->h[i] *= (float complex)cexp(I * (2.0 * M_PI * i * backoff / M));
+    if (q->smooth) { /* keep lags -2 .. smooth-1 of the impulse response (used bins only) */
+        float complex *c = phy_fft_in(q->ifft);
+        memcpy(c, q->h, M * sizeof(float complex));
+        phy_fft_execute(q->ifft);
+        const float complex *t = phy_fft_out(q->ifft);
+        float complex *z = phy_fft_in(q->fft);
+        for (unsigned k = 0; k < M; k++)
+            z[k] = (k < q->smooth || k + 2 >= M) ? t[k] / (float)M : 0.0f;
+        phy_fft_execute(q->fft);
+        const float complex *hs = phy_fft_out(q->fft);
+        for (unsigned i = 0; i < M; i++)
+            q->h[i] = sct[i] != PHY_SCTYPE_NULL ? hs[i] : 0.0f;
+    }
+    double h2 = 0.0;
+    unsigned nu = phy_frame_n_used(q->frame);
+    for (unsigned i = 0; i < M; i++)
+        h2 += (double)(crealf(q->h[i]) * crealf(q->h[i]) + cimagf(q->h[i]) * cimagf(q->h[i]));
+    est->snr_db = (float)(10.0 * log10(h2 / nu / fmax((double)est->n0, 1e-30) + 1e-30));
+    est->nfft = M;
+    est->h = q->h;
+}
+
+am_status phy_beacon_rx_execute(phy_beacon_rx *q,
+                                const float complex *x,
+                                size_t n,
+                                size_t *consumed,
+                                int *found,
+                                phy_beacon_est *est)
+{
+    if (!q || (!x && n) || !consumed || !found || !est)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");
+    *consumed = 0;
+    *found = 0;
+    size_t bad = phy_first_nonfinite((const float *)x, 2 * n);
+    if (bad < 2 * n)
+        return AM_FAIL(AM_EFORMAT, "beacon_rx: sample %zu is %g%+gi, not finite; block refused",
+                       bad / 2, (double)crealf(x[bad / 2]), (double)cimagf(x[bad / 2]));
+    const int64_t e0 = phy_sync_end(q->sync);
+    size_t done = 0;
+    while (done < n) {
+        done += phy_sync_append(q->sync, x + done, n - done);
+        phy_sync_result r;
+        while (phy_sync_search(q->sync, &r)) {
+            const float complex *x0 = phy_sync_at(q->sync, r.start, 3 * (size_t)q->B);
+            if (!x0) { /* reaches back before the stream start */
+                phy_sync_resume(q->sync, r.need_end);
+                continue;
+            }
+            phy_sync_make_rot(q->sync, r.cfo, q->rot);
+            estimate(q, x0, q->rot, r.cfo, phy_sync_backoff(q->sync), est);
+            est->start = (uint64_t)r.start;
+            est->cfo = (float)r.cfo;
+            est->metric = r.metric;
+            *found = 1;
+            /* stop right after what the decision used; the rest is the caller's to give again */
+            int64_t stop = r.need_end > e0 ? r.need_end : e0;
+            if (stop > e0 + (int64_t)n)
+                stop = e0 + (int64_t)n;
+            phy_sync_truncate(q->sync, stop);
+            phy_sync_resume(q->sync, r.start + 3 * (int64_t)q->B);
+            *consumed = (size_t)(stop - e0);
+            return AM_OK;
+        }
+    }
+    *consumed = n;
+    return AM_OK;
+}
+
+am_status phy_beacon_rx_estimate_at(phy_beacon_rx *q,
+                                     const float complex *x,
+                                     size_t n,
+                                     phy_beacon_est *est)
+{
+    if (!q || !x || !est)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");
+    size_t len = 3 * (size_t)q->B;
+    if (n < len)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: %zu samples given, a beacon needs %zu", n, len);
+    size_t bad = phy_first_nonfinite((const float *)x, 2 * len);
+    if (bad < 2 * len)
+        return AM_FAIL(AM_EFORMAT, "beacon_rx: sample %zu is not finite", bad / 2);
+    estimate(q, x, q->rot0, 0.0, 0, est);
+    est->start = 0;
+    est->cfo = 0.0f;
+    est->metric = 1.0f;
+    return AM_OK;
+}

@@ -1,0 +1,165 @@
+/* phy/fft: FFTW plans made once, executed many times (STYLE.md "Numerics"). The only file of phy
+ * that includes <fftw3.h>. */
+#include "phy/fft.h"
+
+#include <fftw3.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct phy_fft {
+    phy_fft_cfg cfg;
+    fftwf_plan plan;
+    fftwf_complex *in, *out; /* owned; in == out when in place */
+    size_t in_len, out_len;
+    int align_in, align_out; /* fftwf_alignment_of of the planned arrays */
+};
+
+static pthread_once_t phy_fft_once = PTHREAD_ONCE_INIT;
+
+static void phy_fft_threads_once(void)
+{
+    fftwf_make_planner_thread_safe();
+}
+
+void phy_fft_init_threads(void)
+{
+    pthread_once(&phy_fft_once, phy_fft_threads_once);
+}
+
+float complex *phy_fft_alloc(size_t n)
+{
+    if (n == 0 || n > SIZE_MAX / sizeof(fftwf_complex))
+        return NULL;
+    return (float complex *)fftwf_malloc(n * sizeof(fftwf_complex));
+}
+
+float *phy_fft_alloc_real(size_t n)
+{
+    if (n == 0 || n > SIZE_MAX / sizeof(float))
+        return NULL;
+    return (float *)fftwf_malloc(n * sizeof(float));
+}
+
+void phy_fft_free(void *p)
+{
+    if (p)
+        fftwf_free(p);
+}
+
+am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: NULL argument");
+    *out = NULL;
+    phy_fft_cfg c = *cfg;
+    if (c.howmany == 0)
+        c.howmany = 1;
+    if (c.idist == 0)
+        c.idist = c.n;
+    if (c.odist == 0)
+        c.odist = c.n;
+    if (c.n < 1 || c.n > (1u << 24))
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: size %u outside 1..2^24", c.n);
+    if (c.dir != PHY_FFT_FORWARD && c.dir != PHY_FFT_BACKWARD)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: direction %d is neither forward nor backward",
+                       (int)c.dir);
+    if (c.idist < c.n || c.odist < c.n)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: distance %u/%u below size %u", c.idist,
+                       c.odist, c.n);
+    if ((c.flags & PHY_FFT_INPLACE) && c.idist != c.odist)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: in-place needs idist == odist (%u != %u)",
+                       c.idist, c.odist);
+    if (c.flags & ~(PHY_FFT_MEASURE | PHY_FFT_INPLACE))
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: unknown flags 0x%x", c.flags);
+    if (c.howmany > INT32_MAX / c.idist || c.howmany > INT32_MAX / c.odist)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: batch of %u x %u too large", c.howmany, c.n);
+
+    phy_fft_init_threads();
+    phy_fft *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "phy_fft_create: out of memory");
+    q->cfg = c;
+    q->in_len = (size_t)(c.howmany - 1) * c.idist + c.n;
+    q->out_len = (size_t)(c.howmany - 1) * c.odist + c.n;
+    q->in = fftwf_malloc(q->in_len * sizeof(fftwf_complex));
+    q->out = (c.flags & PHY_FFT_INPLACE) ? q->in : fftwf_malloc(q->out_len * sizeof(fftwf_complex));
+    if (!q->in || !q->out) {
+        size_t want = q->in_len;
+        phy_fft_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "phy_fft_create: out of memory for %zu samples", want);
+    }
+    unsigned flags = (c.flags & PHY_FFT_MEASURE) ? FFTW_MEASURE : FFTW_ESTIMATE;
+    int n = (int)c.n;
+    q->plan = fftwf_plan_many_dft(1, &n, (int)c.howmany, q->in, NULL, 1, (int)c.idist, q->out,
+                                  NULL, 1, (int)c.odist,
+                                  c.dir == PHY_FFT_FORWARD ? FFTW_FORWARD : FFTW_BACKWARD, flags);
+    if (!q->plan) {
+        phy_fft_destroy(q);
+        return AM_FAIL(AM_ENOTSUP, "phy_fft_create: FFTW could not plan size %u x %u", c.n,
+                       c.howmany);
+    }
+    /* MEASURE overwrites the arrays while planning */
+    memset(q->in, 0, q->in_len * sizeof(fftwf_complex));
+    if (q->out != q->in)
+        memset(q->out, 0, q->out_len * sizeof(fftwf_complex));
+    q->align_in = fftwf_alignment_of((float *)q->in);
+    q->align_out = fftwf_alignment_of((float *)q->out);
+    *out = q;
+    return AM_OK;
+}
+
+void phy_fft_destroy(phy_fft *q)
+{
+    if (!q)
+        return;
+    if (q->plan)
+        fftwf_destroy_plan(q->plan);
+    if (q->out && q->out != q->in)
+        fftwf_free(q->out);
+    if (q->in)
+        fftwf_free(q->in);
+    free(q);
+}
+
+float complex *phy_fft_in(phy_fft *q)
+{
+    return (float complex *)q->in;
+}
+
+float complex *phy_fft_out(phy_fft *q)
+{
+    return (float complex *)q->out;
+}
+
+unsigned phy_fft_size(const phy_fft *q)
+{
+    return q->cfg.n;
+}
+
+void phy_fft_execute(phy_fft *q)
+{
+    fftwf_execute(q->plan);
+}
+
+void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out)
+{
+    /* new-array execute is only valid for arrays aligned like the planned ones (FFTW manual,
+     * "New-array Execute Functions") and of the same in-placeness */
+    int inplace = (const void *)in == (const void *)out;
+    int want_inplace = (q->cfg.flags & PHY_FFT_INPLACE) != 0;
+    if (inplace == want_inplace && fftwf_alignment_of((float *)(uintptr_t)in) == q->align_in &&
+        fftwf_alignment_of((float *)out) == q->align_out) {
+        fftwf_execute_dft(q->plan, (fftwf_complex *)(uintptr_t)in, (fftwf_complex *)out);
+        return;
+    }
+    /* element by element of the batch: the gaps between transforms (idist, odist > n) belong to
+     * the caller and are left untouched */
+    const phy_fft_cfg *c = &q->cfg;
+    for (size_t b = 0; b < c->howmany; b++)
+        memmove(q->in + b * c->idist, in + b * c->idist, c->n * sizeof(fftwf_complex));
+    fftwf_execute(q->plan);
+    for (size_t b = 0; b < c->howmany; b++)
+        memmove(out + b * c->odist, q->out + b * c->odist, c->n * sizeof(fftwf_complex));
+}

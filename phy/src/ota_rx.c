@@ -1,0 +1,387 @@
+/* phy/ota_rx: server receiver (AIR_INTERFACE §5 with §1-§3 inverted).
+ * Stream: phy/sync finds and times each burst (Schmidl-Cox on S0, CFO, S1 impulse response);
+ * then, per burst, the composite gain G from the preamble and N0 from S0's odd bins; per data
+ * symbol, as soon as its samples are in: derotate, FFT, common phase from the pilots weighted by
+ * conj(G), divide by G, times eta, demap (§3 order). Bins with no active agent give 0. */
+#include "phy/ota_rx.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phy/fft.h"
+#include "sync.h"
+#include "util.h"
+
+#define PHY_PAYLOAD_MAX (1ull << 32)
+
+/* One burst being decoded: the stream's, or decode_at's (so that decode_at leaves a stream
+ * burst in progress alone). */
+typedef struct rx_ctx {
+    float complex *rot; /* derotation table for this burst's CFO (§1 scaling folded in) */
+    float complex *G, *invG, *R;
+    float *active, *snr, *payload;
+    float complex *symbols;
+    int64_t s0; /* S0a start (stream index, or 0 for decode_at) */
+    double cfo;
+    unsigned backoff;
+    float eta, rho, n0, metric;
+    size_t sym; /* next data symbol */
+} rx_ctx;
+
+enum { RX_SEARCH, RX_DATA };
+
+struct phy_ota_rx {
+    phy_frame *frame;
+    phy_sync *sync;
+    phy_ota_rx_callback cb;
+    void *user;
+    float eta, rho, thr;
+    unsigned M, cp, B, n_used, n_data, n_pilot;
+    const unsigned *data, *pilot, *used;
+    size_t L, N, burst_len;
+    rx_ctx stream, genie;
+    int state;
+    uint64_t samples, bursts;
+};
+
+void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
+{
+    phy_frame_cfg_default(&cfg->frame);
+    cfg->payload_len = 1024;
+    cfg->eta = 1.0f;
+    cfg->rho = 1.0f;
+    cfg->threshold = 0.0f;
+    cfg->callback = NULL;
+    cfg->user = NULL;
+}
+
+static am_status check_round(float eta, float rho)
+{
+    if (!isfinite(eta) || eta <= 0.0f)
+        return AM_FAIL(AM_EINVAL, "ota_rx: scale eta = %g must be finite and > 0 (§3)",
+                       (double)eta);
+    if (!isfinite(rho) || rho <= 0.0f)
+        return AM_FAIL(AM_EINVAL, "ota_rx: rho = %g must be finite and > 0 (§4)", (double)rho);
+    return AM_OK;
+}
+
+static void ctx_free(rx_ctx *c)
+{
+    phy_fft_free(c->rot);
+    phy_fft_free(c->G);
+    phy_fft_free(c->invG);
+    phy_fft_free(c->R);
+    phy_fft_free(c->active);
+    phy_fft_free(c->snr);
+    phy_fft_free(c->payload);
+    phy_fft_free(c->symbols);
+}
+
+static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv)
+{
+    c->rot = phy_fft_alloc(M);
+    c->G = phy_fft_alloc(M);
+    c->invG = phy_fft_alloc(M);
+    c->R = phy_fft_alloc(M);
+    c->active = phy_fft_alloc_real(M);
+    c->snr = phy_fft_alloc_real(M);
+    c->payload = phy_fft_alloc_real(L);
+    c->symbols = phy_fft_alloc(nsymv);
+    return c->rot && c->G && c->invG && c->R && c->active && c->snr && c->payload && c->symbols;
+}
+
+am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
+    *out = NULL;
+    if (cfg->payload_len < 1 || cfg->payload_len > PHY_PAYLOAD_MAX)
+        return AM_FAIL(AM_EINVAL, "ota_rx: payload length %zu outside 1..2^32",
+                       cfg->payload_len);
+    am_status s = check_round(cfg->eta, cfg->rho);
+    if (s != AM_OK)
+        return s;
+    float thr = cfg->threshold == 0.0f ? PHY_SYNC_DEFAULT_THRESHOLD : cfg->threshold;
+    if (!(thr > 0.0f && thr < 1.0f))
+        return AM_FAIL(AM_EINVAL, "ota_rx: detection threshold %g outside (0, 1)",
+                       (double)cfg->threshold);
+    phy_ota_rx *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory");
+    s = phy_frame_create(&cfg->frame, &q->frame);
+    if (s != AM_OK) {
+        free(q);
+        return am_error_wrap(s, "ota_rx");
+    }
+    const phy_frame *f = q->frame;
+    q->cb = cfg->callback;
+    q->user = cfg->user;
+    q->eta = cfg->eta;
+    q->rho = cfg->rho;
+    q->thr = thr;
+    q->M = phy_frame_nfft(f);
+    q->cp = phy_frame_cp_len(f);
+    q->B = q->M + q->cp;
+    q->n_used = phy_frame_n_used(f);
+    q->n_data = phy_frame_n_data(f);
+    q->n_pilot = phy_frame_n_pilot(f);
+    q->data = phy_frame_data_bins(f);
+    q->pilot = phy_frame_pilot_bins(f);
+    q->used = phy_frame_used_bins(f);
+    q->L = cfg->payload_len;
+    q->N = phy_frame_nsym(f, q->L);
+    q->burst_len = phy_frame_burst_len(f, q->L);
+    s = phy_sync_create(f, thr, &q->sync);
+    if (s != AM_OK) {
+        phy_ota_rx_destroy(q);
+        return am_error_wrap(s, "ota_rx");
+    }
+    if (!ctx_alloc(&q->stream, q->M, q->L, q->N * q->n_data) ||
+        !ctx_alloc(&q->genie, q->M, q->L, q->N * q->n_data)) {
+        phy_ota_rx_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory (payload length %zu)", q->L);
+    }
+    phy_sync_make_rot(q->sync, 0.0, q->genie.rot);
+    phy_ota_rx_reset(q);
+    *out = q;
+    return AM_OK;
+}
+
+void phy_ota_rx_destroy(phy_ota_rx *q)
+{
+    if (!q)
+        return;
+    ctx_free(&q->stream);
+    ctx_free(&q->genie);
+    phy_sync_destroy(q->sync);
+    phy_frame_destroy(q->frame);
+    free(q);
+}
+
+void phy_ota_rx_reset(phy_ota_rx *q)
+{
+    phy_sync_reset(q->sync);
+    q->state = RX_SEARCH;
+    q->samples = 0;
+    q->bursts = 0;
+}
+
+am_status phy_ota_rx_set_round(phy_ota_rx *q, float eta, float rho)
+{
+    am_status s = check_round(eta, rho);
+    if (s != AM_OK)
+        return s;
+    q->eta = eta;
+    q->rho = rho;
+    return AM_OK;
+}
+
+const phy_frame *phy_ota_rx_frame(const phy_ota_rx *q)
+{
+    return q->frame;
+}
+
+size_t phy_ota_rx_burst_len(const phy_ota_rx *q)
+{
+    return q->burst_len;
+}
+
+void phy_ota_rx_get_stats(const phy_ota_rx *q, phy_ota_rx_stats *stats)
+{
+    stats->samples = q->samples;
+    stats->bursts = q->bursts;
+    stats->rejected = phy_sync_rejected(q->sync);
+}
+
+/* Preamble of a burst whose S0a starts at x0: G, N0, per-bin estimates and equaliser (§5). */
+static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
+{
+    c->eta = q->eta;
+    c->rho = q->rho;
+    c->sym = 0;
+    phy_sync_preamble(q->sync, x0, c->rot, c->cfo, c->backoff, c->G, &c->n0);
+    /* noise floor so that a noiseless capture (n0 ~ 0) still has a finite SNR */
+    const float n0e = fmaxf(c->n0, 1e-10f * c->rho);
+    const float isr = 1.0f / sqrtf(c->rho);
+    memset(c->active, 0, q->M * sizeof(float));
+    memset(c->snr, 0, q->M * sizeof(float));
+    memset(c->invG, 0, q->M * sizeof(float complex));
+    for (unsigned u = 0; u < q->n_used; u++) {
+        unsigned i = q->used[u];
+        float complex g = c->G[i];
+        float g2 = crealf(g) * crealf(g) + cimagf(g) * cimagf(g);
+        float a = sqrtf(g2) * isr;
+        c->snr[i] = g2 / n0e;
+        /* no active agent: less than half an agent's gain and under 10 dB (a bin erased by every
+         * agent, §4): output 0 rather than noise / noise */
+        if (a < 0.5f && g2 < 10.0f * n0e)
+            continue;
+        c->active[i] = a;
+        c->invG[i] = conjf(g) / g2;
+    }
+}
+
+/* Data symbol s of the burst, FFT window at w (§5: common phase, divide by G, times eta). */
+static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t s)
+{
+    const unsigned nd = q->n_data;
+    int64_t off = (int64_t)((3 + s) * q->B + q->cp - c->backoff);
+    float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
+    phy_sync_block_fft(q->sync, w, c->rot, ph, c->R);
+    const float complex *R = c->R, *G = c->G, *invG = c->invG;
+    /* ML common phase: arg sum conj(G) Y over the pilots (which carry +1) */
+    float complex S = 0.0f;
+    for (unsigned j = 0; j < q->n_pilot; j++) {
+        unsigned i = q->pilot[j];
+        S += conjf(G[i]) * R[i];
+    }
+    float a = cabsf(S);
+    float complex u = a > 0.0f ? conjf(S) / a : 1.0f;
+    float complex *sym = c->symbols + s * nd;
+    for (unsigned j = 0; j < nd; j++) {
+        unsigned i = q->data[j];
+        sym[j] = R[i] * invG[i] * u;
+    }
+    /* §3 demapping: entry 2k = Re, 2k + 1 = Im of value k */
+    size_t k0 = s * nd, L = q->L;
+    float *v = c->payload;
+    const float eta = c->eta;
+    if (2 * (k0 + nd) <= L) {
+        float *vo = v + 2 * k0;
+        for (unsigned j = 0; j < nd; j++) {
+            vo[2 * j] = eta * crealf(sym[j]);
+            vo[2 * j + 1] = eta * cimagf(sym[j]);
+        }
+    } else {
+        for (unsigned j = 0; j < nd; j++) {
+            size_t k = k0 + j;
+            if (2 * k < L)
+                v[2 * k] = eta * crealf(sym[j]);
+            if (2 * k + 1 < L)
+                v[2 * k + 1] = eta * cimagf(sym[j]);
+        }
+    }
+}
+
+static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
+{
+    memset(b, 0, sizeof *b);
+    b->start = (uint64_t)(c->s0 < 0 ? 0 : c->s0);
+    b->cfo = (float)c->cfo;
+    b->n0 = c->n0;
+    b->metric = c->metric;
+    b->nfft = q->M;
+    b->payload_len = q->L;
+    b->payload = c->payload;
+    b->active = c->active;
+    b->snr = c->snr;
+    b->gain = c->G;
+    b->n_symbols = q->N * q->n_data;
+    b->symbols = c->symbols;
+    double g2 = 0.0, act = 0.0;
+    for (unsigned u = 0; u < q->n_used; u++) {
+        unsigned i = q->used[u];
+        g2 += (double)(crealf(c->G[i]) * crealf(c->G[i]) + cimagf(c->G[i]) * cimagf(c->G[i]));
+        act += c->active[i];
+    }
+    double n0e = fmax((double)c->n0, 1e-10 * (double)c->rho);
+    b->snr_db = (float)(10.0 * log10(g2 / q->n_used / n0e + 1e-30));
+    b->active_mean = (float)(act / q->n_used);
+}
+
+am_status phy_ota_rx_decode_at(phy_ota_rx *q,
+                               const float complex *x,
+                               size_t n,
+                               phy_ota_burst *burst)
+{
+    if (!q || !x || !burst)
+        return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
+    if (n < q->burst_len)
+        return AM_FAIL(AM_EINVAL, "ota_rx: %zu samples given, a burst needs %zu", n,
+                       q->burst_len);
+    size_t bad = phy_first_nonfinite((const float *)x, 2 * q->burst_len);
+    if (bad < 2 * q->burst_len)
+        return AM_FAIL(AM_EFORMAT, "ota_rx: sample %zu is not finite", bad / 2);
+    rx_ctx *c = &q->genie;
+    c->s0 = 0;
+    c->cfo = 0.0;
+    c->backoff = 0; /* genie: the nominal window */
+    c->metric = 1.0f;
+    burst_setup(q, c, x);
+    for (size_t s = 0; s < q->N; s++)
+        burst_symbol(q, c, x + (3 + s) * q->B + q->cp, s);
+    burst_fill(q, c, burst);
+    burst->index = q->bursts;
+    return AM_OK;
+}
+
+/* Drive the synchroniser and the burst decoder over what is buffered. */
+static am_status process(phy_ota_rx *q)
+{
+    am_status st = AM_OK;
+    rx_ctx *c = &q->stream;
+    for (;;) {
+        if (q->state == RX_DATA) {
+            while (c->sym < q->N) {
+                int64_t w = c->s0 + (int64_t)((3 + c->sym) * q->B + q->cp - c->backoff);
+                const float complex *p = phy_sync_at(q->sync, w, q->M);
+                if (!p) {
+                    phy_sync_pin(q->sync, w);
+                    return st;
+                }
+                burst_symbol(q, c, p, c->sym);
+                c->sym++;
+            }
+            phy_ota_burst b;
+            burst_fill(q, c, &b);
+            b.index = q->bursts++;
+            am_status cs = q->cb(&b, q->user);
+            if (cs != AM_OK && st == AM_OK)
+                st = cs;
+            q->state = RX_SEARCH;
+            phy_sync_pin(q->sync, PHY_SYNC_NO_PIN);
+            phy_sync_resume(q->sync, c->s0 + (int64_t)q->burst_len);
+        }
+        phy_sync_result r;
+        if (!phy_sync_search(q->sync, &r))
+            return st;
+        const float complex *x0 = phy_sync_at(q->sync, r.start, 3 * (size_t)q->B);
+        if (!x0) { /* a preamble reaching back before the stream start: not decodable */
+            phy_sync_resume(q->sync, r.need_end);
+            continue;
+        }
+        c->s0 = r.start;
+        c->cfo = r.cfo;
+        c->backoff = phy_sync_backoff(q->sync);
+        c->metric = r.metric;
+        phy_sync_make_rot(q->sync, c->cfo, c->rot);
+        burst_setup(q, c, x0);
+        q->state = RX_DATA;
+    }
+}
+
+am_status phy_ota_rx_execute(phy_ota_rx *q, const float complex *x, size_t n)
+{
+    if (!q || (!x && n))
+        return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
+    if (!q->cb)
+        return AM_FAIL(AM_EINVAL, "ota_rx: no callback configured for streaming");
+    size_t bad = phy_first_nonfinite((const float *)x, 2 * n);
+    if (bad < 2 * n)
+        return AM_FAIL(AM_EFORMAT, "ota_rx: sample %zu of this block (stream index %llu) is %g%+gi,"
+                       " not finite; block refused",
+                       bad / 2, (unsigned long long)(q->samples + bad / 2),
+                       (double)crealf(x[bad / 2]), (double)cimagf(x[bad / 2]));
+    am_status st = AM_OK;
+    while (n > 0) {
+        size_t k = phy_sync_append(q->sync, x, n);
+        x += k;
+        n -= k;
+        q->samples += k;
+        am_status s = process(q);
+        if (s != AM_OK && st == AM_OK)
+            st = s;
+    }
+    return st;
+}

@@ -1,0 +1,486 @@
+/* phy/sync: stream buffer, Schmidl-Cox detection, CFO, fine timing and preamble estimates
+ * (AIR_INTERFACE §2, §5, §6). See sync.h.
+ *
+ * Detection (per sample O(1), vectorisable, no allocation): the stream is cut into blocks of
+ * Bd samples; per block the sums P_b = sum r[m] conj(r[m - M/2]), E1_b = sum |r[m]|^2 and
+ * E2_b = sum |r[m - M/2]|^2 are kept in a ring of nb blocks (window W = nb Bd ~ M); the metric
+ * |P|^2 / (E1 E2) (a squared correlation coefficient, <= 1) is evaluated at every block end, the
+ * window sums being re-added from the ring in double each time (no drift on long streams).
+ * S0a|S0b is one stretch of 2 (M + cp) samples of period M/2, so the metric has a plateau that
+ * ends where S1 starts: the trailing half-maximum crossing, W (1 - 1/sqrt 2) after S1's start,
+ * locates S1 roughly. Then: CFO = arg(P)/pi over the S0 stretch; fine timing from S1's impulse
+ * response (FFT of the rough S1 window times conj(S1), inverse FFT); gate on its peak-to-mean
+ * ratio (~ln M for noise). */
+#include "sync.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phy/fft.h"
+
+enum { DET_SEARCH, DET_TRACK, DET_HYST, DET_CAND, DET_PAUSED };
+
+struct phy_sync {
+    const phy_frame *f;
+    unsigned M, cp, B, half, n_used, backoff;
+    float thr, gate;
+    float scale; /* sqrt(M_used)/M */
+
+    /* stream buffer: buf[k] is stream sample base + k; the first M/2 positions before the stream
+     * start are zeros */
+    float complex *buf;
+    size_t cap, len;
+    int64_t base, pin;
+
+    /* detector */
+    unsigned Bd, nb, nfill, ring_pos;
+    double *ringP, *ringE1, *ringE2; /* ringP: re, im interleaved */
+    int64_t det_pos;                 /* start of the next detection block */
+    int mode;
+    float m_max, m_prev;
+    double p_re_max, p_im_max;
+    int64_t track_start, cand_r1;
+    uint64_t rejected;
+
+    /* FFT and scratch */
+    phy_fft *fwd, *bwd;
+    float complex *rot, *Y;
+    double complex *num; /* preamble MRC accumulators, M each */
+    double *den;
+};
+
+static unsigned backoff_for(unsigned cp)
+{
+    return cp >= 8 ? 2 : cp / 4;
+}
+
+am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
+{
+    *out = NULL;
+    if (threshold == 0.0f)
+        threshold = PHY_SYNC_DEFAULT_THRESHOLD;
+    if (!(threshold > 0.0f && threshold < 1.0f))
+        return AM_FAIL(AM_EINVAL, "sync: detection threshold %g outside (0, 1)",
+                       (double)threshold);
+    phy_sync *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "sync: out of memory");
+    q->f = f;
+    q->M = phy_frame_nfft(f);
+    q->cp = phy_frame_cp_len(f);
+    q->B = q->M + q->cp;
+    q->half = q->M / 2;
+    q->n_used = phy_frame_n_used(f);
+    q->backoff = backoff_for(q->cp);
+    q->thr = threshold;
+    q->scale = sqrtf((float)q->n_used) / (float)q->M;
+    /* noise: |c|^2 / mean over M lags is ~Exp(1) per lag, max ~ ln M; 3 ln M leaves M^-2 */
+    q->gate = 3.0f * logf((float)q->M);
+    unsigned r = (q->M + 64) / 128;
+    q->Bd = 8 * (r ? r : 1);
+    q->nb = (q->M + q->Bd - 1) / q->Bd;
+    /* retention: what a candidate may reach back to, plus lag and one block */
+    size_t span = 4 * (size_t)q->B + 4 * (size_t)q->M + 2 * (size_t)q->nb * q->Bd;
+    q->cap = 4 * span + 32768;
+    q->buf = phy_fft_alloc(q->cap);
+    q->ringP = calloc(2 * q->nb, sizeof(double));
+    q->ringE1 = calloc(q->nb, sizeof(double));
+    q->ringE2 = calloc(q->nb, sizeof(double));
+    q->rot = phy_fft_alloc(q->M);
+    q->Y = phy_fft_alloc(q->M);
+    q->num = malloc(q->M * sizeof(double complex));
+    q->den = malloc(q->M * sizeof(double));
+    if (!q->buf || !q->ringP || !q->ringE1 || !q->ringE2 || !q->rot || !q->Y || !q->num ||
+        !q->den) {
+        phy_sync_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "sync: out of memory");
+    }
+    phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_FORWARD};
+    am_status s = phy_fft_create(&fc, &q->fwd);
+    fc.dir = PHY_FFT_BACKWARD;
+    if (s == AM_OK)
+        s = phy_fft_create(&fc, &q->bwd);
+    if (s != AM_OK) {
+        phy_sync_destroy(q);
+        return s;
+    }
+    phy_sync_reset(q);
+    *out = q;
+    return AM_OK;
+}
+
+void phy_sync_destroy(phy_sync *q)
+{
+    if (!q)
+        return;
+    phy_fft_free(q->buf);
+    free(q->ringP);
+    free(q->ringE1);
+    free(q->ringE2);
+    phy_fft_free(q->rot);
+    phy_fft_free(q->Y);
+    free(q->num);
+    free(q->den);
+    phy_fft_destroy(q->fwd);
+    phy_fft_destroy(q->bwd);
+    free(q);
+}
+
+static void det_restart(phy_sync *q, int64_t pos)
+{
+    q->det_pos = pos;
+    q->nfill = 0;
+    q->ring_pos = 0;
+    q->mode = DET_SEARCH;
+    q->m_max = q->m_prev = 0.0f;
+}
+
+void phy_sync_reset(phy_sync *q)
+{
+    memset(q->buf, 0, q->half * sizeof(float complex));
+    q->len = q->half;
+    q->base = -(int64_t)q->half;
+    q->pin = PHY_SYNC_NO_PIN;
+    q->rejected = 0;
+    det_restart(q, 0);
+}
+
+unsigned phy_sync_backoff(const phy_sync *q)
+{
+    return q->backoff;
+}
+
+uint64_t phy_sync_rejected(const phy_sync *q)
+{
+    return q->rejected;
+}
+
+int64_t phy_sync_end(const phy_sync *q)
+{
+    return q->base + (int64_t)q->len;
+}
+
+void phy_sync_pin(phy_sync *q, int64_t pos)
+{
+    q->pin = pos;
+}
+
+const float complex *phy_sync_at(const phy_sync *q, int64_t pos, size_t len)
+{
+    if (pos < q->base || pos + (int64_t)len > q->base + (int64_t)q->len)
+        return NULL;
+    return q->buf + (pos - q->base);
+}
+
+/* Oldest sample anything may still read. */
+static int64_t keep_from(const phy_sync *q)
+{
+    int64_t k = q->pin;
+    int64_t d;
+    if (q->mode == DET_CAND)
+        d = q->cand_r1 - 2 * (int64_t)q->B - (int64_t)q->M - (int64_t)q->cp;
+    else if (q->mode == DET_PAUSED)
+        d = PHY_SYNC_NO_PIN;
+    else
+        d = q->det_pos - (int64_t)(2 * q->nb * q->Bd + 3 * q->B + q->M);
+    if (d < k)
+        k = d;
+    return k;
+}
+
+size_t phy_sync_append(phy_sync *q, const float complex *x, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (q->len == q->cap || q->cap - q->len < n) {
+        int64_t k = keep_from(q);
+        if (k > q->base + (int64_t)q->len)
+            k = q->base + (int64_t)q->len;
+        if (k > q->base) {
+            size_t drop = (size_t)(k - q->base);
+            memmove(q->buf, q->buf + drop, (q->len - drop) * sizeof(float complex));
+            q->len -= drop;
+            q->base = k;
+        }
+    }
+    size_t take = q->cap - q->len < n ? q->cap - q->len : n;
+    memcpy(q->buf + q->len, x, take * sizeof(float complex));
+    q->len += take;
+    return take;
+}
+
+void phy_sync_truncate(phy_sync *q, int64_t end)
+{
+    if (end < q->base + (int64_t)q->len && end >= q->base)
+        q->len = (size_t)(end - q->base);
+}
+
+void phy_sync_resume(phy_sync *q, int64_t pos)
+{
+    det_restart(q, pos);
+}
+
+/* Sums of one detection block starting at a (lag M/2 samples back). Eight independent lanes so
+ * that the compiler vectorises without reassociating (same result on every run). */
+static void block_sums(const float complex *a, unsigned n, unsigned half, double out[4])
+{
+    const float *x = (const float *)a;
+    const float *y = (const float *)(a - half);
+    float pr[8] = {0}, pi[8] = {0}, e1[8] = {0}, e2[8] = {0};
+    unsigned t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (unsigned l = 0; l < 8; l++) {
+            float xr = x[2 * (t + l)], xi = x[2 * (t + l) + 1];
+            float yr = y[2 * (t + l)], yi = y[2 * (t + l) + 1];
+            pr[l] += xr * yr + xi * yi;
+            pi[l] += xi * yr - xr * yi;
+            e1[l] += xr * xr + xi * xi;
+            e2[l] += yr * yr + yi * yi;
+        }
+    for (; t < n; t++) {
+        float xr = x[2 * t], xi = x[2 * t + 1], yr = y[2 * t], yi = y[2 * t + 1];
+        pr[0] += xr * yr + xi * yi;
+        pi[0] += xi * yr - xr * yi;
+        e1[0] += xr * xr + xi * xi;
+        e2[0] += yr * yr + yi * yi;
+    }
+    double s[4] = {0, 0, 0, 0};
+    for (unsigned l = 0; l < 8; l++) {
+        s[0] += pr[l];
+        s[1] += pi[l];
+        s[2] += e1[l];
+        s[3] += e2[l];
+    }
+    memcpy(out, s, sizeof s);
+}
+
+/* Lag-M/2 correlation over [a, b) in double (CFO estimate). */
+static double complex corr_half(const phy_sync *q, int64_t a, int64_t b)
+{
+    double complex acc = 0;
+    const float complex *x = q->buf + (a - q->base);
+    int64_t n = b - a;
+    for (int64_t t0 = 0; t0 < n; t0 += 256) {
+        unsigned len = (unsigned)(n - t0 < 256 ? n - t0 : 256);
+        double s[4];
+        block_sums(x + t0, len, q->half, s);
+        acc += s[0] + I * s[1];
+    }
+    return acc;
+}
+
+void phy_sync_make_rot(const phy_sync *q, double cfo, float complex *rot)
+{
+    double w = -2.0 * M_PI * cfo / (double)q->M;
+    for (unsigned t = 0; t < q->M; t++)
+        rot[t] = (float complex)((double)q->scale * cexp(I * (w * (double)t)));
+}
+
+float complex phy_sync_phase(const phy_sync *q, double cfo, int64_t pos, int64_t anchor)
+{
+    double ph = fmod(-2.0 * M_PI * cfo * (double)(pos - anchor) / (double)q->M, 2.0 * M_PI);
+    return (float complex)cexp(I * ph);
+}
+
+void phy_sync_block_fft(phy_sync *q,
+                        const float complex *w,
+                        const float complex *rot,
+                        float complex ph,
+                        float complex *R)
+{
+    float complex *in = phy_fft_in(q->fwd);
+    for (unsigned t = 0; t < q->M; t++)
+        in[t] = w[t] * rot[t];
+    phy_fft_execute(q->fwd);
+    const float complex *o = phy_fft_out(q->fwd);
+    for (unsigned i = 0; i < q->M; i++)
+        R[i] = ph * o[i];
+}
+
+void phy_sync_preamble(phy_sync *q,
+                       const float complex *x0,
+                       const float complex *rot,
+                       double cfo,
+                       unsigned backoff,
+                       float complex *G,
+                       float *n0)
+{
+    const unsigned M = q->M, cp = q->cp, B = q->B;
+    const unsigned char *sct = phy_frame_sctype(q->f);
+    const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
+    double complex *num = q->num;
+    double *den = q->den;
+    double nsum = 0.0;
+    unsigned ncount = 0, n_odd_used = 0;
+    for (unsigned i = 1; i < M; i += 2)
+        n_odd_used += sct[i] != PHY_SCTYPE_NULL;
+    for (unsigned i = 0; i < M; i++) {
+        num[i] = 0;
+        den[i] = 0;
+    }
+    for (unsigned b = 0; b < 3; b++) {
+        int64_t off = (int64_t)b * B + cp - backoff;
+        float complex ph = phy_sync_phase(q, cfo, off, 0);
+        phy_sync_block_fft(q, x0 + off, rot, ph, q->Y);
+        for (unsigned i = 0; i < M; i++) {
+            const float complex y = q->Y[i], s = X[b][i];
+            if (s != 0.0f) { /* MRC of the blocks that carry bin i */
+                num[i] += (double complex)(conjf(s) * y);
+                den[i] += (double)(crealf(s) * crealf(s) + cimagf(s) * cimagf(s));
+            }
+            int noise_bin = n_odd_used ? (b < 2 && i % 2 == 1 && sct[i] != PHY_SCTYPE_NULL)
+                                       : sct[i] == PHY_SCTYPE_NULL;
+            if (noise_bin) {
+                nsum += (double)(crealf(y) * crealf(y) + cimagf(y) * cimagf(y));
+                ncount++;
+            }
+        }
+    }
+    for (unsigned i = 0; i < M; i++)
+        G[i] = den[i] > 0.0 ? (float complex)(num[i] / den[i]) : 0.0f;
+    *n0 = ncount ? (float)(nsum / ncount) : 0.0f;
+}
+
+/* The candidate: CFO, S1 impulse response, gate, timing. 1 = accepted. */
+static int sync_candidate(phy_sync *q, phy_sync_result *r)
+{
+    const int64_t M = q->M, B = q->B, cp = q->cp, r1 = q->cand_r1;
+    const int64_t U = M / 4;
+    double complex P = corr_half(q, r1 - 2 * B + M / 2 + U, r1 - U);
+    double cfo = (cabs(P) > 0.0) ? carg(P) / M_PI : 0.0;
+    phy_sync_make_rot(q, cfo, q->rot);
+
+    /* S1 impulse response at the rough window */
+    int64_t w0 = r1 + cp;
+    phy_sync_block_fft(q, q->buf + (w0 - q->base), q->rot, 1.0f, q->Y);
+    const float complex *S1 = phy_frame_s1(q->f);
+    float complex *z = phy_fft_in(q->bwd);
+    for (unsigned i = 0; i < q->M; i++)
+        z[i] = q->Y[i] * conjf(S1[i]);
+    phy_fft_execute(q->bwd);
+    const float complex *c = phy_fft_out(q->bwd);
+    double tot = 0.0;
+    float pk = 0.0f;
+    unsigned kmax = 0;
+    for (unsigned k = 0; k < q->M; k++) {
+        float p = crealf(c[k]) * crealf(c[k]) + cimagf(c[k]) * cimagf(c[k]);
+        tot += p;
+        if (p > pk) {
+            pk = p;
+            kmax = k;
+        }
+    }
+    float mean = (float)(tot / (double)q->M);
+    float pmr = mean > 0.0f ? pk / mean : 0.0f;
+    if (!(pmr >= q->gate))
+        return 0;
+    /* earliest strong path within cp/2 before the peak */
+    float lvl = 0.2f * pk;
+    if (lvl < 4.0f * mean)
+        lvl = 4.0f * mean;
+    unsigned look = q->cp / 2, kfirst = kmax;
+    for (unsigned d = look; d > 0; d--) {
+        unsigned k = (kmax + q->M - d) % q->M;
+        float p = crealf(c[k]) * crealf(c[k]) + cimagf(c[k]) * cimagf(c[k]);
+        if (p >= lvl) {
+            kfirst = k;
+            break;
+        }
+    }
+    int64_t tau = kfirst < q->M / 2 ? (int64_t)kfirst : (int64_t)kfirst - M;
+    r->start = w0 + tau - cp - 2 * B;
+    r->cfo = cfo;
+    r->metric = q->m_max;
+    r->pmr = pmr;
+    return 1;
+}
+
+int phy_sync_search(phy_sync *q, phy_sync_result *r)
+{
+    const unsigned Bd = q->Bd, nb = q->nb;
+    const int64_t end = phy_sync_end(q);
+    for (;;) {
+        if (q->mode == DET_PAUSED)
+            return 0;
+        if (q->mode == DET_CAND) {
+            int64_t lo = q->cand_r1 - 2 * (int64_t)q->B - (int64_t)q->M;
+            int64_t need = q->cand_r1 + (int64_t)q->B + 3 * (int64_t)q->M / 2 + 1;
+            if (end < need)
+                return 0;
+            if (lo < q->base) { /* cannot happen with the retention rule; treat as noise */
+                q->rejected++;
+                q->mode = DET_HYST;
+                continue;
+            }
+            if (sync_candidate(q, r)) {
+                r->need_end = need;
+                q->mode = DET_PAUSED;
+                return 1;
+            }
+            q->rejected++;
+            q->mode = DET_HYST;
+            continue;
+        }
+        if (q->det_pos + (int64_t)Bd > end)
+            return 0;
+        double s[4];
+        block_sums(q->buf + (q->det_pos - q->base), Bd, q->half, s);
+        unsigned rp = q->ring_pos;
+        q->ringP[2 * rp] = s[0];
+        q->ringP[2 * rp + 1] = s[1];
+        q->ringE1[rp] = s[2];
+        q->ringE2[rp] = s[3];
+        q->ring_pos = rp + 1 == nb ? 0 : rp + 1;
+        int64_t e = q->det_pos + Bd - 1; /* last sample of the window */
+        q->det_pos += Bd;
+        if (q->nfill < nb) {
+            q->nfill++;
+            if (q->nfill < nb)
+                continue;
+        }
+        double pr = 0, pi = 0, e1 = 0, e2 = 0;
+        for (unsigned k = 0; k < nb; k++) {
+            pr += q->ringP[2 * k];
+            pi += q->ringP[2 * k + 1];
+            e1 += q->ringE1[k];
+            e2 += q->ringE2[k];
+        }
+        double den = e1 * e2;
+        float m = den > 1e-300 ? (float)((pr * pr + pi * pi) / den) : 0.0f;
+        switch (q->mode) {
+        case DET_SEARCH:
+            if (m > q->thr) {
+                q->mode = DET_TRACK;
+                q->m_max = m;
+                q->track_start = e;
+            }
+            break;
+        case DET_TRACK:
+            if (m > q->m_max)
+                q->m_max = m;
+            if (m < 0.5f * q->m_max) {
+                /* trailing half-maximum crossing, interpolated between the two block ends */
+                float L = 0.5f * q->m_max;
+                double x = (double)(e - (int64_t)Bd);
+                if (q->m_prev > m)
+                    x += (double)((q->m_prev - L) / (q->m_prev - m)) * (double)Bd;
+                double W = (double)nb * Bd;
+                q->cand_r1 = (int64_t)llround(x - (1.0 - M_SQRT1_2) * W + 1.0);
+                q->mode = DET_CAND;
+            } else if (e - q->track_start >
+                       (int64_t)(2 * nb * Bd + q->M + 2 * q->cp + 2 * Bd)) {
+                q->rejected++; /* periodic for too long: a tone, not a preamble */
+                q->mode = DET_HYST;
+            }
+            break;
+        case DET_HYST:
+            if (m < q->thr)
+                q->mode = DET_SEARCH;
+            break;
+        default:
+            break;
+        }
+        q->m_prev = m;
+    }
+}

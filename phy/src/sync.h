@@ -1,0 +1,78 @@
+/* phy/sync (internal): the synchroniser shared by the server receiver (ota_rx) and the agent's
+ * beacon receiver: a bounded history buffer over the sample stream, Schmidl-Cox detection on S0,
+ * carrier offset, fine timing and detection gate from S1's impulse response, and the preamble
+ * estimates (composite gain / channel, noise). AIR_INTERFACE §2, §5, §6. Not a public API. */
+#ifndef AM_PHY_SYNC_H
+#define AM_PHY_SYNC_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "phy/frame.h"
+
+#define PHY_SYNC_DEFAULT_THRESHOLD 0.35f
+#define PHY_SYNC_NO_PIN INT64_MAX
+
+typedef struct phy_sync phy_sync;
+
+typedef struct phy_sync_result {
+    int64_t start;    /* stream index of S0a's first sample (first path) */
+    int64_t need_end; /* the decision used samples up to need_end - 1 */
+    double cfo;       /* subcarrier spacings */
+    float metric;     /* Schmidl-Cox metric at the plateau */
+    float pmr;        /* S1 impulse-response peak-to-mean ratio (the gate) */
+} phy_sync_result;
+
+/* threshold in (0, 1) (0 = default). The frame must outlive the object. */
+am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out);
+void phy_sync_destroy(phy_sync *q);
+void phy_sync_reset(phy_sync *q);
+
+unsigned phy_sync_backoff(const phy_sync *q); /* FFT window advance into the CP, samples */
+uint64_t phy_sync_rejected(const phy_sync *q);
+
+/* Stream positions: samples [phy_sync_begin, phy_sync_end) are in the buffer. */
+int64_t phy_sync_end(const phy_sync *q);
+/* Append up to n samples (compacting the buffer first if needed); returns how many were taken
+ * (> 0 whenever n > 0). */
+size_t phy_sync_append(phy_sync *q, const float complex *x, size_t n);
+/* Drop appended samples at and after `end` (they were never looked at). */
+void phy_sync_truncate(phy_sync *q, int64_t end);
+/* The owner needs samples from pos on (PHY_SYNC_NO_PIN: nothing). */
+void phy_sync_pin(phy_sync *q, int64_t pos);
+/* Pointer to samples [pos, pos + len) if all are in the buffer, else NULL. */
+const float complex *phy_sync_at(const phy_sync *q, int64_t pos, size_t len);
+
+/* Run detection on the buffered samples. 1: a preamble was synchronised, *r filled, detection
+ * paused until phy_sync_resume. 0: more samples needed. */
+int phy_sync_search(phy_sync *q, phy_sync_result *r);
+void phy_sync_resume(phy_sync *q, int64_t pos);
+
+/* Derotation table for a carrier offset: rot[t] = sqrt(M_used)/M e^{-j 2 pi cfo t / M}, t < M
+ * (the §1 scaling folded in). */
+void phy_sync_make_rot(const phy_sync *q, double cfo, float complex *rot);
+/* R[i] = ph * sum_t w[t] rot[t] e^{-j 2 pi i t / M}: bin values (§1 scaling) of the FFT window
+ * starting at w, derotated. Uses q's FFT and scratch. */
+void phy_sync_block_fft(phy_sync *q,
+                        const float complex *w,
+                        const float complex *rot,
+                        float complex ph,
+                        float complex *R);
+/* Phase of the derotation at window start `pos` for a burst anchored at `anchor` (S0a start). */
+float complex phy_sync_phase(const phy_sync *q, double cfo, int64_t pos, int64_t anchor);
+
+/* Preamble estimates from the burst whose S0a starts at x0[0] (3 (M + cp) samples readable):
+ * G[i] = composite gain on used bins (maximum-ratio combination of S1 and, on even bins, S0a and
+ * S0b; 0 on null bins); *n0 = mean power of the noise-only bins (odd used bins of S0a, S0b;
+ * null bins if there are none). Windows start `backoff` samples before each block's body. */
+void phy_sync_preamble(phy_sync *q,
+                       const float complex *x0,
+                       const float complex *rot,
+                       double cfo,
+                       unsigned backoff,
+                       float complex *G,
+                       float *n0);
+
+#endif

@@ -1,0 +1,337 @@
+/* phy/ota_tx and phy/precode: golden preamble against liquid-dsp's ofdmframegen, data symbols
+ * against a direct evaluation of the §1 sum, precoder closed forms (§4), validation. */
+#include <liquid/liquid.h>
+
+#include "am_test.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "phy/fft.h"
+#include "phy/frame.h"
+#include "phy/ota_tx.h"
+#include "phy/precode.h"
+
+static phy_ota_tx *make_tx(unsigned M, unsigned cp, const unsigned char *sct, size_t L)
+{
+    phy_ota_tx_cfg c;
+    phy_ota_tx_cfg_default(&c);
+    c.frame.nfft = M;
+    c.frame.cp_len = cp;
+    c.frame.sctype = sct;
+    c.payload_len = L;
+    phy_ota_tx *q = NULL;
+    if (phy_ota_tx_create(&c, &q) != AM_OK)
+        fprintf(stderr, "create: %s\n", am_last_error());
+    return q;
+}
+
+/* The un-precoded burst's preamble equals liquid's (|diff| < 1e-5), through both TX paths:
+ * p = NULL (precomputed) and p = all ones (the precoded inverse FFT). */
+static void golden(unsigned M, unsigned cp, const unsigned char *sct_in)
+{
+    unsigned char sct[4096];
+    if (sct_in)
+        memcpy(sct, sct_in, M);
+    else
+        ofdmframe_init_default_sctype(M, sct);
+    phy_ota_tx *q = make_tx(M, cp, sct_in, 300);
+    AM_REQUIRE(q, "create M %u", M);
+    unsigned B = M + cp;
+    size_t n = phy_ota_tx_burst_len(q);
+    float complex *ref = malloc(3 * B * sizeof(float complex));
+    float complex *out = malloc(n * sizeof(float complex));
+    float complex *ones = malloc(M * sizeof(float complex));
+    float *v = malloc(300 * sizeof(float));
+    for (unsigned i = 0; i < 300; i++)
+        v[i] = (float)sin(i * 0.37);
+    for (unsigned i = 0; i < M; i++)
+        ones[i] = 1.0f;
+    ofdmframegen g = ofdmframegen_create(M, cp, 0, sct);
+    ofdmframegen_write_S0a(g, ref);
+    ofdmframegen_write_S0b(g, ref + B);
+    ofdmframegen_write_S1(g, ref + 2 * B);
+    ofdmframegen_destroy(g);
+    for (int pass = 0; pass < 2; pass++) {
+        AM_REQUIRE_OK(phy_ota_tx_execute(q, v, 3.0f, pass ? ones : NULL, out, n));
+        double maxd = 0.0;
+        for (unsigned t = 0; t < 3 * B; t++)
+            maxd = fmax(maxd, cabs((double complex)(out[t] - ref[t])));
+        AM_CHECK(maxd < 1e-5, "M %u cp %u p %s: preamble differs from liquid by %.3g", M, cp,
+                 pass ? "ones" : "NULL", maxd);
+    }
+    free(ref);
+    free(out);
+    free(ones);
+    free(v);
+    phy_ota_tx_destroy(q);
+}
+
+AM_TEST(golden_preamble, unit)
+{
+    golden(64, 8, NULL);
+    golden(256, 32, NULL);
+    golden(1024, 128, NULL);
+    unsigned char sct[128];
+    memset(sct, 0, sizeof sct);
+    for (unsigned i = 3; i < 40; i++)
+        sct[i] = (i % 5 == 0) ? 1 : 2;
+    for (unsigned i = 90; i < 125; i++)
+        sct[i] = (i % 7 == 0) ? 1 : 2;
+    golden(128, 11, sct);
+}
+
+/* Every sample of every block against the §1-§4 formulas evaluated directly in double:
+ * x[t] = 1/sqrt(M_used) sum_i p[i] X[i] e^{+j 2 pi i t / M}, CP = last cp samples. */
+static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t seed)
+{
+    phy_ota_tx *q = make_tx(M, cp, NULL, L);
+    AM_REQUIRE(q, "create");
+    const phy_frame *f = phy_ota_tx_frame(q);
+    const unsigned char *sct = phy_frame_sctype(f);
+    unsigned B = M + cp, nu = phy_frame_n_used(f);
+    size_t n = phy_ota_tx_burst_len(q), N = phy_frame_nsym(f, L);
+    am_rng r;
+    am_rng_seed(&r, seed);
+    float *v = malloc(L * sizeof(float));
+    float complex *p = malloc(M * sizeof(float complex));
+    float complex *out = malloc((n + 5) * sizeof(float complex));
+    double complex *X = malloc(M * sizeof(double complex));
+    for (size_t i = 0; i < L; i++)
+        v[i] = (float)am_rng_normal(&r);
+    for (unsigned i = 0; i < M; i++)
+        p[i] = precoded ? am_rng_cnormal(&r) : 1.0f;
+    const float eta = 2.5f;
+    for (size_t t = 0; t < n + 5; t++)
+        out[t] = 7.0f; /* sentinel beyond the burst */
+    AM_REQUIRE_OK(phy_ota_tx_execute(q, v, eta, precoded ? p : NULL, out, n + 5));
+    for (size_t t = n; t < n + 5; t++)
+        AM_CHECK(out[t] == 7.0f, "wrote past the burst at %zu", t);
+    double maxd = 0.0, maxref = 0.0;
+    size_t k = 0; /* complex payload index */
+    for (size_t b = 0; b < 3 + N; b++) {
+        const float complex *S = b == 0 ? phy_frame_s0a(f) : b == 1 ? phy_frame_s0b(f) : phy_frame_s1(f);
+        for (unsigned i = 0; i < M; i++) {
+            if (b < 3) {
+                X[i] = S[i];
+            } else if (sct[i] == PHY_SCTYPE_PILOT) {
+                X[i] = 1.0;
+            } else if (sct[i] == PHY_SCTYPE_DATA) {
+                double re = 2 * k < L ? v[2 * k] : 0.0, im = 2 * k + 1 < L ? v[2 * k + 1] : 0.0;
+                X[i] = (re + I * im) / eta; /* §3 */
+                k++;
+            } else {
+                X[i] = 0.0;
+            }
+            X[i] *= (double complex)p[i]; /* §4 */
+        }
+        for (unsigned t = 0; t < M; t++) {
+            double complex s = 0;
+            for (unsigned i = 0; i < M; i++)
+                if (X[i] != 0.0)
+                    s += X[i] * cexp(2.0 * I * M_PI * (double)((size_t)i * t % M) / M);
+            s /= sqrt((double)nu);
+            maxref = fmax(maxref, cabs(s));
+            maxd = fmax(maxd, cabs((double complex)out[b * B + cp + t] - s));
+            if (t >= M - cp) /* cyclic prefix */
+                maxd = fmax(maxd, cabs((double complex)out[b * B + t - (M - cp)] - s));
+        }
+    }
+    AM_CHECK(k >= (L + 1) / 2, "mapped %zu values for L %zu", k, L);
+    AM_CHECK(maxd < 2e-6 * fmax(1.0, maxref) * sqrt((double)M),
+             "M %u L %zu precoded %d: max |diff| %.3g (max |x| %.3g)", M, L, precoded, maxd,
+             maxref);
+    free(v);
+    free(p);
+    free(out);
+    free(X);
+    phy_ota_tx_destroy(q);
+}
+
+AM_TEST(data_symbols, unit)
+{
+    direct(64, 8, 1, 0, 1);     /* one entry: tail of zeros */
+    direct(64, 8, 245, 0, 2);   /* odd L, several symbols */
+    direct(64, 8, 245, 1, 3);   /* precoded */
+    direct(256, 32, 1000, 1, 4);
+    direct(100, 5, 333, 1, 5);  /* M not a power of two, odd cp (unaligned output blocks) */
+}
+
+/* §1: unit-power subcarrier values give unit average power. */
+AM_TEST(power, unit)
+{
+    phy_ota_tx *q = make_tx(256, 0, NULL, 20000);
+    AM_REQUIRE(q, "create");
+    size_t n = phy_ota_tx_burst_len(q);
+    float *v = malloc(20000 * sizeof(float));
+    float complex *out = malloc(n * sizeof(float complex));
+    am_rng r;
+    am_rng_seed(&r, 9);
+    /* data values of unit power: entries +-1/sqrt(2) * eta */
+    const float eta = 3.0f;
+    for (size_t i = 0; i < 20000; i++)
+        v[i] = (am_rng_u64(&r) & 1 ? 1.0f : -1.0f) * eta * (float)M_SQRT1_2;
+    AM_REQUIRE_OK(phy_ota_tx_execute(q, v, eta, NULL, out, n));
+    const phy_frame *f = phy_ota_tx_frame(q);
+    size_t B = phy_frame_block_len(f), N = phy_frame_nsym(f, 20000);
+    double pw = 0.0;
+    for (size_t b = 3; b < 3 + N - 1; b++) /* full data symbols, bodies */
+        for (size_t t = 0; t < 256; t++)
+            pw += creal(out[b * B + 32 + t] * conj(out[b * B + 32 + t]));
+    pw /= (double)((N - 1) * 256);
+    AM_CHECK_NEAR(pw, 1.0, 1e-3);
+    free(v);
+    free(out);
+    phy_ota_tx_destroy(q);
+}
+
+AM_TEST(validation, unit)
+{
+    phy_ota_tx_cfg c;
+    phy_ota_tx_cfg_default(&c);
+    phy_ota_tx *q = NULL;
+    c.payload_len = 0;
+    AM_CHECK(phy_ota_tx_create(&c, &q) == AM_EINVAL && !q, "L = 0 accepted");
+    c.payload_len = 100;
+    c.frame.nfft = 65;
+    AM_CHECK(phy_ota_tx_create(&c, &q) == AM_EINVAL && !q, "odd M accepted");
+    AM_CHECK(strstr(am_last_error(), "odd") != NULL, "message: %s", am_last_error());
+    c.frame.nfft = 64;
+    AM_REQUIRE_OK(phy_ota_tx_create(&c, &q));
+    size_t n = phy_ota_tx_burst_len(q);
+    float v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = 0.1f * (float)i;
+    float complex *out = calloc(n, sizeof(float complex));
+    float complex p[64];
+    for (int i = 0; i < 64; i++)
+        p[i] = 1.0f;
+    v[37] = NAN;
+    AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, NULL, out, n) == AM_EINVAL, "NaN payload accepted");
+    AM_CHECK(strstr(am_last_error(), "payload entry 37") != NULL, "message: %s",
+             am_last_error());
+    v[37] = INFINITY;
+    AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, NULL, out, n) == AM_EINVAL, "Inf payload accepted");
+    v[37] = 1.0f;
+    AM_CHECK(phy_ota_tx_execute(q, v, 0.0f, NULL, out, n) == AM_EINVAL, "eta 0 accepted");
+    AM_CHECK(phy_ota_tx_execute(q, v, -1.0f, NULL, out, n) == AM_EINVAL, "eta < 0 accepted");
+    AM_CHECK(phy_ota_tx_execute(q, v, NAN, NULL, out, n) == AM_EINVAL, "eta NaN accepted");
+    AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, NULL, out, n - 1) == AM_EINVAL, "short cap");
+    p[3] = NAN;
+    AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, p, out, n) == AM_EINVAL, "NaN precoder accepted");
+    int untouched = 1;
+    for (size_t t = 0; t < n; t++)
+        untouched &= out[t] == 0.0f;
+    AM_CHECK(untouched, "output written on error");
+    free(out);
+    phy_ota_tx_destroy(q);
+    phy_ota_tx_destroy(NULL);
+}
+
+/* §4 closed forms: h p = sqrt(rho) where kept, 0 where |h|^2 < g_th; phase-only |p| = sqrt(rho)
+ * and h p = sqrt(rho)|h| (real, positive). */
+AM_TEST(precode, unit)
+{
+    phy_frame_cfg fc = {.nfft = 256};
+    phy_frame *f = NULL;
+    AM_REQUIRE_OK(phy_frame_create(&fc, &f));
+    const unsigned char *sct = phy_frame_sctype(f);
+    am_rng r;
+    am_rng_seed(&r, 11);
+    float complex h[256], p[256];
+    for (int i = 0; i < 256; i++)
+        h[i] = am_rng_cnormal(&r);
+    const float rho = 2.0f, g_th = 0.3f;
+    unsigned ne = 0, want_ne = 0;
+    AM_REQUIRE_OK(phy_precode_inversion(f, h, rho, g_th, p, &ne));
+    for (int i = 0; i < 256; i++) {
+        float g = crealf(h[i] * conjf(h[i]));
+        if (sct[i] == 0) {
+            AM_CHECK(p[i] == 0.0f, "null bin %d precoded", i);
+        } else if (g < g_th) {
+            AM_CHECK(p[i] == 0.0f, "bin %d not erased (|h|^2 = %g)", i, (double)g);
+            want_ne++;
+        } else {
+            AM_CHECK(cabsf(h[i] * p[i] - sqrtf(rho)) < 1e-5f, "bin %d: h p = %g%+gi", i,
+                     (double)crealf(h[i] * p[i]), (double)cimagf(h[i] * p[i]));
+        }
+    }
+    AM_CHECK(ne == want_ne && want_ne > 10, "erased %u, want %u", ne, want_ne);
+    AM_REQUIRE_OK(phy_precode_phase(f, h, rho, p, &ne));
+    AM_CHECK(ne == 0, "phase-only erased %u", ne);
+    for (int i = 0; i < 256; i++) {
+        if (sct[i] == 0)
+            continue;
+        AM_CHECK_NEAR(cabsf(p[i]), sqrtf(rho), 1e-5);
+        float complex hp = h[i] * p[i];
+        AM_CHECK(fabsf(cimagf(hp)) < 1e-5f && fabsf(crealf(hp) - sqrtf(rho) * cabsf(h[i])) < 1e-5f,
+                 "bin %d: h p = %g%+gi", i, (double)crealf(hp), (double)cimagf(hp));
+    }
+    AM_CHECK(phy_precode_inversion(f, h, 0.0f, g_th, p, NULL) == AM_EINVAL, "rho 0");
+    AM_CHECK(phy_precode_inversion(f, h, rho, -1.0f, p, NULL) == AM_EINVAL, "g_th < 0");
+    AM_CHECK(phy_precode_inversion(f, h, rho, NAN, p, NULL) == AM_EINVAL, "g_th NaN");
+    AM_CHECK(phy_precode_phase(f, h, INFINITY, p, NULL) == AM_EINVAL, "rho Inf");
+    h[phy_frame_used_bins(f)[3]] = NAN;
+    AM_CHECK(phy_precode_phase(f, h, rho, p, NULL) == AM_EINVAL, "NaN channel accepted");
+    AM_CHECK(strstr(am_last_error(), "not finite") != NULL, "message: %s", am_last_error());
+    h[0] = NAN; /* null bins are not read */
+    h[phy_frame_used_bins(f)[3]] = 1.0f;
+    AM_CHECK_OK(phy_precode_inversion(f, h, rho, g_th, p, NULL));
+    phy_frame_destroy(f);
+}
+
+/* phy_rotate against exp() in double, long enough to expose phase drift. */
+AM_TEST(rotate, unit)
+{
+    const size_t n = 200000;
+    float complex *x = malloc(n * sizeof(float complex));
+    for (size_t t = 0; t < n; t++)
+        x[t] = 1.0f;
+    const double eps = 0.0731, ph0 = 0.4;
+    phy_rotate(x, n, eps, 256, ph0);
+    double maxd = 0.0;
+    for (size_t t = 0; t < n; t++)
+        maxd = fmax(maxd, cabs((double complex)x[t] - cexp(I * (ph0 + 2 * M_PI * eps * (double)t / 256))));
+    AM_CHECK(maxd < 2e-6, "max |diff| %.3g", maxd);
+    free(x);
+}
+
+/* phy_fft against a direct DFT, batched with gaps, and the unaligned execute path. */
+AM_TEST(fft, unit)
+{
+    phy_fft_cfg c = {.n = 48, .howmany = 3, .idist = 50, .odist = 53, .dir = PHY_FFT_FORWARD};
+    phy_fft *q = NULL;
+    AM_REQUIRE_OK(phy_fft_create(&c, &q));
+    float complex *in = phy_fft_in(q);
+    am_rng r;
+    am_rng_seed(&r, 5);
+    for (int i = 0; i < 2 * 50 + 48; i++)
+        in[i] = am_rng_cnormal(&r);
+    phy_fft_execute(q);
+    const float complex *o = phy_fft_out(q);
+    double maxd = 0;
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < 48; k++) {
+            double complex s = 0;
+            for (int t = 0; t < 48; t++)
+                s += (double complex)in[b * 50 + t] * cexp(-2.0 * I * M_PI * (k * t % 48) / 48);
+            maxd = fmax(maxd, cabs(s - (double complex)o[b * 53 + k]));
+        }
+    AM_CHECK(maxd < 1e-4, "max |diff| %.3g", maxd);
+    /* other arrays, deliberately misaligned by one element; gaps of the output untouched */
+    float complex *a = phy_fft_alloc(200), *z = phy_fft_alloc(200);
+    for (int i = 0; i < 199; i++) {
+        a[i + 1] = in[i < 148 ? i : 0];
+        z[i] = -5.0f;
+    }
+    phy_fft_execute_on(q, a + 1, z + 1);
+    maxd = 0;
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < 48; k++)
+            maxd = fmax(maxd, cabsf(z[1 + b * 53 + k] - o[b * 53 + k]));
+    AM_CHECK(maxd < 1e-5, "execute_on differs by %.3g", maxd);
+    AM_CHECK(z[1 + 48] == -5.0f && z[1 + 53 + 50] == -5.0f, "gap overwritten");
+    phy_fft_free(a);
+    phy_fft_free(z);
+    phy_fft_destroy(q);
+    c.idist = 10;
+    AM_CHECK(phy_fft_create(&c, &q) == AM_EINVAL && !q, "idist < n accepted");
+}
