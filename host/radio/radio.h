@@ -118,7 +118,11 @@ am_status radio_open(const char *name, const char *args, radio **out);
 void radio_close(radio *r); /* NULL is a no-op */
 
 /* Settings. Each returns AM_OK, AM_EINVAL for a bad value (not finite, out of the device's
- * range) or AM_EDEVICE. Backends without hardware record the value (radio_get_info). */
+ * range) or AM_EDEVICE. Backends without hardware record the value (radio_get_info).
+ * uhd: a rate the device would coerce is refused (all radios of a round need one exact rate);
+ * if the master clock changes with the rate, the device time is set again as at open; every
+ * retune leaves the AD9361 LO at a random phase, so never retune between beacon and data
+ * (fpga-notes/lo-phase.md). */
 am_status radio_set_rate(radio *r, double sps);
 am_status radio_set_freq(radio *r, radio_dir dir, double hz);
 am_status radio_set_tx_gain(radio *r, double db);

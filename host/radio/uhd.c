@@ -33,6 +33,7 @@ typedef struct uhd_h {
     uint64_t bursts_sent, bursts_done; /* done = acknowledged or failed late */
     int64_t rx_expect;
     int rx_have_expect;
+    char sync[8];          /* how the device time was set at open (none|now|pps|gps) */
 } uhd_h;
 
 static const radio_arg_spec uhd_spec[] = {
@@ -402,8 +403,15 @@ static am_status uhd_open_(radio *r, const radio_args *a)
         uhd_error ge = uhd_usrp_set_rx_antenna(h->usrp, radio_args_str(a, "rx_ant", "RX2"), h->chan);
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_antenna");
     }
+    if (s == AM_OK) {
+        /* a constant RX gain for the whole round: the composite gain G[i] of AIR_INTERFACE §5
+         * is estimated once per burst, an AGC would change it under the data */
+        uhd_error ge = uhd_usrp_set_rx_agc(h->usrp, false, h->chan);
+        s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_agc");
+    }
+    radio_strlcpy(h->sync, radio_args_str(a, "sync", dflt_sync), sizeof h->sync);
     if (s == AM_OK)
-        s = sync_time(h, radio_args_str(a, "sync", dflt_sync));
+        s = sync_time(h, h->sync);
     if (s == AM_OK) {
         uhd_error ge = uhd_usrp_get_tx_gain(h->usrp, h->chan, "", &r->info.tx_gain);
         if (ge == UHD_ERROR_NONE)
@@ -434,7 +442,15 @@ static void uhd_close_(radio *r)
 
 static am_status uhd_set_rate(radio *r, double sps)
 {
-    return set_rate(r, r->impl, sps);
+    /* Without master_clock_rate in the args UHD may pick a new master clock for the new rate,
+     * and the device time jumps when the tick rate changes: set the time again, the same way
+     * as at open (fpga-notes/timed-tx.md). */
+    uhd_h *h = r->impl;
+    double mcr = r->info.master_clock;
+    am_status s = set_rate(r, h, sps);
+    if (s == AM_OK && r->info.master_clock != mcr)
+        s = sync_time(h, h->sync);
+    return s;
 }
 
 static am_status uhd_set_freq(radio *r, radio_dir dir, double hz)
