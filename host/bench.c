@@ -11,6 +11,7 @@ typedef struct bench_entry {
 } bench_entry;
 
 static const bench_entry benches[] = {
+    {"phy", "TX/RX chain Msps vs liquid-dsp ofdmframegen/ofdmframesync (M = 256, 1024)", bench_phy},
     {NULL, NULL, NULL},
 };
 

@@ -10,5 +10,8 @@ typedef struct am_command {
 
 int cmd_bench(int argc, char **argv);
 int cmd_radio(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int bench_phy(int argc, char **argv); /* airmeta bench phy (host/bench_phy.c) */
 
 #endif

@@ -465,20 +465,24 @@ AM_TEST(not_json, unit)
 AM_TEST(sigmf_logo, unit)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/../shared/sigmf/sigmf_logo.sigmf-meta",
+    snprintf(path, sizeof path, "%s/tests/data/sigmf/sigmf_logo.sigmf-meta",
              am_test_source_dir());
-    if (access(path, R_OK) != 0) {
-        snprintf(path, sizeof path, "/work/shared/sigmf/sigmf_logo.sigmf-meta");
-        if (access(path, R_OK) != 0) {
-            fprintf(stderr, "note: sigmf_logo.sigmf-meta not found; case not run\n");
-            return;
-        }
-    }
     phy_sigmf_reader *r = NULL;
     am_status s = phy_sigmf_reader_open(path, &r);
     AM_CHECK(s == AM_ENOTSUP && r == NULL, "status %d", (int)s);
     AM_CHECK(strstr(am_last_error(), "ri16_le") != NULL, "%s", am_last_error());
     AM_CHECK(strstr(am_last_error(), "sigmf_logo.sigmf-meta") != NULL, "%s", am_last_error());
+    /* with a readable datatype it is still refused, now for its two channels */
+    char *text = read_text(path);
+    AM_REQUIRE(text != NULL, "cannot read %s", path);
+    char *at = strstr(text, "ri16_le");
+    AM_REQUIRE(at != NULL, "datatype");
+    memcpy(at, "ci16_le", 7);
+    AM_REQUIRE(write_file(path_in_tmp("logo2.sigmf-meta"), text, strlen(text)), "write");
+    free(text);
+    s = phy_sigmf_reader_open(path_in_tmp("logo2.sigmf-meta"), &r);
+    AM_CHECK(s == AM_ENOTSUP && r == NULL, "status %d", (int)s);
+    AM_CHECK(strstr(am_last_error(), "core:num_channels is 2") != NULL, "%s", am_last_error());
 }
 
 /* Writer: bad info refused up front; nothing left behind on failure or abandon; annotations

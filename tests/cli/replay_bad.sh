@@ -1,0 +1,80 @@
+#!/bin/bash
+# airmeta replay on bad captures: each case exits with its documented non-zero code and a message
+# naming the key or file; never a crash (the ASan build runs this too). Exit codes: 1 no burst,
+# 2 usage, 3 malformed, 4 missing file / I/O, 7 unsupported.
+set -u
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$AIRMETA" demo --agents 2 --rounds 2 --snr-db 20 --payload 300 --json --capture "$d/good" \
+    >/dev/null 2>"$d/err" || { cat "$d/err"; fail "demo --capture"; }
+"$AIRMETA" replay "$d/good.sigmf-meta" --quiet || fail "good capture refused"
+n=$(stat -c %s "$d/good.sigmf-data")
+
+# mk NAME: a copy of the good capture
+mk() { cp "$d/good.sigmf-meta" "$d/$1.sigmf-meta"; cp "$d/good.sigmf-data" "$d/$1.sigmf-data"; }
+# expect NAME CODE WORDS...: replay exits CODE and stderr holds every word
+expect() {
+    local name=$1 code=$2
+    shift 2
+    "$AIRMETA" replay "$d/$name.sigmf-meta" --out "$d/$name.f32" >"$d/out" 2>"$d/err"
+    local rc=$?
+    echo "$name: exit $rc: $(cat "$d/err")"
+    [ "$rc" -eq "$code" ] || fail "$name: exit $rc, expected $code"
+    for w in "$@"; do grep -qF -- "$w" "$d/err" || fail "$name: message lacks '$w'"; done
+    [ -e "$d/$name.f32" ] && fail "$name: output written"
+    return 0
+}
+# metaset NAME SED-EXPR: edit the copy's JSON text (cJSON writes one key per line)
+metaset() { mk "$1"; sed -i "$2" "$d/$1.sigmf-meta"; }
+# poke NAME OFFSET BYTES: overwrite bytes of the copy's data file
+poke() { printf "$3" | dd of="$d/$1.sigmf-data" bs=1 seek="$2" conv=notrunc status=none; }
+
+metaset nodtype '/"core:datatype"/d';          expect nodtype 3 "missing key core:datatype"
+metaset nolen '/"airmeta:payload_len"/d';      expect nolen 3 "missing key airmeta:payload_len"
+metaset noscale '/"airmeta:scale"/d';          expect noscale 3 "airmeta:scale"
+metaset noext '/"core:extensions"/,/}]/d';     expect noext 3 "core:extensions"
+metaset ri16 's/"cf32_le"/"ri16_le"/';         expect ri16 7 "core:datatype" "ri16_le"
+metaset chans 's/"core:num_channels":.*/"core:num_channels": 2,/'
+expect chans 7 "core:num_channels is 2"
+metaset strlen 's/"airmeta:payload_len":.*/"airmeta:payload_len": "300",/'
+expect strlen 3 "airmeta:payload_len is a string"
+metaset bigfft 's/"airmeta:fft_size":.*/"airmeta:fft_size": 8192,/'
+expect bigfft 3 "airmeta:fft_size" "8192"
+metaset hugelen 's/"airmeta:payload_len":.*/"airmeta:payload_len": 1e15,/'
+expect hugelen 3 "airmeta:payload_len"
+metaset rate0 's/"core:sample_rate":.*/"core:sample_rate": 0,/'
+expect rate0 3 "core:sample_rate"
+metaset ver2 's/"airmeta:version":.*/"airmeta:version": 2,/'
+expect ver2 7 "airmeta:version 2"
+metaset cp0 's/"airmeta:cp_len":.*/"airmeta:cp_len": 0,/'
+expect cp0 3 "airmeta:cp_len"
+
+mk notjson; echo "this is not { json" >"$d/notjson.sigmf-meta"; expect notjson 3 "not JSON"
+mk emptymeta; : >"$d/emptymeta.sigmf-meta"; expect emptymeta 3 "not JSON"
+
+mk short; truncate -s $((n / 2)) "$d/short.sigmf-data"
+expect short 3 "shorter than declared" "short.sigmf-meta"
+mk odd; truncate -s $((n - 3)) "$d/odd.sigmf-data"; expect odd 3 "whole number of" "odd.sigmf-data"
+mk nan; poke nan $((100 * 8)) '\x00\x00\xc0\x7f'; expect nan 3 "sample 100 is not finite"
+mk inf; poke inf $((7 * 8 + 4)) '\x00\x00\x80\xff'; expect inf 3 "sample 7 is not finite"
+mk nodata; rm "$d/nodata.sigmf-data"; expect nodata 4 "nodata.sigmf-data" "cannot open"
+mk huge; truncate -s 80G "$d/huge.sigmf-data" 2>/dev/null && expect huge 3 "cap"
+rm -f "$d/huge.sigmf-data"
+expect absent 4 "absent.sigmf-meta"
+
+# zeros instead of samples: a valid capture without a burst -> exit 1, no output
+mk zeros; head -c "$n" /dev/zero >"$d/zeros.sigmf-data"; expect zeros 1 "no burst found"
+
+# the official SigMF example (ri16_le, 2 channels): refused naming the property
+cp "$AM_SOURCE_DIR/tests/data/sigmf/sigmf_logo.sigmf-meta" "$d/logo.sigmf-meta"
+expect logo 7 "ri16_le"
+
+# usage errors: exit 2
+"$AIRMETA" replay 2>/dev/null; [ $? -eq 2 ] || fail "no argument"
+"$AIRMETA" replay "$d/good.sigmf-meta" --threshold 2 2>"$d/err"; [ $? -eq 2 ] || fail "--threshold 2"
+grep -q -- "--threshold" "$d/err" || fail "threshold message"
+"$AIRMETA" replay "$d/good.sigmf-meta" --colour 2>/dev/null; [ $? -eq 2 ] || fail "unknown flag"
+"$AIRMETA" replay a b 2>/dev/null; [ $? -eq 2 ] || fail "two captures"
+echo PASS
