@@ -12,7 +12,7 @@
  *   MLP, widths {w0, w1, ..., wL}: for l = 1..L: W_l [w_{l-1} x w_l] row-major (out = in * W_l),
  *       then b_l [w_l].  ReLU after every layer except the last (linear output).
  *   CNN, per block k = 0..n_blocks-1 (C_in = in_channels for k = 0, else filters):
- *       W_k [filters x C_in*9] row-major, index (f, c*9 + ky*3 + kx) (3x3 kernel, cross-correlation),
+ *       W_k [filters x C_in*9] row-major, index (f, c*9 + ky*3 + kx) (cross-correlation),
  *       then  without batch-norm: bias b_k [filters];
  *             with batch-norm:    gamma_k [filters], beta_k [filters]  (no conv bias: batch-norm
  *                                 would cancel it, and it would add a flat Hessian direction);
@@ -26,6 +26,11 @@
  * are no running averages and no train/eval switch. Consequently the output of one sample depends
  * on the other samples of the call, and forward/accuracy on a query set use the query set's own
  * statistics (MAML's reference implementation does the same).
+ *
+ * Cost (one core, OpenBLAS 0.3.21; `airmeta bench fl`): MLP 1-40-40-1 at batch 10: loss_grad
+ * ~3 us, hvp ~7 us. CNN 1x28x28 4x64 bn at batch 25: loss_grad ~35 ms, hvp ~85 ms. Workspace:
+ * CNN about (8 with batch-norm, 3 without) x max_batch x filters x height x width floats, i.e.
+ * ~160 MB at max_batch 100 for the default net; MLP 4 x 2 x max_batch x sum(widths) floats.
  */
 #ifndef AM_FL_MODEL_H
 #define AM_FL_MODEL_H
@@ -87,22 +92,29 @@ am_status fl_model_forward(fl_model *m, const float *theta, const float *x, size
  * d loss / d theta, OVERWRITTEN. MSE needs b->y, XENT needs b->label (out_dim >= 2).
  * AM_EINVAL: n == 0 or n > max_batch, missing y/label, label out of range; AM_EFORMAT: NaN/Inf
  * in x or y, or a non-finite loss (theta diverged) -- outputs are then still written. */
-am_status fl_model_loss_grad(fl_model *m, const float *theta, const fl_batch *b, fl_loss loss,
-                             float *loss_out, float *grad);
+am_status fl_model_loss_grad(
+    fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, float *loss_out, float *grad);
 
 /* hv (nparams, OVERWRITTEN) = H(theta) v, the Hessian of the mean batch loss times v.
  * EXACT for both the MLP and the CNN (with or without batch-norm): Pearlmutter's R-operator,
  * forward-over-reverse (one forward, one R-forward, one backward, one R-backward pass; no
  * finite-difference step). ReLU and max-pool are treated as piecewise linear (their second
- * derivative is 0 almost everywhere, as in autodiff frameworks). Cost about 3 loss_grads.
- * Errors as fl_model_loss_grad. */
-am_status fl_model_hvp(fl_model *m, const float *theta, const fl_batch *b, fl_loss loss,
-                       const float *v, float *hv);
+ * derivative is 0 almost everywhere, as in autodiff frameworks). Cost about 2-3 loss_grads.
+ * v is not checked for NaN/Inf. Errors as fl_model_loss_grad. */
+am_status fl_model_hvp(
+    fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv);
 
-/* One pass giving all three: loss, gradient (may be NULL) and H v, at the cost of fl_model_hvp
- * (the gradient is a by-product of the R-operator pass). */
-am_status fl_model_loss_grad_hvp(fl_model *m, const float *theta, const fl_batch *b, fl_loss loss,
-                                 const float *v, float *loss_out, float *grad, float *hv);
+/* One pass giving all three: loss, gradient (may be NULL) and H v, at about the cost of
+ * fl_model_hvp (the gradient is a by-product of the R-operator pass). Equal to the separate
+ * calls up to float rounding (the MLP then stacks values and R-values in one sgemm). */
+am_status fl_model_loss_grad_hvp(fl_model *m,
+                                 const float *theta,
+                                 const fl_batch *b,
+                                 fl_loss loss,
+                                 const float *v,
+                                 float *loss_out,
+                                 float *grad,
+                                 float *hv);
 
 /* *acc = fraction of the n samples whose argmax output (first index on ties) == label.
  * Needs b->label; AM_EINVAL on a label out of range. */

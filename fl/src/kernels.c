@@ -1,0 +1,250 @@
+/* fl/kernels (BLAS part): dense and 3x3 convolution layers on cblas_sgemm, im2col / col2im.
+ * Issue 3 item 1. The only airmeta file that includes <cblas.h>. */
+#include "fl/kernels.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Rows of the batch are samples; OpenBLAS takes int sizes (checked against INT_MAX at model
+ * create: every size here is a product of validated configuration values). */
+#define BI(x) ((blasint)(x))
+
+/* C [M x N] = alpha op(A) op(B) + beta C, row-major, beta 0 or 1. cblas_sgemm in general; a
+ * product with a unit dimension is matrix-vector (sgemv) or an outer product (sger): the same
+ * arithmetic without sgemm's packing and buffer set-up, which dominates at the sizes of the
+ * sinusoid MLP (1-40-40-1: the first layer has K = 1, the last N = 1). */
+static void gemm(enum CBLAS_TRANSPOSE ta,
+                 enum CBLAS_TRANSPOSE tb,
+                 size_t M,
+                 size_t N,
+                 size_t K,
+                 float alpha,
+                 const float *A,
+                 size_t lda,
+                 const float *B,
+                 size_t ldb,
+                 float beta,
+                 float *C,
+                 size_t ldc)
+{
+    const int na = ta == CblasNoTrans, nb = tb == CblasNoTrans;
+    if (N == 1) { /* C column = op(A) * (column op(B)) */
+        cblas_sgemv(CblasRowMajor, ta, BI(na ? M : K), BI(na ? K : M), alpha, A, BI(lda), B,
+                    BI(nb ? ldb : 1), beta, C, BI(ldc));
+    } else if (M == 1) { /* C row^T = op(B)^T * (row op(A))^T */
+        cblas_sgemv(CblasRowMajor, nb ? CblasTrans : CblasNoTrans, BI(nb ? K : N), BI(nb ? N : K),
+                    alpha, B, BI(ldb), A, BI(na ? 1 : lda), beta, C, 1);
+    } else if (K == 1) { /* C = alpha a b^T + beta C */
+        if (beta == 0.0f)
+            for (size_t i = 0; i < M; i++)
+                memset(C + i * ldc, 0, N * sizeof *C);
+        cblas_sger(CblasRowMajor, BI(M), BI(N), alpha, A, BI(na ? lda : 1), B, BI(nb ? 1 : ldb), C,
+                   BI(ldc));
+    } else {
+        cblas_sgemm(CblasRowMajor, ta, tb, BI(M), BI(N), BI(K), alpha, A, BI(lda), B, BI(ldb), beta,
+                    C, BI(ldc));
+    }
+}
+
+void fl_blas_set_threads(int n)
+{
+    openblas_set_num_threads(n > 0 ? n : 1);
+}
+
+/* y [n x out] (=|+=) x [n x in] w [in x out] + b */
+void fl_dense_forward(float *y,
+                      const float *x,
+                      const float *w,
+                      const float *b,
+                      size_t n,
+                      size_t in,
+                      size_t out,
+                      int accumulate)
+{
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (b) {
+        if (accumulate)
+            fl_bias_add(y, b, n, out);
+        else
+            for (size_t i = 0; i < n; i++)
+                memcpy(y + i * out, b, out * sizeof *y);
+        beta = 1.0f;
+    }
+    gemm(CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, beta, y, out);
+}
+
+void fl_bias_add(float *y, const float *b, size_t n, size_t out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *yi = y + i * out;
+        for (size_t j = 0; j < out; j++)
+            yi[j] += b[j];
+    }
+}
+
+/* dw [in x out] += x^T dy;  db += colsum(dy);  dx [n x in] += dy w^T */
+void fl_dense_backward(float *dx,
+                       float *dw,
+                       float *db,
+                       const float *dy,
+                       const float *x,
+                       const float *w,
+                       size_t n,
+                       size_t in,
+                       size_t out)
+{
+    if (dw)
+        gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out);
+    if (db)
+        for (size_t i = 0; i < n; i++) {
+            const float *dyi = dy + i * out;
+            for (size_t j = 0; j < out; j++)
+                db[j] += dyi[j];
+        }
+    if (dx)
+        gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, 1.0f, dx, in);
+}
+
+size_t fl_conv3x3_col_floats(size_t c, size_t h, size_t w, size_t chunk)
+{
+    return 2 * c * 9 * chunk * h * w; /* im2col of x and the column gradient (backward) */
+}
+
+/* col [c*9 x ns*h*w]: row (ci*9 + ky*3 + kx), column (s*h*w + y*w + x) holds
+ * x[ci][n0+s][y+ky-1][x+kx-1], 0 outside the image. */
+void fl_im2col3x3(
+    float *col, const float *x, size_t c, size_t n, size_t n0, size_t ns, size_t h, size_t w)
+{
+    const size_t hw = h * w, ncols = ns * hw;
+    for (size_t ci = 0; ci < c; ci++)
+        for (size_t ky = 0; ky < 3; ky++)
+            for (size_t kx = 0; kx < 3; kx++) {
+                float *row = col + (ci * 9 + ky * 3 + kx) * ncols;
+                for (size_t s = 0; s < ns; s++) {
+                    const float *img = x + (ci * n + n0 + s) * hw;
+                    float *dst = row + s * hw;
+                    for (size_t yy = 0; yy < h; yy++, dst += w) {
+                        /* iy = yy + ky - 1 */
+                        if ((yy == 0 && ky == 0) || (yy + ky > h)) {
+                            memset(dst, 0, w * sizeof *dst);
+                            continue;
+                        }
+                        const float *src = img + (yy + ky - 1) * w;
+                        if (kx == 1) {
+                            memcpy(dst, src, w * sizeof *dst);
+                        } else if (kx == 0) { /* ix = xx - 1 */
+                            dst[0] = 0.0f;
+                            memcpy(dst + 1, src, (w - 1) * sizeof *dst);
+                        } else { /* ix = xx + 1 */
+                            memcpy(dst, src + 1, (w - 1) * sizeof *dst);
+                            dst[w - 1] = 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* Adjoint of fl_im2col3x3: x += col2im(col). */
+void fl_col2im3x3(
+    float *x, const float *col, size_t c, size_t n, size_t n0, size_t ns, size_t h, size_t w)
+{
+    const size_t hw = h * w, ncols = ns * hw;
+    for (size_t ci = 0; ci < c; ci++)
+        for (size_t ky = 0; ky < 3; ky++)
+            for (size_t kx = 0; kx < 3; kx++) {
+                const float *row = col + (ci * 9 + ky * 3 + kx) * ncols;
+                for (size_t s = 0; s < ns; s++) {
+                    float *img = x + (ci * n + n0 + s) * hw;
+                    const float *src = row + s * hw;
+                    for (size_t yy = 0; yy < h; yy++, src += w) {
+                        if ((yy == 0 && ky == 0) || (yy + ky > h))
+                            continue;
+                        float *dst = img + (yy + ky - 1) * w;
+                        if (kx == 1) {
+                            for (size_t xx = 0; xx < w; xx++)
+                                dst[xx] += src[xx];
+                        } else if (kx == 0) {
+                            for (size_t xx = 1; xx < w; xx++)
+                                dst[xx - 1] += src[xx];
+                        } else {
+                            for (size_t xx = 0; xx + 1 < w; xx++)
+                                dst[xx + 1] += src[xx];
+                        }
+                    }
+                }
+            }
+}
+
+/* y [f][n][h][w] (=|+=) w [f x c*9] * im2col(x), chunk by chunk of samples: the output block
+ * of samples n0..n0+ns-1 is f rows of ns*h*w contiguous floats with row stride n*h*w. */
+void fl_conv3x3_forward(float *y,
+                        const float *x,
+                        const float *w,
+                        const float *b,
+                        size_t n,
+                        size_t c,
+                        size_t f,
+                        size_t h,
+                        size_t wd,
+                        float *col,
+                        size_t chunk,
+                        int accumulate)
+{
+    const size_t hw = h * wd, k = c * 9;
+    for (size_t n0 = 0; n0 < n; n0 += chunk) {
+        const size_t ns = n - n0 < chunk ? n - n0 : chunk;
+        float beta = accumulate ? 1.0f : 0.0f;
+        if (b) {
+            for (size_t fi = 0; fi < f; fi++) {
+                float *yf = y + fi * n * hw + n0 * hw;
+                for (size_t j = 0; j < ns * hw; j++)
+                    yf[j] = accumulate ? yf[j] + b[fi] : b[fi];
+            }
+            beta = 1.0f;
+        }
+        fl_im2col3x3(col, x, c, n, n0, ns, h, wd);
+        gemm(CblasNoTrans, CblasNoTrans, f, ns * hw, k, 1.0f, w, k, col, ns * hw, beta, y + n0 * hw,
+             n * hw);
+    }
+}
+
+/* dw [f x c*9] += dy im2col(x)^T;  db += per-filter sums of dy;  dx += col2im(w^T dy) */
+void fl_conv3x3_backward(float *dx,
+                         float *dw,
+                         float *db,
+                         const float *dy,
+                         const float *x,
+                         const float *w,
+                         size_t n,
+                         size_t c,
+                         size_t f,
+                         size_t h,
+                         size_t wd,
+                         float *col,
+                         size_t chunk)
+{
+    const size_t hw = h * wd, k = c * 9;
+    float *dcol = col + k * chunk * hw;
+    if (db)
+        for (size_t fi = 0; fi < f; fi++) {
+            const float *dyf = dy + fi * n * hw;
+            double s = 0.0;
+            for (size_t j = 0; j < n * hw; j++)
+                s += dyf[j];
+            db[fi] += (float)s;
+        }
+    for (size_t n0 = 0; n0 < n; n0 += chunk) {
+        const size_t ns = n - n0 < chunk ? n - n0 : chunk;
+        const float *dyc = dy + n0 * hw;
+        if (dw) {
+            fl_im2col3x3(col, x, c, n, n0, ns, h, wd);
+            gemm(CblasNoTrans, CblasTrans, f, k, ns * hw, 1.0f, dyc, n * hw, col, ns * hw, 1.0f, dw,
+                 k);
+        }
+        if (dx) {
+            gemm(CblasTrans, CblasNoTrans, k, ns * hw, f, 1.0f, w, k, dyc, n * hw, 0.0f, dcol,
+                 ns * hw);
+            fl_col2im3x3(dx, dcol, c, n, n0, ns, h, wd);
+        }
+    }
+}
