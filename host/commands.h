@@ -10,6 +10,8 @@ typedef struct am_command {
 
 int cmd_bench(int argc, char **argv);
 int cmd_radio(int argc, char **argv);
+int cmd_sim(int argc, char **argv);   /* airmeta sim (host/cmd_sim.c) */
+int bench_fl(int argc, char **argv);  /* airmeta bench fl (host/bench_fl.c) */
 int cmd_replay(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int bench_phy(int argc, char **argv); /* airmeta bench phy (host/bench_phy.c) */

@@ -9,9 +9,15 @@
 #include "core/rng.h"
 #include "fl/sparse.h"
 
-am_status fl_agg_execute(fl_agg *a, const fl_agg_round *r, const float *const *x,
-                         const unsigned char *present, size_t K, size_t d, float *out,
-                         float *active, float *const *delivered)
+am_status fl_agg_execute(fl_agg *a,
+                         const fl_agg_round *r,
+                         const float *const *x,
+                         const unsigned char *present,
+                         size_t K,
+                         size_t d,
+                         float *out,
+                         float *active,
+                         float *const *delivered)
 {
     if (!a || !a->ops || !a->ops->aggregate)
         return AM_FAIL(AM_EINVAL, "aggregate: no aggregator");
@@ -26,8 +32,8 @@ am_status fl_agg_execute(fl_agg *a, const fl_agg_round *r, const float *const *x
         return AM_FAIL(AM_EINVAL, "aggregate %s: rho %g is not a positive finite number",
                        a->ops->name, (double)r->rho);
     if (!(isfinite(r->g_th) && r->g_th >= 0.0f))
-        return AM_FAIL(AM_EINVAL, "aggregate %s: g_th %g is not a finite number >= 0",
-                       a->ops->name, (double)r->g_th);
+        return AM_FAIL(AM_EINVAL, "aggregate %s: g_th %g is not a finite number >= 0", a->ops->name,
+                       (double)r->g_th);
     size_t npresent = 0;
     for (size_t k = 0; k < K; k++) {
         if (present && !present[k])
@@ -68,9 +74,15 @@ double fl_agg_noise_var(double eta, double rho, double snr_lin, double n)
 
 /* ---- ideal ---- */
 
-static am_status ideal_aggregate(void *self, const fl_agg_round *r, const float *const *x,
-                                 const unsigned char *present, size_t K, size_t d, float *out,
-                                 float *active, float *const *delivered)
+static am_status ideal_aggregate(void *self,
+                                 const fl_agg_round *r,
+                                 const float *const *x,
+                                 const unsigned char *present,
+                                 size_t K,
+                                 size_t d,
+                                 float *out,
+                                 float *active,
+                                 float *const *delivered)
 {
     (void)self;
     (void)r;
@@ -120,9 +132,15 @@ typedef struct agg_stat {
     double snr_lin;
 } agg_stat;
 
-static am_status stat_aggregate(void *self, const fl_agg_round *r, const float *const *x,
-                                const unsigned char *present, size_t K, size_t d, float *out,
-                                float *active, float *const *delivered)
+static am_status stat_aggregate(void *self,
+                                const fl_agg_round *r,
+                                const float *const *x,
+                                const unsigned char *present,
+                                size_t K,
+                                size_t d,
+                                float *out,
+                                float *active,
+                                float *const *delivered)
 {
     agg_stat *q = self;
     const size_t nbins = (d + 1) / 2;
@@ -207,8 +225,8 @@ am_status fl_eta_rule_parse(const char *name, fl_eta_rule *out)
     return AM_OK;
 }
 
-float fl_agg_eta(fl_eta_rule rule, const float *const *x, const unsigned char *present, size_t K,
-                 size_t d)
+float fl_agg_eta(
+    fl_eta_rule rule, const float *const *x, const unsigned char *present, size_t K, size_t d)
 {
     const size_t nbins = (d + 1) / 2;
     double best = 0.0;

@@ -46,11 +46,11 @@ struct fl_airfl {
     float *est, *ideal, *active;
     const float **xp;
     float **delp;
-    am_rng *rng;          /* K agent streams */
-    double *agent_loss;   /* K */
-    am_status *agent_st;  /* K */
-    char *agent_err;      /* K x ERR_LEN */
-    worker *w;            /* T */
+    am_rng *rng;         /* K agent streams */
+    double *agent_loss;  /* K */
+    am_status *agent_st; /* K */
+    char *agent_err;     /* K x ERR_LEN */
+    worker *w;           /* T */
     /* pool */
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
@@ -73,13 +73,13 @@ void fl_airfl_cfg_default(fl_airfl_cfg *cfg)
     cfg->memory = 1;
     cfg->rho = 1.0f;
     cfg->g_th = 0.0f;
-    cfg->eta_rule = FL_ETA_PEAK;
+    cfg->eta_rule = FL_ETA_RMS;
     cfg->threads = 1;
     cfg->seed = 1;
 }
 
-static am_status sample_task(void *ctx, am_rng *rng, const fl_batch **support,
-                             const fl_batch **query)
+static am_status
+sample_task(void *ctx, am_rng *rng, const fl_batch **support, const fl_batch **query)
 {
     sample_ctx *c = ctx;
     am_status st = fl_task_sample(c->fam, c->agent, rng, c->buf);
@@ -196,8 +196,10 @@ void fl_airfl_destroy(fl_airfl *q)
     free(q);
 }
 
-am_status fl_airfl_create(const fl_airfl_cfg *cfg, const fl_model *proto,
-                          const fl_task_family *fam, fl_airfl **out)
+am_status fl_airfl_create(const fl_airfl_cfg *cfg,
+                          const fl_model *proto,
+                          const fl_task_family *fam,
+                          fl_airfl **out)
 {
     *out = NULL;
     if (!cfg || !proto || !fam)
@@ -212,20 +214,21 @@ am_status fl_airfl_create(const fl_airfl_cfg *cfg, const fl_model *proto,
         return AM_FAIL(AM_EINVAL, "airfl: rho %g is not a positive finite number",
                        (double)cfg->rho);
     if (!(isfinite(cfg->g_th) && cfg->g_th >= 0.0f))
-        return AM_FAIL(AM_EINVAL, "airfl: g_th %g is not a finite number >= 0",
-                       (double)cfg->g_th);
+        return AM_FAIL(AM_EINVAL, "airfl: g_th %g is not a finite number >= 0", (double)cfg->g_th);
     if (cfg->eta_rule != FL_ETA_PEAK && cfg->eta_rule != FL_ETA_RMS)
         return AM_FAIL(AM_EINVAL, "airfl: unknown eta rule %d", (int)cfg->eta_rule);
     if (fl_model_in_dim(proto) != fl_task_in_dim(fam) ||
         fl_model_out_dim(proto) != fl_task_out_dim(fam))
-        return AM_FAIL(AM_EINVAL, "airfl: model %s (in %zu, out %zu) does not fit the tasks "
-                                  "(in %zu, out %zu)",
+        return AM_FAIL(AM_EINVAL,
+                       "airfl: model %s (in %zu, out %zu) does not fit the tasks "
+                       "(in %zu, out %zu)",
                        fl_model_describe(proto), fl_model_in_dim(proto), fl_model_out_dim(proto),
                        fl_task_in_dim(fam), fl_task_out_dim(fam));
     const size_t nsup = fl_task_support_size(fam), nq = fl_task_query_size(fam);
     if (nsup > fl_model_max_batch(proto) || nq > fl_model_max_batch(proto))
-        return AM_FAIL(AM_EINVAL, "airfl: support %zu / query %zu samples exceed the model's "
-                                  "batch of %zu",
+        return AM_FAIL(AM_EINVAL,
+                       "airfl: support %zu / query %zu samples exceed the model's "
+                       "batch of %zu",
                        nsup, nq, fl_model_max_batch(proto));
 
     fl_airfl *q = calloc(1, sizeof *q);
@@ -338,8 +341,7 @@ const float *fl_airfl_memory(const fl_airfl *q, unsigned agent)
     return agent < q->K ? q->mem + (size_t)agent * q->D : NULL;
 }
 
-am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg,
-                         fl_airfl_stats *stats)
+am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl_airfl_stats *stats)
 {
     if (!q || !fam || !agg)
         return AM_FAIL(AM_EINVAL, "airfl round: missing object, task family or aggregator");
@@ -383,8 +385,10 @@ am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg,
     for (size_t k = 0; k < K; k++)
         for (size_t i = 0; i < D; i++)
             q->ideal[i] += q->xp[k][i];
+    /* Same float arithmetic as the ideal aggregator, so `ideal` gives an NMSE of exactly 0. */
+    const float invk = 1.0f / (float)K;
     for (size_t i = 0; i < D; i++) {
-        double a = (double)q->ideal[i] / (double)K, e = (double)q->est[i] - a;
+        double a = (double)(q->ideal[i] * invk), e = (double)q->est[i] - a;
         e_err += e * e;
         e_ref += a * a;
         act += q->active[i];

@@ -78,8 +78,7 @@ void fl_meta_destroy(fl_meta *q)
     free(q);
 }
 
-am_status fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_query,
-                         fl_meta **out)
+am_status fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_query, fl_meta **out)
 {
     *out = NULL;
     if (!cfg || !m)
@@ -186,8 +185,13 @@ static am_status split_query(fl_meta *q, const fl_batch *b, fl_batch *a_out, fl_
 }
 
 /* hv ~ H_{D''}(p) v by central differences of gradients along u = v / ||v|| (Per-FedAvg HF). */
-static am_status hf_hvp(fl_meta *q, fl_model *m, const float *p, const fl_batch *b, fl_loss loss,
-                        const float *v, float *hv)
+static am_status hf_hvp(fl_meta *q,
+                        fl_model *m,
+                        const float *p,
+                        const fl_batch *b,
+                        fl_loss loss,
+                        const float *v,
+                        float *hv)
 {
     const size_t D = q->D;
     double nv = 0.0;
@@ -216,8 +220,14 @@ static am_status hf_hvp(fl_meta *q, fl_model *m, const float *p, const fl_batch 
     return AM_OK;
 }
 
-am_status fl_meta_task_grad(fl_meta *q, fl_model *m, const float *phi, const fl_batch *support,
-                            const fl_batch *query, fl_loss loss, float *g, float *qloss)
+am_status fl_meta_task_grad(fl_meta *q,
+                            fl_model *m,
+                            const float *phi,
+                            const fl_batch *support,
+                            const fl_batch *query,
+                            fl_loss loss,
+                            float *g,
+                            float *qloss)
 {
     const size_t D = q->D;
     const unsigned n = q->cfg.inner_steps;
@@ -287,8 +297,14 @@ am_status fl_meta_task_grad(fl_meta *q, fl_model *m, const float *phi, const fl_
     return AM_FAIL(AM_EINVAL, "meta: unknown learner");
 }
 
-am_status fl_meta_local_update(fl_meta *q, fl_model *m, const float *theta, fl_loss loss,
-                               fl_meta_sample_fn sample, void *ctx, am_rng *rng, float *u,
+am_status fl_meta_local_update(fl_meta *q,
+                               fl_model *m,
+                               const float *theta,
+                               fl_loss loss,
+                               fl_meta_sample_fn sample,
+                               void *ctx,
+                               am_rng *rng,
+                               float *u,
                                float *loss_out)
 {
     const size_t D = q->D;
@@ -346,8 +362,7 @@ am_status fl_opt_kind_parse(const char *name, fl_opt_kind *out)
     else if (name && strcmp(name, "adam") == 0)
         *out = FL_OPT_ADAM;
     else
-        return AM_FAIL(AM_EINVAL, "optimizer: '%s' is not one of sgd|adam",
-                       name ? name : "(null)");
+        return AM_FAIL(AM_EINVAL, "optimizer: '%s' is not one of sgd|adam", name ? name : "(null)");
     return AM_OK;
 }
 
@@ -371,7 +386,8 @@ am_status fl_opt_create(const fl_opt_cfg *cfg, size_t dim, fl_opt **out)
         return AM_FAIL(AM_EINVAL, "optimizer: step size %g is not a positive finite number",
                        (double)cfg->lr);
     if (cfg->kind == FL_OPT_ADAM) {
-        if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
+        if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
+            !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
             return AM_FAIL(AM_EINVAL, "optimizer: Adam betas %g, %g outside [0, 1)",
                            (double)cfg->beta1, (double)cfg->beta2);
         if (!(isfinite(cfg->eps) && cfg->eps > 0.0f))

@@ -8,8 +8,8 @@
 struct fl_sparse {
     fl_sparse_cfg cfg;
     size_t k;
-    float *mag;     /* D: |v| scratch for the selection */
-    uint32_t *idx;  /* D: index scratch for random-k */
+    float *mag;    /* D: |v| scratch for the selection */
+    uint32_t *idx; /* D: index scratch for random-k */
 };
 
 void fl_sparse_cfg_default(fl_sparse_cfg *cfg)
@@ -36,9 +36,12 @@ am_status fl_sparse_kind_parse(const char *name, fl_sparse_kind *out)
 const char *fl_sparse_kind_name(fl_sparse_kind kind)
 {
     switch (kind) {
-    case FL_SPARSE_NONE: return "none";
-    case FL_SPARSE_TOPK: return "topk";
-    case FL_SPARSE_RANDK: return "randk";
+    case FL_SPARSE_NONE:
+        return "none";
+    case FL_SPARSE_TOPK:
+        return "topk";
+    case FL_SPARSE_RANDK:
+        return "randk";
     }
     return "?";
 }

@@ -1,9 +1,9 @@
 /* fl/agg: the `ideal` average, the `stat` equivalent channel against the AIR_INTERFACE §5 closed
  * form (noise) and the Rayleigh truncation statistics (§4), eta rules and argument checks. */
+#include "fl/agg.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
-#include "fl/agg.h"
 
 AM_TEST(ideal_average, unit)
 {
@@ -84,8 +84,13 @@ AM_TEST(eta_rules, unit)
  *  - est - (average of the delivered entries) is the noise: its energy matches the §5 closed
  *    form sum_j eta^2 N0 / (2 n_j^2 rho) for the realised counts n_j within 0.2 dB, and it has
  *    zero mean. Returns the measured and closed-form noise NMSE in dB. */
-static void stat_check(double snr_db, double g_th, size_t K, size_t d, unsigned round,
-                       double *nmse_db, double *closed_db)
+static void stat_check(double snr_db,
+                       double g_th,
+                       size_t K,
+                       size_t d,
+                       unsigned round,
+                       double *nmse_db,
+                       double *closed_db)
 {
     fl_agg g;
     fl_agg_stat_cfg sc = {.snr_db = snr_db, .seed = 77};

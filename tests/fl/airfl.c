@@ -20,9 +20,17 @@ static double secs(void)
 
 /* Independent evaluation path: n tasks of the given agents, `steps` SGD steps of size alpha on
  * the support set from theta, then the query loss (and accuracy for classification). */
-static void evaluate(fl_model *m, const fl_task_family *fam, const float *theta, unsigned first,
-                     unsigned count, unsigned n, unsigned steps, float alpha, uint64_t seed,
-                     double *loss, double *acc)
+static void evaluate(fl_model *m,
+                     const fl_task_family *fam,
+                     const float *theta,
+                     unsigned first,
+                     unsigned count,
+                     unsigned n,
+                     unsigned steps,
+                     float alpha,
+                     uint64_t seed,
+                     double *loss,
+                     double *acc)
 {
     const size_t D = fl_model_nparams(m);
     const fl_loss lk = fl_task_loss(fam);
@@ -102,8 +110,8 @@ AM_TEST(sinusoid_maml_ideal, slow)
            "10-shot 1-step MSE over 600 tasks %.3f (at initialisation %.3f; bound 0.8)\n",
            dt, after, before);
     AM_CHECK(after <= 0.8, "10-shot MSE %.3f > 0.8", after);
-    AM_CHECK(st.agg_nmse < 1e-10 && st.mean_active == 5.0, "ideal: nmse %g, active %g",
-             st.agg_nmse, st.mean_active);
+    AM_CHECK(st.agg_nmse < 1e-10 && st.mean_active == 5.0, "ideal: nmse %g, active %g", st.agg_nmse,
+             st.mean_active);
     fl_agg_destroy(&agg);
     fl_airfl_destroy(q);
     fl_model_destroy(m);
@@ -112,9 +120,19 @@ AM_TEST(sinusoid_maml_ideal, slow)
 
 /* Runs R rounds of sinusoid MAML through `agg` and returns the mean training loss over the
  * last `tail` rounds and the mean aggregation NMSE. */
-static am_status run_sinusoid(fl_agg *agg, unsigned K, unsigned R, unsigned tail,
-                              fl_sparse_kind sp, double keep, int memory, float g_th,
-                              unsigned threads, double *tail_loss, double *nmse, float *theta_out)
+static am_status run_sinusoid(fl_agg *agg,
+                              unsigned K,
+                              unsigned R,
+                              unsigned tail,
+                              fl_sparse_kind sp,
+                              double keep,
+                              int memory,
+                              float g_th,
+                              fl_eta_rule eta_rule,
+                              unsigned threads,
+                              double *tail_loss,
+                              double *nmse,
+                              float *theta_out)
 {
     fl_task_cfg tc;
     fl_task_cfg_default(&tc, FL_TASK_SINUSOID);
@@ -135,6 +153,7 @@ static am_status run_sinusoid(fl_agg *agg, unsigned K, unsigned R, unsigned tail
     c.keep = keep;
     c.memory = memory;
     c.g_th = g_th;
+    c.eta_rule = eta_rule;
     c.threads = threads;
     c.seed = 42;
     fl_airfl *q = NULL;
@@ -158,9 +177,10 @@ static am_status run_sinusoid(fl_agg *agg, unsigned K, unsigned R, unsigned tail
 }
 
 /* The convergence side of the trade-off (PAPER.md §4): same seed, same tasks, only the SNR of
- * the stat channel differs; at 0 dB the aggregate's noise (NMSE near 0 dB with the peak eta rule)
+ * the stat channel differs; eta follows the peak rule (every |c_j| <= 1, the strict budget), so at
+ * 0 dB the aggregate's noise swamps the update (NMSE about +19 dB against -12 dB at 30 dB) and
  * slows training: the training loss over the last 200 of 1500 rounds is clearly higher
- * (>= 1.2x; measured about 3x). */
+ * (>= 1.5x; measured about 2.9x). */
 AM_TEST(low_snr_slows_training, unit)
 {
     const double snrs[] = {0.0, 30.0};
@@ -169,18 +189,18 @@ AM_TEST(low_snr_slows_training, unit)
         fl_agg agg;
         fl_agg_stat_cfg sc = {.snr_db = snrs[i], .seed = 7};
         AM_REQUIRE_OK(fl_agg_stat_create(&sc, &agg));
-        AM_REQUIRE_OK(run_sinusoid(&agg, 10, 1500, 200, FL_SPARSE_NONE, 1.0, 1, 0.0f, 1,
-                                   &loss[i], &nmse[i], NULL));
+        AM_REQUIRE_OK(run_sinusoid(&agg, 10, 1500, 200, FL_SPARSE_NONE, 1.0, 1, 0.0f, FL_ETA_PEAK,
+                                   1, &loss[i], &nmse[i], NULL));
         fl_agg_destroy(&agg);
     }
     fl_agg ideal;
     AM_REQUIRE_OK(fl_agg_ideal_create(&ideal));
-    AM_REQUIRE_OK(run_sinusoid(&ideal, 10, 1500, 200, FL_SPARSE_NONE, 1.0, 1, 0.0f, 1, &li, &ni,
-                               NULL));
+    AM_REQUIRE_OK(run_sinusoid(&ideal, 10, 1500, 200, FL_SPARSE_NONE, 1.0, 1, 0.0f, FL_ETA_PEAK, 1,
+                               &li, &ni, NULL));
     printf("sinusoid, 10 agents, 1500 rounds: train loss (last 200) 0 dB %.3f (NMSE %.2f dB), "
            "30 dB %.3f (NMSE %.2f dB), ideal %.3f\n",
            loss[0], 10 * log10(nmse[0]), loss[1], 10 * log10(nmse[1]), li);
-    AM_CHECK(loss[0] > 1.2 * loss[1], "0 dB loss %.3f not > 1.2 x 30 dB loss %.3f", loss[0],
+    AM_CHECK(loss[0] > 1.5 * loss[1], "0 dB loss %.3f not > 1.5 x 30 dB loss %.3f", loss[0],
              loss[1]);
     /* Not exactly 30 dB apart: eta follows the agents' vectors, which differ between the runs
      * (the closed form itself is tested in tests/fl/agg.c). */
@@ -197,10 +217,10 @@ AM_TEST(memory_helps_sparse_training, unit)
     fl_agg agg;
     fl_agg_stat_cfg sc = {.snr_db = 20.0, .seed = 3};
     AM_REQUIRE_OK(fl_agg_stat_create(&sc, &agg));
-    AM_REQUIRE_OK(run_sinusoid(&agg, 6, 1500, 200, FL_SPARSE_TOPK, 0.02, 1, 0.5f, 1, &lm, &n1,
-                               NULL));
-    AM_REQUIRE_OK(run_sinusoid(&agg, 6, 1500, 200, FL_SPARSE_TOPK, 0.02, 0, 0.5f, 1, &lnm, &n2,
-                               NULL));
+    AM_REQUIRE_OK(run_sinusoid(&agg, 6, 1500, 200, FL_SPARSE_TOPK, 0.02, 1, 0.5f, FL_ETA_RMS, 1,
+                               &lm, &n1, NULL));
+    AM_REQUIRE_OK(run_sinusoid(&agg, 6, 1500, 200, FL_SPARSE_TOPK, 0.02, 0, 0.5f, FL_ETA_RMS, 1,
+                               &lnm, &n2, NULL));
     printf("top-k 2%%, g_th 0.5, 20 dB, 1500 rounds: train loss with memory %.3f, without %.3f\n",
            lm, lnm);
     AM_CHECK(lm < 0.8 * lnm, "memory %.3f not clearly below no-memory %.3f", lm, lnm);
@@ -219,8 +239,10 @@ AM_TEST(threads_bit_identical, unit)
     fl_agg agg;
     fl_agg_stat_cfg sc = {.snr_db = 10.0, .seed = 11};
     AM_REQUIRE_OK(fl_agg_stat_create(&sc, &agg));
-    AM_REQUIRE_OK(run_sinusoid(&agg, 7, 20, 5, FL_SPARSE_RANDK, 0.3, 1, 0.3f, 1, &l1, &n1, a));
-    AM_REQUIRE_OK(run_sinusoid(&agg, 7, 20, 5, FL_SPARSE_RANDK, 0.3, 1, 0.3f, 3, &l3, &n3, b));
+    AM_REQUIRE_OK(
+        run_sinusoid(&agg, 7, 20, 5, FL_SPARSE_RANDK, 0.3, 1, 0.3f, FL_ETA_RMS, 1, &l1, &n1, a));
+    AM_REQUIRE_OK(
+        run_sinusoid(&agg, 7, 20, 5, FL_SPARSE_RANDK, 0.3, 1, 0.3f, FL_ETA_RMS, 3, &l3, &n3, b));
     AM_CHECK(memcmp(a, b, D * sizeof *a) == 0, "theta differs between 1 and 3 threads");
     AM_CHECK(l1 == l3 && n1 == n3, "metrics differ: %g/%g, %g/%g", l1, l3, n1, n3);
     fl_agg_destroy(&agg);

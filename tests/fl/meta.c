@@ -1,10 +1,10 @@
 /* fl/meta: the MAML meta-gradient against central finite differences of the MAML objective,
  * Per-FedAvg HF against exact Hessian-vector products, Reptile / first-order rules against their
  * definitions, the local meta-update, and Adam against a hand computation. */
+#include "fl/meta.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
-#include "fl/meta.h"
 #include "fl/model.h"
 
 enum { NS = 10, NQ = 12 };
@@ -53,8 +53,8 @@ static void toy_free(toy *t)
 
 /* MAML objective F(theta) = L_Q(phi_n), phi_{j+1} = phi_j - alpha grad L_S(phi_j), evaluated
  * through fl_model_loss_grad only (the independent path). */
-static double maml_objective(toy *t, const float *theta, unsigned n, float alpha, float *w1,
-                             float *w2)
+static double
+maml_objective(toy *t, const float *theta, unsigned n, float alpha, float *w1, float *w2)
 {
     float l;
     memcpy(w1, theta, t->D * sizeof(float));
@@ -119,8 +119,8 @@ static void check_maml_fd(unsigned n, float alpha, uint64_t seed)
         const double err = fabs(an - fd) / gn;
         worst = err > worst ? err : worst;
         fo_gap = fabs(afo - fd) / gn > fo_gap ? fabs(afo - fd) / gn : fo_gap;
-        AM_CHECK(err < 1e-2, "n=%u dir %d: analytic %.6g, finite difference %.6g (|g| = %.3g)",
-                 n, dir, an, fd, gn);
+        AM_CHECK(err < 1e-2, "n=%u dir %d: analytic %.6g, finite difference %.6g (|g| = %.3g)", n,
+                 dir, an, fd, gn);
     }
     printf("MAML n=%u alpha=%g: %d directions, worst |g.d - FD| / |g| = %.2e "
            "(first-order MAML: %.2e)\n",
@@ -274,7 +274,8 @@ AM_TEST(local_update_definition, unit)
           *gt = malloc(D * sizeof *gt), *p = malloc(D * sizeof *p);
     cyc c = {t, 3, 0};
     float lu = 0;
-    AM_REQUIRE_OK(fl_meta_local_update(q, t[0].m, theta, FL_LOSS_MSE, cyc_sample, &c, NULL, u, &lu));
+    AM_REQUIRE_OK(
+        fl_meta_local_update(q, t[0].m, theta, FL_LOSS_MSE, cyc_sample, &c, NULL, u, &lu));
     double lref = 0;
     for (int i = 0; i < 3; i++) {
         float l;

@@ -1,10 +1,10 @@
 /* fl/sparse: top-k against a sort-based reference, random-k exactly k and uniform, and the
  * error-feedback memory's bounded residual (PAPER.md §2-§3). */
+#include "fl/sparse.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "fl/agg.h"
-#include "fl/sparse.h"
 
 typedef struct ref_item {
     float mag;
@@ -176,8 +176,8 @@ static double norm2(const float *a, size_t d)
  * ||m_{t+1}|| <= sqrt(1-delta) (||m_t|| + G), G = max ||u_t||: the residual never exceeds
  * B = sqrt(1-delta) G / (1 - sqrt(1-delta)). Without memory the residual grows with t when the
  * updates share a direction (here a drift plus noise). */
-static void ef_run(int memory, int with_channel, double *max_res, double *final_res,
-                   double *bound_out)
+static void
+ef_run(int memory, int with_channel, double *max_res, double *final_res, double *bound_out)
 {
     const size_t d = 400, T = 3000;
     fl_sparse_cfg cfg;
@@ -226,8 +226,8 @@ static void ef_run(int memory, int with_channel, double *max_res, double *final_
             double diff = 0;
             for (size_t i = 0; i < d; i++)
                 diff += ((double)res[i] - m[i]) * ((double)res[i] - m[i]);
-            AM_CHECK(sqrt(diff) <= 1e-3 * (1.0 + norm2(m, d)),
-                     "residual != memory: |diff| = %.3g", sqrt(diff));
+            AM_CHECK(sqrt(diff) <= 1e-3 * (1.0 + norm2(m, d)), "residual != memory: |diff| = %.3g",
+                     sqrt(diff));
         }
     }
     const double delta = (double)fl_sparse_k(q) / (double)d, c = sqrt(1.0 - delta);

@@ -32,9 +32,15 @@ typedef struct fl_agg_round {
  * Implementations may assume the arguments were validated by fl_agg_execute. */
 typedef struct fl_agg_ops {
     const char *name;
-    am_status (*aggregate)(void *self, const fl_agg_round *r, const float *const *x,
-                           const unsigned char *present, size_t K, size_t d, float *out,
-                           float *active, float *const *delivered);
+    am_status (*aggregate)(void *self,
+                           const fl_agg_round *r,
+                           const float *const *x,
+                           const unsigned char *present,
+                           size_t K,
+                           size_t d,
+                           float *out,
+                           float *active,
+                           float *const *delivered);
     void (*destroy)(void *self);
 } fl_agg_ops;
 
@@ -45,9 +51,15 @@ typedef struct fl_agg {
 
 /* Validates the arguments (K, d >= 1; eta, rho > 0 finite; g_th >= 0 finite; every present
  * vector finite; at least one present agent) and calls ops->aggregate. */
-am_status fl_agg_execute(fl_agg *a, const fl_agg_round *r, const float *const *x,
-                         const unsigned char *present, size_t K, size_t d, float *out,
-                         float *active, float *const *delivered);
+am_status fl_agg_execute(fl_agg *a,
+                         const fl_agg_round *r,
+                         const float *const *x,
+                         const unsigned char *present,
+                         size_t K,
+                         size_t d,
+                         float *out,
+                         float *active,
+                         float *const *delivered);
 /* Destroys the implementation and clears *a; a zeroed fl_agg is a no-op. */
 void fl_agg_destroy(fl_agg *a);
 const char *fl_agg_name(const fl_agg *a);
@@ -66,7 +78,7 @@ am_status fl_agg_ideal_create(fl_agg *out);
  * Bernoulli event U < exp(-g_th) with U uniform (|h|^2 ~ Exp(1)).
  * Draws are a function of (seed, round) only: the same round index gives the same channel. */
 typedef struct fl_agg_stat_cfg {
-    double snr_db;  /* per-agent SNR rho / N0 in dB, finite */
+    double snr_db; /* per-agent SNR rho / N0 in dB, finite */
     uint64_t seed;
 } fl_agg_stat_cfg;
 am_status fl_agg_stat_create(const fl_agg_stat_cfg *cfg, fl_agg *out);
@@ -82,7 +94,7 @@ double fl_agg_noise_var(double eta, double rho, double snr_lin, double n);
  * the round: on the air each agent reports its max |c| (or ||x_k||^2) over the control plane. */
 typedef enum fl_eta_rule { FL_ETA_PEAK = 0, FL_ETA_RMS } fl_eta_rule;
 am_status fl_eta_rule_parse(const char *name, fl_eta_rule *out);
-float fl_agg_eta(fl_eta_rule rule, const float *const *x, const unsigned char *present, size_t K,
-                 size_t d);
+float fl_agg_eta(
+    fl_eta_rule rule, const float *const *x, const unsigned char *present, size_t K, size_t d);
 
 #endif

@@ -14,31 +14,31 @@
 #include "fl/task.h"
 
 typedef struct fl_airfl_cfg {
-    unsigned agents;          /* K training agents: task-family agents 0..K-1, K >= 1 */
-    fl_meta_cfg meta;         /* learner, inner steps, alpha, tasks per local iteration, ... */
-    fl_opt_cfg opt;           /* server: SGD or Adam with step beta */
-    fl_sparse_kind sparsify;  /* none | topk | randk */
-    double keep;              /* fraction of entries sent, (0, 1] (k = ceil(keep * D)) */
-    int memory;               /* 1: error-feedback memory m_k (PAPER.md §3); 0: none */
-    float rho, g_th;          /* announced power factor and truncation threshold (§4) */
-    fl_eta_rule eta_rule;     /* how the server picks eta each round (fl_agg_eta) */
-    unsigned threads;         /* worker threads, >= 1 (agents are spread over them) */
-    uint64_t seed;            /* agent k draws from stream am_rng_seed2(seed, k) */
+    unsigned agents;         /* K training agents: task-family agents 0..K-1, K >= 1 */
+    fl_meta_cfg meta;        /* learner, inner steps, alpha, tasks per local iteration, ... */
+    fl_opt_cfg opt;          /* server: SGD or Adam with step beta */
+    fl_sparse_kind sparsify; /* none | topk | randk */
+    double keep;             /* fraction of entries sent, (0, 1] (k = ceil(keep * D)) */
+    int memory;              /* 1: error-feedback memory m_k (PAPER.md §3); 0: none */
+    float rho, g_th;         /* announced power factor and truncation threshold (§4) */
+    fl_eta_rule eta_rule;    /* how the server picks eta each round (fl_agg_eta) */
+    unsigned threads;        /* worker threads, >= 1 (agents are spread over them) */
+    uint64_t seed;           /* agent k draws from stream am_rng_seed2(seed, k) */
 } fl_airfl_cfg;
 
 /* K 10, MAML defaults (fl_meta_cfg_default), Adam 1e-3, no sparsification, memory on,
- * rho 1, g_th 0 (no truncation), eta rule peak, 1 thread, seed 1. */
+ * rho 1, g_th 0 (no truncation), eta rule rms, 1 thread, seed 1. */
 void fl_airfl_cfg_default(fl_airfl_cfg *cfg);
 
 /* What one round measured. */
 typedef struct fl_airfl_stats {
     unsigned round;
-    double train_loss;   /* mean over agents of the post-adaptation query loss of their tasks */
-    double agg_nmse;     /* ||estimate - exact average of the x_k||^2 / ||exact average||^2 */
-    double mean_active;  /* mean over entries of the number of agents that reached the sum */
-    double eta;          /* the announced payload scale */
-    double memory_norm;  /* mean over agents of ||m_k|| after the round */
-    size_t k;            /* entries each agent sends */
+    double train_loss;  /* mean over agents of the post-adaptation query loss of their tasks */
+    double agg_nmse;    /* ||estimate - exact average of the x_k||^2 / ||exact average||^2 */
+    double mean_active; /* mean over entries of the number of agents that reached the sum */
+    double eta;         /* the announced payload scale */
+    double memory_norm; /* mean over agents of ||m_k|| after the round */
+    size_t k;           /* entries each agent sends */
 } fl_airfl_stats;
 
 typedef struct fl_airfl fl_airfl;
@@ -48,8 +48,10 @@ typedef struct fl_airfl fl_airfl;
  * theta starts at fl_model_init(proto) drawn from seed (overwrite it with fl_airfl_theta).
  * The family is not kept: pass the same (or a same-shaped) one to every round. Errors: AM_EINVAL
  * (bad cfg; model not fitting the family; K above the family's training agents), AM_ENOMEM. */
-am_status fl_airfl_create(const fl_airfl_cfg *cfg, const fl_model *proto,
-                          const fl_task_family *fam, fl_airfl **out);
+am_status fl_airfl_create(const fl_airfl_cfg *cfg,
+                          const fl_model *proto,
+                          const fl_task_family *fam,
+                          fl_airfl **out);
 void fl_airfl_destroy(fl_airfl *q); /* NULL is a no-op; joins the threads */
 
 /* The meta-model theta (D floats), read/write between rounds. */
@@ -66,7 +68,7 @@ const float *fl_airfl_memory(const fl_airfl *q, unsigned agent);
  * and theta <- optimiser step on the estimate. Results depend on seed only, not on the number of
  * threads. Does not allocate. Errors: of the model (a diverged loss), AM_EFORMAT when an update is
  * not finite, and the aggregator's. stats may be NULL. */
-am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg,
-                         fl_airfl_stats *stats);
+am_status
+fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl_airfl_stats *stats);
 
 #endif

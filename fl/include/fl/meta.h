@@ -56,7 +56,9 @@ void fl_meta_cfg_default(fl_meta_cfg *cfg);
 /* Where an agent's tasks come from: fills *support and *query with one task of that agent,
  * drawn with rng. The batches must stay valid until the next call. Called from the thread that
  * runs the agent. */
-typedef am_status (*fl_meta_sample_fn)(void *ctx, am_rng *rng, const fl_batch **support,
+typedef am_status (*fl_meta_sample_fn)(void *ctx,
+                                       am_rng *rng,
+                                       const fl_batch **support,
                                        const fl_batch **query);
 
 /* Workspace of one thread: (inner_steps + 6) * D floats plus batch halves for PERFEDAVG_HF. */
@@ -64,8 +66,8 @@ typedef struct fl_meta fl_meta;
 
 /* For model m (its parameter count D, max batch, input/output dims); m itself is not kept.
  * max_query: largest query set that will be passed (PERFEDAVG_HF copies its halves). */
-am_status fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_query,
-                         fl_meta **out);
+am_status
+fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_query, fl_meta **out);
 void fl_meta_destroy(fl_meta *q); /* NULL is a no-op */
 const fl_meta_cfg *fl_meta_get_cfg(const fl_meta *q);
 
@@ -73,8 +75,14 @@ const fl_meta_cfg *fl_meta_get_cfg(const fl_meta *q);
  * phi). *qloss = query loss at the adapted parameters phi_n (MAML's post-update loss; for HF the
  * loss on D'). m: a model of the same shape, used by this thread only. Does not allocate.
  * Errors: those of fl_model (AM_EFORMAT when the losses diverge), AM_EINVAL on a bad batch. */
-am_status fl_meta_task_grad(fl_meta *q, fl_model *m, const float *phi, const fl_batch *support,
-                            const fl_batch *query, fl_loss loss, float *g, float *qloss);
+am_status fl_meta_task_grad(fl_meta *q,
+                            fl_model *m,
+                            const float *phi,
+                            const fl_batch *support,
+                            const fl_batch *query,
+                            fl_loss loss,
+                            float *g,
+                            float *qloss);
 
 /* An agent's local meta-update u (D floats, OVERWRITTEN) from the broadcast theta:
  *   phi_0 = theta;  for l = 1..L:  g_l = mean over `tasks` sampled tasks of the task meta-gradient
@@ -83,8 +91,14 @@ am_status fl_meta_task_grad(fl_meta *q, fl_model *m, const float *phi, const fl_
  * With L = 1, u is the agent's meta-batch gradient at theta, so theta - beta * mean_k u_k is
  * exactly MAML's outer step over all agents' tasks. *loss = mean post-adaptation query loss of the
  * tasks. Does not allocate. */
-am_status fl_meta_local_update(fl_meta *q, fl_model *m, const float *theta, fl_loss loss,
-                               fl_meta_sample_fn sample, void *ctx, am_rng *rng, float *u,
+am_status fl_meta_local_update(fl_meta *q,
+                               fl_model *m,
+                               const float *theta,
+                               fl_loss loss,
+                               fl_meta_sample_fn sample,
+                               void *ctx,
+                               am_rng *rng,
+                               float *u,
                                float *loss_out);
 
 /* ---- outer optimiser (the server, PAPER.md §3: theta_{t+1} = theta_t - beta_t * estimate) ---- */

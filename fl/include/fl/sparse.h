@@ -1,5 +1,6 @@
 /* fl/sparse: top-k / random-k sparsification of an update vector and the error-feedback memory.
- * Implements PAPER.md §2 ("sparsified to s entries", "error-feedback memory") and §3 (x = sparsify(v)). */
+ * Implements PAPER.md §2 ("sparsified to s entries", "error-feedback memory") and §3 (x =
+ * sparsify(v)). */
 #ifndef AM_FL_SPARSE_H
 #define AM_FL_SPARSE_H
 
@@ -16,10 +17,10 @@ typedef enum fl_sparse_kind {
 } fl_sparse_kind;
 
 typedef struct fl_sparse_cfg {
-    size_t dim;          /* D, length of the vectors */
+    size_t dim; /* D, length of the vectors */
     fl_sparse_kind kind;
-    double keep;         /* fraction of entries kept, (0, 1]; k = ceil(keep * D) */
-    size_t s;            /* when > 0: keep exactly s entries (overrides keep), s <= D */
+    double keep; /* fraction of entries kept, (0, 1]; k = ceil(keep * D) */
+    size_t s;    /* when > 0: keep exactly s entries (overrides keep), s <= D */
 } fl_sparse_cfg;
 
 /* Defaults: no sparsification (keep = 1, s = 0); dim must be set. */

@@ -1,0 +1,32 @@
+#!/bin/bash
+# airmeta sim refuses bad flags with a message naming the flag and exit code 2 (AM_EINVAL);
+# a missing data set names the path; nothing is trained.
+set -u
+fail() { echo "FAIL: $*"; exit 1; }
+expect() { # expect CODE PATTERN ARGS...
+    local code=$1 pat=$2
+    shift 2
+    local err
+    err=$("$AIRMETA" sim --quiet --rounds 1 "$@" 2>&1 >/dev/null)
+    local rc=$?
+    [ "$rc" -eq "$code" ] || fail "sim $*: exit $rc, expected $code ($err)"
+    echo "$err" | grep -q -- "$pat" || fail "sim $*: message '$err' lacks '$pat'"
+    echo "ok: sim $* -> $rc: $err"
+}
+expect 2 "--agg: 'foo' is not one of ideal|stat" --agg foo
+expect 2 "--agents: '-3' is negative" --agents -3
+expect 2 "--agents: 0 is outside" --agents 0
+expect 2 "--snr-db: 'nan' is not a finite number" --snr-db nan
+expect 2 "--snr-db: 'inf' is not a finite number" --snr-db inf
+expect 2 "--sparsity: 0 is outside" --sparsity 0
+expect 2 "--sparsity: 1.5 is outside" --sparsity 1.5
+expect 2 "--g-th: -1 is outside" --g-th -1
+expect 2 "--learner: 'maml3' is not one of" --learner maml3
+expect 2 "--rounds: 'ten' is not a whole number" --rounds ten
+expect 2 "--threads needs a value" --threads
+expect 2 "unknown option '--snr'" --snr 10
+expect 2 "--task omniglot needs --data-dir" --task omniglot
+expect 4 "/nonexistent-airmeta-dir" --task fmnist --data-dir /nonexistent-airmeta-dir
+expect 4 "--out /nonexistent-airmeta-dir/x.jsonl" --out /nonexistent-airmeta-dir/x.jsonl
+"$AIRMETA" sim --help | grep -q -- "--sparsify" || fail "--help lacks --sparsify"
+echo PASS

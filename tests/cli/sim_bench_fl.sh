@@ -1,0 +1,24 @@
+#!/bin/bash
+# Smoke run of airmeta bench fl (not a timed test): the JSON lines of the learner part carry a
+# positive us per meta-iteration and the 70 000-iteration projection consistent with it.
+set -u
+fail() { echo "FAIL: $*"; exit 1; }
+out=$("$AIRMETA" bench fl --json --iters 3 --reps 1) || fail "exit $?"
+echo "$out"
+for l in maml fomaml; do
+    echo "$out" | grep -q "\"case\":\"${l}_sinusoid\"" || fail "no $l line"
+done
+if command -v python3 >/dev/null; then
+    echo "$out" | python3 -c '
+import json, sys
+n = 0
+for l in sys.stdin:
+    o = json.loads(l)
+    if "case" in o:
+        n += 1
+        assert o["us_per_iter"] > 0, o
+        assert abs(o["projected_70000_s"] - 0.07 * o["us_per_iter"]) < 0.01 + 1e-3 * o["projected_70000_s"], o
+assert n == 2' || fail "JSON"
+fi
+"$AIRMETA" bench fl --iters 0 2>/dev/null; [ $? -eq 2 ] || fail "--iters 0 accepted"
+echo PASS
