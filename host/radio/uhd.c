@@ -47,7 +47,8 @@ static const radio_arg_spec uhd_spec[] = {
     {"tx_gain", RADIO_ARG_DOUBLE, 0, 89.8, NULL, "TX gain, dB"},
     {"rx_gain", RADIO_ARG_DOUBLE, 0, 76, NULL, "RX gain, dB"},
     {"tx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX", "TX antenna"},
-    {"rx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX|RX2", "RX antenna (default RX2)"},
+    {"rx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX|RX2",
+     "RX antenna (default TX/RX: TDD reciprocity needs one antenna both ways)"},
     {"clock", RADIO_ARG_CHOICE, 0, -1, RADIO_SOURCES, "10 MHz reference (default internal)"},
     {"time", RADIO_ARG_CHOICE, 0, -1, RADIO_SOURCES, "PPS source (default internal)"},
     {"sync", RADIO_ARG_CHOICE, 0, -1, "none|now|pps|gps",
@@ -400,7 +401,7 @@ static am_status uhd_open_(radio *r, const radio_args *a)
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_tx_antenna");
     }
     if (s == AM_OK) {
-        uhd_error ge = uhd_usrp_set_rx_antenna(h->usrp, radio_args_str(a, "rx_ant", "RX2"), h->chan);
+        uhd_error ge = uhd_usrp_set_rx_antenna(h->usrp, radio_args_str(a, "rx_ant", "TX/RX"), h->chan);
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_antenna");
     }
     if (s == AM_OK) {

@@ -60,7 +60,7 @@ AM_TEST(timed_burst_round_trip, hardware)
 {
     const char *dev = getenv("AIRMETA_UHD_ARGS");
     char args[512];
-    snprintf(args, sizeof args, "%s%srate=1e6,freq=915e6,tx_gain=50,rx_gain=30",
+    snprintf(args, sizeof args, "%s%srate=1e6,freq=915e6,tx_gain=50,rx_gain=30,rx_ant=RX2",
              dev ? dev : "", dev ? "," : "");
     radio *r = NULL;
     AM_REQUIRE_OK(radio_open("uhd", args, &r));
