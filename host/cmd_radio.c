@@ -58,8 +58,10 @@ static am_status selftest(radio *r, unsigned n, double timeout)
     if ((s = radio_get_time(r, &now)) != AM_OK)
         goto out;
     at = radio_time_add(now, 0.01);
-    if ((s = radio_rx_start(r, &at)) != AM_OK || (s = radio_tx_burst(r, tx, n, &at)) != AM_OK ||
-        (s = radio_tx_flush(r, timeout)) != AM_OK)
+    /* TX first, then RX from the burst's time: the file backend can only replay a completed
+     * recording; loop keeps the burst in its ring; zmq queues it on the connected socket */
+    if ((s = radio_tx_burst(r, tx, n, &at)) != AM_OK || (s = radio_tx_flush(r, timeout)) != AM_OK ||
+        (s = radio_rx_start(r, &at)) != AM_OK)
         goto out;
     int64_t want = radio_time_to_ticks(at, in.rate);
     size_t got = 0;

@@ -81,7 +81,7 @@ int radio_all_finite(const float complex *x, size_t n)
 /* ---- registry ------------------------------------------------------------------------------ */
 
 static const radio_ops *const backends[] = {
-    &radio_loop_ops, &radio_zmq_ops,
+    &radio_loop_ops, &radio_zmq_ops, &radio_file_ops,
 #ifdef AM_HAVE_UHD
     &radio_uhd_ops,
 #endif

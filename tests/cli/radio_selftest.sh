@@ -1,6 +1,6 @@
 #!/bin/bash
-# airmeta radio probe --selftest: a known timed burst out and back, bit-exact, on the loop and zmq
-# (127.0.0.1) backends; bad --radio-args exit 2 naming the key.
+# airmeta radio probe --selftest: a known timed burst out and back, bit-exact, on the loop, zmq
+# (127.0.0.1) and file (SigMF loopback sink) backends; bad --radio-args exit 2 naming the key.
 set -u
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -23,6 +23,11 @@ cat "$out/zmq"
 [ "$ok" -eq 1 ] || fail "zmq selftest"
 grep -q "selftest: ok: 4096 samples bit-exact" "$out/zmq" || fail "zmq output"
 grep -q "malformed=0" "$out/zmq" || fail "zmq stats"
+
+"$AIRMETA" radio probe --radio file --radio-args "tx=$out/cap,rx=$out/cap" --selftest \
+    >"$out/file" 2>&1 || { cat "$out/file"; fail "file selftest"; }
+grep -q "selftest: ok: 4096 samples bit-exact" "$out/file" || fail "file output"
+[ -s "$out/cap.sigmf-meta" ] && [ -s "$out/cap.sigmf-data" ] || fail "file recording missing"
 
 "$AIRMETA" radio probe --radio loop --radio-args "bus=x,colour=blue" 2>"$out/err"
 rc=$?
