@@ -390,6 +390,11 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
     }
     int64_t tau = kfirst < q->M / 2 ? (int64_t)kfirst : (int64_t)kfirst - M;
     r->start = w0 + tau - cp - 2 * B;
+    /* CFO again over the whole S0 stretch now that it is located: after the CP of S0a (which
+     * multipath may leave incomplete) to the end of S0b, 1.5 M + cp products */
+    P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B);
+    if (cabs(P) > 0.0)
+        cfo = carg(P) / M_PI;
     r->cfo = cfo;
     r->metric = q->m_max;
     r->pmr = pmr;

@@ -3,12 +3,20 @@
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "phy/chan.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
 
 /* ---- helpers ---- */
+
+/* AM_VERBOSE=1 prints the measured figures */
+static int verbose(void)
+{
+    const char *v = getenv("AM_VERBOSE");
+    return v && *v == '1';
+}
 
 typedef struct link {
     phy_ota_tx *tx;
@@ -264,4 +272,571 @@ AM_TEST(truncation, unit)
             link_free(&k);
         }
     }
+}
+
+/* ---- streaming ---- */
+
+#define MAXB 16
+typedef struct got {
+    unsigned n;
+    uint64_t start[MAXB];
+    float cfo[MAXB], n0[MAXB], snr_db[MAXB], act[MAXB];
+    float *payload[MAXB];
+    size_t L;
+} got;
+
+static am_status collect(const phy_ota_burst *b, void *user)
+{
+    got *g = user;
+    if (g->n < MAXB) {
+        unsigned i = g->n;
+        g->start[i] = b->start;
+        g->cfo[i] = b->cfo;
+        g->n0[i] = b->n0;
+        g->snr_db[i] = b->snr_db;
+        g->act[i] = b->active_mean;
+        g->payload[i] = malloc(b->payload_len * sizeof(float));
+        memcpy(g->payload[i], b->payload, b->payload_len * sizeof(float));
+        g->L = b->payload_len;
+    }
+    g->n++;
+    return AM_OK;
+}
+
+static void got_free(got *g)
+{
+    for (unsigned i = 0; i < g->n && i < MAXB; i++)
+        free(g->payload[i]);
+    memset(g, 0, sizeof *g);
+}
+
+static phy_ota_rx *stream_rx_thr(unsigned M, size_t L, float eta, got *g, float thr)
+{
+    phy_ota_rx_cfg rc;
+    phy_ota_rx_cfg_default(&rc);
+    rc.threshold = thr;
+    rc.frame.nfft = M;
+    rc.payload_len = L;
+    rc.eta = eta;
+    rc.callback = collect;
+    rc.user = g;
+    phy_ota_rx *q = NULL;
+    if (phy_ota_rx_create(&rc, &q) != AM_OK)
+        fprintf(stderr, "rx: %s\n", am_last_error());
+    return q;
+}
+
+static phy_ota_rx *stream_rx(unsigned M, size_t L, float eta, got *g)
+{
+    return stream_rx_thr(M, L, eta, g, 0.0f);
+}
+
+/* A stream: noise, then nb bursts of one un-precoded agent through 3-tap multipath with a common
+ * CFO, separated by random gaps of noise. starts[] = true S0a starts (first path). */
+typedef struct stream {
+    float complex *y;
+    size_t n;
+    size_t starts[MAXB];
+    float *v[MAXB];
+    unsigned nb;
+} stream;
+
+static void stream_make(link *k, stream *st, unsigned nb, double cfo, float snr_db, am_rng *r)
+{
+    memset(st, 0, sizeof *st);
+    st->nb = nb;
+    size_t gapmax = 3 * k->n + 5000;
+    st->n = nb * (k->n + gapmax) + gapmax;
+    st->y = calloc(st->n, sizeof(float complex));
+    float complex *x = malloc(k->n * sizeof(float complex));
+    float complex taps[3] = {0.8f, 0.4f * I, -0.3f};
+    size_t pos = 1000 + am_rng_below(r, (uint32_t)gapmax);
+    for (unsigned b = 0; b < nb; b++) {
+        st->v[b] = malloc(k->L * sizeof(float));
+        for (size_t i = 0; i < k->L; i++)
+            st->v[b][i] = (float)am_rng_normal(r);
+        phy_ota_tx_execute(k->tx, st->v[b], 5.0f, NULL, x, k->n);
+        conv_add(st->y + pos, x, k->n, taps, 3, 0);
+        st->starts[b] = pos;
+        pos += k->n + 200 + am_rng_below(r, (uint32_t)gapmax);
+    }
+    phy_rotate(st->y, st->n, cfo, k->M, 0.3);
+    double s2 = (double)k->M / (k->nu * pow(10.0, snr_db / 10.0));
+    float sd = (float)sqrt(s2);
+    for (size_t t = 0; t < st->n; t++)
+        st->y[t] += sd * am_rng_cnormal(r);
+    free(x);
+}
+
+static void stream_free(stream *st)
+{
+    for (unsigned b = 0; b < st->nb; b++)
+        free(st->v[b]);
+    free(st->y);
+}
+
+/* Several bursts in one stream, unknown starts, CFO, multipath: all found, start within the CP,
+ * CFO estimate close, payload close. */
+AM_TEST(detect_several, unit)
+{
+    unsigned Ms[] = {64, 256, 1024};
+    double cfos[] = {0.09, -0.07, 0.031};
+    for (unsigned mi = 0; mi < 3; mi++) {
+        link k;
+        AM_REQUIRE(link_make(&k, Ms[mi], 900, 5.0f, 1.0f), "link");
+        am_rng r;
+        am_rng_seed(&r, 300 + mi);
+        stream st;
+        stream_make(&k, &st, 5, cfos[mi], 20.0f, &r);
+        float complex taps[3] = {0.8f, 0.4f * I, -0.3f}, H[1024];
+        taps_response(taps, 3, 0, k.M, H);
+        got g = {0};
+        phy_ota_rx *rx = stream_rx(Ms[mi], 900, 5.0f, &g);
+        AM_REQUIRE(rx, "rx");
+        AM_REQUIRE_OK(phy_ota_rx_execute(rx, st.y, st.n));
+        AM_CHECK(g.n == st.nb, "M %u: %u bursts found, %u sent", Ms[mi], g.n, st.nb);
+        for (unsigned b = 0; b < g.n && b < st.nb; b++) {
+            long d = (long)g.start[b] - (long)st.starts[b];
+            AM_CHECK(labs(d) <= (long)k.cp, "M %u burst %u: start off by %ld", Ms[mi], b, d);
+            AM_CHECK_NEAR(g.cfo[b], cfos[mi], 0.01);
+            /* against the §5 floor for this channel: eta^2 N0 / (2 |H_i|^2) per entry */
+            double se = 0, ss = 0, fl = 0;
+            double N0 = 1.0 / pow(10.0, 2.0);
+            for (size_t i = 0; i < k.L; i++) {
+                float complex h = H[entry_bin(&k, i)];
+                se += (g.payload[b][i] - st.v[b][i]) * (g.payload[b][i] - st.v[b][i]);
+                ss += st.v[b][i] * st.v[b][i];
+                fl += 25.0 * N0 / (2.0 * crealf(h * conjf(h)));
+            }
+            double ex = 10 * log10(se / fl);
+            if (verbose())
+                fprintf(stderr, "M %u burst %u: start %+ld cfo %.4f excess %.2f dB\n", Ms[mi], b,
+                        d, (double)g.cfo[b], ex);
+            AM_CHECK(ex < 2.0 && ex > -0.5, "M %u burst %u: NMSE %.3g, %.2f dB above the floor",
+                     Ms[mi], b, se / ss, ex);
+        }
+        phy_ota_rx_stats stats;
+        phy_ota_rx_get_stats(rx, &stats);
+        AM_CHECK(stats.samples == st.n && stats.bursts == st.nb, "stats %llu %llu",
+                 (unsigned long long)stats.samples, (unsigned long long)stats.bursts);
+        got_free(&g);
+        phy_ota_rx_destroy(rx);
+        stream_free(&st);
+        link_free(&k);
+    }
+}
+
+/* No false detection in 10^7 samples of pure noise (M = 64: the shortest window, the most
+ * detector evaluations; M = 1024 too). The noise power changes midway (AGC steps). */
+AM_TEST(noise_no_detection, unit)
+{
+    unsigned Ms[] = {64, 1024};
+    for (unsigned mi = 0; mi < 2; mi++) {
+        got g = {0};
+        phy_ota_rx *rx = stream_rx(Ms[mi], 500, 5.0f, &g);
+        AM_REQUIRE(rx, "rx");
+        am_rng r;
+        am_rng_seed(&r, 400 + mi);
+        const size_t chunk = 1 << 16, total = 10000000;
+        float complex *x = malloc(chunk * sizeof(float complex));
+        for (size_t done = 0; done < total; done += chunk) {
+            float sd = done < total / 2 ? 1.0f : 1e-3f;
+            size_t n = total - done < chunk ? total - done : chunk;
+            for (size_t t = 0; t < n; t++)
+                x[t] = sd * am_rng_cnormal(&r);
+            AM_REQUIRE_OK(phy_ota_rx_execute(rx, x, n));
+        }
+        phy_ota_rx_stats s;
+        phy_ota_rx_get_stats(rx, &s);
+        AM_CHECK(g.n == 0, "M %u: %u false detections in 10^7 noise samples", Ms[mi], g.n);
+        AM_CHECK(s.samples == total, "samples %llu", (unsigned long long)s.samples);
+        if (verbose())
+            fprintf(stderr, "M %u: %llu triggers rejected by the gate\n", Ms[mi],
+                    (unsigned long long)s.rejected);
+        free(x);
+        got_free(&g);
+        phy_ota_rx_destroy(rx);
+    }
+}
+
+/* The impulse-response gate alone: with a Schmidl-Cox threshold low enough to trigger on noise,
+ * every trigger is rejected. */
+AM_TEST(noise_gate, unit)
+{
+    got g = {0};
+    phy_ota_rx *rx = stream_rx_thr(64, 500, 5.0f, &g, 0.12f);
+    AM_REQUIRE(rx, "rx");
+    am_rng r;
+    am_rng_seed(&r, 450);
+    const size_t n = 2000000;
+    float complex *x = malloc(n * sizeof(float complex));
+    for (size_t t = 0; t < n; t++)
+        x[t] = am_rng_cnormal(&r);
+    AM_REQUIRE_OK(phy_ota_rx_execute(rx, x, n));
+    phy_ota_rx_stats s;
+    phy_ota_rx_get_stats(rx, &s);
+    AM_CHECK(g.n == 0, "%u false detections", g.n);
+    AM_CHECK(s.rejected >= 5, "only %llu triggers: the gate was not exercised",
+             (unsigned long long)s.rejected);
+    if (verbose())
+        fprintf(stderr, "%llu triggers rejected\n", (unsigned long long)s.rejected);
+    free(x);
+    got_free(&g);
+    phy_ota_rx_destroy(rx);
+}
+
+/* Cutting the stream into random-size calls (including single samples) gives bit-identical
+ * results to one big call. */
+AM_TEST(chunking_identical, unit)
+{
+    link k;
+    AM_REQUIRE(link_make(&k, 256, 3000, 5.0f, 1.0f), "link");
+    am_rng r;
+    am_rng_seed(&r, 500);
+    stream st;
+    stream_make(&k, &st, 4, 0.05, 15.0f, &r);
+    got g1 = {0}, g2 = {0};
+    phy_ota_rx *a = stream_rx(256, 3000, 5.0f, &g1), *b = stream_rx(256, 3000, 5.0f, &g2);
+    AM_REQUIRE(a && b, "rx");
+    AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
+    size_t pos = 0;
+    while (pos < st.n) {
+        uint32_t kind = am_rng_below(&r, 4);
+        size_t n = kind == 0 ? 1 : kind == 1 ? am_rng_below(&r, 64) : am_rng_below(&r, 70000);
+        if (n > st.n - pos)
+            n = st.n - pos;
+        AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y + pos, n));
+        pos += n;
+    }
+    AM_CHECK(g1.n == st.nb && g2.n == g1.n, "bursts %u vs %u (sent %u)", g1.n, g2.n, st.nb);
+    for (unsigned i = 0; i < g1.n && i < g2.n && i < MAXB; i++) {
+        AM_CHECK(g1.start[i] == g2.start[i], "burst %u: start %llu vs %llu", i,
+                 (unsigned long long)g1.start[i], (unsigned long long)g2.start[i]);
+        AM_CHECK(g1.cfo[i] == g2.cfo[i] && g1.n0[i] == g2.n0[i], "burst %u: cfo/n0 differ", i);
+        AM_CHECK(memcmp(g1.payload[i], g2.payload[i], k.L * sizeof(float)) == 0,
+                 "burst %u: payload differs", i);
+    }
+    got_free(&g1);
+    got_free(&g2);
+    phy_ota_rx_destroy(a);
+    phy_ota_rx_destroy(b);
+    stream_free(&st);
+    link_free(&k);
+}
+
+/* A block with a NaN or Inf is refused as a whole (AM_EFORMAT naming it), nothing consumed: the
+ * same stream with the bad block dropped/repaired decodes as if nothing happened. */
+AM_TEST(bad_samples, unit)
+{
+    link k;
+    AM_REQUIRE(link_make(&k, 128, 500, 5.0f, 1.0f), "link");
+    am_rng r;
+    am_rng_seed(&r, 600);
+    stream st;
+    stream_make(&k, &st, 2, 0.02, 25.0f, &r);
+    got g1 = {0}, g2 = {0};
+    phy_ota_rx *a = stream_rx(128, 500, 5.0f, &g1), *b = stream_rx(128, 500, 5.0f, &g2);
+    AM_REQUIRE(a && b, "rx");
+    AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
+    size_t half = st.starts[0] + 300;
+    AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y, half));
+    float complex *bad = malloc(1000 * sizeof(float complex));
+    memcpy(bad, st.y + half, 1000 * sizeof(float complex));
+    bad[417] = NAN;
+    AM_CHECK(phy_ota_rx_execute(b, bad, 1000) == AM_EFORMAT, "NaN accepted");
+    AM_CHECK(strstr(am_last_error(), "sample 417") != NULL, "message: %s", am_last_error());
+    bad[417] = CMPLXF(1.0f, INFINITY);
+    AM_CHECK(phy_ota_rx_execute(b, bad, 1000) == AM_EFORMAT, "Inf accepted");
+    phy_ota_rx_stats s;
+    phy_ota_rx_get_stats(b, &s);
+    AM_CHECK(s.samples == half, "refused samples were counted");
+    AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y + half, st.n - half));
+    AM_CHECK(g1.n == 2 && g2.n == 2, "bursts %u %u", g1.n, g2.n);
+    for (unsigned i = 0; i < 2 && i < g1.n && i < g2.n; i++)
+        AM_CHECK(memcmp(g1.payload[i], g2.payload[i], k.L * sizeof(float)) == 0 &&
+                     g1.start[i] == g2.start[i],
+                 "burst %u differs after a refused block", i);
+    /* decode_at validates too; no callback: execute refuses */
+    phy_ota_burst bb;
+    bad[5] = NAN;
+    AM_CHECK(phy_ota_rx_decode_at(k.rx, bad, 100, &bb) == AM_EINVAL, "short input accepted");
+    float complex *x = calloc(k.n, sizeof(float complex));
+    x[k.n - 1] = NAN;
+    AM_CHECK(phy_ota_rx_decode_at(k.rx, x, k.n, &bb) == AM_EFORMAT, "NaN in decode_at");
+    AM_CHECK(phy_ota_rx_execute(k.rx, x, 10) == AM_EINVAL, "execute without callback");
+    /* an all-zero capture decodes to zeros, never NaN */
+    x[k.n - 1] = 0.0f;
+    AM_REQUIRE_OK(phy_ota_rx_decode_at(k.rx, x, k.n, &bb));
+    int finite = 1;
+    for (size_t i = 0; i < k.L; i++)
+        finite &= bb.payload[i] == 0.0f;
+    AM_CHECK(finite && isfinite(bb.snr_db), "zero input gives non-zero or non-finite output");
+    free(x);
+    free(bad);
+    got_free(&g1);
+    got_free(&g2);
+    phy_ota_rx_destroy(a);
+    phy_ota_rx_destroy(b);
+    stream_free(&st);
+    link_free(&k);
+}
+
+AM_TEST(config_errors, unit)
+{
+    phy_ota_rx_cfg c;
+    phy_ota_rx_cfg_default(&c);
+    phy_ota_rx *q = NULL;
+    c.eta = 0.0f;
+    AM_CHECK(phy_ota_rx_create(&c, &q) == AM_EINVAL && !q, "eta 0");
+    c.eta = 1.0f;
+    c.rho = NAN;
+    AM_CHECK(phy_ota_rx_create(&c, &q) == AM_EINVAL && !q, "rho NaN");
+    c.rho = 1.0f;
+    c.threshold = 1.5f;
+    AM_CHECK(phy_ota_rx_create(&c, &q) == AM_EINVAL && !q, "threshold 1.5");
+    c.threshold = 0.0f;
+    c.payload_len = 0;
+    AM_CHECK(phy_ota_rx_create(&c, &q) == AM_EINVAL && !q, "L 0");
+    c.payload_len = 10;
+    c.frame.cp_len = 999;
+    AM_CHECK(phy_ota_rx_create(&c, &q) == AM_EINVAL && !q, "cp 999");
+    AM_CHECK(strstr(am_last_error(), "cyclic prefix 999") != NULL, "msg %s", am_last_error());
+    c.frame.cp_len = 0;
+    AM_REQUIRE_OK(phy_ota_rx_create(&c, &q));
+    AM_CHECK(phy_ota_rx_set_round(q, -1.0f, 1.0f) == AM_EINVAL, "set_round eta < 0");
+    AM_CHECK_OK(phy_ota_rx_set_round(q, 2.0f, 3.0f));
+    phy_ota_rx_destroy(q);
+    phy_ota_rx_destroy(NULL);
+}
+
+/* ---- aggregation NMSE against the §5 floor ---- */
+
+typedef struct nmse_res {
+    double meas, floor, pred; /* sums of squared errors (measured, floor, predicted) */
+    double sig;               /* sum of squared true averages */
+    double lambda_min;        /* smallest per-bin SNR of the G estimate, |g|^2 w_i / N0 */
+} nmse_res;
+
+/* Genie timing (decode_at): K agents, 3-tap multipath, exact truncated-inversion precoding with
+ * g_th = 0 (n_i = K on every bin), AWGN with N0 from the per-agent SNR (§5).
+ * floor: eta^2 N0 / (2 K^2 rho) per entry. pred: the same with the estimation noise of G (MRC of
+ * the preamble blocks: variance N0 / w_i, w_i = sum of |X_b[i]|^2 over S0a, S0b, S1) and of the
+ * pilot phase, to second order in N0 / |G|^2 (AIR_INTERFACE §5: "about 0.3 dB above"). */
+static void genie_nmse(unsigned M, unsigned K, float snr_db, unsigned nbursts, uint64_t seed,
+                       nmse_res *res)
+{
+    memset(res, 0, sizeof *res);
+    phy_frame_cfg fc = {.nfft = M};
+    phy_frame *f0 = NULL;
+    phy_frame_create(&fc, &f0);
+    size_t L = 2 * phy_frame_n_data(f0) * 6 - 1;
+    phy_frame_destroy(f0);
+    const float eta = 5.0f, rho = 1.0f;
+    link k;
+    if (!link_make(&k, M, L, eta, rho))
+        return;
+    scene s = {.K = K, .nt = 3, .rho = rho, .g_th = 0.0f, .eta = eta, .mode = 0, .snr_db = snr_db};
+    scene_alloc(&k, &s);
+    am_rng r;
+    am_rng_seed(&r, seed);
+    const double N0 = rho / pow(10.0, snr_db / 10.0);
+    const float complex *X[3] = {phy_frame_s0a(k.f), phy_frame_s0b(k.f), phy_frame_s1(k.f)};
+    const double g2 = (double)K * K * rho;
+    const double var_phi = N0 / (2.0 * g2 * phy_frame_n_pilot(k.f));
+    res->lambda_min = INFINITY;
+    float *avg = malloc(L * sizeof(float));
+    for (unsigned b = 0; b < nbursts; b++) {
+        scene_run(&k, &s, &r);
+        phy_ota_burst out;
+        if (phy_ota_rx_decode_at(k.rx, s.y, k.n, &out) != AM_OK)
+            break;
+        for (size_t e = 0; e < L; e++) {
+            double a = 0;
+            for (unsigned q = 0; q < K; q++)
+                a += s.V[(size_t)q * L + e];
+            avg[e] = (float)(a / K);
+        }
+        for (size_t e = 0; e < L; e++) {
+            unsigned i = entry_bin(&k, e);
+            double w = 0;
+            for (int bl = 0; bl < 3; bl++)
+                w += crealf(X[bl][i] * conjf(X[bl][i]));
+            double sg2 = N0 / w, x = sg2 / g2;
+            size_t e0 = e & ~(size_t)1;
+            double re = avg[e0] / eta, im = e0 + 1 < L ? avg[e0 + 1] / eta : 0.0;
+            double c2 = re * re + im * im;
+            double fl = eta * eta * N0 / (2.0 * g2);
+            res->floor += fl;
+            res->pred += eta * eta / (2.0 * g2) * (N0 + c2 * sg2 + c2 * g2 * var_phi) *
+                         (1.0 + x + 2.0 * x * x);
+            double d = out.payload[e] - avg[e];
+            res->meas += d * d;
+            res->sig += (double)avg[e] * avg[e];
+            res->lambda_min = fmin(res->lambda_min, 1.0 / x);
+        }
+    }
+    free(avg);
+    scene_free(&s);
+    link_free(&k);
+}
+
+static void genie_case(unsigned M, unsigned K, float snr_db)
+{
+    /* enough G draws (bursts x bins) and entries for ~0.1 dB */
+    unsigned nb = M == 64 ? 96 : M == 256 ? 28 : 10;
+    nmse_res r;
+    genie_nmse(M, K, snr_db, nb, 1000u + M + 7u * K + (unsigned)snr_db, &r);
+    AM_REQUIRE(r.sig > 0, "M %u K %u: no result", M, K);
+    double meas = 10 * log10(r.meas / r.sig), fl = 10 * log10(r.floor / r.sig),
+           pred = 10 * log10(r.pred / r.sig);
+    if (verbose())
+        fprintf(stderr,
+                "M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f), predicted %+.2f, "
+                "lambda_min %.0f\n",
+                M, K, (double)snr_db, meas, fl, meas - fl, pred - fl, r.lambda_min);
+    /* the estimator matches its closed form (to 0.3 dB) wherever the second-order expansion
+     * holds (per-bin SNR of G >= 10); where that form is within 0.4 dB of the floor, the
+     * measurement is within 0.5 dB of the floor */
+    if (r.lambda_min >= 9.5) {
+        AM_CHECK(fabs(meas - pred) < 0.3, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M,
+                 K, (double)snr_db, meas, pred);
+        if (pred - fl < 0.4)
+            AM_CHECK(meas - fl < 0.5 && meas - fl > -0.2,
+                     "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db, meas,
+                     fl);
+    }
+}
+
+AM_TEST(nmse_genie, unit)
+{
+    unsigned Ms[] = {64, 256, 1024}, Ks[] = {1, 2, 10, 50};
+    float snrs[] = {0.0f, 10.0f, 20.0f, 30.0f};
+    for (unsigned mi = 0; mi < 3; mi++)
+        for (unsigned ki = 0; ki < 4; ki++)
+            for (unsigned si = 0; si < 4; si++)
+                genie_case(Ms[mi], Ks[ki], snrs[si]);
+}
+
+/* Full chain: the streaming receiver on the emulator's output (phy/chan.h): noise before and
+ * after, per-agent Rayleigh 4-tap multipath, timing offsets inside the CP, a common carrier
+ * offset up to 0.1 subcarrier spacing, random carrier phases; agents invert phy_chan_response.
+ * All bursts found, start within the CP, NMSE within 2 dB of the §5 floor. */
+static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64_t seed)
+{
+    const float eta = 5.0f, rho = 1.0f;
+    phy_frame_cfg fc = {.nfft = M};
+    phy_frame *f0 = NULL;
+    AM_REQUIRE_OK(phy_frame_create(&fc, &f0));
+    size_t L = 2 * phy_frame_n_data(f0) * 5;
+    phy_frame_destroy(f0);
+    link k;
+    AM_REQUIRE(link_make(&k, M, L, eta, rho), "link");
+    am_rng r;
+    am_rng_seed(&r, seed);
+    phy_chan_cfg cc;
+    phy_chan_cfg_default(&cc);
+    cc.n_agents = K;
+    cc.nfft = M;
+    cc.cp_len = k.cp;
+    cc.n_taps = 4;
+    cc.delay_spread = 1.0f;
+    /* the receiver's window sits 2 samples into the CP (phy/sync backoff) */
+    cc.max_timing_offset = k.cp - 3 - 2;
+    cc.max_cfo = 0.0f; /* agents pre-compensate their own offset; see the report */
+    cc.common_cfo = (float)am_rng_uniform_range(&r, -0.1, 0.1);
+    cc.random_phase = 1;
+    cc.snr_db = snr_db;
+    cc.rho = rho;
+    cc.seed = seed;
+    phy_chan *ch = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&cc, &ch));
+    size_t lead_max = 3000, tail = 700;
+    size_t per = phy_chan_out_len(ch, k.n, lead_max, tail);
+    float complex *y = malloc(nb * per * sizeof(float complex));
+    float complex *p = malloc((size_t)K * M * sizeof(float complex));
+    float complex *xs = malloc((size_t)K * k.n * sizeof(float complex));
+    const float complex **tx = malloc(K * sizeof *tx);
+    float complex H[4096];
+    float *V = malloc((size_t)K * L * sizeof(float));
+    float *avg = malloc(nb * L * sizeof(float));
+    size_t *starts = malloc(nb * sizeof(size_t)), pos = 0;
+    for (unsigned b = 0; b < nb; b++) {
+        AM_REQUIRE_OK(phy_chan_draw(ch));
+        for (unsigned a = 0; a < K; a++) {
+            AM_REQUIRE_OK(phy_chan_response(ch, a, H));
+            AM_REQUIRE_OK(phy_precode_inversion(k.f, H, rho, 0.0f, p + (size_t)a * M, NULL));
+            for (size_t i = 0; i < L; i++)
+                V[(size_t)a * L + i] = (float)am_rng_normal(&r);
+            AM_REQUIRE_OK(phy_ota_tx_execute(k.tx, V + (size_t)a * L, eta, p + (size_t)a * M,
+                                             xs + (size_t)a * k.n, k.n));
+            tx[a] = xs + (size_t)a * k.n;
+        }
+        for (size_t i = 0; i < L; i++) {
+            double s = 0;
+            for (unsigned a = 0; a < K; a++)
+                s += V[(size_t)a * L + i];
+            avg[b * L + i] = (float)(s / K);
+        }
+        size_t lead = 500 + am_rng_below(&r, (uint32_t)(lead_max - 500)), ny = 0;
+        AM_REQUIRE_OK(phy_chan_execute(ch, tx, k.n, lead, tail, y + pos, nb * per - pos, &ny));
+        starts[b] = pos + lead;
+        pos += ny;
+    }
+    got g = {0};
+    phy_ota_rx *rx = stream_rx(M, L, eta, &g);
+    AM_REQUIRE(rx, "rx");
+    AM_REQUIRE_OK(phy_ota_rx_execute(rx, y, pos));
+    AM_CHECK(g.n == nb, "M %u K %u SNR %.0f: %u bursts found of %u", M, K, (double)snr_db, g.n,
+             nb);
+    double se = 0, ss = 0, N0 = rho / pow(10.0, snr_db / 10.0);
+    double fl = eta * eta * N0 / (2.0 * K * K * rho);
+    long worst = 0;
+    double cfo_err = 0;
+    for (unsigned b = 0; b < g.n && b < nb && b < MAXB; b++) {
+        long d = (long)g.start[b] - (long)starts[b];
+        worst = labs(d) > labs(worst) ? d : worst;
+        cfo_err = fmax(cfo_err, fabs(g.cfo[b] - cc.common_cfo));
+        for (size_t i = 0; i < L; i++) {
+            double e = g.payload[b][i] - avg[b * L + i];
+            se += e * e;
+            ss += (double)avg[b * L + i] * avg[b * L + i];
+        }
+    }
+    double meas = 10 * log10(se / ss), flo = 10 * log10(fl * (double)L * g.n / ss);
+    if (verbose())
+        fprintf(stderr,
+                "chain M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f); start %+ld, "
+                "cfo %.4f (err %.4f)\n",
+                M, K, (double)snr_db, meas, flo, meas - flo, worst, (double)cc.common_cfo,
+                cfo_err);
+    AM_CHECK(labs(worst) <= (long)k.cp, "M %u K %u: start off by %ld", M, K, worst);
+    AM_CHECK(meas - flo < 2.0, "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K,
+             (double)snr_db, meas, flo);
+    /* lag-M/2 correlation over ~1.5 M samples at composite SNR g = K^2 snr: std of the phase
+     * sqrt((2/g + 1/g^2) / (1.5 M)), CFO = phase / pi; allow 5 sigma */
+    double gs = (double)K * K * pow(10.0, snr_db / 10.0);
+    double cfo_tol = 5.0 * sqrt((2.0 / gs + 1.0 / (gs * gs)) / (1.5 * M)) / M_PI;
+    AM_CHECK(cfo_err < cfo_tol, "M %u K %u: CFO error %.4f > %.4f", M, K, cfo_err, cfo_tol);
+    got_free(&g);
+    phy_ota_rx_destroy(rx);
+    phy_chan_destroy(ch);
+    free(y);
+    free(p);
+    free(xs);
+    free(tx);
+    free(V);
+    free(avg);
+    free(starts);
+    link_free(&k);
+}
+
+AM_TEST(nmse_chain, unit)
+{
+    unsigned Ms[] = {64, 256, 1024}, Ks[] = {1, 2, 10, 50};
+    float snrs[] = {10.0f, 20.0f, 30.0f};
+    for (unsigned mi = 0; mi < 3; mi++)
+        for (unsigned ki = 0; ki < 4; ki++)
+            for (unsigned si = 0; si < 3; si++)
+                chain_case(Ms[mi], Ks[ki], snrs[si], Ms[mi] == 64 ? 16 : Ms[mi] == 256 ? 8 : 4,
+                           7000u + 100u * mi + 10u * ki + si);
 }
