@@ -1,5 +1,6 @@
 /* airmeta demo: K agents over emulated Rayleigh channels with truncated channel inversion, the
  * streaming receiver, and the measured aggregation NMSE against the AIR_INTERFACE §5 floor. */
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -191,13 +192,28 @@ static am_status run_snr(const demo_cfg *c, demo_state *st, float snr_db, am_rng
     double nmse = found ? 10 * log10(err / sig) : NAN;
     double flo = found ? 10 * log10(floor_num / sig) : NAN;
     double am_true = act_true / c->rounds, am_est = found ? act_est / found : NAN;
-    if (c->json)
-        fprintf(out,
-                "{\"snr_db\": %g, \"nmse_db\": %.3f, \"floor_db\": %.3f, \"gap_db\": %.3f, "
-                "\"active_mean\": %.3f, \"active_true\": %.3f, \"bursts\": %u, \"rounds\": %u, "
-                "\"agents\": %u, \"nfft\": %u, \"unscored_entries\": %u}\n",
-                (double)snr_db, nmse, flo, nmse - flo, am_est, am_true, found, c->rounds, K, M,
-                lost_entries);
+    if (c->json) {
+        /* through cJSON: a point without any decoded burst prints null, never "nan" */
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        ok = ok && cJSON_AddNumberToObject(o, "snr_db", (double)snr_db);
+        ok = ok && cJSON_AddNumberToObject(o, "nmse_db", nmse);
+        ok = ok && cJSON_AddNumberToObject(o, "floor_db", flo);
+        ok = ok && cJSON_AddNumberToObject(o, "gap_db", nmse - flo);
+        ok = ok && cJSON_AddNumberToObject(o, "active_mean", am_est);
+        ok = ok && cJSON_AddNumberToObject(o, "active_true", am_true);
+        ok = ok && cJSON_AddNumberToObject(o, "bursts", found);
+        ok = ok && cJSON_AddNumberToObject(o, "rounds", c->rounds);
+        ok = ok && cJSON_AddNumberToObject(o, "agents", K);
+        ok = ok && cJSON_AddNumberToObject(o, "nfft", M);
+        ok = ok && cJSON_AddNumberToObject(o, "unscored_entries", lost_entries);
+        char *txt = ok ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (!txt)
+            return AM_FAIL(AM_ENOMEM, "demo: out of memory printing JSON");
+        fprintf(out, "%s\n", txt);
+        free(txt);
+    }
     else
         fprintf(out, "%7.1f %10.2f %10.2f %8.2f %9.2f %9.2f %5u/%u\n", (double)snr_db, nmse, flo,
                 nmse - flo, am_est, am_true, found, c->rounds);
