@@ -155,17 +155,31 @@ void fl_bn_rbackward(float *rdx,
     }
 }
 
-/* NaN propagates (x < 0 is false for NaN), so diverged parameters show up in the loss. */
+/* Both ReLU kernels select by masking the bits (x & all-ones or x & 0): no data-dependent
+ * branch (signs are random, a branch mispredicts half the time) and the loop vectorises.
+ * NaN propagates through the forward (x < 0 is false for NaN), so diverged parameters show up
+ * in the loss. */
+static inline float keep_if(float x, int keep)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u &= (uint32_t)0 - (uint32_t)keep;
+    memcpy(&x, &u, sizeof u);
+    return x;
+}
+
 void fl_relu_forward(float *y, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        y[i] = keep_if(v, !(v < 0.0f));
+    }
 }
 
 void fl_relu_mask(float *out, const float *in, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        out[i] = y[i] > 0.0f ? in[i] : 0.0f;
+        out[i] = keep_if(in[i], y[i] > 0.0f);
 }
 
 /* Branch-free selects (random data makes the comparisons unpredictable); strict '>' keeps the
