@@ -14,6 +14,8 @@
 /* Upper bounds that keep every BLAS size below INT_MAX and every product in size_t exact. */
 #define FL_MAX_BATCH ((size_t)1 << 20)
 #define FL_MAX_DIM 65536u
+/* Workspace bytes one model may take (the default CNN needs ~1.6 MB per sample of max_batch). */
+#define FL_MAX_WORKSPACE ((size_t)8 << 30)
 
 float *fl_arena_take(fl_arena *a, size_t n)
 {
@@ -61,6 +63,13 @@ static am_status alloc_workspace(fl_model *m)
     else
         fl_cnn_setup(m, &a);
     const size_t nf = a.used, ni = a.iused ? a.iused : 16;
+    /* Refuse, rather than let an overcommitting kernel kill the process on first touch. */
+    if (nf > FL_MAX_WORKSPACE / sizeof(float) || ni > FL_MAX_WORKSPACE / sizeof(int32_t))
+        return AM_FAIL(AM_EINVAL,
+                       "fl_model: workspace of %.1f GB for max_batch %zu exceeds the %.0f GB limit "
+                       "(lower max_batch)",
+                       (double)nf * sizeof(float) / 1e9, m->max_batch,
+                       (double)FL_MAX_WORKSPACE / 1e9);
     m->mem = aligned_alloc(64, nf * sizeof(float));
     m->imem = aligned_alloc(64, ni * sizeof(int32_t));
     if (!m->mem || !m->imem)

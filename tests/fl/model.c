@@ -504,6 +504,10 @@ AM_TEST(bad_input, unit)
     AM_CHECK(fl_model_create_cnn(&cc, &m) == AM_EINVAL && msg_has("filters"), "%s",
              am_last_error());
     fl_cnn_cfg_default(&cc);
+    cc.max_batch = 40000; /* ~64 GB of workspace: refused before any allocation is touched */
+    AM_CHECK(fl_model_create_cnn(&cc, &m) == AM_EINVAL && msg_has("workspace") && m == NULL, "%s",
+             am_last_error());
+    fl_cnn_cfg_default(&cc);
     cc.max_batch = 0;
     AM_CHECK(fl_model_create_cnn(&cc, &m) == AM_EINVAL && msg_has("max_batch"), "%s",
              am_last_error());
