@@ -90,6 +90,8 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         s = AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
         goto out;
     }
+    for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
+        s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         double t0 = now_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++)
@@ -112,7 +114,8 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
 {
     ofdmframegen fg = ofdmframegen_create(z->M, z->cp, 0, z->sctype);
     float complex *X = malloc(z->M * sizeof *X);
-    float complex *out = malloc(((size_t)z->M + z->cp) * sizeof *out);
+    /* the whole burst, as a transmitter hands it to the radio (same memory traffic as ours) */
+    float complex *out = malloc(z->burst_len * sizeof *out);
     double *m = malloc(reps * sizeof *m);
     if (!fg || !X || !out || !m) {
         if (fg)
@@ -128,16 +131,18 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
         X[i] = CMPLXF(am_rng_below(&r, 2) ? 0.7071f : -0.7071f,
                       am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
     size_t nb = target / z->burst_len + 1;
-    for (unsigned rep = 0; rep < reps; rep++) {
+    for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
         double t0 = now_s();
-        for (size_t b = 0; b < nb; b++) {
+        const size_t B = (size_t)z->M + z->cp;
+        for (size_t b = 0; b < (rep ? nb : 4); b++) {
             ofdmframegen_write_S0a(fg, out);
-            ofdmframegen_write_S0b(fg, out);
-            ofdmframegen_write_S1(fg, out);
+            ofdmframegen_write_S0b(fg, out + B);
+            ofdmframegen_write_S1(fg, out + 2 * B);
             for (unsigned s = 0; s < BENCH_NSYM; s++)
-                ofdmframegen_writesymbol(fg, X, out);
+                ofdmframegen_writesymbol(fg, X, out + (3 + s) * B);
         }
-        m[rep] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
+        if (rep)
+            m[rep - 1] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
     ofdmframegen_destroy(fg);
@@ -238,6 +243,8 @@ static am_status rx_airmeta(const bench_size *z, unsigned reps, size_t target, s
         (s = make_stream(z, burst, y, cap, &ny, 4)) != AM_OK)
         goto out;
     size_t passes = target / ny + 1;
+    for (size_t pos = 0; pos < ny && s == AM_OK; pos += chunk) /* warm-up pass */
+        s = phy_ota_rx_execute(rx, y + pos, ny - pos < chunk ? ny - pos : chunk);
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         phy_ota_rx_reset(rx);
         cnt.bursts = 0;
@@ -307,6 +314,8 @@ static am_status rx_liquid(bench_size *z, unsigned reps, size_t target, size_t c
     if ((s = make_stream(z, burst, y, cap, &ny, 4)) != AM_OK)
         goto out;
     size_t passes = target / ny + 1;
+    for (size_t pos = 0; pos < ny; pos += chunk) /* warm-up pass */
+        ofdmframesync_execute(fs, y + pos, (unsigned)(ny - pos < chunk ? ny - pos : chunk));
     for (unsigned rep = 0; rep < reps; rep++) {
         ofdmframesync_reset(fs);
         cnt.frames = 0;
@@ -367,7 +376,8 @@ int bench_phy(int argc, char **argv)
         "bursts with noise gaps, 4-tap Rayleigh, 25 dB SNR), and of liquid-dsp's ofdmframegen /\n"
         "ofdmframesync on the same sizes and the same number of symbols (liquid's stream is built\n"
         "with its own generator), with the ratios airmeta/liquid. Bursts: S0a S0b S1 + 32 data\n"
-        "symbols, cp = M/8, default allocation. With --json: one line per measurement\n"
+        "symbols, cp = M/8, default allocation. Repetitions alternate between the implementations;\n"
+        "the ratio column is the median of the paired ratios. With --json: one line per measurement\n"
         "{\"chain\": \"tx\"|\"rx\", \"impl\": \"airmeta\"|\"liquid\", \"nfft\": M, \"msps\": X}.",
         opts, sizeof opts / sizeof opts[0], 0, 0};
     size_t npos = 0;
@@ -404,19 +414,36 @@ int bench_phy(int argc, char **argv)
         z.L = 2 * (size_t)z.n_data * BENCH_NSYM; /* exactly BENCH_NSYM data symbols (§2) */
         z.burst_len = (3 + BENCH_NSYM) * ((size_t)z.M + z.cp);
         z.gap = 2 * ((size_t)z.M + z.cp);
-        double a_tx = 0, l_tx = 0, a_rx = 0, l_rx = 0;
-        if ((s = tx_airmeta(&z, reps, target, &a_tx)) != AM_OK ||
-            (s = tx_liquid(&z, reps, target, &l_tx)) != AM_OK ||
-            (s = rx_airmeta(&z, reps, target, chunk, &a_rx)) != AM_OK ||
-            (s = rx_liquid(&z, reps, target, chunk, &l_rx)) != AM_OK)
+        /* one repetition of each in turn, so that load from other processes hits both
+         * implementations alike; medians of the Msps and of the paired ratios */
+        double *v = calloc(6 * (size_t)reps, sizeof *v);
+        if (!v)
+            return cli_fail("bench phy", AM_FAIL(AM_ENOMEM, "bench phy: out of memory"));
+        double *a_tx = v, *l_tx = v + reps, *a_rx = v + 2 * reps, *l_rx = v + 3 * reps,
+               *r_tx = v + 4 * reps, *r_rx = v + 5 * reps;
+        for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
+            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep])) != AM_OK ||
+                (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
+                (s = rx_airmeta(&z, 1, target, chunk, &a_rx[rep])) != AM_OK ||
+                (s = rx_liquid(&z, 1, target, chunk, &l_rx[rep])) != AM_OK)
+                break;
+            r_tx[rep] = a_tx[rep] / l_tx[rep];
+            r_rx[rep] = a_rx[rep] / l_rx[rep];
+        }
+        if (s != AM_OK) {
+            free(v);
             return cli_fail("bench phy", s);
-        emit(json, "tx", "airmeta", z.M, a_tx);
-        emit(json, "tx", "liquid", z.M, l_tx);
-        emit(json, "rx", "airmeta", z.M, a_rx);
-        emit(json, "rx", "liquid", z.M, l_rx);
+        }
+        double atx = median(a_tx, reps), ltx = median(l_tx, reps), arx = median(a_rx, reps),
+               lrx = median(l_rx, reps), rtx = median(r_tx, reps), rrx = median(r_rx, reps);
+        free(v);
+        emit(json, "tx", "airmeta", z.M, atx);
+        emit(json, "tx", "liquid", z.M, ltx);
+        emit(json, "rx", "airmeta", z.M, arx);
+        emit(json, "rx", "liquid", z.M, lrx);
         if (!json) {
-            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "tx", z.M, a_tx, l_tx, a_tx / l_tx);
-            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "rx", z.M, a_rx, l_rx, a_rx / l_rx);
+            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "tx", z.M, atx, ltx, rtx);
+            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "rx", z.M, arx, lrx, rrx);
         }
     }
     return 0;
