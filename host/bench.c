@@ -13,6 +13,8 @@ typedef struct bench_entry {
 static const bench_entry benches[] = {
     {"phy", "TX/RX chain Msps vs liquid-dsp ofdmframegen/ofdmframesync (M = 256, 1024)", bench_phy},
     {"fl", "us per MAML sinusoid meta-iteration (70 000 in <= 30 s?) and layer GFLOP/s", bench_fl},
+    {"radio", "radio backends (loop, zmq on 127.0.0.1, file): timed bursts out and back, MS/s",
+     bench_radio},
     {NULL, NULL, NULL},
 };
 

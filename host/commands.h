@@ -15,5 +15,6 @@ int bench_fl(int argc, char **argv);  /* airmeta bench fl (host/bench_fl.c) */
 int cmd_replay(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int bench_phy(int argc, char **argv); /* airmeta bench phy (host/bench_phy.c) */
+int bench_radio(int argc, char **argv); /* airmeta bench radio (host/bench_radio.c) */
 
 #endif

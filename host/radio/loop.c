@@ -299,8 +299,14 @@ static am_status loop_tx_burst(radio *r, const float complex *x, size_t n, const
     int64_t end = s + (int64_t)n;
     if (end - b->base > (int64_t)b->cap)
         retire(b, end - (int64_t)b->cap);
-    for (size_t i = 0; i < n; i++)
-        b->ring[(size_t)((s + (int64_t)i) % (int64_t)b->cap)] += x[i];
+    /* the burst occupies at most two contiguous stretches of the ring */
+    size_t first = (size_t)(s % (int64_t)b->cap);
+    size_t n1 = b->cap - first < n ? b->cap - first : n;
+    float complex *dst = b->ring + first;
+    for (size_t i = 0; i < n1; i++)
+        dst[i] += x[i];
+    for (size_t i = n1; i < n; i++)
+        b->ring[i - n1] += x[i];
     if (end > b->horizon)
         b->horizon = end;
     pthread_cond_broadcast(&b->wrote);

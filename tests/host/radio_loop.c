@@ -176,6 +176,37 @@ AM_TEST(ring_bounded_overflow, unit)
     radio_close(r);
 }
 
+AM_TEST(ring_wraparound, unit)
+{
+    radio *r = NULL;
+    AM_REQUIRE_OK(radio_open("loop", "bus=wrap,ring=1024", &r));
+    static float complex a[1000], b[1000], y[1000];
+    am_rng g;
+    am_rng_seed(&g, 3);
+    dyadic(&g, a, 1000);
+    dyadic(&g, b, 1000);
+    radio_time t = {0, 0.0};
+    AM_REQUIRE_OK(radio_rx_start(r, &t));
+    AM_REQUIRE_OK(radio_tx_burst(r, a, 1000, &t));
+    size_t n = 0;
+    radio_time t0;
+    AM_REQUIRE_OK(radio_rx(r, y, 1000, &n, &t0, 0.0));
+    AM_CHECK(n == 1000 && memcmp(y, a, sizeof a) == 0, "first burst");
+    /* indices 1000..1999 occupy slots 1000..1023 and 0..975: both copies wrap */
+    for (int k = 0; k < 3; k++) {
+        radio_time at = radio_time_from_ticks(1000 + 1000 * k, 1e6);
+        AM_REQUIRE_OK(radio_tx_burst(r, k % 2 ? a : b, 1000, &at));
+        AM_REQUIRE_OK(radio_rx(r, y, 1000, &n, &t0, 0.0));
+        AM_CHECK(n == 1000 && tick(t0) == 1000 + 1000 * k, "n %zu t0 %lld", n,
+                 (long long)tick(t0));
+        AM_CHECK(memcmp(y, k % 2 ? a : b, sizeof a) == 0, "burst %d across the wrap", k);
+    }
+    radio_stats st;
+    radio_get_stats(r, &st);
+    AM_CHECK(st.overflows == 0 && st.late == 0, "read in time: no overflow");
+    radio_close(r);
+}
+
 AM_TEST(buses_and_settings, unit)
 {
     radio *a = NULL, *b = NULL, *c = NULL;
