@@ -26,8 +26,13 @@ static int cmp_double(const void *a, const void *b)
 
 /* Sends nb bursts of n samples from tx and receives each on rx (TX first, then RX from the
  * burst's time: the file radio replays only completed recordings); returns MS/s or < 0. */
-static double run_once(radio *tx, radio *rx, const float complex *x, float complex *y, size_t n,
-                       unsigned nb, int64_t *tick)
+static double run_once(radio *tx,
+                       radio *rx,
+                       const float complex *x,
+                       float complex *y,
+                       size_t n,
+                       unsigned nb,
+                       int64_t *tick)
 {
     double t0 = now_s();
     for (unsigned b = 0; b < nb; b++) {
@@ -52,8 +57,13 @@ static double run_once(radio *tx, radio *rx, const float complex *x, float compl
     return (double)nb * (double)n / dt / 1e6;
 }
 
-static int bench_one(const char *name, const char *tx_args, const char *rx_args, size_t n,
-                     unsigned nb, unsigned reps, int json)
+static int bench_one(const char *name,
+                     const char *tx_args,
+                     const char *rx_args,
+                     size_t n,
+                     unsigned nb,
+                     unsigned reps,
+                     int json)
 {
     radio *tx = NULL, *rx = NULL;
     am_status s = radio_open(name, tx_args, &tx);
@@ -126,10 +136,15 @@ int bench_radio(int argc, char **argv)
         {"--bursts", CLI_UINT, &bursts, "bursts per repetition", 1, 100000, NULL},
         {"--reps", CLI_UINT, &reps, "repetitions (median reported)", 1, 1000, NULL},
     };
-    const cli_cmd cmd = {"airmeta bench radio", "[--json] [--burst N] [--bursts N] [--reps N]",
-                         "Timed bursts through the loop, zmq (tcp://127.0.0.1) and file radios and\n"
-                         "back, compared bit-exact; prints the median throughput in MS/s.",
-                         opts, sizeof opts / sizeof opts[0], 0, 0};
+    const cli_cmd cmd = {
+        "airmeta bench radio",
+        "[--json] [--burst N] [--bursts N] [--reps N]",
+        "Timed bursts through the loop, zmq (tcp://127.0.0.1) and file radios and\n"
+        "back, compared bit-exact; prints the median throughput in MS/s.",
+        opts,
+        sizeof opts / sizeof opts[0],
+        0,
+        0};
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, NULL, &npos);
     if (s == AM_ENOTFOUND)

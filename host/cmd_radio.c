@@ -32,8 +32,8 @@ static void print_stats(const radio *r)
     printf("stats: tx_bursts=%" PRIu64 " tx_samples=%" PRIu64 " rx_samples=%" PRIu64
            " underflows=%" PRIu64 " late=%" PRIu64 " overflows=%" PRIu64 " seq_errors=%" PRIu64
            " timestamp_jumps=%" PRIu64 " malformed=%" PRIu64 "\n",
-           s.tx_bursts, s.tx_samples, s.rx_samples, s.underflows, s.late, s.overflows,
-           s.seq_errors, s.timestamp_jumps, s.malformed);
+           s.tx_bursts, s.tx_samples, s.rx_samples, s.underflows, s.late, s.overflows, s.seq_errors,
+           s.timestamp_jumps, s.malformed);
 }
 
 /* Sends n seeded CN(0,1) samples at now + 10 ms and reads them back. */
@@ -82,12 +82,11 @@ static am_status selftest(radio *r, unsigned n, double timeout)
         size_t i = 0;
         while (tx[i] == rx[i])
             i++;
-        s = AM_FAIL(AM_EFORMAT, "selftest: sample %zu differs: sent %.9g%+.9gj, got %.9g%+.9gj",
-                    i, crealf(tx[i]), cimagf(tx[i]), crealf(rx[i]), cimagf(rx[i]));
+        s = AM_FAIL(AM_EFORMAT, "selftest: sample %zu differs: sent %.9g%+.9gj, got %.9g%+.9gj", i,
+                    crealf(tx[i]), cimagf(tx[i]), crealf(rx[i]), cimagf(rx[i]));
         goto out;
     }
-    printf("selftest: ok: %u samples bit-exact at t=%lld+%.9f s\n", n, (long long)at.secs,
-           at.frac);
+    printf("selftest: ok: %u samples bit-exact at t=%lld+%.9f s\n", n, (long long)at.secs, at.frac);
 out:
     radio_rx_stop(r);
     free(tx);
@@ -127,11 +126,15 @@ int cmd_radio(int argc, char **argv)
         {"--samples", CLI_UINT, &samples, "self-test burst length", 1, 1 << 24, NULL},
         {"--timeout", CLI_DOUBLE, &timeout, "self-test receive timeout, s", 0.001, 600, NULL},
     };
-    const cli_cmd cmd = {"airmeta radio", "probe|backends [--radio NAME --radio-args \"k=v,...\"]",
+    const cli_cmd cmd = {"airmeta radio",
+                         "probe|backends [--radio NAME --radio-args \"k=v,...\"]",
                          "probe: open a radio, print its properties (or why it cannot be opened);\n"
                          "with --selftest send a known timed burst and receive it back bit-exact.\n"
                          "backends: list the backends and their --radio-args keys.",
-                         opts, sizeof opts / sizeof opts[0], 1, 1};
+                         opts,
+                         sizeof opts / sizeof opts[0],
+                         1,
+                         1};
     const char *pos[1];
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, pos, &npos);

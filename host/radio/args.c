@@ -70,8 +70,8 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
     return AM_FAIL(AM_EINVAL, "%s: key '%s' has an unknown kind", what, sp->key);
 }
 
-am_status radio_args_parse(const char *s, const radio_arg_spec *spec, size_t nspec,
-                           const char *what, radio_args *out)
+am_status radio_args_parse(
+    const char *s, const radio_arg_spec *spec, size_t nspec, const char *what, radio_args *out)
 {
     if (!out || (nspec && !spec))
         return AM_FAIL(AM_EINVAL, "radio_args_parse: NULL argument");

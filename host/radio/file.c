@@ -25,15 +25,15 @@
 typedef struct file_h {
     char tx_base[FILE_PATH_MAX], rx_base[FILE_PATH_MAX];
     int has_tx, has_rx, burst_mode;
-    double max_gap;             /* seconds of zeros allowed between bursts of a stream */
-    phy_sigmf_info meta;        /* §7 fields of new recordings */
-    phy_sigmf_writer *w;        /* open stream recording */
-    int64_t w_start;            /* tick of its sample 0 */
-    uint64_t n_burst_files;     /* burst mode: next index */
+    double max_gap;         /* seconds of zeros allowed between bursts of a stream */
+    phy_sigmf_info meta;    /* §7 fields of new recordings */
+    phy_sigmf_writer *w;    /* open stream recording */
+    int64_t w_start;        /* tick of its sample 0 */
+    uint64_t n_burst_files; /* burst mode: next index */
     char last[FILE_PATH_MAX + 64];
     phy_sigmf_reader *rd;
-    int64_t rx_tick;            /* tick of the next sample the reader returns */
-    int64_t now;                /* handle clock, ticks */
+    int64_t rx_tick; /* tick of the next sample the reader returns */
+    int64_t now;     /* handle clock, ticks */
     float complex zeros[FILE_ZEROS];
 } file_h;
 
@@ -42,7 +42,8 @@ static const radio_arg_spec file_spec[] = {
     {"rx", RADIO_ARG_STR, 0, -1, NULL, "recording replayed by RX (cf32_le or ci16_le)"},
     {"mode", RADIO_ARG_CHOICE, 0, -1, "stream|burst",
      "stream: one recording per stream; burst: one per burst (default stream)"},
-    {"rate", RADIO_ARG_DOUBLE, 1, 1e12, NULL, "sample rate, S/s (default 1e6, or the RX capture's)"},
+    {"rate", RADIO_ARG_DOUBLE, 1, 1e12, NULL,
+     "sample rate, S/s (default 1e6, or the RX capture's)"},
     {"freq", RADIO_ARG_DOUBLE, 0, 1e12, NULL, "centre frequency written as core:frequency, Hz"},
     {"max_gap", RADIO_ARG_DOUBLE, 0, 3600, NULL, "longest silence inside a stream, s (default 1)"},
     {"fft_size", RADIO_ARG_INT, 64, 4096, NULL, "airmeta:fft_size M (default 256)"},
@@ -101,7 +102,8 @@ static am_status open_reader(radio *r, file_h *h, int rate_given)
     if (rate_given && cap_rate != r->info.rate) {
         phy_sigmf_reader_close(h->rd);
         h->rd = NULL;
-        return AM_FAIL(AM_EINVAL, "radio 'file': rx=%s is recorded at %.17g S/s, radio rate is %.17g",
+        return AM_FAIL(AM_EINVAL,
+                       "radio 'file': rx=%s is recorded at %.17g S/s, radio rate is %.17g",
                        h->rx_base, cap_rate, r->info.rate);
     }
     r->info.rate = cap_rate;
@@ -245,8 +247,7 @@ static am_status file_get_time(radio *r, radio_time *t)
     return AM_OK;
 }
 
-static am_status write_burst_file(radio *r, file_h *h, const float complex *x, size_t n,
-                                  int64_t s)
+static am_status write_burst_file(radio *r, file_h *h, const float complex *x, size_t n, int64_t s)
 {
     char path[FILE_PATH_MAX + 32];
     snprintf(path, sizeof path, "%.4000s-%06llu", h->tx_base, (unsigned long long)h->n_burst_files);
@@ -254,8 +255,8 @@ static am_status write_burst_file(radio *r, file_h *h, const float complex *x, s
     radio_time t = radio_time_from_ticks(s, r->info.rate);
     if (!h->meta.description[0] || strcmp(h->meta.description, "airmeta capture") == 0)
         snprintf(in.description, sizeof in.description,
-                 "airmeta burst at device time %lld+%.9f s (tick %lld)", (long long)t.secs,
-                 t.frac, (long long)s);
+                 "airmeta burst at device time %lld+%.9f s (tick %lld)", (long long)t.secs, t.frac,
+                 (long long)s);
     phy_sigmf_annotation ann = {0, n, 1};
     am_status st = phy_sigmf_write(path, &in, x, n, &ann, 1);
     if (st != AM_OK)
@@ -347,8 +348,8 @@ static am_status file_rx_stop(radio *r)
     return AM_OK;
 }
 
-static am_status file_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                         double timeout_s)
+static am_status
+file_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     (void)timeout_s; /* a file has no later: the end is the end */
     file_h *h = r->impl;

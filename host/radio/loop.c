@@ -24,13 +24,13 @@ typedef struct loop_bus {
     char name[64];
     int refs;
     double rate;
-    size_t cap;            /* ring capacity, samples */
-    float complex *ring;   /* sample index i lives at ring[i % cap] */
-    int64_t base;          /* oldest retained index */
-    int64_t horizon;       /* one past the last index any burst wrote (>= base) */
-    int64_t now;           /* bus clock: furthest index read, >= base */
-    int64_t t0_ticks;      /* device time of index 0, in ticks of rate */
-    pthread_cond_t wrote;  /* signalled after every burst */
+    size_t cap;           /* ring capacity, samples */
+    float complex *ring;  /* sample index i lives at ring[i % cap] */
+    int64_t base;         /* oldest retained index */
+    int64_t horizon;      /* one past the last index any burst wrote (>= base) */
+    int64_t now;          /* bus clock: furthest index read, >= base */
+    int64_t t0_ticks;     /* device time of index 0, in ticks of rate */
+    pthread_cond_t wrote; /* signalled after every burst */
     loop_h *members;
     struct loop_bus *next;
 } loop_bus;
@@ -117,11 +117,11 @@ static am_status loop_open(radio *r, const radio_args *a)
     if (b) {
         /* later openers join the bus; explicit settings must agree with it */
         if (radio_args_has(a, "rate") && radio_args_double(a, "rate", 0) != b->rate)
-            s = AM_FAIL(AM_EINVAL, "radio 'loop': bus '%s' already runs at %.17g S/s, not %s",
-                        name, b->rate, radio_args_str(a, "rate", ""));
+            s = AM_FAIL(AM_EINVAL, "radio 'loop': bus '%s' already runs at %.17g S/s, not %s", name,
+                        b->rate, radio_args_str(a, "rate", ""));
         else if (radio_args_has(a, "ring") && (size_t)radio_args_int(a, "ring", 0) != b->cap)
-            s = AM_FAIL(AM_EINVAL, "radio 'loop': bus '%s' already has a ring of %zu samples",
-                        name, b->cap);
+            s = AM_FAIL(AM_EINVAL, "radio 'loop': bus '%s' already has a ring of %zu samples", name,
+                        b->cap);
     } else {
         s = bus_new(name, radio_args_double(a, "rate", 1e6),
                     (size_t)radio_args_int(a, "ring", LOOP_DEFAULT_RING), &b);
@@ -355,8 +355,8 @@ static am_status loop_rx_stop(radio *r)
     return AM_OK;
 }
 
-static am_status loop_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                         double timeout_s)
+static am_status
+loop_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     loop_h *h = r->impl;
     pthread_mutex_lock(&g_lock);

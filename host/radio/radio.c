@@ -81,7 +81,9 @@ int radio_all_finite(const float complex *x, size_t n)
 /* ---- registry ------------------------------------------------------------------------------ */
 
 static const radio_ops *const backends[] = {
-    &radio_loop_ops, &radio_zmq_ops, &radio_file_ops,
+    &radio_loop_ops,
+    &radio_zmq_ops,
+    &radio_file_ops,
 #ifdef AM_HAVE_UHD
     &radio_uhd_ops,
 #endif
@@ -131,8 +133,8 @@ am_status radio_open(const char *name, const char *args, radio **out)
             strcat(known, i ? ", " : "");
             strcat(known, backends[i]->name);
         }
-        return AM_FAIL(AM_EINVAL, "radio: unknown backend '%s' (known: %s)",
-                       name ? name : "(null)", known);
+        return AM_FAIL(AM_EINVAL, "radio: unknown backend '%s' (known: %s)", name ? name : "(null)",
+                       known);
     }
     char what[64];
     snprintf(what, sizeof what, "radio '%s'", ops->name);
@@ -172,10 +174,10 @@ void radio_close(radio *r)
 
 /* ---- methods ------------------------------------------------------------------------------- */
 
-#define NEED(r)                                                                                   \
-    do {                                                                                          \
-        if (!(r))                                                                                 \
-            return AM_FAIL(AM_EINVAL, "radio: NULL handle");                                      \
+#define NEED(r)                                                                                    \
+    do {                                                                                           \
+        if (!(r))                                                                                  \
+            return AM_FAIL(AM_EINVAL, "radio: NULL handle");                                       \
     } while (0)
 
 am_status radio_set_rate(radio *r, double sps)
@@ -314,8 +316,8 @@ am_status radio_rx_stop(radio *r)
     return r->ops->rx_stop(r);
 }
 
-am_status radio_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                   double timeout_s)
+am_status
+radio_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     NEED(r);
     if (!x || !n || !t0 || cap == 0)

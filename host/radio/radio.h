@@ -1,5 +1,5 @@
-/* host/radio: one table of radio methods with backends chosen by name (uhd, file, zmq, loop) and
- * "key=value,..." device arguments; timed bursts and timestamped RX (DESIGN "Radios", UHD_NOTES). */
+/* host/radio: one table of radio methods, backends chosen by name (uhd, file, zmq, loop) with
+ * "key=value,..." args; timed bursts, timestamped RX (DESIGN "Radios", UHD_NOTES). */
 #ifndef AM_HOST_RADIO_H
 #define AM_HOST_RADIO_H
 
@@ -65,8 +65,8 @@ typedef struct radio_args {
 
 /* Parses s (NULL or "" = no arguments) against the spec table; `what` names the owner in
  * messages ("radio 'zmq'"). Whitespace around keys and values is ignored. */
-am_status radio_args_parse(const char *s, const radio_arg_spec *spec, size_t nspec,
-                           const char *what, radio_args *out);
+am_status radio_args_parse(
+    const char *s, const radio_arg_spec *spec, size_t nspec, const char *what, radio_args *out);
 /* Lookups of parsed (hence already validated) arguments; absent keys give the default. */
 int radio_args_has(const radio_args *a, const char *key);
 const char *radio_args_str(const radio_args *a, const char *key, const char *dflt);
@@ -95,15 +95,15 @@ typedef struct radio_stats {
 } radio_stats;
 
 typedef struct radio_info {
-    char backend[8];       /* "loop", "zmq", "file", "uhd" */
-    char device[256];      /* backend-specific description (bus name, endpoints, USRP model) */
-    double rate;           /* sample rate, S/s (actual, after the device coerced it) */
+    char backend[8];  /* "loop", "zmq", "file", "uhd" */
+    char device[256]; /* backend-specific description (bus name, endpoints, USRP model) */
+    double rate;      /* sample rate, S/s (actual, after the device coerced it) */
     double tx_freq, rx_freq;
     double tx_gain, rx_gain;
     double master_clock;   /* uhd: master clock rate; others 0 */
     char clock_source[16]; /* "internal", "external", "gpsdo" */
     char time_source[16];
-    size_t max_burst;      /* longest burst radio_tx_burst accepts (samples) */
+    size_t max_burst; /* longest burst radio_tx_burst accepts (samples) */
 } radio_info;
 
 /* Names of the backends compiled in, NULL-terminated ({"loop","zmq","file","uhd",NULL}). */
@@ -153,8 +153,8 @@ am_status radio_rx_stop(radio *r);
 /* Receives up to cap contiguous samples into x; *n of them, x[0] at device time *t0 (x[i] at
  * t0 + i/rate). Waits at most timeout_s for the first sample: AM_ETIMEOUT if none came (*n = 0).
  * Gaps (bursts, overflows) never fall inside one call: the next call reports its own t0. */
-am_status radio_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                   double timeout_s);
+am_status
+radio_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s);
 
 void radio_get_stats(const radio *r, radio_stats *s);
 void radio_get_info(const radio *r, radio_info *info);

@@ -25,8 +25,8 @@ typedef struct radio_ops {
     am_status (*tx_flush)(radio *r, double timeout_s);
     am_status (*rx_start)(radio *r, const radio_time *at);
     am_status (*rx_stop)(radio *r);
-    am_status (*rx)(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                    double timeout_s);
+    am_status (*rx)(
+        radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s);
 } radio_ops;
 
 struct radio {

@@ -26,14 +26,14 @@ typedef struct uhd_h {
     float complex *stage;  /* tx_spp samples: the zero-padded last packet */
     size_t chan;
     int pad;
-    double lead;           /* schedule bursts this far ahead when no time is given, s */
-    double lock_timeout;   /* wait for the reference lock, s */
+    double lead;         /* schedule bursts this far ahead when no time is given, s */
+    double lock_timeout; /* wait for the reference lock, s */
     char otw[8];
     char devargs[RADIO_ARG_VAL_MAX + 128];
     uint64_t bursts_sent, bursts_done; /* done = acknowledged or failed late */
     int64_t rx_expect;
     int rx_have_expect;
-    char sync[8];          /* how the device time was set at open (none|now|pps|gps) */
+    char sync[8]; /* how the device time was set at open (none|now|pps|gps) */
 } uhd_h;
 
 static const radio_arg_spec uhd_spec[] = {
@@ -88,11 +88,11 @@ static am_status fail(const uhd_h *h, uhd_error e, const char *call)
                    call, (int)e, m, h->devargs);
 }
 
-#define UHD_CALL(h, fn, ...)                                                                      \
-    do {                                                                                          \
-        uhd_error e_ = fn(__VA_ARGS__);                                                           \
-        if (e_ != UHD_ERROR_NONE)                                                                 \
-            return fail((h), e_, #fn);                                                            \
+#define UHD_CALL(h, fn, ...)                                                                       \
+    do {                                                                                           \
+        uhd_error e_ = fn(__VA_ARGS__);                                                            \
+        if (e_ != UHD_ERROR_NONE)                                                                  \
+            return fail((h), e_, #fn);                                                             \
     } while (0)
 
 static void count(radio *r, uint64_t *field, uint64_t k)
@@ -365,7 +365,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
             s = AM_FAIL(AM_EDEVICE, "radio 'uhd': no USRP found for args '%s' (UHD: %s)",
                         h->devargs, m);
         else
-            s = AM_FAIL(AM_EDEVICE, "radio 'uhd': cannot open a USRP with args '%s' (UHD error %d: %s)",
+            s = AM_FAIL(AM_EDEVICE,
+                        "radio 'uhd': cannot open a USRP with args '%s' (UHD error %d: %s)",
                         h->devargs, (int)e, m);
         h->usrp = NULL;
         uhd_h_free(h);
@@ -389,11 +390,13 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     if (s == AM_OK && (radio_args_has(a, "freq") || radio_args_has(a, "rx_freq")))
         s = tune(r, h, RADIO_RX, radio_args_double(a, "rx_freq", radio_args_double(a, "freq", 0)));
     if (s == AM_OK && radio_args_has(a, "tx_gain")) {
-        uhd_error ge = uhd_usrp_set_tx_gain(h->usrp, radio_args_double(a, "tx_gain", 0), h->chan, "");
+        uhd_error ge =
+            uhd_usrp_set_tx_gain(h->usrp, radio_args_double(a, "tx_gain", 0), h->chan, "");
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_tx_gain");
     }
     if (s == AM_OK && radio_args_has(a, "rx_gain")) {
-        uhd_error ge = uhd_usrp_set_rx_gain(h->usrp, radio_args_double(a, "rx_gain", 0), h->chan, "");
+        uhd_error ge =
+            uhd_usrp_set_rx_gain(h->usrp, radio_args_double(a, "rx_gain", 0), h->chan, "");
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_gain");
     }
     if (s == AM_OK && radio_args_has(a, "tx_ant")) {
@@ -401,7 +404,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_tx_antenna");
     }
     if (s == AM_OK) {
-        uhd_error ge = uhd_usrp_set_rx_antenna(h->usrp, radio_args_str(a, "rx_ant", "TX/RX"), h->chan);
+        uhd_error ge =
+            uhd_usrp_set_rx_antenna(h->usrp, radio_args_str(a, "rx_ant", "TX/RX"), h->chan);
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_antenna");
     }
     if (s == AM_OK) {
@@ -422,8 +426,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     if (s == AM_OK) {
         char name[64] = "";
         uhd_usrp_get_mboard_name(h->usrp, 0, name, sizeof name);
-        snprintf(r->info.device, sizeof r->info.device, "USRP %.60s (args '%.160s', channel %zu)", name,
-                 h->devargs, h->chan);
+        snprintf(r->info.device, sizeof r->info.device, "USRP %.60s (args '%.160s', channel %zu)",
+                 name, h->devargs, h->chan);
         /* UHD fragments bursts into packets itself; bound one burst to ~1 s of samples so the
          * caller's buffers and our timeouts stay sane. */
         r->info.max_burst = (size_t)ceil(r->info.rate);
@@ -519,7 +523,9 @@ static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done
         uhd_async_metadata_event_code_t ev;
         UHD_CALL(h, uhd_async_metadata_event_code, h->async_md, &ev);
         switch (ev) {
-        case UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK: h->bursts_done++; break;
+        case UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK:
+            h->bursts_done++;
+            break;
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW:
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW_IN_PACKET:
             count(r, &r->stats.underflows, 1);
@@ -533,7 +539,8 @@ static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done
             count(r, &r->stats.late, 1);
             h->bursts_done++;
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (until_done && h->bursts_done < h->bursts_sent)
@@ -542,8 +549,8 @@ static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done
     return AM_OK;
 }
 
-static am_status send_all(uhd_h *h, const float complex *x, size_t n, uhd_tx_metadata_handle *md,
-                          double timeout)
+static am_status
+send_all(uhd_h *h, const float complex *x, size_t n, uhd_tx_metadata_handle *md, double timeout)
 {
     size_t done = 0;
     while (done < n) {
@@ -649,8 +656,8 @@ static am_status uhd_rx_stop(radio *r)
     return AM_OK;
 }
 
-static am_status uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                        double timeout_s)
+static am_status
+uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     uhd_h *h = r->impl;
     double end = mono_now() + timeout_s;
@@ -658,8 +665,8 @@ static am_status uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio
         void *buf = x;
         size_t got = 0;
         double left = end - mono_now();
-        UHD_CALL(h, uhd_rx_streamer_recv, h->rx, &buf, cap, &h->rx_md, left > 0 ? left : 0.0,
-                 false, &got);
+        UHD_CALL(h, uhd_rx_streamer_recv, h->rx, &buf, cap, &h->rx_md, left > 0 ? left : 0.0, false,
+                 &got);
         uhd_rx_metadata_error_code_t ec;
         UHD_CALL(h, uhd_rx_metadata_error_code, h->rx_md, &ec);
         if (ec == UHD_RX_METADATA_ERROR_CODE_TIMEOUT)

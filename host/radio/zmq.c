@@ -44,9 +44,9 @@ typedef struct zmq_h {
     char tx_ep[RADIO_ARG_VAL_MAX], rx_ep[RADIO_ARG_VAL_MAX];
     size_t max_samps;
     int timeout_ms;
-    int64_t now;        /* handle clock, ticks at info.rate */
-    int64_t rx_start;   /* first tick wanted by the receiver */
-    int64_t rx_expect;  /* tick after the last delivered sample; INT64_MIN before the first */
+    int64_t now;       /* handle clock, ticks at info.rate */
+    int64_t rx_start;  /* first tick wanted by the receiver */
+    int64_t rx_expect; /* tick after the last delivered sample; INT64_MIN before the first */
     /* the burst being delivered across several radio_rx calls */
     zmq_msg_t pend;
     int have_pend;
@@ -56,12 +56,15 @@ typedef struct zmq_h {
 } zmq_h;
 
 static const radio_arg_spec zmq_spec[] = {
-    {"tx", RADIO_ARG_STR, 0, -1, NULL, "TX endpoint, e.g. tcp://127.0.0.1:5555 (binds; '>' connects)"},
-    {"rx", RADIO_ARG_STR, 0, -1, NULL, "RX endpoint, e.g. tcp://127.0.0.1:5556 (connects; '@' binds)"},
+    {"tx", RADIO_ARG_STR, 0, -1, NULL,
+     "TX endpoint, e.g. tcp://127.0.0.1:5555 (binds; '>' connects)"},
+    {"rx", RADIO_ARG_STR, 0, -1, NULL,
+     "RX endpoint, e.g. tcp://127.0.0.1:5556 (connects; '@' binds)"},
     {"tx_type", RADIO_ARG_CHOICE, 0, -1, "push|pub", "TX socket type (default push)"},
     {"rx_type", RADIO_ARG_CHOICE, 0, -1, "pull|sub", "RX socket type (default pull)"},
     {"rate", RADIO_ARG_DOUBLE, 1, 1e9, NULL, "sample rate, S/s (default 1e6); must match the peer"},
-    {"max_samps", RADIO_ARG_INT, 1, 1 << 26, NULL, "longest burst sent or accepted (default 4194304)"},
+    {"max_samps", RADIO_ARG_INT, 1, 1 << 26, NULL,
+     "longest burst sent or accepted (default 4194304)"},
     {"timeout", RADIO_ARG_DOUBLE, 0.001, 3600, NULL, "send timeout, s (default 1)"},
     {"hwm", RADIO_ARG_INT, 1, 100000, NULL, "queued bursts per socket (default 16; memory bound)"},
     {"freq", RADIO_ARG_DOUBLE, 0, 1e11, NULL, "centre frequency, Hz (recorded only)"},
@@ -97,8 +100,15 @@ static void zmq_close_all(zmq_h *h)
 }
 
 /* Opens one socket on "[@|>]endpoint"; bind_default says what no prefix means. */
-static am_status open_socket(zmq_h *h, int type, const char *spec, int bind_default, size_t maxmsg,
-                             int hwm, void **out, char *ep_out, size_t ep_cap)
+static am_status open_socket(zmq_h *h,
+                             int type,
+                             const char *spec,
+                             int bind_default,
+                             size_t maxmsg,
+                             int hwm,
+                             void **out,
+                             char *ep_out,
+                             size_t ep_cap)
 {
     int bind = bind_default;
     if (spec[0] == '@' || spec[0] == '>') {
@@ -125,8 +135,8 @@ static am_status open_socket(zmq_h *h, int type, const char *spec, int bind_defa
     if (rc != 0) {
         int e = errno;
         zmq_close(s);
-        return AM_FAIL(AM_EIO, "radio 'zmq': cannot %s '%s': %s", bind ? "bind" : "connect",
-                       spec, zmq_strerror(e));
+        return AM_FAIL(AM_EIO, "radio 'zmq': cannot %s '%s': %s", bind ? "bind" : "connect", spec,
+                       zmq_strerror(e));
     }
     /* the endpoint actually bound (tcp://127.0.0.1:* picks a free port) */
     char last[RADIO_ARG_VAL_MAX];
@@ -389,8 +399,8 @@ static double mono_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static am_status zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0,
-                        double timeout_s)
+static am_status
+zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     zmq_h *h = r->impl;
     double deadline = mono_now() + timeout_s;

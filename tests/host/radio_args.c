@@ -14,8 +14,8 @@ static const size_t nspec = sizeof spec / sizeof spec[0];
 AM_TEST(parse_values, unit)
 {
     radio_args a;
-    AM_REQUIRE_OK(radio_args_parse(" rate = 2.5e6 ,n=7,name=tcp://127.0.0.1:5555, clock=gpsdo ", spec,
-                                   nspec, "t", &a));
+    AM_REQUIRE_OK(radio_args_parse(" rate = 2.5e6 ,n=7,name=tcp://127.0.0.1:5555, clock=gpsdo ",
+                                   spec, nspec, "t", &a));
     AM_CHECK(a.n == 4, "n = %zu", a.n);
     AM_CHECK(radio_args_double(&a, "rate", 0) == 2.5e6, "rate");
     AM_CHECK(radio_args_int(&a, "n", -1) == 7, "n");

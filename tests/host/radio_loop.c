@@ -81,8 +81,7 @@ AM_TEST(three_tx_sum_exact, unit)
     for (size_t i = 0; i < have; i++)
         bad += got[i] != want[i];
     AM_CHECK(bad == 0, "%zu samples differ from the exact sum", bad);
-    AM_CHECK(got[0] == 0 && got[100] == b[0][0] && got[2500] == b[0][2400] + b[1][0],
-             "offsets");
+    AM_CHECK(got[0] == 0 && got[100] == b[0][0] && got[2500] == b[0][2400] + b[1][0], "offsets");
     size_t n = 0;
     radio_time t0;
     AM_CHECK(radio_rx(rx, got, 10, &n, &t0, 0.0) == AM_ETIMEOUT && n == 0, "nothing more");
@@ -197,8 +196,7 @@ AM_TEST(ring_wraparound, unit)
         radio_time at = radio_time_from_ticks(1000 + 1000 * k, 1e6);
         AM_REQUIRE_OK(radio_tx_burst(r, k % 2 ? a : b, 1000, &at));
         AM_REQUIRE_OK(radio_rx(r, y, 1000, &n, &t0, 0.0));
-        AM_CHECK(n == 1000 && tick(t0) == 1000 + 1000 * k, "n %zu t0 %lld", n,
-                 (long long)tick(t0));
+        AM_CHECK(n == 1000 && tick(t0) == 1000 + 1000 * k, "n %zu t0 %lld", n, (long long)tick(t0));
         AM_CHECK(memcmp(y, k % 2 ? a : b, sizeof a) == 0, "burst %d across the wrap", k);
     }
     radio_stats st;

@@ -75,8 +75,14 @@ AM_TEST(loopback_bit_exact, unit)
 }
 
 /* Raw message: header fields as given, then n_payload samples of value v. */
-static void send_raw(void *s, uint32_t magic, uint16_t ver, uint32_t n_hdr, size_t n_payload,
-                     int64_t ts, double rate, float v)
+static void send_raw(void *s,
+                     uint32_t magic,
+                     uint16_t ver,
+                     uint32_t n_hdr,
+                     size_t n_payload,
+                     int64_t ts,
+                     double rate,
+                     float v)
 {
     size_t len = 32 + 8 * n_payload;
     unsigned char *m = calloc(1, len);
@@ -110,7 +116,7 @@ AM_TEST(malformed_rejected_and_counted, unit)
     AM_REQUIRE_OK(radio_rx_start(rx, &zero));
     const uint32_t M = 0x51494D41u;
     send_raw(push, M, 1, 4, 4, 1000, 1e6, 0.5f);        /* good */
-    zmq_send(push, "short", 5, 0);                       /* shorter than a header */
+    zmq_send(push, "short", 5, 0);                      /* shorter than a header */
     send_raw(push, 0xDEADBEEFu, 1, 4, 4, 2000, 1e6, 1); /* bad magic */
     send_raw(push, M, 2, 4, 4, 2000, 1e6, 1);           /* wrong version */
     send_raw(push, M, 1, 10, 9, 2000, 1e6, 1);          /* header n vs payload bytes */
@@ -119,7 +125,7 @@ AM_TEST(malformed_rejected_and_counted, unit)
     send_raw(push, M, 1, 65, 65, 2000, 1e6, 1);         /* oversized: max_samps=64 */
     send_raw(push, M, 1, 0, 0, 2000, 1e6, 1);           /* empty burst */
     send_raw(push, M, 1, 4, 4, 2000, 2e6, 1);           /* another sample rate */
-    send_raw(push, M, 1, 4, 4, INT64_MAX - 10, 1e6, 1);  /* absurd timestamp */
+    send_raw(push, M, 1, 4, 4, INT64_MAX - 10, 1e6, 1); /* absurd timestamp */
     send_raw(push, M, 1, 3, 3, 5000, 1e6, -0.25f);      /* good */
     float complex y[16];
     size_t n = 0;
@@ -168,8 +174,7 @@ AM_TEST(timeouts, unit)
     radio_close(rx);
     radio *bad = NULL;
     AM_CHECK(radio_open("zmq", "tx=@nonsense://x", &bad) == AM_EIO && !bad, "bad endpoint");
-    AM_CHECK(strstr(am_last_error(), "cannot bind 'nonsense://x'") != NULL, "%s",
-             am_last_error());
+    AM_CHECK(strstr(am_last_error(), "cannot bind 'nonsense://x'") != NULL, "%s", am_last_error());
 }
 
 AM_TEST(rx_start_trims_and_orders, unit)
