@@ -12,7 +12,6 @@ struct fl_meta {
     size_t D, in_dim, out_dim, max_batch, max_query;
     float *phis;  /* (n+1) x D: the inner trajectory phi_0..phi_n */
     float *gtmp;  /* D */
-    float *v;     /* D: the backward-chained vector */
     float *hv;    /* D */
     float *pert;  /* D: HF perturbed point */
     float *gtask; /* D */
@@ -62,7 +61,6 @@ void fl_meta_destroy(fl_meta *q)
         return;
     free(q->phis);
     free(q->gtmp);
-    free(q->v);
     free(q->hv);
     free(q->pert);
     free(q->gtask);
@@ -116,7 +114,6 @@ am_status fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_q
     int bad = 0;
     bad |= !(q->phis = malloc((cfg->inner_steps + 1) * D * sizeof(float)));
     bad |= !(q->gtmp = malloc(D * sizeof(float)));
-    bad |= !(q->v = malloc(D * sizeof(float)));
     bad |= !(q->hv = malloc(D * sizeof(float)));
     bad |= !(q->gtask = malloc(D * sizeof(float)));
     bad |= !(q->gacc = malloc(D * sizeof(float)));
@@ -234,10 +231,11 @@ am_status fl_meta_task_grad(fl_meta *q,
     const float alpha = q->cfg.alpha;
     float l = 0.0f;
     am_status st;
-    /* Inner adaptation on the support set: phi_{j+1} = phi_j - alpha grad L_S(phi_j). */
-    memcpy(q->phis, phi, D * sizeof(float));
+    /* Inner adaptation on the support set: phi_{j+1} = phi_j - alpha grad L_S(phi_j).
+     * phi_0 is the caller's phi (slot 0 of phis stays unused: no copy). */
+#define PHI(j) ((j) == 0 ? phi : q->phis + (size_t)(j)*D)
     for (unsigned j = 0; j < n; j++) {
-        const float *pj = q->phis + (size_t)j * D;
+        const float *pj = PHI(j);
         float *pn = q->phis + (size_t)(j + 1) * D;
         st = fl_model_loss_grad(m, pj, support, loss, &l, q->gtmp);
         if (st != AM_OK)
@@ -261,18 +259,18 @@ am_status fl_meta_task_grad(fl_meta *q,
         return AM_OK;
     }
     case FL_LEARNER_MAML: {
-        st = fl_model_loss_grad(m, pend, query, loss, qloss, q->v);
+        /* v lives in g (g may not alias phi or the workspace). */
+        st = fl_model_loss_grad(m, pend, query, loss, qloss, g);
         if (st != AM_OK)
             return am_error_wrap(st, "meta: query gradient");
         /* Backward through the inner steps: v <- (I - alpha H_S(phi_j)) v, j = n-1..0. */
         for (unsigned j = n; j-- > 0;) {
-            st = fl_model_hvp(m, q->phis + (size_t)j * D, support, loss, q->v, q->hv);
+            st = fl_model_hvp(m, PHI(j), support, loss, g, q->hv);
             if (st != AM_OK)
                 return am_error_wrap(st, "meta: Hessian-vector product at inner step %u", j);
             for (size_t i = 0; i < D; i++)
-                q->v[i] -= alpha * q->hv[i];
+                g[i] -= alpha * q->hv[i];
         }
-        memcpy(g, q->v, D * sizeof(float));
         return AM_OK;
     }
     case FL_LEARNER_PERFEDAVG_HF: {
@@ -280,21 +278,21 @@ am_status fl_meta_task_grad(fl_meta *q,
         st = split_query(q, query, &da, &db);
         if (st != AM_OK)
             return st;
-        st = fl_model_loss_grad(m, pend, &da, loss, qloss, q->v);
+        st = fl_model_loss_grad(m, pend, &da, loss, qloss, g);
         if (st != AM_OK)
             return am_error_wrap(st, "meta: query gradient");
         for (unsigned j = n; j-- > 0;) {
-            st = hf_hvp(q, m, q->phis + (size_t)j * D, &db, loss, q->v, q->hv);
+            st = hf_hvp(q, m, PHI(j), &db, loss, g, q->hv);
             if (st != AM_OK)
                 return am_error_wrap(st, "meta: Hessian-free product at inner step %u", j);
             for (size_t i = 0; i < D; i++)
-                q->v[i] -= alpha * q->hv[i];
+                g[i] -= alpha * q->hv[i];
         }
-        memcpy(g, q->v, D * sizeof(float));
         return AM_OK;
     }
     }
     return AM_FAIL(AM_EINVAL, "meta: unknown learner");
+#undef PHI
 }
 
 am_status fl_meta_local_update(fl_meta *q,
@@ -311,23 +309,32 @@ am_status fl_meta_local_update(fl_meta *q,
     const unsigned L = q->cfg.local_iters, B = q->cfg.tasks;
     const float *phi = theta;
     double lsum = 0.0;
-    memset(u, 0, D * sizeof(float));
+    /* With one local iteration the meta-batch sum goes straight into u. */
+    float *acc = L == 1 ? u : q->gacc;
+    if (L > 1)
+        memset(u, 0, D * sizeof(float));
     for (unsigned l = 0; l < L; l++) {
-        memset(q->gacc, 0, D * sizeof(float));
         for (unsigned b = 0; b < B; b++) {
             const fl_batch *s = NULL, *qq = NULL;
             am_status st = sample(ctx, rng, &s, &qq);
             if (st != AM_OK)
                 return st;
             float tl = 0.0f;
-            st = fl_meta_task_grad(q, m, phi, s, qq, loss, q->gtask, &tl);
+            /* the first task writes acc directly, the others are added */
+            st = fl_meta_task_grad(q, m, phi, s, qq, loss, b == 0 ? acc : q->gtask, &tl);
             if (st != AM_OK)
                 return st;
             lsum += tl;
-            for (size_t i = 0; i < D; i++)
-                q->gacc[i] += q->gtask[i];
+            if (b > 0)
+                for (size_t i = 0; i < D; i++)
+                    acc[i] += q->gtask[i];
         }
         const float ib = 1.0f / (float)B;
+        if (L == 1) {
+            for (size_t i = 0; i < D; i++)
+                u[i] *= ib;
+            break;
+        }
         for (size_t i = 0; i < D; i++) {
             q->gacc[i] *= ib;
             u[i] += q->gacc[i];
@@ -338,9 +345,11 @@ am_status fl_meta_local_update(fl_meta *q,
             phi = q->ploc;
         }
     }
-    const float il = 1.0f / (float)L;
-    for (size_t i = 0; i < D; i++)
-        u[i] *= il;
+    if (L > 1) {
+        const float il = 1.0f / (float)L;
+        for (size_t i = 0; i < D; i++)
+            u[i] *= il;
+    }
     if (loss_out)
         *loss_out = (float)(lsum / ((double)L * B));
     return AM_OK;

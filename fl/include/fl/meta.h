@@ -61,7 +61,7 @@ typedef am_status (*fl_meta_sample_fn)(void *ctx,
                                        const fl_batch **support,
                                        const fl_batch **query);
 
-/* Workspace of one thread: (inner_steps + 6) * D floats plus batch halves for PERFEDAVG_HF. */
+/* Workspace of one thread: (inner_steps + 5) * D floats plus batch halves for PERFEDAVG_HF. */
 typedef struct fl_meta fl_meta;
 
 /* For model m (its parameter count D, max batch, input/output dims); m itself is not kept.
