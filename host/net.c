@@ -1,0 +1,448 @@
+/* host/net: shared pieces of `airmeta server | agent | chan` (learner setup, the agent's beacon ->
+ * precoded burst step, the chan's links on absolute ticks, endpoints). Conventions: host/net.h. */
+#include "net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phy/beacon.h"
+#include "phy/chan.h"
+#include "phy/ota_tx.h"
+#include "phy/precode.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Learner setup
+ * ------------------------------------------------------------------------------------------- */
+am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out)
+{
+    if (!l || !out)
+        return AM_FAIL(AM_EINVAL, "net_family_create: NULL argument");
+    if (l->task > FL_TASK_OMNIGLOT)
+        return AM_FAIL(AM_EINVAL, "task kind %u", l->task);
+    fl_task_cfg tc;
+    fl_task_cfg_default(&tc, (fl_task_kind)l->task);
+    tc.n_train_agents = l->n_agents;
+    tc.n_new_agents = 1;
+    tc.heterogeneity = l->heterogeneity;
+    tc.shots = l->shots;
+    tc.query = l->query;
+    tc.ways = l->ways;
+    tc.data_dir = data_dir;
+    tc.seed = l->seed;
+    return fl_task_family_create(&tc, out);
+}
+
+am_status net_model_create(const ctrl_learner *l, const fl_task_family *fam, fl_model **out)
+{
+    if (!l || !fam || !out)
+        return AM_FAIL(AM_EINVAL, "net_model_create: NULL argument");
+    size_t nb = fl_task_support_size(fam), nq = fl_task_query_size(fam);
+    size_t batch = nb > nq ? nb : nq;
+    if (fl_task_family_cfg(fam)->kind == FL_TASK_SINUSOID) {
+        const unsigned w[] = {1, 40, 40, 1}; /* MAML's sinusoid network, as airmeta sim */
+        fl_mlp_cfg mc = {w, 4, batch};
+        return fl_model_create_mlp(&mc, out);
+    }
+    fl_cnn_cfg cc;
+    fl_cnn_cfg_default(&cc);
+    unsigned ch, h, w;
+    fl_task_in_shape(fam, &ch, &h, &w);
+    cc.in_channels = ch;
+    cc.height = h;
+    cc.width = w;
+    cc.filters = l->filters;
+    cc.n_classes = (unsigned)fl_task_out_dim(fam);
+    cc.max_batch = batch;
+    return fl_model_create_cnn(&cc, out);
+}
+
+void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg)
+{
+    fl_meta_cfg_default(cfg);
+    cfg->learner = (fl_learner)l->learner;
+    cfg->inner_steps = l->inner_steps;
+    cfg->alpha = l->alpha;
+    cfg->hf_delta = l->hf_delta;
+    cfg->tasks = l->tasks;
+    cfg->local_iters = l->local_iters;
+    cfg->local_lr = l->local_lr;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Agent
+ * ------------------------------------------------------------------------------------------- */
+struct net_agent {
+    net_agent_cfg cfg;
+    phy_frame *frame;
+    phy_beacon_rx *brx;
+    phy_ota_tx *tx;
+    unsigned M, cp, nd;
+    const unsigned *dbins;
+    const unsigned char *sct;
+    size_t L, blen;
+    float complex *H, *p; /* M */
+    int ready;            /* a beacon was found: p is valid */
+    float cfo;
+    int64_t delta, beacon_tick;
+};
+
+void net_agent_destroy(net_agent *q)
+{
+    if (!q)
+        return;
+    phy_ota_tx_destroy(q->tx);
+    phy_beacon_rx_destroy(q->brx);
+    phy_frame_destroy(q->frame);
+    free(q->H);
+    free(q->p);
+    free(q);
+}
+
+am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "net_agent_create: NULL argument");
+    *out = NULL;
+    if (cfg->payload_len == 0)
+        return AM_FAIL(AM_EINVAL, "net_agent: payload length 0");
+    net_agent *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
+    q->cfg = *cfg;
+    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
+    am_status s = phy_frame_create(&fc, &q->frame);
+    if (s != AM_OK) {
+        net_agent_destroy(q);
+        return s;
+    }
+    q->M = phy_frame_nfft(q->frame);
+    q->cp = phy_frame_cp_len(q->frame);
+    q->nd = phy_frame_n_data(q->frame);
+    q->dbins = phy_frame_data_bins(q->frame);
+    q->sct = phy_frame_sctype(q->frame);
+    q->L = cfg->payload_len;
+    phy_beacon_rx_cfg bc;
+    phy_beacon_rx_cfg_default(&bc);
+    bc.frame = fc;
+    bc.smooth = cfg->smooth ? cfg->smooth : q->cp;
+    phy_ota_tx_cfg tc;
+    phy_ota_tx_cfg_default(&tc);
+    tc.frame = fc;
+    tc.payload_len = cfg->payload_len;
+    if ((s = phy_beacon_rx_create(&bc, &q->brx)) != AM_OK ||
+        (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK) {
+        net_agent_destroy(q);
+        return s;
+    }
+    q->blen = phy_ota_tx_burst_len(q->tx);
+    q->H = malloc(q->M * sizeof *q->H);
+    q->p = malloc(q->M * sizeof *q->p);
+    if (!q->H || !q->p) {
+        net_agent_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
+    }
+    *out = q;
+    return AM_OK;
+}
+
+size_t net_agent_burst_len(const net_agent *q)
+{
+    return q ? q->blen : 0;
+}
+
+const phy_frame *net_agent_frame(const net_agent *q)
+{
+    return q ? q->frame : NULL;
+}
+
+am_status net_agent_beacon(net_agent *q, const float complex *x, size_t n, int64_t t0,
+                           int64_t beacon_tick, float rho, float g_th, net_beacon_info *info)
+{
+    if (!q || (!x && n) || !info)
+        return AM_FAIL(AM_EINVAL, "net_agent_beacon: NULL argument");
+    memset(info, 0, sizeof *info);
+    q->ready = 0;
+    phy_beacon_rx_reset(q->brx);
+    const int64_t lo = beacon_tick - (int64_t)q->cp, hi = beacon_tick + 2 * (int64_t)q->cp;
+    size_t pos = 0;
+    int found = 0;
+    phy_beacon_est est;
+    memset(&est, 0, sizeof est);
+    while (pos < n && !found) {
+        size_t used = 0;
+        am_status s = phy_beacon_rx_execute(q->brx, x + pos, n - pos, &used, &found, &est);
+        if (s != AM_OK)
+            return s;
+        pos += used;
+        if (found && (t0 + (int64_t)est.start < lo || t0 + (int64_t)est.start > hi))
+            found = 0; /* not the scheduled beacon: keep listening */
+        if (!found && used == 0)
+            break;
+    }
+    if (!found)
+        return AM_OK;
+    const unsigned M = q->M;
+    const int64_t s0 = t0 + (int64_t)est.start, delta = s0 - beacon_tick;
+    const double c = q->cfg.cfo_comp ? (double)est.cfo : 0.0;
+    /* host/net.h "Phase reference": refer h to the scheduled window, absolute phasor removed */
+    const double ph_c = fmod(2.0 * M_PI * c * (double)delta / (double)M, 2.0 * M_PI);
+    int64_t dm = delta % (int64_t)M;
+    if (dm < 0)
+        dm += M;
+    for (unsigned i = 0; i < M; i++) {
+        int64_t m = ((int64_t)i * dm) % (int64_t)M; /* i * delta mod M: the angle stays exact */
+        double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
+        q->H[i] = est.h[i] * (float complex)cexp(I * ang);
+    }
+    unsigned erased = 0;
+    am_status s = phy_precode_inversion(q->frame, q->H, rho, g_th, q->p, &erased); /* §4 */
+    if (s != AM_OK)
+        return s;
+    q->ready = 1;
+    q->cfo = (float)c;
+    q->delta = delta;
+    q->beacon_tick = beacon_tick;
+    info->found = 1;
+    info->start = s0;
+    info->delta = delta;
+    info->cfo = est.cfo;
+    info->snr_db = est.snr_db;
+    info->erased = erased;
+    return AM_OK;
+}
+
+am_status net_agent_burst(net_agent *q, const float *x, float eta, int64_t tx_tick,
+                          float complex *out, size_t cap, float *delivered)
+{
+    if (!q || !x || !out)
+        return AM_FAIL(AM_EINVAL, "net_agent_burst: NULL argument");
+    if (!q->ready)
+        return AM_FAIL(AM_EINVAL, "net_agent_burst: no beacon found this round");
+    am_status s = phy_ota_tx_execute(q->tx, x, eta, q->p, out, cap);
+    if (s != AM_OK)
+        return s;
+    if (q->cfo != 0.0f) {
+        /* the uplink offset is minus the downlink one; phase continues from the beacon */
+        const double c = (double)q->cfo;
+        const double t = (double)(tx_tick - q->beacon_tick) + (double)q->delta;
+        phy_rotate(out, q->blen, c, q->M, fmod(2.0 * M_PI * c * t / (double)q->M, 2.0 * M_PI));
+    }
+    if (delivered)
+        for (size_t j = 0; j < q->L; j++) /* §3: entry j on data bin dbins[(j/2) % M_data] */
+            delivered[j] = q->p[q->dbins[(j / 2) % q->nd]] == 0.0f ? 0.0f : x[j];
+    return AM_OK;
+}
+
+void net_payload_peak_power(const float *x, size_t d, float *peak, float *power)
+{
+    double pk = 0, pw = 0;
+    for (size_t j = 0; j < d; j += 2) {
+        double re = x[j], im = j + 1 < d ? x[j + 1] : 0.0;
+        double a = re * re + im * im;
+        pw += a;
+        if (a > pk)
+            pk = a;
+    }
+    *peak = (float)sqrt(pk);
+    *power = (float)(pw / (double)((d + 1) / 2));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Chan
+ * ------------------------------------------------------------------------------------------- */
+struct net_chan {
+    net_chan_cfg cfg;
+    phy_chan *ch;
+    size_t lead, tail, max_in;
+    float complex *rot;         /* K x max_in: inputs with the absolute phase applied */
+    const float complex **ptrs; /* K */
+};
+
+void net_chan_destroy(net_chan *q)
+{
+    if (!q)
+        return;
+    phy_chan_destroy(q->ch);
+    free(q->rot);
+    free(q->ptrs);
+    free(q);
+}
+
+am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "net_chan_create: NULL argument");
+    *out = NULL;
+    if (cfg->max_burst == 0 || cfg->max_burst > ((size_t)1 << 28))
+        return AM_FAIL(AM_EINVAL, "net_chan: max_burst %zu", cfg->max_burst);
+    net_chan *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "net_chan: out of memory");
+    q->cfg = *cfg;
+    phy_chan_cfg cc;
+    phy_chan_cfg_default(&cc);
+    cc.n_agents = cfg->n_agents;
+    cc.nfft = cfg->nfft;
+    cc.cp_len = cfg->cp_len ? cfg->cp_len : cfg->nfft / 8;
+    cc.n_taps = cfg->n_taps;
+    cc.delay_spread = cfg->delay_spread;
+    cc.max_timing_offset = cfg->max_timing_offset;
+    cc.max_cfo = cfg->max_cfo;
+    cc.common_cfo = cfg->common_cfo;
+    cc.random_phase = 1;
+    cc.snr_db = cfg->snr_db;
+    cc.rho = cfg->rho;
+    cc.seed = cfg->seed;
+    am_status s = phy_chan_create(&cc, &q->ch);
+    if (s != AM_OK) {
+        net_chan_destroy(q);
+        return s;
+    }
+    /* noise before and after (the detectors need history, agg_iq's choice): 2 blocks each */
+    q->lead = q->tail = 2 * (size_t)(cc.nfft + cc.cp_len);
+    size_t beacon = 3 * (size_t)(cc.nfft + cc.cp_len);
+    q->max_in = cfg->max_burst > beacon ? cfg->max_burst : beacon;
+    q->rot = malloc((size_t)cfg->n_agents * q->max_in * sizeof *q->rot);
+    q->ptrs = calloc(cfg->n_agents, sizeof *q->ptrs);
+    if (!q->rot || !q->ptrs) {
+        size_t n = q->max_in;
+        net_chan_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "net_chan: %u agents x %zu samples", cfg->n_agents, n);
+    }
+    *out = q;
+    return AM_OK;
+}
+
+am_status net_chan_draw(net_chan *q)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_chan_draw: NULL");
+    return phy_chan_draw(q->ch);
+}
+
+size_t net_chan_lead(const net_chan *q)
+{
+    return q ? q->lead : 0;
+}
+
+size_t net_chan_out_len(const net_chan *q, size_t n)
+{
+    return q ? phy_chan_out_len(q->ch, n, q->lead, q->tail) : 0;
+}
+
+float net_chan_agent_cfo(const net_chan *q, unsigned k)
+{
+    return q ? phy_chan_agent_cfo(q->ch, k) : 0.0f;
+}
+
+/* dst = src e^{j 2 pi frac(f_cycles_per_sample * tick0)}: the constant that moves phy_chan's
+ * per-call phasor (0 at output sample 0) to tick0 = that sample's tick relative to the round's
+ * beacon (host/net.h "Phase reference"). */
+static void anchor(float complex *dst, const float complex *src, size_t n, double f, int64_t tick0)
+{
+    double ft = f * (double)tick0;
+    float complex z = (float complex)cexp(I * 2.0 * M_PI * (ft - floor(ft)));
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i] * z;
+}
+
+am_status net_chan_downlink(net_chan *q, unsigned k, const float complex *x, size_t n,
+                            int64_t tick, float complex *y, size_t cap, size_t *ny, int64_t *t0)
+{
+    if (!q || !x || !y || !ny || !t0)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: NULL argument");
+    if (k >= q->cfg.n_agents)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: agent %u of %u", k, q->cfg.n_agents);
+    if (n == 0 || n > q->max_in)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: %zu samples (1..%zu)", n, q->max_in);
+    const int64_t start = tick - (int64_t)q->lead;
+    const double f = -(double)phy_chan_agent_cfo(q->ch, k) / (double)q->cfg.nfft; /* §6 */
+    float complex *r = q->rot + (size_t)k * q->max_in;
+    anchor(r, x, n, f, -(int64_t)q->lead); /* output sample 0 is lead ticks before the beacon */
+    am_status s = phy_chan_downlink(q->ch, k, r, n, q->lead, q->tail, y, cap, ny);
+    if (s != AM_OK)
+        return s;
+    *t0 = start;
+    return AM_OK;
+}
+
+am_status net_chan_uplink(net_chan *q, const float complex *const *tx, size_t burst_len,
+                          int64_t tick, int64_t ref_tick, float complex *y, size_t cap, size_t *ny,
+                          int64_t *t0)
+{
+    if (!q || !tx || !y || !ny || !t0)
+        return AM_FAIL(AM_EINVAL, "net_chan_uplink: NULL argument");
+    if (burst_len == 0 || burst_len > q->max_in)
+        return AM_FAIL(AM_EINVAL, "net_chan_uplink: burst of %zu samples (1..%zu)", burst_len,
+                       q->max_in);
+    const int64_t start = tick - (int64_t)q->lead;
+    for (unsigned k = 0; k < q->cfg.n_agents; k++) {
+        q->ptrs[k] = NULL;
+        if (!tx[k])
+            continue;
+        const double f = (double)phy_chan_agent_cfo(q->ch, k) / (double)q->cfg.nfft; /* §5 */
+        float complex *r = q->rot + (size_t)k * q->max_in;
+        anchor(r, tx[k], burst_len, f, start - ref_tick);
+        q->ptrs[k] = r;
+    }
+    am_status s = phy_chan_execute(q->ch, q->ptrs, burst_len, q->lead, q->tail, y, cap, ny);
+    if (s != AM_OK)
+        return s;
+    *t0 = start;
+    return AM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Endpoints
+ * ------------------------------------------------------------------------------------------- */
+am_status net_radio_endpoint(const char *device, const char *side, char *out, size_t cap)
+{
+    if (!device || !side || !out || cap == 0)
+        return AM_FAIL(AM_EINVAL, "net_radio_endpoint: NULL argument");
+    char key[8];
+    snprintf(key, sizeof key, " %s=", side);
+    const char *p = strstr(device, key);
+    if (!p)
+        return AM_FAIL(AM_ENOTFOUND, "radio '%s' has no %s endpoint", device, side);
+    p += strlen(key);
+    size_t n = strcspn(p, " ");
+    if (n == 0 || (n == 1 && p[0] == '-'))
+        return AM_FAIL(AM_ENOTFOUND, "radio '%s' has no %s endpoint", device, side);
+    if (n >= cap)
+        return AM_FAIL(AM_EINVAL, "radio endpoint '%.*s' too long", (int)n, p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return AM_OK;
+}
+
+am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port)
+{
+    if (!ep || !prefix || !port)
+        return AM_FAIL(AM_EINVAL, "net_split_endpoint: NULL argument");
+    const char *colon = strrchr(ep, ':');
+    if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6 || colon[1] == '\0')
+        return AM_FAIL(AM_EINVAL, "'%s' is not tcp://HOST:PORT (PORT a number or *)", ep);
+    size_t n = (size_t)(colon - ep) + 1;
+    if (n >= cap)
+        return AM_FAIL(AM_EINVAL, "endpoint '%s' too long", ep);
+    memcpy(prefix, ep, n);
+    prefix[n] = '\0';
+    if (strcmp(colon + 1, "*") == 0) {
+        *port = -1;
+        return AM_OK;
+    }
+    char *end = NULL;
+    long v = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65535)
+        return AM_FAIL(AM_EINVAL, "'%s': port '%s' is not 1..65535 or *", ep, colon + 1);
+    *port = (int)v;
+    return AM_OK;
+}
+
+int net_is_loopback(const char *ep)
+{
+    return ep && (strncmp(ep, "tcp://127.0.0.1:", 16) == 0 ||
+                  strncmp(ep, "tcp://localhost:", 16) == 0);
+}
