@@ -14,6 +14,7 @@ struct phy_fft {
     fftwf_complex *in, *out; /* owned; in == out when in place */
     size_t in_len, out_len;
     int align_in, align_out; /* fftwf_alignment_of of the planned arrays */
+    int owned;               /* buffers allocated here */
 };
 
 static pthread_once_t phy_fft_once = PTHREAD_ONCE_INIT;
@@ -48,7 +49,10 @@ void phy_fft_free(void *p)
         fftwf_free(p);
 }
 
-am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
+static am_status fft_create(const phy_fft_cfg *cfg,
+                            float complex *bin,
+                            float complex *bout,
+                            phy_fft **out)
 {
     if (!cfg || !out)
         return AM_FAIL(AM_EINVAL, "phy_fft_create: NULL argument");
@@ -83,8 +87,19 @@ am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
     q->cfg = c;
     q->in_len = (size_t)(c.howmany - 1) * c.idist + c.n;
     q->out_len = (size_t)(c.howmany - 1) * c.odist + c.n;
-    q->in = fftwf_malloc(q->in_len * sizeof(fftwf_complex));
-    q->out = (c.flags & PHY_FFT_INPLACE) ? q->in : fftwf_malloc(q->out_len * sizeof(fftwf_complex));
+    if (bin) {
+        if ((c.flags & PHY_FFT_INPLACE) ? bout != bin : (bout == bin || !bout)) {
+            free(q);
+            return AM_FAIL(AM_EINVAL, "phy_fft_create_on: buffers do not match the in-place flag");
+        }
+        q->in = (fftwf_complex *)bin;
+        q->out = (fftwf_complex *)bout;
+    } else {
+        q->owned = 1;
+        q->in = fftwf_malloc(q->in_len * sizeof(fftwf_complex));
+        q->out = (c.flags & PHY_FFT_INPLACE) ? q->in
+                                             : fftwf_malloc(q->out_len * sizeof(fftwf_complex));
+    }
     if (!q->in || !q->out) {
         size_t want = q->in_len;
         phy_fft_destroy(q);
@@ -101,13 +116,30 @@ am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
                        c.howmany);
     }
     /* MEASURE overwrites the arrays while planning */
-    memset(q->in, 0, q->in_len * sizeof(fftwf_complex));
-    if (q->out != q->in)
-        memset(q->out, 0, q->out_len * sizeof(fftwf_complex));
+    if (q->owned) {
+        memset(q->in, 0, q->in_len * sizeof(fftwf_complex));
+        if (q->out != q->in)
+            memset(q->out, 0, q->out_len * sizeof(fftwf_complex));
+    }
     q->align_in = fftwf_alignment_of((float *)q->in);
     q->align_out = fftwf_alignment_of((float *)q->out);
     *out = q;
     return AM_OK;
+}
+
+am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
+{
+    return fft_create(cfg, NULL, NULL, out);
+}
+
+am_status phy_fft_create_on(const phy_fft_cfg *cfg,
+                            float complex *in,
+                            float complex *out,
+                            phy_fft **q)
+{
+    if (!in)
+        return AM_FAIL(AM_EINVAL, "phy_fft_create_on: NULL buffer");
+    return fft_create(cfg, in, out, q);
 }
 
 void phy_fft_destroy(phy_fft *q)
@@ -116,9 +148,9 @@ void phy_fft_destroy(phy_fft *q)
         return;
     if (q->plan)
         fftwf_destroy_plan(q->plan);
-    if (q->out && q->out != q->in)
+    if (q->owned && q->out && q->out != q->in)
         fftwf_free(q->out);
-    if (q->in)
+    if (q->owned && q->in)
         fftwf_free(q->in);
     free(q);
 }
@@ -143,14 +175,24 @@ void phy_fft_execute(phy_fft *q)
     fftwf_execute(q->plan);
 }
 
-void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out)
+int phy_fft_fits(const phy_fft *q, const float complex *in, const float complex *out)
 {
     /* new-array execute is only valid for arrays aligned like the planned ones (FFTW manual,
      * "New-array Execute Functions") and of the same in-placeness */
     int inplace = (const void *)in == (const void *)out;
     int want_inplace = (q->cfg.flags & PHY_FFT_INPLACE) != 0;
-    if (inplace == want_inplace && fftwf_alignment_of((float *)(uintptr_t)in) == q->align_in &&
-        fftwf_alignment_of((float *)out) == q->align_out) {
+    return inplace == want_inplace &&
+           fftwf_alignment_of((float *)(uintptr_t)in) == q->align_in &&
+           fftwf_alignment_of((float *)(uintptr_t)out) == q->align_out;
+}
+
+void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out)
+{
+    if (in == (const float complex *)q->in && out == (float complex *)q->out) {
+        fftwf_execute(q->plan);
+        return;
+    }
+    if (phy_fft_fits(q, in, out)) {
         fftwf_execute_dft(q->plan, (fftwf_complex *)(uintptr_t)in, (fftwf_complex *)out);
         return;
     }

@@ -234,14 +234,14 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
     float complex S = 0.0f;
     for (unsigned j = 0; j < q->n_pilot; j++) {
         unsigned i = q->pilot[j];
-        S += conjf(G[i]) * R[i];
+        S += phy_cmulc(G[i], R[i]);
     }
     float a = cabsf(S);
     float complex u = a > 0.0f ? conjf(S) / a : 1.0f;
     float complex *sym = c->symbols + s * nd;
     for (unsigned j = 0; j < nd; j++) {
         unsigned i = q->data[j];
-        sym[j] = R[i] * invG[i] * u;
+        sym[j] = phy_cmul(phy_cmul(R[i], invG[i]), u);
     }
     /* §3 demapping: entry 2k = Re, 2k + 1 = Im of value k */
     size_t k0 = s * nd, L = q->L;

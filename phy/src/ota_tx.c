@@ -1,7 +1,9 @@
 /* phy/ota_tx: agent transmitter (AIR_INTERFACE §1-§4).
- * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per bin, fill the used
- * bins of all data symbols, one batched inverse FFT straight into the caller's output (stride
- * M + cp), then the cyclic prefixes. Null bins are zeroed once at create and never written. */
+ * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per bin; fill the used
+ * bins of all data symbols run by run (data bins between two pilots are consecutive, so the inner
+ * loops are contiguous and vectorisable), a chunk of symbols small enough to stay in cache at a
+ * time; inverse FFT per block; then each block goes to the output with its cyclic prefix. The un-precoded
+ * preamble is precomputed. Null bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
 
 #include <math.h>
@@ -16,12 +18,18 @@
 struct phy_ota_tx {
     phy_frame *frame;
     size_t L, N, B, burst_len;
-    unsigned M, cp, n_used, n_data, n_pilot;
+    unsigned M, cp, n_used, n_data, n_pilot, n_runs;
     const unsigned *data, *pilot, *used;
-    phy_fft *ifft_data; /* N transforms: in = data symbols' bins (dist M), out dist M + cp */
-    phy_fft *ifft_pre;  /* 3 transforms: S0a, S0b, S1 precoded */
-    float complex *pp;  /* M: p[i] / sqrt(M_used) */
-    float complex *wd;  /* M_data: pp[data bin] / eta */
+    unsigned *run_bin, *run_len; /* maximal runs of consecutive data bins */
+    size_t C;                    /* data symbols per inverse FFT call (a chunk that stays in cache) */
+    float complex *F, *T;        /* C M each: bin values, time samples of a chunk */
+    float complex *Fp, *Tp;      /* 3 M each: the preamble blocks */
+    phy_fft *ifft;               /* one block, planned on F -> T, run on each block of a chunk
+                                    (single plans beat batched ones under FFTW_ESTIMATE here) */
+    phy_fft *ifft_pre;           /* S0a, S0b, S1 */
+    float complex *pp;           /* M: p[i] / sqrt(M_used) */
+    float complex *wd;           /* M_data: pp[data bin] / eta */
+    float *w1, *w2;              /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
@@ -59,30 +67,51 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->N = phy_frame_nsym(f, q->L);
     q->B = phy_frame_block_len(f);
     q->burst_len = phy_frame_burst_len(f, q->L);
-    if (q->N > (size_t)INT32_MAX / q->B) {
+    if (q->N + 3 > (size_t)INT32_MAX / q->B) {
         size_t L = q->L, N = q->N;
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L,
                        N);
     }
-    phy_fft_cfg fc = {.n = q->M,
-                      .howmany = (unsigned)q->N,
-                      .idist = q->M,
-                      .odist = (unsigned)q->B,
-                      .dir = PHY_FFT_BACKWARD};
-    s = phy_fft_create(&fc, &q->ifft_data);
+    q->run_bin = malloc(q->n_data * sizeof(unsigned));
+    q->run_len = malloc(q->n_data * sizeof(unsigned));
+    /* ~64 KB of bin values per chunk: the chunk's F, T and output stay in L1/L2 */
+    q->C = 8192 / q->M ? 8192 / q->M : 1;
+    if (q->C > q->N)
+        q->C = q->N;
+    size_t nF = q->C * q->M;
+    q->F = phy_fft_alloc(nF);
+    q->T = phy_fft_alloc(nF);
+    q->Fp = phy_fft_alloc(3 * (size_t)q->M);
+    q->Tp = phy_fft_alloc(3 * (size_t)q->M);
+    q->pp = phy_fft_alloc(q->M);
+    q->wd = phy_fft_alloc(q->n_data);
+    q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
+    q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
+    if (!q->run_bin || !q->run_len || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp || !q->wd ||
+        !q->w1 || !q->w2) {
+        phy_ota_tx_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
+    }
+    memset(q->F, 0, nF * sizeof(float complex)); /* null bins stay 0 for ever */
+    memset(q->Fp, 0, 3 * (size_t)q->M * sizeof(float complex));
+    for (unsigned j = 0; j < q->n_data; j++) {
+        if (j && q->data[j] == q->data[j - 1] + 1) {
+            q->run_len[q->n_runs - 1]++;
+        } else {
+            q->run_bin[q->n_runs] = q->data[j];
+            q->run_len[q->n_runs] = 1;
+            q->n_runs++;
+        }
+    }
+    phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
+    s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
     fc.howmany = 3;
     if (s == AM_OK)
-        s = phy_fft_create(&fc, &q->ifft_pre);
+        s = phy_fft_create_on(&fc, q->Fp, q->Tp, &q->ifft_pre);
     if (s != AM_OK) {
         phy_ota_tx_destroy(q);
         return am_error_wrap(s, "ota_tx");
-    }
-    q->pp = phy_fft_alloc(q->M);
-    q->wd = phy_fft_alloc(q->n_data);
-    if (!q->pp || !q->wd) {
-        phy_ota_tx_destroy(q);
-        return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
     *out = q;
     return AM_OK;
@@ -92,10 +121,18 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
 {
     if (!q)
         return;
-    phy_fft_destroy(q->ifft_data);
+    phy_fft_destroy(q->ifft);
     phy_fft_destroy(q->ifft_pre);
+    phy_fft_free(q->F);
+    phy_fft_free(q->T);
+    phy_fft_free(q->Fp);
+    phy_fft_free(q->Tp);
     phy_fft_free(q->pp);
     phy_fft_free(q->wd);
+    phy_fft_free(q->w1);
+    phy_fft_free(q->w2);
+    free(q->run_bin);
+    free(q->run_len);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -115,12 +152,58 @@ size_t phy_ota_tx_burst_len(const phy_ota_tx *q)
     return q->burst_len;
 }
 
-/* Writes the cyclic prefix of nb consecutive blocks (each cp + M samples, body already there). */
-static void add_cps(float complex *x, size_t nb, unsigned M, unsigned cp)
+/* Non-zero if any of n floats is NaN/Inf (exponent bits all ones); branch-free, vectorisable. */
+static inline uint32_t any_nonfinite(const float *x, size_t n)
 {
-    size_t B = (size_t)M + cp;
-    for (size_t b = 0; b < nb; b++)
-        memcpy(x + b * B, x + b * B + M, cp * sizeof(float complex));
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad;
+}
+
+typedef float v4f __attribute__((vector_size(16)));     /* GNU C vector: 2 complex values */
+typedef uint32_t v4u __attribute__((vector_size(16)));
+
+/* One data symbol whose nd values are all complete pairs of v (§3): X[data bin j] = w_j c_j.
+ * Precoded: c w = (re w, re w)(vr, vi) + (-im w, im w)(vi, vr), two values per vector op.
+ * Returns non-zero if an entry of v is NaN/Inf (exponent bits all ones), checked on the way. */
+static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+{
+    const v4u expo = {0x7f800000u, 0x7f800000u, 0x7f800000u, 0x7f800000u};
+    v4u badv = {0, 0, 0, 0};
+    uint32_t bad = 0;
+    unsigned j = 0;
+    for (unsigned r = 0; r < q->n_runs; r++) {
+        float *x = (float *)(X + q->run_bin[r]);
+        const float *vv = v + 2 * j, *a = q->w1 + 2 * j, *b = q->w2 + 2 * j;
+        const unsigned n = q->run_len[r];
+        unsigned t = 0;
+        for (; t + 2 <= n; t += 2) {
+            v4f c, w1, w2, o;
+            v4u u;
+            memcpy(&c, vv + 2 * t, sizeof c);
+            memcpy(&u, vv + 2 * t, sizeof u);
+            badv |= (v4u)((u & expo) == expo);
+            memcpy(&w1, a + 2 * t, sizeof w1);
+            if (precoded) {
+                memcpy(&w2, b + 2 * t, sizeof w2);
+                o = w1 * c + w2 * __builtin_shufflevector(c, c, 1, 0, 3, 2);
+            } else {
+                o = w1 * c;
+            }
+            memcpy(x + 2 * t, &o, sizeof o);
+        }
+        if (t < n) {
+            bad |= any_nonfinite(vv + 2 * t, 2);
+            x[2 * t] = a[2 * t] * vv[2 * t] + b[2 * t] * vv[2 * t + 1];
+            x[2 * t + 1] = a[2 * t + 1] * vv[2 * t + 1] + b[2 * t + 1] * vv[2 * t];
+        }
+        j += n;
+    }
+    return bad | badv[0] | badv[1] | badv[2] | badv[3];
 }
 
 am_status phy_ota_tx_execute(phy_ota_tx *q,
@@ -138,75 +221,87 @@ am_status phy_ota_tx_execute(phy_ota_tx *q,
     if (!isfinite(eta) || eta <= 0.0f)
         return AM_FAIL(AM_EINVAL, "ota_tx: scale eta = %g must be finite and > 0 (§3)",
                        (double)eta);
-    size_t bad = phy_first_nonfinite(v, q->L);
-    if (bad < q->L)
-        return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", bad,
-                       (double)v[bad]);
     const unsigned M = q->M, cp = q->cp, nd = q->n_data;
-    if (p) {
+    const size_t B = q->B, N = q->N, L = q->L;
+    if (p && any_nonfinite((const float *)p, 2 * (size_t)M)) {
         size_t pb = phy_first_nonfinite((const float *)p, 2 * (size_t)M);
-        if (pb < 2 * (size_t)M)
-            return AM_FAIL(AM_EINVAL, "ota_tx: precoder entry p[%zu] is not finite", pb / 2);
+        return AM_FAIL(AM_EINVAL, "ota_tx: precoder entry p[%zu] is not finite", pb / 2);
     }
 
     /* §1 scaling and §4 precoding folded into one weight per used bin */
     const float g = 1.0f / sqrtf((float)q->n_used);
     float complex *pp = q->pp;
-    if (p)
-        for (unsigned i = 0; i < M; i++)
-            pp[i] = g * p[i];
-    else
-        for (unsigned i = 0; i < M; i++)
-            pp[i] = g;
+    for (unsigned i = 0; i < M; i++)
+        pp[i] = p ? g * p[i] : g;
     const float ie = 1.0f / eta;
-    for (unsigned j = 0; j < nd; j++)
-        q->wd[j] = pp[q->data[j]] * ie;
-
-    /* §2/§3: data symbols, values c_k = (v[2k] + i v[2k+1]) / eta, bins increasing */
-    float complex *F = phy_fft_in(q->ifft_data);
-    const size_t L = q->L, nfull = L / 2; /* complete (re, im) pairs */
-    size_t k = 0;
-    for (size_t s = 0; s < q->N; s++) {
-        float complex *X = F + s * M;
-        for (unsigned j = 0; j < q->n_pilot; j++)
-            X[q->pilot[j]] = pp[q->pilot[j]];
-        unsigned jn = nd;
-        if (k + nd > nfull)
-            jn = (unsigned)(nfull - k);
-        const float *vk = v + 2 * k;
-        const unsigned *db = q->data;
-        const float complex *wd = q->wd;
-        for (unsigned j = 0; j < jn; j++)
-            X[db[j]] = wd[j] * CMPLXF(vk[2 * j], vk[2 * j + 1]);
-        k += jn;
-        if (jn < nd) { /* last symbol: odd last entry, then zero tail (§3) */
-            unsigned j = jn;
-            if (L % 2 && k == nfull) {
-                X[db[j]] = wd[j] * v[L - 1];
-                j++;
-                k++;
-            }
-            for (; j < nd; j++)
-                X[db[j]] = 0.0f;
-        }
+    for (unsigned j = 0; j < nd; j++) {
+        float complex w = pp[q->data[j]] * ie; /* real scale: no complex product */
+        q->wd[j] = w;
+        q->w1[2 * j] = q->w1[2 * j + 1] = crealf(w);
+        q->w2[2 * j] = -cimagf(w);
+        q->w2[2 * j + 1] = cimagf(w);
     }
-    phy_fft_execute_on(q->ifft_data, F, out + 3 * q->B + cp);
 
     /* preamble: precomputed when un-precoded, otherwise its values times the precoder (§4) */
     if (p) {
-        float complex *P = phy_fft_in(q->ifft_pre);
         const float complex *S[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
                                      phy_frame_s1(q->frame)};
         for (unsigned b = 0; b < 3; b++)
             for (unsigned u = 0; u < q->n_used; u++) {
                 unsigned i = q->used[u];
-                P[b * M + i] = pp[i] * S[b][i];
+                q->Fp[b * M + i] = phy_cmul(pp[i], S[b][i]);
             }
-        phy_fft_execute_on(q->ifft_pre, P, out + cp);
-        add_cps(out, 3 + q->N, M, cp);
+        phy_fft_execute(q->ifft_pre);
+        for (unsigned b = 0; b < 3; b++) {
+            const float complex *t = q->Tp + b * M;
+            memcpy(out + b * B, t + M - cp, cp * sizeof(float complex));
+            memcpy(out + b * B + cp, t, M * sizeof(float complex));
+        }
     } else {
-        memcpy(out, phy_frame_preamble(q->frame), 3 * q->B * sizeof(float complex));
-        add_cps(out + 3 * q->B, q->N, M, cp);
+        memcpy(out, phy_frame_preamble(q->frame), 3 * B * sizeof(float complex));
+    }
+
+    /* §2/§3: data symbols, values c_k = (v[2k] + i v[2k+1]) / eta, bins increasing; a chunk of
+     * C symbols at a time */
+    const size_t nfull = L / 2; /* complete (re, im) pairs */
+    size_t k = 0;
+    uint32_t bad = 0; /* payload NaN/Inf, checked while mapping (one pass over v) */
+    for (size_t s0 = 0; s0 < N; s0 += q->C) {
+        size_t c = N - s0 < q->C ? N - s0 : q->C;
+        for (size_t s = 0; s < c; s++) {
+            float complex *X = q->F + s * M;
+            for (unsigned j = 0; j < q->n_pilot; j++)
+                X[q->pilot[j]] = pp[q->pilot[j]];
+            if (k + nd <= nfull) {
+                bad |= map_full(q, X, v + 2 * k, p != NULL);
+                k += nd;
+                continue;
+            }
+            /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
+            for (unsigned j = 0; j < nd; j++, k++) {
+                float re = 2 * k < L ? v[2 * k] : 0.0f, im = 2 * k + 1 < L ? v[2 * k + 1] : 0.0f;
+                bad |= any_nonfinite(&re, 1) | any_nonfinite(&im, 1);
+                X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
+            }
+        }
+        for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
+            float complex *o = out + (3 + s0 + s) * B;
+            const float complex *fs = q->F + s * M;
+            if (phy_fft_fits(q->ifft, fs, o + cp)) { /* straight into the output */
+                phy_fft_execute_on(q->ifft, fs, o + cp);
+                memcpy(o, o + M, cp * sizeof(float complex));
+            } else {
+                float complex *t = q->T + s * M;
+                phy_fft_execute_on(q->ifft, fs, t);
+                memcpy(o, t + M - cp, cp * sizeof(float complex));
+                memcpy(o + cp, t, M * sizeof(float complex));
+            }
+        }
+    }
+    if (bad) {
+        size_t e = phy_first_nonfinite(v, L);
+        return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", e,
+                       (double)v[e]);
     }
     return AM_OK;
 }
@@ -217,7 +312,7 @@ void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double ph
         if (x && phase0 != 0.0) {
             float complex r = (float complex)cexp(I * phase0);
             for (size_t t = 0; t < n; t++)
-                x[t] *= r;
+                x[t] = phy_cmul(x[t], r);
         }
         return;
     }
@@ -232,6 +327,6 @@ void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double ph
         float complex a = (float complex)cexp(I * ph);
         size_t e = t0 + K < n ? K : n - t0;
         for (size_t k = 0; k < e; k++)
-            x[t0 + k] *= a * step[k];
+            x[t0 + k] = phy_cmul(x[t0 + k], phy_cmul(a, step[k]));
     }
 }

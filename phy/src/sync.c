@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "phy/fft.h"
+#include "util.h"
 
 enum { DET_SEARCH, DET_TRACK, DET_HYST, DET_CAND, DET_PAUSED };
 
@@ -291,11 +292,11 @@ void phy_sync_block_fft(phy_sync *q,
 {
     float complex *in = phy_fft_in(q->fwd);
     for (unsigned t = 0; t < q->M; t++)
-        in[t] = w[t] * rot[t];
+        in[t] = phy_cmul(w[t], rot[t]);
     phy_fft_execute(q->fwd);
     const float complex *o = phy_fft_out(q->fwd);
     for (unsigned i = 0; i < q->M; i++)
-        R[i] = ph * o[i];
+        R[i] = phy_cmul(ph, o[i]);
 }
 
 void phy_sync_preamble(phy_sync *q,
@@ -326,7 +327,7 @@ void phy_sync_preamble(phy_sync *q,
         for (unsigned i = 0; i < M; i++) {
             const float complex y = q->Y[i], s = X[b][i];
             if (s != 0.0f) { /* MRC of the blocks that carry bin i */
-                num[i] += (double complex)(conjf(s) * y);
+                num[i] += (double complex)phy_cmulc(s, y);
                 den[i] += (double)(crealf(s) * crealf(s) + cimagf(s) * cimagf(s));
             }
             int noise_bin = n_odd_used ? (b < 2 && i % 2 == 1 && sct[i] != PHY_SCTYPE_NULL)
@@ -357,7 +358,7 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
     const float complex *S1 = phy_frame_s1(q->f);
     float complex *z = phy_fft_in(q->bwd);
     for (unsigned i = 0; i < q->M; i++)
-        z[i] = q->Y[i] * conjf(S1[i]);
+        z[i] = phy_cmulc(S1[i], q->Y[i]);
     phy_fft_execute(q->bwd);
     const float complex *c = phy_fft_out(q->bwd);
     double tot = 0.0;

@@ -31,4 +31,19 @@ static inline size_t phy_first_nonfinite(const float *x, size_t n)
     return n;
 }
 
+/* Complex products without C99 Annex G's NaN/Inf recovery (a branch and a library call per
+ * product that also blocks vectorisation); inputs here are validated finite. */
+static inline float complex phy_cmul(float complex a, float complex b)
+{
+    float ar = crealf(a), ai = cimagf(a), br = crealf(b), bi = cimagf(b);
+    return CMPLXF(ar * br - ai * bi, ar * bi + ai * br);
+}
+
+/* conj(a) * b */
+static inline float complex phy_cmulc(float complex a, float complex b)
+{
+    float ar = crealf(a), ai = cimagf(a), br = crealf(b), bi = cimagf(b);
+    return CMPLXF(ar * br + ai * bi, ar * bi - ai * br);
+}
+
 #endif

@@ -30,6 +30,14 @@ typedef struct phy_fft phy_fft; /* opaque */
  * (fftwf_make_planner_thread_safe), so objects may be created and destroyed on any thread; one
  * object must not be executed from two threads at once. */
 am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out);
+/* The same, planned on caller buffers (laid out as above, SIMD aligned as from phy_fft_alloc,
+ * in == out iff PHY_FFT_INPLACE) that must outlive the object; phy_fft_in/out return them. MEASURE
+ * planning overwrites them. Lets several plans share one buffer (e.g. all blocks of a burst and
+ * only its data blocks). */
+am_status phy_fft_create_on(const phy_fft_cfg *cfg,
+                            float complex *in,
+                            float complex *out,
+                            phy_fft **q);
 void phy_fft_destroy(phy_fft *q); /* NULL is a no-op */
 
 /* Owned buffers: in holds (howmany-1)*idist + n elements, out (howmany-1)*odist + n. */
@@ -42,9 +50,12 @@ unsigned phy_fft_size(const phy_fft *q);
 void phy_fft_execute(phy_fft *q);
 
 /* The same transform on other arrays of the same layout (in == out iff PHY_FFT_INPLACE). Uses
- * the plan directly when their SIMD alignment matches the owned buffers', otherwise goes through
- * the owned buffers (still correct, one extra copy). Infallible. */
+ * the plan directly when their SIMD alignment matches the planned buffers', otherwise goes
+ * through the planned buffers (still correct, extra copies; with phy_fft_create_on those buffers
+ * are the caller's and serve as scratch). Infallible. */
 void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out);
+/* 1 if phy_fft_execute_on(q, in, out) runs the plan directly (no copy through the buffers). */
+int phy_fft_fits(const phy_fft *q, const float complex *in, const float complex *out);
 
 /* SIMD-aligned allocation for sample buffers (fftwf_malloc); free with phy_fft_free. NULL on
  * failure or n == 0. Never hands out memory to be freed with free(). */

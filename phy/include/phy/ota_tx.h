@@ -33,8 +33,10 @@ size_t phy_ota_tx_burst_len(const phy_ota_tx *q); /* (3 + N)(M + cp) */
  * index across symbols (§3), pilots +1, tail 0; every bin value of every block is multiplied by
  * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then
  * x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1).
- * v: payload_len finite reals. AM_EINVAL (message names it, nothing written) if v or p has a
- * non-finite entry, eta is not finite and > 0, or cap < burst_len. Does not allocate. */
+ * v: payload_len finite reals. AM_EINVAL with a message naming the culprit if eta is not finite
+ * and > 0, cap < burst_len or p has a non-finite entry (nothing written), or if v has a NaN/Inf
+ * entry (found while mapping, in the same pass: out may then be partly written and is not a
+ * burst). Does not allocate. */
 am_status phy_ota_tx_execute(phy_ota_tx *q,
                              const float *v,
                              float eta,
