@@ -1,0 +1,98 @@
+/* host/agg_iq: the `iq` aggregator, every round through the real waveform (beacon, agent channel
+ * and CFO estimation, precoding, OFDM bursts, channel emulator or radio, streaming receiver).
+ * Implements DESIGN "Data flow of one round" over AIR_INTERFACE §2-§7 behind fl/agg.h. */
+#ifndef AM_HOST_AGG_IQ_H
+#define AM_HOST_AGG_IQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "fl/agg.h"
+
+/* How agents precode (AIR_INTERFACE §4). */
+typedef enum agg_iq_precoding {
+    AGG_IQ_INVERSION = 0, /* truncated channel inversion with the round's (rho, g_th) */
+    AGG_IQ_PHASE          /* phase-only: sqrt(rho) conj(h)/|h|, never truncated; the server then
+                             recovers the |h|-weighted average (phy/precode.h) */
+} agg_iq_precoding;
+/* "inversion" | "phase" */
+am_status agg_iq_precoding_parse(const char *name, agg_iq_precoding *out);
+
+typedef struct agg_iq_cfg {
+    unsigned agents;    /* K: agents a round may carry (x has K vectors), 1..4096 */
+    size_t max_dim;     /* longest vector a round may carry = the burst's payload length L (a
+                           shorter round is zero-padded to L on the air) */
+    unsigned nfft;      /* M (§1), even 64..4096 */
+    unsigned cp_len;    /* cyclic prefix, 0 = M/8 */
+    unsigned n_taps;    /* multipath taps per agent (1 = flat Rayleigh) */
+    float delay_spread; /* rms delay spread of the exponential profile, samples (n_taps > 1) */
+    unsigned max_timing_offset; /* per-agent timing offset uniform in [0, max] samples; the
+                                   offset + n_taps - 1 must fit in the cp (a timed system, §5) */
+    float max_cfo;      /* per-agent carrier offset uniform in [-max, max], subcarrier spacings */
+    float snr_db;       /* per-agent SNR rho / N0 (§5), dB; INFINITY = no noise */
+    agg_iq_precoding precoding;
+    int cfo_comp;       /* 1: agents pre-compensate the carrier offset measured on the beacon
+                           (phy_rotate); 0: they trust a shared frequency reference (UHD_NOTES:
+                           B210s on one 10 MHz / GPSDO); -1: auto = 1 iff max_cfo > 0.
+                           The beacon's CFO estimate has an rms error of ~1e-3 subcarrier spacings
+                           at 20 dB: the residual phase drift grows along the burst and costs
+                           ~2 dB of NMSE on a 4096-entry payload, far more on long ones. */
+    unsigned smooth;    /* agents' channel-estimate smoothing: least-squares fit of the used
+                           bins by impulse-response lags -2 .. smooth-1 after the detected first
+                           path; 0 = the system's designed channel length plus a margin for the
+                           first-path decision, min(n_taps + 4, cp); must be <= M/2. Too short
+                           biases the estimate (a floor), too long lets noise in: at the rms
+                           eta rule the CSI noise is the largest gap to the §5 floor. */
+    unsigned threads;   /* agents' beacon processing and TX run on this many threads (>= 1, the
+                           calling thread included) */
+    uint64_t seed;      /* channel realisations and noise */
+    const char *radio;      /* NULL or "": the emulator's output goes straight to the receiver;
+                               "loop" or "file": the round's received stream goes through that
+                               radio (a timed burst out, timestamped RX back) */
+    const char *radio_args; /* "key=value,..." for the radio (loop: default bus=agg_iq-N) */
+    const char *capture_dir; /* NULL: none; else every round's received stream is written to
+                                DIR/round-NNNNNN.sigmf-{meta,data} with the §7 airmeta keys */
+    int fail_on_miss;   /* 0: a round whose burst is not detected returns estimate 0, active 0,
+                           delivered 0 (flagged in agg_iq_round_info); 1: AM_ENOTFOUND */
+} agg_iq_cfg;
+
+/* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
+ * SNR 20 dB, inversion, cfo_comp -1 (auto), smooth 0 (auto), 2 threads, seed 1, no radio, no capture,
+ * fail_on_miss 0. */
+void agg_iq_cfg_default(agg_iq_cfg *cfg);
+
+/* Validates (AM_EINVAL naming the field), copies cfg, creates every object (FFTW plans on this
+ * thread), allocates every buffer for K agents and payload max_dim, starts threads - 1 worker
+ * threads, opens the radio and creates capture_dir. out->ops->aggregate never allocates (radio and
+ * capture file I/O aside). fl_agg_destroy(out) releases everything. */
+am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out);
+
+/* What the last round measured (wall times in seconds). */
+typedef struct agg_iq_round_info {
+    unsigned round;          /* fl_agg_round.round */
+    int detected;            /* the server found the round's burst (0: flagged, estimate 0) */
+    unsigned bursts;         /* bursts the receiver decoded in the round's stream (1 normally) */
+    unsigned agents_sent;    /* agents that found the beacon and transmitted */
+    unsigned agents_deaf;    /* present agents that missed the beacon (stayed silent) */
+    uint64_t start;          /* receiver's burst start in the round's stream (nominal: lead) */
+    size_t lead;             /* nominal burst start (samples of noise before it) */
+    size_t stream_len;       /* samples the receiver processed */
+    float cfo, snr_db;       /* receiver's estimates (subcarrier spacings, dB) */
+    float active_mean;       /* receiver's mean |G|/sqrt(rho) over used bins */
+    double active_true_mean; /* mean over used bins of the agents active there (agents know) */
+    double erased_frac;      /* fraction of (sending agent, used bin) pairs truncated */
+    double beacon_cfo_err;   /* rms over sending agents of (agents' CFO estimate - truth), the
+                                truth taken from the emulator for this diagnostic only */
+    double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, precode+TX, emulator, RX */
+    char capture[512];       /* capture written this round ("" if none) */
+} agg_iq_round_info;
+
+/* 1 when a was made by agg_iq_create. */
+int agg_iq_is(const fl_agg *a);
+/* The last round's figures (zeroed before the first round). AM_EINVAL if a is not `iq`. */
+am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info);
+/* Rounds aggregated and rounds whose burst was missed since create. */
+am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed);
+
+#endif
