@@ -67,7 +67,8 @@ const float *fl_airfl_memory(const fl_airfl *q, unsigned agent);
  * before the round), aggregates through agg, then m_k = v_k - delivered_k (or 0 without memory)
  * and theta <- optimiser step on the estimate. Results depend on seed only, not on the number of
  * threads. Does not allocate. Errors: of the model (a diverged loss), AM_EFORMAT when an update is
- * not finite, and the aggregator's. stats may be NULL. */
+ * not finite, and the aggregator's; after an error the agents' memories are half-updated, so
+ * destroy the object. stats may be NULL. */
 am_status
 fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl_airfl_stats *stats);
 
