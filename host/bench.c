@@ -15,6 +15,8 @@ static const bench_entry benches[] = {
     {"fl", "us per MAML sinusoid meta-iteration (70 000 in <= 30 s?) and layer GFLOP/s", bench_fl},
     {"radio", "radio backends (loop, zmq on 127.0.0.1, file): timed bursts out and back, MS/s",
      bench_radio},
+    {"round", "one IQ-level simulated round, K = 20, D = 100 000: beacon, TX, channel, RX, apply",
+     bench_round},
     {NULL, NULL, NULL},
 };
 
