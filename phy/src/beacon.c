@@ -60,8 +60,7 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
     if (cfg->smooth > q->M / 2) {
         unsigned half = q->M / 2;
         phy_beacon_rx_destroy(q);
-        return AM_FAIL(AM_EINVAL, "beacon_rx: smoothing length %u > M/2 = %u", cfg->smooth,
-                       half);
+        return AM_FAIL(AM_EINVAL, "beacon_rx: smoothing length %u > M/2 = %u", cfg->smooth, half);
     }
     q->smooth = cfg->smooth;
     s = phy_sync_create(q->frame, cfg->threshold, &q->sync);
@@ -196,10 +195,8 @@ am_status phy_beacon_rx_execute(phy_beacon_rx *q,
     return AM_OK;
 }
 
-am_status phy_beacon_rx_estimate_at(phy_beacon_rx *q,
-                                     const float complex *x,
-                                     size_t n,
-                                     phy_beacon_est *est)
+am_status
+phy_beacon_rx_estimate_at(phy_beacon_rx *q, const float complex *x, size_t n, phy_beacon_est *est)
 {
     if (!q || !x || !est)
         return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");

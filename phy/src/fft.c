@@ -49,10 +49,8 @@ void phy_fft_free(void *p)
         fftwf_free(p);
 }
 
-static am_status fft_create(const phy_fft_cfg *cfg,
-                            float complex *bin,
-                            float complex *bout,
-                            phy_fft **out)
+static am_status
+fft_create(const phy_fft_cfg *cfg, float complex *bin, float complex *bout, phy_fft **out)
 {
     if (!cfg || !out)
         return AM_FAIL(AM_EINVAL, "phy_fft_create: NULL argument");
@@ -70,8 +68,8 @@ static am_status fft_create(const phy_fft_cfg *cfg,
         return AM_FAIL(AM_EINVAL, "phy_fft_create: direction %d is neither forward nor backward",
                        (int)c.dir);
     if (c.idist < c.n || c.odist < c.n)
-        return AM_FAIL(AM_EINVAL, "phy_fft_create: distance %u/%u below size %u", c.idist,
-                       c.odist, c.n);
+        return AM_FAIL(AM_EINVAL, "phy_fft_create: distance %u/%u below size %u", c.idist, c.odist,
+                       c.n);
     if ((c.flags & PHY_FFT_INPLACE) && c.idist != c.odist)
         return AM_FAIL(AM_EINVAL, "phy_fft_create: in-place needs idist == odist (%u != %u)",
                        c.idist, c.odist);
@@ -97,8 +95,8 @@ static am_status fft_create(const phy_fft_cfg *cfg,
     } else {
         q->owned = 1;
         q->in = fftwf_malloc(q->in_len * sizeof(fftwf_complex));
-        q->out = (c.flags & PHY_FFT_INPLACE) ? q->in
-                                             : fftwf_malloc(q->out_len * sizeof(fftwf_complex));
+        q->out =
+            (c.flags & PHY_FFT_INPLACE) ? q->in : fftwf_malloc(q->out_len * sizeof(fftwf_complex));
     }
     if (!q->in || !q->out) {
         size_t want = q->in_len;
@@ -107,8 +105,8 @@ static am_status fft_create(const phy_fft_cfg *cfg,
     }
     unsigned flags = (c.flags & PHY_FFT_MEASURE) ? FFTW_MEASURE : FFTW_ESTIMATE;
     int n = (int)c.n;
-    q->plan = fftwf_plan_many_dft(1, &n, (int)c.howmany, q->in, NULL, 1, (int)c.idist, q->out,
-                                  NULL, 1, (int)c.odist,
+    q->plan = fftwf_plan_many_dft(1, &n, (int)c.howmany, q->in, NULL, 1, (int)c.idist, q->out, NULL,
+                                  1, (int)c.odist,
                                   c.dir == PHY_FFT_FORWARD ? FFTW_FORWARD : FFTW_BACKWARD, flags);
     if (!q->plan) {
         phy_fft_destroy(q);
@@ -132,10 +130,8 @@ am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out)
     return fft_create(cfg, NULL, NULL, out);
 }
 
-am_status phy_fft_create_on(const phy_fft_cfg *cfg,
-                            float complex *in,
-                            float complex *out,
-                            phy_fft **q)
+am_status
+phy_fft_create_on(const phy_fft_cfg *cfg, float complex *in, float complex *out, phy_fft **q)
 {
     if (!in)
         return AM_FAIL(AM_EINVAL, "phy_fft_create_on: NULL buffer");
@@ -181,8 +177,7 @@ int phy_fft_fits(const phy_fft *q, const float complex *in, const float complex 
      * "New-array Execute Functions") and of the same in-placeness */
     int inplace = (const void *)in == (const void *)out;
     int want_inplace = (q->cfg.flags & PHY_FFT_INPLACE) != 0;
-    return inplace == want_inplace &&
-           fftwf_alignment_of((float *)(uintptr_t)in) == q->align_in &&
+    return inplace == want_inplace && fftwf_alignment_of((float *)(uintptr_t)in) == q->align_in &&
            fftwf_alignment_of((float *)(uintptr_t)out) == q->align_out;
 }
 

@@ -46,10 +46,8 @@ am_status phy_frame_default_sctype(unsigned nfft, unsigned char *sctype)
 }
 
 /* Counts of an allocation, validated without liquid (liquid prints and exits on bad values). */
-static am_status check_sctype(const unsigned char *p,
-                              unsigned M,
-                              unsigned *n_pilot,
-                              unsigned *n_data)
+static am_status
+check_sctype(const unsigned char *p, unsigned M, unsigned *n_pilot, unsigned *n_data)
 {
     unsigned np = 0, nd = 0, n_even = 0;
     for (unsigned i = 0; i < M; i++) {
@@ -109,11 +107,8 @@ am_status phy_frame_validate(const phy_frame_cfg *cfg)
 
 /* Frequency values of the last M samples of a liquid block (inverse of the §1 transform):
  * X[i] = sqrt(M_used)/M sum_t x[t] e^{-j 2 pi i t / M}; bins outside `keep` are exactly 0. */
-static void block_to_freq(phy_fft *fwd,
-                          const float complex *block,
-                          const phy_frame *f,
-                          int even_only,
-                          float complex *X)
+static void block_to_freq(
+    phy_fft *fwd, const float complex *block, const phy_frame *f, int even_only, float complex *X)
 {
     unsigned M = f->M;
     memcpy(phy_fft_in(fwd), block + f->cp, M * sizeof(float complex));
@@ -236,21 +231,66 @@ void phy_frame_destroy(phy_frame *f)
     free(f);
 }
 
-unsigned phy_frame_nfft(const phy_frame *f) { return f->M; }
-unsigned phy_frame_cp_len(const phy_frame *f) { return f->cp; }
-unsigned phy_frame_n_used(const phy_frame *f) { return f->n_used; }
-unsigned phy_frame_n_data(const phy_frame *f) { return f->n_data; }
-unsigned phy_frame_n_pilot(const phy_frame *f) { return f->n_pilot; }
-size_t phy_frame_block_len(const phy_frame *f) { return (size_t)f->M + f->cp; }
-const unsigned char *phy_frame_sctype(const phy_frame *f) { return f->sctype; }
-const unsigned *phy_frame_used_bins(const phy_frame *f) { return f->used; }
-const unsigned *phy_frame_data_bins(const phy_frame *f) { return f->data; }
-const unsigned *phy_frame_pilot_bins(const phy_frame *f) { return f->pilot; }
-const float complex *phy_frame_s0a(const phy_frame *f) { return f->s0a; }
-const float complex *phy_frame_s0b(const phy_frame *f) { return f->s0b; }
-const float complex *phy_frame_s1(const phy_frame *f) { return f->s1; }
-const float complex *phy_frame_preamble(const phy_frame *f) { return f->preamble; }
-size_t phy_frame_preamble_len(const phy_frame *f) { return 3 * phy_frame_block_len(f); }
+unsigned phy_frame_nfft(const phy_frame *f)
+{
+    return f->M;
+}
+unsigned phy_frame_cp_len(const phy_frame *f)
+{
+    return f->cp;
+}
+unsigned phy_frame_n_used(const phy_frame *f)
+{
+    return f->n_used;
+}
+unsigned phy_frame_n_data(const phy_frame *f)
+{
+    return f->n_data;
+}
+unsigned phy_frame_n_pilot(const phy_frame *f)
+{
+    return f->n_pilot;
+}
+size_t phy_frame_block_len(const phy_frame *f)
+{
+    return (size_t)f->M + f->cp;
+}
+const unsigned char *phy_frame_sctype(const phy_frame *f)
+{
+    return f->sctype;
+}
+const unsigned *phy_frame_used_bins(const phy_frame *f)
+{
+    return f->used;
+}
+const unsigned *phy_frame_data_bins(const phy_frame *f)
+{
+    return f->data;
+}
+const unsigned *phy_frame_pilot_bins(const phy_frame *f)
+{
+    return f->pilot;
+}
+const float complex *phy_frame_s0a(const phy_frame *f)
+{
+    return f->s0a;
+}
+const float complex *phy_frame_s0b(const phy_frame *f)
+{
+    return f->s0b;
+}
+const float complex *phy_frame_s1(const phy_frame *f)
+{
+    return f->s1;
+}
+const float complex *phy_frame_preamble(const phy_frame *f)
+{
+    return f->preamble;
+}
+size_t phy_frame_preamble_len(const phy_frame *f)
+{
+    return 3 * phy_frame_block_len(f);
+}
 
 size_t phy_frame_nsym(const phy_frame *f, size_t payload_len)
 {

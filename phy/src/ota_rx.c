@@ -97,8 +97,7 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
         return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
     *out = NULL;
     if (cfg->payload_len < 1 || cfg->payload_len > PHY_PAYLOAD_MAX)
-        return AM_FAIL(AM_EINVAL, "ota_rx: payload length %zu outside 1..2^32",
-                       cfg->payload_len);
+        return AM_FAIL(AM_EINVAL, "ota_rx: payload length %zu outside 1..2^32", cfg->payload_len);
     am_status s = check_round(cfg->eta, cfg->rho);
     if (s != AM_OK)
         return s;
@@ -139,8 +138,9 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     }
     if (!ctx_alloc(&q->stream, q->M, q->L, q->N * q->n_data) ||
         !ctx_alloc(&q->genie, q->M, q->L, q->N * q->n_data)) {
+        size_t L = q->L;
         phy_ota_rx_destroy(q);
-        return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory (payload length %zu)", q->L);
+        return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory (payload length %zu)", L);
     }
     phy_sync_make_rot(q->sync, 0.0, q->genie.rot);
     phy_ota_rx_reset(q);
@@ -290,16 +290,13 @@ static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
     b->active_mean = (float)(act / q->n_used);
 }
 
-am_status phy_ota_rx_decode_at(phy_ota_rx *q,
-                               const float complex *x,
-                               size_t n,
-                               phy_ota_burst *burst)
+am_status
+phy_ota_rx_decode_at(phy_ota_rx *q, const float complex *x, size_t n, phy_ota_burst *burst)
 {
     if (!q || !x || !burst)
         return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
     if (n < q->burst_len)
-        return AM_FAIL(AM_EINVAL, "ota_rx: %zu samples given, a burst needs %zu", n,
-                       q->burst_len);
+        return AM_FAIL(AM_EINVAL, "ota_rx: %zu samples given, a burst needs %zu", n, q->burst_len);
     size_t bad = phy_first_nonfinite((const float *)x, 2 * q->burst_len);
     if (bad < 2 * q->burst_len)
         return AM_FAIL(AM_EFORMAT, "ota_rx: sample %zu is not finite", bad / 2);
@@ -369,7 +366,8 @@ am_status phy_ota_rx_execute(phy_ota_rx *q, const float complex *x, size_t n)
         return AM_FAIL(AM_EINVAL, "ota_rx: no callback configured for streaming");
     size_t bad = phy_first_nonfinite((const float *)x, 2 * n);
     if (bad < 2 * n)
-        return AM_FAIL(AM_EFORMAT, "ota_rx: sample %zu of this block (stream index %llu) is %g%+gi,"
+        return AM_FAIL(AM_EFORMAT,
+                       "ota_rx: sample %zu of this block (stream index %llu) is %g%+gi,"
                        " not finite; block refused",
                        bad / 2, (unsigned long long)(q->samples + bad / 2),
                        (double)crealf(x[bad / 2]), (double)cimagf(x[bad / 2]));

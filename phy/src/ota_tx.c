@@ -2,8 +2,8 @@
  * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per bin; fill the used
  * bins of all data symbols run by run (data bins between two pilots are consecutive, so the inner
  * loops are contiguous and vectorisable), a chunk of symbols small enough to stay in cache at a
- * time; inverse FFT per block; then each block goes to the output with its cyclic prefix. The un-precoded
- * preamble is precomputed. Null bins are zeroed once at create and never written. */
+ * time; inverse FFT per block; then each block goes to the output with its cyclic prefix. The
+ * un-precoded preamble is precomputed. Null bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
 
 #include <math.h>
@@ -21,15 +21,15 @@ struct phy_ota_tx {
     unsigned M, cp, n_used, n_data, n_pilot, n_runs;
     const unsigned *data, *pilot, *used;
     unsigned *run_bin, *run_len; /* maximal runs of consecutive data bins */
-    size_t C;                    /* data symbols per inverse FFT call (a chunk that stays in cache) */
-    float complex *F, *T;        /* C M each: bin values, time samples of a chunk */
-    float complex *Fp, *Tp;      /* 3 M each: the preamble blocks */
-    phy_fft *ifft;               /* one block, planned on F -> T, run on each block of a chunk
-                                    (single plans beat batched ones under FFTW_ESTIMATE here) */
-    phy_fft *ifft_pre;           /* S0a, S0b, S1 */
-    float complex *pp;           /* M: p[i] / sqrt(M_used) */
-    float complex *wd;           /* M_data: pp[data bin] / eta */
-    float *w1, *w2;              /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
+    size_t C;               /* data symbols per inverse FFT call (a chunk that stays in cache) */
+    float complex *F, *T;   /* C M each: bin values, time samples of a chunk */
+    float complex *Fp, *Tp; /* 3 M each: the preamble blocks */
+    phy_fft *ifft;          /* one block, planned on F -> T, run on each block of a chunk
+                               (single plans beat batched ones under FFTW_ESTIMATE here) */
+    phy_fft *ifft_pre;      /* S0a, S0b, S1 */
+    float complex *pp;      /* M: p[i] / sqrt(M_used) */
+    float complex *wd;      /* M_data: pp[data bin] / eta */
+    float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
@@ -44,8 +44,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
         return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
     *out = NULL;
     if (cfg->payload_len < 1 || cfg->payload_len > PHY_PAYLOAD_MAX)
-        return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu outside 1..2^32",
-                       cfg->payload_len);
+        return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu outside 1..2^32", cfg->payload_len);
     phy_ota_tx *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
@@ -70,8 +69,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     if (q->N + 3 > (size_t)INT32_MAX / q->B) {
         size_t L = q->L, N = q->N;
         phy_ota_tx_destroy(q);
-        return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L,
-                       N);
+        return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L, N);
     }
     q->run_bin = malloc(q->n_data * sizeof(unsigned));
     q->run_len = malloc(q->n_data * sizeof(unsigned));
@@ -164,7 +162,7 @@ static inline uint32_t any_nonfinite(const float *x, size_t n)
     return bad;
 }
 
-typedef float v4f __attribute__((vector_size(16)));     /* GNU C vector: 2 complex values */
+typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex values */
 typedef uint32_t v4u __attribute__((vector_size(16)));
 
 /* One data symbol whose nd values are all complete pairs of v (§3): X[data bin j] = w_j c_j.
@@ -300,8 +298,7 @@ am_status phy_ota_tx_execute(phy_ota_tx *q,
     }
     if (bad) {
         size_t e = phy_first_nonfinite(v, L);
-        return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", e,
-                       (double)v[e]);
+        return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", e, (double)v[e]);
     }
     return AM_OK;
 }

@@ -31,8 +31,7 @@ am_status phy_precode_inversion(const phy_frame *f,
     if (s != AM_OK)
         return s;
     if (!isfinite(g_th) || g_th < 0.0f)
-        return AM_FAIL(AM_EINVAL, "precode: g_th = %g must be finite and >= 0 (§4)",
-                       (double)g_th);
+        return AM_FAIL(AM_EINVAL, "precode: g_th = %g must be finite and >= 0 (§4)", (double)g_th);
     unsigned M = phy_frame_nfft(f), ne = 0;
     const unsigned *used = phy_frame_used_bins(f);
     memset(p, 0, M * sizeof *p);
@@ -51,11 +50,8 @@ am_status phy_precode_inversion(const phy_frame *f,
     return AM_OK;
 }
 
-am_status phy_precode_phase(const phy_frame *f,
-                            const float complex *h,
-                            float rho,
-                            float complex *p,
-                            unsigned *n_erased)
+am_status phy_precode_phase(
+    const phy_frame *f, const float complex *h, float rho, float complex *p, unsigned *n_erased)
 {
     am_status s = check(f, h, rho, p);
     if (s != AM_OK)

@@ -62,8 +62,7 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     if (threshold == 0.0f)
         threshold = PHY_SYNC_DEFAULT_THRESHOLD;
     if (!(threshold > 0.0f && threshold < 1.0f))
-        return AM_FAIL(AM_EINVAL, "sync: detection threshold %g outside (0, 1)",
-                       (double)threshold);
+        return AM_FAIL(AM_EINVAL, "sync: detection threshold %g outside (0, 1)", (double)threshold);
     phy_sync *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "sync: out of memory");
@@ -393,6 +392,8 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
     r->start = w0 + tau - cp - 2 * B;
     /* CFO again over the whole S0 stretch now that it is located: after the CP of S0a (which
      * multipath may leave incomplete) to the end of S0b, 1.5 M + cp products */
+    if (r->start + cp < q->base)
+        return 0; /* reaches back before what the stream kept: not a decodable preamble */
     P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B);
     if (cabs(P) > 0.0)
         cfo = carg(P) / M_PI;
@@ -410,7 +411,8 @@ int phy_sync_search(phy_sync *q, phy_sync_result *r)
         if (q->mode == DET_PAUSED)
             return 0;
         if (q->mode == DET_CAND) {
-            int64_t lo = q->cand_r1 - 2 * (int64_t)q->B - (int64_t)q->M;
+            /* oldest sample the first CFO correlation reads (lag included) */
+            int64_t lo = q->cand_r1 - 2 * (int64_t)q->B + (int64_t)q->M / 4;
             int64_t need = q->cand_r1 + (int64_t)q->B + 3 * (int64_t)q->M / 2 + 1;
             if (end < need)
                 return 0;
@@ -474,8 +476,7 @@ int phy_sync_search(phy_sync *q, phy_sync_result *r)
                 double W = (double)nb * Bd;
                 q->cand_r1 = (int64_t)llround(x - (1.0 - M_SQRT1_2) * W + 1.0);
                 q->mode = DET_CAND;
-            } else if (e - q->track_start >
-                       (int64_t)(2 * nb * Bd + q->M + 2 * q->cp + 2 * Bd)) {
+            } else if (e - q->track_start > (int64_t)(2 * nb * Bd + q->M + 2 * q->cp + 2 * Bd)) {
                 q->rejected++; /* periodic for too long: a tone, not a preamble */
                 q->mode = DET_HYST;
             }

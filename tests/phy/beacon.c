@@ -1,9 +1,9 @@
 /* phy/beacon: the downlink beacon (AIR_INTERFACE §6) and the agent's estimates of timing, CFO,
  * noise and channel, against the emulator's truth (phy/chan.h) and hand-built channels. */
+#include "phy/beacon.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
-#include "phy/beacon.h"
 #include "phy/chan.h"
 #include "phy/frame.h"
 
@@ -126,8 +126,8 @@ static void downlink_case(unsigned M, float snr_db, unsigned K, uint64_t seed, d
         long off = (long)e.start - (long)lead;
         /* start is the first path, lead + d (the first tap of the emulator's profile is the
          * strongest on average; a weak first tap may be skipped by a sample or so) */
-        AM_CHECK(off >= (long)d - 1 && off <= (long)d + 3, "M %u agent %u: start %+ld, d = %u",
-                 M, k, off, d);
+        AM_CHECK(off >= (long)d - 1 && off <= (long)d + 3, "M %u agent %u: start %+ld, d = %u", M,
+                 k, off, d);
         /* lag-M/2 correlation over ~1.5 M samples: phase std sqrt((2/g + 1/g^2) / (1.5 M)) */
         double g = pow(10.0, snr_db / 10.0);
         AM_CHECK_NEAR(e.cfo, cfo, 5.0 * sqrt((2.0 / g + 1.0 / (g * g)) / (1.5 * M)) / M_PI);
@@ -145,8 +145,8 @@ static void downlink_case(unsigned M, float snr_db, unsigned K, uint64_t seed, d
             sh += creal(want * conj(want));
         }
         double N0 = 1.0 / pow(10.0, snr_db / 10.0);
-        AM_CHECK(e.n0 > 0.6 * N0 && e.n0 < 1.6 * N0, "M %u: n0 %.3g, want %.3g", M,
-                 (double)e.n0, N0);
+        AM_CHECK(e.n0 > 0.6 * N0 && e.n0 < 1.6 * N0, "M %u: n0 %.3g, want %.3g", M, (double)e.n0,
+                 N0);
         (void)nu;
     }
     *err_db = 10 * log10(se / sh);
@@ -280,8 +280,8 @@ AM_TEST(stream_chunks, unit)
     }
     AM_CHECK(na == 3 && nbf == 3, "found %u and %u beacons, want 3", na, nbf);
     for (unsigned k = 0; k < 3 && k < na && k < nbf; k++) {
-        AM_CHECK(sa[k] == where[k] && sb[k] == where[k], "beacon %u at %llu / %llu, want %zu",
-                 k, (unsigned long long)sa[k], (unsigned long long)sb[k], where[k]);
+        AM_CHECK(sa[k] == where[k] && sb[k] == where[k], "beacon %u at %llu / %llu, want %zu", k,
+                 (unsigned long long)sa[k], (unsigned long long)sb[k], where[k]);
         AM_CHECK(memcmp(ha[k], hb[k], sizeof ha[k]) == 0, "beacon %u: estimates differ", k);
     }
     y[100] = NAN;

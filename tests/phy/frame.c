@@ -119,8 +119,8 @@ AM_TEST(allocation, unit)
         AM_CHECK(memcmp(phy_frame_sctype(f), want, M) == 0, "M %u: frame allocation", M);
         AM_CHECK(phy_frame_n_pilot(f) == np && phy_frame_n_data(f) == nd &&
                      phy_frame_n_used(f) == np + nd,
-                 "M %u: counts %u/%u vs liquid %u/%u", M, phy_frame_n_pilot(f),
-                 phy_frame_n_data(f), np, nd);
+                 "M %u: counts %u/%u vs liquid %u/%u", M, phy_frame_n_pilot(f), phy_frame_n_data(f),
+                 np, nd);
         const unsigned *u = phy_frame_used_bins(f), *d = phy_frame_data_bins(f),
                        *p = phy_frame_pilot_bins(f);
         for (unsigned j = 0; j < phy_frame_n_used(f); j++) {

@@ -1,11 +1,11 @@
 /* phy/ota_rx: decoding against closed forms (§5: average of the active agents, phase-only
  * weighted average, active counts), NMSE against the §5 floor, detection and streaming. */
+#include "phy/ota_rx.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "phy/chan.h"
 #include "phy/frame.h"
-#include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
 
@@ -73,13 +73,14 @@ static void conv_add(float complex *y,
 }
 
 /* frequency response on bin i of taps at delays d0.. (nominal window, AIR_INTERFACE §1) */
-static void taps_response(const float complex *taps, unsigned nt, unsigned d0, unsigned M,
-                          float complex *H)
+static void
+taps_response(const float complex *taps, unsigned nt, unsigned d0, unsigned M, float complex *H)
 {
     for (unsigned i = 0; i < M; i++) {
         double complex s = 0;
         for (unsigned l = 0; l < nt; l++)
-            s += (double complex)taps[l] * cexp(-2.0 * I * M_PI * (double)((size_t)i * (d0 + l) % M) / M);
+            s += (double complex)taps[l] *
+                 cexp(-2.0 * I * M_PI * (double)((size_t)i * (d0 + l) % M) / M);
         H[i] = (float complex)s;
     }
 }
@@ -116,7 +117,7 @@ AM_TEST(roundtrip_noiseless, unit)
 typedef struct scene {
     unsigned K, nt;
     float rho, g_th, eta, snr_db;
-    int mode; /* 0 inversion, 1 phase-only */
+    int mode;         /* 0 inversion, 1 phase-only */
     float complex *H; /* K x M */
     float *V;         /* K x L */
     float complex *y;
@@ -222,7 +223,12 @@ AM_TEST(truncation, unit)
         for (int noisy = 0; noisy < 2; noisy++) {
             link k;
             AM_REQUIRE(link_make(&k, 256, 2000, 5.0f, 1.0f), "link");
-            scene s = {.K = Ks[ki], .nt = 3, .rho = 1.0f, .g_th = 0.4f, .eta = 5.0f, .mode = 0,
+            scene s = {.K = Ks[ki],
+                       .nt = 3,
+                       .rho = 1.0f,
+                       .g_th = 0.4f,
+                       .eta = 5.0f,
+                       .mode = 0,
                        .snr_db = noisy ? 20.0f : INFINITY};
             scene_alloc(&k, &s);
             am_rng r;
@@ -410,8 +416,8 @@ AM_TEST(detect_several, unit)
             }
             double ex = 10 * log10(se / fl);
             if (verbose())
-                fprintf(stderr, "M %u burst %u: start %+ld cfo %.4f excess %.2f dB\n", Ms[mi], b,
-                        d, (double)g.cfo[b], ex);
+                fprintf(stderr, "M %u burst %u: start %+ld cfo %.4f excess %.2f dB\n", Ms[mi], b, d,
+                        (double)g.cfo[b], ex);
             AM_CHECK(ex < 2.0 && ex > -0.5, "M %u burst %u: NMSE %.3g, %.2f dB above the floor",
                      Ms[mi], b, se / ss, ex);
         }
@@ -422,6 +428,42 @@ AM_TEST(detect_several, unit)
         got_free(&g);
         phy_ota_rx_destroy(rx);
         stream_free(&st);
+        link_free(&k);
+    }
+}
+
+/* Bursts back to back (no gap at all) are all found. */
+AM_TEST(back_to_back, unit)
+{
+    unsigned Ms[] = {64, 256};
+    for (unsigned mi = 0; mi < 2; mi++) {
+        link k;
+        AM_REQUIRE(link_make(&k, Ms[mi], 300, 5.0f, 1.0f), "link");
+        const unsigned nb = 4;
+        size_t lead = mi == 0 ? 0 : 777, n = lead + nb * k.n + 500; /* 0: at the stream start */
+        float complex *y = calloc(n, sizeof(float complex));
+        float *v = malloc(k.L * sizeof(float));
+        am_rng r;
+        am_rng_seed(&r, 350 + mi);
+        for (unsigned b = 0; b < nb; b++) {
+            for (size_t i = 0; i < k.L; i++)
+                v[i] = (float)am_rng_normal(&r);
+            AM_REQUIRE_OK(phy_ota_tx_execute(k.tx, v, 5.0f, NULL, y + lead + b * k.n, k.n));
+        }
+        for (size_t t = 0; t < n; t++)
+            y[t] += 0.03f * am_rng_cnormal(&r);
+        got g = {0};
+        phy_ota_rx *rx = stream_rx(Ms[mi], 300, 5.0f, &g);
+        AM_REQUIRE(rx, "rx");
+        AM_REQUIRE_OK(phy_ota_rx_execute(rx, y, n));
+        AM_CHECK(g.n == nb, "M %u: %u of %u back-to-back bursts found", Ms[mi], g.n, nb);
+        for (unsigned b = 0; b < g.n && b < nb; b++)
+            AM_CHECK(g.start[b] == lead + b * k.n, "M %u burst %u at %llu, want %zu", Ms[mi], b,
+                     (unsigned long long)g.start[b], lead + b * k.n);
+        got_free(&g);
+        phy_ota_rx_destroy(rx);
+        free(y);
+        free(v);
         link_free(&k);
     }
 }
@@ -622,8 +664,8 @@ typedef struct nmse_res {
  * floor: eta^2 N0 / (2 K^2 rho) per entry. pred: the same with the estimation noise of G (MRC of
  * the preamble blocks: variance N0 / w_i, w_i = sum of |X_b[i]|^2 over S0a, S0b, S1) and of the
  * pilot phase, to second order in N0 / |G|^2 (AIR_INTERFACE §5: "about 0.3 dB above"). */
-static void genie_nmse(unsigned M, unsigned K, float snr_db, unsigned nbursts, uint64_t seed,
-                       nmse_res *res)
+static void
+genie_nmse(unsigned M, unsigned K, float snr_db, unsigned nbursts, uint64_t seed, nmse_res *res)
 {
     memset(res, 0, sizeof *res);
     phy_frame_cfg fc = {.nfft = M};
@@ -698,8 +740,8 @@ static void genie_case(unsigned M, unsigned K, float snr_db)
      * holds (per-bin SNR of G >= 10); where that form is within 0.4 dB of the floor, the
      * measurement is within 0.5 dB of the floor */
     if (r.lambda_min >= 9.5) {
-        AM_CHECK(fabs(meas - pred) < 0.3, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M,
-                 K, (double)snr_db, meas, pred);
+        AM_CHECK(fabs(meas - pred) < 0.3, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M, K,
+                 (double)snr_db, meas, pred);
         if (pred - fl < 0.4)
             AM_CHECK(meas - fl < 0.5 && meas - fl > -0.2,
                      "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db, meas,
@@ -786,8 +828,7 @@ static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64
     phy_ota_rx *rx = stream_rx(M, L, eta, &g);
     AM_REQUIRE(rx, "rx");
     AM_REQUIRE_OK(phy_ota_rx_execute(rx, y, pos));
-    AM_CHECK(g.n == nb, "M %u K %u SNR %.0f: %u bursts found of %u", M, K, (double)snr_db, g.n,
-             nb);
+    AM_CHECK(g.n == nb, "M %u K %u SNR %.0f: %u bursts found of %u", M, K, (double)snr_db, g.n, nb);
     double se = 0, ss = 0, N0 = rho / pow(10.0, snr_db / 10.0);
     double fl = eta * eta * N0 / (2.0 * K * K * rho);
     long worst = 0;
@@ -807,11 +848,10 @@ static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64
         fprintf(stderr,
                 "chain M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f); start %+ld, "
                 "cfo %.4f (err %.4f)\n",
-                M, K, (double)snr_db, meas, flo, meas - flo, worst, (double)cc.common_cfo,
-                cfo_err);
+                M, K, (double)snr_db, meas, flo, meas - flo, worst, (double)cc.common_cfo, cfo_err);
     AM_CHECK(labs(worst) <= (long)k.cp, "M %u K %u: start off by %ld", M, K, worst);
-    AM_CHECK(meas - flo < 2.0, "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K,
-             (double)snr_db, meas, flo);
+    AM_CHECK(meas - flo < 2.0, "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db,
+             meas, flo);
     /* lag-M/2 correlation over ~1.5 M samples at composite SNR g = K^2 snr: std of the phase
      * sqrt((2/g + 1/g^2) / (1.5 M)), CFO = phase / pi; allow 5 sigma */
     double gs = (double)K * K * pow(10.0, snr_db / 10.0);
@@ -837,6 +877,9 @@ AM_TEST(nmse_chain, unit)
     for (unsigned mi = 0; mi < 3; mi++)
         for (unsigned ki = 0; ki < 4; ki++)
             for (unsigned si = 0; si < 3; si++)
-                chain_case(Ms[mi], Ks[ki], snrs[si], Ms[mi] == 64 ? 16 : Ms[mi] == 256 ? 8 : 4,
+                chain_case(Ms[mi], Ks[ki], snrs[si],
+                           Ms[mi] == 64    ? 16
+                           : Ms[mi] == 256 ? 8
+                                           : 4,
                            7000u + 100u * mi + 10u * ki + si);
 }

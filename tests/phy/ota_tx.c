@@ -108,7 +108,9 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
     double maxd = 0.0, maxref = 0.0;
     size_t k = 0; /* complex payload index */
     for (size_t b = 0; b < 3 + N; b++) {
-        const float complex *S = b == 0 ? phy_frame_s0a(f) : b == 1 ? phy_frame_s0b(f) : phy_frame_s1(f);
+        const float complex *S = b == 0   ? phy_frame_s0a(f)
+                                 : b == 1 ? phy_frame_s0b(f)
+                                          : phy_frame_s1(f);
         for (unsigned i = 0; i < M; i++) {
             if (b < 3) {
                 X[i] = S[i];
@@ -148,11 +150,11 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
 
 AM_TEST(data_symbols, unit)
 {
-    direct(64, 8, 1, 0, 1);     /* one entry: tail of zeros */
-    direct(64, 8, 245, 0, 2);   /* odd L, several symbols */
-    direct(64, 8, 245, 1, 3);   /* precoded */
+    direct(64, 8, 1, 0, 1);   /* one entry: tail of zeros */
+    direct(64, 8, 245, 0, 2); /* odd L, several symbols */
+    direct(64, 8, 245, 1, 3); /* precoded */
     direct(256, 32, 1000, 1, 4);
-    direct(100, 5, 333, 1, 5);  /* M not a power of two, odd cp (unaligned output blocks) */
+    direct(100, 5, 333, 1, 5); /* M not a power of two, odd cp (unaligned output blocks) */
 }
 
 /* §1: unit-power subcarrier values give unit average power. */
@@ -295,7 +297,8 @@ AM_TEST(rotate, unit)
     phy_rotate(x, n, eps, 256, ph0);
     double maxd = 0.0;
     for (size_t t = 0; t < n; t++)
-        maxd = fmax(maxd, cabs((double complex)x[t] - cexp(I * (ph0 + 2 * M_PI * eps * (double)t / 256))));
+        maxd = fmax(
+            maxd, cabs((double complex)x[t] - cexp(I * (ph0 + 2 * M_PI * eps * (double)t / 256))));
     AM_CHECK(maxd < 2e-6, "max |diff| %.3g", maxd);
     free(x);
 }

@@ -18,17 +18,18 @@ am_status phy_beacon_write(const phy_frame *f, float complex *out, size_t cap);
 /* What an agent learns from one beacon. Pointers are owned by the receiver, valid until its next
  * call. */
 typedef struct phy_beacon_est {
-    uint64_t start;           /* stream index of the first sample of S0a */
-    float cfo;                /* downlink carrier offset, subcarrier spacings (the stream was
-                                 derotated by it); an agent pre-compensates its uplink with
-                                 phy_rotate(burst, n, cfo, M, phase0) (phy/ota_tx.h) */
-    float n0;                 /* noise power per bin (§5 definition) */
-    float snr_db;             /* 10 log10(mean over used bins of |h[i]|^2 / n0) */
-    float metric;             /* detection metric (0..1); 1 for estimate_at */
-    unsigned nfft;            /* M */
-    const float complex *h;   /* M: channel h[i] = Y_S1[i] / S1[i] on used bins (0 on null bins),
-                                 time reference `start` (a block whose window starts at its nominal
-                                 place relative to start sees gain h) */
+    uint64_t start;         /* stream index of the first sample of S0a */
+    float cfo;              /* downlink carrier offset, subcarrier spacings (the stream was
+                               derotated by it); an agent pre-compensates its uplink with
+                               phy_rotate(burst, n, cfo, M, phase0) (phy/ota_tx.h) */
+    float n0;               /* noise power per bin (§5 definition) */
+    float snr_db;           /* 10 log10(mean over used bins of |h[i]|^2 / n0) */
+    float metric;           /* detection metric (0..1); 1 for estimate_at */
+    unsigned nfft;          /* M */
+    const float complex *h; /* M: channel h[i] = Y_S1[i] / S1[i] on used bins, combined on even
+                               bins with S0a and S0b (maximum ratio); 0 on null bins;
+                               time reference `start` (a block whose window starts at its nominal
+                               place relative to start sees gain h) */
 } phy_beacon_est;
 
 typedef struct phy_beacon_rx_cfg {
@@ -61,9 +62,7 @@ am_status phy_beacon_rx_execute(phy_beacon_rx *q,
                                 phy_beacon_est *est);
 
 /* Genie-timed estimate: S0a's first sample is x[0], zero CFO assumed; n >= 3 (M + cp). */
-am_status phy_beacon_rx_estimate_at(phy_beacon_rx *q,
-                                     const float complex *x,
-                                     size_t n,
-                                     phy_beacon_est *est);
+am_status
+phy_beacon_rx_estimate_at(phy_beacon_rx *q, const float complex *x, size_t n, phy_beacon_est *est);
 
 #endif

@@ -34,10 +34,8 @@ am_status phy_fft_create(const phy_fft_cfg *cfg, phy_fft **out);
  * in == out iff PHY_FFT_INPLACE) that must outlive the object; phy_fft_in/out return them. MEASURE
  * planning overwrites them. Lets several plans share one buffer (e.g. all blocks of a burst and
  * only its data blocks). */
-am_status phy_fft_create_on(const phy_fft_cfg *cfg,
-                            float complex *in,
-                            float complex *out,
-                            phy_fft **q);
+am_status
+phy_fft_create_on(const phy_fft_cfg *cfg, float complex *in, float complex *out, phy_fft **q);
 void phy_fft_destroy(phy_fft *q); /* NULL is a no-op */
 
 /* Owned buffers: in holds (howmany-1)*idist + n elements, out (howmany-1)*odist + n. */

@@ -14,23 +14,24 @@
 /* One decoded burst. Pointers are owned by the receiver and valid only during the callback (or,
  * for phy_ota_rx_decode_at, until the next call on the receiver). */
 typedef struct phy_ota_burst {
-    uint64_t start;      /* stream index of the first sample of S0a (server's time reference) */
-    uint64_t index;      /* 0, 1, ... bursts decoded since create/reset */
-    float cfo;           /* carrier offset, subcarrier spacings (the stream was derotated by it) */
-    float n0;            /* noise power per bin N0 (§5), from the odd used bins of S0a and S0b */
-    float snr_db;        /* 10 log10(mean over used bins of |G[i]|^2 / n0) */
-    float active_mean;   /* mean over used bins of active[i] */
-    float metric;        /* detection metric (0..1, Schmidl-Cox correlation coefficient squared);
-                            1 for decode_at */
-    unsigned nfft;       /* M: length of active, snr, gain */
-    size_t payload_len;  /* L */
-    const float *payload;        /* L recovered reals: eta * Y/G, the active agents' average (§5);
-                                    0 on entries whose bin has no active agent */
-    const float *active;         /* M: |G[i]| / sqrt(rho), estimated active agents; 0 on null bins
-                                    and where |G| is negligible */
-    const float *snr;            /* M: |G[i]|^2 / n0 (linear); 0 on null bins */
-    const float complex *gain;   /* M: composite gain G[i] = Y_S1[i] / S1[i] (§5); 0 on null bins */
-    size_t n_symbols;            /* N * M_data: length of `symbols` */
+    uint64_t start;       /* stream index of the first sample of S0a (server's time reference) */
+    uint64_t index;       /* 0, 1, ... bursts decoded since create/reset */
+    float cfo;            /* carrier offset, subcarrier spacings (the stream was derotated by it) */
+    float n0;             /* noise power per bin N0 (§5), from the odd used bins of S0a and S0b */
+    float snr_db;         /* 10 log10(mean over used bins of |G[i]|^2 / n0) */
+    float active_mean;    /* mean over used bins of active[i] */
+    float metric;         /* detection metric (0..1, Schmidl-Cox correlation coefficient squared);
+                             1 for decode_at */
+    unsigned nfft;        /* M: length of active, snr, gain */
+    size_t payload_len;   /* L */
+    const float *payload; /* L recovered reals: eta * Y/G, the active agents' average (§5);
+                             0 on entries whose bin has no active agent */
+    const float *active;  /* M: |G[i]| / sqrt(rho), estimated active agents; 0 on null bins
+                             and where |G| is negligible */
+    const float *snr;     /* M: |G[i]|^2 / n0 (linear); 0 on null bins */
+    const float complex *gain;    /* M: composite gain G[i] (§5): Y_S1[i] / S1[i], combined on
+                                     even bins with S0a and S0b (maximum ratio); 0 on null bins */
+    size_t n_symbols;             /* N * M_data: length of `symbols` */
     const float complex *symbols; /* equalised data-bin values Y/G (in units of c_j, i.e. before the
                                      scaling by eta), symbol after symbol, bins increasing */
 } phy_ota_burst;
@@ -79,10 +80,8 @@ am_status phy_ota_rx_execute(phy_ota_rx *q, const float complex *x, size_t n);
 /* Genie-timed decode: S0a's first sample is x[0], zero CFO, n >= burst_len. Fills *burst (start =
  * 0, metric = 1, cfo = 0). Does not disturb the stream state. AM_EINVAL if n < burst_len,
  * AM_EFORMAT on a non-finite sample among the first burst_len. Does not allocate. */
-am_status phy_ota_rx_decode_at(phy_ota_rx *q,
-                               const float complex *x,
-                               size_t n,
-                               phy_ota_burst *burst);
+am_status
+phy_ota_rx_decode_at(phy_ota_rx *q, const float complex *x, size_t n, phy_ota_burst *burst);
 
 typedef struct phy_ota_rx_stats {
     uint64_t samples;  /* samples consumed since create/reset */

@@ -23,10 +23,7 @@ am_status phy_precode_inversion(const phy_frame *f,
 /* §4 phase-only ("phase-aware") precoding: p[i] = sqrt(rho) conj(h[i]) / |h[i]| on used bins,
  * 0 on null bins and where h[i] == 0 (counted in n_erased, may be NULL). The server then recovers
  * the |h|-weighted average sum_k |h_k| v_k / sum_k |h_k|. Same validation as above. */
-am_status phy_precode_phase(const phy_frame *f,
-                            const float complex *h,
-                            float rho,
-                            float complex *p,
-                            unsigned *n_erased);
+am_status phy_precode_phase(
+    const phy_frame *f, const float complex *h, float rho, float complex *p, unsigned *n_erased);
 
 #endif
