@@ -17,5 +17,6 @@ int cmd_demo(int argc, char **argv);
 int bench_phy(int argc, char **argv); /* airmeta bench phy (host/bench_phy.c) */
 int bench_radio(int argc, char **argv); /* airmeta bench radio (host/bench_radio.c) */
 int bench_round(int argc, char **argv); /* airmeta bench round (host/bench_round.c) */
+int cmd_sweep(int argc, char **argv); /* airmeta sweep (host/cmd_sweep.c) */
 
 #endif

@@ -9,6 +9,7 @@ static const am_command commands[] = {
     {"replay", "decode every burst of a SigMF capture: replay CAPTURE.sigmf-meta --out V.f32 [--json]", cmd_replay},
     {"demo", "PHY demo: K agents, Rayleigh channels, aggregation NMSE vs the §5 floor", cmd_demo},
     {"sim", "federated meta-learning over the air in one process (ideal | stat channel)", cmd_sim},
+    {"sweep", "grid of sim runs in parallel: tables over seeds and trade-off plots (PNG)", cmd_sweep},
     {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];

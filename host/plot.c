@@ -326,7 +326,10 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
     size_t k = 0;
     for (size_t p = 0; p < n_panels; p++) {
         const plot_panel *pa = &panels[p];
-        fputs("unset logscale\nunset label 99\nset title ", f);
+        /* a little room left and right so end-point error bars are not on the frame */
+        fputs("unset logscale\nunset label 99\nset offsets graph 0.03, graph 0.03, 0, 0\n"
+              "set title ",
+              f);
         gp_quote(f, pa->title ? pa->title : "");
         fputs("\nset xlabel ", f);
         gp_quote(f, pa->xlabel ? pa->xlabel : "");
