@@ -1,5 +1,5 @@
 /* airmeta sim: Air-meta-pFL end to end in one process (PAPER.md §3): K training agents meta-learn
- * through an aggregator (ideal | stat), new agents fine-tune at eval rounds; JSONL metrics. */
+ * through an aggregator (ideal | stat | iq), new agents fine-tune at eval rounds; JSONL metrics. */
 #include <cblas.h> /* openblas_set_num_threads only: the agents are the parallelism */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agg_iq.h"
 #include "cli.h"
 #include "commands.h"
 #include "core/rng.h"
@@ -28,17 +29,43 @@ typedef struct sim_opts {
     double snr_db, g_th, rho, sparsity, alpha, beta, local_lr, eval_alpha, heterogeneity;
     uint64_t seed;
     int no_memory, quiet;
+    /* --agg iq (host/agg_iq.h) */
+    unsigned nfft, cp, taps, timing_offset;
+    double delay_spread, cfo;
+    const char *precoding, *capture_dir, *radio, *radio_args;
 } sim_opts;
 
 /* The aggregator by name. Adding one (e.g. `iq`, the real waveform) is one line here plus its
  * name in the --agg choices. */
-static am_status make_agg(const sim_opts *o, fl_agg *out)
+static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
 {
     if (strcmp(o->agg, "ideal") == 0)
         return fl_agg_ideal_create(out);
     if (strcmp(o->agg, "stat") == 0) {
         fl_agg_stat_cfg sc = {.snr_db = o->snr_db, .seed = o->seed};
         return fl_agg_stat_create(&sc, out);
+    }
+    if (strcmp(o->agg, "iq") == 0) {
+        agg_iq_cfg c;
+        agg_iq_cfg_default(&c);
+        c.agents = o->agents;
+        c.max_dim = D;
+        c.nfft = o->nfft;
+        c.cp_len = o->cp;
+        c.n_taps = o->taps;
+        c.delay_spread = (float)o->delay_spread;
+        c.max_timing_offset = o->timing_offset != UINT32_MAX
+                                  ? o->timing_offset
+                                  : (o->cp ? o->cp : o->nfft / 8) / 4;
+        c.max_cfo = (float)o->cfo;
+        c.snr_db = (float)o->snr_db;
+        c.threads = o->threads < 64 ? o->threads : 64;
+        c.seed = o->seed;
+        c.capture_dir = o->capture_dir;
+        c.radio = o->radio;
+        c.radio_args = o->radio_args;
+        am_status s = agg_iq_precoding_parse(o->precoding, &c.precoding);
+        return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
     return AM_FAIL(AM_EINVAL, "--agg: unknown aggregator '%s'", o->agg);
 }
@@ -124,6 +151,19 @@ static cJSON *config_json(const sim_opts *o, const fl_model *m, size_t k)
     cJSON_AddNumberToObject(cfg, "eval_tasks", o->eval_tasks);
     cJSON_AddNumberToObject(cfg, "eval_steps", o->eval_steps);
     cJSON_AddNumberToObject(cfg, "eval_alpha", o->eval_alpha);
+    if (strcmp(o->agg, "iq") == 0) {
+        cJSON *iq = cJSON_AddObjectToObject(cfg, "iq");
+        cJSON_AddNumberToObject(iq, "nfft", o->nfft);
+        cJSON_AddNumberToObject(iq, "cp", o->cp ? o->cp : o->nfft / 8);
+        cJSON_AddNumberToObject(iq, "taps", o->taps);
+        cJSON_AddNumberToObject(iq, "delay_spread", o->delay_spread);
+        cJSON_AddNumberToObject(iq, "cfo", o->cfo);
+        cJSON_AddStringToObject(iq, "precoding", o->precoding);
+        if (o->radio)
+            cJSON_AddStringToObject(iq, "radio", o->radio);
+        if (o->capture_dir)
+            cJSON_AddStringToObject(iq, "capture_dir", o->capture_dir);
+    }
     return c;
 }
 
@@ -179,9 +219,14 @@ int cmd_sim(int argc, char **argv)
                   .local_lr = NAN,
                   .eval_alpha = NAN,
                   .heterogeneity = 0.0,
-                  .seed = 1};
+                  .seed = 1,
+                  .nfft = 256,
+                  .taps = 4,
+                  .timing_offset = UINT32_MAX,
+                  .delay_spread = 1.0,
+                  .precoding = "inversion"};
     const cli_opt opts[] = {
-        {"--agg", CLI_CHOICE, &o.agg, "aggregation channel", 0, 0, "ideal|stat"},
+        {"--agg", CLI_CHOICE, &o.agg, "aggregation channel", 0, 0, "ideal|stat|iq"},
         {"--task", CLI_CHOICE, &o.task, "task family", 0, 0, "sinusoid|fmnist|omniglot"},
         {"--data-dir", CLI_STR, &o.data_dir,
          "fmnist: IDX folder (default " FL_FMNIST_DEFAULT_DIR "); omniglot: folder with "
@@ -191,7 +236,7 @@ int cmd_sim(int argc, char **argv)
         {"--new-agents", CLI_UINT, &o.new_agents, "new agents (evaluation only)", 1, 10000, NULL},
         {"--rounds", CLI_UINT, &o.rounds, "rounds (default 5000 sinusoid, 100 images)", 1, 1e7,
          NULL},
-        {"--snr-db", CLI_DOUBLE, &o.snr_db, "per-agent SNR rho/N0 in dB (stat)", -50, 100, NULL},
+        {"--snr-db", CLI_DOUBLE, &o.snr_db, "per-agent SNR rho/N0 in dB (stat, iq)", -50, 100, NULL},
         {"--g-th", CLI_DOUBLE, &o.g_th, "truncation threshold on |h|^2", 0, 20, NULL},
         {"--rho", CLI_DOUBLE, &o.rho, "transmit power factor", 1e-6, 1e6, NULL},
         {"--eta-rule", CLI_CHOICE, &o.eta_rule,
@@ -229,6 +274,24 @@ int cmd_sim(int argc, char **argv)
          NULL},
         {"--filters", CLI_UINT, &o.filters, "CNN filters per block (images)", 1, 256, NULL},
         {"--threads", CLI_UINT, &o.threads, "worker threads (default: online CPUs)", 1, 256, NULL},
+        {"--nfft", CLI_UINT, &o.nfft, "iq: FFT size M (AIR_INTERFACE §1)", 64, 4096, NULL},
+        {"--cp", CLI_UINT, &o.cp, "iq: cyclic prefix (default M/8)", 1, 2048, NULL},
+        {"--taps", CLI_UINT, &o.taps, "iq: Rayleigh multipath taps per agent", 1, 2048, NULL},
+        {"--delay-spread", CLI_DOUBLE, &o.delay_spread, "iq: rms delay spread, samples", 0.01, 1000,
+         NULL},
+        {"--timing-offset", CLI_UINT, &o.timing_offset,
+         "iq: max per-agent timing offset, samples (default cp/4)", 0, 2048, NULL},
+        {"--cfo", CLI_DOUBLE, &o.cfo,
+         "iq: max per-agent carrier offset, subcarrier spacings (agents pre-compensate it from "
+         "the beacon when > 0)", 0, 0.49, NULL},
+        {"--precoding", CLI_CHOICE, &o.precoding, "iq: agents' precoder (AIR_INTERFACE §4)", 0, 0,
+         "inversion|phase"},
+        {"--capture-dir", CLI_STR, &o.capture_dir,
+         "iq: write every round's received stream to DIR/round-NNNNNN.sigmf-meta (airmeta replay)",
+         1, 0, NULL},
+        {"--radio", CLI_CHOICE, &o.radio,
+         "iq: carry each round's received stream through this radio", 0, 0, "loop|file"},
+        {"--radio-args", CLI_STR, &o.radio_args, "iq: key=value,... for --radio", 1, 0, NULL},
         {"--out", CLI_STR, &o.out, "write JSONL metrics (a config line, then one per round)", 1, 0,
          NULL},
         {"--quiet", CLI_FLAG, &o.quiet, "no per-round lines on stdout", 0, 0, NULL},
@@ -239,7 +302,9 @@ int cmd_sim(int argc, char **argv)
         "Air-meta-pFL in one process (PAPER.md §3): K training agents compute local "
         "meta-updates, add their error memory, sparsify, and reach the server through the "
         "aggregation channel (ideal: exact average; stat: Rayleigh fading per bin, truncation "
-        "at --g-th, noise of AIR_INTERFACE §5 at --snr-db); the server updates the meta-model. "
+        "at --g-th, noise of AIR_INTERFACE §5 at --snr-db; iq: the real waveform, every round: "
+        "beacon, agents' channel estimation, precoding, OFDM bursts, the channel emulator and "
+        "the server's receiver, host/agg_iq.h); the server updates the meta-model. "
         "At eval rounds training and new agents fine-tune from it; loss/accuracy before and after "
         "and the generalisation gap are printed and logged. Same seed, same output.",
         opts,
@@ -320,7 +385,7 @@ int cmd_sim(int argc, char **argv)
     if (st == AM_OK)
         st = fl_personalizer_create(m, fam, &pers);
     if (st == AM_OK)
-        st = make_agg(&o, &agg);
+        st = make_agg(&o, fl_model_nparams(m), &agg);
     if (st == AM_OK && o.out && !(out = fopen(o.out, "w")))
         st = AM_FAIL(AM_EIO, "--out %s: %s", o.out, strerror(errno));
     if (st != AM_OK) {
@@ -332,7 +397,7 @@ int cmd_sim(int argc, char **argv)
         printf("airmeta sim: %s, %s (%zu parameters), %u agents + %u new, %s aggregation%s, "
                "%s, %u threads\n",
                o.task, fl_model_describe(m), D, o.agents, o.new_agents, fl_agg_name(&agg),
-               strcmp(o.agg, "stat") == 0 ? "" : " (SNR/g_th unused)", o.learner, o.threads);
+               strcmp(o.agg, "ideal") != 0 ? "" : " (SNR/g_th unused)", o.learner, o.threads);
     if (out) {
         const double kk = ceil(o.sparsity * (double)D);
         line = config_json(&o, m, kk < (double)D ? (size_t)kk : D);
@@ -353,6 +418,11 @@ int cmd_sim(int argc, char **argv)
             rc = cli_fail("sim", st);
             goto done;
         }
+        agg_iq_round_info iq;
+        const int is_iq = agg_iq_is(&agg) && agg_iq_last_round(&agg, &iq) == AM_OK;
+        if (is_iq && !iq.detected && !o.quiet)
+            printf("round %6u  burst NOT detected: estimate 0 applied, updates kept in memory\n",
+                   r + 1);
         const int eval = (r + 1) % o.eval_every == 0 || r + 1 == o.rounds;
         const double nmse_db = s.agg_nmse > 0 ? 10.0 * log10(s.agg_nmse) : -INFINITY;
         fl_personalize_report rep;
@@ -389,6 +459,18 @@ int cmd_sim(int argc, char **argv)
             cJSON_AddNumberToObject(line, "mean_active", s.mean_active);
             cJSON_AddNumberToObject(line, "eta", s.eta);
             cJSON_AddNumberToObject(line, "memory_norm", s.memory_norm);
+            if (is_iq) {
+                cJSON *e = cJSON_AddObjectToObject(line, "iq");
+                cJSON_AddBoolToObject(e, "detected", iq.detected);
+                cJSON_AddNumberToObject(e, "agents_sent", iq.agents_sent);
+                cJSON_AddNumberToObject(e, "snr_db", iq.snr_db);
+                cJSON_AddNumberToObject(e, "cfo", iq.cfo);
+                cJSON_AddNumberToObject(e, "active_rx", iq.active_mean);
+                cJSON_AddNumberToObject(e, "active", iq.active_true_mean);
+                cJSON_AddNumberToObject(e, "seconds", iq.t_beacon + iq.t_tx + iq.t_chan + iq.t_rx);
+                if (iq.capture[0])
+                    cJSON_AddStringToObject(e, "capture", iq.capture);
+            }
             if (eval) {
                 cJSON *e = cJSON_AddObjectToObject(line, "eval");
                 cJSON_AddNumberToObject(e, "steps", o.eval_steps);
