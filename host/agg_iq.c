@@ -70,8 +70,8 @@ typedef struct iq_worker {
     pthread_t th;
     phy_beacon_rx *brx;
     phy_ota_tx *tx;
-    float *pad; /* L: a shorter vector zero-padded to the burst's payload length */
-    float complex *H; /* M: the agent's channel referred to the nominal window */
+    float *pad;             /* L: a shorter vector zero-padded to the burst's payload length */
+    float complex *H;       /* M: the agent's channel referred to the nominal window */
     float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
     float complex *coef;    /* ns: smoothing coefficients */
     am_status st;
@@ -89,8 +89,8 @@ typedef struct agg_iq {
     const unsigned *ubins, *dbins;
     const unsigned char *sct;
     size_t L, blen;
-    unsigned ns;            /* smoothing: lags -2 .. smooth-1 */
-    float complex *Q;       /* nu x ns: orthonormal basis of those lags on the used bins */
+    unsigned ns;      /* smoothing: lags -2 .. smooth-1 */
+    float complex *Q; /* nu x ns: orthonormal basis of those lags on the used bins */
     phy_frame *frame;
     phy_chan *ch;
     phy_ota_rx *rx;
@@ -100,9 +100,9 @@ typedef struct agg_iq {
     float complex *dl; /* K x dl_len */
     /* uplink */
     size_t lead, tail, ycap;
-    float complex *bursts; /* K x blen, SIMD aligned */
+    float complex *bursts;     /* K x blen, SIMD aligned */
     const float complex **txp; /* K: burst pointers handed to the emulator (NULL = silent) */
-    float complex *y, *y2; /* received stream (y2: after the radio) */
+    float complex *y, *y2;     /* received stream (y2: after the radio) */
     /* per agent */
     float complex *P;       /* K x M precoders */
     unsigned char *erased;  /* K x M: used bin erased by agent k (truncated) */
@@ -249,8 +249,10 @@ static am_status make_basis(agg_iq *q)
             nrm += creal(A[(size_t)u * ns + l] * conj(A[(size_t)u * ns + l]));
         if (!(nrm > 1e-9)) {
             free(A);
-            return AM_FAIL(AM_EINVAL, "iq aggregator: smooth = %u lags are not independent on "
-                                      "the %u used bins", ns, nu);
+            return AM_FAIL(AM_EINVAL,
+                           "iq aggregator: smooth = %u lags are not independent on "
+                           "the %u used bins",
+                           ns, nu);
         }
         for (unsigned u = 0; u < nu; u++)
             A[(size_t)u * ns + l] /= sqrt(nrm);
@@ -269,8 +271,8 @@ static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
     phy_beacon_rx_reset(w->brx);
     /* the beacon is due at dl_lead; the first path may come up to max_timing + taps - 1 later */
     const int64_t lo = (int64_t)q->dl_lead - (int64_t)q->cp;
-    const int64_t hi = (int64_t)(q->dl_lead + q->cfg.max_timing_offset + q->cfg.n_taps) +
-                       (int64_t)q->cp;
+    const int64_t hi =
+        (int64_t)(q->dl_lead + q->cfg.max_timing_offset + q->cfg.n_taps) + (int64_t)q->cp;
     size_t pos = 0;
     int found = 0;
     phy_beacon_est est;
@@ -454,8 +456,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     return AM_OK;
 }
 
-static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched,
-                       phy_sigmf_info *in)
+static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, phy_sigmf_info *in)
 {
     phy_sigmf_info_default(in);
     in->nfft = q->M;
@@ -498,8 +499,7 @@ static am_status through_radio(agg_iq *q, const fl_agg_round *r, unsigned nsched
         char args[IQ_PATH_MAX + 8];
         snprintf(args, sizeof args, "rx=%s", radio_file_last_recording(q->rad));
         if ((s = radio_open("file", args, &tmp)) != AM_OK)
-            return am_error_wrap(s, "round %u: reading back the file radio's recording",
-                                 r->round);
+            return am_error_wrap(s, "round %u: reading back the file radio's recording", r->round);
         rxr = tmp;
     }
     if ((s = radio_rx_start(rxr, &at)) != AM_OK)
@@ -534,8 +534,8 @@ out:
     return AM_OK;
 }
 
-static am_status write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched,
-                               const float complex *y, size_t ny)
+static am_status
+write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched, const float complex *y, size_t ny)
 {
     phy_sigmf_info in;
     round_meta(q, r, nsched, &in);
@@ -549,9 +549,15 @@ static am_status write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched
     return AM_OK;
 }
 
-static am_status iq_aggregate(void *self, const fl_agg_round *r, const float *const *x,
-                              const unsigned char *present, size_t K, size_t d, float *out,
-                              float *active, float *const *delivered)
+static am_status iq_aggregate(void *self,
+                              const fl_agg_round *r,
+                              const float *const *x,
+                              const unsigned char *present,
+                              size_t K,
+                              size_t d,
+                              float *out,
+                              float *active,
+                              float *const *delivered)
 {
     agg_iq *q = self;
     if (K != q->K)
@@ -758,8 +764,10 @@ static am_status validate(const agg_iq_cfg *c)
                        "a timed system keeps every channel inside the cp (AIR_INTERFACE §5)",
                        c->max_timing_offset, c->n_taps, cp);
     if (!(isfinite(c->max_cfo) && c->max_cfo >= 0.0f && c->max_cfo < 0.5f))
-        return AM_FAIL(AM_EINVAL, "iq aggregator: max_cfo: %g is not in [0, 0.5) subcarrier "
-                                  "spacings", (double)c->max_cfo);
+        return AM_FAIL(AM_EINVAL,
+                       "iq aggregator: max_cfo: %g is not in [0, 0.5) subcarrier "
+                       "spacings",
+                       (double)c->max_cfo);
     if (isnan(c->snr_db) || c->snr_db < -50.0f || (isfinite(c->snr_db) && c->snr_db > 200.0f) ||
         (isinf(c->snr_db) && c->snr_db < 0))
         return AM_FAIL(AM_EINVAL, "iq aggregator: snr_db: %g is not in -50..200 dB or +inf",
@@ -776,9 +784,11 @@ static am_status validate(const agg_iq_cfg *c)
         return AM_FAIL(AM_EINVAL, "iq aggregator: threads: %u is outside 1..%u", c->threads,
                        IQ_MAX_THREADS);
     if (c->radio && c->radio[0] && strcmp(c->radio, "loop") != 0 && strcmp(c->radio, "file") != 0)
-        return AM_FAIL(AM_ENOTSUP, "iq aggregator: radio '%s': only 'loop' and 'file' carry a "
-                                   "simulated round (uhd and zmq rounds are the server/agent "
-                                   "programs')", c->radio);
+        return AM_FAIL(AM_ENOTSUP,
+                       "iq aggregator: radio '%s': only 'loop' and 'file' carry a "
+                       "simulated round (uhd and zmq rounds are the server/agent "
+                       "programs')",
+                       c->radio);
     if (c->capture_dir && strlen(c->capture_dir) > 3900)
         return AM_FAIL(AM_EINVAL, "iq aggregator: capture directory name too long");
     return AM_OK;
@@ -824,8 +834,10 @@ static am_status open_radio(agg_iq *q, const char *name)
     radio_get_info(q->rad, &ri);
     size_t need = phy_chan_out_len(q->ch, q->blen, q->lead, q->tail);
     if (ri.max_burst && ri.max_burst < need)
-        return AM_FAIL(AM_EINVAL, "iq aggregator: radio '%s' takes bursts of at most %zu samples, "
-                                  "a round needs %zu (loop: raise ring=)", name, ri.max_burst, need);
+        return AM_FAIL(AM_EINVAL,
+                       "iq aggregator: radio '%s' takes bursts of at most %zu samples, "
+                       "a round needs %zu (loop: raise ring=)",
+                       name, ri.max_burst, need);
     radio_time t;
     if ((s = radio_get_time(q->rad, &t)) != AM_OK)
         return s;
@@ -927,8 +939,10 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->w = calloc(q->T, sizeof *q->w);
     if (!q->beacon || !q->dl || !q->bursts || !q->y || !q->P || !q->txp || !q->erased ||
         !q->sending || !q->bstart || !q->bcfo || !q->nact || !q->w) {
-        s = AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
-                               "per burst)", q->K, q->L, q->blen);
+        s = AM_FAIL(AM_ENOMEM,
+                    "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
+                    "per burst)",
+                    q->K, q->L, q->blen);
         goto fail;
     }
     if ((s = phy_beacon_write(q->frame, q->beacon, q->bl)) != AM_OK)

@@ -29,37 +29,37 @@ typedef struct agg_iq_cfg {
     float delay_spread; /* rms delay spread of the exponential profile, samples (n_taps > 1) */
     unsigned max_timing_offset; /* per-agent timing offset uniform in [0, max] samples; the
                                    offset + n_taps - 1 must fit in the cp (a timed system, §5) */
-    float max_cfo;      /* per-agent carrier offset uniform in [-max, max], subcarrier spacings */
-    float snr_db;       /* per-agent SNR rho / N0 (§5), dB; INFINITY = no noise */
+    float max_cfo; /* per-agent carrier offset uniform in [-max, max], subcarrier spacings */
+    float snr_db;  /* per-agent SNR rho / N0 (§5), dB; INFINITY = no noise */
     agg_iq_precoding precoding;
-    int cfo_comp;       /* 1: agents pre-compensate the carrier offset measured on the beacon
-                           (phy_rotate); 0: they trust a shared frequency reference (UHD_NOTES:
-                           B210s on one 10 MHz / GPSDO); -1: auto = 1 iff max_cfo > 0.
-                           The beacon's CFO estimate has an rms error of ~1e-3 subcarrier spacings
-                           at 20 dB: the residual phase drift grows along the burst and costs
-                           ~2 dB of NMSE on a 4096-entry payload, far more on long ones. */
-    unsigned smooth;    /* agents' channel-estimate smoothing: least-squares fit of the used
-                           bins by impulse-response lags -2 .. smooth-1 after the detected first
-                           path; 0 = the system's designed channel length plus a margin for the
-                           first-path decision, min(n_taps + 4, cp); must be <= M/2. Too short
-                           biases the estimate (a floor), too long lets noise in: at the rms
-                           eta rule the CSI noise is the largest gap to the §5 floor. */
-    unsigned threads;   /* agents' beacon processing and TX run on this many threads (>= 1, the
-                           calling thread included) */
-    uint64_t seed;      /* channel realisations and noise */
-    const char *radio;      /* NULL or "": the emulator's output goes straight to the receiver;
-                               "loop" or "file": the round's received stream goes through that
-                               radio (a timed burst out, timestamped RX back) */
-    const char *radio_args; /* "key=value,..." for the radio (loop: default bus=agg_iq-N) */
+    int cfo_comp;            /* 1: agents pre-compensate the carrier offset measured on the beacon
+                                (phy_rotate); 0: they trust a shared frequency reference (UHD_NOTES:
+                                B210s on one 10 MHz / GPSDO); -1: auto = 1 iff max_cfo > 0.
+                                The beacon's CFO estimate has an rms error of ~1e-3 subcarrier spacings
+                                at 20 dB: the residual phase drift grows along the burst and costs
+                                ~2 dB of NMSE on a 4096-entry payload, far more on long ones. */
+    unsigned smooth;         /* agents' channel-estimate smoothing: least-squares fit of the used
+                                bins by impulse-response lags -2 .. smooth-1 after the detected first
+                                path; 0 = the system's designed channel length plus a margin for the
+                                first-path decision, min(n_taps + 4, cp); must be <= M/2. Too short
+                                biases the estimate (a floor), too long lets noise in: at the rms
+                                eta rule the CSI noise is the largest gap to the §5 floor. */
+    unsigned threads;        /* agents' beacon processing and TX run on this many threads (>= 1, the
+                                calling thread included) */
+    uint64_t seed;           /* channel realisations and noise */
+    const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
+                                "loop" or "file": the round's received stream goes through that
+                                radio (a timed burst out, timestamped RX back) */
+    const char *radio_args;  /* "key=value,..." for the radio (loop: default bus=agg_iq-N) */
     const char *capture_dir; /* NULL: none; else every round's received stream is written to
                                 DIR/round-NNNNNN.sigmf-{meta,data} with the §7 airmeta keys */
-    int fail_on_miss;   /* 0: a round whose burst is not detected returns estimate 0, active 0,
-                           delivered 0 (flagged in agg_iq_round_info); 1: AM_ENOTFOUND */
+    int fail_on_miss;        /* 0: a round whose burst is not detected returns estimate 0, active 0,
+                                delivered 0 (flagged in agg_iq_round_info); 1: AM_ENOTFOUND */
 } agg_iq_cfg;
 
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
- * SNR 20 dB, inversion, cfo_comp -1 (auto), smooth 0 (auto), 2 threads, seed 1, no radio, no capture,
- * fail_on_miss 0. */
+ * SNR 20 dB, inversion, cfo_comp -1 (auto), smooth 0 (auto), 2 threads, seed 1, no radio, no
+ * capture, fail_on_miss 0. */
 void agg_iq_cfg_default(agg_iq_cfg *cfg);
 
 /* Validates (AM_EINVAL naming the field), copies cfg, creates every object (FFTW plans on this
@@ -85,7 +85,7 @@ typedef struct agg_iq_round_info {
     double beacon_cfo_err;   /* rms over sending agents of (agents' CFO estimate - truth), the
                                 truth taken from the emulator for this diagnostic only */
     double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, precode+TX, emulator, RX */
-    char capture[512];       /* capture written this round ("" if none) */
+    char capture[512];                   /* capture written this round ("" if none) */
 } agg_iq_round_info;
 
 /* 1 when a was made by agg_iq_create. */

@@ -38,8 +38,8 @@ static double median(const double *v, unsigned n, double *tmp)
 enum { PART_BEACON, PART_TX, PART_CHAN, PART_RX, PART_APPLY, PART_OTHER, PART_TOTAL, NPART };
 static const char *const part_name[NPART] = {"beacon+chanest", "precode+TX", "channel", "RX",
                                              "apply",          "other",      "total"};
-static const char *const part_key[NPART] = {"beacon", "tx", "chan", "rx", "apply", "other",
-                                            "seconds"};
+static const char *const part_key[NPART] = {"beacon", "tx",    "chan",   "rx",
+                                            "apply",  "other", "seconds"};
 
 int bench_round(int argc, char **argv)
 {
@@ -66,7 +66,8 @@ int bench_round(int argc, char **argv)
         "Wall time of one IQ-level simulated round: the server's beacon through the emulated\n"
         "downlink, every agent's beacon detection and channel/CFO estimation, precoding and OFDM\n"
         "modulation of its update (random vectors, truncated inversion, g_th 0.1), the channel\n"
-        "emulator (4-tap Rayleigh, timing offsets, AWGN), the server's streaming receiver, and the\n"
+        "emulator (4-tap Rayleigh, timing offsets, AWGN), the server's streaming receiver, and "
+        "the\n"
         "Adam step of the meta-model theta on the estimate. Prints the median of each part over\n"
         "the timed rounds (after one warm-up round) and, with --json,\n"
         "{\"bench\":\"round\",\"agents\":K,\"dim\":D,\"seconds\":median total, ...parts}.",
@@ -94,7 +95,8 @@ int bench_round(int argc, char **argv)
         goto done;
     }
     for (unsigned k = 0; k < K; k++)
-        if (!(x[k] = malloc((size_t)D * sizeof **x)) || !(del[k] = malloc((size_t)D * sizeof **x))) {
+        if (!(x[k] = malloc((size_t)D * sizeof **x)) ||
+            !(del[k] = malloc((size_t)D * sizeof **x))) {
             rc = cli_fail("bench round", AM_FAIL(AM_ENOMEM, "out of memory"));
             goto done;
         }

@@ -54,9 +54,8 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         c.cp_len = o->cp;
         c.n_taps = o->taps;
         c.delay_spread = (float)o->delay_spread;
-        c.max_timing_offset = o->timing_offset != UINT32_MAX
-                                  ? o->timing_offset
-                                  : (o->cp ? o->cp : o->nfft / 8) / 4;
+        c.max_timing_offset =
+            o->timing_offset != UINT32_MAX ? o->timing_offset : (o->cp ? o->cp : o->nfft / 8) / 4;
         c.max_cfo = (float)o->cfo;
         c.snr_db = (float)o->snr_db;
         c.threads = o->threads < 64 ? o->threads : 64;
@@ -236,7 +235,8 @@ int cmd_sim(int argc, char **argv)
         {"--new-agents", CLI_UINT, &o.new_agents, "new agents (evaluation only)", 1, 10000, NULL},
         {"--rounds", CLI_UINT, &o.rounds, "rounds (default 5000 sinusoid, 100 images)", 1, 1e7,
          NULL},
-        {"--snr-db", CLI_DOUBLE, &o.snr_db, "per-agent SNR rho/N0 in dB (stat, iq)", -50, 100, NULL},
+        {"--snr-db", CLI_DOUBLE, &o.snr_db, "per-agent SNR rho/N0 in dB (stat, iq)", -50, 100,
+         NULL},
         {"--g-th", CLI_DOUBLE, &o.g_th, "truncation threshold on |h|^2", 0, 20, NULL},
         {"--rho", CLI_DOUBLE, &o.rho, "transmit power factor", 1e-6, 1e6, NULL},
         {"--eta-rule", CLI_CHOICE, &o.eta_rule,
@@ -283,7 +283,8 @@ int cmd_sim(int argc, char **argv)
          "iq: max per-agent timing offset, samples (default cp/4)", 0, 2048, NULL},
         {"--cfo", CLI_DOUBLE, &o.cfo,
          "iq: max per-agent carrier offset, subcarrier spacings (agents pre-compensate it from "
-         "the beacon when > 0)", 0, 0.49, NULL},
+         "the beacon when > 0)",
+         0, 0.49, NULL},
         {"--precoding", CLI_CHOICE, &o.precoding, "iq: agents' precoder (AIR_INTERFACE §4)", 0, 0,
          "inversion|phase"},
         {"--capture-dir", CLI_STR, &o.capture_dir,
@@ -467,7 +468,6 @@ int cmd_sim(int argc, char **argv)
                 cJSON_AddNumberToObject(e, "cfo", iq.cfo);
                 cJSON_AddNumberToObject(e, "active_rx", iq.active_mean);
                 cJSON_AddNumberToObject(e, "active", iq.active_true_mean);
-                cJSON_AddNumberToObject(e, "seconds", iq.t_beacon + iq.t_tx + iq.t_chan + iq.t_rx);
                 if (iq.capture[0])
                     cJSON_AddStringToObject(e, "capture", iq.capture);
             }

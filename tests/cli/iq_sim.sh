@@ -63,6 +63,12 @@ print("captures replay to the logged receiver figures")
 PY
 fi
 
+# deterministic whatever the number of threads (the agents' side runs on them)
+short=(--agg iq --agents 4 --rounds 5 --eval-every 5 --eval-tasks 10 --cfo 0.05 --seed 9 --quiet)
+"$AIRMETA" sim "${short[@]}" --threads 1 --out "$d/t1.jsonl" || fail "threads 1"
+"$AIRMETA" sim "${short[@]}" --threads 2 --out "$d/t2.jsonl" || fail "threads 2"
+cmp "$d/t1.jsonl" "$d/t2.jsonl" || fail "iq: 1 vs 2 threads differ"
+
 # bad iq settings: a clear message, exit 2
 "$AIRMETA" sim --agg iq --rounds 1 --timing-offset 40 --quiet 2>"$d/e1"
 [ $? -eq 2 ] || fail "timing offset beyond the cp: exit code"

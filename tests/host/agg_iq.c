@@ -61,8 +61,8 @@ static void fill_gauss(bench *b, am_rng *g)
             b->x[k][j] = (float)am_rng_normal(g);
 }
 
-static am_status run_round(fl_agg *a, bench *b, unsigned round, float g_th, fl_eta_rule rule,
-                           fl_agg_round *r)
+static am_status
+run_round(fl_agg *a, bench *b, unsigned round, float g_th, fl_eta_rule rule, fl_agg_round *r)
 {
     r->eta = fl_agg_eta(rule, (const float *const *)b->x, NULL, b->K, b->D);
     r->rho = 1.0f;
@@ -76,8 +76,8 @@ static am_status run_round(fl_agg *a, bench *b, unsigned round, float g_th, fl_e
  * active agents' average (sum of delivered / active) and the §5 floor eta^2 N0/(2 n^2 rho),
  * N0 = rho/snr. Also checks that active[j] is the number of agents whose delivered entry is
  * x (not truncated) and that delivered is x or 0. Returns the number of inconsistent entries. */
-static size_t score(const bench *b, const fl_agg_round *r, double snr_db, double *err, double *sig,
-                    double *flo)
+static size_t
+score(const bench *b, const fl_agg_round *r, double snr_db, double *err, double *sig, double *flo)
 {
     const double snr = pow(10.0, snr_db / 10.0);
     size_t bad = 0;
@@ -530,9 +530,15 @@ typedef struct probe {
     size_t bad;
 } probe;
 
-static am_status probe_aggregate(void *self, const fl_agg_round *r, const float *const *x,
-                                 const unsigned char *present, size_t K, size_t d, float *out,
-                                 float *active, float *const *delivered)
+static am_status probe_aggregate(void *self,
+                                 const fl_agg_round *r,
+                                 const float *const *x,
+                                 const unsigned char *present,
+                                 size_t K,
+                                 size_t d,
+                                 float *out,
+                                 float *active,
+                                 float *const *delivered)
 {
     probe *p = self;
     am_status s = fl_agg_execute(&p->inner, r, x, present, K, d, out, active, delivered);
@@ -566,9 +572,10 @@ AM_TEST(airfl_tracks_stat, e2e)
         fl_task_family *fam = NULL;
         AM_REQUIRE_OK(fl_task_family_create(&tc, &fam));
         const unsigned w[] = {1, 40, 40, 1};
-        fl_mlp_cfg mc = {w, 4, fl_task_support_size(fam) > fl_task_query_size(fam)
-                                   ? fl_task_support_size(fam)
-                                   : fl_task_query_size(fam)};
+        fl_mlp_cfg mc = {w, 4,
+                         fl_task_support_size(fam) > fl_task_query_size(fam)
+                             ? fl_task_support_size(fam)
+                             : fl_task_query_size(fam)};
         fl_model *m = NULL;
         AM_REQUIRE_OK(fl_model_create_mlp(&mc, &m));
         fl_airfl_cfg ac;
@@ -614,8 +621,8 @@ AM_TEST(airfl_tracks_stat, e2e)
         fl_task_family_destroy(fam);
     }
     for (int v = 0; v < 2; v++)
-        AM_CHECK(last[v] < 0.7 * first[v], "%s: loss %.3f -> %.3f does not fall",
-                 v ? "iq" : "stat", first[v], last[v]);
+        AM_CHECK(last[v] < 0.7 * first[v], "%s: loss %.3f -> %.3f does not fall", v ? "iq" : "stat",
+                 first[v], last[v]);
     AM_CHECK(fabs(gap[0]) < 0.3, "stat gap %.2f dB", gap[0]);
     AM_CHECK(gap[1] < 2.0 && gap[1] > -0.3, "iq gap %.2f dB", gap[1]);
     /* the same trend: neither ends far above the other */
