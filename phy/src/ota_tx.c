@@ -21,6 +21,7 @@ struct phy_ota_tx {
     unsigned M, cp, n_used, n_data, n_pilot, n_runs;
     const unsigned *data, *pilot, *used;
     unsigned *run_bin, *run_len; /* maximal runs of consecutive data bins */
+    unsigned char *run_over;     /* the run is followed by a pilot bin and another run */
     size_t C;               /* data symbols per inverse FFT call (a chunk that stays in cache) */
     float complex *F, *T;   /* C M each: bin values, time samples of a chunk */
     float complex *Fp, *Tp; /* 3 M each: the preamble blocks */
@@ -73,6 +74,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     }
     q->run_bin = malloc(q->n_data * sizeof(unsigned));
     q->run_len = malloc(q->n_data * sizeof(unsigned));
+    q->run_over = calloc(q->n_data, 1);
     /* ~64 KB of bin values per chunk: the chunk's F, T and output stay in L1/L2 */
     q->C = 8192 / q->M ? 8192 / q->M : 1;
     if (q->C > q->N)
@@ -86,8 +88,8 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->wd = phy_fft_alloc(q->n_data);
     q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
-    if (!q->run_bin || !q->run_len || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp || !q->wd ||
-        !q->w1 || !q->w2) {
+    if (!q->run_bin || !q->run_len || !q->run_over || !q->F || !q->T || !q->Fp || !q->Tp ||
+        !q->pp || !q->wd || !q->w1 || !q->w2) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
@@ -101,6 +103,11 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
             q->run_len[q->n_runs] = 1;
             q->n_runs++;
         }
+    }
+    const unsigned char *sct = phy_frame_sctype(f);
+    for (unsigned r = 0; r + 1 < q->n_runs; r++) {
+        unsigned after = q->run_bin[r] + q->run_len[r];
+        q->run_over[r] = after < q->M && sct[after] == PHY_SCTYPE_PILOT;
     }
     phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
     s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
@@ -131,6 +138,7 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->w2);
     free(q->run_bin);
     free(q->run_len);
+    free(q->run_over);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -194,7 +202,18 @@ static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, 
             }
             memcpy(x + 2 * t, &o, sizeof o);
         }
-        if (t < n) {
+        if (t < n && q->run_over[r]) { /* one more pair: its second value lands on the pilot
+                                            after the run (rewritten after the mapping) */
+            v4f c, w1, w2, o;
+            memcpy(&c, vv + 2 * t, sizeof c);
+            memcpy(&w1, a + 2 * t, sizeof w1);
+            memcpy(&w2, b + 2 * t, sizeof w2);
+            o = w1 * c + w2 * __builtin_shufflevector(c, c, 1, 0, 3, 2);
+            memcpy(x + 2 * t, &o, sizeof o);
+            v4u u;
+            memcpy(&u, vv + 2 * t, sizeof u);
+            badv |= (v4u)((u & expo) == expo);
+        } else if (t < n) {
             bad |= any_nonfinite(vv + 2 * t, 2);
             x[2 * t] = a[2 * t] * vv[2 * t] + b[2 * t] * vv[2 * t + 1];
             x[2 * t + 1] = a[2 * t + 1] * vv[2 * t + 1] + b[2 * t + 1] * vv[2 * t];
@@ -268,19 +287,20 @@ am_status phy_ota_tx_execute(phy_ota_tx *q,
         size_t c = N - s0 < q->C ? N - s0 : q->C;
         for (size_t s = 0; s < c; s++) {
             float complex *X = q->F + s * M;
-            for (unsigned j = 0; j < q->n_pilot; j++)
-                X[q->pilot[j]] = pp[q->pilot[j]];
             if (k + nd <= nfull) {
                 bad |= map_full(q, X, v + 2 * k, p != NULL);
                 k += nd;
-                continue;
+            } else {
+                /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
+                for (unsigned j = 0; j < nd; j++, k++) {
+                    float re = 2 * k < L ? v[2 * k] : 0.0f,
+                          im = 2 * k + 1 < L ? v[2 * k + 1] : 0.0f;
+                    bad |= any_nonfinite(&re, 1) | any_nonfinite(&im, 1);
+                    X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
+                }
             }
-            /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
-            for (unsigned j = 0; j < nd; j++, k++) {
-                float re = 2 * k < L ? v[2 * k] : 0.0f, im = 2 * k + 1 < L ? v[2 * k + 1] : 0.0f;
-                bad |= any_nonfinite(&re, 1) | any_nonfinite(&im, 1);
-                X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
-            }
+            for (unsigned j = 0; j < q->n_pilot; j++) /* after the data (see run_over) */
+                X[q->pilot[j]] = pp[q->pilot[j]];
         }
         for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
             float complex *o = out + (3 + s0 + s) * B;
