@@ -303,6 +303,44 @@ AM_TEST(deterministic, unit)
     bench_free(&b);
 }
 
+/* An agent that does not transmit this round (present[k] = 0) gets nothing: no beacon, no burst,
+ * delivered 0, not counted active; the others' average still lands at the floor. */
+AM_TEST(absent_agent, unit)
+{
+    enum { K = 6, D = 3000 };
+    agg_iq_cfg c;
+    cfg_small(&c, K, D, 20.0f, 13);
+    fl_agg a = {0};
+    bench b;
+    AM_REQUIRE(bench_new(&b, K, D), "out of memory");
+    AM_REQUIRE_OK(agg_iq_create(&c, &a));
+    am_rng g;
+    am_rng_seed(&g, 6);
+    fill_gauss(&b, &g);
+    const unsigned char present[K] = {1, 0, 1, 1, 0, 1};
+    fl_agg_round rr = {fl_agg_eta(FL_ETA_PEAK, (const float *const *)b.x, present, K, D), 1.0f,
+                       0.1f, 0};
+    for (size_t j = 0; j < D; j++)
+        b.del[1][j] = b.del[4][j] = 1.0f; /* must be overwritten */
+    AM_REQUIRE_OK(
+        fl_agg_execute(&a, &rr, (const float *const *)b.x, present, K, D, b.out, b.act, b.del));
+    agg_iq_round_info in;
+    AM_REQUIRE_OK(agg_iq_last_round(&a, &in));
+    AM_CHECK(in.detected && in.agents_sent == 4 && in.agents_deaf == 0, "sent %u deaf %u",
+             in.agents_sent, in.agents_deaf);
+    size_t nz = 0;
+    for (size_t j = 0; j < D; j++) {
+        nz += b.del[1][j] != 0.0f || b.del[4][j] != 0.0f || b.act[j] > 4.0f;
+        b.x[1][j] = b.x[4][j] = 0.0f; /* absent: scored as sending zeros that nobody received */
+    }
+    AM_CHECK(nz == 0, "%zu entries credit an absent agent", nz);
+    double err = 0, sig = 0, flo = 0;
+    AM_CHECK(score(&b, &rr, 20.0, &err, &sig, &flo) == 0, "inconsistent entries");
+    AM_CHECK(10 * log10(err / flo) < 2.0, "gap %.2f dB", 10 * log10(err / flo));
+    fl_agg_destroy(&a);
+    bench_free(&b);
+}
+
 /* Reads n little-endian float32 from path into v (0 on success). */
 static int read_f32(const char *path, float *v, size_t n)
 {
