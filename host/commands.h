@@ -18,5 +18,8 @@ int bench_phy(int argc, char **argv); /* airmeta bench phy (host/bench_phy.c) */
 int bench_radio(int argc, char **argv); /* airmeta bench radio (host/bench_radio.c) */
 int bench_round(int argc, char **argv); /* airmeta bench round (host/bench_round.c) */
 int cmd_sweep(int argc, char **argv); /* airmeta sweep (host/cmd_sweep.c) */
+int cmd_server(int argc, char **argv); /* airmeta server (host/cmd_server.c) */
+int cmd_agent(int argc, char **argv);  /* airmeta agent (host/cmd_agent.c) */
+int cmd_chan(int argc, char **argv);   /* airmeta chan (host/cmd_chan.c) */
 
 #endif

@@ -24,17 +24,16 @@
  * ------------------------------------------------------------------------------------------- */
 const char *ctrl_type_name(uint32_t type)
 {
-    static const char *const names[] = {"?",      "HELLO",  "WELCOME", "MODEL", "STATUS", "GO",
-                                        "PLAN",   "REPORT", "COMMIT",  "LEAVE", "BYE"};
+    static const char *const names[] = {"?",    "HELLO",  "WELCOME", "MODEL", "STATUS", "GO",
+                                        "PLAN", "REPORT", "COMMIT",  "LEAVE", "BYE"};
     return type < CTRL_TYPE_END ? names[type] : "?";
 }
 
 const char *ctrl_reject_name(ctrl_reject r)
 {
-    static const char *const names[] = {"none",     "truncated", "oversized", "size",
-                                        "magic",    "version",   "hcrc",      "type",
-                                        "reserved", "crc",       "payload",   "frames",
-                                        "peer"};
+    static const char *const names[] = {"none",    "truncated", "oversized", "size",     "magic",
+                                        "version", "hcrc",      "type",      "reserved", "crc",
+                                        "payload", "frames",    "peer"};
     return (unsigned)r < CTRL_REJ_END ? names[r] : "?";
 }
 
@@ -51,11 +50,26 @@ static void w_bytes(wcur *w, const void *src, size_t n)
         memcpy(w->p, src, n);
     w->p += n;
 }
-static void w_u32(wcur *w, uint32_t v) { w_bytes(w, &v, 4); }
-static void w_u64(wcur *w, uint64_t v) { w_bytes(w, &v, 8); }
-static void w_i64(wcur *w, int64_t v) { w_bytes(w, &v, 8); }
-static void w_f32(wcur *w, float v) { w_bytes(w, &v, 4); }
-static void w_f64(wcur *w, double v) { w_bytes(w, &v, 8); }
+static void w_u32(wcur *w, uint32_t v)
+{
+    w_bytes(w, &v, 4);
+}
+static void w_u64(wcur *w, uint64_t v)
+{
+    w_bytes(w, &v, 8);
+}
+static void w_i64(wcur *w, int64_t v)
+{
+    w_bytes(w, &v, 8);
+}
+static void w_f32(wcur *w, float v)
+{
+    w_bytes(w, &v, 4);
+}
+static void w_f64(wcur *w, double v)
+{
+    w_bytes(w, &v, 8);
+}
 static void w_str(wcur *w, const char *s)
 {
     size_t n = strnlen(s, CTRL_STR_LEN - 1);
@@ -164,17 +178,27 @@ static uint32_t crc(const void *p, size_t n)
 static size_t payload_len(const ctrl_msg *m)
 {
     switch (m->type) {
-    case CTRL_HELLO: return HELLO_FIXED + (size_t)CTRL_STR_LEN * m->u.hello.n_ep;
-    case CTRL_WELCOME: return WELCOME_LEN;
-    case CTRL_MODEL: return MODEL_FIXED + 4 * (size_t)m->u.model.n_prev + 4 * (size_t)m->u.model.dim;
-    case CTRL_STATUS: return STATUS_FIXED + 4 * (size_t)m->u.status.n_x;
-    case CTRL_GO: return GO_LEN;
-    case CTRL_PLAN: return PLAN_FIXED + 4 * (size_t)m->u.plan.n;
-    case CTRL_REPORT: return REPORT_FIXED + 4 * (size_t)m->u.report.n;
-    case CTRL_COMMIT: return COMMIT_FIXED + 4 * (size_t)m->u.commit.n;
+    case CTRL_HELLO:
+        return HELLO_FIXED + (size_t)CTRL_STR_LEN * m->u.hello.n_ep;
+    case CTRL_WELCOME:
+        return WELCOME_LEN;
+    case CTRL_MODEL:
+        return MODEL_FIXED + 4 * (size_t)m->u.model.n_prev + 4 * (size_t)m->u.model.dim;
+    case CTRL_STATUS:
+        return STATUS_FIXED + 4 * (size_t)m->u.status.n_x;
+    case CTRL_GO:
+        return GO_LEN;
+    case CTRL_PLAN:
+        return PLAN_FIXED + 4 * (size_t)m->u.plan.n;
+    case CTRL_REPORT:
+        return REPORT_FIXED + 4 * (size_t)m->u.report.n;
+    case CTRL_COMMIT:
+        return COMMIT_FIXED + 4 * (size_t)m->u.commit.n;
     case CTRL_LEAVE:
-    case CTRL_BYE: return 0;
-    default: return 0;
+    case CTRL_BYE:
+        return 0;
+    default:
+        return 0;
     }
 }
 
@@ -308,13 +332,15 @@ static int learner_ok(const ctrl_learner *l, why_buf *w)
            pos_ok(l->alpha, w, "learner.alpha") &&
            range_ok(l->tasks, 1, 1000000, w, "learner.tasks") &&
            range_ok(l->local_iters, 1, 100000, w, "learner.local_iters") &&
-           pos_ok(l->local_lr, w, "learner.local_lr") && pos_ok(l->hf_delta, w, "learner.hf_delta") &&
+           pos_ok(l->local_lr, w, "learner.local_lr") &&
+           pos_ok(l->hf_delta, w, "learner.hf_delta") &&
            range_ok(l->ways, 1, 10000, w, "learner.ways") &&
            range_ok(l->shots, 1, 100000, w, "learner.shots") &&
            range_ok(l->query, 1, 100000, w, "learner.query") &&
            (isfinite(l->heterogeneity) && l->heterogeneity >= 0 && l->heterogeneity <= 1
                 ? 1
-                : bad(w, "learner.heterogeneity = %g is not in [0, 1]", (double)l->heterogeneity)) &&
+                : bad(w, "learner.heterogeneity = %g is not in [0, 1]",
+                      (double)l->heterogeneity)) &&
            range_ok(l->filters, 1, 4096, w, "learner.filters") &&
            range_ok(l->sparsify, 0, 2, w, "learner.sparsify") &&
            (isfinite(l->keep) && l->keep > 0 && l->keep <= 1
@@ -333,7 +359,7 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return 0;
         if (h->role == CTRL_ROLE_AGENT) {
             if (!range_ok(h->id, 0, CTRL_MAX_AGENTS - 1, w, "HELLO.id") ||
-                !range_ok(h->dim, 1, CTRL_MAX_DIM, w, "HELLO.dim"))
+                !range_ok(h->dim, 0, CTRL_MAX_DIM, w, "HELLO.dim"))
                 return 0;
             if (h->n_agents || h->n_ep)
                 return bad(w, "HELLO from an agent with n_agents %u, %u endpoints", h->n_agents,
@@ -360,8 +386,9 @@ static int validate(const ctrl_msg *m, why_buf *w)
     case CTRL_WELCOME: {
         const ctrl_welcome *c = &m->u.welcome;
         if (!range_ok(c->accepted, 0, 1, w, "WELCOME.accepted") ||
-            !range_ok(c->role, 1, 2, w, "WELCOME.role") || !str_ok(c->reason, w, "WELCOME.reason") ||
-            !str_ok(c->uplink, w, "WELCOME.uplink") || !str_ok(c->downlink, w, "WELCOME.downlink"))
+            !range_ok(c->role, 1, 2, w, "WELCOME.role") ||
+            !str_ok(c->reason, w, "WELCOME.reason") || !str_ok(c->uplink, w, "WELCOME.uplink") ||
+            !str_ok(c->downlink, w, "WELCOME.downlink"))
             return 0;
         if (!c->accepted || c->role != CTRL_ROLE_AGENT)
             return 1; /* the setup fields are meaningful for an accepted agent only */
@@ -413,7 +440,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return bad(w, "PLAN: transmit tick not after the beacon tick");
         if (!isfinite(p->deadline) || p->deadline <= 0 || p->deadline > 3600)
             return bad(w, "PLAN.deadline = %g s (0..3600)", p->deadline);
-        return range_ok(p->n, 1, CTRL_MAX_AGENTS, w, "PLAN.n") && ids_ok(p->ids, p->n, w, "PLAN.ids");
+        return range_ok(p->n, 1, CTRL_MAX_AGENTS, w, "PLAN.n") &&
+               ids_ok(p->ids, p->n, w, "PLAN.ids");
     }
     case CTRL_REPORT: {
         const ctrl_report *r = &m->u.report;
@@ -431,8 +459,10 @@ static int validate(const ctrl_msg *m, why_buf *w)
         return ids_ok(c->ids, c->n, w, "COMMIT.ids");
     }
     case CTRL_LEAVE:
-    case CTRL_BYE: return 1;
-    default: return bad(w, "unknown type %u", m->type);
+    case CTRL_BYE:
+        return 1;
+    default:
+        return bad(w, "unknown type %u", m->type);
     }
 }
 
@@ -588,7 +618,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_bytes(&c, o->ids, 4 * (size_t)o->n);
         break;
     }
-    default: break; /* LEAVE, BYE: empty */
+    default:
+        break; /* LEAVE, BYE: empty */
     }
     wcur h = {p};
     w_u32(&h, CTRL_MAGIC);
@@ -626,20 +657,29 @@ static am_status reject(ctrl_reject *why, ctrl_reject r, const char *fmt, ...)
 static size_t fixed_len(uint32_t type)
 {
     switch (type) {
-    case CTRL_HELLO: return HELLO_FIXED;
-    case CTRL_WELCOME: return WELCOME_LEN;
-    case CTRL_MODEL: return MODEL_FIXED;
-    case CTRL_STATUS: return STATUS_FIXED;
-    case CTRL_GO: return GO_LEN;
-    case CTRL_PLAN: return PLAN_FIXED;
-    case CTRL_REPORT: return REPORT_FIXED;
-    case CTRL_COMMIT: return COMMIT_FIXED;
-    default: return 0;
+    case CTRL_HELLO:
+        return HELLO_FIXED;
+    case CTRL_WELCOME:
+        return WELCOME_LEN;
+    case CTRL_MODEL:
+        return MODEL_FIXED;
+    case CTRL_STATUS:
+        return STATUS_FIXED;
+    case CTRL_GO:
+        return GO_LEN;
+    case CTRL_PLAN:
+        return PLAN_FIXED;
+    case CTRL_REPORT:
+        return REPORT_FIXED;
+    case CTRL_COMMIT:
+        return COMMIT_FIXED;
+    default:
+        return 0;
     }
 }
 
-am_status ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m,
-                      ctrl_reject *why)
+am_status
+ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_reject *why)
 {
     if (why)
         *why = CTRL_REJ_NONE;
@@ -743,8 +783,8 @@ am_status ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg 
         o->n_prev = r_u32(&c);
         o->dim = r_u32(&c);
         if (o->n_prev > CTRL_MAX_AGENTS || o->dim > CTRL_MAX_DIM)
-            return reject(why, CTRL_REJ_PAYLOAD, "MODEL: %u ids, %u floats (max %u, %u)",
-                          o->n_prev, o->dim, CTRL_MAX_AGENTS, CTRL_MAX_DIM);
+            return reject(why, CTRL_REJ_PAYLOAD, "MODEL: %u ids, %u floats (max %u, %u)", o->n_prev,
+                          o->dim, CTRL_MAX_AGENTS, CTRL_MAX_DIM);
         break;
     }
     case CTRL_STATUS: {
@@ -804,7 +844,8 @@ am_status ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg 
             return reject(why, CTRL_REJ_PAYLOAD, "COMMIT: %u ids (max %u)", o->n, CTRL_MAX_AGENTS);
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (type == CTRL_HELLO && m->u.hello.n_ep > 2 + 2 * CTRL_MAX_AGENTS)
         return reject(why, CTRL_REJ_PAYLOAD, "HELLO: %u endpoints", m->u.hello.n_ep);
@@ -813,16 +854,27 @@ am_status ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg 
         return reject(why, CTRL_REJ_PAYLOAD, "%s payload of %u bytes, its fields need %zu",
                       ctrl_type_name(type), (unsigned)n, want);
     switch (type) { /* the variable parts, now known to be inside the buffer */
-    case CTRL_HELLO: m->u.hello.ep = r_view(&c, (size_t)CTRL_STR_LEN * m->u.hello.n_ep); break;
+    case CTRL_HELLO:
+        m->u.hello.ep = r_view(&c, (size_t)CTRL_STR_LEN * m->u.hello.n_ep);
+        break;
     case CTRL_MODEL:
         m->u.model.prev_ids = r_view(&c, 4 * (size_t)m->u.model.n_prev);
         m->u.model.theta = r_view(&c, 4 * (size_t)m->u.model.dim);
         break;
-    case CTRL_STATUS: m->u.status.x = r_view(&c, 4 * (size_t)m->u.status.n_x); break;
-    case CTRL_PLAN: m->u.plan.ids = r_view(&c, 4 * (size_t)m->u.plan.n); break;
-    case CTRL_REPORT: m->u.report.ids = r_view(&c, 4 * (size_t)m->u.report.n); break;
-    case CTRL_COMMIT: m->u.commit.ids = r_view(&c, 4 * (size_t)m->u.commit.n); break;
-    default: break;
+    case CTRL_STATUS:
+        m->u.status.x = r_view(&c, 4 * (size_t)m->u.status.n_x);
+        break;
+    case CTRL_PLAN:
+        m->u.plan.ids = r_view(&c, 4 * (size_t)m->u.plan.n);
+        break;
+    case CTRL_REPORT:
+        m->u.report.ids = r_view(&c, 4 * (size_t)m->u.report.n);
+        break;
+    case CTRL_COMMIT:
+        m->u.commit.ids = r_view(&c, 4 * (size_t)m->u.commit.n);
+        break;
+    default:
+        break;
     }
     why_buf w = {{0}, 1};
     if (!validate(m, &w))
@@ -878,7 +930,7 @@ am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
     *out = NULL;
     if (!cfg || !cfg->endpoint || !cfg->endpoint[0])
         return AM_FAIL(AM_EINVAL, "ctrl_create: no endpoint");
-    if (strlen(cfg->endpoint) >= sizeof ((ctrl *)0)->endpoint)
+    if (strlen(cfg->endpoint) >= sizeof((ctrl *)0)->endpoint)
         return AM_FAIL(AM_EINVAL, "ctrl_create: endpoint '%.40s...' too long", cfg->endpoint);
     if (cfg->max_payload < 1024 || cfg->max_payload > ((size_t)1 << 31))
         return AM_FAIL(AM_EINVAL, "ctrl_create: max_payload %zu (1024..2^31)", cfg->max_payload);
@@ -925,8 +977,8 @@ am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
     int rc = q->server ? zmq_bind(q->sock, cfg->endpoint) : zmq_connect(q->sock, cfg->endpoint);
     if (rc != 0) {
         int e = errno;
-        am_status s = AM_FAIL(AM_EIO, "ctrl: cannot %s '%s': %s",
-                              cfg->server ? "bind" : "connect", cfg->endpoint, zmq_strerror(e));
+        am_status s = AM_FAIL(AM_EIO, "ctrl: cannot %s '%s': %s", cfg->server ? "bind" : "connect",
+                              cfg->endpoint, zmq_strerror(e));
         ctrl_destroy(q);
         return s;
     }
@@ -1110,8 +1162,8 @@ am_status ctrl_recv(ctrl *q, double timeout_s, ctrl_msg *m, ctrl_peer *from)
             continue;
         }
         ctrl_reject why = CTRL_REJ_NONE;
-        am_status s = ctrl_decode(zmq_msg_data(&q->rx), zmq_msg_size(&q->rx), q->max_payload, m,
-                                  &why);
+        am_status s =
+            ctrl_decode(zmq_msg_data(&q->rx), zmq_msg_size(&q->rx), q->max_payload, m, &why);
         if (s != AM_OK) {
             ctrl_count_reject(q, why == CTRL_REJ_NONE ? CTRL_REJ_PAYLOAD : why, am_last_error());
             drop_rx(q);

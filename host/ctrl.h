@@ -1,5 +1,6 @@
 /* host/ctrl: the control plane of `airmeta server | agent | chan`: versioned, size-checked, CRC'd
- * messages over ZeroMQ (model broadcast, round parameters, acks, status, join/leave). Issue 4 item 3.
+ * messages over ZeroMQ (model broadcast, round parameters, acks, status, join/leave). Issue 4
+ * item 3.
  *
  * Sockets. The server binds one ROUTER socket (--bind); every agent and the channel emulator
  * connect one DEALER socket to it (--server). ROUTER/DEALER gives each peer its own queue, lets
@@ -32,13 +33,16 @@
  * (ctrl_stats); it is never trusted, and receiving goes on.
  *
  * Payloads (offsets relative to the payload):
- *   HELLO    0 u32 role (1 agent, 2 chan) | 4 u32 id (agent id; chan 0) | 8 u64 dim (agent's D;
- *            chan 0) | 16 u32 n_agents (chan: agents it emulates; agent 0) | 20 u32 n_ep |
- *            24 char desc[128] | 152 char ep[n_ep][128]. Agent: n_ep = 0. Chan: n_ep =
- *            2 + 2 n_agents endpoints: beacon-in, sum-out, then uplink_k, downlink_k per agent.
+ *   HELLO    0 u32 role (1 agent, 2 chan) | 4 u32 id (agent id; chan 0) | 8 u64 dim (agent's D,
+ *            0 = not known before WELCOME; chan 0) | 16 u32 n_agents (chan: agents it emulates;
+ *            agent 0) | 20 u32 n_ep | 24 char desc[128] | 152 char ep[n_ep][128].
+ *            Agent: n_ep = 0. Chan: n_ep = 2 + 2 n_agents endpoints: beacon-in, sum-out, then
+ *            uplink_k, downlink_k per agent.
  *   WELCOME  0 u32 accepted | 4 u32 role | 8 char reason[128] | 136 u64 dim | 144 u32 nfft |
  *            148 u32 cp | 152 u64 payload_len | 160 f64 rate | 168 char uplink[128] |
- *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below)
+ *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below).
+ *            The setup fields are checked for an accepted agent; the chan gets nfft, cp and
+ *            payload_len too and checks them itself.
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
  *            20 u32 dim | 24 u32 prev_ids[n_prev] | f32 theta[dim]
  *   STATUS   0 f32 loss | 4 f32 peak | 8 f32 power | 12 u32 n_x | 16 f32 x[n_x] (n_x = 0 or D)
@@ -218,8 +222,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len);
  * (arrays are views into buf, valid while buf is) and returns AM_OK. Otherwise returns
  * AM_EFORMAT with a message naming the problem ("ctrl: bad magic 0x..."), sets *why (may be NULL)
  * and leaves *m unspecified. Never reads outside buf[0..len). Does not allocate. */
-am_status ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m,
-                      ctrl_reject *why);
+am_status
+ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_reject *why);
 
 /* Array views. */
 uint32_t ctrl_u32_at(const void *view, size_t i);
@@ -239,9 +243,9 @@ typedef struct ctrl ctrl; /* opaque */
 typedef struct ctrl_cfg {
     int server;           /* 1: ROUTER, bind; 0: DEALER, connect */
     const char *endpoint; /* "tcp://127.0.0.1:5555"; copied */
-    uint32_t self_id;     /* sender id put in every header: agent id, CTRL_ID_SERVER, CTRL_ID_CHAN */
-    size_t max_payload;   /* largest payload sent or accepted, bytes (>= 1024) */
-    double send_timeout;  /* seconds a send may block (peer queue full), > 0 */
+    uint32_t self_id;    /* sender id put in every header: agent id, CTRL_ID_SERVER, CTRL_ID_CHAN */
+    size_t max_payload;  /* largest payload sent or accepted, bytes (>= 1024) */
+    double send_timeout; /* seconds a send may block (peer queue full), > 0 */
 } ctrl_cfg;
 
 /* A peer as the ROUTER knows it (its routing id). */
@@ -251,12 +255,12 @@ typedef struct ctrl_peer {
 } ctrl_peer;
 
 typedef struct ctrl_stats {
-    uint64_t received;             /* frames sets read from the socket */
-    uint64_t accepted;             /* messages that passed ctrl_decode */
-    uint64_t rejected;             /* sum of by_reason */
+    uint64_t received; /* frames sets read from the socket */
+    uint64_t accepted; /* messages that passed ctrl_decode */
+    uint64_t rejected; /* sum of by_reason */
     uint64_t by_reason[CTRL_REJ_END];
-    uint64_t sent, send_failed;    /* messages handed to ZeroMQ / not (peer gone, queue full) */
-    char last_reject[200];         /* the message of the last rejection ("" if none) */
+    uint64_t sent, send_failed; /* messages handed to ZeroMQ / not (peer gone, queue full) */
+    char last_reject[200];      /* the message of the last rejection ("" if none) */
 } ctrl_stats;
 
 /* Creates the context and socket, binds or connects. AM_EIO naming the endpoint when the bind

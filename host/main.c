@@ -10,6 +10,9 @@ static const am_command commands[] = {
     {"demo", "PHY demo: K agents, Rayleigh channels, aggregation NMSE vs the §5 floor", cmd_demo},
     {"sim", "federated meta-learning over the air in one process (ideal | stat channel)", cmd_sim},
     {"sweep", "grid of sim runs in parallel: tables over seeds and trade-off plots (PNG)", cmd_sweep},
+    {"server", "the server of a multi-process run (ZeroMQ control plane + IQ through chan)", cmd_server},
+    {"agent", "one training agent of a multi-process run: agent --id K --server tcp://...", cmd_agent},
+    {"chan", "the channel-emulator process between server and agents (zmq IQ)", cmd_chan},
     {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];

@@ -157,8 +157,14 @@ const phy_frame *net_agent_frame(const net_agent *q)
     return q ? q->frame : NULL;
 }
 
-am_status net_agent_beacon(net_agent *q, const float complex *x, size_t n, int64_t t0,
-                           int64_t beacon_tick, float rho, float g_th, net_beacon_info *info)
+am_status net_agent_beacon(net_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           int64_t beacon_tick,
+                           float rho,
+                           float g_th,
+                           net_beacon_info *info)
 {
     if (!q || (!x && n) || !info)
         return AM_FAIL(AM_EINVAL, "net_agent_beacon: NULL argument");
@@ -213,8 +219,13 @@ am_status net_agent_beacon(net_agent *q, const float complex *x, size_t n, int64
     return AM_OK;
 }
 
-am_status net_agent_burst(net_agent *q, const float *x, float eta, int64_t tx_tick,
-                          float complex *out, size_t cap, float *delivered)
+am_status net_agent_burst(net_agent *q,
+                          const float *x,
+                          float eta,
+                          int64_t tx_tick,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered)
 {
     if (!q || !x || !out)
         return AM_FAIL(AM_EINVAL, "net_agent_burst: NULL argument");
@@ -322,6 +333,18 @@ am_status net_chan_draw(net_chan *q)
     return phy_chan_draw(q->ch);
 }
 
+am_status net_chan_set_rho(net_chan *q, float rho)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_chan_set_rho: NULL");
+    if (!isfinite(rho) || rho <= 0)
+        return AM_FAIL(AM_EINVAL, "net_chan: rho %g is not finite and > 0", (double)rho);
+    /* phy_chan's noise is s2 = rho_cfg M / (M_used 10^(snr/10)): the same s2 for another rho is
+     * an SNR shifted by 10 log10(rho_cfg / rho) */
+    double snr = (double)q->cfg.snr_db + 10.0 * log10((double)q->cfg.rho / (double)rho);
+    return phy_chan_set_snr(q->ch, (float)snr);
+}
+
 size_t net_chan_lead(const net_chan *q)
 {
     return q ? q->lead : 0;
@@ -348,8 +371,15 @@ static void anchor(float complex *dst, const float complex *src, size_t n, doubl
         dst[i] = src[i] * z;
 }
 
-am_status net_chan_downlink(net_chan *q, unsigned k, const float complex *x, size_t n,
-                            int64_t tick, float complex *y, size_t cap, size_t *ny, int64_t *t0)
+am_status net_chan_downlink(net_chan *q,
+                            unsigned k,
+                            const float complex *x,
+                            size_t n,
+                            int64_t tick,
+                            float complex *y,
+                            size_t cap,
+                            size_t *ny,
+                            int64_t *t0)
 {
     if (!q || !x || !y || !ny || !t0)
         return AM_FAIL(AM_EINVAL, "net_chan_downlink: NULL argument");
@@ -368,8 +398,14 @@ am_status net_chan_downlink(net_chan *q, unsigned k, const float complex *x, siz
     return AM_OK;
 }
 
-am_status net_chan_uplink(net_chan *q, const float complex *const *tx, size_t burst_len,
-                          int64_t tick, int64_t ref_tick, float complex *y, size_t cap, size_t *ny,
+am_status net_chan_uplink(net_chan *q,
+                          const float complex *const *tx,
+                          size_t burst_len,
+                          int64_t tick,
+                          int64_t ref_tick,
+                          float complex *y,
+                          size_t cap,
+                          size_t *ny,
                           int64_t *t0)
 {
     if (!q || !tx || !y || !ny || !t0)
@@ -443,6 +479,6 @@ am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port
 
 int net_is_loopback(const char *ep)
 {
-    return ep && (strncmp(ep, "tcp://127.0.0.1:", 16) == 0 ||
-                  strncmp(ep, "tcp://localhost:", 16) == 0);
+    return ep &&
+           (strncmp(ep, "tcp://127.0.0.1:", 16) == 0 || strncmp(ep, "tcp://localhost:", 16) == 0);
 }

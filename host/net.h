@@ -66,12 +66,12 @@ typedef struct net_agent_cfg {
 
 /* What the agent learned from the round's beacon. */
 typedef struct net_beacon_info {
-    int found;         /* 0: no beacon near beacon_tick (the agent stays silent) */
-    int64_t start;     /* absolute tick of its first path */
-    int64_t delta;     /* start - beacon_tick */
-    float cfo;         /* downlink carrier offset, subcarrier spacings */
-    float snr_db;      /* beacon SNR estimate */
-    unsigned erased;   /* used bins truncated (|H|^2 < g_th) */
+    int found;       /* 0: no beacon near beacon_tick (the agent stays silent) */
+    int64_t start;   /* absolute tick of its first path */
+    int64_t delta;   /* start - beacon_tick */
+    float cfo;       /* downlink carrier offset, subcarrier spacings */
+    float snr_db;    /* beacon SNR estimate */
+    unsigned erased; /* used bins truncated (|H|^2 < g_th) */
 } net_beacon_info;
 
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);
@@ -83,15 +83,26 @@ const phy_frame *net_agent_frame(const net_agent *q);
  * a beacon starting within [beacon_tick - cp, beacon_tick + 2 cp] counts. On success computes the
  * precoder for (rho, g_th) (§4 truncated inversion of H above). info->found = 0 when there is none
  * (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not allocate. */
-am_status net_agent_beacon(net_agent *q, const float complex *x, size_t n, int64_t t0,
-                           int64_t beacon_tick, float rho, float g_th, net_beacon_info *info);
+am_status net_agent_beacon(net_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           int64_t beacon_tick,
+                           float rho,
+                           float g_th,
+                           net_beacon_info *info);
 
 /* The burst of payload x (payload_len reals, finite) with scale eta, for transmission at tx_tick
  * (after a successful net_agent_beacon): out gets burst_len samples. delivered (may be NULL,
  * payload_len) = x where the entry's bin was not truncated, 0 where it was (PAPER.md §3 error
  * memory; entry j sits on data bin data_bins[(j / 2) % M_data], §3). Does not allocate. */
-am_status net_agent_burst(net_agent *q, const float *x, float eta, int64_t tx_tick,
-                          float complex *out, size_t cap, float *delivered);
+am_status net_agent_burst(net_agent *q,
+                          const float *x,
+                          float eta,
+                          int64_t tx_tick,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered);
 
 /* Peak |x[2j] + i x[2j+1]| and power ||x||^2 / ceil(d/2) of a payload (fl_agg_eta's rules). */
 void net_payload_peak_power(const float *x, size_t d, float *peak, float *power);
@@ -116,6 +127,8 @@ typedef struct net_chan_cfg {
 
 am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out);
 void net_chan_destroy(net_chan *q);
+/* The round's power factor: the noise follows it so that rho / N0 stays at cfg.snr_db (§5). */
+am_status net_chan_set_rho(net_chan *q, float rho);
 /* A new realisation of every agent's channel (once per round, before the beacon). */
 am_status net_chan_draw(net_chan *q);
 /* Samples of noise before (lead) every link's output. */
@@ -124,13 +137,26 @@ size_t net_chan_lead(const net_chan *q);
 size_t net_chan_out_len(const net_chan *q, size_t n);
 /* Downlink to agent k of the beacon x[0..n) sent at absolute tick tick: y (cap) gets *ny samples,
  * y[0] at absolute tick *t0 = tick - lead; carrier phasors referred to tick (see the top). */
-am_status net_chan_downlink(net_chan *q, unsigned k, const float complex *x, size_t n,
-                            int64_t tick, float complex *y, size_t cap, size_t *ny, int64_t *t0);
+am_status net_chan_downlink(net_chan *q,
+                            unsigned k,
+                            const float complex *x,
+                            size_t n,
+                            int64_t tick,
+                            float complex *y,
+                            size_t cap,
+                            size_t *ny,
+                            int64_t *t0);
 /* Uplink: the bursts tx[k] (NULL: agent k silent) of burst_len samples, all sent at absolute tick
  * tick, through each agent's channel, summed, plus AWGN; y[0] at absolute tick *t0 = tick - lead;
  * carrier phasors referred to ref_tick, the round's beacon tick. */
-am_status net_chan_uplink(net_chan *q, const float complex *const *tx, size_t burst_len,
-                          int64_t tick, int64_t ref_tick, float complex *y, size_t cap, size_t *ny,
+am_status net_chan_uplink(net_chan *q,
+                          const float complex *const *tx,
+                          size_t burst_len,
+                          int64_t tick,
+                          int64_t ref_tick,
+                          float complex *y,
+                          size_t cap,
+                          size_t *ny,
                           int64_t *t0);
 /* phy_chan_agent_cfo of agent k (diagnostics). */
 float net_chan_agent_cfo(const net_chan *q, unsigned k);
