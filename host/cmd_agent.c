@@ -23,14 +23,15 @@
 #include "commands.h"
 #include "ctrl.h"
 #include "fl/meta.h"
-#include "fl/sparse.h"
 #include "net.h"
 #include "phy/beacon.h"
 #include "radio/radio.h"
 
 typedef struct agent_opts {
     unsigned id;
-    const char *server, *data_dir;
+    const char *server, *data_dir, *late_status, *late_burst;
+    long late_status_round, late_burst_round; /* -1: none */
+    double late_status_s, late_burst_s;
     double timeout, beacon_timeout;
     size_t max_dim;
     int quiet;
@@ -77,6 +78,29 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&t, &t) != 0 && !agent_stop)
+        ;
+}
+
+/* "ROUND:SECONDS" of the fault-injection flags */
+static am_status parse_late(const char *flag, const char *v, long *round, double *secs)
+{
+    char *end = NULL;
+    long r = strtol(v, &end, 10);
+    if (end == v || *end != ':' || r < 0 || r > 100000000)
+        return AM_FAIL(AM_EINVAL, "%s: '%s' is not ROUND:SECONDS (round index from 0)", flag, v);
+    const char *p = end + 1;
+    double d = strtod(p, &end);
+    if (end == p || *end != '\0' || !isfinite(d) || d < 0 || d > 3600)
+        return AM_FAIL(AM_EINVAL, "%s: '%s': SECONDS must be 0..3600", flag, v);
+    *round = r;
+    *secs = d;
+    return AM_OK;
 }
 
 static am_status
@@ -179,16 +203,20 @@ static void resolve(agent_state *s, int applied)
 {
     if (!s->pending)
         return;
-    if (!s->l.memory)
-        memset(s->m, 0, s->D * sizeof *s->m);
-    else if (applied && s->sent)
-        fl_sparse_memory_update(s->m, s->v, s->del, s->D); /* m = v - delivered */
-    else
-        memcpy(s->m, s->v, s->D * sizeof *s->m); /* nothing delivered: keep all of v */
-    if (applied && s->sent)
+    net_memory_resolve(s->m, s->v, s->del, s->D, (int)s->l.memory, applied && s->sent);
+    if (applied && s->sent) {
         s->applied++;
-    else
+    } else {
         s->not_applied++;
+        if (!s->o.quiet) {
+            double nm = 0;
+            for (size_t i = 0; i < s->D; i++)
+                nm += (double)s->m[i] * s->m[i];
+            printf("agent %u: round %u not applied: memory keeps its whole update (|m| = %.4g)\n",
+                   s->o.id, s->pend_round, sqrt(nm));
+            fflush(stdout);
+        }
+    }
     s->pending = 0;
 }
 
@@ -224,6 +252,8 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     s->pending = 1;
     s->sent = 0;
     s->pend_round = round;
+    if ((long)round == s->o.late_status_round)
+        sleep_s(s->o.late_status_s); /* fault injection (tests): a report after the deadline */
     ctrl_msg m;
     memset(&m, 0, sizeof m);
     m.type = CTRL_STATUS;
@@ -271,6 +301,8 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
     if (st != AM_OK)
         return st;
+    if ((long)round == s->o.late_burst_round)
+        sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */
     radio_time at = radio_time_from_ticks(g->tx_tick, s->rate);
     st = radio_tx_burst(s->rad, s->burst, s->blen, &at);
     if (st != AM_OK) {
@@ -312,6 +344,12 @@ int cmd_agent(int argc, char **argv)
         {"--beacon-timeout", CLI_DOUBLE, &o->beacon_timeout,
          "wait this long for a round's beacon, s", 0.01, 3600, NULL},
         {"--max-dim", CLI_UINT, &max_dim, "largest model accepted (floats)", 1, CTRL_MAX_DIM, NULL},
+        {"--test-late-status", CLI_STR, &o->late_status,
+         "fault injection (tests): in round ROUND (from 0) report SECONDS late, as ROUND:SECONDS",
+         1, 0, NULL},
+        {"--test-late-burst", CLI_STR, &o->late_burst,
+         "fault injection (tests): in round ROUND send the burst SECONDS late, as ROUND:SECONDS", 1,
+         0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
@@ -337,6 +375,13 @@ int cmd_agent(int argc, char **argv)
     if (st != AM_OK)
         return cli_fail("agent", st);
     o->max_dim = max_dim;
+    o->late_status_round = o->late_burst_round = -1;
+    if (o->late_status && (st = parse_late("--test-late-status", o->late_status,
+                                           &o->late_status_round, &o->late_status_s)) != AM_OK)
+        return cli_fail("agent", st);
+    if (o->late_burst && (st = parse_late("--test-late-burst", o->late_burst, &o->late_burst_round,
+                                          &o->late_burst_s)) != AM_OK)
+        return cli_fail("agent", st);
     if (o->id == UINT32_MAX)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--id is required (see --help)"));
     if (!o->server)

@@ -246,6 +246,17 @@ am_status net_agent_burst(net_agent *q,
     return AM_OK;
 }
 
+void net_memory_resolve(
+    float *m, const float *v, const float *delivered, size_t d, int memory, int applied)
+{
+    if (!memory)
+        memset(m, 0, d * sizeof *m);
+    else if (applied)
+        fl_sparse_memory_update(m, v, delivered, d); /* m = v - delivered */
+    else
+        memcpy(m, v, d * sizeof *m);
+}
+
 void net_payload_peak_power(const float *x, size_t d, float *peak, float *power)
 {
     double pk = 0, pw = 0;

@@ -104,6 +104,13 @@ am_status net_agent_burst(net_agent *q,
                           size_t cap,
                           float *delivered);
 
+/* The error memory once the server's verdict on a round is known (PAPER.md §3, and the choice for
+ * a burst that did not make it): without memory m = 0; applied (the agent's burst was in the sum
+ * the server applied): m = v - delivered; not applied (late, lost, beacon missed, round not
+ * decoded, or no verdict): m = v, since nothing of v was delivered, nothing is lost. */
+void net_memory_resolve(
+    float *m, const float *v, const float *delivered, size_t d, int memory, int applied);
+
 /* Peak |x[2j] + i x[2j+1]| and power ||x||^2 / ceil(d/2) of a payload (fl_agg_eta's rules). */
 void net_payload_peak_power(const float *x, size_t d, float *peak, float *power);
 

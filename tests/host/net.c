@@ -32,8 +32,15 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
 /* Runs `rounds` rounds at absolute ticks far from 0 with per-agent and common carrier offsets;
  * returns the measured NMSE and the §5 floor (dB) over the rounds, and the detected burst starts'
  * largest distance from the scheduled tick. */
-static void run(unsigned K, float max_cfo, float common_cfo, int64_t tick0, unsigned rounds,
-                double *nmse_db, double *floor_db, int64_t *worst_start, unsigned *missing)
+static void run(unsigned K,
+                float max_cfo,
+                float common_cfo,
+                int64_t tick0,
+                unsigned rounds,
+                double *nmse_db,
+                double *floor_db,
+                int64_t *worst_start,
+                unsigned *missing)
 {
     *nmse_db = *floor_db = NAN;
     *worst_start = INT64_MAX;
@@ -50,9 +57,18 @@ static void run(unsigned K, float max_cfo, float common_cfo, int64_t tick0, unsi
     const size_t blen = net_agent_burst_len(ag[0]);
     const phy_frame *f = net_agent_frame(ag[0]);
     const unsigned cp = phy_frame_cp_len(f);
-    net_chan_cfg cc = {.n_agents = K, .nfft = M, .cp_len = 0, .n_taps = 4, .delay_spread = 1.0f,
-                       .max_timing_offset = cp / 4, .max_cfo = max_cfo, .common_cfo = common_cfo,
-                       .snr_db = snr_db, .rho = rho, .max_burst = blen, .seed = 11};
+    net_chan_cfg cc = {.n_agents = K,
+                       .nfft = M,
+                       .cp_len = 0,
+                       .n_taps = 4,
+                       .delay_spread = 1.0f,
+                       .max_timing_offset = cp / 4,
+                       .max_cfo = max_cfo,
+                       .common_cfo = common_cfo,
+                       .snr_db = snr_db,
+                       .rho = rho,
+                       .max_burst = blen,
+                       .seed = 11};
     AM_REQUIRE_OK(net_chan_create(&cc, &ch));
     rx_state rs = {.payload = malloc(L * sizeof(float)), .L = L};
     phy_ota_rx_cfg rc;
@@ -101,8 +117,8 @@ static void run(unsigned K, float max_cfo, float common_cfo, int64_t tick0, unsi
             /* the downlink offset is minus the agent's uplink one */
             AM_CHECK(fabsf(bi.cfo + net_chan_agent_cfo(ch, k)) < 0.01f, "beacon CFO %g vs %g",
                      (double)bi.cfo, (double)net_chan_agent_cfo(ch, k));
-            AM_REQUIRE_OK(net_agent_burst(ag[k], x + k * L, eta, T, bursts + k * blen, blen,
-                                          del + k * L));
+            AM_REQUIRE_OK(
+                net_agent_burst(ag[k], x + k * L, eta, T, bursts + k * blen, blen, del + k * L));
             txp[k] = bursts + k * blen;
         }
         size_t ny = 0;
@@ -188,8 +204,13 @@ AM_TEST(beacon_window, unit)
     net_agent *ag = NULL;
     AM_REQUIRE_OK(net_agent_create(&ac, &ag));
     const phy_frame *f = net_agent_frame(ag);
-    net_chan_cfg cc = {.n_agents = 1, .nfft = 256, .n_taps = 1, .delay_spread = 1.0f,
-                       .snr_db = 30.0f, .rho = 1.0f, .max_burst = net_agent_burst_len(ag),
+    net_chan_cfg cc = {.n_agents = 1,
+                       .nfft = 256,
+                       .n_taps = 1,
+                       .delay_spread = 1.0f,
+                       .snr_db = 30.0f,
+                       .rho = 1.0f,
+                       .max_burst = net_agent_burst_len(ag),
                        .seed = 3};
     net_chan *ch = NULL;
     AM_REQUIRE_OK(net_chan_create(&cc, &ch));
@@ -201,8 +222,7 @@ AM_TEST(beacon_window, unit)
     AM_REQUIRE_OK(phy_beacon_write(f, b, bl));
     int64_t t0 = 0;
     net_beacon_info bi;
-    AM_CHECK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL) ==
-                 AM_EINVAL,
+    AM_CHECK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL) == AM_EINVAL,
              "burst before a beacon");
     AM_REQUIRE_OK(net_chan_downlink(ch, 0, b, bl, 100000, y, cap, &ny, &t0));
     AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000 + 200, 1.0f, 0.0f, &bi));
@@ -224,8 +244,8 @@ AM_TEST(endpoints, unit)
 {
     char ep[128], pre[128];
     int port = 0;
-    AM_REQUIRE_OK(net_radio_endpoint("zeromq tx=tcp://127.0.0.1:4000 rx=tcp://127.0.0.1:4001",
-                                     "rx", ep, sizeof ep));
+    AM_REQUIRE_OK(net_radio_endpoint("zeromq tx=tcp://127.0.0.1:4000 rx=tcp://127.0.0.1:4001", "rx",
+                                     ep, sizeof ep));
     AM_CHECK(strcmp(ep, "tcp://127.0.0.1:4001") == 0, "rx endpoint '%s'", ep);
     AM_REQUIRE_OK(net_radio_endpoint("zeromq tx=tcp://127.0.0.1:4000 rx=-", "tx", ep, sizeof ep));
     AM_CHECK(strcmp(ep, "tcp://127.0.0.1:4000") == 0, "tx endpoint '%s'", ep);
@@ -245,4 +265,31 @@ AM_TEST(endpoints, unit)
              "12ab");
     AM_CHECK(net_is_loopback("tcp://127.0.0.1:5") && !net_is_loopback("tcp://10.0.0.1:5"),
              "loopback");
+}
+
+/* The error memory after the server's verdict (host/net.h): applied -> v - delivered (truncated
+ * entries stay); not applied -> all of v stays (nothing lost); no memory -> 0. */
+AM_TEST(memory_resolve, unit)
+{
+    enum { D = 9 };
+    float v[D], del[D], m[D];
+    for (int i = 0; i < D; i++) {
+        v[i] = 0.5f * (float)(i + 1) - 2.0f;
+        del[i] = i % 3 == 0 ? 0.0f : v[i]; /* entries 0, 3, 6 truncated */
+    }
+    net_memory_resolve(m, v, del, D, 1, 1);
+    for (int i = 0; i < D; i++)
+        AM_CHECK(m[i] == (i % 3 == 0 ? v[i] : 0.0f), "applied: m[%d] = %g", i, (double)m[i]);
+    net_memory_resolve(m, v, del, D, 1, 0);
+    for (int i = 0; i < D; i++)
+        AM_CHECK(m[i] == v[i], "not applied: m[%d] = %g, v = %g", i, (double)m[i], (double)v[i]);
+    net_memory_resolve(m, v, del, D, 0, 0);
+    for (int i = 0; i < D; i++)
+        AM_CHECK(m[i] == 0.0f, "no memory: m[%d] = %g", i, (double)m[i]);
+    /* peak / power of a payload (the eta rules' inputs): pairs (3,4) and (0,1), odd tail 2 */
+    const float x[5] = {3, 4, 0, 1, 2};
+    float pk = 0, pw = 0;
+    net_payload_peak_power(x, 5, &pk, &pw);
+    AM_CHECK_NEAR(pk, 5.0, 1e-6);
+    AM_CHECK_NEAR(pw, (25.0 + 1.0 + 4.0) / 3.0, 1e-6);
 }

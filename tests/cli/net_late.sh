@@ -1,0 +1,104 @@
+#!/bin/bash
+# airmeta server + 2 agents + chan over ZeroMQ on 127.0.0.1 with injected lateness: in round 2
+# agent 1 reports after --round-timeout, in round 3 agent 0 sends its burst after the chan's
+# --burst-timeout. Neither stops a round: round 2 goes on with agent 0 alone, round 3 sums agent 1
+# alone (agent 0 reported but its burst missed the deadline), the stale burst is dropped by the
+# chan and counted in round 4, the late report is counted, and each agent ends with 3 of 4 rounds
+# applied and its memory keeping the whole update of the missed round. Bounded as net_dropout.sh.
+set -u
+out=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$out"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
+    exit 1
+}
+wait_for() {
+    local i
+    for i in $(seq 1 $(($2 * 10))); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$1" 2>/dev/null && return 124
+    wait "$1"
+}
+
+port=""
+for try in 1 2 3 4 5; do
+    p=$((20000 + ($$ * 11 + try * 2371) % 40000))
+    ep="tcp://127.0.0.1:$p"
+    "$AIRMETA" server --bind "$ep" --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 \
+        --burst-timeout 0.3 --join-timeout 60 --round-period 0.5 --report-x --g-th 0 \
+        --tasks-per-agent 2 --seed 6 >"$out/server.log" 2>&1 &
+    spid=$!
+    for i in $(seq 1 50); do
+        grep -q "listening on" "$out/server.log" && break
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q "listening on" "$out/server.log"; then
+        port=$p
+        pids+=("$spid")
+        break
+    fi
+    wait "$spid"
+    grep -q "Address already in use" "$out/server.log" || fail "server did not start on $ep"
+done
+[ -n "$port" ] || fail "no free control port after 5 tries"
+ep="tcp://127.0.0.1:$port"
+
+"$AIRMETA" chan --server "$ep" --agents 2 --snr-db 25 --seed 2 --timeout 60 \
+    >"$out/chan.log" 2>&1 &
+cpid=$!
+pids+=("$cpid")
+"$AIRMETA" agent --id 0 --server "$ep" --timeout 60 --test-late-burst 2:1 >"$out/agent0.log" 2>&1 &
+a0=$!
+pids+=("$a0")
+"$AIRMETA" agent --id 1 --server "$ep" --timeout 60 --test-late-status 1:3 \
+    >"$out/agent1.log" 2>&1 &
+a1=$!
+pids+=("$a1")
+
+wait_for "$spid" 90
+rc=$?
+[ "$rc" -eq 0 ] || fail "server exit $rc (124: still running after 90 s)"
+wait_for "$a0" 20 || fail "agent 0 exit $?"
+wait_for "$a1" 20 || fail "agent 1 exit $?"
+wait_for "$cpid" 20 || fail "chan exit $?"
+cat "$out/server.log"
+
+python3 - "$out/run/metrics.jsonl" <<'PY' || fail "metrics"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 4, f"{len(rows)} rounds"
+for r in rows:
+    print(f"round {r['round']}: reported {r['reported']} agents {r['agents']} stale "
+          f"{r['chan_stale']} late_status {r['late_status']} nmse {r['agg_nmse_db']:.2f} "
+          f"floor {r['agg_floor_db']:.2f} active {r['mean_active']:.2f}")
+    assert r["decoded"], f"round {r['round']}: {r.get('why')}"
+    assert -1.0 < r["agg_nmse_db"] - r["agg_floor_db"] < 3.0, "NMSE vs floor"
+    assert abs(r["mean_active"] - len(r["agents"])) < 0.3, "active count"
+assert rows[0]["agents"] == [0, 1]
+assert rows[1]["reported"] == [0] and rows[1]["agents"] == [0], "late report in round 2"
+assert rows[1]["absent"] == [1]
+assert rows[2]["reported"] == [0, 1] and rows[2]["agents"] == [1], "late burst in round 3"
+assert rows[3]["agents"] == [0, 1]
+assert rows[3]["late_status"] >= 1, "the late report is counted"
+assert rows[3]["chan_stale"] >= 1, "the stale burst is dropped and counted"
+print("metrics ok")
+PY
+for k in 0 1; do
+    grep -q "agent $k: done: 4 rounds, 3 applied, 1 not applied" "$out/agent$k.log" ||
+        fail "agent $k summary"
+done
+grep -q "agent 0: round 2 not applied: memory keeps its whole update" "$out/agent0.log" ||
+    fail "agent 0 memory line"
+grep -q "agent 1: round 1 not applied: memory keeps its whole update" "$out/agent1.log" ||
+    fail "agent 1 memory line"
+echo PASS
