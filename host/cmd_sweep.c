@@ -46,12 +46,15 @@ enum {
     M_AGG_NMSE,
     M_AGG_NMSE_DB,
     M_MEAN_ACTIVE,
+    M_D_NEW_LOSS_AFTER, /* paired with the ideal run of the same seed, sparsity and K */
+    M_D_GAP_LOSS,
     M_COUNT
 };
 static const char *const metric_names[M_COUNT] = {
     "final_train_loss", "train_loss_tail", "new_loss_before", "new_loss_after",
     "new_acc_after",    "train_loss_after", "train_acc_after", "gap_loss",
-    "gap_acc",          "agg_nmse",         "agg_nmse_db",     "mean_active"};
+    "gap_acc",          "agg_nmse",         "agg_nmse_db",     "mean_active",
+    "new_loss_after_vs_ideal", "gap_loss_vs_ideal"};
 
 typedef struct sw_list {
     double v[SW_MAX_LIST];
@@ -510,8 +513,31 @@ static am_status read_run(sw_run *r, const char *path, unsigned rounds)
     m[M_AGG_NMSE] = nmse_n ? nmse_sum / nmse_n : NAN;
     m[M_AGG_NMSE_DB] = m[M_AGG_NMSE] > 0 ? 10.0 * log10(m[M_AGG_NMSE]) : NAN;
     m[M_MEAN_ACTIVE] = act_n ? act_sum / act_n : NAN;
+    m[M_D_NEW_LOSS_AFTER] = m[M_D_GAP_LOSS] = NAN; /* set by pair_with_ideal */
     cJSON_Delete(last);
     return AM_OK;
+}
+
+/* Paired differences: a run minus the ideal run with the same seed, sparsity and K (same agents,
+ * tasks and initialisation: only the channel differs), so the agent-draw variance cancels. */
+static void pair_with_ideal(const sw_config *cfgs, sw_run *runs, size_t nruns)
+{
+    for (size_t i = 0; i < nruns; i++) {
+        sw_run *r = &runs[i];
+        const sw_config *c = &cfgs[r->cfg];
+        if (!r->loss || isnan(c->snr_db))
+            continue;
+        for (size_t j = 0; j < nruns; j++) {
+            const sw_run *q = &runs[j];
+            const sw_config *d = &cfgs[q->cfg];
+            if (!q->loss || !isnan(d->snr_db) || q->seed != r->seed ||
+                d->sparsity != c->sparsity || d->agents != c->agents)
+                continue;
+            r->m[M_D_NEW_LOSS_AFTER] = r->m[M_NEW_LOSS_AFTER] - q->m[M_NEW_LOSS_AFTER];
+            r->m[M_D_GAP_LOSS] = r->m[M_GAP_LOSS] - q->m[M_GAP_LOSS];
+            break;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -700,12 +726,15 @@ static am_status write_tables(const char *dir,
 static void print_summary(FILE *out, const sw_config *cfgs, size_t ncfg, const sw_run *runs,
                           size_t nruns)
 {
-    int acc = 0;
-    for (size_t i = 0; i < nruns; i++)
+    int acc = 0, paired = 0;
+    for (size_t i = 0; i < nruns; i++) {
         acc |= runs[i].loss && isfinite(runs[i].m[M_NEW_ACC_AFTER]);
-    fprintf(out, "\n%-5s %6s %6s %4s %5s %5s  %-17s %-17s %-17s %-17s %s%s\n", "agg", "snr_dB",
+        paired |= runs[i].loss && isfinite(runs[i].m[M_D_GAP_LOSS]);
+    }
+    fprintf(out, "\n%-5s %6s %6s %4s %5s %5s  %-17s %-17s %-17s %-17s %7s%s%s\n", "agg", "snr_dB",
             "spars", "K", "g_th", "seeds", "train_loss_tail", "new_loss_after", "train_loss_after",
-            "gap_loss", "nmse_dB", acc ? "  new_acc_after" : "");
+            "gap_loss", "nmse_dB", paired ? "  new_loss-ideal    gap-ideal        " : "",
+            acc ? "  new_acc_after" : "");
     for (size_t c = 0; c < ncfg; c++) {
         sw_sum sm;
         summarise(runs, nruns, c, &sm);
@@ -728,6 +757,14 @@ static void print_summary(FILE *out, const sw_config *cfgs, size_t ncfg, const s
             fprintf(out, " %7.2f", sm.mean[M_AGG_NMSE_DB]);
         else
             fprintf(out, " %7s", "-");
+        const int kp[2] = {M_D_NEW_LOSS_AFTER, M_D_GAP_LOSS};
+        for (int j = 0; paired && j < 2; j++) {
+            char cell[40] = "-";
+            if (isfinite(sm.mean[kp[j]]))
+                snprintf(cell, sizeof cell, "%+.4f+-%.4f", sm.mean[kp[j]],
+                         isfinite(sm.se[kp[j]]) ? sm.se[kp[j]] : 0.0);
+            fprintf(out, "  %-17s", cell);
+        }
         if (acc)
             fprintf(out, "  %.4f+-%.4f", sm.mean[M_NEW_ACC_AFTER],
                     isfinite(sm.se[M_NEW_ACC_AFTER]) ? sm.se[M_NEW_ACC_AFTER] : 0.0);
@@ -885,9 +922,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* New-agent loss (and training-agent loss) after fine-tuning, the generalisation gap and, for
- * classification, new-agent accuracy, against SNR; one curve per setting of the other
- * dimensions; ideal aggregation as dashed horizontal lines. */
+/* New-agent loss (and training-agent loss) after fine-tuning, the generalisation gap, the paired
+ * differences with the ideal runs of the same seeds (when the sweep has them) and, for
+ * classification, new-agent accuracy, against SNR; one curve per setting of the other dimensions;
+ * ideal aggregation as dashed horizontal lines. */
+enum { G_NEW, G_TRAIN, G_GAP, G_ACC, G_DNEW, G_DGAP, G_COUNT };
+
 static am_status plot_generalization(const char *path,
                                      const char *title,
                                      const sw_config *cfgs,
@@ -895,27 +935,32 @@ static am_status plot_generalization(const char *path,
                                      const sw_run *runs,
                                      size_t nruns)
 {
+    static const int gk[G_COUNT] = {M_NEW_LOSS_AFTER, M_TRAIN_LOSS_AFTER, M_GAP_LOSS,
+                                    M_NEW_ACC_AFTER,  M_D_NEW_LOSS_AFTER, M_D_GAP_LOSS};
     sw_sum *sums = calloc(ncfg, sizeof *sums);
     double *snrs = malloc(ncfg * sizeof *snrs);
-    /* per curve: x, y/err for 4 metrics */
-    const size_t cap = ncfg * 5 * 2 + 8;
-    double *buf = calloc(cap * (ncfg + 2), sizeof *buf);
-    plot_series *se[3];
-    char(*titles)[160] = calloc(2 * ncfg + 2, sizeof *titles); /* two per curve group, one per
-                                                                 ideal line */
+    /* per curve group: x + G_COUNT means + G_COUNT errors; per ideal line 10; zero line 4 */
+    double *buf = calloc(ncfg * (2 * G_COUNT + 1) * ncfg + 10 * ncfg + 8, sizeof *buf);
+    plot_series *se[4];
+    char(*titles)[160] = calloc(2 * ncfg + 4, sizeof *titles); /* two per curve group, one per
+                                                                 ideal line, the zero line */
     size_t *group = malloc(ncfg * sizeof *group);
-    se[0] = calloc(4 * ncfg + 2, sizeof **se);
-    se[1] = calloc(2 * ncfg + 2, sizeof **se);
-    se[2] = calloc(2 * ncfg + 2, sizeof **se);
+    for (int i = 0; i < 4; i++)
+        se[i] = calloc(4 * ncfg + 4, sizeof **se);
     am_status s = AM_OK;
-    if (!sums || !snrs || !buf || !titles || !group || !se[0] || !se[1] || !se[2]) {
+    if (!sums || !snrs || !buf || !titles || !group || !se[0] || !se[1] || !se[2] || !se[3]) {
         s = AM_FAIL(AM_ENOMEM, "sweep: out of memory (plot)");
         goto out;
     }
     size_t nsnr = 0;
+    int acc = 0, paired = 0;
     for (size_t c = 0; c < ncfg; c++) {
         summarise(runs, nruns, c, &sums[c]);
-        if (isnan(cfgs[c].snr_db) || !sums[c].seeds)
+        if (!sums[c].seeds)
+            continue;
+        acc |= isfinite(sums[c].mean[M_NEW_ACC_AFTER]);
+        paired |= isfinite(sums[c].mean[M_D_GAP_LOSS]);
+        if (isnan(cfgs[c].snr_db))
             continue;
         int seen = 0;
         for (size_t i = 0; i < nsnr; i++)
@@ -928,9 +973,6 @@ static am_status plot_generalization(const char *path,
         s = AM_FAIL(AM_ENOTSUP, "no SNR axis (only ideal aggregation)");
         goto out;
     }
-    int acc = 0;
-    for (size_t c = 0; c < ncfg; c++)
-        acc |= sums[c].seeds && isfinite(sums[c].mean[M_NEW_ACC_AFTER]);
     /* groups: configs equal but for the SNR */
     size_t ngroups = 0;
     for (size_t c = 0; c < ncfg; c++) {
@@ -947,15 +989,15 @@ static am_status plot_generalization(const char *path,
         if (group[c] == (size_t)-1)
             group[c] = ngroups++;
     }
-    size_t n0 = 0, n1 = 0, n2 = 0, used = 0, nt = 0;
+    size_t n[4] = {0, 0, 0, 0}, used = 0, nt = 0;
     int color = 0;
     for (size_t g = 0; g < ngroups; g++) {
-        double *X = buf + used, *Y = X + nsnr, *E = Y + 4 * nsnr;
-        used += 9 * nsnr;
+        double *X = buf + used, *Y = X + nsnr, *E = Y + G_COUNT * nsnr;
+        used += (2 * G_COUNT + 1) * nsnr;
         size_t rep = 0;
         for (size_t i = 0; i < nsnr; i++) {
             X[i] = snrs[i];
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < G_COUNT; k++)
                 Y[(size_t)k * nsnr + i] = E[(size_t)k * nsnr + i] = NAN;
         }
         for (size_t c = 0; c < ncfg; c++) {
@@ -965,34 +1007,34 @@ static am_status plot_generalization(const char *path,
             size_t i = 0;
             while (snrs[i] != cfgs[c].snr_db)
                 i++;
-            const int ks[4] = {M_NEW_LOSS_AFTER, M_TRAIN_LOSS_AFTER, M_GAP_LOSS, M_NEW_ACC_AFTER};
-            for (int k = 0; k < 4; k++) {
-                Y[(size_t)k * nsnr + i] = sums[c].mean[ks[k]];
-                E[(size_t)k * nsnr + i] = sums[c].se[ks[k]];
+            for (int k = 0; k < G_COUNT; k++) {
+                Y[(size_t)k * nsnr + i] = sums[c].mean[gk[k]];
+                E[(size_t)k * nsnr + i] = sums[c].se[gk[k]];
             }
         }
         color++;
-        char *t0 = titles[nt++], *t1 = titles[nt++];
-        config_label(cfgs, ncfg, rep, 0, t0, 120);
-        snprintf(t1, 160, "%s (training agents)", t0);
-        char tmp[160];
-        snprintf(tmp, sizeof tmp, "%s (new agents)", t0);
-        snprintf(t0, 160, "%s", tmp);
-        se[0][n0++] = (plot_series){t0, X, Y, E, nsnr, PLOT_LINESPOINTS, color, 0};
-        se[0][n0++] = (plot_series){t1, X, Y + nsnr, E + nsnr, nsnr, PLOT_LINESPOINTS, color, 1};
-        se[1][n1++] = (plot_series){NULL, X, Y + 2 * nsnr, E + 2 * nsnr, nsnr, PLOT_LINESPOINTS,
-                                    color, 0};
-        se[2][n2++] = (plot_series){NULL, X, Y + 3 * nsnr, E + 3 * nsnr, nsnr, PLOT_LINESPOINTS,
-                                    color, 0};
+        char *t0 = titles[nt++], *t1 = titles[nt++], lab[120];
+        config_label(cfgs, ncfg, rep, 0, lab, sizeof lab);
+        snprintf(t0, 160, "%s (new agents)", lab);
+        snprintf(t1, 160, "%s (training agents)", lab);
+#define CURVE(k) Y + (size_t)(k) * nsnr, E + (size_t)(k) * nsnr, nsnr, PLOT_LINESPOINTS, color
+        se[0][n[0]++] = (plot_series){t0, X, CURVE(G_NEW), 0};
+        se[0][n[0]++] = (plot_series){t1, X, CURVE(G_TRAIN), 1};
+        se[1][n[1]++] = (plot_series){NULL, X, CURVE(G_GAP), 0};
+        se[2][n[2]++] = (plot_series){ngroups > 1 ? lab : "new-agent loss", X, CURVE(G_DNEW), 0};
+        se[2][n[2]++] = (plot_series){ngroups > 1 ? NULL : "gap", X, CURVE(G_DGAP), 1};
+        se[3][n[3]++] = (plot_series){NULL, X, CURVE(G_ACC), 0};
+#undef CURVE
     }
+    const double x0 = snrs[0], x1 = snrs[nsnr - 1] > snrs[0] ? snrs[nsnr - 1] : snrs[0] + 1;
     /* ideal aggregation: dashed horizontal lines across the SNR range */
     for (size_t c = 0; c < ncfg; c++) {
         if (!isnan(cfgs[c].snr_db) || !sums[c].seeds)
             continue;
         double *X = buf + used, *Y = X + 2;
         used += 10;
-        X[0] = snrs[0];
-        X[1] = snrs[nsnr - 1] > snrs[0] ? snrs[nsnr - 1] : snrs[0] + 1;
+        X[0] = x0;
+        X[1] = x1;
         const int ks[4] = {M_NEW_LOSS_AFTER, M_GAP_LOSS, M_NEW_ACC_AFTER, M_TRAIN_LOSS_AFTER};
         for (int k = 0; k < 4; k++)
             Y[2 * k] = Y[2 * k + 1] = sums[c].mean[ks[k]];
@@ -1000,25 +1042,39 @@ static am_status plot_generalization(const char *path,
         char *t = titles[nt++];
         config_label(cfgs, ncfg, c, 0, t, 120);
         snprintf(t + strlen(t), 40, " (new agents)");
-        se[0][n0++] = (plot_series){t, X, Y, NULL, 2, PLOT_LINES, color, 1};
-        se[1][n1++] = (plot_series){NULL, X, Y + 2, NULL, 2, PLOT_LINES, color, 1};
-        se[2][n2++] = (plot_series){NULL, X, Y + 4, NULL, 2, PLOT_LINES, color, 1};
+        se[0][n[0]++] = (plot_series){t, X, Y, NULL, 2, PLOT_LINES, color, 1};
+        se[1][n[1]++] = (plot_series){NULL, X, Y + 2, NULL, 2, PLOT_LINES, color, 1};
+        se[3][n[3]++] = (plot_series){NULL, X, Y + 4, NULL, 2, PLOT_LINES, color, 1};
     }
-    plot_panel p[3] = {
-        {"after fine-tuning: query loss", "per-agent SNR (dB)", "loss", 0, 0, se[0], n0},
-        {"generalisation gap (new - training agents)", "per-agent SNR (dB)", "loss gap", 0, 0,
-         se[1], n1},
-        {"new agents: accuracy after fine-tuning", "per-agent SNR (dB)", "accuracy", 0, 0, se[2],
-         n2}};
-    plot_cfg pc = {0, 0, 0, title, NULL};
-    s = plot_png(path, &pc, p, acc ? 3 : 2);
+    if (paired) { /* the reference: no difference from ideal */
+        double *X = buf + used, *Y = X + 2;
+        used += 4;
+        X[0] = x0;
+        X[1] = x1;
+        Y[0] = Y[1] = 0.0;
+        se[2][n[2]++] = (plot_series){NULL, X, Y, NULL, 2, PLOT_LINES, ++color, 1};
+    }
+    plot_panel p[4];
+    size_t np = 0;
+    p[np++] = (plot_panel){"after fine-tuning: query loss", "per-agent SNR (dB)", "loss", 0, 0,
+                           se[0], n[0]};
+    p[np++] = (plot_panel){"generalisation gap (new - training agents)", "per-agent SNR (dB)",
+                           "loss gap", 0, 0, se[1], n[1]};
+    if (paired)
+        p[np++] = (plot_panel){"paired: minus the ideal run of the same seed",
+                               "per-agent SNR (dB)", "difference", 0, 0, se[2], n[2]};
+    if (acc)
+        p[np++] = (plot_panel){"new agents: accuracy after fine-tuning", "per-agent SNR (dB)",
+                               "accuracy", 0, 0, se[3], n[3]};
+    plot_cfg pc = {0, 0, np > 2 ? 2u : 0u, title, NULL};
+    s = plot_png(path, &pc, p, np);
 out:
     free(sums);
     free(snrs);
     free(buf);
     free(titles);
     free(group);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(se[i]);
     return s;
 }
@@ -1407,6 +1463,7 @@ int cmd_sweep(int argc, char **argv)
         fflush(stdout);
     }
     const double wall = now_s() - t_start;
+    pair_with_ideal(cfgs, runs, nruns);
 
     if ((s = write_tables(o.out, cfgs, ncfg, runs, nruns, o.rounds)) != AM_OK) {
         rc = cli_fail("sweep", s);

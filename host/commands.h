@@ -21,5 +21,6 @@ int cmd_sweep(int argc, char **argv); /* airmeta sweep (host/cmd_sweep.c) */
 int cmd_server(int argc, char **argv); /* airmeta server (host/cmd_server.c) */
 int cmd_agent(int argc, char **argv);  /* airmeta agent (host/cmd_agent.c) */
 int cmd_chan(int argc, char **argv);   /* airmeta chan (host/cmd_chan.c) */
+int cmd_loopback(int argc, char **argv); /* airmeta loopback (host/cmd_loopback.c) */
 
 #endif

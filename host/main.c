@@ -13,6 +13,7 @@ static const am_command commands[] = {
     {"server", "the server of a multi-process run (ZeroMQ control plane + IQ through chan)", cmd_server},
     {"agent", "one training agent of a multi-process run: agent --id K --server tcp://...", cmd_agent},
     {"chan", "the channel-emulator process between server and agents (zmq IQ)", cmd_chan},
+    {"loopback", "reference SigMF recording from the own loopback, with the true aggregate", cmd_loopback},
     {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
 };
 static const size_t ncommands = sizeof commands / sizeof commands[0];
