@@ -166,10 +166,10 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
     s->dl_cap = net_chan_out_len(s->nc, s->bl);
     s->ul_cap = net_chan_out_len(s->nc, s->blen);
     const unsigned K = s->o.agents;
-    s->beacon = malloc(s->bl * sizeof *s->beacon);
+    s->beacon = malloc((s->bl + 1) * sizeof *s->beacon);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
     s->ul = malloc(s->ul_cap * sizeof *s->ul);
-    s->bursts = malloc((size_t)K * s->blen * sizeof *s->bursts);
+    s->bursts = malloc((size_t)K * (s->blen + 1) * sizeof *s->bursts); /* rx_exact: n + 1 */
     s->txp = calloc(K, sizeof *s->txp);
     s->got = calloc(K, 1);
     s->ids = calloc(K, sizeof *s->ids);
@@ -179,7 +179,8 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
 }
 
 /* Receives one whole burst of exactly n samples starting at tick `at` from r, skipping anything
- * else (stale or malformed: counted in *skipped). AM_ETIMEOUT when none came by the deadline. */
+ * else (stale or of another length: counted in *skipped). x has room for n + 1 samples, so a
+ * longer burst shows as such instead of being cut to n. AM_ETIMEOUT when none came in time. */
 static am_status rx_exact(radio *r,
                           float complex *x,
                           size_t n,
@@ -196,7 +197,7 @@ static am_status rx_exact(radio *r,
             return AM_FAIL(AM_ETIMEOUT, "no burst at tick %" PRId64, at);
         size_t got = 0;
         radio_time t0;
-        am_status st = radio_rx(r, x, n, &got, &t0, left < step ? left : step);
+        am_status st = radio_rx(r, x, n + 1, &got, &t0, left < step ? left : step);
         if (st == AM_ETIMEOUT)
             continue;
         if (st != AM_OK)
@@ -258,7 +259,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
             unsigned k = ctrl_u32_at(p->ids, i);
             if (s->got[k])
                 continue;
-            float complex *b = s->bursts + (size_t)k * s->blen;
+            float complex *b = s->bursts + (size_t)k * (s->blen + 1);
             unsigned skipped = 0;
             st = rx_exact(s->ag[k], b, s->blen, p->tx_tick, now_s() + 0.002, 0.002, &skipped);
             late += skipped;
@@ -272,7 +273,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     }
     uint32_t n = 0;
     for (unsigned k = 0; k < K; k++) {
-        s->txp[k] = s->got[k] ? s->bursts + (size_t)k * s->blen : NULL;
+        s->txp[k] = s->got[k] ? s->bursts + (size_t)k * (s->blen + 1) : NULL;
         if (s->got[k])
             s->ids[n++] = k;
     }

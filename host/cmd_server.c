@@ -313,13 +313,25 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
             break;
         if (!s->want_report || m->round != s->cur)
             return AM_OK; /* an old round's report */
+        if (m->u.report.n > s->K) {
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: REPORT with more agents than the run");
+            return AM_OK;
+        }
+        for (uint32_t i = 0; i < m->u.report.n; i++) {
+            uint32_t id = ctrl_u32_at(m->u.report.ids, i);
+            if (id >= s->K || !s->ag[id].reported) {
+                snprintf(t, sizeof t, "server: REPORT names agent %u, not planned this round", id);
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+                return AM_OK;
+            }
+        }
         s->have_report = 1;
         s->rep_tick = m->u.report.chunk_tick;
         s->rep_len = m->u.report.chunk_len;
         s->rep_late = m->u.report.late;
         s->rep_rejected = m->u.report.rejected;
         s->rep_n = m->u.report.n;
-        for (uint32_t i = 0; i < m->u.report.n && i < s->K; i++)
+        for (uint32_t i = 0; i < m->u.report.n; i++)
             s->inc[i] = ctrl_u32_at(m->u.report.ids, i);
         return AM_OK;
     case CTRL_LEAVE:
@@ -545,7 +557,7 @@ static am_status run_round(srv *s,
                     return st;
                 if (!s->have_report) {
                     why = "no report from the chan";
-                } else if (s->rep_len > s->chunk_cap || s->rep_len == 0) {
+                } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
                     why = "the chan's stream has an unexpected length";
                 } else {
                     double dl = now_s() + 5.0;

@@ -1,0 +1,95 @@
+#!/bin/bash
+# airmeta server / agent / chan: --help on each; every bad flag exits 2 naming it; a busy control
+# port fails clearly (exit 4, "Address already in use"); an agent id outside the run and a chan of
+# the wrong size are refused by the server (exit 2 with the server's reason); a server whose chan
+# never comes gives up at --join-timeout (exit 6). Only 127.0.0.1; every process bounded.
+set -u
+out=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$out"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
+    exit 1
+}
+# runs "$@" expecting exit code $1 and a message containing $2 on stderr
+expect() {
+    local code=$1 msg=$2
+    shift 2
+    timeout 30 "$AIRMETA" "$@" >"$out/o.log" 2>"$out/e.log"
+    local rc=$?
+    [ "$rc" -eq "$code" ] || fail "'$*': exit $rc, expected $code: $(cat "$out/e.log")"
+    grep -q -- "$msg" "$out/e.log" || fail "'$*': message lacks '$msg': $(cat "$out/e.log")"
+}
+
+for c in server agent chan; do
+    timeout 10 "$AIRMETA" "$c" --help >"$out/h.log" 2>&1 || fail "$c --help exit"
+    grep -q "usage: airmeta $c" "$out/h.log" || fail "$c --help text"
+done
+"$AIRMETA" --help | grep -q "^  server" || fail "server not in the command list"
+
+ep="tcp://127.0.0.1:1"
+expect 2 "--agents is required" server --bind "$ep"
+expect 2 "--bind is required" server --agents 3
+expect 2 "--agents: 0 is outside" server --bind "$ep" --agents 0
+expect 2 "--round-timeout: -1 is outside" server --bind "$ep" --agents 3 --round-timeout -1
+expect 2 "--eta-rule: 'max' is not one of" server --bind "$ep" --agents 3 --eta-rule max
+expect 2 "--min-agents 4 exceeds --agents 3" server --bind "$ep" --agents 3 --min-agents 4
+expect 2 "not tcp://HOST:PORT" server --bind "ipc:///tmp/x" --agents 3
+expect 2 "port 'abc'" server --bind "tcp://127.0.0.1:abc" --agents 3
+expect 2 "unknown option '--colour'" server --bind "$ep" --agents 3 --colour red
+expect 2 "--id is required" agent --server "$ep"
+expect 2 "--server is required" agent --id 0
+expect 2 "--id: 4096 is outside" agent --id 4096 --server "$ep"
+expect 2 "give a port, not \*" agent --id 0 --server "tcp://127.0.0.1:*"
+expect 2 "is not ROUND:SECONDS" agent --id 0 --server "$ep" --test-late-burst 3
+expect 2 "--agents is required" chan --server "$ep"
+expect 2 "--snr-db: 200 is outside" chan --server "$ep" --agents 2 --snr-db 200
+expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents 2 --taps 3 \
+    --delay-spread 2
+expect 2 "--cfo: 0.9 is outside" chan --server "$ep" --agents 2 --cfo 0.9
+
+# a server on a free port (retried when busy), then a second one on the same port
+port=""
+for try in 1 2 3 4 5; do
+    p=$((20000 + ($$ * 13 + try * 3319) % 40000))
+    "$AIRMETA" server --bind "tcp://127.0.0.1:$p" --agents 2 --rounds 1 --join-timeout 20 \
+        >"$out/server.log" 2>&1 &
+    spid=$!
+    for i in $(seq 1 50); do
+        grep -q "listening on" "$out/server.log" && break
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q "listening on" "$out/server.log"; then
+        port=$p
+        pids+=("$spid")
+        break
+    fi
+    wait "$spid"
+done
+[ -n "$port" ] || fail "no free control port"
+ep="tcp://127.0.0.1:$port"
+expect 4 "Address already in use" server --bind "$ep" --agents 2 --rounds 1
+expect 2 "refused: agent id 7 but the run has 2 agents" agent --id 7 --server "$ep" --timeout 10
+expect 2 "refused: the chan emulates 3 agents, the run has 2" chan --server "$ep" --agents 3 \
+    --timeout 10
+kill -9 "$spid"
+wait "$spid" 2>/dev/null
+
+# nobody comes: the server gives up at the join timeout
+"$AIRMETA" server --bind "$ep" --agents 2 --rounds 1 --join-timeout 1 >"$out/s2.log" 2>&1 &
+spid=$!
+pids+=("$spid")
+for i in $(seq 1 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$spid" 2>/dev/null && fail "server still waiting after 10 s"
+wait "$spid"
+rc=$?
+[ "$rc" -eq 6 ] || fail "join timeout exit $rc"
+grep -q "chan missing, 0 of 2 agents joined" "$out/s2.log" || fail "join timeout message"
+echo PASS
