@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/rng.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
@@ -135,6 +136,8 @@ typedef struct agg_iq {
     /* results */
     agg_iq_round_info info;
     uint64_t rounds, missed;
+    float complex sym[AGG_IQ_SYMBOLS_KEPT]; /* the last detected burst's first equalised symbols */
+    size_t nsym;
 } agg_iq;
 
 static const fl_agg_ops iq_ops;
@@ -453,6 +456,8 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     q->info.cfo = b->cfo;
     q->info.snr_db = b->snr_db;
     q->info.active_mean = b->active_mean;
+    q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
+    memcpy(q->sym, b->symbols, q->nsym * sizeof *q->sym);
     return AM_OK;
 }
 
@@ -565,6 +570,7 @@ static am_status iq_aggregate(void *self,
     if (d > q->L)
         return AM_FAIL(AM_EINVAL, "iq aggregator: dimension %zu exceeds max_dim %zu", d, q->L);
     memset(&q->info, 0, sizeof q->info);
+    q->nsym = 0;
     q->info.round = r->round;
     q->info.lead = q->lead;
     double t0 = now_s();
@@ -576,6 +582,11 @@ static am_status iq_aggregate(void *self,
         if ((s = phy_chan_set_snr(q->ch, snr_eff)) != AM_OK)
             return am_error_wrap(s, "iq aggregator: rho %g", (double)r->rho);
     }
+    /* round r's channel and noise depend on (seed, r) only: a run resumed from a checkpoint at
+     * round r continues exactly as the uninterrupted one */
+    am_rng rs;
+    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | r->round);
+    phy_chan_reseed(q->ch, am_rng_u64(&rs));
     if ((s = phy_chan_draw(q->ch)) != AM_OK)
         return s;
     /* 2. beacon down to every present agent (sequential: one noise stream) */
@@ -1031,6 +1042,16 @@ am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info)
     if (!agg_iq_is(a) || !info)
         return AM_FAIL(AM_EINVAL, "agg_iq_last_round: not an iq aggregator");
     *info = ((const agg_iq *)a->self)->info;
+    return AM_OK;
+}
+
+am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n)
+{
+    if (!agg_iq_is(a) || !sym || !n)
+        return AM_FAIL(AM_EINVAL, "agg_iq_last_symbols: not an iq aggregator");
+    const agg_iq *q = a->self;
+    *sym = q->sym;
+    *n = q->nsym;
     return AM_OK;
 }
 

@@ -4,6 +4,7 @@
 #ifndef AM_HOST_AGG_IQ_H
 #define AM_HOST_AGG_IQ_H
 
+#include <complex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +49,8 @@ typedef struct agg_iq_cfg {
                                 eta rule the CSI noise is the largest gap to the §5 floor. */
     unsigned threads;        /* agents' beacon processing and TX run on this many threads (>= 1, the
                                 calling thread included) */
-    uint64_t seed;           /* channel realisations and noise */
+    uint64_t seed;           /* channel realisations and noise: round r's are a function of
+                                (seed, r) only (so a resumed run continues identically) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
@@ -94,6 +96,11 @@ typedef struct agg_iq_round_info {
 int agg_iq_is(const fl_agg *a);
 /* The last round's figures (zeroed before the first round). AM_EINVAL if a is not `iq`. */
 am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info);
+/* The first min(n_symbols, AGG_IQ_SYMBOLS_KEPT) equalised data symbols Y/G (phy_ota_burst.symbols)
+ * of the last round's burst (for a constellation plot); *n = 0 when it was not detected. Valid
+ * until the next round. AM_EINVAL if a is not `iq`. */
+#define AGG_IQ_SYMBOLS_KEPT 4096u
+am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n);
 /* Rounds aggregated and rounds whose burst was missed since create. */
 am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed);
 

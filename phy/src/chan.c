@@ -241,6 +241,14 @@ void phy_chan_reset(phy_chan *q)
     (void)phy_chan_draw(q); /* cannot fail on an object that was created */
 }
 
+void phy_chan_reseed(phy_chan *q, uint64_t seed)
+{
+    if (!q)
+        return;
+    q->cfg.seed = seed;
+    seed_all(q);
+}
+
 am_status phy_chan_draw(phy_chan *q)
 {
     if (!q)

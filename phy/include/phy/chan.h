@@ -51,6 +51,10 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out);
 void phy_chan_destroy(phy_chan *q); /* NULL is a no-op */
 /* Back to the state right after create (same seed: same realisations and noise again). */
 void phy_chan_reset(phy_chan *q);
+/* Restarts every random stream from `seed` (as create would from cfg.seed) without drawing: the
+ * next phy_chan_draw is that seed's first realisation. For callers whose round r must depend on
+ * (seed, r) only, e.g. a run resumed from a checkpoint. phy_chan_reset restarts from it too. */
+void phy_chan_reseed(phy_chan *q, uint64_t seed);
 
 /* New independent realisation of all agents' channels (per round). Agent k's channels come from
  * its own random stream (seed, k), so they do not depend on K. */
