@@ -286,6 +286,15 @@ static am_status make_cmdline(sw_run *r)
     return AM_OK;
 }
 
+/* Shortest of %.15g / %.17g that reads back as the same double (0.1 stays "0.1"). */
+static const char *fmt_double(double v, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        snprintf(buf, cap, "%.17g", v);
+    return buf;
+}
+
 /* sim's arguments for config c and seed; jsonl = NULL for a probe run (validation only). */
 static am_status build_argv(sw_run *r,
                             const char *self,
@@ -313,13 +322,14 @@ static am_status build_argv(sw_run *r,
     PUSH("%s", c->agg);
     PUSH("--agents");
     PUSH("%u", c->agents);
+    char num[40];
     PUSH("--sparsity");
-    PUSH("%.17g", c->sparsity);
+    PUSH("%s", fmt_double(c->sparsity, num, sizeof num));
     if (!isnan(c->snr_db)) {
         PUSH("--snr-db");
-        PUSH("%.17g", c->snr_db);
+        PUSH("%s", fmt_double(c->snr_db, num, sizeof num));
         PUSH("--g-th");
-        PUSH("%.17g", c->g_th);
+        PUSH("%s", fmt_double(c->g_th, num, sizeof num));
     }
     PUSH("--seed");
     PUSH("%" PRIu64, seed);

@@ -1,0 +1,59 @@
+#!/bin/bash
+# airmeta sweep refuses bad flags (its own, and sim's after `--`, checked once by a probe run)
+# with a message naming the flag and exit 2, before any run starts; a run that fails is reported
+# with its command line, the others' results are kept and the sweep exits 1.
+set -u
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect() { # expect CODE PATTERN ARGS...
+    local code=$1 pat=$2
+    shift 2
+    local err
+    err=$("$AIRMETA" sweep "$@" 2>&1 >/dev/null)
+    local rc=$?
+    [ "$rc" -eq "$code" ] || fail "sweep $*: exit $rc, expected $code ($err)"
+    echo "$err" | grep -q -- "$pat" || fail "sweep $*: message '$err' lacks '$pat'"
+    echo "ok: sweep $* -> $rc: $err"
+}
+o="--out $d/x --rounds 2"
+expect 2 "--out DIR is required" --snr-db 10
+expect 2 "--snr-db: '0,,10' is not a comma-separated list" $o --snr-db 0,,10
+expect 2 "--snr-db: 'ten' is not a comma-separated list" $o --snr-db ten
+expect 2 "--snr-db: 200 is outside" $o --snr-db 10,200
+expect 2 "--snr-db: unexpected ',' in '10,'" $o --snr-db 10,
+expect 2 "--snr-db: 10 appears twice" $o --snr-db 10,20,10
+expect 2 "--snr-db: 'nan' is not" $o --snr-db nan
+expect 2 "--sparsity: 0 is outside" $o --sparsity 0,0.5
+expect 2 "--agents: 2.5 is not a whole number" $o --agents 2.5
+expect 2 "--g-th: -1 is outside" $o --g-th -1
+expect 2 "--agg: 'foo' is not one of ideal|stat|iq" $o --agg stat,foo
+expect 2 "--agg: stat appears twice" $o --agg stat,stat
+expect 2 "--seeds: '0' is neither a count" $o --seeds 0
+expect 2 "--seeds: 3 appears twice" $o --seeds 1,3,3
+expect 2 "--seeds: '1,x' is not a list" $o --seeds 1,x
+expect 2 "--jobs: 0 is outside" $o --jobs 0
+expect 2 "--task: 'mnist' is not one of" $o --task mnist
+expect 2 "unknown option '--snr'" $o --snr 10
+expect 2 "--seed after \`--\`: the sweep sets it" $o -- --seed 3
+expect 2 "--out after \`--\`" $o -- --out=/tmp/y
+expect 2 "sim refuses the configuration (exit 2): airmeta sim: .*--alpha: -1 is outside" \
+    $o --snr-db 10 -- --alpha -1
+expect 2 "unknown option '--bogus'" $o --snr-db 10 -- --bogus
+[ -e "$d/x/runs" ] && [ "$(ls "$d/x/runs" | wc -l)" -ne 0 ] && fail "runs started despite errors"
+"$AIRMETA" sweep --help | grep -q -- "--seeds" || fail "--help lacks --seeds"
+
+# one run cannot write its JSONL (a directory sits where its .part file goes): reported with
+# its command line; the other 3 runs are in the tables; exit 1
+mkdir -p "$d/f/runs/stat_snr20_sp1_K10_gth0.1_seed2.jsonl.part"
+"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 3 --out "$d/f" --no-plots -- --eval-tasks 5 \
+    >"$d/out" 2>"$d/err"
+rc=$?
+cat "$d/out" "$d/err"
+[ "$rc" -eq 1 ] || fail "exit $rc with a failed run, expected 1"
+grep -q "run stat_snr20_sp1_K10_gth0.1_seed2 failed (.*exit 4: airmeta sim: .*Is a directory" "$d/err" || fail "failure not named"
+grep -q "command: .*sim --quiet .*--snr-db 20 .*--seed 2 " "$d/err" || fail "no command line"
+grep -q "1 of 4 runs failed" "$d/err" || fail "no failure count"
+[ "$(tail -n +2 "$d/f/results.csv" | wc -l)" -eq 3 ] || fail "tables should hold the 3 others"
+grep -q "stat_snr20_sp1_K10_gth0.1_seed2" "$d/f/results.csv" && fail "failed run in the table"
+echo PASS
