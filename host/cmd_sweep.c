@@ -1230,28 +1230,29 @@ static am_status write_sweep_json(const sw_opts *o, int argc, char **argv, size_
 
 int cmd_sweep(int argc, char **argv)
 {
-    sw_opts o = {.snr = "-10,0,10,20,30",
+    /* defaults: the README's default sweep (with `-- --heterogeneity 0.9 --new-agents 50`) */
+    sw_opts o = {.snr = "-20,-10,0,10,20,30",
                  .sparsity = "1",
-                 .agents = "10",
+                 .agents = "5",
                  .g_th = "0.1",
-                 .agg = "stat",
-                 .seeds = "5",
+                 .agg = "stat,ideal",
+                 .seeds = "10",
                  .task = "sinusoid",
-                 .rounds = 2000};
+                 .rounds = 3000};
     const cli_opt opts[] = {
-        {"--snr-db", CLI_STR, &o.snr, "per-agent SNRs in dB (default -10,0,10,20,30)", 1, 0, NULL},
+        {"--snr-db", CLI_STR, &o.snr, "per-agent SNRs in dB (default -20,-10,0,10,20,30)", 1, 0, NULL},
         {"--sparsity", CLI_STR, &o.sparsity, "fractions of entries sent, list (default 1)", 1, 0,
          NULL},
-        {"--agents", CLI_STR, &o.agents, "training agents K, list (default 10)", 1, 0, NULL},
+        {"--agents", CLI_STR, &o.agents, "training agents K, list (default 5)", 1, 0, NULL},
         {"--g-th", CLI_STR, &o.g_th, "truncation thresholds on |h|^2, list (default 0.1)", 1, 0,
          NULL},
         {"--agg", CLI_STR, &o.agg,
-         "aggregations, list of ideal|stat|iq (default stat; ideal runs once per sparsity/K, "
-         "SNR and g_th do not apply)",
+         "aggregations, list of ideal|stat|iq (default stat,ideal; ideal runs once per "
+         "sparsity/K: SNR and g_th do not apply to it)",
          1, 0, NULL},
-        {"--seeds", CLI_STR, &o.seeds, "N (seeds 1..N) or a list of seeds (default 5)", 1, 0,
+        {"--seeds", CLI_STR, &o.seeds, "N (seeds 1..N) or a list of seeds (default 10)", 1, 0,
          NULL},
-        {"--rounds", CLI_UINT, &o.rounds, "rounds of every run (default 2000)", 1, 1e7, NULL},
+        {"--rounds", CLI_UINT, &o.rounds, "rounds of every run (default 3000)", 1, 1e7, NULL},
         {"--task", CLI_CHOICE, &o.task, "task family", 0, 0, "sinusoid|fmnist|omniglot"},
         {"--jobs", CLI_UINT, &o.jobs, "runs at once (default: online CPUs)", 1, 256, NULL},
         {"--out", CLI_STR, &o.out, "output folder (required): runs/, tables, plots", 1, 0, NULL},
@@ -1269,11 +1270,14 @@ int cmd_sweep(int argc, char **argv)
         "is complete for the same command line are not run again (--force reruns them).\n"
         "Writes DIR/results.{csv,json} (one row per run: final and tail-mean training loss,\n"
         "new-agent loss before/after fine-tuning and accuracy, training-agent loss/accuracy\n"
-        "after, generalisation gap, mean aggregation NMSE, mean active agents), DIR/summary.\n"
-        "{csv,json} (mean and standard error over seeds per configuration), DIR/convergence.png\n"
-        "(training loss against rounds per SNR) and DIR/generalization.png (loss after\n"
-        "fine-tuning, gap and accuracy against SNR, error bars over seeds). Without gnuplot the\n"
-        "plots are skipped with a note.\n\n"
+        "after, generalisation gap, mean aggregation NMSE, mean active agents, and the paired\n"
+        "differences *_vs_ideal with the ideal run of the same seed, sparsity and K: same agents\n"
+        "and tasks, only the channel differs), DIR/summary.{csv,json} (mean and standard error\n"
+        "over seeds per configuration), DIR/convergence.png (training loss against rounds per\n"
+        "SNR) and DIR/generalization.png (loss after fine-tuning, gap, paired differences and\n"
+        "accuracy against SNR, error bars over seeds). Without gnuplot the plots are skipped\n"
+        "with a note. The defaults are the README's default sweep (add `-- --heterogeneity 0.9\n"
+        "--new-agents 50`).\n\n"
         "exit status: 0 all runs done; 1 some runs failed (reported with their command line;\n"
         "the tables hold the others); 2 bad usage (or sim refused the flags); 4 I/O error.",
         opts,

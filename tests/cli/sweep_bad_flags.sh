@@ -46,7 +46,7 @@ expect 2 "unknown option '--bogus'" $o --snr-db 10 -- --bogus
 # one run cannot write its JSONL (a directory sits where its .part file goes): reported with
 # its command line; the other 3 runs are in the tables; exit 1
 mkdir -p "$d/f/runs/stat_snr20_sp1_K10_gth0.1_seed2.jsonl.part"
-"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 3 --out "$d/f" --no-plots -- --eval-tasks 5 \
+"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 3 --agg stat --agents 10 --out "$d/f" --no-plots -- --eval-tasks 5 \
     >"$d/out" 2>"$d/err"
 rc=$?
 cat "$d/out" "$d/err"

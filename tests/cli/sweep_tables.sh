@@ -9,7 +9,7 @@ d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --jobs 2 --out "$d/sw" \
+"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
     -- --eval-tasks 20 --new-agents 4 >"$d/log" 2>&1 || { cat "$d/log"; fail "sweep exit $?"; }
 cat "$d/log"
 for f in results.csv results.json summary.csv summary.json sweep.json convergence.png \
@@ -91,20 +91,20 @@ EOF
 
 # resume: same command, nothing rerun, same tables
 cp "$d/sw/results.csv" "$d/before.csv"
-"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --jobs 2 --out "$d/sw" \
+"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
     -- --eval-tasks 20 --new-agents 4 >"$d/log2" 2>&1 || { cat "$d/log2"; fail "resume exit"; }
 grep -q "6 runs already complete" "$d/log2" || { cat "$d/log2"; fail "resume reran runs"; }
 cmp "$d/before.csv" "$d/sw/results.csv" || fail "resumed tables differ"
 # an incomplete run (truncated JSONL) is run again
 f=$(ls "$d/sw/runs"/stat_snr20*seed2.jsonl)
 head -n 5 "$f" >"$f.t" && mv "$f.t" "$f"
-"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --jobs 2 --out "$d/sw" \
+"$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
     -- --eval-tasks 20 --new-agents 4 >"$d/log3" 2>&1 || { cat "$d/log3"; fail "rerun exit"; }
 grep -q "5 runs already complete" "$d/log3" || { cat "$d/log3"; fail "truncated run not rerun"; }
 cmp "$d/before.csv" "$d/sw/results.csv" || fail "rerun differs (sim is deterministic)"
 
 # no gnuplot: tables written, plots skipped with a note, exit 0
-AIRMETA_GNUPLOT=/nonexistent/gnuplot "$AIRMETA" sweep --snr-db 10 --seeds 1 --rounds 4 \
+AIRMETA_GNUPLOT=/nonexistent/gnuplot "$AIRMETA" sweep --snr-db 10 --seeds 1 --rounds 4 --agg stat \
     --out "$d/np" -- --eval-tasks 5 >"$d/log4" 2>&1 || { cat "$d/log4"; fail "no-gnuplot exit"; }
 grep -q "plots skipped" "$d/log4" || { cat "$d/log4"; fail "no note about skipped plots"; }
 [ -s "$d/np/results.csv" ] && [ ! -e "$d/np/convergence.png" ] || fail "no-gnuplot outputs"
