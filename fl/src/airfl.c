@@ -341,6 +341,147 @@ const float *fl_airfl_memory(const fl_airfl *q, unsigned agent)
     return agent < q->K ? q->mem + (size_t)agent * q->D : NULL;
 }
 
+enum { ST_HDR = 40 }; /* 4 x u32 + 3 x u64 */
+
+static int adam(const fl_airfl *q)
+{
+    return fl_opt_get_cfg(q->opt)->kind == FL_OPT_ADAM;
+}
+
+size_t fl_airfl_state_size(const fl_airfl *q)
+{
+    const size_t D = q->D, K = q->K;
+    return ST_HDR + (1 + 2 * (size_t)adam(q) + K) * D * sizeof(float) + K * sizeof(am_rng);
+}
+
+static unsigned char *put(unsigned char *p, const void *src, size_t n)
+{
+    memcpy(p, src, n);
+    return p + n;
+}
+
+am_status fl_airfl_state_save(const fl_airfl *q, void *buf, size_t cap)
+{
+    if (!q || !buf)
+        return AM_FAIL(AM_EINVAL, "airfl state: missing object or buffer");
+    const size_t need = fl_airfl_state_size(q), D = q->D;
+    if (cap < need)
+        return AM_FAIL(AM_EINVAL, "airfl state: buffer of %zu bytes, %zu needed", cap, need);
+    uint64_t t;
+    const float *m, *v;
+    fl_opt_get_state(q->opt, &t, &m, &v);
+    const uint32_t h32[4] = {FL_AIRFL_STATE_MAGIC, FL_AIRFL_STATE_VERSION, q->K,
+                             (uint32_t)adam(q)};
+    const uint64_t h64[3] = {D, q->round, t};
+    unsigned char *p = buf;
+    p = put(p, h32, sizeof h32);
+    p = put(p, h64, sizeof h64);
+    p = put(p, q->theta, D * sizeof(float));
+    if (adam(q)) {
+        p = put(p, m, D * sizeof(float));
+        p = put(p, v, D * sizeof(float));
+    }
+    p = put(p, q->mem, (size_t)q->K * D * sizeof(float));
+    put(p, q->rng, q->K * sizeof(am_rng));
+    return AM_OK;
+}
+
+/* Index of the first non-finite float of the n at p (unaligned), or n. */
+static size_t first_bad(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        memcpy(&f, p + i * sizeof f, sizeof f);
+        if (!isfinite(f))
+            return i;
+    }
+    return n;
+}
+
+static float *copy_floats(const unsigned char *p, size_t n)
+{
+    float *f = malloc(n * sizeof *f);
+    if (f)
+        memcpy(f, p, n * sizeof *f);
+    return f;
+}
+
+am_status fl_airfl_state_load(fl_airfl *q, const void *buf, size_t n)
+{
+    if (!q || !buf)
+        return AM_FAIL(AM_EINVAL, "airfl state: missing object or buffer");
+    const size_t D = q->D, K = q->K;
+    if (n < ST_HDR)
+        return AM_FAIL(AM_EFORMAT, "airfl state: %zu bytes, shorter than its %d-byte header", n,
+                       ST_HDR);
+    uint32_t h32[4];
+    uint64_t h64[3];
+    const unsigned char *p = buf;
+    memcpy(h32, p, sizeof h32);
+    memcpy(h64, p + sizeof h32, sizeof h64);
+    if (h32[0] != FL_AIRFL_STATE_MAGIC)
+        return AM_FAIL(AM_EFORMAT, "airfl state: bad magic 0x%08x (not an airfl state)",
+                       (unsigned)h32[0]);
+    if (h32[1] != FL_AIRFL_STATE_VERSION)
+        return AM_FAIL(AM_EFORMAT, "airfl state: version %u, this build reads %u",
+                       (unsigned)h32[1], FL_AIRFL_STATE_VERSION);
+    if (h32[2] != K || h64[0] != D)
+        return AM_FAIL(AM_EFORMAT,
+                       "airfl state: saved for %u agents x %llu parameters, this run has "
+                       "%zu x %zu",
+                       (unsigned)h32[2], (unsigned long long)h64[0], K, D);
+    if (h32[3] != (uint32_t)adam(q))
+        return AM_FAIL(AM_EFORMAT, "airfl state: saved with the %s optimiser, this run uses %s",
+                       h32[3] == 1 ? "adam" : (h32[3] == 0 ? "sgd" : "an unknown"),
+                       adam(q) ? "adam" : "sgd");
+    if (h64[1] > UINT32_MAX)
+        return AM_FAIL(AM_EFORMAT, "airfl state: round %llu out of range",
+                       (unsigned long long)h64[1]);
+    if (n != fl_airfl_state_size(q))
+        return AM_FAIL(AM_EFORMAT, "airfl state: %zu bytes, %zu expected for these dimensions", n,
+                       fl_airfl_state_size(q));
+    p += ST_HDR;
+    const unsigned char *th = p, *mo = th + D * sizeof(float);
+    const unsigned char *me = mo + (adam(q) ? 2 * D * sizeof(float) : 0);
+    const unsigned char *rg = me + K * D * sizeof(float);
+    size_t i;
+    if ((i = first_bad(th, D)) < D)
+        return AM_FAIL(AM_EFORMAT, "airfl state: theta[%zu] is not finite", i);
+    if ((i = first_bad(me, K * D)) < K * D)
+        return AM_FAIL(AM_EFORMAT, "airfl state: agent %zu's memory entry %zu is not finite",
+                       i / D, i % D);
+    am_rng *rng = malloc(K * sizeof *rng);
+    if (!rng)
+        return AM_FAIL(AM_ENOMEM, "airfl state: out of memory");
+    memcpy(rng, rg, K * sizeof *rng);
+    for (size_t k = 0; k < K; k++)
+        if (!(rng[k].s[0] | rng[k].s[1] | rng[k].s[2] | rng[k].s[3])) {
+            free(rng);
+            return AM_FAIL(AM_EFORMAT, "airfl state: agent %zu's RNG state is all zero", k);
+        }
+    am_status st = AM_OK;
+    if (adam(q)) {
+        float *m = copy_floats(mo, D), *v = copy_floats(mo + D * sizeof(float), D);
+        st = m && v ? fl_opt_set_state(q->opt, h64[2], m, v)
+                    : AM_FAIL(AM_ENOMEM, "airfl state: out of memory");
+        free(m);
+        free(v);
+    } else {
+        st = fl_opt_set_state(q->opt, h64[2], NULL, NULL);
+    }
+    if (st != AM_OK) {
+        free(rng);
+        return am_error_wrap(st, "airfl state");
+    }
+    /* validated: nothing below can fail */
+    memcpy(q->theta, th, D * sizeof(float));
+    memcpy(q->mem, me, K * D * sizeof(float));
+    memcpy(q->rng, rng, K * sizeof *rng);
+    free(rng);
+    q->round = (unsigned)h64[1];
+    return AM_OK;
+}
+
 am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl_airfl_stats *stats)
 {
     if (!q || !fam || !agg)

@@ -437,6 +437,35 @@ void fl_opt_reset(fl_opt *o)
     }
 }
 
+const fl_opt_cfg *fl_opt_get_cfg(const fl_opt *o)
+{
+    return &o->cfg;
+}
+
+void fl_opt_get_state(const fl_opt *o, uint64_t *t, const float **m, const float **v)
+{
+    *t = o->t;
+    *m = o->m;
+    *v = o->v;
+}
+
+am_status fl_opt_set_state(fl_opt *o, uint64_t t, const float *m, const float *v)
+{
+    if (o->cfg.kind == FL_OPT_ADAM) {
+        if (!m || !v)
+            return AM_FAIL(AM_EINVAL, "optimizer state: Adam needs both moments");
+        for (size_t i = 0; i < o->dim; i++)
+            if (!isfinite(m[i]) || !isfinite(v[i]) || v[i] < 0.0f)
+                return AM_FAIL(AM_EFORMAT,
+                               "optimizer state: Adam moment %zu (m %g, v %g) is not finite or v < 0",
+                               i, (double)m[i], (double)v[i]);
+        memcpy(o->m, m, o->dim * sizeof *o->m);
+        memcpy(o->v, v, o->dim * sizeof *o->v);
+    }
+    o->t = t;
+    return AM_OK;
+}
+
 void fl_opt_step(fl_opt *o, float *theta, const float *g)
 {
     const size_t d = o->dim;

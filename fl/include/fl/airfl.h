@@ -61,6 +61,26 @@ unsigned fl_airfl_round_index(const fl_airfl *q);
 /* Agent k's error memory (D floats, read-only). */
 const float *fl_airfl_memory(const fl_airfl *q, unsigned agent);
 
+/* ---- state for checkpoints (a run resumed from it continues bit for bit) ----
+ * Everything a later round depends on: the round index, theta, the server optimiser's state
+ * (Adam's step count and moments), every agent's error memory m_k and every agent's RNG stream.
+ * Nothing else carries over between rounds (workspaces are overwritten; the task family is fixed
+ * by its seed; the in-library aggregators draw from (seed, round) only).
+ * Blob layout, this machine's byte order (fields packed, no padding):
+ *   u32 magic 0x54534641 ("AFST"), u32 version 1, u32 K, u32 optimiser kind (0 sgd, 1 adam),
+ *   u64 D, u64 round, u64 optimiser steps t,
+ *   f32 theta[D], (Adam) f32 m[D], f32 v[D], f32 memory[K][D], u64 rng[K][4]. */
+#define FL_AIRFL_STATE_MAGIC 0x54534641u
+#define FL_AIRFL_STATE_VERSION 1u
+size_t fl_airfl_state_size(const fl_airfl *q);
+/* Writes the state into buf (cap >= fl_airfl_state_size, else AM_EINVAL). Call between rounds. */
+am_status fl_airfl_state_save(const fl_airfl *q, void *buf, size_t cap);
+/* Restores a state written by fl_airfl_state_save of an object made with the same K, D and
+ * optimiser kind. Everything is validated before anything is changed: AM_EFORMAT with a message
+ * on a wrong magic/version, size, K, D, optimiser, a non-finite theta/moment/memory entry or an
+ * all-zero RNG state (so a failed load leaves the object as it was). */
+am_status fl_airfl_state_load(fl_airfl *q, const void *buf, size_t n);
+
 /* One round (PAPER.md §3): every agent k, in parallel, computes u_k (fl_meta_local_update from
  * theta on its own tasks), v_k = u_k + m_k, x_k = sparsify(v_k); the server picks eta from the
  * x_k (cfg eta_rule; on the air this needs each agent's peak/power reported on the control plane

@@ -4,6 +4,7 @@
 #define AM_FL_META_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/rng.h"
 #include "core/status.h"
@@ -121,5 +122,13 @@ void fl_opt_destroy(fl_opt *o); /* NULL is a no-op */
 void fl_opt_reset(fl_opt *o);   /* zero moments and step count */
 /* theta -= lr * g (SGD) or the bias-corrected Adam step on g. Does not allocate. */
 void fl_opt_step(fl_opt *o, float *theta, const float *g);
+
+/* The state a checkpoint needs: steps taken t (Adam's bias correction) and, for Adam, the first
+ * and second moments (dim floats each; *m = *v = NULL for SGD). */
+const fl_opt_cfg *fl_opt_get_cfg(const fl_opt *o);
+void fl_opt_get_state(const fl_opt *o, uint64_t *t, const float **m, const float **v);
+/* Restores it (copies; m and v ignored for SGD). AM_EFORMAT when a moment is not finite or a second
+ * moment is negative (the state is left unchanged then). */
+am_status fl_opt_set_state(fl_opt *o, uint64_t t, const float *m, const float *v);
 
 #endif
