@@ -13,7 +13,10 @@
 
 #define BIG 300000u /* a model of a few 10^5 floats */
 
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
 static uint32_t get32(const unsigned char *p)
 {
     uint32_t v;
@@ -32,10 +35,23 @@ static void fix_crcs(unsigned char *b, size_t len)
 
 static ctrl_learner learner_example(void)
 {
-    ctrl_learner l = {.task = 0, .learner = 1, .inner_steps = 2, .alpha = 0.01f, .tasks = 3,
-                      .local_iters = 1, .local_lr = 1e-3f, .hf_delta = 1e-3f, .ways = 5,
-                      .shots = 10, .query = 10, .heterogeneity = 0.25f, .filters = 32,
-                      .sparsify = 1, .keep = 0.5, .memory = 1, .n_agents = 3,
+    ctrl_learner l = {.task = 0,
+                      .learner = 1,
+                      .inner_steps = 2,
+                      .alpha = 0.01f,
+                      .tasks = 3,
+                      .local_iters = 1,
+                      .local_lr = 1e-3f,
+                      .hf_delta = 1e-3f,
+                      .ways = 5,
+                      .shots = 10,
+                      .query = 10,
+                      .heterogeneity = 0.25f,
+                      .filters = 32,
+                      .sparsify = 1,
+                      .keep = 0.5,
+                      .memory = 1,
+                      .n_agents = 3,
                       .seed = 0x0123456789abcdefULL};
     return l;
 }
@@ -70,8 +86,13 @@ static ctrl_msg model_msg(const float *theta, uint32_t dim)
     m.type = CTRL_MODEL;
     m.round = 7;
     m.sender = CTRL_ID_SERVER;
-    m.u.model = (ctrl_model){.rho = 1.0f, .g_th = 0.1f, .flags = CTRL_MODEL_REPORT_X,
-                             .prev_round = 6, .n_prev = 2, .dim = dim, .prev_ids = prev_ids,
+    m.u.model = (ctrl_model){.rho = 1.0f,
+                             .g_th = 0.1f,
+                             .flags = CTRL_MODEL_REPORT_X,
+                             .prev_round = 6,
+                             .n_prev = 2,
+                             .dim = dim,
+                             .prev_ids = prev_ids,
                              .theta = theta};
     return m;
 }
@@ -107,8 +128,8 @@ AM_TEST(roundtrip, unit)
     m.type = CTRL_STATUS;
     m.round = 3;
     m.sender = 2;
-    m.u.status = (ctrl_status){.loss = 1.5f, .peak = 0.25f, .power = 0.125f, .n_x = 1000,
-                               .x = theta};
+    m.u.status =
+        (ctrl_status){.loss = 1.5f, .peak = 0.25f, .power = 0.125f, .n_x = 1000, .x = theta};
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode STATUS: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     ctrl_f32_copy(d.u.status.x, 1000, back);
@@ -168,8 +189,8 @@ AM_TEST(roundtrip, unit)
     memset(&m, 0, sizeof m);
     m.type = CTRL_GO;
     m.round = 4;
-    m.u.go = (ctrl_go){.eta = 0.5f, .rho = 2.0f, .g_th = 0.0f, .beacon_tick = 1000000,
-                       .tx_tick = 1010000};
+    m.u.go = (ctrl_go){
+        .eta = 0.5f, .rho = 2.0f, .g_th = 0.0f, .beacon_tick = 1000000, .tx_tick = 1010000};
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode GO: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.go.eta == 0.5f && d.u.go.rho == 2.0f && d.u.go.beacon_tick == 1000000 &&
@@ -178,8 +199,16 @@ AM_TEST(roundtrip, unit)
     free(b);
     memset(&m, 0, sizeof m);
     m.type = CTRL_PLAN;
-    m.u.plan = (ctrl_plan){.eta = 0.5f, .rho = 1.0f, .nfft = 256, .cp = 32, .burst_len = 2304,
-                           .beacon_tick = 5, .tx_tick = 9, .deadline = 2.5, .n = 3, .ids = ids};
+    m.u.plan = (ctrl_plan){.eta = 0.5f,
+                           .rho = 1.0f,
+                           .nfft = 256,
+                           .cp = 32,
+                           .burst_len = 2304,
+                           .beacon_tick = 5,
+                           .tx_tick = 9,
+                           .deadline = 2.5,
+                           .n = 3,
+                           .ids = ids};
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode PLAN: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.plan.burst_len == 2304 && d.u.plan.deadline == 2.5 && d.u.plan.n == 3 &&
@@ -188,12 +217,12 @@ AM_TEST(roundtrip, unit)
     free(b);
     memset(&m, 0, sizeof m);
     m.type = CTRL_REPORT;
-    m.u.report = (ctrl_report){.chunk_tick = -64, .chunk_len = 4000, .late = 1, .rejected = 2,
-                               .n = 2, .ids = ids};
+    m.u.report = (ctrl_report){
+        .chunk_tick = -64, .chunk_len = 4000, .late = 1, .rejected = 2, .n = 2, .ids = ids};
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode REPORT: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
-    AM_CHECK(d.u.report.chunk_tick == -64 && d.u.report.chunk_len == 4000 &&
-                 d.u.report.late == 1 && d.u.report.rejected == 2 && d.u.report.n == 2 &&
+    AM_CHECK(d.u.report.chunk_tick == -64 && d.u.report.chunk_len == 4000 && d.u.report.late == 1 &&
+                 d.u.report.rejected == 2 && d.u.report.n == 2 &&
                  ctrl_u32_at(d.u.report.ids, 1) == 1,
              "REPORT fields");
     free(b);
@@ -217,8 +246,8 @@ AM_TEST(roundtrip, unit)
 
 /* One malformed case: decode must refuse with AM_EFORMAT, the expected reason and a message
  * containing `word`. */
-static void expect_reject(const char *what, const void *buf, size_t len, size_t maxp,
-                          ctrl_reject want, const char *word)
+static void expect_reject(
+    const char *what, const void *buf, size_t len, size_t maxp, ctrl_reject want, const char *word)
 {
     ctrl_msg d;
     ctrl_reject why = CTRL_REJ_NONE;
@@ -419,14 +448,20 @@ static double now_s(void)
 AM_TEST(sockets, unit)
 {
     const size_t D = 200000;
-    ctrl_cfg sc = {.server = 1, .endpoint = "tcp://127.0.0.1:*", .self_id = CTRL_ID_SERVER,
-                   .max_payload = ctrl_payload_bound(D, 8), .send_timeout = 1.0};
+    ctrl_cfg sc = {.server = 1,
+                   .endpoint = "tcp://127.0.0.1:*",
+                   .self_id = CTRL_ID_SERVER,
+                   .max_payload = ctrl_payload_bound(D, 8),
+                   .send_timeout = 1.0};
     ctrl *srv = NULL, *ag = NULL;
     AM_REQUIRE_OK(ctrl_create(&sc, &srv));
     const char *ep = ctrl_endpoint(srv);
     AM_CHECK(strncmp(ep, "tcp://127.0.0.1:", 16) == 0 && strchr(ep, '*') == NULL,
              "bound endpoint '%s'", ep);
-    ctrl_cfg acfg = {.server = 0, .endpoint = ep, .self_id = 2, .max_payload = sc.max_payload,
+    ctrl_cfg acfg = {.server = 0,
+                     .endpoint = ep,
+                     .self_id = 2,
+                     .max_payload = sc.max_payload,
                      .send_timeout = 1.0};
     AM_REQUIRE_OK(ctrl_create(&acfg, &ag));
 
@@ -471,9 +506,9 @@ AM_TEST(sockets, unit)
     AM_REQUIRE(zmq_connect(raw, ep) == 0, "connect raw");
     unsigned char junk[64];
     memset(junk, 0xA5, sizeof junk);
-    zmq_send(raw, junk, 10, 0);                          /* truncated */
-    zmq_send(raw, junk, sizeof junk, 0);                 /* bad magic */
-    zmq_send(raw, junk, 5, ZMQ_SNDMORE);                 /* two frames */
+    zmq_send(raw, junk, 10, 0);          /* truncated */
+    zmq_send(raw, junk, sizeof junk, 0); /* bad magic */
+    zmq_send(raw, junk, 5, ZMQ_SNDMORE); /* two frames */
     zmq_send(raw, junk, 5, 0);
     memset(&m, 0, sizeof m);
     m.type = CTRL_BYE;
