@@ -96,8 +96,8 @@ static void check_resume(fl_opt_kind opt)
         AM_CHECK(s.round == sa[r].round && s.train_loss == sa[r].train_loss &&
                      s.agg_nmse == sa[r].agg_nmse && s.mean_active == sa[r].mean_active &&
                      s.eta == sa[r].eta && s.memory_norm == sa[r].memory_norm,
-                 "round %u: resumed loss %.9g nmse %.9g, uninterrupted %.9g %.9g", r,
-                 s.train_loss, s.agg_nmse, sa[r].train_loss, sa[r].agg_nmse);
+                 "round %u: resumed loss %.9g nmse %.9g, uninterrupted %.9g %.9g", r, s.train_loss,
+                 s.agg_nmse, sa[r].train_loss, sa[r].agg_nmse);
     }
     AM_CHECK(memcmp(fl_airfl_theta(c.q), fl_airfl_theta(a.q), D * sizeof(float)) == 0,
              "final theta differs");
