@@ -1236,7 +1236,7 @@ int cmd_sweep(int argc, char **argv)
                  .agents = "5",
                  .g_th = "0.1",
                  .agg = "stat,ideal",
-                 .seeds = "10",
+                 .seeds = "30",
                  .task = "sinusoid",
                  .rounds = 3000};
     const cli_opt opts[] = {
@@ -1250,7 +1250,7 @@ int cmd_sweep(int argc, char **argv)
          "aggregations, list of ideal|stat|iq (default stat,ideal; ideal runs once per "
          "sparsity/K: SNR and g_th do not apply to it)",
          1, 0, NULL},
-        {"--seeds", CLI_STR, &o.seeds, "N (seeds 1..N) or a list of seeds (default 10)", 1, 0,
+        {"--seeds", CLI_STR, &o.seeds, "N (seeds 1..N) or a list of seeds (default 30)", 1, 0,
          NULL},
         {"--rounds", CLI_UINT, &o.rounds, "rounds of every run (default 3000)", 1, 1e7, NULL},
         {"--task", CLI_CHOICE, &o.task, "task family", 0, 0, "sinusoid|fmnist|omniglot"},
