@@ -104,7 +104,9 @@ checkpoint_write(const char *path, const checkpoint_info *info, const void *stat
     if (fd < 0)
         return AM_FAIL(AM_EIO, "checkpoint %s: cannot create %s: %s", path, tmp, strerror(errno));
     const char *what = NULL;
-    if (write_all(fd, h, sizeof h) != 0 || write_all(fd, state, n) != 0)
+    if (fchmod(fd, 0644) != 0) /* mkstemp made it 0600 */
+        what = "chmod";
+    else if (write_all(fd, h, sizeof h) != 0 || write_all(fd, state, n) != 0)
         what = "write";
     else if (fsync(fd) != 0)
         what = "fsync";

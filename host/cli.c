@@ -15,6 +15,8 @@ void cli_print_help(const cli_cmd *cmd)
         printf("\noptions:\n");
     for (size_t i = 0; i < cmd->nopts; i++) {
         const cli_opt *o = &cmd->opts[i];
+        if (!o->help)
+            continue; /* hidden: test hooks */
         const char *arg = "";
         switch (o->kind) {
         case CLI_FLAG: arg = ""; break;

@@ -23,7 +23,7 @@ typedef struct cli_opt {
     const char *name; /* "--snr-db" */
     cli_kind kind;
     void *dst;
-    const char *help;
+    const char *help;    /* NULL: hidden from --help (test hooks) */
     double min, max;     /* numeric range, inclusive; ignored when min > max */
     const char *choices; /* CLI_CHOICE: "ideal|stat|iq" */
 } cli_opt;

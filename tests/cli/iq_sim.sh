@@ -12,13 +12,13 @@ trap 'rm -rf "$d"' EXIT
 R=150
 args=(--agents 5 --rounds $R --snr-db 20 --g-th 0.1 --tasks-per-agent 2 --eval-every $R
       --eval-tasks 40 --seed 3 --quiet)
-"$AIRMETA" sim --agg iq "${args[@]}" --capture-dir "$d/cap" --out "$d/iq.jsonl" 2>"$d/err" ||
+"$AIRMETA" sim --agg iq "${args[@]}" --capture-dir "$d/cap" --out "$d/iq" 2>"$d/err" ||
     { cat "$d/err"; fail "sim --agg iq exit $?"; }
-"$AIRMETA" sim --agg stat "${args[@]}" --out "$d/stat.jsonl" || fail "sim --agg stat exit $?"
-[ "$(wc -l <"$d/iq.jsonl")" -eq $((R + 1)) ] || fail "expected $((R + 1)) JSONL lines"
-head -1 "$d/iq.jsonl" | grep -q '"agg":"iq"' || fail "config line names iq"
-head -1 "$d/iq.jsonl" | grep -q '"iq":{"nfft":256,"cp":32,"taps":4' || fail "iq config block"
-[ "$(grep -c '"detected":true' "$d/iq.jsonl")" -eq $R ] || fail "a round was not detected"
+"$AIRMETA" sim --agg stat "${args[@]}" --out "$d/stat" || fail "sim --agg stat exit $?"
+[ "$(wc -l <"$d/iq/metrics.jsonl")" -eq $R ] || fail "expected $R JSONL lines"
+grep -Eq '"agg":[[:space:]]*"iq"' "$d/iq/config.json" || fail "config names iq"
+tr -d ' \t\n' <"$d/iq/config.json" | grep -q '"nfft":256,"cp":32,"taps":4' || fail "iq config"
+[ "$(grep -c '"detected":true' "$d/iq/metrics.jsonl")" -eq $R ] || fail "a round was not detected"
 [ "$(ls "$d/cap" | grep -c '^round-[0-9]\{6\}\.sigmf-meta$')" -eq $R ] || fail "captures"
 
 # replay a few rounds' captures: one burst each, with the receiver figures the sim logged
@@ -26,7 +26,7 @@ for r in 0 1 $((R - 1)); do
     cap=$(printf '%s/cap/round-%06d.sigmf-meta' "$d" $r)
     "$AIRMETA" replay "$cap" --json --out "$d/v$r.f32" >"$d/r$r.json" || fail "replay $cap"
     [ "$(wc -l <"$d/r$r.json")" -eq 1 ] || fail "round $r: expected one burst"
-    [ "$(stat -c %s "$d/v$r.f32")" -eq $((4 * $(head -1 "$d/iq.jsonl" |
+    [ "$(stat -c %s "$d/v$r.f32")" -eq $((4 * $(tr -d ' \t' <"$d/iq/config.json" |
         grep -o '"params":[0-9]*' | cut -d: -f2))) ] || fail "round $r: payload size"
     grep -Eq "\"airmeta:round\":[[:space:]]*$r([^0-9]|\$)" "$cap" ||
         fail "round $r: airmeta:round missing in $cap"
@@ -36,7 +36,7 @@ if command -v python3 >/dev/null; then
     python3 - "$d" $R <<'PY' || fail "JSONL content"
 import json, math, sys
 d, R = sys.argv[1], int(sys.argv[2])
-runs = {n: [json.loads(l) for l in open(f"{d}/{n}.jsonl")][1:] for n in ("iq", "stat")}
+runs = {n: [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")] for n in ("iq", "stat")}
 w = 30
 res = {}
 for n, L in runs.items():
@@ -65,9 +65,9 @@ fi
 
 # deterministic whatever the number of threads (the agents' side runs on them)
 short=(--agg iq --agents 4 --rounds 5 --eval-every 5 --eval-tasks 10 --cfo 0.05 --seed 9 --quiet)
-"$AIRMETA" sim "${short[@]}" --threads 1 --out "$d/t1.jsonl" || fail "threads 1"
-"$AIRMETA" sim "${short[@]}" --threads 2 --out "$d/t2.jsonl" || fail "threads 2"
-cmp "$d/t1.jsonl" "$d/t2.jsonl" || fail "iq: 1 vs 2 threads differ"
+"$AIRMETA" sim "${short[@]}" --threads 1 --out "$d/t1" || fail "threads 1"
+"$AIRMETA" sim "${short[@]}" --threads 2 --out "$d/t2" || fail "threads 2"
+cmp "$d/t1/metrics.jsonl" "$d/t2/metrics.jsonl" || fail "iq: 1 vs 2 threads differ"
 
 # bad iq settings: a clear message, exit 2
 "$AIRMETA" sim --agg iq --rounds 1 --timing-offset 40 --quiet 2>"$d/e1"

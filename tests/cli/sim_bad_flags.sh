@@ -27,6 +27,8 @@ expect 2 "--threads needs a value" --threads
 expect 2 "unknown option '--snr'" --snr 10
 expect 2 "--task omniglot needs --data-dir" --task omniglot
 expect 4 "/nonexistent-airmeta-dir" --task fmnist --data-dir /nonexistent-airmeta-dir
-expect 4 "--out /nonexistent-airmeta-dir/x.jsonl" --out /nonexistent-airmeta-dir/x.jsonl
+expect 4 "--out /nonexistent-airmeta-dir/x" --out /nonexistent-airmeta-dir/x
+expect 4 "--resume /nonexistent-airmeta-dir: not a run folder" --resume /nonexistent-airmeta-dir
+expect 2 "--checkpoint-every: 0 is outside" --checkpoint-every 0
 "$AIRMETA" sim --help | grep -q -- "--sparsify" || fail "--help lacks --sparsify"
 echo PASS
