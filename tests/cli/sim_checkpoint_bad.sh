@@ -1,0 +1,80 @@
+#!/bin/bash
+# airmeta sim --resume refuses a damaged run folder with a clear message naming the file and a
+# non-zero exit, never a crash: truncated checkpoint, a flipped bit in its state (CRC) or header,
+# wrong magic, a checkpoint of another run (other K = other dimensions; other SNR = other
+# configuration), config.json broken, with an unknown flag, with a value out of range; and it
+# leaves metrics.jsonl alone then. A checkpoint file is never seen half-written: no temporary
+# file stays in the folder (host/checkpoint.c writes temp + fsync + rename; the concurrency test
+# is tests/host/checkpoint.c).
+set -u
+fail() { echo "FAIL: $*"; exit 1; }
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+args=(--agg stat --agents 5 --rounds 20 --tasks-per-agent 2 --eval-every 20 --eval-tasks 20
+      --seed 3 --checkpoint-every 10 --quiet --no-plots)
+"$AIRMETA" sim "${args[@]}" --out "$d/good" --stop-after 15 2>/dev/null
+[ $? -eq 137 ] || fail "--stop-after 15"
+"$AIRMETA" sim "${args[@]}" --agents 6 --out "$d/k6" --stop-after 10 2>/dev/null
+"$AIRMETA" sim "${args[@]}" --snr-db 11 --out "$d/snr11" --stop-after 10 2>/dev/null
+ls "$d/good" | grep -q 'tmp' && fail "temporary file left in the run folder: $(ls "$d/good")"
+size=$(stat -c %s "$d/good/checkpoint.bin")
+
+# expect NAME CODE PATTERN: make $d/NAME a damaged copy first
+expect() {
+    local name=$1 code=$2 pat=$3
+    cp "$d/$name/metrics.jsonl" "$d/m0"
+    "$AIRMETA" sim --resume "$d/$name" --quiet --no-plots 2>"$d/err" >/dev/null
+    local rc=$?
+    [ $rc -eq "$code" ] || fail "$name: exit $rc, expected $code ($(cat "$d/err"))"
+    grep -q -- "$pat" "$d/err" || fail "$name: message '$(cat "$d/err")' lacks '$pat'"
+    cmp -s "$d/m0" "$d/$name/metrics.jsonl" || fail "$name: metrics.jsonl was changed"
+    echo "ok: $name -> $rc: $(cat "$d/err")"
+}
+copy() { cp -r "$d/good" "$d/$1"; }
+flip() { # flip FILE OFFSET: xor one byte with 0x04
+    local b
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 4)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+copy trunc
+head -c $((size - 7)) "$d/good/checkpoint.bin" >"$d/trunc/checkpoint.bin"
+expect trunc 3 "trunc/checkpoint.bin: truncated"
+copy trunc_hdr
+head -c 40 "$d/good/checkpoint.bin" >"$d/trunc_hdr/checkpoint.bin"
+expect trunc_hdr 3 "trunc_hdr/checkpoint.bin: truncated"
+copy flip_state
+flip "$d/flip_state/checkpoint.bin" $((size - 100))
+expect flip_state 3 "flip_state/checkpoint.bin: state CRC mismatch"
+copy flip_hdr
+flip "$d/flip_hdr/checkpoint.bin" 20
+expect flip_hdr 3 "flip_hdr/checkpoint.bin: header CRC mismatch"
+copy magic
+printf 'XXXXXXXX' | dd of="$d/magic/checkpoint.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
+expect magic 3 "magic/checkpoint.bin: not an airmeta checkpoint"
+copy dims
+cp "$d/k6/checkpoint.bin" "$d/dims/checkpoint.bin"
+expect dims 3 "dims/checkpoint.bin: made for 6 agents"
+copy other
+cp "$d/snr11/checkpoint.bin" "$d/other/checkpoint.bin"
+expect other 3 "other/checkpoint.bin: made by another configuration"
+copy cfg_json
+head -c 100 "$d/good/config.json" >"$d/cfg_json/config.json"
+expect cfg_json 3 "cfg_json/config.json: not valid JSON"
+copy cfg_flag
+sed -i 's/"heterogeneity":/"heterogenity":/' "$d/cfg_flag/config.json"
+expect cfg_flag 3 'cfg_flag/config.json: unknown flag "heterogenity"'
+copy cfg_range
+sed -i 's/"agents":[[:space:]]*5,/"agents": -5,/' "$d/cfg_range/config.json"
+expect cfg_range 3 "cfg_range/config.json"
+copy cfg_missing
+sed -i '/"rho":/d' "$d/cfg_missing/config.json"
+expect cfg_missing 3 "cfg_missing/config.json: no value for --rho"
+copy metrics_short
+head -n 4 "$d/good/metrics.jsonl" >"$d/metrics_short/metrics.jsonl"
+expect metrics_short 3 "metrics_short/metrics.jsonl: holds 4 complete rounds, the checkpoint is at round 10"
+
+# the undamaged folder still resumes
+"$AIRMETA" sim --resume "$d/good" --quiet --no-plots || fail "good folder: exit $?"
+[ "$(wc -l <"$d/good/metrics.jsonl")" -eq 20 ] || fail "good folder: rounds"
+echo PASS

@@ -1,0 +1,91 @@
+#!/bin/bash
+# airmeta sim --resume: a run killed mid-way and resumed from its last checkpoint writes the same
+# metrics.jsonl, byte for byte, as the uninterrupted run (wall times live in wall.jsonl), for
+# --agg stat and --agg iq, with another thread count after the crash. The crash is the hidden
+# --stop-after N hook (SIGKILL to itself after round N, nothing flushed) and, once, a real
+# `kill -9` from outside at whatever point the run has reached after its round-20 checkpoint.
+# Also: a run killed before its first checkpoint resumes from round 0; --resume of a finished run
+# changes nothing; flags that conflict with config.json are refused (exit 2), agreeing and
+# run-control flags are accepted.
+set -u
+fail() { echo "FAIL: $*"; exit 1; }
+d=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$d"' EXIT
+ckpt_round() { od -An -tu4 -j16 -N4 "$1/checkpoint.bin" 2>/dev/null | tr -d ' '; }
+
+# resume_case NAME STOP ARGS...: reference run, run dying after round STOP, resume, compare
+resume_case() {
+    local name=$1 stop=$2
+    shift 2
+    "$AIRMETA" sim "$@" --threads 1 --out "$d/$name-ref" || fail "$name: reference exit $?"
+    "$AIRMETA" sim "$@" --threads 2 --out "$d/$name" --stop-after "$stop" 2>"$d/err"
+    local rc=$?
+    [ $rc -eq 137 ] || fail "$name: --stop-after $stop exit $rc, expected 137 (SIGKILL)"
+    local want=$(((stop / 10) * 10))
+    if [ $want -eq 0 ]; then
+        [ ! -e "$d/$name/checkpoint.bin" ] || fail "$name: checkpoint before round 10"
+    else
+        [ "$(ckpt_round "$d/$name")" = $want ] || fail "$name: checkpoint at $(ckpt_round "$d/$name")"
+    fi
+    [ "$(wc -l <"$d/$name/metrics.jsonl")" -le "$stop" ] || fail "$name: more lines than rounds"
+    "$AIRMETA" sim --resume "$d/$name" --threads 1 >"$d/out" || fail "$name: resume exit $?"
+    grep -q "resuming $d/$name at round $want of" "$d/out" || fail "$name: $(head -3 "$d/out")"
+    cmp "$d/$name-ref/metrics.jsonl" "$d/$name/metrics.jsonl" ||
+        fail "$name: resumed metrics differ from the uninterrupted run's"
+    # wall.jsonl: one line per round 1..R, no duplicates
+    local R
+    R=$(wc -l <"$d/$name-ref/metrics.jsonl")
+    [ "$(grep -o '^{"round":[0-9]*' "$d/$name/wall.jsonl" | cut -d: -f2 | tr '\n' ' ')" = \
+        "$(seq -s ' ' 1 "$R") " ] || fail "$name: wall.jsonl rounds"
+    echo "ok: $name: killed after round $stop, resumed at $want: metrics.jsonl identical"
+}
+
+stat=(--agg stat --agents 5 --rounds 40 --snr-db 10 --g-th 0.3 --sparsity 0.3 --sparsify randk
+      --tasks-per-agent 2 --eval-every 20 --eval-tasks 40 --seed 7 --checkpoint-every 10
+      --quiet --no-plots)
+resume_case stat 25 "${stat[@]}"
+resume_case stat_early 7 "${stat[@]}"
+iq=(--agg iq --agents 4 --rounds 30 --snr-db 15 --cfo 0.05 --sparsity 0.5 --tasks-per-agent 2
+    --eval-every 15 --eval-tasks 20 --seed 9 --checkpoint-every 10 --quiet --no-plots)
+resume_case iq 23 "${iq[@]}"
+
+# --resume of a finished run: nothing to do, nothing changes
+cp "$d/stat/metrics.jsonl" "$d/m0"
+"$AIRMETA" sim --resume "$d/stat" --no-plots >"$d/out" || fail "resume of a finished run"
+grep -q "at round 40 of 40" "$d/out" || fail "finished run: $(cat "$d/out")"
+cmp "$d/m0" "$d/stat/metrics.jsonl" || fail "resume of a finished run changed metrics.jsonl"
+
+# flags against config.json: conflicts exit 2 naming the flag; agreeing ones pass
+"$AIRMETA" sim --resume "$d/stat" --snr-db 5 2>"$d/err"
+[ $? -eq 2 ] || fail "conflicting --snr-db: exit code"
+grep -q -- "--snr-db 5 conflicts with the run's 10" "$d/err" || fail "message: $(cat "$d/err")"
+"$AIRMETA" sim --resume "$d/stat" --agg iq 2>"$d/err"
+[ $? -eq 2 ] || fail "conflicting --agg: exit code"
+"$AIRMETA" sim --resume "$d/stat" --out "$d/elsewhere" 2>"$d/err"
+[ $? -eq 2 ] || fail "--out elsewhere with --resume: exit code"
+"$AIRMETA" sim --resume "$d/stat" --snr-db 10 --agents 5 --seed 7 --threads 3 \
+    --checkpoint-every 3 --quiet --no-plots || fail "agreeing flags refused"
+cmp "$d/m0" "$d/stat/metrics.jsonl" || fail "agreeing flags changed metrics.jsonl"
+
+# a real kill -9 from outside, at whatever point after the round-20 checkpoint
+kill_args=(--agg stat --agents 5 --rounds 150 --snr-db 10 --sparsity 0.5 --tasks-per-agent 30
+           --eval-every 50 --eval-tasks 40 --seed 11 --checkpoint-every 10 --quiet --no-plots)
+"$AIRMETA" sim "${kill_args[@]}" --threads 1 --out "$d/kill-ref" || fail "kill reference"
+"$AIRMETA" sim "${kill_args[@]}" --threads 2 --out "$d/kill" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 2000); do
+    r=$(ckpt_round "$d/kill")
+    [ -n "$r" ] && [ "$r" -ge 20 ] && break
+    sleep 0.005
+done
+kill -9 $pid 2>/dev/null || fail "the run ended before the kill (checkpoint at $(ckpt_round "$d/kill"))"
+wait $pid 2>/dev/null
+pid=
+at=$(ckpt_round "$d/kill")
+[ "$at" -lt 150 ] || fail "killed run had already finished"
+"$AIRMETA" sim --resume "$d/kill" --quiet --no-plots || fail "resume after kill -9: exit $?"
+cmp "$d/kill-ref/metrics.jsonl" "$d/kill/metrics.jsonl" ||
+    fail "after kill -9 at checkpoint $at: metrics differ"
+echo "ok: kill -9 with the checkpoint at round $at: metrics.jsonl identical"
+echo PASS
