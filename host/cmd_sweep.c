@@ -30,7 +30,8 @@ extern char **environ;
 
 /* Flags of sim that the sweep sets itself: not allowed after `--`. */
 static const char *const sw_owned[] = {"--agg",  "--snr-db", "--sparsity", "--agents", "--g-th",
-                                       "--seed", "--rounds", "--task",     "--out",    "--quiet"};
+                                       "--seed", "--rounds", "--task",     "--out",    "--quiet",
+                                       "--resume"};
 
 /* Per-run figures, in table order. */
 enum {
@@ -295,13 +296,13 @@ static const char *fmt_double(double v, char *buf, size_t cap)
     return buf;
 }
 
-/* sim's arguments for config c and seed; jsonl = NULL for a probe run (validation only). */
+/* sim's arguments for config c and seed; rundir = NULL for a probe run (validation only). */
 static am_status build_argv(sw_run *r,
                             const char *self,
                             const sw_opts *o,
                             const sw_config *c,
                             uint64_t seed,
-                            const char *jsonl)
+                            const char *rundir)
 {
     am_status s = AM_OK;
 #define PUSH(...)                                                                                  \
@@ -317,7 +318,7 @@ static am_status build_argv(sw_run *r,
     PUSH("--task");
     PUSH("%s", o->task);
     PUSH("--rounds");
-    PUSH("%u", jsonl ? o->rounds : 1u);
+    PUSH("%u", rundir ? o->rounds : 1u);
     PUSH("--agg");
     PUSH("%s", c->agg);
     PUSH("--agents");
@@ -333,13 +334,16 @@ static am_status build_argv(sw_run *r,
     }
     PUSH("--seed");
     PUSH("%" PRIu64, seed);
-    if (jsonl) {
+    if (rundir) { /* sim's run folder; the sweep draws its own plots; one checkpoint, at the end */
         PUSH("--out");
-        PUSH("%s", jsonl);
+        PUSH("%s", rundir);
+        PUSH("--no-plots");
+        PUSH("--checkpoint-every");
+        PUSH("%u", o->rounds);
     }
     for (int i = 0; i < o->pass_argc; i++)
         PUSH("%s", o->pass_argv[i]);
-    if (!jsonl) { /* probe: the cheapest run that still builds everything */
+    if (!rundir) { /* probe: the cheapest run that still builds everything */
         PUSH("--eval-every");
         PUSH("1");
         PUSH("--eval-tasks");
@@ -439,10 +443,21 @@ static double jnum(const cJSON *o, const char *a, const char *b, const char *c)
     return cJSON_IsNumber(o) ? o->valuedouble : NAN;
 }
 
-/* Parses NAME.jsonl: config line, then rounds 1..R in order, the last with "eval". Fills r->loss
- * and r->m. AM_EFORMAT with a message naming the file and line when it is not a complete run. */
-static am_status read_run(sw_run *r, const char *path, unsigned rounds)
+/* Parses sim's run folder: config.json says `rounds`; metrics.jsonl holds rounds 1..R in order, the
+ * last with "eval". Fills r->loss and r->m. AM_EFORMAT with a message naming the file and line
+ * when it is not a complete run. */
+static am_status read_run(sw_run *r, const char *rundir, unsigned rounds)
 {
+    char path[SW_PATH + 300];
+    snprintf(path, sizeof path, "%s/config.json", rundir);
+    char *txt = read_file(path, 1 << 20);
+    cJSON *cfg = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    double R = jnum(cfg, "flags", "rounds", NULL);
+    cJSON_Delete(cfg);
+    if (R != rounds)
+        return AM_FAIL(AM_EFORMAT, "%s: missing, or not a run of %u rounds", path, rounds);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", rundir);
     FILE *f = fopen(path, "r");
     if (!f)
         return AM_FAIL(AM_ENOTFOUND, "%s: %s", path, strerror(errno));
@@ -466,15 +481,6 @@ static am_status read_run(sw_run *r, const char *path, unsigned rounds)
         if (!o) {
             s = AM_FAIL(AM_EFORMAT, "%s:%u: not JSON", path, lineno);
             break;
-        }
-        if (lineno == 1) {
-            double R = jnum(o, "config", "rounds", NULL);
-            cJSON_Delete(o);
-            if (R != rounds) {
-                s = AM_FAIL(AM_EFORMAT, "%s:1: not a config line for %u rounds", path, rounds);
-                break;
-            }
-            continue;
         }
         double rd = jnum(o, "round", NULL, NULL), tl = jnum(o, "train_loss", NULL, NULL);
         if (rd != got + 1 || got >= rounds) {
@@ -1113,7 +1119,8 @@ static am_status mkdir_p(const char *dir)
     return AM_OK;
 }
 
-/* A run is complete when NAME.cmd holds exactly its command line and NAME.jsonl reads whole. */
+/* A run is complete when NAME.cmd holds exactly its command line and its folder NAME/ reads whole
+ * (sim writes its run folder in place; NAME.cmd is written only after sim succeeded). */
 static int run_complete(sw_run *r, const char *dir, unsigned rounds)
 {
     char p[SW_PATH + 256];
@@ -1124,7 +1131,7 @@ static int run_complete(sw_run *r, const char *dir, unsigned rounds)
     free(cmd);
     if (!same)
         return 0;
-    snprintf(p, sizeof p, "%s/runs/%s.jsonl", dir, r->name);
+    snprintf(p, sizeof p, "%s/runs/%s", dir, r->name);
     if (read_run(r, p, rounds) != AM_OK) {
         free(r->loss);
         r->loss = NULL;
@@ -1143,23 +1150,19 @@ static am_status start_run(sw_run *r, const char *dir)
     return spawn(r->argv, p, &r->pid);
 }
 
-/* A child exited: rename its JSONL into place, record its command line, read the results. */
+/* A child exited: read its results, then record its command line (the mark of a complete run). */
 static am_status finish_run(sw_run *r, const char *dir, unsigned rounds, int status)
 {
-    char part[SW_PATH + 256], final[SW_PATH + 256], cmd[SW_PATH + 256], err[SW_PATH + 256];
-    snprintf(part, sizeof part, "%s/runs/%s.jsonl.part", dir, r->name);
-    snprintf(final, sizeof final, "%s/runs/%s.jsonl", dir, r->name);
+    char final[SW_PATH + 256], cmd[SW_PATH + 256], err[SW_PATH + 256];
+    snprintf(final, sizeof final, "%s/runs/%s", dir, r->name);
     snprintf(cmd, sizeof cmd, "%s/runs/%s.cmd", dir, r->name);
     snprintf(err, sizeof err, "%s/runs/%s.err", dir, r->name);
     r->exit_code = exit_code_of(status);
     if (r->exit_code != 0) {
-        unlink(part);
         char msg[1024];
         last_line(err, msg, sizeof msg);
         return AM_FAIL(AM_EIO, "exit %d: %s", r->exit_code, msg);
     }
-    if (rename(part, final) != 0)
-        return AM_FAIL(AM_EIO, "cannot rename %s: %s", part, strerror(errno));
     am_status s = read_run(r, final, rounds);
     if (s != AM_OK)
         return s;
@@ -1265,9 +1268,10 @@ int cmd_sweep(int argc, char **argv)
         "[--seeds N|LIST] [--rounds R] [--task T] [--jobs N] [-- SIM FLAGS...]",
         "Runs `airmeta sim` over the grid agg x SNR x sparsity x agents x g_th x seeds, --jobs\n"
         "processes at a time (each sim single-threaded), every run's JSONL metrics in\n"
-        "DIR/runs/NAME.jsonl. Flags after `--` go to every sim (e.g. `-- --alpha 0.01\n"
-        "--heterogeneity 0.5`); sim checks them once before the grid starts. Runs whose JSONL\n"
-        "is complete for the same command line are not run again (--force reruns them).\n"
+        "sim's run folder DIR/runs/NAME/ (metrics.jsonl, config.json). Flags after `--` go to\n"
+        "every sim (e.g. `-- --alpha 0.01 --heterogeneity 0.5`); sim checks them once before\n"
+        "the grid starts. Runs whose folder is complete for the same command line are not run\n"
+        "again (--force reruns them).\n"
         "Writes DIR/results.{csv,json} (one row per run: final and tail-mean training loss,\n"
         "new-agent loss before/after fine-tuning and accuracy, training-agent loss/accuracy\n"
         "after, generalisation gap, mean aggregation NMSE, mean active agents, and the paired\n"
@@ -1399,9 +1403,9 @@ int cmd_sweep(int argc, char **argv)
             r->cfg = c;
             r->seed = seeds[k];
             run_name(&cfgs[c], seeds[k], r->name, sizeof r->name);
-            char jsonl[SW_PATH + 256];
-            snprintf(jsonl, sizeof jsonl, "%s/%s.jsonl.part", runs_dir, r->name);
-            if ((s = build_argv(r, self, &o, &cfgs[c], seeds[k], jsonl)) != AM_OK) {
+            char rundir[SW_PATH + 256];
+            snprintf(rundir, sizeof rundir, "%s/%s", runs_dir, r->name);
+            if ((s = build_argv(r, self, &o, &cfgs[c], seeds[k], rundir)) != AM_OK) {
                 rc = cli_fail("sweep", s);
                 goto done;
             }

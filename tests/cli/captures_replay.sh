@@ -20,7 +20,7 @@ for t in "$cap"/*.truth.json; do
     sz=$(stat -c %s "$name.sigmf-data")
     [ "$sz" -lt 1048576 ] || fail "$b.sigmf-data is $sz bytes (captures stay under 1 MiB)"
     "$AIRMETA" replay "$name.sigmf-meta" --json --out "$d/$b.f32" >"$d/$b.jsonl" 2>"$d/err" ||
-        { cat "$d/err"; fail "replay $b: exit $?"; }
+        { cat "$d/err"; fail "replay $b failed"; }
     python3 - "$name" "$d/$b.f32" "$d/$b.jsonl" <<'EOF' || fail "$b"
 import json, math, struct, sys
 name, rec_path, jl_path = sys.argv[1:4]

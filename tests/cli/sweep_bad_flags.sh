@@ -37,21 +37,22 @@ expect 2 "--task: 'mnist' is not one of" $o --task mnist
 expect 2 "unknown option '--snr'" $o --snr 10
 expect 2 "--seed after \`--\`: the sweep sets it" $o -- --seed 3
 expect 2 "--out after \`--\`" $o -- --out=/tmp/y
+expect 2 "--resume after \`--\`" $o -- --resume /tmp/y
 expect 2 "sim refuses the configuration (exit 2): airmeta sim: .*--alpha: -1 is outside" \
     $o --snr-db 10 -- --alpha -1
 expect 2 "unknown option '--bogus'" $o --snr-db 10 -- --bogus
 [ -e "$d/x/runs" ] && [ "$(ls "$d/x/runs" | wc -l)" -ne 0 ] && fail "runs started despite errors"
 "$AIRMETA" sweep --help | grep -q -- "--seeds" || fail "--help lacks --seeds"
 
-# one run cannot write its JSONL (a directory sits where its .part file goes): reported with
-# its command line; the other 3 runs are in the tables; exit 1
-mkdir -p "$d/f/runs/stat_snr20_sp1_K10_gth0.1_seed2.jsonl.part"
+# one run cannot make its run folder (a file sits where it goes): reported with its command
+# line; the other 3 runs are in the tables; exit 1
+mkdir -p "$d/f/runs" && touch "$d/f/runs/stat_snr20_sp1_K10_gth0.1_seed2"
 "$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 3 --agg stat --agents 10 --out "$d/f" --no-plots -- --eval-tasks 5 \
     >"$d/out" 2>"$d/err"
 rc=$?
 cat "$d/out" "$d/err"
 [ "$rc" -eq 1 ] || fail "exit $rc with a failed run, expected 1"
-grep -q "run stat_snr20_sp1_K10_gth0.1_seed2 failed (.*exit 4: airmeta sim: .*Is a directory" "$d/err" || fail "failure not named"
+grep -q "run stat_snr20_sp1_K10_gth0.1_seed2 failed (.*exit 4: airmeta sim: .*not a folder" "$d/err" || fail "failure not named"
 grep -q "command: .*sim --quiet .*--snr-db 20 .*--seed 2 " "$d/err" || fail "no command line"
 grep -q "1 of 4 runs failed" "$d/err" || fail "no failure count"
 [ "$(tail -n +2 "$d/f/results.csv" | wc -l)" -eq 3 ] || fail "tables should hold the 3 others"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # airmeta sweep on a tiny grid (2 SNRs x 2 seeds + ideal, few rounds): the per-run CSV/JSON have
-# one row per (config, seed) whose values equal the last lines of the children's JSONL (read here
+# one row per (config, seed) whose values equal the last lines of the children's metrics.jsonl (read
 # independently with python3's json module); the summary's mean/s.e. over seeds are recomputed;
 # plots are PNGs (signature and IHDR size); a second call resumes (runs nothing); without gnuplot
 # the tables are still written and the plots are said to be skipped.
@@ -10,14 +10,16 @@ trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
-    -- --eval-tasks 20 --new-agents 4 >"$d/log" 2>&1 || { cat "$d/log"; fail "sweep exit $?"; }
+    -- --eval-tasks 20 --new-agents 4 >"$d/log" 2>&1 || { cat "$d/log"; fail "sweep failed"; }
 cat "$d/log"
 for f in results.csv results.json summary.csv summary.json sweep.json convergence.png \
     generalization.png; do
     [ -s "$d/sw/$f" ] || fail "$f missing"
 done
-[ "$(ls "$d/sw/runs"/*.jsonl | wc -l)" -eq 6 ] || fail "expected 6 run JSONLs: $(ls "$d/sw/runs")"
-ls "$d/sw/runs" | grep -q '\.part$\|\.err$' && fail "leftover files: $(ls "$d/sw/runs")"
+[ "$(ls "$d/sw/runs"/*/metrics.jsonl | wc -l)" -eq 6 ] || fail "expected 6 runs: $(ls "$d/sw/runs")"
+[ "$(ls "$d/sw/runs"/*.cmd | wc -l)" -eq 6 ] || fail "expected 6 .cmd files: $(ls "$d/sw/runs")"
+ls "$d/sw/runs" | grep -q '\.err$' && fail "leftover files: $(ls "$d/sw/runs")"
+ls "$d/sw/runs"/*/*.png 2>/dev/null && fail "sim drew its own plots (the sweep passes --no-plots)"
 
 python3 - "$d/sw" <<'EOF' || fail "tables do not match the runs"
 import csv, json, math, os, struct, sys
@@ -37,12 +39,14 @@ def same(a, b):
     return b is not None and not math.isnan(b) and abs(a - b) <= 1e-12 * max(1.0, abs(a))
 jmap = {j['name']: j for j in jrows}
 for r in rows:
-    lines = [json.loads(l) for l in open(os.path.join(d, 'runs', r['name'] + '.jsonl'))]
-    cfg, last = lines[0]['config'], lines[-1]
+    run = os.path.join(d, 'runs', r['name'])
+    lines = [None] + [json.loads(l) for l in open(os.path.join(run, 'metrics.jsonl'))]
+    cfg, last = json.load(open(os.path.join(run, 'config.json')))['flags'], lines[-1]
     assert len(lines) == 13 and last['round'] == 12 and 'eval' in last, r['name']
     assert cfg['agg'] == r['agg'] and cfg['seed'] == int(r['seed']) and cfg['rounds'] == 12
+    assert cfg['heterogeneity'] == 0 and cfg['new-agents'] == 4 and cfg['eval-tasks'] == 20
     if r['agg'] == 'stat':
-        assert cfg['snr_db'] == float(r['snr_db']), (cfg['snr_db'], r['snr_db'])
+        assert cfg['snr-db'] == float(r['snr_db']), (cfg['snr-db'], r['snr_db'])
     ev = last['eval']
     nm = [l['agg_nmse'] for l in lines[1:]]
     want = {
@@ -95,8 +99,8 @@ cp "$d/sw/results.csv" "$d/before.csv"
     -- --eval-tasks 20 --new-agents 4 >"$d/log2" 2>&1 || { cat "$d/log2"; fail "resume exit"; }
 grep -q "6 runs already complete" "$d/log2" || { cat "$d/log2"; fail "resume reran runs"; }
 cmp "$d/before.csv" "$d/sw/results.csv" || fail "resumed tables differ"
-# an incomplete run (truncated JSONL) is run again
-f=$(ls "$d/sw/runs"/stat_snr20*seed2.jsonl)
+# an incomplete run (truncated metrics.jsonl) is run again
+f=$(ls "$d/sw/runs"/stat_snr20*seed2/metrics.jsonl)
 head -n 5 "$f" >"$f.t" && mv "$f.t" "$f"
 "$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
     -- --eval-tasks 20 --new-agents 4 >"$d/log3" 2>&1 || { cat "$d/log3"; fail "rerun exit"; }
