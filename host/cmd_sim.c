@@ -881,8 +881,10 @@ static void progress_draw(progress *p, unsigned done, double loss, double nmse_d
     for (unsigned i = 0; i < w; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[w] = '\0';
-    printf("\r round %u/%u [%s] %3.0f%%  loss %.4f  nmse %.1f dB  %.3g s/round  ETA %s\033[K", done,
-           p->total, bar, 100.0 * done / p->total, loss, nmse_db, per, eta);
+    const int ms = !(per >= 1.0);
+    printf("\r round %u/%u [%s] %3.0f%%  loss %.4f  nmse %.1f dB  %.3g %s/round  ETA %s\033[K",
+           done, p->total, bar, 100.0 * done / p->total, loss, nmse_db, ms ? 1e3 * per : per,
+           ms ? "ms" : "s", eta);
     fflush(stdout);
 }
 
@@ -1117,6 +1119,12 @@ int cmd_sim(int argc, char **argv)
          * be taken for this run's) */
         if (unlink(p_ckpt) != 0 && errno != ENOENT)
             st = AM_FAIL(AM_EIO, "%s: %s", p_ckpt, strerror(errno));
+        const char *const pngs[] = {"learning.png", "nmse.png", "constellation.png"};
+        for (size_t i = 0; st == AM_OK && i < sizeof pngs / sizeof pngs[0]; i++) {
+            char pp[SIM_PATH];
+            if ((st = dir_path(pp, o.out, pngs[i])) == AM_OK && unlink(pp) != 0 && errno != ENOENT)
+                st = AM_FAIL(AM_EIO, "%s: %s", pp, strerror(errno));
+        }
         if (st == AM_OK)
             st = write_config(p_cfg, to, nopt, m, k_sent, crc);
         if (st == AM_OK && !(out = fopen(p_metrics, "w")))
