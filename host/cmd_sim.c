@@ -768,6 +768,17 @@ static void plot_one(const char *dir,
         printf("plot: %s\n", path);
 }
 
+#define SERIES(t, xs, ys, e, num, st, col, dash)                                                   \
+    {                                                                                              \
+        .title = (t), .x = (xs), .y = (ys), .err = (e), .n = (num), .style = (st), .color = (col), \
+        .dashed = (dash)                                                                           \
+    }
+#define PANEL(t, xl, yl, ly, s, ns)                                                                \
+    {                                                                                              \
+        .title = (t), .xlabel = (xl), .ylabel = (yl), .logy = (ly), .series = (s),                 \
+        .n_series = (ns)                                                                           \
+    }
+
 /* learning.png (training loss per round; fine-tuned losses and accuracies at the eval rounds),
  * nmse.png (aggregation NMSE per round), constellation.png (iq: the last burst's equalised
  * symbols). No gnuplot: one warning, no plots. */
@@ -793,33 +804,27 @@ static void make_plots(
     plot_cfg pc = {0};
     pc.title = title;
     if (c.n) {
-        plot_series s_loss = {"training agents (query loss after adaptation)",
-                              c.round,
-                              c.loss,
-                              NULL,
-                              c.n,
-                              PLOT_LINES,
-                              1,
-                              0};
-        plot_series s_eval[3] = {
-            {"new agents, after fine-tuning", c.eround, c.na, c.na_se, c.ne, PLOT_LINESPOINTS, 2,
-             0},
-            {"training agents, after fine-tuning", c.eround, c.ta, c.ta_se, c.ne, PLOT_LINESPOINTS,
-             1, 0},
-            {"new agents, before fine-tuning", c.eround, c.nb, NULL, c.ne, PLOT_LINESPOINTS, 2, 1}};
+        plot_series s_loss = SERIES("training agents (query loss after adaptation)", c.round,
+                                    c.loss, NULL, c.n, PLOT_LINES, 1, 0);
+        plot_series s_eval[3] = {SERIES("new agents, after fine-tuning", c.eround, c.na, c.na_se,
+                                        c.ne, PLOT_LINESPOINTS, 2, 0),
+                                 SERIES("training agents, after fine-tuning", c.eround, c.ta,
+                                        c.ta_se, c.ne, PLOT_LINESPOINTS, 1, 0),
+                                 SERIES("new agents, before fine-tuning", c.eround, c.nb, NULL,
+                                        c.ne, PLOT_LINESPOINTS, 2, 1)};
         plot_series s_acc[2] = {
-            {"new agents", c.eround, c.acc_n, NULL, c.ne, PLOT_LINESPOINTS, 2, 0},
-            {"training agents", c.eround, c.acc_t, NULL, c.ne, PLOT_LINESPOINTS, 1, 0}};
+            SERIES("new agents", c.eround, c.acc_n, NULL, c.ne, PLOT_LINESPOINTS, 2, 0),
+            SERIES("training agents", c.eround, c.acc_t, NULL, c.ne, PLOT_LINESPOINTS, 1, 0)};
         plot_panel p[3] = {
-            {"training loss per round", "round", "loss", 0, 1, &s_loss, 1},
-            {"loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss", 0, 1, s_eval, 3},
-            {"accuracy after fine-tuning", "round", "accuracy", 0, 0, s_acc, 2}};
+            PANEL("training loss per round", "round", "loss", 1, &s_loss, 1),
+            PANEL("loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss", 1, s_eval, 3),
+            PANEL("accuracy after fine-tuning", "round", "accuracy", 0, s_acc, 2)};
         size_t np = c.ne ? (any_finite(c.acc_n, c.ne) ? 3 : 2) : 1;
         plot_one(dir, "learning.png", &pc, p, np, o->quiet);
         if (any_finite(c.nmse_db, c.n)) {
-            plot_series s = {NULL, c.round, c.nmse_db, NULL, c.n, PLOT_LINES, 3, 0};
-            plot_panel pn = {
-                "aggregation NMSE against the ideal average", "round", "NMSE (dB)", 0, 0, &s, 1};
+            plot_series s = SERIES(NULL, c.round, c.nmse_db, NULL, c.n, PLOT_LINES, 3, 0);
+            plot_panel pn =
+                PANEL("aggregation NMSE against the ideal average", "round", "NMSE (dB)", 0, &s, 1);
             plot_cfg pcn = pc;
             pcn.width = 760;
             plot_one(dir, "nmse.png", &pcn, &pn, 1, o->quiet);
@@ -837,8 +842,8 @@ static void make_plots(
             }
             char pt[128];
             snprintf(pt, sizeof pt, "round %u: equalised data symbols Y/G (%zu)", sym_round, nsym);
-            plot_series s = {NULL, re, im, NULL, nsym, PLOT_POINTS, 4, 0};
-            plot_panel pn = {pt, "in-phase", "quadrature", 0, 0, &s, 1};
+            plot_series s = SERIES(NULL, re, im, NULL, nsym, PLOT_POINTS, 4, 0);
+            plot_panel pn = PANEL(pt, "in-phase", "quadrature", 0, &s, 1);
             plot_cfg pcc = pc;
             pcc.width = 760;
             pcc.height = 640;
