@@ -39,9 +39,9 @@ typedef struct lb_state {
     unsigned char *active; /* K x M */
     float complex *y;
     size_t ycap;
-    float *truth;       /* bursts x L: active agents' average per entry (0 where none) */
-    unsigned char *n;   /* bursts x L: active agents per entry */
-    uint64_t *start;    /* bursts: annotated start (S0a of the nominal burst) */
+    float *truth;     /* bursts x L: active agents' average per entry (0 where none) */
+    unsigned char *n; /* bursts x L: active agents per entry */
+    uint64_t *start;  /* bursts: annotated start (S0a of the nominal burst) */
     double *floor_db, *active_true;
 } lb_state;
 
@@ -156,8 +156,8 @@ static am_status write_atomic(const char *base, const char *suffix, const void *
     return AM_OK;
 }
 
-static am_status write_truth(const lb_cfg *c, const lb_state *st, const char *base,
-                             const char *cmdline)
+static am_status
+write_truth(const lb_cfg *c, const lb_state *st, const char *base, const char *cmdline)
 {
     const size_t total = (size_t)c->bursts * c->L;
     unsigned char *le = malloc(total * 4);
@@ -188,7 +188,8 @@ static am_status write_truth(const lb_cfg *c, const lb_state *st, const char *ba
     cJSON_AddNumberToObject(o, "nfft", c->M);
     cJSON_AddNumberToObject(o, "payload_len", c->L);
     cJSON_AddNumberToObject(o, "seed", (double)c->seed);
-    cJSON_AddStringToObject(o, "csi", "true channel (genie), truncated inversion (AIR_INTERFACE §4)");
+    cJSON_AddStringToObject(o, "csi",
+                            "true channel (genie), truncated inversion (AIR_INTERFACE §4)");
     cJSON *arr = cJSON_AddArrayToObject(o, "bursts");
     for (unsigned b = 0; b < c->bursts; b++) {
         cJSON *e = cJSON_CreateObject();
@@ -239,25 +240,37 @@ int cmd_loopback(int argc, char **argv)
                 .snr_db = 20.0f,
                 .seed = 1};
     const cli_opt opts[] = {
-        {"--out", CLI_STR, &c.out, "recording base name NAME (required): NAME.sigmf-meta, "
-                                   "NAME.sigmf-data, NAME.truth.f32, NAME.truth.json", 1, 0, NULL},
+        {"--out", CLI_STR, &c.out,
+         "recording base name NAME (required): NAME.sigmf-meta, "
+         "NAME.sigmf-data, NAME.truth.f32, NAME.truth.json",
+         1, 0, NULL},
         {"--agents", CLI_UINT, &c.K, "agents K transmitting at once", 1, 255, NULL},
         {"--snr-db", CLI_FLOAT, &c.snr_db, "per-agent SNR rho/N0 (§5)", -30, 100, NULL},
         {"--taps", CLI_UINT, &c.taps, "multipath taps per agent (1 = flat Rayleigh)", 1, 64, NULL},
         {"--delay-spread", CLI_FLOAT, &c.delay_spread, "rms delay spread in samples (taps > 1)",
          0.01, 64, NULL},
-        {"--timing", CLI_UINT, &c.timing, "max per-agent timing offset, samples (inside the cp "
-                                          "with the taps)", 0, 4096, NULL},
-        {"--cfo", CLI_FLOAT, &c.cfo, "receiver carrier offset common to all agents, subcarrier "
-                                     "spacings", -0.45, 0.45, NULL},
-        {"--agent-cfo", CLI_FLOAT, &c.agent_cfo, "max residual per-agent carrier offset "
-                                                 "(uniform), subcarrier spacings", 0, 0.45, NULL},
+        {"--timing", CLI_UINT, &c.timing,
+         "max per-agent timing offset, samples (inside the cp "
+         "with the taps)",
+         0, 4096, NULL},
+        {"--cfo", CLI_FLOAT, &c.cfo,
+         "receiver carrier offset common to all agents, subcarrier "
+         "spacings",
+         -0.45, 0.45, NULL},
+        {"--agent-cfo", CLI_FLOAT, &c.agent_cfo,
+         "max residual per-agent carrier offset "
+         "(uniform), subcarrier spacings",
+         0, 0.45, NULL},
         {"--g-th", CLI_FLOAT, &c.g_th, "truncation threshold on |h|^2 (§4)", 0, 100, NULL},
-        {"--bursts", CLI_UINT, &c.bursts, "bursts (rounds) in the recording, each with new "
-                                          "channels and payloads", 1, 1000, NULL},
+        {"--bursts", CLI_UINT, &c.bursts,
+         "bursts (rounds) in the recording, each with new "
+         "channels and payloads",
+         1, 1000, NULL},
         {"--gap", CLI_UINT, &c.gap, "noise samples between bursts", 0, 10000000, NULL},
-        {"--lead", CLI_UINT, &c.lead, "noise samples before the first and after the last burst "
-                                      "(default 3 blocks)", 0, 10000000, NULL},
+        {"--lead", CLI_UINT, &c.lead,
+         "noise samples before the first and after the last burst "
+         "(default 3 blocks)",
+         0, 10000000, NULL},
         {"--payload", CLI_UINT, &c.L, "payload length L (reals per agent and burst)", 1, 1 << 22,
          NULL},
         {"--nfft", CLI_UINT, &c.M, "FFT size M (cp = M/8, default allocation)", 64, 4096, NULL},
@@ -290,8 +303,9 @@ int cmd_loopback(int argc, char **argv)
         return cli_fail("loopback", AM_FAIL(AM_EINVAL, "--out NAME is required"));
     const unsigned cp = c.M / 8;
     if (c.timing + c.taps - 1 > cp)
-        return cli_fail("loopback", AM_FAIL(AM_EINVAL, "--timing %u + --taps %u - 1 exceeds the "
-                                                       "cyclic prefix (%u)",
+        return cli_fail("loopback", AM_FAIL(AM_EINVAL,
+                                            "--timing %u + --taps %u - 1 exceeds the "
+                                            "cyclic prefix (%u)",
                                             c.timing, c.taps, cp));
     char base[4096];
     if ((s = phy_sigmf_base(c.out, base, sizeof base)) != AM_OK)
@@ -331,8 +345,9 @@ int cmd_loopback(int argc, char **argv)
     const uint64_t total = (uint64_t)c.bursts * st.ycap;
     if (total > LB_MAX_SAMPLES) {
         lb_free(&st, c.K);
-        return cli_fail("loopback", AM_FAIL(AM_EINVAL, "the recording would hold %" PRIu64
-                                                       " samples (more than %" PRIu64 ")",
+        return cli_fail("loopback", AM_FAIL(AM_EINVAL,
+                                            "the recording would hold %" PRIu64
+                                            " samples (more than %" PRIu64 ")",
                                             total, LB_MAX_SAMPLES));
     }
     st.v = calloc(c.K, sizeof *st.v);

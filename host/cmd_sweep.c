@@ -29,9 +29,9 @@ extern char **environ;
 #define SW_ERR_POINTS 10 /* error bars per convergence curve */
 
 /* Flags of sim that the sweep sets itself: not allowed after `--`. */
-static const char *const sw_owned[] = {"--agg",  "--snr-db", "--sparsity", "--agents", "--g-th",
-                                       "--seed", "--rounds", "--task",     "--out",    "--quiet",
-                                       "--resume"};
+static const char *const sw_owned[] = {"--agg",  "--snr-db", "--sparsity", "--agents",
+                                       "--g-th", "--seed",   "--rounds",   "--task",
+                                       "--out",  "--quiet",  "--resume"};
 
 /* Per-run figures, in table order. */
 enum {
@@ -51,11 +51,20 @@ enum {
     M_D_GAP_LOSS,
     M_COUNT
 };
-static const char *const metric_names[M_COUNT] = {
-    "final_train_loss", "train_loss_tail", "new_loss_before", "new_loss_after",
-    "new_acc_after",    "train_loss_after", "train_acc_after", "gap_loss",
-    "gap_acc",          "agg_nmse",         "agg_nmse_db",     "mean_active",
-    "new_loss_after_vs_ideal", "gap_loss_vs_ideal"};
+static const char *const metric_names[M_COUNT] = {"final_train_loss",
+                                                  "train_loss_tail",
+                                                  "new_loss_before",
+                                                  "new_loss_after",
+                                                  "new_acc_after",
+                                                  "train_loss_after",
+                                                  "train_acc_after",
+                                                  "gap_loss",
+                                                  "gap_acc",
+                                                  "agg_nmse",
+                                                  "agg_nmse_db",
+                                                  "mean_active",
+                                                  "new_loss_after_vs_ideal",
+                                                  "gap_loss_vs_ideal"};
 
 typedef struct sw_list {
     double v[SW_MAX_LIST];
@@ -63,8 +72,8 @@ typedef struct sw_list {
 } sw_list;
 
 typedef struct sw_config {
-    const char *agg;       /* "ideal" | "stat" | "iq" */
-    double snr_db, g_th;   /* NaN for ideal (not used by it) */
+    const char *agg;     /* "ideal" | "stat" | "iq" */
+    double snr_db, g_th; /* NaN for ideal (not used by it) */
     double sparsity;
     unsigned agents;
 } sw_config;
@@ -102,8 +111,8 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- flag lists */
 
-static am_status parse_list(const char *flag, const char *s, double lo, double hi, int integer,
-                            sw_list *out)
+static am_status
+parse_list(const char *flag, const char *s, double lo, double hi, int integer, sw_list *out)
 {
     out->n = 0;
     const char *p = s;
@@ -114,8 +123,7 @@ static am_status parse_list(const char *flag, const char *s, double lo, double h
         errno = 0;
         double v = strtod(p, &end);
         if (end == p || errno || !isfinite(v))
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a comma-separated list of numbers", flag,
-                           s);
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a comma-separated list of numbers", flag, s);
         if (v < lo || v > hi)
             return AM_FAIL(AM_EINVAL, "%s: %g is outside %g..%g", flag, v, lo, hi);
         if (integer && v != floor(v))
@@ -152,8 +160,9 @@ static am_status parse_aggs(const char *s, const char **aggs, unsigned *n)
             if (strlen(names[i]) == len && strncmp(p, names[i], len) == 0)
                 hit = names[i];
         if (!hit)
-            return AM_FAIL(AM_EINVAL, "--agg: '%.*s' is not one of ideal|stat|iq (a list such as "
-                                      "'stat,ideal')",
+            return AM_FAIL(AM_EINVAL,
+                           "--agg: '%.*s' is not one of ideal|stat|iq (a list such as "
+                           "'stat,ideal')",
                            (int)len, p);
         for (unsigned i = 0; i < *n; i++)
             if (aggs[i] == hit)
@@ -178,8 +187,9 @@ static am_status parse_seeds(const char *s, uint64_t **seeds, unsigned *n)
         errno = 0;
         unsigned long long v = strtoull(s, &end, 10);
         if (!*s || *s == '-' || errno || *end || v < 1 || v > 1000)
-            return AM_FAIL(AM_EINVAL, "--seeds: '%s' is neither a count 1..1000 nor a list of "
-                                      "seeds such as 1,2,3",
+            return AM_FAIL(AM_EINVAL,
+                           "--seeds: '%s' is neither a count 1..1000 nor a list of "
+                           "seeds such as 1,2,3",
                            s);
         *seeds = malloc((size_t)v * sizeof **seeds);
         if (!*seeds)
@@ -374,8 +384,10 @@ static am_status spawn(char *const *argv, const char *errpath, pid_t *pid)
         e = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     if (!e)
         e = posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* /proc/self/exe, not argv[0]: the very program that runs the sweep, even if the file at its
+     * path is replaced (rebuilt) while the sweep runs */
     if (!e)
-        e = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
+        e = posix_spawn(pid, "/proc/self/exe", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (e)
         return AM_FAIL(AM_EIO, "sweep: cannot start %s: %s", argv[0], strerror(e));
@@ -546,8 +558,8 @@ static void pair_with_ideal(const sw_config *cfgs, sw_run *runs, size_t nruns)
         for (size_t j = 0; j < nruns; j++) {
             const sw_run *q = &runs[j];
             const sw_config *d = &cfgs[q->cfg];
-            if (!q->loss || !isnan(d->snr_db) || q->seed != r->seed ||
-                d->sparsity != c->sparsity || d->agents != c->agents)
+            if (!q->loss || !isnan(d->snr_db) || q->seed != r->seed || d->sparsity != c->sparsity ||
+                d->agents != c->agents)
                 continue;
             r->m[M_D_NEW_LOSS_AFTER] = r->m[M_NEW_LOSS_AFTER] - q->m[M_NEW_LOSS_AFTER];
             r->m[M_D_GAP_LOSS] = r->m[M_GAP_LOSS] - q->m[M_GAP_LOSS];
@@ -739,8 +751,8 @@ static am_status write_tables(const char *dir,
     return write_json_file(path, rows);
 }
 
-static void print_summary(FILE *out, const sw_config *cfgs, size_t ncfg, const sw_run *runs,
-                          size_t nruns)
+static void
+print_summary(FILE *out, const sw_config *cfgs, size_t ncfg, const sw_run *runs, size_t nruns)
 {
     int acc = 0, paired = 0;
     for (size_t i = 0; i < nruns; i++) {
@@ -791,8 +803,8 @@ static void print_summary(FILE *out, const sw_config *cfgs, size_t ncfg, const s
 /* ---------------------------------------------------------------- plots */
 
 /* Label of config c naming only the dimensions that vary in the sweep. */
-static void config_label(const sw_config *cfgs, size_t ncfg, size_t c, int with_snr, char *out,
-                         size_t cap)
+static void
+config_label(const sw_config *cfgs, size_t ncfg, size_t c, int with_snr, char *out, size_t cap)
 {
     int v_agg = 0, v_sp = 0, v_k = 0, v_g = 0;
     for (size_t i = 0; i < ncfg; i++) {
@@ -907,15 +919,21 @@ static am_status plot_convergence(const char *path,
             ee[c * SW_ERR_POINTS + (size_t)j] = n > 1 ? sqrt(acc2[j] / (n - 1) / n) : 0;
         }
         config_label(cfgs, ncfg, c, 1, titles[c], sizeof titles[c]);
-        se[ns++] = (plot_series){titles[c], x, mu, NULL, rounds, PLOT_LINES, color,
-                                 isnan(cfgs[c].snr_db)};
-        se[ns++] = (plot_series){NULL, ex + c * SW_ERR_POINTS, ey + c * SW_ERR_POINTS,
-                                 ee + c * SW_ERR_POINTS, SW_ERR_POINTS, PLOT_POINTS, color, 0};
+        se[ns++] =
+            (plot_series){titles[c], x, mu, NULL, rounds, PLOT_LINES, color, isnan(cfgs[c].snr_db)};
+        se[ns++] = (plot_series){NULL,
+                                 ex + c * SW_ERR_POINTS,
+                                 ey + c * SW_ERR_POINTS,
+                                 ee + c * SW_ERR_POINTS,
+                                 SW_ERR_POINTS,
+                                 PLOT_POINTS,
+                                 color,
+                                 0};
     }
     char ylab[96];
     snprintf(ylab, sizeof ylab, "training-agent loss (moving average over %u rounds)", w);
-    plot_panel p = {"convergence: training agents' meta-training loss", "round", ylab, 0, 1, se,
-                    ns};
+    plot_panel p = {
+        "convergence: training agents' meta-training loss", "round", ylab, 0, 1, se, ns};
     plot_cfg pc = {900, 560, 0, title, NULL};
     if (ns)
         s = plot_png(path, &pc, &p, 1);
@@ -1033,7 +1051,7 @@ static am_status plot_generalization(const char *path,
         config_label(cfgs, ncfg, rep, 0, lab, sizeof lab);
         snprintf(t0, 160, "%s (new agents)", lab);
         snprintf(t1, 160, "%s (training agents)", lab);
-#define CURVE(k) Y + (size_t)(k) * nsnr, E + (size_t)(k) * nsnr, nsnr, PLOT_LINESPOINTS, color
+#define CURVE(k) Y + (size_t)(k)*nsnr, E + (size_t)(k)*nsnr, nsnr, PLOT_LINESPOINTS, color
         se[0][n[0]++] = (plot_series){t0, X, CURVE(G_NEW), 0};
         se[0][n[0]++] = (plot_series){t1, X, CURVE(G_TRAIN), 1};
         se[1][n[1]++] = (plot_series){NULL, X, CURVE(G_GAP), 0};
@@ -1072,16 +1090,31 @@ static am_status plot_generalization(const char *path,
     }
     plot_panel p[4];
     size_t np = 0;
-    p[np++] = (plot_panel){"after fine-tuning: query loss", "per-agent SNR (dB)", "loss", 0, 0,
-                           se[0], n[0]};
-    p[np++] = (plot_panel){"generalisation gap (new - training agents)", "per-agent SNR (dB)",
-                           "loss gap", 0, 0, se[1], n[1]};
+    p[np++] = (plot_panel){
+        "after fine-tuning: query loss", "per-agent SNR (dB)", "loss", 0, 0, se[0], n[0]};
+    p[np++] = (plot_panel){"generalisation gap (new - training agents)",
+                           "per-agent SNR (dB)",
+                           "loss gap",
+                           0,
+                           0,
+                           se[1],
+                           n[1]};
     if (paired)
         p[np++] = (plot_panel){"paired: minus the ideal run of the same seed",
-                               "per-agent SNR (dB)", "difference", 0, 0, se[2], n[2]};
+                               "per-agent SNR (dB)",
+                               "difference",
+                               0,
+                               0,
+                               se[2],
+                               n[2]};
     if (acc)
-        p[np++] = (plot_panel){"new agents: accuracy after fine-tuning", "per-agent SNR (dB)",
-                               "accuracy", 0, 0, se[3], n[3]};
+        p[np++] = (plot_panel){"new agents: accuracy after fine-tuning",
+                               "per-agent SNR (dB)",
+                               "accuracy",
+                               0,
+                               0,
+                               se[3],
+                               n[3]};
     plot_cfg pc = {0, 0, np > 2 ? 2u : 0u, title, NULL};
     s = plot_png(path, &pc, p, np);
 out:
@@ -1182,8 +1215,8 @@ static am_status finish_run(sw_run *r, const char *dir, unsigned rounds, int sta
 
 /* One probe per aggregator: sim validates every flag (incl. the pass-through ones) before the
  * grid starts, so a typo is one clear message, not one per run. */
-static am_status probe(const char *self, const sw_opts *o, const sw_config *c, uint64_t seed,
-                       int *code)
+static am_status
+probe(const char *self, const sw_opts *o, const sw_config *c, uint64_t seed, int *code)
 {
     sw_run r;
     memset(&r, 0, sizeof r);
@@ -1243,7 +1276,8 @@ int cmd_sweep(int argc, char **argv)
                  .task = "sinusoid",
                  .rounds = 3000};
     const cli_opt opts[] = {
-        {"--snr-db", CLI_STR, &o.snr, "per-agent SNRs in dB (default -20,-10,0,10,20,30)", 1, 0, NULL},
+        {"--snr-db", CLI_STR, &o.snr, "per-agent SNRs in dB (default -20,-10,0,10,20,30)", 1, 0,
+         NULL},
         {"--sparsity", CLI_STR, &o.sparsity, "fractions of entries sent, list (default 1)", 1, 0,
          NULL},
         {"--agents", CLI_STR, &o.agents, "training agents K, list (default 5)", 1, 0, NULL},
@@ -1309,10 +1343,10 @@ int cmd_sweep(int argc, char **argv)
             size_t n = strlen(sw_owned[k]);
             if (strncmp(o.pass_argv[i], sw_owned[k], n) == 0 &&
                 (o.pass_argv[i][n] == '\0' || o.pass_argv[i][n] == '=')) {
-                s = AM_FAIL(AM_EINVAL, "%s after `--`: the sweep sets it (give it to the sweep "
-                                       "before `--`%s)",
-                            sw_owned[k],
-                            strcmp(sw_owned[k], "--seed") == 0 ? " as --seeds" : "");
+                s = AM_FAIL(AM_EINVAL,
+                            "%s after `--`: the sweep sets it (give it to the sweep "
+                            "before `--`%s)",
+                            sw_owned[k], strcmp(sw_owned[k], "--seed") == 0 ? " as --seeds" : "");
                 return cli_fail("sweep", s);
             }
         }
@@ -1360,9 +1394,9 @@ int cmd_sweep(int argc, char **argv)
             for (unsigned j = 0; j < sp.n; j++)
                 for (unsigned k = 0; k < ag.n; k++)
                     for (unsigned g = 0; g < (ideal ? 1 : gth.n); g++)
-                        cfgs[ncfg++] = (sw_config){aggs[a], ideal ? NAN : snr.v[i],
-                                                   ideal ? NAN : gth.v[g], sp.v[j],
-                                                   (unsigned)ag.v[k]};
+                        cfgs[ncfg++] =
+                            (sw_config){aggs[a], ideal ? NAN : snr.v[i], ideal ? NAN : gth.v[g],
+                                        sp.v[j], (unsigned)ag.v[k]};
     }
     const size_t nruns = ncfg * nseeds;
     int rc = 0;
@@ -1519,8 +1553,9 @@ int cmd_sweep(int argc, char **argv)
         }
     }
     if (failed) {
-        fprintf(stderr, "airmeta sweep: %zu of %zu runs failed (see above); the tables hold the "
-                        "other %zu\n",
+        fprintf(stderr,
+                "airmeta sweep: %zu of %zu runs failed (see above); the tables hold the "
+                "other %zu\n",
                 failed, nruns, nruns - failed);
         rc = rc ? rc : 1;
     }

@@ -139,7 +139,7 @@ static void series_clause(FILE *f, const char *dat, const plot_series *q)
     if (q->err)
         fputs(q->style == PLOT_POINTS ? " u 1:2:3 w yerrorbars" : " u 1:2:3 w yerrorlines", f);
     else
-        fputs(q->style == PLOT_POINTS       ? " u 1:2 w points"
+        fputs(q->style == PLOT_POINTS        ? " u 1:2 w points"
               : q->style == PLOT_LINESPOINTS ? " u 1:2 w linespoints"
                                              : " u 1:2 w lines",
               f);
@@ -250,14 +250,15 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
     am_status s = check_panels(panels, n_panels);
     if (s != AM_OK)
         return s;
-    if (cfg->terminal && strcmp(cfg->terminal, "png") != 0 && strcmp(cfg->terminal, "pngcairo") != 0)
+    if (cfg->terminal && strcmp(cfg->terminal, "png") != 0 &&
+        strcmp(cfg->terminal, "pngcairo") != 0)
         return AM_FAIL(AM_EINVAL, "plot: terminal '%s' is not png or pngcairo", cfg->terminal);
     char gp[PLOT_PATH_MAX];
     if ((s = plot_find_gnuplot(gp, sizeof gp)) != AM_OK)
         return s;
 
-    const unsigned cols = cfg->columns && cfg->columns < n_panels ? cfg->columns
-                                                                   : (unsigned)n_panels;
+    const unsigned cols =
+        cfg->columns && cfg->columns < n_panels ? cfg->columns : (unsigned)n_panels;
     const unsigned rows = (unsigned)((n_panels + cols - 1) / cols);
     const unsigned W = cfg->width ? cfg->width : 480 * cols;
     const unsigned H = cfg->height ? cfg->height : 400 * rows + (cfg->title ? 30 : 0);
@@ -327,7 +328,8 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
     for (size_t p = 0; p < n_panels; p++) {
         const plot_panel *pa = &panels[p];
         /* a little room left and right so end-point error bars are not on the frame */
-        fputs("unset logscale\nunset label 99\nset offsets graph 0.03, graph 0.03, 0, 0\n"
+        fputs("unset logscale\nunset label 99\nset autoscale xfix\n"
+              "set offsets graph 0.03, graph 0.03, 0, 0\n"
               "set title ",
               f);
         gp_quote(f, pa->title ? pa->title : "");

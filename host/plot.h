@@ -1,5 +1,6 @@
 /* host/plot: PNG figures drawn by gnuplot (data and script written to a temporary folder, gnuplot
- * run as a child process). For sweeps and learning curves (issue 5 item 1, issue 4 item 4 plots). */
+ * run as a child process). For sweeps and learning curves (issue 5 item 1, issue 4 item 4 plots).
+ */
 #ifndef AM_HOST_PLOT_H
 #define AM_HOST_PLOT_H
 
@@ -8,9 +9,9 @@
 #include "core/status.h"
 
 typedef enum plot_style {
-    PLOT_LINES = 0,   /* with err: yerrorlines */
-    PLOT_POINTS,      /* with err: yerrorbars */
-    PLOT_LINESPOINTS  /* with err: yerrorlines with point markers */
+    PLOT_LINES = 0,  /* with err: yerrorlines */
+    PLOT_POINTS,     /* with err: yerrorbars */
+    PLOT_LINESPOINTS /* with err: yerrorlines with point markers */
 } plot_style;
 
 typedef struct plot_series {

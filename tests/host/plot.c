@@ -167,7 +167,7 @@ AM_TEST(failures_leave_nothing, unit)
     if (have_gnuplot()) {
         AM_CHECK(plot_png("/nonexistent-airmeta-dir/x.png", &c, p, 1) == AM_EIO,
                  "unwritable destination accepted");
-        AM_CHECK(strstr(am_last_error(), "/nonexistent-airmeta-dir/x.png") != NULL,
-                 "message: %s", am_last_error());
+        AM_CHECK(strstr(am_last_error(), "/nonexistent-airmeta-dir/x.png") != NULL, "message: %s",
+                 am_last_error());
     }
 }
