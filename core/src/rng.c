@@ -68,26 +68,29 @@ uint32_t am_rng_below(am_rng *r, uint32_t n)
     return (uint32_t)(m >> 32);
 }
 
+/* Marsaglia polar method: (u, v) uniform in the unit disc without its centre; returns
+ * s = u^2 + v^2. u sqrt(-2 ln(s) / s) and v sqrt(-2 ln(s) / s) are independent N(0, 1). */
+static double polar(am_rng *r, double *u, double *v)
+{
+    double s;
+    do {
+        *u = 2.0 * am_rng_uniform(r) - 1.0;
+        *v = 2.0 * am_rng_uniform(r) - 1.0;
+        s = *u * *u + *v * *v;
+    } while (s >= 1.0 || s == 0.0);
+    return s;
+}
+
 double am_rng_normal(am_rng *r)
 {
-    /* Marsaglia polar method; the spare value is dropped to keep the state a plain seed. */
-    double u, v, s;
-    do {
-        u = 2.0 * am_rng_uniform(r) - 1.0;
-        v = 2.0 * am_rng_uniform(r) - 1.0;
-        s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
+    /* the spare value is dropped to keep the state a plain seed */
+    double u, v, s = polar(r, &u, &v);
     return u * sqrt(-2.0 * log(s) / s);
 }
 
 float complex am_rng_cnormal(am_rng *r)
 {
-    double u, v, s;
-    do {
-        u = 2.0 * am_rng_uniform(r) - 1.0;
-        v = 2.0 * am_rng_uniform(r) - 1.0;
-        s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
+    double u, v, s = polar(r, &u, &v);
     double f = sqrt(-log(s) / s); /* each part N(0, 1/2) */
     return (float)(u * f) + (float)(v * f) * I;
 }
