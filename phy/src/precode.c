@@ -20,6 +20,33 @@ static am_status check(const phy_frame *f, const float complex *h, float rho, co
     return AM_OK;
 }
 
+/* §4 on the used bins, p = 0 elsewhere: p = sqrt(rho) conj(h) / |h|^2 = sqrt(rho) / h (inversion)
+ * or sqrt(rho) conj(h) / |h| (phase only); a bin with |h|^2 < g_th or h = 0 is erased. */
+static void precode(const phy_frame *f,
+                    const float complex *h,
+                    float rho,
+                    float g_th,
+                    int phase_only,
+                    float complex *p,
+                    unsigned *n_erased)
+{
+    unsigned M = phy_frame_nfft(f), ne = 0;
+    const unsigned *used = phy_frame_used_bins(f);
+    memset(p, 0, M * sizeof *p);
+    double sr = sqrt((double)rho);
+    for (unsigned u = 0; u < phy_frame_n_used(f); u++) {
+        unsigned i = used[u];
+        double complex hi = h[i];
+        double g = creal(hi) * creal(hi) + cimag(hi) * cimag(hi);
+        if (g >= (double)g_th && g > 0.0)
+            p[i] = (float complex)(sr * conj(hi) / (phase_only ? cabs(hi) : g));
+        else
+            ne++;
+    }
+    if (n_erased)
+        *n_erased = ne;
+}
+
 am_status phy_precode_inversion(const phy_frame *f,
                                 const float complex *h,
                                 float rho,
@@ -32,21 +59,7 @@ am_status phy_precode_inversion(const phy_frame *f,
         return s;
     if (!isfinite(g_th) || g_th < 0.0f)
         return AM_FAIL(AM_EINVAL, "precode: g_th = %g must be finite and >= 0 (§4)", (double)g_th);
-    unsigned M = phy_frame_nfft(f), ne = 0;
-    const unsigned *used = phy_frame_used_bins(f);
-    memset(p, 0, M * sizeof *p);
-    double sr = sqrt((double)rho);
-    for (unsigned u = 0; u < phy_frame_n_used(f); u++) {
-        unsigned i = used[u];
-        double complex hi = h[i];
-        double g = creal(hi) * creal(hi) + cimag(hi) * cimag(hi);
-        if (g >= (double)g_th && g > 0.0)
-            p[i] = (float complex)(sr * conj(hi) / g); /* sqrt(rho) / h */
-        else
-            ne++;
-    }
-    if (n_erased)
-        *n_erased = ne;
+    precode(f, h, rho, g_th, 0, p, n_erased);
     return AM_OK;
 }
 
@@ -56,20 +69,6 @@ am_status phy_precode_phase(
     am_status s = check(f, h, rho, p);
     if (s != AM_OK)
         return s;
-    unsigned M = phy_frame_nfft(f), ne = 0;
-    const unsigned *used = phy_frame_used_bins(f);
-    memset(p, 0, M * sizeof *p);
-    double sr = sqrt((double)rho);
-    for (unsigned u = 0; u < phy_frame_n_used(f); u++) {
-        unsigned i = used[u];
-        double complex hi = h[i];
-        double a = cabs(hi);
-        if (a > 0.0)
-            p[i] = (float complex)(sr * conj(hi) / a);
-        else
-            ne++;
-    }
-    if (n_erased)
-        *n_erased = ne;
+    precode(f, h, rho, 0.0f, 1, p, n_erased);
     return AM_OK;
 }
