@@ -484,21 +484,44 @@ static am_status check_dups(const cJSON *obj, const char *file, const char *wher
     return AM_OK;
 }
 
-/* Integer key: *present = 0 when absent (AM_EFORMAT if required). */
+static cJSON_bool is_text(const cJSON *const v)
+{
+    return cJSON_IsString(v) && v->valuestring;
+}
+
+/* The value of key in *out, NULL when absent (AM_EFORMAT if required); *present (may be NULL)
+ * says which. A value that fails is_type is refused as not being `expected`. */
+static am_status get_item(const cJSON *obj,
+                          const char *key,
+                          int required,
+                          cJSON_bool (*is_type)(const cJSON *const),
+                          const char *expected,
+                          const char *file,
+                          const char *where,
+                          const cJSON **out,
+                          int *present)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = v;
+    if (present)
+        *present = v != NULL;
+    if (!v && required)
+        return AM_FAIL(AM_EFORMAT, "%s: %s: missing key %s", file, where, key);
+    if (v && !is_type(v))
+        return AM_FAIL(AM_EFORMAT, "%s: %s: %s is %s, expected %s", file, where, key, type_name(v),
+                       expected);
+    return AM_OK;
+}
+
+/* Integer key in lo..hi: *present = 0 when absent (AM_EFORMAT if required). */
 static am_status get_int(const cJSON *obj, const char *key, int required, double lo, double hi,
                          const char *file, const char *where, int64_t *out, int *present)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (present)
-        *present = v != NULL;
-    if (!v) {
-        if (required)
-            return AM_FAIL(AM_EFORMAT, "%s: %s: missing key %s", file, where, key);
-        return AM_OK;
-    }
-    if (!cJSON_IsNumber(v))
-        return AM_FAIL(AM_EFORMAT, "%s: %s: %s is %s, expected an integer", file, where, key,
-                       type_name(v));
+    const cJSON *v;
+    am_status s =
+        get_item(obj, key, required, cJSON_IsNumber, "an integer", file, where, &v, present);
+    if (s != AM_OK || !v)
+        return s;
     double d = v->valuedouble;
     if (!isfinite(d) || d != floor(d))
         return AM_FAIL(AM_EFORMAT, "%s: %s: %s: %g is not an integer", file, where, key, d);
@@ -512,17 +535,11 @@ static am_status get_int(const cJSON *obj, const char *key, int required, double
 static am_status get_num(const cJSON *obj, const char *key, int required, const char *file,
                          const char *where, double *out, int *present)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (present)
-        *present = v != NULL;
-    if (!v) {
-        if (required)
-            return AM_FAIL(AM_EFORMAT, "%s: %s: missing key %s", file, where, key);
-        return AM_OK;
-    }
-    if (!cJSON_IsNumber(v))
-        return AM_FAIL(AM_EFORMAT, "%s: %s: %s is %s, expected a number", file, where, key,
-                       type_name(v));
+    const cJSON *v;
+    am_status s =
+        get_item(obj, key, required, cJSON_IsNumber, "a number", file, where, &v, present);
+    if (s != AM_OK || !v)
+        return s;
     if (!isfinite(v->valuedouble))
         return AM_FAIL(AM_EFORMAT, "%s: %s: %s is not a finite number", file, where, key);
     *out = v->valuedouble;
@@ -544,18 +561,10 @@ static am_status get_float(const cJSON *obj, const char *key, const char *file, 
 static am_status get_str(const cJSON *obj, const char *key, int required, const char *file,
                          const char *where, const char **out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    *out = NULL;
-    if (!v) {
-        if (required)
-            return AM_FAIL(AM_EFORMAT, "%s: %s: missing key %s", file, where, key);
-        return AM_OK;
-    }
-    if (!cJSON_IsString(v) || !v->valuestring)
-        return AM_FAIL(AM_EFORMAT, "%s: %s: %s is %s, expected a string", file, where, key,
-                       type_name(v));
-    *out = v->valuestring;
-    return AM_OK;
+    const cJSON *v;
+    am_status s = get_item(obj, key, required, is_text, "a string", file, where, &v, NULL);
+    *out = s == AM_OK && v ? v->valuestring : NULL;
+    return s;
 }
 
 static void copy_text(char *dst, const char *src)
@@ -593,12 +602,10 @@ static am_status parse_extensions(const cJSON *g, const char *file)
             s = get_str(e, "version", 1, file, where, &ver);
         if (s != AM_OK)
             return s;
-        const cJSON *opt = cJSON_GetObjectItemCaseSensitive(e, "optional");
-        if (!opt)
-            return AM_FAIL(AM_EFORMAT, "%s: %s: missing key optional", file, where);
-        if (!cJSON_IsBool(opt))
-            return AM_FAIL(AM_EFORMAT, "%s: %s: optional is %s, expected a boolean", file, where,
-                           type_name(opt));
+        const cJSON *opt;
+        if ((s = get_item(e, "optional", 1, cJSON_IsBool, "a boolean", file, where, &opt, NULL)) !=
+            AM_OK)
+            return s;
         if (strcmp(name, "airmeta") == 0) {
             if (strncmp(ver, "1.", 2) != 0)
                 return AM_FAIL(AM_ENOTSUP,
@@ -649,10 +656,10 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         return AM_FAIL(AM_EFORMAT, "%s: global: core:version '%.40s' is not X.Y.Z", file, str);
     if (maj != 1)
         return AM_FAIL(AM_ENOTSUP, "%s: global: core:version %.40s is not SigMF 1.x", file, str);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, "core:metadata_only");
-    if (v && !cJSON_IsBool(v))
-        return AM_FAIL(AM_EFORMAT, "%s: global: core:metadata_only is %s, expected a boolean",
-                       file, type_name(v));
+    const cJSON *v;
+    if ((s = get_item(g, "core:metadata_only", 0, cJSON_IsBool, "a boolean", file, "global", &v,
+                      NULL)) != AM_OK)
+        return s;
     if (v && cJSON_IsTrue(v))
         return AM_FAIL(AM_ENOTSUP, "%s: global: core:metadata_only: the recording has no data",
                        file);
@@ -767,7 +774,7 @@ static am_status parse_captures(const cJSON *caps, const char *file, phy_sigmf_i
         am_status s = check_dups(c, file, where);
         int64_t start, hb;
         int present;
-        double f;
+        double f = 0.0;
         const char *str;
         if (s == AM_OK)
             s = get_int(c, "core:sample_start", 1, 0, JSON_INT_MAX, file, where, &start, NULL);
