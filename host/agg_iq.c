@@ -38,16 +38,15 @@
  * beacon stays silent (it cannot precode): delivered 0, counted in agents_deaf. */
 #include "agg_iq.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "core/rng.h"
+#include "fsutil.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
@@ -993,9 +992,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
             goto fail;
         }
     }
-    if (q->capture_dir && mkdir(q->capture_dir, 0755) != 0 && errno != EEXIST) {
-        s = AM_FAIL(AM_EIO, "iq aggregator: cannot create the capture directory '%s': %s",
-                    q->capture_dir, strerror(errno));
+    if (q->capture_dir && (s = fs_mkdir_p(q->capture_dir)) != AM_OK) {
+        am_error_wrap(s, "iq aggregator: capture directory");
         goto fail;
     }
     if (q->T > 1) {

@@ -2,16 +2,13 @@
 #include "checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#define CK_PATH_MAX 4096
+#include "fsutil.h"
 
 uint32_t checkpoint_crc(const void *p, size_t n)
 {
@@ -75,73 +72,16 @@ static void make_header(unsigned char h[CHECKPOINT_HDR_LEN],
     put_u32(h + 60, checkpoint_crc(h, 60));
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    while (n) {
-        ssize_t w = write(fd, b, n > (size_t)1 << 30 ? (size_t)1 << 30 : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 am_status
 checkpoint_write(const char *path, const checkpoint_info *info, const void *state, size_t n)
 {
     if (!path || !info || (!state && n))
         return AM_FAIL(AM_EINVAL, "checkpoint: missing path, info or state");
-    char tmp[CK_PATH_MAX], dir[CK_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-        return AM_FAIL(AM_EINVAL, "checkpoint %s: path too long", path);
     unsigned char h[CHECKPOINT_HDR_LEN];
     make_header(h, info, state, n);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return AM_FAIL(AM_EIO, "checkpoint %s: cannot create %s: %s", path, tmp, strerror(errno));
-    const char *what = NULL;
-    if (fchmod(fd, 0644) != 0) /* mkstemp made it 0600 */
-        what = "chmod";
-    else if (write_all(fd, h, sizeof h) != 0 || write_all(fd, state, n) != 0)
-        what = "write";
-    else if (fsync(fd) != 0)
-        what = "fsync";
-    int e = errno;
-    if (close(fd) != 0 && !what) {
-        what = "close";
-        e = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        e = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        return AM_FAIL(AM_EIO, "checkpoint %s: %s failed: %s", path, what, strerror(e));
-    }
-    /* the rename itself must reach the disk: fsync the folder */
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0)
-        return AM_FAIL(AM_EIO, "checkpoint %s: cannot open folder %s: %s", path, dir,
-                       strerror(errno));
-    int bad = fsync(dfd) != 0 && errno != EINVAL; /* some file systems do not sync folders */
-    e = errno;
-    close(dfd);
-    if (bad)
-        return AM_FAIL(AM_EIO, "checkpoint %s: fsync of folder %s: %s", path, dir, strerror(e));
-    return AM_OK;
+    const fs_part parts[2] = {{h, sizeof h}, {state, n}};
+    am_status s = fs_write_atomic(path, parts, 2);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "checkpoint");
 }
 
 am_status checkpoint_read(const char *path,

@@ -2,18 +2,16 @@
  * emulator (AIR_INTERFACE §2-§5, §7), with the true aggregate of every burst beside it, so that
  * replaying it can be scored against the truth and the §5 floor (issue 5 item 2, captures/). */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "core/rng.h"
+#include "fsutil.h"
 #include "phy/chan.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
@@ -130,30 +128,15 @@ static am_status one_burst(const lb_cfg *c, lb_state *st, unsigned b, am_rng *r)
     return AM_OK;
 }
 
-/* base + suffix, written to a temporary file and renamed into place. */
+/* base + suffix, replaced atomically (host/fsutil.h). */
 static am_status write_atomic(const char *base, const char *suffix, const void *data, size_t n)
 {
-    char path[4096], tmp[4112];
+    char path[FS_PATH_MAX];
     if (snprintf(path, sizeof path, "%s%s", base, suffix) >= (int)sizeof path)
         return AM_FAIL(AM_EINVAL, "--out: path too long");
-    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return AM_FAIL(AM_EIO, "loopback: cannot create %s: %s", tmp, strerror(errno));
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return AM_FAIL(AM_EIO, "loopback: cannot write %s: %s", tmp, strerror(errno));
-    }
-    int bad = fwrite(data, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return AM_FAIL(AM_EIO, "loopback: cannot write %s: %s", path, strerror(errno));
-    }
-    return AM_OK;
+    const fs_part content = {data, n};
+    am_status s = fs_write_atomic(path, &content, 1);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "loopback");
 }
 
 static am_status

@@ -16,14 +16,12 @@
 #include <cjson/cJSON.h>
 #include <complex.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +38,7 @@
 #include "fl/personalize.h"
 #include "fl/sparse.h"
 #include "fl/task.h"
+#include "fsutil.h"
 #include "phy/version.h"
 #include "plot.h"
 
@@ -404,49 +403,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static am_status dir_path(char *p, const char *dir, const char *name)
-{
-    if (snprintf(p, SIM_PATH, "%s/%s", dir, name) >= SIM_PATH)
-        return AM_FAIL(AM_EINVAL, "%s: path too long", dir);
-    return AM_OK;
-}
-
-static am_status make_dir(const char *dir)
-{
-    struct stat sb;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return AM_FAIL(AM_EIO, "--out %s: %s", dir, strerror(errno));
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return AM_FAIL(AM_EIO, "--out %s: not a folder", dir);
-    return AM_OK;
-}
-
-/* text into path through a temporary file and a rename (no half-written config.json) */
-static am_status write_text_atomic(const char *path, const char *text)
-{
-    char tmp[SIM_PATH + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
-    FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL; /* mkstemp made it 0600 */
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
-    }
-    int bad = fputs(text, f) < 0;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return AM_FAIL(AM_EIO, "%s: cannot write: %s", path, strerror(e));
-    }
-    return AM_OK;
-}
-
 static am_status write_config(
     const char *path, const cli_opt *t, size_t n, const fl_model *m, size_t k, uint32_t crc)
 {
@@ -470,16 +426,9 @@ static am_status write_config(
     cJSON_Delete(c);
     if (!s)
         return AM_FAIL(AM_ENOMEM, "config: out of memory");
-    size_t len = strlen(s);
-    char *s2 = realloc(s, len + 2);
-    if (!s2) {
-        cJSON_free(s);
-        return AM_FAIL(AM_ENOMEM, "config: out of memory");
-    }
-    s2[len] = '\n';
-    s2[len + 1] = '\0';
-    am_status st = write_text_atomic(path, s2);
-    free(s2);
+    const fs_part text[2] = {{s, strlen(s)}, {"\n", 1}}; /* atomic: no half-written config */
+    am_status st = fs_write_atomic(path, text, 2);
+    cJSON_free(s);
     return st;
 }
 
@@ -760,7 +709,7 @@ static void plot_one(const char *dir,
                      int quiet)
 {
     char path[SIM_PATH];
-    if (dir_path(path, dir, name) != AM_OK || plot_png(path, pc, p, np) != AM_OK) {
+    if (fs_path_join(path, sizeof path, dir, name) != AM_OK || plot_png(path, pc, p, np) != AM_OK) {
         fprintf(stderr, "airmeta sim: warning: %s not drawn: %s\n", name, am_last_error());
         return;
     }
@@ -791,7 +740,7 @@ static void make_plots(
         return;
     }
     curves c;
-    if (dir_path(path, dir, "metrics.jsonl") != AM_OK ||
+    if (fs_path_join(path, sizeof path, dir, "metrics.jsonl") != AM_OK ||
         read_curves(path, o->rounds, &c) != AM_OK) {
         fprintf(stderr, "airmeta sim: warning: no plots: %s\n", am_last_error());
         return;
@@ -914,7 +863,7 @@ static am_status resume_opts(const char *dir,
                              sim_argv *av)
 {
     char path[SIM_PATH];
-    am_status s = dir_path(path, dir, "config.json");
+    am_status s = fs_path_join(path, sizeof path, dir, "config.json");
     if (s != AM_OK)
         return s;
     char *text = read_small(path, SIM_CONFIG_MAX, &s);
@@ -1102,16 +1051,17 @@ int cmd_sim(int argc, char **argv)
     unsigned r0 = 0;
     double elapsed0 = 0.0;
     if (o.out) {
-        if ((st = config_crc(to, nopt, &crc)) == AM_OK && !o.resume)
-            st = make_dir(o.out);
+        if ((st = config_crc(to, nopt, &crc)) == AM_OK && !o.resume &&
+            (st = fs_mkdir_p(o.out)) != AM_OK)
+            am_error_wrap(st, "--out");
         if (st == AM_OK)
-            st = dir_path(p_metrics, o.out, "metrics.jsonl");
+            st = fs_path_join(p_metrics, sizeof p_metrics, o.out, "metrics.jsonl");
         if (st == AM_OK)
-            st = dir_path(p_wall, o.out, "wall.jsonl");
+            st = fs_path_join(p_wall, sizeof p_wall, o.out, "wall.jsonl");
         if (st == AM_OK)
-            st = dir_path(p_ckpt, o.out, "checkpoint.bin");
+            st = fs_path_join(p_ckpt, sizeof p_ckpt, o.out, "checkpoint.bin");
         if (st == AM_OK)
-            st = dir_path(p_cfg, o.out, "config.json");
+            st = fs_path_join(p_cfg, sizeof p_cfg, o.out, "config.json");
         if (st == AM_OK && !(state = malloc(state_n)))
             st = AM_FAIL(AM_ENOMEM, "out of memory for a %zu-byte checkpoint", state_n);
         if (st != AM_OK) {
@@ -1127,7 +1077,8 @@ int cmd_sim(int argc, char **argv)
         const char *const pngs[] = {"learning.png", "nmse.png", "constellation.png"};
         for (size_t i = 0; st == AM_OK && i < sizeof pngs / sizeof pngs[0]; i++) {
             char pp[SIM_PATH];
-            if ((st = dir_path(pp, o.out, pngs[i])) == AM_OK && unlink(pp) != 0 && errno != ENOENT)
+            if ((st = fs_path_join(pp, sizeof pp, o.out, pngs[i])) == AM_OK && unlink(pp) != 0 &&
+                errno != ENOENT)
                 st = AM_FAIL(AM_EIO, "%s: %s", pp, strerror(errno));
         }
         if (st == AM_OK)

@@ -11,13 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "fsutil.h"
 #include "plot.h"
 
 extern char **environ;
@@ -1130,28 +1130,6 @@ out:
 
 /* ---------------------------------------------------------------- the command */
 
-static am_status mkdir_p(const char *dir)
-{
-    char p[SW_PATH];
-    if (strlen(dir) >= sizeof p)
-        return AM_FAIL(AM_EINVAL, "--out: path too long");
-    strcpy(p, dir);
-    for (char *c = p + 1; *c; c++) {
-        if (*c != '/')
-            continue;
-        *c = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return AM_FAIL(AM_EIO, "--out %s: cannot create %s: %s", dir, p, strerror(errno));
-        *c = '/';
-    }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        return AM_FAIL(AM_EIO, "--out %s: %s", dir, strerror(errno));
-    struct stat sb;
-    if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return AM_FAIL(AM_EIO, "--out %s: not a directory", dir);
-    return AM_OK;
-}
-
 /* A run is complete when NAME.cmd holds exactly its command line and its folder NAME/ reads whole
  * (sim writes its run folder in place; NAME.cmd is written only after sim succeeded). */
 static int run_complete(sw_run *r, const char *dir, unsigned rounds)
@@ -1409,15 +1387,10 @@ int cmd_sweep(int argc, char **argv)
         goto done;
     }
     self[sl] = '\0';
-    if ((s = mkdir_p(o.out)) != AM_OK) {
-        rc = cli_fail("sweep", s);
-        goto done;
-    }
     char runs_dir[SW_PATH + 16];
     snprintf(runs_dir, sizeof runs_dir, "%s/runs", o.out);
-    if (mkdir(runs_dir, 0755) != 0 && errno != EEXIST) {
-        s = AM_FAIL(AM_EIO, "--out: cannot create %s: %s", runs_dir, strerror(errno));
-        rc = cli_fail("sweep", s);
+    if ((s = fs_mkdir_p(runs_dir)) != AM_OK) { /* OUT/runs and OUT with its parents */
+        rc = cli_fail("sweep", am_error_wrap(s, "--out"));
         goto done;
     }
     for (unsigned a = 0; a < nagg; a++) {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # airmeta sim refuses bad flags with a message naming the flag and exit code 2 (AM_EINVAL);
-# a missing data set names the path; nothing is trained.
+# a missing data set names the path, an unusable --out folder too; nothing is trained.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
 expect() { # expect CODE PATTERN ARGS...
@@ -27,7 +27,11 @@ expect 2 "--threads needs a value" --threads
 expect 2 "unknown option '--snr'" --snr 10
 expect 2 "--task omniglot needs --data-dir" --task omniglot
 expect 4 "/nonexistent-airmeta-dir" --task fmnist --data-dir /nonexistent-airmeta-dir
-expect 4 "--out /nonexistent-airmeta-dir/x" --out /nonexistent-airmeta-dir/x
+# --out makes missing parents (sim_out_parents.sh); a file in the way is an I/O error naming it
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+touch "$d/file"
+expect 4 "--out: .*$d/file/x" --out "$d/file/x"
 expect 4 "--resume /nonexistent-airmeta-dir: not a run folder" --resume /nonexistent-airmeta-dir
 expect 2 "--checkpoint-every: 0 is outside" --checkpoint-every 0
 "$AIRMETA" sim --help | grep -q -- "--sparsify" || fail "--help lacks --sparsify"

@@ -1,0 +1,34 @@
+/* host/fsutil: the file-system steps the airmeta program repeats: a folder with its missing parents
+ * (mkdir -p), a path joined with a length check, a file replaced atomically (temp, fsync, rename).
+ */
+#ifndef AM_HOST_FSUTIL_H
+#define AM_HOST_FSUTIL_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+#define FS_PATH_MAX 4096 /* longest path (with its NUL) the helpers handle */
+
+/* out = dir "/" name. AM_EINVAL naming dir when it does not fit in cap bytes. */
+am_status fs_path_join(char *out, size_t cap, const char *dir, const char *name);
+
+/* Creates dir and every missing parent (mode 0755 before the umask), like mkdir -p. AM_OK when
+ * dir is (now) a folder; AM_EIO naming dir when a part cannot be created or dir exists but is not
+ * a folder ("not a folder"); AM_EINVAL for an empty path or one of FS_PATH_MAX bytes or more. */
+am_status fs_mkdir_p(const char *dir);
+
+/* One piece of a file's content (fs_write_atomic writes the pieces one after the other). */
+typedef struct fs_part {
+    const void *data;
+    size_t n;
+} fs_part;
+
+/* Replaces path by the concatenation of parts[0..nparts) atomically: a temporary file
+ * path.tmp-XXXXXX in the same folder is written (mode 0644), fsync'ed and renamed over path, then
+ * the folder is fsync'ed; a reader sees the old file or the new one, never a part of it. AM_EIO
+ * naming path and the step that failed (the temporary file is removed); AM_EINVAL for a path too
+ * long or a missing piece. */
+am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts);
+
+#endif

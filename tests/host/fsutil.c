@@ -1,0 +1,110 @@
+/* host/fsutil: mkdir -p creates every missing parent and accepts an existing folder, refuses a file
+ * in the way naming it; a path that does not fit is refused; an atomic write replaces the file by
+ * exactly its pieces (mode 0644, no temporary file left) and leaves the old file on failure. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "am_test.h"
+#include "fsutil.h"
+
+static int is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return (size_t)-1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static int count_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int c = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        c += strstr(e->d_name, ".tmp-") != NULL;
+    if (d)
+        closedir(d);
+    return c;
+}
+
+AM_TEST(mkdir_p, unit)
+{
+    char top[1024], deep[1200], file[1200], under[1300];
+    snprintf(top, sizeof top, "%s/fs_mk", am_test_tmp_dir());
+    snprintf(deep, sizeof deep, "%s/a/b//c/", top);
+    AM_CHECK(!is_dir(top), "%s exists before the test", top);
+    AM_REQUIRE_OK(fs_mkdir_p(deep));
+    AM_CHECK(is_dir(deep), "%s not created", deep);
+    AM_CHECK_OK(fs_mkdir_p(deep)); /* exists: fine */
+    /* a file where a folder should go: refused, naming the path */
+    snprintf(file, sizeof file, "%s/f", top);
+    FILE *f = fopen(file, "w");
+    AM_REQUIRE(f, "cannot create %s", file);
+    fclose(f);
+    AM_CHECK(fs_mkdir_p(file) == AM_EIO, "a file taken for a folder");
+    AM_CHECK(strstr(am_last_error(), "not a folder") && strstr(am_last_error(), file),
+             "message: %s", am_last_error());
+    snprintf(under, sizeof under, "%s/x/y", file);
+    AM_CHECK(fs_mkdir_p(under) == AM_EIO, "a folder under a file");
+    AM_CHECK(strstr(am_last_error(), under), "message: %s", am_last_error());
+    AM_CHECK(fs_mkdir_p("") == AM_EINVAL, "empty name");
+    char *lng = malloc(FS_PATH_MAX + 10);
+    AM_REQUIRE(lng, "alloc");
+    memset(lng, 'a', FS_PATH_MAX + 9);
+    lng[FS_PATH_MAX + 9] = '\0';
+    AM_CHECK(fs_mkdir_p(lng) == AM_EINVAL, "path too long");
+    free(lng);
+}
+
+AM_TEST(path_join, unit)
+{
+    char p[16];
+    AM_REQUIRE_OK(fs_path_join(p, sizeof p, "runs/a", "x.json"));
+    AM_CHECK(strcmp(p, "runs/a/x.json") == 0, "joined '%s'", p);
+    AM_REQUIRE_OK(fs_path_join(p, sizeof p, "runs/a", "xx.jsonl")); /* 15 characters + NUL */
+    AM_CHECK(fs_path_join(p, sizeof p, "runs/a", "xxx.jsonl") == AM_EINVAL, "16 characters");
+    AM_CHECK(strstr(am_last_error(), "runs/a: path too long"), "message: %s", am_last_error());
+}
+
+AM_TEST(write_atomic, unit)
+{
+    char dir[1024], path[1100], buf[64];
+    snprintf(dir, sizeof dir, "%s/fs_wa", am_test_tmp_dir());
+    AM_REQUIRE_OK(fs_mkdir_p(dir));
+    snprintf(path, sizeof path, "%s/cfg.json", dir);
+    const fs_part two[] = {{"{\"a\": 1}", 8}, {"\n", 1}};
+    AM_REQUIRE_OK(fs_write_atomic(path, two, 2));
+    size_t n = slurp(path, buf, sizeof buf);
+    AM_CHECK(n == 9 && memcmp(buf, "{\"a\": 1}\n", 9) == 0, "content (%zu bytes)", n);
+    struct stat sb;
+    AM_REQUIRE(stat(path, &sb) == 0, "stat");
+    AM_CHECK((sb.st_mode & 0777) == 0644, "mode %o (fchmod: no umask)",
+             (unsigned)(sb.st_mode & 0777));
+    /* replaced, not appended; an empty piece and no piece at all are fine */
+    const fs_part one[] = {{"xyz", 3}, {NULL, 0}};
+    AM_REQUIRE_OK(fs_write_atomic(path, one, 2));
+    n = slurp(path, buf, sizeof buf);
+    AM_CHECK(n == 3 && memcmp(buf, "xyz", 3) == 0, "replaced content (%zu bytes)", n);
+    AM_CHECK(count_tmp(dir) == 0, "temporary files left in %s", dir);
+    /* a missing piece and a folder that does not exist: refused, the old file stays */
+    const fs_part bad[] = {{NULL, 4}};
+    AM_CHECK(fs_write_atomic(path, bad, 1) == AM_EINVAL, "missing piece");
+    char nodir[1200];
+    snprintf(nodir, sizeof nodir, "%s/none/cfg.json", dir);
+    AM_CHECK(fs_write_atomic(nodir, one, 1) == AM_EIO, "missing folder");
+    AM_CHECK(strstr(am_last_error(), nodir), "message does not name the file: %s", am_last_error());
+    n = slurp(path, buf, sizeof buf);
+    AM_CHECK(n == 3 && memcmp(buf, "xyz", 3) == 0, "old content kept");
+    AM_CHECK(count_tmp(dir) == 0, "temporary files left in %s", dir);
+}
