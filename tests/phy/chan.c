@@ -5,28 +5,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "phy/chan.h"
-
-/* Direct DFTs in double with the scaling of AIR_INTERFACE §1:
- * x[t] = (1/sqrt(Mu)) sum_i X[i] e^{+j 2 pi i t/M},  X[i] = (sqrt(Mu)/M) sum_t x[t] e^{-j 2 pi i t/M} */
-static void idft(const double complex *X, unsigned M, unsigned mu, double complex *x)
-{
-    for (unsigned t = 0; t < M; t++) {
-        double complex s = 0;
-        for (unsigned i = 0; i < M; i++)
-            s += X[i] * cexp(I * 2.0 * M_PI * (double)((i * t) % M) / M);
-        x[t] = s / sqrt((double)mu);
-    }
-}
-
-static void dft(const float complex *x, unsigned M, unsigned mu, double complex *X)
-{
-    for (unsigned i = 0; i < M; i++) {
-        double complex s = 0;
-        for (unsigned t = 0; t < M; t++)
-            s += (double complex)x[t] * cexp(-I * 2.0 * M_PI * (double)((i * t) % M) / M);
-        X[i] = s * sqrt((double)mu) / M;
-    }
-}
+#include "util.h"
 
 /* One OFDM block (cp + M samples) of random QPSK on the used bins of the default allocation. */
 static void ofdm_block(am_rng *r, unsigned M, unsigned cp, const unsigned char *sc, unsigned mu,

@@ -6,6 +6,7 @@
 #include "am_test.h"
 #include "core/status.h"
 #include "phy/frame.h"
+#include "util.h"
 
 /* Runs create with stderr captured; returns the status, *printed = bytes written to stderr. */
 static am_status create_quiet(const phy_frame_cfg *cfg, phy_frame **f, long *printed)
@@ -162,21 +163,13 @@ AM_TEST(sizes, unit)
  * frequency values have the structure of §2 (S0 on even bins, S1 = +-1 on used bins). */
 static void golden_preamble(unsigned M, unsigned cp, const unsigned char *sct_in)
 {
-    unsigned char sct[4096];
-    if (sct_in)
-        memcpy(sct, sct_in, M);
-    else
-        ofdmframe_init_default_sctype(M, sct);
     phy_frame_cfg c = {.nfft = M, .cp_len = cp, .sctype = sct_in};
     phy_frame *f = NULL;
     AM_REQUIRE_OK(phy_frame_create(&c, &f));
     unsigned B = M + cp;
+    unsigned char sct[4096];
     float complex *ref = malloc(3 * B * sizeof(float complex));
-    ofdmframegen g = ofdmframegen_create(M, cp, 0, sct);
-    ofdmframegen_write_S0a(g, ref);
-    ofdmframegen_write_S0b(g, ref + B);
-    ofdmframegen_write_S1(g, ref + 2 * B);
-    ofdmframegen_destroy(g);
+    liquid_preamble(M, cp, sct_in, sct, ref);
     const float complex *x = phy_frame_preamble(f);
     double maxd = 0.0;
     for (unsigned t = 0; t < 3 * B; t++)
@@ -215,10 +208,6 @@ AM_TEST(golden_preamble, unit)
     golden_preamble(1024, 128, NULL);
     golden_preamble(256, 7, NULL);
     unsigned char sct[128];
-    memset(sct, 0, sizeof sct);
-    for (unsigned i = 3; i < 40; i++)
-        sct[i] = (i % 5 == 0) ? 1 : 2;
-    for (unsigned i = 90; i < 125; i++)
-        sct[i] = (i % 7 == 0) ? 1 : 2;
+    custom_sctype128(sct);
     golden_preamble(128, 16, sct);
 }

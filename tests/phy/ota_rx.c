@@ -8,15 +8,9 @@
 #include "phy/frame.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
+#include "util.h"
 
 /* ---- helpers ---- */
-
-/* AM_VERBOSE=1 prints the measured figures */
-static int verbose(void)
-{
-    const char *v = getenv("AM_VERBOSE");
-    return v && *v == '1';
-}
 
 typedef struct link {
     phy_ota_tx *tx;
@@ -57,32 +51,6 @@ static void link_free(link *k)
 {
     phy_ota_tx_destroy(k->tx);
     phy_ota_rx_destroy(k->rx);
-}
-
-/* y += taps * x (linear convolution, taps at delays d0 .. d0 + nt - 1) */
-static void conv_add(float complex *y,
-                     const float complex *x,
-                     size_t n,
-                     const float complex *taps,
-                     unsigned nt,
-                     unsigned d0)
-{
-    for (unsigned l = 0; l < nt; l++)
-        for (size_t t = 0; t + d0 + l < n; t++)
-            y[t + d0 + l] += taps[l] * x[t];
-}
-
-/* frequency response on bin i of taps at delays d0.. (nominal window, AIR_INTERFACE §1) */
-static void
-taps_response(const float complex *taps, unsigned nt, unsigned d0, unsigned M, float complex *H)
-{
-    for (unsigned i = 0; i < M; i++) {
-        double complex s = 0;
-        for (unsigned l = 0; l < nt; l++)
-            s += (double complex)taps[l] *
-                 cexp(-2.0 * I * M_PI * (double)((size_t)i * (d0 + l) % M) / M);
-        H[i] = (float complex)s;
-    }
 }
 
 /* ---- noiseless decoding ---- */
@@ -527,100 +495,119 @@ AM_TEST(noise_gate, unit)
     phy_ota_rx_destroy(rx);
 }
 
+/* One stream of nb bursts (stream_make) and two streaming receivers for it: a has decoded the
+ * stream in one call, b is the case's to feed. */
+typedef struct twin {
+    link k;
+    stream st;
+    got g1, g2;
+    phy_ota_rx *a, *b;
+} twin;
+
+static int
+twin_make(twin *w, unsigned M, size_t L, unsigned nb, double cfo, float snr_db, am_rng *r)
+{
+    memset(w, 0, sizeof *w);
+    if (!link_make(&w->k, M, L, 5.0f, 1.0f))
+        return 0;
+    stream_make(&w->k, &w->st, nb, cfo, snr_db, r);
+    w->a = stream_rx(M, L, 5.0f, &w->g1);
+    w->b = stream_rx(M, L, 5.0f, &w->g2);
+    if (!w->a || !w->b)
+        return 0;
+    if (phy_ota_rx_execute(w->a, w->st.y, w->st.n) != AM_OK) {
+        fprintf(stderr, "twin: %s\n", am_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+static void twin_free(twin *w)
+{
+    got_free(&w->g1);
+    got_free(&w->g2);
+    phy_ota_rx_destroy(w->a);
+    phy_ota_rx_destroy(w->b);
+    stream_free(&w->st);
+    link_free(&w->k);
+}
+
 /* Cutting the stream into random-size calls (including single samples) gives bit-identical
  * results to one big call. */
 AM_TEST(chunking_identical, unit)
 {
-    link k;
-    AM_REQUIRE(link_make(&k, 256, 3000, 5.0f, 1.0f), "link");
     am_rng r;
     am_rng_seed(&r, 500);
-    stream st;
-    stream_make(&k, &st, 4, 0.05, 15.0f, &r);
-    got g1 = {0}, g2 = {0};
-    phy_ota_rx *a = stream_rx(256, 3000, 5.0f, &g1), *b = stream_rx(256, 3000, 5.0f, &g2);
-    AM_REQUIRE(a && b, "rx");
-    AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
+    twin w;
+    AM_REQUIRE(twin_make(&w, 256, 3000, 4, 0.05, 15.0f, &r), "twin");
+    const got *g1 = &w.g1, *g2 = &w.g2;
     size_t pos = 0;
-    while (pos < st.n) {
+    while (pos < w.st.n) {
         uint32_t kind = am_rng_below(&r, 4);
         size_t n = kind == 0 ? 1 : kind == 1 ? am_rng_below(&r, 64) : am_rng_below(&r, 70000);
-        if (n > st.n - pos)
-            n = st.n - pos;
-        AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y + pos, n));
+        if (n > w.st.n - pos)
+            n = w.st.n - pos;
+        AM_REQUIRE_OK(phy_ota_rx_execute(w.b, w.st.y + pos, n));
         pos += n;
     }
-    AM_CHECK(g1.n == st.nb && g2.n == g1.n, "bursts %u vs %u (sent %u)", g1.n, g2.n, st.nb);
-    for (unsigned i = 0; i < g1.n && i < g2.n && i < MAXB; i++) {
-        AM_CHECK(g1.start[i] == g2.start[i], "burst %u: start %llu vs %llu", i,
-                 (unsigned long long)g1.start[i], (unsigned long long)g2.start[i]);
-        AM_CHECK(g1.cfo[i] == g2.cfo[i] && g1.n0[i] == g2.n0[i], "burst %u: cfo/n0 differ", i);
-        AM_CHECK(memcmp(g1.payload[i], g2.payload[i], k.L * sizeof(float)) == 0,
+    AM_CHECK(g1->n == w.st.nb && g2->n == g1->n, "bursts %u vs %u (sent %u)", g1->n, g2->n,
+             w.st.nb);
+    for (unsigned i = 0; i < g1->n && i < g2->n && i < MAXB; i++) {
+        AM_CHECK(g1->start[i] == g2->start[i], "burst %u: start %llu vs %llu", i,
+                 (unsigned long long)g1->start[i], (unsigned long long)g2->start[i]);
+        AM_CHECK(g1->cfo[i] == g2->cfo[i] && g1->n0[i] == g2->n0[i], "burst %u: cfo/n0 differ", i);
+        AM_CHECK(memcmp(g1->payload[i], g2->payload[i], w.k.L * sizeof(float)) == 0,
                  "burst %u: payload differs", i);
     }
-    got_free(&g1);
-    got_free(&g2);
-    phy_ota_rx_destroy(a);
-    phy_ota_rx_destroy(b);
-    stream_free(&st);
-    link_free(&k);
+    twin_free(&w);
 }
 
 /* A block with a NaN or Inf is refused as a whole (AM_EFORMAT naming it), nothing consumed: the
  * same stream with the bad block dropped/repaired decodes as if nothing happened. */
 AM_TEST(bad_samples, unit)
 {
-    link k;
-    AM_REQUIRE(link_make(&k, 128, 500, 5.0f, 1.0f), "link");
     am_rng r;
     am_rng_seed(&r, 600);
-    stream st;
-    stream_make(&k, &st, 2, 0.02, 25.0f, &r);
-    got g1 = {0}, g2 = {0};
-    phy_ota_rx *a = stream_rx(128, 500, 5.0f, &g1), *b = stream_rx(128, 500, 5.0f, &g2);
-    AM_REQUIRE(a && b, "rx");
-    AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
-    size_t half = st.starts[0] + 300;
-    AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y, half));
+    twin w;
+    AM_REQUIRE(twin_make(&w, 128, 500, 2, 0.02, 25.0f, &r), "twin");
+    const got *g1 = &w.g1, *g2 = &w.g2;
+    const link *k = &w.k;
+    size_t half = w.st.starts[0] + 300;
+    AM_REQUIRE_OK(phy_ota_rx_execute(w.b, w.st.y, half));
     float complex *bad = malloc(1000 * sizeof(float complex));
-    memcpy(bad, st.y + half, 1000 * sizeof(float complex));
+    memcpy(bad, w.st.y + half, 1000 * sizeof(float complex));
     bad[417] = NAN;
-    AM_CHECK(phy_ota_rx_execute(b, bad, 1000) == AM_EFORMAT, "NaN accepted");
+    AM_CHECK(phy_ota_rx_execute(w.b, bad, 1000) == AM_EFORMAT, "NaN accepted");
     AM_CHECK(strstr(am_last_error(), "sample 417") != NULL, "message: %s", am_last_error());
     bad[417] = CMPLXF(1.0f, INFINITY);
-    AM_CHECK(phy_ota_rx_execute(b, bad, 1000) == AM_EFORMAT, "Inf accepted");
+    AM_CHECK(phy_ota_rx_execute(w.b, bad, 1000) == AM_EFORMAT, "Inf accepted");
     phy_ota_rx_stats s;
-    phy_ota_rx_get_stats(b, &s);
+    phy_ota_rx_get_stats(w.b, &s);
     AM_CHECK(s.samples == half, "refused samples were counted");
-    AM_REQUIRE_OK(phy_ota_rx_execute(b, st.y + half, st.n - half));
-    AM_CHECK(g1.n == 2 && g2.n == 2, "bursts %u %u", g1.n, g2.n);
-    for (unsigned i = 0; i < 2 && i < g1.n && i < g2.n; i++)
-        AM_CHECK(memcmp(g1.payload[i], g2.payload[i], k.L * sizeof(float)) == 0 &&
-                     g1.start[i] == g2.start[i],
+    AM_REQUIRE_OK(phy_ota_rx_execute(w.b, w.st.y + half, w.st.n - half));
+    AM_CHECK(g1->n == 2 && g2->n == 2, "bursts %u %u", g1->n, g2->n);
+    for (unsigned i = 0; i < 2 && i < g1->n && i < g2->n; i++)
+        AM_CHECK(memcmp(g1->payload[i], g2->payload[i], k->L * sizeof(float)) == 0 &&
+                     g1->start[i] == g2->start[i],
                  "burst %u differs after a refused block", i);
     /* decode_at validates too; no callback: execute refuses */
     phy_ota_burst bb;
     bad[5] = NAN;
-    AM_CHECK(phy_ota_rx_decode_at(k.rx, bad, 100, &bb) == AM_EINVAL, "short input accepted");
-    float complex *x = calloc(k.n, sizeof(float complex));
-    x[k.n - 1] = NAN;
-    AM_CHECK(phy_ota_rx_decode_at(k.rx, x, k.n, &bb) == AM_EFORMAT, "NaN in decode_at");
-    AM_CHECK(phy_ota_rx_execute(k.rx, x, 10) == AM_EINVAL, "execute without callback");
+    AM_CHECK(phy_ota_rx_decode_at(k->rx, bad, 100, &bb) == AM_EINVAL, "short input accepted");
+    float complex *x = calloc(k->n, sizeof(float complex));
+    x[k->n - 1] = NAN;
+    AM_CHECK(phy_ota_rx_decode_at(k->rx, x, k->n, &bb) == AM_EFORMAT, "NaN in decode_at");
+    AM_CHECK(phy_ota_rx_execute(k->rx, x, 10) == AM_EINVAL, "execute without callback");
     /* an all-zero capture decodes to zeros, never NaN */
-    x[k.n - 1] = 0.0f;
-    AM_REQUIRE_OK(phy_ota_rx_decode_at(k.rx, x, k.n, &bb));
+    x[k->n - 1] = 0.0f;
+    AM_REQUIRE_OK(phy_ota_rx_decode_at(k->rx, x, k->n, &bb));
     int finite = 1;
-    for (size_t i = 0; i < k.L; i++)
+    for (size_t i = 0; i < k->L; i++)
         finite &= bb.payload[i] == 0.0f;
     AM_CHECK(finite && isfinite(bb.snr_db), "zero input gives non-zero or non-finite output");
     free(x);
     free(bad);
-    got_free(&g1);
-    got_free(&g2);
-    phy_ota_rx_destroy(a);
-    phy_ota_rx_destroy(b);
-    stream_free(&st);
-    link_free(&k);
+    twin_free(&w);
 }
 
 AM_TEST(config_errors, unit)

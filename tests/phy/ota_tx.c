@@ -9,6 +9,7 @@
 #include "phy/frame.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
+#include "util.h"
 
 static phy_ota_tx *make_tx(unsigned M, unsigned cp, const unsigned char *sct, size_t L)
 {
@@ -28,11 +29,6 @@ static phy_ota_tx *make_tx(unsigned M, unsigned cp, const unsigned char *sct, si
  * p = NULL (precomputed) and p = all ones (the precoded inverse FFT). */
 static void golden(unsigned M, unsigned cp, const unsigned char *sct_in)
 {
-    unsigned char sct[4096];
-    if (sct_in)
-        memcpy(sct, sct_in, M);
-    else
-        ofdmframe_init_default_sctype(M, sct);
     phy_ota_tx *q = make_tx(M, cp, sct_in, 300);
     AM_REQUIRE(q, "create M %u", M);
     unsigned B = M + cp;
@@ -45,11 +41,8 @@ static void golden(unsigned M, unsigned cp, const unsigned char *sct_in)
         v[i] = (float)sin(i * 0.37);
     for (unsigned i = 0; i < M; i++)
         ones[i] = 1.0f;
-    ofdmframegen g = ofdmframegen_create(M, cp, 0, sct);
-    ofdmframegen_write_S0a(g, ref);
-    ofdmframegen_write_S0b(g, ref + B);
-    ofdmframegen_write_S1(g, ref + 2 * B);
-    ofdmframegen_destroy(g);
+    unsigned char sct[4096];
+    liquid_preamble(M, cp, sct_in, sct, ref);
     for (int pass = 0; pass < 2; pass++) {
         AM_REQUIRE_OK(phy_ota_tx_execute(q, v, 3.0f, pass ? ones : NULL, out, n));
         double maxd = 0.0;
@@ -71,11 +64,7 @@ AM_TEST(golden_preamble, unit)
     golden(256, 32, NULL);
     golden(1024, 128, NULL);
     unsigned char sct[128];
-    memset(sct, 0, sizeof sct);
-    for (unsigned i = 3; i < 40; i++)
-        sct[i] = (i % 5 == 0) ? 1 : 2;
-    for (unsigned i = 90; i < 125; i++)
-        sct[i] = (i % 7 == 0) ? 1 : 2;
+    custom_sctype128(sct);
     golden(128, 11, sct);
 }
 
@@ -94,7 +83,7 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
     float *v = malloc(L * sizeof(float));
     float complex *p = malloc(M * sizeof(float complex));
     float complex *out = malloc((n + 5) * sizeof(float complex));
-    double complex *X = malloc(M * sizeof(double complex));
+    double complex *X = malloc(M * sizeof(double complex)), *x = malloc(M * sizeof *x);
     for (size_t i = 0; i < L; i++)
         v[i] = (float)am_rng_normal(&r);
     for (unsigned i = 0; i < M; i++)
@@ -125,16 +114,12 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
             }
             X[i] *= (double complex)p[i]; /* §4 */
         }
+        idft(X, M, nu, x);
         for (unsigned t = 0; t < M; t++) {
-            double complex s = 0;
-            for (unsigned i = 0; i < M; i++)
-                if (X[i] != 0.0)
-                    s += X[i] * cexp(2.0 * I * M_PI * (double)((size_t)i * t % M) / M);
-            s /= sqrt((double)nu);
-            maxref = fmax(maxref, cabs(s));
-            maxd = fmax(maxd, cabs((double complex)out[b * B + cp + t] - s));
+            maxref = fmax(maxref, cabs(x[t]));
+            maxd = fmax(maxd, cabs((double complex)out[b * B + cp + t] - x[t]));
             if (t >= M - cp) /* cyclic prefix */
-                maxd = fmax(maxd, cabs((double complex)out[b * B + t - (M - cp)] - s));
+                maxd = fmax(maxd, cabs((double complex)out[b * B + t - (M - cp)] - x[t]));
         }
     }
     AM_CHECK(k >= (L + 1) / 2, "mapped %zu values for L %zu", k, L);
@@ -145,6 +130,7 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
     free(p);
     free(out);
     free(X);
+    free(x);
     phy_ota_tx_destroy(q);
 }
 
