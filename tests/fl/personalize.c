@@ -31,6 +31,39 @@ static fl_task_family *sinusoid(unsigned shots, unsigned query, float h, uint64_
     return f;
 }
 
+/* What the sinusoid cases share: an MLP 1-40-40-1 (max batch 64) with theta (D floats)
+ * initialised from r, a family of 10-shot, 10-query tasks, and a personalizer for the two. */
+typedef struct rig {
+    fl_model *m;
+    fl_task_family *f;
+    fl_personalizer *p;
+    float *theta;
+    size_t D;
+} rig;
+
+static am_status rig_make(rig *x, float heterogeneity, uint64_t family_seed, am_rng *r)
+{
+    static const unsigned w[4] = {1, 40, 40, 1};
+    memset(x, 0, sizeof *x);
+    x->m = mlp(w, 4, 64);
+    x->f = sinusoid(10, 10, heterogeneity, family_seed);
+    if (!x->m || !x->f)
+        return AM_FAIL(AM_EINVAL, "rig: model or family");
+    x->D = fl_model_nparams(x->m);
+    if (!(x->theta = malloc(x->D * sizeof *x->theta)))
+        return AM_FAIL(AM_ENOMEM, "rig: theta");
+    am_status s = fl_model_init(x->m, x->theta, r);
+    return s == AM_OK ? fl_personalizer_create(x->m, x->f, &x->p) : s;
+}
+
+static void rig_free(rig *x)
+{
+    fl_personalizer_destroy(x->p);
+    fl_task_family_destroy(x->f);
+    fl_model_destroy(x->m);
+    free(x->theta);
+}
+
 /* Linear model y = w x + b (MLP 1-1, theta = {w, b}): each SGD step on the MSE
  * L = 1/n sum (w x_i + b - y_i)^2 has the closed form dL/dw = 2/n sum r_i x_i, dL/db = 2/n sum r_i.
  */
@@ -79,29 +112,24 @@ AM_TEST(linear_closed_form, unit)
  * fl_model_loss_grad, computed here independently, bit for bit. */
 AM_TEST(sgd_steps_exact, unit)
 {
-    const unsigned w[4] = {1, 40, 40, 1};
-    fl_model *m = mlp(w, 4, 64);
-    fl_task_family *f = sinusoid(10, 10, 0.0f, 1);
-    AM_REQUIRE(m && f, "create");
-    size_t D = fl_model_nparams(m);
-    float *theta = malloc(D * sizeof *theta), *phi = malloc(D * sizeof *phi);
-    float *ref = malloc(D * sizeof *ref), *g = malloc(D * sizeof *g);
-    AM_REQUIRE(theta && phi && ref && g, "alloc");
     am_rng r;
     am_rng_seed(&r, 2);
-    AM_REQUIRE_OK(fl_model_init(m, theta, &r));
-    fl_personalizer *p = NULL;
-    AM_REQUIRE_OK(fl_personalizer_create(m, f, &p));
+    rig x;
+    AM_REQUIRE_OK(rig_make(&x, 0.0f, 1, &r));
+    const size_t D = x.D;
+    float *phi = malloc(D * sizeof *phi), *ref = malloc(D * sizeof *ref),
+          *g = malloc(D * sizeof *g);
+    AM_REQUIRE(phi && ref && g, "alloc");
     fl_task_buf *b = NULL;
-    AM_REQUIRE_OK(fl_task_buf_create(f, &b));
-    AM_REQUIRE_OK(fl_task_sample(f, 0, &r, b));
+    AM_REQUIRE_OK(fl_task_buf_create(x.f, &b));
+    AM_REQUIRE_OK(fl_task_sample(x.f, 0, &r, b));
     for (unsigned steps = 1; steps <= 3; steps += 2) {
         AM_REQUIRE_OK(
-            fl_personalize_adapt(p, m, theta, &b->support, FL_LOSS_MSE, steps, 0.01f, phi));
-        memcpy(ref, theta, D * sizeof *ref);
+            fl_personalize_adapt(x.p, x.m, x.theta, &b->support, FL_LOSS_MSE, steps, 0.01f, phi));
+        memcpy(ref, x.theta, D * sizeof *ref);
         for (unsigned s = 0; s < steps; s++) {
             float l;
-            AM_REQUIRE_OK(fl_model_loss_grad(m, ref, &b->support, FL_LOSS_MSE, &l, g));
+            AM_REQUIRE_OK(fl_model_loss_grad(x.m, ref, &b->support, FL_LOSS_MSE, &l, g));
             for (size_t i = 0; i < D; i++)
                 ref[i] -= 0.01f * g[i];
         }
@@ -111,19 +139,17 @@ AM_TEST(sgd_steps_exact, unit)
         AM_CHECK(ndiff == 0, "%zu of %zu parameters differ after %u steps", ndiff, D, steps);
         size_t moved = 0;
         for (size_t i = 0; i < D; i++)
-            moved += phi[i] != theta[i];
+            moved += phi[i] != x.theta[i];
         AM_CHECK(moved > D / 2, "only %zu parameters moved", moved);
     }
-    AM_CHECK(fl_personalize_adapt(p, m, theta, &b->support, FL_LOSS_MSE, 1, NAN, phi) == AM_EINVAL,
+    AM_CHECK(fl_personalize_adapt(x.p, x.m, x.theta, &b->support, FL_LOSS_MSE, 1, NAN, phi) ==
+                 AM_EINVAL,
              "NaN alpha");
-    AM_CHECK(fl_personalize_adapt(p, m, theta, &b->support, FL_LOSS_MSE, 1, 0.1f, theta) ==
+    AM_CHECK(fl_personalize_adapt(x.p, x.m, x.theta, &b->support, FL_LOSS_MSE, 1, 0.1f, x.theta) ==
                  AM_EINVAL,
              "aliasing");
     fl_task_buf_destroy(b);
-    fl_personalizer_destroy(p);
-    fl_task_family_destroy(f);
-    fl_model_destroy(m);
-    free(theta);
+    rig_free(&x);
     free(phi);
     free(ref);
     free(g);
@@ -136,41 +162,35 @@ AM_TEST(sgd_steps_exact, unit)
  * weights make the support loss far steeper than MAML's small init, and 0.01 can diverge.) */
 AM_TEST(eval_matches_loop, unit)
 {
-    const unsigned w[4] = {1, 40, 40, 1};
-    fl_model *m = mlp(w, 4, 64);
-    fl_task_family *f = sinusoid(10, 10, 0.3f, 4);
-    AM_REQUIRE(m && f, "create");
-    size_t D = fl_model_nparams(m);
-    float *theta = malloc(D * sizeof *theta), *phi = malloc(D * sizeof *phi);
-    float *g = malloc(D * sizeof *g);
-    AM_REQUIRE(theta && phi && g, "alloc");
     am_rng r;
     am_rng_seed(&r, 5);
-    AM_REQUIRE_OK(fl_model_init(m, theta, &r));
-    fl_personalizer *p = NULL;
-    AM_REQUIRE_OK(fl_personalizer_create(m, f, &p));
+    rig x;
+    AM_REQUIRE_OK(rig_make(&x, 0.3f, 4, &r));
+    const size_t D = x.D;
+    float *phi = malloc(D * sizeof *phi), *g = malloc(D * sizeof *g);
+    AM_REQUIRE(phi && g, "alloc");
     fl_personalize_cfg pc = {.steps = 5, .alpha = 0.0005f, .n_tasks = 300};
     am_rng r1, r2;
     am_rng_seed(&r1, 77);
     am_rng_seed(&r2, 77);
     fl_eval_stats st;
-    AM_REQUIRE_OK(fl_personalize_eval(p, m, f, theta, FL_AGENTS_NEW, &pc, &r1, &st));
+    AM_REQUIRE_OK(fl_personalize_eval(x.p, x.m, x.f, x.theta, FL_AGENTS_NEW, &pc, &r1, &st));
 
     fl_task_buf *b = NULL;
-    AM_REQUIRE_OK(fl_task_buf_create(f, &b));
+    AM_REQUIRE_OK(fl_task_buf_create(x.f, &b));
     double sb = 0, sb2 = 0, sa = 0, sa2 = 0, sd = 0, sd2 = 0;
     for (unsigned t = 0; t < pc.n_tasks; t++) {
-        AM_REQUIRE_OK(fl_task_sample(f, 10 + t % 10, &r2, b));
+        AM_REQUIRE_OK(fl_task_sample(x.f, 10 + t % 10, &r2, b));
         float lb, la;
-        AM_REQUIRE_OK(fl_model_loss_grad(m, theta, &b->query, FL_LOSS_MSE, &lb, NULL));
-        memcpy(phi, theta, D * sizeof *phi);
+        AM_REQUIRE_OK(fl_model_loss_grad(x.m, x.theta, &b->query, FL_LOSS_MSE, &lb, NULL));
+        memcpy(phi, x.theta, D * sizeof *phi);
         for (unsigned s = 0; s < pc.steps; s++) {
             float l;
-            AM_REQUIRE_OK(fl_model_loss_grad(m, phi, &b->support, FL_LOSS_MSE, &l, g));
+            AM_REQUIRE_OK(fl_model_loss_grad(x.m, phi, &b->support, FL_LOSS_MSE, &l, g));
             for (size_t i = 0; i < D; i++)
                 phi[i] -= pc.alpha * g[i];
         }
-        AM_REQUIRE_OK(fl_model_loss_grad(m, phi, &b->query, FL_LOSS_MSE, &la, NULL));
+        AM_REQUIRE_OK(fl_model_loss_grad(x.m, phi, &b->query, FL_LOSS_MSE, &la, NULL));
         sb += lb;
         sb2 += (double)lb * lb;
         sa += la;
@@ -194,14 +214,11 @@ AM_TEST(eval_matches_loop, unit)
            mb, ma, md, sed);
 
     pc.steps = 0;
-    AM_REQUIRE_OK(fl_personalize_eval(p, m, f, theta, FL_AGENTS_TRAIN, &pc, &r1, &st));
+    AM_REQUIRE_OK(fl_personalize_eval(x.p, x.m, x.f, x.theta, FL_AGENTS_TRAIN, &pc, &r1, &st));
     AM_CHECK(st.loss_before == st.loss_after && st.loss_before_se == st.loss_after_se,
              "0 steps changed the loss: %g vs %g", st.loss_before, st.loss_after);
     fl_task_buf_destroy(b);
-    fl_personalizer_destroy(p);
-    fl_task_family_destroy(f);
-    fl_model_destroy(m);
-    free(theta);
+    rig_free(&x);
     free(phi);
     free(g);
 }
@@ -211,33 +228,22 @@ AM_TEST(eval_matches_loop, unit)
  * sets' after-losses. */
 AM_TEST(gap_homogeneous, unit)
 {
-    const unsigned w[4] = {1, 40, 40, 1};
-    fl_model *m = mlp(w, 4, 64);
-    fl_task_family *f = sinusoid(10, 10, 0.0f, 6);
-    AM_REQUIRE(m && f, "create");
-    size_t D = fl_model_nparams(m);
-    float *theta = malloc(D * sizeof *theta);
-    AM_REQUIRE(theta, "alloc");
     am_rng r;
     am_rng_seed(&r, 9);
-    AM_REQUIRE_OK(fl_model_init(m, theta, &r));
-    fl_personalizer *p = NULL;
-    AM_REQUIRE_OK(fl_personalizer_create(m, f, &p));
+    rig x;
+    AM_REQUIRE_OK(rig_make(&x, 0.0f, 6, &r));
     fl_personalize_cfg pc;
     fl_personalize_cfg_default(&pc);
     pc.n_tasks = 400;
     fl_personalize_report rep;
-    AM_REQUIRE_OK(fl_personalize_report_get(p, m, f, theta, &pc, &r, &rep));
+    AM_REQUIRE_OK(fl_personalize_report_get(x.p, x.m, x.f, x.theta, &pc, &r, &rep));
     AM_CHECK(rep.gap_loss == rep.fresh.loss_after - rep.train.loss_after, "gap definition");
     double se = sqrt(rep.fresh.loss_after_se * rep.fresh.loss_after_se +
                      rep.train.loss_after_se * rep.train.loss_after_se);
     AM_CHECK(fabs(rep.gap_loss) < 4 * se, "gap %.4f beyond 4 SE (%.4f) with identical agents",
              rep.gap_loss, se);
     AM_CHECK(rep.train.n_tasks == 400 && rep.fresh.n_tasks == 400, "tasks");
-    fl_personalizer_destroy(p);
-    fl_task_family_destroy(f);
-    fl_model_destroy(m);
-    free(theta);
+    rig_free(&x);
 }
 
 /* Fashion-MNIST 5-way 5-shot, MLP 784-64-5 from a random init: before fine-tuning accuracy is
