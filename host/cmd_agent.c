@@ -24,12 +24,14 @@
 #include "ctrl.h"
 #include "fl/meta.h"
 #include "net.h"
+#include "net_air.h"
 #include "phy/beacon.h"
 #include "radio/radio.h"
 
 typedef struct agent_opts {
     unsigned id;
     const char *server, *data_dir, *late_status, *late_burst;
+    const char *radio_name, *radio_args;      /* data plane: zmq (the chan) or uhd (on air) */
     long late_status_round, late_burst_round; /* -1: none */
     double late_status_s, late_burst_s;
     double timeout, beacon_timeout;
@@ -48,6 +50,7 @@ typedef struct agent_state {
     ctrl *c;
     radio *rad;
     double rate;
+    int air; /* --radio uhd: this host's radio, opened before joining (host/net_air.h) */
     ctrl_learner l;
     fl_task_family *fam;
     fl_model *model;
@@ -189,6 +192,16 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
     if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl)
         return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
+    if (s->air != (w->uplink[0] == '\0'))
+        return AM_FAIL(AM_EINVAL,
+                       "the server runs %s, this agent %s: start both with the same --radio",
+                       w->uplink[0] ? "the chan path (zmq)" : "on air", s->air ? "on air" : "zmq");
+    if (s->air) {
+        if (s->rate != w->rate)
+            return AM_FAIL(AM_EINVAL, "the server's radio runs at %.17g S/s, this agent's at %.17g",
+                           w->rate, s->rate);
+        return AM_OK; /* RX is armed per round (on_go_air) */
+    }
     char args[3 * CTRL_STR_LEN];
     snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=4,timeout=2", w->uplink, w->downlink,
              w->rate);
@@ -266,11 +279,62 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     return ctrl_send(s->c, NULL, &m);
 }
 
+/* GO on air (host/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
+ * collected, then the same estimate / precoder / burst as the chan path, timed at tx_tick on this
+ * host's radio. A missed window or a late burst leaves the agent silent (memory keeps v). */
+static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
+{
+    const phy_frame *f = net_agent_frame(s->na);
+    const int64_t blk = (int64_t)(phy_frame_nfft(f) + phy_frame_cp_len(f));
+    const int64_t w0 = g->beacon_tick - 2 * blk;
+    size_t got = 0, gaps = 0;
+    net_beacon_info bi;
+    memset(&bi, 0, sizeof bi);
+    am_status st = net_air_rx_arm(s->rad, s->rate, w0);
+    if (st == AM_OK)
+        st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, s->dl_cap, s->o.beacon_timeout, 0.05,
+                                &got, &gaps);
+    if (st == AM_OK && !gaps)
+        st = net_agent_beacon(s->na, s->dl, got, w0, g->beacon_tick, g->rho, g->g_th, &bi);
+    if (st == AM_EINVAL)
+        return st;
+    if (st != AM_OK || gaps || !bi.found) {
+        s->deaf++;
+        if (!s->o.quiet)
+            fprintf(stderr,
+                    "agent %u: round %u: no beacon at tick %" PRId64 " (%s); staying silent\n",
+                    s->o.id, round, g->beacon_tick,
+                    st != AM_OK ? am_last_error()
+                    : gaps      ? "RX gap"
+                                : "not detected");
+        return AM_OK;
+    }
+    if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
+        return st;
+    if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick, 1.0)) != AM_OK) {
+        if (!s->o.quiet)
+            fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
+                    am_last_error());
+        return AM_OK;
+    }
+    s->sent = 1;
+    if (!s->o.quiet) {
+        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f, delay %" PRId64
+               ", %u bins truncated, burst of %zu samples on air at tick %" PRId64 "\n",
+               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo, bi.delta,
+               bi.erased, s->blen, g->tx_tick);
+        fflush(stdout);
+    }
+    return AM_OK;
+}
+
 /* GO: wait for the beacon, estimate, precode, transmit at the scheduled tick. */
 static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
 {
     if (!s->pending || s->pend_round != round)
         return AM_OK; /* a GO for a round we did not report: ignore */
+    if (s->air)
+        return on_go_air(s, round, g);
     const double deadline = now_s() + s->o.beacon_timeout;
     net_beacon_info bi;
     memset(&bi, 0, sizeof bi);
@@ -330,6 +394,7 @@ int cmd_agent(int argc, char **argv)
     o->id = UINT32_MAX;
     o->timeout = 60;
     o->beacon_timeout = 10;
+    o->radio_name = "zmq";
     o->max_dim = (size_t)1 << 22;
     unsigned max_dim = 1u << 22;
     const cli_opt opts[] = {
@@ -350,6 +415,14 @@ int cmd_agent(int argc, char **argv)
         {"--test-late-burst", CLI_STR, &o->late_burst,
          "fault injection (tests): in round ROUND send the burst SECONDS late, as ROUND:SECONDS", 1,
          0, NULL},
+        {"--radio", CLI_CHOICE, &o->radio_name,
+         "data plane: zmq (IQ through `airmeta chan`, endpoints from the server) or uhd (on air: "
+         "this host's USRP B210; the server must run --radio uhd too)",
+         0, 0, "zmq|uhd"},
+        {"--radio-args", CLI_STR, &o->radio_args,
+         "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
+         "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
+         1, 0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
@@ -391,6 +464,13 @@ int cmd_agent(int argc, char **argv)
     if ((st = net_split_endpoint(o->server, pre, sizeof pre, &port)) != AM_OK || port < 0)
         return cli_fail("agent", st != AM_OK ? am_error_wrap(st, "--server")
                                              : AM_FAIL(AM_EINVAL, "--server: give a port, not *"));
+    s.air = strcmp(o->radio_name, "zmq") != 0;
+    if (!s.air && o->radio_args)
+        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
+                                                    "endpoints from the server; use --radio uhd"));
+    /* on air the radio is opened before joining: no device means no join (exit 5) */
+    if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
+        return cli_fail("agent", st);
     openblas_set_num_threads(1);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

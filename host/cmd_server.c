@@ -36,6 +36,7 @@
 #include "fl/meta.h"
 #include "fl/sparse.h"
 #include "net.h"
+#include "net_air.h"
 #include "phy/beacon.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
@@ -43,6 +44,7 @@
 
 typedef struct srv_opts {
     const char *bind, *out, *task, *data_dir, *learner, *optimizer, *sparsify, *eta_rule;
+    const char *radio_name, *radio_args; /* data plane: zmq (the chan) or uhd (on air) */
     unsigned agents, rounds, min_agents, nfft, inner_steps, tasks_per_agent, local_iters, ways,
         shots, query, filters;
     double round_timeout, burst_timeout, join_timeout, round_period, rho, g_th, alpha, beta,
@@ -74,6 +76,7 @@ typedef struct srv {
     ctrl *c;
     radio *rad;
     double rate;
+    int air; /* --radio uhd: the server's own radio, no chan (host/net_air.h) */
     unsigned K;
     srv_agent *ag;
     int chan_joined;
@@ -177,7 +180,9 @@ send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, con
         w->cp = s->cp;
         w->payload_len = s->D;
         w->rate = s->rate;
-        if (role == CTRL_ROLE_AGENT) {
+        if (role == CTRL_ROLE_AGENT && s->air) {
+            w->learner = s->l; /* empty endpoints: the agent uses its own radio (net_air.h) */
+        } else if (role == CTRL_ROLE_AGENT) {
             snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
             snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);
             w->learner = s->l;
@@ -218,6 +223,11 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
     if (m->type == CTRL_HELLO) {
         const ctrl_hello *h = &m->u.hello;
         if (h->role == CTRL_ROLE_CHAN) {
+            if (s->air) {
+                say(s, "server: chan refused: this run is on air (--radio uhd)\n");
+                return send_welcome(s, from, CTRL_ROLE_CHAN, 0, 0,
+                                    "this run is on air (--radio uhd): no chan");
+            }
             if (m->sender != CTRL_ID_CHAN) {
                 ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: chan HELLO with an agent id");
                 return AM_OK;
@@ -263,7 +273,7 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
         a->welcomed = 0;
         a->peer = *from; /* a restarted agent replaces its old connection */
         say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
-        if (s->chan_joined) {
+        if (s->chan_joined || s->air) {
             am_status st = send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok");
             if (st == AM_OK)
                 a->welcomed = 1;
@@ -378,7 +388,7 @@ static am_status pump(srv *s, double deadline, int (*done)(const srv *))
 
 static int all_joined(const srv *s)
 {
-    if (!s->chan_joined)
+    if (!s->chan_joined && !s->air)
         return 0;
     for (unsigned k = 0; k < s->K; k++)
         if (!s->ag[k].welcomed)
@@ -436,6 +446,66 @@ static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
     } else if (st != AM_OK) {
         say(s, "server: agent %u: %s\n", k, am_last_error());
     }
+}
+
+/* On air (--radio uhd, host/net_air.h): beacon tick B NET_AIR_LEAD_S ahead of the device time,
+ * GO(B, T) to the round's n agents, uplink RX armed at T - 4 blocks, the beacon at B, the window
+ * around T collected and decoded. A beacon or window with a late / underflow / sequence-error
+ * event is not used (UHD_NOTES "Buffers and async events"). */
+static am_status
+air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **why)
+{
+    const int64_t blk = (int64_t)(s->M + s->cp);
+    int64_t B, turn = (int64_t)ceil(NET_AIR_TURN_S * s->rate);
+    am_status st = net_air_tick_after(s->rad, s->rate, NET_AIR_LEAD_S, &B);
+    if (st != AM_OK)
+        return st;
+    const int64_t T = B + (s->gap > turn ? s->gap : turn), w0 = T - 4 * blk;
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = r;
+    m.u.go = (ctrl_go){.eta = eta,
+                       .rho = (float)s->o.rho,
+                       .g_th = (float)s->o.g_th,
+                       .beacon_tick = B,
+                       .tx_tick = T};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+    radio_stats a, b;
+    radio_get_stats(s->rad, &a);
+    size_t got = 0, gaps = 0;
+    if ((st = net_air_rx_arm(s->rad, s->rate, w0)) != AM_OK ||
+        (st = net_air_tx_at(s->rad, s->rate, s->beacon, s->bl, B, 0)) != AM_OK) {
+        *why = "radio refused the beacon or the uplink window";
+        say(s, "server: round %u: %s\n", r + 1, am_last_error());
+        return AM_OK;
+    }
+    st =
+        net_air_rx_collect(s->rad, s->rate, w0, s->chunk, s->chunk_cap,
+                           NET_AIR_LEAD_S + NET_AIR_TURN_S + s->o.burst_timeout, 0.05, &got, &gaps);
+    radio_tx_flush(s->rad, 1.0);
+    radio_get_stats(s->rad, &b);
+    if (st == AM_ETIMEOUT) {
+        *why = "no uplink samples";
+        return AM_OK;
+    }
+    if (st != AM_OK)
+        return st;
+    if (net_air_stats_bad(&a, &b) || gaps) {
+        *why = "late, underflow, sequence error or RX gap on the radio";
+        return AM_OK;
+    }
+    s->rs.lo = (uint64_t)(T - w0 - (int64_t)s->cp);
+    s->rs.hi = (uint64_t)(T - w0 + 2 * (int64_t)s->cp);
+    phy_ota_rx_reset(s->rx);
+    if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.rho)) != AM_OK ||
+        (st = phy_ota_rx_execute(s->rx, s->chunk, got)) != AM_OK)
+        return st;
+    *decoded = s->rs.got;
+    if (!s->rs.got)
+        *why = "burst not detected";
+    return AM_OK;
 }
 
 static am_status run_round(srv *s,
@@ -511,6 +581,13 @@ static am_status run_round(srv *s,
     const char *why = "";
     if (n == 0) {
         why = "no agent reported";
+    } else if (s->air) {
+        if ((st = air_round(s, r, n, eta, &decoded, &why)) != AM_OK)
+            return st;
+        if (decoded) { /* on air the server cannot tell who made the sum: every agent sent GO */
+            s->rep_n = n;
+            memcpy(s->inc, s->ids, n * sizeof *s->ids);
+        }
     } else if (!s->chan_joined) {
         why = "no chan";
     } else {
@@ -775,6 +852,7 @@ int cmd_server(int argc, char **argv)
     memset(&s, 0, sizeof s);
     srv_opts *o = &s.o;
     *o = (srv_opts){.task = "sinusoid",
+                    .radio_name = "zmq",
                     .learner = "maml",
                     .optimizer = "adam",
                     .sparsify = "topk",
@@ -853,6 +931,14 @@ int cmd_server(int argc, char **argv)
          0, "peak|rms"},
         {"--nfft", CLI_UINT, &o->nfft, "FFT size M (cp M/8, default allocation)", 64, 4096, NULL},
         {"--seed", CLI_U64, &o->seed, "seed (initial model, agents' task draws)", 0, -1, NULL},
+        {"--radio", CLI_CHOICE, &o->radio_name,
+         "data plane: zmq (IQ through `airmeta chan`) or uhd (on air: this host's USRP B210 "
+         "sends the beacon and receives the sum; no chan)",
+         0, 0, "zmq|uhd"},
+        {"--radio-args", CLI_STR, &o->radio_args,
+         "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
+         "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
+         1, 0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
@@ -906,6 +992,12 @@ int cmd_server(int argc, char **argv)
     const unsigned K = o->agents;
     s.K = K;
     s.rate = 1e6; /* the zmq radio's default: every process of the run uses it */
+    s.air = strcmp(o->radio_name, "zmq") != 0;
+    if (!s.air && o->radio_args)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
+                                                     "endpoints from the chan; use --radio uhd"));
+    if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
+        return cli_fail("server", st);
     fl_learner lr;
     fl_opt_cfg oc;
     fl_opt_cfg_default(&oc);
@@ -1019,13 +1111,14 @@ int cmd_server(int argc, char **argv)
     unsigned joined = 0;
     for (unsigned k = 0; k < K; k++)
         joined += s.ag[k].welcomed;
-    if (srv_stop || !s.chan_joined || joined < o->min_agents) {
+    if (srv_stop || (!s.chan_joined && !s.air) || joined < o->min_agents) {
         st = AM_FAIL(AM_ETIMEOUT, "server: after %g s: chan %s, %u of %u agents joined (need %u)",
                      o->join_timeout, s.chan_joined ? "joined" : "missing", joined, K,
                      o->min_agents);
         goto fail;
     }
-    say(&s, "server: %u agents and the chan joined; starting\n", joined);
+    say(&s, "server: %u agents and %s joined; starting\n", joined,
+        s.air ? "no chan (on air)" : "the chan");
     uint32_t *prev = calloc(K, sizeof *prev), *applied = calloc(K, sizeof *applied);
     if (!prev || !applied) {
         free(prev);
