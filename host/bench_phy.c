@@ -1,5 +1,6 @@
 /* airmeta bench phy: throughput (Msps, medians) of the agent TX chain and the server RX chain of
- * AIR_INTERFACE §1-§5 against liquid-dsp's ofdmframegen / ofdmframesync, one thread. */
+ * AIR_INTERFACE §1-§5 against liquid-dsp's ofdmframegen / ofdmframesync, one thread, and the
+ * ceiling that FFTW alone puts on any TX that transforms every block. */
 #include <liquid/liquid.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "core/rng.h"
 #include "phy/chan.h"
+#include "phy/fft.h"
 #include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
@@ -148,6 +150,44 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
     ofdmframegen_destroy(fg);
     free(X);
     free(out);
+    free(m);
+    return AM_OK;
+}
+
+/* The FFT-only ceiling of airmeta's TX: the precoded TX runs one inverse FFT per block of the
+ * burst (§4 precodes the preamble too), so the bare transforms bound its throughput. Per burst,
+ * 3 + BENCH_NSYM backward transforms of size M (one plan, the planner flags of phy_ota_tx, on the
+ * plan's own buffers) and nothing else: no mapping, precoding, cyclic prefix or output write.
+ * Msps counts the burst's samples (cyclic prefixes included), as the TX measurements do.
+ * (liquid's ofdmframegen copies a precomputed preamble and transforms the BENCH_NSYM data
+ * symbols only.) */
+static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target, double *msps)
+{
+    phy_fft_cfg fc = {.n = z->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
+    phy_fft *q = NULL;
+    double *m = malloc(reps * sizeof *m);
+    am_status s = m ? phy_fft_create(&fc, &q) : AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
+    if (s != AM_OK) {
+        free(m);
+        return s;
+    }
+    float complex *X = phy_fft_in(q);
+    am_rng r;
+    am_rng_seed(&r, 6);
+    for (unsigned i = 0; i < z->M; i++)
+        X[i] = CMPLXF(am_rng_below(&r, 2) ? 0.7071f : -0.7071f,
+                      am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
+    size_t nb = target / z->burst_len + 1;
+    for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
+        double t0 = now_s();
+        for (size_t b = 0; b < (rep ? nb : 4); b++)
+            for (unsigned k = 0; k < 3 + BENCH_NSYM; k++)
+                phy_fft_execute(q); /* out of place: the input is preserved */
+        if (rep)
+            m[rep - 1] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
+    }
+    *msps = median(m, reps);
+    phy_fft_destroy(q);
     free(m);
     return AM_OK;
 }
@@ -377,8 +417,12 @@ int bench_phy(int argc, char **argv)
         "ofdmframesync on the same sizes and the same number of symbols (liquid's stream is built\n"
         "with its own generator), with the ratios airmeta/liquid. Bursts: S0a S0b S1 + 32 data\n"
         "symbols, cp = M/8, default allocation. Repetitions alternate between the implementations;\n"
-        "the ratio column is the median of the paired ratios. With --json: one line per measurement\n"
-        "{\"chain\": \"tx\"|\"rx\", \"impl\": \"airmeta\"|\"liquid\", \"nfft\": M, \"msps\": X}.",
+        "the ratio column is the median of the paired ratios. fftw-bound: the FFT-only ceiling of\n"
+        "the TX, the bare FFTW inverse transforms of the burst's 3 + 32 blocks (same size and planner\n"
+        "flags as the TX; no mapping, precoding or cyclic prefix), in Msps of burst samples, and\n"
+        "bound/liquid, the largest TX ratio any chain that transforms every block could reach.\n"
+        "With --json: one line per measurement {\"chain\": \"tx\"|\"rx\", \"impl\":\n"
+        "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"msps\": X}.",
         opts, sizeof opts / sizeof opts[0], 0, 0};
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, NULL, &npos);
@@ -394,9 +438,9 @@ int bench_phy(int argc, char **argv)
     size_t target = quick ? 50000 : 4000000; /* samples per repetition */
     if (!json)
         printf("airmeta bench phy: Msps, median of %u run(s), one thread%s\n"
-               "%-5s %6s %14s %14s %8s\n",
+               "%-5s %6s %14s %14s %8s %14s %13s\n",
                reps, quick ? " (--quick: not meaningful)" : "", "chain", "nfft", "airmeta",
-               "liquid", "ratio");
+               "liquid", "ratio", "fftw-bound", "bound/liquid");
     for (unsigned k = 0; k < nsizes; k++) {
         bench_size z;
         memset(&z, 0, sizeof z);
@@ -416,34 +460,41 @@ int bench_phy(int argc, char **argv)
         z.gap = 2 * ((size_t)z.M + z.cp);
         /* one repetition of each in turn, so that load from other processes hits both
          * implementations alike; medians of the Msps and of the paired ratios */
-        double *v = calloc(6 * (size_t)reps, sizeof *v);
+        double *v = calloc(8 * (size_t)reps, sizeof *v);
         if (!v)
             return cli_fail("bench phy", AM_FAIL(AM_ENOMEM, "bench phy: out of memory"));
         double *a_tx = v, *l_tx = v + reps, *a_rx = v + 2 * reps, *l_rx = v + 3 * reps,
-               *r_tx = v + 4 * reps, *r_rx = v + 5 * reps;
+               *r_tx = v + 4 * reps, *r_rx = v + 5 * reps, *f_tx = v + 6 * reps,
+               *r_f = v + 7 * reps;
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
             if ((s = tx_airmeta(&z, 1, target, &a_tx[rep])) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
+                (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK ||
                 (s = rx_airmeta(&z, 1, target, chunk, &a_rx[rep])) != AM_OK ||
                 (s = rx_liquid(&z, 1, target, chunk, &l_rx[rep])) != AM_OK)
                 break;
             r_tx[rep] = a_tx[rep] / l_tx[rep];
             r_rx[rep] = a_rx[rep] / l_rx[rep];
+            r_f[rep] = f_tx[rep] / l_tx[rep];
         }
         if (s != AM_OK) {
             free(v);
             return cli_fail("bench phy", s);
         }
         double atx = median(a_tx, reps), ltx = median(l_tx, reps), arx = median(a_rx, reps),
-               lrx = median(l_rx, reps), rtx = median(r_tx, reps), rrx = median(r_rx, reps);
+               lrx = median(l_rx, reps), rtx = median(r_tx, reps), rrx = median(r_rx, reps),
+               ftx = median(f_tx, reps), rf = median(r_f, reps);
         free(v);
         emit(json, "tx", "airmeta", z.M, atx);
         emit(json, "tx", "liquid", z.M, ltx);
         emit(json, "rx", "airmeta", z.M, arx);
         emit(json, "rx", "liquid", z.M, lrx);
+        emit(json, "tx", "fftw-bound", z.M, ftx);
         if (!json) {
-            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "tx", z.M, atx, ltx, rtx);
-            printf("%-5s %6u %14.2f %14.2f %7.2fx\n", "rx", z.M, arx, lrx, rrx);
+            printf("%-5s %6u %14.2f %14.2f %7.2fx %14.2f %12.2fx\n", "tx", z.M, atx, ltx, rtx, ftx,
+                   rf);
+            printf("%-5s %6u %14.2f %14.2f %7.2fx %14s %13s\n", "rx", z.M, arx, lrx, rrx, "-",
+                   "-");
         }
     }
     return 0;
