@@ -14,17 +14,10 @@
  *  6. the server's streaming receiver (phy_ota_rx_execute) detects, synchronises, equalises and
  *     demaps: its payload IS the estimate (so a capture replays to it bit for bit).
  *
- * Timing and phase references (a timed system, §5). The emulator's streams (downlink and uplink)
- * start their carrier-offset phasor at sample 0, and the beacon leaves the server at dl_lead while
- * the uplink burst is scheduled at lead, both known to the agents (the round's schedule). An agent
- * whose beacon receiver reports start s (first path), offset c (the downlink offset; the stream was
- * derotated by it from s on) and h[i] (window reference s) therefore knows
- *     H[i] = h[i] e^{-j 2 pi c s / M} e^{-j 2 pi i (s - dl_lead) / M}
- * = the gain a window at its nominal place sees, i.e. what the server's window at lead sees from
- * it (TDD reciprocity of the emulator's taps, delay and carrier phase), and it pre-rotates its
- * burst by e^{+j 2 pi c (t + lead + s - dl_lead) / M}, cancelling the uplink offset (-c) at the
- * server up to the estimation error. Its residual then grows along the burst: CFO estimation on
- * a three-block beacon limits the coherence of long bursts (see cfo_comp).
+ * The agents' side of step 3 is host/ota_agent.h (the same step as `airmeta agent`'s), with
+ * the emulator's ticks: the downlink stream's phasor starts at its sample 0 (phase_ref 0) and the
+ * beacon leaves the server at dl_lead; the uplink stream's phasor starts at its sample 0 and the
+ * burst is scheduled at lead, both known to the agents (the round's schedule).
  *
  * `active`: from what the agents know (each knows where it truncated itself; on the air they
  * would report it on the control plane), i.e. exactly the estimate's divisor; the receiver's own
@@ -47,13 +40,12 @@
 
 #include "core/rng.h"
 #include "fsutil.h"
+#include "ota_agent.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
-#include "phy/ota_tx.h"
-#include "phy/precode.h"
 #include "phy/sigmf.h"
 #include "radio/file.h"
 #include "radio/radio.h"
@@ -68,12 +60,7 @@ typedef struct iq_worker {
     struct agg_iq *q;
     unsigned id;
     pthread_t th;
-    phy_beacon_rx *brx;
-    phy_ota_tx *tx;
-    float *pad;             /* L: a shorter vector zero-padded to the burst's payload length */
-    float complex *H;       /* M: the agent's channel referred to the nominal window */
-    float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
-    float complex *coef;    /* ns: smoothing coefficients */
+    ota_agent *ag; /* the DSP of the agents this thread serves, one after the other */
     am_status st;
     char err[IQ_ERR_LEN];
 } iq_worker;
@@ -87,10 +74,7 @@ typedef struct agg_iq {
     char *radio_args, *capture_dir;
     unsigned K, M, cp, nu, nd;
     const unsigned *ubins, *dbins;
-    const unsigned char *sct;
     size_t L, blen;
-    unsigned ns;      /* smoothing: lags -2 .. smooth-1 */
-    float complex *Q; /* nu x ns: orthonormal basis of those lags on the used bins */
     phy_frame *frame;
     phy_chan *ch;
     phy_ota_rx *rx;
@@ -104,13 +88,11 @@ typedef struct agg_iq {
     const float complex **txp; /* K: burst pointers handed to the emulator (NULL = silent) */
     float complex *y, *y2;     /* received stream (y2: after the radio) */
     /* per agent */
-    float complex *P;       /* K x M precoders */
-    unsigned char *erased;  /* K x M: used bin erased by agent k (truncated) */
-    unsigned char *sending; /* K */
-    int64_t *bstart;        /* K: beacon start */
-    float *bcfo;            /* K: the agent's beacon CFO estimate */
-    unsigned *nact;         /* M: agents active per bin this round */
+    float complex *P;     /* K x M precoders (0 on the bins an agent truncated) */
+    ota_agent_link *link; /* K: what each agent learned from the beacon (found = it sends) */
+    unsigned *nact;       /* M: agents active per bin this round */
     /* the round being aggregated (read by workers) */
+    ota_agent_sched sched; /* the beacon's schedule in the downlink stream, the round's rho, g_th */
     const fl_agg_round *r;
     const float *const *x;
     const unsigned char *present;
@@ -196,184 +178,27 @@ static char *dup_str(const char *s)
  * agents (run on the worker threads)
  * ------------------------------------------------------------------------------------------- */
 
-/* Least-squares smoothing of a channel estimate (the agent's DSP): project the used bins of h onto
- * the span of the impulse-response lags -2 .. smooth-1 (Q: an orthonormal basis of those Fourier
- * vectors restricted to the used bins). Unbiased for any channel inside those lags, noise power
- * divided by nu / ns. (Zeroing the lags of the IFFT of the band-limited estimate instead, as
- * phy_beacon_rx's `smooth` does, leaks: the guard bands spread every tap over all lags, and the
- * truncation leaves a bias of -21 dB even at M/2 lags.) out: M values, 0 on null bins. */
-static void smooth(const agg_iq *q, const float complex *h, float complex *out, float complex *c)
-{
-    const unsigned nu = q->nu, ns = q->ns;
-    for (unsigned l = 0; l < ns; l++)
-        c[l] = 0.0f;
-    for (unsigned u = 0; u < nu; u++) {
-        const float complex hu = h[q->ubins[u]], *qu = q->Q + (size_t)u * ns;
-        for (unsigned l = 0; l < ns; l++)
-            c[l] += conjf(qu[l]) * hu;
-    }
-    memset(out, 0, q->M * sizeof *out);
-    for (unsigned u = 0; u < nu; u++) {
-        const float complex *qu = q->Q + (size_t)u * ns;
-        float complex v = 0.0f;
-        for (unsigned l = 0; l < ns; l++)
-            v += qu[l] * c[l];
-        out[q->ubins[u]] = v;
-    }
-}
-
-/* Q by modified Gram-Schmidt (double) on the columns e^{-j 2 pi i l / M}, l = -2 .. ns-3, rows =
- * used bins. Well conditioned while ns << nu. AM_EINVAL if a column is dependent. */
-static am_status make_basis(agg_iq *q)
-{
-    const unsigned nu = q->nu, ns = q->ns, M = q->M;
-    double complex *A = malloc((size_t)nu * ns * sizeof *A);
-    q->Q = malloc((size_t)nu * ns * sizeof *q->Q);
-    if (!A || !q->Q) {
-        free(A);
-        return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
-    }
-    for (unsigned l = 0; l < ns; l++) {
-        const long lag = (long)l - 2;
-        for (unsigned u = 0; u < nu; u++) {
-            long m = ((long)q->ubins[u] * (lag + (long)M)) % (long)M;
-            A[(size_t)u * ns + l] = cexp(-I * 2.0 * M_PI * (double)m / (double)M);
-        }
-        for (unsigned p = 0; p < l; p++) {
-            double complex dot = 0;
-            for (unsigned u = 0; u < nu; u++)
-                dot += conj(A[(size_t)u * ns + p]) * A[(size_t)u * ns + l];
-            for (unsigned u = 0; u < nu; u++)
-                A[(size_t)u * ns + l] -= dot * A[(size_t)u * ns + p];
-        }
-        double nrm = 0;
-        for (unsigned u = 0; u < nu; u++)
-            nrm += creal(A[(size_t)u * ns + l] * conj(A[(size_t)u * ns + l]));
-        if (!(nrm > 1e-9)) {
-            free(A);
-            return AM_FAIL(AM_EINVAL,
-                           "iq aggregator: smooth = %u lags are not independent on "
-                           "the %u used bins",
-                           ns, nu);
-        }
-        for (unsigned u = 0; u < nu; u++)
-            A[(size_t)u * ns + l] /= sqrt(nrm);
-    }
-    for (size_t i = 0; i < (size_t)nu * ns; i++)
-        q->Q[i] = (float complex)A[i];
-    free(A);
-    return AM_OK;
-}
-
-/* Beacon -> channel and CFO -> precoder of agent k. Sets sending[k]. */
+/* Beacon -> channel and CFO -> precoder of agent k (host/ota_agent.h). */
 static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
 {
-    const unsigned M = q->M;
-    const float complex *dl = q->dl + (size_t)k * q->dl_len;
-    phy_beacon_rx_reset(w->brx);
-    /* the beacon is due at dl_lead; the first path may come up to max_timing + taps - 1 later */
-    const int64_t lo = (int64_t)q->dl_lead - (int64_t)q->cp;
-    const int64_t hi =
-        (int64_t)(q->dl_lead + q->cfg.max_timing_offset + q->cfg.n_taps) + (int64_t)q->cp;
-    size_t pos = 0;
-    int found = 0;
-    phy_beacon_est est;
-    memset(&est, 0, sizeof est);
-    while (pos < q->dl_len && !found) {
-        size_t used = 0;
-        am_status s = phy_beacon_rx_execute(w->brx, dl + pos, q->dl_len - pos, &used, &found, &est);
-        if (s != AM_OK)
-            return am_error_wrap(s, "agent %u: beacon", k);
-        pos += used;
-        if (found && ((int64_t)est.start < lo || (int64_t)est.start > hi))
-            found = 0; /* not the scheduled beacon: keep listening */
-        if (!found && used == 0)
-            break;
-    }
-    q->sending[k] = (unsigned char)found;
-    unsigned char *er = q->erased + (size_t)k * M;
-    float complex *p = q->P + (size_t)k * M;
-    if (!found) {
-        memset(er, 1, M);
-        return AM_OK;
-    }
-    const int64_t s0 = (int64_t)est.start;
-    const size_t B = q->M + q->cp, span = 3 * B;
-    /* The agent's CFO (the beacon's estimate: its lag-M/2 correlation over the whole S0 stretch
-     * is within a few % of the best a 2-block periodic preamble allows) or none (shared reference),
-     * then the channel estimate on
-     * its own derotated copy of the beacon, anchored `backoff` samples before the first path so
-     * that a late first-path decision still leaves the FFT windows inside the cp. */
-    const double c_est = est.cfo;
-    const double c = q->cfo_comp ? c_est : 0.0;
-    const unsigned backoff = q->cp >= 8 ? 2u : q->cp / 4u;
-    const int64_t a = s0 >= (int64_t)backoff ? s0 - (int64_t)backoff : 0;
-    if ((size_t)a + span > q->dl_len) { /* cannot happen: dl_tail >= 2 blocks */
-        q->sending[k] = 0;
-        memset(er, 1, M);
-        return AM_OK;
-    }
-    memcpy(w->scratch, dl + a, span * sizeof *dl);
-    if (c != 0.0)
-        phy_rotate(w->scratch, span, -c, M, 0.0);
-    am_status s = phy_beacon_rx_estimate_at(w->brx, w->scratch, span, &est);
-    if (s != AM_OK)
-        return am_error_wrap(s, "agent %u: channel estimate", k);
-    q->bstart[k] = s0;
-    q->bcfo[k] = (float)c_est;
-    float complex *H = w->H;
-    smooth(q, est.h, H, w->coef);
-    /* AIR_INTERFACE §6: refer the estimate (window reference a) to the nominal window */
-    const int64_t delta = a - (int64_t)q->dl_lead;
-    const double ph_c = fmod(2.0 * M_PI * c * (double)a / (double)M, 2.0 * M_PI);
-    for (unsigned i = 0; i < M; i++) {
-        /* reduce i * delta mod M first so the angle stays exact */
-        int64_t m = ((int64_t)i * delta) % (int64_t)M;
-        double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
-        H[i] *= (float complex)cexp(I * ang);
-    }
-    s = q->cfg.precoding == AGG_IQ_PHASE
-            ? phy_precode_phase(q->frame, H, q->r->rho, p, NULL)
-            : phy_precode_inversion(q->frame, H, q->r->rho, q->r->g_th, p, NULL);
-    if (s != AM_OK)
-        return am_error_wrap(s, "agent %u: precoder", k);
-    for (unsigned i = 0; i < M; i++)
-        er[i] = (unsigned char)(q->sct[i] != PHY_SCTYPE_NULL && p[i] == 0.0f);
-    return AM_OK;
+    am_status s = ota_agent_beacon(w->ag, q->dl + (size_t)k * q->dl_len, q->dl_len, 0, &q->sched,
+                                   q->P + (size_t)k * q->M, &q->link[k]);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
-/* Burst of agent k: payload (padded), precoded OFDM, CFO pre-compensation; delivered[k]. */
+/* Burst of agent k (scheduled at lead in the uplink stream); delivered[k]. */
 static am_status agent_tx(agg_iq *q, iq_worker *w, unsigned k)
 {
-    const size_t d = q->d, L = q->L;
     float *del = q->delivered ? q->delivered[k] : NULL;
-    if (!q->sending[k]) {
+    if (!q->link[k].found) {
         if (del)
-            memset(del, 0, d * sizeof *del);
+            memset(del, 0, q->d * sizeof *del);
         return AM_OK;
     }
-    const float *v = q->x[k];
-    if (d < L) {
-        memcpy(w->pad, v, d * sizeof *v);
-        memset(w->pad + d, 0, (L - d) * sizeof *v);
-        v = w->pad;
-    }
-    float complex *b = q->bursts + (size_t)k * q->blen;
-    am_status s = phy_ota_tx_execute(w->tx, v, q->r->eta, q->P + (size_t)k * q->M, b, q->blen);
-    if (s != AM_OK)
-        return am_error_wrap(s, "agent %u: transmitter", k);
-    if (q->cfo_comp) {
-        /* uplink offset is minus the downlink one; phase continues from the beacon's start */
-        double c = (double)q->bcfo[k];
-        double t0 = (double)q->lead + (double)(q->bstart[k] - (int64_t)q->dl_lead);
-        phy_rotate(b, q->blen, c, q->M, fmod(2.0 * M_PI * c * t0 / (double)q->M, 2.0 * M_PI));
-    }
-    if (del) {
-        const unsigned char *er = q->erased + (size_t)k * q->M;
-        for (size_t j = 0; j < d; j++)
-            del[j] = er[q->dbins[(j / 2) % q->nd]] ? 0.0f : q->x[k][j];
-    }
-    return AM_OK;
+    am_status s =
+        ota_agent_burst(w->ag, &q->link[k], q->P + (size_t)k * q->M, q->x[k], q->d, q->r->eta,
+                        (int64_t)q->lead, q->bursts + (size_t)k * q->blen, q->blen, del);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
 static void run_phase(agg_iq *q, iq_worker *w, unsigned phase)
@@ -591,7 +416,7 @@ static am_status iq_aggregate(void *self,
     /* 2. beacon down to every present agent (sequential: one noise stream) */
     unsigned nsched = 0;
     for (unsigned k = 0; k < q->K; k++) {
-        q->sending[k] = 0;
+        q->link[k].found = 0;
         if (present && !present[k])
             continue;
         nsched++;
@@ -600,6 +425,8 @@ static am_status iq_aggregate(void *self,
                                    q->dl + (size_t)k * q->dl_len, q->dl_len, &n)) != AM_OK)
             return s;
     }
+    q->sched.rho = r->rho;
+    q->sched.g_th = r->g_th;
     q->r = r;
     q->x = x;
     q->present = present;
@@ -621,19 +448,19 @@ static am_status iq_aggregate(void *self,
     for (unsigned k = 0; k < q->K; k++) {
         if (delivered && delivered[k] && present && !present[k])
             memset(delivered[k], 0, d * sizeof *delivered[k]);
-        q->txp[k] = q->sending[k] ? q->bursts + (size_t)k * q->blen : NULL;
-        if (!q->sending[k])
+        q->txp[k] = q->link[k].found ? q->bursts + (size_t)k * q->blen : NULL;
+        if (!q->link[k].found)
             continue;
         nsend++;
-        const unsigned char *er = q->erased + (size_t)k * q->M;
+        const float complex *p = q->P + (size_t)k * q->M;
         for (unsigned u = 0; u < q->nu; u++) {
             unsigned i = q->ubins[u];
-            n_er += er[i];
-            q->nact[i] += !er[i];
+            n_er += p[i] == 0.0f; /* truncated by the agent */
+            q->nact[i] += p[i] != 0.0f;
         }
         /* diagnostics only (the agents never see it): the downlink offset is minus the agent's */
         double truth = -(double)phy_chan_agent_cfo(q->ch, k);
-        double e = (double)q->bcfo[k] - truth;
+        double e = (double)q->link[k].cfo - truth;
         cfo_err2 += e * e;
     }
     q->info.agents_sent = nsend;
@@ -725,14 +552,8 @@ static void iq_destroy(void *self)
         pthread_cond_destroy(&q->cv_done);
     }
     if (q->w)
-        for (unsigned t = 0; t < q->T; t++) {
-            phy_beacon_rx_destroy(q->w[t].brx);
-            phy_ota_tx_destroy(q->w[t].tx);
-            free(q->w[t].pad);
-            free(q->w[t].H);
-            phy_fft_free(q->w[t].scratch);
-            free(q->w[t].coef);
-        }
+        for (unsigned t = 0; t < q->T; t++)
+            ota_agent_destroy(q->w[t].ag);
     free(q->w);
     radio_close(q->rad);
     phy_chan_destroy(q->ch);
@@ -744,12 +565,8 @@ static void iq_destroy(void *self)
     phy_fft_free(q->y);
     phy_fft_free(q->y2);
     phy_fft_free(q->P);
-    free(q->Q);
     free(q->txp);
-    free(q->erased);
-    free(q->sending);
-    free(q->bstart);
-    free(q->bcfo);
+    free(q->link);
     free(q->nact);
     free(q->radio_args);
     free(q->capture_dir);
@@ -890,7 +707,6 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->nd = phy_frame_n_data(q->frame);
     q->ubins = phy_frame_used_bins(q->frame);
     q->dbins = phy_frame_data_bins(q->frame);
-    q->sct = phy_frame_sctype(q->frame);
     q->blen = phy_frame_burst_len(q->frame, q->L);
     const size_t B = phy_frame_block_len(q->frame);
     /* Noise before the burst: the detectors need history (the Schmidl-Cox window and the S1
@@ -902,9 +718,11 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     if (q->cfg.smooth == 0) /* the designed channel length + first-path decision margin */
         q->cfg.smooth = cfg->n_taps + 4 < q->cp ? cfg->n_taps + 4 : q->cp;
     q->cfo_comp = cfg->cfo_comp < 0 ? cfg->max_cfo > 0.0f : cfg->cfo_comp;
-    q->ns = q->cfg.smooth + 2;
-    if ((s = make_basis(q)) != AM_OK)
-        goto fail;
+    /* the beacon is due at dl_lead; the first path may come up to max_timing + taps - 1 later */
+    q->sched.beacon = (int64_t)q->dl_lead;
+    q->sched.lo = (int64_t)q->dl_lead - (int64_t)q->cp;
+    q->sched.hi = (int64_t)(q->dl_lead + cfg->max_timing_offset + cfg->n_taps) + (int64_t)q->cp;
+    q->sched.phase_ref = 0; /* the emulator's downlink phasor starts at the stream's sample 0 */
 
     phy_chan_cfg cc;
     phy_chan_cfg_default(&cc);
@@ -941,14 +759,11 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->y = phy_fft_alloc(q->ycap);
     q->P = phy_fft_alloc((size_t)q->K * q->M);
     q->txp = calloc(q->K, sizeof *q->txp);
-    q->erased = calloc((size_t)q->K * q->M, 1);
-    q->sending = calloc(q->K, 1);
-    q->bstart = calloc(q->K, sizeof *q->bstart);
-    q->bcfo = calloc(q->K, sizeof *q->bcfo);
+    q->link = calloc(q->K, sizeof *q->link);
     q->nact = calloc(q->M, sizeof *q->nact);
     q->w = calloc(q->T, sizeof *q->w);
-    if (!q->beacon || !q->dl || !q->bursts || !q->y || !q->P || !q->txp || !q->erased ||
-        !q->sending || !q->bstart || !q->bcfo || !q->nact || !q->w) {
+    if (!q->beacon || !q->dl || !q->bursts || !q->y || !q->P || !q->txp || !q->link || !q->nact ||
+        !q->w) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",
@@ -957,27 +772,17 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     }
     if ((s = phy_beacon_write(q->frame, q->beacon, q->bl)) != AM_OK)
         goto fail;
+    const ota_agent_cfg ac = {.nfft = cfg->nfft,
+                              .cp_len = cfg->cp_len,
+                              .payload_len = q->L,
+                              .smooth = q->cfg.smooth,
+                              .cfo_comp = q->cfo_comp,
+                              .phase_only = cfg->precoding == AGG_IQ_PHASE};
     for (unsigned t = 0; t < q->T; t++) {
-        iq_worker *w = &q->w[t];
-        w->q = q;
-        w->id = t;
-        phy_beacon_rx_cfg bc;
-        phy_beacon_rx_cfg_default(&bc);
-        bc.frame = fc;
-        bc.smooth = 0; /* raw: agg_iq smooths (see smooth()) */
-        phy_ota_tx_cfg tc;
-        phy_ota_tx_cfg_default(&tc);
-        tc.frame = fc;
-        tc.payload_len = q->L;
-        if ((s = phy_beacon_rx_create(&bc, &w->brx)) != AM_OK ||
-            (s = phy_ota_tx_create(&tc, &w->tx)) != AM_OK)
-            goto fail;
-        w->pad = malloc(q->L * sizeof *w->pad);
-        w->H = malloc(q->M * sizeof *w->H);
-        w->scratch = phy_fft_alloc(3 * B);
-        w->coef = malloc((q->ns ? q->ns : 1) * sizeof *w->coef);
-        if (!w->pad || !w->H || !w->scratch || !w->coef) {
-            s = AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+        q->w[t].q = q;
+        q->w[t].id = t;
+        if ((s = ota_agent_create(&ac, &q->w[t].ag)) != AM_OK) {
+            am_error_wrap(s, "iq aggregator");
             goto fail;
         }
     }

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "phy/beacon.h"
+#include "ota_agent.h"
 #include "phy/chan.h"
-#include "phy/ota_tx.h"
-#include "phy/precode.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Learner setup
@@ -74,28 +72,19 @@ void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg)
  * Agent
  * ------------------------------------------------------------------------------------------- */
 struct net_agent {
-    net_agent_cfg cfg;
-    phy_frame *frame;
-    phy_beacon_rx *brx;
-    phy_ota_tx *tx;
-    unsigned M, cp, nd;
-    const unsigned *dbins;
-    const unsigned char *sct;
-    size_t L, blen;
-    float complex *H, *p; /* M */
-    int ready;            /* a beacon was found: p is valid */
-    float cfo;
-    int64_t delta, beacon_tick;
+    ota_agent *ag;
+    unsigned cp;
+    size_t L;
+    float complex *p;    /* M: the precoder of the last beacon */
+    ota_agent_link link; /* link.found: p is valid */
+    int64_t beacon_tick;
 };
 
 void net_agent_destroy(net_agent *q)
 {
     if (!q)
         return;
-    phy_ota_tx_destroy(q->tx);
-    phy_beacon_rx_destroy(q->brx);
-    phy_frame_destroy(q->frame);
-    free(q->H);
+    ota_agent_destroy(q->ag);
     free(q->p);
     free(q);
 }
@@ -107,39 +96,28 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     *out = NULL;
     if (cfg->payload_len == 0)
         return AM_FAIL(AM_EINVAL, "net_agent: payload length 0");
+    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
+    am_status s = phy_frame_validate(&fc);
+    if (s != AM_OK)
+        return s;
     net_agent *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
-    q->cfg = *cfg;
-    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
-    am_status s = phy_frame_create(&fc, &q->frame);
-    if (s != AM_OK) {
-        net_agent_destroy(q);
-        return s;
-    }
-    q->M = phy_frame_nfft(q->frame);
-    q->cp = phy_frame_cp_len(q->frame);
-    q->nd = phy_frame_n_data(q->frame);
-    q->dbins = phy_frame_data_bins(q->frame);
-    q->sct = phy_frame_sctype(q->frame);
+    q->cp = cfg->cp_len ? cfg->cp_len : cfg->nfft / 8;
     q->L = cfg->payload_len;
-    phy_beacon_rx_cfg bc;
-    phy_beacon_rx_cfg_default(&bc);
-    bc.frame = fc;
-    bc.smooth = cfg->smooth ? cfg->smooth : q->cp;
-    phy_ota_tx_cfg tc;
-    phy_ota_tx_cfg_default(&tc);
-    tc.frame = fc;
-    tc.payload_len = cfg->payload_len;
-    if ((s = phy_beacon_rx_create(&bc, &q->brx)) != AM_OK ||
-        (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK) {
+    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5) */
+    const ota_agent_cfg ac = {.nfft = cfg->nfft,
+                              .cp_len = cfg->cp_len,
+                              .payload_len = cfg->payload_len,
+                              .smooth = cfg->smooth ? cfg->smooth : q->cp,
+                              .cfo_comp = cfg->cfo_comp,
+                              .phase_only = 0};
+    if ((s = ota_agent_create(&ac, &q->ag)) != AM_OK) {
         net_agent_destroy(q);
         return s;
     }
-    q->blen = phy_ota_tx_burst_len(q->tx);
-    q->H = malloc(q->M * sizeof *q->H);
-    q->p = malloc(q->M * sizeof *q->p);
-    if (!q->H || !q->p) {
+    q->p = malloc(cfg->nfft * sizeof *q->p);
+    if (!q->p) {
         net_agent_destroy(q);
         return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
     }
@@ -149,12 +127,12 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
 
 size_t net_agent_burst_len(const net_agent *q)
 {
-    return q ? q->blen : 0;
+    return q ? ota_agent_burst_len(q->ag) : 0;
 }
 
 const phy_frame *net_agent_frame(const net_agent *q)
 {
-    return q ? q->frame : NULL;
+    return q ? ota_agent_frame(q->ag) : NULL;
 }
 
 am_status net_agent_beacon(net_agent *q,
@@ -169,53 +147,23 @@ am_status net_agent_beacon(net_agent *q,
     if (!q || (!x && n) || !info)
         return AM_FAIL(AM_EINVAL, "net_agent_beacon: NULL argument");
     memset(info, 0, sizeof *info);
-    q->ready = 0;
-    phy_beacon_rx_reset(q->brx);
-    const int64_t lo = beacon_tick - (int64_t)q->cp, hi = beacon_tick + 2 * (int64_t)q->cp;
-    size_t pos = 0;
-    int found = 0;
-    phy_beacon_est est;
-    memset(&est, 0, sizeof est);
-    while (pos < n && !found) {
-        size_t used = 0;
-        am_status s = phy_beacon_rx_execute(q->brx, x + pos, n - pos, &used, &found, &est);
-        if (s != AM_OK)
-            return s;
-        pos += used;
-        if (found && (t0 + (int64_t)est.start < lo || t0 + (int64_t)est.start > hi))
-            found = 0; /* not the scheduled beacon: keep listening */
-        if (!found && used == 0)
-            break;
-    }
-    if (!found)
-        return AM_OK;
-    const unsigned M = q->M;
-    const int64_t s0 = t0 + (int64_t)est.start, delta = s0 - beacon_tick;
-    const double c = q->cfg.cfo_comp ? (double)est.cfo : 0.0;
-    /* host/net.h "Phase reference": refer h to the scheduled window, absolute phasor removed */
-    const double ph_c = fmod(2.0 * M_PI * c * (double)delta / (double)M, 2.0 * M_PI);
-    int64_t dm = delta % (int64_t)M;
-    if (dm < 0)
-        dm += M;
-    for (unsigned i = 0; i < M; i++) {
-        int64_t m = ((int64_t)i * dm) % (int64_t)M; /* i * delta mod M: the angle stays exact */
-        double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
-        q->H[i] = est.h[i] * (float complex)cexp(I * ang);
-    }
-    unsigned erased = 0;
-    am_status s = phy_precode_inversion(q->frame, q->H, rho, g_th, q->p, &erased); /* §4 */
-    if (s != AM_OK)
+    /* host/net.h "Phase reference": the chan refers the downlink phasor to the beacon tick */
+    const ota_agent_sched sc = {.beacon = beacon_tick,
+                                .lo = beacon_tick - (int64_t)q->cp,
+                                .hi = beacon_tick + 2 * (int64_t)q->cp,
+                                .phase_ref = beacon_tick,
+                                .rho = rho,
+                                .g_th = g_th};
+    am_status s = ota_agent_beacon(q->ag, x, n, t0, &sc, q->p, &q->link);
+    if (s != AM_OK || !q->link.found)
         return s;
-    q->ready = 1;
-    q->cfo = (float)c;
-    q->delta = delta;
     q->beacon_tick = beacon_tick;
     info->found = 1;
-    info->start = s0;
-    info->delta = delta;
-    info->cfo = est.cfo;
-    info->snr_db = est.snr_db;
-    info->erased = erased;
+    info->start = q->link.start;
+    info->delta = q->link.delta;
+    info->cfo = q->link.cfo;
+    info->snr_db = q->link.snr_db;
+    info->erased = q->link.erased;
     return AM_OK;
 }
 
@@ -229,21 +177,11 @@ am_status net_agent_burst(net_agent *q,
 {
     if (!q || !x || !out)
         return AM_FAIL(AM_EINVAL, "net_agent_burst: NULL argument");
-    if (!q->ready)
+    if (!q->link.found)
         return AM_FAIL(AM_EINVAL, "net_agent_burst: no beacon found this round");
-    am_status s = phy_ota_tx_execute(q->tx, x, eta, q->p, out, cap);
-    if (s != AM_OK)
-        return s;
-    if (q->cfo != 0.0f) {
-        /* the uplink offset is minus the downlink one; phase continues from the beacon */
-        const double c = (double)q->cfo;
-        const double t = (double)(tx_tick - q->beacon_tick) + (double)q->delta;
-        phy_rotate(out, q->blen, c, q->M, fmod(2.0 * M_PI * c * t / (double)q->M, 2.0 * M_PI));
-    }
-    if (delivered)
-        for (size_t j = 0; j < q->L; j++) /* §3: entry j on data bin dbins[(j/2) % M_data] */
-            delivered[j] = q->p[q->dbins[(j / 2) % q->nd]] == 0.0f ? 0.0f : x[j];
-    return AM_OK;
+    /* the chan refers the uplink phasor to the round's beacon tick too */
+    return ota_agent_burst(q->ag, &q->link, q->p, x, q->L, eta, tx_tick - q->beacon_tick, out, cap,
+                           delivered);
 }
 
 void net_memory_resolve(

@@ -16,14 +16,14 @@
  * / M of phase (uplink and downlink phasors have opposite signs), unbounded over a run; with the
  * beacon as origin it costs 2 pi e (tx_tick - beacon_tick + t) / M, growing with the time since
  * the beacon as on air.
- * An agent whose beacon receiver reports start s (absolute tick of the first path), downlink
- * offset c (subcarrier spacings) and h[i] (window reference s) knows, with delta = s - beacon_tick,
- *     H[i] = h[i] e^{-j 2 pi c delta / M} e^{-j 2 pi i delta / M},
- * the gain that a window at the scheduled place sees (TDD reciprocity of the emulator's taps, delay
- * and carrier phase), precodes with H (§4) and pre-rotates its burst by
+ * The agent's step is host/ota_agent.h (the iq aggregator's agents run the same one) with
+ * phase_ref = beacon_tick for the downlink and the uplink phasor's origin at beacon_tick: it
+ * precodes with the gain a window at the scheduled place sees (TDD reciprocity of the emulator's
+ * taps, delay and carrier phase) and pre-rotates its burst, sent at tx_tick, by
  *     e^{+j 2 pi c (t + tx_tick - beacon_tick + delta) / M},   t = 0 .. burst_len - 1,
- * cancelling the uplink offset (-c) at the server. This is agg_iq's convention (host/agg_iq.c)
- * with the emulator's per-call sample index replaced by the tick relative to the beacon. */
+ * with c its beacon's carrier offset and delta = s - beacon_tick (s its beacon's first path),
+ * cancelling the uplink offset (-c) at the server.
+ */
 #ifndef AM_HOST_NET_H
 #define AM_HOST_NET_H
 
@@ -60,7 +60,9 @@ typedef struct net_agent net_agent; /* opaque */
 typedef struct net_agent_cfg {
     unsigned nfft, cp_len; /* numerology (default allocation), cp 0 = M/8 */
     size_t payload_len;    /* L reals per burst (the model dimension D) */
-    unsigned smooth;       /* beacon channel-estimate smoothing taps, 0 = cp (phy/beacon.h) */
+    unsigned smooth;       /* channel-estimate smoothing: least-squares lags -2 .. smooth-1
+                              (host/ota_agent.h), 0 = cp (the longest channel a timed system
+                              carries) */
     int cfo_comp;          /* 1: pre-compensate the beacon's carrier offset */
 } net_agent_cfg;
 
@@ -81,8 +83,9 @@ const phy_frame *net_agent_frame(const net_agent *q);
 
 /* Looks for the beacon in the downlink chunk x[0..n) whose first sample is absolute tick t0; only
  * a beacon starting within [beacon_tick - cp, beacon_tick + 2 cp] counts. On success computes the
- * precoder for (rho, g_th) (§4 truncated inversion of H above). info->found = 0 when there is none
- * (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not allocate. */
+ * precoder for (rho, g_th) (§4 truncated inversion, host/ota_agent.h). info->found = 0 when there
+ * is none (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not
+ * allocate. */
 am_status net_agent_beacon(net_agent *q,
                            const float complex *x,
                            size_t n,
