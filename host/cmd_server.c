@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -35,6 +34,7 @@
 #include "fl/agg.h"
 #include "fl/meta.h"
 #include "fl/sparse.h"
+#include "fsutil.h"
 #include "net.h"
 #include "net_air.h"
 #include "phy/beacon.h"
@@ -108,7 +108,7 @@ typedef struct srv {
     uint64_t late_status, peer_rejects;
     double next_start;
     FILE *metrics;
-    char metrics_path[4096];
+    char metrics_path[FS_PATH_MAX];
 } srv;
 
 static volatile sig_atomic_t srv_stop;
@@ -761,8 +761,10 @@ static am_status run_round(srv *s,
 
 static am_status write_config(srv *s)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", s->o.out);
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "config.json");
+    if (st != AM_OK)
+        return st;
     cJSON *c = cJSON_CreateObject();
     const srv_opts *o = &s->o;
     cJSON_AddStringToObject(c, "command", "server");
@@ -802,30 +804,20 @@ static am_status write_config(srv *s)
     cJSON_Delete(c);
     if (!txt)
         return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
-    FILE *f = fopen(path, "w");
-    int bad = !f || fprintf(f, "%s\n", txt) < 0;
-    if (f && fclose(f) != 0)
-        bad = 1;
+    const fs_part text[2] = {{txt, strlen(txt)}, {"\n", 1}};
+    st = fs_write_atomic(path, text, 2);
     cJSON_free(txt);
-    if (bad)
-        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
-    return AM_OK;
+    return st;
 }
 
 static am_status write_theta(srv *s)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/theta.f32", s->o.out);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return AM_FAIL(AM_EIO, "%s: %s", tmp, strerror(errno));
-    int bad = fwrite(s->theta, sizeof *s->theta, s->D, f) != s->D;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0)
-        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
-    return AM_OK;
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "theta.f32");
+    if (st != AM_OK)
+        return st;
+    const fs_part theta = {s->theta, s->D * sizeof *s->theta}; /* this machine's floats */
+    return fs_write_atomic(path, &theta, 1);
 }
 
 /* Per-kind defaults for what the user did not set (as airmeta sim). */
@@ -1080,11 +1072,12 @@ int cmd_server(int argc, char **argv)
     if ((st = fl_model_init(s.model, s.theta, &ir)) != AM_OK)
         goto fail;
     if (o->out) {
-        if (mkdir(o->out, 0777) != 0 && errno != EEXIST) {
-            st = AM_FAIL(AM_EIO, "--out %s: %s", o->out, strerror(errno));
+        if ((st = fs_mkdir_p(o->out)) != AM_OK ||
+            (st = fs_path_join(s.metrics_path, sizeof s.metrics_path, o->out, "metrics.jsonl")) !=
+                AM_OK) {
+            am_error_wrap(st, "--out");
             goto fail;
         }
-        snprintf(s.metrics_path, sizeof s.metrics_path, "%s/metrics.jsonl", o->out);
         if (!(s.metrics = fopen(s.metrics_path, "w"))) {
             st = AM_FAIL(AM_EIO, "%s: %s", s.metrics_path, strerror(errno));
             goto fail;

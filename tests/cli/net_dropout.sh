@@ -7,7 +7,8 @@
 # Time bounds: each process has its own deadlines (server: join/round/burst timeouts; agents and
 # chan: --timeout when the server is silent), the script waits for each with a deadline, and a
 # trap kills leftovers. The processes are started directly (no wrapper), so the -9 reaches the agent
-# itself. The control port is derived from $$ and retried if busy.
+# itself. The control port is derived from $$ and retried if busy. The server's --out folder's
+# parent does not exist beforehand (made as by mkdir -p).
 set -u
 out=$(mktemp -d)
 pids=()
@@ -28,7 +29,7 @@ port=""
 for try in 1 2 3 4 5; do
     p=$((20000 + ($$ * 7 + try * 1543) % 40000))
     ep="tcp://127.0.0.1:$p"
-    "$AIRMETA" server --bind "$ep" --agents 3 --rounds 5 --out "$out/run" \
+    "$AIRMETA" server --bind "$ep" --agents 3 --rounds 5 --out "$out/runs/a" \
         --round-timeout 5 --burst-timeout 3 --join-timeout 60 --round-period 1 --report-x \
         --g-th 0 --tasks-per-agent 2 --seed 4 >"$out/server.log" 2>&1 &
     spid=$!
@@ -73,7 +74,7 @@ wait_for() {
 }
 
 # agent 2 dies (kill -9: no goodbye) once round 2 is in the metrics
-m="$out/run/metrics.jsonl"
+m="$out/runs/a/metrics.jsonl"
 for i in $(seq 1 600); do
     [ -f "$m" ] && [ "$(wc -l <"$m")" -ge 2 ] && break
     kill -0 "$spid" 2>/dev/null || fail "server exited before round 2"
@@ -93,7 +94,7 @@ done
 wait_for "$cpid" 20 || fail "chan exit $?"
 cat "$out/server.log"
 
-python3 - "$m" "$out/run" <<'EOF' || fail "metrics"
+python3 - "$m" "$out/runs/a" <<'EOF' || fail "metrics"
 import json, math, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 5, f"{len(rows)} rounds in metrics.jsonl"
