@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "ctrl.h"
 #include "fl/meta.h"
+#include "learner.h"
 #include "net.h"
 #include "net_air.h"
 #include "phy/beacon.h"
@@ -147,7 +148,7 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     am_status st = net_family_create(&s->l, s->o.data_dir, &s->fam);
     if (st != AM_OK)
         return st;
-    if ((st = net_model_create(&s->l, s->fam, &s->model)) != AM_OK)
+    if ((st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK)
         return st;
     s->D = fl_model_nparams(s->model);
     if (s->D != w->dim || w->payload_len != w->dim)

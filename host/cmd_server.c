@@ -35,6 +35,7 @@
 #include "fl/meta.h"
 #include "fl/sparse.h"
 #include "fsutil.h"
+#include "learner.h"
 #include "net.h"
 #include "net_air.h"
 #include "phy/beacon.h"
@@ -968,9 +969,9 @@ int cmd_server(int argc, char **argv)
     int port;
     if ((st = net_split_endpoint(o->bind, pre, sizeof pre, &port)) != AM_OK)
         return cli_fail("server", am_error_wrap(st, "--bind"));
-    fl_task_kind kind = strcmp(o->task, "sinusoid") == 0 ? FL_TASK_SINUSOID
-                        : strcmp(o->task, "fmnist") == 0 ? FL_TASK_FMNIST
-                                                         : FL_TASK_OMNIGLOT;
+    fl_task_kind kind = FL_TASK_SINUSOID;
+    if ((st = learner_task_kind(o->task, &kind)) != AM_OK)
+        return cli_fail("server", st);
     if (kind == FL_TASK_OMNIGLOT && !o->data_dir)
         return cli_fail("server", AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir"));
     fill_defaults(o, kind);
@@ -1020,7 +1021,7 @@ int cmd_server(int argc, char **argv)
                          .n_agents = K,
                          .seed = o->seed};
     if ((st = net_family_create(&s.l, o->data_dir, &s.fam)) != AM_OK ||
-        (st = net_model_create(&s.l, s.fam, &s.model)) != AM_OK)
+        (st = learner_model_create(s.fam, s.l.filters, &s.model)) != AM_OK)
         goto fail;
     s.D = fl_model_nparams(s.model);
     if ((st = fl_opt_create(&oc, s.D, &s.opt)) != AM_OK)

@@ -39,6 +39,7 @@
 #include "fl/sparse.h"
 #include "fl/task.h"
 #include "fsutil.h"
+#include "learner.h"
 #include "phy/version.h"
 #include "plot.h"
 
@@ -358,28 +359,6 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
     return AM_FAIL(AM_EINVAL, "--agg: unknown aggregator '%s'", o->agg);
-}
-
-static am_status make_model(const sim_opts *o, const fl_task_family *fam, fl_model **m)
-{
-    size_t nb = fl_task_support_size(fam), nq = fl_task_query_size(fam);
-    size_t batch = nb > nq ? nb : nq;
-    if (fl_task_family_cfg(fam)->kind == FL_TASK_SINUSOID) {
-        const unsigned w[] = {1, 40, 40, 1}; /* MAML's sinusoid network */
-        fl_mlp_cfg mc = {w, 4, batch};
-        return fl_model_create_mlp(&mc, m);
-    }
-    fl_cnn_cfg cc;
-    fl_cnn_cfg_default(&cc);
-    unsigned ch, h, w;
-    fl_task_in_shape(fam, &ch, &h, &w);
-    cc.in_channels = ch;
-    cc.height = h;
-    cc.width = w;
-    cc.filters = o->filters;
-    cc.n_classes = (unsigned)fl_task_out_dim(fam);
-    cc.max_batch = batch;
-    return fl_model_create_cnn(&cc, m);
 }
 
 static void add_stats(cJSON *o, const char *name, const fl_eval_stats *s)
@@ -984,9 +963,11 @@ int cmd_sim(int argc, char **argv)
     } else {
         o = u;
     }
-    fl_task_kind kind = strcmp(o.task, "sinusoid") == 0 ? FL_TASK_SINUSOID
-                        : strcmp(o.task, "fmnist") == 0 ? FL_TASK_FMNIST
-                                                        : FL_TASK_OMNIGLOT;
+    fl_task_kind kind = FL_TASK_SINUSOID;
+    if ((st = learner_task_kind(o.task, &kind)) != AM_OK) {
+        rc = cli_fail("sim", st);
+        goto done;
+    }
     fill_defaults(&o, kind);
     if (kind == FL_TASK_OMNIGLOT && !o.data_dir) {
         st = AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir (the folder holding "
@@ -1032,7 +1013,7 @@ int cmd_sim(int argc, char **argv)
     if (st == AM_OK)
         st = fl_task_family_create(&tc, &fam);
     if (st == AM_OK)
-        st = make_model(&o, fam, &m);
+        st = learner_model_create(fam, o.filters, &m);
     if (st == AM_OK)
         st = fl_airfl_create(&ac, m, fam, &q);
     if (st == AM_OK)

@@ -32,30 +32,6 @@ am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task
     return fl_task_family_create(&tc, out);
 }
 
-am_status net_model_create(const ctrl_learner *l, const fl_task_family *fam, fl_model **out)
-{
-    if (!l || !fam || !out)
-        return AM_FAIL(AM_EINVAL, "net_model_create: NULL argument");
-    size_t nb = fl_task_support_size(fam), nq = fl_task_query_size(fam);
-    size_t batch = nb > nq ? nb : nq;
-    if (fl_task_family_cfg(fam)->kind == FL_TASK_SINUSOID) {
-        const unsigned w[] = {1, 40, 40, 1}; /* MAML's sinusoid network, as airmeta sim */
-        fl_mlp_cfg mc = {w, 4, batch};
-        return fl_model_create_mlp(&mc, out);
-    }
-    fl_cnn_cfg cc;
-    fl_cnn_cfg_default(&cc);
-    unsigned ch, h, w;
-    fl_task_in_shape(fam, &ch, &h, &w);
-    cc.in_channels = ch;
-    cc.height = h;
-    cc.width = w;
-    cc.filters = l->filters;
-    cc.n_classes = (unsigned)fl_task_out_dim(fam);
-    cc.max_batch = batch;
-    return fl_model_create_cnn(&cc, out);
-}
-
 void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg)
 {
     fl_meta_cfg_default(cfg);

@@ -35,7 +35,6 @@
 #include "core/status.h"
 #include "ctrl.h"
 #include "fl/meta.h"
-#include "fl/model.h"
 #include "fl/sparse.h"
 #include "fl/task.h"
 #include "phy/frame.h"
@@ -47,8 +46,6 @@
 /* The family of agent ids 0..n_agents-1 (plus one new agent, unused here) for l; data_dir as
  * fl_task_cfg (NULL: fmnist default; omniglot needs it). */
 am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out);
-/* The model of sim (MLP 1-40-40-1 for sinusoid, the conv net with l->filters for images). */
-am_status net_model_create(const ctrl_learner *l, const fl_task_family *fam, fl_model **out);
 /* fl_meta_cfg from l. */
 void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg);
 
