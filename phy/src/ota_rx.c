@@ -2,7 +2,8 @@
  * Stream: phy/sync finds and times each burst (Schmidl-Cox on S0, CFO, S1 impulse response);
  * then, per burst, the composite gain G from the preamble and N0 from S0's odd bins; per data
  * symbol, as soon as its samples are in: derotate, FFT, common phase from the pilots weighted by
- * conj(G), divide by G, times eta, demap (§3 order). Bins with no active agent give 0. */
+ * conj(G), divide by G, times eta, demap (§3 order). Bins with no active agent give 0.
+ * Optionally (gain_pool) G is pooled over neighbouring bins where its per-bin estimate is noisy. */
 #include "phy/ota_rx.h"
 
 #include <math.h>
@@ -40,6 +41,10 @@ struct phy_ota_rx {
     unsigned M, cp, B, n_used, n_data, n_pilot;
     const unsigned *data, *pilot, *used;
     size_t L, N, burst_len;
+    unsigned pool;     /* gain_pool W (0: per-bin G) */
+    float *w;          /* with pool, M: sum over S0a, S0b, S1 of |X[i]|^2 (MRC weight of G[i]) */
+    unsigned char *on; /* with pool, M: scratch, bin has an active agent */
+    float complex *Gp; /* with pool, M: scratch, pooled G */
     rx_ctx stream, genie;
     int state;
     uint64_t samples, bursts;
@@ -54,6 +59,7 @@ void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
     cfg->threshold = 0.0f;
     cfg->callback = NULL;
     cfg->user = NULL;
+    cfg->gain_pool = 0;
 }
 
 static am_status check_round(float eta, float rho)
@@ -105,6 +111,9 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     if (!(thr > 0.0f && thr < 1.0f))
         return AM_FAIL(AM_EINVAL, "ota_rx: detection threshold %g outside (0, 1)",
                        (double)cfg->threshold);
+    if (cfg->gain_pool > PHY_OTA_RX_GAIN_POOL_MAX)
+        return AM_FAIL(AM_EINVAL, "ota_rx: gain_pool %u outside 0..%u bins", cfg->gain_pool,
+                       PHY_OTA_RX_GAIN_POOL_MAX);
     phy_ota_rx *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory");
@@ -131,6 +140,22 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     q->L = cfg->payload_len;
     q->N = phy_frame_nsym(f, q->L);
     q->burst_len = phy_frame_burst_len(f, q->L);
+    q->pool = cfg->gain_pool;
+    if (q->pool) {
+        q->w = phy_fft_alloc_real(q->M);
+        q->on = malloc(q->M);
+        q->Gp = phy_fft_alloc(q->M);
+        if (!q->w || !q->on || !q->Gp) {
+            phy_ota_rx_destroy(q);
+            return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory");
+        }
+        const float complex *X[3] = {phy_frame_s0a(f), phy_frame_s0b(f), phy_frame_s1(f)};
+        for (unsigned i = 0; i < q->M; i++) {
+            q->w[i] = 0.0f;
+            for (unsigned b = 0; b < 3; b++)
+                q->w[i] += crealf(X[b][i]) * crealf(X[b][i]) + cimagf(X[b][i]) * cimagf(X[b][i]);
+        }
+    }
     s = phy_sync_create(f, thr, &q->sync);
     if (s != AM_OK) {
         phy_ota_rx_destroy(q);
@@ -154,6 +179,9 @@ void phy_ota_rx_destroy(phy_ota_rx *q)
         return;
     ctx_free(&q->stream);
     ctx_free(&q->genie);
+    phy_fft_free(q->w);
+    free(q->on);
+    phy_fft_free(q->Gp);
     phy_sync_destroy(q->sync);
     phy_frame_destroy(q->frame);
     free(q);
@@ -194,6 +222,54 @@ void phy_ota_rx_get_stats(const phy_ota_rx *q, phy_ota_rx_stats *stats)
     stats->rejected = phy_sync_rejected(q->sync);
 }
 
+/* No active agent on a bin of gain g2 = |G|^2: less than half an agent's gain (isr = 1/sqrt(rho))
+ * and under 10 dB (a bin erased by every agent, §4): its output is 0 rather than noise / noise. */
+static inline int no_agent(float g2, float isr, float n0e)
+{
+    return sqrtf(g2) * isr < 0.5f && g2 < 10.0f * n0e;
+}
+
+/* gain_pool (phy/ota_rx.h): on the active bins with |G|^2 w / N0 < 30, G <- the MRC of the per-bin
+ * estimates of the active bins within W of it, each first turned back by the burst's common phase
+ * step between neighbouring bins (the window's timing offset makes G a linear phase in i). */
+static void pool_gain(phy_ota_rx *q, float complex *G, float n0e, float isr)
+{
+    const unsigned M = q->M, W = q->pool;
+    const float *w = q->w;
+    unsigned char *on = q->on;
+    for (unsigned i = 0; i < M; i++) {
+        float g2 = crealf(G[i]) * crealf(G[i]) + cimagf(G[i]) * cimagf(G[i]);
+        on[i] = w[i] > 0.0f && !no_agent(g2, isr, n0e);
+    }
+    double complex acc = 0.0;
+    for (unsigned i = 0; i < M; i++) {
+        unsigned j = i + 1 < M ? i + 1 : 0;
+        if (on[i] && on[j])
+            acc += (double complex)phy_cmulc(G[i], G[j]);
+    }
+    const double step = cabs(acc) > 0.0 ? carg(acc) : 0.0;
+    float complex back[2 * PHY_OTA_RX_GAIN_POOL_MAX + 1]; /* e^{-j step d}, d = -W..W */
+    for (unsigned k = 0; k <= 2 * W; k++)
+        back[k] = (float complex)cexp(-I * step * ((double)k - W));
+    for (unsigned i = 0; i < M; i++) {
+        float complex g = G[i];
+        q->Gp[i] = g;
+        if (!on[i] || (crealf(g) * crealf(g) + cimagf(g) * cimagf(g)) * w[i] >= 30.0f * n0e)
+            continue;
+        float complex num = 0.0f;
+        float den = 0.0f;
+        for (unsigned k = 0; k <= 2 * W; k++) {
+            unsigned j = (i + M - W + k) % M;
+            if (on[j]) {
+                num += w[j] * phy_cmul(G[j], back[k]);
+                den += w[j];
+            }
+        }
+        q->Gp[i] = num / den; /* den >= w[i] > 0 */
+    }
+    memcpy(G, q->Gp, M * sizeof *G);
+}
+
 /* Preamble of a burst whose S0a starts at x0: G, N0, per-bin estimates and equaliser (§5). */
 static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
 {
@@ -204,6 +280,8 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
     /* noise floor so that a noiseless capture (n0 ~ 0) still has a finite SNR */
     const float n0e = fmaxf(c->n0, 1e-10f * c->rho);
     const float isr = 1.0f / sqrtf(c->rho);
+    if (q->pool)
+        pool_gain(q, c->G, n0e, isr);
     memset(c->active, 0, q->M * sizeof(float));
     memset(c->snr, 0, q->M * sizeof(float));
     memset(c->invG, 0, q->M * sizeof(float complex));
@@ -211,13 +289,10 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
         unsigned i = q->used[u];
         float complex g = c->G[i];
         float g2 = crealf(g) * crealf(g) + cimagf(g) * cimagf(g);
-        float a = sqrtf(g2) * isr;
         c->snr[i] = g2 / n0e;
-        /* no active agent: less than half an agent's gain and under 10 dB (a bin erased by every
-         * agent, §4): output 0 rather than noise / noise */
-        if (a < 0.5f && g2 < 10.0f * n0e)
+        if (no_agent(g2, isr, n0e))
             continue;
-        c->active[i] = a;
+        c->active[i] = sqrtf(g2) * isr;
         c->invG[i] = conjf(g) / g2;
     }
 }
