@@ -36,10 +36,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/rng.h"
 #include "fsutil.h"
+#include "monotime.h"
 #include "ota_agent.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
@@ -156,13 +156,6 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->smooth = 0;
     cfg->threads = 2;
     cfg->seed = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static char *dup_str(const char *s)
@@ -397,7 +390,7 @@ static am_status iq_aggregate(void *self,
     q->nsym = 0;
     q->info.round = r->round;
     q->info.lead = q->lead;
-    double t0 = now_s();
+    double t0 = monotime_s();
     /* 1. channel realisation; N0 = rho / SNR (§5) whatever the round's rho (the emulator's
      * own rho is 1: its noise variance rho M / (M_used snr) is matched by snr / rho) */
     am_status s;
@@ -434,10 +427,10 @@ static am_status iq_aggregate(void *self,
     q->delivered = delivered;
     /* 3. agents: beacon -> precoder, then bursts (parallel) */
     s = parallel(q, PHASE_BEACON);
-    double t1 = now_s();
+    double t1 = monotime_s();
     if (s == AM_OK)
         s = parallel(q, PHASE_TX);
-    double t2 = now_s();
+    double t2 = monotime_s();
     if (s != AM_OK)
         return s;
     /* what the agents know: truncation per bin, hence the active counts */
@@ -482,11 +475,11 @@ static am_status iq_aggregate(void *self,
             return s;
         yr = q->y2;
     }
-    double t3 = now_s();
+    double t3 = monotime_s();
     if (q->capture_dir && (s = write_capture(q, r, nsched, yr, ny)) != AM_OK)
         return s;
     /* 5. the server */
-    double t4 = now_s();
+    double t4 = monotime_s();
     phy_ota_rx_reset(q->rx);
     if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK)
         return s;
@@ -497,7 +490,7 @@ static am_status iq_aggregate(void *self,
     q->win_hi = q->lead + q->cfg.max_timing_offset + q->cfg.n_taps + q->cp;
     if ((s = phy_ota_rx_execute(q->rx, yr, ny)) != AM_OK)
         return am_error_wrap(s, "iq aggregator: receiver");
-    double t5 = now_s();
+    double t5 = monotime_s();
     q->info.detected = q->got;
     q->info.bursts = q->nbursts;
     q->info.stream_len = ny;

@@ -14,13 +14,7 @@
 #include "fl/meta.h"
 #include "fl/model.h"
 #include "fl/task.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "monotime.h"
 
 /* CPU time of the calling thread: on a shared machine (other processes on the core) it is the
  * figure that predicts a run on a dedicated core; wall time is reported beside it. */
@@ -101,13 +95,13 @@ static am_status time_learner(fl_learner learner,
     sin_ctx ctx = {fam, buf, 0};
     float l = 0.0f;
     for (unsigned r = 0; st == AM_OK && r <= reps; r++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = monotime_s(), c0 = cpu_s();
         for (unsigned i = 0; st == AM_OK && i < iters; i++) {
             st = fl_meta_local_update(meta, m, theta, FL_LOSS_MSE, sin_sample, &ctx, &rng, u, &l);
             fl_opt_step(opt, theta, u);
         }
         if (r > 0) { /* repetition 0 warms caches and OpenBLAS up */
-            t[r - 1] = (now_s() - t0) / iters * 1e6;
+            t[r - 1] = (monotime_s() - t0) / iters * 1e6;
             c[r - 1] = (cpu_s() - c0) / iters * 1e6;
         }
     }

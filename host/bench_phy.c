@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "core/rng.h"
+#include "monotime.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
 #include "phy/ota_rx.h"
@@ -20,13 +20,6 @@
 #define BENCH_NSYM 32u   /* data symbols per burst (both implementations) */
 #define BENCH_BURSTS 8u  /* bursts per RX stream */
 #define BENCH_SNR_DB 25.0f
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -95,10 +88,10 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
         s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-        double t0 = now_s();
+        double t0 = monotime_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++)
             s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
-        m[rep] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
+        m[rep] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
     free(m);
@@ -134,7 +127,7 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
                       am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
     size_t nb = target / z->burst_len + 1;
     for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
-        double t0 = now_s();
+        double t0 = monotime_s();
         const size_t B = (size_t)z->M + z->cp;
         for (size_t b = 0; b < (rep ? nb : 4); b++) {
             ofdmframegen_write_S0a(fg, out);
@@ -144,7 +137,7 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
                 ofdmframegen_writesymbol(fg, X, out + (3 + s) * B);
         }
         if (rep)
-            m[rep - 1] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
+            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
     ofdmframegen_destroy(fg);
@@ -179,12 +172,12 @@ static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target
                       am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
     size_t nb = target / z->burst_len + 1;
     for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
-        double t0 = now_s();
+        double t0 = monotime_s();
         for (size_t b = 0; b < (rep ? nb : 4); b++)
             for (unsigned k = 0; k < 3 + BENCH_NSYM; k++)
                 phy_fft_execute(q); /* out of place: the input is preserved */
         if (rep)
-            m[rep - 1] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
+            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
     phy_fft_destroy(q);
@@ -288,11 +281,11 @@ static am_status rx_airmeta(const bench_size *z, unsigned reps, size_t target, s
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         phy_ota_rx_reset(rx);
         cnt.bursts = 0;
-        double t0 = now_s();
+        double t0 = monotime_s();
         for (size_t p = 0; p < passes && s == AM_OK; p++)
             for (size_t pos = 0; pos < ny && s == AM_OK; pos += chunk)
                 s = phy_ota_rx_execute(rx, y + pos, ny - pos < chunk ? ny - pos : chunk);
-        m[rep] = (double)(passes * ny) / (now_s() - t0) * 1e-6;
+        m[rep] = (double)(passes * ny) / (monotime_s() - t0) * 1e-6;
         if (s == AM_OK && cnt.bursts + 1 < passes * BENCH_BURSTS)
             s = AM_FAIL(AM_EFORMAT, "bench phy: airmeta RX decoded %lu of %zu bursts (M = %u)",
                         cnt.bursts, passes * BENCH_BURSTS, z->M);
@@ -360,12 +353,12 @@ static am_status rx_liquid(bench_size *z, unsigned reps, size_t target, size_t c
         ofdmframesync_reset(fs);
         cnt.frames = 0;
         cnt.symbols = 0;
-        double t0 = now_s();
+        double t0 = monotime_s();
         for (size_t p = 0; p < passes; p++)
             for (size_t pos = 0; pos < ny; pos += chunk)
                 ofdmframesync_execute(fs, y + pos,
                                       (unsigned)(ny - pos < chunk ? ny - pos : chunk));
-        m[rep] = (double)(passes * ny) / (now_s() - t0) * 1e-6;
+        m[rep] = (double)(passes * ny) / (monotime_s() - t0) * 1e-6;
         if (cnt.frames + 1 < passes * BENCH_BURSTS) {
             s = AM_FAIL(AM_EFORMAT, "bench phy: liquid ofdmframesync found %lu of %zu frames "
                                     "(M = %u)", cnt.frames, passes * BENCH_BURSTS, z->M);

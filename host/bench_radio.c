@@ -3,20 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "core/rng.h"
+#include "monotime.h"
 #include "radio/radio.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -34,7 +27,7 @@ static double run_once(radio *tx,
                        unsigned nb,
                        int64_t *tick)
 {
-    double t0 = now_s();
+    double t0 = monotime_s();
     for (unsigned b = 0; b < nb; b++) {
         radio_time tb = radio_time_from_ticks(*tick + (int64_t)(b * n), 1e6);
         if (radio_tx_burst(tx, x, n, &tb) != AM_OK || radio_tx_flush(tx, 5.0) != AM_OK ||
@@ -52,7 +45,7 @@ static double run_once(radio *tx,
         if (memcmp(x, y, n * sizeof *x) != 0)
             return -2;
     }
-    double dt = now_s() - t0;
+    double dt = monotime_s() - t0;
     *tick += (int64_t)(nb * n);
     return (double)nb * (double)n / dt / 1e6;
 }

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agg_iq.h"
 #include "cli.h"
@@ -14,13 +13,7 @@
 #include "core/rng.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "monotime.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -123,19 +116,19 @@ int bench_round(int argc, char **argv)
         for (unsigned k = 0; k < K; k++) /* the agents' updates (not timed: the learner's work) */
             for (unsigned j = 0; j < D; j++)
                 x[k][j] = 0.01f * (float)am_rng_normal(&g);
-        double t0 = now_s();
+        double t0 = monotime_s();
         fl_agg_round rr = {.eta = fl_agg_eta(FL_ETA_RMS, (const float *const *)x, NULL, K, D),
                            .rho = 1.0f,
                            .g_th = 0.1f,
                            .round = r};
         s = fl_agg_execute(&agg, &rr, (const float *const *)x, NULL, K, D, out, act, del);
-        double t1 = now_s();
+        double t1 = monotime_s();
         if (s != AM_OK) {
             rc = cli_fail("bench round", s);
             goto done;
         }
         fl_opt_step(opt, theta, out);
-        double t2 = now_s();
+        double t2 = monotime_s();
         agg_iq_round_info in;
         agg_iq_last_round(&agg, &in);
         missed += !in.detected;

@@ -24,6 +24,7 @@
 #include "ctrl.h"
 #include "fl/meta.h"
 #include "learner.h"
+#include "monotime.h"
 #include "net.h"
 #include "net_air.h"
 #include "phy/beacon.h"
@@ -75,13 +76,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     agent_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void sleep_s(double s)
@@ -336,10 +330,10 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
         return AM_OK; /* a GO for a round we did not report: ignore */
     if (s->air)
         return on_go_air(s, round, g);
-    const double deadline = now_s() + s->o.beacon_timeout;
+    const double deadline = monotime_s() + s->o.beacon_timeout;
     net_beacon_info bi;
     memset(&bi, 0, sizeof bi);
-    while (!bi.found && now_s() < deadline && !agent_stop) {
+    while (!bi.found && monotime_s() < deadline && !agent_stop) {
         size_t n = 0;
         radio_time t0;
         am_status st = radio_rx(s->rad, s->dl, s->dl_cap, &n, &t0, 0.1);
@@ -495,12 +489,12 @@ int cmd_agent(int argc, char **argv)
     if ((st = ctrl_send(s.c, NULL, &m)) != AM_OK)
         goto fail;
     int welcomed = 0;
-    double last = now_s();
+    double last = monotime_s();
     while (!agent_stop) {
         ctrl_msg r;
         st = ctrl_recv(s.c, 0.5, &r, NULL);
         if (st == AM_ETIMEOUT) {
-            if (now_s() - last > o->timeout) {
+            if (monotime_s() - last > o->timeout) {
                 st = AM_FAIL(AM_ETIMEOUT, "agent %u: the server at %s was silent for %g s", o->id,
                              o->server, o->timeout);
                 goto fail;
@@ -509,7 +503,7 @@ int cmd_agent(int argc, char **argv)
         }
         if (st != AM_OK)
             goto fail;
-        last = now_s();
+        last = monotime_s();
         if (r.sender != CTRL_ID_SERVER) {
             ctrl_count_reject(s.c, CTRL_REJ_PEER, "agent: message not from the server");
             continue;

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "ctrl.h"
+#include "monotime.h"
 #include "net.h"
 #include "phy/frame.h"
 #include "radio/radio.h"
@@ -50,13 +50,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     chan_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void state_free(chan_state *s)
@@ -192,7 +185,7 @@ static am_status rx_exact(radio *r,
     radio_info info;
     radio_get_info(r, &info);
     for (;;) {
-        double left = deadline - now_s();
+        double left = deadline - monotime_s();
         if (left <= 0)
             return AM_FAIL(AM_ETIMEOUT, "no burst at tick %" PRId64, at);
         size_t got = 0;
@@ -220,7 +213,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     for (uint32_t i = 0; i < p->n; i++)
         if (ctrl_u32_at(p->ids, i) >= K)
             return AM_FAIL(AM_EFORMAT, "PLAN %u: agent %u of %u", round, ctrl_u32_at(p->ids, i), K);
-    const double deadline = now_s() + p->deadline;
+    const double deadline = monotime_s() + p->deadline;
     am_status st = net_chan_draw(s->nc);
     if (st != AM_OK)
         return st;
@@ -254,14 +247,14 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     /* uplink: each planned agent's burst at tx_tick, until all are in or the deadline */
     memset(s->got, 0, K);
     unsigned pending = p->n;
-    while (pending && now_s() < deadline) {
+    while (pending && monotime_s() < deadline) {
         for (uint32_t i = 0; i < p->n; i++) {
             unsigned k = ctrl_u32_at(p->ids, i);
             if (s->got[k])
                 continue;
             float complex *b = s->bursts + (size_t)k * (s->blen + 1);
             unsigned skipped = 0;
-            st = rx_exact(s->ag[k], b, s->blen, p->tx_tick, now_s() + 0.002, 0.002, &skipped);
+            st = rx_exact(s->ag[k], b, s->blen, p->tx_tick, monotime_s() + 0.002, 0.002, &skipped);
             late += skipped;
             if (st == AM_OK) {
                 s->got[k] = 1;
@@ -434,12 +427,12 @@ int cmd_chan(int argc, char **argv)
         fflush(stdout);
     }
     int welcomed = 0;
-    double last = now_s();
+    double last = monotime_s();
     while (!chan_stop) {
         ctrl_msg r;
         st = ctrl_recv(s.c, 0.5, &r, NULL);
         if (st == AM_ETIMEOUT) {
-            if (now_s() - last > o->timeout) {
+            if (monotime_s() - last > o->timeout) {
                 st = AM_FAIL(AM_ETIMEOUT, "chan: the server at %s was silent for %g s", o->server,
                              o->timeout);
                 goto fail;
@@ -448,7 +441,7 @@ int cmd_chan(int argc, char **argv)
         }
         if (st != AM_OK)
             goto fail;
-        last = now_s();
+        last = monotime_s();
         if (r.sender != CTRL_ID_SERVER) {
             ctrl_count_reject(s.c, CTRL_REJ_PEER, "chan: message not from the server");
             continue;

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -36,6 +35,7 @@
 #include "fl/sparse.h"
 #include "fsutil.h"
 #include "learner.h"
+#include "monotime.h"
 #include "net.h"
 #include "net_air.h"
 #include "phy/beacon.h"
@@ -117,13 +117,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     srv_stop = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void srv_free(srv *s)
@@ -371,7 +364,7 @@ static am_status pump(srv *s, double deadline, int (*done)(const srv *))
     while (!done(s)) {
         if (srv_stop)
             return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
-        double left = deadline - now_s();
+        double left = deadline - monotime_s();
         if (left <= 0)
             return AM_FAIL(AM_ETIMEOUT, "server: deadline");
         ctrl_msg m;
@@ -519,7 +512,7 @@ static am_status run_round(srv *s,
 {
     const unsigned K = s->K;
     s->cur = r;
-    if (s->o.round_period > 0 && s->next_start > now_s()) {
+    if (s->o.round_period > 0 && s->next_start > monotime_s()) {
         /* the round cadence: wait, still serving joins, leaves and stray messages */
         am_status w = pump(s, s->next_start, never);
         if (w != AM_OK && w != AM_ETIMEOUT)
@@ -527,7 +520,7 @@ static am_status run_round(srv *s,
         if (srv_stop)
             return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
     }
-    const double t_start = now_s();
+    const double t_start = monotime_s();
     s->next_start = t_start + s->o.round_period;
     for (unsigned k = 0; k < K; k++)
         s->ag[k].reported = 0;
@@ -629,7 +622,7 @@ static am_status run_round(srv *s,
             } else {
                 /* 4. the chan's report and stream */
                 s->want_report = 1;
-                st = pump(s, now_s() + s->o.burst_timeout + 5.0, got_report);
+                st = pump(s, monotime_s() + s->o.burst_timeout + 5.0, got_report);
                 s->want_report = 0;
                 if (st != AM_OK && st != AM_ETIMEOUT)
                     return st;
@@ -638,9 +631,9 @@ static am_status run_round(srv *s,
                 } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
                     why = "the chan's stream has an unexpected length";
                 } else {
-                    double dl = now_s() + 5.0;
+                    double dl = monotime_s() + 5.0;
                     int have = 0;
-                    while (!have && now_s() < dl) {
+                    while (!have && monotime_s() < dl) {
                         size_t got = 0;
                         radio_time t0;
                         st = radio_rx(s->rad, s->chunk, s->chunk_cap, &got, &t0, 0.2);
@@ -711,7 +704,7 @@ static am_status run_round(srv *s,
     for (unsigned i = 0; i < n; i++)
         to_agent(s, s->ids[i], &m);
 
-    const double wall = now_s() - t_start;
+    const double wall = monotime_s() - t_start;
     ctrl_stats cs;
     ctrl_get_stats(s->c, &cs);
     unsigned absent = 0;
@@ -1099,7 +1092,7 @@ int cmd_server(int argc, char **argv)
         ctrl_endpoint(s.c), K, o->rounds, fl_model_describe(s.model), s.D, s.blen, s.M);
 
     /* join: the chan and every agent, or at least --min-agents by the join timeout */
-    st = pump(&s, now_s() + o->join_timeout, all_joined);
+    st = pump(&s, monotime_s() + o->join_timeout, all_joined);
     if (st != AM_OK && st != AM_ETIMEOUT)
         goto fail;
     unsigned joined = 0;

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agg_iq.h"
@@ -40,6 +39,7 @@
 #include "fl/task.h"
 #include "fsutil.h"
 #include "learner.h"
+#include "monotime.h"
 #include "phy/version.h"
 #include "plot.h"
 
@@ -374,13 +374,6 @@ static void add_stats(cJSON *o, const char *name, const fl_eval_stats *s)
 }
 
 /* ------------------------------------------------------------------------------ run folder */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static am_status write_config(
     const char *path, const cli_opt *t, size_t n, const fl_model *m, size_t k, uint32_t crc)
@@ -803,7 +796,7 @@ static void hms(char *b, size_t cap, double s)
 
 static void progress_draw(progress *p, unsigned done, double loss, double nmse_db, int force)
 {
-    const double t = now_s();
+    const double t = monotime_s();
     if (!force && t - p->last < 0.1)
         return;
     p->last = t;
@@ -1113,9 +1106,9 @@ int cmd_sim(int argc, char **argv)
     }
     fl_personalize_cfg pc = {
         .steps = o.eval_steps, .alpha = (float)o.eval_alpha, .n_tasks = o.eval_tasks};
-    pg.t0 = now_s();
+    pg.t0 = monotime_s();
     for (unsigned r = r0; r < o.rounds; r++) {
-        const double t_round = now_s();
+        const double t_round = monotime_s();
         fl_airfl_stats s;
         st = fl_airfl_round(q, fam, &agg, &s);
         if (st != AM_OK) {
@@ -1144,7 +1137,7 @@ int cmd_sim(int argc, char **argv)
                 goto done;
             }
         }
-        const double dt = now_s() - t_round;
+        const double dt = monotime_s() - t_round;
         if (!o.quiet && !pg.bar &&
             (eval || r < r0 + 3 || (r + 1) % (o.rounds / 20 ? o.rounds / 20 : 1) == 0))
             printf("round %6u  loss %9.4f  nmse %7.2f dB  active %6.2f  eta %.3g  |m| %.3g\n",
@@ -1197,7 +1190,7 @@ int cmd_sim(int argc, char **argv)
             line = cJSON_CreateObject();
             cJSON_AddNumberToObject(line, "round", r + 1);
             cJSON_AddNumberToObject(line, "round_s", dt);
-            cJSON_AddNumberToObject(line, "elapsed_s", elapsed0 + (now_s() - pg.t0));
+            cJSON_AddNumberToObject(line, "elapsed_s", elapsed0 + (monotime_s() - pg.t0));
             if (is_iq) {
                 cJSON *e = cJSON_AddObjectToObject(line, "iq");
                 cJSON_AddNumberToObject(e, "beacon_s", iq.t_beacon);
@@ -1215,7 +1208,7 @@ int cmd_sim(int argc, char **argv)
                                       .agents = o.agents,
                                       .dim = D,
                                       .config_crc = crc,
-                                      .elapsed_s = elapsed0 + (now_s() - pg.t0)};
+                                      .elapsed_s = elapsed0 + (monotime_s() - pg.t0)};
                 st = sync_file(out, p_metrics);
                 if (st == AM_OK)
                     st = sync_file(wall, p_wall);

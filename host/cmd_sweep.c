@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "fsutil.h"
+#include "monotime.h"
 #include "plot.h"
 
 extern char **environ;
@@ -101,13 +101,6 @@ typedef struct sw_opts {
     int pass_argc;
     char **pass_argv;
 } sw_opts;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---------------------------------------------------------------- flag lists */
 
@@ -1157,7 +1150,7 @@ static am_status start_run(sw_run *r, const char *dir)
     snprintf(p, sizeof p, "%s/runs/%s.cmd", dir, r->name);
     unlink(p); /* written again only when the run has finished */
     snprintf(p, sizeof p, "%s/runs/%s.err", dir, r->name);
-    r->t0 = now_s();
+    r->t0 = monotime_s();
     return spawn(r->argv, p, &r->pid);
 }
 
@@ -1436,7 +1429,7 @@ int cmd_sweep(int argc, char **argv)
 
     /* the scheduler */
     size_t next = 0, running = 0, done_n = skipped, failed = 0;
-    const double t_start = now_s();
+    const double t_start = monotime_s();
     for (;;) {
         while (running < o.jobs && next < nruns) {
             sw_run *r = &runs[next++];
@@ -1471,7 +1464,7 @@ int cmd_sweep(int argc, char **argv)
             continue;
         running--;
         done_n++;
-        const double dt = now_s() - r->t0;
+        const double dt = monotime_s() - r->t0;
         if ((s = finish_run(r, o.out, o.rounds, status)) != AM_OK) {
             r->state = RUN_FAILED;
             failed++;
@@ -1487,7 +1480,7 @@ int cmd_sweep(int argc, char **argv)
                r->m[M_GAP_LOSS]);
         fflush(stdout);
     }
-    const double wall = now_s() - t_start;
+    const double wall = monotime_s() - t_start;
     pair_with_ideal(cfgs, runs, nruns);
 
     if ((s = write_tables(o.out, cfgs, ncfg, runs, nruns, o.rounds)) != AM_OK) {

@@ -8,9 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 #include <zmq.h>
+
+#include "monotime.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "host/ctrl.c assumes a little-endian host (the wire format is little-endian)"
@@ -1069,13 +1070,6 @@ void ctrl_get_stats(const ctrl *q, ctrl_stats *s)
         *s = q->stats;
 }
 
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int more(void *sock)
 {
     int m = 0;
@@ -1107,9 +1101,9 @@ am_status ctrl_recv(ctrl *q, double timeout_s, ctrl_msg *m, ctrl_peer *from)
     if (!isfinite(timeout_s) || timeout_s < 0)
         return AM_FAIL(AM_EINVAL, "ctrl_recv: timeout %g", timeout_s);
     drop_rx(q);
-    const double deadline = mono_now() + timeout_s;
+    const double deadline = monotime_s() + timeout_s;
     for (;;) {
-        double left = deadline - mono_now();
+        double left = deadline - monotime_s();
         long ms = left > 0 ? (long)ceil(left * 1000.0) : 0;
         zmq_pollitem_t it = {q->sock, 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&it, 1, ms);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <uhd.h>
 
+#include "monotime.h"
 #include "radio/radio_impl.h"
 
 typedef struct uhd_h {
@@ -108,13 +109,6 @@ static void sleep_s(double s)
     nanosleep(&t, NULL);
 }
 
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Drops both streamers; they are rebuilt at next use, after the new sources/time. */
 static void drop_streamers(uhd_h *h)
 {
@@ -207,7 +201,7 @@ static am_status wait_ref_lock(uhd_h *h, const char *src)
 {
     if (strcmp(src, "internal") == 0)
         return AM_OK;
-    double end = mono_now() + h->lock_timeout;
+    double end = monotime_s() + h->lock_timeout;
     for (;;) {
         bool locked = false;
         am_status s = sensor_bool(h, "ref_locked", &locked);
@@ -215,7 +209,7 @@ static am_status wait_ref_lock(uhd_h *h, const char *src)
             return s;
         if (locked)
             return AM_OK;
-        if (mono_now() >= end)
+        if (monotime_s() >= end)
             return AM_FAIL(AM_EDEVICE,
                            "radio 'uhd': reference not locked after %g s with clock=%s (is the "
                            "10 MHz connected?) for device args '%s'",
@@ -246,11 +240,11 @@ static am_status time_at_next_pps(uhd_h *h, int64_t secs, double frac)
     double lf0 = 0, lf1 = 0;
     UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &ls0, &lf0);
     /* align to an edge first so the set lands well inside a PPS period */
-    double end = mono_now() + 1.2;
+    double end = monotime_s() + 1.2;
     do {
         sleep_s(0.01);
         UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &ls1, &lf1);
-    } while (ls1 == ls0 && lf1 == lf0 && mono_now() < end);
+    } while (ls1 == ls0 && lf1 == lf0 && monotime_s() < end);
     if (ls1 == ls0 && lf1 == lf0)
         return AM_FAIL(AM_EDEVICE,
                        "radio 'uhd': no PPS edge seen in 1.2 s (is the PPS connected, time=?) for "
@@ -512,9 +506,9 @@ static am_status uhd_get_time(radio *r, radio_time *t)
  * burst sent is acknowledged. Counts the events (UHD_NOTES "Buffers and async events"). */
 static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done)
 {
-    double end = mono_now() + timeout_s;
+    double end = monotime_s() + timeout_s;
     while (!until_done || h->bursts_done < h->bursts_sent) {
-        double left = end - mono_now();
+        double left = end - monotime_s();
         bool valid = false;
         UHD_CALL(h, uhd_tx_streamer_recv_async_msg, h->tx, &h->async_md, left > 0 ? left : 0.0,
                  &valid);
@@ -660,11 +654,11 @@ static am_status
 uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     uhd_h *h = r->impl;
-    double end = mono_now() + timeout_s;
+    double end = monotime_s() + timeout_s;
     for (;;) {
         void *buf = x;
         size_t got = 0;
-        double left = end - mono_now();
+        double left = end - monotime_s();
         UHD_CALL(h, uhd_rx_streamer_recv, h->rx, &buf, cap, &h->rx_md, left > 0 ? left : 0.0, false,
                  &got);
         uhd_rx_metadata_error_code_t ec;
@@ -676,7 +670,7 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
             UHD_CALL(h, uhd_rx_metadata_out_of_sequence, h->rx_md, &oos);
             count(r, oos ? &r->stats.seq_errors : &r->stats.overflows, 1);
             if (got == 0) {
-                if (mono_now() >= end)
+                if (monotime_s() >= end)
                     return AM_FAIL(AM_ETIMEOUT, "radio 'uhd': RX overflow, then no samples");
                 continue; /* the next packet carries the new timestamp: resync below */
             }
@@ -691,7 +685,7 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
                            m, h->devargs);
         }
         if (got == 0) {
-            if (mono_now() >= end)
+            if (monotime_s() >= end)
                 return AM_FAIL(AM_ETIMEOUT, "radio 'uhd': no RX samples within %g s", timeout_s);
             continue;
         }

@@ -25,9 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "monotime.h"
 #include "radio/radio_impl.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -392,21 +392,14 @@ static int validate(radio *r, zmq_h *h, zmq_msg_t *m, size_t *n, int64_t *ts)
     return 1;
 }
 
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static am_status
 zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s)
 {
     zmq_h *h = r->impl;
-    double deadline = mono_now() + timeout_s;
+    double deadline = monotime_s() + timeout_s;
     uint64_t rejected = 0;
     while (!h->have_pend) {
-        double left = deadline - mono_now();
+        double left = deadline - monotime_s();
         zmq_pollitem_t it = {h->rx, 0, ZMQ_POLLIN, 0};
         long ms = left > 0 ? (long)ceil(left * 1000.0) : 0;
         int rc = zmq_poll(&it, 1, ms);
