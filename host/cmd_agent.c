@@ -13,7 +13,6 @@
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,17 +70,10 @@ typedef struct agent_state {
     uint64_t rounds, applied, not_applied, deaf;
 } agent_state;
 
-static volatile sig_atomic_t agent_stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    agent_stop = 1;
-}
-
 static void sleep_s(double s)
 {
     struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&t, &t) != 0 && !agent_stop)
+    while (nanosleep(&t, &t) != 0 && !net_stop_requested())
         ;
 }
 
@@ -333,7 +325,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     const double deadline = monotime_s() + s->o.beacon_timeout;
     net_beacon_info bi;
     memset(&bi, 0, sizeof bi);
-    while (!bi.found && monotime_s() < deadline && !agent_stop) {
+    while (!bi.found && monotime_s() < deadline && !net_stop_requested()) {
         size_t n = 0;
         radio_time t0;
         am_status st = radio_rx(s->rad, s->dl, s->dl_cap, &n, &t0, 0.1);
@@ -454,11 +446,8 @@ int cmd_agent(int argc, char **argv)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--id is required (see --help)"));
     if (!o->server)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--server is required (see --help)"));
-    char pre[CTRL_STR_LEN];
-    int port;
-    if ((st = net_split_endpoint(o->server, pre, sizeof pre, &port)) != AM_OK || port < 0)
-        return cli_fail("agent", st != AM_OK ? am_error_wrap(st, "--server")
-                                             : AM_FAIL(AM_EINVAL, "--server: give a port, not *"));
+    if ((st = net_check_server(o->server)) != AM_OK)
+        return cli_fail("agent", st);
     s.air = strcmp(o->radio_name, "zmq") != 0;
     if (!s.air && o->radio_args)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
@@ -467,11 +456,7 @@ int cmd_agent(int argc, char **argv)
     if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
         return cli_fail("agent", st);
     openblas_set_num_threads(1);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    net_catch_stop_signals();
 
     int rc = 0;
     ctrl_cfg cc = {.server = 0,
@@ -488,38 +473,21 @@ int cmd_agent(int argc, char **argv)
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
     if ((st = ctrl_send(s.c, NULL, &m)) != AM_OK)
         goto fail;
-    int welcomed = 0;
+    char who[32];
+    snprintf(who, sizeof who, "agent %u", o->id);
+    int welcomed = 0, got = 0;
     double last = monotime_s();
-    while (!agent_stop) {
+    while (!net_stop_requested()) {
         ctrl_msg r;
-        st = ctrl_recv(s.c, 0.5, &r, NULL);
-        if (st == AM_ETIMEOUT) {
-            if (monotime_s() - last > o->timeout) {
-                st = AM_FAIL(AM_ETIMEOUT, "agent %u: the server at %s was silent for %g s", o->id,
-                             o->server, o->timeout);
-                goto fail;
-            }
-            continue;
-        }
-        if (st != AM_OK)
+        if ((st = net_peer_recv(s.c, who, o->server, o->timeout, &last, &r, &got)) != AM_OK)
             goto fail;
-        last = monotime_s();
-        if (r.sender != CTRL_ID_SERVER) {
-            ctrl_count_reject(s.c, CTRL_REJ_PEER, "agent: message not from the server");
+        if (!got)
             continue;
-        }
         if (r.type == CTRL_WELCOME && !welcomed) {
-            if (!r.u.welcome.accepted || r.u.welcome.role != CTRL_ROLE_AGENT) {
-                st = AM_FAIL(AM_EINVAL, "agent %u: the server refused: %s", o->id,
-                             r.u.welcome.reason);
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK)
                 goto fail;
-            }
             if ((st = setup(&s, &r.u.welcome)) != AM_OK) {
-                /* tell the server, so it does not wait for us */
-                ctrl_msg lv;
-                memset(&lv, 0, sizeof lv);
-                lv.type = CTRL_LEAVE;
-                ctrl_send(s.c, NULL, &lv);
+                net_peer_leave(s.c); /* so that the server does not wait for us */
                 goto fail;
             }
             welcomed = 1;
@@ -541,16 +509,11 @@ int cmd_agent(int argc, char **argv)
         } else if (r.type == CTRL_BYE) {
             break;
         } else {
-            char t[96];
-            snprintf(t, sizeof t, "agent: unexpected %s", ctrl_type_name(r.type));
-            ctrl_count_reject(s.c, CTRL_REJ_PEER, t);
+            net_peer_unexpected(s.c, who, r.type);
         }
     }
-    if (agent_stop) {
-        memset(&m, 0, sizeof m);
-        m.type = CTRL_LEAVE;
-        ctrl_send(s.c, NULL, &m);
-    }
+    if (net_stop_requested())
+        net_peer_leave(s.c);
     if (!o->quiet) {
         ctrl_stats cs;
         ctrl_get_stats(s.c, &cs);

@@ -4,7 +4,6 @@
  * zmq radio; round plans and reports over the control plane (host/ctrl.h, host/net.h). */
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +43,6 @@ typedef struct chan_state {
     float rho_now;
     uint64_t rounds, late_total, rejected_total;
 } chan_state;
-
-static volatile sig_atomic_t chan_stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    chan_stop = 1;
-}
 
 static void state_free(chan_state *s)
 {
@@ -384,16 +376,9 @@ int cmd_chan(int argc, char **argv)
                                         "(the uniform profile's rms spread)",
                                         o->delay_spread, o->taps,
                                         sqrt(((double)o->taps * o->taps - 1.0) / 12.0)));
-    char pre[CTRL_STR_LEN];
-    int port;
-    if ((st = net_split_endpoint(o->server, pre, sizeof pre, &port)) != AM_OK || port < 0)
-        return cli_fail("chan", st != AM_OK ? am_error_wrap(st, "--server")
-                                            : AM_FAIL(AM_EINVAL, "--server: give a port, not *"));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if ((st = net_check_server(o->server)) != AM_OK)
+        return cli_fail("chan", st);
+    net_catch_stop_signals();
 
     const unsigned K = o->agents;
     s.ag = calloc(K, sizeof *s.ag);
@@ -426,36 +411,19 @@ int cmd_chan(int argc, char **argv)
                s.ep[1], o->server);
         fflush(stdout);
     }
-    int welcomed = 0;
+    int welcomed = 0, got = 0;
     double last = monotime_s();
-    while (!chan_stop) {
+    while (!net_stop_requested()) {
         ctrl_msg r;
-        st = ctrl_recv(s.c, 0.5, &r, NULL);
-        if (st == AM_ETIMEOUT) {
-            if (monotime_s() - last > o->timeout) {
-                st = AM_FAIL(AM_ETIMEOUT, "chan: the server at %s was silent for %g s", o->server,
-                             o->timeout);
-                goto fail;
-            }
-            continue;
-        }
-        if (st != AM_OK)
+        if ((st = net_peer_recv(s.c, "chan", o->server, o->timeout, &last, &r, &got)) != AM_OK)
             goto fail;
-        last = monotime_s();
-        if (r.sender != CTRL_ID_SERVER) {
-            ctrl_count_reject(s.c, CTRL_REJ_PEER, "chan: message not from the server");
+        if (!got)
             continue;
-        }
         if (r.type == CTRL_WELCOME && !welcomed) {
-            if (!r.u.welcome.accepted || r.u.welcome.role != CTRL_ROLE_CHAN) {
-                st = AM_FAIL(AM_EINVAL, "chan: the server refused: %s", r.u.welcome.reason);
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_CHAN, "chan")) != AM_OK)
                 goto fail;
-            }
             if ((st = setup(&s, &r.u.welcome)) != AM_OK) {
-                ctrl_msg lv; /* tell the server, so it does not plan rounds with us */
-                memset(&lv, 0, sizeof lv);
-                lv.type = CTRL_LEAVE;
-                ctrl_send(s.c, NULL, &lv);
+                net_peer_leave(s.c); /* so that the server does not plan rounds with us */
                 goto fail;
             }
             welcomed = 1;
@@ -477,16 +445,11 @@ int cmd_chan(int argc, char **argv)
         } else if (r.type == CTRL_BYE) {
             break;
         } else {
-            char t[96];
-            snprintf(t, sizeof t, "chan: unexpected %s", ctrl_type_name(r.type));
-            ctrl_count_reject(s.c, CTRL_REJ_PEER, t);
+            net_peer_unexpected(s.c, "chan", r.type);
         }
     }
-    if (chan_stop) {
-        memset(&m, 0, sizeof m);
-        m.type = CTRL_LEAVE;
-        ctrl_send(s.c, NULL, &m);
-    }
+    if (net_stop_requested())
+        net_peer_leave(s.c);
     ctrl_stats cs;
     ctrl_get_stats(s.c, &cs);
     if (!o->quiet)

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,13 +110,6 @@ typedef struct srv {
     FILE *metrics;
     char metrics_path[FS_PATH_MAX];
 } srv;
-
-static volatile sig_atomic_t srv_stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    srv_stop = 1;
-}
 
 static void srv_free(srv *s)
 {
@@ -362,7 +354,7 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
 static am_status pump(srv *s, double deadline, int (*done)(const srv *))
 {
     while (!done(s)) {
-        if (srv_stop)
+        if (net_stop_requested())
             return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
         double left = deadline - monotime_s();
         if (left <= 0)
@@ -517,7 +509,7 @@ static am_status run_round(srv *s,
         am_status w = pump(s, s->next_start, never);
         if (w != AM_OK && w != AM_ETIMEOUT)
             return w;
-        if (srv_stop)
+        if (net_stop_requested())
             return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
     }
     const double t_start = monotime_s();
@@ -549,7 +541,7 @@ static am_status run_round(srv *s,
     s->collecting = 0;
     if (st != AM_OK && st != AM_ETIMEOUT)
         return st;
-    if (srv_stop)
+    if (net_stop_requested())
         return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
     unsigned n = 0;
     double loss = 0;
@@ -969,11 +961,7 @@ int cmd_server(int argc, char **argv)
         return cli_fail("server", AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir"));
     fill_defaults(o, kind);
     openblas_set_num_threads(1);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    net_catch_stop_signals();
 
     const unsigned K = o->agents;
     s.K = K;
@@ -1098,7 +1086,7 @@ int cmd_server(int argc, char **argv)
     unsigned joined = 0;
     for (unsigned k = 0; k < K; k++)
         joined += s.ag[k].welcomed;
-    if (srv_stop || (!s.chan_joined && !s.air) || joined < o->min_agents) {
+    if (net_stop_requested() || (!s.chan_joined && !s.air) || joined < o->min_agents) {
         st = AM_FAIL(AM_ETIMEOUT, "server: after %g s: chan %s, %u of %u agents joined (need %u)",
                      o->join_timeout, s.chan_joined ? "joined" : "missing", joined, K,
                      o->min_agents);

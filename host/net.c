@@ -3,10 +3,12 @@
 #include "net.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "monotime.h"
 #include "ota_agent.h"
 #include "phy/chan.h"
 
@@ -353,6 +355,94 @@ am_status net_chan_uplink(net_chan *q,
         return s;
     *t0 = start;
     return AM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Processes
+ * ------------------------------------------------------------------------------------------- */
+static volatile sig_atomic_t net_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    net_stop = 1;
+}
+
+void net_catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int net_stop_requested(void)
+{
+    return net_stop != 0;
+}
+
+am_status net_check_server(const char *ep)
+{
+    char pre[CTRL_STR_LEN];
+    int port = 0;
+    am_status s = net_split_endpoint(ep, pre, sizeof pre, &port);
+    if (s != AM_OK)
+        return am_error_wrap(s, "--server");
+    if (port < 0)
+        return AM_FAIL(AM_EINVAL, "--server: give a port, not *");
+    return AM_OK;
+}
+
+am_status net_peer_recv(ctrl *c,
+                        const char *who,
+                        const char *server,
+                        double silence_s,
+                        double *last,
+                        ctrl_msg *m,
+                        int *got)
+{
+    *got = 0;
+    am_status s = ctrl_recv(c, 0.5, m, NULL);
+    if (s == AM_ETIMEOUT) {
+        if (monotime_s() - *last > silence_s)
+            return AM_FAIL(AM_ETIMEOUT, "%s: the server at %s was silent for %g s", who, server,
+                           silence_s);
+        return AM_OK;
+    }
+    if (s != AM_OK)
+        return s;
+    *last = monotime_s();
+    if (m->sender != CTRL_ID_SERVER) {
+        char t[96];
+        snprintf(t, sizeof t, "%s: message not from the server", who);
+        ctrl_count_reject(c, CTRL_REJ_PEER, t);
+        return AM_OK;
+    }
+    *got = 1;
+    return AM_OK;
+}
+
+am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who)
+{
+    if (!w->accepted || w->role != role)
+        return AM_FAIL(AM_EINVAL, "%s: the server refused: %s", who, w->reason);
+    return AM_OK;
+}
+
+void net_peer_leave(ctrl *c)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_LEAVE;
+    ctrl_send(c, NULL, &m);
+}
+
+void net_peer_unexpected(ctrl *c, const char *who, uint32_t type)
+{
+    char t[96];
+    snprintf(t, sizeof t, "%s: unexpected %s", who, ctrl_type_name(type));
+    ctrl_count_reject(c, CTRL_REJ_PEER, t);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -169,6 +169,37 @@ am_status net_chan_uplink(net_chan *q,
 float net_chan_agent_cfo(const net_chan *q, unsigned k);
 
 /* ---------------------------------------------------------------------------------------------
+ * Processes: stop signals; the peers' (agent, chan) side of the control plane
+ * ------------------------------------------------------------------------------------------- */
+
+/* From now on SIGINT and SIGTERM do not end the process: they set the flag net_stop_requested()
+ * reads, so that the server, an agent or the chan leaves the run cleanly. */
+void net_catch_stop_signals(void);
+int net_stop_requested(void);
+
+/* A peer's --server: tcp://HOST:PORT with a port number. AM_EINVAL naming --server otherwise. */
+am_status net_check_server(const char *ep);
+
+/* One wait (up to 0.5 s) of a peer (`who`: "agent 3", "chan") for the server's next message.
+ * AM_OK with *got = 1: m is from the server, *last = now; *got = 0: nothing yet, or a message from
+ * another sender (counted as CTRL_REJ_PEER); AM_ETIMEOUT naming who and server when the server
+ * has been silent for silence_s since *last; a socket error otherwise. */
+am_status net_peer_recv(ctrl *c,
+                        const char *who,
+                        const char *server,
+                        double silence_s,
+                        double *last,
+                        ctrl_msg *m,
+                        int *got);
+/* The server's WELCOME for a peer of `role`: AM_EINVAL "WHO: the server refused: REASON" unless it
+ * accepted that role. */
+am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who);
+/* Tells the server this peer is gone (a stop, or a set-up that failed: it must not wait for us). */
+void net_peer_leave(ctrl *c);
+/* Counts a message the peer does not expect now as CTRL_REJ_PEER "WHO: unexpected TYPE". */
+void net_peer_unexpected(ctrl *c, const char *who, uint32_t type);
+
+/* ---------------------------------------------------------------------------------------------
  * Endpoints
  * ------------------------------------------------------------------------------------------- */
 
