@@ -434,6 +434,22 @@ static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
     }
 }
 
+/* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5). */
+static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = r;
+    m.u.go = (ctrl_go){.eta = eta,
+                       .rho = (float)s->o.rho,
+                       .g_th = (float)s->o.g_th,
+                       .beacon_tick = B,
+                       .tx_tick = T};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+}
+
 /* On air (--radio uhd, host/net_air.h): beacon tick B NET_AIR_LEAD_S ahead of the device time,
  * GO(B, T) to the round's n agents, uplink RX armed at T - 4 blocks, the beacon at B, the window
  * around T collected and decoded. A beacon or window with a late / underflow / sequence-error
@@ -447,17 +463,7 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     if (st != AM_OK)
         return st;
     const int64_t T = B + (s->gap > turn ? s->gap : turn), w0 = T - 4 * blk;
-    ctrl_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CTRL_GO;
-    m.round = r;
-    m.u.go = (ctrl_go){.eta = eta,
-                       .rho = (float)s->o.rho,
-                       .g_th = (float)s->o.g_th,
-                       .beacon_tick = B,
-                       .tx_tick = T};
-    for (unsigned i = 0; i < n; i++)
-        to_agent(s, s->ids[i], &m);
+    send_go(s, r, n, eta, B, T);
     radio_stats a, b;
     radio_get_stats(s->rad, &a);
     size_t got = 0, gaps = 0;
@@ -597,16 +603,7 @@ static am_status run_round(srv *s,
             if (st == AM_ENOTFOUND)
                 s->chan_joined = 0;
         } else {
-            memset(&m, 0, sizeof m);
-            m.type = CTRL_GO;
-            m.round = r;
-            m.u.go = (ctrl_go){.eta = eta,
-                               .rho = (float)s->o.rho,
-                               .g_th = (float)s->o.g_th,
-                               .beacon_tick = B,
-                               .tx_tick = T};
-            for (unsigned i = 0; i < n; i++)
-                to_agent(s, s->ids[i], &m);
+            send_go(s, r, n, eta, B, T);
             radio_time at = radio_time_from_ticks(B, s->rate);
             st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
             if (st != AM_OK) {
