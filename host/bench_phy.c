@@ -105,6 +105,46 @@ out:
     return s;
 }
 
+/* Random QPSK values (+-0.7071 +-0.7071 i) on all M bins. */
+static void qpsk(am_rng *r, float complex *X, unsigned M)
+{
+    for (unsigned i = 0; i < M; i++)
+        X[i] = CMPLXF(am_rng_below(r, 2) ? 0.7071f : -0.7071f,
+                      am_rng_below(r, 2) ? 0.7071f : -0.7071f);
+}
+
+/* Median Msps of `burst` (one burst of burst_len samples per call) over reps timings of about
+ * target samples each, after an uncounted warm-up of 4 calls; m: room for reps values. */
+static double time_bursts(
+    const bench_size *z, unsigned reps, size_t target, double *m, void (*burst)(void *), void *ctx)
+{
+    size_t nb = target / z->burst_len + 1;
+    for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
+        double t0 = monotime_s();
+        for (size_t b = 0; b < (rep ? nb : 4); b++)
+            burst(ctx);
+        if (rep)
+            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
+    }
+    return median(m, reps);
+}
+
+typedef struct liquid_tx {
+    ofdmframegen fg;
+    float complex *X, *out;
+    size_t B;
+} liquid_tx;
+
+static void liquid_burst(void *ctx)
+{
+    liquid_tx *t = ctx;
+    ofdmframegen_write_S0a(t->fg, t->out);
+    ofdmframegen_write_S0b(t->fg, t->out + t->B);
+    ofdmframegen_write_S1(t->fg, t->out + 2 * t->B);
+    for (unsigned s = 0; s < BENCH_NSYM; s++)
+        ofdmframegen_writesymbol(t->fg, t->X, t->out + (3 + s) * t->B);
+}
+
 static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *msps)
 {
     ofdmframegen fg = ofdmframegen_create(z->M, z->cp, 0, z->sctype);
@@ -122,29 +162,20 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
     }
     am_rng r;
     am_rng_seed(&r, 2);
-    for (unsigned i = 0; i < z->M; i++)
-        X[i] = CMPLXF(am_rng_below(&r, 2) ? 0.7071f : -0.7071f,
-                      am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
-    size_t nb = target / z->burst_len + 1;
-    for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
-        double t0 = monotime_s();
-        const size_t B = (size_t)z->M + z->cp;
-        for (size_t b = 0; b < (rep ? nb : 4); b++) {
-            ofdmframegen_write_S0a(fg, out);
-            ofdmframegen_write_S0b(fg, out + B);
-            ofdmframegen_write_S1(fg, out + 2 * B);
-            for (unsigned s = 0; s < BENCH_NSYM; s++)
-                ofdmframegen_writesymbol(fg, X, out + (3 + s) * B);
-        }
-        if (rep)
-            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
-    }
-    *msps = median(m, reps);
+    qpsk(&r, X, z->M);
+    liquid_tx t = {fg, X, out, (size_t)z->M + z->cp};
+    *msps = time_bursts(z, reps, target, m, liquid_burst, &t);
     ofdmframegen_destroy(fg);
     free(X);
     free(out);
     free(m);
     return AM_OK;
+}
+
+static void fftw_burst(void *ctx)
+{
+    for (unsigned k = 0; k < 3 + BENCH_NSYM; k++)
+        phy_fft_execute(ctx); /* out of place: the input is preserved */
 }
 
 /* The FFT-only ceiling of airmeta's TX: the precoded TX runs one inverse FFT per block of the
@@ -160,29 +191,15 @@ static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target
     phy_fft *q = NULL;
     double *m = malloc(reps * sizeof *m);
     am_status s = m ? phy_fft_create(&fc, &q) : AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
-    if (s != AM_OK) {
-        free(m);
-        return s;
+    if (s == AM_OK) {
+        am_rng r;
+        am_rng_seed(&r, 6);
+        qpsk(&r, phy_fft_in(q), z->M);
+        *msps = time_bursts(z, reps, target, m, fftw_burst, q);
     }
-    float complex *X = phy_fft_in(q);
-    am_rng r;
-    am_rng_seed(&r, 6);
-    for (unsigned i = 0; i < z->M; i++)
-        X[i] = CMPLXF(am_rng_below(&r, 2) ? 0.7071f : -0.7071f,
-                      am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
-    size_t nb = target / z->burst_len + 1;
-    for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
-        double t0 = monotime_s();
-        for (size_t b = 0; b < (rep ? nb : 4); b++)
-            for (unsigned k = 0; k < 3 + BENCH_NSYM; k++)
-                phy_fft_execute(q); /* out of place: the input is preserved */
-        if (rep)
-            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
-    }
-    *msps = median(m, reps);
     phy_fft_destroy(q);
     free(m);
-    return AM_OK;
+    return s;
 }
 
 /* ---- RX ------------------------------------------------------------------------------------ */
@@ -339,9 +356,7 @@ static am_status rx_liquid(bench_size *z, unsigned reps, size_t target, size_t c
     ofdmframegen_write_S0b(fg, burst + B);
     ofdmframegen_write_S1(fg, burst + 2 * B);
     for (unsigned s2 = 0; s2 < BENCH_NSYM; s2++) {
-        for (unsigned i = 0; i < z->M; i++)
-            X[i] = CMPLXF(am_rng_below(&r, 2) ? 0.7071f : -0.7071f,
-                          am_rng_below(&r, 2) ? 0.7071f : -0.7071f);
+        qpsk(&r, X, z->M);
         ofdmframegen_writesymbol(fg, X, burst + (3 + s2) * B);
     }
     if ((s = make_stream(z, burst, y, cap, &ny, 4)) != AM_OK)
