@@ -9,11 +9,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "core/rng.h"
-#include "phy/chan.h"
+#include "genie.h"
 #include "phy/ota_rx.h"
-#include "phy/ota_tx.h"
-#include "phy/precode.h"
 #include "phy/sigmf.h"
 
 #define DEMO_MAX_SNRS 16
@@ -62,131 +59,73 @@ static am_status parse_snrs(const char *s, float *snr, unsigned *n)
 }
 
 typedef struct demo_cfg {
-    unsigned K, M, rounds, taps;
-    size_t L;
-    float delay_spread, cfo, agent_cfo, g_th, rho, eta;
-    unsigned timing;
-    uint64_t seed;
+    unsigned rounds;
     int json;
     const char *capture;
 } demo_cfg;
 
 typedef struct demo_state {
-    phy_ota_tx *tx;
+    genie *g;
     phy_ota_rx *rx;
-    phy_chan *ch;
     phy_sigmf_writer *cap;
-    float **v;            /* K payloads */
-    float complex **x;    /* K bursts */
-    float complex *H, *p; /* M */
-    unsigned char *active; /* K x M: |h_k[i]|^2 >= g_th */
-    float complex *y;
-    size_t ycap;
-    double *target;
     demo_rx d;
 } demo_state;
 
-static void state_free(demo_state *st, unsigned K)
+static void state_free(demo_state *st)
 {
-    phy_ota_tx_destroy(st->tx);
+    genie_destroy(st->g);
     phy_ota_rx_destroy(st->rx);
-    phy_chan_destroy(st->ch);
     phy_sigmf_writer_destroy(st->cap);
-    if (st->v)
-        for (unsigned k = 0; k < K; k++)
-            free(st->v[k]);
-    if (st->x)
-        for (unsigned k = 0; k < K; k++)
-            free(st->x[k]);
-    free(st->v);
-    free(st->x);
-    free(st->H);
-    free(st->p);
-    free(st->active);
-    free(st->y);
-    free(st->target);
     free(st->d.payload);
 }
 
 /* One SNR point: rounds of (draw channels, precode, transmit, emulate, receive). */
-static am_status run_snr(const demo_cfg *c, demo_state *st, float snr_db, am_rng *r, FILE *out)
+static am_status
+run_snr(const demo_cfg *c, const genie_cfg *gc, demo_state *st, float snr_db, FILE *out)
 {
-    const phy_frame *f = phy_ota_tx_frame(st->tx);
-    const unsigned M = c->M, K = c->K, nd = phy_frame_n_data(f);
-    const unsigned *dbins = phy_frame_data_bins(f);
-    const unsigned *ubins = phy_frame_used_bins(f);
-    const unsigned nu = phy_frame_n_used(f);
-    const size_t L = c->L, blen = phy_ota_tx_burst_len(st->tx);
+    const phy_frame *f = genie_frame(st->g);
+    const unsigned K = gc->agents, M = gc->nfft;
+    const size_t L = gc->payload_len, blen = genie_burst_len(st->g);
     const size_t lead = 3 * phy_frame_block_len(f), tail = lead;
-    am_status s = phy_chan_set_snr(st->ch, snr_db);
+    am_status s = genie_set_snr(st->g, snr_db);
     if (s != AM_OK)
         return s;
     double err = 0, sig = 0, floor_num = 0, act_true = 0, act_est = 0;
     unsigned found = 0, lost_entries = 0;
     const double snr = pow(10.0, snr_db / 10.0);
     for (unsigned round = 0; round < c->rounds; round++) {
-        if ((s = phy_chan_draw(st->ch)) != AM_OK)
-            return s;
-        /* agents: true channel -> truncated inversion (§4) -> burst */
-        for (unsigned k = 0; k < K; k++) {
-            for (size_t j = 0; j < L; j++)
-                st->v[k][j] = (float)am_rng_normal(r);
-            if ((s = phy_chan_response(st->ch, k, st->H)) != AM_OK ||
-                (s = phy_precode_inversion(f, st->H, c->rho, c->g_th, st->p, NULL)) != AM_OK ||
-                (s = phy_ota_tx_execute(st->tx, st->v[k], c->eta, st->p, st->x[k], blen)) !=
-                    AM_OK)
-                return s;
-            for (unsigned i = 0; i < M; i++) {
-                float g = crealf(st->H[i]) * crealf(st->H[i]) + cimagf(st->H[i]) * cimagf(st->H[i]);
-                st->active[(size_t)k * M + i] = g >= c->g_th;
-            }
-        }
+        const float complex *y = NULL;
         size_t ny = 0;
-        if ((s = phy_chan_execute(st->ch, (const float complex *const *)st->x, blen, lead, tail,
-                                  st->y, st->ycap, &ny)) != AM_OK)
+        if ((s = genie_round(st->g, lead, tail, &y, &ny)) != AM_OK)
             return s;
         if (st->cap) {
             uint64_t at = phy_sigmf_writer_count(st->cap) + lead;
-            if ((s = phy_sigmf_writer_write(st->cap, st->y, ny)) != AM_OK ||
+            if ((s = phy_sigmf_writer_write(st->cap, y, ny)) != AM_OK ||
                 (s = phy_sigmf_writer_annotate(st->cap, at, blen)) != AM_OK)
                 return s;
         }
         phy_ota_rx_reset(st->rx);
         st->d.found = 0;
-        if ((s = phy_ota_rx_execute(st->rx, st->y, ny)) != AM_OK)
+        if ((s = phy_ota_rx_execute(st->rx, y, ny)) != AM_OK)
             return s;
-        /* true active count per used bin */
-        double na = 0;
-        for (unsigned u = 0; u < nu; u++) {
-            unsigned n = 0;
-            for (unsigned k = 0; k < K; k++)
-                n += st->active[(size_t)k * M + ubins[u]];
-            na += n;
-        }
-        act_true += na / nu;
+        act_true += genie_active_true(st->g);
         if (st->d.found != 1)
             continue; /* a missed (or split) burst: counted, not scored */
         found++;
         act_est += st->d.active_mean;
-        /* score: entry j sits on data bin dbins[(j/2) % nd]; the target is the active agents'
-         * average there, the §5 floor eta^2 N0 / (2 n^2 rho) with N0 = rho / snr */
+        /* score against the active agents' average, the §5 floor eta^2 N0 / (2 n^2 rho) with
+         * N0 = rho / snr */
         for (size_t j = 0; j < L; j++) {
-            unsigned bin = dbins[(j / 2) % nd];
-            unsigned n = 0;
-            double sum = 0;
-            for (unsigned k = 0; k < K; k++)
-                if (st->active[(size_t)k * M + bin]) {
-                    n++;
-                    sum += st->v[k][j];
-                }
+            double t = 0;
+            unsigned n = genie_entry(st->g, j, &t);
             if (n == 0) {
                 lost_entries++;
                 continue;
             }
-            double t = sum / n, e = (double)st->d.payload[j] - t;
+            double e = (double)st->d.payload[j] - t;
             err += e * e;
             sig += t * t;
-            floor_num += (double)c->eta * c->eta / (2.0 * n * n * snr);
+            floor_num += (double)gc->eta * gc->eta / (2.0 * n * n * snr);
         }
     }
     double nmse = found ? 10 * log10(err / sig) : NAN;
@@ -223,40 +162,39 @@ static am_status run_snr(const demo_cfg *c, demo_state *st, float snr_db, am_rng
 
 int cmd_demo(int argc, char **argv)
 {
-    demo_cfg c = {.K = 10,
-                  .M = 256,
-                  .rounds = 30,
-                  .taps = 4,
-                  .L = 4096,
-                  .delay_spread = 1.0f,
-                  .cfo = 0.05f,
-                  .agent_cfo = 0.0f,
-                  .g_th = 0.1f,
-                  .rho = 1.0f,
-                  .eta = 1.41421356f,
-                  .timing = 0xffffffffu,
-                  .seed = 1};
+    demo_cfg c = {.rounds = 30};
+    genie_cfg g = {.agents = 10,
+                   .nfft = 256,
+                   .taps = 4,
+                   .delay_spread = 1.0f,
+                   .timing = 0xffffffffu,
+                   .cfo = 0.05f,
+                   .agent_cfo = 0.0f,
+                   .g_th = 0.1f,
+                   .rho = 1.0f,
+                   .eta = 1.41421356f,
+                   .seed = 1};
     const char *snr_list = "0,10,20,30";
     unsigned L = 4096;
     const cli_opt opts[] = {
-        {"--agents", CLI_UINT, &c.K, "agents K transmitting at once", 1, 1000, NULL},
-        {"--nfft", CLI_UINT, &c.M, "FFT size M (cp = M/8, default allocation)", 64, 4096, NULL},
+        {"--agents", CLI_UINT, &g.agents, "agents K transmitting at once", 1, 1000, NULL},
+        {"--nfft", CLI_UINT, &g.nfft, "FFT size M (cp = M/8, default allocation)", 64, 4096, NULL},
         {"--snr-db", CLI_STR, &snr_list, "per-agent SNR rho/N0 (§5), one value or a list "
                                          "(default 0,10,20,30)", 1, 0, NULL},
         {"--rounds", CLI_UINT, &c.rounds, "channel realisations per SNR", 1, 100000, NULL},
         {"--payload", CLI_UINT, &L, "payload length L (reals per agent and round)", 1, 1 << 24,
          NULL},
-        {"--taps", CLI_UINT, &c.taps, "multipath taps per agent (1 = flat Rayleigh)", 1, 64, NULL},
-        {"--delay-spread", CLI_FLOAT, &c.delay_spread, "rms delay spread (samples)", 0.01, 64,
+        {"--taps", CLI_UINT, &g.taps, "multipath taps per agent (1 = flat Rayleigh)", 1, 64, NULL},
+        {"--delay-spread", CLI_FLOAT, &g.delay_spread, "rms delay spread (samples)", 0.01, 64,
          NULL},
-        {"--timing", CLI_UINT, &c.timing, "max per-agent timing offset in samples (default cp/4; "
+        {"--timing", CLI_UINT, &g.timing, "max per-agent timing offset in samples (default cp/4; "
                                           "taps + offset must stay inside the cp)", 0, 4096, NULL},
-        {"--cfo", CLI_FLOAT, &c.cfo, "receiver carrier offset, subcarrier spacings", -0.45, 0.45,
+        {"--cfo", CLI_FLOAT, &g.cfo, "receiver carrier offset, subcarrier spacings", -0.45, 0.45,
          NULL},
-        {"--agent-cfo", CLI_FLOAT, &c.agent_cfo, "max per-agent carrier offset (uniform, spacings)",
+        {"--agent-cfo", CLI_FLOAT, &g.agent_cfo, "max per-agent carrier offset (uniform, spacings)",
          0, 0.45, NULL},
-        {"--g-th", CLI_FLOAT, &c.g_th, "truncation threshold g_th on |h|^2 (§4)", 0, 100, NULL},
-        {"--seed", CLI_U64, &c.seed, "seed (channels, payloads, noise)", 1, 0, NULL},
+        {"--g-th", CLI_FLOAT, &g.g_th, "truncation threshold g_th on |h|^2 (§4)", 0, 100, NULL},
+        {"--seed", CLI_U64, &g.seed, "seed (channels, payloads, noise)", 1, 0, NULL},
         {"--json", CLI_FLAG, &c.json, "one JSON line per SNR", 1, 0, NULL},
         {"--capture", CLI_STR, &c.capture, "also write every received stream to this SigMF "
                                            "recording (NAME[.sigmf-meta], for airmeta replay)",
@@ -282,104 +220,65 @@ int cmd_demo(int argc, char **argv)
     unsigned nsnr = 0;
     if ((s = parse_snrs(snr_list, snrs, &nsnr)) != AM_OK)
         return cli_fail("demo", s);
-    c.L = L;
-    unsigned cp = c.M / 8;
-    if (c.timing == 0xffffffffu)
-        c.timing = cp / 4;
+    g.payload_len = L;
+    const unsigned cp = g.nfft / 8;
+    if (g.timing == 0xffffffffu)
+        g.timing = cp / 4;
+    g.snr_db = snrs[0];
+    g.max_pad = 3 * (size_t)(g.nfft + cp); /* 3 blocks of noise before and after each burst */
 
     demo_state st;
     memset(&st, 0, sizeof st);
-    phy_ota_tx_cfg tc;
-    phy_ota_tx_cfg_default(&tc);
-    tc.frame.nfft = c.M;
-    tc.frame.cp_len = cp;
-    tc.payload_len = c.L;
     phy_ota_rx_cfg rc;
     phy_ota_rx_cfg_default(&rc);
-    rc.frame = tc.frame;
-    rc.payload_len = c.L;
-    rc.eta = c.eta;
-    rc.rho = c.rho;
+    rc.frame.nfft = g.nfft;
+    rc.frame.cp_len = cp;
+    rc.payload_len = g.payload_len;
+    rc.eta = g.eta;
+    rc.rho = g.rho;
     rc.callback = on_burst;
     rc.user = &st.d;
-    phy_chan_cfg cc;
-    phy_chan_cfg_default(&cc);
-    cc.n_agents = c.K;
-    cc.nfft = c.M;
-    cc.cp_len = cp;
-    cc.n_taps = c.taps;
-    cc.delay_spread = c.delay_spread;
-    cc.max_timing_offset = c.timing;
-    cc.max_cfo = c.agent_cfo;
-    cc.common_cfo = c.cfo;
-    cc.rho = c.rho;
-    cc.snr_db = snrs[0];
-    cc.seed = c.seed;
-    if (c.timing + c.taps - 1 > cp) {
-        s = AM_FAIL(AM_EINVAL, "--timing %u + --taps %u - 1 exceeds the cyclic prefix (%u)",
-                    c.timing, c.taps, cp);
+    if ((s = genie_create(&g, &st.g)) != AM_OK || (s = phy_ota_rx_create(&rc, &st.rx)) != AM_OK) {
+        state_free(&st);
         return cli_fail("demo", s);
     }
-    if ((s = phy_ota_tx_create(&tc, &st.tx)) != AM_OK ||
-        (s = phy_ota_rx_create(&rc, &st.rx)) != AM_OK ||
-        (s = phy_chan_create(&cc, &st.ch)) != AM_OK) {
-        state_free(&st, c.K);
-        return cli_fail("demo", s);
-    }
-    size_t blen = phy_ota_tx_burst_len(st.tx), lead = 3 * phy_frame_block_len(
-                                                          phy_ota_tx_frame(st.tx));
-    st.ycap = phy_chan_out_len(st.ch, blen, lead, lead);
-    st.v = calloc(c.K, sizeof *st.v);
-    st.x = calloc(c.K, sizeof *st.x);
-    st.H = malloc(c.M * sizeof *st.H);
-    st.p = malloc(c.M * sizeof *st.p);
-    st.active = malloc((size_t)c.K * c.M);
-    st.y = malloc(st.ycap * sizeof *st.y);
-    st.d.payload = malloc(c.L * sizeof *st.d.payload);
-    st.d.L = c.L;
-    int ok = st.v && st.x && st.H && st.p && st.active && st.y && st.d.payload;
-    for (unsigned k = 0; ok && k < c.K; k++) {
-        st.v[k] = malloc(c.L * sizeof **st.v);
-        st.x[k] = malloc(blen * sizeof **st.x);
-        ok = st.v[k] && st.x[k];
-    }
-    if (!ok) {
-        state_free(&st, c.K);
+    st.d.payload = malloc(g.payload_len * sizeof *st.d.payload);
+    st.d.L = g.payload_len;
+    if (!st.d.payload) {
+        state_free(&st);
         return cli_fail("demo", AM_FAIL(AM_ENOMEM, "demo: out of memory"));
     }
     if (c.capture) {
         phy_sigmf_info in;
         phy_sigmf_info_default(&in);
         snprintf(in.description, sizeof in.description,
-                 "airmeta demo: %u agents, %u rounds per SNR (%s dB), seed %" PRIu64, c.K,
-                 c.rounds, snr_list, c.seed);
-        snprintf(in.hw, sizeof in.hw, "phy_chan emulator (%u-tap Rayleigh)", c.taps);
-        in.nfft = c.M;
+                 "airmeta demo: %u agents, %u rounds per SNR (%s dB), seed %" PRIu64, g.agents,
+                 c.rounds, snr_list, g.seed);
+        snprintf(in.hw, sizeof in.hw, "phy_chan emulator (%u-tap Rayleigh)", g.taps);
+        in.nfft = g.nfft;
         in.cp_len = cp;
-        in.payload_len = c.L;
-        in.scale = c.eta;
-        in.rho = c.rho;
-        in.g_th = c.g_th;
-        in.agents = c.K;
+        in.payload_len = g.payload_len;
+        in.scale = g.eta;
+        in.rho = g.rho;
+        in.g_th = g.g_th;
+        in.agents = g.agents;
         if ((s = phy_sigmf_writer_create(c.capture, &in, &st.cap)) != AM_OK) {
-            state_free(&st, c.K);
+            state_free(&st);
             return cli_fail("demo", s);
         }
     }
     if (!c.json)
         printf("airmeta demo: K = %u agents, M = %u, cp = %u, L = %zu, %u-tap Rayleigh, "
                "g_th = %g, %u rounds per SNR\n%7s %10s %10s %8s %9s %9s %7s\n",
-               c.K, c.M, cp, c.L, c.taps, (double)c.g_th, c.rounds, "snr_dB", "nmse_dB",
-               "floor_dB", "gap_dB", "active", "act_true", "bursts");
-    am_rng r;
-    am_rng_seed2(&r, c.seed, 1000);
+               g.agents, g.nfft, cp, g.payload_len, g.taps, (double)g.g_th, c.rounds, "snr_dB",
+               "nmse_dB", "floor_dB", "gap_dB", "active", "act_true", "bursts");
     for (unsigned i = 0; i < nsnr && s == AM_OK; i++)
-        s = run_snr(&c, &st, snrs[i], &r, stdout);
+        s = run_snr(&c, &g, &st, snrs[i], stdout);
     if (s == AM_OK && st.cap) {
         s = phy_sigmf_writer_close(st.cap);
         st.cap = NULL;
     }
-    state_free(&st, c.K);
+    state_free(&st);
     if (s != AM_OK)
         return cli_fail("demo", s);
     return 0;
