@@ -59,13 +59,6 @@ static const radio_arg_spec file_spec[] = {
     {"rx_gain", RADIO_ARG_DOUBLE, -100, 100, NULL, "RX gain, dB (recorded only)"},
 };
 
-static void count(radio *r, uint64_t *field, uint64_t k)
-{
-    pthread_mutex_lock(&r->lock);
-    *field += k;
-    pthread_mutex_unlock(&r->lock);
-}
-
 /* The meta written for a new recording: the §7 fields plus the radio's rate and frequency. */
 static phy_sigmf_info rec_info(const radio *r, const file_h *h)
 {
@@ -155,9 +148,7 @@ static am_status file_open(radio *r, const radio_args *a)
     h->meta.round = radio_args_int(a, "round", -1);
     r->impl = h;
     r->info.rate = radio_args_double(a, "rate", 1e6);
-    r->info.tx_freq = r->info.rx_freq = radio_args_double(a, "freq", 0);
-    r->info.tx_gain = radio_args_double(a, "tx_gain", 0);
-    r->info.rx_gain = radio_args_double(a, "rx_gain", 0);
+    radio_record_rf_args(r, a);
     r->info.max_burst = (size_t)1 << 28;
     snprintf(r->info.device, sizeof r->info.device, "SigMF tx=%.100s%s rx=%.100s",
              h->has_tx ? h->tx_base : "-", h->burst_mode ? " (one per burst)" : "",
@@ -196,36 +187,6 @@ static am_status file_set_rate(radio *r, double sps)
         return AM_FAIL(AM_EINVAL, "radio 'file': rx capture is recorded at %.17g S/s",
                        phy_sigmf_reader_info(h->rd)->sample_rate);
     r->info.rate = sps;
-    return AM_OK;
-}
-
-static am_status file_set_freq(radio *r, radio_dir dir, double hz)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_freq = hz;
-    if (dir & RADIO_RX)
-        r->info.rx_freq = hz;
-    return AM_OK;
-}
-
-static am_status file_set_gain(radio *r, radio_dir dir, double db)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_gain = db;
-    if (dir & RADIO_RX)
-        r->info.rx_gain = db;
-    return AM_OK;
-}
-
-static am_status file_set_clock_source(radio *r, const char *src)
-{
-    radio_strlcpy(r->info.clock_source, src, sizeof r->info.clock_source);
-    return AM_OK;
-}
-
-static am_status file_set_time_source(radio *r, const char *src)
-{
-    radio_strlcpy(r->info.time_source, src, sizeof r->info.time_source);
     return AM_OK;
 }
 
@@ -285,7 +246,7 @@ static am_status file_tx_burst(radio *r, const float complex *x, size_t n, const
         }
         int64_t pos = s - h->w_start, written = (int64_t)phy_sigmf_writer_count(h->w);
         if (pos < written) {
-            count(r, &r->stats.late, 1); /* time already written: like a late burst on air */
+            radio_count(r, &r->stats.late, 1); /* time already written: like a late burst on air */
             return AM_OK;
         }
         if ((double)(pos - written) > h->max_gap * r->info.rate)
@@ -364,7 +325,7 @@ file_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, doubl
     h->rx_tick += (int64_t)k;
     if (h->rx_tick > h->now)
         h->now = h->rx_tick;
-    count(r, &r->stats.rx_samples, k);
+    radio_count(r, &r->stats.rx_samples, k);
     return AM_OK;
 }
 
@@ -406,10 +367,10 @@ const radio_ops radio_file_ops = {
     .open = file_open,
     .close = file_close,
     .set_rate = file_set_rate,
-    .set_freq = file_set_freq,
-    .set_gain = file_set_gain,
-    .set_clock_source = file_set_clock_source,
-    .set_time_source = file_set_time_source,
+    .set_freq = radio_record_freq,
+    .set_gain = radio_record_gain,
+    .set_clock_source = radio_record_clock_source,
+    .set_time_source = radio_record_time_source,
     .set_time = file_set_time,
     .get_time = file_get_time,
     .tx_burst = file_tx_burst,

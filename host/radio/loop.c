@@ -58,13 +58,6 @@ static const radio_arg_spec loop_spec[] = {
     {"rx_gain", RADIO_ARG_DOUBLE, -100, 100, NULL, "RX gain, dB (recorded only)"},
 };
 
-static void count(radio *r, uint64_t *field, uint64_t k)
-{
-    pthread_mutex_lock(&r->lock);
-    *field += k;
-    pthread_mutex_unlock(&r->lock);
-}
-
 static void bus_free(loop_bus *b)
 {
     if (!b)
@@ -146,9 +139,7 @@ static am_status loop_open(radio *r, const radio_args *a)
     r->impl = h;
     snprintf(r->info.device, sizeof r->info.device, "in-memory bus '%s' (ring %zu samples)", name,
              b->cap);
-    r->info.tx_freq = r->info.rx_freq = radio_args_double(a, "freq", 0);
-    r->info.tx_gain = radio_args_double(a, "tx_gain", 0);
-    r->info.rx_gain = radio_args_double(a, "rx_gain", 0);
+    radio_record_rf_args(r, a);
     return AM_OK;
 }
 
@@ -202,37 +193,6 @@ static am_status loop_set_rate(radio *r, double sps)
     return s;
 }
 
-static am_status loop_set_freq(radio *r, radio_dir dir, double hz)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_freq = hz;
-    if (dir & RADIO_RX)
-        r->info.rx_freq = hz;
-    return AM_OK;
-}
-
-static am_status loop_set_gain(radio *r, radio_dir dir, double db)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_gain = db;
-    if (dir & RADIO_RX)
-        r->info.rx_gain = db;
-    return AM_OK;
-}
-
-static am_status loop_set_clock_source(radio *r, const char *src)
-{
-    /* one medium, one clock: every source is the bus clock */
-    radio_strlcpy(r->info.clock_source, src, sizeof r->info.clock_source);
-    return AM_OK;
-}
-
-static am_status loop_set_time_source(radio *r, const char *src)
-{
-    radio_strlcpy(r->info.time_source, src, sizeof r->info.time_source);
-    return AM_OK;
-}
-
 static am_status loop_set_time(radio *r, const radio_time *t, int next_pps)
 {
     loop_h *h = r->impl;
@@ -276,7 +236,7 @@ static void retire(loop_bus *b, int64_t newb)
     for (loop_h *m = b->members; m; m = m->next)
         if (m->rx_on && m->cursor < newb) {
             m->cursor = newb;
-            count(m->r, &m->r->stats.overflows, 1);
+            radio_count(m->r, &m->r->stats.overflows, 1);
         }
     b->base = newb;
     if (b->horizon < newb)
@@ -293,7 +253,7 @@ static am_status loop_tx_burst(radio *r, const float complex *x, size_t n, const
     int64_t s = at ? radio_time_to_ticks(*at, b->rate) - b->t0_ticks : b->now;
     if (s < b->now || s < b->base) {
         pthread_mutex_unlock(&g_lock);
-        count(r, &r->stats.late, 1); /* a USRP drops a late burst too */
+        radio_count(r, &r->stats.late, 1); /* a USRP drops a late burst too */
         return AM_OK;
     }
     int64_t end = s + (int64_t)n;
@@ -393,7 +353,7 @@ loop_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, doubl
         b->now = h->cursor;
     pthread_mutex_unlock(&g_lock);
     *n = m;
-    count(r, &r->stats.rx_samples, m);
+    radio_count(r, &r->stats.rx_samples, m);
     return AM_OK;
 }
 
@@ -404,10 +364,10 @@ const radio_ops radio_loop_ops = {
     .open = loop_open,
     .close = loop_close,
     .set_rate = loop_set_rate,
-    .set_freq = loop_set_freq,
-    .set_gain = loop_set_gain,
-    .set_clock_source = loop_set_clock_source,
-    .set_time_source = loop_set_time_source,
+    .set_freq = radio_record_freq,
+    .set_gain = radio_record_gain,
+    .set_clock_source = radio_record_clock_source, /* one medium, one clock: the bus clock */
+    .set_time_source = radio_record_time_source,
     .set_time = loop_set_time,
     .get_time = loop_get_time,
     .tx_burst = loop_tx_burst,

@@ -78,6 +78,50 @@ int radio_all_finite(const float complex *x, size_t n)
     return 1;
 }
 
+void radio_count(radio *r, uint64_t *field, uint64_t k)
+{
+    pthread_mutex_lock(&r->lock);
+    *field += k;
+    pthread_mutex_unlock(&r->lock);
+}
+
+am_status radio_record_freq(radio *r, radio_dir dir, double hz)
+{
+    if (dir & RADIO_TX)
+        r->info.tx_freq = hz;
+    if (dir & RADIO_RX)
+        r->info.rx_freq = hz;
+    return AM_OK;
+}
+
+am_status radio_record_gain(radio *r, radio_dir dir, double db)
+{
+    if (dir & RADIO_TX)
+        r->info.tx_gain = db;
+    if (dir & RADIO_RX)
+        r->info.rx_gain = db;
+    return AM_OK;
+}
+
+am_status radio_record_clock_source(radio *r, const char *src)
+{
+    radio_strlcpy(r->info.clock_source, src, sizeof r->info.clock_source);
+    return AM_OK;
+}
+
+am_status radio_record_time_source(radio *r, const char *src)
+{
+    radio_strlcpy(r->info.time_source, src, sizeof r->info.time_source);
+    return AM_OK;
+}
+
+void radio_record_rf_args(radio *r, const radio_args *a)
+{
+    r->info.tx_freq = r->info.rx_freq = radio_args_double(a, "freq", 0);
+    r->info.tx_gain = radio_args_double(a, "tx_gain", 0);
+    r->info.rx_gain = radio_args_double(a, "rx_gain", 0);
+}
+
 /* ---- registry ------------------------------------------------------------------------------ */
 
 static const radio_ops *const backends[] = {

@@ -56,4 +56,16 @@ void radio_strlcpy(char *dst, const char *src, size_t cap);
 /* 1 when every component of x[0..n) is finite. */
 int radio_all_finite(const float complex *x, size_t n);
 
+/* Adds k to one of r's counters (a field of r->stats) under r->lock. */
+void radio_count(radio *r, uint64_t *field, uint64_t k);
+
+/* The tuning methods of the virtual backends (loop, zmq, file): nothing to tune, the value is
+ * recorded in r->info (and a file recording's meta). */
+am_status radio_record_freq(radio *r, radio_dir dir, double hz);
+am_status radio_record_gain(radio *r, radio_dir dir, double db);
+am_status radio_record_clock_source(radio *r, const char *src);
+am_status radio_record_time_source(radio *r, const char *src);
+/* r->info's frequencies and gains from the args freq, tx_gain, rx_gain (0 when absent). */
+void radio_record_rf_args(radio *r, const radio_args *a);
+
 #endif

@@ -96,13 +96,6 @@ static am_status fail(const uhd_h *h, uhd_error e, const char *call)
             return fail((h), e_, #fn);                                                             \
     } while (0)
 
-static void count(radio *r, uint64_t *field, uint64_t k)
-{
-    pthread_mutex_lock(&r->lock);
-    *field += k;
-    pthread_mutex_unlock(&r->lock);
-}
-
 static void sleep_s(double s)
 {
     struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
@@ -522,15 +515,15 @@ static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done
             break;
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW:
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW_IN_PACKET:
-            count(r, &r->stats.underflows, 1);
+            radio_count(r, &r->stats.underflows, 1);
             break;
         case UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR:
         case UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR_IN_BURST:
-            count(r, &r->stats.seq_errors, 1);
+            radio_count(r, &r->stats.seq_errors, 1);
             break;
         case UHD_ASYNC_METADATA_EVENT_CODE_TIME_ERROR:
             /* the device drops the rest of a late burst: it will not be acknowledged */
-            count(r, &r->stats.late, 1);
+            radio_count(r, &r->stats.late, 1);
             h->bursts_done++;
             break;
         default:
@@ -668,14 +661,14 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         if (ec == UHD_RX_METADATA_ERROR_CODE_OVERFLOW) {
             bool oos = false;
             UHD_CALL(h, uhd_rx_metadata_out_of_sequence, h->rx_md, &oos);
-            count(r, oos ? &r->stats.seq_errors : &r->stats.overflows, 1);
+            radio_count(r, oos ? &r->stats.seq_errors : &r->stats.overflows, 1);
             if (got == 0) {
                 if (monotime_s() >= end)
                     return AM_FAIL(AM_ETIMEOUT, "radio 'uhd': RX overflow, then no samples");
                 continue; /* the next packet carries the new timestamp: resync below */
             }
         } else if (ec == UHD_RX_METADATA_ERROR_CODE_LATE_COMMAND) {
-            count(r, &r->stats.late, 1);
+            radio_count(r, &r->stats.late, 1);
             return AM_FAIL(AM_EDEVICE, "radio 'uhd': RX start time had already passed (args '%s')",
                            h->devargs);
         } else if (ec != UHD_RX_METADATA_ERROR_CODE_NONE) {
@@ -697,11 +690,11 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         /* UHD_NOTES "Long runs": trust timestamps, not sample counts */
         int64_t tick = radio_time_to_ticks(*t0, r->info.rate);
         if (h->rx_have_expect && tick != h->rx_expect)
-            count(r, &r->stats.timestamp_jumps, 1);
+            radio_count(r, &r->stats.timestamp_jumps, 1);
         h->rx_expect = tick + (int64_t)got;
         h->rx_have_expect = 1;
         *n = got;
-        count(r, &r->stats.rx_samples, got);
+        radio_count(r, &r->stats.rx_samples, got);
         return AM_OK;
     }
 }

@@ -72,13 +72,6 @@ static const radio_arg_spec zmq_spec[] = {
     {"rx_gain", RADIO_ARG_DOUBLE, -100, 100, NULL, "RX gain, dB (recorded only)"},
 };
 
-static void count(radio *r, uint64_t *field, uint64_t k)
-{
-    pthread_mutex_lock(&r->lock);
-    *field += k;
-    pthread_mutex_unlock(&r->lock);
-}
-
 static void drop_pend(zmq_h *h)
 {
     if (h->have_pend) {
@@ -183,9 +176,7 @@ static am_status zmq_open_(radio *r, const radio_args *a)
     r->impl = h;
     r->info.rate = radio_args_double(a, "rate", 1e6);
     r->info.max_burst = h->max_samps;
-    r->info.tx_freq = r->info.rx_freq = radio_args_double(a, "freq", 0);
-    r->info.tx_gain = radio_args_double(a, "tx_gain", 0);
-    r->info.rx_gain = radio_args_double(a, "rx_gain", 0);
+    radio_record_rf_args(r, a);
     snprintf(r->info.device, sizeof r->info.device, "zeromq tx=%.110s rx=%.110s",
              h->tx ? h->tx_ep : "-", h->rx ? h->rx_ep : "-");
     return AM_OK;
@@ -201,36 +192,6 @@ static void zmq_close_(radio *r)
 static am_status zmq_set_rate(radio *r, double sps)
 {
     r->info.rate = sps; /* the peer checks it on every message */
-    return AM_OK;
-}
-
-static am_status zmq_set_freq(radio *r, radio_dir dir, double hz)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_freq = hz;
-    if (dir & RADIO_RX)
-        r->info.rx_freq = hz;
-    return AM_OK;
-}
-
-static am_status zmq_set_gain(radio *r, radio_dir dir, double db)
-{
-    if (dir & RADIO_TX)
-        r->info.tx_gain = db;
-    if (dir & RADIO_RX)
-        r->info.rx_gain = db;
-    return AM_OK;
-}
-
-static am_status zmq_set_clock_source(radio *r, const char *src)
-{
-    radio_strlcpy(r->info.clock_source, src, sizeof r->info.clock_source);
-    return AM_OK;
-}
-
-static am_status zmq_set_time_source(radio *r, const char *src)
-{
-    radio_strlcpy(r->info.time_source, src, sizeof r->info.time_source);
     return AM_OK;
 }
 
@@ -428,7 +389,7 @@ zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         if (!validate(r, h, &h->pend, &nn, &ts)) {
             zmq_msg_close(&h->pend);
             rejected++;
-            count(r, &r->stats.malformed, 1);
+            radio_count(r, &r->stats.malformed, 1);
             continue;
         }
         /* keep only what lies at or after the requested start */
@@ -444,7 +405,8 @@ zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         h->pend_n = nn;
         h->pend_ts = ts;
         if (h->rx_expect != INT64_MIN && ts + (int64_t)skip < h->rx_expect)
-            count(r, &r->stats.timestamp_jumps, 1); /* overlaps what we delivered: out of order */
+            radio_count(r, &r->stats.timestamp_jumps,
+                        1); /* overlaps what we delivered: out of order */
     }
     size_t m = h->pend_n - h->pend_off;
     if (m > cap)
@@ -460,7 +422,7 @@ zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         h->now = h->rx_expect;
     if (h->pend_off == h->pend_n)
         drop_pend(h);
-    count(r, &r->stats.rx_samples, m);
+    radio_count(r, &r->stats.rx_samples, m);
     return AM_OK;
 }
 
@@ -471,10 +433,10 @@ const radio_ops radio_zmq_ops = {
     .open = zmq_open_,
     .close = zmq_close_,
     .set_rate = zmq_set_rate,
-    .set_freq = zmq_set_freq,
-    .set_gain = zmq_set_gain,
-    .set_clock_source = zmq_set_clock_source,
-    .set_time_source = zmq_set_time_source,
+    .set_freq = radio_record_freq,
+    .set_gain = radio_record_gain,
+    .set_clock_source = radio_record_clock_source,
+    .set_time_source = radio_record_time_source,
     .set_time = zmq_set_time,
     .get_time = zmq_get_time,
     .tx_burst = zmq_tx_burst,
