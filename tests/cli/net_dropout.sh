@@ -10,45 +10,11 @@
 # itself. The control port is derived from $$ and retried if busy. The server's --out folder's
 # parent does not exist beforehand (made as by mkdir -p).
 set -u
-out=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-    exit 1
-}
+. "$(dirname "$0")/lib/net.sh"
 
-# the server first: a busy port is retried (a different one each time), anything else fails
-port=""
-for try in 1 2 3 4 5; do
-    p=$((20000 + ($$ * 7 + try * 1543) % 40000))
-    ep="tcp://127.0.0.1:$p"
-    "$AIRMETA" server --bind "$ep" --agents 3 --rounds 5 --out "$out/runs/a" \
-        --round-timeout 5 --burst-timeout 3 --join-timeout 60 --round-period 1 --report-x \
-        --g-th 0 --tasks-per-agent 2 --seed 4 >"$out/server.log" 2>&1 &
-    spid=$!
-    for i in $(seq 1 50); do
-        grep -q "listening on" "$out/server.log" && break
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if grep -q "listening on" "$out/server.log"; then
-        port=$p
-        pids+=("$spid")
-        break
-    fi
-    wait "$spid"
-    grep -q "Address already in use" "$out/server.log" || fail "server did not start on $ep"
-    echo "port $p busy, trying another"
-done
-[ -n "$port" ] || fail "no free control port after 5 tries"
-ep="tcp://127.0.0.1:$port"
+# the server first (a busy port is retried, anything else fails)
+start_server 7 1543 --agents 3 --rounds 5 --out "$out/runs/a" --round-timeout 5 --burst-timeout 3 \
+    --join-timeout 60 --round-period 1 --report-x --g-th 0 --tasks-per-agent 2 --seed 4
 echo "server on $ep"
 
 "$AIRMETA" chan --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 25 \
@@ -61,17 +27,6 @@ for k in 0 1 2; do
     apids+=($!)
     pids+=($!)
 done
-
-# waits up to $2 seconds for process $1 to end, then reaps it; its exit code in $?
-wait_for() {
-    local i
-    for i in $(seq 1 $(($2 * 10))); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$1" 2>/dev/null && return 124
-    wait "$1"
-}
 
 # agent 2 dies (kill -9: no goodbye) once round 2 is in the metrics
 m="$out/runs/a/metrics.jsonl"

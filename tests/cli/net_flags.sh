@@ -4,19 +4,7 @@
 # the wrong size are refused by the server (exit 2 with the server's reason); a server whose chan
 # never comes gives up at --join-timeout (exit 6). Only 127.0.0.1; every process bounded.
 set -u
-out=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
-    exit 1
-}
+. "$(dirname "$0")/lib/net.sh"
 # runs "$@" expecting exit code $1 and a message containing $2 on stderr
 expect() {
     local code=$1 msg=$2
@@ -55,26 +43,7 @@ expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents
 expect 2 "--cfo: 0.9 is outside" chan --server "$ep" --agents 2 --cfo 0.9
 
 # a server on a free port (retried when busy), then a second one on the same port
-port=""
-for try in 1 2 3 4 5; do
-    p=$((20000 + ($$ * 13 + try * 3319) % 40000))
-    "$AIRMETA" server --bind "tcp://127.0.0.1:$p" --agents 2 --rounds 1 --join-timeout 20 \
-        >"$out/server.log" 2>&1 &
-    spid=$!
-    for i in $(seq 1 50); do
-        grep -q "listening on" "$out/server.log" && break
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if grep -q "listening on" "$out/server.log"; then
-        port=$p
-        pids+=("$spid")
-        break
-    fi
-    wait "$spid"
-done
-[ -n "$port" ] || fail "no free control port"
-ep="tcp://127.0.0.1:$port"
+start_server 13 3319 --agents 2 --rounds 1 --join-timeout 20
 expect 4 "Address already in use" server --bind "$ep" --agents 2 --rounds 1
 expect 2 "refused: agent id 7 but the run has 2 agents" agent --id 7 --server "$ep" --timeout 10
 expect 2 "refused: the chan emulates 3 agents, the run has 2" chan --server "$ep" --agents 3 \

@@ -6,52 +6,10 @@
 # chan and counted in round 4, the late report is counted, and each agent ends with 3 of 4 rounds
 # applied and its memory keeping the whole update of the missed round. Bounded as net_dropout.sh.
 set -u
-out=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
-    exit 1
-}
-wait_for() {
-    local i
-    for i in $(seq 1 $(($2 * 10))); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$1" 2>/dev/null && return 124
-    wait "$1"
-}
+. "$(dirname "$0")/lib/net.sh"
 
-port=""
-for try in 1 2 3 4 5; do
-    p=$((20000 + ($$ * 11 + try * 2371) % 40000))
-    ep="tcp://127.0.0.1:$p"
-    "$AIRMETA" server --bind "$ep" --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 \
-        --burst-timeout 0.3 --join-timeout 60 --round-period 0.5 --report-x --g-th 0 \
-        --tasks-per-agent 2 --seed 6 >"$out/server.log" 2>&1 &
-    spid=$!
-    for i in $(seq 1 50); do
-        grep -q "listening on" "$out/server.log" && break
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if grep -q "listening on" "$out/server.log"; then
-        port=$p
-        pids+=("$spid")
-        break
-    fi
-    wait "$spid"
-    grep -q "Address already in use" "$out/server.log" || fail "server did not start on $ep"
-done
-[ -n "$port" ] || fail "no free control port after 5 tries"
-ep="tcp://127.0.0.1:$port"
+start_server 11 2371 --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 --burst-timeout 0.3 \
+    --join-timeout 60 --round-period 0.5 --report-x --g-th 0 --tasks-per-agent 2 --seed 6
 
 "$AIRMETA" chan --server "$ep" --agents 2 --snr-db 25 --seed 2 --timeout 60 \
     >"$out/chan.log" 2>&1 &

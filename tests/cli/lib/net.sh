@@ -1,0 +1,60 @@
+# tests/cli/lib/net.sh: the set-up the multi-process tests (tests/cli/net_*.sh) share; sourced
+# after `set -u` (not a test itself: tests/CMakeLists.txt registers tests/cli/*.sh only).
+# Gives $out (a temporary folder; at exit every process in pids is killed and $out removed),
+# fail MSG (prints the tail of every $out/*.log, exits 1), wait_for PID SECONDS and
+# start_server A B ARGS... (below).
+out=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$out"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
+    exit 1
+}
+
+# waits up to $2 seconds for process $1 to end, then reaps it; its exit code in $? (124: still
+# running)
+wait_for() {
+    local i
+    for i in $(seq 1 $(($2 * 10))); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$1" 2>/dev/null && return 124
+    wait "$1"
+}
+
+# `airmeta server --bind tcp://127.0.0.1:PORT ARGS...` in the background, logging to
+# $out/server.log, once it listens: PORT = 20000 + ($$ * A + try * B) % 40000 (each script its own
+# A, B: the scripts run in parallel); a busy port is retried (5 tries), anything else fails. Sets
+# spid (added to pids), port and ep.
+start_server() {
+    local a=$1 b=$2 try p i
+    shift 2
+    port=""
+    for try in 1 2 3 4 5; do
+        p=$((20000 + ($$ * a + try * b) % 40000))
+        ep="tcp://127.0.0.1:$p"
+        "$AIRMETA" server --bind "$ep" "$@" >"$out/server.log" 2>&1 &
+        spid=$!
+        for i in $(seq 1 50); do
+            grep -q "listening on" "$out/server.log" && break
+            kill -0 "$spid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if grep -q "listening on" "$out/server.log"; then
+            port=$p
+            pids+=("$spid")
+            return 0
+        fi
+        wait "$spid"
+        grep -q "Address already in use" "$out/server.log" || fail "server did not start on $ep"
+        echo "port $p busy, trying another"
+    done
+    fail "no free control port after 5 tries"
+}
