@@ -3,14 +3,15 @@
 #include <string.h>
 
 #include "commands.h"
+#include "phy/version.h"
 
 static const am_command commands[] = {
-    {"bench", "benchmarks: bench phy | bench fl (Msps, us per iteration, ratios)", cmd_bench},
+    {"bench", "benchmarks: bench phy | fl | radio | round (Msps, us per iteration, ratios)", cmd_bench},
     {"replay", "decode every burst of a SigMF capture: replay CAPTURE.sigmf-meta --out V.f32 [--json]", cmd_replay},
     {"demo", "PHY demo: K agents, Rayleigh channels, aggregation NMSE vs the §5 floor", cmd_demo},
-    {"sim", "federated meta-learning over the air in one process (ideal | stat channel)", cmd_sim},
+    {"sim", "federated meta-learning over the air in one process (ideal | stat | iq channel)", cmd_sim},
     {"sweep", "grid of sim runs in parallel: tables over seeds and trade-off plots (PNG)", cmd_sweep},
-    {"server", "the server of a multi-process run (ZeroMQ control plane + IQ through chan)", cmd_server},
+    {"server", "the server of a multi-process run (ZeroMQ control; IQ via chan or on air)", cmd_server},
     {"agent", "one training agent of a multi-process run: agent --id K --server tcp://...", cmd_agent},
     {"chan", "the channel-emulator process between server and agents (zmq IQ)", cmd_chan},
     {"loopback", "reference SigMF recording from the own loopback, with the true aggregate", cmd_loopback},
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("airmeta %s (air interface version 1)\n", AM_VERSION);
+        printf("airmeta %s (air interface version %u)\n", AM_VERSION, phy_air_interface_version());
         return 0;
     }
     for (size_t i = 0; i < ncommands; i++)
