@@ -6,22 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
+#include "crc32.h"
 #include "fsutil.h"
-
-uint32_t checkpoint_crc(const void *p, size_t n)
-{
-    uLong c = crc32(0L, Z_NULL, 0);
-    const unsigned char *b = p;
-    while (n) { /* zlib takes uInt lengths */
-        uInt m = n > 0x40000000u ? 0x40000000u : (uInt)n;
-        c = crc32(c, b, m);
-        b += m;
-        n -= m;
-    }
-    return (uint32_t)c;
-}
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -68,8 +55,8 @@ static void make_header(unsigned char h[CHECKPOINT_HDR_LEN],
     memcpy(&e, &in->elapsed_s, sizeof e);
     put_u64(h + 40, e);
     put_u32(h + 48, in->config_crc);
-    put_u32(h + 52, checkpoint_crc(state, n));
-    put_u32(h + 60, checkpoint_crc(h, 60));
+    put_u32(h + 52, crc32_bytes(state, n));
+    put_u32(h + 60, crc32_bytes(h, 60));
 }
 
 am_status
@@ -117,7 +104,7 @@ am_status checkpoint_read(const char *path,
     } else if (get_u32(h + 8) != CHECKPOINT_VERSION) {
         s = AM_FAIL(AM_EFORMAT, "checkpoint %s: version %u, this build reads version %u", path,
                     (unsigned)get_u32(h + 8), CHECKPOINT_VERSION);
-    } else if (get_u32(h + 60) != checkpoint_crc(h, 60)) {
+    } else if (get_u32(h + 60) != crc32_bytes(h, 60)) {
         s = AM_FAIL(AM_EFORMAT, "checkpoint %s: header CRC mismatch (corrupt header)", path);
     } else if (get_u32(h + 12) != CHECKPOINT_HDR_LEN) {
         s = AM_FAIL(AM_EFORMAT, "checkpoint %s: header length %u, expected %u", path,
@@ -169,7 +156,7 @@ am_status checkpoint_read(const char *path,
     if (got != len)
         s = AM_FAIL(AM_EIO, "checkpoint %s: read %zu of %llu bytes", path, got,
                     (unsigned long long)len);
-    else if (checkpoint_crc(buf, (size_t)len) != scrc)
+    else if (crc32_bytes(buf, (size_t)len) != scrc)
         s = AM_FAIL(AM_EFORMAT, "checkpoint %s: state CRC mismatch (corrupt data)", path);
     if (s != AM_OK) {
         free(buf);

@@ -34,9 +34,6 @@ typedef struct checkpoint_info {
     double elapsed_s;
 } checkpoint_info;
 
-/* CRC-32 (zlib, IEEE 802.3) of n bytes. */
-uint32_t checkpoint_crc(const void *p, size_t n);
-
 /* Writes header + state to path atomically: a temporary file in the same folder (path.tmp-XXXXXX)
  * is written, fsync'ed and renamed over path, then the folder is fsync'ed; a reader sees the old
  * file or the new one, never a part. AM_EIO naming the file on any failure (the temporary file is

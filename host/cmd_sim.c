@@ -28,6 +28,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "commands.h"
+#include "crc32.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "fl/agg.h"
@@ -281,7 +282,7 @@ static am_status config_crc(const cli_opt *t, size_t n, uint32_t *crc)
     cJSON_Delete(f);
     if (!s)
         return AM_FAIL(AM_ENOMEM, "config: out of memory");
-    *crc = checkpoint_crc(s, strlen(s));
+    *crc = crc32_bytes(s, strlen(s));
     cJSON_free(s);
     return AM_OK;
 }

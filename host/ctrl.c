@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zmq.h>
 
+#include "crc32.h"
 #include "monotime.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -148,19 +148,6 @@ void ctrl_f32_copy(const void *view, size_t n, float *dst)
 const char *ctrl_str_at(const void *view, size_t i)
 {
     return (const char *)view + CTRL_STR_LEN * i;
-}
-
-static uint32_t crc(const void *p, size_t n)
-{
-    uLong c = crc32(0L, Z_NULL, 0);
-    const unsigned char *b = p;
-    while (n) { /* zlib takes uInt lengths */
-        uInt m = n > 0x40000000u ? 0x40000000u : (uInt)n;
-        c = crc32(c, b, m);
-        b += m;
-        n -= m;
-    }
-    return (uint32_t)c;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -630,9 +617,9 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
     w_u32(&h, m->round);
     w_u32(&h, m->sender);
     w_u32(&h, (uint32_t)n);
-    w_u32(&h, crc(p + CTRL_HDR_LEN, n));
+    w_u32(&h, crc32_bytes(p + CTRL_HDR_LEN, n));
     w_u32(&h, 0);
-    w_u32(&h, crc(p, 28));
+    w_u32(&h, crc32_bytes(p, 28));
     *len = CTRL_HDR_LEN + n;
     return AM_OK;
 }
@@ -706,9 +693,9 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
     if (ver != CTRL_VERSION)
         return reject(why, CTRL_REJ_VERSION, "version %u (this build speaks %d)", (unsigned)ver,
                       CTRL_VERSION);
-    if (hcrc != crc(p, 28))
+    if (hcrc != crc32_bytes(p, 28))
         return reject(why, CTRL_REJ_HCRC, "header CRC 0x%08x, computed 0x%08x", (unsigned)hcrc,
-                      (unsigned)crc(p, 28));
+                      (unsigned)crc32_bytes(p, 28));
     if (type == 0 || type >= CTRL_TYPE_END)
         return reject(why, CTRL_REJ_TYPE, "unknown type %u", (unsigned)type);
     if (reserved != 0)
@@ -723,9 +710,9 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         return reject(why, CTRL_REJ_SIZE, "%s: %zu bytes after the %u-byte payload",
                       ctrl_type_name(type), len - CTRL_HDR_LEN - n, (unsigned)n);
     const unsigned char *q = p + CTRL_HDR_LEN;
-    if (pcrc != crc(q, n))
+    if (pcrc != crc32_bytes(q, n))
         return reject(why, CTRL_REJ_CRC, "%s: payload CRC 0x%08x, computed 0x%08x",
-                      ctrl_type_name(type), (unsigned)pcrc, (unsigned)crc(q, n));
+                      ctrl_type_name(type), (unsigned)pcrc, (unsigned)crc32_bytes(q, n));
     memset(m, 0, sizeof *m);
     m->type = type;
     m->round = round;
