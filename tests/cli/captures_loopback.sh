@@ -8,16 +8,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-expect() { # expect CODE PATTERN ARGS...
-    local code=$1 pat=$2
-    shift 2
-    local err
-    err=$("$AIRMETA" loopback "$@" 2>&1 >/dev/null)
-    local rc=$?
-    [ "$rc" -eq "$code" ] || fail "loopback $*: exit $rc, expected $code ($err)"
-    echo "$err" | grep -q -- "$pat" || fail "loopback $*: message '$err' lacks '$pat'"
-    echo "ok: loopback $* -> $rc: $err"
-}
+expect_cmd=(loopback)
+. "$(dirname "$0")/lib/expect.sh"
 expect 2 "--out NAME is required" --agents 2
 expect 2 "--agents: 0 is outside" --out "$d/x" --agents 0
 expect 2 "--agents: 256 is outside" --out "$d/x" --agents 256

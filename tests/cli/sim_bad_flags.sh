@@ -3,16 +3,8 @@
 # a missing data set names the path, an unusable --out folder too; nothing is trained.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
-expect() { # expect CODE PATTERN ARGS...
-    local code=$1 pat=$2
-    shift 2
-    local err
-    err=$("$AIRMETA" sim --quiet --rounds 1 "$@" 2>&1 >/dev/null)
-    local rc=$?
-    [ "$rc" -eq "$code" ] || fail "sim $*: exit $rc, expected $code ($err)"
-    echo "$err" | grep -q -- "$pat" || fail "sim $*: message '$err' lacks '$pat'"
-    echo "ok: sim $* -> $rc: $err"
-}
+expect_cmd=(sim --quiet --rounds 1)
+. "$(dirname "$0")/lib/expect.sh"
 expect 2 "--agg: 'foo' is not one of ideal|stat" --agg foo
 expect 2 "--agents: '-3' is negative" --agents -3
 expect 2 "--agents: 0 is outside" --agents 0

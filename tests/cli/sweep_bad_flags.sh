@@ -6,16 +6,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-expect() { # expect CODE PATTERN ARGS...
-    local code=$1 pat=$2
-    shift 2
-    local err
-    err=$("$AIRMETA" sweep "$@" 2>&1 >/dev/null)
-    local rc=$?
-    [ "$rc" -eq "$code" ] || fail "sweep $*: exit $rc, expected $code ($err)"
-    echo "$err" | grep -q -- "$pat" || fail "sweep $*: message '$err' lacks '$pat'"
-    echo "ok: sweep $* -> $rc: $err"
-}
+expect_cmd=(sweep)
+. "$(dirname "$0")/lib/expect.sh"
 o="--out $d/x --rounds 2"
 expect 2 "--out DIR is required" --snr-db 10
 expect 2 "--snr-db: '0,,10' is not a comma-separated list" $o --snr-db 0,,10
