@@ -1,7 +1,7 @@
 /* host/fsutil: mkdir -p creates every missing parent and accepts an existing folder, refuses a file
  * in the way naming it; a path that does not fit is refused; an atomic write replaces the file by
  * exactly its pieces (mode 0644, no temporary file left) and leaves the old file on failure. */
-#include <dirent.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +26,15 @@ static size_t slurp(const char *path, char *buf, size_t cap)
     return n;
 }
 
-static int count_tmp(const char *dir)
+/* temporary files (NAME.tmp-XXXXXX) left in dir */
+static size_t count_tmp(const char *dir)
 {
-    DIR *d = opendir(dir);
-    int c = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        c += strstr(e->d_name, ".tmp-") != NULL;
-    if (d)
-        closedir(d);
-    return c;
+    char pat[1200];
+    snprintf(pat, sizeof pat, "%s/*.tmp-*", dir);
+    glob_t g;
+    size_t n = glob(pat, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    return n;
 }
 
 AM_TEST(mkdir_p, unit)
