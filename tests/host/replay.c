@@ -119,6 +119,27 @@ static am_status mem_cb(const phy_ota_burst *b, void *user)
     return AM_OK;
 }
 
+/* The stream decoded in memory by the receiver the captures are replayed with (the reference). */
+static am_status decode_in_memory(const stream *st, mem_rx *m)
+{
+    memset(m, 0, sizeof *m);
+    phy_ota_rx_cfg rc;
+    phy_ota_rx_cfg_default(&rc);
+    rc.frame.nfft = 128;
+    rc.frame.cp_len = 16;
+    rc.payload_len = L;
+    rc.eta = 1.5f;
+    rc.rho = 1.0f;
+    rc.callback = mem_cb;
+    rc.user = m;
+    phy_ota_rx *rx = NULL;
+    am_status s = phy_ota_rx_create(&rc, &rx);
+    if (s == AM_OK)
+        s = phy_ota_rx_execute(rx, st->y, st->n);
+    phy_ota_rx_destroy(rx);
+    return s;
+}
+
 static char *tmp_path(const char *name)
 {
     static char buf[4][600];
@@ -149,20 +170,7 @@ AM_TEST(bitexact_vs_memory, unit)
     stream st;
     AM_REQUIRE_OK(make_stream(&st, 18.0f, 7));
     static mem_rx m;
-    memset(&m, 0, sizeof m);
-    phy_ota_rx_cfg rc;
-    phy_ota_rx_cfg_default(&rc);
-    rc.frame.nfft = 128;
-    rc.frame.cp_len = 16;
-    rc.payload_len = L;
-    rc.eta = 1.5f;
-    rc.rho = 1.0f;
-    rc.callback = mem_cb;
-    rc.user = &m;
-    phy_ota_rx *rx = NULL;
-    AM_REQUIRE_OK(phy_ota_rx_create(&rc, &rx));
-    AM_REQUIRE_OK(phy_ota_rx_execute(rx, st.y, st.n));
-    phy_ota_rx_destroy(rx);
+    AM_REQUIRE_OK(decode_in_memory(&st, &m));
     AM_REQUIRE(m.n == BURSTS, "in memory: %u bursts of %d", m.n, BURSTS);
     for (int b = 0; b < BURSTS; b++) /* detected where they were sent (timing offsets <= 4) */
         AM_CHECK(m.start[b] >= st.start[b] - 16 && m.start[b] <= st.start[b] + 16,
@@ -183,9 +191,10 @@ AM_TEST(bitexact_vs_memory, unit)
         replay_opts o = {.out = tmp_path("rep.f32"), .json = json, .chunk = chunks[c]};
         replay_result res;
         AM_REQUIRE_OK(replay_capture(tmp_path("rep.sigmf-meta"), &o, &res));
-        AM_CHECK(res.bursts == BURSTS && res.samples == st.n, "chunk %zu: %llu bursts, %llu "
-                 "samples", chunks[c], (unsigned long long)res.bursts,
-                 (unsigned long long)res.samples);
+        AM_CHECK(res.bursts == BURSTS && res.samples == st.n,
+                 "chunk %zu: %llu bursts, %llu "
+                 "samples",
+                 chunks[c], (unsigned long long)res.bursts, (unsigned long long)res.samples);
         size_t nb = 0;
         unsigned char *bytes = read_all(tmp_path("rep.f32"), &nb);
         AM_REQUIRE(bytes && nb == sizeof m.payload, "chunk %zu: %zu bytes", chunks[c], nb);
@@ -206,8 +215,7 @@ AM_TEST(bitexact_vs_memory, unit)
             double snr = cJSON_GetNumberValue(cJSON_GetObjectItem(o2, "snr_db"));
             double act = cJSON_GetNumberValue(cJSON_GetObjectItem(o2, "active_mean"));
             AM_CHECK(start == (double)m.start[b], "line %u start %.17g", b, start);
-            AM_CHECK((float)cfo == m.cfo[b] && (float)snr == m.snr[b] &&
-                         (float)act == m.active[b],
+            AM_CHECK((float)cfo == m.cfo[b] && (float)snr == m.snr[b] && (float)act == m.active[b],
                      "line %u: cfo %.9g/%.9g snr %.9g/%.9g active %.9g/%.9g", b, cfo,
                      (double)m.cfo[b], snr, (double)m.snr[b], act, (double)m.active[b]);
             AM_CHECK(fabs(cfo - 0.08) < 0.01, "cfo estimate %g, emulated 0.08", cfo);
@@ -279,20 +287,7 @@ AM_TEST(ci16_capture, unit)
     free(q);
 
     static mem_rx m;
-    memset(&m, 0, sizeof m);
-    phy_ota_rx_cfg rc;
-    phy_ota_rx_cfg_default(&rc);
-    rc.frame.nfft = 128;
-    rc.frame.cp_len = 16;
-    rc.payload_len = L;
-    rc.eta = 1.5f;
-    rc.rho = 1.0f;
-    rc.callback = mem_cb;
-    rc.user = &m;
-    phy_ota_rx *rx = NULL;
-    AM_REQUIRE_OK(phy_ota_rx_create(&rc, &rx));
-    AM_REQUIRE_OK(phy_ota_rx_execute(rx, st.y, st.n));
-    phy_ota_rx_destroy(rx);
+    AM_REQUIRE_OK(decode_in_memory(&st, &m));
     AM_REQUIRE(m.n == BURSTS, "%u bursts", m.n);
     /* replay reads q / 32768, exactly the values decoded in memory above */
     replay_opts o = {.out = tmp_path("c16.f32")};
@@ -312,8 +307,7 @@ AM_TEST(bad_captures, unit)
     replay_opts o = {.out = tmp_path("bad.f32")};
     replay_result res;
     char logo[600];
-    snprintf(logo, sizeof logo, "%s/tests/data/sigmf/sigmf_logo.sigmf-meta",
-             am_test_source_dir());
+    snprintf(logo, sizeof logo, "%s/tests/data/sigmf/sigmf_logo.sigmf-meta", am_test_source_dir());
     AM_CHECK(replay_capture(logo, &o, &res) == AM_ENOTSUP, "logo: %s", am_last_error());
     AM_CHECK(strstr(am_last_error(), "ri16_le") != NULL, "%s", am_last_error());
     AM_CHECK(replay_capture(tmp_path("absent.sigmf-meta"), &o, &res) == AM_ENOTFOUND &&
