@@ -28,9 +28,9 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "commands.h"
-#include "crc32.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "crc32.h"
 #include "fl/agg.h"
 #include "fl/airfl.h"
 #include "fl/meta.h"
@@ -403,27 +403,6 @@ static am_status write_config(
     am_status st = fs_write_atomic(path, text, 2);
     cJSON_free(s);
     return st;
-}
-
-static char *read_small(const char *path, size_t max, am_status *st)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *st = AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *s = malloc(max + 1);
-    size_t n = s ? fread(s, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!s || n > max) {
-        free(s);
-        *st = s ? AM_FAIL(AM_EFORMAT, "%s: larger than %zu bytes", path, max)
-                : AM_FAIL(AM_ENOMEM, "out of memory");
-        return NULL;
-    }
-    s[n] = '\0';
-    *st = AM_OK;
-    return s;
 }
 
 /* The arguments that reproduce config.json's flags ("sim" "--agg" "stat" ...), for cli_parse:
@@ -839,8 +818,8 @@ static am_status resume_opts(const char *dir,
     am_status s = fs_path_join(path, sizeof path, dir, "config.json");
     if (s != AM_OK)
         return s;
-    char *text = read_small(path, SIM_CONFIG_MAX, &s);
-    if (!text)
+    char *text = NULL;
+    if ((s = fs_read_text(path, SIM_CONFIG_MAX, &text)) != AM_OK)
         return s == AM_ENOTFOUND
                    ? am_error_wrap(s, "--resume %s: not a run folder (no config.json)", dir)
                    : s;

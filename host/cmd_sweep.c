@@ -412,22 +412,6 @@ static void last_line(const char *path, char *msg, size_t cap)
     fclose(f);
 }
 
-static char *read_file(const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *s = malloc(max + 1);
-    size_t n = s ? fread(s, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!s || n > max) {
-        free(s);
-        return NULL;
-    }
-    s[n] = '\0';
-    return s;
-}
-
 static am_status write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -455,7 +439,8 @@ static am_status read_run(sw_run *r, const char *rundir, unsigned rounds)
 {
     char path[SW_PATH + 300];
     snprintf(path, sizeof path, "%s/config.json", rundir);
-    char *txt = read_file(path, 1 << 20);
+    char *txt = NULL;
+    (void)fs_read_text(path, 1 << 20, &txt); /* a missing or unreadable one: refused below */
     cJSON *cfg = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
     double R = jnum(cfg, "flags", "rounds", NULL);
@@ -1129,7 +1114,8 @@ static int run_complete(sw_run *r, const char *dir, unsigned rounds)
 {
     char p[SW_PATH + 256];
     snprintf(p, sizeof p, "%s/runs/%s.cmd", dir, r->name);
-    char *cmd = read_file(p, 1 << 20);
+    char *cmd = NULL;
+    (void)fs_read_text(p, 1 << 20, &cmd); /* none: not complete */
     int same = cmd && strncmp(cmd, r->cmdline, strlen(r->cmdline)) == 0 &&
                strcmp(cmd + strlen(r->cmdline), "\n") == 0;
     free(cmd);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,28 @@ am_status fs_mkdir_p(const char *dir)
     struct stat sb;
     if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return AM_FAIL(AM_EIO, "%s: not a folder", dir);
+    return AM_OK;
+}
+
+am_status fs_read_text(const char *path, size_t max, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: %s", path, strerror(errno));
+    char *s = max < SIZE_MAX ? malloc(max + 1) : NULL;
+    size_t n = s ? fread(s, 1, max + 1, f) : 0;
+    int bad = s && ferror(f);
+    fclose(f);
+    if (!s)
+        return AM_FAIL(AM_ENOMEM, "%s: out of memory for %zu bytes", path, max);
+    if (bad || n > max) {
+        free(s);
+        return bad ? AM_FAIL(AM_EIO, "%s: read error", path)
+                   : AM_FAIL(AM_EFORMAT, "%s: larger than %zu bytes", path, max);
+    }
+    s[n] = '\0';
+    *out = s;
     return AM_OK;
 }
 

@@ -18,6 +18,11 @@ am_status fs_path_join(char *out, size_t cap, const char *dir, const char *name)
  * a folder ("not a folder"); AM_EINVAL for an empty path or one of FS_PATH_MAX bytes or more. */
 am_status fs_mkdir_p(const char *dir);
 
+/* The whole file path, at most max bytes, NUL-terminated in *out (malloc'ed; the caller frees it).
+ * AM_ENOTFOUND when it does not exist, AM_EIO when it cannot be read, AM_EFORMAT when it is larger
+ * than max bytes, AM_ENOMEM; each naming the file, *out = NULL then. */
+am_status fs_read_text(const char *path, size_t max, char **out);
+
 /* One piece of a file's content (fs_write_atomic writes the pieces one after the other). */
 typedef struct fs_part {
     const void *data;

@@ -1,6 +1,7 @@
 /* host/fsutil: mkdir -p creates every missing parent and accepts an existing folder, refuses a file
  * in the way naming it; a path that does not fit is refused; an atomic write replaces the file by
- * exactly its pieces (mode 0644, no temporary file left) and leaves the old file on failure. */
+ * exactly its pieces (mode 0644, no temporary file left) and leaves the old file on failure; a
+ * text read is bounded (max bytes fit, one more is refused) and a missing file is AM_ENOTFOUND. */
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,4 +107,25 @@ AM_TEST(write_atomic, unit)
     n = slurp(path, buf, sizeof buf);
     AM_CHECK(n == 3 && memcmp(buf, "xyz", 3) == 0, "old content kept");
     AM_CHECK(count_tmp(dir) == 0, "temporary files left in %s", dir);
+}
+
+AM_TEST(read_text, unit)
+{
+    char dir[1024], path[1100], none[1100];
+    snprintf(dir, sizeof dir, "%s/fs_rt", am_test_tmp_dir());
+    AM_REQUIRE_OK(fs_mkdir_p(dir));
+    snprintf(path, sizeof path, "%s/t.json", dir);
+    const fs_part part = {"{\"k\": 12}\n", 10};
+    AM_REQUIRE_OK(fs_write_atomic(path, &part, 1));
+    char *t = NULL;
+    AM_REQUIRE_OK(fs_read_text(path, 10, &t)); /* exactly max bytes */
+    AM_CHECK(t && strcmp(t, "{\"k\": 12}\n") == 0, "text '%s'", t ? t : "(null)");
+    free(t);
+    AM_CHECK(fs_read_text(path, 9, &t) == AM_EFORMAT && t == NULL, "one byte over max");
+    AM_CHECK(strstr(am_last_error(), path) && strstr(am_last_error(), "larger than 9 bytes"),
+             "message: %s", am_last_error());
+    snprintf(none, sizeof none, "%s/none.json", dir);
+    AM_CHECK(fs_read_text(none, 10, &t) == AM_ENOTFOUND && t == NULL, "missing file");
+    AM_CHECK(strstr(am_last_error(), none), "message: %s", am_last_error());
+    AM_CHECK(fs_read_text(dir, 10, &t) != AM_OK && t == NULL, "a folder is not a text file");
 }
