@@ -347,8 +347,7 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         c.cp_len = o->cp;
         c.n_taps = o->taps;
         c.delay_spread = (float)o->delay_spread;
-        c.max_timing_offset =
-            o->timing_offset != UINT32_MAX ? o->timing_offset : (o->cp ? o->cp : o->nfft / 8) / 4;
+        c.max_timing_offset = o->timing_offset; /* resolved by fill_defaults (cp / 4) */
         c.max_cfo = (float)o->cfo;
         c.snr_db = (float)o->snr_db;
         c.threads = o->threads < 64 ? o->threads : 64;
