@@ -13,7 +13,7 @@
 #include <time.h>
 #include <uhd.h>
 
-#include "monotime.h"
+#include "util/monotime.h"
 #include "radio/radio_impl.h"
 
 typedef struct uhd_h {

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "monotime.h"
+#include "util/monotime.h"
 #include "radio/radio_impl.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

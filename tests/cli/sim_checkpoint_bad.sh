@@ -4,7 +4,7 @@
 # wrong magic, a checkpoint of another run (other K = other dimensions; other SNR = other
 # configuration), config.json broken, with an unknown flag, with a value out of range; and it
 # leaves metrics.jsonl alone then. A checkpoint file is never seen half-written: no temporary
-# file stays in the folder (host/checkpoint.c writes temp + fsync + rename; the concurrency test
+# file stays in the folder (host/run/checkpoint.c writes temp + fsync + rename; the concurrency test
 # is tests/host/checkpoint.c).
 set -u
 fail() { echo "FAIL: $*"; exit 1; }

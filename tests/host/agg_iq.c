@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "agg_iq.h"
+#include "round/agg_iq.h"
 #include "am_test.h"
 #include "core/rng.h"
 #include "fl/agg.h"
@@ -16,7 +16,7 @@
 #include "fl/model.h"
 #include "fl/task.h"
 #include "phy/sigmf.h"
-#include "replay.h"
+#include "round/replay.h"
 
 /* K vectors of D floats and the outputs of one aggregation. */
 typedef struct bench {

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "am_test.h"
-#include "checkpoint.h"
-#include "crc32.h"
+#include "run/checkpoint.h"
+#include "util/crc32.h"
 
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {

@@ -1,5 +1,5 @@
 /* tests/host/ctrl: control-plane codec round trips, every malformed case refused with a message
- * and counted, and the ROUTER/DEALER sockets over 127.0.0.1 (host/ctrl.h). */
+ * and counted, and the ROUTER/DEALER sockets over 127.0.0.1 (host/net/ctrl.h). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 
 #include "am_test.h"
 #include "core/rng.h"
-#include "ctrl.h"
+#include "net/ctrl.h"
 
 #define BIG 300000u /* a model of a few 10^5 floats */
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "am_test.h"
-#include "fsutil.h"
+#include "util/fsutil.h"
 
 static int is_dir(const char *p)
 {

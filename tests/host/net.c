@@ -1,13 +1,13 @@
 /* tests/host/net: the data plane of server / agent / chan in one process: beacon through the
  * emulated downlink on absolute ticks, agents' channel estimation, precoding and CFO
  * pre-compensation, uplink superposition, the server's receiver; NMSE against the AIR_INTERFACE
- * §5 floor (host/net.h). Also endpoints helpers. */
+ * §5 floor (host/net/net.h). Also endpoints helpers. */
 #include <math.h>
 #include <string.h>
 
 #include "am_test.h"
 #include "core/rng.h"
-#include "net.h"
+#include "net/net.h"
 #include "phy/beacon.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
@@ -267,7 +267,7 @@ AM_TEST(endpoints, unit)
              "loopback");
 }
 
-/* The error memory after the server's verdict (host/net.h): applied -> v - delivered (truncated
+/* The error memory after the server's verdict (host/net/net.h): applied -> v - delivered (truncated
  * entries stay); not applied -> all of v stays (nothing lost); no memory -> 0. */
 AM_TEST(memory_resolve, unit)
 {

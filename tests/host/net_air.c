@@ -7,8 +7,8 @@
 
 #include "am_test.h"
 #include "core/rng.h"
-#include "net.h"
-#include "net_air.h"
+#include "net/net.h"
+#include "net/net_air.h"
 #include "phy/beacon.h"
 #include "phy/ota_rx.h"
 

@@ -9,7 +9,7 @@
 
 #include "am_test.h"
 #include "core/rng.h"
-#include "ota_agent.h"
+#include "round/ota_agent.h"
 #include "phy/beacon.h"
 
 AM_TEST(bad_config, unit)

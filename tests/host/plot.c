@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "am_test.h"
-#include "plot.h"
+#include "run/plot.h"
 
 /* PNG signature + IHDR width/height (big-endian, bytes 16..23). */
 static int png_size(const char *path, uint32_t *w, uint32_t *h)

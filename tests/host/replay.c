@@ -1,4 +1,4 @@
-/* Tests of airmeta replay (host/replay.h): a capture written to SigMF and replayed from the file
+/* Tests of airmeta replay (host/round/replay.h): a capture written to SigMF and replayed from the file
  * gives bit-exactly what the streaming receiver gives on the same stream in memory; no-burst,
  * ci16 and bad-capture paths (AIR_INTERFACE §5, §7). */
 #include <cjson/cJSON.h>
@@ -11,7 +11,7 @@
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
 #include "phy/sigmf.h"
-#include "replay.h"
+#include "round/replay.h"
 
 enum { K = 3, BURSTS = 4, L = 1000 };
 

@@ -1,0 +1,531 @@
+/* airmeta agent: one training agent of a multi-process run (issue 4 item 3, PAPER.md §3).
+ * Joins the server's control plane, learns the run's setup from it, and each round: local
+ * meta-update from the broadcast model, error memory, sparsification, status report, then on the
+ * server's GO: beacon -> channel estimate -> precoded burst over the zmq radio (host/net/net.h).
+ *
+ * Error memory when a burst does not make it (documented choice): the agent keeps v = u + m
+ * (this round's update plus its memory) pending until the server says whose updates it applied
+ * (COMMIT, repeated in the next MODEL). Applied: m = v - delivered (entries on bins the agent
+ * truncated stay, PAPER.md §3). Not applied (late, beacon missed, burst lost, round not decoded,
+ * or the verdict never arrived): m = v, nothing of it was delivered, so nothing is lost; the
+ * update reaches the server in a later round through the memory. Without memory (--no-memory at
+ * the server) m stays 0 and such an update is dropped. */
+#include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/cli.h"
+#include "cmd/commands.h"
+#include "net/ctrl.h"
+#include "fl/meta.h"
+#include "round/learner.h"
+#include "util/monotime.h"
+#include "net/net.h"
+#include "net/net_air.h"
+#include "phy/beacon.h"
+#include "radio/radio.h"
+
+typedef struct agent_opts {
+    unsigned id;
+    const char *server, *data_dir, *late_status, *late_burst;
+    const char *radio_name, *radio_args;      /* data plane: zmq (the chan) or uhd (on air) */
+    long late_status_round, late_burst_round; /* -1: none */
+    double late_status_s, late_burst_s;
+    double timeout, beacon_timeout;
+    size_t max_dim;
+    int quiet;
+} agent_opts;
+
+typedef struct agent_tasks {
+    const fl_task_family *fam;
+    fl_task_buf *buf;
+    unsigned id;
+} agent_tasks;
+
+typedef struct agent_state {
+    agent_opts o;
+    ctrl *c;
+    radio *rad;
+    double rate;
+    int air; /* --radio uhd: this host's radio, opened before joining (host/net/net_air.h) */
+    ctrl_learner l;
+    fl_task_family *fam;
+    fl_model *model;
+    fl_meta *meta;
+    fl_sparse *sp;
+    agent_tasks tasks;
+    net_agent *na;
+    am_rng rng;
+    size_t D, blen, dl_cap;
+    float *theta, *u, *v, *m, *x, *del;
+    float complex *burst, *dl;
+    /* the round in flight */
+    int pending, sent;
+    uint32_t pend_round;
+    float peak, power, loss;
+    uint64_t rounds, applied, not_applied, deaf;
+} agent_state;
+
+static void sleep_s(double s)
+{
+    struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&t, &t) != 0 && !net_stop_requested())
+        ;
+}
+
+/* "ROUND:SECONDS" of the fault-injection flags */
+static am_status parse_late(const char *flag, const char *v, long *round, double *secs)
+{
+    char *end = NULL;
+    long r = strtol(v, &end, 10);
+    if (end == v || *end != ':' || r < 0 || r > 100000000)
+        return AM_FAIL(AM_EINVAL, "%s: '%s' is not ROUND:SECONDS (round index from 0)", flag, v);
+    const char *p = end + 1;
+    double d = strtod(p, &end);
+    if (end == p || *end != '\0' || !isfinite(d) || d < 0 || d > 3600)
+        return AM_FAIL(AM_EINVAL, "%s: '%s': SECONDS must be 0..3600", flag, v);
+    *round = r;
+    *secs = d;
+    return AM_OK;
+}
+
+static am_status
+sample_task(void *ctx, am_rng *rng, const fl_batch **support, const fl_batch **query)
+{
+    agent_tasks *t = ctx;
+    am_status s = fl_task_sample(t->fam, t->id, rng, t->buf);
+    if (s != AM_OK)
+        return s;
+    *support = &t->buf->support;
+    *query = &t->buf->query;
+    return AM_OK;
+}
+
+static void state_free(agent_state *s)
+{
+    ctrl_destroy(s->c);
+    radio_close(s->rad);
+    fl_task_buf_destroy(s->tasks.buf);
+    fl_meta_destroy(s->meta);
+    fl_sparse_destroy(s->sp);
+    fl_model_destroy(s->model);
+    fl_task_family_destroy(s->fam);
+    net_agent_destroy(s->na);
+    free(s->theta);
+    free(s->u);
+    free(s->v);
+    free(s->m);
+    free(s->x);
+    free(s->del);
+    free(s->burst);
+    free(s->dl);
+}
+
+/* The run's setup from WELCOME: family, model, learner, sparsifier, transmitter, radio. */
+static am_status setup(agent_state *s, const ctrl_welcome *w)
+{
+    s->l = w->learner;
+    if (s->o.id >= s->l.n_agents)
+        return AM_FAIL(AM_EINVAL, "agent id %u but the run has %u agents", s->o.id, s->l.n_agents);
+    am_status st = net_family_create(&s->l, s->o.data_dir, &s->fam);
+    if (st != AM_OK)
+        return st;
+    if ((st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK)
+        return st;
+    s->D = fl_model_nparams(s->model);
+    if (s->D != w->dim || w->payload_len != w->dim)
+        return AM_FAIL(AM_EINVAL,
+                       "the server's model has %" PRIu64 " parameters (payload %" PRIu64
+                       "), this agent's %s has %zu: different builds or data?",
+                       w->dim, w->payload_len, fl_model_describe(s->model), s->D);
+    if (s->D > s->o.max_dim)
+        return AM_FAIL(AM_EINVAL, "model of %zu parameters exceeds --max-dim %zu", s->D,
+                       s->o.max_dim);
+    fl_meta_cfg mc;
+    net_meta_cfg(&s->l, &mc);
+    if ((st = fl_meta_create(&mc, s->model, fl_task_query_size(s->fam), &s->meta)) != AM_OK)
+        return st;
+    fl_sparse_cfg sc;
+    fl_sparse_cfg_default(&sc);
+    sc.dim = s->D;
+    sc.kind = (fl_sparse_kind)s->l.sparsify;
+    sc.keep = s->l.keep;
+    if ((st = fl_sparse_create(&sc, &s->sp)) != AM_OK)
+        return st;
+    if ((st = fl_task_buf_create(s->fam, &s->tasks.buf)) != AM_OK)
+        return st;
+    s->tasks.fam = s->fam;
+    s->tasks.id = s->o.id;
+    am_rng_seed2(&s->rng, s->l.seed, s->o.id); /* agent k's stream, as fl_airfl */
+    net_agent_cfg ac = {
+        .nfft = w->nfft, .cp_len = w->cp, .payload_len = s->D, .smooth = 0, .cfo_comp = 1};
+    if ((st = net_agent_create(&ac, &s->na)) != AM_OK)
+        return st;
+    s->blen = net_agent_burst_len(s->na);
+    /* the downlink chunk: the beacon plus the emulator's lead, tail and delay spread */
+    s->dl_cap = phy_beacon_len(net_agent_frame(s->na)) + 16 * (size_t)(w->nfft + w->cp) + 4096;
+    const size_t D = s->D;
+    s->theta = malloc(D * sizeof *s->theta);
+    s->u = malloc(D * sizeof *s->u);
+    s->v = malloc(D * sizeof *s->v);
+    s->m = calloc(D, sizeof *s->m);
+    s->x = malloc(D * sizeof *s->x);
+    s->del = malloc(D * sizeof *s->del);
+    s->burst = malloc(s->blen * sizeof *s->burst);
+    s->dl = malloc(s->dl_cap * sizeof *s->dl);
+    if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl)
+        return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
+    if (s->air != (w->uplink[0] == '\0'))
+        return AM_FAIL(AM_EINVAL,
+                       "the server runs %s, this agent %s: start both with the same --radio",
+                       w->uplink[0] ? "the chan path (zmq)" : "on air", s->air ? "on air" : "zmq");
+    if (s->air) {
+        if (s->rate != w->rate)
+            return AM_FAIL(AM_EINVAL, "the server's radio runs at %.17g S/s, this agent's at %.17g",
+                           w->rate, s->rate);
+        return AM_OK; /* RX is armed per round (on_go_air) */
+    }
+    char args[3 * CTRL_STR_LEN];
+    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=4,timeout=2", w->uplink, w->downlink,
+             w->rate);
+    if ((st = radio_open("zmq", args, &s->rad)) != AM_OK)
+        return st;
+    s->rate = w->rate;
+    return radio_rx_start(s->rad, NULL);
+}
+
+/* The verdict on the pending round: applied (the server used this agent's burst) or not. */
+static void resolve(agent_state *s, int applied)
+{
+    if (!s->pending)
+        return;
+    net_memory_resolve(s->m, s->v, s->del, s->D, (int)s->l.memory, applied && s->sent);
+    if (applied && s->sent) {
+        s->applied++;
+    } else {
+        s->not_applied++;
+        if (!s->o.quiet) {
+            double nm = 0;
+            for (size_t i = 0; i < s->D; i++)
+                nm += (double)s->m[i] * s->m[i];
+            printf("agent %u: round %u not applied: memory keeps its whole update (|m| = %.4g)\n",
+                   s->o.id, s->pend_round, sqrt(nm));
+            fflush(stdout);
+        }
+    }
+    s->pending = 0;
+}
+
+static int has_id(const void *ids, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ctrl_u32_at(ids, i) == id)
+            return 1;
+    return 0;
+}
+
+/* MODEL: local meta-update, error memory, sparsification, STATUS. */
+static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
+{
+    if (s->pending) /* the verdict on our last round travels with this model */
+        resolve(s, mo->prev_round == s->pend_round && has_id(mo->prev_ids, mo->n_prev, s->o.id));
+    if (mo->dim != s->D)
+        return AM_FAIL(AM_EFORMAT, "MODEL %u of %u floats, this agent's model has %zu", round,
+                       mo->dim, s->D);
+    ctrl_f32_copy(mo->theta, s->D, s->theta);
+    float loss = 0;
+    am_status st = fl_meta_local_update(s->meta, s->model, s->theta, fl_task_loss(s->fam),
+                                        sample_task, &s->tasks, &s->rng, s->u, &loss);
+    if (st != AM_OK)
+        return am_error_wrap(st, "round %u: local update", round);
+    if (!fl_vec_finite(s->u, s->D) || !isfinite(loss))
+        return AM_FAIL(AM_EFORMAT, "round %u: the local update is not finite", round);
+    for (size_t i = 0; i < s->D; i++)
+        s->v[i] = s->u[i] + s->m[i]; /* PAPER.md §3: v = u + m */
+    fl_sparse_execute(s->sp, s->v, s->x, &s->rng);
+    net_payload_peak_power(s->x, s->D, &s->peak, &s->power);
+    s->loss = loss;
+    s->pending = 1;
+    s->sent = 0;
+    s->pend_round = round;
+    if ((long)round == s->o.late_status_round)
+        sleep_s(s->o.late_status_s); /* fault injection (tests): a report after the deadline */
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_STATUS;
+    m.round = round;
+    m.u.status = (ctrl_status){.loss = loss, .peak = s->peak, .power = s->power};
+    if (mo->flags & CTRL_MODEL_REPORT_X) {
+        m.u.status.n_x = (uint32_t)s->D;
+        m.u.status.x = s->x;
+    }
+    return ctrl_send(s->c, NULL, &m);
+}
+
+/* GO on air (host/net/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
+ * collected, then the same estimate / precoder / burst as the chan path, timed at tx_tick on this
+ * host's radio. A missed window or a late burst leaves the agent silent (memory keeps v). */
+static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
+{
+    const phy_frame *f = net_agent_frame(s->na);
+    const int64_t blk = (int64_t)(phy_frame_nfft(f) + phy_frame_cp_len(f));
+    const int64_t w0 = g->beacon_tick - 2 * blk;
+    size_t got = 0, gaps = 0;
+    net_beacon_info bi;
+    memset(&bi, 0, sizeof bi);
+    am_status st = net_air_rx_arm(s->rad, s->rate, w0);
+    if (st == AM_OK)
+        st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, s->dl_cap, s->o.beacon_timeout, 0.05,
+                                &got, &gaps);
+    if (st == AM_OK && !gaps)
+        st = net_agent_beacon(s->na, s->dl, got, w0, g->beacon_tick, g->rho, g->g_th, &bi);
+    if (st == AM_EINVAL)
+        return st;
+    if (st != AM_OK || gaps || !bi.found) {
+        s->deaf++;
+        if (!s->o.quiet)
+            fprintf(stderr,
+                    "agent %u: round %u: no beacon at tick %" PRId64 " (%s); staying silent\n",
+                    s->o.id, round, g->beacon_tick,
+                    st != AM_OK ? am_last_error()
+                    : gaps      ? "RX gap"
+                                : "not detected");
+        return AM_OK;
+    }
+    if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
+        return st;
+    if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick, 1.0)) != AM_OK) {
+        if (!s->o.quiet)
+            fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
+                    am_last_error());
+        return AM_OK;
+    }
+    s->sent = 1;
+    if (!s->o.quiet) {
+        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f, delay %" PRId64
+               ", %u bins truncated, burst of %zu samples on air at tick %" PRId64 "\n",
+               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo, bi.delta,
+               bi.erased, s->blen, g->tx_tick);
+        fflush(stdout);
+    }
+    return AM_OK;
+}
+
+/* GO: wait for the beacon, estimate, precode, transmit at the scheduled tick. */
+static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
+{
+    if (!s->pending || s->pend_round != round)
+        return AM_OK; /* a GO for a round we did not report: ignore */
+    if (s->air)
+        return on_go_air(s, round, g);
+    const double deadline = monotime_s() + s->o.beacon_timeout;
+    net_beacon_info bi;
+    memset(&bi, 0, sizeof bi);
+    while (!bi.found && monotime_s() < deadline && !net_stop_requested()) {
+        size_t n = 0;
+        radio_time t0;
+        am_status st = radio_rx(s->rad, s->dl, s->dl_cap, &n, &t0, 0.1);
+        if (st == AM_ETIMEOUT)
+            continue;
+        if (st != AM_OK)
+            return st;
+        int64_t tick = radio_time_to_ticks(t0, s->rate);
+        if (tick + (int64_t)n < g->beacon_tick || tick > g->beacon_tick)
+            continue; /* another round's downlink */
+        st = net_agent_beacon(s->na, s->dl, n, tick, g->beacon_tick, g->rho, g->g_th, &bi);
+        if (st == AM_EFORMAT)
+            continue; /* cannot happen after the radio's checks; never trusted */
+        if (st != AM_OK)
+            return st;
+    }
+    if (!bi.found) {
+        s->deaf++;
+        if (!s->o.quiet)
+            fprintf(stderr, "agent %u: round %u: no beacon within %g s; staying silent\n", s->o.id,
+                    round, s->o.beacon_timeout);
+        return AM_OK;
+    }
+    am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
+    if (st != AM_OK)
+        return st;
+    if ((long)round == s->o.late_burst_round)
+        sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */
+    radio_time at = radio_time_from_ticks(g->tx_tick, s->rate);
+    st = radio_tx_burst(s->rad, s->burst, s->blen, &at);
+    if (st != AM_OK) {
+        if (!s->o.quiet)
+            fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
+                    am_last_error());
+        return AM_OK; /* the round goes on without us; the memory keeps v */
+    }
+    s->sent = 1;
+    if (!s->o.quiet) {
+        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f, delay %" PRId64
+               ", %u bins truncated, burst of %zu samples sent\n",
+               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo, bi.delta,
+               bi.erased, s->blen);
+        fflush(stdout);
+    }
+    return AM_OK;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+    agent_state s;
+    memset(&s, 0, sizeof s);
+    agent_opts *o = &s.o;
+    o->id = UINT32_MAX;
+    o->timeout = 60;
+    o->beacon_timeout = 10;
+    o->radio_name = "zmq";
+    o->max_dim = (size_t)1 << 22;
+    unsigned max_dim = 1u << 22;
+    const cli_opt opts[] = {
+        {"--id", CLI_UINT, &o->id, "this agent's id k (0..K-1): its task distribution and channel",
+         0, CTRL_MAX_AGENTS - 1, NULL},
+        {"--server", CLI_STR, &o->server, "the server's control endpoint (tcp://HOST:PORT)", 1, 0,
+         NULL},
+        {"--data-dir", CLI_STR, &o->data_dir,
+         "fmnist / omniglot data folder on this host (as airmeta sim)", 1, 0, NULL},
+        {"--timeout", CLI_DOUBLE, &o->timeout, "give up when the server is silent this long, s",
+         0.1, 86400, NULL},
+        {"--beacon-timeout", CLI_DOUBLE, &o->beacon_timeout,
+         "wait this long for a round's beacon, s", 0.01, 3600, NULL},
+        {"--max-dim", CLI_UINT, &max_dim, "largest model accepted (floats)", 1, CTRL_MAX_DIM, NULL},
+        {"--test-late-status", CLI_STR, &o->late_status,
+         "fault injection (tests): in round ROUND (from 0) report SECONDS late, as ROUND:SECONDS",
+         1, 0, NULL},
+        {"--test-late-burst", CLI_STR, &o->late_burst,
+         "fault injection (tests): in round ROUND send the burst SECONDS late, as ROUND:SECONDS", 1,
+         0, NULL},
+        {"--radio", CLI_CHOICE, &o->radio_name,
+         "data plane: zmq (IQ through `airmeta chan`, endpoints from the server) or uhd (on air: "
+         "this host's USRP B210; the server must run --radio uhd too)",
+         0, 0, "zmq|uhd"},
+        {"--radio-args", CLI_STR, &o->radio_args,
+         "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
+         "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
+         1, 0, NULL},
+        {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
+    };
+    const cli_cmd cmd = {
+        "airmeta agent",
+        "--id K --server tcp://HOST:PORT [--data-dir DIR]",
+        "One training agent of a multi-process Air-meta-pFL run. It joins the server, which\n"
+        "tells it the run's setup (task family, learner, sparsification, memory, numerology)\n"
+        "and where its IQ goes (the chan process). Each round: the meta-model arrives; the\n"
+        "agent computes its local meta-update on its own tasks, adds its error memory,\n"
+        "sparsifies and reports its loss and payload peak/power (the server's eta rule); on GO\n"
+        "it estimates its channel and carrier offset from the beacon, precodes by truncated\n"
+        "channel inversion (AIR_INTERFACE §4), pre-compensates the offset and sends its burst\n"
+        "at the scheduled tick. Its memory keeps everything the server did not apply (see\n"
+        "host/cmd/cmd_agent.c). Data endpoints come from the server; there is no --data flag.",
+        opts,
+        sizeof opts / sizeof opts[0],
+        0,
+        0};
+    size_t npos = 0;
+    am_status st = cli_parse(&cmd, argc, argv, NULL, &npos);
+    if (st == AM_ENOTFOUND)
+        return 0;
+    if (st != AM_OK)
+        return cli_fail("agent", st);
+    o->max_dim = max_dim;
+    o->late_status_round = o->late_burst_round = -1;
+    if (o->late_status && (st = parse_late("--test-late-status", o->late_status,
+                                           &o->late_status_round, &o->late_status_s)) != AM_OK)
+        return cli_fail("agent", st);
+    if (o->late_burst && (st = parse_late("--test-late-burst", o->late_burst, &o->late_burst_round,
+                                          &o->late_burst_s)) != AM_OK)
+        return cli_fail("agent", st);
+    if (o->id == UINT32_MAX)
+        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--id is required (see --help)"));
+    if (!o->server)
+        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--server is required (see --help)"));
+    if ((st = net_check_server(o->server)) != AM_OK)
+        return cli_fail("agent", st);
+    s.air = strcmp(o->radio_name, "zmq") != 0;
+    if (!s.air && o->radio_args)
+        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
+                                                    "endpoints from the server; use --radio uhd"));
+    /* on air the radio is opened before joining: no device means no join (exit 5) */
+    if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
+        return cli_fail("agent", st);
+    openblas_set_num_threads(1);
+    net_catch_stop_signals();
+
+    int rc = 0;
+    ctrl_cfg cc = {.server = 0,
+                   .endpoint = o->server,
+                   .self_id = o->id,
+                   .max_payload = ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
+                   .send_timeout = 5.0};
+    if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
+        goto fail;
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_HELLO;
+    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = o->id, .dim = 0};
+    snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
+    if ((st = ctrl_send(s.c, NULL, &m)) != AM_OK)
+        goto fail;
+    char who[32];
+    snprintf(who, sizeof who, "agent %u", o->id);
+    int welcomed = 0, got = 0;
+    double last = monotime_s();
+    while (!net_stop_requested()) {
+        ctrl_msg r;
+        if ((st = net_peer_recv(s.c, who, o->server, o->timeout, &last, &r, &got)) != AM_OK)
+            goto fail;
+        if (!got)
+            continue;
+        if (r.type == CTRL_WELCOME && !welcomed) {
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK)
+                goto fail;
+            if ((st = setup(&s, &r.u.welcome)) != AM_OK) {
+                net_peer_leave(s.c); /* so that the server does not wait for us */
+                goto fail;
+            }
+            welcomed = 1;
+            if (!o->quiet) {
+                printf("agent %u: joined %s: %s, %zu parameters, burst %zu samples\n", o->id,
+                       o->server, fl_model_describe(s.model), s.D, s.blen);
+                fflush(stdout);
+            }
+        } else if (welcomed && r.type == CTRL_MODEL) {
+            if ((st = on_model(&s, r.round, &r.u.model)) != AM_OK)
+                goto fail;
+            s.rounds++;
+        } else if (welcomed && r.type == CTRL_GO) {
+            if ((st = on_go(&s, r.round, &r.u.go)) != AM_OK)
+                goto fail;
+        } else if (welcomed && r.type == CTRL_COMMIT) {
+            if (s.pending && s.pend_round == r.round)
+                resolve(&s, r.u.commit.decoded && has_id(r.u.commit.ids, r.u.commit.n, o->id));
+        } else if (r.type == CTRL_BYE) {
+            break;
+        } else {
+            net_peer_unexpected(s.c, who, r.type);
+        }
+    }
+    if (net_stop_requested())
+        net_peer_leave(s.c);
+    if (!o->quiet) {
+        ctrl_stats cs;
+        ctrl_get_stats(s.c, &cs);
+        printf("agent %u: done: %" PRIu64 " rounds, %" PRIu64 " applied, %" PRIu64
+               " not applied (kept in memory), %" PRIu64 " beacons missed, %" PRIu64
+               " control messages rejected\n",
+               o->id, s.rounds, s.applied, s.not_applied, s.deaf, cs.rejected);
+    }
+    state_free(&s);
+    return 0;
+fail:
+    rc = cli_fail("agent", st);
+    state_free(&s);
+    return rc;
+}

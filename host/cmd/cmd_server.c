@@ -1,0 +1,1148 @@
+/* airmeta server: the server of a multi-process Air-meta-pFL run (issue 4 item 3, PAPER.md §3).
+ *
+ * One round r (control messages host/net/ctrl.h, data plane host/net/net.h):
+ *  1. MODEL(r) to every joined agent: theta, rho, g_th, and who made round r-1;
+ *  2. STATUS(r) back from each agent (train loss, peak |c| and power of its payload x, and x
+ *     itself with --report-x) until all answered or --round-timeout: those are the round's agents;
+ *     an agent that is gone (its connection closed: ZeroMQ tells at send time), silent or late is
+ *     left out of this round and the round goes on;
+ *  3. eta from the reports (--eta-rule, fl_agg_eta's rules), PLAN(r) to the chan (the agents,
+ *     ticks, deadline --burst-timeout), GO(r) to the agents, then the beacon as IQ to the chan;
+ *  4. the chan passes the beacon down each agent's channel, sums the bursts that arrived by the
+ *     deadline and stamped with the round's tick, forwards the stream and REPORTs whose bursts
+ *     made the sum;
+ *  5. the streaming receiver decodes the stream; its payload is the estimate of the average of
+ *     the summed agents' x (AIR_INTERFACE §5), theta <- fl_opt step on it;
+ *  6. COMMIT(r) to the round's agents (whose updates were applied: feeds their error memory, see
+ *     host/cmd/cmd_agent.c); one JSONL line in --out DIR/metrics.jsonl.
+ * A round whose burst is not decoded changes nothing (theta kept, nobody applied) and says so. */
+#include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cli.h"
+#include "cmd/commands.h"
+#include "net/ctrl.h"
+#include "fl/agg.h"
+#include "fl/meta.h"
+#include "fl/sparse.h"
+#include "util/fsutil.h"
+#include "round/learner.h"
+#include "util/monotime.h"
+#include "net/net.h"
+#include "net/net_air.h"
+#include "phy/beacon.h"
+#include "phy/frame.h"
+#include "phy/ota_rx.h"
+#include "radio/radio.h"
+
+typedef struct srv_opts {
+    const char *bind, *out, *task, *data_dir, *learner, *optimizer, *sparsify, *eta_rule;
+    const char *radio_name, *radio_args; /* data plane: zmq (the chan) or uhd (on air) */
+    unsigned agents, rounds, min_agents, nfft, inner_steps, tasks_per_agent, local_iters, ways,
+        shots, query, filters;
+    double round_timeout, burst_timeout, join_timeout, round_period, rho, g_th, alpha, beta,
+        local_lr, heterogeneity, sparsity;
+    uint64_t seed;
+    int report_x, no_memory, quiet;
+} srv_opts;
+
+typedef struct srv_agent {
+    int joined, welcomed, alive;
+    ctrl_peer peer;
+    /* this round */
+    int reported;
+    float loss, peak, power;
+} srv_agent;
+
+typedef struct srv_rx {
+    uint64_t lo, hi; /* accepted burst starts */
+    int got;
+    unsigned bursts;
+    float *payload;
+    size_t L;
+    float active_mean, snr_db, cfo, n0;
+    uint64_t start;
+} srv_rx;
+
+typedef struct srv {
+    srv_opts o;
+    ctrl *c;
+    radio *rad;
+    double rate;
+    int air; /* --radio uhd: the server's own radio, no chan (host/net/net_air.h) */
+    unsigned K;
+    srv_agent *ag;
+    int chan_joined;
+    ctrl_peer chan_peer;
+    char (*chan_ep)[CTRL_STR_LEN]; /* 2 + 2K */
+    ctrl_learner l;
+    fl_eta_rule eta_rule;
+    fl_task_family *fam;
+    fl_model *model;
+    fl_opt *opt;
+    size_t D;
+    float *theta, *avg;
+    float *xs; /* K x D with --report-x */
+    phy_frame *frame;
+    phy_ota_rx *rx;
+    srv_rx rs;
+    unsigned M, cp;
+    size_t blen, bl, chunk_cap;
+    float complex *beacon, *chunk;
+    int64_t slot, gap;
+    /* the round in progress */
+    uint32_t cur;
+    int collecting, want_report;
+    int have_report;
+    int64_t rep_tick;
+    uint64_t rep_len;
+    uint32_t rep_late, rep_rejected, rep_n;
+    uint32_t *ids, *inc; /* K */
+    uint64_t late_status, peer_rejects;
+    double next_start;
+    FILE *metrics;
+    char metrics_path[FS_PATH_MAX];
+} srv;
+
+static void srv_free(srv *s)
+{
+    ctrl_destroy(s->c);
+    radio_close(s->rad);
+    free(s->ag);
+    free(s->chan_ep);
+    fl_opt_destroy(s->opt);
+    fl_model_destroy(s->model);
+    fl_task_family_destroy(s->fam);
+    free(s->theta);
+    free(s->avg);
+    free(s->xs);
+    phy_ota_rx_destroy(s->rx);
+    phy_frame_destroy(s->frame);
+    free(s->rs.payload);
+    free(s->beacon);
+    free(s->chunk);
+    free(s->ids);
+    free(s->inc);
+    if (s->metrics)
+        fclose(s->metrics);
+}
+
+static am_status on_burst(const phy_ota_burst *b, void *user)
+{
+    srv_rx *r = user;
+    r->bursts++;
+    if (r->got || b->start < r->lo || b->start > r->hi || b->payload_len != r->L)
+        return AM_OK; /* not the scheduled burst */
+    memcpy(r->payload, b->payload, r->L * sizeof *r->payload);
+    r->got = 1;
+    r->active_mean = b->active_mean;
+    r->snr_db = b->snr_db;
+    r->cfo = b->cfo;
+    r->n0 = b->n0;
+    r->start = b->start;
+    return AM_OK;
+}
+
+static am_status
+send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, const char *reason)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_WELCOME;
+    ctrl_welcome *w = &m.u.welcome;
+    w->accepted = (uint32_t)ok;
+    w->role = role;
+    snprintf(w->reason, sizeof w->reason, "%.120s", reason);
+    if (ok) {
+        w->dim = s->D;
+        w->nfft = s->M;
+        w->cp = s->cp;
+        w->payload_len = s->D;
+        w->rate = s->rate;
+        if (role == CTRL_ROLE_AGENT && s->air) {
+            w->learner = s->l; /* empty endpoints: the agent uses its own radio (net_air.h) */
+        } else if (role == CTRL_ROLE_AGENT) {
+            snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
+            snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);
+            w->learner = s->l;
+        }
+    }
+    return ctrl_send(s->c, to, &m);
+}
+
+static am_status open_radio(srv *s)
+{
+    radio_close(s->rad);
+    s->rad = NULL;
+    char args[3 * CTRL_STR_LEN];
+    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=16,timeout=5", s->chan_ep[0],
+             s->chan_ep[1], s->rate);
+    am_status st = radio_open("zmq", args, &s->rad);
+    if (st == AM_OK)
+        st = radio_rx_start(s->rad, NULL);
+    return st;
+}
+
+static void say(const srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const srv *s, const char *fmt, ...)
+{
+    if (s->o.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* Everything a message from a peer can mean, whatever the server is waiting for. */
+static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
+{
+    char t[200];
+    if (m->type == CTRL_HELLO) {
+        const ctrl_hello *h = &m->u.hello;
+        if (h->role == CTRL_ROLE_CHAN) {
+            if (s->air) {
+                say(s, "server: chan refused: this run is on air (--radio uhd)\n");
+                return send_welcome(s, from, CTRL_ROLE_CHAN, 0, 0,
+                                    "this run is on air (--radio uhd): no chan");
+            }
+            if (m->sender != CTRL_ID_CHAN) {
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: chan HELLO with an agent id");
+                return AM_OK;
+            }
+            if (h->n_agents != s->K) {
+                snprintf(t, sizeof t, "the chan emulates %u agents, the run has %u", h->n_agents,
+                         s->K);
+                say(s, "server: chan refused: %s\n", t);
+                return send_welcome(s, from, CTRL_ROLE_CHAN, 0, 0, t);
+            }
+            for (uint32_t i = 0; i < h->n_ep; i++)
+                snprintf(s->chan_ep[i], CTRL_STR_LEN, "%s", ctrl_str_at(h->ep, i));
+            s->chan_peer = *from;
+            int again = s->chan_joined;
+            s->chan_joined = 1;
+            am_status st = open_radio(s);
+            if (st != AM_OK)
+                return st;
+            say(s, "server: chan %sjoined (%s), data %s / %s\n", again ? "re" : "", h->desc,
+                s->chan_ep[0], s->chan_ep[1]);
+            if ((st = send_welcome(s, from, CTRL_ROLE_CHAN, 0, 1, "ok")) != AM_OK)
+                return st;
+            for (unsigned k = 0; k < s->K; k++) /* agents that were waiting for the chan */
+                if (s->ag[k].joined && (!s->ag[k].welcomed || again)) {
+                    if (send_welcome(s, &s->ag[k].peer, CTRL_ROLE_AGENT, k, 1, "ok") == AM_OK)
+                        s->ag[k].welcomed = 1;
+                }
+            return AM_OK;
+        }
+        if (h->id >= s->K) {
+            snprintf(t, sizeof t, "agent id %u but the run has %u agents (0..%u)", h->id, s->K,
+                     s->K - 1);
+            say(s, "server: agent refused: %s\n", t);
+            return send_welcome(s, from, CTRL_ROLE_AGENT, 0, 0, t);
+        }
+        if (m->sender != h->id) {
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: HELLO sender differs from its id");
+            return AM_OK;
+        }
+        srv_agent *a = &s->ag[h->id];
+        int again = a->joined;
+        a->joined = a->alive = 1;
+        a->welcomed = 0;
+        a->peer = *from; /* a restarted agent replaces its old connection */
+        say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
+        if (s->chan_joined || s->air) {
+            am_status st = send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok");
+            if (st == AM_OK)
+                a->welcomed = 1;
+            else if (st != AM_ENOTFOUND && st != AM_ETIMEOUT)
+                return st;
+        }
+        return AM_OK;
+    }
+    /* everything else must come from a known peer under its own id */
+    int is_chan = s->chan_joined && ctrl_peer_eq(from, &s->chan_peer);
+    int is_agent =
+        m->sender < s->K && s->ag[m->sender].joined && ctrl_peer_eq(from, &s->ag[m->sender].peer);
+    if (!(is_chan && m->sender == CTRL_ID_CHAN) && !is_agent) {
+        snprintf(t, sizeof t, "server: %s from an unknown peer (sender id 0x%x)",
+                 ctrl_type_name(m->type), m->sender);
+        ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+        s->peer_rejects++;
+        return AM_OK;
+    }
+    switch (m->type) {
+    case CTRL_STATUS: {
+        srv_agent *a = &s->ag[m->sender];
+        if (!is_agent)
+            break;
+        if (!s->collecting || m->round != s->cur || a->reported) {
+            s->late_status++;
+            return AM_OK;
+        }
+        const ctrl_status *st = &m->u.status;
+        if (s->o.report_x) {
+            if (st->n_x != s->D) {
+                snprintf(t, sizeof t, "server: STATUS of agent %u without its x (%u floats)",
+                         m->sender, st->n_x);
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+                return AM_OK;
+            }
+            ctrl_f32_copy(st->x, s->D, s->xs + (size_t)m->sender * s->D);
+        }
+        a->reported = 1;
+        a->loss = st->loss;
+        a->peak = st->peak;
+        a->power = st->power;
+        return AM_OK;
+    }
+    case CTRL_REPORT:
+        if (!is_chan)
+            break;
+        if (!s->want_report || m->round != s->cur)
+            return AM_OK; /* an old round's report */
+        if (m->u.report.n > s->K) {
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: REPORT with more agents than the run");
+            return AM_OK;
+        }
+        for (uint32_t i = 0; i < m->u.report.n; i++) {
+            uint32_t id = ctrl_u32_at(m->u.report.ids, i);
+            if (id >= s->K || !s->ag[id].reported) {
+                snprintf(t, sizeof t, "server: REPORT names agent %u, not planned this round", id);
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+                return AM_OK;
+            }
+        }
+        s->have_report = 1;
+        s->rep_tick = m->u.report.chunk_tick;
+        s->rep_len = m->u.report.chunk_len;
+        s->rep_late = m->u.report.late;
+        s->rep_rejected = m->u.report.rejected;
+        s->rep_n = m->u.report.n;
+        for (uint32_t i = 0; i < m->u.report.n; i++)
+            s->inc[i] = ctrl_u32_at(m->u.report.ids, i);
+        return AM_OK;
+    case CTRL_LEAVE:
+        if (is_chan) {
+            s->chan_joined = 0;
+            say(s, "server: the chan left\n");
+        } else {
+            s->ag[m->sender].alive = 0;
+            s->ag[m->sender].joined = 0;
+            say(s, "server: agent %u left\n", m->sender);
+        }
+        return AM_OK;
+    default:
+        break;
+    }
+    snprintf(t, sizeof t, "server: unexpected %s from %s %u", ctrl_type_name(m->type),
+             is_chan ? "the chan" : "agent", m->sender);
+    ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+    s->peer_rejects++;
+    return AM_OK;
+}
+
+/* Handles messages until done(s) holds or the deadline; AM_ETIMEOUT then. */
+static am_status pump(srv *s, double deadline, int (*done)(const srv *))
+{
+    while (!done(s)) {
+        if (net_stop_requested())
+            return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+        double left = deadline - monotime_s();
+        if (left <= 0)
+            return AM_FAIL(AM_ETIMEOUT, "server: deadline");
+        ctrl_msg m;
+        ctrl_peer from;
+        am_status st = ctrl_recv(s->c, left < 0.2 ? left : 0.2, &m, &from);
+        if (st == AM_ETIMEOUT)
+            continue;
+        if (st != AM_OK)
+            return st;
+        if ((st = handle(s, &m, &from)) != AM_OK)
+            return st;
+    }
+    return AM_OK;
+}
+
+static int all_joined(const srv *s)
+{
+    if (!s->chan_joined && !s->air)
+        return 0;
+    for (unsigned k = 0; k < s->K; k++)
+        if (!s->ag[k].welcomed)
+            return 0;
+    return 1;
+}
+
+static int all_reported(const srv *s)
+{
+    for (unsigned k = 0; k < s->K; k++)
+        if (s->ag[k].alive && s->ag[k].welcomed && !s->ag[k].reported)
+            return 0;
+    return 1;
+}
+
+static int got_report(const srv *s)
+{
+    return s->have_report;
+}
+
+static int never(const srv *s)
+{
+    (void)s;
+    return 0;
+}
+
+static cJSON *ids_json(const uint32_t *ids, unsigned n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    return a;
+}
+
+static am_status write_line(srv *s, cJSON *o)
+{
+    char *txt = cJSON_PrintUnformatted(o);
+    if (!txt)
+        return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
+    int bad = fprintf(s->metrics, "%s\n", txt) < 0 || fflush(s->metrics) != 0;
+    cJSON_free(txt);
+    if (bad)
+        return AM_FAIL(AM_EIO, "%s: write failed: %s", s->metrics_path, strerror(errno));
+    return AM_OK;
+}
+
+/* Sends m to agent k; a gone agent (connection closed) is marked not alive. */
+static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
+{
+    am_status st = ctrl_send(s->c, &s->ag[k].peer, m);
+    if (st == AM_ENOTFOUND) {
+        if (s->ag[k].alive)
+            say(s, "server: agent %u is gone (connection closed)\n", k);
+        s->ag[k].alive = 0;
+    } else if (st != AM_OK) {
+        say(s, "server: agent %u: %s\n", k, am_last_error());
+    }
+}
+
+/* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5). */
+static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = r;
+    m.u.go = (ctrl_go){.eta = eta,
+                       .rho = (float)s->o.rho,
+                       .g_th = (float)s->o.g_th,
+                       .beacon_tick = B,
+                       .tx_tick = T};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+}
+
+/* On air (--radio uhd, host/net/net_air.h): beacon tick B NET_AIR_LEAD_S ahead of the device time,
+ * GO(B, T) to the round's n agents, uplink RX armed at T - 4 blocks, the beacon at B, the window
+ * around T collected and decoded. A beacon or window with a late / underflow / sequence-error
+ * event is not used (UHD_NOTES "Buffers and async events"). */
+static am_status
+air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **why)
+{
+    const int64_t blk = (int64_t)(s->M + s->cp);
+    int64_t B, turn = (int64_t)ceil(NET_AIR_TURN_S * s->rate);
+    am_status st = net_air_tick_after(s->rad, s->rate, NET_AIR_LEAD_S, &B);
+    if (st != AM_OK)
+        return st;
+    const int64_t T = B + (s->gap > turn ? s->gap : turn), w0 = T - 4 * blk;
+    send_go(s, r, n, eta, B, T);
+    radio_stats a, b;
+    radio_get_stats(s->rad, &a);
+    size_t got = 0, gaps = 0;
+    if ((st = net_air_rx_arm(s->rad, s->rate, w0)) != AM_OK ||
+        (st = net_air_tx_at(s->rad, s->rate, s->beacon, s->bl, B, 0)) != AM_OK) {
+        *why = "radio refused the beacon or the uplink window";
+        say(s, "server: round %u: %s\n", r + 1, am_last_error());
+        return AM_OK;
+    }
+    st =
+        net_air_rx_collect(s->rad, s->rate, w0, s->chunk, s->chunk_cap,
+                           NET_AIR_LEAD_S + NET_AIR_TURN_S + s->o.burst_timeout, 0.05, &got, &gaps);
+    radio_tx_flush(s->rad, 1.0);
+    radio_get_stats(s->rad, &b);
+    if (st == AM_ETIMEOUT) {
+        *why = "no uplink samples";
+        return AM_OK;
+    }
+    if (st != AM_OK)
+        return st;
+    if (net_air_stats_bad(&a, &b) || gaps) {
+        *why = "late, underflow, sequence error or RX gap on the radio";
+        return AM_OK;
+    }
+    s->rs.lo = (uint64_t)(T - w0 - (int64_t)s->cp);
+    s->rs.hi = (uint64_t)(T - w0 + 2 * (int64_t)s->cp);
+    phy_ota_rx_reset(s->rx);
+    if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.rho)) != AM_OK ||
+        (st = phy_ota_rx_execute(s->rx, s->chunk, got)) != AM_OK)
+        return st;
+    *decoded = s->rs.got;
+    if (!s->rs.got)
+        *why = "burst not detected";
+    return AM_OK;
+}
+
+static am_status run_round(srv *s,
+                           uint32_t r,
+                           const uint32_t *prev,
+                           uint32_t nprev,
+                           uint32_t prev_round,
+                           uint32_t *applied,
+                           uint32_t *napplied)
+{
+    const unsigned K = s->K;
+    s->cur = r;
+    if (s->o.round_period > 0 && s->next_start > monotime_s()) {
+        /* the round cadence: wait, still serving joins, leaves and stray messages */
+        am_status w = pump(s, s->next_start, never);
+        if (w != AM_OK && w != AM_ETIMEOUT)
+            return w;
+        if (net_stop_requested())
+            return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+    }
+    const double t_start = monotime_s();
+    s->next_start = t_start + s->o.round_period;
+    for (unsigned k = 0; k < K; k++)
+        s->ag[k].reported = 0;
+    /* 1. the model */
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_MODEL;
+    m.round = r;
+    m.u.model = (ctrl_model){.rho = (float)s->o.rho,
+                             .g_th = (float)s->o.g_th,
+                             .flags = s->o.report_x ? CTRL_MODEL_REPORT_X : 0,
+                             .prev_round = prev_round,
+                             .n_prev = nprev,
+                             .dim = (uint32_t)s->D,
+                             .prev_ids = prev,
+                             .theta = s->theta};
+    unsigned asked = 0;
+    for (unsigned k = 0; k < K; k++)
+        if (s->ag[k].welcomed && s->ag[k].alive) {
+            to_agent(s, k, &m);
+            asked += s->ag[k].alive;
+        }
+    /* 2. the reports, until all answered or the round's deadline */
+    s->collecting = 1;
+    am_status st = pump(s, t_start + s->o.round_timeout, all_reported);
+    s->collecting = 0;
+    if (st != AM_OK && st != AM_ETIMEOUT)
+        return st;
+    if (net_stop_requested())
+        return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+    unsigned n = 0;
+    double loss = 0;
+    float eta = 0;
+    for (unsigned k = 0; k < K; k++)
+        if (s->ag[k].reported) {
+            s->ids[n++] = k;
+            loss += s->ag[k].loss;
+            float e = s->eta_rule == FL_ETA_PEAK ? s->ag[k].peak : sqrtf(s->ag[k].power);
+            eta = e > eta ? e : eta;
+        }
+    if (!(eta > 0))
+        eta = 1.0f; /* fl_agg_eta: every vector zero */
+    const int64_t B = (int64_t)(r + 1) * s->slot, T = B + s->gap;
+    int decoded = 0;
+    *napplied = 0;
+    s->have_report = 0;
+    s->rep_n = 0;
+    s->rep_late = s->rep_rejected = 0;
+    s->rs.got = 0;
+    s->rs.bursts = 0;
+    s->rs.active_mean = s->rs.snr_db = s->rs.cfo = s->rs.n0 = NAN;
+    const char *why = "";
+    if (n == 0) {
+        why = "no agent reported";
+    } else if (s->air) {
+        if ((st = air_round(s, r, n, eta, &decoded, &why)) != AM_OK)
+            return st;
+        if (decoded) { /* on air the server cannot tell who made the sum: every agent sent GO */
+            s->rep_n = n;
+            memcpy(s->inc, s->ids, n * sizeof *s->ids);
+        }
+    } else if (!s->chan_joined) {
+        why = "no chan";
+    } else {
+        /* 3. plan, go, beacon */
+        memset(&m, 0, sizeof m);
+        m.type = CTRL_PLAN;
+        m.round = r;
+        m.u.plan = (ctrl_plan){.eta = eta,
+                               .rho = (float)s->o.rho,
+                               .nfft = s->M,
+                               .cp = s->cp,
+                               .burst_len = s->blen,
+                               .beacon_tick = B,
+                               .tx_tick = T,
+                               .deadline = s->o.burst_timeout,
+                               .n = n,
+                               .ids = s->ids};
+        st = ctrl_send(s->c, &s->chan_peer, &m);
+        if (st != AM_OK) {
+            why = "the chan is unreachable";
+            if (st == AM_ENOTFOUND)
+                s->chan_joined = 0;
+        } else {
+            send_go(s, r, n, eta, B, T);
+            radio_time at = radio_time_from_ticks(B, s->rate);
+            st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
+            if (st != AM_OK) {
+                why = "beacon not taken by the chan";
+            } else {
+                /* 4. the chan's report and stream */
+                s->want_report = 1;
+                st = pump(s, monotime_s() + s->o.burst_timeout + 5.0, got_report);
+                s->want_report = 0;
+                if (st != AM_OK && st != AM_ETIMEOUT)
+                    return st;
+                if (!s->have_report) {
+                    why = "no report from the chan";
+                } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
+                    why = "the chan's stream has an unexpected length";
+                } else {
+                    double dl = monotime_s() + 5.0;
+                    int have = 0;
+                    while (!have && monotime_s() < dl) {
+                        size_t got = 0;
+                        radio_time t0;
+                        st = radio_rx(s->rad, s->chunk, s->chunk_cap, &got, &t0, 0.2);
+                        if (st == AM_ETIMEOUT)
+                            continue;
+                        if (st != AM_OK)
+                            return st;
+                        have = radio_time_to_ticks(t0, s->rate) == s->rep_tick && got == s->rep_len;
+                    }
+                    if (!have) {
+                        why = "the chan's stream did not arrive";
+                    } else {
+                        /* 5. receive: the burst must start near T (within the cp, + delays) */
+                        const int64_t lead = T - s->rep_tick;
+                        s->rs.lo = lead > (int64_t)s->cp ? (uint64_t)(lead - s->cp) : 0;
+                        s->rs.hi = (uint64_t)(lead + 2 * (int64_t)s->cp);
+                        phy_ota_rx_reset(s->rx);
+                        if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.rho)) != AM_OK)
+                            return st;
+                        st = phy_ota_rx_execute(s->rx, s->chunk, s->rep_len);
+                        if (st != AM_OK)
+                            return st;
+                        if (!s->rs.got)
+                            why = "burst not detected";
+                        else if (s->rep_n == 0)
+                            why = "no burst made the sum";
+                        else
+                            decoded = 1;
+                    }
+                }
+            }
+        }
+    }
+    double nmse = NAN, floor_nmse = NAN;
+    if (decoded) {
+        if (s->o.report_x) { /* the ideal average of the summed agents' x */
+            memset(s->avg, 0, s->D * sizeof *s->avg);
+            for (unsigned i = 0; i < s->rep_n; i++) {
+                const float *x = s->xs + (size_t)s->inc[i] * s->D;
+                for (size_t j = 0; j < s->D; j++)
+                    s->avg[j] += x[j];
+            }
+            double e2 = 0, a2 = 0;
+            for (size_t j = 0; j < s->D; j++) {
+                s->avg[j] /= (float)s->rep_n;
+                double e = (double)s->rs.payload[j] - s->avg[j];
+                e2 += e * e;
+                a2 += (double)s->avg[j] * s->avg[j];
+            }
+            nmse = a2 > 0 ? e2 / a2 : NAN;
+            /* AIR_INTERFACE §5: eta^2 N0 / (2 n^2 rho) per entry, N0 the receiver's estimate,
+             * n the summed agents (exact when nothing is truncated, g_th = 0) */
+            const double nn = (double)s->rep_n;
+            floor_nmse = a2 > 0 ? (double)s->D * (double)eta * eta * (double)s->rs.n0 /
+                                      (2.0 * nn * nn * s->o.rho) / a2
+                                : NAN;
+        }
+        fl_opt_step(s->opt, s->theta, s->rs.payload); /* PAPER.md §3 */
+        for (unsigned i = 0; i < s->rep_n; i++)
+            applied[i] = s->inc[i];
+        *napplied = s->rep_n;
+    }
+    /* 6. the verdict to the round's agents */
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_COMMIT;
+    m.round = r;
+    m.u.commit = (ctrl_commit){.decoded = (uint32_t)decoded, .n = *napplied, .ids = applied};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+
+    const double wall = monotime_s() - t_start;
+    ctrl_stats cs;
+    ctrl_get_stats(s->c, &cs);
+    unsigned absent = 0;
+    uint32_t *abs_ids = s->inc + K; /* scratch after inc (K entries) */
+    for (unsigned k = 0; k < K; k++)
+        if (!s->ag[k].reported)
+            abs_ids[absent++] = k;
+    if (s->metrics) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "round", r + 1);
+        cJSON_AddItemToObject(o, "agents", ids_json(applied, *napplied));
+        cJSON_AddItemToObject(o, "reported", ids_json(s->ids, n));
+        cJSON_AddItemToObject(o, "absent", ids_json(abs_ids, absent));
+        cJSON_AddNumberToObject(o, "asked", asked);
+        cJSON_AddBoolToObject(o, "decoded", decoded);
+        if (!decoded)
+            cJSON_AddStringToObject(o, "why", why);
+        cJSON_AddNumberToObject(o, "train_loss", n ? loss / n : NAN);
+        cJSON *al = cJSON_AddObjectToObject(o, "agent_loss");
+        for (unsigned i = 0; i < n; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "%u", s->ids[i]);
+            cJSON_AddNumberToObject(al, key, s->ag[s->ids[i]].loss);
+        }
+        cJSON_AddNumberToObject(o, "eta", eta);
+        cJSON_AddNumberToObject(o, "agg_nmse", nmse); /* null without --report-x */
+        cJSON_AddNumberToObject(o, "agg_nmse_db", nmse > 0 ? 10 * log10(nmse) : NAN);
+        cJSON_AddNumberToObject(o, "agg_floor_db", floor_nmse > 0 ? 10 * log10(floor_nmse) : NAN);
+        cJSON_AddNumberToObject(o, "mean_active", s->rs.active_mean);
+        cJSON_AddNumberToObject(o, "snr_db", s->rs.snr_db);
+        cJSON_AddNumberToObject(o, "cfo", s->rs.cfo);
+        cJSON_AddNumberToObject(o, "bursts_seen", s->rs.bursts);
+        cJSON_AddNumberToObject(o, "chan_stale", s->rep_late);
+        cJSON_AddNumberToObject(o, "chan_malformed", s->rep_rejected);
+        cJSON_AddNumberToObject(o, "ctrl_rejected", (double)cs.rejected);
+        cJSON_AddNumberToObject(o, "late_status", (double)s->late_status);
+        cJSON_AddNumberToObject(o, "wall_s", wall);
+        st = write_line(s, o);
+        cJSON_Delete(o);
+        if (st != AM_OK)
+            return st;
+    }
+    say(s, "round %4u  agents %u/%u  loss %9.4f  %s  active %5.2f  nmse %7.2f dB  %.2f s\n", r + 1,
+        *napplied, K, n ? loss / n : NAN, decoded ? "decoded" : why, (double)s->rs.active_mean,
+        nmse > 0 ? 10 * log10(nmse) : NAN, wall);
+    return AM_OK;
+}
+
+static am_status write_config(srv *s)
+{
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "config.json");
+    if (st != AM_OK)
+        return st;
+    cJSON *c = cJSON_CreateObject();
+    const srv_opts *o = &s->o;
+    cJSON_AddStringToObject(c, "command", "server");
+    cJSON_AddStringToObject(c, "bind", ctrl_endpoint(s->c));
+    cJSON_AddNumberToObject(c, "agents", o->agents);
+    cJSON_AddNumberToObject(c, "rounds", o->rounds);
+    cJSON_AddStringToObject(c, "task", o->task);
+    cJSON_AddStringToObject(c, "model", fl_model_describe(s->model));
+    cJSON_AddNumberToObject(c, "params", (double)s->D);
+    cJSON_AddStringToObject(c, "learner", o->learner);
+    cJSON_AddNumberToObject(c, "inner_steps", o->inner_steps);
+    cJSON_AddNumberToObject(c, "alpha", o->alpha);
+    cJSON_AddNumberToObject(c, "beta", o->beta);
+    cJSON_AddStringToObject(c, "optimizer", o->optimizer);
+    cJSON_AddNumberToObject(c, "tasks_per_agent", o->tasks_per_agent);
+    cJSON_AddNumberToObject(c, "local_iters", o->local_iters);
+    cJSON_AddNumberToObject(c, "local_lr", o->local_lr);
+    cJSON_AddNumberToObject(c, "shots", o->shots);
+    cJSON_AddNumberToObject(c, "query", o->query);
+    cJSON_AddNumberToObject(c, "ways", o->ways);
+    cJSON_AddNumberToObject(c, "heterogeneity", o->heterogeneity);
+    cJSON_AddStringToObject(c, "sparsify", o->sparsify);
+    cJSON_AddNumberToObject(c, "sparsity", o->sparsity);
+    cJSON_AddBoolToObject(c, "memory", !o->no_memory);
+    cJSON_AddNumberToObject(c, "rho", o->rho);
+    cJSON_AddNumberToObject(c, "g_th", o->g_th);
+    cJSON_AddStringToObject(c, "eta_rule", o->eta_rule);
+    cJSON_AddNumberToObject(c, "nfft", s->M);
+    cJSON_AddNumberToObject(c, "cp", s->cp);
+    cJSON_AddNumberToObject(c, "burst_len", (double)s->blen);
+    cJSON_AddNumberToObject(c, "round_timeout", o->round_timeout);
+    cJSON_AddNumberToObject(c, "burst_timeout", o->burst_timeout);
+    cJSON_AddNumberToObject(c, "round_period", o->round_period);
+    cJSON_AddBoolToObject(c, "report_x", o->report_x);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    if (!txt)
+        return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
+    const fs_part text[2] = {{txt, strlen(txt)}, {"\n", 1}};
+    st = fs_write_atomic(path, text, 2);
+    cJSON_free(txt);
+    return st;
+}
+
+static am_status write_theta(srv *s)
+{
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "theta.f32");
+    if (st != AM_OK)
+        return st;
+    const fs_part theta = {s->theta, s->D * sizeof *s->theta}; /* this machine's floats */
+    return fs_write_atomic(path, &theta, 1);
+}
+
+/* Per-kind defaults for what the user did not set (as airmeta sim). */
+static void fill_defaults(srv_opts *o, fl_task_kind kind)
+{
+    const int sin = kind == FL_TASK_SINUSOID;
+    if (!o->tasks_per_agent)
+        o->tasks_per_agent = sin ? 3 : 1;
+    if (!o->shots)
+        o->shots = sin ? 10 : (kind == FL_TASK_FMNIST ? 5 : 1);
+    if (!o->query)
+        o->query = sin ? 10 : 5;
+    if (isnan(o->alpha))
+        o->alpha = sin ? 0.01 : 0.1;
+    if (isnan(o->beta))
+        o->beta = sin ? 3e-3 : 2e-3;
+    if (isnan(o->local_lr))
+        o->local_lr = o->beta;
+}
+
+int cmd_server(int argc, char **argv)
+{
+    srv s;
+    memset(&s, 0, sizeof s);
+    srv_opts *o = &s.o;
+    *o = (srv_opts){.task = "sinusoid",
+                    .radio_name = "zmq",
+                    .learner = "maml",
+                    .optimizer = "adam",
+                    .sparsify = "topk",
+                    .eta_rule = "peak",
+                    .rounds = 100,
+                    .min_agents = 1,
+                    .nfft = 256,
+                    .inner_steps = 1,
+                    .local_iters = 1,
+                    .ways = 5,
+                    .filters = 32,
+                    .round_timeout = 10,
+                    .burst_timeout = 2,
+                    .join_timeout = 60,
+                    .rho = 1,
+                    .g_th = 0.1,
+                    .alpha = NAN,
+                    .beta = NAN,
+                    .local_lr = NAN,
+                    .heterogeneity = 0,
+                    .sparsity = 1,
+                    .seed = 1};
+    const cli_opt opts[] = {
+        {"--bind", CLI_STR, &o->bind, "control endpoint to bind, tcp://HOST:PORT", 1, 0, NULL},
+        {"--agents", CLI_UINT, &o->agents, "training agents K (ids 0..K-1)", 1, CTRL_MAX_AGENTS,
+         NULL},
+        {"--rounds", CLI_UINT, &o->rounds, "rounds", 1, 1e7, NULL},
+        {"--out", CLI_STR, &o->out,
+         "run folder: config.json, metrics.jsonl (a line per round), theta.f32", 1, 0, NULL},
+        {"--round-timeout", CLI_DOUBLE, &o->round_timeout,
+         "per-round deadline for the agents' reports, s (late ones sit the round out)", 0.01, 3600,
+         NULL},
+        {"--burst-timeout", CLI_DOUBLE, &o->burst_timeout,
+         "how long the chan waits for the round's bursts, s", 0.01, 3600, NULL},
+        {"--round-period", CLI_DOUBLE, &o->round_period,
+         "start rounds at least this many seconds apart (0: back to back)", 0, 86400, NULL},
+        {"--join-timeout", CLI_DOUBLE, &o->join_timeout,
+         "wait this long for the chan and the agents before round 1, s", 0.01, 86400, NULL},
+        {"--min-agents", CLI_UINT, &o->min_agents,
+         "start after the join timeout if at least this many agents joined", 1, CTRL_MAX_AGENTS,
+         NULL},
+        {"--report-x", CLI_FLAG, &o->report_x,
+         "agents also send their payload x (debug/metrics): aggregation NMSE vs the ideal "
+         "average of the summed agents",
+         0, 0, NULL},
+        {"--task", CLI_CHOICE, &o->task, "task family", 0, 0, "sinusoid|fmnist|omniglot"},
+        {"--data-dir", CLI_STR, &o->data_dir, "fmnist / omniglot folder (on this host)", 1, 0,
+         NULL},
+        {"--learner", CLI_CHOICE, &o->learner, "meta-learner", 0, 0,
+         "maml|fomaml|reptile|perfedavg-fo|perfedavg-hf"},
+        {"--inner-steps", CLI_UINT, &o->inner_steps, "inner adaptation steps", 1, 100, NULL},
+        {"--alpha", CLI_DOUBLE, &o->alpha, "inner step size (default 0.01 sinusoid, 0.1 images)",
+         1e-8, 100, NULL},
+        {"--beta", CLI_DOUBLE, &o->beta, "outer step size (default 3e-3 sinusoid, 2e-3 images)",
+         1e-10, 100, NULL},
+        {"--optimizer", CLI_CHOICE, &o->optimizer, "server optimiser", 0, 0, "sgd|adam"},
+        {"--tasks-per-agent", CLI_UINT, &o->tasks_per_agent,
+         "tasks per agent per local iteration (default 3 sinusoid, 1 images)", 1, 10000, NULL},
+        {"--local-iters", CLI_UINT, &o->local_iters, "local iterations per round", 1, 1000, NULL},
+        {"--local-lr", CLI_DOUBLE, &o->local_lr, "step of the local iterations (default beta)",
+         1e-10, 100, NULL},
+        {"--ways", CLI_UINT, &o->ways, "N of N-way (images)", 2, 100, NULL},
+        {"--shots", CLI_UINT, &o->shots, "support samples (per class for images)", 1, 1000, NULL},
+        {"--query", CLI_UINT, &o->query, "query samples (per class for images)", 1, 1000, NULL},
+        {"--heterogeneity", CLI_DOUBLE, &o->heterogeneity, "agents' task-distribution spread", 0, 1,
+         NULL},
+        {"--filters", CLI_UINT, &o->filters, "CNN filters per block (images)", 1, 256, NULL},
+        {"--sparsity", CLI_DOUBLE, &o->sparsity, "fraction of entries sent (1 = all)", 1e-6, 1,
+         NULL},
+        {"--sparsify", CLI_CHOICE, &o->sparsify, "which entries are sent", 0, 0, "topk|randk|none"},
+        {"--no-memory", CLI_FLAG, &o->no_memory, "agents keep no error-feedback memory", 0, 0,
+         NULL},
+        {"--rho", CLI_DOUBLE, &o->rho, "transmit power factor (AIR_INTERFACE §4)", 1e-6, 1e6, NULL},
+        {"--g-th", CLI_DOUBLE, &o->g_th, "truncation threshold on |h|^2 (§4)", 0, 20, NULL},
+        {"--eta-rule", CLI_CHOICE, &o->eta_rule, "payload scale rule (from the agents' reports)", 0,
+         0, "peak|rms"},
+        {"--nfft", CLI_UINT, &o->nfft, "FFT size M (cp M/8, default allocation)", 64, 4096, NULL},
+        {"--seed", CLI_U64, &o->seed, "seed (initial model, agents' task draws)", 0, -1, NULL},
+        {"--radio", CLI_CHOICE, &o->radio_name,
+         "data plane: zmq (IQ through `airmeta chan`) or uhd (on air: this host's USRP B210 "
+         "sends the beacon and receives the sum; no chan)",
+         0, 0, "zmq|uhd"},
+        {"--radio-args", CLI_STR, &o->radio_args,
+         "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
+         "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
+         1, 0, NULL},
+        {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
+    };
+    const cli_cmd cmd = {
+        "airmeta server",
+        "--bind tcp://HOST:PORT --agents K [--rounds R] [--out DIR] ...",
+        "The server of a multi-process Air-meta-pFL run: `airmeta agent` processes (one per\n"
+        "agent id) and one `airmeta chan` (the channel emulator) join it over ZeroMQ. Each round\n"
+        "it broadcasts the meta-model, collects the agents' reports until --round-timeout, has\n"
+        "the chan carry its beacon down and the agents' precoded bursts up (IQ over the zmq\n"
+        "radio), decodes the over-the-air sum with the streaming receiver, applies the outer\n"
+        "step and tells the agents whose updates were applied. Agents that drop out or answer\n"
+        "late do not stop a round; metrics.jsonl lists who took part in each. Malformed control\n"
+        "messages are refused and counted (ctrl_rejected). Learner flags as `airmeta sim`; the\n"
+        "agents get them from the server.",
+        opts,
+        sizeof opts / sizeof opts[0],
+        0,
+        0};
+    size_t npos = 0;
+    am_status st = cli_parse(&cmd, argc, argv, NULL, &npos);
+    if (st == AM_ENOTFOUND)
+        return 0;
+    if (st != AM_OK)
+        return cli_fail("server", st);
+    if (!o->bind)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--bind is required (see --help)"));
+    if (!o->agents)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--agents is required (see --help)"));
+    if (o->min_agents > o->agents)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--min-agents %u exceeds --agents %u",
+                                          o->min_agents, o->agents));
+    if (o->nfft % 2)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--nfft %u is not even", o->nfft));
+    char pre[CTRL_STR_LEN];
+    int port;
+    if ((st = net_split_endpoint(o->bind, pre, sizeof pre, &port)) != AM_OK)
+        return cli_fail("server", am_error_wrap(st, "--bind"));
+    fl_task_kind kind = FL_TASK_SINUSOID;
+    if ((st = learner_task_kind(o->task, &kind)) != AM_OK)
+        return cli_fail("server", st);
+    if (kind == FL_TASK_OMNIGLOT && !o->data_dir)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir"));
+    fill_defaults(o, kind);
+    openblas_set_num_threads(1);
+    net_catch_stop_signals();
+
+    const unsigned K = o->agents;
+    s.K = K;
+    s.rate = 1e6; /* the zmq radio's default: every process of the run uses it */
+    s.air = strcmp(o->radio_name, "zmq") != 0;
+    if (!s.air && o->radio_args)
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
+                                                     "endpoints from the chan; use --radio uhd"));
+    if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
+        return cli_fail("server", st);
+    fl_learner lr;
+    fl_opt_cfg oc;
+    fl_opt_cfg_default(&oc);
+    fl_sparse_kind sk;
+    int rc = 0;
+    if ((st = fl_learner_parse(o->learner, &lr)) != AM_OK ||
+        (st = fl_opt_kind_parse(o->optimizer, &oc.kind)) != AM_OK ||
+        (st = fl_sparse_kind_parse(o->sparsify, &sk)) != AM_OK ||
+        (st = fl_eta_rule_parse(o->eta_rule, &s.eta_rule)) != AM_OK)
+        goto fail;
+    oc.lr = (float)o->beta;
+    s.l = (ctrl_learner){.task = kind,
+                         .learner = lr,
+                         .inner_steps = o->inner_steps,
+                         .alpha = (float)o->alpha,
+                         .tasks = o->tasks_per_agent,
+                         .local_iters = o->local_iters,
+                         .local_lr = (float)o->local_lr,
+                         .hf_delta = 1e-3f,
+                         .ways = o->ways,
+                         .shots = o->shots,
+                         .query = o->query,
+                         .heterogeneity = (float)o->heterogeneity,
+                         .filters = o->filters,
+                         .sparsify = sk,
+                         .keep = sk == FL_SPARSE_NONE ? 1.0 : o->sparsity,
+                         .memory = !o->no_memory,
+                         .n_agents = K,
+                         .seed = o->seed};
+    if ((st = net_family_create(&s.l, o->data_dir, &s.fam)) != AM_OK ||
+        (st = learner_model_create(s.fam, s.l.filters, &s.model)) != AM_OK)
+        goto fail;
+    s.D = fl_model_nparams(s.model);
+    if ((st = fl_opt_create(&oc, s.D, &s.opt)) != AM_OK)
+        goto fail;
+    phy_frame_cfg fc = {o->nfft, 0, NULL};
+    if ((st = phy_frame_create(&fc, &s.frame)) != AM_OK)
+        goto fail;
+    s.M = o->nfft;
+    s.cp = phy_frame_cp_len(s.frame);
+    s.blen = phy_frame_burst_len(s.frame, s.D);
+    s.bl = phy_beacon_len(s.frame);
+    const int64_t blk = (int64_t)(s.M + s.cp);
+    s.gap = (int64_t)s.bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
+    s.slot = (int64_t)1 << 20;       /* ~1 s at 1 MS/s; rounds never overlap in ticks */
+    while (s.slot < 4 * ((int64_t)s.blen + s.gap + 16 * blk))
+        s.slot *= 2;
+    s.chunk_cap = s.blen + 16 * (size_t)blk + 4096;
+    phy_ota_rx_cfg rc_;
+    phy_ota_rx_cfg_default(&rc_);
+    rc_.frame = fc;
+    rc_.payload_len = s.D;
+    rc_.eta = 1.0f;
+    rc_.rho = (float)o->rho;
+    rc_.callback = on_burst;
+    rc_.user = &s.rs;
+    if ((st = phy_ota_rx_create(&rc_, &s.rx)) != AM_OK)
+        goto fail;
+    s.rs.L = s.D;
+    s.ag = calloc(K, sizeof *s.ag);
+    s.chan_ep = calloc(2 + 2 * (size_t)K, sizeof *s.chan_ep);
+    s.theta = malloc(s.D * sizeof *s.theta);
+    s.avg = malloc(s.D * sizeof *s.avg);
+    s.rs.payload = malloc(s.D * sizeof *s.rs.payload);
+    s.beacon = malloc(s.bl * sizeof *s.beacon);
+    s.chunk = malloc(s.chunk_cap * sizeof *s.chunk);
+    s.ids = calloc(K, sizeof *s.ids);
+    s.inc = calloc(2 * (size_t)K, sizeof *s.inc);
+    if (o->report_x)
+        s.xs = malloc((size_t)K * s.D * sizeof *s.xs);
+    if (!s.ag || !s.chan_ep || !s.theta || !s.avg || !s.rs.payload || !s.beacon || !s.chunk ||
+        !s.ids || !s.inc || (o->report_x && !s.xs)) {
+        st = AM_FAIL(AM_ENOMEM, "server: buffers for %u agents x %zu parameters", K, s.D);
+        goto fail;
+    }
+    if ((st = phy_beacon_write(s.frame, s.beacon, s.bl)) != AM_OK)
+        goto fail;
+    am_rng ir;
+    am_rng_seed(&ir, o->seed);
+    if ((st = fl_model_init(s.model, s.theta, &ir)) != AM_OK)
+        goto fail;
+    if (o->out) {
+        if ((st = fs_mkdir_p(o->out)) != AM_OK ||
+            (st = fs_path_join(s.metrics_path, sizeof s.metrics_path, o->out, "metrics.jsonl")) !=
+                AM_OK) {
+            am_error_wrap(st, "--out");
+            goto fail;
+        }
+        if (!(s.metrics = fopen(s.metrics_path, "w"))) {
+            st = AM_FAIL(AM_EIO, "%s: %s", s.metrics_path, strerror(errno));
+            goto fail;
+        }
+    }
+    ctrl_cfg cc = {.server = 1,
+                   .endpoint = o->bind,
+                   .self_id = CTRL_ID_SERVER,
+                   .max_payload = ctrl_payload_bound(s.D, K),
+                   .send_timeout = 2.0};
+    if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
+        goto fail;
+    if (o->out && (st = write_config(&s)) != AM_OK)
+        goto fail;
+    say(&s,
+        "server: listening on %s: %u agents, %u rounds, %s (%zu parameters), burst %zu "
+        "samples (M %u)\n",
+        ctrl_endpoint(s.c), K, o->rounds, fl_model_describe(s.model), s.D, s.blen, s.M);
+
+    /* join: the chan and every agent, or at least --min-agents by the join timeout */
+    st = pump(&s, monotime_s() + o->join_timeout, all_joined);
+    if (st != AM_OK && st != AM_ETIMEOUT)
+        goto fail;
+    unsigned joined = 0;
+    for (unsigned k = 0; k < K; k++)
+        joined += s.ag[k].welcomed;
+    if (net_stop_requested() || (!s.chan_joined && !s.air) || joined < o->min_agents) {
+        st = AM_FAIL(AM_ETIMEOUT, "server: after %g s: chan %s, %u of %u agents joined (need %u)",
+                     o->join_timeout, s.chan_joined ? "joined" : "missing", joined, K,
+                     o->min_agents);
+        goto fail;
+    }
+    say(&s, "server: %u agents and %s joined; starting\n", joined,
+        s.air ? "no chan (on air)" : "the chan");
+    uint32_t *prev = calloc(K, sizeof *prev), *applied = calloc(K, sizeof *applied);
+    if (!prev || !applied) {
+        free(prev);
+        free(applied);
+        st = AM_FAIL(AM_ENOMEM, "server: out of memory");
+        goto fail;
+    }
+    uint32_t nprev = 0, prev_round = CTRL_NO_ROUND;
+    unsigned decoded_rounds = 0;
+    for (uint32_t r = 0; r < o->rounds && st == AM_OK; r++) {
+        uint32_t napplied = 0;
+        st = run_round(&s, r, prev, nprev, prev_round, applied, &napplied);
+        if (st != AM_OK)
+            break;
+        decoded_rounds += napplied > 0;
+        memcpy(prev, applied, napplied * sizeof *prev);
+        nprev = napplied;
+        prev_round = r;
+    }
+    free(prev);
+    free(applied);
+    /* the end: everybody stops */
+    ctrl_msg bye;
+    memset(&bye, 0, sizeof bye);
+    bye.type = CTRL_BYE;
+    for (unsigned k = 0; k < K; k++)
+        if (s.ag[k].joined && s.ag[k].alive)
+            ctrl_send(s.c, &s.ag[k].peer, &bye);
+    if (s.chan_joined)
+        ctrl_send(s.c, &s.chan_peer, &bye);
+    if (st != AM_OK)
+        goto fail;
+    if (o->out && (st = write_theta(&s)) != AM_OK)
+        goto fail;
+    ctrl_stats cs;
+    ctrl_get_stats(s.c, &cs);
+    say(&s,
+        "server: done: %u rounds, %u decoded; control messages: %" PRIu64 " accepted, %" PRIu64
+        " rejected",
+        o->rounds, decoded_rounds, cs.accepted, cs.rejected);
+    if (cs.rejected) {
+        say(&s, " (");
+        for (int i = 1; i < CTRL_REJ_END; i++)
+            if (cs.by_reason[i])
+                say(&s, "%s %" PRIu64 " ", ctrl_reject_name((ctrl_reject)i), cs.by_reason[i]);
+        say(&s, "; last: %s)", cs.last_reject);
+    }
+    say(&s, ", %" PRIu64 " late reports\n", s.late_status);
+    srv_free(&s);
+    return 0;
+fail:
+    rc = cli_fail("server", st);
+    srv_free(&s);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* airmeta: federated meta-learning over the air. One program, git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/commands.h"
+#include "phy/version.h"
+
+static const am_command commands[] = {
+    {"bench", "benchmarks: bench phy | fl | radio | round (Msps, us per iteration, ratios)", cmd_bench},
+    {"replay", "decode every burst of a SigMF capture: replay CAPTURE.sigmf-meta --out V.f32 [--json]", cmd_replay},
+    {"demo", "PHY demo: K agents, Rayleigh channels, aggregation NMSE vs the §5 floor", cmd_demo},
+    {"sim", "federated meta-learning over the air in one process (ideal | stat | iq channel)", cmd_sim},
+    {"sweep", "grid of sim runs in parallel: tables over seeds and trade-off plots (PNG)", cmd_sweep},
+    {"server", "the server of a multi-process run (ZeroMQ control; IQ via chan or on air)", cmd_server},
+    {"agent", "one training agent of a multi-process run: agent --id K --server tcp://...", cmd_agent},
+    {"chan", "the channel-emulator process between server and agents (zmq IQ)", cmd_chan},
+    {"loopback", "reference SigMF recording from the own loopback, with the true aggregate", cmd_loopback},
+    {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
+};
+static const size_t ncommands = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: airmeta COMMAND [options]   (airmeta COMMAND --help for each)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < ncommands; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("airmeta %s (air interface version %u)\n", AM_VERSION, phy_air_interface_version());
+        return 0;
+    }
+    for (size_t i = 0; i < ncommands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "airmeta: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

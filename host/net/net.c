@@ -1,0 +1,499 @@
+/* host/net: shared pieces of `airmeta server | agent | chan` (learner setup, the agent's beacon ->
+ * precoded burst step, the chan's links on absolute ticks, endpoints). Conventions: host/net/net.h. */
+#include "net/net.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/monotime.h"
+#include "round/ota_agent.h"
+#include "phy/chan.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Learner setup
+ * ------------------------------------------------------------------------------------------- */
+am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out)
+{
+    if (!l || !out)
+        return AM_FAIL(AM_EINVAL, "net_family_create: NULL argument");
+    if (l->task > FL_TASK_OMNIGLOT)
+        return AM_FAIL(AM_EINVAL, "task kind %u", l->task);
+    fl_task_cfg tc;
+    fl_task_cfg_default(&tc, (fl_task_kind)l->task);
+    tc.n_train_agents = l->n_agents;
+    tc.n_new_agents = 1;
+    tc.heterogeneity = l->heterogeneity;
+    tc.shots = l->shots;
+    tc.query = l->query;
+    tc.ways = l->ways;
+    tc.data_dir = data_dir;
+    tc.seed = l->seed;
+    return fl_task_family_create(&tc, out);
+}
+
+void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg)
+{
+    fl_meta_cfg_default(cfg);
+    cfg->learner = (fl_learner)l->learner;
+    cfg->inner_steps = l->inner_steps;
+    cfg->alpha = l->alpha;
+    cfg->hf_delta = l->hf_delta;
+    cfg->tasks = l->tasks;
+    cfg->local_iters = l->local_iters;
+    cfg->local_lr = l->local_lr;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Agent
+ * ------------------------------------------------------------------------------------------- */
+struct net_agent {
+    ota_agent *ag;
+    unsigned cp;
+    size_t L;
+    float complex *p;    /* M: the precoder of the last beacon */
+    ota_agent_link link; /* link.found: p is valid */
+    int64_t beacon_tick;
+};
+
+void net_agent_destroy(net_agent *q)
+{
+    if (!q)
+        return;
+    ota_agent_destroy(q->ag);
+    free(q->p);
+    free(q);
+}
+
+am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "net_agent_create: NULL argument");
+    *out = NULL;
+    if (cfg->payload_len == 0)
+        return AM_FAIL(AM_EINVAL, "net_agent: payload length 0");
+    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
+    am_status s = phy_frame_validate(&fc);
+    if (s != AM_OK)
+        return s;
+    net_agent *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
+    q->cp = cfg->cp_len ? cfg->cp_len : cfg->nfft / 8;
+    q->L = cfg->payload_len;
+    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5) */
+    const ota_agent_cfg ac = {.nfft = cfg->nfft,
+                              .cp_len = cfg->cp_len,
+                              .payload_len = cfg->payload_len,
+                              .smooth = cfg->smooth ? cfg->smooth : q->cp,
+                              .cfo_comp = cfg->cfo_comp,
+                              .phase_only = 0};
+    if ((s = ota_agent_create(&ac, &q->ag)) != AM_OK) {
+        net_agent_destroy(q);
+        return s;
+    }
+    q->p = malloc(cfg->nfft * sizeof *q->p);
+    if (!q->p) {
+        net_agent_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
+    }
+    *out = q;
+    return AM_OK;
+}
+
+size_t net_agent_burst_len(const net_agent *q)
+{
+    return q ? ota_agent_burst_len(q->ag) : 0;
+}
+
+const phy_frame *net_agent_frame(const net_agent *q)
+{
+    return q ? ota_agent_frame(q->ag) : NULL;
+}
+
+am_status net_agent_beacon(net_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           int64_t beacon_tick,
+                           float rho,
+                           float g_th,
+                           net_beacon_info *info)
+{
+    if (!q || (!x && n) || !info)
+        return AM_FAIL(AM_EINVAL, "net_agent_beacon: NULL argument");
+    memset(info, 0, sizeof *info);
+    /* host/net/net.h "Phase reference": the chan refers the downlink phasor to the beacon tick */
+    const ota_agent_sched sc = {.beacon = beacon_tick,
+                                .lo = beacon_tick - (int64_t)q->cp,
+                                .hi = beacon_tick + 2 * (int64_t)q->cp,
+                                .phase_ref = beacon_tick,
+                                .rho = rho,
+                                .g_th = g_th};
+    am_status s = ota_agent_beacon(q->ag, x, n, t0, &sc, q->p, &q->link);
+    if (s != AM_OK || !q->link.found)
+        return s;
+    q->beacon_tick = beacon_tick;
+    info->found = 1;
+    info->start = q->link.start;
+    info->delta = q->link.delta;
+    info->cfo = q->link.cfo;
+    info->snr_db = q->link.snr_db;
+    info->erased = q->link.erased;
+    return AM_OK;
+}
+
+am_status net_agent_burst(net_agent *q,
+                          const float *x,
+                          float eta,
+                          int64_t tx_tick,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered)
+{
+    if (!q || !x || !out)
+        return AM_FAIL(AM_EINVAL, "net_agent_burst: NULL argument");
+    if (!q->link.found)
+        return AM_FAIL(AM_EINVAL, "net_agent_burst: no beacon found this round");
+    /* the chan refers the uplink phasor to the round's beacon tick too */
+    return ota_agent_burst(q->ag, &q->link, q->p, x, q->L, eta, tx_tick - q->beacon_tick, out, cap,
+                           delivered);
+}
+
+void net_memory_resolve(
+    float *m, const float *v, const float *delivered, size_t d, int memory, int applied)
+{
+    if (!memory)
+        memset(m, 0, d * sizeof *m);
+    else if (applied)
+        fl_sparse_memory_update(m, v, delivered, d); /* m = v - delivered */
+    else
+        memcpy(m, v, d * sizeof *m);
+}
+
+void net_payload_peak_power(const float *x, size_t d, float *peak, float *power)
+{
+    double pk = 0, pw = 0;
+    for (size_t j = 0; j < d; j += 2) {
+        double re = x[j], im = j + 1 < d ? x[j + 1] : 0.0;
+        double a = re * re + im * im;
+        pw += a;
+        if (a > pk)
+            pk = a;
+    }
+    *peak = (float)sqrt(pk);
+    *power = (float)(pw / (double)((d + 1) / 2));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Chan
+ * ------------------------------------------------------------------------------------------- */
+struct net_chan {
+    net_chan_cfg cfg;
+    phy_chan *ch;
+    size_t lead, tail, max_in;
+    float complex *rot;         /* K x max_in: inputs with the absolute phase applied */
+    const float complex **ptrs; /* K */
+};
+
+void net_chan_destroy(net_chan *q)
+{
+    if (!q)
+        return;
+    phy_chan_destroy(q->ch);
+    free(q->rot);
+    free(q->ptrs);
+    free(q);
+}
+
+am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "net_chan_create: NULL argument");
+    *out = NULL;
+    if (cfg->max_burst == 0 || cfg->max_burst > ((size_t)1 << 28))
+        return AM_FAIL(AM_EINVAL, "net_chan: max_burst %zu", cfg->max_burst);
+    net_chan *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "net_chan: out of memory");
+    q->cfg = *cfg;
+    phy_chan_cfg cc;
+    phy_chan_cfg_default(&cc);
+    cc.n_agents = cfg->n_agents;
+    cc.nfft = cfg->nfft;
+    cc.cp_len = cfg->cp_len ? cfg->cp_len : cfg->nfft / 8;
+    cc.n_taps = cfg->n_taps;
+    cc.delay_spread = cfg->delay_spread;
+    cc.max_timing_offset = cfg->max_timing_offset;
+    cc.max_cfo = cfg->max_cfo;
+    cc.common_cfo = cfg->common_cfo;
+    cc.random_phase = 1;
+    cc.snr_db = cfg->snr_db;
+    cc.rho = cfg->rho;
+    cc.seed = cfg->seed;
+    am_status s = phy_chan_create(&cc, &q->ch);
+    if (s != AM_OK) {
+        net_chan_destroy(q);
+        return s;
+    }
+    /* noise before and after (the detectors need history, agg_iq's choice): 2 blocks each */
+    q->lead = q->tail = 2 * (size_t)(cc.nfft + cc.cp_len);
+    size_t beacon = 3 * (size_t)(cc.nfft + cc.cp_len);
+    q->max_in = cfg->max_burst > beacon ? cfg->max_burst : beacon;
+    q->rot = malloc((size_t)cfg->n_agents * q->max_in * sizeof *q->rot);
+    q->ptrs = calloc(cfg->n_agents, sizeof *q->ptrs);
+    if (!q->rot || !q->ptrs) {
+        size_t n = q->max_in;
+        net_chan_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "net_chan: %u agents x %zu samples", cfg->n_agents, n);
+    }
+    *out = q;
+    return AM_OK;
+}
+
+am_status net_chan_draw(net_chan *q)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_chan_draw: NULL");
+    return phy_chan_draw(q->ch);
+}
+
+am_status net_chan_set_rho(net_chan *q, float rho)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_chan_set_rho: NULL");
+    if (!isfinite(rho) || rho <= 0)
+        return AM_FAIL(AM_EINVAL, "net_chan: rho %g is not finite and > 0", (double)rho);
+    /* phy_chan's noise is s2 = rho_cfg M / (M_used 10^(snr/10)): the same s2 for another rho is
+     * an SNR shifted by 10 log10(rho_cfg / rho) */
+    double snr = (double)q->cfg.snr_db + 10.0 * log10((double)q->cfg.rho / (double)rho);
+    return phy_chan_set_snr(q->ch, (float)snr);
+}
+
+size_t net_chan_lead(const net_chan *q)
+{
+    return q ? q->lead : 0;
+}
+
+size_t net_chan_out_len(const net_chan *q, size_t n)
+{
+    return q ? phy_chan_out_len(q->ch, n, q->lead, q->tail) : 0;
+}
+
+float net_chan_agent_cfo(const net_chan *q, unsigned k)
+{
+    return q ? phy_chan_agent_cfo(q->ch, k) : 0.0f;
+}
+
+/* dst = src e^{j 2 pi frac(f_cycles_per_sample * tick0)}: the constant that moves phy_chan's
+ * per-call phasor (0 at output sample 0) to tick0 = that sample's tick relative to the round's
+ * beacon (host/net/net.h "Phase reference"). */
+static void anchor(float complex *dst, const float complex *src, size_t n, double f, int64_t tick0)
+{
+    double ft = f * (double)tick0;
+    float complex z = (float complex)cexp(I * 2.0 * M_PI * (ft - floor(ft)));
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i] * z;
+}
+
+am_status net_chan_downlink(net_chan *q,
+                            unsigned k,
+                            const float complex *x,
+                            size_t n,
+                            int64_t tick,
+                            float complex *y,
+                            size_t cap,
+                            size_t *ny,
+                            int64_t *t0)
+{
+    if (!q || !x || !y || !ny || !t0)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: NULL argument");
+    if (k >= q->cfg.n_agents)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: agent %u of %u", k, q->cfg.n_agents);
+    if (n == 0 || n > q->max_in)
+        return AM_FAIL(AM_EINVAL, "net_chan_downlink: %zu samples (1..%zu)", n, q->max_in);
+    const int64_t start = tick - (int64_t)q->lead;
+    const double f = -(double)phy_chan_agent_cfo(q->ch, k) / (double)q->cfg.nfft; /* §6 */
+    float complex *r = q->rot + (size_t)k * q->max_in;
+    anchor(r, x, n, f, -(int64_t)q->lead); /* output sample 0 is lead ticks before the beacon */
+    am_status s = phy_chan_downlink(q->ch, k, r, n, q->lead, q->tail, y, cap, ny);
+    if (s != AM_OK)
+        return s;
+    *t0 = start;
+    return AM_OK;
+}
+
+am_status net_chan_uplink(net_chan *q,
+                          const float complex *const *tx,
+                          size_t burst_len,
+                          int64_t tick,
+                          int64_t ref_tick,
+                          float complex *y,
+                          size_t cap,
+                          size_t *ny,
+                          int64_t *t0)
+{
+    if (!q || !tx || !y || !ny || !t0)
+        return AM_FAIL(AM_EINVAL, "net_chan_uplink: NULL argument");
+    if (burst_len == 0 || burst_len > q->max_in)
+        return AM_FAIL(AM_EINVAL, "net_chan_uplink: burst of %zu samples (1..%zu)", burst_len,
+                       q->max_in);
+    const int64_t start = tick - (int64_t)q->lead;
+    for (unsigned k = 0; k < q->cfg.n_agents; k++) {
+        q->ptrs[k] = NULL;
+        if (!tx[k])
+            continue;
+        const double f = (double)phy_chan_agent_cfo(q->ch, k) / (double)q->cfg.nfft; /* §5 */
+        float complex *r = q->rot + (size_t)k * q->max_in;
+        anchor(r, tx[k], burst_len, f, start - ref_tick);
+        q->ptrs[k] = r;
+    }
+    am_status s = phy_chan_execute(q->ch, q->ptrs, burst_len, q->lead, q->tail, y, cap, ny);
+    if (s != AM_OK)
+        return s;
+    *t0 = start;
+    return AM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Processes
+ * ------------------------------------------------------------------------------------------- */
+static volatile sig_atomic_t net_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    net_stop = 1;
+}
+
+void net_catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int net_stop_requested(void)
+{
+    return net_stop != 0;
+}
+
+am_status net_check_server(const char *ep)
+{
+    char pre[CTRL_STR_LEN];
+    int port = 0;
+    am_status s = net_split_endpoint(ep, pre, sizeof pre, &port);
+    if (s != AM_OK)
+        return am_error_wrap(s, "--server");
+    if (port < 0)
+        return AM_FAIL(AM_EINVAL, "--server: give a port, not *");
+    return AM_OK;
+}
+
+am_status net_peer_recv(ctrl *c,
+                        const char *who,
+                        const char *server,
+                        double silence_s,
+                        double *last,
+                        ctrl_msg *m,
+                        int *got)
+{
+    *got = 0;
+    am_status s = ctrl_recv(c, 0.5, m, NULL);
+    if (s == AM_ETIMEOUT) {
+        if (monotime_s() - *last > silence_s)
+            return AM_FAIL(AM_ETIMEOUT, "%s: the server at %s was silent for %g s", who, server,
+                           silence_s);
+        return AM_OK;
+    }
+    if (s != AM_OK)
+        return s;
+    *last = monotime_s();
+    if (m->sender != CTRL_ID_SERVER) {
+        char t[96];
+        snprintf(t, sizeof t, "%s: message not from the server", who);
+        ctrl_count_reject(c, CTRL_REJ_PEER, t);
+        return AM_OK;
+    }
+    *got = 1;
+    return AM_OK;
+}
+
+am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who)
+{
+    if (!w->accepted || w->role != role)
+        return AM_FAIL(AM_EINVAL, "%s: the server refused: %s", who, w->reason);
+    return AM_OK;
+}
+
+void net_peer_leave(ctrl *c)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_LEAVE;
+    ctrl_send(c, NULL, &m);
+}
+
+void net_peer_unexpected(ctrl *c, const char *who, uint32_t type)
+{
+    char t[96];
+    snprintf(t, sizeof t, "%s: unexpected %s", who, ctrl_type_name(type));
+    ctrl_count_reject(c, CTRL_REJ_PEER, t);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Endpoints
+ * ------------------------------------------------------------------------------------------- */
+am_status net_radio_endpoint(const char *device, const char *side, char *out, size_t cap)
+{
+    if (!device || !side || !out || cap == 0)
+        return AM_FAIL(AM_EINVAL, "net_radio_endpoint: NULL argument");
+    char key[8];
+    snprintf(key, sizeof key, " %s=", side);
+    const char *p = strstr(device, key);
+    if (!p)
+        return AM_FAIL(AM_ENOTFOUND, "radio '%s' has no %s endpoint", device, side);
+    p += strlen(key);
+    size_t n = strcspn(p, " ");
+    if (n == 0 || (n == 1 && p[0] == '-'))
+        return AM_FAIL(AM_ENOTFOUND, "radio '%s' has no %s endpoint", device, side);
+    if (n >= cap)
+        return AM_FAIL(AM_EINVAL, "radio endpoint '%.*s' too long", (int)n, p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return AM_OK;
+}
+
+am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port)
+{
+    if (!ep || !prefix || !port)
+        return AM_FAIL(AM_EINVAL, "net_split_endpoint: NULL argument");
+    const char *colon = strrchr(ep, ':');
+    if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6 || colon[1] == '\0')
+        return AM_FAIL(AM_EINVAL, "'%s' is not tcp://HOST:PORT (PORT a number or *)", ep);
+    size_t n = (size_t)(colon - ep) + 1;
+    if (n >= cap)
+        return AM_FAIL(AM_EINVAL, "endpoint '%s' too long", ep);
+    memcpy(prefix, ep, n);
+    prefix[n] = '\0';
+    if (strcmp(colon + 1, "*") == 0) {
+        *port = -1;
+        return AM_OK;
+    }
+    char *end = NULL;
+    long v = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65535)
+        return AM_FAIL(AM_EINVAL, "'%s': port '%s' is not 1..65535 or *", ep, colon + 1);
+    *port = (int)v;
+    return AM_OK;
+}
+
+int net_is_loopback(const char *ep)
+{
+    return ep &&
+           (strncmp(ep, "tcp://127.0.0.1:", 16) == 0 || strncmp(ep, "tcp://localhost:", 16) == 0);
+}

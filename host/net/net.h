@@ -1,0 +1,217 @@
+/* host/net: the pieces `airmeta server | agent | chan` share: the learner setup the server hands
+ * to agents, the agent's beacon -> channel -> precoded burst step, the chan's emulated links on
+ * absolute ticks, and the data-plane endpoints. Implements DESIGN "Data flow of one round" over
+ * AIR_INTERFACE §2-§6 for separate processes (issue 4 item 3).
+ *
+ * Time. Every IQ message carries the tick of its first sample (host/radio zmq header); ticks are
+ * the server's schedule, shared by every process: the round's beacon leaves the server at
+ * beacon_tick and every agent's burst starts at tx_tick (a timed system, AIR_INTERFACE §5).
+ *
+ * Phase reference. phy_chan starts its carrier-offset phasor at sample 0 of each call; the chan
+ * process multiplies each input by a constant phase so that, on every link of round r, the
+ * phasor is that of (absolute tick - beacon_tick of round r): the relative oscillator phase is
+ * taken as known (0) at each beacon instant, as if every agent re-acquired carrier phase from the
+ * beacon (on air this is the calibration step of UHD_NOTES "Phase is never aligned"). Anchoring at
+ * absolute tick 0 instead would make a CFO estimation error e cost 2 pi e (tx_tick + beacon_tick)
+ * / M of phase (uplink and downlink phasors have opposite signs), unbounded over a run; with the
+ * beacon as origin it costs 2 pi e (tx_tick - beacon_tick + t) / M, growing with the time since
+ * the beacon as on air.
+ * The agent's step is host/round/ota_agent.h (the iq aggregator's agents run the same one) with
+ * phase_ref = beacon_tick for the downlink and the uplink phasor's origin at beacon_tick: it
+ * precodes with the gain a window at the scheduled place sees (TDD reciprocity of the emulator's
+ * taps, delay and carrier phase) and pre-rotates its burst, sent at tx_tick, by
+ *     e^{+j 2 pi c (t + tx_tick - beacon_tick + delta) / M},   t = 0 .. burst_len - 1,
+ * with c its beacon's carrier offset and delta = s - beacon_tick (s its beacon's first path),
+ * cancelling the uplink offset (-c) at the server.
+ */
+#ifndef AM_HOST_NET_H
+#define AM_HOST_NET_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "net/ctrl.h"
+#include "fl/meta.h"
+#include "fl/sparse.h"
+#include "fl/task.h"
+#include "phy/frame.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Learner setup (server flags -> WELCOME -> agent)
+ * ------------------------------------------------------------------------------------------- */
+
+/* The family of agent ids 0..n_agents-1 (plus one new agent, unused here) for l; data_dir as
+ * fl_task_cfg (NULL: fmnist default; omniglot needs it). */
+am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out);
+/* fl_meta_cfg from l. */
+void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg);
+
+/* ---------------------------------------------------------------------------------------------
+ * Agent: beacon -> channel estimate -> precoder -> burst
+ * ------------------------------------------------------------------------------------------- */
+typedef struct net_agent net_agent; /* opaque */
+
+typedef struct net_agent_cfg {
+    unsigned nfft, cp_len; /* numerology (default allocation), cp 0 = M/8 */
+    size_t payload_len;    /* L reals per burst (the model dimension D) */
+    unsigned smooth;       /* channel-estimate smoothing: least-squares lags -2 .. smooth-1
+                              (host/round/ota_agent.h), 0 = cp (the longest channel a timed system
+                              carries) */
+    int cfo_comp;          /* 1: pre-compensate the beacon's carrier offset */
+} net_agent_cfg;
+
+/* What the agent learned from the round's beacon. */
+typedef struct net_beacon_info {
+    int found;       /* 0: no beacon near beacon_tick (the agent stays silent) */
+    int64_t start;   /* absolute tick of its first path */
+    int64_t delta;   /* start - beacon_tick */
+    float cfo;       /* downlink carrier offset, subcarrier spacings */
+    float snr_db;    /* beacon SNR estimate */
+    unsigned erased; /* used bins truncated (|H|^2 < g_th) */
+} net_beacon_info;
+
+am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);
+void net_agent_destroy(net_agent *q); /* NULL is a no-op */
+size_t net_agent_burst_len(const net_agent *q);
+const phy_frame *net_agent_frame(const net_agent *q);
+
+/* Looks for the beacon in the downlink chunk x[0..n) whose first sample is absolute tick t0; only
+ * a beacon starting within [beacon_tick - cp, beacon_tick + 2 cp] counts. On success computes the
+ * precoder for (rho, g_th) (§4 truncated inversion, host/round/ota_agent.h). info->found = 0 when there
+ * is none (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not
+ * allocate. */
+am_status net_agent_beacon(net_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           int64_t beacon_tick,
+                           float rho,
+                           float g_th,
+                           net_beacon_info *info);
+
+/* The burst of payload x (payload_len reals, finite) with scale eta, for transmission at tx_tick
+ * (after a successful net_agent_beacon): out gets burst_len samples. delivered (may be NULL,
+ * payload_len) = x where the entry's bin was not truncated, 0 where it was (PAPER.md §3 error
+ * memory; entry j sits on data bin data_bins[(j / 2) % M_data], §3). Does not allocate. */
+am_status net_agent_burst(net_agent *q,
+                          const float *x,
+                          float eta,
+                          int64_t tx_tick,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered);
+
+/* The error memory once the server's verdict on a round is known (PAPER.md §3, and the choice for
+ * a burst that did not make it): without memory m = 0; applied (the agent's burst was in the sum
+ * the server applied): m = v - delivered; not applied (late, lost, beacon missed, round not
+ * decoded, or no verdict): m = v, since nothing of v was delivered, nothing is lost. */
+void net_memory_resolve(
+    float *m, const float *v, const float *delivered, size_t d, int memory, int applied);
+
+/* Peak |x[2j] + i x[2j+1]| and power ||x||^2 / ceil(d/2) of a payload (fl_agg_eta's rules). */
+void net_payload_peak_power(const float *x, size_t d, float *peak, float *power);
+
+/* ---------------------------------------------------------------------------------------------
+ * Chan: phy_chan on absolute ticks
+ * ------------------------------------------------------------------------------------------- */
+typedef struct net_chan net_chan; /* opaque */
+
+typedef struct net_chan_cfg {
+    unsigned n_agents;
+    unsigned nfft, cp_len;
+    unsigned n_taps;
+    float delay_spread;
+    unsigned max_timing_offset;
+    float max_cfo, common_cfo;
+    float snr_db;
+    float rho;
+    size_t max_burst; /* longest uplink burst (samples) */
+    uint64_t seed;
+} net_chan_cfg;
+
+am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out);
+void net_chan_destroy(net_chan *q);
+/* The round's power factor: the noise follows it so that rho / N0 stays at cfg.snr_db (§5). */
+am_status net_chan_set_rho(net_chan *q, float rho);
+/* A new realisation of every agent's channel (once per round, before the beacon). */
+am_status net_chan_draw(net_chan *q);
+/* Samples of noise before (lead) every link's output. */
+size_t net_chan_lead(const net_chan *q);
+/* Output capacity needed for an input of n samples. */
+size_t net_chan_out_len(const net_chan *q, size_t n);
+/* Downlink to agent k of the beacon x[0..n) sent at absolute tick tick: y (cap) gets *ny samples,
+ * y[0] at absolute tick *t0 = tick - lead; carrier phasors referred to tick (see the top). */
+am_status net_chan_downlink(net_chan *q,
+                            unsigned k,
+                            const float complex *x,
+                            size_t n,
+                            int64_t tick,
+                            float complex *y,
+                            size_t cap,
+                            size_t *ny,
+                            int64_t *t0);
+/* Uplink: the bursts tx[k] (NULL: agent k silent) of burst_len samples, all sent at absolute tick
+ * tick, through each agent's channel, summed, plus AWGN; y[0] at absolute tick *t0 = tick - lead;
+ * carrier phasors referred to ref_tick, the round's beacon tick. */
+am_status net_chan_uplink(net_chan *q,
+                          const float complex *const *tx,
+                          size_t burst_len,
+                          int64_t tick,
+                          int64_t ref_tick,
+                          float complex *y,
+                          size_t cap,
+                          size_t *ny,
+                          int64_t *t0);
+/* phy_chan_agent_cfo of agent k (diagnostics). */
+float net_chan_agent_cfo(const net_chan *q, unsigned k);
+
+/* ---------------------------------------------------------------------------------------------
+ * Processes: stop signals; the peers' (agent, chan) side of the control plane
+ * ------------------------------------------------------------------------------------------- */
+
+/* From now on SIGINT and SIGTERM do not end the process: they set the flag net_stop_requested()
+ * reads, so that the server, an agent or the chan leaves the run cleanly. */
+void net_catch_stop_signals(void);
+int net_stop_requested(void);
+
+/* A peer's --server: tcp://HOST:PORT with a port number. AM_EINVAL naming --server otherwise. */
+am_status net_check_server(const char *ep);
+
+/* One wait (up to 0.5 s) of a peer (`who`: "agent 3", "chan") for the server's next message.
+ * AM_OK with *got = 1: m is from the server, *last = now; *got = 0: nothing yet, or a message from
+ * another sender (counted as CTRL_REJ_PEER); AM_ETIMEOUT naming who and server when the server
+ * has been silent for silence_s since *last; a socket error otherwise. */
+am_status net_peer_recv(ctrl *c,
+                        const char *who,
+                        const char *server,
+                        double silence_s,
+                        double *last,
+                        ctrl_msg *m,
+                        int *got);
+/* The server's WELCOME for a peer of `role`: AM_EINVAL "WHO: the server refused: REASON" unless it
+ * accepted that role. */
+am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who);
+/* Tells the server this peer is gone (a stop, or a set-up that failed: it must not wait for us). */
+void net_peer_leave(ctrl *c);
+/* Counts a message the peer does not expect now as CTRL_REJ_PEER "WHO: unexpected TYPE". */
+void net_peer_unexpected(ctrl *c, const char *who, uint32_t type);
+
+/* ---------------------------------------------------------------------------------------------
+ * Endpoints
+ * ------------------------------------------------------------------------------------------- */
+
+/* The endpoint a zmq radio actually uses for its "tx" or "rx" side (from radio_get_info's device
+ * text, so a bound tcp://127.0.0.1:* names its real port). AM_ENOTFOUND when absent. */
+am_status net_radio_endpoint(const char *device, const char *side, char *out, size_t cap);
+
+/* Splits "tcp://HOST:PORT" into prefix "tcp://HOST:" and port (-1 for '*'). AM_EINVAL naming it
+ * when it is not of that form or the port is not 1..65535. */
+am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port);
+
+/* 1 when ep is a tcp:// endpoint on 127.0.0.1 / localhost (tests use only these). */
+int net_is_loopback(const char *ep);
+
+#endif

@@ -1,0 +1,864 @@
+/* host/agg_iq: the `iq` aggregator (DESIGN "Data flow of one round", AIR_INTERFACE §2-§7).
+ *
+ * One round, for the K agents of fl_agg_execute:
+ *  1. a new channel realisation (phy_chan_draw); noise scaled to the round's rho so that the
+ *     per-agent SNR rho / N0 is cfg.snr_db (§5);
+ *  2. the server's beacon (§6) down to every present agent (phy_chan_downlink, one after the other:
+ *     the emulator's noise stream is sequential);
+ *  3. in parallel over agents: beacon detection, CFO and channel estimation (phy_beacon_rx: the
+ *     agent never sees the emulator's secret), then the precoder (§4), the burst (phy_ota_tx) and
+ *     the CFO pre-compensation (phy_rotate);
+ *  4. the emulator superposes the bursts with multipath, timing offsets, CFO and AWGN, with noise
+ *     before (lead) and after (tail) the burst;
+ *  5. optionally through a radio (a timed burst out, timestamped RX back) and into a capture;
+ *  6. the server's streaming receiver (phy_ota_rx_execute) detects, synchronises, equalises and
+ *     demaps: its payload IS the estimate (so a capture replays to it bit for bit).
+ *
+ * The agents' side of step 3 is host/round/ota_agent.h (the same step as `airmeta agent`'s), with
+ * the emulator's ticks: the downlink stream's phasor starts at its sample 0 (phase_ref 0) and the
+ * beacon leaves the server at dl_lead; the uplink stream's phasor starts at its sample 0 and the
+ * burst is scheduled at lead, both known to the agents (the round's schedule).
+ *
+ * `active`: from what the agents know (each knows where it truncated itself; on the air they
+ * would report it on the control plane), i.e. exactly the estimate's divisor; the receiver's own
+ * |G|/sqrt(rho) is in agg_iq_round_info.active_mean. An entry j sits on data bin
+ * data_bins[(j / 2) % M_data] (§3).
+ *
+ * A round whose burst the receiver does not find near the scheduled instant (lead, within the cp
+ * and the largest timing offset) is not applied silently: estimate 0, active 0, delivered 0 for
+ * every agent (their error memory keeps the whole update), counted and flagged in
+ * agg_iq_round_info.detected, or AM_ENOTFOUND with cfg.fail_on_miss. An agent that misses the
+ * beacon stays silent (it cannot precode): delivered 0, counted in agents_deaf. */
+#include "round/agg_iq.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "util/fsutil.h"
+#include "util/monotime.h"
+#include "round/ota_agent.h"
+#include "phy/beacon.h"
+#include "phy/chan.h"
+#include "phy/fft.h"
+#include "phy/frame.h"
+#include "phy/ota_rx.h"
+#include "phy/sigmf.h"
+#include "radio/file.h"
+#include "radio/radio.h"
+
+#define IQ_MAX_AGENTS 4096u
+#define IQ_MAX_THREADS 64u
+#define IQ_ERR_LEN 512
+#define IQ_PATH_MAX 4096
+#define IQ_RADIO_CHUNK 65536u
+
+typedef struct iq_worker {
+    struct agg_iq *q;
+    unsigned id;
+    pthread_t th;
+    ota_agent *ag; /* the DSP of the agents this thread serves, one after the other */
+    am_status st;
+    char err[IQ_ERR_LEN];
+} iq_worker;
+
+enum { PHASE_BEACON = 1, PHASE_TX = 2 };
+
+typedef struct agg_iq {
+    agg_iq_cfg cfg;
+    int cfo_comp; /* resolved cfg.cfo_comp */
+    char radio_name[16];
+    char *radio_args, *capture_dir;
+    unsigned K, M, cp, nu, nd;
+    const unsigned *ubins, *dbins;
+    size_t L, blen;
+    phy_frame *frame;
+    phy_chan *ch;
+    phy_ota_rx *rx;
+    /* downlink */
+    float complex *beacon;
+    size_t bl, dl_lead, dl_tail, dl_len;
+    float complex *dl; /* K x dl_len */
+    /* uplink */
+    size_t lead, tail, ycap;
+    float complex *bursts;     /* K x blen, SIMD aligned */
+    const float complex **txp; /* K: burst pointers handed to the emulator (NULL = silent) */
+    float complex *y, *y2;     /* received stream (y2: after the radio) */
+    /* per agent */
+    float complex *P;     /* K x M precoders (0 on the bins an agent truncated) */
+    ota_agent_link *link; /* K: what each agent learned from the beacon (found = it sends) */
+    unsigned *nact;       /* M: agents active per bin this round */
+    /* the round being aggregated (read by workers) */
+    ota_agent_sched sched; /* the beacon's schedule in the downlink stream, the round's rho, g_th */
+    const fl_agg_round *r;
+    const float *const *x;
+    const unsigned char *present;
+    size_t d;
+    float *const *delivered;
+    /* receiver callback state */
+    float *cur_out;
+    int got;
+    unsigned nbursts;
+    uint64_t win_lo, win_hi;
+    /* threads */
+    unsigned T;
+    iq_worker *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_start, cv_done;
+    unsigned gen, done, phase;
+    int stop, threads_started, sync_ok;
+    /* radio */
+    radio *rad;
+    int rad_is_file, rad_has_rx;
+    int64_t next_tick;
+    /* results */
+    agg_iq_round_info info;
+    uint64_t rounds, missed;
+    float complex sym[AGG_IQ_SYMBOLS_KEPT]; /* the last detected burst's first equalised symbols */
+    size_t nsym;
+} agg_iq;
+
+static const fl_agg_ops iq_ops;
+
+/* ---------------------------------------------------------------------------------------------
+ * config
+ * ------------------------------------------------------------------------------------------- */
+
+am_status agg_iq_precoding_parse(const char *name, agg_iq_precoding *out)
+{
+    if (name && strcmp(name, "inversion") == 0)
+        *out = AGG_IQ_INVERSION;
+    else if (name && strcmp(name, "phase") == 0)
+        *out = AGG_IQ_PHASE;
+    else
+        return AM_FAIL(AM_EINVAL, "precoding '%s': expected inversion or phase",
+                       name ? name : "(null)");
+    return AM_OK;
+}
+
+void agg_iq_cfg_default(agg_iq_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->agents = 10;
+    cfg->max_dim = 1024;
+    cfg->nfft = 256;
+    cfg->cp_len = 0;
+    cfg->n_taps = 4;
+    cfg->delay_spread = 1.0f;
+    cfg->max_timing_offset = 8; /* cp/4 for the default M = 256 */
+    cfg->max_cfo = 0.0f;
+    cfg->snr_db = 20.0f;
+    cfg->precoding = AGG_IQ_INVERSION;
+    cfg->cfo_comp = -1;
+    cfg->smooth = 0;
+    cfg->threads = 2;
+    cfg->seed = 1;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * agents (run on the worker threads)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Beacon -> channel and CFO -> precoder of agent k (host/round/ota_agent.h). */
+static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
+{
+    am_status s = ota_agent_beacon(w->ag, q->dl + (size_t)k * q->dl_len, q->dl_len, 0, &q->sched,
+                                   q->P + (size_t)k * q->M, &q->link[k]);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
+}
+
+/* Burst of agent k (scheduled at lead in the uplink stream); delivered[k]. */
+static am_status agent_tx(agg_iq *q, iq_worker *w, unsigned k)
+{
+    float *del = q->delivered ? q->delivered[k] : NULL;
+    if (!q->link[k].found) {
+        if (del)
+            memset(del, 0, q->d * sizeof *del);
+        return AM_OK;
+    }
+    am_status s =
+        ota_agent_burst(w->ag, &q->link[k], q->P + (size_t)k * q->M, q->x[k], q->d, q->r->eta,
+                        (int64_t)q->lead, q->bursts + (size_t)k * q->blen, q->blen, del);
+    return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
+}
+
+static void run_phase(agg_iq *q, iq_worker *w, unsigned phase)
+{
+    w->st = AM_OK;
+    for (unsigned k = w->id; k < q->K; k += q->T) {
+        if (q->present && !q->present[k])
+            continue;
+        am_status s = phase == PHASE_BEACON ? agent_beacon(q, w, k) : agent_tx(q, w, k);
+        if (s != AM_OK) {
+            w->st = s;
+            snprintf(w->err, sizeof w->err, "%s", am_last_error());
+            return;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    iq_worker *w = arg;
+    agg_iq *q = w->q;
+    unsigned seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->stop && q->gen == seen)
+            pthread_cond_wait(&q->cv_start, &q->mu);
+        if (q->stop) {
+            pthread_mutex_unlock(&q->mu);
+            return NULL;
+        }
+        seen = q->gen;
+        unsigned phase = q->phase;
+        pthread_mutex_unlock(&q->mu);
+        run_phase(q, w, phase);
+        pthread_mutex_lock(&q->mu);
+        q->done++;
+        pthread_cond_signal(&q->cv_done);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+/* Runs one phase for all agents on all threads; the first failing worker's error. */
+static am_status parallel(agg_iq *q, unsigned phase)
+{
+    if (q->T > 1) {
+        pthread_mutex_lock(&q->mu);
+        q->phase = phase;
+        q->done = 0;
+        q->gen++;
+        pthread_cond_broadcast(&q->cv_start);
+        pthread_mutex_unlock(&q->mu);
+    }
+    run_phase(q, &q->w[0], phase);
+    if (q->T > 1) {
+        pthread_mutex_lock(&q->mu);
+        while (q->done < q->T - 1)
+            pthread_cond_wait(&q->cv_done, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+    }
+    for (unsigned t = 0; t < q->T; t++)
+        if (q->w[t].st != AM_OK)
+            return AM_FAIL(q->w[t].st, "%s", q->w[t].err);
+    return AM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * server side
+ * ------------------------------------------------------------------------------------------- */
+
+static am_status on_burst(const phy_ota_burst *b, void *user)
+{
+    agg_iq *q = user;
+    q->nbursts++;
+    if (q->got || b->start < q->win_lo || b->start > q->win_hi)
+        return AM_OK; /* not the scheduled burst (or a second one): ignored */
+    q->got = 1;
+    memcpy(q->cur_out, b->payload, q->d * sizeof *q->cur_out);
+    q->info.start = b->start;
+    q->info.cfo = b->cfo;
+    q->info.snr_db = b->snr_db;
+    q->info.active_mean = b->active_mean;
+    q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
+    memcpy(q->sym, b->symbols, q->nsym * sizeof *q->sym);
+    return AM_OK;
+}
+
+static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, phy_sigmf_info *in)
+{
+    phy_sigmf_info_default(in);
+    in->nfft = q->M;
+    in->cp_len = q->cp;
+    in->payload_len = q->L;
+    in->scale = r->eta;
+    in->rho = r->rho;
+    in->g_th = r->g_th;
+    in->agents = nsched;
+    in->round = r->round;
+    snprintf(in->description, sizeof in->description,
+             "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "
+             "burst scheduled at sample %zu",
+             r->round, nsched, q->cfg.precoding == AGG_IQ_PHASE ? "phase-only" : "inversion",
+             (double)q->cfg.snr_db, q->lead);
+    snprintf(in->hw, sizeof in->hw, "airmeta channel emulator (%u taps)", q->cfg.n_taps);
+}
+
+/* The received stream through the radio: one timed burst out, the same span read back. */
+static am_status through_radio(agg_iq *q, const fl_agg_round *r, unsigned nsched, size_t ny)
+{
+    am_status s;
+    if (q->rad_is_file) {
+        phy_sigmf_info in;
+        round_meta(q, r, nsched, &in);
+        if ((s = radio_file_set_meta(q->rad, &in)) != AM_OK)
+            return s;
+    }
+    radio_info ri;
+    radio_get_info(q->rad, &ri);
+    const double fs = ri.rate > 0 ? ri.rate : 1e6;
+    radio_time at = radio_time_from_ticks(q->next_tick, fs);
+    if ((s = radio_tx_burst(q->rad, q->y, ny, &at)) != AM_OK ||
+        (s = radio_tx_flush(q->rad, 5.0)) != AM_OK)
+        return am_error_wrap(s, "radio '%s': round %u", q->radio_name, r->round);
+    radio *rxr = q->rad;
+    radio *tmp = NULL;
+    if (q->rad_is_file && !q->rad_has_rx) {
+        /* TX-only file radio: read back the recording it just completed */
+        char args[IQ_PATH_MAX + 8];
+        snprintf(args, sizeof args, "rx=%s", radio_file_last_recording(q->rad));
+        if ((s = radio_open("file", args, &tmp)) != AM_OK)
+            return am_error_wrap(s, "round %u: reading back the file radio's recording", r->round);
+        rxr = tmp;
+    }
+    if ((s = radio_rx_start(rxr, &at)) != AM_OK)
+        goto out;
+    size_t have = 0;
+    while (have < ny) {
+        size_t n = 0;
+        radio_time t0;
+        if ((s = radio_rx(rxr, q->y2 + have, ny - have, &n, &t0, 5.0)) != AM_OK)
+            goto out;
+        if (radio_time_to_ticks(t0, fs) != q->next_tick + (int64_t)have) {
+            s = AM_FAIL(AM_EIO, "radio '%s': round %u: RX sample at tick %lld, expected %lld",
+                        q->radio_name, r->round, (long long)radio_time_to_ticks(t0, fs),
+                        (long long)(q->next_tick + (int64_t)have));
+            goto out;
+        }
+        have += n;
+    }
+    s = radio_rx_stop(rxr);
+    radio_stats st;
+    radio_get_stats(q->rad, &st);
+    if (s == AM_OK && (st.late || st.overflows || st.underflows))
+        s = AM_FAIL(AM_EIO, "radio '%s': round %u: late %llu, overflows %llu, underflows %llu",
+                    q->radio_name, r->round, (unsigned long long)st.late,
+                    (unsigned long long)st.overflows, (unsigned long long)st.underflows);
+out:
+    radio_close(tmp);
+    /* the next round goes after this one with a gap of one block */
+    q->next_tick += (int64_t)(ny + q->M + q->cp);
+    if (s != AM_OK)
+        return am_error_wrap(s, "radio '%s': round %u", q->radio_name, r->round);
+    return AM_OK;
+}
+
+static am_status
+write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched, const float complex *y, size_t ny)
+{
+    phy_sigmf_info in;
+    round_meta(q, r, nsched, &in);
+    char path[IQ_PATH_MAX];
+    snprintf(path, sizeof path, "%.4000s/round-%06u", q->capture_dir, r->round);
+    phy_sigmf_annotation ann = {q->lead, q->blen, 1};
+    am_status s = phy_sigmf_write(path, &in, y, ny, &ann, 1);
+    if (s != AM_OK)
+        return am_error_wrap(s, "round %u: capture", r->round);
+    snprintf(q->info.capture, sizeof q->info.capture, "%.490s.sigmf-meta", path);
+    return AM_OK;
+}
+
+static am_status iq_aggregate(void *self,
+                              const fl_agg_round *r,
+                              const float *const *x,
+                              const unsigned char *present,
+                              size_t K,
+                              size_t d,
+                              float *out,
+                              float *active,
+                              float *const *delivered)
+{
+    agg_iq *q = self;
+    if (K != q->K)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: made for %u agents, called with %zu", q->K, K);
+    if (d > q->L)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: dimension %zu exceeds max_dim %zu", d, q->L);
+    memset(&q->info, 0, sizeof q->info);
+    q->nsym = 0;
+    q->info.round = r->round;
+    q->info.lead = q->lead;
+    double t0 = monotime_s();
+    /* 1. channel realisation; N0 = rho / SNR (§5) whatever the round's rho (the emulator's
+     * own rho is 1: its noise variance rho M / (M_used snr) is matched by snr / rho) */
+    am_status s;
+    if (isfinite(q->cfg.snr_db)) {
+        float snr_eff = q->cfg.snr_db - (float)(10.0 * log10((double)r->rho));
+        if ((s = phy_chan_set_snr(q->ch, snr_eff)) != AM_OK)
+            return am_error_wrap(s, "iq aggregator: rho %g", (double)r->rho);
+    }
+    /* round r's channel and noise depend on (seed, r) only: a run resumed from a checkpoint at
+     * round r continues exactly as the uninterrupted one */
+    am_rng rs;
+    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | r->round);
+    phy_chan_reseed(q->ch, am_rng_u64(&rs));
+    if ((s = phy_chan_draw(q->ch)) != AM_OK)
+        return s;
+    /* 2. beacon down to every present agent (sequential: one noise stream) */
+    unsigned nsched = 0;
+    for (unsigned k = 0; k < q->K; k++) {
+        q->link[k].found = 0;
+        if (present && !present[k])
+            continue;
+        nsched++;
+        size_t n = 0;
+        if ((s = phy_chan_downlink(q->ch, k, q->beacon, q->bl, q->dl_lead, q->dl_tail,
+                                   q->dl + (size_t)k * q->dl_len, q->dl_len, &n)) != AM_OK)
+            return s;
+    }
+    q->sched.rho = r->rho;
+    q->sched.g_th = r->g_th;
+    q->r = r;
+    q->x = x;
+    q->present = present;
+    q->d = d;
+    q->delivered = delivered;
+    /* 3. agents: beacon -> precoder, then bursts (parallel) */
+    s = parallel(q, PHASE_BEACON);
+    double t1 = monotime_s();
+    if (s == AM_OK)
+        s = parallel(q, PHASE_TX);
+    double t2 = monotime_s();
+    if (s != AM_OK)
+        return s;
+    /* what the agents know: truncation per bin, hence the active counts */
+    unsigned nsend = 0;
+    size_t n_er = 0;
+    double cfo_err2 = 0.0;
+    memset(q->nact, 0, q->M * sizeof *q->nact);
+    for (unsigned k = 0; k < q->K; k++) {
+        if (delivered && delivered[k] && present && !present[k])
+            memset(delivered[k], 0, d * sizeof *delivered[k]);
+        q->txp[k] = q->link[k].found ? q->bursts + (size_t)k * q->blen : NULL;
+        if (!q->link[k].found)
+            continue;
+        nsend++;
+        const float complex *p = q->P + (size_t)k * q->M;
+        for (unsigned u = 0; u < q->nu; u++) {
+            unsigned i = q->ubins[u];
+            n_er += p[i] == 0.0f; /* truncated by the agent */
+            q->nact[i] += p[i] != 0.0f;
+        }
+        /* diagnostics only (the agents never see it): the downlink offset is minus the agent's */
+        double truth = -(double)phy_chan_agent_cfo(q->ch, k);
+        double e = (double)q->link[k].cfo - truth;
+        cfo_err2 += e * e;
+    }
+    q->info.agents_sent = nsend;
+    q->info.agents_deaf = nsched - nsend;
+    q->info.erased_frac = nsend ? (double)n_er / ((double)nsend * q->nu) : 0.0;
+    q->info.beacon_cfo_err = nsend ? sqrt(cfo_err2 / nsend) : 0.0;
+    double na = 0.0;
+    for (unsigned u = 0; u < q->nu; u++)
+        na += q->nact[q->ubins[u]];
+    q->info.active_true_mean = na / q->nu;
+    /* 4. the air */
+    size_t ny = 0;
+    if ((s = phy_chan_execute(q->ch, q->txp, q->blen, q->lead, q->tail, q->y, q->ycap, &ny)) !=
+        AM_OK)
+        return s;
+    const float complex *yr = q->y;
+    if (q->rad) {
+        if ((s = through_radio(q, r, nsched, ny)) != AM_OK)
+            return s;
+        yr = q->y2;
+    }
+    double t3 = monotime_s();
+    if (q->capture_dir && (s = write_capture(q, r, nsched, yr, ny)) != AM_OK)
+        return s;
+    /* 5. the server */
+    double t4 = monotime_s();
+    phy_ota_rx_reset(q->rx);
+    if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK)
+        return s;
+    q->cur_out = out;
+    q->got = 0;
+    q->nbursts = 0;
+    q->win_lo = q->lead > q->cp ? q->lead - q->cp : 0;
+    q->win_hi = q->lead + q->cfg.max_timing_offset + q->cfg.n_taps + q->cp;
+    if ((s = phy_ota_rx_execute(q->rx, yr, ny)) != AM_OK)
+        return am_error_wrap(s, "iq aggregator: receiver");
+    double t5 = monotime_s();
+    q->info.detected = q->got;
+    q->info.bursts = q->nbursts;
+    q->info.stream_len = ny;
+    q->info.t_beacon = t1 - t0;
+    q->info.t_tx = t2 - t1;
+    q->info.t_chan = t3 - t2;
+    q->info.t_rx = t5 - t4;
+    q->rounds++;
+    if (!q->got) {
+        q->missed++;
+        memset(out, 0, d * sizeof *out);
+        if (active)
+            memset(active, 0, d * sizeof *active);
+        if (delivered)
+            for (unsigned k = 0; k < q->K; k++)
+                if (delivered[k])
+                    memset(delivered[k], 0, d * sizeof *delivered[k]);
+        if (q->cfg.fail_on_miss)
+            return AM_FAIL(AM_ENOTFOUND,
+                           "iq aggregator: round %u: no burst detected at sample %zu (%u agents "
+                           "sent, %u bursts elsewhere)",
+                           r->round, q->lead, nsend, q->nbursts);
+        return AM_OK;
+    }
+    if (active)
+        for (size_t j = 0; j < d; j++)
+            active[j] = (float)q->nact[q->dbins[(j / 2) % q->nd]];
+    return AM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * lifetime
+ * ------------------------------------------------------------------------------------------- */
+
+static void iq_destroy(void *self)
+{
+    agg_iq *q = self;
+    if (!q)
+        return;
+    if (q->threads_started) {
+        pthread_mutex_lock(&q->mu);
+        q->stop = 1;
+        pthread_cond_broadcast(&q->cv_start);
+        pthread_mutex_unlock(&q->mu);
+        for (unsigned t = 1; t < q->T; t++)
+            if (q->w[t].th)
+                pthread_join(q->w[t].th, NULL);
+    }
+    if (q->sync_ok) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv_start);
+        pthread_cond_destroy(&q->cv_done);
+    }
+    if (q->w)
+        for (unsigned t = 0; t < q->T; t++)
+            ota_agent_destroy(q->w[t].ag);
+    free(q->w);
+    radio_close(q->rad);
+    phy_chan_destroy(q->ch);
+    phy_ota_rx_destroy(q->rx);
+    phy_frame_destroy(q->frame);
+    phy_fft_free(q->beacon);
+    phy_fft_free(q->dl);
+    phy_fft_free(q->bursts);
+    phy_fft_free(q->y);
+    phy_fft_free(q->y2);
+    phy_fft_free(q->P);
+    free(q->txp);
+    free(q->link);
+    free(q->nact);
+    free(q->radio_args);
+    free(q->capture_dir);
+    free(q);
+}
+
+static am_status validate(const agg_iq_cfg *c)
+{
+    if (c->agents < 1 || c->agents > IQ_MAX_AGENTS)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: agents: %u is outside 1..%u", c->agents,
+                       IQ_MAX_AGENTS);
+    if (c->max_dim < 1 || c->max_dim > ((size_t)1 << 28))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: max_dim: %zu is outside 1..2^28", c->max_dim);
+    phy_frame_cfg fc = {c->nfft, c->cp_len, NULL};
+    am_status s = phy_frame_validate(&fc);
+    if (s != AM_OK)
+        return am_error_wrap(s, "iq aggregator");
+    unsigned cp = c->cp_len ? c->cp_len : c->nfft / 8;
+    if (c->n_taps < 1 || (unsigned long long)c->max_timing_offset + c->n_taps - 1 > cp)
+        return AM_FAIL(AM_EINVAL,
+                       "iq aggregator: timing offset %u + taps %u - 1 exceed the cp (%u samples): "
+                       "a timed system keeps every channel inside the cp (AIR_INTERFACE §5)",
+                       c->max_timing_offset, c->n_taps, cp);
+    if (!(isfinite(c->max_cfo) && c->max_cfo >= 0.0f && c->max_cfo < 0.5f))
+        return AM_FAIL(AM_EINVAL,
+                       "iq aggregator: max_cfo: %g is not in [0, 0.5) subcarrier "
+                       "spacings",
+                       (double)c->max_cfo);
+    if (isnan(c->snr_db) || c->snr_db < -50.0f || (isfinite(c->snr_db) && c->snr_db > 200.0f) ||
+        (isinf(c->snr_db) && c->snr_db < 0))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: snr_db: %g is not in -50..200 dB or +inf",
+                       (double)c->snr_db);
+    if (c->precoding != AGG_IQ_INVERSION && c->precoding != AGG_IQ_PHASE)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: precoding: unknown value %d", (int)c->precoding);
+    if (c->cfo_comp < -1 || c->cfo_comp > 1)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: cfo_comp: %d is not -1 (auto), 0 or 1",
+                       c->cfo_comp);
+    if (c->smooth > c->nfft / 2)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: smooth: %u taps > M/2 = %u", c->smooth,
+                       c->nfft / 2);
+    if (c->threads < 1 || c->threads > IQ_MAX_THREADS)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: threads: %u is outside 1..%u", c->threads,
+                       IQ_MAX_THREADS);
+    if (c->radio && c->radio[0] && strcmp(c->radio, "loop") != 0 && strcmp(c->radio, "file") != 0)
+        return AM_FAIL(AM_ENOTSUP,
+                       "iq aggregator: radio '%s': only 'loop' and 'file' carry a "
+                       "simulated round (uhd and zmq rounds are the server/agent "
+                       "programs')",
+                       c->radio);
+    if (c->capture_dir && strlen(c->capture_dir) > 3900)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: capture directory name too long");
+    return AM_OK;
+}
+
+static am_status open_radio(agg_iq *q, const char *name)
+{
+    snprintf(q->radio_name, sizeof q->radio_name, "%s", name);
+    q->rad_is_file = strcmp(name, "file") == 0;
+    char dflt[64];
+    const char *args = q->radio_args;
+    if (!q->rad_is_file && (!args || !args[0])) {
+        /* a bus of its own, so two aggregators in one process do not share a medium */
+        snprintf(dflt, sizeof dflt, "bus=agg_iq-%p", (void *)q);
+        args = dflt;
+    }
+    if (q->rad_is_file) {
+        const radio_arg_spec *spec = NULL;
+        size_t nspec = 0;
+        radio_args a;
+        am_status s = radio_backend_keys("file", &spec, &nspec);
+        if (s == AM_OK)
+            s = radio_args_parse(args, spec, nspec, "radio 'file'", &a);
+        if (s != AM_OK)
+            return s;
+        if (!radio_args_has(&a, "tx"))
+            return AM_FAIL(AM_EINVAL, "iq aggregator: radio 'file' needs tx=NAME (each round's "
+                                      "received stream is recorded there)");
+        q->rad_has_rx = radio_args_has(&a, "rx");
+        if (q->rad_has_rx) {
+            char tb[IQ_PATH_MAX], rb[IQ_PATH_MAX];
+            if (phy_sigmf_base(radio_args_str(&a, "tx", ""), tb, sizeof tb) != AM_OK ||
+                phy_sigmf_base(radio_args_str(&a, "rx", ""), rb, sizeof rb) != AM_OK ||
+                strcmp(tb, rb) != 0)
+                return AM_FAIL(AM_EINVAL, "iq aggregator: radio 'file': rx must name the tx "
+                                          "recording (loopback file sink) or be left out");
+        }
+    }
+    am_status s = radio_open(name, args, &q->rad);
+    if (s != AM_OK)
+        return s;
+    radio_info ri;
+    radio_get_info(q->rad, &ri);
+    size_t need = phy_chan_out_len(q->ch, q->blen, q->lead, q->tail);
+    if (ri.max_burst && ri.max_burst < need)
+        return AM_FAIL(AM_EINVAL,
+                       "iq aggregator: radio '%s' takes bursts of at most %zu samples, "
+                       "a round needs %zu (loop: raise ring=)",
+                       name, ri.max_burst, need);
+    radio_time t;
+    if ((s = radio_get_time(q->rad, &t)) != AM_OK)
+        return s;
+    q->next_tick = radio_time_to_ticks(t, ri.rate > 0 ? ri.rate : 1e6) + (int64_t)q->M;
+    return AM_OK;
+}
+
+am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
+{
+    if (!out)
+        return AM_FAIL(AM_EINVAL, "agg_iq_create: out is NULL");
+    out->ops = NULL;
+    out->self = NULL;
+    if (!cfg)
+        return AM_FAIL(AM_EINVAL, "agg_iq_create: cfg is NULL");
+    am_status s = validate(cfg);
+    if (s != AM_OK)
+        return s;
+    agg_iq *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+    q->cfg = *cfg;
+    q->cfg.radio = NULL;
+    q->cfg.radio_args = NULL;
+    q->cfg.capture_dir = NULL;
+    q->K = cfg->agents;
+    q->L = cfg->max_dim;
+    q->T = cfg->threads;
+    if ((cfg->radio_args && !(q->radio_args = dup_str(cfg->radio_args))) ||
+        (cfg->capture_dir && !(q->capture_dir = dup_str(cfg->capture_dir)))) {
+        iq_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+    }
+    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
+    if ((s = phy_frame_create(&fc, &q->frame)) != AM_OK)
+        goto fail;
+    q->M = phy_frame_nfft(q->frame);
+    q->cp = phy_frame_cp_len(q->frame);
+    q->nu = phy_frame_n_used(q->frame);
+    q->nd = phy_frame_n_data(q->frame);
+    q->ubins = phy_frame_used_bins(q->frame);
+    q->dbins = phy_frame_data_bins(q->frame);
+    q->blen = phy_frame_burst_len(q->frame, q->L);
+    const size_t B = phy_frame_block_len(q->frame);
+    /* Noise before the burst: the detectors need history (the Schmidl-Cox window and the S1
+     * decision reach one block back); after: the receiver decides a block past S1 at least. */
+    q->dl_lead = B;
+    q->dl_tail = 2 * B;
+    q->lead = B;
+    q->tail = 2 * B;
+    if (q->cfg.smooth == 0) /* the designed channel length + first-path decision margin */
+        q->cfg.smooth = cfg->n_taps + 4 < q->cp ? cfg->n_taps + 4 : q->cp;
+    q->cfo_comp = cfg->cfo_comp < 0 ? cfg->max_cfo > 0.0f : cfg->cfo_comp;
+    /* the beacon is due at dl_lead; the first path may come up to max_timing + taps - 1 later */
+    q->sched.beacon = (int64_t)q->dl_lead;
+    q->sched.lo = (int64_t)q->dl_lead - (int64_t)q->cp;
+    q->sched.hi = (int64_t)(q->dl_lead + cfg->max_timing_offset + cfg->n_taps) + (int64_t)q->cp;
+    q->sched.phase_ref = 0; /* the emulator's downlink phasor starts at the stream's sample 0 */
+
+    phy_chan_cfg cc;
+    phy_chan_cfg_default(&cc);
+    cc.n_agents = q->K;
+    cc.nfft = q->M;
+    cc.cp_len = q->cp;
+    cc.n_taps = cfg->n_taps;
+    cc.delay_spread = cfg->delay_spread;
+    cc.max_timing_offset = cfg->max_timing_offset;
+    cc.max_cfo = cfg->max_cfo;
+    cc.common_cfo = 0.0f;
+    cc.random_phase = 1;
+    cc.snr_db = cfg->snr_db;
+    cc.rho = 1.0f;
+    cc.seed = cfg->seed;
+    if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
+        goto fail;
+
+    phy_ota_rx_cfg rc;
+    phy_ota_rx_cfg_default(&rc);
+    rc.frame = fc;
+    rc.payload_len = q->L;
+    rc.callback = on_burst;
+    rc.user = q;
+    if ((s = phy_ota_rx_create(&rc, &q->rx)) != AM_OK)
+        goto fail;
+
+    q->bl = phy_beacon_len(q->frame);
+    q->dl_len = phy_chan_out_len(q->ch, q->bl, q->dl_lead, q->dl_tail);
+    q->ycap = phy_chan_out_len(q->ch, q->blen, q->lead, q->tail);
+    q->beacon = phy_fft_alloc(q->bl);
+    q->dl = phy_fft_alloc((size_t)q->K * q->dl_len);
+    q->bursts = phy_fft_alloc((size_t)q->K * q->blen);
+    q->y = phy_fft_alloc(q->ycap);
+    q->P = phy_fft_alloc((size_t)q->K * q->M);
+    q->txp = calloc(q->K, sizeof *q->txp);
+    q->link = calloc(q->K, sizeof *q->link);
+    q->nact = calloc(q->M, sizeof *q->nact);
+    q->w = calloc(q->T, sizeof *q->w);
+    if (!q->beacon || !q->dl || !q->bursts || !q->y || !q->P || !q->txp || !q->link || !q->nact ||
+        !q->w) {
+        s = AM_FAIL(AM_ENOMEM,
+                    "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
+                    "per burst)",
+                    q->K, q->L, q->blen);
+        goto fail;
+    }
+    if ((s = phy_beacon_write(q->frame, q->beacon, q->bl)) != AM_OK)
+        goto fail;
+    const ota_agent_cfg ac = {.nfft = cfg->nfft,
+                              .cp_len = cfg->cp_len,
+                              .payload_len = q->L,
+                              .smooth = q->cfg.smooth,
+                              .cfo_comp = q->cfo_comp,
+                              .phase_only = cfg->precoding == AGG_IQ_PHASE};
+    for (unsigned t = 0; t < q->T; t++) {
+        q->w[t].q = q;
+        q->w[t].id = t;
+        if ((s = ota_agent_create(&ac, &q->w[t].ag)) != AM_OK) {
+            am_error_wrap(s, "iq aggregator");
+            goto fail;
+        }
+    }
+    if (cfg->radio && cfg->radio[0]) {
+        q->y2 = phy_fft_alloc(q->ycap);
+        if (!q->y2) {
+            s = AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+            goto fail;
+        }
+        if ((s = open_radio(q, cfg->radio)) != AM_OK) {
+            am_error_wrap(s, "iq aggregator");
+            goto fail;
+        }
+    }
+    if (q->capture_dir && (s = fs_mkdir_p(q->capture_dir)) != AM_OK) {
+        am_error_wrap(s, "iq aggregator: capture directory");
+        goto fail;
+    }
+    if (q->T > 1) {
+        if (pthread_mutex_init(&q->mu, NULL) != 0) {
+            s = AM_FAIL(AM_ENOMEM, "iq aggregator: mutex");
+            goto fail;
+        }
+        if (pthread_cond_init(&q->cv_start, NULL) != 0) {
+            pthread_mutex_destroy(&q->mu);
+            s = AM_FAIL(AM_ENOMEM, "iq aggregator: condition variable");
+            goto fail;
+        }
+        if (pthread_cond_init(&q->cv_done, NULL) != 0) {
+            pthread_mutex_destroy(&q->mu);
+            pthread_cond_destroy(&q->cv_start);
+            s = AM_FAIL(AM_ENOMEM, "iq aggregator: condition variable");
+            goto fail;
+        }
+        q->sync_ok = 1;
+        q->threads_started = 1;
+        for (unsigned t = 1; t < q->T; t++)
+            if (pthread_create(&q->w[t].th, NULL, worker_main, &q->w[t]) != 0) {
+                s = AM_FAIL(AM_ENOMEM, "iq aggregator: cannot start worker thread %u", t);
+                goto fail;
+            }
+    }
+    out->ops = &iq_ops;
+    out->self = q;
+    return AM_OK;
+fail:
+    iq_destroy(q);
+    return s;
+}
+
+static const fl_agg_ops iq_ops = {"iq", iq_aggregate, iq_destroy};
+
+int agg_iq_is(const fl_agg *a)
+{
+    return a && a->ops == &iq_ops && a->self;
+}
+
+am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info)
+{
+    if (!agg_iq_is(a) || !info)
+        return AM_FAIL(AM_EINVAL, "agg_iq_last_round: not an iq aggregator");
+    *info = ((const agg_iq *)a->self)->info;
+    return AM_OK;
+}
+
+am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n)
+{
+    if (!agg_iq_is(a) || !sym || !n)
+        return AM_FAIL(AM_EINVAL, "agg_iq_last_symbols: not an iq aggregator");
+    const agg_iq *q = a->self;
+    *sym = q->sym;
+    *n = q->nsym;
+    return AM_OK;
+}
+
+am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed)
+{
+    if (!agg_iq_is(a))
+        return AM_FAIL(AM_EINVAL, "agg_iq_counts: not an iq aggregator");
+    const agg_iq *q = a->self;
+    if (rounds)
+        *rounds = q->rounds;
+    if (missed)
+        *missed = q->missed;
+    return AM_OK;
+}

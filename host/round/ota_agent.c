@@ -1,0 +1,290 @@
+/* host/ota_agent: beacon -> smoothed channel -> precoder -> pre-rotated burst (see ota_agent.h). */
+#include "round/ota_agent.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "phy/beacon.h"
+#include "phy/fft.h"
+#include "phy/ota_tx.h"
+#include "phy/precode.h"
+
+struct ota_agent {
+    ota_agent_cfg cfg;
+    phy_frame *frame;
+    phy_beacon_rx *brx;
+    phy_ota_tx *tx;
+    unsigned M, cp, nu, nd;
+    const unsigned *ubins, *dbins;
+    size_t L, blen;
+    unsigned ns;            /* smoothing: lags -2 .. smooth-1 */
+    float complex *Q;       /* nu x ns: orthonormal basis of those lags on the used bins */
+    float complex *coef;    /* ns: smoothing coefficients */
+    float complex *H;       /* M: the channel referred to the scheduled window */
+    float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
+    float *pad;             /* L: a shorter payload zero-padded */
+};
+
+void ota_agent_destroy(ota_agent *q)
+{
+    if (!q)
+        return;
+    phy_beacon_rx_destroy(q->brx);
+    phy_ota_tx_destroy(q->tx);
+    phy_frame_destroy(q->frame);
+    free(q->Q);
+    free(q->coef);
+    free(q->H);
+    phy_fft_free(q->scratch);
+    free(q->pad);
+    free(q);
+}
+
+/* Q by modified Gram-Schmidt (double) on the columns e^{-j 2 pi i l / M}, l = -2 .. ns-3, rows =
+ * used bins. Well conditioned while ns << nu. AM_EINVAL if a column is dependent. */
+static am_status make_basis(ota_agent *q)
+{
+    const unsigned nu = q->nu, ns = q->ns, M = q->M;
+    double complex *A = malloc((size_t)nu * ns * sizeof *A);
+    q->Q = malloc((size_t)nu * ns * sizeof *q->Q);
+    if (!A || !q->Q) {
+        free(A);
+        return AM_FAIL(AM_ENOMEM, "agent: out of memory");
+    }
+    for (unsigned l = 0; l < ns; l++) {
+        const long lag = (long)l - 2;
+        for (unsigned u = 0; u < nu; u++) {
+            long m = ((long)q->ubins[u] * (lag + (long)M)) % (long)M;
+            A[(size_t)u * ns + l] = cexp(-I * 2.0 * M_PI * (double)m / (double)M);
+        }
+        for (unsigned p = 0; p < l; p++) {
+            double complex dot = 0;
+            for (unsigned u = 0; u < nu; u++)
+                dot += conj(A[(size_t)u * ns + p]) * A[(size_t)u * ns + l];
+            for (unsigned u = 0; u < nu; u++)
+                A[(size_t)u * ns + l] -= dot * A[(size_t)u * ns + p];
+        }
+        double nrm = 0;
+        for (unsigned u = 0; u < nu; u++)
+            nrm += creal(A[(size_t)u * ns + l] * conj(A[(size_t)u * ns + l]));
+        if (!(nrm > 1e-9)) {
+            free(A);
+            return AM_FAIL(AM_EINVAL,
+                           "agent: smooth = %u lags are not independent on the %u used bins", ns,
+                           nu);
+        }
+        for (unsigned u = 0; u < nu; u++)
+            A[(size_t)u * ns + l] /= sqrt(nrm);
+    }
+    for (size_t i = 0; i < (size_t)nu * ns; i++)
+        q->Q[i] = (float complex)A[i];
+    free(A);
+    return AM_OK;
+}
+
+am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
+{
+    if (!cfg || !out)
+        return AM_FAIL(AM_EINVAL, "ota_agent_create: NULL argument");
+    *out = NULL;
+    if (cfg->payload_len == 0 || cfg->payload_len > ((size_t)1 << 28))
+        return AM_FAIL(AM_EINVAL, "agent: payload length %zu is outside 1..2^28", cfg->payload_len);
+    if (cfg->smooth < 1 || cfg->smooth > cfg->nfft / 2)
+        return AM_FAIL(AM_EINVAL, "agent: smooth: %u taps is outside 1..M/2 = %u", cfg->smooth,
+                       cfg->nfft / 2);
+    ota_agent *q = calloc(1, sizeof *q);
+    if (!q)
+        return AM_FAIL(AM_ENOMEM, "agent: out of memory");
+    q->cfg = *cfg;
+    phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
+    am_status s = phy_frame_create(&fc, &q->frame);
+    if (s != AM_OK)
+        goto fail;
+    q->M = phy_frame_nfft(q->frame);
+    q->cp = phy_frame_cp_len(q->frame);
+    q->nu = phy_frame_n_used(q->frame);
+    q->nd = phy_frame_n_data(q->frame);
+    q->ubins = phy_frame_used_bins(q->frame);
+    q->dbins = phy_frame_data_bins(q->frame);
+    q->L = cfg->payload_len;
+    q->ns = cfg->smooth + 2;
+    if ((s = make_basis(q)) != AM_OK)
+        goto fail;
+    phy_beacon_rx_cfg bc;
+    phy_beacon_rx_cfg_default(&bc);
+    bc.frame = fc;
+    bc.smooth = 0; /* raw: the least-squares fit below smooths (see smooth()) */
+    phy_ota_tx_cfg tc;
+    phy_ota_tx_cfg_default(&tc);
+    tc.frame = fc;
+    tc.payload_len = q->L;
+    if ((s = phy_beacon_rx_create(&bc, &q->brx)) != AM_OK ||
+        (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK)
+        goto fail;
+    q->blen = phy_ota_tx_burst_len(q->tx);
+    q->coef = malloc(q->ns * sizeof *q->coef);
+    q->H = malloc(q->M * sizeof *q->H);
+    q->scratch = phy_fft_alloc(3 * phy_frame_block_len(q->frame));
+    q->pad = malloc(q->L * sizeof *q->pad);
+    if (!q->coef || !q->H || !q->scratch || !q->pad) {
+        s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
+        goto fail;
+    }
+    *out = q;
+    return AM_OK;
+fail:
+    ota_agent_destroy(q);
+    return s;
+}
+
+size_t ota_agent_burst_len(const ota_agent *q)
+{
+    return q ? q->blen : 0;
+}
+
+const phy_frame *ota_agent_frame(const ota_agent *q)
+{
+    return q ? q->frame : NULL;
+}
+
+/* Least-squares smoothing of a channel estimate (the agent's DSP): project the used bins of h onto
+ * the span of the impulse-response lags -2 .. smooth-1 (Q: an orthonormal basis of those Fourier
+ * vectors restricted to the used bins). Unbiased for any channel inside those lags, noise power
+ * divided by nu / ns. (Zeroing the lags of the IFFT of the band-limited estimate instead, as
+ * phy_beacon_rx's `smooth` does, leaks: the guard bands spread every tap over all lags, and the
+ * truncation leaves a bias of -21 dB even at M/2 lags.) out: M values, 0 on null bins. */
+static void smooth(const ota_agent *q, const float complex *h, float complex *out)
+{
+    const unsigned nu = q->nu, ns = q->ns;
+    float complex *c = q->coef;
+    for (unsigned l = 0; l < ns; l++)
+        c[l] = 0.0f;
+    for (unsigned u = 0; u < nu; u++) {
+        const float complex hu = h[q->ubins[u]], *qu = q->Q + (size_t)u * ns;
+        for (unsigned l = 0; l < ns; l++)
+            c[l] += conjf(qu[l]) * hu;
+    }
+    memset(out, 0, q->M * sizeof *out);
+    for (unsigned u = 0; u < nu; u++) {
+        const float complex *qu = q->Q + (size_t)u * ns;
+        float complex v = 0.0f;
+        for (unsigned l = 0; l < ns; l++)
+            v += qu[l] * c[l];
+        out[q->ubins[u]] = v;
+    }
+}
+
+am_status ota_agent_beacon(ota_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           const ota_agent_sched *sc,
+                           float complex *p,
+                           ota_agent_link *link)
+{
+    if (!q || (!x && n) || !sc || !p || !link)
+        return AM_FAIL(AM_EINVAL, "ota_agent_beacon: NULL argument");
+    memset(link, 0, sizeof *link);
+    const unsigned M = q->M;
+    phy_beacon_rx_reset(q->brx);
+    size_t pos = 0;
+    int found = 0;
+    phy_beacon_est est;
+    memset(&est, 0, sizeof est);
+    while (pos < n && !found) {
+        size_t used = 0;
+        am_status s = phy_beacon_rx_execute(q->brx, x + pos, n - pos, &used, &found, &est);
+        if (s != AM_OK)
+            return am_error_wrap(s, "beacon");
+        pos += used;
+        const int64_t first = t0 + (int64_t)est.start;
+        if (found && (first < sc->lo || first > sc->hi))
+            found = 0; /* not the scheduled beacon: keep listening */
+        if (!found && used == 0)
+            break;
+    }
+    if (!found)
+        return AM_OK;
+    const size_t span = 3 * phy_frame_block_len(q->frame);
+    /* The CFO (the beacon's estimate: its lag-M/2 correlation over the whole S0 stretch is within
+     * a few % of the best a 2-block periodic preamble allows) or none (shared reference), then the
+     * channel estimate on the agent's own derotated copy of the beacon, anchored `backoff` samples
+     * before the first path so that a late first-path decision still leaves the FFT windows inside
+     * the cp. */
+    const int64_t s0 = t0 + (int64_t)est.start; /* est is the genie estimate's from here on */
+    const double c_est = est.cfo;
+    const float snr_db = est.snr_db;
+    const double c = q->cfg.cfo_comp ? c_est : 0.0;
+    const unsigned backoff = q->cp >= 8 ? 2u : q->cp / 4u;
+    const size_t ia = est.start >= backoff ? (size_t)est.start - backoff : 0;
+    if (ia + span > n) /* the stream ends inside the beacon: nothing to estimate from */
+        return AM_OK;
+    memcpy(q->scratch, x + ia, span * sizeof *x);
+    if (c != 0.0)
+        phy_rotate(q->scratch, span, -c, M, 0.0);
+    am_status s = phy_beacon_rx_estimate_at(q->brx, q->scratch, span, &est);
+    if (s != AM_OK)
+        return am_error_wrap(s, "channel estimate");
+    float complex *H = q->H;
+    smooth(q, est.h, H);
+    /* AIR_INTERFACE §6: refer the estimate (window reference a) to the scheduled window */
+    const int64_t a = t0 + (int64_t)ia, delta = a - sc->beacon;
+    const double ph_c = fmod(2.0 * M_PI * c * (double)(a - sc->phase_ref) / (double)M, 2.0 * M_PI);
+    for (unsigned i = 0; i < M; i++) {
+        /* reduce i * delta mod M first so the angle stays exact */
+        int64_t m = ((int64_t)i * delta) % (int64_t)M;
+        double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
+        H[i] *= (float complex)cexp(I * ang);
+    }
+    unsigned erased = 0;
+    s = q->cfg.phase_only ? phy_precode_phase(q->frame, H, sc->rho, p, &erased)
+                          : phy_precode_inversion(q->frame, H, sc->rho, sc->g_th, p, &erased);
+    if (s != AM_OK)
+        return am_error_wrap(s, "precoder");
+    link->found = 1;
+    link->start = s0;
+    link->delta = s0 - sc->beacon;
+    link->cfo = (float)c_est;
+    link->snr_db = snr_db;
+    link->erased = erased;
+    return AM_OK;
+}
+
+am_status ota_agent_burst(ota_agent *q,
+                          const ota_agent_link *link,
+                          const float complex *p,
+                          const float *x,
+                          size_t d,
+                          float eta,
+                          int64_t t,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered)
+{
+    if (!q || !link || !p || !x || !out)
+        return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
+    if (!link->found)
+        return AM_FAIL(AM_EINVAL, "agent: no beacon found this round");
+    if (d == 0 || d > q->L)
+        return AM_FAIL(AM_EINVAL, "agent: payload of %zu reals (1..%zu)", d, q->L);
+    const float *v = x;
+    if (d < q->L) {
+        memcpy(q->pad, x, d * sizeof *x);
+        memset(q->pad + d, 0, (q->L - d) * sizeof *x);
+        v = q->pad;
+    }
+    am_status s = phy_ota_tx_execute(q->tx, v, eta, p, out, cap);
+    if (s != AM_OK)
+        return am_error_wrap(s, "transmitter");
+    if (q->cfg.cfo_comp) {
+        /* the uplink offset is minus the downlink one; phase continues from the beacon's start */
+        const double c = (double)link->cfo;
+        const double ph = (double)t + (double)link->delta;
+        phy_rotate(out, q->blen, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI));
+    }
+    if (delivered)
+        for (size_t j = 0; j < d; j++) /* §3: entry j on data bin dbins[(j/2) % M_data] */
+            delivered[j] = p[q->dbins[(j / 2) % q->nd]] == 0.0f ? 0.0f : x[j];
+    return AM_OK;
+}

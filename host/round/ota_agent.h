@@ -1,0 +1,100 @@
+/* host/ota_agent: an agent's side of one over-the-air round: beacon -> carrier offset and channel
+ * estimate -> least-squares smoothing -> precoder; payload -> precoded OFDM burst -> carrier-offset
+ * pre-rotation. AIR_INTERFACE §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed system).
+ *
+ * One step for every agent of the program: the iq aggregator's emulated agents (host/round/agg_iq.c,
+ * one object per worker thread, the per-agent state in caller arrays) and `airmeta agent`
+ * (host/net/net.c, one object). The callers differ only in their ticks, given in ota_agent_sched.
+ *
+ * Timing and phase references. The downlink stream x[0..n) starts at tick t0. Its carrier-offset
+ * phasor is taken as 0 at tick phase_ref (agg_iq: the emulator's stream starts its phasor at
+ * sample 0; the chan process refers it to the round's beacon tick, host/net/net.h). The beacon
+ * receiver reports the first path s (a tick), the downlink offset c (subcarrier spacings) and,
+ * re-estimated on the agent's copy of the beacon derotated by c from a = s - backoff on, h[i]
+ * (window reference a). The agent then knows, with delta = a - beacon (the scheduled tick),
+ *     H[i] = h[i] e^{-j 2 pi c (a - phase_ref) / M} e^{-j 2 pi i delta / M},
+ * the gain a window at its scheduled place sees (TDD reciprocity of taps, delay and carrier phase),
+ * precodes with H (§4) and pre-rotates its burst by
+ *     e^{+j 2 pi c (t + u + s - beacon) / M},   u = 0 .. burst_len - 1,
+ * where t is the burst's first tick counted from the uplink phasor's origin; this cancels the
+ * uplink offset (-c) at the server up to the estimation error, whose residual grows along the
+ * burst (a three-block beacon limits the coherence of long bursts). */
+#ifndef AM_HOST_OTA_AGENT_H
+#define AM_HOST_OTA_AGENT_H
+
+#include <complex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "phy/frame.h"
+
+typedef struct ota_agent_cfg {
+    unsigned nfft, cp_len; /* numerology (default allocation, §1); cp 0 = M/8 */
+    size_t payload_len;    /* L reals per burst; a shorter payload is zero-padded to L */
+    unsigned smooth;       /* channel-estimate smoothing: least-squares fit of the used bins by the
+                              impulse-response lags -2 .. smooth-1 after the detected first path;
+                              1..M/2. Too short biases the estimate, too long lets noise in. */
+    int cfo_comp;          /* 1: derotate the beacon by its carrier-offset estimate and
+                              pre-compensate the burst; 0: trust a shared frequency reference */
+    int phase_only;        /* 0: truncated channel inversion; 1: phase-only sqrt(rho) conj(h)/|h|,
+                              never truncated (phy/precode.h) */
+} ota_agent_cfg;
+
+/* The round as the agent knows it, in the ticks of the downlink stream. */
+typedef struct ota_agent_sched {
+    int64_t beacon;    /* tick the beacon is scheduled at */
+    int64_t lo, hi;    /* a first path outside [lo, hi] is not this round's beacon */
+    int64_t phase_ref; /* tick at which the downlink carrier phasor is referred (see the top) */
+    float rho, g_th;   /* the round's power factor and truncation threshold (§4) */
+} ota_agent_sched;
+
+/* What an agent learned from the round's beacon (kept by the caller until its burst). */
+typedef struct ota_agent_link {
+    int found;       /* the scheduled beacon was found: the precoder is valid */
+    int64_t start;   /* tick of its first path */
+    int64_t delta;   /* start - sched.beacon */
+    float cfo;       /* the beacon's carrier-offset estimate, subcarrier spacings (with or without
+                        cfo_comp) */
+    float snr_db;    /* the beacon's SNR estimate */
+    unsigned erased; /* used bins truncated by the precoder */
+} ota_agent_link;
+
+typedef struct ota_agent ota_agent; /* opaque: the DSP of one agent at a time */
+
+/* Validates (AM_EINVAL naming the field) and creates the beacon receiver, the transmitter and the
+ * smoothing basis (FFTW plans on this thread). */
+am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out);
+void ota_agent_destroy(ota_agent *q); /* NULL is a no-op */
+size_t ota_agent_burst_len(const ota_agent *q);
+const phy_frame *ota_agent_frame(const ota_agent *q);
+
+/* Looks for the scheduled beacon in x[0..n) (x[0] at tick t0). Found: the precoder for (rho, g_th)
+ * into p (M values, 0 on truncated and null bins), link->found = 1 and the figures. Not found
+ * (also when the stream ends before the beacon's three blocks): link->found = 0, AM_OK.
+ * AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not allocate. */
+am_status ota_agent_beacon(ota_agent *q,
+                           const float complex *x,
+                           size_t n,
+                           int64_t t0,
+                           const ota_agent_sched *sc,
+                           float complex *p,
+                           ota_agent_link *link);
+
+/* The burst of payload x (d <= payload_len finite reals) with scale eta, precoded by p (from
+ * ota_agent_beacon with link), its first sample t ticks after the uplink phasor's origin: out gets
+ * burst_len samples (cap). delivered (may be NULL, d values) = x where the entry's data bin
+ * data_bins[(j / 2) % M_data] (§3) was not truncated, 0 where it was (PAPER.md §3 error memory).
+ * AM_EINVAL when link found no beacon. Does not allocate. */
+am_status ota_agent_burst(ota_agent *q,
+                          const ota_agent_link *link,
+                          const float complex *p,
+                          const float *x,
+                          size_t d,
+                          float eta,
+                          int64_t t,
+                          float complex *out,
+                          size_t cap,
+                          float *delivered);
+
+#endif

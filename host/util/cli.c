@@ -1,0 +1,170 @@
+#include "util/cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cli_print_help(const cli_cmd *cmd)
+{
+    printf("usage: %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    if (cmd->nopts)
+        printf("\noptions:\n");
+    for (size_t i = 0; i < cmd->nopts; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        if (!o->help)
+            continue; /* hidden: test hooks */
+        const char *arg = "";
+        switch (o->kind) {
+        case CLI_FLAG: arg = ""; break;
+        case CLI_INT:
+        case CLI_UINT:
+        case CLI_U64: arg = " N"; break;
+        case CLI_FLOAT:
+        case CLI_DOUBLE: arg = " X"; break;
+        case CLI_STR: arg = " S"; break;
+        case CLI_CHOICE: arg = " CHOICE"; break;
+        }
+        char head[64];
+        snprintf(head, sizeof head, "%s%s", o->name, arg);
+        printf("  %-22s %s", head, o->help);
+        if (o->kind == CLI_CHOICE)
+            printf(" (%s)", o->choices);
+        else if (o->min <= o->max && o->kind != CLI_FLAG && o->kind != CLI_STR)
+            printf(" [%g..%g]", o->min, o->max);
+        printf("\n");
+    }
+    printf("  %-22s %s\n", "--help", "show this help");
+}
+
+static am_status parse_value(const cli_opt *o, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case CLI_FLAG: *(int *)o->dst = 1; return AM_OK;
+    case CLI_STR: *(const char **)o->dst = v; return AM_OK;
+    case CLI_CHOICE: {
+        size_t n = strlen(v);
+        const char *c = o->choices;
+        while (c && *c) {
+            const char *bar = strchr(c, '|');
+            size_t len = bar ? (size_t)(bar - c) : strlen(c);
+            if (len == n && strncmp(c, v, n) == 0) {
+                *(const char **)o->dst = v;
+                return AM_OK;
+            }
+            c = bar ? bar + 1 : NULL;
+        }
+        return AM_FAIL(AM_EINVAL, "%s: '%s' is not one of %s", o->name, v, o->choices);
+    }
+    case CLI_INT:
+    case CLI_UINT:
+    case CLI_U64: {
+        if (*v == '\0')
+            return AM_FAIL(AM_EINVAL, "%s: empty value", o->name);
+        if (o->kind != CLI_INT && *v == '-')
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is negative", o->name, v);
+        long long x = 0;
+        unsigned long long ux = 0;
+        if (o->kind == CLI_U64)
+            ux = strtoull(v, &end, 0);
+        else
+            x = strtoll(v, &end, 0);
+        if (errno || *end != '\0')
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a whole number", o->name, v);
+        double d = o->kind == CLI_U64 ? (double)ux : (double)x;
+        if (o->min <= o->max && (d < o->min || d > o->max))
+            return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
+        if (o->kind == CLI_INT) {
+            if (x < -2147483647LL || x > 2147483647LL)
+                return AM_FAIL(AM_EINVAL, "%s: %s is out of range", o->name, v);
+            *(int *)o->dst = (int)x;
+        } else if (o->kind == CLI_UINT) {
+            if (x < 0 || x > 4294967295LL)
+                return AM_FAIL(AM_EINVAL, "%s: %s is out of range", o->name, v);
+            *(unsigned *)o->dst = (unsigned)x;
+        } else {
+            *(uint64_t *)o->dst = (uint64_t)ux;
+        }
+        return AM_OK;
+    }
+    case CLI_FLOAT:
+    case CLI_DOUBLE: {
+        double x = strtod(v, &end);
+        if (*v == '\0' || errno || *end != '\0' || !isfinite(x))
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a finite number", o->name, v);
+        if (o->min <= o->max && (x < o->min || x > o->max))
+            return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
+        if (o->kind == CLI_FLOAT)
+            *(float *)o->dst = (float)x;
+        else
+            *(double *)o->dst = x;
+        return AM_OK;
+    }
+    }
+    return AM_FAIL(AM_EINVAL, "%s: unknown option kind", o->name);
+}
+
+am_status cli_parse(const cli_cmd *cmd, int argc, char **argv, const char **pos, size_t *npos)
+{
+    *npos = 0;
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            cli_print_help(cmd);
+            return AM_ENOTFOUND;
+        }
+        if (!only_pos && a[0] == '-' && a[1] == '-') {
+            const char *eq = strchr(a, '=');
+            size_t len = eq ? (size_t)(eq - a) : strlen(a);
+            const cli_opt *o = NULL;
+            for (size_t k = 0; k < cmd->nopts; k++)
+                if (strlen(cmd->opts[k].name) == len && strncmp(cmd->opts[k].name, a, len) == 0)
+                    o = &cmd->opts[k];
+            if (!o)
+                return AM_FAIL(AM_EINVAL, "unknown option '%.*s' (see %s --help)", (int)len, a,
+                               cmd->name);
+            const char *v = NULL;
+            if (o->kind == CLI_FLAG) {
+                if (eq)
+                    return AM_FAIL(AM_EINVAL, "%s takes no value", o->name);
+            } else if (eq) {
+                v = eq + 1;
+            } else {
+                if (i + 1 >= argc)
+                    return AM_FAIL(AM_EINVAL, "%s needs a value", o->name);
+                v = argv[++i];
+            }
+            am_status s = parse_value(o, v);
+            if (s != AM_OK)
+                return s;
+            continue;
+        }
+        if (*npos >= cmd->max_pos)
+            return AM_FAIL(AM_EINVAL, "unexpected argument '%s' (see %s --help)", a, cmd->name);
+        pos[(*npos)++] = a;
+    }
+    if (*npos < cmd->min_pos)
+        return AM_FAIL(AM_EINVAL, "missing argument: usage: %s %s", cmd->name, cmd->usage);
+    return AM_OK;
+}
+
+int cli_fail(const char *cmd, am_status s)
+{
+    fprintf(stderr, "airmeta %s: %s\n", cmd, am_last_error());
+    return am_status_exit_code(s);
+}
+
+int cli_isatty_stdout(void)
+{
+    return isatty(STDOUT_FILENO);
+}
