@@ -11,6 +11,7 @@ static struct {
 } cases[AM_TEST_MAX];
 static int ncases;
 int am_test_failures;
+static int skipped;
 
 void am_test_register(const char *name, am_test_fn fn)
 {
@@ -18,6 +19,18 @@ void am_test_register(const char *name, am_test_fn fn)
         cases[ncases].name = name;
         cases[ncases].fn = fn;
         ncases++;
+    }
+}
+
+void am_test_skip(const char *file, int line, const char *why)
+{
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0) {
+        fprintf(stderr, "%s:%d: cannot run in CI (CI=true): %s\n", file, line, why);
+        am_test_failures++;
+    } else {
+        fprintf(stderr, "%s:%d: SKIPPED: %s\n", file, line, why);
+        skipped++;
     }
 }
 
@@ -50,10 +63,12 @@ int main(int argc, char **argv)
         int found = 0;
         for (int i = 0; i < ncases; i++) {
             if (strcmp(cases[i].name, argv[a]) == 0 || strcmp(argv[a], "all") == 0) {
-                int before = am_test_failures;
+                int before = am_test_failures, skipped_before = skipped;
                 cases[i].fn();
                 fprintf(stderr, "%s: %s\n", cases[i].name,
-                        am_test_failures == before ? "ok" : "FAILED");
+                        am_test_failures != before  ? "FAILED"
+                        : skipped != skipped_before ? "SKIPPED"
+                                                    : "ok");
                 found = 1;
                 ran++;
             }
@@ -63,5 +78,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    return am_test_failures ? 1 : (ran ? 0 : 2);
+    if (am_test_failures)
+        return 1;
+    if (!ran)
+        return 2;
+    return skipped ? AM_TEST_SKIP_CODE : 0;
 }

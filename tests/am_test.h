@@ -13,6 +13,8 @@
 typedef void (*am_test_fn)(void);
 void am_test_register(const char *name, am_test_fn fn);
 extern int am_test_failures;
+#define AM_TEST_SKIP_CODE 77 /* a skipped case's exit code: SKIP_RETURN_CODE in CMakeLists.txt */
+void am_test_skip(const char *file, int line, const char *why);
 
 #define AM_TEST(name, label)                                                                      \
     static void am_test_##name(void);                                                             \
@@ -62,6 +64,15 @@ extern int am_test_failures;
     do {                                                                                          \
         am_status am_s_ = (call);                                                                 \
         AM_REQUIRE(am_s_ == AM_OK, "%s -> %s: %s", #call, am_status_str(am_s_), am_last_error()); \
+    } while (0)
+
+/* A case that cannot run without an external tool (e.g. gnuplot) ends here: reported as SKIPPED
+ * (the program exits AM_TEST_SKIP_CODE, which CTest shows as skipped, never as passed), or as
+ * FAILED when the environment has CI=true (CI installs every tool: .ci/install-deps). */
+#define AM_SKIP(why)                                                                              \
+    do {                                                                                          \
+        am_test_skip(__FILE__, __LINE__, (why));                                                  \
+        return;                                                                                   \
     } while (0)
 
 /* Path of the repository's source tree (for shipped data) and a scratch directory. */

@@ -4,6 +4,8 @@
 # with a positive Msps.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 out=$("$AIRMETA" bench phy --quick --reps 1 --json) || fail "exit $?"
 echo "$out"
 [ "$(echo "$out" | wc -l)" -eq 10 ] || fail "expected 10 lines"
@@ -15,13 +17,11 @@ for ci in tx:airmeta tx:liquid rx:airmeta rx:liquid tx:fftw-bound; do for m in 2
     msps=$(echo "$line" | sed -n 's/.*"msps": \([0-9.eE+-]*\)}$/\1/p')
     awk -v x="$msps" 'BEGIN { exit !(x + 0 > 0) }' || fail "$chain $impl $m: msps '$msps'"
 done; done
-if command -v python3 >/dev/null; then
-    echo "$out" | python3 -c '
+echo "$out" | python3 -c '
 import json, sys
 for l in sys.stdin:
     o = json.loads(l)
     assert set(o) == {"chain", "impl", "nfft", "msps"} and o["msps"] > 0, o' || fail "JSON"
-fi
 # the text table names the ceiling and its ratio to liquid
 txt=$("$AIRMETA" bench phy --quick --reps 1 --nfft 64) || fail "text: exit $?"
 echo "$txt" | grep -q "fftw-bound  *bound/liquid" || fail "text: no fftw-bound column"

@@ -8,6 +8,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 expect_cmd=(loopback)
 . "$(dirname "$0")/lib/expect.sh"
 expect 2 "--out NAME is required" --agents 2

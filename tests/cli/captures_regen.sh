@@ -7,6 +7,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 cap="$AM_SOURCE_DIR/captures"
 for t in "$cap"/*.truth.json; do
     name=${t%.truth.json}

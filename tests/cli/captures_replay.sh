@@ -11,6 +11,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3 jsonschema
 cap="$AM_SOURCE_DIR/captures"
 n=0
 for t in "$cap"/*.truth.json; do
@@ -76,8 +78,7 @@ EOF
 done
 [ "$n" -ge 4 ] || fail "expected at least 4 captures, found $n"
 # every shipped .sigmf-meta validates against the official SigMF schema (AIR_INTERFACE §7)
-if python3 -c "import jsonschema" 2>/dev/null; then
-    python3 - "$AM_SOURCE_DIR/tests/data/sigmf/sigmf-schema.json" "$cap"/*.sigmf-meta <<'EOF' ||
+python3 - "$AM_SOURCE_DIR/tests/data/sigmf/sigmf-schema.json" "$cap"/*.sigmf-meta <<'EOF' ||
 import json, sys
 import jsonschema
 schema = json.load(open(sys.argv[1]))
@@ -86,8 +87,5 @@ for path in sys.argv[2:]:
     cls(schema).validate(json.load(open(path)))
 print('%d captures validate against the SigMF schema' % (len(sys.argv) - 2))
 EOF
-        fail "schema validation"
-else
-    echo "SKIP schema check: python3-jsonschema is not installed"
-fi
+    fail "schema validation"
 echo PASS

@@ -7,6 +7,8 @@
 # the sim logged (start, CFO, SNR, active count: the same floats). Bad iq flags exit 2.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 R=150
@@ -32,8 +34,7 @@ for r in 0 1 $((R - 1)); do
         fail "round $r: airmeta:round missing in $cap"
 done
 
-if command -v python3 >/dev/null; then
-    python3 - "$d" $R <<'PY' || fail "JSONL content"
+python3 - "$d" $R <<'PY' || fail "JSONL content"
 import json, math, sys
 d, R = sys.argv[1], int(sys.argv[2])
 runs = {n: [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")] for n in ("iq", "stat")}
@@ -61,7 +62,6 @@ for r in (0, 1, R - 1):
     assert iq["capture"].endswith("round-%06d.sigmf-meta" % r)
 print("captures replay to the logged receiver figures")
 PY
-fi
 
 # deterministic whatever the number of threads (the agents' side runs on them)
 short=(--agg iq --agents 4 --rounds 5 --eval-every 5 --eval-tasks 10 --cfo 0.05 --seed 9 --quiet)

@@ -11,6 +11,8 @@
 # parent does not exist beforehand (made as by mkdir -p).
 set -u
 . "$(dirname "$0")/lib/net.sh"
+. "$(dirname "$0")/lib/need.sh"
+need python3
 
 # the server first (a busy port is retried, anything else fails)
 start_server 7 1543 --agents 3 --rounds 5 --out "$out/runs/a" --round-timeout 5 --burst-timeout 3 \

@@ -7,6 +7,8 @@
 # applied and its memory keeping the whole update of the missed round. Bounded as net_dropout.sh.
 set -u
 . "$(dirname "$0")/lib/net.sh"
+. "$(dirname "$0")/lib/need.sh"
+need python3
 
 start_server 11 2371 --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 --burst-timeout 0.3 \
     --join-timeout 60 --round-period 0.5 --report-x --g-th 0 --tasks-per-agent 2 --seed 6

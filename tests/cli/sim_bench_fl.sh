@@ -4,13 +4,14 @@
 # with the CPU figure.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 out=$("$AIRMETA" bench fl --json --iters 3 --reps 1) || fail "exit $?"
 echo "$out"
 for l in maml fomaml; do
     echo "$out" | grep -q "\"case\":\"${l}_sinusoid\"" || fail "no $l line"
 done
-if command -v python3 >/dev/null; then
-    echo "$out" | python3 -c '
+echo "$out" | python3 -c '
 import json, sys
 n = 0
 for l in sys.stdin:
@@ -20,6 +21,5 @@ for l in sys.stdin:
         assert o["us_per_iter"] > 0, o
         assert o["cpu_us_per_iter"] > 0 and abs(o["projected_70000_s"] - 0.07 * o["cpu_us_per_iter"]) < 0.01 + 1e-3 * o["projected_70000_s"], o
 assert n == 2' || fail "JSON"
-fi
 "$AIRMETA" bench fl --iters 0 2>/dev/null; [ $? -eq 2 ] || fail "--iters 0 accepted"
 echo PASS

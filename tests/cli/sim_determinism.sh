@@ -5,6 +5,8 @@
 # rounds, and one wall-time line per round in wall.jsonl.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 args=(--agg stat --snr-db 10 --g-th 0.3 --sparsity 0.2 --sparsify randk --agents 5 --rounds 60
@@ -17,8 +19,7 @@ cmp -s "$dir/a/metrics.jsonl" "$dir/c/metrics.jsonl" && fail "seeds 7 and 8 gave
 [ "$(wc -l < "$dir/a/metrics.jsonl")" -eq 60 ] || fail "expected 60 lines (60 rounds)"
 [ "$(wc -l < "$dir/a/wall.jsonl")" -eq 60 ] || fail "expected 60 wall-time lines"
 [ "$(grep -c '"eval"' "$dir/a/metrics.jsonl")" -eq 2 ] || fail "expected 2 eval rounds (30, 60)"
-if command -v python3 >/dev/null; then
-    python3 - "$dir/a" <<'PY' || fail "JSONL content"
+python3 - "$dir/a" <<'PY' || fail "JSONL content"
 import json, math, sys
 cfg = json.load(open(sys.argv[1] + "/config.json"))
 lines = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
@@ -35,5 +36,4 @@ assert abs(ev["gap_loss"] - (ev["new"]["loss_after"] - ev["train"]["loss_after"]
 print("rounds ok; final eval new-agent loss %.3f -> %.3f, gap %.3f"
       % (ev["new"]["loss_before"], ev["new"]["loss_after"], ev["gap_loss"]))
 PY
-fi
 echo PASS

@@ -3,15 +3,17 @@
 # value the run used (defaults resolved) plus the versions, and it round-trips: a new run given
 # exactly those flags writes the same metrics.jsonl. The plots are PNG files (signature bytes)
 # when gnuplot is installed (learning, NMSE; the constellation for --agg iq; no NMSE plot for
-# ideal); without gnuplot the run warns and succeeds. A terminal gets a progress bar (one line
+# ideal); without gnuplot the run warns and succeeds. Skipped without python3, gnuplot or
+# script(1), failed in CI (tests/cli/lib/need.sh). A terminal gets a progress bar (one line
 # redrawn with round, loss and ETA), a pipe plain per-round lines, --quiet nothing.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3 script
+[ -n "${AIRMETA_GNUPLOT:-}" ] || need gnuplot
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 png_ok() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
-have_gnuplot=0
-if [ -n "${AIRMETA_GNUPLOT:-}" ] || command -v gnuplot >/dev/null; then have_gnuplot=1; fi
 
 args=(--agg iq --agents 4 --rounds 12 --snr-db 15 --sparsity 0.5 --sparsify randk
       --tasks-per-agent 2 --eval-every 6 --eval-tasks 20 --seed 5 --cfo 0.02 --threads 2)
@@ -23,10 +25,9 @@ done
 grep -q '"round_s"' "$d/a/wall.jsonl" || fail "wall times"
 grep -q 'round_s\|elapsed_s' "$d/a/metrics.jsonl" && fail "wall time inside metrics.jsonl"
 
-if command -v python3 >/dev/null; then
-    # every flag of --help is in config.json (but --out/--resume); the flags rebuild the run
-    "$AIRMETA" sim --help | grep -o '^  --[a-z-]*' | tr -d ' ' >"$d/help_flags"
-    python3 - "$d/a/config.json" "$d/help_flags" >"$d/argv" <<'PY' || fail "config.json"
+# every flag of --help is in config.json (but --out/--resume); the flags rebuild the run
+"$AIRMETA" sim --help | grep -o '^  --[a-z-]*' | tr -d ' ' >"$d/help_flags"
+python3 - "$d/a/config.json" "$d/help_flags" >"$d/argv" <<'PY' || fail "config.json"
 import json, sys
 cfg = json.load(open(sys.argv[1]))
 flags = cfg["flags"]
@@ -48,22 +49,19 @@ for k, v in flags.items():
         out.append(repr(v) if isinstance(v, float) else str(v))
 print("\n".join(out))
 PY
-    mapfile -t rebuilt <"$d/argv"
-    "$AIRMETA" sim "${rebuilt[@]}" --quiet --no-plots --out "$d/b" || fail "rebuilt run"
-    cmp "$d/a/metrics.jsonl" "$d/b/metrics.jsonl" || fail "config.json does not round-trip"
-    echo "ok: config.json round-trips (${#rebuilt[@]} arguments)"
-fi
+mapfile -t rebuilt <"$d/argv"
+"$AIRMETA" sim "${rebuilt[@]}" --quiet --no-plots --out "$d/b" || fail "rebuilt run"
+cmp "$d/a/metrics.jsonl" "$d/b/metrics.jsonl" || fail "config.json does not round-trip"
+echo "ok: config.json round-trips (${#rebuilt[@]} arguments)"
 
-if [ $have_gnuplot -eq 1 ]; then
-    for f in learning nmse constellation; do
-        png_ok "$d/a/$f.png" || fail "$f.png is not a PNG"
-    done
-    "$AIRMETA" sim --agg ideal --agents 3 --rounds 4 --eval-every 2 --eval-tasks 10 --quiet \
-        --out "$d/ideal" || fail "ideal run"
-    png_ok "$d/ideal/learning.png" || fail "ideal: learning.png"
-    [ ! -e "$d/ideal/nmse.png" ] || fail "ideal: an NMSE plot of nothing"
-    echo "ok: plots are PNG files"
-fi
+for f in learning nmse constellation; do
+    png_ok "$d/a/$f.png" || fail "$f.png is not a PNG"
+done
+"$AIRMETA" sim --agg ideal --agents 3 --rounds 4 --eval-every 2 --eval-tasks 10 --quiet \
+    --out "$d/ideal" || fail "ideal run"
+png_ok "$d/ideal/learning.png" || fail "ideal: learning.png"
+[ ! -e "$d/ideal/nmse.png" ] || fail "ideal: an NMSE plot of nothing"
+echo "ok: plots are PNG files"
 # no gnuplot: a warning, the run succeeds, no plots
 AIRMETA_GNUPLOT=/nonexistent/gnuplot "$AIRMETA" sim --agents 3 --rounds 3 --eval-every 3 \
     --eval-tasks 10 --quiet --out "$d/nogp" 2>"$d/err" || fail "no gnuplot: exit $?"
@@ -76,13 +74,11 @@ grep -q '^round      1  loss' "$d/out" || fail "plain lines on a pipe: $(head -3
 grep -q $'\r' "$d/out" && fail "carriage returns on a pipe"
 small=(--agents 3 --rounds 30 --eval-every 15 --eval-tasks 10 --no-plots)
 [ -z "$("$AIRMETA" sim "${small[@]}" --quiet --out "$d/q")" ] || fail "--quiet printed"
-if command -v script >/dev/null; then
-    script -qec "'$AIRMETA' sim ${small[*]} --out '$d/tty'" /dev/null >"$d/tty_out" ||
-        fail "tty run"
-    grep -q $'\r round 30/30 \[#*\] 100%  loss [0-9.]*  nmse .* ETA' "$d/tty_out" ||
-        fail "no progress bar on a terminal: $(tr '\r' '|' <"$d/tty_out" | head -c 600)"
-    grep -q '^round      1  loss' "$d/tty_out" && fail "plain lines on a terminal"
-    cmp "$d/q/metrics.jsonl" "$d/tty/metrics.jsonl" || fail "terminal changed the metrics"
-    echo "ok: progress bar on a terminal"
-fi
+script -qec "'$AIRMETA' sim ${small[*]} --out '$d/tty'" /dev/null >"$d/tty_out" ||
+    fail "tty run"
+grep -q $'\r round 30/30 \[#*\] 100%  loss [0-9.]*  nmse .* ETA' "$d/tty_out" ||
+    fail "no progress bar on a terminal: $(tr '\r' '|' <"$d/tty_out" | head -c 600)"
+grep -q '^round      1  loss' "$d/tty_out" && fail "plain lines on a terminal"
+cmp "$d/q/metrics.jsonl" "$d/tty/metrics.jsonl" || fail "terminal changed the metrics"
+echo "ok: progress bar on a terminal"
 echo PASS

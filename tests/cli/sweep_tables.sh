@@ -8,6 +8,8 @@ set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need python3
 
 "$AIRMETA" sweep --snr-db 0,20 --seeds 2 --rounds 12 --agg stat,ideal --agents 10 --jobs 2 --out "$d/sw" \
     -- --eval-tasks 20 --new-agents 4 >"$d/log" 2>&1 || { cat "$d/log"; fail "sweep failed"; }

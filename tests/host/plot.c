@@ -52,10 +52,8 @@ static int have_gnuplot(void)
 
 AM_TEST(two_panels_both_terminals, unit)
 {
-    if (!have_gnuplot()) {
-        printf("gnuplot not installed: skipped (CI installs gnuplot-nox)\n");
-        return;
-    }
+    if (!have_gnuplot())
+        AM_SKIP("gnuplot is not installed (CI installs gnuplot-nox)");
     double x[50], y[50], e[50], y2[50];
     for (int i = 0; i < 50; i++) {
         x[i] = i + 1;
@@ -96,10 +94,8 @@ AM_TEST(two_panels_both_terminals, unit)
 
 AM_TEST(panel_without_points_is_drawn_empty, unit)
 {
-    if (!have_gnuplot()) {
-        printf("gnuplot not installed: skipped\n");
-        return;
-    }
+    if (!have_gnuplot())
+        AM_SKIP("gnuplot is not installed (CI installs gnuplot-nox)");
     double x[3] = {1, 2, 3}, y[3] = {NAN, NAN, NAN}, z[3] = {0, -1, 0};
     plot_series a[1] = {{"nothing", x, y, NULL, 3, PLOT_LINES, 0, 0}};
     plot_series b[1] = {{"non-positive on log y", x, z, NULL, 3, PLOT_LINES, 0, 0}};
