@@ -37,6 +37,7 @@ static void evaluate(fl_model *m,
     float *g = malloc(D * sizeof *g), *phi = malloc(D * sizeof *phi);
     fl_task_buf *b = NULL;
     if (!g || !phi || fl_task_buf_create(fam, &b) != AM_OK) {
+        AM_CHECK(0, "evaluate: set-up failed: %s", am_last_error());
         *loss = *acc = NAN;
         free(g), free(phi);
         return;

@@ -185,12 +185,12 @@ ef_run(int memory, int with_channel, double *max_res, double *final_res, double 
     cfg.dim = d;
     cfg.kind = FL_SPARSE_TOPK;
     cfg.keep = 0.05;
+    *max_res = *final_res = *bound_out = NAN; /* a failed set-up fails the case, never passes */
     fl_sparse *q = NULL;
-    if (fl_sparse_create(&cfg, &q) != AM_OK)
-        return;
+    AM_REQUIRE_OK(fl_sparse_create(&cfg, &q));
     fl_agg agg;
     fl_agg_stat_cfg sc = {.snr_db = 20.0, .seed = 3};
-    fl_agg_stat_create(&sc, &agg);
+    AM_REQUIRE_OK(fl_agg_stat_create(&sc, &agg));
     float *u = calloc(d, sizeof *u), *m = calloc(d, sizeof *m), *v = calloc(d, sizeof *v),
           *x = calloc(d, sizeof *x), *del = calloc(d, sizeof *del), *out = calloc(d, sizeof *out);
     double *su = calloc(d, sizeof *su), *sd = calloc(d, sizeof *sd);

@@ -15,6 +15,7 @@ static void bound(const radio *r, const char *which, char *ep, size_t cap)
     radio_get_info(r, &in);
     const char *p = strstr(in.device, which);
     ep[0] = '\0';
+    AM_CHECK(p != NULL, "no %s in the device string '%s'", which, in.device);
     if (!p)
         return;
     p += strlen(which);

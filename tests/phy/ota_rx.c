@@ -679,8 +679,7 @@ static void genie_nmse(unsigned M,
     phy_frame_destroy(f0);
     const float eta = 5.0f, rho = 1.0f;
     link k;
-    if (!link_make_pool(&k, M, L, eta, rho, pool))
-        return;
+    AM_REQUIRE(link_make_pool(&k, M, L, eta, rho, pool), "link");
     scene s = {.K = K, .nt = 3, .rho = rho, .g_th = 0.0f, .eta = eta, .mode = 0, .snr_db = snr_db};
     scene_alloc(&k, &s);
     am_rng r;
@@ -694,8 +693,10 @@ static void genie_nmse(unsigned M,
     for (unsigned b = 0; b < nbursts; b++) {
         scene_run(&k, &s, &r);
         phy_ota_burst out;
-        if (phy_ota_rx_decode_at(k.rx, s.y, k.n, &out) != AM_OK)
+        if (phy_ota_rx_decode_at(k.rx, s.y, k.n, &out) != AM_OK) {
+            AM_CHECK(0, "burst %u: %s", b, am_last_error());
             break;
+        }
         for (size_t e = 0; e < L; e++) {
             double a = 0;
             for (unsigned q = 0; q < K; q++)
