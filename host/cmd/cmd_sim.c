@@ -831,9 +831,12 @@ static am_status resume_opts(const char *dir,
     if (!cJSON_IsString(cmd) || strcmp(cmd->valuestring, "sim") != 0)
         return AM_FAIL(AM_EFORMAT, "%s: not the configuration of an `airmeta sim` run", path);
     const cJSON *air = cJSON_GetObjectItemCaseSensitive(cfg, "air_interface_version");
-    if (!cJSON_IsNumber(air) || air->valuedouble != PHY_AIR_INTERFACE_VERSION)
-        return AM_FAIL(AM_EFORMAT, "%s: air interface version %g, this build implements %u", path,
-                       cJSON_IsNumber(air) ? air->valuedouble : NAN, PHY_AIR_INTERFACE_VERSION);
+    /* a run of an older version resumes: its waveform is this version's without calibration */
+    if (!cJSON_IsNumber(air) || air->valuedouble != floor(air->valuedouble) ||
+        !phy_air_interface_supported((long long)air->valuedouble))
+        return AM_FAIL(AM_EFORMAT, "%s: air interface version %g, this build reads %u..%u", path,
+                       cJSON_IsNumber(air) ? air->valuedouble : NAN, PHY_AIR_INTERFACE_MIN_VERSION,
+                       PHY_AIR_INTERFACE_VERSION);
     const cli_opt *t = cmd_o->opts;
     const size_t n = cmd_o->nopts;
     if ((s = config_argv(path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t, n, av)) != AM_OK)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "phy/frame.h"
+#include "phy/version.h"
 
 #define SIGMF_PATH_MAX 4096
 #define SIGMF_IO_SAMPLES 4096u   /* writer conversion buffer */
@@ -76,9 +77,11 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (!isnan(in->frequency) && !(fabs(in->frequency) <= 1e12))
         return AM_FAIL(AM_EFORMAT, "%s: core:frequency: %g is not in -1e12..1e12 Hz", file,
                        in->frequency);
-    if (in->version != 1)
-        return AM_FAIL(AM_ENOTSUP, "%s: airmeta:version: %u is not supported (this is version 1)",
-                       file, in->version);
+    if (!phy_air_interface_supported(in->version))
+        return AM_FAIL(AM_ENOTSUP,
+                       "%s: airmeta:version: %u is not supported (this build reads versions "
+                       "%u..%u)",
+                       file, in->version, PHY_AIR_INTERFACE_MIN_VERSION, PHY_AIR_INTERFACE_VERSION);
     if (in->nfft < PHY_NFFT_MIN || in->nfft > PHY_NFFT_MAX || (in->nfft & 1u))
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:fft_size: %u is not an even number in %u..%u",
                        file, in->nfft, PHY_NFFT_MIN, PHY_NFFT_MAX);
@@ -704,15 +707,17 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             ok |= strcmp(it->string, known[k]) == 0;
         if (!ok)
-            return AM_FAIL(AM_EFORMAT, "%s: global: unknown key %.60s (air interface version 1)",
-                           file, it->string);
+            return AM_FAIL(AM_EFORMAT, "%s: global: unknown key %.60s (air interface version %u)",
+                           file, it->string, PHY_AIR_INTERFACE_VERSION);
     }
     if ((s = get_int(g, "airmeta:version", 1, 0, 1e9, file, "global", &iv, NULL)) != AM_OK)
         return s;
-    if (iv != 1)
-        return AM_FAIL(AM_ENOTSUP, "%s: global: airmeta:version %lld is not supported (this is "
-                                   "version 1)", file, (long long)iv);
-    in->version = 1;
+    if (!phy_air_interface_supported(iv))
+        return AM_FAIL(AM_ENOTSUP,
+                       "%s: global: airmeta:version %lld is not supported (this build reads "
+                       "versions %u..%u)",
+                       file, (long long)iv, PHY_AIR_INTERFACE_MIN_VERSION, PHY_AIR_INTERFACE_VERSION);
+    in->version = (unsigned)iv;
     if ((s = get_int(g, "airmeta:fft_size", 1, PHY_NFFT_MIN, PHY_NFFT_MAX, file, "global", &iv,
                      NULL)) != AM_OK)
         return s;

@@ -46,8 +46,17 @@ metaset hugelen 's/"airmeta:payload_len":.*/"airmeta:payload_len": 1e15,/'
 expect hugelen 3 "airmeta:payload_len"
 metaset rate0 's/"core:sample_rate":.*/"core:sample_rate": 0,/'
 expect rate0 3 "core:sample_rate"
+metaset ver3 's/"airmeta:version":.*/"airmeta:version": 3,/'
+expect ver3 7 "airmeta:version 3" "versions 1..2"
+# docs/air-interface.md §7.2: version 2 (same bytes without version-2 keys) replays identically
 metaset ver2 's/"airmeta:version":.*/"airmeta:version": 2,/'
-expect ver2 7 "airmeta:version 2"
+"$AIRMETA" replay "$d/good.sigmf-meta" --json --out "$d/good.f32" >"$d/good.jsonl" ||
+    fail "good capture: replay exit $?"
+"$AIRMETA" replay "$d/ver2.sigmf-meta" --json --out "$d/ver2.f32" >"$d/ver2.jsonl" ||
+    fail "version-2 capture refused: exit $?"
+cmp "$d/good.f32" "$d/ver2.f32" || fail "version 2 decoded differently from version 1"
+[ "$(grep -c start "$d/ver2.jsonl")" -ge 2 ] || fail "version 2: $(cat "$d/ver2.jsonl")"
+echo "ver2: same payloads as version 1"
 metaset cp0 's/"airmeta:cp_len":.*/"airmeta:cp_len": 0,/'
 expect cp0 3 "airmeta:cp_len"
 

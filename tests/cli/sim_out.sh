@@ -31,7 +31,7 @@ python3 - "$d/a/config.json" "$d/help_flags" >"$d/argv" <<'PY' || fail "config.j
 import json, sys
 cfg = json.load(open(sys.argv[1]))
 flags = cfg["flags"]
-assert cfg["command"] == "sim" and cfg["air_interface_version"] == 1, cfg
+assert cfg["command"] == "sim" and cfg["air_interface_version"] == 2, cfg
 assert isinstance(cfg["airmeta_version"], str) and cfg["params"] > 0, cfg
 helped = {l.strip()[2:] for l in open(sys.argv[2]) if l.strip() not in ("--help",)}
 helped -= {"out", "resume"}

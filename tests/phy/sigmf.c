@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "phy/frame.h"
 #include "phy/sigmf.h"
+#include "phy/version.h"
 
 static char *path_in_tmp(const char *name)
 {
@@ -135,6 +136,46 @@ AM_TEST(roundtrip, unit)
     AM_CHECK(!phy_sigmf_reader_info(r)->has_sctype, "sctype read back");
     AM_CHECK(phy_sigmf_reader_n_annotations(r) == 0, "no annotations");
     phy_sigmf_reader_close(r);
+}
+
+/* docs/air-interface.md §7.2: readers accept airmeta:version 1 and 2, a writer writes what it is
+ * given (1 by default: no version-2 key), versions outside 1..2 are refused on both sides. */
+AM_TEST(versions, unit)
+{
+    AM_CHECK(phy_air_interface_version() == 2 && PHY_AIR_INTERFACE_MIN_VERSION == 1,
+             "implements %u, reads from %u", phy_air_interface_version(),
+             PHY_AIR_INTERFACE_MIN_VERSION);
+    static float complex x[16];
+    for (unsigned v = 1; v <= 2; v++) {
+        phy_sigmf_info in;
+        good_info(&in);
+        in.version = v;
+        char name[16];
+        snprintf(name, sizeof name, "ver%u", v);
+        AM_REQUIRE_OK(phy_sigmf_write(path_in_tmp(name), &in, x, 16, NULL, 0));
+        char *meta = read_text(path_in_tmp(strcat(name, ".sigmf-meta")));
+        AM_REQUIRE(meta != NULL, "meta missing");
+        char want[40];
+        snprintf(want, sizeof want, "\"airmeta:version\":\t%u,", v);
+        AM_CHECK(strstr(meta, want) != NULL, "version %u not written: %s", v, meta);
+        free(meta);
+        phy_sigmf_reader *r = NULL;
+        AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp(name), &r));
+        AM_CHECK(phy_sigmf_reader_info(r)->version == v, "read back %u, wrote %u",
+                 phy_sigmf_reader_info(r)->version, v);
+        phy_sigmf_reader_close(r);
+    }
+    phy_sigmf_info d;
+    phy_sigmf_info_default(&d);
+    AM_CHECK(d.version == 1, "default version %u (a recording without version-2 keys)", d.version);
+    for (unsigned v = 0; v <= 3; v += 3) { /* 0 and 3: the writer refuses them too */
+        phy_sigmf_info in;
+        good_info(&in);
+        in.version = v;
+        am_status s = phy_sigmf_write(path_in_tmp("verbad"), &in, x, 16, NULL, 0);
+        AM_CHECK(s != AM_OK && strstr(am_last_error(), "airmeta:version") != NULL,
+                 "version %u written: %s", v, am_last_error());
+    }
 }
 
 /* ci16_le (UHD sc16): value / 32768, little-endian, one channel. */
@@ -288,7 +329,9 @@ AM_TEST(wrong_types_and_values, unit)
                              "false}, {\"name\": \"x\", \"version\": \"1\", \"optional\": false}]"},
          "extension 'x'", NULL},
         {{"core:metadata_only", "true"}, "core:metadata_only", NULL},
-        {{"airmeta:version", "2"}, "airmeta:version", "2"},
+        {{"airmeta:version", "3"}, "airmeta:version", "3"}, /* versions 1 and 2 are read */
+        {{"airmeta:version", "0"}, "airmeta:version", "0"},
+        {{"airmeta:version", "1.5"}, "airmeta:version", "integer"},
         {{"airmeta:version", "\"1\""}, "airmeta:version", "a string"},
         {{"airmeta:fft_size", "8192"}, "airmeta:fft_size", "8192"},
         {{"airmeta:fft_size", "100"}, "airmeta:fft_size", NULL}, /* sctype then has 64 chars */

@@ -25,7 +25,8 @@ typedef struct phy_sigmf_info {
     double frequency;      /* core:frequency of the first capture segment (Hz); NAN = absent */
     char description[PHY_SIGMF_TEXT_MAX]; /* core:description ("" = absent) */
     char hw[PHY_SIGMF_TEXT_MAX];          /* core:hw ("" = absent); writer needs one of the two */
-    unsigned version;      /* airmeta:version, 1 */
+    unsigned version;      /* airmeta:version: 1 or 2 (docs/air-interface.md §7.2: a recording
+                              without version-2 keys is written as 1, readers accept both) */
     unsigned nfft;         /* airmeta:fft_size, M (even, 64..4096) */
     unsigned cp_len;       /* airmeta:cp_len, 1..M/2 */
     uint64_t payload_len;  /* airmeta:payload_len, L, 1..PHY_SIGMF_MAX_PAYLOAD_LEN */
@@ -41,7 +42,7 @@ typedef struct phy_sigmf_info {
     uint64_t n_samples;          /* complex samples in the data file */
 } phy_sigmf_info;
 
-/* Sample rate 1 MS/s, no frequency, description "airmeta capture", version 1, M 256, cp 32,
+/* Sample rate 1 MS/s, no frequency, description "airmeta capture", version 1 (no version-2 key), M 256, cp 32,
  * L 1024, eta 1, rho 1, g_th 0, agents/round absent, default allocation. */
 void phy_sigmf_info_default(phy_sigmf_info *info);
 
