@@ -716,7 +716,8 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         return AM_FAIL(AM_ENOTSUP,
                        "%s: global: airmeta:version %lld is not supported (this build reads "
                        "versions %u..%u)",
-                       file, (long long)iv, PHY_AIR_INTERFACE_MIN_VERSION, PHY_AIR_INTERFACE_VERSION);
+                       file, (long long)iv, PHY_AIR_INTERFACE_MIN_VERSION,
+                       PHY_AIR_INTERFACE_VERSION);
     in->version = (unsigned)iv;
     if ((s = get_int(g, "airmeta:fft_size", 1, PHY_NFFT_MIN, PHY_NFFT_MAX, file, "global", &iv,
                      NULL)) != AM_OK)

@@ -42,7 +42,8 @@ typedef struct phy_sigmf_info {
     uint64_t n_samples;          /* complex samples in the data file */
 } phy_sigmf_info;
 
-/* Sample rate 1 MS/s, no frequency, description "airmeta capture", version 1 (no version-2 key), M 256, cp 32,
+/* Sample rate 1 MS/s, no frequency, description "airmeta capture", version 1 (no version-2 key),
+ * M 256, cp 32,
  * L 1024, eta 1, rho 1, g_th 0, agents/round absent, default allocation. */
 void phy_sigmf_info_default(phy_sigmf_info *info);
 
