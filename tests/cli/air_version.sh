@@ -4,6 +4,7 @@
 # (a version-1 burst is a version-2 burst without calibration blocks), a folder of an unknown
 # version is refused naming it. (Version-1 captures replaying: cli.captures_replay.)
 set -u
+. "$(dirname "$0")/lib/need.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
@@ -12,6 +13,7 @@ out=$("$AIRMETA" --version) || fail "--version exit $?"
 case "$out" in "airmeta "*" (air interface version 2)") ;; *) fail "--version printed '$out'" ;; esac
 echo "ok: $out"
 
+need python3 # rewrites config.json below
 run=(--agg iq --agents 3 --rounds 20 --snr-db 15 --tasks-per-agent 2 --eval-every 10
      --eval-tasks 20 --seed 5 --checkpoint-every 5 --threads 1 --quiet --no-plots)
 "$AIRMETA" sim "${run[@]}" --out "$d/ref" || fail "reference run exit $?"
