@@ -1,5 +1,7 @@
 #include "core/status.h"
 
+#include "core/escape.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,20 +15,24 @@ am_status am_error_set(am_status s, const char *file, int line, const char *fmt,
     int n = snprintf(am_errbuf, sizeof am_errbuf, "%s:%d: ", base, line);
     if (n < 0 || (size_t)n >= sizeof am_errbuf)
         n = 0;
+    /* what was formatted may quote captures, paths and arguments: one printable line */
+    char raw[sizeof am_errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(am_errbuf + n, sizeof am_errbuf - (size_t)n, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    am_escape(am_errbuf + n, sizeof am_errbuf - (size_t)n, raw);
     return s;
 }
 
 am_status am_error_wrap(am_status s, const char *fmt, ...)
 {
-    char prefix[512], old[sizeof am_errbuf];
+    char raw[512], prefix[512], old[sizeof am_errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    am_escape(prefix, sizeof prefix, raw); /* the old message is escaped already */
     memcpy(old, am_errbuf, sizeof old);
     size_t np = strlen(prefix);
     if (np > sizeof am_errbuf - 3)

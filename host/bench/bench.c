@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "core/escape.h"
 
 typedef struct bench_entry {
     const char *name;
@@ -23,14 +24,16 @@ static const bench_entry benches[] = {
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-        printf("usage: airmeta bench WHICH [--json] [options]\n\nbenchmarks:\n");
+        FILE *f = argc < 2 ? stderr : stdout; /* a usage error goes to stderr */
+        fprintf(f, "usage: airmeta bench WHICH [--json] [options]\n\nbenchmarks:\n");
         for (size_t i = 0; benches[i].name; i++)
-            printf("  %-8s %s\n", benches[i].name, benches[i].summary);
+            fprintf(f, "  %-8s %s\n", benches[i].name, benches[i].summary);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; benches[i].name; i++)
         if (strcmp(argv[1], benches[i].name) == 0)
             return benches[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "airmeta bench: unknown benchmark '%s'\n", argv[1]);
+    fprintf(stderr, "airmeta bench: unknown benchmark '%s' (airmeta bench lists them)\n",
+            AM_ESC(argv[1]));
     return 2;
 }

@@ -10,6 +10,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "util/fsutil.h"
 #include "round/genie.h"
 #include "phy/sigmf.h"
@@ -288,7 +289,7 @@ int cmd_loopback(int argc, char **argv)
     if (s == AM_OK) {
         printf("%s.sigmf-{meta,data}: %" PRIu64 " samples (%.1f KiB), %u burst(s) of %zu samples; "
                "truth in %s.truth.{f32,json}\n",
-               base, samples, (double)samples * 8 / 1024, c.bursts, blen, base);
+               AM_ESC(base), samples, (double)samples * 8 / 1024, c.bursts, blen, AM_ESC(base));
         for (unsigned b = 0; b < c.bursts; b++)
             printf("burst %u: start %" PRIu64 "  active (true) %.2f  §5 floor %.2f dB\n", b,
                    st.start[b], st.active_true[b], st.floor_db[b]);

@@ -7,6 +7,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "core/rng.h"
 #include "radio/radio.h"
 
@@ -15,13 +16,14 @@ static void print_info(const radio *r)
     radio_info in;
     radio_get_info(r, &in);
     printf("backend: %s\n", in.backend);
-    printf("device: %s\n", in.device);
+    printf("device: %s\n", AM_ESC(in.device)); /* from --radio-args or the driver */
     printf("rate: %.17g S/s\n", in.rate);
     printf("tx_freq: %.17g Hz\nrx_freq: %.17g Hz\n", in.tx_freq, in.rx_freq);
     printf("tx_gain: %g dB\nrx_gain: %g dB\n", in.tx_gain, in.rx_gain);
     if (in.master_clock > 0)
         printf("master_clock: %.17g Hz\n", in.master_clock);
-    printf("clock_source: %s\ntime_source: %s\n", in.clock_source, in.time_source);
+    printf("clock_source: %s\ntime_source: %s\n", AM_ESC(in.clock_source),
+           AM_ESC(in.time_source));
     printf("max_burst: %zu samples\n", in.max_burst);
 }
 
@@ -145,7 +147,8 @@ int cmd_radio(int argc, char **argv)
     if (strcmp(pos[0], "backends") == 0)
         return cmd_backends();
     if (strcmp(pos[0], "probe") != 0) {
-        fprintf(stderr, "airmeta radio: unknown action '%s' (probe or backends)\n", pos[0]);
+        fprintf(stderr, "airmeta radio: unknown action '%s' (probe or backends)\n",
+                AM_ESC(pos[0]));
         return 2;
     }
     if (test && strcmp(name, "uhd") == 0) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "round/replay.h"
 #include "util/cli.h"
 
@@ -57,6 +58,6 @@ int cmd_replay(int argc, char **argv)
         return cli_fail("replay", s);
     if (!json && !quiet)
         printf("%" PRIu64 " burst(s) in %" PRIu64 " samples%s%s\n", res.bursts, res.samples,
-               out ? ", payloads written to " : "", out ? out : "");
+               out ? ", payloads written to " : "", out ? AM_ESC(out) : "");
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "run/checkpoint.h"
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "util/crc32.h"
@@ -665,7 +666,7 @@ static void plot_one(const char *dir,
         return;
     }
     if (!quiet)
-        printf("plot: %s\n", path);
+        printf("plot: %s\n", AM_ESC(path));
 }
 
 #define SERIES(t, xs, ys, e, num, st, col, dash)                                                   \
@@ -1082,7 +1083,7 @@ int cmd_sim(int argc, char **argv)
                o.task, fl_model_describe(m), D, o.agents, o.new_agents, fl_agg_name(&agg),
                strcmp(o.agg, "ideal") != 0 ? "" : " (SNR/g_th unused)", o.learner, o.threads);
         if (o.resume)
-            printf("resuming %s at round %u of %u%s\n", o.resume, r0, o.rounds,
+            printf("resuming %s at round %u of %u%s\n", AM_ESC(o.resume), r0, o.rounds,
                    r0 ? "" : " (no checkpoint yet)");
         fflush(stdout);
     }
@@ -1231,7 +1232,7 @@ int cmd_sim(int argc, char **argv)
         }
         if (!o.quiet)
             printf("run folder: %s (config.json, metrics.jsonl, wall.jsonl, checkpoint.bin%s)\n",
-                   o.out, o.no_plots ? "" : ", *.png");
+                   AM_ESC(o.out), o.no_plots ? "" : ", *.png");
     }
 done:
     if (out)

@@ -16,6 +16,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "util/fsutil.h"
 #include "util/monotime.h"
 #include "run/plot.h"
@@ -1191,7 +1192,7 @@ probe(const char *self, const sw_opts *o, const sw_config *c, uint64_t seed, int
         if (*code != 0) {
             char msg[1024];
             last_line(err, msg, sizeof msg);
-            s = AM_FAIL(AM_EINVAL, "sim refuses the configuration (exit %d): %s\n  command: %s",
+            s = AM_FAIL(AM_EINVAL, "sim refuses the configuration (exit %d): %s; command: %s",
                         *code, msg, r.cmdline);
         }
     }
@@ -1456,8 +1457,8 @@ int cmd_sweep(int argc, char **argv)
             failed++;
             free(r->loss);
             r->loss = NULL;
-            fprintf(stderr, "airmeta sweep: run %s failed (%s)\n  command: %s\n", r->name,
-                    am_last_error(), r->cmdline);
+            fprintf(stderr, "airmeta sweep: run %s failed (%s); command: %s\n", r->name,
+                    am_last_error(), AM_ESC(r->cmdline));
             continue;
         }
         r->state = RUN_OK;
@@ -1474,9 +1475,10 @@ int cmd_sweep(int argc, char **argv)
         goto done;
     }
     print_summary(stdout, cfgs, ncfg, runs, nruns);
+    const char *out_esc = AM_ESC(o.out);
     printf("\ntables: %s/results.{csv,json} (per run), %s/summary.{csv,json} (over seeds); "
            "%.1f s wall\n",
-           o.out, o.out, wall);
+           out_esc, out_esc, wall);
     if (failed < nruns && !o.no_plots) {
         char title[256], p1[SW_PATH + 32], p2[SW_PATH + 32], gp[SW_PATH];
         snprintf(title, sizeof title, "airmeta sweep: %s, %u rounds, %u seeds (mean +- s.e.)",
@@ -1488,16 +1490,16 @@ int cmd_sweep(int argc, char **argv)
         } else {
             s = plot_convergence(p1, title, cfgs, ncfg, runs, nruns, o.rounds);
             if (s == AM_OK)
-                printf("plot: %s\n", p1);
+                printf("plot: %s\n", AM_ESC(p1));
             else {
                 fprintf(stderr, "airmeta sweep: %s\n", am_last_error());
                 rc = am_status_exit_code(s);
             }
             s = plot_generalization(p2, title, cfgs, ncfg, runs, nruns);
             if (s == AM_OK)
-                printf("plot: %s\n", p2);
+                printf("plot: %s\n", AM_ESC(p2));
             else if (s == AM_ENOTSUP)
-                printf("plot %s skipped: %s\n", p2, am_last_error());
+                printf("plot %s skipped: %s\n", AM_ESC(p2), am_last_error());
             else {
                 fprintf(stderr, "airmeta sweep: %s\n", am_last_error());
                 rc = am_status_exit_code(s);

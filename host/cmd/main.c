@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/commands.h"
+#include "core/escape.h"
 #include "phy/version.h"
 
 static const am_command commands[] = {
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ncommands; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "airmeta: unknown command '%s'\n", argv[1]);
+    fprintf(stderr, "airmeta: unknown command '%s'\n", AM_ESC(argv[1]));
     usage(stderr);
     return 2;
 }

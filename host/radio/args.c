@@ -49,9 +49,12 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
         return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not one of %s", what, sp->key, v, sp->choices);
     }
     case RADIO_ARG_INT: {
-        long long x = strtoll(v, &end, 0);
-        if (*v == '\0' || errno || *end != '\0')
-            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a whole number", what, sp->key, v);
+        /* decimal only: base 0 would read 010 as 8 and 0x10 as 16 */
+        const char *dg = *v == '-' ? v + 1 : v;
+        long long x = strtoll(v, &end, 10);
+        if (*dg == '\0' || dg[strspn(dg, "0123456789")] != '\0' || errno || *end != '\0')
+            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a whole number (decimal digits only)",
+                           what, sp->key, v);
         if (sp->min <= sp->max && ((double)x < sp->min || (double)x > sp->max))
             return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %g..%g", what, sp->key, v, sp->min,
                            sp->max);
@@ -168,5 +171,5 @@ double radio_args_double(const radio_args *a, const char *key, double dflt)
 int64_t radio_args_int(const radio_args *a, const char *key, int64_t dflt)
 {
     const char *v = find(a, key);
-    return v ? (int64_t)strtoll(v, NULL, 0) : dflt;
+    return v ? (int64_t)strtoll(v, NULL, 10) : dflt; /* checked decimal by radio_args_parse */
 }

@@ -123,7 +123,8 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
         if (fd >= 0)
             (void)fchmod(fd, 0644); /* mkstemp makes 0600; the output is an ordinary file */
         if (fd < 0 || !(c.out = fdopen(fd, "wb"))) {
-            s = AM_FAIL(AM_EIO, "replay: cannot create %s: %s", tmp, strerror(errno));
+            s = AM_FAIL(AM_EIO, "replay: --out %s: cannot create a file beside it: %s", opts->out,
+                        strerror(errno));
             if (fd >= 0)
                 close(fd);
             free(tmp);

@@ -40,6 +40,26 @@ void cli_print_help(const cli_cmd *cmd)
     printf("  %-22s %s\n", "--help", "show this help");
 }
 
+/* Decimal digits only, '-' first when allowed: strtoll's base 0 would read 010 as 8 and 0x10 as 16,
+ * and base 10 alone takes leading blanks and '+'. Leading zeros are decimal (010 is 10). */
+static int is_decimal(const char *v, int sign_ok)
+{
+    if (sign_ok && *v == '-')
+        v++;
+    if (!*v)
+        return 0;
+    for (; *v; v++)
+        if (*v < '0' || *v > '9')
+            return 0;
+    return 1;
+}
+
+/* A decimal real: digits, sign, point and exponent only (no hex floats such as 0x1p4) */
+static int is_decimal_real(const char *v)
+{
+    return *v != '\0' && v[strspn(v, "0123456789+-.eE")] == '\0';
+}
+
 static am_status parse_value(const cli_opt *o, const char *v)
 {
     char *end = NULL;
@@ -68,14 +88,17 @@ static am_status parse_value(const cli_opt *o, const char *v)
             return AM_FAIL(AM_EINVAL, "%s: empty value", o->name);
         if (o->kind != CLI_INT && *v == '-')
             return AM_FAIL(AM_EINVAL, "%s: '%s' is negative", o->name, v);
+        if (!is_decimal(v, o->kind == CLI_INT))
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a whole number (decimal digits only)",
+                           o->name, v);
         long long x = 0;
         unsigned long long ux = 0;
         if (o->kind == CLI_U64)
-            ux = strtoull(v, &end, 0);
+            ux = strtoull(v, &end, 10);
         else
-            x = strtoll(v, &end, 0);
+            x = strtoll(v, &end, 10);
         if (errno || *end != '\0')
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a whole number", o->name, v);
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is out of range", o->name, v);
         double d = o->kind == CLI_U64 ? (double)ux : (double)x;
         if (o->min <= o->max && (d < o->min || d > o->max))
             return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
@@ -97,6 +120,8 @@ static am_status parse_value(const cli_opt *o, const char *v)
         double x = strtod(v, &end);
         if (*v == '\0' || errno || *end != '\0' || !isfinite(x))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a finite number", o->name, v);
+        if (!is_decimal_real(v))
+            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a decimal number", o->name, v);
         if (o->min <= o->max && (x < o->min || x > o->max))
             return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
         if (o->kind == CLI_FLOAT)

@@ -92,7 +92,7 @@ am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts)
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return AM_FAIL(AM_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        return AM_FAIL(AM_EIO, "%s: cannot create a file beside it: %s", path, strerror(errno));
     const char *what = NULL;
     if (fchmod(fd, 0644) != 0) /* mkstemp made it 0600 */
         what = "chmod";
