@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "round/agg_iq.h"
 #include "util/cli.h"
@@ -45,8 +46,9 @@ int bench_round(int argc, char **argv)
         {"--dim", CLI_UINT, &D, "update dimension D (payload reals per agent)", 1, 1e7, NULL},
         {"--rounds", CLI_UINT, &rounds, "timed rounds (the median is reported; one more warms up)",
          1, 10000, NULL},
-        {"--threads", CLI_UINT, &threads, "threads for the agents' side (the calling one included)",
-         1, 64, NULL},
+        {"--threads", CLI_UINT, &threads,
+         "threads for the agents' side and the channel emulator (the calling one included)", 1, 64,
+         NULL},
         {"--nfft", CLI_UINT, &nfft, "FFT size M", 64, 4096, NULL},
         {"--snr-db", CLI_FLOAT, &snr_db, "per-agent SNR rho/N0 (AIR_INTERFACE §5)", -50, 200, NULL},
         {"--seed", CLI_U64, &seed, "seed of channels, noise and update vectors", 1, 0, NULL},
@@ -62,8 +64,10 @@ int bench_round(int argc, char **argv)
         "emulator (4-tap Rayleigh, timing offsets, AWGN), the server's streaming receiver, and "
         "the\n"
         "Adam step of the meta-model theta on the estimate. Prints the median of each part over\n"
-        "the timed rounds (after one warm-up round) and, with --json,\n"
-        "{\"bench\":\"round\",\"agents\":K,\"dim\":D,\"seconds\":median total, ...parts}.",
+        "the timed rounds (after one warm-up round), the peak resident memory (getrusage\n"
+        "ru_maxrss) and, with --json,\n"
+        "{\"bench\":\"round\",\"agents\":K,\"dim\":D,\"seconds\":median total, ...parts,\n"
+        "\"peak_mb\":MB, \"vectors_mb\":MB of the K update + delivered vectors, ...}.",
         opts,
         sizeof opts / sizeof opts[0],
         0,
@@ -154,19 +158,28 @@ int bench_round(int argc, char **argv)
         med[p] = median(col, rounds, tmp);
     }
     free(col);
+    /* peak resident memory of the process: the K update vectors and delivered copies
+     * (2 K D floats, the learner's), the aggregator's buffers and the libraries */
+    struct rusage ru;
+    double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
+    const double vec_mb = 2.0 * K * (double)D * sizeof(float) / (1024.0 * 1024.0);
     if (json) {
         printf("{\"bench\":\"round\",\"agents\":%u,\"dim\":%u,\"seconds\":%.6f", K, D,
                med[PART_TOTAL]);
         for (int p = 0; p < PART_TOTAL; p++)
             printf(",\"%s\":%.6f", part_key[p], med[p]);
-        printf(",\"rounds\":%u,\"threads\":%u,\"nfft\":%u,\"missed\":%u}\n", rounds, threads, nfft,
-               missed);
+        printf(",\"peak_mb\":%.1f,\"vectors_mb\":%.1f,\"rounds\":%u,\"threads\":%u,\"nfft\":%u,"
+               "\"missed\":%u}\n",
+               peak_mb, vec_mb, rounds, threads, nfft, missed);
     } else {
         printf("airmeta bench round: K = %u agents, D = %u, M = %u, %u threads, SNR %g dB, median "
                "of %u rounds (after 1 warm-up)\n",
                K, D, nfft, threads, (double)snr_db, rounds);
         for (int p = 0; p < NPART; p++)
             printf("  %-15s %9.2f ms\n", part_name[p], 1e3 * med[p]);
+        printf("  peak memory     %9.1f MB (of which %.1f MB the agents' update and delivered "
+               "vectors)\n",
+               peak_mb, vec_mb);
         printf("  (target <= 200 ms per round; %u of %u rounds missed)\n", missed, rounds + 1);
     }
 done:

@@ -731,6 +731,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     cc.snr_db = cfg->snr_db;
     cc.rho = 1.0f;
     cc.seed = cfg->seed;
+    cc.threads = cfg->threads; /* byte-identical outputs for any count */
     if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
         goto fail;
 

@@ -47,8 +47,9 @@ typedef struct agg_iq_cfg {
                                 first-path decision, min(n_taps + 4, cp); must be <= M/2. Too short
                                 biases the estimate (a floor), too long lets noise in: at the rms
                                 eta rule the CSI noise is the largest gap to the §5 floor. */
-    unsigned threads;        /* agents' beacon processing and TX run on this many threads (>= 1, the
-                                calling thread included) */
+    unsigned threads;        /* agents' beacon processing and TX, and the channel emulator, run on
+                                this many threads (>= 1, the calling thread included); results are
+                                byte-identical for any count */
     uint64_t seed;           /* channel realisations and noise: round r's are a function of
                                 (seed, r) only (so a resumed run continues identically) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;

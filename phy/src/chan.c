@@ -1,21 +1,50 @@
 /* phy/chan: channel emulator (AIR_INTERFACE §5 uplink, §6 downlink). See phy/chan.h for the model.
  *
- * Multipath: liquid-dsp firfilt_cccf per agent (coefficients recreated at each draw).
- * CFO rotation: a double-precision phasor re-anchored every CHAN_BLOCK samples. liquid 1.5's
- * nco_crcf was measured at ~3e-3 amplitude error (table sine, both NCO and VCO types), i.e. an
- * impairment at -50 dB that the emulator would add on its own; this rotation is exact to ~1e-7.
+ * One call (uplink; the downlink is the same with one agent):
+ *   1. y = AWGN over the whole output, one sequential stream (the polar method draws a variable
+ *      number of uniforms per sample, so the stream cannot be cut into independent pieces);
+ *   2. the span the agents reach is cut into blocks of CHAN_CHUNK output samples that the threads
+ *      take in any order; in a block, agent after agent in index order:
+ *        a. the agent's burst samples that feed the block (an array, or the source callback that
+ *           generates them: phy_chan_execute_source)           <- per-agent TX impairments go here
+ *        b. its multipath (FIR over n_taps, after the timing offset),
+ *        c. its carrier offset (rotation),
+ *        d. y += it.
+ *      Every output sample is thus the same float sum in the same order (noise, agent 0, 1, ..)
+ *      whatever the number of threads or the order of blocks: outputs are byte-identical for any
+ *      cfg.threads (and to the single-threaded emulator that used liquid-dsp's firfilt_cccf, whose
+ *      arithmetic the FIR below repeats: products summed from the oldest tap, see fir_pairs);
+ *   3. the server's receiver sees y                             <- RX impairments go here (after
+ *      the sum and the noise, on the calling thread or again per block).
+ * Work memory: per thread one block of input and of FIR output (O(CHAN_CHUNK + n_taps)); nothing
+ * per agent beyond its taps, so a source that makes bursts on demand keeps a round at O(output).
+ *
+ * CFO rotation: a double-precision phasor re-anchored every CHAN_ROT samples of an agent's output
+ * (anchors at fixed places, so a block that starts between two anchors steps the phasor from the
+ * last one: same bits as one pass). liquid 1.5's nco_crcf was measured at ~3e-3 amplitude error
+ * (table sine, both NCO and VCO types), i.e. an impairment at -50 dB that the emulator would add
+ * on its own; this rotation is exact to ~1e-7.
  * Randomness: am_rng only, one stream per agent (seed, 2 + k) and one for noise (seed, 1). */
 #include "phy/chan.h"
 
 #include <float.h>
 #include <liquid/liquid.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
 
-#define CHAN_BLOCK 256u /* samples per filtering / rotation block (scratch size) */
+#define CHAN_CHUNK 16384u /* output samples per work block (input + output stay in L2) */
+/* rotation anchors every CHAN_ROT samples of an agent's output (fixed: the output's bits
+ * depend on it) */
+#define CHAN_ROT 256u
+#define CHAN_PAR_MIN ((size_t)1 << 16) /* agent-samples below which a call stays on one thread */
+#define CHAN_MAX_THREADS 64u
+#define CHAN_ERR_LEN 512
 #define CHAN_MAX_AGENTS 65536u
 #define CHAN_MAX_TIMING 1000000u
 #define CHAN_MAX_LEN ((size_t)1 << 34) /* 16 Gi samples: larger requests are certainly bugs */
@@ -24,16 +53,52 @@ struct phy_chan {
     phy_chan_cfg cfg;
     unsigned char *sctype; /* own copy (M values) */
     unsigned m_used;
-    float s2;        /* noise variance per time sample */
-    float *pdp;      /* n_taps */
+    float s2;            /* noise variance per time sample */
+    float *pdp;          /* n_taps */
     float complex *taps; /* K x n_taps, carrier phase included */
-    unsigned *delay; /* K */
-    float *eps;      /* K, per-agent CFO (without common) */
-    am_rng *agent_rng; /* K */
+    unsigned *delay;     /* K */
+    float *eps;          /* K, per-agent CFO (without common) */
+    am_rng *agent_rng;   /* K */
     am_rng noise_rng;
-    firfilt_cccf *fir; /* K */
-    float complex *scratch; /* CHAN_BLOCK */
+    /* threads: the calling one (w[0]) and T - 1 workers, started at create */
+    unsigned T;
+    struct chan_worker *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_start, cv_done;
+    unsigned gen, done;
+    int stop, sync_ok;
+    const struct chan_job *job; /* the call being run */
+    atomic_size_t next;         /* next block to take */
+    atomic_int failed;
 };
+
+typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex values */
+
+typedef struct chan_worker {
+    phy_chan *q;
+    unsigned id;
+    pthread_t th;
+    int started;
+    float complex *xb; /* CHAN_CHUNK + n_taps - 1: an agent's input samples for a block */
+    float complex *s;  /* CHAN_CHUNK: its FIR output (rotated path) */
+    v4f *wv;           /* 2 n_taps: (re, re, re, re) and (-im, im, -im, im) of each tap */
+    am_status st;
+    char err[CHAN_ERR_LEN];
+} chan_worker;
+
+typedef struct chan_job {
+    const float complex *const *tx; /* uplink: bursts in memory (NULL: src) */
+    const float complex *x1;        /* downlink: the one agent's input */
+    phy_chan_source src;
+    void *user;
+    const unsigned char *active; /* src: NULL = every agent */
+    unsigned k_lo, k_hi;         /* agents [k_lo, k_hi) */
+    int downlink;
+    size_t n, lead;
+    float complex *y;
+    size_t t_lo, t_hi; /* output span the agents reach */
+    size_t nblocks;
+} chan_job;
 
 void phy_chan_cfg_default(phy_chan_cfg *cfg)
 {
@@ -51,6 +116,7 @@ void phy_chan_cfg_default(phy_chan_cfg *cfg)
     cfg->snr_db = INFINITY;
     cfg->rho = 1.0f;
     cfg->seed = 1;
+    cfg->threads = 1;
 }
 
 /* rms delay spread of P_l ~ exp(-beta l), l = 0..n-1 */
@@ -140,6 +206,9 @@ static am_status validate(const phy_chan_cfg *c)
                        (double)c->snr_db);
     if (!isfinite(c->rho) || !(c->rho > 0))
         return AM_FAIL(AM_EINVAL, "phy_chan: rho: %g is not a positive number", (double)c->rho);
+    if (c->threads > CHAN_MAX_THREADS)
+        return AM_FAIL(AM_EINVAL, "phy_chan: threads: %u is outside 0..%u (0 = 1)", c->threads,
+                       CHAN_MAX_THREADS);
     return AM_OK;
 }
 
@@ -158,6 +227,8 @@ static void seed_all(phy_chan *q)
         am_rng_seed2(&q->agent_rng[k], q->cfg.seed, 2 + (uint64_t)k);
 }
 
+static void *worker_main(void *arg);
+
 am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
 {
     if (!out)
@@ -174,16 +245,25 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
     q->cfg = *cfg;
     q->cfg.sctype = NULL; /* no caller pointer kept */
     unsigned K = cfg->n_agents, L = cfg->n_taps, M = cfg->nfft;
+    q->T = cfg->threads ? cfg->threads : 1;
     q->sctype = malloc(M);
     q->pdp = malloc(L * sizeof *q->pdp);
     q->taps = calloc((size_t)K * L, sizeof *q->taps);
     q->delay = calloc(K, sizeof *q->delay);
     q->eps = calloc(K, sizeof *q->eps);
     q->agent_rng = calloc(K, sizeof *q->agent_rng);
-    q->fir = calloc(K, sizeof *q->fir);
-    q->scratch = malloc(CHAN_BLOCK * sizeof *q->scratch);
-    if (!q->sctype || !q->pdp || !q->taps || !q->delay || !q->eps || !q->agent_rng || !q->fir ||
-        !q->scratch) {
+    q->w = calloc(q->T, sizeof *q->w);
+    int ok = q->sctype && q->pdp && q->taps && q->delay && q->eps && q->agent_rng && q->w;
+    for (unsigned t = 0; ok && t < q->T; t++) {
+        chan_worker *w = &q->w[t];
+        w->q = q;
+        w->id = t;
+        w->xb = malloc((CHAN_CHUNK + L - 1) * sizeof *w->xb);
+        w->s = malloc(CHAN_CHUNK * sizeof *w->s);
+        w->wv = malloc(2 * (size_t)L * sizeof *w->wv);
+        ok = w->xb && w->s && w->wv;
+    }
+    if (!ok) {
         phy_chan_destroy(q);
         return AM_FAIL(AM_ENOMEM, "phy_chan_create: out of memory (K = %u)", K);
     }
@@ -196,12 +276,29 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
         q->m_used += q->sctype[i] != OFDMFRAME_SCTYPE_NULL;
     q->s2 = noise_var(&q->cfg, q->m_used);
     pdp_solve(q->pdp, L, cfg->delay_spread);
-    for (unsigned k = 0; k < K; k++) {
-        float complex one[1] = {1.0f};
-        q->fir[k] = firfilt_cccf_create(one, 1);
-        if (!q->fir[k]) {
+    if (q->T > 1) {
+        if (pthread_mutex_init(&q->mu, NULL) != 0) {
             phy_chan_destroy(q);
-            return AM_FAIL(AM_ENOMEM, "phy_chan_create: firfilt_cccf_create failed");
+            return AM_FAIL(AM_ENOMEM, "phy_chan_create: mutex");
+        }
+        if (pthread_cond_init(&q->cv_start, NULL) != 0) {
+            pthread_mutex_destroy(&q->mu);
+            phy_chan_destroy(q);
+            return AM_FAIL(AM_ENOMEM, "phy_chan_create: condition variable");
+        }
+        if (pthread_cond_init(&q->cv_done, NULL) != 0) {
+            pthread_cond_destroy(&q->cv_start);
+            pthread_mutex_destroy(&q->mu);
+            phy_chan_destroy(q);
+            return AM_FAIL(AM_ENOMEM, "phy_chan_create: condition variable");
+        }
+        q->sync_ok = 1;
+        for (unsigned t = 1; t < q->T; t++) {
+            if (pthread_create(&q->w[t].th, NULL, worker_main, &q->w[t]) != 0) {
+                phy_chan_destroy(q);
+                return AM_FAIL(AM_ENOMEM, "phy_chan_create: cannot start worker thread %u", t);
+            }
+            q->w[t].started = 1;
         }
     }
     seed_all(q);
@@ -218,18 +315,31 @@ void phy_chan_destroy(phy_chan *q)
 {
     if (!q)
         return;
-    if (q->fir)
-        for (unsigned k = 0; k < q->cfg.n_agents; k++)
-            if (q->fir[k])
-                firfilt_cccf_destroy(q->fir[k]);
-    free(q->fir);
+    if (q->sync_ok) {
+        pthread_mutex_lock(&q->mu);
+        q->stop = 1;
+        pthread_cond_broadcast(&q->cv_start);
+        pthread_mutex_unlock(&q->mu);
+        for (unsigned t = 1; t < q->T; t++)
+            if (q->w[t].started)
+                pthread_join(q->w[t].th, NULL);
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv_start);
+        pthread_cond_destroy(&q->cv_done);
+    }
+    if (q->w)
+        for (unsigned t = 0; t < q->T; t++) {
+            free(q->w[t].xb);
+            free(q->w[t].s);
+            free(q->w[t].wv);
+        }
+    free(q->w);
     free(q->sctype);
     free(q->pdp);
     free(q->taps);
     free(q->delay);
     free(q->eps);
     free(q->agent_rng);
-    free(q->scratch);
     free(q);
 }
 
@@ -272,10 +382,6 @@ am_status phy_chan_draw(phy_chan *q)
             for (unsigned l = 0; l < L; l++)
                 a[l] *= rot;
         }
-        firfilt_cccf f = firfilt_cccf_recreate(q->fir[k], a, L);
-        if (!f)
-            return AM_FAIL(AM_ENOMEM, "phy_chan_draw: firfilt_cccf_recreate failed");
-        q->fir[k] = f;
     }
     return AM_OK;
 }
@@ -375,49 +481,276 @@ static void fill_noise(phy_chan *q, float complex *y, size_t n)
         y[t] = sd * am_rng_cnormal(&q->noise_rng);
 }
 
-/* y[t0 + n] += e^{j 2 pi f (t0 + n)} (fir_k * x)[n], n = 0 .. nx + n_taps - 2, where y points at
- * output sample t0 and f is the offset in cycles per sample. */
-static void add_agent(phy_chan *q, unsigned k, const float complex *x, size_t nx, float complex *y,
-                      size_t t0, double f)
+/* Agent k's multipath output for the FIR indices n0 .. n0+m-1 (x: its inputs n0 - (L-1) ..
+ * n0+m-1, zeros outside the burst) added to y[0..m): y[j] += sum_l a_l x[j + L-1 - l], the products
+ * summed from the oldest tap l = L-1 down to l = 0, each product rounded, as liquid-dsp 1.5's
+ * firfilt_cccf (portable dotprod_cccf) did: the emulator's outputs did not change when it left
+ * liquid. Two outputs per vector op: a x = (re a, re a)(xr, xi) + (-im a, im a)(xi, xr), which is
+ * the same rounding as ar xr - ai xi and ar xi + ai xr. */
+static inline __attribute__((always_inline)) void
+fir_pairs(const v4f *wv, unsigned L, const float complex *x, size_t m, float complex *y, int add)
 {
-    firfilt_cccf fir = q->fir[k];
-    firfilt_cccf_reset(fir);
-    size_t ntot = nx + q->cfg.n_taps - 1;
-    double complex w = cexp(I * 2.0 * M_PI * f);
-    for (size_t pos = 0; pos < ntot; pos += CHAN_BLOCK) {
-        size_t m = ntot - pos < CHAN_BLOCK ? ntot - pos : CHAN_BLOCK;
-        size_t from_x = pos < nx ? (nx - pos < m ? nx - pos : m) : 0;
-        if (from_x)
-            memcpy(q->scratch, x + pos, from_x * sizeof *x);
-        memset(q->scratch + from_x, 0, (m - from_x) * sizeof *x);
-        firfilt_cccf_execute_block(fir, q->scratch, (unsigned)m, q->scratch);
-        if (f == 0.0) {
-            for (size_t j = 0; j < m; j++)
-                y[pos + j] += q->scratch[j];
-            continue;
+    const v4f *wr = wv, *wi = wv + L;
+    size_t j = 0;
+    for (; j + 2 <= m; j += 2) {
+        const float *xp = (const float *)(x + j);
+        v4f acc = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (unsigned l = L; l-- > 0;) {
+            v4f xv;
+            memcpy(&xv, xp + 2 * (L - 1 - l), sizeof xv);
+            acc += wr[l] * xv + wi[l] * __builtin_shufflevector(xv, xv, 1, 0, 3, 2);
         }
-        /* anchor the phasor exactly at the block start: phase = 2 pi frac(f t) */
+        if (add) {
+            v4f yv;
+            memcpy(&yv, y + j, sizeof yv);
+            yv += acc;
+            memcpy(y + j, &yv, sizeof yv);
+        } else {
+            memcpy(y + j, &acc, sizeof acc);
+        }
+    }
+    for (; j < m; j++) {
+        float ar = 0.0f, ai = 0.0f;
+        for (unsigned l = L; l-- > 0;) {
+            const float xr = crealf(x[j + L - 1 - l]), xi = cimagf(x[j + L - 1 - l]);
+            const float hr = wr[l][0], hi = wi[l][1];
+            ar += xr * hr - xi * hi;
+            ai += xr * hi + xi * hr;
+        }
+        if (add)
+            y[j] += CMPLXF(ar, ai);
+        else
+            y[j] = CMPLXF(ar, ai);
+    }
+}
+
+/* add = 1: y += FIR; add = 0: y = FIR. Short filters get their own unrolled copy. */
+static void
+fir(const v4f *wv, unsigned L, const float complex *x, size_t m, float complex *y, int add)
+{
+    switch (L) {
+    case 1:
+        fir_pairs(wv, 1, x, m, y, add);
+        break;
+    case 2:
+        fir_pairs(wv, 2, x, m, y, add);
+        break;
+    case 3:
+        fir_pairs(wv, 3, x, m, y, add);
+        break;
+    case 4:
+        fir_pairs(wv, 4, x, m, y, add);
+        break;
+    case 6:
+        fir_pairs(wv, 6, x, m, y, add);
+        break;
+    case 8:
+        fir_pairs(wv, 8, x, m, y, add);
+        break;
+    default:
+        fir_pairs(wv, L, x, m, y, add);
+    }
+}
+
+/* y[j] += e^{j 2 pi f (t0 + n0 + j)} s[j], j = 0..m-1: the phasor anchored exactly at every
+ * multiple of CHAN_ROT of the agent's output index (phase = 2 pi frac(f t)) and stepped by
+ * multiplication in between; a block starting between anchors steps from the last anchor. */
+static void
+rotate_add(const float complex *s, size_t m, float complex *y, size_t t0, size_t n0, double f)
+{
+    const double complex w = cexp(I * 2.0 * M_PI * f);
+    size_t j = 0;
+    while (j < m) {
+        const size_t n = n0 + j, pos = n - n % CHAN_ROT;
         double ft = f * (double)(t0 + pos);
         double complex z = cexp(I * 2.0 * M_PI * (ft - floor(ft)));
-        for (size_t j = 0; j < m; j++) {
-            y[pos + j] += (float complex)(z * (double complex)q->scratch[j]);
+        for (size_t i = pos; i < n; i++)
             z *= w;
+        size_t e = pos + CHAN_ROT - n;
+        if (e > m - j)
+            e = m - j;
+        for (size_t i = 0; i < e; i++) {
+            y[j + i] += (float complex)(z * (double complex)s[j + i]);
+            z *= w;
+        }
+        j += e;
+    }
+}
+
+/* Agent k's contribution to the output block [b0, b1). */
+static am_status
+agent_block(phy_chan *q, const chan_job *jb, chan_worker *w, unsigned k, size_t b0, size_t b1)
+{
+    const unsigned L = q->cfg.n_taps;
+    const size_t n = jb->n, t0 = jb->lead + q->delay[k], ntot = n + L - 1;
+    if (b1 <= t0 || b0 >= t0 + ntot)
+        return AM_OK;
+    const size_t c0 = b0 > t0 ? b0 : t0, c1 = b1 < t0 + ntot ? b1 : t0 + ntot;
+    const size_t n0 = c0 - t0, m = c1 - c0; /* FIR outputs n0 .. n0+m-1 */
+    /* their inputs u = n0 - (L-1) .. n0+m-1: xb[lo ..) holds u = ua .. ub-1, zeros around */
+    const size_t lo = n0 < L - 1 ? L - 1 - n0 : 0, ua = n0 + lo - (L - 1);
+    const size_t ub = n0 + m < n ? n0 + m : n, need = m + L - 1;
+    const float complex *mem = jb->x1 ? jb->x1 : jb->tx ? jb->tx[k] : NULL, *x;
+    if (mem && lo == 0 && ub == n0 + m) {
+        x = mem + ua; /* inside the burst: read it in place */
+    } else {
+        memset(w->xb, 0, lo * sizeof *w->xb);
+        if (mem) {
+            memcpy(w->xb + lo, mem + ua, (ub - ua) * sizeof *w->xb);
+        } else {
+            am_status s = jb->src(jb->user, w->id, k, ua, ub - ua, w->xb + lo);
+            if (s != AM_OK)
+                return am_error_wrap(s, "phy_chan: agent %u, burst samples %zu..%zu", k, ua, ub);
+        }
+        memset(w->xb + lo + (ub - ua), 0, (need - lo - (ub - ua)) * sizeof *w->xb);
+        x = w->xb;
+    }
+    const float complex *a = q->taps + (size_t)k * L;
+    for (unsigned l = 0; l < L; l++) {
+        const float re = crealf(a[l]), im = cimagf(a[l]);
+        w->wv[l] = (v4f){re, re, re, re};
+        w->wv[L + l] = (v4f){-im, im, -im, im};
+    }
+    /* AIR_INTERFACE §5 (uplink); §6: the agent sees the server's oscillator, the opposite offset */
+    const double f = jb->downlink ? -((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft
+                                  : ((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft;
+    if (f == 0.0) {
+        fir(w->wv, L, x, m, jb->y + c0, 1);
+    } else {
+        fir(w->wv, L, x, m, w->s, 0);
+        rotate_add(w->s, m, jb->y + c0, t0, n0, f);
+    }
+    return AM_OK;
+}
+
+/* Takes blocks until none is left (or a thread failed); every agent of the job in index order. */
+static void work(phy_chan *q, chan_worker *w)
+{
+    const chan_job *jb = q->job;
+    w->st = AM_OK;
+    for (;;) {
+        if (atomic_load_explicit(&q->failed, memory_order_relaxed))
+            return;
+        size_t b = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed);
+        if (b >= jb->nblocks)
+            return;
+        const size_t b0 = jb->t_lo + b * CHAN_CHUNK;
+        const size_t b1 = jb->t_hi - b0 < CHAN_CHUNK ? jb->t_hi : b0 + CHAN_CHUNK;
+        for (unsigned k = jb->k_lo; k < jb->k_hi; k++) {
+            if (!jb->x1 && (jb->tx ? !jb->tx[k] : (jb->active && !jb->active[k])))
+                continue;
+            am_status s = agent_block(q, jb, w, k, b0, b1);
+            if (s != AM_OK) {
+                w->st = s;
+                snprintf(w->err, sizeof w->err, "%s", am_last_error());
+                atomic_store(&q->failed, 1);
+                return;
+            }
         }
     }
 }
 
-static am_status check_io(const phy_chan *q, const char *what, size_t n, size_t lead, size_t tail,
-                          const float complex *y, size_t cap, const size_t *ny, size_t *need)
+static void *worker_main(void *arg)
+{
+    chan_worker *w = arg;
+    phy_chan *q = w->q;
+    unsigned seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->stop && q->gen == seen)
+            pthread_cond_wait(&q->cv_start, &q->mu);
+        if (q->stop) {
+            pthread_mutex_unlock(&q->mu);
+            return NULL;
+        }
+        seen = q->gen;
+        pthread_mutex_unlock(&q->mu);
+        work(q, w);
+        pthread_mutex_lock(&q->mu);
+        q->done++;
+        pthread_cond_signal(&q->cv_done);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+/* The agents' part of a call (step 2 at the top), on every thread when it is large enough. */
+static am_status run(phy_chan *q, chan_job *jb)
+{
+    if (jb->n == 0 || jb->t_hi <= jb->t_lo)
+        return AM_OK;
+    jb->nblocks = (jb->t_hi - jb->t_lo + CHAN_CHUNK - 1) / CHAN_CHUNK;
+    q->job = jb;
+    atomic_store(&q->next, 0);
+    atomic_store(&q->failed, 0);
+    const int pool = q->T > 1 && jb->nblocks > 1 &&
+                     (jb->t_hi - jb->t_lo) * (jb->k_hi - jb->k_lo) >= CHAN_PAR_MIN;
+    if (pool) {
+        pthread_mutex_lock(&q->mu);
+        q->done = 0;
+        q->gen++;
+        pthread_cond_broadcast(&q->cv_start);
+        pthread_mutex_unlock(&q->mu);
+    }
+    work(q, &q->w[0]);
+    if (pool) {
+        pthread_mutex_lock(&q->mu);
+        while (q->done < q->T - 1)
+            pthread_cond_wait(&q->cv_done, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+    }
+    q->job = NULL;
+    for (unsigned t = 0; t < (pool ? q->T : 1); t++)
+        if (q->w[t].st != AM_OK)
+            return AM_FAIL(q->w[t].st, "%s", q->w[t].err);
+    return AM_OK;
+}
+
+static am_status check_io(const phy_chan *q,
+                          const char *what,
+                          size_t n,
+                          size_t lead,
+                          size_t tail,
+                          const float complex *y,
+                          size_t cap,
+                          const size_t *ny,
+                          size_t *need)
 {
     if (!q || !y || !ny)
         return AM_FAIL(AM_EINVAL, "%s: NULL argument", what);
     *need = phy_chan_out_len(q, n, lead, tail);
     if (*need > CHAN_MAX_LEN)
-        return AM_FAIL(AM_EINVAL, "%s: output of %zu samples is absurd (burst %zu, lead %zu, "
-                                  "tail %zu)", what, *need, n, lead, tail);
+        return AM_FAIL(AM_EINVAL,
+                       "%s: output of %zu samples is absurd (burst %zu, lead %zu, "
+                       "tail %zu)",
+                       what, *need, n, lead, tail);
     if (cap < *need)
-        return AM_FAIL(AM_EINVAL, "%s: output capacity %zu < %zu samples needed", what, cap,
-                       *need);
+        return AM_FAIL(AM_EINVAL, "%s: output capacity %zu < %zu samples needed", what, cap, *need);
+    return AM_OK;
+}
+
+static am_status uplink(phy_chan *q,
+                        const char *what,
+                        chan_job *jb,
+                        size_t lead,
+                        size_t tail,
+                        float complex *y,
+                        size_t cap,
+                        size_t *ny)
+{
+    size_t need = 0;
+    am_status s = check_io(q, what, jb->n, lead, tail, y, cap, ny, &need);
+    if (s != AM_OK)
+        return s;
+    fill_noise(q, y, need);
+    jb->k_lo = 0;
+    jb->k_hi = q->cfg.n_agents;
+    jb->lead = lead;
+    jb->y = y;
+    jb->t_lo = lead;
+    jb->t_hi = need - tail;
+    if ((s = run(q, jb)) != AM_OK)
+        return s;
+    *ny = need;
     return AM_OK;
 }
 
@@ -430,22 +763,27 @@ am_status phy_chan_execute(phy_chan *q,
                            size_t cap,
                            size_t *ny)
 {
-    size_t need = 0;
-    am_status s = check_io(q, "phy_chan_execute", burst_len, lead, tail, y, cap, ny, &need);
-    if (s != AM_OK)
-        return s;
-    if (!tx)
+    if (q && y && ny && !tx)
         return AM_FAIL(AM_EINVAL, "phy_chan_execute: tx is NULL (pass an array of K pointers)");
-    fill_noise(q, y, need);
-    for (unsigned k = 0; k < q->cfg.n_agents; k++) {
-        if (!tx[k] || burst_len == 0)
-            continue;
-        size_t t0 = lead + q->delay[k];
-        double f = ((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft; /* AIR_INTERFACE §5 */
-        add_agent(q, k, tx[k], burst_len, y + t0, t0, f);
-    }
-    *ny = need;
-    return AM_OK;
+    chan_job jb = {.tx = tx, .n = burst_len};
+    return uplink(q, "phy_chan_execute", &jb, lead, tail, y, cap, ny);
+}
+
+am_status phy_chan_execute_source(phy_chan *q,
+                                  phy_chan_source src,
+                                  void *user,
+                                  const unsigned char *active,
+                                  size_t burst_len,
+                                  size_t lead,
+                                  size_t tail,
+                                  float complex *y,
+                                  size_t cap,
+                                  size_t *ny)
+{
+    if (q && y && ny && !src)
+        return AM_FAIL(AM_EINVAL, "phy_chan_execute_source: src is NULL");
+    chan_job jb = {.src = src, .user = user, .active = active, .n = burst_len};
+    return uplink(q, "phy_chan_execute_source", &jb, lead, tail, y, cap, ny);
 }
 
 am_status phy_chan_downlink(phy_chan *q,
@@ -467,12 +805,11 @@ am_status phy_chan_downlink(phy_chan *q,
     if (!x && n > 0)
         return AM_FAIL(AM_EINVAL, "phy_chan_downlink: x is NULL");
     fill_noise(q, y, need);
-    if (n > 0) {
-        size_t t0 = lead + q->delay[k];
-        /* §6: the agent sees the server's oscillator, the opposite offset of the uplink */
-        double f = -((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft;
-        add_agent(q, k, x, n, y + t0, t0, f);
-    }
+    chan_job jb = {.x1 = x, .k_lo = k, .k_hi = k + 1, .downlink = 1, .n = n, .lead = lead, .y = y};
+    jb.t_lo = lead + q->delay[k];
+    jb.t_hi = jb.t_lo + n + q->cfg.n_taps - 1;
+    if ((s = run(q, &jb)) != AM_OK)
+        return s;
     *ny = need;
     return AM_OK;
 }

@@ -303,6 +303,59 @@ AM_TEST(deterministic, unit)
     bench_free(&b);
 }
 
+/* K = 100 with the emulator on several threads (its blocks and the agents' sides split
+ * differently): estimate, active counts, delivered vectors and the receiver's figures are
+ * byte-identical for 1 and 2 threads (issue 14). The stream is ~3 emulator blocks long, so both
+ * threads of the emulator take blocks; the CFO exercises the rotation's anchors. */
+AM_TEST(threads_k100, unit)
+{
+    enum { K = 100, D = 40000, R = 2 };
+    bench b[2];
+    AM_REQUIRE(bench_new(&b[0], K, D) && bench_new(&b[1], K, D), "out of memory");
+    fl_agg a[2] = {{0}, {0}};
+    for (int v = 0; v < 2; v++) {
+        agg_iq_cfg c;
+        cfg_small(&c, K, D, 20.0f, 31);
+        c.threads = v ? 2 : 1;
+        c.max_cfo = 0.05f;
+        AM_REQUIRE_OK(agg_iq_create(&c, &a[v]));
+    }
+    am_rng g;
+    am_rng_seed(&g, 8);
+    size_t same_out = 0, same_act = 0, same_del = 0, same_info = 0, sent = 0;
+    for (unsigned r = 0; r < R; r++) {
+        fill_gauss(&b[0], &g);
+        for (size_t k = 0; k < K; k++)
+            memcpy(b[1].x[k], b[0].x[k], D * sizeof(float));
+        agg_iq_round_info in[2];
+        for (int v = 0; v < 2; v++) {
+            fl_agg_round rr;
+            AM_REQUIRE_OK(run_round(&a[v], &b[v], r, 0.2f, FL_ETA_RMS, &rr));
+            AM_REQUIRE_OK(agg_iq_last_round(&a[v], &in[v]));
+            sent += in[v].detected && in[v].agents_sent == K;
+        }
+        same_out += memcmp(b[0].out, b[1].out, D * sizeof(float)) == 0;
+        same_act += memcmp(b[0].act, b[1].act, D * sizeof(float)) == 0;
+        size_t dk = 0;
+        for (size_t k = 0; k < K; k++)
+            dk += memcmp(b[0].del[k], b[1].del[k], D * sizeof(float)) == 0;
+        same_del += dk == K;
+        same_info += in[0].start == in[1].start && in[0].cfo == in[1].cfo &&
+                     in[0].snr_db == in[1].snr_db && in[0].active_mean == in[1].active_mean &&
+                     in[0].erased_frac == in[1].erased_frac && in[0].bursts == in[1].bursts &&
+                     in[0].stream_len == in[1].stream_len;
+    }
+    AM_CHECK(sent == 2 * R, "%zu of %d rounds detected with all %d agents sending", sent, 2 * R, K);
+    AM_CHECK(same_out == R && same_act == R && same_del == R && same_info == R,
+             "1 vs 2 threads, K = %d: identical estimates %zu, active %zu, delivered %zu, "
+             "receiver figures %zu of %d rounds",
+             K, same_out, same_act, same_del, same_info, R);
+    fl_agg_destroy(&a[0]);
+    fl_agg_destroy(&a[1]);
+    bench_free(&b[0]);
+    bench_free(&b[1]);
+}
+
 /* An agent that does not transmit this round (present[k] = 0) gets nothing: no beacon, no burst,
  * delivered 0, not counted active; the others' average still lands at the floor. */
 AM_TEST(absent_agent, unit)

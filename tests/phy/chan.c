@@ -8,8 +8,13 @@
 #include "util.h"
 
 /* One OFDM block (cp + M samples) of random QPSK on the used bins of the default allocation. */
-static void ofdm_block(am_rng *r, unsigned M, unsigned cp, const unsigned char *sc, unsigned mu,
-                       double complex *X, float complex *blk)
+static void ofdm_block(am_rng *r,
+                       unsigned M,
+                       unsigned cp,
+                       const unsigned char *sc,
+                       unsigned mu,
+                       double complex *X,
+                       float complex *blk)
 {
     double complex *x = malloc(M * sizeof *x);
     for (unsigned i = 0; i < M; i++) {
@@ -78,8 +83,8 @@ AM_TEST(response_matches_ofdm, unit)
             err = fmax(err, cabs(Y[i] - want));
             ref = fmax(ref, cabs(want));
         }
-        AM_CHECK(err < 1e-5 * (1 + ref), "pass %u: max |Y - H X| = %.3g (max |HX| %.3g)", pass,
-                 err, ref);
+        AM_CHECK(err < 1e-5 * (1 + ref), "pass %u: max |Y - H X| = %.3g (max |HX| %.3g)", pass, err,
+                 ref);
     }
     /* and the response is not trivial: the timing offsets and taps differ between agents */
     unsigned d0, d1;
@@ -199,7 +204,7 @@ AM_TEST(noise_variance, unit)
         v += (double)(crealf(y[t]) * crealf(y[t]) + cimagf(y[t]) * cimagf(y[t]));
         re2 += (double)(crealf(y[t]) * crealf(y[t]));
     }
-    AM_CHECK_NEAR(v / (double)n, s2, 0.01 * s2);        /* se 1/sqrt(n) = 0.22 % */
+    AM_CHECK_NEAR(v / (double)n, s2, 0.01 * s2);       /* se 1/sqrt(n) = 0.22 % */
     AM_CHECK_NEAR(re2 / (double)n, s2 / 2, 0.01 * s2); /* circular */
     /* per-bin noise power after the §1 transform */
     double n0 = 0;
@@ -262,8 +267,8 @@ AM_TEST(cfo_rotation, unit)
             for (size_t t = 0; t < ny; t++) {
                 double complex want = 0;
                 if (t >= lead + d && t < lead + d + n)
-                    want = (double complex)a * cexp(I * 2.0 * M_PI * sign * (double)eps *
-                                                    (double)t / M);
+                    want = (double complex)a *
+                           cexp(I * 2.0 * M_PI * sign * (double)eps * (double)t / M);
                 err = fmax(err, cabs((double complex)y[t] - want));
             }
             AM_CHECK(err < 2e-6 * (1.0 + cabsf(a)), "agent %u %s: max err %.3g", k,
@@ -275,8 +280,8 @@ AM_TEST(cfo_rotation, unit)
     phy_chan_destroy(ch);
 }
 
-static void run(phy_chan *ch, const float complex *const *tx, size_t n, float complex *y,
-                size_t cap)
+static void
+run(phy_chan *ch, const float complex *const *tx, size_t n, float complex *y, size_t cap)
 {
     size_t ny;
     if (phy_chan_execute(ch, tx, n, 40, 40, y, cap, &ny) != AM_OK)
@@ -334,7 +339,8 @@ AM_TEST(deterministic, unit)
 }
 
 /* phy_chan_reseed(s) then draw = the first realisation and noise of a channel created with seed s,
- * whatever was drawn before (what agg_iq relies on for rounds that depend on (seed, round) only). */
+ * whatever was drawn before (what agg_iq relies on for rounds that depend on (seed, round) only).
+ */
 AM_TEST(reseed, unit)
 {
     phy_chan_cfg c;
@@ -467,16 +473,16 @@ AM_TEST(downlink_reciprocity, unit)
     phy_chan_destroy(ch);
 }
 
-#define BAD(field_stmt, word)                                                                    \
-    do {                                                                                         \
-        phy_chan_cfg c;                                                                          \
-        phy_chan_cfg_default(&c);                                                                \
-        field_stmt;                                                                              \
-        phy_chan *ch = (phy_chan *)&c;                                                           \
-        am_status s = phy_chan_create(&c, &ch);                                                  \
-        AM_CHECK(s == AM_EINVAL && ch == NULL, "%s accepted", #field_stmt);                      \
-        AM_CHECK(strstr(am_last_error(), word) != NULL, "%s: message '%s' lacks '%s'",           \
-                 #field_stmt, am_last_error(), word);                                            \
+#define BAD(field_stmt, word)                                                                      \
+    do {                                                                                           \
+        phy_chan_cfg c;                                                                            \
+        phy_chan_cfg_default(&c);                                                                  \
+        field_stmt;                                                                                \
+        phy_chan *ch = (phy_chan *)&c;                                                             \
+        am_status s = phy_chan_create(&c, &ch);                                                    \
+        AM_CHECK(s == AM_EINVAL && ch == NULL, "%s accepted", #field_stmt);                        \
+        AM_CHECK(strstr(am_last_error(), word) != NULL, "%s: message '%s' lacks '%s'",             \
+                 #field_stmt, am_last_error(), word);                                              \
     } while (0)
 
 AM_TEST(invalid_config, unit)
@@ -503,6 +509,7 @@ AM_TEST(invalid_config, unit)
     BAD(c.rho = 0.0f, "rho");
     BAD(c.rho = INFINITY, "rho");
     BAD(c.max_timing_offset = 2000000000u, "max_timing_offset");
+    BAD(c.threads = 65, "threads");
     AM_CHECK(phy_chan_create(NULL, NULL) == AM_EINVAL, "NULL");
 
     phy_chan_cfg c;
@@ -522,4 +529,108 @@ AM_TEST(invalid_config, unit)
     AM_CHECK(phy_chan_response(ch, 1, y) == AM_EINVAL, "agent 1 of 1");
     phy_chan_destroy(ch);
     phy_chan_destroy(NULL);
+}
+
+/* Source for phy_chan_execute_source from bursts in memory; counts the samples asked for. */
+typedef struct mem_src {
+    const float complex *const *x;
+    size_t n;
+    size_t asked; /* written by several threads: only read when the call is over */
+    int bad;
+} mem_src;
+
+static am_status
+from_memory(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
+{
+    mem_src *m = user;
+    if (thread >= 3 || !m->x[k] || u0 + n > m->n)
+        m->bad = 1;
+    else
+        memcpy(out, m->x[k] + u0, n * sizeof *out);
+    __atomic_add_fetch(&m->asked, n, __ATOMIC_RELAXED);
+    return AM_OK;
+}
+
+static am_status
+failing(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
+{
+    (void)user, (void)thread, (void)u0, (void)n, (void)out;
+    return k == 5 ? AM_FAIL(AM_EIO, "source of agent 5 broke") : AM_OK;
+}
+
+/* Issue 14: the emulator on 1, 2 or 3 threads gives byte-identical uplink and downlink outputs
+ * (multipath, timing offsets, CFO, noise; a stream of several work blocks), and bursts made on
+ * demand by a source give the same bytes as bursts in memory; a source's error is returned. */
+AM_TEST(threads_identical, unit)
+{
+    enum { K = 9, N = 70000, LEAD = 33, TAIL = 50 };
+    float complex *x[K], *y[3], *yd[3];
+    am_rng g;
+    am_rng_seed(&g, 77);
+    for (unsigned k = 0; k < K; k++) {
+        x[k] = malloc(N * sizeof **x);
+        AM_REQUIRE(x[k], "out of memory");
+        for (size_t t = 0; t < N; t++)
+            x[k][t] = am_rng_cnormal(&g);
+    }
+    const float complex *tx[K];
+    for (unsigned k = 0; k < K; k++)
+        tx[k] = k == 4 ? NULL : x[k]; /* agent 4 silent */
+    unsigned char active[K];
+    for (unsigned k = 0; k < K; k++)
+        active[k] = k != 4;
+    size_t cap = 0, ny = 0, nyd = 0, same = 0, same_d = 0, same_src = 0;
+    for (unsigned v = 0; v < 3; v++) {
+        phy_chan_cfg c;
+        phy_chan_cfg_default(&c);
+        c.n_agents = K;
+        c.n_taps = 5;
+        c.delay_spread = 1.1f;
+        c.max_timing_offset = 12;
+        c.max_cfo = 0.3f;
+        c.common_cfo = 0.05f;
+        c.snr_db = 10.0f;
+        c.seed = 99;
+        c.threads = v + 1;
+        phy_chan *ch = NULL;
+        AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+        cap = phy_chan_out_len(ch, N, LEAD, TAIL);
+        y[v] = malloc(cap * sizeof **y);
+        yd[v] = malloc(cap * sizeof **yd);
+        float complex *ys = malloc(cap * sizeof *ys);
+        AM_REQUIRE(y[v] && yd[v] && ys, "out of memory");
+        AM_REQUIRE_OK(phy_chan_execute(ch, tx, N, LEAD, TAIL, y[v], cap, &ny));
+        AM_REQUIRE_OK(phy_chan_downlink(ch, 7, x[7], N, LEAD, TAIL, yd[v], cap, &nyd));
+        if (v > 0) {
+            same += memcmp(y[0], y[v], ny * sizeof **y) == 0;
+            same_d += memcmp(yd[0], yd[v], nyd * sizeof **yd) == 0;
+        }
+        /* the same realisation and noise again, the bursts from a source */
+        phy_chan_reset(ch);
+        mem_src m = {(const float complex *const *)tx, N, 0, 0};
+        size_t nys = 0;
+        AM_REQUIRE_OK(
+            phy_chan_execute_source(ch, from_memory, &m, active, N, LEAD, TAIL, ys, cap, &nys));
+        same_src += nys == ny && memcmp(ys, y[0], ny * sizeof *ys) == 0 && !m.bad;
+        /* every burst sample once, plus n_taps - 1 at each boundary between the 5 blocks */
+        AM_CHECK(m.asked >= (K - 1) * (size_t)N && m.asked <= (K - 1) * ((size_t)N + 4 * 4),
+                 "threads %u: the source was asked for %zu samples", v + 1, m.asked);
+        phy_chan_reset(ch);
+        AM_CHECK(phy_chan_execute_source(ch, failing, NULL, NULL, N, LEAD, TAIL, ys, cap, &nys) ==
+                     AM_EIO,
+                 "threads %u: a failing source was not reported", v + 1);
+        AM_CHECK(strstr(am_last_error(), "agent 5 broke") != NULL, "%s", am_last_error());
+        free(ys);
+        phy_chan_destroy(ch);
+    }
+    AM_CHECK(ny == cap && nyd == cap, "output lengths %zu %zu of %zu", ny, nyd, cap);
+    AM_CHECK(same == 2 && same_d == 2, "threads 2, 3 vs 1: uplink identical %zu, downlink %zu of 2",
+             same, same_d);
+    AM_CHECK(same_src == 3, "source vs memory: identical %zu of 3", same_src);
+    for (unsigned v = 0; v < 3; v++) {
+        free(y[v]);
+        free(yd[v]);
+    }
+    for (unsigned k = 0; k < K; k++)
+        free(x[k]);
 }

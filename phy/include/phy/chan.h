@@ -1,5 +1,6 @@
 /* phy/chan: channel emulator for K agents (Rayleigh multipath, timing offset, CFO, phase, AWGN).
- * Implements the channel of AIR_INTERFACE §5 (uplink superposition, SNR rho/N0) and §6 (downlink). */
+ * Implements the channel of AIR_INTERFACE §5 (uplink superposition, SNR rho/N0) and §6 (downlink).
+ */
 #ifndef AM_PHY_CHAN_H
 #define AM_PHY_CHAN_H
 
@@ -17,7 +18,8 @@
  *   CFO eps_k uniform in [-max_cfo, max_cfo] (subcarrier spacings), plus common_cfo for all;
  *   carrier phase phi_k uniform in [0, 2 pi) (0 without random_phase).
  * Uplink output, t = 0 .. ny-1 (t = 0 is the first `lead` sample):
- *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k} sum_l a_{k,l} tx_k[t - lead - d_k - l]
+ *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k} sum_l a_{k,l} tx_k[t - lead - d_k -
+ * l]
  *          + w[t],   w ~ CN(0, s2),  s2 = rho M / (M_used 10^(snr/10))   (AIR_INTERFACE §5).
  * Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window starts
  * at n0 in tx_k sees the per-bin gain phy_chan_response(k), as long as d_k + n_taps - 1 <= cp:
@@ -40,13 +42,17 @@ typedef struct phy_chan_cfg {
     float snr_db;               /* per-agent SNR rho/N0 of §5; INFINITY = no noise */
     float rho;                  /* the round's power factor (sets N0 = rho / snr) */
     uint64_t seed;
+    unsigned threads; /* threads of execute/downlink (the calling one included), 0..64, 0 = 1;
+                         outputs are byte-identical for any value (each output sample is the same
+                         sum in the same order: noise, then agent 0, 1, ...) */
 } phy_chan_cfg;
 
 /* K = 1, M = 256, cp = 32, default allocation, flat (1 tap, delay_spread 1), no timing offset,
- * no CFO, random phase, no noise, rho = 1, seed 1. */
+ * no CFO, random phase, no noise, rho = 1, seed 1, 1 thread. */
 void phy_chan_cfg_default(phy_chan_cfg *cfg);
 
-/* Validates cfg (AM_EINVAL naming the field), copies it and draws the first realisation. */
+/* Validates cfg (AM_EINVAL naming the field), copies it, starts threads - 1 worker threads and
+ * draws the first realisation. */
 am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out);
 void phy_chan_destroy(phy_chan *q); /* NULL is a no-op */
 /* Back to the state right after create (same seed: same realisations and noise again). */
@@ -88,6 +94,29 @@ am_status phy_chan_execute(phy_chan *q,
                            float complex *y,
                            size_t cap,
                            size_t *ny);
+
+/* Agent k's burst samples u0 .. u0+n-1 (0 <= u0, u0 + n <= burst_len) into out. Called from the
+ * emulator's threads, `thread` (< cfg.threads) naming the caller (for per-thread scratch), for the
+ * active agents, with ranges of any length in any order; the same range may be asked for twice
+ * (the ranges of neighbouring output blocks overlap by n_taps - 1 samples) and must then get the
+ * same samples.
+ * A status other than AM_OK (with its message) stops the call and is returned by it. */
+typedef am_status (*phy_chan_source)(
+    void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out);
+
+/* phy_chan_execute with the bursts made on demand by src (agent k sends iff active == NULL or
+ * active[k]): no burst needs to exist whole, the output is byte-identical to phy_chan_execute on
+ * the same bursts. Does not allocate. */
+am_status phy_chan_execute_source(phy_chan *q,
+                                  phy_chan_source src,
+                                  void *user,
+                                  const unsigned char *active,
+                                  size_t burst_len,
+                                  size_t lead,
+                                  size_t tail,
+                                  float complex *y,
+                                  size_t cap,
+                                  size_t *ny);
 
 /* downlink to agent k (beacon, §6): same multipath, timing offset and phase (TDD reciprocity),
  * CFO -(cfo_k + common), AWGN of the same variance. Output length as phy_chan_out_len; an agent
