@@ -44,6 +44,7 @@ struct fl_model {
     unsigned *widths;
     size_t nwidths, nlayers;
     fl_mlp_layer *layers;
+    fl_init init;
 
     /* CNN */
     fl_cnn_cfg cnn;

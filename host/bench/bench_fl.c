@@ -56,7 +56,7 @@ static am_status time_learner(fl_learner learner,
                               double *final_loss)
 {
     const unsigned widths[] = {1, 40, 40, 1};
-    fl_mlp_cfg mc = {widths, 4, 10};
+    fl_mlp_cfg mc = {widths, 4, 10, FL_INIT_HE};
     fl_task_cfg tc;
     fl_task_cfg_default(&tc, FL_TASK_SINUSOID);
     tc.n_train_agents = 1;

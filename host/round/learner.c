@@ -24,8 +24,8 @@ am_status learner_model_create(const fl_task_family *fam, unsigned filters, fl_m
     size_t nb = fl_task_support_size(fam), nq = fl_task_query_size(fam);
     size_t batch = nb > nq ? nb : nq;
     if (fl_task_family_cfg(fam)->kind == FL_TASK_SINUSOID) {
-        const unsigned w[] = {1, 40, 40, 1}; /* MAML's sinusoid network */
-        fl_mlp_cfg mc = {w, 4, batch};
+        const unsigned w[] = {1, 40, 40, 1}; /* MAML's sinusoid network and its init */
+        fl_mlp_cfg mc = {w, 4, batch, FL_INIT_MAML};
         return fl_model_create_mlp(&mc, out);
     }
     fl_cnn_cfg cc;

@@ -49,7 +49,9 @@ for n, L in runs.items():
     nmse = 10 * math.log10(sum(o["agg_nmse"] for o in L) / R)
     res[n] = (first, last, nmse)
     print("%-4s training loss %.3f -> %.3f, mean aggregation NMSE %.2f dB" % (n, first, last, nmse))
-    assert last < 0.5 * first, n + ": training loss does not fall"
+    # MAML's init starts at the zero predictor's ~4.2 (measured 4.24 -> 3.20 iq, 4.21 -> 3.37
+    # stat); the 0.5 bound of the He init, whose round 1 sat at ~295, does not apply any more
+    assert last < 0.85 * first, n + ": training loss does not fall"
 assert abs(res["iq"][2] - res["stat"][2]) < 2.0, "iq NMSE not within 2 dB of stat's"
 assert res["iq"][1] < 1.5 * res["stat"][1] and res["stat"][1] < 1.5 * res["iq"][1], "final losses"
 # the replayed bursts carry the very figures the server logged for those rounds

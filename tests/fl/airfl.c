@@ -70,7 +70,7 @@ static void evaluate(fl_model *m,
 static fl_model *sinusoid_mlp(void)
 {
     const unsigned w[] = {1, 40, 40, 1};
-    fl_mlp_cfg mc = {w, 4, 10};
+    fl_mlp_cfg mc = {w, 4, 10, FL_INIT_HE};
     fl_model *m = NULL;
     fl_model_create_mlp(&mc, &m);
     return m;
@@ -275,7 +275,7 @@ AM_TEST(bad_config, unit)
     fl_airfl_destroy(NULL);
     fl_model_destroy(m);
     const unsigned w[] = {2, 8, 1};
-    fl_mlp_cfg mc = {w, 3, 10};
+    fl_mlp_cfg mc = {w, 3, 10, FL_INIT_HE};
     AM_REQUIRE_OK(fl_model_create_mlp(&mc, &m));
     c.sparsify = FL_SPARSE_NONE;
     c.keep = 1;

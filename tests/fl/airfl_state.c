@@ -24,7 +24,7 @@ typedef struct rig {
 static fl_model *mlp(unsigned hidden)
 {
     const unsigned w[] = {1, hidden, hidden, 1};
-    fl_mlp_cfg mc = {w, 4, 10};
+    fl_mlp_cfg mc = {w, 4, 10, FL_INIT_HE};
     fl_model *m = NULL;
     fl_model_create_mlp(&mc, &m);
     return m;

@@ -22,7 +22,7 @@ static int toy_make(toy *t, uint64_t seed)
 {
     memset(t, 0, sizeof *t);
     const unsigned widths[] = {1, 12, 12, 1};
-    fl_mlp_cfg mc = {widths, 4, 32};
+    fl_mlp_cfg mc = {widths, 4, 32, FL_INIT_HE};
     if (fl_model_create_mlp(&mc, &t->m) != AM_OK)
         return -1;
     t->D = fl_model_nparams(t->m);

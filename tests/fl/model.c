@@ -437,6 +437,47 @@ AM_TEST(init_he, unit)
     fl_model_destroy(m);
 }
 
+/* MAML's init (FL_INIT_MAML, the sinusoid learner's): weights N(0, 0.01^2) truncated at 2 sd, so
+ * |w| <= 0.02, variance 0.7737e-4 (1 - 4 phi(2) / (2 Phi(2) - 1) of sd^2; 3 SE of the 1680-draw
+ * estimate = 8.6%, measured within it), the largest |w| near 0.02 (a draw above 0.019 has
+ * probability 1.25% each: P(none of 1680) ~ 1e-9), biases 0; a clone keeps the scheme. */
+AM_TEST(init_maml, unit)
+{
+    const unsigned w[] = {1, 40, 40, 1};
+    fl_mlp_cfg cfg = {.widths = w, .nwidths = 4, .max_batch = 1, .init = FL_INIT_MAML};
+    fl_model *m = NULL, *m2 = NULL;
+    AM_REQUIRE_OK(fl_model_create_mlp(&cfg, &m));
+    AM_REQUIRE_OK(fl_model_clone(m, &m2));
+    float th[1761], th2[1761];
+    am_rng r;
+    am_rng_seed(&r, 5);
+    AM_REQUIRE_OK(fl_model_init(m, th, &r));
+    am_rng_seed(&r, 5);
+    AM_REQUIRE_OK(fl_model_init(m2, th2, &r));
+    AM_CHECK(memcmp(th, th2, sizeof th) == 0, "the clone initialises otherwise");
+    /* weights 0..39, 80..1679, 1720..1759; biases 40..79, 1680..1719, 1760 */
+    double s2 = 0, amax = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < 1761; i++) {
+        const int bias = (i >= 40 && i < 80) || (i >= 1680 && i < 1720) || i == 1760;
+        if (bias) {
+            AM_CHECK(th[i] == 0.0f, "bias %zu = %g", i, (double)th[i]);
+            continue;
+        }
+        s2 += (double)th[i] * th[i];
+        amax = fabs(th[i]) > amax ? fabs(th[i]) : amax;
+        n++;
+    }
+    AM_REQUIRE(n == 1680, "weights %zu", n);
+    AM_CHECK(amax <= 0.02 && amax > 0.019, "largest |w| %g", amax);
+    AM_CHECK_NEAR(s2 / (double)n, 0.7737e-4, 3 * 0.0286 * 0.7737e-4);
+    cfg.init = (fl_init)7;
+    fl_model *bad = NULL;
+    AM_CHECK(fl_model_create_mlp(&cfg, &bad) == AM_EINVAL && bad == NULL, "unknown scheme");
+    fl_model_destroy(m);
+    fl_model_destroy(m2);
+}
+
 AM_TEST(clone_independent, unit)
 {
     fl_model *m = small_cnn(1, 12, 12, 2, 1, 6), *c = NULL;

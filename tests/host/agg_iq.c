@@ -675,7 +675,8 @@ AM_TEST(airfl_tracks_stat, e2e)
         fl_mlp_cfg mc = {w, 4,
                          fl_task_support_size(fam) > fl_task_query_size(fam)
                              ? fl_task_support_size(fam)
-                             : fl_task_query_size(fam)};
+                             : fl_task_query_size(fam),
+                         FL_INIT_HE};
         fl_model *m = NULL;
         AM_REQUIRE_OK(fl_model_create_mlp(&mc, &m));
         fl_airfl_cfg ac;

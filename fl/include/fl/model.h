@@ -43,11 +43,19 @@
 
 typedef struct fl_model fl_model; /* opaque */
 
+/* How fl_model_init draws an MLP's weights (biases are 0 either way). */
+typedef enum fl_init {
+    FL_INIT_HE = 0, /* W ~ N(0, 2/fan_in) (He/Kaiming) */
+    FL_INIT_MAML    /* MAML's reference code (construct_fc_weights, sinusoid): W ~ N(0, 0.01^2)
+                     * truncated at 2 sd (redrawn) */
+} fl_init;
+
 typedef struct fl_mlp_cfg {
     const unsigned *widths; /* {in, hidden..., out}, >= 2 entries, all > 0, e.g. {1, 40, 40, 1};
                                copied at create */
     size_t nwidths;
     size_t max_batch; /* workspace capacity in samples, > 0 */
+    fl_init init;     /* fl_model_init's scheme; 0 = FL_INIT_HE */
 } fl_mlp_cfg;
 
 typedef struct fl_cnn_cfg {
@@ -79,9 +87,10 @@ fl_loss fl_model_default_loss(const fl_model *m); /* MLP: FL_LOSS_MSE, CNN: FL_L
  * of the model, valid until destroy. */
 const char *fl_model_describe(const fl_model *m);
 
-/* He/Kaiming-normal weights: W ~ N(0, 2/fan_in) (fan_in = inputs of a dense unit, C_in*9 of a
- * conv filter); the output layer of the MLP and the CNN head likewise; biases 0, BN gamma 1,
- * beta 0. Draws only from rng (same seed -> same theta). */
+/* MLP: the cfg's scheme (fl_init: He, or MAML's truncated normal sd 0.01); biases 0.
+ * CNN: He/Kaiming-normal weights W ~ N(0, 2/fan_in) (fan_in = C_in*9 of a conv filter, the
+ * features of the head); biases 0, BN gamma 1, beta 0. Draws only from rng (same seed -> same
+ * theta). */
 am_status fl_model_init(const fl_model *m, float *theta, am_rng *rng);
 
 /* out [n x out_dim] = model(x) (regression outputs or logits). x: n x in_dim row-major.
