@@ -382,6 +382,7 @@ void fl_opt_cfg_default(fl_opt_cfg *cfg)
     cfg->beta1 = 0.9f;
     cfg->beta2 = 0.999f;
     cfg->eps = 1e-8f;
+    cfg->clip = 0.0f;
 }
 
 am_status fl_opt_create(const fl_opt_cfg *cfg, size_t dim, fl_opt **out)
@@ -394,6 +395,9 @@ am_status fl_opt_create(const fl_opt_cfg *cfg, size_t dim, fl_opt **out)
     if (!(isfinite(cfg->lr) && cfg->lr > 0.0f))
         return AM_FAIL(AM_EINVAL, "optimizer: step size %g is not a positive finite number",
                        (double)cfg->lr);
+    if (!(isfinite(cfg->clip) && cfg->clip >= 0.0f))
+        return AM_FAIL(AM_EINVAL, "optimizer: clip %g is not a finite number >= 0",
+                       (double)cfg->clip);
     if (cfg->kind == FL_OPT_ADAM) {
         if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
             !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
@@ -469,8 +473,18 @@ am_status fl_opt_set_state(fl_opt *o, uint64_t t, const float *m, const float *v
 void fl_opt_step(fl_opt *o, float *theta, const float *g)
 {
     const size_t d = o->dim;
-    const float lr = o->cfg.lr;
+    float lr = o->cfg.lr;
+    float gs = 1.0f; /* clipping scale of g */
+    if (o->cfg.clip > 0.0f) {
+        double n2 = 0.0;
+        for (size_t i = 0; i < d; i++)
+            n2 += (double)g[i] * g[i];
+        const double n = sqrt(n2);
+        if (n > (double)o->cfg.clip)
+            gs = (float)((double)o->cfg.clip / n);
+    }
     if (o->cfg.kind == FL_OPT_SGD) {
+        lr *= gs;
         for (size_t i = 0; i < d; i++)
             theta[i] -= lr * g[i];
         return;
@@ -481,8 +495,9 @@ void fl_opt_step(fl_opt *o, float *theta, const float *g)
     const float c1 = (float)(1.0 / (1.0 - pow((double)b1, t)));
     const float c2 = (float)(1.0 / (1.0 - pow((double)b2, t)));
     for (size_t i = 0; i < d; i++) {
-        o->m[i] = b1 * o->m[i] + (1.0f - b1) * g[i];
-        o->v[i] = b2 * o->v[i] + (1.0f - b2) * g[i] * g[i];
+        const float gi = gs == 1.0f ? g[i] : gs * g[i];
+        o->m[i] = b1 * o->m[i] + (1.0f - b1) * gi;
+        o->v[i] = b2 * o->v[i] + (1.0f - b2) * gi * gi;
         theta[i] -= lr * (o->m[i] * c1) / (sqrtf(o->v[i] * c2) + eps);
     }
 }

@@ -342,6 +342,50 @@ AM_TEST(adam_by_hand, unit)
     AM_CHECK(fl_opt_create(&oc, 2, &o) == AM_EINVAL, "beta2 = 1 accepted");
 }
 
+/* Gradient-norm clipping: SGD steps by lr * g * C / ||g|| when ||g|| > C (g = (3, -4), norm 5,
+ * C 1 -> (0.6, -0.8) * lr), by lr * g below it; Adam sees the clipped g (its first step is
+ * lr * sign either way, the second differs from the unclipped run); bad clip refused. */
+AM_TEST(opt_clip, unit)
+{
+    fl_opt_cfg oc;
+    fl_opt_cfg_default(&oc);
+    AM_CHECK(oc.clip == 0.0f, "clip off by default");
+    oc.kind = FL_OPT_SGD;
+    oc.lr = 0.5f;
+    oc.clip = 1.0f;
+    fl_opt *o = NULL;
+    AM_REQUIRE_OK(fl_opt_create(&oc, 2, &o));
+    float th[2] = {0.0f, 0.0f};
+    const float g[2] = {3.0f, -4.0f}, small[2] = {0.3f, -0.4f};
+    fl_opt_step(o, th, g);
+    AM_CHECK_NEAR(th[0], -0.5 * 0.6, 1e-7);
+    AM_CHECK_NEAR(th[1], 0.5 * 0.8, 1e-7);
+    fl_opt_step(o, th, small); /* norm 0.5 < 1: unclipped */
+    AM_CHECK_NEAR(th[0], -0.3 - 0.15, 1e-7);
+    AM_CHECK_NEAR(th[1], 0.4 + 0.2, 1e-7);
+    fl_opt_destroy(o);
+    /* Adam: clipped g = (0.6, -0.8) then g again -> second step as by hand on the clipped g */
+    oc.kind = FL_OPT_ADAM;
+    oc.lr = 0.1f;
+    AM_REQUIRE_OK(fl_opt_create(&oc, 2, &o));
+    float ta[2] = {0.0f, 0.0f};
+    fl_opt_step(o, ta, g);
+    fl_opt_step(o, ta, small);
+    const double gc[2] = {0.6, -0.8}, gs[2] = {0.3, -0.4};
+    for (int i = 0; i < 2; i++) {
+        double m = 0.9 * 0.1 * gc[i] + 0.1 * gs[i];
+        double v = 0.999 * 0.001 * gc[i] * gc[i] + 0.001 * gs[i] * gs[i];
+        double want = -0.1 * (gc[i] > 0 ? 1 : -1) -
+                      0.1 * (m / (1 - 0.81)) / (sqrt(v / (1 - 0.999 * 0.999)) + 1e-8);
+        AM_CHECK_NEAR(ta[i], want, 1e-5);
+    }
+    fl_opt_destroy(o);
+    oc.clip = -1.0f;
+    AM_CHECK(fl_opt_create(&oc, 2, &o) == AM_EINVAL && o == NULL, "negative clip accepted");
+    oc.clip = INFINITY;
+    AM_CHECK(fl_opt_create(&oc, 2, &o) == AM_EINVAL, "infinite clip accepted");
+}
+
 AM_TEST(bad_config, unit)
 {
     toy t;

@@ -112,15 +112,20 @@ typedef struct fl_opt_cfg {
     float lr;           /* beta, finite > 0 */
     float beta1, beta2; /* Adam moments, [0, 1) */
     float eps;          /* Adam, > 0 */
+    /* Gradient-norm clipping (issue 13): when ||g||_2 > clip the step uses g * clip / ||g||_2;
+     * 0 = off. With SGD the channel noise in g reaches theta (Adam divides it out), and clipping
+     * bounds the step that a noisy estimate can take, so SGD does not diverge at useful beta. */
+    float clip;
 } fl_opt_cfg;
-/* Adam, lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8 (MAML's outer optimiser). */
+/* Adam, lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8 (MAML's outer optimiser), clip 0 (off). */
 void fl_opt_cfg_default(fl_opt_cfg *cfg);
 
 typedef struct fl_opt fl_opt; /* SGD: no state; Adam: 2 D floats of moments */
 am_status fl_opt_create(const fl_opt_cfg *cfg, size_t dim, fl_opt **out);
 void fl_opt_destroy(fl_opt *o); /* NULL is a no-op */
 void fl_opt_reset(fl_opt *o);   /* zero moments and step count */
-/* theta -= lr * g (SGD) or the bias-corrected Adam step on g. Does not allocate. */
+/* theta -= lr * g (SGD) or the bias-corrected Adam step on g (g clipped to norm clip first when
+ * clip > 0). Does not allocate. */
 void fl_opt_step(fl_opt *o, float *theta, const float *g);
 
 /* The state a checkpoint needs: steps taken t (Adam's bias correction) and, for Adam, the first
