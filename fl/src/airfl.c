@@ -82,7 +82,7 @@ static am_status
 sample_task(void *ctx, am_rng *rng, const fl_batch **support, const fl_batch **query)
 {
     sample_ctx *c = ctx;
-    am_status st = fl_task_sample(c->fam, c->agent, rng, c->buf);
+    am_status st = fl_task_sample_train(c->fam, c->agent, rng, c->buf);
     if (st != AM_OK)
         return st;
     *support = &c->buf->support;

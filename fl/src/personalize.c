@@ -160,7 +160,7 @@ am_status fl_personalize_eval(fl_personalizer *p,
         fl_task_query_size(f) != p->query_n)
         return AM_FAIL(AM_EINVAL,
                        "fl_personalize_eval: model or task family shaped unlike at create");
-    if (set != FL_AGENTS_TRAIN && set != FL_AGENTS_NEW)
+    if (set != FL_AGENTS_TRAIN && set != FL_AGENTS_NEW && set != FL_AGENTS_OWN)
         return AM_FAIL(AM_EINVAL, "fl_personalize_eval: bad agent set %d", (int)set);
     if (cfg->n_tasks == 0)
         return AM_FAIL(AM_EINVAL, "fl_personalize_eval: n_tasks = 0");
@@ -171,16 +171,24 @@ am_status fl_personalize_eval(fl_personalizer *p,
             return AM_FAIL(AM_EINVAL, "fl_personalize_eval: theta[%zu] = %g is not finite", i,
                            (double)theta[i]);
     const fl_task_cfg *tc = fl_task_family_cfg(f);
-    unsigned first = set == FL_AGENTS_TRAIN ? 0 : tc->n_train_agents;
-    unsigned count = set == FL_AGENTS_TRAIN ? tc->n_train_agents : tc->n_new_agents;
+    const int own = set == FL_AGENTS_OWN;
+    unsigned first = set == FL_AGENTS_NEW ? tc->n_train_agents : 0;
+    unsigned count = set == FL_AGENTS_NEW ? tc->n_new_agents : tc->n_train_agents;
     if (count == 0)
         return AM_FAIL(AM_EINVAL, "fl_personalize_eval: the family has no %s agents",
-                       set == FL_AGENTS_TRAIN ? "training" : "new");
+                       set == FL_AGENTS_NEW ? "new" : "training");
+    if (own && tc->pool == 0)
+        return AM_FAIL(AM_EINVAL, "fl_personalize_eval: own data asked, the agents have no pool");
+    unsigned n_tasks = cfg->n_tasks;
+    if (own && (uint64_t)count * tc->pool < n_tasks)
+        n_tasks = count * tc->pool;
     fl_loss loss = fl_task_loss(f);
     welford lb = {0}, la = {0}, ab = {0}, aa = {0};
-    for (unsigned t = 0; t < cfg->n_tasks; t++) {
+    for (unsigned t = 0; t < n_tasks; t++) {
         unsigned agent = first + t % count;
-        if ((s = fl_task_sample(f, agent, rng, p->buf)) != AM_OK)
+        s = own ? fl_task_sample_pool(f, agent, t / count, p->buf)
+                : fl_task_sample(f, agent, rng, p->buf);
+        if (s != AM_OK)
             return s;
         float l, acc;
         if ((s = query_eval(m, theta, &p->buf->query, loss, &l, &acc)) != AM_OK)
@@ -196,7 +204,7 @@ am_status fl_personalize_eval(fl_personalizer *p,
         welford_add(&la, l);
         welford_add(&aa, acc);
     }
-    out->n_tasks = cfg->n_tasks;
+    out->n_tasks = n_tasks;
     out->loss_before = lb.mean;
     out->loss_before_se = welford_se(&lb);
     out->loss_after = la.mean;
@@ -226,5 +234,13 @@ am_status fl_personalize_report_get(fl_personalizer *p,
         return s;
     out->gap_loss = out->fresh.loss_after - out->train.loss_after;
     out->gap_acc = out->train.acc_after - out->fresh.acc_after;
+    memset(&out->own, 0, sizeof out->own);
+    out->gap_paper = out->gap_paper_acc = NAN;
+    if (fl_task_family_cfg(f)->pool == 0)
+        return AM_OK;
+    if ((s = fl_personalize_eval(p, m, f, theta, FL_AGENTS_OWN, cfg, rng, &out->own)) != AM_OK)
+        return s;
+    out->gap_paper = out->fresh.loss_after - out->own.loss_after;
+    out->gap_paper_acc = out->own.acc_after - out->fresh.acc_after;
     return AM_OK;
 }

@@ -16,6 +16,11 @@
 #define MAX_AGENTS 1000000u
 #define MAX_POINTS 1000000u
 #define NEW_AGENT_STREAM ((uint64_t)1 << 32) /* new agent j uses stream 2^32 + j */
+#define MAX_POOL 1000000u
+/* Pool task i of training agent k draws from stream 2^63 + k * 2^20 + i (k < 2^20, i < 2^20):
+ * apart from every agent's distribution stream above and from the callers' streams. */
+#define POOL_STREAM ((uint64_t)1 << 63)
+#define POOL_SHIFT 20
 
 struct fl_task_family {
     fl_task_cfg cfg;
@@ -222,6 +227,9 @@ am_status fl_task_family_create(const fl_task_cfg *cfg, fl_task_family **out)
     if (cfg->shots < 1 || cfg->query < 1 || cfg->shots > MAX_POINTS || cfg->query > MAX_POINTS)
         return AM_FAIL(AM_EINVAL, "task family: shots = %u, query = %u (need 1..%u)", cfg->shots,
                        cfg->query, MAX_POINTS);
+    if (cfg->pool > MAX_POOL)
+        return AM_FAIL(AM_EINVAL, "task family: pool = %u tasks per agent, at most %u", cfg->pool,
+                       MAX_POOL);
     if (is_classification(cfg->kind) && (cfg->ways < 2 || cfg->ways > 10000))
         return AM_FAIL(AM_EINVAL, "task family: ways = %u, need at least 2", cfg->ways);
     if (cfg->kind == FL_TASK_OMNIGLOT && (cfg->data_dir == NULL || cfg->data_dir[0] == '\0'))
@@ -505,4 +513,30 @@ am_status fl_task_sample(const fl_task_family *f, unsigned agent, am_rng *rng, f
     else
         sample_sinusoid(f, agent, rng, buf);
     return AM_OK;
+}
+
+am_status
+fl_task_sample_pool(const fl_task_family *f, unsigned agent, unsigned index, fl_task_buf *buf)
+{
+    if (f == NULL || buf == NULL)
+        return AM_FAIL(AM_EINVAL, "fl_task_sample_pool: NULL argument");
+    if (agent >= f->cfg.n_train_agents)
+        return AM_FAIL(AM_EINVAL, "fl_task_sample_pool: agent %u is not a training agent (%u)",
+                       agent, f->cfg.n_train_agents);
+    if (index >= f->cfg.pool)
+        return AM_FAIL(AM_EINVAL, "fl_task_sample_pool: task %u of a pool of %u", index,
+                       f->cfg.pool);
+    am_rng r;
+    am_rng_seed2(&r, f->cfg.seed, POOL_STREAM + ((uint64_t)agent << POOL_SHIFT) + index);
+    return fl_task_sample(f, agent, &r, buf);
+}
+
+am_status
+fl_task_sample_train(const fl_task_family *f, unsigned agent, am_rng *rng, fl_task_buf *buf)
+{
+    if (f == NULL || rng == NULL)
+        return AM_FAIL(AM_EINVAL, "fl_task_sample_train: NULL argument");
+    if (f->cfg.pool == 0)
+        return fl_task_sample(f, agent, rng, buf);
+    return fl_task_sample_pool(f, agent, am_rng_below(rng, f->cfg.pool), buf);
 }

@@ -52,8 +52,9 @@
 typedef struct sim_opts {
     const char *agg, *task, *data_dir, *sparsify, *learner, *optimizer, *eta_rule, *out, *resume;
     unsigned agents, new_agents, rounds, inner_steps, tasks_per_agent, local_iters, eval_every,
-        eval_tasks, eval_steps, ways, shots, query, threads, filters, checkpoint_every, stop_after;
-    double snr_db, g_th, rho, sparsity, alpha, beta, local_lr, eval_alpha, heterogeneity;
+        eval_tasks, eval_steps, ways, shots, query, threads, filters, checkpoint_every, stop_after,
+        pool;
+    double snr_db, g_th, rho, sparsity, alpha, beta, local_lr, eval_alpha, heterogeneity, clip;
     uint64_t seed;
     int no_memory, quiet, no_plots;
     /* --agg iq (host/round/agg_iq.h) */
@@ -127,6 +128,9 @@ static size_t sim_table(sim_opts *o, cli_opt *t)
         {"--beta", CLI_DOUBLE, &o->beta, "outer step size (default 3e-3 sinusoid, 2e-3 images)",
          1e-10, 100, NULL},
         {"--optimizer", CLI_CHOICE, &o->optimizer, "server optimiser", 0, 0, "sgd|adam"},
+        {"--clip", CLI_DOUBLE, &o->clip,
+         "server: clip the aggregated update to this L2 norm before the step (0 = off)", 0, 1e6,
+         NULL},
         {"--tasks-per-agent", CLI_UINT, &o->tasks_per_agent,
          "tasks per agent per local iteration (default 5 sinusoid, 1 images)", 1, 10000, NULL},
         {"--local-iters", CLI_UINT, &o->local_iters, "local iterations per round", 1, 1000, NULL},
@@ -145,6 +149,10 @@ static size_t sim_table(sim_opts *o, cli_opt *t)
         {"--query", CLI_UINT, &o->query, "query samples (per class for images)", 1, 1000, NULL},
         {"--heterogeneity", CLI_DOUBLE, &o->heterogeneity, "agents' task-distribution spread", 0, 1,
          NULL},
+        {"--pool", CLI_UINT, &o->pool,
+         "finite data: each training agent owns N tasks drawn once from the seed and trains on "
+         "them only (0 = a fresh task every draw); new agents get fresh tasks",
+         0, 1000000, NULL},
         {"--filters", CLI_UINT, &o->filters, "CNN filters per block (images)", 1, 256, NULL},
         {"--threads", CLI_UINT, &o->threads, "worker threads (default: online CPUs)", 1, 256, NULL},
         {"--nfft", CLI_UINT, &o->nfft, "iq: FFT size M (AIR_INTERFACE §1)", 64, 4096, NULL},
@@ -578,12 +586,13 @@ typedef struct curves {
     size_t n, ne, cap;
     double *round, *loss, *nmse_db;                                /* every round */
     double *eround, *nb, *na, *na_se, *ta, *ta_se, *acc_n, *acc_t; /* eval rounds */
+    double *oa, *oa_se; /* eval rounds, training agents on their own pool (NaN without one) */
 } curves;
 
 static void curves_free(curves *c)
 {
-    double **p[] = {&c->round, &c->loss, &c->nmse_db, &c->eround, &c->nb,   &c->na,
-                    &c->na_se, &c->ta,   &c->ta_se,   &c->acc_n,  &c->acc_t};
+    double **p[] = {&c->round, &c->loss,  &c->nmse_db, &c->eround, &c->nb, &c->na,   &c->na_se,
+                    &c->ta,    &c->ta_se, &c->acc_n,   &c->acc_t,  &c->oa, &c->oa_se};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
         free(*p[i]);
         *p[i] = NULL;
@@ -603,8 +612,8 @@ static am_status read_curves(const char *path, unsigned rounds, curves *c)
 {
     memset(c, 0, sizeof *c);
     c->cap = rounds ? rounds : 1;
-    double **p[] = {&c->round, &c->loss, &c->nmse_db, &c->eround, &c->nb,   &c->na,
-                    &c->na_se, &c->ta,   &c->ta_se,   &c->acc_n,  &c->acc_t};
+    double **p[] = {&c->round, &c->loss,  &c->nmse_db, &c->eround, &c->nb, &c->na,   &c->na_se,
+                    &c->ta,    &c->ta_se, &c->acc_n,   &c->acc_t,  &c->oa, &c->oa_se};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (!(*p[i] = malloc(c->cap * sizeof(double)))) {
             curves_free(c);
@@ -636,6 +645,8 @@ static am_status read_curves(const char *path, unsigned rounds, curves *c)
             c->ta_se[e] = jnum(o, "eval", "train", "loss_after_se");
             c->acc_n[e] = jnum(o, "eval", "new", "acc_after");
             c->acc_t[e] = jnum(o, "eval", "train", "acc_after");
+            c->oa[e] = jnum(o, "eval", "own", "loss_after");
+            c->oa_se[e] = jnum(o, "eval", "own", "loss_after_se");
         }
         cJSON_Delete(o);
     }
@@ -707,18 +718,23 @@ static void make_plots(
     if (c.n) {
         plot_series s_loss = SERIES("training agents (query loss after adaptation)", c.round,
                                     c.loss, NULL, c.n, PLOT_LINES, 1, 0);
-        plot_series s_eval[3] = {SERIES("new agents, after fine-tuning", c.eround, c.na, c.na_se,
-                                        c.ne, PLOT_LINESPOINTS, 2, 0),
-                                 SERIES("training agents, after fine-tuning", c.eround, c.ta,
-                                        c.ta_se, c.ne, PLOT_LINESPOINTS, 1, 0),
-                                 SERIES("new agents, before fine-tuning", c.eround, c.nb, NULL,
-                                        c.ne, PLOT_LINESPOINTS, 2, 1)};
+        plot_series s_eval[4] = {
+            SERIES("new agents, after fine-tuning", c.eround, c.na, c.na_se, c.ne,
+                   PLOT_LINESPOINTS, 2, 0),
+            SERIES("training agents, fresh tasks, after fine-tuning", c.eround, c.ta, c.ta_se,
+                   c.ne, PLOT_LINESPOINTS, 1, 0),
+            SERIES("new agents, before fine-tuning", c.eround, c.nb, NULL, c.ne,
+                   PLOT_LINESPOINTS, 2, 1),
+            SERIES("training agents, own data, after fine-tuning", c.eround, c.oa, c.oa_se, c.ne,
+                   PLOT_LINESPOINTS, 5, 0)};
+        const size_t n_eval = any_finite(c.oa, c.ne) ? 4 : 3;
         plot_series s_acc[2] = {
             SERIES("new agents", c.eround, c.acc_n, NULL, c.ne, PLOT_LINESPOINTS, 2, 0),
             SERIES("training agents", c.eround, c.acc_t, NULL, c.ne, PLOT_LINESPOINTS, 1, 0)};
         plot_panel p[3] = {
             PANEL("training loss per round", "round", "loss", 1, &s_loss, 1),
-            PANEL("loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss", 1, s_eval, 3),
+            PANEL("loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss", 1, s_eval,
+                  n_eval),
             PANEL("accuracy after fine-tuning", "round", "accuracy", 0, s_acc, 2)};
         size_t np = c.ne ? (any_finite(c.acc_n, c.ne) ? 3 : 2) : 1;
         plot_one(dir, "learning.png", &pc, p, np, o->quiet);
@@ -963,6 +979,7 @@ int cmd_sim(int argc, char **argv)
     tc.ways = o.ways;
     tc.data_dir = o.data_dir;
     tc.seed = o.seed;
+    tc.pool = o.pool;
 
     fl_airfl_cfg ac;
     fl_airfl_cfg_default(&ac);
@@ -973,6 +990,7 @@ int cmd_sim(int argc, char **argv)
     ac.meta.local_iters = o.local_iters;
     ac.meta.local_lr = (float)o.local_lr;
     ac.opt.lr = (float)o.beta;
+    ac.opt.clip = (float)o.clip;
     ac.keep = o.sparsity;
     ac.memory = !o.no_memory;
     ac.rho = (float)o.rho;
@@ -1135,7 +1153,11 @@ int cmd_sim(int argc, char **argv)
             printf("  | training agents: loss %.4f", rep.train.loss_after);
             if (!isnan(rep.train.acc_after))
                 printf(", acc %.1f%%", 100 * rep.train.acc_after);
-            printf("  | gap %.4f\n", rep.gap_loss);
+            printf("  | gap %.4f", rep.gap_loss);
+            if (o.pool)
+                printf("  | own data: loss %.4f, paper's gap %.4f", rep.own.loss_after,
+                       rep.gap_paper);
+            printf("\n");
         }
         if (pg.bar)
             progress_draw(&pg, r + 1, s.train_loss, nmse_db, eval || r + 1 == o.rounds);
@@ -1166,6 +1188,12 @@ int cmd_sim(int argc, char **argv)
                 add_stats(e, "train", &rep.train);
                 cJSON_AddNumberToObject(e, "gap_loss", rep.gap_loss);
                 cJSON_AddNumberToObject(e, "gap_acc", rep.gap_acc);
+                if (o.pool) { /* new keys only with a pool: runs without one keep their bytes */
+                    add_stats(e, "own", &rep.own);
+                    cJSON_AddNumberToObject(e, "gap_fresh", rep.gap_loss);
+                    cJSON_AddNumberToObject(e, "gap_paper", rep.gap_paper);
+                    cJSON_AddNumberToObject(e, "gap_paper_acc", rep.gap_paper_acc);
+                }
             }
             st = write_json(out, line, p_metrics);
             cJSON_Delete(line);

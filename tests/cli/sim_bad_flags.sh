@@ -11,6 +11,9 @@ expect 2 "--agents: 0 is outside" --agents 0
 expect 2 "--snr-db: 'nan' is not a finite number" --snr-db nan
 expect 2 "--snr-db: 'inf' is not a finite number" --snr-db inf
 expect 2 "--sparsity: 0 is outside" --sparsity 0
+expect 2 "--pool: 1000001 is outside" --pool 1000001
+expect 2 "--clip: -1 is outside" --clip -1
+expect 2 "--clip: 'nan' is not a finite number" --clip nan
 expect 2 "--sparsity: 1.5 is outside" --sparsity 1.5
 expect 2 "--g-th: -1 is outside" --g-th -1
 expect 2 "--learner: 'maml3' is not one of" --learner maml3

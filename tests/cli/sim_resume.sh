@@ -1,7 +1,7 @@
 #!/bin/bash
 # airmeta sim --resume: a run killed mid-way and resumed from its last checkpoint writes the same
 # metrics.jsonl, byte for byte, as the uninterrupted run (wall times live in wall.jsonl), for
-# --agg stat and --agg iq, with another thread count after the crash. The crash is the hidden
+# --agg stat (also with a finite --pool and SGD with --clip) and --agg iq, with another thread count after the crash. The crash is the hidden
 # --stop-after N hook (SIGKILL to itself after round N, nothing flushed) and, once, a real
 # `kill -9` from outside at whatever point the run has reached after its round-20 checkpoint.
 # Also: a run killed before its first checkpoint resumes from round 0; --resume of a finished run
@@ -46,6 +46,13 @@ stat=(--agg stat --agents 5 --rounds 40 --snr-db 10 --g-th 0.3 --sparsity 0.3 --
       --quiet --no-plots)
 resume_case stat 25 "${stat[@]}"
 resume_case stat_early 7 "${stat[@]}"
+# finite data (--pool): the pool is regenerated from the seed after the crash, the agents' draws
+# from it continue from their checkpointed streams; SGD with clipping has no optimiser state
+resume_case pool 25 "${stat[@]}" --pool 3 --optimizer sgd --beta 0.05 --clip 1
+grep -q '"own":{"tasks":15,' "$d/pool/metrics.jsonl" || fail "pool: no own-data evaluation"
+grep -q '"gap_paper":' "$d/pool/metrics.jsonl" || fail "pool: no gap_paper"
+! grep -q '"gap_paper":' "$d/stat/metrics.jsonl" || fail "no pool: gap_paper written"
+cmp -s "$d/pool/metrics.jsonl" "$d/stat/metrics.jsonl" && fail "--pool 3 changed nothing"
 iq=(--agg iq --agents 4 --rounds 30 --snr-db 15 --cfo 0.05 --sparsity 0.5 --tasks-per-agent 2
     --eval-every 15 --eval-tasks 20 --seed 9 --checkpoint-every 10 --quiet --no-plots)
 resume_case iq 23 "${iq[@]}"

@@ -1,6 +1,9 @@
 /* tests/fl/task: task families — sinusoid values and heterogeneity against closed forms, seeds,
  * the training/new split, N-way K-shot sampling on Fashion-MNIST and on a generated Omniglot. */
 #include "fl/task.h"
+
+#include <math.h>
+
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
@@ -470,4 +473,114 @@ AM_TEST(bad_input, unit)
     fl_task_family_destroy(f);
     fl_task_family_destroy(g);
     fl_task_family_destroy(NULL);
+}
+
+/* Finite data (issue 13): pool task i of agent k is the same task every call (also from a second
+ * family object: a resumed process), different tasks and agents differ, every local draw
+ * (fl_task_sample_train) is one of the agent's N pool tasks and over 4000 draws all N occur with
+ * frequency 1/N (+- 5 binomial SE); pool 0 makes fl_task_sample_train fl_task_sample (the same
+ * draws); new agents and index >= N are refused. Fashion-MNIST: the same images and classes. */
+AM_TEST(pool_fixed, unit)
+{
+    enum { N = 4, K = 3 };
+    fl_task_cfg c;
+    fl_task_cfg_default(&c, FL_TASK_SINUSOID);
+    c.n_train_agents = K;
+    c.n_new_agents = 2;
+    c.heterogeneity = 0.5f;
+    c.pool = N;
+    fl_task_family *f = make(&c), *f2 = make(&c);
+    AM_REQUIRE(f && f2, "create");
+    fl_task_buf *b = NULL, *b2 = NULL;
+    AM_REQUIRE_OK(fl_task_buf_create(f, &b));
+    AM_REQUIRE_OK(fl_task_buf_create(f, &b2));
+    float amp[K][N], ph[K][N], x0[K][N];
+    for (unsigned k = 0; k < K; k++)
+        for (unsigned i = 0; i < N; i++) {
+            AM_REQUIRE_OK(fl_task_sample_pool(f, k, i, b));
+            AM_REQUIRE_OK(fl_task_sample_pool(f2, k, i, b2));
+            AM_CHECK(memcmp(b->sx, b2->sx, 10 * sizeof(float)) == 0 &&
+                         memcmp(b->qy, b2->qy, 10 * sizeof(float)) == 0 &&
+                         b->amplitude == b2->amplitude && b->phase == b2->phase,
+                     "agent %u task %u differs between two families of one config", k, i);
+            amp[k][i] = b->amplitude;
+            ph[k][i] = b->phase;
+            x0[k][i] = b->sx[0];
+        }
+    int same = 0;
+    for (unsigned a = 0; a < K * N; a++)
+        for (unsigned z = a + 1; z < K * N; z++)
+            same += amp[a / N][a % N] == amp[z / N][z % N] || x0[a / N][a % N] == x0[z / N][z % N];
+    AM_CHECK(same == 0, "%d pairs of pool tasks share an amplitude or a point", same);
+    am_rng r;
+    am_rng_seed(&r, 7);
+    unsigned hits[N] = {0}, foreign = 0;
+    const unsigned draws = 4000;
+    for (unsigned t = 0; t < draws; t++) {
+        AM_REQUIRE_OK(fl_task_sample_train(f, 1, &r, b));
+        unsigned i = 0;
+        while (i < N && !(b->amplitude == amp[1][i] && b->phase == ph[1][i] && b->sx[0] == x0[1][i]))
+            i++;
+        if (i == N)
+            foreign++;
+        else
+            hits[i]++;
+    }
+    AM_CHECK(foreign == 0, "%u of %u local draws are not agent 1's pool tasks", foreign, draws);
+    const double p = 1.0 / N, se = sqrt(p * (1 - p) / draws);
+    for (unsigned i = 0; i < N; i++)
+        AM_CHECK_NEAR(hits[i] / (double)draws, p, 5 * se);
+    AM_CHECK(fl_task_sample_pool(f, K, 0, b) == AM_EINVAL, "a new agent has no pool");
+    AM_CHECK(fl_task_sample_pool(f, 0, N, b) == AM_EINVAL, "index beyond the pool");
+    fl_task_buf_destroy(b2);
+    fl_task_family_destroy(f2);
+
+    /* pool 0: the fresh draws of fl_task_sample, same rng consumption */
+    c.pool = 0;
+    fl_task_family *g = make(&c);
+    AM_REQUIRE(g, "create");
+    am_rng r1, r2;
+    am_rng_seed(&r1, 3);
+    am_rng_seed(&r2, 3);
+    int diff = 0;
+    for (int t = 0; t < 50; t++) {
+        AM_REQUIRE_OK(fl_task_sample_train(g, 2, &r1, b));
+        float a = b->amplitude, s0 = b->sx[0];
+        AM_REQUIRE_OK(fl_task_sample(g, 2, &r2, b));
+        diff += a != b->amplitude || s0 != b->sx[0];
+    }
+    AM_CHECK(diff == 0, "pool 0: %d of 50 draws differ from fl_task_sample", diff);
+    AM_CHECK(fl_task_sample_pool(g, 0, 0, b) == AM_EINVAL, "no pool");
+    fl_task_buf_destroy(b);
+    fl_task_family_destroy(g);
+    fl_task_family_destroy(f);
+
+    /* Fashion-MNIST: fixed classes and images */
+    fl_task_cfg_default(&c, FL_TASK_FMNIST);
+    c.n_train_agents = 2;
+    c.n_new_agents = 1;
+    c.pool = 3;
+    f = make(&c);
+    f2 = make(&c);
+    AM_REQUIRE(f && f2, "create fmnist");
+    AM_REQUIRE_OK(fl_task_buf_create(f, &b));
+    AM_REQUIRE_OK(fl_task_buf_create(f2, &b2));
+    const size_t ns = fl_task_support_size(f), nq = fl_task_query_size(f);
+    for (unsigned i = 0; i < 3; i++) {
+        AM_REQUIRE_OK(fl_task_sample_pool(f, 1, i, b));
+        AM_REQUIRE_OK(fl_task_sample_pool(f2, 1, i, b2));
+        AM_CHECK(memcmp(b->classes, b2->classes, 5 * sizeof(uint32_t)) == 0 &&
+                     memcmp(b->support_idx, b2->support_idx, ns * sizeof(uint32_t)) == 0 &&
+                     memcmp(b->query_idx, b2->query_idx, nq * sizeof(uint32_t)) == 0 &&
+                     memcmp(b->sx, b2->sx, ns * 784 * sizeof(float)) == 0,
+                 "fmnist pool task %u differs between two families", i);
+        AM_CHECK(check_nway(f, b, 5, 5, 15) == 0, "pool task %u is not 5-way 5-shot", i);
+    }
+    AM_REQUIRE_OK(fl_task_sample_pool(f, 1, 0, b));
+    AM_REQUIRE_OK(fl_task_sample_pool(f, 1, 1, b2));
+    AM_CHECK(memcmp(b->support_idx, b2->support_idx, ns * sizeof(uint32_t)) != 0, "tasks 0 and 1");
+    fl_task_buf_destroy(b);
+    fl_task_buf_destroy(b2);
+    fl_task_family_destroy(f);
+    fl_task_family_destroy(f2);
 }

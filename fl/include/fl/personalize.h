@@ -16,7 +16,9 @@ typedef struct fl_personalizer fl_personalizer; /* opaque; workspace for one thr
 
 typedef enum fl_agent_set {
     FL_AGENTS_TRAIN, /* agents 0..n_train_agents-1 */
-    FL_AGENTS_NEW    /* agents n_train_agents..n_agents-1, never seen in training */
+    FL_AGENTS_NEW,   /* agents n_train_agents..n_agents-1, never seen in training */
+    FL_AGENTS_OWN    /* training agents on the tasks of their own pools (cfg pool > 0): the
+                      * empirical meta-training loss of PAPER.md §4's generalisation gap */
 } fl_agent_set;
 
 typedef struct fl_personalize_cfg {
@@ -38,8 +40,13 @@ typedef struct fl_eval_stats {
 typedef struct fl_personalize_report {
     fl_eval_stats train; /* training agents, new tasks of theirs */
     fl_eval_stats fresh; /* new agents */
-    double gap_loss;     /* fresh.loss_after - train.loss_after (generalisation gap) */
+    fl_eval_stats own;   /* training agents, their own pool's tasks (n_tasks 0 without a pool) */
+    double gap_loss;     /* fresh.loss_after - train.loss_after ("gap_fresh": new agents against
+                          * fresh tasks of the training agents' distributions) */
     double gap_acc;      /* train.acc_after - fresh.acc_after (NaN for regression) */
+    double gap_paper;    /* fresh.loss_after - own.loss_after: the paper's gap, new agents against
+                          * the training agents' own data (NaN without a pool) */
+    double gap_paper_acc; /* own.acc_after - fresh.acc_after (NaN for regression / no pool) */
 } fl_personalize_report;
 
 /* Defaults: steps 1, alpha 0.01, n_tasks 100 (MAML's sinusoid fine-tuning step size). */
@@ -65,7 +72,9 @@ am_status fl_personalize_adapt(fl_personalizer *p,
                                float *phi);
 
 /* Samples cfg->n_tasks tasks of agents of `set` (rng draws the tasks), fine-tunes each from
- * theta and evaluates the query set before and after. Does not allocate. Errors: AM_EINVAL (NULL,
+ * theta and evaluates the query set before and after. FL_AGENTS_OWN draws nothing: it evaluates
+ * min(n_tasks, n_train_agents * pool) pool tasks, task t = agent t mod n_train_agents, pool index
+ * t / n_train_agents (every agent's whole pool when n_tasks allows; AM_EINVAL without a pool). Does not allocate. Errors: AM_EINVAL (NULL,
  * n_tasks 0, empty agent set, non-finite theta or alpha, model/family shaped unlike at create). */
 am_status fl_personalize_eval(fl_personalizer *p,
                               fl_model *m,
@@ -76,7 +85,8 @@ am_status fl_personalize_eval(fl_personalizer *p,
                               am_rng *rng,
                               fl_eval_stats *out);
 
-/* Both agent sets (training first, then new, same rng) and the generalisation gap. */
+/* Both agent sets (training first, then new, same rng), with a pool also the training agents'
+ * own data (last, no rng), and the generalisation gaps. */
 am_status fl_personalize_report_get(fl_personalizer *p,
                                     fl_model *m,
                                     const fl_task_family *f,

@@ -50,9 +50,14 @@ typedef struct fl_task_cfg {
                            * omniglot: folder holding images_background/ and images_evaluation/
                            *   (required). Copied at create. */
     uint64_t seed;        /* agents' distributions are drawn from it (one stream per agent) */
+    /* Finite data per training agent (issue 13): 0 = none (every draw is a fresh task); N > 0 =
+     * training agent k owns N tasks, drawn once from its distribution (task i: fixed amplitude,
+     * phase and points; images: fixed classes and fixed support/query images), a function of
+     * (seed, k, i) only (fl_task_sample_pool). New agents never have a pool. */
+    unsigned pool;
 } fl_task_cfg;
 
-/* Defaults per kind: 10 training + 10 new agents, heterogeneity 0, seed 1;
+/* Defaults per kind: 10 training + 10 new agents, heterogeneity 0, seed 1, pool 0;
  * sinusoid 10 shots / 10 query (MAML); fmnist 5-way 5-shot, 15 query; omniglot 5-way 1-shot,
  * 15 query; data_dir NULL. */
 void fl_task_cfg_default(fl_task_cfg *cfg, fl_task_kind kind);
@@ -128,5 +133,19 @@ void fl_task_buf_destroy(fl_task_buf *b); /* NULL is a no-op */
  * class 1's shots, ...); pixels in [0, 1], 1 = ink.
  * Errors: AM_EINVAL (agent out of range, buf of another shape, NULL). */
 am_status fl_task_sample(const fl_task_family *f, unsigned agent, am_rng *rng, fl_task_buf *buf);
+
+/* Task `index` (0..pool-1) of training agent `agent`'s own data set (cfg pool > 0): the draw of
+ * fl_task_sample from a generator seeded by (seed, agent, index) alone, so the same task every
+ * time, in every process, before and after --resume. Regenerated on each call (no storage: as
+ * cheap as a fresh draw). Errors: AM_EINVAL (no pool, a new agent, index >= pool, buf of another
+ * shape, NULL). */
+am_status
+fl_task_sample_pool(const fl_task_family *f, unsigned agent, unsigned index, fl_task_buf *buf);
+
+/* One task of training agent `agent`'s pool, uniform: index = am_rng_below(rng, pool), then
+ * fl_task_sample_pool. With pool 0 it is fl_task_sample (the same draws). Local iterations use
+ * this (fl_airfl). */
+am_status
+fl_task_sample_train(const fl_task_family *f, unsigned agent, am_rng *rng, fl_task_buf *buf);
 
 #endif
