@@ -209,10 +209,8 @@ am_status fl_model_clone(const fl_model *m, fl_model **out)
         return AM_FAIL(AM_EINVAL, "fl_model_clone: NULL argument");
     }
     if (m->arch == FL_ARCH_MLP) {
-        fl_mlp_cfg c = {.widths = m->widths,
-                        .nwidths = m->nwidths,
-                        .max_batch = m->max_batch,
-                        .init = m->init};
+        fl_mlp_cfg c = {
+            .widths = m->widths, .nwidths = m->nwidths, .max_batch = m->max_batch, .init = m->init};
         return fl_model_create_mlp(&c, out);
     }
     return fl_model_create_cnn(&m->cnn, out);

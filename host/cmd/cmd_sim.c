@@ -718,24 +718,22 @@ static void make_plots(
     if (c.n) {
         plot_series s_loss = SERIES("training agents (query loss after adaptation)", c.round,
                                     c.loss, NULL, c.n, PLOT_LINES, 1, 0);
-        plot_series s_eval[4] = {
-            SERIES("new agents, after fine-tuning", c.eround, c.na, c.na_se, c.ne,
-                   PLOT_LINESPOINTS, 2, 0),
-            SERIES("training agents, fresh tasks, after fine-tuning", c.eround, c.ta, c.ta_se,
-                   c.ne, PLOT_LINESPOINTS, 1, 0),
-            SERIES("new agents, before fine-tuning", c.eround, c.nb, NULL, c.ne,
-                   PLOT_LINESPOINTS, 2, 1),
-            SERIES("training agents, own data, after fine-tuning", c.eround, c.oa, c.oa_se, c.ne,
-                   PLOT_LINESPOINTS, 5, 0)};
+        plot_series s_eval[4] = {SERIES("new agents, after fine-tuning", c.eround, c.na, c.na_se,
+                                        c.ne, PLOT_LINESPOINTS, 2, 0),
+                                 SERIES("training agents, fresh tasks, after fine-tuning", c.eround,
+                                        c.ta, c.ta_se, c.ne, PLOT_LINESPOINTS, 1, 0),
+                                 SERIES("new agents, before fine-tuning", c.eround, c.nb, NULL,
+                                        c.ne, PLOT_LINESPOINTS, 2, 1),
+                                 SERIES("training agents, own data, after fine-tuning", c.eround,
+                                        c.oa, c.oa_se, c.ne, PLOT_LINESPOINTS, 5, 0)};
         const size_t n_eval = any_finite(c.oa, c.ne) ? 4 : 3;
         plot_series s_acc[2] = {
             SERIES("new agents", c.eround, c.acc_n, NULL, c.ne, PLOT_LINESPOINTS, 2, 0),
             SERIES("training agents", c.eround, c.acc_t, NULL, c.ne, PLOT_LINESPOINTS, 1, 0)};
-        plot_panel p[3] = {
-            PANEL("training loss per round", "round", "loss", 1, &s_loss, 1),
-            PANEL("loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss", 1, s_eval,
-                  n_eval),
-            PANEL("accuracy after fine-tuning", "round", "accuracy", 0, s_acc, 2)};
+        plot_panel p[3] = {PANEL("training loss per round", "round", "loss", 1, &s_loss, 1),
+                           PANEL("loss after fine-tuning (eval rounds, +-1 s.e.)", "round", "loss",
+                                 1, s_eval, n_eval),
+                           PANEL("accuracy after fine-tuning", "round", "accuracy", 0, s_acc, 2)};
         size_t np = c.ne ? (any_finite(c.acc_n, c.ne) ? 3 : 2) : 1;
         plot_one(dir, "learning.png", &pc, p, np, o->quiet);
         if (any_finite(c.nmse_db, c.n)) {

@@ -8,8 +8,8 @@
 #include "core/status.h"
 #include "fl/agg.h"
 #include "fl/airfl.h"
-#include "fl/personalize.h"
 #include "fl/model.h"
+#include "fl/personalize.h"
 #include "fl/task.h"
 
 static double secs(void)

@@ -519,7 +519,8 @@ AM_TEST(pool_fixed, unit)
     for (unsigned t = 0; t < draws; t++) {
         AM_REQUIRE_OK(fl_task_sample_train(f, 1, &r, b));
         unsigned i = 0;
-        while (i < N && !(b->amplitude == amp[1][i] && b->phase == ph[1][i] && b->sx[0] == x0[1][i]))
+        while (i < N &&
+               !(b->amplitude == amp[1][i] && b->phase == ph[1][i] && b->sx[0] == x0[1][i]))
             i++;
         if (i == N)
             foreign++;

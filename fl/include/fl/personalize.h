@@ -38,14 +38,14 @@ typedef struct fl_eval_stats {
 } fl_eval_stats;
 
 typedef struct fl_personalize_report {
-    fl_eval_stats train; /* training agents, new tasks of theirs */
-    fl_eval_stats fresh; /* new agents */
-    fl_eval_stats own;   /* training agents, their own pool's tasks (n_tasks 0 without a pool) */
-    double gap_loss;     /* fresh.loss_after - train.loss_after ("gap_fresh": new agents against
-                          * fresh tasks of the training agents' distributions) */
-    double gap_acc;      /* train.acc_after - fresh.acc_after (NaN for regression) */
-    double gap_paper;    /* fresh.loss_after - own.loss_after: the paper's gap, new agents against
-                          * the training agents' own data (NaN without a pool) */
+    fl_eval_stats train;  /* training agents, new tasks of theirs */
+    fl_eval_stats fresh;  /* new agents */
+    fl_eval_stats own;    /* training agents, their own pool's tasks (n_tasks 0 without a pool) */
+    double gap_loss;      /* fresh.loss_after - train.loss_after ("gap_fresh": new agents against
+                           * fresh tasks of the training agents' distributions) */
+    double gap_acc;       /* train.acc_after - fresh.acc_after (NaN for regression) */
+    double gap_paper;     /* fresh.loss_after - own.loss_after: the paper's gap, new agents against
+                           * the training agents' own data (NaN without a pool) */
     double gap_paper_acc; /* own.acc_after - fresh.acc_after (NaN for regression / no pool) */
 } fl_personalize_report;
 
@@ -74,8 +74,9 @@ am_status fl_personalize_adapt(fl_personalizer *p,
 /* Samples cfg->n_tasks tasks of agents of `set` (rng draws the tasks), fine-tunes each from
  * theta and evaluates the query set before and after. FL_AGENTS_OWN draws nothing: it evaluates
  * min(n_tasks, n_train_agents * pool) pool tasks, task t = agent t mod n_train_agents, pool index
- * t / n_train_agents (every agent's whole pool when n_tasks allows; AM_EINVAL without a pool). Does not allocate. Errors: AM_EINVAL (NULL,
- * n_tasks 0, empty agent set, non-finite theta or alpha, model/family shaped unlike at create). */
+ * t / n_train_agents (every agent's whole pool when n_tasks allows; AM_EINVAL without a pool). Does
+ * not allocate. Errors: AM_EINVAL (NULL, n_tasks 0, empty agent set, non-finite theta or alpha,
+ * model/family shaped unlike at create). */
 am_status fl_personalize_eval(fl_personalizer *p,
                               fl_model *m,
                               const fl_task_family *f,
