@@ -104,6 +104,20 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
         am_error_wrap(s, "%s", capture);
         goto out;
     }
+    /* every burst annotation holds at least one burst of airmeta:payload_len reals (§7): with a
+     * payload_len too large for its bursts the receiver decodes the noise after them (issue 12
+     * finding 11). Longer is fine: the file radio annotates what was sent, channel tails included. */
+    const size_t blen = phy_ota_rx_burst_len(rx);
+    const phy_sigmf_annotation *ann = phy_sigmf_reader_annotations(r);
+    for (size_t i = 0; i < phy_sigmf_reader_n_annotations(r); i++)
+        if (ann[i].burst && ann[i].count != UINT64_MAX && ann[i].count < blen) {
+            s = AM_FAIL(AM_EFORMAT,
+                        "%s: annotations[%zu]: core:sample_count %" PRIu64
+                        " is shorter than a burst of airmeta:payload_len %" PRIu64 " reals (%zu "
+                        "samples with fft_size %u, cp_len %u)",
+                        capture, i, ann[i].count, in->payload_len, blen, in->nfft, in->cp_len);
+            goto out;
+        }
     size_t chunk = opts->chunk ? opts->chunk : 65536;
     x = malloc(chunk * sizeof *x);
     c.buf = malloc((size_t)in->payload_len * 4);

@@ -59,6 +59,11 @@ cmp "$d/good.f32" "$d/ver2.f32" || fail "version 2 decoded differently from vers
 echo "ver2: same payloads as version 1"
 metaset cp0 's/"airmeta:cp_len":.*/"airmeta:cp_len": 0,/'
 expect cp0 3 "airmeta:cp_len"
+# payload_len too large for the annotated bursts (issue 12 finding 11): noise was decoded before
+metaset plen 's/"airmeta:payload_len":.*/"airmeta:payload_len": 3000,/'
+expect plen 3 "annotations[0]: core:sample_count 1152 is shorter than a burst of airmeta:payload_len 3000 reals (3456 samples"
+metaset count '0,/"core:sample_count":[[:space:]]*1152/s//"core:sample_count": 1151/' # 4 x 288
+expect count 3 "annotations[0]: core:sample_count 1151 is shorter than a burst of airmeta:payload_len 300 reals (1152 samples"
 
 mk notjson; echo "this is not { json" >"$d/notjson.sigmf-meta"; expect notjson 3 "not JSON"
 mk emptymeta; : >"$d/emptymeta.sigmf-meta"; expect emptymeta 3 "not JSON"
