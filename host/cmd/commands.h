@@ -18,6 +18,7 @@ int cmd_sweep(int argc, char **argv); /* airmeta sweep (host/cmd/cmd_sweep.c) */
 int cmd_server(int argc, char **argv); /* airmeta server (host/cmd/cmd_server.c) */
 int cmd_agent(int argc, char **argv);  /* airmeta agent (host/cmd/cmd_agent.c) */
 int cmd_chan(int argc, char **argv);   /* airmeta chan (host/cmd/cmd_chan.c) */
+int cmd_keygen(int argc, char **argv);  /* airmeta keygen (host/cmd/cmd_keygen.c) */
 int cmd_loopback(int argc, char **argv); /* airmeta loopback (host/cmd/cmd_loopback.c) */
 
 #endif

@@ -15,6 +15,7 @@ static const am_command commands[] = {
     {"server", "the server of a multi-process run (ZeroMQ control; IQ via chan or on air)", cmd_server},
     {"agent", "one training agent of a multi-process run: agent --id K --server tcp://...", cmd_agent},
     {"chan", "the channel-emulator process between server and agents (zmq IQ)", cmd_chan},
+    {"keygen", "a CURVE key pair (NAME.key, NAME.pub) for a server, agent or chan: keygen --out NAME", cmd_keygen},
     {"loopback", "reference SigMF recording from the own loopback, with the true aggregate", cmd_loopback},
     {"radio", "radio backends: radio probe --radio NAME --radio-args K=V,... [--selftest]", cmd_radio},
 };

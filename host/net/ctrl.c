@@ -155,7 +155,7 @@ const char *ctrl_str_at(const void *view, size_t i)
  * refuses)
  * ------------------------------------------------------------------------------------------- */
 #define HELLO_FIXED 152
-#define WELCOME_LEN (424 + CTRL_LEARNER_LEN)
+#define WELCOME_LEN (424 + CTRL_LEARNER_LEN + CTRL_KEY_TXT)
 #define MODEL_FIXED 24
 #define STATUS_FIXED 16
 #define GO_LEN 32
@@ -542,6 +542,12 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_str(&c, o->uplink);
         w_str(&c, o->downlink);
         w_learner(&c, &o->learner);
+        {
+            size_t kn = strnlen(o->data_key, CTRL_KEY_TXT - 1);
+            memcpy(c.p, o->data_key, kn);
+            memset(c.p + kn, 0, CTRL_KEY_TXT - kn);
+            c.p += CTRL_KEY_TXT;
+        }
         break;
     }
     case CTRL_MODEL: {
@@ -754,6 +760,12 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         raw[2] = (const char *)c.p;
         r_str(&c, o->downlink);
         r_learner(&c, &o->learner);
+        memcpy(o->data_key, c.p, CTRL_KEY_TXT);
+        c.p += CTRL_KEY_TXT;
+        if (o->data_key[CTRL_KEY_TXT - 1] != '\0' ||
+            (o->data_key[0] && strlen(o->data_key) != ZCTX_Z85_LEN))
+            return reject(why, CTRL_REJ_PAYLOAD, "WELCOME.data_key: not empty nor %d characters",
+                          ZCTX_Z85_LEN);
         why_buf w = {{0}, 1};
         static const char *const names[3] = {"WELCOME.reason", "WELCOME.uplink",
                                              "WELCOME.downlink"};
@@ -877,7 +889,10 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
  * Socket
  * ------------------------------------------------------------------------------------------- */
 struct ctrl {
-    void *zctx, *sock;
+    void *zctx, *sock, *mon; /* mon: PAIR receiving the socket's connection events */
+    int have_ctx;
+    unsigned char *hello; /* ctrl_set_hello's encoded message */
+    size_t hello_len;
     int server;
     uint32_t self_id;
     size_t max_payload;
@@ -889,6 +904,8 @@ struct ctrl {
     int have_rx;
     ctrl_stats stats;
 };
+
+static unsigned drain(void *sock);
 
 static void drop_rx(ctrl *q)
 {
@@ -903,12 +920,88 @@ void ctrl_destroy(ctrl *q)
     if (!q)
         return;
     drop_rx(q);
-    if (q->sock)
+    if (q->sock) {
+        zmq_socket_monitor(q->sock, NULL, 0);
         zmq_close(q->sock);
-    if (q->zctx)
-        zmq_ctx_term(q->zctx);
+    }
+    if (q->mon) {
+        int zero = 0;
+        zmq_setsockopt(q->mon, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(q->mon);
+    }
+    if (q->have_ctx)
+        zctx_release(); /* the last release waits for the linger */
+    free(q->hello);
     free(q->txbuf);
     free(q);
+}
+
+void ctrl_set_linger(ctrl *q, double seconds)
+{
+    if (!q || !q->sock || !(seconds >= 0))
+        return;
+    int ms = seconds > 3600 ? 3600000 : (int)ceil(seconds * 1000.0);
+    zmq_setsockopt(q->sock, ZMQ_LINGER, &ms, sizeof ms);
+}
+
+am_status ctrl_set_hello(ctrl *q, const ctrl_msg *m)
+{
+    if (!q || !m)
+        return AM_FAIL(AM_EINVAL, "ctrl_set_hello: NULL argument");
+    ctrl_msg c = *m;
+    c.sender = q->self_id;
+    size_t len = ctrl_encoded_len(&c);
+    unsigned char *b = len ? malloc(len) : NULL;
+    if (!b)
+        return AM_FAIL(AM_ENOMEM, "ctrl_set_hello: out of memory");
+    am_status s = ctrl_encode(&c, b, len, &len);
+    if (s != AM_OK) {
+        free(b);
+        return s;
+    }
+    free(q->hello);
+    q->hello = b;
+    q->hello_len = len;
+    return AM_OK;
+}
+
+/* The socket monitor's events so far: counted; a peer re-sends its HELLO after every handshake
+ * but the first (the server may be a new process, or saw a new connection). */
+static void monitor_drain(ctrl *q)
+{
+    if (!q->mon)
+        return;
+    for (;;) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, q->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        zmq_msg_close(&ev);
+        drain(q->mon); /* the endpoint frame */
+        switch (event) {
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            q->stats.handshake_failed++;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            q->stats.handshakes++;
+            if (!q->server && q->hello && q->stats.handshakes > 1 &&
+                zmq_send(q->sock, q->hello, q->hello_len, ZMQ_DONTWAIT) >= 0)
+                q->stats.rehello++;
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            q->stats.disconnects++;
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
@@ -942,11 +1035,26 @@ am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
         ctrl_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ctrl_create: send buffer of %zu bytes", cap);
     }
-    q->zctx = zmq_ctx_new();
+    if (cfg->curve_secret && !zctx_has_curve()) {
+        ctrl_destroy(q);
+        return AM_FAIL(AM_ENOTSUP, "ctrl: this libzmq has no CURVE security (zmq_has(\"curve\") "
+                                   "is 0): rebuild it with libsodium, or run with --insecure");
+    }
+    if (cfg->curve_secret && cfg->server && !zctx_zap_running()) {
+        ctrl_destroy(q);
+        return AM_FAIL(AM_EINVAL, "ctrl: a CURVE server socket without a ZAP handler would admit "
+                                  "every key (start one with net_auth_start first)");
+    }
+    if (cfg->curve_secret && !cfg->server && !cfg->curve_server) {
+        ctrl_destroy(q);
+        return AM_FAIL(AM_EINVAL, "ctrl: CURVE peer without the server's public key");
+    }
+    q->zctx = zctx_acquire();
     if (!q->zctx) {
         ctrl_destroy(q);
         return AM_FAIL(AM_EIO, "ctrl: zmq_ctx_new: %s", zmq_strerror(errno));
     }
+    q->have_ctx = 1;
     q->sock = zmq_socket(q->zctx, q->server ? ZMQ_ROUTER : ZMQ_DEALER);
     if (!q->sock) {
         int e = errno;
@@ -962,6 +1070,42 @@ am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
     zmq_setsockopt(q->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (q->server)
         zmq_setsockopt(q->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (cfg->curve_secret) {
+        unsigned char pub[ZCTX_KEY_LEN];
+        am_status ks = zctx_public_of(cfg->curve_secret, pub);
+        if (ks != AM_OK) {
+            ctrl_destroy(q);
+            return ks;
+        }
+        int ok = zmq_setsockopt(q->sock, ZMQ_CURVE_SECRETKEY, cfg->curve_secret, ZCTX_KEY_LEN) == 0;
+        if (q->server) {
+            const char *dom = cfg->zap_domain ? cfg->zap_domain : "ctrl";
+            ok = ok && zmq_setsockopt(q->sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+                 zmq_setsockopt(q->sock, ZMQ_ZAP_DOMAIN, dom, strlen(dom)) == 0;
+        } else {
+            ok = ok && zmq_setsockopt(q->sock, ZMQ_CURVE_PUBLICKEY, pub, ZCTX_KEY_LEN) == 0 &&
+                 zmq_setsockopt(q->sock, ZMQ_CURVE_SERVERKEY, cfg->curve_server, ZCTX_KEY_LEN) ==
+                     0;
+        }
+        if (!ok) {
+            int e = errno;
+            ctrl_destroy(q);
+            return AM_FAIL(AM_EIO, "ctrl: CURVE options: %s", zmq_strerror(e));
+        }
+    }
+    {
+        static unsigned seq;
+        char mep[96];
+        snprintf(mep, sizeof mep, "inproc://ctrl-monitor-%p-%u", (void *)q, seq++);
+        int ev = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_DISCONNECTED;
+        if (zmq_socket_monitor(q->sock, mep, ev) == 0 &&
+            (q->mon = zmq_socket(q->zctx, ZMQ_PAIR)) != NULL && zmq_connect(q->mon, mep) != 0) {
+            zmq_close(q->mon);
+            q->mon = NULL;
+        }
+    }
     int rc = q->server ? zmq_bind(q->sock, cfg->endpoint) : zmq_connect(q->sock, cfg->endpoint);
     if (rc != 0) {
         int e = errno;
@@ -1090,10 +1234,19 @@ am_status ctrl_recv(ctrl *q, double timeout_s, ctrl_msg *m, ctrl_peer *from)
     drop_rx(q);
     const double deadline = monotime_s() + timeout_s;
     for (;;) {
+        monitor_drain(q);
         double left = deadline - monotime_s();
         long ms = left > 0 ? (long)ceil(left * 1000.0) : 0;
-        zmq_pollitem_t it = {q->sock, 0, ZMQ_POLLIN, 0};
-        int rc = zmq_poll(&it, 1, ms);
+        zmq_pollitem_t it[2] = {{q->sock, 0, ZMQ_POLLIN, 0}, {q->mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(it, q->mon ? 2 : 1, ms);
+        if (rc > 0 && !(it[0].revents & ZMQ_POLLIN)) {
+            if (left <= 0) {
+                monitor_drain(q);
+                rc = 0;
+            } else {
+                continue; /* connection events only: counted at the top */
+            }
+        }
         if (rc < 0) {
             if (errno == EINTR)
                 return AM_FAIL(AM_ETIMEOUT, "ctrl: interrupted");
@@ -1102,7 +1255,7 @@ am_status ctrl_recv(ctrl *q, double timeout_s, ctrl_msg *m, ctrl_peer *from)
         if (rc == 0)
             return AM_FAIL(AM_ETIMEOUT, "ctrl: nothing valid on %s within %g s", q->endpoint,
                            timeout_s);
-        ctrl_peer peer = {{0}, 0};
+        ctrl_peer peer = {{0}, 0, {0}};
         if (q->server) {
             zmq_msg_t idm;
             zmq_msg_init(&idm);
@@ -1134,6 +1287,8 @@ am_status ctrl_recv(ctrl *q, double timeout_s, ctrl_msg *m, ctrl_peer *from)
         }
         q->have_rx = 1;
         q->stats.received++;
+        const char *uid = q->server ? zmq_msg_gets(&q->rx, "User-Id") : NULL;
+        snprintf(peer.user, sizeof peer.user, "%s", uid ? uid : "");
         unsigned extra = drain(q->sock);
         if (extra) {
             char t[80];

@@ -13,7 +13,7 @@
  *
  *   offset size field
  *        0    4 magic       "AMCT" (bytes 0x41 0x4D 0x43 0x54)
- *        4    2 version     1 (CTRL_VERSION)
+ *        4    2 version     2 (CTRL_VERSION; 2 added WELCOME.data_key)
  *        6    2 type        ctrl_type
  *        8    4 round       round index the message belongs to (0 outside rounds)
  *       12    4 sender      agent id 0..CTRL_MAX_AGENTS-1, CTRL_ID_SERVER or CTRL_ID_CHAN
@@ -40,7 +40,8 @@
  *            uplink_k, downlink_k per agent.
  *   WELCOME  0 u32 accepted | 4 u32 role | 8 char reason[128] | 136 u64 dim | 144 u32 nfft |
  *            148 u32 cp | 152 u64 payload_len | 160 f64 rate | 168 char uplink[128] |
- *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below).
+ *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below) |
+ *            504 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ).
  *            The setup fields are checked for an accepted agent; the chan gets nfft, cp and
  *            payload_len too and checks them itself.
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
@@ -65,14 +66,16 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "util/zctx.h"
 
 #define CTRL_MAGIC 0x54434D41u /* "AMCT" read as a little-endian u32 */
-#define CTRL_VERSION 1
+#define CTRL_VERSION 2 /* 2: WELCOME carries the data plane's CURVE key */
 #define CTRL_HDR_LEN 32
 #define CTRL_MAX_AGENTS 4096u
 #define CTRL_MAX_DIM (1u << 24) /* floats in a model or update vector */
 #define CTRL_STR_LEN 128        /* every fixed string field (endpoints, reasons, descriptions) */
 #define CTRL_LEARNER_LEN 80
+#define CTRL_KEY_TXT 48 /* WELCOME.data_key: z85 public key (40 characters), NUL-padded */
 #define CTRL_ID_SERVER 0xFFFFFFFFu
 #define CTRL_ID_CHAN 0xFFFFFFFEu
 #define CTRL_NO_ROUND 0xFFFFFFFFu /* MODEL.prev_round when there was no previous round */
@@ -132,6 +135,8 @@ typedef struct ctrl_welcome {
     double rate;
     char uplink[CTRL_STR_LEN], downlink[CTRL_STR_LEN];
     ctrl_learner learner;
+    char data_key[CTRL_KEY_TXT]; /* the chan's public key (z85) when its IQ sockets use CURVE,
+                                    "" otherwise */
 } ctrl_welcome;
 
 typedef struct ctrl_model {
@@ -246,12 +251,20 @@ typedef struct ctrl_cfg {
     uint32_t self_id;    /* sender id put in every header: agent id, CTRL_ID_SERVER, CTRL_ID_CHAN */
     size_t max_payload;  /* largest payload sent or accepted, bytes (>= 1024) */
     double send_timeout; /* seconds a send may block (peer queue full), > 0 */
+    /* CURVE (host/util/zctx.h; NULL curve_secret: plain TCP, --insecure). The server's socket is a
+     * CURVE server whose connections the process's ZAP handler admits under zap_domain; a peer is
+     * a CURVE client that needs the server's public key. */
+    const unsigned char *curve_secret; /* this side's secret key, ZCTX_KEY_LEN bytes */
+    const unsigned char *curve_server; /* peer: the server's public key */
+    const char *zap_domain;            /* server: ZAP domain of its socket ("ctrl") */
 } ctrl_cfg;
 
 /* A peer as the ROUTER knows it (its routing id). */
 typedef struct ctrl_peer {
     unsigned char id[255];
     size_t len;
+    char user[ZCTX_USER_LEN]; /* the ZAP user id of its connection ("agent:3", "chan"); "" without
+                                 CURVE */
 } ctrl_peer;
 
 typedef struct ctrl_stats {
@@ -260,13 +273,26 @@ typedef struct ctrl_stats {
     uint64_t rejected; /* sum of by_reason */
     uint64_t by_reason[CTRL_REJ_END];
     uint64_t sent, send_failed; /* messages handed to ZeroMQ / not (peer gone, queue full) */
+    /* connection events (socket monitor): handshakes that failed (no key, a key the ZAP handler
+     * refused, another mechanism, garbage instead of ZMTP), handshakes that succeeded,
+     * disconnections, and HELLOs re-sent after a reconnection (ctrl_set_hello) */
+    uint64_t handshake_failed, handshakes, disconnects, rehello;
     char last_reject[200];      /* the message of the last rejection ("" if none) */
 } ctrl_stats;
 
 /* Creates the context and socket, binds or connects. AM_EIO naming the endpoint when the bind
  * fails (e.g. "Address already in use"). Allocates the send buffer (32 + max_payload bytes). */
 am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out);
-void ctrl_destroy(ctrl *q); /* NULL is a no-op; pending sends linger at most send_timeout */
+void ctrl_destroy(ctrl *q); /* NULL is a no-op; pending sends linger at most send_timeout (or
+                              what ctrl_set_linger set) */
+
+/* How long ctrl_destroy lets unsent messages go out, s (0: drop them; a process that gives up on
+ * a silent server must not wait to flush its HELLO). */
+void ctrl_set_linger(ctrl *q, double seconds);
+
+/* Peer: m (a HELLO) is sent again after every reconnection (a restarted server, or a connection
+ * that dropped and came back under load): the server learns the new connection. Copied. */
+am_status ctrl_set_hello(ctrl *q, const ctrl_msg *m);
 
 /* The endpoint actually bound or connected (a bound "tcp://127.0.0.1:*" names the real port). */
 const char *ctrl_endpoint(const ctrl *q);

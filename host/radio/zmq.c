@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "util/monotime.h"
+#include "util/zctx.h"
 #include "radio/radio_impl.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -53,6 +54,11 @@ typedef struct zmq_h {
     size_t pend_off, pend_n;
     int64_t pend_ts;
     char last_reject[160];
+    /* CURVE (host/util/zctx.h): a bound socket is a CURVE server admitted by the process's ZAP
+     * handler under zap_domain, a connecting one a CURVE client of the server key */
+    int curve, have_server_key;
+    unsigned char sec[ZCTX_KEY_LEN], pub[ZCTX_KEY_LEN], server_key[ZCTX_KEY_LEN];
+    char domain[64];
 } zmq_h;
 
 static const radio_arg_spec zmq_spec[] = {
@@ -67,6 +73,11 @@ static const radio_arg_spec zmq_spec[] = {
      "longest burst sent or accepted (default 4194304)"},
     {"timeout", RADIO_ARG_DOUBLE, 0.001, 3600, NULL, "send timeout, s (default 1)"},
     {"hwm", RADIO_ARG_INT, 1, 100000, NULL, "queued bursts per socket (default 16; memory bound)"},
+    {"curve_key", RADIO_ARG_STR, 0, -1, NULL,
+     "CURVE: this side's secret key, 64 hex digits (bound sockets: CURVE server, ZAP-checked)"},
+    {"curve_server", RADIO_ARG_STR, 0, -1, NULL,
+     "CURVE: the binding side's public key, 64 hex digits (connecting sockets)"},
+    {"zap_domain", RADIO_ARG_STR, 0, -1, NULL, "CURVE: ZAP domain of the bound sockets"},
     {"freq", RADIO_ARG_DOUBLE, 0, 1e11, NULL, "centre frequency, Hz (recorded only)"},
     {"tx_gain", RADIO_ARG_DOUBLE, -100, 100, NULL, "TX gain, dB (recorded only)"},
     {"rx_gain", RADIO_ARG_DOUBLE, -100, 100, NULL, "RX gain, dB (recorded only)"},
@@ -88,7 +99,7 @@ static void zmq_close_all(zmq_h *h)
     if (h->rx)
         zmq_close(h->rx);
     if (h->ctx)
-        zmq_ctx_term(h->ctx);
+        zctx_release();
     free(h);
 }
 
@@ -124,6 +135,28 @@ static am_status open_socket(zmq_h *h,
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &mm, sizeof mm);
     if (type == ZMQ_SUB)
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    if (h->curve && bind && !zctx_zap_running()) {
+        zmq_close(s);
+        return AM_FAIL(AM_EINVAL, "radio 'zmq': a CURVE socket bound without a ZAP handler would "
+                                  "admit every key");
+    }
+    if (h->curve) {
+        int one = 1, ok = zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, h->sec, ZCTX_KEY_LEN) == 0;
+        if (bind)
+            ok = ok && zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+                 zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, h->domain, strlen(h->domain)) == 0;
+        else if (!h->have_server_key)
+            ok = 0, errno = EINVAL;
+        else
+            ok = ok && zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, h->pub, ZCTX_KEY_LEN) == 0 &&
+                 zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, h->server_key, ZCTX_KEY_LEN) == 0;
+        if (!ok) {
+            int e = errno;
+            zmq_close(s);
+            return AM_FAIL(AM_EINVAL, "radio 'zmq': CURVE on '%s': %s", spec,
+                           bind ? zmq_strerror(e) : "a connecting socket needs curve_server=");
+        }
+    }
     int rc = bind ? zmq_bind(s, spec) : zmq_connect(s, spec);
     if (rc != 0) {
         int e = errno;
@@ -137,6 +170,28 @@ static am_status open_socket(zmq_h *h,
     if (bind && zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, last, &ll) == 0)
         radio_strlcpy(ep_out, last, ep_cap);
     *out = s;
+    return AM_OK;
+}
+
+/* 32-byte key from 64 hex digits. */
+static am_status hex_key(const char *t, unsigned char key[ZCTX_KEY_LEN], const char *what)
+{
+    if (strlen(t) != 2 * ZCTX_KEY_LEN)
+        return AM_FAIL(AM_EINVAL, "radio 'zmq': %s= needs %d hex digits", what, 2 * ZCTX_KEY_LEN);
+    for (int i = 0; i < ZCTX_KEY_LEN; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = t[2 * i + j];
+            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                         : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                                : 16u;
+            if (d > 15)
+                return AM_FAIL(AM_EINVAL, "radio 'zmq': %s= is not hexadecimal", what);
+            v = 16 * v + d;
+        }
+        key[i] = (unsigned char)v;
+    }
     return AM_OK;
 }
 
@@ -154,7 +209,26 @@ static am_status zmq_open_(radio *r, const radio_args *a)
     /* Inbound cap with room to spare: a message a little too long is still received, rejected
      * and counted (size checks below); a grossly oversized one makes ZeroMQ drop the peer. */
     size_t maxmsg = 2 * (ZMQ_IQ_HDR + 8 * h->max_samps) + 4096;
-    h->ctx = zmq_ctx_new();
+    am_status ks = AM_OK;
+    if (radio_args_has(a, "curve_key")) {
+        h->curve = 1;
+        ks = hex_key(radio_args_str(a, "curve_key", ""), h->sec, "curve_key");
+        if (ks == AM_OK)
+            ks = zctx_public_of(h->sec, h->pub);
+    }
+    if (ks == AM_OK && radio_args_has(a, "curve_server")) {
+        h->have_server_key = 1;
+        ks = hex_key(radio_args_str(a, "curve_server", ""), h->server_key, "curve_server");
+    }
+    snprintf(h->domain, sizeof h->domain, "%s", radio_args_str(a, "zap_domain", "iq"));
+    if (ks == AM_OK && h->have_server_key && !h->curve)
+        ks = AM_FAIL(AM_EINVAL, "radio 'zmq': curve_server= needs curve_key= too");
+    if (ks != AM_OK) {
+        memset(h->sec, 0, sizeof h->sec);
+        free(h);
+        return ks;
+    }
+    h->ctx = zctx_acquire(); /* the process's context (host/util/zctx.h) */
     if (!h->ctx) {
         free(h);
         return AM_FAIL(AM_EIO, "radio 'zmq': zmq_ctx_new: %s", zmq_strerror(errno));

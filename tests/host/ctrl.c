@@ -155,6 +155,7 @@ AM_TEST(roundtrip, unit)
     strcpy(w->uplink, "tcp://127.0.0.1:40001");
     strcpy(w->downlink, "tcp://127.0.0.1:40002");
     w->learner = learner_example();
+    strcpy(w->data_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode WELCOME: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.welcome.accepted == 1 && d.u.welcome.dim == 1761 && d.u.welcome.nfft == 256 &&
@@ -162,7 +163,8 @@ AM_TEST(roundtrip, unit)
                  d.u.welcome.rate == 1e6 && strcmp(d.u.welcome.reason, "ok") == 0 &&
                  strcmp(d.u.welcome.uplink, w->uplink) == 0 &&
                  strcmp(d.u.welcome.downlink, w->downlink) == 0 &&
-                 learner_eq(&d.u.welcome.learner, &w->learner),
+                 learner_eq(&d.u.welcome.learner, &w->learner) &&
+                 strcmp(d.u.welcome.data_key, w->data_key) == 0,
              "WELCOME fields");
     free(b);
 
@@ -280,9 +282,9 @@ AM_TEST(malformed, unit)
     fix_crcs(b, len);
     expect_reject("bad magic", b, len, maxp, CTRL_REJ_MAGIC, "magic");
     RESET();
-    b[4] = 2; /* version 2 */
+    b[4] = 3; /* version 3 */
     fix_crcs(b, len);
-    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 2");
+    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 3");
     RESET();
     b[6] = 99; /* type 99 */
     fix_crcs(b, len);
