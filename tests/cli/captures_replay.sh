@@ -2,8 +2,9 @@
 # Replays every reference recording in captures/ (each NAME.truth.json there) and checks, per
 # burst: the burst count and starts (exactly those of NAME.expected.jsonl, and inside the cp after
 # the annotated start); the recovered payload against the stored truth: NMSE not below the §5
-# floor - 0.5 dB and not above max(floor + 2 dB, floor_G + 0.5 dB), floor_G adding the noise of
-# the gain estimated from the preamble (see captures/README.md); the floor recomputed here from the
+# floor - 0.5 dB and not above floor + MAX_OVER_FLOOR[NAME], what each recording measures today
+# plus ~0.3 dB (floor_G, the floor with the noise of the gain estimated from the preamble, is
+# printed beside it; see captures/README.md); the floor recomputed here from the
 # truth's active counts equals the one stored; and the decode against NAME.expected.f32 (the
 # decode of the build that made the recording) within a relative RMS difference of 1e-4, not
 # bit-exact (float code across compilers and CPUs); and each .sigmf-meta against the SigMF schema.
@@ -26,6 +27,16 @@ for t in "$cap"/*.truth.json; do
     python3 - "$name" "$d/$b.f32" "$d/$b.jsonl" <<'EOF' || fail "$b"
 import json, math, struct, sys
 name, rec_path, jl_path = sys.argv[1:4]
+# NMSE bound over the §5 floor per recording: today's measured excess + ~0.3 dB. One agent: the
+# gain's estimation noise from the preamble costs ~2.2 dB (captures/README.md).
+MAX_OVER_FLOOR = {
+    'one_clean': 2.5,            # measured +2.23 dB
+    'ten_20db_multipath': 0.55,  # measured +0.24 dB
+    'ten_5db_cfo': 0.8,          # measured +0.48 dB
+    'two_bursts': 0.55,          # measured +0.25, +0.19 dB
+}
+rec_name = name.split('/')[-1]
+assert rec_name in MAX_OVER_FLOOR, 'no NMSE bound for recording %s: add one' % rec_name
 def f32(path):
     b = open(path, 'rb').read()
     return struct.unpack('<%df' % (len(b) // 4), b)
@@ -63,7 +74,7 @@ for b, tb in enumerate(t['bursts']):
         flog += v * (1 + (x * x + truth[b * L + k] ** 2) / (eta * eta))
     nmse, floor, floor_g = (10 * math.log10(e / sig) for e in (err, flo, flog))
     assert abs(floor - tb['floor_db']) < 0.01, 'floor %.3f vs stored %.3f' % (floor, tb['floor_db'])
-    bound = max(floor + 2.0, floor_g + 0.5)
+    bound = floor + MAX_OVER_FLOOR[rec_name]
     diff = math.sqrt(sum((rec[b * L + j] - exp[b * L + j]) ** 2 for j in range(L)) /
                      max(sum(exp[b * L + j] ** 2 for j in range(L)), 1e-30))
     print('%s burst %d: start %d, active %.2f (true %.2f), NMSE %.2f dB, floor %.2f dB, '

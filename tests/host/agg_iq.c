@@ -119,9 +119,9 @@ static void cfg_small(agg_iq_cfg *c, size_t K, size_t D, float snr_db, uint64_t 
 }
 
 /* NMSE of the estimate against the active agents' average over R rounds, and its floor. */
-static void nmse_case(float snr_db, float max_cfo, double max_gap_db)
+static void nmse_case(float snr_db, float max_cfo, unsigned R, double max_gap_db)
 {
-    enum { K = 10, D = 4096, R = 12 };
+    enum { K = 10, D = 4096 };
     agg_iq_cfg c;
     cfg_small(&c, K, D, snr_db, 11);
     c.max_cfo = max_cfo;
@@ -157,9 +157,9 @@ static void nmse_case(float snr_db, float max_cfo, double max_gap_db)
            "%.3f (receiver) vs %.3f (agents)\n",
            (double)snr_db, (double)max_cfo, 10 * log10(err / sig), 10 * log10(flo / sig), gap,
            act_rx / (R - missed), act_true / (R - missed));
-    AM_CHECK(missed == 0, "%u of %d rounds missed", missed, R);
+    AM_CHECK(missed == 0, "%u of %u rounds missed", missed, R);
     AM_CHECK(bad == 0, "%zu entries with delivered/active inconsistent", bad);
-    AM_CHECK(gap < max_gap_db && gap > -0.3, "gap to the §5 floor %.2f dB (allowed -0.3..%.1f)",
+    AM_CHECK(gap < max_gap_db && gap > -0.3, "gap to the §5 floor %.2f dB (allowed -0.3..%.2f)",
              gap, max_gap_db);
     /* the receiver's |G|/sqrt(rho) agrees with what the agents know */
     AM_CHECK(fabs(act_rx - act_true) / (R - missed) < 0.3, "active: receiver %.3f, agents %.3f",
@@ -169,22 +169,27 @@ static void nmse_case(float snr_db, float max_cfo, double max_gap_db)
 }
 
 /* 4-tap Rayleigh multipath, timing offsets up to cp/4, agents' channels from the beacon
- * (least-squares smoothed), peak eta rule: within 2 dB of the closed-form floor. */
+ * (least-squares smoothed), peak eta rule, 12 rounds: the gap to the closed-form floor measured
+ * 0.20 dB at 10 dB and 0.17 dB at 20 dB (0.20..0.29 and 0.17..0.25 over eight seeds of the
+ * aggregator and the payloads); bounds 0.45 and 0.40 dB. */
 AM_TEST(nmse_floor_10db, unit)
 {
-    nmse_case(10.0f, 0.0f, 2.0);
+    nmse_case(10.0f, 0.0f, 12, 0.45);
 }
 
 AM_TEST(nmse_floor_20db, unit)
 {
-    nmse_case(20.0f, 0.0f, 2.0);
+    nmse_case(20.0f, 0.0f, 12, 0.40);
 }
 
 /* Per-agent CFO up to 0.1 subcarrier spacings, pre-compensated from the beacon estimate: the
- * residual phase drift costs more (measured ~1.8 dB at 20 dB on this 4096-entry payload). */
+ * agents' residual offsets differ, so their phase drifts apart over the burst (the pilots correct
+ * only the common part) and cost more. 36 rounds, since the residuals vary from round to round
+ * (12 rounds: 2.55..3.38 dB over eight seeds): measured 2.89 dB at 20 dB on this 4096-entry
+ * payload (2.67..3.05 over six seeds); bound 3.3 dB. */
 AM_TEST(nmse_floor_cfo, unit)
 {
-    nmse_case(20.0f, 0.1f, 3.0);
+    nmse_case(20.0f, 0.1f, 36, 3.3);
 }
 
 /* Truncation: a bin is erased for an agent when its estimated |h|^2 < g_th; for unit-power

@@ -657,6 +657,29 @@ typedef struct nmse_res {
     double lambda_min;        /* smallest per-bin SNR of the G estimate, |g|^2 w_i / N0 */
 } nmse_res;
 
+/* The predicted squared error of entry e (AIR_INTERFACE §5, "about 0.3 dB above" the floor) when
+ * the composite gain is g2 = |G|^2 on every bin: the floor eta^2 N0 / (2 g2) plus the estimation
+ * noise of G (MRC over the preamble blocks that carry bin i: variance N0 / w_i, w_i = sum of
+ * |X_b[i]|^2 over S0a, S0b, S1) and of the pilots' common phase (variance N0 / (2 g2 n_pilot)),
+ * both scaled by the value's power c2, to second order in x = N0 / (w_i g2). avg holds the true
+ * averages of the burst (L entries). *lambda = 1 / x, the per-bin SNR of G. */
+static double pred_entry(
+    const link *k, size_t e, const float *avg, double eta, double N0, double g2, double *lambda)
+{
+    const float complex *X[3] = {phy_frame_s0a(k->f), phy_frame_s0b(k->f), phy_frame_s1(k->f)};
+    const double var_phi = N0 / (2.0 * g2 * phy_frame_n_pilot(k->f));
+    unsigned i = entry_bin(k, e);
+    double w = 0;
+    for (int bl = 0; bl < 3; bl++)
+        w += crealf(X[bl][i] * conjf(X[bl][i]));
+    double sg2 = N0 / w, x = sg2 / g2;
+    size_t e0 = e & ~(size_t)1;
+    double re = avg[e0] / eta, im = e0 + 1 < k->L ? avg[e0 + 1] / eta : 0.0;
+    double c2 = re * re + im * im;
+    *lambda = 1.0 / x;
+    return eta * eta / (2.0 * g2) * (N0 + c2 * sg2 + c2 * g2 * var_phi) * (1.0 + x + 2.0 * x * x);
+}
+
 /* Genie timing (decode_at): K agents, 3-tap multipath, exact truncated-inversion precoding with
  * g_th = 0 (n_i = K on every bin), AWGN with N0 from the per-agent SNR (§5).
  * floor: eta^2 N0 / (2 K^2 rho) per entry. pred: the same with the estimation noise of G (MRC of
@@ -685,9 +708,7 @@ static void genie_nmse(unsigned M,
     am_rng r;
     am_rng_seed(&r, seed);
     const double N0 = rho / pow(10.0, snr_db / 10.0);
-    const float complex *X[3] = {phy_frame_s0a(k.f), phy_frame_s0b(k.f), phy_frame_s1(k.f)};
     const double g2 = (double)K * K * rho;
-    const double var_phi = N0 / (2.0 * g2 * phy_frame_n_pilot(k.f));
     res->lambda_min = INFINITY;
     float *avg = malloc(L * sizeof(float));
     for (unsigned b = 0; b < nbursts; b++) {
@@ -704,22 +725,13 @@ static void genie_nmse(unsigned M,
             avg[e] = (float)(a / K);
         }
         for (size_t e = 0; e < L; e++) {
-            unsigned i = entry_bin(&k, e);
-            double w = 0;
-            for (int bl = 0; bl < 3; bl++)
-                w += crealf(X[bl][i] * conjf(X[bl][i]));
-            double sg2 = N0 / w, x = sg2 / g2;
-            size_t e0 = e & ~(size_t)1;
-            double re = avg[e0] / eta, im = e0 + 1 < L ? avg[e0 + 1] / eta : 0.0;
-            double c2 = re * re + im * im;
-            double fl = eta * eta * N0 / (2.0 * g2);
-            res->floor += fl;
-            res->pred += eta * eta / (2.0 * g2) * (N0 + c2 * sg2 + c2 * g2 * var_phi) *
-                         (1.0 + x + 2.0 * x * x);
+            double lambda;
+            res->floor += eta * eta * N0 / (2.0 * g2);
+            res->pred += pred_entry(&k, e, avg, eta, N0, g2, &lambda);
             double d = out.payload[e] - avg[e];
             res->meas += d * d;
             res->sig += (double)avg[e] * avg[e];
-            res->lambda_min = fmin(res->lambda_min, 1.0 / x);
+            res->lambda_min = fmin(res->lambda_min, lambda);
         }
     }
     free(avg);
@@ -741,21 +753,24 @@ static void genie_case(unsigned M, unsigned K, float snr_db)
                 "M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f), predicted %+.2f, "
                 "lambda_min %.0f\n",
                 M, K, (double)snr_db, meas, fl, meas - fl, pred - fl, r.lambda_min);
-    /* the estimator matches its closed form (to 0.3 dB) wherever the second-order expansion
-     * holds (per-bin SNR of G >= 10); where that form is within 0.4 dB of the floor, the
-     * measurement is within 0.5 dB of the floor */
-    /* below that (K = 1, 2 at 0 dB) G's estimate is too noisy for any closed form (1/G has no
-     * finite variance); the receiver still stays within 3 dB of the floor */
-    AM_CHECK(isfinite(meas) && meas - fl < 3.0, "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M,
-             K, (double)snr_db, meas, fl);
-    if (r.lambda_min >= 9.5) {
-        AM_CHECK(fabs(meas - pred) < 0.3, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M, K,
+    /* The estimator matches its closed form wherever the per-bin SNR of G is >= 4 (all but K = 1
+     * at 0 dB): measured meas - pred -0.12..+0.04 dB where lambda_min >= 9.5 and -0.16..+0.03 dB
+     * for K = 2 at 0 dB (lambda_min 4); over six seed sets -0.16..+0.08 and -0.25..+0.06 dB.
+     * Bounds 0.2 and 0.35 dB: a G estimated from fewer preamble blocks, or a common phase left
+     * uncorrected, is caught. */
+    AM_CHECK(isfinite(meas), "M %u K %u SNR %.0f: NMSE %g", M, K, (double)snr_db, meas);
+    if (r.lambda_min >= 9.5)
+        AM_CHECK(fabs(meas - pred) < 0.2, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M, K,
                  (double)snr_db, meas, pred);
-        if (pred - fl < 0.4)
-            AM_CHECK(meas - fl < 0.5 && meas - fl > -0.2,
-                     "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db, meas,
-                     fl);
-    }
+    else if (r.lambda_min >= 3.5)
+        AM_CHECK(fabs(meas - pred) < 0.35, "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f", M, K,
+                 (double)snr_db, meas, pred);
+    /* below that (K = 1 at 0 dB, lambda_min 1) G's estimate is too noisy for the expansion (1/G
+     * has no finite variance) and the no-agent gate drops the worst bins: measured 0.32..0.41 dB
+     * BELOW the floor (0.16..0.41 over six seed sets); bound -0.6..+0.1 dB */
+    else
+        AM_CHECK(meas - fl > -0.6 && meas - fl < 0.1,
+                 "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db, meas, fl);
 }
 
 AM_TEST(nmse_genie, unit)
@@ -819,7 +834,8 @@ AM_TEST(gain_pool, unit)
 /* Full chain: the streaming receiver on the emulator's output (phy/chan.h): noise before and
  * after, per-agent Rayleigh 4-tap multipath, timing offsets inside the CP, a common carrier
  * offset up to 0.1 subcarrier spacing, random carrier phases; agents invert phy_chan_response.
- * All bursts found, start within the CP, NMSE within 2 dB of the §5 floor. */
+ * All bursts found, start within the CP, NMSE within 0.35 dB of the closed form of nmse_genie
+ * (pred_entry: the agents invert the true response, so |G|^2 = K^2 rho on every bin). */
 static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64_t seed)
 {
     const float eta = 5.0f, rho = 1.0f;
@@ -886,8 +902,8 @@ static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64
     AM_REQUIRE(rx, "rx");
     AM_REQUIRE_OK(phy_ota_rx_execute(rx, y, pos));
     AM_CHECK(g.n == nb, "M %u K %u SNR %.0f: %u bursts found of %u", M, K, (double)snr_db, g.n, nb);
-    double se = 0, ss = 0, N0 = rho / pow(10.0, snr_db / 10.0);
-    double fl = eta * eta * N0 / (2.0 * K * K * rho);
+    double se = 0, ss = 0, sp = 0, N0 = rho / pow(10.0, snr_db / 10.0);
+    double fl = eta * eta * N0 / (2.0 * K * K * rho), lambda = 0;
     long worst = 0;
     double cfo_err = 0;
     for (unsigned b = 0; b < g.n && b < nb && b < MAXB; b++) {
@@ -898,17 +914,23 @@ static void chain_case(unsigned M, unsigned K, float snr_db, unsigned nb, uint64
             double e = g.payload[b][i] - avg[b * L + i];
             se += e * e;
             ss += (double)avg[b * L + i] * avg[b * L + i];
+            sp += pred_entry(&k, i, avg + b * L, eta, N0, (double)K * K * rho, &lambda);
         }
     }
     double meas = 10 * log10(se / ss), flo = 10 * log10(fl * (double)L * g.n / ss);
+    double pred = 10 * log10(sp / ss);
     if (verbose())
         fprintf(stderr,
-                "chain M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f); start %+ld, "
-                "cfo %.4f (err %.4f)\n",
-                M, K, (double)snr_db, meas, flo, meas - flo, worst, (double)cc.common_cfo, cfo_err);
+                "chain M %4u K %2u SNR %2.0f: NMSE %7.2f dB, floor %7.2f (+%.2f), predicted %+.2f "
+                "(meas-pred %+.2f); start %+ld, cfo %.4f (err %.4f)\n",
+                M, K, (double)snr_db, meas, flo, meas - flo, pred - flo, meas - pred, worst,
+                (double)cc.common_cfo, cfo_err);
     AM_CHECK(labs(worst) <= (long)k.cp, "M %u K %u: start off by %ld", M, K, worst);
-    AM_CHECK(meas - flo < 2.0, "M %u K %u SNR %.0f: NMSE %.2f dB, floor %.2f", M, K, (double)snr_db,
-             meas, flo);
+    /* measured meas - pred -0.16..+0.17 dB over the 36 cases (-0.29..+0.19 over seven seed sets,
+     * leaving out two sets where M = 64, K = 1 missed one burst of 16) */
+    AM_CHECK(fabs(meas - pred) < 0.35,
+             "M %u K %u SNR %.0f: NMSE %.2f dB, predicted %.2f (floor %.2f)", M, K, (double)snr_db,
+             meas, pred, flo);
     /* lag-M/2 correlation over ~1.5 M samples at composite SNR g = K^2 snr: std of the phase
      * sqrt((2/g + 1/g^2) / (1.5 M)), CFO = phase / pi; allow 5 sigma */
     double gs = (double)K * K * pow(10.0, snr_db / 10.0);
