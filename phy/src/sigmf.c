@@ -29,6 +29,7 @@ void phy_sigmf_info_default(phy_sigmf_info *info)
     info->frequency = NAN;
     snprintf(info->description, sizeof info->description, "airmeta capture");
     info->version = 1;
+    info->device_tick = -1;
     info->nfft = 256;
     info->cp_len = 32;
     info->payload_len = 1024;
@@ -107,6 +108,19 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (in->round < -1)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:round: %lld is negative", file,
                        (long long)in->round);
+    if (in->cal_slots > PHY_SIGMF_MAX_CAL_SLOTS)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:cal_slots: %u is not in 0..%u", file,
+                       in->cal_slots, PHY_SIGMF_MAX_CAL_SLOTS);
+    if (in->device_tick < -1 || in->device_tick > (int64_t)1 << 53)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:device_tick: %lld is not in 0..2^53", file,
+                       (long long)in->device_tick);
+    /* docs/air-interface.md §7.2: the version-2 keys need airmeta:version >= 2 */
+    if (in->version < 2 && in->cal_slots > 0)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:cal_slots needs airmeta:version 2 (it is %u)",
+                       file, in->version);
+    if (in->version < 2 && in->device_tick >= 0)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:device_tick needs airmeta:version 2 (it is %u)",
+                       file, in->version);
     phy_frame_cfg fc;
     phy_frame_cfg_default(&fc);
     fc.nfft = in->nfft;
@@ -291,6 +305,8 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:agents", (double)in->agents);
     if (in->round >= 0)
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:round", (double)in->round);
+    if (in->cal_slots > 0)
+        ok = ok && cJSON_AddNumberToObject(g, "airmeta:cal_slots", in->cal_slots);
     if (in->has_sctype) {
         unsigned char def[PHY_NFFT_MAX];
         int is_default = phy_frame_default_sctype(in->nfft, def) == AM_OK &&
@@ -311,6 +327,8 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
     ok = ok && cJSON_AddNumberToObject(cap, "core:sample_start", 0);
     if (!isnan(in->frequency))
         ok = ok && cJSON_AddNumberToObject(cap, "core:frequency", in->frequency);
+    if (in->device_tick >= 0)
+        ok = ok && cJSON_AddNumberToObject(cap, "airmeta:device_tick", (double)in->device_tick);
     cJSON *anns = ok ? cJSON_AddArrayToObject(root, "annotations") : NULL;
     ok = ok && anns;
     for (size_t i = 0; ok && i < w->n_ann; i++) {
@@ -700,7 +718,7 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         static const char *const known[] = {
             "airmeta:version", "airmeta:fft_size", "airmeta:cp_len", "airmeta:payload_len",
             "airmeta:scale",   "airmeta:rho",      "airmeta:g_th",   "airmeta:agents",
-            "airmeta:round",   "airmeta:sctype"};
+            "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots"};
         if (!it->string || strncmp(it->string, "airmeta:", 8) != 0)
             continue;
         int ok = 0;
@@ -742,6 +760,10 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         AM_OK)
         return s;
     in->round = present ? iv : -1;
+    if ((s = get_int(g, "airmeta:cal_slots", 0, 0, PHY_SIGMF_MAX_CAL_SLOTS, file, "global", &iv,
+                     &present)) != AM_OK)
+        return s;
+    in->cal_slots = present ? (unsigned)iv : 0;
     if ((s = get_str(g, "airmeta:sctype", 0, file, "global", &str)) != AM_OK)
         return s;
     in->has_sctype = str != NULL;
@@ -770,6 +792,7 @@ static am_status parse_captures(const cJSON *caps, const char *file, phy_sigmf_i
     int64_t prev = -1;
     const cJSON *c;
     in->frequency = NAN;
+    in->device_tick = -1;
     cJSON_ArrayForEach(c, caps)
     {
         char where[48];
@@ -811,6 +834,24 @@ static am_status parse_captures(const cJSON *caps, const char *file, phy_sigmf_i
                 AM_OK ||
             (s = get_str(c, "core:datetime", 0, file, where, &str)) != AM_OK)
             return s;
+        /* docs/air-interface.md §7.2: device time of the segment's first sample (version 2) */
+        const cJSON *it;
+        cJSON_ArrayForEach(it, c)
+        {
+            if (it->string && strncmp(it->string, "airmeta:", 8) == 0 &&
+                strcmp(it->string, "airmeta:device_tick") != 0)
+                return AM_FAIL(AM_EFORMAT, "%s: %s: unknown key %.60s (air interface version %u)",
+                               file, where, it->string, PHY_AIR_INTERFACE_VERSION);
+        }
+        if ((s = get_int(c, "airmeta:device_tick", 0, 0, JSON_INT_MAX, file, where, &hb,
+                         &present)) != AM_OK)
+            return s;
+        if (present && in->version < 2)
+            return AM_FAIL(AM_EFORMAT, "%s: %s: airmeta:device_tick needs airmeta:version 2 (it "
+                                       "is %u)",
+                           file, where, in->version);
+        if (present && i == 0)
+            in->device_tick = hb;
         i++;
     }
     return AM_OK;

@@ -29,6 +29,13 @@ for path in sys.argv[2:]:
     assert all(a["core:label"] == "airmeta-burst" for a in meta["annotations"])
     assert len(meta["annotations"]) >= 1 and meta["captures"][0]["core:sample_start"] == 0
     print(path, "valid")
+# docs/air-interface.md §7.2: the version-2 keys are schema-legal extension keys
+v2 = json.load(open(sys.argv[2]))
+v2["global"]["airmeta:version"] = 2
+v2["global"]["airmeta:cal_slots"] = 3
+v2["captures"][0]["airmeta:device_tick"] = 123456789
+cls(schema).validate(v2)
+print("version-2 keys valid")
 # the validator is not a rubber stamp: a broken copy must fail
 bad = json.load(open(sys.argv[2]))
 bad["global"]["core:sample_rate"] = "fast"

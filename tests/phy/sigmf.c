@@ -399,6 +399,90 @@ AM_TEST(wrong_types_and_values, unit)
     }
 }
 
+/* several set_global edits, ending at a NULL key */
+static void set_globals(cJSON *root, const void *arg)
+{
+    for (const kv *p = arg; p->key; p++)
+        set_global(root, p);
+}
+
+/* docs/air-interface.md §7.2: the version-2 keys airmeta:cal_slots (global) and
+ * airmeta:device_tick (capture segment) round-trip under version 2 and are refused under version
+ * 1, out of range, or beside an unknown airmeta key in a segment. */
+AM_TEST(version2_keys, unit)
+{
+    static float complex x[3000]; /* write_good's annotations reach sample 2500 */
+    phy_sigmf_info in;
+    good_info(&in);
+    in.version = 2;
+    in.cal_slots = 10;
+    in.device_tick = ((int64_t)1 << 53) - 7; /* exact in a JSON number */
+    AM_REQUIRE_OK(phy_sigmf_write(path_in_tmp("v2keys"), &in, x, 16, NULL, 0));
+    phy_sigmf_reader *r = NULL;
+    AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp("v2keys"), &r));
+    const phy_sigmf_info *got = phy_sigmf_reader_info(r);
+    AM_CHECK(got->version == 2 && got->cal_slots == 10 && got->device_tick == in.device_tick,
+             "read back version %u, cal_slots %u, device_tick %lld", got->version, got->cal_slots,
+             (long long)got->device_tick);
+    phy_sigmf_reader_close(r);
+    /* absent: 0 and -1 (what every version-1 recording reads as) */
+    write_good("v1plain", x, 3000);
+    AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp("v1plain"), &r));
+    AM_CHECK(phy_sigmf_reader_info(r)->cal_slots == 0 &&
+                 phy_sigmf_reader_info(r)->device_tick == -1,
+             "absent keys read as %u, %lld", phy_sigmf_reader_info(r)->cal_slots,
+             (long long)phy_sigmf_reader_info(r)->device_tick);
+    phy_sigmf_reader_close(r);
+    /* the writer refuses them under version 1 and out of range */
+    for (int c = 0; c < 3; c++) {
+        good_info(&in);
+        if (c == 0)
+            in.cal_slots = 3;
+        else if (c == 1)
+            in.device_tick = 0;
+        else
+            in.version = 2, in.cal_slots = 4097;
+        am_status st = phy_sigmf_write(path_in_tmp("v2bad"), &in, x, 16, NULL, 0);
+        AM_CHECK(st != AM_OK && strstr(am_last_error(), c == 1 ? "airmeta:device_tick"
+                                                                : "airmeta:cal_slots") != NULL,
+                 "case %d written: %s", c, am_last_error());
+    }
+    /* the reader too */
+    static const kv v1cal[] = {{"airmeta:cal_slots", "4"}, {NULL, NULL}};
+    mutate("v1cal", set_globals, v1cal);
+    REFUSED("v1cal", "airmeta:cal_slots", "version 2");
+    static const kv bigcal[] = {{"airmeta:version", "2"}, {"airmeta:cal_slots", "5000"},
+                                {NULL, NULL}};
+    mutate("bigcal", set_globals, bigcal);
+    REFUSED("bigcal", "airmeta:cal_slots", "5000");
+    static const kv v1tick = {"captures", "[{\"core:sample_start\": 0, "
+                                          "\"airmeta:device_tick\": 5}]"};
+    mutate("v1tick", set_top, &v1tick);
+    REFUSED("v1tick", "airmeta:device_tick", "version 2");
+    static const kv v2segs[] = {{"airmeta:version", "2"}, {NULL, NULL}};
+    static const kv badtick = {"captures", "[{\"core:sample_start\": 0, "
+                                           "\"airmeta:device_tick\": -5}]"};
+    static const kv oddkey = {"captures", "[{\"core:sample_start\": 0, "
+                                          "\"airmeta:device_time\": 5}]"};
+    mutate("badtick", set_globals, v2segs);
+    { /* version 2 and a negative tick: both edits on one file */
+        char path[600];
+        snprintf(path, sizeof path, "%s.sigmf-meta", path_in_tmp("badtick"));
+        char *text = read_text(path);
+        cJSON *root = cJSON_Parse(text);
+        free(text);
+        AM_REQUIRE(root, "badtick: cannot read back");
+        set_top(root, &badtick);
+        char *out = cJSON_Print(root);
+        AM_CHECK(out && write_file(path, out, strlen(out)), "badtick: cannot write");
+        free(out);
+        cJSON_Delete(root);
+    }
+    REFUSED("badtick", "airmeta:device_tick", NULL);
+    mutate("oddkey", set_top, &oddkey);
+    REFUSED("oddkey", "airmeta:device_time", "unknown key");
+}
+
 /* Data file shorter than the annotations / captures declare, not a whole number of samples,
  * empty, missing. */
 AM_TEST(data_file_size, unit)

@@ -16,6 +16,7 @@
 #define PHY_SIGMF_MAX_PAYLOAD_LEN ((uint64_t)1 << 28)    /* airmeta:payload_len cap (reals) */
 #define PHY_SIGMF_MAX_ANNOTATIONS 1000000u
 #define PHY_SIGMF_TEXT_MAX 1024u /* description / hw kept (longer texts are truncated) */
+#define PHY_SIGMF_MAX_CAL_SLOTS 4096u /* airmeta:cal_slots cap (the control plane's agents) */
 
 typedef enum phy_sigmf_datatype { PHY_SIGMF_CF32_LE = 0, PHY_SIGMF_CI16_LE = 1 } phy_sigmf_datatype;
 
@@ -37,6 +38,11 @@ typedef struct phy_sigmf_info {
     int64_t round;         /* airmeta:round (>= 0), -1 = absent */
     int has_sctype;        /* airmeta:sctype present (non-default allocation) */
     unsigned char sctype[4096]; /* M values 0/1/2 when has_sctype */
+    /* version 2 (docs/air-interface.md §7.2); either needs version 2 */
+    unsigned cal_slots;    /* airmeta:cal_slots, calibration slots of §8, 0..4096; 0 = absent
+                              (no calibration blocks) */
+    int64_t device_tick;   /* airmeta:device_tick of the first capture segment: device time of
+                              its first sample in ticks of sample_rate, 0..2^53; -1 = absent */
     /* reader only */
     phy_sigmf_datatype datatype; /* core:datatype of the data file */
     uint64_t n_samples;          /* complex samples in the data file */
@@ -44,7 +50,7 @@ typedef struct phy_sigmf_info {
 
 /* Sample rate 1 MS/s, no frequency, description "airmeta capture", version 1 (no version-2 key),
  * M 256, cp 32,
- * L 1024, eta 1, rho 1, g_th 0, agents/round absent, default allocation. */
+ * L 1024, eta 1, rho 1, g_th 0, agents/round absent, default allocation, no version-2 key. */
 void phy_sigmf_info_default(phy_sigmf_info *info);
 
 typedef struct phy_sigmf_annotation {
