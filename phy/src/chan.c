@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_radios.h"
 #include "core/rng.h"
 
 #define CHAN_CHUNK 16384u /* output samples per work block (input + output stay in L2) */
@@ -70,6 +71,7 @@ struct phy_chan {
     const struct chan_job *job; /* the call being run */
     atomic_size_t next;         /* next block to take */
     atomic_int failed;
+    chan_radios *radios; /* NULL = ideal radios */
 };
 
 typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex values */
@@ -244,6 +246,7 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
         return AM_FAIL(AM_ENOMEM, "phy_chan_create: out of memory");
     q->cfg = *cfg;
     q->cfg.sctype = NULL; /* no caller pointer kept */
+    q->cfg.impair = NULL;
     unsigned K = cfg->n_agents, L = cfg->n_taps, M = cfg->nfft;
     q->T = cfg->threads ? cfg->threads : 1;
     q->sctype = malloc(M);
@@ -302,6 +305,10 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
         }
     }
     seed_all(q);
+    if ((s = chan_radios_create(cfg->impair, K, cfg->seed, &q->radios)) != AM_OK) {
+        phy_chan_destroy(q);
+        return s;
+    }
     s = phy_chan_draw(q);
     if (s != AM_OK) {
         phy_chan_destroy(q);
@@ -340,6 +347,7 @@ void phy_chan_destroy(phy_chan *q)
     free(q->delay);
     free(q->eps);
     free(q->agent_rng);
+    chan_radios_destroy(q->radios);
     free(q);
 }
 
@@ -348,6 +356,7 @@ void phy_chan_reset(phy_chan *q)
     if (!q)
         return;
     seed_all(q);
+    chan_radios_reset(q->radios);
     (void)phy_chan_draw(q); /* cannot fail on an object that was created */
 }
 
@@ -357,6 +366,18 @@ void phy_chan_reseed(phy_chan *q, uint64_t seed)
         return;
     q->cfg.seed = seed;
     seed_all(q);
+    chan_radios_reseed(q->radios, seed);
+}
+
+void phy_chan_retune(phy_chan *q)
+{
+    if (q)
+        chan_radios_retune(q->radios);
+}
+
+const phy_impair *phy_chan_radio(const phy_chan *q, unsigned r)
+{
+    return q ? chan_radios_get(q->radios, r) : NULL;
 }
 
 am_status phy_chan_draw(phy_chan *q)
@@ -742,6 +763,12 @@ static am_status uplink(phy_chan *q,
     if (s != AM_OK)
         return s;
     fill_noise(q, y, need);
+    /* step 2a with radios: every agent's burst through its radio's TX first (calling thread) */
+    if (q->radios && jb->n > 0) {
+        if ((s = chan_radios_tx_all(q->radios, jb->tx, jb->src, jb->user, jb->active, jb->n,
+                                    &jb->tx)) != AM_OK)
+            return s;
+    }
     jb->k_lo = 0;
     jb->k_hi = q->cfg.n_agents;
     jb->lead = lead;
@@ -749,6 +776,10 @@ static am_status uplink(phy_chan *q,
     jb->t_lo = lead;
     jb->t_hi = need - tail;
     if ((s = run(q, jb)) != AM_OK)
+        return s;
+    /* step 3: the server radio's RX on the sum, noise included */
+    if (q->radios && (s = chan_radios_rx(q->radios, chan_radios_server(q->radios), y, need, lead,
+                                         lead + jb->n)) != AM_OK)
         return s;
     *ny = need;
     return AM_OK;
@@ -805,10 +836,17 @@ am_status phy_chan_downlink(phy_chan *q,
     if (!x && n > 0)
         return AM_FAIL(AM_EINVAL, "phy_chan_downlink: x is NULL");
     fill_noise(q, y, need);
+    /* the server radio's TX */
+    if (q->radios && n > 0 &&
+        (s = chan_radios_tx(q->radios, chan_radios_server(q->radios), x, n, &x)) != AM_OK)
+        return s;
     chan_job jb = {.x1 = x, .k_lo = k, .k_hi = k + 1, .downlink = 1, .n = n, .lead = lead, .y = y};
     jb.t_lo = lead + q->delay[k];
     jb.t_hi = jb.t_lo + n + q->cfg.n_taps - 1;
     if ((s = run(q, &jb)) != AM_OK)
+        return s;
+    /* agent k's radio RX */
+    if (q->radios && (s = chan_radios_rx(q->radios, k, y, need, lead, lead + n)) != AM_OK)
         return s;
     *ny = need;
     return AM_OK;

@@ -281,7 +281,7 @@ static void setup_dirs(phy_impair *q, const float *h)
     t->g = q->st.g_tx;
     r->a = 1.0 / (1.0 + delta);
     r->b = 0.0;
-    r->f = -f;
+    r->f = f;
     r->g = q->st.g_rx;
     t->interp = delta != 0 || q->st.tau != 0 || c->ripple_db != 0;
     r->interp = delta != 0 || c->ripple_db != 0;
@@ -397,8 +397,9 @@ size_t phy_impair_max_out(const phy_impair *q, phy_impair_dir dir, size_t n)
     return (size_t)ceil((double)n / q->d[dir].a) + 2u;
 }
 
-/* LO rotation of sample n: e^{j (2 pi frac(f n) + phi + theta[n])}, theta the Wiener walk plus
- * white jitter. One normal draw per enabled component per sample (chunk invariant). */
+/* LO rotation of sample n: e^{+-j (2 pi frac(f n) + phi + theta[n])} (+ TX, - RX), theta the
+ * Wiener walk plus white jitter. One normal draw per enabled component per sample (chunk
+ * invariant). */
 static float complex lo_rot(phy_impair *q, imp_dir *d, uint64_t n)
 {
     double ph = d->phi;
@@ -414,7 +415,8 @@ static float complex lo_rot(phy_impair *q, imp_dir *d, uint64_t n)
         ph += q->jit_sd * am_rng_normal(&d->noise);
     if (ph == 0)
         return 1.0f;
-    return CMPLXF((float)cos(ph), (float)sin(ph));
+    float si = (float)sin(ph);
+    return CMPLXF((float)cos(ph), d == &q->d[PHY_IMPAIR_RX] ? -si : si);
 }
 
 static float quant1(float v, float a, float step)

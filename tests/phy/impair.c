@@ -3,6 +3,7 @@
  * SQNR 6.02 b + 1.76 - backoff and the Gaussian clipping tail, chain ripple H(f), fractional delay
  * against an exact DFT-domain delay; ideal pass-through bit for bit; chunking invariance. */
 #include "phy/impair.h"
+#include "phy/chan.h"
 
 #include "am_test.h"
 #include "core/rng.h"
@@ -570,4 +571,165 @@ AM_TEST(profiles_and_errors, unit)
     size_t ny = 0;
     AM_CHECK(phy_impair_execute(q, PHY_IMPAIR_RX, x, 3, y, 8, &ny) == AM_EFORMAT, "NaN refused");
     phy_impair_destroy(q);
+}
+
+/* phy_chan with radios: an ideal impairment cfg is bit for bit the emulator without one; with LO
+ * phases only, the uplink from agent k is the ideal one times e^{j (phi_tx,k - phi_rx,server)} and
+ * the downlink times e^{j (phi_tx,server - phi_rx,k)}: not reciprocal. */
+static void chan_run(
+    const phy_impair_cfg *imp, float complex *up, float complex *down, size_t cap, phy_chan **keep)
+{
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_agents = 3;
+    c.n_taps = 3;
+    c.delay_spread = 0.5f;
+    c.max_timing_offset = 4;
+    c.max_cfo = 0.02f;
+    c.snr_db = 30.0f;
+    c.seed = 17;
+    c.impair = imp;
+    phy_chan *ch = NULL;
+    if (phy_chan_create(&c, &ch) != AM_OK) {
+        fprintf(stderr, "%s\n", am_last_error());
+        return;
+    }
+    am_rng r;
+    am_rng_seed(&r, 6);
+    enum { B = 1500 };
+    float complex *x[3];
+    for (int k = 0; k < 3; k++) {
+        x[k] = malloc(B * sizeof *x[k]);
+        cgauss(&r, x[k], B, 1.0f);
+    }
+    size_t ny = 0;
+    if (phy_chan_execute(ch, (const float complex *const *)x, B, 50, 50, up, cap, &ny) != AM_OK ||
+        phy_chan_downlink(ch, 1, x[0], B, 50, 50, down, cap, &ny) != AM_OK)
+        fprintf(stderr, "%s\n", am_last_error());
+    for (int k = 0; k < 3; k++)
+        free(x[k]);
+    if (keep)
+        *keep = ch;
+    else
+        phy_chan_destroy(ch);
+}
+
+AM_TEST(chan_radios, unit)
+{
+    const size_t cap = 1700;
+    float complex *u0 = calloc(cap, sizeof *u0), *d0 = calloc(cap, sizeof *d0);
+    float complex *u1 = calloc(cap, sizeof *u1), *d1 = calloc(cap, sizeof *d1);
+    chan_run(NULL, u0, d0, cap, NULL);
+    phy_impair_cfg ideal;
+    phy_impair_cfg_default(&ideal);
+    chan_run(&ideal, u1, d1, cap, NULL);
+    AM_CHECK(memcmp(u0, u1, cap * sizeof *u0) == 0 && memcmp(d0, d1, cap * sizeof *d0) == 0,
+             "ideal radios: bit-identical");
+    /* LO phases only, noiseless comparison: the noise is the same stream in both runs, so
+     * y_imp - e^{j phi} y_ideal is the noise rotated minus the noise; use a single agent */
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_taps = 2;
+    c.delay_spread = 0.3f;
+    c.seed = 4;
+    phy_impair_cfg lo;
+    phy_impair_cfg_default(&lo);
+    lo.lo_phase = 1;
+    phy_chan *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &a));
+    c.impair = &lo;
+    AM_REQUIRE_OK(phy_chan_create(&c, &b));
+    AM_REQUIRE(phy_chan_radio(b, 0) && phy_chan_radio(b, 1) && !phy_chan_radio(b, 2) &&
+                   !phy_chan_radio(a, 0),
+               "radios");
+    phy_impair_state sk, ss;
+    phy_impair_get_state(phy_chan_radio(b, 0), &sk);
+    phy_impair_get_state(phy_chan_radio(b, 1), &ss);
+    am_rng r;
+    am_rng_seed(&r, 1);
+    float complex x[500];
+    cgauss(&r, x, 500, 1.0f);
+    const float complex *tx[1] = {x};
+    size_t ny = 0;
+    AM_REQUIRE_OK(phy_chan_execute(a, tx, 500, 10, 10, u0, cap, &ny));
+    AM_REQUIRE_OK(phy_chan_execute(b, tx, 500, 10, 10, u1, cap, &ny));
+    AM_REQUIRE_OK(phy_chan_downlink(a, 0, x, 500, 10, 10, d0, cap, &ny));
+    AM_REQUIRE_OK(phy_chan_downlink(b, 0, x, 500, 10, 10, d1, cap, &ny));
+    float complex up = cexpf(I * (sk.phi_tx - ss.phi_rx)), dn = cexpf(I * (ss.phi_tx - sk.phi_rx));
+    double eu = 0, ed = 0;
+    for (size_t t = 0; t < ny; t++) {
+        eu = fmax(eu, cabsf(u1[t] - up * u0[t]));
+        ed = fmax(ed, cabsf(d1[t] - dn * d0[t]));
+    }
+    AM_CHECK(eu < 1e-5 && ed < 1e-5, "uplink %.3g, downlink %.3g", eu, ed);
+    /* the two directions differ (uniform independent phases: equal with probability 0) */
+    AM_CHECK(cabsf(up - dn) > 1e-3, "not reciprocal");
+    /* retune: new phases; draw keeps them */
+    AM_REQUIRE_OK(phy_chan_draw(b));
+    phy_impair_state s2;
+    phy_impair_get_state(phy_chan_radio(b, 0), &s2);
+    AM_CHECK(s2.phi_tx == sk.phi_tx, "draw keeps the LO phases");
+    phy_chan_retune(b);
+    phy_impair_get_state(phy_chan_radio(b, 0), &s2);
+    AM_CHECK(s2.phi_tx != sk.phi_tx, "retune redraws them");
+    phy_chan_destroy(a);
+    phy_chan_destroy(b);
+    free(u0);
+    free(u1);
+    free(d0);
+    free(d1);
+}
+
+static am_status
+src_copy(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
+{
+    (void)thread;
+    const float complex *const *x = user;
+    memcpy(out, x[k] + u0, n * sizeof *out);
+    return AM_OK;
+}
+
+/* With a full profile: execute, execute_source and 3 threads give the same bytes. */
+AM_TEST(chan_radios_paths_identical, unit)
+{
+    phy_impair_cfg imp;
+    imp.seed = 1;
+    AM_REQUIRE_OK(phy_impair_profile("b210-free", &imp));
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.n_agents = 4;
+    c.n_taps = 3;
+    c.delay_spread = 0.5f;
+    c.snr_db = 20.0f;
+    c.seed = 8;
+    c.impair = &imp;
+    am_rng r;
+    am_rng_seed(&r, 2);
+    enum { B = 3000 };
+    float complex *x[4];
+    for (int k = 0; k < 4; k++) {
+        x[k] = malloc(B * sizeof *x[k]);
+        cgauss(&r, x[k], B, 1.0f);
+    }
+    const size_t cap = B + 200;
+    float complex *y[3];
+    for (int v = 0; v < 3; v++) {
+        y[v] = calloc(cap, sizeof *y[v]);
+        c.threads = v == 2 ? 3 : 1;
+        phy_chan *ch = NULL;
+        AM_REQUIRE_OK(phy_chan_create(&c, &ch));
+        size_t ny = 0;
+        if (v == 1)
+            AM_CHECK_OK(phy_chan_execute_source(ch, src_copy, x, NULL, B, 50, 50, y[v], cap, &ny));
+        else
+            AM_CHECK_OK(
+                phy_chan_execute(ch, (const float complex *const *)x, B, 50, 50, y[v], cap, &ny));
+        phy_chan_destroy(ch);
+    }
+    AM_CHECK(memcmp(y[0], y[1], cap * sizeof *y[0]) == 0, "source path identical");
+    AM_CHECK(memcmp(y[0], y[2], cap * sizeof *y[0]) == 0, "3 threads identical");
+    for (int k = 0; k < 4; k++)
+        free(x[k]);
+    for (int v = 0; v < 3; v++)
+        free(y[v]);
 }

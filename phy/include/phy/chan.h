@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "phy/impair.h"
 
 /* Model, agent k (realisation drawn by phy_chan_draw):
  *   taps a_{k,l}, l = 0..n_taps-1, at delay l samples: independent CN(0, P_l) with the exponential
@@ -45,6 +46,10 @@ typedef struct phy_chan_cfg {
     unsigned threads; /* threads of execute/downlink (the calling one included), 0..64, 0 = 1;
                          outputs are byte-identical for any value (each output sample is the same
                          sum in the same order: noise, then agent 0, 1, ...) */
+    const phy_impair_cfg *impair; /* every radio's impairments (phy/impair.h), copied at create;
+                                     NULL or an ideal cfg = ideal radios (the emulator as without
+                                     them, bit for bit). Its seed is not used: radio r (agents
+                                     0..K-1, the server K) draws from (seed, r). */
 } phy_chan_cfg;
 
 /* K = 1, M = 256, cp = 32, default allocation, flat (1 tap, delay_spread 1), no timing offset,
@@ -65,6 +70,12 @@ void phy_chan_reseed(phy_chan *q, uint64_t seed);
 /* New independent realisation of all agents' channels (per round). Agent k's channels come from
  * its own random stream (seed, k), so they do not depend on K. */
 am_status phy_chan_draw(phy_chan *q);
+/* Every radio draws new TX and RX LO phases (a retune; phy_impair_retune). Radios keep their LO
+ * phases across phy_chan_draw (a session tunes once); no-op with ideal radios. */
+void phy_chan_retune(phy_chan *q);
+/* Radio r (agents 0..K-1, the server K) for inspection (phy_impair_get_state); NULL with ideal
+ * radios or r > K. */
+const phy_impair *phy_chan_radio(const phy_chan *q, unsigned r);
 am_status phy_chan_set_snr(phy_chan *q, float snr_db);
 
 /* M bins: H_k[i] = e^{j phi_k} sum_l a_l e^{-j 2 pi i (d_k + l)/M}  (i = FFT bin, §1). */
@@ -85,7 +96,12 @@ size_t phy_chan_out_len(const phy_chan *q, size_t burst_len, size_t lead, size_t
 
 /* uplink: y = sum_k channel_k(tx[k]) rotated by (cfo_k + common) + AWGN; tx[k] may be NULL (agent
  * silent); noise also over the `lead` samples before and `tail` after; deterministic for a seed.
- * cap >= phy_chan_out_len(...) else AM_EINVAL. Does not allocate. */
+ * cap >= phy_chan_out_len(...) else AM_EINVAL. Does not allocate with ideal radios.
+ * With cfg.impair: agent k's burst first goes through its radio's TX (phy_impair, a new burst,
+ * cut to burst_len; on the calling thread), and the server radio's RX (a new stream, AGC level =
+ * the mean power over [lead, lead + burst_len)) processes the whole y after the noise: thermal
+ * noise enters at the antenna, before the LO, IQ imbalance and ADC. Work buffers (one burst per
+ * radio, and the output) grow on the first call longer than any before. */
 am_status phy_chan_execute(phy_chan *q,
                            const float complex *const *tx,
                            size_t burst_len,
@@ -106,7 +122,8 @@ typedef am_status (*phy_chan_source)(
 
 /* phy_chan_execute with the bursts made on demand by src (agent k sends iff active == NULL or
  * active[k]): no burst needs to exist whole, the output is byte-identical to phy_chan_execute on
- * the same bursts. Does not allocate. */
+ * the same bursts. Does not allocate with ideal radios; with cfg.impair each agent's burst is
+ * fetched whole (thread 0) into its radio's buffer first. */
 am_status phy_chan_execute_source(phy_chan *q,
                                   phy_chan_source src,
                                   void *user,
@@ -121,7 +138,8 @@ am_status phy_chan_execute_source(phy_chan *q,
 /* downlink to agent k (beacon, §6): same multipath, timing offset and phase (TDD reciprocity),
  * CFO -(cfo_k + common), AWGN of the same variance. Output length as phy_chan_out_len; an agent
  * whose FFT window of a block sits at its nominal place (lead + n0) sees the gain
- * phy_chan_response(k) on every bin. */
+ * phy_chan_response(k) on every bin (ideal radios). With cfg.impair: x through the server
+ * radio's TX, y through agent k's radio's RX (each call a new burst / stream). */
 am_status phy_chan_downlink(phy_chan *q,
                             unsigned k,
                             const float complex *x,
