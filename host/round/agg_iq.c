@@ -6,10 +6,12 @@
  *  2. the server's beacon (§6) down to every present agent (phy_chan_downlink, one after the other:
  *     the emulator's noise stream is sequential);
  *  3. in parallel over agents: beacon detection, CFO and channel estimation (phy_beacon_rx: the
- *     agent never sees the emulator's secret), then the precoder (§4), the burst (phy_ota_tx) and
- *     the CFO pre-compensation (phy_rotate);
+ *     agent never sees the emulator's secret), then the precoder (§4) and what each agent delivers;
  *  4. the emulator superposes the bursts with multipath, timing offsets, CFO and AWGN, with noise
- *     before (lead) and after (tail) the burst;
+ *     before (lead) and after (tail) the burst; it asks the agents for their bursts block by block
+ *     on its threads (phy_chan_execute_source -> ota_agent_burst_range: phy_ota_tx and the CFO
+ *     pre-compensation phy_rotate_from), so a burst never exists whole: a round holds the stream,
+ *     the beacons and the precoders, O(L + K M), not K bursts (issue 14);
  *  5. optionally through a radio (a timed burst out, timestamped RX back) and into a capture;
  *  6. the server's streaming receiver (phy_ota_rx_execute) detects, synchronises, equalises and
  *     demaps: its payload IS the estimate (so a capture replays to it bit for bit).
@@ -38,9 +40,6 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "util/fsutil.h"
-#include "util/monotime.h"
-#include "round/ota_agent.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
@@ -49,6 +48,9 @@
 #include "phy/sigmf.h"
 #include "radio/file.h"
 #include "radio/radio.h"
+#include "round/ota_agent.h"
+#include "util/fsutil.h"
+#include "util/monotime.h"
 
 #define IQ_MAX_AGENTS 4096u
 #define IQ_MAX_THREADS 64u
@@ -84,9 +86,8 @@ typedef struct agg_iq {
     float complex *dl; /* K x dl_len */
     /* uplink */
     size_t lead, tail, ycap;
-    float complex *bursts;     /* K x blen, SIMD aligned */
-    const float complex **txp; /* K: burst pointers handed to the emulator (NULL = silent) */
-    float complex *y, *y2;     /* received stream (y2: after the radio) */
+    unsigned char *sending; /* K: the agent found the beacon and transmits (emulator source) */
+    float complex *y, *y2;  /* received stream (y2: after the radio) */
     /* per agent */
     float complex *P;     /* K x M precoders (0 on the bins an agent truncated) */
     ota_agent_link *link; /* K: what each agent learned from the beacon (found = it sends) */
@@ -179,18 +180,27 @@ static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
-/* Burst of agent k (scheduled at lead in the uplink stream); delivered[k]. */
+/* delivered[k]: agent k's entries on the bins it did not truncate (0 if it stays silent). */
 static am_status agent_tx(agg_iq *q, iq_worker *w, unsigned k)
 {
     float *del = q->delivered ? q->delivered[k] : NULL;
-    if (!q->link[k].found) {
-        if (del)
-            memset(del, 0, q->d * sizeof *del);
+    if (!del)
         return AM_OK;
-    }
-    am_status s =
-        ota_agent_burst(w->ag, &q->link[k], q->P + (size_t)k * q->M, q->x[k], q->d, q->r->eta,
-                        (int64_t)q->lead, q->bursts + (size_t)k * q->blen, q->blen, del);
+    if (!q->link[k].found)
+        memset(del, 0, q->d * sizeof *del);
+    else
+        ota_agent_delivered(w->ag, q->P + (size_t)k * q->M, q->x[k], q->d, del);
+    return AM_OK;
+}
+
+/* The emulator's source (phy/chan.h): samples u0 .. u0+n-1 of agent k's burst, scheduled at lead
+ * in the uplink stream, made by the DSP object of the emulator thread that asks. */
+static am_status
+agent_source(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
+{
+    agg_iq *q = user;
+    am_status s = ota_agent_burst_range(q->w[thread].ag, &q->link[k], q->P + (size_t)k * q->M,
+                                        q->x[k], q->d, q->r->eta, (int64_t)q->lead, u0, n, out);
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
@@ -425,7 +435,7 @@ static am_status iq_aggregate(void *self,
     q->present = present;
     q->d = d;
     q->delivered = delivered;
-    /* 3. agents: beacon -> precoder, then bursts (parallel) */
+    /* 3. agents: beacon -> precoder, then what they deliver (parallel) */
     s = parallel(q, PHASE_BEACON);
     double t1 = monotime_s();
     if (s == AM_OK)
@@ -441,7 +451,7 @@ static am_status iq_aggregate(void *self,
     for (unsigned k = 0; k < q->K; k++) {
         if (delivered && delivered[k] && present && !present[k])
             memset(delivered[k], 0, d * sizeof *delivered[k]);
-        q->txp[k] = q->link[k].found ? q->bursts + (size_t)k * q->blen : NULL;
+        q->sending[k] = (unsigned char)(q->link[k].found != 0);
         if (!q->link[k].found)
             continue;
         nsend++;
@@ -464,10 +474,10 @@ static am_status iq_aggregate(void *self,
     for (unsigned u = 0; u < q->nu; u++)
         na += q->nact[q->ubins[u]];
     q->info.active_true_mean = na / q->nu;
-    /* 4. the air */
+    /* 4. the air, the agents' bursts made on the emulator's threads as it needs them */
     size_t ny = 0;
-    if ((s = phy_chan_execute(q->ch, q->txp, q->blen, q->lead, q->tail, q->y, q->ycap, &ny)) !=
-        AM_OK)
+    if ((s = phy_chan_execute_source(q->ch, agent_source, q, q->sending, q->blen, q->lead, q->tail,
+                                     q->y, q->ycap, &ny)) != AM_OK)
         return s;
     const float complex *yr = q->y;
     if (q->rad) {
@@ -554,11 +564,10 @@ static void iq_destroy(void *self)
     phy_frame_destroy(q->frame);
     phy_fft_free(q->beacon);
     phy_fft_free(q->dl);
-    phy_fft_free(q->bursts);
     phy_fft_free(q->y);
     phy_fft_free(q->y2);
     phy_fft_free(q->P);
-    free(q->txp);
+    free(q->sending);
     free(q->link);
     free(q->nact);
     free(q->radio_args);
@@ -749,15 +758,13 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->ycap = phy_chan_out_len(q->ch, q->blen, q->lead, q->tail);
     q->beacon = phy_fft_alloc(q->bl);
     q->dl = phy_fft_alloc((size_t)q->K * q->dl_len);
-    q->bursts = phy_fft_alloc((size_t)q->K * q->blen);
     q->y = phy_fft_alloc(q->ycap);
     q->P = phy_fft_alloc((size_t)q->K * q->M);
-    q->txp = calloc(q->K, sizeof *q->txp);
+    q->sending = calloc(q->K, 1);
     q->link = calloc(q->K, sizeof *q->link);
     q->nact = calloc(q->M, sizeof *q->nact);
     q->w = calloc(q->T, sizeof *q->w);
-    if (!q->beacon || !q->dl || !q->bursts || !q->y || !q->P || !q->txp || !q->link || !q->nact ||
-        !q->w) {
+    if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",

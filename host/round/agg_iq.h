@@ -89,7 +89,8 @@ typedef struct agg_iq_round_info {
     double erased_frac;      /* fraction of (sending agent, used bin) pairs truncated */
     double beacon_cfo_err;   /* rms over sending agents of (agents' CFO estimate - truth), the
                                 truth taken from the emulator for this diagnostic only */
-    double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, precode+TX, emulator, RX */
+    double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, delivered vectors, emulator with
+                                            the agents' bursts made in it (precode+TX), RX */
     char capture[512];                   /* capture written this round ("" if none) */
 } agg_iq_round_info;
 

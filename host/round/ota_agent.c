@@ -2,6 +2,7 @@
 #include "round/ota_agent.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ struct ota_agent {
     float complex *coef;    /* ns: smoothing coefficients */
     float complex *H;       /* M: the channel referred to the scheduled window */
     float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
-    float *pad;             /* L: a shorter payload zero-padded */
+    uint32_t *dmask;        /* 2 M_data: which payload entries of a symbol are delivered */
 };
 
 void ota_agent_destroy(ota_agent *q)
@@ -37,7 +38,7 @@ void ota_agent_destroy(ota_agent *q)
     free(q->coef);
     free(q->H);
     phy_fft_free(q->scratch);
-    free(q->pad);
+    free(q->dmask);
     free(q);
 }
 
@@ -126,8 +127,8 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->coef = malloc(q->ns * sizeof *q->coef);
     q->H = malloc(q->M * sizeof *q->H);
     q->scratch = phy_fft_alloc(3 * phy_frame_block_len(q->frame));
-    q->pad = malloc(q->L * sizeof *q->pad);
-    if (!q->coef || !q->H || !q->scratch || !q->pad) {
+    q->dmask = malloc(2 * (size_t)q->nd * sizeof *q->dmask);
+    if (!q->coef || !q->H || !q->scratch || !q->dmask) {
         s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
         goto fail;
     }
@@ -251,6 +252,71 @@ am_status ota_agent_beacon(ota_agent *q,
     return AM_OK;
 }
 
+/* Checks shared by the burst calls. */
+static am_status burst_args(const ota_agent *q,
+                            const ota_agent_link *link,
+                            const float complex *p,
+                            const float *x,
+                            size_t d)
+{
+    if (!q || !link || !p || !x)
+        return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
+    if (!link->found)
+        return AM_FAIL(AM_EINVAL, "agent: no beacon found this round");
+    if (d == 0 || d > q->L)
+        return AM_FAIL(AM_EINVAL, "agent: payload of %zu reals (1..%zu)", d, q->L);
+    return AM_OK;
+}
+
+am_status ota_agent_burst_range(ota_agent *q,
+                                const ota_agent_link *link,
+                                const float complex *p,
+                                const float *x,
+                                size_t d,
+                                float eta,
+                                int64_t t,
+                                size_t u0,
+                                size_t n,
+                                float complex *out)
+{
+    am_status s = burst_args(q, link, p, x, d);
+    if (s != AM_OK)
+        return s;
+    if (!out && n)
+        return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
+    /* a shorter payload is zero-padded to L on the air: the transmitter reads zeros past d */
+    s = phy_ota_tx_execute_range(q->tx, x, d, eta, p, u0, n, out);
+    if (s != AM_OK)
+        return am_error_wrap(s, "transmitter");
+    if (q->cfg.cfo_comp) {
+        /* the uplink offset is minus the downlink one; phase continues from the beacon's start */
+        const double c = (double)link->cfo;
+        const double ph = (double)t + (double)link->delta;
+        phy_rotate_from(out, n, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI), u0);
+    }
+    return AM_OK;
+}
+
+void ota_agent_delivered(
+    ota_agent *q, const float complex *p, const float *x, size_t d, float *delivered)
+{
+    /* §3: entry j on data bin dbins[(j/2) % M_data]: a mask over one symbol's 2 M_data entries,
+     * then x where it is all ones, +0 where the bin was truncated (bits: exact copies) */
+    const size_t per = 2 * (size_t)q->nd;
+    uint32_t *mask = q->dmask;
+    for (unsigned j = 0; j < q->nd; j++)
+        mask[2 * j] = mask[2 * j + 1] = p[q->dbins[j]] == 0.0f ? 0u : 0xffffffffu;
+    for (size_t j0 = 0; j0 < d; j0 += per) {
+        const size_t e = d - j0 < per ? d - j0 : per;
+        for (size_t j = 0; j < e; j++) {
+            uint32_t u;
+            memcpy(&u, x + j0 + j, sizeof u);
+            u &= mask[j];
+            memcpy(delivered + j0 + j, &u, sizeof u);
+        }
+    }
+}
+
 am_status ota_agent_burst(ota_agent *q,
                           const ota_agent_link *link,
                           const float complex *p,
@@ -262,29 +328,17 @@ am_status ota_agent_burst(ota_agent *q,
                           size_t cap,
                           float *delivered)
 {
-    if (!q || !link || !p || !x || !out)
-        return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
-    if (!link->found)
-        return AM_FAIL(AM_EINVAL, "agent: no beacon found this round");
-    if (d == 0 || d > q->L)
-        return AM_FAIL(AM_EINVAL, "agent: payload of %zu reals (1..%zu)", d, q->L);
-    const float *v = x;
-    if (d < q->L) {
-        memcpy(q->pad, x, d * sizeof *x);
-        memset(q->pad + d, 0, (q->L - d) * sizeof *x);
-        v = q->pad;
-    }
-    am_status s = phy_ota_tx_execute(q->tx, v, eta, p, out, cap);
+    am_status s = burst_args(q, link, p, x, d);
     if (s != AM_OK)
-        return am_error_wrap(s, "transmitter");
-    if (q->cfg.cfo_comp) {
-        /* the uplink offset is minus the downlink one; phase continues from the beacon's start */
-        const double c = (double)link->cfo;
-        const double ph = (double)t + (double)link->delta;
-        phy_rotate(out, q->blen, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI));
-    }
+        return s;
+    if (!out)
+        return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
+    if (cap < q->blen)
+        return AM_FAIL(AM_EINVAL, "transmitter: output capacity %zu < burst length %zu", cap,
+                       q->blen);
+    if ((s = ota_agent_burst_range(q, link, p, x, d, eta, t, 0, q->blen, out)) != AM_OK)
+        return s;
     if (delivered)
-        for (size_t j = 0; j < d; j++) /* §3: entry j on data bin dbins[(j/2) % M_data] */
-            delivered[j] = p[q->dbins[(j / 2) % q->nd]] == 0.0f ? 0.0f : x[j];
+        ota_agent_delivered(q, p, x, d, delivered);
     return AM_OK;
 }

@@ -2,9 +2,10 @@
  * estimate -> least-squares smoothing -> precoder; payload -> precoded OFDM burst -> carrier-offset
  * pre-rotation. AIR_INTERFACE §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed system).
  *
- * One step for every agent of the program: the iq aggregator's emulated agents (host/round/agg_iq.c,
- * one object per worker thread, the per-agent state in caller arrays) and `airmeta agent`
- * (host/net/net.c, one object). The callers differ only in their ticks, given in ota_agent_sched.
+ * One step for every agent of the program: the iq aggregator's emulated agents
+ * (host/round/agg_iq.c, one object per worker thread, the per-agent state in caller arrays) and
+ * `airmeta agent` (host/net/net.c, one object). The callers differ only in their ticks, given in
+ * ota_agent_sched.
  *
  * Timing and phase references. The downlink stream x[0..n) starts at tick t0. Its carrier-offset
  * phasor is taken as 0 at tick phase_ref (agg_iq: the emulator's stream starts its phasor at
@@ -96,5 +97,23 @@ am_status ota_agent_burst(ota_agent *q,
                           float complex *out,
                           size_t cap,
                           float *delivered);
+
+/* Samples u0 .. u0+n-1 of the burst ota_agent_burst writes (the same bytes), into out (n values),
+ * without delivered: for the channel emulator's source (phy/chan.h), which asks for a burst in
+ * pieces, so that no burst needs to exist whole. AM_EINVAL as ota_agent_burst, and for a range past
+ * burst_len. Does not allocate. */
+am_status ota_agent_burst_range(ota_agent *q,
+                                const ota_agent_link *link,
+                                const float complex *p,
+                                const float *x,
+                                size_t d,
+                                float eta,
+                                int64_t t,
+                                size_t u0,
+                                size_t n,
+                                float complex *out);
+/* ota_agent_burst's delivered (d values) for the precoder p. */
+void ota_agent_delivered(
+    ota_agent *q, const float complex *p, const float *x, size_t d, float *delivered);
 
 #endif

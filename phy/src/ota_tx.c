@@ -31,6 +31,7 @@ struct phy_ota_tx {
     float complex *pp;      /* M: p[i] / sqrt(M_used) */
     float complex *wd;      /* M_data: pp[data bin] / eta */
     float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
+    float *pad;             /* 2 M_data: a symbol's payload zero-padded past d */
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
@@ -88,8 +89,9 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->wd = phy_fft_alloc(q->n_data);
     q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
-    if (!q->run_bin || !q->run_len || !q->run_over || !q->F || !q->T || !q->Fp || !q->Tp ||
-        !q->pp || !q->wd || !q->w1 || !q->w2) {
+    q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
+    if (!q->pad || !q->run_bin || !q->run_len || !q->run_over || !q->F || !q->T || !q->Fp ||
+        !q->Tp || !q->pp || !q->wd || !q->w1 || !q->w2) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
@@ -136,6 +138,7 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->wd);
     phy_fft_free(q->w1);
     phy_fft_free(q->w2);
+    phy_fft_free(q->pad);
     free(q->run_bin);
     free(q->run_len);
     free(q->run_over);
@@ -223,27 +226,74 @@ static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, 
     return bad | badv[0] | badv[1] | badv[2] | badv[3];
 }
 
-am_status phy_ota_tx_execute(phy_ota_tx *q,
-                             const float *v,
-                             float eta,
-                             const float complex *p,
-                             float complex *out,
-                             size_t cap)
+/* Data symbol s (§2/§3) into X (M bins; null bins already 0): pairs c_k = (v[2k] + i v[2k+1]) / eta
+ * from k = s M_data on, v of d <= L entries and zeros after them (as if v were zero-padded to L).
+ * Returns non-zero if an entry of v is NaN/Inf. */
+static uint32_t
+map_symbol(phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s, int precoded)
 {
-    if (!q || !v || !out)
+    const unsigned nd = q->n_data;
+    const size_t L = q->L, k = s * nd;
+    uint32_t bad = 0;
+    if (2 * (k + nd) <= d) {
+        bad = map_full(q, X, v + 2 * k, precoded);
+    } else if (2 * (k + nd) <= L) {
+        /* a full symbol of the zero-padded payload: its available entries, then zeros */
+        float *z = q->pad;
+        const size_t have = d > 2 * k ? d - 2 * k : 0;
+        memcpy(z, v + 2 * k, have * sizeof *z);
+        memset(z + have, 0, (2 * (size_t)nd - have) * sizeof *z);
+        bad = map_full(q, X, z, precoded);
+    } else {
+        /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
+        for (unsigned j = 0; j < nd; j++) {
+            const size_t kk = k + j;
+            float re = 2 * kk < d ? v[2 * kk] : 0.0f, im = 2 * kk + 1 < d ? v[2 * kk + 1] : 0.0f;
+            bad |= any_nonfinite(&re, 1) | any_nonfinite(&im, 1);
+            X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
+        }
+    }
+    for (unsigned j = 0; j < q->n_pilot; j++) /* after the data (see run_over) */
+        X[q->pilot[j]] = q->pp[q->pilot[j]];
+    return bad;
+}
+
+/* Samples [lo, hi) of a block (cp samples of cyclic prefix, then M: §2) whose M time samples are t,
+ * to out. */
+static void block_part(
+    const float complex *t, unsigned M, unsigned cp, size_t lo, size_t hi, float complex *out)
+{
+    for (size_t o = lo; o < hi; o++)
+        out[o - lo] = o < cp ? t[M - cp + o] : t[o - cp];
+}
+
+am_status phy_ota_tx_execute_range(phy_ota_tx *q,
+                                   const float *v,
+                                   size_t d,
+                                   float eta,
+                                   const float complex *p,
+                                   size_t u0,
+                                   size_t n,
+                                   float complex *out)
+{
+    if (!q || (!v && d) || (!out && n))
         return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
-    if (cap < q->burst_len)
-        return AM_FAIL(AM_EINVAL, "ota_tx: output capacity %zu < burst length %zu", cap,
-                       q->burst_len);
+    if (d > q->L)
+        return AM_FAIL(AM_EINVAL, "ota_tx: payload of %zu reals exceeds payload_len %zu", d, q->L);
+    if (u0 > q->burst_len || n > q->burst_len - u0)
+        return AM_FAIL(AM_EINVAL, "ota_tx: samples %zu..%zu are outside the burst (%zu)", u0,
+                       u0 + n, q->burst_len);
     if (!isfinite(eta) || eta <= 0.0f)
         return AM_FAIL(AM_EINVAL, "ota_tx: scale eta = %g must be finite and > 0 (§3)",
                        (double)eta);
     const unsigned M = q->M, cp = q->cp, nd = q->n_data;
-    const size_t B = q->B, N = q->N, L = q->L;
+    const size_t B = q->B;
     if (p && any_nonfinite((const float *)p, 2 * (size_t)M)) {
         size_t pb = phy_first_nonfinite((const float *)p, 2 * (size_t)M);
         return AM_FAIL(AM_EINVAL, "ota_tx: precoder entry p[%zu] is not finite", pb / 2);
     }
+    if (n == 0)
+        return AM_OK;
 
     /* §1 scaling and §4 precoding folded into one weight per used bin */
     const float g = 1.0f / sqrtf((float)q->n_used);
@@ -258,72 +308,86 @@ am_status phy_ota_tx_execute(phy_ota_tx *q,
         q->w2[2 * j] = -cimagf(w);
         q->w2[2 * j + 1] = cimagf(w);
     }
+    const size_t u1 = u0 + n, bfirst = u0 / B, blast = (u1 - 1) / B;
 
     /* preamble: precomputed when un-precoded, otherwise its values times the precoder (§4) */
-    if (p) {
-        const float complex *S[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
-                                     phy_frame_s1(q->frame)};
-        for (unsigned b = 0; b < 3; b++)
-            for (unsigned u = 0; u < q->n_used; u++) {
-                unsigned i = q->used[u];
-                q->Fp[b * M + i] = phy_cmul(pp[i], S[b][i]);
-            }
-        phy_fft_execute(q->ifft_pre);
-        for (unsigned b = 0; b < 3; b++) {
-            const float complex *t = q->Tp + b * M;
-            memcpy(out + b * B, t + M - cp, cp * sizeof(float complex));
-            memcpy(out + b * B + cp, t, M * sizeof(float complex));
+    if (bfirst < 3) {
+        const float complex *pre = phy_frame_preamble(q->frame);
+        if (p) {
+            const float complex *S[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
+                                         phy_frame_s1(q->frame)};
+            for (unsigned b = 0; b < 3; b++)
+                for (unsigned u = 0; u < q->n_used; u++) {
+                    unsigned i = q->used[u];
+                    q->Fp[b * M + i] = phy_cmul(pp[i], S[b][i]);
+                }
+            phy_fft_execute(q->ifft_pre);
         }
-    } else {
-        memcpy(out, phy_frame_preamble(q->frame), 3 * B * sizeof(float complex));
+        for (size_t b = bfirst; b < 3 && b <= blast; b++) {
+            const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
+            if (p)
+                block_part(q->Tp + b * M, M, cp, lo, hi, out + (b * B + lo - u0));
+            else
+                memcpy(out + (b * B + lo - u0), pre + b * B + lo, (hi - lo) * sizeof *out);
+        }
     }
 
-    /* §2/§3: data symbols, values c_k = (v[2k] + i v[2k+1]) / eta, bins increasing; a chunk of
-     * C symbols at a time */
-    const size_t nfull = L / 2; /* complete (re, im) pairs */
-    size_t k = 0;
+    /* §2/§3: data symbols s0..s1-1 (those the range touches), a chunk of C symbols at a time */
     uint32_t bad = 0; /* payload NaN/Inf, checked while mapping (one pass over v) */
-    for (size_t s0 = 0; s0 < N; s0 += q->C) {
-        size_t c = N - s0 < q->C ? N - s0 : q->C;
-        for (size_t s = 0; s < c; s++) {
-            float complex *X = q->F + s * M;
-            if (k + nd <= nfull) {
-                bad |= map_full(q, X, v + 2 * k, p != NULL);
-                k += nd;
-            } else {
-                /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
-                for (unsigned j = 0; j < nd; j++, k++) {
-                    float re = 2 * k < L ? v[2 * k] : 0.0f,
-                          im = 2 * k + 1 < L ? v[2 * k + 1] : 0.0f;
-                    bad |= any_nonfinite(&re, 1) | any_nonfinite(&im, 1);
-                    X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
+    if (blast >= 3) {
+        const size_t s_first = bfirst > 3 ? bfirst - 3 : 0, s_end = blast - 3 + 1;
+        for (size_t c0 = s_first; c0 < s_end; c0 += q->C) {
+            size_t c = s_end - c0 < q->C ? s_end - c0 : q->C;
+            for (size_t s = 0; s < c; s++)
+                bad |= map_symbol(q, q->F + s * M, v, d, c0 + s, p != NULL);
+            for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
+                const size_t b = 3 + c0 + s, start = b * B;
+                const float complex *fs = q->F + s * M;
+                if (start >= u0 && start + B <= u1) { /* the whole block */
+                    float complex *o = out + (start - u0);
+                    if (phy_fft_fits(q->ifft, fs, o + cp)) { /* straight into the output */
+                        phy_fft_execute_on(q->ifft, fs, o + cp);
+                        memcpy(o, o + M, cp * sizeof(float complex));
+                        continue;
+                    }
+                    float complex *t = q->T + s * M;
+                    phy_fft_execute_on(q->ifft, fs, t);
+                    memcpy(o, t + M - cp, cp * sizeof(float complex));
+                    memcpy(o + cp, t, M * sizeof(float complex));
+                } else { /* the range starts or ends inside it */
+                    const size_t lo = start < u0 ? u0 - start : 0;
+                    const size_t hi = start + B > u1 ? u1 - start : B;
+                    float complex *t = q->T + s * M;
+                    phy_fft_execute_on(q->ifft, fs, t);
+                    block_part(t, M, cp, lo, hi, out + (start + lo - u0));
                 }
-            }
-            for (unsigned j = 0; j < q->n_pilot; j++) /* after the data (see run_over) */
-                X[q->pilot[j]] = pp[q->pilot[j]];
-        }
-        for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
-            float complex *o = out + (3 + s0 + s) * B;
-            const float complex *fs = q->F + s * M;
-            if (phy_fft_fits(q->ifft, fs, o + cp)) { /* straight into the output */
-                phy_fft_execute_on(q->ifft, fs, o + cp);
-                memcpy(o, o + M, cp * sizeof(float complex));
-            } else {
-                float complex *t = q->T + s * M;
-                phy_fft_execute_on(q->ifft, fs, t);
-                memcpy(o, t + M - cp, cp * sizeof(float complex));
-                memcpy(o + cp, t, M * sizeof(float complex));
             }
         }
     }
     if (bad) {
-        size_t e = phy_first_nonfinite(v, L);
+        size_t e = phy_first_nonfinite(v, d);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", e, (double)v[e]);
     }
     return AM_OK;
 }
 
-void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double phase0)
+am_status phy_ota_tx_execute(phy_ota_tx *q,
+                             const float *v,
+                             float eta,
+                             const float complex *p,
+                             float complex *out,
+                             size_t cap)
+{
+    if (!q || !v || !out)
+        return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
+    if (cap < q->burst_len)
+        return AM_FAIL(AM_EINVAL, "ota_tx: output capacity %zu < burst length %zu", cap,
+                       q->burst_len);
+    return phy_ota_tx_execute_range(q, v, q->L, eta, p, 0, q->burst_len, out);
+}
+
+void phy_rotate_from(
+    float complex *x, size_t n, double eps, unsigned nfft, double phase0, size_t first)
 {
     if (!x || n == 0 || nfft == 0 || eps == 0.0) {
         if (x && phase0 != 0.0) {
@@ -333,17 +397,24 @@ void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double ph
         }
         return;
     }
-    /* anchor the phase in double every 64 samples, a float step table in between */
+    /* anchor the phase in double every 64 samples (of the whole stream, whatever `first`), a
+     * float step table in between */
     enum { K = 64 };
     const double w = 2.0 * M_PI * eps / (double)nfft;
     float complex step[K];
     for (unsigned k = 0; k < K; k++)
         step[k] = (float complex)cexp(I * (w * (double)k));
-    for (size_t t0 = 0; t0 < n; t0 += K) {
+    const size_t end = first + n;
+    for (size_t t0 = first - first % K; t0 < end; t0 += K) {
         double ph = fmod(phase0 + w * (double)t0, 2.0 * M_PI);
         float complex a = (float complex)cexp(I * ph);
-        size_t e = t0 + K < n ? K : n - t0;
-        for (size_t k = 0; k < e; k++)
-            x[t0 + k] = phy_cmul(x[t0 + k], phy_cmul(a, step[k]));
+        const size_t b = t0 < first ? first - t0 : 0, e = t0 + K < end ? K : end - t0;
+        for (size_t k = b; k < e; k++)
+            x[t0 + k - first] = phy_cmul(x[t0 + k - first], phy_cmul(a, step[k]));
     }
+}
+
+void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double phase0)
+{
+    phy_rotate_from(x, n, eps, nfft, phase0, 0);
 }

@@ -330,3 +330,76 @@ AM_TEST(fft, unit)
     c.idist = 10;
     AM_CHECK(phy_fft_create(&c, &q) == AM_EINVAL && !q, "idist < n accepted");
 }
+
+/* phy_ota_tx_execute_range: any range of the burst is the same bytes as the whole burst's slice
+ * (precoded and not; ranges inside the preamble, across block edges, single samples, the tail), a
+ * payload of d < L reals the same bytes as the burst of the payload zero-padded to L; and
+ * phy_rotate_from on a slice the same bytes as phy_rotate on the whole stream. */
+AM_TEST(range, unit)
+{
+    const unsigned M = 256, cp = 32;
+    const size_t L = 5001; /* odd: the last symbol holds a lone real */
+    phy_ota_tx *q = make_tx(M, cp, NULL, L);
+    AM_REQUIRE(q, "create");
+    const size_t n = phy_ota_tx_burst_len(q), B = M + cp;
+    float *v = malloc(L * sizeof *v), *vp = calloc(L, sizeof *vp);
+    float complex *p = malloc(M * sizeof *p), *full = malloc(n * sizeof *full);
+    float complex *part = malloc(n * sizeof *part), *rot = malloc(n * sizeof *rot);
+    AM_REQUIRE(v && vp && p && full && part && rot, "out of memory");
+    am_rng g;
+    am_rng_seed(&g, 41);
+    for (size_t j = 0; j < L; j++)
+        v[j] = (float)am_rng_normal(&g);
+    for (unsigned i = 0; i < M; i++)
+        p[i] = am_rng_cnormal(&g);
+    size_t bad = 0, cases = 0;
+    for (int pre = 0; pre < 2; pre++) {
+        const float complex *pc = pre ? p : NULL;
+        AM_REQUIRE_OK(phy_ota_tx_execute(q, v, 0.7f, pc, full, n));
+        const size_t r[][2] = {{0, 1},         {5, 3 * B - 7},     {B - 1, 2},
+                               {3 * B - 1, 3}, {3 * B, B},         {3 * B + 17, B},
+                               {n - 1, 1},     {n - 3 * B, 3 * B}, {1000, n - 2000},
+                               {0, n},         {7 * B + 31, 1},    {4 * B + cp, M}};
+        for (size_t c = 0; c < sizeof r / sizeof r[0]; c++) {
+            memset(part, 0xff, n * sizeof *part);
+            AM_REQUIRE_OK(phy_ota_tx_execute_range(q, v, L, 0.7f, pc, r[c][0], r[c][1], part));
+            bad += memcmp(part, full + r[c][0], r[c][1] * sizeof *part) != 0;
+            cases++;
+        }
+        /* d < L: zero-padded payload, also cut at a symbol edge and past a pilot */
+        const size_t ds[] = {1, 383, 384, 2000, 5000};
+        for (size_t c = 0; c < sizeof ds / sizeof ds[0]; c++) {
+            memcpy(vp, v, ds[c] * sizeof *vp);
+            memset(vp + ds[c], 0, (L - ds[c]) * sizeof *vp);
+            AM_REQUIRE_OK(phy_ota_tx_execute(q, vp, 0.7f, pc, full, n));
+            AM_REQUIRE_OK(phy_ota_tx_execute_range(q, v, ds[c], 0.7f, pc, 2 * B + 5, 9 * B, part));
+            bad += memcmp(part, full + 2 * B + 5, 9 * B * sizeof *part) != 0;
+            cases++;
+        }
+    }
+    AM_CHECK(bad == 0, "%zu of %zu ranges differ from the whole burst", bad, cases);
+    /* rotation of slices */
+    memcpy(rot, full, n * sizeof *rot);
+    phy_rotate(rot, n, 0.137, M, 1.3);
+    size_t badr = 0;
+    const size_t rr[][2] = {{0, 64}, {1, 63}, {63, 2}, {100, 1000}, {n - 5, 5}};
+    for (size_t c = 0; c < sizeof rr / sizeof rr[0]; c++) {
+        memcpy(part, full + rr[c][0], rr[c][1] * sizeof *part);
+        phy_rotate_from(part, rr[c][1], 0.137, M, 1.3, rr[c][0]);
+        badr += memcmp(part, rot + rr[c][0], rr[c][1] * sizeof *part) != 0;
+    }
+    AM_CHECK(badr == 0, "%zu of 5 rotated slices differ", badr);
+    AM_CHECK(phy_ota_tx_execute_range(q, v, L + 1, 0.7f, p, 0, 1, part) == AM_EINVAL, "d > L");
+    AM_CHECK(phy_ota_tx_execute_range(q, v, L, 0.7f, p, n - 1, 2, part) == AM_EINVAL,
+             "range past the burst");
+    v[4000] = NAN;
+    AM_CHECK(phy_ota_tx_execute_range(q, v, L, 0.7f, p, 0, n, part) == AM_EINVAL, "NaN");
+    AM_CHECK(strstr(am_last_error(), "entry 4000") != NULL, "%s", am_last_error());
+    free(v);
+    free(vp);
+    free(p);
+    free(full);
+    free(part);
+    free(rot);
+    phy_ota_tx_destroy(q);
+}

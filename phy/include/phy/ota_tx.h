@@ -44,11 +44,30 @@ am_status phy_ota_tx_execute(phy_ota_tx *q,
                              float complex *out,
                              size_t cap);
 
+/* Samples u0 .. u0+n-1 of the burst phy_ota_tx_execute would write for the payload v zero-padded
+ * from d (<= payload_len) to payload_len reals, into out (n values): the same bytes, made from the
+ * blocks the range touches only (a block cut by the range is transformed whole). For a caller that
+ * streams a burst in pieces (the channel emulator's source, phy/chan.h) without holding it whole.
+ * AM_EINVAL as phy_ota_tx_execute, and for d > payload_len or a range past burst_len; a NaN/Inf
+ * entry of v is found only if the range reaches its symbol. Does not allocate. */
+am_status phy_ota_tx_execute_range(phy_ota_tx *q,
+                                   const float *v,
+                                   size_t d,
+                                   float eta,
+                                   const float complex *p,
+                                   size_t u0,
+                                   size_t n,
+                                   float complex *out);
+
 /* Frequency shift in place: x[t] *= exp(j (phase0 + 2 pi eps t / nfft)), t = 0..n-1, eps in
  * subcarrier spacings (phase computed in double, no drift over long bursts). An agent that
  * measured CFO eps_b on the beacon (phy/beacon.h: downlink offset) pre-compensates its uplink
  * burst with phy_rotate(x, n, eps_b, M, phase0): the uplink offset is -eps_b (same oscillators,
  * opposite direction). phase0 carries the phase accumulated between beacon and transmission. */
 void phy_rotate(float complex *x, size_t n, double eps, unsigned nfft, double phase0);
+/* phy_rotate's samples first .. first+n-1 of a stream, x holding them: the same bytes as rotating
+ * the whole stream and keeping that range. */
+void phy_rotate_from(
+    float complex *x, size_t n, double eps, unsigned nfft, double phase0, size_t first);
 
 #endif
