@@ -2,10 +2,14 @@
 #include "fl/idx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include "core/file.h"
 
 struct fl_idx {
     unsigned ndim;
@@ -55,9 +59,15 @@ am_status fl_idx_read(const char *path, unsigned expect_ndim, fl_idx **out)
     }
     if (!S_ISREG(st.st_mode))
         return AM_FAIL(AM_EIO, "%s: not a regular file", path);
-    gzFile g = gzopen(path, "rb");
-    if (g == NULL)
+    int fd = -1; /* O_NONBLOCK and fstat: a FIFO swapped in since the stat does not block */
+    am_status os = am_open_regular(path, O_RDONLY, &fd);
+    if (os != AM_OK)
+        return os;
+    gzFile g = gzdopen(fd, "rb");
+    if (g == NULL) {
+        close(fd);
         return AM_FAIL(AM_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib");
+    }
 
     am_status s = AM_OK;
     fl_idx *x = NULL;

@@ -28,6 +28,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "core/file.h"
 #include "net/ctrl.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
@@ -1057,10 +1058,8 @@ int cmd_server(int argc, char **argv)
             am_error_wrap(st, "--out");
             goto fail;
         }
-        if (!(s.metrics = fopen(s.metrics_path, "w"))) {
-            st = AM_FAIL(AM_EIO, "%s: %s", s.metrics_path, strerror(errno));
-            goto fail;
-        }
+        if ((st = am_fopen_regular(s.metrics_path, "w", &s.metrics)) != AM_OK)
+            goto fail; /* not through a link, FIFO or device */
     }
     ctrl_cfg cc = {.server = 1,
                    .endpoint = o->bind,

@@ -29,6 +29,7 @@
 #include "util/cli.h"
 #include "cmd/commands.h"
 #include "core/escape.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "util/crc32.h"
@@ -519,14 +520,12 @@ static void given_flags(const cli_opt *t, size_t n, int argc, char **argv, unsig
  * is <= keep, a missing file is created. */
 static am_status truncate_rounds(const char *path, unsigned keep, int strict)
 {
-    FILE *f = fopen(path, strict ? "r" : "a+");
-    if (!f) {
-        if (strict && errno == ENOENT && keep == 0)
-            f = fopen(path, "w+");
-        if (!f)
-            return AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: %s", path,
-                           strerror(errno));
-    }
+    FILE *f = NULL; /* regular files only: a FIFO there must not block */
+    am_status os = am_fopen_regular(path, strict ? "r" : "a+", &f);
+    if (os == AM_ENOTFOUND && strict && keep == 0)
+        os = am_fopen_regular(path, "w+", &f);
+    if (os != AM_OK)
+        return os;
     rewind(f);
     char *line = NULL;
     size_t cap = 0;
@@ -619,10 +618,11 @@ static am_status read_curves(const char *path, unsigned rounds, curves *c)
             curves_free(c);
             return AM_FAIL(AM_ENOMEM, "plots: out of memory");
         }
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    FILE *f = NULL;
+    am_status os = am_fopen_regular(path, "r", &f);
+    if (os != AM_OK) {
         curves_free(c);
-        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
+        return os;
     }
     char *line = NULL;
     size_t cap = 0;
@@ -1056,10 +1056,10 @@ int cmd_sim(int argc, char **argv)
         }
         if (st == AM_OK)
             st = write_config(p_cfg, to, nopt, m, k_sent, crc);
-        if (st == AM_OK && !(out = fopen(p_metrics, "w")))
-            st = AM_FAIL(AM_EIO, "%s: %s", p_metrics, strerror(errno));
-        if (st == AM_OK && !(wall = fopen(p_wall, "w")))
-            st = AM_FAIL(AM_EIO, "%s: %s", p_wall, strerror(errno));
+        if (st == AM_OK)
+            st = am_fopen_regular(p_metrics, "w", &out);
+        if (st == AM_OK)
+            st = am_fopen_regular(p_wall, "w", &wall);
     } else if (o.resume) {
         checkpoint_info ex = {.agents = o.agents, .dim = D, .config_crc = crc}, ci;
         void *blob = NULL;
@@ -1083,10 +1083,10 @@ int cmd_sim(int argc, char **argv)
             st = truncate_rounds(p_metrics, r0, 1);
         if (st == AM_OK)
             st = truncate_rounds(p_wall, r0, 0);
-        if (st == AM_OK && !(out = fopen(p_metrics, "a")))
-            st = AM_FAIL(AM_EIO, "%s: %s", p_metrics, strerror(errno));
-        if (st == AM_OK && !(wall = fopen(p_wall, "a")))
-            st = AM_FAIL(AM_EIO, "%s: %s", p_wall, strerror(errno));
+        if (st == AM_OK)
+            st = am_fopen_regular(p_metrics, "a", &out);
+        if (st == AM_OK)
+            st = am_fopen_regular(p_wall, "a", &wall);
     }
     if (st != AM_OK) {
         rc = cli_fail("sim", st);

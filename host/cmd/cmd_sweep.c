@@ -17,6 +17,7 @@
 #include "util/cli.h"
 #include "cmd/commands.h"
 #include "core/escape.h"
+#include "core/file.h"
 #include "util/fsutil.h"
 #include "util/monotime.h"
 #include "run/plot.h"
@@ -399,8 +400,8 @@ static int exit_code_of(int status)
 static void last_line(const char *path, char *msg, size_t cap)
 {
     snprintf(msg, cap, "(no message)");
-    FILE *f = fopen(path, "r");
-    if (!f)
+    FILE *f = NULL;
+    if (am_fopen_regular(path, "r", &f) != AM_OK)
         return;
     char line[1024];
     while (fgets(line, sizeof line, f)) {
@@ -415,9 +416,10 @@ static void last_line(const char *path, char *msg, size_t cap)
 
 static am_status write_text(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return AM_FAIL(AM_EIO, "sweep: cannot write %s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    am_status s = am_fopen_regular(path, "w", &f); /* not through a link, FIFO or device */
+    if (s != AM_OK)
+        return am_error_wrap(s, "sweep: cannot write");
     int bad = fputs(text, f) < 0;
     bad |= fclose(f) != 0;
     return bad ? AM_FAIL(AM_EIO, "sweep: cannot write %s", path) : AM_OK;
@@ -449,9 +451,10 @@ static am_status read_run(sw_run *r, const char *rundir, unsigned rounds)
     if (R != rounds)
         return AM_FAIL(AM_EFORMAT, "%s: missing, or not a run of %u rounds", path, rounds);
     snprintf(path, sizeof path, "%s/metrics.jsonl", rundir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return AM_FAIL(AM_ENOTFOUND, "%s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    am_status os = am_fopen_regular(path, "r", &f); /* a FIFO there must not block */
+    if (os != AM_OK)
+        return os;
     free(r->loss);
     r->loss = malloc((size_t)rounds * sizeof *r->loss);
     if (!r->loss) {
@@ -655,9 +658,9 @@ static am_status write_tables(const char *dir,
     am_status s;
     /* one row per (config, seed) */
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return AM_FAIL(AM_EIO, "sweep: cannot write %s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    if ((s = am_fopen_regular(path, "w", &f)) != AM_OK)
+        return am_error_wrap(s, "sweep: cannot write");
     fputs("name,agg,snr_db,sparsity,agents,g_th,seed,rounds", f);
     for (int k = 0; k < M_COUNT; k++)
         fprintf(f, ",%s", metric_names[k]);
@@ -692,8 +695,8 @@ static am_status write_tables(const char *dir,
 
     /* one row per config: mean and standard error over seeds */
     snprintf(path, sizeof path, "%s/summary.csv", dir);
-    if (!(f = fopen(path, "w")))
-        return AM_FAIL(AM_EIO, "sweep: cannot write %s: %s", path, strerror(errno));
+    if ((s = am_fopen_regular(path, "w", &f)) != AM_OK)
+        return am_error_wrap(s, "sweep: cannot write");
     fputs("agg,snr_db,sparsity,agents,g_th,seeds,rounds", f);
     for (int k = 0; k < M_COUNT; k++)
         fprintf(f, ",%s_mean,%s_se", metric_names[k], metric_names[k]);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "phy/ota_rx.h"
 #include "phy/sigmf.h"
 #include "round/replay.h"
@@ -133,6 +134,11 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
         goto out;
     }
     if (opts->out) {
+        /* the output is renamed into place: /dev/null, a FIFO or a link there is refused */
+        if ((s = am_check_output(opts->out)) != AM_OK) {
+            am_error_wrap(s, "--out");
+            goto out;
+        }
         size_t n = strlen(opts->out) + 16;
         tmp = malloc(n);
         if (!tmp) {
@@ -178,6 +184,10 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
         int bad = fflush(c.out) != 0;
         bad |= fclose(c.out) != 0;
         c.out = NULL;
+        if (!bad && (s = am_check_output(opts->out)) != AM_OK) { /* swapped in meanwhile */
+            am_error_wrap(s, "--out");
+            goto out;
+        }
         if (bad || rename(tmp, opts->out) != 0) {
             s = AM_FAIL(AM_EIO, "replay: cannot write %s: %s", opts->out, strerror(errno));
             goto out;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "util/crc32.h"
 #include "util/fsutil.h"
 
@@ -82,14 +83,14 @@ am_status checkpoint_read(const char *path,
         return AM_FAIL(AM_EINVAL, "checkpoint: missing argument");
     *state = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "checkpoint %s: %s", path,
-                       strerror(errno));
+    FILE *f = NULL;
+    am_status os = am_fopen_regular(path, "rb", &f); /* a FIFO in its place must not block */
+    if (os != AM_OK)
+        return am_error_wrap(os, "checkpoint");
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(f), &sb) != 0) {
         fclose(f);
-        return AM_FAIL(AM_EIO, "checkpoint %s: not a regular file", path);
+        return AM_FAIL(AM_EIO, "checkpoint %s: %s", path, strerror(errno));
     }
     const uint64_t fsize = (uint64_t)sb.st_size;
     unsigned char h[CHECKPOINT_HDR_LEN];

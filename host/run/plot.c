@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/file.h"
+
 extern char **environ;
 
 #define PLOT_PATH_MAX 4096
@@ -289,7 +291,7 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
     snprintf(out_tmp, sizeof out_tmp, "%s.XXXXXX", png);
     int fd = mkstemp(out_tmp);
     if (fd < 0) {
-        s = AM_FAIL(AM_EIO, "plot: cannot create %s: %s", out_tmp, strerror(errno));
+        s = AM_FAIL(AM_EIO, "plot: %s: cannot create a file beside it: %s", png, strerror(errno));
         out_tmp[0] = '\0';
         goto out;
     }
@@ -409,6 +411,8 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
         s = AM_FAIL(AM_EIO, "plot: gnuplot wrote no PNG for %s: %s", png, msg);
         goto out;
     }
+    if ((s = am_check_output(png)) != AM_OK) /* a device, FIFO or link is not replaced */
+        goto out;
     if (rename(out_tmp, png) != 0) {
         s = AM_FAIL(AM_EIO, "plot: cannot rename to %s: %s", png, strerror(errno));
         goto out;

@@ -1,6 +1,8 @@
 /* host/fsutil: mkdir -p, path join, atomic file replacement (see fsutil.h). */
 #include "util/fsutil.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -45,9 +47,10 @@ am_status fs_mkdir_p(const char *dir)
 am_status fs_read_text(const char *path, size_t max, char **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: %s", path, strerror(errno));
+    FILE *f = NULL;
+    am_status st = am_fopen_regular(path, "rb", &f); /* a FIFO there must not block */
+    if (st != AM_OK)
+        return st;
     char *s = max < SIZE_MAX ? malloc(max + 1) : NULL;
     size_t n = s ? fread(s, 1, max + 1, f) : 0;
     int bad = s && ferror(f);
@@ -89,6 +92,9 @@ am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts)
     char tmp[FS_PATH_MAX + 16], dir[FS_PATH_MAX];
     if (strlen(path) >= FS_PATH_MAX)
         return AM_FAIL(AM_EINVAL, "%.64s...: path too long", path);
+    am_status st = am_check_output(path); /* rename would replace a device, FIFO or link */
+    if (st != AM_OK)
+        return st;
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
@@ -105,6 +111,10 @@ am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts)
     if (close(fd) != 0 && !what) {
         what = "close";
         e = errno;
+    }
+    if (!what && (st = am_check_output(path)) != AM_OK) { /* swapped in while writing */
+        unlink(tmp);
+        return st;
     }
     if (!what && rename(tmp, path) != 0) {
         what = "rename";

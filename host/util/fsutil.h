@@ -19,7 +19,8 @@ am_status fs_path_join(char *out, size_t cap, const char *dir, const char *name)
 am_status fs_mkdir_p(const char *dir);
 
 /* The whole file path, at most max bytes, NUL-terminated in *out (malloc'ed; the caller frees it).
- * AM_ENOTFOUND when it does not exist, AM_EIO when it cannot be read, AM_EFORMAT when it is larger
+ * AM_ENOTFOUND when it does not exist, AM_EIO when it cannot be read or is not a regular file (a
+ * FIFO is refused without blocking, core/file.h), AM_EFORMAT when it is larger
  * than max bytes, AM_ENOMEM; each naming the file, *out = NULL then. */
 am_status fs_read_text(const char *path, size_t max, char **out);
 
@@ -31,8 +32,9 @@ typedef struct fs_part {
 
 /* Replaces path by the concatenation of parts[0..nparts) atomically: a temporary file
  * path.tmp-XXXXXX in the same folder is written (mode 0644), fsync'ed and renamed over path, then
- * the folder is fsync'ed; a reader sees the old file or the new one, never a part of it. AM_EIO
- * naming path and the step that failed (the temporary file is removed); AM_EINVAL for a path too
+ * the folder is fsync'ed; a reader sees the old file or the new one, never a part of it. A path
+ * that exists and is not a regular file (device, FIFO, folder, symbolic link) is refused, not
+ * replaced (AM_EIO). AM_EIO naming path and the step that failed (the temporary file is removed); AM_EINVAL for a path too
  * long or a missing piece. */
 am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts);
 

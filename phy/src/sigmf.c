@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "phy/frame.h"
 #include "phy/version.h"
 
@@ -207,6 +208,11 @@ am_status phy_sigmf_writer_create(const char *path,
     }
     char final[SIGMF_PATH_MAX + 16];
     snprintf(final, sizeof final, "%s.sigmf-data", w->base);
+    /* the recording replaces its files by rename: a device, FIFO or link there is refused */
+    if ((s = am_check_output(final)) != AM_OK || (s = am_check_output(meta)) != AM_OK) {
+        free(w);
+        return s;
+    }
     w->data = open_tmp(final, w->data_tmp, sizeof w->data_tmp);
     if (!w->data) {
         int e = errno;
@@ -417,6 +423,15 @@ am_status phy_sigmf_writer_close(phy_sigmf_writer *w)
         unlink(meta_tmp);
         writer_free(w);
         return AM_FAIL(AM_EIO, "%s: write failed: %s", meta_final, strerror(e));
+    }
+    /* still absent or regular files (not swapped for a device, FIFO or link since create) */
+    am_status cs = am_check_output(data_final);
+    if (cs == AM_OK)
+        cs = am_check_output(meta_final);
+    if (cs != AM_OK) {
+        unlink(meta_tmp);
+        writer_free(w);
+        return cs;
     }
     /* data first, then meta: a .sigmf-meta in place always describes a complete data file */
     int dbad = fclose(w->data) != 0;
@@ -917,16 +932,14 @@ static am_status parse_annotations(const cJSON *anns, const char *file, phy_sigm
 static am_status load_json(const char *path, cJSON **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return AM_FAIL(e == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: cannot open: %s", path,
-                       strerror(e));
-    }
+    FILE *f = NULL;
+    am_status os = am_fopen_regular(path, "rb", &f); /* a FIFO in its place must not block */
+    if (os != AM_OK)
+        return os;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
-        return AM_FAIL(AM_EIO, "%s: not a regular file", path);
+        return AM_FAIL(AM_EIO, "%s: %s", path, strerror(errno));
     }
     if ((uint64_t)st.st_size > PHY_SIGMF_MAX_META_BYTES) {
         fclose(f);
@@ -1009,14 +1022,11 @@ am_status phy_sigmf_reader_open(const char *path, phy_sigmf_reader **out)
     /* the data file: size checks before anything is read */
     if (s == AM_OK) {
         r->sample_bytes = r->info.datatype == PHY_SIGMF_CF32_LE ? 8u : 4u;
-        r->data = fopen(r->data_path, "rb");
         struct stat st;
-        if (!r->data) {
-            int e = errno;
-            s = AM_FAIL(e == ENOENT ? AM_ENOTFOUND : AM_EIO, "%s: cannot open: %s", r->data_path,
-                        strerror(e));
-        } else if (fstat(fileno(r->data), &st) != 0 || !S_ISREG(st.st_mode)) {
-            s = AM_FAIL(AM_EIO, "%s: not a regular file", r->data_path);
+        if ((s = am_fopen_regular(r->data_path, "rb", &r->data)) != AM_OK) {
+            /* message set: missing, or not a regular file (a FIFO does not block) */
+        } else if (fstat(fileno(r->data), &st) != 0) {
+            s = AM_FAIL(AM_EIO, "%s: %s", r->data_path, strerror(errno));
         } else if ((uint64_t)st.st_size > PHY_SIGMF_MAX_DATA_BYTES) {
             s = AM_FAIL(AM_EFORMAT, "%s: %lld bytes is larger than the %llu-byte cap",
                         r->data_path, (long long)st.st_size,
