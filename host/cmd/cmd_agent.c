@@ -97,7 +97,7 @@ static am_status
 sample_task(void *ctx, am_rng *rng, const fl_batch **support, const fl_batch **query)
 {
     agent_tasks *t = ctx;
-    am_status s = fl_task_sample(t->fam, t->id, rng, t->buf);
+    am_status s = fl_task_sample_train(t->fam, t->id, rng, t->buf); /* its own pool, if any */
     if (s != AM_OK)
         return s;
     *support = &t->buf->support;

@@ -47,9 +47,9 @@ typedef struct srv_opts {
     const char *bind, *out, *task, *data_dir, *learner, *optimizer, *sparsify, *eta_rule;
     const char *radio_name, *radio_args; /* data plane: zmq (the chan) or uhd (on air) */
     unsigned agents, rounds, min_agents, nfft, inner_steps, tasks_per_agent, local_iters, ways,
-        shots, query, filters;
+        shots, query, filters, pool;
     double round_timeout, burst_timeout, join_timeout, round_period, rho, g_th, alpha, beta,
-        local_lr, heterogeneity, sparsity;
+        local_lr, heterogeneity, sparsity, clip;
     uint64_t seed;
     int report_x, no_memory, quiet;
 } srv_opts;
@@ -763,6 +763,7 @@ static am_status write_config(srv *s)
     cJSON_AddNumberToObject(c, "alpha", o->alpha);
     cJSON_AddNumberToObject(c, "beta", o->beta);
     cJSON_AddStringToObject(c, "optimizer", o->optimizer);
+    cJSON_AddNumberToObject(c, "clip", o->clip);
     cJSON_AddNumberToObject(c, "tasks_per_agent", o->tasks_per_agent);
     cJSON_AddNumberToObject(c, "local_iters", o->local_iters);
     cJSON_AddNumberToObject(c, "local_lr", o->local_lr);
@@ -770,6 +771,7 @@ static am_status write_config(srv *s)
     cJSON_AddNumberToObject(c, "query", o->query);
     cJSON_AddNumberToObject(c, "ways", o->ways);
     cJSON_AddNumberToObject(c, "heterogeneity", o->heterogeneity);
+    cJSON_AddNumberToObject(c, "pool", o->pool);
     cJSON_AddStringToObject(c, "sparsify", o->sparsify);
     cJSON_AddNumberToObject(c, "sparsity", o->sparsity);
     cJSON_AddBoolToObject(c, "memory", !o->no_memory);
@@ -885,6 +887,8 @@ int cmd_server(int argc, char **argv)
         {"--beta", CLI_DOUBLE, &o->beta, "outer step size (default 3e-3 sinusoid, 2e-3 images)",
          1e-10, 100, NULL},
         {"--optimizer", CLI_CHOICE, &o->optimizer, "server optimiser", 0, 0, "sgd|adam"},
+        {"--clip", CLI_DOUBLE, &o->clip,
+         "clip the aggregated update to this L2 norm before the step (0 = off)", 0, 1e6, NULL},
         {"--tasks-per-agent", CLI_UINT, &o->tasks_per_agent,
          "tasks per agent per local iteration (default 3 sinusoid, 1 images)", 1, 10000, NULL},
         {"--local-iters", CLI_UINT, &o->local_iters, "local iterations per round", 1, 1000, NULL},
@@ -895,6 +899,9 @@ int cmd_server(int argc, char **argv)
         {"--query", CLI_UINT, &o->query, "query samples (per class for images)", 1, 1000, NULL},
         {"--heterogeneity", CLI_DOUBLE, &o->heterogeneity, "agents' task-distribution spread", 0, 1,
          NULL},
+        {"--pool", CLI_UINT, &o->pool,
+         "finite data: each agent owns N tasks drawn once from the seed (0 = fresh tasks)", 0,
+         1000000, NULL},
         {"--filters", CLI_UINT, &o->filters, "CNN filters per block (images)", 1, 256, NULL},
         {"--sparsity", CLI_DOUBLE, &o->sparsity, "fraction of entries sent (1 = all)", 1e-6, 1,
          NULL},
@@ -981,6 +988,7 @@ int cmd_server(int argc, char **argv)
         (st = fl_eta_rule_parse(o->eta_rule, &s.eta_rule)) != AM_OK)
         goto fail;
     oc.lr = (float)o->beta;
+    oc.clip = (float)o->clip;
     s.l = (ctrl_learner){.task = kind,
                          .learner = lr,
                          .inner_steps = o->inner_steps,
@@ -998,7 +1006,8 @@ int cmd_server(int argc, char **argv)
                          .keep = sk == FL_SPARSE_NONE ? 1.0 : o->sparsity,
                          .memory = !o->no_memory,
                          .n_agents = K,
-                         .seed = o->seed};
+                         .seed = o->seed,
+                         .pool = o->pool};
     if ((st = net_family_create(&s.l, o->data_dir, &s.fam)) != AM_OK ||
         (st = learner_model_create(s.fam, s.l.filters, &s.model)) != AM_OK)
         goto fail;

@@ -335,7 +335,8 @@ static int learner_ok(const ctrl_learner *l, why_buf *w)
                 ? 1
                 : bad(w, "learner.keep = %g is not in (0, 1]", l->keep)) &&
            range_ok(l->memory, 0, 1, w, "learner.memory") &&
-           range_ok(l->n_agents, 1, CTRL_MAX_AGENTS, w, "learner.n_agents");
+           range_ok(l->n_agents, 1, CTRL_MAX_AGENTS, w, "learner.n_agents") &&
+           range_ok(l->pool, 0, 1000000, w, "learner.pool");
 }
 
 static int validate(const ctrl_msg *m, why_buf *w)
@@ -477,6 +478,7 @@ static void w_learner(wcur *w, const ctrl_learner *l)
     w_u32(w, l->memory);
     w_u32(w, l->n_agents);
     w_u64(w, l->seed);
+    w_u32(w, l->pool);
 }
 
 static void r_learner(rcur *r, ctrl_learner *l)
@@ -499,6 +501,7 @@ static void r_learner(rcur *r, ctrl_learner *l)
     l->memory = r_u32(r);
     l->n_agents = r_u32(r);
     l->seed = r_u64(r);
+    l->pool = r_u32(r);
 }
 
 am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)

@@ -13,7 +13,7 @@
  *
  *   offset size field
  *        0    4 magic       "AMCT" (bytes 0x41 0x4D 0x43 0x54)
- *        4    2 version     2 (CTRL_VERSION; 2 added WELCOME.data_key)
+ *        4    2 version     3 (CTRL_VERSION; 2 added WELCOME.data_key, 3 the learner's pool)
  *        6    2 type        ctrl_type
  *        8    4 round       round index the message belongs to (0 outside rounds)
  *       12    4 sender      agent id 0..CTRL_MAX_AGENTS-1, CTRL_ID_SERVER or CTRL_ID_CHAN
@@ -41,7 +41,7 @@
  *   WELCOME  0 u32 accepted | 4 u32 role | 8 char reason[128] | 136 u64 dim | 144 u32 nfft |
  *            148 u32 cp | 152 u64 payload_len | 160 f64 rate | 168 char uplink[128] |
  *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below) |
- *            504 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ).
+ *            508 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ).
  *            The setup fields are checked for an accepted agent; the chan gets nfft, cp and
  *            payload_len too and checks them itself.
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
@@ -57,7 +57,8 @@
  *   learner block: 0 u32 task | 4 u32 learner | 8 u32 inner_steps | 12 f32 alpha | 16 u32 tasks |
  *            20 u32 local_iters | 24 f32 local_lr | 28 f32 hf_delta | 32 u32 ways | 36 u32 shots |
  *            40 u32 query | 44 f32 heterogeneity | 48 u32 filters | 52 u32 sparsify |
- *            56 f64 keep | 64 u32 memory | 68 u32 n_agents | 72 u64 seed  (80 bytes)
+ *            56 f64 keep | 64 u32 memory | 68 u32 n_agents | 72 u64 seed | 80 u32 pool
+ *            (84 bytes; pool: tasks each training agent owns, 0 = fresh tasks, version 3)
  */
 #ifndef AM_HOST_CTRL_H
 #define AM_HOST_CTRL_H
@@ -69,12 +70,12 @@
 #include "util/zctx.h"
 
 #define CTRL_MAGIC 0x54434D41u /* "AMCT" read as a little-endian u32 */
-#define CTRL_VERSION 2 /* 2: WELCOME carries the data plane's CURVE key */
+#define CTRL_VERSION 3 /* 2: WELCOME carries the data plane's CURVE key; 3: learner pool */
 #define CTRL_HDR_LEN 32
 #define CTRL_MAX_AGENTS 4096u
 #define CTRL_MAX_DIM (1u << 24) /* floats in a model or update vector */
 #define CTRL_STR_LEN 128        /* every fixed string field (endpoints, reasons, descriptions) */
-#define CTRL_LEARNER_LEN 80
+#define CTRL_LEARNER_LEN 84
 #define CTRL_KEY_TXT 48 /* WELCOME.data_key: z85 public key (40 characters), NUL-padded */
 #define CTRL_ID_SERVER 0xFFFFFFFFu
 #define CTRL_ID_CHAN 0xFFFFFFFEu
@@ -113,6 +114,7 @@ typedef struct ctrl_learner {
     double keep;
     uint32_t memory, n_agents;
     uint64_t seed;
+    uint32_t pool; /* fl_task_cfg.pool: tasks each training agent owns (0 = fresh tasks) */
 } ctrl_learner;
 
 /* Arrays inside decoded messages are byte views into the received buffer (possibly unaligned):

@@ -31,6 +31,7 @@ am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task
     tc.ways = l->ways;
     tc.data_dir = data_dir;
     tc.seed = l->seed;
+    tc.pool = l->pool;
     return fl_task_family_create(&tc, out);
 }
 

@@ -52,7 +52,8 @@ static ctrl_learner learner_example(void)
                       .keep = 0.5,
                       .memory = 1,
                       .n_agents = 3,
-                      .seed = 0x0123456789abcdefULL};
+                      .seed = 0x0123456789abcdefULL,
+                      .pool = 7};
     return l;
 }
 
@@ -63,7 +64,8 @@ static int learner_eq(const ctrl_learner *a, const ctrl_learner *b)
            a->local_lr == b->local_lr && a->hf_delta == b->hf_delta && a->ways == b->ways &&
            a->shots == b->shots && a->query == b->query && a->heterogeneity == b->heterogeneity &&
            a->filters == b->filters && a->sparsify == b->sparsify && a->keep == b->keep &&
-           a->memory == b->memory && a->n_agents == b->n_agents && a->seed == b->seed;
+           a->memory == b->memory && a->n_agents == b->n_agents && a->seed == b->seed &&
+           a->pool == b->pool;
 }
 
 static unsigned char *encode_new(const ctrl_msg *m, size_t *len)
@@ -282,9 +284,9 @@ AM_TEST(malformed, unit)
     fix_crcs(b, len);
     expect_reject("bad magic", b, len, maxp, CTRL_REJ_MAGIC, "magic");
     RESET();
-    b[4] = 3; /* version 3 */
+    b[4] = 4; /* version 4, after this build's 3 */
     fix_crcs(b, len);
-    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 3");
+    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 4");
     RESET();
     b[6] = 99; /* type 99 */
     fix_crcs(b, len);
