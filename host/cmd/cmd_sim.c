@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "round/agg_iq.h"
@@ -57,7 +58,7 @@ typedef struct sim_opts {
         pool;
     double snr_db, g_th, rho, sparsity, alpha, beta, local_lr, eval_alpha, heterogeneity, clip;
     uint64_t seed;
-    int no_memory, quiet, no_plots;
+    int no_memory, quiet, no_plots, cont;
     /* --agg iq (host/round/agg_iq.h) */
     unsigned nfft, cp, taps, timing_offset;
     double delay_spread, cfo;
@@ -187,6 +188,11 @@ static size_t sim_table(sim_opts *o, cli_opt *t)
          "(other flags must agree with it, except --threads --checkpoint-every --quiet "
          "--no-plots); the rounds after the checkpoint repeat the uninterrupted run's bytes",
          1, 0, NULL},
+        {"--continue", CLI_FLAG, &o->cont,
+         "with --out: a run of this configuration already in DIR is continued as by --resume "
+         "(a finished one: nothing to do, exit 0) instead of replaced; one of another "
+         "configuration is refused (job lists of `airmeta sweep --plan`: idempotent lines)",
+         0, 0, NULL},
         {"--no-plots", CLI_FLAG, &o->no_plots, "with --out: no PNG plots", 0, 0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no progress bar or per-round lines", 0, 0, NULL},
         /* test hook: die by SIGKILL after round N (its checkpoint written, nothing else) */
@@ -202,7 +208,7 @@ static size_t sim_table(sim_opts *o, cli_opt *t)
 static int opt_unstored(const cli_opt *op)
 {
     return !strcmp(op->name, "--out") || !strcmp(op->name, "--resume") ||
-           !strcmp(op->name, "--stop-after");
+           !strcmp(op->name, "--continue") || !strcmp(op->name, "--stop-after");
 }
 
 /* Stored, but how the run executes, not what it computes: may differ on --resume and are not part
@@ -866,7 +872,7 @@ static am_status resume_opts(const char *dir,
     o->quiet = u->quiet; /* how this session shows itself */
     o->no_plots = u->no_plots;
     for (size_t k = 0; k < n; k++) {
-        if (!given[k] || !strcmp(t[k].name, "--resume"))
+        if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--continue"))
             continue;
         if (!strcmp(t[k].name, "--stop-after")) {
             o->stop_after = u->stop_after;
@@ -898,6 +904,26 @@ static am_status resume_opts(const char *dir,
         if (s != AM_OK)
             return s;
     }
+    return AM_OK;
+}
+
+/* --continue: a run folder that holds a run (its config.json) is resumed, with every given flag
+ * checked against it; otherwise a new run starts there. */
+static am_status continue_opts(sim_opts *u)
+{
+    if (!u->cont)
+        return AM_OK;
+    if (!u->out || u->resume)
+        return AM_FAIL(AM_EINVAL, "--continue goes with --out DIR (and without --resume)");
+    char path[SIM_PATH];
+    am_status s = fs_path_join(path, sizeof path, u->out, "config.json");
+    if (s != AM_OK)
+        return s;
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        u->resume = u->out;
+    else if (errno != ENOENT)
+        return AM_FAIL(AM_EIO, "--continue: %s: %s", path, strerror(errno));
     return AM_OK;
 }
 
@@ -942,6 +968,10 @@ int cmd_sim(int argc, char **argv)
     char p_metrics[SIM_PATH] = "", p_wall[SIM_PATH] = "", p_ckpt[SIM_PATH] = "",
          p_cfg[SIM_PATH] = "";
 
+    if ((st = continue_opts(&u)) != AM_OK) {
+        rc = cli_fail("sim", st);
+        goto done;
+    }
     if (u.resume) {
         unsigned char given[SIM_MAX_OPTS];
         given_flags(tu, nopt, argc, argv, given);
