@@ -175,6 +175,7 @@ int cmd_demo(int argc, char **argv)
                    .eta = 1.41421356f,
                    .seed = 1};
     const char *snr_list = "0,10,20,30";
+    const char *impair = "ideal";
     unsigned L = 4096;
     const cli_opt opts[] = {
         {"--agents", CLI_UINT, &g.agents, "agents K transmitting at once", 1, 1000, NULL},
@@ -195,6 +196,9 @@ int cmd_demo(int argc, char **argv)
          0, 0.45, NULL},
         {"--g-th", CLI_FLOAT, &g.g_th, "truncation threshold g_th on |h|^2 (§4)", 0, 100, NULL},
         {"--seed", CLI_U64, &g.seed, "seed (channels, payloads, noise)", 1, 0, NULL},
+        {"--impair", CLI_STR, &impair, "radio impairment profile: ideal (default), "
+                                       "b210-shared-ref, b210-free (docs/impairments.md)", 1, 0,
+         NULL},
         {"--json", CLI_FLAG, &c.json, "one JSON line per SNR", 1, 0, NULL},
         {"--capture", CLI_STR, &c.capture, "also write every received stream to this SigMF "
                                            "recording (NAME[.sigmf-meta], for airmeta replay)",
@@ -220,6 +224,10 @@ int cmd_demo(int argc, char **argv)
     unsigned nsnr = 0;
     if ((s = parse_snrs(snr_list, snrs, &nsnr)) != AM_OK)
         return cli_fail("demo", s);
+    phy_impair_cfg imp;
+    if ((s = phy_impair_profile(impair, &imp)) != AM_OK)
+        return cli_fail("demo", am_error_wrap(s, "--impair"));
+    g.impair = &imp;
     g.payload_len = L;
     const unsigned cp = g.nfft / 8;
     if (g.timing == 0xffffffffu)

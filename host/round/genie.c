@@ -58,6 +58,7 @@ am_status genie_create(const genie_cfg *c, genie **out)
     if (!q)
         return AM_FAIL(AM_ENOMEM, "out of memory");
     q->cfg = *c;
+    q->cfg.impair = NULL; /* used by phy_chan_create only (it copies it) */
     q->K = c->agents;
     q->M = c->nfft;
     q->L = c->payload_len;
@@ -79,6 +80,7 @@ am_status genie_create(const genie_cfg *c, genie **out)
     cc.rho = c->rho;
     cc.snr_db = c->snr_db;
     cc.seed = c->seed;
+    cc.impair = c->impair;
     am_status s;
     if ((s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK ||
         (s = phy_chan_create(&cc, &q->ch)) != AM_OK) {

@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "phy/frame.h"
+#include "phy/impair.h"
 
 typedef struct genie_cfg {
     unsigned agents;      /* K */
@@ -25,6 +26,8 @@ typedef struct genie_cfg {
     float snr_db;         /* per-agent SNR rho / N0 (§5) */
     uint64_t seed;        /* channels and noise (seed), payloads (stream 1000 of seed) */
     size_t max_pad;       /* the longest noise stretch a round puts before or after its burst */
+    const phy_impair_cfg
+        *impair; /* every radio's impairments (phy_chan_cfg.impair); NULL = ideal */
 } genie_cfg;
 
 typedef struct genie genie; /* opaque */

@@ -53,27 +53,29 @@ void phy_impair_cfg_default(phy_impair_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->fs_hz = 1e6;
-    cfg->fc_hz = 2.45e9;
+    cfg->fc_hz = 915e6;
     cfg->dc_dbc = -INFINITY;
     cfg->intf_dbc = -INFINITY;
     cfg->seed = 1;
 }
 
+/* docs/air-interface.md §11 and docs/impairments.md: the values and their sources */
 static void profile_b210(phy_impair_cfg *c)
 {
-    c->jitter_deg = 1.0f; /* B2x0 RF spec: 1.0 deg rms at 3.5 GHz */
-    c->lo_phase = 1;      /* AD9361: random LO phase after every tune */
-    c->tx_gain_spread_db = 0.5f;
-    c->rx_gain_spread_db = 0.5f;
+    c->linewidth_hz = 0.002f;    /* shared reference: each synthesiser's own drift (assumption) */
+    c->jitter_deg = 0.26f;       /* B2x0 RF spec 1.0 deg rms at 3.5 GHz, scaled to 915 MHz */
+    c->lo_phase = 1;             /* AD9361: random LO phase after every tune */
+    c->tx_gain_spread_db = 1.0f; /* assumption (no unit-to-unit figure) */
+    c->rx_gain_spread_db = 1.0f;
     c->tx_phase_spread_deg = 180.0f;
     c->rx_phase_spread_deg = 180.0f;
-    c->ripple_db = 0.5f;
-    c->tx_delay_spread = 0.05f; /* tens of ns at 1 MS/s */
+    c->ripple_db = 0.5f;        /* assumption (AD9361 analog + FIR filters) */
+    c->tx_delay_spread = 0.05f; /* PPS: tens of ns at 1 MS/s */
     c->iq_amp_db = 0.2f;        /* with 1.5 deg: image rejection 35 dB (B2x0 SSB -35 dBc) */
     c->iq_phase_deg = 1.5f;
     c->dc_dbc = -50.0f; /* B2x0 LO suppression 50 dBc */
     c->adc_bits = 12;   /* AD9361 */
-    c->adc_backoff_db = 12.0f;
+    c->adc_backoff_db = 10.0f;
 }
 
 am_status phy_impair_profile(const char *name, phy_impair_cfg *cfg)
@@ -88,8 +90,9 @@ am_status phy_impair_profile(const char *name, phy_impair_cfg *cfg)
         profile_b210(&c); /* 10 MHz + PPS shared: no frequency offset, common reference noise */
     } else if (strcmp(name, "b210-free") == 0) {
         profile_b210(&c);
-        c.ppm_spread = 2.0f;    /* B210 TCXO +-2 ppm */
-        c.linewidth_hz = 0.06f; /* TCXO -65 dBc/Hz at 1 Hz (10 MHz) scaled to 2.45 GHz */
+        c.ppm_spread = 2.0f;      /* B210 TCXO +-2 ppm */
+        c.linewidth_hz = 0.017f;  /* TCXO -65 dBc/Hz at 1 Hz (10 MHz) + 39 dB to 915 MHz */
+        c.tx_delay_spread = 0.2f; /* no PPS: time from the beacon */
     } else
         return AM_FAIL(AM_EINVAL, "impairment profile '%s' is not one of: %s", name,
                        phy_impair_profile_names());

@@ -54,22 +54,22 @@
  */
 
 /* clang-format off */
-/* Profile values (docs/impairments.md has the sources and the measured margins):
+/* Profile values (docs/air-interface.md §11; docs/impairments.md: sources and margins):
  * | field              | ideal         | b210-shared-ref | b210-free | source                |
  * |--------------------|---------------|----------------|-----------|-----------------------|
- * | fc, fs             | all: 2.45 GHz | 1 MS/s         |           | ISM band; §1          |
+ * | fc, fs             | all: 915 MHz  | 1 MS/s         |           | ISM band; §1          |
  * | ppm (+- spread)    | 0             | 0 (shared ref) | 0 +- 2    | B210 TCXO +-2 ppm     |
- * | linewidth_hz       | 0             | 0 (common ref) | 0.06      | TCXO -65 dBc/Hz @1 Hz |
- * |                    |               |                |           |   (10 MHz) +48 dB     |
- * | jitter_deg         | 0             | 1.0 (white)    | 1.0       | B2x0 1.0 deg rms      |
+ * | linewidth_hz       | 0             | 0.002          | 0.017     | TCXO -65 dBc/Hz @1 Hz |
+ * |                    |               |                |           |   (10 MHz) +39 dB     |
+ * | jitter_deg         | 0             | 0.26 (white)   | 0.26      | B2x0 1.0 deg @3.5 GHz |
  * | lo_phase           | off           | on             | on        | AD9361 per tune       |
- * | chain gain         | 0             | +-0.5 dB       | +-0.5 dB  | assumed               |
+ * | chain gain         | 0             | +-1 dB         | +-1 dB    | assumed               |
  * | chain phase        | 0             | +-180 deg      | +-180 deg | uncalibrated          |
  * | ripple (p-p)       | 0             | 0.5 dB         | 0.5 dB    | assumed               |
- * | tx_delay           | 0             | +-0.05 smp     | +-0.05    | PPS: tens of ns       |
+ * | tx_delay           | 0             | +-0.05 smp     | +-0.2     | PPS 50 ns / beacon    |
  * | IQ amp / phase     | 0             | 0.2 dB/1.5 deg | same      | 35 dB image rej.      |
  * | DC                 | off           | -50 dBc        | -50 dBc   | LO suppr. 50 dBc      |
- * | ADC bits, back-off | off           | 12, 12 dB      | 12, 12 dB | AD9361 12-bit         |
+ * | ADC bits, back-off | off           | 12, 10 dB      | 12, 10 dB | AD9361 12-bit         |
  * | interferer         | off           | off            | off       | optional              |
  */
 /* clang-format on */
@@ -108,7 +108,7 @@ typedef struct phy_impair_cfg {
     uint64_t seed;
 } phy_impair_cfg;
 
-/* The `ideal` profile: fs 1 MS/s, fc 2.45 GHz, everything else 0 / off (dc and interferer
+/* The `ideal` profile: fs 1 MS/s, fc 915 MHz, everything else 0 / off (dc and interferer
  * -INFINITY), seed 1. */
 void phy_impair_cfg_default(phy_impair_cfg *cfg);
 /* Fills cfg with a named profile ("ideal", "b210-shared-ref", "b210-free"; seed left as it was).
