@@ -1,8 +1,8 @@
 /* phy/ota_tx: agent transmitter (AIR_INTERFACE §1-§4).
- * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per bin; fill the used
- * bins of all data symbols run by run (data bins between two pilots are consecutive, so the inner
- * loops are contiguous and vectorisable), a chunk of symbols small enough to stay in cache at a
- * time; inverse FFT per block; then each block goes to the output with its cyclic prefix. The
+ * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per data bin, in payload
+ * order; fill the data bins of a symbol in one vector loop over the payload (products two values
+ * at a time, each stored to its bin), a chunk of symbols small enough to stay in cache at a time;
+ * inverse FFT per block; then each block goes to the output with its cyclic prefix. The
  * un-precoded preamble is precomputed. Null bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
 
@@ -18,10 +18,8 @@
 struct phy_ota_tx {
     phy_frame *frame;
     size_t L, N, B, burst_len;
-    unsigned M, cp, n_used, n_data, n_pilot, n_runs;
+    unsigned M, cp, n_used, n_data, n_pilot;
     const unsigned *data, *pilot, *used;
-    unsigned *run_bin, *run_len; /* maximal runs of consecutive data bins */
-    unsigned char *run_over;     /* the run is followed by a pilot bin and another run */
     size_t C;               /* data symbols per inverse FFT call (a chunk that stays in cache) */
     float complex *F, *T;   /* C M each: bin values, time samples of a chunk */
     float complex *Fp, *Tp; /* 3 M each: the preamble blocks */
@@ -73,9 +71,6 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L, N);
     }
-    q->run_bin = malloc(q->n_data * sizeof(unsigned));
-    q->run_len = malloc(q->n_data * sizeof(unsigned));
-    q->run_over = calloc(q->n_data, 1);
     /* ~64 KB of bin values per chunk: the chunk's F, T and output stay in L1/L2 */
     q->C = 8192 / q->M ? 8192 / q->M : 1;
     if (q->C > q->N)
@@ -90,27 +85,12 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
-    if (!q->pad || !q->run_bin || !q->run_len || !q->run_over || !q->F || !q->T || !q->Fp ||
-        !q->Tp || !q->pp || !q->wd || !q->w1 || !q->w2) {
+    if (!q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp || !q->wd || !q->w1 || !q->w2) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
     memset(q->F, 0, nF * sizeof(float complex)); /* null bins stay 0 for ever */
     memset(q->Fp, 0, 3 * (size_t)q->M * sizeof(float complex));
-    for (unsigned j = 0; j < q->n_data; j++) {
-        if (j && q->data[j] == q->data[j - 1] + 1) {
-            q->run_len[q->n_runs - 1]++;
-        } else {
-            q->run_bin[q->n_runs] = q->data[j];
-            q->run_len[q->n_runs] = 1;
-            q->n_runs++;
-        }
-    }
-    const unsigned char *sct = phy_frame_sctype(f);
-    for (unsigned r = 0; r + 1 < q->n_runs; r++) {
-        unsigned after = q->run_bin[r] + q->run_len[r];
-        q->run_over[r] = after < q->M && sct[after] == PHY_SCTYPE_PILOT;
-    }
     phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
     s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
     fc.howmany = 3;
@@ -139,9 +119,6 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->w1);
     phy_fft_free(q->w2);
     phy_fft_free(q->pad);
-    free(q->run_bin);
-    free(q->run_len);
-    free(q->run_over);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -177,53 +154,43 @@ typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex v
 typedef uint32_t v4u __attribute__((vector_size(16)));
 
 /* One data symbol whose nd values are all complete pairs of v (§3): X[data bin j] = w_j c_j.
- * Precoded: c w = (re w, re w)(vr, vi) + (-im w, im w)(vi, vr), two values per vector op.
- * Returns non-zero if an entry of v is NaN/Inf (exponent bits all ones), checked on the way. */
+ * Precoded: c w = (re w, re w)(vr, vi) + (-im w, im w)(vi, vr), two values per vector op over the
+ * payload in its own (contiguous) order, each value then stored to its bin: one loop with no
+ * per-run set-up (the default allocation has a pilot every few bins, so runs are short and their
+ * set-up cost more than the products). Returns non-zero if an entry of v is NaN/Inf (exponent bits
+ * all ones), checked on the way. */
 static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
 {
     const v4u expo = {0x7f800000u, 0x7f800000u, 0x7f800000u, 0x7f800000u};
     v4u badv = {0, 0, 0, 0};
-    uint32_t bad = 0;
+    const unsigned nd = q->n_data, *bin = q->data;
+    const float *a = q->w1, *b = q->w2;
+    float *x = (float *)X;
     unsigned j = 0;
-    for (unsigned r = 0; r < q->n_runs; r++) {
-        float *x = (float *)(X + q->run_bin[r]);
-        const float *vv = v + 2 * j, *a = q->w1 + 2 * j, *b = q->w2 + 2 * j;
-        const unsigned n = q->run_len[r];
-        unsigned t = 0;
-        for (; t + 2 <= n; t += 2) {
-            v4f c, w1, w2, o;
-            v4u u;
-            memcpy(&c, vv + 2 * t, sizeof c);
-            memcpy(&u, vv + 2 * t, sizeof u);
-            badv |= (v4u)((u & expo) == expo);
-            memcpy(&w1, a + 2 * t, sizeof w1);
-            if (precoded) {
-                memcpy(&w2, b + 2 * t, sizeof w2);
-                o = w1 * c + w2 * __builtin_shufflevector(c, c, 1, 0, 3, 2);
-            } else {
-                o = w1 * c;
-            }
-            memcpy(x + 2 * t, &o, sizeof o);
-        }
-        if (t < n && q->run_over[r]) { /* one more pair: its second value lands on the pilot
-                                            after the run (rewritten after the mapping) */
-            v4f c, w1, w2, o;
-            memcpy(&c, vv + 2 * t, sizeof c);
-            memcpy(&w1, a + 2 * t, sizeof w1);
-            memcpy(&w2, b + 2 * t, sizeof w2);
+    for (; j + 2 <= nd; j += 2) {
+        v4f c, w1, o;
+        v4u u;
+        memcpy(&c, v + 2 * j, sizeof c);
+        memcpy(&u, v + 2 * j, sizeof u);
+        badv |= (v4u)((u & expo) == expo);
+        memcpy(&w1, a + 2 * j, sizeof w1);
+        if (precoded) {
+            v4f w2;
+            memcpy(&w2, b + 2 * j, sizeof w2);
             o = w1 * c + w2 * __builtin_shufflevector(c, c, 1, 0, 3, 2);
-            memcpy(x + 2 * t, &o, sizeof o);
-            v4u u;
-            memcpy(&u, vv + 2 * t, sizeof u);
-            badv |= (v4u)((u & expo) == expo);
-        } else if (t < n) {
-            bad |= any_nonfinite(vv + 2 * t, 2);
-            x[2 * t] = a[2 * t] * vv[2 * t] + b[2 * t] * vv[2 * t + 1];
-            x[2 * t + 1] = a[2 * t + 1] * vv[2 * t + 1] + b[2 * t + 1] * vv[2 * t];
+        } else {
+            o = w1 * c;
         }
-        j += n;
+        memcpy(x + 2 * (size_t)bin[j], &o, 2 * sizeof(float));
+        memcpy(x + 2 * (size_t)bin[j + 1], (const float *)&o + 2, 2 * sizeof(float));
     }
-    return bad | badv[0] | badv[1] | badv[2] | badv[3];
+    uint32_t bad = badv[0] | badv[1] | badv[2] | badv[3];
+    if (j < nd) {
+        bad |= any_nonfinite(v + 2 * j, 2);
+        x[2 * bin[j]] = a[2 * j] * v[2 * j] + b[2 * j] * v[2 * j + 1];
+        x[2 * bin[j] + 1] = a[2 * j + 1] * v[2 * j + 1] + b[2 * j + 1] * v[2 * j];
+    }
+    return bad;
 }
 
 /* Data symbol s (§2/§3) into X (M bins; null bins already 0): pairs c_k = (v[2k] + i v[2k+1]) / eta
@@ -253,8 +220,6 @@ map_symbol(phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s, 
             X[q->data[j]] = phy_cmul(q->wd[j], CMPLXF(re, im));
         }
     }
-    for (unsigned j = 0; j < q->n_pilot; j++) /* after the data (see run_over) */
-        X[q->pilot[j]] = q->pp[q->pilot[j]];
     return bad;
 }
 
@@ -263,8 +228,14 @@ map_symbol(phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s, 
 static void block_part(
     const float complex *t, unsigned M, unsigned cp, size_t lo, size_t hi, float complex *out)
 {
-    for (size_t o = lo; o < hi; o++)
-        out[o - lo] = o < cp ? t[M - cp + o] : t[o - cp];
+    if (lo < cp) { /* the cyclic prefix part */
+        const size_t e = hi < cp ? hi : cp;
+        memcpy(out, t + M - cp + lo, (e - lo) * sizeof *out);
+        out += e - lo;
+        lo = e;
+    }
+    if (hi > lo)
+        memcpy(out, t + (lo - cp), (hi - lo) * sizeof *out);
 }
 
 am_status phy_ota_tx_execute_range(phy_ota_tx *q,
@@ -336,6 +307,12 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     uint32_t bad = 0; /* payload NaN/Inf, checked while mapping (one pass over v) */
     if (blast >= 3) {
         const size_t s_first = bfirst > 3 ? bfirst - 3 : 0, s_end = blast - 3 + 1;
+        /* pilots (+1 precoded) into the chunk's symbols once per call: the data mapping never
+         * writes a pilot or null bin */
+        const size_t cmax = s_end - s_first < q->C ? s_end - s_first : q->C;
+        for (size_t s = 0; s < cmax; s++)
+            for (unsigned j = 0; j < q->n_pilot; j++)
+                q->F[s * M + q->pilot[j]] = pp[q->pilot[j]];
         for (size_t c0 = s_first; c0 < s_end; c0 += q->C) {
             size_t c = s_end - c0 < q->C ? s_end - c0 : q->C;
             for (size_t s = 0; s < c; s++)
