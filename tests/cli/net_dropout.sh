@@ -2,7 +2,8 @@
 # airmeta server + 3 agents + chan as separate processes over ZeroMQ on 127.0.0.1 (issue 4 item 3):
 # 5 rounds complete with agent 2 killed (-9) after round 2; metrics.jsonl shows 3 participants
 # before and 2 after, every round decoded with the aggregation NMSE (vs the ideal average of the
-# summed agents' x, reported with --report-x) within 3 dB of the AIR_INTERFACE §5 floor (g_th = 0:
+# summed agents' x, reported with --report-x) within -1..+1.2 dB of the AIR_INTERFACE §5 floor
+# (measured -0.46..+0.73 dB over the 5 rounds, the same on every run; g_th = 0:
 # no truncation, so the floor is exact) and the receiver's active count equal to the participants.
 # Time bounds: each process has its own deadlines (server: join/round/burst timeouts; agents and
 # chan: --timeout when the server is silent), the script waits for each with a deadline, and a
@@ -62,7 +63,7 @@ for r in rows:
           f"active {r['mean_active']:.3f} loss {r['train_loss']:.3f}")
     assert r["decoded"], f"round {r['round']} not decoded: {r.get('why')}"
     gap = r["agg_nmse_db"] - r["agg_floor_db"]
-    assert -1.0 < gap < 3.0, f"NMSE {gap:.2f} dB from the floor"
+    assert -1.0 < gap < 1.2, f"NMSE {gap:.2f} dB from the floor"  # measured -0.46..+0.73
     assert abs(r["mean_active"] - len(a)) < 0.3, "receiver's active count"
     assert r["ctrl_rejected"] == 0, "rejected control messages"
     assert math.isfinite(r["train_loss"]) and r["train_loss"] > 0

@@ -662,7 +662,8 @@ static void probe_destroy(void *self)
 static const fl_agg_ops probe_ops = {"probe", probe_aggregate, probe_destroy};
 
 /* `iq` in the learner beside `stat` at the same SNR: both train (the training loss falls), both
- * land at the §5 floor of their realised active counts (stat by construction, iq within 2 dB). */
+ * land at the §5 floor of their realised active counts (stat by construction: measured -0.03 dB;
+ * iq measured +0.50 dB, bound 0.9 dB). */
 AM_TEST(airfl_tracks_stat, e2e)
 {
     enum { K = 8, R = 300, W = 50 };
@@ -730,7 +731,7 @@ AM_TEST(airfl_tracks_stat, e2e)
         AM_CHECK(last[v] < 0.7 * first[v], "%s: loss %.3f -> %.3f does not fall", v ? "iq" : "stat",
                  first[v], last[v]);
     AM_CHECK(fabs(gap[0]) < 0.3, "stat gap %.2f dB", gap[0]);
-    AM_CHECK(gap[1] < 2.0 && gap[1] > -0.3, "iq gap %.2f dB", gap[1]);
+    AM_CHECK(gap[1] < 0.9 && gap[1] > -0.3, "iq gap %.2f dB", gap[1]);
     /* the same trend: neither ends far above the other */
     AM_CHECK(last[1] < 1.5 * last[0] && last[0] < 1.5 * last[1], "final loss stat %.3f, iq %.3f",
              last[0], last[1]);

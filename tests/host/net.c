@@ -168,8 +168,8 @@ static void run(unsigned K,
 
 /* Agents and chan on ticks near 1.2e8 (far from the emulator's per-call sample 0), per-agent
  * CFO up to 0.05 spacings plus a common 0.02, 4-tap multipath, timing offsets inside the cp:
- * the server's estimate is within 2 dB of the §5 floor (the same budget as the full sync chain
- * of the phy tests), every burst found at the scheduled tick. */
+ * the server's estimate is within 1.5 dB of the §5 floor (measured 1.05 dB), every burst found
+ * at the scheduled tick. */
 AM_TEST(coherent_absolute_ticks, unit)
 {
     double nmse, flo;
@@ -179,7 +179,7 @@ AM_TEST(coherent_absolute_ticks, unit)
     printf("NMSE %.2f dB, floor %.2f dB, gap %.2f dB, worst start %lld, missing %u\n", nmse, flo,
            nmse - flo, (long long)worst, missing);
     AM_CHECK(missing == 0, "%u bursts missed", missing);
-    AM_CHECK(nmse - flo < 2.0, "gap to the §5 floor %.2f dB", nmse - flo);
+    AM_CHECK(nmse - flo < 1.5, "gap to the §5 floor %.2f dB", nmse - flo); /* measured 1.05 */
     AM_CHECK(nmse - flo > -0.5, "below the floor by %.2f dB: the floor is wrong", flo - nmse);
     AM_CHECK(worst <= 16, "burst start %lld samples from the schedule", (long long)worst);
 }
@@ -193,7 +193,7 @@ AM_TEST(single_agent_no_cfo, unit)
     run(1, 0.0f, 0.0f, 1000000, 6, &nmse, &flo, &worst, &missing);
     printf("NMSE %.2f dB, floor %.2f dB, gap %.2f dB\n", nmse, flo, nmse - flo);
     AM_CHECK(missing == 0, "%u bursts missed", missing);
-    AM_CHECK(nmse - flo < 2.0, "gap to the §5 floor %.2f dB", nmse - flo);
+    AM_CHECK(nmse - flo < 0.9, "gap to the §5 floor %.2f dB", nmse - flo); /* measured 0.51 */
 }
 
 /* A beacon outside the scheduled window is not taken (the agent stays silent); a burst before

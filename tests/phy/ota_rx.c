@@ -393,7 +393,8 @@ AM_TEST(detect_several, unit)
             if (verbose())
                 fprintf(stderr, "M %u burst %u: start %+ld cfo %.4f excess %.2f dB\n", Ms[mi], b, d,
                         (double)g.cfo[b], ex);
-            AM_CHECK(ex < 2.0 && ex > -0.5, "M %u burst %u: NMSE %.3g, %.2f dB above the floor",
+            /* measured -0.07..+1.24 dB over the 15 bursts (G estimated from one agent) */
+            AM_CHECK(ex < 1.5 && ex > -0.5, "M %u burst %u: NMSE %.3g, %.2f dB above the floor",
                      Ms[mi], b, se / ss, ex);
         }
         phy_ota_rx_stats stats;
