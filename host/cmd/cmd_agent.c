@@ -20,6 +20,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "net/auth.h"
 #include "net/ctrl.h"
 #include "fl/meta.h"
 #include "round/learner.h"
@@ -33,9 +34,12 @@ typedef struct agent_opts {
     unsigned id;
     const char *server, *data_dir, *late_status, *late_burst;
     const char *radio_name, *radio_args;      /* data plane: zmq (the chan) or uhd (on air) */
+    const char *key, *server_key;             /* CURVE (host/net/auth.h) */
+    int insecure;
     long late_status_round, late_burst_round; /* -1: none */
     double late_status_s, late_burst_s;
     double timeout, beacon_timeout;
+    double test_peak; /* < 0: none */
     size_t max_dim;
     int quiet;
 } agent_opts;
@@ -51,6 +55,9 @@ typedef struct agent_state {
     ctrl *c;
     radio *rad;
     double rate;
+    net_sec sec;
+    char uplink[CTRL_STR_LEN], downlink[CTRL_STR_LEN], data_key[CTRL_KEY_TXT]; /* in use */
+    uint64_t rejoins;
     int air; /* --radio uhd: this host's radio, opened before joining (host/net/net_air.h) */
     ctrl_learner l;
     fl_task_family *fam;
@@ -109,6 +116,7 @@ static void state_free(agent_state *s)
 {
     ctrl_destroy(s->c);
     radio_close(s->rad);
+    net_sec_free(&s->sec); /* after the last socket */
     fl_task_buf_destroy(s->tasks.buf);
     fl_meta_destroy(s->meta);
     fl_sparse_destroy(s->sp);
@@ -124,6 +132,8 @@ static void state_free(agent_state *s)
     free(s->burst);
     free(s->dl);
 }
+
+static am_status open_data(agent_state *s, const ctrl_welcome *w);
 
 /* The run's setup from WELCOME: family, model, learner, sparsifier, transmitter, radio. */
 static am_status setup(agent_state *s, const ctrl_welcome *w)
@@ -189,13 +199,62 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
                            w->rate, s->rate);
         return AM_OK; /* RX is armed per round (on_go_air) */
     }
-    char args[3 * CTRL_STR_LEN];
-    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=4,timeout=2", w->uplink, w->downlink,
-             w->rate);
-    if ((st = radio_open("zmq", args, &s->rad)) != AM_OK)
-        return st;
     s->rate = w->rate;
+    return open_data(s, w);
+}
+
+/* The zmq data plane to the chan's endpoints for this agent (CURVE when the WELCOME names the
+ * chan's key). */
+static am_status open_data(agent_state *s, const ctrl_welcome *w)
+{
+    radio_close(s->rad);
+    s->rad = NULL;
+    char curve[200] = "";
+    if (w->data_key[0]) {
+        unsigned char ck[ZCTX_KEY_LEN];
+        if (!s->sec.on)
+            return AM_FAIL(AM_EINVAL, "the chan's IQ sockets use CURVE keys: this agent needs "
+                                      "--key and --server-key, not --insecure");
+        am_status ks = zctx_z85_key(w->data_key, ck, "WELCOME.data_key");
+        if (ks != AM_OK)
+            return ks;
+        char hs[2 * ZCTX_KEY_LEN + 1], hc[2 * ZCTX_KEY_LEN + 1];
+        net_key_hex(s->sec.sec, hs);
+        net_key_hex(ck, hc);
+        snprintf(curve, sizeof curve, ",curve_key=%s,curve_server=%s", hs, hc);
+    }
+    char args[3 * CTRL_STR_LEN + 200];
+    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=4,timeout=2%s", w->uplink,
+             w->downlink, w->rate, curve);
+    am_status st = radio_open("zmq", args, &s->rad);
+    if (st != AM_OK)
+        return st;
+    snprintf(s->uplink, sizeof s->uplink, "%s", w->uplink);
+    snprintf(s->downlink, sizeof s->downlink, "%s", w->downlink);
+    snprintf(s->data_key, sizeof s->data_key, "%s", w->data_key);
     return radio_rx_start(s->rad, NULL);
+}
+
+/* A WELCOME after the first: the server (restarted) or a restarted chan (new endpoints, e.g. on
+ * --bind tcp://HOST:*) took this agent back. Same model and numerology: the data plane follows
+ * the new endpoints; anything else is a different run. */
+static am_status rewelcome(agent_state *s, const ctrl_welcome *w)
+{
+    if (w->dim != s->D || w->payload_len != s->D ||
+        w->nfft != phy_frame_nfft(net_agent_frame(s->na)) ||
+        w->cp != phy_frame_cp_len(net_agent_frame(s->na)))
+        return AM_FAIL(AM_EINVAL, "the server took this agent back with another model or "
+                                  "numerology (D %" PRIu64 ", M %u): a different run",
+                       w->dim, w->nfft);
+    s->rejoins++;
+    if (s->air || (strcmp(w->uplink, s->uplink) == 0 && strcmp(w->downlink, s->downlink) == 0 &&
+                   strcmp(w->data_key, s->data_key) == 0))
+        return AM_OK;
+    if (!s->o.quiet) {
+        printf("agent %u: the chan moved: data now %s / %s\n", s->o.id, w->uplink, w->downlink);
+        fflush(stdout);
+    }
+    return open_data(s, w);
 }
 
 /* The verdict on the pending round: applied (the server used this agent's burst) or not. */
@@ -258,12 +317,31 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     memset(&m, 0, sizeof m);
     m.type = CTRL_STATUS;
     m.round = round;
-    m.u.status = (ctrl_status){.loss = loss, .peak = s->peak, .power = s->power};
+    m.u.status = (ctrl_status){.loss = loss,
+                               .peak = s->o.test_peak >= 0 ? (float)s->o.test_peak : s->peak,
+                               .power = s->power};
     if (mo->flags & CTRL_MODEL_REPORT_X) {
         m.u.status.n_x = (uint32_t)s->D;
         m.u.status.x = s->x;
     }
     return ctrl_send(s->c, NULL, &m);
+}
+
+/* The server caps eta (cmd_server.c robust_eta): a payload whose peak is above it is clipped, entry
+ * pair by entry pair, to magnitude eta (the burst keeps the power constraint); delivered then holds
+ * the clipped values and the error memory keeps the rest (m = v - delivered). */
+static void clip_to_eta(agent_state *s, float eta)
+{
+    if (!(s->peak > eta))
+        return;
+    for (size_t j = 0; j < s->D; j += 2) {
+        double re = s->x[j], im = j + 1 < s->D ? s->x[j + 1] : 0.0, a = sqrt(re * re + im * im);
+        if (a > eta) {
+            s->x[j] = (float)(re * eta / a);
+            if (j + 1 < s->D)
+                s->x[j + 1] = (float)(im * eta / a);
+        }
+    }
 }
 
 /* GO on air (host/net/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
@@ -296,6 +374,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
                                 : "not detected");
         return AM_OK;
     }
+    clip_to_eta(s, g->eta);
     if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
         return st;
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick, 1.0)) != AM_OK) {
@@ -349,6 +428,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
                     round, s->o.beacon_timeout);
         return AM_OK;
     }
+    clip_to_eta(s, g->eta);
     am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
     if (st != AM_OK)
         return st;
@@ -383,6 +463,7 @@ int cmd_agent(int argc, char **argv)
     o->beacon_timeout = 10;
     o->radio_name = "zmq";
     o->max_dim = (size_t)1 << 22;
+    o->test_peak = -1;
     unsigned max_dim = 1u << 22;
     const cli_opt opts[] = {
         {"--id", CLI_UINT, &o->id, "this agent's id k (0..K-1): its task distribution and channel",
@@ -402,6 +483,9 @@ int cmd_agent(int argc, char **argv)
         {"--test-late-burst", CLI_STR, &o->late_burst,
          "fault injection (tests): in round ROUND send the burst SECONDS late, as ROUND:SECONDS", 1,
          0, NULL},
+        {"--test-peak", CLI_DOUBLE, &o->test_peak,
+         "fault injection (tests): report this payload peak every round (a lying agent)", 0,
+         3e38, NULL},
         {"--radio", CLI_CHOICE, &o->radio_name,
          "data plane: zmq (IQ through `airmeta chan`, endpoints from the server) or uhd (on air: "
          "this host's USRP B210; the server must run --radio uhd too)",
@@ -410,11 +494,20 @@ int cmd_agent(int argc, char **argv)
          "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
          "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
          1, 0, NULL},
+        {"--key", CLI_STR, &o->key,
+         "this agent's secret key NAME.key (airmeta keygen; its NAME.pub is listed in the "
+         "server's --allow as 'agent ID PUBKEY'): CURVE on control and IQ",
+         1, 0, NULL},
+        {"--server-key", CLI_STR, &o->server_key,
+         "the server's public key: its NAME.pub file or the 40 z85 characters", 1, 0, NULL},
+        {"--insecure", CLI_FLAG, &o->insecure,
+         "no keys: plain TCP, anyone reaching the ports can act as this agent (warns)", 0, 0,
+         NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
         "airmeta agent",
-        "--id K --server tcp://HOST:PORT [--data-dir DIR]",
+        "--id K --server tcp://HOST:PORT (--key NAME.key --server-key SERVER.pub | --insecure)",
         "One training agent of a multi-process Air-meta-pFL run. It joins the server, which\n"
         "tells it the run's setup (task family, learner, sparsification, memory, numerology)\n"
         "and where its IQ goes (the chan process). Each round: the meta-model arrives; the\n"
@@ -423,7 +516,9 @@ int cmd_agent(int argc, char **argv)
         "it estimates its channel and carrier offset from the beacon, precodes by truncated\n"
         "channel inversion (AIR_INTERFACE §4), pre-compensates the offset and sends its burst\n"
         "at the scheduled tick. Its memory keeps everything the server did not apply (see\n"
-        "host/cmd/cmd_agent.c). Data endpoints come from the server; there is no --data flag.",
+        "host/cmd/cmd_agent.c). Data endpoints come from the server; there is no --data flag.\n"
+        "A restarted server or chan takes the agent back (it says HELLO again after every\n"
+        "reconnection and follows the chan's new endpoints).",
         opts,
         sizeof opts / sizeof opts[0],
         0,
@@ -448,6 +543,9 @@ int cmd_agent(int argc, char **argv)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--server is required (see --help)"));
     if ((st = net_check_server(o->server)) != AM_OK)
         return cli_fail("agent", st);
+    if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &s.sec)) !=
+        AM_OK)
+        return cli_fail("agent", st);
     s.air = strcmp(o->radio_name, "zmq") != 0;
     if (!s.air && o->radio_args)
         return cli_fail("agent", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
@@ -463,7 +561,9 @@ int cmd_agent(int argc, char **argv)
                    .endpoint = o->server,
                    .self_id = o->id,
                    .max_payload = ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
-                   .send_timeout = 5.0};
+                   .send_timeout = 5.0,
+                   .curve_secret = s.sec.on ? s.sec.sec : NULL,
+                   .curve_server = s.sec.on ? s.sec.server : NULL};
     if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
         goto fail;
     ctrl_msg m;
@@ -471,7 +571,7 @@ int cmd_agent(int argc, char **argv)
     m.type = CTRL_HELLO;
     m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = o->id, .dim = 0};
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
-    if ((st = ctrl_send(s.c, NULL, &m)) != AM_OK)
+    if ((st = ctrl_set_hello(s.c, &m)) != AM_OK || (st = ctrl_send(s.c, NULL, &m)) != AM_OK)
         goto fail;
     char who[32];
     snprintf(who, sizeof who, "agent %u", o->id);
@@ -496,6 +596,10 @@ int cmd_agent(int argc, char **argv)
                        o->server, fl_model_describe(s.model), s.D, s.blen);
                 fflush(stdout);
             }
+        } else if (r.type == CTRL_WELCOME) {
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK ||
+                (st = rewelcome(&s, &r.u.welcome)) != AM_OK)
+                goto fail;
         } else if (welcomed && r.type == CTRL_MODEL) {
             if ((st = on_model(&s, r.round, &r.u.model)) != AM_OK)
                 goto fail;
@@ -526,6 +630,7 @@ int cmd_agent(int argc, char **argv)
     return 0;
 fail:
     rc = cli_fail("agent", st);
+    ctrl_set_linger(s.c, 0); /* giving up: an unsent HELLO must not hold the exit (finding 10) */
     state_free(&s);
     return rc;
 }

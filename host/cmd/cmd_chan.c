@@ -10,6 +10,7 @@
 
 #include "util/cli.h"
 #include "cmd/commands.h"
+#include "net/auth.h"
 #include "net/ctrl.h"
 #include "util/monotime.h"
 #include "net/net.h"
@@ -20,6 +21,8 @@
 
 typedef struct chan_opts {
     const char *server, *bind;
+    const char *key, *server_key, *allow; /* CURVE (host/net/auth.h) */
+    int insecure;
     unsigned agents, taps, timing;
     double snr_db, delay_spread, cfo, agent_cfo, timeout;
     uint64_t seed;
@@ -28,6 +31,7 @@ typedef struct chan_opts {
 
 typedef struct chan_state {
     chan_opts o;
+    net_sec sec;
     ctrl *c;
     radio *hub;              /* rx: beacons from the server; tx: the summed stream to the server */
     radio **ag;              /* per agent: rx its uplink bursts, tx its downlink */
@@ -44,6 +48,24 @@ typedef struct chan_state {
     uint64_t rounds, late_total, rejected_total;
 } chan_state;
 
+/* What setup() made from a WELCOME. */
+static void setup_free(chan_state *s)
+{
+    net_chan_destroy(s->nc);
+    free(s->beacon);
+    free(s->dl);
+    free(s->ul);
+    free(s->bursts);
+    free(s->txp);
+    free(s->got);
+    free(s->ids);
+    s->nc = NULL;
+    s->beacon = s->dl = s->ul = s->bursts = NULL;
+    s->txp = NULL;
+    s->got = NULL;
+    s->ids = NULL;
+}
+
 static void state_free(chan_state *s)
 {
     ctrl_destroy(s->c);
@@ -53,14 +75,8 @@ static void state_free(chan_state *s)
             radio_close(s->ag[k]);
     free(s->ag);
     free(s->ep);
-    net_chan_destroy(s->nc);
-    free(s->beacon);
-    free(s->dl);
-    free(s->ul);
-    free(s->bursts);
-    free(s->txp);
-    free(s->got);
-    free(s->ids);
+    setup_free(s);
+    net_sec_free(&s->sec); /* after the last socket */
 }
 
 /* Binds the data sockets: port '*' = any free port for each, a number = consecutive ports from it
@@ -85,11 +101,19 @@ static am_status open_data(chan_state *s)
             else
                 snprintf(e[j], sizeof e[j], "%s%u", prefix, (unsigned)port + slot);
         }
-        char args[3 * CHAN_EP_LEN];
+        char args[3 * CHAN_EP_LEN + 200], curve[200] = "";
+        if (s->sec.on) { /* CURVE: the hub admits the server's key, agent k's sockets its key */
+            char hs[2 * ZCTX_KEY_LEN + 1];
+            net_key_hex(s->sec.sec, hs);
+            if (i == 0)
+                snprintf(curve, sizeof curve, ",curve_key=%s,zap_domain=iq-hub", hs);
+            else
+                snprintf(curve, sizeof curve, ",curve_key=%s,zap_domain=iq-%u", hs, i - 1);
+        }
         /* hub: rx = beacons (bind), tx = summed stream (bind); agent k: rx = uplink, tx = downlink
          * with a short send timeout (a gone agent must not stall the round) */
-        snprintf(args, sizeof args, "rx=@%s,tx=@%s,hwm=%d,timeout=%s", e[0], e[1], i ? 4 : 16,
-                 i ? "0.2" : "5");
+        snprintf(args, sizeof args, "rx=@%s,tx=@%s,hwm=%d,timeout=%s%s", e[0], e[1], i ? 4 : 16,
+                 i ? "0.2" : "5", curve);
         radio *r = NULL;
         st = radio_open("zmq", args, &r);
         if (st != AM_OK)
@@ -342,11 +366,25 @@ int cmd_chan(int argc, char **argv)
          NULL},
         {"--timeout", CLI_DOUBLE, &o->timeout, "give up when the server is silent this long, s",
          0.1, 86400, NULL},
+        {"--key", CLI_STR, &o->key,
+         "the chan's secret key NAME.key (airmeta keygen; NAME.pub is the 'chan PUBKEY' line of "
+         "the server's --allow): CURVE on control and IQ",
+         1, 0, NULL},
+        {"--server-key", CLI_STR, &o->server_key,
+         "the server's public key: its NAME.pub file or the 40 z85 characters", 1, 0, NULL},
+        {"--allow", CLI_STR, &o->allow,
+         "the server's allow-list (host/net/auth.h): agent k's IQ sockets admit only its key, the "
+         "beacon/sum sockets only the server's",
+         1, 0, NULL},
+        {"--insecure", CLI_FLAG, &o->insecure,
+         "no keys: plain TCP, anyone reaching the ports can send IQ or act as the chan (warns)", 0,
+         0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
         "airmeta chan",
-        "--server tcp://HOST:PORT --agents K [--snr-db X] [--seed S] ...",
+        "--server tcp://HOST:PORT --agents K (--key NAME.key --server-key SERVER.pub --allow FILE "
+        "| --insecure) [--snr-db X] ...",
         "The channel-emulator process between `airmeta server` and `airmeta agent` (all over\n"
         "ZeroMQ). It joins the server's control plane, binds its IQ sockets (zmq radio) and\n"
         "announces them; each round the server plans which agents take part, sends its beacon\n"
@@ -355,7 +393,10 @@ int cmd_chan(int argc, char **argv)
         "collects the agents' bursts stamped with the round's transmit tick until the plan's\n"
         "deadline, adds them up through the same channels, forwards the received stream to the\n"
         "server and reports whose bursts made the sum. A burst of another round or of the wrong\n"
-        "length is dropped and counted.",
+        "length is dropped and counted. A restarted server takes the chan back (it says HELLO\n"
+        "again after every reconnection); a restarted chan is found again by the agents on any\n"
+        "--bind (the server passes the new endpoints on). The open-files limit is raised to\n"
+        "what K agents need (6 per agent), or the chan says why it cannot start.",
         opts,
         sizeof opts / sizeof opts[0],
         0,
@@ -378,6 +419,16 @@ int cmd_chan(int argc, char **argv)
                                         sqrt(((double)o->taps * o->taps - 1.0) / 12.0)));
     if ((st = net_check_server(o->server)) != AM_OK)
         return cli_fail("chan", st);
+    /* open files: per agent 2 bound sockets (listener + mailbox each) and their 2 connections,
+     * the same for the hub, plus the context's and the control plane's (measured: K = 200 holds
+     * 817 descriptors before any agent connects, 4 per agent + 13) */
+    char who[64];
+    snprintf(who, sizeof who, "chan with %u agents", o->agents);
+    if ((st = zctx_files_reserve(6 * ((uint64_t)o->agents + 1) + 128, who)) != AM_OK)
+        return cli_fail("chan", st);
+    if ((st = net_sec_setup("chan", o->key, o->server_key, o->allow, o->insecure, o->agents,
+                            &s.sec)) != AM_OK)
+        return cli_fail("chan", st);
     net_catch_stop_signals();
 
     const unsigned K = o->agents;
@@ -385,6 +436,7 @@ int cmd_chan(int argc, char **argv)
     s.ep = calloc(2 + 2 * (size_t)K, sizeof *s.ep);
     if (!s.ag || !s.ep) {
         state_free(&s);
+        net_sec_free(&s.sec);
         return cli_fail("chan", AM_FAIL(AM_ENOMEM, "chan: out of memory"));
     }
     int rc = 0;
@@ -394,7 +446,9 @@ int cmd_chan(int argc, char **argv)
                    .endpoint = o->server,
                    .self_id = CTRL_ID_CHAN,
                    .max_payload = ctrl_payload_bound(1, K),
-                   .send_timeout = 5.0};
+                   .send_timeout = 5.0,
+                   .curve_secret = s.sec.on ? s.sec.sec : NULL,
+                   .curve_server = s.sec.on ? s.sec.server : NULL};
     if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
         goto fail;
     ctrl_msg m;
@@ -404,7 +458,7 @@ int cmd_chan(int argc, char **argv)
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
              "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->taps, o->snr_db,
              o->cfo, o->agent_cfo, o->seed);
-    if ((st = ctrl_send(s.c, NULL, &m)) != AM_OK)
+    if ((st = ctrl_set_hello(s.c, &m)) != AM_OK || (st = ctrl_send(s.c, NULL, &m)) != AM_OK)
         goto fail;
     if (!o->quiet) {
         printf("chan: %u agents, data on %s (beacon-in) %s (sum-out) ..., joining %s\n", K, s.ep[0],
@@ -430,6 +484,23 @@ int cmd_chan(int argc, char **argv)
             if (!o->quiet) {
                 printf("chan: joined: M %u, cp %u, burst %zu samples, timing <= %u, %u taps\n", s.M,
                        s.cp, s.blen, s.timing, o->taps);
+                fflush(stdout);
+            }
+        } else if (r.type == CTRL_WELCOME) {
+            /* a restarted server took us back: the same numerology goes on, another one is set
+             * up anew */
+            const ctrl_welcome *w = &r.u.welcome;
+            if ((st = net_peer_welcome(w, CTRL_ROLE_CHAN, "chan")) != AM_OK)
+                goto fail;
+            if (w->nfft != s.M || w->cp != s.cp || w->payload_len != s.L) {
+                setup_free(&s);
+                if ((st = setup(&s, w)) != AM_OK) {
+                    net_peer_leave(s.c);
+                    goto fail;
+                }
+            }
+            if (!o->quiet) {
+                printf("chan: taken back by the server\n");
                 fflush(stdout);
             }
         } else if (r.type == CTRL_PLAN && welcomed) {
@@ -460,6 +531,7 @@ int cmd_chan(int argc, char **argv)
     return 0;
 fail:
     rc = cli_fail("chan", st);
+    ctrl_set_linger(s.c, 0); /* giving up: unsent messages must not hold the exit */
     state_free(&s);
     return rc;
 }

@@ -19,16 +19,19 @@
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/cli.h"
 #include "cmd/commands.h"
 #include "core/file.h"
+#include "net/auth.h"
 #include "net/ctrl.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
@@ -46,10 +49,12 @@
 typedef struct srv_opts {
     const char *bind, *out, *task, *data_dir, *learner, *optimizer, *sparsify, *eta_rule;
     const char *radio_name, *radio_args; /* data plane: zmq (the chan) or uhd (on air) */
+    const char *key, *allow;             /* CURVE (host/net/auth.h) */
+    int insecure;
     unsigned agents, rounds, min_agents, nfft, inner_steps, tasks_per_agent, local_iters, ways,
         shots, query, filters, pool;
     double round_timeout, burst_timeout, join_timeout, round_period, rho, g_th, alpha, beta,
-        local_lr, heterogeneity, sparsity, clip;
+        local_lr, heterogeneity, sparsity, clip, eta_cap, norm_bound;
     uint64_t seed;
     int report_x, no_memory, quiet;
 } srv_opts;
@@ -74,6 +79,11 @@ typedef struct srv_rx {
 
 typedef struct srv {
     srv_opts o;
+    net_sec sec;
+    int reserve_fd[3]; /* descriptors kept for the run's files (a connection flood cannot take
+                          them): released just before theta.f32 is written */
+    uint64_t peer_drops, refused_hello, implausible;
+    float *peaks; /* K: this round's reported peaks (the eta rule) */
     ctrl *c;
     radio *rad;
     double rate;
@@ -116,6 +126,11 @@ static void srv_free(srv *s)
 {
     ctrl_destroy(s->c);
     radio_close(s->rad);
+    net_sec_free(&s->sec); /* after the last socket */
+    for (int i = 0; i < 3; i++)
+        if (s->reserve_fd[i] > 0)
+            close(s->reserve_fd[i]);
+    free(s->peaks);
     free(s->ag);
     free(s->chan_ep);
     fl_opt_destroy(s->opt);
@@ -173,6 +188,9 @@ send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, con
             snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
             snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);
             w->learner = s->l;
+            unsigned char ck[ZCTX_KEY_LEN];
+            if (s->sec.on && net_auth_chan_key(s->sec.auth, ck))
+                zctx_key_z85(ck, w->data_key); /* the agents' IQ goes to the chan under CURVE */
         }
     }
     return ctrl_send(s->c, to, &m);
@@ -182,9 +200,16 @@ static am_status open_radio(srv *s)
 {
     radio_close(s->rad);
     s->rad = NULL;
-    char args[3 * CTRL_STR_LEN];
-    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=16,timeout=5", s->chan_ep[0],
-             s->chan_ep[1], s->rate);
+    char args[3 * CTRL_STR_LEN + 200], curve[200] = "";
+    unsigned char ck[ZCTX_KEY_LEN];
+    if (s->sec.on && net_auth_chan_key(s->sec.auth, ck)) {
+        char hs[2 * ZCTX_KEY_LEN + 1], hc[2 * ZCTX_KEY_LEN + 1];
+        net_key_hex(s->sec.sec, hs);
+        net_key_hex(ck, hc);
+        snprintf(curve, sizeof curve, ",curve_key=%s,curve_server=%s", hs, hc);
+    }
+    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=16,timeout=5%s", s->chan_ep[0],
+             s->chan_ep[1], s->rate, curve);
     am_status st = radio_open("zmq", args, &s->rad);
     if (st == AM_OK)
         st = radio_rx_start(s->rad, NULL);
@@ -203,6 +228,25 @@ static void say(const srv *s, const char *fmt, ...)
     fflush(stdout);
 }
 
+/* A refusal: counted, said, and answered if the peer is still there (a peer that vanished right
+ * after its HELLO must not stop the run: issue 12 finding 1). */
+static am_status refuse(srv *s, const ctrl_peer *to, uint32_t role, const char *what, const char *t)
+{
+    char line[240];
+    snprintf(line, sizeof line, "server: %s refused: %s", what, t);
+    ctrl_count_reject(s->c, CTRL_REJ_PEER, line);
+    s->refused_hello++;
+    say(s, "%s\n", line);
+    send_welcome(s, to, role, 0, 0, t); /* best effort */
+    return AM_OK;
+}
+
+/* With CURVE: the identity the ZAP handler gave this connection ("agent:ID", "chan"). */
+static int user_is(const srv *s, const ctrl_peer *from, const char *want)
+{
+    return !s->sec.on || strcmp(from->user, want) == 0;
+}
+
 /* Everything a message from a peer can mean, whatever the server is waiting for. */
 static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
 {
@@ -210,20 +254,26 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
     if (m->type == CTRL_HELLO) {
         const ctrl_hello *h = &m->u.hello;
         if (h->role == CTRL_ROLE_CHAN) {
-            if (s->air) {
-                say(s, "server: chan refused: this run is on air (--radio uhd)\n");
-                return send_welcome(s, from, CTRL_ROLE_CHAN, 0, 0,
-                                    "this run is on air (--radio uhd): no chan");
-            }
+            if (s->air)
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan",
+                              "this run is on air (--radio uhd): no chan");
             if (m->sender != CTRL_ID_CHAN) {
                 ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: chan HELLO with an agent id");
                 return AM_OK;
             }
+            if (!user_is(s, from, "chan")) {
+                snprintf(t, sizeof t, "a chan HELLO under the key of '%.40s', not the chan's",
+                         from->user);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
             if (h->n_agents != s->K) {
                 snprintf(t, sizeof t, "the chan emulates %u agents, the run has %u", h->n_agents,
                          s->K);
-                say(s, "server: chan refused: %s\n", t);
-                return send_welcome(s, from, CTRL_ROLE_CHAN, 0, 0, t);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
+            if (h->n_ep != 2 + 2 * s->K) {
+                snprintf(t, sizeof t, "%u data endpoints for %u agents", h->n_ep, s->K);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
             }
             for (uint32_t i = 0; i < h->n_ep; i++)
                 snprintf(s->chan_ep[i], CTRL_STR_LEN, "%s", ctrl_str_at(h->ep, i));
@@ -231,12 +281,18 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
             int again = s->chan_joined;
             s->chan_joined = 1;
             am_status st = open_radio(s);
-            if (st != AM_OK)
-                return st;
+            if (st != AM_OK) { /* the chan's endpoints do not work: it stays out, the run goes on */
+                s->chan_joined = 0;
+                snprintf(t, sizeof t, "its data endpoints: %.150s", am_last_error());
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
             say(s, "server: chan %sjoined (%s), data %s / %s\n", again ? "re" : "", h->desc,
                 s->chan_ep[0], s->chan_ep[1]);
-            if ((st = send_welcome(s, from, CTRL_ROLE_CHAN, 0, 1, "ok")) != AM_OK)
-                return st;
+            if (send_welcome(s, from, CTRL_ROLE_CHAN, 0, 1, "ok") != AM_OK) {
+                s->chan_joined = 0; /* gone already */
+                s->peer_drops++;
+                return AM_OK;
+            }
             for (unsigned k = 0; k < s->K; k++) /* agents that were waiting for the chan */
                 if (s->ag[k].joined && (!s->ag[k].welcomed || again)) {
                     if (send_welcome(s, &s->ag[k].peer, CTRL_ROLE_AGENT, k, 1, "ok") == AM_OK)
@@ -247,12 +303,18 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
         if (h->id >= s->K) {
             snprintf(t, sizeof t, "agent id %u but the run has %u agents (0..%u)", h->id, s->K,
                      s->K - 1);
-            say(s, "server: agent refused: %s\n", t);
-            return send_welcome(s, from, CTRL_ROLE_AGENT, 0, 0, t);
+            return refuse(s, from, CTRL_ROLE_AGENT, "agent", t);
         }
         if (m->sender != h->id) {
             ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: HELLO sender differs from its id");
             return AM_OK;
+        }
+        char want[ZCTX_USER_LEN];
+        net_auth_agent_user(h->id, want, sizeof want);
+        if (!user_is(s, from, want)) { /* an id used with another key: no take-over */
+            snprintf(t, sizeof t, "agent id %u claimed under the key of '%.40s'", h->id,
+                     from->user);
+            return refuse(s, from, CTRL_ROLE_AGENT, "agent", t);
         }
         srv_agent *a = &s->ag[h->id];
         int again = a->joined;
@@ -261,18 +323,24 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
         a->peer = *from; /* a restarted agent replaces its old connection */
         say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
         if (s->chan_joined || s->air) {
-            am_status st = send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok");
-            if (st == AM_OK)
+            if (send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok") == AM_OK) {
                 a->welcomed = 1;
-            else if (st != AM_ENOTFOUND && st != AM_ETIMEOUT)
-                return st;
+            } else { /* gone already: dropped, the run goes on */
+                a->alive = 0;
+                s->peer_drops++;
+            }
         }
         return AM_OK;
     }
     /* everything else must come from a known peer under its own id */
-    int is_chan = s->chan_joined && ctrl_peer_eq(from, &s->chan_peer);
+    int is_chan = s->chan_joined && ctrl_peer_eq(from, &s->chan_peer) && user_is(s, from, "chan");
     int is_agent =
         m->sender < s->K && s->ag[m->sender].joined && ctrl_peer_eq(from, &s->ag[m->sender].peer);
+    if (is_agent) {
+        char want[ZCTX_USER_LEN];
+        net_auth_agent_user(m->sender, want, sizeof want);
+        is_agent = user_is(s, from, want);
+    }
     if (!(is_chan && m->sender == CTRL_ID_CHAN) && !is_agent) {
         snprintf(t, sizeof t, "server: %s from an unknown peer (sender id 0x%x)",
                  ctrl_type_name(m->type), m->sender);
@@ -290,6 +358,12 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
             return AM_OK;
         }
         const ctrl_status *st = &m->u.status;
+        if (!(st->peak >= 0) || !(st->power >= 0)) { /* decode checks finiteness; sign here */
+            snprintf(t, sizeof t, "server: STATUS of agent %u with peak %g, power %g", m->sender,
+                     (double)st->peak, (double)st->power);
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+            return AM_OK;
+        }
         if (s->o.report_x) {
             if (st->n_x != s->D) {
                 snprintf(t, sizeof t, "server: STATUS of agent %u without its x (%u floats)",
@@ -422,17 +496,21 @@ static am_status write_line(srv *s, cJSON *o)
     return AM_OK;
 }
 
-/* Sends m to agent k; a gone agent (connection closed) is marked not alive. */
+/* Sends m to agent k; any failure (connection closed, queue full for the send timeout, socket
+ * error) drops that agent, never the run; it comes back with its next HELLO. */
 static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
 {
     am_status st = ctrl_send(s->c, &s->ag[k].peer, m);
-    if (st == AM_ENOTFOUND) {
-        if (s->ag[k].alive)
+    if (st == AM_OK)
+        return;
+    if (s->ag[k].alive) {
+        if (st == AM_ENOTFOUND)
             say(s, "server: agent %u is gone (connection closed)\n", k);
-        s->ag[k].alive = 0;
-    } else if (st != AM_OK) {
-        say(s, "server: agent %u: %s\n", k, am_last_error());
+        else
+            say(s, "server: agent %u dropped: %s\n", k, am_last_error());
+        s->peer_drops++;
     }
+    s->ag[k].alive = 0;
 }
 
 /* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5). */
@@ -501,6 +579,29 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     return AM_OK;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* eta from the reported peaks (issue 12, plausibility): their maximum (fl_agg_eta's rule), but at
+ * most cap times their upper median *med, so that one agent's report (peak = 1e30) cannot set the
+ * round's scale: with n >= 3 reports the upper median is an honest agent's as long as more than
+ * half of them are honest (with n = 2 it is the maximum: two reports cannot outvote one). An agent
+ * whose peak is above eta clips its payload to eta (cmd_agent.c), its error memory keeps the rest.
+ * Sorts p. */
+static float robust_eta(float *p, unsigned n, float cap, float *med)
+{
+    *med = 0;
+    if (n == 0)
+        return 0;
+    qsort(p, n, sizeof *p, cmp_float);
+    float mx = p[n - 1];
+    *med = p[n / 2];
+    return mx > cap * *med ? cap * *med : mx;
+}
+
 static am_status run_round(srv *s,
                            uint32_t r,
                            const uint32_t *prev,
@@ -552,14 +653,16 @@ static am_status run_round(srv *s,
         return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
     unsigned n = 0;
     double loss = 0;
-    float eta = 0;
+    float eta = 0, eta_max = 0, med = 0;
     for (unsigned k = 0; k < K; k++)
         if (s->ag[k].reported) {
+            float e = s->eta_rule == FL_ETA_PEAK ? s->ag[k].peak : sqrtf(s->ag[k].power);
+            s->peaks[n] = e;
             s->ids[n++] = k;
             loss += s->ag[k].loss;
-            float e = s->eta_rule == FL_ETA_PEAK ? s->ag[k].peak : sqrtf(s->ag[k].power);
-            eta = e > eta ? e : eta;
+            eta_max = e > eta_max ? e : eta_max;
         }
+    eta = robust_eta(s->peaks, n, (float)s->o.eta_cap, &med);
     if (!(eta > 0))
         eta = 1.0f; /* fl_agg_eta: every vector zero */
     const int64_t B = (int64_t)(r + 1) * s->slot, T = B + s->gap;
@@ -601,8 +704,9 @@ static am_status run_round(srv *s,
         st = ctrl_send(s->c, &s->chan_peer, &m);
         if (st != AM_OK) {
             why = "the chan is unreachable";
-            if (st == AM_ENOTFOUND)
-                s->chan_joined = 0;
+            s->chan_joined = 0; /* dropped; it comes back with its next HELLO */
+            s->peer_drops++;
+            st = AM_OK;
         } else {
             send_go(s, r, n, eta, B, T);
             radio_time at = radio_time_from_ticks(B, s->rate);
@@ -658,6 +762,27 @@ static am_status run_round(srv *s,
         }
     }
     double nmse = NAN, floor_nmse = NAN;
+    if (decoded) {
+        /* plausibility (issue 12): the payload estimates an average of payloads whose complex
+         * entries are at most eta in magnitude; its norm is bounded by --norm-bound times the
+         * reports' median peak times sqrt(ceil(D/2)) (a scale one report cannot move), so no
+         * single agent can make the step larger; a non-finite payload or a larger one is not
+         * applied and is flagged */
+        double n2 = 0;
+        for (size_t j = 0; j < s->D; j++)
+            n2 += (double)s->rs.payload[j] * s->rs.payload[j];
+        const double bound = s->o.norm_bound * (double)med * sqrt((double)((s->D + 1) / 2));
+        if (!isfinite(n2) || !(sqrt(n2) <= bound)) {
+            static char flag[160];
+            snprintf(flag, sizeof flag,
+                     "implausible payload: norm %.3g > %.3g (--norm-bound x median peak x "
+                     "sqrt(D/2)); not applied",
+                     sqrt(n2), bound);
+            why = flag;
+            decoded = 0;
+            s->implausible++;
+        }
+    }
     if (decoded) {
         if (s->o.report_x) { /* the ideal average of the summed agents' x */
             memset(s->avg, 0, s->D * sizeof *s->avg);
@@ -720,6 +845,8 @@ static am_status run_round(srv *s,
             cJSON_AddNumberToObject(al, key, s->ag[s->ids[i]].loss);
         }
         cJSON_AddNumberToObject(o, "eta", eta);
+        cJSON_AddNumberToObject(o, "eta_max_reported", eta_max);
+        cJSON_AddNumberToObject(o, "eta_median_reported", med);
         cJSON_AddNumberToObject(o, "agg_nmse", nmse); /* null without --report-x */
         cJSON_AddNumberToObject(o, "agg_nmse_db", nmse > 0 ? 10 * log10(nmse) : NAN);
         cJSON_AddNumberToObject(o, "agg_floor_db", floor_nmse > 0 ? 10 * log10(floor_nmse) : NAN);
@@ -731,6 +858,10 @@ static am_status run_round(srv *s,
         cJSON_AddNumberToObject(o, "chan_malformed", s->rep_rejected);
         cJSON_AddNumberToObject(o, "ctrl_rejected", (double)cs.rejected);
         cJSON_AddNumberToObject(o, "late_status", (double)s->late_status);
+        cJSON_AddNumberToObject(o, "auth_refused", (double)cs.handshake_failed);
+        cJSON_AddNumberToObject(o, "hello_refused", (double)s->refused_hello);
+        cJSON_AddNumberToObject(o, "peer_drops", (double)s->peer_drops);
+        cJSON_AddNumberToObject(o, "implausible", (double)s->implausible);
         cJSON_AddNumberToObject(o, "wall_s", wall);
         st = write_line(s, o);
         cJSON_Delete(o);
@@ -852,6 +983,8 @@ int cmd_server(int argc, char **argv)
                     .local_lr = NAN,
                     .heterogeneity = 0,
                     .sparsity = 1,
+                    .eta_cap = 100,
+                    .norm_bound = 100,
                     .seed = 1};
     const cli_opt opts[] = {
         {"--bind", CLI_STR, &o->bind, "control endpoint to bind, tcp://HOST:PORT", 1, 0, NULL},
@@ -922,11 +1055,32 @@ int cmd_server(int argc, char **argv)
          "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
          "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
          1, 0, NULL},
+        {"--eta-cap", CLI_DOUBLE, &o->eta_cap,
+         "eta is at most this many times the median of the reported peaks (one agent's report "
+         "cannot set the round's scale when 3 or more report; agents above it clip)",
+         1, 1e6, NULL},
+        {"--norm-bound", CLI_DOUBLE, &o->norm_bound,
+         "a decoded payload whose norm exceeds this x the median reported peak x sqrt(D/2) is "
+         "not applied (flagged in metrics)",
+         0.01, 1e6, NULL},
+        {"--key", CLI_STR, &o->key,
+         "the server's secret key NAME.key (airmeta keygen): CURVE on the control plane; give "
+         "its NAME.pub to the agents and the chan (--server-key)",
+         1, 0, NULL},
+        {"--allow", CLI_STR, &o->allow,
+         "who may join: lines 'agent ID PUBKEY' and 'chan PUBKEY' (z85 from NAME.pub, '#' "
+         "comment lines); each id is bound to its key, anything else is refused and counted",
+         1, 0, NULL},
+        {"--insecure", CLI_FLAG, &o->insecure,
+         "no keys: plain TCP, anyone reaching the port can join, impersonate or disturb the "
+         "run (warns; quick local runs only)",
+         0, 0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
     const cli_cmd cmd = {
         "airmeta server",
-        "--bind tcp://HOST:PORT --agents K [--rounds R] [--out DIR] ...",
+        "--bind tcp://HOST:PORT --agents K (--key NAME.key --allow FILE | --insecure) [--rounds R] "
+        "[--out DIR] ...",
         "The server of a multi-process Air-meta-pFL run: `airmeta agent` processes (one per\n"
         "agent id) and one `airmeta chan` (the channel emulator) join it over ZeroMQ. Each round\n"
         "it broadcasts the meta-model, collects the agents' reports until --round-timeout, has\n"
@@ -935,7 +1089,15 @@ int cmd_server(int argc, char **argv)
         "step and tells the agents whose updates were applied. Agents that drop out or answer\n"
         "late do not stop a round; metrics.jsonl lists who took part in each. Malformed control\n"
         "messages are refused and counted (ctrl_rejected). Learner flags as `airmeta sim`; the\n"
-        "agents get them from the server.",
+        "agents get them from the server.\n"
+        "Security (issue 12): with --key and --allow every connection, control and IQ, is\n"
+        "CurveZMQ-encrypted and admitted only under the identity its key is listed for; a HELLO\n"
+        "for another id, an unknown key or no key is refused and counted (auth_refused,\n"
+        "hello_refused in metrics.jsonl) and the run goes on. A failure toward one peer drops\n"
+        "that peer, never the run; it is taken back when it says HELLO again (agents and the\n"
+        "chan do after every reconnection). eta is capped by --eta-cap, a payload whose norm\n"
+        "exceeds --norm-bound is not applied, and the server never exits 0 with a non-finite\n"
+        "model.",
         opts,
         sizeof opts / sizeof opts[0],
         0,
@@ -965,6 +1127,28 @@ int cmd_server(int argc, char **argv)
     if (kind == FL_TASK_OMNIGLOT && !o->data_dir)
         return cli_fail("server", AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir"));
     fill_defaults(o, kind);
+    s.reserve_fd[0] = s.reserve_fd[1] = s.reserve_fd[2] = -1;
+    /* open files: one connection per agent, the chan's two IQ sockets, the run's files; then as
+     * many as allowed, against a flood of connections (issue 12 findings 3, 5) */
+    char who[64];
+    snprintf(who, sizeof who, "server with %u agents", o->agents);
+    if ((st = zctx_files_reserve(2 * (uint64_t)o->agents + 256, who)) != AM_OK)
+        return cli_fail("server", st);
+    zctx_files_raise();
+    for (int i = 0; i < 3; i++)
+        s.reserve_fd[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if ((st = net_sec_setup("server", o->key, NULL, o->allow, o->insecure, o->agents, &s.sec)) !=
+        AM_OK) {
+        srv_free(&s);
+        return cli_fail("server", st);
+    }
+    unsigned char chk[ZCTX_KEY_LEN];
+    if (s.sec.on && strcmp(o->radio_name, "zmq") == 0 && !net_auth_chan_key(s.sec.auth, chk)) {
+        srv_free(&s);
+        return cli_fail("server", AM_FAIL(AM_EINVAL, "--allow %s lists no 'chan PUBKEY' line: the "
+                                                     "zmq data plane needs the chan's key",
+                                          o->allow));
+    }
     openblas_set_num_threads(1);
     net_catch_stop_signals();
 
@@ -1046,11 +1230,12 @@ int cmd_server(int argc, char **argv)
     s.beacon = malloc(s.bl * sizeof *s.beacon);
     s.chunk = malloc(s.chunk_cap * sizeof *s.chunk);
     s.ids = calloc(K, sizeof *s.ids);
+    s.peaks = calloc(K, sizeof *s.peaks);
     s.inc = calloc(2 * (size_t)K, sizeof *s.inc);
     if (o->report_x)
         s.xs = malloc((size_t)K * s.D * sizeof *s.xs);
     if (!s.ag || !s.chan_ep || !s.theta || !s.avg || !s.rs.payload || !s.beacon || !s.chunk ||
-        !s.ids || !s.inc || (o->report_x && !s.xs)) {
+        !s.ids || !s.peaks || !s.inc || (o->report_x && !s.xs)) {
         st = AM_FAIL(AM_ENOMEM, "server: buffers for %u agents x %zu parameters", K, s.D);
         goto fail;
     }
@@ -1074,7 +1259,9 @@ int cmd_server(int argc, char **argv)
                    .endpoint = o->bind,
                    .self_id = CTRL_ID_SERVER,
                    .max_payload = ctrl_payload_bound(s.D, K),
-                   .send_timeout = 2.0};
+                   .send_timeout = 2.0,
+                   .curve_secret = s.sec.on ? s.sec.sec : NULL,
+                   .zap_domain = "ctrl"};
     if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
         goto fail;
     if (o->out && (st = write_config(&s)) != AM_OK)
@@ -1131,6 +1318,15 @@ int cmd_server(int argc, char **argv)
         ctrl_send(s.c, &s.chan_peer, &bye);
     if (st != AM_OK)
         goto fail;
+    if (!fl_vec_finite(s.theta, s.D)) { /* never exit 0 with a model that is not finite */
+        st = AM_FAIL(AM_EFORMAT, "server: the model is not finite after %u rounds", o->rounds);
+        goto fail;
+    }
+    for (int i = 0; i < 3; i++) { /* the descriptors kept for this write */
+        if (s.reserve_fd[i] >= 0)
+            close(s.reserve_fd[i]);
+        s.reserve_fd[i] = -1;
+    }
     if (o->out && (st = write_theta(&s)) != AM_OK)
         goto fail;
     ctrl_stats cs;
@@ -1146,7 +1342,9 @@ int cmd_server(int argc, char **argv)
                 say(&s, "%s %" PRIu64 " ", ctrl_reject_name((ctrl_reject)i), cs.by_reason[i]);
         say(&s, "; last: %s)", cs.last_reject);
     }
-    say(&s, ", %" PRIu64 " late reports\n", s.late_status);
+    say(&s, ", %" PRIu64 " late reports, %" PRIu64 " failed handshakes, %" PRIu64
+            " HELLOs refused, %" PRIu64 " peer drops, %" PRIu64 " implausible rounds\n",
+        s.late_status, cs.handshake_failed, s.refused_hello, s.peer_drops, s.implausible);
     srv_free(&s);
     return 0;
 fail:

@@ -258,3 +258,64 @@ am_status net_auth_start(net_auth *a)
         return AM_FAIL(AM_EINVAL, "net_auth_start: NULL");
     return zctx_zap_start(policy, a);
 }
+
+am_status net_sec_setup(const char *who,
+                        const char *key,
+                        const char *server_key,
+                        const char *allow,
+                        int insecure,
+                        unsigned n_agents,
+                        net_sec *out)
+{
+    memset(out, 0, sizeof *out);
+    const int peer = strcmp(who, "server") != 0;
+    if (insecure) {
+        if (key || server_key || allow)
+            return AM_FAIL(AM_EINVAL, "--insecure together with --key / --server-key / --allow: "
+                                      "choose one");
+        fprintf(stderr, "airmeta %s: WARNING: --insecure: control and IQ traffic is neither "
+                        "authenticated nor encrypted; anyone who reaches these ports can join, "
+                        "impersonate a process or disturb the run (quick local runs only)\n",
+                who);
+        return AM_OK;
+    }
+    if (!zctx_has_curve())
+        return AM_FAIL(AM_ENOTSUP, "this libzmq has no CURVE security (zmq_has(\"curve\") is 0): "
+                                   "install a libzmq built with libsodium, or run with --insecure");
+    if (!key)
+        return AM_FAIL(AM_EINVAL, "give --key NAME.key (make one with airmeta keygen)%s, or "
+                                  "--insecure for a quick local run",
+                       peer ? " and --server-key SERVER.pub" : " and --allow FILE");
+    if (peer && !server_key)
+        return AM_FAIL(AM_EINVAL, "--server-key is required with --key (the server's NAME.pub)");
+    if ((!peer || strcmp(who, "chan") == 0) && !allow)
+        return AM_FAIL(AM_EINVAL, "--allow FILE is required with --key (lines 'agent ID PUBKEY' "
+                                  "and 'chan PUBKEY')");
+    am_status st = net_key_load(key, out->sec);
+    if (st == AM_OK)
+        st = zctx_public_of(out->sec, out->pub);
+    if (st == AM_OK && peer)
+        st = am_error_wrap(net_pubkey_load(server_key, out->server), "--server-key");
+    if (st == AM_OK && allow)
+        st = net_auth_load(allow, n_agents, &out->auth);
+    if (st == AM_OK && out->auth) {
+        net_auth_set_server(out->auth, peer ? out->server : out->pub);
+        st = net_auth_start(out->auth);
+    }
+    if (st != AM_OK) {
+        net_sec_free(out);
+        return st;
+    }
+    out->on = 1;
+    return AM_OK;
+}
+
+void net_sec_free(net_sec *s)
+{
+    if (!s)
+        return;
+    if (s->auth)
+        zctx_zap_stop(); /* the handler reads s->auth */
+    net_auth_destroy(s->auth);
+    memset(s, 0, sizeof *s);
+}

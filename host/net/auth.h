@@ -48,6 +48,29 @@ am_status net_auth_start(net_auth *a);
 /* The ZAP user id of agent id ("agent:ID"). */
 void net_auth_agent_user(unsigned id, char *out, size_t cap);
 
+/* A process's security flags (--key, --server-key, --allow, --insecure) made into keys. */
+typedef struct net_sec {
+    int on;                                 /* 0: --insecure (plain TCP, no authentication) */
+    unsigned char sec[ZCTX_KEY_LEN], pub[ZCTX_KEY_LEN]; /* this process's key pair */
+    unsigned char server[ZCTX_KEY_LEN];     /* the server's public key (agent, chan) */
+    net_auth *auth;                         /* the allow-list (server; chan for its IQ sockets) */
+} net_sec;
+
+/* who: "server", "agent", "chan". key: NAME.key (required unless insecure); server_key: z85 or
+ * NAME.pub (agent, chan: required unless insecure; server: NULL); allow: the allow-list (server:
+ * required unless insecure; chan: required unless insecure, for its IQ sockets; agent: NULL).
+ * insecure: prints a warning on stderr and turns everything off; mixing it with key flags is an
+ * error. Checks zmq_has("curve") and says so clearly when it is missing. When secure and allow is
+ * given, starts the ZAP handler (the server's own public key is admitted on iq-hub). */
+am_status net_sec_setup(const char *who,
+                        const char *key,
+                        const char *server_key,
+                        const char *allow,
+                        int insecure,
+                        unsigned n_agents,
+                        net_sec *out);
+void net_sec_free(net_sec *s); /* call after the last socket of the process is closed */
+
 /* key as 64 hex digits (for the zmq radio's curve_key= / curve_server=); out has 65 bytes. */
 void net_key_hex(const unsigned char key[ZCTX_KEY_LEN], char *out);
 

@@ -1071,8 +1071,13 @@ am_status ctrl_create(const ctrl_cfg *cfg, ctrl **out)
     zmq_setsockopt(q->sock, ZMQ_LINGER, &q->send_timeout_ms, sizeof q->send_timeout_ms);
     zmq_setsockopt(q->sock, ZMQ_SNDTIMEO, &q->send_timeout_ms, sizeof q->send_timeout_ms);
     zmq_setsockopt(q->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (q->server)
+    if (q->server) {
         zmq_setsockopt(q->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        /* a connection that has not finished its handshake within 5 s is closed (ZeroMQ's 30 s
+         * default lets a flood of silent connections hold the server's descriptors) */
+        int hs = 5000;
+        zmq_setsockopt(q->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs);
+    }
     if (cfg->curve_secret) {
         unsigned char pub[ZCTX_KEY_LEN];
         am_status ks = zctx_public_of(cfg->curve_secret, pub);

@@ -404,9 +404,11 @@ am_status net_peer_recv(ctrl *c,
                         int *got)
 {
     *got = 0;
-    am_status s = ctrl_recv(c, 0.5, m, NULL);
+    /* wait at most until the silence deadline, so that --timeout holds to a few ms */
+    double left = *last + silence_s - monotime_s();
+    am_status s = ctrl_recv(c, left < 0 ? 0 : left < 0.5 ? left : 0.5, m, NULL);
     if (s == AM_ETIMEOUT) {
-        if (monotime_s() - *last > silence_s)
+        if (monotime_s() - *last >= silence_s)
             return AM_FAIL(AM_ETIMEOUT, "%s: the server at %s was silent for %g s", who, server,
                            silence_s);
         return AM_OK;

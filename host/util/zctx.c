@@ -177,6 +177,20 @@ am_status zctx_zap_start(zctx_policy fn, void *user)
     return AM_OK;
 }
 
+void zctx_zap_stop(void)
+{
+    pthread_mutex_lock(&lock);
+    if (!zap.on) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    atomic_store(&zap.stop, 1);
+    pthread_join(zap.th, NULL);
+    zap.on = 0;
+    pthread_mutex_unlock(&lock);
+    zctx_release(); /* the handler's reference */
+}
+
 int zctx_zap_running(void)
 {
     pthread_mutex_lock(&lock);
@@ -246,4 +260,13 @@ am_status zctx_files_reserve(uint64_t need, const char *who)
                    who, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
                    rl.rlim_max == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_max,
                    (unsigned long long)need);
+}
+
+void zctx_files_raise(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }

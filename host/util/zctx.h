@@ -43,6 +43,10 @@ typedef int (*zctx_policy)(void *user,
  * release). AM_EINVAL when one runs already; AM_EIO when it cannot bind or start its thread. */
 am_status zctx_zap_start(zctx_policy fn, void *user);
 
+/* Stops the ZAP handler and drops its reference (no-op when none runs). Call it after the last
+ * CURVE server socket is closed: a socket left without a handler admits every key. */
+void zctx_zap_stop(void);
+
 /* 1 while a ZAP handler runs. libzmq lets every CURVE client in when no handler is bound, so a
  * CURVE server socket is made only while this holds (ctrl_create, the zmq radio refuse otherwise). */
 int zctx_zap_running(void);
@@ -63,5 +67,8 @@ void zctx_key_z85(const unsigned char key[ZCTX_KEY_LEN], char *out);
  * where allowed) when it is lower. AM_EINVAL naming who, the need and the limit when it cannot
  * ("chan: 4096 agents need about 24700 open files; the limit is 20000 (ulimit -Hn)..."). */
 am_status zctx_files_reserve(uint64_t need, const char *who);
+/* Raises the soft RLIMIT_NOFILE to the hard one (best effort; a server facing a connection
+ * flood). */
+void zctx_files_raise(void);
 
 #endif

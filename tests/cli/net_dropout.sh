@@ -9,24 +9,26 @@
 # chan: --timeout when the server is silent), the script waits for each with a deadline, and a
 # trap kills leftovers. The processes are started directly (no wrapper), so the -9 reaches the agent
 # itself. The control port is derived from $$ and retried if busy. The server's --out folder's
-# parent does not exist beforehand (made as by mkdir -p).
+# parent does not exist beforehand (made as by mkdir -p). Every process runs with CURVE keys
+# (airmeta keygen, the server's --allow list): control and IQ encrypted and authenticated.
 set -u
 . "$(dirname "$0")/lib/net.sh"
 . "$(dirname "$0")/lib/need.sh"
 need python3
 
+make_keys 3
 # the server first (a busy port is retried, anything else fails)
-start_server 7 1543 --agents 3 --rounds 5 --out "$out/runs/a" --round-timeout 5 --burst-timeout 3 \
+start_server 7 1543 "${srv_sec[@]}" --agents 3 --rounds 5 --out "$out/runs/a" --round-timeout 5 --burst-timeout 3 \
     --join-timeout 60 --round-period 1 --report-x --g-th 0 --tasks-per-agent 2 --seed 4
 echo "server on $ep"
 
-"$AIRMETA" chan --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 25 \
+"$AIRMETA" chan "${chan_sec[@]}" --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 25 \
     --taps 4 --cfo 0.01 --agent-cfo 0.02 --seed 9 --timeout 60 >"$out/chan.log" 2>&1 &
 cpid=$!
 pids+=("$cpid")
 apids=()
 for k in 0 1 2; do
-    "$AIRMETA" agent --id "$k" --server "$ep" --timeout 60 >"$out/agent$k.log" 2>&1 &
+    "$AIRMETA" agent $(agent_sec $k) --id "$k" --server "$ep" --timeout 60 >"$out/agent$k.log" 2>&1 &
     apids+=($!)
     pids+=($!)
 done
@@ -66,6 +68,7 @@ for r in rows:
     assert -1.0 < gap < 1.2, f"NMSE {gap:.2f} dB from the floor"  # measured -0.46..+0.73
     assert abs(r["mean_active"] - len(a)) < 0.3, "receiver's active count"
     assert r["ctrl_rejected"] == 0, "rejected control messages"
+    assert r["auth_refused"] == 0 and r["hello_refused"] == 0, "refusals in a clean run"
     assert math.isfinite(r["train_loss"]) and r["train_loss"] > 0
 for r in rows[:2]:
     assert r["agents"] == [0, 1, 2], f"round {r['round']}: {r['agents']}"

@@ -15,7 +15,7 @@ expect() {
     grep -q -- "$msg" "$out/e.log" || fail "'$*': message lacks '$msg': $(cat "$out/e.log")"
 }
 
-for c in server agent chan; do
+for c in server agent chan keygen; do
     timeout 10 "$AIRMETA" "$c" --help >"$out/h.log" 2>&1 || fail "$c --help exit"
     grep -q "usage: airmeta $c" "$out/h.log" || fail "$c --help text"
 done
@@ -41,18 +41,37 @@ expect 2 "--snr-db: 200 is outside" chan --server "$ep" --agents 2 --snr-db 200
 expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents 2 --taps 3 \
     --delay-spread 2
 expect 2 "--cfo: 0.9 is outside" chan --server "$ep" --agents 2 --cfo 0.9
+# keys: none given, --insecure mixed with keys, a missing key file, an unreadable allow-list
+expect 2 "give --key NAME.key" server --bind "$ep" --agents 2
+expect 2 "give --key NAME.key (make one with airmeta keygen) and --server-key" agent --id 0 \
+    --server "$ep"
+expect 2 "--insecure together with --key" chan --server "$ep" --agents 2 --insecure --key x.key
+"$AIRMETA" keygen --out "$out/k" >/dev/null || fail "keygen"
+[ "$(stat -c %a "$out/k.key")" = 600 ] || fail "k.key mode $(stat -c %a "$out/k.key")"
+expect 4 "File exists (give --force to replace it)" keygen --out "$out/k"
+expect 2 "--allow FILE is required" server --bind "$ep" --agents 2 --key "$out/k.key"
+expect 4 "no such file (make one with airmeta keygen)" agent --id 0 --server "$ep" \
+    --key "$out/none.key" --server-key "$out/k.pub"
+echo "agent 0 $(cat "$out/k.pub")" >"$out/allow"
+expect 2 "lists no 'chan PUBKEY' line" server --bind "$ep" --agents 2 --key "$out/k.key" \
+    --allow "$out/allow"
+echo "agent 5 $(cat "$out/k.pub")" >"$out/allow"
+expect 3 "line 1: agent id '5' is not 0..1" server --bind "$ep" --agents 2 --key "$out/k.key" \
+    --allow "$out/allow"
 
 # a server on a free port (retried when busy), then a second one on the same port
-start_server 13 3319 --agents 2 --rounds 1 --join-timeout 20
-expect 4 "Address already in use" server --bind "$ep" --agents 2 --rounds 1
-expect 2 "refused: agent id 7 but the run has 2 agents" agent --id 7 --server "$ep" --timeout 10
-expect 2 "refused: the chan emulates 3 agents, the run has 2" chan --server "$ep" --agents 3 \
+start_server 13 3319 --insecure --agents 2 --rounds 1 --join-timeout 20
+expect 4 "Address already in use" server --insecure --bind "$ep" --agents 2 --rounds 1
+expect 2 "refused: agent id 7 but the run has 2 agents" agent --insecure --id 7 --server "$ep" \
     --timeout 10
+expect 2 "refused: the chan emulates 3 agents, the run has 2" chan --insecure --server "$ep" \
+    --agents 3 --timeout 10
 kill -9 "$spid"
 wait "$spid" 2>/dev/null
 
 # nobody comes: the server gives up at the join timeout
-"$AIRMETA" server --bind "$ep" --agents 2 --rounds 1 --join-timeout 1 >"$out/s2.log" 2>&1 &
+"$AIRMETA" server --insecure --bind "$ep" --agents 2 --rounds 1 --join-timeout 1 \
+    >"$out/s2.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 for i in $(seq 1 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done

@@ -10,17 +10,17 @@ set -u
 . "$(dirname "$0")/lib/need.sh"
 need python3
 
-start_server 11 2371 --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 --burst-timeout 0.3 \
+start_server 11 2371 --insecure --agents 2 --rounds 4 --out "$out/run" --round-timeout 2 --burst-timeout 0.3 \
     --join-timeout 60 --round-period 0.5 --report-x --g-th 0 --tasks-per-agent 2 --seed 6
 
-"$AIRMETA" chan --server "$ep" --agents 2 --snr-db 25 --seed 2 --timeout 60 \
+"$AIRMETA" chan --insecure --server "$ep" --agents 2 --snr-db 25 --seed 2 --timeout 60 \
     >"$out/chan.log" 2>&1 &
 cpid=$!
 pids+=("$cpid")
-"$AIRMETA" agent --id 0 --server "$ep" --timeout 60 --test-late-burst 2:1 >"$out/agent0.log" 2>&1 &
+"$AIRMETA" agent --insecure --id 0 --server "$ep" --timeout 60 --test-late-burst 2:1 >"$out/agent0.log" 2>&1 &
 a0=$!
 pids+=("$a0")
-"$AIRMETA" agent --id 1 --server "$ep" --timeout 60 --test-late-status 1:3 \
+"$AIRMETA" agent --insecure --id 1 --server "$ep" --timeout 60 --test-late-status 1:3 \
     >"$out/agent1.log" 2>&1 &
 a1=$!
 pids+=("$a1")

@@ -7,12 +7,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 for who in server agent; do
-    if [ "$who" = server ]; then base=(server --bind 'tcp://127.0.0.1:*' --agents 1 --join-timeout 1)
-    else base=(agent --id 0 --server tcp://127.0.0.1:1 --timeout 1); fi
+    if [ "$who" = server ]; then
+        base=(server --insecure --bind 'tcp://127.0.0.1:*' --agents 1 --join-timeout 1)
+    else base=(agent --insecure --id 0 --server tcp://127.0.0.1:1 --timeout 1); fi
     "$AIRMETA" "${base[@]}" --radio uhd --radio-args "type=b200,serial=AIRMETA-NONE-0,rate=1e6" \
         >"$out/stdout" 2>"$out/stderr"
     rc=$?
     cat "$out/stderr"
+    grep -q "WARNING: --insecure" "$out/stderr" || fail "$who: no --insecure warning"
+    sed -i '/WARNING: --insecure/d' "$out/stderr"
     [ "$rc" -lt 128 ] || fail "$who: killed by a signal ($rc)"
     [ "$rc" -eq 5 ] || fail "$who: exit $rc, expected 5 (device error)"
     [ "$(wc -l <"$out/stderr")" -eq 1 ] || fail "$who: message is not one line"

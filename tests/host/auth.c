@@ -237,6 +237,7 @@ AM_TEST(curve_ctrl, unit)
     radio_close(hub);
     ctrl_destroy(srv); /* the last user: the ZAP handler stops with the context */
     AM_CHECK(!zctx_zap_running(), "ZAP handler still running");
+    net_auth_destroy(au);
     snprintf(args, sizeof args, "rx=@tcp://127.0.0.1:*,curve_key=%s,zap_domain=iq-0", hex_c);
     AM_CHECK(radio_open("zmq", args, &hub) == AM_EINVAL && strstr(am_last_error(), "ZAP"),
              "a CURVE socket without a handler: %s", am_last_error());

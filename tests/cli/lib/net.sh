@@ -1,8 +1,8 @@
 # tests/cli/lib/net.sh: the set-up the multi-process tests (tests/cli/net_*.sh) share; sourced
 # after `set -u` (not a test itself: tests/CMakeLists.txt registers tests/cli/*.sh only).
 # Gives $out (a temporary folder; at exit every process in pids is killed and $out removed),
-# fail MSG (prints the tail of every $out/*.log, exits 1), wait_for PID SECONDS and
-# start_server A B ARGS... (below).
+# fail MSG (prints the tail of every $out/*.log, exits 1), wait_for PID SECONDS,
+# start_server A B ARGS... and make_keys K (below).
 out=$(mktemp -d)
 pids=()
 cleanup() {
@@ -11,6 +11,7 @@ cleanup() {
     rm -rf "$out"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap "for p in \"\${pids[@]}\"; do kill -9 \"\$p\" 2>/dev/null; done; echo kept \$out" EXIT
 fail() {
     echo "FAIL: $*"
     for f in "$out"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done
@@ -58,3 +59,20 @@ start_server() {
     done
     fail "no free control port after 5 tries"
 }
+
+# CURVE keys for a run of $1 agents (airmeta keygen): $out/keys/{server,chan,agent0..}.{key,pub}
+# and the server's allow-list $out/keys/allow. Sets srv_sec and chan_sec (flag arrays) and
+# agent_sec K (prints agent K's flags).
+make_keys() {
+    local k d="$out/keys"
+    mkdir -p "$d"
+    : >"$d/allow"
+    for n in server chan $(seq -f "agent%g" 0 $(($1 - 1))); do
+        "$AIRMETA" keygen --out "$d/$n" >/dev/null || fail "keygen $n"
+    done
+    echo "chan $(cat "$d/chan.pub")" >>"$d/allow"
+    for k in $(seq 0 $(($1 - 1))); do echo "agent $k $(cat "$d/agent$k.pub")" >>"$d/allow"; done
+    srv_sec=(--key "$d/server.key" --allow "$d/allow")
+    chan_sec=(--key "$d/chan.key" --server-key "$d/server.pub" --allow "$d/allow")
+}
+agent_sec() { echo "--key $out/keys/agent$1.key --server-key $out/keys/server.pub"; }
