@@ -75,3 +75,30 @@ AM_TEST(error_message, unit)
              am_last_error());
     AM_CHECK(am_status_exit_code(AM_OK) == 0 && am_status_exit_code(AM_EFORMAT) != 0, "codes");
 }
+
+/* docs/air-interface.md §3.2: the shared random-k mask of round r, drawn from (seed, r) alone, is
+ * the documented test vector (computed by an independent Python transcription of the page's
+ * pseudo-code: splitmix64, xoshiro256**, Lemire's below, partial Fisher-Yates, sorted). */
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+AM_TEST(shared_mask_vector, unit)
+{
+    enum { D = 1000, K = 37 };
+    static const uint32_t want[K] = {25,  32,  61,  104, 136, 163, 200, 208, 218, 247,
+                                     255, 312, 321, 364, 375, 389, 417, 435, 511, 525,
+                                     578, 649, 650, 680, 707, 717, 746, 785, 805, 855,
+                                     863, 931, 939, 940, 945, 955, 974};
+    uint32_t idx[D];
+    for (uint32_t i = 0; i < D; i++)
+        idx[i] = i;
+    am_rng r;
+    am_rng_seed2(&r, 12345, 0x4D41534B00000000ull + 7);
+    am_rng_partial_shuffle(&r, idx, D, K);
+    qsort(idx, K, sizeof idx[0], cmp_u32);
+    for (unsigned i = 0; i < K; i++)
+        AM_CHECK(idx[i] == want[i], "mask[%u] = %u, the page says %u", i, idx[i], want[i]);
+}
