@@ -31,7 +31,8 @@ typedef struct sw_opts {
 
 static const char *const sw_usage =
     "--out DIR [--snr-db LIST] [--sparsity LIST] [--agents LIST] [--g-th LIST] [--agg LIST] "
-    "[--seeds N|LIST] [--rounds R] [--task T] [--jobs N] [-- SIM FLAGS...]\n"
+    "[--seeds N|LIST] [--rounds R] [--baseline-beta LIST] [--task T] [--jobs N] "
+    "[-- SIM FLAGS...]\n"
     "       airmeta sweep --plan DIR [--slurm] [grid flags as above] [-- SIM FLAGS...]\n"
     "       airmeta sweep --collect DIR [--no-plots]";
 
@@ -47,9 +48,15 @@ static const char *const sw_summary =
     "after, generalisation gap, mean aggregation NMSE, mean active agents, and the paired\n"
     "differences *_vs_ideal with the ideal run of the same seed, sparsity and K: same agents\n"
     "and tasks, only the channel differs), DIR/summary.{csv,json} (mean and standard error\n"
-    "over seeds per configuration), DIR/convergence.png (training loss against rounds per\n"
-    "SNR) and DIR/generalization.png (loss after fine-tuning, gap, paired differences and\n"
-    "accuracy against SNR, error bars over seeds). Without gnuplot the plots are skipped\n"
+    "over seeds per configuration; with sim --pool also the training agents' own-data loss\n"
+    "own_loss_after and the paper's gap gap_paper = new - own, beside gap_loss = new - fresh\n"
+    "tasks of the training agents), DIR/evals.csv and DIR/evals.png (new agents' loss after\n"
+    "fine-tuning at every evaluation round, per configuration), DIR/convergence.png (training\n"
+    "loss against rounds per SNR) and DIR/generalization.png (loss after fine-tuning, gap,\n"
+    "paired differences and accuracy against SNR, error bars over seeds). --baseline-beta\n"
+    "adds ideal-channel controls at smaller outer steps, paired with the same ideal run as the\n"
+    "noisy ones: a noisy channel beats ideal by more than a smaller step does, or it does not. "
+    "Without gnuplot the plots are skipped\n"
     "with a note. The defaults are the README's default sweep (add `-- --heterogeneity 0.9\n"
     "--new-agents 50`).\n\n"
     "On other machines (a cluster, hosts reached by ssh): --plan DIR writes the grid as\n"
@@ -86,6 +93,11 @@ static size_t sw_table(sw_opts *o, cli_opt *t)
         {"--seeds", CLI_STR, &g->seeds, "N (seeds 1..N) or a list of seeds (default 30)", 1, 0,
          NULL},
         {"--rounds", CLI_UINT, &g->rounds, "rounds of every run (default 3000)", 1, 1e7, NULL},
+        {"--baseline-beta", CLI_STR, &g->baseline_beta,
+         "controls: the ideal channel also at these outer steps (a list, e.g. 1.5e-3,1e-3; given "
+         "to sim as its last --beta), so a noisy channel that beats ideal can be told from one "
+         "that only takes a smaller step (early stopping)",
+         1, 0, NULL},
         {"--task", CLI_CHOICE, &g->task, "task family", 0, 0, "sinusoid|fmnist|omniglot"},
         {"--jobs", CLI_UINT, &o->jobs, "runs at once (default: online CPUs)", 1, 256, NULL},
         {"--out", CLI_STR, &o->out, "output folder (required): runs/, tables, plots", 1, 0, NULL},
@@ -146,11 +158,12 @@ static am_status sw_parse(int argc, char **argv, sw_opts *o)
 static int sw_plots(const sweep_plan *p, const sweep_run *runs, const char *dir)
 {
     int rc = 0;
-    char title[256], p1[SWEEP_PATH + 32], p2[SWEEP_PATH + 32], gp[SWEEP_PATH];
+    char title[256], p1[SWEEP_PATH + 32], p2[SWEEP_PATH + 32], p3[SWEEP_PATH + 32], gp[SWEEP_PATH];
     snprintf(title, sizeof title, "airmeta sweep: %s, %u rounds, %u seeds (mean +- s.e.)", p->task,
              p->rounds, p->nseeds);
     snprintf(p1, sizeof p1, "%s/convergence.png", dir);
     snprintf(p2, sizeof p2, "%s/generalization.png", dir);
+    snprintf(p3, sizeof p3, "%s/evals.png", dir);
     if (plot_find_gnuplot(gp, sizeof gp) != AM_OK) {
         printf("plots skipped: %s\n", am_last_error());
         return 0;
@@ -167,6 +180,15 @@ static int sw_plots(const sweep_plan *p, const sweep_run *runs, const char *dir)
         printf("plot: %s\n", AM_ESC(p2));
     else if (s == AM_ENOTSUP)
         printf("plot %s skipped: %s\n", AM_ESC(p2), am_last_error());
+    else {
+        fprintf(stderr, "airmeta sweep: %s\n", am_last_error());
+        rc = am_status_exit_code(s);
+    }
+    s = sweep_plot_evals(p3, title, p, runs);
+    if (s == AM_OK)
+        printf("plot: %s\n", AM_ESC(p3));
+    else if (s == AM_ENOTSUP)
+        printf("plot %s skipped: %s\n", AM_ESC(p3), am_last_error());
     else {
         fprintf(stderr, "airmeta sweep: %s\n", am_last_error());
         rc = am_status_exit_code(s);

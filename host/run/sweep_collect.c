@@ -38,6 +38,8 @@ static const metric_def metrics[SWEEP_M_COUNT] = {
     [SWEEP_M_TRAIN_ACC_AFTER] = {"train_acc_after", SRC_LAST, {"eval", "train", "acc_after"}, 0},
     [SWEEP_M_GAP_LOSS] = {"gap_loss", SRC_LAST, {"eval", "gap_loss"}, 0},
     [SWEEP_M_GAP_ACC] = {"gap_acc", SRC_LAST, {"eval", "gap_acc"}, 0},
+    [SWEEP_M_OWN_LOSS_AFTER] = {"own_loss_after", SRC_LAST, {"eval", "own", "loss_after"}, 0},
+    [SWEEP_M_GAP_PAPER] = {"gap_paper", SRC_LAST, {"eval", "gap_paper"}, 0},
     [SWEEP_M_AGG_NMSE] = {"agg_nmse", SRC_MEAN, {"agg_nmse"}, 0},
     [SWEEP_M_AGG_NMSE_DB] = {"agg_nmse_db", SRC_DB, {NULL}, SWEEP_M_AGG_NMSE},
     [SWEEP_M_MEAN_ACTIVE] = {"mean_active", SRC_MEAN, {"mean_active"}, 0},
@@ -46,6 +48,7 @@ static const metric_def metrics[SWEEP_M_COUNT] = {
                                   {NULL},
                                   SWEEP_M_NEW_LOSS_AFTER},
     [SWEEP_M_D_GAP_LOSS] = {"gap_loss_vs_ideal", SRC_VS_IDEAL, {NULL}, SWEEP_M_GAP_LOSS},
+    [SWEEP_M_D_GAP_PAPER] = {"gap_paper_vs_ideal", SRC_VS_IDEAL, {NULL}, SWEEP_M_GAP_PAPER},
 };
 
 const char *sweep_metric_name(int k)
@@ -58,7 +61,13 @@ void sweep_run_clear(sweep_run *r)
     if (!r)
         return;
     free(r->loss);
+    free(r->eval_round);
+    free(r->eval_new);
+    free(r->eval_own);
     r->loss = NULL;
+    r->eval_round = NULL;
+    r->eval_new = r->eval_own = NULL;
+    r->n_eval = 0;
 }
 
 /* ---------------------------------------------------------------- reading a run folder */
@@ -102,6 +111,8 @@ static am_status check_config(const sweep_plan *p, size_t j, const cJSON *fl, co
         bad = "snr-db";
     else if (!isnan(c->snr_db) && !near(jnum(fl, "g-th", NULL, NULL), c->g_th))
         bad = "g-th";
+    else if (!isnan(c->beta) && !near(jnum(fl, "beta", NULL, NULL), c->beta))
+        bad = "beta";
     if (bad)
         return AM_FAIL(AM_EFORMAT, "%s: a run of another configuration (its %s differs)", path,
                        bad);
@@ -126,9 +137,15 @@ static am_status read_config(const sweep_plan *p, size_t j, const char *rundir, 
     return s;
 }
 
-/* metrics.jsonl: the training loss per round into loss, the SRC_MEAN sums, the last line. */
-static am_status read_lines(
-    const char *path, unsigned rounds, double *loss, double *sum, unsigned *cnt, cJSON **last_out)
+/* metrics.jsonl: the training loss per round into loss, the SRC_MEAN sums, the evaluation rounds
+ * into r's eval arrays (capacity rounds), the last line. */
+static am_status read_lines(const char *path,
+                            unsigned rounds,
+                            double *loss,
+                            double *sum,
+                            unsigned *cnt,
+                            sweep_run *r,
+                            cJSON **last_out)
 {
     FILE *f = NULL;
     am_status os = am_fopen_regular(path, "r", &f); /* a FIFO there must not block */
@@ -155,6 +172,11 @@ static am_status read_lines(
             break;
         }
         loss[got++] = tl;
+        if (cJSON_GetObjectItemCaseSensitive(o, "eval")) {
+            r->eval_round[r->n_eval] = got;
+            r->eval_new[r->n_eval] = jnum(o, "eval", "new", "loss_after");
+            r->eval_own[r->n_eval++] = jnum(o, "eval", "own", "loss_after");
+        }
         for (int k = 0; k < SWEEP_M_COUNT; k++) {
             double v = metrics[k].src == SRC_MEAN ? jkey(o, metrics[k].key) : NAN;
             if (isfinite(v)) {
@@ -190,13 +212,21 @@ sweep_collect_read(const sweep_plan *p, size_t j, const char *rundir, unsigned f
     char path[SWEEP_PATH + 300];
     snprintf(path, sizeof path, "%s/metrics.jsonl", rundir);
     double *loss = malloc((size_t)rounds * sizeof *loss);
-    if (!loss)
+    r->eval_round = malloc((size_t)rounds * sizeof *r->eval_round);
+    r->eval_new = malloc((size_t)rounds * sizeof *r->eval_new);
+    r->eval_own = malloc((size_t)rounds * sizeof *r->eval_own);
+    r->n_eval = 0;
+    if (!loss || !r->eval_round || !r->eval_new || !r->eval_own) {
+        free(loss);
+        sweep_run_clear(r);
         return AM_FAIL(AM_ENOMEM, "sweep: out of memory");
+    }
     double sum[SWEEP_M_COUNT] = {0};
     unsigned cnt[SWEEP_M_COUNT] = {0};
     cJSON *last = NULL;
-    if ((s = read_lines(path, rounds, loss, sum, cnt, &last)) != AM_OK) {
+    if ((s = read_lines(path, rounds, loss, sum, cnt, r, &last)) != AM_OK) {
         free(loss);
+        sweep_run_clear(r);
         return s;
     }
     const unsigned tail = rounds / 10 ? rounds / 10 : 1;
@@ -250,13 +280,14 @@ void sweep_collect_pair(const sweep_plan *p, sweep_run *runs)
     for (size_t i = 0; i < p->njobs; i++) {
         sweep_run *r = &runs[i];
         const sweep_point *c = &p->points[p->jobs[i].point];
-        if (!r->loss || isnan(c->snr_db))
+        if (!r->loss || (isnan(c->snr_db) && isnan(c->beta))) /* the reference itself */
             continue;
         for (size_t j = 0; j < p->njobs; j++) {
             const sweep_run *q = &runs[j];
             const sweep_point *d = &p->points[p->jobs[j].point];
-            if (!q->loss || !isnan(d->snr_db) || p->jobs[j].seed != p->jobs[i].seed ||
-                d->sparsity != c->sparsity || d->agents != c->agents)
+            if (!q->loss || !isnan(d->snr_db) || !isnan(d->beta) ||
+                p->jobs[j].seed != p->jobs[i].seed || d->sparsity != c->sparsity ||
+                d->agents != c->agents)
                 continue;
             for (int k = 0; k < SWEEP_M_COUNT; k++)
                 if (metrics[k].src == SRC_VS_IDEAL)
@@ -320,6 +351,7 @@ static void config_json(cJSON *o, const sweep_point *c)
     cJSON_AddNumberToObject(o, "sparsity", c->sparsity);
     cJSON_AddNumberToObject(o, "agents", c->agents);
     cJSON_AddNumberToObject(o, "g_th", c->g_th);
+    cJSON_AddNumberToObject(o, "beta", c->beta); /* NaN (the runs' own) -> null */
 }
 
 static void config_csv(FILE *f, const sweep_point *c)
@@ -334,6 +366,10 @@ static void config_csv(FILE *f, const sweep_point *c)
         fprintf(f, ",%.10g", c->g_th);
     else
         fputs(",", f);
+    if (isfinite(c->beta))
+        fprintf(f, ",%.10g", c->beta);
+    else
+        fputs(",", f);
 }
 
 /* One row per (config, seed). */
@@ -345,7 +381,7 @@ static am_status write_results(const sweep_plan *p, const sweep_run *runs, const
     am_status s = am_fopen_regular(path, "w", &f); /* not through a link, FIFO or device */
     if (s != AM_OK)
         return am_error_wrap(s, "sweep: cannot write");
-    fputs("name,agg,snr_db,sparsity,agents,g_th,seed,rounds", f);
+    fputs("name,agg,snr_db,sparsity,agents,g_th,beta,seed,rounds", f);
     for (int k = 0; k < SWEEP_M_COUNT; k++)
         fprintf(f, ",%s", metrics[k].name);
     fputc('\n', f);
@@ -388,7 +424,7 @@ static am_status write_summary(const sweep_plan *p, const sweep_run *runs, const
     am_status s = am_fopen_regular(path, "w", &f);
     if (s != AM_OK)
         return am_error_wrap(s, "sweep: cannot write");
-    fputs("agg,snr_db,sparsity,agents,g_th,seeds,rounds", f);
+    fputs("agg,snr_db,sparsity,agents,g_th,beta,seeds,rounds", f);
     for (int k = 0; k < SWEEP_M_COUNT; k++)
         fprintf(f, ",%s_mean,%s_se", metrics[k].name, metrics[k].name);
     fputc('\n', f);
@@ -425,10 +461,86 @@ static am_status write_summary(const sweep_plan *p, const sweep_run *runs, const
     return sweep_write_json(path, rows);
 }
 
+unsigned sweep_collect_n_eval(const sweep_plan *p, const sweep_run *runs, size_t c)
+{
+    for (size_t i = 0; i < p->njobs; i++)
+        if (p->jobs[i].point == c && runs[i].loss)
+            return runs[i].n_eval;
+    return 0;
+}
+
+unsigned sweep_collect_eval_sum(const sweep_plan *p,
+                                const sweep_run *runs,
+                                size_t c,
+                                unsigned e,
+                                int own,
+                                unsigned *round,
+                                double *mean,
+                                double *se)
+{
+    double s = 0, s2 = 0;
+    unsigned n = 0;
+    *round = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < p->njobs; i++) {
+            const sweep_run *r = &runs[i];
+            if (p->jobs[i].point != c || !r->loss || e >= r->n_eval)
+                continue;
+            if (!*round)
+                *round = r->eval_round[e];
+            const double v = own ? r->eval_own[e] : r->eval_new[e];
+            if (r->eval_round[e] != *round || !isfinite(v))
+                continue;
+            if (pass == 0) {
+                s += v;
+                n++;
+            } else {
+                s2 += (v - s / n) * (v - s / n);
+            }
+        }
+    *mean = n ? s / n : NAN;
+    *se = n > 1 ? sqrt(s2 / (n - 1) / n) : NAN;
+    return n;
+}
+
+/* evals.csv: per configuration and evaluation round, new agents' and own-data loss after
+ * fine-tuning (mean, standard error over seeds). */
+static am_status write_evals(const sweep_plan *p, const sweep_run *runs, const char *dir)
+{
+    char path[SWEEP_PATH + 32];
+    snprintf(path, sizeof path, "%s/evals.csv", dir);
+    FILE *f = NULL;
+    am_status s = am_fopen_regular(path, "w", &f);
+    if (s != AM_OK)
+        return am_error_wrap(s, "sweep: cannot write");
+    fputs("agg,snr_db,sparsity,agents,g_th,beta,round,seeds,new_loss_after_mean,"
+          "new_loss_after_se,own_loss_after_mean,own_loss_after_se\n",
+          f);
+    for (size_t c = 0; c < p->npoints; c++) {
+        const unsigned ne = sweep_collect_n_eval(p, runs, c);
+        for (unsigned e = 0; e < ne; e++) {
+            unsigned rd, ro;
+            double m, se, mo, seo;
+            const unsigned n = sweep_collect_eval_sum(p, runs, c, e, 0, &rd, &m, &se);
+            sweep_collect_eval_sum(p, runs, c, e, 1, &ro, &mo, &seo);
+            config_csv(f, &p->points[c]);
+            fprintf(f, ",%u,%u", rd, n);
+            csv_num(f, m);
+            csv_num(f, se);
+            csv_num(f, mo);
+            csv_num(f, seo);
+            fputc('\n', f);
+        }
+    }
+    return finish_file(f, path);
+}
+
 am_status sweep_collect_tables(const sweep_plan *p, const sweep_run *runs, const char *dir)
 {
     am_status s = write_results(p, runs, dir);
-    return s == AM_OK ? write_summary(p, runs, dir) : s;
+    if (s == AM_OK)
+        s = write_summary(p, runs, dir);
+    return s == AM_OK ? write_evals(p, runs, dir) : s;
 }
 
 static void print_paired(FILE *out, const sweep_sum *sm, int k)
@@ -440,13 +552,20 @@ static void print_paired(FILE *out, const sweep_sum *sm, int k)
     fprintf(out, "  %-17s", cell);
 }
 
-static void print_row(FILE *out, const sweep_point *g, const sweep_sum *sm, int paired, int acc)
+typedef struct print_cols {
+    int paired, acc, beta, paper;
+} print_cols;
+
+static void print_row(FILE *out, const sweep_point *g, const sweep_sum *sm, const print_cols *pc)
 {
-    char snr[16], gth[16];
+    char snr[16], gth[16], beta[16];
     snprintf(snr, sizeof snr, isnan(g->snr_db) ? "-" : "%.4g", g->snr_db);
     snprintf(gth, sizeof gth, isnan(g->g_th) ? "-" : "%.4g", g->g_th);
-    fprintf(out, "%-5s %6s %6.3g %4u %5s %5u ", g->agg, snr, g->sparsity, g->agents, gth,
-            sm->seeds);
+    snprintf(beta, sizeof beta, isnan(g->beta) ? "-" : "%.4g", g->beta);
+    fprintf(out, "%-5s %6s %6.3g %4u %5s ", g->agg, snr, g->sparsity, g->agents, gth);
+    if (pc->beta)
+        fprintf(out, "%8s ", beta);
+    fprintf(out, "%5u ", sm->seeds);
     const int ks[4] = {SWEEP_M_TRAIN_LOSS_TAIL, SWEEP_M_NEW_LOSS_AFTER, SWEEP_M_TRAIN_LOSS_AFTER,
                        SWEEP_M_GAP_LOSS};
     for (int j = 0; j < 4; j++) {
@@ -459,11 +578,22 @@ static void print_row(FILE *out, const sweep_point *g, const sweep_sum *sm, int 
         fprintf(out, " %7.2f", sm->mean[SWEEP_M_AGG_NMSE_DB]);
     else
         fprintf(out, " %7s", "-");
-    if (paired) {
+    if (pc->paper) {
+        const int kp[2] = {SWEEP_M_OWN_LOSS_AFTER, SWEEP_M_GAP_PAPER};
+        for (int j = 0; j < 2; j++) {
+            char cell[40];
+            snprintf(cell, sizeof cell, "%.4f+-%.4f", sm->mean[kp[j]],
+                     isfinite(sm->se[kp[j]]) ? sm->se[kp[j]] : 0.0);
+            fprintf(out, " %-17s", cell);
+        }
+    }
+    if (pc->paired) {
         print_paired(out, sm, SWEEP_M_D_NEW_LOSS_AFTER);
         print_paired(out, sm, SWEEP_M_D_GAP_LOSS);
+        if (pc->paper)
+            print_paired(out, sm, SWEEP_M_D_GAP_PAPER);
     }
-    if (acc)
+    if (pc->acc)
         fprintf(out, "  %.4f+-%.4f", sm->mean[SWEEP_M_NEW_ACC_AFTER],
                 isfinite(sm->se[SWEEP_M_NEW_ACC_AFTER]) ? sm->se[SWEEP_M_NEW_ACC_AFTER] : 0.0);
     fputc('\n', out);
@@ -471,19 +601,70 @@ static void print_row(FILE *out, const sweep_point *g, const sweep_sum *sm, int 
 
 void sweep_collect_print(FILE *out, const sweep_plan *p, const sweep_run *runs)
 {
-    int acc = 0, paired = 0;
+    print_cols pc = {0};
     for (size_t i = 0; i < p->njobs; i++) {
-        acc |= runs[i].loss && isfinite(runs[i].m[SWEEP_M_NEW_ACC_AFTER]);
-        paired |= runs[i].loss && isfinite(runs[i].m[SWEEP_M_D_GAP_LOSS]);
+        pc.acc |= runs[i].loss && isfinite(runs[i].m[SWEEP_M_NEW_ACC_AFTER]);
+        pc.paired |= runs[i].loss && isfinite(runs[i].m[SWEEP_M_D_GAP_LOSS]);
+        pc.paper |= runs[i].loss && isfinite(runs[i].m[SWEEP_M_GAP_PAPER]);
     }
-    fprintf(out, "\n%-5s %6s %6s %4s %5s %5s  %-17s %-17s %-17s %-17s %7s%s%s\n", "agg", "snr_dB",
-            "spars", "K", "g_th", "seeds", "train_loss_tail", "new_loss_after", "train_loss_after",
-            "gap_loss", "nmse_dB", paired ? "  new_loss-ideal    gap-ideal        " : "",
-            acc ? "  new_acc_after" : "");
+    for (size_t c = 0; c < p->npoints; c++)
+        pc.beta |= !isnan(p->points[c].beta);
+    fprintf(out, "\n%-5s %6s %6s %4s %5s ", "agg", "snr_dB", "spars", "K", "g_th");
+    if (pc.beta)
+        fprintf(out, "%8s ", "beta");
+    fprintf(out, "%5s  %-17s %-17s %-17s %-17s %7s", "seeds", "train_loss_tail", "new_loss_after",
+            "train_loss_after", "gap_fresh", "nmse_dB");
+    if (pc.paper)
+        fprintf(out, " %-17s %-17s", "own_loss_after", "gap_paper");
+    if (pc.paired)
+        fprintf(out, "  %-17s  %-17s", "new_loss-ideal", "gap_fresh-ideal");
+    if (pc.paired && pc.paper)
+        fprintf(out, "  %-17s", "gap_paper-ideal");
+    fprintf(out, "%s\n", pc.acc ? "  new_acc_after" : "");
     for (size_t c = 0; c < p->npoints; c++) {
         sweep_sum sm;
         sweep_collect_summarise(p, runs, c, &sm);
         if (sm.seeds)
-            print_row(out, &p->points[c], &sm, paired, acc);
+            print_row(out, &p->points[c], &sm, &pc);
+    }
+    /* new agents' loss after fine-tuning against rounds (mean over seeds) */
+    unsigned ne = 0;
+    size_t c0 = 0;
+    for (size_t c = 0; c < p->npoints; c++) {
+        unsigned n = sweep_collect_n_eval(p, runs, c);
+        if (n > ne) {
+            ne = n;
+            c0 = c;
+        }
+    }
+    if (ne < 2)
+        return;
+    fprintf(out,
+            "\nnew agents' loss after fine-tuning at each evaluation round (mean over seeds)\n");
+    fprintf(out, "%-5s %6s %6s %4s %5s %8s ", "agg", "snr_dB", "spars", "K", "g_th", "beta");
+    for (unsigned e = 0; e < ne; e++) {
+        unsigned rd;
+        double m, se;
+        sweep_collect_eval_sum(p, runs, c0, e, 0, &rd, &m, &se);
+        fprintf(out, " %7u", rd);
+    }
+    fputc('\n', out);
+    for (size_t c = 0; c < p->npoints; c++) {
+        const sweep_point *g = &p->points[c];
+        const unsigned n = sweep_collect_n_eval(p, runs, c);
+        if (!n)
+            continue;
+        char snr[16], gth[16], beta[16];
+        snprintf(snr, sizeof snr, isnan(g->snr_db) ? "-" : "%.4g", g->snr_db);
+        snprintf(gth, sizeof gth, isnan(g->g_th) ? "-" : "%.4g", g->g_th);
+        snprintf(beta, sizeof beta, isnan(g->beta) ? "-" : "%.4g", g->beta);
+        fprintf(out, "%-5s %6s %6.3g %4u %5s %8s ", g->agg, snr, g->sparsity, g->agents, gth, beta);
+        for (unsigned e = 0; e < n; e++) {
+            unsigned rd;
+            double m, se;
+            sweep_collect_eval_sum(p, runs, c, e, 0, &rd, &m, &se);
+            fprintf(out, " %7.4f", m);
+        }
+        fputc('\n', out);
     }
 }

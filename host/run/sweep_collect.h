@@ -23,13 +23,16 @@ enum sweep_metric {
     SWEEP_M_NEW_ACC_AFTER,
     SWEEP_M_TRAIN_LOSS_AFTER,
     SWEEP_M_TRAIN_ACC_AFTER,
-    SWEEP_M_GAP_LOSS,
+    SWEEP_M_GAP_LOSS, /* "gap_fresh": new agents - fresh tasks of the training agents */
     SWEEP_M_GAP_ACC,
+    SWEEP_M_OWN_LOSS_AFTER, /* training agents on their own pool (sim --pool; NaN without) */
+    SWEEP_M_GAP_PAPER,      /* the paper's gap: new agents - own data (NaN without a pool) */
     SWEEP_M_AGG_NMSE,
     SWEEP_M_AGG_NMSE_DB,
     SWEEP_M_MEAN_ACTIVE,
     SWEEP_M_D_NEW_LOSS_AFTER, /* paired with the ideal run of the same seed, sparsity and K */
     SWEEP_M_D_GAP_LOSS,
+    SWEEP_M_D_GAP_PAPER,
     SWEEP_M_COUNT
 };
 
@@ -40,6 +43,11 @@ const char *sweep_metric_name(int k);
 typedef struct sweep_run {
     double *loss; /* training loss per round (plan->rounds values) */
     double m[SWEEP_M_COUNT];
+    /* every evaluation round: its round, new agents' and (with a pool) the training agents'
+     * own-data loss after fine-tuning (NaN without a pool); n_eval entries each */
+    unsigned n_eval;
+    unsigned *eval_round;
+    double *eval_new, *eval_own;
 } sweep_run;
 
 void sweep_run_clear(sweep_run *r); /* frees loss; NULL-safe */
@@ -60,7 +68,9 @@ sweep_collect_read(const sweep_plan *p, size_t j, const char *rundir, unsigned f
 size_t sweep_collect_read_all(const sweep_plan *p, const char *dir, sweep_run *runs, FILE *out);
 
 /* Paired differences: a run minus the ideal run of the same seed, sparsity and K (same agents,
- * tasks and initialisation: only the channel differs). */
+ * tasks and initialisation: only the channel differs). The reference is the ideal run at the
+ * runs' own beta; the --baseline-beta controls are paired with it too (their difference is what
+ * the smaller step alone does, beside what each SNR does). */
 void sweep_collect_pair(const sweep_plan *p, sweep_run *runs);
 
 /* Mean and standard error over the seeds of configuration c (runs with results only). */
@@ -71,10 +81,27 @@ typedef struct sweep_sum {
 } sweep_sum;
 void sweep_collect_summarise(const sweep_plan *p, const sweep_run *runs, size_t c, sweep_sum *out);
 
-/* DIR/results.{csv,json} and DIR/summary.{csv,json}. AM_EIO naming the file. */
+/* DIR/results.{csv,json}, DIR/summary.{csv,json} and DIR/evals.csv (new agents' and own-data
+ * loss after fine-tuning at every evaluation round, mean and standard error over seeds per
+ * configuration). AM_EIO naming the file. */
 am_status sweep_collect_tables(const sweep_plan *p, const sweep_run *runs, const char *dir);
 
-/* The summary table, one line per configuration with results. */
+/* The summary table, one line per configuration with results; then new agents' loss against
+ * the evaluation rounds (means over seeds). */
 void sweep_collect_print(FILE *out, const sweep_plan *p, const sweep_run *runs);
+
+/* Mean and standard error over the seeds of configuration c of new agents' (own = 0) or own-data
+ * (own = 1) loss at evaluation e (the evaluation rounds of the first run of c with results).
+ * Returns the seeds counted; *round = that evaluation's round (0 if none). */
+unsigned sweep_collect_eval_sum(const sweep_plan *p,
+                                const sweep_run *runs,
+                                size_t c,
+                                unsigned e,
+                                int own,
+                                unsigned *round,
+                                double *mean,
+                                double *se);
+/* Evaluation rounds of configuration c (those of its first run with results; 0 if none). */
+unsigned sweep_collect_n_eval(const sweep_plan *p, const sweep_run *runs, size_t c);
 
 #endif

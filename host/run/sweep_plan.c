@@ -64,9 +64,11 @@ static am_status parse_list(const char *flag,
     return AM_OK;
 }
 
+static const char *const agg_names[] = {"ideal", "stat", "iq"}; /* compared as pointers */
+
 static am_status parse_aggs(const char *s, const char **aggs, unsigned *n)
 {
-    static const char *const names[] = {"ideal", "stat", "iq"};
+    const char *const *names = agg_names;
     *n = 0;
     const char *p = s;
     while (1) {
@@ -161,7 +163,10 @@ am_status sweep_plan_check_pass(int argc, char *const *argv)
 
 static void run_name(const sweep_point *c, uint64_t seed, char *out, size_t cap)
 {
-    if (isnan(c->snr_db))
+    if (!isnan(c->beta))
+        snprintf(out, cap, "%s_sp%.6g_K%u_beta%.6g_seed%" PRIu64, c->agg, c->sparsity, c->agents,
+                 c->beta, seed);
+    else if (isnan(c->snr_db))
         snprintf(out, cap, "%s_sp%.6g_K%u_seed%" PRIu64, c->agg, c->sparsity, c->agents, seed);
     else
         snprintf(out, cap, "%s_snr%.6g_sp%.6g_K%u_gth%.6g_seed%" PRIu64, c->agg, c->snr_db,
@@ -169,8 +174,9 @@ static void run_name(const sweep_point *c, uint64_t seed, char *out, size_t cap)
 }
 
 typedef struct grid_lists {
-    double snr[SWEEP_MAX_LIST], sp[SWEEP_MAX_LIST], ag[SWEEP_MAX_LIST], gth[SWEEP_MAX_LIST];
-    unsigned nsnr, nsp, nag, ngth;
+    double snr[SWEEP_MAX_LIST], sp[SWEEP_MAX_LIST], ag[SWEEP_MAX_LIST], gth[SWEEP_MAX_LIST],
+        beta[SWEEP_MAX_LIST];
+    unsigned nsnr, nsp, nag, ngth, nbeta;
 } grid_lists;
 
 static am_status parse_spec(const sweep_spec *spec, sweep_plan *p, grid_lists *l)
@@ -184,6 +190,10 @@ static am_status parse_spec(const sweep_spec *spec, sweep_plan *p, grid_lists *l
         (s = parse_aggs(spec->agg, p->aggs, &p->naggs)) != AM_OK ||
         (s = parse_seeds(spec->seeds, &p->seeds, &p->nseeds)) != AM_OK)
         return s;
+    l->nbeta = 0;
+    if (spec->baseline_beta && (s = parse_list("--baseline-beta", spec->baseline_beta, 1e-10, 100,
+                                               0, l->beta, &l->nbeta)) != AM_OK)
+        return s;
     return AM_OK;
 }
 
@@ -193,6 +203,7 @@ static am_status build_grid(sweep_plan *p, const grid_lists *l)
     for (unsigned a = 0; a < p->naggs; a++)
         cap += strcmp(p->aggs[a], "ideal") == 0 ? (size_t)l->nsp * l->nag
                                                 : (size_t)l->nsnr * l->nsp * l->nag * l->ngth;
+    cap += (size_t)l->nbeta * l->nsp * l->nag;
     if (cap * p->nseeds > SWEEP_MAX_RUNS)
         return AM_FAIL(AM_EINVAL, "the grid has %zu runs (more than %u)", cap * p->nseeds,
                        SWEEP_MAX_RUNS);
@@ -206,10 +217,15 @@ static am_status build_grid(sweep_plan *p, const grid_lists *l)
             for (unsigned j = 0; j < l->nsp; j++)
                 for (unsigned k = 0; k < l->nag; k++)
                     for (unsigned g = 0; g < (ideal ? 1 : l->ngth); g++)
-                        p->points[p->npoints++] =
-                            (sweep_point){p->aggs[a], ideal ? NAN : l->snr[i],
-                                          ideal ? NAN : l->gth[g], l->sp[j], (unsigned)l->ag[k]};
+                        p->points[p->npoints++] = (sweep_point){
+                            p->aggs[a], ideal ? NAN : l->snr[i], ideal ? NAN : l->gth[g],
+                            l->sp[j],   (unsigned)l->ag[k],      NAN};
     }
+    for (unsigned b = 0; b < l->nbeta; b++) /* the controls: the ideal channel at smaller steps */
+        for (unsigned j = 0; j < l->nsp; j++)
+            for (unsigned k = 0; k < l->nag; k++)
+                p->points[p->npoints++] =
+                    (sweep_point){agg_names[0], NAN, NAN, l->sp[j], (unsigned)l->ag[k], l->beta[b]};
     for (size_t c = 0; c < p->npoints; c++)
         for (unsigned k = 0; k < p->nseeds; k++) {
             sweep_job *r = &p->jobs[p->njobs++];
@@ -390,6 +406,10 @@ am_status sweep_plan_argv(const sweep_plan *p,
     }
     for (int i = 0; i < p->pass_argc; i++)
         PUSH("%s", p->pass_argv[i]);
+    if (!isnan(c->beta)) { /* a --baseline-beta control: sim takes the last --beta given */
+        PUSH("--beta");
+        PUSH("%s", fmt_double(c->beta, num, sizeof num));
+    }
     if (probe) { /* the cheapest run that still builds everything */
         PUSH("--eval-every");
         PUSH("1");
@@ -561,6 +581,8 @@ am_status sweep_plan_write_json(const sweep_spec *o,
     cJSON_AddStringToObject(j, "agg", o->agg);
     cJSON_AddStringToObject(j, "seeds", o->seeds);
     cJSON_AddStringToObject(j, "task", o->task);
+    if (o->baseline_beta)
+        cJSON_AddStringToObject(j, "baseline_beta", o->baseline_beta);
     cJSON_AddNumberToObject(j, "rounds", o->rounds);
     cJSON_AddNumberToObject(j, "runs", (double)nruns);
     cJSON_AddStringToObject(j, "version", version);

@@ -19,17 +19,21 @@
 /* The grid as the user wrote it (the flags of `airmeta sweep`). */
 typedef struct sweep_spec {
     const char *snr, *sparsity, *agents, *g_th, *agg, *seeds, *task; /* comma-separated lists */
+    const char *baseline_beta; /* NULL or a list: ideal runs at these outer steps (controls) */
     unsigned rounds;
     int pass_argc; /* sim flags given after `--`, passed to every run */
     char *const *pass_argv;
 } sweep_spec;
 
-/* One configuration (a row of summary.csv). ideal does not use SNR or g_th: NaN there. */
+/* One configuration (a row of summary.csv). ideal does not use SNR or g_th: NaN there. beta NaN:
+ * the runs' own --beta (as passed after `--`); a number: a --baseline-beta control (ideal only),
+ * which sim is given as its last --beta. */
 typedef struct sweep_point {
     const char *agg; /* "ideal" | "stat" | "iq" (static strings: compare pointers) */
     double snr_db, g_th;
     double sparsity;
     unsigned agents;
+    double beta;
 } sweep_point;
 
 /* One run: a configuration and a seed; its run folder is runs/NAME. */
@@ -41,7 +45,8 @@ typedef struct sweep_job {
 
 /* The whole grid; read-only after create. jobs are configuration-major (job j is point
  * j / nseeds with seed j % nseeds); points are agg-major in the order of --agg, then SNR,
- * sparsity, K, g_th as listed; ideal runs once per (sparsity, K). */
+ * sparsity, K, g_th as listed; ideal runs once per (sparsity, K); then the --baseline-beta
+ * controls (ideal, per beta as listed, per (sparsity, K)). */
 typedef struct sweep_plan {
     char *task;
     unsigned rounds;

@@ -40,6 +40,8 @@ static void config_label(const sweep_plan *p, size_t c, int with_snr, char *out,
         ADD(" K %u", g->agents);
     if (v_g && !isnan(g->g_th))
         ADD(" g_th %g", g->g_th);
+    if (!isnan(g->beta))
+        ADD(" beta %g", g->beta);
 #undef ADD
     if (!out[0])
         snprintf(out, cap, "%s", g->agg);
@@ -175,10 +177,10 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-enum { G_NEW, G_TRAIN, G_GAP, G_ACC, G_DNEW, G_DGAP, G_COUNT };
-static const int gk[G_COUNT] = {SWEEP_M_NEW_LOSS_AFTER,   SWEEP_M_TRAIN_LOSS_AFTER,
-                                SWEEP_M_GAP_LOSS,         SWEEP_M_NEW_ACC_AFTER,
-                                SWEEP_M_D_NEW_LOSS_AFTER, SWEEP_M_D_GAP_LOSS};
+enum { G_NEW, G_TRAIN, G_GAP, G_ACC, G_DNEW, G_DGAP, G_GAPP, G_COUNT };
+static const int gk[G_COUNT] = {
+    SWEEP_M_NEW_LOSS_AFTER,   SWEEP_M_TRAIN_LOSS_AFTER, SWEEP_M_GAP_LOSS, SWEEP_M_NEW_ACC_AFTER,
+    SWEEP_M_D_NEW_LOSS_AFTER, SWEEP_M_D_GAP_LOSS,       SWEEP_M_GAP_PAPER};
 
 /* The figure being built: the SNR axis, curve groups (configs equal but for the SNR), the series
  * of its four panels and the memory they point into. */
@@ -188,14 +190,14 @@ typedef struct gen_fig {
     double *snrs;
     size_t nsnr;
     size_t *group, ngroups;
-    double *buf; /* per curve group: x + G_COUNT means + G_COUNT errors; per ideal line 10;
+    double *buf; /* per curve group: x + G_COUNT means + G_COUNT errors; per ideal line 12;
                     zero line 4 */
     size_t used;
     char (*titles)[160]; /* three per curve group, one per ideal line */
     size_t nt;
     plot_series *se[4];
     size_t n[4];
-    int color, acc, paired;
+    int color, acc, paired, paper;
 } gen_fig;
 
 /* Summaries, the sorted SNR axis and the curve groups. */
@@ -208,6 +210,7 @@ static am_status gen_axes(gen_fig *f, const sweep_run *runs)
             continue;
         f->acc |= isfinite(f->sums[c].mean[SWEEP_M_NEW_ACC_AFTER]);
         f->paired |= isfinite(f->sums[c].mean[SWEEP_M_D_GAP_LOSS]);
+        f->paper |= isfinite(f->sums[c].mean[SWEEP_M_GAP_PAPER]);
         if (isnan(p->points[c].snr_db))
             continue;
         int seen = 0;
@@ -273,7 +276,10 @@ static void gen_group(gen_fig *f, size_t g)
 #define CURVE(k) Y + (size_t)(k)*nsnr, E + (size_t)(k)*nsnr, nsnr, PLOT_LINESPOINTS, color
     se[0][n[0]++] = (plot_series){t0, X, CURVE(G_NEW), 0};
     se[0][n[0]++] = (plot_series){t1, X, CURVE(G_TRAIN), 1};
-    se[1][n[1]++] = (plot_series){NULL, X, CURVE(G_GAP), 0};
+    se[1][n[1]++] =
+        (plot_series){f->paper ? "gap_fresh (new - fresh tasks)" : NULL, X, CURVE(G_GAP), 0};
+    if (f->paper) /* sim --pool: the paper's gap, new agents - the training agents' own data */
+        se[1][n[1]++] = (plot_series){"gap_paper (new - own data)", X, CURVE(G_GAPP), 1};
     se[2][n[2]++] = (plot_series){tg, X, CURVE(G_DNEW), 0};
     se[2][n[2]++] = (plot_series){f->ngroups > 1 ? NULL : "gap", X, CURVE(G_DGAP), 1};
     se[3][n[3]++] = (plot_series){NULL, X, CURVE(G_ACC), 0};
@@ -290,11 +296,11 @@ static void gen_ideal(gen_fig *f)
         if (!isnan(f->p->points[c].snr_db) || !f->sums[c].seeds)
             continue;
         double *X = f->buf + f->used, *Y = X + 2;
-        f->used += 10;
+        f->used += 12;
         X[0] = x0;
         X[1] = x1;
         const int ks[4] = {SWEEP_M_NEW_LOSS_AFTER, SWEEP_M_GAP_LOSS, SWEEP_M_NEW_ACC_AFTER,
-                           SWEEP_M_TRAIN_LOSS_AFTER};
+                           SWEEP_M_TRAIN_LOSS_AFTER}; /* Y[0..7]; Y[8..9] the paired line */
         for (int k = 0; k < 4; k++)
             Y[2 * k] = Y[2 * k + 1] = f->sums[c].mean[ks[k]];
         const int color = ++f->color;
@@ -304,6 +310,10 @@ static void gen_ideal(gen_fig *f)
         f->se[0][f->n[0]++] = (plot_series){t, X, Y, NULL, 2, PLOT_LINES, color, 1};
         f->se[1][f->n[1]++] = (plot_series){NULL, X, Y + 2, NULL, 2, PLOT_LINES, color, 1};
         f->se[3][f->n[3]++] = (plot_series){NULL, X, Y + 4, NULL, 2, PLOT_LINES, color, 1};
+        if (f->paired && !isnan(f->p->points[c].beta)) { /* a control: what the smaller step does */
+            Y[8] = Y[9] = f->sums[c].mean[SWEEP_M_D_NEW_LOSS_AFTER];
+            f->se[2][f->n[2]++] = (plot_series){t, X, Y + 8, NULL, 2, PLOT_LINES, color, 1};
+        }
     }
     if (f->paired) { /* the reference: no difference from ideal */
         double *X = f->buf + f->used, *Y = X + 2;
@@ -347,7 +357,7 @@ am_status sweep_plot_generalization(const char *path,
     gen_fig f = {.p = p};
     f.sums = calloc(ncfg, sizeof *f.sums);
     f.snrs = malloc(ncfg * sizeof *f.snrs);
-    f.buf = calloc(ncfg * (2 * G_COUNT + 1) * ncfg + 10 * ncfg + 8, sizeof *f.buf);
+    f.buf = calloc(ncfg * (2 * G_COUNT + 1) * ncfg + 12 * ncfg + 8, sizeof *f.buf);
     f.titles = calloc(3 * ncfg + 4, sizeof *f.titles);
     f.group = malloc(ncfg * sizeof *f.group);
     for (int i = 0; i < 4; i++)
@@ -371,5 +381,61 @@ am_status sweep_plot_generalization(const char *path,
     free(f.group);
     for (int i = 0; i < 4; i++)
         free(f.se[i]);
+    return s;
+}
+
+/* ---------------------------------------------------------------- new agents against rounds */
+
+am_status
+sweep_plot_evals(const char *path, const char *title, const sweep_plan *p, const sweep_run *runs)
+{
+    const size_t ncfg = p->npoints;
+    size_t cap = 0;
+    for (size_t c = 0; c < ncfg; c++)
+        cap += sweep_collect_n_eval(p, runs, c);
+    double *buf = malloc((3 * cap + 1) * sizeof *buf);
+    plot_series *se = calloc(ncfg + 1, sizeof *se);
+    char(*titles)[160] = calloc(ncfg + 1, sizeof *titles);
+    am_status s = AM_OK;
+    if (!buf || !se || !titles) {
+        s = AM_FAIL(AM_ENOMEM, "sweep: out of memory (plot)");
+        goto out;
+    }
+    size_t ns = 0, used = 0;
+    int color = 0;
+    for (size_t c = 0; c < ncfg; c++) {
+        const unsigned ne = sweep_collect_n_eval(p, runs, c);
+        if (ne < 1)
+            continue;
+        double *X = buf + used, *Y = X + ne, *E = Y + ne;
+        used += 3 * (size_t)ne;
+        for (unsigned e = 0; e < ne; e++) {
+            unsigned rd;
+            sweep_collect_eval_sum(p, runs, c, e, 0, &rd, &Y[e], &E[e]);
+            X[e] = rd;
+        }
+        config_label(p, c, 1, titles[ns], sizeof titles[ns]);
+        se[ns] = (plot_series){
+            titles[ns], X, Y, E, ne, PLOT_LINESPOINTS, ++color, isnan(p->points[c].snr_db)};
+        ns++;
+    }
+    if (!ns) {
+        s = AM_FAIL(AM_ENOTSUP, "no evaluation rounds");
+        goto out;
+    }
+    plot_panel pn = {"new agents: query loss after fine-tuning at each evaluation (+- s.e. over "
+                     "seeds); ideal and its --baseline-beta controls dashed",
+                     "round",
+                     "loss",
+                     0,
+                     0,
+                     se,
+                     ns};
+    plot_cfg pc = {900, 560, 0, title, NULL};
+    s = plot_png(path, &pc, &pn, 1);
+out:
+    free(buf);
+    free(se);
+    free(titles);
     return s;
 }

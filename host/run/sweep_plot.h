@@ -22,4 +22,11 @@ am_status sweep_plot_generalization(const char *png,
                                     const sweep_plan *p,
                                     const sweep_run *runs);
 
+/* New agents' loss after fine-tuning against the evaluation rounds, one curve per configuration
+ * (mean +- standard error over seeds; ideal and the --baseline-beta controls dashed), so a
+ * noisy channel's advantage can be told from the ideal channel's early stopping. AM_ENOTSUP when
+ * no run has an evaluation. */
+am_status
+sweep_plot_evals(const char *png, const char *title, const sweep_plan *p, const sweep_run *runs);
+
 #endif
