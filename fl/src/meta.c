@@ -21,6 +21,8 @@ struct fl_meta {
     float *ax, *ay, *bx, *by;
     int32_t *al, *bl;
     unsigned *cls_count; /* out_dim */
+    fl_model *mq;        /* MAML: a model of the same architecture for the query pass, so that the
+                            caller's keeps the last support pass for fl_model_hvp_again */
 };
 
 static const char *const learner_names[] = {"maml", "fomaml", "reptile", "perfedavg-fo",
@@ -61,6 +63,7 @@ void fl_meta_destroy(fl_meta *q)
         return;
     free(q->phis);
     free(q->gtmp);
+    fl_model_destroy(q->mq);
     free(q->hv);
     free(q->pert);
     free(q->gtask);
@@ -117,6 +120,10 @@ am_status fl_meta_create(const fl_meta_cfg *cfg, const fl_model *m, size_t max_q
     bad |= !(q->hv = malloc(D * sizeof(float)));
     bad |= !(q->gtask = malloc(D * sizeof(float)));
     bad |= !(q->gacc = malloc(D * sizeof(float)));
+    /* MLP only: a CNN's Hessian product is the full one anyway (fl_model_hvp_again) */
+    if (cfg->learner == FL_LEARNER_MAML && strncmp(fl_model_describe(m), "mlp ", 4) == 0 &&
+        fl_model_clone(m, &q->mq) != AM_OK)
+        bad = 1;
     if (cfg->local_iters > 1)
         bad |= !(q->ploc = malloc(D * sizeof(float)));
     if (cfg->learner == FL_LEARNER_PERFEDAVG_HF) {
@@ -259,13 +266,18 @@ am_status fl_meta_task_grad(fl_meta *q,
         return AM_OK;
     }
     case FL_LEARNER_MAML: {
-        /* v lives in g (g may not alias phi or the workspace). */
-        st = fl_model_loss_grad(m, pend, query, loss, qloss, g);
+        /* v lives in g (g may not alias phi or the workspace). The query pass runs on mq, so m
+         * still holds the last inner step's support pass at phi_{n-1}: its Hessian product reuses
+         * that pass's values and deltas (fl_model_hvp_again; the same numbers as fl_model_hvp). */
+        fl_model *mq =
+            q->mq && fl_model_nparams(q->mq) == D && query->n <= fl_model_max_batch(q->mq) ? q->mq
+                                                                                           : m;
+        st = fl_model_loss_grad(mq, pend, query, loss, qloss, g);
         if (st != AM_OK)
             return am_error_wrap(st, "meta: query gradient");
         /* Backward through the inner steps: v <- (I - alpha H_S(phi_j)) v, j = n-1..0. */
         for (unsigned j = n; j-- > 0;) {
-            st = fl_model_hvp(m, PHI(j), support, loss, g, q->hv);
+            st = fl_model_hvp_again(m, PHI(j), support, loss, g, q->hv);
             if (st != AM_OK)
                 return am_error_wrap(st, "meta: Hessian-vector product at inner step %u", j);
             for (size_t i = 0; i < D; i++)
@@ -460,9 +472,10 @@ am_status fl_opt_set_state(fl_opt *o, uint64_t t, const float *m, const float *v
             return AM_FAIL(AM_EINVAL, "optimizer state: Adam needs both moments");
         for (size_t i = 0; i < o->dim; i++)
             if (!isfinite(m[i]) || !isfinite(v[i]) || v[i] < 0.0f)
-                return AM_FAIL(AM_EFORMAT,
-                               "optimizer state: Adam moment %zu (m %g, v %g) is not finite or v < 0",
-                               i, (double)m[i], (double)v[i]);
+                return AM_FAIL(
+                    AM_EFORMAT,
+                    "optimizer state: Adam moment %zu (m %g, v %g) is not finite or v < 0", i,
+                    (double)m[i], (double)v[i]);
         memcpy(o->m, m, o->dim * sizeof *o->m);
         memcpy(o->v, v, o->dim * sizeof *o->v);
     }

@@ -129,3 +129,53 @@ void fl_mlp_backward(fl_model *m,
             fl_relu_mask(rd_of(P, n), rd_of(P, n), a_of(P, n), n * P->out);
     }
 }
+
+/* fl_mlp_forward's R-half (rforward) and fl_mlp_backward's hv and R-halves (rbackward, after the
+ * loss R-backward), with the value halves (a_l, d_l) taken from the last plain pass instead of
+ * recomputed: the same operations in the same order on the same operands, with n rows where the
+ * stacked calls had 2n. */
+void fl_mlp_rforward_again(
+    fl_model *m, const float *theta, const float *v, const float *x, size_t n)
+{
+    for (size_t l = 0; l < m->nlayers; l++) {
+        fl_mlp_layer *L = &m->layers[l];
+        const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
+        float *ra = ra_of(L, n);
+        if (!P) { /* R{x} = 0 */
+            fl_dense_forward(ra, x, v + L->w_off, v + L->b_off, n, L->in, L->out, 0);
+        } else {
+            fl_dense_forward(ra, ra_of(P, n), theta + L->w_off, NULL, n, L->in, L->out, 0);
+            fl_dense_forward(ra, a_of(P, n), v + L->w_off, v + L->b_off, n, L->in, L->out, 1);
+        }
+        if (l + 1 < m->nlayers)
+            fl_relu_mask(ra, ra, a_of(L, n), n * L->out);
+    }
+    const fl_mlp_layer *last = &m->layers[m->nlayers - 1];
+    m->out = a_of(last, n);
+    m->rout = ra_of(last, n);
+    m->dout = d_of(last, n);
+    m->rdout = rd_of(last, n);
+}
+
+void fl_mlp_rbackward_again(
+    fl_model *m, const float *theta, const float *v, const float *x, size_t n, float *hv)
+{
+    memset(hv, 0, m->nparams * sizeof *hv);
+    for (size_t l = m->nlayers; l-- > 0;) {
+        const fl_mlp_layer *L = &m->layers[l];
+        const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
+        const float *W = theta + L->w_off, *d = d_of(L, n), *rd = rd_of(L, n);
+        if (P)
+            fl_dense_backward(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in, L->out);
+        else
+            fl_dense_backward(NULL, hv + L->w_off, NULL, rd, x, NULL, n, L->in, L->out);
+        fl_dense_backward(NULL, NULL, hv + L->b_off, rd, NULL, NULL, n, L->in, L->out);
+        if (!P)
+            break;
+        float *rdp = rd_of(P, n);
+        memset(rdp, 0, n * P->out * sizeof *rdp);
+        fl_dense_backward(rdp, NULL, NULL, rd, NULL, W, n, L->in, L->out);
+        fl_dense_backward(rdp, NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
+        fl_relu_mask(rdp, rdp, a_of(P, n), n * P->out);
+    }
+}

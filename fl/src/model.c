@@ -350,6 +350,7 @@ check_batch(const fl_model *m, const char *fn, const float *theta, const fl_batc
 
 static void forward(fl_model *m, const float *theta, const float *x, size_t n)
 {
+    m->again = 0;
     if (m->arch == FL_ARCH_MLP)
         fl_mlp_forward(m, theta, NULL, x, n);
     else
@@ -367,6 +368,7 @@ static am_status run(fl_model *m,
                      float *grad,
                      float *hv)
 {
+    m->again = 0;
     am_status s = check_batch(m, fn, theta, b, loss);
     if (s != AM_OK)
         return s;
@@ -397,6 +399,13 @@ static am_status run(fl_model *m,
     if (!isfinite(L))
         return AM_FAIL(AM_EFORMAT, "%s: loss is %g (non-finite theta or overflow: diverged?)", fn,
                        (double)L);
+    if (m->arch == FL_ARCH_MLP && grad && !v) { /* values and deltas kept: fl_model_hvp_again */
+        m->again = 1;
+        m->again_theta = theta;
+        m->again_x = b->x;
+        m->again_n = n;
+        m->again_loss = loss;
+    }
     return AM_OK;
 }
 
@@ -426,6 +435,25 @@ am_status fl_model_hvp(
     if (!v || !hv)
         return AM_FAIL(AM_EINVAL, "fl_model_hvp: v or hv is NULL");
     return run(m, "fl_model_hvp", theta, b, loss, v, NULL, NULL, hv);
+}
+
+am_status fl_model_hvp_again(
+    fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv)
+{
+    if (!m || !b || !v || !hv)
+        return AM_FAIL(AM_EINVAL, "fl_model_hvp_again: NULL argument");
+    if (!m->again || m->again_theta != theta || m->again_x != b->x || m->again_n != b->n ||
+        m->again_loss != loss)
+        return fl_model_hvp(m, theta, b, loss, v, hv);
+    m->again = 0;
+    const size_t n = b->n, k = m->out_dim;
+    fl_mlp_rforward_again(m, theta, v, b->x, n);
+    if (loss == FL_LOSS_MSE)
+        fl_mse_rbackward(m->rdout, m->rout, n, k);
+    else
+        fl_xent_rbackward(m->rdout, m->prob, m->rout, n, k);
+    fl_mlp_rbackward_again(m, theta, v, b->x, n, hv);
+    return AM_OK;
 }
 
 am_status fl_model_loss_grad_hvp(fl_model *m,

@@ -57,6 +57,13 @@ struct fl_model {
     float *feat, *rfeat, *dfeat, *rdfeat;              /* [N x feat_dim] */
     float *gA, *gB, *rgA, *rgB;                        /* gradients of block outputs (ping-pong) */
     float *act, *dact, *dconv, *rdact, *rdconv, *ract; /* scratch [F][N][h][w], aliased: cnn.c */
+
+    /* the last pass was an MLP loss_grad at (theta, x, n, loss): its values and deltas are still
+     * in the stacked buffers (fl_model_hvp_again); cleared by every other pass */
+    int again;
+    const float *again_theta, *again_x;
+    size_t again_n;
+    fl_loss again_loss;
 };
 
 /* Workspace carving: run a setup once with base == NULL to count, then with the allocation.
@@ -74,6 +81,13 @@ int32_t *fl_arena_itake(fl_arena *a, size_t n);
  * Forward leaves the output in m->out; grad / hv may be NULL; both are overwritten. */
 /* MLP: forward and (v != NULL) R-forward in one sweep; sets m->out, rout, dout, rdout. */
 void fl_mlp_forward(fl_model *m, const float *theta, const float *v, const float *x, size_t n);
+/* The R-forward, then (after the loss R-backward) the R-backward into hv (overwritten) only, on
+ * the values and deltas a plain forward + loss + backward (grad) pass at the same (theta, x, n)
+ * left in the stacked buffers. */
+void fl_mlp_rforward_again(
+    fl_model *m, const float *theta, const float *v, const float *x, size_t n);
+void fl_mlp_rbackward_again(
+    fl_model *m, const float *theta, const float *v, const float *x, size_t n, float *hv);
 void fl_mlp_backward(fl_model *m,
                      const float *theta,
                      const float *v,

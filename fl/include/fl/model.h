@@ -113,6 +113,14 @@ am_status fl_model_loss_grad(
 am_status fl_model_hvp(
     fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv);
 
+/* fl_model_hvp (the same values) right after fl_model_loss_grad(m, theta, b, loss, ..., grad)
+ * on this model with the same theta and batch pointers and no other call on m in between (theta
+ * and b unchanged by the caller): an MLP then reuses that pass's values and deltas and runs only
+ * the R-passes (MAML's Hessian product at the support point, fl/meta.c). Otherwise it is
+ * fl_model_hvp. */
+am_status fl_model_hvp_again(
+    fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv);
+
 /* One pass giving all three: loss, gradient (may be NULL) and H v, at about the cost of
  * fl_model_hvp (the gradient is a by-product of the R-operator pass). Equal to the separate
  * calls up to float rounding (the MLP then stacks values and R-values in one sgemm). */
