@@ -265,12 +265,13 @@ static void gen_group(gen_fig *f, size_t g)
         }
     }
     const int color = ++f->color;
-    /* lab has a slot of its own: the paired panel's legend points to it until the drawing */
-    char *t0 = f->titles[f->nt++], *t1 = f->titles[f->nt++], *lab = f->titles[f->nt++];
-    config_label(f->p, rep, 0, lab, 120);
+    char lab[120];
+    config_label(f->p, rep, 0, lab, sizeof lab);
+    char *t0 = f->titles[f->nt++], *t1 = f->titles[f->nt++], *tl = f->titles[f->nt++];
     snprintf(t0, 160, "%s (new agents)", lab);
     snprintf(t1, 160, "%s (training agents)", lab);
-    const char *tg = f->ngroups > 1 ? lab : "new-agent loss";
+    memcpy(tl, lab, sizeof lab); /* the paired panel's legend: a slot that lives until drawing */
+    const char *tg = f->ngroups > 1 ? tl : "new-agent loss";
     plot_series **se = f->se;
     size_t *n = f->n;
 #define CURVE(k) Y + (size_t)(k)*nsnr, E + (size_t)(k)*nsnr, nsnr, PLOT_LINESPOINTS, color
