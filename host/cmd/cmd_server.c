@@ -293,10 +293,15 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
                 s->peer_drops++;
                 return AM_OK;
             }
-            for (unsigned k = 0; k < s->K; k++) /* agents that were waiting for the chan */
-                if (s->ag[k].joined && (!s->ag[k].welcomed || again)) {
+            /* every joined agent: those waiting for the chan, and those that must follow a
+             * restarted chan to its new endpoints (an agent whose endpoints did not change takes
+             * the WELCOME as a no-op) */
+            for (unsigned k = 0; k < s->K; k++)
+                if (s->ag[k].joined) {
                     if (send_welcome(s, &s->ag[k].peer, CTRL_ROLE_AGENT, k, 1, "ok") == AM_OK)
-                        s->ag[k].welcomed = 1;
+                        s->ag[k].welcomed = s->ag[k].alive = 1;
+                    else
+                        s->ag[k].alive = 0;
                 }
             return AM_OK;
         }

@@ -2,8 +2,8 @@
  * run (server, chan and two agents as processes on 127.0.0.1, --insecure): a burst of HELLOs that
  * the server must refuse, each from a connection closed right after its HELLO (the refusal goes
  * to a vanished peer: before the fix that send error ended the server), and a flood of idle TCP
- * connections at the end of a run whose server has a soft limit of 1024 open files (before the
- * fix the final theta.f32 write failed with "Too many open files"). Both: the server finishes
+ * connections until the end of a run whose server has a soft limit of 1024 open files (before
+ * the fix the final theta.f32 write failed with "Too many open files"). Both: the server finishes
  * every round, writes theta.f32 and exits 0. Every process is bounded (timeouts, kill at exit). */
 #include <errno.h>
 #include <netinet/in.h>
@@ -80,7 +80,9 @@ static void kill_all(run *r)
         }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
-    if (system(cmd) != 0)
+    if (getenv("AM_KEEP")) /* debugging: keep the logs */
+        fprintf(stderr, "kept %s\n", r->dir);
+    else if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", r->dir);
 }
 
@@ -194,27 +196,34 @@ AM_TEST(hello_burst, e2e)
     /* 300 HELLOs (agent id 7 of a 2-agent run; a chan of the wrong size), each from a connection
      * closed at once, while the run goes on (measured before the fix: the server stopped within
      * the first 30) */
-    for (unsigned i = 0; i < 300 && rounds_done(&r) < (int)R - 1; i++) {
-        memset(&m, 0, sizeof m);
-        m.type = CTRL_HELLO;
-        if (i % 3 == 2) {
-            static char eps[4][CTRL_STR_LEN] = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2",
-                                                "tcp://127.0.0.1:3", "tcp://127.0.0.1:4"};
-            m.sender = CTRL_ID_CHAN;
-            m.u.hello = (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = 1, .n_ep = 4, .ep = eps};
-        } else {
-            m.sender = 7;
-            m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = 7};
+    /* batches of 30 connections: all say HELLO, then all close at once, so that the server
+     * answers most of them after they are gone */
+    for (unsigned b = 0; b < 10 && rounds_done(&r) < (int)R - 1; b++) {
+        void *d[30];
+        for (unsigned i = 0; i < 30; i++) {
+            memset(&m, 0, sizeof m);
+            m.type = CTRL_HELLO;
+            if (i % 3 == 2) {
+                static char eps[4][CTRL_STR_LEN] = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2",
+                                                    "tcp://127.0.0.1:3", "tcp://127.0.0.1:4"};
+                m.sender = CTRL_ID_CHAN;
+                m.u.hello =
+                    (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = 1, .n_ep = 4, .ep = eps};
+            } else {
+                m.sender = 7;
+                m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = 7};
+            }
+            AM_REQUIRE_OK(ctrl_encode(&m, buf, sizeof buf, &len));
+            d[i] = zmq_socket(zc, ZMQ_DEALER);
+            int linger = 200;
+            zmq_setsockopt(d[i], ZMQ_LINGER, &linger, sizeof linger);
+            if (zmq_connect(d[i], r.ep) == 0 && zmq_send(d[i], buf, len, 0) == (int)len)
+                sent++;
         }
-        AM_REQUIRE_OK(ctrl_encode(&m, buf, sizeof buf, &len));
-        void *d = zmq_socket(zc, ZMQ_DEALER);
-        int linger = 200;
-        zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
-        if (zmq_connect(d, r.ep) == 0 && zmq_send(d, buf, len, 0) == (int)len)
-            sent++;
-        zmq_close(d);
-        if (i % 20 == 19)
-            nap(0.05);
+        nap(0.002);
+        for (unsigned i = 0; i < 30; i++)
+            zmq_close(d[i]);
+        nap(0.1);
     }
     zmq_ctx_term(zc);
     AM_CHECK(sent >= 100, "only %u HELLOs sent", sent);
@@ -229,16 +238,16 @@ AM_TEST(hello_burst, e2e)
 
 AM_TEST(connection_flood, e2e)
 {
-    /* the test opens 1200 connections itself */
+    /* the test opens 2000 connections itself */
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < 1400 && rl.rlim_max >= 1400) {
-        rl.rlim_cur = 1400;
+    if (rl.rlim_cur < 2200 && rl.rlim_max >= 2200) {
+        rl.rlim_cur = 2200;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < 1400)
-        am_test_skip(__FILE__, __LINE__, "this process may not open 1400 files");
+    if (rl.rlim_cur < 2200)
+        am_test_skip(__FILE__, __LINE__, "this process may not open 2200 files");
     run r;
     const unsigned R = 16;
     start(&r, R, 1024); /* the default soft limit of most systems */
@@ -248,23 +257,28 @@ AM_TEST(connection_flood, e2e)
     AM_REQUIRE(rounds_done(&r) >= 2, "round 2 not reached");
     const char *colon = strrchr(r.ep, ':');
     int port = atoi(colon + 1);
-    static int fds[1200];
-    unsigned open_ok = 0;
+    /* 2000 idle connections, 100 every 50 ms until the end of the run (the kernel's backlog lets
+     * the server accept them a few hundred at a time): held by a server limited to 1024 files,
+     * they took the descriptors its final write needed */
+    static int fds[2000];
+    unsigned opened = 0, open_ok = 0;
     int err = 0;
-    for (unsigned i = 0; i < 1200; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fds[i] >= 0 && (connect(fds[i], (struct sockaddr *)&a, sizeof a) == 0 ||
-                            errno == EINPROGRESS))
-            open_ok++;
-        else
-            err = errno;
+    while (opened < 2000 && waitpid(r.pid[0], NULL, WNOHANG) == 0) {
+        for (unsigned i = 0; i < 100; i++, opened++) {
+            fds[opened] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (fds[opened] >= 0 && (connect(fds[opened], (struct sockaddr *)&a, sizeof a) == 0 ||
+                                     errno == EINPROGRESS))
+                open_ok++;
+            else
+                err = errno;
+        }
+        nap(0.05);
     }
-    /* measured: all 1200 connect within ~0.1 s, rounds 3-16 still to go */
-    AM_CHECK(open_ok >= 1000, "only %u connections (%s)", open_ok, strerror(err));
+    AM_CHECK(open_ok >= 1000, "only %u connections (%s)", open_ok, err ? strerror(err) : "");
     check_end(&r, R, "connection flood");
-    for (unsigned i = 0; i < 1200; i++)
+    for (unsigned i = 0; i < opened; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     kill_all(&r);
