@@ -1,10 +1,12 @@
 /* fl/sparse: top-k against a sort-based reference, random-k exactly k and uniform, and the
  * error-feedback memory's bounded residual (PAPER.md §2-§3). */
-#include "fl/sparse.h"
+#include <float.h>
+
 #include "am_test.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "fl/agg.h"
+#include "fl/sparse.h"
 
 typedef struct ref_item {
     float mag;
@@ -260,4 +262,34 @@ AM_TEST(error_feedback_bounded, unit)
     AM_CHECK(mx_ch < 2.0 * bound, "residual %.3f with truncation exceeds 2x%.3f", mx_ch, bound);
     AM_CHECK(fin_ch_no > 10.0 * fin_ch, "no-memory residual %.3f not >> memory's %.3f", fin_ch_no,
              fin_ch);
+}
+
+/* fl_vec_finite: 1 for finite vectors (zeros of both signs, subnormals, FLT_MAX), 0 with one NaN,
+ * +Inf or -Inf anywhere (first, last, both sides of the 1024-entry blocks it tests at once). */
+AM_TEST(vec_finite, unit)
+{
+    enum { D = 3000 };
+    float *v = malloc(D * sizeof *v);
+    AM_REQUIRE(v, "out of memory");
+    for (size_t i = 0; i < D; i++)
+        v[i] = (float)i * 1e-3f - 1.0f;
+    v[5] = -0.0f;
+    v[6] = 1e-40f; /* subnormal */
+    v[7] = FLT_MAX;
+    v[8] = -FLT_MAX;
+    AM_CHECK(fl_vec_finite(v, D) == 1, "finite vector refused");
+    AM_CHECK(fl_vec_finite(v, 0) == 1, "empty vector refused");
+    const size_t at[] = {0, 1023, 1024, 2047, 2048, D - 1};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    size_t missed = 0;
+    for (size_t a = 0; a < sizeof at / sizeof at[0]; a++)
+        for (size_t b = 0; b < 3; b++) {
+            const float keep = v[at[a]];
+            v[at[a]] = bad[b];
+            missed += fl_vec_finite(v, D) != 0;
+            missed += at[a] + 1 < D && fl_vec_finite(v, at[a]) != 1; /* before it: finite */
+            v[at[a]] = keep;
+        }
+    AM_CHECK(missed == 0, "%zu of up to 36 checks wrong", missed);
+    free(v);
 }
