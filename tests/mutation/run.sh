@@ -1,6 +1,6 @@
 #!/bin/bash
 # Mutation check of the test suite (not part of ctest; run by hand, ~1-2 min per mutation on 2
-# cores): copies the working tree (without .git and build folders) into a temporary folder,
+# cores; ~20 min for all of them): copies the working tree (without .git and build folders) into a temporary folder,
 # builds it once (Release, warnings not fatal: a planted bug may leave a variable unused) and
 # checks that the suite passes there, then for each planted bug below: edits one file of the
 # copy, rebuilds, runs the suite and restores the file. Prints one row per mutation: caught or
@@ -74,6 +74,10 @@ mut agg_noise_scale fl/src/agg.c \
     'return eta * eta * n0 / (2.0 * n * n * rho);' \
     'return eta * eta * n0 / (2.0 * n * rho);' \
     'stat aggregator noise variance over n instead of n^2 active agents'
+mut stat_refuses_0db fl/src/agg.c \
+    'cfg->snr_db < -100.0 ||' \
+    'cfg->snr_db <= 0.0 ||' \
+    'stat aggregator refuses SNR 0 dB (a range check off: fl.agg.stat_check once passed on it)'
 mut ctrl_crc_short host/net/ctrl.c \
     'crc32_bytes(p, 28)' \
     'crc32_bytes(p, 24)' \
