@@ -4,8 +4,9 @@
 # `sweep --jobs 2`; every line is self-contained (absolute paths) and idempotent (re-running the
 # whole list leaves every finished run folder's bytes as they were); a plan with one run folder
 # deleted is collected with that point reported missing (its line of jobs.txt, exit 1, the tables
-# hold the other runs), then completed by re-running the plan; the sbatch script runs line
-# $SLURM_ARRAY_TASK_ID; flags that do not go together are refused.
+# hold the other runs), then completed by re-running the plan (one line through the sbatch script,
+# which runs line $SLURM_ARRAY_TASK_ID, the rest by `parallel --sshloginfile` over a stand-in for
+# ssh to two hosts); flags that do not go together are refused.
 set -u
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
@@ -79,7 +80,22 @@ SLURM_ARRAY_TASK_ID=3 bash "$p/sweep.sbatch" || fail "sweep.sbatch, task 3"
 [ -s "$p/runs/stat_snr20_sp1_K10_gth0.1_seed1/metrics.jsonl" ] || fail "task 3 ran another line"
 SLURM_ARRAY_TASK_ID=7 bash "$p/sweep.sbatch" 2>"$d/err7" && fail "task 7 of 6 succeeded"
 grep -q "no line 7 in $p/jobs.txt" "$d/err7" || fail "task 7: $(cat "$d/err7")"
-parallel --will-cite --jobs 2 --halt now,fail=1 :::: "$p/jobs.txt" || fail "completing the plan"
+# the rest over "ssh" to two hosts, as `parallel --sshloginfile` does (a stand-in for ssh that
+# runs the command it is given through bash and logs the host)
+cat >"$d/ssh" <<END
+#!/bin/bash
+while [ \$# -gt 0 ] && [ "\${1#-}" != "\$1" ]; do shift; done
+echo "\$1" >>"$d/ssh.log"
+shift
+[ "\${1:-}" = "--" ] && shift
+exec bash -c "\$*"
+END
+chmod +x "$d/ssh"
+printf '1/nodeA\n1/nodeB\n' >"$d/hosts"
+parallel --will-cite --ssh "$d/ssh" --sshloginfile "$d/hosts" --halt now,fail=1 :::: "$p/jobs.txt" ||
+    fail "completing the plan over ssh"
+[ "$(sort -u "$d/ssh.log" | tr '\n' ' ')" = "nodeA nodeB " ] || fail "hosts used: $(cat "$d/ssh.log")"
+[ "$(wc -l <"$d/ssh.log")" -eq 6 ] || fail "6 lines over ssh expected: $(cat "$d/ssh.log")"
 "$AIRMETA" sweep --collect "$p" >"$d/c4.log" 2>&1 || { cat "$d/c4.log"; fail "collect after completion"; }
 for f in $tables; do
     cmp "$d/local/$f" "$p/$f" || fail "$f differs after completion"
