@@ -80,6 +80,8 @@ SLURM_ARRAY_TASK_ID=3 bash "$p/sweep.sbatch" || fail "sweep.sbatch, task 3"
 [ -s "$p/runs/stat_snr20_sp1_K10_gth0.1_seed1/metrics.jsonl" ] || fail "task 3 ran another line"
 SLURM_ARRAY_TASK_ID=7 bash "$p/sweep.sbatch" 2>"$d/err7" && fail "task 7 of 6 succeeded"
 grep -q "no line 7 in $p/jobs.txt" "$d/err7" || fail "task 7: $(cat "$d/err7")"
+AIRMETA_LINE_OFFSET=5 SLURM_ARRAY_TASK_ID=2 bash "$p/sweep.sbatch" 2>"$d/err7" && fail "offset 5 + 2"
+grep -q "no line 7 in $p/jobs.txt" "$d/err7" || fail "\$AIRMETA_LINE_OFFSET: $(cat "$d/err7")"
 # the rest over "ssh" to two hosts, as `parallel --sshloginfile` does (a stand-in for ssh that
 # runs the command it is given through bash and logs the host)
 cat >"$d/ssh" <<END
