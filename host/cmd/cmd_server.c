@@ -38,6 +38,7 @@
 #include "fl/sparse.h"
 #include "util/fsutil.h"
 #include "round/learner.h"
+#include "run/rundir.h"
 #include "util/monotime.h"
 #include "net/net.h"
 #include "net/net_air.h"
@@ -56,7 +57,7 @@ typedef struct srv_opts {
     double round_timeout, burst_timeout, join_timeout, round_period, rho, g_th, alpha, beta,
         local_lr, heterogeneity, sparsity, clip, eta_cap, norm_bound;
     uint64_t seed;
-    int report_x, no_memory, quiet;
+    int report_x, no_memory, quiet, force;
 } srv_opts;
 
 typedef struct srv_agent {
@@ -120,6 +121,7 @@ typedef struct srv {
     double next_start;
     FILE *metrics;
     char metrics_path[FS_PATH_MAX];
+    run_dir *rd; /* --out's lock (host/run/rundir.h) */
 } srv;
 
 static void srv_free(srv *s)
@@ -148,6 +150,7 @@ static void srv_free(srv *s)
     free(s->inc);
     if (s->metrics)
         fclose(s->metrics);
+    run_dir_close(s->rd);
 }
 
 static am_status on_burst(const phy_ota_burst *b, void *user)
@@ -998,6 +1001,7 @@ int cmd_server(int argc, char **argv)
         {"--rounds", CLI_UINT, &o->rounds, "rounds", 1, 1e7, NULL},
         {"--out", CLI_STR, &o->out,
          "run folder: config.json, metrics.jsonl (a line per round), theta.f32", 1, 0, NULL},
+        {"--force", CLI_FLAG, &o->force, "with --out: replace a finished run there", 0, 0, NULL},
         {"--round-timeout", CLI_DOUBLE, &o->round_timeout,
          "per-round deadline for the agents' reports, s (late ones sit the round out)", 0.01, 3600,
          NULL},
@@ -1251,7 +1255,8 @@ int cmd_server(int argc, char **argv)
     if ((st = fl_model_init(s.model, s.theta, &ir)) != AM_OK)
         goto fail;
     if (o->out) {
-        if ((st = fs_mkdir_p(o->out)) != AM_OK ||
+        if ((st = run_dir_open(o->out, o->force ? RUN_DIR_FORCE : 0u, "airmeta server", &s.rd)) !=
+                AM_OK ||
             (st = fs_path_join(s.metrics_path, sizeof s.metrics_path, o->out, "metrics.jsonl")) !=
                 AM_OK) {
             am_error_wrap(st, "--out");
@@ -1332,7 +1337,7 @@ int cmd_server(int argc, char **argv)
             close(s.reserve_fd[i]);
         s.reserve_fd[i] = -1;
     }
-    if (o->out && (st = write_theta(&s)) != AM_OK)
+    if (o->out && ((st = write_theta(&s)) != AM_OK || (st = run_dir_finish(s.rd)) != AM_OK))
         goto fail;
     ctrl_stats cs;
     ctrl_get_stats(s.c, &cs);

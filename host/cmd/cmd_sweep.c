@@ -14,6 +14,7 @@
 #include "cmd/commands.h"
 #include "core/escape.h"
 #include "run/plot.h"
+#include "run/rundir.h"
 #include "run/sweep_collect.h"
 #include "run/sweep_local.h"
 #include "run/sweep_plan.h"
@@ -274,7 +275,8 @@ static int sw_prepare(const sweep_plan *p, const sweep_local_cfg *lc, const char
     return 0;
 }
 
-static int sw_local(const sw_opts *o, const sweep_plan *p, int argc, char **argv, sweep_run *runs)
+static int
+sw_local_run(const sw_opts *o, const sweep_plan *p, int argc, char **argv, sweep_run *runs)
 {
     char self[SWEEP_PATH];
     am_status s = sw_self(self, sizeof self);
@@ -311,6 +313,20 @@ static int sw_local(const sw_opts *o, const sweep_plan *p, int argc, char **argv
                 failed, p->njobs, p->njobs - failed);
         rc = rc ? rc : 1;
     }
+    return rc;
+}
+
+/* One sweep per folder at a time (issue 12); a finished one is reused (its complete runs). */
+static int sw_local(const sw_opts *o, const sweep_plan *p, int argc, char **argv, sweep_run *runs)
+{
+    run_dir *rd = NULL;
+    am_status s = run_dir_open(o->out, RUN_DIR_REUSE, "airmeta sweep", &rd);
+    if (s != AM_OK)
+        return cli_fail("sweep", am_error_wrap(s, "--out"));
+    int rc = sw_local_run(o, p, argc, argv, runs);
+    if (rc == 0 && (s = run_dir_finish(rd)) != AM_OK)
+        rc = cli_fail("sweep", s);
+    run_dir_close(rd);
     return rc;
 }
 

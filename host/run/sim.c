@@ -14,6 +14,7 @@
 
 #include "round/agg_iq.h"
 #include "run/checkpoint.h"
+#include "run/rundir.h"
 #include "util/cli.h"
 #include "core/escape.h"
 #include "core/file.h"
@@ -68,7 +69,7 @@ static const char *const sim_order[] = {
     "--filters",       "--threads",      "--nfft",        "--cp",           "--taps",
     "--delay-spread",  "--timing-offset", "--cfo",        "--precoding",    "--capture-dir",
     "--radio",         "--radio-args",   "--out",         "--checkpoint-every", "--resume",
-    "--continue",      "--no-plots",      "--quiet",        "--stop-after"};
+    "--continue",      "--force",         "--no-plots",     "--quiet",        "--stop-after"};
 
 static size_t sim_entries(sim_opts *o, cli_opt *t);
 
@@ -123,7 +124,7 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
     PUT("--out", CLI_STR, &o->out,
-        "run folder DIR (created; a run already there is replaced): config.json, "
+        "run folder DIR (created; a finished run there is kept unless --force): config.json, "
         "metrics.jsonl (a line per round), wall.jsonl (wall times), checkpoint.bin, PNG plots",
         1, 0, NULL);
     PUT("--checkpoint-every", CLI_UINT, &o->checkpoint_every,
@@ -139,6 +140,8 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "(a finished one: nothing to do, exit 0) instead of replaced; one of another "
         "configuration is refused (job lists of `airmeta sweep --plan`: idempotent lines)",
         0, 0, NULL);
+    PUT("--force", CLI_FLAG, &o->force,
+        "with --out: replace a finished run in DIR (refused without it)", 0, 0, NULL);
     PUT("--no-plots", CLI_FLAG, &o->no_plots, "with --out: no PNG plots", 0, 0, NULL);
     PUT("--quiet", CLI_FLAG, &o->quiet, "no progress bar or per-round lines", 0, 0, NULL);
     /* test hook: die by SIGKILL after round N (its checkpoint written, nothing else) */
@@ -150,7 +153,8 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
 static int opt_unstored(const cli_opt *op)
 {
     return !strcmp(op->name, "--out") || !strcmp(op->name, "--resume") ||
-           !strcmp(op->name, "--continue") || !strcmp(op->name, "--stop-after");
+           !strcmp(op->name, "--continue") || !strcmp(op->name, "--stop-after") ||
+           !strcmp(op->name, "--force");
 }
 
 /* Stored, but how the run executes, not what it computes: may differ on --resume and are not part
@@ -770,7 +774,8 @@ static am_status resume_opts(const char *dir,
     o->quiet = u->quiet; /* how this session shows itself */
     o->no_plots = u->no_plots;
     for (size_t k = 0; k < n; k++) {
-        if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--continue"))
+        if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--continue") ||
+            !strcmp(t[k].name, "--force"))
             continue;
         if (!strcmp(t[k].name, "--stop-after")) {
             o->stop_after = u->stop_after;
@@ -895,6 +900,7 @@ struct sim_run {
     FILE *out, *wall;
     void *state;
     char p_metrics[SIM_PATH], p_wall[SIM_PATH], p_ckpt[SIM_PATH], p_cfg[SIM_PATH];
+    run_dir *rd; /* the folder's lock (run/rundir.h) */
 };
 
 /* The learner and the aggregator of o. */
@@ -1013,8 +1019,10 @@ static am_status run_folder(sim_run *r)
     const cJSON *order =
         r->c->stored ? cJSON_GetObjectItemCaseSensitive(r->c->stored, "flags") : NULL;
     am_status st = config_crc(r->c->table, r->c->nopts, order, &r->crc);
-    if (st == AM_OK && !o->resume && (st = fs_mkdir_p(o->out)) != AM_OK)
-        am_error_wrap(st, "--out");
+    /* one run per folder (lock), a finished one kept without --force (issue 12) */
+    const unsigned rf = (o->resume ? RUN_DIR_RESUME : 0u) | (o->force ? RUN_DIR_FORCE : 0u);
+    if (st == AM_OK && (st = run_dir_open(o->out, rf, "airmeta sim", &r->rd)) != AM_OK)
+        am_error_wrap(st, o->resume ? "--resume" : "--out");
     if (st == AM_OK)
         st = fs_path_join(r->p_metrics, sizeof r->p_metrics, o->out, "metrics.jsonl");
     if (st == AM_OK)
@@ -1203,6 +1211,9 @@ am_status sim_run_finish(sim_run *r)
     bad |= fclose(w) != 0;
     if (bad)
         return AM_FAIL(AM_EIO, "%s: %s", r->p_metrics, strerror(errno));
+    am_status st = run_dir_finish(r->rd);
+    if (st != AM_OK)
+        return st;
     if (!r->o->no_plots) {
         const float complex *sym = NULL;
         size_t nsym = 0;
@@ -1221,6 +1232,7 @@ void sim_run_destroy(sim_run *r)
         fclose(r->out);
     if (r->wall)
         fclose(r->wall);
+    run_dir_close(r->rd);
     free(r->state);
     fl_agg_destroy(&r->agg);
     fl_personalizer_destroy(r->pers);

@@ -41,7 +41,7 @@ typedef struct sim_opts {
     const char *agg, *out, *resume;
     unsigned agents, rounds, threads, checkpoint_every, stop_after;
     uint64_t seed;
-    int quiet, no_plots, cont; /* cont: --continue */
+    int quiet, no_plots, cont, force; /* cont: --continue */
     flags_task task;
     flags_learner learn;
     flags_air air;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "run/rundir.h"
 #include "util/fsutil.h"
 #include "util/monotime.h"
 
@@ -186,6 +187,9 @@ static am_status start_run(sweep_local *q, size_t j)
     char path[SWEEP_PATH + 256];
     snprintf(path, sizeof path, "%s/runs/%s.cmd", q->cfg.dir, q->p->jobs[j].name);
     unlink(path); /* written again only when the run has finished */
+    /* the sweep holds OUT's lock: the run's own sim may replace what a finished one left */
+    snprintf(path, sizeof path, "%s/runs/%s/%s", q->cfg.dir, q->p->jobs[j].name, RUN_DIR_MARK);
+    unlink(path);
     snprintf(path, sizeof path, "%s/runs/%s.err", q->cfg.dir, q->p->jobs[j].name);
     q->jobs[j].t0 = monotime_s();
     return spawn(q->jobs[j].a.v, path, &q->jobs[j].pid);

@@ -25,8 +25,8 @@ done
 grep -q '"round_s"' "$d/a/wall.jsonl" || fail "wall times"
 grep -q 'round_s\|elapsed_s' "$d/a/metrics.jsonl" && fail "wall time inside metrics.jsonl"
 
-# every flag of --help is in config.json (but --out/--resume/--continue: where the run is, not what
-# it computes); the flags rebuild the run
+# every flag of --help is in config.json (but --out/--resume/--continue/--force: where the run is,
+# not what it computes); the flags rebuild the run
 "$AIRMETA" sim --help | grep -o '^  --[a-z-]*' | tr -d ' ' >"$d/help_flags"
 python3 - "$d/a/config.json" "$d/help_flags" >"$d/argv" <<'PY' || fail "config.json"
 import json, sys
@@ -35,7 +35,7 @@ flags = cfg["flags"]
 assert cfg["command"] == "sim" and cfg["air_interface_version"] == 2, cfg
 assert isinstance(cfg["airmeta_version"], str) and cfg["params"] > 0, cfg
 helped = {l.strip()[2:] for l in open(sys.argv[2]) if l.strip() not in ("--help",)}
-helped -= {"out", "resume", "continue"}
+helped -= {"out", "resume", "continue", "force"}
 assert helped == set(flags), (helped ^ set(flags))
 # resolved defaults, not placeholders
 assert flags["cp"] == 32 and flags["timing-offset"] == 8 and flags["alpha"] == 0.01, flags

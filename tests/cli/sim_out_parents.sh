@@ -14,8 +14,10 @@ args=(--agg ideal --agents 3 --rounds 2 --eval-every 2 --eval-tasks 5 --seed 1 -
 [ -s runs/a/b/config.json ] || fail "no config.json"
 "$AIRMETA" sim "${args[@]}" --out "$d/x/y/z/" 2>err || { cat err; fail "absolute --out: exit $?"; }
 [ -s "$d/x/y/z/metrics.jsonl" ] || fail "x/y/z/metrics.jsonl missing"
-# an existing run folder is reused (a new run replaces its files)
-"$AIRMETA" sim "${args[@]}" --out runs/a/b 2>err || { cat err; fail "rerun: exit $?"; }
+# a finished run there is kept (exit 2 naming the folder); --force replaces its files (issue 12)
+"$AIRMETA" sim "${args[@]}" --out runs/a/b 2>err && fail "rerun over a finished run: exit 0"
+grep -q "runs/a/b holds a finished run" err || fail "rerun: $(cat err)"
+"$AIRMETA" sim "${args[@]}" --out runs/a/b --force 2>err || { cat err; fail "--force: exit $?"; }
 [ "$(wc -l <runs/a/b/metrics.jsonl)" -eq 2 ] || fail "rerun: expected 2 lines"
 # a file where a parent should be
 touch f
