@@ -8,12 +8,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "round/agg_iq.h"
-#include "util/cli.h"
 #include "bench/bench.h"
 #include "core/rng.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
+#include "round/agg_iq.h"
+#include "util/cli.h"
 #include "util/monotime.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -30,8 +30,11 @@ static double median(const double *v, unsigned n, double *tmp)
 }
 
 enum { PART_BEACON, PART_TX, PART_CHAN, PART_RX, PART_APPLY, PART_OTHER, PART_TOTAL, NPART };
-static const char *const part_name[NPART] = {"beacon+chanest", "precode+TX", "channel", "RX",
-                                             "apply",          "other",      "total"};
+/* The agents' bursts are made inside the emulator, block by block (host/round/agg_iq.c): "tx" is
+ * what stays outside it (the delivered vectors), "chan" the emulator with the bursts' modulation.
+ */
+static const char *const part_name[NPART] = {"beacon+chanest", "delivered", "TX+channel", "RX",
+                                             "apply",          "other",     "total"};
 static const char *const part_key[NPART] = {"beacon", "tx",    "chan",   "rx",
                                             "apply",  "other", "seconds"};
 

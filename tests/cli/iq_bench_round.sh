@@ -10,7 +10,7 @@ echo "$out" | grep -q '^{"bench":"round","agents":3,"dim":2000,"seconds":[0-9.e-
 echo "$out" | grep -q '"missed":0}' || fail "missed rounds"
 echo "$out" | grep -q '"peak_mb":[0-9.]*,' || fail "peak memory in the JSON line"
 txt=$("$AIRMETA" bench round --agents 2 --dim 500 --rounds 1) || fail "text exit $?"
-for part in beacon+chanest precode+TX channel RX apply total "peak memory"; do
+for part in beacon+chanest delivered TX+channel RX apply total "peak memory"; do
     echo "$txt" | grep -q "^  $part " || fail "breakdown line $part"
 done
 "$AIRMETA" bench round --agents 0 2>/dev/null
