@@ -37,6 +37,7 @@ typedef struct bench_size {
     unsigned M, cp, n_data;
     size_t L, burst_len, gap;
     unsigned char sctype[4096];
+    const phy_impair_cfg *impair; /* the RX stream's radios (NULL = ideal) */
 } bench_size;
 
 /* ---- TX ------------------------------------------------------------------------------------ */
@@ -219,6 +220,7 @@ static am_status make_stream(const bench_size *z, const float complex *burst, fl
     cc.common_cfo = 0.05f;
     cc.snr_db = BENCH_SNR_DB;
     cc.seed = seed;
+    cc.impair = z->impair;
     phy_chan *ch = NULL;
     am_status s = phy_chan_create(&cc, &ch);
     if (s != AM_OK)
@@ -407,6 +409,7 @@ int bench_phy(int argc, char **argv)
 {
     int json = 0, quick = 0;
     unsigned reps = 5, nfft = 0, chunk = 4096;
+    const char *impair = "ideal";
     const cli_opt opts[] = {
         {"--json", CLI_FLAG, &json, "one JSON line per measurement", 1, 0, NULL},
         {"--reps", CLI_UINT, &reps, "repetitions per measurement (the median is printed)", 1, 101,
@@ -415,6 +418,9 @@ int bench_phy(int argc, char **argv)
          0, NULL},
         {"--nfft", CLI_UINT, &nfft, "one FFT size only (0 = 256 and 1024)", 0, 4096, NULL},
         {"--chunk", CLI_UINT, &chunk, "RX samples per execute call", 64, 1 << 20, NULL},
+        {"--impair", CLI_STR, &impair,
+         "radios of the RX stream's emulator: ideal (default), b210-shared-ref, b210-free", 1, 0,
+         NULL},
     };
     const cli_cmd cmd = {
         "airmeta bench phy", "[--json] [--reps N] [--quick] [--nfft M]",
@@ -438,6 +444,9 @@ int bench_phy(int argc, char **argv)
         return 0;
     if (s != AM_OK)
         return cli_fail("bench phy", s);
+    phy_impair_cfg imp;
+    if ((s = phy_impair_profile(impair, &imp)) != AM_OK)
+        return cli_fail("bench phy", am_error_wrap(s, "--impair"));
     unsigned sizes[2] = {256, 1024}, nsizes = 2;
     if (nfft) {
         sizes[0] = nfft;
@@ -453,6 +462,7 @@ int bench_phy(int argc, char **argv)
         bench_size z;
         memset(&z, 0, sizeof z);
         z.M = sizes[k];
+        z.impair = &imp;
         z.cp = z.M / 8;
         phy_frame_cfg fc;
         phy_frame_cfg_default(&fc);

@@ -41,6 +41,7 @@ static const char *const part_key[NPART] = {"beacon", "tx",    "chan",   "rx",
 int bench_round(int argc, char **argv)
 {
     unsigned K = 20, D = 100000, rounds = 9, threads = 2, nfft = 256;
+    const char *impair = "ideal";
     float snr_db = 20.0f;
     uint64_t seed = 1;
     int json = 0;
@@ -55,6 +56,8 @@ int bench_round(int argc, char **argv)
         {"--nfft", CLI_UINT, &nfft, "FFT size M", 64, 4096, NULL},
         {"--snr-db", CLI_FLOAT, &snr_db, "per-agent SNR rho/N0 (AIR_INTERFACE §5)", -50, 200, NULL},
         {"--seed", CLI_U64, &seed, "seed of channels, noise and update vectors", 1, 0, NULL},
+        {"--impair", CLI_STR, &impair,
+         "radio impairment profile: ideal (default), b210-shared-ref, b210-free", 1, 0, NULL},
         {"--json", CLI_FLAG, &json, "one JSON line (seconds = median wall time of a round)", 0, -1,
          NULL},
     };
@@ -109,6 +112,12 @@ int bench_round(int argc, char **argv)
     c.snr_db = snr_db;
     c.threads = threads;
     c.seed = seed;
+    phy_impair_cfg imp;
+    if ((s = phy_impair_profile(impair, &imp)) != AM_OK) {
+        rc = cli_fail("bench round", am_error_wrap(s, "--impair"));
+        goto done;
+    }
+    c.impair = &imp;
     fl_opt_cfg oc;
     fl_opt_cfg_default(&oc);
     oc.kind = FL_OPT_ADAM;

@@ -20,7 +20,7 @@
 #define CHAN_EP_LEN CTRL_STR_LEN
 
 typedef struct chan_opts {
-    const char *server, *bind;
+    const char *server, *bind, *impair;
     const char *key, *server_key, *allow; /* CURVE (host/net/auth.h) */
     int insecure;
     unsigned agents, taps, timing;
@@ -157,6 +157,9 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
                        "--timing %u + --taps %u - 1 exceeds the cyclic prefix (%u) of the "
                        "server's numerology: a timed system keeps them inside it",
                        s->timing, s->o.taps, s->cp);
+    phy_impair_cfg imp;
+    if ((st = phy_impair_profile(s->o.impair ? s->o.impair : "ideal", &imp)) != AM_OK)
+        return am_error_wrap(st, "--impair");
     net_chan_cfg cc = {.n_agents = s->o.agents,
                        .nfft = s->M,
                        .cp_len = s->cp,
@@ -168,7 +171,8 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
                        .snr_db = (float)s->o.snr_db,
                        .rho = 1.0f,
                        .max_burst = s->blen,
-                       .seed = s->o.seed};
+                       .seed = s->o.seed,
+                       .impair = &imp};
     if ((st = net_chan_create(&cc, &s->nc)) != AM_OK)
         return st;
     s->rho_now = 1.0f;
@@ -364,6 +368,10 @@ int cmd_chan(int argc, char **argv)
          "max per-agent carrier offset (uniform), subcarrier spacings", 0, 0.45, NULL},
         {"--seed", CLI_U64, &o->seed, "seed of the channel realisations and the noise", 0, -1,
          NULL},
+        {"--impair", CLI_STR, &o->impair,
+         "radio impairment profile: ideal (default), b210-shared-ref, b210-free "
+         "(docs/impairments.md)",
+         1, 0, NULL},
         {"--timeout", CLI_DOUBLE, &o->timeout, "give up when the server is silent this long, s",
          0.1, 86400, NULL},
         {"--key", CLI_STR, &o->key,
@@ -417,6 +425,9 @@ int cmd_chan(int argc, char **argv)
                                         "(the uniform profile's rms spread)",
                                         o->delay_spread, o->taps,
                                         sqrt(((double)o->taps * o->taps - 1.0) / 12.0)));
+    phy_impair_cfg imp;
+    if (o->impair && (st = phy_impair_profile(o->impair, &imp)) != AM_OK)
+        return cli_fail("chan", am_error_wrap(st, "--impair"));
     if ((st = net_check_server(o->server)) != AM_OK)
         return cli_fail("chan", st);
     /* open files: per agent 2 bound sockets (listener + mailbox each) and their 2 connections,

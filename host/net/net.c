@@ -220,6 +220,7 @@ am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
     if (!q)
         return AM_FAIL(AM_ENOMEM, "net_chan: out of memory");
     q->cfg = *cfg;
+    q->cfg.impair = NULL; /* phy_chan_create below copies it */
     phy_chan_cfg cc;
     phy_chan_cfg_default(&cc);
     cc.n_agents = cfg->n_agents;
@@ -234,6 +235,7 @@ am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
     cc.snr_db = cfg->snr_db;
     cc.rho = cfg->rho;
     cc.seed = cfg->seed;
+    cc.impair = cfg->impair;
     am_status s = phy_chan_create(&cc, &q->ch);
     if (s != AM_OK) {
         net_chan_destroy(q);

@@ -38,6 +38,7 @@
 #include "fl/sparse.h"
 #include "fl/task.h"
 #include "phy/frame.h"
+#include "phy/impair.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Learner setup (server flags -> WELCOME -> agent)
@@ -130,6 +131,8 @@ typedef struct net_chan_cfg {
     float rho;
     size_t max_burst; /* longest uplink burst (samples) */
     uint64_t seed;
+    const phy_impair_cfg *impair; /* every radio's impairments (phy_chan_cfg.impair), used by
+                                     net_chan_create only; NULL = ideal radios */
 } net_chan_cfg;
 
 am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out);

@@ -689,6 +689,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     if (!q)
         return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
     q->cfg = *cfg;
+    q->cfg.impair = NULL; /* used below only (phy_chan_create copies it) */
     q->cfg.radio = NULL;
     q->cfg.radio_args = NULL;
     q->cfg.capture_dir = NULL;
@@ -741,6 +742,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     cc.rho = 1.0f;
     cc.seed = cfg->seed;
     cc.threads = cfg->threads; /* byte-identical outputs for any count */
+    cc.impair = cfg->impair;
     if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
         goto fail;
 

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "fl/agg.h"
+#include "phy/impair.h"
 
 /* How agents precode (AIR_INTERFACE §4). */
 typedef enum agg_iq_precoding {
@@ -52,6 +53,8 @@ typedef struct agg_iq_cfg {
                                 byte-identical for any count */
     uint64_t seed;           /* channel realisations and noise: round r's are a function of
                                 (seed, r) only (so a resumed run continues identically) */
+    const phy_impair_cfg *impair; /* every radio's impairments (phy_chan_cfg.impair), used by
+                                     agg_iq_create only; NULL = ideal radios */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */

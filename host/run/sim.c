@@ -31,6 +31,7 @@
 #include "util/fsutil.h"
 #include "round/learner.h"
 #include "util/monotime.h"
+#include "phy/impair.h"
 #include "phy/version.h"
 #include "run/plot.h"
 #include "run/sim.h"
@@ -46,7 +47,8 @@ static void sim_defaults(sim_opts *o)
                     .seed = 1,
                     .nfft = 256,
                     .timing_offset = UINT32_MAX,
-                    .precoding = "inversion"};
+                    .precoding = "inversion",
+                    .impair = "ideal"};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
     flags_air_defaults(&o->air);
@@ -120,6 +122,10 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "inversion|phase");
     PUT("--capture-dir", CLI_STR, &o->capture_dir,
         "iq: write every round's received stream to DIR/round-NNNNNN.sigmf-meta (airmeta replay)",
+        1, 0, NULL);
+    PUT("--impair", CLI_STR, &o->impair,
+        "iq: radio impairment profile: ideal (default), b210-shared-ref, b210-free "
+        "(docs/impairments.md)",
         1, 0, NULL);
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
@@ -218,12 +224,21 @@ static cJSON *opt_json(const cli_opt *op)
     return cJSON_CreateNull();
 }
 
-/* {"agg": "stat", "snr-db": 20, ...}: every stored flag (science_only: without run control). */
+/* Flags added after runs existed, left out of the configuration's CRC at their default value, so
+ * that a run from before them (its config.json without them, see added_later) resumes. */
+static int opt_crc_default(const cli_opt *op)
+{
+    return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
+}
+
+/* {"agg": "stat", "snr-db": 20, ...}: every stored flag (science_only: without run control and
+ * without the flags of opt_crc_default at their default). */
 static cJSON *flags_json(const cli_opt *t, size_t n, int science_only)
 {
     cJSON *f = cJSON_CreateObject();
     for (size_t k = 0; f && k < n; k++) {
-        if (opt_unstored(&t[k]) || (science_only && opt_runctl(&t[k])))
+        if (opt_unstored(&t[k]) ||
+            (science_only && (opt_runctl(&t[k]) || opt_crc_default(&t[k]))))
             continue;
         cJSON *v = opt_json(&t[k]);
         if (!v || !cJSON_AddItemToObject(f, t[k].name + 2, v)) {
@@ -314,7 +329,12 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         c.capture_dir = o->capture_dir;
         c.radio = o->radio.name;
         c.radio_args = o->radio.args;
-        am_status s = agg_iq_precoding_parse(o->precoding, &c.precoding);
+        phy_impair_cfg imp;
+        am_status s = phy_impair_profile(o->impair, &imp);
+        if (s != AM_OK)
+            return am_error_wrap(s, "--impair");
+        c.impair = &imp;
+        s = agg_iq_precoding_parse(o->precoding, &c.precoding);
         return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
     return AM_FAIL(AM_EINVAL, "--agg: unknown aggregator '%s'", o->agg);
@@ -368,7 +388,7 @@ static am_status write_config(
  * stays). Every other flag must be there. */
 static int added_later(const char *name)
 {
-    static const char *const later[] = {"--pool", "--clip"};
+    static const char *const later[] = {"--pool", "--clip", "--impair"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
         if (strcmp(name, later[i]) == 0)
             return 1;

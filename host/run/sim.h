@@ -50,7 +50,7 @@ typedef struct sim_opts {
     /* --agg iq (host/round/agg_iq.h) */
     unsigned nfft, cp, timing_offset;
     double cfo;
-    const char *precoding, *capture_dir;
+    const char *precoding, *capture_dir, *impair;
     flags_radio radio;
 } sim_opts;
 
