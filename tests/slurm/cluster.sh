@@ -43,7 +43,7 @@ start() {
         chmod 0400 "$d/munge/munge.key" || die "cannot write the munge key"
     munged --force --key-file="$d/munge/munge.key" --socket="$d/munge/munge.socket" \
         --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" \
-        --seed-file="$d/munge/munged.seed" || die "munged did not start: $(tail -n 3 "$d/log/munged.log" 2>/dev/null)"
+        --seed-file="$d/munge/munged.seed" 9>&- || die "munged did not start: $(tail -n 3 "$d/log/munged.log" 2>/dev/null)"
     local host node ports ctld_port d_port
     host=$(hostname -s)
     node=$(slurmd -C 2>/dev/null | head -n 1)
@@ -82,9 +82,10 @@ $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     export SLURM_CONF=$d/slurm.conf
-    slurmctld -D -f "$d/slurm.conf" >"$d/log/slurmctld.out" 2>&1 &
+    # the daemons do not inherit a caller's descriptors beyond stdio (a test's lock on fd 9)
+    slurmctld -D -f "$d/slurm.conf" >"$d/log/slurmctld.out" 2>&1 9>&- &
     echo $! >"$d/slurmctld.daemon"
-    slurmd -D -f "$d/slurm.conf" -N "$host" >"$d/log/slurmd.out" 2>&1 &
+    slurmd -D -f "$d/slurm.conf" -N "$host" >"$d/log/slurmd.out" 2>&1 9>&- &
     echo $! >"$d/slurmd.daemon"
     local i state=""
     for i in $(seq 1 60); do
