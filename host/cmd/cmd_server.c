@@ -58,6 +58,7 @@ typedef struct srv_opts {
         local_lr, heterogeneity, sparsity, clip, eta_cap, norm_bound;
     uint64_t seed;
     int report_x, no_memory, quiet, force;
+    unsigned save_every;
 } srv_opts;
 
 typedef struct srv_agent {
@@ -992,6 +993,7 @@ int cmd_server(int argc, char **argv)
                     .heterogeneity = 0,
                     .sparsity = 1,
                     .eta_cap = 100,
+                    .save_every = 10,
                     .norm_bound = 100,
                     .seed = 1};
     const cli_opt opts[] = {
@@ -1072,6 +1074,10 @@ int cmd_server(int argc, char **argv)
          "a decoded payload whose norm exceeds this x the median reported peak x sqrt(D/2) is "
          "not applied (flagged in metrics)",
          0.01, 1e6, NULL},
+        {"--save-every", CLI_UINT, &o->save_every,
+         "with --out: rewrite theta.f32 atomically every N rounds (0: at the end only); on "
+         "SIGINT / SIGTERM it is written before the exit",
+         0, 1e7, NULL},
         {"--key", CLI_STR, &o->key,
          "the server's secret key NAME.key (airmeta keygen): CURVE on the control plane; give "
          "its NAME.pub to the agents and the chan (--server-key)",
@@ -1305,15 +1311,22 @@ int cmd_server(int argc, char **argv)
     }
     uint32_t nprev = 0, prev_round = CTRL_NO_ROUND;
     unsigned decoded_rounds = 0;
+    uint32_t done = 0;
     for (uint32_t r = 0; r < o->rounds && st == AM_OK; r++) {
         uint32_t napplied = 0;
         st = run_round(&s, r, prev, nprev, prev_round, applied, &napplied);
         if (st != AM_OK)
             break;
+        done = r + 1;
         decoded_rounds += napplied > 0;
         memcpy(prev, applied, napplied * sizeof *prev);
         nprev = napplied;
         prev_round = r;
+        /* the model so far, atomically, every --save-every rounds: a kill -9 loses at most that
+         * many rounds of it (a failed write warns; it never stops the run) */
+        if (o->out && o->save_every && done % o->save_every == 0 && done < o->rounds &&
+            fl_vec_finite(s.theta, s.D) && write_theta(&s) != AM_OK)
+            fprintf(stderr, "airmeta server: warning: %s\n", am_last_error());
     }
     free(prev);
     free(applied);
@@ -1326,6 +1339,19 @@ int cmd_server(int argc, char **argv)
             ctrl_send(s.c, &s.ag[k].peer, &bye);
     if (s.chan_joined)
         ctrl_send(s.c, &s.chan_peer, &bye);
+    if (st != AM_OK && net_stop_requested() && o->out && fl_vec_finite(s.theta, s.D)) {
+        /* SIGINT / SIGTERM: the rounds done are kept (metrics.jsonl has them line by line) */
+        for (int i = 0; i < 3; i++) {
+            if (s.reserve_fd[i] >= 0)
+                close(s.reserve_fd[i]);
+            s.reserve_fd[i] = -1;
+        }
+        if (write_theta(&s) == AM_OK)
+            st = AM_FAIL(AM_ETIMEOUT,
+                         "server: stopped by a signal after %u of %u rounds; theta.f32 holds the "
+                         "model after round %u",
+                         done, o->rounds, done);
+    }
     if (st != AM_OK)
         goto fail;
     if (!fl_vec_finite(s.theta, s.D)) { /* never exit 0 with a model that is not finite */
