@@ -1,5 +1,5 @@
 /* fl/agg: aggregation interface and the `ideal` and `stat` implementations
- * (AIR_INTERFACE §3-§5, PAPER.md §2). */
+ * (docs/air-interface.md §3-§5, docs/paper.md §2). */
 #include "fl/agg.h"
 
 #include <math.h>
@@ -68,7 +68,7 @@ const char *fl_agg_name(const fl_agg *a)
 
 double fl_agg_noise_var(double eta, double rho, double snr_lin, double n)
 {
-    double n0 = rho / snr_lin; /* AIR_INTERFACE §5: per-agent SNR = rho / N0 */
+    double n0 = rho / snr_lin; /* docs/air-interface.md §5: per-agent SNR = rho / N0 */
     return eta * eta * n0 / (2.0 * n * n * rho);
 }
 

@@ -1,4 +1,4 @@
-/* fl/airfl: Air-meta-pFL rounds (PAPER.md §2-§3) with a persistent pool of worker threads.
+/* fl/airfl: Air-meta-pFL rounds (docs/paper.md §2-§3) with a persistent pool of worker threads.
  * Determinism: agent k only ever draws from its own stream rng[k] and writes its own slots, and
  * every reduction over agents runs on the calling thread in agent order, so the result does not
  * depend on which thread ran which agent. */
@@ -509,7 +509,7 @@ am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl
         if (q->agent_st[k] != AM_OK)
             return AM_FAIL(q->agent_st[k], "round %u, agent %zu: %s", q->round, k,
                            q->agent_err + k * ERR_LEN);
-    /* Server: announce eta, aggregate over the air (AIR_INTERFACE §3-§5). */
+    /* Server: announce eta, aggregate over the air (docs/air-interface.md §3-§5). */
     fl_agg_round r = {.eta = fl_agg_eta(q->cfg.eta_rule, q->xp, NULL, K, D),
                       .rho = q->cfg.rho,
                       .g_th = q->cfg.g_th,
@@ -534,7 +534,7 @@ am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl
         e_ref += a * a;
         act += q->active[i];
     }
-    /* Error-feedback memory (PAPER.md §3): m_k = v_k - delivered_k; mem[k] holds v_k. */
+    /* Error-feedback memory (docs/paper.md §3): m_k = v_k - delivered_k; mem[k] holds v_k. */
     for (size_t k = 0; k < K; k++) {
         float *mk = q->mem + k * D;
         const float *dk = q->delp[k];

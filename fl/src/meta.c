@@ -1,5 +1,5 @@
 /* fl/meta: MAML, first-order MAML, Reptile, Per-FedAvg FO/HF, the local meta-update and the
- * outer optimiser (PAPER.md §1, §3). */
+ * outer optimiser (docs/paper.md §1, §3). */
 #include "fl/meta.h"
 
 #include <math.h>

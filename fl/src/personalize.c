@@ -1,5 +1,5 @@
 /* fl/personalize: fine-tuning from the meta-model and evaluation before/after for training and
- * new agents. PAPER.md §1 (fine-tuning, generalisation gap); issue 3 item 5. */
+ * new agents. docs/paper.md §1 (fine-tuning, generalisation gap); issue 3 item 5. */
 #include "fl/personalize.h"
 
 #include <math.h>

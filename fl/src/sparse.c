@@ -1,4 +1,4 @@
-/* fl/sparse: top-k / random-k sparsification and error-feedback memory (PAPER.md §2-§3). */
+/* fl/sparse: top-k / random-k sparsification and error-feedback memory (docs/paper.md §2-§3). */
 #include "fl/sparse.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* fl/task: task families — agents with their own task distributions, training / new split.
- * PAPER.md §1 (heterogeneous agents, new agents); issue 3 item 2. */
+ * docs/paper.md §1 (heterogeneous agents, new agents); issue 3 item 2. */
 #include "fl/task.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /* airmeta bench phy: throughput (Msps, medians) of the agent TX chain and the server RX chain of
- * AIR_INTERFACE §1-§5 against liquid-dsp's ofdmframegen / ofdmframesync, one thread, and the
- * ceiling that FFTW alone puts on any TX that transforms every block. */
+ * docs/air-interface.md §1-§5 against liquid-dsp's ofdmframegen / ofdmframesync, one thread, and
+ * the ceiling that FFTW alone puts on any TX that transforms every block. */
 #include <liquid/liquid.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* airmeta agent: one training agent of a multi-process run (issue 4 item 3, PAPER.md §3).
+/* airmeta agent: one training agent of a multi-process run (issue 4 item 3, docs/paper.md §3).
  * Joins the server's control plane, learns the run's setup from it, and each round: local
  * meta-update from the broadcast model, error memory, sparsification, status report, then on the
  * server's GO: beacon -> channel estimate -> precoded burst over the zmq radio (host/net/net.h).
@@ -6,9 +6,9 @@
  * Error memory when a burst does not make it (documented choice): the agent keeps v = u + m
  * (this round's update plus its memory) pending until the server says whose updates it applied
  * (COMMIT, repeated in the next MODEL). Applied: m = v - delivered (entries on bins the agent
- * truncated stay, PAPER.md §3). Not applied (late, beacon missed, burst lost, round not decoded,
- * or the verdict never arrived): m = v, nothing of it was delivered, so nothing is lost; the
- * update reaches the server in a later round through the memory. Without memory (--no-memory at
+ * truncated stay, docs/paper.md §3). Not applied (late, beacon missed, burst lost, round not
+ * decoded, or the verdict never arrived): m = v, nothing of it was delivered, so nothing is lost;
+ * the update reaches the server in a later round through the memory. Without memory (--no-memory at
  * the server) m stays 0 and such an update is dropped. */
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <inttypes.h>
@@ -304,7 +304,7 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     if (!fl_vec_finite(s->u, s->D) || !isfinite(loss))
         return AM_FAIL(AM_EFORMAT, "round %u: the local update is not finite", round);
     for (size_t i = 0; i < s->D; i++)
-        s->v[i] = s->u[i] + s->m[i]; /* PAPER.md §3: v = u + m */
+        s->v[i] = s->u[i] + s->m[i]; /* docs/paper.md §3: v = u + m */
     fl_sparse_execute(s->sp, s->v, s->x, &s->rng);
     net_payload_peak_power(s->x, s->D, &s->peak, &s->power);
     s->loss = loss;
@@ -514,7 +514,8 @@ int cmd_agent(int argc, char **argv)
         "agent computes its local meta-update on its own tasks, adds its error memory,\n"
         "sparsifies and reports its loss and payload peak/power (the server's eta rule); on GO\n"
         "it estimates its channel and carrier offset from the beacon, precodes by truncated\n"
-        "channel inversion (AIR_INTERFACE §4), pre-compensates the offset and sends its burst\n"
+        "channel inversion (docs/air-interface.md §4), pre-compensates the offset and sends its "
+        "burst\n"
         "at the scheduled tick. Its memory keeps everything the server did not apply (see\n"
         "host/cmd/cmd_agent.c). Data endpoints come from the server; there is no --data flag.\n"
         "A restarted server or chan takes the agent back (it says HELLO again after every\n"

@@ -354,8 +354,8 @@ int cmd_chan(int argc, char **argv)
          1, 0, NULL},
         {"--agents", CLI_UINT, &o->agents, "agents K this emulator carries (ids 0..K-1)", 1,
          CTRL_MAX_AGENTS, NULL},
-        {"--snr-db", CLI_DOUBLE, &o->snr_db, "per-agent SNR rho/N0 (AIR_INTERFACE §5), dB", -30,
-         100, NULL},
+        {"--snr-db", CLI_DOUBLE, &o->snr_db, "per-agent SNR rho/N0 (docs/air-interface.md §5), dB",
+         -30, 100, NULL},
         {"--taps", CLI_UINT, &o->taps, "multipath taps per agent (1 = flat Rayleigh)", 1, 64, NULL},
         {"--delay-spread", CLI_DOUBLE, &o->delay_spread, "rms delay spread, samples", 0.01, 64,
          NULL},
@@ -397,7 +397,8 @@ int cmd_chan(int argc, char **argv)
         "ZeroMQ). It joins the server's control plane, binds its IQ sockets (zmq radio) and\n"
         "announces them; each round the server plans which agents take part, sends its beacon\n"
         "here and the emulator passes it down each agent's own channel (Rayleigh multipath,\n"
-        "timing offset, carrier offset and phase, AWGN at --snr-db; AIR_INTERFACE §5-§6); it then\n"
+        "timing offset, carrier offset and phase, AWGN at --snr-db; docs/air-interface.md §5-§6); "
+        "it then\n"
         "collects the agents' bursts stamped with the round's transmit tick until the plan's\n"
         "deadline, adds them up through the same channels, forwards the received stream to the\n"
         "server and reports whose bursts made the sum. A burst of another round or of the wrong\n"

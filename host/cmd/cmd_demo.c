@@ -1,5 +1,6 @@
 /* airmeta demo: K agents over emulated Rayleigh channels with truncated channel inversion, the
- * streaming receiver, and the measured aggregation NMSE against the AIR_INTERFACE §5 floor. */
+ * streaming receiver, and the measured aggregation NMSE against the docs/air-interface.md §5 floor.
+ */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -205,15 +206,20 @@ int cmd_demo(int argc, char **argv)
          1, 0, NULL},
     };
     const cli_cmd cmd = {
-        "airmeta demo", "[--agents K] [--nfft M] [--snr-db 0,10,20,30] [--seed S] [--json]",
+        "airmeta demo",
+        "[--agents K] [--nfft M] [--snr-db 0,10,20,30] [--seed S] [--json]",
         "The PHY demo: K agents send random payloads at once over their own Rayleigh multipath\n"
         "channels (timing offsets inside the cp, a receiver carrier offset, random phases), each\n"
-        "precoding by truncated channel inversion of its true channel (AIR_INTERFACE §4); the\n"
+        "precoding by truncated channel inversion of its true channel (docs/air-interface.md §4); "
+        "the\n"
         "channel emulator adds them up with AWGN at the per-agent SNR of §5; the streaming\n"
         "receiver detects, synchronises and equalises every round's burst. Per SNR it prints the\n"
         "measured aggregation NMSE (recovered vs. the active agents' average), the §5 closed-form\n"
         "floor, their gap in dB, the receiver's mean active-count estimate and the true one.",
-        opts, sizeof opts / sizeof opts[0], 0, 0};
+        opts,
+        sizeof opts / sizeof opts[0],
+        0,
+        0};
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, NULL, &npos);
     if (s == AM_ENOTFOUND)

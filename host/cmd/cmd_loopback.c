@@ -1,6 +1,7 @@
 /* airmeta loopback: a reference SigMF recording made by airmeta's own transmitter and channel
- * emulator (AIR_INTERFACE §2-§5, §7), with the true aggregate of every burst beside it, so that
- * replaying it can be scored against the truth and the §5 floor (issue 5 item 2, captures/). */
+ * emulator (docs/air-interface.md §2-§5, §7), with the true aggregate of every burst beside it, so
+ * that replaying it can be scored against the truth and the §5 floor (issue 5 item 2, captures/).
+ */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -123,7 +124,7 @@ static am_status write_truth(
     cJSON_AddNumberToObject(o, "payload_len", (double)L);
     cJSON_AddNumberToObject(o, "seed", (double)g->seed);
     cJSON_AddStringToObject(o, "csi",
-                            "true channel (genie), truncated inversion (AIR_INTERFACE §4)");
+                            "true channel (genie), truncated inversion (docs/air-interface.md §4)");
     cJSON *arr = cJSON_AddArrayToObject(o, "bursts");
     for (unsigned b = 0; b < c->bursts; b++) {
         cJSON *e = cJSON_CreateObject();

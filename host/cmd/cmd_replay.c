@@ -25,17 +25,23 @@ int cmd_replay(int argc, char **argv)
          1 << 24, NULL},
     };
     const cli_cmd cmd = {
-        "airmeta replay", "CAPTURE.sigmf-meta [--out V.f32] [--json]",
-        "Decodes every airmeta burst of a SigMF capture (AIR_INTERFACE §7: cf32_le or ci16_le, one\n"
+        "airmeta replay",
+        "CAPTURE.sigmf-meta [--out V.f32] [--json]",
+        "Decodes every airmeta burst of a SigMF capture (docs/air-interface.md §7: cf32_le or "
+        "ci16_le, one\n"
         "channel, airmeta:* keys) with the streaming receiver: detection, timing, CFO, composite\n"
-        "gain, equalisation. Each burst's recovered payload (airmeta:payload_len reals, the active\n"
+        "gain, equalisation. Each burst's recovered payload (airmeta:payload_len reals, the "
+        "active\n"
         "agents' average) is appended to --out as little-endian float32. --json prints per burst\n"
         "{\"burst\", \"start\" (sample), \"cfo\" (subcarrier spacings), \"snr_db\", \"n0\",\n"
         "\"active_mean\", \"metric\", \"payload_len\"}.\n\n"
         "exit status: 0 bursts decoded; 1 no burst found (--out is not written); 2 bad usage;\n"
         "3 malformed capture (missing/ill-typed keys, NaN/Inf samples, short data file, ...);\n"
         "4 file missing or I/O error; 7 unsupported capture (datatype, channels, versions).",
-        opts, sizeof opts / sizeof opts[0], 1, 1};
+        opts,
+        sizeof opts / sizeof opts[0],
+        1,
+        1};
     const char *pos[1];
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, pos, &npos);

@@ -1,4 +1,5 @@
-/* airmeta server: the server of a multi-process Air-meta-pFL run (issue 4 item 3, PAPER.md §3).
+/* airmeta server: the server of a multi-process Air-meta-pFL run (issue 4 item 3,
+ * docs/paper.md §3).
  *
  * One round r (control messages host/net/ctrl.h, data plane host/net/net.h):
  *  1. MODEL(r) to every joined agent: theta, rho, g_th, and who made round r-1;
@@ -12,7 +13,7 @@
  *     deadline and stamped with the round's tick, forwards the stream and REPORTs whose bursts
  *     made the sum;
  *  5. the streaming receiver decodes the stream; its payload is the estimate of the average of
- *     the summed agents' x (AIR_INTERFACE §5), theta <- fl_opt step on it;
+ *     the summed agents' x (docs/air-interface.md §5), theta <- fl_opt step on it;
  *  6. COMMIT(r) to the round's agents (whose updates were applied: feeds their error memory, see
  *     host/cmd/cmd_agent.c); one JSONL line in --out DIR/metrics.jsonl.
  * A round whose burst is not decoded changes nothing (theta kept, nobody applied) and says so. */
@@ -808,14 +809,14 @@ static am_status run_round(srv *s,
                 a2 += (double)s->avg[j] * s->avg[j];
             }
             nmse = a2 > 0 ? e2 / a2 : NAN;
-            /* AIR_INTERFACE §5: eta^2 N0 / (2 n^2 rho) per entry, N0 the receiver's estimate,
-             * n the summed agents (exact when nothing is truncated, g_th = 0) */
+            /* docs/air-interface.md §5: eta^2 N0 / (2 n^2 rho) per entry, N0 the receiver's
+             * estimate, n the summed agents (exact when nothing is truncated, g_th = 0) */
             const double nn = (double)s->rep_n;
             floor_nmse = a2 > 0 ? (double)s->D * (double)eta * eta * (double)s->rs.n0 /
                                       (2.0 * nn * nn * s->o.rho) / a2
                                 : NAN;
         }
-        fl_opt_step(s->opt, s->theta, s->rs.payload); /* PAPER.md §3 */
+        fl_opt_step(s->opt, s->theta, s->rs.payload); /* docs/paper.md §3 */
         for (unsigned i = 0; i < s->rep_n; i++)
             applied[i] = s->inc[i];
         *napplied = s->rep_n;
@@ -1052,7 +1053,8 @@ int cmd_server(int argc, char **argv)
         {"--sparsify", CLI_CHOICE, &o->sparsify, "which entries are sent", 0, 0, "topk|randk|none"},
         {"--no-memory", CLI_FLAG, &o->no_memory, "agents keep no error-feedback memory", 0, 0,
          NULL},
-        {"--rho", CLI_DOUBLE, &o->rho, "transmit power factor (AIR_INTERFACE §4)", 1e-6, 1e6, NULL},
+        {"--rho", CLI_DOUBLE, &o->rho, "transmit power factor (docs/air-interface.md §4)", 1e-6,
+         1e6, NULL},
         {"--g-th", CLI_DOUBLE, &o->g_th, "truncation threshold on |h|^2 (§4)", 0, 20, NULL},
         {"--eta-rule", CLI_CHOICE, &o->eta_rule, "payload scale rule (from the agents' reports)", 0,
          0, "peak|rms"},

@@ -58,10 +58,10 @@ static void progress_clear(const progress *p)
 
 
 static const char sim_summary[] =
-    "Air-meta-pFL in one process (PAPER.md §3): K training agents compute local "
+    "Air-meta-pFL in one process (docs/paper.md §3): K training agents compute local "
     "meta-updates, add their error memory, sparsify, and reach the server through the "
     "aggregation channel (ideal: exact average; stat: Rayleigh fading per bin, truncation "
-    "at --g-th, noise of AIR_INTERFACE §5 at --snr-db; iq: the real waveform, every round: "
+    "at --g-th, noise of docs/air-interface.md §5 at --snr-db; iq: the real waveform, every round: "
     "beacon, agents' channel estimation, precoding, OFDM bursts, the channel emulator and "
     "the server's receiver, host/round/agg_iq.h); the server updates the meta-model. "
     "At eval rounds training and new agents fine-tune from it; loss/accuracy before and after "

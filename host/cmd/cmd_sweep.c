@@ -1,9 +1,9 @@
 /* airmeta sweep: a grid of `airmeta sim` runs (SNR x sparsity x agents x g_th x aggregation x
  * seeds): run here as parallel child processes (--jobs), or written as a job list for a batch
  * system (--plan: GNU parallel, a Slurm array) and collected later (--collect); one table per run
- * and one over seeds; PNG plots of the convergence-generalisation trade-off (PAPER.md §4, issue 5
- * item 1, issue 14). The grid is run/sweep_plan.h, the tables run/sweep_collect.h, the plots
- * run/sweep_plot.h, the local runner run/sweep_local.h. */
+ * and one over seeds; PNG plots of the convergence-generalisation trade-off (docs/paper.md §4,
+ * issue 5 item 1, issue 14). The grid is run/sweep_plan.h, the tables run/sweep_collect.h, the
+ * plots run/sweep_plot.h, the local runner run/sweep_local.h. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

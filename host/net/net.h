@@ -1,11 +1,11 @@
 /* host/net: the pieces `airmeta server | agent | chan` share: the learner setup the server hands
  * to agents, the agent's beacon -> channel -> precoded burst step, the chan's emulated links on
  * absolute ticks, and the data-plane endpoints. Implements DESIGN "Data flow of one round" over
- * AIR_INTERFACE §2-§6 for separate processes (issue 4 item 3).
+ * docs/air-interface.md §2-§6 for separate processes (issue 4 item 3).
  *
  * Time. Every IQ message carries the tick of its first sample (host/radio zmq header); ticks are
  * the server's schedule, shared by every process: the round's beacon leaves the server at
- * beacon_tick and every agent's burst starts at tx_tick (a timed system, AIR_INTERFACE §5).
+ * beacon_tick and every agent's burst starts at tx_tick (a timed system, docs/air-interface.md §5).
  *
  * Phase reference. phy_chan starts its carrier-offset phasor at sample 0 of each call; the chan
  * process multiplies each input by a constant phase so that, on every link of round r, the
@@ -95,7 +95,7 @@ am_status net_agent_beacon(net_agent *q,
 
 /* The burst of payload x (payload_len reals, finite) with scale eta, for transmission at tx_tick
  * (after a successful net_agent_beacon): out gets burst_len samples. delivered (may be NULL,
- * payload_len) = x where the entry's bin was not truncated, 0 where it was (PAPER.md §3 error
+ * payload_len) = x where the entry's bin was not truncated, 0 where it was (docs/paper.md §3 error
  * memory; entry j sits on data bin data_bins[(j / 2) % M_data], §3). Does not allocate. */
 am_status net_agent_burst(net_agent *q,
                           const float *x,
@@ -105,9 +105,9 @@ am_status net_agent_burst(net_agent *q,
                           size_t cap,
                           float *delivered);
 
-/* The error memory once the server's verdict on a round is known (PAPER.md §3, and the choice for
- * a burst that did not make it): without memory m = 0; applied (the agent's burst was in the sum
- * the server applied): m = v - delivered; not applied (late, lost, beacon missed, round not
+/* The error memory once the server's verdict on a round is known (docs/paper.md §3, and the choice
+ * for a burst that did not make it): without memory m = 0; applied (the agent's burst was in the
+ * sum the server applied): m = v - delivered; not applied (late, lost, beacon missed, round not
  * decoded, or no verdict): m = v, since nothing of v was delivered, nothing is lost. */
 void net_memory_resolve(
     float *m, const float *v, const float *delivered, size_t d, int memory, int applied);

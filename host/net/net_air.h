@@ -5,7 +5,7 @@
  * Time. Every radio of the run shares device time through 10 MHz + PPS (fpga-notes/,
  * --radio-args clock=external,time=external,sync=pps). A tick is one sample of the run's rate
  * counted from device time 0 (radio_time_from_ticks); the server picks the round's beacon tick
- * NET_AIR_LEAD_S ahead of its device time and announces it in GO (AIR_INTERFACE §5, a timed
+ * NET_AIR_LEAD_S ahead of its device time and announces it in GO (docs/air-interface.md §5, a timed
  * system); every TX carries a time_spec (full + fractional seconds, UHD_NOTES "Every burst carries
  * a time"). A burst or RX start whose time has passed, an underflow or a sequence error makes the
  * call fail (UHD_NOTES "Buffers and async events"): the round is flagged, never silently used. */

@@ -1,5 +1,6 @@
 /* host/radio/file: SigMF recordings as a radio (DESIGN: "loopback file sink and SigMF captures";
- * srsRAN's always-built file RF). Uses phy/sigmf.h for every byte of the format (AIR_INTERFACE §7).
+ * srsRAN's always-built file RF). Uses phy/sigmf.h for every byte of the format
+ * (docs/air-interface.md §7).
  *
  * TX, mode=stream (default): one recording per stream. Its sample 0 is the first burst's start;
  * later bursts go at their timestamps with zeros in between (at most max_gap seconds: a capture is

@@ -1,5 +1,5 @@
 /* host/radio/file: what only the `file` radio has: the airmeta burst parameters written into the
- * SigMF recordings it makes (AIR_INTERFACE §7), set per round by the orchestrator. */
+ * SigMF recordings it makes (docs/air-interface.md §7), set per round by the orchestrator. */
 #ifndef AM_HOST_RADIO_FILE_H
 #define AM_HOST_RADIO_FILE_H
 

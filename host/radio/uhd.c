@@ -396,8 +396,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_antenna");
     }
     if (s == AM_OK) {
-        /* a constant RX gain for the whole round: the composite gain G[i] of AIR_INTERFACE §5
-         * is estimated once per burst, an AGC would change it under the data */
+        /* a constant RX gain for the whole round: the composite gain G[i] of docs/air-interface.md
+         * §5 is estimated once per burst, an AGC would change it under the data */
         uhd_error ge = uhd_usrp_set_rx_agc(h->usrp, false, h->chan);
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_agc");
     }

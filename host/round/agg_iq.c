@@ -1,4 +1,4 @@
-/* host/agg_iq: the `iq` aggregator (DESIGN "Data flow of one round", AIR_INTERFACE §2-§7).
+/* host/agg_iq: the `iq` aggregator (DESIGN "Data flow of one round", docs/air-interface.md §2-§7).
  *
  * One round, for the K agents of fl_agg_execute:
  *  1. a new channel realisation (phy_chan_draw); noise scaled to the round's rho so that the
@@ -588,10 +588,11 @@ static am_status validate(const agg_iq_cfg *c)
         return am_error_wrap(s, "iq aggregator");
     unsigned cp = c->cp_len ? c->cp_len : c->nfft / 8;
     if (c->n_taps < 1 || (unsigned long long)c->max_timing_offset + c->n_taps - 1 > cp)
-        return AM_FAIL(AM_EINVAL,
-                       "iq aggregator: timing offset %u + taps %u - 1 exceed the cp (%u samples): "
-                       "a timed system keeps every channel inside the cp (AIR_INTERFACE §5)",
-                       c->max_timing_offset, c->n_taps, cp);
+        return AM_FAIL(
+            AM_EINVAL,
+            "iq aggregator: timing offset %u + taps %u - 1 exceed the cp (%u samples): "
+            "a timed system keeps every channel inside the cp (docs/air-interface.md §5)",
+            c->max_timing_offset, c->n_taps, cp);
     if (!(isfinite(c->max_cfo) && c->max_cfo >= 0.0f && c->max_cfo < 0.5f))
         return AM_FAIL(AM_EINVAL,
                        "iq aggregator: max_cfo: %g is not in [0, 0.5) subcarrier "

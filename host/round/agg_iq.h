@@ -1,6 +1,6 @@
 /* host/agg_iq: the `iq` aggregator, every round through the real waveform (beacon, agent channel
  * and CFO estimation, precoding, OFDM bursts, channel emulator or radio, streaming receiver).
- * Implements DESIGN "Data flow of one round" over AIR_INTERFACE §2-§7 behind fl/agg.h. */
+ * Implements DESIGN "Data flow of one round" over docs/air-interface.md §2-§7 behind fl/agg.h. */
 #ifndef AM_HOST_AGG_IQ_H
 #define AM_HOST_AGG_IQ_H
 
@@ -12,7 +12,7 @@
 #include "fl/agg.h"
 #include "phy/impair.h"
 
-/* How agents precode (AIR_INTERFACE §4). */
+/* How agents precode (docs/air-interface.md §4). */
 typedef enum agg_iq_precoding {
     AGG_IQ_INVERSION = 0, /* truncated channel inversion with the round's (rho, g_th) */
     AGG_IQ_PHASE          /* phase-only: sqrt(rho) conj(h)/|h|, never truncated; the server then

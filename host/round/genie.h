@@ -1,7 +1,7 @@
 /* host/genie: K agents with true ("genie") channel knowledge over the channel emulator, a round at
- * a time: N(0,1) payloads, truncated inversion of each agent's true channel (AIR_INTERFACE §4), the
- * OFDM bursts (§2-§3) superposed with multipath, offsets and AWGN (§5), and the truth a §5 receiver
- * should recover. `airmeta demo` scores it live, `airmeta loopback` records it. */
+ * a time: N(0,1) payloads, truncated inversion of each agent's true channel (docs/air-interface.md
+ * §4), the OFDM bursts (§2-§3) superposed with multipath, offsets and AWGN (§5), and the truth a §5
+ * receiver should recover. `airmeta demo` scores it live, `airmeta loopback` records it. */
 #ifndef AM_HOST_GENIE_H
 #define AM_HOST_GENIE_H
 

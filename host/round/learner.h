@@ -1,5 +1,5 @@
 /* host/learner: the learner set-up `airmeta sim`, `server` and `agent` share: the task family by
- * name and the model each family trains (PAPER.md §5 experiments). */
+ * name and the model each family trains (docs/paper.md §5 experiments). */
 #ifndef AM_HOST_LEARNER_H
 #define AM_HOST_LEARNER_H
 

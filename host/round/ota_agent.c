@@ -229,7 +229,7 @@ am_status ota_agent_beacon(ota_agent *q,
         return am_error_wrap(s, "channel estimate");
     float complex *H = q->H;
     smooth(q, est.h, H);
-    /* AIR_INTERFACE §6: refer the estimate (window reference a) to the scheduled window */
+    /* docs/air-interface.md §6: refer the estimate (window reference a) to the scheduled window */
     const int64_t a = t0 + (int64_t)ia, delta = a - sc->beacon;
     const double ph_c = fmod(2.0 * M_PI * c * (double)(a - sc->phase_ref) / (double)M, 2.0 * M_PI);
     for (unsigned i = 0; i < M; i++) {

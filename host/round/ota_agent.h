@@ -1,6 +1,7 @@
 /* host/ota_agent: an agent's side of one over-the-air round: beacon -> carrier offset and channel
  * estimate -> least-squares smoothing -> precoder; payload -> precoded OFDM burst -> carrier-offset
- * pre-rotation. AIR_INTERFACE §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed system).
+ * pre-rotation. docs/air-interface.md §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed
+ * system).
  *
  * One step for every agent of the program: the iq aggregator's emulated agents
  * (host/round/agg_iq.c, one object per worker thread, the per-agent state in caller arrays) and
@@ -85,8 +86,8 @@ am_status ota_agent_beacon(ota_agent *q,
 /* The burst of payload x (d <= payload_len finite reals) with scale eta, precoded by p (from
  * ota_agent_beacon with link), its first sample t ticks after the uplink phasor's origin: out gets
  * burst_len samples (cap). delivered (may be NULL, d values) = x where the entry's data bin
- * data_bins[(j / 2) % M_data] (§3) was not truncated, 0 where it was (PAPER.md §3 error memory).
- * AM_EINVAL when link found no beacon. Does not allocate. */
+ * data_bins[(j / 2) % M_data] (§3) was not truncated, 0 where it was (docs/paper.md §3 error
+ * memory). AM_EINVAL when link found no beacon. Does not allocate. */
 am_status ota_agent_burst(ota_agent *q,
                           const ota_agent_link *link,
                           const float complex *p,

@@ -1,5 +1,5 @@
-/* host/round/replay: decode every burst of a SigMF capture (AIR_INTERFACE §7) with the streaming
- * receiver (§5); recovered payloads to a float32 file, one JSON line per burst. Contract:
+/* host/round/replay: decode every burst of a SigMF capture (docs/air-interface.md §7) with the
+ * streaming receiver (§5); recovered payloads to a float32 file, one JSON line per burst. Contract:
  * round/replay.h. */
 #include <cjson/cJSON.h>
 #include <errno.h>

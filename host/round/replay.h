@@ -1,5 +1,5 @@
 /* host/replay: decode every airmeta burst of a SigMF capture with the streaming receiver.
- * Implements `airmeta replay` (AIR_INTERFACE §7 captures, §5 receiver output). */
+ * Implements `airmeta replay` (docs/air-interface.md §7 captures, §5 receiver output). */
 #ifndef AM_HOST_REPLAY_H
 #define AM_HOST_REPLAY_H
 

@@ -86,9 +86,10 @@ size_t flags_learner_table(flags_learner *o, cli_opt *t)
 size_t flags_air_table(flags_air *o, cli_opt *t)
 {
     size_t n = 0;
-    PUT("--g-th", CLI_DOUBLE, &o->g_th, "truncation threshold on |h|^2 (AIR_INTERFACE §4)", 0, 20,
+    PUT("--g-th", CLI_DOUBLE, &o->g_th, "truncation threshold on |h|^2 (docs/air-interface.md §4)",
+        0, 20, NULL);
+    PUT("--rho", CLI_DOUBLE, &o->rho, "transmit power factor (docs/air-interface.md §4)", 1e-6, 1e6,
         NULL);
-    PUT("--rho", CLI_DOUBLE, &o->rho, "transmit power factor (AIR_INTERFACE §4)", 1e-6, 1e6, NULL);
     PUT("--eta-rule", CLI_CHOICE, &o->eta_rule,
         "payload scale: rms = mean power per bin <= 1, peak = every |c| <= 1", 0, 0, "rms|peak");
     PUT("--sparsity", CLI_DOUBLE, &o->sparsity, "fraction of entries sent (1 = all)", 1e-6, 1,
@@ -102,8 +103,8 @@ size_t flags_air_table(flags_air *o, cli_opt *t)
 size_t flags_channel_table(flags_channel *o, cli_opt *t)
 {
     size_t n = 0;
-    PUT("--snr-db", CLI_DOUBLE, &o->snr_db, "per-agent SNR rho/N0 in dB (AIR_INTERFACE §5)", -50,
-        100, NULL);
+    PUT("--snr-db", CLI_DOUBLE, &o->snr_db, "per-agent SNR rho/N0 in dB (docs/air-interface.md §5)",
+        -50, 100, NULL);
     PUT("--taps", CLI_UINT, &o->taps, "Rayleigh multipath taps per agent (1 = flat)", 1, 2048,
         NULL);
     PUT("--delay-spread", CLI_DOUBLE, &o->delay_spread, "rms delay spread, samples", 0.01, 1000,

@@ -31,7 +31,8 @@ typedef struct flags_learner {
     double clip; /* server: L2 norm the aggregated update is clipped to (0 = off) */
 } flags_learner;
 
-/* What an agent puts on the air (PAPER.md §3, AIR_INTERFACE §3-4): --sparsity --sparsify
+/* What an agent puts on the air (docs/paper.md §3, docs/air-interface.md §3-4): --sparsity
+ * --sparsify
  * --no-memory --rho --g-th --eta-rule. */
 typedef struct flags_air {
     const char *sparsify, *eta_rule;

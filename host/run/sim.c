@@ -110,7 +110,7 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
     n += flags_eval_table(&o->eval, t + n);
     PUT("--threads", CLI_UINT, &o->threads, "worker threads (default: online CPUs)", 1, 256, NULL);
     n += flags_channel_table(&o->chan, t + n); /* stat: --snr-db; iq: all */
-    PUT("--nfft", CLI_UINT, &o->nfft, "iq: FFT size M (AIR_INTERFACE §1)", 64, 4096, NULL);
+    PUT("--nfft", CLI_UINT, &o->nfft, "iq: FFT size M (docs/air-interface.md §1)", 64, 4096, NULL);
     PUT("--cp", CLI_UINT, &o->cp, "iq: cyclic prefix (default M/8)", 1, 2048, NULL);
     PUT("--timing-offset", CLI_UINT, &o->timing_offset,
         "iq: max per-agent timing offset, samples (default cp/4)", 0, 2048, NULL);
@@ -118,8 +118,8 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "iq: max per-agent carrier offset, subcarrier spacings (agents pre-compensate it from "
         "the beacon when > 0)",
         0, 0.49, NULL);
-    PUT("--precoding", CLI_CHOICE, &o->precoding, "iq: agents' precoder (AIR_INTERFACE §4)", 0, 0,
-        "inversion|phase");
+    PUT("--precoding", CLI_CHOICE, &o->precoding, "iq: agents' precoder (docs/air-interface.md §4)",
+        0, 0, "inversion|phase");
     PUT("--capture-dir", CLI_STR, &o->capture_dir,
         "iq: write every round's received stream to DIR/round-NNNNNN.sigmf-meta (airmeta replay)",
         1, 0, NULL);

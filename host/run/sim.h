@@ -1,4 +1,4 @@
-/* host/run/sim: one `airmeta sim` run as an object (PAPER.md §3): K training agents meta-learn
+/* host/run/sim: one `airmeta sim` run as an object (docs/paper.md §3): K training agents meta-learn
  * through an aggregator (ideal | stat | iq), new agents fine-tune at eval rounds, and with a run
  * folder everything a round produces is written and checkpointed.
  *

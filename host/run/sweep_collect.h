@@ -1,6 +1,6 @@
 /* host/run/sweep_collect: the run folders of a sweep (sim's config.json + metrics.jsonl) ->
  * per-run figures, paired differences with the ideal runs, results.{csv,json} (one row per run),
- * summary.{csv,json} (mean and standard error over seeds) and the printed table (PAPER.md §4).
+ * summary.{csv,json} (mean and standard error over seeds) and the printed table (docs/paper.md §4).
  *
  * A new column: one entry in enum sweep_metric and the same line in sweep_collect.c's metric
  * table (its name and where it comes from: a key of the last round's line, the mean of a key over

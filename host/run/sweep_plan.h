@@ -1,6 +1,7 @@
 /* host/run/sweep_plan: the grid of `airmeta sweep` (aggregation x SNR x sparsity x K x g_th x
- * seeds, PAPER.md §4) as a list of `airmeta sim` jobs, each writing its own run folder runs/NAME/;
- * the job list for batch systems (GNU parallel, a Slurm array: issue 14) and sweep.json. */
+ * seeds, docs/paper.md §4) as a list of `airmeta sim` jobs, each writing its own run folder
+ * runs/NAME/; the job list for batch systems (GNU parallel, a Slurm array: issue 14) and
+ * sweep.json. */
 #ifndef AM_HOST_SWEEP_PLAN_H
 #define AM_HOST_SWEEP_PLAN_H
 

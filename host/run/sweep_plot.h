@@ -1,5 +1,6 @@
 /* host/run/sweep_plot: the sweep's figures of the convergence-generalisation trade-off
- * (PAPER.md §4), drawn by gnuplot (run/plot.h) from the collected runs (run/sweep_collect.h). */
+ * (docs/paper.md §4), drawn by gnuplot (run/plot.h) from the collected runs (run/sweep_collect.h).
+ */
 #ifndef AM_HOST_SWEEP_PLOT_H
 #define AM_HOST_SWEEP_PLOT_H
 

@@ -1,5 +1,5 @@
-/* phy/beacon: downlink beacon and the agent's beacon receiver (AIR_INTERFACE §6). Detection and
- * synchronisation are phy/sync's, shared with the server receiver. */
+/* phy/beacon: downlink beacon and the agent's beacon receiver (docs/air-interface.md §6). Detection
+ * and synchronisation are phy/sync's, shared with the server receiver. */
 #include "phy/beacon.h"
 
 #include <math.h>

@@ -1,4 +1,5 @@
-/* phy/chan: channel emulator (AIR_INTERFACE §5 uplink, §6 downlink). See phy/chan.h for the model.
+/* phy/chan: channel emulator (docs/air-interface.md §5 uplink, §6 downlink). See phy/chan.h for the
+ * model.
  *
  * One call (uplink; the downlink is the same with one agent):
  *   1. y = AWGN over the whole output, one sequential stream (the polar method draws a variable
@@ -632,7 +633,8 @@ agent_block(phy_chan *q, const chan_job *jb, chan_worker *w, unsigned k, size_t 
         w->wv[l] = (v4f){re, re, re, re};
         w->wv[L + l] = (v4f){-im, im, -im, im};
     }
-    /* AIR_INTERFACE §5 (uplink); §6: the agent sees the server's oscillator, the opposite offset */
+    /* docs/air-interface.md §5 (uplink); §6: the agent sees the server's oscillator, the opposite
+     * offset */
     const double f = jb->downlink ? -((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft
                                   : ((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft;
     if (f == 0.0) {

@@ -1,4 +1,4 @@
-/* phy/frame: numerology, allocation and preamble values (AIR_INTERFACE §1, §2). */
+/* phy/frame: numerology, allocation and preamble values (docs/air-interface.md §1, §2). */
 #include "phy/frame.h"
 
 #include <liquid/liquid.h>
@@ -26,11 +26,12 @@ void phy_frame_cfg_default(phy_frame_cfg *cfg)
 static am_status check_nfft(unsigned M)
 {
     if (M < PHY_NFFT_MIN || M > PHY_NFFT_MAX)
-        return AM_FAIL(AM_EINVAL, "frame: FFT size M = %u outside %u..%u (AIR_INTERFACE §1)", M,
+        return AM_FAIL(AM_EINVAL,
+                       "frame: FFT size M = %u outside %u..%u (docs/air-interface.md §1)", M,
                        PHY_NFFT_MIN, PHY_NFFT_MAX);
     if (M % 2)
-        return AM_FAIL(AM_EINVAL, "frame: FFT size M = %u is odd, must be even (AIR_INTERFACE §1)",
-                       M);
+        return AM_FAIL(AM_EINVAL,
+                       "frame: FFT size M = %u is odd, must be even (docs/air-interface.md §1)", M);
     return AM_OK;
 }
 
@@ -88,8 +89,9 @@ static am_status resolve(const phy_frame_cfg *cfg,
     unsigned M = cfg->nfft;
     unsigned c = cfg->cp_len ? cfg->cp_len : M / 8;
     if (c < 1 || c > M / 2)
-        return AM_FAIL(AM_EINVAL, "frame: cyclic prefix %u outside 1..M/2 = %u (AIR_INTERFACE §1)",
-                       c, M / 2);
+        return AM_FAIL(AM_EINVAL,
+                       "frame: cyclic prefix %u outside 1..M/2 = %u (docs/air-interface.md §1)", c,
+                       M / 2);
     *cp = c;
     if (cfg->sctype)
         memcpy(sctype, cfg->sctype, M);

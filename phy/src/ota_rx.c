@@ -1,4 +1,4 @@
-/* phy/ota_rx: server receiver (AIR_INTERFACE §5 with §1-§3 inverted).
+/* phy/ota_rx: server receiver (docs/air-interface.md §5 with §1-§3 inverted).
  * Stream: phy/sync finds and times each burst (Schmidl-Cox on S0, CFO, S1 impulse response);
  * then, per burst, the composite gain G from the preamble and N0 from S0's odd bins; per data
  * symbol, as soon as its samples are in: derotate, FFT, common phase from the pilots weighted by

@@ -1,4 +1,4 @@
-/* phy/ota_tx: agent transmitter (AIR_INTERFACE §1-§4).
+/* phy/ota_tx: agent transmitter (docs/air-interface.md §1-§4).
  * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per data bin, in payload
  * order; fill the data bins of a symbol in one vector loop over the payload (products two values
  * at a time, each stored to its bin), a chunk of symbols small enough to stay in cache at a time;

@@ -1,4 +1,4 @@
-/* phy/precode: truncated channel inversion and phase-only precoding (AIR_INTERFACE §4). */
+/* phy/precode: truncated channel inversion and phase-only precoding (docs/air-interface.md §4). */
 #include "phy/precode.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* phy/sigmf: SigMF recordings (AIR_INTERFACE §7). JSON through cJSON; samples streamed.
+/* phy/sigmf: SigMF recordings (docs/air-interface.md §7). JSON through cJSON; samples streamed.
  *
  * Every key the reader uses is checked for presence, type and range, and every message names the
  * file and the key. Sample data is converted from little-endian bytes explicitly (portable). */

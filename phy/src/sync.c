@@ -1,5 +1,5 @@
 /* phy/sync: stream buffer, Schmidl-Cox detection, CFO, fine timing and preamble estimates
- * (AIR_INTERFACE §2, §5, §6). See sync.h.
+ * (docs/air-interface.md §2, §5, §6). See sync.h.
  *
  * Detection (per sample O(1), vectorisable, no allocation): the stream is cut into blocks of
  * Bd samples; per block the sums P_b = sum r[m] conj(r[m - M/2]), E1_b = sum |r[m]|^2 and

@@ -1,7 +1,8 @@
 /* phy/sync (internal): the synchroniser shared by the server receiver (ota_rx) and the agent's
  * beacon receiver: a bounded history buffer over the sample stream, Schmidl-Cox detection on S0,
  * carrier offset, fine timing and detection gate from S1's impulse response, and the preamble
- * estimates (composite gain / channel, noise). AIR_INTERFACE §2, §5, §6. Not a public API. */
+ * estimates (composite gain / channel, noise). docs/air-interface.md §2, §5, §6. Not a public API.
+ */
 #ifndef AM_PHY_SYNC_H
 #define AM_PHY_SYNC_H
 

@@ -66,7 +66,7 @@ for b, tb in enumerate(t['bursts']):
         x, y = truth[b * L + j], rec[b * L + j]
         err += (y - x) ** 2
         sig += x * x
-        v = eta * eta * n0 / (2 * n * n * rho)  # AIR_INTERFACE §5 floor per real entry
+        v = eta * eta * n0 / (2 * n * n * rho)  # docs/air-interface.md §5 floor per real entry
         flo += v
         # the composite gain comes from the preamble: its noise adds v * |c_j|^2 / |S|^2 with
         # c_j the complex value (pair) carrying entry j, |S|^2 >= 1 on a used bin of S1
@@ -88,7 +88,7 @@ EOF
     n=$((n + 1))
 done
 [ "$n" -ge 4 ] || fail "expected at least 4 captures, found $n"
-# every shipped .sigmf-meta validates against the official SigMF schema (AIR_INTERFACE §7)
+# every shipped .sigmf-meta validates against the official SigMF schema (docs/air-interface.md §7)
 python3 - "$AM_SOURCE_DIR/tests/data/sigmf/sigmf-schema.json" "$cap"/*.sigmf-meta <<'EOF' ||
 import json, sys
 import jsonschema

@@ -1,7 +1,7 @@
 #!/bin/bash
 # airmeta demo (README command (1) until the learner exists): the full chain (Rayleigh multipath,
 # timing offsets inside the cp, CFO, truncated inversion, streaming receiver) lands within 1.5 dB
-# of the AIR_INTERFACE §5 floor at 20 and 30 dB with K = 5 (expected ~10 log10(1 + 1/n) from
+# of the docs/air-interface.md §5 floor at 20 and 30 dB with K = 5 (expected ~10 log10(1 + 1/n) from
 # the S1 estimate of G plus sync losses), every burst is found, and the receiver's active-count
 # estimate is within 0.5 of the truth.
 set -u

@@ -2,7 +2,8 @@
 # airmeta server + 3 agents + chan as separate processes over ZeroMQ on 127.0.0.1 (issue 4 item 3):
 # 5 rounds complete with agent 2 killed (-9) after round 2; metrics.jsonl shows 3 participants
 # before and 2 after, every round decoded with the aggregation NMSE (vs the ideal average of the
-# summed agents' x, reported with --report-x) within -1..+1.2 dB of the AIR_INTERFACE §5 floor
+# summed agents' x, reported with --report-x) within -1..+1.2 dB of the
+# docs/air-interface.md §5 floor
 # (measured -0.46..+0.73 dB over the 5 rounds, the same on every run; g_th = 0:
 # no truncation, so the floor is exact) and the receiver's active count equal to the participants.
 # Time bounds: each process has its own deadlines (server: join/round/burst timeouts; agents and

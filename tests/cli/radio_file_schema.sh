@@ -1,6 +1,6 @@
 #!/bin/bash
 # The file radio's recordings (stream and per-burst) validate against the official SigMF schema
-# and carry the §7 fields given in --radio-args (AIR_INTERFACE §7). Needs python3-jsonschema
+# and carry the §7 fields given in --radio-args (docs/air-interface.md §7). Needs python3-jsonschema
 # (skipped without it, failed in CI: tests/cli/lib/need.sh).
 set -u
 d=$(mktemp -d)

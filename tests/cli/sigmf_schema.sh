@@ -1,5 +1,6 @@
 #!/bin/bash
-# Every .sigmf-meta airmeta writes validates against the official SigMF schema (AIR_INTERFACE §7),
+# Every .sigmf-meta airmeta writes validates against the official SigMF schema
+# (docs/air-interface.md §7),
 # checked with python3-jsonschema (installed by .ci/install-deps; without it the test is skipped, and fails in CI).
 set -u
 d=$(mktemp -d)

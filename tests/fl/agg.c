@@ -1,5 +1,6 @@
-/* fl/agg: the `ideal` average, the `stat` equivalent channel against the AIR_INTERFACE §5 closed
- * form (noise) and the Rayleigh truncation statistics (§4), eta rules and argument checks. */
+/* fl/agg: the `ideal` average, the `stat` equivalent channel against the docs/air-interface.md §5
+ * closed form (noise) and the Rayleigh truncation statistics (§4), eta rules and argument checks.
+ */
 #include "fl/agg.h"
 #include "am_test.h"
 #include "core/rng.h"
@@ -78,7 +79,8 @@ AM_TEST(eta_rules, unit)
 
 /* Runs `stat` once on K random vectors of length d and checks, independently of the
  * implementation's internals:
- *  - delivered[k] is x[k] or 0 per complex bin (both reals share the fading, AIR_INTERFACE §3-§4);
+ *  - delivered[k] is x[k] or 0 per complex bin (both reals share the fading,
+ * docs/air-interface.md §3-§4);
  *  - the active count equals the number of agents whose bin was delivered;
  *  - the erasure probability is 1 - exp(-g_th) (|h|^2 ~ Exp(1), §4), within 5 sigma;
  *  - est - (average of the delivered entries) is the noise: its energy matches the §5 closed

@@ -1,6 +1,6 @@
 /* fl/airfl: Air-meta-pFL end to end — MAML sinusoid with ideal aggregation (MAML's 10-shot
  * figure), Fashion-MNIST 5-way 5-shot above chance, the SNR / convergence side of the trade-off,
- * error-feedback memory in the loop, and thread-count independence (PAPER.md §3-§5). */
+ * error-feedback memory in the loop, and thread-count independence (docs/paper.md §3-§5). */
 #include <time.h>
 
 #include "am_test.h"
@@ -77,11 +77,11 @@ static fl_model *sinusoid_mlp(void)
     return m;
 }
 
-/* MAML sinusoid (PAPER.md §6: the paper's values unknown, MAML's published setting — MLP 1-40-40-1,
- * 10 shots, one inner step of 0.01, 25 tasks per meta-iteration, Adam), here as 5 agents x 5 tasks
- * per round with ideal aggregation, 12 000 rounds at Adam 3e-3 (MAML trains 70 000 at 1e-3). Then
- * new agents' tasks: one step of 0.01 on 10 shots, MSE on 10 query points, mean over 600 tasks <=
- * 0.8 (measured 0.49; about 5 s in Release, 18 s under ASan). */
+/* MAML sinusoid (docs/paper.md §6: the paper's values unknown, MAML's published setting — MLP
+ * 1-40-40-1, 10 shots, one inner step of 0.01, 25 tasks per meta-iteration, Adam), here as 5 agents
+ * x 5 tasks per round with ideal aggregation, 12 000 rounds at Adam 3e-3 (MAML trains 70 000 at
+ * 1e-3). Then new agents' tasks: one step of 0.01 on 10 shots, MSE on 10 query points, mean over
+ * 600 tasks <= 0.8 (measured 0.49; about 5 s in Release, 18 s under ASan). */
 AM_TEST(sinusoid_maml_ideal, unit)
 {
     fl_task_cfg tc;
@@ -179,7 +179,7 @@ static am_status run_sinusoid(fl_agg *agg,
     return s;
 }
 
-/* The convergence side of the trade-off (PAPER.md §4): same seed, same tasks, only the SNR of
+/* The convergence side of the trade-off (docs/paper.md §4): same seed, same tasks, only the SNR of
  * the stat channel differs; eta follows the peak rule (every |c_j| <= 1, the strict budget), so at
  * 0 dB the aggregate's noise swamps the update (NMSE about +19 dB against -12 dB at 30 dB) and
  * slows training: the training loss over the last 200 of 1500 rounds is clearly higher
@@ -213,7 +213,7 @@ AM_TEST(low_snr_slows_training, unit)
 }
 
 /* Top-k 2% with truncation (g_th = 0.5): with the error-feedback memory training reaches a lower
- * loss than without it (PAPER.md §4: the memory removes the error floor). */
+ * loss than without it (docs/paper.md §4: the memory removes the error floor). */
 AM_TEST(memory_helps_sparse_training, unit)
 {
     double lm, lnm, n1, n2;

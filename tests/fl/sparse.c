@@ -1,5 +1,5 @@
 /* fl/sparse: top-k against a sort-based reference, random-k exactly k and uniform, and the
- * error-feedback memory's bounded residual (PAPER.md §2-§3). */
+ * error-feedback memory's bounded residual (docs/paper.md §2-§3). */
 #include <float.h>
 
 #include "am_test.h"
@@ -172,7 +172,7 @@ static double norm2(const float *a, size_t d)
     return sqrt(s);
 }
 
-/* Error feedback (PAPER.md §3): v = u + m, x = topk(v), m = v - delivered.
+/* Error feedback (docs/paper.md §3): v = u + m, x = topk(v), m = v - delivered.
  * Then sum_t u_t - sum_t delivered_t = m_T exactly (telescoping), and top-k is a contraction,
  * ||v - topk(v)||^2 <= (1 - delta) ||v||^2 with delta = k/D, so
  * ||m_{t+1}|| <= sqrt(1-delta) (||m_t|| + G), G = max ||u_t||: the residual never exceeds

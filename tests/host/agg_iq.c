@@ -1,8 +1,8 @@
-/* tests of the `iq` aggregator (host/agg_iq): aggregation NMSE against the AIR_INTERFACE §5 floor
- * computed from the realised active counts, truncation against its closed form, delivered/active
- * consistency, determinism (seed, threads), captures replayed bit-exactly by `airmeta replay`'s
- * code, the loop and file radios as bit-exact transports, missed rounds, bad configurations, and
- * fl_airfl training through `iq` beside `stat`. */
+/* tests of the `iq` aggregator (host/agg_iq): aggregation NMSE against the docs/air-interface.md §5
+ * floor computed from the realised active counts, truncation against its closed form,
+ * delivered/active consistency, determinism (seed, threads), captures replayed bit-exactly by
+ * `airmeta replay`'s code, the loop and file radios as bit-exact transports, missed rounds, bad
+ * configurations, and fl_airfl training through `iq` beside `stat`. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* The margin of today's receiver and genie agents to each radio impairment ALONE (phy/impair on
  * every radio of the emulator): `airmeta demo`'s scenario (K = 10, M = 256, 4-tap Rayleigh,
  * timing cp/4, receiver CFO 0.05, g_th 0.1, L = 4096, 20 dB), aggregation NMSE excess over the
- * AIR_INTERFACE §5 floor as the impairment grows, and the value where the excess crosses 2 dB
- * (docs/impairments.md "margin"). Also the three profiles as they are. AM_VERBOSE=1 prints the
+ * docs/air-interface.md §5 floor as the impairment grows, and the value where the excess crosses 2
+ * dB (docs/impairments.md "margin"). Also the three profiles as they are. AM_VERBOSE=1 prints the
  * whole table. */
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* tests/host/net: the data plane of server / agent / chan in one process: beacon through the
  * emulated downlink on absolute ticks, agents' channel estimation, precoding and CFO
- * pre-compensation, uplink superposition, the server's receiver; NMSE against the AIR_INTERFACE
- * §5 floor (host/net/net.h). Also endpoints helpers. */
+ * pre-compensation, uplink superposition, the server's receiver; NMSE against the
+ * docs/air-interface.md §5 floor (host/net/net.h). Also endpoints helpers. */
 #include <math.h>
 #include <string.h>
 

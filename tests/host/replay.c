@@ -1,6 +1,6 @@
 /* Tests of airmeta replay (host/round/replay.h): a capture written to SigMF and replayed from the file
  * gives bit-exactly what the streaming receiver gives on the same stream in memory; no-burst,
- * ci16 and bad-capture paths (AIR_INTERFACE §5, §7). */
+ * ci16 and bad-capture paths (docs/air-interface.md §5, §7). */
 #include <cjson/cJSON.h>
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
-/* phy/beacon: the downlink beacon (AIR_INTERFACE §6) and the agent's estimates of timing, CFO,
- * noise and channel, against the emulator's truth (phy/chan.h) and hand-built channels. */
+/* phy/beacon: the downlink beacon (docs/air-interface.md §6) and the agent's estimates of timing,
+ * CFO, noise and channel, against the emulator's truth (phy/chan.h) and hand-built channels. */
 #include "phy/beacon.h"
 #include "am_test.h"
 #include "core/rng.h"

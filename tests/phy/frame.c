@@ -1,5 +1,5 @@
-/* phy/frame: validation (AIR_INTERFACE §1), allocation and counts against liquid-dsp, preamble
- * values and burst sizes (§2). */
+/* phy/frame: validation (docs/air-interface.md §1), allocation and counts against liquid-dsp,
+ * preamble values and burst sizes (§2). */
 #include <liquid/liquid.h>
 #include <unistd.h>
 

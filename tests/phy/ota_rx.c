@@ -658,12 +658,12 @@ typedef struct nmse_res {
     double lambda_min;        /* smallest per-bin SNR of the G estimate, |g|^2 w_i / N0 */
 } nmse_res;
 
-/* The predicted squared error of entry e (AIR_INTERFACE §5, "about 0.3 dB above" the floor) when
- * the composite gain is g2 = |G|^2 on every bin: the floor eta^2 N0 / (2 g2) plus the estimation
- * noise of G (MRC over the preamble blocks that carry bin i: variance N0 / w_i, w_i = sum of
- * |X_b[i]|^2 over S0a, S0b, S1) and of the pilots' common phase (variance N0 / (2 g2 n_pilot)),
- * both scaled by the value's power c2, to second order in x = N0 / (w_i g2). avg holds the true
- * averages of the burst (L entries). *lambda = 1 / x, the per-bin SNR of G. */
+/* The predicted squared error of entry e (docs/air-interface.md §5, "about 0.3 dB above" the floor)
+ * when the composite gain is g2 = |G|^2 on every bin: the floor eta^2 N0 / (2 g2) plus the
+ * estimation noise of G (MRC over the preamble blocks that carry bin i: variance N0 / w_i, w_i =
+ * sum of |X_b[i]|^2 over S0a, S0b, S1) and of the pilots' common phase (variance N0 / (2 g2
+ * n_pilot)), both scaled by the value's power c2, to second order in x = N0 / (w_i g2). avg holds
+ * the true averages of the burst (L entries). *lambda = 1 / x, the per-bin SNR of G. */
 static double pred_entry(
     const link *k, size_t e, const float *avg, double eta, double N0, double g2, double *lambda)
 {
@@ -685,7 +685,7 @@ static double pred_entry(
  * g_th = 0 (n_i = K on every bin), AWGN with N0 from the per-agent SNR (§5).
  * floor: eta^2 N0 / (2 K^2 rho) per entry. pred: the same with the estimation noise of G (MRC of
  * the preamble blocks: variance N0 / w_i, w_i = sum of |X_b[i]|^2 over S0a, S0b, S1) and of the
- * pilot phase, to second order in N0 / |G|^2 (AIR_INTERFACE §5: "about 0.3 dB above").
+ * pilot phase, to second order in N0 / |G|^2 (docs/air-interface.md §5: "about 0.3 dB above").
  * The receiver pools G over `pool` bins either side (gain_pool; 0: per-bin G, as pred assumes). */
 static void genie_nmse(unsigned M,
                        unsigned K,

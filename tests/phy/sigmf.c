@@ -1,5 +1,5 @@
 /* Tests of phy/sigmf: write -> read round trips (bit-exact), ci16_le scaling, and every kind of bad
- * recording refused with a message naming the file and the key (AIR_INTERFACE §7). */
+ * recording refused with a message naming the file and the key (docs/air-interface.md §7). */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* Helpers shared by the tests/phy programs: the transforms of AIR_INTERFACE §1 evaluated directly
- * in double, multipath by convolution and its frequency response, and liquid-dsp's preamble (§2)
- * as the golden reference. Independent of phy/ (neither phy_fft nor phy_frame). */
+/* Helpers shared by the tests/phy programs: the transforms of docs/air-interface.md §1 evaluated
+ * directly in double, multipath by convolution and its frequency response, and liquid-dsp's
+ * preamble (§2) as the golden reference. Independent of phy/ (neither phy_fft nor phy_frame). */
 #ifndef AM_TESTS_PHY_UTIL_H
 #define AM_TESTS_PHY_UTIL_H
 
@@ -17,7 +17,7 @@ static inline int verbose(void)
     return v && *v == '1';
 }
 
-/* Direct DFTs in double with the scaling of AIR_INTERFACE §1:
+/* Direct DFTs in double with the scaling of docs/air-interface.md §1:
  *   x[t] = (1/sqrt(Mu)) sum_i X[i] e^{+j 2 pi i t/M},
  *   X[i] = (sqrt(Mu)/M) sum_t x[t] e^{-j 2 pi i t/M} */
 static inline void idft(const double complex *X, unsigned M, unsigned mu, double complex *x)
@@ -53,7 +53,7 @@ static inline void conv_add(float complex *y,
             y[t + d0 + l] += taps[l] * x[t];
 }
 
-/* frequency response on bin i of taps at delays d0.. (nominal window, AIR_INTERFACE §1) */
+/* frequency response on bin i of taps at delays d0.. (nominal window, docs/air-interface.md §1) */
 static inline void
 taps_response(const float complex *taps, unsigned nt, unsigned d0, unsigned M, float complex *H)
 {

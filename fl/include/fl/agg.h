@@ -1,5 +1,6 @@
 /* fl/agg: the aggregation interface, K agents' vectors in -> estimate of their average out, and
- * its in-library implementations `ideal` and `stat` (AIR_INTERFACE §3-§5, PAPER.md §2). */
+ * its in-library implementations `ideal` and `stat` (docs/air-interface.md §3-§5,
+ * docs/paper.md §2). */
 #ifndef AM_FL_AGG_H
 #define AM_FL_AGG_H
 
@@ -8,7 +9,7 @@
 
 #include "core/status.h"
 
-/* What the server announces for one round (AIR_INTERFACE §3-§5). */
+/* What the server announces for one round (docs/air-interface.md §3-§5). */
 typedef struct fl_agg_round {
     float eta;      /* payload scale: c_j = (x[2j] + i x[2j+1]) / eta (§3), > 0 */
     float rho;      /* transmit power factor (§4), > 0 */
@@ -22,13 +23,13 @@ typedef struct fl_agg_round {
  *   x[k]        agent k's transmitted vector (length d); may be NULL when present[k] == 0
  *   present[k]  0 when agent k does not transmit this round (present == NULL: all do)
  *   out         (length d) the server's estimate of the average of the transmitting agents'
- *               entries, over the agents active on that entry (AIR_INTERFACE §5); an entry
+ *               entries, over the agents active on that entry (docs/air-interface.md §5); an entry
  *               that no agent reached is 0 (nothing was received there)
  *   active      (length d, may be NULL) per entry, the number of agents whose entry reached
  *               the sum (the estimate's divisor; 0 where nothing arrived)
  *   delivered   (may be NULL, and delivered[k] may be NULL) per agent, what of x[k] actually
  *               reached the sum: x[k] where agent k was active, 0 where it was truncated —
- *               feeds the error-feedback memory (PAPER.md §3)
+ *               feeds the error-feedback memory (docs/paper.md §3)
  * Implementations may assume the arguments were validated by fl_agg_execute. */
 typedef struct fl_agg_ops {
     const char *name;
@@ -67,7 +68,7 @@ const char *fl_agg_name(const fl_agg *a);
 /* `ideal`: the exact average over the present agents; active = number present; delivered = x. */
 am_status fl_agg_ideal_create(fl_agg *out);
 
-/* `stat`: the paper's equivalent channel (PAPER.md §2, AIR_INTERFACE §4-§5).
+/* `stat`: the paper's equivalent channel (docs/paper.md §2, docs/air-interface.md §4-§5).
  * Entries are mapped two reals per complex bin (§3: c_j <- x[2j], x[2j+1]); like the waveform,
  * both reals of a bin share the fading. Per round, agent and bin an i.i.d. gain h ~ CN(0, 1);
  * truncated channel inversion erases the bin for that agent when |h|^2 < g_th (probability
@@ -83,10 +84,10 @@ typedef struct fl_agg_stat_cfg {
 } fl_agg_stat_cfg;
 am_status fl_agg_stat_create(const fl_agg_stat_cfg *cfg, fl_agg *out);
 
-/* Noise variance of one recovered real entry for n active agents (AIR_INTERFACE §5). */
+/* Noise variance of one recovered real entry for n active agents (docs/air-interface.md §5). */
 double fl_agg_noise_var(double eta, double rho, double snr_lin, double n);
 
-/* Payload scale rules (AIR_INTERFACE §3: eta is announced before the agents transmit):
+/* Payload scale rules (docs/air-interface.md §3: eta is announced before the agents transmit):
  *   PEAK: eta = max over agents and bins of |x[2j] + i x[2j+1]|, so every |c_j| <= 1;
  *   RMS:  eta^2 = max over agents of ||x_k||^2 / ceil(d/2), i.e. each agent's mean power per
  *         bin over the burst is <= 1 (peaks may exceed 1).

@@ -1,5 +1,6 @@
 /* fl/airfl: Air-meta-pFL rounds — local meta-updates of K agents (in parallel), error-feedback
- * memory, sparsification, aggregation through fl_agg and the server's update. PAPER.md §2-§3. */
+ * memory, sparsification, aggregation through fl_agg and the server's update. docs/paper.md §2-§3.
+ */
 #ifndef AM_FL_AIRFL_H
 #define AM_FL_AIRFL_H
 
@@ -19,7 +20,7 @@ typedef struct fl_airfl_cfg {
     fl_opt_cfg opt;          /* server: SGD or Adam with step beta */
     fl_sparse_kind sparsify; /* none | topk | randk */
     double keep;             /* fraction of entries sent, (0, 1] (k = ceil(keep * D)) */
-    int memory;              /* 1: error-feedback memory m_k (PAPER.md §3); 0: none */
+    int memory;              /* 1: error-feedback memory m_k (docs/paper.md §3); 0: none */
     float rho, g_th;         /* announced power factor and truncation threshold (§4) */
     fl_eta_rule eta_rule;    /* how the server picks eta each round (fl_agg_eta) */
     unsigned threads;        /* worker threads, >= 1 (agents are spread over them) */
@@ -81,7 +82,7 @@ am_status fl_airfl_state_save(const fl_airfl *q, void *buf, size_t cap);
  * all-zero RNG state (so a failed load leaves the object as it was). */
 am_status fl_airfl_state_load(fl_airfl *q, const void *buf, size_t n);
 
-/* One round (PAPER.md §3): every agent k, in parallel, computes u_k (fl_meta_local_update from
+/* One round (docs/paper.md §3): every agent k, in parallel, computes u_k (fl_meta_local_update from
  * theta on its own tasks), v_k = u_k + m_k, x_k = sparsify(v_k); the server picks eta from the
  * x_k (cfg eta_rule; on the air this needs each agent's peak/power reported on the control plane
  * before the round), aggregates through agg, then m_k = v_k - delivered_k (or 0 without memory)

@@ -1,5 +1,5 @@
 /* fl/meta: meta-learners (MAML, first-order MAML, Reptile, Per-FedAvg FO/HF), an agent's local
- * meta-update and the server's outer optimiser (SGD, Adam). Implements PAPER.md §1 and §3. */
+ * meta-update and the server's outer optimiser (SGD, Adam). Implements docs/paper.md §1 and §3. */
 #ifndef AM_FL_META_H
 #define AM_FL_META_H
 
@@ -102,7 +102,8 @@ am_status fl_meta_local_update(fl_meta *q,
                                float *u,
                                float *loss_out);
 
-/* ---- outer optimiser (the server, PAPER.md §3: theta_{t+1} = theta_t - beta_t * estimate) ---- */
+/* ---- outer optimiser (the server, docs/paper.md §3: theta_{t+1} = theta_t - beta_t * estimate)
+ * ---- */
 
 typedef enum fl_opt_kind { FL_OPT_SGD = 0, FL_OPT_ADAM } fl_opt_kind;
 am_status fl_opt_kind_parse(const char *name, fl_opt_kind *out); /* "sgd" | "adam" */

@@ -1,6 +1,6 @@
 /* fl/model: the learners' models -- a ReLU multilayer perceptron of any widths and the 4-block
  * conv net of few-shot learning -- with loss, gradient and exact Hessian-vector products.
- * Implements issue 3 item 1 (models on OpenBLAS, MSE / softmax cross-entropy) for PAPER.md §1.
+ * Implements issue 3 item 1 (models on OpenBLAS, MSE / softmax cross-entropy) for docs/paper.md §1.
  *
  * Parameters live OUTSIDE the model, in one contiguous float buffer `theta` of fl_model_nparams()
  * floats (llm.c style), so a meta-model, a gradient or an over-the-air payload is a pointer and a

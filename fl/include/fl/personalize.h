@@ -1,6 +1,7 @@
 /* fl/personalize: personalised fine-tuning of an agent from the meta-model (a few SGD steps on
  * its support set) and evaluation before/after, for training and new agents, with the
- * generalisation gap. Implements PAPER.md §1 (fine-tuning, generalisation) and issue 3 item 5. */
+ * generalisation gap. Implements docs/paper.md §1 (fine-tuning, generalisation) and issue 3 item 5.
+ */
 #ifndef FL_PERSONALIZE_H
 #define FL_PERSONALIZE_H
 
@@ -18,7 +19,7 @@ typedef enum fl_agent_set {
     FL_AGENTS_TRAIN, /* agents 0..n_train_agents-1 */
     FL_AGENTS_NEW,   /* agents n_train_agents..n_agents-1, never seen in training */
     FL_AGENTS_OWN    /* training agents on the tasks of their own pools (cfg pool > 0): the
-                      * empirical meta-training loss of PAPER.md §4's generalisation gap */
+                      * empirical meta-training loss of docs/paper.md §4's generalisation gap */
 } fl_agent_set;
 
 typedef struct fl_personalize_cfg {

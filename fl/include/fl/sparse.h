@@ -1,5 +1,5 @@
 /* fl/sparse: top-k / random-k sparsification of an update vector and the error-feedback memory.
- * Implements PAPER.md §2 ("sparsified to s entries", "error-feedback memory") and §3 (x =
+ * Implements docs/paper.md §2 ("sparsified to s entries", "error-feedback memory") and §3 (x =
  * sparsify(v)). */
 #ifndef AM_FL_SPARSE_H
 #define AM_FL_SPARSE_H
@@ -47,7 +47,7 @@ size_t fl_sparse_dim(const fl_sparse *q);
  * v must be finite (the caller checks updates, see fl_vec_finite). Does not allocate. */
 void fl_sparse_execute(fl_sparse *q, const float *v, float *x, am_rng *rng);
 
-/* Error-feedback memory (PAPER.md §3): m = v - delivered, entry by entry (length d);
+/* Error-feedback memory (docs/paper.md §3): m = v - delivered, entry by entry (length d);
  * entries that were not sent or were truncated by the channel stay in the memory. */
 void fl_sparse_memory_update(float *m, const float *v, const float *delivered, size_t d);
 

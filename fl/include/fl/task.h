@@ -1,6 +1,6 @@
 /* fl/task: task families — a population of agents, each with its own task distribution
  * (sinusoid regression, Fashion-MNIST / Omniglot few-shot), split into training and new agents.
- * Implements PAPER.md §1 (setting, heterogeneity, new agents) and issue 3 item 2. */
+ * Implements docs/paper.md §1 (setting, heterogeneity, new agents) and issue 3 item 2. */
 #ifndef FL_TASK_H
 #define FL_TASK_H
 

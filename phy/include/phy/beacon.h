@@ -1,5 +1,6 @@
 /* phy/beacon: the downlink beacon (S0a|S0b|S1 un-precoded) and the agent's beacon receiver:
- * detection, timing, CFO, noise and per-bin channel estimation. Implements AIR_INTERFACE §6. */
+ * detection, timing, CFO, noise and per-bin channel estimation. Implements
+ * docs/air-interface.md §6. */
 #ifndef AM_PHY_BEACON_H
 #define AM_PHY_BEACON_H
 

@@ -1,5 +1,6 @@
 /* phy/chan: channel emulator for K agents (Rayleigh multipath, timing offset, CFO, phase, AWGN).
- * Implements the channel of AIR_INTERFACE §5 (uplink superposition, SNR rho/N0) and §6 (downlink).
+ * Implements the channel of docs/air-interface.md §5 (uplink superposition, SNR rho/N0) and §6
+ * (downlink).
  */
 #ifndef AM_PHY_CHAN_H
 #define AM_PHY_CHAN_H
@@ -21,16 +22,16 @@
  * Uplink output, t = 0 .. ny-1 (t = 0 is the first `lead` sample):
  *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k} sum_l a_{k,l} tx_k[t - lead - d_k -
  * l]
- *          + w[t],   w ~ CN(0, s2),  s2 = rho M / (M_used 10^(snr/10))   (AIR_INTERFACE §5).
- * Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window starts
- * at n0 in tx_k sees the per-bin gain phy_chan_response(k), as long as d_k + n_taps - 1 <= cp:
- * the timing offset is part of h_k (a phase ramp), as in a timed system (§5). */
+ *          + w[t],   w ~ CN(0, s2),  s2 = rho M / (M_used 10^(snr/10))   (docs/air-interface.md
+ * §5). Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window
+ * starts at n0 in tx_k sees the per-bin gain phy_chan_response(k), as long as d_k + n_taps - 1 <=
+ * cp: the timing offset is part of h_k (a phase ramp), as in a timed system (§5). */
 
 typedef struct phy_chan phy_chan; /* opaque */
 
 typedef struct phy_chan_cfg {
     unsigned n_agents;           /* K >= 1 */
-    unsigned nfft, cp_len;       /* numerology (for the SNR definition of AIR_INTERFACE §5) */
+    unsigned nfft, cp_len; /* numerology (for the SNR definition of docs/air-interface.md §5) */
     const unsigned char *sctype; /* NULL = liquid default allocation (M_used from it) */
     unsigned n_taps;             /* multipath taps per agent, 1 = flat Rayleigh */
     float delay_spread; /* rms delay spread in samples (exponential power-delay profile, taps at

@@ -1,5 +1,6 @@
 /* phy/fft: the FFT plans of phy (a thin wrapper over FFTW single precision; the only FFTW user).
- * Implements the transforms of AIR_INTERFACE §1 (unnormalised; callers apply 1/sqrt(M_used)). */
+ * Implements the transforms of docs/air-interface.md §1 (unnormalised; callers apply
+ * 1/sqrt(M_used)). */
 #ifndef AM_PHY_FFT_H
 #define AM_PHY_FFT_H
 

@@ -1,5 +1,6 @@
 /* phy/frame: numerology, subcarrier allocation and preamble values of one air-interface burst.
- * Implements AIR_INTERFACE §1 (numerology, allocation, transform) and §2 (preamble, burst length).
+ * Implements docs/air-interface.md §1 (numerology, allocation, transform) and §2 (preamble, burst
+ * length).
  */
 #ifndef AM_PHY_FRAME_H
 #define AM_PHY_FRAME_H

@@ -1,6 +1,7 @@
 /* phy/impair: the impairments of ONE radio (its TX chain and its RX chain) on its own sample
  * stream: oscillator offset (carrier and sampling clock), phase noise, LO phases, chain responses,
- * timing error, IQ imbalance, DC, ADC, interferer. Used by phy/chan (AIR_INTERFACE §5, §6). */
+ * timing error, IQ imbalance, DC, ADC, interferer. Used by phy/chan (docs/air-interface.md §5, §6).
+ */
 #ifndef AM_PHY_IMPAIR_H
 #define AM_PHY_IMPAIR_H
 

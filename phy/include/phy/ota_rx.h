@@ -1,6 +1,7 @@
 /* phy/ota_rx: the server receiver on a continuous sample stream: burst detection, timing and CFO
  * estimation, composite gain from S1, pilot phase tracking, equalisation and demapping to the
- * average of the active agents' payloads. Implements AIR_INTERFACE §5 (with §1-§3 inverted). */
+ * average of the active agents' payloads. Implements docs/air-interface.md §5 (with §1-§3
+ * inverted). */
 #ifndef AM_PHY_OTA_RX_H
 #define AM_PHY_OTA_RX_H
 

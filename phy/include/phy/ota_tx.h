@@ -1,5 +1,5 @@
 /* phy/ota_tx: the agent transmitter: payload mapping, precoding and OFDM modulation of one burst.
- * Implements AIR_INTERFACE §1-§4 (burst S0a|S0b|S1|D_0..D_(N-1), mapping, precoding). */
+ * Implements docs/air-interface.md §1-§4 (burst S0a|S0b|S1|D_0..D_(N-1), mapping, precoding). */
 #ifndef AM_PHY_OTA_TX_H
 #define AM_PHY_OTA_TX_H
 

@@ -1,5 +1,5 @@
 /* phy/precode: per-bin precoders of an agent from its channel estimate.
- * Implements AIR_INTERFACE §4 (truncated channel inversion, phase-only precoding). */
+ * Implements docs/air-interface.md §4 (truncated channel inversion, phase-only precoding). */
 #ifndef AM_PHY_PRECODE_H
 #define AM_PHY_PRECODE_H
 

@@ -1,5 +1,6 @@
 /* phy/sigmf: SigMF recordings of airmeta bursts (NAME.sigmf-meta JSON + NAME.sigmf-data samples).
- * Implements AIR_INTERFACE §7 (writer: cf32_le; reader: cf32_le and ci16_le, one channel). */
+ * Implements docs/air-interface.md §7 (writer: cf32_le; reader: cf32_le and ci16_le, one channel).
+ */
 #ifndef AM_PHY_SIGMF_H
 #define AM_PHY_SIGMF_H
 
