@@ -7,16 +7,20 @@
  *   2. the span the agents reach is cut into blocks of CHAN_CHUNK output samples that the threads
  *      take in any order; in a block, agent after agent in index order:
  *        a. the agent's burst samples that feed the block (an array, or the source callback that
- *           generates them: phy_chan_execute_source)           <- per-agent TX impairments go here
+ *           generates them: phy_chan_execute_source),
  *        b. its multipath (FIR over n_taps, after the timing offset),
  *        c. its carrier offset (rotation),
  *        d. y += it.
+ *      With impairing radios (cfg.impair, phy/chan_radios.h) every agent's whole burst first goes
+ *      through its radio's TX on the calling thread (a radio is a stateful stream: phase noise,
+ *      oscillator drift), and the blocks then read those bursts: O(K L) memory and a sequential
+ *      pre-pass in that case. A radio model whose state can be had at any sample (seekable noise)
+ *      could instead run in step a, per block, and keep the round at O(output).
  *      Every output sample is thus the same float sum in the same order (noise, agent 0, 1, ..)
  *      whatever the number of threads or the order of blocks: outputs are byte-identical for any
  *      cfg.threads (and to the single-threaded emulator that used liquid-dsp's firfilt_cccf, whose
  *      arithmetic the FIR below repeats: products summed from the oldest tap, see fir_pairs);
- *   3. the server's receiver sees y                             <- RX impairments go here (after
- *      the sum and the noise, on the calling thread or again per block).
+ *   3. the server's radio RX (cfg.impair) on y, after the sum and the noise (calling thread).
  * Work memory: per thread one block of input and of FIR output (O(CHAN_CHUNK + n_taps)); nothing
  * per agent beyond its taps, so a source that makes bursts on demand keeps a round at O(output).
  *
