@@ -28,6 +28,7 @@ typedef struct imp_dir {
     float phi;           /* LO phase */
     float complex g;     /* chain gain (applied here when not interpolating) */
     float complex *coef; /* (P + 1) x IMP_N: phase b, window index i (oldest first) */
+    dotprod_cccf *dp;    /* P + 1: liquid's (SIMD) dot product of each phase's coefficients */
     windowcf win;
     am_rng noise;
     double theta;       /* Wiener phase */
@@ -351,6 +352,16 @@ am_status phy_impair_create(const phy_impair_cfg *cfg, phy_impair **out)
     }
     setup_dirs(q, h);
     free(h);
+    for (int d = 0; need && d < 2; d++) {
+        q->d[d].dp = calloc(PHY_IMPAIR_P + 1u, sizeof *q->d[d].dp);
+        for (unsigned b = 0; q->d[d].dp && b <= PHY_IMPAIR_P; b++)
+            if (!(q->d[d].dp[b] = dotprod_cccf_create(q->d[d].coef + (size_t)b * IMP_N, IMP_N)))
+                break;
+        if (!q->d[d].dp || !q->d[d].dp[PHY_IMPAIR_P]) {
+            phy_impair_destroy(q);
+            return AM_FAIL(AM_ENOMEM, "phy_impair_create: out of memory");
+        }
+    }
     phy_impair_reset(q);
     *out = q;
     return AM_OK;
@@ -363,6 +374,10 @@ void phy_impair_destroy(phy_impair *q)
     for (int d = 0; d < 2; d++) {
         if (q->d[d].win)
             windowcf_destroy(q->d[d].win);
+        for (unsigned b = 0; q->d[d].dp && b <= PHY_IMPAIR_P; b++)
+            if (q->d[d].dp[b])
+                dotprod_cccf_destroy(q->d[d].dp[b]);
+        free(q->d[d].dp);
         free(q->d[d].coef);
     }
     free(q);
@@ -418,8 +433,10 @@ static float complex lo_rot(phy_impair *q, imp_dir *d, uint64_t n)
         ph += q->jit_sd * am_rng_normal(&d->noise);
     if (ph == 0)
         return 1.0f;
-    float si = (float)sin(ph);
-    return CMPLXF((float)cos(ph), d == &q->d[PHY_IMPAIR_RX] ? -si : si);
+    /* ph is small (frac < 1 turn plus phases and noise): float sin/cos are accurate to ~1e-7 */
+    float si, co;
+    sincosf((float)ph, &si, &co);
+    return CMPLXF(co, d == &q->d[PHY_IMPAIR_RX] ? -si : si);
 }
 
 static float quant1(float v, float a, float step)
@@ -468,8 +485,8 @@ static float complex interp(const imp_dir *d, double t)
     float complex *x = NULL;
     windowcf_read(d->win, &x);
     float complex y0, y1;
-    dotprod_cccf_run(d->coef + (size_t)b0 * IMP_N, x, IMP_N, &y0);
-    dotprod_cccf_run(d->coef + (size_t)(b0 + 1u) * IMP_N, x, IMP_N, &y1);
+    dotprod_cccf_execute(d->dp[b0], x, &y0);
+    dotprod_cccf_execute(d->dp[b0 + 1u], x, &y1);
     return w0 * y0 + w1 * y1;
 }
 
