@@ -535,10 +535,13 @@ int cmd_chan(int argc, char **argv)
         net_peer_leave(s.c);
     ctrl_stats cs;
     ctrl_get_stats(s.c, &cs);
+    uint64_t zap_refused = 0;
+    zctx_zap_counts(NULL, &zap_refused);
     if (!o->quiet)
         printf("chan: done: %" PRIu64 " rounds, %" PRIu64 " stale bursts, %" PRIu64
-               " malformed IQ messages, %" PRIu64 " control messages rejected\n",
-               s.rounds, s.late_total, s.rejected_total, cs.rejected);
+               " malformed IQ messages, %" PRIu64 " control messages rejected, %" PRIu64
+               " IQ connections refused (keys)\n",
+               s.rounds, s.late_total, s.rejected_total, cs.rejected, zap_refused);
     state_free(&s);
     return 0;
 fail:
