@@ -177,7 +177,7 @@ int cmd_demo(int argc, char **argv)
                    .seed = 1};
     const char *snr_list = "0,10,20,30";
     const char *impair = "ideal";
-    unsigned L = 4096;
+    unsigned L = 4096, gain_pool = 0;
     const cli_opt opts[] = {
         {"--agents", CLI_UINT, &g.agents, "agents K transmitting at once", 1, 1000, NULL},
         {"--nfft", CLI_UINT, &g.nfft, "FFT size M (cp = M/8, default allocation)", 64, 4096, NULL},
@@ -200,6 +200,9 @@ int cmd_demo(int argc, char **argv)
         {"--impair", CLI_STR, &impair, "radio impairment profile: ideal (default), "
                                        "b210-shared-ref, b210-free (docs/impairments.md)", 1, 0,
          NULL},
+        {"--gain-pool", CLI_UINT, &gain_pool, "receiver's estimate of G pooled over W "
+                                              "neighbouring bins where noisy (0 = per bin, "
+                                              "phy/ota_rx.h)", 0, PHY_OTA_RX_GAIN_POOL_MAX, NULL},
         {"--json", CLI_FLAG, &c.json, "one JSON line per SNR", 1, 0, NULL},
         {"--capture", CLI_STR, &c.capture, "also write every received stream to this SigMF "
                                            "recording (NAME[.sigmf-meta], for airmeta replay)",
@@ -250,6 +253,7 @@ int cmd_demo(int argc, char **argv)
     rc.payload_len = g.payload_len;
     rc.eta = g.eta;
     rc.rho = g.rho;
+    rc.gain_pool = gain_pool;
     rc.callback = on_burst;
     rc.user = &st.d;
     if ((s = genie_create(&g, &st.g)) != AM_OK || (s = phy_ota_rx_create(&rc, &st.rx)) != AM_OK) {

@@ -5,6 +5,7 @@
 
 #include "cmd/commands.h"
 #include "core/escape.h"
+#include "phy/ota_rx.h"
 #include "round/replay.h"
 #include "util/cli.h"
 
@@ -13,7 +14,7 @@ int cmd_replay(int argc, char **argv)
     const char *out = NULL;
     int json = 0, quiet = 0;
     float threshold = 0.0f;
-    unsigned chunk = 65536;
+    unsigned chunk = 65536, gain_pool = 0;
     const cli_opt opts[] = {
         {"--out", CLI_STR, &out, "write the recovered payloads here (little-endian float32, "
                                  "burst after burst)", 1, 0, NULL},
@@ -21,6 +22,9 @@ int cmd_replay(int argc, char **argv)
         {"--quiet", CLI_FLAG, &quiet, "no per-burst lines (errors still go to stderr)", 1, 0, NULL},
         {"--threshold", CLI_FLOAT, &threshold, "detection threshold (0 = receiver default)", 0,
          0.99, NULL},
+        {"--gain-pool", CLI_UINT, &gain_pool, "receiver's estimate of G pooled over W "
+         "neighbouring bins where noisy (0 = per bin, phy/ota_rx.h)", 0, PHY_OTA_RX_GAIN_POOL_MAX,
+         NULL},
         {"--chunk", CLI_UINT, &chunk, "samples read per step (does not change the result)", 1,
          1 << 24, NULL},
     };
@@ -53,6 +57,7 @@ int cmd_replay(int argc, char **argv)
                      .json = json ? stdout : NULL,
                      .text = json || quiet ? NULL : stdout,
                      .threshold = threshold,
+                     .gain_pool = gain_pool,
                      .chunk = chunk};
     replay_result res;
     s = replay_capture(pos[0], &o, &res);

@@ -60,6 +60,7 @@ typedef struct srv_opts {
     uint64_t seed;
     int report_x, no_memory, quiet, force;
     unsigned save_every;
+    unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
 } srv_opts;
 
 typedef struct srv_agent {
@@ -918,6 +919,8 @@ static am_status write_config(srv *s)
     cJSON_AddBoolToObject(c, "memory", !o->no_memory);
     cJSON_AddNumberToObject(c, "rho", o->rho);
     cJSON_AddNumberToObject(c, "g_th", o->g_th);
+    if (o->gain_pool) /* absent at the default: config.json keeps its bytes */
+        cJSON_AddNumberToObject(c, "gain_pool", o->gain_pool);
     cJSON_AddStringToObject(c, "eta_rule", o->eta_rule);
     cJSON_AddNumberToObject(c, "nfft", s->M);
     cJSON_AddNumberToObject(c, "cp", s->cp);
@@ -1068,6 +1071,10 @@ int cmd_server(int argc, char **argv)
          "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
          "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
          1, 0, NULL},
+        {"--gain-pool", CLI_UINT, &o->gain_pool,
+         "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
+         "phy/ota_rx.h)",
+         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL},
         {"--eta-cap", CLI_DOUBLE, &o->eta_cap,
          "eta is at most this many times the median of the reported peaks (one agent's report "
          "cannot set the round's scale when 3 or more report; agents above it clip)",
@@ -1234,6 +1241,7 @@ int cmd_server(int argc, char **argv)
     rc_.payload_len = s.D;
     rc_.eta = 1.0f;
     rc_.rho = (float)o->rho;
+    rc_.gain_pool = o->gain_pool;
     rc_.callback = on_burst;
     rc_.user = &s.rs;
     if ((st = phy_ota_rx_create(&rc_, &s.rx)) != AM_OK)

@@ -751,6 +751,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     phy_ota_rx_cfg_default(&rc);
     rc.frame = fc;
     rc.payload_len = q->L;
+    rc.gain_pool = cfg->gain_pool;
     rc.callback = on_burst;
     rc.user = q;
     if ((s = phy_ota_rx_create(&rc, &q->rx)) != AM_OK)

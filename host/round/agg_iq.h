@@ -55,6 +55,7 @@ typedef struct agg_iq_cfg {
                                 (seed, r) only (so a resumed run continues identically) */
     const phy_impair_cfg *impair; /* every radio's impairments (phy_chan_cfg.impair), used by
                                      agg_iq_create only; NULL = ideal radios */
+    unsigned gain_pool;      /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */

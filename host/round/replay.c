@@ -106,6 +106,7 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
     cfg.eta = in->scale;
     cfg.rho = in->rho;
     cfg.threshold = opts->threshold;
+    cfg.gain_pool = opts->gain_pool;
     cfg.callback = on_burst;
     cfg.user = &c;
     if ((s = phy_ota_rx_create(&cfg, &rx)) != AM_OK) {

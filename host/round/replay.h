@@ -14,6 +14,7 @@ typedef struct replay_opts {
     FILE *json;       /* one JSON object per burst (start, cfo, snr_db, active_mean, ...); NULL */
     FILE *text;       /* one human-readable line per burst; NULL */
     float threshold;  /* detection threshold (0 = the receiver's default) */
+    unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
     size_t chunk;     /* samples per read (0 = 65536); results do not depend on it */
 } replay_opts;
 

@@ -32,6 +32,7 @@
 #include "round/learner.h"
 #include "util/monotime.h"
 #include "phy/impair.h"
+#include "phy/ota_rx.h"
 #include "phy/version.h"
 #include "run/plot.h"
 #include "run/sim.h"
@@ -127,6 +128,10 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "iq: radio impairment profile: ideal (default), b210-shared-ref, b210-free "
         "(docs/impairments.md)",
         1, 0, NULL);
+    PUT("--gain-pool", CLI_UINT, &o->gain_pool,
+        "iq: receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
+        "phy/ota_rx.h)",
+        0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
     PUT("--out", CLI_STR, &o->out,
@@ -228,6 +233,8 @@ static cJSON *opt_json(const cli_opt *op)
  * that a run from before them (its config.json without them, see added_later) resumes. */
 static int opt_crc_default(const cli_opt *op)
 {
+    if (!strcmp(op->name, "--gain-pool"))
+        return *(const unsigned *)op->dst == 0;
     return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
 }
 
@@ -334,6 +341,7 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         if (s != AM_OK)
             return am_error_wrap(s, "--impair");
         c.impair = &imp;
+        c.gain_pool = o->gain_pool;
         s = agg_iq_precoding_parse(o->precoding, &c.precoding);
         return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
@@ -388,7 +396,7 @@ static am_status write_config(
  * stays). Every other flag must be there. */
 static int added_later(const char *name)
 {
-    static const char *const later[] = {"--pool", "--clip", "--impair"};
+    static const char *const later[] = {"--pool", "--clip", "--impair", "--gain-pool"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
         if (strcmp(name, later[i]) == 0)
             return 1;

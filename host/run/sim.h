@@ -51,6 +51,7 @@ typedef struct sim_opts {
     unsigned nfft, cp, timing_offset;
     double cfo;
     const char *precoding, *capture_dir, *impair;
+    unsigned gain_pool; /* iq: phy_ota_rx_cfg.gain_pool (0 = per bin) */
     flags_radio radio;
 } sim_opts;
 
