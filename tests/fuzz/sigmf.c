@@ -20,7 +20,14 @@ static const char *const tokens[] = {
     "\"airmeta:sctype\": \"0\",", "\"core:extensions\": [],", NULL};
 const char *const *fuzz_tokens = tokens;
 
-static char base[64], meta[80], data[80];
+static char dir_made[64], base[64], meta[80], data[80];
+
+static void cleanup(void) /* the driver returns from main: nothing left in /dev/shm */
+{
+    unlink(meta);
+    unlink(data);
+    rmdir(dir_made);
+}
 
 static void write_file(const char *path, const void *p, size_t n)
 {
@@ -37,9 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         const char *d = mkdtemp(dir); /* memory: 20x the iterations of a disk */
         if (!d && !(d = mkdtemp(dir2)))
             fuzz_fail("mkdtemp");
+        snprintf(dir_made, sizeof dir_made, "%s", d);
         snprintf(base, sizeof base, "%s/c", d);
         snprintf(meta, sizeof meta, "%s.sigmf-meta", base);
         snprintf(data, sizeof data, "%s.sigmf-data", base);
+        atexit(cleanup);
     }
     if (size < 2)
         return 0;
