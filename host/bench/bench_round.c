@@ -38,28 +38,180 @@ static const char *const part_name[NPART] = {"beacon+chanest", "delivered", "TX+
 static const char *const part_key[NPART] = {"beacon", "tx",    "chan",   "rx",
                                             "apply",  "other", "seconds"};
 
+typedef struct br_opts {
+    unsigned K, D, rounds, threads, nfft;
+    const char *impair;
+    float snr_db;
+    uint64_t seed;
+    int json;
+} br_opts;
+
+/* The timed rounds' buffers: the K update vectors and their delivered copies (the learner's),
+ * the estimate, theta, and per round the time of each part. */
+typedef struct br_state {
+    fl_agg agg;
+    fl_opt *opt;
+    float **x, **del, *out, *act, *theta;
+    double *t, *tmp;
+    unsigned missed;
+} br_state;
+
+static void br_free(br_state *b, unsigned K)
+{
+    fl_agg_destroy(&b->agg);
+    fl_opt_destroy(b->opt);
+    for (unsigned k = 0; b->x && b->del && k < K; k++) {
+        free(b->x[k]);
+        free(b->del[k]);
+    }
+    free(b->x);
+    free(b->del);
+    free(b->out);
+    free(b->act);
+    free(b->theta);
+    free(b->t);
+    free(b->tmp);
+}
+
+/* Buffers, the iq aggregator (4-tap Rayleigh, timing offsets up to cp/4) and Adam. */
+static am_status br_create(const br_opts *o, br_state *b)
+{
+    const unsigned K = o->K, D = o->D;
+    memset(b, 0, sizeof *b);
+    b->x = calloc(K, sizeof *b->x);
+    b->del = calloc(K, sizeof *b->del);
+    b->out = malloc((size_t)D * sizeof *b->out);
+    b->act = malloc((size_t)D * sizeof *b->act);
+    b->theta = calloc(D, sizeof *b->theta);
+    b->t = calloc((size_t)NPART * (o->rounds + 1), sizeof *b->t);
+    b->tmp = calloc(o->rounds, sizeof *b->tmp);
+    if (!b->x || !b->del || !b->out || !b->act || !b->theta || !b->t || !b->tmp)
+        return AM_FAIL(AM_ENOMEM, "out of memory");
+    for (unsigned k = 0; k < K; k++)
+        if (!(b->x[k] = malloc((size_t)D * sizeof **b->x)) ||
+            !(b->del[k] = malloc((size_t)D * sizeof **b->x)))
+            return AM_FAIL(AM_ENOMEM, "out of memory");
+    agg_iq_cfg c;
+    agg_iq_cfg_default(&c);
+    c.agents = K;
+    c.max_dim = D;
+    c.nfft = o->nfft;
+    c.max_timing_offset = o->nfft / 32; /* cp/4 */
+    c.snr_db = o->snr_db;
+    c.threads = o->threads;
+    c.seed = o->seed;
+    phy_impair_cfg imp;
+    am_status s = phy_impair_profile(o->impair, &imp);
+    if (s != AM_OK)
+        return am_error_wrap(s, "--impair");
+    c.impair = &imp;
+    fl_opt_cfg oc;
+    fl_opt_cfg_default(&oc);
+    oc.kind = FL_OPT_ADAM;
+    if ((s = agg_iq_create(&c, &b->agg)) != AM_OK)
+        return s;
+    return fl_opt_create(&oc, D, &b->opt);
+}
+
+/* Round 0 warms up, rounds 1..o->rounds are timed; b->t holds each part's time per round. */
+static am_status br_run(const br_opts *o, br_state *b)
+{
+    const unsigned K = o->K, D = o->D;
+    am_rng g;
+    am_rng_seed(&g, o->seed);
+    for (unsigned r = 0; r <= o->rounds; r++) {
+        for (unsigned k = 0; k < K; k++) /* the agents' updates (not timed: the learner's work) */
+            for (unsigned j = 0; j < D; j++)
+                b->x[k][j] = 0.01f * (float)am_rng_normal(&g);
+        double t0 = monotime_s();
+        const float *const *x = (const float *const *)b->x;
+        fl_agg_round rr = {.eta = fl_agg_eta(FL_ETA_RMS, x, NULL, K, D),
+                           .rho = 1.0f,
+                           .g_th = 0.1f,
+                           .round = r};
+        am_status s = fl_agg_execute(&b->agg, &rr, x, NULL, K, D, b->out, b->act, b->del);
+        double t1 = monotime_s();
+        if (s != AM_OK)
+            return s;
+        fl_opt_step(b->opt, b->theta, b->out);
+        double t2 = monotime_s();
+        agg_iq_round_info in;
+        agg_iq_last_round(&b->agg, &in);
+        b->missed += !in.detected;
+        double *tr = b->t + (size_t)r * NPART;
+        tr[PART_BEACON] = in.t_beacon;
+        tr[PART_TX] = in.t_tx;
+        tr[PART_CHAN] = in.t_chan;
+        tr[PART_RX] = in.t_rx;
+        tr[PART_APPLY] = t2 - t1;
+        tr[PART_TOTAL] = t2 - t0;
+        tr[PART_OTHER] = tr[PART_TOTAL] - tr[PART_BEACON] - tr[PART_TX] - tr[PART_CHAN] -
+                         tr[PART_RX] - tr[PART_APPLY];
+    }
+    return AM_OK;
+}
+
+/* The median of each part over the timed rounds and the peak resident memory, as text or one
+ * JSON line. */
+static am_status br_report(const br_opts *o, br_state *b)
+{
+    double med[NPART];
+    double *col = calloc(o->rounds, sizeof *col);
+    if (!col)
+        return AM_FAIL(AM_ENOMEM, "out of memory");
+    for (int p = 0; p < NPART; p++) {
+        for (unsigned r = 0; r < o->rounds; r++)
+            col[r] = b->t[(size_t)(r + 1) * NPART + p]; /* round 0 warms up */
+        med[p] = median(col, o->rounds, b->tmp);
+    }
+    free(col);
+    /* peak resident memory of the process: the K update vectors and delivered copies
+     * (2 K D floats, the learner's), the aggregator's buffers and the libraries */
+    struct rusage ru;
+    double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
+    const double vec_mb = 2.0 * o->K * (double)o->D * sizeof(float) / (1024.0 * 1024.0);
+    if (o->json) {
+        printf("{\"bench\":\"round\",\"agents\":%u,\"dim\":%u,\"seconds\":%.6f", o->K, o->D,
+               med[PART_TOTAL]);
+        for (int p = 0; p < PART_TOTAL; p++)
+            printf(",\"%s\":%.6f", part_key[p], med[p]);
+        printf(",\"peak_mb\":%.1f,\"vectors_mb\":%.1f,\"rounds\":%u,\"threads\":%u,\"nfft\":%u,"
+               "\"missed\":%u}\n",
+               peak_mb, vec_mb, o->rounds, o->threads, o->nfft, b->missed);
+    } else {
+        printf("airmeta bench round: K = %u agents, D = %u, M = %u, %u threads, SNR %g dB, median "
+               "of %u rounds (after 1 warm-up)\n",
+               o->K, o->D, o->nfft, o->threads, (double)o->snr_db, o->rounds);
+        for (int p = 0; p < NPART; p++)
+            printf("  %-15s %9.2f ms\n", part_name[p], 1e3 * med[p]);
+        printf("  peak memory     %9.1f MB (of which %.1f MB the agents' update and delivered "
+               "vectors)\n",
+               peak_mb, vec_mb);
+        printf("  (target <= 200 ms per round; %u of %u rounds missed)\n", b->missed,
+               o->rounds + 1);
+    }
+    return AM_OK;
+}
+
 int bench_round(int argc, char **argv)
 {
-    unsigned K = 20, D = 100000, rounds = 9, threads = 2, nfft = 256;
-    const char *impair = "ideal";
-    float snr_db = 20.0f;
-    uint64_t seed = 1;
-    int json = 0;
+    br_opts o = {.K = 20, .D = 100000, .rounds = 9, .threads = 2, .nfft = 256,
+                 .impair = "ideal", .snr_db = 20.0f, .seed = 1};
     const cli_opt opts[] = {
-        {"--agents", CLI_UINT, &K, "agents K", 1, 4096, NULL},
-        {"--dim", CLI_UINT, &D, "update dimension D (payload reals per agent)", 1, 1e7, NULL},
-        {"--rounds", CLI_UINT, &rounds, "timed rounds (the median is reported; one more warms up)",
+        {"--agents", CLI_UINT, &o.K, "agents K", 1, 4096, NULL},
+        {"--dim", CLI_UINT, &o.D, "update dimension D (payload reals per agent)", 1, 1e7, NULL},
+        {"--rounds", CLI_UINT, &o.rounds, "timed rounds (the median is reported; one more warms up)",
          1, 10000, NULL},
-        {"--threads", CLI_UINT, &threads,
+        {"--threads", CLI_UINT, &o.threads,
          "threads for the agents' side and the channel emulator (the calling one included)", 1, 64,
          NULL},
-        {"--nfft", CLI_UINT, &nfft, "FFT size M", 64, 4096, NULL},
-        {"--snr-db", CLI_FLOAT, &snr_db, "per-agent SNR rho/N0 (docs/air-interface.md §5)", -50,
+        {"--nfft", CLI_UINT, &o.nfft, "FFT size M", 64, 4096, NULL},
+        {"--snr-db", CLI_FLOAT, &o.snr_db, "per-agent SNR rho/N0 (docs/air-interface.md §5)", -50,
          200, NULL},
-        {"--seed", CLI_U64, &seed, "seed of channels, noise and update vectors", 1, 0, NULL},
-        {"--impair", CLI_STR, &impair,
+        {"--seed", CLI_U64, &o.seed, "seed of channels, noise and update vectors", 1, 0, NULL},
+        {"--impair", CLI_STR, &o.impair,
          "radio impairment profile: ideal (default), b210-shared-ref, b210-free", 1, 0, NULL},
-        {"--json", CLI_FLAG, &json, "one JSON line (seconds = median wall time of a round)", 0, -1,
+        {"--json", CLI_FLAG, &o.json, "one JSON line (seconds = median wall time of a round)", 0, -1,
          NULL},
     };
     const cli_cmd cmd = {
@@ -87,127 +239,9 @@ int bench_round(int argc, char **argv)
     if (s != AM_OK)
         return cli_fail("bench round", s);
 
-    fl_agg agg = {0};
-    fl_opt *opt = NULL;
-    float **x = calloc(K, sizeof *x), **del = calloc(K, sizeof *del);
-    float *out = malloc((size_t)D * sizeof *out), *act = malloc((size_t)D * sizeof *act);
-    float *theta = calloc(D, sizeof *theta);
-    double *t = calloc((size_t)NPART * (rounds + 1), sizeof *t), *tmp = calloc(rounds, sizeof *tmp);
-    int rc = 0;
-    if (!x || !del || !out || !act || !theta || !t || !tmp) {
-        rc = cli_fail("bench round", AM_FAIL(AM_ENOMEM, "out of memory"));
-        goto done;
-    }
-    for (unsigned k = 0; k < K; k++)
-        if (!(x[k] = malloc((size_t)D * sizeof **x)) ||
-            !(del[k] = malloc((size_t)D * sizeof **x))) {
-            rc = cli_fail("bench round", AM_FAIL(AM_ENOMEM, "out of memory"));
-            goto done;
-        }
-    agg_iq_cfg c;
-    agg_iq_cfg_default(&c);
-    c.agents = K;
-    c.max_dim = D;
-    c.nfft = nfft;
-    c.max_timing_offset = nfft / 32; /* cp/4 */
-    c.snr_db = snr_db;
-    c.threads = threads;
-    c.seed = seed;
-    phy_impair_cfg imp;
-    if ((s = phy_impair_profile(impair, &imp)) != AM_OK) {
-        rc = cli_fail("bench round", am_error_wrap(s, "--impair"));
-        goto done;
-    }
-    c.impair = &imp;
-    fl_opt_cfg oc;
-    fl_opt_cfg_default(&oc);
-    oc.kind = FL_OPT_ADAM;
-    if ((s = agg_iq_create(&c, &agg)) != AM_OK || (s = fl_opt_create(&oc, D, &opt)) != AM_OK) {
-        rc = cli_fail("bench round", s);
-        goto done;
-    }
-    am_rng g;
-    am_rng_seed(&g, seed);
-    unsigned missed = 0;
-    for (unsigned r = 0; r <= rounds; r++) {
-        for (unsigned k = 0; k < K; k++) /* the agents' updates (not timed: the learner's work) */
-            for (unsigned j = 0; j < D; j++)
-                x[k][j] = 0.01f * (float)am_rng_normal(&g);
-        double t0 = monotime_s();
-        fl_agg_round rr = {.eta = fl_agg_eta(FL_ETA_RMS, (const float *const *)x, NULL, K, D),
-                           .rho = 1.0f,
-                           .g_th = 0.1f,
-                           .round = r};
-        s = fl_agg_execute(&agg, &rr, (const float *const *)x, NULL, K, D, out, act, del);
-        double t1 = monotime_s();
-        if (s != AM_OK) {
-            rc = cli_fail("bench round", s);
-            goto done;
-        }
-        fl_opt_step(opt, theta, out);
-        double t2 = monotime_s();
-        agg_iq_round_info in;
-        agg_iq_last_round(&agg, &in);
-        missed += !in.detected;
-        double *tr = t + (size_t)r * NPART;
-        tr[PART_BEACON] = in.t_beacon;
-        tr[PART_TX] = in.t_tx;
-        tr[PART_CHAN] = in.t_chan;
-        tr[PART_RX] = in.t_rx;
-        tr[PART_APPLY] = t2 - t1;
-        tr[PART_TOTAL] = t2 - t0;
-        tr[PART_OTHER] = tr[PART_TOTAL] - tr[PART_BEACON] - tr[PART_TX] - tr[PART_CHAN] -
-                         tr[PART_RX] - tr[PART_APPLY];
-    }
-    double med[NPART];
-    double *col = calloc(rounds, sizeof *col);
-    if (!col) {
-        rc = cli_fail("bench round", AM_FAIL(AM_ENOMEM, "out of memory"));
-        goto done;
-    }
-    for (int p = 0; p < NPART; p++) {
-        for (unsigned r = 0; r < rounds; r++)
-            col[r] = t[(size_t)(r + 1) * NPART + p]; /* round 0 warms up */
-        med[p] = median(col, rounds, tmp);
-    }
-    free(col);
-    /* peak resident memory of the process: the K update vectors and delivered copies
-     * (2 K D floats, the learner's), the aggregator's buffers and the libraries */
-    struct rusage ru;
-    double peak_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-    const double vec_mb = 2.0 * K * (double)D * sizeof(float) / (1024.0 * 1024.0);
-    if (json) {
-        printf("{\"bench\":\"round\",\"agents\":%u,\"dim\":%u,\"seconds\":%.6f", K, D,
-               med[PART_TOTAL]);
-        for (int p = 0; p < PART_TOTAL; p++)
-            printf(",\"%s\":%.6f", part_key[p], med[p]);
-        printf(",\"peak_mb\":%.1f,\"vectors_mb\":%.1f,\"rounds\":%u,\"threads\":%u,\"nfft\":%u,"
-               "\"missed\":%u}\n",
-               peak_mb, vec_mb, rounds, threads, nfft, missed);
-    } else {
-        printf("airmeta bench round: K = %u agents, D = %u, M = %u, %u threads, SNR %g dB, median "
-               "of %u rounds (after 1 warm-up)\n",
-               K, D, nfft, threads, (double)snr_db, rounds);
-        for (int p = 0; p < NPART; p++)
-            printf("  %-15s %9.2f ms\n", part_name[p], 1e3 * med[p]);
-        printf("  peak memory     %9.1f MB (of which %.1f MB the agents' update and delivered "
-               "vectors)\n",
-               peak_mb, vec_mb);
-        printf("  (target <= 200 ms per round; %u of %u rounds missed)\n", missed, rounds + 1);
-    }
-done:
-    fl_agg_destroy(&agg);
-    fl_opt_destroy(opt);
-    for (unsigned k = 0; x && del && k < K; k++) {
-        free(x[k]);
-        free(del[k]);
-    }
-    free(x);
-    free(del);
-    free(out);
-    free(act);
-    free(theta);
-    free(t);
-    free(tmp);
-    return rc;
+    br_state b;
+    if ((s = br_create(&o, &b)) == AM_OK && (s = br_run(&o, &b)) == AM_OK)
+        s = br_report(&o, &b);
+    br_free(&b, o.K);
+    return s == AM_OK ? 0 : cli_fail("bench round", s);
 }
