@@ -1,0 +1,1362 @@
+/* host/run/server: the server of a multi-process run (contract: run/server.h). */
+#include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/cli.h"
+#include "core/file.h"
+#include "net/auth.h"
+#include "net/ctrl.h"
+#include "fl/agg.h"
+#include "fl/meta.h"
+#include "fl/sparse.h"
+#include "util/fsutil.h"
+#include "round/learner.h"
+#include "run/rundir.h"
+#include "util/monotime.h"
+#include "net/net.h"
+#include "net/net_air.h"
+#include "phy/beacon.h"
+#include "phy/frame.h"
+#include "phy/ota_rx.h"
+#include "radio/radio.h"
+#include "run/server.h"
+
+typedef struct srv_agent {
+    int joined, welcomed, alive;
+    ctrl_peer peer;
+    /* this round */
+    int reported;
+    float loss, peak, power;
+} srv_agent;
+
+typedef struct srv_rx {
+    uint64_t lo, hi; /* accepted burst starts */
+    int got;
+    unsigned bursts;
+    float *payload;
+    size_t L;
+    float active_mean, snr_db, cfo, n0;
+    uint64_t start;
+} srv_rx;
+
+typedef struct server srv;
+
+struct server {
+    server_opts o;
+    net_sec sec;
+    int reserve_fd[3]; /* descriptors kept for the run's files (a connection flood cannot take
+                          them): released just before theta.f32 is written */
+    uint64_t peer_drops, refused_hello, implausible;
+    float *peaks; /* K: this round's reported peaks (the eta rule) */
+    ctrl *c;
+    radio *rad;
+    double rate;
+    int air; /* --radio uhd: the server's own radio, no chan (host/net/net_air.h) */
+    unsigned K;
+    srv_agent *ag;
+    int chan_joined;
+    ctrl_peer chan_peer;
+    char (*chan_ep)[CTRL_STR_LEN]; /* 2 + 2K */
+    ctrl_learner l;
+    fl_eta_rule eta_rule;
+    fl_task_family *fam;
+    fl_model *model;
+    fl_opt *opt;
+    size_t D;
+    float *theta, *avg;
+    float *xs; /* K x D with --report-x */
+    phy_frame *frame;
+    phy_ota_rx *rx;
+    srv_rx rs;
+    unsigned M, cp;
+    size_t blen, bl, chunk_cap;
+    float complex *beacon, *chunk;
+    int64_t slot, gap;
+    /* the round in progress */
+    uint32_t cur;
+    int collecting, want_report;
+    int have_report;
+    int64_t rep_tick;
+    uint64_t rep_len;
+    uint32_t rep_late, rep_rejected, rep_n;
+    uint32_t *ids, *inc; /* K */
+    uint64_t late_status, peer_rejects;
+    double next_start;
+    FILE *metrics;
+    char metrics_path[FS_PATH_MAX];
+    run_dir *rd; /* --out's lock (host/run/rundir.h) */
+    /* rounds done, and who was applied in the last one (told in the next MODEL) */
+    uint32_t done, nprev, prev_round;
+    uint32_t *prev, *applied; /* K */
+    unsigned decoded_rounds;
+};
+
+static void srv_free(srv *s)
+{
+    ctrl_destroy(s->c);
+    radio_close(s->rad);
+    net_sec_free(&s->sec); /* after the last socket */
+    for (int i = 0; i < 3; i++)
+        if (s->reserve_fd[i] > 0)
+            close(s->reserve_fd[i]);
+    free(s->peaks);
+    free(s->ag);
+    free(s->chan_ep);
+    fl_opt_destroy(s->opt);
+    fl_model_destroy(s->model);
+    fl_task_family_destroy(s->fam);
+    free(s->theta);
+    free(s->avg);
+    free(s->xs);
+    phy_ota_rx_destroy(s->rx);
+    phy_frame_destroy(s->frame);
+    free(s->rs.payload);
+    free(s->beacon);
+    free(s->chunk);
+    free(s->ids);
+    free(s->inc);
+    free(s->prev);
+    free(s->applied);
+    if (s->metrics)
+        fclose(s->metrics);
+    run_dir_close(s->rd);
+}
+
+static am_status on_burst(const phy_ota_burst *b, void *user)
+{
+    srv_rx *r = user;
+    r->bursts++;
+    if (r->got || b->start < r->lo || b->start > r->hi || b->payload_len != r->L)
+        return AM_OK; /* not the scheduled burst */
+    memcpy(r->payload, b->payload, r->L * sizeof *r->payload);
+    r->got = 1;
+    r->active_mean = b->active_mean;
+    r->snr_db = b->snr_db;
+    r->cfo = b->cfo;
+    r->n0 = b->n0;
+    r->start = b->start;
+    return AM_OK;
+}
+
+static am_status
+send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, const char *reason)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_WELCOME;
+    ctrl_welcome *w = &m.u.welcome;
+    w->accepted = (uint32_t)ok;
+    w->role = role;
+    snprintf(w->reason, sizeof w->reason, "%.120s", reason);
+    if (ok) {
+        w->dim = s->D;
+        w->nfft = s->M;
+        w->cp = s->cp;
+        w->payload_len = s->D;
+        w->rate = s->rate;
+        if (role == CTRL_ROLE_AGENT && s->air) {
+            w->learner = s->l; /* empty endpoints: the agent uses its own radio (net_air.h) */
+        } else if (role == CTRL_ROLE_AGENT) {
+            snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
+            snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);
+            w->learner = s->l;
+            unsigned char ck[ZCTX_KEY_LEN];
+            if (s->sec.on && net_auth_chan_key(s->sec.auth, ck))
+                zctx_key_z85(ck, w->data_key); /* the agents' IQ goes to the chan under CURVE */
+        }
+    }
+    return ctrl_send(s->c, to, &m);
+}
+
+static am_status open_radio(srv *s)
+{
+    radio_close(s->rad);
+    s->rad = NULL;
+    char args[3 * CTRL_STR_LEN + 200], curve[200] = "";
+    unsigned char ck[ZCTX_KEY_LEN];
+    if (s->sec.on && net_auth_chan_key(s->sec.auth, ck)) {
+        char hs[2 * ZCTX_KEY_LEN + 1], hc[2 * ZCTX_KEY_LEN + 1];
+        net_key_hex(s->sec.sec, hs);
+        net_key_hex(ck, hc);
+        snprintf(curve, sizeof curve, ",curve_key=%s,curve_server=%s", hs, hc);
+    }
+    snprintf(args, sizeof args, "tx=>%s,rx=>%s,rate=%.17g,hwm=16,timeout=5%s", s->chan_ep[0],
+             s->chan_ep[1], s->rate, curve);
+    am_status st = radio_open("zmq", args, &s->rad);
+    if (st == AM_OK)
+        st = radio_rx_start(s->rad, NULL);
+    return st;
+}
+
+static void say(const srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const srv *s, const char *fmt, ...)
+{
+    if (s->o.quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* A refusal: counted, said, and answered if the peer is still there (a peer that vanished right
+ * after its HELLO must not stop the run: issue 12 finding 1). */
+static am_status refuse(srv *s, const ctrl_peer *to, uint32_t role, const char *what, const char *t)
+{
+    char line[240];
+    snprintf(line, sizeof line, "server: %s refused: %s", what, t);
+    ctrl_count_reject(s->c, CTRL_REJ_PEER, line);
+    s->refused_hello++;
+    say(s, "%s\n", line);
+    send_welcome(s, to, role, 0, 0, t); /* best effort */
+    return AM_OK;
+}
+
+/* With CURVE: the identity the ZAP handler gave this connection ("agent:ID", "chan"). */
+static int user_is(const srv *s, const ctrl_peer *from, const char *want)
+{
+    return !s->sec.on || strcmp(from->user, want) == 0;
+}
+
+/* Everything a message from a peer can mean, whatever the server is waiting for. */
+static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
+{
+    char t[200];
+    if (m->type == CTRL_HELLO) {
+        const ctrl_hello *h = &m->u.hello;
+        if (h->role == CTRL_ROLE_CHAN) {
+            if (s->air)
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan",
+                              "this run is on air (--radio uhd): no chan");
+            if (m->sender != CTRL_ID_CHAN) {
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: chan HELLO with an agent id");
+                return AM_OK;
+            }
+            if (!user_is(s, from, "chan")) {
+                snprintf(t, sizeof t, "a chan HELLO under the key of '%.40s', not the chan's",
+                         from->user);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
+            if (h->n_agents != s->K) {
+                snprintf(t, sizeof t, "the chan emulates %u agents, the run has %u", h->n_agents,
+                         s->K);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
+            if (h->n_ep != 2 + 2 * s->K) {
+                snprintf(t, sizeof t, "%u data endpoints for %u agents", h->n_ep, s->K);
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
+            for (uint32_t i = 0; i < h->n_ep; i++)
+                snprintf(s->chan_ep[i], CTRL_STR_LEN, "%s", ctrl_str_at(h->ep, i));
+            s->chan_peer = *from;
+            int again = s->chan_joined;
+            s->chan_joined = 1;
+            am_status st = open_radio(s);
+            if (st != AM_OK) { /* the chan's endpoints do not work: it stays out, the run goes on */
+                s->chan_joined = 0;
+                snprintf(t, sizeof t, "its data endpoints: %.150s", am_last_error());
+                return refuse(s, from, CTRL_ROLE_CHAN, "chan", t);
+            }
+            say(s, "server: chan %sjoined (%s), data %s / %s\n", again ? "re" : "", h->desc,
+                s->chan_ep[0], s->chan_ep[1]);
+            if (send_welcome(s, from, CTRL_ROLE_CHAN, 0, 1, "ok") != AM_OK) {
+                s->chan_joined = 0; /* gone already */
+                s->peer_drops++;
+                return AM_OK;
+            }
+            /* every joined agent: those waiting for the chan, and those that must follow a
+             * restarted chan to its new endpoints (an agent whose endpoints did not change takes
+             * the WELCOME as a no-op) */
+            for (unsigned k = 0; k < s->K; k++)
+                if (s->ag[k].joined) {
+                    if (send_welcome(s, &s->ag[k].peer, CTRL_ROLE_AGENT, k, 1, "ok") == AM_OK)
+                        s->ag[k].welcomed = s->ag[k].alive = 1;
+                    else
+                        s->ag[k].alive = 0;
+                }
+            return AM_OK;
+        }
+        if (h->id >= s->K) {
+            snprintf(t, sizeof t, "agent id %u but the run has %u agents (0..%u)", h->id, s->K,
+                     s->K - 1);
+            return refuse(s, from, CTRL_ROLE_AGENT, "agent", t);
+        }
+        if (m->sender != h->id) {
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: HELLO sender differs from its id");
+            return AM_OK;
+        }
+        char want[ZCTX_USER_LEN];
+        net_auth_agent_user(h->id, want, sizeof want);
+        if (!user_is(s, from, want)) { /* an id used with another key: no take-over */
+            snprintf(t, sizeof t, "agent id %u claimed under the key of '%.40s'", h->id,
+                     from->user);
+            return refuse(s, from, CTRL_ROLE_AGENT, "agent", t);
+        }
+        srv_agent *a = &s->ag[h->id];
+        int again = a->joined;
+        a->joined = a->alive = 1;
+        a->welcomed = 0;
+        a->peer = *from; /* a restarted agent replaces its old connection */
+        say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
+        if (s->chan_joined || s->air) {
+            if (send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok") == AM_OK) {
+                a->welcomed = 1;
+            } else { /* gone already: dropped, the run goes on */
+                a->alive = 0;
+                s->peer_drops++;
+            }
+        }
+        return AM_OK;
+    }
+    /* everything else must come from a known peer under its own id */
+    int is_chan = s->chan_joined && ctrl_peer_eq(from, &s->chan_peer) && user_is(s, from, "chan");
+    int is_agent =
+        m->sender < s->K && s->ag[m->sender].joined && ctrl_peer_eq(from, &s->ag[m->sender].peer);
+    if (is_agent) {
+        char want[ZCTX_USER_LEN];
+        net_auth_agent_user(m->sender, want, sizeof want);
+        is_agent = user_is(s, from, want);
+    }
+    if (!(is_chan && m->sender == CTRL_ID_CHAN) && !is_agent) {
+        snprintf(t, sizeof t, "server: %s from an unknown peer (sender id 0x%x)",
+                 ctrl_type_name(m->type), m->sender);
+        ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+        s->peer_rejects++;
+        return AM_OK;
+    }
+    switch (m->type) {
+    case CTRL_STATUS: {
+        srv_agent *a = &s->ag[m->sender];
+        if (!is_agent)
+            break;
+        if (!s->collecting || m->round != s->cur || a->reported) {
+            s->late_status++;
+            return AM_OK;
+        }
+        const ctrl_status *st = &m->u.status;
+        if (!(st->peak >= 0) || !(st->power >= 0)) { /* decode checks finiteness; sign here */
+            snprintf(t, sizeof t, "server: STATUS of agent %u with peak %g, power %g", m->sender,
+                     (double)st->peak, (double)st->power);
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+            return AM_OK;
+        }
+        if (s->o.report_x) {
+            if (st->n_x != s->D) {
+                snprintf(t, sizeof t, "server: STATUS of agent %u without its x (%u floats)",
+                         m->sender, st->n_x);
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+                return AM_OK;
+            }
+            ctrl_f32_copy(st->x, s->D, s->xs + (size_t)m->sender * s->D);
+        }
+        a->reported = 1;
+        a->loss = st->loss;
+        a->peak = st->peak;
+        a->power = st->power;
+        return AM_OK;
+    }
+    case CTRL_REPORT:
+        if (!is_chan)
+            break;
+        if (!s->want_report || m->round != s->cur)
+            return AM_OK; /* an old round's report */
+        if (m->u.report.n > s->K) {
+            ctrl_count_reject(s->c, CTRL_REJ_PEER, "server: REPORT with more agents than the run");
+            return AM_OK;
+        }
+        for (uint32_t i = 0; i < m->u.report.n; i++) {
+            uint32_t id = ctrl_u32_at(m->u.report.ids, i);
+            if (id >= s->K || !s->ag[id].reported) {
+                snprintf(t, sizeof t, "server: REPORT names agent %u, not planned this round", id);
+                ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+                return AM_OK;
+            }
+        }
+        s->have_report = 1;
+        s->rep_tick = m->u.report.chunk_tick;
+        s->rep_len = m->u.report.chunk_len;
+        s->rep_late = m->u.report.late;
+        s->rep_rejected = m->u.report.rejected;
+        s->rep_n = m->u.report.n;
+        for (uint32_t i = 0; i < m->u.report.n; i++)
+            s->inc[i] = ctrl_u32_at(m->u.report.ids, i);
+        return AM_OK;
+    case CTRL_LEAVE:
+        if (is_chan) {
+            s->chan_joined = 0;
+            say(s, "server: the chan left\n");
+        } else {
+            s->ag[m->sender].alive = 0;
+            s->ag[m->sender].joined = 0;
+            say(s, "server: agent %u left\n", m->sender);
+        }
+        return AM_OK;
+    default:
+        break;
+    }
+    snprintf(t, sizeof t, "server: unexpected %s from %s %u", ctrl_type_name(m->type),
+             is_chan ? "the chan" : "agent", m->sender);
+    ctrl_count_reject(s->c, CTRL_REJ_PEER, t);
+    s->peer_rejects++;
+    return AM_OK;
+}
+
+/* Handles messages until done(s) holds or the deadline; AM_ETIMEOUT then. */
+static am_status pump(srv *s, double deadline, int (*done)(const srv *))
+{
+    while (!done(s)) {
+        if (net_stop_requested())
+            return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+        double left = deadline - monotime_s();
+        if (left <= 0)
+            return AM_FAIL(AM_ETIMEOUT, "server: deadline");
+        ctrl_msg m;
+        ctrl_peer from;
+        am_status st = ctrl_recv(s->c, left < 0.2 ? left : 0.2, &m, &from);
+        if (st == AM_ETIMEOUT)
+            continue;
+        if (st != AM_OK)
+            return st;
+        if ((st = handle(s, &m, &from)) != AM_OK)
+            return st;
+    }
+    return AM_OK;
+}
+
+static int all_joined(const srv *s)
+{
+    if (!s->chan_joined && !s->air)
+        return 0;
+    for (unsigned k = 0; k < s->K; k++)
+        if (!s->ag[k].welcomed)
+            return 0;
+    return 1;
+}
+
+static int all_reported(const srv *s)
+{
+    for (unsigned k = 0; k < s->K; k++)
+        if (s->ag[k].alive && s->ag[k].welcomed && !s->ag[k].reported)
+            return 0;
+    return 1;
+}
+
+static int got_report(const srv *s)
+{
+    return s->have_report;
+}
+
+static int never(const srv *s)
+{
+    (void)s;
+    return 0;
+}
+
+static cJSON *ids_json(const uint32_t *ids, unsigned n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+    return a;
+}
+
+static am_status write_line(srv *s, cJSON *o)
+{
+    char *txt = cJSON_PrintUnformatted(o);
+    if (!txt)
+        return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
+    int bad = fprintf(s->metrics, "%s\n", txt) < 0 || fflush(s->metrics) != 0;
+    cJSON_free(txt);
+    if (bad)
+        return AM_FAIL(AM_EIO, "%s: write failed: %s", s->metrics_path, strerror(errno));
+    return AM_OK;
+}
+
+/* Sends m to agent k; any failure (connection closed, queue full for the send timeout, socket
+ * error) drops that agent, never the run; it comes back with its next HELLO. */
+static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
+{
+    am_status st = ctrl_send(s->c, &s->ag[k].peer, m);
+    if (st == AM_OK)
+        return;
+    if (s->ag[k].alive) {
+        if (st == AM_ENOTFOUND)
+            say(s, "server: agent %u is gone (connection closed)\n", k);
+        else
+            say(s, "server: agent %u dropped: %s\n", k, am_last_error());
+        s->peer_drops++;
+    }
+    s->ag[k].alive = 0;
+}
+
+/* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5). */
+static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = r;
+    m.u.go = (ctrl_go){.eta = eta,
+                       .rho = (float)s->o.air.rho,
+                       .g_th = (float)s->o.air.g_th,
+                       .beacon_tick = B,
+                       .tx_tick = T};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+}
+
+/* On air (--radio uhd, host/net/net_air.h): beacon tick B NET_AIR_LEAD_S ahead of the device time,
+ * GO(B, T) to the round's n agents, uplink RX armed at T - 4 blocks, the beacon at B, the window
+ * around T collected and decoded. A beacon or window with a late / underflow / sequence-error
+ * event is not used (UHD_NOTES "Buffers and async events"). */
+static am_status
+air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **why)
+{
+    const int64_t blk = (int64_t)(s->M + s->cp);
+    int64_t B, turn = (int64_t)ceil(NET_AIR_TURN_S * s->rate);
+    am_status st = net_air_tick_after(s->rad, s->rate, NET_AIR_LEAD_S, &B);
+    if (st != AM_OK)
+        return st;
+    const int64_t T = B + (s->gap > turn ? s->gap : turn), w0 = T - 4 * blk;
+    send_go(s, r, n, eta, B, T);
+    radio_stats a, b;
+    radio_get_stats(s->rad, &a);
+    size_t got = 0, gaps = 0;
+    if ((st = net_air_rx_arm(s->rad, s->rate, w0)) != AM_OK ||
+        (st = net_air_tx_at(s->rad, s->rate, s->beacon, s->bl, B, 0)) != AM_OK) {
+        *why = "radio refused the beacon or the uplink window";
+        say(s, "server: round %u: %s\n", r + 1, am_last_error());
+        return AM_OK;
+    }
+    st =
+        net_air_rx_collect(s->rad, s->rate, w0, s->chunk, s->chunk_cap,
+                           NET_AIR_LEAD_S + NET_AIR_TURN_S + s->o.burst_timeout, 0.05, &got, &gaps);
+    radio_tx_flush(s->rad, 1.0);
+    radio_get_stats(s->rad, &b);
+    if (st == AM_ETIMEOUT) {
+        *why = "no uplink samples";
+        return AM_OK;
+    }
+    if (st != AM_OK)
+        return st;
+    if (net_air_stats_bad(&a, &b) || gaps) {
+        *why = "late, underflow, sequence error or RX gap on the radio";
+        return AM_OK;
+    }
+    s->rs.lo = (uint64_t)(T - w0 - (int64_t)s->cp);
+    s->rs.hi = (uint64_t)(T - w0 + 2 * (int64_t)s->cp);
+    phy_ota_rx_reset(s->rx);
+    if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK ||
+        (st = phy_ota_rx_execute(s->rx, s->chunk, got)) != AM_OK)
+        return st;
+    *decoded = s->rs.got;
+    if (!s->rs.got)
+        *why = "burst not detected";
+    return AM_OK;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* eta from the reported peaks (issue 12, plausibility): their maximum (fl_agg_eta's rule), but at
+ * most cap times their upper median *med, so that one agent's report (peak = 1e30) cannot set the
+ * round's scale: with n >= 3 reports the upper median is an honest agent's as long as more than
+ * half of them are honest (with n = 2 it is the maximum: two reports cannot outvote one). An agent
+ * whose peak is above eta clips its payload to eta (cmd_agent.c), its error memory keeps the rest.
+ * Sorts p. */
+static float robust_eta(float *p, unsigned n, float cap, float *med)
+{
+    *med = 0;
+    if (n == 0)
+        return 0;
+    qsort(p, n, sizeof *p, cmp_float);
+    float mx = p[n - 1];
+    *med = p[n / 2];
+    return mx > cap * *med ? cap * *med : mx;
+}
+
+static am_status run_round(srv *s,
+                           uint32_t r,
+                           const uint32_t *prev,
+                           uint32_t nprev,
+                           uint32_t prev_round,
+                           uint32_t *applied,
+                           uint32_t *napplied)
+{
+    const unsigned K = s->K;
+    s->cur = r;
+    if (s->o.round_period > 0 && s->next_start > monotime_s()) {
+        /* the round cadence: wait, still serving joins, leaves and stray messages */
+        am_status w = pump(s, s->next_start, never);
+        if (w != AM_OK && w != AM_ETIMEOUT)
+            return w;
+        if (net_stop_requested())
+            return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+    }
+    const double t_start = monotime_s();
+    s->next_start = t_start + s->o.round_period;
+    for (unsigned k = 0; k < K; k++)
+        s->ag[k].reported = 0;
+    /* 1. the model */
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_MODEL;
+    m.round = r;
+    m.u.model = (ctrl_model){.rho = (float)s->o.air.rho,
+                             .g_th = (float)s->o.air.g_th,
+                             .flags = s->o.report_x ? CTRL_MODEL_REPORT_X : 0,
+                             .prev_round = prev_round,
+                             .n_prev = nprev,
+                             .dim = (uint32_t)s->D,
+                             .prev_ids = prev,
+                             .theta = s->theta};
+    unsigned asked = 0;
+    for (unsigned k = 0; k < K; k++)
+        if (s->ag[k].welcomed && s->ag[k].alive) {
+            to_agent(s, k, &m);
+            asked += s->ag[k].alive;
+        }
+    /* 2. the reports, until all answered or the round's deadline */
+    s->collecting = 1;
+    am_status st = pump(s, t_start + s->o.round_timeout, all_reported);
+    s->collecting = 0;
+    if (st != AM_OK && st != AM_ETIMEOUT)
+        return st;
+    if (net_stop_requested())
+        return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
+    unsigned n = 0;
+    double loss = 0;
+    float eta = 0, eta_max = 0, med = 0;
+    for (unsigned k = 0; k < K; k++)
+        if (s->ag[k].reported) {
+            float e = s->eta_rule == FL_ETA_PEAK ? s->ag[k].peak : sqrtf(s->ag[k].power);
+            s->peaks[n] = e;
+            s->ids[n++] = k;
+            loss += s->ag[k].loss;
+            eta_max = e > eta_max ? e : eta_max;
+        }
+    eta = robust_eta(s->peaks, n, (float)s->o.eta_cap, &med);
+    if (!(eta > 0))
+        eta = 1.0f; /* fl_agg_eta: every vector zero */
+    const int64_t B = (int64_t)(r + 1) * s->slot, T = B + s->gap;
+    int decoded = 0;
+    *napplied = 0;
+    s->have_report = 0;
+    s->rep_n = 0;
+    s->rep_late = s->rep_rejected = 0;
+    s->rs.got = 0;
+    s->rs.bursts = 0;
+    s->rs.active_mean = s->rs.snr_db = s->rs.cfo = s->rs.n0 = NAN;
+    const char *why = "";
+    if (n == 0) {
+        why = "no agent reported";
+    } else if (s->air) {
+        if ((st = air_round(s, r, n, eta, &decoded, &why)) != AM_OK)
+            return st;
+        if (decoded) { /* on air the server cannot tell who made the sum: every agent sent GO */
+            s->rep_n = n;
+            memcpy(s->inc, s->ids, n * sizeof *s->ids);
+        }
+    } else if (!s->chan_joined) {
+        why = "no chan";
+    } else {
+        /* 3. plan, go, beacon */
+        memset(&m, 0, sizeof m);
+        m.type = CTRL_PLAN;
+        m.round = r;
+        m.u.plan = (ctrl_plan){.eta = eta,
+                               .rho = (float)s->o.air.rho,
+                               .nfft = s->M,
+                               .cp = s->cp,
+                               .burst_len = s->blen,
+                               .beacon_tick = B,
+                               .tx_tick = T,
+                               .deadline = s->o.burst_timeout,
+                               .n = n,
+                               .ids = s->ids};
+        st = ctrl_send(s->c, &s->chan_peer, &m);
+        if (st != AM_OK) {
+            why = "the chan is unreachable";
+            s->chan_joined = 0; /* dropped; it comes back with its next HELLO */
+            s->peer_drops++;
+            st = AM_OK;
+        } else {
+            send_go(s, r, n, eta, B, T);
+            radio_time at = radio_time_from_ticks(B, s->rate);
+            st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
+            if (st != AM_OK) {
+                why = "beacon not taken by the chan";
+            } else {
+                /* 4. the chan's report and stream */
+                s->want_report = 1;
+                st = pump(s, monotime_s() + s->o.burst_timeout + 5.0, got_report);
+                s->want_report = 0;
+                if (st != AM_OK && st != AM_ETIMEOUT)
+                    return st;
+                if (!s->have_report) {
+                    why = "no report from the chan";
+                } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
+                    why = "the chan's stream has an unexpected length";
+                } else {
+                    double dl = monotime_s() + 5.0;
+                    int have = 0;
+                    while (!have && monotime_s() < dl) {
+                        size_t got = 0;
+                        radio_time t0;
+                        st = radio_rx(s->rad, s->chunk, s->chunk_cap, &got, &t0, 0.2);
+                        if (st == AM_ETIMEOUT)
+                            continue;
+                        if (st != AM_OK)
+                            return st;
+                        have = radio_time_to_ticks(t0, s->rate) == s->rep_tick && got == s->rep_len;
+                    }
+                    if (!have) {
+                        why = "the chan's stream did not arrive";
+                    } else {
+                        /* 5. receive: the burst must start near T (within the cp, + delays) */
+                        const int64_t lead = T - s->rep_tick;
+                        s->rs.lo = lead > (int64_t)s->cp ? (uint64_t)(lead - s->cp) : 0;
+                        s->rs.hi = (uint64_t)(lead + 2 * (int64_t)s->cp);
+                        phy_ota_rx_reset(s->rx);
+                        if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK)
+                            return st;
+                        st = phy_ota_rx_execute(s->rx, s->chunk, s->rep_len);
+                        if (st != AM_OK)
+                            return st;
+                        if (!s->rs.got)
+                            why = "burst not detected";
+                        else if (s->rep_n == 0)
+                            why = "no burst made the sum";
+                        else
+                            decoded = 1;
+                    }
+                }
+            }
+        }
+    }
+    double nmse = NAN, floor_nmse = NAN;
+    if (decoded) {
+        /* plausibility (issue 12): the payload estimates an average of payloads whose complex
+         * entries are at most eta in magnitude; its norm is bounded by --norm-bound times the
+         * reports' median peak times sqrt(ceil(D/2)) (a scale one report cannot move), so no
+         * single agent can make the step larger; a non-finite payload or a larger one is not
+         * applied and is flagged */
+        double n2 = 0;
+        for (size_t j = 0; j < s->D; j++)
+            n2 += (double)s->rs.payload[j] * s->rs.payload[j];
+        const double bound = s->o.norm_bound * (double)med * sqrt((double)((s->D + 1) / 2));
+        if (!isfinite(n2) || !(sqrt(n2) <= bound)) {
+            static char flag[160];
+            snprintf(flag, sizeof flag,
+                     "implausible payload: norm %.3g > %.3g (--norm-bound x median peak x "
+                     "sqrt(D/2)); not applied",
+                     sqrt(n2), bound);
+            why = flag;
+            decoded = 0;
+            s->implausible++;
+        }
+    }
+    if (decoded) {
+        if (s->o.report_x) { /* the ideal average of the summed agents' x */
+            memset(s->avg, 0, s->D * sizeof *s->avg);
+            for (unsigned i = 0; i < s->rep_n; i++) {
+                const float *x = s->xs + (size_t)s->inc[i] * s->D;
+                for (size_t j = 0; j < s->D; j++)
+                    s->avg[j] += x[j];
+            }
+            double e2 = 0, a2 = 0;
+            for (size_t j = 0; j < s->D; j++) {
+                s->avg[j] /= (float)s->rep_n;
+                double e = (double)s->rs.payload[j] - s->avg[j];
+                e2 += e * e;
+                a2 += (double)s->avg[j] * s->avg[j];
+            }
+            nmse = a2 > 0 ? e2 / a2 : NAN;
+            /* docs/air-interface.md §5: eta^2 N0 / (2 n^2 rho) per entry, N0 the receiver's
+             * estimate, n the summed agents (exact when nothing is truncated, g_th = 0) */
+            const double nn = (double)s->rep_n;
+            floor_nmse = a2 > 0 ? (double)s->D * (double)eta * eta * (double)s->rs.n0 /
+                                      (2.0 * nn * nn * s->o.air.rho) / a2
+                                : NAN;
+        }
+        fl_opt_step(s->opt, s->theta, s->rs.payload); /* docs/paper.md §3 */
+        for (unsigned i = 0; i < s->rep_n; i++)
+            applied[i] = s->inc[i];
+        *napplied = s->rep_n;
+    }
+    /* 6. the verdict to the round's agents */
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_COMMIT;
+    m.round = r;
+    m.u.commit = (ctrl_commit){.decoded = (uint32_t)decoded, .n = *napplied, .ids = applied};
+    for (unsigned i = 0; i < n; i++)
+        to_agent(s, s->ids[i], &m);
+
+    const double wall = monotime_s() - t_start;
+    ctrl_stats cs;
+    ctrl_get_stats(s->c, &cs);
+    unsigned absent = 0;
+    uint32_t *abs_ids = s->inc + K; /* scratch after inc (K entries) */
+    for (unsigned k = 0; k < K; k++)
+        if (!s->ag[k].reported)
+            abs_ids[absent++] = k;
+    if (s->metrics) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "round", r + 1);
+        cJSON_AddItemToObject(o, "agents", ids_json(applied, *napplied));
+        cJSON_AddItemToObject(o, "reported", ids_json(s->ids, n));
+        cJSON_AddItemToObject(o, "absent", ids_json(abs_ids, absent));
+        cJSON_AddNumberToObject(o, "asked", asked);
+        cJSON_AddBoolToObject(o, "decoded", decoded);
+        if (!decoded)
+            cJSON_AddStringToObject(o, "why", why);
+        cJSON_AddNumberToObject(o, "train_loss", n ? loss / n : NAN);
+        cJSON *al = cJSON_AddObjectToObject(o, "agent_loss");
+        for (unsigned i = 0; i < n; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "%u", s->ids[i]);
+            cJSON_AddNumberToObject(al, key, s->ag[s->ids[i]].loss);
+        }
+        cJSON_AddNumberToObject(o, "eta", eta);
+        cJSON_AddNumberToObject(o, "eta_max_reported", eta_max);
+        cJSON_AddNumberToObject(o, "eta_median_reported", med);
+        cJSON_AddNumberToObject(o, "agg_nmse", nmse); /* null without --report-x */
+        cJSON_AddNumberToObject(o, "agg_nmse_db", nmse > 0 ? 10 * log10(nmse) : NAN);
+        cJSON_AddNumberToObject(o, "agg_floor_db", floor_nmse > 0 ? 10 * log10(floor_nmse) : NAN);
+        cJSON_AddNumberToObject(o, "mean_active", s->rs.active_mean);
+        cJSON_AddNumberToObject(o, "snr_db", s->rs.snr_db);
+        cJSON_AddNumberToObject(o, "cfo", s->rs.cfo);
+        cJSON_AddNumberToObject(o, "bursts_seen", s->rs.bursts);
+        cJSON_AddNumberToObject(o, "chan_stale", s->rep_late);
+        cJSON_AddNumberToObject(o, "chan_malformed", s->rep_rejected);
+        cJSON_AddNumberToObject(o, "ctrl_rejected", (double)cs.rejected);
+        cJSON_AddNumberToObject(o, "late_status", (double)s->late_status);
+        cJSON_AddNumberToObject(o, "auth_refused", (double)cs.handshake_failed);
+        cJSON_AddNumberToObject(o, "hello_refused", (double)s->refused_hello);
+        cJSON_AddNumberToObject(o, "peer_drops", (double)s->peer_drops);
+        cJSON_AddNumberToObject(o, "implausible", (double)s->implausible);
+        cJSON_AddNumberToObject(o, "wall_s", wall);
+        st = write_line(s, o);
+        cJSON_Delete(o);
+        if (st != AM_OK)
+            return st;
+    }
+    say(s, "round %4u  agents %u/%u  loss %9.4f  %s  active %5.2f  nmse %7.2f dB  %.2f s\n", r + 1,
+        *napplied, K, n ? loss / n : NAN, decoded ? "decoded" : why, (double)s->rs.active_mean,
+        nmse > 0 ? 10 * log10(nmse) : NAN, wall);
+    return AM_OK;
+}
+
+static am_status write_config(srv *s)
+{
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "config.json");
+    if (st != AM_OK)
+        return st;
+    cJSON *c = cJSON_CreateObject();
+    const server_opts *o = &s->o;
+    cJSON_AddStringToObject(c, "command", "server");
+    cJSON_AddStringToObject(c, "bind", ctrl_endpoint(s->c));
+    cJSON_AddNumberToObject(c, "agents", o->agents);
+    cJSON_AddNumberToObject(c, "rounds", o->rounds);
+    cJSON_AddStringToObject(c, "task", o->task.task);
+    cJSON_AddStringToObject(c, "model", fl_model_describe(s->model));
+    cJSON_AddNumberToObject(c, "params", (double)s->D);
+    cJSON_AddStringToObject(c, "learner", o->learn.learner);
+    cJSON_AddNumberToObject(c, "inner_steps", o->learn.inner_steps);
+    cJSON_AddNumberToObject(c, "alpha", o->learn.alpha);
+    cJSON_AddNumberToObject(c, "beta", o->learn.beta);
+    cJSON_AddStringToObject(c, "optimizer", o->learn.optimizer);
+    cJSON_AddNumberToObject(c, "clip", o->learn.clip);
+    cJSON_AddNumberToObject(c, "tasks_per_agent", o->learn.tasks_per_agent);
+    cJSON_AddNumberToObject(c, "local_iters", o->learn.local_iters);
+    cJSON_AddNumberToObject(c, "local_lr", o->learn.local_lr);
+    cJSON_AddNumberToObject(c, "shots", o->task.shots);
+    cJSON_AddNumberToObject(c, "query", o->task.query);
+    cJSON_AddNumberToObject(c, "ways", o->task.ways);
+    cJSON_AddNumberToObject(c, "heterogeneity", o->task.heterogeneity);
+    cJSON_AddNumberToObject(c, "pool", o->task.pool);
+    cJSON_AddStringToObject(c, "sparsify", o->air.sparsify);
+    cJSON_AddNumberToObject(c, "sparsity", o->air.sparsity);
+    cJSON_AddBoolToObject(c, "memory", !o->air.no_memory);
+    cJSON_AddNumberToObject(c, "rho", o->air.rho);
+    cJSON_AddNumberToObject(c, "g_th", o->air.g_th);
+    if (o->gain_pool) /* absent at the default: config.json keeps its bytes */
+        cJSON_AddNumberToObject(c, "gain_pool", o->gain_pool);
+    cJSON_AddStringToObject(c, "eta_rule", o->air.eta_rule);
+    cJSON_AddNumberToObject(c, "nfft", s->M);
+    cJSON_AddNumberToObject(c, "cp", s->cp);
+    cJSON_AddNumberToObject(c, "burst_len", (double)s->blen);
+    cJSON_AddNumberToObject(c, "round_timeout", o->round_timeout);
+    cJSON_AddNumberToObject(c, "burst_timeout", o->burst_timeout);
+    cJSON_AddNumberToObject(c, "round_period", o->round_period);
+    cJSON_AddBoolToObject(c, "report_x", o->report_x);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    char *txt = cJSON_Print(c);
+    cJSON_Delete(c);
+    if (!txt)
+        return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
+    const fs_part text[2] = {{txt, strlen(txt)}, {"\n", 1}};
+    st = fs_write_atomic(path, text, 2);
+    cJSON_free(txt);
+    return st;
+}
+
+static am_status write_theta(srv *s)
+{
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, s->o.out, "theta.f32");
+    if (st != AM_OK)
+        return st;
+    const fs_part theta = {s->theta, s->D * sizeof *s->theta}; /* this machine's floats */
+    return fs_write_atomic(path, &theta, 1);
+}
+
+/* ------------------------------------------------------------------------------ options */
+
+void server_defaults(server_opts *o)
+{
+    *o = (server_opts){.rounds = 100,
+                       .min_agents = 1,
+                       .nfft = 256,
+                       .round_timeout = 10,
+                       .burst_timeout = 2,
+                       .join_timeout = 60,
+                       .eta_cap = 100,
+                       .save_every = 10,
+                       .norm_bound = 100,
+                       .seed = 1,
+                       .radio = {.name = "zmq"}};
+    flags_task_defaults(&o->task);
+    flags_learner_defaults(&o->learn);
+    flags_air_defaults(&o->air);
+    /* The one default that differs from sim's (rms, the paper's mean-power budget): a server
+     * drives radios, whose DACs bound every sample, so its agents scale by the peak. */
+    o->air.eta_rule = "peak";
+}
+
+#define PUT(...) (t[n++] = (cli_opt){__VA_ARGS__})
+
+size_t server_table(server_opts *o, cli_opt *t)
+{
+    size_t n = 0;
+    PUT("--bind", CLI_STR, &o->bind, "control endpoint to bind, tcp://HOST:PORT", 1, 0, NULL);
+    PUT("--agents", CLI_UINT, &o->agents, "training agents K (ids 0..K-1)", 1, CTRL_MAX_AGENTS,
+        NULL);
+    PUT("--rounds", CLI_UINT, &o->rounds, "rounds", 1, 1e7, NULL);
+    PUT("--out", CLI_STR, &o->out,
+        "run folder: config.json, metrics.jsonl (a line per round), theta.f32", 1, 0, NULL);
+    PUT("--force", CLI_FLAG, &o->force, "with --out: replace a finished run there", 0, 0, NULL);
+    PUT("--round-timeout", CLI_DOUBLE, &o->round_timeout,
+        "per-round deadline for the agents' reports, s (late ones sit the round out)", 0.01, 3600,
+        NULL);
+    PUT("--burst-timeout", CLI_DOUBLE, &o->burst_timeout,
+        "how long the chan waits for the round's bursts, s", 0.01, 3600, NULL);
+    PUT("--round-period", CLI_DOUBLE, &o->round_period,
+        "start rounds at least this many seconds apart (0: back to back)", 0, 86400, NULL);
+    PUT("--join-timeout", CLI_DOUBLE, &o->join_timeout,
+        "wait this long for the chan and the agents before round 1, s", 0.01, 86400, NULL);
+    PUT("--min-agents", CLI_UINT, &o->min_agents,
+        "start after the join timeout if at least this many agents joined", 1, CTRL_MAX_AGENTS,
+        NULL);
+    PUT("--report-x", CLI_FLAG, &o->report_x,
+        "agents also send their payload x (debug/metrics): aggregation NMSE vs the ideal "
+        "average of the summed agents",
+        0, 0, NULL);
+    n += flags_task_table(&o->task, t + n);
+    n += flags_learner_table(&o->learn, t + n);
+    n += flags_air_table(&o->air, t + n);
+    PUT("--nfft", CLI_UINT, &o->nfft, "FFT size M (cp M/8, default allocation)", 64, 4096, NULL);
+    PUT("--seed", CLI_U64, &o->seed, "seed (initial model, agents' task draws)", 0, -1, NULL);
+    n += flags_radio_table(&o->radio, t + n, "zmq|uhd",
+                           "data plane: zmq (IQ through `airmeta chan`) or uhd (on air: this "
+                           "host's USRP B210 sends the beacon and receives the sum; no chan)");
+    PUT("--gain-pool", CLI_UINT, &o->gain_pool,
+        "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
+        "phy/ota_rx.h)",
+        0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
+    PUT("--eta-cap", CLI_DOUBLE, &o->eta_cap,
+        "eta is at most this many times the median of the reported peaks (one agent's report "
+        "cannot set the round's scale when 3 or more report; agents above it clip)",
+        1, 1e6, NULL);
+    PUT("--norm-bound", CLI_DOUBLE, &o->norm_bound,
+        "a decoded payload whose norm exceeds this x the median reported peak x sqrt(D/2) is "
+        "not applied (flagged in metrics)",
+        0.01, 1e6, NULL);
+    PUT("--save-every", CLI_UINT, &o->save_every,
+        "with --out: rewrite theta.f32 atomically every N rounds (0: at the end only); on "
+        "SIGINT / SIGTERM it is written before the exit",
+        0, 1e7, NULL);
+    PUT("--key", CLI_STR, &o->key,
+        "the server's secret key NAME.key (airmeta keygen): CURVE on the control plane; give "
+        "its NAME.pub to the agents and the chan (--server-key)",
+        1, 0, NULL);
+    PUT("--allow", CLI_STR, &o->allow,
+        "who may join: lines 'agent ID PUBKEY' and 'chan PUBKEY' (z85 from NAME.pub, '#' "
+        "comment lines); each id is bound to its key, anything else is refused and counted",
+        1, 0, NULL);
+    PUT("--insecure", CLI_FLAG, &o->insecure,
+        "no keys: plain TCP, anyone reaching the port can join, impersonate or disturb the "
+        "run (warns; quick local runs only)",
+        0, 0, NULL);
+    PUT("--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL);
+    return n;
+}
+
+/* ------------------------------------------------------------------------------ the server */
+
+/* What cli_parse cannot check alone; then the per-family defaults (host/run/flags.h). */
+static am_status check_opts(server_opts *o, fl_task_kind *kind)
+{
+    if (!o->bind)
+        return AM_FAIL(AM_EINVAL, "--bind is required (see --help)");
+    if (!o->agents)
+        return AM_FAIL(AM_EINVAL, "--agents is required (see --help)");
+    if (o->min_agents > o->agents)
+        return AM_FAIL(AM_EINVAL, "--min-agents %u exceeds --agents %u", o->min_agents,
+                       o->agents);
+    if (o->nfft % 2)
+        return AM_FAIL(AM_EINVAL, "--nfft %u is not even", o->nfft);
+    char pre[CTRL_STR_LEN];
+    int port;
+    am_status st = net_split_endpoint(o->bind, pre, sizeof pre, &port);
+    if (st != AM_OK)
+        return am_error_wrap(st, "--bind");
+    if ((st = learner_task_kind(o->task.task, kind)) != AM_OK)
+        return st;
+    if (*kind == FL_TASK_OMNIGLOT && !o->task.data_dir)
+        return AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir");
+    flags_learning_resolve(*kind, &o->task, &o->learn, NULL);
+    return AM_OK;
+}
+
+/* Open files (one connection per agent, the chan's two IQ sockets, the run's files; then as many
+ * as allowed, against a flood of connections: issue 12 findings 3, 5), three descriptors kept for
+ * the run's files, the keys and the allow-list. */
+static am_status setup_security(srv *s)
+{
+    const server_opts *o = &s->o;
+    char who[64];
+    snprintf(who, sizeof who, "server with %u agents", o->agents);
+    am_status st = zctx_files_reserve(2 * (uint64_t)o->agents + 256, who);
+    if (st != AM_OK)
+        return st;
+    zctx_files_raise();
+    for (int i = 0; i < 3; i++)
+        s->reserve_fd[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if ((st = net_sec_setup("server", o->key, NULL, o->allow, o->insecure, o->agents, &s->sec)) !=
+        AM_OK)
+        return st;
+    unsigned char chk[ZCTX_KEY_LEN];
+    if (s->sec.on && strcmp(o->radio.name, "zmq") == 0 && !net_auth_chan_key(s->sec.auth, chk))
+        return AM_FAIL(AM_EINVAL, "--allow %s lists no 'chan PUBKEY' line: the zmq data plane "
+                                  "needs the chan's key",
+                       o->allow);
+    return AM_OK;
+}
+
+/* The learner the agents are told about (ctrl_learner), the model, theta and the optimiser. */
+static am_status make_learner(srv *s, fl_task_kind kind)
+{
+    const server_opts *o = &s->o;
+    fl_learner lr;
+    fl_opt_cfg oc;
+    fl_opt_cfg_default(&oc);
+    fl_sparse_kind sk;
+    am_status st;
+    if ((st = fl_learner_parse(o->learn.learner, &lr)) != AM_OK ||
+        (st = fl_opt_kind_parse(o->learn.optimizer, &oc.kind)) != AM_OK ||
+        (st = fl_sparse_kind_parse(o->air.sparsify, &sk)) != AM_OK ||
+        (st = fl_eta_rule_parse(o->air.eta_rule, &s->eta_rule)) != AM_OK)
+        return st;
+    oc.lr = (float)o->learn.beta;
+    oc.clip = (float)o->learn.clip;
+    s->l = (ctrl_learner){.task = kind,
+                          .learner = lr,
+                          .inner_steps = o->learn.inner_steps,
+                          .alpha = (float)o->learn.alpha,
+                          .tasks = o->learn.tasks_per_agent,
+                          .local_iters = o->learn.local_iters,
+                          .local_lr = (float)o->learn.local_lr,
+                          .hf_delta = 1e-3f,
+                          .ways = o->task.ways,
+                          .shots = o->task.shots,
+                          .query = o->task.query,
+                          .heterogeneity = (float)o->task.heterogeneity,
+                          .filters = o->learn.filters,
+                          .sparsify = sk,
+                          .keep = sk == FL_SPARSE_NONE ? 1.0 : o->air.sparsity,
+                          .memory = !o->air.no_memory,
+                          .n_agents = s->K,
+                          .seed = o->seed,
+                          .pool = o->task.pool};
+    if ((st = net_family_create(&s->l, o->task.data_dir, &s->fam)) != AM_OK ||
+        (st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK)
+        return st;
+    s->D = fl_model_nparams(s->model);
+    return fl_opt_create(&oc, s->D, &s->opt);
+}
+
+/* The frame, the round's tick layout and the streaming receiver. */
+static am_status make_receiver(srv *s)
+{
+    const server_opts *o = &s->o;
+    phy_frame_cfg fc = {o->nfft, 0, NULL};
+    am_status st = phy_frame_create(&fc, &s->frame);
+    if (st != AM_OK)
+        return st;
+    s->M = o->nfft;
+    s->cp = phy_frame_cp_len(s->frame);
+    s->blen = phy_frame_burst_len(s->frame, s->D);
+    s->bl = phy_beacon_len(s->frame);
+    const int64_t blk = (int64_t)(s->M + s->cp);
+    s->gap = (int64_t)s->bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
+    s->slot = (int64_t)1 << 20;        /* ~1 s at 1 MS/s; rounds never overlap in ticks */
+    while (s->slot < 4 * ((int64_t)s->blen + s->gap + 16 * blk))
+        s->slot *= 2;
+    s->chunk_cap = s->blen + 16 * (size_t)blk + 4096;
+    phy_ota_rx_cfg rc;
+    phy_ota_rx_cfg_default(&rc);
+    rc.frame = fc;
+    rc.payload_len = s->D;
+    rc.eta = 1.0f;
+    rc.rho = (float)o->air.rho;
+    rc.gain_pool = o->gain_pool;
+    rc.callback = on_burst;
+    rc.user = &s->rs;
+    if ((st = phy_ota_rx_create(&rc, &s->rx)) != AM_OK)
+        return st;
+    s->rs.L = s->D;
+    return AM_OK;
+}
+
+/* Buffers, the beacon and the initial theta. */
+static am_status make_buffers(srv *s)
+{
+    const unsigned K = s->K;
+    s->ag = calloc(K, sizeof *s->ag);
+    s->chan_ep = calloc(2 + 2 * (size_t)K, sizeof *s->chan_ep);
+    s->theta = malloc(s->D * sizeof *s->theta);
+    s->avg = malloc(s->D * sizeof *s->avg);
+    s->rs.payload = malloc(s->D * sizeof *s->rs.payload);
+    s->beacon = malloc(s->bl * sizeof *s->beacon);
+    s->chunk = malloc(s->chunk_cap * sizeof *s->chunk);
+    s->ids = calloc(K, sizeof *s->ids);
+    s->peaks = calloc(K, sizeof *s->peaks);
+    s->inc = calloc(2 * (size_t)K, sizeof *s->inc);
+    s->prev = calloc(K, sizeof *s->prev);
+    s->applied = calloc(K, sizeof *s->applied);
+    if (s->o.report_x)
+        s->xs = malloc((size_t)K * s->D * sizeof *s->xs);
+    if (!s->ag || !s->chan_ep || !s->theta || !s->avg || !s->rs.payload || !s->beacon ||
+        !s->chunk || !s->ids || !s->peaks || !s->inc || !s->prev || !s->applied ||
+        (s->o.report_x && !s->xs))
+        return AM_FAIL(AM_ENOMEM, "server: buffers for %u agents x %zu parameters", K, s->D);
+    am_status st = phy_beacon_write(s->frame, s->beacon, s->bl);
+    if (st != AM_OK)
+        return st;
+    am_rng ir;
+    am_rng_seed(&ir, s->o.seed);
+    return fl_model_init(s->model, s->theta, &ir);
+}
+
+/* --out locked and metrics.jsonl opened; the control endpoint bound; config.json. */
+static am_status open_run(srv *s)
+{
+    const server_opts *o = &s->o;
+    am_status st;
+    if (o->out) {
+        if ((st = run_dir_open(o->out, o->force ? RUN_DIR_FORCE : 0u, "airmeta server", &s->rd)) !=
+                AM_OK ||
+            (st = fs_path_join(s->metrics_path, sizeof s->metrics_path, o->out,
+                               "metrics.jsonl")) != AM_OK)
+            return am_error_wrap(st, "--out");
+        if ((st = am_fopen_regular(s->metrics_path, "w", &s->metrics)) != AM_OK)
+            return st; /* not through a link, FIFO or device */
+    }
+    ctrl_cfg cc = {.server = 1,
+                   .endpoint = o->bind,
+                   .self_id = CTRL_ID_SERVER,
+                   .max_payload = ctrl_payload_bound(s->D, s->K),
+                   .send_timeout = 2.0,
+                   .curve_secret = s->sec.on ? s->sec.sec : NULL,
+                   .zap_domain = "ctrl"};
+    if ((st = ctrl_create(&cc, &s->c)) != AM_OK)
+        return st;
+    return o->out ? write_config(s) : AM_OK;
+}
+
+am_status server_create(const server_opts *opts, server **out)
+{
+    *out = NULL;
+    srv *s = calloc(1, sizeof *s);
+    if (!s)
+        return AM_FAIL(AM_ENOMEM, "server: out of memory");
+    s->o = *opts;
+    s->prev_round = CTRL_NO_ROUND;
+    s->reserve_fd[0] = s->reserve_fd[1] = s->reserve_fd[2] = -1;
+    fl_task_kind kind = FL_TASK_SINUSOID;
+    am_status st = check_opts(&s->o, &kind);
+    if (st == AM_OK)
+        st = setup_security(s);
+    if (st == AM_OK) {
+        openblas_set_num_threads(1);
+        net_catch_stop_signals();
+        s->K = s->o.agents;
+        s->rate = 1e6; /* the zmq radio's default: every process of the run uses it */
+        s->air = strcmp(s->o.radio.name, "zmq") != 0;
+        if (!s->air && s->o.radio.args)
+            st = AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its endpoints from "
+                                    "the chan; use --radio uhd");
+        else if (s->air)
+            st = net_air_open(s->o.radio.name, s->o.radio.args, &s->rad, &s->rate);
+    }
+    if (st == AM_OK)
+        st = make_learner(s, kind);
+    if (st == AM_OK)
+        st = make_receiver(s);
+    if (st == AM_OK)
+        st = make_buffers(s);
+    if (st == AM_OK)
+        st = open_run(s);
+    if (st != AM_OK) {
+        server_destroy(s);
+        return st;
+    }
+    say(s,
+        "server: listening on %s: %u agents, %u rounds, %s (%zu parameters), burst %zu "
+        "samples (M %u)\n",
+        ctrl_endpoint(s->c), s->K, s->o.rounds, fl_model_describe(s->model), s->D, s->blen, s->M);
+    *out = s;
+    return AM_OK;
+}
+
+/* The chan and every agent, or at least --min-agents by the join timeout. */
+am_status server_join(server *s)
+{
+    const server_opts *o = &s->o;
+    am_status st = pump(s, monotime_s() + o->join_timeout, all_joined);
+    if (st != AM_OK && st != AM_ETIMEOUT)
+        return st;
+    unsigned joined = 0;
+    for (unsigned k = 0; k < s->K; k++)
+        joined += s->ag[k].welcomed;
+    if (net_stop_requested() || (!s->chan_joined && !s->air) || joined < o->min_agents)
+        return AM_FAIL(AM_ETIMEOUT, "server: after %g s: chan %s, %u of %u agents joined (need %u)",
+                       o->join_timeout, s->chan_joined ? "joined" : "missing", joined, s->K,
+                       o->min_agents);
+    say(s, "server: %u agents and %s joined; starting\n", joined,
+        s->air ? "no chan (on air)" : "the chan");
+    return AM_OK;
+}
+
+am_status server_round(server *s)
+{
+    const server_opts *o = &s->o;
+    if (s->done >= o->rounds)
+        return AM_FAIL(AM_EINVAL, "server: the run's %u rounds are done", o->rounds);
+    uint32_t napplied = 0;
+    const uint32_t r = s->done;
+    am_status st = run_round(s, r, s->prev, s->nprev, s->prev_round, s->applied, &napplied);
+    if (st != AM_OK)
+        return st;
+    s->done = r + 1;
+    s->decoded_rounds += napplied > 0;
+    memcpy(s->prev, s->applied, napplied * sizeof *s->prev);
+    s->nprev = napplied;
+    s->prev_round = r;
+    /* the model so far, atomically, every --save-every rounds: a kill -9 loses at most that many
+     * rounds of it (a failed write warns; it never stops the run) */
+    if (o->out && o->save_every && s->done % o->save_every == 0 && s->done < o->rounds &&
+        fl_vec_finite(s->theta, s->D) && write_theta(s) != AM_OK)
+        fprintf(stderr, "airmeta server: warning: %s\n", am_last_error());
+    return AM_OK;
+}
+
+unsigned server_rounds_done(const server *s)
+{
+    return s->done;
+}
+
+/* The descriptors kept for the run's files, given back just before they are written. */
+static void release_reserve(srv *s)
+{
+    for (int i = 0; i < 3; i++) {
+        if (s->reserve_fd[i] >= 0)
+            close(s->reserve_fd[i]);
+        s->reserve_fd[i] = -1;
+    }
+}
+
+static void say_summary(srv *s)
+{
+    ctrl_stats cs;
+    ctrl_get_stats(s->c, &cs);
+    say(s,
+        "server: done: %u rounds, %u decoded; control messages: %" PRIu64 " accepted, %" PRIu64
+        " rejected",
+        s->o.rounds, s->decoded_rounds, cs.accepted, cs.rejected);
+    if (cs.rejected) {
+        say(s, " (");
+        for (int i = 1; i < CTRL_REJ_END; i++)
+            if (cs.by_reason[i])
+                say(s, "%s %" PRIu64 " ", ctrl_reject_name((ctrl_reject)i), cs.by_reason[i]);
+        say(s, "; last: %s)", cs.last_reject);
+    }
+    say(s, ", %" PRIu64 " late reports, %" PRIu64 " failed handshakes, %" PRIu64
+           " HELLOs refused, %" PRIu64 " peer drops, %" PRIu64 " implausible rounds\n",
+        s->late_status, cs.handshake_failed, s->refused_hello, s->peer_drops, s->implausible);
+}
+
+am_status server_finish(server *s, am_status st)
+{
+    const server_opts *o = &s->o;
+    /* the end: everybody stops */
+    ctrl_msg bye;
+    memset(&bye, 0, sizeof bye);
+    bye.type = CTRL_BYE;
+    for (unsigned k = 0; k < s->K; k++)
+        if (s->ag[k].joined && s->ag[k].alive)
+            ctrl_send(s->c, &s->ag[k].peer, &bye);
+    if (s->chan_joined)
+        ctrl_send(s->c, &s->chan_peer, &bye);
+    if (st != AM_OK && net_stop_requested() && o->out && fl_vec_finite(s->theta, s->D)) {
+        /* SIGINT / SIGTERM: the rounds done are kept (metrics.jsonl has them line by line) */
+        release_reserve(s);
+        if (write_theta(s) == AM_OK)
+            st = AM_FAIL(AM_ETIMEOUT,
+                         "server: stopped by a signal after %u of %u rounds; theta.f32 holds the "
+                         "model after round %u",
+                         s->done, o->rounds, s->done);
+    }
+    if (st != AM_OK)
+        return st;
+    if (!fl_vec_finite(s->theta, s->D)) /* never exit 0 with a model that is not finite */
+        return AM_FAIL(AM_EFORMAT, "server: the model is not finite after %u rounds", o->rounds);
+    release_reserve(s);
+    if (o->out && ((st = write_theta(s)) != AM_OK || (st = run_dir_finish(s->rd)) != AM_OK))
+        return st;
+    say_summary(s);
+    return AM_OK;
+}
+
+void server_destroy(server *s)
+{
+    if (!s)
+        return;
+    srv_free(s);
+    free(s);
+}
