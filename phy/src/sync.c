@@ -44,6 +44,22 @@ struct phy_sync {
     int64_t track_start, cand_r1;
     uint64_t rejected;
 
+    /* DC tracker on the input (sync.h): raw sums of the current block in 8 lanes indexed by stream
+     * position (the same result however the stream is cut into calls) */
+    unsigned dc_blk, dc_n;
+    float dc_sr[8], dc_si[8], dc_sp[8];
+    uint64_t dc_blocks;
+    double complex dc_est;
+    double dc_pw;
+    int dc_on;
+    float complex dc_sub;
+
+    /* detector background (sync.h): lag-M/2 correlation and energy of a window, tracked */
+    double complex bg_P;
+    double bg_E;
+    uint64_t bg_n;
+    int bg_on;
+
     /* FFT and scratch */
     phy_fft *fwd, *bwd;
     float complex *rot, *Y;
@@ -77,6 +93,7 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->scale = sqrtf((float)q->n_used) / (float)q->M;
     /* noise: |c|^2 / mean over M lags is ~Exp(1) per lag, max ~ ln M; 3 ln M leaves M^-2 */
     q->gate = 3.0f * logf((float)q->M);
+    q->dc_blk = ((q->M < 256 ? 256 : q->M) + 7) / 8 * 8;
     unsigned r = (q->M + 64) / 128;
     q->Bd = 8 * (r ? r : 1);
     q->nb = (q->M + q->Bd - 1) / q->Bd;
@@ -143,6 +160,19 @@ void phy_sync_reset(phy_sync *q)
     q->base = -(int64_t)q->half;
     q->pin = PHY_SYNC_NO_PIN;
     q->rejected = 0;
+    q->dc_n = 0;
+    memset(q->dc_sr, 0, sizeof q->dc_sr);
+    memset(q->dc_si, 0, sizeof q->dc_si);
+    memset(q->dc_sp, 0, sizeof q->dc_sp);
+    q->dc_blocks = 0;
+    q->dc_est = 0.0;
+    q->dc_pw = 0.0;
+    q->dc_on = 0;
+    q->dc_sub = 0.0f;
+    q->bg_P = 0.0;
+    q->bg_E = 0.0;
+    q->bg_n = 0;
+    q->bg_on = 0;
     det_restart(q, 0);
 }
 
@@ -189,6 +219,61 @@ static int64_t keep_from(const phy_sync *q)
     return k;
 }
 
+/* The DC tracker over n samples just appended at x (in place): block means (blocks of dc_blk
+ * samples from the stream start) averaged, running mean over the first 16 blocks then one-pole
+ * 1/16; subtracted from the following samples while |DC|^2 > max(1%, 40 / (k dc_blk)) of the mean
+ * input power after k blocks (off again under 0.1%). Noise alone: |DC est|^2 ~ P / (k dc_blk),
+ * 40x under the switch (probability e^-40), so a stream without a DC offset goes through bit for
+ * bit. */
+static void dc_track(phy_sync *q, float complex *x, size_t n)
+{
+    size_t t = 0;
+    while (t < n) {
+        size_t seg = q->dc_blk - q->dc_n;
+        if (seg > n - t)
+            seg = n - t;
+        float *v = (float *)(x + t);
+        for (size_t k = 0; k < seg; k++) {
+            unsigned l = (unsigned)((q->dc_n + k) & 7u);
+            float re = v[2 * k], im = v[2 * k + 1];
+            q->dc_sr[l] += re;
+            q->dc_si[l] += im;
+            q->dc_sp[l] += re * re + im * im;
+        }
+        if (q->dc_on) {
+            const float dr = crealf(q->dc_sub), di = cimagf(q->dc_sub);
+            for (size_t k = 0; k < seg; k++) {
+                v[2 * k] -= dr;
+                v[2 * k + 1] -= di;
+            }
+        }
+        q->dc_n += (unsigned)seg;
+        t += seg;
+        if (q->dc_n < q->dc_blk)
+            break;
+        double sr = 0, si = 0, sp = 0;
+        for (unsigned l = 0; l < 8; l++) {
+            sr += q->dc_sr[l];
+            si += q->dc_si[l];
+            sp += q->dc_sp[l];
+            q->dc_sr[l] = q->dc_si[l] = q->dc_sp[l] = 0.0f;
+        }
+        q->dc_n = 0;
+        const double nb = (double)q->dc_blk;
+        q->dc_blocks++;
+        double a = q->dc_blocks < 16 ? 1.0 / (double)q->dc_blocks : 1.0 / 16.0;
+        q->dc_est += a * ((sr + I * si) / nb - q->dc_est);
+        q->dc_pw += a * (sp / nb - q->dc_pw);
+        double d2 = creal(q->dc_est) * creal(q->dc_est) + cimag(q->dc_est) * cimag(q->dc_est);
+        /* on: over 1% and 40x the estimate's noise variance P / (k dc_blk) after k blocks (the
+         * one-pole average holds ~31 blocks), so a strong DC is taken out from the first blocks */
+        double kb = (double)(q->dc_blocks < 31 ? q->dc_blocks : 31) * nb;
+        double on = 40.0 / kb > 1e-2 ? 40.0 / kb : 1e-2;
+        q->dc_on = q->dc_on ? d2 > 1e-3 * q->dc_pw : d2 > on * q->dc_pw;
+        q->dc_sub = q->dc_on ? (float complex)q->dc_est : 0.0f;
+    }
+}
+
 size_t phy_sync_append(phy_sync *q, const float complex *x, size_t n)
 {
     if (n == 0)
@@ -206,6 +291,7 @@ size_t phy_sync_append(phy_sync *q, const float complex *x, size_t n)
     }
     size_t take = q->cap - q->len < n ? q->cap - q->len : n;
     memcpy(q->buf + q->len, x, take * sizeof(float complex));
+    dc_track(q, q->buf + q->len, take);
     q->len += take;
     return take;
 }
@@ -342,12 +428,19 @@ void phy_sync_preamble(phy_sync *q,
     *n0 = ncount ? (float)(nsum / ncount) : 0.0f;
 }
 
+/* The periodic background's share of a lag-M/2 correlation over n samples (0 while off). */
+static double complex bg_corr(const phy_sync *q, int64_t n)
+{
+    return q->bg_on ? q->bg_P * ((double)n / ((double)q->nb * q->Bd)) : 0.0;
+}
+
 /* The candidate: CFO, S1 impulse response, gate, timing. 1 = accepted. */
 static int sync_candidate(phy_sync *q, phy_sync_result *r)
 {
     const int64_t M = q->M, B = q->B, cp = q->cp, r1 = q->cand_r1;
     const int64_t U = M / 4;
-    double complex P = corr_half(q, r1 - 2 * B + M / 2 + U, r1 - U);
+    double complex P = corr_half(q, r1 - 2 * B + M / 2 + U, r1 - U) -
+                       bg_corr(q, (r1 - U) - (r1 - 2 * B + M / 2 + U));
     double cfo = (cabs(P) > 0.0) ? carg(P) / M_PI : 0.0;
     phy_sync_make_rot(q, cfo, q->rot);
 
@@ -394,7 +487,8 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
      * multipath may leave incomplete) to the end of S0b, 1.5 M + cp products */
     if (r->start + cp < q->base)
         return 0; /* reaches back before what the stream kept: not a decodable preamble */
-    P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B);
+    P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B) -
+        bg_corr(q, 2 * B - cp - M / 2);
     if (cabs(P) > 0.0)
         cfo = carg(P) / M_PI;
     r->cfo = cfo;
@@ -454,7 +548,22 @@ int phy_sync_search(phy_sync *q, phy_sync_result *r)
             e1 += q->ringE1[k];
             e2 += q->ringE2[k];
         }
+        if (q->mode == DET_SEARCH || q->mode == DET_HYST) { /* the background, between bursts */
+            q->bg_n++;
+            double a = q->bg_n < 32 ? 1.0 / (double)q->bg_n : 1.0 / 32.0;
+            q->bg_P += a * ((pr + I * pi) - q->bg_P);
+            q->bg_E += a * (e1 - q->bg_E);
+            double bp = cabs(q->bg_P);
+            if (q->bg_n >= 32)
+                q->bg_on = q->bg_on ? bp > 0.15 * q->bg_E : bp > 0.3 * q->bg_E;
+        }
         double den = e1 * e2;
+        if (q->bg_on) { /* a periodic background (DC, a tone) taken out of P and the energies */
+            double bp = cabs(q->bg_P);
+            pr -= creal(q->bg_P);
+            pi -= cimag(q->bg_P);
+            den = fmax(e1 - bp, 0.05 * e1) * fmax(e2 - bp, 0.05 * e2);
+        }
         float m = den > 1e-300 ? (float)((pr * pr + pi * pi) / den) : 0.0f;
         switch (q->mode) {
         case DET_SEARCH:

@@ -2,7 +2,8 @@
  * beacon receiver: a bounded history buffer over the sample stream, Schmidl-Cox detection on S0,
  * carrier offset, fine timing and detection gate from S1's impulse response, and the preamble
  * estimates (composite gain / channel, noise). docs/air-interface.md §2, §5, §6. Not a public API.
- */
+ * Appended samples go through a DC tracker (removed in place once significant, §5.1); the
+ * detector takes a tracked periodic background (DC, a tone) out of its metric (§5.1). */
 #ifndef AM_PHY_SYNC_H
 #define AM_PHY_SYNC_H
 

@@ -207,7 +207,9 @@ static const sweep SWEEPS[] = {
      0.034},
     {"RX IQ amplitude, dB", s_iqa, {0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3}, 0.24},
     {"RX IQ phase, deg", s_iqp, {0.25, 0.5, 1, 2, 4, 8, 12, 20}, 1.7},
-    {"RX DC, dBc", s_dc, {-60, -50, -40, -30, -20, -10, -5, 0}, -18.6},
+    /* NAN: no crossing, every point within 0.3 dB of ideal radios (the receiver's DC tracker,
+     * phy/sync; measured +0.4 at every point, ideal +0.35; before it the crossing was -18.6) */
+    {"RX DC, dBc", s_dc, {-60, -50, -40, -30, -20, -10, -5, 0}, NAN},
     {"interferer at 0.1 fs, dBc", s_intf, {-60, -50, -40, -30, -20, -10, 0, 10}, -39.5},
     {"ADC 12 bit: back-off (SQNR side), dB", s_adc_hi, {20, 30, 35, 40, 45, 50, 55, 60}, 36.3},
     {"ADC 12 bit: back-off (clipping side), dB", s_adc_lo, {12, 11, 10, 9, 8, 6, 4, 2}, 10.6},
@@ -239,6 +241,12 @@ AM_TEST(margins, slow)
         double x = crossing(w->v, e, n);
         if (verbose())
             printf("  -> 2 dB at %.3g\n", x);
+        if (isnan(w->doc)) { /* the receiver removes it: no margin to quote */
+            for (unsigned i = 0; i < n; i++)
+                AM_CHECK(e[i] - base < 0.3, "%s: %g costs %+.2f dB over ideal radios", w->name,
+                         w->v[i], e[i] - base);
+            continue;
+        }
         AM_CHECK(isfinite(x), "%s: no 2 dB crossing on the grid", w->name);
         /* within a factor 1.5 of the docs' value; rows in dB (DC, interferer, ADC) within 1 dB */
         if (!strstr(w->name, "dBc") && !strstr(w->name, "ADC"))

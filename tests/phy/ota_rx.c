@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "phy/chan.h"
 #include "phy/frame.h"
+#include "phy/impair.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
 #include "util.h"
@@ -1165,4 +1166,135 @@ AM_TEST(cp_edge_timing, unit)
     phy_ota_rx_destroy(rx);
     free(y), free(x), free(p), free(V), free(avg);
     link_free(&k);
+}
+
+/* ---- a receiver that is not fooled (issue 10 §4): periodic backgrounds from phy/impair ---- */
+
+/* st's stream through an RX radio that has only a DC offset (dc_dbc) or only a tone (intf_dbc at
+ * intf_freq), both relative to the bursts' mean power per sample; out must hold st->n. */
+static void impaired(const link *k, const stream *st, float dc_dbc, float intf_dbc, float f,
+                     float complex *out)
+{
+    double e = 0;
+    for (unsigned b = 0; b < st->nb; b++)
+        for (size_t t = 0; t < k->n; t++)
+            e += crealf(st->y[st->starts[b] + t] * conjf(st->y[st->starts[b] + t]));
+    phy_impair_cfg ic;
+    phy_impair_cfg_default(&ic);
+    ic.dc_dbc = dc_dbc;
+    ic.intf_dbc = intf_dbc;
+    ic.intf_freq = f;
+    phy_impair *im = NULL;
+    size_t ny = 0;
+    if (phy_impair_create(&ic, &im) != AM_OK ||
+        phy_impair_set_rx_level(im, (float)(e / ((double)st->nb * (double)k->n))) != AM_OK ||
+        phy_impair_execute(im, PHY_IMPAIR_RX, st->y, st->n, out, st->n, &ny) != AM_OK ||
+        ny != st->n)
+        fprintf(stderr, "impair: %s\n", am_last_error());
+    phy_impair_destroy(im);
+}
+
+/* mean over bursts of 10 log10(squared error) of what g decoded from st; bursts not found count
+ * as 0 dB error over the payload power plus 100 */
+static double decoded_err_db(const stream *st, const got *g, size_t L, unsigned *found)
+{
+    double acc = 0;
+    *found = 0;
+    for (unsigned b = 0; b < st->nb; b++) {
+        int hit = -1;
+        for (unsigned i = 0; i < g->n && i < MAXB; i++)
+            if (labs((long)g->start[i] - (long)st->starts[b]) <= 16)
+                hit = (int)i;
+        if (hit < 0) {
+            acc += 100.0;
+            continue;
+        }
+        (*found)++;
+        double se = 0;
+        for (size_t i = 0; i < L; i++)
+            se += (g->payload[hit][i] - st->v[b][i]) * (g->payload[hit][i] - st->v[b][i]);
+        acc += 10.0 * log10(se);
+    }
+    return acc / st->nb;
+}
+
+/* DC offset, or a tone, at the bursts' power (phy/impair RX): every burst found (before the
+ * detector's background removal none was: the Schmidl-Cox metric of a periodic input is 1); a DC
+ * offset decoded within 1 dB of the clean decode (the DC tracker of phy/sync). */
+AM_TEST(periodic_background, unit)
+{
+    unsigned Ms[] = {64, 256, 1024};
+    for (unsigned mi = 0; mi < 3; mi++)
+        for (unsigned kind = 0; kind < 2; kind++) {
+            const unsigned M = Ms[mi];
+            link k;
+            AM_REQUIRE(link_make(&k, M, 900, 5.0f, 1.0f), "link");
+            am_rng r;
+            am_rng_seed(&r, 500 + mi);
+            stream st;
+            stream_make(&k, &st, 5, 0.031, 20.0f, &r);
+            float complex *y = malloc(st.n * sizeof *y);
+            const float f = 0.1234f;
+            impaired(&k, &st, kind == 0 ? 0.0f : -INFINITY, kind == 1 ? 0.0f : -INFINITY, f, y);
+            got g0 = {0}, g1 = {0};
+            phy_ota_rx *a = stream_rx(M, 900, 5.0f, &g0), *b = stream_rx(M, 900, 5.0f, &g1);
+            AM_REQUIRE(a && b, "rx");
+            AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
+            AM_REQUIRE_OK(phy_ota_rx_execute(b, y, st.n));
+            unsigned f0, f1;
+            double e0 = decoded_err_db(&st, &g0, k.L, &f0), e1 = decoded_err_db(&st, &g1, k.L, &f1);
+            if (verbose())
+                fprintf(stderr, "M %u %s: %u/%u found (clean %u), error %+.2f dB over clean\n", M,
+                        kind ? "tone" : "DC", f1, st.nb, f0, e1 - e0);
+            AM_CHECK(f0 == st.nb && f1 == st.nb && g1.n == st.nb, "M %u %s: %u/%u bursts found",
+                     M, kind ? "tone" : "DC", f1, st.nb);
+            /* DC: measured -0.00 / +0.18 / +0.10 dB (M 64 / 256 / 1024). The tone (not on a bin
+             * centre) is found but not removed: its leakage across bins costs +9.2..+10.0 dB
+             * (open: issue 10 §4 asks for its bins to be erased or the tone cancelled) */
+            AM_CHECK(e1 - e0 < (kind ? 11.0 : 1.0), "M %u %s: %+.2f dB over the clean decode", M,
+                     kind ? "tone" : "DC", e1 - e0);
+            got_free(&g0);
+            got_free(&g1);
+            phy_ota_rx_destroy(a);
+            phy_ota_rx_destroy(b);
+            free(y);
+            stream_free(&st);
+            link_free(&k);
+        }
+}
+
+/* The same backgrounds alone (noise 20 dB under the unit-power DC or tone, 4 10^6 samples): no
+ * detection (the background is taken out of the metric once tracked). */
+AM_TEST(periodic_background_no_detection, unit)
+{
+    unsigned Ms[] = {64, 1024};
+    for (unsigned mi = 0; mi < 2; mi++)
+        for (unsigned kind = 0; kind < 2; kind++) {
+            got g = {0};
+            phy_ota_rx *rx = stream_rx(Ms[mi], 500, 5.0f, &g);
+            AM_REQUIRE(rx, "rx");
+            am_rng r;
+            am_rng_seed(&r, 600 + 2 * mi + kind);
+            const size_t chunk = 1 << 16, total = 4000000;
+            float complex *x = malloc(chunk * sizeof(float complex));
+            const double w = 2.0 * M_PI * 0.1234;
+            for (size_t done = 0; done < total; done += chunk) {
+                size_t n = total - done < chunk ? total - done : chunk;
+                for (size_t t = 0; t < n; t++) {
+                    float complex bgv = kind == 0 ? (0.6f + 0.8f * I)
+                                                  : (float complex)cexp(I * w * (double)(done + t));
+                    x[t] = bgv + 0.1f * am_rng_cnormal(&r);
+                }
+                AM_REQUIRE_OK(phy_ota_rx_execute(rx, x, n));
+            }
+            phy_ota_rx_stats s;
+            phy_ota_rx_get_stats(rx, &s);
+            if (verbose())
+                fprintf(stderr, "M %u %s: %u detections, %llu triggers rejected\n", Ms[mi],
+                        kind ? "tone" : "DC", g.n, (unsigned long long)s.rejected);
+            AM_CHECK(g.n == 0, "M %u %s: %u false detections", Ms[mi], kind ? "tone" : "DC", g.n);
+            free(x);
+            got_free(&g);
+            phy_ota_rx_destroy(rx);
+        }
 }
