@@ -187,7 +187,7 @@ static am_status br_report(const br_opts *o, br_state *b)
         printf("  peak memory     %9.1f MB (of which %.1f MB the agents' update and delivered "
                "vectors)\n",
                peak_mb, vec_mb);
-        printf("  (target <= 200 ms per round; %u of %u rounds missed)\n", b->missed,
+        printf("  (target <= 200 ms per round; bursts not detected: %u of %u rounds)\n", b->missed,
                o->rounds + 1);
     }
     return AM_OK;

@@ -1254,7 +1254,11 @@ am_status server_join(server *s)
     unsigned joined = 0;
     for (unsigned k = 0; k < s->K; k++)
         joined += s->ag[k].welcomed;
-    if (net_stop_requested() || (!s->chan_joined && !s->air) || joined < o->min_agents)
+    if (net_stop_requested())
+        return AM_FAIL(AM_ETIMEOUT, "server: stopped by a signal before round 1 (chan %s, %u of %u "
+                                    "agents joined)",
+                       s->chan_joined ? "joined" : "missing", joined, s->K);
+    if ((!s->chan_joined && !s->air) || joined < o->min_agents)
         return AM_FAIL(AM_ETIMEOUT, "server: after %g s: chan %s, %u of %u agents joined (need %u)",
                        o->join_timeout, s->chan_joined ? "joined" : "missing", joined, s->K,
                        o->min_agents);
