@@ -453,6 +453,114 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     return AM_OK;
 }
 
+/* What cli_parse cannot check alone; the keys; on air the radio, opened before joining (no device
+ * means no join: exit 5). */
+static am_status check_and_open(agent_state *sp, unsigned max_dim)
+{
+    agent_opts *o = &sp->o;
+    am_status st;
+    o->max_dim = max_dim;
+    o->late_status_round = o->late_burst_round = -1;
+    if (o->late_status && (st = parse_late("--test-late-status", o->late_status,
+                                           &o->late_status_round, &o->late_status_s)) != AM_OK)
+        return st;
+    if (o->late_burst && (st = parse_late("--test-late-burst", o->late_burst, &o->late_burst_round,
+                                          &o->late_burst_s)) != AM_OK)
+        return st;
+    if (o->id == UINT32_MAX)
+        return AM_FAIL(AM_EINVAL, "--id is required (see --help)");
+    if (!o->server)
+        return AM_FAIL(AM_EINVAL, "--server is required (see --help)");
+    if ((st = net_check_server(o->server)) != AM_OK)
+        return st;
+    if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &sp->sec)) !=
+        AM_OK)
+        return st;
+    sp->air = strcmp(o->radio_name, "zmq") != 0;
+    if (!sp->air && o->radio_args)
+        return AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its endpoints from the "
+                                  "server; use --radio uhd");
+    if (sp->air)
+        return net_air_open(o->radio_name, o->radio_args, &sp->rad, &sp->rate);
+    return AM_OK;
+}
+
+/* The control connection to the server and the HELLO (re-sent after every reconnection). */
+static am_status agent_connect(agent_state *sp)
+{
+    const agent_opts *o = &sp->o;
+    am_status st;
+    ctrl_cfg cc = {.server = 0,
+                   .endpoint = o->server,
+                   .self_id = o->id,
+                   .max_payload = ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
+                   .send_timeout = 5.0,
+                   .curve_secret = sp->sec.on ? sp->sec.sec : NULL,
+                   .curve_server = sp->sec.on ? sp->sec.server : NULL};
+    if ((st = ctrl_create(&cc, &sp->c)) != AM_OK)
+        return st;
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_HELLO;
+    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = o->id, .dim = 0};
+    snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
+    if ((st = ctrl_set_hello(sp->c, &m)) != AM_OK)
+        return st;
+    return ctrl_send(sp->c, NULL, &m);
+}
+
+/* Until BYE, a stop signal, an error or the server's silence: WELCOME (join, or a restarted
+ * server / chan), MODEL, GO, COMMIT. */
+static am_status agent_loop(agent_state *sp)
+{
+    const agent_opts *o = &sp->o;
+    am_status st;
+    char who[32];
+    snprintf(who, sizeof who, "agent %u", o->id);
+    int welcomed = 0, got = 0;
+    double last = monotime_s();
+    while (!net_stop_requested()) {
+        ctrl_msg r;
+        if ((st = net_peer_recv(sp->c, who, o->server, o->timeout, &last, &r, &got)) != AM_OK)
+            return st;
+        if (!got)
+            continue;
+        if (r.type == CTRL_WELCOME && !welcomed) {
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK)
+                return st;
+            if ((st = setup(sp, &r.u.welcome)) != AM_OK) {
+                net_peer_leave(sp->c); /* so that the server does not wait for us */
+                return st;
+            }
+            welcomed = 1;
+            if (!o->quiet) {
+                printf("agent %u: joined %s: %s, %zu parameters, burst %zu samples\n", o->id,
+                       o->server, fl_model_describe(sp->model), sp->D, sp->blen);
+                fflush(stdout);
+            }
+        } else if (r.type == CTRL_WELCOME) {
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK ||
+                (st = rewelcome(sp, &r.u.welcome)) != AM_OK)
+                return st;
+        } else if (welcomed && r.type == CTRL_MODEL) {
+            if ((st = on_model(sp, r.round, &r.u.model)) != AM_OK)
+                return st;
+            sp->rounds++;
+        } else if (welcomed && r.type == CTRL_GO) {
+            if ((st = on_go(sp, r.round, &r.u.go)) != AM_OK)
+                return st;
+        } else if (welcomed && r.type == CTRL_COMMIT) {
+            if (sp->pending && sp->pend_round == r.round)
+                resolve(sp, r.u.commit.decoded && has_id(r.u.commit.ids, r.u.commit.n, o->id));
+        } else if (r.type == CTRL_BYE) {
+            break;
+        } else {
+            net_peer_unexpected(sp->c, who, r.type);
+        }
+    }
+    return AM_OK;
+}
+
 int cmd_agent(int argc, char **argv)
 {
     agent_state s;
@@ -530,92 +638,20 @@ int cmd_agent(int argc, char **argv)
         return 0;
     if (st != AM_OK)
         return cli_fail("agent", st);
-    o->max_dim = max_dim;
-    o->late_status_round = o->late_burst_round = -1;
-    if (o->late_status && (st = parse_late("--test-late-status", o->late_status,
-                                           &o->late_status_round, &o->late_status_s)) != AM_OK)
+    st = check_and_open(&s, max_dim);
+    if (st != AM_OK) {
+        state_free(&s);
         return cli_fail("agent", st);
-    if (o->late_burst && (st = parse_late("--test-late-burst", o->late_burst, &o->late_burst_round,
-                                          &o->late_burst_s)) != AM_OK)
-        return cli_fail("agent", st);
-    if (o->id == UINT32_MAX)
-        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--id is required (see --help)"));
-    if (!o->server)
-        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--server is required (see --help)"));
-    if ((st = net_check_server(o->server)) != AM_OK)
-        return cli_fail("agent", st);
-    if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &s.sec)) !=
-        AM_OK)
-        return cli_fail("agent", st);
-    s.air = strcmp(o->radio_name, "zmq") != 0;
-    if (!s.air && o->radio_args)
-        return cli_fail("agent", AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its "
-                                                    "endpoints from the server; use --radio uhd"));
-    /* on air the radio is opened before joining: no device means no join (exit 5) */
-    if (s.air && (st = net_air_open(o->radio_name, o->radio_args, &s.rad, &s.rate)) != AM_OK)
-        return cli_fail("agent", st);
+    }
     openblas_set_num_threads(1);
     net_catch_stop_signals();
-
-    int rc = 0;
-    ctrl_cfg cc = {.server = 0,
-                   .endpoint = o->server,
-                   .self_id = o->id,
-                   .max_payload = ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
-                   .send_timeout = 5.0,
-                   .curve_secret = s.sec.on ? s.sec.sec : NULL,
-                   .curve_server = s.sec.on ? s.sec.server : NULL};
-    if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
-        goto fail;
-    ctrl_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CTRL_HELLO;
-    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = o->id, .dim = 0};
-    snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
-    if ((st = ctrl_set_hello(s.c, &m)) != AM_OK || (st = ctrl_send(s.c, NULL, &m)) != AM_OK)
-        goto fail;
-    char who[32];
-    snprintf(who, sizeof who, "agent %u", o->id);
-    int welcomed = 0, got = 0;
-    double last = monotime_s();
-    while (!net_stop_requested()) {
-        ctrl_msg r;
-        if ((st = net_peer_recv(s.c, who, o->server, o->timeout, &last, &r, &got)) != AM_OK)
-            goto fail;
-        if (!got)
-            continue;
-        if (r.type == CTRL_WELCOME && !welcomed) {
-            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK)
-                goto fail;
-            if ((st = setup(&s, &r.u.welcome)) != AM_OK) {
-                net_peer_leave(s.c); /* so that the server does not wait for us */
-                goto fail;
-            }
-            welcomed = 1;
-            if (!o->quiet) {
-                printf("agent %u: joined %s: %s, %zu parameters, burst %zu samples\n", o->id,
-                       o->server, fl_model_describe(s.model), s.D, s.blen);
-                fflush(stdout);
-            }
-        } else if (r.type == CTRL_WELCOME) {
-            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_AGENT, who)) != AM_OK ||
-                (st = rewelcome(&s, &r.u.welcome)) != AM_OK)
-                goto fail;
-        } else if (welcomed && r.type == CTRL_MODEL) {
-            if ((st = on_model(&s, r.round, &r.u.model)) != AM_OK)
-                goto fail;
-            s.rounds++;
-        } else if (welcomed && r.type == CTRL_GO) {
-            if ((st = on_go(&s, r.round, &r.u.go)) != AM_OK)
-                goto fail;
-        } else if (welcomed && r.type == CTRL_COMMIT) {
-            if (s.pending && s.pend_round == r.round)
-                resolve(&s, r.u.commit.decoded && has_id(r.u.commit.ids, r.u.commit.n, o->id));
-        } else if (r.type == CTRL_BYE) {
-            break;
-        } else {
-            net_peer_unexpected(s.c, who, r.type);
-        }
+    if ((st = agent_connect(&s)) == AM_OK)
+        st = agent_loop(&s);
+    if (st != AM_OK) {
+        const int rc = cli_fail("agent", st);
+        ctrl_set_linger(s.c, 0); /* giving up: an unsent HELLO must not hold the exit (finding 10) */
+        state_free(&s);
+        return rc;
     }
     if (net_stop_requested())
         net_peer_leave(s.c);
@@ -629,9 +665,4 @@ int cmd_agent(int argc, char **argv)
     }
     state_free(&s);
     return 0;
-fail:
-    rc = cli_fail("agent", st);
-    ctrl_set_linger(s.c, 0); /* giving up: an unsent HELLO must not hold the exit (finding 10) */
-    state_free(&s);
-    return rc;
 }
