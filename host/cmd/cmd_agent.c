@@ -649,7 +649,8 @@ int cmd_agent(int argc, char **argv)
         st = agent_loop(&s);
     if (st != AM_OK) {
         const int rc = cli_fail("agent", st);
-        ctrl_set_linger(s.c, 0); /* giving up: an unsent HELLO must not hold the exit (finding 10) */
+        /* giving up: an unsent HELLO must not hold the exit (finding 10) */
+        ctrl_set_linger(s.c, 0);
         state_free(&s);
         return rc;
     }

@@ -333,6 +333,142 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     return AM_OK;
 }
 
+/* What cli_parse cannot check alone, the open files K agents need, the keys. */
+static am_status check_and_reserve(chan_state *sp)
+{
+    const chan_opts *o = &sp->o;
+    am_status st;
+    if (!o->server)
+        return AM_FAIL(AM_EINVAL, "--server is required (see --help)");
+    if (!o->agents)
+        return AM_FAIL(AM_EINVAL, "--agents is required (see --help)");
+    if (o->taps > 1 && !(o->delay_spread < sqrt(((double)o->taps * o->taps - 1.0) / 12.0)))
+        return AM_FAIL(AM_EINVAL,
+                       "--delay-spread %g: %u taps allow less than %.4g (the uniform profile's "
+                       "rms spread)",
+                       o->delay_spread, o->taps, sqrt(((double)o->taps * o->taps - 1.0) / 12.0));
+    phy_impair_cfg imp;
+    if (o->impair && (st = phy_impair_profile(o->impair, &imp)) != AM_OK)
+        return am_error_wrap(st, "--impair");
+    if ((st = net_check_server(o->server)) != AM_OK)
+        return st;
+    /* open files: per agent 2 bound sockets (listener + mailbox each) and their 2 connections,
+     * the same for the hub, plus the context's and the control plane's (measured: K = 200 holds
+     * 817 descriptors before any agent connects, 4 per agent + 13) */
+    char who[64];
+    snprintf(who, sizeof who, "chan with %u agents", o->agents);
+    if ((st = zctx_files_reserve(6 * ((uint64_t)o->agents + 1) + 128, who)) != AM_OK)
+        return st;
+    if ((st = net_sec_setup("chan", o->key, o->server_key, o->allow, o->insecure, o->agents,
+                            &sp->sec)) != AM_OK)
+        return st;
+    return AM_OK;
+}
+
+/* The IQ sockets bound, the control connection to the server and the HELLO announcing them. */
+static am_status chan_connect(chan_state *sp)
+{
+    const chan_opts *o = &sp->o;
+    const unsigned K = o->agents;
+    am_status st;
+    sp->ag = calloc(K, sizeof *sp->ag);
+    sp->ep = calloc(2 + 2 * (size_t)K, sizeof *sp->ep);
+    if (!sp->ag || !sp->ep)
+        return AM_FAIL(AM_ENOMEM, "chan: out of memory");
+    if ((st = open_data(sp)) != AM_OK)
+        return st;
+    ctrl_cfg cc = {.server = 0,
+                   .endpoint = o->server,
+                   .self_id = CTRL_ID_CHAN,
+                   .max_payload = ctrl_payload_bound(1, K),
+                   .send_timeout = 5.0,
+                   .curve_secret = sp->sec.on ? sp->sec.sec : NULL,
+                   .curve_server = sp->sec.on ? sp->sec.server : NULL};
+    if ((st = ctrl_create(&cc, &sp->c)) != AM_OK)
+        return st;
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_HELLO;
+    m.u.hello =
+        (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = K, .n_ep = 2 + 2 * K, .ep = sp->ep};
+    snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
+             "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->taps, o->snr_db,
+             o->cfo, o->agent_cfo, o->seed);
+    if ((st = ctrl_set_hello(sp->c, &m)) != AM_OK || (st = ctrl_send(sp->c, NULL, &m)) != AM_OK)
+        return st;
+    if (!o->quiet) {
+        printf("chan: %u agents, data on %s (beacon-in) %s (sum-out) ..., joining %s\n", K,
+               sp->ep[0],
+               sp->ep[1], o->server);
+        fflush(stdout);
+    }
+    return AM_OK;
+}
+
+/* Until BYE, a stop signal, an error or the server's silence: WELCOME (join, or a restarted
+ * server taking the chan back), PLAN (one round). */
+static am_status chan_loop(chan_state *sp)
+{
+    const chan_opts *o = &sp->o;
+    am_status st;
+    int welcomed = 0, got = 0;
+    double last = monotime_s();
+    while (!net_stop_requested()) {
+        ctrl_msg r;
+        if ((st = net_peer_recv(sp->c, "chan", o->server, o->timeout, &last, &r, &got)) != AM_OK)
+            return st;
+        if (!got)
+            continue;
+        if (r.type == CTRL_WELCOME && !welcomed) {
+            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_CHAN, "chan")) != AM_OK)
+                return st;
+            if ((st = setup(sp, &r.u.welcome)) != AM_OK) {
+                net_peer_leave(sp->c); /* so that the server does not plan rounds with us */
+                return st;
+            }
+            welcomed = 1;
+            if (!o->quiet) {
+                printf("chan: joined: M %u, cp %u, burst %zu samples, timing <= %u, %u taps\n",
+                       sp->M,
+                       sp->cp, sp->blen, sp->timing, o->taps);
+                fflush(stdout);
+            }
+        } else if (r.type == CTRL_WELCOME) {
+            /* a restarted server took us back: the same numerology goes on, another one is set
+             * up anew */
+            const ctrl_welcome *w = &r.u.welcome;
+            if ((st = net_peer_welcome(w, CTRL_ROLE_CHAN, "chan")) != AM_OK)
+                return st;
+            if (w->nfft != sp->M || w->cp != sp->cp || w->payload_len != sp->L) {
+                setup_free(sp);
+                if ((st = setup(sp, w)) != AM_OK) {
+                    net_peer_leave(sp->c);
+                    return st;
+                }
+            }
+            if (!o->quiet) {
+                printf("chan: taken back by the server\n");
+                fflush(stdout);
+            }
+        } else if (r.type == CTRL_PLAN && welcomed) {
+            st = do_round(sp, r.round, &r.u.plan);
+            if (st == AM_ETIMEOUT || st == AM_EFORMAT) {
+                /* a round without a beacon, or a bad plan: reported as an empty sum is not
+                 * possible without a stream; the server's own deadline handles it */
+                fprintf(stderr, "airmeta chan: round %u skipped: %s\n", r.round, am_last_error());
+                continue;
+            }
+            if (st != AM_OK)
+                return st;
+        } else if (r.type == CTRL_BYE) {
+            break;
+        } else {
+            net_peer_unexpected(sp->c, "chan", r.type);
+        }
+    }
+    return AM_OK;
+}
+
 int cmd_chan(int argc, char **argv)
 {
     chan_state s;
@@ -416,120 +552,18 @@ int cmd_chan(int argc, char **argv)
         return 0;
     if (st != AM_OK)
         return cli_fail("chan", st);
-    if (!o->server)
-        return cli_fail("chan", AM_FAIL(AM_EINVAL, "--server is required (see --help)"));
-    if (!o->agents)
-        return cli_fail("chan", AM_FAIL(AM_EINVAL, "--agents is required (see --help)"));
-    if (o->taps > 1 && !(o->delay_spread < sqrt(((double)o->taps * o->taps - 1.0) / 12.0)))
-        return cli_fail("chan", AM_FAIL(AM_EINVAL,
-                                        "--delay-spread %g: %u taps allow less than %.4g "
-                                        "(the uniform profile's rms spread)",
-                                        o->delay_spread, o->taps,
-                                        sqrt(((double)o->taps * o->taps - 1.0) / 12.0)));
-    phy_impair_cfg imp;
-    if (o->impair && (st = phy_impair_profile(o->impair, &imp)) != AM_OK)
-        return cli_fail("chan", am_error_wrap(st, "--impair"));
-    if ((st = net_check_server(o->server)) != AM_OK)
-        return cli_fail("chan", st);
-    /* open files: per agent 2 bound sockets (listener + mailbox each) and their 2 connections,
-     * the same for the hub, plus the context's and the control plane's (measured: K = 200 holds
-     * 817 descriptors before any agent connects, 4 per agent + 13) */
-    char who[64];
-    snprintf(who, sizeof who, "chan with %u agents", o->agents);
-    if ((st = zctx_files_reserve(6 * ((uint64_t)o->agents + 1) + 128, who)) != AM_OK)
-        return cli_fail("chan", st);
-    if ((st = net_sec_setup("chan", o->key, o->server_key, o->allow, o->insecure, o->agents,
-                            &s.sec)) != AM_OK)
-        return cli_fail("chan", st);
-    net_catch_stop_signals();
-
-    const unsigned K = o->agents;
-    s.ag = calloc(K, sizeof *s.ag);
-    s.ep = calloc(2 + 2 * (size_t)K, sizeof *s.ep);
-    if (!s.ag || !s.ep) {
+    if ((st = check_and_reserve(&s)) != AM_OK) {
         state_free(&s);
-        net_sec_free(&s.sec);
-        return cli_fail("chan", AM_FAIL(AM_ENOMEM, "chan: out of memory"));
+        return cli_fail("chan", st);
     }
-    int rc = 0;
-    if ((st = open_data(&s)) != AM_OK)
-        goto fail;
-    ctrl_cfg cc = {.server = 0,
-                   .endpoint = o->server,
-                   .self_id = CTRL_ID_CHAN,
-                   .max_payload = ctrl_payload_bound(1, K),
-                   .send_timeout = 5.0,
-                   .curve_secret = s.sec.on ? s.sec.sec : NULL,
-                   .curve_server = s.sec.on ? s.sec.server : NULL};
-    if ((st = ctrl_create(&cc, &s.c)) != AM_OK)
-        goto fail;
-    ctrl_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = CTRL_HELLO;
-    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = K, .n_ep = 2 + 2 * K, .ep = s.ep};
-    snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
-             "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->taps, o->snr_db,
-             o->cfo, o->agent_cfo, o->seed);
-    if ((st = ctrl_set_hello(s.c, &m)) != AM_OK || (st = ctrl_send(s.c, NULL, &m)) != AM_OK)
-        goto fail;
-    if (!o->quiet) {
-        printf("chan: %u agents, data on %s (beacon-in) %s (sum-out) ..., joining %s\n", K, s.ep[0],
-               s.ep[1], o->server);
-        fflush(stdout);
-    }
-    int welcomed = 0, got = 0;
-    double last = monotime_s();
-    while (!net_stop_requested()) {
-        ctrl_msg r;
-        if ((st = net_peer_recv(s.c, "chan", o->server, o->timeout, &last, &r, &got)) != AM_OK)
-            goto fail;
-        if (!got)
-            continue;
-        if (r.type == CTRL_WELCOME && !welcomed) {
-            if ((st = net_peer_welcome(&r.u.welcome, CTRL_ROLE_CHAN, "chan")) != AM_OK)
-                goto fail;
-            if ((st = setup(&s, &r.u.welcome)) != AM_OK) {
-                net_peer_leave(s.c); /* so that the server does not plan rounds with us */
-                goto fail;
-            }
-            welcomed = 1;
-            if (!o->quiet) {
-                printf("chan: joined: M %u, cp %u, burst %zu samples, timing <= %u, %u taps\n", s.M,
-                       s.cp, s.blen, s.timing, o->taps);
-                fflush(stdout);
-            }
-        } else if (r.type == CTRL_WELCOME) {
-            /* a restarted server took us back: the same numerology goes on, another one is set
-             * up anew */
-            const ctrl_welcome *w = &r.u.welcome;
-            if ((st = net_peer_welcome(w, CTRL_ROLE_CHAN, "chan")) != AM_OK)
-                goto fail;
-            if (w->nfft != s.M || w->cp != s.cp || w->payload_len != s.L) {
-                setup_free(&s);
-                if ((st = setup(&s, w)) != AM_OK) {
-                    net_peer_leave(s.c);
-                    goto fail;
-                }
-            }
-            if (!o->quiet) {
-                printf("chan: taken back by the server\n");
-                fflush(stdout);
-            }
-        } else if (r.type == CTRL_PLAN && welcomed) {
-            st = do_round(&s, r.round, &r.u.plan);
-            if (st == AM_ETIMEOUT || st == AM_EFORMAT) {
-                /* a round without a beacon, or a bad plan: reported as an empty sum is not
-                 * possible without a stream; the server's own deadline handles it */
-                fprintf(stderr, "airmeta chan: round %u skipped: %s\n", r.round, am_last_error());
-                continue;
-            }
-            if (st != AM_OK)
-                goto fail;
-        } else if (r.type == CTRL_BYE) {
-            break;
-        } else {
-            net_peer_unexpected(s.c, "chan", r.type);
-        }
+    net_catch_stop_signals();
+    if ((st = chan_connect(&s)) == AM_OK)
+        st = chan_loop(&s);
+    if (st != AM_OK) {
+        const int rc = cli_fail("chan", st);
+        ctrl_set_linger(s.c, 0); /* giving up: unsent messages must not hold the exit */
+        state_free(&s);
+        return rc;
     }
     if (net_stop_requested())
         net_peer_leave(s.c);
@@ -544,9 +578,4 @@ int cmd_chan(int argc, char **argv)
                s.rounds, s.late_total, s.rejected_total, cs.rejected, zap_refused);
     state_free(&s);
     return 0;
-fail:
-    rc = cli_fail("chan", st);
-    ctrl_set_linger(s.c, 0); /* giving up: unsent messages must not hold the exit */
-    state_free(&s);
-    return rc;
 }
