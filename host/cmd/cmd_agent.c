@@ -489,24 +489,13 @@ static am_status check_and_open(agent_state *sp, unsigned max_dim)
 static am_status agent_connect(agent_state *sp)
 {
     const agent_opts *o = &sp->o;
-    am_status st;
-    ctrl_cfg cc = {.server = 0,
-                   .endpoint = o->server,
-                   .self_id = o->id,
-                   .max_payload = ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
-                   .send_timeout = 5.0,
-                   .curve_secret = sp->sec.on ? sp->sec.sec : NULL,
-                   .curve_server = sp->sec.on ? sp->sec.server : NULL};
-    if ((st = ctrl_create(&cc, &sp->c)) != AM_OK)
-        return st;
     ctrl_msg m;
     memset(&m, 0, sizeof m);
     m.type = CTRL_HELLO;
     m.u.hello = (ctrl_hello){.role = CTRL_ROLE_AGENT, .id = o->id, .dim = 0};
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc, "airmeta agent %u", o->id);
-    if ((st = ctrl_set_hello(sp->c, &m)) != AM_OK)
-        return st;
-    return ctrl_send(sp->c, NULL, &m);
+    return net_peer_join(o->server, o->id, ctrl_payload_bound(o->max_dim, CTRL_MAX_AGENTS),
+                         &sp->sec, &m, &sp->c);
 }
 
 /* Until BYE, a stop signal, an error or the server's silence: WELCOME (join, or a restarted

@@ -377,15 +377,6 @@ static am_status chan_connect(chan_state *sp)
         return AM_FAIL(AM_ENOMEM, "chan: out of memory");
     if ((st = open_data(sp)) != AM_OK)
         return st;
-    ctrl_cfg cc = {.server = 0,
-                   .endpoint = o->server,
-                   .self_id = CTRL_ID_CHAN,
-                   .max_payload = ctrl_payload_bound(1, K),
-                   .send_timeout = 5.0,
-                   .curve_secret = sp->sec.on ? sp->sec.sec : NULL,
-                   .curve_server = sp->sec.on ? sp->sec.server : NULL};
-    if ((st = ctrl_create(&cc, &sp->c)) != AM_OK)
-        return st;
     ctrl_msg m;
     memset(&m, 0, sizeof m);
     m.type = CTRL_HELLO;
@@ -394,7 +385,8 @@ static am_status chan_connect(chan_state *sp)
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
              "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->taps, o->snr_db,
              o->cfo, o->agent_cfo, o->seed);
-    if ((st = ctrl_set_hello(sp->c, &m)) != AM_OK || (st = ctrl_send(sp->c, NULL, &m)) != AM_OK)
+    if ((st = net_peer_join(o->server, CTRL_ID_CHAN, ctrl_payload_bound(1, K), &sp->sec, &m,
+                            &sp->c)) != AM_OK)
         return st;
     if (!o->quiet) {
         printf("chan: %u agents, data on %s (beacon-in) %s (sum-out) ..., joining %s\n", K,

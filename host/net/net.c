@@ -435,6 +435,26 @@ am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who
     return AM_OK;
 }
 
+am_status net_peer_join(const char *server,
+                        uint32_t self_id,
+                        size_t max_payload,
+                        const net_sec *sec,
+                        const ctrl_msg *hello,
+                        ctrl **out)
+{
+    ctrl_cfg cc = {.server = 0,
+                   .endpoint = server,
+                   .self_id = self_id,
+                   .max_payload = max_payload,
+                   .send_timeout = 5.0,
+                   .curve_secret = sec->on ? sec->sec : NULL,
+                   .curve_server = sec->on ? sec->server : NULL};
+    am_status st = ctrl_create(&cc, out);
+    if (st == AM_OK)
+        st = ctrl_set_hello(*out, hello);
+    return st == AM_OK ? ctrl_send(*out, NULL, hello) : st;
+}
+
 void net_peer_leave(ctrl *c)
 {
     ctrl_msg m;

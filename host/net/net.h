@@ -33,6 +33,7 @@
 
 #include "core/rng.h"
 #include "core/status.h"
+#include "net/auth.h"
 #include "net/ctrl.h"
 #include "fl/meta.h"
 #include "fl/sparse.h"
@@ -197,6 +198,15 @@ am_status net_peer_recv(ctrl *c,
 /* The server's WELCOME for a peer of `role`: AM_EINVAL "WHO: the server refused: REASON" unless it
  * accepted that role. */
 am_status net_peer_welcome(const ctrl_welcome *w, uint32_t role, const char *who);
+/* A peer's control connection to `server` (DEALER, CURVE with sec's keys when sec->on) and its
+ * HELLO, set to be re-sent after every reconnection and sent now. max_payload: the largest
+ * message this peer accepts. On error *out may hold the connection (the caller destroys it). */
+am_status net_peer_join(const char *server,
+                        uint32_t self_id,
+                        size_t max_payload,
+                        const net_sec *sec,
+                        const ctrl_msg *hello,
+                        ctrl **out);
 /* Tells the server this peer is gone (a stop, or a set-up that failed: it must not wait for us). */
 void net_peer_leave(ctrl *c);
 /* Counts a message the peer does not expect now as CTRL_REJ_PEER "WHO: unexpected TYPE". */

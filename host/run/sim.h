@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "cjson/cJSON.h"
+#include <cjson/cJSON.h>
 #include "core/status.h"
 #include "fl/airfl.h"
 #include "fl/personalize.h"
