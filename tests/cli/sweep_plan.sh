@@ -86,6 +86,9 @@ grep -q "no line 7 in $p/jobs.txt" "$d/err7" || fail "\$AIRMETA_LINE_OFFSET: $(c
 # runs the command it is given through bash and logs the host)
 cat >"$d/ssh" <<END
 #!/bin/bash
+# sshd starts the session with the user's login shell in \$SHELL, which parallel's remote wrapper
+# runs the job with (CI's environment has no SHELL: without it the job silently does nothing)
+export SHELL=/bin/bash
 while [ \$# -gt 0 ] && [ "\${1#-}" != "\$1" ]; do shift; done
 echo "\$1" >>"$d/ssh.log"
 shift
