@@ -151,7 +151,7 @@ int bench_fl(int argc, char **argv)
     if (st != AM_OK)
         return cli_fail("bench fl", st);
     /* The kernels first: bench_fl_kernels also pins OpenBLAS to one thread. */
-    int rc = bench_fl_kernels(json);
+    int rc = bench_fl_kernels(json, reps);
     if (rc != 0)
         return rc;
     const fl_learner learners[] = {FL_LEARNER_MAML, FL_LEARNER_FOMAML};

@@ -13,7 +13,10 @@
 #include "fl/kernels.h"
 #include "fl/model.h"
 
-#define BENCH_REPS 7
+#define BENCH_REPS_MAX 101
+
+/* repetitions per measurement: bench fl --reps (1..BENCH_REPS_MAX) */
+static unsigned bk_reps = 7;
 
 static double bk_clock(clockid_t id)
 {
@@ -36,7 +39,7 @@ static int bk_cmp(const void *a, const void *b)
 /* One measured operation: run(ctx) performs one call; returns nonzero on failure. */
 typedef int (*bk_fn)(void *ctx);
 
-/* Median seconds per call over BENCH_REPS repetitions of `iters` calls, `iters` calibrated so a
+/* Median seconds per call over bk_reps repetitions of `iters` calls, `iters` calibrated so a
  * repetition lasts about `rep_s` seconds: wall clock (sec) and this thread's CPU time (cpu; on
  * a shared, oversubscribed machine the wall figure includes time spent descheduled). */
 static int bk_time(bk_fn fn, void *ctx, double rep_s, double *sec, double *cpu)
@@ -55,8 +58,8 @@ static int bk_time(bk_fn fn, void *ctx, double rep_s, double *sec, double *cpu)
         }
         iters *= 4;
     }
-    double t[BENCH_REPS], c[BENCH_REPS];
-    for (int r = 0; r < BENCH_REPS; r++) {
+    double t[BENCH_REPS_MAX], c[BENCH_REPS_MAX];
+    for (unsigned r = 0; r < bk_reps; r++) {
         const double t0 = bk_now(), c0 = bk_clock(CLOCK_THREAD_CPUTIME_ID);
         for (size_t i = 0; i < iters; i++)
             if (fn(ctx))
@@ -64,10 +67,10 @@ static int bk_time(bk_fn fn, void *ctx, double rep_s, double *sec, double *cpu)
         t[r] = (bk_now() - t0) / (double)iters;
         c[r] = (bk_clock(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)iters;
     }
-    qsort(t, BENCH_REPS, sizeof *t, bk_cmp);
-    qsort(c, BENCH_REPS, sizeof *c, bk_cmp);
-    *sec = t[BENCH_REPS / 2];
-    *cpu = c[BENCH_REPS / 2];
+    qsort(t, bk_reps, sizeof *t, bk_cmp);
+    qsort(c, bk_reps, sizeof *c, bk_cmp);
+    *sec = t[bk_reps / 2];
+    *cpu = c[bk_reps / 2];
     return 0;
 }
 
@@ -276,14 +279,15 @@ static int bench_model(int json, fl_model *m, size_t n, const char *name, am_rng
     return rc;
 }
 
-int bench_fl_kernels(int json)
+int bench_fl_kernels(int json, unsigned reps)
 {
+    bk_reps = reps >= 1 && reps <= BENCH_REPS_MAX ? reps : 7;
     fl_blas_set_threads(1);
     am_rng r;
     am_rng_seed(&r, 1);
     if (!json)
-        printf("fl kernels (OpenBLAS, 1 thread; medians of %d repetitions: wall, thread CPU)\n",
-               BENCH_REPS);
+        printf("fl kernels (OpenBLAS, 1 thread; medians of %u repetitions: wall, thread CPU)\n",
+               bk_reps);
     /* dense: the sinusoid MLP's hidden layer, the CNN head (5-way), a large layer */
     if (bench_dense(json, 10, 40, 40, &r) || bench_dense(json, 100, 64, 5, &r) ||
         bench_dense(json, 256, 512, 512, &r))

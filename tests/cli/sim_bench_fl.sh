@@ -21,5 +21,10 @@ for l in sys.stdin:
         assert o["us_per_iter"] > 0, o
         assert o["cpu_us_per_iter"] > 0 and abs(o["projected_70000_s"] - 0.07 * o["cpu_us_per_iter"]) < 0.01 + 1e-3 * o["projected_70000_s"], o
 assert n == 2' || fail "JSON"
+# the table's header says how many repetitions each median is of: --reps, kernels included
+"$AIRMETA" bench fl --iters 3 --reps 1 >"${TMPDIR:-/tmp}/bfl.$$" || fail "text: exit $?"
+grep -q "medians of 1 repetitions" "${TMPDIR:-/tmp}/bfl.$$" ||
+    { cat "${TMPDIR:-/tmp}/bfl.$$"; rm -f "${TMPDIR:-/tmp}/bfl.$$"; fail "kernels not timed --reps times"; }
+rm -f "${TMPDIR:-/tmp}/bfl.$$"
 "$AIRMETA" bench fl --iters 0 2>/dev/null; [ $? -eq 2 ] || fail "--iters 0 accepted"
 echo PASS
