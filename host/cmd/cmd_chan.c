@@ -234,7 +234,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
         if (ctrl_u32_at(p->ids, i) >= K)
             return AM_FAIL(AM_EFORMAT, "PLAN %u: agent %u of %u", round, ctrl_u32_at(p->ids, i), K);
     const double deadline = monotime_s() + p->deadline;
-    am_status st = net_chan_draw(s->nc);
+    am_status st = net_chan_draw_round(s->nc, round); /* from (seed, round): restarts repeat it */
     if (st != AM_OK)
         return st;
     if (p->rho != s->rho_now) {

@@ -263,6 +263,16 @@ am_status net_chan_draw(net_chan *q)
     return phy_chan_draw(q->ch);
 }
 
+am_status net_chan_draw_round(net_chan *q, uint32_t round)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_chan_draw_round: NULL");
+    am_rng rs; /* as host/round/agg_iq.c: round r's channel and noise from (seed, r) only */
+    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | round);
+    phy_chan_reseed(q->ch, am_rng_u64(&rs));
+    return phy_chan_draw(q->ch);
+}
+
 am_status net_chan_set_rho(net_chan *q, float rho)
 {
     if (!q)

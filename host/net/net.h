@@ -142,6 +142,10 @@ void net_chan_destroy(net_chan *q);
 am_status net_chan_set_rho(net_chan *q, float rho);
 /* A new realisation of every agent's channel (once per round, before the beacon). */
 am_status net_chan_draw(net_chan *q);
+/* Round `round`'s realisation: every random stream restarted from (seed, round) first, so that
+ * round r's channels and noise depend on the seed and r only (a restarted chan, or a resumed
+ * server repeating rounds, gets the uninterrupted run's; as sim --agg iq). */
+am_status net_chan_draw_round(net_chan *q, uint32_t round);
 /* Samples of noise before (lead) every link's output. */
 size_t net_chan_lead(const net_chan *q);
 /* Output capacity needed for an input of n samples. */
