@@ -9,7 +9,14 @@
  * truncated stay, docs/paper.md §3). Not applied (late, beacon missed, burst lost, round not
  * decoded, or the verdict never arrived): m = v, nothing of it was delivered, so nothing is lost;
  * the update reaches the server in a later round through the memory. Without memory (--no-memory at
- * the server) m stays 0 and such an update is dropped. */
+ * the server) m stays 0 and such an update is dropped.
+ *
+ * A resumed server (airmeta server --resume, issue 12) repeats the rounds after its checkpoint.
+ * The agent keeps its state as of the start of each of its last --keep-rounds rounds (the RNG
+ * stream and the error memory once the previous round's verdict is known: all that round r
+ * depends on besides theta); a MODEL of a round it has passed restores that round's state, so the
+ * repeated rounds are the uninterrupted run's, bit for bit. Older than that: the agent goes on
+ * from its current state and says so. */
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <inttypes.h>
 #include <math.h>
@@ -41,6 +48,7 @@ typedef struct agent_opts {
     double timeout, beacon_timeout;
     double test_peak; /* < 0: none */
     size_t max_dim;
+    unsigned keep_rounds; /* snapshots kept for a resumed server */
     int quiet;
 } agent_opts;
 
@@ -49,6 +57,14 @@ typedef struct agent_tasks {
     fl_task_buf *buf;
     unsigned id;
 } agent_tasks;
+
+/* The agent's state at the start of round `round` (see the top). */
+typedef struct agent_snap {
+    int valid;
+    uint32_t round;
+    am_rng rng;
+    float *m; /* D */
+} agent_snap;
 
 typedef struct agent_state {
     agent_opts o;
@@ -75,6 +91,10 @@ typedef struct agent_state {
     uint32_t pend_round;
     float peak, power, loss;
     uint64_t rounds, applied, not_applied, deaf;
+    agent_snap *snap; /* keep_rounds */
+    int have_model;
+    uint32_t last_model; /* the last MODEL's round */
+    uint64_t restored;
 } agent_state;
 
 static void sleep_s(double s)
@@ -131,6 +151,10 @@ static void state_free(agent_state *s)
     free(s->del);
     free(s->burst);
     free(s->dl);
+    if (s->snap)
+        for (unsigned i = 0; i < s->o.keep_rounds; i++)
+            free(s->snap[i].m);
+    free(s->snap);
 }
 
 static am_status open_data(agent_state *s, const ctrl_welcome *w);
@@ -187,7 +211,12 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->del = malloc(D * sizeof *s->del);
     s->burst = malloc(s->blen * sizeof *s->burst);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
-    if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl)
+    s->snap = calloc(s->o.keep_rounds, sizeof *s->snap);
+    for (unsigned i = 0; s->snap && i < s->o.keep_rounds; i++)
+        if (!(s->snap[i].m = malloc(D * sizeof *s->m)))
+            return AM_FAIL(AM_ENOMEM, "agent: %u snapshots of D = %zu", s->o.keep_rounds, D);
+    if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl ||
+        !s->snap)
         return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
     if (s->air != (w->uplink[0] == '\0'))
         return AM_FAIL(AM_EINVAL,
@@ -279,6 +308,33 @@ static void resolve(agent_state *s, int applied)
     s->pending = 0;
 }
 
+/* The state at the start of round r kept (replacing r's, or the oldest). */
+static void snap_take(agent_state *s, uint32_t r)
+{
+    agent_snap *to = NULL;
+    for (unsigned i = 0; i < s->o.keep_rounds; i++) {
+        agent_snap *c = &s->snap[i];
+        if (c->valid && c->round == r) {
+            to = c;
+            break;
+        }
+        if (!to || (to->valid && (!c->valid || c->round < to->round)))
+            to = c;
+    }
+    to->valid = 1;
+    to->round = r;
+    to->rng = s->rng;
+    memcpy(to->m, s->m, s->D * sizeof *s->m);
+}
+
+static agent_snap *snap_find(agent_state *s, uint32_t r)
+{
+    for (unsigned i = 0; i < s->o.keep_rounds; i++)
+        if (s->snap[i].valid && s->snap[i].round == r)
+            return &s->snap[i];
+    return NULL;
+}
+
 static int has_id(const void *ids, uint32_t n, uint32_t id)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -287,11 +343,48 @@ static int has_id(const void *ids, uint32_t n, uint32_t id)
     return 0;
 }
 
+/* MODEL(r): the state round r starts from. Normally the last one (the verdict on the pending
+ * round resolved first); for a round already begun (a resumed server repeats it) the state kept
+ * for it, the later ones dropped. */
+static void round_start(agent_state *s, uint32_t r, const ctrl_model *mo)
+{
+    const int again = s->have_model && r <= s->last_model;
+    agent_snap *sn = snap_find(s, r);
+    if (sn) {
+        s->rng = sn->rng;
+        memcpy(s->m, sn->m, s->D * sizeof *s->m);
+        s->pending = 0; /* that round's update is computed again */
+        for (unsigned i = 0; i < s->o.keep_rounds; i++)
+            if (s->snap[i].valid && s->snap[i].round > r)
+                s->snap[i].valid = 0;
+        if (again) {
+            s->restored++;
+            if (!s->o.quiet) {
+                printf("agent %u: round %u again (a resumed server): its state restored\n",
+                       s->o.id, r);
+                fflush(stdout);
+            }
+        }
+    } else {
+        if (s->pending) /* the verdict on our last round travels with this model */
+            resolve(s,
+                    mo->prev_round == s->pend_round && has_id(mo->prev_ids, mo->n_prev, s->o.id));
+        if (again)
+            fprintf(stderr,
+                    "agent %u: round %u again but its state is no longer kept (--keep-rounds "
+                    "%u): going on from round %u's state\n",
+                    s->o.id, r, s->o.keep_rounds, s->last_model);
+        snap_take(s, r);
+    }
+    s->have_model = 1;
+    s->last_model = r;
+}
+
 /* MODEL: local meta-update, error memory, sparsification, STATUS. */
 static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
 {
-    if (s->pending) /* the verdict on our last round travels with this model */
-        resolve(s, mo->prev_round == s->pend_round && has_id(mo->prev_ids, mo->n_prev, s->o.id));
+    if (mo->dim == s->D)
+        round_start(s, round, mo);
     if (mo->dim != s->D)
         return AM_FAIL(AM_EFORMAT, "MODEL %u of %u floats, this agent's model has %zu", round,
                        mo->dim, s->D);
@@ -539,8 +632,10 @@ static am_status agent_loop(agent_state *sp)
             if ((st = on_go(sp, r.round, &r.u.go)) != AM_OK)
                 return st;
         } else if (welcomed && r.type == CTRL_COMMIT) {
-            if (sp->pending && sp->pend_round == r.round)
+            if (sp->pending && sp->pend_round == r.round) {
                 resolve(sp, r.u.commit.decoded && has_id(r.u.commit.ids, r.u.commit.n, o->id));
+                snap_take(sp, r.round + 1); /* the next round's start */
+            }
         } else if (r.type == CTRL_BYE) {
             break;
         } else {
@@ -561,6 +656,7 @@ int cmd_agent(int argc, char **argv)
     o->radio_name = "zmq";
     o->max_dim = (size_t)1 << 22;
     o->test_peak = -1;
+    o->keep_rounds = 16;
     unsigned max_dim = 1u << 22;
     const cli_opt opts[] = {
         {"--id", CLI_UINT, &o->id, "this agent's id k (0..K-1): its task distribution and channel",
@@ -574,6 +670,11 @@ int cmd_agent(int argc, char **argv)
         {"--beacon-timeout", CLI_DOUBLE, &o->beacon_timeout,
          "wait this long for a round's beacon, s", 0.01, 3600, NULL},
         {"--max-dim", CLI_UINT, &max_dim, "largest model accepted (floats)", 1, CTRL_MAX_DIM, NULL},
+        {"--keep-rounds", CLI_UINT, &o->keep_rounds,
+         "keep this agent's state (RNG, error memory: D floats each) as of each of the last N "
+         "rounds: a server resumed from a checkpoint at most N - 1 rounds old (its "
+         "--checkpoint-every) repeats its rounds exactly",
+         2, 1024, NULL},
         {"--test-late-status", CLI_STR, &o->late_status,
          "fault injection (tests): in round ROUND (from 0) report SECONDS late, as ROUND:SECONDS",
          1, 0, NULL},
@@ -616,7 +717,8 @@ int cmd_agent(int argc, char **argv)
         "at the scheduled tick. Its memory keeps everything the server did not apply (see\n"
         "host/cmd/cmd_agent.c). Data endpoints come from the server; there is no --data flag.\n"
         "A restarted server or chan takes the agent back (it says HELLO again after every\n"
-        "reconnection and follows the chan's new endpoints).",
+        "reconnection and follows the chan's new endpoints); a server resumed from a checkpoint\n"
+        "repeats its rounds, and the agent restores its state of that round (--keep-rounds).",
         opts,
         sizeof opts / sizeof opts[0],
         0,

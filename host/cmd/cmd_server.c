@@ -23,36 +23,36 @@ static const char server_summary[] =
     "that peer, never the run; it is taken back when it says HELLO again (agents and the\n"
     "chan do after every reconnection). eta is capped by --eta-cap, a payload whose norm\n"
     "exceeds --norm-bound is not applied, and the server never exits 0 with a non-finite\n"
-    "model.";
+    "model.\n"
+    "Durable (issue 12): with --out the run is checkpointed every --checkpoint-every rounds\n"
+    "and on SIGINT / SIGTERM; `airmeta server --resume DIR` continues it (the agents and the\n"
+    "chan reconnect by themselves) and repeats the rounds an uninterrupted run would have.";
 
 int cmd_server(int argc, char **argv)
 {
     server_opts o;
-    server_defaults(&o);
-    cli_opt opts[SERVER_MAX_OPTS];
-    const size_t nopts = server_table(&o, opts);
-    const cli_cmd cmd = {
-        "airmeta server",
-        "--bind tcp://HOST:PORT --agents K (--key NAME.key --allow FILE | --insecure) [--rounds R] "
-        "[--out DIR] ...",
-        server_summary,
-        opts,
-        nopts,
-        0,
-        0};
-    size_t npos = 0;
-    am_status st = cli_parse(&cmd, argc, argv, NULL, &npos);
-    if (st == AM_ENOTFOUND)
+    server_args keep;
+    am_status st = server_parse(argc, argv,
+                                "--bind tcp://HOST:PORT --agents K (--key NAME.key --allow FILE | "
+                                "--insecure) [--rounds R] [--out DIR] ... | --resume DIR",
+                                server_summary, &o, &keep);
+    if (st == AM_ENOTFOUND) {
+        server_args_free(&keep);
         return 0;
-    if (st != AM_OK)
-        return cli_fail("server", st);
+    }
     server *s = NULL;
-    if ((st = server_create(&o, &s)) != AM_OK)
+    if (st == AM_OK)
+        st = server_create(&o, &s);
+    if (st != AM_OK) {
+        server_args_free(&keep);
         return cli_fail("server", st);
-    st = server_join(s);
+    }
+    if (server_rounds_done(s) < o.rounds) /* a resumed run that had finished: nothing to wait for */
+        st = server_join(s);
     while (st == AM_OK && server_rounds_done(s) < o.rounds)
         st = server_round(s);
     st = server_finish(s, st);
     server_destroy(s);
+    server_args_free(&keep);
     return st == AM_OK ? 0 : cli_fail("server", st);
 }

@@ -20,7 +20,9 @@
 #include "fl/sparse.h"
 #include "util/fsutil.h"
 #include "round/learner.h"
+#include "run/checkpoint.h"
 #include "run/rundir.h"
+#include "util/crc32.h"
 #include "util/monotime.h"
 #include "net/net.h"
 #include "net/net_air.h"
@@ -94,6 +96,14 @@ struct server {
     FILE *metrics;
     char metrics_path[FS_PATH_MAX];
     run_dir *rd; /* --out's lock (host/run/rundir.h) */
+    /* durability: checkpoint.bin (run/checkpoint.h), the configuration's CRC, the counters of
+     * the sessions before this one (resumed), the wall time of the rounds so far */
+    char ckpt_path[FS_PATH_MAX];
+    uint32_t crc;
+    uint64_t base_rejected, base_auth;
+    double elapsed;
+    void *state;
+    size_t state_n;
     /* rounds done, and who was applied in the last one (told in the next MODEL) */
     uint32_t done, nprev, prev_round;
     uint32_t *prev, *applied; /* K */
@@ -126,6 +136,7 @@ static void srv_free(srv *s)
     free(s->inc);
     free(s->prev);
     free(s->applied);
+    free(s->state);
     if (s->metrics)
         fclose(s->metrics);
     run_dir_close(s->rd);
@@ -146,6 +157,9 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     r->start = b->start;
     return AM_OK;
 }
+
+static cJSON *flags_json(const cli_opt *t, size_t n, int science_only);
+static am_status config_crc(const cli_opt *t, size_t n, uint32_t *crc);
 
 static am_status
 send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, const char *reason)
@@ -806,6 +820,7 @@ static am_status run_round(srv *s,
         to_agent(s, s->ids[i], &m);
 
     const double wall = monotime_s() - t_start;
+    s->elapsed += wall;
     ctrl_stats cs;
     ctrl_get_stats(s->c, &cs);
     unsigned absent = 0;
@@ -842,9 +857,10 @@ static am_status run_round(srv *s,
         cJSON_AddNumberToObject(o, "bursts_seen", s->rs.bursts);
         cJSON_AddNumberToObject(o, "chan_stale", s->rep_late);
         cJSON_AddNumberToObject(o, "chan_malformed", s->rep_rejected);
-        cJSON_AddNumberToObject(o, "ctrl_rejected", (double)cs.rejected);
+        cJSON_AddNumberToObject(o, "ctrl_rejected", (double)(s->base_rejected + cs.rejected));
         cJSON_AddNumberToObject(o, "late_status", (double)s->late_status);
-        cJSON_AddNumberToObject(o, "auth_refused", (double)cs.handshake_failed);
+        cJSON_AddNumberToObject(o, "auth_refused",
+                                (double)(s->base_auth + cs.handshake_failed));
         cJSON_AddNumberToObject(o, "hello_refused", (double)s->refused_hello);
         cJSON_AddNumberToObject(o, "peer_drops", (double)s->peer_drops);
         cJSON_AddNumberToObject(o, "implausible", (double)s->implausible);
@@ -905,7 +921,19 @@ static am_status write_config(srv *s)
     cJSON_AddNumberToObject(c, "round_period", o->round_period);
     cJSON_AddBoolToObject(c, "report_x", o->report_x);
     cJSON_AddNumberToObject(c, "seed", (double)o->seed);
-    char *txt = cJSON_Print(c);
+    /* what --resume reads back: every stored flag, resolved (the keys above are for readers) */
+    cli_opt t[SERVER_MAX_OPTS];
+    server_opts copy = s->o;
+    cJSON *f = flags_json(t, server_table(&copy, t), 0);
+    cJSON *b = f ? cJSON_GetObjectItemCaseSensitive(f, "bind") : NULL;
+    if (b)
+        cJSON_SetValuestring(b, ctrl_endpoint(s->c)); /* the port actually bound */
+    if (f)
+        cJSON_AddItemToObject(c, "flags", f);
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)s->crc);
+    cJSON_AddStringToObject(c, "config_crc", hex);
+    char *txt = f ? cJSON_Print(c) : NULL;
     cJSON_Delete(c);
     if (!txt)
         return AM_FAIL(AM_ENOMEM, "JSON: out of memory");
@@ -925,6 +953,238 @@ static am_status write_theta(srv *s)
     return fs_write_atomic(path, &theta, 1);
 }
 
+
+/* ------------------------------------------------------------------------------ checkpoint */
+
+/* The server's state blob (checkpoint.bin after its header), this machine's byte order, packed:
+ *   u32 magic 0x56525341 ("ASRV"), u32 version 1, u32 K, u32 optimiser kind (0 sgd, 1 adam),
+ *   u64 D, u64 rounds done, u64 optimiser steps t,
+ *   f32 theta[D], (Adam) f32 m[D], f32 v[D],
+ *   u32 prev_round, u32 n_prev, u32 prev[K] (who was applied in the last round: the next MODEL
+ *   says so), u32 decoded rounds, u32 0,
+ *   u64 counters[7]: late reports, peer drops, HELLOs refused, implausible rounds, messages from
+ *   unknown peers, control messages rejected, failed handshakes (metrics.jsonl's running totals).
+ * Nothing else carries over between rounds: the receiver is reset every round, the beacon and
+ * the learner's setup follow from the configuration. */
+#define SRV_STATE_MAGIC 0x56525341u
+#define SRV_STATE_VERSION 1u
+#define SRV_NCOUNT 7
+
+static int srv_adam(const srv *s)
+{
+    return fl_opt_get_cfg(s->opt)->kind == FL_OPT_ADAM;
+}
+
+static size_t state_size(const srv *s)
+{
+    return 16 + 24 + 4 * s->D * (srv_adam(s) ? 3 : 1) + 8 + 4 * (size_t)s->K + 8 + 8 * SRV_NCOUNT;
+}
+
+static void put(unsigned char **p, const void *v, size_t n)
+{
+    memcpy(*p, v, n);
+    *p += n;
+}
+
+static void get(const unsigned char **p, void *v, size_t n)
+{
+    memcpy(v, *p, n);
+    *p += n;
+}
+
+static void state_save(const srv *s, void *buf)
+{
+    unsigned char *p = buf;
+    uint64_t t = 0;
+    const float *m = NULL, *v = NULL;
+    fl_opt_get_state(s->opt, &t, &m, &v);
+    ctrl_stats cs;
+    ctrl_get_stats(s->c, &cs);
+    const uint32_t h[4] = {SRV_STATE_MAGIC, SRV_STATE_VERSION, s->K, (uint32_t)srv_adam(s)};
+    const uint64_t h64[3] = {s->D, s->done, t};
+    put(&p, h, sizeof h);
+    put(&p, h64, sizeof h64);
+    put(&p, s->theta, 4 * s->D);
+    if (srv_adam(s)) {
+        put(&p, m, 4 * s->D);
+        put(&p, v, 4 * s->D);
+    }
+    const uint32_t pr[2] = {s->prev_round, s->nprev};
+    put(&p, pr, sizeof pr);
+    put(&p, s->prev, 4 * (size_t)s->K);
+    const uint32_t dr[2] = {s->decoded_rounds, 0};
+    put(&p, dr, sizeof dr);
+    const uint64_t c[SRV_NCOUNT] = {s->late_status,   s->peer_drops,
+                                    s->refused_hello, s->implausible,
+                                    s->peer_rejects,  s->base_rejected + cs.rejected,
+                                    s->base_auth + cs.handshake_failed};
+    put(&p, c, sizeof c);
+}
+
+/* Everything validated before anything changes (a bad blob leaves s as it was). */
+static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
+{
+    const char *path = s->ckpt_path;
+    if (n != state_size(s))
+        return AM_FAIL(AM_EFORMAT, "%s: state of %zu bytes, this run's is %zu", path, n,
+                       state_size(s));
+    const unsigned char *p = buf;
+    uint32_t h[4];
+    uint64_t h64[3];
+    get(&p, h, sizeof h);
+    get(&p, h64, sizeof h64);
+    if (h[0] != SRV_STATE_MAGIC || h[1] != SRV_STATE_VERSION)
+        return AM_FAIL(AM_EFORMAT, "%s: not a server checkpoint (magic 0x%08x, version %u)", path,
+                       h[0], h[1]);
+    if (h[2] != s->K || h[3] != (uint32_t)srv_adam(s) || h64[0] != s->D || h64[1] != round ||
+        h64[1] > s->o.rounds)
+        return AM_FAIL(AM_EFORMAT,
+                       "%s: state of K %u, D %" PRIu64 ", %s, round %" PRIu64
+                       " (header round %u, run of %u rounds)",
+                       path, h[2], h64[0], h[3] ? "adam" : "sgd", h64[1], round, s->o.rounds);
+    const float *theta = (const float *)(const void *)p;
+    p += 4 * s->D;
+    const float *m = NULL, *v = NULL;
+    if (srv_adam(s)) {
+        m = (const float *)(const void *)p;
+        v = m + s->D;
+        p += 8 * s->D;
+    }
+    float *th = malloc(4 * s->D); /* aligned copy */
+    if (!th)
+        return AM_FAIL(AM_ENOMEM, "%s: out of memory", path);
+    memcpy(th, theta, 4 * s->D);
+    int finite = fl_vec_finite(th, s->D);
+    uint32_t pr[2], dr[2];
+    get(&p, pr, sizeof pr);
+    const unsigned char *prev = p;
+    p += 4 * (size_t)s->K;
+    get(&p, dr, sizeof dr);
+    uint64_t c[SRV_NCOUNT];
+    get(&p, c, sizeof c);
+    am_status st = AM_OK;
+    if (!finite)
+        st = AM_FAIL(AM_EFORMAT, "%s: theta is not finite", path);
+    else if (pr[1] > s->K || dr[0] > round || (round && pr[0] != round - 1) ||
+             (!round && pr[0] != CTRL_NO_ROUND))
+        st = AM_FAIL(AM_EFORMAT, "%s: last round %u applied %u agents, %u decoded of %u rounds",
+                     path, pr[0], pr[1], dr[0], round);
+    for (uint32_t i = 0; st == AM_OK && i < pr[1]; i++) {
+        uint32_t id;
+        memcpy(&id, prev + 4 * (size_t)i, 4);
+        if (id >= s->K || (i && id <= s->prev[i - 1]))
+            st = AM_FAIL(AM_EFORMAT, "%s: applied agent ids not increasing below %u", path, s->K);
+        else
+            s->prev[i] = id; /* scratch until accepted; overwritten on failure below */
+    }
+    float *mm = NULL, *vv = NULL;
+    if (st == AM_OK && m) {
+        mm = malloc(8 * s->D);
+        if (!mm)
+            st = AM_FAIL(AM_ENOMEM, "%s: out of memory", path);
+        else {
+            vv = mm + s->D;
+            memcpy(mm, m, 4 * s->D);
+            memcpy(vv, v, 4 * s->D);
+        }
+    }
+    if (st == AM_OK && (st = fl_opt_set_state(s->opt, h64[2], mm, vv)) != AM_OK)
+        st = am_error_wrap(st, "%s", path);
+    free(mm);
+    if (st != AM_OK) {
+        s->nprev = 0;
+        free(th);
+        return st;
+    }
+    memcpy(s->theta, th, 4 * s->D);
+    free(th);
+    s->done = round;
+    s->prev_round = pr[0];
+    s->nprev = pr[1];
+    s->decoded_rounds = dr[0];
+    s->late_status = c[0];
+    s->peer_drops = c[1];
+    s->refused_hello = c[2];
+    s->implausible = c[3];
+    s->peer_rejects = c[4];
+    s->base_rejected = c[5];
+    s->base_auth = c[6];
+    return AM_OK;
+}
+
+/* metrics.jsonl synced, then checkpoint.bin atomically (a reader finds the lines of every round
+ * the checkpoint holds). */
+static am_status write_checkpoint(srv *s)
+{
+    if (fflush(s->metrics) != 0 || fsync(fileno(s->metrics)) != 0)
+        return AM_FAIL(AM_EIO, "%s: %s", s->metrics_path, strerror(errno));
+    state_save(s, s->state);
+    const checkpoint_info ci = {.round = s->done,
+                                .agents = s->K,
+                                .dim = s->D,
+                                .config_crc = s->crc,
+                                .elapsed_s = s->elapsed};
+    return checkpoint_write(s->ckpt_path, &ci, s->state, s->state_n);
+}
+
+/* Keeps the leading complete lines of metrics.jsonl whose "round" is 1, 2, ... keep (exactly keep
+ * of them must be there) and cuts the rest (rounds after the checkpoint, a line cut by a kill). */
+static am_status cut_metrics(const char *path, unsigned keep)
+{
+    FILE *f = NULL;
+    am_status st = am_fopen_regular(path, "r", &f);
+    if (st == AM_ENOTFOUND && keep == 0)
+        st = am_fopen_regular(path, "w+", &f);
+    if (st != AM_OK)
+        return st;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned have = 0;
+    off_t off = 0;
+    while (have < keep && (len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "round");
+        const int ok = cJSON_IsNumber(r) && r->valuedouble == (double)(have + 1);
+        cJSON_Delete(o);
+        if (!ok)
+            break;
+        have++;
+        off += (off_t)len;
+    }
+    free(line);
+    fclose(f);
+    if (have < keep)
+        return AM_FAIL(AM_EFORMAT,
+                       "%s: holds %u complete rounds, the checkpoint is at round %u (rounds are "
+                       "missing; start a new run)",
+                       path, have, keep);
+    if (truncate(path, off) != 0)
+        return AM_FAIL(AM_EIO, "%s: cannot truncate: %s", path, strerror(errno));
+    return AM_OK;
+}
+
+/* The run in --resume DIR from its checkpoint (none yet: from round 1); metrics.jsonl cut to it. */
+static am_status resume_run(srv *s)
+{
+    checkpoint_info ex = {.agents = s->K, .dim = s->D, .config_crc = s->crc}, ci;
+    void *blob = NULL;
+    size_t bn = 0;
+    am_status st = checkpoint_read(s->ckpt_path, &ex, s->state_n, &ci, &blob, &bn);
+    if (st == AM_ENOTFOUND) {
+        st = AM_OK; /* stopped before its first checkpoint: from the start */
+    } else if (st == AM_OK) {
+        st = state_load(s, blob, bn, ci.round);
+        s->elapsed = ci.elapsed_s;
+    }
+    free(blob);
+    if (st == AM_OK)
+        st = cut_metrics(s->metrics_path, s->done);
+    if (st == AM_OK)
+        st = am_fopen_regular(s->metrics_path, "a", &s->metrics);
+    return st;
+}
+
 /* ------------------------------------------------------------------------------ options */
 
 void server_defaults(server_opts *o)
@@ -937,6 +1197,7 @@ void server_defaults(server_opts *o)
                        .join_timeout = 60,
                        .eta_cap = 100,
                        .save_every = 10,
+                       .checkpoint_every = 1, /* a round costs everyone seconds, a checkpoint ms */
                        .norm_bound = 100,
                        .seed = 1,
                        .radio = {.name = "zmq"}};
@@ -960,6 +1221,16 @@ size_t server_table(server_opts *o, cli_opt *t)
     PUT("--out", CLI_STR, &o->out,
         "run folder: config.json, metrics.jsonl (a line per round), theta.f32", 1, 0, NULL);
     PUT("--force", CLI_FLAG, &o->force, "with --out: replace a finished run there", 0, 0, NULL);
+    PUT("--checkpoint-every", CLI_UINT, &o->checkpoint_every,
+        "with --out: write DIR/checkpoint.bin atomically every N rounds (and on SIGINT / "
+        "SIGTERM); a kill -9 then repeats at most N - 1 rounds on --resume",
+        1, 1e7, NULL);
+    PUT("--resume", CLI_STR, &o->resume,
+        "continue the server run in DIR from its last checkpoint, configured by DIR/config.json "
+        "(flags given again must agree with it, except --bind, keys, timeouts, --round-period, "
+        "--min-agents, --save-every, --checkpoint-every, --radio-args, --quiet); the agents and "
+        "the chan rejoin by themselves",
+        1, 0, NULL);
     PUT("--round-timeout", CLI_DOUBLE, &o->round_timeout,
         "per-round deadline for the agents' reports, s (late ones sit the round out)", 0.01, 3600,
         NULL);
@@ -1179,13 +1450,28 @@ static am_status open_run(srv *s)
     const server_opts *o = &s->o;
     am_status st;
     if (o->out) {
-        if ((st = run_dir_open(o->out, o->force ? RUN_DIR_FORCE : 0u, "airmeta server", &s->rd)) !=
-                AM_OK ||
+        const unsigned rf = (o->resume ? RUN_DIR_RESUME : 0u) | (o->force ? RUN_DIR_FORCE : 0u);
+        cli_opt t[SERVER_MAX_OPTS];
+        server_opts copy = s->o;
+        s->state_n = state_size(s);
+        if ((st = config_crc(t, server_table(&copy, t), &s->crc)) != AM_OK)
+            return st;
+        if (!(s->state = malloc(s->state_n)))
+            return AM_FAIL(AM_ENOMEM, "server: a checkpoint of %zu bytes", s->state_n);
+        if ((st = run_dir_open(o->out, rf, "airmeta server", &s->rd)) != AM_OK ||
             (st = fs_path_join(s->metrics_path, sizeof s->metrics_path, o->out,
-                               "metrics.jsonl")) != AM_OK)
-            return am_error_wrap(st, "--out");
-        if ((st = am_fopen_regular(s->metrics_path, "w", &s->metrics)) != AM_OK)
-            return st; /* not through a link, FIFO or device */
+                               "metrics.jsonl")) != AM_OK ||
+            (st = fs_path_join(s->ckpt_path, sizeof s->ckpt_path, o->out, "checkpoint.bin")) !=
+                AM_OK)
+            return am_error_wrap(st, o->resume ? "--resume" : "--out");
+        if (o->resume)
+            st = resume_run(s);
+        else if (unlink(s->ckpt_path) != 0 && errno != ENOENT) /* never taken for this run's */
+            st = AM_FAIL(AM_EIO, "%s: %s", s->ckpt_path, strerror(errno));
+        else
+            st = am_fopen_regular(s->metrics_path, "w", &s->metrics); /* no link, FIFO, device */
+        if (st != AM_OK)
+            return st;
     }
     ctrl_cfg cc = {.server = 1,
                    .endpoint = o->bind,
@@ -1196,7 +1482,7 @@ static am_status open_run(srv *s)
                    .zap_domain = "ctrl"};
     if ((st = ctrl_create(&cc, &s->c)) != AM_OK)
         return st;
-    return o->out ? write_config(s) : AM_OK;
+    return o->out && !o->resume ? write_config(s) : AM_OK;
 }
 
 am_status server_create(const server_opts *opts, server **out)
@@ -1240,6 +1526,9 @@ am_status server_create(const server_opts *opts, server **out)
         "server: listening on %s: %u agents, %u rounds, %s (%zu parameters), burst %zu "
         "samples (M %u)\n",
         ctrl_endpoint(s->c), s->K, s->o.rounds, fl_model_describe(s->model), s->D, s->blen, s->M);
+    if (s->o.resume)
+        say(s, "server: resuming %s after round %u of %u (its checkpoint)\n", s->o.resume, s->done,
+            s->o.rounds);
     *out = s;
     return AM_OK;
 }
@@ -1287,6 +1576,10 @@ am_status server_round(server *s)
     if (o->out && o->save_every && s->done % o->save_every == 0 && s->done < o->rounds &&
         fl_vec_finite(s->theta, s->D) && write_theta(s) != AM_OK)
         fprintf(stderr, "airmeta server: warning: %s\n", am_last_error());
+    /* the checkpoint (--resume): a failed write warns; the next one may succeed */
+    if (o->out && (s->done % o->checkpoint_every == 0 || s->done == o->rounds) &&
+        fl_vec_finite(s->theta, s->D) && write_checkpoint(s) != AM_OK)
+        fprintf(stderr, "airmeta server: warning: checkpoint: %s\n", am_last_error());
     return AM_OK;
 }
 
@@ -1338,13 +1631,19 @@ am_status server_finish(server *s, am_status st)
     if (s->chan_joined)
         ctrl_send(s->c, &s->chan_peer, &bye);
     if (st != AM_OK && net_stop_requested() && o->out && fl_vec_finite(s->theta, s->D)) {
-        /* SIGINT / SIGTERM: the rounds done are kept (metrics.jsonl has them line by line) */
+        /* SIGINT / SIGTERM: the rounds done are kept (metrics.jsonl has them line by line, the
+         * checkpoint their state: --resume continues) */
         release_reserve(s);
+        am_status cs = write_checkpoint(s);
+        if (cs != AM_OK)
+            fprintf(stderr, "airmeta server: warning: checkpoint: %s\n", am_last_error());
         if (write_theta(s) == AM_OK)
             st = AM_FAIL(AM_ETIMEOUT,
                          "server: stopped by a signal after %u of %u rounds; theta.f32 holds the "
-                         "model after round %u",
-                         s->done, o->rounds, s->done);
+                         "model after round %u%s%s",
+                         s->done, o->rounds, s->done,
+                         cs == AM_OK ? "; continue with airmeta server --resume " : "",
+                         cs == AM_OK ? o->out : "");
     }
     if (st != AM_OK)
         return st;
@@ -1363,4 +1662,316 @@ void server_destroy(server *s)
         return;
     srv_free(s);
     free(s);
+}
+
+/* ------------------------------------------------------------------------------ configuration */
+
+/* Not in config.json: where the run is and what to do with an earlier one. */
+static int opt_unstored(const cli_opt *op)
+{
+    return !strcmp(op->name, "--out") || !strcmp(op->name, "--resume") ||
+           !strcmp(op->name, "--force");
+}
+
+/* Security: this session's keys (all three from the command line when one is given). */
+static int opt_security(const cli_opt *op)
+{
+    return !strcmp(op->name, "--key") || !strcmp(op->name, "--allow") ||
+           !strcmp(op->name, "--insecure");
+}
+
+/* Stored, but how the run is served, not what it computes: may differ on --resume, not in the
+ * configuration's CRC. */
+static int opt_runctl(const cli_opt *op)
+{
+    static const char *const rc[] = {"--bind",          "--round-timeout", "--burst-timeout",
+                                     "--round-period",  "--join-timeout",  "--min-agents",
+                                     "--save-every",    "--checkpoint-every", "--radio-args",
+                                     "--quiet"};
+    for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++)
+        if (!strcmp(op->name, rc[i]))
+            return 1;
+    return opt_security(op);
+}
+
+static size_t opt_size(cli_kind k)
+{
+    switch (k) {
+    case CLI_FLAG:
+    case CLI_INT:
+        return sizeof(int);
+    case CLI_UINT:
+        return sizeof(unsigned);
+    case CLI_U64:
+        return sizeof(uint64_t);
+    case CLI_FLOAT:
+        return sizeof(float);
+    case CLI_DOUBLE:
+        return sizeof(double);
+    case CLI_STR:
+    case CLI_CHOICE:
+        return sizeof(const char *);
+    }
+    return 0;
+}
+
+/* The flag's value as JSON (as sim's config.json: a u64 a double cannot hold is a string). */
+static cJSON *opt_json(const cli_opt *op)
+{
+    switch (op->kind) {
+    case CLI_FLAG:
+        return cJSON_CreateBool(*(const int *)op->dst);
+    case CLI_INT:
+        return cJSON_CreateNumber(*(const int *)op->dst);
+    case CLI_UINT:
+        return cJSON_CreateNumber(*(const unsigned *)op->dst);
+    case CLI_U64: {
+        uint64_t v = *(const uint64_t *)op->dst;
+        if (v <= (1ULL << 53))
+            return cJSON_CreateNumber((double)v);
+        char b[32];
+        snprintf(b, sizeof b, "%" PRIu64, v);
+        return cJSON_CreateString(b);
+    }
+    case CLI_FLOAT:
+        return cJSON_CreateNumber((double)*(const float *)op->dst);
+    case CLI_DOUBLE:
+        return cJSON_CreateNumber(*(const double *)op->dst);
+    case CLI_STR:
+    case CLI_CHOICE: {
+        const char *v = *(const char *const *)op->dst;
+        return v ? cJSON_CreateString(v) : cJSON_CreateNull();
+    }
+    }
+    return cJSON_CreateNull();
+}
+
+/* {"bind": ..., "agents": 2, ...}: every stored flag (science_only: without run control). */
+static cJSON *flags_json(const cli_opt *t, size_t n, int science_only)
+{
+    cJSON *f = cJSON_CreateObject();
+    for (size_t k = 0; f && k < n; k++) {
+        if (opt_unstored(&t[k]) || (science_only && opt_runctl(&t[k])))
+            continue;
+        cJSON *v = opt_json(&t[k]);
+        if (!v || !cJSON_AddItemToObject(f, t[k].name + 2, v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(f);
+            return NULL;
+        }
+    }
+    return f;
+}
+
+/* CRC-32 of the compact JSON of the flags that decide what the run computes (in table order): the
+ * checkpoint carries it, so one of another configuration is refused. */
+static am_status config_crc(const cli_opt *t, size_t n, uint32_t *crc)
+{
+    cJSON *f = flags_json(t, n, 1);
+    char *txt = f ? cJSON_PrintUnformatted(f) : NULL;
+    cJSON_Delete(f);
+    if (!txt)
+        return AM_FAIL(AM_ENOMEM, "config: out of memory");
+    *crc = crc32_bytes(txt, strlen(txt));
+    cJSON_free(txt);
+    return AM_OK;
+}
+
+/* The arguments that reproduce config.json's flags, for cli_parse (config.json comes from
+ * outside: the command line's parser validates it). Strings point into flags or a->store. */
+static am_status
+config_argv(const char *path, const cJSON *flags, const cli_opt *t, size_t nt, server_args *a)
+{
+    if (!cJSON_IsObject(flags))
+        return AM_FAIL(AM_EFORMAT, "%s: no \"flags\" object (a server run of an older version "
+                                   "cannot be resumed)",
+                       path);
+    a->v = calloc(2 * nt + 2, sizeof *a->v);
+    a->store = calloc(nt, 32);
+    if (!a->v || !a->store)
+        return AM_FAIL(AM_ENOMEM, "out of memory");
+    int n = 0;
+    a->v[n++] = "server";
+    unsigned char seen[SERVER_MAX_OPTS] = {0};
+    const cJSON *it;
+    cJSON_ArrayForEach(it, flags)
+    {
+        size_t k = 0;
+        while (k < nt && (opt_unstored(&t[k]) || strcmp(t[k].name + 2, it->string) != 0))
+            k++;
+        if (k == nt)
+            return AM_FAIL(AM_EFORMAT, "%s: unknown flag \"%s\"", path, it->string);
+        if (seen[k]++)
+            return AM_FAIL(AM_EFORMAT, "%s: flag \"%s\" given twice", path, it->string);
+        const cli_opt *op = &t[k];
+        const int integral = op->kind == CLI_INT || op->kind == CLI_UINT || op->kind == CLI_U64;
+        const int textual = op->kind == CLI_STR || op->kind == CLI_CHOICE;
+        if (op->kind == CLI_FLAG) {
+            if (!cJSON_IsBool(it))
+                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" must be true or false", path, it->string);
+            if (cJSON_IsTrue(it))
+                a->v[n++] = (char *)op->name;
+        } else if (cJSON_IsNull(it)) {
+            if (!textual)
+                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is null", path, it->string);
+        } else if (cJSON_IsString(it) && (textual || op->kind == CLI_U64)) {
+            a->v[n++] = (char *)op->name;
+            a->v[n++] = it->valuestring;
+        } else if (cJSON_IsNumber(it) && !textual) {
+            char *b = a->store + 32 * k;
+            double x = it->valuedouble;
+            if (integral && !(x == floor(x) && fabs(x) <= 9007199254740992.0))
+                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is not a whole number", path, it->string);
+            snprintf(b, 32, integral ? "%.0f" : "%.17g", x);
+            a->v[n++] = (char *)op->name;
+            a->v[n++] = b;
+        } else {
+            return AM_FAIL(AM_EFORMAT, "%s: \"%s\" has the wrong type", path, it->string);
+        }
+    }
+    for (size_t k = 0; k < nt; k++)
+        if (!opt_unstored(&t[k]) && !seen[k])
+            return AM_FAIL(AM_EFORMAT, "%s: no value for %s", path, t[k].name);
+    a->v[n] = NULL;
+    return AM_OK;
+}
+
+/* Which options argv names (after a successful cli_parse of it). */
+static void given_flags(const cli_opt *t, size_t n, int argc, char **argv, unsigned char *given)
+{
+    memset(given, 0, n);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (a[0] != '-' || a[1] != '-')
+            continue;
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        for (size_t k = 0; k < n; k++)
+            if (strlen(t[k].name) == len && strncmp(t[k].name, a, len) == 0) {
+                given[k] = 1;
+                if (t[k].kind != CLI_FLAG && !eq)
+                    i++;
+                break;
+            }
+    }
+}
+
+#define SERVER_CONFIG_MAX (1u << 20) /* a config.json larger than this is not ours */
+
+/* --resume DIR: o from DIR/config.json, the given flags (u, tu, given) checked against it. */
+static am_status resume_opts(const server_opts *u,
+                             const cli_opt *tu,
+                             const unsigned char *given,
+                             const cli_cmd *cmd_o,
+                             server_opts *o,
+                             server_args *keep)
+{
+    const char *dir = u->resume;
+    char path[FS_PATH_MAX];
+    am_status st = fs_path_join(path, sizeof path, dir, "config.json");
+    if (st != AM_OK)
+        return am_error_wrap(st, "--resume");
+    char *text = NULL;
+    if ((st = fs_read_text(path, SERVER_CONFIG_MAX, &text)) != AM_OK)
+        return st == AM_ENOTFOUND ? AM_FAIL(AM_EINVAL,
+                                            "--resume %s: not a run folder (no config.json): "
+                                            "nothing to continue",
+                                            dir)
+                                  : st;
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    if (!cfg)
+        return AM_FAIL(AM_EFORMAT, "%s: not valid JSON", path);
+    keep->stored = cfg;
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(cfg, "command");
+    if (!cJSON_IsString(cmd) || strcmp(cmd->valuestring, "server") != 0)
+        return AM_FAIL(AM_EINVAL, "--resume %s: not an `airmeta server` run (config.json says "
+                                  "command \"%.20s\")",
+                       dir, cJSON_IsString(cmd) ? cmd->valuestring : "?");
+    const cli_opt *t = cmd_o->opts;
+    const size_t n = cmd_o->nopts;
+    if ((st = config_argv(path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t, n, keep)) !=
+        AM_OK)
+        return st;
+    int ac = 0;
+    while (keep->v[ac])
+        ac++;
+    server_defaults(o);
+    size_t npos = 0;
+    if ((st = cli_parse(cmd_o, ac, keep->v, NULL, &npos)) != AM_OK)
+        return am_error_wrap(AM_EFORMAT, "%s", path); /* a bad value in the file */
+    int security = 0;
+    for (size_t k = 0; k < n; k++)
+        security |= given[k] && opt_security(&t[k]);
+    for (size_t k = 0; k < n; k++) {
+        if (security && opt_security(&t[k])) { /* this session's keys, all three */
+            memcpy(t[k].dst, tu[k].dst, opt_size(t[k].kind));
+            continue;
+        }
+        if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--force"))
+            continue;
+        if (!strcmp(t[k].name, "--out")) {
+            if (strcmp(u->out, dir) != 0)
+                return AM_FAIL(AM_EINVAL,
+                               "--resume %s continues in that folder: --out %s conflicts with it",
+                               dir, u->out);
+            continue;
+        }
+        if (opt_runctl(&t[k])) { /* this session's choice */
+            memcpy(t[k].dst, tu[k].dst, opt_size(t[k].kind));
+            continue;
+        }
+        cJSON *a = opt_json(&tu[k]), *b = opt_json(&t[k]);
+        const int same = a && b && cJSON_Compare(a, b, 1);
+        char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
+        if (!same)
+            st = AM_FAIL(AM_EINVAL,
+                         "--resume %s: %s %s conflicts with the run's %s (%s); leave it out to "
+                         "continue the run as configured, or start a new run with --out",
+                         dir, t[k].name, sa ? sa : "?", sb ? sb : "?", path);
+        cJSON_free(sa);
+        cJSON_free(sb);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        if (st != AM_OK)
+            return st;
+    }
+    o->resume = o->out = dir;
+    return AM_OK;
+}
+
+am_status server_parse(int argc,
+                       char **argv,
+                       const char *usage,
+                       const char *summary,
+                       server_opts *o,
+                       server_args *keep)
+{
+    memset(keep, 0, sizeof *keep);
+    server_opts u;
+    server_defaults(&u);
+    cli_opt tu[SERVER_MAX_OPTS], t[SERVER_MAX_OPTS];
+    const size_t n = server_table(&u, tu);
+    const cli_cmd cmd_u = {"airmeta server", usage, summary, tu, n, 0, 0};
+    size_t npos = 0;
+    am_status st = cli_parse(&cmd_u, argc, argv, NULL, &npos);
+    if (st != AM_OK || !u.resume) {
+        *o = u;
+        return st;
+    }
+    unsigned char given[SERVER_MAX_OPTS];
+    given_flags(tu, n, argc, argv, given);
+    server_table(o, t);
+    const cli_cmd cmd_o = {"airmeta server", usage, summary, t, n, 0, 0};
+    return resume_opts(&u, tu, given, &cmd_o, o, keep);
+}
+
+void server_args_free(server_args *a)
+{
+    cJSON_Delete(a->stored);
+    free(a->v);
+    free(a->store);
+    memset(a, 0, sizeof *a);
 }

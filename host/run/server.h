@@ -8,7 +8,8 @@
  *                     learner, receiver and buffers, locks --out, binds the control endpoint,
  *                     writes --out DIR/config.json
  *   server_join()     waits for the chan and the agents (all, or --min-agents by --join-timeout)
- *   server_round()    one round, steps 1-6 below; theta.f32 every --save-every rounds
+ *   server_round()    one round, steps 1-6 below; theta.f32 every --save-every rounds, the
+ *                     checkpoint every --checkpoint-every rounds
  *   server_finish()   BYE to everybody; theta.f32 (also after SIGINT / SIGTERM), the summary
  *   server_destroy()
  *
@@ -29,7 +30,19 @@
  *  6. COMMIT(r) to the round's agents (whose updates were applied: feeds their error memory, see
  *     host/cmd/cmd_agent.c); one JSONL line in --out DIR/metrics.jsonl.
  * A round whose burst is not decoded changes nothing (theta kept, nobody applied) and says so. A
- * failure toward one peer drops that peer, never the run. */
+ * failure toward one peer drops that peer, never the run.
+ *
+ * Durability (issue 12 item 3): --out DIR/checkpoint.bin (host/run/checkpoint.h) holds everything
+ * the next rounds depend on: the rounds done, theta, the optimiser's state (Adam's step count and
+ * moments), who was applied in the last round (told in the next MODEL) and the run's counters;
+ * written atomically every --checkpoint-every rounds and on SIGINT / SIGTERM, after
+ * metrics.jsonl is synced. `--resume DIR` takes the configuration from DIR/config.json ("flags";
+ * flags given again must agree, except the run-control ones of server_parse), cuts the metrics
+ * lines after the checkpoint and goes on from it; the agents and the chan rejoin by themselves
+ * (they reconnect and say HELLO again until their --timeout). An agent keeps its state as of
+ * each of its last --keep-rounds rounds and a MODEL of a round it has passed restores that
+ * round's state (host/cmd/cmd_agent.c); the chan draws round r's channel from (seed, r): a run
+ * resumed after a kill -9 repeats the uninterrupted one's rounds (tests/cli/net_resume.sh). */
 #ifndef AM_HOST_RUN_SERVER_H
 #define AM_HOST_RUN_SERVER_H
 
@@ -43,7 +56,8 @@ typedef struct server_opts {
     const char *bind, *out;
     const char *key, *allow; /* CURVE (host/net/auth.h) */
     int insecure;
-    unsigned agents, rounds, min_agents, nfft, save_every;
+    const char *resume; /* --resume DIR (then out = DIR) */
+    unsigned agents, rounds, min_agents, nfft, save_every, checkpoint_every;
     unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
     double round_timeout, burst_timeout, join_timeout, round_period, eta_cap, norm_bound;
     uint64_t seed;
@@ -59,6 +73,27 @@ typedef struct server_opts {
 void server_defaults(server_opts *o);
 /* The option table of o: the shared groups of host/run/flags.h and the server's own. */
 size_t server_table(server_opts *o, cli_opt *t);
+
+/* What resumed options point into (DIR/config.json and the arguments made from it). */
+typedef struct server_args {
+    void *stored; /* cJSON */
+    char **v;
+    char *store;
+} server_args;
+
+/* Parses argv[1..argc) into o (defaults first). With --resume DIR: o is DIR/config.json's "flags"
+ * (validated by the same parser); a flag given again must have the stored value, except the
+ * run-control ones, which this session chooses: --bind, --key, --allow, --insecure (the three
+ * together), timeouts, --round-period, --min-agents, --save-every, --checkpoint-every,
+ * --radio-args, --quiet. AM_EINVAL naming the flag and both values on a conflict; AM_ENOTFOUND
+ * when --help was printed. keep must be freed with server_args_free (also after a failure). */
+am_status server_parse(int argc,
+                       char **argv,
+                       const char *usage,
+                       const char *summary,
+                       server_opts *o,
+                       server_args *keep);
+void server_args_free(server_args *a);
 
 typedef struct server server;
 
