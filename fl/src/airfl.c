@@ -5,12 +5,12 @@
 #include "fl/airfl.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "core/rng.h"
 
 typedef struct fl_airfl fl_airfl;
@@ -23,8 +23,6 @@ typedef struct worker {
     fl_sparse *sp;
     fl_task_buf *buf;
     float *u;
-    pthread_t th;
-    int started;
 } worker;
 
 typedef struct sample_ctx {
@@ -51,13 +49,7 @@ struct fl_airfl {
     am_status *agent_st; /* K */
     char *agent_err;     /* K x ERR_LEN */
     worker *w;           /* T */
-    /* pool */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_start, cv_done;
-    int sync_ok;
-    unsigned long gen;
-    unsigned done;
-    int quit;
+    am_pool *pool;       /* core/pool: the T threads, worker 0 the caller */
     atomic_uint next;
     const fl_task_family *fam_job;
 };
@@ -128,55 +120,26 @@ static void run_agents(fl_airfl *q, worker *w)
     }
 }
 
-static void *worker_main(void *arg)
+static void run_job(void *ctx, unsigned t)
 {
-    worker *w = arg;
-    fl_airfl *q = w->q;
-    unsigned long seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->quit && q->gen == seen)
-            pthread_cond_wait(&q->cv_start, &q->mu);
-        if (q->quit) {
-            pthread_mutex_unlock(&q->mu);
-            return NULL;
-        }
-        seen = q->gen;
-        pthread_mutex_unlock(&q->mu);
-        run_agents(q, w);
-        pthread_mutex_lock(&q->mu);
-        q->done++;
-        pthread_cond_signal(&q->cv_done);
-        pthread_mutex_unlock(&q->mu);
-    }
+    fl_airfl *q = ctx;
+    run_agents(q, &q->w[t]);
 }
 
 void fl_airfl_destroy(fl_airfl *q)
 {
     if (!q)
         return;
-    if (q->sync_ok) {
-        pthread_mutex_lock(&q->mu);
-        q->quit = 1;
-        pthread_cond_broadcast(&q->cv_start);
-        pthread_mutex_unlock(&q->mu);
-    }
+    am_pool_destroy(q->pool);
     if (q->w) {
         for (unsigned t = 0; t < q->T; t++) {
             worker *w = &q->w[t];
-            if (w->started)
-                pthread_join(w->th, NULL);
             fl_model_destroy(w->m);
             fl_meta_destroy(w->meta);
             fl_sparse_destroy(w->sp);
             fl_task_buf_destroy(w->buf);
             free(w->u);
         }
-    }
-    if (q->sync_ok) {
-        pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv_start);
-        pthread_cond_destroy(&q->cv_done);
     }
     fl_opt_destroy(q->opt);
     free(q->w);
@@ -293,29 +256,9 @@ am_status fl_airfl_create(const fl_airfl_cfg *cfg,
         fl_airfl_destroy(q);
         return am_error_wrap(st, "airfl");
     }
-    if (pthread_mutex_init(&q->mu, NULL) != 0) {
+    if ((st = am_pool_create(q->T, "airfl", &q->pool)) != AM_OK) {
         fl_airfl_destroy(q);
-        return AM_FAIL(AM_ENOMEM, "airfl: cannot create a mutex");
-    }
-    if (pthread_cond_init(&q->cv_start, NULL) != 0) {
-        pthread_mutex_destroy(&q->mu);
-        fl_airfl_destroy(q);
-        return AM_FAIL(AM_ENOMEM, "airfl: cannot create a condition variable");
-    }
-    if (pthread_cond_init(&q->cv_done, NULL) != 0) {
-        pthread_cond_destroy(&q->cv_start);
-        pthread_mutex_destroy(&q->mu);
-        fl_airfl_destroy(q);
-        return AM_FAIL(AM_ENOMEM, "airfl: cannot create a condition variable");
-    }
-    q->sync_ok = 1;
-    /* Worker 0 is the calling thread. */
-    for (unsigned t = 1; t < q->T; t++) {
-        if (pthread_create(&q->w[t].th, NULL, worker_main, &q->w[t]) != 0) {
-            fl_airfl_destroy(q);
-            return AM_FAIL(AM_ENOMEM, "airfl: cannot start worker thread %u", t);
-        }
-        q->w[t].started = 1;
+        return st;
     }
     *out = q;
     return AM_OK;
@@ -494,16 +437,7 @@ am_status fl_airfl_round(fl_airfl *q, const fl_task_family *fam, fl_agg *agg, fl
     /* Agents in parallel. */
     q->fam_job = fam;
     atomic_store(&q->next, 0u);
-    pthread_mutex_lock(&q->mu);
-    q->done = 0;
-    q->gen++;
-    pthread_cond_broadcast(&q->cv_start);
-    pthread_mutex_unlock(&q->mu);
-    run_agents(q, &q->w[0]);
-    pthread_mutex_lock(&q->mu);
-    while (q->done < q->T - 1)
-        pthread_cond_wait(&q->cv_done, &q->mu);
-    pthread_mutex_unlock(&q->mu);
+    am_pool_run(q->pool, run_job, q);
     q->fam_job = NULL;
     for (size_t k = 0; k < K; k++)
         if (q->agent_st[k] != AM_OK)

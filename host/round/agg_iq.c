@@ -34,11 +34,11 @@
 #include "round/agg_iq.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "core/rng.h"
 #include "phy/beacon.h"
 #include "phy/chan.h"
@@ -61,7 +61,6 @@
 typedef struct iq_worker {
     struct agg_iq *q;
     unsigned id;
-    pthread_t th;
     ota_agent *ag; /* the DSP of the agents this thread serves, one after the other */
     am_status st;
     char err[IQ_ERR_LEN];
@@ -107,10 +106,7 @@ typedef struct agg_iq {
     /* threads */
     unsigned T;
     iq_worker *w;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_start, cv_done;
-    unsigned gen, done, phase;
-    int stop, threads_started, sync_ok;
+    am_pool *pool; /* core/pool: T threads, worker t serves agents t, t + T, ... */
     /* radio */
     radio *rad;
     int rad_is_file, rad_has_rx;
@@ -219,48 +215,22 @@ static void run_phase(agg_iq *q, iq_worker *w, unsigned phase)
     }
 }
 
-static void *worker_main(void *arg)
+typedef struct iq_job {
+    agg_iq *q;
+    unsigned phase;
+} iq_job;
+
+static void run_job(void *ctx, unsigned t)
 {
-    iq_worker *w = arg;
-    agg_iq *q = w->q;
-    unsigned seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->stop && q->gen == seen)
-            pthread_cond_wait(&q->cv_start, &q->mu);
-        if (q->stop) {
-            pthread_mutex_unlock(&q->mu);
-            return NULL;
-        }
-        seen = q->gen;
-        unsigned phase = q->phase;
-        pthread_mutex_unlock(&q->mu);
-        run_phase(q, w, phase);
-        pthread_mutex_lock(&q->mu);
-        q->done++;
-        pthread_cond_signal(&q->cv_done);
-        pthread_mutex_unlock(&q->mu);
-    }
+    iq_job *j = ctx;
+    run_phase(j->q, &j->q->w[t], j->phase);
 }
 
 /* Runs one phase for all agents on all threads; the first failing worker's error. */
 static am_status parallel(agg_iq *q, unsigned phase)
 {
-    if (q->T > 1) {
-        pthread_mutex_lock(&q->mu);
-        q->phase = phase;
-        q->done = 0;
-        q->gen++;
-        pthread_cond_broadcast(&q->cv_start);
-        pthread_mutex_unlock(&q->mu);
-    }
-    run_phase(q, &q->w[0], phase);
-    if (q->T > 1) {
-        pthread_mutex_lock(&q->mu);
-        while (q->done < q->T - 1)
-            pthread_cond_wait(&q->cv_done, &q->mu);
-        pthread_mutex_unlock(&q->mu);
-    }
+    iq_job j = {q, phase};
+    am_pool_run(q->pool, run_job, &j);
     for (unsigned t = 0; t < q->T; t++)
         if (q->w[t].st != AM_OK)
             return AM_FAIL(q->w[t].st, "%s", q->w[t].err);
@@ -540,20 +510,7 @@ static void iq_destroy(void *self)
     agg_iq *q = self;
     if (!q)
         return;
-    if (q->threads_started) {
-        pthread_mutex_lock(&q->mu);
-        q->stop = 1;
-        pthread_cond_broadcast(&q->cv_start);
-        pthread_mutex_unlock(&q->mu);
-        for (unsigned t = 1; t < q->T; t++)
-            if (q->w[t].th)
-                pthread_join(q->w[t].th, NULL);
-    }
-    if (q->sync_ok) {
-        pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv_start);
-        pthread_cond_destroy(&q->cv_done);
-    }
+    am_pool_destroy(q->pool);
     if (q->w)
         for (unsigned t = 0; t < q->T; t++)
             ota_agent_destroy(q->w[t].ag);
@@ -806,30 +763,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         am_error_wrap(s, "iq aggregator: capture directory");
         goto fail;
     }
-    if (q->T > 1) {
-        if (pthread_mutex_init(&q->mu, NULL) != 0) {
-            s = AM_FAIL(AM_ENOMEM, "iq aggregator: mutex");
-            goto fail;
-        }
-        if (pthread_cond_init(&q->cv_start, NULL) != 0) {
-            pthread_mutex_destroy(&q->mu);
-            s = AM_FAIL(AM_ENOMEM, "iq aggregator: condition variable");
-            goto fail;
-        }
-        if (pthread_cond_init(&q->cv_done, NULL) != 0) {
-            pthread_mutex_destroy(&q->mu);
-            pthread_cond_destroy(&q->cv_start);
-            s = AM_FAIL(AM_ENOMEM, "iq aggregator: condition variable");
-            goto fail;
-        }
-        q->sync_ok = 1;
-        q->threads_started = 1;
-        for (unsigned t = 1; t < q->T; t++)
-            if (pthread_create(&q->w[t].th, NULL, worker_main, &q->w[t]) != 0) {
-                s = AM_FAIL(AM_ENOMEM, "iq aggregator: cannot start worker thread %u", t);
-                goto fail;
-            }
-    }
+    if ((s = am_pool_create(q->T, "iq aggregator", &q->pool)) != AM_OK)
+        goto fail;
     out->ops = &iq_ops;
     out->self = q;
     return AM_OK;

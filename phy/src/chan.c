@@ -35,13 +35,13 @@
 #include <float.h>
 #include <liquid/liquid.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chan_radios.h"
+#include "core/pool.h"
 #include "core/rng.h"
 
 #define CHAN_CHUNK 16384u /* output samples per work block (input + output stay in L2) */
@@ -69,10 +69,7 @@ struct phy_chan {
     /* threads: the calling one (w[0]) and T - 1 workers, started at create */
     unsigned T;
     struct chan_worker *w;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_start, cv_done;
-    unsigned gen, done;
-    int stop, sync_ok;
+    am_pool *pool; /* core/pool: the T threads */
     const struct chan_job *job; /* the call being run */
     atomic_size_t next;         /* next block to take */
     atomic_int failed;
@@ -84,8 +81,6 @@ typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex v
 typedef struct chan_worker {
     phy_chan *q;
     unsigned id;
-    pthread_t th;
-    int started;
     float complex *xb; /* CHAN_CHUNK + n_taps - 1: an agent's input samples for a block */
     float complex *s;  /* CHAN_CHUNK: its FIR output (rotated path) */
     v4f *wv;           /* 2 n_taps: (re, re, re, re) and (-im, im, -im, im) of each tap */
@@ -234,7 +229,6 @@ static void seed_all(phy_chan *q)
         am_rng_seed2(&q->agent_rng[k], q->cfg.seed, 2 + (uint64_t)k);
 }
 
-static void *worker_main(void *arg);
 
 am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
 {
@@ -284,30 +278,9 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
         q->m_used += q->sctype[i] != OFDMFRAME_SCTYPE_NULL;
     q->s2 = noise_var(&q->cfg, q->m_used);
     pdp_solve(q->pdp, L, cfg->delay_spread);
-    if (q->T > 1) {
-        if (pthread_mutex_init(&q->mu, NULL) != 0) {
-            phy_chan_destroy(q);
-            return AM_FAIL(AM_ENOMEM, "phy_chan_create: mutex");
-        }
-        if (pthread_cond_init(&q->cv_start, NULL) != 0) {
-            pthread_mutex_destroy(&q->mu);
-            phy_chan_destroy(q);
-            return AM_FAIL(AM_ENOMEM, "phy_chan_create: condition variable");
-        }
-        if (pthread_cond_init(&q->cv_done, NULL) != 0) {
-            pthread_cond_destroy(&q->cv_start);
-            pthread_mutex_destroy(&q->mu);
-            phy_chan_destroy(q);
-            return AM_FAIL(AM_ENOMEM, "phy_chan_create: condition variable");
-        }
-        q->sync_ok = 1;
-        for (unsigned t = 1; t < q->T; t++) {
-            if (pthread_create(&q->w[t].th, NULL, worker_main, &q->w[t]) != 0) {
-                phy_chan_destroy(q);
-                return AM_FAIL(AM_ENOMEM, "phy_chan_create: cannot start worker thread %u", t);
-            }
-            q->w[t].started = 1;
-        }
+    if ((s = am_pool_create(q->T, "phy_chan_create", &q->pool)) != AM_OK) {
+        phy_chan_destroy(q);
+        return s;
     }
     seed_all(q);
     if ((s = chan_radios_create(cfg->impair, K, cfg->seed, &q->radios)) != AM_OK) {
@@ -327,18 +300,7 @@ void phy_chan_destroy(phy_chan *q)
 {
     if (!q)
         return;
-    if (q->sync_ok) {
-        pthread_mutex_lock(&q->mu);
-        q->stop = 1;
-        pthread_cond_broadcast(&q->cv_start);
-        pthread_mutex_unlock(&q->mu);
-        for (unsigned t = 1; t < q->T; t++)
-            if (q->w[t].started)
-                pthread_join(q->w[t].th, NULL);
-        pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv_start);
-        pthread_cond_destroy(&q->cv_done);
-    }
+    am_pool_destroy(q->pool);
     if (q->w)
         for (unsigned t = 0; t < q->T; t++) {
             free(q->w[t].xb);
@@ -677,27 +639,10 @@ static void work(phy_chan *q, chan_worker *w)
     }
 }
 
-static void *worker_main(void *arg)
+static void work_job(void *ctx, unsigned t)
 {
-    chan_worker *w = arg;
-    phy_chan *q = w->q;
-    unsigned seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->stop && q->gen == seen)
-            pthread_cond_wait(&q->cv_start, &q->mu);
-        if (q->stop) {
-            pthread_mutex_unlock(&q->mu);
-            return NULL;
-        }
-        seen = q->gen;
-        pthread_mutex_unlock(&q->mu);
-        work(q, w);
-        pthread_mutex_lock(&q->mu);
-        q->done++;
-        pthread_cond_signal(&q->cv_done);
-        pthread_mutex_unlock(&q->mu);
-    }
+    phy_chan *q = ctx;
+    work(q, &q->w[t]);
 }
 
 /* The agents' part of a call (step 2 at the top), on every thread when it is large enough. */
@@ -711,20 +656,10 @@ static am_status run(phy_chan *q, chan_job *jb)
     atomic_store(&q->failed, 0);
     const int pool = q->T > 1 && jb->nblocks > 1 &&
                      (jb->t_hi - jb->t_lo) * (jb->k_hi - jb->k_lo) >= CHAN_PAR_MIN;
-    if (pool) {
-        pthread_mutex_lock(&q->mu);
-        q->done = 0;
-        q->gen++;
-        pthread_cond_broadcast(&q->cv_start);
-        pthread_mutex_unlock(&q->mu);
-    }
-    work(q, &q->w[0]);
-    if (pool) {
-        pthread_mutex_lock(&q->mu);
-        while (q->done < q->T - 1)
-            pthread_cond_wait(&q->cv_done, &q->mu);
-        pthread_mutex_unlock(&q->mu);
-    }
+    if (pool)
+        am_pool_run(q->pool, work_job, q);
+    else
+        work(q, &q->w[0]);
     q->job = NULL;
     for (unsigned t = 0; t < (pool ? q->T : 1); t++)
         if (q->w[t].st != AM_OK)
