@@ -16,7 +16,10 @@
  * stream and the error memory once the previous round's verdict is known: all that round r
  * depends on besides theta); a MODEL of a round it has passed restores that round's state, so the
  * repeated rounds are the uninterrupted run's, bit for bit. Older than that: the agent goes on
- * from its current state and says so. */
+ * from its current state and says so. With --state FILE the kept states are also written to FILE
+ * (atomically, host/run/checkpoint.h) whenever one is added, and read back when the agent starts:
+ * an agent stopped with its server (BYE after SIGTERM) or killed, started again with the same
+ * FILE, takes up the resumed rounds exactly as if it had never stopped. */
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <inttypes.h>
 #include <math.h>
@@ -36,12 +39,15 @@
 #include "net/net_air.h"
 #include "phy/beacon.h"
 #include "radio/radio.h"
+#include "run/checkpoint.h"
+#include "util/crc32.h"
 
 typedef struct agent_opts {
     unsigned id;
     const char *server, *data_dir, *late_status, *late_burst;
     const char *radio_name, *radio_args;      /* data plane: zmq (the chan) or uhd (on air) */
     const char *key, *server_key;             /* CURVE (host/net/auth.h) */
+    const char *state;                        /* --state FILE: the kept states on disk */
     int insecure;
     long late_status_round, late_burst_round; /* -1: none */
     double late_status_s, late_burst_s;
@@ -95,6 +101,9 @@ typedef struct agent_state {
     int have_model;
     uint32_t last_model; /* the last MODEL's round */
     uint64_t restored;
+    uint32_t state_crc; /* which run and agent the --state file belongs to */
+    void *state_buf;
+    size_t state_cap;
 } agent_state;
 
 static void sleep_s(double s)
@@ -155,6 +164,97 @@ static void state_free(agent_state *s)
         for (unsigned i = 0; i < s->o.keep_rounds; i++)
             free(s->snap[i].m);
     free(s->snap);
+    free(s->state_buf);
+}
+
+/* --state FILE after the checkpoint header: u32 magic 0x53474141 ("AAGS"), u32 version 1, u32
+ * agent id, u32 n, then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D] (this machine's
+ * byte order). The header's config_crc is the CRC-32 of the id and the run's learner block
+ * (WELCOME): a file of another run or agent is refused. */
+#define AGENT_STATE_MAGIC 0x53474141u
+#define AGENT_STATE_HDR 16u
+
+static size_t snap_bytes(const agent_state *s)
+{
+    return 8 + sizeof(am_rng) + 4 * s->D;
+}
+
+static am_status state_write(agent_state *s)
+{
+    unsigned char *p = s->state_buf;
+    uint32_t n = 0, last = 0;
+    for (unsigned i = 0; i < s->o.keep_rounds; i++)
+        if (s->snap[i].valid) {
+            const agent_snap *c = &s->snap[i];
+            const uint32_t rr[2] = {c->round, 0};
+            unsigned char *q = p + AGENT_STATE_HDR + (size_t)n * snap_bytes(s);
+            memcpy(q, rr, 8);
+            memcpy(q + 8, &c->rng, sizeof c->rng);
+            memcpy(q + 8 + sizeof c->rng, c->m, 4 * s->D);
+            last = n++ ? (c->round > last ? c->round : last) : c->round;
+        }
+    const uint32_t h[4] = {AGENT_STATE_MAGIC, 1, s->o.id, n};
+    memcpy(p, h, sizeof h);
+    const checkpoint_info ci = {
+        .round = last, .agents = 1, .dim = s->D, .config_crc = s->state_crc};
+    return checkpoint_write(s->o.state, &ci, p, AGENT_STATE_HDR + n * snap_bytes(s));
+}
+
+/* The kept states from --state FILE (none there: a fresh start); the live state is the latest. */
+static am_status state_read(agent_state *s)
+{
+    const checkpoint_info ex = {.agents = 1, .dim = s->D, .config_crc = s->state_crc};
+    checkpoint_info ci;
+    void *blob = NULL;
+    size_t n = 0;
+    am_status st = checkpoint_read(s->o.state, &ex, s->state_cap, &ci, &blob, &n);
+    if (st == AM_ENOTFOUND)
+        return AM_OK;
+    if (st != AM_OK)
+        return am_error_wrap(st, "--state (a file of another run or agent? remove it to start "
+                                 "afresh)");
+    uint32_t h[4] = {0, 0, 0, 0};
+    if (n >= AGENT_STATE_HDR)
+        memcpy(h, blob, sizeof h);
+    if (n < AGENT_STATE_HDR || h[0] != AGENT_STATE_MAGIC || h[1] != 1 || h[2] != s->o.id ||
+        h[3] > s->o.keep_rounds || n != AGENT_STATE_HDR + h[3] * snap_bytes(s)) {
+        free(blob);
+        return AM_FAIL(AM_EFORMAT,
+                       "--state %s: not agent %u's states (%u of them in %zu bytes; --keep-rounds "
+                       "%u)",
+                       s->o.state, s->o.id, h[3], n, s->o.keep_rounds);
+    }
+    const unsigned char *p = (const unsigned char *)blob + AGENT_STATE_HDR;
+    agent_snap *latest = NULL;
+    for (uint32_t i = 0; i < h[3]; i++, p += snap_bytes(s)) {
+        agent_snap *c = &s->snap[i];
+        memcpy(&c->round, p, 4);
+        memcpy(&c->rng, p + 8, sizeof c->rng);
+        memcpy(c->m, p + 8 + sizeof c->rng, 4 * s->D);
+        c->valid = 1;
+        if (!fl_vec_finite(c->m, s->D) ||
+            (c->rng.s[0] | c->rng.s[1] | c->rng.s[2] | c->rng.s[3]) == 0) {
+            free(blob);
+            for (unsigned k = 0; k < s->o.keep_rounds; k++)
+                s->snap[k].valid = 0;
+            return AM_FAIL(AM_EFORMAT, "--state %s: round %u's memory is not finite or its RNG "
+                                       "is zero",
+                           s->o.state, c->round);
+        }
+        if (!latest || c->round > latest->round)
+            latest = c;
+    }
+    free(blob);
+    if (latest) {
+        s->rng = latest->rng;
+        memcpy(s->m, latest->m, 4 * s->D);
+        if (!s->o.quiet) {
+            printf("agent %u: %u kept states read from %s (rounds up to %u)\n", s->o.id, h[3],
+                   s->o.state, latest->round);
+            fflush(stdout);
+        }
+    }
+    return AM_OK;
 }
 
 static am_status open_data(agent_state *s, const ctrl_welcome *w);
@@ -215,9 +315,20 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     for (unsigned i = 0; s->snap && i < s->o.keep_rounds; i++)
         if (!(s->snap[i].m = malloc(D * sizeof *s->m)))
             return AM_FAIL(AM_ENOMEM, "agent: %u snapshots of D = %zu", s->o.keep_rounds, D);
+    s->state_cap = AGENT_STATE_HDR + (size_t)s->o.keep_rounds * snap_bytes(s);
+    if (s->o.state)
+        s->state_buf = malloc(s->state_cap);
     if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl ||
-        !s->snap)
+        !s->snap || (s->o.state && !s->state_buf))
         return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
+    if (s->o.state) {
+        unsigned char id[4 + sizeof w->learner];
+        memcpy(id, &s->o.id, 4);
+        memcpy(id + 4, &w->learner, sizeof w->learner);
+        s->state_crc = crc32_bytes(id, sizeof id);
+        if ((st = state_read(s)) != AM_OK)
+            return st;
+    }
     if (s->air != (w->uplink[0] == '\0'))
         return AM_FAIL(AM_EINVAL,
                        "the server runs %s, this agent %s: start both with the same --radio",
@@ -308,7 +419,8 @@ static void resolve(agent_state *s, int applied)
     s->pending = 0;
 }
 
-/* The state at the start of round r kept (replacing r's, or the oldest). */
+/* The state at the start of round r kept (replacing r's, or the oldest); with --state also on
+ * disk (a failed write warns: the run goes on, only a restart of this agent would miss it). */
 static void snap_take(agent_state *s, uint32_t r)
 {
     agent_snap *to = NULL;
@@ -325,6 +437,8 @@ static void snap_take(agent_state *s, uint32_t r)
     to->round = r;
     to->rng = s->rng;
     memcpy(to->m, s->m, s->D * sizeof *s->m);
+    if (s->o.state && state_write(s) != AM_OK)
+        fprintf(stderr, "airmeta agent: warning: %s\n", am_last_error());
 }
 
 static agent_snap *snap_find(agent_state *s, uint32_t r)
@@ -695,6 +809,11 @@ int cmd_agent(int argc, char **argv)
         {"--key", CLI_STR, &o->key,
          "this agent's secret key NAME.key (airmeta keygen; its NAME.pub is listed in the "
          "server's --allow as 'agent ID PUBKEY'): CURVE on control and IQ",
+         1, 0, NULL},
+        {"--state", CLI_STR, &o->state,
+         "this agent's kept states (--keep-rounds) on disk, rewritten atomically every round and "
+         "read back at start: restarted with the same FILE (after its server's stop, or a kill) "
+         "the agent takes up a resumed run's rounds exactly",
          1, 0, NULL},
         {"--server-key", CLI_STR, &o->server_key,
          "the server's public key: its NAME.pub file or the 40 z85 characters", 1, 0, NULL},
