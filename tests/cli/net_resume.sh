@@ -8,10 +8,11 @@
 #        of the repeated rounds: metrics.jsonl is ref's byte for byte except "wall_s" (each
 #        round's wall time, a measurement) and theta.f32 is ref's byte for byte;
 #  term  the server is stopped by SIGTERM after a random round: it checkpoints and says BYE (the
-#        chan and agents exit), is resumed with a new chan and new agents: the rounds before the
-#        stop are ref's, the run completes; the agents' error memories and task streams start
-#        again (a stop ends their session), so the later rounds are not ref's (their loss is
-#        printed beside ref's).
+#        chan and agents exit); it is resumed, a new chan and the agents are started again with
+#        the same --state files (their kept states on disk): again ref's bytes except wall_s, and
+#        ref's theta.f32. Without --state (fresh agents: new error memories, task streams from
+#        round 1) the rounds after the stop differ (checked too, so that the comparison can see
+#        a difference).
 # Then --resume is refused for a folder without a server run and for a conflicting flag.
 set -u
 . "$(dirname "$0")/lib/net.sh"
@@ -23,15 +24,19 @@ R=12
 common=(--agents 2 --rounds $R --round-timeout 5 --burst-timeout 1 --join-timeout 60
     --round-period 0.2 --tasks-per-agent 1 --seed 8 --checkpoint-every 3)
 
-# chan and agents for the server at $ep, logs $out/$1-*.log; their pids in ppids
+# chan and agents for the server at $ep, logs $out/$1-*.log, agent states $out/$2-agentK.state
+# (none without $2); their pids in ppids
 start_peers() {
+    local st
     ppids=()
     "$AIRMETA" chan "${chan_sec[@]}" --server "$ep" --agents 2 --timeout 60 >"$out/$1-chan.log" 2>&1 &
     ppids+=($!)
     pids+=($!)
     for k in 0 1; do
+        st=()
+        [ -n "${2:-}" ] && st=(--state "$out/$2-agent$k.state")
         "$AIRMETA" agent $(agent_sec $k) --id $k --server "$ep" --timeout 60 \
-            --beacon-timeout 2 >"$out/$1-agent$k.log" 2>&1 &
+            --beacon-timeout 2 "${st[@]}" >"$out/$1-agent$k.log" 2>&1 &
         ppids+=($!)
         pids+=($!)
     done
@@ -60,7 +65,7 @@ resume() {
 
 # ref: uninterrupted
 start_server 41 4481 "${srv_sec[@]}" "${common[@]}" --out "$out/ref"
-start_peers ref
+start_peers ref ref
 wait_for $spid 120 || fail "ref: server exit $?"
 wait_peers ref
 
@@ -68,7 +73,7 @@ wait_peers ref
 K=$((2 + RANDOM % 9))
 [ $((K % 3)) -eq 0 ] && K=$((K + 1))
 start_server 43 4483 "${srv_sec[@]}" "${common[@]}" --out "$out/kill"
-start_peers kill
+start_peers kill kill
 lines "$out/kill/metrics.jsonl" $K || fail "kill: round $K not reached"
 kill -9 "$spid"
 wait "$spid" 2>/dev/null
@@ -82,10 +87,11 @@ wait_peers kill
 again=$(cat "$out"/kill-agent*.log | grep -c "again (a resumed server): its state restored")
 echo "kill: agents restored their state of a repeated round $again times"
 
-# term: SIGTERM after a random round, then a new chan and new agents
+# term: SIGTERM after a random round T, then a new chan and the agents again with their --state
+# (fresh: the same stop, resumed by agents without --state)
 T=$((2 + RANDOM % 8))
 start_server 47 4487 "${srv_sec[@]}" "${common[@]}" --out "$out/term"
-start_peers term
+start_peers term term
 lines "$out/term/metrics.jsonl" $T || fail "term: round $T not reached"
 kill -TERM "$spid"
 wait_for "$spid" 30
@@ -96,9 +102,15 @@ grep -q "continue with airmeta server --resume $out/term" "$out/server.log" ||
     fail "term: no resume hint"
 wait_peers term
 echo "term: stopped after $stopped rounds"
-start_peers term2
+cp -r "$out/term" "$out/fresh"
+rm "$out/fresh/.airmeta-run"
+start_peers term2 term
 resume "$out/term" term-resumed || fail "term: resumed server exit $?"
 wait_peers term2
+grep -q "kept states read from" "$out/term2-agent0.log" || fail "term: agent 0 read no states"
+start_peers fresh
+resume "$out/fresh" fresh-resumed || fail "fresh: resumed server exit $?"
+wait_peers fresh
 
 python3 - "$out" "$stopped" <<'PY' || fail "metrics"
 import json, math, re, struct, sys
@@ -108,20 +120,23 @@ def rows(run):
     return [re.sub(r'"wall_s":[^,}]*', '"wall_s":0', l) for l in open(f"{out}/{run}/metrics.jsonl")]
 def theta(run):
     return open(f"{out}/{run}/theta.f32", "rb").read()
-ref, kill, term = rows("ref"), rows("kill"), rows("term")
-assert len(ref) == 12 and len(kill) == 12 and len(term) == 12, (len(ref), len(kill), len(term))
+ref, kill, term, fresh = rows("ref"), rows("kill"), rows("term"), rows("fresh")
+assert [len(x) for x in (ref, kill, term, fresh)] == [12] * 4, [len(x) for x in (ref, kill, term)]
 assert all(json.loads(l)["decoded"] for l in ref), "ref: a round not decoded"
 diff = [i + 1 for i in range(12) if ref[i] != kill[i]]
 assert not diff, f"kill: rounds {diff} differ from the uninterrupted run"
 assert theta("kill") == theta("ref"), "kill: theta.f32 differs"
 print(f"kill: 12 of 12 metrics lines and theta.f32 ({len(theta('ref'))} bytes) identical to ref")
-assert term[:stopped] == ref[:stopped], "term: the rounds before the stop differ"
-t = struct.unpack(f"{len(theta('term')) // 4}f", theta("term"))
-assert all(math.isfinite(x) for x in t)
+diff = [i + 1 for i in range(12) if ref[i] != term[i]]
+assert not diff, f"term: rounds {diff} differ from the uninterrupted run"
+assert theta("term") == theta("ref"), "term: theta.f32 differs"
+print(f"term: 12 of 12 metrics lines and theta.f32 identical to ref")
+assert fresh[:stopped] == ref[:stopped], "fresh: the rounds before the stop differ"
 lr = [json.loads(l)["train_loss"] for l in ref]
-lt = [json.loads(l)["train_loss"] for l in term]
-print(f"term: rounds 1..{stopped} identical; later train_loss ref vs resumed: " +
-      ", ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(lr[stopped:], lt[stopped:])))
+lf = [json.loads(l)["train_loss"] for l in fresh]
+assert lf[stopped:] != lr[stopped:], "fresh agents gave ref's rounds: the comparison sees nothing"
+print(f"fresh: rounds 1..{stopped} identical; later train_loss ref vs fresh agents: " +
+      ", ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(lr[stopped:], lf[stopped:])))
 PY
 
 # refusals: no server run there, a conflicting flag
