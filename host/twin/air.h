@@ -1,0 +1,75 @@
+/* host/twin/air: the shared air of the B210 twins (fpga-notes/uhd-twin.md). One air per run:
+ * every twin device joins it over ZeroMQ (DEALER -> the air's ROUTER) and the air mixes each
+ * device's TX bursts into every other device's RX stream with one path loss, on one virtual clock
+ * T (air ticks at fs). Everything in the air is in physical units: TX bursts arrive as
+ * sqrt(mW) amplitudes (after the sender's DAC, chain impairments and TX gain), RX spans leave
+ * as sqrt(mW) at the receiver's antenna (its noise, gain, chain and ADC are applied by the device).
+ *
+ * Time. T advances in lockstep while any device streams RX ("holds" the air): only when every
+ * holder is blocked in a request that needs the future (an RX span, a wait), and then to the
+ * earliest tick such a request needs, so results never depend on the host's load or on how the
+ * processes are scheduled. While nobody streams, T follows the host's monotonic clock times
+ * `pace` (PPS edges pass, timeouts run, untimed bursts go out "now"), as a real radio's time does.
+ *
+ * Protocol: one request = frame 1 twin_air_req (+ frame 2: cf32 samples for TX); one reply =
+ * frame 1 twin_air_rep (+ frame 2: cf32 samples for RX). Host byte order (ipc/tcp on one host or
+ * identical hosts; the twin is a test bench, not a network service). */
+#ifndef AM_HOST_TWIN_AIR_H
+#define AM_HOST_TWIN_AIR_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+enum twin_air_op {
+    TWIN_AIR_JOIN = 1, /* -> dev id; rep.a = fs (as ticks per second, rounded), rep.d = fs */
+    TWIN_AIR_NOW,      /* -> rep.t = T */
+    TWIN_AIR_WAIT,     /* a = tick: reply once T >= a */
+    TWIN_AIR_TX,       /* a = start tick (-1: now), flags = TWIN_TX_*, b = first packet's length;
+                          frame 2 = samples. rep.code = 1 late (rep.a = where the rest went, or
+                          -1 when dropped whole) */
+    TWIN_AIR_RXSTART,  /* a = start tick (-1: now), b = samples (0: continuous). rep.code = 1 late
+                          (the command is dropped, as the device drops a late stream command) */
+    TWIN_AIR_RXSTOP,
+    TWIN_AIR_RX,       /* a = samples wanted, b = timeout in ticks: reply with the next samples of
+                          the stream once T passed them (or at the timeout with what there is).
+                          rep.a = air tick of the first sample, rep.n samples, rep.code bit 0 =
+                          stream ended (num_samps done) */
+    TWIN_AIR_LEAVE
+};
+
+#define TWIN_TX_NEXT_BURST 1u /* underflow_policy=next_burst: a late burst is dropped whole */
+
+typedef struct twin_air_req {
+    uint32_t op, dev;
+    int64_t a, b;
+    uint32_t flags, n;
+} twin_air_req;
+
+typedef struct twin_air_rep {
+    int32_t status; /* 0 ok, else an am_status; the message then follows in frame 2 */
+    int32_t code;
+    int64_t t; /* T when served */
+    int64_t a;
+    double d;
+    uint32_t dev, n;
+} twin_air_rep;
+
+typedef struct twin_air_cfg {
+    double fs;      /* air sample rate, S/s (every streaming device must use it) */
+    double loss_db; /* path loss between any two devices, dB */
+    double pace;    /* idle time: virtual seconds per host second */
+} twin_air_cfg;
+
+typedef struct twin_air twin_air; /* an air served by a thread of this process */
+
+/* Binds `endpoint` (inproc://, ipc://, tcp://) on zctx and serves it from a new thread. */
+am_status twin_air_start(void *zctx, const char *endpoint, const twin_air_cfg *cfg, twin_air **out);
+void twin_air_stop(twin_air *a); /* NULL is a no-op */
+
+/* Serves `endpoint` on the calling thread until *stop becomes non-zero (a process's air). */
+am_status
+twin_air_serve(void *zctx, const char *endpoint, const twin_air_cfg *cfg, volatile sig_atomic_t *stop);
+
+#endif
