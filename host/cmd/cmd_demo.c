@@ -161,6 +161,59 @@ run_snr(const demo_cfg *c, const genie_cfg *gc, demo_state *st, float snr_db, FI
     return AM_OK;
 }
 
+/* The receiver, the genie's channels and agents, and the optional capture of a demo with c and
+ * g (st freed again on failure). */
+static am_status demo_open(const demo_cfg *c,
+                           const genie_cfg *g,
+                           unsigned gain_pool,
+                           const char *snr_list,
+                           demo_state *st)
+{
+    am_status s;
+    const unsigned cp = g->nfft / 8;
+    memset(st, 0, sizeof *st);
+    phy_ota_rx_cfg rc;
+    phy_ota_rx_cfg_default(&rc);
+    rc.frame.nfft = g->nfft;
+    rc.frame.cp_len = cp;
+    rc.payload_len = g->payload_len;
+    rc.eta = g->eta;
+    rc.rho = g->rho;
+    rc.gain_pool = gain_pool;
+    rc.callback = on_burst;
+    rc.user = &st->d;
+    if ((s = genie_create(g, &st->g)) != AM_OK || (s = phy_ota_rx_create(&rc, &st->rx)) != AM_OK) {
+        state_free(st);
+        return s;
+    }
+    st->d.payload = malloc(g->payload_len * sizeof *st->d.payload);
+    st->d.L = g->payload_len;
+    if (!st->d.payload) {
+        state_free(st);
+        return AM_FAIL(AM_ENOMEM, "demo: out of memory");
+    }
+    if (c->capture) {
+        phy_sigmf_info in;
+        phy_sigmf_info_default(&in);
+        snprintf(in.description, sizeof in.description,
+                 "airmeta demo: %u agents, %u rounds per SNR (%s dB), seed %" PRIu64, g->agents,
+                 c->rounds, snr_list, g->seed);
+        snprintf(in.hw, sizeof in.hw, "phy_chan emulator (%u-tap Rayleigh)", g->taps);
+        in.nfft = g->nfft;
+        in.cp_len = cp;
+        in.payload_len = g->payload_len;
+        in.scale = g->eta;
+        in.rho = g->rho;
+        in.g_th = g->g_th;
+        in.agents = g->agents;
+        if ((s = phy_sigmf_writer_create(c->capture, &in, &st->cap)) != AM_OK) {
+            state_free(st);
+            return s;
+        }
+    }
+    return AM_OK;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     demo_cfg c = {.rounds = 30};
@@ -245,46 +298,8 @@ int cmd_demo(int argc, char **argv)
     g.max_pad = 3 * (size_t)(g.nfft + cp); /* 3 blocks of noise before and after each burst */
 
     demo_state st;
-    memset(&st, 0, sizeof st);
-    phy_ota_rx_cfg rc;
-    phy_ota_rx_cfg_default(&rc);
-    rc.frame.nfft = g.nfft;
-    rc.frame.cp_len = cp;
-    rc.payload_len = g.payload_len;
-    rc.eta = g.eta;
-    rc.rho = g.rho;
-    rc.gain_pool = gain_pool;
-    rc.callback = on_burst;
-    rc.user = &st.d;
-    if ((s = genie_create(&g, &st.g)) != AM_OK || (s = phy_ota_rx_create(&rc, &st.rx)) != AM_OK) {
-        state_free(&st);
+    if ((s = demo_open(&c, &g, gain_pool, snr_list, &st)) != AM_OK)
         return cli_fail("demo", s);
-    }
-    st.d.payload = malloc(g.payload_len * sizeof *st.d.payload);
-    st.d.L = g.payload_len;
-    if (!st.d.payload) {
-        state_free(&st);
-        return cli_fail("demo", AM_FAIL(AM_ENOMEM, "demo: out of memory"));
-    }
-    if (c.capture) {
-        phy_sigmf_info in;
-        phy_sigmf_info_default(&in);
-        snprintf(in.description, sizeof in.description,
-                 "airmeta demo: %u agents, %u rounds per SNR (%s dB), seed %" PRIu64, g.agents,
-                 c.rounds, snr_list, g.seed);
-        snprintf(in.hw, sizeof in.hw, "phy_chan emulator (%u-tap Rayleigh)", g.taps);
-        in.nfft = g.nfft;
-        in.cp_len = cp;
-        in.payload_len = g.payload_len;
-        in.scale = g.eta;
-        in.rho = g.rho;
-        in.g_th = g.g_th;
-        in.agents = g.agents;
-        if ((s = phy_sigmf_writer_create(c.capture, &in, &st.cap)) != AM_OK) {
-            state_free(&st);
-            return cli_fail("demo", s);
-        }
-    }
     if (!c.json)
         printf("airmeta demo: K = %u agents, M = %u, cp = %u, L = %zu, %u-tap Rayleigh, "
                "g_th = %g, %u rounds per SNR\n%7s %10s %10s %8s %9s %9s %7s\n",
