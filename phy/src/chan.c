@@ -199,6 +199,9 @@ static am_status validate(const phy_chan_cfg *c)
     if (!isfinite(c->max_cfo) || c->max_cfo < 0 || c->max_cfo > half)
         return AM_FAIL(AM_EINVAL, "phy_chan: max_cfo: %g is not in 0..%g subcarrier spacings",
                        (double)c->max_cfo, (double)half);
+    if (c->ul_tick0 > ((uint64_t)1 << 40))
+        return AM_FAIL(AM_EINVAL, "phy_chan: ul_tick0: %llu is above 2^40 ticks",
+                       (unsigned long long)c->ul_tick0);
     if (!isfinite(c->common_cfo) || fabsf(c->common_cfo) + c->max_cfo > half)
         return AM_FAIL(AM_EINVAL,
                        "phy_chan: common_cfo: |%g| + max_cfo %g exceeds %g subcarrier spacings",
@@ -283,6 +286,13 @@ am_status phy_chan_create(const phy_chan_cfg *cfg, phy_chan **out)
         return s;
     }
     seed_all(q);
+    if (cfg->cfo_fixed) { /* one oscillator per agent for the whole session */
+        for (unsigned k = 0; k < K; k++) {
+            am_rng r;
+            am_rng_seed2(&r, cfg->seed, 0x0cf0000000000000ULL | (uint64_t)k);
+            q->eps[k] = (float)((2.0 * am_rng_uniform(&r) - 1.0) * cfg->max_cfo);
+        }
+    }
     if ((s = chan_radios_create(cfg->impair, K, cfg->seed, &q->radios)) != AM_OK) {
         phy_chan_destroy(q);
         return s;
@@ -364,7 +374,8 @@ am_status phy_chan_draw(phy_chan *q)
         double u_cfo = am_rng_uniform(r);
         double u_phase = am_rng_uniform(r);
         q->delay[k] = d;
-        q->eps[k] = (float)((2.0 * u_cfo - 1.0) * c->max_cfo);
+        if (!c->cfo_fixed)
+            q->eps[k] = (float)((2.0 * u_cfo - 1.0) * c->max_cfo);
         if (c->random_phase) {
             float complex rot = (float complex)cexp(I * 2.0 * M_PI * u_phase);
             for (unsigned l = 0; l < L; l++)
@@ -607,7 +618,7 @@ agent_block(phy_chan *q, const chan_job *jb, chan_worker *w, unsigned k, size_t 
         fir(w->wv, L, x, m, jb->y + c0, 1);
     } else {
         fir(w->wv, L, x, m, w->s, 0);
-        rotate_add(w->s, m, jb->y + c0, t0, n0, f);
+        rotate_add(w->s, m, jb->y + c0, t0 + (jb->downlink ? 0 : (size_t)q->cfg.ul_tick0), n0, f);
     }
     return AM_OK;
 }

@@ -289,6 +289,97 @@ run(phy_chan *ch, const float complex *const *tx, size_t n, float complex *y, si
 }
 
 /* Same seed and call sequence: bit-identical output; reset replays; another seed differs. */
+
+/* cfo_fixed: one oscillator per agent, the same offset after any number of draws and reseeds
+ * (the other draws unchanged: the taps and delays equal those of cfo_fixed 0); ul_tick0: the
+ * uplink phasor continues from tick ul_tick0, e^{j 2 pi eps (ul_tick0 + t) / M} exactly (here
+ * ul_tick0 = 100 000, the on-air beacon-to-burst gap at 1 MS/s), the downlink is unchanged. */
+AM_TEST(cfo_fixed_and_gap, unit)
+{
+    const unsigned M = 128, K = 3;
+    const uint64_t G = 100000;
+    phy_chan_cfg c;
+    phy_chan_cfg_default(&c);
+    c.nfft = M;
+    c.cp_len = 16;
+    c.n_agents = K;
+    c.max_cfo = 0.3f;
+    c.n_taps = 2;
+    c.delay_spread = 0.4f;
+    c.max_timing_offset = 3;
+    c.seed = 5;
+    phy_chan *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(phy_chan_create(&c, &a));
+    c.cfo_fixed = 1;
+    c.ul_tick0 = G;
+    AM_REQUIRE_OK(phy_chan_create(&c, &b));
+    float eps0[3];
+    for (unsigned k = 0; k < K; k++)
+        eps0[k] = phy_chan_agent_cfo(b, k);
+    AM_CHECK(eps0[0] != eps0[1] && fabsf(eps0[0]) <= 0.3f && fabsf(eps0[2]) <= 0.3f,
+             "offsets %g %g %g", (double)eps0[0], (double)eps0[1], (double)eps0[2]);
+    const size_t n = 5000, lead = 20, cap = lead + n + 3 + 1 + 8;
+    float complex *x = malloc(n * sizeof *x), *ya = malloc(cap * sizeof *ya),
+                  *yb = malloc(cap * sizeof *yb);
+    AM_REQUIRE(x && ya && yb, "out of memory");
+    for (size_t t = 0; t < n; t++)
+        x[t] = (float complex)cexp(I * 0.37 * (double)t);
+    for (unsigned r = 0; r < 4; r++) {
+        phy_chan_reseed(a, 100 + r);
+        phy_chan_reseed(b, 100 + r);
+        AM_REQUIRE_OK(phy_chan_draw(a));
+        AM_REQUIRE_OK(phy_chan_draw(b));
+        for (unsigned k = 0; k < K; k++) {
+            float complex ta[2], tb[2];
+            unsigned da, db;
+            AM_REQUIRE_OK(phy_chan_taps(a, k, ta, &da));
+            AM_REQUIRE_OK(phy_chan_taps(b, k, tb, &db));
+            AM_CHECK(phy_chan_agent_cfo(b, k) == eps0[k], "round %u agent %u: offset moved", r, k);
+            AM_CHECK(ta[0] == tb[0] && ta[1] == tb[1] && da == db, "round %u agent %u: taps", r, k);
+        }
+    }
+    /* the uplink of agent 1 with b's offset on a (cfo_fixed 0, ul_tick0 0) vs b: b = a turned by
+     * 2 pi eps G / M; a is made to carry b's offset by common_cfo */
+    phy_chan_destroy(a);
+    c.cfo_fixed = 0;
+    c.ul_tick0 = 0;
+    c.max_cfo = 0.0f;
+    c.common_cfo = eps0[1];
+    AM_REQUIRE_OK(phy_chan_create(&c, &a));
+    phy_chan_reseed(a, 7);
+    phy_chan_reseed(b, 7);
+    AM_REQUIRE_OK(phy_chan_draw(a));
+    AM_REQUIRE_OK(phy_chan_draw(b));
+    const float complex *tx[3] = {NULL, x, NULL};
+    size_t na, nb;
+    AM_REQUIRE_OK(phy_chan_execute(a, tx, n, lead, 8, ya, cap, &na));
+    AM_REQUIRE_OK(phy_chan_execute(b, tx, n, lead, 8, yb, cap, &nb));
+    AM_REQUIRE(na == nb && na == cap, "lengths %zu %zu", na, nb);
+    const double complex turn = cexp(I * 2.0 * M_PI * (double)eps0[1] * (double)G / M);
+    double err = 0, pk = 0;
+    for (size_t t = 0; t < na; t++) {
+        err = fmax(err, cabs((double complex)yb[t] - turn * (double complex)ya[t]));
+        pk = fmax(pk, cabs((double complex)ya[t]));
+    }
+    AM_CHECK(err < 2e-5 * pk, "uplink: max error %.3g of %.3g", err, pk);
+    /* the downlink does not see ul_tick0 */
+    AM_REQUIRE_OK(phy_chan_downlink(a, 1, x, n, lead, 8, ya, cap, &na));
+    AM_REQUIRE_OK(phy_chan_downlink(b, 1, x, n, lead, 8, yb, cap, &nb));
+    err = 0;
+    for (size_t t = 0; t < na; t++)
+        err = fmax(err, cabs((double complex)yb[t] - (double complex)ya[t]));
+    AM_CHECK(err < 2e-5 * pk, "downlink: max error %.3g", err);
+    c.ul_tick0 = ((uint64_t)1 << 40) + 1;
+    phy_chan *bad = NULL;
+    AM_CHECK(phy_chan_create(&c, &bad) == AM_EINVAL && strstr(am_last_error(), "ul_tick0"), "%s",
+             am_last_error());
+    free(x);
+    free(ya);
+    free(yb);
+    phy_chan_destroy(a);
+    phy_chan_destroy(b);
+}
+
 AM_TEST(deterministic, unit)
 {
     phy_chan_cfg c;

@@ -47,6 +47,16 @@ typedef struct phy_chan_cfg {
     unsigned threads; /* threads of execute/downlink (the calling one included), 0..64, 0 = 1;
                          outputs are byte-identical for any value (each output sample is the same
                          sum in the same order: noise, then agent 0, 1, ...) */
+    int cfo_fixed;    /* 0: eps_k redrawn by every phy_chan_draw (a new oscillator each round);
+                         1: eps_k drawn once at create from its own stream (seed, k) and kept: an
+                         oscillator offset, nearly constant from round to round, which agents may
+                         track (the other draws of a realisation are the same either way) */
+    uint64_t ul_tick0; /* tick of the uplink output's sample 0 on the carrier phasors' time line,
+                          whose origin is the downlink output's sample 0: the uplink phasor of
+                          agent k at output sample t is e^{j 2 pi eps_k (ul_tick0 + t) / M}. It
+                          places a beacon-to-burst gap (as on the air) between a downlink and the
+                          next uplink; 0 = both start at the origin. <= 2^40. The radios'
+                          (cfg.impair) own oscillators start at each stream. */
     const phy_impair_cfg *impair; /* every radio's impairments (phy/impair.h), copied at create;
                                      NULL or an ideal cfg = ideal radios (the emulator as without
                                      them, bit for bit). Its seed is not used: radio r (agents
