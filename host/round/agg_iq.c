@@ -6,7 +6,9 @@
  *  2. the server's beacon (§6) down to every present agent (phy_chan_downlink, one after the other:
  *     the emulator's noise stream is sequential);
  *  3. in parallel over agents: beacon detection, CFO and channel estimation (phy_beacon_rx: the
- *     agent never sees the emulator's secret), then the precoder (§4) and what each agent delivers;
+ *     agent never sees the emulator's secret), the CFO tracked across rounds (each agent's
+ *     ota_agent_track in q->trk, cfg.track; rebuilt by replaying beacons when a run resumes),
+ *     then the precoder (§4) and what each agent delivers;
  *  4. the emulator superposes the bursts with multipath, timing offsets, CFO and AWGN, with noise
  *     before (lead) and after (tail) the burst; it asks the agents for their bursts block by block
  *     on its threads (phy_chan_execute_source -> ota_agent_burst_range: phy_ota_tx and the CFO
@@ -90,6 +92,8 @@ typedef struct agg_iq {
     /* per agent */
     float complex *P;     /* K x M precoders (0 on the bins an agent truncated) */
     ota_agent_link *link; /* K: what each agent learned from the beacon (found = it sends) */
+    ota_agent_track *trk; /* K: each agent's carrier-offset tracker (cfg.track > 0) */
+    unsigned next_round;  /* the round index that continues the trackers' history */
     unsigned *nact;       /* M: agents active per bin this round */
     /* the round being aggregated (read by workers) */
     ota_agent_sched sched; /* the beacon's schedule in the downlink stream, the round's rho, g_th */
@@ -150,6 +154,8 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->snr_db = 20.0f;
     cfg->precoding = AGG_IQ_INVERSION;
     cfg->cfo_comp = -1;
+    cfg->track = 64;
+    cfg->gap = 0;
     cfg->smooth = 0;
     cfg->threads = 2;
     cfg->seed = 1;
@@ -171,8 +177,9 @@ static char *dup_str(const char *s)
 /* Beacon -> channel and CFO -> precoder of agent k (host/round/ota_agent.h). */
 static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
 {
-    am_status s = ota_agent_beacon(w->ag, q->dl + (size_t)k * q->dl_len, q->dl_len, 0, &q->sched,
-                                   q->P + (size_t)k * q->M, &q->link[k]);
+    am_status s =
+        ota_agent_beacon_track(w->ag, q->dl + (size_t)k * q->dl_len, q->dl_len, 0, &q->sched,
+                               q->trk ? &q->trk[k] : NULL, q->P + (size_t)k * q->M, &q->link[k]);
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
@@ -190,13 +197,15 @@ static am_status agent_tx(agg_iq *q, iq_worker *w, unsigned k)
 }
 
 /* The emulator's source (phy/chan.h): samples u0 .. u0+n-1 of agent k's burst, scheduled at lead
- * in the uplink stream, made by the DSP object of the emulator thread that asks. */
+ * in the uplink stream (tick gap + lead of the phasors' time line), made by the DSP object of the
+ * emulator thread that asks. */
 static am_status
 agent_source(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
 {
     agg_iq *q = user;
-    am_status s = ota_agent_burst_range(q->w[thread].ag, &q->link[k], q->P + (size_t)k * q->M,
-                                        q->x[k], q->d, q->r->eta, (int64_t)q->lead, u0, n, out);
+    am_status s =
+        ota_agent_burst_range(q->w[thread].ag, &q->link[k], q->P + (size_t)k * q->M, q->x[k], q->d,
+                              q->r->eta, (int64_t)q->cfg.gap + (int64_t)q->lead, u0, n, out);
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
@@ -351,6 +360,67 @@ write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched, const float com
     return AM_OK;
 }
 
+/* Steps 1-3a of a round: round r's channel realisation and noise level, the beacon down to every
+ * present agent, and every agent's beacon -> offset (tracked) and channel -> precoder. *nsched =
+ * the present agents. */
+static am_status
+round_beacons(agg_iq *q, const fl_agg_round *r, const unsigned char *present, unsigned *nsched)
+{
+    /* 1. channel realisation; N0 = rho / SNR (§5) whatever the round's rho (the emulator's
+     * own rho is 1: its noise variance rho M / (M_used snr) is matched by snr / rho) */
+    am_status s;
+    if (isfinite(q->cfg.snr_db)) {
+        float snr_eff = q->cfg.snr_db - (float)(10.0 * log10((double)r->rho));
+        if ((s = phy_chan_set_snr(q->ch, snr_eff)) != AM_OK)
+            return am_error_wrap(s, "iq aggregator: rho %g", (double)r->rho);
+    }
+    /* round r's channel and noise depend on (seed, r) only: a run resumed from a checkpoint at
+     * round r continues exactly as the uninterrupted one */
+    am_rng rs;
+    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | r->round);
+    phy_chan_reseed(q->ch, am_rng_u64(&rs));
+    if ((s = phy_chan_draw(q->ch)) != AM_OK)
+        return s;
+    /* 2. beacon down to every present agent (sequential: one noise stream) */
+    *nsched = 0;
+    for (unsigned k = 0; k < q->K; k++) {
+        q->link[k].found = 0;
+        if (present && !present[k])
+            continue;
+        (*nsched)++;
+        size_t n = 0;
+        if ((s = phy_chan_downlink(q->ch, k, q->beacon, q->bl, q->dl_lead, q->dl_tail,
+                                   q->dl + (size_t)k * q->dl_len, q->dl_len, &n)) != AM_OK)
+            return s;
+    }
+    q->sched.rho = r->rho;
+    q->sched.g_th = r->g_th;
+    q->r = r;
+    q->present = present;
+    /* 3a. agents: beacon -> offset and channel -> precoder (parallel) */
+    return parallel(q, PHASE_BEACON);
+}
+
+/* A run resumed at round r (or rounds out of order): the trackers hold what the last `track`
+ * beacons before r gave, rebuilt by replaying them (every agent present, r's rho and g_th). The
+ * beacons of a round depend on (seed, round) only, and a tracker on its window only: the state is
+ * the uninterrupted run's, bit for bit. */
+static am_status rebuild_trackers(agg_iq *q, const fl_agg_round *r)
+{
+    for (unsigned k = 0; k < q->K; k++)
+        ota_agent_track_init(&q->trk[k], q->cfg.track);
+    const unsigned from = r->round > q->cfg.track ? r->round - q->cfg.track : 0;
+    for (unsigned rr = from; rr < r->round; rr++) {
+        fl_agg_round past = *r;
+        past.round = rr;
+        unsigned nsched = 0;
+        am_status s = round_beacons(q, &past, NULL, &nsched);
+        if (s != AM_OK)
+            return am_error_wrap(s, "iq aggregator: replaying round %u's beacon", rr);
+    }
+    return AM_OK;
+}
+
 static am_status iq_aggregate(void *self,
                               const fl_agg_round *r,
                               const float *const *x,
@@ -371,52 +441,26 @@ static am_status iq_aggregate(void *self,
     q->info.round = r->round;
     q->info.lead = q->lead;
     double t0 = monotime_s();
-    /* 1. channel realisation; N0 = rho / SNR (§5) whatever the round's rho (the emulator's
-     * own rho is 1: its noise variance rho M / (M_used snr) is matched by snr / rho) */
     am_status s;
-    if (isfinite(q->cfg.snr_db)) {
-        float snr_eff = q->cfg.snr_db - (float)(10.0 * log10((double)r->rho));
-        if ((s = phy_chan_set_snr(q->ch, snr_eff)) != AM_OK)
-            return am_error_wrap(s, "iq aggregator: rho %g", (double)r->rho);
-    }
-    /* round r's channel and noise depend on (seed, r) only: a run resumed from a checkpoint at
-     * round r continues exactly as the uninterrupted one */
-    am_rng rs;
-    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | r->round);
-    phy_chan_reseed(q->ch, am_rng_u64(&rs));
-    if ((s = phy_chan_draw(q->ch)) != AM_OK)
+    if (q->trk && r->round != q->next_round && (s = rebuild_trackers(q, r)) != AM_OK)
         return s;
-    /* 2. beacon down to every present agent (sequential: one noise stream) */
     unsigned nsched = 0;
-    for (unsigned k = 0; k < q->K; k++) {
-        q->link[k].found = 0;
-        if (present && !present[k])
-            continue;
-        nsched++;
-        size_t n = 0;
-        if ((s = phy_chan_downlink(q->ch, k, q->beacon, q->bl, q->dl_lead, q->dl_tail,
-                                   q->dl + (size_t)k * q->dl_len, q->dl_len, &n)) != AM_OK)
-            return s;
-    }
-    q->sched.rho = r->rho;
-    q->sched.g_th = r->g_th;
-    q->r = r;
+    if ((s = round_beacons(q, r, present, &nsched)) != AM_OK)
+        return s;
+    q->next_round = r->round + 1;
     q->x = x;
-    q->present = present;
     q->d = d;
     q->delivered = delivered;
-    /* 3. agents: beacon -> precoder, then what they deliver (parallel) */
-    s = parallel(q, PHASE_BEACON);
     double t1 = monotime_s();
-    if (s == AM_OK)
-        s = parallel(q, PHASE_TX);
+    /* 3b. what the agents deliver (parallel) */
+    s = parallel(q, PHASE_TX);
     double t2 = monotime_s();
     if (s != AM_OK)
         return s;
     /* what the agents know: truncation per bin, hence the active counts */
     unsigned nsend = 0;
     size_t n_er = 0;
-    double cfo_err2 = 0.0;
+    double cfo_err2 = 0.0, used_err2 = 0.0;
     memset(q->nact, 0, q->M * sizeof *q->nact);
     for (unsigned k = 0; k < q->K; k++) {
         if (delivered && delivered[k] && present && !present[k])
@@ -435,11 +479,14 @@ static am_status iq_aggregate(void *self,
         double truth = -(double)phy_chan_agent_cfo(q->ch, k);
         double e = (double)q->link[k].cfo - truth;
         cfo_err2 += e * e;
+        e = q->cfo_comp ? q->link[k].cfo_used - truth : 0.0;
+        used_err2 += e * e;
     }
     q->info.agents_sent = nsend;
     q->info.agents_deaf = nsched - nsend;
     q->info.erased_frac = nsend ? (double)n_er / ((double)nsend * q->nu) : 0.0;
     q->info.beacon_cfo_err = nsend ? sqrt(cfo_err2 / nsend) : 0.0;
+    q->info.used_cfo_err = nsend ? sqrt(used_err2 / nsend) : 0.0;
     double na = 0.0;
     for (unsigned u = 0; u < q->nu; u++)
         na += q->nact[q->ubins[u]];
@@ -526,6 +573,7 @@ static void iq_destroy(void *self)
     phy_fft_free(q->P);
     free(q->sending);
     free(q->link);
+    free(q->trk);
     free(q->nact);
     free(q->radio_args);
     free(q->capture_dir);
@@ -564,6 +612,11 @@ static am_status validate(const agg_iq_cfg *c)
     if (c->cfo_comp < -1 || c->cfo_comp > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cfo_comp: %d is not -1 (auto), 0 or 1",
                        c->cfo_comp);
+    if (c->track > OTA_AGENT_TRACK_MAX)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: track: %u beacons is outside 0..%u", c->track,
+                       OTA_AGENT_TRACK_MAX);
+    if (c->gap > (1u << 30))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: gap: %u ticks is above 2^30", c->gap);
     if (c->smooth > c->nfft / 2)
         return AM_FAIL(AM_EINVAL, "iq aggregator: smooth: %u taps > M/2 = %u", c->smooth,
                        c->nfft / 2);
@@ -678,7 +731,10 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->tail = 2 * B;
     if (q->cfg.smooth == 0) /* the designed channel length + first-path decision margin */
         q->cfg.smooth = cfg->n_taps + 4 < q->cp ? cfg->n_taps + 4 : q->cp;
-    q->cfo_comp = cfg->cfo_comp < 0 ? cfg->max_cfo > 0.0f : cfg->cfo_comp;
+    /* auto: agents pre-compensate whenever some oscillator is offset (the emulator's or a radio's)
+     */
+    const int osc = cfg->impair && (cfg->impair->ppm != 0.0f || cfg->impair->ppm_spread != 0.0f);
+    q->cfo_comp = cfg->cfo_comp < 0 ? cfg->max_cfo > 0.0f || osc : cfg->cfo_comp;
     /* the beacon is due at dl_lead; the first path may come up to max_timing + taps - 1 later */
     q->sched.beacon = (int64_t)q->dl_lead;
     q->sched.lo = (int64_t)q->dl_lead - (int64_t)q->cp;
@@ -701,6 +757,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     cc.seed = cfg->seed;
     cc.threads = cfg->threads; /* byte-identical outputs for any count */
     cc.impair = cfg->impair;
+    cc.cfo_fixed = cfg->track > 0; /* one oscillator per agent, tracked */
+    cc.ul_tick0 = cfg->gap;        /* the burst's tick is gap + lead, the beacon's dl_lead = lead */
     if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
         goto fail;
 
@@ -725,7 +783,12 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->link = calloc(q->K, sizeof *q->link);
     q->nact = calloc(q->M, sizeof *q->nact);
     q->w = calloc(q->T, sizeof *q->w);
-    if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w) {
+    const int tracking = cfg->track > 0 && q->cfo_comp;
+    if (tracking && (q->trk = calloc(q->K, sizeof *q->trk)) != NULL)
+        for (unsigned k = 0; k < q->K; k++)
+            ota_agent_track_init(&q->trk[k], cfg->track);
+    if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
+        (tracking && !q->trk)) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",

@@ -36,12 +36,29 @@ typedef struct agg_iq_cfg {
     agg_iq_precoding precoding;
     int cfo_comp;            /* 1: agents pre-compensate the carrier offset measured on the beacon
                                 (phy_rotate); 0: they trust a shared frequency reference (UHD_NOTES:
-                                B210s on one 10 MHz / GPSDO); -1: auto = 1 iff max_cfo > 0.
-                                The beacon's CFO estimate has an rms error of ~1e-3 subcarrier spacings
-                                at 20 dB: the residual phase drift grows along the burst; measured
-                                at max_cfo 0.05-0.1, 20 dB: ~2 dB above the §5 floor at D = 4096,
-                                ~7 dB at 16384, no aggregate left at 100 000 (per-agent phases
-                                decohere; the server's pilots only track their common phase). */
+                                B210s on one 10 MHz / GPSDO); -1: auto = 1 iff max_cfo > 0 or
+                                the radios' oscillators are offset (impair ppm or ppm_spread).
+                                One beacon's CFO estimate has an rms error of ~1e-3 subcarrier
+                                spacings at 20 dB: the residual phase drift grows along the burst;
+                                measured with it alone (track 0) at max_cfo 0.05-0.1, 20 dB: ~2 dB
+                                above the §5 floor at D = 4096, ~7 dB at 16384, no aggregate left at
+                                100 000 (per-agent phases decohere; the server's pilots only track
+                                their common phase). Tracked (track below): +0.3 dB at D = 4096. */
+    unsigned track;          /* carrier-offset tracking window (host/round/ota_agent.h
+                                ota_agent_track, docs/air-interface.md §4.2): 1..256 = every agent
+                                has ONE oscillator for the session (the emulator draws its offset
+                                once, phy_chan_cfg.cfo_fixed) and pre-compensates with the mean of
+                                its last `track` beacon estimates; 0 = version 1: the emulator
+                                draws a new offset every round and agents use each beacon's own
+                                estimate. Only matters with cfo_comp. A run resumed at round r
+                                (a first round other than 0, or rounds out of order) rebuilds the
+                                trackers by replaying the beacons of rounds r - track .. r - 1 (all
+                                agents present, the round's rho): the same bytes as uninterrupted. */
+    unsigned gap;            /* beacon-to-burst gap on the carrier phasors' time line, ticks
+                                (0..2^30): the burst's phase continues `gap` ticks after the
+                                beacon, as on the air (NET_AIR_TURN_S = 100 000 ticks at 1 MS/s,
+                                host/net/net_air.h); 0 = the emulator's own schedule (both streams
+                                start at tick 0). phy_chan_cfg.ul_tick0. */
     unsigned smooth;         /* agents' channel-estimate smoothing: least-squares fit of the used
                                 bins by impulse-response lags -2 .. smooth-1 after the detected first
                                 path; 0 = the system's designed channel length plus a margin for the
@@ -67,8 +84,8 @@ typedef struct agg_iq_cfg {
 } agg_iq_cfg;
 
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
- * SNR 20 dB, inversion, cfo_comp -1 (auto), smooth 0 (auto), 2 threads, seed 1, no radio, no
- * capture, fail_on_miss 0. */
+ * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, smooth 0 (auto), 2 threads, seed 1, no
+ * radio, no capture, fail_on_miss 0. */
 void agg_iq_cfg_default(agg_iq_cfg *cfg);
 
 /* Validates (AM_EINVAL naming the field), copies cfg, creates every object (FFTW plans on this
@@ -93,6 +110,8 @@ typedef struct agg_iq_round_info {
     double erased_frac;      /* fraction of (sending agent, used bin) pairs truncated */
     double beacon_cfo_err;   /* rms over sending agents of (agents' CFO estimate - truth), the
                                 truth taken from the emulator for this diagnostic only */
+    double used_cfo_err;     /* the same for the offset they used (tracked, ota_agent_link.cfo_used;
+                                0 without cfo_comp) */
     double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, delivered vectors, emulator with
                                             the agents' bursts made in it (precode+TX), RX */
     char capture[512];                   /* capture written this round ("" if none) */

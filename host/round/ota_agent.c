@@ -176,6 +176,39 @@ static void smooth(const ota_agent *q, const float complex *h, float complex *ou
     }
 }
 
+void ota_agent_track_init(ota_agent_track *t, unsigned len)
+{
+    if (!t)
+        return;
+    memset(t, 0, sizeof *t);
+    t->len = len < 1 ? 1 : len > OTA_AGENT_TRACK_MAX ? OTA_AGENT_TRACK_MAX : len;
+}
+
+void ota_agent_track_push(ota_agent_track *t, double c)
+{
+    if (!t)
+        return;
+    if (t->len < 1 || t->len > OTA_AGENT_TRACK_MAX || t->head >= t->len || t->n > t->len)
+        ota_agent_track_init(t, t->len);
+    t->c[t->head] = c;
+    t->head = (t->head + 1) % t->len;
+    if (t->n < t->len)
+        t->n++;
+}
+
+double ota_agent_track_value(const ota_agent_track *t)
+{
+    if (!t || t->n == 0 || t->len < 1 || t->len > OTA_AGENT_TRACK_MAX || t->n > t->len)
+        return 0.0;
+    /* oldest first: n slots back from the next one */
+    const unsigned len = t->len;
+    unsigned i = (t->head + len - t->n) % len;
+    double sum = 0.0;
+    for (unsigned j = 0; j < t->n; j++, i = (i + 1) % len)
+        sum += t->c[i];
+    return sum / (double)t->n;
+}
+
 am_status ota_agent_beacon(ota_agent *q,
                            const float complex *x,
                            size_t n,
@@ -183,6 +216,18 @@ am_status ota_agent_beacon(ota_agent *q,
                            const ota_agent_sched *sc,
                            float complex *p,
                            ota_agent_link *link)
+{
+    return ota_agent_beacon_track(q, x, n, t0, sc, NULL, p, link);
+}
+
+am_status ota_agent_beacon_track(ota_agent *q,
+                                 const float complex *x,
+                                 size_t n,
+                                 int64_t t0,
+                                 const ota_agent_sched *sc,
+                                 ota_agent_track *trk,
+                                 float complex *p,
+                                 ota_agent_link *link)
 {
     if (!q || (!x && n) || !sc || !p || !link)
         return AM_FAIL(AM_EINVAL, "ota_agent_beacon: NULL argument");
@@ -216,11 +261,19 @@ am_status ota_agent_beacon(ota_agent *q,
     const int64_t s0 = t0 + (int64_t)est.start; /* est is the genie estimate's from here on */
     const double c_est = est.cfo;
     const float snr_db = est.snr_db;
-    const double c = q->cfg.cfo_comp ? c_est : 0.0;
     const unsigned backoff = q->cp >= 8 ? 2u : q->cp / 4u;
     const size_t ia = est.start >= backoff ? (size_t)est.start - backoff : 0;
     if (ia + span > n) /* the stream ends inside the beacon: nothing to estimate from */
         return AM_OK;
+    /* §4.2: the offset used from here on (the beacon's derotation, the channel's phase reference
+     * and the burst's pre-rotation) is the tracked one: the mean of this and the last beacons' */
+    double c = 0.0;
+    if (q->cfg.cfo_comp && trk) {
+        ota_agent_track_push(trk, c_est);
+        c = ota_agent_track_value(trk);
+    } else if (q->cfg.cfo_comp) {
+        c = c_est;
+    }
     memcpy(q->scratch, x + ia, span * sizeof *x);
     if (c != 0.0)
         phy_rotate(q->scratch, span, -c, M, 0.0);
@@ -247,6 +300,8 @@ am_status ota_agent_beacon(ota_agent *q,
     link->start = s0;
     link->delta = s0 - sc->beacon;
     link->cfo = (float)c_est;
+    /* without a tracker the burst keeps version 1's float-rounded estimate (the same bytes) */
+    link->cfo_used = !q->cfg.cfo_comp ? 0.0 : trk ? c : (double)link->cfo;
     link->snr_db = snr_db;
     link->erased = erased;
     return AM_OK;
@@ -290,7 +345,7 @@ am_status ota_agent_burst_range(ota_agent *q,
         return am_error_wrap(s, "transmitter");
     if (q->cfg.cfo_comp) {
         /* the uplink offset is minus the downlink one; phase continues from the beacon's start */
-        const double c = (double)link->cfo;
+        const double c = link->cfo_used;
         const double ph = (double)t + (double)link->delta;
         phy_rotate_from(out, n, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI), u0);
     }

@@ -20,7 +20,9 @@
  *     e^{+j 2 pi c (t + u + s - beacon) / M},   u = 0 .. burst_len - 1,
  * where t is the burst's first tick counted from the uplink phasor's origin; this cancels the
  * uplink offset (-c) at the server up to the estimation error, whose residual grows along the
- * burst (a three-block beacon limits the coherence of long bursts). */
+ * burst and the beacon-to-burst gap (a three-block beacon limits the coherence of long bursts).
+ * With a tracker (ota_agent_beacon_track) c is the mean of the agent's last beacons' estimates
+ * (ota_agent_track below, docs/air-interface.md §4.2), for the derotation, H and the burst. */
 #ifndef AM_HOST_OTA_AGENT_H
 #define AM_HOST_OTA_AGENT_H
 
@@ -58,9 +60,37 @@ typedef struct ota_agent_link {
     int64_t delta;   /* start - sched.beacon */
     float cfo;       /* the beacon's carrier-offset estimate, subcarrier spacings (with or without
                         cfo_comp) */
+    double cfo_used; /* the offset the agent pre-compensates its burst with (and derotated the
+                        beacon by): the tracked value with ota_agent_beacon_track, this beacon's
+                        estimate without a tracker, 0 without cfo_comp */
     float snr_db;    /* the beacon's SNR estimate */
     unsigned erased; /* used bins truncated by the precoder */
 } ota_agent_link;
+
+/* Carrier-offset tracking across rounds (docs/air-interface.md §4.2): the agent's oscillator
+ * offset is nearly constant from round to round, so the offset the agent uses is the mean of its
+ * last `len` beacon estimates (a sliding window: the mean of the n < len it has at first). With
+ * independent per-beacon errors of variance v the used offset's error variance is v / min(n, len)
+ * (the closed form of tests/host/agg_iq.c, cfo_tracking_variance); a frequency ramp of r spacings
+ * per round is followed with a lag of (len - 1) / 2 rounds (error r (len - 1) / 2);
+ * noise-equivalent bandwidth 1 / (2 len) cycles per round. The mean is summed oldest first over the
+ * window, so the state after any sequence of estimates depends only on the last len of them (a run
+ * resumed from a checkpoint rebuilds it bit for bit by replaying len beacons, host/round/agg_iq.c).
+ * len = 1: each beacon's own estimate. Caller-owned, one per agent (plain data, no allocation). */
+#define OTA_AGENT_TRACK_MAX 256u
+typedef struct ota_agent_track {
+    unsigned len;                  /* window, 1..OTA_AGENT_TRACK_MAX */
+    unsigned n;                    /* estimates held, <= len */
+    unsigned head;                 /* the slot the next estimate goes to */
+    double c[OTA_AGENT_TRACK_MAX]; /* the last n estimates, spacings (ring) */
+} ota_agent_track;
+
+/* Empty window of len estimates (clamped to 1..OTA_AGENT_TRACK_MAX). */
+void ota_agent_track_init(ota_agent_track *t, unsigned len);
+/* Adds one beacon's estimate (the oldest of a full window goes). */
+void ota_agent_track_push(ota_agent_track *t, double c);
+/* The tracked offset: the mean of the estimates held, oldest first; 0 when empty. */
+double ota_agent_track_value(const ota_agent_track *t);
 
 typedef struct ota_agent ota_agent; /* opaque: the DSP of one agent at a time */
 
@@ -82,6 +112,18 @@ am_status ota_agent_beacon(ota_agent *q,
                            const ota_agent_sched *sc,
                            float complex *p,
                            ota_agent_link *link);
+
+/* ota_agent_beacon with carrier-offset tracking: with cfo_comp, this beacon's estimate goes into
+ * t (when the beacon is found and its three blocks are in x) and the offset used is t's value
+ * (link->cfo_used). t NULL: ota_agent_beacon (each beacon's own estimate, version 1's bytes). */
+am_status ota_agent_beacon_track(ota_agent *q,
+                                 const float complex *x,
+                                 size_t n,
+                                 int64_t t0,
+                                 const ota_agent_sched *sc,
+                                 ota_agent_track *t,
+                                 float complex *p,
+                                 ota_agent_link *link);
 
 /* The burst of payload x (d <= payload_len finite reals) with scale eta, precoded by p (from
  * ota_agent_beacon with link), its first sample t ticks after the uplink phasor's origin: out gets

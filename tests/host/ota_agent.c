@@ -91,3 +91,37 @@ AM_TEST(padding_and_delivered, unit)
     free(b2);
     ota_agent_destroy(q);
 }
+
+/* ota_agent_track: the mean of the last len estimates, summed oldest first, so two trackers fed
+ * different histories agree bit for bit once their last len estimates are the same (a resumed run
+ * rebuilds its trackers by replaying len beacons); the mean of n < len at first; len clamped. */
+AM_TEST(track_window, unit)
+{
+    ota_agent_track a, b;
+    ota_agent_track_init(&a, 4);
+    AM_CHECK(ota_agent_track_value(&a) == 0.0, "empty: 0");
+    ota_agent_track_push(&a, 1.0);
+    ota_agent_track_push(&a, 2.0);
+    AM_CHECK(ota_agent_track_value(&a) == 1.5, "mean of 2: %g", ota_agent_track_value(&a));
+    for (int i = 0; i < 10; i++)
+        ota_agent_track_push(&a, 0.1 * i - 0.37);
+    ota_agent_track_init(&b, 4);
+    ota_agent_track_push(&b, 123.0); /* a different, longer-ago history */
+    for (int i = 6; i < 10; i++)
+        ota_agent_track_push(&b, 0.1 * i - 0.37);
+    double want = 0.0;
+    for (int i = 6; i < 10; i++)
+        want += 0.1 * i - 0.37;
+    want /= 4.0;
+    AM_CHECK(ota_agent_track_value(&a) == ota_agent_track_value(&b) &&
+                 ota_agent_track_value(&a) == want,
+             "window: %.17g %.17g want %.17g", ota_agent_track_value(&a), ota_agent_track_value(&b),
+             want);
+    ota_agent_track_init(&a, 0);
+    AM_CHECK(a.len == 1, "len 0 -> 1");
+    ota_agent_track_push(&a, 0.25);
+    ota_agent_track_push(&a, -0.5);
+    AM_CHECK(ota_agent_track_value(&a) == -0.5, "len 1: the last estimate");
+    ota_agent_track_init(&a, 100000);
+    AM_CHECK(a.len == OTA_AGENT_TRACK_MAX, "len clamped to %u", OTA_AGENT_TRACK_MAX);
+}
