@@ -94,6 +94,7 @@ typedef struct agg_iq {
     ota_agent_link *link; /* K: what each agent learned from the beacon (found = it sends) */
     ota_agent_track *trk; /* K: each agent's carrier-offset tracker (cfg.track > 0) */
     unsigned next_round;  /* the round index that continues the trackers' history */
+    double fs_hz;         /* the radios' sample rate (cfg.impair), for the offset diagnostics */
     unsigned *nact;       /* M: agents active per bin this round */
     /* the round being aggregated (read by workers) */
     ota_agent_sched sched; /* the beacon's schedule in the downlink stream, the round's rho, g_th */
@@ -475,8 +476,16 @@ static am_status iq_aggregate(void *self,
             n_er += p[i] == 0.0f; /* truncated by the agent */
             q->nact[i] += p[i] != 0.0f;
         }
-        /* diagnostics only (the agents never see it): the downlink offset is minus the agent's */
+        /* diagnostics only (the agents never see it): the downlink offset is minus the agent's
+         * emulated one, plus the server's TX LO minus the agent's RX LO (radios, phy/impair) */
         double truth = -(double)phy_chan_agent_cfo(q->ch, k);
+        const phy_impair *ra = phy_chan_radio(q->ch, k), *rs = phy_chan_radio(q->ch, q->K);
+        if (ra && rs) {
+            phy_impair_state sa, ss;
+            phy_impair_get_state(ra, &sa);
+            phy_impair_get_state(rs, &ss);
+            truth += (ss.cfo_hz - sa.cfo_hz) * (double)q->M / q->fs_hz;
+        }
         double e = (double)q->link[k].cfo - truth;
         cfo_err2 += e * e;
         e = q->cfo_comp ? q->link[k].cfo_used - truth : 0.0;
@@ -758,6 +767,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     cc.threads = cfg->threads; /* byte-identical outputs for any count */
     cc.impair = cfg->impair;
     cc.cfo_fixed = cfg->track > 0; /* one oscillator per agent, tracked */
+    q->fs_hz = cfg->impair && cfg->impair->fs_hz > 0 ? cfg->impair->fs_hz : 1e6;
     cc.ul_tick0 = cfg->gap;        /* the burst's tick is gap + lead, the beacon's dl_lead = lead */
     if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
         goto fail;

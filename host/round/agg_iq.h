@@ -109,7 +109,8 @@ typedef struct agg_iq_round_info {
     double active_true_mean; /* mean over used bins of the agents active there (agents know) */
     double erased_frac;      /* fraction of (sending agent, used bin) pairs truncated */
     double beacon_cfo_err;   /* rms over sending agents of (agents' CFO estimate - truth), the
-                                truth taken from the emulator for this diagnostic only */
+                                truth taken from the emulator (its offsets and its radios'
+                                oscillators) for this diagnostic only */
     double used_cfo_err;     /* the same for the offset they used (tracked, ota_agent_link.cfo_used;
                                 0 without cfo_comp) */
     double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, delivered vectors, emulator with

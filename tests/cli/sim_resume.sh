@@ -1,7 +1,9 @@
 #!/bin/bash
 # airmeta sim --resume: a run killed mid-way and resumed from its last checkpoint writes the same
 # metrics.jsonl, byte for byte, as the uninterrupted run (wall times live in wall.jsonl), for
-# --agg stat (also with a finite --pool and SGD with --clip) and --agg iq, with another thread count after the crash. The crash is the hidden
+# --agg stat (also with a finite --pool and SGD with --clip) and --agg iq (also with b210-free
+# radios: the agents' offset trackers are rebuilt), with another thread count after the crash.
+# The crash is the hidden
 # --stop-after N hook (SIGKILL to itself after round N, nothing flushed) and, once, a real
 # `kill -9` from outside at whatever point the run has reached after its round-20 checkpoint.
 # Also: a run killed before its first checkpoint resumes from round 0; --resume of a finished run
@@ -56,6 +58,13 @@ cmp -s "$d/pool/metrics.jsonl" "$d/stat/metrics.jsonl" && fail "--pool 3 changed
 iq=(--agg iq --agents 4 --rounds 30 --snr-db 15 --cfo 0.05 --sparsity 0.5 --tasks-per-agent 2
     --eval-every 15 --eval-tasks 20 --seed 9 --checkpoint-every 10 --quiet --no-plots)
 resume_case iq 23 "${iq[@]}"
+# the agents track their carrier offset across rounds (the mean of their last 64 beacons'): a
+# resumed run rebuilds the trackers by replaying the beacons before its checkpoint, also with the
+# radios of b210-free (each its own oscillator)
+iq_free=(--agg iq --agents 4 --rounds 30 --snr-db 15 --impair b210-free --sparsity 0.5
+         --tasks-per-agent 2 --eval-every 15 --eval-tasks 20 --seed 9 --checkpoint-every 10
+         --quiet --no-plots)
+resume_case iq_free 23 "${iq_free[@]}"
 
 # --resume of a finished run: nothing to do, nothing changes
 cp "$d/stat/metrics.jsonl" "$d/m0"

@@ -94,7 +94,8 @@ AM_TEST(padding_and_delivered, unit)
 
 /* ota_agent_track: the mean of the last len estimates, summed oldest first, so two trackers fed
  * different histories agree bit for bit once their last len estimates are the same (a resumed run
- * rebuilds its trackers by replaying len beacons); the mean of n < len at first; len clamped. */
+ * rebuilds its trackers by replaying len beacons); the mean of n < len at first; a ramp followed
+ * with the lag (len - 1) / 2 of docs/air-interface.md §4.2; len clamped. */
 AM_TEST(track_window, unit)
 {
     ota_agent_track a, b;
@@ -117,6 +118,13 @@ AM_TEST(track_window, unit)
                  ota_agent_track_value(&a) == want,
              "window: %.17g %.17g want %.17g", ota_agent_track_value(&a), ota_agent_track_value(&b),
              want);
+    /* a frequency ramp c0 + d r is followed with a lag of (len - 1) / 2 rounds: after round r
+     * the value is c0 + d (r - (len - 1) / 2), here len 4: 1.5 rounds */
+    ota_agent_track_init(&a, 4);
+    for (int r = 0; r <= 20; r++)
+        ota_agent_track_push(&a, 0.125 + 0.0078125 * r);
+    AM_CHECK(fabs(ota_agent_track_value(&a) - (0.125 + 0.0078125 * (20 - 1.5))) < 1e-15,
+             "ramp: %.17g", ota_agent_track_value(&a));
     ota_agent_track_init(&a, 0);
     AM_CHECK(a.len == 1, "len 0 -> 1");
     ota_agent_track_push(&a, 0.25);
