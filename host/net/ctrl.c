@@ -26,7 +26,8 @@
 const char *ctrl_type_name(uint32_t type)
 {
     static const char *const names[] = {"?",    "HELLO",  "WELCOME", "MODEL", "STATUS", "GO",
-                                        "PLAN", "REPORT", "COMMIT",  "LEAVE", "BYE"};
+                                        "PLAN", "REPORT", "COMMIT",  "LEAVE", "BYE",
+                                        "CAL"};
     return type < CTRL_TYPE_END ? names[type] : "?";
 }
 
@@ -162,6 +163,7 @@ const char *ctrl_str_at(const void *view, size_t i)
 #define PLAN_FIXED 52
 #define REPORT_FIXED 28
 #define COMMIT_FIXED 8
+#define CAL_FIXED 16
 
 static size_t payload_len(const ctrl_msg *m)
 {
@@ -182,6 +184,8 @@ static size_t payload_len(const ctrl_msg *m)
         return REPORT_FIXED + 4 * (size_t)m->u.report.n;
     case CTRL_COMMIT:
         return COMMIT_FIXED + 4 * (size_t)m->u.commit.n;
+    case CTRL_CAL:
+        return CAL_FIXED + 8 * (size_t)m->u.cal.q;
     case CTRL_LEAVE:
     case CTRL_BYE:
         return 0;
@@ -447,6 +451,17 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return bad(w, "COMMIT: %u agents applied although nothing was decoded", c->n);
         return ids_ok(c->ids, c->n, w, "COMMIT.ids");
     }
+    case CTRL_CAL: {
+        const ctrl_cal *c = &m->u.cal;
+        if (!range_ok(c->heard, 0, 1, w, "CAL.heard") ||
+            !range_ok(c->q, CTRL_CAL_Q, CTRL_CAL_Q, w, "CAL.q"))
+            return 0;
+        if (!(isfinite(c->mu) && c->mu > 0.0f && c->mu <= 1.0f))
+            return bad(w, "CAL.mu = %g (0 < mu <= 1)", (double)c->mu);
+        if (!isfinite(c->snr_db))
+            return bad(w, "CAL.snr_db = %g (not finite)", (double)c->snr_db);
+        return floats_ok(c->E, 2 * (size_t)c->q, w, "CAL.E");
+    }
     case CTRL_LEAVE:
     case CTRL_BYE:
         return 1;
@@ -615,6 +630,15 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_bytes(&c, o->ids, 4 * (size_t)o->n);
         break;
     }
+    case CTRL_CAL: {
+        const ctrl_cal *o = &m->u.cal;
+        w_u32(&c, o->heard);
+        w_u32(&c, o->q);
+        w_f32(&c, o->mu);
+        w_f32(&c, o->snr_db);
+        w_bytes(&c, o->E, 8 * (size_t)o->q);
+        break;
+    }
     default:
         break; /* LEAVE, BYE: empty */
     }
@@ -670,6 +694,8 @@ static size_t fixed_len(uint32_t type)
         return REPORT_FIXED;
     case CTRL_COMMIT:
         return COMMIT_FIXED;
+    case CTRL_CAL:
+        return CAL_FIXED;
     default:
         return 0;
     }
@@ -847,6 +873,16 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
             return reject(why, CTRL_REJ_PAYLOAD, "COMMIT: %u ids (max %u)", o->n, CTRL_MAX_AGENTS);
         break;
     }
+    case CTRL_CAL: {
+        ctrl_cal *o = &m->u.cal;
+        o->heard = r_u32(&c);
+        o->q = r_u32(&c);
+        o->mu = r_f32(&c);
+        o->snr_db = r_f32(&c);
+        if (o->q != CTRL_CAL_Q)
+            return reject(why, CTRL_REJ_PAYLOAD, "CAL: %u sub-bands (want %u)", o->q, CTRL_CAL_Q);
+        break;
+    }
     default:
         break;
     }
@@ -875,6 +911,9 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         break;
     case CTRL_COMMIT:
         m->u.commit.ids = r_view(&c, 4 * (size_t)m->u.commit.n);
+        break;
+    case CTRL_CAL:
+        m->u.cal.E = r_view(&c, 8 * (size_t)m->u.cal.q);
         break;
     default:
         break;

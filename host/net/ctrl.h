@@ -53,6 +53,9 @@
  *   REPORT   0 i64 chunk_tick | 8 u64 chunk_len | 16 u32 late | 20 u32 rejected | 24 u32 n |
  *            28 u32 ids[n]
  *   COMMIT   0 u32 decoded | 4 u32 n | 8 u32 ids[n]
+ *   CAL      0 u32 heard (0/1) | 4 u32 q (CTRL_CAL_Q) | 8 f32 mu (0 < mu <= 1) | 12 f32 snr_db |
+ *            16 f32 E[q][2] (re, im): the server's measurement of one agent in the header's round
+ *            (docs/air-interface.md §8.2-§8.4, §9.4)
  *   LEAVE, BYE: empty
  *   learner block: 0 u32 task | 4 u32 learner | 8 u32 inner_steps | 12 f32 alpha | 16 u32 tasks |
  *            20 u32 local_iters | 24 f32 local_lr | 28 f32 hf_delta | 32 u32 ways | 36 u32 shots |
@@ -77,6 +80,7 @@
 #define CTRL_STR_LEN 128        /* every fixed string field (endpoints, reasons, descriptions) */
 #define CTRL_LEARNER_LEN 84
 #define CTRL_KEY_TXT 48 /* WELCOME.data_key: z85 public key (40 characters), NUL-padded */
+#define CTRL_CAL_Q 8u /* CAL: sub-bands (docs/air-interface.md §8.2, PHY_CAL_Q) */
 #define CTRL_ID_SERVER 0xFFFFFFFFu
 #define CTRL_ID_CHAN 0xFFFFFFFEu
 #define CTRL_NO_ROUND 0xFFFFFFFFu /* MODEL.prev_round when there was no previous round */
@@ -94,6 +98,7 @@ typedef enum ctrl_type {
     CTRL_COMMIT,    /* server -> the round's agents: whose updates were applied */
     CTRL_LEAVE,     /* agent / chan -> server: leaving */
     CTRL_BYE,       /* server -> everyone: the run is over */
+    CTRL_CAL,       /* server -> each scheduled agent: heard, its gain per sub-band (§8.4) */
     CTRL_TYPE_END
 } ctrl_type;
 
@@ -181,6 +186,12 @@ typedef struct ctrl_commit {
     const void *ids; /* n u32 */
 } ctrl_commit;
 
+typedef struct ctrl_cal {
+    uint32_t heard, q; /* q = CTRL_CAL_Q */
+    float mu, snr_db;  /* loop gain in (0, 1]; the slot's SNR, dB (finite) */
+    const void *E;     /* q complex = 2 q f32 (re, im), finite */
+} ctrl_cal;
+
 typedef struct ctrl_msg {
     uint32_t type; /* ctrl_type */
     uint32_t round, sender;
@@ -193,6 +204,7 @@ typedef struct ctrl_msg {
         ctrl_plan plan;
         ctrl_report report;
         ctrl_commit commit;
+        ctrl_cal cal;
     } u;
 } ctrl_msg;
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phy/cal.h"
 #include "phy/fft.h"
 #include "sync.h"
 #include "util.h"
@@ -23,6 +24,9 @@ typedef struct rx_ctx {
     float complex *G, *invG, *R;
     float *active, *snr, *payload;
     float complex *symbols;
+    float complex *ce, *cE; /* with calibration: Nc x M e_s[i], S x Q E_s[q] */
+    float *csnr;            /* S */
+    unsigned char *cheard;  /* S */
     int64_t s0; /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
     unsigned backoff;
@@ -45,6 +49,8 @@ struct phy_ota_rx {
     float *w;          /* with pool, M: sum over S0a, S0b, S1 of |X[i]|^2 (MRC weight of G[i]) */
     unsigned char *on; /* with pool, M: scratch, bin has an active agent */
     float complex *Gp; /* with pool, M: scratch, pooled G */
+    unsigned S, P, Nc;     /* calibration (§8.1): slots, comb period, blocks */
+    unsigned char *cgrp;   /* with S, M: sub-band of each used bin (phy_cal_groups) */
     rx_ctx stream, genie;
     int state;
     uint64_t samples, bursts;
@@ -60,6 +66,7 @@ void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
     cfg->callback = NULL;
     cfg->user = NULL;
     cfg->gain_pool = 0;
+    cfg->cal_slots = 0;
 }
 
 static am_status check_round(float eta, float rho)
@@ -82,10 +89,22 @@ static void ctx_free(rx_ctx *c)
     phy_fft_free(c->snr);
     phy_fft_free(c->payload);
     phy_fft_free(c->symbols);
+    phy_fft_free(c->ce);
+    phy_fft_free(c->cE);
+    phy_fft_free(c->csnr);
+    free(c->cheard);
 }
 
-static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv)
+static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, unsigned Nc)
 {
+    if (S) {
+        c->ce = phy_fft_alloc((size_t)Nc * M);
+        c->cE = phy_fft_alloc((size_t)S * PHY_CAL_Q);
+        c->csnr = phy_fft_alloc_real(S);
+        c->cheard = malloc(S);
+        if (!c->ce || !c->cE || !c->csnr || !c->cheard)
+            return 0;
+    }
     c->rot = phy_fft_alloc(M);
     c->G = phy_fft_alloc(M);
     c->invG = phy_fft_alloc(M);
@@ -111,6 +130,9 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     if (!(thr > 0.0f && thr < 1.0f))
         return AM_FAIL(AM_EINVAL, "ota_rx: detection threshold %g outside (0, 1)",
                        (double)cfg->threshold);
+    if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
+        return AM_FAIL(AM_EINVAL, "ota_rx: cal_slots %u outside 0..%u", cfg->cal_slots,
+                       PHY_CAL_SLOTS_MAX);
     if (cfg->gain_pool > PHY_OTA_RX_GAIN_POOL_MAX)
         return AM_FAIL(AM_EINVAL, "ota_rx: gain_pool %u outside 0..%u bins", cfg->gain_pool,
                        PHY_OTA_RX_GAIN_POOL_MAX);
@@ -139,8 +161,17 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     q->used = phy_frame_used_bins(f);
     q->L = cfg->payload_len;
     q->N = phy_frame_nsym(f, q->L);
-    q->burst_len = phy_frame_burst_len(f, q->L);
+    q->S = cfg->cal_slots;
+    q->Nc = phy_cal_blocks(q->n_used, q->S, &q->P);
+    q->burst_len = phy_frame_burst_len(f, q->L) + (size_t)q->Nc * q->B;
     q->pool = cfg->gain_pool;
+    if (q->S) {
+        if (!(q->cgrp = malloc(q->M))) {
+            phy_ota_rx_destroy(q);
+            return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory");
+        }
+        phy_cal_groups(f, q->cgrp, NULL);
+    }
     if (q->pool) {
         q->w = phy_fft_alloc_real(q->M);
         q->on = malloc(q->M);
@@ -161,8 +192,8 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
         phy_ota_rx_destroy(q);
         return am_error_wrap(s, "ota_rx");
     }
-    if (!ctx_alloc(&q->stream, q->M, q->L, q->N * q->n_data) ||
-        !ctx_alloc(&q->genie, q->M, q->L, q->N * q->n_data)) {
+    if (!ctx_alloc(&q->stream, q->M, q->L, q->N * q->n_data, q->S, q->Nc) ||
+        !ctx_alloc(&q->genie, q->M, q->L, q->N * q->n_data, q->S, q->Nc)) {
         size_t L = q->L;
         phy_ota_rx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory (payload length %zu)", L);
@@ -181,6 +212,7 @@ void phy_ota_rx_destroy(phy_ota_rx *q)
     ctx_free(&q->genie);
     phy_fft_free(q->w);
     free(q->on);
+    free(q->cgrp);
     phy_fft_free(q->Gp);
     phy_sync_destroy(q->sync);
     phy_frame_destroy(q->frame);
@@ -301,7 +333,7 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
 static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t s)
 {
     const unsigned nd = q->n_data;
-    int64_t off = (int64_t)((3 + s) * q->B + q->cp - c->backoff);
+    int64_t off = (int64_t)((3 + q->Nc + s) * q->B + q->cp - c->backoff);
     float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
     phy_sync_block_fft(q->sync, w, c->rot, ph, c->R);
     const float complex *R = c->R, *G = c->G, *invG = c->invG;
@@ -339,6 +371,56 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
     }
 }
 
+/* Calibration block C_b at window w (§8.2): e_s[i] = Y_C[i] conj(G[i]) / (|G[i]| sqrt(P rho)
+ * X_S1[i]) on the bins each slot owns (derotated as a data symbol; no pilots). */
+static void burst_cal(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t b)
+{
+    int64_t off = (int64_t)((3 + b) * q->B + q->cp - c->backoff);
+    float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
+    phy_sync_block_fft(q->sync, w, c->rot, ph, c->R);
+    const float complex *S1 = phy_frame_s1(q->frame);
+    const float k = 1.0f / sqrtf((float)q->P * c->rho);
+    float complex *e = c->ce + b * q->M;
+    memset(e, 0, q->M * sizeof *e);
+    for (unsigned u = 0; u < q->n_used; u++) {
+        if ((size_t)b * q->P + u % q->P >= q->S)
+            continue; /* a tooth of the last block with no slot */
+        const unsigned i = q->used[u];
+        const float complex g = c->G[i];
+        const float ag = cabsf(g);
+        const float complex ref = ag > 0.0f ? conjf(g) / ag : 1.0f;
+        e[i] = k * phy_cmul(phy_cmulc(S1[i], c->R[i]), ref); /* |S1| = 1 */
+    }
+}
+
+/* Per slot: active bins (§5.5 rule on e), heard (§8.3), sub-band means and SNR (§8.2). */
+static void cal_finish(phy_ota_rx *q, rx_ctx *c)
+{
+    const unsigned Q = PHY_CAL_Q;
+    const float n0e = fmaxf(c->n0, 1e-10f * c->rho), Prho = (float)q->P * c->rho;
+    for (unsigned s = 0; s < q->S; s++) {
+        const float complex *e = c->ce + (size_t)(s / q->P) * q->M;
+        double complex sum[PHY_CAL_Q] = {0};
+        unsigned cnt[PHY_CAL_Q] = {0}, own = 0, act = 0;
+        double snr = 0.0;
+        for (unsigned u = s % q->P; u < q->n_used; u += q->P) {
+            const unsigned i = q->used[u];
+            const float e2 = crealf(e[i]) * crealf(e[i]) + cimagf(e[i]) * cimagf(e[i]);
+            own++;
+            if (!(sqrtf(e2) >= 0.5f || Prho * e2 >= 10.0f * n0e))
+                continue;
+            act++;
+            sum[q->cgrp[i]] += (double complex)e[i];
+            cnt[q->cgrp[i]]++;
+            snr += (double)(c->rho * e2 / n0e);
+        }
+        c->cheard[s] = (unsigned char)(2 * act >= own && act > 0);
+        c->csnr[s] = act ? (float)(10.0 * log10(snr / act)) : 0.0f;
+        for (unsigned g = 0; g < Q; g++)
+            c->cE[(size_t)s * Q + g] = cnt[g] ? (float complex)(sum[g] / cnt[g]) : 1.0f;
+    }
+}
+
 static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
 {
     memset(b, 0, sizeof *b);
@@ -354,6 +436,14 @@ static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
     b->gain = c->G;
     b->n_symbols = q->N * q->n_data;
     b->symbols = c->symbols;
+    if (q->S) {
+        b->cal_slots = q->S;
+        b->cal_blocks = q->Nc;
+        b->cal_heard = c->cheard;
+        b->cal_E = c->cE;
+        b->cal_snr_db = c->csnr;
+        b->cal_e = c->ce;
+    }
     double g2 = 0.0, act = 0.0;
     for (unsigned u = 0; u < q->n_used; u++) {
         unsigned i = q->used[u];
@@ -381,8 +471,12 @@ phy_ota_rx_decode_at(phy_ota_rx *q, const float complex *x, size_t n, phy_ota_bu
     c->backoff = 0; /* genie: the nominal window */
     c->metric = 1.0f;
     burst_setup(q, c, x);
+    for (size_t b = 0; b < q->Nc; b++)
+        burst_cal(q, c, x + (3 + b) * q->B + q->cp, b);
     for (size_t s = 0; s < q->N; s++)
-        burst_symbol(q, c, x + (3 + s) * q->B + q->cp, s);
+        burst_symbol(q, c, x + (3 + q->Nc + s) * q->B + q->cp, s);
+    if (q->S)
+        cal_finish(q, c);
     burst_fill(q, c, burst);
     burst->index = q->bursts;
     return AM_OK;
@@ -395,16 +489,21 @@ static am_status process(phy_ota_rx *q)
     rx_ctx *c = &q->stream;
     for (;;) {
         if (q->state == RX_DATA) {
-            while (c->sym < q->N) {
+            while (c->sym < q->Nc + q->N) {
                 int64_t w = c->s0 + (int64_t)((3 + c->sym) * q->B + q->cp - c->backoff);
                 const float complex *p = phy_sync_at(q->sync, w, q->M);
                 if (!p) {
                     phy_sync_pin(q->sync, w);
                     return st;
                 }
-                burst_symbol(q, c, p, c->sym);
+                if (c->sym < q->Nc)
+                    burst_cal(q, c, p, c->sym);
+                else
+                    burst_symbol(q, c, p, c->sym - q->Nc);
                 c->sym++;
             }
+            if (q->S)
+                cal_finish(q, c);
             phy_ota_burst b;
             burst_fill(q, c, &b);
             b.index = q->bursts++;

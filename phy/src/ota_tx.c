@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phy/cal.h"
 #include "phy/fft.h"
 #include "util.h"
 
@@ -30,12 +31,18 @@ struct phy_ota_tx {
     float complex *wd;      /* M_data: pp[data bin] / eta */
     float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
     float *pad;             /* 2 M_data: a symbol's payload zero-padded past d */
+    unsigned S, P, Nc, D0;  /* calibration (§8.1): slots, comb period, blocks; first data block
+                               3 + Nc */
+    unsigned slot;          /* this burst's slot (phy_ota_tx_set_slot) */
+    float complex *Fc, *Tc; /* with S: M each, the calibration block of the slot */
+    phy_fft *ifft_cal;
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
 {
     phy_frame_cfg_default(&cfg->frame);
     cfg->payload_len = 1024;
+    cfg->cal_slots = 0;
 }
 
 am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
@@ -45,6 +52,9 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     *out = NULL;
     if (cfg->payload_len < 1 || cfg->payload_len > PHY_PAYLOAD_MAX)
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu outside 1..2^32", cfg->payload_len);
+    if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
+        return AM_FAIL(AM_EINVAL, "ota_tx: cal_slots %u outside 0..%u", cfg->cal_slots,
+                       PHY_CAL_SLOTS_MAX);
     phy_ota_tx *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
@@ -65,8 +75,11 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->L = cfg->payload_len;
     q->N = phy_frame_nsym(f, q->L);
     q->B = phy_frame_block_len(f);
-    q->burst_len = phy_frame_burst_len(f, q->L);
-    if (q->N + 3 > (size_t)INT32_MAX / q->B) {
+    q->S = cfg->cal_slots;
+    q->Nc = phy_cal_blocks(q->n_used, q->S, &q->P);
+    q->D0 = 3 + q->Nc;
+    q->burst_len = phy_frame_burst_len(f, q->L) + (size_t)q->Nc * q->B;
+    if (q->N + q->D0 > (size_t)INT32_MAX / q->B) {
         size_t L = q->L, N = q->N;
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L, N);
@@ -96,6 +109,15 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     fc.howmany = 3;
     if (s == AM_OK)
         s = phy_fft_create_on(&fc, q->Fp, q->Tp, &q->ifft_pre);
+    if (s == AM_OK && q->S) {
+        q->Fc = phy_fft_alloc(q->M);
+        q->Tc = phy_fft_alloc(q->M);
+        if (!q->Fc || !q->Tc)
+            s = AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
+        fc.howmany = 1;
+        if (s == AM_OK)
+            s = phy_fft_create_on(&fc, q->Fc, q->Tc, &q->ifft_cal);
+    }
     if (s != AM_OK) {
         phy_ota_tx_destroy(q);
         return am_error_wrap(s, "ota_tx");
@@ -110,6 +132,9 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
         return;
     phy_fft_destroy(q->ifft);
     phy_fft_destroy(q->ifft_pre);
+    phy_fft_destroy(q->ifft_cal);
+    phy_fft_free(q->Fc);
+    phy_fft_free(q->Tc);
     phy_fft_free(q->F);
     phy_fft_free(q->T);
     phy_fft_free(q->Fp);
@@ -136,6 +161,22 @@ size_t phy_ota_tx_payload_len(const phy_ota_tx *q)
 size_t phy_ota_tx_burst_len(const phy_ota_tx *q)
 {
     return q->burst_len;
+}
+
+am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
+    if (q->S ? slot >= q->S : slot != 0)
+        return AM_FAIL(AM_EINVAL, "ota_tx: calibration slot %u outside 0..%u", slot,
+                       q->S ? q->S - 1 : 0);
+    q->slot = slot;
+    return AM_OK;
+}
+
+unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q)
+{
+    return q->Nc;
 }
 
 /* Non-zero if any of n floats is NaN/Inf (exponent bits all ones); branch-free, vectorisable. */
@@ -303,10 +344,31 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
         }
     }
 
+    /* §8.1: calibration blocks 3 .. D0-1; the slot's own block carries sqrt(P) S1 on its comb */
+    const size_t D0 = q->D0;
+    if (q->Nc && bfirst < D0 && blast >= 3) {
+        const unsigned own = 3 + q->slot / q->P, tooth = q->slot % q->P;
+        const float complex *S1 = phy_frame_s1(q->frame);
+        const float sp = sqrtf((float)q->P);
+        memset(q->Fc, 0, M * sizeof *q->Fc);
+        for (unsigned u = tooth; u < q->n_used; u += q->P) {
+            unsigned i = q->used[u];
+            q->Fc[i] = phy_cmul(pp[i], sp * S1[i]);
+        }
+        phy_fft_execute(q->ifft_cal);
+        for (size_t b = bfirst > 3 ? bfirst : 3; b < D0 && b <= blast; b++) {
+            const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
+            if (b == own)
+                block_part(q->Tc, M, cp, lo, hi, out + (b * B + lo - u0));
+            else
+                memset(out + (b * B + lo - u0), 0, (hi - lo) * sizeof *out);
+        }
+    }
+
     /* §2/§3: data symbols s0..s1-1 (those the range touches), a chunk of C symbols at a time */
     uint32_t bad = 0; /* payload NaN/Inf, checked while mapping (one pass over v) */
-    if (blast >= 3) {
-        const size_t s_first = bfirst > 3 ? bfirst - 3 : 0, s_end = blast - 3 + 1;
+    if (blast >= D0) {
+        const size_t s_first = bfirst > D0 ? bfirst - D0 : 0, s_end = blast - D0 + 1;
         /* pilots (+1 precoded) into the chunk's symbols once per call: the data mapping never
          * writes a pilot or null bin */
         const size_t cmax = s_end - s_first < q->C ? s_end - s_first : q->C;
@@ -318,7 +380,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             for (size_t s = 0; s < c; s++)
                 bad |= map_symbol(q, q->F + s * M, v, d, c0 + s, p != NULL);
             for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
-                const size_t b = 3 + c0 + s, start = b * B;
+                const size_t b = D0 + c0 + s, start = b * B;
                 const float complex *fs = q->F + s * M;
                 if (start >= u0 && start + B <= u1) { /* the whole block */
                     float complex *o = out + (start - u0);

@@ -57,6 +57,9 @@ static unsigned touch(const ctrl_msg *m)
         for (uint32_t i = 0; i < m->u.commit.n; i++)
             acc += ctrl_u32_at(m->u.commit.ids, i);
         break;
+    case CTRL_CAL:
+        ctrl_f32_copy(m->u.cal.E, 2 * (size_t)m->u.cal.q, f);
+        break;
     default:
         break;
     }
@@ -126,7 +129,7 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     memset(eps, 0, sizeof eps);
     for (int i = 0; i < 4; i++)
         snprintf(eps[i], CTRL_STR_LEN, "tcp://127.0.0.1:%d", 41000 + i);
-    ctrl_msg ms[9];
+    ctrl_msg ms[10];
     memset(ms, 0, sizeof ms);
     ms[0].type = CTRL_HELLO;
     ms[0].sender = CTRL_ID_CHAN;
@@ -168,6 +171,10 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     ms[8].type = CTRL_COMMIT;
     ms[8].sender = CTRL_ID_SERVER;
     ms[8].u.commit = (ctrl_commit){.decoded = 1, .n = 3, .ids = ids};
+    static const float E[2 * CTRL_CAL_Q] = {1, 0, 0.5f, -0.5f, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+    ms[9].type = CTRL_CAL;
+    ms[9].sender = CTRL_ID_SERVER;
+    ms[9].u.cal = (ctrl_cal){.heard = 1, .q = CTRL_CAL_Q, .mu = 0.5f, .snr_db = 20, .E = E};
     size_t k = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0] && k < max; i++) {
         size_t len = 0;

@@ -609,3 +609,56 @@ AM_TEST(sockets, unit)
     free(theta);
     free(back);
 }
+
+/* CAL (docs/air-interface.md §9.4): 16 + 8 q bytes, the fields back; heard 0/1, q = 8,
+ * 0 < mu <= 1, finite snr and E, exact length. */
+AM_TEST(cal_message, unit)
+{
+    const size_t maxp = 4096;
+    float E[2 * CTRL_CAL_Q];
+    for (unsigned i = 0; i < 2 * CTRL_CAL_Q; i++)
+        E[i] = 0.25f * (float)i - 1.0f;
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_CAL;
+    m.round = 17;
+    m.sender = CTRL_ID_SERVER;
+    m.u.cal = (ctrl_cal){.heard = 1, .q = CTRL_CAL_Q, .mu = 0.5f, .snr_db = 19.5f, .E = E};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode CAL: %s", am_last_error());
+    AM_CHECK(len == CTRL_HDR_LEN + 16 + 8 * CTRL_CAL_Q, "CAL length %zu", len);
+    AM_CHECK(b[6] == 11 && b[7] == 0, "CAL is type 11");
+    AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    float back[2 * CTRL_CAL_Q];
+    ctrl_f32_copy(d.u.cal.E, 2 * CTRL_CAL_Q, back);
+    AM_CHECK(d.type == CTRL_CAL && d.round == 17 && d.u.cal.heard == 1 && d.u.cal.q == 8 &&
+                 d.u.cal.mu == 0.5f && d.u.cal.snr_db == 19.5f && memcmp(back, E, sizeof E) == 0,
+             "CAL fields");
+    AM_CHECK(strcmp(ctrl_type_name(CTRL_CAL), "CAL") == 0, "name");
+    /* payload offsets: heard at 32, q at 36, mu at 40, E[1].re at 56 */
+    float f;
+    memcpy(&f, b + 40, 4);
+    AM_CHECK(b[32] == 1 && b[36] == 8 && f == 0.5f, "layout");
+    unsigned char *c = malloc(len);
+    AM_REQUIRE(c != NULL, "out of memory");
+    const struct {
+        size_t off;
+        uint32_t v;
+        const char *word;
+    } cases[] = {{32, 2, "CAL.heard"},        {36, 7, "7 sub-bands"},
+                 {40, 0x00000000u, "CAL.mu"}, {40, 0x3fc00000u, "CAL.mu"}, /* 0, 1.5 */
+                 {44, 0x7fc00000u, "snr_db"}, {56, 0x7f800000u, "CAL.E"}}; /* NaN, Inf */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(c, b, len);
+        put32(c + cases[i].off, cases[i].v);
+        fix_crcs(c, len);
+        expect_reject(cases[i].word, c, len, maxp, CTRL_REJ_PAYLOAD, cases[i].word);
+    }
+    /* a sender never emits what a receiver refuses */
+    m.u.cal.mu = 1.5f;
+    unsigned char tmp[256];
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "mu 1.5 encoded");
+    free(c);
+    free(b);
+}

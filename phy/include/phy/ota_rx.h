@@ -36,6 +36,15 @@ typedef struct phy_ota_burst {
     size_t n_symbols;             /* N * M_data: length of `symbols` */
     const float complex *symbols; /* equalised data-bin values Y/G (in units of c_j, i.e. before the
                                      scaling by eta), symbol after symbol, bins increasing */
+    /* Calibration (§8.2, §8.3), with cal_slots > 0 (else 0 / NULL): per slot s < cal_slots */
+    unsigned cal_slots, cal_blocks;    /* S, Nc */
+    const unsigned char *cal_heard;    /* S: 1 if at least half the slot's bins are active */
+    const float complex *cal_E;        /* S x PHY_CAL_Q: sub-band means E_s[q] (1 where none) */
+    const float *cal_snr_db;           /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
+                                          none) */
+    const float complex *cal_e;        /* Nc x M: e_s[i] on the bins slot s owns in block
+                                          C_(s / P) (0 on unowned bins): the slot's gain relative
+                                          to sqrt(rho) and to the phase of G[i] */
 } phy_ota_burst;
 
 /* Called once per decoded burst, in stream order. A non-AM_OK return is remembered and returned
@@ -53,6 +62,8 @@ typedef struct phy_ota_rx_cfg {
     void *user;                   /* passed to the callback */
     unsigned gain_pool;           /* optional estimator of G (§5), 0..PHY_OTA_RX_GAIN_POOL_MAX:
                                      0 (default) = per bin; W >= 1 = see below */
+    unsigned cal_slots;           /* S calibration slots of the bursts (§8; 0 = none, the
+                                     version-1 burst), 0..PHY_CAL_SLOTS_MAX */
 } phy_ota_rx_cfg;
 
 /* gain_pool = W >= 1: on an active bin whose per-bin estimate of G is noisy (|G|^2 w / N0 < 30,

@@ -12,9 +12,11 @@
 typedef struct phy_ota_tx_cfg {
     phy_frame_cfg frame; /* numerology and allocation (§1) */
     size_t payload_len;  /* L reals per burst, >= 1 */
+    unsigned cal_slots;  /* S calibration slots (§8.1; 0..PHY_CAL_SLOTS_MAX, 0 = none: the
+                            version-1 burst): Nc = phy_cal_blocks(M_used, S) blocks after S1 */
 } phy_ota_tx_cfg;
 
-/* Default frame (M = 256, cp = M/8, default allocation), L = 1024. */
+/* Default frame (M = 256, cp = M/8, default allocation), L = 1024, no calibration. */
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg);
 
 typedef struct phy_ota_tx phy_ota_tx; /* opaque */
@@ -26,9 +28,14 @@ void phy_ota_tx_destroy(phy_ota_tx *q); /* NULL is a no-op */
 
 const phy_frame *phy_ota_tx_frame(const phy_ota_tx *q);
 size_t phy_ota_tx_payload_len(const phy_ota_tx *q);
-size_t phy_ota_tx_burst_len(const phy_ota_tx *q); /* (3 + N)(M + cp) */
+size_t phy_ota_tx_burst_len(const phy_ota_tx *q); /* (3 + Nc + N)(M + cp) */
+unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q); /* Nc */
+/* The slot whose calibration block the next bursts carry (§8.1: sqrt(P) S1 on the used bins
+ * u = slot mod P (mod P) of block C_(slot / P), 0 elsewhere in the calibration blocks, precoded as
+ * every block). AM_EINVAL unless slot < cal_slots (or slot = 0 without calibration). Default 0. */
+am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
 
-/* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|D_0..D_(N-1), each block cp samples of
+/* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
  * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta in increasing bin
  * index across symbols (§3), pilots +1, tail 0; every bin value of every block is multiplied by
  * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then

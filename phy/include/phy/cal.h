@@ -1,0 +1,36 @@
+/* phy/cal: closed-loop calibration (docs/air-interface.md §8): the calibration blocks' layout
+ * (slots on combs of the used bins), the Q sub-bands of the feedback, and the agent's correction
+ * A[q] and its per-bin interpolation a(i). Shared by ota_tx (writes the blocks), ota_rx (measures
+ * e_s and E_s[q]) and the agent (host/round/ota_agent.h). */
+#ifndef AM_PHY_CAL_H
+#define AM_PHY_CAL_H
+
+#include <complex.h>
+
+#include "phy/frame.h"
+
+#define PHY_CAL_Q 8u             /* sub-bands of the feedback (§8.2) */
+#define PHY_CAL_SLOTS_MAX 4096u  /* slots a burst may carry (agents of a round) */
+#define PHY_CAL_A_MIN 0.25f      /* |A[q]| is clipped to [A_MIN, A_MAX] (§8.4) */
+#define PHY_CAL_A_MAX 4.0f
+
+/* §8.1: for S = slots (0..PHY_CAL_SLOTS_MAX) on a frame of n_used used bins, the comb period
+ * P = min(S, floor(n_used / 8)) (at least 1) into *period (may be NULL) and the number of
+ * calibration blocks Nc = ceil(S / P) returned (0 when S = 0). */
+unsigned phy_cal_blocks(unsigned n_used, unsigned slots, unsigned *period);
+
+/* §8.2 sub-bands: group[i] (M entries) = q of used bin i (0..Q-1, used bins ordered by signed
+ * index and cut into Q consecutive runs, the first n_used mod Q one bin longer), 0xFF on null bins;
+ * centre[q] = mean signed index of group q. Either may be NULL. */
+void phy_cal_groups(const phy_frame *f, unsigned char *group, float *centre);
+
+/* §8.4 update of the correction by one measurement: A[q] <- A[q] E[q]^(-mu) (principal logarithm:
+ * magnitude and phase each go a fraction mu of the way; mu = 1 gives A / E), |A[q]| clipped to
+ * [PHY_CAL_A_MIN, PHY_CAL_A_MAX]. E[q] = 0 or non-finite leaves A[q] alone. */
+void phy_cal_update(float complex *A, const float complex *E, float mu);
+
+/* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
+ * index between the groups' centres, held beyond the outermost ones. */
+void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a);
+
+#endif

@@ -1,0 +1,95 @@
+/* phy/cal: calibration layout, sub-bands and the agent's correction (docs/air-interface.md §8). */
+#include "phy/cal.h"
+
+#include <math.h>
+
+unsigned phy_cal_blocks(unsigned n_used, unsigned slots, unsigned *period)
+{
+    unsigned P = n_used / 8u;
+    if (P > slots)
+        P = slots;
+    if (P < 1)
+        P = 1;
+    if (period)
+        *period = P;
+    return slots ? (slots + P - 1) / P : 0;
+}
+
+/* signed index of bin i */
+static long sidx(unsigned i, unsigned M)
+{
+    return i < M / 2 ? (long)i : (long)i - (long)M;
+}
+
+void phy_cal_groups(const phy_frame *f, unsigned char *group, float *centre)
+{
+    const unsigned M = phy_frame_nfft(f), nu = phy_frame_n_used(f), Q = PHY_CAL_Q;
+    const unsigned *used = phy_frame_used_bins(f);
+    /* used bins in signed order: those >= M/2 (negative frequencies) first, each run increasing */
+    unsigned neg = 0;
+    while (neg < nu && used[neg] < M / 2)
+        neg++;
+    const unsigned base = nu / Q, extra = nu % Q;
+    double sum[PHY_CAL_Q] = {0};
+    unsigned cnt[PHY_CAL_Q] = {0};
+    if (group)
+        for (unsigned i = 0; i < M; i++)
+            group[i] = 0xFF;
+    unsigned q = 0, inq = 0;
+    for (unsigned r = 0; r < nu; r++) {
+        const unsigned i = used[(r + neg) % nu];
+        if (inq == base + (q < extra)) {
+            q++;
+            inq = 0;
+        }
+        if (group)
+            group[i] = (unsigned char)q;
+        sum[q] += (double)sidx(i, M);
+        cnt[q]++;
+        inq++;
+    }
+    if (centre)
+        for (q = 0; q < Q; q++)
+            centre[q] = cnt[q] ? (float)(sum[q] / cnt[q]) : 0.0f;
+}
+
+void phy_cal_update(float complex *A, const float complex *E, float mu)
+{
+    for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+        const double complex e = (double complex)E[q];
+        if (!(isfinite(creal(e)) && isfinite(cimag(e))) || cabs(e) == 0.0)
+            continue;
+        double complex a = (double complex)A[q] * cexp(-(double)mu * clog(e));
+        double m = cabs(a);
+        if (m < PHY_CAL_A_MIN)
+            a *= PHY_CAL_A_MIN / m;
+        else if (m > PHY_CAL_A_MAX)
+            a *= PHY_CAL_A_MAX / m;
+        A[q] = (float complex)a;
+    }
+}
+
+void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a)
+{
+    const unsigned M = phy_frame_nfft(f), nu = phy_frame_n_used(f), Q = PHY_CAL_Q;
+    const unsigned *used = phy_frame_used_bins(f);
+    float c[PHY_CAL_Q];
+    phy_cal_groups(f, NULL, c);
+    for (unsigned i = 0; i < M; i++)
+        a[i] = 0.0f;
+    for (unsigned u = 0; u < nu; u++) {
+        const unsigned i = used[u];
+        const float x = (float)sidx(i, M);
+        if (x <= c[0]) {
+            a[i] = A[0];
+        } else if (x >= c[Q - 1]) {
+            a[i] = A[Q - 1];
+        } else {
+            unsigned q = 0;
+            while (q + 2 < Q && x > c[q + 1])
+                q++;
+            const float t = (x - c[q]) / (c[q + 1] - c[q]);
+            a[i] = (1.0f - t) * A[q] + t * A[q + 1];
+        }
+    }
+}
