@@ -59,7 +59,8 @@ typedef struct ota_agent_link {
     int64_t start;   /* tick of its first path */
     int64_t delta;   /* start - sched.beacon */
     float cfo;       /* the beacon's carrier-offset estimate, subcarrier spacings (with or without
-                        cfo_comp) */
+                        cfo_comp; with a tracker and cfo_comp: refined on S0a and S1, the value
+                        the tracker takes) */
     double cfo_used; /* the offset the agent pre-compensates its burst with (and derotated the
                         beacon by): the tracked value with ota_agent_beacon_track, this beacon's
                         estimate without a tracker, 0 without cfo_comp */
@@ -115,7 +116,11 @@ am_status ota_agent_beacon(ota_agent *q,
 
 /* ota_agent_beacon with carrier-offset tracking: with cfo_comp, this beacon's estimate goes into
  * t (when the beacon is found and its three blocks are in x) and the offset used is t's value
- * (link->cfo_used). t NULL: ota_agent_beacon (each beacon's own estimate, version 1's bytes). */
+ * (link->cfo_used). The estimate is the detector's (lag M/2 inside S0) refined on the agent's copy
+ * of the beacon: derotated by it, S0a's and S1's spectra, 2 (M + cp) samples apart, give the
+ * residual from their phase difference on S0's bins (about a third of the detector's error
+ * variance, docs/air-interface.md §4.2). t NULL: ota_agent_beacon (each beacon's own estimate,
+ * version 1's bytes). */
 am_status ota_agent_beacon_track(ota_agent *q,
                                  const float complex *x,
                                  size_t n,
