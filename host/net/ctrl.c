@@ -388,8 +388,12 @@ static int validate(const ctrl_msg *m, why_buf *w)
         return range_ok(c->dim, 1, CTRL_MAX_DIM, w, "WELCOME.dim") &&
                numerology_ok(c->nfft, c->cp, w) &&
                range_ok(c->payload_len, 1, CTRL_MAX_DIM, w, "WELCOME.payload_len") &&
-               pos_ok(c->rate, w, "WELCOME.rate") && endpoint_ok(c->uplink, w, "WELCOME.uplink") &&
-               endpoint_ok(c->downlink, w, "WELCOME.downlink") && learner_ok(&c->learner, w);
+               pos_ok(c->rate, w, "WELCOME.rate") &&
+               /* both empty: on air, the agent's own radio (host/net/net_air.h) */
+               ((c->uplink[0] == '\0' && c->downlink[0] == '\0') ||
+                (endpoint_ok(c->uplink, w, "WELCOME.uplink") &&
+                 endpoint_ok(c->downlink, w, "WELCOME.downlink"))) &&
+               learner_ok(&c->learner, w);
     }
     case CTRL_MODEL: {
         const ctrl_model *o = &m->u.model;

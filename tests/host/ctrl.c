@@ -169,6 +169,15 @@ AM_TEST(roundtrip, unit)
                  strcmp(d.u.welcome.data_key, w->data_key) == 0,
              "WELCOME fields");
     free(b);
+    /* on air (--radio uhd) the endpoints are both empty; one empty is refused */
+    w->uplink[0] = w->downlink[0] = '\0';
+    AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode on-air WELCOME: %s", am_last_error());
+    AM_CHECK_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    AM_CHECK(d.u.welcome.uplink[0] == '\0' && d.u.welcome.downlink[0] == '\0', "on-air WELCOME");
+    free(b);
+    strcpy(w->uplink, "tcp://127.0.0.1:40001");
+    AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), "WELCOME.downlink"),
+             "one empty endpoint: %s", am_last_error());
 
     /* HELLO from the chan with 2 + 2K endpoints */
     char eps[8][CTRL_STR_LEN];
