@@ -13,6 +13,7 @@
 
 #define AIR_DEVS 64
 #define AIR_RX_MAX (1u << 22) /* longest span one RX reply carries, samples */
+#define TWIN_AIR_HOLD_S 0.5   /* a streaming device quiet this long no longer holds the air */
 
 typedef struct air_burst {
     int64_t t0;
@@ -28,9 +29,12 @@ typedef struct air_dev {
     int rx_on;             /* an RX stream is commanded (started or waiting for its time) */
     int64_t rx_pos;        /* air tick of the next sample of the stream */
     int64_t rx_end;        /* tick where a num_samps stream ends, -1 continuous */
+    int holds;             /* has streamed: T waits for it while it is active */
+    double seen;           /* host time of its last request or reply */
     int pending;           /* a request waits for T */
     twin_air_req req;      /* that request */
     int64_t due;           /* the tick at which it is served */
+    double hdl;            /* host time at which it is answered anyway (its timeout) */
 } air_dev;
 
 typedef struct air {
@@ -39,6 +43,7 @@ typedef struct air {
     int64_t T;
     int64_t t_anchor;
     double h_anchor;
+    double credit, h_credit; /* paced: ticks T may still advance, and when that was updated */
     air_dev dev[AIR_DEVS];
     air_burst *b;
     size_t nb, capb;
@@ -59,11 +64,20 @@ static double host_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A device holds the air once it has streamed RX, while it waits or was heard from within
+ * TWIN_AIR_HOLD_S: a process busy between two radio calls stops time; one gone quiet (waiting
+ * for peers, killed) lets it run again. */
+static int holding(const air_dev *d, double now)
+{
+    return d->used && d->holds && (d->pending || now - d->seen < TWIN_AIR_HOLD_S);
+}
+
 static int holders(const air *a)
 {
+    double now = host_s();
     int n = 0;
     for (int i = 0; i < AIR_DEVS; i++)
-        n += a->dev[i].used && a->dev[i].rx_on;
+        n += holding(&a->dev[i], now);
     return n;
 }
 
@@ -142,6 +156,7 @@ static void serve(air *a, uint32_t id)
     air_dev *d = &a->dev[id];
     twin_air_rep rep = {.t = a->T, .dev = id};
     d->pending = 0;
+    d->seen = host_s();
     if (d->req.op == TWIN_AIR_WAIT) {
         send_rep(a, d, &rep, NULL, 0);
         return;
@@ -162,25 +177,32 @@ static void serve(air *a, uint32_t id)
         if (d->rx_end >= 0 && d->rx_pos >= d->rx_end) {
             rep.code = 1;
             d->rx_on = 0;
-            if (holders(a) == 0)
-                anchor_now(a);
         }
     }
     rep.n = (uint32_t)m;
     send_rep(a, d, &rep, a->mix, m * sizeof *a->mix);
 }
 
-/* Serve what is due; while every holder waits, move T to the earliest due tick. */
+/* paced: T may run ahead of the host clock (times pace) by at most 0.1 s */
+static void refill(air *a, double now)
+{
+    a->credit += (now - a->h_credit) * a->cfg.fs * a->cfg.pace;
+    if (a->credit > 0.1 * a->cfg.fs)
+        a->credit = 0.1 * a->cfg.fs;
+    a->h_credit = now;
+}
+
+/* Serve what is due (or whose host timeout passed); while every holder waits, move T to the
+ * earliest due tick. */
 static void advance(air *a)
 {
     for (;;) {
-        int any = 0, all_hold_wait = 1, nh = 0;
+        double now = host_s();
+        int any = 0, all_wait = 1, nh = 0;
         int64_t next = INT64_MAX;
         for (uint32_t i = 0; i < AIR_DEVS; i++) {
             air_dev *d = &a->dev[i];
-            if (!d->used)
-                continue;
-            if (d->pending && d->due <= a->T) {
+            if (d->used && d->pending && (d->due <= a->T || now >= d->hdl)) {
                 serve(a, i);
                 any = 1;
             }
@@ -189,18 +211,27 @@ static void advance(air *a)
             air_dev *d = &a->dev[i];
             if (!d->used)
                 continue;
-            if (d->rx_on) {
+            if (holding(d, now)) {
                 nh++;
                 if (!d->pending)
-                    all_hold_wait = 0;
+                    all_wait = 0;
             }
             if (d->pending && d->due < next)
                 next = d->due;
         }
-        if (nh > 0 && all_hold_wait && next != INT64_MAX && next > a->T) {
-            a->T = next;
-            anchor_now(a);
-            continue;
+        if (nh > 0 && all_wait && next != INT64_MAX && next > a->T) {
+            int64_t to = next;
+            if (a->cfg.paced) {
+                refill(a, now);
+                if (a->T + (int64_t)a->credit < to)
+                    to = a->T + (int64_t)a->credit;
+                a->credit -= (double)(to - a->T);
+            }
+            if (to > a->T) {
+                a->T = to;
+                anchor_now(a);
+                continue;
+            }
         }
         if (!any)
             break;
@@ -255,6 +286,9 @@ static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *
     }
     air_dev *d = &a->dev[q.dev];
     rep.dev = q.dev;
+    double now = host_s();
+    d->seen = now;
+    double tmo = (double)(q.b > 0 ? q.b : 0) / a->cfg.fs; /* the caller's timeout, host s */
     switch (q.op) {
     case TWIN_AIR_NOW:
         send_rep(a, d, &rep, NULL, 0);
@@ -263,19 +297,22 @@ static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *
         d->req = q;
         d->pending = 1;
         d->due = q.a;
+        d->hdl = now + tmo;
         return;
     case TWIN_AIR_RX:
         d->req = q;
         d->pending = 1;
         d->due = rx_due(a, d);
+        d->hdl = now + tmo;
         return;
     case TWIN_AIR_RXSTART:
         if (q.a >= 0 && q.a < a->T) {
             rep.code = 1; /* late: dropped */
         } else {
-            if (!d->rx_on && holders(a) == 0)
+            if (!holding(d, now) && holders(a) == 0)
                 anchor_now(a);
             d->rx_on = 1;
+            d->holds = 1;
             d->rx_pos = q.a >= 0 ? q.a : a->T;
             d->rx_end = q.b > 0 ? d->rx_pos + q.b : -1;
             rep.a = d->rx_pos;
@@ -283,16 +320,12 @@ static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *
         send_rep(a, d, &rep, NULL, 0);
         return;
     case TWIN_AIR_RXSTOP:
-        d->rx_on = 0;
-        if (holders(a) == 0)
-            anchor_now(a);
+        d->rx_on = 0; /* it still holds the air while active (holding) */
         send_rep(a, d, &rep, NULL, 0);
         return;
     case TWIN_AIR_LEAVE:
         send_rep(a, d, &rep, NULL, 0);
         d->used = 0;
-        if (holders(a) == 0)
-            anchor_now(a);
         return;
     case TWIN_AIR_TX: {
         size_t n = have2 ? zmq_msg_size(f2) / sizeof(float complex) : 0;
@@ -370,6 +403,7 @@ static am_status air_init(air *a, void *zctx, const char *endpoint, const twin_a
         return s;
     }
     anchor_now(a);
+    a->h_credit = a->h_anchor;
     return AM_OK;
 }
 
@@ -387,17 +421,23 @@ static void air_loop(air *a, volatile sig_atomic_t *stop)
     while (!*stop) {
         sync_idle(a);
         advance(a);
-        /* poll until the earliest idle wait is due (host time), at most 50 ms */
-        long ms = 50;
-        if (holders(a) == 0) {
-            for (int i = 0; i < AIR_DEVS; i++)
-                if (a->dev[i].used && a->dev[i].pending) {
-                    double s = (double)(a->dev[i].due - a->T) / (a->cfg.fs * a->cfg.pace);
-                    long w = (long)ceil(s * 1e3);
-                    if (w < ms)
-                        ms = w < 1 ? 1 : w;
-                }
+        /* poll until the earliest host timeout, idle wait or pace credit, at most 50 ms */
+        double now = host_s(), w = 0.05;
+        int idle = holders(a) == 0;
+        for (int i = 0; i < AIR_DEVS; i++) {
+            const air_dev *d = &a->dev[i];
+            if (!d->used || !d->pending)
+                continue;
+            if (d->hdl - now < w)
+                w = d->hdl - now;
+            if (idle && (double)(d->due - a->T) / (a->cfg.fs * a->cfg.pace) < w)
+                w = (double)(d->due - a->T) / (a->cfg.fs * a->cfg.pace);
         }
+        if (a->cfg.paced && !idle && w > 0.005)
+            w = 0.005;
+        long ms = (long)ceil(w * 1e3);
+        if (ms < 1)
+            ms = 1;
         zmq_pollitem_t it = {.socket = a->sock, .events = ZMQ_POLLIN};
         if (zmq_poll(&it, 1, ms) <= 0)
             continue;

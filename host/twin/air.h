@@ -5,11 +5,14 @@
  * sqrt(mW) amplitudes (after the sender's DAC, chain impairments and TX gain), RX spans leave
  * as sqrt(mW) at the receiver's antenna (its noise, gain, chain and ADC are applied by the device).
  *
- * Time. T advances in lockstep while any device streams RX ("holds" the air): only when every
- * holder is blocked in a request that needs the future (an RX span, a wait), and then to the
- * earliest tick such a request needs, so results never depend on the host's load or on how the
- * processes are scheduled. While nobody streams, T follows the host's monotonic clock times
- * `pace` (PPS edges pass, timeouts run, untimed bursts go out "now"), as a real radio's time does.
+ * Time. A device that has streamed RX "holds" the air while it is active (waiting on the air,
+ * or heard from within 0.5 s of host time). While anyone holds it, T advances in lockstep: only
+ * when every holder is blocked in a request that needs the future (an RX span, a wait), and then
+ * to the earliest tick such a request needs, so the samples never depend on the host's load or on
+ * how the processes are scheduled. While nobody holds it, T follows the host's monotonic clock
+ * times `pace` (PPS edges pass, timeouts run), as a real radio's time does. A request is also
+ * answered when its timeout has passed in host time (with what there is: the caller retries),
+ * so a process that stops time does not hang the others' calls.
  *
  * Protocol: one request = frame 1 twin_air_req (+ frame 2: cf32 samples for TX); one reply =
  * frame 1 twin_air_rep (+ frame 2: cf32 samples for RX). Host byte order (ipc/tcp on one host or
@@ -25,7 +28,7 @@
 enum twin_air_op {
     TWIN_AIR_JOIN = 1, /* -> dev id; rep.a = fs (as ticks per second, rounded), rep.d = fs */
     TWIN_AIR_NOW,      /* -> rep.t = T */
-    TWIN_AIR_WAIT,     /* a = tick: reply once T >= a */
+    TWIN_AIR_WAIT,     /* a = tick: reply once T >= a, or after b ticks' worth of host time */
     TWIN_AIR_TX,       /* a = start tick (-1: now), flags = TWIN_TX_*, b = first packet's length;
                           frame 2 = samples. rep.code = 1 late (rep.a = where the rest went, or
                           -1 when dropped whole) */
@@ -33,7 +36,8 @@ enum twin_air_op {
                           (the command is dropped, as the device drops a late stream command) */
     TWIN_AIR_RXSTOP,
     TWIN_AIR_RX,       /* a = samples wanted, b = timeout in ticks: reply with the next samples of
-                          the stream once T passed them (or at the timeout with what there is).
+                          the stream once T passed them (or at the timeout, in virtual or host
+                          time whichever comes first, with what there is).
                           rep.a = air tick of the first sample, rep.n samples, rep.code bit 0 =
                           stream ended (num_samps done) */
     TWIN_AIR_LEAVE
@@ -60,6 +64,8 @@ typedef struct twin_air_cfg {
     double fs;      /* air sample rate, S/s (every streaming device must use it) */
     double loss_db; /* path loss between any two devices, dB */
     double pace;    /* idle time: virtual seconds per host second */
+    int paced;      /* also while streaming, T never runs more than 0.1 s ahead of the host clock
+                       times pace (rehearsals: a process that joins late is not left behind) */
 } twin_air_cfg;
 
 typedef struct twin_air twin_air; /* an air served by a thread of this process */

@@ -86,12 +86,12 @@ typedef struct twin_cfg {
     int have_seed;
     char air[256]; /* "" = this process's private air; "@EP" host and bind EP; "EP" connect */
     double rate, loss_db, nf_db, pace;
-    int pps_none, ref_unlocked, gpsdo;
+    int pps_none, ref_unlocked, gpsdo, paced;
     double time_offset; /* seconds added to this device's time register at make */
 } twin_cfg;
 
 static const char *const twin_keys =
-    "profile, seed, air, rate, loss_db, nf_db, pace, pps, ref, gpsdo, time_offset";
+    "profile, seed, air, rate, loss_db, nf_db, pace, paced, pps, ref, gpsdo, time_offset";
 
 static int num(const char *v, double *out)
 {
@@ -152,6 +152,9 @@ static uhd_error parse_cfg(twin_cfg *c)
             good = num(v, &c->nf_db) && c->nf_db >= 0 && c->nf_db <= 40;
         } else if (strcmp(k, "pace") == 0) {
             good = num(v, &c->pace) && c->pace >= 1e-3 && c->pace <= 1e3;
+        } else if (strcmp(k, "paced") == 0) {
+            good = strcmp(v, "yes") == 0 || strcmp(v, "no") == 0;
+            c->paced = strcmp(v, "yes") == 0;
         } else if (strcmp(k, "pps") == 0) {
             good = strcmp(v, "yes") == 0 || strcmp(v, "none") == 0;
             c->pps_none = strcmp(v, "none") == 0;
@@ -411,7 +414,7 @@ static uhd_error ctx_acquire(const twin_cfg *c)
                        : c->air[0] == '@' ? c->air + 1
                                           : NULL;
     if (e == UHD_ERROR_NONE && host && !g_air) {
-        twin_air_cfg ac = {.fs = c->rate, .loss_db = c->loss_db, .pace = c->pace};
+        twin_air_cfg ac = {.fs = c->rate, .loss_db = c->loss_db, .pace = c->pace, .paced = c->paced};
         if (twin_air_start(g_ctx, host, &ac, &g_air) != AM_OK)
             e = err(UHD_ERROR_IO, "twin: %s", am_last_error());
         else
@@ -1373,8 +1376,8 @@ uhd_error uhd_tx_streamer_recv_async_msg(uhd_tx_streamer_handle s, uhd_async_met
         until = s->q[s->qh].due;
     if (until > T) {
         twin_air_rep rep;
-        if ((e = air_call(u, (twin_air_req){.op = TWIN_AIR_WAIT, .a = until}, NULL, 0, &rep,
-                          NULL)) != UHD_ERROR_NONE)
+        if ((e = air_call(u, (twin_air_req){.op = TWIN_AIR_WAIT, .a = until, .b = tmo}, NULL, 0,
+                          &rep, NULL)) != UHD_ERROR_NONE)
             return e;
         T = rep.t;
     }
