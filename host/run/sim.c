@@ -15,6 +15,7 @@
 #include "round/agg_iq.h"
 #include "run/checkpoint.h"
 #include "run/rundir.h"
+#include "run/runcfg.h"
 #include "util/cli.h"
 #include "core/escape.h"
 #include "core/file.h"
@@ -176,59 +177,6 @@ static int opt_runctl(const cli_opt *op)
            !strcmp(op->name, "--quiet") || !strcmp(op->name, "--no-plots");
 }
 
-static size_t opt_size(cli_kind k)
-{
-    switch (k) {
-    case CLI_FLAG:
-    case CLI_INT:
-        return sizeof(int);
-    case CLI_UINT:
-        return sizeof(unsigned);
-    case CLI_U64:
-        return sizeof(uint64_t);
-    case CLI_FLOAT:
-        return sizeof(float);
-    case CLI_DOUBLE:
-        return sizeof(double);
-    case CLI_STR:
-    case CLI_CHOICE:
-        return sizeof(const char *);
-    }
-    return 0;
-}
-
-/* The flag's value as JSON: numbers, strings (null when unset), booleans; a 64-bit integer that a
- * double cannot hold exactly is written as a decimal string. */
-static cJSON *opt_json(const cli_opt *op)
-{
-    switch (op->kind) {
-    case CLI_FLAG:
-        return cJSON_CreateBool(*(const int *)op->dst);
-    case CLI_INT:
-        return cJSON_CreateNumber(*(const int *)op->dst);
-    case CLI_UINT:
-        return cJSON_CreateNumber(*(const unsigned *)op->dst);
-    case CLI_U64: {
-        uint64_t v = *(const uint64_t *)op->dst;
-        if (v <= (1ULL << 53))
-            return cJSON_CreateNumber((double)v);
-        char b[32];
-        snprintf(b, sizeof b, "%" PRIu64, v);
-        return cJSON_CreateString(b);
-    }
-    case CLI_FLOAT:
-        return cJSON_CreateNumber((double)*(const float *)op->dst);
-    case CLI_DOUBLE:
-        return cJSON_CreateNumber(*(const double *)op->dst);
-    case CLI_STR:
-    case CLI_CHOICE: {
-        const char *v = *(const char *const *)op->dst;
-        return v ? cJSON_CreateString(v) : cJSON_CreateNull();
-    }
-    }
-    return cJSON_CreateNull();
-}
-
 /* Flags added after runs existed, left out of the configuration's CRC at their default value, so
  * that a run from before them (its config.json without them, see added_later) resumes. */
 static int opt_crc_default(const cli_opt *op)
@@ -238,54 +186,11 @@ static int opt_crc_default(const cli_opt *op)
     return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
 }
 
-/* {"agg": "stat", "snr-db": 20, ...}: every stored flag (science_only: without run control and
- * without the flags of opt_crc_default at their default). */
-static cJSON *flags_json(const cli_opt *t, size_t n, int science_only)
-{
-    cJSON *f = cJSON_CreateObject();
-    for (size_t k = 0; f && k < n; k++) {
-        if (opt_unstored(&t[k]) ||
-            (science_only && (opt_runctl(&t[k]) || opt_crc_default(&t[k]))))
-            continue;
-        cJSON *v = opt_json(&t[k]);
-        if (!v || !cJSON_AddItemToObject(f, t[k].name + 2, v)) {
-            cJSON_Delete(v);
-            cJSON_Delete(f);
-            return NULL;
-        }
-    }
-    return f;
-}
+static int added_later(const char *name);
 
-/* CRC-32 of the compact JSON of the flags that decide what the run computes: a checkpoint carries
- * it, so one from another configuration is refused. The flags are taken in the order of `order`
- * (the "flags" object of a stored config.json) when given, else in table order: a run folder
- * written when the table had another order keeps its CRC. */
-static am_status config_crc(const cli_opt *t, size_t n, const cJSON *order, uint32_t *crc)
-{
-    cJSON *f = flags_json(t, n, 1);
-    if (f && cJSON_IsObject(order)) { /* the stored configuration's order, whatever the table's */
-        cJSON *g = cJSON_CreateObject();
-        const cJSON *it;
-        cJSON_ArrayForEach(it, order)
-        {
-            cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(f, it->string);
-            if (v && g)
-                cJSON_AddItemToObject(g, it->string, v);
-            else
-                cJSON_Delete(v);
-        }
-        cJSON_Delete(f);
-        f = g;
-    }
-    char *s = f ? cJSON_PrintUnformatted(f) : NULL;
-    cJSON_Delete(f);
-    if (!s)
-        return AM_FAIL(AM_ENOMEM, "config: out of memory");
-    *crc = crc32_bytes(s, strlen(s));
-    cJSON_free(s);
-    return AM_OK;
-}
+/* sim's flags in config.json (host/run/runcfg.h) */
+static const runcfg_class sim_class = {"sim", opt_unstored, opt_runctl, opt_crc_default,
+                                       added_later};
 
 /* Per-kind defaults for what the user did not set (0 / NaN / sentinel = not given): after this
  * every flag holds the value the run uses (config.json's "fully resolved"). */
@@ -371,7 +276,7 @@ static am_status write_config(
     cJSON_AddStringToObject(c, "airmeta_version", AM_VERSION);
     cJSON_AddNumberToObject(c, "air_interface_version", PHY_AIR_INTERFACE_VERSION);
     cJSON_AddStringToObject(c, "command", "sim");
-    cJSON *f = flags_json(t, n, 0);
+    cJSON *f = runcfg_flags_json(&sim_class, t, n, 0);
     if (f)
         cJSON_AddItemToObject(c, "flags", f);
     /* derived, for readers (not read back by --resume) */
@@ -401,99 +306,6 @@ static int added_later(const char *name)
         if (strcmp(name, later[i]) == 0)
             return 1;
     return 0;
-}
-
-/* The arguments that reproduce config.json's flags ("sim" "--agg" "stat" ...), for cli_parse:
- * config.json comes from outside, so the very parser of the command line validates it. Strings
- * point into cfg or into *store (freed by the caller). */
-typedef struct sim_argv {
-    char **v;
-    int n;
-    char *store; /* numbers formatted */
-} sim_argv;
-
-static am_status
-config_argv(const char *path, const cJSON *flags, const cli_opt *t, size_t nt, sim_argv *a)
-{
-    memset(a, 0, sizeof *a);
-    if (!cJSON_IsObject(flags))
-        return AM_FAIL(AM_EFORMAT, "%s: no \"flags\" object", path);
-    const int nmax = 2 * (int)nt + 1;
-    a->v = calloc((size_t)nmax, sizeof *a->v);
-    a->store = calloc(nt, 32);
-    if (!a->v || !a->store)
-        return AM_FAIL(AM_ENOMEM, "out of memory");
-    a->v[a->n++] = "sim";
-    unsigned char seen[SIM_MAX_OPTS] = {0};
-    const cJSON *it;
-    cJSON_ArrayForEach(it, flags)
-    {
-        size_t k = 0;
-        while (k < nt && (opt_unstored(&t[k]) || strcmp(t[k].name + 2, it->string) != 0))
-            k++;
-        if (k == nt)
-            return AM_FAIL(AM_EFORMAT, "%s: unknown flag \"%s\"", path, it->string);
-        if (seen[k]++)
-            return AM_FAIL(AM_EFORMAT, "%s: flag \"%s\" given twice", path, it->string);
-        const cli_opt *op = &t[k];
-        const int integral = op->kind == CLI_INT || op->kind == CLI_UINT || op->kind == CLI_U64;
-        const int textual = op->kind == CLI_STR || op->kind == CLI_CHOICE;
-        if (op->kind == CLI_FLAG) {
-            if (!cJSON_IsBool(it))
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" must be true or false", path, it->string);
-            if (cJSON_IsTrue(it))
-                a->v[a->n++] = (char *)op->name;
-        } else if (cJSON_IsNull(it)) {
-            if (!textual)
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is null", path, it->string);
-        } else if (cJSON_IsString(it)) {
-            if (!textual && op->kind != CLI_U64)
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" must be a number", path, it->string);
-            a->v[a->n++] = (char *)op->name;
-            a->v[a->n++] = it->valuestring;
-        } else if (cJSON_IsNumber(it) && !textual) {
-            char *b = a->store + 32 * k;
-            double x = it->valuedouble;
-            if (integral) {
-                if (!(x == floor(x) && fabs(x) <= 9007199254740992.0))
-                    return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is not a whole number", path,
-                                   it->string);
-                snprintf(b, 32, "%.0f", x);
-            } else {
-                snprintf(b, 32, "%.17g", x);
-            }
-            a->v[a->n++] = (char *)op->name;
-            a->v[a->n++] = b;
-        } else {
-            return AM_FAIL(AM_EFORMAT, "%s: \"%s\" has the wrong type", path, it->string);
-        }
-    }
-    for (size_t k = 0; k < nt; k++)
-        if (!opt_unstored(&t[k]) && !seen[k] && !added_later(t[k].name))
-            return AM_FAIL(AM_EFORMAT, "%s: no value for %s", path, t[k].name);
-    return AM_OK;
-}
-
-/* Which options argv names (after a successful cli_parse of it). */
-static void given_flags(const cli_opt *t, size_t n, int argc, char **argv, unsigned char *given)
-{
-    memset(given, 0, n);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (a[0] != '-' || a[1] != '-')
-            continue;
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < n; k++)
-            if (strlen(t[k].name) == len && strncmp(t[k].name, a, len) == 0) {
-                given[k] = 1;
-                if (t[k].kind != CLI_FLAG && !eq)
-                    i++;
-                break;
-            }
-    }
 }
 
 /* Keeps the leading complete lines of a JSONL file whose "round" is 1, 2, ... up to `keep`
@@ -762,7 +574,7 @@ static am_status resume_opts(const char *dir,
                              const cli_cmd *cmd_o,
                              sim_opts *o,
                              cJSON **cfg_out,
-                             sim_argv *av)
+                             runcfg_argv *av)
 {
     char path[SIM_PATH];
     am_status s = fs_path_join(path, sizeof path, dir, "config.json");
@@ -790,7 +602,8 @@ static am_status resume_opts(const char *dir,
                        PHY_AIR_INTERFACE_VERSION);
     const cli_opt *t = cmd_o->opts;
     const size_t n = cmd_o->nopts;
-    if ((s = config_argv(path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t, n, av)) != AM_OK)
+    if ((s = runcfg_argv_make(&sim_class, path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t,
+                              n, av)) != AM_OK)
         return s;
     sim_defaults(o);
     const char *pos[1];
@@ -817,22 +630,10 @@ static am_status resume_opts(const char *dir,
             continue;
         }
         if (opt_runctl(&t[k])) { /* this session's choice */
-            memcpy(t[k].dst, tu[k].dst, opt_size(t[k].kind));
+            memcpy(t[k].dst, tu[k].dst, runcfg_opt_size(t[k].kind));
             continue;
         }
-        cJSON *a = opt_json(&tu[k]), *b = opt_json(&t[k]);
-        int same = a && b && cJSON_Compare(a, b, 1);
-        char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
-        if (!same)
-            s = AM_FAIL(AM_EINVAL,
-                        "--resume %s: %s %s conflicts with the run's %s (%s); leave it out to "
-                        "continue the run as configured, or start a new run with --out",
-                        dir, t[k].name, sa ? sa : "?", sb ? sb : "?", path);
-        cJSON_free(sa);
-        cJSON_free(sb);
-        cJSON_Delete(a);
-        cJSON_Delete(b);
-        if (s != AM_OK)
+        if ((s = runcfg_same(dir, path, &tu[k], &t[k])) != AM_OK)
             return s;
     }
     return AM_OK;
@@ -883,8 +684,8 @@ am_status sim_config_parse(sim_config *c, int argc, char **argv, const char *sum
         return st;
     if (u.resume) {
         unsigned char given[SIM_MAX_OPTS];
-        sim_argv av = {0};
-        given_flags(tu, nopt, argc, argv, given);
+        runcfg_argv av = {0};
+        runcfg_given(tu, nopt, argc, argv, given);
         st = resume_opts(u.resume, &u, tu, given, &cmd_o, &c->o, &c->stored, &av);
         c->av = av.v;
         c->av_store = av.store;
@@ -1046,7 +847,7 @@ static am_status run_folder(sim_run *r)
     const sim_opts *o = r->o;
     const cJSON *order =
         r->c->stored ? cJSON_GetObjectItemCaseSensitive(r->c->stored, "flags") : NULL;
-    am_status st = config_crc(r->c->table, r->c->nopts, order, &r->crc);
+    am_status st = runcfg_crc(&sim_class, r->c->table, r->c->nopts, order, &r->crc);
     /* one run per folder (lock), a finished one kept without --force (issue 12) */
     const unsigned rf = (o->resume ? RUN_DIR_RESUME : 0u) | (o->force ? RUN_DIR_FORCE : 0u);
     if (st == AM_OK && (st = run_dir_open(o->out, rf, "airmeta sim", &r->rd)) != AM_OK)
