@@ -1223,7 +1223,8 @@ size_t server_table(server_opts *o, cli_opt *t)
     PUT("--force", CLI_FLAG, &o->force, "with --out: replace a finished run there", 0, 0, NULL);
     PUT("--checkpoint-every", CLI_UINT, &o->checkpoint_every,
         "with --out: write DIR/checkpoint.bin atomically every N rounds (and on SIGINT / "
-        "SIGTERM); a kill -9 then repeats at most N - 1 rounds on --resume",
+        "SIGTERM); a kill -9 then repeats at most N - 1 rounds on --resume, exactly while N < "
+        "the agents' --keep-rounds (16)",
         1, 1e7, NULL);
     PUT("--resume", CLI_STR, &o->resume,
         "continue the server run in DIR from its last checkpoint, configured by DIR/config.json "
