@@ -6,14 +6,21 @@
 #        server repeats rounds the agents have begun) and `airmeta server --resume DIR` continues
 #        it; the chan and the agents, still running, reconnect and the agents restore their state
 #        of the repeated rounds: metrics.jsonl is ref's byte for byte except "wall_s" (each
-#        round's wall time, a measurement) and theta.f32 is ref's byte for byte;
+#        round's wall time, a measurement) and theta.f32 is ref's byte for byte. Three running
+#        counters of network events are compared apart and may differ: a STATUS or REPORT that
+#        a peer sent while the killed server was gone is queued by ZeroMQ and reaches the new
+#        server before the peer's HELLO, where it is counted (ctrl_rejected, or late_status /
+#        peer_drops): a real event of the interrupted run, not a difference in what it computes;
 #  term  the server is stopped by SIGTERM after a random round: it checkpoints and says BYE (the
 #        chan and agents exit); it is resumed, a new chan and the agents are started again with
 #        the same --state files (their kept states on disk): again ref's bytes except wall_s, and
 #        ref's theta.f32. Without --state (fresh agents: new error memories, task streams from
 #        round 1) the rounds after the stop differ (checked too, so that the comparison can see
 #        a difference).
-# Then --resume is refused for a folder without a server run and for a conflicting flag.
+# Timeouts are generous (a late report or burst would change a round): nothing waits for them when
+# every process keeps up.
+# Then --resume is refused for a folder without a server run (empty, or a sim run's), a conflicting
+# flag, a checkpoint of another configuration and a corrupt one.
 set -u
 . "$(dirname "$0")/lib/net.sh"
 . "$(dirname "$0")/lib/need.sh"
@@ -21,7 +28,7 @@ need python3
 
 make_keys 2
 R=12
-common=(--agents 2 --rounds $R --round-timeout 5 --burst-timeout 1 --join-timeout 60
+common=(--agents 2 --rounds $R --round-timeout 30 --burst-timeout 5 --join-timeout 60
     --round-period 0.2 --tasks-per-agent 1 --seed 8 --checkpoint-every 3)
 
 # chan and agents for the server at $ep, logs $out/$1-*.log, agent states $out/$2-agentK.state
@@ -36,7 +43,7 @@ start_peers() {
         st=()
         [ -n "${2:-}" ] && st=(--state "$out/$2-agent$k.state")
         "$AIRMETA" agent $(agent_sec $k) --id $k --server "$ep" --timeout 60 \
-            --beacon-timeout 2 "${st[@]}" >"$out/$1-agent$k.log" 2>&1 &
+            --beacon-timeout 5 "${st[@]}" >"$out/$1-agent$k.log" 2>&1 &
         ppids+=($!)
         pids+=($!)
     done
@@ -55,6 +62,24 @@ lines() {
     done
     return 1
 }
+# `airmeta server ARGS...` on a free port (--bind tcp://127.0.0.1:*; a resumed server binds the
+# port its run had) in the background, logging to $out/$1.log; once it listens (up to 60 s): spid
+# and ep (the port from its "listening on" line)
+serve() {
+    local log="$out/$1.log" i
+    shift
+    "$AIRMETA" server "$@" >"$log" 2>&1 &
+    spid=$!
+    pids+=($spid)
+    ep=""
+    for i in $(seq 1 600); do
+        ep=$(sed -n 's/^server: listening on \(tcp:\/\/127\.0\.0\.1:[0-9]*\):.*/\1/p' "$log")
+        [ -n "$ep" ] && return 0
+        grep -q "^airmeta server:" "$log" && break # it failed
+        sleep 0.1
+    done
+    fail "server ($log) not listening after $i checks: $(tail -n 1 "$log")"
+}
 # the server --resume $1 in the background, logging to $out/$2.log; waits for it (exit code in $?)
 resume() {
     "$AIRMETA" server --resume "$1" >"$out/$2.log" 2>&1 &
@@ -64,7 +89,8 @@ resume() {
 }
 
 # ref: uninterrupted
-start_server 41 4481 "${srv_sec[@]}" "${common[@]}" --out "$out/ref"
+bind=(--bind 'tcp://127.0.0.1:*')
+serve ref-server "${bind[@]}" "${srv_sec[@]}" "${common[@]}" --out "$out/ref"
 start_peers ref ref
 wait_for $spid 120 || fail "ref: server exit $?"
 wait_peers ref
@@ -72,13 +98,14 @@ wait_peers ref
 # kill: -9 after round K in {2,4,5,7,8,10}
 K=$((2 + RANDOM % 9))
 [ $((K % 3)) -eq 0 ] && K=$((K + 1))
-start_server 43 4483 "${srv_sec[@]}" "${common[@]}" --out "$out/kill"
+serve kill-server "${bind[@]}" "${srv_sec[@]}" "${common[@]}" --out "$out/kill"
 start_peers kill kill
 lines "$out/kill/metrics.jsonl" $K || fail "kill: round $K not reached"
 kill -9 "$spid"
 wait "$spid" 2>/dev/null
 have=$(wc -l <"$out/kill/metrics.jsonl")
 echo "kill: server killed (-9) with $have rounds in metrics.jsonl (K = $K)"
+sleep 2 # the agents and the chan keep reconnecting meanwhile (until their --timeout of 60 s)
 resume "$out/kill" kill-resumed || fail "kill: resumed server exit $?"
 c=$(sed -n 's/.*after round \([0-9]*\) of.*/\1/p' "$out/kill-resumed.log")
 echo "kill: resumed after round $c (checkpoint every 3)"
@@ -90,7 +117,7 @@ echo "kill: agents restored their state of a repeated round $again times"
 # term: SIGTERM after a random round T, then a new chan and the agents again with their --state
 # (fresh: the same stop, resumed by agents without --state)
 T=$((2 + RANDOM % 8))
-start_server 47 4487 "${srv_sec[@]}" "${common[@]}" --out "$out/term"
+serve term-server "${bind[@]}" "${srv_sec[@]}" "${common[@]}" --out "$out/term"
 start_peers term term
 lines "$out/term/metrics.jsonl" $T || fail "term: round $T not reached"
 kill -TERM "$spid"
@@ -98,7 +125,7 @@ wait_for "$spid" 30
 rc=$?
 [ "$rc" -eq 6 ] || fail "term: exit $rc after SIGTERM"
 stopped=$(wc -l <"$out/term/metrics.jsonl")
-grep -q "continue with airmeta server --resume $out/term" "$out/server.log" ||
+grep -q "continue with airmeta server --resume $out/term" "$out/term-server.log" ||
     fail "term: no resume hint"
 wait_peers term
 echo "term: stopped after $stopped rounds"
@@ -115,9 +142,13 @@ wait_peers fresh
 python3 - "$out" "$stopped" <<'PY' || fail "metrics"
 import json, math, re, struct, sys
 out, stopped = sys.argv[1], int(sys.argv[2])
+EVENTS = ("ctrl_rejected", "late_status", "peer_drops")
 def rows(run):
-    # every byte of every line except the wall time's value
-    return [re.sub(r'"wall_s":[^,}]*', '"wall_s":0', l) for l in open(f"{out}/{run}/metrics.jsonl")]
+    # every byte of every line except the values of the wall time and the network-event counters
+    pat = r'"(wall_s|%s)":[^,}]*' % "|".join(EVENTS)
+    return [re.sub(pat, r'"\1":0', l) for l in open(f"{out}/{run}/metrics.jsonl")]
+def events(run):
+    return [tuple(json.loads(l)[k] for k in EVENTS) for l in open(f"{out}/{run}/metrics.jsonl")]
 def theta(run):
     return open(f"{out}/{run}/theta.f32", "rb").read()
 ref, kill, term, fresh = rows("ref"), rows("kill"), rows("term"), rows("fresh")
@@ -126,7 +157,9 @@ assert all(json.loads(l)["decoded"] for l in ref), "ref: a round not decoded"
 diff = [i + 1 for i in range(12) if ref[i] != kill[i]]
 assert not diff, f"kill: rounds {diff} differ from the uninterrupted run"
 assert theta("kill") == theta("ref"), "kill: theta.f32 differs"
-print(f"kill: 12 of 12 metrics lines and theta.f32 ({len(theta('ref'))} bytes) identical to ref")
+print(f"kill: 12 of 12 metrics lines and theta.f32 ({len(theta('ref'))} bytes) identical to ref; "
+      f"event counters {'the same' if events('kill') == events('ref') else 'differ'} "
+      f"(last round {events('kill')[-1]} vs {events('ref')[-1]})")
 diff = [i + 1 for i in range(12) if ref[i] != term[i]]
 assert not diff, f"term: rounds {diff} differ from the uninterrupted run"
 assert theta("term") == theta("ref"), "term: theta.f32 differs"
@@ -153,9 +186,25 @@ grep -q -- "--seed 9 conflicts with the run's 8" "$out/err" || fail "message: $(
 echo "refused: $(cat "$out/err")"
 "$AIRMETA" server --resume "$out/ref" --agents 3 2>"$out/err" && fail "resumed with --agents 3"
 grep -q -- "--agents 3 conflicts with the run's 2" "$out/err" || fail "message: $(cat "$out/err")"
+echo "refused: $(cat "$out/err")"
+# a checkpoint that is not this configuration's, or corrupt, is refused (nothing is cut)
+cp -r "$out/ref" "$out/edited"
+sed -i 's/"eta-cap":\t100/"eta-cap":\t50/' "$out/edited/config.json"
+grep -q '"eta-cap":.50' "$out/edited/config.json" || fail "config.json not edited"
+"$AIRMETA" server --resume "$out/edited" 2>"$out/err" && fail "resumed another configuration"
+grep -q "checkpoint.bin: made by another configuration" "$out/err" || fail "message: $(cat "$out/err")"
+echo "refused: $(cat "$out/err")"
+cp -r "$out/ref" "$out/corrupt"
+printf '\377' | dd of="$out/corrupt/checkpoint.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+"$AIRMETA" server --resume "$out/corrupt" 2>"$out/err" && fail "resumed a corrupt checkpoint"
+grep -q "state CRC mismatch" "$out/err" || fail "message: $(cat "$out/err")"
+echo "refused: $(cat "$out/err")"
+[ "$(wc -l <"$out/corrupt/metrics.jsonl")" -eq 12 ] || fail "metrics cut after a refusal"
 # the same value again is no conflict: the finished run resumes to its end at once
 cp "$out/ref/theta.f32" "$out/theta.ref"
-"$AIRMETA" server --resume "$out/ref" --seed 8 --round-timeout 3 >"$out/again.log" 2>&1 ||
+# (on any free port: the run's own may have gone to another process's wildcard bind since)
+"$AIRMETA" server --resume "$out/ref" --seed 8 --round-timeout 3 --bind 'tcp://127.0.0.1:*' \
+    >"$out/again.log" 2>&1 ||
     fail "resume of the finished run with agreeing flags: $(tail -1 "$out/again.log")"
 cmp -s "$out/theta.ref" "$out/ref/theta.f32" || fail "the finished run's theta changed"
 [ "$(wc -l <"$out/ref/metrics.jsonl")" -eq 12 ] || fail "the finished run's metrics changed"
