@@ -14,6 +14,9 @@
 #define AIR_DEVS 64
 #define AIR_RX_MAX (1u << 22) /* longest span one RX reply carries, samples */
 #define TWIN_AIR_HOLD_S 0.5   /* a streaming device quiet this long no longer holds the air */
+/* What a B210's receive chain buffers before samples are lost: UHD's 16 receive frames of 2040
+ * samples on USB 3 (num_recv_frames, assumed) */
+#define AIR_RX_BUF (16 * 2040)
 
 typedef struct air_burst {
     int64_t t0;
@@ -163,6 +166,20 @@ static void serve(air *a, uint32_t id)
     }
     /* TWIN_AIR_RX */
     size_t m = 0;
+    if (d->req.flags & 2) {
+        /* the device asked after the air had run past what its buffers hold (it stopped holding
+         * the air, the others went on): that is lost (ERROR_CODE_OVERFLOW), the stream goes on
+         * from now */
+        rep.code |= 2;
+        d->rx_pos = a->T;
+        if (d->rx_end >= 0 && d->rx_pos >= d->rx_end) {
+            rep.code |= 1;
+            d->rx_on = 0;
+        }
+        rep.a = d->rx_pos;
+        send_rep(a, d, &rep, NULL, 0);
+        return;
+    }
     rep.a = d->rx_pos;
     if (d->rx_on && a->T > d->rx_pos) {
         int64_t lim = a->T;
@@ -301,8 +318,9 @@ static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *
         return;
     case TWIN_AIR_RX:
         d->req = q;
+        d->req.flags = d->rx_on && a->T - d->rx_pos > AIR_RX_BUF ? 2 : 0; /* overflowed */
         d->pending = 1;
-        d->due = rx_due(a, d);
+        d->due = d->req.flags ? a->T : rx_due(a, d);
         d->hdl = now + tmo;
         return;
     case TWIN_AIR_RXSTART:

@@ -39,7 +39,8 @@ enum twin_air_op {
                           the stream once T passed them (or at the timeout, in virtual or host
                           time whichever comes first, with what there is).
                           rep.a = air tick of the first sample, rep.n samples, rep.code bit 0 =
-                          stream ended (num_samps done) */
+                          stream ended (num_samps done), bit 1 = overflow: the device read so late
+                          that its buffers overflowed; no samples, the stream resumes at rep.a */
     TWIN_AIR_LEAVE
 };
 

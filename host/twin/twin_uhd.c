@@ -87,11 +87,13 @@ typedef struct twin_cfg {
     char air[256]; /* "" = this process's private air; "@EP" host and bind EP; "EP" connect */
     double rate, loss_db, nf_db, pace;
     int pps_none, ref_unlocked, gpsdo, paced;
+    unsigned underflow; /* every underflow-th burst runs dry after its first packet (fault) */
     double time_offset; /* seconds added to this device's time register at make */
 } twin_cfg;
 
 static const char *const twin_keys =
-    "profile, seed, air, rate, loss_db, nf_db, pace, paced, pps, ref, gpsdo, time_offset";
+    "profile, seed, air, rate, loss_db, nf_db, pace, paced, pps, ref, gpsdo, time_offset, "
+    "underflow";
 
 static int num(const char *v, double *out)
 {
@@ -164,6 +166,9 @@ static uhd_error parse_cfg(twin_cfg *c)
         } else if (strcmp(k, "gpsdo") == 0) {
             good = strcmp(v, "yes") == 0 || strcmp(v, "no") == 0;
             c->gpsdo = strcmp(v, "yes") == 0;
+        } else if (strcmp(k, "underflow") == 0) {
+            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
+            c->underflow = (unsigned)x;
         } else if (strcmp(k, "time_offset") == 0) {
             good = num(v, &c->time_offset) && fabs(c->time_offset) <= 1e6;
         } else {
@@ -218,6 +223,8 @@ struct uhd_rx_streamer {
     struct uhd_usrp *u;
     size_t spp;
     int on, ended, late_pending, first;
+    int ovf_pending;       /* an overflow to report once the samples before it are read */
+    int64_t ovf_at;        /* air tick where the stream resumes */
     int64_t start_air; /* air tick of the stream's first sample */
     int64_t out_idx;   /* samples delivered since */
     float complex *fifo;
@@ -233,6 +240,7 @@ struct uhd_tx_streamer {
     float complex *burst;
     size_t blen, bcap, first_len;
     int in_burst, has_time;
+    unsigned nbursts;
     int64_t dtick; /* device tick of the burst's start */
     async_ev q[64];
     size_t qh, qn;
@@ -1112,7 +1120,7 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s, void **buffs, size_t n,
     }
     if (one_packet && n > s->spp)
         n = s->spp;
-    if (s->flen < n && s->on) {
+    if (s->flen < n && s->on && !s->ovf_pending) {
         size_t lat = u->imp ? phy_impair_latency(u->imp, PHY_IMPAIR_RX) : 0;
         int64_t want = (int64_t)(n - s->flen) + (s->first ? (int64_t)lat : 0) + (u->imp ? 2 : 0);
         int64_t tmo = timeout > 0 ? (int64_t)ceil(timeout * (double)u->fs) : 0;
@@ -1136,11 +1144,26 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s, void **buffs, size_t n,
             s->first = 0;
         }
         zmq_msg_close(&p);
+        if (rep.code & 2) {
+            s->ovf_pending = 1;
+            s->ovf_at = rep.a;
+        }
         if (rep.code & 1)
             s->on = 0, s->ended = 1;
-        if (m || s->ended)
+        if (m || (s->ended && !(rep.code & 2)))
             if ((e = rx_chain(s, s->work, m, s->ended)) != UHD_ERROR_NONE)
                 return e;
+    }
+    if (s->flen == 0 && s->ovf_pending) {
+        /* UHD reports the overflow inline; the next samples carry the new time */
+        s->ovf_pending = 0;
+        s->start_air = s->ovf_at;
+        s->out_idx = 0;
+        s->first = 1;
+        if (u->imp)
+            phy_impair_start(u->imp, PHY_IMPAIR_RX);
+        md->ec = UHD_RX_METADATA_ERROR_CODE_OVERFLOW;
+        return ok();
     }
     if (s->flen == 0) {
         md->ec = UHD_RX_METADATA_ERROR_CODE_TIMEOUT;
@@ -1246,6 +1269,23 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
 {
     struct uhd_usrp *u = s->u;
     size_t n = s->blen;
+    /* fault: the host fed this burst too slowly: the DAC ran dry for one packet after the first
+     * (EVENT_CODE_UNDERFLOW); next_packet sends the rest when it comes (one packet later),
+     * next_burst drops it */
+    size_t dry = 0;
+    s->nbursts++;
+    if (u->cfg.underflow && s->nbursts % u->cfg.underflow == 0 && n > s->first_len) {
+        dry = s->first_len;
+        if (s->next_burst) {
+            n = s->first_len;
+        } else {
+            if (!grow(&s->burst, &s->bcap, n + dry))
+                return err(UHD_ERROR_UNKNOWN, "twin: out of memory");
+            memmove(s->burst + 2 * dry, s->burst + dry, (n - dry) * sizeof *s->burst);
+            memset(s->burst + dry, 0, dry * sizeof *s->burst);
+            n += dry;
+        }
+    }
     for (size_t i = 0; i < n; i++)
         s->burst[i] = clip1(crealf(s->burst[i])) + I * clip1(cimagf(s->burst[i]));
     const float complex *y = s->burst;
@@ -1300,6 +1340,11 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         return e;
     if (rep.code == 1)
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_TIME_ERROR, rep.t, s->dtick);
+    if (dry && rep.a >= 0)
+        push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW, rep.a + (int64_t)dry,
+                rep.a + (int64_t)dry + u->off);
+    if (dry && s->next_burst)
+        return ok(); /* the rest and its end of burst were dropped: no ack */
     if (rep.a >= 0) { /* the burst (or what was left of it) goes out: ack at its end */
         size_t out = rep.code == 1 ? ny - (s->first_len < ny ? s->first_len : ny) : ny;
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK, rep.a + (int64_t)out,
