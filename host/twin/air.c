@@ -13,7 +13,6 @@
 
 #define AIR_DEVS 64
 #define AIR_RX_MAX (1u << 22) /* longest span one RX reply carries, samples */
-#define TWIN_AIR_HOLD_S 0.5   /* a streaming device quiet this long no longer holds the air */
 /* What a B210's receive chain buffers before samples are lost: UHD's 16 receive frames of 2040
  * samples on USB 3 (num_recv_frames, assumed) */
 #define AIR_RX_BUF (16 * 2040)
@@ -29,15 +28,15 @@ typedef struct air_dev {
     int used;
     unsigned char rid[256];
     size_t rid_len;
-    int rx_on;             /* an RX stream is commanded (started or waiting for its time) */
-    int64_t rx_pos;        /* air tick of the next sample of the stream */
-    int64_t rx_end;        /* tick where a num_samps stream ends, -1 continuous */
-    int holds;             /* has streamed: T waits for it while it is active */
-    double seen;           /* host time of its last request or reply */
-    int pending;           /* a request waits for T */
-    twin_air_req req;      /* that request */
-    int64_t due;           /* the tick at which it is served */
-    double hdl;            /* host time at which it is answered anyway (its timeout) */
+    int rx_on;        /* an RX stream is commanded (started or waiting for its time) */
+    int64_t rx_pos;   /* air tick of the next sample of the stream */
+    int64_t rx_end;   /* tick where a num_samps stream ends, -1 continuous */
+    int holds;        /* has streamed: T waits for it while it is active */
+    double seen;      /* host time of its last request or reply */
+    int pending;      /* a request waits for T */
+    twin_air_req req; /* that request */
+    int64_t due;      /* the tick at which it is served */
+    double hdl;       /* host time at which it is answered anyway (its timeout) */
 } air_dev;
 
 typedef struct air {
@@ -68,11 +67,11 @@ static double host_s(void)
 }
 
 /* A device holds the air once it has streamed RX, while it waits or was heard from within
- * TWIN_AIR_HOLD_S: a process busy between two radio calls stops time; one gone quiet (waiting
- * for peers, killed) lets it run again. */
-static int holding(const air_dev *d, double now)
+ * cfg.hold_s: a process busy between two radio calls stops time; one gone quiet (waiting for
+ * peers, killed) lets it run again. */
+static int holding(const air *a, const air_dev *d, double now)
 {
-    return d->used && d->holds && (d->pending || now - d->seen < TWIN_AIR_HOLD_S);
+    return d->used && d->holds && (d->pending || now - d->seen < a->cfg.hold_s);
 }
 
 static int holders(const air *a)
@@ -80,7 +79,7 @@ static int holders(const air *a)
     double now = host_s();
     int n = 0;
     for (int i = 0; i < AIR_DEVS; i++)
-        n += holding(&a->dev[i], now);
+        n += holding(a, &a->dev[i], now);
     return n;
 }
 
@@ -104,7 +103,8 @@ static void anchor_now(air *a)
     a->h_anchor = host_s();
 }
 
-static void send_rep(air *a, const air_dev *d, const twin_air_rep *rep, const void *data, size_t len)
+static void
+send_rep(air *a, const air_dev *d, const twin_air_rep *rep, const void *data, size_t len)
 {
     zmq_send(a->sock, d->rid, d->rid_len, ZMQ_SNDMORE);
     zmq_send(a->sock, rep, sizeof *rep, len ? ZMQ_SNDMORE : 0);
@@ -112,7 +112,8 @@ static void send_rep(air *a, const air_dev *d, const twin_air_rep *rep, const vo
         zmq_send(a->sock, data, len, 0);
 }
 
-static void send_err(air *a, const unsigned char *rid, size_t rid_len, am_status st, const char *msg)
+static void
+send_err(air *a, const unsigned char *rid, size_t rid_len, am_status st, const char *msg)
 {
     twin_air_rep rep = {.status = (int32_t)st, .t = a->T};
     zmq_send(a->sock, rid, rid_len, ZMQ_SNDMORE);
@@ -131,7 +132,8 @@ static void mix(air *a, uint32_t me, int64_t t0, size_t n, float complex *y)
         if (b->dev == me)
             continue;
         int64_t s = b->t0 > t0 ? b->t0 : t0;
-        int64_t e = b->t0 + (int64_t)b->n < t0 + (int64_t)n ? b->t0 + (int64_t)b->n : t0 + (int64_t)n;
+        int64_t e =
+            b->t0 + (int64_t)b->n < t0 + (int64_t)n ? b->t0 + (int64_t)b->n : t0 + (int64_t)n;
         for (int64_t t = s; t < e; t++)
             y[t - t0] += g * b->x[t - b->t0];
     }
@@ -228,7 +230,7 @@ static void advance(air *a)
             air_dev *d = &a->dev[i];
             if (!d->used)
                 continue;
-            if (holding(d, now)) {
+            if (holding(a, d, now)) {
                 nh++;
                 if (!d->pending)
                     all_wait = 0;
@@ -267,8 +269,8 @@ static int64_t rx_due(const air *a, const air_dev *d)
     return want < dl ? want : dl;
 }
 
-static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_t *f2,
-                   int have2)
+static void
+handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_t *f2, int have2)
 {
     if (zmq_msg_size(f1) != sizeof(twin_air_req)) {
         send_err(a, rid, rid_len, AM_EFORMAT, "twin air: malformed request");
@@ -327,7 +329,7 @@ static void handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *
         if (q.a >= 0 && q.a < a->T) {
             rep.code = 1; /* late: dropped */
         } else {
-            if (!holding(d, now) && holders(a) == 0)
+            if (!holding(a, d, now) && holders(a) == 0)
                 anchor_now(a);
             d->rx_on = 1;
             d->holds = 1;
@@ -398,8 +400,9 @@ static am_status air_init(air *a, void *zctx, const char *endpoint, const twin_a
 {
     memset(a, 0, sizeof *a);
     if (!(cfg->fs > 0) || !isfinite(cfg->fs) || !isfinite(cfg->loss_db) || !(cfg->pace > 0) ||
-        !isfinite(cfg->pace))
-        return AM_FAIL(AM_EINVAL, "twin air: rate, loss_db and pace must be finite (rate, pace > 0)");
+        !isfinite(cfg->pace) || !(cfg->hold_s >= 0) || !isfinite(cfg->hold_s))
+        return AM_FAIL(AM_EINVAL, "twin air: rate, loss_db, pace and hold_s must be finite (rate, "
+                                  "pace > 0, hold_s >= 0)");
     a->cfg = *cfg;
     a->mix = malloc(AIR_RX_MAX * sizeof *a->mix);
     a->sock = zmq_socket(zctx, ZMQ_ROUTER);
@@ -414,8 +417,8 @@ static am_status air_init(air *a, void *zctx, const char *endpoint, const twin_a
     int mand = 1;
     zmq_setsockopt(a->sock, ZMQ_ROUTER_MANDATORY, &mand, sizeof mand);
     if (zmq_bind(a->sock, endpoint) != 0) {
-        am_status s = AM_FAIL(AM_EIO, "twin air: cannot bind '%s': %s", endpoint,
-                              zmq_strerror(zmq_errno()));
+        am_status s =
+            AM_FAIL(AM_EIO, "twin air: cannot bind '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(a->sock);
         free(a->mix);
         return s;
@@ -473,7 +476,9 @@ static void air_loop(air *a, volatile sig_atomic_t *stop)
             /* drain any extra frames of a malformed message */
             zmq_msg_t x;
             zmq_msg_init(&x);
-            while ((have2 ? zmq_msg_more(&f2) : have1 ? zmq_msg_more(&f1) : zmq_msg_more(&id)) &&
+            while ((have2   ? zmq_msg_more(&f2)
+                    : have1 ? zmq_msg_more(&f1)
+                            : zmq_msg_more(&id)) &&
                    zmq_msg_recv(&x, a->sock, 0) >= 0 && zmq_msg_more(&x)) {
             }
             zmq_msg_close(&x);
@@ -489,8 +494,10 @@ static void air_loop(air *a, volatile sig_atomic_t *stop)
     }
 }
 
-am_status
-twin_air_serve(void *zctx, const char *endpoint, const twin_air_cfg *cfg, volatile sig_atomic_t *stop)
+am_status twin_air_serve(void *zctx,
+                         const char *endpoint,
+                         const twin_air_cfg *cfg,
+                         volatile sig_atomic_t *stop)
 {
     air a;
     am_status s = air_init(&a, zctx, endpoint, cfg);

@@ -6,13 +6,13 @@
  * as sqrt(mW) at the receiver's antenna (its noise, gain, chain and ADC are applied by the device).
  *
  * Time. A device that has streamed RX "holds" the air while it is active (waiting on the air,
- * or heard from within 0.5 s of host time). While anyone holds it, T advances in lockstep: only
- * when every holder is blocked in a request that needs the future (an RX span, a wait), and then
- * to the earliest tick such a request needs, so the samples never depend on the host's load or on
- * how the processes are scheduled. While nobody holds it, T follows the host's monotonic clock
- * times `pace` (PPS edges pass, timeouts run), as a real radio's time does. A request is also
- * answered when its timeout has passed in host time (with what there is: the caller retries),
- * so a process that stops time does not hang the others' calls.
+ * or heard from within hold_s of host time, default 0.5 s). While anyone holds it, T advances in
+ * lockstep: only when every holder is blocked in a request that needs the future (an RX span, a
+ * wait), and then to the earliest tick such a request needs, so the samples never depend on the
+ * host's load or on how the processes are scheduled. While nobody holds it, T follows the host's
+ * monotonic clock times `pace` (PPS edges pass, timeouts run), as a real radio's time does. A
+ * request is also answered when its timeout has passed in host time (with what there is: the caller
+ * retries), so a process that stops time does not hang the others' calls.
  *
  * Protocol: one request = frame 1 twin_air_req (+ frame 2: cf32 samples for TX); one reply =
  * frame 1 twin_air_rep (+ frame 2: cf32 samples for RX). Host byte order (ipc/tcp on one host or
@@ -35,12 +35,12 @@ enum twin_air_op {
     TWIN_AIR_RXSTART,  /* a = start tick (-1: now), b = samples (0: continuous). rep.code = 1 late
                           (the command is dropped, as the device drops a late stream command) */
     TWIN_AIR_RXSTOP,
-    TWIN_AIR_RX,       /* a = samples wanted, b = timeout in ticks: reply with the next samples of
-                          the stream once T passed them (or at the timeout, in virtual or host
-                          time whichever comes first, with what there is).
-                          rep.a = air tick of the first sample, rep.n samples, rep.code bit 0 =
-                          stream ended (num_samps done), bit 1 = overflow: the device read so late
-                          that its buffers overflowed; no samples, the stream resumes at rep.a */
+    TWIN_AIR_RX, /* a = samples wanted, b = timeout in ticks: reply with the next samples of
+                    the stream once T passed them (or at the timeout, in virtual or host
+                    time whichever comes first, with what there is).
+                    rep.a = air tick of the first sample, rep.n samples, rep.code bit 0 =
+                    stream ended (num_samps done), bit 1 = overflow: the device read so late
+                    that its buffers overflowed; no samples, the stream resumes at rep.a */
     TWIN_AIR_LEAVE
 };
 
@@ -65,6 +65,7 @@ typedef struct twin_air_cfg {
     double fs;      /* air sample rate, S/s (every streaming device must use it) */
     double loss_db; /* path loss between any two devices, dB */
     double pace;    /* idle time: virtual seconds per host second */
+    double hold_s;  /* a streaming device quiet this long (host s) no longer holds the air */
     int paced;      /* also while streaming, T never runs more than 0.1 s ahead of the host clock
                        times pace (rehearsals: a process that joins late is not left behind) */
 } twin_air_cfg;
@@ -76,7 +77,9 @@ am_status twin_air_start(void *zctx, const char *endpoint, const twin_air_cfg *c
 void twin_air_stop(twin_air *a); /* NULL is a no-op */
 
 /* Serves `endpoint` on the calling thread until *stop becomes non-zero (a process's air). */
-am_status
-twin_air_serve(void *zctx, const char *endpoint, const twin_air_cfg *cfg, volatile sig_atomic_t *stop);
+am_status twin_air_serve(void *zctx,
+                         const char *endpoint,
+                         const twin_air_cfg *cfg,
+                         volatile sig_atomic_t *stop);
 
 #endif

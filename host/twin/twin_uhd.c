@@ -29,7 +29,7 @@
 #define TWIN_TX_GAIN_STEP 0.25
 #define TWIN_RX_GAIN_MAX 76.0
 #define TWIN_RX_GAIN_STEP 1.0
-#define TWIN_TX_DBM_AT_0 (-79.75) /* dBm at 0 dBFS and 0 dB TX gain */
+#define TWIN_TX_DBM_AT_0 (-79.75)   /* dBm at 0 dBFS and 0 dB TX gain */
 #define TWIN_RX_FS_DBM_AT_0 (-15.0) /* dBm for 0 dBFS at 0 dB RX gain */
 #define TWIN_FREQ_MIN 70e6
 #define TWIN_FREQ_MAX 6e9
@@ -85,14 +85,14 @@ typedef struct twin_cfg {
     uint64_t seed;
     int have_seed;
     char air[256]; /* "" = this process's private air; "@EP" host and bind EP; "EP" connect */
-    double rate, loss_db, nf_db, pace;
+    double rate, loss_db, nf_db, pace, hold_s;
     int pps_none, ref_unlocked, gpsdo, paced;
     unsigned underflow; /* every underflow-th burst runs dry after its first packet (fault) */
     double time_offset; /* seconds added to this device's time register at make */
 } twin_cfg;
 
 static const char *const twin_keys =
-    "profile, seed, air, rate, loss_db, nf_db, pace, paced, pps, ref, gpsdo, time_offset, "
+    "profile, seed, air, rate, loss_db, nf_db, pace, paced, hold_s, pps, ref, gpsdo, time_offset, "
     "underflow";
 
 static int num(const char *v, double *out)
@@ -113,6 +113,7 @@ static uhd_error parse_cfg(twin_cfg *c)
     c->loss_db = 60;
     c->nf_db = 8;
     c->pace = 1;
+    c->hold_s = 0.5;
     const char *env = getenv("AIRMETA_TWIN");
     if (!env)
         return ok();
@@ -134,8 +135,9 @@ static uhd_error parse_cfg(twin_cfg *c)
             phy_impair_cfg pc;
             phy_impair_cfg_default(&pc);
             if (phy_impair_profile(v, &pc) != AM_OK)
-                return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN profile='%s' is not one of %s",
-                           v, phy_impair_profile_names());
+                return err(UHD_ERROR_INVALID_DEVICE,
+                           "twin: AIRMETA_TWIN profile='%s' is not one of %s", v,
+                           phy_impair_profile_names());
             snprintf(c->profile, sizeof c->profile, "%s", v);
         } else if (strcmp(k, "seed") == 0) {
             good = num(v, &x) && x >= 0 && x < 9e15 && x == floor(x);
@@ -154,6 +156,8 @@ static uhd_error parse_cfg(twin_cfg *c)
             good = num(v, &c->nf_db) && c->nf_db >= 0 && c->nf_db <= 40;
         } else if (strcmp(k, "pace") == 0) {
             good = num(v, &c->pace) && c->pace >= 1e-3 && c->pace <= 1e3;
+        } else if (strcmp(k, "hold_s") == 0) {
+            good = num(v, &c->hold_s) && c->hold_s >= 0 && c->hold_s <= 60;
         } else if (strcmp(k, "paced") == 0) {
             good = strcmp(v, "yes") == 0 || strcmp(v, "no") == 0;
             c->paced = strcmp(v, "yes") == 0;
@@ -186,7 +190,7 @@ static uhd_error parse_cfg(twin_cfg *c)
  * ------------------------------------------------------------------------------------------- */
 typedef struct async_ev {
     uhd_async_metadata_event_code_t code;
-    int64_t due; /* air tick from which it can be read */
+    int64_t due;   /* air tick from which it can be read */
     int64_t dtick; /* device tick it refers to */
 } async_ev;
 
@@ -223,8 +227,8 @@ struct uhd_rx_streamer {
     struct uhd_usrp *u;
     size_t spp;
     int on, ended, late_pending, first;
-    int ovf_pending;       /* an overflow to report once the samples before it are read */
-    int64_t ovf_at;        /* air tick where the stream resumes */
+    int ovf_pending;   /* an overflow to report once the samples before it are read */
+    int64_t ovf_at;    /* air tick where the stream resumes */
     int64_t start_air; /* air tick of the stream's first sample */
     int64_t out_idx;   /* samples delivered since */
     float complex *fifo;
@@ -278,8 +282,12 @@ struct uhd_sensor_value_t {
 /* ---------------------------------------------------------------------------------------------
  * Talking to the air.
  * ------------------------------------------------------------------------------------------- */
-static uhd_error air_call(struct uhd_usrp *u, twin_air_req q, const void *data, size_t len,
-                          twin_air_rep *rep, zmq_msg_t *payload)
+static uhd_error air_call(struct uhd_usrp *u,
+                          twin_air_req q,
+                          const void *data,
+                          size_t len,
+                          twin_air_rep *rep,
+                          zmq_msg_t *payload)
 {
     q.dev = u->id;
     if (zmq_send(u->sock, &q, sizeof q, len ? ZMQ_SNDMORE : 0) < 0 ||
@@ -418,11 +426,15 @@ static uhd_error ctx_acquire(const twin_cfg *c)
     uhd_error e = UHD_ERROR_NONE;
     if (!g_ctx && !(g_ctx = zmq_ctx_new()))
         e = err(UHD_ERROR_IO, "twin: cannot make a ZeroMQ context");
-    const char *host = c->air[0] == '\0' ? "inproc://airmeta-twin-air"
+    const char *host = c->air[0] == '\0'  ? "inproc://airmeta-twin-air"
                        : c->air[0] == '@' ? c->air + 1
                                           : NULL;
     if (e == UHD_ERROR_NONE && host && !g_air) {
-        twin_air_cfg ac = {.fs = c->rate, .loss_db = c->loss_db, .pace = c->pace, .paced = c->paced};
+        twin_air_cfg ac = {.fs = c->rate,
+                           .loss_db = c->loss_db,
+                           .pace = c->pace,
+                           .paced = c->paced,
+                           .hold_s = c->hold_s};
         if (twin_air_start(g_ctx, host, &ac, &g_air) != AM_OK)
             e = err(UHD_ERROR_IO, "twin: %s", am_last_error());
         else
@@ -485,7 +497,7 @@ uhd_error uhd_usrp_make(uhd_usrp_handle *h, const char *args)
     }
     char ep[sizeof u->cfg.air];
     snprintf(ep, sizeof ep, "%s",
-             u->cfg.air[0] == '\0' ? "inproc://airmeta-twin-air"
+             u->cfg.air[0] == '\0'  ? "inproc://airmeta-twin-air"
              : u->cfg.air[0] == '@' ? u->cfg.air + 1
                                     : u->cfg.air);
     snprintf(u->cfg.air, sizeof u->cfg.air, "%s", ep); /* the endpoint, for messages */
@@ -608,8 +620,8 @@ uhd_error uhd_usrp_get_master_clock_rate(uhd_usrp_handle h, size_t mboard, doubl
 }
 
 /* ---- tuning: every tune leaves the AD9361's LOs at a new random phase ---- */
-static uhd_error tune(struct uhd_usrp *u, const uhd_tune_request_t *req, double *dst,
-                      uhd_tune_result_t *res)
+static uhd_error
+tune(struct uhd_usrp *u, const uhd_tune_request_t *req, double *dst, uhd_tune_result_t *res)
 {
     if (!req || !isfinite(req->target_freq))
         return err(UHD_ERROR_VALUE, "ValueError: tune request");
@@ -623,13 +635,17 @@ static uhd_error tune(struct uhd_usrp *u, const uhd_tune_request_t *req, double 
     return ok();
 }
 
-uhd_error uhd_usrp_set_tx_freq(uhd_usrp_handle h, uhd_tune_request_t *req, size_t chan,
+uhd_error uhd_usrp_set_tx_freq(uhd_usrp_handle h,
+                               uhd_tune_request_t *req,
+                               size_t chan,
                                uhd_tune_result_t *res)
 {
     (void)chan;
     return tune(h, req, &h->tx_freq, res);
 }
-uhd_error uhd_usrp_set_rx_freq(uhd_usrp_handle h, uhd_tune_request_t *req, size_t chan,
+uhd_error uhd_usrp_set_rx_freq(uhd_usrp_handle h,
+                               uhd_tune_request_t *req,
+                               size_t chan,
                                uhd_tune_result_t *res)
 {
     (void)chan;
@@ -715,13 +731,14 @@ uhd_error uhd_usrp_set_rx_antenna(uhd_usrp_handle h, const char *ant, size_t cha
 /* ---- sources and sensors ---- */
 static uhd_error set_source(struct uhd_usrp *u, const char *src, char *dst, size_t cap)
 {
-    if (!src || (strcmp(src, "internal") != 0 && strcmp(src, "external") != 0 &&
-                 strcmp(src, "gpsdo") != 0))
+    if (!src ||
+        (strcmp(src, "internal") != 0 && strcmp(src, "external") != 0 && strcmp(src, "gpsdo") != 0))
         return err(UHD_ERROR_VALUE, "ValueError: source '%s' (internal, external, gpsdo)",
                    src ? src : "");
     if (strcmp(src, "gpsdo") == 0 && !u->cfg.gpsdo)
-        return err(UHD_ERROR_VALUE,
-                   "ValueError: source 'gpsdo' but this B210 has no GPSDO (AIRMETA_TWIN gpsdo=yes)");
+        return err(
+            UHD_ERROR_VALUE,
+            "ValueError: source 'gpsdo' but this B210 has no GPSDO (AIRMETA_TWIN gpsdo=yes)");
     snprintf(dst, cap, "%s", src);
     return ok();
 }
@@ -763,7 +780,9 @@ uhd_error uhd_sensor_value_to_int(uhd_sensor_value_handle h, int *out)
     return ok();
 }
 
-uhd_error uhd_usrp_get_mboard_sensor(uhd_usrp_handle h, const char *name, size_t mboard,
+uhd_error uhd_usrp_get_mboard_sensor(uhd_usrp_handle h,
+                                     const char *name,
+                                     size_t mboard,
                                      uhd_sensor_value_handle *out)
 {
     (void)mboard;
@@ -1056,13 +1075,11 @@ uhd_error uhd_rx_metadata_out_of_sequence(uhd_rx_metadata_handle h, bool *out)
 }
 uhd_error uhd_rx_metadata_strerror(uhd_rx_metadata_handle h, char *out, size_t len)
 {
-    static const char *const names[] = {[0x0] = "ERROR_CODE_NONE",
-                                        [0x1] = "ERROR_CODE_TIMEOUT",
-                                        [0x2] = "ERROR_CODE_LATE_COMMAND",
-                                        [0x4] = "ERROR_CODE_BROKEN_CHAIN",
-                                        [0x8] = "ERROR_CODE_OVERFLOW",
-                                        [0xC] = "ERROR_CODE_ALIGNMENT",
-                                        [0xF] = "ERROR_CODE_BAD_PACKET"};
+    static const char *const names[] = {
+        [0x0] = "ERROR_CODE_NONE",         [0x1] = "ERROR_CODE_TIMEOUT",
+        [0x2] = "ERROR_CODE_LATE_COMMAND", [0x4] = "ERROR_CODE_BROKEN_CHAIN",
+        [0x8] = "ERROR_CODE_OVERFLOW",     [0xC] = "ERROR_CODE_ALIGNMENT",
+        [0xF] = "ERROR_CODE_BAD_PACKET"};
     unsigned c = (unsigned)h->ec;
     snprintf(out, len, "%s", c < 16 && names[c] ? names[c] : "ERROR_CODE_UNKNOWN");
     return ok();
@@ -1084,8 +1101,8 @@ static uhd_error rx_chain(struct uhd_rx_streamer *s, float complex *r, size_t n,
         return err(UHD_ERROR_UNKNOWN, "twin: out of memory");
     size_t got = n;
     if (u->imp) {
-        if (phy_impair_execute(u->imp, PHY_IMPAIR_RX, r, n, s->fifo + s->flen,
-                               s->fcap - s->flen, &got) != AM_OK)
+        if (phy_impair_execute(u->imp, PHY_IMPAIR_RX, r, n, s->fifo + s->flen, s->fcap - s->flen,
+                               &got) != AM_OK)
             return err(UHD_ERROR_RUNTIME, "twin: %s", am_last_error());
         if (lat) {
             float complex z[PHY_IMPAIR_M + 2] = {0};
@@ -1103,8 +1120,12 @@ static uhd_error rx_chain(struct uhd_rx_streamer *s, float complex *r, size_t n,
     return ok();
 }
 
-uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s, void **buffs, size_t n,
-                               uhd_rx_metadata_handle *mdp, double timeout, bool one_packet,
+uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s,
+                               void **buffs,
+                               size_t n,
+                               uhd_rx_metadata_handle *mdp,
+                               double timeout,
+                               bool one_packet,
                                size_t *items)
 {
     struct uhd_usrp *u = s->u;
@@ -1126,8 +1147,8 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s, void **buffs, size_t n,
         int64_t tmo = timeout > 0 ? (int64_t)ceil(timeout * (double)u->fs) : 0;
         twin_air_rep rep;
         zmq_msg_t p;
-        uhd_error e = air_call(u, (twin_air_req){.op = TWIN_AIR_RX, .a = want, .b = tmo}, NULL, 0,
-                               &rep, &p);
+        uhd_error e =
+            air_call(u, (twin_air_req){.op = TWIN_AIR_RX, .a = want, .b = tmo}, NULL, 0, &rep, &p);
         if (e != UHD_ERROR_NONE)
             return e;
         size_t m = zmq_msg_size(&p) / sizeof(float complex);
@@ -1236,8 +1257,12 @@ uhd_error uhd_tx_streamer_max_num_samps(uhd_tx_streamer_handle h, size_t *out)
     return ok();
 }
 
-uhd_error uhd_tx_metadata_make(uhd_tx_metadata_handle *h, bool has_time_spec, int64_t full_secs,
-                               double frac_secs, bool start_of_burst, bool end_of_burst)
+uhd_error uhd_tx_metadata_make(uhd_tx_metadata_handle *h,
+                               bool has_time_spec,
+                               int64_t full_secs,
+                               double frac_secs,
+                               bool start_of_burst,
+                               bool end_of_burst)
 {
     *h = calloc(1, sizeof **h);
     if (!*h)
@@ -1253,8 +1278,8 @@ uhd_error uhd_tx_metadata_free(uhd_tx_metadata_handle *h)
     return ok();
 }
 
-static void push_ev(struct uhd_tx_streamer *s, uhd_async_metadata_event_code_t c, int64_t due,
-                    int64_t dtick)
+static void
+push_ev(struct uhd_tx_streamer *s, uhd_async_metadata_event_code_t c, int64_t due, int64_t dtick)
 {
     if (s->qn == sizeof s->q / sizeof s->q[0]) { /* the device's queue is full: oldest lost */
         s->qh = (s->qh + 1) % (sizeof s->q / sizeof s->q[0]);
@@ -1344,7 +1369,7 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW, rep.a + (int64_t)dry,
                 rep.a + (int64_t)dry + u->off);
     if (dry && s->next_burst)
-        return ok(); /* the rest and its end of burst were dropped: no ack */
+        return ok();  /* the rest and its end of burst were dropped: no ack */
     if (rep.a >= 0) { /* the burst (or what was left of it) goes out: ack at its end */
         size_t out = rep.code == 1 ? ny - (s->first_len < ny ? s->first_len : ny) : ny;
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK, rep.a + (int64_t)out,
@@ -1353,8 +1378,12 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
     return ok();
 }
 
-uhd_error uhd_tx_streamer_send(uhd_tx_streamer_handle s, const void **buffs, size_t n,
-                               uhd_tx_metadata_handle *mdp, double timeout, size_t *items)
+uhd_error uhd_tx_streamer_send(uhd_tx_streamer_handle s,
+                               const void **buffs,
+                               size_t n,
+                               uhd_tx_metadata_handle *mdp,
+                               double timeout,
+                               size_t *items)
 {
     (void)timeout;
     *items = 0;
@@ -1404,8 +1433,10 @@ uhd_error uhd_async_metadata_event_code(uhd_async_metadata_handle h,
     return ok();
 }
 
-uhd_error uhd_tx_streamer_recv_async_msg(uhd_tx_streamer_handle s, uhd_async_metadata_handle *mdp,
-                                         double timeout, bool *valid)
+uhd_error uhd_tx_streamer_recv_async_msg(uhd_tx_streamer_handle s,
+                                         uhd_async_metadata_handle *mdp,
+                                         double timeout,
+                                         bool *valid)
 {
     *valid = false;
     struct uhd_usrp *u = s->u;

@@ -70,8 +70,8 @@ AM_TEST(time_advance_is_samples_over_rate, unit)
     AM_CHECK(ticks(now) == t0 + (int64_t)(n + m), "time %lld", (long long)ticks(now));
     radio_stats st;
     radio_get_stats(r, &st);
-    AM_CHECK(st.rx_samples == n + m && st.overflows == 0 && st.timestamp_jumps == 0,
-             "rx %llu", (unsigned long long)st.rx_samples);
+    AM_CHECK(st.rx_samples == n + m && st.overflows == 0 && st.timestamp_jumps == 0, "rx %llu",
+             (unsigned long long)st.rx_samples);
     AM_CHECK_OK(radio_rx_stop(r));
     radio_close(r);
     free(y);
@@ -377,7 +377,7 @@ AM_TEST(overflow_when_a_receiver_falls_behind, unit)
     AM_REQUIRE_OK(radio_rx_start(b, NULL)); /* same air instant: both hold */
     float complex *y = malloc(200000 * sizeof *y);
     int64_t ta = 0, tb = 0, ta2 = 0;
-    AM_REQUIRE(read_n(a, y, 1000, &ta), "A");  /* B quiet: waits until B stops holding */
+    AM_REQUIRE(read_n(a, y, 1000, &ta), "A");   /* B quiet: waits until B stops holding */
     AM_REQUIRE(read_n(b, y, 200000, &tb), "B"); /* A quiet: the air runs on without it */
     radio_stats st;
     radio_get_stats(a, &st);
