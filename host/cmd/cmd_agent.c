@@ -16,10 +16,10 @@
  * stream and the error memory once the previous round's verdict is known: all that round r
  * depends on besides theta); a MODEL of a round it has passed restores that round's state, so the
  * repeated rounds are the uninterrupted run's, bit for bit. Older than that: the agent goes on
- * from its current state and says so. With --state FILE the kept states are also written to FILE
- * (atomically, host/run/checkpoint.h) whenever one is added, and read back when the agent starts:
- * an agent stopped with its server (BYE after SIGTERM) or killed, started again with the same
- * FILE, takes up the resumed rounds exactly as if it had never stopped. */
+ * from its current state and says so. With --state FILE the live and kept states are also written
+ * to FILE (atomically, host/run/checkpoint.h; see state_write) and read back when the agent
+ * starts: an agent stopped with its server (BYE after SIGTERM) or killed with it, started again
+ * with the same FILE, takes up the resumed rounds exactly as if it had never stopped. */
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
 #include <inttypes.h>
 #include <math.h>
@@ -167,40 +167,69 @@ static void state_free(agent_state *s)
     free(s->state_buf);
 }
 
-/* --state FILE after the checkpoint header: u32 magic 0x53474141 ("AAGS"), u32 version 1, u32
- * agent id, u32 n, then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D] (this machine's
- * byte order). The header's config_crc is the CRC-32 of the id and the run's learner block
- * (WELCOME): a file of another run or agent is refused. */
+/* --state FILE after the checkpoint header (this machine's byte order):
+ *   u32 magic 0x53474141 ("AAGS"), u32 version 2, u32 agent id, u32 n,
+ *   the live state: u32 pending, u32 pend_round, u64 rng[4], f32 m[D], f32 v[D], f32 delivered[D]
+ *   (the round in flight, whose verdict is not known yet: resolved by the next MODEL),
+ *   then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D].
+ * It is rewritten when a state is kept, when a round's update is made (before its STATUS) and
+ * when its burst is made (before it is sent): whatever the server applied before a crash, the
+ * file has what the agent needs to go on from the server's checkpoint. The header's config_crc is
+ * the CRC-32 of the id and the run's learner block (WELCOME): another run's or agent's file is
+ * refused. */
 #define AGENT_STATE_MAGIC 0x53474141u
-#define AGENT_STATE_HDR 16u
+#define AGENT_STATE_VERSION 2u
 
 static size_t snap_bytes(const agent_state *s)
 {
     return 8 + sizeof(am_rng) + 4 * s->D;
 }
 
+static size_t live_bytes(const agent_state *s)
+{
+    return 16 + 8 + sizeof(am_rng) + 12 * s->D;
+}
+
+static void put_f(unsigned char **p, const void *v, size_t n)
+{
+    memcpy(*p, v, n);
+    *p += n;
+}
+
 static am_status state_write(agent_state *s)
 {
     unsigned char *p = s->state_buf;
+    const uint32_t h[4] = {AGENT_STATE_MAGIC, AGENT_STATE_VERSION, s->o.id, 0};
+    put_f(&p, h, sizeof h);
+    const uint32_t pr[2] = {(uint32_t)s->pending, s->pend_round};
+    put_f(&p, pr, sizeof pr);
+    put_f(&p, &s->rng, sizeof s->rng);
+    put_f(&p, s->m, 4 * s->D);
+    put_f(&p, s->v, 4 * s->D);
+    put_f(&p, s->del, 4 * s->D);
     uint32_t n = 0, last = 0;
     for (unsigned i = 0; i < s->o.keep_rounds; i++)
         if (s->snap[i].valid) {
             const agent_snap *c = &s->snap[i];
             const uint32_t rr[2] = {c->round, 0};
-            unsigned char *q = p + AGENT_STATE_HDR + (size_t)n * snap_bytes(s);
-            memcpy(q, rr, 8);
-            memcpy(q + 8, &c->rng, sizeof c->rng);
-            memcpy(q + 8 + sizeof c->rng, c->m, 4 * s->D);
+            put_f(&p, rr, 8);
+            put_f(&p, &c->rng, sizeof c->rng);
+            put_f(&p, c->m, 4 * s->D);
             last = n++ ? (c->round > last ? c->round : last) : c->round;
         }
-    const uint32_t h[4] = {AGENT_STATE_MAGIC, 1, s->o.id, n};
-    memcpy(p, h, sizeof h);
+    memcpy((unsigned char *)s->state_buf + 12, &n, 4);
     const checkpoint_info ci = {
         .round = last, .agents = 1, .dim = s->D, .config_crc = s->state_crc};
-    return checkpoint_write(s->o.state, &ci, p, AGENT_STATE_HDR + n * snap_bytes(s));
+    return checkpoint_write(s->o.state, &ci, s->state_buf, live_bytes(s) + n * snap_bytes(s));
 }
 
-/* The kept states from --state FILE (none there: a fresh start); the live state is the latest. */
+static int rng_ok(const am_rng *r)
+{
+    return (r->s[0] | r->s[1] | r->s[2] | r->s[3]) != 0;
+}
+
+/* The live and kept states from --state FILE (none there: a fresh start). Validated before any
+ * is used. */
 static am_status state_read(agent_state *s)
 {
     const checkpoint_info ex = {.agents = 1, .dim = s->D, .config_crc = s->state_crc};
@@ -213,48 +242,69 @@ static am_status state_read(agent_state *s)
     if (st != AM_OK)
         return am_error_wrap(st, "--state (a file of another run or agent? remove it to start "
                                  "afresh)");
-    uint32_t h[4] = {0, 0, 0, 0};
-    if (n >= AGENT_STATE_HDR)
+    uint32_t h[4] = {0, 0, 0, 0}, pr[2] = {0, 0};
+    if (n >= live_bytes(s)) {
         memcpy(h, blob, sizeof h);
-    if (n < AGENT_STATE_HDR || h[0] != AGENT_STATE_MAGIC || h[1] != 1 || h[2] != s->o.id ||
-        h[3] > s->o.keep_rounds || n != AGENT_STATE_HDR + h[3] * snap_bytes(s)) {
+        memcpy(pr, (const unsigned char *)blob + 16, sizeof pr);
+    }
+    if (n < live_bytes(s) || h[0] != AGENT_STATE_MAGIC || h[1] != AGENT_STATE_VERSION ||
+        h[2] != s->o.id || h[3] > s->o.keep_rounds || pr[0] > 1 ||
+        n != live_bytes(s) + h[3] * snap_bytes(s)) {
         free(blob);
         return AM_FAIL(AM_EFORMAT,
                        "--state %s: not agent %u's states (%u of them in %zu bytes; --keep-rounds "
                        "%u)",
                        s->o.state, s->o.id, h[3], n, s->o.keep_rounds);
     }
-    const unsigned char *p = (const unsigned char *)blob + AGENT_STATE_HDR;
-    agent_snap *latest = NULL;
-    for (uint32_t i = 0; i < h[3]; i++, p += snap_bytes(s)) {
+    const unsigned char *p = (const unsigned char *)blob + 24;
+    am_rng live;
+    memcpy(&live, p, sizeof live);
+    p += sizeof live;
+    float *lv = malloc(12 * s->D); /* m, v, delivered: checked before use */
+    if (!lv) {
+        free(blob);
+        return AM_FAIL(AM_ENOMEM, "--state: out of memory");
+    }
+    memcpy(lv, p, 12 * s->D);
+    p += 12 * s->D;
+    int ok = rng_ok(&live) && fl_vec_finite(lv, 3 * s->D);
+    for (uint32_t i = 0; ok && i < h[3]; i++, p += snap_bytes(s)) {
         agent_snap *c = &s->snap[i];
         memcpy(&c->round, p, 4);
         memcpy(&c->rng, p + 8, sizeof c->rng);
         memcpy(c->m, p + 8 + sizeof c->rng, 4 * s->D);
-        c->valid = 1;
-        if (!fl_vec_finite(c->m, s->D) ||
-            (c->rng.s[0] | c->rng.s[1] | c->rng.s[2] | c->rng.s[3]) == 0) {
-            free(blob);
-            for (unsigned k = 0; k < s->o.keep_rounds; k++)
-                s->snap[k].valid = 0;
-            return AM_FAIL(AM_EFORMAT, "--state %s: round %u's memory is not finite or its RNG "
-                                       "is zero",
-                           s->o.state, c->round);
-        }
-        if (!latest || c->round > latest->round)
-            latest = c;
+        ok = rng_ok(&c->rng) && fl_vec_finite(c->m, s->D);
     }
     free(blob);
-    if (latest) {
-        s->rng = latest->rng;
-        memcpy(s->m, latest->m, 4 * s->D);
-        if (!s->o.quiet) {
-            printf("agent %u: %u kept states read from %s (rounds up to %u)\n", s->o.id, h[3],
-                   s->o.state, latest->round);
-            fflush(stdout);
-        }
+    if (!ok) {
+        free(lv);
+        return AM_FAIL(AM_EFORMAT, "--state %s: a memory is not finite or an RNG is zero",
+                       s->o.state);
+    }
+    for (uint32_t i = 0; i < h[3]; i++)
+        s->snap[i].valid = 1;
+    s->rng = live;
+    memcpy(s->m, lv, 4 * s->D);
+    memcpy(s->v, lv + s->D, 4 * s->D);
+    memcpy(s->del, lv + 2 * s->D, 4 * s->D);
+    free(lv);
+    s->pending = (int)pr[0];
+    s->pend_round = pr[1];
+    s->sent = 1; /* its verdict decides: an update the server applied was sent */
+    if (!s->o.quiet) {
+        printf("agent %u: state read from %s: %u kept rounds%s\n", s->o.id, s->o.state, h[3],
+               s->pending ? ", one in flight" : "");
+        fflush(stdout);
     }
     return AM_OK;
+}
+
+/* With --state: the file rewritten (a failed write warns; the run goes on, only a restart of
+ * this agent would miss it). */
+static void state_save(agent_state *s)
+{
+    if (s->o.state && state_write(s) != AM_OK)
+        fprintf(stderr, "airmeta agent: warning: %s\n", am_last_error());
 }
 
 static am_status open_data(agent_state *s, const ctrl_welcome *w);
@@ -315,7 +365,7 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     for (unsigned i = 0; s->snap && i < s->o.keep_rounds; i++)
         if (!(s->snap[i].m = malloc(D * sizeof *s->m)))
             return AM_FAIL(AM_ENOMEM, "agent: %u snapshots of D = %zu", s->o.keep_rounds, D);
-    s->state_cap = AGENT_STATE_HDR + (size_t)s->o.keep_rounds * snap_bytes(s);
+    s->state_cap = live_bytes(s) + (size_t)s->o.keep_rounds * snap_bytes(s);
     if (s->o.state)
         s->state_buf = malloc(s->state_cap);
     if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl ||
@@ -437,8 +487,7 @@ static void snap_take(agent_state *s, uint32_t r)
     to->round = r;
     to->rng = s->rng;
     memcpy(to->m, s->m, s->D * sizeof *s->m);
-    if (s->o.state && state_write(s) != AM_OK)
-        fprintf(stderr, "airmeta agent: warning: %s\n", am_last_error());
+    state_save(s);
 }
 
 static agent_snap *snap_find(agent_state *s, uint32_t r)
@@ -518,6 +567,7 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     s->pending = 1;
     s->sent = 0;
     s->pend_round = round;
+    state_save(s); /* before the STATUS: the server cannot use an update the file does not hold */
     if ((long)round == s->o.late_status_round)
         sleep_s(s->o.late_status_s); /* fault injection (tests): a report after the deadline */
     ctrl_msg m;
@@ -584,6 +634,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     clip_to_eta(s, g->eta);
     if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
         return st;
+    state_save(s); /* what the burst delivers, before it is sent */
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick, 1.0)) != AM_OK) {
         if (!s->o.quiet)
             fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
@@ -639,6 +690,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
     if (st != AM_OK)
         return st;
+    state_save(s); /* what the burst delivers, before it is sent */
     if ((long)round == s->o.late_burst_round)
         sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */
     radio_time at = radio_time_from_ticks(g->tx_tick, s->rate);
@@ -813,7 +865,7 @@ int cmd_agent(int argc, char **argv)
         {"--state", CLI_STR, &o->state,
          "this agent's kept states (--keep-rounds) on disk, rewritten atomically every round and "
          "read back at start: restarted with the same FILE (after its server's stop, or a kill) "
-         "the agent takes up a resumed run's rounds exactly",
+         "the agent takes up a resumed run's rounds exactly (one FILE per run and agent)",
          1, 0, NULL},
         {"--server-key", CLI_STR, &o->server_key,
          "the server's public key: its NAME.pub file or the 40 z85 characters", 1, 0, NULL},
