@@ -16,7 +16,10 @@
 #        the same --state files (their kept states on disk): again ref's bytes except wall_s, and
 #        ref's theta.f32. Without --state (fresh agents: new error memories, task streams from
 #        round 1) the rounds after the stop differ (checked too, so that the comparison can see
-#        a difference).
+#        a difference);
+#  all   the server, the chan and both agents are killed (-9) together after a random round and
+#        all started again, the agents on their --state files (written before each STATUS and
+#        each burst): ref's bytes except wall_s and the event counters, ref's theta.f32.
 # Timeouts are generous (a late report or burst would change a round): nothing waits for them when
 # every process keeps up.
 # Then --resume is refused for a folder without a server run (empty, or a sim run's), a conflicting
@@ -134,10 +137,23 @@ rm "$out/fresh/.airmeta-run"
 start_peers term2 term
 resume "$out/term" term-resumed || fail "term: resumed server exit $?"
 wait_peers term2
-grep -q "kept states read from" "$out/term2-agent0.log" || fail "term: agent 0 read no states"
+grep -q "state read from" "$out/term2-agent0.log" || fail "term: agent 0 read no states"
 start_peers fresh
 resume "$out/fresh" fresh-resumed || fail "fresh: resumed server exit $?"
 wait_peers fresh
+
+# all: the server, the chan and the agents killed (-9) together after a random round; all started
+# again (the agents on their --state files), the server with --resume
+A=$((2 + RANDOM % 9))
+serve all-server "${bind[@]}" "${srv_sec[@]}" "${common[@]}" --out "$out/all"
+start_peers all all
+lines "$out/all/metrics.jsonl" $A || fail "all: round $A not reached"
+kill -9 "$spid" "${ppids[@]}"
+for p in "$spid" "${ppids[@]}"; do wait "$p" 2>/dev/null; done
+echo "all: every process killed (-9) with $(wc -l <"$out/all/metrics.jsonl") rounds in metrics.jsonl"
+start_peers all2 all
+resume "$out/all" all-resumed || fail "all: resumed server exit $?"
+wait_peers all2
 
 python3 - "$out" "$stopped" <<'PY' || fail "metrics"
 import json, math, re, struct, sys
@@ -151,8 +167,8 @@ def events(run):
     return [tuple(json.loads(l)[k] for k in EVENTS) for l in open(f"{out}/{run}/metrics.jsonl")]
 def theta(run):
     return open(f"{out}/{run}/theta.f32", "rb").read()
-ref, kill, term, fresh = rows("ref"), rows("kill"), rows("term"), rows("fresh")
-assert [len(x) for x in (ref, kill, term, fresh)] == [12] * 4, [len(x) for x in (ref, kill, term)]
+ref, kill, term, fresh, al = rows("ref"), rows("kill"), rows("term"), rows("fresh"), rows("all")
+assert [len(x) for x in (ref, kill, term, fresh, al)] == [12] * 5, [len(x) for x in (ref, kill)]
 assert all(json.loads(l)["decoded"] for l in ref), "ref: a round not decoded"
 diff = [i + 1 for i in range(12) if ref[i] != kill[i]]
 assert not diff, f"kill: rounds {diff} differ from the uninterrupted run"
@@ -164,6 +180,11 @@ diff = [i + 1 for i in range(12) if ref[i] != term[i]]
 assert not diff, f"term: rounds {diff} differ from the uninterrupted run"
 assert theta("term") == theta("ref"), "term: theta.f32 differs"
 print(f"term: 12 of 12 metrics lines and theta.f32 identical to ref")
+diff = [i + 1 for i in range(12) if ref[i] != al[i]]
+assert not diff, f"all: rounds {diff} differ from the uninterrupted run"
+assert theta("all") == theta("ref"), "all: theta.f32 differs"
+print(f"all: 12 of 12 metrics lines and theta.f32 identical to ref; event counters "
+      f"{'the same' if events('all') == events('ref') else 'differ'}")
 assert fresh[:stopped] == ref[:stopped], "fresh: the rounds before the stop differ"
 lr = [json.loads(l)["train_loss"] for l in ref]
 lf = [json.loads(l)["train_loss"] for l in fresh]
