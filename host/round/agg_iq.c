@@ -43,6 +43,7 @@
 #include "core/pool.h"
 #include "core/rng.h"
 #include "phy/beacon.h"
+#include "phy/cal.h"
 #include "phy/chan.h"
 #include "phy/fft.h"
 #include "phy/frame.h"
@@ -72,7 +73,12 @@ enum { PHASE_BEACON = 1, PHASE_TX = 2 };
 
 typedef struct agg_iq {
     agg_iq_cfg cfg;
-    int cfo_comp; /* resolved cfg.cfo_comp */
+    int cfo_comp;         /* resolved cfg.cfo_comp */
+    int cal;              /* resolved cfg.cal */
+    float mu;             /* its loop gain */
+    float complex *A, *E; /* with cal, K x PHY_CAL_Q: the agents' corrections, the round's E_k */
+    uint32_t *nh;         /* with cal, K: rounds each agent was heard (its loop gain's schedule) */
+    unsigned char *heard; /* with cal, K */
     char radio_name[16];
     char *radio_args, *capture_dir;
     unsigned K, M, cp, nu, nd;
@@ -157,6 +163,7 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->cfo_comp = -1;
     cfg->track = 64;
     cfg->gap = 0;
+    cfg->cal = -1;
     cfg->smooth = 0;
     cfg->threads = 2;
     cfg->seed = 1;
@@ -181,6 +188,10 @@ static am_status agent_beacon(agg_iq *q, iq_worker *w, unsigned k)
     am_status s =
         ota_agent_beacon_track(w->ag, q->dl + (size_t)k * q->dl_len, q->dl_len, 0, &q->sched,
                                q->trk ? &q->trk[k] : NULL, q->P + (size_t)k * q->M, &q->link[k]);
+    if (s == AM_OK && q->cal && q->link[k].found) { /* §8.4: slot k, correction A_k */
+        q->link[k].cal_slot = k;
+        ota_agent_correct(w->ag, q->A + (size_t)k * PHY_CAL_Q, q->P + (size_t)k * q->M);
+    }
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
@@ -263,6 +274,10 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     q->info.cfo = b->cfo;
     q->info.snr_db = b->snr_db;
     q->info.active_mean = b->active_mean;
+    if (q->cal) {
+        memcpy(q->heard, b->cal_heard, q->K);
+        memcpy(q->E, b->cal_E, (size_t)q->K * PHY_CAL_Q * sizeof *q->E);
+    }
     q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
     memcpy(q->sym, b->symbols, q->nsym * sizeof *q->sym);
     return AM_OK;
@@ -278,6 +293,7 @@ static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, 
     in->rho = r->rho;
     in->g_th = r->g_th;
     in->agents = nsched;
+    in->cal_slots = q->cal ? q->K : 0;
     in->round = r->round;
     snprintf(in->description, sizeof in->description,
              "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "
@@ -535,6 +551,23 @@ static am_status iq_aggregate(void *self,
     q->info.t_chan = t3 - t2;
     q->info.t_rx = t5 - t4;
     q->rounds++;
+    if (q->cal) { /* §8.3-§8.4: who was heard; CAL to each heard agent, which updates A_k */
+        q->info.cal = 1;
+        q->info.heard = q->heard;
+        if (!q->got)
+            memset(q->heard, 0, q->K);
+        for (unsigned k = 0; k < q->K; k++) {
+            q->heard[k] &= q->sending[k]; /* the silent cannot be heard: the receiver agrees */
+            q->info.agents_heard += q->heard[k];
+            if (!q->heard[k])
+                continue;
+            /* mu = 1/n for the first measurements (A_k is then the geometric mean of the first
+             * n: the noise is averaged from the start), then the configured mu */
+            q->nh[k] += q->nh[k] < UINT32_MAX;
+            const float mu = 1.0f / (float)q->nh[k] > q->mu ? 1.0f / (float)q->nh[k] : q->mu;
+            phy_cal_update(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
+        }
+    }
     if (!q->got) {
         q->missed++;
         memset(out, 0, d * sizeof *out);
@@ -583,6 +616,10 @@ static void iq_destroy(void *self)
     free(q->sending);
     free(q->link);
     free(q->trk);
+    free(q->A);
+    free(q->E);
+    free(q->heard);
+    free(q->nh);
     free(q->nact);
     free(q->radio_args);
     free(q->capture_dir);
@@ -629,6 +666,11 @@ static am_status validate(const agg_iq_cfg *c)
     if (c->smooth > c->nfft / 2)
         return AM_FAIL(AM_EINVAL, "iq aggregator: smooth: %u taps > M/2 = %u", c->smooth,
                        c->nfft / 2);
+    if (c->cal < -1 || c->cal > 1)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: cal: %d is not -1 (auto), 0 or 1", c->cal);
+    if (!(isfinite(c->cal_mu) && c->cal_mu >= 0.0f && c->cal_mu <= 1.0f))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: cal_mu: %g is not in (0, 1] (0 = default)",
+                       (double)c->cal_mu);
     if (c->threads < 1 || c->threads > IQ_MAX_THREADS)
         return AM_FAIL(AM_EINVAL, "iq aggregator: threads: %u is outside 1..%u", c->threads,
                        IQ_MAX_THREADS);
@@ -730,7 +772,11 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->nd = phy_frame_n_data(q->frame);
     q->ubins = phy_frame_used_bins(q->frame);
     q->dbins = phy_frame_data_bins(q->frame);
-    q->blen = phy_frame_burst_len(q->frame, q->L);
+    q->cal = cfg->cal < 0 ? cfg->impair && !phy_impair_cfg_is_ideal(cfg->impair) : cfg->cal;
+    q->mu = cfg->cal_mu > 0.0f ? cfg->cal_mu : 0.1f;
+    q->blen =
+        phy_frame_burst_len(q->frame, q->L) +
+        (size_t)phy_cal_blocks(q->nu, q->cal ? q->K : 0, NULL) * phy_frame_block_len(q->frame);
     const size_t B = phy_frame_block_len(q->frame);
     /* Noise before the burst: the detectors need history (the Schmidl-Cox window and the S1
      * decision reach one block back); after: the receiver decides a block past S1 at least. */
@@ -768,7 +814,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     cc.impair = cfg->impair;
     cc.cfo_fixed = cfg->track > 0; /* one oscillator per agent, tracked */
     q->fs_hz = cfg->impair && cfg->impair->fs_hz > 0 ? cfg->impair->fs_hz : 1e6;
-    cc.ul_tick0 = cfg->gap;        /* the burst's tick is gap + lead, the beacon's dl_lead = lead */
+    cc.ul_tick0 = cfg->gap; /* the burst's tick is gap + lead, the beacon's dl_lead = lead */
     if ((s = phy_chan_create(&cc, &q->ch)) != AM_OK)
         goto fail;
 
@@ -777,6 +823,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     rc.frame = fc;
     rc.payload_len = q->L;
     rc.gain_pool = cfg->gain_pool;
+    rc.cal_slots = q->cal ? q->K : 0;
     rc.callback = on_burst;
     rc.user = q;
     if ((s = phy_ota_rx_create(&rc, &q->rx)) != AM_OK)
@@ -797,8 +844,17 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     if (tracking && (q->trk = calloc(q->K, sizeof *q->trk)) != NULL)
         for (unsigned k = 0; k < q->K; k++)
             ota_agent_track_init(&q->trk[k], cfg->track);
+    if (q->cal) {
+        q->A = malloc((size_t)q->K * PHY_CAL_Q * sizeof *q->A);
+        q->E = malloc((size_t)q->K * PHY_CAL_Q * sizeof *q->E);
+        q->heard = calloc(q->K, 1);
+        q->nh = calloc(q->K, sizeof *q->nh);
+        if (q->A)
+            for (size_t i = 0; i < (size_t)q->K * PHY_CAL_Q; i++)
+                q->A[i] = 1.0f;
+    }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk)) {
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->nh))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",
@@ -812,7 +868,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                               .payload_len = q->L,
                               .smooth = q->cfg.smooth,
                               .cfo_comp = q->cfo_comp,
-                              .phase_only = cfg->precoding == AGG_IQ_PHASE};
+                              .phase_only = cfg->precoding == AGG_IQ_PHASE,
+                              .cal_slots = q->cal ? q->K : 0};
     for (unsigned t = 0; t < q->T; t++) {
         q->w[t].q = q;
         q->w[t].id = t;
@@ -868,6 +925,48 @@ am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t
     const agg_iq *q = a->self;
     *sym = q->sym;
     *n = q->nsym;
+    return AM_OK;
+}
+
+size_t agg_iq_state_size(const fl_agg *a)
+{
+    const agg_iq *q = agg_iq_is(a) ? a->self : NULL;
+    return q && q->cal ? (size_t)q->K * (PHY_CAL_Q * sizeof *q->A + sizeof *q->nh) : 0;
+}
+
+void agg_iq_state_save(const fl_agg *a, void *buf)
+{
+    const size_t n = agg_iq_state_size(a);
+    if (!n)
+        return;
+    const agg_iq *q = a->self;
+    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A;
+    memcpy(buf, q->A, na);
+    memcpy((unsigned char *)buf + na, q->nh, n - na);
+}
+
+am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n)
+{
+    if (n != agg_iq_state_size(a))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: calibration state of %zu bytes, want %zu", n,
+                       agg_iq_state_size(a));
+    if (!n)
+        return AM_OK;
+    agg_iq *q = a->self;
+    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A;
+    float complex *A = malloc(na);
+    if (!A)
+        return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+    memcpy(A, buf, na);
+    for (size_t i = 0; i < na / sizeof *A; i++)
+        if (!isfinite(crealf(A[i])) || !isfinite(cimagf(A[i])) ||
+            cabsf(A[i]) < PHY_CAL_A_MIN * 0.99f || cabsf(A[i]) > PHY_CAL_A_MAX * 1.01f) {
+            free(A);
+            return AM_FAIL(AM_EINVAL, "iq aggregator: calibration state: A[%zu] out of range", i);
+        }
+    memcpy(q->A, A, na);
+    memcpy(q->nh, (const unsigned char *)buf + na, n - na);
+    free(A);
     return AM_OK;
 }
 

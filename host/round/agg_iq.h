@@ -73,6 +73,16 @@ typedef struct agg_iq_cfg {
     const phy_impair_cfg *impair; /* every radio's impairments (phy_chan_cfg.impair), used by
                                      agg_iq_create only; NULL = ideal radios */
     unsigned gain_pool;      /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
+    int cal;                 /* closed-loop calibration (docs/air-interface.md §8): every burst
+                                carries K slots (agent k in slot k), the server measures each
+                                agent's gain and who was heard, and after each round every heard
+                                agent updates its correction A_k (phy_cal_update) for the next
+                                round's precoder. 1 on, 0 off, -1 auto = on iff `impair` is not
+                                ideal (every B210 profile has random LO phases and chain mismatch,
+                                which break reciprocity; ideal radios keep their bytes). */
+    float cal_mu;            /* the loop gain mu of §8.4 once an agent has been heard 1/mu times,
+                                (0, 1]; before, 1/n at its n-th measurement (A is the geometric
+                                mean of the first measurements); 0 = 0.1 */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
@@ -84,8 +94,8 @@ typedef struct agg_iq_cfg {
 } agg_iq_cfg;
 
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
- * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, smooth 0 (auto), 2 threads, seed 1, no
- * radio, no capture, fail_on_miss 0. */
+ * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, cal -1 (auto), cal_mu 0 (0.1),
+ * smooth 0 (auto), 2 threads, seed 1, no radio, no capture, fail_on_miss 0. */
 void agg_iq_cfg_default(agg_iq_cfg *cfg);
 
 /* Validates (AM_EINVAL naming the field), copies cfg, creates every object (FFTW plans on this
@@ -115,6 +125,9 @@ typedef struct agg_iq_round_info {
                                 0 without cfo_comp) */
     double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, delivered vectors, emulator with
                                             the agents' bursts made in it (precode+TX), RX */
+    int cal;                 /* calibration on: heard and cal_snr_db are the server's (§8.3) */
+    unsigned agents_heard;   /* agents the server heard in their calibration slot */
+    const unsigned char *heard; /* with cal, K: agent k heard (valid until the next round) */
     char capture[512];                   /* capture written this round ("" if none) */
 } agg_iq_round_info;
 
@@ -127,6 +140,12 @@ am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info);
  * until the next round. AM_EINVAL if a is not `iq`. */
 #define AGG_IQ_SYMBOLS_KEPT 4096u
 am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n);
+/* The agents' calibration state: corrections A (K x PHY_CAL_Q complex) and the rounds each was
+ * heard (K u32): K (8 PHY_CAL_Q + 4) bytes, 0 without calibration; for a checkpoint: a run resumed with them continues as the uninterrupted
+ * one. state_load: AM_EINVAL for the wrong size or a non-finite value. */
+size_t agg_iq_state_size(const fl_agg *a);
+void agg_iq_state_save(const fl_agg *a, void *buf);
+am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n);
 /* Rounds aggregated and rounds whose burst was missed since create. */
 am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed);
 

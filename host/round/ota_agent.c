@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "phy/beacon.h"
+#include "phy/cal.h"
 #include "phy/fft.h"
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
@@ -124,6 +125,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     phy_ota_tx_cfg_default(&tc);
     tc.frame = fc;
     tc.payload_len = q->L;
+    tc.cal_slots = cfg->cal_slots;
     if ((s = phy_beacon_rx_create(&bc, &q->brx)) != AM_OK ||
         (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK)
         goto fail;
@@ -378,6 +380,8 @@ am_status ota_agent_burst_range(ota_agent *q,
     if (!out && n)
         return AM_FAIL(AM_EINVAL, "ota_agent_burst: NULL argument");
     /* a shorter payload is zero-padded to L on the air: the transmitter reads zeros past d */
+    if (q->cfg.cal_slots && (s = phy_ota_tx_set_slot(q->tx, link->cal_slot)) != AM_OK)
+        return am_error_wrap(s, "transmitter");
     s = phy_ota_tx_execute_range(q->tx, x, d, eta, p, u0, n, out);
     if (s != AM_OK)
         return am_error_wrap(s, "transmitter");
@@ -388,6 +392,14 @@ am_status ota_agent_burst_range(ota_agent *q,
         phy_rotate_from(out, n, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI), u0);
     }
     return AM_OK;
+}
+
+void ota_agent_correct(ota_agent *q, const float complex *A, float complex *p)
+{
+    float complex *a = q->H; /* scratch: H is not needed once p is made */
+    phy_cal_interp(q->frame, A, a);
+    for (unsigned i = 0; i < q->M; i++)
+        p[i] *= a[i];
 }
 
 void ota_agent_delivered(

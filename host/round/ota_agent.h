@@ -43,6 +43,8 @@ typedef struct ota_agent_cfg {
                               pre-compensate the burst; 0: trust a shared frequency reference */
     int phase_only;        /* 0: truncated channel inversion; 1: phase-only sqrt(rho) conj(h)/|h|,
                               never truncated (phy/precode.h) */
+    unsigned cal_slots;    /* calibration slots S of the round's bursts (docs/air-interface.md §8;
+                              0 = none); the agent's slot is ota_agent_link.cal_slot */
 } ota_agent_cfg;
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */
@@ -66,6 +68,8 @@ typedef struct ota_agent_link {
                         estimate without a tracker, 0 without cfo_comp */
     float snr_db;    /* the beacon's SNR estimate */
     unsigned erased; /* used bins truncated by the precoder */
+    unsigned cal_slot; /* with cal_slots: the agent's slot (< cal_slots; set by the caller after
+                          the beacon, which clears it) */
 } ota_agent_link;
 
 /* Carrier-offset tracking across rounds (docs/air-interface.md §4.2): the agent's oscillator
@@ -160,6 +164,9 @@ am_status ota_agent_burst_range(ota_agent *q,
                                 size_t u0,
                                 size_t n,
                                 float complex *out);
+/* docs/air-interface.md §8.4: p[i] *= a(i), the agent's correction A[0..PHY_CAL_Q) (phy/cal.h)
+ * interpolated to every bin (0 stays 0: truncation and delivered are unchanged). */
+void ota_agent_correct(ota_agent *q, const float complex *A, float complex *p);
 /* ota_agent_burst's delivered (d values) for the precoder p. */
 void ota_agent_delivered(
     ota_agent *q, const float complex *p, const float *x, size_t d, float *delivered);

@@ -50,7 +50,8 @@ static void sim_defaults(sim_opts *o)
                     .nfft = 256,
                     .timing_offset = UINT32_MAX,
                     .precoding = "inversion",
-                    .impair = "ideal"};
+                    .impair = "ideal",
+                    .cal = "auto"};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
     flags_air_defaults(&o->air);
@@ -133,6 +134,11 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "iq: receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
         "phy/ota_rx.h)",
         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
+    PUT("--cal", CLI_CHOICE, &o->cal,
+        "iq: closed-loop calibration (docs/air-interface.md §8): a calibration block in every "
+        "burst, the server hears each agent and feeds its gain back, agents correct their "
+        "precoder; auto = on with a non-ideal --impair (LO phases, chain mismatch)",
+        0, 0, "auto|on|off");
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
     PUT("--out", CLI_STR, &o->out,
@@ -183,6 +189,8 @@ static int opt_crc_default(const cli_opt *op)
 {
     if (!strcmp(op->name, "--gain-pool"))
         return *(const unsigned *)op->dst == 0;
+    if (!strcmp(op->name, "--cal"))
+        return !strcmp(*(const char *const *)op->dst, "auto");
     return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
 }
 
@@ -247,6 +255,7 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
             return am_error_wrap(s, "--impair");
         c.impair = &imp;
         c.gain_pool = o->gain_pool;
+        c.cal = !strcmp(o->cal, "on") ? 1 : !strcmp(o->cal, "off") ? 0 : -1;
         s = agg_iq_precoding_parse(o->precoding, &c.precoding);
         return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
@@ -301,7 +310,7 @@ static am_status write_config(
  * stays). Every other flag must be there. */
 static int added_later(const char *name)
 {
-    static const char *const later[] = {"--pool", "--clip", "--impair", "--gain-pool"};
+    static const char *const later[] = {"--pool", "--clip", "--impair", "--gain-pool", "--cal"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
         if (strcmp(name, later[i]) == 0)
             return 1;
@@ -820,7 +829,12 @@ static am_status run_folder_resume(sim_run *r)
     if (st == AM_ENOTFOUND) {
         st = AM_OK; /* killed before its first checkpoint: from the start */
     } else if (st == AM_OK) {
-        if ((st = fl_airfl_state_load(r->q, blob, bn)) != AM_OK)
+        /* the learner's state, then the iq aggregator's calibration corrections (if any) */
+        const size_t an = fl_airfl_state_size(r->q);
+        st = bn < an ? AM_FAIL(AM_EFORMAT, "%zu bytes", bn) : fl_airfl_state_load(r->q, blob, an);
+        if (st == AM_OK)
+            st = agg_iq_state_load(&r->agg, (const unsigned char *)blob + an, bn - an);
+        if (st != AM_OK)
             st = am_error_wrap(st, "checkpoint %s", r->p_ckpt);
         else if (ci.round != fl_airfl_round_index(r->q) || ci.round > o->rounds)
             st = AM_FAIL(AM_EFORMAT,
@@ -881,7 +895,7 @@ am_status sim_run_create(const sim_config *c, sim_run **out)
         r->D = fl_model_nparams(r->m);
         const double kk = ceil(r->o->air.sparsity * (double)r->D);
         r->k_sent = kk < (double)r->D ? (size_t)kk : r->D;
-        r->state_n = fl_airfl_state_size(r->q);
+        r->state_n = fl_airfl_state_size(r->q) + agg_iq_state_size(&r->agg);
         if (r->o->out)
             st = run_folder(r);
     }
@@ -931,6 +945,13 @@ static cJSON *metrics_line(const sim_run *r, const sim_round *rr)
         cJSON_AddNumberToObject(e, "cfo", iq->cfo);
         cJSON_AddNumberToObject(e, "active_rx", iq->active_mean);
         cJSON_AddNumberToObject(e, "active", iq->active_true_mean);
+        if (iq->cal) { /* §5.6: the agents the server heard (only with calibration: runs without
+                          it keep their bytes) */
+            cJSON *h = cJSON_AddArrayToObject(e, "heard");
+            for (unsigned k = 0; h && k < r->o->agents; k++)
+                if (iq->heard[k])
+                    cJSON_AddItemToArray(h, cJSON_CreateNumber(k));
+        }
         if (iq->capture[0])
             cJSON_AddStringToObject(e, "capture", iq->capture);
     }
@@ -991,7 +1012,10 @@ static am_status record_round(sim_run *r, const sim_round *rr)
         if (st == AM_OK)
             st = sync_file(r->wall, r->p_wall);
         if (st == AM_OK)
-            st = fl_airfl_state_save(r->q, r->state, r->state_n);
+            st = fl_airfl_state_save(r->q, r->state, r->state_n - agg_iq_state_size(&r->agg));
+        if (st == AM_OK)
+            agg_iq_state_save(&r->agg, (unsigned char *)r->state + r->state_n -
+                                           agg_iq_state_size(&r->agg));
         if (st == AM_OK)
             st = checkpoint_write(r->p_ckpt, &ci, r->state, r->state_n);
     }

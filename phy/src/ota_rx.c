@@ -27,7 +27,7 @@ typedef struct rx_ctx {
     float complex *ce, *cE; /* with calibration: Nc x M e_s[i], S x Q E_s[q] */
     float *csnr;            /* S */
     unsigned char *cheard;  /* S */
-    int64_t s0; /* S0a start (stream index, or 0 for decode_at) */
+    int64_t s0;             /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
     unsigned backoff;
     float eta, rho, n0, metric;
@@ -45,12 +45,12 @@ struct phy_ota_rx {
     unsigned M, cp, B, n_used, n_data, n_pilot;
     const unsigned *data, *pilot, *used;
     size_t L, N, burst_len;
-    unsigned pool;     /* gain_pool W (0: per-bin G) */
-    float *w;          /* with pool, M: sum over S0a, S0b, S1 of |X[i]|^2 (MRC weight of G[i]) */
-    unsigned char *on; /* with pool, M: scratch, bin has an active agent */
-    float complex *Gp; /* with pool, M: scratch, pooled G */
-    unsigned S, P, Nc;     /* calibration (§8.1): slots, comb period, blocks */
-    unsigned char *cgrp;   /* with S, M: sub-band of each used bin (phy_cal_groups) */
+    unsigned pool;       /* gain_pool W (0: per-bin G) */
+    float *w;            /* with pool, M: sum over S0a, S0b, S1 of |X[i]|^2 (MRC weight of G[i]) */
+    unsigned char *on;   /* with pool, M: scratch, bin has an active agent */
+    float complex *Gp;   /* with pool, M: scratch, pooled G */
+    unsigned S, P, Nc;   /* calibration (§8.1): slots, comb period, blocks */
+    unsigned char *cgrp; /* with S, M: sub-band of each used bin (phy_cal_groups) */
     rx_ctx stream, genie;
     int state;
     uint64_t samples, bursts;
@@ -401,12 +401,13 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
     for (unsigned s = 0; s < q->S; s++) {
         const float complex *e = c->ce + (size_t)(s / q->P) * q->M;
         double complex sum[PHY_CAL_Q] = {0};
-        unsigned cnt[PHY_CAL_Q] = {0}, own = 0, act = 0;
+        unsigned cnt[PHY_CAL_Q] = {0}, own = 0, act = 0, loud = 0;
         double snr = 0.0;
         for (unsigned u = s % q->P; u < q->n_used; u += q->P) {
             const unsigned i = q->used[u];
             const float e2 = crealf(e[i]) * crealf(e[i]) + cimagf(e[i]) * cimagf(e[i]);
             own++;
+            loud += Prho * e2 >= 10.0f * n0e;
             if (!(sqrtf(e2) >= 0.5f || Prho * e2 >= 10.0f * n0e))
                 continue;
             act++;
@@ -414,7 +415,7 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
             cnt[q->cgrp[i]]++;
             snr += (double)(c->rho * e2 / n0e);
         }
-        c->cheard[s] = (unsigned char)(2 * act >= own && act > 0);
+        c->cheard[s] = (unsigned char)(4 * loud >= own && loud > 0);
         c->csnr[s] = act ? (float)(10.0 * log10(snr / act)) : 0.0f;
         for (unsigned g = 0; g < Q; g++)
             c->cE[(size_t)s * Q + g] = cnt[g] ? (float complex)(sum[g] / cnt[g]) : 1.0f;

@@ -1,8 +1,8 @@
-/* phy/cal + the calibration blocks of ota_tx / ota_rx (docs/air-interface.md §8): layout, sub-bands,
- * the agent's update and interpolation against their definitions; the server's measurement of
- * known per-agent complex gains c_k against the closed form of §8.2 (e_s = c_s conj(G)/|G| /
- * sqrt(rho) ... with G = sqrt(rho) sum c_k, noise variance N0 / (P rho) plus G's phase noise); a
- * silent slot is not heard. */
+/* phy/cal + the calibration blocks of ota_tx / ota_rx (docs/air-interface.md §8): layout,
+ * sub-bands, the agent's update and interpolation against their definitions; the server's
+ * measurement of known per-agent complex gains c_k against the closed form of §8.2 (e_s = c_s
+ * conj(G)/|G| / sqrt(rho) ... with G = sqrt(rho) sum c_k, noise variance N0 / (P rho) plus G's
+ * phase noise); a silent slot is not heard. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +47,8 @@ AM_TEST(layout, unit)
     unsigned want[PHY_CAL_Q] = {26, 26, 26, 26, 25, 25, 25, 25};
     for (unsigned q = 0; q < PHY_CAL_Q; q++)
         AM_CHECK(cnt[q] == want[q], "group %u: %u bins, want %u", q, cnt[q], want[q]);
-    AM_CHECK(g[256 - 102] == 0 && g[256 - 77] == 0 && g[256 - 76] == 1 && g[2] == 3 &&
-                 g[3] == 4 && g[102] == 7 && g[0] == 0xFF,
+    AM_CHECK(g[256 - 102] == 0 && g[256 - 77] == 0 && g[256 - 76] == 1 && g[2] == 3 && g[3] == 4 &&
+                 g[102] == 7 && g[0] == 0xFF,
              "group boundaries");
     /* centres: mean signed index: group 0 = -102..-77 -> -89.5; group 3 = -24..-1, 1, 2 ->
      * -297 / 26 */
@@ -85,8 +85,8 @@ AM_TEST(layout, unit)
     phy_cal_update(A, E, 1.0f);
     phy_cal_update(B, E, 0.5f);
     for (unsigned q = 0; q < 7; q++) {
-        AM_CHECK(cabsf(A[q] * E[q] - 1.0f) < 1e-5, "mu 1: A E = %g%+gi", (double)crealf(A[q] * E[q]),
-                 (double)cimagf(A[q] * E[q]));
+        AM_CHECK(cabsf(A[q] * E[q] - 1.0f) < 1e-5, "mu 1: A E = %g%+gi",
+                 (double)crealf(A[q] * E[q]), (double)cimagf(A[q] * E[q]));
         AM_CHECK(cabsf(B[q] * B[q] * E[q] - 1.0f) < 1e-5, "mu 1/2: B^2 E != 1");
     }
     AM_CHECK(A[7] == 1.0f, "E = 0 leaves A");
@@ -118,8 +118,8 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     return AM_OK;
 }
 
-static void measure_case(unsigned S, unsigned K, unsigned silent, float rho, float snr_db,
-                         unsigned rounds)
+static void
+measure_case(unsigned S, unsigned K, unsigned silent, float rho, float snr_db, unsigned rounds)
 {
     enum { M = 256, L = 700 };
     const float eta = 2.0f;
@@ -165,8 +165,7 @@ static void measure_case(unsigned S, unsigned K, unsigned silent, float rho, flo
     unsigned heard_ok = 0, silent_heard = 0;
     for (unsigned rd = 0; rd < rounds; rd++) {
         for (size_t t = 0; t < ny; t++)
-            y[t] = (float)sqrt(s2 / 2) *
-                   ((float)am_rng_normal(&r) + I * (float)am_rng_normal(&r));
+            y[t] = (float)sqrt(s2 / 2) * ((float)am_rng_normal(&r) + I * (float)am_rng_normal(&r));
         /* gains drawn again until the sum keeps |G|^2 >= rho (random phases can cancel, and a
          * burst whose composite gain is ~0 is not detected: not what this test is about) */
         double complex sum = 0;
@@ -232,8 +231,8 @@ static void measure_case(unsigned S, unsigned K, unsigned silent, float rho, flo
     if (verbose())
         printf("S %u K %u rho %g SNR %g dB: e_s error variance %.3e, predicted %.3e (ratio %.3f, "
                "%zu bins); heard %u of %u, silent heard %u\n",
-               S, K, (double)rho, (double)snr_db, err2 / (double)nbins, pred / (double)nbins, ratio, nbins,
-               heard_ok, rounds * (K - (silent < K)), silent_heard);
+               S, K, (double)rho, (double)snr_db, err2 / (double)nbins, pred / (double)nbins, ratio,
+               nbins, heard_ok, rounds * (K - (silent < K)), silent_heard);
     /* chi-square with 2 nbins degrees of freedom: relative std 1/sqrt(nbins) (<= 0.03 here) */
     AM_CHECK(fabs(ratio - 1.0) < 0.12, "S %u: error variance / predicted = %.3f", S, ratio);
     AM_CHECK(heard_ok == rounds * (K - (silent < K)), "sending slots heard %u of %u", heard_ok,

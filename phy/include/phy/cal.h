@@ -9,9 +9,9 @@
 
 #include "phy/frame.h"
 
-#define PHY_CAL_Q 8u             /* sub-bands of the feedback (§8.2) */
-#define PHY_CAL_SLOTS_MAX 4096u  /* slots a burst may carry (agents of a round) */
-#define PHY_CAL_A_MIN 0.25f      /* |A[q]| is clipped to [A_MIN, A_MAX] (§8.4) */
+#define PHY_CAL_Q 8u            /* sub-bands of the feedback (§8.2) */
+#define PHY_CAL_SLOTS_MAX 4096u /* slots a burst may carry (agents of a round) */
+#define PHY_CAL_A_MIN 0.25f     /* |A[q]| is clipped to [A_MIN, A_MAX] (§8.4) */
 #define PHY_CAL_A_MAX 4.0f
 
 /* §8.1: for S = slots (0..PHY_CAL_SLOTS_MAX) on a frame of n_used used bins, the comb period

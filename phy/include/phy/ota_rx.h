@@ -38,7 +38,8 @@ typedef struct phy_ota_burst {
                                      scaling by eta), symbol after symbol, bins increasing */
     /* Calibration (§8.2, §8.3), with cal_slots > 0 (else 0 / NULL): per slot s < cal_slots */
     unsigned cal_slots, cal_blocks;    /* S, Nc */
-    const unsigned char *cal_heard;    /* S: 1 if at least half the slot's bins are active */
+    const unsigned char *cal_heard;    /* S: 1 if at least a quarter of the slot's bins are 10 dB
+                                          over the noise (§8.3) */
     const float complex *cal_E;        /* S x PHY_CAL_Q: sub-band means E_s[q] (1 where none) */
     const float *cal_snr_db;           /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
                                           none) */
