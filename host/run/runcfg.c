@@ -64,7 +64,7 @@ cJSON *runcfg_flags_json(const runcfg_class *c, const cli_opt *t, size_t n, int 
 {
     cJSON *f = cJSON_CreateObject();
     for (size_t k = 0; f && k < n; k++) {
-        if (c->unstored(&t[k]) ||
+        if (c->unstored(&t[k]) || (c->omitted && c->omitted(&t[k])) ||
             (science_only &&
              (c->runctl(&t[k]) || (c->crc_default && c->crc_default(&t[k])))))
             continue;

@@ -21,6 +21,9 @@ typedef struct runcfg_class {
     int (*crc_default)(const cli_opt *op); /* NULL or: left out of the CRC at its value now
                                               (a flag added later, at its default) */
     int (*added_later)(const char *name);  /* NULL or: may be missing from an older config.json */
+    int (*omitted)(const cli_opt *op);     /* NULL or: not written to config.json at its value now
+                                              (an added_later flag at its default: config.json
+                                              keeps the bytes of a run before the flag) */
 } runcfg_class;
 
 /* Bytes of the value a flag of kind k points to. */

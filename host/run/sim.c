@@ -196,9 +196,16 @@ static int opt_crc_default(const cli_opt *op)
 
 static int added_later(const char *name);
 
+/* --cal auto is not written to config.json: a run's config.json keeps the bytes of a run before
+ * the flag (tests/refactor/same_metrics.sh) */
+static int opt_omitted(const cli_opt *op)
+{
+    return !strcmp(op->name, "--cal") && !strcmp(*(const char *const *)op->dst, "auto");
+}
+
 /* sim's flags in config.json (host/run/runcfg.h) */
 static const runcfg_class sim_class = {"sim", opt_unstored, opt_runctl, opt_crc_default,
-                                       added_later};
+                                       added_later, opt_omitted};
 
 /* Per-kind defaults for what the user did not set (0 / NaN / sentinel = not given): after this
  * every flag holds the value the run uses (config.json's "fully resolved"). */
