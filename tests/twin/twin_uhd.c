@@ -7,6 +7,7 @@
 
 #include "am_test.h"
 #include "core/rng.h"
+#include "phy/impair.h"
 #include "radio/radio.h"
 
 #define FS 1e6
@@ -449,5 +450,55 @@ AM_TEST(underflow_mid_burst, unit)
     radio_close(a);
     radio_close(b);
     free(x);
+    free(y);
+}
+
+/* A device's clock runs at (1 + ppm 1e-6) of the air's with its profile's oscillator offset
+ * (b210-free: +-2 ppm, drawn from its seed): over 2 s of air its time register advances
+ * 2e6 (1 + ppm 1e-6) ticks within one, the ppm being phy/impair's draw for that device (its seed:
+ * AIRMETA_TWIN seed xor the hash of "serial:B", as host/twin/twin_uhd.c derives it). */
+static uint64_t twin_hash(const char *s) /* twin_uhd.c's hash_str */
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+AM_TEST(free_running_clock_follows_the_profile_ppm, unit)
+{
+    twin_env("profile=ideal,seed=9");
+    radio *h = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=H,rate=1e6", &h));
+    twin_env("profile=b210-free,seed=9");
+    uhd_usrp_handle b = NULL;
+    AM_REQUIRE(uhd_usrp_make(&b, "type=b200,serial=B") == UHD_ERROR_NONE, "make");
+    phy_impair_cfg c;
+    phy_impair_cfg_default(&c);
+    AM_REQUIRE_OK(phy_impair_profile("b210-free", &c));
+    c.seed = 9 ^ twin_hash("serial:B");
+    phy_impair *q = NULL;
+    AM_REQUIRE_OK(phy_impair_create(&c, &q));
+    phy_impair_state st;
+    phy_impair_get_state(q, &st);
+    phy_impair_destroy(q);
+    AM_REQUIRE_OK(radio_rx_start(h, NULL)); /* the air holds */
+    int64_t s1 = 0, s2 = 0;
+    double f1 = 0, f2 = 0;
+    AM_REQUIRE(uhd_usrp_get_time_now(b, 0, &s1, &f1) == UHD_ERROR_NONE, "now");
+    float complex *y = malloc(2000000 * sizeof *y);
+    int64_t t0 = 0;
+    AM_REQUIRE(read_n(h, y, 2000000, &t0), "H");
+    AM_REQUIRE(uhd_usrp_get_time_now(b, 0, &s2, &f2) == UHD_ERROR_NONE, "now");
+    int64_t d = (s2 - s1) * 1000000 + llround((f2 - f1) * 1e6);
+    double want = 2e6 * (1 + st.ppm * 1e-6);
+    if (getenv("AM_VERBOSE"))
+        printf("b210-free device: ppm %+.4f, time advanced %lld ticks over 2e6 air ticks "
+               "(closed form %.2f)\n",
+               st.ppm, (long long)d, want);
+    AM_CHECK(fabs(st.ppm) <= 2 && st.ppm != 0, "ppm %g", st.ppm);
+    AM_CHECK(fabs((double)d - want) <= 1, "advanced %lld, expected %.2f", (long long)d, want);
+    uhd_usrp_free(&b);
+    radio_close(h);
     free(y);
 }
