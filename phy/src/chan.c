@@ -718,7 +718,7 @@ static am_status uplink(phy_chan *q,
     /* step 2a with radios: every agent's burst through its radio's TX first (calling thread) */
     if (q->radios && jb->n > 0) {
         if ((s = chan_radios_tx_all(q->radios, jb->tx, jb->src, jb->user, jb->active, jb->n,
-                                    &jb->tx)) != AM_OK)
+                                    q->cfg.ul_tick0 + lead, &jb->tx)) != AM_OK)
             return s;
     }
     jb->k_lo = 0;
@@ -731,7 +731,7 @@ static am_status uplink(phy_chan *q,
         return s;
     /* step 3: the server radio's RX on the sum, noise included */
     if (q->radios && (s = chan_radios_rx(q->radios, chan_radios_server(q->radios), y, need, lead,
-                                         lead + jb->n)) != AM_OK)
+                                         lead + jb->n, q->cfg.ul_tick0)) != AM_OK)
         return s;
     *ny = need;
     return AM_OK;
@@ -790,7 +790,7 @@ am_status phy_chan_downlink(phy_chan *q,
     fill_noise(q, y, need);
     /* the server radio's TX */
     if (q->radios && n > 0 &&
-        (s = chan_radios_tx(q->radios, chan_radios_server(q->radios), x, n, &x)) != AM_OK)
+        (s = chan_radios_tx(q->radios, chan_radios_server(q->radios), x, n, lead, &x)) != AM_OK)
         return s;
     chan_job jb = {.x1 = x, .k_lo = k, .k_hi = k + 1, .downlink = 1, .n = n, .lead = lead, .y = y};
     jb.t_lo = lead + q->delay[k];
@@ -798,7 +798,7 @@ am_status phy_chan_downlink(phy_chan *q,
     if ((s = run(q, &jb)) != AM_OK)
         return s;
     /* agent k's radio RX */
-    if (q->radios && (s = chan_radios_rx(q->radios, k, y, need, lead, lead + n)) != AM_OK)
+    if (q->radios && (s = chan_radios_rx(q->radios, k, y, need, lead, lead + n, 0)) != AM_OK)
         return s;
     *ny = need;
     return AM_OK;

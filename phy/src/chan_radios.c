@@ -116,8 +116,8 @@ static am_status grow(chan_radio *d, size_t need)
 }
 
 /* dir over x[0..n) then the flush zeros into d->buf; returns the outputs made */
-static am_status
-stream(chan_radio *d, phy_impair_dir dir, const float complex *x, size_t n, size_t *made)
+static am_status stream(
+    chan_radio *d, phy_impair_dir dir, const float complex *x, size_t n, uint64_t n0, size_t *made)
 {
     static const float complex zeros[PHY_IMPAIR_M + 2u];
     unsigned lat = phy_impair_latency(d->imp, dir);
@@ -126,7 +126,7 @@ stream(chan_radio *d, phy_impair_dir dir, const float complex *x, size_t n, size
     if (s != AM_OK)
         return s;
     size_t a = 0, b = 0;
-    phy_impair_start(d->imp, dir);
+    phy_impair_start_at(d->imp, dir, n0);
     if ((s = phy_impair_execute(d->imp, dir, x, n, d->buf, d->cap, &a)) != AM_OK ||
         (s = phy_impair_execute(d->imp, dir, zeros, lat, d->buf + a, d->cap - a, &b)) != AM_OK)
         return s;
@@ -134,12 +134,16 @@ stream(chan_radio *d, phy_impair_dir dir, const float complex *x, size_t n, size
     return AM_OK;
 }
 
-am_status chan_radios_tx(
-    chan_radios *r, unsigned radio, const float complex *x, size_t n, const float complex **out)
+am_status chan_radios_tx(chan_radios *r,
+                         unsigned radio,
+                         const float complex *x,
+                         size_t n,
+                         uint64_t n0,
+                         const float complex **out)
 {
     chan_radio *d = &r->r[radio];
     size_t made = 0;
-    am_status s = stream(d, PHY_IMPAIR_TX, x, n, &made);
+    am_status s = stream(d, PHY_IMPAIR_TX, x, n, n0, &made);
     if (s != AM_OK)
         return s;
     if (made < n)
@@ -154,6 +158,7 @@ am_status chan_radios_tx_all(chan_radios *r,
                              void *user,
                              const unsigned char *active,
                              size_t n,
+                             uint64_t n0,
                              const float complex *const **out)
 {
     for (unsigned k = 0; k < r->K; k++) {
@@ -175,7 +180,7 @@ am_status chan_radios_tx_all(chan_radios *r,
         }
         if (!x)
             continue;
-        am_status s = chan_radios_tx(r, k, x, n, &r->ptrs[k]);
+        am_status s = chan_radios_tx(r, k, x, n, n0, &r->ptrs[k]);
         if (s != AM_OK)
             return s;
     }
@@ -183,8 +188,8 @@ am_status chan_radios_tx_all(chan_radios *r,
     return AM_OK;
 }
 
-am_status
-chan_radios_rx(chan_radios *r, unsigned radio, float complex *y, size_t n, size_t a, size_t b)
+am_status chan_radios_rx(
+    chan_radios *r, unsigned radio, float complex *y, size_t n, size_t a, size_t b, uint64_t n0)
 {
     chan_radio *d = &r->r[radio];
     double p = 0;
@@ -195,7 +200,7 @@ chan_radios_rx(chan_radios *r, unsigned radio, float complex *y, size_t n, size_
     p = b > a ? p / (double)(b - a) : 0.0;
     am_status s = phy_impair_set_rx_level(d->imp, p > 0 && isfinite(p) ? (float)p : 1.0f);
     size_t made = 0;
-    if (s != AM_OK || (s = stream(d, PHY_IMPAIR_RX, y, n, &made)) != AM_OK)
+    if (s != AM_OK || (s = stream(d, PHY_IMPAIR_RX, y, n, n0, &made)) != AM_OK)
         return s;
     size_t m = made < n ? made : n;
     memcpy(y, d->buf, m * sizeof *y);

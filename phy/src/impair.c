@@ -34,6 +34,7 @@ typedef struct imp_dir {
     double theta;       /* Wiener phase */
     double intf_phase;  /* interferer start phase (RX) */
     uint64_t nin, nout; /* inputs consumed / outputs made since start */
+    uint64_t n0;        /* the LO's index of sample 0 (phy_impair_start_at) */
 } imp_dir;
 
 struct phy_impair {
@@ -261,9 +262,15 @@ void phy_impair_reseed(phy_impair *q, uint64_t seed)
 
 void phy_impair_start(phy_impair *q, phy_impair_dir dir)
 {
+    phy_impair_start_at(q, dir, 0);
+}
+
+void phy_impair_start_at(phy_impair *q, phy_impair_dir dir, uint64_t n0)
+{
     if (!q || (dir != PHY_IMPAIR_TX && dir != PHY_IMPAIR_RX))
         return;
     imp_dir *d = &q->d[dir];
+    d->n0 = n0;
     if (d->win)
         windowcf_reset(d->win);
     d->nin = d->nout = 0;
@@ -422,7 +429,7 @@ static float complex lo_rot(phy_impair *q, imp_dir *d, uint64_t n)
 {
     double ph = d->phi;
     if (d->f != 0) {
-        double fn = d->f * (double)n;
+        double fn = d->f * (double)(n + d->n0);
         ph += 2.0 * M_PI * (fn - floor(fn));
     }
     if (q->pn_sd > 0) {

@@ -56,7 +56,11 @@ typedef struct phy_chan_cfg {
                           agent k at output sample t is e^{j 2 pi eps_k (ul_tick0 + t) / M}. It
                           places a beacon-to-burst gap (as on the air) between a downlink and the
                           next uplink; 0 = both start at the origin. <= 2^40. The radios'
-                          (cfg.impair) own oscillators start at each stream. */
+                          (cfg.impair) LOs run on the same time line (phy_impair_start_at: the
+                          server's TX from the downlink's lead, the agents' TX from ul_tick0 +
+                          lead, the server's RX from ul_tick0): continuous from burst to burst;
+                          their clock offset, phase noise and turnaround timing start at each
+                          burst or stream (no timing drift or phase noise over the gap). */
     const phy_impair_cfg *impair; /* every radio's impairments (phy/impair.h), copied at create;
                                      NULL or an ideal cfg = ideal radios (the emulator as without
                                      them, bit for bit). Its seed is not used: radio r (agents

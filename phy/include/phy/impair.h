@@ -12,8 +12,9 @@
 #include "core/status.h"
 
 /* Model. Sample index n counts samples of the nominal grid (true time n / fs) since the last
- * phy_impair_start of that direction. delta = ppm * 1e-6 is the offset of the radio's one
- * reference clock, which feeds both its LOs and its DAC/ADC clock (as on the B210).
+ * phy_impair_start of that direction (phy_impair_start_at: the LO term runs on n0 + n).
+ * delta = ppm * 1e-6 is the offset of the radio's one reference clock, which feeds both its LOs
+ * and its DAC/ADC clock (as on the B210).
  *
  * TX, input x (the radio's DAC samples), output y on the nominal grid:
  *   u(t) = g_tx * sum_l e_tx[l] x_c(t - l)   chain response: complex gain g_tx and a 3-tap ripple
@@ -136,6 +137,11 @@ void phy_impair_reseed(phy_impair *q, uint64_t seed);
 /* A new burst (TX) or stream (RX): index n back to 0, interpolator emptied, phase noise back to
  * 0 (the LO phases stay until retune). */
 void phy_impair_start(phy_impair *q, phy_impair_dir dir);
+/* phy_impair_start with the carrier's time line moved: the LO term 2 pi fc delta n / fs runs on
+ * n0 + n (sample 0 of the burst or stream is n0 ticks after the LO's origin: a beacon-to-burst
+ * gap, phy_chan_cfg.ul_tick0). The clock offset, phase noise and the rest start at 0 as with
+ * phy_impair_start (the emulator does not accumulate timing or phase noise over the gap). */
+void phy_impair_start_at(phy_impair *q, phy_impair_dir dir, uint64_t n0);
 /* RX reference level P_ref (mean power per sample of the wanted input): sets the interferer, DC
  * and ADC levels, like an AGC settled on it. Default 1. AM_EINVAL unless finite > 0. */
 am_status phy_impair_set_rx_level(phy_impair *q, float p_ref);
