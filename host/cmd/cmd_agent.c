@@ -64,7 +64,10 @@ typedef struct agent_tasks {
     unsigned id;
 } agent_tasks;
 
-/* The agent's state at the start of round `round` (see the top). */
+/* The agent's state at the start of round `round` (see the top). Anything else an agent carries
+ * from one round to the next (e.g. a carrier-offset tracker, host/round/ota_agent.h, if the
+ * networked agent uses one) must be kept here and in --state too, or a resumed run is no longer
+ * the uninterrupted one (tests/cli/net_resume.sh compares them byte for byte). */
 typedef struct agent_snap {
     int valid;
     uint32_t round;
