@@ -21,8 +21,8 @@
 #include "util/fsutil.h"
 #include "round/learner.h"
 #include "run/checkpoint.h"
+#include "run/runcfg.h"
 #include "run/rundir.h"
-#include "util/crc32.h"
 #include "util/monotime.h"
 #include "net/net.h"
 #include "net/net_air.h"
@@ -158,8 +158,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     return AM_OK;
 }
 
-static cJSON *flags_json(const cli_opt *t, size_t n, int science_only);
-static am_status config_crc(const cli_opt *t, size_t n, uint32_t *crc);
+static const runcfg_class server_class;
 
 static am_status
 send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, const char *reason)
@@ -924,7 +923,7 @@ static am_status write_config(srv *s)
     /* what --resume reads back: every stored flag, resolved (the keys above are for readers) */
     cli_opt t[SERVER_MAX_OPTS];
     server_opts copy = s->o;
-    cJSON *f = flags_json(t, server_table(&copy, t), 0);
+    cJSON *f = runcfg_flags_json(&server_class, t, server_table(&copy, t), 0);
     cJSON *b = f ? cJSON_GetObjectItemCaseSensitive(f, "bind") : NULL;
     if (b)
         cJSON_SetValuestring(b, ctrl_endpoint(s->c)); /* the port actually bound */
@@ -1455,7 +1454,7 @@ static am_status open_run(srv *s)
         cli_opt t[SERVER_MAX_OPTS];
         server_opts copy = s->o;
         s->state_n = state_size(s);
-        if ((st = config_crc(t, server_table(&copy, t), &s->crc)) != AM_OK)
+        if ((st = runcfg_crc(&server_class, t, server_table(&copy, t), NULL, &s->crc)) != AM_OK)
             return st;
         if (!(s->state = malloc(s->state_n)))
             return AM_FAIL(AM_ENOMEM, "server: a checkpoint of %zu bytes", s->state_n);
@@ -1695,169 +1694,8 @@ static int opt_runctl(const cli_opt *op)
     return opt_security(op);
 }
 
-static size_t opt_size(cli_kind k)
-{
-    switch (k) {
-    case CLI_FLAG:
-    case CLI_INT:
-        return sizeof(int);
-    case CLI_UINT:
-        return sizeof(unsigned);
-    case CLI_U64:
-        return sizeof(uint64_t);
-    case CLI_FLOAT:
-        return sizeof(float);
-    case CLI_DOUBLE:
-        return sizeof(double);
-    case CLI_STR:
-    case CLI_CHOICE:
-        return sizeof(const char *);
-    }
-    return 0;
-}
-
-/* The flag's value as JSON (as sim's config.json: a u64 a double cannot hold is a string). */
-static cJSON *opt_json(const cli_opt *op)
-{
-    switch (op->kind) {
-    case CLI_FLAG:
-        return cJSON_CreateBool(*(const int *)op->dst);
-    case CLI_INT:
-        return cJSON_CreateNumber(*(const int *)op->dst);
-    case CLI_UINT:
-        return cJSON_CreateNumber(*(const unsigned *)op->dst);
-    case CLI_U64: {
-        uint64_t v = *(const uint64_t *)op->dst;
-        if (v <= (1ULL << 53))
-            return cJSON_CreateNumber((double)v);
-        char b[32];
-        snprintf(b, sizeof b, "%" PRIu64, v);
-        return cJSON_CreateString(b);
-    }
-    case CLI_FLOAT:
-        return cJSON_CreateNumber((double)*(const float *)op->dst);
-    case CLI_DOUBLE:
-        return cJSON_CreateNumber(*(const double *)op->dst);
-    case CLI_STR:
-    case CLI_CHOICE: {
-        const char *v = *(const char *const *)op->dst;
-        return v ? cJSON_CreateString(v) : cJSON_CreateNull();
-    }
-    }
-    return cJSON_CreateNull();
-}
-
-/* {"bind": ..., "agents": 2, ...}: every stored flag (science_only: without run control). */
-static cJSON *flags_json(const cli_opt *t, size_t n, int science_only)
-{
-    cJSON *f = cJSON_CreateObject();
-    for (size_t k = 0; f && k < n; k++) {
-        if (opt_unstored(&t[k]) || (science_only && opt_runctl(&t[k])))
-            continue;
-        cJSON *v = opt_json(&t[k]);
-        if (!v || !cJSON_AddItemToObject(f, t[k].name + 2, v)) {
-            cJSON_Delete(v);
-            cJSON_Delete(f);
-            return NULL;
-        }
-    }
-    return f;
-}
-
-/* CRC-32 of the compact JSON of the flags that decide what the run computes (in table order): the
- * checkpoint carries it, so one of another configuration is refused. */
-static am_status config_crc(const cli_opt *t, size_t n, uint32_t *crc)
-{
-    cJSON *f = flags_json(t, n, 1);
-    char *txt = f ? cJSON_PrintUnformatted(f) : NULL;
-    cJSON_Delete(f);
-    if (!txt)
-        return AM_FAIL(AM_ENOMEM, "config: out of memory");
-    *crc = crc32_bytes(txt, strlen(txt));
-    cJSON_free(txt);
-    return AM_OK;
-}
-
-/* The arguments that reproduce config.json's flags, for cli_parse (config.json comes from
- * outside: the command line's parser validates it). Strings point into flags or a->store. */
-static am_status
-config_argv(const char *path, const cJSON *flags, const cli_opt *t, size_t nt, server_args *a)
-{
-    if (!cJSON_IsObject(flags))
-        return AM_FAIL(AM_EFORMAT, "%s: no \"flags\" object (a server run of an older version "
-                                   "cannot be resumed)",
-                       path);
-    a->v = calloc(2 * nt + 2, sizeof *a->v);
-    a->store = calloc(nt, 32);
-    if (!a->v || !a->store)
-        return AM_FAIL(AM_ENOMEM, "out of memory");
-    int n = 0;
-    a->v[n++] = "server";
-    unsigned char seen[SERVER_MAX_OPTS] = {0};
-    const cJSON *it;
-    cJSON_ArrayForEach(it, flags)
-    {
-        size_t k = 0;
-        while (k < nt && (opt_unstored(&t[k]) || strcmp(t[k].name + 2, it->string) != 0))
-            k++;
-        if (k == nt)
-            return AM_FAIL(AM_EFORMAT, "%s: unknown flag \"%s\"", path, it->string);
-        if (seen[k]++)
-            return AM_FAIL(AM_EFORMAT, "%s: flag \"%s\" given twice", path, it->string);
-        const cli_opt *op = &t[k];
-        const int integral = op->kind == CLI_INT || op->kind == CLI_UINT || op->kind == CLI_U64;
-        const int textual = op->kind == CLI_STR || op->kind == CLI_CHOICE;
-        if (op->kind == CLI_FLAG) {
-            if (!cJSON_IsBool(it))
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" must be true or false", path, it->string);
-            if (cJSON_IsTrue(it))
-                a->v[n++] = (char *)op->name;
-        } else if (cJSON_IsNull(it)) {
-            if (!textual)
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is null", path, it->string);
-        } else if (cJSON_IsString(it) && (textual || op->kind == CLI_U64)) {
-            a->v[n++] = (char *)op->name;
-            a->v[n++] = it->valuestring;
-        } else if (cJSON_IsNumber(it) && !textual) {
-            char *b = a->store + 32 * k;
-            double x = it->valuedouble;
-            if (integral && !(x == floor(x) && fabs(x) <= 9007199254740992.0))
-                return AM_FAIL(AM_EFORMAT, "%s: \"%s\" is not a whole number", path, it->string);
-            snprintf(b, 32, integral ? "%.0f" : "%.17g", x);
-            a->v[n++] = (char *)op->name;
-            a->v[n++] = b;
-        } else {
-            return AM_FAIL(AM_EFORMAT, "%s: \"%s\" has the wrong type", path, it->string);
-        }
-    }
-    for (size_t k = 0; k < nt; k++)
-        if (!opt_unstored(&t[k]) && !seen[k])
-            return AM_FAIL(AM_EFORMAT, "%s: no value for %s", path, t[k].name);
-    a->v[n] = NULL;
-    return AM_OK;
-}
-
-/* Which options argv names (after a successful cli_parse of it). */
-static void given_flags(const cli_opt *t, size_t n, int argc, char **argv, unsigned char *given)
-{
-    memset(given, 0, n);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (a[0] != '-' || a[1] != '-')
-            continue;
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < n; k++)
-            if (strlen(t[k].name) == len && strncmp(t[k].name, a, len) == 0) {
-                given[k] = 1;
-                if (t[k].kind != CLI_FLAG && !eq)
-                    i++;
-                break;
-            }
-    }
-}
+/* the server's flags in config.json (host/run/runcfg.h) */
+static const runcfg_class server_class = {"server", opt_unstored, opt_runctl, NULL, NULL, NULL};
 
 #define SERVER_CONFIG_MAX (1u << 20) /* a config.json larger than this is not ours */
 
@@ -1893,22 +1731,23 @@ static am_status resume_opts(const server_opts *u,
                        dir, cJSON_IsString(cmd) ? cmd->valuestring : "?");
     const cli_opt *t = cmd_o->opts;
     const size_t n = cmd_o->nopts;
-    if ((st = config_argv(path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t, n, keep)) !=
-        AM_OK)
+    runcfg_argv av;
+    st = runcfg_argv_make(&server_class, path, cJSON_GetObjectItemCaseSensitive(cfg, "flags"), t,
+                          n, &av);
+    keep->v = av.v; /* freed by server_args_free, also after a failure */
+    keep->store = av.store;
+    if (st != AM_OK)
         return st;
-    int ac = 0;
-    while (keep->v[ac])
-        ac++;
     server_defaults(o);
     size_t npos = 0;
-    if ((st = cli_parse(cmd_o, ac, keep->v, NULL, &npos)) != AM_OK)
+    if ((st = cli_parse(cmd_o, av.n, av.v, NULL, &npos)) != AM_OK)
         return am_error_wrap(AM_EFORMAT, "%s", path); /* a bad value in the file */
     int security = 0;
     for (size_t k = 0; k < n; k++)
         security |= given[k] && opt_security(&t[k]);
     for (size_t k = 0; k < n; k++) {
         if (security && opt_security(&t[k])) { /* this session's keys, all three */
-            memcpy(t[k].dst, tu[k].dst, opt_size(t[k].kind));
+            memcpy(t[k].dst, tu[k].dst, runcfg_opt_size(t[k].kind));
             continue;
         }
         if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--force"))
@@ -1921,22 +1760,10 @@ static am_status resume_opts(const server_opts *u,
             continue;
         }
         if (opt_runctl(&t[k])) { /* this session's choice */
-            memcpy(t[k].dst, tu[k].dst, opt_size(t[k].kind));
+            memcpy(t[k].dst, tu[k].dst, runcfg_opt_size(t[k].kind));
             continue;
         }
-        cJSON *a = opt_json(&tu[k]), *b = opt_json(&t[k]);
-        const int same = a && b && cJSON_Compare(a, b, 1);
-        char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
-        if (!same)
-            st = AM_FAIL(AM_EINVAL,
-                         "--resume %s: %s %s conflicts with the run's %s (%s); leave it out to "
-                         "continue the run as configured, or start a new run with --out",
-                         dir, t[k].name, sa ? sa : "?", sb ? sb : "?", path);
-        cJSON_free(sa);
-        cJSON_free(sb);
-        cJSON_Delete(a);
-        cJSON_Delete(b);
-        if (st != AM_OK)
+        if ((st = runcfg_same(dir, path, &tu[k], &t[k])) != AM_OK)
             return st;
     }
     o->resume = o->out = dir;
@@ -1963,7 +1790,7 @@ am_status server_parse(int argc,
         return st;
     }
     unsigned char given[SERVER_MAX_OPTS];
-    given_flags(tu, n, argc, argv, given);
+    runcfg_given(tu, n, argc, argv, given);
     server_table(o, t);
     const cli_cmd cmd_o = {"airmeta server", usage, summary, t, n, 0, 0};
     return resume_opts(&u, tu, given, &cmd_o, o, keep);
