@@ -143,10 +143,19 @@ static void mix(air *a, uint32_t me, int64_t t0, size_t n, float complex *y)
 /* Bursts wholly before every stream's position and T are never heard again. */
 static void gc(air *a)
 {
+    /* a stream that is not waiting and more than its buffers behind overflows at its next
+     * request and needs nothing older (a killed process's stream keeps nothing alive) */
     int64_t h = a->T;
-    for (int i = 0; i < AIR_DEVS; i++)
-        if (a->dev[i].used && a->dev[i].rx_on && a->dev[i].rx_pos < h)
-            h = a->dev[i].rx_pos;
+    for (int i = 0; i < AIR_DEVS; i++) {
+        const air_dev *d = &a->dev[i];
+        if (!d->used || !d->rx_on)
+            continue;
+        int64_t p = d->rx_pos;
+        if (!d->pending && p < a->T - AIR_RX_BUF)
+            p = a->T - AIR_RX_BUF;
+        if (p < h)
+            h = p;
+    }
     size_t w = 0;
     for (size_t k = 0; k < a->nb; k++) {
         if (a->b[k].t0 + (int64_t)a->b[k].n <= h)
