@@ -660,6 +660,11 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
 {
     if (!s->pending || s->pend_round != round)
         return AM_OK; /* a GO for a round we did not report: ignore */
+    if (g->cal_slots) /* docs/air-interface.md §8 over the network: v2, being implemented */
+        return AM_FAIL(AM_ENOTSUP,
+                       "agent %u: round %u: GO asks for calibration slot %u of %u; this agent "
+                       "does not send calibration blocks yet",
+                       s->o.id, round, g->cal_slot, g->cal_slots);
     if (s->air)
         return on_go_air(s, round, g);
     const double deadline = monotime_s() + s->o.beacon_timeout;

@@ -423,6 +423,10 @@ static int validate(const ctrl_msg *m, why_buf *w)
         if (g->tx_tick <= g->beacon_tick)
             return bad(w, "GO: transmit tick %lld not after the beacon tick %lld",
                        (long long)g->tx_tick, (long long)g->beacon_tick);
+        if (g->cal_slots > CTRL_MAX_AGENTS || (g->cal_slots ? g->cal_slot >= g->cal_slots
+                                                            : g->cal_slot != 0))
+            return bad(w, "GO: calibration slot %u of %u (slot < slots <= %u, or 0 of 0)",
+                       g->cal_slot, g->cal_slots, CTRL_MAX_AGENTS);
         return 1;
     }
     case CTRL_PLAN: {
@@ -598,7 +602,7 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_f32(&c, o->eta);
         w_f32(&c, o->rho);
         w_f32(&c, o->g_th);
-        w_u32(&c, 0);
+        w_u32(&c, (o->cal_slot & 0xFFFFu) | (o->cal_slots & 0xFFFFu) << 16); /* u16, u16 */
         w_i64(&c, o->beacon_tick);
         w_i64(&c, o->tx_tick);
         break;
@@ -836,11 +840,11 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->eta = r_f32(&c);
         o->rho = r_f32(&c);
         o->g_th = r_f32(&c);
-        uint32_t z = r_u32(&c);
+        uint32_t z = r_u32(&c); /* u16 cal_slot | u16 cal_slots << 16 */
+        o->cal_slot = z & 0xFFFFu;
+        o->cal_slots = z >> 16;
         o->beacon_tick = r_i64(&c);
         o->tx_tick = r_i64(&c);
-        if (z)
-            return reject(why, CTRL_REJ_PAYLOAD, "GO: reserved word 0x%08x", (unsigned)z);
         break;
     }
     case CTRL_PLAN: {

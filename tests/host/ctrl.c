@@ -671,3 +671,38 @@ AM_TEST(cal_message, unit)
     free(c);
     free(b);
 }
+
+/* GO's calibration slot (docs/air-interface.md §9.4: 12 u16 cal_slot | 14 u16 cal_slots): the
+ * fields back; 0 of 0 is the version-1 GO (u32 0); slot >= slots, slots > 4096 and a slot without
+ * slots are refused. */
+AM_TEST(go_cal_slot, unit)
+{
+    const size_t maxp = 4096;
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = 3;
+    m.sender = CTRL_ID_SERVER;
+    m.u.go = (ctrl_go){.eta = 1, .rho = 1, .g_th = 0, .cal_slot = 3, .cal_slots = 10,
+                       .beacon_tick = 100, .tx_tick = 200};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    AM_CHECK(b[44] == 3 && b[45] == 0 && b[46] == 10 && b[47] == 0, "u16 3, u16 10 at 12");
+    AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    AM_CHECK(d.u.go.cal_slot == 3 && d.u.go.cal_slots == 10 && d.u.go.tx_tick == 200, "GO fields");
+    unsigned char *c = malloc(len);
+    AM_REQUIRE(c != NULL, "out of memory");
+    const uint32_t bad[] = {10u | 10u << 16, 0u | 4097u << 16, 1u};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, b, len);
+        put32(c + 44, bad[i]);
+        fix_crcs(c, len);
+        expect_reject("GO slot", c, len, maxp, CTRL_REJ_PAYLOAD, "calibration slot");
+    }
+    m.u.go.cal_slot = 10;
+    unsigned char tmp[128];
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "slot 10 of 10 encoded");
+    free(c);
+    free(b);
+}
