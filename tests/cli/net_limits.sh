@@ -16,7 +16,7 @@ nobody=tcp://127.0.0.1:1
 c=$!
 pids+=($c)
 soft=""
-for i in $(seq 1 50); do
+for i in $(seq 1 300); do # up to 30 s: the sanitizer build on a loaded machine starts slowly
     sleep 0.1
     s=$(awk '/Max open files/ {print $4}' /proc/$c/limits 2>/dev/null)
     [ -n "$s" ] && [ "$s" != 1024 ] && { soft=$s; break; }

@@ -43,7 +43,9 @@ start_server() {
         ep="tcp://127.0.0.1:$p"
         "$AIRMETA" server --bind "$ep" "$@" >"$out/server.log" 2>&1 &
         spid=$!
-        for i in $(seq 1 50); do
+        # up to 60 s while it runs (a loaded machine or the sanitizer build can take more than a
+        # few seconds to start; a server still starting is never taken for one that failed)
+        for i in $(seq 1 600); do
             grep -q "listening on" "$out/server.log" && break
             kill -0 "$spid" 2>/dev/null || break
             sleep 0.1
