@@ -1072,7 +1072,7 @@ uhd_error uhd_rx_streamer_issue_stream_cmd(uhd_rx_streamer_handle s, const uhd_s
     s->start_air = rep.a;
     s->out_idx = 0;
     if (u->imp)
-        phy_impair_start(u->imp, PHY_IMPAIR_RX);
+        phy_impair_start_at(u->imp, PHY_IMPAIR_RX, (uint64_t)rep.a);
     return ok();
 }
 
@@ -1217,7 +1217,7 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s,
         s->out_idx = 0;
         s->first = 1;
         if (u->imp)
-            phy_impair_start(u->imp, PHY_IMPAIR_RX);
+            phy_impair_start_at(u->imp, PHY_IMPAIR_RX, (uint64_t)s->ovf_at);
         md->ec = UHD_RX_METADATA_ERROR_CODE_OVERFLOW;
         return ok();
     }
@@ -1346,6 +1346,17 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
             n += dry;
         }
     }
+    /* where it goes on the air (-1: now) */
+    int64_t at = -1, T = 0;
+    uhd_error e0 = air_now(u, &T);
+    if (e0 != UHD_ERROR_NONE)
+        return e0;
+    if (s->has_time) {
+        apply_pending(u, T);
+        at = air_of_dev(u, s->dtick);
+        if (at < 0)
+            at = 0;
+    }
     for (size_t i = 0; i < n; i++)
         s->burst[i] = clip1(crealf(s->burst[i])) + I * clip1(cimagf(s->burst[i]));
     const float complex *y = s->burst;
@@ -1356,7 +1367,8 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
                      phy_impair_max_out(u->imp, PHY_IMPAIR_TX, lat + 1);
         if (!grow(&s->work, &s->wcap, cap))
             return err(UHD_ERROR_UNKNOWN, "twin: out of memory");
-        phy_impair_start(u->imp, PHY_IMPAIR_TX);
+        /* the LO's carrier term runs on the air's time line (continuous across bursts) */
+        phy_impair_start_at(u->imp, PHY_IMPAIR_TX, (uint64_t)(at >= 0 ? at : T));
         size_t a = 0, b = 0;
         if (phy_impair_execute(u->imp, PHY_IMPAIR_TX, s->burst, n, s->work, cap, &a) != AM_OK)
             return err(UHD_ERROR_RUNTIME, "twin: %s", am_last_error());
@@ -1377,17 +1389,6 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         s->work[i] = g * y[i];
     if (ny == 0)
         return ok();
-    int64_t at = -1;
-    if (s->has_time) {
-        int64_t T = 0;
-        uhd_error e = air_now(u, &T);
-        if (e != UHD_ERROR_NONE)
-            return e;
-        apply_pending(u, T);
-        at = air_of_dev(u, s->dtick);
-        if (at < 0)
-            at = 0;
-    }
     twin_air_rep rep;
     uhd_error e = air_call(u,
                            (twin_air_req){.op = TWIN_AIR_TX,

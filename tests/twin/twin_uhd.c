@@ -358,7 +358,7 @@ AM_TEST(impaired_link_keeps_time_and_budget, unit)
         printf("impaired: burst at %lld (want %lld), power %.3f dBFS (ideal chains %.3f)\n",
                (long long)best, (long long)want, 10 * log10(py), pred);
     AM_CHECK(best == want, "burst at %lld, expected %lld", (long long)best, (long long)want);
-    AM_CHECK_NEAR(10 * log10(py), pred, 2.5); /* measured -39.335 vs -38.692 (seed 6) */
+    AM_CHECK_NEAR(10 * log10(py), pred, 2.5); /* measured -39.306 vs -38.692 (seed 6) */
     radio_close(a);
     radio_close(b);
     free(x);
