@@ -294,6 +294,8 @@ static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, 
     in->g_th = r->g_th;
     in->agents = nsched;
     in->cal_slots = q->cal ? q->K : 0;
+    if (in->cal_slots)
+        in->version = 2; /* §7.2: airmeta:cal_slots is a version-2 key */
     in->round = r->round;
     snprintf(in->description, sizeof in->description,
              "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "

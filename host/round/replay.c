@@ -89,14 +89,6 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
         return s;
     const phy_sigmf_info *in = phy_sigmf_reader_info(r);
     res->samples = in->n_samples;
-    if (in->cal_slots > 0) { /* docs/air-interface.md §2, §8: v2, not yet decoded */
-        s = AM_FAIL(AM_ENOTSUP,
-                    "%s: airmeta:cal_slots %u: bursts with calibration blocks are not decoded by "
-                    "this build",
-                    capture, in->cal_slots);
-        goto out;
-    }
-
     phy_ota_rx_cfg cfg;
     phy_ota_rx_cfg_default(&cfg);
     cfg.frame.nfft = in->nfft;
@@ -107,6 +99,7 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
     cfg.rho = in->rho;
     cfg.threshold = opts->threshold;
     cfg.gain_pool = opts->gain_pool;
+    cfg.cal_slots = in->cal_slots; /* §2, §8: Nc calibration blocks after S1 */
     cfg.callback = on_burst;
     cfg.user = &c;
     if ((s = phy_ota_rx_create(&cfg, &rx)) != AM_OK) {

@@ -15,7 +15,9 @@
 #include "fl/agg.h"
 #include "phy/cal.h"
 #include "phy/impair.h"
+#include "phy/sigmf.h"
 #include "round/agg_iq.h"
+#include "round/replay.h"
 
 static int verbose(void)
 {
@@ -325,4 +327,56 @@ AM_TEST(m1024_long_bursts, slow)
     AM_CHECK(s1.excess_db < 18.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
     AM_CHECK(f1.heard_ok == 300 && s1.heard_ok == 300 && f0.heard_ok == 300,
              "heard = sent in %u, %u rounds", f1.heard_ok, s1.heard_ok);
+}
+
+/* A calibrated round's capture (§7: airmeta:cal_slots = K) replays through `airmeta replay`'s code
+ * to the server's estimate bit for bit (the receiver decodes the calibration blocks). */
+AM_TEST(capture_with_cal_replays, unit)
+{
+    enum { K = 4, D = 1200, R = 2 };
+    char dir[600], outp[700];
+    snprintf(dir, sizeof dir, "%s/iq-cal-captures", am_test_tmp_dir());
+    agg_iq_cfg c;
+    agg_iq_cfg_default(&c);
+    c.agents = K;
+    c.max_dim = D;
+    c.seed = 12;
+    c.cal = 1;
+    c.capture_dir = dir;
+    fl_agg a = {0};
+    bench b;
+    float *got = malloc(D * sizeof *got);
+    AM_REQUIRE(got && bench_new(&b, K, D), "out of memory");
+    AM_REQUIRE_OK(agg_iq_create(&c, &a));
+    am_rng g;
+    am_rng_seed(&g, 2);
+    for (unsigned r = 0; r < R; r++) {
+        for (size_t k = 0; k < K; k++)
+            for (size_t j = 0; j < D; j++)
+                b.x[k][j] = (float)am_rng_normal(&g);
+        fl_agg_round rr = {fl_agg_eta(FL_ETA_RMS, (const float *const *)b.x, NULL, K, D), 1.0f,
+                           0.1f, r};
+        AM_REQUIRE_OK(
+            fl_agg_execute(&a, &rr, (const float *const *)b.x, NULL, K, D, b.out, b.act, b.del));
+        agg_iq_round_info in;
+        AM_REQUIRE_OK(agg_iq_last_round(&a, &in));
+        AM_REQUIRE(in.detected && in.agents_heard == K, "round %u: heard %u", r, in.agents_heard);
+        phy_sigmf_reader *rd = NULL;
+        AM_REQUIRE_OK(phy_sigmf_reader_open(in.capture, &rd));
+        AM_CHECK(phy_sigmf_reader_info(rd)->cal_slots == K, "airmeta:cal_slots %u",
+                 phy_sigmf_reader_info(rd)->cal_slots);
+        phy_sigmf_reader_close(rd);
+        snprintf(outp, sizeof outp, "%s/replay-%u.f32", dir, r);
+        replay_opts ro = {.out = outp, .chunk = 999};
+        replay_result res;
+        AM_REQUIRE_OK(replay_capture(in.capture, &ro, &res));
+        AM_CHECK(res.bursts == 1, "round %u: %llu bursts", r, (unsigned long long)res.bursts);
+        FILE *f = fopen(outp, "rb");
+        AM_REQUIRE(f && fread(got, sizeof *got, D, f) == D, "replay output %s", outp);
+        fclose(f);
+        AM_CHECK(memcmp(got, b.out, D * sizeof *got) == 0, "round %u: replay differs", r);
+    }
+    fl_agg_destroy(&a);
+    free(got);
+    bench_free(&b);
 }
