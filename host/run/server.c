@@ -869,9 +869,14 @@ static am_status run_round(srv *s,
         if (st != AM_OK)
             return st;
     }
-    say(s, "round %4u  agents %u/%u  loss %9.4f  %s  active %5.2f  nmse %7.2f dB  %.2f s\n", r + 1,
-        *napplied, K, n ? loss / n : NAN, decoded ? "decoded" : why, (double)s->rs.active_mean,
-        nmse > 0 ? 10 * log10(nmse) : NAN, wall);
+    /* the NMSE needs the true average: only with --report-x (the agents send their updates) */
+    char nm[32];
+    if (nmse > 0 && isfinite(nmse))
+        snprintf(nm, sizeof nm, "nmse %7.2f dB", 10 * log10(nmse));
+    else
+        snprintf(nm, sizeof nm, "nmse %7s   ", "n/a");
+    say(s, "round %4u  agents %u/%u  loss %9.4f  %s  active %5.2f  %s  %.2f s\n", r + 1, *napplied,
+        K, n ? loss / n : NAN, decoded ? "decoded" : why, (double)s->rs.active_mean, nm, wall);
     return AM_OK;
 }
 
