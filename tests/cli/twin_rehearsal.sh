@@ -16,7 +16,7 @@ AIRMETA=$AM_TWIN_PROG
 air_prog=$(dirname "$AM_TWIN_PROG")/airmeta-twin-air
 "$air_prog" --endpoint "ipc://$out/air" --loss-db 55 --paced >"$out/air.log" 2>&1 &
 pids+=($!)
-for i in $(seq 1 50); do [ -S "$out/air" ] && break; sleep 0.1; done
+for i in $(seq 1 300); do [ -S "$out/air" ] && break; sleep 0.1; done # up to 30 s (a loaded machine, the sanitizer build)
 [ -S "$out/air" ] || fail "the air did not start"
 export AIRMETA_TWIN="air=ipc://$out/air,profile=b210-shared-ref,gpsdo=yes"
 RA="type=b200,rate=1e6,freq=915e6,tx_gain=60,rx_gain=60,clock=gpsdo,time=gpsdo"
