@@ -19,41 +19,7 @@
 #include "phy/sigmf.h"
 #include "round/replay.h"
 
-/* K vectors of D floats and the outputs of one aggregation. */
-typedef struct bench {
-    size_t K, D;
-    float **x, **del;
-    float *out, *act;
-} bench;
-
-static int bench_new(bench *b, size_t K, size_t D)
-{
-    memset(b, 0, sizeof *b);
-    b->K = K;
-    b->D = D;
-    b->x = calloc(K, sizeof *b->x);
-    b->del = calloc(K, sizeof *b->del);
-    b->out = malloc(D * sizeof *b->out);
-    b->act = malloc(D * sizeof *b->act);
-    if (!b->x || !b->del || !b->out || !b->act)
-        return 0;
-    for (size_t k = 0; k < K; k++)
-        if (!(b->x[k] = malloc(D * sizeof(float))) || !(b->del[k] = malloc(D * sizeof(float))))
-            return 0;
-    return 1;
-}
-
-static void bench_free(bench *b)
-{
-    for (size_t k = 0; b->x && k < b->K; k++) {
-        free(b->x[k]);
-        free(b->del[k]);
-    }
-    free(b->x);
-    free(b->del);
-    free(b->out);
-    free(b->act);
-}
+#include "agg_bench.h"
 
 static void fill_gauss(bench *b, am_rng *g)
 {
