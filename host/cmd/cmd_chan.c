@@ -16,6 +16,7 @@
 #include "net/net.h"
 #include "phy/frame.h"
 #include "radio/radio.h"
+#include "run/flags.h"
 
 #define CHAN_EP_LEN CTRL_STR_LEN
 
@@ -23,8 +24,9 @@ typedef struct chan_opts {
     const char *server, *bind, *impair;
     const char *key, *server_key, *allow; /* CURVE (host/net/auth.h) */
     int insecure;
-    unsigned agents, taps, timing;
-    double snr_db, delay_spread, cfo, agent_cfo, timeout;
+    unsigned agents, timing;
+    flags_channel ch; /* --snr-db --taps --delay-spread (host/run/flags.h) */
+    double cfo, agent_cfo, timeout;
     uint64_t seed;
     int quiet;
 } chan_opts;
@@ -152,23 +154,23 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
     s->bl = phy_frame_preamble_len(f);
     phy_frame_destroy(f);
     s->timing = s->o.timing == UINT32_MAX ? s->cp / 4 : s->o.timing;
-    if (s->timing + s->o.taps - 1 > s->cp)
+    if (s->timing + s->o.ch.taps - 1 > s->cp)
         return AM_FAIL(AM_EINVAL,
                        "--timing %u + --taps %u - 1 exceeds the cyclic prefix (%u) of the "
                        "server's numerology: a timed system keeps them inside it",
-                       s->timing, s->o.taps, s->cp);
+                       s->timing, s->o.ch.taps, s->cp);
     phy_impair_cfg imp;
     if ((st = phy_impair_profile(s->o.impair ? s->o.impair : "ideal", &imp)) != AM_OK)
         return am_error_wrap(st, "--impair");
     net_chan_cfg cc = {.n_agents = s->o.agents,
                        .nfft = s->M,
                        .cp_len = s->cp,
-                       .n_taps = s->o.taps,
-                       .delay_spread = (float)s->o.delay_spread,
+                       .n_taps = s->o.ch.taps,
+                       .delay_spread = (float)s->o.ch.delay_spread,
                        .max_timing_offset = s->timing,
                        .max_cfo = (float)s->o.agent_cfo,
                        .common_cfo = (float)s->o.cfo,
-                       .snr_db = (float)s->o.snr_db,
+                       .snr_db = (float)s->o.ch.snr_db,
                        .rho = 1.0f,
                        .max_burst = s->blen,
                        .seed = s->o.seed,
@@ -342,11 +344,11 @@ static am_status check_and_reserve(chan_state *sp)
         return AM_FAIL(AM_EINVAL, "--server is required (see --help)");
     if (!o->agents)
         return AM_FAIL(AM_EINVAL, "--agents is required (see --help)");
-    if (o->taps > 1 && !(o->delay_spread < sqrt(((double)o->taps * o->taps - 1.0) / 12.0)))
+    if (o->ch.taps > 1 && !(o->ch.delay_spread < sqrt(((double)o->ch.taps * o->ch.taps - 1.0) / 12.0)))
         return AM_FAIL(AM_EINVAL,
                        "--delay-spread %g: %u taps allow less than %.4g (the uniform profile's "
                        "rms spread)",
-                       o->delay_spread, o->taps, sqrt(((double)o->taps * o->taps - 1.0) / 12.0));
+                       o->ch.delay_spread, o->ch.taps, sqrt(((double)o->ch.taps * o->ch.taps - 1.0) / 12.0));
     phy_impair_cfg imp;
     if (o->impair && (st = phy_impair_profile(o->impair, &imp)) != AM_OK)
         return am_error_wrap(st, "--impair");
@@ -383,7 +385,7 @@ static am_status chan_connect(chan_state *sp)
     m.u.hello =
         (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = K, .n_ep = 2 + 2 * K, .ep = sp->ep};
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
-             "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->taps, o->snr_db,
+             "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->ch.taps, o->ch.snr_db,
              o->cfo, o->agent_cfo, o->seed);
     if ((st = net_peer_join(o->server, CTRL_ID_CHAN, ctrl_payload_bound(1, K), &sp->sec, &m,
                             &sp->c)) != AM_OK)
@@ -422,7 +424,7 @@ static am_status chan_loop(chan_state *sp)
             if (!o->quiet) {
                 printf("chan: joined: M %u, cp %u, burst %zu samples, timing <= %u, %u taps\n",
                        sp->M,
-                       sp->cp, sp->blen, sp->timing, o->taps);
+                       sp->cp, sp->blen, sp->timing, o->ch.taps);
                 fflush(stdout);
             }
         } else if (r.type == CTRL_WELCOME) {
@@ -467,13 +469,11 @@ int cmd_chan(int argc, char **argv)
     memset(&s, 0, sizeof s);
     chan_opts *o = &s.o;
     o->bind = "tcp://127.0.0.1:*";
-    o->taps = 4;
     o->timing = UINT32_MAX;
-    o->snr_db = 20;
-    o->delay_spread = 1.0;
+    flags_channel_defaults(&o->ch);
     o->timeout = 60;
     o->seed = 1;
-    const cli_opt opts[] = {
+    const cli_opt head[] = {
         {"--server", CLI_STR, &o->server, "the server's control endpoint (tcp://HOST:PORT)", 1, 0,
          NULL},
         {"--bind", CLI_STR, &o->bind,
@@ -482,11 +482,8 @@ int cmd_chan(int argc, char **argv)
          1, 0, NULL},
         {"--agents", CLI_UINT, &o->agents, "agents K this emulator carries (ids 0..K-1)", 1,
          CTRL_MAX_AGENTS, NULL},
-        {"--snr-db", CLI_DOUBLE, &o->snr_db, "per-agent SNR rho/N0 (docs/air-interface.md §5), dB",
-         -30, 100, NULL},
-        {"--taps", CLI_UINT, &o->taps, "multipath taps per agent (1 = flat Rayleigh)", 1, 64, NULL},
-        {"--delay-spread", CLI_DOUBLE, &o->delay_spread, "rms delay spread, samples", 0.01, 64,
-         NULL},
+    };
+    const cli_opt tail[] = {
         {"--timing", CLI_UINT, &o->timing,
          "max per-agent timing offset, samples (default cp/4; + taps - 1 must fit the cp)", 0, 4096,
          NULL},
@@ -517,6 +514,14 @@ int cmd_chan(int argc, char **argv)
          0, NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
+    /* the channel flags from host/run/flags.h between the command's own */
+    cli_opt opts[sizeof head / sizeof head[0] + FLAGS_GROUP_MAX + sizeof tail / sizeof tail[0]];
+    size_t nopt = 0;
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        opts[nopt++] = head[i];
+    nopt += flags_channel_table(&o->ch, opts + nopt);
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        opts[nopt++] = tail[i];
     const cli_cmd cmd = {
         "airmeta chan",
         "--server tcp://HOST:PORT --agents K (--key NAME.key --server-key SERVER.pub --allow FILE "
@@ -535,7 +540,7 @@ int cmd_chan(int argc, char **argv)
         "--bind (the server passes the new endpoints on). The open-files limit is raised to\n"
         "what K agents need (6 per agent), or the chan says why it cannot start.",
         opts,
-        sizeof opts / sizeof opts[0],
+        nopt,
         0,
         0};
     size_t npos = 0;
