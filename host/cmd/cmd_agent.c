@@ -40,12 +40,13 @@
 #include "phy/beacon.h"
 #include "radio/radio.h"
 #include "run/checkpoint.h"
+#include "run/flags.h"
 #include "util/crc32.h"
 
 typedef struct agent_opts {
     unsigned id;
     const char *server, *data_dir, *late_status, *late_burst;
-    const char *radio_name, *radio_args;      /* data plane: zmq (the chan) or uhd (on air) */
+    flags_radio radio; /* --radio zmq (the chan) or uhd (on air), --radio-args (run/flags.h) */
     const char *key, *server_key;             /* CURVE (host/net/auth.h) */
     const char *state;                        /* --state FILE: the kept states on disk */
     int insecure;
@@ -743,12 +744,12 @@ static am_status check_and_open(agent_state *sp, unsigned max_dim)
     if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &sp->sec)) !=
         AM_OK)
         return st;
-    sp->air = strcmp(o->radio_name, "zmq") != 0;
-    if (!sp->air && o->radio_args)
+    sp->air = strcmp(o->radio.name, "zmq") != 0;
+    if (!sp->air && o->radio.args)
         return AM_FAIL(AM_EINVAL, "--radio-args: the zmq data plane takes its endpoints from the "
                                   "server; use --radio uhd");
     if (sp->air)
-        return net_air_open(o->radio_name, o->radio_args, &sp->rad, &sp->rate);
+        return net_air_open(o->radio.name, o->radio.args, &sp->rad, &sp->rate);
     return AM_OK;
 }
 
@@ -827,12 +828,12 @@ int cmd_agent(int argc, char **argv)
     o->id = UINT32_MAX;
     o->timeout = 60;
     o->beacon_timeout = 10;
-    o->radio_name = "zmq";
+    o->radio.name = "zmq";
     o->max_dim = (size_t)1 << 22;
     o->test_peak = -1;
     o->keep_rounds = 16;
     unsigned max_dim = 1u << 22;
-    const cli_opt opts[] = {
+    const cli_opt head[] = {
         {"--id", CLI_UINT, &o->id, "this agent's id k (0..K-1): its task distribution and channel",
          0, CTRL_MAX_AGENTS - 1, NULL},
         {"--server", CLI_STR, &o->server, "the server's control endpoint (tcp://HOST:PORT)", 1, 0,
@@ -858,14 +859,8 @@ int cmd_agent(int argc, char **argv)
         {"--test-peak", CLI_DOUBLE, &o->test_peak,
          "fault injection (tests): report this payload peak every round (a lying agent)", 0,
          3e38, NULL},
-        {"--radio", CLI_CHOICE, &o->radio_name,
-         "data plane: zmq (IQ through `airmeta chan`, endpoints from the server) or uhd (on air: "
-         "this host's USRP B210; the server must run --radio uhd too)",
-         0, 0, "zmq|uhd"},
-        {"--radio-args", CLI_STR, &o->radio_args,
-         "uhd: key=value,... (`airmeta radio probe --radio uhd --help`), e.g. "
-         "type=b200,freq=2.45e9,clock=external,time=external,sync=pps",
-         1, 0, NULL},
+    };
+    const cli_opt tail[] = {
         {"--key", CLI_STR, &o->key,
          "this agent's secret key NAME.key (airmeta keygen; its NAME.pub is listed in the "
          "server's --allow as 'agent ID PUBKEY'): CURVE on control and IQ",
@@ -882,6 +877,17 @@ int cmd_agent(int argc, char **argv)
          NULL},
         {"--quiet", CLI_FLAG, &o->quiet, "no per-round lines", 0, 0, NULL},
     };
+    /* --radio and --radio-args from host/run/flags.h between the command's own */
+    cli_opt opts[sizeof head / sizeof head[0] + FLAGS_GROUP_MAX + sizeof tail / sizeof tail[0]];
+    size_t nopt = 0;
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        opts[nopt++] = head[i];
+    nopt += flags_radio_table(&o->radio, opts + nopt, "zmq|uhd",
+                              "data plane: zmq (IQ through `airmeta chan`, endpoints from the "
+                              "server) or uhd (on air: this host's USRP B210; the server must run "
+                              "--radio uhd too)");
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        opts[nopt++] = tail[i];
     const cli_cmd cmd = {
         "airmeta agent",
         "--id K --server tcp://HOST:PORT (--key NAME.key --server-key SERVER.pub | --insecure)",
@@ -899,7 +905,7 @@ int cmd_agent(int argc, char **argv)
         "reconnection and follows the chan's new endpoints); a server resumed from a checkpoint\n"
         "repeats its rounds, and the agent restores its state of that round (--keep-rounds).",
         opts,
-        sizeof opts / sizeof opts[0],
+        nopt,
         0,
         0};
     size_t npos = 0;
