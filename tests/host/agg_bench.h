@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
+
 typedef struct bench {
     size_t K, D;
     float **x, **del;
@@ -40,6 +42,14 @@ static inline void bench_free(bench *b)
     free(b->del);
     free(b->out);
     free(b->act);
+}
+
+/* Every agent's vector: independent standard normals from g, agent by agent. */
+static inline void fill_gauss(bench *b, am_rng *g)
+{
+    for (size_t k = 0; k < b->K; k++)
+        for (size_t j = 0; j < b->D; j++)
+            b->x[k][j] = (float)am_rng_normal(g);
 }
 
 #endif

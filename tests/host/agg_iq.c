@@ -21,13 +21,6 @@
 
 #include "agg_bench.h"
 
-static void fill_gauss(bench *b, am_rng *g)
-{
-    for (size_t k = 0; k < b->K; k++)
-        for (size_t j = 0; j < b->D; j++)
-            b->x[k][j] = (float)am_rng_normal(g);
-}
-
 static am_status
 run_round(fl_agg *a, bench *b, unsigned round, float g_th, fl_eta_rule rule, fl_agg_round *r)
 {

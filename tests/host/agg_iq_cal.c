@@ -95,9 +95,7 @@ static void run_case_m(int radios,
     o->worst_db = -INFINITY;
     o->heard_ok = 0;
     for (unsigned r = 0; r < R; r++) {
-        for (size_t k = 0; k < K; k++)
-            for (size_t j = 0; j < D; j++)
-                b.x[k][j] = (float)am_rng_normal(&g);
+        fill_gauss(&b, &g);
         fl_agg_round rr = {fl_agg_eta(FL_ETA_RMS, (const float *const *)b.x, NULL, K, D), 1.0f,
                            0.0f, r + 1};
         AM_REQUIRE_OK(
@@ -178,9 +176,7 @@ AM_TEST(absent_not_heard, unit)
     am_rng_seed(&g, 4);
     const unsigned char present[K] = {1, 0, 1, 1, 0, 1};
     for (unsigned r = 0; r < R; r++) {
-        for (size_t k = 0; k < K; k++)
-            for (size_t j = 0; j < D; j++)
-                b.x[k][j] = (float)am_rng_normal(&g);
+        fill_gauss(&b, &g);
         fl_agg_round rr = {fl_agg_eta(FL_ETA_PEAK, (const float *const *)b.x, present, K, D), 1.0f,
                            0.1f, r};
         AM_REQUIRE_OK(
@@ -318,9 +314,7 @@ AM_TEST(capture_with_cal_replays, unit)
     am_rng g;
     am_rng_seed(&g, 2);
     for (unsigned r = 0; r < R; r++) {
-        for (size_t k = 0; k < K; k++)
-            for (size_t j = 0; j < D; j++)
-                b.x[k][j] = (float)am_rng_normal(&g);
+        fill_gauss(&b, &g);
         fl_agg_round rr = {fl_agg_eta(FL_ETA_RMS, (const float *const *)b.x, NULL, K, D), 1.0f,
                            0.1f, r};
         AM_REQUIRE_OK(
