@@ -224,3 +224,21 @@ am_status runcfg_same(const char *dir, const char *path, const cli_opt *mine, co
     cJSON_Delete(b);
     return s;
 }
+
+am_status runcfg_take_given(const runcfg_class *c, const char *dir, const char *path,
+                            const cli_opt *mine, const cli_opt *run)
+{
+    if (!strcmp(run->name, "--out")) {
+        const char *out = *(const char *const *)mine->dst;
+        if (!out || strcmp(out, dir) != 0)
+            return AM_FAIL(AM_EINVAL,
+                           "--resume %s continues in that folder: --out %s conflicts with it", dir,
+                           out ? out : "?");
+        return AM_OK;
+    }
+    if (c->runctl(run)) { /* this session's choice */
+        memcpy(run->dst, mine->dst, runcfg_opt_size(run->kind));
+        return AM_OK;
+    }
+    return runcfg_same(dir, path, mine, run);
+}

@@ -64,4 +64,10 @@ void runcfg_given(const cli_opt *t, size_t n, int argc, char **argv, unsigned ch
  * AM_OK when equal as JSON, else AM_EINVAL saying how to continue. */
 am_status runcfg_same(const char *dir, const char *path, const cli_opt *mine, const cli_opt *run);
 
+/* A flag given again on --resume DIR (mine: this session's, run: the run's from path), after the
+ * command's own cases: --out must name DIR; a run-control flag takes this session's value; any
+ * other must equal the run's (runcfg_same). run->dst is written (it points into the options). */
+am_status runcfg_take_given(const runcfg_class *c, const char *dir, const char *path,
+                            const cli_opt *mine, const cli_opt *run);
+
 #endif

@@ -1757,18 +1757,8 @@ static am_status resume_opts(const server_opts *u,
         }
         if (!given[k] || !strcmp(t[k].name, "--resume") || !strcmp(t[k].name, "--force"))
             continue;
-        if (!strcmp(t[k].name, "--out")) {
-            if (strcmp(u->out, dir) != 0)
-                return AM_FAIL(AM_EINVAL,
-                               "--resume %s continues in that folder: --out %s conflicts with it",
-                               dir, u->out);
-            continue;
-        }
-        if (opt_runctl(&t[k])) { /* this session's choice */
-            memcpy(t[k].dst, tu[k].dst, runcfg_opt_size(t[k].kind));
-            continue;
-        }
-        if ((st = runcfg_same(dir, path, &tu[k], &t[k])) != AM_OK)
+        if ((st = runcfg_take_given(&server_class, dir, path, &tu[k], &t[k])) !=
+            AM_OK)
             return st;
     }
     o->resume = o->out = dir;

@@ -638,18 +638,7 @@ static am_status resume_opts(const char *dir,
             o->stop_after = u->stop_after;
             continue;
         }
-        if (!strcmp(t[k].name, "--out")) {
-            if (strcmp(u->out, u->resume) != 0)
-                return AM_FAIL(AM_EINVAL,
-                               "--resume %s continues in that folder: --out %s conflicts with it",
-                               u->resume, u->out);
-            continue;
-        }
-        if (opt_runctl(&t[k])) { /* this session's choice */
-            memcpy(t[k].dst, tu[k].dst, runcfg_opt_size(t[k].kind));
-            continue;
-        }
-        if ((s = runcfg_same(dir, path, &tu[k], &t[k])) != AM_OK)
+        if ((s = runcfg_take_given(&sim_class, dir, path, &tu[k], &t[k])) != AM_OK)
             return s;
     }
     return AM_OK;

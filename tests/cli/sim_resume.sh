@@ -80,6 +80,8 @@ grep -q -- "--snr-db 5 conflicts with the run's 10" "$d/err" || fail "message: $
 [ $? -eq 2 ] || fail "conflicting --agg: exit code"
 "$AIRMETA" sim --resume "$d/stat" --out "$d/elsewhere" 2>"$d/err"
 [ $? -eq 2 ] || fail "--out elsewhere with --resume: exit code"
+grep -q -- "--resume $d/stat continues in that folder: --out $d/elsewhere conflicts with it" \
+    "$d/err" || fail "--out message: $(cat "$d/err")"
 "$AIRMETA" sim --resume "$d/stat" --snr-db 10 --agents 5 --seed 7 --threads 3 \
     --checkpoint-every 3 --quiet --no-plots || fail "agreeing flags refused"
 cmp "$d/m0" "$d/stat/metrics.jsonl" || fail "agreeing flags changed metrics.jsonl"
