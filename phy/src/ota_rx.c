@@ -46,6 +46,7 @@ struct phy_ota_rx {
     const unsigned *data, *pilot, *used;
     size_t L, N, burst_len;
     unsigned pool;       /* gain_pool W (0: per-bin G) */
+    int real;            /* §3.3 real mapping: a real per data bin, Re(Y/G) */
     float *w;            /* with pool, M: sum over S0a, S0b, S1 of |X[i]|^2 (MRC weight of G[i]) */
     unsigned char *on;   /* with pool, M: scratch, bin has an active agent */
     float complex *Gp;   /* with pool, M: scratch, pooled G */
@@ -67,6 +68,7 @@ void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
     cfg->user = NULL;
     cfg->gain_pool = 0;
     cfg->cal_slots = 0;
+    cfg->mapping = PHY_MAP_COMPLEX;
 }
 
 static am_status check_round(float eta, float rho)
@@ -133,6 +135,9 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
         return AM_FAIL(AM_EINVAL, "ota_rx: cal_slots %u outside 0..%u", cfg->cal_slots,
                        PHY_CAL_SLOTS_MAX);
+    if (cfg->mapping != PHY_MAP_COMPLEX && cfg->mapping != PHY_MAP_REAL)
+        return AM_FAIL(AM_EINVAL, "ota_rx: mapping %d is not complex (0) or real (1)",
+                       (int)cfg->mapping);
     if (cfg->gain_pool > PHY_OTA_RX_GAIN_POOL_MAX)
         return AM_FAIL(AM_EINVAL, "ota_rx: gain_pool %u outside 0..%u bins", cfg->gain_pool,
                        PHY_OTA_RX_GAIN_POOL_MAX);
@@ -160,10 +165,12 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     q->pilot = phy_frame_pilot_bins(f);
     q->used = phy_frame_used_bins(f);
     q->L = cfg->payload_len;
-    q->N = phy_frame_nsym(f, q->L);
+    q->real = cfg->mapping == PHY_MAP_REAL;
+    const size_t span = phy_mapping_span(cfg->mapping, q->L); /* §3.3: a bin per real */
+    q->N = phy_frame_nsym(f, span);
     q->S = cfg->cal_slots;
     q->Nc = phy_cal_blocks(q->n_used, q->S, &q->P);
-    q->burst_len = phy_frame_burst_len(f, q->L) + (size_t)q->Nc * q->B;
+    q->burst_len = phy_frame_burst_len(f, span) + (size_t)q->Nc * q->B;
     q->pool = cfg->gain_pool;
     if (q->S) {
         if (!(q->cgrp = malloc(q->M))) {
@@ -354,7 +361,11 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
     size_t k0 = s * nd, L = q->L;
     float *v = c->payload;
     const float eta = c->eta;
-    if (2 * (k0 + nd) <= L) {
+    if (q->real) { /* §3.3: entry k = Re of value k, the quadrature (noise only) discarded */
+        const size_t have = L - k0 < nd ? L - k0 : nd; /* k0 < L: symbol s carries entries */
+        for (size_t j = 0; j < have; j++)
+            v[k0 + j] = eta * crealf(sym[j]);
+    } else if (2 * (k0 + nd) <= L) {
         float *vo = v + 2 * k0;
         for (unsigned j = 0; j < nd; j++) {
             vo[2 * j] = eta * crealf(sym[j]);

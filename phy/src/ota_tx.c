@@ -34,6 +34,7 @@ struct phy_ota_tx {
     unsigned S, P, Nc, D0;  /* calibration (§8.1): slots, comb period, blocks; first data block
                                3 + Nc */
     unsigned slot;          /* this burst's slot (phy_ota_tx_set_slot) */
+    int real;               /* §3.3 real mapping: one real per data bin (map_real) */
     float complex *Fc, *Tc; /* with S: M each, the calibration block of the slot */
     phy_fft *ifft_cal;
 };
@@ -43,6 +44,29 @@ void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
     phy_frame_cfg_default(&cfg->frame);
     cfg->payload_len = 1024;
     cfg->cal_slots = 0;
+    cfg->mapping = PHY_MAP_COMPLEX;
+}
+
+am_status phy_mapping_parse(const char *name, phy_mapping *out)
+{
+    if (name && !strcmp(name, "complex"))
+        *out = PHY_MAP_COMPLEX;
+    else if (name && !strcmp(name, "real"))
+        *out = PHY_MAP_REAL;
+    else
+        return AM_FAIL(AM_EINVAL, "mapping '%s' is not complex or real (§3)",
+                       name ? name : "(null)");
+    return AM_OK;
+}
+
+const char *phy_mapping_name(phy_mapping m)
+{
+    return m == PHY_MAP_COMPLEX ? "complex" : m == PHY_MAP_REAL ? "real" : "?";
+}
+
+size_t phy_mapping_span(phy_mapping m, size_t L)
+{
+    return m == PHY_MAP_REAL ? 2 * L : L;
 }
 
 am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
@@ -55,6 +79,9 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
         return AM_FAIL(AM_EINVAL, "ota_tx: cal_slots %u outside 0..%u", cfg->cal_slots,
                        PHY_CAL_SLOTS_MAX);
+    if (cfg->mapping != PHY_MAP_COMPLEX && cfg->mapping != PHY_MAP_REAL)
+        return AM_FAIL(AM_EINVAL, "ota_tx: mapping %d is not complex (0) or real (1)",
+                       (int)cfg->mapping);
     phy_ota_tx *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
@@ -73,12 +100,14 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->pilot = phy_frame_pilot_bins(f);
     q->used = phy_frame_used_bins(f);
     q->L = cfg->payload_len;
-    q->N = phy_frame_nsym(f, q->L);
+    q->real = cfg->mapping == PHY_MAP_REAL;
+    const size_t span = phy_mapping_span(cfg->mapping, q->L); /* §3.3: a bin per real */
+    q->N = phy_frame_nsym(f, span);
     q->B = phy_frame_block_len(f);
     q->S = cfg->cal_slots;
     q->Nc = phy_cal_blocks(q->n_used, q->S, &q->P);
     q->D0 = 3 + q->Nc;
-    q->burst_len = phy_frame_burst_len(f, q->L) + (size_t)q->Nc * q->B;
+    q->burst_len = phy_frame_burst_len(f, span) + (size_t)q->Nc * q->B;
     if (q->N + q->D0 > (size_t)INT32_MAX / q->B) {
         size_t L = q->L, N = q->N;
         phy_ota_tx_destroy(q);
@@ -234,6 +263,22 @@ static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, 
     return bad;
 }
 
+/* The real mapping's data symbol s (§3.3): X[data bin j] = wd_j v[s M_data + j], v of d <= L
+ * entries and zeros after them. Returns non-zero if an entry of v is NaN/Inf. */
+static uint32_t map_real(const phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s)
+{
+    const unsigned nd = q->n_data, *bin = q->data;
+    const size_t k = s * nd, have = d > k ? (d - k < nd ? d - k : nd) : 0;
+    const float complex *w = q->wd;
+    uint32_t bad = have ? any_nonfinite(v + k, have) : 0; /* v may be NULL when d = 0 */
+    unsigned j = 0;
+    for (; j < have; j++)
+        X[bin[j]] = w[j] * v[k + j]; /* complex times real */
+    for (; j < nd; j++)
+        X[bin[j]] = 0.0f;
+    return bad;
+}
+
 /* Data symbol s (§2/§3) into X (M bins; null bins already 0): pairs c_k = (v[2k] + i v[2k+1]) / eta
  * from k = s M_data on, v of d <= L entries and zeros after them (as if v were zero-padded to L).
  * Returns non-zero if an entry of v is NaN/Inf. */
@@ -243,6 +288,8 @@ map_symbol(phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s, 
     const unsigned nd = q->n_data;
     const size_t L = q->L, k = s * nd;
     uint32_t bad = 0;
+    if (q->real)
+        return map_real(q, X, v, d, s);
     if (2 * (k + nd) <= d) {
         bad = map_full(q, X, v + 2 * k, precoded);
     } else if (2 * (k + nd) <= L) {

@@ -122,6 +122,12 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (in->version < 2 && in->device_tick >= 0)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:device_tick needs airmeta:version 2 (it is %u)",
                        file, in->version);
+    if (in->mapping != PHY_MAP_COMPLEX && in->mapping != PHY_MAP_REAL)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:mapping: %d is not complex (0) or real (1)", file,
+                       (int)in->mapping);
+    if (in->version < 2 && in->mapping != PHY_MAP_COMPLEX)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:mapping needs airmeta:version 2 (it is %u)", file,
+                       in->version);
     phy_frame_cfg fc;
     phy_frame_cfg_default(&fc);
     fc.nfft = in->nfft;
@@ -313,6 +319,8 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:round", (double)in->round);
     if (in->cal_slots > 0)
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:cal_slots", in->cal_slots);
+    if (in->mapping != PHY_MAP_COMPLEX) /* §7.2: absent = complex, so complex keeps its bytes */
+        ok = ok && cJSON_AddStringToObject(g, "airmeta:mapping", phy_mapping_name(in->mapping));
     if (in->has_sctype) {
         unsigned char def[PHY_NFFT_MAX];
         int is_default = phy_frame_default_sctype(in->nfft, def) == AM_OK &&
@@ -733,7 +741,7 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         static const char *const known[] = {
             "airmeta:version", "airmeta:fft_size", "airmeta:cp_len", "airmeta:payload_len",
             "airmeta:scale",   "airmeta:rho",      "airmeta:g_th",   "airmeta:agents",
-            "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots"};
+            "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots", "airmeta:mapping"};
         if (!it->string || strncmp(it->string, "airmeta:", 8) != 0)
             continue;
         int ok = 0;
@@ -779,6 +787,12 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
                      &present)) != AM_OK)
         return s;
     in->cal_slots = present ? (unsigned)iv : 0;
+    if ((s = get_str(g, "airmeta:mapping", 0, file, "global", &str)) != AM_OK)
+        return s;
+    in->mapping = PHY_MAP_COMPLEX; /* absent: the version-1 mapping */
+    if (str && phy_mapping_parse(str, &in->mapping) != AM_OK)
+        return AM_FAIL(AM_EFORMAT, "%s: global: airmeta:mapping '%.40s' is not complex or real",
+                       file, str);
     if ((s = get_str(g, "airmeta:sctype", 0, file, "global", &str)) != AM_OK)
         return s;
     in->has_sctype = str != NULL;

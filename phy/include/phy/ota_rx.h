@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "phy/frame.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 /* One decoded burst. Pointers are owned by the receiver and valid only during the callback (or,
  * for phy_ota_rx_decode_at, until the next call on the receiver). */
@@ -25,7 +26,8 @@ typedef struct phy_ota_burst {
                              1 for decode_at */
     unsigned nfft;        /* M: length of active, snr, gain */
     size_t payload_len;   /* L */
-    const float *payload; /* L recovered reals: eta * Y/G, the active agents' average (§5);
+    const float *payload; /* L recovered reals: eta * Y/G (its Re and Im with the complex
+                             mapping, its Re with the real one), the active agents' average (§5);
                              0 on entries whose bin has no active agent */
     const float *active;  /* M: |G[i]| / sqrt(rho), estimated active agents; 0 on null bins
                              and where |G| is negligible */
@@ -65,6 +67,8 @@ typedef struct phy_ota_rx_cfg {
                                      0 (default) = per bin; W >= 1 = see below */
     unsigned cal_slots;           /* S calibration slots of the bursts (§8; 0 = none, the
                                      version-1 burst), 0..PHY_CAL_SLOTS_MAX */
+    phy_mapping mapping;          /* §3 (default PHY_MAP_COMPLEX); the real mapping keeps
+                                     Re(Y/G) of each data bin (§5.3) */
 } phy_ota_rx_cfg;
 
 /* gain_pool = W >= 1: on an active bin whose per-bin estimate of G is noisy (|G|^2 w / N0 < 30,
@@ -79,7 +83,8 @@ typedef struct phy_ota_rx_cfg {
  * agent are left alone, so a clean burst decodes bit for bit as with gain_pool = 0. */
 #define PHY_OTA_RX_GAIN_POOL_MAX 16u
 
-/* Default frame, L = 1024, eta = 1, rho = 1, threshold 0 (default), no callback, gain_pool 0. */
+/* Default frame, L = 1024, eta = 1, rho = 1, threshold 0 (default), no callback, gain_pool 0,
+ * complex mapping. */
 void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg);
 
 typedef struct phy_ota_rx phy_ota_rx; /* opaque */

@@ -9,14 +9,32 @@
 #include "core/status.h"
 #include "phy/frame.h"
 
+/* Payload mapping (docs/air-interface.md §3): how the L reals of a burst ride on the data bins. */
+typedef enum phy_mapping {
+    PHY_MAP_COMPLEX = 0, /* §3.1: two reals per bin, c_j = (v[2j] + i v[2j+1]) / eta (default;
+                            the version-1 mapping) */
+    PHY_MAP_REAL = 1     /* §3.3: one real per bin, c_j = v[j] / eta; the receiver keeps Re of
+                            the equalised bin: tolerant of phase error, twice the bins */
+} phy_mapping;
+
+/* "complex" or "real"; AM_EINVAL naming the value otherwise. */
+am_status phy_mapping_parse(const char *name, phy_mapping *out);
+const char *phy_mapping_name(phy_mapping m); /* "complex" / "real" ("?" for anything else) */
+/* The payload length of the complex mapping that fills as many data bins as L reals of mapping m
+ * (L complex, 2L real): phy_frame_nsym and phy_frame_burst_len of it are the burst's N and
+ * length without calibration blocks (§2). */
+size_t phy_mapping_span(phy_mapping m, size_t L);
+
 typedef struct phy_ota_tx_cfg {
     phy_frame_cfg frame; /* numerology and allocation (§1) */
     size_t payload_len;  /* L reals per burst, >= 1 */
+    phy_mapping mapping; /* §3 (default PHY_MAP_COMPLEX) */
     unsigned cal_slots;  /* S calibration slots (§8.1; 0..PHY_CAL_SLOTS_MAX, 0 = none: the
                             version-1 burst): Nc = phy_cal_blocks(M_used, S) blocks after S1 */
 } phy_ota_tx_cfg;
 
-/* Default frame (M = 256, cp = M/8, default allocation), L = 1024, no calibration. */
+/* Default frame (M = 256, cp = M/8, default allocation), L = 1024, no calibration, complex
+ * mapping. */
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg);
 
 typedef struct phy_ota_tx phy_ota_tx; /* opaque */
@@ -36,8 +54,9 @@ unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q); /* Nc */
 am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
 
 /* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
- * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta in increasing bin
- * index across symbols (§3), pilots +1, tail 0; every bin value of every block is multiplied by
+ * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta (complex mapping;
+ * c_j = v[j] / eta with the real mapping) in increasing bin index across symbols (§3), pilots +1,
+ * tail 0; every bin value of every block is multiplied by
  * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then
  * x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1).
  * v: payload_len finite reals. AM_EINVAL with a message naming the culprit if eta is not finite

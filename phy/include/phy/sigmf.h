@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 #define PHY_SIGMF_VERSION "1.2.0"      /* core:version written */
 #define PHY_SIGMF_EXT_VERSION "1.0.0"  /* version of the airmeta extension namespace */
@@ -39,11 +40,13 @@ typedef struct phy_sigmf_info {
     int64_t round;         /* airmeta:round (>= 0), -1 = absent */
     int has_sctype;        /* airmeta:sctype present (non-default allocation) */
     unsigned char sctype[4096]; /* M values 0/1/2 when has_sctype */
-    /* version 2 (docs/air-interface.md §7.2); either needs version 2 */
+    /* version 2 (docs/air-interface.md §7.2); each needs version 2 */
     unsigned cal_slots;    /* airmeta:cal_slots, calibration slots of §8, 0..4096; 0 = absent
                               (no calibration blocks) */
     int64_t device_tick;   /* airmeta:device_tick of the first capture segment: device time of
                               its first sample in ticks of sample_rate, 0..2^53; -1 = absent */
+    phy_mapping mapping;   /* airmeta:mapping "complex" or "real" (§3.3); written only when
+                              real: absent = complex */
     /* reader only */
     phy_sigmf_datatype datatype; /* core:datatype of the data file */
     uint64_t n_samples;          /* complex samples in the data file */
