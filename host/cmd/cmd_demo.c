@@ -11,6 +11,7 @@
 #include "util/cli.h"
 #include "cmd/commands.h"
 #include "round/genie.h"
+#include "run/flags.h"
 #include "phy/ota_rx.h"
 #include "phy/sigmf.h"
 
@@ -180,6 +181,7 @@ static am_status demo_open(const demo_cfg *c,
     rc.eta = g->eta;
     rc.rho = g->rho;
     rc.gain_pool = gain_pool;
+    rc.mapping = g->mapping;
     rc.callback = on_burst;
     rc.user = &st->d;
     if ((s = genie_create(g, &st->g)) != AM_OK || (s = phy_ota_rx_create(&rc, &st->rx)) != AM_OK) {
@@ -206,6 +208,9 @@ static am_status demo_open(const demo_cfg *c,
         in.rho = g->rho;
         in.g_th = g->g_th;
         in.agents = g->agents;
+        in.mapping = g->mapping;
+        if (in.mapping != PHY_MAP_COMPLEX)
+            in.version = 2; /* §7.2: airmeta:mapping is a version-2 key */
         if ((s = phy_sigmf_writer_create(c->capture, &in, &st->cap)) != AM_OK) {
             state_free(st);
             return s;
@@ -231,7 +236,8 @@ int cmd_demo(int argc, char **argv)
     const char *snr_list = "0,10,20,30";
     const char *impair = "ideal";
     unsigned L = 4096, gain_pool = 0;
-    const cli_opt opts[] = {
+    const char *mapping = FLAGS_MAPPING_DEFAULT;
+    cli_opt opts[] = {
         {"--agents", CLI_UINT, &g.agents, "agents K transmitting at once", 1, 1000, NULL},
         {"--nfft", CLI_UINT, &g.nfft, "FFT size M (cp = M/8, default allocation)", 64, 4096, NULL},
         {"--snr-db", CLI_STR, &snr_list, "per-agent SNR rho/N0 (§5), one value or a list "
@@ -260,7 +266,9 @@ int cmd_demo(int argc, char **argv)
         {"--capture", CLI_STR, &c.capture, "also write every received stream to this SigMF "
                                            "recording (NAME[.sigmf-meta], for airmeta replay)",
          1, 0, NULL},
+        {NULL, CLI_FLAG, NULL, NULL, 0, 0, NULL}, /* --mapping (host/run/flags.h) */
     };
+    flags_mapping_table(&mapping, &opts[sizeof opts / sizeof opts[0] - 1]);
     const cli_cmd cmd = {
         "airmeta demo",
         "[--agents K] [--nfft M] [--snr-db 0,10,20,30] [--seed S] [--json]",
@@ -290,6 +298,8 @@ int cmd_demo(int argc, char **argv)
     if ((s = phy_impair_profile(impair, &imp)) != AM_OK)
         return cli_fail("demo", am_error_wrap(s, "--impair"));
     g.impair = &imp;
+    if ((s = phy_mapping_parse(mapping, &g.mapping)) != AM_OK)
+        return cli_fail("demo", am_error_wrap(s, "--mapping"));
     g.payload_len = L;
     const unsigned cp = g.nfft / 8;
     if (g.timing == 0xffffffffu)

@@ -294,8 +294,9 @@ static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, 
     in->g_th = r->g_th;
     in->agents = nsched;
     in->cal_slots = q->cal ? q->K : 0;
-    if (in->cal_slots)
-        in->version = 2; /* §7.2: airmeta:cal_slots is a version-2 key */
+    in->mapping = q->cfg.mapping;
+    if (in->cal_slots || in->mapping != PHY_MAP_COMPLEX)
+        in->version = 2; /* §7.2: airmeta:cal_slots and airmeta:mapping are version-2 keys */
     in->round = r->round;
     snprintf(in->description, sizeof in->description,
              "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "
@@ -586,9 +587,11 @@ static am_status iq_aggregate(void *self,
                            r->round, q->lead, nsend, q->nbursts);
         return AM_OK;
     }
-    if (active)
+    if (active) {
+        const size_t per_bin = q->cfg.mapping == PHY_MAP_REAL ? 1 : 2; /* §3.3: a real per bin */
         for (size_t j = 0; j < d; j++)
-            active[j] = (float)q->nact[q->dbins[(j / 2) % q->nd]];
+            active[j] = (float)q->nact[q->dbins[(j / per_bin) % q->nd]];
+    }
     return AM_OK;
 }
 
@@ -777,7 +780,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     q->cal = cfg->cal < 0 ? cfg->impair && !phy_impair_cfg_is_ideal(cfg->impair) : cfg->cal;
     q->mu = cfg->cal_mu > 0.0f ? cfg->cal_mu : 0.1f;
     q->blen =
-        phy_frame_burst_len(q->frame, q->L) +
+        phy_frame_burst_len(q->frame, phy_mapping_span(cfg->mapping, q->L)) +
         (size_t)phy_cal_blocks(q->nu, q->cal ? q->K : 0, NULL) * phy_frame_block_len(q->frame);
     const size_t B = phy_frame_block_len(q->frame);
     /* Noise before the burst: the detectors need history (the Schmidl-Cox window and the S1
@@ -826,6 +829,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     rc.payload_len = q->L;
     rc.gain_pool = cfg->gain_pool;
     rc.cal_slots = q->cal ? q->K : 0;
+    rc.mapping = cfg->mapping;
     rc.callback = on_burst;
     rc.user = q;
     if ((s = phy_ota_rx_create(&rc, &q->rx)) != AM_OK)
@@ -871,7 +875,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                               .smooth = q->cfg.smooth,
                               .cfo_comp = q->cfo_comp,
                               .phase_only = cfg->precoding == AGG_IQ_PHASE,
-                              .cal_slots = q->cal ? q->K : 0};
+                              .cal_slots = q->cal ? q->K : 0,
+                              .mapping = cfg->mapping};
     for (unsigned t = 0; t < q->T; t++) {
         q->w[t].q = q;
         q->w[t].id = t;

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "fl/agg.h"
 #include "phy/impair.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 /* How agents precode (docs/air-interface.md §4). */
 typedef enum agg_iq_precoding {
@@ -73,6 +74,8 @@ typedef struct agg_iq_cfg {
     const phy_impair_cfg *impair; /* every radio's impairments (phy_chan_cfg.impair), used by
                                      agg_iq_create only; NULL = ideal radios */
     unsigned gain_pool;      /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
+    phy_mapping mapping;     /* payload mapping of every burst (docs/air-interface.md §3.3;
+                                0 = complex) */
     int cal;                 /* closed-loop calibration (docs/air-interface.md §8): every burst
                                 carries K slots (agent k in slot k), the server measures each
                                 agent's gain and who was heard, and after each round every heard

@@ -67,6 +67,7 @@ am_status genie_create(const genie_cfg *c, genie **out)
     tc.frame.nfft = c->nfft;
     tc.frame.cp_len = cp;
     tc.payload_len = c->payload_len;
+    tc.mapping = c->mapping;
     phy_chan_cfg cc;
     phy_chan_cfg_default(&cc);
     cc.n_agents = c->agents;
@@ -166,7 +167,7 @@ am_status genie_round(genie *q, size_t lead, size_t tail, const float complex **
 
 unsigned genie_entry(const genie *q, size_t j, double *avg)
 {
-    const unsigned bin = q->dbins[(j / 2) % q->nd];
+    const unsigned bin = q->dbins[(q->cfg.mapping == PHY_MAP_REAL ? j : j / 2) % q->nd];
     unsigned n = 0;
     double sum = 0;
     for (unsigned k = 0; k < q->K; k++)

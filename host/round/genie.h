@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "phy/frame.h"
 #include "phy/impair.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 typedef struct genie_cfg {
     unsigned agents;      /* K */
@@ -28,6 +29,7 @@ typedef struct genie_cfg {
     size_t max_pad;       /* the longest noise stretch a round puts before or after its burst */
     const phy_impair_cfg
         *impair; /* every radio's impairments (phy_chan_cfg.impair); NULL = ideal */
+    phy_mapping mapping; /* payload mapping (§3; 0 = complex, §3.3 real) */
 } genie_cfg;
 
 typedef struct genie genie; /* opaque */
@@ -46,7 +48,8 @@ size_t genie_out_cap(const genie *q);
  * samples before and tail after (each <= max_pad): *y (valid until the next round) gets *ny. */
 am_status genie_round(genie *q, size_t lead, size_t tail, const float complex **y, size_t *ny);
 
-/* The last round's truth for payload entry j (on data bin data_bins[(j / 2) % M_data], §3): the
+/* The last round's truth for payload entry j (on data bin data_bins[(j / 2) % M_data], §3; the
+ * real mapping's data_bins[j % M_data], §3.3): the
  * number of agents active there (|h|^2 >= g_th) and, when > 0, their payloads' average *avg. */
 unsigned genie_entry(const genie *q, size_t j, double *avg);
 /* The last round's active agents per used bin, averaged over the used bins. */

@@ -126,6 +126,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     tc.frame = fc;
     tc.payload_len = q->L;
     tc.cal_slots = cfg->cal_slots;
+    tc.mapping = cfg->mapping;
     if ((s = phy_beacon_rx_create(&bc, &q->brx)) != AM_OK ||
         (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK)
         goto fail;
@@ -405,12 +406,19 @@ void ota_agent_correct(ota_agent *q, const float complex *A, float complex *p)
 void ota_agent_delivered(
     ota_agent *q, const float complex *p, const float *x, size_t d, float *delivered)
 {
-    /* §3: entry j on data bin dbins[(j/2) % M_data]: a mask over one symbol's 2 M_data entries,
-     * then x where it is all ones, +0 where the bin was truncated (bits: exact copies) */
-    const size_t per = 2 * (size_t)q->nd;
+    /* §3: entry j on data bin dbins[(j/2) % M_data] (§3.3 real mapping: dbins[j % M_data]): a
+     * mask over one symbol's 2 M_data (M_data) entries, then x where it is all ones, +0 where the
+     * bin was truncated (bits: exact copies) */
+    const int real = q->cfg.mapping == PHY_MAP_REAL;
+    const size_t per = (real ? 1 : 2) * (size_t)q->nd;
     uint32_t *mask = q->dmask;
-    for (unsigned j = 0; j < q->nd; j++)
-        mask[2 * j] = mask[2 * j + 1] = p[q->dbins[j]] == 0.0f ? 0u : 0xffffffffu;
+    for (unsigned j = 0; j < q->nd; j++) {
+        const uint32_t m = p[q->dbins[j]] == 0.0f ? 0u : 0xffffffffu;
+        if (real)
+            mask[j] = m;
+        else
+            mask[2 * j] = mask[2 * j + 1] = m;
+    }
     for (size_t j0 = 0; j0 < d; j0 += per) {
         const size_t e = d - j0 < per ? d - j0 : per;
         for (size_t j = 0; j < e; j++) {

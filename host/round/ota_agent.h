@@ -32,6 +32,7 @@
 
 #include "core/status.h"
 #include "phy/frame.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 typedef struct ota_agent_cfg {
     unsigned nfft, cp_len; /* numerology (default allocation, §1); cp 0 = M/8 */
@@ -45,6 +46,7 @@ typedef struct ota_agent_cfg {
                               never truncated (phy/precode.h) */
     unsigned cal_slots;    /* calibration slots S of the round's bursts (docs/air-interface.md §8;
                               0 = none); the agent's slot is ota_agent_link.cal_slot */
+    phy_mapping mapping;   /* payload mapping (§3; 0 = complex, the real mapping §3.3) */
 } ota_agent_cfg;
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */

@@ -127,6 +127,16 @@ size_t flags_eval_table(flags_eval *o, cli_opt *t)
     return n;
 }
 
+size_t flags_mapping_table(const char **mapping, cli_opt *t)
+{
+    size_t n = 0;
+    PUT("--mapping", CLI_CHOICE, mapping,
+        "payload mapping (docs/air-interface.md §3.3): complex = two reals per bin; real = one "
+        "real per bin, the receiver keeps Re: tolerant of phase error, twice the air time",
+        0, 0, "complex|real");
+    return n;
+}
+
 size_t flags_radio_table(flags_radio *o, cli_opt *t, const char *choices, const char *help)
 {
     size_t n = 0;

@@ -57,6 +57,11 @@ typedef struct flags_radio {
     const char *name, *args;
 } flags_radio;
 
+/* The payload mapping of every burst (docs/air-interface.md §3.3): --mapping complex|real (default
+ * complex). phy_mapping_parse turns the value into a phy_mapping. */
+#define FLAGS_MAPPING_DEFAULT "complex"
+size_t flags_mapping_table(const char **mapping, cli_opt *t);
+
 /* Upper bound on the entries one group appends (for sizing tables). */
 #define FLAGS_GROUP_MAX 10
 

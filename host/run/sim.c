@@ -51,7 +51,8 @@ static void sim_defaults(sim_opts *o)
                     .timing_offset = UINT32_MAX,
                     .precoding = "inversion",
                     .impair = "ideal",
-                    .cal = "auto"};
+                    .cal = "auto",
+                    .mapping = FLAGS_MAPPING_DEFAULT};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
     flags_air_defaults(&o->air);
@@ -139,6 +140,7 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         "burst, the server hears each agent and feeds its gain back, agents correct their "
         "precoder; auto = on with a non-ideal --impair (LO phases, chain mismatch)",
         0, 0, "auto|on|off");
+    n += flags_mapping_table(&o->mapping, t + n); /* iq */
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
     PUT("--out", CLI_STR, &o->out,
@@ -191,15 +193,19 @@ static int opt_crc_default(const cli_opt *op)
         return *(const unsigned *)op->dst == 0;
     if (!strcmp(op->name, "--cal"))
         return !strcmp(*(const char *const *)op->dst, "auto");
+    if (!strcmp(op->name, "--mapping"))
+        return !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
     return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
 }
 
 static int added_later(const char *name);
 
-/* --cal auto is not written to config.json: a run's config.json keeps the bytes of a run before
- * the flag (tests/refactor/same_metrics.sh) */
+/* --cal auto and --mapping complex are not written to config.json: a run's config.json keeps the
+ * bytes of a run before the flag (tests/refactor/same_metrics.sh) */
 static int opt_omitted(const cli_opt *op)
 {
+    if (!strcmp(op->name, "--mapping"))
+        return !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
     return !strcmp(op->name, "--cal") && !strcmp(*(const char *const *)op->dst, "auto");
 }
 
@@ -263,6 +269,8 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         c.impair = &imp;
         c.gain_pool = o->gain_pool;
         c.cal = !strcmp(o->cal, "on") ? 1 : !strcmp(o->cal, "off") ? 0 : -1;
+        if ((s = phy_mapping_parse(o->mapping, &c.mapping)) != AM_OK)
+            return am_error_wrap(s, "--mapping");
         s = agg_iq_precoding_parse(o->precoding, &c.precoding);
         return s == AM_OK ? agg_iq_create(&c, out) : s;
     }
@@ -317,7 +325,8 @@ static am_status write_config(
  * stays). Every other flag must be there. */
 static int added_later(const char *name)
 {
-    static const char *const later[] = {"--pool", "--clip", "--impair", "--gain-pool", "--cal"};
+    static const char *const later[] = {"--pool",      "--clip", "--impair",
+                                        "--gain-pool", "--cal",  "--mapping"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
         if (strcmp(name, later[i]) == 0)
             return 1;

@@ -37,6 +37,7 @@ assert isinstance(cfg["airmeta_version"], str) and cfg["params"] > 0, cfg
 helped = {l.strip()[2:] for l in open(sys.argv[2]) if l.strip() not in ("--help",)}
 helped -= {"out", "resume", "continue", "force"}
 helped -= {"cal"}  # --cal auto (the default here) is not written: config.json keeps its bytes
+helped -= {"mapping"}  # --mapping complex (the default) is not written either
 assert helped == set(flags), (helped ^ set(flags))
 # resolved defaults, not placeholders
 assert flags["cp"] == 32 and flags["timing-offset"] == 8 and flags["alpha"] == 0.01, flags
