@@ -1,9 +1,9 @@
 /* phy/ota_tx: agent transmitter (docs/air-interface.md §1-§4).
  * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per data bin, in payload
- * order; fill the data bins of a symbol in one vector loop over the payload (products two values
- * at a time, each stored to its bin), a chunk of symbols small enough to stay in cache at a time;
- * inverse FFT per block; then each block goes to the output with its cyclic prefix. The
- * un-precoded preamble is precomputed. Null bins are zeroed once at create and never written. */
+ * order; fill the data bins of a symbol run by run of consecutive data bins (4 values per vector
+ * op), a chunk of symbols small enough to stay in cache at a time; inverse FFT per block; then each
+ * block goes to the output with its cyclic prefix. The un-precoded preamble is precomputed. Null
+ * bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
 
 #include <math.h>
@@ -31,6 +31,11 @@ struct phy_ota_tx {
     float complex *wd;      /* M_data: pp[data bin] / eta */
     float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
     float *pad;             /* 2 M_data: a symbol's payload zero-padded past d */
+    unsigned *run;          /* 3 per run of consecutive data bins: first bin, first payload
+                               index, length (runs end at pilots and nulls) */
+    unsigned n_run;
+    uint32_t *used_mask;    /* 2 M: all ones on both floats of a used bin, else 0 */
+    int avx;                /* the CPU runs AVX: the vector loops in 8-float steps */
     unsigned S, P, Nc, D0;  /* calibration (§8.1): slots, comb period, blocks; first data block
                                3 + Nc */
     unsigned slot;          /* this burst's slot (phy_ota_tx_set_slot) */
@@ -114,7 +119,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L, N);
     }
     /* ~64 KB of bin values per chunk: the chunk's F, T and output stay in L1/L2 */
-    q->C = 8192 / q->M ? 8192 / q->M : 1;
+    q->C = 1024 / q->M ? 1024 / q->M : 1;
     if (q->C > q->N)
         q->C = q->N;
     size_t nF = q->C * q->M;
@@ -127,11 +132,28 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
-    if (!q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp || !q->wd || !q->w1 || !q->w2) {
+    q->run = malloc(3 * (size_t)q->n_data * sizeof *q->run);
+    q->used_mask = malloc(2 * (size_t)q->M * sizeof *q->used_mask);
+    if (!q->run || !q->used_mask || !q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp ||
+        !q->wd || !q->w1 || !q->w2) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
     memset(q->F, 0, nF * sizeof(float complex)); /* null bins stay 0 for ever */
+    memset(q->used_mask, 0, 2 * (size_t)q->M * sizeof *q->used_mask);
+    for (unsigned u = 0; u < q->n_used; u++)
+        q->used_mask[2 * q->used[u]] = q->used_mask[2 * q->used[u] + 1] = 0xffffffffu;
+    for (unsigned j = 0; j < q->n_data; j++) {
+        if (j == 0 || q->data[j] != q->data[j - 1] + 1) {
+            q->run[3 * q->n_run] = q->data[j];
+            q->run[3 * q->n_run + 1] = j;
+            q->run[3 * q->n_run + 2] = 0;
+            q->n_run++;
+        }
+        q->run[3 * (q->n_run - 1) + 2]++;
+    }
+    __builtin_cpu_init();
+    phy_ota_tx_use_avx(q, 1);
     memset(q->Fp, 0, 3 * (size_t)q->M * sizeof(float complex));
     phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
     s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
@@ -173,6 +195,8 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->w1);
     phy_fft_free(q->w2);
     phy_fft_free(q->pad);
+    free(q->run);
+    free(q->used_mask);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -203,6 +227,12 @@ am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot)
     return AM_OK;
 }
 
+int phy_ota_tx_use_avx(phy_ota_tx *q, int on)
+{
+    q->avx = on && __builtin_cpu_supports("avx");
+    return q->avx;
+}
+
 unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q)
 {
     return q->Nc;
@@ -220,47 +250,267 @@ static inline uint32_t any_nonfinite(const float *x, size_t n)
     return bad;
 }
 
-typedef float v4f __attribute__((vector_size(16))); /* GNU C vector: 2 complex values */
+typedef float v4f __attribute__((vector_size(16))); /* GNU C vectors: 2 complex values */
 typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32))); /* 4 complex values */
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+/* The vector loops of the TX are written once and compiled twice: for AVX (wide = 1: 8-float
+ * ops; chosen at create when the CPU has AVX) and for the baseline (wide = 0: 4-float SSE ops).
+ * Only elementwise products, sums and sign flips, no FMA (neither target has one): both give the
+ * same bytes as the scalar arithmetic they replace. */
+#define TX_AVX __attribute__((target("avx")))
+#define TX_INLINE static inline __attribute__((always_inline))
+
+/* NaN/Inf of the payload, checked while mapping: the bits of c - c are those of +0 for a finite
+ * entry and of a NaN otherwise, ORed into an accumulator (float ops and an OR: AVX has no 256-bit
+ * integer compare, and an OR does not chain the iterations on an add's latency). */
+typedef struct nan_acc {
+    v8u w;
+    v4u n;
+} nan_acc;
+
+/* o = w1 c + w2 swap(c) for 2 values: the complex products w c with w1 = (re w, re w) and
+ * w2 = (-im w, im w) (w2 NULL: w real, o = w1 c). */
+TX_INLINE void mul2(float *o, const float *c, const float *w1, const float *w2, nan_acc *nan)
+{
+    v4f x, a, r;
+    memcpy(&x, c, sizeof x);
+    nan->n |= (v4u)(x - x);
+    memcpy(&a, w1, sizeof a);
+    if (w2) {
+        v4f b;
+        memcpy(&b, w2, sizeof b);
+        r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2);
+    } else {
+        r = a * x;
+    }
+    memcpy(o, &r, sizeof r);
+}
+
+/* The same for 4 values. */
+TX_INLINE void
+mul4(int wide, float *o, const float *c, const float *w1, const float *w2, nan_acc *nan)
+{
+    if (!wide) {
+        mul2(o, c, w1, w2, nan);
+        mul2(o + 4, c + 4, w1 + 4, w2 ? w2 + 4 : NULL, nan);
+        return;
+    }
+    v8f x, a, r;
+    memcpy(&x, c, sizeof x);
+    nan->w |= (v8u)(x - x);
+    memcpy(&a, w1, sizeof a);
+    if (w2) {
+        v8f b;
+        memcpy(&b, w2, sizeof b);
+        r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
+    } else {
+        r = a * x;
+    }
+    memcpy(o, &r, sizeof r);
+}
 
 /* One data symbol whose nd values are all complete pairs of v (§3): X[data bin j] = w_j c_j.
- * Precoded: c w = (re w, re w)(vr, vi) + (-im w, im w)(vi, vr), two values per vector op over the
- * payload in its own (contiguous) order, each value then stored to its bin: one loop with no
- * per-run set-up (the default allocation has a pilot every few bins, so runs are short and their
- * set-up cost more than the products). Returns non-zero if an entry of v is NaN/Inf (exponent bits
- * all ones), checked on the way. */
+ * Run by run of consecutive data bins (in payload order, so a run is contiguous in v, in the
+ * weights and in X): 4 values per op, a run's last op shifted back to end on its last bin (it
+ * recomputes a few values, the same bytes) so that nothing is read or written outside the run.
+ * Returns non-zero if an entry of v is NaN/Inf. */
+TX_INLINE uint32_t
+map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+{
+    nan_acc nan = {{0}, {0}};
+    const float *a = q->w1, *b = precoded ? q->w2 : NULL;
+    float *x = (float *)X;
+    const unsigned *r = q->run;
+    for (unsigned k = 0; k < q->n_run; k++, r += 3) {
+        const size_t i0 = 2 * (size_t)r[0], j0 = 2 * (size_t)r[1];
+        const unsigned n = r[2];
+        if (n >= 4) {
+            for (unsigned t = 0;; t += 4) {
+                const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4);
+                mul4(wide, x + i0 + e, v + j0 + e, a + j0 + e, b ? b + j0 + e : NULL, &nan);
+                if (t + 4 >= n)
+                    break;
+            }
+        } else if (n >= 2) {
+            mul2(x + i0, v + j0, a + j0, b ? b + j0 : NULL, &nan);
+            if (n == 3) /* shifted back by one value */
+                mul2(x + i0 + 2, v + j0 + 2, a + j0 + 2, b ? b + j0 + 2 : NULL, &nan);
+        } else {
+            nan.n[0] |= any_nonfinite(v + j0, 2);
+            x[i0] = b ? a[j0] * v[j0] + b[j0] * v[j0 + 1] : a[j0] * v[j0];
+            x[i0 + 1] = b ? a[j0 + 1] * v[j0 + 1] + b[j0 + 1] * v[j0] : a[j0 + 1] * v[j0 + 1];
+        }
+    }
+    uint32_t bad = 0;
+    for (unsigned i = 0; i < 8; i++)
+        bad |= nan.w[i] | nan.n[i % 4];
+    return bad;
+}
+
+TX_AVX static uint32_t
+map_full_avx(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+{
+    return map_full_body(1, q, X, v, precoded);
+}
+
+static uint32_t map_full_base(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+{
+    return map_full_body(0, q, X, v, precoded);
+}
+
 static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
 {
-    const v4u expo = {0x7f800000u, 0x7f800000u, 0x7f800000u, 0x7f800000u};
-    v4u badv = {0, 0, 0, 0};
-    const unsigned nd = q->n_data, *bin = q->data;
-    const float *a = q->w1, *b = q->w2;
-    float *x = (float *)X;
-    unsigned j = 0;
-    for (; j + 2 <= nd; j += 2) {
-        v4f c, w1, o;
-        v4u u;
-        memcpy(&c, v + 2 * j, sizeof c);
-        memcpy(&u, v + 2 * j, sizeof u);
-        badv |= (v4u)((u & expo) == expo);
-        memcpy(&w1, a + 2 * j, sizeof w1);
-        if (precoded) {
-            v4f w2;
-            memcpy(&w2, b + 2 * j, sizeof w2);
-            o = w1 * c + w2 * __builtin_shufflevector(c, c, 1, 0, 3, 2);
-        } else {
-            o = w1 * c;
+    return q->avx ? map_full_avx(q, X, v, precoded) : map_full_base(q, X, v, precoded);
+}
+
+/* From 2 pre-scaled weights w (4 floats): wd = w, w1 = (re, re), w2 = (-im, im) of each. */
+TX_INLINE void split2(v4f w, float *wd, float *w1, float *w2)
+{
+    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
+    v4f a = __builtin_shufflevector(w, w, 0, 0, 2, 2);
+    v4f b = __builtin_shufflevector(w, w, 1, 1, 3, 3) * sg;
+    memcpy(wd, &w, sizeof w);
+    memcpy(w1, &a, sizeof a);
+    memcpy(w2, &b, sizeof b);
+}
+
+/* pp = g p (g without a precoder); per data bin j in payload order wd = pp / eta, w1 = (re, re)
+ * and w2 = (-im, im) of it, run by run as map_full_body. */
+TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, float g, float ie)
+{
+    const size_t n2 = 2 * (size_t)q->M;
+    float *pp = (float *)q->pp, *wd = (float *)q->wd, *w1 = q->w1, *w2 = q->w2;
+    if (p) {
+        const float *pf = (const float *)p;
+        for (size_t i = 0; i < n2; i++)
+            pp[i] = g * pf[i];
+    } else {
+        for (size_t i = 0; i < n2; i += 2) {
+            pp[i] = g;
+            pp[i + 1] = 0.0f;
         }
-        memcpy(x + 2 * (size_t)bin[j], &o, 2 * sizeof(float));
-        memcpy(x + 2 * (size_t)bin[j + 1], (const float *)&o + 2, 2 * sizeof(float));
     }
-    uint32_t bad = badv[0] | badv[1] | badv[2] | badv[3];
-    if (j < nd) {
-        bad |= any_nonfinite(v + 2 * j, 2);
-        x[2 * bin[j]] = a[2 * j] * v[2 * j] + b[2 * j] * v[2 * j + 1];
-        x[2 * bin[j] + 1] = a[2 * j + 1] * v[2 * j + 1] + b[2 * j + 1] * v[2 * j];
+    const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+    const unsigned *r = q->run;
+    for (unsigned k = 0; k < q->n_run; k++, r += 3) {
+        const size_t i0 = 2 * (size_t)r[0], j0 = 2 * (size_t)r[1];
+        const unsigned n = r[2];
+        unsigned t = 0;
+        if (n >= 4)
+            for (;; t += 4) {
+                const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4), i = i0 + e, j = j0 + e;
+                if (wide) {
+                    v8f w, a, b;
+                    memcpy(&w, pp + i, sizeof w);
+                    w *= ie;
+                    a = __builtin_shufflevector(w, w, 0, 0, 2, 2, 4, 4, 6, 6);
+                    b = __builtin_shufflevector(w, w, 1, 1, 3, 3, 5, 5, 7, 7) * sg;
+                    memcpy(wd + j, &w, sizeof w);
+                    memcpy(w1 + j, &a, sizeof a);
+                    memcpy(w2 + j, &b, sizeof b);
+                } else {
+                    v4f w;
+                    memcpy(&w, pp + i, sizeof w);
+                    split2(w * ie, wd + j, w1 + j, w2 + j);
+                    memcpy(&w, pp + i + 4, sizeof w);
+                    split2(w * ie, wd + j + 4, w1 + j + 4, w2 + j + 4);
+                }
+                if (t + 4 >= n) {
+                    t = n;
+                    break;
+                }
+            }
+        for (; t < n; t++) {
+            const size_t i = i0 + 2 * t, j = j0 + 2 * t;
+            const float re = pp[i] * ie, im = pp[i + 1] * ie;
+            wd[j] = re;
+            wd[j + 1] = im;
+            w1[j] = w1[j + 1] = re;
+            w2[j] = -im;
+            w2[j + 1] = im;
+        }
     }
-    return bad;
+}
+
+TX_AVX static void weights_avx(phy_ota_tx *q, const float complex *p, float g, float ie)
+{
+    weights_body(1, q, p, g, ie);
+}
+
+static void weights_base(phy_ota_tx *q, const float complex *p, float g, float ie)
+{
+    weights_body(0, q, p, g, ie);
+}
+
+static void weights(phy_ota_tx *q, const float complex *p, float g, float ie)
+{
+    if (q->avx)
+        weights_avx(q, p, g, ie);
+    else
+        weights_base(q, p, g, ie);
+}
+
+/* F[i] = pp[i] S[i] on the used bins, 0 elsewhere: phy_cmul's (ar br - ai bi, ar bi + ai br). */
+TX_INLINE void
+precode_used_body(int wide, const phy_ota_tx *q, float complex *F, const float complex *S)
+{
+    const size_t n2 = 2 * (size_t)q->M;
+    const float *a = (const float *)q->pp, *b = (const float *)S;
+    const uint32_t *mk = q->used_mask;
+    float *f = (float *)F;
+    size_t i = 0;
+    if (wide) {
+        const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+        for (; i + 8 <= n2; i += 8) {
+            v8f x, y, r;
+            v8u m;
+            memcpy(&x, a + i, sizeof x);
+            memcpy(&y, b + i, sizeof y);
+            memcpy(&m, mk + i, sizeof m);
+            r = __builtin_shufflevector(x, x, 0, 0, 2, 2, 4, 4, 6, 6) * y +
+                __builtin_shufflevector(x, x, 1, 1, 3, 3, 5, 5, 7, 7) *
+                    __builtin_shufflevector(y, y, 1, 0, 3, 2, 5, 4, 7, 6) * sg;
+            r = (v8f)((v8u)r & m);
+            memcpy(f + i, &r, sizeof r);
+        }
+    }
+    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
+    for (; i + 4 <= n2; i += 4) {
+        v4f x, y, r;
+        v4u m;
+        memcpy(&x, a + i, sizeof x);
+        memcpy(&y, b + i, sizeof y);
+        memcpy(&m, mk + i, sizeof m);
+        r = __builtin_shufflevector(x, x, 0, 0, 2, 2) * y +
+            __builtin_shufflevector(x, x, 1, 1, 3, 3) * __builtin_shufflevector(y, y, 1, 0, 3, 2) *
+                sg;
+        r = (v4f)((v4u)r & m);
+        memcpy(f + i, &r, sizeof r);
+    }
+    for (; i < n2; i += 2) {
+        float complex c = mk[i] ? phy_cmul(q->pp[i / 2], S[i / 2]) : 0.0f;
+        memcpy(f + i, &c, sizeof c);
+    }
+}
+
+TX_AVX static void precode_used_avx(const phy_ota_tx *q, float complex *F, const float complex *S)
+{
+    precode_used_body(1, q, F, S);
+}
+
+static void precode_used_base(const phy_ota_tx *q, float complex *F, const float complex *S)
+{
+    precode_used_body(0, q, F, S);
+}
+
+static void precode_used(const phy_ota_tx *q, float complex *F, const float complex *S)
+{
+    if (q->avx)
+        precode_used_avx(q, F, S);
+    else
+        precode_used_base(q, F, S);
 }
 
 /* The real mapping's data symbol s (§3.3): X[data bin j] = wd_j v[s M_data + j], v of d <= L
@@ -345,7 +595,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     if (!isfinite(eta) || eta <= 0.0f)
         return AM_FAIL(AM_EINVAL, "ota_tx: scale eta = %g must be finite and > 0 (§3)",
                        (double)eta);
-    const unsigned M = q->M, cp = q->cp, nd = q->n_data;
+    const unsigned M = q->M, cp = q->cp;
     const size_t B = q->B;
     if (p && any_nonfinite((const float *)p, 2 * (size_t)M)) {
         size_t pb = phy_first_nonfinite((const float *)p, 2 * (size_t)M);
@@ -356,17 +606,8 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
 
     /* §1 scaling and §4 precoding folded into one weight per used bin */
     const float g = 1.0f / sqrtf((float)q->n_used);
-    float complex *pp = q->pp;
-    for (unsigned i = 0; i < M; i++)
-        pp[i] = p ? g * p[i] : g;
-    const float ie = 1.0f / eta;
-    for (unsigned j = 0; j < nd; j++) {
-        float complex w = pp[q->data[j]] * ie; /* real scale: no complex product */
-        q->wd[j] = w;
-        q->w1[2 * j] = q->w1[2 * j + 1] = crealf(w);
-        q->w2[2 * j] = -cimagf(w);
-        q->w2[2 * j + 1] = cimagf(w);
-    }
+    weights(q, p, g, 1.0f / eta);
+    const float complex *pp = q->pp;
     const size_t u1 = u0 + n, bfirst = u0 / B, blast = (u1 - 1) / B;
 
     /* preamble: precomputed when un-precoded, otherwise its values times the precoder (§4) */
@@ -376,10 +617,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             const float complex *S[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
                                          phy_frame_s1(q->frame)};
             for (unsigned b = 0; b < 3; b++)
-                for (unsigned u = 0; u < q->n_used; u++) {
-                    unsigned i = q->used[u];
-                    q->Fp[b * M + i] = phy_cmul(pp[i], S[b][i]);
-                }
+                precode_used(q, q->Fp + b * M, S[b]);
             phy_fft_execute(q->ifft_pre);
         }
         for (size_t b = bfirst; b < 3 && b <= blast; b++) {

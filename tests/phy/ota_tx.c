@@ -70,9 +70,10 @@ AM_TEST(golden_preamble, unit)
 
 /* Every sample of every block against the §1-§4 formulas evaluated directly in double:
  * x[t] = 1/sqrt(M_used) sum_i p[i] X[i] e^{+j 2 pi i t / M}, CP = last cp samples. */
-static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t seed)
+static void direct_on(
+    unsigned M, unsigned cp, const unsigned char *sct_in, size_t L, int precoded, uint64_t seed)
 {
-    phy_ota_tx *q = make_tx(M, cp, NULL, L);
+    phy_ota_tx *q = make_tx(M, cp, sct_in, L);
     AM_REQUIRE(q, "create");
     const phy_frame *f = phy_ota_tx_frame(q);
     const unsigned char *sct = phy_frame_sctype(f);
@@ -134,8 +135,31 @@ static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t see
     phy_ota_tx_destroy(q);
 }
 
+static void direct(unsigned M, unsigned cp, size_t L, int precoded, uint64_t seed)
+{
+    direct_on(M, cp, NULL, L, precoded, seed);
+}
+
+/* An allocation whose runs of consecutive data bins have every length 1..9 (the mapping's vector
+ * loops treat runs of 1, 2, 3 and >= 4 apart), pilots between them, nulls at both edges. */
+static void runs_sctype(unsigned M, unsigned char *sct)
+{
+    memset(sct, PHY_SCTYPE_NULL, M);
+    unsigned i = 3, len = 1;
+    while (i + len + 4 < M) {
+        memset(sct + i, PHY_SCTYPE_DATA, len);
+        sct[i + len] = PHY_SCTYPE_PILOT;
+        i += len + 1;
+        len = len % 9 + 1;
+    }
+}
+
 AM_TEST(data_symbols, unit)
 {
+    unsigned char sct[256];
+    runs_sctype(256, sct);
+    direct_on(256, 16, sct, 777, 1, 6);
+    direct_on(256, 16, sct, 777, 0, 7);
     direct(64, 8, 1, 0, 1);   /* one entry: tail of zeros */
     direct(64, 8, 245, 0, 2); /* odd L, several symbols */
     direct(64, 8, 245, 1, 3); /* precoded */
@@ -402,4 +426,83 @@ AM_TEST(range, unit)
     free(part);
     free(rot);
     phy_ota_tx_destroy(q);
+}
+
+/* The AVX and the baseline loops of the TX give the same bytes: whole bursts and ranges, with and
+ * without a precoder, full and partial payloads, the default allocations and one with runs of
+ * every length 1..9, a calibration block. Skipped on a CPU without AVX (nothing to compare). */
+AM_TEST(vector_paths, unit)
+{
+    unsigned char sct[256];
+    runs_sctype(256, sct);
+    const struct {
+        unsigned M;
+        const unsigned char *sct;
+        size_t L;
+        unsigned cal;
+    } cases[] = {{64, NULL, 245, 0},
+                 {256, NULL, 5000, 0},
+                 {256, sct, 3001, 0},
+                 {1024, NULL, 40000, 3},
+                 {100, NULL, 333, 0}};
+    int avx = 0;
+    am_rng r;
+    am_rng_seed(&r, 11);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        phy_ota_tx_cfg cfg;
+        phy_ota_tx_cfg_default(&cfg);
+        cfg.frame.nfft = cases[c].M;
+        cfg.frame.sctype = cases[c].sct;
+        cfg.payload_len = cases[c].L;
+        cfg.cal_slots = cases[c].cal;
+        phy_ota_tx *q = NULL;
+        AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &q));
+        if (cases[c].cal)
+            AM_REQUIRE_OK(phy_ota_tx_set_slot(q, 2));
+        const size_t n = phy_ota_tx_burst_len(q), L = cases[c].L, M = cases[c].M;
+        float *v = malloc(L * sizeof *v);
+        float complex *p = malloc(M * sizeof *p), *o[2];
+        o[0] = malloc(n * sizeof **o);
+        o[1] = malloc(n * sizeof **o);
+        AM_REQUIRE(v && p && o[0] && o[1], "out of memory");
+        for (size_t i = 0; i < L; i++)
+            v[i] = (float)am_rng_normal(&r);
+        for (size_t i = 0; i < M; i++)
+            p[i] = am_rng_cnormal(&r);
+        for (int pre = 0; pre < 2; pre++)
+            for (int part = 0; part < 2; part++) {
+                /* part: the payload's first d < L entries, samples u0 .. n - 7 */
+                const size_t d = part ? L / 2 + 1 : L, u0 = part ? n / 3 + 1 : 0;
+                const size_t len = part ? n - 7 - u0 : n;
+                for (int k = 0; k < 2; k++) {
+                    avx |= phy_ota_tx_use_avx(q, k);
+                    memset(o[k], 0, n * sizeof **o);
+                    AM_REQUIRE_OK(
+                        phy_ota_tx_execute_range(q, v, d, 1.7f, pre ? p : NULL, u0, len, o[k]));
+                }
+                AM_CHECK(memcmp(o[0], o[1], len * sizeof **o) == 0,
+                         "M %zu case %zu precoded %d part %d: AVX and baseline differ", M, c, pre,
+                         part);
+            }
+        /* a NaN or Inf at each entry of the first symbol (every run length, both paths) */
+        const size_t nd2 = 2 * (size_t)phy_frame_n_data(phy_ota_tx_frame(q));
+        unsigned missed = 0;
+        for (size_t i = 0; cases[c].sct && i < nd2; i++) {
+            const float keep = v[i];
+            v[i] = i % 2 ? INFINITY : NAN;
+            for (int k = 0; k < 2; k++) {
+                phy_ota_tx_use_avx(q, k);
+                missed += phy_ota_tx_execute(q, v, 1.0f, i % 3 ? p : NULL, o[0], n) != AM_EINVAL;
+            }
+            v[i] = keep;
+        }
+        AM_CHECK(missed == 0, "case %zu: %u non-finite payload entries accepted", c, missed);
+        free(v);
+        free(p);
+        free(o[0]);
+        free(o[1]);
+        phy_ota_tx_destroy(q);
+    }
+    if (!avx)
+        AM_SKIP("the CPU has no AVX: one vector path only");
 }

@@ -52,6 +52,10 @@ unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q); /* Nc */
  * u = slot mod P (mod P) of block C_(slot / P), 0 elsewhere in the calibration blocks, precoded as
  * every block). AM_EINVAL unless slot < cal_slots (or slot = 0 without calibration). Default 0. */
 am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
+/* The mapping and weight loops run 8-float AVX ops when the CPU has AVX (chosen at create), else
+ * 4-float baseline ops; both give the same bytes. on = 0 selects the baseline (tests compare the
+ * two); on != 0 selects AVX if the CPU has it. Returns 1 if AVX is now in use. */
+int phy_ota_tx_use_avx(phy_ota_tx *q, int on);
 
 /* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
  * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta (complex mapping;
