@@ -616,7 +616,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     size_t got = 0, gaps = 0;
     net_beacon_info bi;
     memset(&bi, 0, sizeof bi);
-    am_status st = net_air_rx_arm(s->rad, s->rate, w0);
+    am_status st = net_air_rx_arm(s->rad, s->rate, w0, s->dl_cap);
     if (st == AM_OK)
         st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, s->dl_cap, s->o.beacon_timeout, 0.05,
                                 &got, &gaps);

@@ -72,10 +72,10 @@ int net_air_stats_bad(const radio_stats *a, const radio_stats *b)
     return b->late != a->late || b->underflows != a->underflows || b->seq_errors != a->seq_errors;
 }
 
-am_status net_air_rx_arm(radio *r, double rate, int64_t start)
+am_status net_air_rx_arm(radio *r, double rate, int64_t start, size_t len)
 {
     radio_time at = radio_time_from_ticks(start, rate);
-    return radio_rx_start(r, &at);
+    return radio_rx_start_n(r, &at, len);
 }
 
 am_status net_air_rx_collect(radio *r,

@@ -44,8 +44,9 @@ am_status net_air_tx_at(
 /* 1 when a round must be flagged: late, underflow or sequence-error counters moved a -> b. */
 int net_air_stats_bad(const radio_stats *a, const radio_stats *b);
 
-/* Arms RX to start at tick `start` (the window's first sample). */
-am_status net_air_rx_arm(radio *r, double rate, int64_t start);
+/* Arms RX for the window [start, start + len): exactly len samples from tick `start`, after which
+ * the device stops by itself (radio_rx_start_n; uhd: no stop command, no drain). */
+am_status net_air_rx_arm(radio *r, double rate, int64_t start, size_t len);
 
 /* Collects the window [start, start + len) after net_air_rx_arm(start): samples are placed by
  * their timestamps (earlier ones are dropped, gaps inside the window are zero and counted in

@@ -351,6 +351,24 @@ am_status radio_rx_start(radio *r, const radio_time *at)
     return s;
 }
 
+am_status radio_rx_start_n(radio *r, const radio_time *at, size_t n)
+{
+    NEED(r);
+    if (n == 0)
+        return AM_FAIL(AM_EINVAL, "radio '%s': a window of 0 samples", r->ops->name);
+    if (!r->ops->rx_start_n)
+        return radio_rx_start(r, at);
+    if (at) {
+        am_status s = check_time(r, at);
+        if (s != AM_OK)
+            return s;
+    }
+    am_status s = r->ops->rx_start_n(r, at, n);
+    if (s == AM_OK)
+        r->rx_started = 1;
+    return s;
+}
+
 am_status radio_rx_stop(radio *r)
 {
     NEED(r);

@@ -92,6 +92,8 @@ typedef struct radio_stats {
     uint64_t seq_errors;      /* packets lost between host and device (uhd) */
     uint64_t timestamp_jumps; /* RX timestamps not continuous inside a stream (resynchronised) */
     uint64_t malformed;       /* received messages rejected by validation (zmq) */
+    uint64_t tx_refused;      /* bursts refused: they would saturate the DAC after back-off (uhd) */
+    uint64_t rx_clipped;      /* RX samples at the ADC's full scale (uhd: sc16 saturated) */
 } radio_stats;
 
 typedef struct radio_info {
@@ -149,6 +151,11 @@ am_status radio_tx_flush(radio *r, double timeout_s);
 
 /* Starts receiving at *at (NULL: now). radio_rx before radio_rx_start is AM_EINVAL. */
 am_status radio_rx_start(radio *r, const radio_time *at);
+/* Receives exactly n samples from *at (NULL: now), then the device stops by itself (uhd: UHD's
+ * STREAM_MODE_NUM_SAMPS_AND_DONE, no stop command and no drain). radio_rx_stop is still called
+ * after the window; it costs nothing once the n samples were read. Backends without such a mode
+ * stream continuously. n >= 1; uhd: n < 2^28 (the B200's num_samps field). */
+am_status radio_rx_start_n(radio *r, const radio_time *at, size_t n);
 am_status radio_rx_stop(radio *r);
 /* Receives up to cap contiguous samples into x; *n of them, x[0] at device time *t0 (x[i] at
  * t0 + i/rate). Waits at most timeout_s for the first sample: AM_ETIMEOUT if none came (*n = 0).

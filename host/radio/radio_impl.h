@@ -24,6 +24,8 @@ typedef struct radio_ops {
     am_status (*tx_burst)(radio *r, const float complex *x, size_t n, const radio_time *at);
     am_status (*tx_flush)(radio *r, double timeout_s);
     am_status (*rx_start)(radio *r, const radio_time *at);
+    /* optional: exactly n samples from at, then stop (NULL: rx_start, continuous) */
+    am_status (*rx_start_n)(radio *r, const radio_time *at, size_t n);
     am_status (*rx_stop)(radio *r);
     am_status (*rx)(
         radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double timeout_s);

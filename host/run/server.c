@@ -545,7 +545,7 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     radio_stats a, b;
     radio_get_stats(s->rad, &a);
     size_t got = 0, gaps = 0;
-    if ((st = net_air_rx_arm(s->rad, s->rate, w0)) != AM_OK ||
+    if ((st = net_air_rx_arm(s->rad, s->rate, w0, s->chunk_cap)) != AM_OK ||
         (st = net_air_tx_at(s->rad, s->rate, s->beacon, s->bl, B, 0)) != AM_OK) {
         *why = "radio refused the beacon or the uplink window";
         say(s, "server: round %u: %s\n", r + 1, am_last_error());

@@ -70,7 +70,7 @@ AM_TEST(loop_round, unit)
     /* server: uplink window armed, beacon timed at B (verdict later) */
     radio_stats s0, s1;
     radio_get_stats(srv, &s0);
-    AM_REQUIRE_OK(net_air_rx_arm(srv, rate, w0));
+    AM_REQUIRE_OK(net_air_rx_arm(srv, rate, w0, ul_cap));
     AM_REQUIRE_OK(net_air_tx_at(srv, rate, beacon, bl, B, 0));
     /* receiver noise over the agent's window, 40 dB below the unit-power beacon */
     for (size_t i = 0; i < dl_cap; i++)
@@ -138,7 +138,7 @@ AM_TEST(loop_round, unit)
     AM_CHECK(s1.late == s0.late + 1, "late count %llu -> %llu", (unsigned long long)s0.late,
              (unsigned long long)s1.late);
     /* nothing on the bus after the window: a timeout with nothing collected */
-    AM_REQUIRE_OK(net_air_rx_arm(agr, rate, w0 + (int64_t)ul_cap));
+    AM_REQUIRE_OK(net_air_rx_arm(agr, rate, w0 + (int64_t)ul_cap, dl_cap));
     AM_CHECK(net_air_rx_collect(agr, rate, w0 + (int64_t)ul_cap, dl, dl_cap, 0.05, 0.05, &got,
                                 &gaps) == AM_ETIMEOUT &&
                  got == 0,
