@@ -1,11 +1,21 @@
 /* host/radio/uhd: USRP B210 through UHD's C API (the only airmeta file that includes <uhd.h>).
- * Follows UHD_NOTES.md: clock/time sources and the device time are set before any streamer is
- * made (streamers are created at first use and dropped whenever the sources or the time change);
- * every burst is timed (has_time_spec + full/fractional seconds, start_of_burst/end_of_burst,
- * ~0.1 s ahead by default) and sent in packets of the streamer's max_num_samps; the async
- * message queue is read and late/underflow/seq_error events counted; RX timestamps are checked
- * for continuity (jumps counted, then resynchronised) and overflows counted. Every UHD error
- * becomes AM_EDEVICE with UHD's message and the device arguments tried. */
+ * Follows UHD_NOTES.md and issue 11 part 2 (fpga-notes/timed-tx.md, fpga-notes/uhd-twin.md):
+ * - one time base: the device time is UTC seconds, set at a PPS edge from the GPSDO (sync=gps) or
+ *   from this host's NTP clock (sync=pps), then checked at the next edge against that reference: a
+ *   radio whose time disagrees (a whole second off) is refused with one line;
+ * - master_clock_rate is always pinned in the device args (UHD's B200 re-picks it otherwise), and
+ *   tx_gain / rx_gain are required: the link budget depends on them;
+ * - levels: every TX sample is scaled by 10^(-backoff_db/20) before the fc32 -> sc16 conversion
+ *   and a burst that would still saturate it is refused (stats.tx_refused); RX samples are scaled
+ *   back by the same factor (the digital link gain does not depend on backoff_db) and samples at
+ *   the ADC's full scale are counted (stats.rx_clipped);
+ * - streamers are made once at open, after the sources and the time (never in a round); TX with
+ *   underflow_policy=next_burst, so a late or underflowing burst is dropped whole and every burst
+ *   ends in exactly one async event (ack, late, underflow or sequence error), counted once;
+ * - RX windows are exact counts (STREAM_MODE_NUM_SAMPS_AND_DONE): no stop command, no drain;
+ * - every burst is timed (has_time_spec + full/fractional seconds) and sent in packets of the
+ *   streamer's max_num_samps; RX timestamps are checked for continuity.
+ * Every UHD error becomes AM_EDEVICE with UHD's message and the device arguments tried. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +23,8 @@
 #include <time.h>
 #include <uhd.h>
 
-#include "util/monotime.h"
 #include "radio/radio_impl.h"
+#include "util/monotime.h"
 
 typedef struct uhd_h {
     uhd_usrp_handle usrp;
@@ -24,36 +34,45 @@ typedef struct uhd_h {
     uhd_rx_metadata_handle rx_md;
     uhd_async_metadata_handle async_md;
     size_t tx_spp, rx_spp; /* max_num_samps of each streamer */
-    float complex *stage;  /* tx_spp samples: the zero-padded last packet */
+    float complex *stage;  /* tx_spp samples: one packet, scaled (and zero-padded if last) */
+    float scale;    /* 10^(-backoff_db/20): fc32 1.0 is this fraction of the DAC's full scale */
+    float fs_rx;    /* an RX sample component at or beyond this is at the ADC's full scale */
+    size_t rx_left; /* exact-count window: samples still to come (0: none or continuous) */
+    int rx_count;   /* the stream is an exact-count window */
     size_t chan;
     int pad;
     double lead;         /* schedule bursts this far ahead when no time is given, s */
     double lock_timeout; /* wait for the reference lock, s */
     char otw[8];
     char devargs[RADIO_ARG_VAL_MAX + 128];
-    uint64_t bursts_sent, bursts_done; /* done = acknowledged or failed late */
+    uint64_t bursts_sent, bursts_done; /* done = ended in one async event (ack or error) */
     int64_t rx_expect;
     int rx_have_expect;
     char sync[8]; /* how the device time was set at open (none|now|pps|gps) */
+    char time_src[16];
 } uhd_h;
 
 static const radio_arg_spec uhd_spec[] = {
     {"serial", RADIO_ARG_STR, 0, -1, NULL, "USRP serial number (default: the first B2x0 found)"},
     {"type", RADIO_ARG_STR, 0, -1, NULL, "UHD device type (default b200: B200/B210)"},
-    {"master_clock_rate", RADIO_ARG_DOUBLE, 5e6, 61.44e6, NULL, "AD9361 master clock, Hz"},
+    {"master_clock_rate", RADIO_ARG_DOUBLE, 5e6, 61.44e6, NULL,
+     "AD9361 master clock, Hz (default: the largest rate x 2^k <= 61.44e6), pinned at open"},
     {"rate", RADIO_ARG_DOUBLE, 1e3, 61.44e6, NULL, "sample rate, S/s (default 1e6)"},
     {"freq", RADIO_ARG_DOUBLE, 70e6, 6e9, NULL, "TX and RX centre frequency, Hz"},
     {"tx_freq", RADIO_ARG_DOUBLE, 70e6, 6e9, NULL, "TX centre frequency, Hz"},
     {"rx_freq", RADIO_ARG_DOUBLE, 70e6, 6e9, NULL, "RX centre frequency, Hz"},
-    {"tx_gain", RADIO_ARG_DOUBLE, 0, 89.8, NULL, "TX gain, dB"},
-    {"rx_gain", RADIO_ARG_DOUBLE, 0, 76, NULL, "RX gain, dB"},
+    {"tx_gain", RADIO_ARG_DOUBLE, 0, 89.8, NULL, "TX gain, dB (required)"},
+    {"rx_gain", RADIO_ARG_DOUBLE, 0, 76, NULL, "RX gain, dB (required)"},
+    {"backoff_db", RADIO_ARG_DOUBLE, 0, 40, NULL,
+     "digital TX back-off below the DAC's full scale, dB (default 12; undone on RX)"},
     {"tx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX", "TX antenna"},
     {"rx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX|RX2",
      "RX antenna (default TX/RX: TDD reciprocity needs one antenna both ways)"},
     {"clock", RADIO_ARG_CHOICE, 0, -1, RADIO_SOURCES, "10 MHz reference (default internal)"},
     {"time", RADIO_ARG_CHOICE, 0, -1, RADIO_SOURCES, "PPS source (default internal)"},
     {"sync", RADIO_ARG_CHOICE, 0, -1, "none|now|pps|gps",
-     "set device time at open: now=0, pps=0 at a PPS edge, gps=GPS time (default by time=)"},
+     "set device time at open: now=0, pps=this host's UTC second at a PPS edge, gps=GPS time; "
+     "pps and gps are checked at the next edge (default by time=)"},
     {"channel", RADIO_ARG_INT, 0, 1, NULL, "channel (B210: 0 or 1)"},
     {"otw", RADIO_ARG_CHOICE, 0, -1, "sc16|sc12|sc8", "over-the-wire format (default sc16)"},
     {"lead", RADIO_ARG_DOUBLE, 0.001, 10, NULL, "untimed bursts start this far ahead, s (0.1)"},
@@ -102,7 +121,8 @@ static void sleep_s(double s)
     nanosleep(&t, NULL);
 }
 
-/* Drops both streamers; they are rebuilt at next use, after the new sources/time. */
+/* Drops both streamers (close, or before they are made again after the sources or the time
+ * changed). */
 static void drop_streamers(uhd_h *h)
 {
     if (h->tx)
@@ -123,6 +143,9 @@ static void drop_streamers(uhd_h *h)
     h->stage = NULL;
     h->tx_spp = h->rx_spp = 0;
     h->rx_have_expect = 0;
+    h->rx_left = 0;
+    h->rx_count = 0;
+    h->bursts_sent = h->bursts_done = 0;
 }
 
 static void uhd_h_free(uhd_h *h)
@@ -135,22 +158,26 @@ static void uhd_h_free(uhd_h *h)
     free(h);
 }
 
-static am_status make_stream_args(uhd_h *h, uhd_stream_args_t *sa)
+/* TX: underflow_policy=next_burst (tx_vita_core_3000 reads it from the stream args; the B200's
+ * default is next_packet, which sends the rest of a late burst at once): a late or underflowing
+ * burst is dropped up to its end of burst, with one async event and no ack (the FPGA's
+ * new_tx_control, fpga-notes/uhd-twin.md). */
+static void make_stream_args(uhd_h *h, uhd_stream_args_t *sa, int tx)
 {
     sa->cpu_format = "fc32";
     sa->otw_format = h->otw;
-    sa->args = "";
+    sa->args = tx ? "underflow_policy=next_burst" : "";
     sa->channel_list = &h->chan;
     sa->n_channels = 1;
-    return AM_OK;
 }
 
-static am_status ensure_tx(uhd_h *h)
+/* Both streamers, made once the sources, rate and time are set (UHD_NOTES "Order of setup
+ * matters"; on the B200 each creation re-runs the AD9361's chain switching and TX calibration:
+ * never inside a round). */
+static am_status make_streamers(uhd_h *h)
 {
-    if (h->tx)
-        return AM_OK;
     uhd_stream_args_t sa;
-    make_stream_args(h, &sa);
+    make_stream_args(h, &sa, 1);
     UHD_CALL(h, uhd_tx_streamer_make, &h->tx);
     UHD_CALL(h, uhd_usrp_get_tx_stream, h->usrp, &sa, h->tx);
     UHD_CALL(h, uhd_tx_streamer_max_num_samps, h->tx, &h->tx_spp);
@@ -162,15 +189,7 @@ static am_status ensure_tx(uhd_h *h)
     h->stage = calloc(h->tx_spp, sizeof *h->stage);
     if (!h->stage)
         return AM_FAIL(AM_ENOMEM, "radio 'uhd': TX staging buffer");
-    return AM_OK;
-}
-
-static am_status ensure_rx(uhd_h *h)
-{
-    if (h->rx)
-        return AM_OK;
-    uhd_stream_args_t sa;
-    make_stream_args(h, &sa);
+    make_stream_args(h, &sa, 0);
     UHD_CALL(h, uhd_rx_streamer_make, &h->rx);
     UHD_CALL(h, uhd_usrp_get_rx_stream, h->usrp, &sa, h->rx);
     UHD_CALL(h, uhd_rx_streamer_max_num_samps, h->rx, &h->rx_spp);
@@ -222,50 +241,41 @@ static am_status apply_time_source(radio *r, uhd_h *h, const char *src)
 {
     UHD_CALL(h, uhd_usrp_set_time_source, h->usrp, src, 0);
     radio_strlcpy(r->info.time_source, src, sizeof r->info.time_source);
+    radio_strlcpy(h->time_src, src, sizeof h->time_src);
     return AM_OK;
 }
 
-/* Sets the device time at the next PPS and waits for that edge to pass, so that the time is
- * valid when this returns (UHD's sync notes: time set on a PPS edge, then wait >= 1 s). */
-static am_status time_at_next_pps(uhd_h *h, int64_t secs, double frac)
+/* This host's UTC clock (NTP-disciplined on a run's hosts), s. */
+static double utc_now(void)
 {
-    int64_t ls0 = 0, ls1 = 0;
-    double lf0 = 0, lf1 = 0;
-    UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &ls0, &lf0);
-    /* align to an edge first so the set lands well inside a PPS period */
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Waits for the next PPS edge: the device's time at the last PPS changes (polled every 10 ms,
+ * as UHD's sync_to_gps example polls get_time_last_pps). *edge = the time latched at it. */
+static am_status wait_pps_edge(uhd_h *h, radio_time *edge)
+{
+    radio_time a = {0, 0}, b = {0, 0};
+    UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &a.secs, &a.frac);
     double end = monotime_s() + 1.2;
     do {
         sleep_s(0.01);
-        UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &ls1, &lf1);
-    } while (ls1 == ls0 && lf1 == lf0 && monotime_s() < end);
-    if (ls1 == ls0 && lf1 == lf0)
+        UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &b.secs, &b.frac);
+    } while (b.secs == a.secs && b.frac == a.frac && monotime_s() < end);
+    if (b.secs == a.secs && b.frac == a.frac)
         return AM_FAIL(AM_EDEVICE,
-                       "radio 'uhd': no PPS edge seen in 1.2 s (is the PPS connected, time=?) for "
-                       "device args '%s'",
-                       h->devargs);
-    UHD_CALL(h, uhd_usrp_set_time_next_pps, h->usrp, secs, frac, 0);
-    sleep_s(1.1);
+                       "radio 'uhd': no PPS edge seen in 1.2 s (is the PPS connected, time=%s?) "
+                       "for device args '%s'",
+                       h->time_src, h->devargs);
+    if (edge)
+        *edge = b;
     return AM_OK;
 }
 
-static am_status sync_time(uhd_h *h, const char *how)
+static am_status gps_second(uhd_h *h, int64_t *secs)
 {
-    if (strcmp(how, "none") == 0)
-        return AM_OK;
-    if (strcmp(how, "now") == 0) {
-        UHD_CALL(h, uhd_usrp_set_time_now, h->usrp, 0, 0.0, 0);
-        return AM_OK;
-    }
-    if (strcmp(how, "pps") == 0)
-        return time_at_next_pps(h, 0, 0.0);
-    /* gps: device time := GPS seconds at the next PPS (all GPSDO radios agree) */
-    bool locked = false;
-    am_status s = sensor_bool(h, "gps_locked", &locked);
-    if (s != AM_OK)
-        return s;
-    if (!locked)
-        return AM_FAIL(AM_EDEVICE, "radio 'uhd': GPSDO not locked (sync=gps) for device args '%s'",
-                       h->devargs);
     uhd_sensor_value_handle sv = NULL;
     UHD_CALL(h, uhd_sensor_value_make, &sv);
     int gps = 0;
@@ -275,7 +285,71 @@ static am_status sync_time(uhd_h *h, const char *how)
     uhd_sensor_value_free(&sv);
     if (e != UHD_ERROR_NONE)
         return fail(h, e, "uhd_usrp_get_mboard_sensor(gps_time)");
-    return time_at_next_pps(h, (int64_t)gps + 1, 0.0);
+    *secs = gps;
+    return AM_OK;
+}
+
+/* The second this host's clock gives the PPS edge just seen (nearest UTC second: a PPS aligned
+ * to UTC, as a GPS-disciplined distribution gives, is read right whatever the NTP error below
+ * 0.4 s). An edge seen near the half second cannot be named: refused. */
+static am_status host_second(uhd_h *h, int64_t *secs)
+{
+    double t = utc_now(), ph = t - floor(t);
+    if (fabs(ph - 0.5) < 0.1)
+        return AM_FAIL(AM_EDEVICE,
+                       "radio 'uhd': the PPS edge came %.3f s into this host's UTC second, too "
+                       "near the half second to name it (sync=pps needs a PPS aligned to UTC "
+                       "within 0.4 s and an NTP clock; or use sync=gps) for device args '%s'",
+                       ph, h->devargs);
+    *secs = (int64_t)llround(t);
+    return AM_OK;
+}
+
+/* One time base for all radios: the device time is UTC seconds, set at the next PPS edge from the
+ * GPSDO's gps_time (read just after an edge, +1: UHD's sync_to_gps) or from this host's clock,
+ * then checked at the edge where it latched: the device's time at that edge must be the
+ * reference's second, whole. A radio whose time disagrees is refused. */
+static am_status sync_time(uhd_h *h, const char *how)
+{
+    if (strcmp(how, "none") == 0)
+        return AM_OK;
+    if (strcmp(how, "now") == 0) {
+        UHD_CALL(h, uhd_usrp_set_time_now, h->usrp, 0, 0.0, 0);
+        return AM_OK;
+    }
+    int gps = strcmp(how, "gps") == 0;
+    if (gps) {
+        bool locked = false;
+        am_status s = sensor_bool(h, "gps_locked", &locked);
+        if (s != AM_OK)
+            return s;
+        if (!locked)
+            return AM_FAIL(AM_EDEVICE,
+                           "radio 'uhd': GPSDO not locked (sync=gps) for device args '%s'",
+                           h->devargs);
+    }
+    /* just after an edge, so that the set reaches the device well before the next one */
+    am_status s = wait_pps_edge(h, NULL);
+    int64_t sec = 0;
+    if (s == AM_OK)
+        s = gps ? gps_second(h, &sec) : host_second(h, &sec);
+    if (s != AM_OK)
+        return s;
+    UHD_CALL(h, uhd_usrp_set_time_next_pps, h->usrp, sec + 1, 0.0, 0);
+    radio_time e;
+    int64_t ref = 0;
+    if ((s = wait_pps_edge(h, &e)) != AM_OK)
+        return s;
+    if ((s = gps ? gps_second(h, &ref) : host_second(h, &ref)) != AM_OK)
+        return s;
+    if (e.secs != ref || e.frac != 0.0)
+        return AM_FAIL(AM_EDEVICE,
+                       "radio 'uhd': device time %lld+%.6f s at the PPS edge, but %s says %lld s "
+                       "(%+lld s): this radio's time disagrees (sync=%s), refused, for device "
+                       "args '%s'",
+                       (long long)e.secs, e.frac, gps ? "the GPSDO" : "this host's UTC clock",
+                       (long long)ref, (long long)(e.secs - ref), how, h->devargs);
+    return AM_OK;
 }
 
 static am_status tune(radio *r, uhd_h *h, radio_dir dir, double hz)
@@ -314,12 +388,32 @@ static am_status set_rate(radio *r, uhd_h *h, double sps)
                        "decimation",
                        sps, tx, rx, r->info.master_clock);
     r->info.rate = rx;
-    drop_streamers(h); /* streamers carry the rate */
     return AM_OK;
+}
+
+/* The master clock pinned when the args give none: the largest rate x 2^k <= 61.44 MHz (what the
+ * B200's automatic tick rate picks for one channel, so behaviour matches UHD's default), at
+ * least 5 MHz (rate 1e6: 32 MHz). Pinned in the device args, UHD never re-picks it (b200_impl:
+ * a master_clock_rate argument turns the automatic tick rate off). */
+static double default_mcr(double rate)
+{
+    double m = rate;
+    while (m * 2 <= 61.44e6)
+        m *= 2;
+    return m;
 }
 
 static am_status uhd_open_(radio *r, const radio_args *a)
 {
+    /* gains are part of the link budget (fpga-notes/uhd-twin.md "Levels"): never a default */
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? "rx_gain" : "tx_gain";
+        if (!radio_args_has(a, key))
+            return AM_FAIL(AM_EINVAL,
+                           "radio 'uhd': %s is required (dB; the link budget and the levels "
+                           "depend on it: fpga-notes/uhd-twin.md \"Levels\")",
+                           key);
+    }
     /* UHD logs to the console by itself; quiet it unless asked. The C API has no log-level
      * call, only the environment variable read at UHD's first log line. */
     if (radio_args_has(a, "log"))
@@ -334,14 +428,19 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     h->lead = radio_args_double(a, "lead", 0.1);
     h->lock_timeout = radio_args_double(a, "lock_timeout", 3.0);
     h->pad = strcmp(radio_args_str(a, "pad", "yes"), "yes") == 0;
+    h->scale = (float)pow(10.0, -radio_args_double(a, "backoff_db", 12.0) / 20.0);
     radio_strlcpy(h->otw, radio_args_str(a, "otw", "sc16"), sizeof h->otw);
+    /* full scale of the wire format: UHD converts sc16 to fc32 as x / 32767 (sc12, sc8 alike) */
+    h->fs_rx = strcmp(h->otw, "sc8") == 0    ? 126.5f / 127
+               : strcmp(h->otw, "sc12") == 0 ? 2046.5f / 2047
+                                             : 32766.5f / 32767;
+    const double rate = radio_args_double(a, "rate", 1e6);
+    const double mcr = radio_args_double(a, "master_clock_rate", default_mcr(rate));
     int w = snprintf(h->devargs, sizeof h->devargs, "type=%s", radio_args_str(a, "type", "b200"));
     if (radio_args_has(a, "serial"))
         w += snprintf(h->devargs + w, sizeof h->devargs - (size_t)w, ",serial=%s",
                       radio_args_str(a, "serial", ""));
-    if (radio_args_has(a, "master_clock_rate"))
-        snprintf(h->devargs + w, sizeof h->devargs - (size_t)w, ",master_clock_rate=%.17g",
-                 radio_args_double(a, "master_clock_rate", 0));
+    snprintf(h->devargs + w, sizeof h->devargs - (size_t)w, ",master_clock_rate=%.17g", mcr);
 
     uhd_error e = uhd_usrp_make(&h->usrp, h->devargs);
     if (e != UHD_ERROR_NONE) {
@@ -361,7 +460,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     }
     r->impl = h;
 
-    /* UHD_NOTES "Order of setup matters": sources and time first, streamers only at first use */
+    /* UHD_NOTES "Order of setup matters": sources, rate, tuning, gains and time first, the
+     * streamers last */
     const char *clock = radio_args_str(a, "clock", "internal");
     const char *tsrc = radio_args_str(a, "time", "internal");
     const char *dflt_sync = strcmp(tsrc, "external") == 0 ? "pps"
@@ -371,17 +471,22 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     if (s == AM_OK)
         s = apply_time_source(r, h, tsrc);
     if (s == AM_OK)
-        s = set_rate(r, h, radio_args_double(a, "rate", 1e6));
+        s = set_rate(r, h, rate);
+    if (s == AM_OK && fabs(r->info.master_clock - mcr) > 1e-3)
+        s = AM_FAIL(AM_EDEVICE,
+                    "radio 'uhd': master clock %.17g Hz asked, the device runs %.17g Hz (args "
+                    "'%s')",
+                    mcr, r->info.master_clock, h->devargs);
     if (s == AM_OK && (radio_args_has(a, "freq") || radio_args_has(a, "tx_freq")))
         s = tune(r, h, RADIO_TX, radio_args_double(a, "tx_freq", radio_args_double(a, "freq", 0)));
     if (s == AM_OK && (radio_args_has(a, "freq") || radio_args_has(a, "rx_freq")))
         s = tune(r, h, RADIO_RX, radio_args_double(a, "rx_freq", radio_args_double(a, "freq", 0)));
-    if (s == AM_OK && radio_args_has(a, "tx_gain")) {
+    if (s == AM_OK) {
         uhd_error ge =
             uhd_usrp_set_tx_gain(h->usrp, radio_args_double(a, "tx_gain", 0), h->chan, "");
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_tx_gain");
     }
-    if (s == AM_OK && radio_args_has(a, "rx_gain")) {
+    if (s == AM_OK) {
         uhd_error ge =
             uhd_usrp_set_rx_gain(h->usrp, radio_args_double(a, "rx_gain", 0), h->chan, "");
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_set_rx_gain");
@@ -404,6 +509,8 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     radio_strlcpy(h->sync, radio_args_str(a, "sync", dflt_sync), sizeof h->sync);
     if (s == AM_OK)
         s = sync_time(h, h->sync);
+    if (s == AM_OK)
+        s = make_streamers(h);
     if (s == AM_OK) {
         uhd_error ge = uhd_usrp_get_tx_gain(h->usrp, h->chan, "", &r->info.tx_gain);
         if (ge == UHD_ERROR_NONE)
@@ -432,17 +539,11 @@ static void uhd_close_(radio *r)
     r->impl = NULL;
 }
 
+/* The master clock is pinned at open, so a new rate is an integer decimation of it or refused
+ * (set_rate); the device time does not move. */
 static am_status uhd_set_rate(radio *r, double sps)
 {
-    /* Without master_clock_rate in the args UHD may pick a new master clock for the new rate,
-     * and the device time jumps when the tick rate changes: set the time again, the same way
-     * as at open (fpga-notes/timed-tx.md). */
-    uhd_h *h = r->impl;
-    double mcr = r->info.master_clock;
-    am_status s = set_rate(r, h, sps);
-    if (s == AM_OK && r->info.master_clock != mcr)
-        s = sync_time(h, h->sync);
-    return s;
+    return set_rate(r, r->impl, sps);
 }
 
 static am_status uhd_set_freq(radio *r, radio_dir dir, double hz)
@@ -464,28 +565,41 @@ static am_status uhd_set_gain(radio *r, radio_dir dir, double db)
     return AM_OK;
 }
 
+/* Sources or time changed after open: the streamers are made again at once, here (UHD_NOTES
+ * "Order of setup matters"), never at the next burst. */
 static am_status uhd_set_clock_source(radio *r, const char *src)
 {
     uhd_h *h = r->impl;
     drop_streamers(h);
-    return apply_clock(r, h, src);
+    am_status s = apply_clock(r, h, src);
+    return s == AM_OK ? make_streamers(h) : s;
 }
 
 static am_status uhd_set_time_source(radio *r, const char *src)
 {
     uhd_h *h = r->impl;
     drop_streamers(h);
-    return apply_time_source(r, h, src);
+    am_status s = apply_time_source(r, h, src);
+    return s == AM_OK ? make_streamers(h) : s;
 }
 
 static am_status uhd_set_time(radio *r, const radio_time *t, int next_pps)
 {
     uhd_h *h = r->impl;
     drop_streamers(h);
-    if (next_pps)
-        return time_at_next_pps(h, t->secs, t->frac);
-    UHD_CALL(h, uhd_usrp_set_time_now, h->usrp, t->secs, t->frac, 0);
-    return AM_OK;
+    am_status s = AM_OK;
+    if (next_pps) {
+        s = wait_pps_edge(h, NULL);
+        if (s == AM_OK) {
+            uhd_error e = uhd_usrp_set_time_next_pps(h->usrp, t->secs, t->frac, 0);
+            s = e == UHD_ERROR_NONE ? wait_pps_edge(h, NULL)
+                                    : fail(h, e, "uhd_usrp_set_time_next_pps");
+        }
+    } else {
+        uhd_error e = uhd_usrp_set_time_now(h->usrp, t->secs, t->frac, 0);
+        s = e == UHD_ERROR_NONE ? AM_OK : fail(h, e, "uhd_usrp_set_time_now");
+    }
+    return s == AM_OK ? make_streamers(h) : s;
 }
 
 static am_status uhd_get_time(radio *r, radio_time *t)
@@ -496,7 +610,10 @@ static am_status uhd_get_time(radio *r, radio_time *t)
 }
 
 /* Reads async messages until none arrives within timeout_s, or, with until_done, until every
- * burst sent is acknowledged. Counts the events (UHD_NOTES "Buffers and async events"). */
+ * burst sent has ended. Under next_burst every burst ends in exactly one event: an ack, or the
+ * error that dropped the rest of it (late, underflow, sequence error: new_tx_control goes to its
+ * error state and drains to the end of burst without an ack), so each burst is counted once
+ * (UHD_NOTES "Buffers and async events"). */
 static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done)
 {
     double end = monotime_s() + timeout_s;
@@ -516,13 +633,14 @@ static am_status read_async(radio *r, uhd_h *h, double timeout_s, int until_done
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW:
         case UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW_IN_PACKET:
             radio_count(r, &r->stats.underflows, 1);
+            h->bursts_done++;
             break;
         case UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR:
         case UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR_IN_BURST:
             radio_count(r, &r->stats.seq_errors, 1);
+            h->bursts_done++;
             break;
         case UHD_ASYNC_METADATA_EVENT_CODE_TIME_ERROR:
-            /* the device drops the rest of a late burst: it will not be acknowledged */
             radio_count(r, &r->stats.late, 1);
             h->bursts_done++;
             break;
@@ -556,10 +674,23 @@ send_all(uhd_h *h, const float complex *x, size_t n, uhd_tx_metadata_handle *md,
 static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const radio_time *at)
 {
     uhd_h *h = r->impl;
-    am_status s = ensure_tx(h);
-    if (s != AM_OK)
-        return s;
-    s = read_async(r, h, 0.0, 0); /* collect the verdicts of earlier bursts */
+    /* levels: after the back-off no component may reach the DAC's full scale (the fc32 -> sc16
+     * conversion would saturate it): such a burst is refused whole, never clipped */
+    float peak = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(crealf(x[i])), b = fabsf(cimagf(x[i]));
+        peak = a > peak ? a : peak;
+        peak = b > peak ? b : peak;
+    }
+    if (peak * h->scale > 1.0f) {
+        radio_count(r, &r->stats.tx_refused, 1);
+        return AM_FAIL(AM_EDEVICE,
+                       "radio 'uhd': burst peak %.2f would saturate the DAC after the %.1f dB "
+                       "back-off (%+.2f dBFS); not sent (raise backoff_db, and tx_gain by as much)",
+                       (double)peak, -20 * log10((double)h->scale),
+                       20 * log10((double)(peak * h->scale)));
+    }
+    am_status s = read_async(r, h, 0.0, 0); /* collect the verdicts of earlier bursts */
     if (s != AM_OK)
         return s;
     radio_time t;
@@ -579,14 +710,15 @@ static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const 
     for (size_t k = 0; k < npk && s == AM_OK; k++) {
         uhd_tx_metadata_handle *md = k == 0 ? &first : k + 1 == npk ? &h->md_end : &h->md_mid;
         size_t off = k * spp, len = n - off < spp ? n - off : spp;
-        if (len == spp || !h->pad) {
-            s = send_all(h, x + off, len, md, timeout);
-        } else {
-            /* last, partial packet: zero-padded to a whole packet (UHD_NOTES "Buffers") */
-            memcpy(h->stage, x + off, len * sizeof *x);
-            memset(h->stage + len, 0, (spp - len) * sizeof *x);
-            s = send_all(h, h->stage, spp, md, timeout);
+        /* one packet, scaled; the last one zero-padded to a whole packet (UHD_NOTES "Buffers") */
+        for (size_t i = 0; i < len; i++)
+            h->stage[i] = h->scale * x[off + i];
+        size_t m = len;
+        if (len < spp && h->pad) {
+            memset(h->stage + len, 0, (spp - len) * sizeof *h->stage);
+            m = spp;
         }
+        s = send_all(h, h->stage, m, md, timeout);
     }
     uhd_tx_metadata_free(&first);
     if (s != AM_OK)
@@ -601,36 +733,47 @@ static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const 
 
 static am_status uhd_tx_flush(radio *r, double timeout_s)
 {
-    uhd_h *h = r->impl;
-    if (!h->tx)
-        return AM_OK;
-    return read_async(r, h, timeout_s, 1);
+    return read_async(r, r->impl, timeout_s, 1);
 }
 
-static am_status uhd_rx_start(radio *r, const radio_time *at)
+static am_status start_stream(uhd_h *h, const radio_time *at, size_t n)
 {
-    uhd_h *h = r->impl;
-    am_status s = ensure_rx(h);
-    if (s != AM_OK)
-        return s;
-    uhd_stream_cmd_t cmd = {.stream_mode = UHD_STREAM_MODE_START_CONTINUOUS,
-                            .num_samps = 0,
+    uhd_stream_cmd_t cmd = {.stream_mode = n ? UHD_STREAM_MODE_NUM_SAMPS_AND_DONE
+                                             : UHD_STREAM_MODE_START_CONTINUOUS,
+                            .num_samps = n,
                             .stream_now = at == NULL,
                             .time_spec_full_secs = at ? at->secs : 0,
                             .time_spec_frac_secs = at ? at->frac : 0.0};
     UHD_CALL(h, uhd_rx_streamer_issue_stream_cmd, h->rx, &cmd);
     h->rx_have_expect = 0;
+    h->rx_count = n > 0;
+    h->rx_left = n;
     return AM_OK;
+}
+
+static am_status uhd_rx_start(radio *r, const radio_time *at)
+{
+    return start_stream(r->impl, at, 0);
+}
+
+static am_status uhd_rx_start_n(radio *r, const radio_time *at, size_t n)
+{
+    if (n > 0x0fffffff) /* rx_vita_core_3000: num_samps is a 28-bit field */
+        return AM_FAIL(AM_EINVAL, "radio 'uhd': a window of %zu samples (at most 268435455)", n);
+    return start_stream(r->impl, at, n);
 }
 
 static am_status uhd_rx_stop(radio *r)
 {
     uhd_h *h = r->impl;
-    if (!h->rx)
+    if (h->rx_count && h->rx_left == 0) {
+        h->rx_count = 0; /* the device stopped by itself after the last sample */
         return AM_OK;
+    }
     uhd_stream_cmd_t cmd = {.stream_mode = UHD_STREAM_MODE_STOP_CONTINUOUS, .stream_now = true};
     UHD_CALL(h, uhd_rx_streamer_issue_stream_cmd, h->rx, &cmd);
-    /* drain what was in flight so the next start begins clean */
+    /* a continuous stream or a window left early: drain what was in flight so the next start
+     * begins clean */
     float complex junk[512];
     void *buf = junk;
     for (int i = 0; i < 1000; i++) {
@@ -640,6 +783,8 @@ static am_status uhd_rx_stop(radio *r)
             break;
     }
     h->rx_have_expect = 0;
+    h->rx_count = 0;
+    h->rx_left = 0;
     return AM_OK;
 }
 
@@ -648,6 +793,10 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
 {
     uhd_h *h = r->impl;
     double end = monotime_s() + timeout_s;
+    if (h->rx_count && h->rx_left == 0)
+        return AM_FAIL(AM_ETIMEOUT, "radio 'uhd': the RX window is complete");
+    if (h->rx_count && cap > h->rx_left)
+        cap = h->rx_left;
     for (;;) {
         void *buf = x;
         size_t got = 0;
@@ -693,6 +842,17 @@ uhd_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
             radio_count(r, &r->stats.timestamp_jumps, 1);
         h->rx_expect = tick + (int64_t)got;
         h->rx_have_expect = 1;
+        if (h->rx_count)
+            h->rx_left -= got < h->rx_left ? got : h->rx_left;
+        /* levels: the ADC's full scale counted, the TX back-off undone */
+        const float inv = 1.0f / h->scale;
+        uint64_t clipped = 0;
+        for (size_t i = 0; i < got; i++) {
+            clipped += fabsf(crealf(x[i])) >= h->fs_rx || fabsf(cimagf(x[i])) >= h->fs_rx;
+            x[i] *= inv;
+        }
+        if (clipped)
+            radio_count(r, &r->stats.rx_clipped, clipped);
         *n = got;
         radio_count(r, &r->stats.rx_samples, got);
         return AM_OK;
@@ -715,6 +875,7 @@ const radio_ops radio_uhd_ops = {
     .tx_burst = uhd_tx_burst,
     .tx_flush = uhd_tx_flush,
     .rx_start = uhd_rx_start,
+    .rx_start_n = uhd_rx_start_n,
     .rx_stop = uhd_rx_stop,
     .rx = uhd_rx,
 };

@@ -44,6 +44,7 @@ typedef struct air {
     twin_air_cfg cfg;
     void *sock;
     int64_t T;
+    int64_t utc0; /* the host's UTC second at which T = 0 (the air's seconds are UTC seconds) */
     int64_t t_anchor;
     double h_anchor;
     double credit, h_credit; /* paced: ticks T may still advance, and when that was updated */
@@ -308,6 +309,7 @@ handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_
         rep.dev = id;
         rep.d = a->cfg.fs;
         rep.a = (int64_t)llround(a->cfg.fs);
+        rep.n = (uint32_t)a->utc0;
         send_rep(a, d, &rep, NULL, 0);
         return;
     }
@@ -437,6 +439,13 @@ static am_status air_init(air *a, void *zctx, const char *endpoint, const twin_a
         free(a->mix);
         return s;
     }
+    /* T starts at the host's UTC time of day, so that while nobody holds the air (T follows the
+     * host's clock) its whole seconds, the external PPS, fall on the host's UTC seconds as a
+     * GPS-disciplined PPS does (sync=pps names them from the host's clock) */
+    struct timespec u;
+    clock_gettime(CLOCK_REALTIME, &u);
+    a->utc0 = (int64_t)u.tv_sec;
+    a->T = (int64_t)llround(1e-9 * (double)u.tv_nsec * a->cfg.fs);
     anchor_now(a);
     a->h_credit = a->h_anchor;
     return AM_OK;

@@ -27,7 +27,8 @@
 #include "core/status.h"
 
 enum twin_air_op {
-    TWIN_AIR_JOIN = 1, /* -> dev id; rep.a = fs (as ticks per second, rounded), rep.d = fs */
+    TWIN_AIR_JOIN = 1, /* -> dev id; rep.a = fs (as ticks per second, rounded), rep.d = fs,
+                          rep.n = the UTC second of T = 0 (T starts at the host's time of day) */
     TWIN_AIR_NOW,      /* -> rep.t = T */
     TWIN_AIR_WAIT,     /* a = tick: reply once T >= a, or after b ticks' worth of host time */
     TWIN_AIR_TX,       /* a = start tick (-1: now), flags = TWIN_TX_*, b = first packet's length;

@@ -35,7 +35,6 @@
 #define TWIN_FREQ_MAX 6e9
 #define TWIN_MCR_MIN 5e6
 #define TWIN_MCR_MAX 61.44e6
-#define TWIN_GPS_EPOCH 1700000000 /* gps_time at air second 0 */
 #define TWIN_REPLY_MS 60000
 
 /* ---------------------------------------------------------------------------------------------
@@ -88,12 +87,13 @@ typedef struct twin_cfg {
     double rate, loss_db, nf_db, pace, hold_s;
     int pps_none, ref_unlocked, gpsdo, paced;
     unsigned underflow; /* every underflow-th burst runs dry after its first packet (fault) */
-    double time_offset; /* seconds added to this device's time register at make */
+    unsigned late;      /* every late-th timed burst reaches the device after its time (fault) */
+    double time_offset; /* seconds by which every time latched at a PPS edge is off (fault) */
 } twin_cfg;
 
 static const char *const twin_keys =
     "profile, seed, air, rate, loss_db, nf_db, pace, paced, hold_s, pps, ref, gpsdo, time_offset, "
-    "underflow";
+    "underflow, late";
 
 static int num(const char *v, double *out)
 {
@@ -173,6 +173,9 @@ static uhd_error parse_cfg(twin_cfg *c)
         } else if (strcmp(k, "underflow") == 0) {
             good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
             c->underflow = (unsigned)x;
+        } else if (strcmp(k, "late") == 0) {
+            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
+            c->late = (unsigned)x;
         } else if (strcmp(k, "time_offset") == 0) {
             good = num(v, &c->time_offset) && fabs(c->time_offset) <= 1e6;
         } else {
@@ -197,7 +200,8 @@ typedef struct async_ev {
 struct uhd_usrp {
     void *sock;
     uint32_t id;
-    int64_t fs; /* air rate, ticks per second */
+    int64_t fs;   /* air rate, ticks per second */
+    int64_t utc0; /* the UTC second of air tick 0 (GPS time = utc0 + the air's second) */
     twin_cfg cfg;
     char serial[64];
     uint64_t seed;
@@ -245,7 +249,7 @@ struct uhd_tx_streamer {
     float complex *burst;
     size_t blen, bcap, first_len;
     int in_burst, has_time;
-    unsigned nbursts;
+    unsigned nbursts, ntimed;
     int64_t dtick; /* device tick of the burst's start */
     async_ev q[64];
     size_t qh, qn;
@@ -386,7 +390,8 @@ static int64_t pps_edge(const struct uhd_usrp *u, int64_t T, int next)
 static void apply_pending(struct uhd_usrp *u, int64_t T)
 {
     if (u->pend_set && T >= u->pend_edge) {
-        u->off = u->pend_ticks - raw_of(u, u->pend_edge);
+        u->off =
+            u->pend_ticks - raw_of(u, u->pend_edge) + llround(u->cfg.time_offset * (double)u->fs);
         u->pend_set = 0;
     }
 }
@@ -551,6 +556,7 @@ uhd_error uhd_usrp_make(uhd_usrp_handle *h, const char *args)
     }
     u->id = rep.dev;
     u->fs = rep.a;
+    u->utc0 = (int64_t)rep.n;
     pthread_mutex_lock(&g_lock);
     uint32_t ord = g_made++;
     pthread_mutex_unlock(&g_lock);
@@ -579,7 +585,7 @@ uhd_error uhd_usrp_make(uhd_usrp_handle *h, const char *args)
         usrp_destroy(u, 1);
         return e;
     }
-    u->off = -raw_of(u, rep.t) + llround(u->cfg.time_offset * (double)u->fs);
+    u->off = -raw_of(u, rep.t);
     *h = u;
     return ok();
 }
@@ -838,9 +844,10 @@ uhd_error uhd_usrp_get_mboard_sensor(uhd_usrp_handle h,
         return ok();
     }
     if (h->cfg.gpsdo && strcmp(name, "gps_time") == 0) {
-        /* the GPS second now (the PPS of the air is GPS time) */
+        /* the GPS second now, as UTC seconds since 1970 like UHD's gps_time (the air's PPS is
+         * GPS time, its seconds the host's UTC seconds) */
         v->type = UHD_SENSOR_VALUE_INTEGER;
-        v->i = (int)(TWIN_GPS_EPOCH + floor_div(T, h->fs));
+        v->i = (int)(h->utc0 + floor_div(T, h->fs));
         return ok();
     }
     return err(UHD_ERROR_LOOKUP, "LookupError: Path not found in tree: /mboards/0/sensors/%s",
@@ -1040,8 +1047,14 @@ uhd_error uhd_rx_streamer_issue_stream_cmd(uhd_rx_streamer_handle s, const uhd_s
     int64_t n = 0;
     if (cmd->stream_mode == UHD_STREAM_MODE_NUM_SAMPS_AND_DONE ||
         cmd->stream_mode == UHD_STREAM_MODE_NUM_SAMPS_AND_MORE) {
-        if (cmd->num_samps == 0 || cmd->num_samps > 0x0fffffff)
-            return err(UHD_ERROR_VALUE, "ValueError: num_samps %zu", cmd->num_samps);
+        /* rx_vita_core_3000::issue_stream_command: zero samples is ignored (a warning), more
+         * than the 28-bit field an assertion error */
+        if (cmd->num_samps == 0)
+            return ok();
+        if (cmd->num_samps > 0x0fffffff)
+            return err(UHD_ERROR_ASSERTION,
+                       "AssertionError: Invalid stream command: num_samps exceeds maximum value! "
+                       "(Note: Chain multiple commands to request larger bursts)");
         n = (int64_t)cmd->num_samps;
     } else if (cmd->stream_mode != UHD_STREAM_MODE_START_CONTINUOUS) {
         return err(UHD_ERROR_VALUE, "ValueError: stream mode %d", (int)cmd->stream_mode);
@@ -1356,6 +1369,9 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         at = air_of_dev(u, s->dtick);
         if (at < 0)
             at = 0;
+        /* fault: the host handed this burst to the device after its time (a late first packet) */
+        if (u->cfg.late && ++s->ntimed % u->cfg.late == 0 && at >= T)
+            at = T > 0 ? T - 1 : 0;
     }
     for (size_t i = 0; i < n; i++)
         s->burst[i] = clip1(crealf(s->burst[i])) + I * clip1(cimagf(s->burst[i]));

@@ -13,7 +13,7 @@ for who in server agent; do
     if [ "$who" = server ]; then
         base=(server --insecure --bind 'tcp://127.0.0.1:*' --agents 1 --join-timeout 1)
     else base=(agent --insecure --id 0 --server tcp://127.0.0.1:1 --timeout 1); fi
-    "$AIRMETA" "${base[@]}" --radio uhd --radio-args "type=b200,serial=AIRMETA-NONE-0,rate=1e6" \
+    "$AIRMETA" "${base[@]}" --radio uhd --radio-args "type=b200,serial=AIRMETA-NONE-0,rate=1e6,tx_gain=60,rx_gain=40" \
         >"$out/stdout" 2>"$out/stderr"
     rc=$?
     cat "$out/stderr"
@@ -22,7 +22,7 @@ for who in server agent; do
     [ "$rc" -lt 128 ] || fail "$who: killed by a signal ($rc)"
     [ "$rc" -eq 5 ] || fail "$who: exit $rc, expected 5 (device error)"
     [ "$(wc -l <"$out/stderr")" -eq 1 ] || fail "$who: message is not one line"
-    grep -q "^airmeta $who: .*no USRP found for args 'type=b200,serial=AIRMETA-NONE-0'" \
+    grep -q "^airmeta $who: .*no USRP found for args 'type=b200,serial=AIRMETA-NONE-0,master_clock_rate=32000000'" \
         "$out/stderr" || fail "$who: message lacks 'no USRP found for args' and the args"
     if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted" "$out/stderr"
     then fail "$who: crash or sanitizer report"; fi

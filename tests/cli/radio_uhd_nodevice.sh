@@ -4,14 +4,14 @@
 set -u
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$AIRMETA" radio probe --radio uhd --radio-args "type=b200,serial=AIRMETA-NONE-0,rate=1e6" \
+"$AIRMETA" radio probe --radio uhd --radio-args "type=b200,serial=AIRMETA-NONE-0,rate=1e6,tx_gain=60,rx_gain=40" \
     >"$out/stdout" 2>"$out/stderr"
 rc=$?
 cat "$out/stderr"
 if [ "$rc" -eq 0 ]; then echo "FAIL: exit 0 without a device"; exit 1; fi
 if [ "$rc" -ge 128 ]; then echo "FAIL: killed by a signal ($rc)"; exit 1; fi
 if [ "$rc" -ne 5 ]; then echo "FAIL: exit $rc, expected 5 (device error)"; exit 1; fi
-grep -q "no USRP found for args 'type=b200,serial=AIRMETA-NONE-0'" "$out/stderr" ||
+grep -q "no USRP found for args 'type=b200,serial=AIRMETA-NONE-0,master_clock_rate=32000000'" "$out/stderr" ||
     { echo "FAIL: message lacks 'no USRP' and the args"; exit 1; }
 if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted" "$out/stderr"; then
     echo "FAIL: crash or sanitizer report"; exit 1

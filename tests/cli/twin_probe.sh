@@ -1,9 +1,10 @@
 #!/bin/bash
 # airmeta-twin (host/radio/uhd.c unchanged, linked against the B210 twin, fpga-notes/uhd-twin.md):
 # `radio probe --radio uhd` opens a B210 twin and prints what a B210 reports; with a shared
-# reference and PPS (sync=pps) the device time is set at a PPS edge; the faults a real radio
-# shows come back as uhd.c's one-line errors with exit 5: a PPS that never comes, a reference
-# that never locks, a device type that is not there.
+# reference and PPS (sync=pps) the device time is this host's UTC second, set at a PPS edge and
+# checked at the next; the faults a real radio shows come back as uhd.c's one-line errors with
+# exit 5: a PPS that never comes, a reference that never locks, a time a whole second off, a
+# device type that is not there; gains missing is exit 2.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
 if [ -z "${AM_TWIN_PROG:-}" ]; then
@@ -23,20 +24,24 @@ AIRMETA_TWIN=profile=b210-shared-ref "$AM_TWIN_PROG" radio probe --radio uhd \
 rc=$?
 cat "$out/o1" "$out/e1"; crash "$out/e1"
 [ "$rc" -eq 0 ] || { echo "FAIL: probe exit $rc"; exit 1; }
-for l in "backend: uhd" "device: USRP B210 (args 'type=b200', channel 0)" "rate: 1000000 S/s" \
+for l in "backend: uhd" "device: USRP B210 (args 'type=b200,master_clock_rate=32000000', channel 0)" \
+    "rate: 1000000 S/s" \
     "tx_freq: 915000000 Hz" "tx_gain: 60 dB" "rx_gain: 40 dB" "master_clock: 32000000 Hz"; do
     grep -qF "$l" "$out/o1" || { echo "FAIL: no '$l'"; exit 1; }
 done
 
-# shared 10 MHz and PPS: set to 0 at a PPS edge, then uhd.c waits 1.1 s: the time is past 0.1 s
-# (host time runs the air while nothing streams; the upper bound only catches a wrong second)
+# shared 10 MHz and PPS: this host's UTC second set at a PPS edge (the twin's external PPS falls on
+# the host's seconds while nothing streams), checked at the next edge: the device time printed is
+# the host's time within half a second (a wrong second would be 1 s off)
 AIRMETA_TWIN=profile=ideal "$AM_TWIN_PROG" radio probe --radio uhd \
-    --radio-args "clock=external,time=external,sync=pps" >"$out/o2" 2>"$out/e2"
+    --radio-args "clock=external,time=external,sync=pps,tx_gain=0,rx_gain=0" >"$out/o2" 2>"$out/e2"
 rc=$?
+host=$(date +%s.%N)
 crash "$out/e2"
 [ "$rc" -eq 0 ] || { cat "$out/e2"; echo "FAIL: sync=pps exit $rc"; exit 1; }
-grep -Eq "^time: (0\+0\.[1-9]|[1-4]\+0\.)[0-9]* s$" "$out/o2" ||
-    { cat "$out/o2"; echo "FAIL: time after sync=pps not in 0.1 .. 5 s"; exit 1; }
+awk -v h="$host" '/^time: / { split($2, p, "+"); d = p[1] + p[2] - h; if (d < 0) d = -d;
+    ok = d < 0.5 } END { exit !ok }' "$out/o2" ||
+    { cat "$out/o2"; echo "FAIL: time after sync=pps is not this host's UTC time"; exit 1; }
 
 expect_fail() { # env, args, message
     AIRMETA_TWIN=$1 "$AM_TWIN_PROG" radio probe --radio uhd --radio-args "$2" >/dev/null \
@@ -47,9 +52,17 @@ expect_fail() { # env, args, message
     [ "$(wc -l <"$out/e3")" -eq 1 ] || { cat "$out/e3"; echo "FAIL: not one line"; exit 1; }
     grep -qF "$3" "$out/e3" || { cat "$out/e3"; echo "FAIL: no '$3'"; exit 1; }
 }
-expect_fail pps=none "time=external" "no PPS edge seen in 1.2 s"
-expect_fail ref=unlocked "clock=external,lock_timeout=0.2" \
+G=tx_gain=0,rx_gain=0
+expect_fail pps=none "time=external,$G" "no PPS edge seen in 1.2 s (is the PPS connected, time=external?)"
+expect_fail ref=unlocked "clock=external,lock_timeout=0.2,$G" \
     "reference not locked after 0.2 s with clock=external"
-expect_fail profile=ideal "type=x300" "no USRP found for args 'type=x300'"
-expect_fail profile=nonesuch "" "AIRMETA_TWIN profile='nonesuch' is not one of"
+expect_fail gpsdo=yes,time_offset=-1 "clock=gpsdo,time=gpsdo,$G" \
+    "but the GPSDO says"
+expect_fail profile=ideal "type=x300,$G" "no USRP found for args 'type=x300"
+expect_fail profile=nonesuch "$G" "AIRMETA_TWIN profile='nonesuch' is not one of"
+AIRMETA_TWIN=profile=ideal "$AM_TWIN_PROG" radio probe --radio uhd --radio-args "rx_gain=3" \
+    >/dev/null 2>"$out/e4"
+rc=$?
+[ "$rc" -eq 2 ] && grep -qF "tx_gain is required" "$out/e4" ||
+    { cat "$out/e4"; echo "FAIL: gains missing: exit $rc"; exit 1; }
 echo PASS

@@ -19,7 +19,7 @@ pids+=($!)
 for i in $(seq 1 300); do [ -S "$out/air" ] && break; sleep 0.1; done # up to 30 s (a loaded machine, the sanitizer build)
 [ -S "$out/air" ] || fail "the air did not start"
 export AIRMETA_TWIN="air=ipc://$out/air,profile=b210-shared-ref,gpsdo=yes"
-RA="type=b200,rate=1e6,freq=915e6,tx_gain=60,rx_gain=60,clock=gpsdo,time=gpsdo"
+RA="type=b200,rate=1e6,freq=915e6,tx_gain=72,rx_gain=48,clock=gpsdo,time=gpsdo"
 R=4
 start_server 53 4507 --insecure --agents 2 --rounds $R --join-timeout 60 --radio uhd \
     --radio-args "$RA,serial=S" --out "$out/run"
