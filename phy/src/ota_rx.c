@@ -29,6 +29,9 @@ typedef struct rx_ctx {
     unsigned char *cheard;  /* S */
     int64_t s0;             /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
+    float complex iqw; /* the receiver's IQ image correction for this burst (§5.2) */
+    unsigned clipped;  /* preamble window samples found clipped (declipped, §5.2) */
+    float peak;        /* the preamble's clip level if it clipped, else its largest rail */
     unsigned backoff;
     float eta, rho, n0, metric;
     size_t sym; /* next data symbol */
@@ -53,6 +56,12 @@ struct phy_ota_rx {
     unsigned S, P, Nc;   /* calibration (§8.1): slots, comb period, blocks */
     unsigned char *cgrp; /* with S, M: sub-band of each used bin (phy_cal_groups) */
     rx_ctx stream, genie;
+    /* the stream's IQ image estimate (§5.2): information-weighted running mean of the bursts'
+     * estimates, forgetting 1/32 per burst; applied while significant */
+    double complex iq_num;
+    double iq_den;
+    int iq_on;
+    float complex iqw;
     int state;
     uint64_t samples, bursts;
 };
@@ -229,6 +238,10 @@ void phy_ota_rx_destroy(phy_ota_rx *q)
 void phy_ota_rx_reset(phy_ota_rx *q)
 {
     phy_sync_reset(q->sync);
+    q->iq_num = 0.0;
+    q->iq_den = 0.0;
+    q->iq_on = 0;
+    q->iqw = 0.0f;
     q->state = RX_SEARCH;
     q->samples = 0;
     q->bursts = 0;
@@ -309,13 +322,58 @@ static void pool_gain(phy_ota_rx *q, float complex *G, float n0e, float isr)
     memcpy(G, q->Gp, M * sizeof *G);
 }
 
-/* Preamble of a burst whose S0a starts at x0: G, N0, per-bin estimates and equaliser (§5). */
-static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0)
+/* The IQ image coefficient (§5.2) applied to a burst whose own estimate is wb with information
+ * info (1 / var): the stream's running estimate (stream != 0, updated here: information-weighted
+ * mean, forgetting 1/32 per burst) or the burst's own (decode_at). Applied while
+ * |w|^2 / var(w) > 40 (on) and > 10 (staying on): a receiver without an image (the statistic
+ * ~Exp(1)) is left exactly as it was. */
+static float complex iq_update(phy_ota_rx *q, int stream, double complex wb, double info)
+{
+    double complex w = wb;
+    double stat = info * (creal(wb) * creal(wb) + cimag(wb) * cimag(wb));
+    if (stream) {
+        q->iq_num = q->iq_num * (31.0 / 32.0) + info * wb;
+        q->iq_den = q->iq_den * (31.0 / 32.0) + info;
+        if (!(q->iq_den > 0.0))
+            return q->iqw;
+        w = q->iq_num / q->iq_den;
+        stat = q->iq_den * (creal(w) * creal(w) + cimag(w) * cimag(w));
+        q->iq_on = stat > (q->iq_on ? 10.0 : 40.0);
+        q->iqw = q->iq_on ? (float complex)w : 0.0f;
+        return q->iqw;
+    }
+    return stat > 40.0 ? (float complex)w : 0.0f;
+}
+
+/* Preamble of a burst whose S0a starts at x0: G, N0, the IQ image correction, per-bin estimates
+ * and equaliser (§5). */
+static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int stream)
 {
     c->eta = q->eta;
     c->rho = q->rho;
     c->sym = 0;
-    phy_sync_preamble(q->sync, x0, c->rot, c->cfo, c->backoff, c->G, &c->n0);
+    phy_sync_pre_info in;
+    /* the burst's image estimate: the preamble corrected by the stream's w (decode_at: 0) gives
+     * the residual; while that is significant (40 x its variance), corrected again by the sum
+     * (the regressor uses G, which the uncorrected image biases at second order), twice at most */
+    float complex w = stream ? q->iqw : 0.0f;
+    phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, c->G, &c->n0, &in);
+    double complex wb = w;
+    double info = 0.0;
+    for (unsigned r = 0; in.iq_den > 0.0; r++) {
+        const double complex d = in.iq_num / in.iq_den;
+        info = in.iq_den / (double)fmaxf(c->n0, 1e-10f * c->rho);
+        wb = (double complex)w + d;
+        if (r == 2 || !(info * (creal(d) * creal(d) + cimag(d) * cimag(d)) > 40.0))
+            break;
+        w = (float complex)wb;
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, c->G, &c->n0, &in);
+    }
+    c->iqw = in.iq_den > 0.0 ? iq_update(q, stream, wb, info) : w;
+    if (c->iqw != w) /* the windows again with the correction applied */
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, c->iqw, c->G, &c->n0, &in);
+    c->clipped = in.clipped;
+    c->peak = in.clipped ? in.level : in.peak;
     /* noise floor so that a noiseless capture (n0 ~ 0) still has a finite SNR */
     const float n0e = fmaxf(c->n0, 1e-10f * c->rho);
     const float isr = 1.0f / sqrtf(c->rho);
@@ -342,7 +400,7 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
     const unsigned nd = q->n_data;
     int64_t off = (int64_t)((3 + q->Nc + s) * q->B + q->cp - c->backoff);
     float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
-    phy_sync_block_fft(q->sync, w, c->rot, ph, c->R);
+    phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, c->G, c->peak, c->clipped > 0, c->R);
     const float complex *R = c->R, *G = c->G, *invG = c->invG;
     /* ML common phase: arg sum conj(G) Y over the pilots (which carry +1) */
     float complex S = 0.0f;
@@ -388,7 +446,7 @@ static void burst_cal(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t b
 {
     int64_t off = (int64_t)((3 + b) * q->B + q->cp - c->backoff);
     float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
-    phy_sync_block_fft(q->sync, w, c->rot, ph, c->R);
+    phy_sync_block_fft_iq(q->sync, w, c->rot, ph, c->iqw, c->R);
     const float complex *S1 = phy_frame_s1(q->frame);
     const float k = 1.0f / sqrtf((float)q->P * c->rho);
     float complex *e = c->ce + b * q->M;
@@ -482,7 +540,7 @@ phy_ota_rx_decode_at(phy_ota_rx *q, const float complex *x, size_t n, phy_ota_bu
     c->cfo = 0.0;
     c->backoff = 0; /* genie: the nominal window */
     c->metric = 1.0f;
-    burst_setup(q, c, x);
+    burst_setup(q, c, x, 0);
     for (size_t b = 0; b < q->Nc; b++)
         burst_cal(q, c, x + (3 + b) * q->B + q->cp, b);
     for (size_t s = 0; s < q->N; s++)
@@ -539,7 +597,7 @@ static am_status process(phy_ota_rx *q)
         c->backoff = phy_sync_backoff(q->sync);
         c->metric = r.metric;
         phy_sync_make_rot(q->sync, c->cfo, c->rot);
-        burst_setup(q, c, x0);
+        burst_setup(q, c, x0, 1);
         q->state = RX_DATA;
     }
 }

@@ -14,6 +14,7 @@
 #include "sync.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,11 @@ struct phy_sync {
     float complex *rot, *Y;
     double complex *num; /* preamble MRC accumulators, M each */
     double *den;
+    /* server preamble (phy_sync_preamble_rx): the three windows (copied, declipped in place), their
+     * bin values, and the clipped-rail marks (bit 0 re top, 1 re bottom, 2 im top, 3 im bottom) */
+    float complex *pw, *pY;
+    unsigned char *clip;
+    float clev[4]; /* clip levels: re top, re bottom, im top, im bottom */
 };
 
 static unsigned backoff_for(unsigned cp)
@@ -108,8 +114,11 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->Y = phy_fft_alloc(q->M);
     q->num = malloc(q->M * sizeof(double complex));
     q->den = malloc(q->M * sizeof(double));
+    q->pw = phy_fft_alloc(3 * (size_t)q->M);
+    q->pY = phy_fft_alloc(3 * (size_t)q->M);
+    q->clip = malloc(3 * (size_t)q->M);
     if (!q->buf || !q->ringP || !q->ringE1 || !q->ringE2 || !q->rot || !q->Y || !q->num ||
-        !q->den) {
+        !q->den || !q->pw || !q->pY || !q->clip) {
         phy_sync_destroy(q);
         return AM_FAIL(AM_ENOMEM, "sync: out of memory");
     }
@@ -139,6 +148,9 @@ void phy_sync_destroy(phy_sync *q)
     phy_fft_free(q->Y);
     free(q->num);
     free(q->den);
+    phy_fft_free(q->pw);
+    phy_fft_free(q->pY);
+    free(q->clip);
     phy_fft_destroy(q->fwd);
     phy_fft_destroy(q->bwd);
     free(q);
@@ -375,24 +387,34 @@ void phy_sync_block_fft(phy_sync *q,
                         float complex ph,
                         float complex *R)
 {
+    phy_sync_block_fft_iq(q, w, rot, ph, 0.0f, R);
+}
+
+void phy_sync_block_fft_iq(phy_sync *q,
+                           const float complex *w,
+                           const float complex *rot,
+                           float complex ph,
+                           float complex iqw,
+                           float complex *R)
+{
     float complex *in = phy_fft_in(q->fwd);
-    for (unsigned t = 0; t < q->M; t++)
-        in[t] = phy_cmul(w[t], rot[t]);
+    if (iqw == 0.0f)
+        for (unsigned t = 0; t < q->M; t++)
+            in[t] = phy_cmul(w[t], rot[t]);
+    else
+        for (unsigned t = 0; t < q->M; t++)
+            in[t] = phy_cmul(w[t] - phy_cmul(iqw, conjf(w[t])), rot[t]);
     phy_fft_execute(q->fwd);
     const float complex *o = phy_fft_out(q->fwd);
     for (unsigned i = 0; i < q->M; i++)
         R[i] = phy_cmul(ph, o[i]);
 }
 
-void phy_sync_preamble(phy_sync *q,
-                       const float complex *x0,
-                       const float complex *rot,
-                       double cfo,
-                       unsigned backoff,
-                       float complex *G,
-                       float *n0)
+/* G (MRC of the blocks carrying each bin) and N0 from the bin values of the three preamble blocks
+ * Y[b] (§5.2). */
+static void pre_combine(phy_sync *q, const float complex *const Y[3], float complex *G, float *n0)
 {
-    const unsigned M = q->M, cp = q->cp, B = q->B;
+    const unsigned M = q->M;
     const unsigned char *sct = phy_frame_sctype(q->f);
     const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
     double complex *num = q->num;
@@ -406,11 +428,8 @@ void phy_sync_preamble(phy_sync *q,
         den[i] = 0;
     }
     for (unsigned b = 0; b < 3; b++) {
-        int64_t off = (int64_t)b * B + cp - backoff;
-        float complex ph = phy_sync_phase(q, cfo, off, 0);
-        phy_sync_block_fft(q, x0 + off, rot, ph, q->Y);
         for (unsigned i = 0; i < M; i++) {
-            const float complex y = q->Y[i], s = X[b][i];
+            const float complex y = Y[b][i], s = X[b][i];
             if (s != 0.0f) { /* MRC of the blocks that carry bin i */
                 num[i] += (double complex)phy_cmulc(s, y);
                 den[i] += (double)(crealf(s) * crealf(s) + cimagf(s) * cimagf(s));
@@ -426,6 +445,296 @@ void phy_sync_preamble(phy_sync *q,
     for (unsigned i = 0; i < M; i++)
         G[i] = den[i] > 0.0 ? (float complex)(num[i] / den[i]) : 0.0f;
     *n0 = ncount ? (float)(nsum / ncount) : 0.0f;
+}
+
+void phy_sync_preamble(phy_sync *q,
+                       const float complex *x0,
+                       const float complex *rot,
+                       double cfo,
+                       unsigned backoff,
+                       float complex *G,
+                       float *n0)
+{
+    const unsigned M = q->M, cp = q->cp, B = q->B;
+    const float complex *Y[3];
+    for (unsigned b = 0; b < 3; b++) {
+        int64_t off = (int64_t)b * B + cp - backoff;
+        float complex ph = phy_sync_phase(q, cfo, off, 0);
+        float complex *Yb = q->pY + (size_t)b * M;
+        phy_sync_block_fft(q, x0 + off, rot, ph, Yb);
+        Y[b] = Yb;
+    }
+    pre_combine(q, Y, G, n0);
+}
+
+/* Marks the clipped rail samples of x[0..n) in q->clip (sync.h): the clip level *level is the
+ * largest extreme (per rail and side) taken by at least 3 samples (a continuous or finely quantised
+ * signal reaches its maximum once); *peak the largest rail magnitude. Returns the number of samples
+ * marked (0: not clipped, q->clip and *level untouched).
+ * Two vectorisable passes (8 lanes: even lanes I, odd lanes Q) while nothing is clipped. */
+static unsigned clip_mark_at(phy_sync *q, const float complex *x, size_t n, float L);
+
+static unsigned clip_mark(phy_sync *q, const float complex *x, size_t n, float *peak, float *level)
+{
+    const float *v = (const float *)x;
+    const size_t n2 = 2 * n; /* n2 % 8 == 0 for the window sizes used (M >= 64) */
+    float hi8[8], lo8[8];
+    for (unsigned l = 0; l < 8; l++)
+        hi8[l] = lo8[l] = v[l % 2];
+    size_t k = 0;
+    for (; k + 8 <= n2; k += 8)
+        for (unsigned l = 0; l < 8; l++) {
+            hi8[l] = v[k + l] > hi8[l] ? v[k + l] : hi8[l];
+            lo8[l] = v[k + l] < lo8[l] ? v[k + l] : lo8[l];
+        }
+    for (; k < n2; k++) {
+        hi8[k % 2] = v[k] > hi8[k % 2] ? v[k] : hi8[k % 2];
+        lo8[k % 2] = v[k] < lo8[k % 2] ? v[k] : lo8[k % 2];
+    }
+    float hi[2] = {hi8[0], hi8[1]}, lo[2] = {lo8[0], lo8[1]};
+    for (unsigned l = 2; l < 8; l++) {
+        hi[l % 2] = fmaxf(hi[l % 2], hi8[l]);
+        lo[l % 2] = fminf(lo[l % 2], lo8[l]);
+    }
+    *peak = fmaxf(fmaxf(hi[0], hi[1]), fmaxf(-lo[0], -lo[1]));
+    float h8[8], l8[8];
+    int nh8[8] = {0}, nl8[8] = {0};
+    for (unsigned l = 0; l < 8; l++) {
+        h8[l] = hi[l % 2];
+        l8[l] = lo[l % 2];
+    }
+    for (k = 0; k + 8 <= n2; k += 8)
+        for (unsigned l = 0; l < 8; l++) {
+            nh8[l] += v[k + l] == h8[l];
+            nl8[l] += v[k + l] == l8[l];
+        }
+    for (; k < n2; k++) {
+        nh8[k % 2] += v[k] == h8[k % 2];
+        nl8[k % 2] += v[k] == l8[k % 2];
+    }
+    unsigned nhi[2] = {0, 0}, nlo[2] = {0, 0};
+    for (unsigned l = 0; l < 8; l++) {
+        nhi[l % 2] += (unsigned)nh8[l];
+        nlo[l % 2] += (unsigned)nl8[l];
+    }
+    /* the clip level L: the largest extreme reached by at least 3 samples on its side; every rail
+     * within 1e-3 of it (either sign: an ADC clips both rails and sides at about the same level)
+     * is marked */
+    float L = 0.0f;
+    for (unsigned r = 0; r < 2; r++) {
+        if (nhi[r] >= 3)
+            L = fmaxf(L, hi[r]);
+        if (nlo[r] >= 3)
+            L = fmaxf(L, -lo[r]);
+    }
+    if (!(L > 0.0f))
+        return 0;
+    *level = L;
+    return clip_mark_at(q, x, n, L);
+}
+
+/* Marks the rails of x[0..n) within 1e-3 of the clip level +-L (q->clip, q->clev). */
+static unsigned clip_mark_at(phy_sync *q, const float complex *x, size_t n, float L)
+{
+    const float *v = (const float *)x;
+    q->clev[0] = q->clev[2] = L;
+    q->clev[1] = q->clev[3] = -L;
+    const float Lm = L * (1.0f - 1e-3f);
+    unsigned marks = 0;
+    for (size_t t = 0; t < n; t++) {
+        unsigned char m = 0;
+        for (unsigned r = 0; r < 2; r++) {
+            if (v[2 * t + r] >= Lm)
+                m |= (unsigned char)(1u << (2 * r));
+            if (v[2 * t + r] <= -Lm)
+                m |= (unsigned char)(2u << (2 * r));
+        }
+        q->clip[t] = m;
+        marks += m != 0;
+    }
+    return marks;
+}
+
+/* Replaces the marked rails (cm) of the window copy w (M samples) by the prediction: the inverse
+ * FFT of what the caller put in q->bwd's input (bin values times conj(ph)) taken back through the
+ * derotation and the IQ correction, where beyond the rail's clip level, else the level. Returns
+ * the largest change of a rail. */
+static float clip_fill(phy_sync *q,
+                       float complex *w,
+                       const unsigned char *cm,
+                       const float complex *rot,
+                       float complex iqw)
+{
+    float moved = 0.0f;
+    const unsigned M = q->M;
+    const float k = 1.0f / ((float)M * q->scale * q->scale);
+    const float den = 1.0f - (crealf(iqw) * crealf(iqw) + cimagf(iqw) * cimagf(iqw));
+    phy_fft_execute(q->bwd);
+    const float complex *o = phy_fft_out(q->bwd);
+    for (unsigned t = 0; t < M; t++) {
+        if (!cm[t])
+            continue;
+        float complex c = k * phy_cmulc(rot[t], o[t]);
+        float complex p = (c + phy_cmul(iqw, conjf(c))) / den;
+        float re = crealf(w[t]), im = cimagf(w[t]);
+        if (cm[t] & 1u)
+            re = fmaxf(q->clev[0], crealf(p));
+        else if (cm[t] & 2u)
+            re = fminf(q->clev[1], crealf(p));
+        if (cm[t] & 4u)
+            im = fmaxf(q->clev[2], cimagf(p));
+        else if (cm[t] & 8u)
+            im = fminf(q->clev[3], cimagf(p));
+        moved = fmaxf(moved, fmaxf(fabsf(re - crealf(w[t])), fabsf(im - cimagf(w[t]))));
+        w[t] = CMPLXF(re, im);
+    }
+    return moved; /* the largest change of a rail */
+}
+
+void phy_sync_preamble_rx(phy_sync *q,
+                          const float complex *x0,
+                          const float complex *rot,
+                          double cfo,
+                          unsigned backoff,
+                          float complex iqw,
+                          float complex *G,
+                          float *n0,
+                          phy_sync_pre_info *info)
+{
+    const unsigned M = q->M, cp = q->cp, B = q->B;
+    const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
+    const float complex *Y[3];
+    float complex ph[3];
+    for (unsigned b = 0; b < 3; b++) {
+        int64_t off = (int64_t)b * B + cp - backoff;
+        ph[b] = phy_sync_phase(q, cfo, off, 0);
+        memcpy(q->pw + (size_t)b * M, x0 + off, M * sizeof(float complex));
+        Y[b] = q->pY + (size_t)b * M;
+    }
+    for (unsigned b = 0; b < 3; b++)
+        phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, q->pY + (size_t)b * M);
+    pre_combine(q, Y, G, n0);
+    info->level = 0.0f;
+    info->clipped = clip_mark(q, q->pw, 3 * (size_t)M, &info->peak, &info->level);
+    /* declipping (§5.2): the clipped rails take the value the current G predicts where it is
+     * beyond the rail's clip level, else the level; G and N0 again; PHY_SYNC_DECLIP_ITER times */
+    for (unsigned it = 0; info->clipped && it < PHY_SYNC_DECLIP_ITER; it++) {
+        float moved = 0.0f;
+        for (unsigned b = 0; b < 3; b++) {
+            float complex *z = phy_fft_in(q->bwd);
+            for (unsigned i = 0; i < M; i++)
+                z[i] = phy_cmulc(ph[b], phy_cmul(G[i], X[b][i]));
+            moved = fmaxf(moved,
+                          clip_fill(q, q->pw + (size_t)b * M, q->clip + (size_t)b * M, rot, iqw));
+        }
+        for (unsigned b = 0; b < 3; b++)
+            phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, q->pY + (size_t)b * M);
+        pre_combine(q, Y, G, n0);
+        if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
+            break;
+    }
+    /* residual image (§5.2): on each even used bin i whose mirror m = -i is used,
+     * Y_b[i] = G[i] X_b[i] + w conj(G[m] X_b[m]) + noise over the three blocks; the image
+     * regressor p_b = conj(G[m] X_b[m]) projected orthogonally to X_b[i] (G[i] is free) */
+    double num_r = 0.0, num_i = 0.0, dsum = 0.0;
+    float complex e2[3];
+    const unsigned char *sct = phy_frame_sctype(q->f);
+    /* the image of a signal derotated by the offset keeps twice the offset: on block b, at the
+     * middle of its window, a phase ph_b^2 e^{-j 2 pi cfo (M - 1) / M} */
+    const float complex mid = (float complex)cexp(-I * 2.0 * M_PI * cfo * (double)(M - 1) / M);
+    for (unsigned b = 0; b < 3; b++)
+        e2[b] = phy_cmul(phy_cmul(ph[b], ph[b]), mid);
+    for (unsigned i = 2; i < M; i += 2) {
+        const unsigned m = M - i;
+        if (sct[i] == PHY_SCTYPE_NULL || sct[m] == PHY_SCTYPE_NULL)
+            continue;
+        float complex p[3], xp = 0.0f;
+        float xx = 0.0f;
+        for (unsigned b = 0; b < 3; b++) {
+            p[b] = phy_cmul(e2[b], conjf(phy_cmul(G[m], X[b][m])));
+            xp += phy_cmulc(X[b][i], p[b]);
+            xx += crealf(X[b][i]) * crealf(X[b][i]) + cimagf(X[b][i]) * cimagf(X[b][i]);
+        }
+        xp /= xx;
+        for (unsigned b = 0; b < 3; b++) {
+            const float complex pp = p[b] - phy_cmul(X[b][i], xp);
+            const float complex c = phy_cmulc(pp, Y[b][i]);
+            num_r += (double)crealf(c);
+            num_i += (double)cimagf(c);
+            dsum += (double)(crealf(pp) * crealf(pp) + cimagf(pp) * cimagf(pp));
+        }
+    }
+    const double complex num = CMPLX(num_r, num_i);
+    info->iq_num = num;
+    info->iq_den = dsum;
+}
+
+unsigned phy_sync_symbol_rx(phy_sync *q,
+                            const float complex *w,
+                            const float complex *rot,
+                            float complex ph,
+                            float complex iqw,
+                            const float complex *G,
+                            float level,
+                            int clipped,
+                            float complex *R)
+{
+    phy_sync_block_fft_iq(q, w, rot, ph, iqw, R);
+    const unsigned M = q->M;
+    /* one vectorisable pass: the window's largest rail magnitude, and only when it reaches the
+     * level a second one: how many rails sit at it (a clip level is reached by several) */
+    const float *wv = (const float *)w;
+    const size_t n2 = 2 * (size_t)M;
+    float pk8[8] = {0};
+    for (size_t k = 0; k + 8 <= n2; k += 8)
+        for (unsigned l = 0; l < 8; l++) {
+            float a = fabsf(wv[k + l]);
+            pk8[l] = a > pk8[l] ? a : pk8[l];
+        }
+    float pk = 0.0f;
+    for (unsigned l = 0; l < 8; l++)
+        pk = fmaxf(pk, pk8[l]);
+    if (pk < level * (1.0f - 1e-3f))
+        return 0;
+    unsigned marks;
+    if (clipped) {
+        marks = clip_mark_at(q, w, M, level);
+    } else {
+        int at8[8] = {0};
+        for (size_t k = 0; k + 8 <= n2; k += 8)
+            for (unsigned l = 0; l < 8; l++)
+                at8[l] += fabsf(wv[k + l]) == pk;
+        int at = 0;
+        for (unsigned l = 0; l < 8; l++)
+            at += at8[l];
+        if (at < 3)
+            return 0;
+        float pk2, lev2;
+        marks = clip_mark(q, w, M, &pk2, &lev2);
+    }
+    if (!marks)
+        return 0;
+    const unsigned char *sct = phy_frame_sctype(q->f);
+    memcpy(q->pw, w, M * sizeof *w);
+    for (unsigned it = 0; it < PHY_SYNC_DECLIP_ITER; it++) {
+        double complex S = 0.0; /* the symbol's common phase from the pilots (§5.3) */
+        for (unsigned i = 0; i < M; i++)
+            if (sct[i] == PHY_SCTYPE_PILOT)
+                S += (double complex)phy_cmulc(G[i], R[i]);
+        const float complex u = cabs(S) > 0.0 ? (float complex)(S / cabs(S)) : 1.0f;
+        float complex *z = phy_fft_in(q->bwd);
+        for (unsigned i = 0; i < M; i++) {
+            float complex v = sct[i] == PHY_SCTYPE_NULL    ? 0.0f
+                              : sct[i] == PHY_SCTYPE_PILOT ? phy_cmul(G[i], u)
+                                                           : R[i];
+            z[i] = phy_cmulc(ph, v);
+        }
+        const float moved = clip_fill(q, q->pw, q->clip, rot, iqw);
+        phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, R);
+        if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
+            break;
+    }
+    return marks;
 }
 
 /* The periodic background's share of a lag-M/2 correlation over n samples (0 while off). */
@@ -487,8 +796,7 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
      * multipath may leave incomplete) to the end of S0b, 1.5 M + cp products */
     if (r->start + cp < q->base)
         return 0; /* reaches back before what the stream kept: not a decodable preamble */
-    P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B) -
-        bg_corr(q, 2 * B - cp - M / 2);
+    P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B) - bg_corr(q, 2 * B - cp - M / 2);
     if (cabs(P) > 0.0)
         cfo = carg(P) / M_PI;
     r->cfo = cfo;

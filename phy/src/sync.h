@@ -62,6 +62,14 @@ void phy_sync_block_fft(phy_sync *q,
                         const float complex *rot,
                         float complex ph,
                         float complex *R);
+/* phy_sync_block_fft on the window corrected for the receiver's IQ image first:
+ * w[t] - iqw conj(w[t]) (docs/air-interface.md §5.2; iqw = 0: phy_sync_block_fft exactly). */
+void phy_sync_block_fft_iq(phy_sync *q,
+                           const float complex *w,
+                           const float complex *rot,
+                           float complex ph,
+                           float complex iqw,
+                           float complex *R);
 /* Phase of the derotation at window start `pos` for a burst anchored at `anchor` (S0a start). */
 float complex phy_sync_phase(const phy_sync *q, double cfo, int64_t pos, int64_t anchor);
 
@@ -76,5 +84,48 @@ void phy_sync_preamble(phy_sync *q,
                        unsigned backoff,
                        float complex *G,
                        float *n0);
+
+/* The server's preamble estimates (docs/air-interface.md §5.2): phy_sync_preamble on the windows
+ * corrected by iqw (phy_sync_block_fft_iq), with
+ * - declipping: the rail samples of the three windows sitting at their rail's extreme value (taken
+ *   by at least 3 samples: an ADC's clip level) are replaced by what the current G predicts when
+ *   that is beyond the level, then G and N0 again, up to PHY_SYNC_DECLIP_ITER times;
+ * - the residual image: on even used bins i with -i used, Y_b[i] = G[i] X_b[i] +
+ *   w conj(G[-i] X_b[-i]) over b in {S0a, S0b, S1}, the least-squares w = iq_num / iq_den with G[i]
+ *   free (var(w) = N0 / iq_den). */
+typedef struct phy_sync_pre_info {
+    unsigned clipped;      /* window samples found with a clipped rail (0: not declipped) */
+    float peak;            /* the largest rail magnitude in the windows */
+    float level;           /* with clipped: the clip level found (rails at +-level) */
+    double complex iq_num; /* residual image statistics (above) */
+    double iq_den;
+} phy_sync_pre_info;
+#define PHY_SYNC_DECLIP_ITER 16u /* at most, stopping once no rail moves by TOL x the level */
+#define PHY_SYNC_DECLIP_TOL 1e-4f
+void phy_sync_preamble_rx(phy_sync *q,
+                          const float complex *x0,
+                          const float complex *rot,
+                          double cfo,
+                          unsigned backoff,
+                          float complex iqw,
+                          float complex *G,
+                          float *n0,
+                          phy_sync_pre_info *info);
+
+/* A data symbol's bin values (phy_sync_block_fft_iq), declipped when the window w has clipped
+ * rails: with `clipped` (the preamble clipped at `level`), the rails within 1e-3 of +-level;
+ * else, once a rail reaches `level` (the preamble's peak: the loudest part of a burst clips
+ * first), as phy_sync_preamble_rx finds them. The prediction is G times the pilots (at the
+ * symbol's common phase) on pilot bins, 0 on null bins and the current values on data bins;
+ * PHY_SYNC_DECLIP_ITER times. Returns the samples found clipped. Uses q's scratch. */
+unsigned phy_sync_symbol_rx(phy_sync *q,
+                            const float complex *w,
+                            const float complex *rot,
+                            float complex ph,
+                            float complex iqw,
+                            const float complex *G,
+                            float level,
+                            int clipped,
+                            float complex *R);
 
 #endif

@@ -205,14 +205,18 @@ static const sweep SWEEPS[] = {
      s_del,
      {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5},
      0.034},
-    {"RX IQ amplitude, dB", s_iqa, {0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3}, 0.24},
-    {"RX IQ phase, deg", s_iqp, {0.25, 0.5, 1, 2, 4, 8, 12, 20}, 1.7},
+    /* NAN: the receiver's image correction (docs/air-interface.md §5.2) leaves every point within
+     * 0.3 dB of ideal radios (measured +0.4..+0.5 up to 3 dB, the model's limit; before it the
+     * crossing was 0.24 dB); phase: 1.7 deg before it, measured 15.2 now */
+    {"RX IQ amplitude, dB", s_iqa, {0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3}, NAN},
+    {"RX IQ phase, deg", s_iqp, {0.25, 0.5, 1, 2, 4, 8, 12, 20}, 15.2},
     /* NAN: no crossing, every point within 0.3 dB of ideal radios (the receiver's DC tracker,
      * phy/sync; measured +0.4 at every point, ideal +0.35; before it the crossing was -18.6) */
     {"RX DC, dBc", s_dc, {-60, -50, -40, -30, -20, -10, -5, 0}, NAN},
     {"interferer at 0.1 fs, dBc", s_intf, {-60, -50, -40, -30, -20, -10, 0, 10}, -39.5},
     {"ADC 12 bit: back-off (SQNR side), dB", s_adc_hi, {20, 30, 35, 40, 45, 50, 55, 60}, 36.3},
-    {"ADC 12 bit: back-off (clipping side), dB", s_adc_lo, {12, 11, 10, 9, 8, 6, 4, 2}, 10.6},
+    /* the receiver declips the preamble and the data symbols (§5.2): 10.6 before, 5.29 now */
+    {"ADC 12 bit: back-off (clipping side), dB", s_adc_lo, {12, 11, 10, 9, 8, 6, 4, 2}, 5.3},
 };
 
 AM_TEST(margins, slow)

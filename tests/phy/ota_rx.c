@@ -323,7 +323,10 @@ typedef struct stream {
     unsigned nb;
 } stream;
 
-static void stream_make(link *k, stream *st, unsigned nb, double cfo, float snr_db, am_rng *r)
+/* nb bursts of k's (payload scale eta) through a 3-tap channel at unknown starts, offset cfo,
+ * AWGN at snr_db (per bin, unit gain) */
+static void
+stream_make_eta(link *k, stream *st, unsigned nb, double cfo, float snr_db, float eta, am_rng *r)
 {
     memset(st, 0, sizeof *st);
     st->nb = nb;
@@ -337,7 +340,7 @@ static void stream_make(link *k, stream *st, unsigned nb, double cfo, float snr_
         st->v[b] = malloc(k->L * sizeof(float));
         for (size_t i = 0; i < k->L; i++)
             st->v[b][i] = (float)am_rng_normal(r);
-        phy_ota_tx_execute(k->tx, st->v[b], 5.0f, NULL, x, k->n);
+        phy_ota_tx_execute(k->tx, st->v[b], eta, NULL, x, k->n);
         conv_add(st->y + pos, x, k->n, taps, 3, 0);
         st->starts[b] = pos;
         pos += k->n + 200 + am_rng_below(r, (uint32_t)gapmax);
@@ -348,6 +351,11 @@ static void stream_make(link *k, stream *st, unsigned nb, double cfo, float snr_
     for (size_t t = 0; t < st->n; t++)
         st->y[t] += sd * am_rng_cnormal(r);
     free(x);
+}
+
+static void stream_make(link *k, stream *st, unsigned nb, double cfo, float snr_db, am_rng *r)
+{
+    stream_make_eta(k, st, nb, cfo, snr_db, 5.0f, r);
 }
 
 static void stream_free(stream *st)
@@ -1170,28 +1178,36 @@ AM_TEST(cp_edge_timing, unit)
 
 /* ---- a receiver that is not fooled (issue 10 §4): periodic backgrounds from phy/impair ---- */
 
-/* st's stream through an RX radio that has only a DC offset (dc_dbc) or only a tone (intf_dbc at
- * intf_freq), both relative to the bursts' mean power per sample; out must hold st->n. */
-static void impaired(const link *k, const stream *st, float dc_dbc, float intf_dbc, float f,
-                     float complex *out)
+/* st's stream through the RX side of a phy/impair radio ic, its level (P_ref: DC, interferer, ADC
+ * clip level) the bursts' mean power per sample; out must hold st->n. */
+static void
+impaired_cfg(const link *k, const stream *st, const phy_impair_cfg *ic, float complex *out)
 {
     double e = 0;
     for (unsigned b = 0; b < st->nb; b++)
         for (size_t t = 0; t < k->n; t++)
             e += crealf(st->y[st->starts[b] + t] * conjf(st->y[st->starts[b] + t]));
-    phy_impair_cfg ic;
-    phy_impair_cfg_default(&ic);
-    ic.dc_dbc = dc_dbc;
-    ic.intf_dbc = intf_dbc;
-    ic.intf_freq = f;
     phy_impair *im = NULL;
     size_t ny = 0;
-    if (phy_impair_create(&ic, &im) != AM_OK ||
+    if (phy_impair_create(ic, &im) != AM_OK ||
         phy_impair_set_rx_level(im, (float)(e / ((double)st->nb * (double)k->n))) != AM_OK ||
         phy_impair_execute(im, PHY_IMPAIR_RX, st->y, st->n, out, st->n, &ny) != AM_OK ||
         ny != st->n)
         fprintf(stderr, "impair: %s\n", am_last_error());
     phy_impair_destroy(im);
+}
+
+/* an RX radio that has only a DC offset (dc_dbc) or only a tone (intf_dbc at intf_freq), both
+ * relative to the bursts' mean power per sample */
+static void
+impaired(const link *k, const stream *st, float dc_dbc, float intf_dbc, float f, float complex *out)
+{
+    phy_impair_cfg ic;
+    phy_impair_cfg_default(&ic);
+    ic.dc_dbc = dc_dbc;
+    ic.intf_dbc = intf_dbc;
+    ic.intf_freq = f;
+    impaired_cfg(k, st, &ic, out);
 }
 
 /* mean over bursts of 10 log10(squared error) of what g decoded from st; bursts not found count
@@ -1246,8 +1262,8 @@ AM_TEST(periodic_background, unit)
             if (verbose())
                 fprintf(stderr, "M %u %s: %u/%u found (clean %u), error %+.2f dB over clean\n", M,
                         kind ? "tone" : "DC", f1, st.nb, f0, e1 - e0);
-            AM_CHECK(f0 == st.nb && f1 == st.nb && g1.n == st.nb, "M %u %s: %u/%u bursts found",
-                     M, kind ? "tone" : "DC", f1, st.nb);
+            AM_CHECK(f0 == st.nb && f1 == st.nb && g1.n == st.nb, "M %u %s: %u/%u bursts found", M,
+                     kind ? "tone" : "DC", f1, st.nb);
             /* DC: measured -0.00 / +0.18 / +0.10 dB (M 64 / 256 / 1024). The tone (not on a bin
              * centre) is found but not removed: its leakage across bins costs +9.2..+10.0 dB
              * (open: issue 10 §4 asks for its bins to be erased or the tone cancelled) */
@@ -1297,4 +1313,119 @@ AM_TEST(periodic_background_no_detection, unit)
             got_free(&g);
             phy_ota_rx_destroy(rx);
         }
+}
+
+/* Clean vs impaired decode of the same stream (nb bursts, offset cfo, snr_db, payload scale eta)
+ * through the RX radio ic: *dev = mean dB error over the clean decode; every burst must be found.
+ * With genie: *genie = the same for the impaired stream whose preamble blocks (S0a, S0b, S1) are
+ * the clean stream's (what a receiver that knew G pays: the rest of each burst). */
+static void clean_vs_genie(unsigned M,
+                           size_t L,
+                           float eta,
+                           float snr_db,
+                           const phy_impair_cfg *ic,
+                           uint64_t seed,
+                           const char *what,
+                           double *dev,
+                           double *genie)
+{
+    link k;
+    AM_REQUIRE(link_make(&k, M, L, eta, 1.0f), "link");
+    am_rng r;
+    am_rng_seed(&r, seed);
+    stream st;
+    stream_make_eta(&k, &st, 4, 0.031, snr_db, eta, &r);
+    float complex *y = malloc(st.n * sizeof *y);
+    impaired_cfg(&k, &st, ic, y);
+    got g0 = {0}, g1 = {0};
+    phy_ota_rx *a = stream_rx(M, L, eta, &g0), *b = stream_rx(M, L, eta, &g1);
+    AM_REQUIRE(a && b, "rx");
+    AM_REQUIRE_OK(phy_ota_rx_execute(a, st.y, st.n));
+    AM_REQUIRE_OK(phy_ota_rx_execute(b, y, st.n));
+    unsigned f0, f1;
+    double e0 = decoded_err_db(&st, &g0, k.L, &f0), e1 = decoded_err_db(&st, &g1, k.L, &f1);
+    *dev = e1 - e0;
+    if (verbose())
+        fprintf(stderr, "M %u %s: %u/%u found (clean %u), error %+.2f dB over clean\n", M, what, f1,
+                st.nb, f0, *dev);
+    if (genie) {
+        for (unsigned j = 0; j < st.nb; j++)
+            memcpy(y + st.starts[j], st.y + st.starts[j], 3 * (size_t)k.B * sizeof *y);
+        got g2 = {0};
+        phy_ota_rx *c = stream_rx(M, L, eta, &g2);
+        AM_REQUIRE(c, "rx");
+        AM_REQUIRE_OK(phy_ota_rx_execute(c, y, st.n));
+        unsigned f2;
+        *genie = decoded_err_db(&st, &g2, k.L, &f2) - e0;
+        if (verbose())
+            fprintf(stderr, "M %u %s, clean preamble: %u/%u found, error %+.2f dB over clean\n", M,
+                    what, f2, st.nb, *genie);
+        got_free(&g2);
+        phy_ota_rx_destroy(c);
+    }
+    AM_CHECK(f0 == st.nb && f1 == st.nb && g1.n == st.nb, "M %u %s: %u/%u bursts found", M, what,
+             f1, st.nb);
+    got_free(&g0);
+    got_free(&g1);
+    phy_ota_rx_destroy(a);
+    phy_ota_rx_destroy(b);
+    free(y);
+    stream_free(&st);
+    link_free(&k);
+}
+
+static void clean_vs(unsigned M,
+                     size_t L,
+                     float eta,
+                     float snr_db,
+                     const phy_impair_cfg *ic,
+                     uint64_t seed,
+                     const char *what,
+                     double *dev)
+{
+    clean_vs_genie(M, L, eta, snr_db, ic, seed, what, dev, NULL);
+}
+
+/* Receiver IQ imbalance of 1 dB / 5 deg (image -22.8 dBc; 30 dB SNR, eta 2) from phy/impair: the
+ * receiver estimates the image from the preamble and corrects it (docs/air-interface.md §5.7);
+ * decoded within 1 dB of the clean decode (issue 10 §4). */
+AM_TEST(iq_imbalance, unit)
+{
+    unsigned Ms[] = {64, 256, 1024};
+    for (unsigned mi = 0; mi < 3; mi++) {
+        phy_impair_cfg ic;
+        phy_impair_cfg_default(&ic);
+        ic.iq_amp_db = 1.0f;
+        ic.iq_phase_deg = 5.0f;
+        double dev;
+        clean_vs(Ms[mi], 900, 2.0f, 30.0f, &ic, 700 + mi, "IQ 1 dB / 5 deg", &dev);
+        /* measured +0.04 / +0.02 / +0.00 dB (M 64 / 256 / 1024); without the correction +7.68 /
+         * +7.46 / +6.95 dB */
+        AM_CHECK(dev < 0.3, "M %u IQ imbalance: %+.2f dB over the clean decode", Ms[mi], dev);
+    }
+}
+
+/* A 12-bit ADC clipping at 10 dB over the bursts' mean power (phy/impair; AGC on the mean): with
+ * a payload 11 dB under the preamble per bin (eta 5) and long bursts, the preamble and the pilots'
+ * pulse train of the data symbols clip (as the coherent sum of many agents does,
+ * docs/impairments.md). The receiver declips both (docs/air-interface.md §5.7): decoded within
+ * 1 dB of the clean decode (issue 10 §4), and no worse than a receiver given the clean preamble
+ * (G as a genie knows it; its data symbols as they are). */
+AM_TEST(adc_clipping, unit)
+{
+    unsigned Ms[] = {64, 256, 1024};
+    size_t Ls[] = {3000, 8000, 20000};
+    for (unsigned mi = 0; mi < 3; mi++) {
+        phy_impair_cfg ic;
+        phy_impair_cfg_default(&ic);
+        ic.adc_bits = 12;
+        ic.adc_backoff_db = 10.0f;
+        double dev, gen;
+        clean_vs_genie(Ms[mi], Ls[mi], 5.0f, 30.0f, &ic, 710 + mi, "ADC 12 bits 10 dB", &dev, &gen);
+        /* measured +0.01 / +0.03 / +0.10 dB (M 64 / 256 / 1024), without declipping +0.26 / +1.05
+         * / +3.42 dB; the clean preamble +0.00 / +0.22 / +1.82 dB */
+        AM_CHECK(dev < 0.3, "M %u ADC: %+.2f dB over the clean decode", Ms[mi], dev);
+        AM_CHECK(dev < gen + 0.05, "M %u ADC: %+.2f dB, with the clean preamble %+.2f dB", Ms[mi],
+                 dev, gen);
+    }
 }
