@@ -1,0 +1,95 @@
+#!/bin/bash
+# Issue 11 "Proof", the fault tests on B210 twins (fpga-notes/uhd-twin.md "Faults"): a server and
+# two agents over --radio uhd (GPSDO time, b210-shared-ref, virtual paced time) run 20 rounds while
+#  * three more agents cannot open their radios: a time a whole second off (time_offset=-1), a PPS
+#    that never comes (pps=none, time=external), a reference that never locks (ref=unlocked,
+#    clock=external): each says so in one line and exits 5, the run goes on without them;
+#  * agent 1's every 3rd burst reaches its radio late (late=3): dropped whole and counted once
+#    (its one line says "late 1"), the round decodes agent 0's burst;
+#  * agent 0's every 4th burst underflows after its first packet (underflow=4): one line with
+#    "underflows 1", the run goes on;
+#  * agent 1 is killed (kill -9) after its round 4 and started again with the same --id on a new
+#    twin: it joins again (its radio's time checked like the others') and applies rounds after
+#    that; the server goes on with agent 0 meanwhile.
+# Every round ends decoded; every fault is one line; no crash, no sanitizer report.
+set -u
+. "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
+if [ -z "${AM_TWIN_PROG:-}" ]; then
+    [ "${CI:-}" = true ] && fail "airmeta-twin not built (libuhd-dev missing?)"
+    echo "SKIPPED: airmeta-twin not built (no <uhd.h>)"; exit 77
+fi
+AIRMETA=$AM_TWIN_PROG
+air_prog=$(dirname "$AM_TWIN_PROG")/airmeta-twin-air
+"$air_prog" --endpoint "ipc://$out/air" --loss-db 55 --paced >"$out/air.log" 2>&1 &
+pids+=($!)
+for i in $(seq 1 300); do [ -S "$out/air" ] && break; sleep 0.1; done
+[ -S "$out/air" ] || fail "the air did not start"
+TW="air=ipc://$out/air,profile=b210-shared-ref,gpsdo=yes"
+RA="type=b200,rate=1e6,freq=915e6,tx_gain=72,rx_gain=48"
+GPS="clock=gpsdo,time=gpsdo"
+R=20
+AIRMETA_TWIN=$TW start_server 59 4513 --insecure --agents 2 --rounds $R --join-timeout 60 \
+    --radio uhd --radio-args "$RA,$GPS,serial=S" --out "$out/run"
+agent() { # id, extra AIRMETA_TWIN keys, radio args, log
+    AIRMETA_TWIN="$TW$2" "$AIRMETA" agent --insecure --id "$1" --server "$ep" --timeout 60 \
+        --radio uhd --radio-args "$RA,$3" >"$out/$4.out" 2>"$out/$4.err" &
+}
+agent 0 ",underflow=4" "$GPS,serial=A0" a0; a0=$!; pids+=($a0)
+agent 1 ",late=3" "$GPS,serial=A1" a1; a1=$!; pids+=($a1)
+# the radios that must be refused, while the run goes on
+agent 7 ",time_offset=-1" "$GPS,serial=F1" f1; f1=$!; pids+=($f1)
+agent 8 ",pps=none" "clock=external,time=external,serial=F2" f2; f2=$!; pids+=($f2)
+agent 9 ",ref=unlocked" "clock=external,time=external,lock_timeout=0.5,serial=F3" f3; f3=$!
+pids+=($f3)
+k=0
+for spec in "f1:device time .* but the GPSDO says .* (-1 s): this radio's time disagrees (sync=gps), refused" \
+    "f2:no PPS edge seen in 1.2 s (is the PPS connected, time=external?)" \
+    "f3:reference not locked after 0.5 s with clock=external"; do
+    f=${spec%%:*}; msg=${spec#*:}
+    pid=$(eval echo "\$$f")
+    wait_for "$pid" 60
+    rc=$?
+    [ "$rc" -eq 5 ] || fail "$f: exit $rc, expected 5"
+    sed -i '/WARNING: --insecure/d' "$out/$f.err"
+    [ "$(wc -l <"$out/$f.err")" -eq 1 ] || { cat "$out/$f.err"; fail "$f: not one line"; }
+    grep -q "^airmeta agent: .*radio 'uhd': $msg" "$out/$f.err" ||
+        { cat "$out/$f.err"; fail "$f: no '$msg'"; }
+    k=$((k + 1))
+done
+# agent 1 killed after its round 4 (0-based round 3 in its log), started again as a new twin
+for i in $(seq 1 600); do grep -q "agent 1: round 3:" "$out/a1.out" && break; sleep 0.1; done
+grep -q "agent 1: round 3:" "$out/a1.out" || fail "agent 1 never reached round 4"
+kill -9 "$a1"
+wait "$a1" 2>/dev/null
+agent 1 "" "$GPS,serial=A1b" a1b; a1b=$!; pids+=($a1b)
+wait_for "$spid" 240
+rc=$?
+[ "$rc" -eq 0 ] || fail "server exit $rc"
+for p in $a0 $a1b; do
+    wait_for "$p" 60
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "agent (pid $p) exit $rc"
+done
+grep -q "server: done: $R rounds, $R decoded" "$out/server.log" || fail "not every round decoded"
+# agent 0: its 4th, 8th, ... burst underflowed: one line each, counted once, nothing late
+[ "$(grep -c "burst not sent: .*late 0, underflows 1, sequence errors 0" "$out/a0.err")" -eq \
+    $((R / 4)) ] || fail "agent 0: not one underflow line per 4th round"
+[ "$(grep -c "burst not sent" "$out/a0.err")" -eq $((R / 4)) ] || fail "agent 0: other faults"
+grep -q "agent 0: done: $R rounds, $((R - R / 4)) applied, $((R / 4)) not applied" "$out/a0.out" ||
+    fail "agent 0: applied rounds"
+# agent 1: its 3rd burst late: dropped whole and counted once (late 1, not an ack as well)
+grep -q "agent 1: round 2: burst not sent: .*late 1, underflows 0, sequence errors 0" \
+    "$out/a1.err" || fail "agent 1: no late line for its 3rd burst"
+grep "burst not sent" "$out/a1.err" | grep -qv "late 1, underflows 0" && fail "agent 1: late != 1"
+grep -q "agent 1: round 2 not applied" "$out/a1.out" || fail "agent 1: late round applied"
+# agent 1 again: joined, applied rounds, and the server heard two agents again
+grep -q "agent 1: joined" "$out/a1b.out" || fail "agent 1 did not join again"
+grep -Eq "agent 1: done: [0-9]+ rounds, [1-9][0-9]* applied" "$out/a1b.out" ||
+    fail "agent 1 applied nothing after its restart"
+sed -n '/agent 1 is gone/,$p' "$out/server.log" | grep -q "agents 2/2 .* decoded" ||
+    fail "the server never heard two agents after the restart"
+if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted" "$out"/*.err \
+    "$out"/*.log; then
+    fail "sanitizer report"
+fi
+echo PASS
