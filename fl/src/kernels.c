@@ -2,12 +2,34 @@
  * Issue 3 item 1. The only airmeta file that includes <cblas.h>. */
 #include "fl/kernels.h"
 
+#include "clones.h"
+
 #include <cblas.h>
 #include <string.h>
 
 /* Rows of the batch are samples; OpenBLAS takes int sizes (checked against INT_MAX at model
  * create: every size here is a product of validated configuration values). */
 #define BI(x) ((blasint)(x))
+
+/* C [M x N] += a b^T (a with stride ia, b with ib): row i is C_i += a_i b, the axpy that
+ * cblas_sger runs per row, written out because at the sizes of the sinusoid MLP (10 x 40) the
+ * call costs ~5x the 400 multiply-adds. Fused multiply-adds, as OpenBLAS's axpy kernels on CPUs
+ * with FMA (Haswell and later): the same bytes as cblas_sger there (fl.kernels.dense_unit_inner
+ * checks the fused arithmetic). Only called on CPUs with FMA. */
+__attribute__((target("fma"))) static void ger_fma(
+    size_t M, size_t N, const float *a, size_t ia, const float *b, size_t ib, float *C, size_t ldc)
+{
+    for (size_t i = 0; i < M; i++) {
+        const float s = a[i * ia];
+        float *c = C + i * ldc;
+        if (ib == 1)
+            for (size_t j = 0; j < N; j++)
+                c[j] = __builtin_fmaf(s, b[j], c[j]);
+        else
+            for (size_t j = 0; j < N; j++)
+                c[j] = __builtin_fmaf(s, b[j * ib], c[j]);
+    }
+}
 
 /* C [M x N] = alpha op(A) op(B) + beta C, row-major, beta 0 or 1. cblas_sgemm in general; a
  * product with a unit dimension is matrix-vector (sgemv) or an outer product (sger): the same
@@ -38,8 +60,11 @@ static void gemm(enum CBLAS_TRANSPOSE ta,
         if (beta == 0.0f)
             for (size_t i = 0; i < M; i++)
                 memset(C + i * ldc, 0, N * sizeof *C);
-        cblas_sger(CblasRowMajor, BI(M), BI(N), alpha, A, BI(na ? lda : 1), B, BI(nb ? 1 : ldb), C,
-                   BI(ldc));
+        if (alpha == 1.0f && __builtin_cpu_supports("fma"))
+            ger_fma(M, N, A, na ? lda : 1, B, nb ? 1 : ldb, C, ldc);
+        else
+            cblas_sger(CblasRowMajor, BI(M), BI(N), alpha, A, BI(na ? lda : 1), B, BI(nb ? 1 : ldb),
+                       C, BI(ldc));
     } else {
         cblas_sgemm(CblasRowMajor, ta, tb, BI(M), BI(N), BI(K), alpha, A, BI(lda), B, BI(ldb), beta,
                     C, BI(ldc));
@@ -52,28 +77,29 @@ void fl_blas_set_threads(int n)
 }
 
 /* y [n x out] (=|+=) x [n x in] w [in x out] + b */
-void fl_dense_forward(float *y,
-                      const float *x,
-                      const float *w,
-                      const float *b,
-                      size_t n,
-                      size_t in,
-                      size_t out,
-                      int accumulate)
+FL_CLONES void fl_dense_forward(float *y,
+                                const float *x,
+                                const float *w,
+                                const float *b,
+                                size_t n,
+                                size_t in,
+                                size_t out,
+                                int accumulate)
 {
     float beta = accumulate ? 1.0f : 0.0f;
     if (b) {
         if (accumulate)
             fl_bias_add(y, b, n, out);
-        else
+        else /* a loop, not a memcpy call per row of a few dozen floats */
             for (size_t i = 0; i < n; i++)
-                memcpy(y + i * out, b, out * sizeof *y);
+                for (size_t j = 0; j < out; j++)
+                    y[i * out + j] = b[j];
         beta = 1.0f;
     }
     gemm(CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, beta, y, out);
 }
 
-void fl_bias_add(float *y, const float *b, size_t n, size_t out)
+FL_CLONES void fl_bias_add(float *y, const float *b, size_t n, size_t out)
 {
     for (size_t i = 0; i < n; i++) {
         float *yi = y + i * out;
@@ -82,25 +108,84 @@ void fl_bias_add(float *y, const float *b, size_t n, size_t out)
     }
 }
 
-/* dw [in x out] += x^T dy;  db += colsum(dy);  dx [n x in] += dy w^T */
-void fl_dense_backward(float *dx,
-                       float *dw,
-                       float *db,
-                       const float *dy,
-                       const float *x,
-                       const float *w,
-                       size_t n,
-                       size_t in,
-                       size_t out)
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
+
+/* xt [c x r] = x^T for x [r x c], in 4 x 4 blocks (a loop of scalar copies costs 2-4x more at
+ * 10 x 40; the blocks are exact copies, as the loop's). */
+static inline void transpose(float *xt, const float *x, size_t r, size_t c)
 {
-    if (dw)
-        gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out);
-    if (db)
-        for (size_t i = 0; i < n; i++) {
-            const float *dyi = dy + i * out;
-            for (size_t j = 0; j < out; j++)
-                db[j] += dyi[j];
+    size_t i = 0;
+    for (; i + 4 <= r; i += 4) {
+        size_t j = 0;
+        for (; j + 4 <= c; j += 4) {
+            v4f a, b, d, e;
+            memcpy(&a, x + i * c + j, sizeof a);
+            memcpy(&b, x + (i + 1) * c + j, sizeof b);
+            memcpy(&d, x + (i + 2) * c + j, sizeof d);
+            memcpy(&e, x + (i + 3) * c + j, sizeof e);
+            const v4f t0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+            const v4f t1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+            const v4f t2 = __builtin_shufflevector(d, e, 0, 4, 1, 5);
+            const v4f t3 = __builtin_shufflevector(d, e, 2, 6, 3, 7);
+            const v4f o0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+            const v4f o1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+            const v4f o2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+            const v4f o3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+            memcpy(xt + j * r + i, &o0, sizeof o0);
+            memcpy(xt + (j + 1) * r + i, &o1, sizeof o1);
+            memcpy(xt + (j + 2) * r + i, &o2, sizeof o2);
+            memcpy(xt + (j + 3) * r + i, &o3, sizeof o3);
         }
+        for (; j < c; j++)
+            for (size_t k = i; k < i + 4; k++)
+                xt[j * r + k] = x[k * c + j];
+    }
+    for (; i < r; i++)
+        for (size_t j = 0; j < c; j++)
+            xt[j * r + i] = x[i * c + j];
+}
+
+/* dw [in x out] += x^T dy;  db += colsum(dy);  dx [n x in] += dy w^T */
+#define FL_XT_MAX 1024u /* floats of x^T on the stack (4 KB) */
+FL_CLONES void fl_dense_backward(float *dx,
+                                 float *dw,
+                                 float *db,
+                                 const float *dy,
+                                 const float *x,
+                                 const float *w,
+                                 size_t n,
+                                 size_t in,
+                                 size_t out)
+{
+    if (dw && n > 1 && in > 1 && out > 1 && n * in <= FL_XT_MAX) {
+        /* x^T copied, then a plain product: OpenBLAS's small-matrix kernel for op(A) = A^T is
+         * ~25% slower than the one for A at the MLP's sizes (40 x 40, K = 10 or 20); each entry
+         * is the same sum in the same order (the same bytes here) */
+        float xt[FL_XT_MAX];
+        transpose(xt, x, n, in);
+        gemm(CblasNoTrans, CblasNoTrans, in, out, n, 1.0f, xt, n, dy, out, 1.0f, dw, out);
+    } else if (dw) {
+        gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out);
+    }
+    if (db) { /* db[j] += dy[0][j] + ... in row order, 8 columns at a time kept in registers */
+        size_t j = 0;
+        for (; j + 8 <= out; j += 8) {
+            v8f acc, r;
+            memcpy(&acc, db + j, sizeof acc);
+            for (size_t i = 0; i < n; i++) {
+                memcpy(&r, dy + i * out + j, sizeof r);
+                acc += r;
+            }
+            memcpy(db + j, &acc, sizeof acc);
+        }
+        for (; j < out; j++) {
+            float acc = db[j];
+            for (size_t i = 0; i < n; i++)
+                acc += dy[i * out + j];
+            db[j] = acc;
+        }
+    }
     if (dx)
         gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, 1.0f, dx, in);
 }

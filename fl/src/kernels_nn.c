@@ -2,6 +2,8 @@
  * max-pool, layout changes. Issue 3 item 1. No BLAS here; sums in double. */
 #include "fl/kernels.h"
 
+#include "clones.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -168,7 +170,7 @@ static inline float keep_if(float x, int keep)
     return x;
 }
 
-void fl_relu_forward(float *y, const float *x, size_t n)
+FL_CLONES void fl_relu_forward(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const float v = x[i];
@@ -176,7 +178,7 @@ void fl_relu_forward(float *y, const float *x, size_t n)
     }
 }
 
-void fl_relu_mask(float *out, const float *in, const float *y, size_t n)
+FL_CLONES void fl_relu_mask(float *out, const float *in, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = keep_if(in[i], y[i] > 0.0f);

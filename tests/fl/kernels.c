@@ -84,6 +84,41 @@ AM_TEST(dense_backward_fd, unit)
         AM_CHECK_NEAR(dw[i], 2 * dw2[i], 1e-5);
 }
 
+/* Products with a unit inner dimension (the sinusoid MLP's first layer, in = 1, and its last
+ * layer's dx, out = 1) are outer products: on a CPU with FMA each entry is the fused
+ * y_ij = fma(x_i, w_j, y_ij) (fl/kernels.c ger_fma, what OpenBLAS's axpy kernels compute there),
+ * checked bit for bit against fmaf; elsewhere cblas_sger, checked to 1e-6. */
+AM_TEST(dense_unit_inner, unit)
+{
+    enum { N = 10, W = 40 };
+    am_rng rng;
+    am_rng_seed(&rng, 12);
+    float x[N], w[W], b[W], y[N * W], dy[N], w2[W], dx[N * W];
+    gc_fill(x, N, &rng, -1, 1);
+    gc_fill(w, W, &rng, -1, 1);
+    gc_fill(b, W, &rng, -1, 1);
+    gc_fill(dy, N, &rng, -1, 1);
+    gc_fill(w2, W, &rng, -1, 1);
+    gc_fill(dx, N * W, &rng, -1, 1);
+    float dx0[N * W];
+    memcpy(dx0, dx, sizeof dx);
+    fl_dense_forward(y, x, w, b, N, 1, W, 0);                 /* y = x w + b, in = 1 */
+    fl_dense_backward(dx, NULL, NULL, dy, NULL, w2, N, W, 1); /* dx += dy w2^T, out = 1 */
+    const int fused = __builtin_cpu_supports("fma");
+    unsigned off = 0;
+    double worst = 0.0;
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < W; j++) {
+            const float fy = fmaf(x[i], w[j], b[j]), fx = fmaf(dy[i], w2[j], dx0[i * W + j]);
+            off += fused && (memcmp(&fy, &y[i * W + j], sizeof fy) != 0 ||
+                             memcmp(&fx, &dx[i * W + j], sizeof fx) != 0);
+            worst = fmax(worst, fabs((double)fy - y[i * W + j]));
+            worst = fmax(worst, fabs((double)fx - dx[i * W + j]));
+        }
+    AM_CHECK(off == 0, "%u of %u entries differ from the fused product", off, 2u * N * W);
+    AM_CHECK(worst <= 1e-6, "max |diff| %.3g against the fused product", worst);
+}
+
 /* ---------------------------------------------------------------- convolution */
 typedef struct conv_ctx {
     float *x, *w, *b, *y, *r, *col;
