@@ -29,9 +29,13 @@ typedef struct rx_ctx {
     unsigned char *cheard;  /* S */
     int64_t s0;             /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
-    float complex iqw; /* the receiver's IQ image correction for this burst (§5.2) */
-    unsigned clipped;  /* preamble window samples found clipped (declipped, §5.2) */
-    float peak;        /* the preamble's clip level if it clipped, else its largest rail */
+    float complex iqw;     /* the receiver's IQ image correction for this burst (§5.7) */
+    phy_sync_tone tone;    /* the interferer removed from this burst's windows (§5.7) */
+    float complex *tw;     /* M: its samples in the current window */
+    unsigned char *erased; /* M: bins erased around the interferer */
+    unsigned n_erased;
+    unsigned clipped; /* preamble window samples found clipped (declipped, §5.2) */
+    float peak;       /* the preamble's clip level if it clipped, else its largest rail */
     unsigned backoff;
     float eta, rho, n0, metric;
     size_t sym; /* next data symbol */
@@ -104,6 +108,8 @@ static void ctx_free(rx_ctx *c)
     phy_fft_free(c->cE);
     phy_fft_free(c->csnr);
     free(c->cheard);
+    phy_fft_free(c->tw);
+    free(c->erased);
 }
 
 static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, unsigned Nc)
@@ -124,7 +130,10 @@ static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, 
     c->snr = phy_fft_alloc_real(M);
     c->payload = phy_fft_alloc_real(L);
     c->symbols = phy_fft_alloc(nsymv);
-    return c->rot && c->G && c->invG && c->R && c->active && c->snr && c->payload && c->symbols;
+    c->tw = phy_fft_alloc(M);
+    c->erased = calloc(M, 1);
+    return c->rot && c->G && c->invG && c->R && c->active && c->snr && c->payload && c->symbols &&
+           c->tw && c->erased;
 }
 
 am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
@@ -357,7 +366,12 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
      * the residual; while that is significant (40 x its variance), corrected again by the sum
      * (the regressor uses G, which the uncorrected image biases at second order), twice at most */
     float complex w = stream ? q->iqw : 0.0f;
-    phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, c->G, &c->n0, &in);
+    if (stream)
+        phy_sync_tone_at(q->sync, c->s0, &c->tone);
+    else
+        memset(&c->tone, 0, sizeof c->tone);
+    const phy_sync_tone *tn = &c->tone;
+    phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0, &in);
     double complex wb = w;
     double info = 0.0;
     for (unsigned r = 0; in.iq_den > 0.0; r++) {
@@ -367,11 +381,13 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
         if (r == 2 || !(info * (creal(d) * creal(d) + cimag(d) * cimag(d)) > 40.0))
             break;
         w = (float complex)wb;
-        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, c->G, &c->n0, &in);
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0,
+                             &in);
     }
     c->iqw = in.iq_den > 0.0 ? iq_update(q, stream, wb, info) : w;
     if (c->iqw != w) /* the windows again with the correction applied */
-        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, c->iqw, c->G, &c->n0, &in);
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, c->iqw, tn, c->s0, c->G,
+                             &c->n0, &in);
     c->clipped = in.clipped;
     c->peak = in.clipped ? in.level : in.peak;
     /* noise floor so that a noiseless capture (n0 ~ 0) still has a finite SNR */
@@ -392,6 +408,25 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
         c->active[i] = sqrtf(g2) * isr;
         c->invG[i] = conjf(g) / g2;
     }
+    /* the interferer's bins (§5.7): the used bins within PHY_OTA_RX_ERASE_BINS of its frequency
+     * are erased (no agent: output 0), whatever its removal left there */
+    if (c->n_erased)
+        memset(c->erased, 0, q->M);
+    c->n_erased = 0;
+    if (c->tone.on) {
+        const double fb = c->tone.f * q->M;
+        for (unsigned u = 0; u < q->n_used; u++) {
+            const unsigned i = q->used[u];
+            double d = fmod((double)i - fb, (double)q->M);
+            d = d < -0.5 * q->M ? d + q->M : d >= 0.5 * q->M ? d - q->M : d;
+            if (fabs(d) > PHY_OTA_RX_ERASE_BINS)
+                continue;
+            c->erased[i] = 1;
+            c->n_erased++;
+            c->active[i] = 0.0f;
+            c->invG[i] = 0.0f;
+        }
+    }
 }
 
 /* Data symbol s of the burst, FFT window at w (§5: common phase, divide by G, times eta). */
@@ -400,13 +435,19 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
     const unsigned nd = q->n_data;
     int64_t off = (int64_t)((3 + q->Nc + s) * q->B + q->cp - c->backoff);
     float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
-    phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, c->G, c->peak, c->clipped > 0, c->R);
+    const float complex *tw = NULL;
+    if (c->tone.on) {
+        phy_sync_tone_window(&c->tone, c->s0 + off, q->M, c->tw);
+        tw = c->tw;
+    }
+    phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, tw, c->G, c->peak, c->clipped > 0, c->R);
     const float complex *R = c->R, *G = c->G, *invG = c->invG;
     /* ML common phase: arg sum conj(G) Y over the pilots (which carry +1) */
     float complex S = 0.0f;
     for (unsigned j = 0; j < q->n_pilot; j++) {
         unsigned i = q->pilot[j];
-        S += phy_cmulc(G[i], R[i]);
+        if (!c->erased[i])
+            S += phy_cmulc(G[i], R[i]);
     }
     float a = cabsf(S);
     float complex u = a > 0.0f ? conjf(S) / a : 1.0f;
@@ -446,7 +487,12 @@ static void burst_cal(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t b
 {
     int64_t off = (int64_t)((3 + b) * q->B + q->cp - c->backoff);
     float complex ph = phy_sync_phase(q->sync, c->cfo, off, 0);
-    phy_sync_block_fft_iq(q->sync, w, c->rot, ph, c->iqw, c->R);
+    const float complex *tw = NULL;
+    if (c->tone.on) {
+        phy_sync_tone_window(&c->tone, c->s0 + off, q->M, c->tw);
+        tw = c->tw;
+    }
+    phy_sync_block_fft_iq(q->sync, w, c->rot, ph, c->iqw, tw, c->R);
     const float complex *S1 = phy_frame_s1(q->frame);
     const float k = 1.0f / sqrtf((float)q->P * c->rho);
     float complex *e = c->ce + b * q->M;
@@ -506,6 +552,8 @@ static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
     b->gain = c->G;
     b->n_symbols = q->N * q->n_data;
     b->symbols = c->symbols;
+    b->n_erased = c->n_erased;
+    b->erased = c->erased;
     if (q->S) {
         b->cal_slots = q->S;
         b->cal_blocks = q->Nc;

@@ -23,6 +23,20 @@
 
 enum { DET_SEARCH, DET_TRACK, DET_HYST, DET_CAND, DET_PAUSED };
 
+/* The tone tracker's state after a background block (sync.h, phy_sync_tone_at). */
+typedef struct tone_st {
+    int64_t end;      /* the last block it took in ends here (exclusive) */
+    double f;         /* frequency, cycles per sample */
+    double F;         /* information of f (sum of dt^2 / var(phase) of its measurements) */
+    double complex z; /* smoothed complex amplitude at stream index ref */
+    int64_t ref;
+    double complex zr; /* the last block's own mean, at stream index rref */
+    int64_t rref;
+    unsigned k; /* blocks taken in */
+} tone_st;
+
+#define TONE_RING 256u
+
 struct phy_sync {
     const phy_frame *f;
     unsigned M, cp, B, half, n_used, backoff;
@@ -61,6 +75,18 @@ struct phy_sync {
     uint64_t bg_n;
     int bg_on;
 
+    /* tone tracker (sync.h): acquisition (lag-1 correlation of the background), state, and the
+     * states after the last TONE_RING background blocks (phy_sync_tone_at rolls back to one) */
+    double complex tone_R1;
+    unsigned tone_acq;
+    int tone_on;
+    tone_st tone;
+    double tone_share, tone_E;
+    tone_st *tring;
+    unsigned tring_pos, tring_n;
+    float complex *tscr; /* tone_clean's output */
+    size_t tscr_len;
+
     /* FFT and scratch */
     phy_fft *fwd, *bwd;
     float complex *rot, *Y;
@@ -70,7 +96,8 @@ struct phy_sync {
      * bin values, and the clipped-rail marks (bit 0 re top, 1 re bottom, 2 im top, 3 im bottom) */
     float complex *pw, *pY;
     unsigned char *clip;
-    float clev[4]; /* clip levels: re top, re bottom, im top, im bottom */
+    float complex *ptone; /* the tone's samples in the three preamble windows */
+    float clev[4];        /* clip levels: re top, re bottom, im top, im bottom */
 };
 
 static unsigned backoff_for(unsigned cp)
@@ -117,8 +144,12 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->pw = phy_fft_alloc(3 * (size_t)q->M);
     q->pY = phy_fft_alloc(3 * (size_t)q->M);
     q->clip = malloc(3 * (size_t)q->M);
+    q->tring = malloc(TONE_RING * sizeof *q->tring);
+    q->tscr_len = 4 * (size_t)q->B + 2 * (size_t)q->M + 2 * (size_t)q->Bd + 512;
+    q->tscr = phy_fft_alloc(q->tscr_len);
+    q->ptone = phy_fft_alloc(3 * (size_t)q->M);
     if (!q->buf || !q->ringP || !q->ringE1 || !q->ringE2 || !q->rot || !q->Y || !q->num ||
-        !q->den || !q->pw || !q->pY || !q->clip) {
+        !q->den || !q->pw || !q->pY || !q->clip || !q->tring || !q->ptone || !q->tscr) {
         phy_sync_destroy(q);
         return AM_FAIL(AM_ENOMEM, "sync: out of memory");
     }
@@ -151,6 +182,9 @@ void phy_sync_destroy(phy_sync *q)
     phy_fft_free(q->pw);
     phy_fft_free(q->pY);
     free(q->clip);
+    free(q->tring);
+    phy_fft_free(q->tscr);
+    phy_fft_free(q->ptone);
     phy_fft_destroy(q->fwd);
     phy_fft_destroy(q->bwd);
     free(q);
@@ -185,6 +219,12 @@ void phy_sync_reset(phy_sync *q)
     q->bg_E = 0.0;
     q->bg_n = 0;
     q->bg_on = 0;
+    q->tone_R1 = 0.0;
+    q->tone_E = 0.0;
+    q->tone_share = 0.0;
+    q->tone_acq = 0;
+    q->tone_on = 0;
+    q->tring_pos = q->tring_n = 0;
     det_restart(q, 0);
 }
 
@@ -354,11 +394,13 @@ static void block_sums(const float complex *a, unsigned n, unsigned half, double
 }
 
 /* Lag-M/2 correlation over [a, b) in double (CFO estimate). */
-static double complex corr_half(const phy_sync *q, int64_t a, int64_t b)
+static const float complex *tone_clean(phy_sync *q, int64_t a, size_t n);
+
+static double complex corr_half(phy_sync *q, int64_t a, int64_t b)
 {
     double complex acc = 0;
-    const float complex *x = q->buf + (a - q->base);
     int64_t n = b - a;
+    const float complex *x = tone_clean(q, a - (int64_t)q->half, (size_t)n + q->half) + q->half;
     for (int64_t t0 = 0; t0 < n; t0 += 256) {
         unsigned len = (unsigned)(n - t0 < 256 ? n - t0 : 256);
         double s[4];
@@ -387,7 +429,7 @@ void phy_sync_block_fft(phy_sync *q,
                         float complex ph,
                         float complex *R)
 {
-    phy_sync_block_fft_iq(q, w, rot, ph, 0.0f, R);
+    phy_sync_block_fft_iq(q, w, rot, ph, 0.0f, NULL, R);
 }
 
 void phy_sync_block_fft_iq(phy_sync *q,
@@ -395,10 +437,16 @@ void phy_sync_block_fft_iq(phy_sync *q,
                            const float complex *rot,
                            float complex ph,
                            float complex iqw,
+                           const float complex *tone,
                            float complex *R)
 {
     float complex *in = phy_fft_in(q->fwd);
-    if (iqw == 0.0f)
+    if (tone)
+        for (unsigned t = 0; t < q->M; t++) {
+            const float complex v = w[t] - tone[t];
+            in[t] = phy_cmul(v - phy_cmul(iqw, conjf(v)), rot[t]);
+        }
+    else if (iqw == 0.0f)
         for (unsigned t = 0; t < q->M; t++)
             in[t] = phy_cmul(w[t], rot[t]);
     else
@@ -557,13 +605,14 @@ static unsigned clip_mark_at(phy_sync *q, const float complex *x, size_t n, floa
 
 /* Replaces the marked rails (cm) of the window copy w (M samples) by the prediction: the inverse
  * FFT of what the caller put in q->bwd's input (bin values times conj(ph)) taken back through the
- * derotation and the IQ correction, where beyond the rail's clip level, else the level. Returns
- * the largest change of a rail. */
+ * derotation, the IQ correction and the tone's removal (tone: NULL or its M samples), where beyond
+ * the rail's clip level, else the level. Returns the largest change of a rail. */
 static float clip_fill(phy_sync *q,
                        float complex *w,
                        const unsigned char *cm,
                        const float complex *rot,
-                       float complex iqw)
+                       float complex iqw,
+                       const float complex *tone)
 {
     float moved = 0.0f;
     const unsigned M = q->M;
@@ -575,7 +624,7 @@ static float clip_fill(phy_sync *q,
         if (!cm[t])
             continue;
         float complex c = k * phy_cmulc(rot[t], o[t]);
-        float complex p = (c + phy_cmul(iqw, conjf(c))) / den;
+        float complex p = (c + phy_cmul(iqw, conjf(c))) / den + (tone ? tone[t] : 0.0f);
         float re = crealf(w[t]), im = cimagf(w[t]);
         if (cm[t] & 1u)
             re = fmaxf(q->clev[0], crealf(p));
@@ -597,11 +646,14 @@ void phy_sync_preamble_rx(phy_sync *q,
                           double cfo,
                           unsigned backoff,
                           float complex iqw,
+                          const phy_sync_tone *tone,
+                          int64_t pos0,
                           float complex *G,
                           float *n0,
                           phy_sync_pre_info *info)
 {
     const unsigned M = q->M, cp = q->cp, B = q->B;
+    const int has_tone = tone && tone->on;
     const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
     const float complex *Y[3];
     float complex ph[3];
@@ -610,9 +662,13 @@ void phy_sync_preamble_rx(phy_sync *q,
         ph[b] = phy_sync_phase(q, cfo, off, 0);
         memcpy(q->pw + (size_t)b * M, x0 + off, M * sizeof(float complex));
         Y[b] = q->pY + (size_t)b * M;
+        if (has_tone)
+            phy_sync_tone_window(tone, pos0 + off, M, q->ptone + (size_t)b * M);
     }
+#define PTONE(b) (has_tone ? q->ptone + (size_t)(b)*M : NULL)
     for (unsigned b = 0; b < 3; b++)
-        phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, q->pY + (size_t)b * M);
+        phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, PTONE(b),
+                              q->pY + (size_t)b * M);
     pre_combine(q, Y, G, n0);
     info->level = 0.0f;
     info->clipped = clip_mark(q, q->pw, 3 * (size_t)M, &info->peak, &info->level);
@@ -624,11 +680,12 @@ void phy_sync_preamble_rx(phy_sync *q,
             float complex *z = phy_fft_in(q->bwd);
             for (unsigned i = 0; i < M; i++)
                 z[i] = phy_cmulc(ph[b], phy_cmul(G[i], X[b][i]));
-            moved = fmaxf(moved,
-                          clip_fill(q, q->pw + (size_t)b * M, q->clip + (size_t)b * M, rot, iqw));
+            moved = fmaxf(moved, clip_fill(q, q->pw + (size_t)b * M, q->clip + (size_t)b * M, rot,
+                                           iqw, PTONE(b)));
         }
         for (unsigned b = 0; b < 3; b++)
-            phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, q->pY + (size_t)b * M);
+            phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, PTONE(b),
+                                  q->pY + (size_t)b * M);
         pre_combine(q, Y, G, n0);
         if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
             break;
@@ -664,6 +721,7 @@ void phy_sync_preamble_rx(phy_sync *q,
             dsum += (double)(crealf(pp) * crealf(pp) + cimagf(pp) * cimagf(pp));
         }
     }
+#undef PTONE
     const double complex num = CMPLX(num_r, num_i);
     info->iq_num = num;
     info->iq_den = dsum;
@@ -674,12 +732,13 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
                             const float complex *rot,
                             float complex ph,
                             float complex iqw,
+                            const float complex *tone,
                             const float complex *G,
                             float level,
                             int clipped,
                             float complex *R)
 {
-    phy_sync_block_fft_iq(q, w, rot, ph, iqw, R);
+    phy_sync_block_fft_iq(q, w, rot, ph, iqw, tone, R);
     const unsigned M = q->M;
     /* one vectorisable pass: the window's largest rail magnitude, and only when it reaches the
      * level a second one: how many rails sit at it (a clip level is reached by several) */
@@ -729,12 +788,191 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
                                                            : R[i];
             z[i] = phy_cmulc(ph, v);
         }
-        const float moved = clip_fill(q, q->pw, q->clip, rot, iqw);
-        phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, R);
+        const float moved = clip_fill(q, q->pw, q->clip, rot, iqw, tone);
+        phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, tone, R);
         if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
             break;
     }
     return marks;
+}
+
+/* e^{j a} */
+static double complex cis(double a)
+{
+    return CMPLX(cos(a), sin(a));
+}
+
+static double complex cmul_d(double complex a, double complex b)
+{
+    return CMPLX(creal(a) * creal(b) - cimag(a) * cimag(b),
+                 creal(a) * cimag(b) + cimag(a) * creal(b));
+}
+
+/* The tone tracker on the background block [p, p + Bd) (sync.h). While the detector sees a
+ * periodic background: the lag-1 correlation of 512 background samples gives a coarse frequency
+ * f1 = arg / 2 pi, and the detector's lag-M/2 background correlation (phase pi f M) the fine one
+ * (the candidate nearest f1). Then per block: its mean demodulated at f (zb, at the block start);
+ * the phase step from the previous block's mean, over dt samples, corrects f with weight
+ * dt^2 / var (a step across a burst weighs most); the amplitude is a one-pole (1/8) of the block
+ * means rotated to the block. The state after each block goes into a ring. */
+static void tone_block(phy_sync *q, int64_t p)
+{
+    if (!q->bg_on && !q->tone_on) {
+        q->tone_acq = 0;
+        q->tone_R1 = 0.0;
+        q->tone_E = 0.0;
+        q->tring_n = 0;
+        return;
+    }
+    const unsigned Bd = q->Bd;
+    const float complex *x = q->buf + (p - q->base);
+    tone_st *s = &q->tone;
+    if (!q->tone_on) {
+        double sr = 0.0, si = 0.0, e = 0.0;
+        for (unsigned t = 0; t < Bd; t++) {
+            const float complex c = phy_cmulc(x[(ptrdiff_t)t - 1], x[t]); /* x[t] conj(x[t-1]) */
+            sr += (double)crealf(c);
+            si += (double)cimagf(c);
+            e += (double)(crealf(x[t]) * crealf(x[t]) + cimagf(x[t]) * cimagf(x[t]));
+        }
+        q->tone_R1 += CMPLX(sr, si);
+        q->tone_E += e;
+        if (++q->tone_acq * Bd < 512u) /* 512 samples of background */
+            return;
+        if (cabs(q->tone_R1) < 0.3 * q->tone_E) { /* not one tone (as the detector's 0.3) */
+            q->tone_acq = 0;
+            q->tone_R1 = 0.0;
+            q->tone_E = 0.0;
+            return;
+        }
+        const double M = (double)q->M, f1 = carg(q->tone_R1) / (2.0 * M_PI);
+        const double phi = carg(q->bg_P);
+        const double k = round((M_PI * M * f1 - phi) / (2.0 * M_PI));
+        const double f = (phi + 2.0 * M_PI * k) / (M_PI * M);
+        q->tone_acq = 0;
+        q->tone_R1 = 0.0;
+        q->tone_E = 0.0;
+        if (fabs(f * M) < 0.5)
+            return; /* a DC offset: the DC tracker's */
+        memset(s, 0, sizeof *s);
+        s->f = f;
+        q->tone_on = 1;
+        q->tone_share = 0.0;
+        q->tring_n = 0;
+    }
+    /* the block's mean at f, referred to its start, and its power */
+    const double complex step = cis(-2.0 * M_PI * s->f);
+    double complex ph = 1.0, acc = 0.0;
+    double pw = 0.0;
+    for (unsigned t = 0; t < Bd; t++) {
+        const double xr = crealf(x[t]), xi = cimagf(x[t]);
+        acc += CMPLX(xr * creal(ph) - xi * cimag(ph), xr * cimag(ph) + xi * creal(ph));
+        pw += xr * xr + xi * xi;
+        ph = cmul_d(ph, step);
+    }
+    const double complex zb = acc / Bd;
+    const double zb2 = creal(zb) * creal(zb) + cimag(zb) * cimag(zb);
+    /* the tone's share of the background (|z|^2 over the power, one-pole 1/32): under 2% (and
+     * 8 / (15 Bd), 8 times what noise alone gives z, a mean of about 15 blocks) it is gone */
+    const double z2 = creal(s->z) * creal(s->z) + cimag(s->z) * cimag(s->z);
+    q->tone_share += (s->k < 32 ? 1.0 / (double)(s->k + 1) : 1.0 / 32.0) *
+                     (z2 / (pw / Bd + 1e-300) - q->tone_share);
+    if (s->k >= 32 && q->tone_share < fmax(0.02, 8.0 / (15.0 * Bd))) {
+        q->tone_on = 0;
+        q->tone_acq = 0;
+        q->tone_R1 = 0.0;
+        q->tone_E = 0.0;
+        q->tring_n = 0;
+        return;
+    }
+    /* variance of the block mean's phase: residual power / (Bd |zb|^2), floored */
+    const double var = fmax((pw / Bd - zb2) / (Bd * zb2 + 1e-300), 1e-12);
+    if (s->k == 0) {
+        /* the acquisition's lag-M/2 estimate weighs as a step of M/2 over a few blocks */
+        s->F = 16.0 * 0.25 * (double)q->M * q->M / (2.0 * var);
+        s->z = s->zr = zb;
+        s->ref = s->rref = p;
+    } else {
+        const double dt = (double)(p - s->rref);
+        const double d = carg(cmul_d(zb, conj(cmul_d(s->zr, cis(2.0 * M_PI * s->f * dt)))));
+        const double info = dt * dt / (2.0 * var);
+        s->F = s->F * (1.0 - 1.0 / 1024.0) + info;
+        s->f += info / s->F * d / (2.0 * M_PI * dt);
+        const double complex zp = cmul_d(s->z, cis(2.0 * M_PI * s->f * (double)(p - s->ref)));
+        const double a = s->k < 8 ? 1.0 / (double)(s->k + 1) : 1.0 / 8.0;
+        s->z = zp + a * (zb - zp);
+        s->ref = p;
+        s->zr = zb;
+        s->rref = p;
+    }
+    s->k++;
+    s->end = p + (int64_t)Bd;
+    if (s->k == 8) { /* the detector now sees the background less the tone: track it afresh */
+        q->bg_P = 0.0;
+        q->bg_E = 0.0;
+        q->bg_n = 0;
+        q->bg_on = 0;
+    }
+    q->tring[q->tring_pos] = *s;
+    q->tring_pos = (q->tring_pos + 1) % TONE_RING;
+    if (q->tring_n < TONE_RING)
+        q->tring_n++;
+}
+
+/* Samples [a, a + n) of the buffer, less the tracked tone while one is on (in q->tscr). */
+static const float complex *tone_clean(phy_sync *q, int64_t a, size_t n)
+{
+    const float complex *x = q->buf + (a - q->base);
+    if (!q->tone_on || q->tone.k < 8 || n > q->tscr_len)
+        return x;
+    phy_sync_tone t = {1, q->tone.f, q->tone.z, q->tone.ref};
+    phy_sync_tone_window(&t, a, (unsigned)n, q->tscr);
+    for (size_t k = 0; k < n; k++)
+        q->tscr[k] = x[k] - q->tscr[k];
+    return q->tscr;
+}
+
+/* The ring's latest state that ended at or before s0 (*t; its ring distance in *back), or 0. */
+static int tone_lookup(const phy_sync *q, int64_t s0, phy_sync_tone *t, unsigned *back)
+{
+    memset(t, 0, sizeof *t);
+    for (unsigned j = 0; j < q->tring_n; j++) {
+        const unsigned i = (q->tring_pos + TONE_RING - 1 - j) % TONE_RING;
+        const tone_st *e = &q->tring[i];
+        if (e->end > s0)
+            continue;
+        if (e->k < 8)
+            return 0; /* not settled yet */
+        t->on = 1;
+        t->f = e->f;
+        t->z = e->z;
+        t->ref = e->ref;
+        *back = j;
+        return 1;
+    }
+    return 0;
+}
+
+void phy_sync_tone_at(phy_sync *q, int64_t s0, phy_sync_tone *t)
+{
+    unsigned j;
+    if (!tone_lookup(q, s0, t, &j))
+        return;
+    /* forget what the burst's own blocks taught the tracker */
+    const unsigned i = (q->tring_pos + TONE_RING - 1 - j) % TONE_RING;
+    q->tone = q->tring[i];
+    q->tring_pos = (i + 1) % TONE_RING;
+    q->tring_n -= j;
+}
+
+void phy_sync_tone_window(const phy_sync_tone *t, int64_t pos, unsigned M, float complex *out)
+{
+    double complex c = cmul_d(t->z, cis(2.0 * M_PI * t->f * (double)(pos - t->ref)));
+    const double complex step = cis(2.0 * M_PI * t->f);
+    for (unsigned k = 0; k < M; k++) {
+        out[k] = (float complex)c;
+        c = cmul_d(c, step);
+    }
 }
 
 /* The periodic background's share of a lag-M/2 correlation over n samples (0 while off). */
@@ -753,9 +991,17 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
     double cfo = (cabs(P) > 0.0) ? carg(P) / M_PI : 0.0;
     phy_sync_make_rot(q, cfo, q->rot);
 
-    /* S1 impulse response at the rough window */
+    /* S1 impulse response at the rough window (less the tracked tone, if any: its leakage would
+     * raise the response's mean) */
     int64_t w0 = r1 + cp;
-    phy_sync_block_fft(q, q->buf + (w0 - q->base), q->rot, 1.0f, q->Y);
+    phy_sync_tone tn;
+    unsigned back;
+    const float complex *tw = NULL;
+    if (q->tone_on && tone_lookup(q, r1 - 2 * B, &tn, &back)) {
+        phy_sync_tone_window(&tn, w0, q->M, q->ptone);
+        tw = q->ptone;
+    }
+    phy_sync_block_fft_iq(q, q->buf + (w0 - q->base), q->rot, 1.0f, 0.0f, tw, q->Y);
     const float complex *S1 = phy_frame_s1(q->f);
     float complex *z = phy_fft_in(q->bwd);
     for (unsigned i = 0; i < q->M; i++)
@@ -835,7 +1081,8 @@ int phy_sync_search(phy_sync *q, phy_sync_result *r)
         if (q->det_pos + (int64_t)Bd > end)
             return 0;
         double s[4];
-        block_sums(q->buf + (q->det_pos - q->base), Bd, q->half, s);
+        block_sums(tone_clean(q, q->det_pos - (int64_t)q->half, Bd + q->half) + q->half, Bd,
+                   q->half, s);
         unsigned rp = q->ring_pos;
         q->ringP[2 * rp] = s[0];
         q->ringP[2 * rp + 1] = s[1];
@@ -864,6 +1111,7 @@ int phy_sync_search(phy_sync *q, phy_sync_result *r)
             double bp = cabs(q->bg_P);
             if (q->bg_n >= 32)
                 q->bg_on = q->bg_on ? bp > 0.15 * q->bg_E : bp > 0.3 * q->bg_E;
+            tone_block(q, e + 1 - (int64_t)Bd);
         }
         double den = e1 * e2;
         if (q->bg_on) { /* a periodic background (DC, a tone) taken out of P and the energies */

@@ -3,7 +3,8 @@
  * carrier offset, fine timing and detection gate from S1's impulse response, and the preamble
  * estimates (composite gain / channel, noise). docs/air-interface.md §2, §5, §6. Not a public API.
  * Appended samples go through a DC tracker (removed in place once significant, §5.1); the
- * detector takes a tracked periodic background (DC, a tone) out of its metric (§5.1). */
+ * detector takes a tracked periodic background (DC, a tone) out of its metric (§5.1) and tracks
+ * a tone in it, removed from its sums and, by the owner, from every FFT window (§5.7). */
 #ifndef AM_PHY_SYNC_H
 #define AM_PHY_SYNC_H
 
@@ -62,14 +63,31 @@ void phy_sync_block_fft(phy_sync *q,
                         const float complex *rot,
                         float complex ph,
                         float complex *R);
-/* phy_sync_block_fft on the window corrected for the receiver's IQ image first:
- * w[t] - iqw conj(w[t]) (docs/air-interface.md §5.2; iqw = 0: phy_sync_block_fft exactly). */
+/* phy_sync_block_fft on the window w less the tone's samples (tone: NULL or M samples, §5.7),
+ * corrected for the receiver's IQ image: v - iqw conj(v) (§5.7; iqw = 0 and tone NULL:
+ * phy_sync_block_fft exactly). */
 void phy_sync_block_fft_iq(phy_sync *q,
                            const float complex *w,
                            const float complex *rot,
                            float complex ph,
                            float complex iqw,
+                           const float complex *tone,
                            float complex *R);
+
+/* A narrowband interferer (docs/air-interface.md §5.7): while the detector sees a periodic
+ * background, a tracker follows one tone in it (frequency and complex amplitude) over the
+ * background between bursts. tone(n) = z e^{j 2 pi f (n - ref)} at stream index n. */
+typedef struct phy_sync_tone {
+    int on;   /* 0: no tone tracked (the other fields are 0) */
+    double f; /* cycles per sample */
+    double complex z;
+    int64_t ref;
+} phy_sync_tone;
+/* The tracker as of the last background block that ended at or before s0 (a burst's start); the
+ * tracker forgets the blocks after it (they were the burst's). */
+void phy_sync_tone_at(phy_sync *q, int64_t s0, phy_sync_tone *t);
+/* out[k] = tone(pos + k), k < M. */
+void phy_sync_tone_window(const phy_sync_tone *t, int64_t pos, unsigned M, float complex *out);
 /* Phase of the derotation at window start `pos` for a burst anchored at `anchor` (S0a start). */
 float complex phy_sync_phase(const phy_sync *q, double cfo, int64_t pos, int64_t anchor);
 
@@ -108,6 +126,8 @@ void phy_sync_preamble_rx(phy_sync *q,
                           double cfo,
                           unsigned backoff,
                           float complex iqw,
+                          const phy_sync_tone *tone,
+                          int64_t pos0,
                           float complex *G,
                           float *n0,
                           phy_sync_pre_info *info);
@@ -123,6 +143,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
                             const float complex *rot,
                             float complex ph,
                             float complex iqw,
+                            const float complex *tone,
                             const float complex *G,
                             float level,
                             int clipped,

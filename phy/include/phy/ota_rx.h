@@ -35,19 +35,22 @@ typedef struct phy_ota_burst {
     const float complex *gain;    /* M: composite gain G[i] (§5): Y_S1[i] / S1[i], combined on
                                      even bins with S0a and S0b (maximum ratio), pooled over
                                      neighbouring bins with gain_pool; 0 on null bins */
+    unsigned n_erased;            /* bins erased around a narrowband interferer (§5.7) */
+    const unsigned char *erased;  /* M: 1 on those bins (their payload is 0 and their active
+                                     count 0, as bins with no agent, §5.5) */
     size_t n_symbols;             /* N * M_data: length of `symbols` */
     const float complex *symbols; /* equalised data-bin values Y/G (in units of c_j, i.e. before the
                                      scaling by eta), symbol after symbol, bins increasing */
     /* Calibration (§8.2, §8.3), with cal_slots > 0 (else 0 / NULL): per slot s < cal_slots */
-    unsigned cal_slots, cal_blocks;    /* S, Nc */
-    const unsigned char *cal_heard;    /* S: 1 if at least a quarter of the slot's bins are 10 dB
-                                          over the noise (§8.3) */
-    const float complex *cal_E;        /* S x PHY_CAL_Q: sub-band means E_s[q] (1 where none) */
-    const float *cal_snr_db;           /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
-                                          none) */
-    const float complex *cal_e;        /* Nc x M: e_s[i] on the bins slot s owns in block
-                                          C_(s / P) (0 on unowned bins): the slot's gain relative
-                                          to sqrt(rho) and to the phase of G[i] */
+    unsigned cal_slots, cal_blocks; /* S, Nc */
+    const unsigned char *cal_heard; /* S: 1 if at least a quarter of the slot's bins are 10 dB
+                                       over the noise (§8.3) */
+    const float complex *cal_E;     /* S x PHY_CAL_Q: sub-band means E_s[q] (1 where none) */
+    const float *cal_snr_db;        /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
+                                       none) */
+    const float complex *cal_e;     /* Nc x M: e_s[i] on the bins slot s owns in block
+                                       C_(s / P) (0 on unowned bins): the slot's gain relative
+                                       to sqrt(rho) and to the phase of G[i] */
 } phy_ota_burst;
 
 /* Called once per decoded burst, in stream order. A non-AM_OK return is remembered and returned
@@ -82,6 +85,9 @@ typedef struct phy_ota_rx_cfg {
  * erased on one bin and not the next). Bins with |G|^2 w / N0 >= 30 and bins without an active
  * agent are left alone, so a clean burst decodes bit for bit as with gain_pool = 0. */
 #define PHY_OTA_RX_GAIN_POOL_MAX 16u
+
+/* Used bins within this many bins of a narrowband interferer's frequency are erased (§5.7). */
+#define PHY_OTA_RX_ERASE_BINS 1.0
 
 /* Default frame, L = 1024, eta = 1, rho = 1, threshold 0 (default), no callback, gain_pool 0,
  * complex mapping. */
