@@ -21,8 +21,15 @@ struct ota_agent {
     const unsigned *ubins, *dbins;
     size_t L, blen;
     unsigned ns;            /* smoothing: lags -2 .. smooth-1 */
-    float complex *Q;       /* nu x ns: orthonormal basis of those lags on the used bins */
-    float complex *coef;    /* ns: smoothing coefficients */
+    double *w;              /* nu: the beacon's energy per used bin, sum over its blocks of |X|^2
+                               (the raw estimate's noise there is N0 / w) */
+    double complex *A;      /* nu x ns: the lag vectors e^{-j 2 pi i l / M} on the used bins */
+    double complex *G, *Gi; /* ns x ns: A^H W A and its inverse (the lags' noise / N0) */
+    double *lev;            /* nu: [A Gi A^H]_uu: the full fit's error variance per bin / N0 */
+    double complex *b, *t;  /* ns: A^H W h, the lags' amplitudes */
+    double complex *Gs, *C, *Ci; /* ns x ns: the kept lags' Gram matrix, its Cholesky factor and
+                                    inverse */
+    double *var;            /* M: the estimate's error variance per used bin (0 elsewhere) */
     float complex *H;       /* M: the channel referred to the scheduled window */
     float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
     phy_fft *fft;           /* forward, M: the beacon's blocks for the tracker's estimate */
@@ -37,8 +44,17 @@ void ota_agent_destroy(ota_agent *q)
     phy_beacon_rx_destroy(q->brx);
     phy_ota_tx_destroy(q->tx);
     phy_frame_destroy(q->frame);
-    free(q->Q);
-    free(q->coef);
+    free(q->w);
+    free(q->A);
+    free(q->G);
+    free(q->Gi);
+    free(q->lev);
+    free(q->b);
+    free(q->t);
+    free(q->Gs);
+    free(q->C);
+    free(q->Ci);
+    free(q->var);
     free(q->H);
     phy_fft_free(q->scratch);
     phy_fft_destroy(q->fft);
@@ -47,45 +63,99 @@ void ota_agent_destroy(ota_agent *q)
     free(q);
 }
 
-/* Q by modified Gram-Schmidt (double) on the columns e^{-j 2 pi i l / M}, l = -2 .. ns-3, rows =
- * used bins. Well conditioned while ns << nu. AM_EINVAL if a column is dependent. */
+/* Cholesky L L^H of the k x k Hermitian G (row-major; L, lower, into C). 0 if G is not positive
+ * definite. */
+static int cholesky(const double complex *G, unsigned k, double complex *C)
+{
+    for (unsigned i = 0; i < k; i++)
+        for (unsigned j = 0; j <= i; j++) {
+            double complex v = G[(size_t)i * k + j];
+            for (unsigned m = 0; m < j; m++)
+                v -= C[(size_t)i * k + m] * conj(C[(size_t)j * k + m]);
+            if (i == j) {
+                if (!(creal(v) > 1e-9 * creal(G[(size_t)i * k + i])))
+                    return 0;
+                C[(size_t)i * k + i] = sqrt(creal(v));
+            } else {
+                C[(size_t)i * k + j] = v / creal(C[(size_t)j * k + j]);
+            }
+        }
+    return 1;
+}
+
+/* Solves L L^H x = y in place (y: k values; C from cholesky). */
+static void chol_solve(const double complex *C, unsigned k, double complex *y)
+{
+    for (unsigned i = 0; i < k; i++) {
+        double complex v = y[i];
+        for (unsigned m = 0; m < i; m++)
+            v -= C[(size_t)i * k + m] * y[m];
+        y[i] = v / creal(C[(size_t)i * k + i]);
+    }
+    for (unsigned i = k; i-- > 0;) {
+        double complex v = y[i];
+        for (unsigned m = i + 1; m < k; m++)
+            v -= conj(C[(size_t)m * k + i]) * y[m];
+        y[i] = v / creal(C[(size_t)i * k + i]);
+    }
+}
+
+/* Ci = (L L^H)^{-1} (k x k), column by column; col: k values of scratch. */
+static void chol_inverse(const double complex *C, unsigned k, double complex *Ci, double complex *col)
+{
+    for (unsigned j = 0; j < k; j++) {
+        for (unsigned i = 0; i < k; i++)
+            col[i] = i == j;
+        chol_solve(C, k, col);
+        for (unsigned i = 0; i < k; i++)
+            Ci[(size_t)i * k + j] = col[i];
+    }
+}
+
+/* The smoothing basis (docs/air-interface.md §6.2): w (the beacon's energy per used bin), the lag
+ * vectors A (lags -2 .. ns-3), G = A^H W A, its inverse and the full fit's leverage per bin.
+ * AM_EINVAL if the lags are not independent on the used bins. */
 static am_status make_basis(ota_agent *q)
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
-    double complex *A = malloc((size_t)nu * ns * sizeof *A);
-    q->Q = malloc((size_t)nu * ns * sizeof *q->Q);
-    if (!A || !q->Q) {
-        free(A);
-        return AM_FAIL(AM_ENOMEM, "agent: out of memory");
+    const float complex *X[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
+                                 phy_frame_s1(q->frame)};
+    for (unsigned u = 0; u < nu; u++) {
+        double e = 0.0;
+        for (unsigned b = 0; b < 3; b++) {
+            const float complex v = X[b][q->ubins[u]];
+            e += (double)(crealf(v) * crealf(v) + cimagf(v) * cimagf(v));
+        }
+        q->w[u] = e;
     }
-    for (unsigned l = 0; l < ns; l++) {
-        const long lag = (long)l - 2;
-        for (unsigned u = 0; u < nu; u++) {
-            long m = ((long)q->ubins[u] * (lag + (long)M)) % (long)M;
-            A[(size_t)u * ns + l] = cexp(-I * 2.0 * M_PI * (double)m / (double)M);
+    for (unsigned u = 0; u < nu; u++)
+        for (unsigned l = 0; l < ns; l++) {
+            /* reduce i * lag mod M first so the angle stays exact */
+            const long m = ((long)q->ubins[u] * ((long)l - 2 + (long)M)) % (long)M;
+            q->A[(size_t)u * ns + l] = cexp(-I * 2.0 * M_PI * (double)m / (double)M);
         }
-        for (unsigned p = 0; p < l; p++) {
-            double complex dot = 0;
+    for (unsigned l = 0; l < ns; l++)
+        for (unsigned m = 0; m < ns; m++) {
+            double complex v = 0.0;
             for (unsigned u = 0; u < nu; u++)
-                dot += conj(A[(size_t)u * ns + p]) * A[(size_t)u * ns + l];
-            for (unsigned u = 0; u < nu; u++)
-                A[(size_t)u * ns + l] -= dot * A[(size_t)u * ns + p];
+                v += q->w[u] * conj(q->A[(size_t)u * ns + l]) * q->A[(size_t)u * ns + m];
+            q->G[(size_t)l * ns + m] = v;
         }
-        double nrm = 0;
-        for (unsigned u = 0; u < nu; u++)
-            nrm += creal(A[(size_t)u * ns + l] * conj(A[(size_t)u * ns + l]));
-        if (!(nrm > 1e-9)) {
-            free(A);
-            return AM_FAIL(AM_EINVAL,
-                           "agent: smooth = %u lags are not independent on the %u used bins", ns,
-                           nu);
+    if (!cholesky(q->G, ns, q->C))
+        return AM_FAIL(AM_EINVAL, "agent: smooth = %u lags are not independent on the %u used bins",
+                       ns, nu);
+    chol_inverse(q->C, ns, q->Gi, q->b);
+    for (unsigned u = 0; u < nu; u++) {
+        const double complex *au = q->A + (size_t)u * ns;
+        double e = 0.0;
+        for (unsigned l = 0; l < ns; l++) {
+            double complex r = 0.0;
+            for (unsigned m = 0; m < ns; m++)
+                r += q->Gi[(size_t)l * ns + m] * conj(au[m]);
+            e += creal(au[l] * r);
         }
-        for (unsigned u = 0; u < nu; u++)
-            A[(size_t)u * ns + l] /= sqrt(nrm);
+        q->lev[u] = e;
     }
-    for (size_t i = 0; i < (size_t)nu * ns; i++)
-        q->Q[i] = (float complex)A[i];
-    free(A);
     return AM_OK;
 }
 
@@ -115,6 +185,23 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->dbins = phy_frame_data_bins(q->frame);
     q->L = cfg->payload_len;
     q->ns = cfg->smooth + 2;
+    const size_t ns = q->ns, nu = q->nu;
+    q->w = malloc(nu * sizeof *q->w);
+    q->A = malloc(nu * ns * sizeof *q->A);
+    q->G = malloc(ns * ns * sizeof *q->G);
+    q->Gi = malloc(ns * ns * sizeof *q->Gi);
+    q->lev = malloc(nu * sizeof *q->lev);
+    q->b = malloc(ns * sizeof *q->b);
+    q->t = malloc(ns * sizeof *q->t);
+    q->Gs = malloc(ns * ns * sizeof *q->Gs);
+    q->C = malloc(ns * ns * sizeof *q->C);
+    q->Ci = malloc(ns * ns * sizeof *q->Ci);
+    q->var = calloc(q->M, sizeof *q->var);
+    if (!q->w || !q->A || !q->G || !q->Gi || !q->lev || !q->b || !q->t || !q->Gs ||
+        !q->C || !q->Ci || !q->var) {
+        s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
+        goto fail;
+    }
     if ((s = make_basis(q)) != AM_OK)
         goto fail;
     phy_beacon_rx_cfg bc;
@@ -131,7 +218,6 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
         (s = phy_ota_tx_create(&tc, &q->tx)) != AM_OK)
         goto fail;
     q->blen = phy_ota_tx_burst_len(q->tx);
-    q->coef = malloc(q->ns * sizeof *q->coef);
     q->H = malloc(q->M * sizeof *q->H);
     q->scratch = phy_fft_alloc(3 * phy_frame_block_len(q->frame));
     q->Yb = phy_fft_alloc(2 * (size_t)q->M);
@@ -139,7 +225,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     if ((s = phy_fft_create(&ffc, &q->fft)) != AM_OK)
         goto fail;
     q->dmask = malloc(2 * (size_t)q->nd * sizeof *q->dmask);
-    if (!q->coef || !q->H || !q->scratch || !q->dmask || !q->Yb) {
+    if (!q->H || !q->scratch || !q->dmask || !q->Yb) {
         s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
         goto fail;
     }
@@ -160,30 +246,84 @@ const phy_frame *ota_agent_frame(const ota_agent *q)
     return q ? q->frame : NULL;
 }
 
-/* Least-squares smoothing of a channel estimate (the agent's DSP): project the used bins of h onto
- * the span of the impulse-response lags -2 .. smooth-1 (Q: an orthonormal basis of those Fourier
- * vectors restricted to the used bins). Unbiased for any channel inside those lags, noise power
- * divided by nu / ns. (Zeroing the lags of the IFFT of the band-limited estimate instead, as
- * phy_beacon_rx's `smooth` does, leaks: the guard bands spread every tap over all lags, and the
- * truncation leaves a bias of -21 dB even at M/2 lags.) out: M values, 0 on null bins. */
-static void smooth(const ota_agent *q, const float complex *h, float complex *out)
+/* The channel estimate (the agent's DSP, docs/air-interface.md §6.2) from the raw per-bin estimate
+ * h (noise N0 / w[u] on used bin u, n0 = the beacon's N0): the weighted least-squares fit of the
+ * used bins by the impulse-response lags -2 .. smooth-1, t = G^{-1} A^H W h; the lags whose power
+ * stands out of their own noise (|t_l|^2 > OTA_AGENT_LAG_SEL N0 [G^{-1}]_ll) mark the channel's
+ * span, widened by OTA_AGENT_LAG_MARGIN lags each side (within -2 .. smooth-1); the fit is redone
+ * on that span alone (the noise of a lag the channel does not use is left out: about smooth + 2
+ * over span of the noise power). out: M values, 0 on null bins; q->var: the estimate's error
+ * variance per used bin, N0 [A_S G_S^{-1} A_S^H]_uu. No lag standing out: the full fit.
+ * (Zeroing the lags of the IFFT of the band-limited estimate instead, as phy_beacon_rx's `smooth`
+ * does, leaks: the guard bands spread every tap over all lags, and the truncation leaves a bias of
+ * -21 dB even at M/2 lags.) */
+#define OTA_AGENT_LAG_SEL 6.0
+#define OTA_AGENT_LAG_MARGIN 1u
+static void smooth(ota_agent *q, const float complex *h, double n0, float complex *out)
 {
     const unsigned nu = q->nu, ns = q->ns;
-    float complex *c = q->coef;
+    double complex *b = q->b, *t = q->t;
     for (unsigned l = 0; l < ns; l++)
-        c[l] = 0.0f;
+        b[l] = 0.0;
     for (unsigned u = 0; u < nu; u++) {
-        const float complex hu = h[q->ubins[u]], *qu = q->Q + (size_t)u * ns;
+        const double complex hu = q->w[u] * (double complex)h[q->ubins[u]];
+        const double complex *au = q->A + (size_t)u * ns;
         for (unsigned l = 0; l < ns; l++)
-            c[l] += conjf(qu[l]) * hu;
+            b[l] += conj(au[l]) * hu;
+    }
+    unsigned lo = ns, hi = 0;
+    for (unsigned l = 0; l < ns; l++) {
+        double complex v = 0.0;
+        for (unsigned m = 0; m < ns; m++)
+            v += q->Gi[(size_t)l * ns + m] * b[m];
+        t[l] = v;
+        if (creal(v * conj(v)) > OTA_AGENT_LAG_SEL * n0 * creal(q->Gi[(size_t)l * ns + l])) {
+            lo = l < lo ? l : lo;
+            hi = l;
+        }
     }
     memset(out, 0, q->M * sizeof *out);
+    unsigned k = 0;
+    if (lo <= hi) {
+        lo = lo > OTA_AGENT_LAG_MARGIN ? lo - OTA_AGENT_LAG_MARGIN : 0;
+        hi = hi + OTA_AGENT_LAG_MARGIN < ns ? hi + OTA_AGENT_LAG_MARGIN : ns - 1;
+        k = hi - lo + 1;
+    }
+    double complex *Gs = q->Gs, *C = q->C, *Ci = q->Ci;
+    if (k > 0 && k < ns) {
+        for (unsigned i = 0; i < k; i++)
+            for (unsigned j = 0; j < k; j++)
+                Gs[(size_t)i * k + j] = q->G[(size_t)(lo + i) * ns + lo + j];
+        if (!cholesky(Gs, k, C))
+            k = 0; /* cannot happen for a subset of independent lags; the full fit then */
+    }
+    if (k == 0 || k == ns) {
+        for (unsigned u = 0; u < nu; u++) {
+            const double complex *au = q->A + (size_t)u * ns;
+            double complex v = 0.0;
+            for (unsigned l = 0; l < ns; l++)
+                v += au[l] * t[l];
+            out[q->ubins[u]] = (float complex)v;
+            q->var[q->ubins[u]] = n0 * q->lev[u];
+        }
+        return;
+    }
+    double complex *ts = b + lo; /* A_S^H W h: the span's part of b, solved in place */
+    chol_solve(C, k, ts);
+    chol_inverse(C, k, Ci, t);
     for (unsigned u = 0; u < nu; u++) {
-        const float complex *qu = q->Q + (size_t)u * ns;
-        float complex v = 0.0f;
-        for (unsigned l = 0; l < ns; l++)
-            v += qu[l] * c[l];
-        out[q->ubins[u]] = v;
+        const double complex *au = q->A + (size_t)u * ns + lo;
+        double complex v = 0.0;
+        double e = 0.0;
+        for (unsigned i = 0; i < k; i++) {
+            v += au[i] * ts[i];
+            double complex r = 0.0;
+            for (unsigned j = 0; j < k; j++)
+                r += Ci[(size_t)i * k + j] * conj(au[j]);
+            e += creal(au[i] * r);
+        }
+        out[q->ubins[u]] = (float complex)v;
+        q->var[q->ubins[u]] = n0 * e;
     }
 }
 
@@ -247,6 +387,31 @@ double ota_agent_track_value(const ota_agent_track *t)
     for (unsigned j = 0; j < t->n; j++, i = (i + 1) % len)
         sum += t->c[i];
     return sum / (double)t->n;
+}
+
+/* docs/air-interface.md §4.1, the estimate's error v (q->var) in the inversion: a bin whose
+ * estimate stands less than OTA_AGENT_ERASE v above it (|H|^2 < 100 v: its inverse is mostly the
+ * estimate's noise) is erased, the others get p = sqrt(rho) conj(H) / (|H|^2 + v) (the inversion
+ * times |H|^2 / (|H|^2 + v): the gain minimising the error of the agent's own contribution).
+ * Returns the bins it erased (on top of p's). */
+#define OTA_AGENT_ERASE 100.0
+static unsigned regularise(const ota_agent *q, const float complex *H, float complex *p)
+{
+    unsigned erased = 0;
+    for (unsigned u = 0; u < q->nu; u++) {
+        const unsigned i = q->ubins[u];
+        if (p[i] == 0.0f)
+            continue;
+        const double g = (double)(crealf(H[i]) * crealf(H[i]) + cimagf(H[i]) * cimagf(H[i]));
+        const double v = q->var[i];
+        if (g < OTA_AGENT_ERASE * v) {
+            p[i] = 0.0f;
+            erased++;
+        } else {
+            p[i] *= (float)(g / (g + v));
+        }
+    }
+    return erased;
 }
 
 am_status ota_agent_beacon(ota_agent *q,
@@ -322,7 +487,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
     if (s != AM_OK)
         return am_error_wrap(s, "channel estimate");
     float complex *H = q->H;
-    smooth(q, est.h, H);
+    smooth(q, est.h, (double)est.n0, H);
     /* docs/air-interface.md §6: refer the estimate (window reference a) to the scheduled window */
     const int64_t a = t0 + (int64_t)ia, delta = a - sc->beacon;
     const double ph_c = fmod(2.0 * M_PI * c * (double)(a - sc->phase_ref) / (double)M, 2.0 * M_PI);
@@ -337,6 +502,8 @@ am_status ota_agent_beacon_track(ota_agent *q,
                           : phy_precode_inversion(q->frame, H, sc->rho, sc->g_th, p, &erased);
     if (s != AM_OK)
         return am_error_wrap(s, "precoder");
+    if (!q->cfg.phase_only)
+        erased += regularise(q, H, p);
     link->found = 1;
     link->start = s0;
     link->delta = s0 - sc->beacon;

@@ -1,6 +1,7 @@
 /* host/ota_agent: an agent's side of one over-the-air round: beacon -> carrier offset and channel
- * estimate -> least-squares smoothing -> precoder; payload -> precoded OFDM burst -> carrier-offset
- * pre-rotation. docs/air-interface.md §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed
+ * estimate -> weighted least-squares smoothing on the channel's lags, with the estimate's error
+ * variance per bin -> precoder that accounts for it; payload -> precoded OFDM burst ->
+ * carrier-offset pre-rotation. docs/air-interface.md §6 (beacon), §4 (precoding), §2-§3 (burst), §5 (a timed
  * system).
  *
  * One step for every agent of the program: the iq aggregator's emulated agents
@@ -37,13 +38,17 @@
 typedef struct ota_agent_cfg {
     unsigned nfft, cp_len; /* numerology (default allocation, §1); cp 0 = M/8 */
     size_t payload_len;    /* L reals per burst; a shorter payload is zero-padded to L */
-    unsigned smooth;       /* channel-estimate smoothing: least-squares fit of the used bins by the
-                              impulse-response lags -2 .. smooth-1 after the detected first path;
-                              1..M/2. Too short biases the estimate, too long lets noise in. */
+    unsigned smooth;       /* channel-estimate smoothing: weighted least-squares fit of the used
+                              bins by the impulse-response lags -2 .. smooth-1 after the detected
+                              first path, then again on the span of the lags that stand out of
+                              their noise, widened by one lag each side (docs/air-interface.md
+                              §6.2); 1..M/2. Too short biases the estimate. */
     int cfo_comp;          /* 1: derotate the beacon by its carrier-offset estimate and
                               pre-compensate the burst; 0: trust a shared frequency reference */
-    int phase_only;        /* 0: truncated channel inversion; 1: phase-only sqrt(rho) conj(h)/|h|,
-                              never truncated (phy/precode.h) */
+    int phase_only;        /* 0: truncated channel inversion with the estimate's error variance v,
+                              sqrt(rho) conj(H) / (|H|^2 + v), erased where |H|^2 < max(g_th,
+                              100 v) (docs/air-interface.md §4.1); 1: phase-only
+                              sqrt(rho) conj(h)/|h|, never truncated (phy/precode.h) */
     unsigned cal_slots;    /* calibration slots S of the round's bursts (docs/air-interface.md §8;
                               0 = none); the agent's slot is ota_agent_link.cal_slot */
     phy_mapping mapping;   /* payload mapping (§3; 0 = complex, the real mapping §3.3) */
@@ -69,7 +74,7 @@ typedef struct ota_agent_link {
                         beacon by): the tracked value with ota_agent_beacon_track, this beacon's
                         estimate without a tracker, 0 without cfo_comp */
     float snr_db;    /* the beacon's SNR estimate */
-    unsigned erased; /* used bins truncated by the precoder */
+    unsigned erased; /* used bins truncated by the precoder (g_th, or the estimate's error) */
     unsigned cal_slot; /* with cal_slots: the agent's slot (< cal_slots; set by the caller after
                           the beacon, which clears it) */
 } ota_agent_link;

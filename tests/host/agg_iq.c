@@ -129,28 +129,29 @@ static void nmse_case(float snr_db, float max_cfo, unsigned R, double max_gap_db
 }
 
 /* 4-tap Rayleigh multipath, timing offsets up to cp/4, agents' channels from the beacon
- * (least-squares smoothed), peak eta rule, 12 rounds: the gap to the closed-form floor measured
- * 0.20 dB at 10 dB and 0.17 dB at 20 dB (0.20..0.29 and 0.17..0.25 over eight seeds of the
- * aggregator and the payloads); bounds 0.45 and 0.40 dB. */
+ * (weighted least squares on the channel's lag span, error-aware precoder: docs/air-interface.md
+ * §6.2, §4.1), peak eta rule, g_th 0.1, 12 rounds: the gap to the closed-form floor measured
+ * 0.07 dB at 10 dB and 0.05 dB at 20 dB (0.20 and 0.17 dB with the unweighted fit over all lags
+ * and the plain inversion); bounds 0.3 and 0.25 dB. */
 AM_TEST(nmse_floor_10db, unit)
 {
-    nmse_case(10.0f, 0.0f, 12, 0.45);
+    nmse_case(10.0f, 0.0f, 12, 0.3);
 }
 
 AM_TEST(nmse_floor_20db, unit)
 {
-    nmse_case(20.0f, 0.0f, 12, 0.40);
+    nmse_case(20.0f, 0.0f, 12, 0.25);
 }
 
 /* Per-agent CFO up to 0.1 subcarrier spacings (one oscillator per agent), pre-compensated with
  * the agents' tracked estimate (the mean of their last beacons', agg_iq_cfg.track = 64): the
  * residual offsets differ, so the agents' phases drift apart over the burst (the pilots correct
- * only the common part). 36 rounds from an empty window: measured 0.40 dB at 20 dB on this
- * 4096-entry payload (version 1, the detector's estimate of each beacon and a new offset every
- * round: 2.89 dB); bound 1.0 dB. cfo_tracking_* below for the tracker itself. */
+ * only the common part). 36 rounds from an empty window: measured 0.26 dB at 20 dB on this
+ * 4096-entry payload (0.40 dB with the channel estimate and precoder before §6.2/§4.1's; version
+ * 1, the detector's estimate of each beacon and a new offset every round: 2.89 dB); bound 0.7 dB. cfo_tracking_* below for the tracker itself. */
 AM_TEST(nmse_floor_cfo, unit)
 {
-    nmse_case(20.0f, 0.1f, 36, 1.0);
+    nmse_case(20.0f, 0.1f, 36, 0.7);
 }
 
 /* Carrier-offset tracking (docs/air-interface.md §4.2, ota_agent_track): K = 10 agents with one
@@ -308,8 +309,9 @@ AM_TEST(cfo_tracking_air_gap, slow)
 }
 
 /* Truncation: a bin is erased for an agent when its estimated |h|^2 < g_th; for unit-power
- * Rayleigh P = 1 - exp(-g_th). delivered is 0 exactly on the erased bins (tested in score). With
- * g_th = 0 and with phase-only precoding nothing is erased. */
+ * Rayleigh P = 1 - exp(-g_th) (plus the bins whose estimate is within 20 dB of its own error,
+ * §4.1: a fraction of about 100 v, v ~ 1e-5 at 30 dB). delivered is 0 exactly on the erased bins
+ * (tested in score). With g_th = 0 almost nothing is erased; with phase-only precoding nothing. */
 AM_TEST(truncation_rate, unit)
 {
     enum { K = 10, D = 1024, R = 40 };
@@ -348,17 +350,27 @@ AM_TEST(truncation_rate, unit)
     AM_CHECK(bad == 0, "%zu inconsistent entries", bad);
     AM_CHECK(10 * log10(err / flo) < 2.0, "gap %.2f dB", 10 * log10(err / flo));
 
-    /* g_th = 0: nobody truncates */
+    /* g_th = 0: only where an agent's estimate stands less than 20 dB above its own error
+     * (docs/air-interface.md §4.1): at 30 dB a few per thousand (agent, bin) pairs at most
+     * (measured: none in this round's 5120 entries); delivered and active agree with it */
     fill_gauss(&b, &g);
     fl_agg_round rr;
     AM_REQUIRE_OK(run_round(&a, &b, R, 0.0f, FL_ETA_PEAK, &rr));
-    size_t diff = 0, notk = 0;
+    size_t notk = 0, lost = 0;
     for (size_t k = 0; k < K; k++)
-        diff += memcmp(b.del[k], b.x[k], D * sizeof(float)) != 0;
+        for (size_t j = 0; j < D; j += 2)
+            lost += b.del[k][j] != b.x[k][j];
     for (size_t j = 0; j < D; j++)
         notk += b.act[j] != (float)K;
-    AM_CHECK(diff == 0 && notk == 0, "g_th 0: %zu agents truncated, %zu entries not all active",
-             diff, notk);
+    agg_iq_round_info in0;
+    AM_REQUIRE_OK(agg_iq_last_round(&a, &in0));
+    double err0 = 0, sig0 = 0, flo0 = 0;
+    AM_CHECK(score(&b, &rr, 30.0, &err0, &sig0, &flo0) == 0, "g_th 0: inconsistent entries");
+    printf("g_th 0: erased fraction %.4f over used bins, %zu of %d entries not delivered\n",
+           in0.erased_frac, lost, K * D / 2);
+    AM_CHECK(in0.erased_frac < 0.005 && (double)lost / (K * D / 2) < 0.005 && notk <= lost,
+             "g_th 0: erased fraction %.4f, %zu entries not delivered, %zu not all active",
+             in0.erased_frac, lost, notk);
     fl_agg_destroy(&a);
 
     /* phase-only: never truncated, whatever g_th; the |h|-weighted average is still an average
@@ -369,7 +381,8 @@ AM_TEST(truncation_rate, unit)
         for (size_t j = 0; j < D; j++)
             b.x[k][j] = (float)sin(0.01 * (double)j);
     AM_REQUIRE_OK(run_round(&a, &b, 0, 0.5f, FL_ETA_PEAK, &rr));
-    diff = notk = 0;
+    size_t diff = 0;
+    notk = 0;
     double e2 = 0, s2 = 0;
     for (size_t k = 0; k < K; k++)
         diff += memcmp(b.del[k], b.x[k], D * sizeof(float)) != 0;

@@ -51,40 +51,45 @@ static void score(const bench *b,
     }
 }
 
-/* What a case changes in the b210-shared-ref radios. */
-enum { RADIOS_B210, RADIOS_B210_NO_IQ, RADIOS_IDEAL };
+/* One run: a profile's radios (no_iq: without the server receiver's IQ imbalance, issue 10 §4's
+ * and not §8's), calibration on or off, the carrier-offset tracking window (0: version 1, each
+ * beacon's own estimate), M and the payload D, R rounds of which from .. R-1 are scored. */
+typedef struct scen {
+    const char *profile;
+    int no_iq, cal;
+    unsigned track, M;
+    size_t D;
+    unsigned R, from;
+} scen;
 
 typedef struct outcome {
     double excess_db;  /* error over the floor summed over rounds from..R-1, dB */
     double worst_db;   /* the worst of those rounds */
+    double erased;     /* mean fraction of (agent, used bin) pairs erased, rounds from..R-1 */
     unsigned heard_ok; /* rounds whose heard agents are exactly the senders */
 } outcome;
 
-static void run_case_m(int radios,
-                       const char *profile,
-                       int cal,
-                       unsigned M,
-                       size_t D,
-                       unsigned R,
-                       unsigned from,
-                       outcome *o)
+static void run_scen(const scen *sc, outcome *o)
 {
     enum { K = 10 };
+    const unsigned R = sc->R, from = sc->from;
+    const size_t D = sc->D;
     agg_iq_cfg c;
     agg_iq_cfg_default(&c);
     c.agents = K;
     c.max_dim = D;
-    c.nfft = M;
-    c.max_timing_offset = M / 32; /* cp / 4 */
+    c.nfft = sc->M;
+    c.max_timing_offset = sc->M / 32; /* cp / 4 */
     c.snr_db = 20.0f;
     c.seed = 5;
+    c.track = sc->track;
     phy_impair_cfg imp;
     imp.seed = 5;
-    AM_REQUIRE_OK(phy_impair_profile(radios == RADIOS_IDEAL ? "ideal" : profile, &imp));
-    if (radios == RADIOS_B210_NO_IQ) /* the server receiver's image: issue 10 §4, not §8's */
+    AM_REQUIRE_OK(phy_impair_profile(sc->profile, &imp));
+    if (sc->no_iq)
         imp.iq_amp_db = imp.iq_phase_deg = 0.0f;
     c.impair = &imp;
-    c.cal = cal;
+    c.cal = sc->cal;
     fl_agg a = {0};
     bench b;
     AM_REQUIRE(bench_new(&b, K, D), "out of memory");
@@ -93,6 +98,7 @@ static void run_case_m(int radios,
     am_rng_seed(&g, 8);
     double err = 0, flo = 0;
     o->worst_db = -INFINITY;
+    o->erased = 0;
     o->heard_ok = 0;
     for (unsigned r = 0; r < R; r++) {
         fill_gauss(&b, &g);
@@ -102,9 +108,10 @@ static void run_case_m(int radios,
             fl_agg_execute(&a, &rr, (const float *const *)b.x, NULL, K, D, b.out, b.act, b.del));
         agg_iq_round_info in;
         AM_REQUIRE_OK(agg_iq_last_round(&a, &in));
-        o->heard_ok += in.cal == cal && (!cal || in.agents_heard == in.agents_sent);
+        o->heard_ok += in.cal == sc->cal && (!sc->cal || in.agents_heard == in.agents_sent);
         if (r < from)
             continue;
+        o->erased += in.erased_frac / (R - from);
         double e = 0, f = 0;
         if (in.detected)
             score(&b, NULL, rr.eta, 20.0, &e, &f);
@@ -117,44 +124,55 @@ static void run_case_m(int radios,
     fl_agg_destroy(&a);
     bench_free(&b);
     o->excess_db = 10 * log10(err / flo);
+    if (verbose())
+        printf("  %s%s M %u L %zu cal %d track %u, rounds %u-%u: %+.2f dB over the §5 floor (worst "
+               "round %+.2f), erased %.4f, heard = sent in %u of %u rounds\n",
+               sc->profile, sc->no_iq ? " (no RX IQ imbalance)" : "", sc->M, D, sc->cal, sc->track,
+               from + 1, R, o->excess_db, o->worst_db, o->erased, o->heard_ok, R);
 }
 
-static void run_case(int radios, int cal, unsigned R, unsigned from, outcome *o)
-{
-    run_case_m(radios, "b210-shared-ref", cal, 256, 2048, R, from, o);
-}
-
-/* Issue 10's case. Measured (radio seed 5, payload seed 8), excess over the §5 floor, rounds
- * 101-300: ideal radios without calibration +5.72 dB (with g_th 0 the agents' channel-estimate
- * error on faded bins, amplified by the inversion, sits above the floor whatever the radios);
- * b210-shared-ref calibrated +9.75 dB (worst round +29.4), uncalibrated +42.86 dB; without the
- * server's RX IQ imbalance (image -35 dBc, a receiver matter: issue 10 §4) calibrated +6.33 dB,
- * 0.61 dB from the ideal radios. Bounds: the calibrated b210 radios less IQ within 1.5 dB of ideal
- * radios; with IQ imbalance under +11 dB; uncalibrated over +30 dB (far worse: the test can fail);
- * every round the agents heard are exactly the ones that sent. */
+/* Issue 10's case (K = 10, M = 256, 2048 reals, 20 dB, g_th 0, rms rule, 300 rounds, the last
+ * 200 scored; radio seed 5, payload seed 8; docs/impairments.md has the table). Measured over the
+ * §5 floor: ideal radios +1.48 dB (the agents' channel-estimate error, §4.1/§6.2: +5.72 dB with the
+ * unweighted fit over all lags and the plain inversion); b210-shared-ref calibrated +3.69 dB, of
+ * which the server receiver's IQ image is ~1.5 dB (without it +2.15 dB: issue 10 §4's receiver),
+ * uncalibrated +42.96 dB; b210-free tracked and calibrated +5.92 dB, untracked and uncalibrated
+ * +43.18 dB. Issue 10 asks 2 dB (b210-shared-ref) and 3 dB (b210-free): not reached yet; the
+ * bounds hold what is measured. */
 AM_TEST(b210_shared_ref_converges, slow)
 {
-    outcome id, c1, c0, cq;
-    run_case(RADIOS_IDEAL, 0, 300, 100, &id);
-    run_case(RADIOS_B210, 1, 300, 100, &c1);
-    run_case(RADIOS_B210, 0, 300, 100, &c0);
-    run_case(RADIOS_B210_NO_IQ, 1, 300, 100, &cq);
+    const scen s_id = {"ideal", 0, 0, 64, 256, 2048, 300, 100};
+    scen s_c1 = s_id, s_c0 = s_id, s_cq = s_id, s_f1 = s_id, s_f0 = s_id;
+    s_c1.profile = s_c0.profile = s_cq.profile = "b210-shared-ref";
+    s_f1.profile = s_f0.profile = "b210-free";
+    s_c1.cal = s_cq.cal = s_f1.cal = 1;
+    s_cq.no_iq = 1;
+    s_f0.track = 0; /* without tracking and without calibration */
+    outcome id, c1, c0, cq, f1, f0;
     if (verbose())
-        printf("K 10 M 256 20 dB g_th 0, rounds 101-300 over the §5 floor: ideal radios %+.2f dB; "
-               "b210-shared-ref calibrated %+.2f (worst round %+.2f), uncalibrated %+.2f (worst "
-               "%+.2f); without RX IQ imbalance calibrated %+.2f (worst %+.2f)\n",
-               id.excess_db, c1.excess_db, c1.worst_db, c0.excess_db, c0.worst_db, cq.excess_db,
-               cq.worst_db);
-    AM_CHECK(cq.excess_db - id.excess_db < 1.5,
+        printf("K 10 M 256 L 2048 20 dB g_th 0:\n");
+    run_scen(&s_id, &id);
+    run_scen(&s_c1, &c1);
+    run_scen(&s_c0, &c0);
+    run_scen(&s_cq, &cq);
+    run_scen(&s_f1, &f1);
+    run_scen(&s_f0, &f0);
+    AM_CHECK(id.excess_db < 1.8, "ideal radios %+.2f dB over the floor", id.excess_db);
+    AM_CHECK(cq.excess_db - id.excess_db < 1.0, /* measured 0.67 */
              "calibrated b210 (no IQ) %+.2f dB vs ideal radios %+.2f dB", cq.excess_db,
              id.excess_db);
-    AM_CHECK(c1.excess_db < 11.0, "calibrated b210-shared-ref %+.2f dB over the floor",
+    AM_CHECK(c1.excess_db < 4.2, "calibrated b210-shared-ref %+.2f dB over the floor",
              c1.excess_db);
+    AM_CHECK(f1.excess_db < 6.5, "tracked and calibrated b210-free %+.2f dB over the floor",
+             f1.excess_db);
     AM_CHECK(c0.excess_db > 30.0, "uncalibrated b210-shared-ref only %+.2f dB over the floor",
              c0.excess_db);
-    AM_CHECK(c1.heard_ok == 300 && cq.heard_ok == 300 && c0.heard_ok == 300 && id.heard_ok == 300,
-             "heard = sent in %u, %u rounds; no calibration reported in %u, %u", c1.heard_ok,
-             cq.heard_ok, c0.heard_ok, id.heard_ok);
+    AM_CHECK(f0.excess_db > 30.0, "b210-free untracked, uncalibrated only %+.2f dB over the floor",
+             f0.excess_db);
+    AM_CHECK(c1.heard_ok == 300 && cq.heard_ok == 300 && f1.heard_ok == 300 &&
+                 c0.heard_ok == 300 && id.heard_ok == 300 && f0.heard_ok == 300,
+             "heard = sent in %u, %u, %u rounds; no calibration reported in %u, %u, %u",
+             c1.heard_ok, cq.heard_ok, f1.heard_ok, c0.heard_ok, id.heard_ok, f0.heard_ok);
 }
 
 /* Participation (§5.6): agents 1 and 4 absent (silent): not heard, every other one heard, in
@@ -262,34 +280,41 @@ AM_TEST(state_resumes, unit)
     bench_free(&z);
 }
 
-/* Issue 10's long burst: M = 1024, 20 000 reals (14 data symbols), K = 10, 20 dB, g_th 0, rounds
- * 101-300 against the §5 floor. Measured (radio seed 5, payload seed 8): ideal radios +5.67 dB;
- * b210-free (independent oscillators: the agents also track their offset, §4.2) calibrated
- * +5.80 dB (0.13 dB from ideal radios; worst round +9.10), uncalibrated +14.01 dB;
- * b210-shared-ref calibrated +16.12 dB, of which the server's 12-bit ADC at 10 dB back-off is
- * about +7.5 dB (the calibrated preamble and pilots add up coherently and clip: issue 10 §4's
- * receiver) and its RX IQ image most of the rest (60-round runs: +17.0 dB, +9.6 without the
- * ADC). Bounds: b210-free calibrated within 1 dB of ideal radios, uncalibrated more than 6 dB
- * worse than calibrated; b210-shared-ref calibrated under +18 dB, heard = sent in every round. */
+/* Issue 10's long burst: M = 1024, 20 000 reals (14 data symbols), otherwise as above. The runs
+ * without calibration score rounds 65-140 (76 rounds, the tracker's window full): they are 11-27
+ * dB off, far beyond what 76 rounds leave uncertain. Measured over the §5 floor: ideal radios
+ * +0.72 dB (+5.67 before §4.1/§6.2's estimate and precoder); b210-free tracked and calibrated
+ * +4.07 dB, untracked and uncalibrated +15.40 dB; b210-shared-ref calibrated +15.94 dB (the
+ * server's ADC at 10 dB back-off clips the coherent preamble and pilots: issue 10 §4's
+ * receiver), uncalibrated +42.99 dB. */
 AM_TEST(m1024_long_bursts, slow)
 {
-    outcome id, f1, f0, s1;
-    run_case_m(RADIOS_IDEAL, "ideal", 0, 1024, 20000, 300, 100, &id);
-    run_case_m(RADIOS_B210, "b210-free", 1, 1024, 20000, 300, 100, &f1);
-    run_case_m(RADIOS_B210, "b210-free", 0, 1024, 20000, 300, 100, &f0);
-    run_case_m(RADIOS_B210, "b210-shared-ref", 1, 1024, 20000, 300, 100, &s1);
+    const scen s_id = {"ideal", 0, 0, 64, 1024, 20000, 300, 100};
+    scen s_f1 = s_id, s_f0 = s_id, s_s1 = s_id, s_s0 = s_id;
+    s_f1.profile = s_f0.profile = "b210-free";
+    s_s1.profile = s_s0.profile = "b210-shared-ref";
+    s_f1.cal = s_s1.cal = 1;
+    s_f0.track = 0;
+    s_f0.R = s_s0.R = 140;
+    s_f0.from = s_s0.from = 64;
+    outcome id, f1, f0, s1, s0;
     if (verbose())
-        printf("K 10 M 1024 L 20000 20 dB g_th 0, rounds 101-300 over the §5 floor: ideal radios "
-               "%+.2f dB; b210-free calibrated %+.2f (worst round %+.2f), uncalibrated %+.2f; "
-               "b210-shared-ref calibrated %+.2f\n",
-               id.excess_db, f1.excess_db, f1.worst_db, f0.excess_db, s1.excess_db);
-    AM_CHECK(f1.excess_db - id.excess_db < 1.0, "b210-free calibrated %+.2f dB, ideal %+.2f dB",
-             f1.excess_db, id.excess_db);
+        printf("K 10 M 1024 L 20000 20 dB g_th 0:\n");
+    run_scen(&s_id, &id);
+    run_scen(&s_f1, &f1);
+    run_scen(&s_f0, &f0);
+    run_scen(&s_s1, &s1);
+    run_scen(&s_s0, &s0);
+    AM_CHECK(id.excess_db < 1.2, "ideal radios %+.2f dB over the floor", id.excess_db);
+    AM_CHECK(f1.excess_db < 4.6, "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
     AM_CHECK(f0.excess_db - f1.excess_db > 6.0, "b210-free uncalibrated %+.2f dB, calibrated %+.2f",
              f0.excess_db, f1.excess_db);
-    AM_CHECK(s1.excess_db < 18.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
-    AM_CHECK(f1.heard_ok == 300 && s1.heard_ok == 300 && f0.heard_ok == 300,
-             "heard = sent in %u, %u rounds", f1.heard_ok, s1.heard_ok);
+    AM_CHECK(s1.excess_db < 17.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
+    AM_CHECK(s0.excess_db - s1.excess_db > 20.0,
+             "b210-shared-ref uncalibrated %+.2f dB, calibrated %+.2f", s0.excess_db, s1.excess_db);
+    AM_CHECK(f1.heard_ok == 300 && s1.heard_ok == 300 && f0.heard_ok == 140 && s0.heard_ok == 140,
+             "heard = sent in %u, %u, %u, %u rounds", f1.heard_ok, s1.heard_ok, f0.heard_ok,
+             s0.heard_ok);
 }
 
 /* A calibrated round's capture (§7: airmeta:cal_slots = K) replays through `airmeta replay`'s code
