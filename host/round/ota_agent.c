@@ -24,9 +24,8 @@ struct ota_agent {
     double *w;              /* nu: the beacon's energy per used bin, sum over its blocks of |X|^2
                                (the raw estimate's noise there is N0 / w) */
     double complex *A;      /* nu x ns: the lag vectors e^{-j 2 pi i l / M} on the used bins */
-    double complex *G, *Gi; /* ns x ns: A^H W A and its inverse (the lags' noise / N0) */
-    double *lev;            /* nu: [A Gi A^H]_uu: the full fit's error variance per bin / N0 */
-    double complex *b, *t;  /* ns: A^H W h, the lags' amplitudes */
+    double complex *G;      /* ns x ns: A^H W A */
+    double complex *b, *t;  /* ns: A^H W h, a span's lag amplitudes */
     double complex *Gs, *C, *Ci; /* ns x ns: the kept lags' Gram matrix, its Cholesky factor and
                                     inverse */
     double *var;            /* M: the estimate's error variance per used bin (0 elsewhere) */
@@ -47,8 +46,6 @@ void ota_agent_destroy(ota_agent *q)
     free(q->w);
     free(q->A);
     free(q->G);
-    free(q->Gi);
-    free(q->lev);
     free(q->b);
     free(q->t);
     free(q->Gs);
@@ -113,8 +110,8 @@ static void chol_inverse(const double complex *C, unsigned k, double complex *Ci
 }
 
 /* The smoothing basis (docs/air-interface.md §6.2): w (the beacon's energy per used bin), the lag
- * vectors A (lags -2 .. ns-3), G = A^H W A, its inverse and the full fit's leverage per bin.
- * AM_EINVAL if the lags are not independent on the used bins. */
+ * vectors A (lags -2 .. ns-3) and G = A^H W A. AM_EINVAL if the lags are not independent on the
+ * used bins. */
 static am_status make_basis(ota_agent *q)
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
@@ -144,18 +141,6 @@ static am_status make_basis(ota_agent *q)
     if (!cholesky(q->G, ns, q->C))
         return AM_FAIL(AM_EINVAL, "agent: smooth = %u lags are not independent on the %u used bins",
                        ns, nu);
-    chol_inverse(q->C, ns, q->Gi, q->b);
-    for (unsigned u = 0; u < nu; u++) {
-        const double complex *au = q->A + (size_t)u * ns;
-        double e = 0.0;
-        for (unsigned l = 0; l < ns; l++) {
-            double complex r = 0.0;
-            for (unsigned m = 0; m < ns; m++)
-                r += q->Gi[(size_t)l * ns + m] * conj(au[m]);
-            e += creal(au[l] * r);
-        }
-        q->lev[u] = e;
-    }
     return AM_OK;
 }
 
@@ -189,15 +174,13 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->w = malloc(nu * sizeof *q->w);
     q->A = malloc(nu * ns * sizeof *q->A);
     q->G = malloc(ns * ns * sizeof *q->G);
-    q->Gi = malloc(ns * ns * sizeof *q->Gi);
-    q->lev = malloc(nu * sizeof *q->lev);
     q->b = malloc(ns * sizeof *q->b);
     q->t = malloc(ns * sizeof *q->t);
     q->Gs = malloc(ns * ns * sizeof *q->Gs);
     q->C = malloc(ns * ns * sizeof *q->C);
     q->Ci = malloc(ns * ns * sizeof *q->Ci);
     q->var = calloc(q->M, sizeof *q->var);
-    if (!q->w || !q->A || !q->G || !q->Gi || !q->lev || !q->b || !q->t || !q->Gs ||
+    if (!q->w || !q->A || !q->G || !q->b || !q->t || !q->Gs ||
         !q->C || !q->Ci || !q->var) {
         s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
         goto fail;
@@ -246,23 +229,44 @@ const phy_frame *ota_agent_frame(const ota_agent *q)
     return q ? q->frame : NULL;
 }
 
+/* The energy the least-squares fit on lags lo .. lo+k-1 explains, b_S^H G_S^{-1} b_S (weighted);
+ * leaves the Cholesky factor of G_S in q->C and G_S^{-1} b_S in q->t. -1 if G_S is singular. */
+static double span_energy(ota_agent *q, unsigned lo, unsigned k)
+{
+    const unsigned ns = q->ns;
+    for (unsigned i = 0; i < k; i++) {
+        for (unsigned j = 0; j < k; j++)
+            q->Gs[(size_t)i * k + j] = q->G[(size_t)(lo + i) * ns + lo + j];
+        q->t[i] = q->b[lo + i];
+    }
+    if (!cholesky(q->Gs, k, q->C))
+        return -1.0;
+    chol_solve(q->C, k, q->t);
+    double e = 0.0;
+    for (unsigned i = 0; i < k; i++)
+        e += creal(conj(q->b[lo + i]) * q->t[i]);
+    return e;
+}
+
 /* The channel estimate (the agent's DSP, docs/air-interface.md §6.2) from the raw per-bin estimate
- * h (noise N0 / w[u] on used bin u, n0 = the beacon's N0): the weighted least-squares fit of the
- * used bins by the impulse-response lags -2 .. smooth-1, t = G^{-1} A^H W h; the lags whose power
- * stands out of their own noise (|t_l|^2 > OTA_AGENT_LAG_SEL N0 [G^{-1}]_ll) mark the channel's
- * span, widened by OTA_AGENT_LAG_MARGIN lags each side (within -2 .. smooth-1); the fit is redone
- * on that span alone (the noise of a lag the channel does not use is left out: about smooth + 2
- * over span of the noise power). out: M values, 0 on null bins; q->var: the estimate's error
- * variance per used bin, N0 [A_S G_S^{-1} A_S^H]_uu. No lag standing out: the full fit.
- * (Zeroing the lags of the IFFT of the band-limited estimate instead, as phy_beacon_rx's `smooth`
- * does, leaks: the guard bands spread every tap over all lags, and the truncation leaves a bias of
- * -21 dB even at M/2 lags.) */
+ * h (noise N0 / w[u] on used bin u, n0 = the beacon's N0), by weighted least squares on a span of
+ * the impulse-response lags -2 .. smooth-1 (b = A^H W h): the span starts at the lag of the
+ * largest |b_l| and grows one lag at a time, left or right, whichever explains more energy, while
+ * that lag explains more than OTA_AGENT_LAG_SEL N0 (a lag of noise alone explains N0 on average;
+ * a step of two lags is tried when one is not enough, bridging a weak tap, and must explain
+ * OTA_AGENT_LAG_SEL N0 per lag); then widened by OTA_AGENT_LAG_MARGIN lags each side. out: M
+ * values, 0 on null bins; q->var: the estimate's error variance per used bin,
+ * N0 [A_S G_S^{-1} A_S^H]_uu. The noise of the lags the channel does not use stays out: about
+ * (smooth + 2) / span of the noise power of the fit over every lag. (Zeroing the lags of the
+ * IFFT of the band-limited estimate instead, as phy_beacon_rx's `smooth` does, leaks: the guard
+ * bands spread every tap over all lags, and the truncation leaves a bias of -21 dB even at M/2
+ * lags.) */
 #define OTA_AGENT_LAG_SEL 6.0
 #define OTA_AGENT_LAG_MARGIN 1u
 static void smooth(ota_agent *q, const float complex *h, double n0, float complex *out)
 {
     const unsigned nu = q->nu, ns = q->ns;
-    double complex *b = q->b, *t = q->t;
+    double complex *b = q->b;
     for (unsigned l = 0; l < ns; l++)
         b[l] = 0.0;
     for (unsigned u = 0; u < nu; u++) {
@@ -271,59 +275,67 @@ static void smooth(ota_agent *q, const float complex *h, double n0, float comple
         for (unsigned l = 0; l < ns; l++)
             b[l] += conj(au[l]) * hu;
     }
-    unsigned lo = ns, hi = 0;
+    unsigned lo = 0;
+    double pk = -1.0;
     for (unsigned l = 0; l < ns; l++) {
-        double complex v = 0.0;
-        for (unsigned m = 0; m < ns; m++)
-            v += q->Gi[(size_t)l * ns + m] * b[m];
-        t[l] = v;
-        if (creal(v * conj(v)) > OTA_AGENT_LAG_SEL * n0 * creal(q->Gi[(size_t)l * ns + l])) {
-            lo = l < lo ? l : lo;
-            hi = l;
+        const double p = creal(b[l] * conj(b[l]));
+        if (p > pk) {
+            pk = p;
+            lo = l;
         }
     }
+    unsigned k = 1;
+    double e = span_energy(q, lo, k);
+    const double th = OTA_AGENT_LAG_SEL * n0;
+    for (;;) {
+        unsigned best_lo = lo, best_k = k;
+        double best = e;
+        for (unsigned step = 1; step <= 2 && best_k == k; step++) {
+            if (lo >= step) { /* left */
+                const double v = span_energy(q, lo - step, k + step);
+                if (v - e > step * th && v > best) {
+                    best = v;
+                    best_lo = lo - step;
+                    best_k = k + step;
+                }
+            }
+            if (lo + k + step <= ns) { /* right */
+                const double v = span_energy(q, lo, k + step);
+                if (v - e > step * th && v > best) {
+                    best = v;
+                    best_lo = lo;
+                    best_k = k + step;
+                }
+            }
+        }
+        if (best_k == k)
+            break;
+        lo = best_lo;
+        k = best_k;
+        e = best;
+    }
+    const unsigned hi0 = lo + k - 1;
+    lo = lo > OTA_AGENT_LAG_MARGIN ? lo - OTA_AGENT_LAG_MARGIN : 0;
+    k = (hi0 + OTA_AGENT_LAG_MARGIN < ns ? hi0 + OTA_AGENT_LAG_MARGIN : ns - 1) - lo + 1;
     memset(out, 0, q->M * sizeof *out);
-    unsigned k = 0;
-    if (lo <= hi) {
-        lo = lo > OTA_AGENT_LAG_MARGIN ? lo - OTA_AGENT_LAG_MARGIN : 0;
-        hi = hi + OTA_AGENT_LAG_MARGIN < ns ? hi + OTA_AGENT_LAG_MARGIN : ns - 1;
-        k = hi - lo + 1;
-    }
-    double complex *Gs = q->Gs, *C = q->C, *Ci = q->Ci;
-    if (k > 0 && k < ns) {
-        for (unsigned i = 0; i < k; i++)
-            for (unsigned j = 0; j < k; j++)
-                Gs[(size_t)i * k + j] = q->G[(size_t)(lo + i) * ns + lo + j];
-        if (!cholesky(Gs, k, C))
-            k = 0; /* cannot happen for a subset of independent lags; the full fit then */
-    }
-    if (k == 0 || k == ns) {
-        for (unsigned u = 0; u < nu; u++) {
-            const double complex *au = q->A + (size_t)u * ns;
-            double complex v = 0.0;
-            for (unsigned l = 0; l < ns; l++)
-                v += au[l] * t[l];
-            out[q->ubins[u]] = (float complex)v;
-            q->var[q->ubins[u]] = n0 * q->lev[u];
-        }
-        return;
-    }
-    double complex *ts = b + lo; /* A_S^H W h: the span's part of b, solved in place */
-    chol_solve(C, k, ts);
-    chol_inverse(C, k, Ci, t);
+    if (span_energy(q, lo, k) < 0.0)
+        return; /* cannot happen: any set of the independent lags (make_basis) is independent */
+    const double complex *ts = q->t, *C = q->C;
+    double complex *Ci = q->Ci;
+    chol_inverse(C, k, Ci, b); /* b is not needed any more */
     for (unsigned u = 0; u < nu; u++) {
         const double complex *au = q->A + (size_t)u * ns + lo;
         double complex v = 0.0;
-        double e = 0.0;
+        double ev = 0.0;
         for (unsigned i = 0; i < k; i++) {
             v += au[i] * ts[i];
             double complex r = 0.0;
             for (unsigned j = 0; j < k; j++)
                 r += Ci[(size_t)i * k + j] * conj(au[j]);
-            e += creal(au[i] * r);
+            ev += creal(au[i] * r);
         }
         out[q->ubins[u]] = (float complex)v;
-        q->var[q->ubins[u]] = n0 * e;
+        q->var[q->ubins[u]] = n0 * ev;
     }
 }
 

@@ -133,12 +133,11 @@ static void run_scen(const scen *sc, outcome *o)
 
 /* Issue 10's case (K = 10, M = 256, 2048 reals, 20 dB, g_th 0, rms rule, 300 rounds, the last
  * 200 scored; radio seed 5, payload seed 8; docs/impairments.md has the table). Measured over the
- * §5 floor: ideal radios +1.48 dB (the agents' channel-estimate error, §4.1/§6.2: +5.72 dB with the
- * unweighted fit over all lags and the plain inversion); b210-shared-ref calibrated +3.69 dB, of
- * which the server receiver's IQ image is ~1.5 dB (without it +2.15 dB: issue 10 §4's receiver),
- * uncalibrated +42.96 dB; b210-free tracked and calibrated +5.92 dB, untracked and uncalibrated
- * +43.18 dB. Issue 10 asks 2 dB (b210-shared-ref) and 3 dB (b210-free): not reached yet; the
- * bounds hold what is measured. */
+ * §5 floor: ideal radios +1.49 dB (the agents' channel-estimate error, §4.1/§6.2: +5.72 dB with the
+ * unweighted fit over all lags and the plain inversion); b210-shared-ref calibrated +2.24 dB
+ * (+2.10 without the server's RX IQ imbalance), uncalibrated +42.97 dB; b210-free tracked and
+ * calibrated +4.99 dB, untracked and uncalibrated +43.17 dB. Issue 10 asks 2 dB (b210-shared-ref)
+ * and 3 dB (b210-free): not reached yet at M = 256; the bounds hold what is measured. */
 AM_TEST(b210_shared_ref_converges, slow)
 {
     const scen s_id = {"ideal", 0, 0, 64, 256, 2048, 300, 100};
@@ -158,12 +157,12 @@ AM_TEST(b210_shared_ref_converges, slow)
     run_scen(&s_f1, &f1);
     run_scen(&s_f0, &f0);
     AM_CHECK(id.excess_db < 1.8, "ideal radios %+.2f dB over the floor", id.excess_db);
-    AM_CHECK(cq.excess_db - id.excess_db < 1.0, /* measured 0.67 */
+    AM_CHECK(cq.excess_db - id.excess_db < 1.0, /* measured 0.61 */
              "calibrated b210 (no IQ) %+.2f dB vs ideal radios %+.2f dB", cq.excess_db,
              id.excess_db);
-    AM_CHECK(c1.excess_db < 4.2, "calibrated b210-shared-ref %+.2f dB over the floor",
+    AM_CHECK(c1.excess_db < 2.6, "calibrated b210-shared-ref %+.2f dB over the floor",
              c1.excess_db);
-    AM_CHECK(f1.excess_db < 6.5, "tracked and calibrated b210-free %+.2f dB over the floor",
+    AM_CHECK(f1.excess_db < 5.4, "tracked and calibrated b210-free %+.2f dB over the floor",
              f1.excess_db);
     AM_CHECK(c0.excess_db > 30.0, "uncalibrated b210-shared-ref only %+.2f dB over the floor",
              c0.excess_db);
@@ -281,12 +280,12 @@ AM_TEST(state_resumes, unit)
 }
 
 /* Issue 10's long burst: M = 1024, 20 000 reals (14 data symbols), otherwise as above. The runs
- * without calibration score rounds 65-140 (76 rounds, the tracker's window full): they are 11-27
+ * without calibration score rounds 65-140 (76 rounds, the tracker's window full): they are 13-37
  * dB off, far beyond what 76 rounds leave uncertain. Measured over the §5 floor: ideal radios
- * +0.72 dB (+5.67 before §4.1/§6.2's estimate and precoder); b210-free tracked and calibrated
- * +4.07 dB, untracked and uncalibrated +15.40 dB; b210-shared-ref calibrated +15.94 dB (the
- * server's ADC at 10 dB back-off clips the coherent preamble and pilots: issue 10 §4's
- * receiver), uncalibrated +42.99 dB. */
+ * +0.73 dB (+5.67 before §4.1/§6.2's estimate and precoder); b210-free tracked and calibrated
+ * +2.04 dB (issue 10's bound: 3 dB), untracked and uncalibrated +15.24 dB; b210-shared-ref
+ * calibrated +6.19 dB (the server's ADC at 10 dB back-off clips the coherent preamble and
+ * pilots: issue 10 §4's receiver), uncalibrated +42.99 dB. */
 AM_TEST(m1024_long_bursts, slow)
 {
     const scen s_id = {"ideal", 0, 0, 64, 1024, 20000, 300, 100};
@@ -305,12 +304,12 @@ AM_TEST(m1024_long_bursts, slow)
     run_scen(&s_f0, &f0);
     run_scen(&s_s1, &s1);
     run_scen(&s_s0, &s0);
-    AM_CHECK(id.excess_db < 1.2, "ideal radios %+.2f dB over the floor", id.excess_db);
-    AM_CHECK(f1.excess_db < 4.6, "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
-    AM_CHECK(f0.excess_db - f1.excess_db > 6.0, "b210-free uncalibrated %+.2f dB, calibrated %+.2f",
+    AM_CHECK(id.excess_db < 1.1, "ideal radios %+.2f dB over the floor", id.excess_db);
+    AM_CHECK(f1.excess_db < 2.5, "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
+    AM_CHECK(f0.excess_db - f1.excess_db > 10.0, "b210-free uncalibrated %+.2f dB, calibrated %+.2f",
              f0.excess_db, f1.excess_db);
-    AM_CHECK(s1.excess_db < 17.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
-    AM_CHECK(s0.excess_db - s1.excess_db > 20.0,
+    AM_CHECK(s1.excess_db < 7.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
+    AM_CHECK(s0.excess_db - s1.excess_db > 30.0,
              "b210-shared-ref uncalibrated %+.2f dB, calibrated %+.2f", s0.excess_db, s1.excess_db);
     AM_CHECK(f1.heard_ok == 300 && s1.heard_ok == 300 && f0.heard_ok == 140 && s0.heard_ok == 140,
              "heard = sent in %u, %u, %u, %u rounds", f1.heard_ok, s1.heard_ok, f0.heard_ok,
