@@ -306,7 +306,8 @@ static am_status host_second(uhd_h *h, int64_t *secs)
 }
 
 /* One time base for all radios: the device time is UTC seconds, set at the next PPS edge from the
- * GPSDO's gps_time (read just after an edge, +1: UHD's sync_to_gps) or from this host's clock,
+ * GPSDO's gps_time (UHD's gps_ctrl returns the second of the GPSDO's next NMEA time, sent just
+ * after an edge, so + 1 is the edge after it: UHD's sync_to_gps) or from this host's clock,
  * then checked at the edge where it latched: the device's time at that edge must be the
  * reference's second, whole. A radio whose time disagrees is refused. */
 static am_status sync_time(uhd_h *h, const char *how)
@@ -338,9 +339,15 @@ static am_status sync_time(uhd_h *h, const char *how)
     UHD_CALL(h, uhd_usrp_set_time_next_pps, h->usrp, sec + 1, 0.0, 0);
     radio_time e;
     int64_t ref = 0;
-    if ((s = wait_pps_edge(h, &e)) != AM_OK)
+    if ((s = wait_pps_edge(h, NULL)) != AM_OK)
         return s;
-    if ((s = gps ? gps_second(h, &ref) : host_second(h, &ref)) != AM_OK)
+    /* the reference's second and the device's time at the same edge: gps_time waits for the
+     * GPSDO's next sentence (after the edge), so it is read first and the last-PPS time after it
+     * (as sync_to_gps checks); the host's clock is read right after the edge */
+    if (gps && (s = gps_second(h, &ref)) != AM_OK)
+        return s;
+    UHD_CALL(h, uhd_usrp_get_time_last_pps, h->usrp, 0, &e.secs, &e.frac);
+    if (!gps && (s = host_second(h, &ref)) != AM_OK)
         return s;
     if (e.secs != ref || e.frac != 0.0)
         return AM_FAIL(AM_EDEVICE,

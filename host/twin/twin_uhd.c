@@ -844,11 +844,25 @@ uhd_error uhd_usrp_get_mboard_sensor(uhd_usrp_handle h,
         return ok();
     }
     if (h->cfg.gpsdo && strcmp(name, "gps_time") == 0) {
-        /* the GPS second now, as UTC seconds since 1970 like UHD's gps_time (the air's PPS is
-         * GPS time, its seconds the host's UTC seconds) */
-        v->type = UHD_SENSOR_VALUE_INTEGER;
-        v->i = (int)(h->utc0 + floor_div(T, h->fs));
-        return ok();
+        /* UHD's gps_ctrl waits for the next GPRMC sentence (up to 1.3 s, twice) and returns its
+         * time, seconds since 1970: the GPSDO sends it after each PPS edge (here 0.1 s after,
+         * assumed), naming that edge's second; the air's seconds are UTC seconds */
+        const int64_t lat = h->fs / 10;
+        for (int tries = 0; tries < 2; tries++) {
+            int64_t k = floor_div(T - lat, h->fs) + 1, due = k * h->fs + lat;
+            twin_air_rep rep;
+            int64_t tmo = h->fs * 13 / 10;
+            if ((e = air_call(h, (twin_air_req){.op = TWIN_AIR_WAIT, .a = due, .b = tmo}, NULL, 0,
+                              &rep, NULL)) != UHD_ERROR_NONE)
+                return e;
+            T = rep.t;
+            if (T >= due) {
+                v->type = UHD_SENSOR_VALUE_INTEGER;
+                v->i = (int)(h->utc0 + k);
+                return ok();
+            }
+        }
+        return err(UHD_ERROR_VALUE, "ValueError: get_time: Timeout after no valid message found");
     }
     return err(UHD_ERROR_LOOKUP, "LookupError: Path not found in tree: /mboards/0/sensors/%s",
                name);
