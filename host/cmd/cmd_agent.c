@@ -66,14 +66,15 @@ typedef struct agent_tasks {
 } agent_tasks;
 
 /* The agent's state at the start of round `round` (see the top). Anything else an agent carries
- * from one round to the next (e.g. a carrier-offset tracker, host/round/ota_agent.h, if the
- * networked agent uses one) must be kept here and in --state too, or a resumed run is no longer
- * the uninterrupted one (tests/cli/net_resume.sh compares them byte for byte). */
+ * from one round to the next must be kept here and in --state too, or a resumed run is no longer
+ * the uninterrupted one (tests/cli/net_resume.sh compares them byte for byte): the carrier-offset
+ * tracker and the calibration correction A are (net_agent_carry_*). */
 typedef struct agent_snap {
     int valid;
     uint32_t round;
     am_rng rng;
-    float *m; /* D */
+    float *m;             /* D */
+    unsigned char *carry; /* net_agent_carry_size: tracker and A */
 } agent_snap;
 
 typedef struct agent_state {
@@ -93,14 +94,15 @@ typedef struct agent_state {
     agent_tasks tasks;
     net_agent *na;
     am_rng rng;
-    size_t D, blen, dl_cap;
+    size_t D, blen, dl_cap, carry_n;
     float *theta, *u, *v, *m, *x, *del;
     float complex *burst, *dl;
+    unsigned char *carry; /* carry_n: scratch for net_agent_carry_* */
     /* the round in flight */
     int pending, sent;
     uint32_t pend_round;
     float peak, power, loss;
-    uint64_t rounds, applied, not_applied, deaf;
+    uint64_t rounds, applied, not_applied, deaf, cals, heard;
     agent_snap *snap; /* keep_rounds */
     int have_model;
     uint32_t last_model; /* the last MODEL's round */
@@ -164,34 +166,38 @@ static void state_free(agent_state *s)
     free(s->del);
     free(s->burst);
     free(s->dl);
+    free(s->carry);
     if (s->snap)
-        for (unsigned i = 0; i < s->o.keep_rounds; i++)
+        for (unsigned i = 0; i < s->o.keep_rounds; i++) {
             free(s->snap[i].m);
+            free(s->snap[i].carry);
+        }
     free(s->snap);
     free(s->state_buf);
 }
 
 /* --state FILE after the checkpoint header (this machine's byte order):
- *   u32 magic 0x53474141 ("AAGS"), u32 version 2, u32 agent id, u32 n,
+ *   u32 magic 0x53474141 ("AAGS"), u32 version 3, u32 agent id, u32 n,
  *   the live state: u32 pending, u32 pend_round, u64 rng[4], f32 m[D], f32 v[D], f32 delivered[D]
- *   (the round in flight, whose verdict is not known yet: resolved by the next MODEL),
- *   then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D].
+ *   (the round in flight, whose verdict is not known yet: resolved by the next MODEL), carry C
+ *   (net_agent_carry_save: u32 n, u32 head, f64 tracked offsets[64], f32 A[8][2]),
+ *   then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D], carry C.
  * It is rewritten when a state is kept, when a round's update is made (before its STATUS) and
  * when its burst is made (before it is sent): whatever the server applied before a crash, the
  * file has what the agent needs to go on from the server's checkpoint. The header's config_crc is
  * the CRC-32 of the id and the run's learner block (WELCOME): another run's or agent's file is
  * refused. */
 #define AGENT_STATE_MAGIC 0x53474141u
-#define AGENT_STATE_VERSION 2u
+#define AGENT_STATE_VERSION 3u
 
 static size_t snap_bytes(const agent_state *s)
 {
-    return 8 + sizeof(am_rng) + 4 * s->D;
+    return 8 + sizeof(am_rng) + 4 * s->D + s->carry_n;
 }
 
 static size_t live_bytes(const agent_state *s)
 {
-    return 16 + 8 + sizeof(am_rng) + 12 * s->D;
+    return 16 + 8 + sizeof(am_rng) + 12 * s->D + s->carry_n;
 }
 
 static void put_f(unsigned char **p, const void *v, size_t n)
@@ -211,6 +217,8 @@ static am_status state_write(agent_state *s)
     put_f(&p, s->m, 4 * s->D);
     put_f(&p, s->v, 4 * s->D);
     put_f(&p, s->del, 4 * s->D);
+    net_agent_carry_save(s->na, s->carry);
+    put_f(&p, s->carry, s->carry_n);
     uint32_t n = 0, last = 0;
     for (unsigned i = 0; i < s->o.keep_rounds; i++)
         if (s->snap[i].valid) {
@@ -219,6 +227,7 @@ static am_status state_write(agent_state *s)
             put_f(&p, rr, 8);
             put_f(&p, &c->rng, sizeof c->rng);
             put_f(&p, c->m, 4 * s->D);
+            put_f(&p, c->carry, s->carry_n);
             last = n++ ? (c->round > last ? c->round : last) : c->round;
         }
     memcpy((unsigned char *)s->state_buf + 12, &n, 4);
@@ -271,17 +280,28 @@ static am_status state_read(agent_state *s)
     }
     memcpy(lv, p, 12 * s->D);
     p += 12 * s->D;
+    memcpy(s->carry, p, s->carry_n);
+    p += s->carry_n;
     int ok = rng_ok(&live) && fl_vec_finite(lv, 3 * s->D);
-    for (uint32_t i = 0; ok && i < h[3]; i++, p += snap_bytes(s)) {
+    /* the carried states validated by loading them (the live one last, kept) */
+    am_status cs = AM_OK;
+    for (uint32_t i = 0; ok && cs == AM_OK && i < h[3]; i++, p += snap_bytes(s)) {
         agent_snap *c = &s->snap[i];
         memcpy(&c->round, p, 4);
         memcpy(&c->rng, p + 8, sizeof c->rng);
         memcpy(c->m, p + 8 + sizeof c->rng, 4 * s->D);
+        memcpy(c->carry, p + 8 + sizeof c->rng + 4 * s->D, s->carry_n);
         ok = rng_ok(&c->rng) && fl_vec_finite(c->m, s->D);
+        if (ok)
+            cs = net_agent_carry_load(s->na, c->carry);
     }
+    if (ok && cs == AM_OK)
+        cs = net_agent_carry_load(s->na, s->carry);
     free(blob);
-    if (!ok) {
+    if (!ok || cs != AM_OK) {
         free(lv);
+        if (cs != AM_OK)
+            return am_error_wrap(cs, "--state %s", s->o.state);
         return AM_FAIL(AM_EFORMAT, "--state %s: a memory is not finite or an RNG is zero",
                        s->o.state);
     }
@@ -349,11 +369,16 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->tasks.fam = s->fam;
     s->tasks.id = s->o.id;
     am_rng_seed2(&s->rng, s->l.seed, s->o.id); /* agent k's stream, as fl_airfl */
-    net_agent_cfg ac = {
-        .nfft = w->nfft, .cp_len = w->cp, .payload_len = s->D, .smooth = 0, .cfo_comp = 1};
+    net_agent_cfg ac = {.nfft = w->nfft,
+                        .cp_len = w->cp,
+                        .payload_len = s->D,
+                        .smooth = 0,
+                        .cfo_comp = 1,
+                        .track = NET_AGENT_TRACK};
     if ((st = net_agent_create(&ac, &s->na)) != AM_OK)
         return st;
     s->blen = net_agent_burst_len(s->na);
+    s->carry_n = net_agent_carry_size(s->na);
     /* the downlink chunk: the beacon plus the emulator's lead, tail and delay spread */
     s->dl_cap = phy_beacon_len(net_agent_frame(s->na)) + 16 * (size_t)(w->nfft + w->cp) + 4096;
     const size_t D = s->D;
@@ -365,15 +390,17 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->del = malloc(D * sizeof *s->del);
     s->burst = malloc(s->blen * sizeof *s->burst);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
+    s->carry = malloc(s->carry_n);
     s->snap = calloc(s->o.keep_rounds, sizeof *s->snap);
     for (unsigned i = 0; s->snap && i < s->o.keep_rounds; i++)
-        if (!(s->snap[i].m = malloc(D * sizeof *s->m)))
+        if (!(s->snap[i].m = malloc(D * sizeof *s->m)) ||
+            !(s->snap[i].carry = malloc(s->carry_n)))
             return AM_FAIL(AM_ENOMEM, "agent: %u snapshots of D = %zu", s->o.keep_rounds, D);
     s->state_cap = live_bytes(s) + (size_t)s->o.keep_rounds * snap_bytes(s);
     if (s->o.state)
         s->state_buf = malloc(s->state_cap);
     if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl ||
-        !s->snap || (s->o.state && !s->state_buf))
+        !s->carry || !s->snap || (s->o.state && !s->state_buf))
         return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
     if (s->o.state) {
         unsigned char id[4 + sizeof w->learner];
@@ -491,6 +518,7 @@ static void snap_take(agent_state *s, uint32_t r)
     to->round = r;
     to->rng = s->rng;
     memcpy(to->m, s->m, s->D * sizeof *s->m);
+    net_agent_carry_save(s->na, to->carry);
     state_save(s);
 }
 
@@ -520,6 +548,7 @@ static void round_start(agent_state *s, uint32_t r, const ctrl_model *mo)
     if (sn) {
         s->rng = sn->rng;
         memcpy(s->m, sn->m, s->D * sizeof *s->m);
+        (void)net_agent_carry_load(s->na, sn->carry); /* saved by this agent: valid */
         s->pending = 0; /* that round's update is computed again */
         for (unsigned i = 0; i < s->o.keep_rounds; i++)
             if (s->snap[i].valid && s->snap[i].round > r)
@@ -621,7 +650,8 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
         st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, s->dl_cap, s->o.beacon_timeout, 0.05,
                                 &got, &gaps);
     if (st == AM_OK && !gaps)
-        st = net_agent_beacon(s->na, s->dl, got, w0, g->beacon_tick, g->rho, g->g_th, &bi);
+        st = net_agent_beacon(s->na, s->dl, got, w0, g->beacon_tick, g->rho, g->g_th, g->cal_slot,
+                              &bi);
     if (st == AM_EINVAL)
         return st;
     if (st != AM_OK || gaps || !bi.found) {
@@ -647,9 +677,11 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     }
     s->sent = 1;
     if (!s->o.quiet) {
-        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f, delay %" PRId64
-               ", %u bins truncated, burst of %zu samples on air at tick %" PRId64 "\n",
-               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo, bi.delta,
+        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
+               "delay %" PRId64 ", %u bins truncated, burst of %zu samples on air at tick %" PRId64
+               "\n",
+               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
+               (double)bi.cfo_used, bi.delta,
                bi.erased, s->blen, g->tx_tick);
         fflush(stdout);
     }
@@ -661,11 +693,17 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
 {
     if (!s->pending || s->pend_round != round)
         return AM_OK; /* a GO for a round we did not report: ignore */
-    if (g->cal_slots) /* docs/air-interface.md §8 over the network: v2, being implemented */
-        return AM_FAIL(AM_ENOTSUP,
-                       "agent %u: round %u: GO asks for calibration slot %u of %u; this agent "
-                       "does not send calibration blocks yet",
-                       s->o.id, round, g->cal_slot, g->cal_slots);
+    /* docs/air-interface.md §8.1: the round's calibration slots decide the burst's length */
+    am_status cs = net_agent_set_slots(s->na, g->cal_slots);
+    if (cs != AM_OK)
+        return cs;
+    if (net_agent_burst_len(s->na) != s->blen) {
+        float complex *b = realloc(s->burst, net_agent_burst_len(s->na) * sizeof *b);
+        if (!b)
+            return AM_FAIL(AM_ENOMEM, "agent: a burst of %zu samples", net_agent_burst_len(s->na));
+        s->burst = b;
+        s->blen = net_agent_burst_len(s->na);
+    }
     if (s->air)
         return on_go_air(s, round, g);
     const double deadline = monotime_s() + s->o.beacon_timeout;
@@ -682,7 +720,8 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
         int64_t tick = radio_time_to_ticks(t0, s->rate);
         if (tick + (int64_t)n < g->beacon_tick || tick > g->beacon_tick)
             continue; /* another round's downlink */
-        st = net_agent_beacon(s->na, s->dl, n, tick, g->beacon_tick, g->rho, g->g_th, &bi);
+        st = net_agent_beacon(s->na, s->dl, n, tick, g->beacon_tick, g->rho, g->g_th, g->cal_slot,
+                              &bi);
         if (st == AM_EFORMAT)
             continue; /* cannot happen after the radio's checks; never trusted */
         if (st != AM_OK)
@@ -712,12 +751,32 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     }
     s->sent = 1;
     if (!s->o.quiet) {
-        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f, delay %" PRId64
-               ", %u bins truncated, burst of %zu samples sent\n",
-               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo, bi.delta,
+        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
+               "delay %" PRId64 ", %u bins truncated, burst of %zu samples sent\n",
+               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
+               (double)bi.cfo_used, bi.delta,
                bi.erased, s->blen);
         fflush(stdout);
     }
+    return AM_OK;
+}
+
+/* CAL(r) (docs/air-interface.md §8.4): the correction A updated when heard; the state kept for
+ * round r + 1 (taken at COMMIT(r), which comes first) gets it too, so that a resumed server's
+ * repeat of round r + 1 starts from the A the uninterrupted run used. */
+static am_status on_cal(agent_state *s, uint32_t round, const ctrl_cal *c)
+{
+    if (!s->have_model || round != s->last_model)
+        return AM_OK; /* not about our last round: ignore */
+    am_status st = net_agent_cal(s->na, c);
+    if (st != AM_OK)
+        return st;
+    s->cals++;
+    s->heard += c->heard != 0;
+    agent_snap *sn = snap_find(s, round + 1);
+    if (sn)
+        net_agent_carry_save(s->na, sn->carry);
+    state_save(s);
     return AM_OK;
 }
 
@@ -805,6 +864,9 @@ static am_status agent_loop(agent_state *sp)
             sp->rounds++;
         } else if (welcomed && r.type == CTRL_GO) {
             if ((st = on_go(sp, r.round, &r.u.go)) != AM_OK)
+                return st;
+        } else if (welcomed && r.type == CTRL_CAL) {
+            if ((st = on_cal(sp, r.round, &r.u.cal)) != AM_OK)
                 return st;
         } else if (welcomed && r.type == CTRL_COMMIT) {
             if (sp->pending && sp->pend_round == r.round) {
@@ -936,9 +998,9 @@ int cmd_agent(int argc, char **argv)
         ctrl_stats cs;
         ctrl_get_stats(s.c, &cs);
         printf("agent %u: done: %" PRIu64 " rounds, %" PRIu64 " applied, %" PRIu64
-               " not applied (kept in memory), %" PRIu64 " beacons missed, %" PRIu64
-               " control messages rejected\n",
-               o->id, s.rounds, s.applied, s.not_applied, s.deaf, cs.rejected);
+               " not applied (kept in memory), %" PRIu64 " beacons missed, heard in %" PRIu64
+               " of %" PRIu64 " calibrations, %" PRIu64 " control messages rejected\n",
+               o->id, s.rounds, s.applied, s.not_applied, s.deaf, s.heard, s.cals, cs.rejected);
     }
     state_free(&s);
     return 0;

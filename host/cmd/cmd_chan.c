@@ -14,6 +14,7 @@
 #include "net/ctrl.h"
 #include "util/monotime.h"
 #include "net/net.h"
+#include "phy/cal.h"
 #include "phy/frame.h"
 #include "radio/radio.h"
 #include "run/flags.h"
@@ -41,6 +42,8 @@ typedef struct chan_state {
     net_chan *nc;
     unsigned M, cp, timing;
     size_t L, blen, bl, dl_cap, ul_cap;
+    size_t b0, bmax; /* bursts without calibration blocks and with one slot per agent (§8.1):
+                        a round's PLAN has one of them (blen) */
     float complex *beacon, *dl, *ul;
     float complex *bursts; /* K x blen */
     const float complex **txp;
@@ -150,7 +153,9 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
     s->M = w->nfft;
     s->cp = phy_frame_cp_len(f);
     s->L = (size_t)w->payload_len;
-    s->blen = phy_frame_burst_len(f, s->L);
+    s->blen = s->b0 = phy_frame_burst_len(f, s->L);
+    s->bmax = s->b0 + (size_t)phy_cal_blocks(phy_frame_n_used(f), s->o.agents, NULL) *
+                          phy_frame_block_len(f);
     s->bl = phy_frame_preamble_len(f);
     phy_frame_destroy(f);
     s->timing = s->o.timing == UINT32_MAX ? s->cp / 4 : s->o.timing;
@@ -172,24 +177,24 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
                        .common_cfo = (float)s->o.cfo,
                        .snr_db = (float)s->o.ch.snr_db,
                        .rho = 1.0f,
-                       .max_burst = s->blen,
+                       .max_burst = s->bmax,
                        .seed = s->o.seed,
                        .impair = &imp};
     if ((st = net_chan_create(&cc, &s->nc)) != AM_OK)
         return st;
     s->rho_now = 1.0f;
     s->dl_cap = net_chan_out_len(s->nc, s->bl);
-    s->ul_cap = net_chan_out_len(s->nc, s->blen);
+    s->ul_cap = net_chan_out_len(s->nc, s->bmax);
     const unsigned K = s->o.agents;
     s->beacon = malloc((s->bl + 1) * sizeof *s->beacon);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
     s->ul = malloc(s->ul_cap * sizeof *s->ul);
-    s->bursts = malloc((size_t)K * (s->blen + 1) * sizeof *s->bursts); /* rx_exact: n + 1 */
+    s->bursts = malloc((size_t)K * (s->bmax + 1) * sizeof *s->bursts); /* rx_exact: n + 1 */
     s->txp = calloc(K, sizeof *s->txp);
     s->got = calloc(K, 1);
     s->ids = calloc(K, sizeof *s->ids);
     if (!s->beacon || !s->dl || !s->ul || !s->bursts || !s->txp || !s->got || !s->ids)
-        return AM_FAIL(AM_ENOMEM, "chan: buffers for %u agents x %zu samples", K, s->blen);
+        return AM_FAIL(AM_ENOMEM, "chan: buffers for %u agents x %zu samples", K, s->bmax);
     return AM_OK;
 }
 
@@ -227,11 +232,12 @@ static am_status rx_exact(radio *r,
 static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
 {
     const unsigned K = s->o.agents;
-    if (p->nfft != s->M || p->cp != s->cp || p->burst_len != s->blen)
+    if (p->nfft != s->M || p->cp != s->cp || (p->burst_len != s->b0 && p->burst_len != s->bmax))
         return AM_FAIL(AM_EFORMAT,
                        "PLAN %u: numerology M %u cp %u burst %" PRIu64 " differs from the "
-                       "WELCOME's (M %u cp %u burst %zu)",
-                       round, p->nfft, p->cp, p->burst_len, s->M, s->cp, s->blen);
+                       "WELCOME's (M %u cp %u burst %zu, or %zu with calibration)",
+                       round, p->nfft, p->cp, p->burst_len, s->M, s->cp, s->b0, s->bmax);
+    s->blen = (size_t)p->burst_len;
     for (uint32_t i = 0; i < p->n; i++)
         if (ctrl_u32_at(p->ids, i) >= K)
             return AM_FAIL(AM_EFORMAT, "PLAN %u: agent %u of %u", round, ctrl_u32_at(p->ids, i), K);
@@ -274,7 +280,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
             unsigned k = ctrl_u32_at(p->ids, i);
             if (s->got[k])
                 continue;
-            float complex *b = s->bursts + (size_t)k * (s->blen + 1);
+            float complex *b = s->bursts + (size_t)k * (s->bmax + 1);
             unsigned skipped = 0;
             st = rx_exact(s->ag[k], b, s->blen, p->tx_tick, monotime_s() + 0.002, 0.002, &skipped);
             late += skipped;
@@ -288,7 +294,7 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     }
     uint32_t n = 0;
     for (unsigned k = 0; k < K; k++) {
-        s->txp[k] = s->got[k] ? s->bursts + (size_t)k * (s->blen + 1) : NULL;
+        s->txp[k] = s->got[k] ? s->bursts + (size_t)k * (s->bmax + 1) : NULL;
         if (s->got[k])
             s->ids[n++] = k;
     }

@@ -10,6 +10,7 @@
 
 #include "util/monotime.h"
 #include "round/ota_agent.h"
+#include "phy/cal.h"
 #include "phy/chan.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -52,11 +53,15 @@ void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg)
  * ------------------------------------------------------------------------------------------- */
 struct net_agent {
     ota_agent *ag;
+    net_agent_cfg cfg;   /* cal_slots: the slots ag was made for */
     unsigned cp;
     size_t L;
     float complex *p;    /* M: the precoder of the last beacon */
     ota_agent_link link; /* link.found: p is valid */
     int64_t beacon_tick;
+    /* carried from round to round (net_agent_carry_*) */
+    ota_agent_track trk;                /* cfg.track > 0: the carrier-offset tracker */
+    float complex A[PHY_CAL_Q];         /* §8.4: the correction per sub-band */
 };
 
 void net_agent_destroy(net_agent *q)
@@ -68,6 +73,28 @@ void net_agent_destroy(net_agent *q)
     free(q);
 }
 
+/* The DSP object for q->cfg (its cal_slots decide the burst's calibration blocks). */
+static am_status agent_dsp(net_agent *q)
+{
+    const net_agent_cfg *cfg = &q->cfg;
+    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5) */
+    const ota_agent_cfg ac = {.nfft = cfg->nfft,
+                              .cp_len = cfg->cp_len,
+                              .payload_len = cfg->payload_len,
+                              .smooth = cfg->smooth ? cfg->smooth : q->cp,
+                              .cfo_comp = cfg->cfo_comp,
+                              .phase_only = 0,
+                              .cal_slots = cfg->cal_slots};
+    ota_agent *ag = NULL;
+    am_status s = ota_agent_create(&ac, &ag);
+    if (s != AM_OK)
+        return s;
+    ota_agent_destroy(q->ag);
+    q->ag = ag;
+    q->link.found = 0; /* a precoder of the old object is not used with the new one */
+    return AM_OK;
+}
+
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
 {
     if (!cfg || !out)
@@ -75,6 +102,12 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     *out = NULL;
     if (cfg->payload_len == 0)
         return AM_FAIL(AM_EINVAL, "net_agent: payload length 0");
+    if (cfg->track > OTA_AGENT_TRACK_MAX)
+        return AM_FAIL(AM_EINVAL, "net_agent: track %u beacons is outside 0..%u", cfg->track,
+                       OTA_AGENT_TRACK_MAX);
+    if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
+        return AM_FAIL(AM_EINVAL, "net_agent: %u calibration slots (0..%u)", cfg->cal_slots,
+                       PHY_CAL_SLOTS_MAX);
     phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
     am_status s = phy_frame_validate(&fc);
     if (s != AM_OK)
@@ -82,16 +115,13 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     net_agent *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
+    q->cfg = *cfg;
     q->cp = cfg->cp_len ? cfg->cp_len : cfg->nfft / 8;
     q->L = cfg->payload_len;
-    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5) */
-    const ota_agent_cfg ac = {.nfft = cfg->nfft,
-                              .cp_len = cfg->cp_len,
-                              .payload_len = cfg->payload_len,
-                              .smooth = cfg->smooth ? cfg->smooth : q->cp,
-                              .cfo_comp = cfg->cfo_comp,
-                              .phase_only = 0};
-    if ((s = ota_agent_create(&ac, &q->ag)) != AM_OK) {
+    ota_agent_track_init(&q->trk, cfg->track ? cfg->track : 1);
+    for (unsigned i = 0; i < PHY_CAL_Q; i++)
+        q->A[i] = 1.0f;
+    if ((s = agent_dsp(q)) != AM_OK) {
         net_agent_destroy(q);
         return s;
     }
@@ -101,6 +131,95 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
         return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");
     }
     *out = q;
+    return AM_OK;
+}
+
+am_status net_agent_set_slots(net_agent *q, unsigned slots)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_slots: NULL");
+    if (slots > PHY_CAL_SLOTS_MAX)
+        return AM_FAIL(AM_EINVAL, "net_agent: %u calibration slots (0..%u)", slots,
+                       PHY_CAL_SLOTS_MAX);
+    if (slots == q->cfg.cal_slots)
+        return AM_OK;
+    const unsigned was = q->cfg.cal_slots;
+    q->cfg.cal_slots = slots;
+    am_status s = agent_dsp(q);
+    if (s != AM_OK)
+        q->cfg.cal_slots = was;
+    return s;
+}
+
+am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
+{
+    if (!q || !c)
+        return AM_FAIL(AM_EINVAL, "net_agent_cal: NULL argument");
+    if (c->q != PHY_CAL_Q || !(c->mu > 0.0f && c->mu <= 1.0f))
+        return AM_FAIL(AM_EFORMAT, "CAL: %u sub-bands (want %u), mu %g", c->q, PHY_CAL_Q,
+                       (double)c->mu);
+    if (!c->heard)
+        return AM_OK; /* §8.4: A changes only with a measurement */
+    float complex E[PHY_CAL_Q];
+    float v[2 * PHY_CAL_Q];
+    ctrl_f32_copy(c->E, 2 * PHY_CAL_Q, v);
+    for (unsigned i = 0; i < PHY_CAL_Q; i++)
+        E[i] = CMPLXF(v[2 * i], v[2 * i + 1]);
+    phy_cal_update(q->A, E, c->mu);
+    return AM_OK;
+}
+
+/* The carried state: u32 n, u32 head, f64 c[track] (the tracker's ring), f32 A[Q][2]. */
+size_t net_agent_carry_size(const net_agent *q)
+{
+    return q ? 8 + 8 * (size_t)q->trk.len + 8 * (size_t)PHY_CAL_Q : 0;
+}
+
+void net_agent_carry_save(const net_agent *q, void *buf)
+{
+    unsigned char *p = buf;
+    const uint32_t h[2] = {q->trk.n, q->trk.head};
+    memcpy(p, h, 8);
+    memcpy(p + 8, q->trk.c, 8 * (size_t)q->trk.len);
+    p += 8 + 8 * (size_t)q->trk.len;
+    for (unsigned i = 0; i < PHY_CAL_Q; i++) {
+        const float v[2] = {crealf(q->A[i]), cimagf(q->A[i])};
+        memcpy(p + 8 * i, v, 8);
+    }
+}
+
+am_status net_agent_carry_load(net_agent *q, const void *buf)
+{
+    if (!q || !buf)
+        return AM_FAIL(AM_EINVAL, "net_agent_carry_load: NULL argument");
+    const unsigned char *p = buf;
+    uint32_t h[2];
+    memcpy(h, p, 8);
+    const unsigned len = q->trk.len;
+    if (h[0] > len || h[1] >= len || (h[0] < len && h[1] != h[0]))
+        return AM_FAIL(AM_EFORMAT, "agent state: tracker of %u estimates at %u (window %u)", h[0],
+                       h[1], len);
+    double c[OTA_AGENT_TRACK_MAX];
+    memcpy(c, p + 8, 8 * (size_t)len);
+    for (unsigned i = 0; i < h[0]; i++)
+        if (!isfinite(c[i]) || fabs(c[i]) > 0.5 * q->cfg.nfft)
+            return AM_FAIL(AM_EFORMAT, "agent state: tracked offset %g", c[i]);
+    p += 8 + 8 * (size_t)len;
+    float complex A[PHY_CAL_Q];
+    for (unsigned i = 0; i < PHY_CAL_Q; i++) {
+        float v[2];
+        memcpy(v, p + 8 * i, 8);
+        const double a = hypot(v[0], v[1]);
+        if (!isfinite(a) || a < PHY_CAL_A_MIN * 0.999 || a > PHY_CAL_A_MAX * 1.001)
+            return AM_FAIL(AM_EFORMAT, "agent state: correction A[%u] = %g%+gj", i, (double)v[0],
+                           (double)v[1]);
+        A[i] = CMPLXF(v[0], v[1]);
+    }
+    q->trk.n = h[0];
+    q->trk.head = h[1];
+    memset(q->trk.c, 0, sizeof q->trk.c);
+    memcpy(q->trk.c, c, 8 * (size_t)len);
+    memcpy(q->A, A, sizeof A);
     return AM_OK;
 }
 
@@ -121,11 +240,15 @@ am_status net_agent_beacon(net_agent *q,
                            int64_t beacon_tick,
                            float rho,
                            float g_th,
+                           unsigned cal_slot,
                            net_beacon_info *info)
 {
     if (!q || (!x && n) || !info)
         return AM_FAIL(AM_EINVAL, "net_agent_beacon: NULL argument");
     memset(info, 0, sizeof *info);
+    if (q->cfg.cal_slots ? cal_slot >= q->cfg.cal_slots : cal_slot != 0)
+        return AM_FAIL(AM_EINVAL, "net_agent_beacon: calibration slot %u of %u", cal_slot,
+                       q->cfg.cal_slots);
     /* host/net/net.h "Phase reference": the chan refers the downlink phasor to the beacon tick */
     const ota_agent_sched sc = {.beacon = beacon_tick,
                                 .lo = beacon_tick - (int64_t)q->cp,
@@ -133,14 +256,20 @@ am_status net_agent_beacon(net_agent *q,
                                 .phase_ref = beacon_tick,
                                 .rho = rho,
                                 .g_th = g_th};
-    am_status s = ota_agent_beacon(q->ag, x, n, t0, &sc, q->p, &q->link);
+    am_status s = ota_agent_beacon_track(q->ag, x, n, t0, &sc, q->cfg.track ? &q->trk : NULL,
+                                         q->p, &q->link);
     if (s != AM_OK || !q->link.found)
         return s;
+    if (q->cfg.cal_slots) { /* §8.1, §8.4: this round's slot and the correction A */
+        q->link.cal_slot = cal_slot;
+        ota_agent_correct(q->ag, q->A, q->p);
+    }
     q->beacon_tick = beacon_tick;
     info->found = 1;
     info->start = q->link.start;
     info->delta = q->link.delta;
     info->cfo = q->link.cfo;
+    info->cfo_used = (float)q->link.cfo_used;
     info->snr_db = q->link.snr_db;
     info->erased = q->link.erased;
     return AM_OK;
@@ -232,6 +361,7 @@ am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
     cc.max_cfo = cfg->max_cfo;
     cc.common_cfo = cfg->common_cfo;
     cc.random_phase = 1;
+    cc.cfo_fixed = 1; /* one oscillator per agent for the run (the agents track it, as sim) */
     cc.snr_db = cfg->snr_db;
     cc.rho = cfg->rho;
     cc.seed = cfg->seed;

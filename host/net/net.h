@@ -56,6 +56,9 @@ void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg);
  * ------------------------------------------------------------------------------------------- */
 typedef struct net_agent net_agent; /* opaque */
 
+/* `airmeta agent`'s tracker window, in beacons (sim --agg iq's default, agg_iq_cfg.track) */
+#define NET_AGENT_TRACK 64u
+
 typedef struct net_agent_cfg {
     unsigned nfft, cp_len; /* numerology (default allocation), cp 0 = M/8 */
     size_t payload_len;    /* L reals per burst (the model dimension D) */
@@ -63,6 +66,11 @@ typedef struct net_agent_cfg {
                               (host/round/ota_agent.h), 0 = cp (the longest channel a timed system
                               carries) */
     int cfo_comp;          /* 1: pre-compensate the beacon's carrier offset */
+    unsigned track;        /* carrier-offset tracker: the mean of the last `track` beacons'
+                              estimates (host/round/ota_agent.h ota_agent_track; as sim's agents,
+                              64); 0 = each beacon's own estimate */
+    unsigned cal_slots;    /* calibration slots of the bursts (docs/air-interface.md §8.1; 0 =
+                              none); changed by net_agent_set_slots */
 } net_agent_cfg;
 
 /* What the agent learned from the round's beacon. */
@@ -70,7 +78,8 @@ typedef struct net_beacon_info {
     int found;       /* 0: no beacon near beacon_tick (the agent stays silent) */
     int64_t start;   /* absolute tick of its first path */
     int64_t delta;   /* start - beacon_tick */
-    float cfo;       /* downlink carrier offset, subcarrier spacings */
+    float cfo;       /* this beacon's downlink carrier offset estimate, subcarrier spacings */
+    float cfo_used;  /* the offset pre-compensated (the tracked one with a tracker) */
     float snr_db;    /* beacon SNR estimate */
     unsigned erased; /* used bins truncated (|H|^2 < g_th) */
 } net_beacon_info;
@@ -82,9 +91,11 @@ const phy_frame *net_agent_frame(const net_agent *q);
 
 /* Looks for the beacon in the downlink chunk x[0..n) whose first sample is absolute tick t0; only
  * a beacon starting within [beacon_tick - cp, beacon_tick + 2 cp] counts. On success computes the
- * precoder for (rho, g_th) (§4 truncated inversion, host/round/ota_agent.h). info->found = 0 when there
- * is none (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad rho / g_th. Does not
- * allocate. */
+ * precoder for (rho, g_th) (§4 truncated inversion, host/round/ota_agent.h), the carrier offset
+ * tracked (cfg.track; the estimate goes into the tracker) and, with calibration slots, the
+ * correction A applied (§8.4) and the burst's slot set to cal_slot (< the slots; 0 without).
+ * info->found = 0 when there is none (AM_OK). AM_EFORMAT for non-finite samples, AM_EINVAL for bad
+ * rho / g_th / slot. Does not allocate. */
 am_status net_agent_beacon(net_agent *q,
                            const float complex *x,
                            size_t n,
@@ -92,7 +103,26 @@ am_status net_agent_beacon(net_agent *q,
                            int64_t beacon_tick,
                            float rho,
                            float g_th,
+                           unsigned cal_slot,
                            net_beacon_info *info);
+
+/* The bursts from now on carry `slots` calibration blocks' slots (GO's cal_slots, §8.1): the DSP
+ * object is made again when they change (net_agent_burst_len changes with them; a precoder of
+ * the last beacon is dropped). The tracker and A are kept. */
+am_status net_agent_set_slots(net_agent *q, unsigned slots);
+
+/* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] E[q]^(-mu), |A| clipped to
+ * [1/4, 4] (phy_cal_update); not heard: A unchanged. AM_EFORMAT for q != PHY_CAL_Q or mu outside
+ * (0, 1] (ctrl has checked the floats). */
+am_status net_agent_cal(net_agent *q, const ctrl_cal *c);
+
+/* The state an agent carries from round to round besides its learner's (the tracker's window and
+ * the correction A): net_agent_carry_size bytes, this machine's byte order, for the agent's kept
+ * states and --state (host/cmd/cmd_agent.c). Load validates everything (AM_EFORMAT naming it)
+ * before changing q. */
+size_t net_agent_carry_size(const net_agent *q);
+void net_agent_carry_save(const net_agent *q, void *buf);
+am_status net_agent_carry_load(net_agent *q, const void *buf);
 
 /* The burst of payload x (payload_len reals, finite) with scale eta, for transmission at tx_tick
  * (after a successful net_agent_beacon): out gets burst_len samples. delivered (may be NULL,

@@ -27,6 +27,7 @@
 #include "net/net.h"
 #include "net/net_air.h"
 #include "phy/beacon.h"
+#include "phy/cal.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
 #include "radio/radio.h"
@@ -48,6 +49,10 @@ typedef struct srv_rx {
     size_t L;
     float active_mean, snr_db, cfo, n0;
     uint64_t start;
+    unsigned slots;        /* calibration slots S (0: none) */
+    unsigned char *heard;  /* S: the burst's §8.3 verdicts */
+    float complex *E;      /* S x PHY_CAL_Q: its §8.2 sub-band gains */
+    float *cal_snr;        /* S */
 } srv_rx;
 
 typedef struct server srv;
@@ -108,6 +113,9 @@ struct server {
     uint32_t done, nprev, prev_round;
     uint32_t *prev, *applied; /* K */
     unsigned decoded_rounds;
+    /* closed-loop calibration (docs/air-interface.md §8): slot k = agent k, S = K */
+    int cal;
+    uint32_t *nh; /* K: rounds each agent was heard (its loop gain's schedule; checkpointed) */
 };
 
 static void srv_free(srv *s)
@@ -130,6 +138,10 @@ static void srv_free(srv *s)
     phy_ota_rx_destroy(s->rx);
     phy_frame_destroy(s->frame);
     free(s->rs.payload);
+    free(s->rs.heard);
+    free(s->rs.E);
+    free(s->rs.cal_snr);
+    free(s->nh);
     free(s->beacon);
     free(s->chunk);
     free(s->ids);
@@ -155,6 +167,11 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     r->cfo = b->cfo;
     r->n0 = b->n0;
     r->start = b->start;
+    if (r->slots && b->cal_slots == r->slots) {
+        memcpy(r->heard, b->cal_heard, r->slots);
+        memcpy(r->E, b->cal_E, (size_t)r->slots * PHY_CAL_Q * sizeof *r->E);
+        memcpy(r->cal_snr, b->cal_snr_db, r->slots * sizeof *r->cal_snr);
+    }
     return AM_OK;
 }
 
@@ -512,7 +529,8 @@ static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
     s->ag[k].alive = 0;
 }
 
-/* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5). */
+/* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5); with
+ * calibration agent k's slot is k of S = K (§8.1: every burst of the run has the same length). */
 static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T)
 {
     ctrl_msg m;
@@ -522,10 +540,48 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
     m.u.go = (ctrl_go){.eta = eta,
                        .rho = (float)s->o.air.rho,
                        .g_th = (float)s->o.air.g_th,
+                       .cal_slots = s->rs.slots,
                        .beacon_tick = B,
                        .tx_tick = T};
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        m.u.go.cal_slot = s->rs.slots ? s->ids[i] : 0;
         to_agent(s, s->ids[i], &m);
+    }
+}
+
+/* §8.3-§8.4 after round r: who of the n scheduled agents was heard (into heard_ids, *nheard; none
+ * when the burst was not detected) and a CAL to each of them: heard, E, and the loop gain
+ * mu = max(mu_0, 1/n_k) at the agent's n_k-th heard round (mu_0 = SERVER_CAL_MU, as sim's
+ * agg_iq_cfg.cal_mu). */
+#define SERVER_CAL_MU 0.1f
+static void send_cal(srv *s, uint32_t r, unsigned n, int got, uint32_t *heard_ids, unsigned *nheard)
+{
+    *nheard = 0;
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_CAL;
+    m.round = r;
+    float e[2 * PHY_CAL_Q];
+    for (unsigned i = 0; i < n; i++) {
+        const unsigned k = s->ids[i];
+        const int h = got && s->rs.heard[k];
+        if (h) {
+            heard_ids[(*nheard)++] = k;
+            s->nh[k] += s->nh[k] < UINT32_MAX;
+        }
+        const float inv = s->nh[k] ? 1.0f / (float)s->nh[k] : 1.0f;
+        for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+            const float complex E = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
+            e[2 * q] = crealf(E);
+            e[2 * q + 1] = cimagf(E);
+        }
+        m.u.cal = (ctrl_cal){.heard = (uint32_t)h,
+                             .q = PHY_CAL_Q,
+                             .mu = inv > SERVER_CAL_MU ? inv : SERVER_CAL_MU,
+                             .snr_db = h && isfinite(s->rs.cal_snr[k]) ? s->rs.cal_snr[k] : 0.0f,
+                             .E = e};
+        to_agent(s, k, &m);
+    }
 }
 
 /* On air (--radio uhd, host/net/net_air.h): beacon tick B NET_AIR_LEAD_S ahead of the device time,
@@ -673,15 +729,27 @@ static am_status run_round(srv *s,
     s->rs.got = 0;
     s->rs.bursts = 0;
     s->rs.active_mean = s->rs.snr_db = s->rs.cfo = s->rs.n0 = NAN;
+    if (s->rs.slots)
+        memset(s->rs.heard, 0, s->rs.slots);
     const char *why = "";
     if (n == 0) {
         why = "no agent reported";
     } else if (s->air) {
         if ((st = air_round(s, r, n, eta, &decoded, &why)) != AM_OK)
             return st;
-        if (decoded) { /* on air the server cannot tell who made the sum: every agent sent GO */
+        if (decoded && !s->cal) { /* without calibration the server cannot tell who made the
+                                     sum on air: every agent sent GO */
             s->rep_n = n;
             memcpy(s->inc, s->ids, n * sizeof *s->ids);
+        } else if (decoded) { /* §8.3: the agents heard made it */
+            s->rep_n = 0;
+            for (unsigned i = 0; i < n; i++)
+                if (s->rs.heard[s->ids[i]])
+                    s->inc[s->rep_n++] = s->ids[i];
+            if (!s->rep_n) {
+                decoded = 0;
+                why = "no agent heard";
+            }
         }
     } else if (!s->chan_joined) {
         why = "no chan";
@@ -810,20 +878,24 @@ static am_status run_round(srv *s,
             applied[i] = s->inc[i];
         *napplied = s->rep_n;
     }
-    /* 6. the verdict to the round's agents */
+    /* 6. the verdict to the round's agents, then (calibration) each one's CAL */
     memset(&m, 0, sizeof m);
     m.type = CTRL_COMMIT;
     m.round = r;
     m.u.commit = (ctrl_commit){.decoded = (uint32_t)decoded, .n = *napplied, .ids = applied};
     for (unsigned i = 0; i < n; i++)
         to_agent(s, s->ids[i], &m);
+    unsigned nheard = 0;
+    uint32_t *heard_ids = s->inc + K; /* scratch after inc (K entries) */
+    if (s->cal)
+        send_cal(s, r, n, s->rs.got, heard_ids, &nheard);
 
     const double wall = monotime_s() - t_start;
     s->elapsed += wall;
     ctrl_stats cs;
     ctrl_get_stats(s->c, &cs);
     unsigned absent = 0;
-    uint32_t *abs_ids = s->inc + K; /* scratch after inc (K entries) */
+    uint32_t *abs_ids = s->inc + 2 * (size_t)K; /* scratch after inc and heard_ids */
     for (unsigned k = 0; k < K; k++)
         if (!s->ag[k].reported)
             abs_ids[absent++] = k;
@@ -834,6 +906,8 @@ static am_status run_round(srv *s,
         cJSON_AddItemToObject(o, "reported", ids_json(s->ids, n));
         cJSON_AddItemToObject(o, "absent", ids_json(abs_ids, absent));
         cJSON_AddNumberToObject(o, "asked", asked);
+        if (s->cal) /* §8.3: who reached the air (runs without calibration keep their bytes) */
+            cJSON_AddItemToObject(o, "heard", ids_json(heard_ids, nheard));
         cJSON_AddBoolToObject(o, "decoded", decoded);
         if (!decoded)
             cJSON_AddStringToObject(o, "why", why);
@@ -961,17 +1035,19 @@ static am_status write_theta(srv *s)
 /* ------------------------------------------------------------------------------ checkpoint */
 
 /* The server's state blob (checkpoint.bin after its header), this machine's byte order, packed:
- *   u32 magic 0x56525341 ("ASRV"), u32 version 1, u32 K, u32 optimiser kind (0 sgd, 1 adam),
+ *   u32 magic 0x56525341 ("ASRV"), u32 version 2, u32 K, u32 optimiser kind (0 sgd, 1 adam),
  *   u64 D, u64 rounds done, u64 optimiser steps t,
  *   f32 theta[D], (Adam) f32 m[D], f32 v[D],
  *   u32 prev_round, u32 n_prev, u32 prev[K] (who was applied in the last round: the next MODEL
  *   says so), u32 decoded rounds, u32 0,
  *   u64 counters[7]: late reports, peer drops, HELLOs refused, implausible rounds, messages from
- *   unknown peers, control messages rejected, failed handshakes (metrics.jsonl's running totals).
+ *   unknown peers, control messages rejected, failed handshakes (metrics.jsonl's running totals),
+ *   u32 heard[K] (rounds each agent was heard: the calibration loop gain's schedule, §8.4; 0
+ *   without calibration; version 2).
  * Nothing else carries over between rounds: the receiver is reset every round, the beacon and
  * the learner's setup follow from the configuration. */
 #define SRV_STATE_MAGIC 0x56525341u
-#define SRV_STATE_VERSION 1u
+#define SRV_STATE_VERSION 2u
 #define SRV_NCOUNT 7
 
 static int srv_adam(const srv *s)
@@ -981,7 +1057,8 @@ static int srv_adam(const srv *s)
 
 static size_t state_size(const srv *s)
 {
-    return 16 + 24 + 4 * s->D * (srv_adam(s) ? 3 : 1) + 8 + 4 * (size_t)s->K + 8 + 8 * SRV_NCOUNT;
+    return 16 + 24 + 4 * s->D * (srv_adam(s) ? 3 : 1) + 8 + 4 * (size_t)s->K + 8 + 8 * SRV_NCOUNT +
+           4 * (size_t)s->K;
 }
 
 static void put(unsigned char **p, const void *v, size_t n)
@@ -1023,6 +1100,7 @@ static void state_save(const srv *s, void *buf)
                                     s->peer_rejects,  s->base_rejected + cs.rejected,
                                     s->base_auth + cs.handshake_failed};
     put(&p, c, sizeof c);
+    put(&p, s->nh, 4 * (size_t)s->K);
 }
 
 /* Everything validated before anything changes (a bad blob leaves s as it was). */
@@ -1066,6 +1144,7 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
     get(&p, dr, sizeof dr);
     uint64_t c[SRV_NCOUNT];
     get(&p, c, sizeof c);
+    const unsigned char *nh = p;
     am_status st = AM_OK;
     if (!finite)
         st = AM_FAIL(AM_EFORMAT, "%s: theta is not finite", path);
@@ -1080,6 +1159,12 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
             st = AM_FAIL(AM_EFORMAT, "%s: applied agent ids not increasing below %u", path, s->K);
         else
             s->prev[i] = id; /* scratch until accepted; overwritten on failure below */
+    }
+    for (unsigned k = 0; st == AM_OK && k < s->K; k++) {
+        uint32_t hk;
+        memcpy(&hk, nh + 4 * (size_t)k, 4);
+        if (hk > round)
+            st = AM_FAIL(AM_EFORMAT, "%s: agent %u heard in %u of %u rounds", path, k, hk, round);
     }
     float *mm = NULL, *vv = NULL;
     if (st == AM_OK && m) {
@@ -1102,6 +1187,7 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
     }
     memcpy(s->theta, th, 4 * s->D);
     free(th);
+    memcpy(s->nh, nh, 4 * (size_t)s->K);
     s->done = round;
     s->prev_round = pr[0];
     s->nprev = pr[1];
@@ -1204,6 +1290,7 @@ void server_defaults(server_opts *o)
                        .checkpoint_every = 1, /* a round costs everyone seconds, a checkpoint ms */
                        .norm_bound = 100,
                        .seed = 1,
+                       .cal = "auto",
                        .radio = {.name = "zmq"}};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
@@ -1264,6 +1351,12 @@ size_t server_table(server_opts *o, cli_opt *t)
         "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
         "phy/ota_rx.h)",
         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
+    PUT("--cal", CLI_CHOICE, &o->cal,
+        "closed-loop calibration (docs/air-interface.md §8): calibration blocks in every burst "
+        "(agent k in slot k), the server hears each agent and sends it its gain (CAL), agents "
+        "correct their precoder; metrics list the agents heard; auto = on with --radio uhd, off "
+        "through the chan (say on when the chan runs --impair)",
+        0, 0, "auto|on|off");
     PUT("--eta-cap", CLI_DOUBLE, &o->eta_cap,
         "eta is at most this many times the median of the reported peaks (one agent's report "
         "cannot set the round's scale when 3 or more report; agents above it clip)",
@@ -1396,7 +1489,13 @@ static am_status make_receiver(srv *s)
         return st;
     s->M = o->nfft;
     s->cp = phy_frame_cp_len(s->frame);
-    s->blen = phy_frame_burst_len(s->frame, s->D);
+    /* auto: on with radios (uhd: LO phases and chains are never reciprocal, docs/impairments.md);
+     * off through the chan, whose profile the server does not know (say --cal on with --impair) */
+    s->cal = !strcmp(o->cal, "on") || (!strcmp(o->cal, "auto") && s->air);
+    s->rs.slots = s->cal ? s->K : 0;
+    s->blen = phy_frame_burst_len(s->frame, s->D) +
+              (size_t)phy_cal_blocks(phy_frame_n_used(s->frame), s->rs.slots, NULL) *
+                  phy_frame_block_len(s->frame);
     s->bl = phy_beacon_len(s->frame);
     const int64_t blk = (int64_t)(s->M + s->cp);
     s->gap = (int64_t)s->bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
@@ -1411,11 +1510,18 @@ static am_status make_receiver(srv *s)
     rc.eta = 1.0f;
     rc.rho = (float)o->air.rho;
     rc.gain_pool = o->gain_pool;
+    rc.cal_slots = s->rs.slots;
     rc.callback = on_burst;
     rc.user = &s->rs;
     if ((st = phy_ota_rx_create(&rc, &s->rx)) != AM_OK)
         return st;
     s->rs.L = s->D;
+    const size_t S = s->rs.slots ? s->rs.slots : 1;
+    s->rs.heard = calloc(S, 1);
+    s->rs.E = calloc(S * PHY_CAL_Q, sizeof *s->rs.E);
+    s->rs.cal_snr = calloc(S, sizeof *s->rs.cal_snr);
+    if (!s->rs.heard || !s->rs.E || !s->rs.cal_snr)
+        return AM_FAIL(AM_ENOMEM, "server: calibration of %u agents", s->K);
     return AM_OK;
 }
 
@@ -1432,13 +1538,14 @@ static am_status make_buffers(srv *s)
     s->chunk = malloc(s->chunk_cap * sizeof *s->chunk);
     s->ids = calloc(K, sizeof *s->ids);
     s->peaks = calloc(K, sizeof *s->peaks);
-    s->inc = calloc(2 * (size_t)K, sizeof *s->inc);
+    s->inc = calloc(3 * (size_t)K, sizeof *s->inc);
+    s->nh = calloc(K, sizeof *s->nh);
     s->prev = calloc(K, sizeof *s->prev);
     s->applied = calloc(K, sizeof *s->applied);
     if (s->o.report_x)
         s->xs = malloc((size_t)K * s->D * sizeof *s->xs);
     if (!s->ag || !s->chan_ep || !s->theta || !s->avg || !s->rs.payload || !s->beacon ||
-        !s->chunk || !s->ids || !s->peaks || !s->inc || !s->prev || !s->applied ||
+        !s->chunk || !s->ids || !s->peaks || !s->inc || !s->prev || !s->applied || !s->nh ||
         (s->o.report_x && !s->xs))
         return AM_FAIL(AM_ENOMEM, "server: buffers for %u agents x %zu parameters", K, s->D);
     am_status st = phy_beacon_write(s->frame, s->beacon, s->bl);

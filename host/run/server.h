@@ -62,6 +62,7 @@ typedef struct server_opts {
     double round_timeout, burst_timeout, join_timeout, round_period, eta_cap, norm_bound;
     uint64_t seed;
     int report_x, quiet, force;
+    const char *cal; /* auto|on|off: closed-loop calibration (docs/air-interface.md §8) */
     flags_task task;
     flags_learner learn;
     flags_air air;

@@ -110,7 +110,7 @@ static void run(unsigned K,
             AM_REQUIRE_OK(net_chan_downlink(ch, k, beacon, bl, B, dl, dcap, &ny, &t0));
             AM_CHECK(t0 == B - (int64_t)net_chan_lead(ch), "downlink t0");
             net_beacon_info bi;
-            AM_REQUIRE_OK(net_agent_beacon(ag[k], dl, ny, t0, B, rho, g_th, &bi));
+            AM_REQUIRE_OK(net_agent_beacon(ag[k], dl, ny, t0, B, rho, g_th, 0, &bi));
             AM_REQUIRE(bi.found, "agent %u: no beacon (round %u)", k, round);
             AM_CHECK(bi.delta >= 0 && bi.delta <= (int64_t)cp, "beacon delta %lld",
                      (long long)bi.delta);
@@ -225,14 +225,14 @@ AM_TEST(beacon_window, unit)
     AM_CHECK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL) == AM_EINVAL,
              "burst before a beacon");
     AM_REQUIRE_OK(net_chan_downlink(ch, 0, b, bl, 100000, y, cap, &ny, &t0));
-    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000 + 200, 1.0f, 0.0f, &bi));
+    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000 + 200, 1.0f, 0.0f, 0, &bi));
     AM_CHECK(!bi.found, "beacon 200 samples early taken");
-    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, &bi));
+    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi));
     AM_CHECK(bi.found && bi.delta == 0, "scheduled beacon: found %d delta %lld", bi.found,
              (long long)bi.delta);
     AM_CHECK_OK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL));
     y[10] = NAN;
-    AM_CHECK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, &bi) == AM_EFORMAT, "NaN chunk");
+    AM_CHECK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi) == AM_EFORMAT, "NaN chunk");
     free(b);
     free(y);
     free(burst);
@@ -292,4 +292,62 @@ AM_TEST(memory_resolve, unit)
     net_payload_peak_power(x, 5, &pk, &pw);
     AM_CHECK_NEAR(pk, 5.0, 1e-6);
     AM_CHECK_NEAR(pw, (25.0 + 1.0 + 4.0) / 3.0, 1e-6);
+}
+
+/* The agent's calibration and carried state (docs/air-interface.md §8.4, host/net/net.h): CAL with
+ * mu = 1 makes A = 1 / E exactly (closed form), mu = 1/2 goes half way in dB and radians, a CAL
+ * not heard leaves A; the carried bytes (tracker, A) saved, loaded into a fresh agent and saved
+ * again are the same bytes; a correction outside [1/4, 4] is refused; GO's slots lengthen the
+ * burst by Nc = ceil(S / P) blocks (S = 3 at M = 256: one block). */
+AM_TEST(agent_cal_and_carry, unit)
+{
+    net_agent_cfg ac = {
+        .nfft = 256, .payload_len = 100, .cfo_comp = 1, .track = NET_AGENT_TRACK};
+    net_agent *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(net_agent_create(&ac, &a));
+    AM_REQUIRE_OK(net_agent_create(&ac, &b));
+    const size_t n = net_agent_carry_size(a);
+    AM_CHECK(n == 8 + 8 * NET_AGENT_TRACK + 8 * 8, "carry size %zu", n);
+    unsigned char *ca = malloc(n), *cb = malloc(n);
+    AM_REQUIRE(ca && cb, "alloc");
+    float E[16];
+    for (int q = 0; q < 8; q++) { /* E[q] = 2 e^{j 0.1 q} */
+        E[2 * q] = 2.0f * cosf(0.1f * (float)q);
+        E[2 * q + 1] = 2.0f * sinf(0.1f * (float)q);
+    }
+    ctrl_cal c = {.heard = 0, .q = 8, .mu = 1.0f, .snr_db = 20.0f, .E = E};
+    AM_REQUIRE_OK(net_agent_cal(a, &c));
+    net_agent_carry_save(a, ca);
+    float A[16];
+    memcpy(A, ca + n - 64, 64);
+    for (int q = 0; q < 8; q++)
+        AM_CHECK(A[2 * q] == 1.0f && A[2 * q + 1] == 0.0f, "not heard: A[%d] changed", q);
+    c.heard = 1;
+    AM_REQUIRE_OK(net_agent_cal(a, &c)); /* A = 1/E = 0.5 e^{-j 0.1 q} */
+    c.mu = 0.5f;
+    AM_REQUIRE_OK(net_agent_cal(a, &c)); /* then * E^-1/2: 0.5^1.5 e^{-j 0.15 q} */
+    net_agent_carry_save(a, ca);
+    memcpy(A, ca + n - 64, 64);
+    for (int q = 0; q < 8; q++) {
+        AM_CHECK_NEAR(hypot(A[2 * q], A[2 * q + 1]), pow(0.5, 1.5), 1e-6);
+        AM_CHECK_NEAR(atan2(A[2 * q + 1], A[2 * q]), -0.15 * q, 1e-6);
+    }
+    AM_REQUIRE_OK(net_agent_carry_load(b, ca));
+    net_agent_carry_save(b, cb);
+    AM_CHECK(memcmp(ca, cb, n) == 0, "carried state not the same bytes after a load");
+    const float big[2] = {10.0f, 0.0f};
+    memcpy(cb + n - 8, big, 8);
+    AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "|A| = 10 taken");
+    c.mu = 1.5f;
+    AM_CHECK(net_agent_cal(a, &c) == AM_EFORMAT, "mu 1.5 taken");
+    const size_t l0 = net_agent_burst_len(a);
+    AM_REQUIRE_OK(net_agent_set_slots(a, 3));
+    AM_CHECK(net_agent_burst_len(a) == l0 + 256 + 32, "burst %zu with 3 slots (%zu without)",
+             net_agent_burst_len(a), l0);
+    net_agent_carry_save(a, cb);
+    AM_CHECK(memcmp(ca, cb, n) == 0, "new slots changed the carried state");
+    free(ca);
+    free(cb);
+    net_agent_destroy(a);
+    net_agent_destroy(b);
 }

@@ -90,7 +90,7 @@ AM_TEST(loop_round, unit)
     }
     AM_CHECK(e < 1e-6, "window != noise + beacon at B (max |diff| %g)", e);
     net_beacon_info bi;
-    AM_REQUIRE_OK(net_agent_beacon(na, dl, got, a0, B, 1.0f, 0.0f, &bi));
+    AM_REQUIRE_OK(net_agent_beacon(na, dl, got, a0, B, 1.0f, 0.0f, 0, &bi));
     AM_REQUIRE(bi.found, "beacon not found");
     AM_CHECK(bi.delta == 0 && fabsf(bi.cfo) < 1e-3f, "delta %lld cfo %g", (long long)bi.delta,
              (double)bi.cfo);
