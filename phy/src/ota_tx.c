@@ -326,7 +326,11 @@ map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, i
     for (unsigned k = 0; k < q->n_run; k++, r += 3) {
         const size_t i0 = 2 * (size_t)r[0], j0 = 2 * (size_t)r[1];
         const unsigned n = r[2];
-        if (n >= 4) {
+        if (n >= 4 && n <= 8) { /* the default allocations' runs (7 bins): two ops, no loop */
+            const size_t e = 2 * (size_t)(n - 4);
+            mul4(wide, x + i0, v + j0, a + j0, b ? b + j0 : NULL, &nan);
+            mul4(wide, x + i0 + e, v + j0 + e, a + j0 + e, b ? b + j0 + e : NULL, &nan);
+        } else if (n > 8) {
             for (unsigned t = 0;; t += 4) {
                 const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4);
                 mul4(wide, x + i0 + e, v + j0 + e, a + j0 + e, b ? b + j0 + e : NULL, &nan);
