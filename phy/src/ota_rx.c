@@ -384,10 +384,16 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
         phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0,
                              &in);
     }
-    c->iqw = in.iq_den > 0.0 ? iq_update(q, stream, wb, info) : w;
-    if (c->iqw != w) /* the windows again with the correction applied */
-        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, c->iqw, tn, c->s0, c->G,
-                             &c->n0, &in);
+    const float complex wn = in.iq_den > 0.0 ? iq_update(q, stream, wb, info) : w;
+    /* a stream's burst keeps the correction its preamble was estimated with (the running
+     * estimate's update applies from the next burst) unless it had none and the estimate is on
+     * now; a one-burst decode applies its own: then the windows again */
+    if (stream ? (w == 0.0f && wn != 0.0f) : wn != w) {
+        w = wn;
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0,
+                             &in);
+    }
+    c->iqw = w;
     c->clipped = in.clipped;
     c->peak = in.clipped ? in.level : in.peak;
     /* noise floor so that a noiseless capture (n0 ~ 0) still has a finite SNR */

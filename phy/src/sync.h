@@ -119,7 +119,7 @@ typedef struct phy_sync_pre_info {
     double iq_den;
 } phy_sync_pre_info;
 #define PHY_SYNC_DECLIP_ITER 16u /* at most, stopping once no rail moves by TOL x the level */
-#define PHY_SYNC_DECLIP_TOL 1e-4f
+#define PHY_SYNC_DECLIP_TOL 1e-3f
 void phy_sync_preamble_rx(phy_sync *q,
                           const float complex *x0,
                           const float complex *rot,
