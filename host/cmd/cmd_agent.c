@@ -339,7 +339,7 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->l = w->learner;
     if (s->o.id >= s->l.n_agents)
         return AM_FAIL(AM_EINVAL, "agent id %u but the run has %u agents", s->o.id, s->l.n_agents);
-    am_status st = net_family_create(&s->l, s->o.data_dir, &s->fam);
+    am_status st = net_family_create(&s->l, s->o.data_dir, 0, &s->fam);
     if (st != AM_OK)
         return st;
     if ((st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK)

@@ -16,7 +16,10 @@
 /* ---------------------------------------------------------------------------------------------
  * Learner setup
  * ------------------------------------------------------------------------------------------- */
-am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out)
+am_status net_family_create(const ctrl_learner *l,
+                            const char *data_dir,
+                            unsigned new_agents,
+                            fl_task_family **out)
 {
     if (!l || !out)
         return AM_FAIL(AM_EINVAL, "net_family_create: NULL argument");
@@ -25,7 +28,7 @@ am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task
     fl_task_cfg tc;
     fl_task_cfg_default(&tc, (fl_task_kind)l->task);
     tc.n_train_agents = l->n_agents;
-    tc.n_new_agents = 1;
+    tc.n_new_agents = new_agents ? new_agents : 1;
     tc.heterogeneity = l->heterogeneity;
     tc.shots = l->shots;
     tc.query = l->query;

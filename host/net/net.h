@@ -45,9 +45,13 @@
  * Learner setup (server flags -> WELCOME -> agent)
  * ------------------------------------------------------------------------------------------- */
 
-/* The family of agent ids 0..n_agents-1 (plus one new agent, unused here) for l; data_dir as
- * fl_task_cfg (NULL: fmnist default; omniglot needs it). */
-am_status net_family_create(const ctrl_learner *l, const char *data_dir, fl_task_family **out);
+/* The family of agent ids 0..n_agents-1 plus new_agents new ones (0: one, unused; the server's
+ * evaluation draws from them, docs/paper.md §3) for l; data_dir as fl_task_cfg (NULL: fmnist
+ * default; omniglot needs it). The training agents' tasks do not depend on new_agents. */
+am_status net_family_create(const ctrl_learner *l,
+                            const char *data_dir,
+                            unsigned new_agents,
+                            fl_task_family **out);
 /* fl_meta_cfg from l. */
 void net_meta_cfg(const ctrl_learner *l, fl_meta_cfg *cfg);
 

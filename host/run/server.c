@@ -17,6 +17,7 @@
 #include "net/ctrl.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
+#include "fl/personalize.h"
 #include "fl/sparse.h"
 #include "util/fsutil.h"
 #include "round/learner.h"
@@ -78,6 +79,8 @@ struct server {
     fl_task_family *fam;
     fl_model *model;
     fl_opt *opt;
+    fl_personalizer *pers; /* evaluation at eval rounds (new agents fine-tuned, as sim) */
+    fl_personalize_cfg pc;
     size_t D;
     float *theta, *avg;
     float *xs; /* K x D with --report-x */
@@ -130,6 +133,7 @@ static void srv_free(srv *s)
     free(s->ag);
     free(s->chan_ep);
     fl_opt_destroy(s->opt);
+    fl_personalizer_destroy(s->pers);
     fl_model_destroy(s->model);
     fl_task_family_destroy(s->fam);
     free(s->theta);
@@ -634,6 +638,52 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     return AM_OK;
 }
 
+static void add_stats(cJSON *o, const char *name, const fl_eval_stats *e)
+{
+    cJSON *j = cJSON_AddObjectToObject(o, name);
+    const double v[7] = {e->n_tasks,  e->loss_before, e->loss_after, e->loss_after_se,
+                         e->acc_before, e->acc_after,  e->acc_after_se};
+    static const char *const k[7] = {"tasks",      "loss_before", "loss_after", "loss_after_se",
+                                     "acc_before", "acc_after",   "acc_after_se"};
+    for (int i = 0; i < 7; i++)
+        cJSON_AddNumberToObject(j, k[i], v[i]); /* NaN (regression) -> null */
+}
+
+/* Evaluation at round r's end (every --eval-every rounds and the last, as sim): theta fine-tuned
+ * on new agents' and training agents' fresh tasks (and with a pool the training agents' own), the
+ * same tasks every time (rng from the seed only: a resumed run repeats them); metrics.jsonl
+ * "eval" with sim's keys. */
+static am_status evaluate(srv *s, uint32_t r, cJSON *line)
+{
+    const unsigned round = r + 1;
+    if (round % s->o.eval.eval_every != 0 && round != s->o.rounds)
+        return AM_OK;
+    am_rng er;
+    am_rng_seed2(&er, s->o.seed, 0xe7a1e7a1ULL);
+    fl_personalize_report rep;
+    am_status st = fl_personalize_report_get(s->pers, s->model, s->fam, s->theta, &s->pc, &er, &rep);
+    if (st != AM_OK)
+        return am_error_wrap(st, "round %u: evaluation", round);
+    if (line) {
+        cJSON *e = cJSON_AddObjectToObject(line, "eval");
+        cJSON_AddNumberToObject(e, "steps", s->o.eval.eval_steps);
+        add_stats(e, "new", &rep.fresh);
+        add_stats(e, "train", &rep.train);
+        cJSON_AddNumberToObject(e, "gap_loss", rep.gap_loss);
+        cJSON_AddNumberToObject(e, "gap_acc", rep.gap_acc);
+        if (s->o.task.pool) {
+            add_stats(e, "own", &rep.own);
+            cJSON_AddNumberToObject(e, "gap_fresh", rep.gap_loss);
+            cJSON_AddNumberToObject(e, "gap_paper", rep.gap_paper);
+            cJSON_AddNumberToObject(e, "gap_paper_acc", rep.gap_paper_acc);
+        }
+    }
+    say(s, "round %4u  eval: new agents' loss %.4f -> %.4f after %u steps (training agents %.4f)\n",
+        round, rep.fresh.loss_before, rep.fresh.loss_after, s->o.eval.eval_steps,
+        rep.train.loss_after);
+    return AM_OK;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -938,10 +988,14 @@ static am_status run_round(srv *s,
         cJSON_AddNumberToObject(o, "peer_drops", (double)s->peer_drops);
         cJSON_AddNumberToObject(o, "implausible", (double)s->implausible);
         cJSON_AddNumberToObject(o, "wall_s", wall);
-        st = write_line(s, o);
+        st = evaluate(s, r, o);
+        if (st == AM_OK)
+            st = write_line(s, o);
         cJSON_Delete(o);
         if (st != AM_OK)
             return st;
+    } else if ((st = evaluate(s, r, NULL)) != AM_OK) {
+        return st;
     }
     /* the NMSE needs the true average: only with --report-x (the agents send their updates) */
     char nm[32];
@@ -999,6 +1053,28 @@ static am_status write_config(srv *s)
     cJSON_AddNumberToObject(c, "round_period", o->round_period);
     cJSON_AddBoolToObject(c, "report_x", o->report_x);
     cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    cJSON_AddBoolToObject(c, "calibration", s->cal);
+    cJSON_AddNumberToObject(c, "eval_every", o->eval.eval_every);
+    cJSON_AddNumberToObject(c, "new_agents", o->eval.new_agents);
+    /* the data plane: the backend, its arguments and what the device says it is */
+    cJSON *rj = cJSON_AddObjectToObject(c, "radio");
+    cJSON_AddStringToObject(rj, "backend", o->radio.name);
+    if (o->radio.args)
+        cJSON_AddStringToObject(rj, "args", o->radio.args);
+    cJSON_AddNumberToObject(rj, "rate", s->rate);
+    if (s->rad) {
+        radio_info ri;
+        radio_get_info(s->rad, &ri);
+        cJSON_AddStringToObject(rj, "device", ri.device);
+        cJSON_AddNumberToObject(rj, "tx_freq", ri.tx_freq);
+        cJSON_AddNumberToObject(rj, "rx_freq", ri.rx_freq);
+        cJSON_AddNumberToObject(rj, "tx_gain", ri.tx_gain);
+        cJSON_AddNumberToObject(rj, "rx_gain", ri.rx_gain);
+        if (ri.master_clock > 0)
+            cJSON_AddNumberToObject(rj, "master_clock", ri.master_clock);
+        cJSON_AddStringToObject(rj, "clock_source", ri.clock_source);
+        cJSON_AddStringToObject(rj, "time_source", ri.time_source);
+    }
     /* what --resume reads back: every stored flag, resolved (the keys above are for readers) */
     cli_opt t[SERVER_MAX_OPTS];
     server_opts copy = s->o;
@@ -1294,6 +1370,7 @@ void server_defaults(server_opts *o)
                        .radio = {.name = "zmq"}};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
+    flags_eval_defaults(&o->eval);
     flags_air_defaults(&o->air);
     /* The one default that differs from sim's (rms, the paper's mean-power budget): a server
      * drives radios, whose DACs bound every sample, so its agents scale by the peak. */
@@ -1341,6 +1418,7 @@ size_t server_table(server_opts *o, cli_opt *t)
         0, 0, NULL);
     n += flags_task_table(&o->task, t + n);
     n += flags_learner_table(&o->learn, t + n);
+    n += flags_eval_table(&o->eval, t + n);
     n += flags_air_table(&o->air, t + n);
     PUT("--nfft", CLI_UINT, &o->nfft, "FFT size M (cp M/8, default allocation)", 64, 4096, NULL);
     PUT("--seed", CLI_U64, &o->seed, "seed (initial model, agents' task draws)", 0, -1, NULL);
@@ -1408,7 +1486,9 @@ static am_status check_opts(server_opts *o, fl_task_kind *kind)
         return st;
     if (*kind == FL_TASK_OMNIGLOT && !o->task.data_dir)
         return AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir");
-    flags_learning_resolve(*kind, &o->task, &o->learn, NULL);
+    flags_learning_resolve(*kind, &o->task, &o->learn, &o->eval);
+    if (!o->eval.eval_every) /* as sim: four evaluations and the last round */
+        o->eval.eval_every = o->rounds / 4 ? o->rounds / 4 : 1;
     return AM_OK;
 }
 
@@ -1472,9 +1552,13 @@ static am_status make_learner(srv *s, fl_task_kind kind)
                           .n_agents = s->K,
                           .seed = o->seed,
                           .pool = o->task.pool};
-    if ((st = net_family_create(&s->l, o->task.data_dir, &s->fam)) != AM_OK ||
-        (st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK)
+    if ((st = net_family_create(&s->l, o->task.data_dir, o->eval.new_agents, &s->fam)) != AM_OK ||
+        (st = learner_model_create(s->fam, s->l.filters, &s->model)) != AM_OK ||
+        (st = fl_personalizer_create(s->model, s->fam, &s->pers)) != AM_OK)
         return st;
+    s->pc = (fl_personalize_cfg){.steps = o->eval.eval_steps,
+                                 .alpha = (float)o->eval.eval_alpha,
+                                 .n_tasks = o->eval.eval_tasks};
     s->D = fl_model_nparams(s->model);
     return fl_opt_create(&oc, s->D, &s->opt);
 }

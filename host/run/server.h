@@ -65,6 +65,7 @@ typedef struct server_opts {
     const char *cal; /* auto|on|off: closed-loop calibration (docs/air-interface.md §8) */
     flags_task task;
     flags_learner learn;
+    flags_eval eval; /* new agents fine-tuned at eval rounds (as sim) */
     flags_air air;
     flags_radio radio; /* data plane: zmq (the chan) or uhd (on air) */
 } server_opts;

@@ -10,7 +10,9 @@
 # NMSE / floor over the 50 rounds within 2 dB (measured +0.34 dB; rounds 2-50 -1.1..+0.4 dB;
 # round 1, before any feedback, +9.4 dB; the virtual time makes every run the same). The same
 # radios without calibration (--cal off, 20 rounds) are far worse (measured +6.9..+14.2 dB per
-# round, mean +9.54 dB; asserted > +4 dB), so the test can fail.
+# round, mean +9.54 dB; asserted > +4 dB), so the test can fail. Also: config.json records the
+# radio (backend, arguments, device, gains, time source) and calibration, and the server evaluates
+# new agents at eval rounds as sim does.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
@@ -77,6 +79,21 @@ print("cal: per-round excess over the floor, dB:", " ".join(f"{e:+.1f}" for e in
 print(f"cal: mean NMSE / floor {m:+.2f} dB (bound +2; measured +0.34)")
 assert m <= 2.0, f"calibrated run {m:+.2f} dB over the floor"
 assert all("heard" not in r for r in nocal), "heard listed without calibration"
+# config.json records the radio and calibration; new agents are evaluated at eval rounds (every
+# rounds / 4 = 12 and the last, as sim)
+for n, cal_on in (("cal", True), ("nocal", False)):
+    c = json.load(open(f"{d}/{n}/config.json"))
+    r = c["radio"]
+    assert r["backend"] == "uhd" and "serial=S" in r["args"] and r["rate"] == 1e6, r
+    assert "B210" in r["device"] or "b200" in r["device"].lower(), r["device"]
+    assert r["tx_gain"] == 72 and r["rx_gain"] == 48 and r["time_source"] == "gpsdo", r
+    assert c["calibration"] is cal_on, (n, c["calibration"])
+ev = [r["round"] for r in cal if "eval" in r]
+assert ev == [12, 24, 36, 48, 50], ev
+for r in cal:
+    if "eval" in r:
+        e = r["eval"]["new"]
+        assert e["tasks"] == 600 and math.isfinite(e["loss_after"]), e
 exn = [excess(r) for r in nocal if r["decoded"]]
 mn = 10 * math.log10(sum(10 ** (e / 10) for e in exn) / len(exn))
 print("nocal: per-round excess, dB:", " ".join(f"{e:+.1f}" for e in exn))
