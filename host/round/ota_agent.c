@@ -566,9 +566,10 @@ am_status ota_agent_burst_range(ota_agent *q,
     if (s != AM_OK)
         return am_error_wrap(s, "transmitter");
     if (q->cfg.cfo_comp) {
-        /* the uplink offset is minus the downlink one; phase continues from the beacon's start */
+        /* the uplink offset is minus the downlink one; the agent's oscillator turns each sample at
+         * its transmit tick, counted from the channel's phase reference (§4.2) */
         const double c = link->cfo_used;
-        const double ph = (double)t + (double)link->delta;
+        const double ph = (double)t; /* the agent's transmit tick (§4.2): no delay in it */
         phy_rotate_from(out, n, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI), u0);
     }
     return AM_OK;

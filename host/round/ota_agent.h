@@ -18,10 +18,12 @@
  *     H[i] = h[i] e^{-j 2 pi c (a - phase_ref) / M} e^{-j 2 pi i delta / M},
  * the gain a window at its scheduled place sees (TDD reciprocity of taps, delay and carrier phase),
  * precodes with H (§4) and pre-rotates its burst by
- *     e^{+j 2 pi c (t + u + s - beacon) / M},   u = 0 .. burst_len - 1,
- * where t is the burst's first tick counted from the uplink phasor's origin; this cancels the
- * uplink offset (-c) at the server up to the estimation error, whose residual grows along the
- * burst and the beacon-to-burst gap (a three-block beacon limits the coherence of long bursts).
+ *     e^{+j 2 pi c (t + u) / M},   u = 0 .. burst_len - 1,
+ * where t is the burst's first tick counted from the uplink phasor's origin (phase_ref): its own
+ * oscillator turns each sample at its transmit tick, before the delay (which is in H: the phase
+ * the offset adds over the delay is the same both ways); this cancels the uplink offset (-c) at the
+ * server up to the estimation error, whose residual grows along the burst and the beacon-to-burst
+ * gap (a three-block beacon limits the coherence of long bursts).
  * With a tracker (ota_agent_beacon_track) c is the mean of the agent's last beacons' estimates
  * (ota_agent_track below, docs/air-interface.md §4.2), for the derotation, H and the burst. */
 #ifndef AM_HOST_OTA_AGENT_H

@@ -604,16 +604,28 @@ agent_block(phy_chan *q, const chan_job *jb, chan_worker *w, unsigned k, size_t 
         memset(w->xb + lo + (ub - ua), 0, (need - lo - (ub - ua)) * sizeof *w->xb);
         x = w->xb;
     }
-    const float complex *a = q->taps + (size_t)k * L;
-    for (unsigned l = 0; l < L; l++) {
-        const float re = crealf(a[l]), im = cimagf(a[l]);
-        w->wv[l] = (v4f){re, re, re, re};
-        w->wv[L + l] = (v4f){-im, im, -im, im};
-    }
     /* docs/air-interface.md §5 (uplink); §6: the agent sees the server's oscillator, the opposite
      * offset */
     const double f = jb->downlink ? -((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft
                                   : ((double)q->eps[k] + q->cfg.common_cfo) / q->cfg.nfft;
+    /* Each oscillator turns a sample when its radio handles it: the transmitter's at the transmit
+     * tick, before the delay d_k and tap l, the receiver's at the output index. The agent's
+     * oscillator is eps_k, the server's common_cfo (with the sign of the offset it adds to the
+     * uplink): uplink the agent transmits (f_tx = eps_k), downlink the server (f_tx = -common).
+     * At the output index t the turn is e^{j 2 pi f t} times e^{-j 2 pi f_tx (d_k + l)} on tap l:
+     * the same both ways for a given oscillator, so the channel stays reciprocal. */
+    const double f_tx = jb->downlink ? -(double)q->cfg.common_cfo / q->cfg.nfft
+                                     : (double)q->eps[k] / q->cfg.nfft;
+    const float complex *a = q->taps + (size_t)k * L;
+    for (unsigned l = 0; l < L; l++) {
+        float complex al = a[l];
+        if (f_tx != 0.0)
+            al = (float complex)((double complex)al *
+                                 cexp(-I * 2.0 * M_PI * f_tx * (double)(q->delay[k] + l)));
+        const float re = crealf(al), im = cimagf(al);
+        w->wv[l] = (v4f){re, re, re, re};
+        w->wv[L + l] = (v4f){-im, im, -im, im};
+    }
     if (f == 0.0) {
         fir(w->wv, L, x, m, jb->y + c0, 1);
     } else {

@@ -136,8 +136,9 @@ static void run_scen(const scen *sc, outcome *o)
  * §5 floor: ideal radios +1.49 dB (the agents' channel-estimate error, §4.1/§6.2: +5.72 dB with the
  * unweighted fit over all lags and the plain inversion); b210-shared-ref calibrated +2.24 dB
  * (+2.10 without the server's RX IQ imbalance), uncalibrated +42.97 dB; b210-free tracked and
- * calibrated +4.99 dB, untracked and uncalibrated +43.17 dB. Issue 10 asks 2 dB (b210-shared-ref)
- * and 3 dB (b210-free): not reached yet at M = 256; the bounds hold what is measured. */
+ * calibrated +3.35 dB (+4.99 with the pre-rotation of §4.2 before: delay in it), untracked and
+ * uncalibrated +43.60 dB. Issue 10 asks 2 dB (b210-shared-ref) and 3 dB (b210-free): not reached
+ * yet at M = 256; the bounds hold what is measured. */
 AM_TEST(b210_shared_ref_converges, slow)
 {
     const scen s_id = {"ideal", 0, 0, 64, 256, 2048, 300, 100};
@@ -162,7 +163,7 @@ AM_TEST(b210_shared_ref_converges, slow)
              id.excess_db);
     AM_CHECK(c1.excess_db < 2.6, "calibrated b210-shared-ref %+.2f dB over the floor",
              c1.excess_db);
-    AM_CHECK(f1.excess_db < 5.4, "tracked and calibrated b210-free %+.2f dB over the floor",
+    AM_CHECK(f1.excess_db < 3.8, "tracked and calibrated b210-free %+.2f dB over the floor",
              f1.excess_db);
     AM_CHECK(c0.excess_db > 30.0, "uncalibrated b210-shared-ref only %+.2f dB over the floor",
              c0.excess_db);
@@ -283,7 +284,7 @@ AM_TEST(state_resumes, unit)
  * without calibration score rounds 65-140 (76 rounds, the tracker's window full): they are 13-37
  * dB off, far beyond what 76 rounds leave uncertain. Measured over the §5 floor: ideal radios
  * +0.73 dB (+5.67 before §4.1/§6.2's estimate and precoder); b210-free tracked and calibrated
- * +2.04 dB (issue 10's bound: 3 dB), untracked and uncalibrated +15.24 dB; b210-shared-ref
+ * +1.87 dB (issue 10's bound: 3 dB), untracked and uncalibrated +14.31 dB; b210-shared-ref
  * calibrated +6.19 dB (the server's ADC at 10 dB back-off clips the coherent preamble and
  * pilots: issue 10 §4's receiver), uncalibrated +42.99 dB. */
 AM_TEST(m1024_long_bursts, slow)
@@ -305,7 +306,7 @@ AM_TEST(m1024_long_bursts, slow)
     run_scen(&s_s1, &s1);
     run_scen(&s_s0, &s0);
     AM_CHECK(id.excess_db < 1.1, "ideal radios %+.2f dB over the floor", id.excess_db);
-    AM_CHECK(f1.excess_db < 2.5, "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
+    AM_CHECK(f1.excess_db < 2.3, "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
     AM_CHECK(f0.excess_db - f1.excess_db > 10.0, "b210-free uncalibrated %+.2f dB, calibrated %+.2f",
              f0.excess_db, f1.excess_db);
     AM_CHECK(s1.excess_db < 7.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db);

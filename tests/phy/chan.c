@@ -226,8 +226,9 @@ AM_TEST(noise_variance, unit)
     phy_chan_destroy(ch);
 }
 
-/* CFO: y[t] = a e^{j 2 pi (eps_k + common) t / M} for a constant input, t the output index;
- * downlink the opposite rotation. */
+/* CFO: for a constant input, uplink y[t] = a e^{j 2 pi (eps_k (t - d) + common t) / M} (the
+ * agent's oscillator turns a sample at its transmit tick t - d, before the delay d, the server's
+ * at the receive tick t); downlink y[t] = a e^{-j 2 pi (common (t - d) + eps_k t) / M}. */
 AM_TEST(cfo_rotation, unit)
 {
     const unsigned M = 128;
@@ -268,7 +269,11 @@ AM_TEST(cfo_rotation, unit)
                 double complex want = 0;
                 if (t >= lead + d && t < lead + d + n)
                     want = (double complex)a *
-                           cexp(I * 2.0 * M_PI * sign * (double)eps * (double)t / M);
+                           cexp(I * 2.0 * M_PI * sign *
+                                ((double)eps * (double)t -
+                                 (down ? (double)c.common_cfo : (double)eps - (double)c.common_cfo) *
+                                     (double)d) /
+                                M);
                 err = fmax(err, cabs((double complex)y[t] - want));
             }
             AM_CHECK(err < 2e-6 * (1.0 + cabsf(a)), "agent %u %s: max err %.3g", k,
@@ -338,14 +343,14 @@ AM_TEST(cfo_fixed_and_gap, unit)
             AM_CHECK(ta[0] == tb[0] && ta[1] == tb[1] && da == db, "round %u agent %u: taps", r, k);
         }
     }
-    /* the uplink of agent 1 with b's offset on a (cfo_fixed 0, ul_tick0 0) vs b: b = a turned by
-     * 2 pi eps G / M; a is made to carry b's offset by common_cfo */
+    /* the uplink of agent 1 with b's oscillators on a (cfo_fixed 1, the same seed: the same
+     * offsets; ul_tick0 0) vs b: b = a turned by 2 pi eps G / M */
     phy_chan_destroy(a);
-    c.cfo_fixed = 0;
+    c.cfo_fixed = 1;
     c.ul_tick0 = 0;
-    c.max_cfo = 0.0f;
-    c.common_cfo = eps0[1];
     AM_REQUIRE_OK(phy_chan_create(&c, &a));
+    AM_CHECK(phy_chan_agent_cfo(a, 1) == eps0[1], "a's offset %g, b's %g",
+             (double)phy_chan_agent_cfo(a, 1), (double)eps0[1]);
     phy_chan_reseed(a, 7);
     phy_chan_reseed(b, 7);
     AM_REQUIRE_OK(phy_chan_draw(a));

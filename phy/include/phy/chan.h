@@ -20,10 +20,15 @@
  *   CFO eps_k uniform in [-max_cfo, max_cfo] (subcarrier spacings), plus common_cfo for all;
  *   carrier phase phi_k uniform in [0, 2 pi) (0 without random_phase).
  * Uplink output, t = 0 .. ny-1 (t = 0 is the first `lead` sample):
- *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k} sum_l a_{k,l} tx_k[t - lead - d_k -
- * l]
+ *   y[t] = sum_k e^{j 2 pi (eps_k + common) t / M} e^{j phi_k}
+ *                sum_l a_{k,l} e^{-j 2 pi eps_k (d_k + l) / M} tx_k[t - lead - d_k - l]
  *          + w[t],   w ~ CN(0, s2),  s2 = rho M / (M_used 10^(snr/10))   (docs/air-interface.md
- * §5). Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window
+ * §5): each oscillator turns a sample when its radio handles it, the agent's (eps_k) at the
+ * transmit tick, before the delay, the server's (common) at the receive tick t; the downlink is
+ * the same with the opposite offsets and the roles swapped (tap factor e^{+j 2 pi common (d_k +
+ * l) / M}, the server transmitting). Reciprocal: an agent that derotates the downlink by the
+ * offset it measured at its receive ticks and pre-rotates its burst by it at its transmit ticks
+ * sees the same channel both ways. Hence (no CFO) an FFT window at the nominal place lead + n0 of an OFDM block whose window
  * starts at n0 in tx_k sees the per-bin gain phy_chan_response(k), as long as d_k + n_taps - 1 <=
  * cp: the timing offset is part of h_k (a phase ramp), as in a timed system (§5). */
 
