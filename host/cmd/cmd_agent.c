@@ -695,6 +695,8 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
         return AM_OK; /* a GO for a round we did not report: ignore */
     /* docs/air-interface.md §8.1: the round's calibration slots decide the burst's length */
     am_status cs = net_agent_set_slots(s->na, g->cal_slots);
+    if (cs == AM_OK) /* §3.3, §9.4: and its payload mapping */
+        cs = net_agent_set_mapping(s->na, (phy_mapping)g->mapping);
     if (cs != AM_OK)
         return cs;
     if (net_agent_burst_len(s->na) != s->blen) {

@@ -427,6 +427,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
                                                             : g->cal_slot != 0))
             return bad(w, "GO: calibration slot %u of %u (slot < slots <= %u, or 0 of 0)",
                        g->cal_slot, g->cal_slots, CTRL_MAX_AGENTS);
+        if (g->mapping > 1)
+            return bad(w, "GO: mapping %u (0 complex, 1 real)", g->mapping);
         return 1;
     }
     case CTRL_PLAN: {
@@ -602,7 +604,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_f32(&c, o->eta);
         w_f32(&c, o->rho);
         w_f32(&c, o->g_th);
-        w_u32(&c, (o->cal_slot & 0xFFFFu) | (o->cal_slots & 0xFFFFu) << 16); /* u16, u16 */
+        w_u32(&c, (o->cal_slot & 0xFFFFu) | (o->cal_slots & 0x7FFFu) << 16 |
+                      (o->mapping & 1u) << 31); /* u16, u16 (bit 15: mapping) */
         w_i64(&c, o->beacon_tick);
         w_i64(&c, o->tx_tick);
         break;
@@ -842,7 +845,8 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->g_th = r_f32(&c);
         uint32_t z = r_u32(&c); /* u16 cal_slot | u16 cal_slots << 16 */
         o->cal_slot = z & 0xFFFFu;
-        o->cal_slots = z >> 16;
+        o->cal_slots = (z >> 16) & 0x7FFFu;
+        o->mapping = z >> 31;
         o->beacon_tick = r_i64(&c);
         o->tx_tick = r_i64(&c);
         break;

@@ -47,9 +47,10 @@
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
  *            20 u32 dim | 24 u32 prev_ids[n_prev] | f32 theta[dim]
  *   STATUS   0 f32 loss | 4 f32 peak | 8 f32 power | 12 u32 n_x | 16 f32 x[n_x] (n_x = 0 or D)
- *   GO       0 f32 eta | 4 f32 rho | 8 f32 g_th | 12 u16 cal_slot | 14 u16 cal_slots |
- *            16 i64 beacon_tick | 24 i64 tx_tick (cal_slots = 0: no calibration blocks, cal_slot 0;
- *            else cal_slot < cal_slots <= CTRL_MAX_AGENTS, docs/air-interface.md §8.1)
+ *   GO       0 f32 eta | 4 f32 rho | 8 f32 g_th | 12 u16 cal_slot | 14 u16 cal_slots (bit 15:
+ *            mapping) | 16 i64 beacon_tick | 24 i64 tx_tick (cal_slots = 0: no calibration
+ *            blocks, cal_slot 0; else cal_slot < cal_slots <= CTRL_MAX_AGENTS, §8.1; mapping 0
+ *            complex, 1 real, §3.3)
  *   PLAN     0 f32 eta | 4 f32 rho | 8 u32 nfft | 12 u32 cp | 16 u64 burst_len |
  *            24 i64 beacon_tick | 32 i64 tx_tick | 40 f64 deadline | 48 u32 n | 52 u32 ids[n]
  *   REPORT   0 i64 chunk_tick | 8 u64 chunk_len | 16 u32 late | 20 u32 rejected | 24 u32 n |
@@ -164,6 +165,7 @@ typedef struct ctrl_status {
 typedef struct ctrl_go {
     float eta, rho, g_th;
     uint32_t cal_slot, cal_slots; /* u16 on the wire (§8.1); 0, 0: no calibration */
+    uint32_t mapping;             /* 0 complex, 1 real (§3.3): bit 15 of cal_slots' u16 */
     int64_t beacon_tick, tx_tick;
 } ctrl_go;
 

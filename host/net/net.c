@@ -87,7 +87,8 @@ static am_status agent_dsp(net_agent *q)
                               .smooth = cfg->smooth ? cfg->smooth : q->cp,
                               .cfo_comp = cfg->cfo_comp,
                               .phase_only = 0,
-                              .cal_slots = cfg->cal_slots};
+                              .cal_slots = cfg->cal_slots,
+                              .mapping = cfg->mapping};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
     if (s != AM_OK)
@@ -151,6 +152,22 @@ am_status net_agent_set_slots(net_agent *q, unsigned slots)
     am_status s = agent_dsp(q);
     if (s != AM_OK)
         q->cfg.cal_slots = was;
+    return s;
+}
+
+am_status net_agent_set_mapping(net_agent *q, phy_mapping m)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_mapping: NULL");
+    if (m != PHY_MAP_COMPLEX && m != PHY_MAP_REAL)
+        return AM_FAIL(AM_EINVAL, "net_agent: mapping %d (0 complex, 1 real)", (int)m);
+    if (m == q->cfg.mapping)
+        return AM_OK;
+    const phy_mapping was = q->cfg.mapping;
+    q->cfg.mapping = m;
+    am_status s = agent_dsp(q);
+    if (s != AM_OK)
+        q->cfg.mapping = was;
     return s;
 }
 

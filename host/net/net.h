@@ -40,6 +40,7 @@
 #include "fl/task.h"
 #include "phy/frame.h"
 #include "phy/impair.h"
+#include "phy/ota_tx.h" /* phy_mapping */
 
 /* ---------------------------------------------------------------------------------------------
  * Learner setup (server flags -> WELCOME -> agent)
@@ -75,6 +76,8 @@ typedef struct net_agent_cfg {
                               64); 0 = each beacon's own estimate */
     unsigned cal_slots;    /* calibration slots of the bursts (docs/air-interface.md §8.1; 0 =
                               none); changed by net_agent_set_slots */
+    phy_mapping mapping;   /* payload mapping (docs/air-interface.md §3.3; 0 = complex); changed
+                              by net_agent_set_mapping */
 } net_agent_cfg;
 
 /* What the agent learned from the round's beacon. */
@@ -115,6 +118,11 @@ am_status net_agent_beacon(net_agent *q,
  * the last beacon is dropped). The tracker and A are kept. */
 am_status net_agent_set_slots(net_agent *q, unsigned slots);
 
+/* The bursts from now on use payload mapping m (GO's, §3.3, §9.4), as net_agent_set_slots: the
+ * DSP object is made again when it changes (a real-mapped burst has twice the data symbols); the
+ * tracker and A are kept. AM_EINVAL for a mapping other than complex or real. */
+am_status net_agent_set_mapping(net_agent *q, phy_mapping m);
+
 /* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] E[q]^(-mu), |A| clipped to
  * [1/4, 4] (phy_cal_update); not heard: A unchanged. AM_EFORMAT for q != PHY_CAL_Q or mu outside
  * (0, 1] (ctrl has checked the floats). */
@@ -131,7 +139,8 @@ am_status net_agent_carry_load(net_agent *q, const void *buf);
 /* The burst of payload x (payload_len reals, finite) with scale eta, for transmission at tx_tick
  * (after a successful net_agent_beacon): out gets burst_len samples. delivered (may be NULL,
  * payload_len) = x where the entry's bin was not truncated, 0 where it was (docs/paper.md §3 error
- * memory; entry j sits on data bin data_bins[(j / 2) % M_data], §3). Does not allocate. */
+ * memory; entry j sits on data bin data_bins[(j / 2) % M_data], §3; data_bins[j % M_data] with
+ * the real mapping, §3.3). Does not allocate. */
 am_status net_agent_burst(net_agent *q,
                           const float *x,
                           float eta,

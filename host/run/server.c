@@ -88,6 +88,7 @@ struct server {
     phy_ota_rx *rx;
     srv_rx rs;
     unsigned M, cp;
+    phy_mapping map; /* --mapping (§3.3), announced in every GO */
     size_t blen, bl, chunk_cap;
     float complex *beacon, *chunk;
     int64_t slot, gap;
@@ -195,7 +196,9 @@ send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, con
         w->dim = s->D;
         w->nfft = s->M;
         w->cp = s->cp;
-        w->payload_len = s->D;
+        /* the chan needs the burst length only: it gets the complex mapping's payload of as many
+         * data symbols (docs/air-interface.md §9.4) */
+        w->payload_len = role == CTRL_ROLE_CHAN ? phy_mapping_span(s->map, s->D) : s->D;
         w->rate = s->rate;
         if (role == CTRL_ROLE_AGENT && s->air) {
             w->learner = s->l; /* empty endpoints: the agent uses its own radio (net_air.h) */
@@ -545,6 +548,7 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
                        .rho = (float)s->o.air.rho,
                        .g_th = (float)s->o.air.g_th,
                        .cal_slots = s->rs.slots,
+                       .mapping = (uint32_t)s->map,
                        .beacon_tick = B,
                        .tx_tick = T};
     for (unsigned i = 0; i < n; i++) {
@@ -1044,6 +1048,8 @@ static am_status write_config(srv *s)
     cJSON_AddNumberToObject(c, "g_th", o->air.g_th);
     if (o->gain_pool) /* absent at the default: config.json keeps its bytes */
         cJSON_AddNumberToObject(c, "gain_pool", o->gain_pool);
+    if (s->map != PHY_MAP_COMPLEX) /* the same */
+        cJSON_AddStringToObject(c, "mapping", phy_mapping_name(s->map));
     cJSON_AddStringToObject(c, "eta_rule", o->air.eta_rule);
     cJSON_AddNumberToObject(c, "nfft", s->M);
     cJSON_AddNumberToObject(c, "cp", s->cp);
@@ -1367,6 +1373,7 @@ void server_defaults(server_opts *o)
                        .norm_bound = 100,
                        .seed = 1,
                        .cal = "auto",
+                       .mapping = FLAGS_MAPPING_DEFAULT,
                        .radio = {.name = "zmq"}};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
@@ -1435,6 +1442,7 @@ size_t server_table(server_opts *o, cli_opt *t)
         "correct their precoder; metrics list the agents heard; auto = on with --radio uhd, off "
         "through the chan (say on when the chan runs --impair)",
         0, 0, "auto|on|off");
+    n += flags_mapping_table(&o->mapping, t + n); /* the agents follow GO's */
     PUT("--eta-cap", CLI_DOUBLE, &o->eta_cap,
         "eta is at most this many times the median of the reported peaks (one agent's report "
         "cannot set the round's scale when 3 or more report; agents above it clip)",
@@ -1573,11 +1581,13 @@ static am_status make_receiver(srv *s)
         return st;
     s->M = o->nfft;
     s->cp = phy_frame_cp_len(s->frame);
+    if ((st = phy_mapping_parse(o->mapping, &s->map)) != AM_OK)
+        return am_error_wrap(st, "--mapping");
     /* auto: on with radios (uhd: LO phases and chains are never reciprocal, docs/impairments.md);
      * off through the chan, whose profile the server does not know (say --cal on with --impair) */
     s->cal = !strcmp(o->cal, "on") || (!strcmp(o->cal, "auto") && s->air);
     s->rs.slots = s->cal ? s->K : 0;
-    s->blen = phy_frame_burst_len(s->frame, s->D) +
+    s->blen = phy_frame_burst_len(s->frame, phy_mapping_span(s->map, s->D)) +
               (size_t)phy_cal_blocks(phy_frame_n_used(s->frame), s->rs.slots, NULL) *
                   phy_frame_block_len(s->frame);
     s->bl = phy_beacon_len(s->frame);
@@ -1595,6 +1605,7 @@ static am_status make_receiver(srv *s)
     rc.rho = (float)o->air.rho;
     rc.gain_pool = o->gain_pool;
     rc.cal_slots = s->rs.slots;
+    rc.mapping = s->map;
     rc.callback = on_burst;
     rc.user = &s->rs;
     if ((st = phy_ota_rx_create(&rc, &s->rx)) != AM_OK)
@@ -1890,8 +1901,22 @@ static int opt_runctl(const cli_opt *op)
     return opt_security(op);
 }
 
+/* --mapping came after server run folders existed: at its default it is neither in config.json's
+ * flags nor in the CRC, so a folder from before (or of a complex run) keeps its bytes and resumes */
+static int opt_at_default(const cli_opt *op)
+{
+    return !strcmp(op->name, "--mapping") &&
+           !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
+}
+
+static int opt_added_later(const char *name)
+{
+    return !strcmp(name, "--mapping");
+}
+
 /* the server's flags in config.json (host/run/runcfg.h) */
-static const runcfg_class server_class = {"server", opt_unstored, opt_runctl, NULL, NULL, NULL};
+static const runcfg_class server_class = {"server",       opt_unstored,    opt_runctl,
+                                          opt_at_default, opt_added_later, opt_at_default};
 
 #define SERVER_CONFIG_MAX (1u << 20) /* a config.json larger than this is not ours */
 

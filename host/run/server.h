@@ -59,6 +59,7 @@ typedef struct server_opts {
     const char *resume; /* --resume DIR (then out = DIR) */
     unsigned agents, rounds, min_agents, nfft, save_every, checkpoint_every;
     unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
+    const char *mapping; /* payload mapping complex|real, announced in GO (§3.3, §9.4) */
     double round_timeout, burst_timeout, join_timeout, round_period, eta_cap, norm_bound;
     uint64_t seed;
     int report_x, quiet, force;

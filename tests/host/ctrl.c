@@ -706,3 +706,29 @@ AM_TEST(go_cal_slot, unit)
     free(c);
     free(b);
 }
+
+/* docs/air-interface.md §9.4: GO's mapping is bit 15 of the u16 at 12 + 2 (1 real, §3.3), beside
+ * cal_slots: a GO without it (every GO before the field) is complex; mapping 2 is not encoded. */
+AM_TEST(go_mapping, unit)
+{
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.sender = CTRL_ID_SERVER;
+    m.u.go = (ctrl_go){.eta = 1, .rho = 1, .cal_slot = 3, .cal_slots = 4096, .mapping = 1,
+                       .beacon_tick = 100, .tx_tick = 200};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    AM_CHECK(b[44] == 3 && b[45] == 0 && b[46] == 0x00 && b[47] == 0x90, "u16 3, u16 0x9000 at 12");
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.mapping == 1 && d.u.go.cal_slots == 4096 && d.u.go.cal_slot == 3, "GO fields");
+    put32(b + 44, 0); /* the version-1 word */
+    fix_crcs(b, len);
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.mapping == 0 && d.u.go.cal_slots == 0, "a GO without the bit is complex");
+    m.u.go.mapping = 2;
+    unsigned char tmp[128];
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "mapping 2 encoded");
+    free(b);
+}
