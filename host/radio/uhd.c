@@ -158,6 +158,15 @@ static void uhd_h_free(uhd_h *h)
     free(h);
 }
 
+/* A source or time change after open failed before the streamers were made again. */
+static am_status no_streamers(const uhd_h *h)
+{
+    return AM_FAIL(AM_EDEVICE,
+                   "radio 'uhd': no streamers (a clock, time source or time change failed) for "
+                   "device args '%s'",
+                   h->devargs);
+}
+
 /* TX: underflow_policy=next_burst (tx_vita_core_3000 reads it from the stream args; the B200's
  * default is next_packet, which sends the rest of a late burst at once): a late or underflowing
  * burst is dropped up to its end of burst, with one async event and no ack (the FPGA's
@@ -596,12 +605,9 @@ static am_status uhd_set_time(radio *r, const radio_time *t, int next_pps)
     drop_streamers(h);
     am_status s = AM_OK;
     if (next_pps) {
-        s = wait_pps_edge(h, NULL);
-        if (s == AM_OK) {
-            uhd_error e = uhd_usrp_set_time_next_pps(h->usrp, t->secs, t->frac, 0);
-            s = e == UHD_ERROR_NONE ? wait_pps_edge(h, NULL)
-                                    : fail(h, e, "uhd_usrp_set_time_next_pps");
-        }
+        /* radio.h: t at the next edge; returns once it has latched */
+        uhd_error e = uhd_usrp_set_time_next_pps(h->usrp, t->secs, t->frac, 0);
+        s = e == UHD_ERROR_NONE ? wait_pps_edge(h, NULL) : fail(h, e, "uhd_usrp_set_time_next_pps");
     } else {
         uhd_error e = uhd_usrp_set_time_now(h->usrp, t->secs, t->frac, 0);
         s = e == UHD_ERROR_NONE ? AM_OK : fail(h, e, "uhd_usrp_set_time_now");
@@ -681,6 +687,8 @@ send_all(uhd_h *h, const float complex *x, size_t n, uhd_tx_metadata_handle *md,
 static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const radio_time *at)
 {
     uhd_h *h = r->impl;
+    if (!h->tx)
+        return no_streamers(h);
     /* levels: after the back-off no component may reach the DAC's full scale (the fc32 -> sc16
      * conversion would saturate it): such a burst is refused whole, never clipped */
     float peak = 0;
@@ -740,11 +748,14 @@ static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const 
 
 static am_status uhd_tx_flush(radio *r, double timeout_s)
 {
-    return read_async(r, r->impl, timeout_s, 1);
+    uhd_h *h = r->impl;
+    return h->tx ? read_async(r, h, timeout_s, 1) : AM_OK;
 }
 
 static am_status start_stream(uhd_h *h, const radio_time *at, size_t n)
 {
+    if (!h->rx)
+        return no_streamers(h);
     uhd_stream_cmd_t cmd = {.stream_mode = n ? UHD_STREAM_MODE_NUM_SAMPS_AND_DONE
                                              : UHD_STREAM_MODE_START_CONTINUOUS,
                             .num_samps = n,
@@ -773,6 +784,8 @@ static am_status uhd_rx_start_n(radio *r, const radio_time *at, size_t n)
 static am_status uhd_rx_stop(radio *r)
 {
     uhd_h *h = r->impl;
+    if (!h->rx)
+        return AM_OK;
     if (h->rx_count && h->rx_left == 0) {
         h->rx_count = 0; /* the device stopped by itself after the last sample */
         return AM_OK;

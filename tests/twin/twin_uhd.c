@@ -694,3 +694,32 @@ AM_TEST(gains_required_master_clock_pinned, unit)
              am_last_error());
     radio_close(a);
 }
+
+/* radio_set_time_next_pps on a uhd radio: the time latches at the next edge of the shared PPS and
+ * the call returns once it has (the device then reads t plus less than a second); without a PPS
+ * it fails in one line. */
+AM_TEST(set_time_next_pps_through_radio, unit)
+{
+    twin_env("profile=ideal,seed=26");
+    radio *a = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,time=external", &a));
+    const radio_time t = {100, 0.0};
+    AM_REQUIRE_OK(radio_set_time_next_pps(a, &t));
+    radio_time now;
+    AM_REQUIRE_OK(radio_get_time(a, &now));
+    AM_CHECK(now.secs == 100, "time %lld+%.6f after the latch", (long long)now.secs, now.frac);
+    radio_close(a);
+    twin_env("profile=ideal,seed=26,pps=none");
+    AM_REQUIRE_OK(
+        radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,time=external,sync=none", &a));
+    am_status s = radio_set_time_next_pps(a, &t);
+    AM_CHECK(s == AM_EDEVICE && strstr(am_last_error(), "no PPS edge seen in 1.2 s"), "%s: %s",
+             am_status_str(s), am_last_error());
+    /* the radio stays safe to call: bursts and windows say why they cannot run */
+    float complex x[4] = {0};
+    s = radio_tx_burst(a, x, 4, NULL);
+    AM_CHECK(s == AM_EDEVICE && strstr(am_last_error(), "no streamers"), "%s", am_last_error());
+    s = radio_rx_start(a, NULL);
+    AM_CHECK(s == AM_EDEVICE && strstr(am_last_error(), "no streamers"), "%s", am_last_error());
+    radio_close(a);
+}
