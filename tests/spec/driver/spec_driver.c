@@ -1,0 +1,256 @@
+/* tests/spec/driver: airmeta's own outputs for tests/spec/air_interface.py, the independent
+ * implementation of docs/air-interface.md written from the document alone. The driver only calls
+ * public entry points (phy/ota_tx.h, phy/cal.h, net/ctrl.h) and moves bytes between files; every
+ * comparison is made by the Python side.
+ *
+ *   spec_driver tx M CP L MAPPING S SLOT ETA V.f32 P.c64|- OUT.c64
+ *       one burst of phy_ota_tx_execute (default allocation), precoder P (M complex64) or none
+ *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS BEACON TX OUT.bin
+ *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
+ *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
+ *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
+ *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
+ * Exit 0 on success, 1 with a one-line message otherwise. */
+#include <complex.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "net/ctrl.h"
+#include "phy/cal.h"
+#include "phy/ota_tx.h"
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "spec_driver: %s\n", what);
+    return 1;
+}
+
+static void *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap);
+    while (b) {
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        unsigned char *nb = realloc(b, cap * 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+static int write_all(const char *path, const void *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(p, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+static double num(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "spec_driver: not a number: '%s'\n", s);
+        exit(1);
+    }
+    return v;
+}
+
+static int cmd_tx(char **a)
+{
+    phy_ota_tx_cfg cfg;
+    phy_ota_tx_cfg_default(&cfg);
+    cfg.frame.nfft = (unsigned)num(a[0]);
+    cfg.frame.cp_len = (unsigned)num(a[1]);
+    cfg.payload_len = (size_t)num(a[2]);
+    if (phy_mapping_parse(a[3], &cfg.mapping) != AM_OK)
+        return fail(am_last_error());
+    cfg.cal_slots = (unsigned)num(a[4]);
+    unsigned slot = (unsigned)num(a[5]);
+    float eta = (float)num(a[6]);
+    size_t vlen = 0, plen = 0;
+    float *v = read_all(a[7], &vlen);
+    if (!v || vlen != cfg.payload_len * sizeof(float))
+        return fail("payload file missing or not L float32");
+    float complex *p = NULL;
+    if (strcmp(a[8], "-") != 0) {
+        p = read_all(a[8], &plen);
+        if (!p || plen != cfg.frame.nfft * sizeof(float complex))
+            return fail("precoder file missing or not M complex64");
+    }
+    phy_ota_tx *q = NULL;
+    if (phy_ota_tx_create(&cfg, &q) != AM_OK || phy_ota_tx_set_slot(q, slot) != AM_OK)
+        return fail(am_last_error());
+    size_t n = phy_ota_tx_burst_len(q);
+    float complex *out = malloc(n * sizeof *out);
+    int rc = 0;
+    if (!out || phy_ota_tx_execute(q, v, eta, p, out, n) != AM_OK)
+        rc = fail(am_last_error());
+    else if (write_all(a[9], out, n * sizeof *out))
+        rc = fail("cannot write the burst");
+    free(out);
+    free(v);
+    free(p);
+    phy_ota_tx_destroy(q);
+    return rc;
+}
+
+static int encode_to(const ctrl_msg *m, const char *path)
+{
+    unsigned char buf[1024];
+    size_t len = 0;
+    if (ctrl_encode(m, buf, sizeof buf, &len) != AM_OK)
+        return fail(am_last_error());
+    return write_all(path, buf, len) ? fail("cannot write the message") : 0;
+}
+
+static int cmd_go(char **a)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.round = (uint32_t)num(a[0]);
+    m.sender = (uint32_t)strtoul(a[1], NULL, 0);
+    m.u.go.eta = (float)num(a[2]);
+    m.u.go.rho = (float)num(a[3]);
+    m.u.go.g_th = (float)num(a[4]);
+    m.u.go.cal_slot = (uint32_t)num(a[5]);
+    m.u.go.cal_slots = (uint32_t)num(a[6]);
+    m.u.go.beacon_tick = strtoll(a[7], NULL, 10);
+    m.u.go.tx_tick = strtoll(a[8], NULL, 10);
+    return encode_to(&m, a[9]);
+}
+
+static int cmd_cal(char **a)
+{
+    size_t len = 0;
+    float *E = read_all(a[5], &len);
+    if (!E || len != 2 * CTRL_CAL_Q * sizeof(float)) {
+        free(E);
+        return fail("E file missing or not 8 complex64");
+    }
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_CAL;
+    m.round = (uint32_t)num(a[0]);
+    m.sender = (uint32_t)strtoul(a[1], NULL, 0);
+    m.u.cal.heard = (uint32_t)num(a[2]);
+    m.u.cal.q = CTRL_CAL_Q;
+    m.u.cal.mu = (float)num(a[3]);
+    m.u.cal.snr_db = (float)num(a[4]);
+    m.u.cal.E = E;
+    int rc = encode_to(&m, a[6]);
+    free(E);
+    return rc;
+}
+
+static int cmd_decode(char **a)
+{
+    size_t len = 0;
+    void *buf = read_all(a[0], &len);
+    if (!buf)
+        return fail("cannot read the message");
+    ctrl_msg m;
+    ctrl_reject why = CTRL_REJ_NONE;
+    if (ctrl_decode(buf, len, 1 << 20, &m, &why) != AM_OK) {
+        printf("refused %s\n", ctrl_reject_name(why));
+        free(buf);
+        return 0;
+    }
+    printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
+    if (m.type == CTRL_GO)
+        printf(" %.9g %.9g %.9g %u %u %lld %lld\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
+               m.u.go.cal_slot, m.u.go.cal_slots, (long long)m.u.go.beacon_tick,
+               (long long)m.u.go.tx_tick);
+    else if (m.type == CTRL_CAL) {
+        float E[2 * CTRL_CAL_Q];
+        ctrl_f32_copy(m.u.cal.E, 2 * m.u.cal.q, E);
+        printf(" %u %u %.9g %.9g", m.u.cal.heard, m.u.cal.q, m.u.cal.mu, m.u.cal.snr_db);
+        for (unsigned i = 0; i < 2 * m.u.cal.q; i++)
+            printf(" %.9g", E[i]);
+        printf("\n");
+    } else
+        printf("\n");
+    free(buf);
+    return 0;
+}
+
+static int cmd_cal_update(char **a)
+{
+    size_t la = 0, le = 0;
+    float complex *A = read_all(a[1], &la), *E = read_all(a[2], &le);
+    int rc = 0;
+    if (!A || !E || la != PHY_CAL_Q * sizeof *A || le != PHY_CAL_Q * sizeof *E)
+        rc = fail("A or E missing or not 8 complex64");
+    else {
+        phy_cal_update(A, E, (float)num(a[0]));
+        if (write_all(a[3], A, la))
+            rc = fail("cannot write A");
+    }
+    free(A);
+    free(E);
+    return rc;
+}
+
+static int cmd_cal_interp(char **a)
+{
+    phy_frame_cfg fc;
+    phy_frame_cfg_default(&fc);
+    fc.nfft = (unsigned)num(a[0]);
+    phy_frame *f = NULL;
+    if (phy_frame_create(&fc, &f) != AM_OK)
+        return fail(am_last_error());
+    size_t la = 0;
+    float complex *A = read_all(a[1], &la);
+    float complex *out = malloc(fc.nfft * sizeof *out);
+    int rc = 0;
+    if (!A || !out || la != PHY_CAL_Q * sizeof *A)
+        rc = fail("A missing or not 8 complex64");
+    else {
+        phy_cal_interp(f, A, out);
+        if (write_all(a[2], out, fc.nfft * sizeof *out))
+            rc = fail("cannot write a(i)");
+    }
+    free(A);
+    free(out);
+    phy_frame_destroy(f);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int nargs;
+        int (*fn)(char **);
+    } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 10, cmd_go},
+                {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
+                {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp}};
+    for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            if (argc != 2 + cmds[i].nargs)
+                return fail("wrong number of arguments (see the file's comment)");
+            return cmds[i].fn(argv + 2);
+        }
+    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp ...");
+}
