@@ -10,6 +10,9 @@
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
+ *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
+ *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
+ *       "ok FIRST_TICK MALFORMED" (the malformed messages it dropped)
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include "net/ctrl.h"
 #include "phy/cal.h"
 #include "phy/ota_tx.h"
+#include "radio/radio.h"
 
 static int fail(const char *what)
 {
@@ -237,6 +241,63 @@ static int cmd_cal_interp(char **a)
     return rc;
 }
 
+static int cmd_zmq_tx(char **a)
+{
+    size_t len = 0;
+    float complex *x = read_all(a[2], &len);
+    radio *r = NULL;
+    int rc = 0;
+    if (!x || len == 0 || len % sizeof *x)
+        rc = fail("samples missing or not complex64");
+    else if (radio_open("zmq", a[0], &r) != AM_OK)
+        rc = fail(am_last_error());
+    else {
+        radio_info info;
+        radio_get_info(r, &info);
+        radio_time at = radio_time_from_ticks(strtoll(a[1], NULL, 10), info.rate);
+        if (radio_tx_burst(r, x, len / sizeof *x, &at) != AM_OK)
+            rc = fail(am_last_error());
+    }
+    radio_close(r);
+    free(x);
+    return rc;
+}
+
+static int cmd_zmq_rx(char **a)
+{
+    radio *r = NULL;
+    if (radio_open("zmq", a[0], &r) != AM_OK)
+        return fail(am_last_error());
+    radio_info info;
+    radio_get_info(r, &info);
+    size_t want = (size_t)num(a[2]), got = 0;
+    float complex *x = malloc(want * sizeof *x);
+    radio_time at = radio_time_from_ticks(strtoll(a[1], NULL, 10), info.rate), t0;
+    int64_t first = -1;
+    int rc = 0;
+    if (!x || radio_rx_start_n(r, &at, want) != AM_OK)
+        rc = fail(am_last_error());
+    while (rc == 0 && got < want) {
+        size_t n = 0;
+        if (radio_rx(r, x + got, want - got, &n, &t0, 20.0) != AM_OK)
+            rc = fail(am_last_error());
+        else if (got == 0)
+            first = radio_time_to_ticks(t0, info.rate);
+        got += n;
+    }
+    if (rc == 0) {
+        radio_stats st;
+        radio_get_stats(r, &st);
+        printf("ok %lld %llu\n", (long long)first, (unsigned long long)st.malformed);
+        if (write_all(a[3], x, want * sizeof *x))
+            rc = fail("cannot write the samples");
+    }
+    radio_rx_stop(r);
+    radio_close(r);
+    free(x);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -245,12 +306,13 @@ int main(int argc, char **argv)
         int (*fn)(char **);
     } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 10, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
-                {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp}};
+                {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
+                {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
                 return fail("wrong number of arguments (see the file's comment)");
             return cmds[i].fn(argv + 2);
         }
-    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp ...");
+    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx ...");
 }
