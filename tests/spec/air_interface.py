@@ -418,13 +418,17 @@ def check_replay():
     w = np.zeros(M)
     for b in ("S0a", "S0b", "S1"):
         w += np.abs(fr.X[b]) ** 2
-    for mapping, S in (("complex", 0), ("real", 0), ("real", K)):
+    erased = fr.data[3::9]  # §5.5: bins every agent erased (p = 0)
+    for mapping, S, ers in (("complex", 0, False), ("real", 0, False), ("real", K, False),
+                            ("complex", 0, True)):
         v = rng.standard_normal((K, L)).astype(np.float32)
         # §3.1 peak rule over the pairs, whatever the mapping
         pairs = v.reshape(K, L // 2, 2).astype(float)
         eta = np.float32(np.max(np.hypot(pairs[..., 0], pairs[..., 1])))
         p = np.zeros(M, dtype=complex)
         p[fr.used] = math.sqrt(rho)
+        if ers:
+            p[erased] = 0
         x = sum(burst(fr, v[k], float(eta), mapping, S, k, p)[0] for k in range(K))
         gap = 2000
         y = np.concatenate([np.zeros(gap), x, np.zeros(gap)])
@@ -454,11 +458,33 @@ def check_replay():
         floor_g = np.sum(float(eta) ** 2 * N0 / (2 * K ** 2 * rho) * (1 + c2 / w[bins])) / np.sum(truth ** 2)
         nmse = np.sum((got - truth) ** 2) / np.sum(truth ** 2) if len(got) == L else float("inf")
         ok = len(info) == 1 and info[0]["start"] >= gap and info[0]["start"] <= gap + cp
+        if ers:
+            # §5.5: a bin is without agents when |G| < 0.5 sqrt(rho) AND |G|^2 < 10 N0; G there
+            # is noise of variance N0 / w (§5.2), so the bin passes as active with probability
+            # exp(-w min(rho / (4 N0), 10)): 4e-6 on S0's bins (w = 5), 8 % on the others
+            # (w = 1) at 10 dB. Entries on the S0 bins must be exactly 0; the others are left out.
+            off = np.isin(bins, erased)
+            strong = off & (w[bins] > 4)
+            nz_weak = len(set(bins[off & ~strong & (got != 0)])) if len(got) == L else -1
+            zero = len(got) == L and np.all(got[strong] == 0)
+            if len(got) != L:
+                got = np.zeros(L)
+            keep = ~off
+            truth, got, c2 = truth[keep], got[keep], c2[keep]
+            bins = bins[keep]
+            floor = np.sum(np.full(len(truth), float(eta) ** 2 * N0 / (2 * K ** 2 * rho))) / np.sum(truth ** 2)
+            floor_g = np.sum(float(eta) ** 2 * N0 / (2 * K ** 2 * rho) * (1 + c2 / w[bins])) / np.sum(truth ** 2)
+            n_weak = len(set(erased[w[erased] <= 4]))
+            check(ok and zero, "§5.5 %d data bins erased by every agent: the %d entries on S0's bins "
+                  "recovered as exactly 0 (%d of the %d other bins passed as active, %.1f expected)"
+                  % (len(erased), int(np.sum(strong)), nz_weak, n_weak,
+                     n_weak * math.exp(-rho / (4 * N0))))
+            nmse = np.sum((got - truth) ** 2) / np.sum(truth ** 2)
         d = 10 * math.log10(nmse / floor_g)
         check(ok and abs(d) < 0.15,
-              "§3.3/§5.4/§7 %s mapping, cal_slots %d, K=%d, %g dB: capture written from §7 replayed "
+              "§3.3/§5.4/§7 %s mapping, cal_slots %d, K=%d, %g dB%s: capture written from §7 replayed "
               "by airmeta: NMSE %.2f dB, floor %.2f dB, floor with G noise %.2f dB, NMSE - that "
-              "%+.3f dB (bound 0.15)" % (mapping, S, K, snr_db, 10 * math.log10(nmse),
+              "%+.3f dB (bound 0.15)" % (mapping, S, K, snr_db, ", erased bins left out" if ers else "", 10 * math.log10(nmse),
                                          10 * math.log10(floor), 10 * math.log10(floor_g), d))
 
 
