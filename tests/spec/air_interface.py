@@ -272,6 +272,35 @@ def check_ctrl():
     check(out[:8] == ["ok", "CAL", "9", str(SERVER), "0", "8", "1", "-3"]
           and len(vals) == 16 and np.all(vals.astype(np.float32) == want.astype(np.float32)),
           "§9.4 CAL packed from the text decoded by airmeta")
+    # §9.4 WELCOME with the learner block: every range at its edges accepted, one beyond refused
+    def st(x):
+        return x.encode() + bytes(128 - len(x))
+
+    lf = "IIIfIIffIIIfIIdIIQI"  # the learner block's fields, offsets 0..80
+    lo = [0, 0, 1, 1e-30, 1, 1, 1e-30, 1e-30, 1, 1, 1, 0.0, 1, 0, 1e-300, 0, 1, 0, 0]
+    hi = [2, 4, 1000, 1e30, 10 ** 6, 10 ** 5, 1e30, 1e30, 10 ** 4, 10 ** 5, 10 ** 5, 1.0, 4096, 2,
+          1.0, 1, 4096, 2 ** 64 - 1, 10 ** 6]
+    beyond = {0: 3, 1: 5, 2: 1001, 3: 0.0, 4: 10 ** 6 + 1, 5: 10 ** 5 + 1, 6: -1.0, 7: 0.0,
+              8: 10 ** 4 + 1, 9: 10 ** 5 + 1, 10: 0, 11: 1.5, 12: 4097, 13: 3, 14: 0.0, 16: 4097,
+              18: 10 ** 6 + 1}
+
+    def welcome(lv):
+        lb = struct.pack("<" + lf, *lv)
+        return (struct.pack("<II", 1, 1) + st("") + struct.pack("<QIIQd", 1000, 256, 32, 1000, 1e6)
+                + st("tcp://127.0.0.1:7000") + st("tcp://127.0.0.1:7001") + lb + bytes(48))
+
+    ok = len(welcome(lo)) == 556 and len(struct.pack("<" + lf, *lo)) == 84
+    for lv in (lo, hi):
+        ok = ok and dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["ok", "WELCOME"]
+    refused = 0
+    for i, b in beyond.items():
+        lv = list(lo)
+        lv[i] = b
+        refused += dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["refused", "payload"]
+    check(ok and refused == len(beyond),
+          "§9.4 WELCOME (556 bytes) packed from the text: the learner block's ranges at both edges "
+          "accepted, %d of %d fields one step beyond refused" % (refused, len(beyond)))
+
     # §9.2 / §9.4 refusals the text names
     bad = [
         ("cal_slot >= cal_slots", header(5, 1, SERVER, go_payload(1, 1, 0, 5, 5, 1, 2)), "payload"),
