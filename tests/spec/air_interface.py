@@ -222,8 +222,9 @@ def parse(msg):
     return typ, rnd, sender, msg[32:]
 
 
-def go_payload(eta, rho, g_th, slot, slots, beacon, tx):
-    return struct.pack("<fffHHqq", eta, rho, g_th, slot, slots, beacon, tx)
+def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0):
+    """§9.4: the u16 at 14 holds cal_slots in bits 0-14 and the mapping in bit 15."""
+    return struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | mapping << 15, beacon, tx)
 
 
 def cal_payload(heard, mu, snr, E):
@@ -239,13 +240,16 @@ def check_ctrl():
     check(zlib.crc32(b"123456789") == 0xCBF43926, "§9.2 CRC-32 check value 0xCBF43926")
     f = os.path.join(TMP, "msg.bin")
     # airmeta encodes, this side parses
-    run(DRIVER, "go-encode", 12, hex(SERVER), 1.25, 0.5, 0.1, 3, 10, 1000000, 1250000, f)
-    msg = open(f, "rb").read()
-    typ, rnd, snd, pl = parse(msg)
-    want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000)
-    check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == 32 and pl == want
-          and msg == header(5, 12, SERVER, want),
-          "§9.2/§9.4 GO encoded by airmeta (%d bytes) == packed from the text" % len(msg))
+    for mapping in (0, 1):
+        run(DRIVER, "go-encode", 12, hex(SERVER), 1.25, 0.5, 0.1, 3, 10, mapping, 1000000, 1250000,
+            f)
+        msg = open(f, "rb").read()
+        typ, rnd, snd, pl = parse(msg)
+        want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping)
+        check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == 32 and pl == want
+              and msg == header(5, 12, SERVER, want),
+              "§9.2/§9.4 GO (mapping %d) encoded by airmeta (%d bytes) == packed from the text"
+              % (mapping, len(msg)))
     E = [complex(f32(0.9 + 0.1 * q), f32(-0.05 * q)) for q in range(8)]
     np.array(E, dtype=np.complex64).tofile(os.path.join(TMP, "E.c64"))
     run(DRIVER, "cal-encode", 41, hex(SERVER), 1, 0.25, 17.5, os.path.join(TMP, "E.c64"), f)
@@ -261,11 +265,17 @@ def check_ctrl():
         return run(DRIVER, "decode", f).split()
 
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62)))
-    check(out == ["ok", "GO", "7", str(SERVER), "0.75", "2", "0", "4", "5", "123", str(2 ** 62)],
-          "§9.4 GO packed from the text decoded by airmeta: " + " ".join(out))
+    check(out == ["ok", "GO", "7", str(SERVER), "0.75", "2", "0", "4", "5", "0", "123",
+                  str(2 ** 62)], "§9.4 GO packed from the text decoded by airmeta: " + " ".join(out))
+    out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, mapping=1)))
+    check(out[:2] == ["ok", "GO"] and out[7:10] == ["4", "5", "1"],
+          "§9.4 GO with the mapping bit decoded by airmeta: real, slots 4 of 5")
+    out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 0, 0, 123, 2 ** 62, mapping=1)))
+    check(out[:2] == ["ok", "GO"] and out[7:10] == ["0", "0", "1"],
+          "§9.4 GO real mapping without calibration decoded by airmeta")
     out = dec(header(5, 0, SERVER, struct.pack("<fffIqq", 1, 1, 0.1, 0, 5, 9)))
-    check(out[:2] == ["ok", "GO"] and out[7:9] == ["0", "0"],
-          "§9.4 a version-1 GO (u32 0 at offset 12) is a valid version-2 GO")
+    check(out[:2] == ["ok", "GO"] and out[7:10] == ["0", "0", "0"],
+          "§9.4 a version-1 GO (u32 0 at offset 12) is a valid version-2 GO, complex")
     out = dec(header(11, 9, SERVER, cal_payload(0, 1.0, -3.0, E)))
     vals = np.array([float(x) for x in out[8:]])
     want = np.array([[e.real, e.imag] for e in E]).ravel()

@@ -5,7 +5,7 @@
  *
  *   spec_driver tx M CP L MAPPING S SLOT ETA V.f32 P.c64|- OUT.c64
  *       one burst of phy_ota_tx_execute (default allocation), precoder P (M complex64) or none
- *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS BEACON TX OUT.bin
+ *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX OUT.bin
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
@@ -140,9 +140,10 @@ static int cmd_go(char **a)
     m.u.go.g_th = (float)num(a[4]);
     m.u.go.cal_slot = (uint32_t)num(a[5]);
     m.u.go.cal_slots = (uint32_t)num(a[6]);
-    m.u.go.beacon_tick = strtoll(a[7], NULL, 10);
-    m.u.go.tx_tick = strtoll(a[8], NULL, 10);
-    return encode_to(&m, a[9]);
+    m.u.go.mapping = (uint32_t)num(a[7]);
+    m.u.go.beacon_tick = strtoll(a[8], NULL, 10);
+    m.u.go.tx_tick = strtoll(a[9], NULL, 10);
+    return encode_to(&m, a[10]);
 }
 
 static int cmd_cal(char **a)
@@ -183,8 +184,8 @@ static int cmd_decode(char **a)
     }
     printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
     if (m.type == CTRL_GO)
-        printf(" %.9g %.9g %.9g %u %u %lld %lld\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
-               m.u.go.cal_slot, m.u.go.cal_slots, (long long)m.u.go.beacon_tick,
+        printf(" %.9g %.9g %.9g %u %u %u %lld %lld\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
+               m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping, (long long)m.u.go.beacon_tick,
                (long long)m.u.go.tx_tick);
     else if (m.type == CTRL_CAL) {
         float E[2 * CTRL_CAL_Q];
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 10, cmd_go},
+    } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 11, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx}};
