@@ -401,29 +401,19 @@ double ota_agent_track_value(const ota_agent_track *t)
     return sum / (double)t->n;
 }
 
-/* docs/air-interface.md §4.1, the estimate's error v (q->var) in the inversion: a bin whose
- * estimate stands less than OTA_AGENT_ERASE v above it (|H|^2 < 100 v: its inverse is mostly the
- * estimate's noise) is erased, the others get p = sqrt(rho) conj(H) / (|H|^2 + v) (the inversion
- * times |H|^2 / (|H|^2 + v): the gain minimising the error of the agent's own contribution).
- * Returns the bins it erased (on top of p's). */
-#define OTA_AGENT_ERASE 100.0
-static unsigned regularise(const ota_agent *q, const float complex *H, float complex *p)
+/* docs/air-interface.md §4.1, the estimate's error v (q->var) in the inversion: p = sqrt(rho)
+ * conj(H) / (|H|^2 + v), the inversion times |H|^2 / (|H|^2 + v) (the gain minimising the error of
+ * the agent's own contribution given its estimate). No bin is erased for it: an erased entry waits
+ * in the error memory, which the learning loop pays for (§4.1). */
+static void regularise(const ota_agent *q, const float complex *H, float complex *p)
 {
-    unsigned erased = 0;
     for (unsigned u = 0; u < q->nu; u++) {
         const unsigned i = q->ubins[u];
         if (p[i] == 0.0f)
             continue;
         const double g = (double)(crealf(H[i]) * crealf(H[i]) + cimagf(H[i]) * cimagf(H[i]));
-        const double v = q->var[i];
-        if (g < OTA_AGENT_ERASE * v) {
-            p[i] = 0.0f;
-            erased++;
-        } else {
-            p[i] *= (float)(g / (g + v));
-        }
+        p[i] *= (float)(g / (g + q->var[i]));
     }
-    return erased;
 }
 
 am_status ota_agent_beacon(ota_agent *q,
@@ -515,7 +505,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
     if (s != AM_OK)
         return am_error_wrap(s, "precoder");
     if (!q->cfg.phase_only)
-        erased += regularise(q, H, p);
+        regularise(q, H, p);
     link->found = 1;
     link->start = s0;
     link->delta = s0 - sc->beacon;

@@ -48,8 +48,8 @@ typedef struct ota_agent_cfg {
     int cfo_comp;          /* 1: derotate the beacon by its carrier-offset estimate and
                               pre-compensate the burst; 0: trust a shared frequency reference */
     int phase_only;        /* 0: truncated channel inversion with the estimate's error variance v,
-                              sqrt(rho) conj(H) / (|H|^2 + v), erased where |H|^2 < max(g_th,
-                              100 v) (docs/air-interface.md §4.1); 1: phase-only
+                              sqrt(rho) conj(H) / (|H|^2 + v), erased where |H|^2 < g_th
+                              (docs/air-interface.md §4.1); 1: phase-only
                               sqrt(rho) conj(h)/|h|, never truncated (phy/precode.h) */
     unsigned cal_slots;    /* calibration slots S of the round's bursts (docs/air-interface.md §8;
                               0 = none); the agent's slot is ota_agent_link.cal_slot */
@@ -76,7 +76,7 @@ typedef struct ota_agent_link {
                         beacon by): the tracked value with ota_agent_beacon_track, this beacon's
                         estimate without a tracker, 0 without cfo_comp */
     float snr_db;    /* the beacon's SNR estimate */
-    unsigned erased; /* used bins truncated by the precoder (g_th, or the estimate's error) */
+    unsigned erased; /* used bins truncated by the precoder */
     unsigned cal_slot; /* with cal_slots: the agent's slot (< cal_slots; set by the caller after
                           the beacon, which clears it) */
 } ota_agent_link;
