@@ -215,6 +215,23 @@ static const runcfg_class sim_class = {"sim", opt_unstored, opt_runctl, opt_crc_
 
 /* Per-kind defaults for what the user did not set (0 / NaN / sentinel = not given): after this
  * every flag holds the value the run uses (config.json's "fully resolved"). */
+/* Values that change only the waveform are refused without one (--agg ideal / stat send no
+ * samples): a run that looks impaired, calibrated or real-mapped in its flags must be one. */
+static am_status iq_only(const sim_opts *o)
+{
+    if (strcmp(o->agg, "iq") == 0)
+        return AM_OK;
+    if (strcmp(o->mapping, "complex") != 0)
+        return AM_FAIL(AM_EINVAL, "--mapping %s needs --agg iq (--agg %s sends no waveform)",
+                       o->mapping, o->agg);
+    if (strcmp(o->cal, "on") == 0)
+        return AM_FAIL(AM_EINVAL, "--cal on needs --agg iq (--agg %s sends no waveform)", o->agg);
+    if (o->impair && strcmp(o->impair, "ideal") != 0)
+        return AM_FAIL(AM_EINVAL, "--impair %s needs --agg iq (--agg %s has no radios)", o->impair,
+                       o->agg);
+    return AM_OK;
+}
+
 static void fill_defaults(sim_opts *o, fl_task_kind kind)
 {
     const int sin = kind == FL_TASK_SINUSOID;
@@ -711,6 +728,8 @@ am_status sim_config_parse(sim_config *c, int argc, char **argv, const char *sum
     if ((st = learner_task_kind(c->o.task.task, &c->kind)) != AM_OK)
         return st;
     fill_defaults(&c->o, c->kind);
+    if ((st = iq_only(&c->o)) != AM_OK)
+        return st;
     if (c->kind == FL_TASK_OMNIGLOT && !c->o.task.data_dir)
         return AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir (the folder holding "
                                   "images_background/ and images_evaluation/)");

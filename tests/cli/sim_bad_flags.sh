@@ -29,5 +29,9 @@ touch "$d/file"
 expect 4 "--out: .*$d/file/x" --out "$d/file/x"
 expect 4 "--resume /nonexistent-airmeta-dir: not a run folder" --resume /nonexistent-airmeta-dir
 expect 2 "--checkpoint-every: 0 is outside" --checkpoint-every 0
+# waveform-only values without a waveform are refused, not ignored
+expect 2 "--mapping real needs --agg iq (--agg stat sends no waveform)" --agg stat --mapping real
+expect 2 "--cal on needs --agg iq (--agg ideal sends no waveform)" --agg ideal --cal on
+expect 2 "--impair b210-free needs --agg iq (--agg stat has no radios)" --agg stat --impair b210-free
 "$AIRMETA" sim --help | grep -q -- "--sparsify" || fail "--help lacks --sparsify"
 echo PASS

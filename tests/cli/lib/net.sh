@@ -56,7 +56,8 @@ start_server() {
             return 0
         fi
         wait "$spid"
-        grep -q "Address already in use" "$out/server.log" || fail "server did not start on $ep"
+        grep -q "Address already in use" "$out/server.log" ||
+            fail "server did not start on $ep: $(tail -n 5 "$out/server.log" | tr '\n' ' ')"
         echo "port $p busy, trying another"
     done
     fail "no free control port after 5 tries"
