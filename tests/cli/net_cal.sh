@@ -19,7 +19,7 @@ need python3
 
 # run NAME PROFILE ROUNDS SERVER-ARGS...: $out/NAME/metrics.jsonl
 run() {
-    local name=$1 prof=$2 R=$3 k rc
+    local name=$1 prof=$2 R=$3 k
     shift 3
     start_server 43 2719 --insecure --agents 3 --rounds "$R" --join-timeout 60 --round-timeout 30 \
         --burst-timeout 10 --report-x --g-th 0 --seed 5 --out "$out/$name" "$@"
@@ -34,13 +34,9 @@ run() {
         ap+=($!)
         pids+=($!)
     done
-    wait_for "$spid" 600
-    rc=$?
-    [ "$rc" -eq 0 ] || fail "$name: server exit $rc"
+    wait_for "$spid" 600 || fail "$name: server exit $?"
     for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60
-        rc=$?
-        [ "$rc" -eq 0 ] || fail "$name: agent $k exit $rc"
+        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
     done
     wait_for "$cp" 60 || fail "$name: chan exit $?"
 }

@@ -17,24 +17,15 @@ set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
 need python3
-if [ -z "${AM_TWIN_PROG:-}" ]; then
-    [ "${CI:-}" = true ] && fail "airmeta-twin not built (libuhd-dev missing?)"
-    echo "SKIPPED: airmeta-twin not built (no <uhd.h>)"; exit 77
-fi
-AIRMETA=$AM_TWIN_PROG
-air_prog=$(dirname "$AM_TWIN_PROG")/airmeta-twin-air
+. "$AM_SOURCE_DIR/tests/cli/lib/twin.sh"
 RA="type=b200,rate=1e6,freq=915e6,tx_gain=72,rx_gain=48,clock=gpsdo,time=gpsdo"
 
 # run NAME PROFILE ROUNDS SERVER-ARGS...: air, server and 3 agents; $out/NAME/metrics.jsonl
 run() {
-    local name=$1 prof=$2 R=$3 k rc
+    local name=$1 prof=$2 R=$3 k
     shift 3
     mkdir -p "$out/$name.d"
-    "$air_prog" --endpoint "ipc://$out/$name.d/air" --loss-db 55 --paced >"$out/$name-air.log" 2>&1 &
-    local apid=$!
-    pids+=($apid)
-    for i in $(seq 1 300); do [ -S "$out/$name.d/air" ] && break; sleep 0.1; done
-    [ -S "$out/$name.d/air" ] || fail "$name: the air did not start"
+    start_air "$out/$name.d" "$out/$name-air.log"
     export AIRMETA_TWIN="air=ipc://$out/$name.d/air,profile=$prof,gpsdo=yes"
     start_server 61 3571 --insecure --agents 3 --rounds "$R" --join-timeout 60 --radio uhd \
         --radio-args "$RA,serial=S" --report-x --g-th 0 --out "$out/$name" "$@"
@@ -46,13 +37,9 @@ run() {
         ap+=($!)
         pids+=($!)
     done
-    wait_for "$spid" 300
-    rc=$?
-    [ "$rc" -eq 0 ] || fail "$name: server exit $rc"
+    wait_for "$spid" 300 || fail "$name: server exit $?"
     for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60
-        rc=$?
-        [ "$rc" -eq 0 ] || fail "$name: agent $k exit $rc"
+        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
     done
     kill "$apid" 2>/dev/null
 }

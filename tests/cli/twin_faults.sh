@@ -14,16 +14,8 @@
 # Every round ends decoded; every fault is one line; no crash, no sanitizer report.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
-if [ -z "${AM_TWIN_PROG:-}" ]; then
-    [ "${CI:-}" = true ] && fail "airmeta-twin not built (libuhd-dev missing?)"
-    echo "SKIPPED: airmeta-twin not built (no <uhd.h>)"; exit 77
-fi
-AIRMETA=$AM_TWIN_PROG
-air_prog=$(dirname "$AM_TWIN_PROG")/airmeta-twin-air
-"$air_prog" --endpoint "ipc://$out/air" --loss-db 55 --paced >"$out/air.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 300); do [ -S "$out/air" ] && break; sleep 0.1; done
-[ -S "$out/air" ] || fail "the air did not start"
+. "$AM_SOURCE_DIR/tests/cli/lib/twin.sh"
+start_air "$out" "$out/air.log"
 TW="air=ipc://$out/air,profile=b210-shared-ref,gpsdo=yes"
 RA="type=b200,rate=1e6,freq=915e6,tx_gain=72,rx_gain=48"
 GPS="clock=gpsdo,time=gpsdo"
