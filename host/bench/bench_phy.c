@@ -42,7 +42,10 @@ typedef struct bench_size {
 
 /* ---- TX ------------------------------------------------------------------------------------ */
 
-static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps)
+/* prof: NULL, or PHY_TX_NSTAGES values that receive the stage profile (phy_ota_tx_profile) per
+ * burst, in microseconds, of the timed bursts (one repetition: reps = 1). */
+static am_status
+tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps, double *prof)
 {
     phy_ota_tx_cfg cfg;
     phy_ota_tx_cfg_default(&cfg);
@@ -88,6 +91,9 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     }
     for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
         s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
+    unsigned long long ns[PHY_TX_NSTAGES] = {0};
+    if (prof)
+        phy_ota_tx_profile(tx, ns);
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         double t0 = monotime_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++)
@@ -95,6 +101,8 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         m[rep] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
+    for (unsigned k = 0; prof && k < PHY_TX_NSTAGES; k++)
+        prof[k] = (double)ns[k] * 1e-3 / (double)(nb * reps);
     free(m);
 out:
     free(v);
@@ -405,9 +413,38 @@ static void emit(int json, const char *chain, const char *impl, unsigned M, doub
     fflush(stdout);
 }
 
+/* --stages: st = the profiled TX's stage medians (us per burst); the unprofiled TX, fftw-bound
+ * and liquid from their Msps. */
+static void emit_stages(int json, unsigned M, size_t burst_len, const double *st, double atx,
+                        double ftx, double ltx)
+{
+    static const char *name[PHY_TX_NSTAGES] = {"weights", "map", "ifft", "copy", "total"};
+    const double tot = st[PHY_TX_ST_TOTAL];
+    double other = tot;
+    for (unsigned k = 0; k < PHY_TX_ST_TOTAL; k++)
+        other -= st[k];
+    const double us[3] = {(double)burst_len / atx, (double)burst_len / ftx,
+                          (double)burst_len / ltx};
+    if (json) {
+        for (unsigned k = 0; k <= PHY_TX_NSTAGES; k++)
+            printf("{\"chain\": \"tx-stage\", \"stage\": \"%s\", \"nfft\": %u, "
+                   "\"us_per_burst\": %.3f}\n",
+                   k < PHY_TX_NSTAGES ? name[k] : "other", M, k < PHY_TX_NSTAGES ? st[k] : other);
+        fflush(stdout);
+        return;
+    }
+    printf("tx stages, nfft %u: us per burst (median), share of the profiled total\n", M);
+    for (unsigned k = 0; k < PHY_TX_ST_TOTAL; k++)
+        printf("  %-8s %9.2f %6.1f%%\n", name[k], st[k], 100.0 * st[k] / tot);
+    printf("  %-8s %9.2f %6.1f%%\n", "other", other, 100.0 * other / tot);
+    printf("  %-8s %9.2f   (unprofiled tx %.2f, fftw-bound %.2f, liquid %.2f)\n", "total", tot,
+           us[0], us[1], us[2]);
+    fflush(stdout);
+}
+
 int bench_phy(int argc, char **argv)
 {
-    int json = 0, quick = 0;
+    int json = 0, quick = 0, stages = 0;
     unsigned reps = 5, nfft = 0, chunk = 4096;
     const char *impair = "ideal";
     const cli_opt opts[] = {
@@ -418,12 +455,15 @@ int bench_phy(int argc, char **argv)
          0, NULL},
         {"--nfft", CLI_UINT, &nfft, "one FFT size only (0 = 256 and 1024)", 0, 4096, NULL},
         {"--chunk", CLI_UINT, &chunk, "RX samples per execute call", 64, 1 << 20, NULL},
+        {"--stages", CLI_FLAG, &stages,
+         "also where the TX's time goes: a profiled TX run per repetition (phy_ota_tx_profile)",
+         1, 0, NULL},
         {"--impair", CLI_STR, &impair,
          "radios of the RX stream's emulator: ideal (default), b210-shared-ref, b210-free", 1, 0,
          NULL},
     };
     const cli_cmd cmd = {
-        "airmeta bench phy", "[--json] [--reps N] [--quick] [--nfft M]",
+        "airmeta bench phy", "[--json] [--reps N] [--quick] [--nfft M] [--stages]",
         "Throughput in Msps (median of --reps runs, one thread) of the agent TX chain (map +\n"
         "truncated-inversion precoding + OFDM modulation, phy_ota_tx) and the server RX chain\n"
         "(detect + sync + equalise + demap, phy_ota_rx_execute over a stream of back-to-back\n"
@@ -435,6 +475,12 @@ int bench_phy(int argc, char **argv)
         "the TX, the bare FFTW inverse transforms of the burst's 3 + 32 blocks (same size and planner\n"
         "flags as the TX; no mapping, precoding or cyclic prefix), in Msps of burst samples, and\n"
         "bound/liquid, the largest TX ratio any chain that transforms every block could reach.\n"
+        "--stages: the TX's time per burst (us, medians) by stage, from one more TX run per\n"
+        "repetition with a clock read at each stage boundary (weights: per-bin weights; map: the\n"
+        "IFFT inputs (mapping, pilots, precoded preamble); ifft: FFTW; copy: cyclic prefixes;\n"
+        "other: checks and loops; total: the profiled run), beside the unprofiled TX, the\n"
+        "fftw-bound and liquid per burst; JSON {\"chain\": \"tx-stage\", \"stage\": S, ...,\n"
+        "\"us_per_burst\": X}.\n"
         "With --json: one line per measurement {\"chain\": \"tx\"|\"rx\", \"impl\":\n"
         "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"msps\": X}.",
         opts, sizeof opts / sizeof opts[0], 0, 0};
@@ -478,14 +524,20 @@ int bench_phy(int argc, char **argv)
         z.gap = 2 * ((size_t)z.M + z.cp);
         /* one repetition of each in turn, so that load from other processes hits both
          * implementations alike; medians of the Msps and of the paired ratios */
-        double *v = calloc(8 * (size_t)reps, sizeof *v);
+        double *v = calloc((8 + PHY_TX_NSTAGES) * (size_t)reps, sizeof *v);
+        double *st = v + 8 * (size_t)reps; /* st[k * reps + rep]: stage k of repetition rep */
         if (!v)
             return cli_fail("bench phy", AM_FAIL(AM_ENOMEM, "bench phy: out of memory"));
         double *a_tx = v, *l_tx = v + reps, *a_rx = v + 2 * reps, *l_rx = v + 3 * reps,
                *r_tx = v + 4 * reps, *r_rx = v + 5 * reps, *f_tx = v + 6 * reps,
                *r_f = v + 7 * reps;
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep])) != AM_OK ||
+            double prof[PHY_TX_NSTAGES], pm;
+            if (stages && (s = tx_airmeta(&z, 1, target, &pm, prof)) != AM_OK)
+                break;
+            for (unsigned i = 0; stages && i < PHY_TX_NSTAGES; i++)
+                st[i * reps + rep] = prof[i];
+            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL)) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
                 (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK ||
                 (s = rx_airmeta(&z, 1, target, chunk, &a_rx[rep])) != AM_OK ||
@@ -502,6 +554,9 @@ int bench_phy(int argc, char **argv)
         double atx = median(a_tx, reps), ltx = median(l_tx, reps), arx = median(a_rx, reps),
                lrx = median(l_rx, reps), rtx = median(r_tx, reps), rrx = median(r_rx, reps),
                ftx = median(f_tx, reps), rf = median(r_f, reps);
+        double stm[PHY_TX_NSTAGES];
+        for (unsigned i = 0; stages && i < PHY_TX_NSTAGES; i++)
+            stm[i] = median(st + i * reps, reps);
         free(v);
         emit(json, "tx", "airmeta", z.M, atx);
         emit(json, "tx", "liquid", z.M, ltx);
@@ -514,6 +569,8 @@ int bench_phy(int argc, char **argv)
             printf("%-5s %6u %14.2f %14.2f %7.2fx %14s %13s\n", "rx", z.M, arx, lrx, rrx, "-",
                    "-");
         }
+        if (stages)
+            emit_stages(json, z.M, z.burst_len, stm, atx, ftx, ltx);
     }
     return 0;
 }

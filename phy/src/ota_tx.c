@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "phy/cal.h"
 #include "phy/fft.h"
@@ -42,6 +43,7 @@ struct phy_ota_tx {
     int real;               /* §3.3 real mapping: one real per data bin (map_real) */
     float complex *Fc, *Tc; /* with S: M each, the calibration block of the slot */
     phy_fft *ifft_cal;
+    unsigned long long *prof; /* phy_ota_tx_profile's stage nanoseconds, NULL = off */
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
@@ -231,6 +233,28 @@ int phy_ota_tx_use_avx(phy_ota_tx *q, int on)
 {
     q->avx = on && __builtin_cpu_supports("avx");
     return q->avx;
+}
+
+void phy_ota_tx_profile(phy_ota_tx *q, unsigned long long *t)
+{
+    q->prof = t;
+}
+
+static unsigned long long prof_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+
+/* With profiling on: the time since *t0 to the stage, and *t0 = now. */
+static inline void prof_lap(const phy_ota_tx *q, unsigned stage, unsigned long long *t0)
+{
+    if (q->prof) {
+        unsigned long long t = prof_ns();
+        q->prof[stage] += t - *t0;
+        *t0 = t;
+    }
 }
 
 unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q)
@@ -607,10 +631,13 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     }
     if (n == 0)
         return AM_OK;
+    const unsigned long long tp0 = q->prof ? prof_ns() : 0;
+    unsigned long long tp = tp0;
 
     /* §1 scaling and §4 precoding folded into one weight per used bin */
     const float g = 1.0f / sqrtf((float)q->n_used);
     weights(q, p, g, 1.0f / eta);
+    prof_lap(q, PHY_TX_ST_WEIGHTS, &tp);
     const float complex *pp = q->pp;
     const size_t u1 = u0 + n, bfirst = u0 / B, blast = (u1 - 1) / B;
 
@@ -622,7 +649,9 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
                                          phy_frame_s1(q->frame)};
             for (unsigned b = 0; b < 3; b++)
                 precode_used(q, q->Fp + b * M, S[b]);
+            prof_lap(q, PHY_TX_ST_MAP, &tp);
             phy_fft_execute(q->ifft_pre);
+            prof_lap(q, PHY_TX_ST_IFFT, &tp);
         }
         for (size_t b = bfirst; b < 3 && b <= blast; b++) {
             const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
@@ -631,6 +660,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             else
                 memcpy(out + (b * B + lo - u0), pre + b * B + lo, (hi - lo) * sizeof *out);
         }
+        prof_lap(q, PHY_TX_ST_COPY, &tp);
     }
 
     /* §8.1: calibration blocks 3 .. D0-1; the slot's own block carries sqrt(P) S1 on its comb */
@@ -644,7 +674,9 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             unsigned i = q->used[u];
             q->Fc[i] = phy_cmul(pp[i], sp * S1[i]);
         }
+        prof_lap(q, PHY_TX_ST_MAP, &tp);
         phy_fft_execute(q->ifft_cal);
+        prof_lap(q, PHY_TX_ST_IFFT, &tp);
         for (size_t b = bfirst > 3 ? bfirst : 3; b < D0 && b <= blast; b++) {
             const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
             if (b == own)
@@ -652,6 +684,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             else
                 memset(out + (b * B + lo - u0), 0, (hi - lo) * sizeof *out);
         }
+        prof_lap(q, PHY_TX_ST_COPY, &tp);
     }
 
     /* §2/§3: data symbols s0..s1-1 (those the range touches), a chunk of C symbols at a time */
@@ -668,6 +701,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             size_t c = s_end - c0 < q->C ? s_end - c0 : q->C;
             for (size_t s = 0; s < c; s++)
                 bad |= map_symbol(q, q->F + s * M, v, d, c0 + s, p != NULL);
+            prof_lap(q, PHY_TX_ST_MAP, &tp);
             for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
                 const size_t b = D0 + c0 + s, start = b * B;
                 const float complex *fs = q->F + s * M;
@@ -675,11 +709,14 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
                     float complex *o = out + (start - u0);
                     if (phy_fft_fits(q->ifft, fs, o + cp)) { /* straight into the output */
                         phy_fft_execute_on(q->ifft, fs, o + cp);
+                        prof_lap(q, PHY_TX_ST_IFFT, &tp);
                         memcpy(o, o + M, cp * sizeof(float complex));
+                        prof_lap(q, PHY_TX_ST_COPY, &tp);
                         continue;
                     }
                     float complex *t = q->T + s * M;
                     phy_fft_execute_on(q->ifft, fs, t);
+                    prof_lap(q, PHY_TX_ST_IFFT, &tp);
                     memcpy(o, t + M - cp, cp * sizeof(float complex));
                     memcpy(o + cp, t, M * sizeof(float complex));
                 } else { /* the range starts or ends inside it */
@@ -687,11 +724,15 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
                     const size_t hi = start + B > u1 ? u1 - start : B;
                     float complex *t = q->T + s * M;
                     phy_fft_execute_on(q->ifft, fs, t);
+                    prof_lap(q, PHY_TX_ST_IFFT, &tp);
                     block_part(t, M, cp, lo, hi, out + (start + lo - u0));
                 }
+                prof_lap(q, PHY_TX_ST_COPY, &tp);
             }
         }
     }
+    if (q->prof)
+        q->prof[PHY_TX_ST_TOTAL] += prof_ns() - tp0;
     if (bad) {
         size_t e = phy_first_nonfinite(v, d);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload entry %zu is %g (not finite)", e, (double)v[e]);

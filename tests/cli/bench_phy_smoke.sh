@@ -26,5 +26,19 @@ for l in sys.stdin:
 txt=$("$AIRMETA" bench phy --quick --reps 1 --nfft 64) || fail "text: exit $?"
 echo "$txt" | grep -q "fftw-bound  *bound/liquid" || fail "text: no fftw-bound column"
 echo "$txt" | grep -qE "^tx +64 +[0-9.]+ +[0-9.]+ +[0-9.]+x +[0-9.]+ +[0-9.]+x$" || fail "text: tx row"
+# --stages: the TX's stage lines (us per burst), none negative, beside the table
+st=$("$AIRMETA" bench phy --quick --reps 1 --json --stages --nfft 64) || fail "stages: exit $?"
+echo "$st" | python3 -c '
+import json, sys
+s = {}
+for l in sys.stdin:
+    o = json.loads(l)
+    if o["chain"] == "tx-stage":
+        assert o["nfft"] == 64 and o["stage"] not in s, o
+        s[o["stage"]] = o["us_per_burst"]
+assert set(s) == {"weights", "map", "ifft", "copy", "other", "total"}, s
+assert min(s.values()) >= 0 and s["ifft"] > 0 and s["total"] > 0, s' || fail "--stages JSON"
+"$AIRMETA" bench phy --quick --reps 1 --stages --nfft 64 | grep -qE "^  ifft +[0-9.]+ +[0-9.]+%$" ||
+    fail "--stages text"
 "$AIRMETA" bench phy --reps 0 2>/dev/null; [ $? -eq 2 ] || fail "--reps 0 accepted"
 echo PASS

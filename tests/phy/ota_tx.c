@@ -506,3 +506,55 @@ AM_TEST(vector_paths, unit)
     if (!avx)
         AM_SKIP("the CPU has no AVX: one vector path only");
 }
+
+/* phy_ota_tx_profile: the same bytes with the profile on; the stages' nanoseconds are contiguous
+ * laps of the call (their sum never exceeds the total), the transforms and the mapping are
+ * counted, and NULL turns it off. A calibrated, precoded burst, whole and a range cut inside
+ * blocks, so that every lap is passed. */
+AM_TEST(profile, unit)
+{
+    phy_ota_tx_cfg cfg;
+    phy_ota_tx_cfg_default(&cfg);
+    cfg.payload_len = 3001;
+    cfg.cal_slots = 3;
+    phy_ota_tx *q = NULL;
+    AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &q));
+    const size_t n = phy_ota_tx_burst_len(q), L = cfg.payload_len, M = 256;
+    float *v = malloc(L * sizeof *v);
+    float complex *p = malloc(M * sizeof *p), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    AM_REQUIRE(v && p && a && b, "out of memory");
+    am_rng r;
+    am_rng_seed(&r, 12);
+    for (size_t i = 0; i < L; i++)
+        v[i] = (float)am_rng_normal(&r);
+    for (size_t i = 0; i < M; i++)
+        p[i] = am_rng_cnormal(&r);
+    unsigned long long t[PHY_TX_NSTAGES] = {0};
+    for (int part = 0; part < 2; part++) {
+        const size_t u0 = part ? 300 : 0, len = part ? n - 301 : n;
+        memset(a, 0, n * sizeof *a);
+        memset(b, 0, n * sizeof *b);
+        phy_ota_tx_profile(q, NULL);
+        AM_REQUIRE_OK(phy_ota_tx_execute_range(q, v, L, 1.3f, p, u0, len, a));
+        phy_ota_tx_profile(q, t);
+        AM_REQUIRE_OK(phy_ota_tx_execute_range(q, v, L, 1.3f, p, u0, len, b));
+        AM_CHECK(memcmp(a, b, n * sizeof *a) == 0, "part %d: profiled burst differs", part);
+    }
+    unsigned long long sum = 0;
+    for (unsigned k = 0; k < PHY_TX_ST_TOTAL; k++)
+        sum += t[k];
+    AM_CHECK(t[PHY_TX_ST_IFFT] > 0 && t[PHY_TX_ST_MAP] > 0, "ifft %llu ns, map %llu ns",
+             t[PHY_TX_ST_IFFT], t[PHY_TX_ST_MAP]);
+    AM_CHECK(sum <= t[PHY_TX_ST_TOTAL], "stages %llu ns > total %llu ns", sum,
+             t[PHY_TX_ST_TOTAL]);
+    unsigned long long keep[PHY_TX_NSTAGES];
+    memcpy(keep, t, sizeof t);
+    phy_ota_tx_profile(q, NULL);
+    AM_REQUIRE_OK(phy_ota_tx_execute(q, v, 1.3f, p, a, n));
+    AM_CHECK(memcmp(keep, t, sizeof t) == 0, "profile off still counts");
+    free(v);
+    free(p);
+    free(a);
+    free(b);
+    phy_ota_tx_destroy(q);
+}

@@ -56,6 +56,20 @@ am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
  * 4-float baseline ops; both give the same bytes. on = 0 selects the baseline (tests compare the
  * two); on != 0 selects AVX if the CPU has it. Returns 1 if AVX is now in use. */
 int phy_ota_tx_use_avx(phy_ota_tx *q, int on);
+/* Stage profile (benchmarks only, `airmeta bench phy --stages`): with t non-NULL (PHY_TX_NSTAGES
+ * values, the caller's), every execute adds the monotonic-clock nanoseconds it spends in each
+ * stage to t[stage] (a clock read per stage boundary: a few % of TX time at M = 256); NULL (the
+ * default) turns it off. Outputs are the same bytes either way. */
+enum {
+    PHY_TX_ST_WEIGHTS, /* 1/sqrt(M_used), 1/eta and the precoder folded into per-bin weights */
+    PHY_TX_ST_MAP,     /* the IFFT inputs: data mapping (+ NaN check), pilots, precoded preamble
+                          and calibration bins */
+    PHY_TX_ST_IFFT,    /* every inverse FFT of the burst (FFTW) */
+    PHY_TX_ST_COPY,    /* cyclic prefixes, and blocks not transformed into the output */
+    PHY_TX_ST_TOTAL,   /* the whole call (the stages plus checks and loop overhead) */
+    PHY_TX_NSTAGES
+};
+void phy_ota_tx_profile(phy_ota_tx *q, unsigned long long *t);
 
 /* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
  * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta (complex mapping;
