@@ -98,7 +98,42 @@ struct phy_sync {
     unsigned char *clip;
     float complex *ptone; /* the tone's samples in the three preamble windows */
     float clev[4];        /* clip levels: re top, re bottom, im top, im bottom */
+    /* a data symbol's declipping on its clipped samples only (sparse_declip): e^{j 2 pi n / M},
+     * h[n] = sum over the null and pilot bins i of e^{j 2 pi i n / M}, those bins' indices (pilots
+     * first), and scratch for PHY_SYNC_SPARSE_MAX samples */
+    double complex *tw, *h;
+    unsigned *np_bins, n_np, n_p;
+    unsigned *sp_t, sparse_max;
+    double complex *sp_K, *sp_v;
 };
+
+/* The tables of sparse_declip (struct phy_sync). */
+static void sparse_tables(phy_sync *q)
+{
+    const unsigned M = q->M;
+    const unsigned char *sct = phy_frame_sctype(q->f);
+    for (unsigned n = 0; n < M; n++)
+        q->tw[n] = cexp(I * (2.0 * M_PI * (double)n / (double)M));
+    q->n_np = 0;
+    for (unsigned i = 0; i < M; i++)
+        if (sct[i] == PHY_SCTYPE_PILOT)
+            q->np_bins[q->n_np++] = i;
+    q->n_p = q->n_np;
+    for (unsigned i = 0; i < M; i++)
+        if (sct[i] == PHY_SCTYPE_NULL)
+            q->np_bins[q->n_np++] = i;
+    for (unsigned n = 0; n < M; n++) {
+        double complex a = 0.0;
+        for (unsigned k = 0; k < q->n_np; k++)
+            a += q->tw[(size_t)q->np_bins[k] * n % M];
+        q->h[n] = a;
+    }
+}
+
+void phy_sync_set_sparse_max(phy_sync *q, unsigned n)
+{
+    q->sparse_max = n < PHY_SYNC_SPARSE_MAX ? n : PHY_SYNC_SPARSE_MAX;
+}
 
 static unsigned backoff_for(unsigned cp)
 {
@@ -148,6 +183,18 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->tscr_len = 4 * (size_t)q->B + 2 * (size_t)q->M + 2 * (size_t)q->Bd + 512;
     q->tscr = phy_fft_alloc(q->tscr_len);
     q->ptone = phy_fft_alloc(3 * (size_t)q->M);
+    q->tw = malloc(q->M * sizeof(double complex));
+    q->h = malloc(q->M * sizeof(double complex));
+    q->np_bins = malloc(q->M * sizeof(unsigned));
+    q->sp_t = malloc(PHY_SYNC_SPARSE_MAX * sizeof(unsigned));
+    q->sp_K = malloc((size_t)PHY_SYNC_SPARSE_MAX * PHY_SYNC_SPARSE_MAX * sizeof(double complex));
+    q->sp_v = malloc(6 * (size_t)PHY_SYNC_SPARSE_MAX * sizeof(double complex));
+    if (!q->tw || !q->h || !q->np_bins || !q->sp_t || !q->sp_K || !q->sp_v) {
+        phy_sync_destroy(q);
+        return AM_FAIL(AM_ENOMEM, "sync: out of memory");
+    }
+    sparse_tables(q);
+    q->sparse_max = PHY_SYNC_SPARSE_MAX;
     if (!q->buf || !q->ringP || !q->ringE1 || !q->ringE2 || !q->rot || !q->Y || !q->num ||
         !q->den || !q->pw || !q->pY || !q->clip || !q->tring || !q->ptone || !q->tscr) {
         phy_sync_destroy(q);
@@ -185,6 +232,12 @@ void phy_sync_destroy(phy_sync *q)
     free(q->tring);
     phy_fft_free(q->tscr);
     phy_fft_free(q->ptone);
+    free(q->tw);
+    free(q->h);
+    free(q->np_bins);
+    free(q->sp_t);
+    free(q->sp_K);
+    free(q->sp_v);
     phy_fft_destroy(q->fwd);
     phy_fft_destroy(q->bwd);
     free(q);
@@ -589,15 +642,11 @@ static unsigned clip_mark_at(phy_sync *q, const float complex *x, size_t n, floa
     q->clev[1] = q->clev[3] = -L;
     const float Lm = L * (1.0f - 1e-3f);
     unsigned marks = 0;
-    for (size_t t = 0; t < n; t++) {
-        unsigned char m = 0;
-        for (unsigned r = 0; r < 2; r++) {
-            if (v[2 * t + r] >= Lm)
-                m |= (unsigned char)(1u << (2 * r));
-            if (v[2 * t + r] <= -Lm)
-                m |= (unsigned char)(2u << (2 * r));
-        }
-        q->clip[t] = m;
+    for (size_t t = 0; t < n; t++) { /* branch-free: vectorisable */
+        const float re = v[2 * t], im = v[2 * t + 1];
+        const unsigned m = (unsigned)(re >= Lm) | (unsigned)(re <= -Lm) << 1 |
+                           (unsigned)(im >= Lm) << 2 | (unsigned)(im <= -Lm) << 3;
+        q->clip[t] = (unsigned char)m;
         marks += m != 0;
     }
     return marks;
@@ -727,6 +776,113 @@ void phy_sync_preamble_rx(phy_sync *q,
     info->iq_den = dsum;
 }
 
+/* phy_sync_symbol_rx's declipping iterations on the m clipped samples sp_t[] of the window copy
+ * q->pw alone, in closed form (the FFT form's iteration exactly, in exact arithmetic; sync.h):
+ *   prediction p_t = pw_t + (D_t + iqw conj D_t) / (1 - |iqw|^2),
+ *   D_t = a_t (u T_t - Q_t), a_t = conj(ph rot_t) / (M scale^2), u = S / |S|,
+ *   T_t = sum_{pilot i} G_i e^{j 2 pi i t / M}, Q_t = sum_{null or pilot i} R_i e^{j 2 pi i t / M},
+ *   S = sum_{pilot i} conj(G_i) R_i
+ * (the inverse transform of R is the window itself, so only the replaced bins enter); a change d_s
+ * of pw_s moves R_i by ph rot_s d'_s e^{-j 2 pi i s / M}, d'_s = d_s - iqw conj(d_s): a_t Q_t by
+ * sum_s conj(rot_t) rot_s h[t - s] d'_s / (M scale^2) and S by sum_s ph rot_s conj(T_s) d'_s.
+ * The caller transforms the declipped window. */
+static inline double complex dmul(double complex a, double complex b)
+{
+    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+}
+
+static void sparse_declip(phy_sync *q,
+                          unsigned m,
+                          const float complex *rot,
+                          float complex ph,
+                          float complex iqw,
+                          const float complex *G,
+                          const float complex *R)
+{
+    const unsigned M = q->M;
+    const size_t mask = (M & (M - 1)) == 0 ? M - 1 : 0; /* M a power of 2: i t mod M by a mask */
+    const unsigned *tt = q->sp_t, *bins = q->np_bins;
+    const double complex *tw = q->tw;
+    double complex *K = q->sp_K, *PT = q->sp_v, *qv = PT + m, *sig = qv + m, *dp = sig + m;
+    const double k = 1.0 / ((double)M * (double)q->scale * (double)q->scale);
+    const double complex phd = (double complex)ph, iqd = (double complex)iqw;
+    const float den = 1.0f - (crealf(iqw) * crealf(iqw) + cimagf(iqw) * cimagf(iqw));
+    double S_r = 0.0, S_i = 0.0;
+    for (unsigned j = 0; j < q->n_p; j++) {
+        const float complex c = phy_cmulc(G[bins[j]], R[bins[j]]);
+        S_r += (double)crealf(c);
+        S_i += (double)cimagf(c);
+    }
+    double complex S = CMPLX(S_r, S_i);
+    for (unsigned a = 0; a < m; a++) {
+        const size_t t = tt[a];
+        double Tr = 0.0, Ti = 0.0, Qr = 0.0, Qi = 0.0;
+        for (unsigned j = 0; j < q->n_np; j++) {
+            const size_t i = bins[j];
+            const size_t n = mask ? (i * t) & mask : i * t % M;
+            const double wr = creal(tw[n]), wi = cimag(tw[n]);
+            const double rr = (double)crealf(R[i]), ri = (double)cimagf(R[i]);
+            Qr += rr * wr - ri * wi;
+            Qi += rr * wi + ri * wr;
+            if (j < q->n_p) { /* pilots first */
+                const double gr = (double)crealf(G[i]), gi = (double)cimagf(G[i]);
+                Tr += gr * wr - gi * wi;
+                Ti += gr * wi + gi * wr;
+            }
+        }
+        const double complex T = CMPLX(Tr, Ti), Q = CMPLX(Qr, Qi);
+        const double complex rt = (double complex)rot[t];
+        const double complex at = k * conj(dmul(phd, rt));
+        PT[a] = dmul(at, T);
+        qv[a] = dmul(at, Q);
+        sig[a] = dmul(dmul(phd, rt), conj(T));
+        for (unsigned b = 0; b < m; b++) {
+            const size_t s2 = tt[b];
+            K[(size_t)a * m + b] =
+                k * dmul(dmul(conj(rt), (double complex)rot[s2]), q->h[(t + M - s2) % M]);
+        }
+    }
+    for (unsigned it = 0; it < PHY_SYNC_DECLIP_ITER; it++) {
+        const double aS = hypot(creal(S), cimag(S));
+        const double complex u = aS > 0.0 ? S / aS : 1.0;
+        float moved = 0.0f;
+        for (unsigned a = 0; a < m; a++) {
+            const size_t t = tt[a];
+            const double complex D = dmul(u, PT[a]) - qv[a];
+            const double complex Dc = D + dmul(iqd, conj(D));
+            const float complex p = q->pw[t] + CMPLXF((float)creal(Dc) / den, (float)cimag(Dc) / den);
+            const unsigned char cm = q->clip[t];
+            float re = crealf(q->pw[t]), im = cimagf(q->pw[t]);
+            if (cm & 1u)
+                re = fmaxf(q->clev[0], crealf(p));
+            else if (cm & 2u)
+                re = fminf(q->clev[1], crealf(p));
+            if (cm & 4u)
+                im = fmaxf(q->clev[2], cimagf(p));
+            else if (cm & 8u)
+                im = fminf(q->clev[3], cimagf(p));
+            const float dr = re - crealf(q->pw[t]), di = im - cimagf(q->pw[t]);
+            moved = fmaxf(moved, fmaxf(fabsf(dr), fabsf(di)));
+            q->pw[t] = CMPLXF(re, im);
+            const double complex d = CMPLX((double)dr, (double)di);
+            dp[a] = d - dmul(iqd, conj(d));
+        }
+        for (unsigned a = 0; a < m; a++) {
+            double ar = 0.0, ai = 0.0;
+            for (unsigned b = 0; b < m; b++) {
+                const double complex c = dmul(K[(size_t)a * m + b], dp[b]);
+                ar += creal(c);
+                ai += cimag(c);
+            }
+            qv[a] += CMPLX(ar, ai);
+            S += dmul(sig[a], dp[a]);
+        }
+        if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
+            break;
+    }
+}
+
 unsigned phy_sync_symbol_rx(phy_sync *q,
                             const float complex *w,
                             const float complex *rot,
@@ -773,8 +929,25 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
     }
     if (!marks)
         return 0;
-    const unsigned char *sct = phy_frame_sctype(q->f);
     memcpy(q->pw, w, M * sizeof *w);
+    if (marks <= q->sparse_max) {
+        unsigned m = 0, t = 0;
+        for (; t + 8 <= M; t += 8) { /* eight marks at a time: few are set */
+            uint64_t c8;
+            memcpy(&c8, q->clip + t, sizeof c8);
+            if (c8)
+                for (unsigned l = 0; l < 8; l++)
+                    if (q->clip[t + l])
+                        q->sp_t[m++] = t + l;
+        }
+        for (; t < M; t++)
+            if (q->clip[t])
+                q->sp_t[m++] = t;
+        sparse_declip(q, m, rot, ph, iqw, G, R);
+        phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, tone, R);
+        return marks;
+    }
+    const unsigned char *sct = phy_frame_sctype(q->f);
     for (unsigned it = 0; it < PHY_SYNC_DECLIP_ITER; it++) {
         double complex S = 0.0; /* the symbol's common phase from the pilots (§5.3) */
         for (unsigned i = 0; i < M; i++)

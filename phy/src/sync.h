@@ -120,6 +120,12 @@ typedef struct phy_sync_pre_info {
 } phy_sync_pre_info;
 #define PHY_SYNC_DECLIP_ITER 16u /* at most, stopping once no rail moves by TOL x the level */
 #define PHY_SYNC_DECLIP_TOL 1e-3f
+/* phy_sync_symbol_rx: with at most this many clipped samples in a window, the iterations run on
+ * those samples alone (the same iteration in closed form, O(marks^2) each) */
+#define PHY_SYNC_SPARSE_MAX 48u
+/* At most n (<= PHY_SYNC_SPARSE_MAX) clipped samples take the closed form, more the FFT form
+ * (tests: 0 is the FFT form always). */
+void phy_sync_set_sparse_max(phy_sync *q, unsigned n);
 void phy_sync_preamble_rx(phy_sync *q,
                           const float complex *x0,
                           const float complex *rot,
