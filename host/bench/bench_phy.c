@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/cli.h"
 #include "bench/bench.h"
@@ -20,6 +21,20 @@
 #define BENCH_NSYM 32u   /* data symbols per burst (both implementations) */
 #define BENCH_BURSTS 8u  /* bursts per RX stream */
 #define BENCH_SNR_DB 25.0f
+
+/* The clock of the timings: the calling thread's CPU time (default: on a shared machine, other
+ * processes on the core do not count, so the figure is that of a dedicated core) or, with --wall,
+ * the monotonic clock. */
+static int use_wall;
+
+static double now_s(void)
+{
+    if (use_wall)
+        return monotime_s();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -95,10 +110,10 @@ tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps, doub
     if (prof)
         phy_ota_tx_profile(tx, ns);
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-        double t0 = monotime_s();
+        double t0 = now_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++)
             s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
-        m[rep] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
+        m[rep] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
     for (unsigned k = 0; prof && k < PHY_TX_NSTAGES; k++)
@@ -129,11 +144,11 @@ static double time_bursts(
 {
     size_t nb = target / z->burst_len + 1;
     for (unsigned rep = 0; rep <= reps; rep++) { /* rep 0: warm-up, not counted */
-        double t0 = monotime_s();
+        double t0 = now_s();
         for (size_t b = 0; b < (rep ? nb : 4); b++)
             burst(ctx);
         if (rep)
-            m[rep - 1] = (double)(nb * z->burst_len) / (monotime_s() - t0) * 1e-6;
+            m[rep - 1] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
     }
     return median(m, reps);
 }
@@ -308,11 +323,11 @@ static am_status rx_airmeta(const bench_size *z, unsigned reps, size_t target, s
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         phy_ota_rx_reset(rx);
         cnt.bursts = 0;
-        double t0 = monotime_s();
+        double t0 = now_s();
         for (size_t p = 0; p < passes && s == AM_OK; p++)
             for (size_t pos = 0; pos < ny && s == AM_OK; pos += chunk)
                 s = phy_ota_rx_execute(rx, y + pos, ny - pos < chunk ? ny - pos : chunk);
-        m[rep] = (double)(passes * ny) / (monotime_s() - t0) * 1e-6;
+        m[rep] = (double)(passes * ny) / (now_s() - t0) * 1e-6;
         if (s == AM_OK && cnt.bursts + 1 < passes * BENCH_BURSTS)
             s = AM_FAIL(AM_EFORMAT, "bench phy: airmeta RX decoded %lu of %zu bursts (M = %u)",
                         cnt.bursts, passes * BENCH_BURSTS, z->M);
@@ -378,12 +393,12 @@ static am_status rx_liquid(bench_size *z, unsigned reps, size_t target, size_t c
         ofdmframesync_reset(fs);
         cnt.frames = 0;
         cnt.symbols = 0;
-        double t0 = monotime_s();
+        double t0 = now_s();
         for (size_t p = 0; p < passes; p++)
             for (size_t pos = 0; pos < ny; pos += chunk)
                 ofdmframesync_execute(fs, y + pos,
                                       (unsigned)(ny - pos < chunk ? ny - pos : chunk));
-        m[rep] = (double)(passes * ny) / (monotime_s() - t0) * 1e-6;
+        m[rep] = (double)(passes * ny) / (now_s() - t0) * 1e-6;
         if (cnt.frames + 1 < passes * BENCH_BURSTS) {
             s = AM_FAIL(AM_EFORMAT, "bench phy: liquid ofdmframesync found %lu of %zu frames "
                                     "(M = %u)", cnt.frames, passes * BENCH_BURSTS, z->M);
@@ -412,6 +427,18 @@ static void emit(int json, const char *chain, const char *impl, unsigned M, doub
                impl, M, msps);
     fflush(stdout);
 }
+
+/* An RX line with the radios of its stream (--json: the "impair" key). */
+static void emit_rx(int json, const char *impl, unsigned M, const char *impair, double msps)
+{
+    if (json)
+        printf("{\"chain\": \"rx\", \"impl\": \"%s\", \"nfft\": %u, \"impair\": \"%s\", "
+               "\"msps\": %.3f}\n",
+               impl, M, impair, msps);
+    fflush(stdout);
+}
+
+#define BENCH_PROFILES 3u
 
 /* --stages: st = the profiled TX's stage medians (us per burst); the unprofiled TX, fftw-bound
  * and liquid from their Msps. */
@@ -446,9 +473,13 @@ int bench_phy(int argc, char **argv)
 {
     int json = 0, quick = 0, stages = 0;
     unsigned reps = 5, nfft = 0, chunk = 4096;
-    const char *impair = "ideal";
+    const char *impair = NULL;
     const cli_opt opts[] = {
         {"--json", CLI_FLAG, &json, "one JSON line per measurement", 1, 0, NULL},
+        {"--wall", CLI_FLAG, &use_wall,
+         "time on the monotonic clock (default: the thread's CPU time, so that other processes' "
+         "load does not count)",
+         1, 0, NULL},
         {"--reps", CLI_UINT, &reps, "repetitions per measurement (the median is printed)", 1, 101,
          NULL},
         {"--quick", CLI_FLAG, &quick, "tiny workload (smoke test; figures are not meaningful)", 1,
@@ -459,18 +490,25 @@ int bench_phy(int argc, char **argv)
          "also where the TX's time goes: a profiled TX run per repetition (phy_ota_tx_profile)",
          1, 0, NULL},
         {"--impair", CLI_STR, &impair,
-         "radios of the RX stream's emulator: ideal (default), b210-shared-ref, b210-free", 1, 0,
-         NULL},
+         "radios of the RX stream's emulator, one profile only: ideal, b210-shared-ref, b210-free "
+         "(default: an RX row for each)",
+         1, 0, NULL},
     };
     const cli_cmd cmd = {
-        "airmeta bench phy", "[--json] [--reps N] [--quick] [--nfft M] [--stages]",
-        "Throughput in Msps (median of --reps runs, one thread) of the agent TX chain (map +\n"
+        "airmeta bench phy",
+        "[--json] [--wall] [--reps N] [--quick] [--nfft M] [--stages] [--impair PROFILE]",
+        "Throughput in Msps (median of --reps runs, one thread, per second of the thread's CPU\n"
+        "time unless --wall) of the agent TX chain (map +\n"
         "truncated-inversion precoding + OFDM modulation, phy_ota_tx) and the server RX chain\n"
         "(detect + sync + equalise + demap, phy_ota_rx_execute over a stream of back-to-back\n"
         "bursts with noise gaps, 4-tap Rayleigh, 25 dB SNR), and of liquid-dsp's ofdmframegen /\n"
         "ofdmframesync on the same sizes and the same number of symbols (liquid's stream is built\n"
         "with its own generator), with the ratios airmeta/liquid. Bursts: S0a S0b S1 + 32 data\n"
-        "symbols, cp = M/8, default allocation. Repetitions alternate between the implementations;\n"
+        "symbols, cp = M/8, default allocation. RX rows: one per impairment profile of the\n"
+        "stream's radios (ideal, b210-shared-ref, b210-free: phy/impair, docs/impairments.md; the\n"
+        "b210 profiles clip in the server's 12-bit ADC at M = 1024, and the receiver declips);\n"
+        "liquid's figure and the ratio are '-' where ofdmframesync does not find its frames on\n"
+        "that stream. Repetitions alternate between the implementations;\n"
         "the ratio column is the median of the paired ratios. fftw-bound: the FFT-only ceiling of\n"
         "the TX, the bare FFTW inverse transforms of the burst's 3 + 32 blocks (same size and planner\n"
         "flags as the TX; no mapping, precoding or cyclic prefix), in Msps of burst samples, and\n"
@@ -478,11 +516,13 @@ int bench_phy(int argc, char **argv)
         "--stages: the TX's time per burst (us, medians) by stage, from one more TX run per\n"
         "repetition with a clock read at each stage boundary (weights: per-bin weights; map: the\n"
         "IFFT inputs (mapping, pilots, precoded preamble); ifft: FFTW; copy: cyclic prefixes;\n"
-        "other: checks and loops; total: the profiled run), beside the unprofiled TX, the\n"
+        "other: checks and loops; total: the profiled run; stage clocks are monotonic: --wall\n"
+        "puts the rest on the same clock), beside the unprofiled TX, the\n"
         "fftw-bound and liquid per burst; JSON {\"chain\": \"tx-stage\", \"stage\": S, ...,\n"
         "\"us_per_burst\": X}.\n"
         "With --json: one line per measurement {\"chain\": \"tx\"|\"rx\", \"impl\":\n"
-        "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"msps\": X}.",
+        "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"impair\": PROFILE (rx only),\n"
+        "\"msps\": X} (no liquid rx line where it does not find its frames).",
         opts, sizeof opts / sizeof opts[0], 0, 0};
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, NULL, &npos);
@@ -490,9 +530,16 @@ int bench_phy(int argc, char **argv)
         return 0;
     if (s != AM_OK)
         return cli_fail("bench phy", s);
-    phy_impair_cfg imp;
-    if ((s = phy_impair_profile(impair, &imp)) != AM_OK)
-        return cli_fail("bench phy", am_error_wrap(s, "--impair"));
+    const char *pnames[BENCH_PROFILES] = {"ideal", "b210-shared-ref", "b210-free"};
+    unsigned np = BENCH_PROFILES;
+    if (impair) {
+        pnames[0] = impair;
+        np = 1;
+    }
+    phy_impair_cfg imp[BENCH_PROFILES];
+    for (unsigned p = 0; p < np; p++)
+        if ((s = phy_impair_profile(pnames[p], &imp[p])) != AM_OK)
+            return cli_fail("bench phy", am_error_wrap(s, "--impair"));
     unsigned sizes[2] = {256, 1024}, nsizes = 2;
     if (nfft) {
         sizes[0] = nfft;
@@ -500,15 +547,15 @@ int bench_phy(int argc, char **argv)
     }
     size_t target = quick ? 50000 : 4000000; /* samples per repetition */
     if (!json)
-        printf("airmeta bench phy: Msps, median of %u run(s), one thread%s\n"
-               "%-5s %6s %14s %14s %8s %14s %13s\n",
-               reps, quick ? " (--quick: not meaningful)" : "", "chain", "nfft", "airmeta",
+        printf("airmeta bench phy: Msps, median of %u run(s), one thread, %s time%s\n"
+               "%-20s %6s %14s %14s %8s %14s %13s\n",
+               reps, use_wall ? "wall" : "CPU", quick ? " (--quick: not meaningful)" : "", "chain",
+               "nfft", "airmeta",
                "liquid", "ratio", "fftw-bound", "bound/liquid");
     for (unsigned k = 0; k < nsizes; k++) {
         bench_size z;
         memset(&z, 0, sizeof z);
         z.M = sizes[k];
-        z.impair = &imp;
         z.cp = z.M / 8;
         phy_frame_cfg fc;
         phy_frame_cfg_default(&fc);
@@ -524,13 +571,16 @@ int bench_phy(int argc, char **argv)
         z.gap = 2 * ((size_t)z.M + z.cp);
         /* one repetition of each in turn, so that load from other processes hits both
          * implementations alike; medians of the Msps and of the paired ratios */
-        double *v = calloc((8 + PHY_TX_NSTAGES) * (size_t)reps, sizeof *v);
-        double *st = v + 8 * (size_t)reps; /* st[k * reps + rep]: stage k of repetition rep */
+        double *v = calloc((5 + 3 * BENCH_PROFILES + PHY_TX_NSTAGES) * (size_t)reps, sizeof *v);
         if (!v)
             return cli_fail("bench phy", AM_FAIL(AM_ENOMEM, "bench phy: out of memory"));
-        double *a_tx = v, *l_tx = v + reps, *a_rx = v + 2 * reps, *l_rx = v + 3 * reps,
-               *r_tx = v + 4 * reps, *r_rx = v + 5 * reps, *f_tx = v + 6 * reps,
-               *r_f = v + 7 * reps;
+        /* st[k * reps + rep]: stage k of repetition rep */
+        double *st = v + (5 + 3 * BENCH_PROFILES) * (size_t)reps;
+        double *a_tx = v, *l_tx = v + reps, *r_tx = v + 2 * reps, *f_tx = v + 3 * reps,
+               *r_f = v + 4 * reps, *a_rx = v + 5 * reps,
+               *l_rx = a_rx + BENCH_PROFILES * (size_t)reps,
+               *r_rx = l_rx + BENCH_PROFILES * (size_t)reps;
+        int liq_ok[BENCH_PROFILES] = {1, 1, 1};
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
             double prof[PHY_TX_NSTAGES], pm;
             if (stages && (s = tx_airmeta(&z, 1, target, &pm, prof)) != AM_OK)
@@ -539,36 +589,58 @@ int bench_phy(int argc, char **argv)
                 st[i * reps + rep] = prof[i];
             if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL)) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
-                (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK ||
-                (s = rx_airmeta(&z, 1, target, chunk, &a_rx[rep])) != AM_OK ||
-                (s = rx_liquid(&z, 1, target, chunk, &l_rx[rep])) != AM_OK)
+                (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK)
                 break;
             r_tx[rep] = a_tx[rep] / l_tx[rep];
-            r_rx[rep] = a_rx[rep] / l_rx[rep];
             r_f[rep] = f_tx[rep] / l_tx[rep];
+            for (unsigned p = 0; p < np && s == AM_OK; p++) {
+                const size_t j = (size_t)p * reps + rep;
+                z.impair = &imp[p];
+                if ((s = rx_airmeta(&z, 1, target, chunk, &a_rx[j])) != AM_OK)
+                    break;
+                am_status sl = liq_ok[p] ? rx_liquid(&z, 1, target, chunk, &l_rx[j]) : AM_OK;
+                if (sl == AM_EFORMAT) { /* liquid did not find its frames on this stream */
+                    am_error_clear();
+                    liq_ok[p] = 0;
+                } else if (sl != AM_OK)
+                    s = sl;
+                r_rx[j] = liq_ok[p] ? a_rx[j] / l_rx[j] : 0.0;
+            }
         }
         if (s != AM_OK) {
             free(v);
             return cli_fail("bench phy", s);
         }
-        double atx = median(a_tx, reps), ltx = median(l_tx, reps), arx = median(a_rx, reps),
-               lrx = median(l_rx, reps), rtx = median(r_tx, reps), rrx = median(r_rx, reps),
+        double atx = median(a_tx, reps), ltx = median(l_tx, reps), rtx = median(r_tx, reps),
                ftx = median(f_tx, reps), rf = median(r_f, reps);
         double stm[PHY_TX_NSTAGES];
         for (unsigned i = 0; stages && i < PHY_TX_NSTAGES; i++)
             stm[i] = median(st + i * reps, reps);
-        free(v);
         emit(json, "tx", "airmeta", z.M, atx);
         emit(json, "tx", "liquid", z.M, ltx);
-        emit(json, "rx", "airmeta", z.M, arx);
-        emit(json, "rx", "liquid", z.M, lrx);
         emit(json, "tx", "fftw-bound", z.M, ftx);
-        if (!json) {
-            printf("%-5s %6u %14.2f %14.2f %7.2fx %14.2f %12.2fx\n", "tx", z.M, atx, ltx, rtx, ftx,
-                   rf);
-            printf("%-5s %6u %14.2f %14.2f %7.2fx %14s %13s\n", "rx", z.M, arx, lrx, rrx, "-",
-                   "-");
+        if (!json)
+            printf("%-20s %6u %14.2f %14.2f %7.2fx %14.2f %12.2fx\n", "tx", z.M, atx, ltx, rtx,
+                   ftx, rf);
+        for (unsigned p = 0; p < np; p++) {
+            const size_t o = (size_t)p * reps;
+            double arx = median(a_rx + o, reps), lrx = median(l_rx + o, reps),
+                   rrx = median(r_rx + o, reps);
+            emit_rx(json, "airmeta", z.M, pnames[p], arx);
+            if (liq_ok[p])
+                emit_rx(json, "liquid", z.M, pnames[p], lrx);
+            if (json)
+                continue;
+            char chain[40];
+            snprintf(chain, sizeof chain, "rx %s", pnames[p]);
+            if (liq_ok[p])
+                printf("%-20s %6u %14.2f %14.2f %7.2fx %14s %13s\n", chain, z.M, arx, lrx, rrx,
+                       "-", "-");
+            else
+                printf("%-20s %6u %14.2f %14s %8s %14s %13s\n", chain, z.M, arx, "-", "-", "-",
+                       "-");
         }
+        free(v);
         if (stages)
             emit_stages(json, z.M, z.burst_len, stm, atx, ftx, ltx);
     }

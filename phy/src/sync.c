@@ -102,6 +102,7 @@ struct phy_sync {
      * h[n] = sum over the null and pilot bins i of e^{j 2 pi i n / M}, those bins' indices (pilots
      * first), and scratch for PHY_SYNC_SPARSE_MAX samples */
     double complex *tw, *h;
+    float complex *hp; /* preamble (sparse_pre_declip): H_bc[n], 9 x M */
     unsigned *np_bins, n_np, n_p;
     unsigned *sp_t, sparse_max;
     double complex *sp_K, *sp_v;
@@ -133,6 +134,26 @@ static void sparse_tables(phy_sync *q)
 void phy_sync_set_sparse_max(phy_sync *q, unsigned n)
 {
     q->sparse_max = n < PHY_SYNC_SPARSE_MAX ? n : PHY_SYNC_SPARSE_MAX;
+}
+
+/* sparse_pre_declip's kernels: H_bc[n] = sum over the bins i with D_i = sum_a |X_a[i]|^2 > 0 of
+ * X_b[i] conj(X_c[i]) / D_i e^{j 2 pi i n / M} (X: S0a, S0b, S1), at q->hp + (3 b + c) M. */
+static void pre_tables(phy_sync *q)
+{
+    const unsigned M = q->M;
+    const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
+    for (unsigned b = 0; b < 3; b++)
+        for (unsigned c = 0; c < 3; c++) {
+            float complex *z = phy_fft_in(q->bwd);
+            for (unsigned i = 0; i < M; i++) {
+                float D = 0.0f;
+                for (unsigned a = 0; a < 3; a++)
+                    D += crealf(X[a][i]) * crealf(X[a][i]) + cimagf(X[a][i]) * cimagf(X[a][i]);
+                z[i] = D > 0.0f ? phy_cmulc(X[c][i], X[b][i]) / D : 0.0f;
+            }
+            phy_fft_execute(q->bwd);
+            memcpy(q->hp + (size_t)(3 * b + c) * M, phy_fft_out(q->bwd), M * sizeof(float complex));
+        }
 }
 
 static unsigned backoff_for(unsigned cp)
@@ -186,10 +207,11 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->tw = malloc(q->M * sizeof(double complex));
     q->h = malloc(q->M * sizeof(double complex));
     q->np_bins = malloc(q->M * sizeof(unsigned));
+    q->hp = phy_fft_alloc(9 * (size_t)q->M);
     q->sp_t = malloc(PHY_SYNC_SPARSE_MAX * sizeof(unsigned));
     q->sp_K = malloc((size_t)PHY_SYNC_SPARSE_MAX * PHY_SYNC_SPARSE_MAX * sizeof(double complex));
     q->sp_v = malloc(6 * (size_t)PHY_SYNC_SPARSE_MAX * sizeof(double complex));
-    if (!q->tw || !q->h || !q->np_bins || !q->sp_t || !q->sp_K || !q->sp_v) {
+    if (!q->tw || !q->h || !q->hp || !q->np_bins || !q->sp_t || !q->sp_K || !q->sp_v) {
         phy_sync_destroy(q);
         return AM_FAIL(AM_ENOMEM, "sync: out of memory");
     }
@@ -209,6 +231,7 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
         phy_sync_destroy(q);
         return s;
     }
+    pre_tables(q);
     phy_sync_reset(q);
     *out = q;
     return AM_OK;
@@ -234,6 +257,7 @@ void phy_sync_destroy(phy_sync *q)
     phy_fft_free(q->ptone);
     free(q->tw);
     free(q->h);
+    phy_fft_free(q->hp);
     free(q->np_bins);
     free(q->sp_t);
     free(q->sp_K);
@@ -642,12 +666,30 @@ static unsigned clip_mark_at(phy_sync *q, const float complex *x, size_t n, floa
     q->clev[1] = q->clev[3] = -L;
     const float Lm = L * (1.0f - 1e-3f);
     unsigned marks = 0;
-    for (size_t t = 0; t < n; t++) { /* branch-free: vectorisable */
-        const float re = v[2 * t], im = v[2 * t + 1];
-        const unsigned m = (unsigned)(re >= Lm) | (unsigned)(re <= -Lm) << 1 |
-                           (unsigned)(im >= Lm) << 2 | (unsigned)(im <= -Lm) << 3;
-        q->clip[t] = (unsigned char)m;
-        marks += m != 0;
+    memset(q->clip, 0, n);
+    for (size_t t0 = 0; t0 < n; t0 += 32) { /* blocks of 32 samples: most have no rail there */
+        const size_t e = t0 + 32 < n ? t0 + 32 : n;
+        float mx8[8] = {0};
+        size_t k = 2 * t0;
+        for (; k + 8 <= 2 * e; k += 8)
+            for (unsigned l = 0; l < 8; l++) {
+                const float a = fabsf(v[k + l]);
+                mx8[l] = a > mx8[l] ? a : mx8[l];
+            }
+        for (; k < 2 * e; k++)
+            mx8[0] = fmaxf(mx8[0], fabsf(v[k]));
+        float mx = 0.0f;
+        for (unsigned l = 0; l < 8; l++)
+            mx = fmaxf(mx, mx8[l]);
+        if (mx < Lm)
+            continue;
+        for (size_t t = t0; t < e; t++) {
+            const float re = v[2 * t], im = v[2 * t + 1];
+            const unsigned m = (unsigned)(re >= Lm) | (unsigned)(re <= -Lm) << 1 |
+                               (unsigned)(im >= Lm) << 2 | (unsigned)(im <= -Lm) << 3;
+            q->clip[t] = (unsigned char)m;
+            marks += m != 0;
+        }
     }
     return marks;
 }
@@ -689,6 +731,127 @@ static float clip_fill(phy_sync *q,
     return moved; /* the largest change of a rail */
 }
 
+static inline double complex dmul(double complex a, double complex b)
+{
+    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+}
+
+/* The indices of the marked samples among q->clip[0..n) into q->sp_t (at most sparse_max of
+ * them: the caller counted them); returns how many. */
+static unsigned collect_marks(phy_sync *q, size_t n)
+{
+    unsigned m = 0;
+    size_t t = 0;
+    for (; t + 8 <= n; t += 8) { /* eight marks at a time: few are set */
+        uint64_t c8;
+        memcpy(&c8, q->clip + t, sizeof c8);
+        if (c8)
+            for (unsigned l = 0; l < 8; l++)
+                if (q->clip[t + l])
+                    q->sp_t[m++] = (unsigned)(t + l);
+    }
+    for (; t < n; t++)
+        if (q->clip[t])
+            q->sp_t[m++] = (unsigned)t;
+    return m;
+}
+
+/* One rail update of clip_fill's at window sample pw[t] (marks cm) from the prediction p;
+ * returns the change of the sample. */
+static inline float complex rail_step(const phy_sync *q, float complex *pw, unsigned char cm,
+                                      float complex p)
+{
+    float re = crealf(*pw), im = cimagf(*pw);
+    if (cm & 1u)
+        re = fmaxf(q->clev[0], crealf(p));
+    else if (cm & 2u)
+        re = fminf(q->clev[1], crealf(p));
+    if (cm & 4u)
+        im = fmaxf(q->clev[2], cimagf(p));
+    else if (cm & 8u)
+        im = fminf(q->clev[3], cimagf(p));
+    const float complex d = CMPLXF(re - crealf(*pw), im - cimagf(*pw));
+    *pw = CMPLXF(re, im);
+    return d;
+}
+
+/* phy_sync_preamble_rx's declipping iterations on the m clipped samples sp_t[] of the three
+ * windows q->pw alone (the FFT form's iteration exactly, in exact arithmetic; sync.h). Sample t of
+ * window b is predicted c = a_bt sum_i G_i X_b[i] e^{j 2 pi i t / M}, a_bt = conj(ph_b rot_t) /
+ * (M scale^2), and taken back through the IQ correction and the tone as clip_fill does; the first
+ * prediction is clip_fill's (an inverse FFT per window); a change d_s of window c's sample s moves
+ * R_c[i] by ph_c rot_s d'_s e^{-j 2 pi i s / M}, d'_s = d_s - iqw conj(d_s), so G_i by conj(X_c[i])
+ * / D_i times that and the prediction at (b, t) by a_bt ph_c rot_s H_bc[t - s] d'_s (pre_tables).
+ * The caller transforms the declipped windows and combines them. */
+static void sparse_pre_declip(phy_sync *q,
+                              unsigned m,
+                              const float complex *rot,
+                              const float complex ph[3],
+                              float complex iqw,
+                              const float complex *tone, /* NULL or 3 x M */
+                              const float complex *G,
+                              const float complex *const X[3])
+{
+    const unsigned M = q->M;
+    const unsigned *tt = q->sp_t;
+    double complex *K = q->sp_K, *pred = q->sp_v, *dp = pred + m;
+    const float k = 1.0f / ((float)M * q->scale * q->scale);
+    const double complex iqd = (double complex)iqw;
+    const float den = 1.0f - (crealf(iqw) * crealf(iqw) + cimagf(iqw) * cimagf(iqw));
+    unsigned a = 0;
+    for (unsigned b = 0; b < 3 && a < m; b++) {
+        if (tt[a] >= (b + 1) * M)
+            continue; /* no mark in window b */
+        float complex *z = phy_fft_in(q->bwd);
+        for (unsigned i = 0; i < M; i++)
+            z[i] = phy_cmulc(ph[b], phy_cmul(G[i], X[b][i]));
+        phy_fft_execute(q->bwd);
+        const float complex *o = phy_fft_out(q->bwd);
+        for (; a < m && tt[a] < (b + 1) * M; a++) {
+            const unsigned t = tt[a] - b * M;
+            pred[a] = (double complex)(k * phy_cmulc(rot[t], o[t]));
+        }
+    }
+    for (a = 0; a < m; a++) {
+        const unsigned b = tt[a] / M, t = tt[a] % M;
+        const double complex at =
+            (double)k * conj(dmul((double complex)ph[b], (double complex)rot[t]));
+        for (unsigned e = 0; e < m; e++) {
+            const unsigned c = tt[e] / M, s2 = tt[e] % M;
+            const double complex bc =
+                dmul((double complex)ph[c], (double complex)rot[s2]);
+            K[(size_t)a * m + e] =
+                dmul(dmul(at, bc), (double complex)q->hp[(size_t)(3 * b + c) * M + (t + M - s2) % M]);
+        }
+    }
+    for (unsigned it = 0; it < PHY_SYNC_DECLIP_ITER; it++) {
+        float moved = 0.0f;
+        for (a = 0; a < m; a++) {
+            const unsigned j = tt[a];
+            const double complex c = pred[a];
+            const double complex pc = c + dmul(iqd, conj(c));
+            const float complex p = CMPLXF((float)creal(pc) / den, (float)cimag(pc) / den) +
+                                    (tone ? tone[j] : 0.0f);
+            const float complex d = rail_step(q, q->pw + j, q->clip[j], p);
+            moved = fmaxf(moved, fmaxf(fabsf(crealf(d)), fabsf(cimagf(d))));
+            const double complex dd = (double complex)d;
+            dp[a] = dd - dmul(iqd, conj(dd));
+        }
+        for (a = 0; a < m; a++) {
+            double ar = 0.0, ai = 0.0;
+            for (unsigned e = 0; e < m; e++) {
+                const double complex c = dmul(K[(size_t)a * m + e], dp[e]);
+                ar += creal(c);
+                ai += cimag(c);
+            }
+            pred[a] += CMPLX(ar, ai);
+        }
+        if (moved < PHY_SYNC_DECLIP_TOL * q->clev[0])
+            break;
+    }
+}
+
 void phy_sync_preamble_rx(phy_sync *q,
                           const float complex *x0,
                           const float complex *rot,
@@ -723,7 +886,15 @@ void phy_sync_preamble_rx(phy_sync *q,
     info->clipped = clip_mark(q, q->pw, 3 * (size_t)M, &info->peak, &info->level);
     /* declipping (§5.2): the clipped rails take the value the current G predicts where it is
      * beyond the rail's clip level, else the level; G and N0 again; PHY_SYNC_DECLIP_ITER times */
-    for (unsigned it = 0; info->clipped && it < PHY_SYNC_DECLIP_ITER; it++) {
+    if (info->clipped && info->clipped <= q->sparse_max) {
+        sparse_pre_declip(q, collect_marks(q, 3 * (size_t)M), rot, ph, iqw,
+                          has_tone ? q->ptone : NULL, G, X);
+        for (unsigned b = 0; b < 3; b++)
+            phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, PTONE(b),
+                                  q->pY + (size_t)b * M);
+        pre_combine(q, Y, G, n0);
+    }
+    for (unsigned it = 0; info->clipped > q->sparse_max && it < PHY_SYNC_DECLIP_ITER; it++) {
         float moved = 0.0f;
         for (unsigned b = 0; b < 3; b++) {
             float complex *z = phy_fft_in(q->bwd);
@@ -786,11 +957,6 @@ void phy_sync_preamble_rx(phy_sync *q,
  * of pw_s moves R_i by ph rot_s d'_s e^{-j 2 pi i s / M}, d'_s = d_s - iqw conj(d_s): a_t Q_t by
  * sum_s conj(rot_t) rot_s h[t - s] d'_s / (M scale^2) and S by sum_s ph rot_s conj(T_s) d'_s.
  * The caller transforms the declipped window. */
-static inline double complex dmul(double complex a, double complex b)
-{
-    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
-}
 
 static void sparse_declip(phy_sync *q,
                           unsigned m,
@@ -931,18 +1097,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
         return 0;
     memcpy(q->pw, w, M * sizeof *w);
     if (marks <= q->sparse_max) {
-        unsigned m = 0, t = 0;
-        for (; t + 8 <= M; t += 8) { /* eight marks at a time: few are set */
-            uint64_t c8;
-            memcpy(&c8, q->clip + t, sizeof c8);
-            if (c8)
-                for (unsigned l = 0; l < 8; l++)
-                    if (q->clip[t + l])
-                        q->sp_t[m++] = t + l;
-        }
-        for (; t < M; t++)
-            if (q->clip[t])
-                q->sp_t[m++] = t;
+        const unsigned m = collect_marks(q, M);
         sparse_declip(q, m, rot, ph, iqw, G, R);
         phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, tone, R);
         return marks;

@@ -1,31 +1,52 @@
 #!/bin/bash
 # Smoke run of airmeta bench phy (not a timed test): --quick --reps 1 --json prints one line per
-# measurement (tx/rx x airmeta/liquid x 256/1024, and the TX's fftw-bound x 256/1024), each JSON
-# with a positive Msps.
+# measurement: tx airmeta/liquid/fftw-bound x 256/1024, rx airmeta x the three impairment
+# profiles x 256/1024 and rx liquid where it finds its frames (always on the ideal stream), each
+# JSON with a positive Msps; the rx lines name their stream's profile.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
 . "$(dirname "$0")/lib/need.sh"
 need python3
 out=$("$AIRMETA" bench phy --quick --reps 1 --json) || fail "exit $?"
 echo "$out"
-[ "$(echo "$out" | wc -l)" -eq 10 ] || fail "expected 10 lines"
-for ci in tx:airmeta tx:liquid rx:airmeta rx:liquid tx:fftw-bound; do for m in 256 1024; do
-    chain=${ci%%:*} impl=${ci#*:}
-    n=$(echo "$out" | grep -cF "\"chain\": \"$chain\", \"impl\": \"$impl\", \"nfft\": $m,")
-    [ "$n" -eq 1 ] || fail "$n lines for $chain $impl $m"
-    line=$(echo "$out" | grep -F "\"chain\": \"$chain\", \"impl\": \"$impl\", \"nfft\": $m,")
-    msps=$(echo "$line" | sed -n 's/.*"msps": \([0-9.eE+-]*\)}$/\1/p')
-    awk -v x="$msps" 'BEGIN { exit !(x + 0 > 0) }' || fail "$chain $impl $m: msps '$msps'"
-done; done
+pos() { awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'; }
+for m in 256 1024; do
+    for impl in airmeta liquid fftw-bound; do
+        line=$(echo "$out" | grep -F "\"chain\": \"tx\", \"impl\": \"$impl\", \"nfft\": $m,")
+        [ "$(echo "$line" | grep -c .)" -eq 1 ] || fail "tx $impl $m: '$line'"
+        pos "$(echo "$line" | sed -n 's/.*"msps": \([0-9.eE+-]*\)}$/\1/p')" || fail "tx $impl $m: $line"
+    done
+    for p in ideal b210-shared-ref b210-free; do
+        for impl in airmeta liquid; do
+            line=$(echo "$out" |
+                grep -F "\"chain\": \"rx\", \"impl\": \"$impl\", \"nfft\": $m, \"impair\": \"$p\",")
+            n=$(echo "$line" | grep -c .)
+            if [ "$impl" = airmeta ] || [ "$p" = ideal ]; then
+                [ "$n" -eq 1 ] || fail "rx $impl $m $p: '$line'"
+            fi
+            [ "$n" -le 1 ] || fail "rx $impl $m $p: $n lines"
+            [ "$n" -eq 0 ] || pos "$(echo "$line" | sed -n 's/.*"msps": \([0-9.eE+-]*\)}$/\1/p')" ||
+                fail "rx $impl $m $p: $line"
+        done
+    done
+done
+[ "$(echo "$out" | grep -c .)" -le 18 ] || fail "more than 18 lines"
 echo "$out" | python3 -c '
 import json, sys
 for l in sys.stdin:
     o = json.loads(l)
-    assert set(o) == {"chain", "impl", "nfft", "msps"} and o["msps"] > 0, o' || fail "JSON"
+    keys = {"chain", "impl", "nfft", "msps"} | ({"impair"} if o["chain"] == "rx" else set())
+    assert set(o) == keys and o["msps"] > 0, o' || fail "JSON"
 # the text table names the ceiling and its ratio to liquid
 txt=$("$AIRMETA" bench phy --quick --reps 1 --nfft 64) || fail "text: exit $?"
 echo "$txt" | grep -q "fftw-bound  *bound/liquid" || fail "text: no fftw-bound column"
 echo "$txt" | grep -qE "^tx +64 +[0-9.]+ +[0-9.]+ +[0-9.]+x +[0-9.]+ +[0-9.]+x$" || fail "text: tx row"
+echo "$txt" | grep -qE "^rx ideal +64 +[0-9.]+ +[0-9.]+ +[0-9.]+x +- +-$" || fail "text: rx ideal row"
+echo "$txt" | grep -qE "^rx b210-free +64 +[0-9.]+ " || fail "text: rx b210-free row"
+echo "$txt" | grep -q "one thread, CPU time" || fail "text: clock not named"
+one=$("$AIRMETA" bench phy --quick --reps 1 --nfft 64 --impair b210-free --wall) || fail "--impair: exit $?"
+echo "$one" | grep -q "one thread, wall time" || fail "--wall: clock not named"
+[ "$(echo "$one" | grep -c "^rx ")" -eq 1 ] || fail "--impair b210-free: not one rx row"
 # --stages: the TX's stage lines (us per burst), none negative, beside the table
 st=$("$AIRMETA" bench phy --quick --reps 1 --json --stages --nfft 64) || fail "stages: exit $?"
 echo "$st" | python3 -c '
