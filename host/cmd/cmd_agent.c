@@ -103,6 +103,7 @@ typedef struct agent_state {
     uint32_t pend_round;
     float peak, power, loss;
     uint64_t rounds, applied, not_applied, deaf, cals, heard;
+    uint64_t weak; /* bursts not sent: every bin below g_th (link too weak) */
     agent_snap *snap; /* keep_rounds */
     int have_model;
     uint32_t last_model; /* the last MODEL's round */
@@ -333,6 +334,37 @@ static void state_save(agent_state *s)
 
 static am_status open_data(agent_state *s, const ctrl_welcome *w);
 
+/* docs/air-interface.md §4.1 "Link budget": on air, the uplink's gain over the downlink's from
+ * this radio's levels and the server's (WELCOME), so that the precoder's rho and g_th are received
+ * power at the server's ADC whatever the gains; both radios without levels: a digital link (0). */
+static am_status link_budget(agent_state *s, const ctrl_welcome *w, float *db)
+{
+    *db = 0.0f;
+    if (!s->air || w->uplink[0] != '\0')
+        return AM_OK;
+    radio_info ri;
+    radio_get_info(s->rad, &ri);
+    if (!ri.levels != !w->levels)
+        return AM_FAIL(AM_EINVAL,
+                       "the server's radio %s calibrated levels, this agent's radio '%s' %s: the "
+                       "link budget needs both (docs/air-interface.md §4.1)",
+                       w->levels ? "announces" : "has no", ri.backend,
+                       ri.levels ? "has them" : "has none");
+    if (!ri.levels)
+        return AM_OK;
+    const double l = net_link_db(ri.tx_dbm, ri.rx_dbm, w->tx_dbm, w->rx_dbm);
+    if (!isfinite(l) || fabs(l) > 300.0)
+        return AM_FAIL(AM_EINVAL, "link budget: uplink %+g dB over the downlink", l);
+    *db = (float)l;
+    if (!s->o.quiet) {
+        printf("agent %u: link budget: uplink %+.2f dB over the downlink (this radio TX %.2f dBm, "
+               "RX %.2f dBm at unit power; the server's %.2f, %.2f dBm)\n",
+               s->o.id, l, ri.tx_dbm, ri.rx_dbm, (double)w->tx_dbm, (double)w->rx_dbm);
+        fflush(stdout);
+    }
+    return AM_OK;
+}
+
 /* The run's setup from WELCOME: family, model, learner, sparsifier, transmitter, radio. */
 static am_status setup(agent_state *s, const ctrl_welcome *w)
 {
@@ -369,12 +401,16 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->tasks.fam = s->fam;
     s->tasks.id = s->o.id;
     am_rng_seed2(&s->rng, s->l.seed, s->o.id); /* agent k's stream, as fl_airfl */
+    float link_db = 0.0f;
+    if ((st = link_budget(s, w, &link_db)) != AM_OK)
+        return st;
     net_agent_cfg ac = {.nfft = w->nfft,
                         .cp_len = w->cp,
                         .payload_len = s->D,
                         .smooth = 0,
                         .cfo_comp = 1,
-                        .track = NET_AGENT_TRACK};
+                        .track = NET_AGENT_TRACK,
+                        .link_db = link_db};
     if ((st = net_agent_create(&ac, &s->na)) != AM_OK)
         return st;
     s->blen = net_agent_burst_len(s->na);
@@ -468,6 +504,12 @@ static am_status rewelcome(agent_state *s, const ctrl_welcome *w)
                                   "numerology (D %" PRIu64 ", M %u): a different run",
                        w->dim, w->nfft);
     s->rejoins++;
+    float link_db = 0.0f;
+    am_status st = link_budget(s, w, &link_db);
+    if (st == AM_OK)
+        st = net_agent_set_link_db(s->na, link_db);
+    if (st != AM_OK)
+        return st;
     if (s->air || (strcmp(w->uplink, s->uplink) == 0 && strcmp(w->downlink, s->downlink) == 0 &&
                    strcmp(w->data_key, s->data_key) == 0))
         return AM_OK;
@@ -663,6 +705,17 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
                     st != AM_OK ? am_last_error()
                     : gaps      ? "RX gap"
                                 : "not detected");
+        return AM_OK;
+    }
+    if (bi.erased >= bi.used) {
+        /* docs/air-interface.md §4.1: every bin below g_th at the server: nothing to send (a
+         * burst of zeros would cost air and tell the server nothing); not heard, memory keeps v */
+        s->weak++;
+        if (!s->o.quiet)
+            fprintf(stderr,
+                    "agent %u: round %u: link too weak for g_th %g: all %u bins truncated, burst "
+                    "not sent\n",
+                    s->o.id, round, (double)g->g_th, bi.used);
         return AM_OK;
     }
     clip_to_eta(s, g->eta);
@@ -1000,9 +1053,11 @@ int cmd_agent(int argc, char **argv)
         ctrl_stats cs;
         ctrl_get_stats(s.c, &cs);
         printf("agent %u: done: %" PRIu64 " rounds, %" PRIu64 " applied, %" PRIu64
-               " not applied (kept in memory), %" PRIu64 " beacons missed, heard in %" PRIu64
-               " of %" PRIu64 " calibrations, %" PRIu64 " control messages rejected\n",
-               o->id, s.rounds, s.applied, s.not_applied, s.deaf, s.heard, s.cals, cs.rejected);
+               " not applied (kept in memory), %" PRIu64 " beacons missed, %" PRIu64
+               " bursts not sent (link too weak for g_th), heard in %" PRIu64 " of %" PRIu64
+               " calibrations, %" PRIu64 " control messages rejected\n",
+               o->id, s.rounds, s.applied, s.not_applied, s.deaf, s.weak, s.heard, s.cals,
+               cs.rejected);
     }
     state_free(&s);
     return 0;

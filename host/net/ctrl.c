@@ -156,7 +156,7 @@ const char *ctrl_str_at(const void *view, size_t i)
  * refuses)
  * ------------------------------------------------------------------------------------------- */
 #define HELLO_FIXED 152
-#define WELCOME_LEN (424 + CTRL_LEARNER_LEN + CTRL_KEY_TXT)
+#define WELCOME_LEN (424 + CTRL_LEARNER_LEN + CTRL_KEY_TXT + 12)
 #define MODEL_FIXED 24
 #define STATUS_FIXED 16
 #define GO_LEN 32
@@ -296,6 +296,14 @@ static int nonneg_ok(double v, why_buf *w, const char *what)
         return bad(w, "%s = %g is not finite and >= 0", what, v);
     return 1;
 }
+/* A calibrated level (levels 1): finite, within +-300 dBm; without levels: 0. */
+static int levels_ok(uint32_t levels, float v, why_buf *w, const char *what)
+{
+    if (levels ? !isfinite(v) || fabsf(v) > 300.0f : v != 0.0f)
+        return bad(w, "%s = %g %s", what, (double)v,
+                   levels ? "is not finite within +-300 dBm" : "without levels (must be 0)");
+    return 1;
+}
 static int range_ok(uint64_t v, uint64_t lo, uint64_t hi, why_buf *w, const char *what)
 {
     if (v < lo || v > hi)
@@ -381,7 +389,10 @@ static int validate(const ctrl_msg *m, why_buf *w)
         if (!range_ok(c->accepted, 0, 1, w, "WELCOME.accepted") ||
             !range_ok(c->role, 1, 2, w, "WELCOME.role") ||
             !str_ok(c->reason, w, "WELCOME.reason") || !str_ok(c->uplink, w, "WELCOME.uplink") ||
-            !str_ok(c->downlink, w, "WELCOME.downlink"))
+            !str_ok(c->downlink, w, "WELCOME.downlink") ||
+            !range_ok(c->levels, 0, 1, w, "WELCOME.levels") ||
+            !levels_ok(c->levels, c->tx_dbm, w, "WELCOME.tx_dbm") ||
+            !levels_ok(c->levels, c->rx_dbm, w, "WELCOME.rx_dbm"))
             return 0;
         if (!c->accepted || c->role != CTRL_ROLE_AGENT)
             return 1; /* the setup fields are meaningful for an accepted agent only */
@@ -576,6 +587,9 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
             memset(c.p + kn, 0, CTRL_KEY_TXT - kn);
             c.p += CTRL_KEY_TXT;
         }
+        w_u32(&c, o->levels);
+        w_f32(&c, o->tx_dbm);
+        w_f32(&c, o->rx_dbm);
         break;
     }
     case CTRL_MODEL: {
@@ -802,6 +816,9 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         r_learner(&c, &o->learner);
         memcpy(o->data_key, c.p, CTRL_KEY_TXT);
         c.p += CTRL_KEY_TXT;
+        o->levels = r_u32(&c);
+        o->tx_dbm = r_f32(&c);
+        o->rx_dbm = r_f32(&c);
         if (o->data_key[CTRL_KEY_TXT - 1] != '\0' ||
             (o->data_key[0] && strlen(o->data_key) != ZCTX_Z85_LEN))
             return reject(why, CTRL_REJ_PAYLOAD, "WELCOME.data_key: not empty nor %d characters",

@@ -13,7 +13,8 @@
  *
  *   offset size field
  *        0    4 magic       "AMCT" (bytes 0x41 0x4D 0x43 0x54)
- *        4    2 version     3 (CTRL_VERSION; 2 added WELCOME.data_key, 3 the learner's pool)
+ *        4    2 version     4 (CTRL_VERSION; 2 added WELCOME.data_key, 3 the learner's pool,
+ *                           4 WELCOME's levels)
  *        6    2 type        ctrl_type
  *        8    4 round       round index the message belongs to (0 outside rounds)
  *       12    4 sender      agent id 0..CTRL_MAX_AGENTS-1, CTRL_ID_SERVER or CTRL_ID_CHAN
@@ -41,7 +42,10 @@
  *   WELCOME  0 u32 accepted | 4 u32 role | 8 char reason[128] | 136 u64 dim | 144 u32 nfft |
  *            148 u32 cp | 152 u64 payload_len | 160 f64 rate | 168 char uplink[128] |
  *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below) |
- *            508 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ).
+ *            508 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ) |
+ *            556 u32 levels (0/1) | 560 f32 tx_dbm | 564 f32 rx_dbm (the server radio's
+ *            calibrated levels, radio.h radio_info, docs/air-interface.md §4.1: levels 1 with
+ *            both within +-300 dBm; levels 0, a digital link, with both 0; version 4).
  *            The setup fields are checked for an accepted agent; the chan gets nfft, cp and
  *            payload_len too and checks them itself.
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
@@ -76,7 +80,8 @@
 #include "util/zctx.h"
 
 #define CTRL_MAGIC 0x54434D41u /* "AMCT" read as a little-endian u32 */
-#define CTRL_VERSION 3 /* 2: WELCOME carries the data plane's CURVE key; 3: learner pool */
+#define CTRL_VERSION 4 /* 2: WELCOME carries the data plane's CURVE key; 3: learner pool;
+                          4: WELCOME carries the server radio's levels */
 #define CTRL_HDR_LEN 32
 #define CTRL_MAX_AGENTS 4096u
 #define CTRL_MAX_DIM (1u << 24) /* floats in a model or update vector */
@@ -147,6 +152,9 @@ typedef struct ctrl_welcome {
     ctrl_learner learner;
     char data_key[CTRL_KEY_TXT]; /* the chan's public key (z85) when its IQ sockets use CURVE,
                                     "" otherwise */
+    uint32_t levels;             /* 1: tx_dbm and rx_dbm are the server radio's calibrated levels
+                                    (radio_info); 0: a digital link, both 0 */
+    float tx_dbm, rx_dbm;
 } ctrl_welcome;
 
 typedef struct ctrl_model {

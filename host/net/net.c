@@ -109,6 +109,9 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     if (cfg->track > OTA_AGENT_TRACK_MAX)
         return AM_FAIL(AM_EINVAL, "net_agent: track %u beacons is outside 0..%u", cfg->track,
                        OTA_AGENT_TRACK_MAX);
+    if (!isfinite(cfg->link_db) || fabsf(cfg->link_db) > 300.0f)
+        return AM_FAIL(AM_EINVAL, "net_agent: link gain %g dB (finite, within +-300)",
+                       (double)cfg->link_db);
     if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
         return AM_FAIL(AM_EINVAL, "net_agent: %u calibration slots (0..%u)", cfg->cal_slots,
                        PHY_CAL_SLOTS_MAX);
@@ -153,6 +156,21 @@ am_status net_agent_set_slots(net_agent *q, unsigned slots)
     if (s != AM_OK)
         q->cfg.cal_slots = was;
     return s;
+}
+
+am_status net_agent_set_link_db(net_agent *q, float db)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_link_db: NULL");
+    if (!isfinite(db) || fabsf(db) > 300.0f)
+        return AM_FAIL(AM_EINVAL, "net_agent: link gain %g dB (finite, within +-300)", (double)db);
+    q->cfg.link_db = db;
+    return AM_OK;
+}
+
+double net_link_db(double a_tx, double a_rx, double s_tx, double s_rx)
+{
+    return (a_tx + a_rx) - (s_tx + s_rx);
 }
 
 am_status net_agent_set_mapping(net_agent *q, phy_mapping m)
@@ -275,7 +293,8 @@ am_status net_agent_beacon(net_agent *q,
                                 .hi = beacon_tick + 2 * (int64_t)q->cp,
                                 .phase_ref = beacon_tick,
                                 .rho = rho,
-                                .g_th = g_th};
+                                .g_th = g_th,
+                                .link_db = q->cfg.link_db};
     am_status s = ota_agent_beacon_track(q->ag, x, n, t0, &sc, q->cfg.track ? &q->trk : NULL,
                                          q->p, &q->link);
     if (s != AM_OK || !q->link.found)
@@ -292,6 +311,7 @@ am_status net_agent_beacon(net_agent *q,
     info->cfo_used = (float)q->link.cfo_used;
     info->snr_db = q->link.snr_db;
     info->erased = q->link.erased;
+    info->used = phy_frame_n_used(ota_agent_frame(q->ag));
     return AM_OK;
 }
 

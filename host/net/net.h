@@ -78,7 +78,16 @@ typedef struct net_agent_cfg {
                               none); changed by net_agent_set_slots */
     phy_mapping mapping;   /* payload mapping (docs/air-interface.md §3.3; 0 = complex); changed
                               by net_agent_set_mapping */
+    float link_db;         /* the uplink's gain over the downlink's, dB, from the two radios'
+                              levels (net_link_db; docs/air-interface.md §4.1 "Link budget"); 0 =
+                              a digital link (the chan path) */
 } net_agent_cfg;
+
+/* docs/air-interface.md §4.1 "Link budget": the uplink's gain over the downlink's, dB, for an agent
+ * whose radio has levels (a_tx, a_rx) under a server whose WELCOME announced (s_tx, s_rx) (dBm, as
+ * radio_info's tx_dbm, rx_dbm): (a_tx + a_rx) - (s_tx + s_rx). The downlink is s_tx - L - a_rx
+ * dB (L the air's loss, the same both ways), the uplink a_tx - L - s_rx. */
+double net_link_db(double a_tx, double a_rx, double s_tx, double s_rx);
 
 /* What the agent learned from the round's beacon. */
 typedef struct net_beacon_info {
@@ -89,6 +98,7 @@ typedef struct net_beacon_info {
     float cfo_used;  /* the offset pre-compensated (the tracked one with a tracker) */
     float snr_db;    /* beacon SNR estimate */
     unsigned erased; /* used bins truncated (|H|^2 < g_th) */
+    unsigned used;   /* used bins (M_used): erased == used is a link too weak for g_th */
 } net_beacon_info;
 
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);
@@ -112,6 +122,10 @@ am_status net_agent_beacon(net_agent *q,
                            float g_th,
                            unsigned cal_slot,
                            net_beacon_info *info);
+
+/* The uplink's gain over the downlink's from now on (net_agent_cfg.link_db; a server that took the
+ * agent back may announce other levels). AM_EINVAL unless finite within +-300 dB. */
+am_status net_agent_set_link_db(net_agent *q, float db);
 
 /* The bursts from now on carry `slots` calibration blocks' slots (GO's cal_slots, §8.1): the DSP
  * object is made again when they change (net_agent_burst_len changes with them; a precoder of

@@ -106,6 +106,14 @@ typedef struct radio_info {
     char clock_source[16]; /* "internal", "external", "gpsdo" */
     char time_source[16];
     size_t max_burst; /* longest burst radio_tx_burst accepts (samples) */
+    /* Calibrated levels (docs/air-interface.md §4.1 "Link budget"): levels = 1 when the backend
+     * knows them. tx_dbm: the power at the antenna, dBm, of fc32 samples of unit mean power;
+     * rx_dbm: the power at the antenna, dBm, that radio_rx delivers as unit mean power. uhd: from
+     * the gains, backoff_db and the B210's nominal figures or the radio's own power calibration
+     * (tx_ref_dbm, rx_ref_dbm); updated by radio_set_*_gain. levels = 0 (loop, zmq, file): a
+     * digital link, both 0. */
+    int levels;
+    double tx_dbm, rx_dbm;
 } radio_info;
 
 /* Names of the backends compiled in, NULL-terminated ({"loop","zmq","file","uhd",NULL}). */

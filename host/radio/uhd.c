@@ -26,6 +26,13 @@
 #include "radio/radio_impl.h"
 #include "util/monotime.h"
 
+/* The B210's nominal levels (fpga-notes/uhd-twin.md "Levels"; the twin's model): 0 dBFS leaves
+ * the TX antenna at +10 dBm at the maximum 89.75 dB gain, and -15 dBm at the RX antenna reaches
+ * 0 dBFS at 0 dB gain. A radio measured on the bench gives its own (tx_ref_dbm, rx_ref_dbm); the
+ * closed-loop calibration (docs/air-interface.md §8) measures what is left, per radio. */
+#define UHD_TX_REF_DBM (-79.75)
+#define UHD_RX_REF_DBM (-15.0)
+
 typedef struct uhd_h {
     uhd_usrp_handle usrp;
     uhd_tx_streamer_handle tx;
@@ -36,6 +43,7 @@ typedef struct uhd_h {
     size_t tx_spp, rx_spp; /* max_num_samps of each streamer */
     float complex *stage;  /* tx_spp samples: one packet, scaled (and zero-padded if last) */
     float scale;    /* 10^(-backoff_db/20): fc32 1.0 is this fraction of the DAC's full scale */
+    double backoff_db, tx_ref_dbm, rx_ref_dbm; /* the levels' terms (radio_info.tx_dbm, rx_dbm) */
     float fs_rx;    /* an RX sample component at or beyond this is at the ADC's full scale */
     size_t rx_left; /* exact-count window: samples still to come (0: none or continuous) */
     int rx_count;   /* the stream is an exact-count window */
@@ -65,6 +73,10 @@ static const radio_arg_spec uhd_spec[] = {
     {"rx_gain", RADIO_ARG_DOUBLE, 0, 76, NULL, "RX gain, dB (required)"},
     {"backoff_db", RADIO_ARG_DOUBLE, 0, 40, NULL,
      "digital TX back-off below the DAC's full scale, dB (default 12; undone on RX)"},
+    {"tx_ref_dbm", RADIO_ARG_DOUBLE, -150, 50, NULL,
+     "power calibration: dBm at the TX antenna at 0 dBFS and 0 dB gain (default -79.75)"},
+    {"rx_ref_dbm", RADIO_ARG_DOUBLE, -150, 50, NULL,
+     "power calibration: dBm at the RX antenna that reaches 0 dBFS at 0 dB gain (default -15)"},
     {"tx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX", "TX antenna"},
     {"rx_ant", RADIO_ARG_CHOICE, 0, -1, "TX/RX|RX2",
      "RX antenna (default TX/RX: TDD reciprocity needs one antenna both ways)"},
@@ -419,6 +431,19 @@ static double default_mcr(double rate)
     return m;
 }
 
+/* The radio's calibrated levels (radio.h, docs/air-interface.md §4.1 "Link budget") from the
+ * gains the device took: fc32 of unit power is 10^(-backoff_db/10) of the DAC's full scale, which
+ * leaves the antenna at tx_ref_dbm + tx_gain dBm (the AD9361's TX attenuation is dB-linear: 0.25 dB
+ * steps below 89.75 dB, fpga-notes/uhd-twin.md "Levels"); the ADC's full scale is
+ * rx_ref_dbm - rx_gain dBm at the antenna (1 dB gain-table steps), and RX samples are scaled back
+ * by the back-off. */
+static void set_levels(radio *r, const uhd_h *h)
+{
+    r->info.levels = 1;
+    r->info.tx_dbm = h->tx_ref_dbm + r->info.tx_gain - h->backoff_db;
+    r->info.rx_dbm = h->rx_ref_dbm - r->info.rx_gain - h->backoff_db;
+}
+
 static am_status uhd_open_(radio *r, const radio_args *a)
 {
     /* gains are part of the link budget (fpga-notes/uhd-twin.md "Levels"): never a default */
@@ -444,7 +469,10 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     h->lead = radio_args_double(a, "lead", 0.1);
     h->lock_timeout = radio_args_double(a, "lock_timeout", 3.0);
     h->pad = strcmp(radio_args_str(a, "pad", "yes"), "yes") == 0;
-    h->scale = (float)pow(10.0, -radio_args_double(a, "backoff_db", 12.0) / 20.0);
+    h->backoff_db = radio_args_double(a, "backoff_db", 12.0);
+    h->scale = (float)pow(10.0, -h->backoff_db / 20.0);
+    h->tx_ref_dbm = radio_args_double(a, "tx_ref_dbm", UHD_TX_REF_DBM);
+    h->rx_ref_dbm = radio_args_double(a, "rx_ref_dbm", UHD_RX_REF_DBM);
     radio_strlcpy(h->otw, radio_args_str(a, "otw", "sc16"), sizeof h->otw);
     /* full scale of the wire format: UHD converts sc16 to fc32 as x / 32767 (sc12, sc8 alike) */
     h->fs_rx = strcmp(h->otw, "sc8") == 0    ? 126.5f / 127
@@ -532,6 +560,7 @@ static am_status uhd_open_(radio *r, const radio_args *a)
         if (ge == UHD_ERROR_NONE)
             ge = uhd_usrp_get_rx_gain(h->usrp, h->chan, "", &r->info.rx_gain);
         s = ge == UHD_ERROR_NONE ? AM_OK : fail(h, ge, "uhd_usrp_get_gain");
+        set_levels(r, h);
     }
     if (s == AM_OK) {
         char name[64] = "";
@@ -578,6 +607,7 @@ static am_status uhd_set_gain(radio *r, radio_dir dir, double db)
         UHD_CALL(h, uhd_usrp_set_rx_gain, h->usrp, db, h->chan, "");
         UHD_CALL(h, uhd_usrp_get_rx_gain, h->usrp, h->chan, "", &r->info.rx_gain);
     }
+    set_levels(r, h);
     return AM_OK;
 }
 

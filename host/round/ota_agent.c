@@ -405,14 +405,14 @@ double ota_agent_track_value(const ota_agent_track *t)
  * conj(H) / (|H|^2 + v), the inversion times |H|^2 / (|H|^2 + v) (the gain minimising the error of
  * the agent's own contribution given its estimate). No bin is erased for it: an erased entry waits
  * in the error memory, which the learning loop pays for (§4.1). */
-static void regularise(const ota_agent *q, const float complex *H, float complex *p)
+static void regularise(const ota_agent *q, const float complex *H, double vscale, float complex *p)
 {
     for (unsigned u = 0; u < q->nu; u++) {
         const unsigned i = q->ubins[u];
         if (p[i] == 0.0f)
             continue;
         const double g = (double)(crealf(H[i]) * crealf(H[i]) + cimagf(H[i]) * cimagf(H[i]));
-        p[i] *= (float)(g / (g + q->var[i]));
+        p[i] *= (float)(g / (g + vscale * q->var[i]));
     }
 }
 
@@ -499,13 +499,24 @@ am_status ota_agent_beacon_track(ota_agent *q,
         double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
         H[i] *= (float complex)cexp(I * ang);
     }
+    /* §4.1 "Link budget": the uplink's gain, in the server's received power, from the downlink's */
+    double vscale = 1.0;
+    if (sc->link_db != 0.0f) {
+        if (!isfinite(sc->link_db) || fabsf(sc->link_db) > 300.0f)
+            return AM_FAIL(AM_EINVAL, "agent: link gain %g dB (finite, within +-300)",
+                           (double)sc->link_db);
+        const double amp = pow(10.0, (double)sc->link_db / 20.0);
+        vscale = amp * amp;
+        for (unsigned i = 0; i < M; i++)
+            H[i] *= (float)amp;
+    }
     unsigned erased = 0;
     s = q->cfg.phase_only ? phy_precode_phase(q->frame, H, sc->rho, p, &erased)
                           : phy_precode_inversion(q->frame, H, sc->rho, sc->g_th, p, &erased);
     if (s != AM_OK)
         return am_error_wrap(s, "precoder");
     if (!q->cfg.phase_only)
-        regularise(q, H, p);
+        regularise(q, H, vscale, p);
     link->found = 1;
     link->start = s0;
     link->delta = s0 - sc->beacon;

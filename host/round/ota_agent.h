@@ -62,6 +62,10 @@ typedef struct ota_agent_sched {
     int64_t lo, hi;    /* a first path outside [lo, hi] is not this round's beacon */
     int64_t phase_ref; /* tick at which the downlink carrier phasor is referred (see the top) */
     float rho, g_th;   /* the round's power factor and truncation threshold (§4) */
+    float link_db;     /* the uplink's gain over the downlink's, dB: H (and its error variance)
+                          is scaled by 10^(link_db/20) before precoding, so that rho and g_th are
+                          received power at the server (docs/air-interface.md §4.1 "Link
+                          budget"; 0: a digital link, as sim and the chan; |link_db| <= 300) */
 } ota_agent_sched;
 
 /* What an agent learned from the round's beacon (kept by the caller until its burst). */

@@ -202,6 +202,14 @@ send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, con
         w->rate = s->rate;
         if (role == CTRL_ROLE_AGENT && s->air) {
             w->learner = s->l; /* empty endpoints: the agent uses its own radio (net_air.h) */
+            /* docs/air-interface.md §4.1 "Link budget": the levels that rho and g_th refer to */
+            radio_info ri;
+            radio_get_info(s->rad, &ri);
+            if (ri.levels) {
+                w->levels = 1;
+                w->tx_dbm = (float)ri.tx_dbm;
+                w->rx_dbm = (float)ri.rx_dbm;
+            }
         } else if (role == CTRL_ROLE_AGENT) {
             snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
             snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);

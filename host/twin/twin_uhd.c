@@ -28,7 +28,6 @@
 #define TWIN_TX_GAIN_MAX 89.75
 #define TWIN_TX_GAIN_STEP 0.25
 #define TWIN_RX_GAIN_MAX 76.0
-#define TWIN_RX_GAIN_STEP 1.0
 #define TWIN_TX_DBM_AT_0 (-79.75)   /* dBm at 0 dBFS and 0 dB TX gain */
 #define TWIN_RX_FS_DBM_AT_0 (-15.0) /* dBm for 0 dBFS at 0 dB RX gain */
 #define TWIN_FREQ_MIN 70e6
@@ -704,28 +703,41 @@ uhd_error uhd_usrp_get_rx_freq(uhd_usrp_handle h, size_t chan, double *out)
     return ok();
 }
 
-/* ---- gains: clipped to the range and rounded to the step, as UHD coerces ---- */
-static double coerce(double g, double max, double step)
+/* ---- gains, as the AD9361 takes them (ad9361_device_t::set_gain [UHD-AD9361]): a request clipped
+ * to the range (0..89.75, 0..76 dB); TX is an attenuation of floor((89.75 - g) * 4) steps of
+ * 0.25 dB below 89.75 (a gain between steps rounds up), RX a gain-table index of floor(g) 1-dB
+ * steps; both are dB-linear: an amplitude of 10^(g/20) (the levels below) ---- */
+static double tx_gain_taken(double g)
 {
     if (!isfinite(g) || g < 0)
         g = 0;
-    if (g > max)
-        g = max;
-    return round(g / step) * step;
+    if (g > TWIN_TX_GAIN_MAX)
+        g = TWIN_TX_GAIN_MAX;
+    const double steps = floor((TWIN_TX_GAIN_MAX - g) * 4.0); /* uint32_t(atten * 4) */
+    return TWIN_TX_GAIN_MAX - steps * TWIN_TX_GAIN_STEP;
+}
+
+static double rx_gain_taken(double g)
+{
+    if (!isfinite(g) || g < 0)
+        g = 0;
+    if (g > TWIN_RX_GAIN_MAX)
+        g = TWIN_RX_GAIN_MAX;
+    return floor(g); /* static_cast<int>(value) */
 }
 
 uhd_error uhd_usrp_set_tx_gain(uhd_usrp_handle h, double gain, size_t chan, const char *name)
 {
     (void)chan;
     (void)name;
-    h->tx_gain = coerce(gain, TWIN_TX_GAIN_MAX, TWIN_TX_GAIN_STEP);
+    h->tx_gain = tx_gain_taken(gain);
     return ok();
 }
 uhd_error uhd_usrp_set_rx_gain(uhd_usrp_handle h, double gain, size_t chan, const char *name)
 {
     (void)chan;
     (void)name;
-    h->rx_gain = coerce(gain, TWIN_RX_GAIN_MAX, TWIN_RX_GAIN_STEP);
+    h->rx_gain = rx_gain_taken(gain);
     return ok();
 }
 uhd_error uhd_usrp_get_tx_gain(uhd_usrp_handle h, size_t chan, const char *name, double *out)

@@ -175,6 +175,45 @@ AM_TEST(roundtrip, unit)
     AM_CHECK_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.welcome.uplink[0] == '\0' && d.u.welcome.downlink[0] == '\0', "on-air WELCOME");
     free(b);
+    /* the server radio's levels (version 4): at offset 556, 568 bytes; refused when not finite,
+     * beyond +-300 dBm, or not 0 without levels */
+    w->levels = 1;
+    w->tx_dbm = -19.75f;
+    w->rx_dbm = -75.0f;
+    AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode WELCOME with levels: %s",
+               am_last_error());
+    AM_CHECK(len == CTRL_HDR_LEN + 568, "WELCOME of %zu bytes", len);
+    {
+        uint32_t lv;
+        float tx, rx;
+        memcpy(&lv, b + CTRL_HDR_LEN + 556, 4);
+        memcpy(&tx, b + CTRL_HDR_LEN + 560, 4);
+        memcpy(&rx, b + CTRL_HDR_LEN + 564, 4);
+        AM_CHECK(lv == 1 && tx == -19.75f && rx == -75.0f, "levels at 556: %u %g %g", lv,
+                 (double)tx, (double)rx);
+    }
+    AM_CHECK_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    AM_CHECK(d.u.welcome.levels == 1 && d.u.welcome.tx_dbm == -19.75f &&
+                 d.u.welcome.rx_dbm == -75.0f,
+             "WELCOME levels decoded");
+    free(b);
+    const struct {
+        uint32_t levels;
+        float tx, rx;
+        const char *why;
+    } badlv[] = {{2, 0, 0, "WELCOME.levels"},
+                 {1, NAN, 0, "WELCOME.tx_dbm"},
+                 {1, 0, 300.5f, "WELCOME.rx_dbm"},
+                 {0, -10, 0, "WELCOME.tx_dbm"}};
+    for (size_t i = 0; i < sizeof badlv / sizeof badlv[0]; i++) {
+        w->levels = badlv[i].levels;
+        w->tx_dbm = badlv[i].tx;
+        w->rx_dbm = badlv[i].rx;
+        AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), badlv[i].why),
+                 "levels case %zu refused: %s", i, am_last_error());
+    }
+    w->levels = 0;
+    w->tx_dbm = w->rx_dbm = 0;
     strcpy(w->uplink, "tcp://127.0.0.1:40001");
     AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), "WELCOME.downlink"),
              "one empty endpoint: %s", am_last_error());
@@ -293,9 +332,9 @@ AM_TEST(malformed, unit)
     fix_crcs(b, len);
     expect_reject("bad magic", b, len, maxp, CTRL_REJ_MAGIC, "magic");
     RESET();
-    b[4] = 4; /* version 4, after this build's 3 */
+    b[4] = 5; /* version 5, after this build's 4 */
     fix_crcs(b, len);
-    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 4");
+    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 5");
     RESET();
     b[6] = 99; /* type 99 */
     fix_crcs(b, len);

@@ -209,7 +209,7 @@ def check_tx():
 SERVER, CHAN = 0xFFFFFFFF, 0xFFFFFFFE
 
 
-def header(typ, rnd, sender, payload, magic=b"AMCT", ver=3, res=0, n=None, hcrc=None):
+def header(typ, rnd, sender, payload, magic=b"AMCT", ver=4, res=0, n=None, hcrc=None):
     h = struct.pack("<4sHHIIIII", magic, ver, typ, rnd, sender,
                     len(payload) if n is None else n, zlib.crc32(payload), res)
     return h + struct.pack("<I", zlib.crc32(h) if hcrc is None else hcrc) + payload
@@ -217,7 +217,7 @@ def header(typ, rnd, sender, payload, magic=b"AMCT", ver=3, res=0, n=None, hcrc=
 
 def parse(msg):
     magic, ver, typ, rnd, sender, n, crc, res, hcrc = struct.unpack("<4sHHIIIIII", msg[:32])
-    assert magic == b"AMCT" and ver == 3 and res == 0, "header"
+    assert magic == b"AMCT" and ver == 4 and res == 0, "header"
     assert hcrc == zlib.crc32(msg[:28]) and n == len(msg) - 32 and crc == zlib.crc32(msg[32:]), "crc"
     return typ, rnd, sender, msg[32:]
 
@@ -294,12 +294,13 @@ def check_ctrl():
               8: 10 ** 4 + 1, 9: 10 ** 5 + 1, 10: 0, 11: 1.5, 12: 4097, 13: 3, 14: 0.0, 16: 4097,
               18: 10 ** 6 + 1}
 
-    def welcome(lv):
+    def welcome(lv, levels=(0, 0.0, 0.0)):
         lb = struct.pack("<" + lf, *lv)
         return (struct.pack("<II", 1, 1) + st("") + struct.pack("<QIIQd", 1000, 256, 32, 1000, 1e6)
-                + st("tcp://127.0.0.1:7000") + st("tcp://127.0.0.1:7001") + lb + bytes(48))
+                + st("tcp://127.0.0.1:7000") + st("tcp://127.0.0.1:7001") + lb + bytes(48)
+                + struct.pack("<Iff", *levels))
 
-    ok = len(welcome(lo)) == 556 and len(struct.pack("<" + lf, *lo)) == 84
+    ok = len(welcome(lo)) == 568 and len(struct.pack("<" + lf, *lo)) == 84
     for lv in (lo, hi):
         ok = ok and dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["ok", "WELCOME"]
     refused = 0
@@ -308,8 +309,32 @@ def check_ctrl():
         lv[i] = b
         refused += dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["refused", "payload"]
     check(ok and refused == len(beyond),
-          "§9.4 WELCOME (556 bytes) packed from the text: the learner block's ranges at both edges "
+          "§9.4 WELCOME (568 bytes) packed from the text: the learner block's ranges at both edges "
           "accepted, %d of %d fields one step beyond refused" % (refused, len(beyond)))
+
+    # §9.4 WELCOME's levels (offset 556) and §4.1's link budget from the text
+    out = dec(header(2, 0, SERVER, welcome(lo, (1, -19.75, -75.0))))
+    check(out == ["ok", "WELCOME", "0", str(SERVER), "1", "-19.75", "-75"],
+          "§9.4 WELCOME levels 1, tx_dbm -19.75, rx_dbm -75 decoded by airmeta: " + " ".join(out))
+    lv_bad = [(2, 0.0, 0.0), (0, -1.0, 0.0), (0, 0.0, 3.0), (1, float("nan"), 0.0),
+              (1, 0.0, float("inf")), (1, 300.5, 0.0), (1, 0.0, -300.5)]
+    refused = sum(dec(header(2, 0, SERVER, welcome(lo, b)))[:2] == ["refused", "payload"]
+                  for b in lv_bad)
+    edges = all(dec(header(2, 0, SERVER, welcome(lo, b)))[:2] == ["ok", "WELCOME"]
+                for b in ((1, 300.0, -300.0), (0, 0.0, 0.0)))
+    check(refused == len(lv_bad) and edges,
+          "§9.4 WELCOME levels: +-300 dBm and levels 0 with zeros accepted, %d of %d refused "
+          "(levels 2, non-zero without levels, NaN, Inf, beyond 300 dBm)" % (refused, len(lv_bad)))
+    # §4.1: link_db = (agent tx_dbm + agent rx_dbm) - (server tx_dbm + server rx_dbm); the twin's
+    # rehearsal gains 72/48, back-off 12: tx_dbm = -79.75 + 72 - 12, rx_dbm = -15 - 48 - 12;
+    # an agent at 82/38 under a server at 72/48: uplink 82 + 48, downlink 72 + 38, 20 dB apart
+    a_tx, a_rx = -79.75 + 82 - 12, -15 - 38 - 12
+    s_tx, s_rx = -79.75 + 72 - 12, -15 - 48 - 12
+    want = (a_tx + a_rx) - (s_tx + s_rx)
+    got = float(run(DRIVER, "link-db", a_tx, a_rx, s_tx, s_rx).split()[0])
+    check(abs(got - want) < 1e-12 and abs(want - 20.0) < 1e-12,
+          "§4.1 link budget: agent 82/38 under a server at 72/48: %+.2f dB (text %+.2f)"
+          % (got, want))
 
     # §9.2 / §9.4 refusals the text names
     bad = [

@@ -588,6 +588,80 @@ AM_TEST(levels_backoff_refusal_and_adc_clip, unit)
     free(y);
 }
 
+/* Gains as the AD9361 takes them (fpga-notes/uhd-twin.md "Levels", [UHD-AD9361]): TX 72.1 dB is
+ * an attenuation of floor(17.65 * 4) = 70 quarter-dB steps, 72.25 dB; RX 47.9 dB gain-table index
+ * 47; beyond the range clipped. uhd.c's levels (docs/air-interface.md §4.1 "Link budget") from the
+ * gains taken: tx_dbm = tx_ref_dbm + tx_gain - backoff, rx_dbm = rx_ref_dbm - rx_gain - backoff,
+ * and the digital link they predict, tx_dbm(B) - loss - rx_dbm(A), is what a burst from B shows in
+ * A's samples (ideal profile: the closed form within 0.05 dB; measured -17.724 against -17.750). */
+AM_TEST(gains_as_ad9361_and_levels, unit)
+{
+    twin_env("profile=ideal,seed=23,loss_db=60,nf_db=8,hold_s=60");
+    radio *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=47.9,tx_gain=72.1", &a));
+    AM_REQUIRE_OK(
+        radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,tx_ref_dbm=-81.5,rx_ref_dbm=-14",
+                   &b));
+    radio_info ia, ib;
+    radio_get_info(a, &ia);
+    radio_get_info(b, &ib);
+    AM_CHECK(ib.levels == 1 && ib.tx_dbm == -81.5 + 60 - 12 && ib.rx_dbm == -14 - 40.0 - 12,
+             "B's levels (its own calibration) %d %g %g", ib.levels, ib.tx_dbm, ib.rx_dbm);
+    radio_close(b); /* the twin's devices are nominal: the link below with B's nominal levels */
+    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60", &b));
+    radio_get_info(b, &ib);
+    AM_CHECK(ia.tx_gain == 72.25 && ia.rx_gain == 47.0, "gains taken %g %g", ia.tx_gain,
+             ia.rx_gain);
+    AM_CHECK(ia.levels == 1 && ia.tx_dbm == -79.75 + 72.25 - 12 && ia.rx_dbm == -15 - 47.0 - 12,
+             "A's levels %d %g %g", ia.levels, ia.tx_dbm, ia.rx_dbm);
+    AM_REQUIRE_OK(radio_set_tx_gain(a, 89.9));
+    AM_REQUIRE_OK(radio_set_rx_gain(a, 75.5));
+    radio_get_info(a, &ia);
+    AM_CHECK(ia.tx_gain == 89.75 && ia.rx_gain == 75.0 && ia.tx_dbm == -79.75 + 89.75 - 12 &&
+                 ia.rx_dbm == -15 - 75.0 - 12,
+             "after set_gain: %g %g, levels %g %g", ia.tx_gain, ia.rx_gain, ia.tx_dbm, ia.rx_dbm);
+    AM_REQUIRE_OK(radio_set_rx_gain(a, 47.9));
+    radio_get_info(a, &ia);
+    AM_REQUIRE_OK(radio_rx_start(a, NULL));
+    const int64_t d = offset_b_minus_a(a, b);
+    radio_time ta;
+    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    const size_t n = 20000, len = 60000;
+    float complex *x = malloc(n * sizeof *x), *y = malloc(len * sizeof *y);
+    am_rng g;
+    am_rng_seed(&g, 24);
+    double px = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = 0.7f * (float)(am_rng_uniform(&g) - 0.5) + 0.7f * I * (float)(am_rng_uniform(&g) - 0.5);
+        px += crealf(x[i] * conjf(x[i]));
+    }
+    px /= (double)n;
+    const int64_t at_a = ticks(ta) + 20000;
+    const radio_time at_b = radio_time_from_ticks(at_a + d, FS);
+    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
+    int64_t t0 = 0;
+    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
+    AM_CHECK_OK(radio_tx_flush(b, 1.0));
+    const int64_t i0 = at_a - t0;
+    AM_REQUIRE(i0 > 0 && i0 + (int64_t)n <= (int64_t)len, "window");
+    double py = 0, pn = 0;
+    for (size_t i = 0; i < n; i++)
+        py += crealf(y[i0 + (int64_t)i] * conjf(y[i0 + (int64_t)i]));
+    for (int64_t i = 0; i < i0; i++)
+        pn += crealf(y[i] * conjf(y[i]));
+    py /= (double)n;
+    pn /= (double)i0;
+    const double link = ib.tx_dbm - 60 - ia.rx_dbm; /* -17.75 dB */
+    const double meas = 10 * log10((py - pn) / px);
+    if (getenv("AM_VERBOSE"))
+        printf("digital link B -> A %.3f dB, from the levels %.3f dB\n", meas, link);
+    AM_CHECK_NEAR(meas, link, 0.05);
+    radio_close(a);
+    radio_close(b);
+    free(x);
+    free(y);
+}
+
 /* Exact-count RX (issue 11 item 5): radio_rx_start_n is UHD's NUM_SAMPS_AND_DONE; the window
  * delivers exactly n samples from its tick, then nothing (the device stopped by itself), and the
  * next window starts at its own tick. */

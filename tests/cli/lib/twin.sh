@@ -9,11 +9,12 @@ fi
 AIRMETA=$AM_TWIN_PROG
 air_prog=$(dirname "$AM_TWIN_PROG")/airmeta-twin-air
 
-# airmeta-twin-air on ipc://DIR/air (55 dB path loss, paced virtual time), logging to LOG, once
-# its socket is there (up to 30 s: a loaded machine, the sanitizer build). Sets apid (in pids).
+# airmeta-twin-air on ipc://DIR/air (LOSS dB path loss, default 55, paced virtual time), logging
+# to LOG, once its socket is there (up to 30 s: a loaded machine, the sanitizer build). Sets apid
+# (in pids). start_air DIR LOG [LOSS]
 start_air() {
     local i
-    "$air_prog" --endpoint "ipc://$1/air" --loss-db 55 --paced >"$2" 2>&1 &
+    "$air_prog" --endpoint "ipc://$1/air" --loss-db "${3:-55}" --paced >"$2" 2>&1 &
     apid=$!
     pids+=($apid)
     for i in $(seq 1 300); do [ -S "$1/air" ] && break; sleep 0.1; done

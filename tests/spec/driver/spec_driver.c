@@ -8,6 +8,7 @@
  *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX OUT.bin
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
+ *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
@@ -23,6 +24,7 @@
 
 #include "core/status.h"
 #include "net/ctrl.h"
+#include "net/net.h"
 #include "phy/cal.h"
 #include "phy/ota_tx.h"
 #include "radio/radio.h"
@@ -194,9 +196,24 @@ static int cmd_decode(char **a)
         for (unsigned i = 0; i < 2 * m.u.cal.q; i++)
             printf(" %.9g", E[i]);
         printf("\n");
-    } else
+    } else if (m.type == CTRL_WELCOME)
+        printf(" %u %.9g %.9g\n", m.u.welcome.levels, m.u.welcome.tx_dbm, m.u.welcome.rx_dbm);
+    else
         printf("\n");
     free(buf);
+    return 0;
+}
+
+static int cmd_link_db(char **a)
+{
+    double v[4];
+    for (int i = 0; i < 4; i++) {
+        char *end = NULL;
+        v[i] = strtod(a[i], &end);
+        if (!end || *end)
+            return fail("link-db: not a number");
+    }
+    printf("%.17g\n", net_link_db(v[0], v[1], v[2], v[3]));
     return 0;
 }
 
@@ -308,12 +325,14 @@ int main(int argc, char **argv)
     } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 11, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
-                {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx}};
+                {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
+                {"link-db", 4, cmd_link_db}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
                 return fail("wrong number of arguments (see the file's comment)");
             return cmds[i].fn(argv + 2);
         }
-    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx ...");
+    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
+                "link-db ...");
 }
