@@ -163,6 +163,7 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->cfo_comp = -1;
     cfg->track = 64;
     cfg->gap = 0;
+    cfg->beacon_reps = 0;
     cfg->cal = -1;
     cfg->smooth = 0;
     cfg->threads = 2;
@@ -668,6 +669,9 @@ static am_status validate(const agg_iq_cfg *c)
                        OTA_AGENT_TRACK_MAX);
     if (c->gap > (1u << 30))
         return AM_FAIL(AM_EINVAL, "iq aggregator: gap: %u ticks is above 2^30", c->gap);
+    if (c->beacon_reps > PHY_BEACON_MAX_REPS)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: beacon_reps: %u training blocks is outside 0..%u",
+                       c->beacon_reps, PHY_BEACON_MAX_REPS);
     if (c->smooth > c->nfft / 2)
         return AM_FAIL(AM_EINVAL, "iq aggregator: smooth: %u taps > M/2 = %u", c->smooth,
                        c->nfft / 2);
@@ -835,7 +839,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     if ((s = phy_ota_rx_create(&rc, &q->rx)) != AM_OK)
         goto fail;
 
-    q->bl = phy_beacon_len(q->frame);
+    q->bl = phy_beacon_len_reps(q->frame, cfg->beacon_reps);
     q->dl_len = phy_chan_out_len(q->ch, q->bl, q->dl_lead, q->dl_tail);
     q->ycap = phy_chan_out_len(q->ch, q->blen, q->lead, q->tail);
     q->beacon = phy_fft_alloc(q->bl);
@@ -867,7 +871,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                     q->K, q->L, q->blen);
         goto fail;
     }
-    if ((s = phy_beacon_write(q->frame, q->beacon, q->bl)) != AM_OK)
+    if ((s = phy_beacon_write_reps(q->frame, cfg->beacon_reps, q->beacon, q->bl)) != AM_OK)
         goto fail;
     const ota_agent_cfg ac = {.nfft = cfg->nfft,
                               .cp_len = cfg->cp_len,
@@ -876,7 +880,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                               .cfo_comp = q->cfo_comp,
                               .phase_only = cfg->precoding == AGG_IQ_PHASE,
                               .cal_slots = q->cal ? q->K : 0,
-                              .mapping = cfg->mapping};
+                              .mapping = cfg->mapping,
+                              .beacon_reps = cfg->beacon_reps};
     for (unsigned t = 0; t < q->T; t++) {
         q->w[t].q = q;
         q->w[t].id = t;

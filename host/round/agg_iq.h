@@ -60,6 +60,9 @@ typedef struct agg_iq_cfg {
                                 beacon, as on the air (NET_AIR_TURN_S = 100 000 ticks at 1 MS/s,
                                 host/net/net_air.h); 0 = the emulator's own schedule (both streams
                                 start at tick 0). phy_chan_cfg.ul_tick0. */
+    unsigned beacon_reps;    /* training blocks the server's beacon carries after S0a|S0b|S1
+                                (docs/air-interface.md §6.1), 0..PHY_BEACON_MAX_REPS (16); the
+                                agents combine them into their channel estimate (§6.2) */
     unsigned smooth;         /* agents' channel-estimate smoothing: least-squares fit of the used
                                 bins by impulse-response lags -2 .. smooth-1 after the detected first
                                 path; 0 = the system's designed channel length plus a margin for the

@@ -30,7 +30,9 @@ struct ota_agent {
                                     inverse */
     double *var;            /* M: the estimate's error variance per used bin (0 elsewhere) */
     float complex *H;       /* M: the channel referred to the scheduled window */
-    float complex *scratch; /* 3 (M + cp): the agent's derotated copy of the beacon */
+    float complex *scratch; /* (3 + PHY_BEACON_MAX_REPS) (M + cp): the agent's derotated copy of
+                               the beacon */
+    unsigned reps;          /* the beacon's training blocks (§6.1) */
     phy_fft *fft;           /* forward, M: the beacon's blocks for the tracker's estimate */
     float complex *Yb;      /* 2 M: S0a's and S1's spectra */
     uint32_t *dmask;        /* 2 M_data: which payload entries of a symbol are delivered */
@@ -109,9 +111,9 @@ static void chol_inverse(const double complex *C, unsigned k, double complex *Ci
     }
 }
 
-/* The smoothing basis (docs/air-interface.md §6.2): w (the beacon's energy per used bin), the lag
- * vectors A (lags -2 .. ns-3) and G = A^H W A. AM_EINVAL if the lags are not independent on the
- * used bins. */
+/* The smoothing basis (docs/air-interface.md §6.2): w (the beacon's energy per used bin: S0a, S0b
+ * and S1, which the q->reps training blocks repeat), the lag vectors A (lags -2 .. ns-3) and
+ * G = A^H W A. AM_EINVAL if the lags are not independent on the used bins. */
 static am_status make_basis(ota_agent *q)
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
@@ -121,7 +123,8 @@ static am_status make_basis(ota_agent *q)
         double e = 0.0;
         for (unsigned b = 0; b < 3; b++) {
             const float complex v = X[b][q->ubins[u]];
-            e += (double)(crealf(v) * crealf(v) + cimagf(v) * cimagf(v));
+            e += (b == 2 ? 1.0 + q->reps : 1.0) *
+                 (double)(crealf(v) * crealf(v) + cimagf(v) * cimagf(v));
         }
         q->w[u] = e;
     }
@@ -151,6 +154,9 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     *out = NULL;
     if (cfg->payload_len == 0 || cfg->payload_len > ((size_t)1 << 28))
         return AM_FAIL(AM_EINVAL, "agent: payload length %zu is outside 1..2^28", cfg->payload_len);
+    if (cfg->beacon_reps > PHY_BEACON_MAX_REPS)
+        return AM_FAIL(AM_EINVAL, "agent: beacon_reps: %u training blocks is outside 0..%u",
+                       cfg->beacon_reps, PHY_BEACON_MAX_REPS);
     if (cfg->smooth < 1 || cfg->smooth > cfg->nfft / 2)
         return AM_FAIL(AM_EINVAL, "agent: smooth: %u taps is outside 1..M/2 = %u", cfg->smooth,
                        cfg->nfft / 2);
@@ -169,6 +175,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->ubins = phy_frame_used_bins(q->frame);
     q->dbins = phy_frame_data_bins(q->frame);
     q->L = cfg->payload_len;
+    q->reps = cfg->beacon_reps;
     q->ns = cfg->smooth + 2;
     const size_t ns = q->ns, nu = q->nu;
     q->w = malloc(nu * sizeof *q->w);
@@ -191,6 +198,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     phy_beacon_rx_cfg_default(&bc);
     bc.frame = fc;
     bc.smooth = 0; /* raw: the least-squares fit below smooths (see smooth()) */
+    bc.reps = q->reps;
     phy_ota_tx_cfg tc;
     phy_ota_tx_cfg_default(&tc);
     tc.frame = fc;
@@ -202,7 +210,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
         goto fail;
     q->blen = phy_ota_tx_burst_len(q->tx);
     q->H = malloc(q->M * sizeof *q->H);
-    q->scratch = phy_fft_alloc(3 * phy_frame_block_len(q->frame));
+    q->scratch = phy_fft_alloc((3 + PHY_BEACON_MAX_REPS) * phy_frame_block_len(q->frame));
     q->Yb = phy_fft_alloc(2 * (size_t)q->M);
     const phy_fft_cfg ffc = {q->M, 1, 0, 0, PHY_FFT_FORWARD, 0};
     if ((s = phy_fft_create(&ffc, &q->fft)) != AM_OK)
@@ -222,6 +230,20 @@ fail:
 size_t ota_agent_burst_len(const ota_agent *q)
 {
     return q ? q->blen : 0;
+}
+
+am_status ota_agent_set_beacon_reps(ota_agent *q, unsigned reps)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_agent_set_beacon_reps: NULL argument");
+    if (reps > PHY_BEACON_MAX_REPS)
+        return AM_FAIL(AM_EINVAL, "agent: beacon_reps: %u training blocks is outside 0..%u", reps,
+                       PHY_BEACON_MAX_REPS);
+    if (reps == q->reps)
+        return AM_OK;
+    q->reps = reps;
+    am_status s = phy_beacon_rx_set_reps(q->brx, reps);
+    return s != AM_OK ? s : make_basis(q);
 }
 
 const phy_frame *ota_agent_frame(const ota_agent *q)
@@ -248,33 +270,35 @@ static double span_energy(ota_agent *q, unsigned lo, unsigned k)
     return e;
 }
 
-/* The channel estimate (the agent's DSP, docs/air-interface.md §6.2) from the raw per-bin estimate
- * h (noise N0 / w[u] on used bin u, n0 = the beacon's N0), by weighted least squares on a span of
- * the impulse-response lags -2 .. smooth-1 (b = A^H W h): the span starts at the lag of the
- * largest |b_l| and grows one lag at a time, left or right, whichever explains more energy, while
- * that lag explains more than OTA_AGENT_LAG_SEL N0 (a lag of noise alone explains N0 on average;
- * a step of two lags is tried when one is not enough, bridging a weak tap, and must explain
- * OTA_AGENT_LAG_SEL N0 per lag); then widened by OTA_AGENT_LAG_MARGIN lags each side. out: M
- * values, 0 on null bins; q->var: the estimate's error variance per used bin,
- * N0 [A_S G_S^{-1} A_S^H]_uu. The noise of the lags the channel does not use stays out: about
- * (smooth + 2) / span of the noise power of the fit over every lag. (Zeroing the lags of the
- * IFFT of the band-limited estimate instead, as phy_beacon_rx's `smooth` does, leaks: the guard
- * bands spread every tap over all lags, and the truncation leaves a bias of -21 dB even at M/2
- * lags.) */
 #define OTA_AGENT_LAG_SEL 6.0
 #define OTA_AGENT_LAG_MARGIN 1u
-static void smooth(ota_agent *q, const float complex *h, double n0, float complex *out)
+#define OTA_AGENT_FRAC_GRID 16u
+
+/* b = A^H W (h e^{+j 2 pi s_i tau / M}) over the used bins (s_i the signed index): the lag
+ * amplitudes of h advanced by the fraction tau of a sample. */
+static void lag_proj(ota_agent *q, const float complex *h, double tau)
 {
-    const unsigned nu = q->nu, ns = q->ns;
+    const unsigned nu = q->nu, ns = q->ns, M = q->M;
     double complex *b = q->b;
     for (unsigned l = 0; l < ns; l++)
         b[l] = 0.0;
     for (unsigned u = 0; u < nu; u++) {
-        const double complex hu = q->w[u] * (double complex)h[q->ubins[u]];
+        const unsigned i = q->ubins[u];
+        const double si = i < M / 2 ? (double)i : (double)i - (double)M;
+        double complex hu = q->w[u] * (double complex)h[i];
+        if (tau != 0.0)
+            hu *= cexp(I * 2.0 * M_PI * si * tau / (double)M);
         const double complex *au = q->A + (size_t)u * ns;
         for (unsigned l = 0; l < ns; l++)
             b[l] += conj(au[l]) * hu;
     }
+}
+
+/* The span of §6.2 step 2 from q->b: *lo, *k after the widening by OTA_AGENT_LAG_MARGIN. */
+static void select_span(ota_agent *q, double n0, unsigned *lo_out, unsigned *k_out)
+{
+    const unsigned ns = q->ns;
+    const double complex *b = q->b;
     unsigned lo = 0;
     double pk = -1.0;
     for (unsigned l = 0; l < ns; l++) {
@@ -317,25 +341,73 @@ static void smooth(ota_agent *q, const float complex *h, double n0, float comple
     const unsigned hi0 = lo + k - 1;
     lo = lo > OTA_AGENT_LAG_MARGIN ? lo - OTA_AGENT_LAG_MARGIN : 0;
     k = (hi0 + OTA_AGENT_LAG_MARGIN < ns ? hi0 + OTA_AGENT_LAG_MARGIN : ns - 1) - lo + 1;
+    *lo_out = lo;
+    *k_out = k;
+}
+
+/* The channel estimate (the agent's DSP, docs/air-interface.md §6.2) from the raw per-bin estimate
+ * h (noise N0 / w[u] on used bin u, n0 = the beacon's N0), by weighted least squares on a span of
+ * the impulse-response lags -2 .. smooth-1, shifted by a fraction of a sample: the span starts at
+ * the lag of the largest |b_l| and grows one lag at a time, left or right, whichever explains more
+ * energy, while that lag explains more than OTA_AGENT_LAG_SEL N0 (a lag of noise alone explains
+ * N0 on average; a step of two lags is tried when one is not enough, bridging a weak tap, and must
+ * explain OTA_AGENT_LAG_SEL N0 per lag); then widened by OTA_AGENT_LAG_MARGIN lags each side. The
+ * fraction tau in [-1/2, 1/2) is the one whose lags l + tau explain the most energy on that span
+ * (a grid of OTA_AGENT_FRAC_GRID, then the parabola through the best point and its neighbours),
+ * and the span is chosen again on the shifted lags: a channel whose paths are not on the sample
+ * grid (a fractional delay, the radios' turnaround error) spreads over every integer lag, and the
+ * span would cut its tails. out: M values, 0 on null bins; q->var: the estimate's error variance
+ * per used bin, N0 [A_S G_S^{-1} A_S^H]_uu (the shift does not change it). The noise of the lags
+ * the channel does not use stays out: about (smooth + 2) / span of the noise power of the fit over
+ * every lag. (Zeroing the lags of the IFFT of the band-limited estimate instead, as phy_beacon_rx's
+ * `smooth` does, leaks: the guard bands spread every tap over all lags, and the truncation leaves
+ * a bias of -21 dB even at M/2 lags.) */
+static void smooth(ota_agent *q, const float complex *h, double n0, float complex *out)
+{
+    const unsigned nu = q->nu, ns = q->ns, M = q->M;
+    unsigned lo, k;
+    lag_proj(q, h, 0.0);
+    select_span(q, n0, &lo, &k);
+    double Eg[OTA_AGENT_FRAC_GRID];
+    unsigned jb = 0;
+    for (unsigned j = 0; j < OTA_AGENT_FRAC_GRID; j++) {
+        const double tau = -0.5 + (double)j / OTA_AGENT_FRAC_GRID;
+        lag_proj(q, h, tau);
+        Eg[j] = span_energy(q, lo, k);
+        if (Eg[j] > Eg[jb])
+            jb = j;
+    }
+    const double em = Eg[(jb + OTA_AGENT_FRAC_GRID - 1) % OTA_AGENT_FRAC_GRID], e0 = Eg[jb],
+                 ep = Eg[(jb + 1) % OTA_AGENT_FRAC_GRID], den = em - 2.0 * e0 + ep;
+    double d = den < 0.0 ? 0.5 * (em - ep) / den : 0.0; /* the parabola's vertex, in grid steps */
+    d = d > 0.5 ? 0.5 : d < -0.5 ? -0.5 : d;
+    double tau = -0.5 + ((double)jb + d) / OTA_AGENT_FRAC_GRID;
+    tau = tau >= 0.5 ? tau - 1.0 : tau < -0.5 ? tau + 1.0 : tau;
+    lag_proj(q, h, tau);
+    select_span(q, n0, &lo, &k);
     memset(out, 0, q->M * sizeof *out);
     if (span_energy(q, lo, k) < 0.0)
         return; /* cannot happen: any set of the independent lags (make_basis) is independent */
     const double complex *ts = q->t, *C = q->C;
     double complex *Ci = q->Ci;
-    chol_inverse(C, k, Ci, b); /* b is not needed any more */
+    chol_inverse(C, k, Ci, q->b); /* b is not needed any more */
     for (unsigned u = 0; u < nu; u++) {
+        const unsigned i = q->ubins[u];
+        const double si = i < M / 2 ? (double)i : (double)i - (double)M;
         const double complex *au = q->A + (size_t)u * ns + lo;
         double complex v = 0.0;
         double ev = 0.0;
-        for (unsigned i = 0; i < k; i++) {
-            v += au[i] * ts[i];
+        for (unsigned a = 0; a < k; a++) {
+            v += au[a] * ts[a];
             double complex r = 0.0;
             for (unsigned j = 0; j < k; j++)
-                r += Ci[(size_t)i * k + j] * conj(au[j]);
-            ev += creal(au[i] * r);
+                r += Ci[(size_t)a * k + j] * conj(au[j]);
+            ev += creal(au[a] * r);
         }
-        out[q->ubins[u]] = (float complex)v;
-        q->var[q->ubins[u]] = n0 * ev;
+        if (tau != 0.0)
+            v *= cexp(-I * 2.0 * M_PI * si * tau / (double)M);
+        out[i] = (float complex)v;
+        q->var[i] = n0 * ev;
     }
 }
 
@@ -459,7 +531,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
     }
     if (!found)
         return AM_OK;
-    const size_t span = 3 * phy_frame_block_len(q->frame);
+    const size_t span = (3 + (size_t)q->reps) * phy_frame_block_len(q->frame);
     /* The CFO (the beacon's estimate: its lag-M/2 correlation over the whole S0 stretch is within
      * a few % of the best a 2-block periodic preamble allows) or none (shared reference), then the
      * channel estimate on the agent's own derotated copy of the beacon, anchored `backoff` samples

@@ -54,6 +54,8 @@ typedef struct ota_agent_cfg {
     unsigned cal_slots;    /* calibration slots S of the round's bursts (docs/air-interface.md §8;
                               0 = none); the agent's slot is ota_agent_link.cal_slot */
     phy_mapping mapping;   /* payload mapping (§3; 0 = complex, the real mapping §3.3) */
+    unsigned beacon_reps;  /* training blocks the beacon carries after S0a|S0b|S1 (§6.1),
+                              0..PHY_BEACON_MAX_REPS; ota_agent_set_beacon_reps changes it */
 } ota_agent_cfg;
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */
@@ -117,6 +119,9 @@ typedef struct ota_agent ota_agent; /* opaque: the DSP of one agent at a time */
 am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out);
 void ota_agent_destroy(ota_agent *q); /* NULL is a no-op */
 size_t ota_agent_burst_len(const ota_agent *q);
+/* The training blocks of the next beacons (GO's beacon_reps, docs/air-interface.md §9.4): the
+ * estimate's weights follow (§6.2). AM_EINVAL beyond PHY_BEACON_MAX_REPS. */
+am_status ota_agent_set_beacon_reps(ota_agent *q, unsigned reps);
 const phy_frame *ota_agent_frame(const ota_agent *q);
 
 /* Looks for the scheduled beacon in x[0..n) (x[0] at tick t0). Found: the precoder for (rho, g_th)

@@ -13,8 +13,9 @@
 struct phy_beacon_rx {
     phy_frame *frame;
     phy_sync *sync;
-    unsigned M, cp, B, smooth;
-    float complex *rot, *rot0, *h;
+    unsigned M, cp, B, smooth, reps;
+    float complex *rot, *rot0, *h, *Yr;
+    double complex *num; /* M: the training blocks' combination */
     phy_fft *ifft, *fft; /* smoothing */
 };
 
@@ -25,12 +26,29 @@ size_t phy_beacon_len(const phy_frame *f)
 
 am_status phy_beacon_write(const phy_frame *f, float complex *out, size_t cap)
 {
+    return phy_beacon_write_reps(f, 0, out, cap);
+}
+
+size_t phy_beacon_len_reps(const phy_frame *f, unsigned reps)
+{
+    return phy_frame_preamble_len(f) + (size_t)reps * phy_frame_block_len(f);
+}
+
+am_status phy_beacon_write_reps(const phy_frame *f, unsigned reps, float complex *out, size_t cap)
+{
     if (!f || !out)
         return AM_FAIL(AM_EINVAL, "beacon: NULL argument");
-    size_t n = phy_frame_preamble_len(f);
+    if (reps > PHY_BEACON_MAX_REPS)
+        return AM_FAIL(AM_EINVAL, "beacon: %u training blocks is outside 0..%u", reps,
+                       PHY_BEACON_MAX_REPS);
+    size_t n = phy_beacon_len_reps(f, reps), p = phy_frame_preamble_len(f),
+           B = phy_frame_block_len(f);
     if (cap < n)
         return AM_FAIL(AM_EINVAL, "beacon: output capacity %zu < beacon length %zu", cap, n);
-    memcpy(out, phy_frame_preamble(f), n * sizeof(float complex));
+    const float complex *pre = phy_frame_preamble(f);
+    memcpy(out, pre, p * sizeof(float complex));
+    for (unsigned r = 0; r < reps; r++) /* S1 with its cyclic prefix, the preamble's last block */
+        memcpy(out + p + (size_t)r * B, pre + p - B, B * sizeof(float complex));
     return AM_OK;
 }
 
@@ -39,6 +57,7 @@ void phy_beacon_rx_cfg_default(phy_beacon_rx_cfg *cfg)
     phy_frame_cfg_default(&cfg->frame);
     cfg->threshold = 0.0f;
     cfg->smooth = 0;
+    cfg->reps = 0;
 }
 
 am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out)
@@ -63,6 +82,13 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
         return AM_FAIL(AM_EINVAL, "beacon_rx: smoothing length %u > M/2 = %u", cfg->smooth, half);
     }
     q->smooth = cfg->smooth;
+    if (cfg->reps > PHY_BEACON_MAX_REPS) {
+        unsigned r = cfg->reps;
+        phy_beacon_rx_destroy(q);
+        return AM_FAIL(AM_EINVAL, "beacon_rx: %u training blocks is outside 0..%u", r,
+                       PHY_BEACON_MAX_REPS);
+    }
+    q->reps = cfg->reps;
     s = phy_sync_create(q->frame, cfg->threshold, &q->sync);
     if (s != AM_OK) {
         phy_beacon_rx_destroy(q);
@@ -80,7 +106,9 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
     q->rot = phy_fft_alloc(q->M);
     q->rot0 = phy_fft_alloc(q->M);
     q->h = phy_fft_alloc(q->M);
-    if (!q->rot || !q->rot0 || !q->h) {
+    q->Yr = phy_fft_alloc(q->M);
+    q->num = malloc(q->M * sizeof *q->num);
+    if (!q->rot || !q->rot0 || !q->h || !q->Yr || !q->num) {
         phy_beacon_rx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "beacon_rx: out of memory");
     }
@@ -99,6 +127,8 @@ void phy_beacon_rx_destroy(phy_beacon_rx *q)
     phy_fft_free(q->rot);
     phy_fft_free(q->rot0);
     phy_fft_free(q->h);
+    phy_fft_free(q->Yr);
+    free(q->num);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -108,22 +138,58 @@ void phy_beacon_rx_reset(phy_beacon_rx *q)
     phy_sync_reset(q->sync);
 }
 
+am_status phy_beacon_rx_set_reps(phy_beacon_rx *q, unsigned reps)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");
+    if (reps > PHY_BEACON_MAX_REPS)
+        return AM_FAIL(AM_EINVAL, "beacon_rx: %u training blocks is outside 0..%u", reps,
+                       PHY_BEACON_MAX_REPS);
+    q->reps = reps;
+    return AM_OK;
+}
+
 const phy_frame *phy_beacon_rx_frame(const phy_beacon_rx *q)
 {
     return q->frame;
 }
 
-/* h from the preamble at x0 (windows `backoff` early), referred to the nominal window. */
+/* h from the preamble at x0 (windows `backoff` early), and from `reps` training blocks after it
+ * (maximum ratio: weights |X|^2 per block), referred to the nominal window. */
 static void estimate(phy_beacon_rx *q,
                      const float complex *x0,
                      const float complex *rot,
                      double cfo,
                      unsigned backoff,
+                     unsigned reps,
                      phy_beacon_est *est)
 {
     const unsigned M = q->M;
     phy_sync_preamble(q->sync, x0, rot, cfo, backoff, q->h, &est->n0);
     const unsigned char *sct = phy_frame_sctype(q->frame);
+    if (reps) {
+        /* h (MRC of the preamble, weight w3 = sum of its |X|^2) with the training blocks (S1,
+         * weight |X_S1|^2 = 1 each): (w3 h + sum_r conj(X_S1) Y_r) / (w3 + reps |X_S1|^2) */
+        const float complex *X0 = phy_frame_s0a(q->frame), *X1 = phy_frame_s0b(q->frame),
+                            *X2 = phy_frame_s1(q->frame);
+        double complex *num = q->num;
+        for (unsigned i = 0; i < M; i++) {
+            const double w3 = (double)(cabsf(X0[i]) * cabsf(X0[i]) + cabsf(X1[i]) * cabsf(X1[i]) +
+                                       cabsf(X2[i]) * cabsf(X2[i]));
+            num[i] = w3 * (double complex)q->h[i];
+        }
+        for (unsigned r = 0; r < reps; r++) {
+            const int64_t off = (int64_t)(3 + r) * q->B + q->cp - backoff;
+            phy_sync_block_fft(q->sync, x0 + off, rot, phy_sync_phase(q->sync, cfo, off, 0), q->Yr);
+            for (unsigned i = 0; i < M; i++)
+                num[i] += (double complex)(conjf(X2[i]) * q->Yr[i]);
+        }
+        for (unsigned i = 0; i < M; i++) {
+            const double w = (double)(cabsf(X0[i]) * cabsf(X0[i]) + cabsf(X1[i]) * cabsf(X1[i]) +
+                                      (1.0 + reps) * cabsf(X2[i]) * cabsf(X2[i]));
+            q->h[i] = sct[i] != PHY_SCTYPE_NULL && w > 0.0 ? (float complex)(num[i] / w) : 0.0f;
+        }
+    }
     if (backoff) /* a window `backoff` early sees e^{-j 2 pi i backoff / M}: undo */
         for (unsigned i = 0; i < M; i++)
             q->h[i] *= (float complex)cexp(I * (2.0 * M_PI * i * backoff / M));
@@ -176,7 +242,7 @@ am_status phy_beacon_rx_execute(phy_beacon_rx *q,
                 continue;
             }
             phy_sync_make_rot(q->sync, r.cfo, q->rot);
-            estimate(q, x0, q->rot, r.cfo, phy_sync_backoff(q->sync), est);
+            estimate(q, x0, q->rot, r.cfo, phy_sync_backoff(q->sync), 0, est);
             est->start = (uint64_t)r.start;
             est->cfo = (float)r.cfo;
             est->metric = r.metric;
@@ -200,13 +266,13 @@ phy_beacon_rx_estimate_at(phy_beacon_rx *q, const float complex *x, size_t n, ph
 {
     if (!q || !x || !est)
         return AM_FAIL(AM_EINVAL, "beacon_rx: NULL argument");
-    size_t len = 3 * (size_t)q->B;
+    size_t len = (3 + (size_t)q->reps) * q->B;
     if (n < len)
         return AM_FAIL(AM_EINVAL, "beacon_rx: %zu samples given, a beacon needs %zu", n, len);
     size_t bad = phy_first_nonfinite((const float *)x, 2 * len);
     if (bad < 2 * len)
         return AM_FAIL(AM_EFORMAT, "beacon_rx: sample %zu is not finite", bad / 2);
-    estimate(q, x, q->rot0, 0.0, 0, est);
+    estimate(q, x, q->rot0, 0.0, 0, q->reps, est);
     est->start = 0;
     est->cfo = 0.0f;
     est->metric = 1.0f;
