@@ -57,10 +57,11 @@ typedef struct bench_size {
 
 /* ---- TX ------------------------------------------------------------------------------------ */
 
-/* prof: NULL, or PHY_TX_NSTAGES values that receive the stage profile (phy_ota_tx_profile) per
- * burst, in microseconds, of the timed bursts (one repetition: reps = 1). */
-static am_status
-tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps, double *prof)
+/* prof: NULL, or PHY_TX_NSTAGES + 1 values that receive the stage profile (phy_ota_tx_profile),
+ * medians over the timed bursts in microseconds, and last the other time (total less stages). precoded = 0: p = NULL,
+ * the burst without a precoder (precomputed preamble, real weights: ofdmframegen's work). */
+static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps,
+                            double *prof, int precoded)
 {
     phy_ota_tx_cfg cfg;
     phy_ota_tx_cfg_default(&cfg);
@@ -85,7 +86,7 @@ tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps, doub
     v = malloc(z->L * sizeof *v);
     p = malloc(z->M * sizeof *p);
     h = malloc(z->M * sizeof *h);
-    out = malloc(z->burst_len * sizeof *out);
+    out = phy_fft_alloc(z->burst_len); /* SIMD-aligned, as liquid's (a radio's DMA buffer is) */
     if (!v || !p || !h || !out) {
         s = AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
         goto out;
@@ -105,25 +106,42 @@ tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps, doub
         goto out;
     }
     for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
-        s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
-    unsigned long long ns[PHY_TX_NSTAGES] = {0};
+        s = phy_ota_tx_execute(tx, v, 1.5f, precoded ? p : NULL, out, z->burst_len);
+    unsigned long long ns[PHY_TX_NSTAGES];
+    /* the profile per burst, PHY_TX_NSTAGES + 1 (other) rows of nb reps: its medians over the
+     * bursts leave out the bursts that another process preempted (a monotonic clock) */
+    double *pb = prof ? malloc((PHY_TX_NSTAGES + 1) * nb * reps * sizeof *pb) : NULL;
+    if (prof && !pb)
+        s = AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
     if (prof)
         phy_ota_tx_profile(tx, ns);
+    const size_t nt = nb * reps;
     for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
         double t0 = now_s();
-        for (size_t b = 0; b < nb && s == AM_OK; b++)
-            s = phy_ota_tx_execute(tx, v, 1.5f, p, out, z->burst_len);
+        for (size_t b = 0; b < nb && s == AM_OK; b++) {
+            memset(ns, 0, sizeof ns);
+            s = phy_ota_tx_execute(tx, v, 1.5f, precoded ? p : NULL, out, z->burst_len);
+            const size_t i = rep * nb + b;
+            if (pb)
+                pb[PHY_TX_NSTAGES * nt + i] = 0.0;
+            for (unsigned k = 0; pb && k < PHY_TX_NSTAGES; k++) {
+                pb[k * nt + i] = (double)ns[k] * 1e-3;
+                pb[PHY_TX_NSTAGES * nt + i] += k < PHY_TX_ST_TOTAL ? -pb[k * nt + i]
+                                                                   : pb[k * nt + i];
+            }
+        }
         m[rep] = (double)(nb * z->burst_len) / (now_s() - t0) * 1e-6;
     }
     *msps = median(m, reps);
-    for (unsigned k = 0; prof && k < PHY_TX_NSTAGES; k++)
-        prof[k] = (double)ns[k] * 1e-3 / (double)(nb * reps);
+    for (unsigned k = 0; pb && s == AM_OK && k <= PHY_TX_NSTAGES; k++)
+        prof[k] = median(pb + k * nt, (unsigned)nt);
+    free(pb);
     free(m);
 out:
     free(v);
     free(p);
     free(h);
-    free(out);
+    phy_fft_free(out);
     phy_chan_destroy(ch);
     phy_ota_tx_destroy(tx);
     return s;
@@ -174,13 +192,13 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
     ofdmframegen fg = ofdmframegen_create(z->M, z->cp, 0, z->sctype);
     float complex *X = malloc(z->M * sizeof *X);
     /* the whole burst, as a transmitter hands it to the radio (same memory traffic as ours) */
-    float complex *out = malloc(z->burst_len * sizeof *out);
+    float complex *out = phy_fft_alloc(z->burst_len); /* aligned as airmeta's */
     double *m = malloc(reps * sizeof *m);
     if (!fg || !X || !out || !m) {
         if (fg)
             ofdmframegen_destroy(fg);
         free(X);
-        free(out);
+        phy_fft_free(out);
         free(m);
         return AM_FAIL(AM_ENOMEM, "bench phy: liquid ofdmframegen setup failed");
     }
@@ -191,7 +209,7 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
     *msps = time_bursts(z, reps, target, m, liquid_burst, &t);
     ofdmframegen_destroy(fg);
     free(X);
-    free(out);
+    phy_fft_free(out);
     free(m);
     return AM_OK;
 }
@@ -440,32 +458,37 @@ static void emit_rx(int json, const char *impl, unsigned M, const char *impair, 
 
 #define BENCH_PROFILES 3u
 
-/* --stages: st = the profiled TX's stage medians (us per burst); the unprofiled TX, fftw-bound
- * and liquid from their Msps. */
+/* --stages: the values kept per repetition beyond the TX's stages */
+enum { ST_OTHER = PHY_TX_NSTAGES, ST_UNPRE, ST_N };
+
+/* --stages: st = medians (us per burst) of the profiled TX's stages (PHY_TX_NSTAGES), of its
+ * other time (ST_OTHER) and of the un-precoded TX (ST_UNPRE); the TX, fftw-bound and liquid from
+ * their Msps. */
 static void emit_stages(int json, unsigned M, size_t burst_len, const double *st, double atx,
                         double ftx, double ltx)
 {
-    static const char *name[PHY_TX_NSTAGES] = {"weights", "map", "ifft", "copy", "total"};
+    static const char *name[ST_N] = {"weights", "map", "ifft", "copy", "total", "other",
+                                     "unprecoded"};
     const double tot = st[PHY_TX_ST_TOTAL];
-    double other = tot;
-    for (unsigned k = 0; k < PHY_TX_ST_TOTAL; k++)
-        other -= st[k];
     const double us[3] = {(double)burst_len / atx, (double)burst_len / ftx,
                           (double)burst_len / ltx};
     if (json) {
-        for (unsigned k = 0; k <= PHY_TX_NSTAGES; k++)
+        for (unsigned k = 0; k < ST_N; k++)
             printf("{\"chain\": \"tx-stage\", \"stage\": \"%s\", \"nfft\": %u, "
                    "\"us_per_burst\": %.3f}\n",
-                   k < PHY_TX_NSTAGES ? name[k] : "other", M, k < PHY_TX_NSTAGES ? st[k] : other);
+                   name[k], M, st[k]);
         fflush(stdout);
         return;
     }
     printf("tx stages, nfft %u: us per burst (median), share of the profiled total\n", M);
     for (unsigned k = 0; k < PHY_TX_ST_TOTAL; k++)
         printf("  %-8s %9.2f %6.1f%%\n", name[k], st[k], 100.0 * st[k] / tot);
-    printf("  %-8s %9.2f %6.1f%%\n", "other", other, 100.0 * other / tot);
+    printf("  %-8s %9.2f %6.1f%%\n", "other", st[ST_OTHER], 100.0 * st[ST_OTHER] / tot);
     printf("  %-8s %9.2f   (unprofiled tx %.2f, fftw-bound %.2f, liquid %.2f)\n", "total", tot,
            us[0], us[1], us[2]);
+    printf("  un-precoded tx (p = NULL: copied preamble, 32 transforms, as ofdmframegen) %.2f: "
+           "liquid/it %.2fx\n",
+           st[ST_UNPRE], us[2] / st[ST_UNPRE]);
     fflush(stdout);
 }
 
@@ -513,13 +536,16 @@ int bench_phy(int argc, char **argv)
         "the TX, the bare FFTW inverse transforms of the burst's 3 + 32 blocks (same size and planner\n"
         "flags as the TX; no mapping, precoding or cyclic prefix), in Msps of burst samples, and\n"
         "bound/liquid, the largest TX ratio any chain that transforms every block could reach.\n"
-        "--stages: the TX's time per burst (us, medians) by stage, from one more TX run per\n"
-        "repetition with a clock read at each stage boundary (weights: per-bin weights; map: the\n"
-        "IFFT inputs (mapping, pilots, precoded preamble); ifft: FFTW; copy: cyclic prefixes;\n"
+        "--stages: the TX's time per burst (us) by stage, from one more TX run per repetition\n"
+        "with a clock read at each stage boundary, medians over its bursts (a burst that another\n"
+        "process preempted drops out) then over the repetitions (weights: per-bin weights; map:\n"
+        "the IFFT inputs (mapping, pilots, precoded preamble); ifft: FFTW; copy: cyclic prefixes;\n"
         "other: checks and loops; total: the profiled run; stage clocks are monotonic: --wall\n"
-        "puts the rest on the same clock), beside the unprofiled TX, the\n"
-        "fftw-bound and liquid per burst; JSON {\"chain\": \"tx-stage\", \"stage\": S, ...,\n"
-        "\"us_per_burst\": X}.\n"
+        "puts the rest on the same clock), beside the unprofiled TX, the fftw-bound and liquid\n"
+        "per burst, and the TX without a precoder (p = NULL: copied preamble and 32 transforms,\n"
+        "ofdmframegen's work; stage \"unprecoded\"); JSON {\"chain\": \"tx-stage\", \"stage\": S,\n"
+        "\"nfft\": M, \"us_per_burst\": X}. Both TXs write into SIMD-aligned bursts\n"
+        "(phy_fft_alloc), as a radio's DMA buffer is.\n"
         "With --json: one line per measurement {\"chain\": \"tx\"|\"rx\", \"impl\":\n"
         "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"impair\": PROFILE (rx only),\n"
         "\"msps\": X} (no liquid rx line where it does not find its frames).",
@@ -571,10 +597,10 @@ int bench_phy(int argc, char **argv)
         z.gap = 2 * ((size_t)z.M + z.cp);
         /* one repetition of each in turn, so that load from other processes hits both
          * implementations alike; medians of the Msps and of the paired ratios */
-        double *v = calloc((5 + 3 * BENCH_PROFILES + PHY_TX_NSTAGES) * (size_t)reps, sizeof *v);
+        double *v = calloc((5 + 3 * BENCH_PROFILES + ST_N) * (size_t)reps, sizeof *v);
         if (!v)
             return cli_fail("bench phy", AM_FAIL(AM_ENOMEM, "bench phy: out of memory"));
-        /* st[k * reps + rep]: stage k of repetition rep */
+        /* st[k * reps + rep]: value k (stage, ST_OTHER, ST_UNPRE) of repetition rep */
         double *st = v + (5 + 3 * BENCH_PROFILES) * (size_t)reps;
         double *a_tx = v, *l_tx = v + reps, *r_tx = v + 2 * reps, *f_tx = v + 3 * reps,
                *r_f = v + 4 * reps, *a_rx = v + 5 * reps,
@@ -582,12 +608,15 @@ int bench_phy(int argc, char **argv)
                *r_rx = l_rx + BENCH_PROFILES * (size_t)reps;
         int liq_ok[BENCH_PROFILES] = {1, 1, 1};
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-            double prof[PHY_TX_NSTAGES], pm;
-            if (stages && (s = tx_airmeta(&z, 1, target, &pm, prof)) != AM_OK)
+            double prof[PHY_TX_NSTAGES + 1], pm, um = 0.0;
+            if (stages && ((s = tx_airmeta(&z, 1, target, &pm, prof, 1)) != AM_OK ||
+                           (s = tx_airmeta(&z, 1, target, &um, NULL, 0)) != AM_OK))
                 break;
-            for (unsigned i = 0; stages && i < PHY_TX_NSTAGES; i++)
-                st[i * reps + rep] = prof[i];
-            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL)) != AM_OK ||
+            for (unsigned i = 0; stages && i <= PHY_TX_NSTAGES; i++)
+                st[i * reps + rep] = prof[i]; /* i = PHY_TX_NSTAGES: ST_OTHER */
+            if (stages)
+                st[ST_UNPRE * reps + rep] = (double)z.burst_len / um;
+            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL, 1)) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
                 (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK)
                 break;
@@ -613,8 +642,8 @@ int bench_phy(int argc, char **argv)
         }
         double atx = median(a_tx, reps), ltx = median(l_tx, reps), rtx = median(r_tx, reps),
                ftx = median(f_tx, reps), rf = median(r_f, reps);
-        double stm[PHY_TX_NSTAGES];
-        for (unsigned i = 0; stages && i < PHY_TX_NSTAGES; i++)
+        double stm[ST_N];
+        for (unsigned i = 0; stages && i < ST_N; i++)
             stm[i] = median(st + i * reps, reps);
         emit(json, "tx", "airmeta", z.M, atx);
         emit(json, "tx", "liquid", z.M, ltx);
