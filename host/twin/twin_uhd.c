@@ -87,12 +87,13 @@ typedef struct twin_cfg {
     int pps_none, ref_unlocked, gpsdo, paced;
     unsigned underflow; /* every underflow-th burst runs dry after its first packet (fault) */
     unsigned late;      /* every late-th timed burst reaches the device after its time (fault) */
+    unsigned seq;       /* every seq-th burst loses a packet between host and device (fault) */
     double time_offset; /* seconds by which every time latched at a PPS edge is off (fault) */
 } twin_cfg;
 
 static const char *const twin_keys =
     "profile, seed, air, rate, loss_db, nf_db, pace, paced, hold_s, pps, ref, gpsdo, time_offset, "
-    "underflow, late";
+    "underflow, late, seq";
 
 static int num(const char *v, double *out)
 {
@@ -172,6 +173,9 @@ static uhd_error parse_cfg(twin_cfg *c)
         } else if (strcmp(k, "underflow") == 0) {
             good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
             c->underflow = (unsigned)x;
+        } else if (strcmp(k, "seq") == 0) {
+            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
+            c->seq = (unsigned)x;
         } else if (strcmp(k, "late") == 0) {
             good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
             c->late = (unsigned)x;
@@ -1385,11 +1389,41 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
             n += dry;
         }
     }
+    /* fault: a packet lost between host and device (USB), in every seq-th burst of two packets or
+     * more (not one that underflows): new_tx_control [UHD-TXC] finds a sequence number other than
+     * the one it expects. A burst of three packets or more loses its second: packet 1 goes out,
+     * the third arrives mid-burst (EVENT_CODE_SEQ_ERROR_IN_BURST at the end of packet 1) and is
+     * dropped in the error state. A burst of two loses its first: the second, untimed, reaches the
+     * idle device at once (EVENT_CODE_SEQ_ERROR) and is dropped with its end of burst: nothing goes
+     * out, no ack. Mid-burst, next_burst drops up to the end of burst without an ack; next_packet
+     * sends the fourth packet on at once (an ack at its end; none when the third ended the burst) */
+    int seq_ev = 0; /* 0, or the event: SEQ_ERROR (nothing on air) or SEQ_ERROR_IN_BURST */
+    int seq_ack = 1;
+    const size_t pk = s->first_len;
+    if (!dry && u->cfg.seq && s->nbursts % u->cfg.seq == 0 && pk && n > pk) {
+        const size_t gone = n > 2 * pk ? 3 * pk : 2 * pk; /* through the dropped packet */
+        const size_t keep = n > 2 * pk ? pk : 0;          /* packets before the lost one */
+        seq_ev = n > 2 * pk ? UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR_IN_BURST
+                            : UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR;
+        if (s->next_burst || n <= gone) {
+            n = keep;
+            seq_ack = 0;
+        } else {
+            memmove(s->burst + keep, s->burst + gone, (n - gone) * sizeof *s->burst);
+            n -= gone - keep;
+        }
+    }
     /* where it goes on the air (-1: now) */
     int64_t at = -1, T = 0;
     uhd_error e0 = air_now(u, &T);
     if (e0 != UHD_ERROR_NONE)
         return e0;
+    if (seq_ev == UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR) {
+        /* the first packet (the time) never came: the device saw the untimed second, its end of
+         * burst, out of sequence now and dropped it; nothing goes out under either policy */
+        push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR, T, dev_of(u, T));
+        return ok();
+    }
     if (s->has_time) {
         apply_pending(u, T);
         at = air_of_dev(u, s->dtick);
@@ -1447,7 +1481,12 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_UNDERFLOW, rep.a + (int64_t)dry,
                 dev_of(u, rep.a + (int64_t)dry));
     if (dry && s->next_burst)
-        return ok();  /* the rest and its end of burst were dropped: no ack */
+        return ok(); /* the rest and its end of burst were dropped: no ack */
+    if (seq_ev == UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR_IN_BURST && rep.a >= 0 && rep.code != 1)
+        push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_SEQ_ERROR_IN_BURST, rep.a + (int64_t)pk,
+                dev_of(u, rep.a + (int64_t)pk));
+    if (seq_ev && !seq_ack)
+        return ok(); /* dropped up to its end of burst: no ack */
     if (rep.a >= 0) { /* the burst (or what was left of it) goes out: ack at its end */
         size_t out = rep.code == 1 ? ny - (s->first_len < ny ? s->first_len : ny) : ny;
         push_ev(s, UHD_ASYNC_METADATA_EVENT_CODE_BURST_ACK, rep.a + (int64_t)out,

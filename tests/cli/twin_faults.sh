@@ -10,7 +10,10 @@
 #    "underflows 1", the run goes on;
 #  * agent 1 is killed (kill -9) after its round 4 and started again with the same --id on a new
 #    twin: it joins again (its radio's time checked like the others') and applies rounds after
-#    that; the server goes on with agent 0 meanwhile.
+#    that; the server goes on with agent 0 meanwhile;
+#  * the new agent 1's every 2nd burst loses a packet between host and device (seq=2; its bursts
+#    are two USB packets, the first is lost: EVENT_CODE_SEQ_ERROR, nothing on air): one line with
+#    "sequence errors 1" for each, counted once, that round not applied, the run goes on.
 # Every round ends decoded; every fault is one line; no crash, no sanitizer report.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
@@ -53,7 +56,7 @@ for i in $(seq 1 600); do grep -q "agent 1: round 3:" "$out/a1.out" && break; sl
 grep -q "agent 1: round 3:" "$out/a1.out" || fail "agent 1 never reached round 4"
 kill -9 "$a1"
 wait "$a1" 2>/dev/null
-agent 1 "" "$GPS,serial=A1b" a1b; a1b=$!; pids+=($a1b)
+agent 1 ",seq=2" "$GPS,serial=A1b" a1b; a1b=$!; pids+=($a1b)
 wait_for "$spid" 240
 rc=$?
 [ "$rc" -eq 0 ] || fail "server exit $rc"
@@ -78,6 +81,17 @@ grep -q "agent 1: round 2 not applied" "$out/a1.out" || fail "agent 1: late roun
 grep -q "agent 1: joined" "$out/a1b.out" || fail "agent 1 did not join again"
 grep -Eq "agent 1: done: [0-9]+ rounds, [1-9][0-9]* applied" "$out/a1b.out" ||
     fail "agent 1 applied nothing after its restart"
+# its 2nd, 4th, ... burst lost its first packet: one line each, counted once, nothing else
+nb=$(($(grep -c "burst of .* samples on air" "$out/a1b.out") + $(grep -c "burst not sent" \
+    "$out/a1b.err")))
+ns=$(grep -c "burst not sent: .*late 0, underflows 0, sequence errors 1$" "$out/a1b.err")
+[ "$nb" -ge 4 ] && [ "$ns" -eq $((nb / 2)) ] ||
+    fail "agent 1 again: $ns sequence-error lines for $nb bursts"
+[ "$(grep -c "burst not sent" "$out/a1b.err")" -eq "$ns" ] || fail "agent 1 again: other faults"
+echo "agent 1 again: $ns sequence errors in $nb bursts, one line each: $(grep -m1 "sequence errors 1" \
+    "$out/a1b.err")"
+grep -Eq "agent 1: done: [0-9]+ rounds, [0-9]+ applied, $ns not applied" "$out/a1b.out" ||
+    fail "agent 1 again: not applied != its sequence errors"
 # (the server sees the dead connection close, or not before the new process's HELLO: either way
 # it logs the rejoin, and rounds after it hear both agents)
 sed -n '/agent 1 rejoined/,$p' "$out/server.log" | grep -q "agents 2/2 .* decoded" ||

@@ -454,6 +454,71 @@ AM_TEST(underflow_mid_burst, unit)
     free(y);
 }
 
+/* A packet lost between host and device (AIRMETA_TWIN seq=1: in every burst): new_tx_control sees a
+ * sequence number it did not expect ([UHD-TXC]). A burst of 3 packets loses its second: packet 1
+ * goes out, EVENT_CODE_SEQ_ERROR_IN_BURST, the rest dropped (uhd.c's next_burst), no ack; a burst
+ * of 2 loses its first: EVENT_CODE_SEQ_ERROR, nothing on air. uhd.c counts each once
+ * (stats.seq_errors, radio_tx_flush finds every burst accounted for) and goes on. */
+AM_TEST(sequence_error_tx, unit)
+{
+    twin_env("profile=ideal,seed=8,loss_db=60,hold_s=60");
+    radio *a = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &a));
+    twin_env("profile=ideal,seed=8,loss_db=60,seq=1");
+    radio *b = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &b));
+    AM_REQUIRE_OK(radio_rx_start(a, NULL));
+    int64_t d = offset_b_minus_a(a, b);
+    radio_time ta;
+    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    const size_t n = 3 * 2040, n2 = 2 * 2040;
+    float complex *x = malloc(n * sizeof *x);
+    am_rng g;
+    am_rng_seed(&g, 12);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.2f * am_rng_cnormal(&g);
+    const int64_t at_a = ticks(ta) + 10000, at_a2 = at_a + 15000;
+    radio_time at_b = radio_time_from_ticks(at_a + d, FS), at_b2 = radio_time_from_ticks(at_a2 + d, FS);
+    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
+    AM_REQUIRE_OK(radio_tx_burst(b, x, n2, &at_b2));
+    const size_t len = 40000;
+    float complex *y = malloc(len * sizeof *y);
+    int64_t t0 = 0;
+    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
+    AM_CHECK_OK(radio_tx_flush(b, 1.0));
+    radio_stats sb;
+    radio_get_stats(b, &sb);
+    AM_CHECK(sb.seq_errors == 2 && sb.underflows == 0 && sb.late == 0 && sb.tx_bursts == 2,
+             "sequence errors %llu underflows %llu late %llu bursts %llu",
+             (unsigned long long)sb.seq_errors, (unsigned long long)sb.underflows,
+             (unsigned long long)sb.late, (unsigned long long)sb.tx_bursts);
+    const float G = (float)pow(10, (60 - 79.75 - 60 + 15 + 40) / 20.0);
+    const int64_t i0 = at_a - t0, i2 = at_a2 - t0;
+    AM_REQUIRE(i0 > 0 && i2 + (int64_t)n2 <= (int64_t)len, "window");
+    double e1 = 0, rest = 0, second = 0;
+    for (size_t i = 0; i < 2040; i++) {
+        float complex r1 = y[i0 + (int64_t)i] - G * x[i];
+        e1 += crealf(r1 * conjf(r1));
+    }
+    for (size_t i = 2040; i < n; i++)
+        rest += crealf(y[i0 + (int64_t)i] * conjf(y[i0 + (int64_t)i]));
+    for (size_t i = 0; i < n2; i++)
+        second += crealf(y[i2 + (int64_t)i] * conjf(y[i2 + (int64_t)i]));
+    /* all three are the noise alone, -51 dBFS: packet 1 as sent, then nothing, and nothing of the
+     * two-packet burst (the burst itself would be -38.4 dBFS) */
+    if (getenv("AM_VERBOSE"))
+        printf("sequence errors: packet 1 residual %.3f, after it %.3f, second burst %.3f dBFS\n",
+               10 * log10(e1 / 2040), 10 * log10(rest / (double)(n - 2040)),
+               10 * log10(second / (double)n2));
+    AM_CHECK_NEAR(10 * log10(e1 / 2040), -51.0, 0.3);
+    AM_CHECK_NEAR(10 * log10(rest / (double)(n - 2040)), -51.0, 0.3);
+    AM_CHECK_NEAR(10 * log10(second / (double)n2), -51.0, 0.3);
+    radio_close(a);
+    radio_close(b);
+    free(x);
+    free(y);
+}
+
 /* A device's clock runs at (1 + ppm 1e-6) of the air's with its profile's oscillator offset
  * (b210-free: +-2 ppm, drawn from its seed): over 2 s of air its time register advances
  * 2e6 (1 + ppm 1e-6) ticks within one, the ppm being phy/impair's draw for that device (its seed:
