@@ -112,8 +112,8 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (in->cal_slots > PHY_SIGMF_MAX_CAL_SLOTS)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:cal_slots: %u is not in 0..%u", file,
                        in->cal_slots, PHY_SIGMF_MAX_CAL_SLOTS);
-    if (in->device_tick < -1 || in->device_tick > (int64_t)1 << 53)
-        return AM_FAIL(AM_EFORMAT, "%s: airmeta:device_tick: %lld is not in 0..2^53", file,
+    if (in->device_tick < -1 || in->device_tick > PHY_SIGMF_MAX_TICK)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:device_tick: %lld is not in 0..2^62", file,
                        (long long)in->device_tick);
     /* docs/air-interface.md §7.2: the version-2 keys need airmeta:version >= 2 */
     if (in->version < 2 && in->cal_slots > 0)
@@ -341,8 +341,17 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
     ok = ok && cJSON_AddNumberToObject(cap, "core:sample_start", 0);
     if (!isnan(in->frequency))
         ok = ok && cJSON_AddNumberToObject(cap, "core:frequency", in->frequency);
-    if (in->device_tick >= 0)
-        ok = ok && cJSON_AddNumberToObject(cap, "airmeta:device_tick", (double)in->device_tick);
+    /* docs/air-interface.md §7.2: a JSON number below 2^53 (exact in a double), a decimal string
+     * from 2^53 on (a UTC time base above about 5 MS/s). The number is written as its digits:
+     * cJSON prints a double with 15 significant digits when that reads back within its relative
+     * epsilon, so 9007199254740991 would come out as 9.00719925474099e+15 */
+    if (in->device_tick >= 0) {
+        char t[24];
+        snprintf(t, sizeof t, "%lld", (long long)in->device_tick);
+        ok = ok && (in->device_tick < (int64_t)1 << 53
+                        ? cJSON_AddRawToObject(cap, "airmeta:device_tick", t) != NULL
+                        : cJSON_AddStringToObject(cap, "airmeta:device_tick", t) != NULL);
+    }
     cJSON *anns = ok ? cJSON_AddArrayToObject(root, "annotations") : NULL;
     ok = ok && anns;
     for (size_t i = 0; ok && i < w->n_ann; i++) {
@@ -573,6 +582,39 @@ static am_status get_int(const cJSON *obj, const char *key, int required, double
         return AM_FAIL(AM_EFORMAT, "%s: %s: %s: %.17g is not in %.17g..%.17g", file, where, key, d,
                        lo, hi);
     *out = (int64_t)d;
+    return AM_OK;
+}
+
+/* docs/air-interface.md §7.2 airmeta:device_tick: a JSON integer 0..2^53 - 1 (a number at 2^53 or
+ * above may be another integer rounded to a double, which the reader cannot tell), or a string of
+ * decimal digits without sign or leading zero for any tick 0..2^62 (exact whatever its size). */
+static am_status get_tick(const cJSON *c, const char *file, const char *where, int64_t *out,
+                          int *present)
+{
+    static const char key[] = "airmeta:device_tick";
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    *present = v != NULL;
+    if (!v)
+        return AM_OK;
+    if (cJSON_IsNumber(v))
+        return get_int(c, key, 0, 0, JSON_INT_MAX - 1, file, where, out, NULL);
+    if (!is_text(v))
+        return AM_FAIL(AM_EFORMAT, "%s: %s: %s is %s, expected an integer or a decimal string",
+                       file, where, key, type_name(v));
+    const char *t = v->valuestring;
+    const size_t n = strlen(t);
+    int digits = n >= 1 && n <= 19 && (t[0] != '0' || n == 1);
+    uint64_t x = 0;
+    for (size_t i = 0; digits && i < n; i++) {
+        digits = t[i] >= '0' && t[i] <= '9';
+        x = x * 10 + (uint64_t)(t[i] - '0'); /* 19 digits < 2^64: no wrap */
+    }
+    if (!digits || x > (uint64_t)PHY_SIGMF_MAX_TICK)
+        return AM_FAIL(AM_EFORMAT,
+                       "%s: %s: %s: \"%.24s\" is not a decimal tick 0..2^62 (digits, no sign, no "
+                       "leading zero)",
+                       file, where, key, t);
+    *out = (int64_t)x;
     return AM_OK;
 }
 
@@ -872,8 +914,7 @@ static am_status parse_captures(const cJSON *caps, const char *file, phy_sigmf_i
                 return AM_FAIL(AM_EFORMAT, "%s: %s: unknown key %.60s (air interface version %u)",
                                file, where, it->string, PHY_AIR_INTERFACE_VERSION);
         }
-        if ((s = get_int(c, "airmeta:device_tick", 0, 0, JSON_INT_MAX, file, where, &hb,
-                         &present)) != AM_OK)
+        if ((s = get_tick(c, file, where, &hb, &present)) != AM_OK)
             return s;
         if (present && in->version < 2)
             return AM_FAIL(AM_EFORMAT, "%s: %s: airmeta:device_tick needs airmeta:version 2 (it "

@@ -406,6 +406,105 @@ static void set_globals(cJSON *root, const void *arg)
         set_global(root, p);
 }
 
+/* version 2 and a capture segment whose airmeta:device_tick is the JSON text arg */
+static void set_v2_tick(cJSON *root, const void *arg)
+{
+    static const kv v2 = {"airmeta:version", "2"};
+    set_global(root, &v2);
+    cJSON *caps = cJSON_GetObjectItem(root, "captures");
+    cJSON *c0 = cJSON_GetArrayItem(caps, 0);
+    cJSON_DeleteItemFromObjectCaseSensitive(c0, "airmeta:device_tick");
+    /* raw: the file gets the text as written (cJSON would print a number back rounded) */
+    cJSON_AddRawToObject(c0, "airmeta:device_tick", (const char *)arg);
+}
+
+/* docs/air-interface.md §7.2: airmeta:device_tick is lossless for every tick 0..2^62: a JSON number
+ * below 2^53, a decimal string from 2^53 on (UTC ticks above about 5 MS/s: 1 796 549 185 s at
+ * 61.44 MS/s is 1.1e17 ticks). Written and read back exactly, in the form the text gives; the
+ * number form ends at 2^53 - 1 (2^53 + 1 would read as 2^53); malformed strings are refused. */
+AM_TEST(device_tick_lossless, unit)
+{
+    static float complex x[16];
+    const int64_t ticks[] = {0,
+                             ((int64_t)1 << 53) - 1,
+                             (int64_t)1 << 53,
+                             ((int64_t)1 << 53) + 1,
+                             (int64_t)1796549185 * 61440000 + 12345,
+                             (int64_t)1 << 62};
+    for (size_t i = 0; i < sizeof ticks / sizeof ticks[0]; i++) {
+        phy_sigmf_info in;
+        good_info(&in);
+        in.version = 2;
+        in.device_tick = ticks[i];
+        AM_REQUIRE_OK(phy_sigmf_write(path_in_tmp("tick"), &in, x, 16, NULL, 0));
+        phy_sigmf_reader *r = NULL;
+        AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp("tick"), &r));
+        AM_CHECK(phy_sigmf_reader_info(r)->device_tick == ticks[i], "tick %lld read as %lld",
+                 (long long)ticks[i], (long long)phy_sigmf_reader_info(r)->device_tick);
+        phy_sigmf_reader_close(r);
+        char path[600];
+        snprintf(path, sizeof path, "%s.sigmf-meta", path_in_tmp("tick"));
+        char *text = read_text(path);
+        cJSON *root = cJSON_Parse(text);
+        free(text);
+        const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "captures"), 0),
+                                             "airmeta:device_tick");
+        char want[24];
+        snprintf(want, sizeof want, "%lld", (long long)ticks[i]);
+        if (ticks[i] < (int64_t)1 << 53)
+            AM_CHECK(cJSON_IsNumber(v) && v->valuedouble == (double)ticks[i], "tick %s: not a number",
+                     want);
+        else
+            AM_CHECK(cJSON_IsString(v) && strcmp(v->valuestring, want) == 0,
+                     "tick %s: not the string", want);
+        cJSON_Delete(root);
+    }
+    phy_sigmf_info in;
+    good_info(&in);
+    in.version = 2;
+    in.device_tick = ((int64_t)1 << 62) + 1;
+    AM_CHECK(phy_sigmf_write(path_in_tmp("tick"), &in, x, 16, NULL, 0) != AM_OK &&
+                 strstr(am_last_error(), "airmeta:device_tick"),
+             "2^62 + 1 written: %s", am_last_error());
+    /* the reader: the string form at its edge, both forms below 2^53, refusals */
+    const struct {
+        const char *json;
+        int64_t want; /* -2: refused */
+    } cases[] = {{"\"4611686018427387904\"", (int64_t)1 << 62},
+                 {"\"0\"", 0},
+                 {"\"77\"", 77},
+                 {"77", 77},
+                 {"9007199254740991", ((int64_t)1 << 53) - 1},
+                 {"9007199254740992", -2},
+                 {"9007199254740993", -2},
+                 {"\"4611686018427387905\"", -2},
+                 {"\"99999999999999999999\"", -2},
+                 {"\"-5\"", -2},
+                 {"\"+5\"", -2},
+                 {"\"05\"", -2},
+                 {"\"12a\"", -2},
+                 {"\"\"", -2},
+                 {"\" 5\"", -2},
+                 {"true", -2},
+                 {"5.5", -2}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "tickr%zu", i);
+        mutate(name, set_v2_tick, cases[i].json);
+        phy_sigmf_reader *r = NULL;
+        am_status st = phy_sigmf_reader_open(path_in_tmp(name), &r);
+        if (cases[i].want == -2)
+            AM_CHECK(st != AM_OK && strstr(am_last_error(), "airmeta:device_tick"),
+                     "%s accepted (%s)", cases[i].json, am_last_error());
+        else
+            AM_CHECK(st == AM_OK && phy_sigmf_reader_info(r)->device_tick == cases[i].want,
+                     "%s: %s, read %lld", cases[i].json, st == AM_OK ? "ok" : am_last_error(),
+                     st == AM_OK ? (long long)phy_sigmf_reader_info(r)->device_tick : -1LL);
+        if (st == AM_OK)
+            phy_sigmf_reader_close(r);
+    }
+}
+
 /* docs/air-interface.md §7.2: the version-2 keys airmeta:cal_slots (global) and
  * airmeta:device_tick (capture segment) round-trip under version 2 and are refused under version
  * 1, out of range, or beside an unknown airmeta key in a segment. */

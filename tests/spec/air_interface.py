@@ -698,10 +698,23 @@ def check_sigmf():
         ("version 1, mapping real", {"airmeta:mapping": "real"}, {}, False),
         ("version 1, cal_slots 3", {"airmeta:cal_slots": 3}, {}, False),
         ("version 1, device_tick", {}, {"airmeta:device_tick": 10}, False),
-        ("version 2, device_tick 2^53", {"airmeta:version": 2}, {"airmeta:device_tick": 2 ** 53},
-         True),
+        ("version 2, device_tick 2^53 - 1", {"airmeta:version": 2},
+         {"airmeta:device_tick": 2 ** 53 - 1}, True),
+        ("version 2, device_tick 2^53 (a number: 2^53 + 1 would read the same)",
+         {"airmeta:version": 2}, {"airmeta:device_tick": 2 ** 53}, False),
         ("version 2, device_tick 2^53 + 2", {"airmeta:version": 2},
          {"airmeta:device_tick": 2 ** 53 + 2}, False),
+        ("version 2, device_tick \"9007199254740993\" (2^53 + 1, a string)",
+         {"airmeta:version": 2}, {"airmeta:device_tick": "9007199254740993"}, True),
+        ("version 2, device_tick \"4611686018427387904\" (2^62)", {"airmeta:version": 2},
+         {"airmeta:device_tick": str(2 ** 62)}, True),
+        ("version 2, device_tick \"4611686018427387905\"", {"airmeta:version": 2},
+         {"airmeta:device_tick": str(2 ** 62 + 1)}, False),
+        ("version 2, device_tick \"007\"", {"airmeta:version": 2},
+         {"airmeta:device_tick": "007"}, False),
+        ("version 2, device_tick \"-7\"", {"airmeta:version": 2},
+         {"airmeta:device_tick": "-7"}, False),
+        ("version 1, device_tick \"7\"", {}, {"airmeta:device_tick": "7"}, False),
         ("version 2, device_tick -1", {"airmeta:version": 2}, {"airmeta:device_tick": -1}, False),
         ("version 2, mapping 'imag'", {"airmeta:version": 2, "airmeta:mapping": "imag"}, {},
          False),
@@ -726,8 +739,21 @@ def check_sigmf():
             ok = r.returncode == 0 and len(got) == 400 and np.max(np.abs(got - v)) < 0.05
         else:
             ok = r.returncode in (3, 7) and r.stderr.count("\n") == 1
+        if accepted and "airmeta:device_tick" in seg:  # the tick phy/sigmf read, exactly
+            t = run(DRIVER, "sigmf-tick", base + ".sigmf-meta").strip()
+            ok = ok and t == str(int(seg["airmeta:device_tick"]))
         check(ok, "§7.2 %s: %s (exit %d%s)" % (what, "decoded" if accepted else "refused",
                                                 r.returncode, (": " + r.stderr.strip()) if r.stderr else ""))
+    # §7.2 as airmeta writes it: a number below 2^53, a decimal string from 2^53 on; a UTC tick at
+    # 61.44 MS/s (1 796 549 185 s) is 1.1e17
+    forms = []
+    for t in (2 ** 53 - 1, 2 ** 53, 1796549185 * 61440000 + 12345, 2 ** 62):
+        run(DRIVER, "sigmf-write", base + "w", t)
+        v = json.load(open(base + "w.sigmf-meta"))["captures"][0]["airmeta:device_tick"]
+        want = t if t < 2 ** 53 else str(t)
+        forms.append(type(v) is type(want) and v == want)
+    check(all(forms), "§7.2 device_tick written by airmeta: a number below 2^53, a decimal string "
+          "from 2^53 on, each the exact tick (2^53 - 1, 2^53, a 61.44 MS/s UTC tick, 2^62)")
 
 
 check_tx()

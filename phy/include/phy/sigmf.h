@@ -19,6 +19,7 @@
 #define PHY_SIGMF_MAX_ANNOTATIONS 1000000u
 #define PHY_SIGMF_TEXT_MAX 1024u /* description / hw kept (longer texts are truncated) */
 #define PHY_SIGMF_MAX_CAL_SLOTS 4096u /* airmeta:cal_slots cap (the control plane's agents) */
+#define PHY_SIGMF_MAX_TICK ((int64_t)1 << 62) /* airmeta:device_tick cap (GO's ticks, §9.4) */
 
 typedef enum phy_sigmf_datatype { PHY_SIGMF_CF32_LE = 0, PHY_SIGMF_CI16_LE = 1 } phy_sigmf_datatype;
 
@@ -44,7 +45,9 @@ typedef struct phy_sigmf_info {
     unsigned cal_slots;    /* airmeta:cal_slots, calibration slots of §8, 0..4096; 0 = absent
                               (no calibration blocks) */
     int64_t device_tick;   /* airmeta:device_tick of the first capture segment: device time of
-                              its first sample in ticks of sample_rate, 0..2^53; -1 = absent */
+                              its first sample in ticks of sample_rate, 0..2^62 (PHY_SIGMF_MAX_TICK;
+                              written as a JSON number below 2^53, a decimal string from 2^53 on,
+                              docs/air-interface.md §7.2); -1 = absent */
     phy_mapping mapping;   /* airmeta:mapping "complex" or "real" (§3.3); written only when
                               real: absent = complex */
     /* reader only */

@@ -9,6 +9,8 @@
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
  *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
+ *   spec_driver sigmf-tick META      prints the airmeta:device_tick phy/sigmf reads (-1: absent)
+ *   spec_driver sigmf-write BASE TICK    a version-2 capture of 16 zeros with that device tick
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
@@ -26,6 +28,7 @@
 #include "net/ctrl.h"
 #include "net/net.h"
 #include "phy/cal.h"
+#include "phy/sigmf.h"
 #include "phy/ota_tx.h"
 #include "radio/radio.h"
 
@@ -204,6 +207,34 @@ static int cmd_decode(char **a)
     return 0;
 }
 
+static int cmd_sigmf_tick(char **a)
+{
+    phy_sigmf_reader *r = NULL;
+    if (phy_sigmf_reader_open(a[0], &r) != AM_OK)
+        return fail(am_last_error());
+    printf("%lld\n", (long long)phy_sigmf_reader_info(r)->device_tick);
+    phy_sigmf_reader_close(r);
+    return 0;
+}
+
+static int cmd_sigmf_write(char **a)
+{
+    char *end = NULL;
+    errno = 0;
+    long long t = strtoll(a[1], &end, 10);
+    if (!end || *end || errno)
+        return fail("sigmf-write: TICK is not an integer");
+    phy_sigmf_info in;
+    phy_sigmf_info_default(&in);
+    in.version = 2;
+    in.sample_rate = 61.44e6;
+    in.device_tick = t;
+    static const float complex x[16];
+    if (phy_sigmf_write(a[0], &in, x, 16, NULL, 0) != AM_OK)
+        return fail(am_last_error());
+    return 0;
+}
+
 static int cmd_link_db(char **a)
 {
     double v[4];
@@ -326,7 +357,8 @@ int main(int argc, char **argv)
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
-                {"link-db", 4, cmd_link_db}};
+                {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
+                {"sigmf-write", 2, cmd_sigmf_write}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
@@ -334,5 +366,5 @@ int main(int argc, char **argv)
             return cmds[i].fn(argv + 2);
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
-                "link-db ...");
+                "link-db|sigmf-tick|sigmf-write ...");
 }
