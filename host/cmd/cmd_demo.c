@@ -209,8 +209,9 @@ static am_status demo_open(const demo_cfg *c,
         in.g_th = g->g_th;
         in.agents = g->agents;
         in.mapping = g->mapping;
-        if (in.mapping != PHY_MAP_COMPLEX)
-            in.version = 2; /* §7.2: airmeta:mapping is a version-2 key */
+        in.gain_pool = gain_pool; /* replay decodes as this receiver did */
+        if (in.mapping != PHY_MAP_COMPLEX || in.gain_pool)
+            in.version = 2; /* §7.2: airmeta:mapping and gain_pool are version-2 keys */
         if ((s = phy_sigmf_writer_create(c->capture, &in, &st->cap)) != AM_OK) {
             state_free(st);
             return s;
@@ -235,7 +236,7 @@ int cmd_demo(int argc, char **argv)
                    .seed = 1};
     const char *snr_list = "0,10,20,30";
     const char *impair = "ideal";
-    unsigned L = 4096, gain_pool = 0;
+    unsigned L = 4096, gain_pool = 3; /* docs/air-interface.md §5.2 */
     const char *mapping = FLAGS_MAPPING_DEFAULT;
     cli_opt opts[] = {
         {"--agents", CLI_UINT, &g.agents, "agents K transmitting at once", 1, 1000, NULL},
@@ -261,7 +262,9 @@ int cmd_demo(int argc, char **argv)
          NULL},
         {"--gain-pool", CLI_UINT, &gain_pool, "receiver's estimate of G pooled over W "
                                               "neighbouring bins where noisy (0 = per bin, "
-                                              "phy/ota_rx.h)", 0, PHY_OTA_RX_GAIN_POOL_MAX, NULL},
+                                              "phy/ota_rx.h; default 3, docs/air-interface.md "
+                                              "§5.2)",
+         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL},
         {"--json", CLI_FLAG, &c.json, "one JSON line per SNR", 1, 0, NULL},
         {"--capture", CLI_STR, &c.capture, "also write every received stream to this SigMF "
                                            "recording (NAME[.sigmf-meta], for airmeta replay)",

@@ -14,7 +14,7 @@ int cmd_replay(int argc, char **argv)
     const char *out = NULL;
     int json = 0, quiet = 0;
     float threshold = 0.0f;
-    unsigned chunk = 65536, gain_pool = 0;
+    unsigned chunk = 65536, gain_pool = REPLAY_GAIN_POOL_CAPTURE;
     const cli_opt opts[] = {
         {"--out", CLI_STR, &out, "write the recovered payloads here (little-endian float32, "
                                  "burst after burst)", 1, 0, NULL},
@@ -23,8 +23,8 @@ int cmd_replay(int argc, char **argv)
         {"--threshold", CLI_FLOAT, &threshold, "detection threshold (0 = receiver default)", 0,
          0.99, NULL},
         {"--gain-pool", CLI_UINT, &gain_pool, "receiver's estimate of G pooled over W "
-         "neighbouring bins where noisy (0 = per bin, phy/ota_rx.h)", 0, PHY_OTA_RX_GAIN_POOL_MAX,
-         NULL},
+         "neighbouring bins where noisy (0 = per bin, phy/ota_rx.h; default: the capture's "
+         "airmeta:gain_pool, absent = 0)", 0, PHY_OTA_RX_GAIN_POOL_MAX, NULL},
         {"--chunk", CLI_UINT, &chunk, "samples read per step (does not change the result)", 1,
          1 << 24, NULL},
     };

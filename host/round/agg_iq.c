@@ -296,8 +296,9 @@ static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, 
     in->agents = nsched;
     in->cal_slots = q->cal ? q->K : 0;
     in->mapping = q->cfg.mapping;
-    if (in->cal_slots || in->mapping != PHY_MAP_COMPLEX)
-        in->version = 2; /* §7.2: airmeta:cal_slots and airmeta:mapping are version-2 keys */
+    in->gain_pool = q->cfg.gain_pool; /* replay decodes as this receiver did */
+    if (in->cal_slots || in->mapping != PHY_MAP_COMPLEX || in->gain_pool)
+        in->version = 2; /* §7.2: airmeta:cal_slots, mapping and gain_pool are version-2 keys */
     in->round = r->round;
     snprintf(in->description, sizeof in->description,
              "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "

@@ -98,7 +98,8 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
     cfg.eta = in->scale;
     cfg.rho = in->rho;
     cfg.threshold = opts->threshold;
-    cfg.gain_pool = opts->gain_pool;
+    /* §5.2, §7.2: as the recording receiver did unless the caller says */
+    cfg.gain_pool = opts->gain_pool == REPLAY_GAIN_POOL_CAPTURE ? in->gain_pool : opts->gain_pool;
     cfg.cal_slots = in->cal_slots; /* §2, §8: Nc calibration blocks after S1 */
     cfg.mapping = in->mapping;     /* §3.3, §7.2: absent = complex */
     cfg.callback = on_burst;

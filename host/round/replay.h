@@ -8,13 +8,16 @@
 
 #include "core/status.h"
 
+#define REPLAY_GAIN_POOL_CAPTURE (~0u)
+
 typedef struct replay_opts {
     const char *out;  /* payloads as little-endian float32, one burst after another; NULL = none.
                          Written to a temporary file, renamed into place only on success. */
     FILE *json;       /* one JSON object per burst (start, cfo, snr_db, active_mean, ...); NULL */
     FILE *text;       /* one human-readable line per burst; NULL */
     float threshold;  /* detection threshold (0 = the receiver's default) */
-    unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
+    unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G);
+                           REPLAY_GAIN_POOL_CAPTURE: the capture's airmeta:gain_pool (absent: 0) */
     size_t chunk;     /* samples per read (0 = 65536); results do not depend on it */
 } replay_opts;
 

@@ -1382,6 +1382,7 @@ void server_defaults(server_opts *o)
                        .seed = 1,
                        .cal = "auto",
                        .mapping = FLAGS_MAPPING_DEFAULT,
+                       .gain_pool = 3, /* docs/air-interface.md §5.2 */
                        .radio = {.name = "zmq"}};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
@@ -1442,7 +1443,7 @@ size_t server_table(server_opts *o, cli_opt *t)
                            "host's USRP B210 sends the beacon and receives the sum; no chan)");
     PUT("--gain-pool", CLI_UINT, &o->gain_pool,
         "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
-        "phy/ota_rx.h)",
+        "phy/ota_rx.h; default 3, docs/air-interface.md §5.2)",
         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
     PUT("--cal", CLI_CHOICE, &o->cal,
         "closed-loop calibration (docs/air-interface.md §8): calibration blocks in every burst "

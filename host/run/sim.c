@@ -49,6 +49,7 @@ static void sim_defaults(sim_opts *o)
                     .seed = 1,
                     .nfft = 256,
                     .timing_offset = UINT32_MAX,
+                    .gain_pool = UINT32_MAX, /* auto: fill_defaults */
                     .precoding = "inversion",
                     .impair = "ideal",
                     .cal = "auto",
@@ -133,7 +134,7 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
         1, 0, NULL);
     PUT("--gain-pool", CLI_UINT, &o->gain_pool,
         "iq: receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
-        "phy/ota_rx.h)",
+        "phy/ota_rx.h; default 3, docs/air-interface.md §5.2)",
         0, PHY_OTA_RX_GAIN_POOL_MAX, NULL);
     PUT("--cal", CLI_CHOICE, &o->cal,
         "iq: closed-loop calibration (docs/air-interface.md §8): a calibration block in every "
@@ -246,6 +247,10 @@ static void fill_defaults(sim_opts *o, fl_task_kind kind)
         o->cp = o->nfft / 8;
     if (o->timing_offset == UINT32_MAX)
         o->timing_offset = o->cp / 4;
+    /* docs/air-interface.md §5.2: G pooled over 3 bins either side where it is noisy (--agg iq;
+     * 0 where nothing is received, so that a stat run's configuration keeps its bytes) */
+    if (o->gain_pool == UINT32_MAX)
+        o->gain_pool = !strcmp(o->agg, "iq") ? 3 : 0;
     if (o->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o->threads = n < 1 ? 1 : (n > 256 ? 256 : (unsigned)n);
@@ -722,6 +727,8 @@ am_status sim_config_parse(sim_config *c, int argc, char **argv, const char *sum
         c->av_store = av.store;
         if (st != AM_OK)
             return st;
+        if (c->o.gain_pool == UINT32_MAX)
+            c->o.gain_pool = 0; /* a run from before --gain-pool: per bin */
     } else {
         c->o = u; /* c->table points into c->o */
     }

@@ -17,6 +17,7 @@
 
 #include "core/file.h"
 #include "phy/frame.h"
+#include "phy/ota_rx.h" /* PHY_OTA_RX_GAIN_POOL_MAX */
 #include "phy/version.h"
 
 #define SIGMF_PATH_MAX 4096
@@ -128,6 +129,12 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (in->version < 2 && in->mapping != PHY_MAP_COMPLEX)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:mapping needs airmeta:version 2 (it is %u)", file,
                        in->version);
+    if (in->gain_pool > PHY_OTA_RX_GAIN_POOL_MAX)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:gain_pool: %u is not in 0..%u", file,
+                       in->gain_pool, PHY_OTA_RX_GAIN_POOL_MAX);
+    if (in->version < 2 && in->gain_pool > 0)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:gain_pool needs airmeta:version 2 (it is %u)",
+                       file, in->version);
     phy_frame_cfg fc;
     phy_frame_cfg_default(&fc);
     fc.nfft = in->nfft;
@@ -321,6 +328,8 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:cal_slots", in->cal_slots);
     if (in->mapping != PHY_MAP_COMPLEX) /* §7.2: absent = complex, so complex keeps its bytes */
         ok = ok && cJSON_AddStringToObject(g, "airmeta:mapping", phy_mapping_name(in->mapping));
+    if (in->gain_pool > 0) /* §7.2: absent = 0 (per bin) */
+        ok = ok && cJSON_AddNumberToObject(g, "airmeta:gain_pool", in->gain_pool);
     if (in->has_sctype) {
         unsigned char def[PHY_NFFT_MAX];
         int is_default = phy_frame_default_sctype(in->nfft, def) == AM_OK &&
@@ -783,7 +792,8 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
         static const char *const known[] = {
             "airmeta:version", "airmeta:fft_size", "airmeta:cp_len", "airmeta:payload_len",
             "airmeta:scale",   "airmeta:rho",      "airmeta:g_th",   "airmeta:agents",
-            "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots", "airmeta:mapping"};
+            "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots", "airmeta:mapping",
+            "airmeta:gain_pool"};
         if (!it->string || strncmp(it->string, "airmeta:", 8) != 0)
             continue;
         int ok = 0;
@@ -829,6 +839,10 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
                      &present)) != AM_OK)
         return s;
     in->cal_slots = present ? (unsigned)iv : 0;
+    if ((s = get_int(g, "airmeta:gain_pool", 0, 0, PHY_OTA_RX_GAIN_POOL_MAX, file, "global", &iv,
+                     &present)) != AM_OK)
+        return s;
+    in->gain_pool = present ? (unsigned)iv : 0;
     if ((s = get_str(g, "airmeta:mapping", 0, file, "global", &str)) != AM_OK)
         return s;
     in->mapping = PHY_MAP_COMPLEX; /* absent: the version-1 mapping */

@@ -580,6 +580,40 @@ AM_TEST(version2_keys, unit)
     REFUSED("badtick", "airmeta:device_tick", NULL);
     mutate("oddkey", set_top, &oddkey);
     REFUSED("oddkey", "airmeta:device_time", "unknown key");
+    /* airmeta:gain_pool (§5.2 W of the recording receiver): round trip, absent = 0, refused
+     * under version 1 (but 0) and above 16, by the writer and the reader */
+    good_info(&in);
+    in.version = 2;
+    in.gain_pool = 3;
+    AM_REQUIRE_OK(phy_sigmf_write(path_in_tmp("pool"), &in, x, 16, NULL, 0));
+    AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp("pool"), &r));
+    AM_CHECK(phy_sigmf_reader_info(r)->gain_pool == 3, "gain_pool read back as %u",
+             phy_sigmf_reader_info(r)->gain_pool);
+    phy_sigmf_reader_close(r);
+    AM_REQUIRE_OK(phy_sigmf_reader_open(path_in_tmp("v1plain"), &r));
+    AM_CHECK(phy_sigmf_reader_info(r)->gain_pool == 0, "absent gain_pool read as %u",
+             phy_sigmf_reader_info(r)->gain_pool);
+    phy_sigmf_reader_close(r);
+    for (int c = 0; c < 2; c++) {
+        good_info(&in);
+        in.version = c ? 2 : 1;
+        in.gain_pool = c ? 17 : 3;
+        am_status st = phy_sigmf_write(path_in_tmp("poolbad"), &in, x, 16, NULL, 0);
+        AM_CHECK(st != AM_OK && strstr(am_last_error(), "airmeta:gain_pool") != NULL,
+                 "gain_pool case %d written: %s", c, am_last_error());
+    }
+    static const kv v1pool[] = {{"airmeta:gain_pool", "2"}, {NULL, NULL}};
+    mutate("v1pool", set_globals, v1pool);
+    REFUSED("v1pool", "airmeta:gain_pool", "version 2");
+    static const kv v1pool0[] = {{"airmeta:gain_pool", "0"}, {NULL, NULL}};
+    mutate("v1pool0", set_globals, v1pool0);
+    AM_CHECK(phy_sigmf_reader_open(path_in_tmp("v1pool0"), &r) == AM_OK, "v1 gain_pool 0: %s",
+             am_last_error());
+    phy_sigmf_reader_close(r);
+    static const kv bigpool[] = {{"airmeta:version", "2"}, {"airmeta:gain_pool", "17"},
+                                 {NULL, NULL}};
+    mutate("bigpool", set_globals, bigpool);
+    REFUSED("bigpool", "airmeta:gain_pool", "17");
 }
 
 /* Data file shorter than the annotations / captures declare, not a whole number of samples,

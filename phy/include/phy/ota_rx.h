@@ -83,7 +83,9 @@ typedef struct phy_ota_rx_cfg {
  * K = 1 at 10 dB +0.46 -> +0.06 dB), and is biased where G varies between neighbouring bins
  * (phase-only precoding, G ~ sum |h_k|: K = 1 at 0 dB is 0.2-0.35 dB worse than per bin; an agent
  * erased on one bin and not the next). Bins with |G|^2 w / N0 >= 30 and bins without an active
- * agent are left alone, so a clean burst decodes bit for bit as with gain_pool = 0. */
+ * agent are left alone, so a clean burst decodes bit for bit as with gain_pool = 0. The programs'
+ * receivers (sim --agg iq, demo, server) use W = 3 by default and record it in their captures
+ * (docs/air-interface.md §5.2, §7.2 airmeta:gain_pool). */
 #define PHY_OTA_RX_GAIN_POOL_MAX 16u
 
 /* Used bins within this many bins of a narrowband interferer's frequency are erased (§5.7). */

@@ -50,6 +50,9 @@ typedef struct phy_sigmf_info {
                               docs/air-interface.md §7.2); -1 = absent */
     phy_mapping mapping;   /* airmeta:mapping "complex" or "real" (§3.3); written only when
                               real: absent = complex */
+    unsigned gain_pool;    /* airmeta:gain_pool, the recording receiver's estimator of G (§5.2,
+                              phy_ota_rx_cfg.gain_pool), 0..16; written only when > 0: absent =
+                              0, per bin */
     /* reader only */
     phy_sigmf_datatype datatype; /* core:datatype of the data file */
     uint64_t n_samples;          /* complex samples in the data file */
