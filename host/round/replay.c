@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,17 @@ static am_status print_json(FILE *f, const phy_ota_burst *b)
 static am_status on_burst(const phy_ota_burst *b, void *user)
 {
     replay_ctx *c = user;
+    /* finite samples near the float32 range (3e38) overflow the receiver's sums: a payload that
+     * is not finite is refused as the non-finite samples that would give it are (§7) */
+    size_t bad = 0;
+    for (size_t j = 0; j < b->payload_len; j++)
+        bad += !isfinite(b->payload[j]);
+    if (bad)
+        return AM_FAIL(AM_EFORMAT,
+                       "burst %" PRIu64 " at sample %" PRIu64 ": %zu of its %zu payload reals "
+                       "decode to NaN/Inf (samples near the float32 range overflow the receiver); "
+                       "capture refused",
+                       b->index, b->start, bad, b->payload_len);
     c->bursts++;
     if (c->out) {
         for (size_t j = 0; j < b->payload_len; j++) {

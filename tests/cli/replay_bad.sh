@@ -83,6 +83,14 @@ expect short 3 "shorter than declared" "short.sigmf-meta"
 mk odd; truncate -s $((n - 3)) "$d/odd.sigmf-data"; expect odd 3 "whole number of" "odd.sigmf-data"
 mk nan; poke nan $((100 * 8)) '\x00\x00\xc0\x7f'; expect nan 3 "sample 100 is not finite"
 mk inf; poke inf $((7 * 8 + 4)) '\x00\x00\x80\xff'; expect inf 3 "sample 7 is not finite"
+# finite samples near the float32 range (2 samples of 3e38 in S0a, 2 in S0b of a loopback burst):
+# the receiver's sums overflow; the NaN payloads were written to --out (4096 and 3916 of 4096)
+"$AIRMETA" loopback --out "$d/lb" --bursts 1 --seed 1 >/dev/null || fail "loopback"
+for off in 100 436; do
+    cp "$d/lb.sigmf-meta" "$d/big$off.sigmf-meta"; cp "$d/lb.sigmf-data" "$d/big$off.sigmf-data"
+    poke "big$off" $(((864 + off) * 8)) '\xe6\xb1\x61\x7f\xe6\xb1\x61\x7f\xe6\xb1\x61\x7f\xe6\xb1\x61\x7f'
+    expect "big$off" 3 "payload reals decode to NaN/Inf" "capture refused"
+done
 mk nodata; rm "$d/nodata.sigmf-data"; expect nodata 4 "nodata.sigmf-data" "cannot open"
 mk huge; truncate -s 80G "$d/huge.sigmf-data" 2>/dev/null && expect huge 3 "cap"
 rm -f "$d/huge.sigmf-data"
