@@ -2,6 +2,7 @@
 #include "run/checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,10 @@ am_status checkpoint_read(const char *path,
     memcpy(&info->elapsed_s, &e, sizeof e);
     info->config_crc = get_u32(h + 48);
     const uint32_t scrc = get_u32(h + 52);
-    if (len != fsize - CHECKPOINT_HDR_LEN)
+    if (!isfinite(info->elapsed_s) || info->elapsed_s < 0)
+        s = AM_FAIL(AM_EFORMAT, "checkpoint %s: elapsed_s %g is not a finite number >= 0", path,
+                    info->elapsed_s);
+    else if (len != fsize - CHECKPOINT_HDR_LEN)
         s = AM_FAIL(AM_EFORMAT,
                     "checkpoint %s: truncated or padded (%llu state bytes after the header, the "
                     "header says %llu)",

@@ -4,6 +4,7 @@
  * other dimensions or configuration) is refused with AM_EFORMAT and a message naming the file. */
 #include <dirent.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,15 @@ AM_TEST(rejects_corruption, unit)
         b[60 + i] = (unsigned char)(c >> (8 * i));
     AM_REQUIRE(spit(bad, b, n) == 0, "write");
     expect_format(bad, &in, "version 2", "version 2");
+    /* a consistent header (CRCs right) whose wall time is not a number >= 0: it went to
+     * wall.jsonl as null and into every later checkpoint */
+    const double elapsed[3] = {NAN, INFINITY, -1.0};
+    for (int i = 0; i < 3; i++) {
+        checkpoint_info e = in;
+        e.elapsed_s = elapsed[i];
+        AM_REQUIRE_OK(checkpoint_write(bad, &e, st, sizeof st));
+        expect_format(bad, &in, "elapsed_s", "elapsed_s");
+    }
     /* a valid file of other dimensions or another configuration */
     checkpoint_info other = in;
     other.agents = 5;
