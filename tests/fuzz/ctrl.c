@@ -129,7 +129,7 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     memset(eps, 0, sizeof eps);
     for (int i = 0; i < 4; i++)
         snprintf(eps[i], CTRL_STR_LEN, "tcp://127.0.0.1:%d", 41000 + i);
-    ctrl_msg ms[10];
+    ctrl_msg ms[12];
     memset(ms, 0, sizeof ms);
     ms[0].type = CTRL_HELLO;
     ms[0].sender = CTRL_ID_CHAN;
@@ -175,6 +175,16 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     ms[9].type = CTRL_CAL;
     ms[9].sender = CTRL_ID_SERVER;
     ms[9].u.cal = (ctrl_cal){.heard = 1, .q = CTRL_CAL_Q, .mu = 0.5f, .snr_db = 20, .E = E};
+    /* the fields added since: GO's calibration slot and mapping bit (bit 15 of the cal_slots
+     * word), WELCOME's levels (version 4) */
+    ms[10] = ms[5];
+    ms[10].u.go.cal_slot = 2;
+    ms[10].u.go.cal_slots = 5;
+    ms[10].u.go.mapping = 1;
+    ms[11] = ms[2];
+    ms[11].u.welcome.levels = 1;
+    ms[11].u.welcome.tx_dbm = -19.75f;
+    ms[11].u.welcome.rx_dbm = -75.0f;
     size_t k = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0] && k < max; i++) {
         size_t len = 0;
