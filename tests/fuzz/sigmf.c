@@ -77,6 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
         fuzz_fail("accepted info out of range (nfft %u, cp %u, L %llu, %llu samples)", info->nfft,
                   info->cp_len, (unsigned long long)info->payload_len,
                   (unsigned long long)info->n_samples);
+    if (info->version < 1 || info->version > 2 || info->cal_slots > PHY_SIGMF_MAX_CAL_SLOTS ||
+        (info->mapping != PHY_MAP_COMPLEX && info->mapping != PHY_MAP_REAL) ||
+        info->device_tick < -1 || info->device_tick > PHY_SIGMF_MAX_TICK ||
+        (info->version < 2 && (info->cal_slots || info->mapping != PHY_MAP_COMPLEX)))
+        fuzz_fail("accepted version-2 keys out of range (version %u, cal_slots %u, mapping %d, "
+                  "device_tick %lld)",
+                  info->version, info->cal_slots, (int)info->mapping,
+                  (long long)info->device_tick);
     const phy_sigmf_annotation *a = phy_sigmf_reader_annotations(r);
     for (size_t i = 0; i < phy_sigmf_reader_n_annotations(r); i++)
         if (a[i].start > info->n_samples ||
@@ -112,8 +120,8 @@ static uint8_t *slurp(const char *path, size_t *n)
     return b;
 }
 
-/* Two small recordings made by the writer (whose data fits the fuzzer's sizes) and the SigMF
- * project's example. */
+/* Three small recordings made by the writer (whose data fits the fuzzer's sizes; the third with
+ * the version-2 keys) and the SigMF project's example. */
 size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
 {
     char dir[] = "/tmp/airmeta-fuzz-seed-XXXXXX", name[64];
@@ -124,7 +132,7 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     for (size_t i = 0; i < 1000; i++)
         x[i] = 0.01f * (float)(i % 7) - 0.02f * I;
     size_t k = 0;
-    for (int v = 0; v < 2 && k < max; v++) {
+    for (int v = 0; v < 3 && k < max; v++) {
         phy_sigmf_info in;
         phy_sigmf_info_default(&in);
         in.nfft = 64;
@@ -134,6 +142,12 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
             in.agents = 3;
             in.round = 7;
             in.frequency = 915e6;
+        }
+        if (v == 2) { /* the version-2 keys (docs/air-interface.md §7.2) */
+            in.version = 2;
+            in.cal_slots = 3;
+            in.mapping = PHY_MAP_REAL;
+            in.device_tick = ((int64_t)1 << 60) + 7; /* written as a decimal string */
         }
         const phy_sigmf_annotation ann[2] = {{10, 300, 1}, {400, 300, 1}};
         if (phy_sigmf_write(name, &in, x, 1000, ann, 2) != AM_OK) {
