@@ -647,7 +647,7 @@ static am_status get_float(const cJSON *obj, const char *key, const char *file, 
     am_status s = get_num(obj, key, 1, file, "global", &d, NULL);
     if (s != AM_OK)
         return s;
-    if (fabs(d) > FLT_MAX)
+    if (fabs(d) > FLT_MAX || (d != 0 && (float)d == 0)) /* 1e-300 read as 0 named so */
         return AM_FAIL(AM_EFORMAT, "%s: global: %s: %g is out of float range", file, key, d);
     *out = (float)d;
     return AM_OK;

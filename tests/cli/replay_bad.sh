@@ -44,6 +44,8 @@ metaset bigfft 's/"airmeta:fft_size":.*/"airmeta:fft_size": 8192,/'
 expect bigfft 3 "airmeta:fft_size" "8192"
 metaset hugelen 's/"airmeta:payload_len":.*/"airmeta:payload_len": 1e15,/'
 expect hugelen 3 "airmeta:payload_len"
+metaset tinyscale 's/"airmeta:scale":.*/"airmeta:scale": 1e-300,/' # was '0 is not positive'
+expect tinyscale 3 "airmeta:scale: 1e-300 is out of float range"
 metaset rate0 's/"core:sample_rate":.*/"core:sample_rate": 0,/'
 expect rate0 3 "core:sample_rate"
 metaset ver3 's/"airmeta:version":.*/"airmeta:version": 3,/'
