@@ -40,7 +40,8 @@ int cmd_replay(int argc, char **argv)
         "{\"burst\", \"start\" (sample), \"cfo\" (subcarrier spacings), \"snr_db\", \"n0\",\n"
         "\"active_mean\", \"metric\", \"payload_len\"}.\n\n"
         "exit status: 0 bursts decoded; 1 no burst found (--out is not written); 2 bad usage;\n"
-        "3 malformed capture (missing/ill-typed keys, NaN/Inf samples, short data file, ...);\n"
+        "3 malformed capture (missing/ill-typed keys, NaN/Inf samples or samples so large\n"
+        "that a burst decodes to NaN/Inf, short data file, ...);\n"
         "4 file missing or I/O error; 7 unsupported capture (datatype, channels, versions).",
         opts,
         sizeof opts / sizeof opts[0],
