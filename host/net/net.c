@@ -680,6 +680,20 @@ am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port
     const char *colon = strrchr(ep, ':');
     if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6 || colon[1] == '\0')
         return AM_FAIL(AM_EINVAL, "'%s' is not tcp://HOST:PORT (PORT a number or *)", ep);
+    /* HOST: not empty, no blank or control character, an IPv6 address in brackets
+     * (tcp://[::1]:5; 'tcp://[::1' was split as host '[:' port 1 and connected to forever) */
+    const char *h = ep + 6;
+    const size_t hn = (size_t)(colon - h);
+    int host_ok = hn > 0;
+    for (size_t i = 0; host_ok && i < hn; i++)
+        host_ok = h[i] > ' ' && h[i] != 0x7f &&
+                  (h[i] != '[' || i == 0) && (h[i] != ']' || (i == hn - 1 && h[0] == '['));
+    if (host_ok && h[0] == '[')
+        host_ok = hn > 2 && h[hn - 1] == ']';
+    if (!host_ok)
+        return AM_FAIL(AM_EINVAL,
+                       "'%s': host '%.*s' is not a name, an address or [IPv6] (tcp://HOST:PORT)", ep,
+                       (int)(hn < 64 ? hn : 64), h);
     size_t n = (size_t)(colon - ep) + 1;
     if (n >= cap)
         return AM_FAIL(AM_EINVAL, "endpoint '%s' too long", ep);
@@ -691,7 +705,7 @@ am_status net_split_endpoint(const char *ep, char *prefix, size_t cap, int *port
     }
     char *end = NULL;
     long v = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || v < 1 || v > 65535)
+    if (*end != '\0' || v < 1 || v > 65535 || colon[1] < '0' || colon[1] > '9') /* not +5, ' 5' */
         return AM_FAIL(AM_EINVAL, "'%s': port '%s' is not 1..65535 or *", ep, colon + 1);
     *port = (int)v;
     return AM_OK;

@@ -263,6 +263,21 @@ AM_TEST(endpoints, unit)
     AM_CHECK(net_split_endpoint("ipc:///tmp/x", pre, sizeof pre, &port) == AM_EINVAL, "ipc");
     AM_CHECK(net_split_endpoint("tcp://127.0.0.1:12ab", pre, sizeof pre, &port) == AM_EINVAL,
              "12ab");
+    /* hostile forms: no host, an unclosed or stray bracket (tcp://[::1 was host '[:' port 1, and
+     * an agent connected to it until killed), a blank, a signed or padded port */
+    static const char *const bad[] = {"tcp://:5",      "tcp://[::1",    "tcp://[::1:5",
+                                      "tcp://::1]:5",  "tcp://[]:5",    "tcp://a]:5",
+                                      "tcp://a[b]:5",  "tcp://a b:5",   "tcp://\ta:5",
+                                      "tcp://host:+5", "tcp://host: 5", "tcp://host:-5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        AM_CHECK(net_split_endpoint(bad[i], pre, sizeof pre, &port) == AM_EINVAL &&
+                     strstr(am_last_error(), i == 8 ? "'tcp://\\ta:5'" : bad[i]),
+                 "'%s' accepted or not named: %s", bad[i], am_last_error());
+    static const char *const good[] = {"tcp://[::1]:5", "tcp://*:5", "tcp://eth0:5",
+                                       "tcp://host-1.example:65535", "tcp://::1:5"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        AM_CHECK(net_split_endpoint(good[i], pre, sizeof pre, &port) == AM_OK, "'%s' refused: %s",
+                 good[i], am_last_error());
     AM_CHECK(net_is_loopback("tcp://127.0.0.1:5") && !net_is_loopback("tcp://10.0.0.1:5"),
              "loopback");
 }
