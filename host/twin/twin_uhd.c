@@ -88,12 +88,13 @@ typedef struct twin_cfg {
     unsigned underflow; /* every underflow-th burst runs dry after its first packet (fault) */
     unsigned late;      /* every late-th timed burst reaches the device after its time (fault) */
     unsigned seq;       /* every seq-th burst loses a packet between host and device (fault) */
+    unsigned rx_seq;    /* every rx_seq-th RX stream loses a packet between device and host */
     double time_offset; /* seconds by which every time latched at a PPS edge is off (fault) */
 } twin_cfg;
 
 static const char *const twin_keys =
     "profile, seed, air, rate, loss_db, nf_db, pace, paced, hold_s, pps, ref, gpsdo, time_offset, "
-    "underflow, late, seq";
+    "underflow, late, seq, rx_seq";
 
 static int num(const char *v, double *out)
 {
@@ -173,6 +174,9 @@ static uhd_error parse_cfg(twin_cfg *c)
         } else if (strcmp(k, "underflow") == 0) {
             good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
             c->underflow = (unsigned)x;
+        } else if (strcmp(k, "rx_seq") == 0) {
+            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
+            c->rx_seq = (unsigned)x;
         } else if (strcmp(k, "seq") == 0) {
             good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
             c->seq = (unsigned)x;
@@ -239,6 +243,9 @@ struct uhd_rx_streamer {
     int64_t ovf_at;    /* air tick where the stream resumes */
     int64_t start_air; /* air tick of the stream's first sample */
     int64_t out_idx;   /* samples delivered since */
+    unsigned nstreams; /* stream commands started */
+    int seq_lose;      /* fault rx_seq: this stream's second packet is lost (not yet reported) */
+    size_t seq_gone;   /* samples of it dropped so far */
     float complex *fifo;
     size_t flen, fcap;
     float complex *work;
@@ -1114,6 +1121,12 @@ uhd_error uhd_rx_streamer_issue_stream_cmd(uhd_rx_streamer_handle s, const uhd_s
     s->first = 1;
     s->start_air = rep.a;
     s->out_idx = 0;
+    /* fault: a packet lost between device and host (USB) in every rx_seq-th stream of more than
+     * two packets: its second */
+    s->nstreams++;
+    s->seq_lose = u->cfg.rx_seq && s->nstreams % u->cfg.rx_seq == 0 &&
+                  (n == 0 || n > 2 * (int64_t)s->spp);
+    s->seq_gone = 0;
     if (u->imp)
         phy_impair_start_at(u->imp, PHY_IMPAIR_RX, (uint64_t)rep.a);
     return ok();
@@ -1268,7 +1281,29 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s,
         md->ec = UHD_RX_METADATA_ERROR_CODE_TIMEOUT;
         return ok();
     }
+    if (s->seq_lose && s->out_idx == (int64_t)s->spp) {
+        /* the lost packet: UHD's recv reports ERROR_CODE_OVERFLOW with out_of_sequence and the
+         * time it was due, no samples; the next packet's samples carry their own time
+         * (super_recv_packet_handler PACKET_SEQUENCE_ERROR [UHD-RXSEQ]) */
+        size_t d = s->spp - s->seq_gone < s->flen ? s->spp - s->seq_gone : s->flen;
+        memmove(s->fifo, s->fifo + d, (s->flen - d) * sizeof *s->fifo);
+        s->flen -= d;
+        s->seq_gone += d;
+        if (s->seq_gone < s->spp) { /* the rest of it has not reached us yet */
+            md->ec = UHD_RX_METADATA_ERROR_CODE_TIMEOUT;
+            return ok();
+        }
+        s->seq_lose = 0;
+        md->ec = UHD_RX_METADATA_ERROR_CODE_OVERFLOW;
+        md->oos = true;
+        md->has_time = true;
+        from_dticks(u, dev_of(u, s->start_air) + s->out_idx, &md->secs, &md->frac);
+        s->out_idx += (int64_t)s->spp;
+        return ok();
+    }
     size_t k = n < s->flen ? n : s->flen;
+    if (s->seq_lose && s->out_idx < (int64_t)s->spp && k > s->spp - (size_t)s->out_idx)
+        k = s->spp - (size_t)s->out_idx; /* packet 1 ends where the lost one begins */
     memcpy(buffs[0], s->fifo, k * sizeof *s->fifo);
     memmove(s->fifo, s->fifo + k, (s->flen - k) * sizeof *s->fifo);
     s->flen -= k;

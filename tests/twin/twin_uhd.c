@@ -519,6 +519,87 @@ AM_TEST(sequence_error_tx, unit)
     free(y);
 }
 
+/* A packet lost between device and host (AIRMETA_TWIN rx_seq=1: in every RX stream of more than
+ * two packets, its second): UHD's recv gives ERROR_CODE_OVERFLOW with out_of_sequence and no
+ * samples ([UHD-RXSEQ]), then the samples after it at their own ticks. uhd.c counts one sequence
+ * error (not an overflow) and one timestamp jump; a window of 5 packets delivers 4, packet 1 at
+ * its ticks and packets 3-5 at theirs, each the burst from B as sent (residual at the noise). */
+AM_TEST(sequence_error_rx, unit)
+{
+    twin_env("profile=ideal,seed=9,loss_db=60,hold_s=60,rx_seq=1");
+    radio *a = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &a));
+    twin_env("profile=ideal,seed=9,loss_db=60,hold_s=60");
+    radio *b = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &b));
+    AM_REQUIRE_OK(radio_rx_start(a, NULL)); /* A holds the air: B's offset to it is exact */
+    const int64_t d = offset_b_minus_a(a, b);
+    radio_time ta;
+    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    AM_REQUIRE_OK(radio_rx_stop(a));
+    const size_t P = 2040, N = 5 * P, nb = N; /* B's burst ends inside the window */
+    const int64_t w0 = ticks(ta) + 20000, b0 = w0 - 500;
+    float complex *x = malloc(nb * sizeof *x), *y = calloc(N, sizeof *y);
+    am_rng g;
+    am_rng_seed(&g, 13);
+    for (size_t i = 0; i < nb; i++)
+        x[i] = 0.2f * am_rng_cnormal(&g);
+    radio_time at_b = radio_time_from_ticks(b0 + d, FS), at_a = radio_time_from_ticks(w0, FS);
+    AM_REQUIRE_OK(radio_tx_burst(b, x, nb, &at_b));
+    AM_REQUIRE_OK(radio_rx_start_n(a, &at_a, N));
+    size_t got = 0, chunks = 0;
+    int placed = 1;
+    while (got < N - P && chunks < 100) {
+        size_t k = 0;
+        radio_time t;
+        am_status st = radio_rx(a, y + got, N - got, &k, &t, 1.0);
+        chunks++;
+        if (st == AM_ETIMEOUT)
+            continue;
+        AM_REQUIRE_OK(st);
+        const int64_t i = ticks(t) - w0; /* window index of the chunk's first sample */
+        placed = placed && i >= 0 && i + (int64_t)k <= (int64_t)N &&
+                 (i == (int64_t)got || i == (int64_t)(got + P));
+        if (i == (int64_t)(got + P)) { /* after the gap: keep window positions */
+            memmove(y + i, y + got, k * sizeof *y);
+            memset(y + got, 0, P * sizeof *y);
+            got += P;
+        }
+        got += k;
+    }
+    AM_CHECK(got == N && placed, "window: %zu of %zu samples placed (%s)", got, N,
+             placed ? "by tick" : "off their ticks");
+    radio_stats sa;
+    radio_get_stats(a, &sa);
+    AM_CHECK(sa.seq_errors == 1 && sa.overflows == 0 && sa.timestamp_jumps == 1 &&
+                 sa.rx_samples == N - P,
+             "sequence errors %llu overflows %llu jumps %llu samples %llu",
+             (unsigned long long)sa.seq_errors, (unsigned long long)sa.overflows,
+             (unsigned long long)sa.timestamp_jumps, (unsigned long long)sa.rx_samples);
+    const float G = (float)pow(10, (60 - 79.75 - 60 + 15 + 40) / 20.0);
+    double e1 = 0, e3 = 0, gap = 0;
+    for (size_t i = 0; i < N - 500; i++) {
+        const float complex r = y[i] - G * x[i + 500];
+        if (i < P)
+            e1 += crealf(r * conjf(r));
+        else if (i < 2 * P)
+            gap += crealf(y[i] * conjf(y[i]));
+        else
+            e3 += crealf(r * conjf(r));
+    }
+    if (getenv("AM_VERBOSE"))
+        printf("RX sequence error: packet 1 residual %.3f dBFS, packets 3-5 %.3f, the gap %g\n",
+               10 * log10(e1 / (double)P), 10 * log10(e3 / (double)(3 * P - 500)), gap);
+    AM_CHECK_NEAR(10 * log10(e1 / (double)P), -51.0, 0.3);
+    AM_CHECK_NEAR(10 * log10(e3 / (double)(3 * P - 500)), -51.0, 0.3);
+    AM_CHECK(gap == 0, "the lost packet's place holds %g", gap);
+    AM_CHECK_OK(radio_tx_flush(b, 1.0));
+    radio_close(a);
+    radio_close(b);
+    free(x);
+    free(y);
+}
+
 /* A device's clock runs at (1 + ppm 1e-6) of the air's with its profile's oscillator offset
  * (b210-free: +-2 ppm, drawn from its seed): over 2 s of air its time register advances
  * 2e6 (1 + ppm 1e-6) ticks within one, the ppm being phy/impair's draw for that device (its seed:
