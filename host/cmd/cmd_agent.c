@@ -750,6 +750,8 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     am_status cs = net_agent_set_slots(s->na, g->cal_slots);
     if (cs == AM_OK) /* §3.3, §9.4: and its payload mapping */
         cs = net_agent_set_mapping(s->na, (phy_mapping)g->mapping);
+    if (cs == AM_OK) /* §2, §9.4: and its pilot level (absent: 1) */
+        cs = net_agent_set_pilot_level(s->na, g->pilot_level != 0.0f ? g->pilot_level : 1.0f);
     if (cs != AM_OK)
         return cs;
     if (net_agent_burst_len(s->na) != s->blen) {

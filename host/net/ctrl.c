@@ -176,8 +176,8 @@ static size_t payload_len(const ctrl_msg *m)
         return MODEL_FIXED + 4 * (size_t)m->u.model.n_prev + 4 * (size_t)m->u.model.dim;
     case CTRL_STATUS:
         return STATUS_FIXED + 4 * (size_t)m->u.status.n_x;
-    case CTRL_GO:
-        return GO_LEN;
+    case CTRL_GO: /* §9.4: the pilot level follows only when announced */
+        return GO_LEN + (m->u.go.pilot_level != 0.0f ? 4 : 0);
     case CTRL_PLAN:
         return PLAN_FIXED + 4 * (size_t)m->u.plan.n;
     case CTRL_REPORT:
@@ -440,6 +440,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
                        g->cal_slot, g->cal_slots, CTRL_MAX_AGENTS);
         if (g->mapping > 1)
             return bad(w, "GO: mapping %u (0 complex, 1 real)", g->mapping);
+        if (g->pilot_level != 0.0f && !(g->pilot_level > 0.0f && g->pilot_level <= 1.0f))
+            return bad(w, "GO: pilot level %g outside (0, 1]", (double)g->pilot_level);
         return 1;
     }
     case CTRL_PLAN: {
@@ -622,6 +624,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
                       (o->mapping & 1u) << 31); /* u16, u16 (bit 15: mapping) */
         w_i64(&c, o->beacon_tick);
         w_i64(&c, o->tx_tick);
+        if (o->pilot_level != 0.0f)
+            w_f32(&c, o->pilot_level);
         break;
     }
     case CTRL_PLAN: {
@@ -866,6 +870,12 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->mapping = z >> 31;
         o->beacon_tick = r_i64(&c);
         o->tx_tick = r_i64(&c);
+        if (n == GO_LEN + 4) { /* §9.4: with the pilot level (absent: 1, read as 0) */
+            o->pilot_level = r_f32(&c);
+            if (!(o->pilot_level > 0.0f && o->pilot_level <= 1.0f))
+                return reject(why, CTRL_REJ_PAYLOAD, "GO: pilot level %g outside (0, 1]",
+                              (double)o->pilot_level);
+        }
         break;
     }
     case CTRL_PLAN: {

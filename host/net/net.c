@@ -65,6 +65,7 @@ struct net_agent {
     /* carried from round to round (net_agent_carry_*) */
     ota_agent_track trk;                /* cfg.track > 0: the carrier-offset tracker */
     float complex A[PHY_CAL_Q];         /* §8.4: the correction per sub-band */
+    float pilot;                        /* GO's pilot level (§2, §9.4), kept across agent_dsp */
 };
 
 void net_agent_destroy(net_agent *q)
@@ -91,6 +92,8 @@ static am_status agent_dsp(net_agent *q)
                               .mapping = cfg->mapping};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
+    if (s == AM_OK && (s = ota_agent_set_pilot_level(ag, q->pilot)) != AM_OK)
+        ota_agent_destroy(ag);
     if (s != AM_OK)
         return s;
     ota_agent_destroy(q->ag);
@@ -128,6 +131,7 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     ota_agent_track_init(&q->trk, cfg->track ? cfg->track : 1);
     for (unsigned i = 0; i < PHY_CAL_Q; i++)
         q->A[i] = 1.0f;
+    q->pilot = 1.0f;
     if ((s = agent_dsp(q)) != AM_OK) {
         net_agent_destroy(q);
         return s;
@@ -186,6 +190,16 @@ am_status net_agent_set_mapping(net_agent *q, phy_mapping m)
     am_status s = agent_dsp(q);
     if (s != AM_OK)
         q->cfg.mapping = was;
+    return s;
+}
+
+am_status net_agent_set_pilot_level(net_agent *q, float a)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_pilot_level: NULL");
+    am_status s = ota_agent_set_pilot_level(q->ag, a);
+    if (s == AM_OK)
+        q->pilot = a;
     return s;
 }
 

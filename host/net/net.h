@@ -137,6 +137,10 @@ am_status net_agent_set_slots(net_agent *q, unsigned slots);
  * tracker and A are kept. AM_EINVAL for a mapping other than complex or real. */
 am_status net_agent_set_mapping(net_agent *q, phy_mapping m);
 
+/* The bursts from now on carry their pilots at level a (GO's, docs/air-interface.md §2, §9.4; 1
+ * at create), kept when the DSP object is made again. AM_EINVAL unless 0 < a <= 1. */
+am_status net_agent_set_pilot_level(net_agent *q, float a);
+
 /* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] E[q]^(-mu), |A| clipped to
  * [1/4, 4] (phy_cal_update); not heard: A unchanged. AM_EFORMAT for q != PHY_CAL_Q or mu outside
  * (0, 1] (ctrl has checked the floats). */

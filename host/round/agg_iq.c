@@ -75,6 +75,7 @@ typedef struct agg_iq {
     agg_iq_cfg cfg;
     int cfo_comp;         /* resolved cfg.cfo_comp */
     int cal;              /* resolved cfg.cal */
+    float pilot;          /* the round's pilot level (§2) */
     float mu;             /* its loop gain */
     float complex *A, *E; /* with cal, K x PHY_CAL_Q: the agents' corrections, the round's E_k */
     uint32_t *nh;         /* with cal, K: rounds each agent was heard (its loop gain's schedule) */
@@ -297,8 +298,9 @@ static void round_meta(const agg_iq *q, const fl_agg_round *r, unsigned nsched, 
     in->cal_slots = q->cal ? q->K : 0;
     in->mapping = q->cfg.mapping;
     in->gain_pool = q->cfg.gain_pool; /* replay decodes as this receiver did */
-    if (in->cal_slots || in->mapping != PHY_MAP_COMPLEX || in->gain_pool)
-        in->version = 2; /* §7.2: airmeta:cal_slots, mapping and gain_pool are version-2 keys */
+    in->pilot_level = q->pilot;
+    if (in->cal_slots || in->mapping != PHY_MAP_COMPLEX || in->gain_pool || in->pilot_level != 1.0f)
+        in->version = 2; /* §7.2: cal_slots, mapping, gain_pool and pilot_level are version-2 keys */
     in->round = r->round;
     snprintf(in->description, sizeof in->description,
              "airmeta iq aggregation: round %u, %u agents, %s precoding, per-agent SNR %g dB, "
@@ -469,6 +471,11 @@ static am_status iq_aggregate(void *self,
     unsigned nsched = 0;
     if ((s = round_beacons(q, r, present, &nsched)) != AM_OK)
         return s;
+    /* §2: the round's pilot level, announced with GO (§9.4) and known to the server */
+    q->pilot = q->cfg.pilot_level > 0.0f ? q->cfg.pilot_level : phy_pilot_level(nsched);
+    for (unsigned t = 0; t < q->T; t++)
+        if ((s = ota_agent_set_pilot_level(q->w[t].ag, q->pilot)) != AM_OK)
+            return s;
     q->next_round = r->round + 1;
     q->x = x;
     q->d = d;
@@ -538,7 +545,8 @@ static am_status iq_aggregate(void *self,
     /* 5. the server */
     double t4 = monotime_s();
     phy_ota_rx_reset(q->rx);
-    if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK)
+    if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK ||
+        (s = phy_ota_rx_set_pilot_level(q->rx, q->pilot)) != AM_OK)
         return s;
     q->cur_out = out;
     q->got = 0;
@@ -643,6 +651,8 @@ static am_status validate(const agg_iq_cfg *c)
     phy_frame_cfg fc = {c->nfft, c->cp_len, NULL};
     am_status s = phy_frame_validate(&fc);
     if (s != AM_OK)
+        return am_error_wrap(s, "iq aggregator");
+    if (c->pilot_level != 0.0f && (s = phy_pilot_level_check(c->pilot_level)) != AM_OK)
         return am_error_wrap(s, "iq aggregator");
     unsigned cp = c->cp_len ? c->cp_len : c->nfft / 8;
     if (c->n_taps < 1 || (unsigned long long)c->max_timing_offset + c->n_taps - 1 > cp)
@@ -761,6 +771,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     if (!q)
         return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
     q->cfg = *cfg;
+    q->pilot = 1.0f;
     q->cfg.impair = NULL; /* used below only (phy_chan_create copies it) */
     q->cfg.radio = NULL;
     q->cfg.radio_args = NULL;

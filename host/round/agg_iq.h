@@ -79,6 +79,9 @@ typedef struct agg_iq_cfg {
     unsigned gain_pool;      /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
     phy_mapping mapping;     /* payload mapping of every burst (docs/air-interface.md §3.3;
                                 0 = complex) */
+    float pilot_level;       /* the pilots' level a of every burst (docs/air-interface.md §2), in
+                                (0, 1]; 0 = the server's rule, phy_pilot_level of the round's
+                                scheduled agents (1 / sqrt(n)) */
     int cal;                 /* closed-loop calibration (docs/air-interface.md §8): every burst
                                 carries K slots (agent k in slot k), the server measures each
                                 agent's gain and who was heard, and after each round every heard

@@ -227,6 +227,13 @@ fail:
     return s;
 }
 
+am_status ota_agent_set_pilot_level(ota_agent *q, float a)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_agent_set_pilot_level: NULL");
+    return phy_ota_tx_set_pilot_level(q->tx, a);
+}
+
 size_t ota_agent_burst_len(const ota_agent *q)
 {
     return q ? q->blen : 0;

@@ -122,6 +122,9 @@ size_t ota_agent_burst_len(const ota_agent *q);
 /* The training blocks of the next beacons (GO's beacon_reps, docs/air-interface.md §9.4): the
  * estimate's weights follow (§6.2). AM_EINVAL beyond PHY_BEACON_MAX_REPS. */
 am_status ota_agent_set_beacon_reps(ota_agent *q, unsigned reps);
+/* The pilots of the bursts from now on carry +a (docs/air-interface.md §2, GO's pilot level,
+ * §9.4; 1 at create). AM_EINVAL unless 0 < a <= 1. */
+am_status ota_agent_set_pilot_level(ota_agent *q, float a);
 const phy_frame *ota_agent_frame(const ota_agent *q);
 
 /* Looks for the scheduled beacon in x[0..n) (x[0] at tick t0). Found: the precoder for (rho, g_th)

@@ -114,6 +114,7 @@ am_status replay_capture(const char *capture, const replay_opts *opts, replay_re
     cfg.gain_pool = opts->gain_pool == REPLAY_GAIN_POOL_CAPTURE ? in->gain_pool : opts->gain_pool;
     cfg.cal_slots = in->cal_slots; /* §2, §8: Nc calibration blocks after S1 */
     cfg.mapping = in->mapping;     /* §3.3, §7.2: absent = complex */
+    cfg.pilot_level = in->pilot_level; /* §2, §7.2: absent = 1 */
     cfg.callback = on_burst;
     cfg.user = &c;
     if ((s = phy_ota_rx_create(&cfg, &rx)) != AM_OK) {

@@ -89,6 +89,7 @@ struct server {
     srv_rx rs;
     unsigned M, cp;
     phy_mapping map; /* --mapping (§3.3), announced in every GO */
+    float pilot;     /* the round's pilot level (§2), announced in GO when not 1 */
     size_t blen, bl, chunk_cap;
     float complex *beacon, *chunk;
     int64_t slot, gap;
@@ -552,13 +553,16 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
     memset(&m, 0, sizeof m);
     m.type = CTRL_GO;
     m.round = r;
+    /* §2, §9.4: the pilots at 1/sqrt(n) (announced when not 1), decoded with the same level */
+    s->pilot = phy_pilot_level(n);
     m.u.go = (ctrl_go){.eta = eta,
                        .rho = (float)s->o.air.rho,
                        .g_th = (float)s->o.air.g_th,
                        .cal_slots = s->rs.slots,
                        .mapping = (uint32_t)s->map,
                        .beacon_tick = B,
-                       .tx_tick = T};
+                       .tx_tick = T,
+                       .pilot_level = s->pilot != 1.0f ? s->pilot : 0.0f};
     for (unsigned i = 0; i < n; i++) {
         m.u.go.cal_slot = s->rs.slots ? s->ids[i] : 0;
         to_agent(s, s->ids[i], &m);
@@ -642,6 +646,7 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     s->rs.hi = (uint64_t)(T - w0 + 2 * (int64_t)s->cp);
     phy_ota_rx_reset(s->rx);
     if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK ||
+        (st = phy_ota_rx_set_pilot_level(s->rx, s->pilot)) != AM_OK ||
         (st = phy_ota_rx_execute(s->rx, s->chunk, got)) != AM_OK)
         return st;
     *decoded = s->rs.got;
@@ -874,7 +879,8 @@ static am_status run_round(srv *s,
                         s->rs.lo = lead > (int64_t)s->cp ? (uint64_t)(lead - s->cp) : 0;
                         s->rs.hi = (uint64_t)(lead + 2 * (int64_t)s->cp);
                         phy_ota_rx_reset(s->rx);
-                        if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK)
+                        if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK ||
+                            (st = phy_ota_rx_set_pilot_level(s->rx, s->pilot)) != AM_OK)
                             return st;
                         st = phy_ota_rx_execute(s->rx, s->chunk, s->rep_len);
                         if (st != AM_OK)

@@ -38,6 +38,7 @@ typedef struct rx_ctx {
     float peak;       /* the preamble's clip level if it clipped, else its largest rail */
     unsigned backoff;
     float eta, rho, n0, metric;
+    float plev; /* the burst's pilot level a (§2) */
     size_t sym; /* next data symbol */
 } rx_ctx;
 
@@ -49,6 +50,7 @@ struct phy_ota_rx {
     phy_ota_rx_callback cb;
     void *user;
     float eta, rho, thr;
+    float plev; /* pilot level a of the bursts not yet started (§2) */
     unsigned M, cp, B, n_used, n_data, n_pilot;
     const unsigned *data, *pilot, *used;
     size_t L, N, burst_len;
@@ -82,6 +84,7 @@ void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
     cfg->gain_pool = 0;
     cfg->cal_slots = 0;
     cfg->mapping = PHY_MAP_COMPLEX;
+    cfg->pilot_level = 1.0f;
 }
 
 static am_status check_round(float eta, float rho)
@@ -156,6 +159,8 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     if (cfg->mapping != PHY_MAP_COMPLEX && cfg->mapping != PHY_MAP_REAL)
         return AM_FAIL(AM_EINVAL, "ota_rx: mapping %d is not complex (0) or real (1)",
                        (int)cfg->mapping);
+    if (cfg->pilot_level != 0.0f && (s = phy_pilot_level_check(cfg->pilot_level)) != AM_OK)
+        return am_error_wrap(s, "ota_rx");
     if (cfg->gain_pool > PHY_OTA_RX_GAIN_POOL_MAX)
         return AM_FAIL(AM_EINVAL, "ota_rx: gain_pool %u outside 0..%u bins", cfg->gain_pool,
                        PHY_OTA_RX_GAIN_POOL_MAX);
@@ -172,6 +177,7 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     q->user = cfg->user;
     q->eta = cfg->eta;
     q->rho = cfg->rho;
+    q->plev = cfg->pilot_level != 0.0f ? cfg->pilot_level : 1.0f;
     q->thr = thr;
     q->M = phy_frame_nfft(f);
     q->cp = phy_frame_cp_len(f);
@@ -263,6 +269,17 @@ am_status phy_ota_rx_set_round(phy_ota_rx *q, float eta, float rho)
         return s;
     q->eta = eta;
     q->rho = rho;
+    return AM_OK;
+}
+
+am_status phy_ota_rx_set_pilot_level(phy_ota_rx *q, float a)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_rx: NULL argument");
+    am_status s = phy_pilot_level_check(a);
+    if (s != AM_OK)
+        return am_error_wrap(s, "ota_rx");
+    q->plev = a;
     return AM_OK;
 }
 
@@ -360,6 +377,7 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
 {
     c->eta = q->eta;
     c->rho = q->rho;
+    c->plev = q->plev;
     c->sym = 0;
     phy_sync_pre_info in;
     /* the burst's image estimate: the preamble corrected by the stream's w (decode_at: 0) gives
@@ -446,9 +464,10 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
         phy_sync_tone_window(&c->tone, c->s0 + off, q->M, c->tw);
         tw = c->tw;
     }
-    phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, tw, c->G, c->peak, c->clipped > 0, c->R);
+    phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, tw, c->G, c->plev, c->peak, c->clipped > 0,
+                       c->R);
     const float complex *R = c->R, *G = c->G, *invG = c->invG;
-    /* ML common phase: arg sum conj(G) Y over the pilots (which carry +1) */
+    /* ML common phase: arg sum conj(G) Y over the pilots (which carry +a, a > 0: the same phase) */
     float complex S = 0.0f;
     for (unsigned j = 0; j < q->n_pilot; j++) {
         unsigned i = q->pilot[j];

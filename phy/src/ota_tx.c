@@ -40,6 +40,7 @@ struct phy_ota_tx {
     unsigned S, P, Nc, D0;  /* calibration (§8.1): slots, comb period, blocks; first data block
                                3 + Nc */
     unsigned slot;          /* this burst's slot (phy_ota_tx_set_slot) */
+    float pilot_level;      /* a: the pilots carry +a (§2; phy_ota_tx_set_pilot_level, 1) */
     int real;               /* §3.3 real mapping: one real per data bin (map_real) */
     float complex *Fc, *Tc; /* with S: M each, the calibration block of the slot */
     phy_fft *ifft_cal;
@@ -112,6 +113,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->N = phy_frame_nsym(f, span);
     q->B = phy_frame_block_len(f);
     q->S = cfg->cal_slots;
+    q->pilot_level = 1.0f;
     q->Nc = phy_cal_blocks(q->n_used, q->S, &q->P);
     q->D0 = 3 + q->Nc;
     q->burst_len = phy_frame_burst_len(f, span) + (size_t)q->Nc * q->B;
@@ -226,6 +228,30 @@ am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot)
         return AM_FAIL(AM_EINVAL, "ota_tx: calibration slot %u outside 0..%u", slot,
                        q->S ? q->S - 1 : 0);
     q->slot = slot;
+    return AM_OK;
+}
+
+float phy_pilot_level(unsigned agents)
+{
+    return agents > 1 ? (float)(1.0 / sqrt((double)agents)) : 1.0f;
+}
+
+am_status phy_pilot_level_check(float a)
+{
+    if (!(a > 0.0f && a <= 1.0f)) /* NaN fails too */
+        return AM_FAIL(AM_EINVAL, "pilot level %g outside (0, 1] (docs/air-interface.md §2)",
+                       (double)a);
+    return AM_OK;
+}
+
+am_status phy_ota_tx_set_pilot_level(phy_ota_tx *q, float a)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
+    am_status s = phy_pilot_level_check(a);
+    if (s != AM_OK)
+        return s;
+    q->pilot_level = a;
     return AM_OK;
 }
 
@@ -691,12 +717,13 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     uint32_t bad = 0; /* payload NaN/Inf, checked while mapping (one pass over v) */
     if (blast >= D0) {
         const size_t s_first = bfirst > D0 ? bfirst - D0 : 0, s_end = blast - D0 + 1;
-        /* pilots (+1 precoded) into the chunk's symbols once per call: the data mapping never
+        /* pilots (+a precoded, §2) into the chunk's symbols once per call: the data mapping never
          * writes a pilot or null bin */
         const size_t cmax = s_end - s_first < q->C ? s_end - s_first : q->C;
+        const float a = q->pilot_level;
         for (size_t s = 0; s < cmax; s++)
             for (unsigned j = 0; j < q->n_pilot; j++)
-                q->F[s * M + q->pilot[j]] = pp[q->pilot[j]];
+                q->F[s * M + q->pilot[j]] = a * pp[q->pilot[j]];
         for (size_t c0 = s_first; c0 < s_end; c0 += q->C) {
             size_t c = s_end - c0 < q->C ? s_end - c0 : q->C;
             for (size_t s = 0; s < c; s++)

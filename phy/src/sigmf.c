@@ -40,6 +40,7 @@ void phy_sigmf_info_default(phy_sigmf_info *info)
     info->g_th = 0.0f;
     info->agents = -1;
     info->round = -1;
+    info->pilot_level = 1.0f;
     info->has_sctype = 0;
     info->datatype = PHY_SIGMF_CF32_LE;
 }
@@ -134,6 +135,12 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
                        in->gain_pool, PHY_OTA_RX_GAIN_POOL_MAX);
     if (in->version < 2 && in->gain_pool > 0)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:gain_pool needs airmeta:version 2 (it is %u)",
+                       file, in->version);
+    if (!(in->pilot_level > 0.0f && in->pilot_level <= 1.0f))
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:pilot_level: %g is not in (0, 1]", file,
+                       (double)in->pilot_level);
+    if (in->version < 2 && in->pilot_level != 1.0f)
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:pilot_level needs airmeta:version 2 (it is %u)",
                        file, in->version);
     phy_frame_cfg fc;
     phy_frame_cfg_default(&fc);
@@ -330,6 +337,8 @@ static cJSON *build_meta(const phy_sigmf_writer *w)
         ok = ok && cJSON_AddStringToObject(g, "airmeta:mapping", phy_mapping_name(in->mapping));
     if (in->gain_pool > 0) /* §7.2: absent = 0 (per bin) */
         ok = ok && cJSON_AddNumberToObject(g, "airmeta:gain_pool", in->gain_pool);
+    if (in->pilot_level != 1.0f) /* §7.2: absent = 1, so unit pilots keep their bytes */
+        ok = ok && cJSON_AddNumberToObject(g, "airmeta:pilot_level", (double)in->pilot_level);
     if (in->has_sctype) {
         unsigned char def[PHY_NFFT_MAX];
         int is_default = phy_frame_default_sctype(in->nfft, def) == AM_OK &&
@@ -793,7 +802,7 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
             "airmeta:version", "airmeta:fft_size", "airmeta:cp_len", "airmeta:payload_len",
             "airmeta:scale",   "airmeta:rho",      "airmeta:g_th",   "airmeta:agents",
             "airmeta:round",   "airmeta:sctype",   "airmeta:cal_slots", "airmeta:mapping",
-            "airmeta:gain_pool"};
+            "airmeta:gain_pool", "airmeta:pilot_level"};
         if (!it->string || strncmp(it->string, "airmeta:", 8) != 0)
             continue;
         int ok = 0;
@@ -849,6 +858,13 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
     if (str && phy_mapping_parse(str, &in->mapping) != AM_OK)
         return AM_FAIL(AM_EFORMAT, "%s: global: airmeta:mapping '%.40s' is not complex or real",
                        file, str);
+    double pl = 1.0; /* absent: the version-1 pilots, +1 */
+    if ((s = get_num(g, "airmeta:pilot_level", 0, file, "global", &pl, NULL)) != AM_OK)
+        return s;
+    if (!(pl > 0.0 && pl <= 1.0))
+        return AM_FAIL(AM_EFORMAT, "%s: global: airmeta:pilot_level %g is not in (0, 1]", file,
+                       pl);
+    in->pilot_level = (float)pl;
     if ((s = get_str(g, "airmeta:sctype", 0, file, "global", &str)) != AM_OK)
         return s;
     in->has_sctype = str != NULL;

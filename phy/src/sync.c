@@ -950,7 +950,7 @@ void phy_sync_preamble_rx(phy_sync *q,
 /* phy_sync_symbol_rx's declipping iterations on the m clipped samples sp_t[] of the window copy
  * q->pw alone, in closed form (the FFT form's iteration exactly, in exact arithmetic; sync.h):
  *   prediction p_t = pw_t + (D_t + iqw conj D_t) / (1 - |iqw|^2),
- *   D_t = a_t (u T_t - Q_t), a_t = conj(ph rot_t) / (M scale^2), u = S / |S|,
+ *   D_t = a_t (u pilot T_t - Q_t), a_t = conj(ph rot_t) / (M scale^2), u = S / |S|,
  *   T_t = sum_{pilot i} G_i e^{j 2 pi i t / M}, Q_t = sum_{null or pilot i} R_i e^{j 2 pi i t / M},
  *   S = sum_{pilot i} conj(G_i) R_i
  * (the inverse transform of R is the window itself, so only the replaced bins enter); a change d_s
@@ -964,6 +964,7 @@ static void sparse_declip(phy_sync *q,
                           float complex ph,
                           float complex iqw,
                           const float complex *G,
+                          float pilot,
                           const float complex *R)
 {
     const unsigned M = q->M;
@@ -1000,7 +1001,7 @@ static void sparse_declip(phy_sync *q,
         const double complex T = CMPLX(Tr, Ti), Q = CMPLX(Qr, Qi);
         const double complex rt = (double complex)rot[t];
         const double complex at = k * conj(dmul(phd, rt));
-        PT[a] = dmul(at, T);
+        PT[a] = dmul(at, T) * (double)pilot; /* the pilots carry +pilot (§2) */
         qv[a] = dmul(at, Q);
         sig[a] = dmul(dmul(phd, rt), conj(T));
         for (unsigned b = 0; b < m; b++) {
@@ -1056,6 +1057,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
                             float complex iqw,
                             const float complex *tone,
                             const float complex *G,
+                            float pilot,
                             float level,
                             int clipped,
                             float complex *R)
@@ -1098,7 +1100,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
     memcpy(q->pw, w, M * sizeof *w);
     if (marks <= q->sparse_max) {
         const unsigned m = collect_marks(q, M);
-        sparse_declip(q, m, rot, ph, iqw, G, R);
+        sparse_declip(q, m, rot, ph, iqw, G, pilot, R);
         phy_sync_block_fft_iq(q, q->pw, rot, ph, iqw, tone, R);
         return marks;
     }
@@ -1112,7 +1114,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
         float complex *z = phy_fft_in(q->bwd);
         for (unsigned i = 0; i < M; i++) {
             float complex v = sct[i] == PHY_SCTYPE_NULL    ? 0.0f
-                              : sct[i] == PHY_SCTYPE_PILOT ? phy_cmul(G[i], u)
+                              : sct[i] == PHY_SCTYPE_PILOT ? pilot * phy_cmul(G[i], u)
                                                            : R[i];
             z[i] = phy_cmulc(ph, v);
         }

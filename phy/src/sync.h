@@ -141,9 +141,10 @@ void phy_sync_preamble_rx(phy_sync *q,
 /* A data symbol's bin values (phy_sync_block_fft_iq), declipped when the window w has clipped
  * rails: with `clipped` (the preamble clipped at `level`), the rails within 1e-3 of +-level;
  * else, once a rail reaches `level` (the preamble's peak: the loudest part of a burst clips
- * first), as phy_sync_preamble_rx finds them. The prediction is G times the pilots (at the
- * symbol's common phase) on pilot bins, 0 on null bins and the current values on data bins;
- * PHY_SYNC_DECLIP_ITER times. Returns the samples found clipped. Uses q's scratch. */
+ * first), as phy_sync_preamble_rx finds them. The prediction is G times the pilots' value
+ * `pilot` (the level a of §2, at the symbol's common phase) on pilot bins, 0 on null bins and the
+ * current values on data bins; PHY_SYNC_DECLIP_ITER times. Returns the samples found clipped. Uses
+ * q's scratch. */
 unsigned phy_sync_symbol_rx(phy_sync *q,
                             const float complex *w,
                             const float complex *rot,
@@ -151,6 +152,7 @@ unsigned phy_sync_symbol_rx(phy_sync *q,
                             float complex iqw,
                             const float complex *tone,
                             const float complex *G,
+                            float pilot,
                             float level,
                             int clipped,
                             float complex *R);

@@ -771,3 +771,49 @@ AM_TEST(go_mapping, unit)
     AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "mapping 2 encoded");
     free(b);
 }
+
+/* GO's pilot level (docs/air-interface.md §2, §9.4): announced, it is an f32 at payload offset 32
+ * (a 36-byte GO) and decodes to the same float; absent (0 in the struct), GO keeps its 32 bytes and
+ * decodes as 0 (the pilots at 1); a level outside (0, 1] is neither encoded nor decoded. */
+AM_TEST(go_pilot_level, unit)
+{
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.sender = CTRL_ID_SERVER;
+    m.u.go = (ctrl_go){.eta = 1, .rho = 1, .beacon_tick = 100, .tx_tick = 200};
+    size_t len = 0, len0 = 0;
+    unsigned char *b0 = encode_new(&m, &len0);
+    AM_REQUIRE(b0 != NULL, "encode GO: %s", am_last_error());
+    AM_CHECK(len0 == CTRL_HDR_LEN + 32, "GO without a level: %zu bytes", len0);
+    AM_REQUIRE_OK(ctrl_decode(b0, len0, 4096, &d, NULL));
+    AM_CHECK(d.u.go.pilot_level == 0.0f, "absent level decoded as %g", (double)d.u.go.pilot_level);
+    const float a = 1.0f / sqrtf(10.0f);
+    m.u.go.pilot_level = a;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    float got;
+    memcpy(&got, b + CTRL_HDR_LEN + 32, 4);
+    AM_CHECK(len == CTRL_HDR_LEN + 36 && got == a && memcmp(b + 16, b0 + 16, 4) != 0,
+             "GO with level %g: %zu bytes, f32 %g at 32, header length updated", (double)a, len,
+             (double)got);
+    AM_CHECK(memcmp(b + CTRL_HDR_LEN, b0 + CTRL_HDR_LEN, 32) == 0, "the first 32 bytes unchanged");
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.pilot_level == a, "level decoded as %g", (double)d.u.go.pilot_level);
+    const float bad[] = {0.0f, -0.5f, 1.5f, NAN, INFINITY};
+    unsigned refused = 0, enc_refused = 0;
+    unsigned char tmp[128];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(b + CTRL_HDR_LEN + 32, &bad[i], 4);
+        fix_crcs(b, len);
+        ctrl_reject why = CTRL_REJ_NONE;
+        refused += ctrl_decode(b, len, 4096, &d, &why) != AM_OK && why == CTRL_REJ_PAYLOAD;
+        m.u.go.pilot_level = bad[i];
+        size_t l2 = 0;
+        enc_refused += bad[i] == 0.0f || ctrl_encode(&m, tmp, sizeof tmp, &l2) == AM_EINVAL;
+    }
+    AM_CHECK(refused == 5 && enc_refused == 5, "%u of 5 bad levels refused by decode, %u by encode",
+             refused, enc_refused);
+    free(b);
+    free(b0);
+}

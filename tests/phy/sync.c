@@ -19,7 +19,7 @@ static int cmp_float(const void *a, const void *b)
     return (x < y) - (x > y); /* descending */
 }
 
-/* A data symbol's window with bin values Y = G X (QPSK data, pilots +1, nulls 0) as the receiver
+/* A data symbol's window with bin values Y = G X (QPSK data, pilots +pilot, nulls 0) as the receiver
  * sees them through a carrier offset cfo, common phase ph, IQ image iqw and a tone (§1 scaling,
  * direct DFT in double), its rails clipped at the level that n_clip rails exceed. Returns the
  * level. */
@@ -29,6 +29,7 @@ static float make_window(const phy_frame *f,
                          float complex ph,
                          float complex iqw,
                          const float complex *tone,
+                         float pilot,
                          unsigned n_clip,
                          float complex *G,
                          float complex *Y,
@@ -44,7 +45,7 @@ static float make_window(const phy_frame *f,
     }
     for (unsigned i = 0; i < M; i++) {
         G[i] = sct[i] == PHY_SCTYPE_NULL ? 0.0f : (float complex)am_rng_cnormal(r) + 1.0f;
-        float complex X = sct[i] == PHY_SCTYPE_PILOT ? 1.0f
+        float complex X = sct[i] == PHY_SCTYPE_PILOT ? pilot
                           : sct[i] == PHY_SCTYPE_DATA
                               ? CMPLXF(am_rng_below(r, 2) ? 0.7071f : -0.7071f,
                                        am_rng_below(r, 2) ? 0.7071f : -0.7071f)
@@ -86,7 +87,8 @@ static double rel_err(const phy_frame *f, const float complex *a, const float co
 }
 
 /* The closed form (at most PHY_SYNC_SPARSE_MAX clipped samples) gives the FFT form's bin values
- * up to float rounding, with and without IQ image, tone and carrier offset; and both declip
+ * up to float rounding, with and without IQ image, tone and carrier offset, with the pilots at 1
+ * and at a level of 0.3 (docs/air-interface.md §2); and both declip
  * (the error against the unclipped bin values falls). */
 AM_TEST(declip_closed_form, unit)
 {
@@ -111,17 +113,20 @@ AM_TEST(declip_closed_form, unit)
         AM_REQUIRE(G && Y && w && rot && tone && Rs && Rf && Rc, "out of memory");
         am_rng r;
         am_rng_seed(&r, 900 + M);
-        for (unsigned v = 0; v < 2; v++) { /* v 1: offset, image and a tone */
-            const double cfo = v ? 0.137 : 0.0;
-            const float complex ph = v ? cexpf(0.4f * I) : 1.0f, iqw = v ? CMPLXF(0.03f, -0.02f) : 0.0f;
+        for (unsigned v = 0; v < 3; v++) { /* v 1: offset, image and a tone; 2: pilots at 0.3 */
+            const int imp = v == 1;
+            const float a = v == 2 ? 0.3f : 1.0f; /* the pilot level (docs/air-interface.md §2) */
+            const double cfo = imp ? 0.137 : 0.0;
+            const float complex ph = imp ? cexpf(0.4f * I) : 1.0f,
+                                iqw = imp ? CMPLXF(0.03f, -0.02f) : 0.0f;
             phy_sync_make_rot(qs, cfo, rot);
             for (unsigned t = 0; t < M; t++)
-                tone[t] = v ? 0.05f * cexpf(I * 2.0f * (float)M_PI * 0.3141f * (float)t) : 0.0f;
+                tone[t] = imp ? 0.05f * cexpf(I * 2.0f * (float)M_PI * 0.3141f * (float)t) : 0.0f;
             for (unsigned c = 0; c < 3; c++) {
-                const float L = make_window(f, &r, cfo, ph, iqw, tone, clips[c], G, Y, w);
-                const float complex *tn = v ? tone : NULL;
-                unsigned ms = phy_sync_symbol_rx(qs, w, rot, ph, iqw, tn, G, L, 1, Rs);
-                unsigned mf = phy_sync_symbol_rx(qf, w, rot, ph, iqw, tn, G, L, 1, Rf);
+                const float L = make_window(f, &r, cfo, ph, iqw, tone, a, clips[c], G, Y, w);
+                const float complex *tn = imp ? tone : NULL;
+                unsigned ms = phy_sync_symbol_rx(qs, w, rot, ph, iqw, tn, G, a, L, 1, Rs);
+                unsigned mf = phy_sync_symbol_rx(qf, w, rot, ph, iqw, tn, G, a, L, 1, Rf);
                 phy_sync_block_fft_iq(qs, w, rot, ph, iqw, tn, Rc);
                 double d = rel_err(f, Rs, Rf), es = rel_err(f, Rs, Y), ef = rel_err(f, Rf, Y),
                        ec = rel_err(f, Rc, Y);
@@ -129,7 +134,8 @@ AM_TEST(declip_closed_form, unit)
                     fprintf(stderr,
                             "M %u %s, %u rails clipped (%u samples marked): closed form vs FFT "
                             "%.2g; error vs unclipped: clipped %.3g, declipped %.3g / %.3g\n",
-                            M, v ? "cfo+iq+tone" : "plain", clips[c], ms, d, ec, es, ef);
+                            M, imp ? "cfo+iq+tone" : v ? "pilots 0.3" : "plain", clips[c], ms, d,
+                            ec, es, ef);
                 /* the rails at the level (the clipped ones, the one that sets it) and within
                  * 1e-3 of it */
                 AM_CHECK(ms == mf && ms >= (clips[c] + 1) / 2 && ms <= clips[c] + 3,

@@ -98,8 +98,8 @@ def cal_layout(n_used, S):
     return P, -(-S // P)
 
 
-def burst(fr, v, eta, mapping, S=0, slot=0, p=None):
-    """§2, §3.1, §3.3, §8.1, §4: the burst of payload v (float32 values)."""
+def burst(fr, v, eta, mapping, S=0, slot=0, p=None, a=1.0):
+    """§2, §3.1, §3.3, §8.1, §4: the burst of payload v (float32 values), pilots at level a."""
     M = fr.M
     L = len(v)
     v = v.astype(np.float64)
@@ -124,7 +124,7 @@ def burst(fr, v, eta, mapping, S=0, slot=0, p=None):
     cc[:len(c)] = c
     for s in range(N):
         X = np.zeros(M, dtype=complex)
-        X[fr.pilot] = 1
+        X[fr.pilot] = a
         X[fr.data] = cc[s * fr.M_data:(s + 1) * fr.M_data]
         blocks.append(X)
     pp = np.ones(M) if p is None else p.astype(np.complex128)
@@ -148,18 +148,20 @@ def check_preamble(fr):
 
 def check_tx():
     rng = np.random.default_rng(7)
-    cases = [  # M, cp, L, mapping, S, slot, precoded
-        (256, 32, 4096, "complex", 0, 0, False),
-        (256, 32, 1001, "complex", 0, 0, True),
-        (256, 32, 1001, "real", 0, 0, True),
-        (64, 8, 77, "real", 0, 0, False),
-        (256, 32, 500, "complex", 10, 7, True),
-        (256, 32, 500, "real", 30, 27, True),  # P = 25: two blocks, slot 27 in C_1
-        (1024, 128, 3000, "complex", 3, 2, True),
-        (64, 16, 33, "complex", 7, 6, False),  # P = min(7, 50/8 = 6): Nc = 2
+    a10 = float(np.float32(1 / math.sqrt(10)))  # §2: the pilot level of a round of 10 agents
+    cases = [  # M, cp, L, mapping, S, slot, precoded, pilot level
+        (256, 32, 4096, "complex", 0, 0, False, 1.0),
+        (256, 32, 1001, "complex", 0, 0, True, 1.0),
+        (256, 32, 1001, "real", 0, 0, True, 1.0),
+        (64, 8, 77, "real", 0, 0, False, 1.0),
+        (256, 32, 500, "complex", 10, 7, True, a10),
+        (256, 32, 500, "real", 30, 27, True, 1.0),  # P = 25: two blocks, slot 27 in C_1
+        (1024, 128, 3000, "complex", 3, 2, True, a10),
+        (64, 16, 33, "complex", 7, 6, False, 0.5),  # P = min(7, 50/8 = 6): Nc = 2
+        (1024, 128, 20000, "complex", 0, 0, False, a10),
     ]
     seen = set()
-    for M, cp, L, mapping, S, slot, pre in cases:
+    for M, cp, L, mapping, S, slot, pre, a in cases:
         fr = Frame(M, cp)
         if (M, cp) not in seen:
             seen.add((M, cp))
@@ -174,15 +176,22 @@ def check_tx():
         v.tofile(vf)
         if pre:
             p.tofile(pf)
-        run(DRIVER, "tx", M, cp, L, mapping, S, slot, repr(float(eta)), vf, pf if pre else "-", of)
+        run(DRIVER, "tx", M, cp, L, mapping, S, slot, repr(float(eta)), repr(a), vf,
+            pf if pre else "-", of)
         got = np.fromfile(of, dtype=np.complex64).astype(np.complex128)
-        x, N, Nc = burst(fr, v, float(eta), mapping, S, slot, p)
+        x, N, Nc = burst(fr, v, float(eta), mapping, S, slot, p, a)
         n_len = (3 + Nc + N) * (M + cp)
         rel = (np.linalg.norm(got - x) / np.linalg.norm(x)) if len(got) == len(x) else float("inf")
         check(len(got) == n_len and len(x) == n_len and rel < 1e-6,
-              "§2/§3/§8.1 burst M=%d cp=%d L=%d %s S=%d slot=%d%s: %d samples (N=%d, Nc=%d), "
-              "relative difference %.2e (bound 1e-6)"
-              % (M, cp, L, mapping, S, slot, " precoded" if pre else "", len(got), N, Nc, rel))
+              "§2/§3/§8.1 burst M=%d cp=%d L=%d %s S=%d slot=%d%s pilots %.4f: %d samples (N=%d, "
+              "Nc=%d), relative difference %.2e (bound 1e-6)"
+              % (M, cp, L, mapping, S, slot, " precoded" if pre else "", a, len(got), N, Nc, rel))
+        if a != 1.0:  # the level is on the pilots only: the unit-level burst differs there alone
+            x1 = burst(fr, v, float(eta), mapping, S, slot, p)[0]
+            B, D0 = M + cp, 3 + Nc
+            d = np.abs(x - x1)
+            check(np.max(d[:D0 * B]) == 0 and np.max(d[D0 * B:]) > 0.01 * np.max(np.abs(x1)),
+                  "§2 pilot level %.4f changes the data symbols only (M=%d)" % (a, M))
     # §2's example: M = 256, cp = 32, L = 4096: N = 12, 15 blocks, 4320 samples
     fr = Frame(256, 32)
     x, N, Nc = burst(fr, np.zeros(4096, np.float32), 1.0, "complex")
@@ -197,8 +206,8 @@ def check_tx():
     vf, wf, rf, cf = (os.path.join(TMP, n) for n in ("v.f32", "w.f32", "r.c64", "c.c64"))
     v.tofile(vf)
     w.tofile(wf)
-    run(DRIVER, "tx", 256, 32, 300, "real", 0, 0, 1.3, vf, "-", rf)
-    run(DRIVER, "tx", 256, 32, 600, "complex", 0, 0, 1.3, wf, "-", cf)
+    run(DRIVER, "tx", 256, 32, 300, "real", 0, 0, 1.3, 1, vf, "-", rf)
+    run(DRIVER, "tx", 256, 32, 600, "complex", 0, 0, 1.3, 1, wf, "-", cf)
     gr, gc = np.fromfile(rf, dtype=np.complex64), np.fromfile(cf, dtype=np.complex64)
     check(len(xr) == len(xc) and np.max(np.abs(xr - xc)) < 1e-12 * np.max(np.abs(xc))
           and len(gr) == len(gc) == len(xr) and np.array_equal(gr, gc),
@@ -222,9 +231,11 @@ def parse(msg):
     return typ, rnd, sender, msg[32:]
 
 
-def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0):
-    """§9.4: the u16 at 14 holds cal_slots in bits 0-14 and the mapping in bit 15."""
-    return struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | mapping << 15, beacon, tx)
+def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None):
+    """§9.4: the u16 at 14 holds cal_slots in bits 0-14 and the mapping in bit 15; the pilot
+    level, when announced, is an f32 at 32 (a 36-byte GO)."""
+    p = struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | mapping << 15, beacon, tx)
+    return p if pilot is None else p + struct.pack("<f", pilot)
 
 
 def cal_payload(heard, mu, snr, E):
@@ -240,16 +251,16 @@ def check_ctrl():
     check(zlib.crc32(b"123456789") == 0xCBF43926, "§9.2 CRC-32 check value 0xCBF43926")
     f = os.path.join(TMP, "msg.bin")
     # airmeta encodes, this side parses
-    for mapping in (0, 1):
+    for mapping, pilot in ((0, None), (1, None), (0, f32(1 / math.sqrt(10)))):
         run(DRIVER, "go-encode", 12, hex(SERVER), 1.25, 0.5, 0.1, 3, 10, mapping, 1000000, 1250000,
-            f)
+            repr(pilot or 0.0), f)
         msg = open(f, "rb").read()
         typ, rnd, snd, pl = parse(msg)
-        want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping)
-        check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == 32 and pl == want
-              and msg == header(5, 12, SERVER, want),
-              "§9.2/§9.4 GO (mapping %d) encoded by airmeta (%d bytes) == packed from the text"
-              % (mapping, len(msg)))
+        want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping, pilot)
+        check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == (32 if pilot is None else 36)
+              and pl == want and msg == header(5, 12, SERVER, want),
+              "§9.2/§9.4 GO (mapping %d, pilot level %s) encoded by airmeta (%d bytes) == packed "
+              "from the text" % (mapping, pilot, len(msg)))
     E = [complex(f32(0.9 + 0.1 * q), f32(-0.05 * q)) for q in range(8)]
     np.array(E, dtype=np.complex64).tofile(os.path.join(TMP, "E.c64"))
     run(DRIVER, "cal-encode", 41, hex(SERVER), 1, 0.25, 17.5, os.path.join(TMP, "E.c64"), f)
@@ -266,7 +277,11 @@ def check_ctrl():
 
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62)))
     check(out == ["ok", "GO", "7", str(SERVER), "0.75", "2", "0", "4", "5", "0", "123",
-                  str(2 ** 62)], "§9.4 GO packed from the text decoded by airmeta: " + " ".join(out))
+                  str(2 ** 62), "1"], "§9.4 GO packed from the text decoded by airmeta (no pilot "
+          "level: 1): " + " ".join(out))
+    out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, pilot=0.25)))
+    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25"],
+          "§9.4 a 36-byte GO with pilot level 0.25 decoded by airmeta: " + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, mapping=1)))
     check(out[:2] == ["ok", "GO"] and out[7:10] == ["4", "5", "1"],
           "§9.4 GO with the mapping bit decoded by airmeta: real, slots 4 of 5")
@@ -362,6 +377,14 @@ def check_ctrl():
         ("sender 0xFFFFFFFD", header(5, 1, 0xFFFFFFFD, go_payload(1, 1, 0, 0, 0, 1, 2)), "payload"),
         ("beacon_tick < 0", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, -1, 2)), "payload"),
         ("GO of 33 bytes", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2) + b"\0"), "payload"),
+        ("GO of 40 bytes", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, pilot=0.5) +
+                                  b"\0" * 4), "payload"),
+        ("GO pilot level 0", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, pilot=0.0)),
+         "payload"),
+        ("GO pilot level 1.5", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, pilot=1.5)),
+         "payload"),
+        ("GO pilot level NaN", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2,
+                                                               pilot=float("nan"))), "payload"),
         ("type 12", header(12, 1, SERVER, b""), "type"),
     ]
     # §9.2's order of checks: each message fails two of them, the first one named is the reason
@@ -483,8 +506,10 @@ def check_replay():
     for b in ("S0a", "S0b", "S1"):
         w += np.abs(fr.X[b]) ** 2
     erased = fr.data[3::9]  # §5.5: bins every agent erased (p = 0)
-    for mapping, S, ers in (("complex", 0, False), ("real", 0, False), ("real", K, False),
-                            ("complex", 0, True)):
+    a10 = f32(1 / math.sqrt(K))  # §2's pilot level of a round of K agents
+    for mapping, S, ers, a in (("complex", 0, False, 1.0), ("real", 0, False, 1.0),
+                               ("real", K, False, 1.0), ("complex", 0, True, 1.0),
+                               ("complex", K, False, a10)):
         v = rng.standard_normal((K, L)).astype(np.float32)
         # §3.1 peak rule over the pairs, whatever the mapping
         pairs = v.reshape(K, L // 2, 2).astype(float)
@@ -493,18 +518,21 @@ def check_replay():
         p[fr.used] = math.sqrt(rho)
         if ers:
             p[erased] = 0
-        x = sum(burst(fr, v[k], float(eta), mapping, S, k, p)[0] for k in range(K))
+        x = sum(burst(fr, v[k], float(eta), mapping, S, k, p, a)[0] for k in range(K))
         gap = 2000
         y = np.concatenate([np.zeros(gap), x, np.zeros(gap)])
         y = y + math.sqrt(s2 / 2) * (rng.standard_normal(len(y)) + 1j * rng.standard_normal(len(y)))
-        g = {"airmeta:version": 2 if (S or mapping == "real") else 1, "airmeta:fft_size": M,
+        g = {"airmeta:version": 2 if (S or mapping == "real" or a != 1) else 1,
+             "airmeta:fft_size": M,
              "airmeta:cp_len": cp, "airmeta:payload_len": L, "airmeta:scale": float(eta),
              "airmeta:rho": rho, "airmeta:g_th": 0.0, "airmeta:agents": K}
         if S:
             g["airmeta:cal_slots"] = S
         if mapping == "real":
             g["airmeta:mapping"] = "real"
-        base = os.path.join(TMP, "cap_%s_%d" % (mapping, S))
+        if a != 1:
+            g["airmeta:pilot_level"] = a
+        base = os.path.join(TMP, "cap_%s_%d_%g" % (mapping, S, a))
         write_capture(base, y, g, [(gap, len(x))])
         out = run(AIRMETA, "replay", base + ".sigmf-meta", "--json", "--out", base + ".f32")
         info = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
@@ -546,9 +574,9 @@ def check_replay():
             nmse = np.sum((got - truth) ** 2) / np.sum(truth ** 2)
         d = 10 * math.log10(nmse / floor_g)
         check(ok and abs(d) < 0.15,
-              "§3.3/§5.4/§7 %s mapping, cal_slots %d, K=%d, %g dB%s: capture written from §7 replayed "
-              "by airmeta: NMSE %.2f dB, floor %.2f dB, floor with G noise %.2f dB, NMSE - that "
-              "%+.3f dB (bound 0.15)" % (mapping, S, K, snr_db, ", erased bins left out" if ers else "", 10 * math.log10(nmse),
+              "§3.3/§5.4/§7 %s mapping, cal_slots %d, pilot level %.4f, K=%d, %g dB%s: capture written "
+              "from §7 replayed by airmeta: NMSE %.2f dB, floor %.2f dB, floor with G noise %.2f dB, "
+              "NMSE - that %+.3f dB (bound 0.15)" % (mapping, S, a, K, snr_db, ", erased bins left out" if ers else "", 10 * math.log10(nmse),
                                          10 * math.log10(floor), 10 * math.log10(floor_g), d))
 
 
@@ -786,6 +814,13 @@ def check_sigmf():
         ("version 2, mapping 'imag'", {"airmeta:version": 2, "airmeta:mapping": "imag"}, {},
          False),
         ("version 2, cal_slots 4097", {"airmeta:version": 2, "airmeta:cal_slots": 4097}, {},
+         False),
+        ("version 1, pilot_level 1 (default value)", {"airmeta:pilot_level": 1}, {}, True),
+        ("version 1, pilot_level 0.5", {"airmeta:pilot_level": 0.5}, {}, False),
+        ("version 2, pilot_level 0", {"airmeta:version": 2, "airmeta:pilot_level": 0}, {}, False),
+        ("version 2, pilot_level 1.5", {"airmeta:version": 2, "airmeta:pilot_level": 1.5}, {},
+         False),
+        ("version 2, pilot_level '0.5'", {"airmeta:version": 2, "airmeta:pilot_level": "0.5"}, {},
          False),
         ("version 3", {"airmeta:version": 3}, {}, False),
         ("unknown airmeta: key", {"airmeta:colour": 1}, {}, False),

@@ -72,6 +72,8 @@ typedef struct phy_ota_rx_cfg {
                                      version-1 burst), 0..PHY_CAL_SLOTS_MAX */
     phy_mapping mapping;          /* §3 (default PHY_MAP_COMPLEX); the real mapping keeps
                                      Re(Y/G) of each data bin (§5.3) */
+    float pilot_level;            /* the pilots' level a of the bursts (§2), 0 < a <= 1; 0 = 1
+                                     (the version-1 pilots); phy_ota_rx_set_pilot_level */
 } phy_ota_rx_cfg;
 
 /* gain_pool = W >= 1: on an active bin whose per-bin estimate of G is noisy (|G|^2 w / N0 < 30,
@@ -107,6 +109,11 @@ void phy_ota_rx_reset(phy_ota_rx *q);
 /* Change the round's eta and rho (takes effect for bursts not yet started). AM_EINVAL unless both
  * finite and > 0. */
 am_status phy_ota_rx_set_round(phy_ota_rx *q, float eta, float rho);
+
+/* Change the pilot level a (§2: the pilots carry +a) for bursts not yet started: the common phase
+ * (§5.3) does not depend on it, the declipping of a data symbol (§5.7) predicts its pilots as
+ * a G u. AM_EINVAL unless 0 < a <= 1. */
+am_status phy_ota_rx_set_pilot_level(phy_ota_rx *q, float a);
 
 const phy_frame *phy_ota_rx_frame(const phy_ota_rx *q);
 size_t phy_ota_rx_burst_len(const phy_ota_rx *q);

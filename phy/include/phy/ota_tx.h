@@ -52,6 +52,17 @@ unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q); /* Nc */
  * u = slot mod P (mod P) of block C_(slot / P), 0 elsewhere in the calibration blocks, precoded as
  * every block). AM_EINVAL unless slot < cal_slots (or slot = 0 without calibration). Default 0. */
 am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
+/* The pilots' level a (docs/air-interface.md §2): every pilot bin of every data symbol carries +a
+ * (before precoding) instead of +1, for the bursts written from now on (default 1, the version-1
+ * pilots). The server announces it in GO (§9.4) and decodes with it (phy_ota_rx_set_pilot_level).
+ * AM_EINVAL unless 0 < a <= 1. */
+am_status phy_ota_tx_set_pilot_level(phy_ota_tx *q, float a);
+/* The level a server announces for a round of `agents` scheduled agents (§2): 1 / sqrt(agents),
+ * so the pilots' coherent sum at the server, n^2 a^2 rho per bin, sits at the data's incoherent
+ * n rho; 1 for agents <= 1. */
+float phy_pilot_level(unsigned agents);
+/* AM_OK if 0 < a <= 1, else AM_EINVAL naming the value (every reader of a level checks it). */
+am_status phy_pilot_level_check(float a);
 /* The mapping and weight loops run 8-float AVX ops when the CPU has AVX (chosen at create), else
  * 4-float baseline ops; both give the same bytes. on = 0 selects the baseline (tests compare the
  * two); on != 0 selects AVX if the CPU has it. Returns 1 if AVX is now in use. */
@@ -73,7 +84,8 @@ void phy_ota_tx_profile(phy_ota_tx *q, unsigned long long *t);
 
 /* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
  * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta (complex mapping;
- * c_j = v[j] / eta with the real mapping) in increasing bin index across symbols (§3), pilots +1,
+ * c_j = v[j] / eta with the real mapping) in increasing bin index across symbols (§3), pilots +a
+ * (the pilot level, 1 unless set),
  * tail 0; every bin value of every block is multiplied by
  * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then
  * x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1).

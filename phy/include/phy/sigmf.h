@@ -53,6 +53,8 @@ typedef struct phy_sigmf_info {
     unsigned gain_pool;    /* airmeta:gain_pool, the recording receiver's estimator of G (§5.2,
                               phy_ota_rx_cfg.gain_pool), 0..16; written only when > 0: absent =
                               0, per bin */
+    float pilot_level;     /* airmeta:pilot_level, the pilots' level a of §2, 0 < a <= 1; written
+                              only when not 1: absent = 1 (the version-1 pilots) */
     /* reader only */
     phy_sigmf_datatype datatype; /* core:datatype of the data file */
     uint64_t n_samples;          /* complex samples in the data file */

@@ -3,11 +3,14 @@
  * public entry points (phy/ota_tx.h, phy/cal.h, net/ctrl.h) and moves bytes between files; every
  * comparison is made by the Python side.
  *
- *   spec_driver tx M CP L MAPPING S SLOT ETA V.f32 P.c64|- OUT.c64
- *       one burst of phy_ota_tx_execute (default allocation), precoder P (M complex64) or none
- *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX OUT.bin
+ *   spec_driver tx M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64
+ *       one burst of phy_ota_tx_execute (default allocation), pilot level PILOT, precoder P
+ *       (M complex64) or none
+ *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT OUT.bin
+ *       (PILOT 0: no pilot level, a 32-byte GO)
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
+ *       (GO's last field: its pilot level, 1 when absent)
  *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
  *   spec_driver sigmf-tick META      prints the airmeta:device_tick phy/sigmf reads (-1: absent)
  *   spec_driver sigmf-write BASE TICK    a version-2 capture of 16 zeros with that device tick
@@ -97,25 +100,27 @@ static int cmd_tx(char **a)
     cfg.cal_slots = (unsigned)num(a[4]);
     unsigned slot = (unsigned)num(a[5]);
     float eta = (float)num(a[6]);
+    float level = (float)num(a[7]);
     size_t vlen = 0, plen = 0;
-    float *v = read_all(a[7], &vlen);
+    float *v = read_all(a[8], &vlen);
     if (!v || vlen != cfg.payload_len * sizeof(float))
         return fail("payload file missing or not L float32");
     float complex *p = NULL;
-    if (strcmp(a[8], "-") != 0) {
-        p = read_all(a[8], &plen);
+    if (strcmp(a[9], "-") != 0) {
+        p = read_all(a[9], &plen);
         if (!p || plen != cfg.frame.nfft * sizeof(float complex))
             return fail("precoder file missing or not M complex64");
     }
     phy_ota_tx *q = NULL;
-    if (phy_ota_tx_create(&cfg, &q) != AM_OK || phy_ota_tx_set_slot(q, slot) != AM_OK)
+    if (phy_ota_tx_create(&cfg, &q) != AM_OK || phy_ota_tx_set_slot(q, slot) != AM_OK ||
+        phy_ota_tx_set_pilot_level(q, level) != AM_OK)
         return fail(am_last_error());
     size_t n = phy_ota_tx_burst_len(q);
     float complex *out = malloc(n * sizeof *out);
     int rc = 0;
     if (!out || phy_ota_tx_execute(q, v, eta, p, out, n) != AM_OK)
         rc = fail(am_last_error());
-    else if (write_all(a[9], out, n * sizeof *out))
+    else if (write_all(a[10], out, n * sizeof *out))
         rc = fail("cannot write the burst");
     free(out);
     free(v);
@@ -148,7 +153,8 @@ static int cmd_go(char **a)
     m.u.go.mapping = (uint32_t)num(a[7]);
     m.u.go.beacon_tick = strtoll(a[8], NULL, 10);
     m.u.go.tx_tick = strtoll(a[9], NULL, 10);
-    return encode_to(&m, a[10]);
+    m.u.go.pilot_level = (float)num(a[10]);
+    return encode_to(&m, a[11]);
 }
 
 static int cmd_cal(char **a)
@@ -189,9 +195,9 @@ static int cmd_decode(char **a)
     }
     printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
     if (m.type == CTRL_GO)
-        printf(" %.9g %.9g %.9g %u %u %u %lld %lld\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
+        printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
                m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping, (long long)m.u.go.beacon_tick,
-               (long long)m.u.go.tx_tick);
+               (long long)m.u.go.tx_tick, m.u.go.pilot_level != 0.0f ? m.u.go.pilot_level : 1.0f);
     else if (m.type == CTRL_CAL) {
         float E[2 * CTRL_CAL_Q];
         ctrl_f32_copy(m.u.cal.E, 2 * m.u.cal.q, E);
@@ -353,7 +359,7 @@ int main(int argc, char **argv)
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"tx", 10, cmd_tx},           {"go-encode", 11, cmd_go},
+    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 12, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
