@@ -47,6 +47,11 @@ echo "$txt" | grep -q "one thread, CPU time" || fail "text: clock not named"
 one=$("$AIRMETA" bench phy --quick --reps 1 --nfft 64 --impair b210-free --wall) || fail "--impair: exit $?"
 echo "$one" | grep -q "one thread, wall time" || fail "--wall: clock not named"
 [ "$(echo "$one" | grep -c "^rx ")" -eq 1 ] || fail "--impair b210-free: not one rx row"
+# an impaired stream airmeta does not decode is a row saying so, not a failed bench (b210-free's
+# offsets at M = 4096); the ideal row is measured
+big=$("$AIRMETA" bench phy --quick --reps 1 --nfft 4096 2>/dev/null) || fail "--nfft 4096: exit $?"
+echo "$big" | grep -qE "^rx ideal +4096 +[0-9.]+ " || fail "--nfft 4096: rx ideal row"
+echo "$big" | grep -qE "^rx b210-free +4096 +([0-9.]+|not decoded) " || fail "--nfft 4096: b210-free row"
 # --stages: the TX's stage lines (us per burst), none negative, beside the table
 st=$("$AIRMETA" bench phy --quick --reps 1 --json --stages --nfft 64) || fail "stages: exit $?"
 echo "$st" | python3 -c '
