@@ -66,6 +66,11 @@ int cmd_keygen(int argc, char **argv)
         return cli_fail("keygen", st);
     if (!out)
         return cli_fail("keygen", AM_FAIL(AM_EINVAL, "--out is required (see --help)"));
+    const size_t on = strlen(out);
+    if (on == 0 || out[on - 1] == '/') /* wrote the hidden files .key and .pub (DIR/.key) */
+        return cli_fail("keygen", AM_FAIL(AM_EINVAL, "--out '%s': NAME is empty (NAME.key and "
+                                                     "NAME.pub; e.g. --out keys/server)",
+                                          out));
     char pub[ZCTX_Z85_LEN + 2], sec[ZCTX_Z85_LEN + 2];
     if ((st = zctx_keypair(pub, sec)) != AM_OK)
         return cli_fail("keygen", st);

@@ -49,6 +49,9 @@ expect 2 "--insecure together with --key" chan --server "$ep" --agents 2 --insec
 "$AIRMETA" keygen --out "$out/k" >/dev/null || fail "keygen"
 [ "$(stat -c %a "$out/k.key")" = 600 ] || fail "k.key mode $(stat -c %a "$out/k.key")"
 expect 4 "File exists (give --force to replace it)" keygen --out "$out/k"
+expect 2 "NAME is empty" keygen --out "" # wrote .key and .pub
+expect 2 "NAME is empty" keygen --out "$out/"
+[ -e "$out/.key" ] && fail "keygen --out $out/ wrote $out/.key"
 expect 2 "--allow FILE is required" server --bind "$ep" --agents 2 --key "$out/k.key"
 expect 4 "no such file (make one with airmeta keygen)" agent --id 0 --server "$ep" \
     --key "$out/none.key" --server-key "$out/k.pub"
