@@ -62,7 +62,7 @@ am_status phy_sigmf_base(const char *path, char *base, size_t cap)
             n -= strlen(ext[i]);
             break;
         }
-    if (n == 0)
+    if (n == 0 || path[n - 1] == '/') /* DIR/: the hidden DIR/.sigmf-meta was written */
         return AM_FAIL(AM_EINVAL, "sigmf: '%s' has no base name", path);
     if (n + 16 > cap || n + 16 > SIGMF_PATH_MAX)
         return AM_FAIL(AM_EINVAL, "sigmf: path too long (%zu characters)", n);

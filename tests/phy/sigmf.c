@@ -791,4 +791,9 @@ AM_TEST(writer_validation, unit)
                  strcmp(base, "a/b") == 0,
              "base %s", base);
     AM_CHECK(phy_sigmf_base(".sigmf-meta", base, sizeof base) == AM_EINVAL, "empty base");
+    /* a folder (loopback --out DIR/, demo --capture DIR/ wrote DIR/.sigmf-meta and -data) */
+    AM_CHECK(phy_sigmf_base("d/", base, sizeof base) == AM_EINVAL &&
+                 strstr(am_last_error(), "'d/' has no base name"),
+             "DIR/: %s", am_last_error());
+    AM_CHECK(phy_sigmf_base("d/.sigmf-meta", base, sizeof base) == AM_EINVAL, "DIR/.sigmf-meta");
 }
