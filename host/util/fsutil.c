@@ -62,6 +62,12 @@ am_status fs_read_text(const char *path, size_t max, char **out)
         return bad ? AM_FAIL(AM_EIO, "%s: read error", path)
                    : AM_FAIL(AM_EFORMAT, "%s: larger than %zu bytes", path, max);
     }
+    const char *z = memchr(s, '\0', n); /* the parsers would stop there and miss the rest */
+    if (z) {
+        const size_t at = (size_t)(z - s);
+        free(s);
+        return AM_FAIL(AM_EFORMAT, "%s: a NUL byte at offset %zu: not a text file", path, at);
+    }
     s[n] = '\0';
     *out = s;
     return AM_OK;

@@ -128,4 +128,11 @@ AM_TEST(read_text, unit)
     AM_CHECK(fs_read_text(none, 10, &t) == AM_ENOTFOUND && t == NULL, "missing file");
     AM_CHECK(strstr(am_last_error(), none), "message: %s", am_last_error());
     AM_CHECK(fs_read_text(dir, 10, &t) != AM_OK && t == NULL, "a folder is not a text file");
+    /* a NUL byte: the text stopped there and the lines after it were silently ignored (an --allow
+     * file 'chan KEY\n\0agent 0 KEY' listed no agent and said nothing) */
+    const fs_part nul = {"chan x\n\0agent 0 y\n", 19};
+    AM_REQUIRE_OK(fs_write_atomic(path, &nul, 1));
+    AM_CHECK(fs_read_text(path, 100, &t) == AM_EFORMAT && t == NULL, "NUL byte accepted");
+    AM_CHECK(strstr(am_last_error(), path) && strstr(am_last_error(), "a NUL byte at offset 7"),
+             "message: %s", am_last_error());
 }
