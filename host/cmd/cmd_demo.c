@@ -43,14 +43,16 @@ static am_status parse_snrs(const char *s, float *snr, unsigned *n)
     while (*p) {
         char *end = NULL;
         double v = strtod(p, &end);
-        if (end == p || !isfinite(v) || v < -30 || v > 100)
+        /* decimal only, as every number flag (issue 12: 0x10 was 16 dB, ' 5' was 5) */
+        if (end == p || !isfinite(v) || v < -30 || v > 100 ||
+            strspn(p, "0123456789+-.eE") < (size_t)(end - p))
             return AM_FAIL(AM_EINVAL, "--snr-db: '%s' is not a list of numbers in -30..100 "
                                       "(e.g. 0,10,20,30)", s);
         if (*n >= DEMO_MAX_SNRS)
             return AM_FAIL(AM_EINVAL, "--snr-db: more than %d values", DEMO_MAX_SNRS);
         snr[(*n)++] = (float)v;
         p = end;
-        if (*p == ',')
+        if (*p == ',' && p[1] != '\0')
             p++;
         else if (*p)
             return AM_FAIL(AM_EINVAL, "--snr-db: unexpected '%c' in '%s'", *p, s);

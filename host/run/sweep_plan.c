@@ -37,7 +37,8 @@ static am_status parse_list(const char *flag,
         char *end = NULL;
         errno = 0;
         double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v))
+        /* decimal only, as every number flag (issue 12: 0x10 was 16, ' 5' was 5) */
+        if (end == p || errno || !isfinite(v) || strspn(p, "0123456789+-.eE") < (size_t)(end - p))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a comma-separated list of numbers", flag, s);
         if (v < lo || v > hi)
             return AM_FAIL(AM_EINVAL, "%s: %g is outside %g..%g", flag, v, lo, hi);

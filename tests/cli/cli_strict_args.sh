@@ -19,6 +19,14 @@ expect 2 "--rounds: '0x3' is not a whole number" --rounds 0x3
 expect 2 "--seed: '0X1F' is not a whole number" --seed 0X1F
 expect 2 "--rounds: '+3' is not a whole number" --rounds +3
 expect 2 "--snr-db: '0x10' is not a decimal number" --snr-db 0x10
+# the lists of demo and sweep likewise (0x10 was 16 dB, ' 5' 5 dB, demo's '10,' one value)
+expect_cmd=(demo --rounds 1)
+expect 2 "--snr-db: '0x10' is not a list of numbers" --snr-db 0x10
+expect 2 "--snr-db: '10, 5' is not a list of numbers" --snr-db "10, 5"
+expect 2 "--snr-db: unexpected ',' in '10,'" --snr-db 10,
+expect_cmd=(sweep --plan "$d/plan")
+expect 2 "--snr-db: '0,0x10' is not a comma-separated list" --snr-db 0,0x10
+expect 2 "--g-th: ' 1' is not a comma-separated list" --g-th " 1"
 expect_cmd=(radio probe --radio loop)
 expect 2 "ring='0x1000' is not a whole number" --radio-args ring=0x1000
 
