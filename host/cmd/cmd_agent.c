@@ -125,11 +125,12 @@ static am_status parse_late(const char *flag, const char *v, long *round, double
 {
     char *end = NULL;
     long r = strtol(v, &end, 10);
-    if (end == v || *end != ':' || r < 0 || r > 100000000)
+    if (end == v || *end != ':' || r < 0 || r > 100000000 || v[0] < '0' || v[0] > '9')
         return AM_FAIL(AM_EINVAL, "%s: '%s' is not ROUND:SECONDS (round index from 0)", flag, v);
     const char *p = end + 1;
     double d = strtod(p, &end);
-    if (end == p || *end != '\0' || !isfinite(d) || d < 0 || d > 3600)
+    if (end == p || *end != '\0' || !isfinite(d) || d < 0 || d > 3600 ||
+        p[strspn(p, "0123456789.eE+-")] != '\0') /* decimal: not 0x1 */
         return AM_FAIL(AM_EINVAL, "%s: '%s': SECONDS must be 0..3600", flag, v);
     *round = r;
     *secs = d;

@@ -36,6 +36,8 @@ expect 2 "--server is required" agent --id 0
 expect 2 "--id: 4096 is outside" agent --id 4096 --server "$ep"
 expect 2 "give a port, not \*" agent --id 0 --server "tcp://127.0.0.1:*"
 expect 2 "is not ROUND:SECONDS" agent --id 0 --server "$ep" --test-late-burst 3
+expect 2 "is not ROUND:SECONDS" agent --id 0 --server "$ep" --test-late-burst " 3:1" # was 3:1
+expect 2 "SECONDS must be 0..3600" agent --id 0 --server "$ep" --test-late-status 3:0x1
 expect 2 "--agents is required" chan --server "$ep"
 expect 2 "--snr-db: 200 is outside" chan --server "$ep" --agents 2 --snr-db 200
 expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents 2 --taps 3 \
