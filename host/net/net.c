@@ -550,6 +550,26 @@ am_status net_chan_uplink(net_chan *q,
     am_status s = phy_chan_execute(q->ch, q->ptrs, burst_len, q->lead, q->tail, y, cap, ny);
     if (s != AM_OK)
         return s;
+    /* finite bursts whose samples near the float range overflow the sum: refused naming the
+     * loudest agent (the chan's radio refused the stream and the chan exited) */
+    for (size_t i = 0; i < *ny; i++)
+        if (!isfinite(crealf(y[i])) || !isfinite(cimagf(y[i]))) {
+            unsigned worst = 0;
+            float peak = -1.0f;
+            for (unsigned k = 0; k < q->cfg.n_agents; k++)
+                for (size_t j = 0; tx[k] && j < burst_len; j++) {
+                    const float a = fmaxf(fabsf(crealf(tx[k][j])), fabsf(cimagf(tx[k][j])));
+                    if (a > peak) {
+                        peak = a;
+                        worst = k;
+                    }
+                }
+            *ny = 0;
+            return AM_FAIL(AM_EFORMAT,
+                           "net_chan_uplink: the sum is not finite at sample %zu: agent %u's burst "
+                           "reaches %g (samples near the float range)",
+                           i, worst, (double)peak);
+        }
     *t0 = start;
     return AM_OK;
 }

@@ -2,6 +2,7 @@
  * emulated downlink on absolute ticks, agents' channel estimation, precoding and CFO
  * pre-compensation, uplink superposition, the server's receiver; NMSE against the
  * docs/air-interface.md §5 floor (host/net/net.h). Also endpoints helpers. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -182,6 +183,53 @@ AM_TEST(coherent_absolute_ticks, unit)
     AM_CHECK(nmse - flo < 1.5, "gap to the §5 floor %.2f dB", nmse - flo); /* measured 1.05 */
     AM_CHECK(nmse - flo > -0.5, "below the floor by %.2f dB: the floor is wrong", flo - nmse);
     AM_CHECK(worst <= 16, "burst start %lld samples from the schedule", (long long)worst);
+}
+
+/* Agents' bursts are outside input to the chan: one whose samples are finite but near the float
+ * range overflows the emulator's sum; net_chan_uplink refuses it (AM_EFORMAT naming the agent,
+ * airmeta chan skips the round) instead of returning a stream the chan's radio refuses (the chan
+ * exited on it). The same round with ordinary bursts is finite. */
+AM_TEST(uplink_huge_burst, unit)
+{
+    const size_t n = 2000;
+    net_chan_cfg cc = {.n_agents = 2,
+                       .nfft = 256,
+                       .n_taps = 4,
+                       .delay_spread = 1.0f,
+                       .max_timing_offset = 8,
+                       .max_cfo = 0.05f,
+                       .snr_db = 20.0f,
+                       .rho = 1.0f,
+                       .max_burst = n,
+                       .seed = 3};
+    net_chan *ch = NULL;
+    AM_REQUIRE_OK(net_chan_create(&cc, &ch));
+    AM_REQUIRE_OK(net_chan_draw(ch));
+    const size_t cap = net_chan_out_len(ch, n);
+    float complex *b0 = malloc(n * sizeof *b0), *b1 = malloc(n * sizeof *b1),
+                  *y = malloc(cap * sizeof *y);
+    AM_REQUIRE(b0 && b1 && y, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        b0[i] = 0.1f * cexpf(I * 0.3f * (float)i);
+        b1[i] = 0.1f * cexpf(-I * 0.2f * (float)i);
+    }
+    const float complex *tx[2] = {b0, b1};
+    size_t ny = 0;
+    int64_t t0 = 0;
+    AM_REQUIRE_OK(net_chan_uplink(ch, tx, n, 5000, 1000, y, cap, &ny, &t0));
+    size_t bad = 0;
+    for (size_t i = 0; i < ny; i++)
+        bad += !isfinite(crealf(y[i])) || !isfinite(cimagf(y[i]));
+    AM_CHECK(ny > n && bad == 0, "ordinary round: %zu of %zu samples not finite", bad, ny);
+    for (size_t i = 0; i < n; i++)
+        b1[i] = FLT_MAX * cexpf(I * 0.7f * (float)i);
+    AM_CHECK(net_chan_uplink(ch, tx, n, 5000, 1000, y, cap, &ny, &t0) == AM_EFORMAT &&
+                 ny == 0 && strstr(am_last_error(), "agent 1's burst reaches 3.40282e+38"),
+             "huge burst: %s", am_last_error());
+    free(b0);
+    free(b1);
+    free(y);
+    net_chan_destroy(ch);
 }
 
 /* A single agent without carrier offsets: the same chain with nothing to pre-compensate. */
