@@ -401,6 +401,26 @@ AM_TEST(agent_cal_and_carry, unit)
     const float big[2] = {10.0f, 0.0f};
     memcpy(cb + n - 8, big, 8);
     AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "|A| = 10 taken");
+    /* a hostile --state carry (its file CRC made right): the tracker's count or head beyond its
+     * window, a NaN offset in a full window, a NaN correction; each refused, b keeps its state */
+    const uint32_t len = (uint32_t)((n - 72) / 8); /* u32 n, u32 head, f64 c[len], f32 A[8][2] */
+    const uint32_t hdr[4][2] = {{len + 1, 0}, {len, len}, {2, 1}, {len, 0}};
+    for (int i = 0; i < 5; i++) {
+        memcpy(cb, ca, n);
+        if (i < 4)
+            memcpy(cb, hdr[i], 8);
+        const double nan_d = NAN;
+        const float nan_f = NAN;
+        if (i == 3)
+            memcpy(cb + 8, &nan_d, 8);
+        if (i == 4)
+            memcpy(cb + n - 64, &nan_f, 4);
+        AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT &&
+                     strstr(am_last_error(), i < 3 ? "tracker" : i == 3 ? "offset" : "A[0]"),
+                 "hostile carry %d taken: %s", i, am_last_error());
+    }
+    net_agent_carry_save(b, cb);
+    AM_CHECK(memcmp(ca, cb, n) == 0, "a refused carry changed the agent's state");
     c.mu = 1.5f;
     AM_CHECK(net_agent_cal(a, &c) == AM_EFORMAT, "mu 1.5 taken");
     const size_t l0 = net_agent_burst_len(a);
