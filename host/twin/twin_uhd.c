@@ -1127,8 +1127,9 @@ uhd_error uhd_rx_streamer_issue_stream_cmd(uhd_rx_streamer_handle s, const uhd_s
     s->seq_lose = u->cfg.rx_seq && s->nstreams % u->cfg.rx_seq == 0 &&
                   (n == 0 || n > 2 * (int64_t)s->spp);
     s->seq_gone = 0;
-    if (u->imp)
-        phy_impair_start_at(u->imp, PHY_IMPAIR_RX, (uint64_t)rep.a);
+    if (u->imp) /* the sample stamped dev_of(rep.a) is taken at air time raw_of(rep.a) / sfo */
+        phy_impair_start_frac(u->imp, PHY_IMPAIR_RX, (uint64_t)rep.a,
+                              (double)raw_of(u, rep.a) / u->sfo - (double)rep.a);
     return ok();
 }
 
@@ -1273,7 +1274,8 @@ uhd_error uhd_rx_streamer_recv(uhd_rx_streamer_handle s,
         s->out_idx = 0;
         s->first = 1;
         if (u->imp)
-            phy_impair_start_at(u->imp, PHY_IMPAIR_RX, (uint64_t)s->ovf_at);
+            phy_impair_start_frac(u->imp, PHY_IMPAIR_RX, (uint64_t)s->ovf_at,
+                                  (double)raw_of(u, s->ovf_at) / u->sfo - (double)s->ovf_at);
         md->ec = UHD_RX_METADATA_ERROR_CODE_OVERFLOW;
         return ok();
     }
@@ -1450,6 +1452,7 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
     }
     /* where it goes on the air (-1: now) */
     int64_t at = -1, T = 0;
+    double frac = 0.0; /* the burst's first DAC sample is this many of them before air tick at */
     uhd_error e0 = air_now(u, &T);
     if (e0 != UHD_ERROR_NONE)
         return e0;
@@ -1462,11 +1465,17 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
     if (s->has_time) {
         apply_pending(u, T);
         at = air_of_dev(u, s->dtick);
-        if (at < 0)
+        /* the device tick falls between air ticks: air time (dtick - off) / sfo exactly */
+        frac = ((double)at - (double)(s->dtick - u->off) / u->sfo) * u->sfo;
+        if (at < 0) {
             at = 0;
+            frac = 0.0;
+        }
         /* fault: the host handed this burst to the device after its time (a late first packet) */
-        if (u->cfg.late && ++s->ntimed % u->cfg.late == 0 && at >= T)
+        if (u->cfg.late && ++s->ntimed % u->cfg.late == 0 && at >= T) {
             at = T > 0 ? T - 1 : 0;
+            frac = 0.0;
+        }
     }
     for (size_t i = 0; i < n; i++)
         s->burst[i] = clip1(crealf(s->burst[i])) + I * clip1(cimagf(s->burst[i]));
@@ -1479,7 +1488,7 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         if (!grow(&s->work, &s->wcap, cap))
             return err(UHD_ERROR_UNKNOWN, "twin: out of memory");
         /* the LO's carrier term runs on the air's time line (continuous across bursts) */
-        phy_impair_start_at(u->imp, PHY_IMPAIR_TX, (uint64_t)(at >= 0 ? at : T));
+        phy_impair_start_frac(u->imp, PHY_IMPAIR_TX, (uint64_t)(at >= 0 ? at : T), frac);
         size_t a = 0, b = 0;
         if (phy_impair_execute(u->imp, PHY_IMPAIR_TX, s->burst, n, s->work, cap, &a) != AM_OK)
             return err(UHD_ERROR_RUNTIME, "twin: %s", am_last_error());

@@ -24,6 +24,7 @@
 typedef struct imp_dir {
     int interp;          /* interpolating (clock offset, delay or ripple) */
     double a, b;         /* read position of output k: k a + b (input samples) */
+    double b0;           /* b at a start without a fractional offset (phy_impair_start_frac) */
     double f;            /* carrier offset, cycles per sample (signed for this direction) */
     float phi;           /* LO phase */
     float complex g;     /* chain gain (applied here when not interpolating) */
@@ -267,10 +268,16 @@ void phy_impair_start(phy_impair *q, phy_impair_dir dir)
 
 void phy_impair_start_at(phy_impair *q, phy_impair_dir dir, uint64_t n0)
 {
+    phy_impair_start_frac(q, dir, n0, 0.0);
+}
+
+void phy_impair_start_frac(phy_impair *q, phy_impair_dir dir, uint64_t n0, double frac)
+{
     if (!q || (dir != PHY_IMPAIR_TX && dir != PHY_IMPAIR_RX))
         return;
     imp_dir *d = &q->d[dir];
     d->n0 = n0;
+    d->b = d->b0 + (d->interp && isfinite(frac) && fabs(frac) <= 1.5 ? frac : 0.0);
     if (d->win)
         windowcf_reset(d->win);
     d->nin = d->nout = 0;
@@ -287,11 +294,11 @@ static void setup_dirs(phy_impair *q, const float *h)
     const double f = c->fc_hz * delta / c->fs_hz;
     imp_dir *t = &q->d[PHY_IMPAIR_TX], *r = &q->d[PHY_IMPAIR_RX];
     t->a = 1.0 + delta;
-    t->b = -(double)q->st.tau;
+    t->b = t->b0 = -(double)q->st.tau;
     t->f = f;
     t->g = q->st.g_tx;
     r->a = 1.0 / (1.0 + delta);
-    r->b = 0.0;
+    r->b = r->b0 = 0.0;
     r->f = f;
     r->g = q->st.g_rx;
     t->interp = delta != 0 || q->st.tau != 0 || c->ripple_db != 0;

@@ -142,6 +142,12 @@ void phy_impair_start(phy_impair *q, phy_impair_dir dir);
  * gap, phy_chan_cfg.ul_tick0). The clock offset, phase noise and the rest start at 0 as with
  * phy_impair_start (the emulator does not accumulate timing or phase noise over the gap). */
 void phy_impair_start_at(phy_impair *q, phy_impair_dir dir, uint64_t n0);
+/* phy_impair_start_at with the read position of the interpolator moved by frac input samples
+ * (|frac| <= 1.5; ignored without interpolation): sample 0 of the output is the input's value at
+ * frac (TX: frac DAC samples into the burst, minus tau; RX: frac air samples after the stream's
+ * first input). For a device whose clock ticks do not fall on the air's grid (host/twin: a burst
+ * timed at a device tick between two air ticks; an RX sample taken between two air ticks). */
+void phy_impair_start_frac(phy_impair *q, phy_impair_dir dir, uint64_t n0, double frac);
 /* RX reference level P_ref (mean power per sample of the wanted input): sets the interferer, DC
  * and ADC levels, like an AGC settled on it. Default 1. AM_EINVAL unless finite > 0. */
 am_status phy_impair_set_rx_level(phy_impair *q, float p_ref);
