@@ -179,10 +179,11 @@ static void state_free(agent_state *s)
 }
 
 /* --state FILE after the checkpoint header (this machine's byte order):
- *   u32 magic 0x53474141 ("AAGS"), u32 version 3, u32 agent id, u32 n,
+ *   u32 magic 0x53474141 ("AAGS"), u32 version 4, u32 agent id, u32 n,
  *   the live state: u32 pending, u32 pend_round, u64 rng[4], f32 m[D], f32 v[D], f32 delivered[D]
  *   (the round in flight, whose verdict is not known yet: resolved by the next MODEL), carry C
- *   (net_agent_carry_save: u32 n, u32 head, f64 tracked offsets[64], f32 A[8][2]),
+ *   (net_agent_carry_save: u32 n, u32 head, f64 tracked offsets[64], the LO tracker of
+ *   docs/air-interface.md §4.2 in 288 bytes, f32 A[8][2]; version 3 had no LO tracker),
  *   then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D], carry C.
  * It is rewritten when a state is kept, when a round's update is made (before its STATUS) and
  * when its burst is made (before it is sent): whatever the server applied before a crash, the
@@ -190,7 +191,7 @@ static void state_free(agent_state *s)
  * the CRC-32 of the id and the run's learner block (WELCOME): another run's or agent's file is
  * refused. */
 #define AGENT_STATE_MAGIC 0x53474141u
-#define AGENT_STATE_VERSION 3u
+#define AGENT_STATE_VERSION 4u
 
 static size_t snap_bytes(const agent_state *s)
 {
@@ -412,6 +413,12 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
                         .cfo_comp = 1,
                         .track = NET_AGENT_TRACK,
                         .link_db = link_db};
+    if (s->air && s->rad) { /* §4.2 "Free-running radios": this radio's own clock and LOs */
+        radio_info ri;
+        radio_get_info(s->rad, &ri);
+        if (ri.rate > 0 && ri.rx_freq > 0)
+            ac.fc_fs = ri.rx_freq / ri.rate;
+    }
     if ((st = net_agent_create(&ac, &s->na)) != AM_OK)
         return st;
     s->blen = net_agent_burst_len(s->na);
@@ -723,7 +730,8 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
         return st;
     state_save(s); /* what the burst delivers, before it is sent */
-    if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick, 1.0)) != AM_OK) {
+    if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick + bi.adv, 1.0)) !=
+        AM_OK) {
         if (!s->o.quiet)
             fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
                     am_last_error());
@@ -736,7 +744,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
                "\n",
                s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
                (double)bi.cfo_used, bi.delta,
-               bi.erased, s->blen, g->tx_tick);
+               bi.erased, s->blen, g->tx_tick + bi.adv);
         fflush(stdout);
     }
     return AM_OK;

@@ -89,7 +89,8 @@ static am_status agent_dsp(net_agent *q)
                               .cfo_comp = cfg->cfo_comp,
                               .phase_only = 0,
                               .cal_slots = cfg->cal_slots,
-                              .mapping = cfg->mapping};
+                              .mapping = cfg->mapping,
+                              .fc_fs = cfg->track ? cfg->fc_fs : 0.0};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
     if (s == AM_OK && (s = ota_agent_set_pilot_level(ag, q->pilot)) != AM_OK)
@@ -221,10 +222,12 @@ am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
     return AM_OK;
 }
 
-/* The carried state: u32 n, u32 head, f64 c[track] (the tracker's ring), f32 A[Q][2]. */
+/* The carried state: u32 n, u32 head, f64 c[track] (the tracker's ring), the LO tracker (§4.2:
+ * u32 lo_n, u32 0, i64 lo_tick, f64 lo_phase, f64 lo_eps, f32 lo_s[J][2]), f32 A[Q][2]. */
+#define NET_CARRY_LO (32 + 8 * (size_t)OTA_AGENT_LO_J)
 size_t net_agent_carry_size(const net_agent *q)
 {
-    return q ? 8 + 8 * (size_t)q->trk.len + 8 * (size_t)PHY_CAL_Q : 0;
+    return q ? 8 + 8 * (size_t)q->trk.len + NET_CARRY_LO + 8 * (size_t)PHY_CAL_Q : 0;
 }
 
 void net_agent_carry_save(const net_agent *q, void *buf)
@@ -234,6 +237,16 @@ void net_agent_carry_save(const net_agent *q, void *buf)
     memcpy(p, h, 8);
     memcpy(p + 8, q->trk.c, 8 * (size_t)q->trk.len);
     p += 8 + 8 * (size_t)q->trk.len;
+    const uint32_t l[2] = {q->trk.lo_n, 0};
+    memcpy(p, l, 8);
+    memcpy(p + 8, &q->trk.lo_tick, 8);
+    memcpy(p + 16, &q->trk.lo_phase, 8);
+    memcpy(p + 24, &q->trk.lo_eps, 8);
+    for (unsigned j = 0; j < OTA_AGENT_LO_J; j++) {
+        const float v[2] = {crealf(q->trk.lo_s[j]), cimagf(q->trk.lo_s[j])};
+        memcpy(p + 32 + 8 * j, v, 8);
+    }
+    p += NET_CARRY_LO;
     for (unsigned i = 0; i < PHY_CAL_Q; i++) {
         const float v[2] = {crealf(q->A[i]), cimagf(q->A[i])};
         memcpy(p + 8 * i, v, 8);
@@ -257,6 +270,26 @@ am_status net_agent_carry_load(net_agent *q, const void *buf)
         if (!isfinite(c[i]) || fabs(c[i]) > 0.5 * q->cfg.nfft)
             return AM_FAIL(AM_EFORMAT, "agent state: tracked offset %g", c[i]);
     p += 8 + 8 * (size_t)len;
+    uint32_t l[2];
+    int64_t lo_tick;
+    double lo_phase, lo_eps;
+    float complex S[OTA_AGENT_LO_J];
+    memcpy(l, p, 8);
+    memcpy(&lo_tick, p + 8, 8);
+    memcpy(&lo_phase, p + 16, 8);
+    memcpy(&lo_eps, p + 24, 8);
+    if (l[1] != 0 || !isfinite(lo_phase) || fabs(lo_phase) > M_PI + 1e-9 || !isfinite(lo_eps) ||
+        fabs(lo_eps) > 1e12)
+        return AM_FAIL(AM_EFORMAT, "agent state: LO tracker phase %g, clock offset %g", lo_phase,
+                       lo_eps);
+    for (unsigned j = 0; j < OTA_AGENT_LO_J; j++) {
+        float v[2];
+        memcpy(v, p + 32 + 8 * j, 8);
+        if (!isfinite(v[0]) || !isfinite(v[1]))
+            return AM_FAIL(AM_EFORMAT, "agent state: LO tracker's channel %u is not finite", j);
+        S[j] = CMPLXF(v[0], v[1]);
+    }
+    p += NET_CARRY_LO;
     float complex A[PHY_CAL_Q];
     for (unsigned i = 0; i < PHY_CAL_Q; i++) {
         float v[2];
@@ -271,6 +304,11 @@ am_status net_agent_carry_load(net_agent *q, const void *buf)
     q->trk.head = h[1];
     memset(q->trk.c, 0, sizeof q->trk.c);
     memcpy(q->trk.c, c, 8 * (size_t)len);
+    q->trk.lo_n = l[0];
+    q->trk.lo_tick = lo_tick;
+    q->trk.lo_phase = lo_phase;
+    q->trk.lo_eps = lo_eps;
+    memcpy(q->trk.lo_s, S, sizeof S);
     memcpy(q->A, A, sizeof A);
     return AM_OK;
 }
@@ -326,6 +364,7 @@ am_status net_agent_beacon(net_agent *q,
     info->snr_db = q->link.snr_db;
     info->erased = q->link.erased;
     info->used = phy_frame_n_used(ota_agent_frame(q->ag));
+    info->adv = q->link.adv;
     return AM_OK;
 }
 

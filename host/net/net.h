@@ -81,6 +81,9 @@ typedef struct net_agent_cfg {
     float link_db;         /* the uplink's gain over the downlink's, dB, from the two radios'
                               levels (net_link_db; docs/air-interface.md §4.1 "Link budget"); 0 =
                               a digital link (the chan path) */
+    double fc_fs;          /* on air (a radio on its own clock): carrier frequency over sample
+                              rate, the LO phase tracker and timing advance of §4.2 ("Free-running
+                              radios", ota_agent_cfg.fc_fs; needs track > 0); 0 = off (the chan) */
 } net_agent_cfg;
 
 /* docs/air-interface.md §4.1 "Link budget": the uplink's gain over the downlink's, dB, for an agent
@@ -99,6 +102,7 @@ typedef struct net_beacon_info {
     float snr_db;    /* beacon SNR estimate */
     unsigned erased; /* used bins truncated (|H|^2 < g_th) */
     unsigned used;   /* used bins (M_used): erased == used is a link too weak for g_th */
+    int64_t adv;     /* the burst goes at tx_tick + adv (§4.2 timing advance; 0 without fc_fs) */
 } net_beacon_info;
 
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);

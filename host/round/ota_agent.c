@@ -157,6 +157,9 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     if (cfg->beacon_reps > PHY_BEACON_MAX_REPS)
         return AM_FAIL(AM_EINVAL, "agent: beacon_reps: %u training blocks is outside 0..%u",
                        cfg->beacon_reps, PHY_BEACON_MAX_REPS);
+    if (!isfinite(cfg->fc_fs) || cfg->fc_fs < 0.0 || cfg->fc_fs > 1e6)
+        return AM_FAIL(AM_EINVAL, "agent: carrier over sample rate %g is outside 0..1e6",
+                       cfg->fc_fs);
     if (cfg->smooth < 1 || cfg->smooth > cfg->nfft / 2)
         return AM_FAIL(AM_EINVAL, "agent: smooth: %u taps is outside 1..M/2 = %u", cfg->smooth,
                        cfg->nfft / 2);
@@ -495,6 +498,74 @@ static void regularise(const ota_agent *q, const float complex *H, double vscale
     }
 }
 
+/* docs/air-interface.md §4.2 "Free-running radios": the clock offset eps predicted at the beacon
+ * tick B from the tracked carrier offset c (one reference clock: the agent's ticks gain
+ * -c / (M fc_fs) per tick on the server's), H' = the estimate referred to the scheduled window
+ * moved by eps (x = a - B - eps) and to the carrier phase at B; the downlink LO phase phi_lo
+ * follows H' from beacon to beacon (the arg of the correlation of the J sub-band sums with the
+ * last beacon's, taken only when it is at least half their norms' product: a channel that
+ * changed tells nothing); then H = H' e^{-j 2 pi i (adv - eps) / M} for the burst sent adv =
+ * round(eps) ticks late. trk is updated (lo_n, lo_tick, lo_eps, lo_phase, lo_s). */
+#define OTA_AGENT_LO_COH 0.5
+/* bin i's signed frequency index (a fractional delay turns bin i by its frequency, not by i) */
+static long sgn_bin(unsigned i, unsigned M)
+{
+    return i < M / 2 ? (long)i : (long)i - (long)M;
+}
+static void lo_track(ota_agent *q,
+                     ota_agent_track *trk,
+                     int64_t B,
+                     double c,
+                     int64_t delta,
+                     double ph_c,
+                     float complex *H,
+                     int64_t *adv,
+                     double *lo_rot)
+{
+    const unsigned M = q->M;
+    double eps = 0.0;
+    if (trk->lo_n > 0)
+        eps = trk->lo_eps - c / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
+    const int64_t n = llround(eps);
+    /* H': window at B + eps */
+    const double x = (double)delta - eps;
+    for (unsigned i = 0; i < M; i++) {
+        const double m = fmod((double)sgn_bin(i, M) * x, (double)M);
+        H[i] *= (float complex)cexp(I * (-ph_c - 2.0 * M_PI * m / (double)M));
+    }
+    float complex S[OTA_AGENT_LO_J];
+    memset(S, 0, sizeof S);
+    for (unsigned u = 0; u < q->nu; u++)
+        S[(size_t)u * OTA_AGENT_LO_J / q->nu] += H[q->ubins[u]];
+    if (trk->lo_n > 0) {
+        double complex z = 0.0;
+        double e0 = 0.0, e1 = 0.0;
+        for (unsigned j = 0; j < OTA_AGENT_LO_J; j++) {
+            z += conj((double complex)trk->lo_s[j]) * (double complex)S[j];
+            e0 += creal(trk->lo_s[j] * conjf(trk->lo_s[j]));
+            e1 += creal(S[j] * conjf(S[j]));
+        }
+        if (cabs(z) >= OTA_AGENT_LO_COH * sqrt(e0 * e1) && cabs(z) > 0.0) {
+            double p = trk->lo_phase + carg(z);
+            p -= 2.0 * M_PI * floor((p + M_PI) / (2.0 * M_PI));
+            trk->lo_phase = p;
+        }
+    }
+    memcpy(trk->lo_s, S, sizeof S);
+    trk->lo_tick = B;
+    trk->lo_eps = eps;
+    if (trk->lo_n < UINT32_MAX)
+        trk->lo_n++;
+    /* the burst's window: adv ticks late, eps expected */
+    const double y = (double)n - eps;
+    for (unsigned i = 0; i < M; i++) {
+        const double m = fmod((double)sgn_bin(i, M) * y, (double)M);
+        H[i] *= (float complex)cexp(I * (-2.0 * M_PI * m / (double)M));
+    }
+    *adv = n;
+    *lo_rot = 2.0 * trk->lo_phase;
+}
+
 am_status ota_agent_beacon(ota_agent *q,
                            const float complex *x,
                            size_t n,
@@ -519,6 +590,13 @@ am_status ota_agent_beacon_track(ota_agent *q,
         return AM_FAIL(AM_EINVAL, "ota_agent_beacon: NULL argument");
     memset(link, 0, sizeof *link);
     const unsigned M = q->M;
+    /* §4.2 free-running radios: the beacon is looked for where the predicted clock offset puts it */
+    const int lo_on = q->cfg.fc_fs > 0.0 && q->cfg.cfo_comp && trk;
+    int64_t n_pred = 0;
+    if (lo_on && trk->lo_n > 0) {
+        const double rate = -ota_agent_track_value(trk) / ((double)M * q->cfg.fc_fs);
+        n_pred = llround(trk->lo_eps + rate * (double)(sc->beacon - trk->lo_tick));
+    }
     phy_beacon_rx_reset(q->brx);
     size_t pos = 0;
     int found = 0;
@@ -531,7 +609,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
             return am_error_wrap(s, "beacon");
         pos += used;
         const int64_t first = t0 + (int64_t)est.start;
-        if (found && (first < sc->lo || first > sc->hi))
+        if (found && (first < sc->lo + n_pred || first > sc->hi + n_pred))
             found = 0; /* not the scheduled beacon: keep listening */
         if (!found && used == 0)
             break;
@@ -572,11 +650,17 @@ am_status ota_agent_beacon_track(ota_agent *q,
     /* docs/air-interface.md §6: refer the estimate (window reference a) to the scheduled window */
     const int64_t a = t0 + (int64_t)ia, delta = a - sc->beacon;
     const double ph_c = fmod(2.0 * M_PI * c * (double)(a - sc->phase_ref) / (double)M, 2.0 * M_PI);
-    for (unsigned i = 0; i < M; i++) {
-        /* reduce i * delta mod M first so the angle stays exact */
-        int64_t m = ((int64_t)i * delta) % (int64_t)M;
-        double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
-        H[i] *= (float complex)cexp(I * ang);
+    int64_t adv = 0;
+    double lo_rot = 0.0;
+    if (!lo_on) {
+        for (unsigned i = 0; i < M; i++) {
+            /* reduce i * delta mod M first so the angle stays exact */
+            int64_t m = ((int64_t)i * delta) % (int64_t)M;
+            double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
+            H[i] *= (float complex)cexp(I * ang);
+        }
+    } else {
+        lo_track(q, trk, sc->beacon, c, delta, ph_c, H, &adv, &lo_rot);
     }
     /* §4.1 "Link budget": the uplink's gain, in the server's received power, from the downlink's */
     double vscale = 1.0;
@@ -604,6 +688,8 @@ am_status ota_agent_beacon_track(ota_agent *q,
     link->cfo_used = !q->cfg.cfo_comp ? 0.0 : trk ? c : (double)link->cfo;
     link->snr_db = snr_db;
     link->erased = erased;
+    link->adv = adv;
+    link->lo_rot = lo_rot;
     return AM_OK;
 }
 
@@ -649,8 +735,13 @@ am_status ota_agent_burst_range(ota_agent *q,
         /* the uplink offset is minus the downlink one; the agent's oscillator turns each sample at
          * its transmit tick, counted from the channel's phase reference (§4.2) */
         const double c = link->cfo_used;
-        const double ph = (double)t; /* the agent's transmit tick (§4.2): no delay in it */
-        phy_rotate_from(out, n, c, q->M, fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI), u0);
+        /* the agent's transmit tick (§4.2): no delay in it; with fc_fs the burst goes adv ticks
+         * later and carries 2 phi_lo more (both 0 otherwise: the same bytes) */
+        const double ph = (double)t + (double)link->adv;
+        double ph0 = fmod(2.0 * M_PI * c * ph / (double)q->M, 2.0 * M_PI);
+        if (link->lo_rot != 0.0)
+            ph0 = fmod(ph0 + link->lo_rot, 2.0 * M_PI);
+        phy_rotate_from(out, n, c, q->M, ph0, u0);
     }
     return AM_OK;
 }

@@ -56,6 +56,12 @@ typedef struct ota_agent_cfg {
     phy_mapping mapping;   /* payload mapping (§3; 0 = complex, the real mapping §3.3) */
     unsigned beacon_reps;  /* training blocks the beacon carries after S0a|S0b|S1 (§6.1),
                               0..PHY_BEACON_MAX_REPS; ota_agent_set_beacon_reps changes it */
+    double fc_fs;          /* a radio on its own free-running clock over a static air: its carrier
+                              frequency over its sample rate (> 0, with cfo_comp and a tracker:
+                              the LO phase tracker and the timing advance of docs/air-interface.md
+                              §4.2 "Free-running radios"); 0: off (the emulators, whose carrier
+                              phasors restart at each beacon tick and whose agents keep the
+                              server's ticks) */
 } ota_agent_cfg;
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */
@@ -85,6 +91,9 @@ typedef struct ota_agent_link {
     unsigned erased; /* used bins truncated by the precoder */
     unsigned cal_slot; /* with cal_slots: the agent's slot (< cal_slots; set by the caller after
                           the beacon, which clears it) */
+    int64_t adv;       /* with fc_fs: the burst goes adv ticks after its scheduled tick (the
+                          timing advance, §4.2: round of the predicted clock offset); else 0 */
+    double lo_rot;     /* with fc_fs: the burst's extra pre-rotation 2 phi_lo, rad (§4.2); else 0 */
 } ota_agent_link;
 
 /* Carrier-offset tracking across rounds (docs/air-interface.md §4.2): the agent's oscillator
@@ -98,11 +107,19 @@ typedef struct ota_agent_link {
  * resumed from a checkpoint rebuilds it bit for bit by replaying len beacons, host/round/agg_iq.c).
  * len = 1: each beacon's own estimate. Caller-owned, one per agent (plain data, no allocation). */
 #define OTA_AGENT_TRACK_MAX 256u
+#define OTA_AGENT_LO_J 32u /* sub-bands of the LO phase tracker's channel summary (§4.2) */
 typedef struct ota_agent_track {
     unsigned len;                  /* window, 1..OTA_AGENT_TRACK_MAX */
     unsigned n;                    /* estimates held, <= len */
     unsigned head;                 /* the slot the next estimate goes to */
     double c[OTA_AGENT_TRACK_MAX]; /* the last n estimates, spacings (ring) */
+    /* free-running radios (ota_agent_cfg.fc_fs > 0; docs/air-interface.md §4.2): */
+    unsigned lo_n;   /* beacons found so far (0: the next is the time line's origin) */
+    int64_t lo_tick; /* the last one's scheduled tick B */
+    double lo_phase; /* phi_lo: the downlink LO phase at B since the first beacon, rad, [-pi, pi) */
+    double lo_eps;   /* the predicted clock offset at B (agent's ticks minus the server's, since
+                        the first beacon), ticks */
+    float complex lo_s[OTA_AGENT_LO_J]; /* the last beacon's channel H' summed over J sub-bands */
 } ota_agent_track;
 
 /* Empty window of len estimates (clamped to 1..OTA_AGENT_TRACK_MAX). */

@@ -13,6 +13,14 @@
 # round, mean +9.55 dB; asserted > +4 dB), so the test can fail. Also: config.json records the
 # radio (backend, arguments, device, gains, time source) and calibration, and the server evaluates
 # new agents at eval rounds as sim does.
+# b210-free (free-running oscillators: every radio's LO phase, sample clock and time register run
+# on its own reference, ±2 ppm), calibrated, 50 rounds: the agents' LO phase tracker and timing
+# advance (docs/air-interface.md §4.2 "Free-running radios") keep every round decoded with the 3
+# agents heard and applied, mean NMSE / floor within 3 dB (issue 11; measured +0.96 and +1.83 dB
+# in two runs: round 1, before any feedback, up to +14.6 dB, rounds 2-50 -1.5..+1.0 dB; the air's
+# absolute ticks follow the host's UTC second, so runs differ a little). Without them (the code before) 18 of
+# 30 rounds were decoded at +9.66 dB: the round-to-round LO phase 4 pi df B and the clocks'
+# drift (0.5 samples a round) went uncorrected.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
@@ -46,6 +54,7 @@ run() {
 
 run cal b210-shared-ref 50
 run nocal b210-shared-ref 20 --cal off
+run free b210-free 50
 python3 - "$out" <<'PY' || fail "metrics"
 import json, math, sys
 d = sys.argv[1]
@@ -53,8 +62,18 @@ def rows(n):
     return [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")]
 def excess(r):
     return 10 * math.log10(r["agg_nmse"] / 10 ** (r["agg_floor_db"] / 10))
-cal, nocal = rows("cal"), rows("nocal")
-assert len(cal) == 50 and len(nocal) == 20, (len(cal), len(nocal))
+cal, nocal, free = rows("cal"), rows("nocal"), rows("free")
+assert len(cal) == 50 and len(nocal) == 20 and len(free) == 50, (len(cal), len(nocal), len(free))
+for r in free:
+    assert r["decoded"], f"free: round {r['round']} not decoded: {r.get('why')}"
+    assert r["heard"] == [0, 1, 2], f"free: round {r['round']} heard {r['heard']}"
+    assert r["agents"] == [0, 1, 2], f"free: round {r['round']} applied {r['agents']}"
+exf = [excess(r) for r in free]
+mf = 10 * math.log10(sum(10 ** (e / 10) for e in exf) / len(exf))
+print("free: per-round excess over the floor, dB:", " ".join(f"{e:+.1f}" for e in exf))
+print(f"free: mean NMSE / floor {mf:+.2f} dB (bound +3; measured +0.96, +1.83)")
+assert mf <= 3.0, f"b210-free calibrated run {mf:+.2f} dB over the floor"
+
 for r in cal:
     assert r["decoded"], f"cal: round {r['round']} not decoded: {r.get('why')}"
     assert r["heard"] == [0, 1, 2], f"cal: round {r['round']} heard {r['heard']}"
@@ -88,8 +107,10 @@ print(f"nocal: mean NMSE / floor {mn:+.2f} dB (asserted > +4; measured +9.55)")
 assert mn > 4.0, f"uncalibrated run only {mn:+.2f} dB over the floor: the test cannot tell"
 PY
 for k in 0 1 2; do
-    grep -q "agent $k: done: 50 rounds, 50 applied, .* heard in 50 of 50 calibrations" \
-        "$out/cal-agent$k.log" || fail "agent $k: not heard or not applied in every round"
+    for n in cal free; do
+        grep -q "agent $k: done: 50 rounds, 50 applied, .* heard in 50 of 50 calibrations" \
+            "$out/$n-agent$k.log" || fail "$n: agent $k: not heard or not applied in every round"
+    done
 done
 if grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$out"/*.log; then
     fail "sanitizer report"

@@ -12,6 +12,7 @@
 #include "phy/beacon.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
+#include "round/ota_agent.h"
 
 typedef struct rx_state {
     float *payload;
@@ -370,7 +371,7 @@ AM_TEST(agent_cal_and_carry, unit)
     AM_REQUIRE_OK(net_agent_create(&ac, &a));
     AM_REQUIRE_OK(net_agent_create(&ac, &b));
     const size_t n = net_agent_carry_size(a);
-    AM_CHECK(n == 8 + 8 * NET_AGENT_TRACK + 8 * 8, "carry size %zu", n);
+    AM_CHECK(n == 8 + 8 * NET_AGENT_TRACK + 32 + 8 * OTA_AGENT_LO_J + 8 * 8, "carry size %zu", n);
     unsigned char *ca = malloc(n), *cb = malloc(n);
     AM_REQUIRE(ca && cb, "alloc");
     float E[16];
@@ -403,7 +404,7 @@ AM_TEST(agent_cal_and_carry, unit)
     AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "|A| = 10 taken");
     /* a hostile --state carry (its file CRC made right): the tracker's count or head beyond its
      * window, a NaN offset in a full window, a NaN correction; each refused, b keeps its state */
-    const uint32_t len = (uint32_t)((n - 72) / 8); /* u32 n, u32 head, f64 c[len], f32 A[8][2] */
+    const uint32_t len = NET_AGENT_TRACK; /* u32 n, u32 head, f64 c[len], LO tracker, f32 A[8][2] */
     const uint32_t hdr[4][2] = {{len + 1, 0}, {len, len}, {2, 1}, {len, 0}};
     for (int i = 0; i < 5; i++) {
         memcpy(cb, ca, n);
@@ -421,6 +422,16 @@ AM_TEST(agent_cal_and_carry, unit)
     }
     net_agent_carry_save(b, cb);
     AM_CHECK(memcmp(ca, cb, n) == 0, "a refused carry changed the agent's state");
+    /* the LO tracker's block (before A): a phase beyond pi, a NaN in its channel are refused */
+    const size_t lo = 8 + 8 * NET_AGENT_TRACK;
+    memcpy(cb, ca, n);
+    const double ph = 4.0;
+    memcpy(cb + lo + 16, &ph, 8);
+    AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "LO phase 4 rad taken");
+    memcpy(cb, ca, n);
+    const float nan2[2] = {NAN, 0.0f};
+    memcpy(cb + lo + 32 + 8, nan2, 8);
+    AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "a NaN in the LO tracker's channel taken");
     c.mu = 1.5f;
     AM_CHECK(net_agent_cal(a, &c) == AM_EFORMAT, "mu 1.5 taken");
     const size_t l0 = net_agent_burst_len(a);
