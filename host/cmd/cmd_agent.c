@@ -183,7 +183,7 @@ static void state_free(agent_state *s)
  *   the live state: u32 pending, u32 pend_round, u64 rng[4], f32 m[D], f32 v[D], f32 delivered[D]
  *   (the round in flight, whose verdict is not known yet: resolved by the next MODEL), carry C
  *   (net_agent_carry_save: u32 n, u32 head, f64 tracked offsets[64], the LO tracker of
- *   docs/air-interface.md §4.2 in 288 bytes, f32 A[8][2]; version 3 had no LO tracker),
+ *   docs/air-interface.md §4.2 in 296 bytes, f32 A[8][2]; version 3 had no LO tracker),
  *   then n kept states: u32 round, u32 0, u64 rng[4], f32 m[D], carry C.
  * It is rewritten when a state is kept, when a round's update is made (before its STATUS) and
  * when its burst is made (before it is sent): whatever the server applied before a crash, the

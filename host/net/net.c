@@ -223,8 +223,9 @@ am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
 }
 
 /* The carried state: u32 n, u32 head, f64 c[track] (the tracker's ring), the LO tracker (§4.2:
- * u32 lo_n, u32 0, i64 lo_tick, f64 lo_phase, f64 lo_eps, f32 lo_s[J][2]), f32 A[Q][2]. */
-#define NET_CARRY_LO (32 + 8 * (size_t)OTA_AGENT_LO_J)
+ * u32 lo_n, u32 lo_cn, i64 lo_tick, f64 lo_phase, f64 lo_eps, f64 lo_c, f32 lo_s[J][2]),
+ * f32 A[Q][2]. */
+#define NET_CARRY_LO (40 + 8 * (size_t)OTA_AGENT_LO_J)
 size_t net_agent_carry_size(const net_agent *q)
 {
     return q ? 8 + 8 * (size_t)q->trk.len + NET_CARRY_LO + 8 * (size_t)PHY_CAL_Q : 0;
@@ -237,14 +238,15 @@ void net_agent_carry_save(const net_agent *q, void *buf)
     memcpy(p, h, 8);
     memcpy(p + 8, q->trk.c, 8 * (size_t)q->trk.len);
     p += 8 + 8 * (size_t)q->trk.len;
-    const uint32_t l[2] = {q->trk.lo_n, 0};
+    const uint32_t l[2] = {q->trk.lo_n, q->trk.lo_cn};
     memcpy(p, l, 8);
     memcpy(p + 8, &q->trk.lo_tick, 8);
     memcpy(p + 16, &q->trk.lo_phase, 8);
     memcpy(p + 24, &q->trk.lo_eps, 8);
+    memcpy(p + 32, &q->trk.lo_c, 8);
     for (unsigned j = 0; j < OTA_AGENT_LO_J; j++) {
         const float v[2] = {crealf(q->trk.lo_s[j]), cimagf(q->trk.lo_s[j])};
-        memcpy(p + 32 + 8 * j, v, 8);
+        memcpy(p + 40 + 8 * j, v, 8);
     }
     p += NET_CARRY_LO;
     for (unsigned i = 0; i < PHY_CAL_Q; i++) {
@@ -272,19 +274,20 @@ am_status net_agent_carry_load(net_agent *q, const void *buf)
     p += 8 + 8 * (size_t)len;
     uint32_t l[2];
     int64_t lo_tick;
-    double lo_phase, lo_eps;
+    double lo_phase, lo_eps, lo_c;
     float complex S[OTA_AGENT_LO_J];
     memcpy(l, p, 8);
     memcpy(&lo_tick, p + 8, 8);
     memcpy(&lo_phase, p + 16, 8);
     memcpy(&lo_eps, p + 24, 8);
-    if (l[1] != 0 || !isfinite(lo_phase) || fabs(lo_phase) > M_PI + 1e-9 || !isfinite(lo_eps) ||
-        fabs(lo_eps) > 1e12)
-        return AM_FAIL(AM_EFORMAT, "agent state: LO tracker phase %g, clock offset %g", lo_phase,
-                       lo_eps);
+    memcpy(&lo_c, p + 32, 8);
+    if (!isfinite(lo_phase) || fabs(lo_phase) > M_PI + 1e-9 || !isfinite(lo_eps) ||
+        fabs(lo_eps) > 1e12 || !isfinite(lo_c) || fabs(lo_c) > 0.5 * q->cfg.nfft)
+        return AM_FAIL(AM_EFORMAT, "agent state: LO tracker phase %g, clock offset %g, offset %g",
+                       lo_phase, lo_eps, lo_c);
     for (unsigned j = 0; j < OTA_AGENT_LO_J; j++) {
         float v[2];
-        memcpy(v, p + 32 + 8 * j, 8);
+        memcpy(v, p + 40 + 8 * j, 8);
         if (!isfinite(v[0]) || !isfinite(v[1]))
             return AM_FAIL(AM_EFORMAT, "agent state: LO tracker's channel %u is not finite", j);
         S[j] = CMPLXF(v[0], v[1]);
@@ -305,6 +308,8 @@ am_status net_agent_carry_load(net_agent *q, const void *buf)
     memset(q->trk.c, 0, sizeof q->trk.c);
     memcpy(q->trk.c, c, 8 * (size_t)len);
     q->trk.lo_n = l[0];
+    q->trk.lo_cn = l[1];
+    q->trk.lo_c = lo_c;
     q->trk.lo_tick = lo_tick;
     q->trk.lo_phase = lo_phase;
     q->trk.lo_eps = lo_eps;

@@ -507,6 +507,7 @@ static void regularise(const ota_agent *q, const float complex *H, double vscale
  * changed tells nothing); then H = H' e^{-j 2 pi i (adv - eps) / M} for the burst sent adv =
  * round(eps) ticks late. trk is updated (lo_n, lo_tick, lo_eps, lo_phase, lo_s). */
 #define OTA_AGENT_LO_COH 0.5
+#define OTA_AGENT_LO_AVG 16u
 /* bin i's signed frequency index (a fractional delay turns bin i by its frequency, not by i) */
 static long sgn_bin(unsigned i, unsigned M)
 {
@@ -520,12 +521,14 @@ static void lo_track(ota_agent *q,
                      double ph_c,
                      float complex *H,
                      int64_t *adv,
-                     double *lo_rot)
+                     double *lo_rot,
+                     double *lo_c)
 {
     const unsigned M = q->M;
     double eps = 0.0;
+    const double cr = trk->lo_cn > 0 ? trk->lo_c : c; /* the best offset known before this beacon */
     if (trk->lo_n > 0)
-        eps = trk->lo_eps - c / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
+        eps = trk->lo_eps - cr / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
     const int64_t n = llround(eps);
     /* H': window at B + eps */
     const double x = (double)delta - eps;
@@ -545,10 +548,19 @@ static void lo_track(ota_agent *q,
             e0 += creal(trk->lo_s[j] * conjf(trk->lo_s[j]));
             e1 += creal(S[j] * conjf(S[j]));
         }
-        if (cabs(z) >= OTA_AGENT_LO_COH * sqrt(e0 * e1) && cabs(z) > 0.0) {
+        if (cabs(z) >= OTA_AGENT_LO_COH * sqrt(e0 * e1) && cabs(z) > 0.0 && B > trk->lo_tick) {
             double p = trk->lo_phase + carg(z);
             p -= 2.0 * M_PI * floor((p + M_PI) / (2.0 * M_PI));
             trk->lo_phase = p;
+            /* the step's offset: arg z is 2 pi c (B - B_p) / M up to turns, resolved by cr */
+            const double w = 2.0 * M_PI * (double)(B - trk->lo_tick) / (double)M;
+            double r = carg(z) - fmod(cr * w, 2.0 * M_PI);
+            r -= 2.0 * M_PI * floor((r + M_PI) / (2.0 * M_PI));
+            const double cm = cr + r / w;
+            const unsigned k = trk->lo_cn < OTA_AGENT_LO_AVG ? trk->lo_cn + 1 : OTA_AGENT_LO_AVG;
+            trk->lo_c = trk->lo_cn > 0 ? trk->lo_c + (cm - trk->lo_c) / (double)k : cm;
+            if (trk->lo_cn < UINT32_MAX)
+                trk->lo_cn++;
         }
     }
     memcpy(trk->lo_s, S, sizeof S);
@@ -564,6 +576,7 @@ static void lo_track(ota_agent *q,
     }
     *adv = n;
     *lo_rot = 2.0 * trk->lo_phase;
+    *lo_c = trk->lo_cn > 0 ? trk->lo_c : c;
 }
 
 am_status ota_agent_beacon(ota_agent *q,
@@ -594,7 +607,8 @@ am_status ota_agent_beacon_track(ota_agent *q,
     const int lo_on = q->cfg.fc_fs > 0.0 && q->cfg.cfo_comp && trk;
     int64_t n_pred = 0;
     if (lo_on && trk->lo_n > 0) {
-        const double rate = -ota_agent_track_value(trk) / ((double)M * q->cfg.fc_fs);
+        const double cr = trk->lo_cn > 0 ? trk->lo_c : ota_agent_track_value(trk);
+        const double rate = -cr / ((double)M * q->cfg.fc_fs);
         n_pred = llround(trk->lo_eps + rate * (double)(sc->beacon - trk->lo_tick));
     }
     phy_beacon_rx_reset(q->brx);
@@ -651,7 +665,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
     const int64_t a = t0 + (int64_t)ia, delta = a - sc->beacon;
     const double ph_c = fmod(2.0 * M_PI * c * (double)(a - sc->phase_ref) / (double)M, 2.0 * M_PI);
     int64_t adv = 0;
-    double lo_rot = 0.0;
+    double lo_rot = 0.0, lo_c = 0.0;
     if (!lo_on) {
         for (unsigned i = 0; i < M; i++) {
             /* reduce i * delta mod M first so the angle stays exact */
@@ -660,7 +674,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
             H[i] *= (float complex)cexp(I * ang);
         }
     } else {
-        lo_track(q, trk, sc->beacon, c, delta, ph_c, H, &adv, &lo_rot);
+        lo_track(q, trk, sc->beacon, c, delta, ph_c, H, &adv, &lo_rot, &lo_c);
     }
     /* §4.1 "Link budget": the uplink's gain, in the server's received power, from the downlink's */
     double vscale = 1.0;
@@ -690,6 +704,7 @@ am_status ota_agent_beacon_track(ota_agent *q,
     link->erased = erased;
     link->adv = adv;
     link->lo_rot = lo_rot;
+    link->lo_c = lo_c;
     return AM_OK;
 }
 
@@ -734,7 +749,8 @@ am_status ota_agent_burst_range(ota_agent *q,
     if (q->cfg.cfo_comp) {
         /* the uplink offset is minus the downlink one; the agent's oscillator turns each sample at
          * its transmit tick, counted from the channel's phase reference (§4.2) */
-        const double c = link->cfo_used;
+        /* free-running radios: the offset of the LO phase's steps (§4.2) */
+        const double c = link->lo_c != 0.0 ? link->lo_c : link->cfo_used;
         /* the agent's transmit tick (§4.2): no delay in it; with fc_fs the burst goes adv ticks
          * later and carries 2 phi_lo more (both 0 otherwise: the same bytes) */
         const double ph = (double)t + (double)link->adv;

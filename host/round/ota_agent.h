@@ -94,6 +94,8 @@ typedef struct ota_agent_link {
     int64_t adv;       /* with fc_fs: the burst goes adv ticks after its scheduled tick (the
                           timing advance, §4.2: round of the predicted clock offset); else 0 */
     double lo_rot;     /* with fc_fs: the burst's extra pre-rotation 2 phi_lo, rad (§4.2); else 0 */
+    double lo_c;       /* with fc_fs: the offset the burst's pre-rotation runs at (the LO phase's
+                          steps' offset once measured, else cfo_used); else 0 */
 } ota_agent_link;
 
 /* Carrier-offset tracking across rounds (docs/air-interface.md §4.2): the agent's oscillator
@@ -119,6 +121,8 @@ typedef struct ota_agent_track {
     double lo_phase; /* phi_lo: the downlink LO phase at B since the first beacon, rad, [-pi, pi) */
     double lo_eps;   /* the predicted clock offset at B (agent's ticks minus the server's, since
                         the first beacon), ticks */
+    double lo_c;     /* the offset measured from the LO phase's steps, spacings (lo_cn > 0) */
+    unsigned lo_cn;  /* steps in lo_c (its average over the last min(lo_cn, 16)) */
     float complex lo_s[OTA_AGENT_LO_J]; /* the last beacon's channel H' summed over J sub-bands */
 } ota_agent_track;
 

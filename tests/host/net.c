@@ -371,7 +371,7 @@ AM_TEST(agent_cal_and_carry, unit)
     AM_REQUIRE_OK(net_agent_create(&ac, &a));
     AM_REQUIRE_OK(net_agent_create(&ac, &b));
     const size_t n = net_agent_carry_size(a);
-    AM_CHECK(n == 8 + 8 * NET_AGENT_TRACK + 32 + 8 * OTA_AGENT_LO_J + 8 * 8, "carry size %zu", n);
+    AM_CHECK(n == 8 + 8 * NET_AGENT_TRACK + 40 + 8 * OTA_AGENT_LO_J + 8 * 8, "carry size %zu", n);
     unsigned char *ca = malloc(n), *cb = malloc(n);
     AM_REQUIRE(ca && cb, "alloc");
     float E[16];
@@ -430,7 +430,7 @@ AM_TEST(agent_cal_and_carry, unit)
     AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "LO phase 4 rad taken");
     memcpy(cb, ca, n);
     const float nan2[2] = {NAN, 0.0f};
-    memcpy(cb + lo + 32 + 8, nan2, 8);
+    memcpy(cb + lo + 40 + 8, nan2, 8);
     AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "a NaN in the LO tracker's channel taken");
     c.mu = 1.5f;
     AM_CHECK(net_agent_cal(a, &c) == AM_EFORMAT, "mu 1.5 taken");
