@@ -361,6 +361,8 @@ am_status phy_chan_draw(phy_chan *q)
 {
     if (!q)
         return AM_FAIL(AM_EINVAL, "phy_chan_draw: q is NULL");
+    /* a new round: the radios' Wiener phases start a new time line, as the carrier phasors do */
+    chan_radios_new_timeline(q->radios);
     const phy_chan_cfg *c = &q->cfg;
     unsigned L = c->n_taps;
     for (unsigned k = 0; k < c->n_agents; k++) {

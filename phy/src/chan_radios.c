@@ -93,6 +93,12 @@ void chan_radios_retune(chan_radios *r)
         phy_impair_retune(r->r[i].imp);
 }
 
+void chan_radios_new_timeline(chan_radios *r)
+{
+    for (unsigned i = 0; r && i <= r->K; i++)
+        phy_impair_new_timeline(r->r[i].imp);
+}
+
 unsigned chan_radios_server(const chan_radios *r)
 {
     return r ? r->K : 0;

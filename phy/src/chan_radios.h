@@ -23,6 +23,7 @@ void chan_radios_destroy(chan_radios *r); /* NULL is a no-op */
 void chan_radios_reset(chan_radios *r);
 void chan_radios_reseed(chan_radios *r, uint64_t seed); /* noise streams only */
 void chan_radios_retune(chan_radios *r);
+void chan_radios_new_timeline(chan_radios *r); /* every radio's Wiener phase back to 0 */
 unsigned chan_radios_server(const chan_radios *r); /* K */
 const phy_impair *chan_radios_get(const chan_radios *r, unsigned radio);
 

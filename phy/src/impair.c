@@ -32,7 +32,9 @@ typedef struct imp_dir {
     dotprod_cccf *dp;    /* P + 1: liquid's (SIMD) dot product of each phase's coefficients */
     windowcf win;
     am_rng noise;
-    double theta;       /* Wiener phase */
+    double theta;       /* the radio's Wiener phase as this direction runs */
+    double theta0;      /* its value at this direction's last start, at tick n0 (a replay) */
+    int started;        /* theta0 and n0 hold a start of this time line */
     double intf_phase;  /* interferer start phase (RX) */
     uint64_t nin, nout; /* inputs consumed / outputs made since start */
     uint64_t n0;        /* the LO's index of sample 0 (phy_impair_start_at) */
@@ -46,6 +48,12 @@ struct phy_impair {
     double pn_sd, jit_sd; /* phase-noise increment and jitter std, rad */
     float complex mu, nu; /* IQ imbalance */
     float p_ref;
+    /* the radio's one Wiener phase (its reference's noise, common to TX and RX LO): its value
+     * w_theta at tick w_tick, the last sample either direction turned (w_have: since the last
+     * phy_impair_reseed, the time line's start) */
+    double w_theta;
+    uint64_t w_tick;
+    int w_have;
     float complex dc;      /* at p_ref */
     float intf_amp;        /* at p_ref */
     float adc_a, adc_step; /* clip level per rail and step, at p_ref */
@@ -65,7 +73,7 @@ void phy_impair_cfg_default(phy_impair_cfg *cfg)
 /* docs/air-interface.md §11 and docs/impairments.md: the values and their sources */
 static void profile_b210(phy_impair_cfg *c)
 {
-    c->linewidth_hz = 0.002f;    /* shared reference: each synthesiser's own drift (assumption) */
+    c->linewidth_hz = 0.0f;      /* shared reference: its noise turns every radio's LOs alike */
     c->jitter_deg = 0.26f;       /* B2x0 RF spec 1.0 deg rms at 3.5 GHz, scaled to 915 MHz */
     c->lo_phase = 1;             /* AD9361: random LO phase after every tune */
     c->tx_gain_spread_db = 1.0f; /* assumption (no unit-to-unit figure) */
@@ -259,6 +267,18 @@ void phy_impair_reseed(phy_impair *q, uint64_t seed)
         return;
     for (int d = 0; d < 2; d++)
         am_rng_seed2(&q->d[d].noise, seed, 2 + (uint64_t)d);
+    phy_impair_new_timeline(q);
+}
+
+void phy_impair_new_timeline(phy_impair *q)
+{
+    if (!q)
+        return;
+    for (int d = 0; d < 2; d++)
+        q->d[d].started = 0;
+    q->w_theta = 0.0;
+    q->w_tick = 0;
+    q->w_have = 0;
 }
 
 void phy_impair_start(phy_impair *q, phy_impair_dir dir)
@@ -276,12 +296,47 @@ void phy_impair_start_frac(phy_impair *q, phy_impair_dir dir, uint64_t n0, doubl
     if (!q || (dir != PHY_IMPAIR_TX && dir != PHY_IMPAIR_RX))
         return;
     imp_dir *d = &q->d[dir];
+    const uint64_t prev_n0 = d->n0;
     d->n0 = n0;
     d->b = d->b0 + (d->interp && isfinite(frac) && fabs(frac) <= 1.5 ? frac : 0.0);
     if (d->win)
         windowcf_reset(d->win);
     d->nin = d->nout = 0;
+    /* The Wiener phase goes on from where either direction left it (tick w_tick), plus its
+     * increment over the gap to tick n0 - 1 (sample 0 takes the step to n0). A start at or before
+     * w_tick overlaps what was turned (the emulator's schedule puts the uplink on the downlink's
+     * ticks without a gap, and sends one beacon through the server's TX once per agent): it goes
+     * on from the latest start of either direction at or before n0 (the same phase for the same
+     * tick, an increment over the ticks between), else from w_theta. 0 on a new time line. */
     d->theta = 0;
+    if (q->pn_sd > 0 && q->w_have) {
+        if (n0 > q->w_tick) {
+            d->theta = q->w_theta;
+            if (n0 > q->w_tick + 1)
+                d->theta +=
+                    q->pn_sd * sqrt((double)(n0 - 1 - q->w_tick)) * am_rng_normal(&d->noise);
+        } else {
+            const imp_dir *o = &q->d[1 - (int)dir];
+            int have = 0;
+            uint64_t at = 0;
+            double th = q->w_theta;
+            if (d->started && prev_n0 <= n0) {
+                have = 1;
+                at = prev_n0;
+                th = d->theta0;
+            }
+            if (o->started && o->n0 <= n0 && (!have || o->n0 > at)) {
+                have = 1;
+                at = o->n0;
+                th = o->theta0;
+            }
+            d->theta = th;
+            if (have && n0 > at)
+                d->theta += q->pn_sd * sqrt((double)(n0 - at)) * am_rng_normal(&d->noise);
+        }
+    }
+    d->theta0 = d->theta;
+    d->started = 1;
     d->intf_phase = 0;
     if (dir == PHY_IMPAIR_RX && !isinf(q->cfg.intf_dbc))
         d->intf_phase = 2.0 * M_PI * am_rng_uniform(&d->noise);
@@ -442,6 +497,9 @@ static float complex lo_rot(phy_impair *q, imp_dir *d, uint64_t n)
     if (q->pn_sd > 0) {
         d->theta += q->pn_sd * am_rng_normal(&d->noise);
         ph += d->theta;
+        q->w_theta = d->theta;
+        q->w_tick = n + d->n0;
+        q->w_have = 1;
     }
     if (q->jit_sd > 0)
         ph += q->jit_sd * am_rng_normal(&d->noise);

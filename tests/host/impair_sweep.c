@@ -196,7 +196,7 @@ static const sweep SWEEPS[] = {
      s_ppm,
      {0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05},
      0.0020},
-    {"Wiener linewidth, Hz (every LO)", s_lw, {0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30}, 0.033},
+    {"Wiener linewidth, Hz (every radio)", s_lw, {0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30}, 0.033},
     {"white phase jitter, deg rms (every LO)", s_jit, {0.5, 1, 2, 3, 5, 8, 12, 20}, 0.67},
     {"TX chain phase, deg (+-)", s_ph, {0.5, 1, 2, 3, 5, 8, 12, 20}, 2.4},
     {"TX chain gain, dB (+-)", s_gain, {0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8}, 0.28},

@@ -88,7 +88,8 @@ void phy_chan_reset(phy_chan *q);
 void phy_chan_reseed(phy_chan *q, uint64_t seed);
 
 /* New independent realisation of all agents' channels (per round). Agent k's channels come from
- * its own random stream (seed, k), so they do not depend on K. */
+ * its own random stream (seed, k), so they do not depend on K. The radios' Wiener phases start a
+ * new time line (phy_impair_new_timeline), as the round's carrier phasors do. */
 am_status phy_chan_draw(phy_chan *q);
 /* Every radio draws new TX and RX LO phases (a retune; phy_impair_retune). Radios keep their LO
  * phases across phy_chan_draw (a session tunes once); no-op with ideal radios. */

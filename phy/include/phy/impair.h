@@ -22,7 +22,15 @@
  *                                            band-limited interpolation of x (DAC + its filters)
  *   y[n] = u(n (1 + delta) - tau) e^{j (2 pi fc delta n / fs + phi_tx + theta_tx[n])}
  *          with tau the fractional turnaround-timing error (samples, > 0 = late) and
- *          theta[n] = theta[n-1] + N(0, 2 pi linewidth / fs) + white jitter N(0, jitter^2).
+ *          theta[n] = w[n] + white jitter N(0, jitter^2) (each LO its own), w the radio's ONE
+ *          Wiener phase (its reference's noise through both synthesisers, common to TX and RX):
+ *          w[n] = w[n-1] + N(0, 2 pi linewidth / fs) on the ticks n0 + n, continuous over a gap
+ *          from the last tick either direction turned to the next start (an increment
+ *          N(0, 2 pi linewidth gap / fs); a start at or before that tick, an overlap as the
+ *          emulator's schedule without a gap makes, goes on from the latest start of either
+ *          direction at or before it, the same phase at the same tick) and
+ *          restarted at 0 by phy_impair_new_timeline (the emulators' rounds, phy_chan_draw) and
+ *          phy_impair_reseed.
  * RX, input r on the nominal grid (what reaches the antenna, thermal noise included), output:
  *   a[n] = (r[n] + i[n]) e^{-j (2 pi fc delta n / fs + phi_rx + theta_rx[n])}
  *          i = optional interferer, a tone of power P_i at f_i
@@ -61,7 +69,7 @@
  * |--------------------|---------------|----------------|-----------|-----------------------|
  * | fc, fs             | all: 915 MHz  | 1 MS/s         |           | ISM band; §1          |
  * | ppm (+- spread)    | 0             | 0 (shared ref) | 0 +- 2    | B210 TCXO +-2 ppm     |
- * | linewidth_hz       | 0             | 0.002          | 0.017     | TCXO -65 dBc/Hz @1 Hz |
+ * | linewidth_hz       | 0             | 0 (common ref) | 0.017     | TCXO -65 dBc/Hz @1 Hz |
  * |                    |               |                |           |   (10 MHz) +39 dB     |
  * | jitter_deg         | 0             | 0.26 (white)   | 0.26      | B2x0 1.0 deg @3.5 GHz |
  * | lo_phase           | off           | on             | on        | AD9361 per tune       |
@@ -86,7 +94,8 @@ typedef struct phy_impair_cfg {
     double fc_hz;       /* carrier frequency, Hz, >= 0 (ppm -> carrier offset) */
     float ppm;          /* oscillator offset, parts per million, |ppm| <= 100 */
     float ppm_spread;   /* + uniform in [-spread, spread] drawn at create, >= 0 */
-    float linewidth_hz; /* Wiener phase noise of each LO (3 dB linewidth), Hz, >= 0 */
+    float linewidth_hz; /* Wiener phase noise of the radio's reference, common to its TX and RX
+                           LO (3 dB linewidth at fc), Hz, >= 0 */
     float jitter_deg;   /* white phase jitter of each LO, degrees rms, 0..30 */
     int lo_phase;       /* random TX and RX LO phases (redrawn by phy_impair_retune) */
     float tx_gain_db;   /* TX chain gain: tx_gain_db + uniform in [-spread, spread] dB */
@@ -132,15 +141,19 @@ void phy_impair_reset(phy_impair *q);
 /* New random TX and RX LO phases (a tune, AD9361). The hardware draws stay. */
 void phy_impair_retune(phy_impair *q);
 /* Restart the noise stream (phase noise, interferer phase) from (seed, stream): as create would
- * for cfg.seed. Hardware and LO phases stay. */
+ * for cfg.seed, and a new time line (the Wiener phase back to 0). Hardware and LO phases stay. */
 void phy_impair_reseed(phy_impair *q, uint64_t seed);
-/* A new burst (TX) or stream (RX): index n back to 0, interpolator emptied, phase noise back to
- * 0 (the LO phases stay until retune). */
+/* A new time line: the Wiener phase back to 0 at the next start (the emulators' rounds:
+ * phy_chan_draw; also done by phy_impair_reseed). */
+void phy_impair_new_timeline(phy_impair *q);
+/* A new burst (TX) or stream (RX): index n back to 0, interpolator emptied; the Wiener phase
+ * goes on (see the model; the LO phases stay until retune). */
 void phy_impair_start(phy_impair *q, phy_impair_dir dir);
 /* phy_impair_start with the carrier's time line moved: the LO term 2 pi fc delta n / fs runs on
  * n0 + n (sample 0 of the burst or stream is n0 ticks after the LO's origin: a beacon-to-burst
- * gap, phy_chan_cfg.ul_tick0). The clock offset, phase noise and the rest start at 0 as with
- * phy_impair_start (the emulator does not accumulate timing or phase noise over the gap). */
+ * gap, phy_chan_cfg.ul_tick0), and the Wiener phase to n0 with its increment over the gap. The
+ * clock offset's resampling starts at 0 as with phy_impair_start (the emulator does not
+ * accumulate timing over the gap; host/twin gives the fraction, phy_impair_start_frac). */
 void phy_impair_start_at(phy_impair *q, phy_impair_dir dir, uint64_t n0);
 /* phy_impair_start_at with the read position of the interpolator moved by frac input samples
  * (|frac| <= 1.5; ignored without interpolation): sample 0 of the output is the input's value at
