@@ -73,10 +73,14 @@ for r in free:
     assert r["heard"] == [0, 1, 2], f"free: round {r['round']} heard {r['heard']}"
     assert r["agents"] == [0, 1, 2], f"free: round {r['round']} applied {r['agents']}"
 exf = [excess(r) for r in free]
-mf = 10 * math.log10(sum(10 ** (e / 10) for e in exf) / len(exf))
+# round 1 comes before any calibration feedback: its excess is the uncalibrated radios' (their
+# random LO phases on the air's UTC-dependent ticks: +4.7..+17.5 dB over runs), which alone moves
+# a 50-round mean by up to +3 dB; the bound is on rounds 2-50 (measured +0.24 in a run whose
+# 50-round mean was +3.22)
+mf = 10 * math.log10(sum(10 ** (e / 10) for e in exf[1:]) / len(exf[1:]))
 print("free: per-round excess over the floor, dB:", " ".join(f"{e:+.1f}" for e in exf))
-print(f"free: mean NMSE / floor {mf:+.2f} dB (bound +3; measured -0.46..+0.51)")
-assert mf <= 3.0, f"b210-free calibrated run {mf:+.2f} dB over the floor"
+print(f"free: mean NMSE / floor, rounds 2-50, {mf:+.2f} dB (bound +3; measured +0.24, -0.61)")
+assert mf <= 3.0, f"b210-free calibrated rounds 2-50 {mf:+.2f} dB over the floor"
 
 for r in cal:
     assert r["decoded"], f"cal: round {r['round']} not decoded: {r.get('why')}"
