@@ -424,7 +424,8 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->blen = net_agent_burst_len(s->na);
     s->carry_n = net_agent_carry_size(s->na);
     /* the downlink chunk: the beacon plus the emulator's lead, tail and delay spread */
-    s->dl_cap = phy_beacon_len(net_agent_frame(s->na)) + 16 * (size_t)(w->nfft + w->cp) + 4096;
+    s->dl_cap = phy_beacon_len_reps(net_agent_frame(s->na), PHY_BEACON_MAX_REPS) +
+                16 * (size_t)(w->nfft + w->cp) + 4096;
     const size_t D = s->D;
     s->theta = malloc(D * sizeof *s->theta);
     s->u = malloc(D * sizeof *s->u);
@@ -695,9 +696,11 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     size_t got = 0, gaps = 0;
     net_beacon_info bi;
     memset(&bi, 0, sizeof bi);
-    am_status st = net_air_rx_arm(s->rad, s->rate, w0, s->dl_cap);
+    /* the window: the beacon GO announces (§6.1), plus the margin of the chan's chunks */
+    const size_t nw = phy_beacon_len_reps(f, g->beacon_reps) + 16 * (size_t)blk + 4096;
+    am_status st = net_air_rx_arm(s->rad, s->rate, w0, nw);
     if (st == AM_OK)
-        st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, s->dl_cap, s->o.beacon_timeout, 0.05,
+        st = net_air_rx_collect(s->rad, s->rate, w0, s->dl, nw, s->o.beacon_timeout, 0.05,
                                 &got, &gaps);
     if (st == AM_OK && !gaps)
         st = net_agent_beacon(s->na, s->dl, got, w0, g->beacon_tick, g->rho, g->g_th, g->cal_slot,
@@ -761,6 +764,8 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
         cs = net_agent_set_mapping(s->na, (phy_mapping)g->mapping);
     if (cs == AM_OK) /* §2, §9.4: and its pilot level (absent: 1) */
         cs = net_agent_set_pilot_level(s->na, g->pilot_level != 0.0f ? g->pilot_level : 1.0f);
+    if (cs == AM_OK) /* §6.1: the beacon's training blocks */
+        cs = net_agent_set_beacon_reps(s->na, g->beacon_reps);
     if (cs != AM_OK)
         return cs;
     if (net_agent_burst_len(s->na) != s->blen) {

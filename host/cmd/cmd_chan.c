@@ -14,6 +14,7 @@
 #include "net/ctrl.h"
 #include "util/monotime.h"
 #include "net/net.h"
+#include "phy/beacon.h"
 #include "phy/cal.h"
 #include "phy/frame.h"
 #include "radio/radio.h"
@@ -41,7 +42,7 @@ typedef struct chan_state {
     char (*ep)[CHAN_EP_LEN]; /* 2 + 2K endpoints, HELLO order */
     net_chan *nc;
     unsigned M, cp, timing;
-    size_t L, blen, bl, dl_cap, ul_cap;
+    size_t L, blen, bl, bl_max, dl_cap, ul_cap; /* bl: a 3-block beacon; bl_max: the longest */
     size_t b0, bmax; /* bursts without calibration blocks and with one slot per agent (§8.1):
                         a round's PLAN has one of them (blen) */
     float complex *beacon, *dl, *ul;
@@ -157,6 +158,7 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
     s->bmax = s->b0 + (size_t)phy_cal_blocks(phy_frame_n_used(f), s->o.agents, NULL) *
                           phy_frame_block_len(f);
     s->bl = phy_frame_preamble_len(f);
+    s->bl_max = s->bl + (size_t)PHY_BEACON_MAX_REPS * phy_frame_block_len(f);
     phy_frame_destroy(f);
     s->timing = s->o.timing == UINT32_MAX ? s->cp / 4 : s->o.timing;
     if (s->timing + s->o.ch.taps - 1 > s->cp)
@@ -183,10 +185,10 @@ static am_status setup(chan_state *s, const ctrl_welcome *w)
     if ((st = net_chan_create(&cc, &s->nc)) != AM_OK)
         return st;
     s->rho_now = 1.0f;
-    s->dl_cap = net_chan_out_len(s->nc, s->bl);
+    s->dl_cap = net_chan_out_len(s->nc, s->bl_max);
     s->ul_cap = net_chan_out_len(s->nc, s->bmax);
     const unsigned K = s->o.agents;
-    s->beacon = malloc((s->bl + 1) * sizeof *s->beacon);
+    s->beacon = malloc((s->bl_max + 1) * sizeof *s->beacon);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
     s->ul = malloc(s->ul_cap * sizeof *s->ul);
     s->bursts = malloc((size_t)K * (s->bmax + 1) * sizeof *s->bursts); /* rx_exact: n + 1 */
@@ -238,6 +240,14 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
                        "WELCOME's (M %u cp %u burst %zu, or %zu with calibration)",
                        round, p->nfft, p->cp, p->burst_len, s->M, s->cp, s->b0, s->bmax);
     s->blen = (size_t)p->burst_len;
+    /* §9.6: the schedule is T = B + (3 + R) (M + cp) + 4 (M + cp): the beacon's length from it */
+    const int64_t blk = (int64_t)(s->M + s->cp), span = p->tx_tick - p->beacon_tick - 4 * blk;
+    if (span < (int64_t)s->bl || span > (int64_t)s->bl_max || span % blk)
+        return AM_FAIL(AM_EFORMAT,
+                       "PLAN %u: beacon tick %" PRId64 ", transmit tick %" PRId64 ": not a beacon "
+                       "of 3..%u blocks of %" PRId64 " samples followed by 4 blocks (§9.6)",
+                       round, p->beacon_tick, p->tx_tick, 3 + PHY_BEACON_MAX_REPS, blk);
+    const size_t bl = (size_t)span;
     for (uint32_t i = 0; i < p->n; i++)
         if (ctrl_u32_at(p->ids, i) >= K)
             return AM_FAIL(AM_EFORMAT, "PLAN %u: agent %u of %u", round, ctrl_u32_at(p->ids, i), K);
@@ -255,14 +265,14 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
     }
     unsigned late = 0, rejected = 0;
     /* downlink */
-    st = rx_exact(s->hub, s->beacon, s->bl, p->beacon_tick, deadline, 0.05, &late);
+    st = rx_exact(s->hub, s->beacon, bl, p->beacon_tick, deadline, 0.05, &late);
     if (st != AM_OK)
         return am_error_wrap(st, "round %u: beacon from the server", round);
     for (uint32_t i = 0; i < p->n; i++) {
         unsigned k = ctrl_u32_at(p->ids, i);
         size_t ny = 0;
         int64_t t0 = 0;
-        if ((st = net_chan_downlink(s->nc, k, s->beacon, s->bl, p->beacon_tick, s->dl, s->dl_cap,
+        if ((st = net_chan_downlink(s->nc, k, s->beacon, bl, p->beacon_tick, s->dl, s->dl_cap,
                                     &ny, &t0)) != AM_OK)
             return st;
         radio_info info;

@@ -176,8 +176,8 @@ static size_t payload_len(const ctrl_msg *m)
         return MODEL_FIXED + 4 * (size_t)m->u.model.n_prev + 4 * (size_t)m->u.model.dim;
     case CTRL_STATUS:
         return STATUS_FIXED + 4 * (size_t)m->u.status.n_x;
-    case CTRL_GO: /* §9.4: the pilot level follows only when announced */
-        return GO_LEN + (m->u.go.pilot_level != 0.0f ? 4 : 0);
+    case CTRL_GO: /* §9.4: the pilot level, then beacon_reps, follow only when announced */
+        return GO_LEN + (m->u.go.beacon_reps ? 8 : m->u.go.pilot_level != 0.0f ? 4 : 0);
     case CTRL_PLAN:
         return PLAN_FIXED + 4 * (size_t)m->u.plan.n;
     case CTRL_REPORT:
@@ -442,6 +442,9 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return bad(w, "GO: mapping %u (0 complex, 1 real)", g->mapping);
         if (g->pilot_level != 0.0f && !(g->pilot_level > 0.0f && g->pilot_level <= 1.0f))
             return bad(w, "GO: pilot level %g outside (0, 1]", (double)g->pilot_level);
+        if (g->beacon_reps > CTRL_MAX_BEACON_REPS)
+            return bad(w, "GO: %u beacon training blocks (0..%u)", g->beacon_reps,
+                       CTRL_MAX_BEACON_REPS);
         return 1;
     }
     case CTRL_PLAN: {
@@ -624,8 +627,10 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
                       (o->mapping & 1u) << 31); /* u16, u16 (bit 15: mapping) */
         w_i64(&c, o->beacon_tick);
         w_i64(&c, o->tx_tick);
-        if (o->pilot_level != 0.0f)
-            w_f32(&c, o->pilot_level);
+        if (o->pilot_level != 0.0f || o->beacon_reps) /* beacon_reps: after the level (1) */
+            w_f32(&c, o->pilot_level != 0.0f ? o->pilot_level : 1.0f);
+        if (o->beacon_reps)
+            w_u32(&c, o->beacon_reps);
         break;
     }
     case CTRL_PLAN: {
@@ -870,12 +875,15 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->mapping = z >> 31;
         o->beacon_tick = r_i64(&c);
         o->tx_tick = r_i64(&c);
-        if (n == GO_LEN + 4) { /* §9.4: with the pilot level (absent: 1, read as 0) */
+        if (n >= GO_LEN + 4) { /* §9.4: with the pilot level (absent: 1, read as 0) */
             o->pilot_level = r_f32(&c);
             if (!(o->pilot_level > 0.0f && o->pilot_level <= 1.0f))
                 return reject(why, CTRL_REJ_PAYLOAD, "GO: pilot level %g outside (0, 1]",
                               (double)o->pilot_level);
         }
+        /* 40 bytes: beacon_reps, which must then be 1..; else 0 (the exact length is checked
+         * below: a 40-byte GO with 0 needs 36) */
+        o->beacon_reps = n >= GO_LEN + 8 ? r_u32(&c) : 0;
         break;
     }
     case CTRL_PLAN: {

@@ -55,6 +55,8 @@
  *            mapping) | 16 i64 beacon_tick | 24 i64 tx_tick (cal_slots = 0: no calibration
  *            blocks, cal_slot 0; else cal_slot < cal_slots <= CTRL_MAX_AGENTS, §8.1; mapping 0
  *            complex, 1 real, §3.3) [| 32 f32 pilot_level, 0 < a <= 1, §2: absent = 1]
+ *            [| 36 u32 beacon_reps, 1..CTRL_MAX_BEACON_REPS: the beacon's training blocks, §6.1;
+ *            only after pilot_level (1 when not announced); absent = 0]
  *   PLAN     0 f32 eta | 4 f32 rho | 8 u32 nfft | 12 u32 cp | 16 u64 burst_len |
  *            24 i64 beacon_tick | 32 i64 tx_tick | 40 f64 deadline | 48 u32 n | 52 u32 ids[n]
  *   REPORT   0 i64 chunk_tick | 8 u64 chunk_len | 16 u32 late | 20 u32 rejected | 24 u32 n |
@@ -170,10 +172,14 @@ typedef struct ctrl_status {
     const void *x; /* n_x f32 */
 } ctrl_status;
 
+#define CTRL_MAX_BEACON_REPS 16u /* phy/beacon.h PHY_BEACON_MAX_REPS */
+
 typedef struct ctrl_go {
     float eta, rho, g_th;
     uint32_t cal_slot, cal_slots; /* u16 on the wire (§8.1); 0, 0: no calibration */
     uint32_t mapping;             /* 0 complex, 1 real (§3.3): bit 15 of cal_slots' u16 */
+    uint32_t beacon_reps;         /* training blocks after the beacon's preamble (§6.1), 0..
+                                     CTRL_MAX_BEACON_REPS; 0: a GO of 32 bytes, else 36 */
     int64_t beacon_tick, tx_tick;
     float pilot_level;            /* §2's a, 0 < a <= 1, at offset 32 (a 36-byte GO); 0 = absent
                                      (a 32-byte GO): the pilots carry +1 */

@@ -10,6 +10,7 @@
 
 #include "util/monotime.h"
 #include "round/ota_agent.h"
+#include "phy/beacon.h"
 #include "phy/cal.h"
 #include "phy/chan.h"
 
@@ -90,7 +91,8 @@ static am_status agent_dsp(net_agent *q)
                               .phase_only = 0,
                               .cal_slots = cfg->cal_slots,
                               .mapping = cfg->mapping,
-                              .fc_fs = cfg->track ? cfg->fc_fs : 0.0};
+                              .fc_fs = cfg->track ? cfg->fc_fs : 0.0,
+                              .beacon_reps = cfg->beacon_reps};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
     if (s == AM_OK && (s = ota_agent_set_pilot_level(ag, q->pilot)) != AM_OK)
@@ -201,6 +203,16 @@ am_status net_agent_set_pilot_level(net_agent *q, float a)
     am_status s = ota_agent_set_pilot_level(q->ag, a);
     if (s == AM_OK)
         q->pilot = a;
+    return s;
+}
+
+am_status net_agent_set_beacon_reps(net_agent *q, unsigned reps)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_beacon_reps: NULL");
+    am_status s = ota_agent_set_beacon_reps(q->ag, reps);
+    if (s == AM_OK)
+        q->cfg.beacon_reps = reps;
     return s;
 }
 
@@ -471,7 +483,8 @@ am_status net_chan_create(const net_chan_cfg *cfg, net_chan **out)
     }
     /* noise before and after (the detectors need history, agg_iq's choice): 2 blocks each */
     q->lead = q->tail = 2 * (size_t)(cc.nfft + cc.cp_len);
-    size_t beacon = 3 * (size_t)(cc.nfft + cc.cp_len);
+    /* the longest beacon (§6.1: PHY_BEACON_MAX_REPS training blocks) */
+    size_t beacon = (3 + (size_t)PHY_BEACON_MAX_REPS) * (cc.nfft + cc.cp_len);
     q->max_in = cfg->max_burst > beacon ? cfg->max_burst : beacon;
     q->rot = malloc((size_t)cfg->n_agents * q->max_in * sizeof *q->rot);
     q->ptrs = calloc(cfg->n_agents, sizeof *q->ptrs);

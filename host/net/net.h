@@ -78,6 +78,8 @@ typedef struct net_agent_cfg {
                               none); changed by net_agent_set_slots */
     phy_mapping mapping;   /* payload mapping (docs/air-interface.md §3.3; 0 = complex); changed
                               by net_agent_set_mapping */
+    unsigned beacon_reps;  /* training blocks of the beacon (§6.1, GO's beacon_reps); changed by
+                              net_agent_set_beacon_reps */
     float link_db;         /* the uplink's gain over the downlink's, dB, from the two radios'
                               levels (net_link_db; docs/air-interface.md §4.1 "Link budget"); 0 =
                               a digital link (the chan path) */
@@ -144,6 +146,11 @@ am_status net_agent_set_mapping(net_agent *q, phy_mapping m);
 /* The bursts from now on carry their pilots at level a (GO's, docs/air-interface.md §2, §9.4; 1
  * at create), kept when the DSP object is made again. AM_EINVAL unless 0 < a <= 1. */
 am_status net_agent_set_pilot_level(net_agent *q, float a);
+
+/* The beacons from now on carry `reps` training blocks (GO's beacon_reps, docs/air-interface.md
+ * §6.1, §9.4): the channel estimate's weights follow (§6.2); the tracker, A and the burst are
+ * kept. AM_EINVAL beyond PHY_BEACON_MAX_REPS. */
+am_status net_agent_set_beacon_reps(net_agent *q, unsigned reps);
 
 /* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] E[q]^(-mu), |A| clipped to
  * [1/4, 4] (phy_cal_update); not heard: A unchanged. AM_EFORMAT for q != PHY_CAL_Q or mu outside

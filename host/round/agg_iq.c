@@ -164,7 +164,7 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->cfo_comp = -1;
     cfg->track = 64;
     cfg->gap = 0;
-    cfg->beacon_reps = 0;
+    cfg->beacon_reps = 16;
     cfg->cal = -1;
     cfg->smooth = 0;
     cfg->threads = 2;

@@ -62,7 +62,8 @@ typedef struct agg_iq_cfg {
                                 start at tick 0). phy_chan_cfg.ul_tick0. */
     unsigned beacon_reps;    /* training blocks the server's beacon carries after S0a|S0b|S1
                                 (docs/air-interface.md §6.1), 0..PHY_BEACON_MAX_REPS (16); the
-                                agents combine them into their channel estimate (§6.2) */
+                                agents combine them into their channel estimate (§6.2); default
+                                16, as `airmeta server`'s */
     unsigned smooth;         /* agents' channel-estimate smoothing: least-squares fit of the used
                                 bins by impulse-response lags -2 .. smooth-1 after the detected first
                                 path; 0 = the system's designed channel length plus a margin for the
@@ -103,7 +104,8 @@ typedef struct agg_iq_cfg {
 } agg_iq_cfg;
 
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
- * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, cal -1 (auto), cal_mu 0 (0.1),
+ * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, beacon_reps 16, cal -1 (auto),
+ * cal_mu 0 (0.1),
  * smooth 0 (auto), 2 threads, seed 1, no radio, no capture, fail_on_miss 0. */
 void agg_iq_cfg_default(agg_iq_cfg *cfg);
 

@@ -560,6 +560,7 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
                        .g_th = (float)s->o.air.g_th,
                        .cal_slots = s->rs.slots,
                        .mapping = (uint32_t)s->map,
+                       .beacon_reps = s->o.beacon_reps,
                        .beacon_tick = B,
                        .tx_tick = T,
                        .pilot_level = s->pilot != 1.0f ? s->pilot : 0.0f};
@@ -1389,6 +1390,7 @@ void server_defaults(server_opts *o)
                        .cal = "auto",
                        .mapping = FLAGS_MAPPING_DEFAULT,
                        .gain_pool = 3, /* docs/air-interface.md §5.2 */
+                       .beacon_reps = SERVER_BEACON_REPS,
                        .radio = {.name = "zmq"}};
     flags_task_defaults(&o->task);
     flags_learner_defaults(&o->learn);
@@ -1447,6 +1449,11 @@ size_t server_table(server_opts *o, cli_opt *t)
     n += flags_radio_table(&o->radio, t + n, "zmq|uhd",
                            "data plane: zmq (IQ through `airmeta chan`) or uhd (on air: this "
                            "host's USRP B210 sends the beacon and receives the sum; no chan)");
+    PUT("--beacon-reps", CLI_UINT, &o->beacon_reps,
+        "training blocks (copies of S1) the beacon carries after its preamble, announced in GO: "
+        "the agents' channel estimate averages them (docs/air-interface.md §6.1; default 0, "
+        "the three-block beacon; sim's emulated agents get 16)",
+        0, PHY_BEACON_MAX_REPS, NULL);
     PUT("--gain-pool", CLI_UINT, &o->gain_pool,
         "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
         "phy/ota_rx.h; default 3, docs/air-interface.md §5.2)",
@@ -1605,7 +1612,7 @@ static am_status make_receiver(srv *s)
     s->blen = phy_frame_burst_len(s->frame, phy_mapping_span(s->map, s->D)) +
               (size_t)phy_cal_blocks(phy_frame_n_used(s->frame), s->rs.slots, NULL) *
                   phy_frame_block_len(s->frame);
-    s->bl = phy_beacon_len(s->frame);
+    s->bl = phy_beacon_len_reps(s->frame, o->beacon_reps);
     const int64_t blk = (int64_t)(s->M + s->cp);
     s->gap = (int64_t)s->bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
     s->slot = (int64_t)1 << 20;        /* ~1 s at 1 MS/s; rounds never overlap in ticks */
@@ -1658,7 +1665,7 @@ static am_status make_buffers(srv *s)
         !s->chunk || !s->ids || !s->peaks || !s->inc || !s->prev || !s->applied || !s->nh ||
         (s->o.report_x && !s->xs))
         return AM_FAIL(AM_ENOMEM, "server: buffers for %u agents x %zu parameters", K, s->D);
-    am_status st = phy_beacon_write(s->frame, s->beacon, s->bl);
+    am_status st = phy_beacon_write_reps(s->frame, s->o.beacon_reps, s->beacon, s->bl);
     if (st != AM_OK)
         return st;
     am_rng ir;
@@ -1920,13 +1927,15 @@ static int opt_runctl(const cli_opt *op)
  * flags nor in the CRC, so a folder from before (or of a complex run) keeps its bytes and resumes */
 static int opt_at_default(const cli_opt *op)
 {
-    return !strcmp(op->name, "--mapping") &&
-           !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
+    return (!strcmp(op->name, "--mapping") &&
+            !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT)) ||
+           (!strcmp(op->name, "--beacon-reps") &&
+            *(const unsigned *)op->dst == SERVER_BEACON_REPS);
 }
 
 static int opt_added_later(const char *name)
 {
-    return !strcmp(name, "--mapping");
+    return !strcmp(name, "--mapping") || !strcmp(name, "--beacon-reps");
 }
 
 /* the server's flags in config.json (host/run/runcfg.h) */

@@ -59,6 +59,7 @@ typedef struct server_opts {
     const char *resume; /* --resume DIR (then out = DIR) */
     unsigned agents, rounds, min_agents, nfft, save_every, checkpoint_every;
     unsigned gain_pool; /* the receiver's phy_ota_rx_cfg.gain_pool (0 = per-bin G) */
+    unsigned beacon_reps; /* training blocks after the beacon's preamble (§6.1), in GO (§9.4) */
     const char *mapping; /* payload mapping complex|real, announced in GO (§3.3, §9.4) */
     double round_timeout, burst_timeout, join_timeout, round_period, eta_cap, norm_bound;
     uint64_t seed;
@@ -72,6 +73,8 @@ typedef struct server_opts {
 } server_opts;
 
 #define SERVER_MAX_OPTS 64
+/* The beacon's training blocks by default (docs/air-interface.md §6.1). */
+#define SERVER_BEACON_REPS 0u
 
 void server_defaults(server_opts *o);
 /* The option table of o: the shared groups of host/run/flags.h and the server's own. */

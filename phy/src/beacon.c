@@ -181,8 +181,14 @@ static void estimate(phy_beacon_rx *q,
         for (unsigned r = 0; r < reps; r++) {
             const int64_t off = (int64_t)(3 + r) * q->B + q->cp - backoff;
             phy_sync_block_fft(q->sync, x0 + off, rot, phy_sync_phase(q->sync, cfo, off, 0), q->Yr);
+            /* the block's common phase against the preamble's estimate (the LOs' phase noise
+             * and any residual offset turn the blocks over the beacon): z = sum_i conj(h X) Y */
+            double complex z = 0.0;
             for (unsigned i = 0; i < M; i++)
-                num[i] += (double complex)(conjf(X2[i]) * q->Yr[i]);
+                z += conj((double complex)q->h[i] * X2[i]) * (double complex)q->Yr[i];
+            const double complex u = cabs(z) > 0.0 ? conj(z) / cabs(z) : 1.0;
+            for (unsigned i = 0; i < M; i++)
+                num[i] += u * (double complex)(conjf(X2[i]) * q->Yr[i]);
         }
         for (unsigned i = 0; i < M; i++) {
             const double w = (double)(cabsf(X0[i]) * cabsf(X0[i]) + cabsf(X1[i]) * cabsf(X1[i]) +

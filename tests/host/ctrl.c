@@ -817,3 +817,45 @@ AM_TEST(go_pilot_level, unit)
     free(b);
     free(b0);
 }
+
+/* docs/air-interface.md §9.4: GO's beacon_reps (§6.1) is a u32 at 36, after the pilot level (1
+ * when none is announced), present only when it is 1..16: 40 bytes then; a 40-byte GO with 0 (not
+ * the canonical form) and 17 are refused; without it GO is 32 or 36 bytes and decodes to 0. */
+AM_TEST(go_beacon_reps, unit)
+{
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.sender = CTRL_ID_SERVER;
+    m.u.go = (ctrl_go){.eta = 1, .rho = 1, .beacon_reps = 16, .beacon_tick = 100, .tx_tick = 200};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    float lv;
+    memcpy(&lv, b + CTRL_HDR_LEN + 32, 4);
+    AM_CHECK(len == CTRL_HDR_LEN + 40 && lv == 1.0f && b[CTRL_HDR_LEN + 36] == 16 &&
+                 b[CTRL_HDR_LEN + 37] == 0 && b[CTRL_HDR_LEN + 38] == 0 && b[CTRL_HDR_LEN + 39] == 0,
+             "%zu bytes, level %g, u32 16 at 36", len, (double)lv);
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.beacon_reps == 16 && d.u.go.pilot_level == 1.0f && d.u.go.tx_tick == 200,
+             "GO fields");
+    put32(b + CTRL_HDR_LEN + 36, 0); /* 40 bytes with 0 */
+    fix_crcs(b, len);
+    AM_CHECK(ctrl_decode(b, len, 4096, &d, NULL) == AM_EFORMAT, "40-byte GO with 0 accepted");
+    put32(b + CTRL_HDR_LEN + 36, 17);
+    fix_crcs(b, len);
+    AM_CHECK(ctrl_decode(b, len, 4096, &d, NULL) == AM_EFORMAT, "beacon_reps 17 accepted");
+    free(b);
+    m.u.go.beacon_reps = 0;
+    m.u.go.pilot_level = 0.5f;
+    b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    AM_CHECK(len == CTRL_HDR_LEN + 36, "a GO with a level and no training blocks: %zu bytes", len);
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.beacon_reps == 0 && d.u.go.pilot_level == 0.5f, "beacon_reps %u",
+             d.u.go.beacon_reps);
+    free(b);
+    m.u.go.beacon_reps = 17;
+    unsigned char tmp[128];
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "beacon_reps 17 encoded");
+}

@@ -5,6 +5,7 @@ alone (no airmeta source read), checked against airmeta's own outputs:
   tx     §1-§3, §8.1: one burst (liquid-dsp preamble via ctypes, pilots, complex and real mapping,
          calibration blocks, precoding, CP) against phy_ota_tx_execute, sample by sample;
   ctrl   §9.2-§9.4: header, GO and CAL packed here and decoded by airmeta, and the reverse;
+  beacon §6.1: the beacon with R training blocks against phy_beacon_write_reps;
   cal    §8.2 sub-bands, §8.4 update and interpolation against phy/cal;
   mask   §3.2 the shared random-k mask from its pseudo-code against the document's test vector;
   floor  §5.4 floor recomputed from the captures' truth (captures/*.truth.*);
@@ -146,6 +147,19 @@ def check_preamble(fr):
           % (M, cp, want))
 
 
+def check_beacon():
+    """§6.1: S0a | S0b | S1 | T_1 .. T_R, each T_r a copy of S1 with its cyclic prefix."""
+    f = os.path.join(TMP, "beacon.c64")
+    for M, cp, R in ((256, 32, 0), (256, 32, 16), (64, 16, 3)):
+        fr = Frame(M, cp)
+        run(DRIVER, "beacon", M, cp, R, f)
+        got = np.fromfile(f, dtype=np.complex64)
+        want = np.concatenate([fr.modulate(fr.X[n]) for n in ("S0a", "S0b", "S1")]
+                              + [fr.modulate(fr.X["S1"])] * R)
+        check(len(got) == (3 + R) * (M + cp) and np.max(np.abs(got - want)) < 1e-5,
+              "§6.1 beacon M=%d cp=%d R=%d: %d samples, from the text" % (M, cp, R, len(got)))
+
+
 def check_tx():
     rng = np.random.default_rng(7)
     a10 = float(np.float32(1 / math.sqrt(10)))  # §2: the pilot level of a round of 10 agents
@@ -231,10 +245,13 @@ def parse(msg):
     return typ, rnd, sender, msg[32:]
 
 
-def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None):
+def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None, reps=None):
     """§9.4: the u16 at 14 holds cal_slots in bits 0-14 and the mapping in bit 15; the pilot
-    level, when announced, is an f32 at 32 (a 36-byte GO)."""
+    level, when announced, is an f32 at 32 (a 36-byte GO); beacon_reps, when announced, a u32 at
+    36 after the level (1 when none is announced: a 40-byte GO)."""
     p = struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | mapping << 15, beacon, tx)
+    if reps is not None:
+        return p + struct.pack("<fI", 1.0 if pilot is None else pilot, reps)
     return p if pilot is None else p + struct.pack("<f", pilot)
 
 
@@ -251,16 +268,19 @@ def check_ctrl():
     check(zlib.crc32(b"123456789") == 0xCBF43926, "§9.2 CRC-32 check value 0xCBF43926")
     f = os.path.join(TMP, "msg.bin")
     # airmeta encodes, this side parses
-    for mapping, pilot in ((0, None), (1, None), (0, f32(1 / math.sqrt(10)))):
+    for mapping, pilot, reps in ((0, None, 0), (1, None, 0), (0, f32(1 / math.sqrt(10)), 0),
+                                 (0, None, 16), (1, 0.5, 16)):
         run(DRIVER, "go-encode", 12, hex(SERVER), 1.25, 0.5, 0.1, 3, 10, mapping, 1000000, 1250000,
-            repr(pilot or 0.0), f)
+            repr(pilot or 0.0), reps, f)
         msg = open(f, "rb").read()
         typ, rnd, snd, pl = parse(msg)
-        want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping, pilot)
-        check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == (32 if pilot is None else 36)
+        want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping, pilot,
+                          reps if reps else None)
+        n = 40 if reps else 32 if pilot is None else 36
+        check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == n
               and pl == want and msg == header(5, 12, SERVER, want),
-              "§9.2/§9.4 GO (mapping %d, pilot level %s) encoded by airmeta (%d bytes) == packed "
-              "from the text" % (mapping, pilot, len(msg)))
+              "§9.2/§9.4 GO (mapping %d, pilot level %s, beacon_reps %d) encoded by airmeta (%d "
+              "bytes) == packed from the text" % (mapping, pilot, reps, len(msg)))
     E = [complex(f32(0.9 + 0.1 * q), f32(-0.05 * q)) for q in range(8)]
     np.array(E, dtype=np.complex64).tofile(os.path.join(TMP, "E.c64"))
     run(DRIVER, "cal-encode", 41, hex(SERVER), 1, 0.25, 17.5, os.path.join(TMP, "E.c64"), f)
@@ -277,11 +297,14 @@ def check_ctrl():
 
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62)))
     check(out == ["ok", "GO", "7", str(SERVER), "0.75", "2", "0", "4", "5", "0", "123",
-                  str(2 ** 62), "1"], "§9.4 GO packed from the text decoded by airmeta (no pilot "
-          "level: 1): " + " ".join(out))
+                  str(2 ** 62), "1", "0"], "§9.4 GO packed from the text decoded by airmeta (no pilot "
+          "level: 1, no training blocks: 0): " + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, pilot=0.25)))
-    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25"],
+    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "0"],
           "§9.4 a 36-byte GO with pilot level 0.25 decoded by airmeta: " + " ".join(out))
+    out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, pilot=0.25, reps=7)))
+    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "7"],
+          "§9.4 a 40-byte GO, pilot level 0.25, beacon_reps 7, decoded by airmeta: " + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, mapping=1)))
     check(out[:2] == ["ok", "GO"] and out[7:10] == ["4", "5", "1"],
           "§9.4 GO with the mapping bit decoded by airmeta: real, slots 4 of 5")
@@ -385,6 +408,9 @@ def check_ctrl():
          "payload"),
         ("GO pilot level NaN", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2,
                                                                pilot=float("nan"))), "payload"),
+        ("GO beacon_reps 17", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, reps=17)), "payload"),
+        ("GO of 44 bytes", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, reps=3) + b"\0" * 4),
+         "payload"),
         ("type 12", header(12, 1, SERVER, b""), "type"),
     ]
     # §9.2's order of checks: each message fails two of them, the first one named is the reason
@@ -860,6 +886,7 @@ def check_sigmf():
 
 check_tx()
 check_ctrl()
+check_beacon()
 check_cal()
 check_mask()
 check_floor()

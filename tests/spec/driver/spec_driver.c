@@ -6,8 +6,9 @@
  *   spec_driver tx M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64
  *       one burst of phy_ota_tx_execute (default allocation), pilot level PILOT, precoder P
  *       (M complex64) or none
- *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT OUT.bin
- *       (PILOT 0: no pilot level, a 32-byte GO)
+ *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT REPS OUT.bin
+ *       (PILOT 0: no pilot level, a 32-byte GO; REPS beacon_reps)
+ *   spec_driver beacon M CP R OUT.c64    the beacon with R training blocks (phy/beacon.h)
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
  *       (GO's last field: its pilot level, 1 when absent)
@@ -30,6 +31,7 @@
 #include "core/status.h"
 #include "net/ctrl.h"
 #include "net/net.h"
+#include "phy/beacon.h"
 #include "phy/cal.h"
 #include "phy/sigmf.h"
 #include "phy/ota_tx.h"
@@ -154,7 +156,27 @@ static int cmd_go(char **a)
     m.u.go.beacon_tick = strtoll(a[8], NULL, 10);
     m.u.go.tx_tick = strtoll(a[9], NULL, 10);
     m.u.go.pilot_level = (float)num(a[10]);
-    return encode_to(&m, a[11]);
+    m.u.go.beacon_reps = (uint32_t)num(a[11]);
+    return encode_to(&m, a[12]);
+}
+
+static int cmd_beacon(char **a)
+{
+    phy_frame_cfg fc = {(unsigned)num(a[0]), (unsigned)num(a[1]), NULL};
+    const unsigned R = (unsigned)num(a[2]);
+    phy_frame *f = NULL;
+    if (phy_frame_create(&fc, &f) != AM_OK)
+        return fail(am_last_error());
+    const size_t n = phy_beacon_len_reps(f, R);
+    float complex *x = malloc(n * sizeof *x);
+    int rc = 0;
+    if (!x || phy_beacon_write_reps(f, R, x, n) != AM_OK)
+        rc = fail(x ? am_last_error() : "out of memory");
+    else if (write_all(a[3], x, n * sizeof *x))
+        rc = fail("cannot write the beacon");
+    free(x);
+    phy_frame_destroy(f);
+    return rc;
 }
 
 static int cmd_cal(char **a)
@@ -195,9 +217,10 @@ static int cmd_decode(char **a)
     }
     printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
     if (m.type == CTRL_GO)
-        printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
+        printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g %u\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
                m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping, (long long)m.u.go.beacon_tick,
-               (long long)m.u.go.tx_tick, m.u.go.pilot_level != 0.0f ? m.u.go.pilot_level : 1.0f);
+               (long long)m.u.go.tx_tick, m.u.go.pilot_level != 0.0f ? m.u.go.pilot_level : 1.0f,
+               m.u.go.beacon_reps);
     else if (m.type == CTRL_CAL) {
         float E[2 * CTRL_CAL_Q];
         ctrl_f32_copy(m.u.cal.E, 2 * m.u.cal.q, E);
@@ -359,12 +382,12 @@ int main(int argc, char **argv)
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 12, cmd_go},
+    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 13, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
                 {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
-                {"sigmf-write", 2, cmd_sigmf_write}};
+                {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
@@ -372,5 +395,5 @@ int main(int argc, char **argv)
             return cmds[i].fn(argv + 2);
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
-                "link-db|sigmf-tick|sigmf-write ...");
+                "link-db|sigmf-tick|sigmf-write|beacon ...");
 }
