@@ -356,7 +356,8 @@ AM_TEST(m1024_long_bursts, slow)
              "b210-free calibrated %+.2f dB over the floor", f1.excess_db);
     AM_CHECK(f0.excess_db - f1.excess_db > 10.0, "b210-free uncalibrated %+.2f dB, calibrated %+.2f",
              f0.excess_db, f1.excess_db);
-    AM_CHECK(s1.excess_db < 3.0, "b210-shared-ref calibrated %+.2f dB", s1.excess_db); /* 2.00 */
+    AM_CHECK(s1.excess_db < 2.4, /* measured 2.00; issue 10's bound: 2 */
+             "b210-shared-ref calibrated %+.2f dB", s1.excess_db);
     AM_CHECK(u1.excess_db - s1.excess_db > 3.0, /* measured 6.39 - 2.00 */
              "b210-shared-ref calibrated with unit pilots %+.2f dB, at 1 / sqrt(K) %+.2f dB",
              u1.excess_db, s1.excess_db);
