@@ -12,6 +12,8 @@
 #include "phy/ota_tx.h"
 #include "phy/precode.h"
 
+#define OTA_AGENT_FRAC_GRID 16u /* the fractions tried by smooth(): -1/2 + j / 16 */
+
 struct ota_agent {
     ota_agent_cfg cfg;
     phy_frame *frame;
@@ -26,6 +28,8 @@ struct ota_agent {
     double complex *A;      /* nu x ns: the lag vectors e^{-j 2 pi i l / M} on the used bins */
     double complex *G;      /* ns x ns: A^H W A */
     double complex *b, *t;  /* ns: A^H W h, a span's lag amplitudes */
+    double complex *ph;     /* OTA_AGENT_FRAC_GRID x nu: e^{+j 2 pi s_i tau_j / M}, the fraction
+                               grid's phasors on the used bins (s_i the signed index) */
     double complex *Gs, *C, *Ci; /* ns x ns: the kept lags' Gram matrix, its Cholesky factor and
                                     inverse */
     double *var;            /* M: the estimate's error variance per used bin (0 elsewhere) */
@@ -49,6 +53,7 @@ void ota_agent_destroy(ota_agent *q)
     free(q->A);
     free(q->G);
     free(q->b);
+    free(q->ph);
     free(q->t);
     free(q->Gs);
     free(q->C);
@@ -185,15 +190,24 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->A = malloc(nu * ns * sizeof *q->A);
     q->G = malloc(ns * ns * sizeof *q->G);
     q->b = malloc(ns * sizeof *q->b);
+    q->ph = malloc(OTA_AGENT_FRAC_GRID * nu * sizeof *q->ph);
     q->t = malloc(ns * sizeof *q->t);
     q->Gs = malloc(ns * ns * sizeof *q->Gs);
     q->C = malloc(ns * ns * sizeof *q->C);
     q->Ci = malloc(ns * ns * sizeof *q->Ci);
     q->var = calloc(q->M, sizeof *q->var);
-    if (!q->w || !q->A || !q->G || !q->b || !q->t || !q->Gs ||
+    if (!q->w || !q->A || !q->G || !q->b || !q->ph || !q->t || !q->Gs ||
         !q->C || !q->Ci || !q->var) {
         s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
         goto fail;
+    }
+    for (unsigned j = 0; j < OTA_AGENT_FRAC_GRID; j++) { /* as lag_proj's cexp, bit for bit */
+        const double tau = -0.5 + (double)j / OTA_AGENT_FRAC_GRID;
+        for (unsigned u = 0; u < nu; u++) {
+            const unsigned i = q->ubins[u];
+            const double si = i < q->M / 2 ? (double)i : (double)i - (double)q->M;
+            q->ph[(size_t)j * nu + u] = cexp(I * 2.0 * M_PI * si * tau / (double)q->M);
+        }
     }
     if ((s = make_basis(q)) != AM_OK)
         goto fail;
@@ -282,26 +296,35 @@ static double span_energy(ota_agent *q, unsigned lo, unsigned k)
 
 #define OTA_AGENT_LAG_SEL 6.0
 #define OTA_AGENT_LAG_MARGIN 1u
-#define OTA_AGENT_FRAC_GRID 16u
 
 /* b = A^H W (h e^{+j 2 pi s_i tau / M}) over the used bins (s_i the signed index): the lag
  * amplitudes of h advanced by the fraction tau of a sample. */
-static void lag_proj(ota_agent *q, const float complex *h, double tau)
+static void lag_proj_range(ota_agent *q,
+                           const float complex *h,
+                           double tau,
+                           const double complex *ph,
+                           unsigned l0,
+                           unsigned l1)
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
     double complex *b = q->b;
-    for (unsigned l = 0; l < ns; l++)
+    for (unsigned l = l0; l < l1; l++)
         b[l] = 0.0;
     for (unsigned u = 0; u < nu; u++) {
         const unsigned i = q->ubins[u];
         const double si = i < M / 2 ? (double)i : (double)i - (double)M;
         double complex hu = q->w[u] * (double complex)h[i];
         if (tau != 0.0)
-            hu *= cexp(I * 2.0 * M_PI * si * tau / (double)M);
+            hu *= ph ? ph[u] : cexp(I * 2.0 * M_PI * si * tau / (double)M);
         const double complex *au = q->A + (size_t)u * ns;
-        for (unsigned l = 0; l < ns; l++)
+        for (unsigned l = l0; l < l1; l++)
             b[l] += conj(au[l]) * hu;
     }
+}
+
+static void lag_proj(ota_agent *q, const float complex *h, double tau)
+{
+    lag_proj_range(q, h, tau, NULL, 0, q->ns);
 }
 
 /* The span of §6.2 step 2 from q->b: *lo, *k after the widening by OTA_AGENT_LAG_MARGIN. */
@@ -382,7 +405,8 @@ static void smooth(ota_agent *q, const float complex *h, double n0, float comple
     unsigned jb = 0;
     for (unsigned j = 0; j < OTA_AGENT_FRAC_GRID; j++) {
         const double tau = -0.5 + (double)j / OTA_AGENT_FRAC_GRID;
-        lag_proj(q, h, tau);
+        /* span_energy reads b on the span only; ph[j]: lag_proj's phasors, computed once */
+        lag_proj_range(q, h, tau, q->ph + (size_t)j * q->nu, lo, lo + k);
         Eg[j] = span_energy(q, lo, k);
         if (Eg[j] > Eg[jb])
             jb = j;
