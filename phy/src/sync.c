@@ -1019,19 +1019,9 @@ static void sparse_declip(phy_sync *q,
             const double complex D = dmul(u, PT[a]) - qv[a];
             const double complex Dc = D + dmul(iqd, conj(D));
             const float complex p = q->pw[t] + CMPLXF((float)creal(Dc) / den, (float)cimag(Dc) / den);
-            const unsigned char cm = q->clip[t];
-            float re = crealf(q->pw[t]), im = cimagf(q->pw[t]);
-            if (cm & 1u)
-                re = fmaxf(q->clev[0], crealf(p));
-            else if (cm & 2u)
-                re = fminf(q->clev[1], crealf(p));
-            if (cm & 4u)
-                im = fmaxf(q->clev[2], cimagf(p));
-            else if (cm & 8u)
-                im = fminf(q->clev[3], cimagf(p));
-            const float dr = re - crealf(q->pw[t]), di = im - cimagf(q->pw[t]);
+            const float complex dd = rail_step(q, q->pw + t, q->clip[t], p);
+            const float dr = crealf(dd), di = cimagf(dd);
             moved = fmaxf(moved, fmaxf(fabsf(dr), fabsf(di)));
-            q->pw[t] = CMPLXF(re, im);
             const double complex d = CMPLX((double)dr, (double)di);
             dp[a] = d - dmul(iqd, conj(d));
         }
