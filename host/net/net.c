@@ -105,6 +105,14 @@ static am_status agent_dsp(net_agent *q)
     return AM_OK;
 }
 
+/* The agent's link budget (§4.1), dB: finite, within +-300. */
+static am_status check_link_db(float db)
+{
+    if (!isfinite(db) || fabsf(db) > 300.0f)
+        return AM_FAIL(AM_EINVAL, "net_agent: link gain %g dB (finite, within +-300)", (double)db);
+    return AM_OK;
+}
+
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
 {
     if (!cfg || !out)
@@ -115,15 +123,14 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     if (cfg->track > OTA_AGENT_TRACK_MAX)
         return AM_FAIL(AM_EINVAL, "net_agent: track %u beacons is outside 0..%u", cfg->track,
                        OTA_AGENT_TRACK_MAX);
-    if (!isfinite(cfg->link_db) || fabsf(cfg->link_db) > 300.0f)
-        return AM_FAIL(AM_EINVAL, "net_agent: link gain %g dB (finite, within +-300)",
-                       (double)cfg->link_db);
+    am_status s = check_link_db(cfg->link_db);
+    if (s != AM_OK)
+        return s;
     if (cfg->cal_slots > PHY_CAL_SLOTS_MAX)
         return AM_FAIL(AM_EINVAL, "net_agent: %u calibration slots (0..%u)", cfg->cal_slots,
                        PHY_CAL_SLOTS_MAX);
     phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
-    am_status s = phy_frame_validate(&fc);
-    if (s != AM_OK)
+    if ((s = phy_frame_validate(&fc)) != AM_OK)
         return s;
     net_agent *q = calloc(1, sizeof *q);
     if (!q)
@@ -169,10 +176,10 @@ am_status net_agent_set_link_db(net_agent *q, float db)
 {
     if (!q)
         return AM_FAIL(AM_EINVAL, "net_agent_set_link_db: NULL");
-    if (!isfinite(db) || fabsf(db) > 300.0f)
-        return AM_FAIL(AM_EINVAL, "net_agent: link gain %g dB (finite, within +-300)", (double)db);
-    q->cfg.link_db = db;
-    return AM_OK;
+    am_status s = check_link_db(db);
+    if (s == AM_OK)
+        q->cfg.link_db = db;
+    return s;
 }
 
 double net_link_db(double a_tx, double a_rx, double s_tx, double s_rx)
