@@ -1,7 +1,7 @@
 /* tests/spec/driver: airmeta's own outputs for tests/spec/air_interface.py, the independent
  * implementation of docs/air-interface.md written from the document alone. The driver only calls
- * public entry points (phy/ota_tx.h, phy/cal.h, net/ctrl.h) and moves bytes between files; every
- * comparison is made by the Python side.
+ * public entry points (phy/ota_tx.h, phy/cal.h, net/ctrl.h, net/net.h) and moves bytes between
+ * files; every comparison is made by the Python side.
  *
  *   spec_driver tx M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64
  *       one burst of phy_ota_tx_execute (default allocation), pilot level PILOT, precoder P
@@ -20,6 +20,11 @@
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
  *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
  *       "ok FIRST_TICK MALFORMED" (the malformed messages it dropped)
+ *   spec_driver agent-air M CP FC_FS REPS L IN.c64 ROUNDS.txt OUT.c64    `airmeta agent` on air
+ *       (net_agent: tracker 64, fc_fs FC_FS, beacon_reps REPS, L reals, no calibration): one round
+ *       per line "T0 N B T" of ROUNDS.txt (N samples of IN.c64, in order, from tick T0; beacon tick
+ *       B, burst tick T), rho 1, g_th 0; prints "found start cfo cfo_used adv" per round and
+ *       writes each found round's burst of L zeros (eta 1) to OUT.c64
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
@@ -376,6 +381,60 @@ static int cmd_zmq_rx(char **a)
     return rc;
 }
 
+static int cmd_agent_air(char **a)
+{
+    net_agent_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.nfft = (unsigned)num(a[0]);
+    cfg.cp_len = (unsigned)num(a[1]);
+    cfg.fc_fs = num(a[2]);
+    cfg.beacon_reps = (unsigned)num(a[3]);
+    cfg.payload_len = (size_t)num(a[4]);
+    cfg.cfo_comp = 1;
+    cfg.track = 64; /* NET_AGENT_TRACK */
+    FILE *rf = fopen(a[6], "r");
+    size_t len = 0;
+    float complex *x = read_all(a[5], &len);
+    FILE *of = fopen(a[7], "wb");
+    net_agent *q = NULL;
+    float *v = calloc(cfg.payload_len, sizeof *v);
+    int rc = 0;
+    if (!rf || !x || !of || !v)
+        rc = fail("agent-air: cannot open the files");
+    else if (net_agent_create(&cfg, &q) != AM_OK)
+        rc = fail(am_last_error());
+    const size_t blen = q ? net_agent_burst_len(q) : 0;
+    float complex *out = malloc((blen ? blen : 1) * sizeof *out);
+    size_t pos = 0;
+    long long t0, n, B, T;
+    while (rc == 0 && fscanf(rf, "%lld %lld %lld %lld", &t0, &n, &B, &T) == 4) {
+        net_beacon_info info;
+        if (!out || n < 0 || pos + (size_t)n > len / sizeof *x) {
+            rc = fail("agent-air: ROUNDS.txt asks for more samples than IN.c64 has");
+            break;
+        }
+        if (net_agent_beacon(q, x + pos, (size_t)n, t0, B, 1.0f, 0.0f, 0, &info) != AM_OK ||
+            (info.found && net_agent_burst(q, v, 1.0f, T, out, blen, NULL) != AM_OK)) {
+            rc = fail(am_last_error());
+            break;
+        }
+        pos += (size_t)n;
+        printf("%d %lld %.9g %.9g %lld\n", info.found, (long long)info.start, (double)info.cfo,
+               (double)info.cfo_used, (long long)info.adv);
+        if (info.found && fwrite(out, sizeof *out, blen, of) != blen)
+            rc = fail("agent-air: cannot write the bursts");
+    }
+    if (of && fclose(of) != 0 && rc == 0)
+        rc = fail("agent-air: cannot write the bursts");
+    if (rf)
+        fclose(rf);
+    net_agent_destroy(q);
+    free(out);
+    free(v);
+    free(x);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -387,7 +446,8 @@ int main(int argc, char **argv)
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
                 {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
-                {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon}};
+                {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon},
+                {"agent-air", 8, cmd_agent_air}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
@@ -395,5 +455,5 @@ int main(int argc, char **argv)
             return cmds[i].fn(argv + 2);
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
-                "link-db|sigmf-tick|sigmf-write|beacon ...");
+                "link-db|sigmf-tick|sigmf-write|beacon|agent-air ...");
 }
