@@ -105,6 +105,17 @@ static am_status agent_dsp(net_agent *q)
     return AM_OK;
 }
 
+/* q->cfg = *cfg and the DSP object rebuilt for it; on failure q (its cfg and DSP) is unchanged. */
+static am_status agent_reconfigure(net_agent *q, const net_agent_cfg *cfg)
+{
+    const net_agent_cfg was = q->cfg;
+    q->cfg = *cfg;
+    am_status s = agent_dsp(q);
+    if (s != AM_OK)
+        q->cfg = was;
+    return s;
+}
+
 /* The agent's link budget (§4.1), dB: finite, within +-300. */
 static am_status check_link_db(float db)
 {
@@ -164,12 +175,9 @@ am_status net_agent_set_slots(net_agent *q, unsigned slots)
                        PHY_CAL_SLOTS_MAX);
     if (slots == q->cfg.cal_slots)
         return AM_OK;
-    const unsigned was = q->cfg.cal_slots;
-    q->cfg.cal_slots = slots;
-    am_status s = agent_dsp(q);
-    if (s != AM_OK)
-        q->cfg.cal_slots = was;
-    return s;
+    net_agent_cfg cfg = q->cfg;
+    cfg.cal_slots = slots;
+    return agent_reconfigure(q, &cfg);
 }
 
 am_status net_agent_set_link_db(net_agent *q, float db)
@@ -195,12 +203,9 @@ am_status net_agent_set_mapping(net_agent *q, phy_mapping m)
         return AM_FAIL(AM_EINVAL, "net_agent: mapping %d (0 complex, 1 real)", (int)m);
     if (m == q->cfg.mapping)
         return AM_OK;
-    const phy_mapping was = q->cfg.mapping;
-    q->cfg.mapping = m;
-    am_status s = agent_dsp(q);
-    if (s != AM_OK)
-        q->cfg.mapping = was;
-    return s;
+    net_agent_cfg cfg = q->cfg;
+    cfg.mapping = m;
+    return agent_reconfigure(q, &cfg);
 }
 
 am_status net_agent_set_pilot_level(net_agent *q, float a)

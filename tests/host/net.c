@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "net/net.h"
 #include "phy/beacon.h"
+#include "phy/cal.h"
 #include "phy/frame.h"
 #include "phy/ota_rx.h"
 #include "round/ota_agent.h"
@@ -363,6 +364,66 @@ AM_TEST(memory_resolve, unit)
  * not heard leaves A; the carried bytes (tracker, A) saved, loaded into a fresh agent and saved
  * again are the same bytes; a correction outside [1/4, 4] is refused; GO's slots lengthen the
  * burst by Nc = ceil(S / P) blocks (S = 3 at M = 256: one block). */
+/* The agent's setters for GO's calibration slots and mapping (net_agent_set_slots / _mapping):
+ * each rebuilds the DSP for the new value (the burst's length from docs/air-interface.md §2, §3.3,
+ * §8.1: (3 + Nc + N) (M + cp), Nc = ceil(S / P), P = min(S, floor(M_used / 8)), N = ceil(L /
+ * (2 M_data)) complex, ceil(L / M_data) real); a refused value leaves the agent as it was (its
+ * burst, and the slots net_agent_beacon takes). */
+static size_t
+burst_len_text(unsigned M, unsigned cp, size_t nu, size_t nd, size_t L, unsigned S, int real)
+{
+    const size_t P = S ? (S < nu / 8 ? S : nu / 8) : 1;
+    const size_t Nc = S ? (S + P - 1) / P : 0;
+    const size_t per = real ? nd : 2 * nd;
+    return (3 + Nc + (L + per - 1) / per) * (M + cp);
+}
+
+AM_TEST(agent_setters, unit)
+{
+    const unsigned M = 256, cp = 32;
+    const size_t L = 300;
+    net_agent_cfg ac = {.nfft = M, .payload_len = L, .cfo_comp = 1};
+    net_agent *a = NULL;
+    AM_REQUIRE_OK(net_agent_create(&ac, &a));
+    const phy_frame *f = net_agent_frame(a);
+    const size_t nu = phy_frame_n_used(f), nd = phy_frame_n_data(f);
+    AM_CHECK(net_agent_burst_len(a) == burst_len_text(M, cp, nu, nd, L, 0, 0), "burst %zu",
+             net_agent_burst_len(a));
+    AM_REQUIRE_OK(net_agent_set_slots(a, 3));
+    AM_CHECK(net_agent_burst_len(a) == burst_len_text(M, cp, nu, nd, L, 3, 0), "3 slots: %zu",
+             net_agent_burst_len(a));
+    AM_REQUIRE_OK(net_agent_set_mapping(a, PHY_MAP_REAL));
+    const size_t l3r = burst_len_text(M, cp, nu, nd, L, 3, 1);
+    AM_CHECK(net_agent_burst_len(a) == l3r && l3r > burst_len_text(M, cp, nu, nd, L, 3, 0),
+             "3 slots, real: %zu (text %zu)", net_agent_burst_len(a), l3r);
+    /* refusals: the agent keeps 3 slots and the real mapping */
+    AM_CHECK(net_agent_set_slots(a, PHY_CAL_SLOTS_MAX + 1) == AM_EINVAL &&
+                 strstr(am_last_error(), "4097 calibration slots"),
+             "4097 slots: %s", am_last_error());
+    AM_CHECK(net_agent_set_mapping(a, (phy_mapping)2) == AM_EINVAL &&
+                 strstr(am_last_error(), "mapping 2"),
+             "mapping 2: %s", am_last_error());
+    AM_CHECK(net_agent_set_slots(NULL, 1) == AM_EINVAL &&
+                 net_agent_set_mapping(NULL, 0) == AM_EINVAL,
+             "NULL agent taken");
+    AM_CHECK(net_agent_burst_len(a) == l3r, "a refusal changed the burst: %zu",
+             net_agent_burst_len(a));
+    net_beacon_info info;
+    AM_CHECK(net_agent_beacon(a, NULL, 0, 0, 1000, 1.0f, 0.0f, 2, &info) == AM_OK,
+             "slot 2 of 3 refused: %s", am_last_error());
+    AM_CHECK(net_agent_beacon(a, NULL, 0, 0, 1000, 1.0f, 0.0f, 3, &info) == AM_EINVAL,
+             "slot 3 of 3 taken");
+    /* back: the same value twice is no change; 0 slots and complex give the first burst */
+    AM_REQUIRE_OK(net_agent_set_slots(a, 3));
+    AM_REQUIRE_OK(net_agent_set_slots(a, 0));
+    AM_REQUIRE_OK(net_agent_set_mapping(a, PHY_MAP_COMPLEX));
+    AM_CHECK(net_agent_burst_len(a) == burst_len_text(M, cp, nu, nd, L, 0, 0), "back: %zu",
+             net_agent_burst_len(a));
+    AM_CHECK(net_agent_beacon(a, NULL, 0, 0, 1000, 1.0f, 0.0f, 1, &info) == AM_EINVAL,
+             "slot 1 without slots taken");
+    net_agent_destroy(a);
+}
+
 AM_TEST(agent_cal_and_carry, unit)
 {
     net_agent_cfg ac = {
