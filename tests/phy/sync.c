@@ -19,6 +19,46 @@ static int cmp_float(const void *a, const void *b)
     return (x < y) - (x > y); /* descending */
 }
 
+/* Clips the rails of x[0..n) into out (x itself may be out) at the level that n_clip rails
+ * exceed (mag: 2 n scratch); returns the level. */
+static float
+clip_rails(const float complex *x, size_t n, unsigned n_clip, float *mag, float complex *out)
+{
+    for (size_t t = 0; t < n; t++) {
+        mag[2 * t] = fabsf(crealf(x[t]));
+        mag[2 * t + 1] = fabsf(cimagf(x[t]));
+    }
+    qsort(mag, 2 * n, sizeof *mag, cmp_float);
+    const float L = mag[n_clip];
+    for (size_t t = 0; t < n; t++)
+        out[t] = CMPLXF(fmaxf(-L, fminf(L, crealf(x[t]))), fmaxf(-L, fminf(L, cimagf(x[t]))));
+    return L;
+}
+
+/* The frame (M bins, cp M/8) and the two receivers the declipping tests compare: qs declips in
+ * closed form, qf through full inverse and forward FFTs (phy_sync_set_sparse_max 0). */
+static am_status declip_pair(unsigned M, phy_frame **f, phy_sync **qs, phy_sync **qf)
+{
+    phy_frame_cfg fc;
+    phy_frame_cfg_default(&fc);
+    fc.nfft = M;
+    fc.cp_len = M / 8;
+    am_status s = phy_frame_create(&fc, f);
+    if (s == AM_OK && (s = phy_sync_create(*f, 0.0f, qs)) == AM_OK &&
+        (s = phy_sync_create(*f, 0.0f, qf)) == AM_OK)
+        phy_sync_set_sparse_max(*qf, 0);
+    return s;
+}
+
+/* Sample v of the transmitter at tick t as the receiver gets it: turned by the carrier offset cfo
+ * (subcarrier spacings of M bins) and with the IQ image iqw (v' = v - iqw conj(v) undone). */
+static double complex
+rx_sample(double complex v, double cfo, double t, unsigned M, float complex iqw)
+{
+    v *= cexp(I * 2.0 * M_PI * cfo * t / M);
+    return (v + (double complex)iqw * conj(v)) / (1.0 - (double)(cabsf(iqw) * cabsf(iqw)));
+}
+
 /* A data symbol's window with bin values Y = G X (QPSK data, pilots +pilot, nulls 0) as the receiver
  * sees them through a carrier offset cfo, common phase ph, IQ image iqw and a tone (§1 scaling,
  * direct DFT in double), its rails clipped at the level that n_clip rails exceed. Returns the
@@ -54,18 +94,9 @@ static float make_window(const phy_frame *f,
         Xd[i] = (double complex)Y[i] * conj((double complex)ph);
     }
     idft(Xd, M, mu, x);
-    const double complex den = 1.0 - (double)(cabsf(iqw) * cabsf(iqw));
-    for (unsigned t = 0; t < M; t++) {
-        double complex v = x[t] * cexp(I * 2.0 * M_PI * cfo * (double)t / M); /* v' */
-        v = (v + (double complex)iqw * conj(v)) / den; /* v' = v - iqw conj(v) */
-        w[t] = (float complex)v + tone[t];
-        mag[2 * t] = fabsf(crealf(w[t]));
-        mag[2 * t + 1] = fabsf(cimagf(w[t]));
-    }
-    qsort(mag, 2 * M, sizeof *mag, cmp_float);
-    const float L = mag[n_clip];
     for (unsigned t = 0; t < M; t++)
-        w[t] = CMPLXF(fmaxf(-L, fminf(L, crealf(w[t]))), fmaxf(-L, fminf(L, cimagf(w[t]))));
+        w[t] = (float complex)rx_sample(x[t], cfo, (double)t, M, iqw) + tone[t];
+    const float L = clip_rails(w, M, n_clip, mag, w);
     free(Xd);
     free(x);
     free(mag);
@@ -96,16 +127,9 @@ AM_TEST(declip_closed_form, unit)
     const unsigned clips[] = {3, 12, 40};
     for (unsigned mi = 0; mi < 2; mi++) {
         const unsigned M = Ms[mi];
-        phy_frame_cfg fc;
-        phy_frame_cfg_default(&fc);
-        fc.nfft = M;
-        fc.cp_len = M / 8;
         phy_frame *f = NULL;
         phy_sync *qs = NULL, *qf = NULL;
-        AM_REQUIRE_OK(phy_frame_create(&fc, &f));
-        AM_REQUIRE_OK(phy_sync_create(f, 0.0f, &qs));
-        AM_REQUIRE_OK(phy_sync_create(f, 0.0f, &qf));
-        phy_sync_set_sparse_max(qf, 0);
+        AM_REQUIRE_OK(declip_pair(M, &f, &qs, &qf));
         float complex *G = malloc(M * sizeof *G), *Y = malloc(M * sizeof *Y),
                       *w = malloc(M * sizeof *w), *rot = malloc(M * sizeof *rot),
                       *tone = malloc(M * sizeof *tone), *Rs = malloc(M * sizeof *Rs),
@@ -185,16 +209,9 @@ AM_TEST(declip_preamble_closed_form, unit)
     const unsigned clips[] = {3, 12, 40};
     for (unsigned mi = 0; mi < 2; mi++) {
         const unsigned M = Ms[mi], cp = M / 8, B = M + cp;
-        phy_frame_cfg fc;
-        phy_frame_cfg_default(&fc);
-        fc.nfft = M;
-        fc.cp_len = cp;
         phy_frame *f = NULL;
         phy_sync *qs = NULL, *qf = NULL;
-        AM_REQUIRE_OK(phy_frame_create(&fc, &f));
-        AM_REQUIRE_OK(phy_sync_create(f, 0.0f, &qs));
-        AM_REQUIRE_OK(phy_sync_create(f, 0.0f, &qf));
-        phy_sync_set_sparse_max(qf, 0);
+        AM_REQUIRE_OK(declip_pair(M, &f, &qs, &qf));
         const unsigned mu = phy_frame_n_used(f);
         const float complex *X[3] = {phy_frame_s0a(f), phy_frame_s0b(f), phy_frame_s1(f)};
         float complex *H = malloc(M * sizeof *H), *x0 = malloc(3 * B * sizeof *x0),
@@ -221,11 +238,8 @@ AM_TEST(declip_preamble_closed_form, unit)
                     idft(Xd, M, mu, x);
                     for (unsigned n = 0; n < B; n++) {
                         const unsigned p = b * B + n;
-                        double complex s = x[(n + M - cp) % M] *
-                                           cexp(I * 2.0 * M_PI * cfo * (double)p / M);
-                        s = (s + (double complex)iqw * conj(s)) /
-                            (1.0 - (double)(cabsf(iqw) * cabsf(iqw)));
-                        x0[p] = (float complex)s;
+                        x0[p] =
+                            (float complex)rx_sample(x[(n + M - cp) % M], cfo, (double)p, M, iqw);
                     }
                 }
                 float complex tw[4096];
@@ -234,16 +248,9 @@ AM_TEST(declip_preamble_closed_form, unit)
                     for (unsigned n = 0; n < B; n++)
                         x0[b * B + n] += tw[n];
                 }
-                for (unsigned p = 0; p < 3 * B; p++) { /* S0's repeats are not a clip level */
+                for (unsigned p = 0; p < 3 * B; p++) /* S0's repeats are not a clip level */
                     x0[p] += 1e-3f * am_rng_cnormal(&r);
-                    mag[2 * p] = fabsf(crealf(x0[p]));
-                    mag[2 * p + 1] = fabsf(cimagf(x0[p]));
-                }
-                qsort(mag, 6 * B, sizeof *mag, cmp_float);
-                const float L = mag[clips[c]];
-                for (unsigned p = 0; p < 3 * B; p++)
-                    xc[p] = CMPLXF(fmaxf(-L, fminf(L, crealf(x0[p]))),
-                                   fmaxf(-L, fminf(L, cimagf(x0[p]))));
+                clip_rails(x0, 3 * B, clips[c], mag, xc);
                 const unsigned bo = phy_sync_backoff(qs);
                 float n0;
                 phy_sync_pre_info is, inf, iu;

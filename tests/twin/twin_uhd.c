@@ -94,45 +94,98 @@ static int64_t offset_b_minus_a(radio *a, radio *b)
     return ticks(tb) - ticks(ta);
 }
 
-/* B's timed burst lands at the exact sample of A's stream, with the power of the closed-form link
- * budget: P_rx = P_tx(dBFS) + tx_gain - 79.75 - loss + 15 + rx_gain, noise -174 + nf + 10 lg fs
- * + 15 + rx_gain dBFS (fpga-notes/uhd-twin.md "Levels"). */
-AM_TEST(timed_burst_at_exact_sample_with_link_budget, unit)
+/* The link of the two-device tests below: both at 1 MS/s, rx gain 40, tx gain 60, no back-off,
+ * and (their AIRMETA_TWIN) a path loss of 60 dB: B's samples reach A at 60 - 79.75 - 60 + 15 + 40
+ * = -24.75 dB (fpga-notes/uhd-twin.md "Levels"). */
+#define LINK_ARGS "rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0"
+#define LINK_GAIN_DB (60 - 79.75 - 60 + 15 + 40)
+
+typedef struct twin_pair {
+    radio *a, *b; /* A receives, B transmits */
+    int64_t d;    /* B's ticks minus A's at one air instant */
+    int64_t now;  /* A's time once both are open, ticks */
+} twin_pair;
+
+/* A (serial A) opened under AIRMETA_TWIN env_a and B (serial B) under env_b (NULL: env_a), each
+ * with LINK_ARGS and `more` (NULL: nothing more); A streaming (it holds the air, so B's offset to
+ * it is exact). */
+static am_status pair_open(twin_pair *p, const char *env_a, const char *env_b, const char *more)
 {
-    twin_env("profile=ideal,seed=2,loss_db=60,nf_db=8,hold_s=60");
-    radio *a = NULL, *b = NULL;
-    AM_REQUIRE_OK(
-        radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,freq=915e6,backoff_db=0", &a));
-    AM_REQUIRE_OK(
-        radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,freq=915e6,backoff_db=0", &b));
-    AM_REQUIRE_OK(radio_rx_start(a, NULL));
-    int64_t d = offset_b_minus_a(a, b);
-    AM_REQUIRE(d != INT64_MIN, "times");
+    char args[256];
+    memset(p, 0, sizeof *p);
+    twin_env(env_a);
+    snprintf(args, sizeof args, "serial=A," LINK_ARGS "%s%s", more ? "," : "", more ? more : "");
+    am_status s = radio_open("uhd", args, &p->a);
+    if (s != AM_OK)
+        return s;
+    if (env_b)
+        twin_env(env_b);
+    args[7] = 'B'; /* "serial=B" */
     radio_time ta;
-    AM_REQUIRE_OK(radio_get_time(a, &ta));
-    size_t n = 20000;
+    if ((s = radio_open("uhd", args, &p->b)) != AM_OK || (s = radio_rx_start(p->a, NULL)) != AM_OK)
+        return s;
+    if ((p->d = offset_b_minus_a(p->a, p->b)) == INT64_MIN)
+        return AM_FAIL(AM_EDEVICE, "pair_open: the devices' times");
+    if ((s = radio_get_time(p->a, &ta)) != AM_OK)
+        return s;
+    p->now = ticks(ta);
+    return AM_OK;
+}
+
+static void pair_close(twin_pair *p)
+{
+    radio_close(p->a);
+    radio_close(p->b);
+}
+
+/* n samples of 0.2 am_rng_cnormal (-14 dBFS: no sc16 clipping) from seed; exits on no memory. */
+static float complex *noise_burst(size_t n, uint64_t seed)
+{
     float complex *x = malloc(n * sizeof *x);
-    am_rng g;
-    am_rng_seed(&g, 5);
-    double px = 0;
-    for (size_t i = 0; i < n; i++) {
-        x[i] = 0.2f * am_rng_cnormal(&g); /* -14 dBFS: no sc16 clipping */
-        px += crealf(x[i] * conjf(x[i]));
+    if (!x) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
     }
-    px /= (double)n;
-    int64_t at_a = ticks(ta) + 50000; /* 50 ms ahead on A's clock */
-    radio_time at_b = radio_time_from_ticks(at_a + d, FS);
-    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
-    size_t len = 100000;
+    am_rng g;
+    am_rng_seed(&g, seed);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.2f * am_rng_cnormal(&g);
+    return x;
+}
+
+/* B sends x[0..n) to reach A at A's tick at_a; then A reads len samples of its stream into a new
+ * buffer, returned, its first tick in *t0 (NULL on failure, the reason on stderr). */
+static float complex *
+pair_burst(twin_pair *p, const float complex *x, size_t n, int64_t at_a, size_t len, int64_t *t0)
+{
+    radio_time at_b = radio_time_from_ticks(at_a + p->d, FS);
+    if (radio_tx_burst(p->b, x, n, &at_b) != AM_OK) {
+        fprintf(stderr, "pair_burst: %s\n", am_last_error());
+        return NULL;
+    }
     float complex *y = malloc(len * sizeof *y);
-    int64_t t0 = 0;
-    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
-    AM_CHECK_OK(radio_tx_flush(b, 1.0));
-    radio_stats sb;
-    radio_get_stats(b, &sb);
-    AM_CHECK(sb.late == 0 && sb.underflows == 0, "late %llu", (unsigned long long)sb.late);
-    /* correlation peak over +-1000 lags at the exact sample */
-    int64_t want = at_a - t0, best = -1;
+    if (!y || !read_n(p->a, y, len, t0)) {
+        free(y);
+        return NULL;
+    }
+    return y;
+}
+
+/* The mean power of y[0..n) - G x[0..n) (x NULL: of y). */
+static double mean_pow(const float complex *y, const float complex *x, float G, size_t n)
+{
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        float complex r = x ? y[i] - G * x[i] : y[i];
+        e += crealf(r * conjf(r));
+    }
+    return e / (double)n;
+}
+
+/* The lag of y within want +- 1000 where x[0..n) correlates best (every 4th sample). */
+static int64_t peak_lag(const float complex *y, const float complex *x, size_t n, int64_t want)
+{
+    int64_t best = -1;
     double bestv = -1;
     for (int64_t lag = want - 1000; lag <= want + 1000; lag++) {
         float complex c = 0;
@@ -142,38 +195,49 @@ AM_TEST(timed_burst_at_exact_sample_with_link_budget, unit)
         if (v > bestv)
             bestv = v, best = lag;
     }
+    return best;
+}
+
+/* B's timed burst lands at the exact sample of A's stream, with the power of the closed-form link
+ * budget: P_rx = P_tx(dBFS) + tx_gain - 79.75 - loss + 15 + rx_gain, noise -174 + nf + 10 lg fs
+ * + 15 + rx_gain dBFS (fpga-notes/uhd-twin.md "Levels"). */
+AM_TEST(timed_burst_at_exact_sample_with_link_budget, unit)
+{
+    twin_pair p;
+    AM_REQUIRE_OK(
+        pair_open(&p, "profile=ideal,seed=2,loss_db=60,nf_db=8,hold_s=60", NULL, "freq=915e6"));
+    size_t n = 20000;
+    float complex *x = noise_burst(n, 5);
+    const double px = mean_pow(x, NULL, 0.0f, n);
+    int64_t at_a = p.now + 50000, t0 = 0; /* 50 ms ahead on A's clock */
+    float complex *y = pair_burst(&p, x, n, at_a, 100000, &t0);
+    AM_REQUIRE(y, "B's burst in A's stream");
+    AM_CHECK_OK(radio_tx_flush(p.b, 1.0));
+    radio_stats sb;
+    radio_get_stats(p.b, &sb);
+    AM_CHECK(sb.late == 0 && sb.underflows == 0, "late %llu", (unsigned long long)sb.late);
+    /* correlation peak over +-1000 lags at the exact sample */
+    const int64_t want = at_a - t0, best = peak_lag(y, x, n, want);
     AM_CHECK(best == want, "burst at index %lld, expected %lld", (long long)best, (long long)want);
     /* power: signal + noise over the burst, noise alone before it */
-    double py = 0, pn = 0;
-    for (size_t i = 0; i < n; i++)
-        py += crealf(y[want + (int64_t)i] * conjf(y[want + (int64_t)i]));
-    py /= (double)n;
-    for (int64_t i = 0; i < 40000; i++)
-        pn += crealf(y[i] * conjf(y[i]));
-    pn /= 40000;
-    double gdb = 60 - 79.75 - 60 + 15 + 40; /* -24.75 dB */
-    double ndb = -174 + 8 + 60 + 15 + 40;   /* -51 dBFS */
-    double pred = 10 * log10(px * pow(10, gdb / 10) + pow(10, ndb / 10));
+    const double py = 10 * log10(mean_pow(y + want, NULL, 0.0f, n)),
+                 pn = 10 * log10(mean_pow(y, NULL, 0.0f, 40000));
+    double ndb = -174 + 8 + 60 + 15 + 40; /* -51 dBFS */
+    double pred = 10 * log10(px * pow(10, LINK_GAIN_DB / 10.0) + pow(10, ndb / 10));
     /* measured (seed 2): signal -38.447 vs -38.444 dBFS predicted; noise -50.973 vs -51.000;
      * the bounds are ~4 standard deviations of a 20000 / 40000-sample power estimate
      * (0.031 / 0.022 dB) */
     if (getenv("AM_VERBOSE"))
         printf("burst at %lld (want %lld); power %.3f dBFS (closed form %.3f), noise %.3f (%.3f)\n",
-               (long long)best, (long long)want, 10 * log10(py), pred, 10 * log10(pn), ndb);
-    AM_CHECK_NEAR(10 * log10(py), pred, 0.15);
-    AM_CHECK_NEAR(10 * log10(pn), ndb, 0.1);
+               (long long)best, (long long)want, py, pred, pn, ndb);
+    AM_CHECK_NEAR(py, pred, 0.15);
+    AM_CHECK_NEAR(pn, ndb, 0.1);
     /* the burst itself, sample by sample, within the noise: y = G x + n */
-    float G = (float)pow(10, gdb / 20);
-    double e = 0;
-    for (size_t i = 0; i < n; i++) {
-        float complex r = y[want + (int64_t)i] - G * x[i];
-        e += crealf(r * conjf(r));
-    }
+    const double e = 10 * log10(mean_pow(y + want, x, (float)pow(10, LINK_GAIN_DB / 20.0), n));
     if (getenv("AM_VERBOSE"))
-        printf("residual y - G x: %.3f dBFS\n", 10 * log10(e / (double)n));
-    AM_CHECK_NEAR(10 * log10(e / (double)n), ndb, 0.1); /* measured -50.976 */
-    radio_close(a);
-    radio_close(b);
+        printf("residual y - G x: %.3f dBFS\n", e);
+    AM_CHECK_NEAR(e, ndb, 0.1); /* measured -50.976 */
+    pair_close(&p);
     free(x);
     free(y);
 }
@@ -208,11 +272,7 @@ AM_TEST(late_rx_command_and_late_burst, unit)
     radio_time ta;
     AM_REQUIRE_OK(radio_get_time(a, &ta));
     size_t n = 3 * 2040;
-    float complex *x = malloc(n * sizeof *x);
-    am_rng g;
-    am_rng_seed(&g, 9);
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.2f * am_rng_cnormal(&g);
+    float complex *x = noise_burst(n, 9);
     int64_t send_a = ticks(ta); /* the air instant of the send (A holds the air) */
     radio_time at_b = radio_time_from_ticks(send_a - 1000 + d, FS); /* 1 ms in the past */
     AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
@@ -319,54 +379,24 @@ AM_TEST(pps_edge_and_time_register, unit)
  * closed form within the two chains' gain spreads (+-1 dB each) and ripple (0.5 dB p-p). */
 AM_TEST(impaired_link_keeps_time_and_budget, unit)
 {
-    twin_env("profile=b210-shared-ref,seed=6,loss_db=60,nf_db=8,hold_s=60");
-    radio *a = NULL, *b = NULL;
-    AM_REQUIRE_OK(
-        radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,freq=915e6,backoff_db=0", &a));
-    AM_REQUIRE_OK(
-        radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,freq=915e6,backoff_db=0", &b));
-    AM_REQUIRE_OK(radio_rx_start(a, NULL));
-    int64_t d = offset_b_minus_a(a, b);
-    radio_time ta;
-    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    twin_pair p;
+    AM_REQUIRE_OK(pair_open(&p, "profile=b210-shared-ref,seed=6,loss_db=60,nf_db=8,hold_s=60", NULL,
+                            "freq=915e6"));
     size_t n = 20000;
-    float complex *x = malloc(n * sizeof *x);
-    am_rng g;
-    am_rng_seed(&g, 5);
-    double px = 0;
-    for (size_t i = 0; i < n; i++) {
-        x[i] = 0.2f * am_rng_cnormal(&g);
-        px += crealf(x[i] * conjf(x[i]));
-    }
-    px /= (double)n;
-    int64_t at_a = ticks(ta) + 30000;
-    radio_time at_b = radio_time_from_ticks(at_a + d, FS);
-    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
-    size_t len = 60000;
-    float complex *y = malloc(len * sizeof *y);
-    int64_t t0 = 0;
-    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
-    int64_t want = at_a - t0, best = -1;
-    double bestv = -1;
-    for (int64_t lag = want - 1000; lag <= want + 1000; lag++) {
-        float complex c = 0;
-        for (size_t i = 0; i < n; i += 4)
-            c += y[lag + (int64_t)i] * conjf(x[i]);
-        if (cabs(c) > bestv)
-            bestv = cabs(c), best = lag;
-    }
-    double py = 0;
-    for (size_t i = 0; i < n; i++)
-        py += crealf(y[want + (int64_t)i] * conjf(y[want + (int64_t)i]));
-    py /= (double)n;
-    double pred = 10 * log10(px * pow(10, (60 - 79.75 - 60 + 15 + 40) / 10.0));
+    float complex *x = noise_burst(n, 5);
+    const double px = mean_pow(x, NULL, 0.0f, n);
+    int64_t at_a = p.now + 30000, t0 = 0;
+    float complex *y = pair_burst(&p, x, n, at_a, 60000, &t0);
+    AM_REQUIRE(y, "B's burst in A's stream");
+    const int64_t want = at_a - t0, best = peak_lag(y, x, n, want);
+    const double py = mean_pow(y + want, NULL, 0.0f, n);
+    double pred = 10 * log10(px * pow(10, LINK_GAIN_DB / 10.0));
     if (getenv("AM_VERBOSE"))
         printf("impaired: burst at %lld (want %lld), power %.3f dBFS (ideal chains %.3f)\n",
                (long long)best, (long long)want, 10 * log10(py), pred);
     AM_CHECK(best == want, "burst at %lld, expected %lld", (long long)best, (long long)want);
     AM_CHECK_NEAR(10 * log10(py), pred, 2.5); /* measured -39.306 vs -38.692 (seed 6) */
-    radio_close(a);
-    radio_close(b);
+    pair_close(&p);
     free(x);
     free(y);
 }
@@ -405,51 +435,29 @@ AM_TEST(overflow_when_a_receiver_falls_behind, unit)
  * policy the rest is dropped (no ack), so the receiver sees packet 1, then nothing. */
 AM_TEST(underflow_mid_burst, unit)
 {
-    twin_env("profile=ideal,seed=8,loss_db=60,hold_s=60");
-    radio *a = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &a));
-    twin_env("profile=ideal,seed=8,loss_db=60,underflow=1");
-    radio *b = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &b));
-    AM_REQUIRE_OK(radio_rx_start(a, NULL));
-    int64_t d = offset_b_minus_a(a, b);
-    radio_time ta;
-    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    twin_pair p;
+    AM_REQUIRE_OK(pair_open(&p, "profile=ideal,seed=8,loss_db=60,hold_s=60",
+                            "profile=ideal,seed=8,loss_db=60,underflow=1", NULL));
     size_t n = 3 * 2040;
-    float complex *x = malloc(n * sizeof *x);
-    am_rng g;
-    am_rng_seed(&g, 11);
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.2f * am_rng_cnormal(&g);
-    int64_t at_a = ticks(ta) + 10000;
-    radio_time at_b = radio_time_from_ticks(at_a + d, FS);
-    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
-    size_t len = 30000;
-    float complex *y = malloc(len * sizeof *y);
-    int64_t t0 = 0;
-    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
-    AM_CHECK_OK(radio_tx_flush(b, 1.0));
+    float complex *x = noise_burst(n, 11);
+    int64_t at_a = p.now + 10000, t0 = 0;
+    float complex *y = pair_burst(&p, x, n, at_a, 30000, &t0);
+    AM_REQUIRE(y, "B's burst in A's stream");
+    AM_CHECK_OK(radio_tx_flush(p.b, 1.0));
     radio_stats sb;
-    radio_get_stats(b, &sb);
+    radio_get_stats(p.b, &sb);
     AM_CHECK(sb.underflows == 1 && sb.late == 0, "underflows %llu late %llu",
              (unsigned long long)sb.underflows, (unsigned long long)sb.late);
-    float G = (float)pow(10, (60 - 79.75 - 60 + 15 + 40) / 20.0);
-    int64_t i0 = at_a - t0;
-    double e1 = 0, rest = 0;
-    for (size_t i = 0; i < 2040; i++) {
-        float complex r1 = y[i0 + (int64_t)i] - G * x[i];
-        e1 += crealf(r1 * conjf(r1));
-    }
-    for (size_t i = 2040; i < n + 2040; i++)
-        rest += crealf(y[i0 + (int64_t)i] * conjf(y[i0 + (int64_t)i]));
+    const float G = (float)pow(10, LINK_GAIN_DB / 20.0);
+    const int64_t i0 = at_a - t0;
+    const double e1 = 10 * log10(mean_pow(y + i0, x, G, 2040)),
+                 rest = 10 * log10(mean_pow(y + i0 + 2040, NULL, 0.0f, n));
     /* both are the noise alone, -51 dBFS (measured -51.0x): packet 1 as sent, then nothing */
-    AM_CHECK_NEAR(10 * log10(e1 / 2040), -51.0, 0.3);
-    AM_CHECK_NEAR(10 * log10(rest / (double)n), -51.0, 0.3);
+    AM_CHECK_NEAR(e1, -51.0, 0.3);
+    AM_CHECK_NEAR(rest, -51.0, 0.3);
     if (getenv("AM_VERBOSE"))
-        printf("underflow: packet 1 residual %.3f, after it %.3f dBFS\n", 10 * log10(e1 / 2040),
-               10 * log10(rest / (double)n));
-    radio_close(a);
-    radio_close(b);
+        printf("underflow: packet 1 residual %.3f, after it %.3f dBFS\n", e1, rest);
+    pair_close(&p);
     free(x);
     free(y);
 }
@@ -461,60 +469,42 @@ AM_TEST(underflow_mid_burst, unit)
  * (stats.seq_errors, radio_tx_flush finds every burst accounted for) and goes on. */
 AM_TEST(sequence_error_tx, unit)
 {
-    twin_env("profile=ideal,seed=8,loss_db=60,hold_s=60");
-    radio *a = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &a));
-    twin_env("profile=ideal,seed=8,loss_db=60,seq=1");
-    radio *b = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &b));
-    AM_REQUIRE_OK(radio_rx_start(a, NULL));
-    int64_t d = offset_b_minus_a(a, b);
-    radio_time ta;
-    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    twin_pair p;
+    AM_REQUIRE_OK(pair_open(&p, "profile=ideal,seed=8,loss_db=60,hold_s=60",
+                            "profile=ideal,seed=8,loss_db=60,seq=1", NULL));
     const size_t n = 3 * 2040, n2 = 2 * 2040;
-    float complex *x = malloc(n * sizeof *x);
-    am_rng g;
-    am_rng_seed(&g, 12);
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.2f * am_rng_cnormal(&g);
-    const int64_t at_a = ticks(ta) + 10000, at_a2 = at_a + 15000;
-    radio_time at_b = radio_time_from_ticks(at_a + d, FS), at_b2 = radio_time_from_ticks(at_a2 + d, FS);
-    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
-    AM_REQUIRE_OK(radio_tx_burst(b, x, n2, &at_b2));
+    float complex *x = noise_burst(n, 12);
+    const int64_t at_a = p.now + 10000, at_a2 = at_a + 15000;
+    radio_time at_b = radio_time_from_ticks(at_a + p.d, FS),
+               at_b2 = radio_time_from_ticks(at_a2 + p.d, FS);
+    AM_REQUIRE_OK(radio_tx_burst(p.b, x, n, &at_b));
+    AM_REQUIRE_OK(radio_tx_burst(p.b, x, n2, &at_b2));
     const size_t len = 40000;
     float complex *y = malloc(len * sizeof *y);
     int64_t t0 = 0;
-    AM_REQUIRE(read_n(a, y, len, &t0), "A's stream");
-    AM_CHECK_OK(radio_tx_flush(b, 1.0));
+    AM_REQUIRE(read_n(p.a, y, len, &t0), "A's stream");
+    AM_CHECK_OK(radio_tx_flush(p.b, 1.0));
     radio_stats sb;
-    radio_get_stats(b, &sb);
+    radio_get_stats(p.b, &sb);
     AM_CHECK(sb.seq_errors == 2 && sb.underflows == 0 && sb.late == 0 && sb.tx_bursts == 2,
              "sequence errors %llu underflows %llu late %llu bursts %llu",
              (unsigned long long)sb.seq_errors, (unsigned long long)sb.underflows,
              (unsigned long long)sb.late, (unsigned long long)sb.tx_bursts);
-    const float G = (float)pow(10, (60 - 79.75 - 60 + 15 + 40) / 20.0);
+    const float G = (float)pow(10, LINK_GAIN_DB / 20.0);
     const int64_t i0 = at_a - t0, i2 = at_a2 - t0;
     AM_REQUIRE(i0 > 0 && i2 + (int64_t)n2 <= (int64_t)len, "window");
-    double e1 = 0, rest = 0, second = 0;
-    for (size_t i = 0; i < 2040; i++) {
-        float complex r1 = y[i0 + (int64_t)i] - G * x[i];
-        e1 += crealf(r1 * conjf(r1));
-    }
-    for (size_t i = 2040; i < n; i++)
-        rest += crealf(y[i0 + (int64_t)i] * conjf(y[i0 + (int64_t)i]));
-    for (size_t i = 0; i < n2; i++)
-        second += crealf(y[i2 + (int64_t)i] * conjf(y[i2 + (int64_t)i]));
+    const double e1 = 10 * log10(mean_pow(y + i0, x, G, 2040)),
+                 rest = 10 * log10(mean_pow(y + i0 + 2040, NULL, 0.0f, n - 2040)),
+                 second = 10 * log10(mean_pow(y + i2, NULL, 0.0f, n2));
     /* all three are the noise alone, -51 dBFS: packet 1 as sent, then nothing, and nothing of the
      * two-packet burst (the burst itself would be -38.4 dBFS) */
     if (getenv("AM_VERBOSE"))
         printf("sequence errors: packet 1 residual %.3f, after it %.3f, second burst %.3f dBFS\n",
-               10 * log10(e1 / 2040), 10 * log10(rest / (double)(n - 2040)),
-               10 * log10(second / (double)n2));
-    AM_CHECK_NEAR(10 * log10(e1 / 2040), -51.0, 0.3);
-    AM_CHECK_NEAR(10 * log10(rest / (double)(n - 2040)), -51.0, 0.3);
-    AM_CHECK_NEAR(10 * log10(second / (double)n2), -51.0, 0.3);
-    radio_close(a);
-    radio_close(b);
+               e1, rest, second);
+    AM_CHECK_NEAR(e1, -51.0, 0.3);
+    AM_CHECK_NEAR(rest, -51.0, 0.3);
+    AM_CHECK_NEAR(second, -51.0, 0.3);
+    pair_close(&p);
     free(x);
     free(y);
 }
@@ -526,25 +516,15 @@ AM_TEST(sequence_error_tx, unit)
  * its ticks and packets 3-5 at theirs, each the burst from B as sent (residual at the noise). */
 AM_TEST(sequence_error_rx, unit)
 {
-    twin_env("profile=ideal,seed=9,loss_db=60,hold_s=60,rx_seq=1");
-    radio *a = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=A,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &a));
-    twin_env("profile=ideal,seed=9,loss_db=60,hold_s=60");
-    radio *b = NULL;
-    AM_REQUIRE_OK(radio_open("uhd", "serial=B,rate=1e6,rx_gain=40,tx_gain=60,backoff_db=0", &b));
-    AM_REQUIRE_OK(radio_rx_start(a, NULL)); /* A holds the air: B's offset to it is exact */
-    const int64_t d = offset_b_minus_a(a, b);
-    radio_time ta;
-    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    twin_pair p;
+    AM_REQUIRE_OK(pair_open(&p, "profile=ideal,seed=9,loss_db=60,hold_s=60,rx_seq=1",
+                            "profile=ideal,seed=9,loss_db=60,hold_s=60", NULL));
+    radio *a = p.a, *b = p.b;
     AM_REQUIRE_OK(radio_rx_stop(a));
     const size_t P = 2040, N = 5 * P, nb = N; /* B's burst ends inside the window */
-    const int64_t w0 = ticks(ta) + 20000, b0 = w0 - 500;
-    float complex *x = malloc(nb * sizeof *x), *y = calloc(N, sizeof *y);
-    am_rng g;
-    am_rng_seed(&g, 13);
-    for (size_t i = 0; i < nb; i++)
-        x[i] = 0.2f * am_rng_cnormal(&g);
-    radio_time at_b = radio_time_from_ticks(b0 + d, FS), at_a = radio_time_from_ticks(w0, FS);
+    const int64_t w0 = p.now + 20000, b0 = w0 - 500;
+    float complex *x = noise_burst(nb, 13), *y = calloc(N, sizeof *y);
+    radio_time at_b = radio_time_from_ticks(b0 + p.d, FS), at_a = radio_time_from_ticks(w0, FS);
     AM_REQUIRE_OK(radio_tx_burst(b, x, nb, &at_b));
     AM_REQUIRE_OK(radio_rx_start_n(a, &at_a, N));
     size_t got = 0, chunks = 0;
@@ -576,7 +556,7 @@ AM_TEST(sequence_error_rx, unit)
              "sequence errors %llu overflows %llu jumps %llu samples %llu",
              (unsigned long long)sa.seq_errors, (unsigned long long)sa.overflows,
              (unsigned long long)sa.timestamp_jumps, (unsigned long long)sa.rx_samples);
-    const float G = (float)pow(10, (60 - 79.75 - 60 + 15 + 40) / 20.0);
+    const float G = (float)pow(10, LINK_GAIN_DB / 20.0);
     double e1 = 0, e3 = 0, gap = 0;
     for (size_t i = 0; i < N - 500; i++) {
         const float complex r = y[i] - G * x[i + 500];
@@ -594,8 +574,7 @@ AM_TEST(sequence_error_rx, unit)
     AM_CHECK_NEAR(10 * log10(e3 / (double)(3 * P - 500)), -51.0, 0.3);
     AM_CHECK(gap == 0, "the lost packet's place holds %g", gap);
     AM_CHECK_OK(radio_tx_flush(b, 1.0));
-    radio_close(a);
-    radio_close(b);
+    pair_close(&p);
     free(x);
     free(y);
 }
@@ -671,10 +650,7 @@ AM_TEST(levels_backoff_refusal_and_adc_clip, unit)
     am_rng_seed(&g, 22);
     for (size_t i = 0; i < n; i++) /* peak 3.9: within the back-off */
         x[i] = 3.9f * (i % 2 ? 1.0f : -1.0f) * (float)(0.5 + 0.5 * am_rng_uniform(&g));
-    double px = 0;
-    for (size_t i = 0; i < n; i++)
-        px += crealf(x[i] * conjf(x[i]));
-    px /= (double)n;
+    const double px = mean_pow(x, NULL, 0.0f, n);
     int64_t at_a = ticks(ta) + 20000;
     radio_time at_b = radio_time_from_ticks(at_a + d, FS);
     AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
@@ -697,15 +673,9 @@ AM_TEST(levels_backoff_refusal_and_adc_clip, unit)
     AM_CHECK(sa.rx_clipped == 0, "clipped %llu", (unsigned long long)sa.rx_clipped);
     int64_t i0 = at_a - t0;
     AM_REQUIRE(i0 > 0 && i0 + (int64_t)n <= (int64_t)len, "window");
-    double py = 0, pn = 0;
-    for (size_t i = 0; i < n; i++)
-        py += crealf(y[i0 + (int64_t)i] * conjf(y[i0 + (int64_t)i]));
-    for (int64_t i = 0; i < i0; i++)
-        pn += crealf(y[i] * conjf(y[i]));
-    py /= (double)n;
-    pn /= (double)i0;
-    const double link = 60 - 79.75 - 60 + 15 + 40, noise = -51.0 + 12.0;
-    const double pred = 10 * log10(px * pow(10, link / 10) + pow(10, noise / 10));
+    const double py = mean_pow(y + i0, NULL, 0.0f, n), pn = mean_pow(y, NULL, 0.0f, (size_t)i0);
+    const double noise = -51.0 + 12.0;
+    const double pred = 10 * log10(px * pow(10, LINK_GAIN_DB / 10.0) + pow(10, noise / 10));
     if (getenv("AM_VERBOSE"))
         printf("back-off 12 dB: burst %.3f dBFS (closed form %.3f), noise %.3f (%.3f)\n",
                10 * log10(py), pred, 10 * log10(pn), noise);
