@@ -104,6 +104,12 @@ typedef struct agent_state {
     float peak, power, loss;
     uint64_t rounds, applied, not_applied, deaf, cals, heard;
     uint64_t weak; /* bursts not sent: every bin below g_th (link too weak) */
+    /* calibration probes (docs/air-interface.md §8.5): the one in flight, counts, its payload
+     * (D zeros) and what its burst would deliver (D, unused) */
+    int probing;
+    uint32_t probe_round;
+    uint64_t probes, probes_heard;
+    float *zx, *zdel;
     agent_snap *snap; /* keep_rounds */
     int have_model;
     uint32_t last_model; /* the last MODEL's round */
@@ -166,6 +172,8 @@ static void state_free(agent_state *s)
     free(s->m);
     free(s->x);
     free(s->del);
+    free(s->zx);
+    free(s->zdel);
     free(s->burst);
     free(s->dl);
     free(s->carry);
@@ -433,6 +441,8 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->m = calloc(D, sizeof *s->m);
     s->x = malloc(D * sizeof *s->x);
     s->del = malloc(D * sizeof *s->del);
+    s->zx = calloc(D, sizeof *s->zx);
+    s->zdel = malloc(D * sizeof *s->zdel);
     s->burst = malloc(s->blen * sizeof *s->burst);
     s->dl = malloc(s->dl_cap * sizeof *s->dl);
     s->carry = malloc(s->carry_n);
@@ -444,8 +454,8 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
     s->state_cap = live_bytes(s) + (size_t)s->o.keep_rounds * snap_bytes(s);
     if (s->o.state)
         s->state_buf = malloc(s->state_cap);
-    if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->burst || !s->dl ||
-        !s->carry || !s->snap || (s->o.state && !s->state_buf))
+    if (!s->theta || !s->u || !s->v || !s->m || !s->x || !s->del || !s->zx || !s->zdel ||
+        !s->burst || !s->dl || !s->carry || !s->snap || (s->o.state && !s->state_buf))
         return AM_FAIL(AM_ENOMEM, "agent: buffers for D = %zu", D);
     if (s->o.state) {
         unsigned char id[4 + sizeof w->learner];
@@ -630,6 +640,7 @@ static void round_start(agent_state *s, uint32_t r, const ctrl_model *mo)
 /* MODEL: local meta-update, error memory, sparsification, STATUS. */
 static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
 {
+    s->probing = 0; /* a probe's CAL comes before the model, or not at all */
     if (mo->dim == s->D)
         round_start(s, round, mo);
     if (mo->dim != s->D)
@@ -708,11 +719,11 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     if (st == AM_EINVAL)
         return st;
     if (st != AM_OK || gaps || !bi.found) {
-        s->deaf++;
+        s->deaf += !g->probe;
         if (!s->o.quiet)
             fprintf(stderr,
-                    "agent %u: round %u: no beacon at tick %" PRId64 " (%s); staying silent\n",
-                    s->o.id, round, g->beacon_tick,
+                    "agent %u: %s %u: no beacon at tick %" PRId64 " (%s); staying silent\n",
+                    s->o.id, g->probe ? "probe before round" : "round", round, g->beacon_tick,
                     st != AM_OK ? am_last_error()
                     : gaps      ? "RX gap"
                                 : "not detected");
@@ -721,31 +732,39 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     if (bi.erased >= bi.used) {
         /* docs/air-interface.md §4.1: every bin below g_th at the server: nothing to send (a
          * burst of zeros would cost air and tell the server nothing); not heard, memory keeps v */
-        s->weak++;
+        s->weak += !g->probe;
         if (!s->o.quiet)
             fprintf(stderr,
-                    "agent %u: round %u: link too weak for g_th %g: all %u bins truncated, burst "
+                    "agent %u: %s %u: link too weak for g_th %g: all %u bins truncated, burst "
                     "not sent\n",
-                    s->o.id, round, (double)g->g_th, bi.used);
+                    s->o.id, g->probe ? "probe before round" : "round", round, (double)g->g_th,
+                    bi.used);
         return AM_OK;
     }
-    clip_to_eta(s, g->eta);
-    if ((st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del)) != AM_OK)
+    if (g->probe) { /* §8.5: the burst with an all-zero payload; the round's state untouched */
+        st = net_agent_burst(s->na, s->zx, g->eta, g->tx_tick, s->burst, s->blen, s->zdel);
+    } else {
+        clip_to_eta(s, g->eta);
+        st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
+        if (st == AM_OK)
+            state_save(s); /* what the burst delivers, before it is sent */
+    }
+    if (st != AM_OK)
         return st;
-    state_save(s); /* what the burst delivers, before it is sent */
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick + bi.adv, 1.0)) !=
         AM_OK) {
         if (!s->o.quiet)
-            fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
-                    am_last_error());
+            fprintf(stderr, "agent %u: %s %u: burst not sent: %s\n", s->o.id,
+                    g->probe ? "probe before round" : "round", round, am_last_error());
         return AM_OK;
     }
-    s->sent = 1;
+    s->sent |= !g->probe;
     if (!s->o.quiet) {
-        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
+        printf("agent %u: %s %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
                "delay %" PRId64 ", %u bins truncated, burst of %zu samples on air at tick %" PRId64
                "\n",
-               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
+               s->o.id, g->probe ? "probe before round" : "round", round,
+               g->probe ? 0.0 : (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
                (double)bi.cfo_used, bi.delta,
                bi.erased, s->blen, g->tx_tick + bi.adv);
         fflush(stdout);
@@ -756,8 +775,12 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
 /* GO: wait for the beacon, estimate, precode, transmit at the scheduled tick. */
 static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
 {
-    if (!s->pending || s->pend_round != round)
+    if (g->probe) { /* §8.5: a calibration probe before round `round`: its CAL is expected */
+        s->probing = 1;
+        s->probe_round = round;
+    } else if (!s->pending || s->pend_round != round) {
         return AM_OK; /* a GO for a round we did not report: ignore */
+    }
     /* docs/air-interface.md §8.1: the round's calibration slots decide the burst's length */
     am_status cs = net_agent_set_slots(s->na, g->cal_slots);
     if (cs == AM_OK) /* §3.3, §9.4: and its payload mapping */
@@ -798,33 +821,41 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
         if (st != AM_OK)
             return st;
     }
+    const char *what = g->probe ? "probe before round" : "round";
     if (!bi.found) {
-        s->deaf++;
+        s->deaf += !g->probe;
         if (!s->o.quiet)
-            fprintf(stderr, "agent %u: round %u: no beacon within %g s; staying silent\n", s->o.id,
-                    round, s->o.beacon_timeout);
+            fprintf(stderr, "agent %u: %s %u: no beacon within %g s; staying silent\n", s->o.id,
+                    what, round, s->o.beacon_timeout);
         return AM_OK;
     }
-    clip_to_eta(s, g->eta);
-    am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
+    am_status st;
+    if (g->probe) { /* §8.5: the burst with an all-zero payload; the round's state untouched */
+        st = net_agent_burst(s->na, s->zx, g->eta, g->tx_tick, s->burst, s->blen, s->zdel);
+    } else {
+        clip_to_eta(s, g->eta);
+        st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
+        if (st == AM_OK)
+            state_save(s); /* what the burst delivers, before it is sent */
+    }
     if (st != AM_OK)
         return st;
-    state_save(s); /* what the burst delivers, before it is sent */
-    if ((long)round == s->o.late_burst_round)
+    if (!g->probe && (long)round == s->o.late_burst_round)
         sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */
     radio_time at = radio_time_from_ticks(g->tx_tick, s->rate);
     st = radio_tx_burst(s->rad, s->burst, s->blen, &at);
     if (st != AM_OK) {
         if (!s->o.quiet)
-            fprintf(stderr, "agent %u: round %u: burst not sent: %s\n", s->o.id, round,
+            fprintf(stderr, "agent %u: %s %u: burst not sent: %s\n", s->o.id, what, round,
                     am_last_error());
         return AM_OK; /* the round goes on without us; the memory keeps v */
     }
-    s->sent = 1;
+    s->sent |= !g->probe;
     if (!s->o.quiet) {
-        printf("agent %u: round %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
+        printf("agent %u: %s %u: loss %.4f, beacon SNR %.1f dB, cfo %+.4f (tracked %+.5f), "
                "delay %" PRId64 ", %u bins truncated, burst of %zu samples sent\n",
-               s->o.id, round, (double)s->loss, (double)bi.snr_db, (double)bi.cfo,
+               s->o.id, what, round, g->probe ? 0.0 : (double)s->loss, (double)bi.snr_db,
+               (double)bi.cfo,
                (double)bi.cfo_used, bi.delta,
                bi.erased, s->blen);
         fflush(stdout);
@@ -837,14 +868,22 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
  * repeat of round r + 1 starts from the A the uninterrupted run used. */
 static am_status on_cal(agent_state *s, uint32_t round, const ctrl_cal *c)
 {
-    if (!s->have_model || round != s->last_model)
-        return AM_OK; /* not about our last round: ignore */
+    const int probe = s->probing && round == s->probe_round;
+    if (!probe && (!s->have_model || round != s->last_model))
+        return AM_OK; /* not about our last round nor our probe: ignore */
     am_status st = net_agent_cal(s->na, c);
     if (st != AM_OK)
         return st;
-    s->cals++;
-    s->heard += c->heard != 0;
-    agent_snap *sn = snap_find(s, round + 1);
+    if (probe) {
+        s->probing = 0;
+        s->probes++;
+        s->probes_heard += c->heard != 0;
+    } else {
+        s->cals++;
+        s->heard += c->heard != 0;
+    }
+    /* a probe's CAL(r) (§8.5) precedes MODEL(r): the state kept for round r gets it */
+    agent_snap *sn = snap_find(s, probe ? round : round + 1);
     if (sn)
         net_agent_carry_save(s->na, sn->carry);
     state_save(s);
@@ -1071,9 +1110,10 @@ int cmd_agent(int argc, char **argv)
         printf("agent %u: done: %" PRIu64 " rounds, %" PRIu64 " applied, %" PRIu64
                " not applied (kept in memory), %" PRIu64 " beacons missed, %" PRIu64
                " bursts not sent (link too weak for g_th), heard in %" PRIu64 " of %" PRIu64
-               " calibrations, %" PRIu64 " control messages rejected\n",
+               " calibrations (and in %" PRIu64 " of %" PRIu64 " probes), %" PRIu64
+               " control messages rejected\n",
                o->id, s.rounds, s.applied, s.not_applied, s.deaf, s.weak, s.heard, s.cals,
-               cs.rejected);
+               s.probes_heard, s.probes, cs.rejected);
     }
     state_free(&s);
     return 0;

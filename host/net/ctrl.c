@@ -440,6 +440,9 @@ static int validate(const ctrl_msg *m, why_buf *w)
                        g->cal_slot, g->cal_slots, CTRL_MAX_AGENTS);
         if (g->mapping > 1)
             return bad(w, "GO: mapping %u (0 complex, 1 real)", g->mapping);
+        if (g->probe > 1 || (g->probe && !g->cal_slots))
+            return bad(w, "GO: probe %u with %u calibration slots (a probe needs slots, §8.5)",
+                       g->probe, g->cal_slots);
         if (g->pilot_level != 0.0f && !(g->pilot_level > 0.0f && g->pilot_level <= 1.0f))
             return bad(w, "GO: pilot level %g outside (0, 1]", (double)g->pilot_level);
         if (g->beacon_reps > CTRL_MAX_BEACON_REPS)
@@ -623,8 +626,9 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_f32(&c, o->eta);
         w_f32(&c, o->rho);
         w_f32(&c, o->g_th);
-        w_u32(&c, (o->cal_slot & 0xFFFFu) | (o->cal_slots & 0x7FFFu) << 16 |
-                      (o->mapping & 1u) << 31); /* u16, u16 (bit 15: mapping) */
+        w_u32(&c, (o->cal_slot & 0xFFFFu) | (o->cal_slots & 0x3FFFu) << 16 |
+                      (o->probe & 1u) << 30 | (o->mapping & 1u) << 31); /* u16, u16 (bit 14:
+                                                                            probe, 15: mapping) */
         w_i64(&c, o->beacon_tick);
         w_i64(&c, o->tx_tick);
         if (o->pilot_level != 0.0f || o->beacon_reps) /* beacon_reps: after the level (1) */
@@ -871,7 +875,8 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->g_th = r_f32(&c);
         uint32_t z = r_u32(&c); /* u16 cal_slot | u16 cal_slots << 16 */
         o->cal_slot = z & 0xFFFFu;
-        o->cal_slots = (z >> 16) & 0x7FFFu;
+        o->cal_slots = (z >> 16) & 0x3FFFu;
+        o->probe = (z >> 30) & 1u;
         o->mapping = z >> 31;
         o->beacon_tick = r_i64(&c);
         o->tx_tick = r_i64(&c);

@@ -51,10 +51,11 @@
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
  *            20 u32 dim | 24 u32 prev_ids[n_prev] | f32 theta[dim]
  *   STATUS   0 f32 loss | 4 f32 peak | 8 f32 power | 12 u32 n_x | 16 f32 x[n_x] (n_x = 0 or D)
- *   GO       0 f32 eta | 4 f32 rho | 8 f32 g_th | 12 u16 cal_slot | 14 u16 cal_slots (bit 15:
- *            mapping) | 16 i64 beacon_tick | 24 i64 tx_tick (cal_slots = 0: no calibration
- *            blocks, cal_slot 0; else cal_slot < cal_slots <= CTRL_MAX_AGENTS, §8.1; mapping 0
- *            complex, 1 real, §3.3) [| 32 f32 pilot_level, 0 < a <= 1, §2: absent = 1]
+ *   GO       0 f32 eta | 4 f32 rho | 8 f32 g_th | 12 u16 cal_slot | 14 u16 cal_slots (bits 0-13;
+ *            bit 14: probe, §8.5; bit 15: mapping) | 16 i64 beacon_tick | 24 i64 tx_tick
+ *            (cal_slots = 0: no calibration blocks, cal_slot 0; else cal_slot < cal_slots <=
+ *            CTRL_MAX_AGENTS, §8.1; probe only with cal_slots > 0; mapping 0 complex, 1 real,
+ *            §3.3) [| 32 f32 pilot_level, 0 < a <= 1, §2: absent = 1]
  *            [| 36 u32 beacon_reps, 1..CTRL_MAX_BEACON_REPS: the beacon's training blocks, §6.1;
  *            only after pilot_level (1 when not announced); absent = 0]
  *   PLAN     0 f32 eta | 4 f32 rho | 8 u32 nfft | 12 u32 cp | 16 u64 burst_len |
@@ -178,6 +179,8 @@ typedef struct ctrl_go {
     float eta, rho, g_th;
     uint32_t cal_slot, cal_slots; /* u16 on the wire (§8.1); 0, 0: no calibration */
     uint32_t mapping;             /* 0 complex, 1 real (§3.3): bit 15 of cal_slots' u16 */
+    uint32_t probe;               /* 1: a calibration probe (§8.5: the burst's payload all zero,
+                                     no model round; needs cal_slots > 0): bit 14 of that u16 */
     uint32_t beacon_reps;         /* training blocks after the beacon's preamble (§6.1), 0..
                                      CTRL_MAX_BEACON_REPS; 0: a GO of 32 bytes, else 36 */
     int64_t beacon_tick, tx_tick;

@@ -36,6 +36,7 @@
 
 typedef struct srv_agent {
     int joined, welcomed, alive;
+    int probe; /* calibration on: a probe before its next round (docs/air-interface.md §8.5) */
     ctrl_peer peer;
     /* this round */
     int reported;
@@ -120,7 +121,11 @@ struct server {
     unsigned decoded_rounds;
     /* closed-loop calibration (docs/air-interface.md §8): slot k = agent k, S = K */
     int cal;
-    uint32_t *nh; /* K: rounds each agent was heard (its loop gain's schedule; checkpointed) */
+    uint32_t *nh; /* K: times each agent was heard since its last probe (§8.5), the probe
+                     included: its loop gain's schedule (checkpointed) */
+    /* the probe before the round in progress (§8.5): whom it asked, whom it heard */
+    unsigned probe_n, probe_nheard;
+    uint32_t *probe_ids, *probe_heard; /* K each */
 };
 
 static void srv_free(srv *s)
@@ -148,6 +153,8 @@ static void srv_free(srv *s)
     free(s->rs.E);
     free(s->rs.cal_snr);
     free(s->nh);
+    free(s->probe_ids);
+    free(s->probe_heard);
     free(s->beacon);
     free(s->chunk);
     free(s->ids);
@@ -353,6 +360,12 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
         a->joined = a->alive = 1;
         a->welcomed = 0;
         a->peer = *from; /* a restarted agent replaces its old connection */
+        if (s->cal) { /* §8.5: a probe for an agent the run has not heard, and for one that joins
+                         again (restarted: its correction A is not known; the probe's mu is 1) */
+            if (again)
+                s->nh[h->id] = 0;
+            a->probe = s->nh[h->id] == 0;
+        }
         say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
         if (s->chan_joined || s->air) {
             if (send_welcome(s, from, CTRL_ROLE_AGENT, h->id, 1, "ok") == AM_OK) {
@@ -547,7 +560,7 @@ static void to_agent(srv *s, unsigned k, const ctrl_msg *m)
 
 /* GO to the round's n agents (s->ids): the beacon at tick B, their bursts at T (§5); with
  * calibration agent k's slot is k of S = K (§8.1: every burst of the run has the same length). */
-static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T)
+static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T, int probe)
 {
     ctrl_msg m;
     memset(&m, 0, sizeof m);
@@ -559,6 +572,7 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
                        .rho = (float)s->o.air.rho,
                        .g_th = (float)s->o.air.g_th,
                        .cal_slots = s->rs.slots,
+                       .probe = (uint32_t)probe,
                        .mapping = (uint32_t)s->map,
                        .beacon_reps = s->o.beacon_reps,
                        .beacon_tick = B,
@@ -573,9 +587,10 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
 /* §8.3-§8.4 after round r: who of the n scheduled agents was heard (into heard_ids, *nheard; none
  * when the burst was not detected) and a CAL to each of them: heard, E, and the loop gain
  * mu = max(mu_0, 1/n_k) at the agent's n_k-th heard round (mu_0 = SERVER_CAL_MU, as sim's
- * agg_iq_cfg.cal_mu). */
+ * agg_iq_cfg.cal_mu). After a probe (§8.5, probe = 1): mu = 1, n_k = 1 when heard, else 0. */
 #define SERVER_CAL_MU 0.1f
-static void send_cal(srv *s, uint32_t r, unsigned n, int got, uint32_t *heard_ids, unsigned *nheard)
+static void
+send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids, unsigned *nheard)
 {
     *nheard = 0;
     ctrl_msg m;
@@ -586,10 +601,12 @@ static void send_cal(srv *s, uint32_t r, unsigned n, int got, uint32_t *heard_id
     for (unsigned i = 0; i < n; i++) {
         const unsigned k = s->ids[i];
         const int h = got && s->rs.heard[k];
-        if (h) {
+        if (h)
             heard_ids[(*nheard)++] = k;
+        if (probe) /* §8.5: mu = 1, and the loop's average starts again from this measurement */
+            s->nh[k] = (uint32_t)h;
+        else if (h)
             s->nh[k] += s->nh[k] < UINT32_MAX;
-        }
         const float inv = s->nh[k] ? 1.0f / (float)s->nh[k] : 1.0f;
         for (unsigned q = 0; q < PHY_CAL_Q; q++) {
             const float complex E = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
@@ -598,7 +615,7 @@ static void send_cal(srv *s, uint32_t r, unsigned n, int got, uint32_t *heard_id
         }
         m.u.cal = (ctrl_cal){.heard = (uint32_t)h,
                              .q = PHY_CAL_Q,
-                             .mu = inv > SERVER_CAL_MU ? inv : SERVER_CAL_MU,
+                             .mu = probe ? 1.0f : inv > SERVER_CAL_MU ? inv : SERVER_CAL_MU,
                              .snr_db = h && isfinite(s->rs.cal_snr[k]) ? s->rs.cal_snr[k] : 0.0f,
                              .E = e};
         to_agent(s, k, &m);
@@ -610,7 +627,7 @@ static void send_cal(srv *s, uint32_t r, unsigned n, int got, uint32_t *heard_id
  * around T collected and decoded. A beacon or window with a late / underflow / sequence-error
  * event is not used (UHD_NOTES "Buffers and async events"). */
 static am_status
-air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **why)
+air_round(srv *s, uint32_t r, unsigned n, float eta, int probe, int *decoded, const char **why)
 {
     const int64_t blk = (int64_t)(s->M + s->cp);
     int64_t B, turn = (int64_t)ceil(NET_AIR_TURN_S * s->rate);
@@ -618,7 +635,7 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     if (st != AM_OK)
         return st;
     const int64_t T = B + (s->gap > turn ? s->gap : turn), w0 = T - 4 * blk;
-    send_go(s, r, n, eta, B, T);
+    send_go(s, r, n, eta, B, T, probe);
     radio_stats a, b;
     radio_get_stats(s->rad, &a);
     size_t got = 0, gaps = 0;
@@ -653,6 +670,89 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int *decoded, const char **
     *decoded = s->rs.got;
     if (!s->rs.got)
         *why = "burst not detected";
+    return AM_OK;
+}
+
+/* Through the chan: PLAN to the chan, GO to the round's n agents (s->ids), the beacon at B, the
+ * chan's REPORT and summed stream, decoded (*decoded: the burst was found and the chan summed at
+ * least one burst; *why otherwise). */
+static am_status chan_round(
+    srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T, int probe, int *decoded,
+    const char **why)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_PLAN;
+    m.round = r;
+    m.u.plan = (ctrl_plan){.eta = eta,
+                           .rho = (float)s->o.air.rho,
+                           .nfft = s->M,
+                           .cp = s->cp,
+                           .burst_len = s->blen,
+                           .beacon_tick = B,
+                           .tx_tick = T,
+                           .deadline = s->o.burst_timeout,
+                           .n = n,
+                           .ids = s->ids};
+    am_status st = ctrl_send(s->c, &s->chan_peer, &m);
+    if (st != AM_OK) {
+        *why = "the chan is unreachable";
+        s->chan_joined = 0; /* dropped; it comes back with its next HELLO */
+        s->peer_drops++;
+    } else {
+        send_go(s, r, n, eta, B, T, probe);
+        radio_time at = radio_time_from_ticks(B, s->rate);
+        st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
+        if (st != AM_OK) {
+            *why = "beacon not taken by the chan";
+        } else {
+            /* 4. the chan's report and stream */
+            s->want_report = 1;
+            st = pump(s, monotime_s() + s->o.burst_timeout + 5.0, got_report);
+            s->want_report = 0;
+            if (st != AM_OK && st != AM_ETIMEOUT)
+                return st;
+            if (!s->have_report) {
+                *why = "no report from the chan";
+            } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
+                *why = "the chan's stream has an unexpected length";
+            } else {
+                double dl = monotime_s() + 5.0;
+                int have = 0;
+                while (!have && monotime_s() < dl) {
+                    size_t got = 0;
+                    radio_time t0;
+                    st = radio_rx(s->rad, s->chunk, s->chunk_cap, &got, &t0, 0.2);
+                    if (st == AM_ETIMEOUT)
+                        continue;
+                    if (st != AM_OK)
+                        return st;
+                    have = radio_time_to_ticks(t0, s->rate) == s->rep_tick && got == s->rep_len;
+                }
+                if (!have) {
+                    *why = "the chan's stream did not arrive";
+                } else {
+                    /* 5. receive: the burst must start near T (within the cp, + delays) */
+                    const int64_t lead = T - s->rep_tick;
+                    s->rs.lo = lead > (int64_t)s->cp ? (uint64_t)(lead - s->cp) : 0;
+                    s->rs.hi = (uint64_t)(lead + 2 * (int64_t)s->cp);
+                    phy_ota_rx_reset(s->rx);
+                    if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK ||
+                        (st = phy_ota_rx_set_pilot_level(s->rx, s->pilot)) != AM_OK)
+                        return st;
+                    st = phy_ota_rx_execute(s->rx, s->chunk, s->rep_len);
+                    if (st != AM_OK)
+                        return st;
+                    if (!s->rs.got)
+                        *why = "burst not detected";
+                    else if (s->rep_n == 0)
+                        *why = "no burst made the sum";
+                    else
+                        *decoded = 1;
+                }
+            }
+        }
+    }
     return AM_OK;
 }
 
@@ -725,6 +825,60 @@ static float robust_eta(float *p, unsigned n, float cap, float *med)
     return mx > cap * *med ? cap * *med : mx;
 }
 
+/* docs/air-interface.md §8.5: before round r, SERVER_PROBES calibration probes for the joined
+ * agents that need them (srv_agent.probe: the run has not heard them yet, or they joined again):
+ * each a GO with the probe bit, the beacon, their bursts with an all-zero payload, decoded as a
+ * round's (eta 1), and a CAL to each (heard, E, mu = 1; the loop's count starts again from it),
+ * so that their first round is precoded with a measured correction. Two: the first beacon an
+ * agent takes starts its trackers (§4.2), so the first probe measures errors no later round has;
+ * the second measures the state of every later round. Nothing is applied; the round's metrics
+ * line says "probe". Once per join: an agent not heard calibrates in its rounds (§8.4). */
+#define SERVER_PROBES 2u
+static am_status probe_round(srv *s, uint32_t r)
+{
+    s->probe_n = s->probe_nheard = 0;
+    if (!s->cal || (!s->air && !s->chan_joined))
+        return AM_OK; /* without the chan the probes wait for it */
+    unsigned n = 0;
+    for (unsigned k = 0; k < s->K; k++)
+        if (s->ag[k].probe && s->ag[k].welcomed && s->ag[k].alive) {
+            s->ag[k].probe = 0;
+            s->ids[n++] = k;
+        }
+    if (n == 0)
+        return AM_OK;
+    memcpy(s->probe_ids, s->ids, n * sizeof *s->ids);
+    s->probe_n = n;
+    for (unsigned p = 0; p < SERVER_PROBES; p++) {
+        for (unsigned i = 0; i < n; i++)
+            s->ag[s->ids[i]].reported = 1; /* planned: the chan's REPORT may name them */
+        s->have_report = 0;
+        s->rep_n = 0;
+        s->rep_late = s->rep_rejected = 0;
+        s->rs.got = 0;
+        s->rs.bursts = 0;
+        memset(s->rs.heard, 0, s->rs.slots);
+        int decoded = 0;
+        const char *why = "";
+        am_status st;
+        if (s->air) {
+            st = air_round(s, r, n, 1.0f, 1, &decoded, &why);
+        } else { /* §9.6: probe p at a quarter slot times p + 1 after round r - 1's beacon */
+            const int64_t B = (int64_t)r * s->slot + (int64_t)(p + 1) * (s->slot / 4);
+            st = chan_round(s, r, n, 1.0f, B, B + s->gap, 1, &decoded, &why);
+        }
+        for (unsigned i = 0; i < n; i++)
+            s->ag[s->ids[i]].reported = 0;
+        if (st != AM_OK)
+            return st;
+        send_cal(s, r, n, s->rs.got, 1, s->probe_heard, &s->probe_nheard);
+        say(s, "server: calibration probe %u of %u before round %u: %u of %u agents heard%s%s\n",
+            p + 1, SERVER_PROBES, r + 1, s->probe_nheard, n, s->rs.got ? "" : ": ",
+            s->rs.got ? "" : why);
+    }
+    return AM_OK;
+}
+
 static am_status run_round(srv *s,
                            uint32_t r,
                            const uint32_t *prev,
@@ -743,6 +897,9 @@ static am_status run_round(srv *s,
         if (net_stop_requested())
             return AM_FAIL(AM_ETIMEOUT, "server: interrupted");
     }
+    am_status st = probe_round(s, r); /* §8.5, before the round's model */
+    if (st != AM_OK)
+        return st;
     const double t_start = monotime_s();
     s->next_start = t_start + s->o.round_period;
     for (unsigned k = 0; k < K; k++)
@@ -768,7 +925,7 @@ static am_status run_round(srv *s,
         }
     /* 2. the reports, until all answered or the round's deadline */
     s->collecting = 1;
-    am_status st = pump(s, t_start + s->o.round_timeout, all_reported);
+    st = pump(s, t_start + s->o.round_timeout, all_reported);
     s->collecting = 0;
     if (st != AM_OK && st != AM_ETIMEOUT)
         return st;
@@ -803,7 +960,7 @@ static am_status run_round(srv *s,
     if (n == 0) {
         why = "no agent reported";
     } else if (s->air) {
-        if ((st = air_round(s, r, n, eta, &decoded, &why)) != AM_OK)
+        if ((st = air_round(s, r, n, eta, 0, &decoded, &why)) != AM_OK)
             return st;
         if (decoded && !s->cal) { /* without calibration the server cannot tell who made the
                                      sum on air: every agent sent GO */
@@ -822,80 +979,9 @@ static am_status run_round(srv *s,
     } else if (!s->chan_joined) {
         why = "no chan";
     } else {
-        /* 3. plan, go, beacon */
-        memset(&m, 0, sizeof m);
-        m.type = CTRL_PLAN;
-        m.round = r;
-        m.u.plan = (ctrl_plan){.eta = eta,
-                               .rho = (float)s->o.air.rho,
-                               .nfft = s->M,
-                               .cp = s->cp,
-                               .burst_len = s->blen,
-                               .beacon_tick = B,
-                               .tx_tick = T,
-                               .deadline = s->o.burst_timeout,
-                               .n = n,
-                               .ids = s->ids};
-        st = ctrl_send(s->c, &s->chan_peer, &m);
-        if (st != AM_OK) {
-            why = "the chan is unreachable";
-            s->chan_joined = 0; /* dropped; it comes back with its next HELLO */
-            s->peer_drops++;
-            st = AM_OK;
-        } else {
-            send_go(s, r, n, eta, B, T);
-            radio_time at = radio_time_from_ticks(B, s->rate);
-            st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
-            if (st != AM_OK) {
-                why = "beacon not taken by the chan";
-            } else {
-                /* 4. the chan's report and stream */
-                s->want_report = 1;
-                st = pump(s, monotime_s() + s->o.burst_timeout + 5.0, got_report);
-                s->want_report = 0;
-                if (st != AM_OK && st != AM_ETIMEOUT)
-                    return st;
-                if (!s->have_report) {
-                    why = "no report from the chan";
-                } else if (s->rep_len >= s->chunk_cap || s->rep_len == 0) {
-                    why = "the chan's stream has an unexpected length";
-                } else {
-                    double dl = monotime_s() + 5.0;
-                    int have = 0;
-                    while (!have && monotime_s() < dl) {
-                        size_t got = 0;
-                        radio_time t0;
-                        st = radio_rx(s->rad, s->chunk, s->chunk_cap, &got, &t0, 0.2);
-                        if (st == AM_ETIMEOUT)
-                            continue;
-                        if (st != AM_OK)
-                            return st;
-                        have = radio_time_to_ticks(t0, s->rate) == s->rep_tick && got == s->rep_len;
-                    }
-                    if (!have) {
-                        why = "the chan's stream did not arrive";
-                    } else {
-                        /* 5. receive: the burst must start near T (within the cp, + delays) */
-                        const int64_t lead = T - s->rep_tick;
-                        s->rs.lo = lead > (int64_t)s->cp ? (uint64_t)(lead - s->cp) : 0;
-                        s->rs.hi = (uint64_t)(lead + 2 * (int64_t)s->cp);
-                        phy_ota_rx_reset(s->rx);
-                        if ((st = phy_ota_rx_set_round(s->rx, eta, (float)s->o.air.rho)) != AM_OK ||
-                            (st = phy_ota_rx_set_pilot_level(s->rx, s->pilot)) != AM_OK)
-                            return st;
-                        st = phy_ota_rx_execute(s->rx, s->chunk, s->rep_len);
-                        if (st != AM_OK)
-                            return st;
-                        if (!s->rs.got)
-                            why = "burst not detected";
-                        else if (s->rep_n == 0)
-                            why = "no burst made the sum";
-                        else
-                            decoded = 1;
-                    }
-                }
-            }
-        }
+        /* 3. plan, go, beacon; 4. the chan's report and stream; 5. receive */
+        if ((st = chan_round(s, r, n, eta, B, T, 0, &decoded, &why)) != AM_OK)
+            return st;
     }
     double nmse = NAN, floor_nmse = NAN;
     if (decoded) {
@@ -957,7 +1043,7 @@ static am_status run_round(srv *s,
     unsigned nheard = 0;
     uint32_t *heard_ids = s->inc + K; /* scratch after inc (K entries) */
     if (s->cal)
-        send_cal(s, r, n, s->rs.got, heard_ids, &nheard);
+        send_cal(s, r, n, s->rs.got, 0, heard_ids, &nheard);
 
     const double wall = monotime_s() - t_start;
     s->elapsed += wall;
@@ -977,6 +1063,12 @@ static am_status run_round(srv *s,
         cJSON_AddNumberToObject(o, "asked", asked);
         if (s->cal) /* §8.3: who reached the air (runs without calibration keep their bytes) */
             cJSON_AddItemToObject(o, "heard", ids_json(heard_ids, nheard));
+        if (s->probe_n) { /* §8.5: the probe before this round */
+            cJSON *p = cJSON_AddObjectToObject(o, "probe");
+            cJSON_AddItemToObject(p, "agents", ids_json(s->probe_ids, s->probe_n));
+            cJSON_AddNumberToObject(p, "probes", SERVER_PROBES);
+            cJSON_AddItemToObject(p, "heard", ids_json(s->probe_heard, s->probe_nheard));
+        }
         cJSON_AddBoolToObject(o, "decoded", decoded);
         if (!decoded)
             cJSON_AddStringToObject(o, "why", why);
@@ -1139,8 +1231,9 @@ static am_status write_theta(srv *s)
  *   says so), u32 decoded rounds, u32 0,
  *   u64 counters[7]: late reports, peer drops, HELLOs refused, implausible rounds, messages from
  *   unknown peers, control messages rejected, failed handshakes (metrics.jsonl's running totals),
- *   u32 heard[K] (rounds each agent was heard: the calibration loop gain's schedule, §8.4; 0
- *   without calibration; version 2).
+ *   u32 heard[K] (times each agent was heard since its last calibration probe, the probe
+ *   included, or since the start: the calibration loop gain's schedule, §8.4, §8.5; at most the
+ *   rounds done + 1; 0 without calibration; version 2).
  * Nothing else carries over between rounds: the receiver is reset every round, the beacon and
  * the learner's setup follow from the configuration. */
 #define SRV_STATE_MAGIC 0x56525341u
@@ -1260,8 +1353,9 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
     for (unsigned k = 0; st == AM_OK && k < s->K; k++) {
         uint32_t hk;
         memcpy(&hk, nh + 4 * (size_t)k, 4);
-        if (hk > round)
-            st = AM_FAIL(AM_EFORMAT, "%s: agent %u heard in %u of %u rounds", path, k, hk, round);
+        if (hk > round + 1) /* its last probe (§8.5) and the rounds since */
+            st = AM_FAIL(AM_EFORMAT, "%s: agent %u heard %u times in %u rounds and a probe", path,
+                         k, hk, round);
     }
     float *mm = NULL, *vv = NULL;
     if (st == AM_OK && m) {
@@ -1637,7 +1731,9 @@ static am_status make_receiver(srv *s)
     s->rs.heard = calloc(S, 1);
     s->rs.E = calloc(S * PHY_CAL_Q, sizeof *s->rs.E);
     s->rs.cal_snr = calloc(S, sizeof *s->rs.cal_snr);
-    if (!s->rs.heard || !s->rs.E || !s->rs.cal_snr)
+    s->probe_ids = calloc(s->K, sizeof *s->probe_ids);
+    s->probe_heard = calloc(s->K, sizeof *s->probe_heard);
+    if (!s->rs.heard || !s->rs.E || !s->rs.cal_snr || !s->probe_ids || !s->probe_heard)
         return AM_FAIL(AM_ENOMEM, "server: calibration of %u agents", s->K);
     return AM_OK;
 }

@@ -859,3 +859,44 @@ AM_TEST(go_beacon_reps, unit)
     unsigned char tmp[128];
     AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "beacon_reps 17 encoded");
 }
+
+/* docs/air-interface.md §8.5, §9.4: GO's probe flag is bit 14 of the u16 at 12 + 2, beside
+ * cal_slots (bits 0-13) and the mapping (bit 15); a probe needs calibration slots (a probe GO
+ * without them is refused by decode and not encoded); a receiver that reads bits 0-14 as cal_slots
+ * (the code before) sees 16384 + S > 4096 and refuses a probe rather than send a data burst. */
+AM_TEST(go_probe, unit)
+{
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_GO;
+    m.sender = CTRL_ID_SERVER;
+    m.u.go = (ctrl_go){.eta = 1, .rho = 1, .cal_slot = 2, .cal_slots = 3, .probe = 1,
+                       .mapping = 1, .beacon_tick = 100, .tx_tick = 200};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode GO: %s", am_last_error());
+    AM_CHECK(len == CTRL_HDR_LEN + 32 && b[44] == 2 && b[45] == 0 && b[46] == 3 && b[47] == 0xC0,
+             "%zu bytes, u16 2, u16 0xC003 at 12", len);
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.probe == 1 && d.u.go.mapping == 1 && d.u.go.cal_slots == 3 &&
+                 d.u.go.cal_slot == 2,
+             "GO fields: probe %u, mapping %u, slot %u of %u", d.u.go.probe, d.u.go.mapping,
+             d.u.go.cal_slot, d.u.go.cal_slots);
+    /* the code before read bits 0-14: 16384 + 3 slots, refused */
+    uint16_t w = (uint16_t)(b[46] | b[47] << 8);
+    AM_CHECK((w & 0x7FFFu) > 4096, "an older receiver's cal_slots %u", w & 0x7FFFu);
+    put32(b + 44, 0u | (1u << 30)); /* a probe without slots */
+    fix_crcs(b, len);
+    expect_reject("GO probe without slots", b, len, 4096, CTRL_REJ_PAYLOAD, "probe");
+    put32(b + 44, 1u | 3u << 16); /* the same GO without the bit: a round's GO */
+    fix_crcs(b, len);
+    AM_REQUIRE_OK(ctrl_decode(b, len, 4096, &d, NULL));
+    AM_CHECK(d.u.go.probe == 0 && d.u.go.cal_slots == 3, "not a probe");
+    free(b);
+    unsigned char tmp[128];
+    m.u.go.cal_slots = m.u.go.cal_slot = 0;
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "a probe without slots encoded");
+    m.u.go.cal_slots = 3;
+    m.u.go.probe = 2;
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "probe 2 encoded");
+}

@@ -475,11 +475,14 @@ def parse(msg):
     return typ, rnd, sender, msg[32:]
 
 
-def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None, reps=None):
-    """§9.4: the u16 at 14 holds cal_slots in bits 0-14 and the mapping in bit 15; the pilot
-    level, when announced, is an f32 at 32 (a 36-byte GO); beacon_reps, when announced, a u32 at
-    36 after the level (1 when none is announced: a 40-byte GO)."""
-    p = struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | mapping << 15, beacon, tx)
+def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None, reps=None,
+               probe=0):
+    """§9.4: the u16 at 14 holds cal_slots in bits 0-13, the probe flag (§8.5) in bit 14 and the
+    mapping in bit 15; the pilot level, when announced, is an f32 at 32 (a 36-byte GO);
+    beacon_reps, when announced, a u32 at 36 after the level (1 when none is announced: a 40-byte
+    GO)."""
+    p = struct.pack("<fffHHqq", eta, rho, g_th, slot, slots | probe << 14 | mapping << 15, beacon,
+                    tx)
     if reps is not None:
         return p + struct.pack("<fI", 1.0 if pilot is None else pilot, reps)
     return p if pilot is None else p + struct.pack("<f", pilot)
@@ -498,19 +501,21 @@ def check_ctrl():
     check(zlib.crc32(b"123456789") == 0xCBF43926, "§9.2 CRC-32 check value 0xCBF43926")
     f = os.path.join(TMP, "msg.bin")
     # airmeta encodes, this side parses
-    for mapping, pilot, reps in ((0, None, 0), (1, None, 0), (0, f32(1 / math.sqrt(10)), 0),
-                                 (0, None, 16), (1, 0.5, 16)):
+    for mapping, pilot, reps, probe in ((0, None, 0, 0), (1, None, 0, 0),
+                                        (0, f32(1 / math.sqrt(10)), 0, 0), (0, None, 16, 0),
+                                        (1, 0.5, 16, 0), (0, None, 0, 1), (1, 0.5, 16, 1)):
         run(DRIVER, "go-encode", 12, hex(SERVER), 1.25, 0.5, 0.1, 3, 10, mapping, 1000000, 1250000,
-            repr(pilot or 0.0), reps, f)
+            repr(pilot or 0.0), reps, probe, f)
         msg = open(f, "rb").read()
         typ, rnd, snd, pl = parse(msg)
         want = go_payload(1.25, 0.5, f32(0.1), 3, 10, 1000000, 1250000, mapping, pilot,
-                          reps if reps else None)
+                          reps if reps else None, probe)
         n = 40 if reps else 32 if pilot is None else 36
         check(typ == 5 and rnd == 12 and snd == SERVER and len(pl) == n
               and pl == want and msg == header(5, 12, SERVER, want),
-              "§9.2/§9.4 GO (mapping %d, pilot level %s, beacon_reps %d) encoded by airmeta (%d "
-              "bytes) == packed from the text" % (mapping, pilot, reps, len(msg)))
+              "§9.2/§9.4 GO (mapping %d, pilot level %s, beacon_reps %d, probe %d) encoded by "
+              "airmeta (%d bytes) == packed from the text" % (mapping, pilot, reps, probe,
+                                                             len(msg)))
     E = [complex(f32(0.9 + 0.1 * q), f32(-0.05 * q)) for q in range(8)]
     np.array(E, dtype=np.complex64).tofile(os.path.join(TMP, "E.c64"))
     run(DRIVER, "cal-encode", 41, hex(SERVER), 1, 0.25, 17.5, os.path.join(TMP, "E.c64"), f)
@@ -527,14 +532,19 @@ def check_ctrl():
 
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62)))
     check(out == ["ok", "GO", "7", str(SERVER), "0.75", "2", "0", "4", "5", "0", "123",
-                  str(2 ** 62), "1", "0"], "§9.4 GO packed from the text decoded by airmeta (no pilot "
-          "level: 1, no training blocks: 0): " + " ".join(out))
+                  str(2 ** 62), "1", "0", "0"], "§9.4 GO packed from the text decoded by airmeta (no "
+          "pilot level: 1, no training blocks: 0, not a probe): " + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, pilot=0.25)))
-    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "0"],
+    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "0", "0"],
           "§9.4 a 36-byte GO with pilot level 0.25 decoded by airmeta: " + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, pilot=0.25, reps=7)))
-    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "7"],
+    check(out[:2] == ["ok", "GO"] and out[12:] == ["0.25", "7", "0"],
           "§9.4 a 40-byte GO, pilot level 0.25, beacon_reps 7, decoded by airmeta: " + " ".join(out))
+    out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, mapping=1,
+                                              probe=1)))
+    check(out[:2] == ["ok", "GO"] and out[7:10] == ["4", "5", "1"] and out[14:] == ["1"],
+          "§8.5/§9.4 a probe GO (bit 14) decoded by airmeta: slots 4 of 5, real, probe: "
+          + " ".join(out))
     out = dec(header(5, 7, SERVER, go_payload(0.75, 2.0, 0.0, 4, 5, 123, 2 ** 62, mapping=1)))
     check(out[:2] == ["ok", "GO"] and out[7:10] == ["4", "5", "1"],
           "§9.4 GO with the mapping bit decoded by airmeta: real, slots 4 of 5")
@@ -609,6 +619,10 @@ def check_ctrl():
         ("cal_slot >= cal_slots", header(5, 1, SERVER, go_payload(1, 1, 0, 5, 5, 1, 2)), "payload"),
         ("cal_slots > 4096", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 4097, 1, 2)), "payload"),
         ("cal_slot without slots", header(5, 1, SERVER, go_payload(1, 1, 0, 1, 0, 1, 2)), "payload"),
+        ("probe without slots", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2, probe=1)),
+         "payload"),
+        ("cal_slots bit 13 (8195)", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 8195, 1, 2)),
+         "payload"),
         ("beacon_tick >= tx_tick", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 5, 5)), "payload"),
         ("tx_tick > 2^62", header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 5, 2 ** 62 + 1)), "payload"),
         ("eta = 0", header(5, 1, SERVER, go_payload(0, 1, 0, 0, 0, 1, 2)), "payload"),

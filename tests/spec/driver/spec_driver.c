@@ -6,7 +6,8 @@
  *   spec_driver tx M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64
  *       one burst of phy_ota_tx_execute (default allocation), pilot level PILOT, precoder P
  *       (M complex64) or none
- *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT REPS OUT.bin
+ *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT REPS PROBE
+ *                         OUT.bin
  *       (PILOT 0: no pilot level, a 32-byte GO; REPS beacon_reps)
  *   spec_driver beacon M CP R OUT.c64    the beacon with R training blocks (phy/beacon.h)
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
@@ -162,7 +163,8 @@ static int cmd_go(char **a)
     m.u.go.tx_tick = strtoll(a[9], NULL, 10);
     m.u.go.pilot_level = (float)num(a[10]);
     m.u.go.beacon_reps = (uint32_t)num(a[11]);
-    return encode_to(&m, a[12]);
+    m.u.go.probe = (uint32_t)num(a[12]);
+    return encode_to(&m, a[13]);
 }
 
 static int cmd_beacon(char **a)
@@ -222,10 +224,11 @@ static int cmd_decode(char **a)
     }
     printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
     if (m.type == CTRL_GO)
-        printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g %u\n", m.u.go.eta, m.u.go.rho, m.u.go.g_th,
-               m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping, (long long)m.u.go.beacon_tick,
-               (long long)m.u.go.tx_tick, m.u.go.pilot_level != 0.0f ? m.u.go.pilot_level : 1.0f,
-               m.u.go.beacon_reps);
+        printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g %u %u\n", m.u.go.eta, m.u.go.rho,
+               m.u.go.g_th, m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping,
+               (long long)m.u.go.beacon_tick, (long long)m.u.go.tx_tick,
+               m.u.go.pilot_level != 0.0f ? m.u.go.pilot_level : 1.0f, m.u.go.beacon_reps,
+               m.u.go.probe);
     else if (m.type == CTRL_CAL) {
         float E[2 * CTRL_CAL_Q];
         ctrl_f32_copy(m.u.cal.E, 2 * m.u.cal.q, E);
@@ -441,7 +444,7 @@ int main(int argc, char **argv)
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 13, cmd_go},
+    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 14, cmd_go},
                 {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
