@@ -229,7 +229,7 @@ static void fftw_burst(void *ctx)
  * symbols only.) */
 static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target, double *msps)
 {
-    phy_fft_cfg fc = {.n = z->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
+    phy_fft_cfg fc = {.n = z->M, .howmany = 1, .dir = PHY_FFT_BACKWARD, .flags = PHY_FFT_TUNED};
     phy_fft *q = NULL;
     double *m = malloc(reps * sizeof *m);
     am_status s = m ? phy_fft_create(&fc, &q) : AM_FAIL(AM_ENOMEM, "bench phy: out of memory");

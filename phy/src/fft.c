@@ -11,6 +11,8 @@
 struct phy_fft {
     phy_fft_cfg cfg;
     fftwf_plan plan;
+    int shared;              /* plan is a tuned one (tuned[]): not ours to destroy; run with
+                                fftwf_execute_dft on this object's arrays */
     fftwf_complex *in, *out; /* owned; in == out when in place */
     size_t in_len, out_len;
     int align_in, align_out; /* fftwf_alignment_of of the planned arrays */
@@ -19,9 +21,59 @@ struct phy_fft {
 
 static pthread_once_t phy_fft_once = PTHREAD_ONCE_INIT;
 
+#include "fft_wisdom.h"
+
+/* PHY_FFT_TUNED's plans, one per size of the shipped wisdom (fft_wisdom.h), made once per process
+ * on SIMD-aligned arrays of their own and run on the callers' arrays (fftwf_execute_dft, which
+ * FFTW allows from several threads at once); NULL where the wisdom does not apply here. */
+static const unsigned tuned_n[] = {256, 1024};
+#define TUNED_N (sizeof tuned_n / sizeof tuned_n[0])
+static fftwf_plan tuned[TUNED_N];
+static fftwf_complex *tuned_buf[TUNED_N][2];
+
+/* The wisdom is loaded, used for these plans only (FFTW_WISDOM_ONLY: no other plan is made) and
+ * forgotten before any other plan of the process: every planner call in phy (and liquid's, made
+ * after phy_fft_init_threads) comes after this once-function, so no other plan ever sees it. */
+static void tuned_plans(void)
+{
+    if (!fftwf_import_wisdom_from_string(phy_fft_wisdom))
+        return; /* another FFTW build: ESTIMATE everywhere */
+    for (size_t k = 0; k < TUNED_N; k++) {
+        const size_t n = tuned_n[k];
+        tuned_buf[k][0] = fftwf_malloc(n * sizeof(fftwf_complex));
+        tuned_buf[k][1] = fftwf_malloc(n * sizeof(fftwf_complex));
+        if (tuned_buf[k][0] && tuned_buf[k][1])
+            tuned[k] = fftwf_plan_dft_1d((int)n, tuned_buf[k][0], tuned_buf[k][1], FFTW_BACKWARD,
+                                         FFTW_ESTIMATE | FFTW_WISDOM_ONLY);
+    }
+    fftwf_forget_wisdom();
+}
+
 static void phy_fft_threads_once(void)
 {
     fftwf_make_planner_thread_safe();
+    tuned_plans();
+}
+
+/* The tuned plan for this transform and these arrays, or NULL. */
+static fftwf_plan tuned_plan(const phy_fft_cfg *c, const void *in, const void *out)
+{
+    if (!(c->flags & PHY_FFT_TUNED) || c->howmany != 1 || c->dir != PHY_FFT_BACKWARD ||
+        (c->flags & PHY_FFT_INPLACE))
+        return NULL;
+    for (size_t k = 0; k < TUNED_N; k++)
+        if (tuned_n[k] == c->n && tuned[k] &&
+            fftwf_alignment_of((float *)(uintptr_t)in) ==
+                fftwf_alignment_of((float *)tuned_buf[k][0]) &&
+            fftwf_alignment_of((float *)(uintptr_t)out) ==
+                fftwf_alignment_of((float *)tuned_buf[k][1]))
+            return tuned[k];
+    return NULL;
+}
+
+int phy_fft_tuned(const phy_fft *q)
+{
+    return q->shared;
 }
 
 void phy_fft_init_threads(void)
@@ -73,7 +125,7 @@ fft_create(const phy_fft_cfg *cfg, float complex *bin, float complex *bout, phy_
     if ((c.flags & PHY_FFT_INPLACE) && c.idist != c.odist)
         return AM_FAIL(AM_EINVAL, "phy_fft_create: in-place needs idist == odist (%u != %u)",
                        c.idist, c.odist);
-    if (c.flags & ~(PHY_FFT_MEASURE | PHY_FFT_INPLACE))
+    if (c.flags & ~(PHY_FFT_MEASURE | PHY_FFT_INPLACE | PHY_FFT_TUNED))
         return AM_FAIL(AM_EINVAL, "phy_fft_create: unknown flags 0x%x", c.flags);
     if (c.howmany > INT32_MAX / c.idist || c.howmany > INT32_MAX / c.odist)
         return AM_FAIL(AM_EINVAL, "phy_fft_create: batch of %u x %u too large", c.howmany, c.n);
@@ -105,7 +157,10 @@ fft_create(const phy_fft_cfg *cfg, float complex *bin, float complex *bout, phy_
     }
     unsigned flags = (c.flags & PHY_FFT_MEASURE) ? FFTW_MEASURE : FFTW_ESTIMATE;
     int n = (int)c.n;
-    q->plan = fftwf_plan_many_dft(1, &n, (int)c.howmany, q->in, NULL, 1, (int)c.idist, q->out, NULL,
+    q->plan = tuned_plan(&c, q->in, q->out);
+    q->shared = q->plan != NULL;
+    if (!q->plan)
+        q->plan = fftwf_plan_many_dft(1, &n, (int)c.howmany, q->in, NULL, 1, (int)c.idist, q->out, NULL,
                                   1, (int)c.odist,
                                   c.dir == PHY_FFT_FORWARD ? FFTW_FORWARD : FFTW_BACKWARD, flags);
     if (!q->plan) {
@@ -142,7 +197,7 @@ void phy_fft_destroy(phy_fft *q)
 {
     if (!q)
         return;
-    if (q->plan)
+    if (q->plan && !q->shared)
         fftwf_destroy_plan(q->plan);
     if (q->owned && q->out && q->out != q->in)
         fftwf_free(q->out);
@@ -168,7 +223,10 @@ unsigned phy_fft_size(const phy_fft *q)
 
 void phy_fft_execute(phy_fft *q)
 {
-    fftwf_execute(q->plan);
+    if (q->shared)
+        fftwf_execute_dft(q->plan, q->in, q->out);
+    else
+        fftwf_execute(q->plan);
 }
 
 int phy_fft_fits(const phy_fft *q, const float complex *in, const float complex *out)
@@ -184,7 +242,7 @@ int phy_fft_fits(const phy_fft *q, const float complex *in, const float complex 
 void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out)
 {
     if (in == (const float complex *)q->in && out == (float complex *)q->out) {
-        fftwf_execute(q->plan);
+        phy_fft_execute(q);
         return;
     }
     if (phy_fft_fits(q, in, out)) {
@@ -196,7 +254,7 @@ void phy_fft_execute_on(phy_fft *q, const float complex *in, float complex *out)
     const phy_fft_cfg *c = &q->cfg;
     for (size_t b = 0; b < c->howmany; b++)
         memmove(q->in + b * c->idist, in + b * c->idist, c->n * sizeof(fftwf_complex));
-    fftwf_execute(q->plan);
+    phy_fft_execute(q);
     for (size_t b = 0; b < c->howmany; b++)
         memmove(out + b * c->odist, q->out + b * c->odist, c->n * sizeof(fftwf_complex));
 }

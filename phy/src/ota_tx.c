@@ -27,7 +27,8 @@ struct phy_ota_tx {
     float complex *Fp, *Tp; /* 3 M each: the preamble blocks */
     phy_fft *ifft;          /* one block, planned on F -> T, run on each block of a chunk
                                (single plans beat batched ones under FFTW_ESTIMATE here) */
-    phy_fft *ifft_pre;      /* S0a, S0b, S1 */
+    phy_fft *ifft_pre;      /* S0a, S0b, S1 in one call; NULL when ifft is tuned (then ifft
+                               runs them one by one) */
     float complex *pp;      /* M: p[i] / sqrt(M_used) */
     float complex *wd;      /* M_data: pp[data bin] / eta */
     float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
@@ -159,10 +160,12 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     __builtin_cpu_init();
     phy_ota_tx_use_avx(q, 1);
     memset(q->Fp, 0, 3 * (size_t)q->M * sizeof(float complex));
-    phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD};
+    /* the shipped wisdom's plan where it has one (phy/fft.h PHY_FFT_TUNED), the same for every
+     * block then; else FFTW_ESTIMATE, the preamble's 3 blocks in one batched call */
+    phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD, .flags = PHY_FFT_TUNED};
     s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
     fc.howmany = 3;
-    if (s == AM_OK)
+    if (s == AM_OK && !phy_fft_tuned(q->ifft))
         s = phy_fft_create_on(&fc, q->Fp, q->Tp, &q->ifft_pre);
     if (s == AM_OK && q->S) {
         q->Fc = phy_fft_alloc(q->M);
@@ -676,7 +679,11 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             for (unsigned b = 0; b < 3; b++)
                 precode_used(q, q->Fp + b * M, S[b]);
             prof_lap(q, PHY_TX_ST_MAP, &tp);
-            phy_fft_execute(q->ifft_pre);
+            if (q->ifft_pre)
+                phy_fft_execute(q->ifft_pre);
+            else
+                for (unsigned b = 0; b < 3; b++)
+                    phy_fft_execute_on(q->ifft, q->Fp + b * M, q->Tp + b * M);
             prof_lap(q, PHY_TX_ST_IFFT, &tp);
         }
         for (size_t b = bfirst; b < 3 && b <= blast; b++) {

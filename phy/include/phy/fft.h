@@ -14,6 +14,12 @@ typedef enum phy_fft_dir { PHY_FFT_FORWARD = -1, PHY_FFT_BACKWARD = 1 } phy_fft_
 
 #define PHY_FFT_MEASURE 1u /* plan with FFTW_MEASURE (slower create, maybe faster execute) */
 #define PHY_FFT_INPLACE 2u /* one buffer: phy_fft_in(q) == phy_fft_out(q) */
+/* The plan of the wisdom shipped with phy (src/fft_wisdom.h: FFTW's fastest measured plan, read
+ * from text, so the same plan and output bytes in every process) where it has one for this
+ * transform: backward, one transform, out of place, SIMD-aligned arrays, M = 256 or 1024, on a
+ * CPU and FFTW build it applies to; otherwise (and for anything else) FFTW_ESTIMATE, as without
+ * the flag. The same transform either way; only the rounding differs. (The agent TX's plans.) */
+#define PHY_FFT_TUNED 4u
 
 typedef struct phy_fft_cfg {
     unsigned n;       /* transform size, >= 1 */
@@ -21,7 +27,7 @@ typedef struct phy_fft_cfg {
     unsigned idist;   /* elements between consecutive inputs of the batch; 0 = n (>= n otherwise) */
     unsigned odist;   /* same for outputs; with PHY_FFT_INPLACE must equal idist */
     phy_fft_dir dir;
-    unsigned flags; /* PHY_FFT_MEASURE | PHY_FFT_INPLACE */
+    unsigned flags; /* PHY_FFT_MEASURE | PHY_FFT_INPLACE | PHY_FFT_TUNED */
 } phy_fft_cfg;
 
 typedef struct phy_fft phy_fft; /* opaque */
@@ -43,6 +49,8 @@ void phy_fft_destroy(phy_fft *q); /* NULL is a no-op */
 float complex *phy_fft_in(phy_fft *q);
 float complex *phy_fft_out(phy_fft *q);
 unsigned phy_fft_size(const phy_fft *q);
+/* 1 if q runs a PHY_FFT_TUNED plan from the shipped wisdom, 0 if an FFTW_ESTIMATE/MEASURE one. */
+int phy_fft_tuned(const phy_fft *q);
 
 /* out[b*odist + k] = sum_t in[b*idist + t] e^{dir j 2 pi k t / n}, b < howmany. Unnormalised.
  * Cheap and infallible. */
