@@ -31,7 +31,6 @@ struct phy_ota_tx {
                                runs them one by one) */
     float complex *pp;      /* M: p[i] / sqrt(M_used) */
     float complex *wd;      /* M_data: pp[data bin] / eta */
-    float *w1, *w2;         /* 2 M_data: (re, re) and (-im, im) of wd, for the products */
     float *pad;             /* 2 M_data: a symbol's payload zero-padded past d */
     unsigned *run;          /* 3 per run of consecutive data bins: first bin, first payload
                                index, length (runs end at pilots and nulls) */
@@ -134,13 +133,11 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->Tp = phy_fft_alloc(3 * (size_t)q->M);
     q->pp = phy_fft_alloc(q->M);
     q->wd = phy_fft_alloc(q->n_data);
-    q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
-    q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->run = malloc(3 * (size_t)q->n_data * sizeof *q->run);
     q->used_mask = malloc(2 * (size_t)q->M * sizeof *q->used_mask);
     if (!q->run || !q->used_mask || !q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp ||
-        !q->wd || !q->w1 || !q->w2) {
+        !q->wd) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
@@ -199,8 +196,6 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->Tp);
     phy_fft_free(q->pp);
     phy_fft_free(q->wd);
-    phy_fft_free(q->w1);
-    phy_fft_free(q->w2);
     phy_fft_free(q->pad);
     free(q->run);
     free(q->used_mask);
@@ -324,16 +319,18 @@ typedef struct nan_acc {
 } nan_acc;
 
 /* o = w1 c + w2 swap(c) for 2 values: the complex products w c with w1 = (re w, re w) and
- * w2 = (-im w, im w) (w2 NULL: w real, o = w1 c). */
-TX_INLINE void mul2(float *o, const float *c, const float *w1, const float *w2, nan_acc *nan)
+ * w2 = (-im w, im w), both made in registers from the weights w (re, im pairs) by shuffles and an
+ * exact sign flip (cplx = 0: w real, o = w1 c). */
+TX_INLINE void mul2(float *o, const float *c, const float *w, int cplx, nan_acc *nan)
 {
-    v4f x, a, r;
+    v4f x, ww, r;
     memcpy(&x, c, sizeof x);
     nan->n |= (v4u)(x - x);
-    memcpy(&a, w1, sizeof a);
-    if (w2) {
-        v4f b;
-        memcpy(&b, w2, sizeof b);
+    memcpy(&ww, w, sizeof ww);
+    const v4f a = __builtin_shufflevector(ww, ww, 0, 0, 2, 2);
+    if (cplx) {
+        const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
+        const v4f b = __builtin_shufflevector(ww, ww, 1, 1, 3, 3) * sg;
         r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2);
     } else {
         r = a * x;
@@ -342,21 +339,21 @@ TX_INLINE void mul2(float *o, const float *c, const float *w1, const float *w2, 
 }
 
 /* The same for 4 values. */
-TX_INLINE void
-mul4(int wide, float *o, const float *c, const float *w1, const float *w2, nan_acc *nan)
+TX_INLINE void mul4(int wide, float *o, const float *c, const float *w, int cplx, nan_acc *nan)
 {
     if (!wide) {
-        mul2(o, c, w1, w2, nan);
-        mul2(o + 4, c + 4, w1 + 4, w2 ? w2 + 4 : NULL, nan);
+        mul2(o, c, w, cplx, nan);
+        mul2(o + 4, c + 4, w + 4, cplx, nan);
         return;
     }
-    v8f x, a, r;
+    v8f x, ww, r;
     memcpy(&x, c, sizeof x);
     nan->w |= (v8u)(x - x);
-    memcpy(&a, w1, sizeof a);
-    if (w2) {
-        v8f b;
-        memcpy(&b, w2, sizeof b);
+    memcpy(&ww, w, sizeof ww);
+    const v8f a = __builtin_shufflevector(ww, ww, 0, 0, 2, 2, 4, 4, 6, 6);
+    if (cplx) {
+        const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+        const v8f b = __builtin_shufflevector(ww, ww, 1, 1, 3, 3, 5, 5, 7, 7) * sg;
         r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
     } else {
         r = a * x;
@@ -373,7 +370,8 @@ TX_INLINE uint32_t
 map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, int precoded)
 {
     nan_acc nan = {{0}, {0}};
-    const float *a = q->w1, *b = precoded ? q->w2 : NULL;
+    const float *w = (const float *)q->wd;
+    const int b = precoded;
     float *x = (float *)X;
     const unsigned *r = q->run;
     for (unsigned k = 0; k < q->n_run; k++, r += 3) {
@@ -381,23 +379,24 @@ map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, i
         const unsigned n = r[2];
         if (n >= 4 && n <= 8) { /* the default allocations' runs (7 bins): two ops, no loop */
             const size_t e = 2 * (size_t)(n - 4);
-            mul4(wide, x + i0, v + j0, a + j0, b ? b + j0 : NULL, &nan);
-            mul4(wide, x + i0 + e, v + j0 + e, a + j0 + e, b ? b + j0 + e : NULL, &nan);
+            mul4(wide, x + i0, v + j0, w + j0, b, &nan);
+            mul4(wide, x + i0 + e, v + j0 + e, w + j0 + e, b, &nan);
         } else if (n > 8) {
             for (unsigned t = 0;; t += 4) {
                 const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4);
-                mul4(wide, x + i0 + e, v + j0 + e, a + j0 + e, b ? b + j0 + e : NULL, &nan);
+                mul4(wide, x + i0 + e, v + j0 + e, w + j0 + e, b, &nan);
                 if (t + 4 >= n)
                     break;
             }
         } else if (n >= 2) {
-            mul2(x + i0, v + j0, a + j0, b ? b + j0 : NULL, &nan);
+            mul2(x + i0, v + j0, w + j0, b, &nan);
             if (n == 3) /* shifted back by one value */
-                mul2(x + i0 + 2, v + j0 + 2, a + j0 + 2, b ? b + j0 + 2 : NULL, &nan);
+                mul2(x + i0 + 2, v + j0 + 2, w + j0 + 2, b, &nan);
         } else {
             nan.n[0] |= any_nonfinite(v + j0, 2);
-            x[i0] = b ? a[j0] * v[j0] + b[j0] * v[j0 + 1] : a[j0] * v[j0];
-            x[i0 + 1] = b ? a[j0 + 1] * v[j0 + 1] + b[j0 + 1] * v[j0] : a[j0 + 1] * v[j0 + 1];
+            const float re = w[j0], im = w[j0 + 1];
+            x[i0] = b ? re * v[j0] + -im * v[j0 + 1] : re * v[j0];
+            x[i0 + 1] = b ? re * v[j0 + 1] + im * v[j0] : re * v[j0 + 1];
         }
     }
     uint32_t bad = 0;
@@ -422,23 +421,12 @@ static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, 
     return q->avx ? map_full_avx(q, X, v, precoded) : map_full_base(q, X, v, precoded);
 }
 
-/* From 2 pre-scaled weights w (4 floats): wd = w, w1 = (re, re), w2 = (-im, im) of each. */
-TX_INLINE void split2(v4f w, float *wd, float *w1, float *w2)
-{
-    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
-    v4f a = __builtin_shufflevector(w, w, 0, 0, 2, 2);
-    v4f b = __builtin_shufflevector(w, w, 1, 1, 3, 3) * sg;
-    memcpy(wd, &w, sizeof w);
-    memcpy(w1, &a, sizeof a);
-    memcpy(w2, &b, sizeof b);
-}
-
-/* pp = g p (g without a precoder); per data bin j in payload order wd = pp / eta, w1 = (re, re)
- * and w2 = (-im, im) of it, run by run as map_full_body. */
+/* pp = g p (g without a precoder); per data bin j in payload order wd = pp / eta, run by run as
+ * map_full_body (map_full_body makes its (re, re) and (-im, im) from wd in registers). */
 TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, float g, float ie)
 {
     const size_t n2 = 2 * (size_t)q->M;
-    float *pp = (float *)q->pp, *wd = (float *)q->wd, *w1 = q->w1, *w2 = q->w2;
+    float *pp = (float *)q->pp, *wd = (float *)q->wd;
     if (p) {
         const float *pf = (const float *)p;
         for (size_t i = 0; i < n2; i++)
@@ -449,7 +437,6 @@ TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, flo
             pp[i + 1] = 0.0f;
         }
     }
-    const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
     const unsigned *r = q->run;
     for (unsigned k = 0; k < q->n_run; k++, r += 3) {
         const size_t i0 = 2 * (size_t)r[0], j0 = 2 * (size_t)r[1];
@@ -459,20 +446,18 @@ TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, flo
             for (;; t += 4) {
                 const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4), i = i0 + e, j = j0 + e;
                 if (wide) {
-                    v8f w, a, b;
+                    v8f w;
                     memcpy(&w, pp + i, sizeof w);
                     w *= ie;
-                    a = __builtin_shufflevector(w, w, 0, 0, 2, 2, 4, 4, 6, 6);
-                    b = __builtin_shufflevector(w, w, 1, 1, 3, 3, 5, 5, 7, 7) * sg;
                     memcpy(wd + j, &w, sizeof w);
-                    memcpy(w1 + j, &a, sizeof a);
-                    memcpy(w2 + j, &b, sizeof b);
                 } else {
                     v4f w;
                     memcpy(&w, pp + i, sizeof w);
-                    split2(w * ie, wd + j, w1 + j, w2 + j);
+                    w *= ie;
+                    memcpy(wd + j, &w, sizeof w);
                     memcpy(&w, pp + i + 4, sizeof w);
-                    split2(w * ie, wd + j + 4, w1 + j + 4, w2 + j + 4);
+                    w *= ie;
+                    memcpy(wd + j + 4, &w, sizeof w);
                 }
                 if (t + 4 >= n) {
                     t = n;
@@ -481,12 +466,8 @@ TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, flo
             }
         for (; t < n; t++) {
             const size_t i = i0 + 2 * t, j = j0 + 2 * t;
-            const float re = pp[i] * ie, im = pp[i + 1] * ie;
-            wd[j] = re;
-            wd[j + 1] = im;
-            w1[j] = w1[j + 1] = re;
-            w2[j] = -im;
-            w2[j + 1] = im;
+            wd[j] = pp[i] * ie;
+            wd[j + 1] = pp[i + 1] * ie;
         }
     }
 }
