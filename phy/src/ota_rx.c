@@ -32,6 +32,8 @@ typedef struct rx_ctx {
     float complex iqw;     /* the receiver's IQ image correction for this burst (§5.7) */
     phy_sync_tone tone;    /* the interferer removed from this burst's windows (§5.7) */
     float complex *tw;     /* M: its samples in the current window */
+    float complex *dw;     /* M: the window plus the DC its tracker subtracted (§5.7) */
+    float complex *dt;     /* M: tw plus that DC */
     unsigned char *erased; /* M: bins erased around the interferer */
     unsigned n_erased;
     unsigned clipped; /* preamble window samples found clipped (declipped, §5.2) */
@@ -112,6 +114,8 @@ static void ctx_free(rx_ctx *c)
     phy_fft_free(c->csnr);
     free(c->cheard);
     phy_fft_free(c->tw);
+    phy_fft_free(c->dw);
+    phy_fft_free(c->dt);
     free(c->erased);
 }
 
@@ -134,9 +138,11 @@ static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, 
     c->payload = phy_fft_alloc_real(L);
     c->symbols = phy_fft_alloc(nsymv);
     c->tw = phy_fft_alloc(M);
+    c->dw = phy_fft_alloc(M);
+    c->dt = phy_fft_alloc(M);
     c->erased = calloc(M, 1);
     return c->rot && c->G && c->invG && c->R && c->active && c->snr && c->payload && c->symbols &&
-           c->tw && c->erased;
+           c->tw && c->dw && c->dt && c->erased;
 }
 
 am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
@@ -389,7 +395,9 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
     else
         memset(&c->tone, 0, sizeof c->tone);
     const phy_sync_tone *tn = &c->tone;
-    phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0, &in);
+    /* the stream's samples: the DC its tracker subtracted is known (§5.7); decode_at's are not */
+    const int64_t pos0 = stream ? c->s0 : PHY_SYNC_NOT_STREAM;
+    phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, pos0, c->G, &c->n0, &in);
     double complex wb = w;
     double info = 0.0;
     for (unsigned r = 0; in.iq_den > 0.0; r++) {
@@ -399,7 +407,7 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
         if (r == 2 || !(info * (creal(d) * creal(d) + cimag(d) * cimag(d)) > 40.0))
             break;
         w = (float complex)wb;
-        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0,
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, pos0, c->G, &c->n0,
                              &in);
     }
     const float complex wn = in.iq_den > 0.0 ? iq_update(q, stream, wb, info) : w;
@@ -408,7 +416,7 @@ static void burst_setup(phy_ota_rx *q, rx_ctx *c, const float complex *x0, int s
      * now; a one-burst decode applies its own: then the windows again */
     if (stream ? (w == 0.0f && wn != 0.0f) : wn != w) {
         w = wn;
-        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, c->s0, c->G, &c->n0,
+        phy_sync_preamble_rx(q->sync, x0, c->rot, c->cfo, c->backoff, w, tn, pos0, c->G, &c->n0,
                              &in);
     }
     c->iqw = w;
@@ -464,6 +472,8 @@ static void burst_symbol(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_
         phy_sync_tone_window(&c->tone, c->s0 + off, q->M, c->tw);
         tw = c->tw;
     }
+    if (c == &q->stream) /* the ADC's values where the DC tracker subtracted a DC (§5.7) */
+        phy_sync_adc_window(q->sync, c->s0 + off, &w, &tw, c->dw, c->dt);
     phy_sync_symbol_rx(q->sync, w, c->rot, ph, c->iqw, tw, c->G, c->plev, c->peak, c->clipped > 0,
                        c->R);
     const float complex *R = c->R, *G = c->G, *invG = c->invG;

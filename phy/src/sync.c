@@ -68,6 +68,12 @@ struct phy_sync {
     double dc_pw;
     int dc_on;
     float complex dc_sub;
+    /* the DC subtracted from the samples in the buffer (§5.7: the ADC clipped them before): from
+     * stream position dcr_pos[k] on, dcr_val[k] (a ring of dcr_cap changes, dcr_n held, the newest
+     * at dcr_head - 1); dcr_n = 0: none was ever subtracted */
+    int64_t *dcr_pos;
+    float complex *dcr_val;
+    unsigned dcr_cap, dcr_n, dcr_head;
 
     /* detector background (sync.h): lag-M/2 correlation and energy of a window, tracked */
     double complex bg_P;
@@ -200,6 +206,9 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     q->pw = phy_fft_alloc(3 * (size_t)q->M);
     q->pY = phy_fft_alloc(3 * (size_t)q->M);
     q->clip = malloc(3 * (size_t)q->M);
+    q->dcr_cap = (unsigned)(q->cap / q->dc_blk) + 8; /* a change per block, and truncate's */
+    q->dcr_pos = malloc(q->dcr_cap * sizeof *q->dcr_pos);
+    q->dcr_val = malloc(q->dcr_cap * sizeof *q->dcr_val);
     q->tring = malloc(TONE_RING * sizeof *q->tring);
     q->tscr_len = 4 * (size_t)q->B + 2 * (size_t)q->M + 2 * (size_t)q->Bd + 512;
     q->tscr = phy_fft_alloc(q->tscr_len);
@@ -218,7 +227,8 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out)
     sparse_tables(q);
     q->sparse_max = PHY_SYNC_SPARSE_MAX;
     if (!q->buf || !q->ringP || !q->ringE1 || !q->ringE2 || !q->rot || !q->Y || !q->num ||
-        !q->den || !q->pw || !q->pY || !q->clip || !q->tring || !q->ptone || !q->tscr) {
+        !q->den || !q->pw || !q->pY || !q->clip || !q->tring || !q->ptone || !q->tscr ||
+        !q->dcr_pos || !q->dcr_val) {
         phy_sync_destroy(q);
         return AM_FAIL(AM_ENOMEM, "sync: out of memory");
     }
@@ -252,6 +262,8 @@ void phy_sync_destroy(phy_sync *q)
     phy_fft_free(q->pw);
     phy_fft_free(q->pY);
     free(q->clip);
+    free(q->dcr_pos);
+    free(q->dcr_val);
     free(q->tring);
     phy_fft_free(q->tscr);
     phy_fft_free(q->ptone);
@@ -292,6 +304,7 @@ void phy_sync_reset(phy_sync *q)
     q->dc_pw = 0.0;
     q->dc_on = 0;
     q->dc_sub = 0.0f;
+    q->dcr_n = q->dcr_head = 0;
     q->bg_P = 0.0;
     q->bg_E = 0.0;
     q->bg_n = 0;
@@ -348,6 +361,21 @@ static int64_t keep_from(const phy_sync *q)
     return k;
 }
 
+/* The DC subtracted from position pos on is v (dcr ring; the first change is recorded only
+ * when v is not 0, so a stream that never had one keeps an empty ring). */
+static void dc_record(phy_sync *q, int64_t pos, float complex v)
+{
+    const float complex last =
+        q->dcr_n ? q->dcr_val[(q->dcr_head + q->dcr_cap - 1) % q->dcr_cap] : 0.0f;
+    if (v == last)
+        return;
+    q->dcr_pos[q->dcr_head] = pos;
+    q->dcr_val[q->dcr_head] = v;
+    q->dcr_head = (q->dcr_head + 1) % q->dcr_cap;
+    if (q->dcr_n < q->dcr_cap)
+        q->dcr_n++;
+}
+
 /* The DC tracker over n samples just appended at x (in place): block means (blocks of dc_blk
  * samples from the stream start) averaged, running mean over the first 16 blocks then one-pole
  * 1/16; subtracted from the following samples while |DC|^2 > max(1%, 40 / (k dc_blk)) of the mean
@@ -356,6 +384,7 @@ static int64_t keep_from(const phy_sync *q)
  * bit. */
 static void dc_track(phy_sync *q, float complex *x, size_t n)
 {
+    const int64_t pos0 = q->base + (int64_t)q->len; /* x[0]'s stream position */
     size_t t = 0;
     while (t < n) {
         size_t seg = q->dc_blk - q->dc_n;
@@ -400,6 +429,7 @@ static void dc_track(phy_sync *q, float complex *x, size_t n)
         double on = 40.0 / kb > 1e-2 ? 40.0 / kb : 1e-2;
         q->dc_on = q->dc_on ? d2 > 1e-3 * q->dc_pw : d2 > on * q->dc_pw;
         q->dc_sub = q->dc_on ? (float complex)q->dc_est : 0.0f;
+        dc_record(q, pos0 + (int64_t)t, q->dc_sub);
     }
 }
 
@@ -427,8 +457,70 @@ size_t phy_sync_append(phy_sync *q, const float complex *x, size_t n)
 
 void phy_sync_truncate(phy_sync *q, int64_t end)
 {
-    if (end < q->base + (int64_t)q->len && end >= q->base)
+    if (end < q->base + (int64_t)q->len && end >= q->base) {
         q->len = (size_t)(end - q->base);
+        /* the samples appended from end on get the current subtraction */
+        while (q->dcr_n && q->dcr_pos[(q->dcr_head + q->dcr_cap - 1) % q->dcr_cap] >= end) {
+            q->dcr_head = (q->dcr_head + q->dcr_cap - 1) % q->dcr_cap;
+            q->dcr_n--;
+        }
+        dc_record(q, end, q->dc_sub);
+    }
+}
+
+/* The DC subtracted from stream positions pos..pos+n-1 into d[0..n); 0 (d untouched) when none
+ * was subtracted there. */
+static int dc_window(const phy_sync *q, int64_t pos, size_t n, float complex *d)
+{
+    const unsigned cap = q->dcr_cap, first = (q->dcr_head + cap - q->dcr_n) % cap;
+    const int64_t stop = pos + (int64_t)n;
+    int any = 0;
+    for (int pass = 0; pass < 2; pass++) { /* 0: is any of it not 0; 1: fill */
+        for (unsigned j = 0; j < q->dcr_n; j++) {
+            const unsigned e = (first + j) % cap;
+            const int64_t a = q->dcr_pos[e];
+            const int64_t b = j + 1 < q->dcr_n ? q->dcr_pos[(e + 1) % cap] : INT64_MAX;
+            if (a >= stop)
+                break;
+            if (b <= pos || q->dcr_val[e] == 0.0f)
+                continue;
+            if (!pass) {
+                any = 1;
+                break;
+            }
+            const size_t lo = a > pos ? (size_t)(a - pos) : 0,
+                         hi = b < stop ? (size_t)(b - pos) : n;
+            for (size_t t = lo; t < hi; t++)
+                d[t] = q->dcr_val[e];
+        }
+        if (!any)
+            return 0;
+        if (!pass)
+            for (size_t t = 0; t < n; t++)
+                d[t] = 0.0f;
+    }
+    return 1;
+}
+
+int phy_sync_adc_window(const phy_sync *q,
+                        int64_t pos,
+                        const float complex **w,
+                        const float complex **tone,
+                        float complex *wbuf,
+                        float complex *tbuf)
+{
+    const unsigned M = q->M;
+    if (!dc_window(q, pos, M, wbuf))
+        return 0;
+    const float complex *x = *w, *tn = *tone; /* tn may be tbuf itself */
+    for (unsigned t = 0; t < M; t++) {
+        const float complex d = wbuf[t];
+        tbuf[t] = tn ? tn[t] + d : d;
+        wbuf[t] = x[t] + d;
+    }
+    *w = wbuf;
+    *tone = tbuf;
+    return 1;
 }
 
 void phy_sync_resume(phy_sync *q, int64_t pos)
@@ -869,15 +961,30 @@ void phy_sync_preamble_rx(phy_sync *q,
     const float complex *X[3] = {phy_frame_s0a(q->f), phy_frame_s0b(q->f), phy_frame_s1(q->f)};
     const float complex *Y[3];
     float complex ph[3];
+    int has_dc = 0; /* the DC tracker subtracted a DC from the windows: back to the ADC's values */
     for (unsigned b = 0; b < 3; b++) {
         int64_t off = (int64_t)b * B + cp - backoff;
         ph[b] = phy_sync_phase(q, cfo, off, 0);
-        memcpy(q->pw + (size_t)b * M, x0 + off, M * sizeof(float complex));
         Y[b] = q->pY + (size_t)b * M;
-        if (has_tone)
+        const float complex *w = x0 + off, *t = NULL;
+        if (has_tone) {
             phy_sync_tone_window(tone, pos0 + off, M, q->ptone + (size_t)b * M);
+            t = q->ptone + (size_t)b * M;
+        }
+        if (pos0 != PHY_SYNC_NOT_STREAM &&
+            phy_sync_adc_window(q, pos0 + off, &w, &t, q->pw + (size_t)b * M,
+                                q->ptone + (size_t)b * M)) {
+            if (!has_tone && !has_dc)
+                for (unsigned c = 0; c < b; c++)
+                    memset(q->ptone + (size_t)c * M, 0, M * sizeof(float complex));
+            has_dc = 1;
+        } else {
+            memcpy(q->pw + (size_t)b * M, w, M * sizeof(float complex));
+            if (!has_tone && has_dc)
+                memset(q->ptone + (size_t)b * M, 0, M * sizeof(float complex));
+        }
     }
-#define PTONE(b) (has_tone ? q->ptone + (size_t)(b)*M : NULL)
+#define PTONE(b) (has_tone || has_dc ? q->ptone + (size_t)(b)*M : NULL)
     for (unsigned b = 0; b < 3; b++)
         phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, PTONE(b),
                               q->pY + (size_t)b * M);
@@ -888,7 +995,7 @@ void phy_sync_preamble_rx(phy_sync *q,
      * beyond the rail's clip level, else the level; G and N0 again; PHY_SYNC_DECLIP_ITER times */
     if (info->clipped && info->clipped <= q->sparse_max) {
         sparse_pre_declip(q, collect_marks(q, 3 * (size_t)M), rot, ph, iqw,
-                          has_tone ? q->ptone : NULL, G, X);
+                          has_tone || has_dc ? q->ptone : NULL, G, X);
         for (unsigned b = 0; b < 3; b++)
             phy_sync_block_fft_iq(q, q->pw + (size_t)b * M, rot, ph[b], iqw, PTONE(b),
                                   q->pY + (size_t)b * M);

@@ -138,6 +138,20 @@ void phy_sync_preamble_rx(phy_sync *q,
                           float *n0,
                           phy_sync_pre_info *info);
 
+/* The ADC's values of the M-sample window *w at stream position pos, for declipping (§5.7): the
+ * DC tracker (phy_sync_append) subtracts its estimate from the samples after the ADC clipped
+ * them, which moves the rails off +-level by that DC. When it subtracted a DC from any sample of
+ * the window, wbuf = *w + that DC and tbuf = *tone + that DC (*tone NULL: the DC alone), *w and
+ * *tone point there (the transform of *w - *tone is the same window) and it returns 1; else 0,
+ * nothing touched (a stream whose DC tracker never turned on decodes bit for bit as without). */
+#define PHY_SYNC_NOT_STREAM INT64_MIN /* pos0 of phy_sync_preamble_rx: x0 is not the stream's */
+int phy_sync_adc_window(const phy_sync *q,
+                        int64_t pos,
+                        const float complex **w,
+                        const float complex **tone,
+                        float complex *wbuf,
+                        float complex *tbuf);
+
 /* A data symbol's bin values (phy_sync_block_fft_iq), declipped when the window w has clipped
  * rails: with `clipped` (the preamble clipped at `level`), the rails within 1e-3 of +-level;
  * else, once a rail reaches `level` (the preamble's peak: the loudest part of a burst clips
