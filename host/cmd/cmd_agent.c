@@ -696,6 +696,19 @@ static void clip_to_eta(agent_state *s, float eta)
     }
 }
 
+/* GO g's burst into s->burst: a probe's is the all-zero payload (§8.5; the round's state untouched),
+ * a round's the update clipped to eta, the state saved with what it delivers before it is sent. */
+static am_status make_burst(agent_state *s, const ctrl_go *g)
+{
+    if (g->probe)
+        return net_agent_burst(s->na, s->zx, g->eta, g->tx_tick, s->burst, s->blen, s->zdel);
+    clip_to_eta(s, g->eta);
+    am_status st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
+    if (st == AM_OK)
+        state_save(s);
+    return st;
+}
+
 /* GO on air (host/net/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
  * collected, then the same estimate / precoder / burst as the chan path, timed at tx_tick on this
  * host's radio. A missed window or a late burst leaves the agent silent (memory keeps v). */
@@ -741,15 +754,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
                     bi.used);
         return AM_OK;
     }
-    if (g->probe) { /* §8.5: the burst with an all-zero payload; the round's state untouched */
-        st = net_agent_burst(s->na, s->zx, g->eta, g->tx_tick, s->burst, s->blen, s->zdel);
-    } else {
-        clip_to_eta(s, g->eta);
-        st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
-        if (st == AM_OK)
-            state_save(s); /* what the burst delivers, before it is sent */
-    }
-    if (st != AM_OK)
+    if ((st = make_burst(s, g)) != AM_OK)
         return st;
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick + bi.adv, 1.0)) !=
         AM_OK) {
@@ -829,15 +834,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
                     what, round, s->o.beacon_timeout);
         return AM_OK;
     }
-    am_status st;
-    if (g->probe) { /* §8.5: the burst with an all-zero payload; the round's state untouched */
-        st = net_agent_burst(s->na, s->zx, g->eta, g->tx_tick, s->burst, s->blen, s->zdel);
-    } else {
-        clip_to_eta(s, g->eta);
-        st = net_agent_burst(s->na, s->x, g->eta, g->tx_tick, s->burst, s->blen, s->del);
-        if (st == AM_OK)
-            state_save(s); /* what the burst delivers, before it is sent */
-    }
+    am_status st = make_burst(s, g);
     if (st != AM_OK)
         return st;
     if (!g->probe && (long)round == s->o.late_burst_round)
