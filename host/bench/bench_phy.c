@@ -216,30 +216,37 @@ static am_status tx_liquid(bench_size *z, unsigned reps, size_t target, double *
 
 static void fftw_burst(void *ctx)
 {
-    for (unsigned k = 0; k < 3 + BENCH_NSYM; k++)
-        phy_fft_execute(ctx); /* out of place: the input is preserved */
+    phy_fft **q = ctx;
+    phy_fft_execute(q[1]); /* S0a|S0b */
+    for (unsigned k = 0; k < 1 + BENCH_NSYM; k++)
+        phy_fft_execute(q[0]); /* S1, data; out of place: the input is preserved */
 }
 
-/* The FFT-only ceiling of airmeta's TX: the precoded TX runs one inverse FFT per block of the
- * burst (§4 precodes the preamble too), so the bare transforms bound its throughput. Per burst,
- * 3 + BENCH_NSYM backward transforms of size M (one plan, the planner flags of phy_ota_tx, on the
- * plan's own buffers) and nothing else: no mapping, precoding, cyclic prefix or output write.
- * Msps counts the burst's samples (cyclic prefixes included), as the TX measurements do.
- * (liquid's ofdmframegen copies a precomputed preamble and transforms the BENCH_NSYM data
- * symbols only.) */
+/* The FFT-only ceiling of airmeta's TX: the precoded TX transforms every block of the burst (§4
+ * precodes the preamble too), S0a|S0b with one M/2-point transform (their period), so the bare
+ * transforms bound its throughput. Per burst, one backward transform of size M/2 and
+ * 1 + BENCH_NSYM of size M (the planner flags of phy_ota_tx, on the plans' own buffers) and
+ * nothing else: no mapping, precoding, cyclic prefix or output write. Msps counts the burst's
+ * samples (cyclic prefixes included), as the TX measurements do. (liquid's ofdmframegen copies a
+ * precomputed preamble and transforms the BENCH_NSYM data symbols only.) */
 static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target, double *msps)
 {
     phy_fft_cfg fc = {.n = z->M, .howmany = 1, .dir = PHY_FFT_BACKWARD, .flags = PHY_FFT_TUNED};
-    phy_fft *q = NULL;
+    phy_fft *q[2] = {NULL, NULL};
     double *m = malloc(reps * sizeof *m);
-    am_status s = m ? phy_fft_create(&fc, &q) : AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
+    am_status s = m ? phy_fft_create(&fc, &q[0]) : AM_FAIL(AM_ENOMEM, "bench phy: out of memory");
+    fc.n = z->M / 2;
+    if (s == AM_OK)
+        s = phy_fft_create(&fc, &q[1]);
     if (s == AM_OK) {
         am_rng r;
         am_rng_seed(&r, 6);
-        qpsk(&r, phy_fft_in(q), z->M);
+        qpsk(&r, phy_fft_in(q[0]), z->M);
+        qpsk(&r, phy_fft_in(q[1]), z->M / 2);
         *msps = time_bursts(z, reps, target, m, fftw_burst, q);
     }
-    phy_fft_destroy(q);
+    phy_fft_destroy(q[0]);
+    phy_fft_destroy(q[1]);
     free(m);
     return s;
 }
@@ -527,16 +534,19 @@ int bench_phy(int argc, char **argv)
         "bursts with noise gaps, 4-tap Rayleigh, 25 dB SNR), and of liquid-dsp's ofdmframegen /\n"
         "ofdmframesync on the same sizes and the same number of symbols (liquid's stream is built\n"
         "with its own generator), with the ratios airmeta/liquid. Bursts: S0a S0b S1 + 32 data\n"
-        "symbols, cp = M/8, default allocation. RX rows: one per impairment profile of the\n"
+        "symbols, cp = M/8, default allocation (liquid: ofdmframegen_create(M, M/8, taper 0, the\n"
+        "same allocation); per burst write_S0a/S0b/S1 (its precomputed preamble) and 32\n"
+        "writesymbol calls, into the same aligned burst). RX rows: one per impairment profile of the\n"
         "stream's radios (ideal, b210-shared-ref, b210-free: phy/impair, docs/impairments.md; the\n"
         "b210 profiles clip in the server's 12-bit ADC at M = 1024, and the receiver declips);\n"
         "liquid's figure and the ratio are '-' where ofdmframesync does not find its frames on\n"
         "that stream, and an impaired row says 'not decoded' where airmeta's receiver does not\n"
         "(b210-free at M = 4096: its offsets). Repetitions alternate between the implementations;\n"
         "the ratio column is the median of the paired ratios. fftw-bound: the FFT-only ceiling of\n"
-        "the TX, the bare FFTW inverse transforms of the burst's 3 + 32 blocks (same size and planner\n"
-        "flags as the TX; no mapping, precoding or cyclic prefix), in Msps of burst samples, and\n"
-        "bound/liquid, the largest TX ratio any chain that transforms every block could reach.\n"
+        "the TX, the bare FFTW inverse transforms the TX runs per burst (S0a|S0b: one of M/2 points,\n"
+        "their period; S1 and the 32 data symbols: one of M points each; the TX's planner flags; no\n"
+        "mapping, precoding or cyclic prefix), in Msps of burst samples, and bound/liquid, the\n"
+        "largest TX ratio such a chain could reach.\n"
         "--stages: the TX's time per burst (us) by stage, from one more TX run per repetition\n"
         "with a clock read at each stage boundary, medians over its bursts (a burst that another\n"
         "process preempted drops out) then over the repetitions (weights: per-bin weights; map:\n"

@@ -1,7 +1,8 @@
 /* phy/ota_tx: agent transmitter (docs/air-interface.md §1-§4).
  * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per data bin, in payload
  * order; fill the data bins of a symbol run by run of consecutive data bins (4 values per vector
- * op), a chunk of symbols small enough to stay in cache at a time; inverse FFT per block; then each
+ * op), a chunk of symbols small enough to stay in cache at a time; inverse FFT per block (S0a|S0b:
+ * one M/2-point transform of its even bins, its period, read cyclically); then each
  * block goes to the output with its cyclic prefix. The un-precoded preamble is precomputed. Null
  * bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
@@ -24,11 +25,11 @@ struct phy_ota_tx {
     const unsigned *data, *pilot, *used;
     size_t C;               /* data symbols per inverse FFT call (a chunk that stays in cache) */
     float complex *F, *T;   /* C M each: bin values, time samples of a chunk */
-    float complex *Fp, *Tp; /* 3 M each: the preamble blocks */
+    float complex *Fp, *Tp; /* M each: S1's bins and samples */
+    float complex *Fh, *Th; /* M/2 each: S0's even bins, and its one period (M/2 samples) */
     phy_fft *ifft;          /* one block, planned on F -> T, run on each block of a chunk
                                (single plans beat batched ones under FFTW_ESTIMATE here) */
-    phy_fft *ifft_pre;      /* S0a, S0b, S1 in one call; NULL when ifft is tuned (then ifft
-                               runs them one by one) */
+    phy_fft *ifft_half;     /* M/2 points: S0a|S0b's period from its even bins */
     float complex *pp;      /* M: p[i] / sqrt(M_used) */
     float complex *wd;      /* M_data: pp[data bin] / eta */
     float *pad;             /* 2 M_data: a symbol's payload zero-padded past d */
@@ -129,14 +130,17 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     size_t nF = q->C * q->M;
     q->F = phy_fft_alloc(nF);
     q->T = phy_fft_alloc(nF);
-    q->Fp = phy_fft_alloc(3 * (size_t)q->M);
-    q->Tp = phy_fft_alloc(3 * (size_t)q->M);
+    q->Fp = phy_fft_alloc(q->M);
+    q->Tp = phy_fft_alloc(q->M);
+    q->Fh = phy_fft_alloc(q->M / 2);
+    q->Th = phy_fft_alloc(q->M / 2);
     q->pp = phy_fft_alloc(q->M);
     q->wd = phy_fft_alloc(q->n_data);
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->run = malloc(3 * (size_t)q->n_data * sizeof *q->run);
     q->used_mask = malloc(2 * (size_t)q->M * sizeof *q->used_mask);
-    if (!q->run || !q->used_mask || !q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->pp ||
+    if (!q->run || !q->used_mask || !q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->Fh || !q->Th ||
+        !q->pp ||
         !q->wd) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
@@ -156,14 +160,16 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     }
     __builtin_cpu_init();
     phy_ota_tx_use_avx(q, 1);
-    memset(q->Fp, 0, 3 * (size_t)q->M * sizeof(float complex));
-    /* the shipped wisdom's plan where it has one (phy/fft.h PHY_FFT_TUNED), the same for every
-     * block then; else FFTW_ESTIMATE, the preamble's 3 blocks in one batched call */
+    memset(q->Fp, 0, q->M * sizeof(float complex));
+    memset(q->Fh, 0, q->M / 2 * sizeof(float complex)); /* bins of S0's null even bins stay 0 */
+    /* the shipped wisdom's plan where it has one (phy/fft.h PHY_FFT_TUNED), else FFTW_ESTIMATE;
+     * the same plan for every block of size M */
     phy_fft_cfg fc = {.n = q->M, .howmany = 1, .dir = PHY_FFT_BACKWARD, .flags = PHY_FFT_TUNED};
     s = phy_fft_create_on(&fc, q->F, q->T, &q->ifft);
-    fc.howmany = 3;
-    if (s == AM_OK && !phy_fft_tuned(q->ifft))
-        s = phy_fft_create_on(&fc, q->Fp, q->Tp, &q->ifft_pre);
+    fc.n = q->M / 2;
+    if (s == AM_OK)
+        s = phy_fft_create_on(&fc, q->Fh, q->Th, &q->ifft_half);
+    fc.n = q->M;
     if (s == AM_OK && q->S) {
         q->Fc = phy_fft_alloc(q->M);
         q->Tc = phy_fft_alloc(q->M);
@@ -186,7 +192,7 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     if (!q)
         return;
     phy_fft_destroy(q->ifft);
-    phy_fft_destroy(q->ifft_pre);
+    phy_fft_destroy(q->ifft_half);
     phy_fft_destroy(q->ifft_cal);
     phy_fft_free(q->Fc);
     phy_fft_free(q->Tc);
@@ -194,6 +200,8 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->T);
     phy_fft_free(q->Fp);
     phy_fft_free(q->Tp);
+    phy_fft_free(q->Fh);
+    phy_fft_free(q->Th);
     phy_fft_free(q->pp);
     phy_fft_free(q->wd);
     phy_fft_free(q->pad);
@@ -651,28 +659,42 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     const float complex *pp = q->pp;
     const size_t u1 = u0 + n, bfirst = u0 / B, blast = (u1 - 1) / B;
 
-    /* preamble: precomputed when un-precoded, otherwise its values times the precoder (§4) */
+    /* preamble: precomputed when un-precoded, otherwise its values times the precoder (§4).
+     * S0a|S0b (§2) lives on the even bins and is one periodic stretch of period M/2 (X_S0b[i] =
+     * X_S0a[i] e^{+j 2 pi i (M + cp) / M}, for the precoded values too): its samples are
+     * h[(u - cp) mod M/2] for burst samples u < 2 B, h[t] = sum_k pp[2k] X_S0a[2k]
+     * e^{+j 2 pi k t / (M/2)}, one M/2-point transform for both blocks. S1 is transformed. */
     if (bfirst < 3) {
         const float complex *pre = phy_frame_preamble(q->frame);
+        const unsigned P = M / 2;
         if (p) {
-            const float complex *S[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
-                                         phy_frame_s1(q->frame)};
-            for (unsigned b = 0; b < 3; b++)
-                precode_used(q, q->Fp + b * M, S[b]);
+            const float complex *s0 = phy_frame_s0a(q->frame);
+            for (unsigned u = 0; u < q->n_used; u++)
+                if (q->used[u] % 2 == 0)
+                    q->Fh[q->used[u] / 2] = phy_cmul(pp[q->used[u]], s0[q->used[u]]);
+            precode_used(q, q->Fp, phy_frame_s1(q->frame));
             prof_lap(q, PHY_TX_ST_MAP, &tp);
-            if (q->ifft_pre)
-                phy_fft_execute(q->ifft_pre);
-            else
-                for (unsigned b = 0; b < 3; b++)
-                    phy_fft_execute_on(q->ifft, q->Fp + b * M, q->Tp + b * M);
+            phy_fft_execute(q->ifft_half);
+            phy_fft_execute_on(q->ifft, q->Fp, q->Tp);
             prof_lap(q, PHY_TX_ST_IFFT, &tp);
         }
         for (size_t b = bfirst; b < 3 && b <= blast; b++) {
             const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
-            if (p)
-                block_part(q->Tp + b * M, M, cp, lo, hi, out + (b * B + lo - u0));
-            else
-                memcpy(out + (b * B + lo - u0), pre + b * B + lo, (hi - lo) * sizeof *out);
+            float complex *o = out + (b * B + lo - u0);
+            if (!p) {
+                memcpy(o, pre + b * B + lo, (hi - lo) * sizeof *out);
+            } else if (b == 2) {
+                block_part(q->Tp, M, cp, lo, hi, o);
+            } else { /* h read cyclically from index (b B + lo - cp) mod P */
+                size_t t = (b * B + lo + P - cp % P) % P, left = hi - lo;
+                while (left) {
+                    const size_t c = P - t < left ? P - t : left;
+                    memcpy(o, q->Th + t, c * sizeof *o);
+                    o += c;
+                    left -= c;
+                    t = 0;
+                }
+            }
         }
         prof_lap(q, PHY_TX_ST_COPY, &tp);
     }
