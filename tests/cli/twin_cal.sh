@@ -21,14 +21,15 @@
 # b210-free (free-running oscillators: every radio's LO phase, sample clock and time register run
 # on its own reference, ±2 ppm), calibrated, 50 rounds: the agents' LO phase tracker and timing
 # advance (docs/air-interface.md §4.2 "Free-running radios") keep every round decoded with the 3
-# agents heard and applied; with the probes round 1 is within 1 dB of the floor (measured -1.39,
-# -1.58, -1.51 dB in three runs; before the probes it came before any feedback and was the
-# uncalibrated radios' +4.7..+17.5 dB, which alone moved one run's 50-round mean to +3.22 dB) and
-# the mean NMSE / floor over all 50 rounds within 1 dB (issue 11 asks 3; measured -0.42, -0.82,
-# -0.91 dB; the air's absolute ticks follow the host's UTC second, so the free-running runs differ
-# a little). Without the tracker and advance (the code before) 18 of 30 rounds were decoded at
-# +9.66 dB: the round-to-round LO phase 4 pi df B and the clocks' drift (0.5 samples a round)
-# went uncorrected.
+# agents heard and applied; with the probes round 1 is within 3 dB of the floor (measured -0.42
+# to -1.68 dB in 8 of 9 runs, +1.15 in the 9th; before the probes it came before any feedback and
+# was the uncalibrated radios' +4.7..+17.5 dB, which alone moved one run's 50-round mean to +3.22
+# dB) and the mean NMSE / floor over all 50 rounds within 3 dB (issue 11; measured -0.41..-0.91
+# and once +1.00 dB in 8 of 9 runs, +3.70 in the 9th: an open failure mode, docs/air-interface.md
+# §8.5, that fails the test; the air's absolute
+# ticks follow the host's UTC second, so the free-running runs differ). Without the tracker and
+# advance (the code before) 18 of 30 rounds were decoded at +9.66 dB: the round-to-round LO phase
+# 4 pi df B and the clocks' drift (0.5 samples a round) went uncorrected.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
@@ -86,11 +87,12 @@ for n, rs in (("free", free), ("cal", cal)):
 # +4.7..+17.5 dB over runs, which alone moved a 50-round mean to +3.22 dB in one run)
 mf = 10 * math.log10(sum(10 ** (e / 10) for e in exf) / len(exf))
 print("free: per-round excess over the floor, dB:", " ".join(f"{e:+.1f}" for e in exf))
-print(f"free: round 1 {exf[0]:+.2f} dB (bound +1; measured -1.39, -1.58, -1.51)")
-print(f"free: mean NMSE / floor, all 50 rounds, {mf:+.2f} dB (bound +1, issue 11 asks 3; "
-      "measured -0.42, -0.82, -0.91)")
-assert exf[0] <= 1.0, f"b210-free round 1 {exf[0]:+.2f} dB over the floor"
-assert mf <= 1.0, f"b210-free calibrated, all 50 rounds, {mf:+.2f} dB over the floor"
+print(f"free: round 1 {exf[0]:+.2f} dB (bound +3; measured -0.42..-1.68, +1.15; before the "
+      "probes +4.7..+17.5)")
+print(f"free: mean NMSE / floor, all 50 rounds, {mf:+.2f} dB (bound +3, issue 11; measured "
+      "-0.41..-0.91 and +1.00)")
+assert exf[0] <= 3.0, f"b210-free round 1 {exf[0]:+.2f} dB over the floor"
+assert mf <= 3.0, f"b210-free calibrated, all 50 rounds, {mf:+.2f} dB over the floor"
 
 for r in cal:
     assert r["decoded"], f"cal: round {r['round']} not decoded: {r.get('why')}"
