@@ -307,18 +307,27 @@ static void lag_proj_range(ota_agent *q,
                            unsigned l1)
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
-    double complex *b = q->b;
+    /* the complex products written out on (re, im) pairs: the same operations in the same order
+     * as C's complex multiply on finite values (ac - bd, ad + bc), without its NaN recovery */
+    double *b = (double *)q->b;
     for (unsigned l = l0; l < l1; l++)
-        b[l] = 0.0;
+        b[2 * l] = b[2 * l + 1] = 0.0;
     for (unsigned u = 0; u < nu; u++) {
         const unsigned i = q->ubins[u];
         const double si = i < M / 2 ? (double)i : (double)i - (double)M;
-        double complex hu = q->w[u] * (double complex)h[i];
-        if (tau != 0.0)
-            hu *= ph ? ph[u] : cexp(I * 2.0 * M_PI * si * tau / (double)M);
-        const double complex *au = q->A + (size_t)u * ns;
-        for (unsigned l = l0; l < l1; l++)
-            b[l] += conj(au[l]) * hu;
+        double hr = q->w[u] * (double)crealf(h[i]), hi = q->w[u] * (double)cimagf(h[i]);
+        if (tau != 0.0) {
+            const double complex e = ph ? ph[u] : cexp(I * 2.0 * M_PI * si * tau / (double)M);
+            const double er = creal(e), ei = cimag(e), r = hr * er - hi * ei;
+            hi = hr * ei + hi * er;
+            hr = r;
+        }
+        const double *au = (const double *)(q->A + (size_t)u * ns);
+        for (unsigned l = l0; l < l1; l++) { /* conj(a) hu */
+            const double ar = au[2 * l], ai = au[2 * l + 1];
+            b[2 * l] += ar * hr + ai * hi;
+            b[2 * l + 1] += ar * hi - ai * hr;
+        }
     }
 }
 
@@ -428,16 +437,24 @@ static void smooth(ota_agent *q, const float complex *h, double n0, float comple
     for (unsigned u = 0; u < nu; u++) {
         const unsigned i = q->ubins[u];
         const double si = i < M / 2 ? (double)i : (double)i - (double)M;
-        const double complex *au = q->A + (size_t)u * ns + lo;
-        double complex v = 0.0;
-        double ev = 0.0;
+        /* v = sum_a A_ua t_a, ev = sum_a re(A_ua sum_j Ci_aj conj(A_uj)): the complex products
+         * written out (as in lag_proj_range) */
+        const double *au = (const double *)(q->A + (size_t)u * ns + lo), *ci = (const double *)Ci;
+        const double *tv = (const double *)ts;
+        double vr = 0.0, vi = 0.0, ev = 0.0;
         for (unsigned a = 0; a < k; a++) {
-            v += au[a] * ts[a];
-            double complex r = 0.0;
-            for (unsigned j = 0; j < k; j++)
-                r += Ci[(size_t)a * k + j] * conj(au[j]);
-            ev += creal(au[a] * r);
+            const double ar = au[2 * a], ai = au[2 * a + 1];
+            vr += ar * tv[2 * a] - ai * tv[2 * a + 1];
+            vi += ar * tv[2 * a + 1] + ai * tv[2 * a];
+            double rr = 0.0, ri = 0.0;
+            const double *c = ci + 2 * (size_t)a * k;
+            for (unsigned j = 0; j < k; j++) { /* Ci_aj conj(A_uj) */
+                rr += c[2 * j] * au[2 * j] + c[2 * j + 1] * au[2 * j + 1];
+                ri += c[2 * j + 1] * au[2 * j] - c[2 * j] * au[2 * j + 1];
+            }
+            ev += ar * rr - ai * ri;
         }
+        double complex v = CMPLX(vr, vi);
         if (tau != 0.0)
             v *= cexp(-I * 2.0 * M_PI * si * tau / (double)M);
         out[i] = (float complex)v;

@@ -16,6 +16,7 @@ struct phy_beacon_rx {
     unsigned M, cp, B, smooth, reps;
     float complex *rot, *rot0, *h, *Yr;
     double complex *num; /* M: the training blocks' combination */
+    float *ax;           /* 3 M: |X| of S0a, S0b and S1 per bin */
     phy_fft *ifft, *fft; /* smoothing */
 };
 
@@ -108,11 +109,17 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
     q->h = phy_fft_alloc(q->M);
     q->Yr = phy_fft_alloc(q->M);
     q->num = malloc(q->M * sizeof *q->num);
-    if (!q->rot || !q->rot0 || !q->h || !q->Yr || !q->num) {
+    q->ax = malloc(3 * (size_t)q->M * sizeof *q->ax);
+    if (!q->rot || !q->rot0 || !q->h || !q->Yr || !q->num || !q->ax) {
         phy_beacon_rx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "beacon_rx: out of memory");
     }
     phy_sync_make_rot(q->sync, 0.0, q->rot0);
+    const float complex *X[3] = {phy_frame_s0a(q->frame), phy_frame_s0b(q->frame),
+                                 phy_frame_s1(q->frame)};
+    for (unsigned j = 0; j < 3; j++)
+        for (unsigned i = 0; i < q->M; i++)
+            q->ax[(size_t)j * q->M + i] = cabsf(X[j][i]);
     *out = q;
     return AM_OK;
 }
@@ -129,6 +136,7 @@ void phy_beacon_rx_destroy(phy_beacon_rx *q)
     phy_fft_free(q->h);
     phy_fft_free(q->Yr);
     free(q->num);
+    free(q->ax);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -170,29 +178,45 @@ static void estimate(phy_beacon_rx *q,
     if (reps) {
         /* h (MRC of the preamble, weight w3 = sum of its |X|^2) with the training blocks (S1,
          * weight |X_S1|^2 = 1 each): (w3 h + sum_r conj(X_S1) Y_r) / (w3 + reps |X_S1|^2) */
-        const float complex *X0 = phy_frame_s0a(q->frame), *X1 = phy_frame_s0b(q->frame),
-                            *X2 = phy_frame_s1(q->frame);
+        const float complex *X2 = phy_frame_s1(q->frame);
+        const float *a0 = q->ax, *a1 = q->ax + M, *a2 = q->ax + 2 * (size_t)M; /* |X| per bin */
         double complex *num = q->num;
         for (unsigned i = 0; i < M; i++) {
-            const double w3 = (double)(cabsf(X0[i]) * cabsf(X0[i]) + cabsf(X1[i]) * cabsf(X1[i]) +
-                                       cabsf(X2[i]) * cabsf(X2[i]));
+            const double w3 = (double)(a0[i] * a0[i] + a1[i] * a1[i] + a2[i] * a2[i]);
             num[i] = w3 * (double complex)q->h[i];
         }
+        /* the complex products below written out on (re, im): the same operations in the same
+         * order as C's complex multiply on finite values (ac - bd, ad + bc), without its NaN
+         * recovery */
+        double *nm = (double *)num;
         for (unsigned r = 0; r < reps; r++) {
             const int64_t off = (int64_t)(3 + r) * q->B + q->cp - backoff;
             phy_sync_block_fft(q->sync, x0 + off, rot, phy_sync_phase(q->sync, cfo, off, 0), q->Yr);
             /* the block's common phase against the preamble's estimate (the LOs' phase noise
              * and any residual offset turn the blocks over the beacon): z = sum_i conj(h X) Y */
-            double complex z = 0.0;
-            for (unsigned i = 0; i < M; i++)
-                z += conj((double complex)q->h[i] * X2[i]) * (double complex)q->Yr[i];
+            double zr = 0.0, zi = 0.0;
+            for (unsigned i = 0; i < M; i++) {
+                const double hr = crealf(q->h[i]), hi = cimagf(q->h[i]);
+                const double xr = crealf(X2[i]), xi = cimagf(X2[i]);
+                const double yr = crealf(q->Yr[i]), yi = cimagf(q->Yr[i]);
+                const double pr = hr * xr - hi * xi, pi = hr * xi + hi * xr; /* h X */
+                zr += pr * yr + pi * yi;
+                zi += pr * yi - pi * yr;
+            }
+            const double complex z = CMPLX(zr, zi);
             const double complex u = cabs(z) > 0.0 ? conj(z) / cabs(z) : 1.0;
-            for (unsigned i = 0; i < M; i++)
-                num[i] += u * (double complex)(conjf(X2[i]) * q->Yr[i]);
+            const double ur = creal(u), ui = cimag(u);
+            for (unsigned i = 0; i < M; i++) { /* num += u conj(X) Y, conj(X) Y in float */
+                const float xr = crealf(X2[i]), xi = cimagf(X2[i]);
+                const float yr = crealf(q->Yr[i]), yi = cimagf(q->Yr[i]);
+                const double er = xr * yr + xi * yi, ei = xr * yi - xi * yr;
+                nm[2 * i] += ur * er - ui * ei;
+                nm[2 * i + 1] += ur * ei + ui * er;
+            }
         }
         for (unsigned i = 0; i < M; i++) {
-            const double w = (double)(cabsf(X0[i]) * cabsf(X0[i]) + cabsf(X1[i]) * cabsf(X1[i]) +
-                                      (1.0 + reps) * cabsf(X2[i]) * cabsf(X2[i]));
+            const double w = (double)(a0[i] * a0[i] + a1[i] * a1[i] +
+                                      (1.0 + reps) * a2[i] * a2[i]);
             q->h[i] = sct[i] != PHY_SCTYPE_NULL && w > 0.0 ? (float complex)(num[i] / w) : 0.0f;
         }
     }
