@@ -14,6 +14,8 @@
 
 #define OTA_AGENT_FRAC_GRID 16u /* the fractions tried by smooth(): -1/2 + j / 16 */
 
+typedef double v2d __attribute__((vector_size(16))); /* (re, im) */
+
 struct ota_agent {
     ota_agent_cfg cfg;
     phy_frame *frame;
@@ -30,6 +32,9 @@ struct ota_agent {
     double complex *b, *t;  /* ns: A^H W h, a span's lag amplitudes */
     double complex *ph;     /* OTA_AGENT_FRAC_GRID x nu: e^{+j 2 pi s_i tau_j / M}, the fraction
                                grid's phasors on the used bins (s_i the signed index) */
+    v2d *hv;                /* 2 nu: lag_proj_range's W h per used bin, (re, im) and (im, -re) */
+    float complex *rm;      /* 2 M: e^{-j 2 pi m / M} for m = -M+1 .. M-1 at rm[M + m]: the
+                               referral's phasors when the carrier phase is 0 (no offset used) */
     double complex *Gs, *C, *Ci; /* ns x ns: the kept lags' Gram matrix, its Cholesky factor and
                                     inverse */
     double *var;            /* M: the estimate's error variance per used bin (0 elsewhere) */
@@ -54,6 +59,8 @@ void ota_agent_destroy(ota_agent *q)
     free(q->G);
     free(q->b);
     free(q->ph);
+    free(q->hv);
+    free(q->rm);
     free(q->t);
     free(q->Gs);
     free(q->C);
@@ -191,12 +198,14 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     q->G = malloc(ns * ns * sizeof *q->G);
     q->b = malloc(ns * sizeof *q->b);
     q->ph = malloc(OTA_AGENT_FRAC_GRID * nu * sizeof *q->ph);
+    q->hv = malloc(2 * nu * sizeof *q->hv);
+    q->rm = malloc(2 * (size_t)q->M * sizeof *q->rm);
     q->t = malloc(ns * sizeof *q->t);
     q->Gs = malloc(ns * ns * sizeof *q->Gs);
     q->C = malloc(ns * ns * sizeof *q->C);
     q->Ci = malloc(ns * ns * sizeof *q->Ci);
     q->var = calloc(q->M, sizeof *q->var);
-    if (!q->w || !q->A || !q->G || !q->b || !q->ph || !q->t || !q->Gs ||
+    if (!q->w || !q->A || !q->G || !q->b || !q->ph || !q->hv || !q->rm || !q->t || !q->Gs ||
         !q->C || !q->Ci || !q->var) {
         s = AM_FAIL(AM_ENOMEM, "agent: out of memory");
         goto fail;
@@ -209,6 +218,9 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
             q->ph[(size_t)j * nu + u] = cexp(I * 2.0 * M_PI * si * tau / (double)q->M);
         }
     }
+    for (long m = -(long)q->M + 1; m < (long)q->M; m++) /* as the referral's cexp, bit for bit */
+        q->rm[(long)q->M + m] =
+            (float complex)cexp(I * (0.0 - 2.0 * M_PI * (double)m / (double)q->M));
     if ((s = make_basis(q)) != AM_OK)
         goto fail;
     phy_beacon_rx_cfg bc;
@@ -308,10 +320,10 @@ static void lag_proj_range(ota_agent *q,
 {
     const unsigned nu = q->nu, ns = q->ns, M = q->M;
     /* the complex products written out on (re, im) pairs: the same operations in the same order
-     * as C's complex multiply on finite values (ac - bd, ad + bc), without its NaN recovery */
-    double *b = (double *)q->b;
-    for (unsigned l = l0; l < l1; l++)
-        b[2 * l] = b[2 * l + 1] = 0.0;
+     * as C's complex multiply on finite values (ac - bd, ad + bc), without its NaN recovery:
+     * conj(a) hu = re(a) (hr, hi) + im(a) (hi, -hr); each lag's sum over the bins in their order,
+     * four lags at a time in registers */
+    v2d *hv = q->hv;
     for (unsigned u = 0; u < nu; u++) {
         const unsigned i = q->ubins[u];
         const double si = i < M / 2 ? (double)i : (double)i - (double)M;
@@ -322,12 +334,38 @@ static void lag_proj_range(ota_agent *q,
             hi = hr * ei + hi * er;
             hr = r;
         }
-        const double *au = (const double *)(q->A + (size_t)u * ns);
-        for (unsigned l = l0; l < l1; l++) { /* conj(a) hu */
-            const double ar = au[2 * l], ai = au[2 * l + 1];
-            b[2 * l] += ar * hr + ai * hi;
-            b[2 * l + 1] += ar * hi - ai * hr;
+        hv[2 * u] = (v2d){hr, hi};
+        hv[2 * u + 1] = (v2d){hi, -hr};
+    }
+    const double *A = (const double *)q->A;
+    v2d *b = (v2d *)q->b;
+    unsigned l = l0;
+    while (l < l1) {
+        /* lags lb .. lb+3; the last block ends at l1 (its first lags again: the same sums) */
+        const unsigned lb = l + 4 <= l1 ? l : l1 >= 4 ? l1 - 4 : ns;
+        if (lb == ns)
+            break;
+        v2d s0 = {0.0, 0.0}, s1 = s0, s2 = s0, s3 = s0;
+        for (unsigned u = 0; u < nu; u++) {
+            const double *a = A + 2 * ((size_t)u * ns + lb);
+            const v2d p = hv[2 * u], r = hv[2 * u + 1];
+            s0 += (v2d){a[0], a[0]} * p + (v2d){a[1], a[1]} * r;
+            s1 += (v2d){a[2], a[2]} * p + (v2d){a[3], a[3]} * r;
+            s2 += (v2d){a[4], a[4]} * p + (v2d){a[5], a[5]} * r;
+            s3 += (v2d){a[6], a[6]} * p + (v2d){a[7], a[7]} * r;
         }
+        const v2d sv[4] = {s0, s1, s2, s3};
+        for (unsigned j = l - lb; j < 4; j++)
+            b[lb + j] = sv[j];
+        l = lb + 4;
+    }
+    for (; l < l1; l++) { /* fewer than 4 lags in all */
+        v2d s0 = {0.0, 0.0};
+        for (unsigned u = 0; u < nu; u++) {
+            const double *a = A + 2 * ((size_t)u * ns + l);
+            s0 += (v2d){a[0], a[0]} * hv[2 * u] + (v2d){a[1], a[1]} * hv[2 * u + 1];
+        }
+        b[l] = s0;
     }
 }
 
@@ -442,7 +480,26 @@ static void smooth(ota_agent *q, const float complex *h, double n0, float comple
         const double *au = (const double *)(q->A + (size_t)u * ns + lo), *ci = (const double *)Ci;
         const double *tv = (const double *)ts;
         double vr = 0.0, vi = 0.0, ev = 0.0;
-        for (unsigned a = 0; a < k; a++) {
+        unsigned a = 0;
+        for (; a + 2 <= k; a += 2) { /* rows a and a + 1 side by side (each sum in its order) */
+            double rr = 0.0, ri = 0.0, rr1 = 0.0, ri1 = 0.0;
+            const double *c = ci + 2 * (size_t)a * k, *c1 = c + 2 * (size_t)k;
+            for (unsigned j = 0; j < k; j++) { /* Ci_aj conj(A_uj) */
+                rr += c[2 * j] * au[2 * j] + c[2 * j + 1] * au[2 * j + 1];
+                ri += c[2 * j + 1] * au[2 * j] - c[2 * j] * au[2 * j + 1];
+                rr1 += c1[2 * j] * au[2 * j] + c1[2 * j + 1] * au[2 * j + 1];
+                ri1 += c1[2 * j + 1] * au[2 * j] - c1[2 * j] * au[2 * j + 1];
+            }
+            const double ar = au[2 * a], ai = au[2 * a + 1];
+            const double ar1 = au[2 * a + 2], ai1 = au[2 * a + 3];
+            vr += ar * tv[2 * a] - ai * tv[2 * a + 1];
+            vi += ar * tv[2 * a + 1] + ai * tv[2 * a];
+            ev += ar * rr - ai * ri;
+            vr += ar1 * tv[2 * a + 2] - ai1 * tv[2 * a + 3];
+            vi += ar1 * tv[2 * a + 3] + ai1 * tv[2 * a + 2];
+            ev += ar1 * rr1 - ai1 * ri1;
+        }
+        for (; a < k; a++) {
             const double ar = au[2 * a], ai = au[2 * a + 1];
             vr += ar * tv[2 * a] - ai * tv[2 * a + 1];
             vi += ar * tv[2 * a + 1] + ai * tv[2 * a];
@@ -712,7 +769,8 @@ am_status ota_agent_beacon_track(ota_agent *q,
             /* reduce i * delta mod M first so the angle stays exact */
             int64_t m = ((int64_t)i * delta) % (int64_t)M;
             double ang = -ph_c - 2.0 * M_PI * (double)m / (double)M;
-            H[i] *= (float complex)cexp(I * ang);
+            /* ph_c = +-0 and m != 0: ang is exactly rm's angle */
+            H[i] *= ph_c == 0.0 && m != 0 ? q->rm[(int64_t)M + m] : (float complex)cexp(I * ang);
         }
     } else {
         lo_track(q, trk, sc->beacon, c, delta, ph_c, H, &adv, &lo_rot, &lo_c);

@@ -17,6 +17,9 @@ struct phy_beacon_rx {
     float complex *rot, *rot0, *h, *Yr;
     double complex *num; /* M: the training blocks' combination */
     float *ax;           /* 3 M: |X| of S0a, S0b and S1 per bin */
+    double *hx;          /* 2 M: h X2 of the preamble's estimate, (re, im) */
+    float complex *rb;   /* M: estimate's e^{j 2 pi i backoff / M} for backoff rb_for (0: none) */
+    unsigned rb_for;
     phy_fft *ifft, *fft; /* smoothing */
 };
 
@@ -110,7 +113,9 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
     q->Yr = phy_fft_alloc(q->M);
     q->num = malloc(q->M * sizeof *q->num);
     q->ax = malloc(3 * (size_t)q->M * sizeof *q->ax);
-    if (!q->rot || !q->rot0 || !q->h || !q->Yr || !q->num || !q->ax) {
+    q->rb = malloc(q->M * sizeof *q->rb);
+    q->hx = malloc(2 * (size_t)q->M * sizeof *q->hx);
+    if (!q->rot || !q->rot0 || !q->h || !q->Yr || !q->num || !q->ax || !q->rb || !q->hx) {
         phy_beacon_rx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "beacon_rx: out of memory");
     }
@@ -137,6 +142,8 @@ void phy_beacon_rx_destroy(phy_beacon_rx *q)
     phy_fft_free(q->Yr);
     free(q->num);
     free(q->ax);
+    free(q->rb);
+    free(q->hx);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -188,7 +195,13 @@ static void estimate(phy_beacon_rx *q,
         /* the complex products below written out on (re, im): the same operations in the same
          * order as C's complex multiply on finite values (ac - bd, ad + bc), without its NaN
          * recovery */
-        double *nm = (double *)num;
+        double *nm = (double *)num, *hx = q->hx;
+        for (unsigned i = 0; i < M; i++) { /* h X, the same for every block */
+            const double hr = crealf(q->h[i]), hi = cimagf(q->h[i]);
+            const double xr = crealf(X2[i]), xi = cimagf(X2[i]);
+            hx[2 * i] = hr * xr - hi * xi;
+            hx[2 * i + 1] = hr * xi + hi * xr;
+        }
         for (unsigned r = 0; r < reps; r++) {
             const int64_t off = (int64_t)(3 + r) * q->B + q->cp - backoff;
             phy_sync_block_fft(q->sync, x0 + off, rot, phy_sync_phase(q->sync, cfo, off, 0), q->Yr);
@@ -196,10 +209,8 @@ static void estimate(phy_beacon_rx *q,
              * and any residual offset turn the blocks over the beacon): z = sum_i conj(h X) Y */
             double zr = 0.0, zi = 0.0;
             for (unsigned i = 0; i < M; i++) {
-                const double hr = crealf(q->h[i]), hi = cimagf(q->h[i]);
-                const double xr = crealf(X2[i]), xi = cimagf(X2[i]);
                 const double yr = crealf(q->Yr[i]), yi = cimagf(q->Yr[i]);
-                const double pr = hr * xr - hi * xi, pi = hr * xi + hi * xr; /* h X */
+                const double pr = hx[2 * i], pi = hx[2 * i + 1]; /* h X */
                 zr += pr * yr + pi * yi;
                 zi += pr * yi - pi * yr;
             }
@@ -220,9 +231,15 @@ static void estimate(phy_beacon_rx *q,
             q->h[i] = sct[i] != PHY_SCTYPE_NULL && w > 0.0 ? (float complex)(num[i] / w) : 0.0f;
         }
     }
-    if (backoff) /* a window `backoff` early sees e^{-j 2 pi i backoff / M}: undo */
+    if (backoff) { /* a window `backoff` early sees e^{-j 2 pi i backoff / M}: undo */
+        if (q->rb_for != backoff) { /* the phasors once per backoff (phy_sync's is constant) */
+            for (unsigned i = 0; i < M; i++)
+                q->rb[i] = (float complex)cexp(I * (2.0 * M_PI * i * backoff / M));
+            q->rb_for = backoff;
+        }
         for (unsigned i = 0; i < M; i++)
-            q->h[i] *= (float complex)cexp(I * (2.0 * M_PI * i * backoff / M));
+            q->h[i] *= q->rb[i];
+    }
     if (q->smooth) { /* keep lags -2 .. smooth-1 of the impulse response (used bins only) */
         float complex *c = phy_fft_in(q->ifft);
         memcpy(c, q->h, M * sizeof(float complex));
