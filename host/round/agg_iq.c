@@ -3,8 +3,9 @@
  * One round, for the K agents of fl_agg_execute:
  *  1. a new channel realisation (phy_chan_draw); noise scaled to the round's rho so that the
  *     per-agent SNR rho / N0 is cfg.snr_db (§5);
- *  2. the server's beacon (§6) down to every present agent (phy_chan_downlink, one after the other:
- *     the emulator's noise stream is sequential);
+ *  2. the server's beacon (§6) down to every present agent (phy_chan_downlink, one after the other
+ *     on worker 0: the emulator's noise stream is sequential), pipelined with step 3: a worker
+ *     takes the next agent whose beacon is down, so the downlinks run beside the agents' DSP;
  *  3. in parallel over agents: beacon detection, CFO and channel estimation (phy_beacon_rx: the
  *     agent never sees the emulator's secret), the CFO tracked across rounds (each agent's
  *     ota_agent_track in q->trk, cfg.track; rebuilt by replaying beacons when a run resumes),
@@ -36,6 +37,8 @@
 #include "round/agg_iq.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,7 @@ typedef struct iq_worker {
     struct agg_iq *q;
     unsigned id;
     ota_agent *ag; /* the DSP of the agents this thread serves, one after the other */
+    unsigned fail_at; /* run_beacons: 0 = a downlink failed, 1 + k = agent k's DSP */
     am_status st;
     char err[IQ_ERR_LEN];
 } iq_worker;
@@ -95,6 +99,13 @@ typedef struct agg_iq {
     /* uplink */
     size_t lead, tail, ycap;
     unsigned char *sending; /* K: the agent found the beacon and transmits (emulator source) */
+    /* steps 2-3a pipelined (run_beacons): agents 0 .. dl_ready-1 have their beacon in dl */
+    pthread_mutex_t dl_mu;
+    pthread_cond_t dl_cv;
+    int dl_sync;              /* dl_mu and dl_cv were made */
+    unsigned dl_ready;        /* under dl_mu */
+    int dl_failed;            /* under dl_mu: a downlink failed, the agents after it wait no more */
+    atomic_uint dl_next;      /* the next agent a worker takes */
     float complex *y, *y2;  /* received stream (y2: after the radio) */
     /* per agent */
     float complex *P;     /* K x M precoders (0 on the bins an agent truncated) */
@@ -260,6 +271,62 @@ static am_status parallel(agg_iq *q, unsigned phase)
     return AM_OK;
 }
 
+/* Steps 2-3a (round_beacons): worker 0 sends the beacon down to every present agent in index order
+ * (one noise stream: the same draws in the same order as one downlink after the other), then joins
+ * the others, which each take the next agent and wait until its beacon is down. An agent's DSP does
+ * not depend on which worker's ota_agent serves it, so the outputs are the same for any T. */
+static void run_beacons(void *ctx, unsigned t)
+{
+    agg_iq *q = ctx;
+    iq_worker *w = &q->w[t];
+    w->st = AM_OK;
+    if (t == 0) {
+        for (unsigned k = 0; k < q->K; k++) {
+            am_status s = AM_OK;
+            q->link[k].found = 0;
+            if (!q->present || q->present[k]) {
+                size_t n = 0;
+                s = phy_chan_downlink(q->ch, k, q->beacon, q->bl, q->dl_lead, q->dl_tail,
+                                      q->dl + (size_t)k * q->dl_len, q->dl_len, &n);
+            }
+            pthread_mutex_lock(&q->dl_mu);
+            if (s != AM_OK)
+                q->dl_failed = 1;
+            else
+                q->dl_ready = k + 1;
+            pthread_cond_broadcast(&q->dl_cv);
+            pthread_mutex_unlock(&q->dl_mu);
+            if (s != AM_OK) {
+                w->st = s;
+                w->fail_at = 0;
+                snprintf(w->err, sizeof w->err, "%s", am_last_error());
+                return;
+            }
+        }
+    }
+    for (;;) {
+        const unsigned k = atomic_fetch_add_explicit(&q->dl_next, 1u, memory_order_relaxed);
+        if (k >= q->K)
+            return;
+        pthread_mutex_lock(&q->dl_mu);
+        while (q->dl_ready <= k && !q->dl_failed)
+            pthread_cond_wait(&q->dl_cv, &q->dl_mu);
+        const int failed = q->dl_failed;
+        pthread_mutex_unlock(&q->dl_mu);
+        if (failed)
+            return;
+        if (q->present && !q->present[k])
+            continue;
+        am_status s = agent_beacon(q, w, k);
+        if (s != AM_OK) { /* this worker stops; the others finish their agents */
+            w->st = s;
+            w->fail_at = 1 + k;
+            snprintf(w->err, sizeof w->err, "%s", am_last_error());
+            return;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * server side
  * ------------------------------------------------------------------------------------------- */
@@ -405,24 +472,25 @@ round_beacons(agg_iq *q, const fl_agg_round *r, const unsigned char *present, un
     phy_chan_reseed(q->ch, am_rng_u64(&rs));
     if ((s = phy_chan_draw(q->ch)) != AM_OK)
         return s;
-    /* 2. beacon down to every present agent (sequential: one noise stream) */
     *nsched = 0;
-    for (unsigned k = 0; k < q->K; k++) {
-        q->link[k].found = 0;
-        if (present && !present[k])
-            continue;
-        (*nsched)++;
-        size_t n = 0;
-        if ((s = phy_chan_downlink(q->ch, k, q->beacon, q->bl, q->dl_lead, q->dl_tail,
-                                   q->dl + (size_t)k * q->dl_len, q->dl_len, &n)) != AM_OK)
-            return s;
-    }
+    for (unsigned k = 0; k < q->K; k++)
+        *nsched += !present || present[k];
     q->sched.rho = r->rho;
     q->sched.g_th = r->g_th;
     q->r = r;
     q->present = present;
-    /* 3a. agents: beacon -> offset and channel -> precoder (parallel) */
-    return parallel(q, PHASE_BEACON);
+    /* 2. beacon down to every present agent (worker 0, in order: one noise stream), pipelined with
+     * 3a. agents: beacon -> offset and channel -> precoder (every worker) */
+    q->dl_ready = 0;
+    q->dl_failed = 0;
+    atomic_store(&q->dl_next, 0u);
+    am_pool_run(q->pool, run_beacons, q);
+    /* the first failure in the serial order (every downlink, then the agents in order) */
+    unsigned bad = q->T;
+    for (unsigned t = 0; t < q->T; t++)
+        if (q->w[t].st != AM_OK && (bad == q->T || q->w[t].fail_at < q->w[bad].fail_at))
+            bad = t;
+    return bad < q->T ? AM_FAIL(q->w[bad].st, "%s", q->w[bad].err) : AM_OK;
 }
 
 /* A run resumed at round r (or rounds out of order): the trackers hold what the last `track`
@@ -615,6 +683,10 @@ static void iq_destroy(void *self)
     if (!q)
         return;
     am_pool_destroy(q->pool);
+    if (q->dl_sync) {
+        pthread_mutex_destroy(&q->dl_mu);
+        pthread_cond_destroy(&q->dl_cv);
+    }
     if (q->w)
         for (unsigned t = 0; t < q->T; t++)
             ota_agent_destroy(q->w[t].ag);
@@ -770,6 +842,16 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     agg_iq *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
+    if (pthread_mutex_init(&q->dl_mu, NULL) != 0) {
+        free(q);
+        return AM_FAIL(AM_ENOMEM, "iq aggregator: cannot make a mutex");
+    }
+    if (pthread_cond_init(&q->dl_cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->dl_mu);
+        free(q);
+        return AM_FAIL(AM_ENOMEM, "iq aggregator: cannot make a condition variable");
+    }
+    q->dl_sync = 1;
     q->cfg = *cfg;
     q->pilot = 1.0f;
     q->cfg.impair = NULL; /* used below only (phy_chan_create copies it) */
