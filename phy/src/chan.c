@@ -471,13 +471,19 @@ size_t phy_chan_out_len(const phy_chan *q, size_t burst_len, size_t lead, size_t
     return sat_add(n, tail);
 }
 
-static void fill_noise(phy_chan *q, float complex *y, size_t n)
+/* zig: the downlink's (the beacon's window for one agent, K per round) by the ziggurat, the
+ * uplink's by the polar method (the reference captures' stream) */
+static void fill_noise(phy_chan *q, float complex *y, size_t n, int zig)
 {
     if (q->s2 == 0.0f) {
         memset(y, 0, n * sizeof *y);
         return;
     }
     float sd = sqrtf(q->s2);
+    if (zig) {
+        am_rng_cnormal_fill(&q->noise_rng, sd, y, n);
+        return;
+    }
     for (size_t t = 0; t < n; t++)
         y[t] = sd * am_rng_cnormal(&q->noise_rng);
 }
@@ -728,7 +734,7 @@ static am_status uplink(phy_chan *q,
     am_status s = check_io(q, what, jb->n, lead, tail, y, cap, ny, &need);
     if (s != AM_OK)
         return s;
-    fill_noise(q, y, need);
+    fill_noise(q, y, need, 0);
     /* step 2a with radios: every agent's burst through its radio's TX first (calling thread) */
     if (q->radios && jb->n > 0) {
         if ((s = chan_radios_tx_all(q->radios, jb->tx, jb->src, jb->user, jb->active, jb->n,
@@ -801,7 +807,7 @@ am_status phy_chan_downlink(phy_chan *q,
         return AM_FAIL(AM_EINVAL, "phy_chan_downlink: agent %u of %u", k, q->cfg.n_agents);
     if (!x && n > 0)
         return AM_FAIL(AM_EINVAL, "phy_chan_downlink: x is NULL");
-    fill_noise(q, y, need);
+    fill_noise(q, y, need, 1);
     /* the server radio's TX */
     if (q->radios && n > 0 &&
         (s = chan_radios_tx(q->radios, chan_radios_server(q->radios), x, n, lead, &x)) != AM_OK)

@@ -2,7 +2,7 @@
 # airmeta sim --agg iq: every round through the waveform (beacon, agents' channel estimation,
 # precoding, OFDM, channel emulator, receiver). Beside --agg stat at the same SNR it trains the same
 # way (training loss falls for both, mean aggregation NMSE within 0.5 dB of stat's: measured
-# -7.62 vs -7.54 dB; the NMSE against the §5 floor itself is tests/host/agg_iq.c's
+# -7.25 vs -7.54 dB (-7.62 before the downlink's noise came from the ziggurat); the NMSE against the §5 floor itself is tests/host/agg_iq.c's
 # airfl_tracks_stat); every round's burst is detected and its capture (--capture-dir) is replayed
 # by `airmeta replay` to the receiver figures the sim logged (start, CFO, SNR, active count: the
 # same floats). Bad iq flags exit 2.
@@ -53,7 +53,7 @@ for n, L in runs.items():
     # MAML's init starts at the zero predictor's ~4.2 (measured 4.24 -> 3.20 iq, 4.21 -> 3.37
     # stat); the 0.5 bound of the He init, whose round 1 sat at ~295, does not apply any more
     assert last < 0.85 * first, n + ": training loss does not fall"
-assert abs(res["iq"][2] - res["stat"][2]) < 0.5, "iq NMSE not within 0.5 dB of stat's"  # 0.08
+assert abs(res["iq"][2] - res["stat"][2]) < 0.5, "iq NMSE not within 0.5 dB of stat's"  # 0.29
 assert res["iq"][1] < 1.5 * res["stat"][1] and res["stat"][1] < 1.5 * res["iq"][1], "final losses"
 # the replayed bursts carry the very figures the server logged for those rounds
 for r in (0, 1, R - 1):

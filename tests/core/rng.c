@@ -41,6 +41,67 @@ AM_TEST(moments, unit)
     AM_CHECK_NEAR(u2 / n - (u / n) * (u / n), 1.0 / 12.0, 1e-3);
 }
 
+/* am_rng_normal_zig against the normal law's closed forms: P(X <= x) = erfc(-x / sqrt 2) / 2 at
+ * points in every part of the ziggurat (the layers' rectangles, their wedges, layer 0's tail beyond
+ * R = 3.654), each within 5 binomial standard errors of n = 4e6 draws; the moments of N(0, 1);
+ * am_rng_cnormal_fill: E|z|^2 = sd^2, each part sd^2 / 2, parts uncorrelated. */
+AM_TEST(ziggurat_distribution, unit)
+{
+    static const double at[] = {-4.5, -3.8, -3.6541528853610088, -3.0, -2.0, -1.0, -0.3, 0.0,
+                                0.25, 0.7,  1.5,  2.5, 3.3,  3.7, 4.0, 5.0};
+    enum { NX = sizeof at / sizeof at[0] };
+    unsigned long long below[NX] = {0};
+    am_rng r;
+    am_rng_seed(&r, 11);
+    const double n = 4e6;
+    double s = 0, s2 = 0, s4 = 0;
+    for (long j = 0; j < 4000000; j++) {
+        double x = am_rng_normal_zig(&r);
+        AM_REQUIRE(isfinite(x), "draw %ld is %g", j, x);
+        s += x;
+        s2 += x * x;
+        s4 += x * x * x * x;
+        for (int i = 0; i < NX; i++)
+            below[i] += x <= at[i];
+    }
+    for (int i = 0; i < NX; i++) {
+        double p = 0.5 * erfc(-at[i] / sqrt(2.0));
+        double se = sqrt(p * (1.0 - p) / n);
+        AM_CHECK_NEAR((double)below[i] / n, p, 5.0 * se + 1e-9);
+    }
+    AM_CHECK_NEAR(s / n, 0.0, 2.5e-3);
+    AM_CHECK_NEAR(s2 / n, 1.0, 3.5e-3);
+    AM_CHECK_NEAR(s4 / n, 3.0, 2e-2);
+
+    enum { M = 1000 };
+    float complex y[M];
+    double re2 = 0, im2 = 0, reim = 0;
+    const float sd = 0.5f;
+    for (int b = 0; b < 1000; b++) {
+        am_rng_cnormal_fill(&r, sd, y, M);
+        for (int t = 0; t < M; t++) {
+            re2 += (double)crealf(y[t]) * crealf(y[t]);
+            im2 += (double)cimagf(y[t]) * cimagf(y[t]);
+            reim += (double)crealf(y[t]) * cimagf(y[t]);
+        }
+    }
+    const double m = 1e6, half = sd * sd / 2.0; /* each part's variance; se of its mean half*1.4e-3 */
+    AM_CHECK_NEAR(re2 / m, half, 5.0 * half * sqrt(2.0 / m));
+    AM_CHECK_NEAR(im2 / m, half, 5.0 * half * sqrt(2.0 / m));
+    AM_CHECK_NEAR(reim / m, 0.0, 5.0 * half / sqrt(m));
+    /* the same seed, the same stream; the fill is the scalar draws in order */
+    am_rng a, c;
+    am_rng_seed(&a, 5);
+    am_rng_seed(&c, 5);
+    am_rng_cnormal_fill(&a, 2.0f, y, 4);
+    for (int t = 0; t < 4; t++) {
+        double re = am_rng_normal_zig(&c), im = am_rng_normal_zig(&c);
+        AM_CHECK(crealf(y[t]) == (float)(2.0 * M_SQRT1_2 * re) &&
+                     cimagf(y[t]) == (float)(2.0 * M_SQRT1_2 * im),
+                 "fill sample %d differs from the scalar draws", t);
+    }
+}
+
 AM_TEST(below_uniform, unit)
 {
     am_rng r;

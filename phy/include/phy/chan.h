@@ -117,6 +117,10 @@ size_t phy_chan_out_len(const phy_chan *q, size_t burst_len, size_t lead, size_t
 
 /* uplink: y = sum_k channel_k(tx[k]) rotated by (cfo_k + common) + AWGN; tx[k] may be NULL (agent
  * silent); noise also over the `lead` samples before and `tail` after; deterministic for a seed.
+ * The AWGN of the uplink and the downlink is one stream from (seed, 1) (restarted by reset and
+ * reseed), drawn sample after sample (real part, then imaginary): the uplink's by the polar method
+ * (am_rng_cnormal), the downlink's by the ziggurat (am_rng_cnormal_fill, 5x faster: a beacon's
+ * window per agent and round).
  * cap >= phy_chan_out_len(...) else AM_EINVAL. Does not allocate with ideal radios.
  * With cfg.impair: agent k's burst first goes through its radio's TX (phy_impair, a new burst,
  * cut to burst_len; on the calling thread), and the server radio's RX (a new stream, AGC level =
