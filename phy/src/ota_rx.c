@@ -543,7 +543,11 @@ static void burst_cal(phy_ota_rx *q, rx_ctx *c, const float complex *w, size_t b
     }
 }
 
-/* Per slot: active bins (§5.5 rule on e), heard (§8.3), sub-band means and SNR (§8.2). */
+/* Per slot: active bins (§5.5 rule on e), heard (§8.3), sub-band values and SNR (§8.2). E's phase
+ * is the group mean's; its magnitude the larger of the mean's and the bins' rms less their noise
+ * N0 / (P rho): the mean alone is low by the turn of e across the group (an agent a few samples off
+ * the others, before §4.2 knows its clock: 0.37 of the rms on the twin's round 1), which
+ * §8.4 took for a weak agent and amplified. */
 static void cal_finish(phy_ota_rx *q, rx_ctx *c)
 {
     const unsigned Q = PHY_CAL_Q;
@@ -551,6 +555,7 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
     for (unsigned s = 0; s < q->S; s++) {
         const float complex *e = c->ce + (size_t)(s / q->P) * q->M;
         double complex sum[PHY_CAL_Q] = {0};
+        double pw[PHY_CAL_Q] = {0};
         unsigned cnt[PHY_CAL_Q] = {0}, own = 0, act = 0, loud = 0;
         double snr = 0.0;
         for (unsigned u = s % q->P; u < q->n_used; u += q->P) {
@@ -562,13 +567,22 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
                 continue;
             act++;
             sum[q->cgrp[i]] += (double complex)e[i];
+            pw[q->cgrp[i]] += (double)e2;
             cnt[q->cgrp[i]]++;
             snr += (double)(c->rho * e2 / n0e);
         }
         c->cheard[s] = (unsigned char)(4 * loud >= own && loud > 0);
         c->csnr[s] = act ? (float)(10.0 * log10(snr / act)) : 0.0f;
-        for (unsigned g = 0; g < Q; g++)
-            c->cE[(size_t)s * Q + g] = cnt[g] ? (float complex)(sum[g] / cnt[g]) : 1.0f;
+        for (unsigned g = 0; g < Q; g++) {
+            if (!cnt[g]) {
+                c->cE[(size_t)s * Q + g] = 1.0f;
+                continue;
+            }
+            const double complex m = sum[g] / cnt[g];
+            const double am = cabs(m), p = pw[g] / cnt[g] - (double)c->n0 / (double)Prho;
+            c->cE[(size_t)s * Q + g] =
+                (float complex)(am > 0.0 && p > am * am ? m * (sqrt(p) / am) : m);
+        }
     }
 }
 
