@@ -73,6 +73,12 @@ def excess(r):
     return 10 * math.log10(r["agg_nmse"] / 10 ** (r["agg_floor_db"] / 10))
 cal, nocal, free = rows("cal"), rows("nocal"), rows("free")
 assert len(cal) == 50 and len(nocal) == 20 and len(free) == 50, (len(cal), len(nocal), len(free))
+# In about 1 run of 80 (before the probes) agent 0 was not heard from round 2 on (21 rounds in
+# one): the first calibration's E (docs/air-interface.md §8.2) read it at 0.37 of its gain where
+# its burst, a few samples off the others', turned across a sub-band; the correction amplified it
+# 3.5x and its bursts went over the DAC's limit (refused by uhd.c, so never heard again). E keeps
+# the gain now; tests/phy/cal.c measure_late_agent reproduces the case (these runs are not
+# reproducible: fpga-notes/uhd-twin.md "Time").
 for r in free:
     assert r["decoded"], f"free: round {r['round']} not decoded: {r.get('why')}"
     assert r["heard"] == [0, 1, 2], f"free: round {r['round']} heard {r['heard']}"

@@ -3,9 +3,11 @@
 # in part): airmeta-twin-air, then `airmeta-twin server` and two `airmeta-twin agent` processes
 # with the hardware command lines (--radio uhd, GPSDO time), host/radio/uhd.c unchanged on the
 # twins. Every round is decoded with both agents heard, each agent applies every round, its
-# beacon SNR is the closed-form link budget (+0.25 dB link, -31 dBFS noise: 31.25 dB; measured
-# 30.4-31.9), and the rounds follow one another at one tick spacing (virtual time: the agents'
-# burst ticks are equally spaced within 10 ticks, whatever the host's load).
+# beacon SNR is the closed-form link budget (+0.25 dB link, -31 dBFS noise: 31.25 dB per sample;
+# the agent's SNR is per used bin, |h|^2 over the preamble's noise bins, and the beacon's power
+# sits on n_used = 204 of the M = 256 bins: +10 lg(256 / 204) = +0.99 dB, 32.24 dB), and the
+# rounds follow one another at one tick spacing (virtual time: the agents' burst ticks are equally
+# spaced within 10 ticks, whatever the host's load).
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/twin.sh"
@@ -34,9 +36,12 @@ grep -q "server: done: $R rounds, $R decoded" "$out/server.log" || fail "not eve
 [ "$(grep -c "agents 2/2 .* decoded" "$out/server.log")" -eq $R ] || fail "an agent not heard"
 for k in 0 1; do
     grep -q "agent $k: done: $R rounds, $R applied" "$out/agent$k.log" || fail "agent $k"
-    # beacon SNR within 2 dB of the closed form 31.25 dB
+    # beacon SNR within 1.5 dB of the closed form 32.24 dB (measured 32.1-33.2 here, 31.7-33.1
+    # with profile=ideal, mean 32.3, with and without --beacon-reps 16: the preamble's 204 noise
+    # bins give N0 within 0.3 dB rms; b210-shared-ref's chain draws about +0.2 dB. The bound was
+    # 31.25 +-2 before the +0.99 dB term, which readings of 33.4 crossed)
     awk -v k=$k '/beacon SNR/ { for (i = 1; i <= NF; i++) if ($i == "SNR") s = $(i + 1);
-        if (s < 29.25 || s > 33.25) { print "agent " k ": SNR " s; bad = 1 } }
+        if (s < 30.74 || s > 33.74) { print "agent " k ": SNR " s; bad = 1 } }
         END { exit bad }' "$out/agent$k.log" || fail "beacon SNR off the link budget"
     # the burst ticks: one spacing within 10 ticks (T moves when the radios wait, not with the
     # host's clock, which would scatter them by milliseconds; measured: 354083 or 359876-359877)
