@@ -37,28 +37,11 @@ need python3
 . "$AM_SOURCE_DIR/tests/cli/lib/twin.sh"
 RA="type=b200,rate=1e6,freq=915e6,tx_gain=72,rx_gain=48,clock=gpsdo,time=gpsdo"
 
-# run NAME PROFILE ROUNDS SERVER-ARGS...: air, server and 3 agents; $out/NAME/metrics.jsonl
+# run NAME PROFILE ROUNDS SERVER-ARGS...: air (55 dB), server and 3 agents (tests/cli/lib/twin.sh
+# twin_run); $out/NAME/metrics.jsonl
 run() {
-    local name=$1 prof=$2 R=$3 k
-    shift 3
-    mkdir -p "$out/$name.d"
-    start_air "$out/$name.d" "$out/$name-air.log"
-    export AIRMETA_TWIN="air=ipc://$out/$name.d/air,profile=$prof,gpsdo=yes"
-    start_server 61 3571 --insecure --agents 3 --rounds "$R" --join-timeout 60 --radio uhd \
-        --radio-args "$RA,serial=S" --report-x --g-th 0 --out "$out/$name" "$@"
-    mv "$out/server.log" "$out/$name-server.log"
-    local ap=()
-    for k in 0 1 2; do
-        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 --radio uhd \
-            --radio-args "$RA,serial=A$k" >"$out/$name-agent$k.log" 2>&1 &
-        ap+=($!)
-        pids+=($!)
-    done
-    wait_for "$spid" 300 || fail "$name: server exit $?"
-    for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
-    done
-    kill "$apid" 2>/dev/null
+    twin_run "$1" 55 "$2" 61 3571 "$RA,serial=S" "$RA,serial=A0" "$RA,serial=A1" "$RA,serial=A2" \
+        -- --agents 3 --rounds "$3" --join-timeout 60 --report-x --g-th 0 "${@:4}"
 }
 
 run cal b210-shared-ref 50

@@ -24,29 +24,12 @@ need python3
 R=12
 RA="type=b200,rate=1e6,freq=915e6,clock=gpsdo,time=gpsdo"
 
-# run NAME LOSS SERVER-GAINS AGENT-GAINS AGENT2-GAINS ("tx_gain=..,rx_gain=..")
+# run NAME LOSS SERVER-GAINS AGENT-GAINS AGENT2-GAINS ("tx_gain=..,rx_gain=.."): air, server
+# and 3 agents (tests/cli/lib/twin.sh twin_run)
 run() {
-    local name=$1 loss=$2 sg=$3 ag=$4 a2=$5 k g
-    mkdir -p "$out/$name.d"
-    start_air "$out/$name.d" "$out/$name-air.log" "$loss"
-    export AIRMETA_TWIN="air=ipc://$out/$name.d/air,profile=b210-shared-ref,gpsdo=yes"
-    start_server 67 3581 --insecure --agents 3 --rounds "$R" --join-timeout 60 --radio uhd \
-        --radio-args "$RA,$sg,serial=S" --report-x --g-th 0.3 --out "$out/$name"
-    mv "$out/server.log" "$out/$name-server.log"
-    local ap=()
-    for k in 0 1 2; do
-        g=$ag
-        [ $k = 2 ] && g=$a2
-        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 --radio uhd \
-            --radio-args "$RA,$g,serial=A$k" >"$out/$name-agent$k.log" 2>&1 &
-        ap+=($!)
-        pids+=($!)
-    done
-    wait_for "$spid" 300 || fail "$name: server exit $?"
-    for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
-    done
-    kill "$apid" 2>/dev/null
+    twin_run "$1" "$2" b210-shared-ref 67 3581 "$RA,$3,serial=S" "$RA,$4,serial=A0" \
+        "$RA,$4,serial=A1" "$RA,$5,serial=A2" -- --agents 3 --rounds "$R" --join-timeout 60 \
+        --report-x --g-th 0.3
 }
 
 run A 55 tx_gain=72,rx_gain=48 tx_gain=72,rx_gain=48 tx_gain=52,rx_gain=48
