@@ -16,6 +16,7 @@
 /* What a B210's receive chain buffers before samples are lost: UHD's 16 receive frames of 2040
  * samples on USB 3 (num_recv_frames, assumed) */
 #define AIR_RX_BUF (16 * 2040)
+#define AIR_TICK_MAX ((int64_t)1 << 62) /* a request's ticks and counts (a, b) at most */
 
 typedef struct air_burst {
     int64_t t0;
@@ -316,6 +317,18 @@ handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_
     if (q.dev >= AIR_DEVS || !a->dev[q.dev].used || a->dev[q.dev].rid_len != rid_len ||
         memcmp(a->dev[q.dev].rid, rid, rid_len) != 0 || a->dev[q.dev].pending) {
         send_err(a, rid, rid_len, AM_EINVAL, "twin air: request from an unknown device");
+        return;
+    }
+    /* ticks and counts within the air's range: sums of them (t0 + n, T + timeout, the stream's
+     * end) then never overflow */
+    if (q.a < -1 || q.a > AIR_TICK_MAX || q.b < 0 || q.b > AIR_TICK_MAX) {
+        static const char *const ops[] = {"?",       "JOIN",   "NOW", "WAIT", "TX",
+                                          "RXSTART", "RXSTOP", "RX",  "LEAVE"};
+        char t[160];
+        snprintf(t, sizeof t,
+                 "twin air: %s request with a = %lld, b = %lld (a -1..2^62, b 0..2^62)",
+                 ops[q.op < sizeof ops / sizeof ops[0] ? q.op : 0], (long long)q.a, (long long)q.b);
+        send_err(a, rid, rid_len, AM_EFORMAT, t);
         return;
     }
     air_dev *d = &a->dev[q.dev];
