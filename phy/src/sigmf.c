@@ -861,9 +861,9 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
     double pl = 1.0; /* absent: the version-1 pilots, +1 */
     if ((s = get_num(g, "airmeta:pilot_level", 0, file, "global", &pl, NULL)) != AM_OK)
         return s;
-    if (!(pl > 0.0 && pl <= 1.0))
-        return AM_FAIL(AM_EFORMAT, "%s: global: airmeta:pilot_level %g is not in (0, 1]", file,
-                       pl);
+    if (!(pl > 0.0 && pl <= 1.0) || (float)pl == 0.0f) /* 1e-50: the float 0 */
+        return AM_FAIL(AM_EFORMAT, "%s: global: airmeta:pilot_level %.17g is not in (0, 1]%s", file,
+                       pl, pl > 0.0 && pl <= 1.0 ? " as a float" : "");
     in->pilot_level = (float)pl;
     if ((s = get_str(g, "airmeta:sctype", 0, file, "global", &str)) != AM_OK)
         return s;

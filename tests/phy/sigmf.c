@@ -614,6 +614,26 @@ AM_TEST(version2_keys, unit)
                                  {NULL, NULL}};
     mutate("bigpool", set_globals, bigpool);
     REFUSED("bigpool", "airmeta:gain_pool", "17");
+    /* airmeta:pilot_level (§2, §7.2): in (0, 1] and a float; the value named as the file has it
+     * (1e-50 was read as the float 0 and refused as "0", 1.0000001 printed as "1") */
+    static const kv pl_tiny[] = {
+        {"airmeta:version", "2"}, {"airmeta:pilot_level", "1e-50"}, {NULL, NULL}};
+    mutate("pl_tiny", set_globals, pl_tiny);
+    REFUSED("pl_tiny", "airmeta:pilot_level", "1e-50");
+    static const kv pl_over[] = {
+        {"airmeta:version", "2"}, {"airmeta:pilot_level", "1.0000001"}, {NULL, NULL}};
+    mutate("pl_over", set_globals, pl_over);
+    REFUSED("pl_over", "airmeta:pilot_level", "1.0000001");
+    static const kv pl_v1[] = {{"airmeta:pilot_level", "0.5"}, {NULL, NULL}};
+    mutate("pl_v1", set_globals, pl_v1);
+    REFUSED("pl_v1", "airmeta:pilot_level", "version 2");
+    static const kv pl_ok[] = {
+        {"airmeta:version", "2"}, {"airmeta:pilot_level", "0.25"}, {NULL, NULL}};
+    mutate("pl_ok", set_globals, pl_ok);
+    AM_CHECK(phy_sigmf_reader_open(path_in_tmp("pl_ok"), &r) == AM_OK &&
+                 phy_sigmf_reader_info(r)->pilot_level == 0.25f,
+             "pilot_level 0.25: %s", am_last_error());
+    phy_sigmf_reader_close(r);
 }
 
 /* Data file shorter than the annotations / captures declare, not a whole number of samples,
