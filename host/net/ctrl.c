@@ -300,7 +300,7 @@ static int nonneg_ok(double v, why_buf *w, const char *what)
 static int levels_ok(uint32_t levels, float v, why_buf *w, const char *what)
 {
     if (levels ? !isfinite(v) || fabsf(v) > 300.0f : v != 0.0f)
-        return bad(w, "%s = %g %s", what, (double)v,
+        return bad(w, "%s = %.9g %s", what, (double)v,
                    levels ? "is not finite within +-300 dBm" : "without levels (must be 0)");
     return 1;
 }
@@ -339,13 +339,13 @@ static int learner_ok(const ctrl_learner *l, why_buf *w)
            range_ok(l->query, 1, 100000, w, "learner.query") &&
            (isfinite(l->heterogeneity) && l->heterogeneity >= 0 && l->heterogeneity <= 1
                 ? 1
-                : bad(w, "learner.heterogeneity = %g is not in [0, 1]",
+                : bad(w, "learner.heterogeneity = %.9g is not in [0, 1]",
                       (double)l->heterogeneity)) &&
            range_ok(l->filters, 1, 4096, w, "learner.filters") &&
            range_ok(l->sparsify, 0, 2, w, "learner.sparsify") &&
            (isfinite(l->keep) && l->keep > 0 && l->keep <= 1
                 ? 1
-                : bad(w, "learner.keep = %g is not in (0, 1]", l->keep)) &&
+                : bad(w, "learner.keep = %.17g is not in (0, 1]", l->keep)) &&
            range_ok(l->memory, 0, 1, w, "learner.memory") &&
            range_ok(l->n_agents, 1, CTRL_MAX_AGENTS, w, "learner.n_agents") &&
            range_ok(l->pool, 0, 1000000, w, "learner.pool");
@@ -444,7 +444,7 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return bad(w, "GO: probe %u with %u calibration slots (a probe needs slots, §8.5)",
                        g->probe, g->cal_slots);
         if (g->pilot_level != 0.0f && !(g->pilot_level > 0.0f && g->pilot_level <= 1.0f))
-            return bad(w, "GO: pilot level %g outside (0, 1]", (double)g->pilot_level);
+            return bad(w, "GO: pilot level %.9g outside (0, 1]", (double)g->pilot_level);
         if (g->beacon_reps > CTRL_MAX_BEACON_REPS)
             return bad(w, "GO: %u beacon training blocks (0..%u)", g->beacon_reps,
                        CTRL_MAX_BEACON_REPS);
@@ -486,7 +486,7 @@ static int validate(const ctrl_msg *m, why_buf *w)
             !range_ok(c->q, CTRL_CAL_Q, CTRL_CAL_Q, w, "CAL.q"))
             return 0;
         if (!(isfinite(c->mu) && c->mu > 0.0f && c->mu <= 1.0f))
-            return bad(w, "CAL.mu = %g (0 < mu <= 1)", (double)c->mu);
+            return bad(w, "CAL.mu = %.9g (0 < mu <= 1)", (double)c->mu);
         if (!isfinite(c->snr_db))
             return bad(w, "CAL.snr_db = %g (not finite)", (double)c->snr_db);
         return floats_ok(c->E, 2 * (size_t)c->q, w, "CAL.E");
@@ -883,7 +883,7 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         if (n >= GO_LEN + 4) { /* §9.4: with the pilot level (absent: 1, read as 0) */
             o->pilot_level = r_f32(&c);
             if (!(o->pilot_level > 0.0f && o->pilot_level <= 1.0f))
-                return reject(why, CTRL_REJ_PAYLOAD, "GO: pilot level %g outside (0, 1]",
+                return reject(why, CTRL_REJ_PAYLOAD, "GO: pilot level %.9g outside (0, 1]",
                               (double)o->pilot_level);
         }
         /* 40 bytes: beacon_reps, which must then be 1..; else 0 (the exact length is checked

@@ -694,9 +694,13 @@ AM_TEST(cal_message, unit)
         size_t off;
         uint32_t v;
         const char *word;
-    } cases[] = {{32, 2, "CAL.heard"},        {36, 7, "7 sub-bands"},
-                 {40, 0x00000000u, "CAL.mu"}, {40, 0x3fc00000u, "CAL.mu"}, /* 0, 1.5 */
-                 {44, 0x7fc00000u, "snr_db"}, {56, 0x7f800000u, "CAL.E"}}; /* NaN, Inf */
+    } cases[] = {{32, 2, "CAL.heard"},
+                 {36, 7, "7 sub-bands"},
+                 {40, 0x00000000u, "CAL.mu"},
+                 {40, 0x3fc00000u, "CAL.mu"},              /* 0, 1.5 */
+                 {40, 0x3f800001u, "CAL.mu = 1.00000012"}, /* the float after 1 (%g: "1") */
+                 {44, 0x7fc00000u, "snr_db"},
+                 {56, 0x7f800000u, "CAL.E"}}; /* NaN, Inf */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(c, b, len);
         put32(c + cases[i].off, cases[i].v);
@@ -814,6 +818,10 @@ AM_TEST(go_pilot_level, unit)
     }
     AM_CHECK(refused == 5 && enc_refused == 5, "%u of 5 bad levels refused by decode, %u by encode",
              refused, enc_refused);
+    put32(b + CTRL_HDR_LEN + 32, 0x3f800001u); /* the float after 1, named so (%g: "1") */
+    fix_crcs(b, len);
+    expect_reject("GO level 1 + 2^-23", b, len, 4096, CTRL_REJ_PAYLOAD,
+                  "pilot level 1.00000012 outside (0, 1]");
     free(b);
     free(b0);
 }
