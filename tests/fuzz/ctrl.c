@@ -129,7 +129,7 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     memset(eps, 0, sizeof eps);
     for (int i = 0; i < 4; i++)
         snprintf(eps[i], CTRL_STR_LEN, "tcp://127.0.0.1:%d", 41000 + i);
-    ctrl_msg ms[12];
+    ctrl_msg ms[15];
     memset(ms, 0, sizeof ms);
     ms[0].type = CTRL_HELLO;
     ms[0].sender = CTRL_ID_CHAN;
@@ -185,6 +185,17 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     ms[11].u.welcome.levels = 1;
     ms[11].u.welcome.tx_dbm = -19.75f;
     ms[11].u.welcome.rx_dbm = -75.0f;
+    /* GO's later fields (§9.4): the pilot level (36 bytes), beacon_reps after it (40 bytes) with
+     * the probe bit (bit 14 of the cal_slots word); a CAL not heard */
+    ms[12] = ms[5];
+    ms[12].u.go.pilot_level = 0.3f;
+    ms[13] = ms[10];
+    ms[13].u.go.probe = 1;
+    ms[13].u.go.pilot_level = 0.5f;
+    ms[13].u.go.beacon_reps = 4;
+    static const float E0[2 * CTRL_CAL_Q] = {0};
+    ms[14] = ms[9];
+    ms[14].u.cal = (ctrl_cal){.heard = 0, .q = CTRL_CAL_Q, .mu = 1, .snr_db = -3, .E = E0};
     size_t k = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0] && k < max; i++) {
         size_t len = 0;
