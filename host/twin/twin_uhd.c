@@ -96,9 +96,12 @@ static const char *const twin_keys =
     "profile, seed, air, rate, loss_db, nf_db, pace, paced, hold_s, pps, ref, gpsdo, time_offset, "
     "underflow, late, seq, rx_seq";
 
+/* A decimal number: digits, sign, point and exponent only (strtod alone takes 0x10, " 5", inf) */
 static int num(const char *v, double *out)
 {
     char *e = NULL;
+    if (!*v || v[strspn(v, "0123456789+-.eE")] != '\0')
+        return 0;
     double x = strtod(v, &e);
     if (e == v || *e != '\0' || !isfinite(x))
         return 0;
@@ -123,6 +126,8 @@ static uhd_error parse_cfg(twin_cfg *c)
         return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN is longer than %zu characters",
                    sizeof buf - 1);
     snprintf(buf, sizeof buf, "%s", env);
+    const char *seen[64];
+    size_t nseen = 0;
     for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         if (!eq)
@@ -130,6 +135,11 @@ static uhd_error parse_cfg(twin_cfg *c)
                        kv);
         *eq = '\0';
         const char *k = kv, *v = eq + 1;
+        for (size_t i = 0; i < nseen; i++)
+            if (strcmp(seen[i], k) == 0) /* which one would hold? */
+                return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN key '%s' given twice", k);
+        if (nseen < sizeof seen / sizeof seen[0])
+            seen[nseen++] = k;
         double x = 0;
         int good = 1;
         if (strcmp(k, "profile") == 0) {

@@ -60,6 +60,11 @@ expect_fail gpsdo=yes,time_offset=-1 "clock=gpsdo,time=gpsdo,$G" \
     "but the GPSDO says"
 expect_fail profile=ideal "type=x300,$G" "no USRP found for args 'type=x300"
 expect_fail profile=nonesuch "$G" "AIRMETA_TWIN profile='nonesuch' is not one of"
+# numbers are decimal (strtod took seed=0x10 as 16, rate=0x1000 as 4096, ' 5' as 5); a key is
+# given once (seed=5,seed=6 took 6)
+expect_fail seed=0x10 "$G" "AIRMETA_TWIN seed='0x10' is not valid"
+expect_fail "late= 5" "$G" "AIRMETA_TWIN late=' 5' is not valid"
+expect_fail seed=5,seed=6 "$G" "AIRMETA_TWIN key 'seed' given twice"
 AIRMETA_TWIN=profile=ideal "$AM_TWIN_PROG" radio probe --radio uhd --radio-args "rx_gain=3" \
     >/dev/null 2>"$out/e4"
 rc=$?
