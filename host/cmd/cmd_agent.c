@@ -104,6 +104,7 @@ typedef struct agent_state {
     float peak, power, loss;
     uint64_t rounds, applied, not_applied, deaf, cals, heard;
     uint64_t weak; /* bursts not sent: every bin below g_th (link too weak) */
+    uint64_t scaled; /* bursts (rounds' and probes') scaled to fit the DAC (§4.1) */
     /* calibration probes (docs/air-interface.md §8.5): the one in flight, counts, its payload
      * (D zeros) and what its burst would deliver (D, unused) */
     int probing;
@@ -709,6 +710,27 @@ static am_status make_burst(agent_state *s, const ctrl_go *g)
     return st;
 }
 
+/* docs/air-interface.md §4.1 "The DAC's limit": a burst over the radio's limit (radio_info.
+ * tx_peak_max; uhd: the DAC's full scale after the back-off, which would refuse it whole and leave
+ * the agent unheard, and a CAL not heard leaves A as it is: silent for the rest of the run) is
+ * scaled whole to fit; its CAL reads E / s (net_agent_cal). Said in one line, counted. */
+static void fit_dac(agent_state *s, uint32_t round, int probe)
+{
+    radio_info ri;
+    radio_get_info(s->rad, &ri);
+    float peak = 0;
+    const float sc = net_agent_fit_dac(s->na, s->burst, s->blen, ri.tx_peak_max, &peak);
+    if (sc < 1.0f) {
+        s->scaled++;
+        if (!s->o.quiet)
+            fprintf(stderr,
+                    "agent %u: %s %u: burst scaled by %.1f dB to fit the DAC (peak %.2f over "
+                    "the limit %.2f)\n",
+                    s->o.id, probe ? "probe before round" : "round", round, 20 * log10((double)sc),
+                    (double)peak, ri.tx_peak_max);
+    }
+}
+
 /* GO on air (host/net/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
  * collected, then the same estimate / precoder / burst as the chan path, timed at tx_tick on this
  * host's radio. A missed window or a late burst leaves the agent silent (memory keeps v). */
@@ -756,6 +778,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     }
     if ((st = make_burst(s, g)) != AM_OK)
         return st;
+    fit_dac(s, round, g->probe);
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick + bi.adv, 1.0)) !=
         AM_OK) {
         if (!s->o.quiet)
@@ -837,6 +860,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     am_status st = make_burst(s, g);
     if (st != AM_OK)
         return st;
+    fit_dac(s, round, g->probe);
     if (!g->probe && (long)round == s->o.late_burst_round)
         sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */
     radio_time at = radio_time_from_ticks(g->tx_tick, s->rate);
@@ -1108,9 +1132,9 @@ int cmd_agent(int argc, char **argv)
                " not applied (kept in memory), %" PRIu64 " beacons missed, %" PRIu64
                " bursts not sent (link too weak for g_th), heard in %" PRIu64 " of %" PRIu64
                " calibrations (and in %" PRIu64 " of %" PRIu64 " probes), %" PRIu64
-               " control messages rejected\n",
+               " bursts scaled to fit the DAC, %" PRIu64 " control messages rejected\n",
                o->id, s.rounds, s.applied, s.not_applied, s.deaf, s.weak, s.heard, s.cals,
-               s.probes_heard, s.probes, cs.rejected);
+               s.probes_heard, s.probes, s.scaled, cs.rejected);
     }
     state_free(&s);
     return 0;

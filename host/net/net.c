@@ -67,6 +67,7 @@ struct net_agent {
     ota_agent_track trk;                /* cfg.track > 0: the carrier-offset tracker */
     float complex A[PHY_CAL_Q];         /* §8.4: the correction per sub-band */
     float pilot;                        /* GO's pilot level (§2, §9.4), kept across agent_dsp */
+    float tx_scale; /* §4.1 "The DAC's limit": the last burst went out scaled by this (CAL: E/s) */
 };
 
 void net_agent_destroy(net_agent *q)
@@ -153,6 +154,7 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     for (unsigned i = 0; i < PHY_CAL_Q; i++)
         q->A[i] = 1.0f;
     q->pilot = 1.0f;
+    q->tx_scale = 1.0f;
     if ((s = agent_dsp(q)) != AM_OK) {
         net_agent_destroy(q);
         return s;
@@ -240,10 +242,40 @@ am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
     float complex E[PHY_CAL_Q];
     float v[2 * PHY_CAL_Q];
     ctrl_f32_copy(c->E, 2 * PHY_CAL_Q, v);
+    /* §8.4: E was measured on the burst as sent, scaled by s to fit the DAC (§4.1); the link's
+     * own gain is E / s (without it the loop would take the scale for a weak link and push A
+     * further into the limit) */
     for (unsigned i = 0; i < PHY_CAL_Q; i++)
-        E[i] = CMPLXF(v[2 * i], v[2 * i + 1]);
+        E[i] = CMPLXF(v[2 * i], v[2 * i + 1]) / q->tx_scale;
     phy_cal_update(q->A, E, c->mu);
     return AM_OK;
+}
+
+float net_burst_fit(float complex *x, size_t n, double limit, float *peak)
+{
+    float pk = 0;
+    for (size_t i = 0; x && i < n; i++) {
+        const float a = fabsf(crealf(x[i])), b = fabsf(cimagf(x[i]));
+        pk = a > pk ? a : pk;
+        pk = b > pk ? b : pk;
+        pk = isnan(a) || isnan(b) ? INFINITY : pk;
+    }
+    if (peak)
+        *peak = pk;
+    if (!(limit > 0) || !isfinite(limit) || !isfinite(pk) || !(pk > limit))
+        return 1.0f;
+    const float s = (float)((double)NET_DAC_MARGIN * limit / (double)pk);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= s;
+    return s;
+}
+
+float net_agent_fit_dac(net_agent *q, float complex *x, size_t n, double limit, float *peak)
+{
+    const float s = net_burst_fit(x, n, limit, peak);
+    if (q)
+        q->tx_scale = s;
+    return s;
 }
 
 /* The carried state: u32 n, u32 head, f64 c[track] (the tracker's ring), the LO tracker (§4.2:
@@ -409,6 +441,7 @@ am_status net_agent_burst(net_agent *q,
         return AM_FAIL(AM_EINVAL, "net_agent_burst: NULL argument");
     if (!q->link.found)
         return AM_FAIL(AM_EINVAL, "net_agent_burst: no beacon found this round");
+    q->tx_scale = 1.0f; /* net_agent_fit_dac may scale it */
     /* the chan refers the uplink phasor to the round's beacon tick too */
     return ota_agent_burst(q->ag, &q->link, q->p, x, q->L, eta, tx_tick - q->beacon_tick, out, cap,
                            delivered);

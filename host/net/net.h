@@ -152,10 +152,24 @@ am_status net_agent_set_pilot_level(net_agent *q, float a);
  * kept. AM_EINVAL beyond PHY_BEACON_MAX_REPS. */
 am_status net_agent_set_beacon_reps(net_agent *q, unsigned reps);
 
-/* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] E[q]^(-mu), |A| clipped to
- * [1/4, 4] (phy_cal_update); not heard: A unchanged. AM_EFORMAT for q != PHY_CAL_Q or mu outside
- * (0, 1] (ctrl has checked the floats). */
+/* CAL (docs/air-interface.md §8.4): when heard, A[q] <- A[q] (E[q] / s)^(-mu), |A| clipped to
+ * [1/4, 4] (phy_cal_update), s the scale the last burst was sent with (net_agent_fit_dac; 1 when
+ * it fitted): E was measured on a burst scaled by s. Not heard: A unchanged. AM_EFORMAT for
+ * q != PHY_CAL_Q or mu outside (0, 1] (ctrl has checked the floats). */
 am_status net_agent_cal(net_agent *q, const ctrl_cal *c);
+
+/* docs/air-interface.md §4.1 "The DAC's limit": a burst whose peak (the largest |Re x[i]|,
+ * |Im x[i]|) exceeds `limit` (radio_info.tx_peak_max) is scaled whole by
+ * s = NET_DAC_MARGIN * limit / peak (its peak becomes NET_DAC_MARGIN * limit), instead of being
+ * refused by the radio. Returns s: 1 with x untouched when the peak is within the limit, the
+ * limit is 0 or not finite (no limit) or the peak is not finite. *peak (may be NULL) gets the
+ * peak before. */
+#define NET_DAC_MARGIN 0.99f
+float net_burst_fit(float complex *x, size_t n, double limit, float *peak);
+
+/* net_burst_fit on the burst net_agent_burst just made (out, n samples), the scale remembered
+ * for the CAL of that burst (net_agent_cal reads E / s); net_agent_burst sets it back to 1. */
+float net_agent_fit_dac(net_agent *q, float complex *x, size_t n, double limit, float *peak);
 
 /* The state an agent carries from round to round besides its learner's (the tracker's window and
  * the correction A): net_agent_carry_size bytes, this machine's byte order, for the agent's kept

@@ -114,6 +114,11 @@ typedef struct radio_info {
      * digital link, both 0. */
     int levels;
     double tx_dbm, rx_dbm;
+    /* The DAC's limit in burst units (docs/air-interface.md §4.1 "The DAC's limit"): the largest
+     * |Re x|, |Im x| of an fc32 sample radio_tx_burst sends (uhd: 10^(backoff_db/20), the DAC's
+     * full scale after the back-off; a burst beyond it is refused whole, stats.tx_refused).
+     * 0 (loop, zmq, file): no limit. */
+    double tx_peak_max;
 } radio_info;
 
 /* Names of the backends compiled in, NULL-terminated ({"loop","zmq","file","uhd",NULL}). */

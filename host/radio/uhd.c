@@ -471,6 +471,7 @@ static am_status uhd_open_(radio *r, const radio_args *a)
     h->pad = strcmp(radio_args_str(a, "pad", "yes"), "yes") == 0;
     h->backoff_db = radio_args_double(a, "backoff_db", 12.0);
     h->scale = (float)pow(10.0, -h->backoff_db / 20.0);
+    r->info.tx_peak_max = 1.0 / (double)h->scale; /* uhd_tx_burst refuses peak * scale > 1 */
     h->tx_ref_dbm = radio_args_double(a, "tx_ref_dbm", UHD_TX_REF_DBM);
     h->rx_ref_dbm = radio_args_double(a, "rx_ref_dbm", UHD_RX_REF_DBM);
     radio_strlcpy(h->otw, radio_args_str(a, "otw", "sc16"), sizeof h->otw);

@@ -1063,6 +1063,20 @@ static am_status run_round(srv *s,
         cJSON_AddNumberToObject(o, "asked", asked);
         if (s->cal) /* §8.3: who reached the air (runs without calibration keep their bytes) */
             cJSON_AddItemToObject(o, "heard", ids_json(heard_ids, nheard));
+        if (s->cal && nheard) {
+            /* §8.2: each heard agent's gain, 10 lg of its mean |E[q]|^2 (an agent that scales its
+             * bursts to fit its DAC, docs/air-interface.md §4.1, shows the scale here) */
+            cJSON *cg = cJSON_AddObjectToObject(o, "cal_gain_db");
+            for (unsigned i = 0; i < nheard; i++) {
+                const float complex *E = s->rs.E + (size_t)heard_ids[i] * PHY_CAL_Q;
+                double p2 = 0;
+                for (unsigned q = 0; q < PHY_CAL_Q; q++)
+                    p2 += (double)(crealf(E[q]) * crealf(E[q]) + cimagf(E[q]) * cimagf(E[q]));
+                char key[16];
+                snprintf(key, sizeof key, "%u", heard_ids[i]);
+                cJSON_AddNumberToObject(cg, key, 10 * log10(p2 / PHY_CAL_Q));
+            }
+        }
         if (s->probe_n) { /* §8.5: the probe before this round */
             cJSON *p = cJSON_AddObjectToObject(o, "probe");
             cJSON_AddItemToObject(p, "agents", ids_json(s->probe_ids, s->probe_n));

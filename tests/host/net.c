@@ -4,6 +4,8 @@
  * docs/air-interface.md §5 floor (host/net/net.h). Also endpoints helpers. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "am_test.h"
@@ -505,4 +507,123 @@ AM_TEST(agent_cal_and_carry, unit)
     free(cb);
     net_agent_destroy(a);
     net_agent_destroy(b);
+}
+
+/* The agent's correction A (the last 8 complex floats of its carried state). */
+static void agent_A(const net_agent *a, float complex *A)
+{
+    const size_t n = net_agent_carry_size(a);
+    unsigned char *c = malloc(n);
+    AM_REQUIRE(c, "alloc");
+    net_agent_carry_save(a, c);
+    float v[2 * PHY_CAL_Q];
+    memcpy(v, c + n - sizeof v, sizeof v);
+    for (unsigned q = 0; q < PHY_CAL_Q; q++)
+        A[q] = CMPLXF(v[2 * q], v[2 * q + 1]);
+    free(c);
+}
+
+/* docs/air-interface.md §4.1 "The DAC's limit" and §8.4 (issue 11): a burst over the radio's limit
+ * is scaled whole to NET_DAC_MARGIN of it, and the CAL of that burst is read as E / s. The loop
+ * is the closed form of §8.4: an uplink off by a constant c (here 0.4 e^{j 0.7}: the chain 8 dB
+ * weaker than its levels say), E = c A s measured on the burst as sent, A_0 = 1, a fixed mu:
+ * log(c A_n) = (1 - mu)^n log(c), whether or not the bursts are scaled. The corrected burst needs a
+ * peak 2.5 times the uncorrected one's (2.0): 5.0 against a limit of 10^(12/20) = 3.98 (uhd's
+ * 12 dB back-off), so from the step where |A| passes 1.99 every burst is scaled. An agent that
+ * reads E instead of E / s (the same bursts, the scale not told to net_agent_cal) takes the scale
+ * for a weak link: E = 0.99 c L / 2.0 = 0.79 e^{j 0.7} whatever A once the bursts are scaled,
+ * and |A| climbs towards the clip (4) instead of 1/|c| = 2.5 (measured: 3.89 after 12 steps,
+ * 1.56 times 1/|c|, bound > 1.5): the case bites. */
+AM_TEST(dac_fit_and_cal, unit)
+{
+    const size_t n = 1000;
+    const double L = pow(10.0, 12.0 / 20.0);
+    float complex *base = malloc(n * sizeof *base), *x = malloc(n * sizeof *x);
+    AM_REQUIRE(base && x, "alloc");
+    am_rng g;
+    am_rng_seed(&g, 71);
+    for (size_t i = 0; i < n; i++)
+        base[i] = 0.5f * am_rng_cnormal(&g);
+    float pk = 0;
+    AM_CHECK(net_burst_fit(base, n, INFINITY, &pk) == 1.0f && pk > 0, "peak %g", (double)pk);
+    for (size_t i = 0; i < n; i++) /* peak exactly 2.0 */
+        base[i] *= 2.0f / pk;
+    /* within the limit, no limit (0, INFINITY): untouched, bit for bit */
+    const double lims[3] = {0.0, INFINITY, 2.0};
+    for (int t = 0; t < 3; t++) {
+        memcpy(x, base, n * sizeof *x);
+        AM_CHECK(net_burst_fit(x, n, lims[t], &pk) == 1.0f && memcmp(x, base, n * sizeof *x) == 0,
+                 "limit %g: burst changed", lims[t]);
+    }
+    AM_CHECK(pk == 2.0f, "peak %.9g, want 2", (double)pk);
+    /* over the limit: every sample times s, the peak NET_DAC_MARGIN L */
+    for (size_t i = 0; i < n; i++)
+        x[i] = 2.5f * base[i];
+    const float s = net_burst_fit(x, n, L, &pk);
+    AM_CHECK_NEAR(s, 0.99 * L / 5.0, 1e-7);
+    float after = 0;
+    AM_CHECK(net_burst_fit(x, n, INFINITY, &after) == 1.0f, "no limit");
+    AM_CHECK(fabs(after / (0.99 * L) - 1) < 3e-7, "peak after %.9g, want %.9g", (double)after,
+             0.99 * L);
+    for (size_t i = 0; i < n; i++)
+        AM_CHECK(x[i] == (2.5f * base[i]) * s, "sample %zu not the burst times s", i);
+    /* what uhd_tx_burst checks (peak * 10^(-backoff/20) > 1 is refused) passes */
+    AM_CHECK(after * (float)pow(10.0, -12.0 / 20.0) <= 0.99f + 1e-6f, "over the DAC");
+
+    net_agent_cfg ac = {.nfft = 256, .payload_len = 100, .cfo_comp = 1, .track = NET_AGENT_TRACK};
+    net_agent *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(net_agent_create(&ac, &a));
+    AM_REQUIRE_OK(net_agent_create(&ac, &b));
+    const float complex c = 0.4f * cexpf(0.7f * I);
+    const float mu = 0.5f;
+    float E[2 * PHY_CAL_Q];
+    ctrl_cal cal = {.heard = 1, .q = PHY_CAL_Q, .mu = mu, .snr_db = 30.0f, .E = E};
+    unsigned scaled_a = 0;
+    float complex Aa[PHY_CAL_Q], Ab[PHY_CAL_Q];
+    const int steps = 12;
+    double worst = 0; /* the largest |log(c A_k) - closed form| */
+    for (int k = 1; k <= steps; k++) {
+        for (int who = 0; who < 2; who++) {
+            net_agent *q = who ? b : a;
+            float complex A[PHY_CAL_Q];
+            agent_A(q, A);
+            for (size_t i = 0; i < n; i++) /* the burst with this correction (flat: A[0]) */
+                x[i] = A[0] * base[i];
+            /* a: as airmeta agent does; b: the same scaling, not told to net_agent_cal */
+            const float sk =
+                who ? net_burst_fit(x, n, L, NULL) : net_agent_fit_dac(q, x, n, L, NULL);
+            scaled_a += !who && sk < 1.0f;
+            const float complex e = c * A[0] * sk; /* the server's E, noiseless */
+            for (unsigned j = 0; j < PHY_CAL_Q; j++) {
+                E[2 * j] = crealf(e);
+                E[2 * j + 1] = cimagf(e);
+            }
+            AM_REQUIRE_OK(net_agent_cal(q, &cal));
+        }
+        agent_A(a, Aa);
+        /* §8.4's closed form: log(c A_k) = (1 - mu)^k log(c) */
+        const double complex want = cpow(1.0 - mu, k) * clog((double complex)c);
+        const double complex got = clog((double complex)(c * Aa[0]));
+        worst = fmax(worst, cabs(got - want)); /* measured 7.8e-8 (float rounding) */
+        AM_CHECK(cabs(got - want) < 1e-6, "step %d: log(c A) %.6f%+.6fj, closed form %.6f%+.6fj", k,
+                 creal(got), cimag(got), creal(want), cimag(want));
+    }
+    agent_A(b, Ab);
+    if (getenv("AM_VERBOSE"))
+        printf("after %d steps: |A| %.4f (1/|c| 2.5, %u bursts scaled; closed form within %.2g), "
+               "without E/s |A| %.4f\n",
+               steps, (double)cabsf(Aa[0]), scaled_a, worst, (double)cabsf(Ab[0]));
+    AM_CHECK(scaled_a >= 8, "only %u of %d bursts scaled: the case does not test the rule",
+             scaled_a, steps);
+    AM_CHECK_NEAR(cabsf(c * Aa[0]), 1.0, 5e-4); /* 0.5^12 of 8 dB: 2e-4 */
+    AM_CHECK_NEAR(cargf(c * Aa[0]), 0.0, 5e-4);
+    /* the old reading drifts: |A| 3.89 (1.56 / |c|), towards the clip (its phase converges alike)
+     */
+    AM_CHECK(cabsf(Ab[0]) > 1.5f / cabsf(c), "without E / s |A| %.4f: no drift",
+             (double)cabsf(Ab[0]));
+    AM_CHECK_NEAR(cargf(c * Ab[0]), 0.0, 5e-4);
+    net_agent_destroy(a);
+    net_agent_destroy(b);
+    free(base);
+    free(x);
 }

@@ -654,6 +654,11 @@ AM_TEST(levels_backoff_refusal_and_adc_clip, unit)
     int64_t at_a = ticks(ta) + 20000;
     radio_time at_b = radio_time_from_ticks(at_a + d, FS);
     AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
+    /* the limit the agents fit their bursts to (docs/air-interface.md §4.1 "The DAC's limit"):
+     * 10^(12/20) = 3.981, between the peak 3.9 sent and the 4.1 refused */
+    radio_info ib;
+    radio_get_info(b, &ib);
+    AM_CHECK_NEAR(ib.tx_peak_max, pow(10.0, 12.0 / 20.0), 1e-6);
     x[7] = 4.1f; /* 0.2 dB over full scale after the back-off */
     radio_time at_b2 = radio_time_add(at_b, 0.05);
     am_status s = radio_tx_burst(b, x, n, &at_b2);
