@@ -28,32 +28,17 @@ need python3
 . "$AM_SOURCE_DIR/tests/cli/lib/twin.sh"
 R=10
 RA="type=b200,rate=1e6,freq=915e6,rx_gain=48,clock=gpsdo,time=gpsdo"
-mkdir -p "$out/air.d"
-start_air "$out/air.d" "$out/air.log"
-export AIRMETA_TWIN="air=ipc://$out/air.d/air,profile=b210-shared-ref,gpsdo=yes"
-start_server 73 3607 --insecure --agents 3 --rounds "$R" --join-timeout 60 --radio uhd \
-    --radio-args "$RA,tx_gain=72,serial=S" --report-x --g-th 0 --out "$out/run"
-ap=()
-for k in 0 1 2; do
-    g=tx_gain=72
-    [ $k = 2 ] && g=tx_gain=64,tx_ref_dbm=-71.75
-    "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 --radio uhd \
-        --radio-args "$RA,$g,serial=A$k" >"$out/agent$k.log" 2>&1 &
-    ap+=($!)
-    pids+=($!)
-done
-wait_for "$spid" 300 || fail "server exit $?"
-for k in 0 1 2; do
-    wait_for "${ap[$k]}" 60 || fail "agent $k exit $?"
-done
-kill "$apid" 2>/dev/null
-! grep -q "would saturate the DAC" "$out"/agent*.log || fail "a burst refused by the radio"
+A="$RA,tx_gain=72"
+twin_run run 55 b210-shared-ref 73 3607 "$A,serial=S" "$A,serial=A0" "$A,serial=A1" \
+    "$RA,tx_gain=64,tx_ref_dbm=-71.75,serial=A2" -- \
+    --agents 3 --rounds "$R" --join-timeout 60 --report-x --g-th 0
+! grep -q "would saturate the DAC" "$out"/run-agent*.log || fail "a burst refused by the radio"
 want="heard in $R of $R calibrations (and in 2 of 2 probes), $((R + 1)) bursts scaled to fit"
-grep -q "agent 2: done: $R rounds, $R applied, .* $want" \
-    "$out/agent2.log" || fail "agent 2's summary: $(grep done: "$out/agent2.log")"
+grep -q "agent 2: done: $R rounds, $R applied, .* $want" "$out/run-agent2.log" ||
+    fail "agent 2's summary: $(grep done: "$out/run-agent2.log")"
 for k in 0 1; do
     grep -q "agent $k: done: $R rounds, $R applied, .* 0 bursts scaled to fit the DAC" \
-        "$out/agent$k.log" || fail "agent $k's summary: $(grep done: "$out/agent$k.log")"
+        "$out/run-agent$k.log" || fail "agent $k's summary: $(grep done: "$out/run-agent$k.log")"
 done
 python3 - "$out" "$R" <<'PY' || fail "metrics"
 import json, math, re, sys
@@ -67,7 +52,7 @@ for r in rs:
     assert r["agents"] == [0, 1, 2], f"round {r['round']} applied {r['agents']}"
 # agent 2's scale per round (its log counts rounds from 0) and for its second probe
 sc, probe = {}, []
-for l in open(f"{d}/agent2.log"):
+for l in open(f"{d}/run-agent2.log"):
     m = re.match(r"agent 2: (round|probe before round) (\d+): burst scaled by (-\d+\.\d) dB to "
                  r"fit the DAC", l)
     if m and m.group(1) == "round":
