@@ -1,7 +1,8 @@
 /* phy/ota_tx: agent transmitter (docs/air-interface.md §1-§4).
  * Per burst: fold 1/sqrt(M_used), 1/eta and the precoder into one weight per data bin, in payload
- * order; fill the data bins of a symbol run by run of consecutive data bins (4 values per vector
- * op), a chunk of symbols small enough to stay in cache at a time; inverse FFT per block (S0a|S0b:
+ * order; fill the data bins of a chunk of symbols run by run of consecutive data bins (4 values
+ * per vector op, each op's weights read once for the chunk's symbols), a chunk small enough to
+ * stay in cache at a time; inverse FFT per block (S0a|S0b:
  * one M/2-point transform of its even bins, its period, read cyclically); then each
  * block goes to the output with its cyclic prefix. The un-precoded preamble is precomputed. Null
  * bins are zeroed once at create and never written. */
@@ -36,7 +37,11 @@ struct phy_ota_tx {
     unsigned *run;          /* 3 per run of consecutive data bins: first bin, first payload
                                index, length (runs end at pilots and nulls) */
     unsigned n_run;
-    uint32_t *used_mask;    /* 2 M: all ones on both floats of a used bin, else 0 */
+    uint32_t *used_mask;      /* 2 M: all ones on both floats of a used bin, else 0 */
+    float *w1, *w2;           /* 2 M_data each, per data bin in payload order: (re, re) and
+                                 (-im, im) of wd (the mapping's complex products) */
+    uint32_t *op4, *op_short; /* the mapping's ops (map_full_body) */
+    unsigned n_op4, n_short;
     int avx;                /* the CPU runs AVX: the vector loops in 8-float steps */
     unsigned S, P, Nc, D0;  /* calibration (§8.1): slots, comb period, blocks; first data block
                                3 + Nc */
@@ -123,8 +128,11 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_EINVAL, "ota_tx: payload length %zu needs %zu symbols, too many", L, N);
     }
-    /* ~64 KB of bin values per chunk: the chunk's F, T and output stay in L1/L2 */
-    q->C = 1024 / q->M ? 1024 / q->M : 1;
+    /* a chunk of C symbols is mapped in one pass over the mapping's ops (their weights read once
+     * per chunk), then transformed symbol by symbol: C = 4 from M = 256 up (32 KB of bin values
+     * at M = 1024), else ~8 KB of bin values (timed per burst at M = 256 and 1024: fewer symbols
+     * per chunk re-read the weights more often, more did not stay in L1) */
+    q->C = q->M < 256 ? 1024 / q->M : 4;
     if (q->C > q->N)
         q->C = q->N;
     size_t nF = q->C * q->M;
@@ -139,9 +147,13 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->run = malloc(3 * (size_t)q->n_data * sizeof *q->run);
     q->used_mask = malloc(2 * (size_t)q->M * sizeof *q->used_mask);
-    if (!q->run || !q->used_mask || !q->pad || !q->F || !q->T || !q->Fp || !q->Tp || !q->Fh || !q->Th ||
-        !q->pp ||
-        !q->wd) {
+    q->w1 = phy_fft_alloc_real(2 * (size_t)q->n_data);
+    q->w2 = phy_fft_alloc_real(2 * (size_t)q->n_data);
+    /* at most one op per data bin in each list */
+    q->op4 = malloc(2 * (size_t)q->n_data * sizeof *q->op4);
+    q->op_short = malloc(3 * (size_t)q->n_data * sizeof *q->op_short);
+    if (!q->run || !q->used_mask || !q->w1 || !q->w2 || !q->op4 || !q->op_short || !q->pad ||
+        !q->F || !q->T || !q->Fp || !q->Tp || !q->Fh || !q->Th || !q->pp || !q->wd) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
@@ -157,6 +169,25 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
             q->n_run++;
         }
         q->run[3 * (q->n_run - 1) + 2]++;
+    }
+    /* the mapping's ops, run by run (map_full_body) */
+    for (unsigned k = 0; k < q->n_run; k++) {
+        const uint32_t i0 = 2 * q->run[3 * k], j0 = 2 * q->run[3 * k + 1], n = q->run[3 * k + 2];
+        uint32_t *o;
+        if (n < 4) {
+            o = q->op_short + 3 * q->n_short++;
+            o[0] = i0;
+            o[1] = j0;
+            o[2] = n;
+        }
+        for (uint32_t t = 0; n >= 4; t += 4) {
+            const uint32_t e = 2 * (t + 4 <= n ? t : n - 4);
+            o = q->op4 + 2 * q->n_op4++;
+            o[0] = i0 + e;
+            o[1] = j0 + e;
+            if (t + 4 >= n)
+                break;
+        }
     }
     __builtin_cpu_init();
     phy_ota_tx_use_avx(q, 1);
@@ -207,6 +238,10 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->pad);
     free(q->run);
     free(q->used_mask);
+    phy_fft_free(q->w1);
+    phy_fft_free(q->w2);
+    free(q->op4);
+    free(q->op_short);
     phy_frame_destroy(q->frame);
     free(q);
 }
@@ -313,98 +348,115 @@ typedef uint32_t v8u __attribute__((vector_size(32)));
 
 /* The vector loops of the TX are written once and compiled twice: for AVX (wide = 1: 8-float
  * ops; chosen at create when the CPU has AVX) and for the baseline (wide = 0: 4-float SSE ops).
- * Only elementwise products, sums and sign flips, no FMA (neither target has one): both give the
- * same bytes as the scalar arithmetic they replace. */
+ * Only elementwise products, sums and sign flips, no FMA: both give the bytes of the scalar
+ * arithmetic they replace. Neither target has FMA; a -march=native build (AM_NATIVE) would, and
+ * C with GNU extensions lets GCC fuse a product and a sum (-ffp-contract=fast), rounding once
+ * where these loops round twice: phy/CMakeLists.txt compiles this file with -ffp-contract=off,
+ * so its bytes do not depend on the build's target. */
 #define TX_AVX __attribute__((target("avx")))
 #define TX_INLINE static inline __attribute__((always_inline))
 
 /* NaN/Inf of the payload, checked while mapping: the bits of c - c are those of +0 for a finite
  * entry and of a NaN otherwise, ORed into an accumulator (float ops and an OR: AVX has no 256-bit
- * integer compare, and an OR does not chain the iterations on an add's latency). */
+ * integer compare, and an OR does not chain the iterations on an add's latency); one test per
+ * symbol. */
 typedef struct nan_acc {
     v8u w;
     v4u n;
 } nan_acc;
 
-/* o = w1 c + w2 swap(c) for 2 values: the complex products w c with w1 = (re w, re w) and
- * w2 = (-im w, im w), both made in registers from the weights w (re, im pairs) by shuffles and an
- * exact sign flip (cplx = 0: w real, o = w1 c). */
-TX_INLINE void mul2(float *o, const float *c, const float *w, int cplx, nan_acc *nan)
+/* o = a c + b swap(c) for 2 values: the complex products w c with a = (re w, re w) and
+ * b = (-im w, im w) from the weight tables of the burst (cplx = 0: w real, o = a c). */
+TX_INLINE void mul2(float *o, const float *c, v4f a, v4f b, int cplx, nan_acc *nan)
 {
-    v4f x, ww, r;
+    v4f x, r;
     memcpy(&x, c, sizeof x);
     nan->n |= (v4u)(x - x);
-    memcpy(&ww, w, sizeof ww);
-    const v4f a = __builtin_shufflevector(ww, ww, 0, 0, 2, 2);
+    r = a * x;
     if (cplx) {
-        const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
-        const v4f b = __builtin_shufflevector(ww, ww, 1, 1, 3, 3) * sg;
-        r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2);
-    } else {
-        r = a * x;
+        v4f t = b * __builtin_shufflevector(x, x, 1, 0, 3, 2);
+        r = r + t;
     }
     memcpy(o, &r, sizeof r);
 }
 
 /* The same for 4 values. */
-TX_INLINE void mul4(int wide, float *o, const float *c, const float *w, int cplx, nan_acc *nan)
+TX_INLINE void mul4(float *o, const float *c, v8f a, v8f b, int cplx, nan_acc *nan)
 {
-    if (!wide) {
-        mul2(o, c, w, cplx, nan);
-        mul2(o + 4, c + 4, w + 4, cplx, nan);
-        return;
-    }
-    v8f x, ww, r;
+    v8f x, r;
     memcpy(&x, c, sizeof x);
     nan->w |= (v8u)(x - x);
-    memcpy(&ww, w, sizeof ww);
-    const v8f a = __builtin_shufflevector(ww, ww, 0, 0, 2, 2, 4, 4, 6, 6);
+    r = a * x;
     if (cplx) {
-        const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
-        const v8f b = __builtin_shufflevector(ww, ww, 1, 1, 3, 3, 5, 5, 7, 7) * sg;
-        r = a * x + b * __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
-    } else {
-        r = a * x;
+        v8f t = b * __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
+        r = r + t;
     }
     memcpy(o, &r, sizeof r);
 }
 
-/* One data symbol whose nd values are all complete pairs of v (§3): X[data bin j] = w_j c_j.
- * Run by run of consecutive data bins (in payload order, so a run is contiguous in v, in the
- * weights and in X): 4 values per op, a run's last op shifted back to end on its last bin (it
- * recomputes a few values, the same bytes) so that nothing is read or written outside the run.
- * Returns non-zero if an entry of v is NaN/Inf. */
+/* ns data symbols whose nd values each are all complete pairs of v (§3), symbol s's values at
+ * v + s 2 M_data, its bins at X + s M: X[data bin j] = w_j c_j. Runs of consecutive data bins are
+ * contiguous in v, in the weight tables and in X; create lists their 4-value ops (op4: float
+ * offsets in X and in v; a run's last op shifted back to end on its last bin, recomputing a few
+ * values, the same bytes, so that nothing is read or written outside the run) and the runs
+ * shorter than 4 (op_short: offsets and length). An op's weights are read once for the ns
+ * symbols. Returns non-zero if an entry of v is NaN/Inf. */
 TX_INLINE uint32_t
-map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
     nan_acc nan = {{0}, {0}};
-    const float *w = (const float *)q->wd;
-    const int b = precoded;
+    const float *w1 = q->w1, *w2 = q->w2;
     float *x = (float *)X;
-    const unsigned *r = q->run;
-    for (unsigned k = 0; k < q->n_run; k++, r += 3) {
-        const size_t i0 = 2 * (size_t)r[0], j0 = 2 * (size_t)r[1];
-        const unsigned n = r[2];
-        if (n >= 4 && n <= 8) { /* the default allocations' runs (7 bins): two ops, no loop */
-            const size_t e = 2 * (size_t)(n - 4);
-            mul4(wide, x + i0, v + j0, w + j0, b, &nan);
-            mul4(wide, x + i0 + e, v + j0 + e, w + j0 + e, b, &nan);
-        } else if (n > 8) {
-            for (unsigned t = 0;; t += 4) {
-                const size_t e = 2 * (size_t)(t + 4 <= n ? t : n - 4);
-                mul4(wide, x + i0 + e, v + j0 + e, w + j0 + e, b, &nan);
-                if (t + 4 >= n)
-                    break;
-            }
-        } else if (n >= 2) {
-            mul2(x + i0, v + j0, w + j0, b, &nan);
-            if (n == 3) /* shifted back by one value */
-                mul2(x + i0 + 2, v + j0 + 2, w + j0 + 2, b, &nan);
+    const size_t xs = 2 * (size_t)q->M, vs = 2 * (size_t)q->n_data;
+    const uint32_t *o = q->op4;
+    for (const uint32_t *e = o + 2 * (size_t)q->n_op4; o < e; o += 2) {
+        float *xo = x + o[0];
+        const float *vo = v + o[1];
+        if (wide) {
+            v8f a, b;
+            memcpy(&a, w1 + o[1], sizeof a);
+            memcpy(&b, (cplx ? w2 : w1) + o[1], sizeof b);
+            for (size_t s = 0; s < ns; s++)
+                mul4(xo + s * xs, vo + s * vs, a, b, cplx, &nan);
         } else {
-            nan.n[0] |= any_nonfinite(v + j0, 2);
-            const float re = w[j0], im = w[j0 + 1];
-            x[i0] = b ? re * v[j0] + -im * v[j0 + 1] : re * v[j0];
-            x[i0 + 1] = b ? re * v[j0 + 1] + im * v[j0] : re * v[j0 + 1];
+            v4f a0, b0, a1, b1;
+            memcpy(&a0, w1 + o[1], sizeof a0);
+            memcpy(&b0, (cplx ? w2 : w1) + o[1], sizeof b0);
+            memcpy(&a1, w1 + o[1] + 4, sizeof a1);
+            memcpy(&b1, (cplx ? w2 : w1) + o[1] + 4, sizeof b1);
+            for (size_t s = 0; s < ns; s++) {
+                mul2(xo + s * xs, vo + s * vs, a0, b0, cplx, &nan);
+                mul2(xo + s * xs + 4, vo + s * vs + 4, a1, b1, cplx, &nan);
+            }
+        }
+    }
+    o = q->op_short;
+    for (const uint32_t *e = o + 3 * (size_t)q->n_short; o < e; o += 3) {
+        const uint32_t i0 = o[0], j0 = o[1], n = o[2];
+        for (size_t s = 0; s < ns; s++) {
+            float *xo = x + s * xs + i0;
+            const float *vo = v + s * vs + j0;
+            if (n >= 2) {
+                v4f a, b;
+                memcpy(&a, w1 + j0, sizeof a);
+                memcpy(&b, (cplx ? w2 : w1) + j0, sizeof b);
+                mul2(xo, vo, a, b, cplx, &nan);
+                if (n == 3) { /* shifted back by one value */
+                    memcpy(&a, w1 + j0 + 2, sizeof a);
+                    memcpy(&b, (cplx ? w2 : w1) + j0 + 2, sizeof b);
+                    mul2(xo + 2, vo + 2, a, b, cplx, &nan);
+                }
+            } else {
+                nan.n[0] |= any_nonfinite(vo, 2);
+                float re = w1[j0] * vo[0], im = w1[j0 + 1] * vo[1];
+                if (cplx) {
+                    float tr = w2[j0] * vo[1], ti = w2[j0 + 1] * vo[0];
+                    re = re + tr;
+                    im = im + ti;
+                }
+                xo[0] = re;
+                xo[1] = im;
+            }
         }
     }
     uint32_t bad = 0;
@@ -414,23 +466,24 @@ map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, i
 }
 
 TX_AVX static uint32_t
-map_full_avx(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+map_full_avx(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
-    return map_full_body(1, q, X, v, precoded);
+    return cplx ? map_full_body(1, q, X, v, ns, 1) : map_full_body(1, q, X, v, ns, 0);
 }
 
-static uint32_t map_full_base(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+static uint32_t
+map_full_base(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
-    return map_full_body(0, q, X, v, precoded);
+    return cplx ? map_full_body(0, q, X, v, ns, 1) : map_full_body(0, q, X, v, ns, 0);
 }
 
-static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, int precoded)
+static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
-    return q->avx ? map_full_avx(q, X, v, precoded) : map_full_base(q, X, v, precoded);
+    return q->avx ? map_full_avx(q, X, v, ns, cplx) : map_full_base(q, X, v, ns, cplx);
 }
 
-/* pp = g p (g without a precoder); per data bin j in payload order wd = pp / eta, run by run as
- * map_full_body (map_full_body makes its (re, re) and (-im, im) from wd in registers). */
+/* pp = g p (g without a precoder); per data bin j in payload order wd = pp / eta, run by run, and
+ * the mapping's tables w1, w2 from wd. */
 TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, float g, float ie)
 {
     const size_t n2 = 2 * (size_t)q->M;
@@ -477,6 +530,40 @@ TX_INLINE void weights_body(int wide, phy_ota_tx *q, const float complex *p, flo
             wd[j] = pp[i] * ie;
             wd[j + 1] = pp[i + 1] * ie;
         }
+    }
+    /* the mapping's tables: w1 = (re, re) and, with a precoder, w2 = (-im, im) of each wd (an
+     * exact sign flip) */
+    float *w1 = q->w1, *w2 = q->w2;
+    const size_t nd2 = 2 * (size_t)q->n_data;
+    size_t j = 0;
+    if (wide) {
+        const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+        for (; j + 8 <= nd2; j += 8) {
+            v8f w, a, b;
+            memcpy(&w, wd + j, sizeof w);
+            a = __builtin_shufflevector(w, w, 0, 0, 2, 2, 4, 4, 6, 6);
+            memcpy(w1 + j, &a, sizeof a);
+            if (p) {
+                b = __builtin_shufflevector(w, w, 1, 1, 3, 3, 5, 5, 7, 7) * sg;
+                memcpy(w2 + j, &b, sizeof b);
+            }
+        }
+    }
+    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
+    for (; j + 4 <= nd2; j += 4) {
+        v4f w, a, b;
+        memcpy(&w, wd + j, sizeof w);
+        a = __builtin_shufflevector(w, w, 0, 0, 2, 2);
+        memcpy(w1 + j, &a, sizeof a);
+        if (p) {
+            b = __builtin_shufflevector(w, w, 1, 1, 3, 3) * sg;
+            memcpy(w2 + j, &b, sizeof b);
+        }
+    }
+    for (; j < nd2; j += 2) {
+        w1[j] = w1[j + 1] = wd[j];
+        w2[j] = -wd[j + 1];
+        w2[j + 1] = wd[j + 1];
     }
 }
 
@@ -587,14 +674,14 @@ map_symbol(phy_ota_tx *q, float complex *X, const float *v, size_t d, size_t s, 
     if (q->real)
         return map_real(q, X, v, d, s);
     if (2 * (k + nd) <= d) {
-        bad = map_full(q, X, v + 2 * k, precoded);
+        bad = map_full(q, X, v + 2 * k, 1, precoded);
     } else if (2 * (k + nd) <= L) {
         /* a full symbol of the zero-padded payload: its available entries, then zeros */
         float *z = q->pad;
         const size_t have = d > 2 * k ? d - 2 * k : 0;
         memcpy(z, v + 2 * k, have * sizeof *z);
         memset(z + have, 0, (2 * (size_t)nd - have) * sizeof *z);
-        bad = map_full(q, X, z, precoded);
+        bad = map_full(q, X, z, 1, precoded);
     } else {
         /* last symbol: the remaining pairs, an odd last entry, then zeros (§3) */
         for (unsigned j = 0; j < nd; j++) {
@@ -736,7 +823,12 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
                 q->F[s * M + q->pilot[j]] = a * pp[q->pilot[j]];
         for (size_t c0 = s_first; c0 < s_end; c0 += q->C) {
             size_t c = s_end - c0 < q->C ? s_end - c0 : q->C;
-            for (size_t s = 0; s < c; s++)
+            /* the chunk's leading symbols whose values are all in v, in one pass over the ops */
+            const size_t nv = q->real ? 0 : d / (2 * (size_t)q->n_data); /* symbols all in v */
+            const size_t nf = nv <= c0 ? 0 : nv - c0 < c ? nv - c0 : c;
+            if (nf)
+                bad |= map_full(q, q->F, v + 2 * c0 * q->n_data, nf, p != NULL);
+            for (size_t s = nf; s < c; s++)
                 bad |= map_symbol(q, q->F + s * M, v, d, c0 + s, p != NULL);
             prof_lap(q, PHY_TX_ST_MAP, &tp);
             for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */

@@ -503,7 +503,10 @@ AM_TEST(range, unit)
 
 /* The AVX and the baseline loops of the TX give the same bytes: whole bursts and ranges, with and
  * without a precoder, full and partial payloads, the default allocations and one with runs of
- * every length 1..9, a calibration block. Skipped on a CPU without AVX (nothing to compare). */
+ * every length 1..9, a calibration block; chunks of several symbols mapped at once (M = 1024 and
+ * 256: 4) and one at a time (the partial payloads' last symbols). A NaN or Inf is refused by both,
+ * at every entry of the first symbol and in later symbols of a chunk. Skipped on a CPU without
+ * AVX (nothing to compare). */
 AM_TEST(vector_paths, unit)
 {
     unsigned char sct[256];
@@ -566,6 +569,20 @@ AM_TEST(vector_paths, unit)
             for (int k = 0; k < 2; k++) {
                 phy_ota_tx_use_avx(q, k);
                 missed += phy_ota_tx_execute(q, v, 1.0f, i % 3 ? p : NULL, o[0], n) != AM_EINVAL;
+            }
+            v[i] = keep;
+        }
+        /* and one in each later symbol of the first chunks (mapped several symbols at once) */
+        for (size_t k = 1; k < 6 && (k + 1) * nd2 <= L; k++) {
+            const size_t i = k * nd2 + (37 * k) % nd2;
+            const float keep = v[i];
+            v[i] = k % 2 ? INFINITY : -NAN;
+            for (int m = 0; m < 2; m++) {
+                phy_ota_tx_use_avx(q, m);
+                missed += phy_ota_tx_execute(q, v, 1.0f, k % 3 ? p : NULL, o[0], n) != AM_EINVAL;
+                char want[32];
+                snprintf(want, sizeof want, "entry %zu ", i);
+                missed += strstr(am_last_error(), want) == NULL;
             }
             v[i] = keep;
         }
