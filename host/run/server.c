@@ -1171,6 +1171,7 @@ static am_status write_config(srv *s)
         cJSON_AddNumberToObject(c, "gain_pool", o->gain_pool);
     if (s->map != PHY_MAP_COMPLEX) /* the same */
         cJSON_AddStringToObject(c, "mapping", phy_mapping_name(s->map));
+    cJSON_AddNumberToObject(c, "beacon_reps", o->beacon_reps); /* always: its default moved */
     cJSON_AddStringToObject(c, "eta_rule", o->air.eta_rule);
     cJSON_AddNumberToObject(c, "nfft", s->M);
     cJSON_AddNumberToObject(c, "cp", s->cp);
@@ -1559,8 +1560,9 @@ size_t server_table(server_opts *o, cli_opt *t)
                            "host's USRP B210 sends the beacon and receives the sum; no chan)");
     PUT("--beacon-reps", CLI_UINT, &o->beacon_reps,
         "training blocks (copies of S1) the beacon carries after its preamble, announced in GO: "
-        "the agents' channel estimate averages them (docs/air-interface.md §6.1; default 0, "
-        "the three-block beacon; sim's emulated agents get 16)",
+        "the agents' channel estimate averages them (docs/air-interface.md §6.1; default 16, "
+        "as sim's emulated agents; 0 is the three-block beacon, which a run folder whose "
+        "config.json does not record it ran with and resumes with)",
         0, PHY_BEACON_MAX_REPS, NULL);
     PUT("--gain-pool", CLI_UINT, &o->gain_pool,
         "receiver's estimate of G pooled over W neighbouring bins where noisy (0 = per bin, "
@@ -1863,8 +1865,9 @@ am_status server_create(const server_opts *opts, server **out)
     }
     say(s,
         "server: listening on %s: %u agents, %u rounds, %s (%zu parameters), burst %zu "
-        "samples (M %u)\n",
-        ctrl_endpoint(s->c), s->K, s->o.rounds, fl_model_describe(s->model), s->D, s->blen, s->M);
+        "samples (M %u), beacon %zu samples (%u training blocks)\n",
+        ctrl_endpoint(s->c), s->K, s->o.rounds, fl_model_describe(s->model), s->D, s->blen, s->M,
+        s->bl, s->o.beacon_reps);
     if (s->o.resume)
         say(s, "server: resuming %s after round %u of %u (its checkpoint)\n", s->o.resume, s->done,
             s->o.rounds);
@@ -2033,14 +2036,24 @@ static int opt_runctl(const cli_opt *op)
     return opt_security(op);
 }
 
-/* --mapping came after server run folders existed: at its default it is neither in config.json's
- * flags nor in the CRC, so a folder from before (or of a complex run) keeps its bytes and resumes */
-static int opt_at_default(const cli_opt *op)
+/* Flags added after server run folders existed, left out of the configuration's CRC at the
+ * value a folder from before them ran with (--mapping complex, --beacon-reps 0), so that such a
+ * folder (its config.json without them) keeps its CRC and resumes */
+static int opt_crc_default(const cli_opt *op)
 {
     return (!strcmp(op->name, "--mapping") &&
             !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT)) ||
            (!strcmp(op->name, "--beacon-reps") &&
-            *(const unsigned *)op->dst == SERVER_BEACON_REPS);
+            *(const unsigned *)op->dst == SERVER_BEACON_REPS_UNRECORDED);
+}
+
+/* --mapping at its default is not written to config.json's flags (a complex run's config.json
+ * keeps the bytes of a run before the flag); --beacon-reps always is: its default (16) is not
+ * what a folder without it ran with (0, resume_opts) */
+static int opt_omitted(const cli_opt *op)
+{
+    return !strcmp(op->name, "--mapping") &&
+           !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
 }
 
 static int opt_added_later(const char *name)
@@ -2049,8 +2062,8 @@ static int opt_added_later(const char *name)
 }
 
 /* the server's flags in config.json (host/run/runcfg.h) */
-static const runcfg_class server_class = {"server",       opt_unstored,    opt_runctl,
-                                          opt_at_default, opt_added_later, opt_at_default};
+static const runcfg_class server_class = {"server",        opt_unstored,    opt_runctl,
+                                          opt_crc_default, opt_added_later, opt_omitted};
 
 #define SERVER_CONFIG_MAX (1u << 20) /* a config.json larger than this is not ours */
 
@@ -2094,6 +2107,9 @@ static am_status resume_opts(const server_opts *u,
     if (st != AM_OK)
         return st;
     server_defaults(o);
+    /* a config.json without --beacon-reps is of a run made when the default was 0: it ran, and
+     * resumes, with the three-block beacon (a --beacon-reps given now must agree, below) */
+    o->beacon_reps = SERVER_BEACON_REPS_UNRECORDED;
     size_t npos = 0;
     if ((st = cli_parse(cmd_o, av.n, av.v, NULL, &npos)) != AM_OK)
         return am_error_wrap(AM_EFORMAT, "%s", path); /* a bad value in the file */

@@ -73,8 +73,11 @@ typedef struct server_opts {
 } server_opts;
 
 #define SERVER_MAX_OPTS 64
-/* The beacon's training blocks by default (docs/air-interface.md §6.1). */
-#define SERVER_BEACON_REPS 0u
+/* The beacon's training blocks by default (docs/air-interface.md §6.1, as sim --agg iq), and
+ * those of a run whose config.json does not record them (made before the default was 16: it ran
+ * with the three-block beacon and resumes so). */
+#define SERVER_BEACON_REPS 16u
+#define SERVER_BEACON_REPS_UNRECORDED 0u
 
 void server_defaults(server_opts *o);
 /* The option table of o: the shared groups of host/run/flags.h and the server's own. */
