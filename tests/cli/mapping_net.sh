@@ -3,7 +3,8 @@
 # separate processes over ZeroMQ on 127.0.0.1: GO announces the real mapping, the agents remake
 # their transmitter for it (a burst of 3 + ceil(D / M_data) blocks, the length config.json's
 # burst_len gives), the chan carries it, and every round decodes within -1..+1.2 dB of the §5.4
-# floor (the same floor as complex, §3.3; measured -0.08..+0.20 dB). config.json records the
+# floor (the same floor as complex, §3.3; measured -0.27..+0.13 dB with the beacon's 16 training
+# blocks, the server's default, -0.62..+0.31 with none). config.json records the
 # mapping and `server --resume` with another --mapping is refused (exit 2 naming the flag). CURVE
 # keys as the other net tests; every process bounded.
 set -u

@@ -4,8 +4,9 @@
 # before and 2 after, every round decoded with the aggregation NMSE (vs the ideal average of the
 # summed agents' x, reported with --report-x) within -1..+1.2 dB of the
 # docs/air-interface.md §5 floor
-# (measured -0.10..+0.33 dB over the 5 rounds, the same on every run; g_th = 0: no truncation,
-# so the floor is exact) and the receiver's active count equal to the participants.
+# (measured -0.43..+0.33 dB over the 5 rounds, the same on every run, with the beacon's 16
+# training blocks, the server's default; -0.79..+0.31 with none; g_th = 0: no truncation, so the
+# floor is exact) and the receiver's active count equal to the participants.
 # Time bounds: each process has its own deadlines (server: join/round/burst timeouts; agents and
 # chan: --timeout when the server is silent), the script waits for each with a deadline, and a
 # trap kills leftovers. The processes are started directly (no wrapper), so the -9 reaches the agent
@@ -66,7 +67,7 @@ for r in rows:
           f"active {r['mean_active']:.3f} loss {r['train_loss']:.3f}")
     assert r["decoded"], f"round {r['round']} not decoded: {r.get('why')}"
     gap = r["agg_nmse_db"] - r["agg_floor_db"]
-    assert -1.0 < gap < 1.2, f"NMSE {gap:.2f} dB from the floor"  # measured -0.10..+0.33
+    assert -1.0 < gap < 1.2, f"NMSE {gap:.2f} dB from the floor"  # measured -0.43..+0.33
     assert abs(r["mean_active"] - len(a)) < 0.3, "receiver's active count"
     assert r["ctrl_rejected"] == 0, "rejected control messages"
     assert r["auth_refused"] == 0 and r["hello_refused"] == 0, "refusals in a clean run"

@@ -42,7 +42,8 @@ for r in rows:
           f"{r['chan_stale']} late_status {r['late_status']} nmse {r['agg_nmse_db']:.2f} "
           f"floor {r['agg_floor_db']:.2f} active {r['mean_active']:.2f}")
     assert r["decoded"], f"round {r['round']}: {r.get('why')}"
-    # measured -0.58..+0.40 dB over the 4 rounds (the same on every run)
+    # measured +0.01..+0.51 dB over the 4 rounds (the same on every run; the beacon's 16
+    # training blocks, the server's default: -0.54..+0.80 with none)
     assert -1.0 < r["agg_nmse_db"] - r["agg_floor_db"] < 0.9, "NMSE vs floor"
     assert abs(r["mean_active"] - len(r["agents"])) < 0.3, "active count"
 assert rows[0]["agents"] == [0, 1]
