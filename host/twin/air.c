@@ -16,7 +16,8 @@
 /* What a B210's receive chain buffers before samples are lost: UHD's 16 receive frames of 2040
  * samples on USB 3 (num_recv_frames, assumed) */
 #define AIR_RX_BUF (16 * 2040)
-#define AIR_TICK_MAX ((int64_t)1 << 62) /* a request's ticks and counts (a, b) at most */
+#define AIR_REQ_MAX ((int64_t)1 << 61) /* a request's ticks and counts (a, b) at most */
+#define AIR_T_MAX ((int64_t)1 << 62)   /* the air's time stops there: T + a request's never wraps */
 
 typedef struct air_burst {
     int64_t t0;
@@ -95,7 +96,8 @@ static void sync_idle(air *a)
         a->h_anchor = now;
         return;
     }
-    int64_t t = a->t_anchor + (int64_t)floor((now - a->h_anchor) * a->cfg.fs * a->cfg.pace);
+    double dt = floor((now - a->h_anchor) * a->cfg.fs * a->cfg.pace);
+    int64_t t = dt < (double)(AIR_T_MAX - a->t_anchor) ? a->t_anchor + (int64_t)dt : AIR_T_MAX;
     if (t > a->T)
         a->T = t;
 }
@@ -277,11 +279,12 @@ static int64_t rx_due(const air *a, const air_dev *d)
 {
     int64_t dl = a->T + (d->req.b > 0 ? d->req.b : 0); /* the timeout */
     if (!d->rx_on)
-        return dl;
+        return dl < AIR_T_MAX ? dl : AIR_T_MAX;
     int64_t want = d->rx_pos + (d->req.a > 0 ? d->req.a : 1);
     if (d->rx_end >= 0 && want > d->rx_end)
         want = d->rx_end;
-    return want < dl ? want : dl;
+    want = want < dl ? want : dl;
+    return want < AIR_T_MAX ? want : AIR_T_MAX;
 }
 
 static void
@@ -321,12 +324,12 @@ handle(air *a, const unsigned char *rid, size_t rid_len, zmq_msg_t *f1, zmq_msg_
     }
     /* ticks and counts within the air's range: sums of them (t0 + n, T + timeout, the stream's
      * end) then never overflow */
-    if (q.a < -1 || q.a > AIR_TICK_MAX || q.b < 0 || q.b > AIR_TICK_MAX) {
+    if (q.a < -1 || q.a > AIR_REQ_MAX || q.b < 0 || q.b > AIR_REQ_MAX) {
         static const char *const ops[] = {"?",       "JOIN",   "NOW", "WAIT", "TX",
                                           "RXSTART", "RXSTOP", "RX",  "LEAVE"};
         char t[160];
         snprintf(t, sizeof t,
-                 "twin air: %s request with a = %lld, b = %lld (a -1..2^62, b 0..2^62)",
+                 "twin air: %s request with a = %lld, b = %lld (a -1..2^61, b 0..2^61)",
                  ops[q.op < sizeof ops / sizeof ops[0] ? q.op : 0], (long long)q.a, (long long)q.b);
         send_err(a, rid, rid_len, AM_EFORMAT, t);
         return;

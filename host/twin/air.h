@@ -18,7 +18,8 @@
  * Protocol: one request = frame 1 twin_air_req (+ frame 2: cf32 samples for TX); one reply =
  * frame 1 twin_air_rep (+ frame 2: cf32 samples for RX). Host byte order (ipc/tcp on one host or
  * identical hosts; the twin is a test bench, not a network service). A request whose a is outside
- * -1..2^62 or whose b is outside 0..2^62 is refused (an error reply naming both). */
+ * -1..2^61 or whose b is outside 0..2^61 is refused (an error reply naming both); T stops at 2^62
+ * (a request due later is answered there). */
 #ifndef AM_HOST_TWIN_AIR_H
 #define AM_HOST_TWIN_AIR_H
 
