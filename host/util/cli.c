@@ -117,8 +117,8 @@ static am_status parse_value(const cli_opt *o, const char *v)
     }
     case CLI_FLOAT:
     case CLI_DOUBLE: {
-        double x = strtod(v, &end);
-        if (*v == '\0' || errno || *end != '\0' || !isfinite(x))
+        double x = strtod(v, &end); /* ERANGE: infinite (caught) or below DBL_MIN (ranged) */
+        if (*v == '\0' || *end != '\0' || !isfinite(x))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a finite number", o->name, v);
         if (!is_decimal_real(v))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a decimal number", o->name, v);

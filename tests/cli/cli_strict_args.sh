@@ -19,6 +19,10 @@ expect 2 "--rounds: '0x3' is not a whole number" --rounds 0x3
 expect 2 "--seed: '0X1F' is not a whole number" --seed 0X1F
 expect 2 "--rounds: '+3' is not a whole number" --rounds +3
 expect 2 "--snr-db: '0x10' is not a decimal number" --snr-db 0x10
+# a number below the double range is a number (strtod's ERANGE on underflow read as "not a finite
+# number"): the range check names it; above the range it is not finite
+expect 2 "--rho: 1e-400 is outside 1e-06..1e+06" --rho 1e-400
+expect 2 "--rho: '1e400' is not a finite number" --rho 1e400
 # the lists of demo and sweep likewise (0x10 was 16 dB, ' 5' 5 dB, demo's '10,' one value)
 expect_cmd=(demo --rounds 1)
 expect 2 "--snr-db: '0x10' is not a list of numbers" --snr-db 0x10
