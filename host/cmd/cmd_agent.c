@@ -21,12 +21,15 @@
  * starts: an agent stopped with its server (BYE after SIGTERM) or killed with it, started again
  * with the same FILE, takes up the resumed rounds exactly as if it had never stopped. */
 #include <cblas.h> /* openblas_set_num_threads only (as airmeta sim) */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/cli.h"
 #include "cmd/commands.h"
@@ -911,6 +914,31 @@ static am_status on_cal(agent_state *s, uint32_t round, const ctrl_cal *c)
     return AM_OK;
 }
 
+/* --state FILE: a file name in a folder this agent can write, known before it joins (the file is
+ * read at WELCOME and rewritten every round: a folder that is not there failed only then, a
+ * warning a round, and a restart found no state). */
+static am_status check_state_path(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!*path || (slash && slash[1] == '\0'))
+        return AM_FAIL(AM_EINVAL, "--state '%s': no file name", path);
+    char dir[4096];
+    const size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 0;
+    if (n >= sizeof dir)
+        return AM_FAIL(AM_EINVAL, "--state: a path of %zu bytes", strlen(path));
+    memcpy(dir, n ? path : ".", n ? n : 2);
+    dir[n ? n : 1] = '\0';
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return AM_FAIL(errno == ENOENT ? AM_ENOTFOUND : AM_EIO, "--state %s: folder %s: %s", path,
+                       dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return AM_FAIL(AM_EIO, "--state %s: %s is not a folder", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return AM_FAIL(AM_EIO, "--state %s: folder %s: %s", path, dir, strerror(errno));
+    return AM_OK;
+}
+
 /* What cli_parse cannot check alone; the keys; on air the radio, opened before joining (no device
  * means no join: exit 5). */
 static am_status check_and_open(agent_state *sp, unsigned max_dim)
@@ -930,6 +958,8 @@ static am_status check_and_open(agent_state *sp, unsigned max_dim)
     if (!o->server)
         return AM_FAIL(AM_EINVAL, "--server is required (see --help)");
     if ((st = net_check_server(o->server)) != AM_OK)
+        return st;
+    if (o->state && (st = check_state_path(o->state)) != AM_OK)
         return st;
     if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &sp->sec)) !=
         AM_OK)
@@ -1061,7 +1091,8 @@ int cmd_agent(int argc, char **argv)
         {"--state", CLI_STR, &o->state,
          "this agent's kept states (--keep-rounds) on disk, rewritten atomically every round and "
          "read back at start: restarted with the same FILE (after its server's stop, or a kill) "
-         "the agent takes up a resumed run's rounds exactly (one FILE per run and agent)",
+         "the agent takes up a resumed run's rounds exactly (one FILE per run and agent, in a "
+         "folder that exists)",
          1, 0, NULL},
         {"--server-key", CLI_STR, &o->server_key,
          "the server's public key: its NAME.pub file or the 40 z85 characters", 1, 0, NULL},

@@ -38,6 +38,11 @@ expect 2 "give a port, not \*" agent --id 0 --server "tcp://127.0.0.1:*"
 expect 2 "is not ROUND:SECONDS" agent --id 0 --server "$ep" --test-late-burst 3
 expect 2 "is not ROUND:SECONDS" agent --id 0 --server "$ep" --test-late-burst " 3:1" # was 3:1
 expect 2 "SECONDS must be 0..3600" agent --id 0 --server "$ep" --test-late-status 3:0x1
+# --state: a file name in a folder that is there, known before joining (it failed at the first
+# round's save, a warning a round, and a restart found no state)
+expect 2 "no file name" agent --insecure --id 0 --server "$ep" --timeout 1 --state "$out/"
+expect 4 "folder $out/none: No such file or directory" agent --insecure --id 0 --server "$ep" \
+    --timeout 1 --state "$out/none/a.state"
 expect 2 "--agents is required" chan --server "$ep"
 expect 2 "--snr-db: 200 is outside" chan --server "$ep" --agents 2 --snr-db 200
 expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents 2 --taps 3 \
