@@ -61,9 +61,12 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
         return AM_OK;
     }
     case RADIO_ARG_DOUBLE: {
+        /* decimal only: strtod alone takes 0x1p20 and ' 5'; ERANGE below DBL_MIN is ranged */
         double x = strtod(v, &end);
-        if (*v == '\0' || errno || *end != '\0' || !isfinite(x))
+        if (*v == '\0' || *end != '\0' || !isfinite(x))
             return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a finite number", what, sp->key, v);
+        if (v[strspn(v, "0123456789+-.eE")] != '\0')
+            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a decimal number", what, sp->key, v);
         if (sp->min <= sp->max && (x < sp->min || x > sp->max))
             return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %g..%g", what, sp->key, v, sp->min,
                            sp->max);

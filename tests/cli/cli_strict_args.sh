@@ -33,6 +33,8 @@ expect 2 "--snr-db: '0,0x10' is not a comma-separated list" --snr-db 0,0x10
 expect 2 "--g-th: ' 1' is not a comma-separated list" --g-th " 1"
 expect_cmd=(radio probe --radio loop)
 expect 2 "ring='0x1000' is not a whole number" --radio-args ring=0x1000
+expect 2 "rate='0x1p20' is not a decimal number" --radio-args rate=0x1p20 # was 1048576 S/s
+expect 2 "rate=1e-400 is outside 1..1e+09" --radio-args rate=1e-400 # was 'not a finite number'
 
 # usage errors: stderr, exit 2, nothing on stdout
 for args in "bench" "" "sim --rounds"; do
