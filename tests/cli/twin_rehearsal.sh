@@ -44,7 +44,9 @@ for k in 0 1; do
         if (s < 30.74 || s > 33.74) { print "agent " k ": SNR " s; bad = 1 } }
         END { exit bad }' "$out/agent$k.log" || fail "beacon SNR off the link budget"
     # the burst ticks: one spacing within 10 ticks (T moves when the radios wait, not with the
-    # host's clock, which would scatter them by milliseconds; measured: 354083 or 359876-359877)
+    # host's clock, which would scatter them by milliseconds; measured: 360145, and with 3 agents
+    # 360145 with the beacon's 16 training blocks and with none: the turnaround of 100 000
+    # samples paces the round, not the beacon; 354083 or 359876-359877 on earlier code)
     awk '/on air at tick/ { n++; t[n] = $NF } END {
         if (n < 3) exit 1
         d = t[2] - t[1]; for (i = 3; i <= n; i++) if (t[i] - t[i - 1] - d > 10 ||
