@@ -124,6 +124,9 @@ static am_status parse_value(const cli_opt *o, const char *v)
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a decimal number", o->name, v);
         if (o->min <= o->max && (x < o->min || x > o->max))
             return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
+        /* a number that is not 0 read as 0 (1e-400; a float flag's 1e-50): not what was asked */
+        if ((x == 0.0 && errno == ERANGE) || (o->kind == CLI_FLOAT && x != 0.0 && (float)x == 0.0f))
+            return AM_FAIL(AM_EINVAL, "%s: %s is too small to tell from 0", o->name, v);
         if (o->kind == CLI_FLOAT)
             *(float *)o->dst = (float)x;
         else

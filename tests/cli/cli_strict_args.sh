@@ -23,6 +23,7 @@ expect 2 "--snr-db: '0x10' is not a decimal number" --snr-db 0x10
 # number"): the range check names it; above the range it is not finite
 expect 2 "--rho: 1e-400 is outside 1e-06..1e+06" --rho 1e-400
 expect 2 "--rho: '1e400' is not a finite number" --rho 1e400
+expect 2 "--g-th: 1e-400 is too small to tell from 0" --g-th 1e-400 # not 0 (no truncation)
 # the lists of demo and sweep likewise (0x10 was 16 dB, ' 5' 5 dB, demo's '10,' one value)
 expect_cmd=(demo --rounds 1)
 expect 2 "--snr-db: '0x10' is not a list of numbers" --snr-db 0x10
