@@ -426,6 +426,7 @@ am_status net_agent_beacon(net_agent *q,
     info->erased = q->link.erased;
     info->used = phy_frame_n_used(ota_agent_frame(q->ag));
     info->adv = q->link.adv;
+    info->eps = q->cfg.fc_fs > 0.0 && q->cfg.track ? q->trk.lo_eps : 0.0;
     return AM_OK;
 }
 

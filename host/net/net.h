@@ -105,6 +105,8 @@ typedef struct net_beacon_info {
     unsigned erased; /* used bins truncated (|H|^2 < g_th) */
     unsigned used;   /* used bins (M_used): erased == used is a link too weak for g_th */
     int64_t adv;     /* the burst goes at tx_tick + adv (§4.2 timing advance; 0 without fc_fs) */
+    double eps;      /* with fc_fs: the predicted clock offset epsilon at this beacon, ticks (§4.2;
+                        at the first beacon its measured delay tau); else 0 */
 } net_beacon_info;
 
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);

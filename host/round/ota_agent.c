@@ -611,6 +611,30 @@ static long sgn_bin(unsigned i, unsigned M)
 {
     return i < M / 2 ? (long)i : (long)i - (long)M;
 }
+/* §4.2 step 1 at the first beacon: the delay tau of the estimate referred to the scheduled window,
+ * -M / (2 pi) arg sum H0[j] conj(H0[i]) (arg in [-pi, pi)) over the pairs of used bins next to each
+ * other in signed index (k_j = k_i + 1), H0[i] = H[i] e^{-j 2 pi k (a - B) / M}, x = a - B (no
+ * carrier term: it is common to the bins and cancels in every product). It is the agent's clock
+ * offset plus the air's delay, which the agent cannot tell apart: taken whole as its clock offset,
+ * every agent's burst reaches the server at twice the air's delay whatever its clock. */
+static double first_delay(const ota_agent *q, const float complex *H, double x)
+{
+    const unsigned M = q->M;
+    double complex z = 0.0;
+    for (unsigned u = 0; u + 1 < q->nu; u++) {
+        const unsigned i = q->ubins[u], j = q->ubins[u + 1];
+        if (j != i + 1 || j == M / 2)
+            continue;
+        /* H0[j] conj(H0[i]) = H[j] conj(H[i]) e^{-j 2 pi x / M} (k_j - k_i = 1) */
+        z += (double complex)H[j] * conj((double complex)H[i]);
+    }
+    if (z == 0.0)
+        return 0.0;
+    double ph = carg(z) - 2.0 * M_PI * fmod(x, (double)M) / (double)M;
+    ph -= 2.0 * M_PI * floor((ph + M_PI) / (2.0 * M_PI)); /* [-pi, pi) */
+    return -(double)M / (2.0 * M_PI) * ph;
+}
+
 static void lo_track(ota_agent *q,
                      ota_agent_track *trk,
                      int64_t B,
@@ -627,6 +651,8 @@ static void lo_track(ota_agent *q,
     const double cr = trk->lo_cn > 0 ? trk->lo_c : c; /* the best offset known before this beacon */
     if (trk->lo_n > 0)
         eps = trk->lo_eps - cr / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
+    else
+        eps = first_delay(q, H, (double)delta);
     const int64_t n = llround(eps);
     /* H': window at B + eps */
     const double x = (double)delta - eps;

@@ -22,18 +22,20 @@
 # new agents at eval rounds as sim does.
 # b210-free (free-running oscillators: every radio's LO phase, sample clock and time register run
 # on its own reference, ±2 ppm), calibrated, 50 rounds: the agents' LO phase tracker and timing
-# advance (docs/air-interface.md §4.2 "Free-running radios") keep every round decoded with the 3
-# agents heard and applied; with the probes round 1 is within 3 dB of the floor (measured -1.39
-# and -0.44 dB with 16 training blocks; with none -0.42 to -1.68 dB in 8 of 9 runs, +1.15 in the
-# 9th and +0.23 in a 10th; before the probes it came before any feedback and
-# was the uncalibrated radios' +4.7..+17.5 dB, which alone moved one run's 50-round mean to +3.22
-# dB) and the mean NMSE / floor over all 50 rounds within 3 dB (issue 11; measured -0.57 and +0.11
-# with 16 training blocks; with none -0.41..-0.91 and once +1.00 dB in 8 of 9 runs, +1.59 in a
-# 10th, +3.70 in the 9th: an open failure mode, docs/air-interface.md
-# §8.5, that fails the test; the air's absolute
-# ticks follow the host's UTC second, so the free-running runs differ). Without the tracker and
-# advance (the code before) 18 of 30 rounds were decoded at +9.66 dB: the round-to-round LO phase
-# 4 pi df B and the clocks' drift (0.5 samples a round) went uncorrected.
+# advance (docs/air-interface.md §4.2 "Free-running radios", the first beacon's delay taken as the
+# clock offset) keep every round decoded with the 3 agents heard and applied; with the probes
+# round 1 is within 1 dB of the floor (measured -1.94..-1.27 dB over 29 runs of these command
+# lines, with and without the beacon's training blocks; before the probes it came before any
+# feedback and was the uncalibrated radios' +4.7..+17.5 dB, which alone moved one run's 50-round
+# mean to +3.22 dB) and the mean NMSE / floor over all 50 rounds within 0.5 dB (issue 11 asks 3;
+# measured -0.95..-0.66 dB over the same runs). Before the first beacon's delay (each agent's
+# clock offset there was left to §8's calibration, whose 8 sub-bands cannot follow the agents'
+# different slopes across the band, docs/air-interface.md §4.2 "The first beacon's delay") the
+# mean was -0.25..-0.91 dB in most runs and +0.78..+7.12 dB in 1 run in 5 to 1 in 36 (round 1 up
+# to +2.73), which the bounds of 3 dB let pass unless far out; these bounds fail them (the air's
+# absolute ticks follow the host's UTC second, so the free-running runs differ). Without the
+# tracker and advance (the code before) 18 of 30 rounds were decoded at +9.66 dB: the
+# round-to-round LO phase 4 pi df B and the clocks' drift (0.5 samples a round) went uncorrected.
 set -u
 . "$AM_SOURCE_DIR/tests/cli/lib/net.sh"
 . "$AM_SOURCE_DIR/tests/cli/lib/need.sh"
@@ -60,6 +62,27 @@ def excess(r):
     return 10 * math.log10(r["agg_nmse"] / 10 ** (r["agg_floor_db"] / 10))
 cal, nocal, free = rows("cal"), rows("nocal"), rows("free")
 assert len(cal) == 50 and len(nocal) == 20 and len(free) == 50, (len(cal), len(nocal), len(free))
+# A round an agent lost to the host's load is the run's fault, not the coherence this test
+# measures: an agent descheduled past its beacon logs "round R: no beacon" (R = the metrics'
+# round - 1) and one whose burst went late "round R: burst not sent: ..." (uhd.c drops a late
+# burst whole). On the twins an agent stopped for 1 s (SIGSTOP) lost its beacon so and was not
+# heard in that round (0.15-0.6 s stops cost nothing). Such a round is reported and its
+# agent left out of the round's checks (at most 2 a run: more and the host was too loaded to
+# tell); an agent not heard without such a line in its log fails the test.
+def lost(n, k, rnd):
+    want = (f"agent {k}: round {rnd - 1}: no beacon",
+            f"agent {k}: round {rnd - 1}: burst not sent: ")
+    return any(l.startswith(want) for l in open(f"{d}/{n}-agent{k}.log"))
+def present(n, r):
+    gone = [k for k in (0, 1, 2) if k not in r["heard"] and lost(n, k, r["round"])]
+    if gone:
+        print(f"{n}: round {r['round']}: agent(s) {gone} lost the round to the host's load "
+              "(their logs: no beacon or burst not sent), not heard")
+    return [k for k in (0, 1, 2) if k not in gone]
+pres = {n: {r["round"]: present(n, r) for r in rs} for n, rs in (("cal", cal), ("free", free))}
+for n, p in pres.items():
+    nl = sum(v != [0, 1, 2] for v in p.values())
+    assert nl <= 2, f"{n}: {nl} rounds lost to the host's load (at most 2)"
 # In about 1 run of 80 (before the probes) agent 0 was not heard from round 2 on (21 rounds in
 # one): the first calibration's E (docs/air-interface.md §8.2) read it at 0.37 of its gain where
 # its burst, a few samples off the others', turned across a sub-band; the correction amplified it
@@ -68,8 +91,9 @@ assert len(cal) == 50 and len(nocal) == 20 and len(free) == 50, (len(cal), len(n
 # reproducible: fpga-notes/uhd-twin.md "Time").
 for r in free:
     assert r["decoded"], f"free: round {r['round']} not decoded: {r.get('why')}"
-    assert r["heard"] == [0, 1, 2], f"free: round {r['round']} heard {r['heard']}"
-    assert r["agents"] == [0, 1, 2], f"free: round {r['round']} applied {r['agents']}"
+    assert r["heard"] == pres["free"][r["round"]], f"free: round {r['round']} heard {r['heard']}"
+    assert r["agents"] == pres["free"][r["round"]], \
+        f"free: round {r['round']} applied {r['agents']}"
 exf = [excess(r) for r in free]
 # the two calibration probes before round 1 (docs/air-interface.md §8.5) were sent to and heard
 # from every agent, and only before round 1
@@ -80,17 +104,18 @@ for n, rs in (("free", free), ("cal", cal)):
 # +4.7..+17.5 dB over runs, which alone moved a 50-round mean to +3.22 dB in one run)
 mf = 10 * math.log10(sum(10 ** (e / 10) for e in exf) / len(exf))
 print("free: per-round excess over the floor, dB:", " ".join(f"{e:+.1f}" for e in exf))
-print(f"free: round 1 {exf[0]:+.2f} dB (bound +3; measured -1.39, -0.44; with no training "
-      "blocks -0.42..-1.68, +1.15, +0.23; before the probes +4.7..+17.5)")
-print(f"free: mean NMSE / floor, all 50 rounds, {mf:+.2f} dB (bound +3, issue 11; measured "
-      "-0.57, +0.11; with no training blocks -0.41..-0.91, +1.00, +1.59)")
-assert exf[0] <= 3.0, f"b210-free round 1 {exf[0]:+.2f} dB over the floor"
-assert mf <= 3.0, f"b210-free calibrated, all 50 rounds, {mf:+.2f} dB over the floor"
+print(f"free: round 1 {exf[0]:+.2f} dB (bound +1; measured -1.94..-1.27 over 29 runs; before the "
+      "first beacon's delay up to +2.73, before the probes +4.7..+17.5)")
+print(f"free: mean NMSE / floor, all 50 rounds, {mf:+.2f} dB (bound +0.5, issue 11 asks 3; "
+      "measured -0.95..-0.66 over 29 runs; before the first beacon's delay +0.78..+7.12 in "
+      "1 run in 5 to 1 in 36)")
+assert exf[0] <= 1.0, f"b210-free round 1 {exf[0]:+.2f} dB over the floor"
+assert mf <= 0.5, f"b210-free calibrated, all 50 rounds, {mf:+.2f} dB over the floor"
 
 for r in cal:
     assert r["decoded"], f"cal: round {r['round']} not decoded: {r.get('why')}"
-    assert r["heard"] == [0, 1, 2], f"cal: round {r['round']} heard {r['heard']}"
-    assert r["agents"] == [0, 1, 2], f"cal: round {r['round']} applied {r['agents']}"
+    assert r["heard"] == pres["cal"][r["round"]], f"cal: round {r['round']} heard {r['heard']}"
+    assert r["agents"] == pres["cal"][r["round"]], f"cal: round {r['round']} applied {r['agents']}"
 ex = [excess(r) for r in cal]
 # the mean of NMSE / floor over the run, in dB
 m = 10 * math.log10(sum(10 ** (e / 10) for e in ex) / len(ex))
@@ -125,7 +150,10 @@ assert mn > 4.0, f"uncalibrated run only {mn:+.2f} dB over the floor: the test c
 PY
 for k in 0 1 2; do
     for n in cal free; do
-        want="agent $k: done: 50 rounds, 50 applied, .* heard in 50 of 50 calibrations"
+        # rounds lost to the host's load (above) are neither applied nor heard
+        m=$(grep -Ec "^agent $k: round [0-9]+: (no beacon|burst not sent: )" "$out/$n-agent$k.log")
+        want="agent $k: done: 50 rounds, $((50 - m)) applied, .* heard in $((50 - m)) of 50"
+        want="$want calibrations"
         grep -q "$want (and in 2 of 2 probes)" "$out/$n-agent$k.log" ||
             fail "$n: agent $k: not heard or not applied in every round and probe"
     done

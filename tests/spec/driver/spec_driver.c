@@ -422,8 +422,8 @@ static int cmd_agent_air(char **a)
             break;
         }
         pos += (size_t)n;
-        printf("%d %lld %.9g %.9g %lld\n", info.found, (long long)info.start, (double)info.cfo,
-               (double)info.cfo_used, (long long)info.adv);
+        printf("%d %lld %.9g %.9g %lld %.17g\n", info.found, (long long)info.start,
+               (double)info.cfo, (double)info.cfo_used, (long long)info.adv, info.eps);
         if (info.found && fwrite(out, sizeof *out, blen, of) != blen)
             rc = fail("agent-air: cannot write the bursts");
     }
