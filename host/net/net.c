@@ -83,11 +83,13 @@ void net_agent_destroy(net_agent *q)
 static am_status agent_dsp(net_agent *q)
 {
     const net_agent_cfg *cfg = &q->cfg;
-    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5) */
+    /* the agent does not know the channel's length: the cp bounds it (a timed system, §5), and
+       NET_AGENT_SMOOTH_MAX bounds the lag basis (docs/air-interface.md §6.2) */
+    const unsigned auto_smooth = q->cp < NET_AGENT_SMOOTH_MAX ? q->cp : NET_AGENT_SMOOTH_MAX;
     const ota_agent_cfg ac = {.nfft = cfg->nfft,
                               .cp_len = cfg->cp_len,
                               .payload_len = cfg->payload_len,
-                              .smooth = cfg->smooth ? cfg->smooth : q->cp,
+                              .smooth = cfg->smooth ? cfg->smooth : auto_smooth,
                               .cfo_comp = cfg->cfo_comp,
                               .phase_only = 0,
                               .cal_slots = cfg->cal_slots,

@@ -64,12 +64,20 @@ typedef struct net_agent net_agent; /* opaque */
 /* `airmeta agent`'s tracker window, in beacons (sim --agg iq's default, agg_iq_cfg.track) */
 #define NET_AGENT_TRACK 64u
 
+/* `airmeta agent`'s longest smoothing span (docs/air-interface.md §6.2): lags -2 .. 47, whatever
+ * the cp. The condition number of the lags' Gram matrix A^H W A on the used bins (~80 % of the
+ * circle at every M) depends on the number of lags, not on M, and grows ~2x per lag: 2.5e12 ..
+ * 3.9e12 for 50 lags, 4e14 for 58 and 1.5e16 .. 1.7e16 (beyond double precision) for 66 at
+ * M = 128 .. 4096; 50 lags keep eps cond below 1e-3. 48 samples is 48 us at 1 MS/s, far beyond a
+ * B210 link's delay spread. */
+#define NET_AGENT_SMOOTH_MAX 48u
+
 typedef struct net_agent_cfg {
     unsigned nfft, cp_len; /* numerology (default allocation), cp 0 = M/8 */
     size_t payload_len;    /* L reals per burst (the model dimension D) */
     unsigned smooth;       /* channel-estimate smoothing: least-squares lags -2 .. smooth-1
-                              (host/round/ota_agent.h), 0 = cp (the longest channel a timed system
-                              carries) */
+                              (host/round/ota_agent.h), 0 = min(cp, NET_AGENT_SMOOTH_MAX) (the cp
+                              is the longest channel a timed system carries) */
     int cfo_comp;          /* 1: pre-compensate the beacon's carrier offset */
     unsigned track;        /* carrier-offset tracker: the mean of the last `track` beacons'
                               estimates (host/round/ota_agent.h ota_agent_track; as sim's agents,

@@ -1554,9 +1554,8 @@ size_t server_table(server_opts *o, cli_opt *t)
     n += flags_eval_table(&o->eval, t + n);
     n += flags_air_table(&o->air, t + n);
     PUT("--nfft", CLI_UINT, &o->nfft,
-        "FFT size M (cp M/8, default allocation; refused where the agents' channel fit over the "
-        "cp's lags is singular, docs/air-interface.md §6.2: M >= 1024)",
-        64, 4096, NULL);
+        "FFT size M (cp M/8, default allocation; refused if the agents cannot run it)", 64, 4096,
+        NULL);
     PUT("--seed", CLI_U64, &o->seed, "seed (initial model, agents' task draws)", 0, -1, NULL);
     n += flags_radio_table(&o->radio, t + n, "zmq|uhd",
                            "data plane: zmq (IQ through `airmeta chan`) or uhd (on air: this "
@@ -1716,10 +1715,15 @@ static am_status make_receiver(srv *s)
         return st;
     s->M = o->nfft;
     s->cp = phy_frame_cp_len(s->frame);
-    { /* every agent fits its channel over the cp's lags (net_agent, §6.2) at WELCOME: a
-         numerology it refuses is said now, not by each agent leaving */
-        const net_agent_cfg ac = {
-            .nfft = s->M, .cp_len = s->cp, .payload_len = s->D, .cfo_comp = 1};
+    { /* every agent builds its DSP (net_agent: its channel fit over lags -2 .. min(cp, 48)-1,
+         §6.2, weighted by the beacon's blocks) at WELCOME: a numerology it refuses is said now,
+         not by each agent leaving (none of --nfft 64..4096 since that cap; before it, 1024 and
+         up, and 512 with the 16 training blocks, which this check did not weigh) */
+        const net_agent_cfg ac = {.nfft = s->M,
+                                  .cp_len = s->cp,
+                                  .payload_len = s->D,
+                                  .cfo_comp = 1,
+                                  .beacon_reps = o->beacon_reps};
         net_agent *na = NULL;
         if ((st = net_agent_create(&ac, &na)) != AM_OK)
             return am_error_wrap(AM_EINVAL, "--nfft %u: an agent cannot run it", s->M);

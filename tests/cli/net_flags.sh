@@ -28,10 +28,6 @@ expect 2 "--agents: 0 is outside" server --bind "$ep" --agents 0
 expect 2 "--round-timeout: -1 is outside" server --bind "$ep" --agents 3 --round-timeout -1
 expect 2 "--eta-rule: 'max' is not one of" server --bind "$ep" --agents 3 --eta-rule max
 expect 2 "--min-agents 4 exceeds --agents 3" server --bind "$ep" --agents 3 --min-agents 4
-# an FFT size every agent refuses at WELCOME (its channel fit over the cp's lags, §6.2, is
-# singular from M = 1024, cp 128): said at the start (the server ran its rounds with nobody)
-expect 2 "--nfft 1024: an agent cannot run it" server --insecure --bind "$ep" --agents 3 \
-    --nfft 1024 --join-timeout 1
 expect 2 "not tcp://HOST:PORT" server --bind "ipc:///tmp/x" --agents 3
 expect 2 "port 'abc'" server --bind "tcp://127.0.0.1:abc" --agents 3
 expect 2 "unknown option '--colour'" server --bind "$ep" --agents 3 --colour red
