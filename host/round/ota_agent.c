@@ -635,6 +635,19 @@ static double first_delay(const ota_agent *q, const float complex *H, double x)
     return -(double)M / (2.0 * M_PI) * ph;
 }
 
+/* §4.2 step 1: the offset the clock's rate is predicted from, c_lo moved by the whole number of
+ * a = M / (B - B_p) nearest to c - c_lo. A step measures c_lo up to a multiple of a (unambiguous
+ * only while the offset it starts from is within a / 2 of the truth, which two beacons' mean often
+ * is not); such a c_lo predicts the LO phase from beacon to beacon and over a constant gap as well
+ * as the true one, but not the clock: the tracked mean c, less precise, is not ambiguous. */
+static double clock_offset(double c_lo, double c, double M, int64_t step)
+{
+    if (step <= 0)
+        return c_lo;
+    const double a = M / (double)step;
+    return c_lo + a * (double)llround((c - c_lo) / a);
+}
+
 static void lo_track(ota_agent *q,
                      ota_agent_track *trk,
                      int64_t B,
@@ -649,9 +662,11 @@ static void lo_track(ota_agent *q,
     const unsigned M = q->M;
     double eps = 0.0;
     const double cr = trk->lo_cn > 0 ? trk->lo_c : c; /* the best offset known before this beacon */
-    if (trk->lo_n > 0)
-        eps = trk->lo_eps - cr / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
-    else
+    if (trk->lo_n > 0) {
+        const double ck =
+            trk->lo_cn > 0 ? clock_offset(cr, c, (double)M, B - trk->lo_tick) : cr;
+        eps = trk->lo_eps - ck / ((double)M * q->cfg.fc_fs) * (double)(B - trk->lo_tick);
+    } else
         eps = first_delay(q, H, (double)delta);
     const int64_t n = llround(eps);
     /* H': window at B + eps */
@@ -731,7 +746,10 @@ am_status ota_agent_beacon_track(ota_agent *q,
     const int lo_on = q->cfg.fc_fs > 0.0 && q->cfg.cfo_comp && trk;
     int64_t n_pred = 0;
     if (lo_on && trk->lo_n > 0) {
-        const double cr = trk->lo_cn > 0 ? trk->lo_c : ota_agent_track_value(trk);
+        const double ct = ota_agent_track_value(trk);
+        const double cr = trk->lo_cn > 0 ? clock_offset(trk->lo_c, ct, (double)M,
+                                                        sc->beacon - trk->lo_tick)
+                                         : ct;
         const double rate = -cr / ((double)M * q->cfg.fc_fs);
         n_pred = llround(trk->lo_eps + rate * (double)(sc->beacon - trk->lo_tick));
     }
