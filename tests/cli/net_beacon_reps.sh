@@ -25,41 +25,6 @@ common=(--insecure --agents 2 --rounds 6 --round-timeout 30 --burst-timeout 5 --
     --round-period 0.2 --tasks-per-agent 1 --seed 8 --checkpoint-every 1 --report-x --g-th 0)
 bind=(--bind 'tcp://127.0.0.1:*')
 
-# chan and agents for the server at $ep, logs $out/$1-*.log, agent states $out/$2-agentK.state;
-# their pids in ppids
-start_peers() {
-    local k
-    ppids=()
-    "$AIRMETA" chan --insecure --server "$ep" --agents 2 --timeout 60 >"$out/$1-chan.log" 2>&1 &
-    ppids+=($!)
-    pids+=($!)
-    for k in 0 1; do
-        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 --beacon-timeout 5 \
-            --state "$out/$2-agent$k.state" >"$out/$1-agent$k.log" 2>&1 &
-        ppids+=($!)
-        pids+=($!)
-    done
-}
-wait_peers() {
-    local p
-    for p in "${ppids[@]}"; do wait_for "$p" 60 || fail "$1: a peer exit $?"; done
-}
-# `airmeta server ARGS...` in the background, logging to $out/$1.log; once it listens: spid, ep
-serve() {
-    local log="$out/$1.log" i
-    shift
-    "$AIRMETA" server "$@" >"$log" 2>&1 &
-    spid=$!
-    pids+=($spid)
-    ep=""
-    for i in $(seq 1 600); do
-        ep=$(sed -n 's/^server: listening on \(tcp:\/\/127\.0\.0\.1:[0-9]*\):.*/\1/p' "$log")
-        [ -n "$ep" ] && return 0
-        kill -0 "$spid" 2>/dev/null || break # it failed (--insecure's warning is no failure)
-        sleep 0.1
-    done
-    fail "server ($log) not listening after $i checks: $(tail -n 1 "$log")"
-}
 # the beacon's length the server's log $1 states: "SAMPLES BLOCKS"
 beacon() {
     sed -n 's/.*, beacon \([0-9]*\) samples (\([0-9]*\) training blocks)$/\1 \2/p' "$1"
@@ -137,19 +102,17 @@ assert open(f"{out}/old/theta.f32", "rb").read() == open(f"{out}/d0/theta.f32", 
 print("old: 6 of 6 metrics lines and theta.f32 identical to d0's (R = 0)")
 PY
 
-# a --beacon-reps given on a resume must agree with the folder
-"$AIRMETA" server --resume "$out/old" --beacon-reps 16 2>"$out/err"
-rc=$?
-[ "$rc" -eq 2 ] || fail "resume of the old folder with --beacon-reps 16: exit $rc"
-[ "$(wc -l <"$out/err")" -eq 1 ] && grep -q -- "--beacon-reps 16 conflicts with the run's 0" \
-    "$out/err" || fail "message: $(cat "$out/err")"
-echo "refused: $(cat "$out/err")"
-"$AIRMETA" server --resume "$out/d16" --beacon-reps 0 2>"$out/err"
-rc=$?
-[ "$rc" -eq 2 ] || fail "resume of d16 with --beacon-reps 0: exit $rc"
-[ "$(wc -l <"$out/err")" -eq 1 ] && grep -q -- "--beacon-reps 0 conflicts with the run's 16" \
-    "$out/err" || fail "message: $(cat "$out/err")"
-echo "refused: $(cat "$out/err")"
+# a --beacon-reps given on a resume must agree with the folder: conflict DIR GIVEN RECORDED
+conflict() {
+    "$AIRMETA" server --resume "$out/$1" --beacon-reps "$2" 2>"$out/err"
+    local rc=$?
+    [ "$rc" -eq 2 ] || fail "resume of $1 with --beacon-reps $2: exit $rc"
+    [ "$(wc -l <"$out/err")" -eq 1 ] && grep -q -- "--beacon-reps $2 conflicts with the run's $3" \
+        "$out/err" || fail "message: $(cat "$out/err")"
+    echo "refused: $(cat "$out/err")"
+}
+conflict old 16 0
+conflict d16 0 16
 "$AIRMETA" server --resume "$out/old" --beacon-reps 0 --bind 'tcp://127.0.0.1:*' \
     >"$out/again.log" 2>&1 || fail "resume of the finished old run with --beacon-reps 0"
 [ "$(wc -l <"$out/old/metrics.jsonl")" -eq 6 ] || fail "the finished run's metrics changed"

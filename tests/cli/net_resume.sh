@@ -34,27 +34,6 @@ R=12
 common=(--agents 2 --rounds $R --round-timeout 30 --burst-timeout 5 --join-timeout 60
     --round-period 0.2 --tasks-per-agent 1 --seed 8 --checkpoint-every 3)
 
-# chan and agents for the server at $ep, logs $out/$1-*.log, agent states $out/$2-agentK.state
-# (none without $2); their pids in ppids
-start_peers() {
-    local st
-    ppids=()
-    "$AIRMETA" chan "${chan_sec[@]}" --server "$ep" --agents 2 --timeout 60 >"$out/$1-chan.log" 2>&1 &
-    ppids+=($!)
-    pids+=($!)
-    for k in 0 1; do
-        st=()
-        [ -n "${2:-}" ] && st=(--state "$out/$2-agent$k.state")
-        "$AIRMETA" agent $(agent_sec $k) --id $k --server "$ep" --timeout 60 \
-            --beacon-timeout 5 "${st[@]}" >"$out/$1-agent$k.log" 2>&1 &
-        ppids+=($!)
-        pids+=($!)
-    done
-}
-wait_peers() {
-    local p
-    for p in "${ppids[@]}"; do wait_for "$p" 60 || fail "$1: a peer exit $?"; done
-}
 # waits until metrics.jsonl $1 has $2 lines (the server $spid alive)
 lines() {
     local i
@@ -64,24 +43,6 @@ lines() {
         sleep 0.05
     done
     return 1
-}
-# `airmeta server ARGS...` on a free port (--bind tcp://127.0.0.1:*; a resumed server binds the
-# port its run had) in the background, logging to $out/$1.log; once it listens (up to 60 s): spid
-# and ep (the port from its "listening on" line)
-serve() {
-    local log="$out/$1.log" i
-    shift
-    "$AIRMETA" server "$@" >"$log" 2>&1 &
-    spid=$!
-    pids+=($spid)
-    ep=""
-    for i in $(seq 1 600); do
-        ep=$(sed -n 's/^server: listening on \(tcp:\/\/127\.0\.0\.1:[0-9]*\):.*/\1/p' "$log")
-        [ -n "$ep" ] && return 0
-        grep -q "^airmeta server:" "$log" && break # it failed
-        sleep 0.1
-    done
-    fail "server ($log) not listening after $i checks: $(tail -n 1 "$log")"
 }
 # the server --resume $1 in the background, logging to $out/$2.log; waits for it (exit code in $?)
 resume() {

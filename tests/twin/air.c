@@ -36,24 +36,60 @@ static int ask(void *s, const twin_air_req *q, size_t n, twin_air_rep *rep, char
     return 1;
 }
 
+/* A peer of a fresh air (hold_s as given): the air served on ep, one DEALER socket that waits
+ * up to tmo ms for a reply, joined as a device (dev). 0 with the reason on stderr if any step
+ * failed; peer_close undoes what was done either way. */
+typedef struct peer {
+    void *ctx, *s;
+    twin_air *air;
+    uint32_t dev;
+} peer;
+
+static int peer_open(peer *p, const char *ep, double hold_s, int tmo)
+{
+    memset(p, 0, sizeof *p);
+    twin_air_cfg c = {.fs = 1e6, .loss_db = 60, .pace = 1, .hold_s = hold_s};
+    int zero = 0;
+    if (!(p->ctx = zmq_ctx_new()) || twin_air_start(p->ctx, ep, &c, &p->air) != AM_OK ||
+        !(p->s = zmq_socket(p->ctx, ZMQ_DEALER))) {
+        fprintf(stderr, "the air on %s: %s\n", ep, am_last_error());
+        return 0;
+    }
+    zmq_setsockopt(p->s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(p->s, ZMQ_LINGER, &zero, sizeof zero);
+    twin_air_rep rep = {0};
+    char msg[256] = "";
+    twin_air_req q = {.op = TWIN_AIR_JOIN};
+    if (zmq_connect(p->s, ep) != 0 || !ask(p->s, &q, 0, &rep, msg, sizeof msg) || rep.status) {
+        fprintf(stderr, "JOIN on %s: %d %s\n", ep, rep.status, msg);
+        return 0;
+    }
+    p->dev = rep.dev;
+    return 1;
+}
+
+static void peer_close(peer *p)
+{
+    if (p->s)
+        zmq_close(p->s);
+    if (p->air)
+        twin_air_stop(p->air);
+    if (p->ctx)
+        zmq_ctx_term(p->ctx);
+}
+
 AM_TEST(hostile_requests_refused, unit)
 {
-    void *ctx = zmq_ctx_new();
-    AM_REQUIRE(ctx, "zmq context");
-    twin_air_cfg c = {.fs = 1e6, .loss_db = 60, .pace = 1, .hold_s = 0.5};
-    twin_air *air = NULL;
-    AM_CHECK_OK(twin_air_start(ctx, "inproc://hostile-air", &c, &air));
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int tmo = 10000, zero = 0;
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    AM_REQUIRE(air && zmq_connect(s, "inproc://hostile-air") == 0, "connect");
+    peer p;
+    int ok = peer_open(&p, "inproc://hostile-air", 0.5, 10000);
+    void *const s = p.s;
+    const uint32_t dev = p.dev;
+    if (!ok)
+        peer_close(&p);
+    AM_REQUIRE(ok, "an air and a device on it");
     twin_air_rep rep;
     char msg[256];
-    twin_air_req q = {.op = TWIN_AIR_JOIN};
-    AM_REQUIRE(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "JOIN: %d %s", rep.status,
-               msg);
-    const uint32_t dev = rep.dev;
+    twin_air_req q;
     const struct {
         uint32_t op;
         int64_t a, b;
@@ -92,9 +128,7 @@ AM_TEST(hostile_requests_refused, unit)
              "RXSTART now: %d %d %s", rep.status, rep.code, msg);
     q = (twin_air_req){.op = TWIN_AIR_LEAVE, .dev = dev};
     AM_CHECK(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "LEAVE");
-    zmq_close(s);
-    twin_air_stop(air);
-    zmq_ctx_term(ctx);
+    peer_close(&p);
 }
 
 /* Timeouts in range that move the air's time: a device that holds the air (it streamed) and asks
@@ -103,22 +137,16 @@ AM_TEST(hostile_requests_refused, unit)
  * the fourth, T + 2^61 overflowed). */
 AM_TEST(time_stops_at_its_end, unit)
 {
-    void *ctx = zmq_ctx_new();
-    AM_REQUIRE(ctx, "zmq context");
-    twin_air_cfg c = {.fs = 1e6, .loss_db = 60, .pace = 1, .hold_s = 60};
-    twin_air *air = NULL;
-    AM_CHECK_OK(twin_air_start(ctx, "inproc://hostile-air-t", &c, &air));
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int tmo = 10000, zero = 0;
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    AM_REQUIRE(air && zmq_connect(s, "inproc://hostile-air-t") == 0, "connect");
+    peer p;
+    int ok = peer_open(&p, "inproc://hostile-air-t", 60, 10000);
+    void *const s = p.s;
+    const uint32_t dev = p.dev;
+    if (!ok)
+        peer_close(&p);
+    AM_REQUIRE(ok, "an air and a device on it");
     twin_air_rep rep;
     char msg[256];
-    twin_air_req q = {.op = TWIN_AIR_JOIN};
-    AM_REQUIRE(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "JOIN: %d %s", rep.status,
-               msg);
-    const uint32_t dev = rep.dev;
+    twin_air_req q;
     const int64_t end = (int64_t)1 << 62, step = (int64_t)1 << 61;
     q = (twin_air_req){.op = TWIN_AIR_RXSTART, .dev = dev, .a = -1, .b = 16};
     AM_REQUIRE(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0 && rep.code == 0,
@@ -135,9 +163,7 @@ AM_TEST(time_stops_at_its_end, unit)
     AM_CHECK(last == end, "T %lld after six timeouts of 2^61, want 2^62", (long long)last);
     q = (twin_air_req){.op = TWIN_AIR_LEAVE, .dev = dev};
     AM_CHECK(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "LEAVE");
-    zmq_close(s);
-    twin_air_stop(air);
-    zmq_ctx_term(ctx);
+    peer_close(&p);
 }
 
 /* A seeded mutation run (no clock in it: 3000 requests, the same every run): one device that
@@ -158,24 +184,19 @@ static uint64_t mut_rnd(void) /* xorshift64* */
 
 AM_TEST(mutated_requests_answered, unit)
 {
-    void *ctx = zmq_ctx_new();
-    AM_REQUIRE(ctx, "zmq context");
-    twin_air_cfg c = {.fs = 1e6, .loss_db = 60, .pace = 1, .hold_s = 60};
-    twin_air *air = NULL;
-    AM_CHECK_OK(twin_air_start(ctx, "inproc://hostile-air-m", &c, &air));
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
-    int tmo = 20000, zero = 0;
-    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    AM_REQUIRE(air && zmq_connect(s, "inproc://hostile-air-m") == 0, "connect");
+    peer p;
+    const int joined = peer_open(&p, "inproc://hostile-air-m", 60, 20000);
+    void *const s = p.s;
+    const uint32_t dev = p.dev;
     const size_t cap = (1u << 22) * sizeof(float complex) + 1;
-    char *data = malloc(cap);
+    char *data = joined ? malloc(cap) : NULL;
+    if (!data)
+        peer_close(&p);
+    AM_REQUIRE(joined, "an air and a device on it");
     AM_REQUIRE(data, "out of memory");
     twin_air_rep rep;
-    twin_air_req q = {.op = TWIN_AIR_JOIN};
+    twin_air_req q;
     char msg[256];
-    AM_REQUIRE(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "JOIN: %s", msg);
-    const uint32_t dev = rep.dev;
     q = (twin_air_req){.op = TWIN_AIR_RXSTART, .dev = dev, .a = -1, .b = 0};
     AM_REQUIRE(ask(s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "RXSTART: %s", msg);
     const int64_t e61 = (int64_t)1 << 61, e62 = (int64_t)1 << 62;
@@ -238,7 +259,5 @@ AM_TEST(mutated_requests_answered, unit)
     AM_CHECK(ok > 800 && refused > 800, "%u answered, %u refused: the draws reach both", ok,
              refused);
     free(data);
-    zmq_close(s);
-    twin_air_stop(air);
-    zmq_ctx_term(ctx);
+    peer_close(&p);
 }

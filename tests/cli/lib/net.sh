@@ -2,7 +2,8 @@
 # after `set -u` (not a test itself: tests/CMakeLists.txt registers tests/cli/*.sh only).
 # Gives $out (a temporary folder; at exit every process in pids is killed and $out removed),
 # fail MSG (prints the tail of every $out/*.log, exits 1), wait_for PID SECONDS,
-# start_server A B ARGS... and make_keys K (below).
+# start_server A B ARGS..., make_keys K, serve NAME ARGS..., start_peers NAME [STATE] and
+# wait_peers NAME (below).
 out=$(mktemp -d)
 pids=()
 cleanup() {
@@ -79,3 +80,48 @@ make_keys() {
     chan_sec=(--key "$d/chan.key" --server-key "$d/server.pub" --allow "$d/allow")
 }
 agent_sec() { echo "--key $out/keys/agent$1.key --server-key $out/keys/server.pub"; }
+
+# `airmeta server ARGS...` in the background (--bind tcp://127.0.0.1:* for a free port; a resumed
+# server binds the port its run had), logging to $out/$1.log; once it listens (up to 60 s): spid
+# and ep (the port from its "listening on" line); fails if it ends before.
+serve() {
+    local log="$out/$1.log" i
+    shift
+    "$AIRMETA" server "$@" >"$log" 2>&1 &
+    spid=$!
+    pids+=($spid)
+    ep=""
+    for i in $(seq 1 600); do
+        ep=$(sed -n 's/^server: listening on \(tcp:\/\/127\.0\.0\.1:[0-9]*\):.*/\1/p' "$log")
+        [ -n "$ep" ] && return 0
+        kill -0 "$spid" 2>/dev/null || break # it failed (--insecure's warning is no failure)
+        sleep 0.1
+    done
+    fail "server ($log) not listening after $i checks: $(tail -n 1 "$log")"
+}
+
+# `airmeta chan` and 2 agents for the server at $ep, logs $out/$1-*.log, agent states
+# $out/$2-agentK.state (none without $2); with make_keys' flags once it ran, else --insecure;
+# their pids in ppids. wait_peers NAME waits up to 60 s for each (fails naming NAME).
+start_peers() {
+    local k cs=(--insecure) as st
+    ppids=()
+    [ -n "${chan_sec+x}" ] && cs=("${chan_sec[@]}")
+    "$AIRMETA" chan "${cs[@]}" --server "$ep" --agents 2 --timeout 60 >"$out/$1-chan.log" 2>&1 &
+    ppids+=($!)
+    pids+=($!)
+    for k in 0 1; do
+        as=--insecure
+        [ -n "${chan_sec+x}" ] && as=$(agent_sec $k)
+        st=()
+        [ -n "${2:-}" ] && st=(--state "$out/$2-agent$k.state")
+        "$AIRMETA" agent $as --id $k --server "$ep" --timeout 60 --beacon-timeout 5 "${st[@]}" \
+            >"$out/$1-agent$k.log" 2>&1 &
+        ppids+=($!)
+        pids+=($!)
+    done
+}
+wait_peers() {
+    local p
+    for p in "${ppids[@]}"; do wait_for "$p" 60 || fail "$1: a peer exit $?"; done
+}
