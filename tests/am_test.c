@@ -1,5 +1,7 @@
 #include "am_test.h"
 
+#include <ftw.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,15 +42,37 @@ const char *am_test_source_dir(void)
     return d ? d : AM_SOURCE_DIR;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    remove(path);
+    return 0;
+}
+
+static char tmp_dir[512];
+
+/* the process's folder and what the cases left in it, at exit */
+static void rm_tmp_dir(void)
+{
+    if (tmp_dir[0])
+        nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh folder of this process's own (mkdtemp: a name no other run has, even one that left its
+ * folder behind under the same process id), removed at exit. */
 const char *am_test_tmp_dir(void)
 {
-    static char dir[512];
-    if (!dir[0]) {
+    if (!tmp_dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/airmeta-test-%ld", base ? base : "/tmp", (long)getpid());
-        mkdir(dir, 0700);
+        snprintf(tmp_dir, sizeof tmp_dir, "%s/airmeta-test-%ld-XXXXXX", base ? base : "/tmp",
+                 (long)getpid());
+        if (!mkdtemp(tmp_dir)) {
+            fprintf(stderr, "am_test: cannot make a folder %s\n", tmp_dir);
+            exit(1);
+        }
+        atexit(rm_tmp_dir);
     }
-    return dir;
+    return tmp_dir;
 }
 
 int main(int argc, char **argv)
