@@ -38,12 +38,14 @@ static int ask(void *s, const twin_air_req *q, size_t n, twin_air_rep *rep, char
 
 /* A peer of a fresh air (hold_s as given): the air served on ep, one DEALER socket that waits
  * up to tmo ms for a reply, joined as a device (dev). 0 with the reason on stderr if any step
- * failed; peer_close undoes what was done either way. */
+ * failed, what was done then undone; else peer_close ends it. */
 typedef struct peer {
     void *ctx, *s;
     twin_air *air;
     uint32_t dev;
 } peer;
+
+static void peer_close(peer *p);
 
 static int peer_open(peer *p, const char *ep, double hold_s, int tmo)
 {
@@ -53,6 +55,7 @@ static int peer_open(peer *p, const char *ep, double hold_s, int tmo)
     if (!(p->ctx = zmq_ctx_new()) || twin_air_start(p->ctx, ep, &c, &p->air) != AM_OK ||
         !(p->s = zmq_socket(p->ctx, ZMQ_DEALER))) {
         fprintf(stderr, "the air on %s: %s\n", ep, am_last_error());
+        peer_close(p);
         return 0;
     }
     zmq_setsockopt(p->s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
@@ -62,6 +65,7 @@ static int peer_open(peer *p, const char *ep, double hold_s, int tmo)
     twin_air_req q = {.op = TWIN_AIR_JOIN};
     if (zmq_connect(p->s, ep) != 0 || !ask(p->s, &q, 0, &rep, msg, sizeof msg) || rep.status) {
         fprintf(stderr, "JOIN on %s: %d %s\n", ep, rep.status, msg);
+        peer_close(p);
         return 0;
     }
     p->dev = rep.dev;
@@ -81,12 +85,9 @@ static void peer_close(peer *p)
 AM_TEST(hostile_requests_refused, unit)
 {
     peer p;
-    int ok = peer_open(&p, "inproc://hostile-air", 0.5, 10000);
+    AM_REQUIRE(peer_open(&p, "inproc://hostile-air", 0.5, 10000), "an air and a device on it");
     void *const s = p.s;
     const uint32_t dev = p.dev;
-    if (!ok)
-        peer_close(&p);
-    AM_REQUIRE(ok, "an air and a device on it");
     twin_air_rep rep;
     char msg[256];
     twin_air_req q;
@@ -138,12 +139,9 @@ AM_TEST(hostile_requests_refused, unit)
 AM_TEST(time_stops_at_its_end, unit)
 {
     peer p;
-    int ok = peer_open(&p, "inproc://hostile-air-t", 60, 10000);
+    AM_REQUIRE(peer_open(&p, "inproc://hostile-air-t", 60, 10000), "an air and a device on it");
     void *const s = p.s;
     const uint32_t dev = p.dev;
-    if (!ok)
-        peer_close(&p);
-    AM_REQUIRE(ok, "an air and a device on it");
     twin_air_rep rep;
     char msg[256];
     twin_air_req q;
@@ -185,14 +183,13 @@ static uint64_t mut_rnd(void) /* xorshift64* */
 AM_TEST(mutated_requests_answered, unit)
 {
     peer p;
-    const int joined = peer_open(&p, "inproc://hostile-air-m", 60, 20000);
+    AM_REQUIRE(peer_open(&p, "inproc://hostile-air-m", 60, 20000), "an air and a device on it");
     void *const s = p.s;
     const uint32_t dev = p.dev;
     const size_t cap = (1u << 22) * sizeof(float complex) + 1;
-    char *data = joined ? malloc(cap) : NULL;
+    char *data = malloc(cap);
     if (!data)
         peer_close(&p);
-    AM_REQUIRE(joined, "an air and a device on it");
     AM_REQUIRE(data, "out of memory");
     twin_air_rep rep;
     twin_air_req q;
