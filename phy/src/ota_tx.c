@@ -585,7 +585,37 @@ static void weights(phy_ota_tx *q, const float complex *p, float g, float ie)
         weights_base(q, p, g, ie);
 }
 
-/* F[i] = pp[i] S[i] on the used bins, 0 elsewhere: phy_cmul's (ar br - ai bi, ar bi + ai br). */
+/* pp[i] S[i] for 4 bins (8 floats at a, b), 0 where the mask mk is 0: phy_cmul's
+ * (ar br - ai bi, ar bi + ai br), the same bytes. */
+TX_INLINE void cmul_used4(v8f *out, const float *a, const float *b, const uint32_t *mk)
+{
+    const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+    v8f x, y, r;
+    v8u m;
+    memcpy(&x, a, sizeof x);
+    memcpy(&y, b, sizeof y);
+    memcpy(&m, mk, sizeof m);
+    r = __builtin_shufflevector(x, x, 0, 0, 2, 2, 4, 4, 6, 6) * y +
+        __builtin_shufflevector(x, x, 1, 1, 3, 3, 5, 5, 7, 7) *
+            __builtin_shufflevector(y, y, 1, 0, 3, 2, 5, 4, 7, 6) * sg;
+    *out = (v8f)((v8u)r & m);
+}
+
+/* The same for 2 bins (4 floats). */
+TX_INLINE void cmul_used2(v4f *out, const float *a, const float *b, const uint32_t *mk)
+{
+    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
+    v4f x, y, r;
+    v4u m;
+    memcpy(&x, a, sizeof x);
+    memcpy(&y, b, sizeof y);
+    memcpy(&m, mk, sizeof m);
+    r = __builtin_shufflevector(x, x, 0, 0, 2, 2) * y +
+        __builtin_shufflevector(x, x, 1, 1, 3, 3) * __builtin_shufflevector(y, y, 1, 0, 3, 2) * sg;
+    *out = (v4f)((v4u)r & m);
+}
+
+/* F[i] = pp[i] S[i] on the used bins, 0 elsewhere (M bins; M is even). */
 TX_INLINE void
 precode_used_body(int wide, const phy_ota_tx *q, float complex *F, const float complex *S)
 {
@@ -594,38 +624,51 @@ precode_used_body(int wide, const phy_ota_tx *q, float complex *F, const float c
     const uint32_t *mk = q->used_mask;
     float *f = (float *)F;
     size_t i = 0;
-    if (wide) {
-        const v8f sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+    if (wide)
         for (; i + 8 <= n2; i += 8) {
-            v8f x, y, r;
-            v8u m;
-            memcpy(&x, a + i, sizeof x);
-            memcpy(&y, b + i, sizeof y);
-            memcpy(&m, mk + i, sizeof m);
-            r = __builtin_shufflevector(x, x, 0, 0, 2, 2, 4, 4, 6, 6) * y +
-                __builtin_shufflevector(x, x, 1, 1, 3, 3, 5, 5, 7, 7) *
-                    __builtin_shufflevector(y, y, 1, 0, 3, 2, 5, 4, 7, 6) * sg;
-            r = (v8f)((v8u)r & m);
+            v8f r;
+            cmul_used4(&r, a + i, b + i, mk + i);
             memcpy(f + i, &r, sizeof r);
         }
-    }
-    const v4f sg = {-1.0f, 1.0f, -1.0f, 1.0f};
-    for (; i + 4 <= n2; i += 4) {
-        v4f x, y, r;
-        v4u m;
-        memcpy(&x, a + i, sizeof x);
-        memcpy(&y, b + i, sizeof y);
-        memcpy(&m, mk + i, sizeof m);
-        r = __builtin_shufflevector(x, x, 0, 0, 2, 2) * y +
-            __builtin_shufflevector(x, x, 1, 1, 3, 3) * __builtin_shufflevector(y, y, 1, 0, 3, 2) *
-                sg;
-        r = (v4f)((v4u)r & m);
+    for (; i < n2; i += 4) {
+        v4f r;
+        cmul_used2(&r, a + i, b + i, mk + i);
         memcpy(f + i, &r, sizeof r);
     }
-    for (; i < n2; i += 2) {
-        float complex c = mk[i] ? phy_cmul(q->pp[i / 2], S[i / 2]) : 0.0f;
-        memcpy(f + i, &c, sizeof c);
+}
+
+/* Fh[k] = pp[2k] S[2k] on the used even bins, 0 elsewhere (k < M/2): S0's bins, which are even
+ * (§2), for S0a|S0b's M/2-point transform; the products of precode_used, the same bytes. */
+TX_INLINE void
+precode_even_body(int wide, const phy_ota_tx *q, float complex *Fh, const float complex *S)
+{
+    const size_t n2 = 2 * (size_t)q->M;
+    const float *a = (const float *)q->pp, *b = (const float *)S;
+    const uint32_t *mk = q->used_mask;
+    float *f = (float *)Fh;
+    size_t i = 0;
+    if (wide)
+        for (; i + 8 <= n2; i += 8) { /* bins i/2 .. i/2 + 3: keep i/2 and i/2 + 2 */
+            v8f r;
+            cmul_used4(&r, a + i, b + i, mk + i);
+            v4f e = __builtin_shufflevector(r, r, 0, 1, 4, 5);
+            memcpy(f + i / 2, &e, sizeof e);
+        }
+    for (; i < n2; i += 4) { /* bins i/2, i/2 + 1: keep i/2 */
+        v4f r;
+        cmul_used2(&r, a + i, b + i, mk + i);
+        memcpy(f + i / 2, &r, 2 * sizeof(float));
     }
+}
+
+TX_AVX static void precode_even_avx(const phy_ota_tx *q, float complex *Fh, const float complex *S)
+{
+    precode_even_body(1, q, Fh, S);
+}
+
+static void precode_even_base(const phy_ota_tx *q, float complex *Fh, const float complex *S)
+{
+    precode_even_body(0, q, Fh, S);
 }
 
 TX_AVX static void precode_used_avx(const phy_ota_tx *q, float complex *F, const float complex *S)
@@ -756,9 +799,10 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
         const unsigned P = M / 2;
         if (p) {
             const float complex *s0 = phy_frame_s0a(q->frame);
-            for (unsigned u = 0; u < q->n_used; u++)
-                if (q->used[u] % 2 == 0)
-                    q->Fh[q->used[u] / 2] = phy_cmul(pp[q->used[u]], s0[q->used[u]]);
+            if (q->avx)
+                precode_even_avx(q, q->Fh, s0);
+            else
+                precode_even_base(q, q->Fh, s0);
             precode_used(q, q->Fp, phy_frame_s1(q->frame));
             prof_lap(q, PHY_TX_ST_MAP, &tp);
             phy_fft_execute(q->ifft_half);
