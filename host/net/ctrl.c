@@ -461,7 +461,7 @@ static int validate(const ctrl_msg *m, why_buf *w)
         if (p->tx_tick <= p->beacon_tick)
             return bad(w, "PLAN: transmit tick not after the beacon tick");
         if (!isfinite(p->deadline) || p->deadline <= 0 || p->deadline > 3600)
-            return bad(w, "PLAN.deadline = %g s (0..3600)", p->deadline);
+            return bad(w, "PLAN.deadline = %g s (0 < deadline <= 3600)", p->deadline);
         return range_ok(p->n, 1, CTRL_MAX_AGENTS, w, "PLAN.n") &&
                ids_ok(p->ids, p->n, w, "PLAN.ids");
     }
@@ -836,6 +836,14 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
             (o->data_key[0] && strlen(o->data_key) != ZCTX_Z85_LEN))
             return reject(why, CTRL_REJ_PAYLOAD, "WELCOME.data_key: not empty nor %d characters",
                           ZCTX_Z85_LEN);
+        /* a string field as the others (docs/air-interface.md §9.2): printable, zero after the
+         * NUL */
+        for (size_t i = 0, kn = strlen(o->data_key); i < CTRL_KEY_TXT; i++) {
+            const unsigned char b = (unsigned char)o->data_key[i];
+            if (i < kn ? b < 0x20 || b > 0x7e : b != 0)
+                return reject(why, CTRL_REJ_PAYLOAD, "WELCOME.data_key: byte 0x%02x at %zu %s", b,
+                              i, i < kn ? "is not printable" : "after the terminator");
+        }
         why_buf w = {{0}, 1};
         static const char *const names[3] = {"WELCOME.reason", "WELCOME.uplink",
                                              "WELCOME.downlink"};

@@ -5,6 +5,10 @@ alone (no airmeta source read), checked against airmeta's own outputs:
   tx     §1-§3, §8.1: one burst (liquid-dsp preamble via ctypes, pilots, complex and real mapping,
          calibration blocks, precoding, CP) against phy_ota_tx_execute, sample by sample;
   ctrl   §9.2-§9.4: header, GO and CAL packed here and decoded by airmeta, and the reverse;
+  msgs   §9.4: HELLO, WELCOME, MODEL, STATUS, PLAN, REPORT, COMMIT, LEAVE, BYE the same way, and
+         every limit the text names at its edge and one step beyond;
+  ticks  §9.1: ticks to (secs, frac) and back, exactly, and the rounding of a half tick;
+  status §3.1: STATUS's peak and power; dac §4.1: the DAC limit's scale;
   beacon §6.1: the beacon with R training blocks against phy_beacon_write_reps;
   free   §4.2 "Free-running radios": beacons made here on an air with a free-running agent
          (several ppm, 0.36 s rounds, the 0.1 s on-air gap) received by `airmeta agent`'s
@@ -26,6 +30,7 @@ import ctypes.util
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -745,6 +750,372 @@ def check_ctrl():
               "§9.2/§9.4 refused: %s (%s)" % (what, " ".join(out)))
 
 
+# ---------------------------------------------------------------- §9.4 every other message
+def cstr(s, size=128):
+    """§9.2 a fixed string field: printable ASCII, NUL-terminated, zero after the NUL"""
+    b = s.encode("ascii")
+    return b + bytes(size - len(b))
+
+
+LEARNER = "<IIIfIIffIIIfIIdIIQI"  # §9.4 the learner block's fields, offsets 0..80 (84 bytes)
+LEARNER_KEYS = ("task learner inner_steps alpha tasks local_iters local_lr hf_delta ways shots "
+                "query heterogeneity filters sparsify keep memory n_agents seed pool").split()
+
+
+def hello_payload(role, id_, dim, n_agents, desc, eps):
+    return (struct.pack("<IIQII", role, id_, dim, n_agents, len(eps)) + cstr(desc)
+            + b"".join(cstr(e) for e in eps))
+
+
+def welcome_payload(f):
+    lb = struct.pack(LEARNER, *[f[k] for k in LEARNER_KEYS])
+    return (struct.pack("<II", f["accepted"], f["role"]) + cstr(f["reason"])
+            + struct.pack("<QIIQd", f["dim"], f["nfft"], f["cp"], f["payload_len"], f["rate"])
+            + cstr(f["uplink"]) + cstr(f["downlink"]) + lb + cstr(f["data_key"], 48)
+            + struct.pack("<Iff", f["levels"], f["tx_dbm"], f["rx_dbm"]))
+
+
+def model_payload(rho, g_th, flags, prev_round, prev_ids, theta):
+    return (struct.pack("<ffIIII", rho, g_th, flags, prev_round, len(prev_ids), len(theta))
+            + struct.pack("<%dI" % len(prev_ids), *prev_ids)
+            + struct.pack("<%df" % len(theta), *theta))
+
+
+def status_payload(loss, peak, power, x):
+    return struct.pack("<fffI", loss, peak, power, len(x)) + struct.pack("<%df" % len(x), *x)
+
+
+def plan_payload(eta, rho, nfft, cp, burst_len, beacon, tx, deadline, ids):
+    return (struct.pack("<ffIIQqqdI", eta, rho, nfft, cp, burst_len, beacon, tx, deadline, len(ids))
+            + struct.pack("<%dI" % len(ids), *ids))
+
+
+def report_payload(chunk_tick, chunk_len, late, rejected, ids):
+    return (struct.pack("<qQIII", chunk_tick, chunk_len, late, rejected, len(ids))
+            + struct.pack("<%dI" % len(ids), *ids))
+
+
+def commit_payload(decoded, ids):
+    return struct.pack("<II", decoded, len(ids)) + struct.pack("<%dI" % len(ids), *ids)
+
+
+def kvs(d):
+    """the driver's KEY=VALUE arguments (lists comma-separated)"""
+    out = []
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            v = ",".join(repr(x) if isinstance(x, float) else str(x) for x in v)
+        elif isinstance(v, float):
+            v = repr(v)
+        out.append("%s=%s" % (k, v))
+    return out
+
+
+def fields(out):
+    """the driver's "ok TYPE ROUND SENDER k=v ..." as (type, round, sender, {k: v})"""
+    w = out.rstrip("\n").split(" ", 4)
+    if len(w) < 4 or w[0] != "ok":
+        return None
+    # strings may hold spaces: a value runs to the next " key="
+    kv = re.findall(r"(\w+)=(.*?)(?= \w+=|$)", w[4] if len(w) > 4 else "")
+    return w[1], int(w[2]), int(w[3]), dict(kv)
+
+
+def check_messages():
+    """§9.2-§9.4: HELLO, WELCOME, MODEL, STATUS, PLAN, REPORT, COMMIT, LEAVE and BYE packed here
+    from the text; airmeta (ctrl_encode) encodes the same fields to the same bytes, and decodes
+    these bytes to the same fields; each limit the text names is refused one step beyond it and
+    accepted at it."""
+    f = os.path.join(TMP, "m.bin")
+    chan_eps = ["tcp://127.0.0.1:7000", "ipc:///tmp/sum", "inproc://up0", "inproc://down0",
+                "tcp://10.0.0.2:7003", "tcp://10.0.0.2:7004"]
+    lrn = dict(zip(LEARNER_KEYS, (1, 3, 5, f32(0.25), 1000, 20, f32(0.001), f32(0.01), 5, 1, 15,
+                                  f32(0.5), 32, 2, 0.125, 1, 10, 0x0123456789ABCDEF, 7)))
+    wel = dict(accepted=1, role=1, reason="", dim=1234, nfft=256, cp=32, payload_len=1234,
+               rate=1e6, uplink="tcp://127.0.0.1:7001", downlink="tcp://127.0.0.1:7002",
+               data_key="rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", levels=1, tx_dbm=f32(-19.75),
+               rx_dbm=f32(-75.0), **lrn)
+    theta = [f32(x) for x in (0.5, -1.25, 3e-8, 1e30, -0.0)]
+    cases = [  # name, type, round, sender, fields for the driver, payload from the text
+        ("HELLO agent", 1, 0, 17, dict(role=1, id=17, dim=4321, n_agents=0, desc="agent 17"),
+         hello_payload(1, 17, 4321, 0, "agent 17", [])),
+        ("HELLO chan", 1, 0, CHAN, dict(role=2, id=0, dim=0, n_agents=2, desc="chan",
+                                        ep=chan_eps), hello_payload(2, 0, 0, 2, "chan", chan_eps)),
+        ("WELCOME", 2, 0, SERVER, wel, welcome_payload(wel)),
+        ("MODEL", 3, 5, SERVER, dict(rho=f32(0.5), g_th=f32(0.1), flags=1, prev_round=4,
+                                     prev_ids=[0, 3, 4095], theta=theta),
+         model_payload(0.5, 0.1, 1, 4, [0, 3, 4095], theta)),
+        ("MODEL, no previous round", 3, 1, SERVER, dict(rho=f32(2.0), g_th=0.0, flags=0,
+                                                        prev_round=0xFFFFFFFF, theta=theta[:2]),
+         model_payload(2.0, 0.0, 0, 0xFFFFFFFF, [], theta[:2])),
+        ("STATUS with x", 4, 5, 3, dict(loss=f32(0.75), peak=f32(1.5), power=f32(0.3), x=theta),
+         status_payload(0.75, 1.5, 0.3, theta)),
+        ("STATUS", 4, 5, 3, dict(loss=f32(0.75), peak=f32(1.5), power=f32(0.3)),
+         status_payload(0.75, 1.5, 0.3, [])),
+        ("PLAN", 6, 9, SERVER, dict(eta=f32(1.5), rho=f32(0.5), nfft=256, cp=32, burst_len=4320,
+                                    beacon_tick=10 * 2 ** 20, tx_tick=10 * 2 ** 20 + 2016,
+                                    deadline=2.5, ids=[1, 2, 7]),
+         plan_payload(1.5, 0.5, 256, 32, 4320, 10 * 2 ** 20, 10 * 2 ** 20 + 2016, 2.5, [1, 2, 7])),
+        ("REPORT", 7, 9, CHAN, dict(chunk_tick=10 * 2 ** 20 + 2000, chunk_len=5000, late=1,
+                                    rejected=2, ids=[1, 7]),
+         report_payload(10 * 2 ** 20 + 2000, 5000, 1, 2, [1, 7])),
+        ("COMMIT", 8, 9, SERVER, dict(decoded=1, ids=[1, 7]), commit_payload(1, [1, 7])),
+        ("COMMIT not decoded", 8, 9, SERVER, dict(decoded=0), commit_payload(0, [])),
+        ("LEAVE", 9, 0, 3, {}, b""),
+        ("BYE", 10, 0, SERVER, {}, b""),
+    ]
+    names = {1: "HELLO", 2: "WELCOME", 3: "MODEL", 4: "STATUS", 6: "PLAN", 7: "REPORT",
+             8: "COMMIT", 9: "LEAVE", 10: "BYE"}
+    sizes = {"HELLO agent": 152, "HELLO chan": 152 + 128 * 6, "WELCOME": 568,
+             "MODEL": 24 + 4 * 3 + 4 * 5, "PLAN": 52 + 4 * 3, "REPORT": 28 + 8, "COMMIT": 8 + 8,
+             "STATUS with x": 16 + 4 * 5, "LEAVE": 0, "BYE": 0}
+    for what, typ, rnd, snd, fl, pl in cases:
+        want = header(typ, rnd, snd, pl)
+        run(DRIVER, "encode", f, names[typ], rnd, snd, *kvs(fl))
+        got = open(f, "rb").read()
+        size_ok = what not in sizes or len(pl) == sizes[what]
+        diff = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                    min(len(got), len(want)))
+        open(f, "wb").write(want)
+        dec = fields(run(DRIVER, "fields", f))
+        same = dec is not None and dec[:3] == (names[typ], rnd, snd)
+        bad = []
+        for k, v in fl.items():
+            g = dec[3].get(k) if dec else None
+            if isinstance(v, (list, tuple)):
+                gv = [] if not g else g.split(",")
+                ok = len(gv) == len(v) and all(
+                    (f32(float(a)) == b) if isinstance(b, float) else (a == str(b))
+                    for a, b in zip(gv, v))
+            elif isinstance(v, float):  # %.9g: an f32 exactly, an f64 (rate, keep) as %.17g
+                ok = g is not None and (f32(float(g)) == v or float(g) == v)
+            else:
+                ok = g == str(v)
+            if not ok:
+                bad.append("%s=%s (text %s)" % (k, g, v))
+        check(got == want and size_ok and same and not bad,
+              "§9.2/§9.4 %s (%d payload bytes): encoded by airmeta %s the text's bytes%s; the "
+              "text's bytes decoded by airmeta to its fields%s"
+              % (what, len(pl), "==" if got == want else "!=",
+                 "" if got == want else " (%d against %d bytes, first difference at byte %d)"
+                 % (len(got), len(want), diff),
+                 "" if same and not bad else ": " + "; ".join(bad[:4])))
+
+    def refused(payload, typ, snd=SERVER):
+        open(f, "wb").write(header(typ, 1, snd, payload))
+        return run(DRIVER, "fields", f).split()[:2] == ["refused", "payload"]
+
+    def accepted(payload, typ, snd=SERVER):
+        open(f, "wb").write(header(typ, 1, snd, payload))
+        return run(DRIVER, "fields", f).split()[0] == "ok"
+
+    ids4096 = list(range(4096))
+    edges = [  # accepted at the text's limits
+        ("PLAN burst_len 2^28, deadline 3600, n 4096",
+         plan_payload(1, 1, 256, 32, 2 ** 28, 5, 9, 3600.0, ids4096), 6, SERVER),
+        ("PLAN burst_len 1, deadline 1e-9, n 1", plan_payload(1, 1, 256, 32, 1, 5, 9, 1e-9, [4095]),
+         6, SERVER),
+        ("REPORT chunk_len 0, n 0", report_payload(0, 0, 0, 0, []), 7, CHAN),
+        ("REPORT chunk_len 2^28", report_payload(5, 2 ** 28, 0, 0, [0]), 7, CHAN),
+        ("HELLO chan of 4096 agents", hello_payload(2, 0, 0, 4096, "c",
+                                                    ["inproc://e%d" % i for i in range(8194)]),
+         1, CHAN),
+        ("HELLO agent 4095", hello_payload(1, 4095, 0, 0, "", []), 1, 4095),
+        ("HELLO agent, a description of 127 printable characters",
+         hello_payload(1, 3, 0, 0, "~" * 127, []), 1, 3),
+        ("HELLO agent dim 2^24", hello_payload(1, 3, 2 ** 24, 0, "", []), 1, 3),
+        ("MODEL dim 1", model_payload(1, 0, 0, 0xFFFFFFFF, [], [1.0]), 3, SERVER),
+        ("STATUS loss, peak and power 0", status_payload(0, 0, 0, []), 4, 3),
+        ("PLAN nfft 4096, cp 2048, tx_tick 2^62", plan_payload(1, 1, 4096, 2048, 9, 0, 2 ** 62,
+                                                               1.0, [1]), 6, SERVER),
+        ("REPORT chunk_tick -2^62", report_payload(-2 ** 62, 9, 0, 0, [1]), 7, CHAN),
+        ("REPORT chunk_tick 2^62", report_payload(2 ** 62, 9, 0, 0, [1]), 7, CHAN),
+        ("CAL snr_db -300", cal_payload(1, 1.0, -300.0, [1 + 0j] * 8), 11, SERVER),
+    ]
+    bad = [  # refused: "payload"
+        ("PLAN burst_len 0", plan_payload(1, 1, 256, 32, 0, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN burst_len 2^28 + 1", plan_payload(1, 1, 256, 32, 2 ** 28 + 1, 5, 9, 1.0, [1]), 6,
+         SERVER),
+        ("PLAN deadline 0", plan_payload(1, 1, 256, 32, 9, 5, 9, 0.0, [1]), 6, SERVER),
+        ("PLAN deadline 3600.5", plan_payload(1, 1, 256, 32, 9, 5, 9, 3600.5, [1]), 6, SERVER),
+        ("PLAN deadline NaN", plan_payload(1, 1, 256, 32, 9, 5, 9, float("nan"), [1]), 6, SERVER),
+        ("PLAN n 0", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, []), 6, SERVER),
+        ("PLAN n 4097", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, list(range(4097))), 6, SERVER),
+        ("PLAN ids not increasing", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [3, 3]), 6, SERVER),
+        ("PLAN id 4096", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [4096]), 6, SERVER),
+        ("PLAN eta 0", plan_payload(0, 1, 256, 32, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN rho -1", plan_payload(1, -1, 256, 32, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN a byte short", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1])[:-1], 6, SERVER),
+        ("REPORT chunk_len 2^28 + 1", report_payload(5, 2 ** 28 + 1, 0, 0, [1]), 7, CHAN),
+        ("REPORT ids decreasing", report_payload(5, 9, 0, 0, [2, 1]), 7, CHAN),
+        ("REPORT n 4097", report_payload(5, 9, 0, 0, list(range(4097))), 7, CHAN),
+        ("COMMIT decoded 2", commit_payload(2, []), 8, SERVER),
+        ("COMMIT not decoded with ids", commit_payload(0, [1]), 8, SERVER),
+        ("COMMIT id 4096", commit_payload(1, [4096]), 8, SERVER),
+        ("COMMIT n 4097", commit_payload(1, list(range(4097))), 8, SERVER),
+        ("MODEL flags bit 1", model_payload(1, 0, 2, 0, [], theta), 3, SERVER),
+        ("MODEL rho 0", model_payload(0, 0, 0, 0, [], theta), 3, SERVER),
+        ("MODEL g_th -0.5", model_payload(1, -0.5, 0, 0, [], theta), 3, SERVER),
+        ("MODEL theta Inf", model_payload(1, 0, 0, 0, [], [1.0, float("inf")]), 3, SERVER),
+        ("MODEL prev_ids not increasing", model_payload(1, 0, 0, 4, [5, 2], theta), 3, SERVER),
+        ("MODEL prev_id 4096", model_payload(1, 0, 0, 4, [4096], theta), 3, SERVER),
+        ("STATUS loss NaN", status_payload(float("nan"), 1, 1, []), 4, 3),
+        ("STATUS n_x 5 with 4 values", status_payload(1, 1, 1, theta)[:-4], 4, 3),
+        ("LEAVE of 1 byte", b"\0", 9, 3),
+        ("BYE of 4 bytes", bytes(4), 10, SERVER),
+        ("HELLO role 3", hello_payload(3, 3, 0, 0, "", []), 1, 3),
+        ("HELLO agent id 4096", hello_payload(1, 4096, 0, 0, "", []), 1, 3),
+        ("HELLO agent with an endpoint", hello_payload(1, 3, 0, 0, "", ["tcp://a:1"]), 1, 3),
+        ("HELLO agent, n_agents 1", hello_payload(1, 3, 0, 1, "", []), 1, 3),
+        ("HELLO chan, n_agents 0", hello_payload(2, 0, 0, 0, "", chan_eps[:2]), 1, CHAN),
+        ("HELLO chan, n_agents 4097", hello_payload(2, 0, 0, 4097, "", ["inproc://e%d" % i for i in
+                                                                         range(8196)]), 1, CHAN),
+        ("HELLO chan, n_ep 5 for 2 agents", hello_payload(2, 0, 0, 2, "", chan_eps[:5]), 1, CHAN),
+        ("HELLO chan, endpoint http://x", hello_payload(2, 0, 0, 2, "",
+                                                        chan_eps[:5] + ["http://x:1"]), 1, CHAN),
+        ("HELLO chan, id 1", hello_payload(2, 1, 0, 2, "", chan_eps), 1, CHAN),
+        ("HELLO chan, dim 5", hello_payload(2, 0, 5, 2, "", chan_eps), 1, CHAN),
+        ("HELLO, description not NUL-terminated", hello_payload(1, 3, 0, 0, "", [])[:24]
+         + b"~" * 128, 1, 3),
+        ("HELLO, description with a control character", hello_payload(1, 3, 0, 0, "a\tb", []),
+         1, 3),
+        ("HELLO, a byte after the description's NUL", hello_payload(1, 3, 0, 0, "ab", [])[:-1]
+         + b"x", 1, 3),
+        ("HELLO, description with a byte 0x7F", hello_payload(1, 3, 0, 0, "a\x7f", []), 1, 3),
+        ("WELCOME, reason not NUL-terminated", welcome_payload(dict(wel, reason="r" * 128)), 2,
+         SERVER),
+        ("WELCOME, data_key of 39 characters", welcome_payload(dict(wel, data_key="k" * 39)), 2,
+         SERVER),
+        ("WELCOME, data_key with a byte after its NUL",
+         welcome_payload(dict(wel, data_key=""))[:508] + b"\0x" + bytes(46)
+         + welcome_payload(wel)[556:], 2, SERVER),
+        ("WELCOME, data_key of 40 characters with a byte 0x01",
+         welcome_payload(dict(wel, data_key="k" * 39 + "\x01")), 2, SERVER),
+        ("HELLO agent dim 2^24 + 1", hello_payload(1, 3, 2 ** 24 + 1, 0, "", []), 1, 3),
+        ("MODEL dim 0", model_payload(1, 0, 0, 0xFFFFFFFF, [], []), 3, SERVER),
+        ("MODEL prev_ids without a previous round", model_payload(1, 0, 0, 0xFFFFFFFF, [2], theta),
+         3, SERVER),
+        ("STATUS loss -0.5", status_payload(-0.5, 1, 1, []), 4, 3),
+        ("STATUS peak -1", status_payload(1, -1, 1, []), 4, 3),
+        ("STATUS power -1", status_payload(1, 1, -1, []), 4, 3),
+        ("PLAN nfft 63", plan_payload(1, 1, 63, 8, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN nfft 4098", plan_payload(1, 1, 4098, 8, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN cp 0", plan_payload(1, 1, 256, 0, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN cp 129 at nfft 256", plan_payload(1, 1, 256, 129, 9, 5, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN beacon_tick -1", plan_payload(1, 1, 256, 32, 9, -1, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN tx_tick = beacon_tick", plan_payload(1, 1, 256, 32, 9, 9, 9, 1.0, [1]), 6, SERVER),
+        ("PLAN tx_tick 2^62 + 1", plan_payload(1, 1, 256, 32, 9, 9, 2 ** 62 + 1, 1.0, [1]), 6,
+         SERVER),
+        ("REPORT chunk_tick 2^62 + 1", report_payload(2 ** 62 + 1, 9, 0, 0, [1]), 7, CHAN),
+        ("REPORT chunk_tick -2^62 - 1", report_payload(-2 ** 62 - 1, 9, 0, 0, [1]), 7, CHAN),
+        ("CAL snr_db Inf", cal_payload(1, 1.0, float("inf"), [1 + 0j] * 8), 11, SERVER),
+    ]
+    n_ok = sum(accepted(p, t, s) for _, p, t, s in edges)
+    wrong = [w for w, p, t, s in edges if not accepted(p, t, s)]
+    check(n_ok == len(edges), "§9.4 the limits the text names accepted at their edges (%d of %d)%s"
+          % (n_ok, len(edges), ": " + "; ".join(wrong) if wrong else ""))
+    wrong = [w for w, p, t, s in bad if not refused(p, t, s)]
+    check(not wrong, "§9.2/§9.4 refused one step beyond the text's limits (%d of %d cases)%s"
+          % (len(bad) - len(wrong), len(bad), ": NOT refused: " + "; ".join(wrong) if wrong else ""))
+
+
+# ---------------------------------------------------------------- §9.1 ticks and device time
+def check_ticks():
+    """§9.1: secs = floor(tick / fs), frac = (tick - secs fs) / fs, and back tick = round(secs fs
+    + frac fs), half away from zero, computed here exactly (fractions) against radio_time's
+    (the 64-bit significand); the ticks of GO's whole range (0..2^62), negative ticks (REPORT's
+    chunk_tick) and UTC ticks at 61.44 MS/s."""
+    from fractions import Fraction as Fr
+    bad = []
+    n = 0
+    worst = {True: 0, False: 0}  # frac's error in ticks at integer rates, at 1/3 MS/s
+    for fs in (1e6, 61.44e6, 30.72e6, 1e6 / 3, 2.0 ** 20):
+        ticks = [0, 1, -1, int(fs) - 1, int(fs), -int(fs) - 1, 2 ** 53 - 1, 2 ** 53 + 1,
+                 1796549185 * 61440000 + 12345, 2 ** 62, -2 ** 62, 123456789012345]
+        out = run(DRIVER, "ticks", repr(fs), *ticks).split("\n")
+        for t, line in zip(ticks, out):
+            s, fr, back = line.split()
+            F = Fr(fs)
+            secs = math.floor(Fr(t) / F)
+            frac = (Fr(t) - secs * F) / F
+            n += 1
+            # the C side holds frac as a double: at an integer rate the text's arithmetic is
+            # exact (within 1e-16 s, the double's rounding); at another rate within |tick| 2^-63
+            # ticks (the 64-bit significand; measured 2.1e-3 ticks at 1.1e17 ticks, 1/3 MS/s);
+            # the round trip exact at every rate
+            tol = Fr(1, 10 ** 16) if fs == int(fs) else max(Fr(1, 10 ** 16), Fr(abs(t), 2 ** 63) / F)
+            worst[fs == int(fs)] = max(worst[fs == int(fs)], abs(Fr(float(fr)) - frac) * F)
+            if int(s) != secs or abs(Fr(float(fr)) - frac) > tol or int(back) != t:
+                bad.append("fs %r tick %d: %s %s %s (text %d %.17g)" % (fs, t, s, fr, back, secs,
+                                                                      float(frac)))
+    # round half away from zero: times half a tick off the grid, on both sides of 0 (fs = 2^20
+    # makes every value exact)
+    fs = 2.0 ** 20
+    pairs = [(0, 0.5), (0, 1.5), (0, 2.5), (-1, 1 - 0.5 / fs * 1), (-1, 1 - 1.5 / fs * 1),
+             (3, 7.5)]
+    args = []
+    for secs, half in pairs:
+        frac = half / fs if secs >= 0 else half
+        args += [secs, repr(frac)]
+    got = [int(x) for x in run(DRIVER, "time-ticks", repr(fs), *args).split()]
+    want = []
+    for secs, half in pairs:
+        frac = Fr(half) / Fr(fs) if secs >= 0 else Fr(half)
+        x = secs * Fr(fs) + frac * Fr(fs)
+        want.append(int(math.copysign(math.floor(abs(x) + Fr(1, 2)), x)))
+    check(not bad and got == want,
+          "§9.1 %d ticks at 5 rates (0, +-1, +-2^62, 2^53 +- 1, UTC ticks at 61.44 MS/s) to "
+          "(secs, frac) and back: frac within %.1e ticks of the text's exact arithmetic at integer "
+          "rates, %.1e at 1/3 MS/s (bound |tick| 2^-63), every round trip exact; half a tick "
+          "rounds away from zero: %s (text %s)%s"
+          % (n, float(worst[True]), float(worst[False]), got, want,
+             ": " + "; ".join(bad[:3]) if bad else ""))
+
+
+# ---------------------------------------------------------------- §3.1 STATUS figures, §4.1 DAC
+def check_status_figures():
+    """§3.1 / §9.4: STATUS's peak = max_j |v[2j] + j v[2j+1]| and power = ||v||^2 / ceil(d/2)
+    (a missing last odd entry is 0) against net_payload_peak_power, odd and even d."""
+    rng = np.random.default_rng(23)
+    f = os.path.join(TMP, "pp.f32")
+    worst = 0.0
+    for d in (1, 2, 7, 1000, 4097):
+        v = (rng.standard_normal(d) * 3).astype(np.float32)
+        v.tofile(f)
+        peak, power = (float(x) for x in run(DRIVER, "peak-power", f).split())
+        w = np.zeros(2 * (-(-d // 2)))
+        w[:d] = v
+        p_t = float(np.max(np.hypot(w[0::2], w[1::2])))
+        q_t = float(np.sum(w ** 2)) / (-(-d // 2))
+        worst = max(worst, abs(peak - p_t) / p_t, abs(power - q_t) / q_t)
+    check(worst < 1e-6, "§3.1/§9.4 STATUS peak and power of payloads of 1, 2, 7, 1000, 4097 reals "
+          "as the text's: relative difference %.1e (bound 1e-6)" % worst)
+
+
+def check_dac():
+    """§4.1 "The DAC's limit": p = max_n max(|Re x[n]|, |Im x[n]|); p > L: the burst scaled whole
+    by s = 0.99 L / p; p <= L: s = 1 and the burst unchanged (net_burst_fit)."""
+    rng = np.random.default_rng(29)
+    x = (rng.standard_normal(4320) + 1j * rng.standard_normal(4320)).astype(np.complex64)
+    p = float(max(np.max(np.abs(x.real)), np.max(np.abs(x.imag))))
+    fi, fo = os.path.join(TMP, "dac_in.c64"), os.path.join(TMP, "dac_out.c64")
+    x.tofile(fi)
+    bad = []
+    for L in (p / 2.5, p * 0.999, p, p * 1.5):
+        s, peak = (float(v) for v in run(DRIVER, "dac-fit", repr(L), fi, fo).split())
+        y = np.fromfile(fo, dtype=np.complex64)
+        s_t = 0.99 * L / p if p > L else 1.0
+        yp = float(max(np.max(np.abs(y.real)), np.max(np.abs(y.imag))))
+        ok = (abs(s - s_t) <= 1e-6 * s_t and abs(peak - p) <= 1e-6 * p
+              and np.max(np.abs(y - x * np.float32(s))) <= 1e-6 * p and yp <= L
+              and (p > L or np.array_equal(y, x)))
+        if not ok:
+            bad.append("L %.4f: s %.9g (text %.9g), peak after %.9g" % (L, s, s_t, yp))
+    check(not bad, "§4.1 the DAC's limit: a burst of peak %.3f against limits 0.4, 0.999, 1 and "
+          "1.5 times it: scaled by 0.99 L / p when over (its peak then below L), untouched at and "
+          "under the limit%s" % (p, ": " + "; ".join(bad) if bad else ""))
+
+
 # ---------------------------------------------------------------- §8.2 sub-bands, §8.4 update
 def groups(fr, Q=8):
     signed = np.where(fr.used < fr.M // 2, fr.used, fr.used - fr.M)
@@ -1199,6 +1570,10 @@ def check_sigmf():
 
 check_tx()
 check_ctrl()
+check_messages()
+check_ticks()
+check_status_figures()
+check_dac()
 check_beacon()
 check_free_running()
 check_cal()

@@ -26,6 +26,17 @@
  *       per line "T0 N B T" of ROUNDS.txt (N samples of IN.c64, in order, from tick T0; beacon tick
  *       B, burst tick T), rho 1, g_th 0; prints "found start cfo cfo_used adv" per round and
  *       writes each found round's burst of L zeros (eta 1) to OUT.c64
+ *   spec_driver encode OUT.bin TYPE ROUND SENDER KEY=VALUE...    any message of §9.4 by
+ *       ctrl_encode, fields named as in net/ctrl.h (lists comma-separated: ids=1,2 theta=0.5,1;
+ *       HELLO's ep= a comma-separated list of endpoints); fields not given are 0 / empty
+ *   spec_driver fields IN.bin    ctrl_decode (max payload 4 MiB: a chan's HELLO of 4096 agents)
+ *       of any message: "ok TYPE ROUND SENDER KEY=VALUE..."
+ *       (every field, floats %.9g, lists comma-separated) or "refused REASON"
+ *   spec_driver ticks RATE TICK...     per tick: "secs frac(%.17g) back" of radio_time_from_ticks
+ *       and radio_time_to_ticks of it
+ *   spec_driver time-ticks RATE SECS FRAC...    per pair: radio_time_to_ticks of {SECS, FRAC}
+ *   spec_driver peak-power X.f32    net_payload_peak_power: "peak power" (%.9g)
+ *   spec_driver dac-fit LIMIT X.c64 OUT.c64    net_burst_fit: prints "s peak" (%.9g), writes x
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
@@ -438,6 +449,353 @@ static int cmd_agent_air(char **a)
     return rc;
 }
 
+/* ---- encode / fields: every message of §9.4 */
+
+/* the value of KEY=VALUE among a[0..n) ("" when absent) */
+static const char *kv(char **a, int n, const char *key)
+{
+    const size_t k = strlen(key);
+    for (int i = 0; i < n; i++)
+        if (strncmp(a[i], key, k) == 0 && a[i][k] == '=')
+            return a[i] + k + 1;
+    return "";
+}
+
+static double kvnum(char **a, int n, const char *key)
+{
+    const char *v = kv(a, n, key);
+    return *v ? num(v) : 0.0;
+}
+
+static uint64_t kvu64(char **a, int n, const char *key)
+{
+    const char *v = kv(a, n, key);
+    return *v ? strtoull(v, NULL, 0) : 0;
+}
+
+static int64_t kvi64(char **a, int n, const char *key)
+{
+    const char *v = kv(a, n, key);
+    return *v ? strtoll(v, NULL, 0) : 0;
+}
+
+/* a comma-separated list into u32s or floats (*count entries; an empty value: none) */
+static void *kvlist(char **a, int n, const char *key, int is_float, uint32_t *count)
+{
+    const char *v = kv(a, n, key);
+    size_t cap = 1;
+    for (const char *c = v; *c; c++)
+        cap += *c == ',';
+    uint32_t *out = calloc(cap, 4);
+    *count = 0;
+    if (!out || !*v)
+        return out;
+    char *dup = strdup(v), *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (is_float) {
+            float f = (float)num(t);
+            memcpy(&out[*count], &f, 4);
+        } else
+            out[*count] = (uint32_t)strtoul(t, NULL, 0);
+        (*count)++;
+    }
+    free(dup);
+    return out;
+}
+
+static void kvstr(char **a, int n, const char *key, char *dst, size_t cap)
+{
+    memset(dst, 0, cap);
+    strncpy(dst, kv(a, n, key), cap - 1);
+}
+
+static int cmd_encode(int argc, char **a)
+{
+    ctrl_msg m;
+    memset(&m, 0, sizeof m);
+    const char *out = a[0];
+    static const char *names[] = {"",     "HELLO",  "WELCOME", "MODEL", "STATUS", "GO",
+                                  "PLAN", "REPORT", "COMMIT",  "LEAVE", "BYE",    "CAL"};
+    for (uint32_t t = 1; t < sizeof names / sizeof names[0]; t++)
+        if (strcmp(a[1], names[t]) == 0)
+            m.type = t;
+    if (!m.type)
+        return fail("encode: unknown type");
+    m.round = (uint32_t)strtoul(a[2], NULL, 0);
+    m.sender = (uint32_t)strtoul(a[3], NULL, 0);
+    char **k = a + 4;
+    const int nk = argc - 4;
+    void *l1 = NULL, *l2 = NULL;
+    char *eps = NULL;
+    uint32_t c1 = 0, c2 = 0;
+    switch (m.type) {
+    case CTRL_HELLO: {
+        ctrl_hello *h = &m.u.hello;
+        h->role = (uint32_t)kvu64(k, nk, "role");
+        h->id = (uint32_t)kvu64(k, nk, "id");
+        h->dim = kvu64(k, nk, "dim");
+        h->n_agents = (uint32_t)kvu64(k, nk, "n_agents");
+        kvstr(k, nk, "desc", h->desc, sizeof h->desc);
+        const char *v = kv(k, nk, "ep");
+        size_t n_ep = 0;
+        if (*v) {
+            n_ep = 1;
+            for (const char *c = v; *c; c++)
+                n_ep += *c == ',';
+        }
+        eps = calloc(n_ep ? n_ep : 1, CTRL_STR_LEN);
+        char *dup = strdup(v), *save = NULL;
+        size_t i = 0;
+        for (char *t = strtok_r(dup, ",", &save); t && eps; t = strtok_r(NULL, ",", &save))
+            strncpy(eps + CTRL_STR_LEN * i++, t, CTRL_STR_LEN - 1);
+        free(dup);
+        h->n_ep = (uint32_t)n_ep;
+        h->ep = eps;
+        break;
+    }
+    case CTRL_WELCOME: {
+        ctrl_welcome *w = &m.u.welcome;
+        w->accepted = (uint32_t)kvu64(k, nk, "accepted");
+        w->role = (uint32_t)kvu64(k, nk, "role");
+        kvstr(k, nk, "reason", w->reason, sizeof w->reason);
+        w->dim = kvu64(k, nk, "dim");
+        w->nfft = (uint32_t)kvu64(k, nk, "nfft");
+        w->cp = (uint32_t)kvu64(k, nk, "cp");
+        w->payload_len = kvu64(k, nk, "payload_len");
+        w->rate = kvnum(k, nk, "rate");
+        kvstr(k, nk, "uplink", w->uplink, sizeof w->uplink);
+        kvstr(k, nk, "downlink", w->downlink, sizeof w->downlink);
+        ctrl_learner *L = &w->learner;
+        L->task = (uint32_t)kvu64(k, nk, "task");
+        L->learner = (uint32_t)kvu64(k, nk, "learner");
+        L->inner_steps = (uint32_t)kvu64(k, nk, "inner_steps");
+        L->alpha = (float)kvnum(k, nk, "alpha");
+        L->tasks = (uint32_t)kvu64(k, nk, "tasks");
+        L->local_iters = (uint32_t)kvu64(k, nk, "local_iters");
+        L->local_lr = (float)kvnum(k, nk, "local_lr");
+        L->hf_delta = (float)kvnum(k, nk, "hf_delta");
+        L->ways = (uint32_t)kvu64(k, nk, "ways");
+        L->shots = (uint32_t)kvu64(k, nk, "shots");
+        L->query = (uint32_t)kvu64(k, nk, "query");
+        L->heterogeneity = (float)kvnum(k, nk, "heterogeneity");
+        L->filters = (uint32_t)kvu64(k, nk, "filters");
+        L->sparsify = (uint32_t)kvu64(k, nk, "sparsify");
+        L->keep = kvnum(k, nk, "keep");
+        L->memory = (uint32_t)kvu64(k, nk, "memory");
+        L->n_agents = (uint32_t)kvu64(k, nk, "n_agents");
+        L->seed = kvu64(k, nk, "seed");
+        L->pool = (uint32_t)kvu64(k, nk, "pool");
+        kvstr(k, nk, "data_key", w->data_key, sizeof w->data_key);
+        w->levels = (uint32_t)kvu64(k, nk, "levels");
+        w->tx_dbm = (float)kvnum(k, nk, "tx_dbm");
+        w->rx_dbm = (float)kvnum(k, nk, "rx_dbm");
+        break;
+    }
+    case CTRL_MODEL:
+        m.u.model.rho = (float)kvnum(k, nk, "rho");
+        m.u.model.g_th = (float)kvnum(k, nk, "g_th");
+        m.u.model.flags = (uint32_t)kvu64(k, nk, "flags");
+        m.u.model.prev_round = (uint32_t)kvu64(k, nk, "prev_round");
+        m.u.model.prev_ids = l1 = kvlist(k, nk, "prev_ids", 0, &c1);
+        m.u.model.theta = l2 = kvlist(k, nk, "theta", 1, &c2);
+        m.u.model.n_prev = c1;
+        m.u.model.dim = c2;
+        break;
+    case CTRL_STATUS:
+        m.u.status.loss = (float)kvnum(k, nk, "loss");
+        m.u.status.peak = (float)kvnum(k, nk, "peak");
+        m.u.status.power = (float)kvnum(k, nk, "power");
+        m.u.status.x = l1 = kvlist(k, nk, "x", 1, &c1);
+        m.u.status.n_x = c1;
+        break;
+    case CTRL_PLAN:
+        m.u.plan.eta = (float)kvnum(k, nk, "eta");
+        m.u.plan.rho = (float)kvnum(k, nk, "rho");
+        m.u.plan.nfft = (uint32_t)kvu64(k, nk, "nfft");
+        m.u.plan.cp = (uint32_t)kvu64(k, nk, "cp");
+        m.u.plan.burst_len = kvu64(k, nk, "burst_len");
+        m.u.plan.beacon_tick = kvi64(k, nk, "beacon_tick");
+        m.u.plan.tx_tick = kvi64(k, nk, "tx_tick");
+        m.u.plan.deadline = kvnum(k, nk, "deadline");
+        m.u.plan.ids = l1 = kvlist(k, nk, "ids", 0, &c1);
+        m.u.plan.n = c1;
+        break;
+    case CTRL_REPORT:
+        m.u.report.chunk_tick = kvi64(k, nk, "chunk_tick");
+        m.u.report.chunk_len = kvu64(k, nk, "chunk_len");
+        m.u.report.late = (uint32_t)kvu64(k, nk, "late");
+        m.u.report.rejected = (uint32_t)kvu64(k, nk, "rejected");
+        m.u.report.ids = l1 = kvlist(k, nk, "ids", 0, &c1);
+        m.u.report.n = c1;
+        break;
+    case CTRL_COMMIT:
+        m.u.commit.decoded = (uint32_t)kvu64(k, nk, "decoded");
+        m.u.commit.ids = l1 = kvlist(k, nk, "ids", 0, &c1);
+        m.u.commit.n = c1;
+        break;
+    default: /* LEAVE, BYE; GO and CAL have their own commands */
+        break;
+    }
+    int rc = encode_to(&m, out);
+    free(l1);
+    free(l2);
+    free(eps);
+    return rc;
+}
+
+static void print_u32s(const char *key, const void *view, uint32_t n)
+{
+    printf(" %s=", key);
+    for (uint32_t i = 0; i < n; i++)
+        printf(i ? ",%u" : "%u", ctrl_u32_at(view, i));
+}
+
+static void print_f32s(const char *key, const void *view, uint32_t n)
+{
+    printf(" %s=", key);
+    for (uint32_t i = 0; i < n; i++) {
+        float f;
+        ctrl_f32_copy((const unsigned char *)view + 4 * (size_t)i, 1, &f);
+        printf(i ? ",%.9g" : "%.9g", f);
+    }
+}
+
+static int cmd_fields(char **a)
+{
+    size_t len = 0;
+    void *buf = read_all(a[0], &len);
+    if (!buf)
+        return fail("cannot read the message");
+    ctrl_msg m;
+    ctrl_reject why = CTRL_REJ_NONE;
+    if (ctrl_decode(buf, len, 1 << 22, &m, &why) != AM_OK) {
+        printf("refused %s\n", ctrl_reject_name(why));
+        free(buf);
+        return 0;
+    }
+    printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
+    switch (m.type) {
+    case CTRL_HELLO: {
+        const ctrl_hello *h = &m.u.hello;
+        printf(" role=%u id=%u dim=%llu n_agents=%u n_ep=%u desc=%s ep=", h->role, h->id,
+               (unsigned long long)h->dim, h->n_agents, h->n_ep, h->desc);
+        for (uint32_t i = 0; i < h->n_ep; i++)
+            printf(i ? ",%s" : "%s", ctrl_str_at(h->ep, i));
+        break;
+    }
+    case CTRL_WELCOME: {
+        const ctrl_welcome *w = &m.u.welcome;
+        const ctrl_learner *L = &w->learner;
+        printf(" accepted=%u role=%u reason=%s dim=%llu nfft=%u cp=%u payload_len=%llu rate=%.17g"
+               " uplink=%s downlink=%s task=%u learner=%u inner_steps=%u alpha=%.9g tasks=%u"
+               " local_iters=%u local_lr=%.9g hf_delta=%.9g ways=%u shots=%u query=%u"
+               " heterogeneity=%.9g filters=%u sparsify=%u keep=%.17g memory=%u n_agents=%u"
+               " seed=%llu pool=%u data_key=%s levels=%u tx_dbm=%.9g rx_dbm=%.9g",
+               w->accepted, w->role, w->reason, (unsigned long long)w->dim, w->nfft, w->cp,
+               (unsigned long long)w->payload_len, w->rate, w->uplink, w->downlink, L->task,
+               L->learner, L->inner_steps, L->alpha, L->tasks, L->local_iters, L->local_lr,
+               L->hf_delta, L->ways, L->shots, L->query, L->heterogeneity, L->filters,
+               L->sparsify, L->keep, L->memory, L->n_agents, (unsigned long long)L->seed, L->pool,
+               w->data_key, w->levels, w->tx_dbm, w->rx_dbm);
+        break;
+    }
+    case CTRL_MODEL:
+        printf(" rho=%.9g g_th=%.9g flags=%u prev_round=%u n_prev=%u dim=%u", m.u.model.rho,
+               m.u.model.g_th, m.u.model.flags, m.u.model.prev_round, m.u.model.n_prev,
+               m.u.model.dim);
+        print_u32s("prev_ids", m.u.model.prev_ids, m.u.model.n_prev);
+        print_f32s("theta", m.u.model.theta, m.u.model.dim);
+        break;
+    case CTRL_STATUS:
+        printf(" loss=%.9g peak=%.9g power=%.9g n_x=%u", m.u.status.loss, m.u.status.peak,
+               m.u.status.power, m.u.status.n_x);
+        print_f32s("x", m.u.status.x, m.u.status.n_x);
+        break;
+    case CTRL_PLAN:
+        printf(" eta=%.9g rho=%.9g nfft=%u cp=%u burst_len=%llu beacon_tick=%lld tx_tick=%lld"
+               " deadline=%.17g n=%u",
+               m.u.plan.eta, m.u.plan.rho, m.u.plan.nfft, m.u.plan.cp,
+               (unsigned long long)m.u.plan.burst_len, (long long)m.u.plan.beacon_tick,
+               (long long)m.u.plan.tx_tick, m.u.plan.deadline, m.u.plan.n);
+        print_u32s("ids", m.u.plan.ids, m.u.plan.n);
+        break;
+    case CTRL_REPORT:
+        printf(" chunk_tick=%lld chunk_len=%llu late=%u rejected=%u n=%u",
+               (long long)m.u.report.chunk_tick, (unsigned long long)m.u.report.chunk_len,
+               m.u.report.late, m.u.report.rejected, m.u.report.n);
+        print_u32s("ids", m.u.report.ids, m.u.report.n);
+        break;
+    case CTRL_COMMIT:
+        printf(" decoded=%u n=%u", m.u.commit.decoded, m.u.commit.n);
+        print_u32s("ids", m.u.commit.ids, m.u.commit.n);
+        break;
+    default:
+        break;
+    }
+    printf("\n");
+    free(buf);
+    return 0;
+}
+
+/* ---- §9.1 ticks, §3.1 STATUS figures, §4.1 the DAC's limit */
+
+static int cmd_ticks(int argc, char **a)
+{
+    const double rate = num(a[0]);
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        errno = 0;
+        long long t = strtoll(a[i], &end, 10);
+        if (!end || *end || errno)
+            return fail("ticks: TICK is not an integer");
+        radio_time r = radio_time_from_ticks(t, rate);
+        printf("%lld %.17g %lld\n", (long long)r.secs, r.frac,
+               (long long)radio_time_to_ticks(r, rate));
+    }
+    return 0;
+}
+
+static int cmd_time_ticks(int argc, char **a)
+{
+    const double rate = num(a[0]);
+    for (int i = 1; i + 1 < argc; i += 2) {
+        radio_time r = {strtoll(a[i], NULL, 10), num(a[i + 1])};
+        printf("%lld\n", (long long)radio_time_to_ticks(r, rate));
+    }
+    return 0;
+}
+
+static int cmd_peak_power(char **a)
+{
+    size_t len = 0;
+    float *x = read_all(a[0], &len);
+    if (!x || len % sizeof *x) {
+        free(x);
+        return fail("peak-power: X missing or not float32");
+    }
+    float peak = 0, power = 0;
+    net_payload_peak_power(x, len / sizeof *x, &peak, &power);
+    printf("%.9g %.9g\n", peak, power);
+    free(x);
+    return 0;
+}
+
+static int cmd_dac_fit(char **a)
+{
+    size_t len = 0;
+    float complex *x = read_all(a[1], &len);
+    if (!x || len == 0 || len % sizeof *x) {
+        free(x);
+        return fail("dac-fit: X missing or not complex64");
+    }
+    float peak = 0;
+    const float s = net_burst_fit(x, len / sizeof *x, num(a[0]), &peak);
+    printf("%.9g %.9g\n", s, peak);
+    int rc = write_all(a[2], x, len) ? fail("dac-fit: cannot write") : 0;
+    free(x);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -450,7 +808,15 @@ int main(int argc, char **argv)
                 {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
                 {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
                 {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon},
-                {"agent-air", 8, cmd_agent_air}};
+                {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
+                {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit}};
+    /* the commands of a variable number of arguments */
+    if (argc >= 6 && strcmp(argv[1], "encode") == 0)
+        return cmd_encode(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[1], "ticks") == 0)
+        return cmd_ticks(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[1], "time-ticks") == 0)
+        return cmd_time_ticks(argc - 2, argv + 2);
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
@@ -458,5 +824,6 @@ int main(int argc, char **argv)
             return cmds[i].fn(argv + 2);
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
-                "link-db|sigmf-tick|sigmf-write|beacon|agent-air ...");
+                "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
+                "peak-power|dac-fit ...");
 }
