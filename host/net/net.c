@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "radio/radio.h" /* radio_burst_peak */
 #include "util/monotime.h"
 #include "round/ota_agent.h"
 #include "phy/beacon.h"
@@ -255,13 +256,7 @@ am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
 
 float net_burst_fit(float complex *x, size_t n, double limit, float *peak)
 {
-    float pk = 0;
-    for (size_t i = 0; x && i < n; i++) {
-        const float a = fabsf(crealf(x[i])), b = fabsf(cimagf(x[i]));
-        pk = a > pk ? a : pk;
-        pk = b > pk ? b : pk;
-        pk = isnan(a) || isnan(b) ? INFINITY : pk;
-    }
+    const float pk = radio_burst_peak(x, n); /* INFINITY for a NaN: never scaled, refused */
     if (peak)
         *peak = pk;
     if (!(limit > 0) || !isfinite(limit) || !isfinite(pk) || !(pk > limit))

@@ -1,5 +1,6 @@
 /* host/radio/radio: backend registry, time arithmetic and the checks common to every backend
  * (radio.h). Backends live in loop.c, zmq.c, file.c and uhd.c. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,19 @@ int radio_all_finite(const float complex *x, size_t n)
         if (!isfinite(f[i]))
             return 0;
     return 1;
+}
+
+float radio_burst_peak(const float complex *x, size_t n)
+{
+    const float *f = (const float *)x;
+    float pk = 0;
+    for (size_t i = 0; f && i < 2 * n; i++) {
+        const float a = fabsf(f[i]);
+        if (!(a <= FLT_MAX)) /* NaN or infinite */
+            return INFINITY;
+        pk = a > pk ? a : pk;
+    }
+    return pk;
 }
 
 void radio_count(radio *r, uint64_t *field, uint64_t k)

@@ -121,6 +121,11 @@ typedef struct radio_info {
     double tx_peak_max;
 } radio_info;
 
+/* The peak of a burst: the largest |Re x[i]|, |Im x[i]| over x[0..n) (0 for none), INFINITY
+ * when a component is NaN or infinite, so that a comparison against a limit refuses it (the one
+ * measure of radio_tx_burst's backends, uhd's DAC check, and host/net's net_burst_fit). */
+float radio_burst_peak(const float complex *x, size_t n);
+
 /* Names of the backends compiled in, NULL-terminated ({"loop","zmq","file","uhd",NULL}). */
 const char *const *radio_backends(void);
 /* The argument keys a backend accepts (for help texts). AM_ENOTFOUND for an unknown name. */

@@ -722,11 +722,10 @@ static am_status uhd_tx_burst(radio *r, const float complex *x, size_t n, const 
         return no_streamers(h);
     /* levels: after the back-off no component may reach the DAC's full scale (the fc32 -> sc16
      * conversion would saturate it): such a burst is refused whole, never clipped */
-    float peak = 0;
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(crealf(x[i])), b = fabsf(cimagf(x[i]));
-        peak = a > peak ? a : peak;
-        peak = b > peak ? b : peak;
+    const float peak = radio_burst_peak(x, n);
+    if (!isfinite(peak)) {
+        radio_count(r, &r->stats.tx_refused, 1);
+        return AM_FAIL(AM_EINVAL, "radio 'uhd': burst has a NaN or infinite sample; not sent");
     }
     if (peak * h->scale > 1.0f) {
         radio_count(r, &r->stats.tx_refused, 1);
