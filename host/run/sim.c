@@ -862,16 +862,21 @@ static am_status run_folder_resume(sim_run *r)
     } else if (st == AM_OK) {
         /* the learner's state, then the iq aggregator's calibration corrections (if any) */
         const size_t an = fl_airfl_state_size(r->q);
-        st = bn < an ? AM_FAIL(AM_EFORMAT, "%zu bytes", bn) : fl_airfl_state_load(r->q, blob, an);
-        if (st == AM_OK)
-            st = agg_iq_state_load(&r->agg, (const unsigned char *)blob + an, bn - an);
-        if (st != AM_OK)
-            st = am_error_wrap(st, "checkpoint %s", r->p_ckpt);
-        else if (ci.round != fl_airfl_round_index(r->q) || ci.round > o->rounds)
-            st = AM_FAIL(AM_EFORMAT,
-                         "checkpoint %s: round %u in the header, %u in the state "
-                         "(run of %u rounds)",
-                         r->p_ckpt, (unsigned)ci.round, fl_airfl_round_index(r->q), o->rounds);
+        if (bn != r->state_n) { /* as the server's: the size first, then what it holds */
+            st = AM_FAIL(AM_EFORMAT, "checkpoint %s: a state of %zu bytes, this run's is %zu",
+                         r->p_ckpt, bn, r->state_n);
+        } else {
+            st = fl_airfl_state_load(r->q, blob, an);
+            if (st == AM_OK)
+                st = agg_iq_state_load(&r->agg, (const unsigned char *)blob + an, bn - an);
+            if (st != AM_OK)
+                st = am_error_wrap(st, "checkpoint %s", r->p_ckpt);
+            else if (ci.round != fl_airfl_round_index(r->q) || ci.round > o->rounds)
+                st = AM_FAIL(AM_EFORMAT,
+                             "checkpoint %s: round %u in the header, %u in the state "
+                             "(run of %u rounds)",
+                             r->p_ckpt, (unsigned)ci.round, fl_airfl_round_index(r->q), o->rounds);
+        }
         r->r0 = ci.round;
         r->elapsed0 = ci.elapsed_s;
     }

@@ -58,6 +58,24 @@ expect dims 3 "dims/checkpoint.bin: made for 6 agents"
 copy other
 cp "$d/snr11/checkpoint.bin" "$d/other/checkpoint.bin"
 expect other 3 "other/checkpoint.bin: made by another configuration"
+# a state blob 4 bytes short (or long) with both CRCs made right: the size is named, as the
+# server's (it was 'checkpoint DIR: sim.c:865: 91928 bytes')
+recrc() { # recrc FILE DELTA: the state DELTA bytes longer (negative: cut), CRCs and n rewritten
+    python3 - "$1" "$2" <<'PY'
+import struct, sys, zlib
+p, k = sys.argv[1], int(sys.argv[2])
+b = open(p, 'rb').read()
+h, st = bytearray(b[:64]), b[64:]
+st = st[:len(st) + k] if k < 0 else st + bytes(k)
+struct.pack_into('<Q', h, 32, len(st))
+struct.pack_into('<I', h, 52, zlib.crc32(st))
+struct.pack_into('<I', h, 60, zlib.crc32(bytes(h[:60])))
+open(p, 'wb').write(bytes(h) + st)
+PY
+}
+copy short_state
+recrc "$d/short_state/checkpoint.bin" -4
+expect short_state 3 "short_state/checkpoint.bin: a state of $((size - 68)) bytes, this run's is $((size - 64))"
 copy cfg_json
 head -c 100 "$d/good/config.json" >"$d/cfg_json/config.json"
 expect cfg_json 3 "cfg_json/config.json: not valid JSON"
