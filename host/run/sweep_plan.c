@@ -627,6 +627,22 @@ am_status sweep_plan_read_argv(const char *dir, int *argc, char ***argv)
             s = AM_FAIL(AM_ENOMEM, "sweep: out of memory");
     }
     cJSON_Delete(j);
+    /* the command line of a --plan or --out sweep, as sweep_plan_write_json wrote it: one that
+     * asks for --help (printed, then nothing to say) or --collect, or names no folder, is not */
+    int has_dir = 0;
+    if (s == AM_OK && strcmp(v[0], "sweep") != 0)
+        s = AM_FAIL(AM_EFORMAT, "%s: argv[0] is '%s', not 'sweep'", path, v[0]);
+    for (int i = 1; s == AM_OK && i < n && strcmp(v[i], "--") != 0; i++) {
+        if (strcmp(v[i], "--help") == 0 || strcmp(v[i], "--collect") == 0 ||
+            strncmp(v[i], "--collect=", 10) == 0)
+            s = AM_FAIL(AM_EFORMAT, "%s: argv[%d] is '%s': not a sweep's description", path, i,
+                        v[i]);
+        has_dir |= strcmp(v[i], "--plan") == 0 || strcmp(v[i], "--out") == 0 ||
+               strncmp(v[i], "--plan=", 7) == 0 || strncmp(v[i], "--out=", 6) == 0;
+    }
+    if (s == AM_OK && !has_dir)
+        s = AM_FAIL(AM_EFORMAT, "%s: argv has no --plan DIR or --out DIR: not a sweep's description",
+                    path);
     if (s != AM_OK) {
         sweep_json_argv_free(n, v);
         return s;

@@ -108,7 +108,9 @@ am_status sweep_plan_write_json(const sweep_spec *spec,
                                 const char *dir);
 
 /* Reads DIR/sweep.json's argv back (malloc'ed strings; free with sweep_json_argv_free).
- * AM_ENOTFOUND when DIR holds no sweep.json, AM_EFORMAT naming the file when it is not one. */
+ * AM_ENOTFOUND when DIR holds no sweep.json, AM_EFORMAT naming the file when it is not one: not
+ * JSON, no "argv" list of strings, or not the command line of a --plan or --out sweep (argv[0]
+ * "sweep", --plan DIR or --out DIR, no --help or --collect before `--`). */
 am_status sweep_plan_read_argv(const char *dir, int *argc, char ***argv);
 void sweep_json_argv_free(int argc, char **argv);
 

@@ -49,4 +49,27 @@ grep -q "command: .*sim --quiet .*--snr-db 20 .*--seed 2 " "$d/err" || fail "no 
 grep -q "1 of 4 runs failed" "$d/err" || fail "no failure count"
 [ "$(tail -n +2 "$d/f/results.csv" | wc -l)" -eq 3 ] || fail "tables should hold the 3 others"
 grep -q "stat_snr20_sp1_K10_gth0.1_seed2" "$d/f/results.csv" && fail "failed run in the table"
+# --collect DIR: a sweep.json whose argv is not a --plan or --out sweep's command line is refused
+# naming it (exit 3), nothing printed on stdout ('--help' printed sweep's help and failed with an
+# empty reason; no folder, or --collect, collected the default grid as 210 missing points)
+f="$d/f/sweep.json"
+cp "$f" "$d/sweep.json.good"
+argv() { # argv JSON-LIST: sweep.json's argv replaced
+    python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); j["argv"] = json.loads(sys.argv[2]); json.dump(j, open(sys.argv[1], "w"))' "$f" "$1"
+}
+expect_cmd=(sweep --collect "$d/f")
+collect_bad() { # collect_bad JSON-LIST PATTERN
+    argv "$1"
+    expect 3 "$2" --no-plots
+    "$AIRMETA" sweep --collect "$d/f" --no-plots >"$d/cout" 2>/dev/null
+    [ -s "$d/cout" ] && fail "$1: printed on stdout: $(head -3 "$d/cout")"
+    cp "$d/sweep.json.good" "$f"
+}
+collect_bad '["sweep", "--help"]' "$f: argv\[1\] is '--help': not a sweep's description"
+collect_bad '["sweep", "--collect", "x"]' "argv\[1\] is '--collect': not a sweep's description"
+collect_bad '["sweep", "--rounds", "3"]' "$f: argv has no --plan DIR or --out DIR"
+collect_bad '["sim", "--out", "x"]' "$f: argv\[0\] is 'sim', not 'sweep'"
+"$AIRMETA" sweep --collect "$d/f" --no-plots >/dev/null 2>&1
+[ $? -eq 1 ] || fail "the sweep.json restored: not collected as before (1 run missing)"
+echo "ok: sweep.json restored: collected"
 echo PASS
