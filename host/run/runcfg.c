@@ -78,6 +78,25 @@ cJSON *runcfg_flags_json(const runcfg_class *c, const cli_opt *t, size_t n, int 
     return f;
 }
 
+am_status runcfg_parse(const char *path, const char *text, cJSON **out)
+{
+    *out = NULL;
+    /* a backslash is an escape only inside strings (valid JSON has none elsewhere) */
+    for (size_t i = 0; text && text[i]; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && strncmp(text + i + 2, "0000", 4) == 0)
+            return AM_FAIL(AM_EFORMAT, "%s: a string holds \\u0000 (a NUL) at byte %zu", path, i);
+        if (text[i + 1])
+            i++;
+    }
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    if (!j)
+        return AM_FAIL(AM_EFORMAT, "%s: not valid JSON", path);
+    *out = j;
+    return AM_OK;
+}
+
 am_status runcfg_crc(const runcfg_class *c, const cli_opt *t, size_t n, const cJSON *order,
                      uint32_t *crc)
 {

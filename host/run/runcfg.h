@@ -26,6 +26,11 @@ typedef struct runcfg_class {
                                               keeps the bytes of a run before the flag) */
 } runcfg_class;
 
+/* A config.json's text (path for messages) parsed: AM_EFORMAT "PATH: not valid JSON", or naming
+ * the byte where a string holds the escape \u0000 (cJSON ends its string there: "sinusoid\u0000x"
+ * read as "sinusoid", a value the file does not say). On success *out (cJSON_Delete it). */
+am_status runcfg_parse(const char *path, const char *text, cJSON **out);
+
 /* Bytes of the value a flag of kind k points to. */
 size_t runcfg_opt_size(cli_kind k);
 

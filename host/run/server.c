@@ -2103,10 +2103,11 @@ static am_status resume_opts(const server_opts *u,
                                             "nothing to continue",
                                             dir)
                                   : st;
-    cJSON *cfg = cJSON_Parse(text);
+    cJSON *cfg = NULL;
+    st = runcfg_parse(path, text, &cfg);
     free(text);
-    if (!cfg)
-        return AM_FAIL(AM_EFORMAT, "%s: not valid JSON", path);
+    if (st != AM_OK)
+        return st;
     keep->stored = cfg;
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(cfg, "command");
     if (!cJSON_IsString(cmd) || strcmp(cmd->valuestring, "server") != 0)

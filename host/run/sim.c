@@ -632,10 +632,11 @@ static am_status resume_opts(const char *dir,
         return s == AM_ENOTFOUND
                    ? am_error_wrap(s, "--resume %s: not a run folder (no config.json)", dir)
                    : s;
-    cJSON *cfg = cJSON_Parse(text);
+    cJSON *cfg = NULL;
+    s = runcfg_parse(path, text, &cfg);
     free(text);
-    if (!cfg)
-        return AM_FAIL(AM_EFORMAT, "%s: not valid JSON", path);
+    if (s != AM_OK)
+        return s;
     *cfg_out = cfg;
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(cfg, "command");
     if (!cJSON_IsString(cmd) || strcmp(cmd->valuestring, "sim") != 0)

@@ -79,6 +79,12 @@ expect short_state 3 "short_state/checkpoint.bin: a state of $((size - 68)) byte
 copy cfg_json
 head -c 100 "$d/good/config.json" >"$d/cfg_json/config.json"
 expect cfg_json 3 "cfg_json/config.json: not valid JSON"
+# a string with the escape \u0000: cJSON ends it there ("stat\u0000x" was read as "stat", the
+# run resumed with a value the file does not say)
+copy cfg_nul
+sed -i 's/"agg":[[:space:]]*"stat"/"agg": "stat\\u0000x"/' "$d/cfg_nul/config.json"
+grep -q 'stat\\u0000x' "$d/cfg_nul/config.json" || fail "cfg_nul: sed"
+expect cfg_nul 3 'cfg_nul/config.json: a string holds \\u0000 (a NUL) at byte'
 copy cfg_flag
 sed -i 's/"heterogeneity":/"heterogenity":/' "$d/cfg_flag/config.json"
 expect cfg_flag 3 'cfg_flag/config.json: unknown flag "heterogenity"'
