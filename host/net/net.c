@@ -80,6 +80,12 @@ void net_agent_destroy(net_agent *q)
     free(q);
 }
 
+double net_cfo_range(double fc_fs, unsigned nfft)
+{
+    const double r = 2.0 * NET_RADIO_PPM * 1e-6 * (fc_fs > 0.0 ? fc_fs : NET_CHAN_FC_FS) * nfft;
+    return r < (double)(nfft / 8) ? r : (double)(nfft / 8);
+}
+
 /* The DSP object for q->cfg (its cal_slots decide the burst's calibration blocks). */
 static am_status agent_dsp(net_agent *q)
 {
@@ -96,7 +102,9 @@ static am_status agent_dsp(net_agent *q)
                               .cal_slots = cfg->cal_slots,
                               .mapping = cfg->mapping,
                               .fc_fs = cfg->track ? cfg->fc_fs : 0.0,
-                              .beacon_reps = cfg->beacon_reps};
+                              .beacon_reps = cfg->beacon_reps,
+                              .cfo_max = cfg->cfo_max > 0.0 ? cfg->cfo_max
+                                                            : net_cfo_range(cfg->fc_fs, cfg->nfft)};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
     if (s == AM_OK && (s = ota_agent_set_pilot_level(ag, q->pilot)) != AM_OK)
@@ -147,6 +155,11 @@ am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out)
     phy_frame_cfg fc = {cfg->nfft, cfg->cp_len, NULL};
     if ((s = phy_frame_validate(&fc)) != AM_OK)
         return s;
+    if (!(cfg->cfo_max >= 0.0 && cfg->cfo_max <= (double)(cfg->nfft / 8)))
+        return AM_FAIL(AM_EINVAL,
+                       "net_agent: carrier-offset range %g spacings is outside 0..M/8 = %u (0: "
+                       "the radios' rule)",
+                       cfg->cfo_max, cfg->nfft / 8);
     net_agent *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "net_agent: out of memory");

@@ -94,7 +94,19 @@ typedef struct net_agent_cfg {
     double fc_fs;          /* on air (a radio on its own clock): carrier frequency over sample
                               rate, the LO phase tracker and timing advance of §4.2 ("Free-running
                               radios", ota_agent_cfg.fc_fs; needs track > 0); 0 = off (the chan) */
+    double cfo_max;        /* the beacon receiver's carrier-offset range, subcarrier spacings
+                              (docs/air-interface.md §5.1, §6.2), 0..M/8; 0 = net_cfo_range(fc_fs,
+                              nfft) */
 } net_agent_cfg;
+
+/* The carrier-offset range an agent's beacon receiver searches (docs/air-interface.md §6.2): two
+ * radios NET_RADIO_PPM apart each way, 2 NET_RADIO_PPM 1e-6 f_c M / f_s subcarrier spacings, at
+ * fc_fs = f_c / f_s, or NET_CHAN_FC_FS (the emulator's carrier and rate, §11: `airmeta chan`)
+ * when fc_fs is 0; at most M/8. 0.94 at M = 256, 915 MHz, 1 MS/s (no integer search: the
+ * fraction reaches 1), 3.75 at 1024. */
+#define NET_RADIO_PPM 2.0    /* the B210's TCXO, per radio (§11, b210-free) */
+#define NET_CHAN_FC_FS 915.0 /* 915 MHz at 1 MS/s (phy/impair.h's profiles) */
+double net_cfo_range(double fc_fs, unsigned nfft);
 
 /* docs/air-interface.md §4.1 "Link budget": the uplink's gain over the downlink's, dB, for an agent
  * whose radio has levels (a_tx, a_rx) under a server whose WELCOME announced (s_tx, s_rx) (dBm, as

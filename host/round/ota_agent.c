@@ -228,6 +228,7 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     bc.frame = fc;
     bc.smooth = 0; /* raw: the least-squares fit below smooths (see smooth()) */
     bc.reps = q->reps;
+    bc.cfo_max = cfg->cfo_max;
     phy_ota_tx_cfg tc;
     phy_ota_tx_cfg_default(&tc);
     tc.frame = fc;

@@ -62,6 +62,9 @@ typedef struct ota_agent_cfg {
                               §4.2 "Free-running radios"); 0: off (the emulators, whose carrier
                               phasors restart at each beacon tick and whose agents keep the
                               server's ticks) */
+    double cfo_max;        /* the beacon receiver's carrier-offset range, subcarrier spacings,
+                              0..M/8 (phy_beacon_rx_cfg.cfo_max, docs/air-interface.md §6.2); 0 =
+                              the fraction alone (|offset| < 1) */
 } ota_agent_cfg;
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */

@@ -62,6 +62,7 @@ void phy_beacon_rx_cfg_default(phy_beacon_rx_cfg *cfg)
     cfg->threshold = 0.0f;
     cfg->smooth = 0;
     cfg->reps = 0;
+    cfg->cfo_max = 0.0;
 }
 
 am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out)
@@ -94,6 +95,8 @@ am_status phy_beacon_rx_create(const phy_beacon_rx_cfg *cfg, phy_beacon_rx **out
     }
     q->reps = cfg->reps;
     s = phy_sync_create(q->frame, cfg->threshold, &q->sync);
+    if (s == AM_OK)
+        s = phy_sync_set_cfo_max(q->sync, cfg->cfo_max);
     if (s != AM_OK) {
         phy_beacon_rx_destroy(q);
         return am_error_wrap(s, "beacon_rx");

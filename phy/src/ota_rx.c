@@ -87,6 +87,7 @@ void phy_ota_rx_cfg_default(phy_ota_rx_cfg *cfg)
     cfg->cal_slots = 0;
     cfg->mapping = PHY_MAP_COMPLEX;
     cfg->pilot_level = 1.0f;
+    cfg->cfo_max = 0.0;
 }
 
 static am_status check_round(float eta, float rho)
@@ -225,6 +226,8 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
         }
     }
     s = phy_sync_create(f, thr, &q->sync);
+    if (s == AM_OK)
+        s = phy_sync_set_cfo_max(q->sync, cfg->cfo_max);
     if (s != AM_OK) {
         phy_ota_rx_destroy(q);
         return am_error_wrap(s, "ota_rx");

@@ -41,7 +41,8 @@ struct phy_sync {
     const phy_frame *f;
     unsigned M, cp, B, half, n_used, backoff;
     float thr, gate;
-    float scale; /* sqrt(M_used)/M */
+    float scale;    /* sqrt(M_used)/M */
+    double cfo_max; /* the integer part's search range, spacings (phy_sync_set_cfo_max; 0: none) */
 
     /* stream buffer: buf[k] is stream sample base + k; the first M/2 positions before the stream
      * start are zeros */
@@ -316,6 +317,15 @@ void phy_sync_reset(phy_sync *q)
     q->tone_on = 0;
     q->tring_pos = q->tring_n = 0;
     det_restart(q, 0);
+}
+
+am_status phy_sync_set_cfo_max(phy_sync *q, double cfo_max)
+{
+    if (!(cfo_max >= 0.0 && cfo_max <= (double)(q->M / 8)))
+        return AM_FAIL(AM_EINVAL, "sync: carrier-offset range %g spacings is outside 0..M/8 = %u",
+                       cfo_max, q->M / 8);
+    q->cfo_max = cfo_max;
+    return AM_OK;
 }
 
 unsigned phy_sync_backoff(const phy_sync *q)
@@ -1408,6 +1418,38 @@ static double complex bg_corr(const phy_sync *q, int64_t n)
     return q->bg_on ? q->bg_P * ((double)n / ((double)q->nb * q->Bd)) : 0.0;
 }
 
+/* S1's impulse response at the candidate's window (q->Y, derotated) for an offset `shift` bins
+ * above the derotation's: the inverse FFT of conj(S1[i]) Y[(i + shift) mod M], its energy *tot,
+ * its largest power *pk at lag *kmax. Returns the response (the backward FFT's output). */
+static const float complex *
+s1_response(phy_sync *q, int shift, double *tot, float *pk, unsigned *kmax)
+{
+    const float complex *S1 = phy_frame_s1(q->f);
+    float complex *z = phy_fft_in(q->bwd);
+    const unsigned M = q->M, s = (unsigned)((shift % (int)M + (int)M) % (int)M);
+    for (unsigned i = 0; i < M; i++) {
+        const unsigned j = i + s < M ? i + s : i + s - M;
+        z[i] = phy_cmulc(S1[i], q->Y[j]);
+    }
+    phy_fft_execute(q->bwd);
+    const float complex *c = phy_fft_out(q->bwd);
+    double t = 0.0;
+    float m = 0.0f;
+    unsigned km = 0;
+    for (unsigned k = 0; k < M; k++) {
+        float p = crealf(c[k]) * crealf(c[k]) + cimagf(c[k]) * cimagf(c[k]);
+        t += p;
+        if (p > m) {
+            m = p;
+            km = k;
+        }
+    }
+    *tot = t;
+    *pk = m;
+    *kmax = km;
+    return c;
+}
+
 /* The candidate: CFO, S1 impulse response, gate, timing. 1 = accepted. */
 static int sync_candidate(phy_sync *q, phy_sync_result *r)
 {
@@ -1429,22 +1471,34 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
         tw = q->ptone;
     }
     phy_sync_block_fft_iq(q, q->buf + (w0 - q->base), q->rot, 1.0f, 0.0f, tw, q->Y);
-    const float complex *S1 = phy_frame_s1(q->f);
-    float complex *z = phy_fft_in(q->bwd);
-    for (unsigned i = 0; i < q->M; i++)
-        z[i] = phy_cmulc(S1[i], q->Y[i]);
-    phy_fft_execute(q->bwd);
-    const float complex *c = phy_fft_out(q->bwd);
-    double tot = 0.0;
-    float pk = 0.0f;
-    unsigned kmax = 0;
-    for (unsigned k = 0; k < q->M; k++) {
-        float p = crealf(c[k]) * crealf(c[k]) + cimagf(c[k]) * cimagf(c[k]);
-        tot += p;
-        if (p > pk) {
-            pk = p;
-            kmax = k;
+    /* the integer part (docs/air-interface.md §5.1): with a range, the offsets cfo + 2 k within
+     * it; the window derotated by cfo holds the burst 2 k bins up, so S1's impulse response for
+     * cfo + 2 k is that of conj(S1[i]) Y[i + 2 k]: the k whose peak holds the largest share of its
+     * response's energy (k = 0 first, kept on ties) */
+    int klo = 0, khi = 0, kb = 0;
+    if (q->cfo_max > 0.0) {
+        const double lim = q->cfo_max + PHY_SYNC_CFO_MARGIN;
+        klo = (int)ceil((-lim - cfo) / 2.0);
+        khi = (int)floor((lim - cfo) / 2.0);
+    }
+    double tot;
+    float pk;
+    unsigned kmax;
+    const float complex *c = s1_response(q, 0, &tot, &pk, &kmax);
+    if (klo < 0 || khi > 0) {
+        double best = tot > 0.0 ? (double)pk / tot : 0.0;
+        for (int k = klo; k <= khi; k++) {
+            if (k == 0)
+                continue;
+            s1_response(q, 2 * k, &tot, &pk, &kmax);
+            const double share = tot > 0.0 ? (double)pk / tot : 0.0;
+            if (share > best) {
+                best = share;
+                kb = k;
+            }
         }
+        c = s1_response(q, 2 * kb, &tot, &pk, &kmax); /* the FFT's output holds the last */
+        cfo += 2.0 * kb;
     }
     float mean = (float)(tot / (double)q->M);
     float pmr = mean > 0.0f ? pk / mean : 0.0f;
@@ -1470,8 +1524,10 @@ static int sync_candidate(phy_sync *q, phy_sync_result *r)
     if (r->start + cp < q->base)
         return 0; /* reaches back before what the stream kept: not a decodable preamble */
     P = corr_half(q, r->start + cp + M / 2, r->start + 2 * B) - bg_corr(q, 2 * B - cp - M / 2);
-    if (cabs(P) > 0.0)
-        cfo = carg(P) / M_PI;
+    if (cabs(P) > 0.0) { /* the fraction again, with the integer part found above */
+        const double c2 = carg(P) / M_PI, k2 = round((cfo - c2) / 2.0);
+        cfo = k2 != 0.0 ? c2 + 2.0 * k2 : c2;
+    }
     r->cfo = cfo;
     r->metric = q->m_max;
     r->pmr = pmr;

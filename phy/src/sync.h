@@ -33,6 +33,13 @@ am_status phy_sync_create(const phy_frame *f, float threshold, phy_sync **out);
 void phy_sync_destroy(phy_sync *q);
 void phy_sync_reset(phy_sync *q);
 
+/* The integer part of the carrier offset (docs/air-interface.md §5.1): with cfo_max > 0 the
+ * detector looks for offsets up to cfo_max + PHY_SYNC_CFO_MARGIN subcarrier spacings, each the
+ * fractional estimate (lag M/2, in (-1, 1]) plus an even number of spacings, the one S1's impulse
+ * response picks; 0 (the default after create): the fraction alone (|offset| < 1). AM_EINVAL
+ * outside 0..M/8. */
+#define PHY_SYNC_CFO_MARGIN 0.25
+am_status phy_sync_set_cfo_max(phy_sync *q, double cfo_max);
 unsigned phy_sync_backoff(const phy_sync *q); /* FFT window advance into the CP, samples */
 uint64_t phy_sync_rejected(const phy_sync *q);
 

@@ -292,6 +292,67 @@ AM_TEST(beacon_window, unit)
     net_chan_destroy(ch);
 }
 
+/* The agent's carrier-offset range (docs/air-interface.md §5.1 "The search range"): net_cfo_range
+ * against its closed form 2 x 2 ppm f_c M / f_s, and an agent at M = 1024 that finds, with the
+ * rule's range (cfo_max 0), a beacon 2.9 spacings off (the chan's offset, downlink -2.9) and
+ * estimates it within 0.01 (measured 5e-4), where one with a range of 0.5 (the fraction alone)
+ * misses it; a range outside 0..M/8 is refused. */
+AM_TEST(cfo_range, unit)
+{
+    AM_CHECK_NEAR(net_cfo_range(0.0, 256), 4e-6 * 915.0 * 256, 1e-12);     /* 0.937 */
+    AM_CHECK_NEAR(net_cfo_range(0.0, 1024), 4e-6 * 915.0 * 1024, 1e-12);   /* 3.748 */
+    AM_CHECK_NEAR(net_cfo_range(2450.0, 256), 4e-6 * 2450.0 * 256, 1e-12); /* 2.509 */
+    AM_CHECK_NEAR(net_cfo_range(1e5, 64), 8.0, 0.0);                       /* M/8 */
+    const unsigned M = 1024;
+    double got[2] = {0, 0};
+    int found[2] = {0, 0};
+    for (int j = 0; j < 2; j++) {
+        net_agent_cfg ac = {.nfft = M, .payload_len = 100, .cfo_comp = 1, .cfo_max = j ? 0.5 : 0.0};
+        net_agent *ag = NULL;
+        AM_REQUIRE_OK(net_agent_create(&ac, &ag));
+        const phy_frame *f = net_agent_frame(ag);
+        net_chan_cfg cc = {.n_agents = 1,
+                           .nfft = M,
+                           .n_taps = 4,
+                           .delay_spread = 1.0f,
+                           .common_cfo = 2.9f,
+                           .snr_db = 20.0f,
+                           .rho = 1.0f,
+                           .max_burst = net_agent_burst_len(ag),
+                           .seed = 3};
+        net_chan *ch = NULL;
+        AM_REQUIRE_OK(net_chan_create(&cc, &ch));
+        size_t bl = phy_beacon_len(f), cap = net_chan_out_len(ch, bl), ny = 0;
+        float complex *b = malloc(bl * sizeof *b), *y = malloc(cap * sizeof *y);
+        AM_REQUIRE(b && y, "alloc");
+        AM_REQUIRE_OK(phy_beacon_write(f, b, bl));
+        int64_t t0 = 0;
+        net_beacon_info bi;
+        AM_REQUIRE_OK(net_chan_downlink(ch, 0, b, bl, 100000, y, cap, &ny, &t0));
+        AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi));
+        found[j] = bi.found;
+        got[j] = bi.cfo;
+        free(b);
+        free(y);
+        net_agent_destroy(ag);
+        net_chan_destroy(ch);
+    }
+    if (getenv("AM_VERBOSE"))
+        printf("range 3.75: found %d, offset %+.5f; range 0.5: found %d\n", found[0], got[0],
+               found[1]);
+    AM_CHECK(found[0] && fabs(got[0] + 2.9) < 0.01, "the rule's range: found %d, offset %+.5f",
+             found[0], got[0]);
+    AM_CHECK(!found[1], "range 0.5 found the beacon 2.9 spacings off (offset %+.5f)", got[1]);
+    double bad[] = {-1.0, NAN, 129.0};
+    for (int j = 0; j < 3; j++) {
+        net_agent_cfg ac = {.nfft = M, .payload_len = 100, .cfo_comp = 1, .cfo_max = bad[j]};
+        net_agent *ag = NULL;
+        AM_CHECK(net_agent_create(&ac, &ag) == AM_EINVAL && !ag &&
+                     strstr(am_last_error(), "carrier-offset range"),
+                 "range %g: %s", bad[j], am_last_error());
+    }
+}
+
 AM_TEST(endpoints, unit)
 {
     char ep[128], pre[128];

@@ -50,9 +50,12 @@ typedef struct phy_beacon_rx_cfg {
                             should cover cp + delay spread); used bins only */
     unsigned reps;       /* training blocks after the preamble (§6.1), 0..PHY_BEACON_MAX_REPS:
                             phy_beacon_rx_estimate_at combines them; detection uses S0 and S1 */
+    double cfo_max;      /* the largest carrier offset looked for, subcarrier spacings, 0..M/8
+                            (docs/air-interface.md §5.1, §6.2: beyond 1 the integer part is
+                            found on S1); 0 = the fraction alone (|offset| < 1, version 1) */
 } phy_beacon_rx_cfg;
 
-/* Default frame, threshold 0 (default), smooth 0, reps 0. */
+/* Default frame, threshold 0 (default), smooth 0, reps 0, cfo_max 0. */
 void phy_beacon_rx_cfg_default(phy_beacon_rx_cfg *cfg);
 
 typedef struct phy_beacon_rx phy_beacon_rx; /* opaque */

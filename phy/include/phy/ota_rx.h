@@ -74,6 +74,10 @@ typedef struct phy_ota_rx_cfg {
                                      Re(Y/G) of each data bin (§5.3) */
     float pilot_level;            /* the pilots' level a of the bursts (§2), 0 < a <= 1; 0 = 1
                                      (the version-1 pilots); phy_ota_rx_set_pilot_level */
+    double cfo_max;               /* the largest carrier offset looked for, subcarrier spacings,
+                                     0..M/8 (docs/air-interface.md §5.1: beyond 1 the integer
+                                     part is found on S1); 0 = the fraction alone (|offset| < 1:
+                                     agents pre-compensate, §4.2) */
 } phy_ota_rx_cfg;
 
 /* gain_pool = W >= 1: on an active bin whose per-bin estimate of G is noisy (|G|^2 w / N0 < 30,
