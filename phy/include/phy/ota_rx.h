@@ -129,7 +129,9 @@ size_t phy_ota_rx_burst_len(const phy_ota_rx *q);
  * AM_EINVAL if there is no callback. Does not allocate. */
 am_status phy_ota_rx_execute(phy_ota_rx *q, const float complex *x, size_t n);
 
-/* Genie-timed decode: S0a's first sample is x[0], zero CFO, n >= burst_len. Fills *burst (start =
+/* Genie-timed decode: S0a's first sample is x[0], zero CFO, n >= burst_len, every FFT window at the
+ * end of its block's cyclic prefix (backoff 0, where the stream's are 2 samples earlier, §5.1; G
+ * and every bin value then lack that window's linear phase). Fills *burst (start =
  * 0, metric = 1, cfo = 0). Does not disturb the stream state. AM_EINVAL if n < burst_len,
  * AM_EFORMAT on a non-finite sample among the first burst_len. Does not allocate. */
 am_status

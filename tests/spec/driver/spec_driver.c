@@ -37,6 +37,10 @@
  *   spec_driver time-ticks RATE SECS FRAC...    per pair: radio_time_to_ticks of {SECS, FRAC}
  *   spec_driver peak-power X.f32    net_payload_peak_power: "peak power" (%.9g)
  *   spec_driver dac-fit LIMIT X.c64 OUT.c64    net_burst_fit: prints "s peak" (%.9g), writes x
+ *   spec_driver sigmf-read META OUT.c64    the samples phy/sigmf reads (ci16_le: value / 32768)
+ *   spec_driver rx-at M CP L S ETA RHO X.c64 OUT.bin    phy_ota_rx_decode_at (S0a at x[0], no
+ *       offset, gain pool 0, S calibration slots): writes f32 n0, G[M] (complex64), then per slot
+ *       f32 heard (0/1), f32 snr_db, E[8] (complex64)
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
@@ -51,6 +55,7 @@
 #include "phy/beacon.h"
 #include "phy/cal.h"
 #include "phy/sigmf.h"
+#include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
 #include "radio/radio.h"
 
@@ -796,6 +801,74 @@ static int cmd_dac_fit(char **a)
     return rc;
 }
 
+/* ---- §7.1 samples as read, §8.2 / §8.3 the server's calibration measurement */
+
+static int cmd_sigmf_read(char **a)
+{
+    phy_sigmf_reader *r = NULL;
+    if (phy_sigmf_reader_open(a[0], &r) != AM_OK)
+        return fail(am_last_error());
+    FILE *of = fopen(a[1], "wb");
+    float complex buf[4096];
+    size_t n = 0;
+    int rc = of ? 0 : fail("sigmf-read: cannot write");
+    while (rc == 0) {
+        if (phy_sigmf_reader_read(r, buf, sizeof buf / sizeof buf[0], &n) != AM_OK)
+            rc = fail(am_last_error());
+        else if (n == 0)
+            break;
+        else if (fwrite(buf, sizeof buf[0], n, of) != n)
+            rc = fail("sigmf-read: cannot write");
+    }
+    if (of && fclose(of) != 0 && rc == 0)
+        rc = fail("sigmf-read: cannot write");
+    phy_sigmf_reader_close(r);
+    return rc;
+}
+
+static int cmd_rx_at(char **a)
+{
+    phy_ota_rx_cfg cfg;
+    phy_ota_rx_cfg_default(&cfg);
+    cfg.frame.nfft = (unsigned)num(a[0]);
+    cfg.frame.cp_len = (unsigned)num(a[1]);
+    cfg.payload_len = (size_t)num(a[2]);
+    cfg.cal_slots = (unsigned)num(a[3]);
+    cfg.eta = (float)num(a[4]);
+    cfg.rho = (float)num(a[5]);
+    size_t len = 0;
+    float complex *x = read_all(a[6], &len);
+    phy_ota_rx *q = NULL;
+    phy_ota_burst b;
+    int rc = 0;
+    if (!x || len % sizeof *x)
+        rc = fail("rx-at: X missing or not complex64");
+    else if (phy_ota_rx_create(&cfg, &q) != AM_OK ||
+             phy_ota_rx_decode_at(q, x, len / sizeof *x, &b) != AM_OK)
+        rc = fail(am_last_error());
+    else {
+        FILE *of = fopen(a[7], "wb");
+        const unsigned M = b.nfft, S = b.cal_slots;
+        /* n0, then G (M complex), then per slot: heard, snr_db, E[0..Q) */
+        int ok = of && fwrite(&b.n0, sizeof b.n0, 1, of) == 1 &&
+                 fwrite(b.gain, sizeof *b.gain, M, of) == M;
+        for (unsigned s = 0; ok && s < S; s++) {
+            const float h = b.cal_heard[s];
+            ok = fwrite(&h, sizeof h, 1, of) == 1 &&
+                 fwrite(&b.cal_snr_db[s], sizeof(float), 1, of) == 1 &&
+                 fwrite(b.cal_E + (size_t)s * PHY_CAL_Q, sizeof *b.cal_E, PHY_CAL_Q, of) ==
+                     PHY_CAL_Q;
+        }
+        if (of && fclose(of) != 0)
+            ok = 0;
+        if (!ok)
+            rc = fail("rx-at: cannot write");
+    }
+    phy_ota_rx_destroy(q);
+    free(x);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -809,7 +882,8 @@ int main(int argc, char **argv)
                 {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
                 {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon},
                 {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
-                {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit}};
+                {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit},
+                {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 8, cmd_rx_at}};
     /* the commands of a variable number of arguments */
     if (argc >= 6 && strcmp(argv[1], "encode") == 0)
         return cmd_encode(argc - 2, argv + 2);
@@ -825,5 +899,5 @@ int main(int argc, char **argv)
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
                 "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-                "peak-power|dac-fit ...");
+                "peak-power|dac-fit|sigmf-read|rx-at ...");
 }
