@@ -54,6 +54,8 @@ typedef struct br_state {
     float **x, **del, *out, *act, *theta;
     double *t, *tmp;
     unsigned missed;
+    unsigned probes; /* calibration probes before the warm-up round (§8.5), and their time */
+    double t_probe;
 } br_state;
 
 static void br_free(br_state *b, unsigned K)
@@ -113,7 +115,9 @@ static am_status br_create(const br_opts *o, br_state *b)
     return fl_opt_create(&oc, D, &b->opt);
 }
 
-/* Round 0 warms up, rounds 1..o->rounds are timed; b->t holds each part's time per round. */
+/* Round 0 warms up, rounds 1..o->rounds are timed; b->t holds each part's time per round. With
+ * calibration (a non-ideal --impair) the aggregator probes its agents before round 0, as sim's
+ * (docs/air-interface.md §8.5): their time is in b->t_probe, in no round's. */
 static am_status br_run(const br_opts *o, br_state *b)
 {
     const unsigned K = o->K, D = o->D;
@@ -138,6 +142,8 @@ static am_status br_run(const br_opts *o, br_state *b)
         agg_iq_round_info in;
         agg_iq_last_round(&b->agg, &in);
         b->missed += !in.detected;
+        b->probes += in.probes;
+        b->t_probe += in.t_probe;
         double *tr = b->t + (size_t)r * NPART;
         tr[PART_BEACON] = in.t_beacon;
         tr[PART_TX] = in.t_tx;
@@ -176,8 +182,9 @@ static am_status br_report(const br_opts *o, br_state *b)
         for (int p = 0; p < PART_TOTAL; p++)
             printf(",\"%s\":%.6f", part_key[p], med[p]);
         printf(",\"peak_mb\":%.1f,\"vectors_mb\":%.1f,\"rounds\":%u,\"threads\":%u,\"nfft\":%u,"
-               "\"missed\":%u}\n",
-               peak_mb, vec_mb, o->rounds, o->threads, o->nfft, b->missed);
+               "\"probes\":%u,\"probe_seconds\":%.6f,\"missed\":%u}\n",
+               peak_mb, vec_mb, o->rounds, o->threads, o->nfft, b->probes, b->t_probe,
+               b->missed);
     } else {
         printf("airmeta bench round: K = %u agents, D = %u, M = %u, %u threads, SNR %g dB, median "
                "of %u rounds (after 1 warm-up)\n",
@@ -187,6 +194,10 @@ static am_status br_report(const br_opts *o, br_state *b)
         printf("  peak memory     %9.1f MB (of which %.1f MB the agents' update and delivered "
                "vectors)\n",
                peak_mb, vec_mb);
+        if (b->probes)
+            printf("  probes          %9.2f ms (%u calibration probes before the warm-up round, in "
+                   "no median)\n",
+                   1e3 * b->t_probe, b->probes);
         printf("  (target <= 200 ms per round; bursts not detected: %u of %u rounds)\n", b->missed,
                o->rounds + 1);
     }
@@ -226,7 +237,11 @@ int bench_round(int argc, char **argv)
         "the timed rounds (after one warm-up round), the peak resident memory (getrusage\n"
         "ru_maxrss) and, with --json,\n"
         "{\"bench\":\"round\",\"agents\":K,\"dim\":D,\"seconds\":median total, ...parts,\n"
-        "\"peak_mb\":MB, \"vectors_mb\":MB of the K update + delivered vectors, ...}.",
+        "\"peak_mb\":MB, \"vectors_mb\":MB of the K update + delivered vectors, ...}.\n"
+        "With a non-ideal --impair calibration is on (a calibration block in every burst) and, as\n"
+        "in sim --agg iq, the agents are probed twice before the first round (docs/air-interface.md\n"
+        "§8.5): the probes run before the warm-up round and are in no median; their time is\n"
+        "printed apart (\"probes\", \"probe_seconds\"; 0 with --impair ideal).",
         opts,
         sizeof opts / sizeof opts[0],
         0,

@@ -18,6 +18,9 @@
  *  5. optionally through a radio (a timed burst out, timestamped RX back) and into a capture;
  *  6. the server's streaming receiver (phy_ota_rx_execute) detects, synchronises, equalises and
  *     demaps: its payload IS the estimate (so a capture replays to it bit for bit).
+ * With calibration (§8) the server measures each agent in its slot and the heard ones correct their
+ * precoders (round_cal); before the run's first round every agent is probed twice (§8.5,
+ * run_probes: steps 1-4 and 6 with an all-zero payload), as `airmeta server` probes its agents.
  *
  * The agents' side of step 3 is host/round/ota_agent.h (the same step as `airmeta agent`'s), with
  * the emulator's ticks: the downlink stream's phasor starts at its sample 0 (phase_ref 0) and the
@@ -82,8 +85,12 @@ typedef struct agg_iq {
     float pilot;          /* the round's pilot level (§2) */
     float mu;             /* its loop gain */
     float complex *A, *E; /* with cal, K x PHY_CAL_Q: the agents' corrections, the round's E_k */
-    uint32_t *nh;         /* with cal, K: rounds each agent was heard (its loop gain's schedule) */
+    uint32_t *nh;         /* with cal, K: rounds each agent was heard since its last probe (its
+                             loop gain's schedule, phy_cal_mu_step) */
     unsigned char *heard; /* with cal, K */
+    int probe_due;        /* with cal and cfg.probes: the join probes still to run (§8.5): set at
+                             create, cleared by them and by agg_iq_state_load (a resumed run) */
+    unsigned char *pheard; /* with cal, K: agent k heard in the last probe */
     char radio_name[16];
     char *radio_args, *capture_dir;
     unsigned K, M, cp, nu, nd;
@@ -177,6 +184,7 @@ void agg_iq_cfg_default(agg_iq_cfg *cfg)
     cfg->gap = 0;
     cfg->beacon_reps = 16;
     cfg->cal = -1;
+    cfg->probes = PHY_CAL_PROBES;
     cfg->smooth = 0;
     cfg->threads = 2;
     cfg->seed = 1;
@@ -223,14 +231,16 @@ static am_status agent_tx(agg_iq *q, iq_worker *w, unsigned k)
 
 /* The emulator's source (phy/chan.h): samples u0 .. u0+n-1 of agent k's burst, scheduled at lead
  * in the uplink stream (tick gap + lead of the phasors' time line), made by the DSP object of the
- * emulator thread that asks. */
+ * emulator thread that asks. q->x NULL: a calibration probe's burst, every payload value 0 (§8.5;
+ * the transmitter zero-pads one 0 to L). */
 static am_status
 agent_source(void *user, unsigned thread, unsigned k, size_t u0, size_t n, float complex *out)
 {
     agg_iq *q = user;
-    am_status s =
-        ota_agent_burst_range(q->w[thread].ag, &q->link[k], q->P + (size_t)k * q->M, q->x[k], q->d,
-                              q->r->eta, (int64_t)q->cfg.gap + (int64_t)q->lead, u0, n, out);
+    static const float zero = 0.0f;
+    am_status s = ota_agent_burst_range(
+        q->w[thread].ag, &q->link[k], q->P + (size_t)k * q->M, q->x ? q->x[k] : &zero,
+        q->x ? q->d : 1, q->r->eta, (int64_t)q->cfg.gap + (int64_t)q->lead, u0, n, out);
     return s == AM_OK ? AM_OK : am_error_wrap(s, "agent %u", k);
 }
 
@@ -338,7 +348,8 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     if (q->got || b->start < q->win_lo || b->start > q->win_hi)
         return AM_OK; /* not the scheduled burst (or a second one): ignored */
     q->got = 1;
-    memcpy(q->cur_out, b->payload, q->d * sizeof *q->cur_out);
+    if (q->cur_out) /* NULL: a probe's (§8.5), no payload to keep */
+        memcpy(q->cur_out, b->payload, q->d * sizeof *q->cur_out);
     q->info.start = b->start;
     q->info.cfo = b->cfo;
     q->info.snr_db = b->snr_db;
@@ -451,11 +462,17 @@ write_capture(agg_iq *q, const fl_agg_round *r, unsigned nsched, const float com
     return AM_OK;
 }
 
-/* Steps 1-3a of a round: round r's channel realisation and noise level, the beacon down to every
- * present agent, and every agent's beacon -> offset (tracked) and channel -> precoder. *nsched =
- * the present agents. */
-static am_status
-round_beacons(agg_iq *q, const fl_agg_round *r, const unsigned char *present, unsigned *nsched)
+/* The seeds of the channel realisations and noise (phy_chan_reseed): round r's are a function of
+ * (seed, r) only, so that a resumed run continues exactly as the uninterrupted one; probe p before
+ * the run's first round (§8.5) has its own, a function of (seed, p). */
+#define IQ_SEED_ROUND 0x1a90000000000000ULL
+#define IQ_SEED_PROBE 0x1a91000000000000ULL
+
+/* Steps 1-3a of a round: the channel realisation and noise level of the stream `tag` (the round's
+ * or a probe's), the beacon down to every present agent, and every agent's beacon -> offset
+ * (tracked) and channel -> precoder. *nsched = the present agents. */
+static am_status round_beacons(
+    agg_iq *q, const fl_agg_round *r, const unsigned char *present, uint64_t tag, unsigned *nsched)
 {
     /* 1. channel realisation; N0 = rho / SNR (§5) whatever the round's rho (the emulator's
      * own rho is 1: its noise variance rho M / (M_used snr) is matched by snr / rho) */
@@ -465,10 +482,8 @@ round_beacons(agg_iq *q, const fl_agg_round *r, const unsigned char *present, un
         if ((s = phy_chan_set_snr(q->ch, snr_eff)) != AM_OK)
             return am_error_wrap(s, "iq aggregator: rho %g", (double)r->rho);
     }
-    /* round r's channel and noise depend on (seed, r) only: a run resumed from a checkpoint at
-     * round r continues exactly as the uninterrupted one */
     am_rng rs;
-    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | r->round);
+    am_rng_seed2(&rs, q->cfg.seed, tag);
     phy_chan_reseed(q->ch, am_rng_u64(&rs));
     if ((s = phy_chan_draw(q->ch)) != AM_OK)
         return s;
@@ -490,26 +505,123 @@ round_beacons(agg_iq *q, const fl_agg_round *r, const unsigned char *present, un
     for (unsigned t = 0; t < q->T; t++)
         if (q->w[t].st != AM_OK && (bad == q->T || q->w[t].fail_at < q->w[bad].fail_at))
             bad = t;
-    return bad < q->T ? AM_FAIL(q->w[bad].st, "%s", q->w[bad].err) : AM_OK;
+    if (bad < q->T)
+        return AM_FAIL(q->w[bad].st, "%s", q->w[bad].err);
+    /* §2: the burst's pilot level, announced with GO (§9.4) and known to the server */
+    q->pilot = q->cfg.pilot_level > 0.0f ? q->cfg.pilot_level : phy_pilot_level(*nsched);
+    for (unsigned t = 0; t < q->T; t++)
+        if ((s = ota_agent_set_pilot_level(q->w[t].ag, q->pilot)) != AM_OK)
+            return s;
+    return AM_OK;
 }
 
 /* A run resumed at round r (or rounds out of order): the trackers hold what the last `track`
- * beacons before r gave, rebuilt by replaying them (every agent present, r's rho and g_th). The
- * beacons of a round depend on (seed, round) only, and a tracker on its window only: the state is
- * the uninterrupted run's, bit for bit. */
+ * beacons before r gave, rebuilt by replaying them (every agent present, r's rho and g_th), after
+ * the probes' beacons when the run probed (§8.5: they came before its first round; a resumed run
+ * does not probe again) and they are in the window (rounds 0 .. r - 1 replayed). The beacons of a
+ * round depend on (seed, round) only, a probe's on (seed, p), and a tracker on its window only
+ * (the correction A, which the probes moved, is not in it): the state is the uninterrupted run's,
+ * bit for bit. A fresh run whose first round is not 0 probes, then replays the same way. */
 static am_status rebuild_trackers(agg_iq *q, const fl_agg_round *r)
 {
     for (unsigned k = 0; k < q->K; k++)
         ota_agent_track_init(&q->trk[k], q->cfg.track);
     const unsigned from = r->round > q->cfg.track ? r->round - q->cfg.track : 0;
-    for (unsigned rr = from; rr < r->round; rr++) {
+    const unsigned probed = q->cal && !q->probe_due && from == 0 ? q->cfg.probes : 0;
+    for (unsigned i = 0; i < probed + r->round - from; i++) {
         fl_agg_round past = *r;
-        past.round = rr;
+        past.round = i < probed ? 0 : from + i - probed;
         unsigned nsched = 0;
-        am_status s = round_beacons(q, &past, NULL, &nsched);
+        am_status s = round_beacons(
+            q, &past, NULL, i < probed ? IQ_SEED_PROBE | i : IQ_SEED_ROUND | past.round, &nsched);
         if (s != AM_OK)
-            return am_error_wrap(s, "iq aggregator: replaying round %u's beacon", rr);
+            return am_error_wrap(s, "iq aggregator: replaying %s %u's beacon",
+                                 i < probed ? "calibration probe" : "round",
+                                 i < probed ? i + 1 : past.round);
     }
+    return AM_OK;
+}
+
+/* Step 4: the air, the sending agents' bursts made on the emulator's threads as it needs them
+ * (q->x NULL: a probe's zero payload), into q->y (*ny samples). */
+static am_status round_air(agg_iq *q, size_t *ny)
+{
+    return phy_chan_execute_source(q->ch, agent_source, q, q->sending, q->blen, q->lead, q->tail,
+                                   q->y, q->ycap, ny);
+}
+
+/* Step 5: the server's receiver on yr[0..ny) with the round's eta and rho: the burst in the
+ * scheduled window (q->got), its payload into out (q->d values), the calibration's E and heard. */
+static am_status round_rx(agg_iq *q, const fl_agg_round *r, const float complex *yr, size_t ny,
+                          float *out)
+{
+    am_status s;
+    phy_ota_rx_reset(q->rx);
+    if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK ||
+        (s = phy_ota_rx_set_pilot_level(q->rx, q->pilot)) != AM_OK)
+        return s;
+    q->cur_out = out;
+    q->got = 0;
+    q->nbursts = 0;
+    q->win_lo = q->lead > q->cp ? q->lead - q->cp : 0;
+    q->win_hi = q->lead + q->cfg.max_timing_offset + q->cfg.n_taps + q->cp;
+    if ((s = phy_ota_rx_execute(q->rx, yr, ny)) != AM_OK)
+        return am_error_wrap(s, "iq aggregator: receiver");
+    return AM_OK;
+}
+
+/* §8.3-§8.5 after a round or a probe: who was heard (none when the burst was not found; the
+ * silent cannot be heard: the receiver agrees), and the CAL to each agent, with the loop gain of
+ * `airmeta server` (phy_cal_mu_step: a probe mu = 1 and its count starts again), applied by the
+ * heard ones (phy_cal_update). Returns the agents heard. */
+static unsigned round_cal(agg_iq *q, int probe)
+{
+    unsigned n = 0;
+    if (!q->got)
+        memset(q->heard, 0, q->K);
+    for (unsigned k = 0; k < q->K; k++) {
+        q->heard[k] &= q->sending[k];
+        n += q->heard[k];
+        if (!probe && !q->heard[k])
+            continue; /* a round's CAL goes to its scheduled agents; unheard, it changes nothing */
+        const float mu = phy_cal_mu_step(&q->nh[k], q->heard[k], probe, q->mu);
+        if (q->heard[k])
+            phy_cal_update(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
+    }
+    return n;
+}
+
+/* docs/air-interface.md §8.5 before round r, the run's first (probe_due): cfg.probes calibration
+ * probes, each a round without a model for every agent, as `airmeta server` runs them for the
+ * agents that join: round r's rho, g_th and pilot rule, eta 1, a channel realisation and noise of
+ * its own (IQ_SEED_PROBE | p), the beacon taken as a round's (the trackers advance), every agent's burst
+ * of the round's length with an all-zero payload through the emulator (its channels and radios)
+ * and the server's receiver, then a CAL to each (mu = 1; its count n_k = heard). Not through the
+ * radio, not captured. The last probe's heard agents into q->pheard. */
+static am_status run_probes(agg_iq *q, const fl_agg_round *r)
+{
+    fl_agg_round pr = *r;
+    pr.eta = 1.0f;
+    q->x = NULL; /* agent_source: the zero payload */
+    q->d = 0;
+    q->delivered = NULL;
+    for (unsigned p = 0; p < q->cfg.probes; p++) {
+        unsigned nsched = 0;
+        size_t ny = 0;
+        am_status s = round_beacons(q, &pr, NULL, IQ_SEED_PROBE | p, &nsched);
+        for (unsigned k = 0; k < q->K; k++)
+            q->sending[k] = (unsigned char)(q->link[k].found != 0);
+        if (s == AM_OK && (s = round_air(q, &ny)) == AM_OK)
+            s = round_rx(q, &pr, q->y, ny, NULL);
+        if (s != AM_OK)
+            return am_error_wrap(s, "iq aggregator: calibration probe %u of %u before round %u",
+                                 p + 1, q->cfg.probes, r->round);
+        q->info.probe_heard = round_cal(q, 1);
+        memcpy(q->pheard, q->heard, q->K);
+    }
+    q->info.probes = q->cfg.probes;
+    q->info.probe_agents = q->K;
+    q->info.probe_hearing = q->pheard;
     return AM_OK;
 }
 
@@ -534,16 +646,19 @@ static am_status iq_aggregate(void *self,
     q->info.lead = q->lead;
     double t0 = monotime_s();
     am_status s;
+    if (q->probe_due) { /* §8.5: before the run's first round */
+        q->probe_due = 0;
+        if ((s = run_probes(q, r)) != AM_OK)
+            return s;
+        const double tp = monotime_s();
+        q->info.t_probe = tp - t0;
+        t0 = tp;
+    }
     if (q->trk && r->round != q->next_round && (s = rebuild_trackers(q, r)) != AM_OK)
         return s;
     unsigned nsched = 0;
-    if ((s = round_beacons(q, r, present, &nsched)) != AM_OK)
+    if ((s = round_beacons(q, r, present, IQ_SEED_ROUND | r->round, &nsched)) != AM_OK)
         return s;
-    /* §2: the round's pilot level, announced with GO (§9.4) and known to the server */
-    q->pilot = q->cfg.pilot_level > 0.0f ? q->cfg.pilot_level : phy_pilot_level(nsched);
-    for (unsigned t = 0; t < q->T; t++)
-        if ((s = ota_agent_set_pilot_level(q->w[t].ag, q->pilot)) != AM_OK)
-            return s;
     q->next_round = r->round + 1;
     q->x = x;
     q->d = d;
@@ -596,10 +711,9 @@ static am_status iq_aggregate(void *self,
     for (unsigned u = 0; u < q->nu; u++)
         na += q->nact[q->ubins[u]];
     q->info.active_true_mean = na / q->nu;
-    /* 4. the air, the agents' bursts made on the emulator's threads as it needs them */
+    /* 4. the air */
     size_t ny = 0;
-    if ((s = phy_chan_execute_source(q->ch, agent_source, q, q->sending, q->blen, q->lead, q->tail,
-                                     q->y, q->ycap, &ny)) != AM_OK)
+    if ((s = round_air(q, &ny)) != AM_OK)
         return s;
     const float complex *yr = q->y;
     if (q->rad) {
@@ -612,17 +726,8 @@ static am_status iq_aggregate(void *self,
         return s;
     /* 5. the server */
     double t4 = monotime_s();
-    phy_ota_rx_reset(q->rx);
-    if ((s = phy_ota_rx_set_round(q->rx, r->eta, r->rho)) != AM_OK ||
-        (s = phy_ota_rx_set_pilot_level(q->rx, q->pilot)) != AM_OK)
+    if ((s = round_rx(q, r, yr, ny, out)) != AM_OK)
         return s;
-    q->cur_out = out;
-    q->got = 0;
-    q->nbursts = 0;
-    q->win_lo = q->lead > q->cp ? q->lead - q->cp : 0;
-    q->win_hi = q->lead + q->cfg.max_timing_offset + q->cfg.n_taps + q->cp;
-    if ((s = phy_ota_rx_execute(q->rx, yr, ny)) != AM_OK)
-        return am_error_wrap(s, "iq aggregator: receiver");
     double t5 = monotime_s();
     q->info.detected = q->got;
     q->info.bursts = q->nbursts;
@@ -635,19 +740,7 @@ static am_status iq_aggregate(void *self,
     if (q->cal) { /* §8.3-§8.4: who was heard; CAL to each heard agent, which updates A_k */
         q->info.cal = 1;
         q->info.heard = q->heard;
-        if (!q->got)
-            memset(q->heard, 0, q->K);
-        for (unsigned k = 0; k < q->K; k++) {
-            q->heard[k] &= q->sending[k]; /* the silent cannot be heard: the receiver agrees */
-            q->info.agents_heard += q->heard[k];
-            if (!q->heard[k])
-                continue;
-            /* mu = 1/n for the first measurements (A_k is then the geometric mean of the first
-             * n: the noise is averaged from the start), then the configured mu */
-            q->nh[k] += q->nh[k] < UINT32_MAX;
-            const float mu = 1.0f / (float)q->nh[k] > q->mu ? 1.0f / (float)q->nh[k] : q->mu;
-            phy_cal_update(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
-        }
+        q->info.agents_heard = round_cal(q, 0);
     }
     if (!q->got) {
         q->missed++;
@@ -706,6 +799,7 @@ static void iq_destroy(void *self)
     free(q->A);
     free(q->E);
     free(q->heard);
+    free(q->pheard);
     free(q->nh);
     free(q->nact);
     free(q->radio_args);
@@ -760,6 +854,9 @@ static am_status validate(const agg_iq_cfg *c)
                        c->nfft / 2);
     if (c->cal < -1 || c->cal > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal: %d is not -1 (auto), 0 or 1", c->cal);
+    if (c->probes > AGG_IQ_PROBES_MAX)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: probes: %u is outside 0..%u", c->probes,
+                       AGG_IQ_PROBES_MAX);
     if (!(isfinite(c->cal_mu) && c->cal_mu >= 0.0f && c->cal_mu <= 1.0f))
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal_mu: %g is not in (0, 1] (0 = default)",
                        (double)c->cal_mu);
@@ -952,13 +1049,15 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         q->A = malloc((size_t)q->K * PHY_CAL_Q * sizeof *q->A);
         q->E = malloc((size_t)q->K * PHY_CAL_Q * sizeof *q->E);
         q->heard = calloc(q->K, 1);
+        q->pheard = calloc(q->K, 1);
         q->nh = calloc(q->K, sizeof *q->nh);
+        q->probe_due = cfg->probes > 0;
         if (q->A)
             for (size_t i = 0; i < (size_t)q->K * PHY_CAL_Q; i++)
                 q->A[i] = 1.0f;
     }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->nh))) {
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->pheard || !q->nh))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",
@@ -1072,6 +1171,7 @@ am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n)
         }
     memcpy(q->A, A, na);
     memcpy(q->nh, (const unsigned char *)buf + na, n - na);
+    q->probe_due = 0; /* a resumed run: its agents were probed before its first round (§8.5) */
     free(A);
     return AM_OK;
 }

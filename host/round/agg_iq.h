@@ -93,6 +93,12 @@ typedef struct agg_iq_cfg {
     float cal_mu;            /* the loop gain mu of §8.4 once an agent has been heard 1/mu times,
                                 (0, 1]; before, 1/n at its n-th measurement (A is the geometric
                                 mean of the first measurements); 0 = 0.1 */
+    unsigned probes;         /* with cal: calibration probes before the run's first round
+                                (docs/air-interface.md §8.5, as `airmeta server` probes the agents
+                                that join), 0..AGG_IQ_PROBES_MAX; default PHY_CAL_PROBES (2, the
+                                server's); 0: none, round 1 precoded with A = 1 (the code before).
+                                The first aggregate call of an aggregator runs them, unless
+                                agg_iq_state_load gave it a run's state (a resumed run: probed) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
@@ -103,9 +109,11 @@ typedef struct agg_iq_cfg {
                                 delivered 0 (flagged in agg_iq_round_info); 1: AM_ENOTFOUND */
 } agg_iq_cfg;
 
+#define AGG_IQ_PROBES_MAX 16u
+
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
  * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, beacon_reps 16, cal -1 (auto),
- * cal_mu 0 (0.1),
+ * cal_mu 0 (0.1), probes 2,
  * smooth 0 (auto), 2 threads, seed 1, no radio, no capture, fail_on_miss 0. */
 void agg_iq_cfg_default(agg_iq_cfg *cfg);
 
@@ -136,9 +144,15 @@ typedef struct agg_iq_round_info {
                                 0 without cfo_comp) */
     double t_beacon, t_tx, t_chan, t_rx; /* downlink+chanest, delivered vectors, emulator with
                                             the agents' bursts made in it (precode+TX), RX */
+    double t_probe;          /* the calibration probes before this round (not in the four above) */
     int cal;                 /* calibration on: heard and cal_snr_db are the server's (§8.3) */
     unsigned agents_heard;   /* agents the server heard in their calibration slot */
     const unsigned char *heard; /* with cal, K: agent k heard (valid until the next round) */
+    unsigned probes;         /* calibration probes run before this round (§8.5: the run's first,
+                                with cal and agg_iq_cfg.probes), else 0 */
+    unsigned probe_agents;   /* agents probed (all K) */
+    unsigned probe_heard;    /* agents heard in the last probe */
+    const unsigned char *probe_hearing; /* with probes, K: agent k heard in the last probe */
     char capture[512];                   /* capture written this round ("" if none) */
 } agg_iq_round_info;
 

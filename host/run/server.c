@@ -603,11 +603,9 @@ send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids
         const int h = got && s->rs.heard[k];
         if (h)
             heard_ids[(*nheard)++] = k;
-        if (probe) /* §8.5: mu = 1, and the loop's average starts again from this measurement */
-            s->nh[k] = (uint32_t)h;
-        else if (h)
-            s->nh[k] += s->nh[k] < UINT32_MAX;
-        const float inv = s->nh[k] ? 1.0f / (float)s->nh[k] : 1.0f;
+        /* §8.4-§8.5 (shared with sim --agg iq): after a probe mu = 1 and the loop's average starts
+         * again from this measurement */
+        const float mu = phy_cal_mu_step(&s->nh[k], h, probe, SERVER_CAL_MU);
         for (unsigned q = 0; q < PHY_CAL_Q; q++) {
             const float complex E = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
             e[2 * q] = crealf(E);
@@ -615,7 +613,7 @@ send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids
         }
         m.u.cal = (ctrl_cal){.heard = (uint32_t)h,
                              .q = PHY_CAL_Q,
-                             .mu = probe ? 1.0f : inv > SERVER_CAL_MU ? inv : SERVER_CAL_MU,
+                             .mu = mu,
                              .snr_db = h && isfinite(s->rs.cal_snr[k]) ? s->rs.cal_snr[k] : 0.0f,
                              .E = e};
         to_agent(s, k, &m);
@@ -833,7 +831,7 @@ static float robust_eta(float *p, unsigned n, float cap, float *med)
  * agent takes starts its trackers (§4.2), so the first probe measures errors no later round has;
  * the second measures the state of every later round. Nothing is applied; the round's metrics
  * line says "probe". Once per join: an agent not heard calibrates in its rounds (§8.4). */
-#define SERVER_PROBES 2u
+#define SERVER_PROBES PHY_CAL_PROBES
 static am_status probe_round(srv *s, uint32_t r)
 {
     s->probe_n = s->probe_nheard = 0;

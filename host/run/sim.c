@@ -139,7 +139,8 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
     PUT("--cal", CLI_CHOICE, &o->cal,
         "iq: closed-loop calibration (docs/air-interface.md §8): a calibration block in every "
         "burst, the server hears each agent and feeds its gain back, agents correct their "
-        "precoder; auto = on with a non-ideal --impair (LO phases, chain mismatch)",
+        "precoder, probed twice before round 1 (§8.5); auto = on with a non-ideal --impair (LO "
+        "phases, chain mismatch)",
         0, 0, "auto|on|off");
     n += flags_mapping_table(&o->mapping, t + n); /* iq */
     n += flags_radio_table(&o->radio, t + n, "loop|file",
@@ -988,6 +989,17 @@ static cJSON *metrics_line(const sim_run *r, const sim_round *rr)
             for (unsigned k = 0; h && k < r->o->agents; k++)
                 if (iq->heard[k])
                     cJSON_AddItemToArray(h, cJSON_CreateNumber(k));
+        }
+        if (iq->probes) { /* §8.5: the calibration probes before this round (server's keys) */
+            cJSON *p = cJSON_AddObjectToObject(e, "probe");
+            cJSON *pa = cJSON_AddArrayToObject(p, "agents"), *ph;
+            for (unsigned k = 0; pa && k < iq->probe_agents; k++)
+                cJSON_AddItemToArray(pa, cJSON_CreateNumber(k));
+            cJSON_AddNumberToObject(p, "probes", iq->probes);
+            ph = cJSON_AddArrayToObject(p, "heard");
+            for (unsigned k = 0; ph && k < iq->probe_agents; k++)
+                if (iq->probe_hearing[k])
+                    cJSON_AddItemToArray(ph, cJSON_CreateNumber(k));
         }
         if (iq->capture[0])
             cJSON_AddStringToObject(e, "capture", iq->capture);

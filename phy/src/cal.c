@@ -69,6 +69,18 @@ void phy_cal_update(float complex *A, const float complex *E, float mu)
     }
 }
 
+float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0)
+{
+    if (probe)
+        *n = heard != 0;
+    else if (heard)
+        *n += *n < UINT32_MAX;
+    if (probe)
+        return 1.0f;
+    const float inv = *n ? 1.0f / (float)*n : 1.0f;
+    return inv > mu0 ? inv : mu0;
+}
+
 void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a)
 {
     const unsigned M = phy_frame_nfft(f), nu = phy_frame_n_used(f), Q = PHY_CAL_Q;

@@ -2,7 +2,10 @@
 # sim --agg iq --cal auto|on|off (docs/air-interface.md §8, §5.6): with b210-shared-ref radios
 # calibration is on by default and every round's metrics list the agents heard; --cal off and
 # ideal radios write no "heard" key (the same bytes as before the flag: ideal runs are
-# unchanged, and --cal auto is left out of the config CRC); a bad value exits 2.
+# unchanged, and --cal auto is left out of the config CRC); a bad value exits 2. With calibration
+# the agents are probed twice before round 1 (§8.5): round 1's metrics, and only its, say so
+# ("probe", the server's keys, every agent heard), also with --cal on and ideal radios; a probed
+# b210-free run writes the same bytes with --threads 1 and 3.
 set -u
 fail() { echo "FAIL: $*"; exit 1; }
 . "$(dirname "$0")/lib/need.sh"
@@ -15,6 +18,12 @@ common=(--agg iq --agents 4 --rounds 4 --snr-db 20 --g-th 0 --quiet --no-plots -
     fail "sim cal off"
 "$AIRMETA" sim "${common[@]}" --out "$tmp/ideal" || fail "sim ideal"
 "$AIRMETA" sim "${common[@]}" --cal off --out "$tmp/ideal_off" || fail "sim ideal cal off"
+"$AIRMETA" sim "${common[@]}" --cal on --out "$tmp/ideal_on" || fail "sim ideal cal on"
+for t in 1 3; do
+    "$AIRMETA" sim "${common[@]}" --impair b210-free --threads $t --out "$tmp/free$t" ||
+        fail "sim b210-free --threads $t"
+done
+cmp "$tmp/free1/metrics.jsonl" "$tmp/free3/metrics.jsonl" || fail "probed run: --threads 1 and 3 differ"
 python3 - "$tmp" <<'PY' || fail "metrics"
 import json, sys
 d = sys.argv[1]
@@ -23,7 +32,11 @@ def rows(n):
 on = rows("on")
 assert len(on) == 4 and all(r["iq"]["heard"] == [0, 1, 2, 3] for r in on), on
 for n in ("off", "ideal", "ideal_off"):
-    assert all("heard" not in r["iq"] for r in rows(n)), n
+    assert all("heard" not in r["iq"] and "probe" not in r["iq"] for r in rows(n)), n
+for n in ("on", "ideal_on", "free1"):
+    p = rows(n)
+    assert p[0]["iq"]["probe"] == {"agents": [0, 1, 2, 3], "probes": 2, "heard": [0, 1, 2, 3]}, n
+    assert all("probe" not in r["iq"] for r in p[1:]), f"{n}: a probe after round 1"
 PY
 cmp "$tmp/ideal/metrics.jsonl" "$tmp/ideal_off/metrics.jsonl" || fail "ideal: --cal off differs"
 "$AIRMETA" sim "${common[@]}" --cal maybe --out "$tmp/bad" 2>"$tmp/err"

@@ -6,6 +6,7 @@
 #define AM_PHY_CAL_H
 
 #include <complex.h>
+#include <stdint.h>
 
 #include "phy/frame.h"
 
@@ -13,6 +14,7 @@
 #define PHY_CAL_SLOTS_MAX 4096u /* slots a burst may carry (agents of a round) */
 #define PHY_CAL_A_MIN 0.25f     /* |A[q]| is clipped to [A_MIN, A_MAX] (§8.4) */
 #define PHY_CAL_A_MAX 4.0f
+#define PHY_CAL_PROBES 2u       /* calibration probes per join (§8.5): airmeta server, sim --agg iq */
 
 /* §8.1: for S = slots (0..PHY_CAL_SLOTS_MAX) on a frame of n_used used bins, the comb period
  * P = min(S, floor(n_used / 8)) (at least 1) into *period (may be NULL) and the number of
@@ -28,6 +30,14 @@ void phy_cal_groups(const phy_frame *f, unsigned char *group, float *centre);
  * magnitude and phase each go a fraction mu of the way; mu = 1 gives A / E), |A[q]| clipped to
  * [PHY_CAL_A_MIN, PHY_CAL_A_MAX]. E[q] = 0 or non-finite leaves A[q] alone. */
 void phy_cal_update(float complex *A, const float complex *E, float mu);
+
+/* §8.4-§8.5, the server's side of the loop: the count *n of an agent's measurements and the loop
+ * gain mu of the one just made (heard: the agent was heard in it; probe: it was a calibration
+ * probe, §8.5). A probe starts the count again (*n = heard) and takes a full step (mu = 1); a
+ * round's heard measurement counts (*n + 1, saturating) and takes mu = max(mu_0, 1 / *n); a round
+ * not heard leaves *n. Returns mu (the CAL's; A moves only when heard): `airmeta server` sends it,
+ * `sim --agg iq` applies it (phy_cal_update). */
+float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0);
 
 /* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
  * index between the groups' centres, held beyond the outermost ones. */
