@@ -4,6 +4,7 @@
  * conj(G)/|G| / sqrt(rho) ... with G = sqrt(rho) sum c_k, noise variance N0 / (P rho) plus G's
  * phase noise); a silent slot is not heard. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,28 @@ AM_TEST(layout, unit)
     phy_cal_update(A, E, 1.0f);
     AM_CHECK_NEAR(cabsf(A[0]), PHY_CAL_A_MIN, 1e-6);
     phy_frame_destroy(f);
+}
+
+/* §8.4-§8.5 the server's loop gain (phy_cal_mu_step, airmeta server's and sim's): a heard probe
+ * sets n = 1 and mu = 1, a round heard n + 1 and mu = max(mu_0, 1/n) (1/2 after the probe, then
+ * 1/3 ... down to mu_0), a round not heard leaves n, a probe not heard sets n = 0 (the next heard
+ * round takes a full step), and n saturates at UINT32_MAX. */
+AM_TEST(mu_schedule, unit)
+{
+    uint32_t n = 7;
+    AM_CHECK(phy_cal_mu_step(&n, 1, 1, 0.1f) == 1.0f && n == 1, "heard probe: n %u", n);
+    for (uint32_t want = 2; want <= 12; want++) {
+        const float mu = phy_cal_mu_step(&n, 1, 0, 0.1f);
+        const float inv = 1.0f / (float)want;
+        AM_CHECK(n == want && mu == (inv > 0.1f ? inv : 0.1f), "round %u: n %u, mu %g", want, n,
+                 (double)mu);
+    }
+    phy_cal_mu_step(&n, 0, 0, 0.1f);
+    AM_CHECK(n == 12, "a round not heard moved n to %u", n);
+    AM_CHECK(phy_cal_mu_step(&n, 0, 1, 0.1f) == 1.0f && n == 0, "probe not heard: n %u", n);
+    AM_CHECK(phy_cal_mu_step(&n, 1, 0, 0.1f) == 1.0f && n == 1, "then heard: n %u", n);
+    n = UINT32_MAX;
+    AM_CHECK(phy_cal_mu_step(&n, 1, 0, 0.25f) == 0.25f && n == UINT32_MAX, "saturated: n %u", n);
 }
 
 /* One round: agents k < K (slot k, except `silent`) send a burst with precoder sqrt(rho) c_k on
