@@ -1,4 +1,5 @@
 /* airmeta: federated meta-learning over the air. One program, git-style subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,22 @@ static void usage(FILE *f)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* What the command printed reached its standard output, or it says so and exits 4 (its own
+ * non-zero status kept): a full disk or a closed descriptor lost `--json` lines and tables with
+ * exit 0 (stdout on /dev/full). */
+static int stdout_done(const char *cmd, int rc)
+{
+    errno = 0;
+    const int flushed = fflush(stdout) == 0;
+    const int err = errno;
+    if (flushed && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "airmeta%s%s: writing the standard output failed (%s): what was printed is "
+                    "incomplete\n",
+            cmd ? " " : "", cmd ? cmd : "", err ? strerror(err) : "an earlier write failed");
+    return rc ? rc : 4;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -38,15 +55,15 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return stdout_done(NULL, 0);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("airmeta %s (air interface version %u)\n", AM_VERSION, phy_air_interface_version());
-        return 0;
+        return stdout_done(NULL, 0);
     }
     for (size_t i = 0; i < ncommands; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return stdout_done(commands[i].name, commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "airmeta: unknown command '%s'\n", AM_ESC(argv[1]));
     usage(stderr);
     return 2;
