@@ -90,6 +90,22 @@ static int near(double a, double b)
     return fabs(a - b) <= 1e-6 * fmax(1.0, fabs(b)); /* float flags are stored as floats */
 }
 
+/* config.json's "seed" is the job's seed exactly: a number (up to 2^53) or, above, the decimal
+ * string runcfg writes for a 64-bit integer a double cannot hold. */
+static int same_seed(const cJSON *fl, uint64_t seed)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(fl, "seed");
+    if (cJSON_IsNumber(o))
+        return o->valuedouble >= 0 && o->valuedouble <= 9007199254740992.0 &&
+               o->valuedouble == (double)seed && seed <= 9007199254740992u;
+    if (!cJSON_IsString(o) || o->valuestring[0] < '0' || o->valuestring[0] > '9')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    const unsigned long long v = strtoull(o->valuestring, &end, 10);
+    return errno == 0 && *end == '\0' && v == seed;
+}
+
 /* config.json's flags against job j's grid coordinates. */
 static am_status check_config(const sweep_plan *p, size_t j, const cJSON *fl, const char *path)
 {
@@ -101,7 +117,7 @@ static am_status check_config(const sweep_plan *p, size_t j, const cJSON *fl, co
         bad = "agg";
     else if (!cJSON_IsString(task) || strcmp(task->valuestring, p->task) != 0)
         bad = "task";
-    else if (!near(jnum(fl, "seed", NULL, NULL), (double)p->jobs[j].seed))
+    else if (!same_seed(fl, p->jobs[j].seed)) /* near() took seed 1000001 for 1000000 */
         bad = "seed";
     else if (!near(jnum(fl, "agents", NULL, NULL), c->agents))
         bad = "agents";
