@@ -961,6 +961,8 @@ static am_status check_and_open(agent_state *sp, unsigned max_dim)
         return st;
     if (o->state && (st = check_state_path(o->state)) != AM_OK)
         return st;
+    if (o->data_dir && !o->data_dir[0]) /* "" + "/file": the root folder's */
+        return AM_FAIL(AM_EINVAL, "--data-dir: empty folder name");
     if ((st = net_sec_setup("agent", o->key, o->server_key, NULL, o->insecure, 0, &sp->sec)) !=
         AM_OK)
         return st;

@@ -1624,6 +1624,8 @@ static am_status check_opts(server_opts *o, fl_task_kind *kind)
         return am_error_wrap(st, "--bind");
     if ((st = learner_task_kind(o->task.task, kind)) != AM_OK)
         return st;
+    if (o->task.data_dir && !o->task.data_dir[0]) /* "" + "/file": the root folder's */
+        return AM_FAIL(AM_EINVAL, "--data-dir: empty folder name");
     if (*kind == FL_TASK_OMNIGLOT && !o->task.data_dir)
         return AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir");
     flags_learning_resolve(*kind, &o->task, &o->learn, &o->eval);

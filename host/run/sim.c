@@ -627,7 +627,7 @@ static am_status resume_opts(const char *dir,
     char path[SIM_PATH];
     am_status s = fs_path_join(path, sizeof path, dir, "config.json");
     if (s != AM_OK)
-        return s;
+        return am_error_wrap(s, "--resume");
     char *text = NULL;
     if ((s = fs_read_text(path, SIM_CONFIG_MAX, &text)) != AM_OK)
         return s == AM_ENOTFOUND
@@ -739,6 +739,8 @@ am_status sim_config_parse(sim_config *c, int argc, char **argv, const char *sum
     fill_defaults(&c->o, c->kind);
     if ((st = iq_only(&c->o)) != AM_OK)
         return st;
+    if (c->o.task.data_dir && !c->o.task.data_dir[0]) /* "" + "/file": the root folder's */
+        return AM_FAIL(AM_EINVAL, "--data-dir: empty folder name");
     if (c->kind == FL_TASK_OMNIGLOT && !c->o.task.data_dir)
         return AM_FAIL(AM_EINVAL, "--task omniglot needs --data-dir (the folder holding "
                                   "images_background/ and images_evaluation/)");

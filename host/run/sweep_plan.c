@@ -604,6 +604,8 @@ am_status sweep_plan_read_argv(const char *dir, int *argc, char ***argv)
     *argc = 0;
     *argv = NULL;
     char path[SWEEP_PATH + 32];
+    if (!dir || !dir[0]) /* "" + "/sweep.json": the root folder's */
+        return AM_FAIL(AM_EINVAL, "empty folder name");
     snprintf(path, sizeof path, "%s/sweep.json", dir);
     char *txt = NULL;
     am_status s = fs_read_text(path, 1 << 20, &txt);

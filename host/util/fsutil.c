@@ -14,6 +14,8 @@
 
 am_status fs_path_join(char *out, size_t cap, const char *dir, const char *name)
 {
+    if (!dir || !dir[0]) /* "" + "/name" would be a file in the root folder */
+        return AM_FAIL(AM_EINVAL, "empty folder name");
     int n = snprintf(out, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
         return AM_FAIL(AM_EINVAL, "%s: path too long", dir);

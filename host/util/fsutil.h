@@ -10,7 +10,8 @@
 
 #define FS_PATH_MAX 4096 /* longest path (with its NUL) the helpers handle */
 
-/* out = dir "/" name. AM_EINVAL naming dir when it does not fit in cap bytes. */
+/* out = dir "/" name. AM_EINVAL for an empty dir ("empty folder name": not the root folder's
+ * /name) and naming dir when it does not fit in cap bytes. */
 am_status fs_path_join(char *out, size_t cap, const char *dir, const char *name);
 
 /* Creates dir and every missing parent (mode 0755 before the umask), like mkdir -p. AM_OK when

@@ -43,6 +43,10 @@ expect 2 "SECONDS must be 0..3600" agent --id 0 --server "$ep" --test-late-statu
 expect 2 "no file name" agent --insecure --id 0 --server "$ep" --timeout 1 --state "$out/"
 expect 4 "folder $out/none: No such file or directory" agent --insecure --id 0 --server "$ep" \
     --timeout 1 --state "$out/none/a.state"
+# an empty folder name is refused: "" + "/config.json" read the root folder's file
+expect 2 "--resume: .*empty folder name" server --resume ""
+expect 2 "--data-dir: empty folder name" server --insecure --bind "$ep" --agents 2 --data-dir ""
+expect 2 "--data-dir: empty folder name" agent --insecure --id 0 --server "$ep" --data-dir ""
 expect 2 "--agents is required" chan --server "$ep"
 expect 2 "--snr-db: 200 is outside" chan --server "$ep" --agents 2 --snr-db 200
 expect 2 "--delay-spread 2: 3 taps allow less than" chan --server "$ep" --agents 2 --taps 3 \

@@ -29,6 +29,9 @@ touch "$d/file"
 expect 4 "--out: .*$d/file/x" --out "$d/file/x"
 expect 4 "--resume /nonexistent-airmeta-dir: not a run folder" --resume /nonexistent-airmeta-dir
 expect 2 "--checkpoint-every: 0 is outside" --checkpoint-every 0
+# an empty folder name is refused: "" + "/config.json" read the root folder's file
+expect 2 "--resume: .*empty folder name" --resume ""
+expect 2 "--data-dir: empty folder name" --task fmnist --data-dir ""
 # waveform-only values without a waveform are refused, not ignored
 expect 2 "--mapping real needs --agg iq (--agg stat sends no waveform)" --agg stat --mapping real
 expect 2 "--cal on needs --agg iq (--agg ideal sends no waveform)" --agg ideal --cal on

@@ -65,6 +65,9 @@ collect_bad() { # collect_bad JSON-LIST PATTERN
     [ -s "$d/cout" ] && fail "$1: printed on stdout: $(head -3 "$d/cout")"
     cp "$d/sweep.json.good" "$f"
 }
+expect_cmd=(sweep)
+expect 2 "--collect : not a sweep folder: .*empty folder name" --collect "" # read /sweep.json
+expect_cmd=(sweep --collect "$d/f")
 collect_bad '["sweep", "--help"]' "$f: argv\[1\] is '--help': not a sweep's description"
 collect_bad '["sweep", "--collect", "x"]' "argv\[1\] is '--collect': not a sweep's description"
 collect_bad '["sweep", "--rounds", "3"]' "$f: argv has no --plan DIR or --out DIR"
