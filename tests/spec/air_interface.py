@@ -20,6 +20,8 @@ alone (no airmeta source read), checked against airmeta's own outputs:
   floor  §5.4 floor recomputed from the captures' truth (captures/*.truth.*);
   replay §3.3/§5.4/§7: K bursts made here, summed with AWGN, written as SigMF from §7 and decoded
          by `airmeta replay`: NMSE against the floor with the §5.2 G-noise excess, both mappings;
+  eq     §5.3/§5.5 the equalised payload, §5.2 gain pooling, against airmeta's receiver; §6.2/§4.1
+         the agent's channel estimate and precoder against airmeta's agent, all to float rounding;
   sigmf  §7.2 keys and versions: what a reader accepts and refuses; what airmeta writes (§7.1's
          core keys, §7.2's keys, versions and annotations); ci16_le; §1's allocations as
          airmeta:sctype;
@@ -1806,7 +1808,7 @@ def check_cal_measure():
     y = np.concatenate([y, np.zeros(M)]).astype(np.complex64)
     fi, fo = os.path.join(TMP, "calm.c64"), os.path.join(TMP, "calm.bin")
     y.tofile(fi)
-    run(DRIVER, "rx-at", M, cp, L, S, 3.0, rho, fi, fo)
+    run(DRIVER, "rx-at", M, cp, L, S, 3.0, rho, fi, fo, 1, 0)
     raw = open(fo, "rb").read()
     n0_c = struct.unpack("<f", raw[:4])[0]
     G_c = np.frombuffer(raw[4:4 + 8 * M], dtype=np.complex64).astype(complex)
@@ -1875,6 +1877,262 @@ def check_cal_measure():
              "".join("1" if h else "0" for h in heard_c), "".join("1" if h else "0" for h in heard_t),
              owned_n[0], strong_n))
 
+
+def check_equalise():
+    """§5.3 (the pilots' common phase u = conj(S) / |S|, c_hat = R u / G, eta Re and Im in the
+    order of §3.1) and §5.5 (bins with no active agent: payload 0) from the text on a received sum
+    made here, against airmeta's receiver (spec_driver rx-at, windows at backoff 0): 5 agents at
+    15 dB whose bursts carry a common phase that turns from symbol to symbol (a residual offset),
+    pilots at a = 1 / sqrt(5), 12 data bins every agent erased."""
+    M, cp, L, rho, snr_db, K, eta = 256, 32, 4000, 1.0, 15.0, 5, 3.0
+    fr = Frame(M, cp)
+    rng = np.random.default_rng(43)
+    N0 = rho / 10 ** (snr_db / 10)
+    s2 = N0 * M / fr.M_used
+    a = f32(1 / math.sqrt(K))
+    erased = fr.data[5::15][:12]
+    x = 0
+    v = rng.standard_normal((K, L)).astype(np.float32)
+    for kk in range(K):
+        p = np.zeros(M, dtype=complex)
+        p[fr.used] = math.sqrt(rho) * 10 ** (rng.uniform(-2, 2, fr.M_used) / 20) * np.exp(
+            1j * rng.uniform(-0.3, 0.3, fr.M_used))
+        p[erased] = 0
+        x = x + burst(fr, v[kk], eta, "complex", 0, 0, p, a)[0]
+    B = M + cp
+    n_blk = len(x) // B
+    turn = np.repeat(np.exp(1j * 0.05 * np.arange(n_blk)), B)  # a phase turning block by block
+    y = x * turn + math.sqrt(s2 / 2) * (rng.standard_normal(len(x)) + 1j * rng.standard_normal(len(x)))
+    y = np.concatenate([y, np.zeros(M)]).astype(np.complex64)
+    fi, fo = os.path.join(TMP, "eq.c64"), os.path.join(TMP, "eq.bin")
+    y.tofile(fi)
+    run(DRIVER, "rx-at", M, cp, L, 0, eta, rho, fi, fo, repr(a), 0)
+    raw = open(fo, "rb").read()
+    n0_c = struct.unpack("<f", raw[:4])[0]
+    G_c = np.frombuffer(raw[4:4 + 8 * M], dtype=np.complex64).astype(complex)
+    pay_c = np.frombuffer(raw[4 + 8 * M:4 + 8 * M + 4 * L], dtype="<f4").astype(float)
+    y = y.astype(complex)
+
+    def Y(b):
+        w = y[b * B + cp:b * B + cp + M]
+        return math.sqrt(fr.M_used) / M * np.fft.fft(w)
+
+    Yb = [Y(b) for b in range(3)]
+    Xb = [fr.X["S0a"], fr.X["S0b"], fr.X["S1"]]
+    G = np.zeros(M, dtype=complex)
+    G[fr.used] = (sum(np.conj(X) * Yv for X, Yv in zip(Xb, Yb))[fr.used]
+                  / sum(np.abs(X) ** 2 for X in Xb)[fr.used])
+    odd = fr.used[fr.used % 2 == 1]
+    N0m = float(np.mean(np.concatenate([np.abs(Yb[0][odd]) ** 2, np.abs(Yb[1][odd]) ** 2])))
+    none = (np.abs(G) / math.sqrt(rho) < 0.5) & (np.abs(G) ** 2 < 10 * max(N0m, 1e-10 * rho))
+    n_sym = -(-(-(-L // 2)) // fr.M_data)
+    c = []
+    for s in range(n_sym):
+        R = Y(3 + s)
+        S = np.sum(np.conj(G[fr.pilot]) * R[fr.pilot])
+        u = np.conj(S) / abs(S) if S != 0 else 1
+        ch = np.where(none[fr.data], 0, R[fr.data] * u / np.where(G[fr.data] == 0, 1, G[fr.data]))
+        c.append(ch)
+    c = np.concatenate(c)[:-(-L // 2)]
+    pay = np.empty(2 * len(c))
+    pay[0::2], pay[1::2] = eta * c.real, eta * c.imag
+    pay = pay[:L]
+    on_none = np.isin(fr.data[(np.arange(L) // 2) % fr.M_data], fr.data[none[fr.data]])
+    err = np.max(np.abs(pay_c - pay)) / np.max(np.abs(pay)) if len(pay_c) == L else math.inf
+    zeros = len(pay_c) == L and np.all(pay_c[on_none] == 0)
+    n_none = int(np.sum(none[fr.data]))
+    check(err < 2e-6 and zeros and n_none == len(erased) and abs(n0_c - N0m) < 1e-5 * N0m,
+          "§5.3/§5.5 K=%d at %g dB, pilot level %.4f, a phase turning 0.05 rad a block: the payload "
+          "within %.1e of the text's equalisation (relative to its peak, bound 2e-6), its %d entries "
+          "on the %d bins with no active agent (every agent erased %d) exactly 0"
+          % (K, snr_db, a, err, int(np.sum(on_none)), n_none, len(erased)))
+
+
+def agent_estimate(fr, y, a, R, smooth):
+    """§6.2 from the text: the agent's channel estimate h_s, its error variance v and N0, from its
+    copy y of the beacon (no offset), window reference a (= s - backoff)."""
+    M, cp, Mu = fr.M, fr.cp, fr.M_used
+    used = fr.used
+    B = M + cp
+
+    def Y(b):
+        return math.sqrt(Mu) / M * np.fft.fft(y[a + b * B + cp:a + b * B + cp + M])
+
+    X = [fr.X["S0a"], fr.X["S0b"], fr.X["S1"]] + [fr.X["S1"]] * R
+    Yb = [Y(b) for b in range(3 + R)]
+    hP = sum(np.conj(X[b]) * Yb[b] for b in range(3)) / np.where(
+        sum(np.abs(X[b]) ** 2 for b in range(3)) > 0, sum(np.abs(X[b]) ** 2 for b in range(3)), 1)
+    for r in range(3, 3 + R):  # each training block turned by its common phase against the preamble
+        z = np.sum(np.conj(hP[used] * X[r][used]) * Yb[r][used])
+        if z != 0:
+            Yb[r] = Yb[r] * np.conj(z) / abs(z)
+    w = sum(np.abs(X[b]) ** 2 for b in range(3 + R))
+    h = np.zeros(M, dtype=complex)
+    h[used] = sum(np.conj(X[b][used]) * Yb[b][used] for b in range(3 + R)) / w[used]
+    odd = used[used % 2 == 1]
+    N0 = float(np.mean(np.concatenate([np.abs(Yb[0][odd]) ** 2, np.abs(Yb[1][odd]) ** 2])))
+    lags = np.arange(-2, smooth)
+    A = np.exp(-2j * np.pi * np.outer(used, lags) / M)  # used bins x lags
+    W = w[used]
+    sgn = np.where(used < M // 2, used, used - M)
+
+    def energy(bv, lo, hi):  # E(S) for S = lags[lo..hi]
+        As = A[:, lo:hi + 1]
+        Gm = As.conj().T @ (W[:, None] * As)
+        bs = bv[lo:hi + 1]
+        return float(np.real(bs.conj() @ np.linalg.solve(Gm, bs)))
+
+    def grow(hv):
+        bv = A.conj().T @ (W * hv[used])
+        lo = hi = int(np.argmax(np.abs(bv)))
+        E = energy(bv, lo, hi)
+        n = len(lags)
+        while True:
+            took = False
+            for step, thr in ((1, 6 * N0), (2, 12 * N0)):
+                cand = []
+                if lo - step >= 0:
+                    cand.append((energy(bv, lo - step, hi), lo - step, hi))
+                if hi + step < n:
+                    cand.append((energy(bv, lo, hi + step), lo, hi + step))
+                if cand:  # the larger E; the left one of equals
+                    best = cand[0] if len(cand) == 1 or cand[0][0] >= cand[1][0] else cand[1]
+                    if best[0] - E > thr:
+                        E, lo, hi = best
+                        took = True
+                        break
+            if not took:
+                break
+        return max(lo - 1, 0), min(hi + 1, n - 1)
+
+    lo, hi = grow(h)
+    Ef = []
+    for j in range(16):
+        f = -0.5 + j / 16
+        hf = h * np.exp(2j * np.pi * np.where(np.arange(M) < M // 2, np.arange(M),
+                                             np.arange(M) - M) * f / M)
+        Ef.append(energy(A.conj().T @ (W * hf[used]), lo, hi))
+    js = int(np.argmax(Ef))
+    Em, E0, Ep = Ef[(js - 1) % 16], Ef[js], Ef[(js + 1) % 16]
+    den = Em - 2 * E0 + Ep
+    d = 0.0 if den >= 0 else min(0.5, max(-0.5, (Em - Ep) / (2 * den)))
+    f = -0.5 + (js + d) / 16
+    f = f - math.floor(f + 0.5)  # into [-1/2, 1/2)
+    kk = np.where(np.arange(M) < M // 2, np.arange(M), np.arange(M) - M)
+    hf = h * np.exp(2j * np.pi * kk * f / M)
+    lo, hi = grow(hf)
+    As = A[:, lo:hi + 1]
+    Gm = As.conj().T @ (W[:, None] * As)
+    t = np.linalg.solve(Gm, As.conj().T @ (W * hf[used]))
+    hs = np.zeros(M, dtype=complex)
+    hs[used] = np.exp(-2j * np.pi * sgn * f / M) * (As @ t)
+    v = np.zeros(M)
+    v[used] = N0 * np.real(np.einsum("il,lm,im->i", As, np.linalg.inv(Gm), As.conj()))
+    return hs, v, N0, (int(lags[lo]), int(lags[hi])), f
+
+
+def check_agent_estimate():
+    """§6.2 (the agent's estimate: MRC over the beacon's blocks with the training blocks turned to
+    the preamble, the weighted lag fit grown from the strongest lag, the fractional shift, the
+    error variance) and §4.1 (p = sqrt(rho) conj(H) / (|H|^2 + v), truncated below g_th) from the
+    text, on beacons made here through a 3-path channel with a fractional delay, against the
+    precoder of airmeta's agent (ota_agent_beacon, spec_driver agent-beacon; its first path s as
+    it found it, §5.1 being informative; no carrier offset)."""
+    rows = []
+    bad = []
+    three = (np.array([1.0, 0.5 * np.exp(1j * 2.0), 0.3 * np.exp(-1j * 1.0)]), np.array([3, 4, 6]))
+    # two paths 4 samples apart with nothing between: the span grows by two lags to bridge it
+    gap = (np.array([1.0, 0.6 * np.exp(1j * 0.5)]), np.array([3, 7]))
+    for M, cp, R, smooth, snr_db, frac, seed, (taps, d0) in (
+            (256, 32, 0, 12, 20.0, 0.3, 1, three), (256, 32, 4, 12, 25.0, -0.2, 2, three),
+            (64, 16, 2, 8, 20.0, 0.45, 3, three), (256, 32, 0, 12, 30.0, 0.0, 4, gap)):
+        fr = Frame(M, cp)
+        rng = np.random.default_rng(50 + seed)
+        Bt, t0, rho, g_th = 5000, 4800, 1.0, 0.05
+        dl = d0 + frac  # delays in samples after B
+        kk = np.where(np.arange(M) < M // 2, np.arange(M), np.arange(M) - M)
+        Gf = sum(g * np.exp(-2j * np.pi * kk * d / M) for g, d in zip(taps, dl))
+        Xb = [fr.X["S0a"], fr.X["S0b"], fr.X["S1"]] + [fr.X["S1"]] * R
+        beacon = np.concatenate([fr.modulate(X * Gf) for X in Xb])  # cyclic: the delays in Gf
+        n = 800 + len(beacon)
+        y = np.zeros(n, dtype=complex)
+        y[Bt - t0:Bt - t0 + len(beacon)] = beacon
+        # the fractional delay acts inside each block only; the block edges' transitions are in
+        # the cyclic prefix the windows skip (delays < cp)
+        N0 = 10 ** (-snr_db / 10)
+        y += math.sqrt(N0 * M / fr.M_used / 2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+        fi, fo = os.path.join(TMP, "est.c64"), os.path.join(TMP, "est.bin")
+        y.astype(np.complex64).tofile(fi)
+        run(DRIVER, "agent-beacon", M, cp, R, smooth, rho, g_th, fi, t0, Bt, fo)
+        raw = open(fo, "rb").read()
+        s = struct.unpack("<q", raw[:8])[0]
+        p_c = np.frombuffer(raw[8:8 + 8 * M], dtype=np.complex64).astype(complex)
+        backoff = 2 if cp >= 8 else cp // 4
+        a = s - backoff
+        hs, v, N0m, span, f = agent_estimate(fr, y.astype(np.complex64).astype(complex), a - t0,
+                                             R, smooth)
+        H = hs * np.exp(-2j * np.pi * (np.arange(M) * (a - Bt) % M) / M)
+        p = np.zeros(M, dtype=complex)
+        ok = fr.used[(np.abs(H[fr.used]) ** 2 >= g_th) & (H[fr.used] != 0)]
+        p[ok] = math.sqrt(rho) * np.conj(H[ok]) / (np.abs(H[ok]) ** 2 + v[ok])
+        err = np.max(np.abs(p_c - p)) / np.max(np.abs(p))
+        rows.append("M=%d R=%d %g dB delay %+.2f: s %+d, span %d..%d, f %+.3f, p within %.1e"
+                    % (M, R, snr_db, frac, s - Bt, span[0], span[1], f, err))
+        if not err < 2e-6:  # measured 2.6e-7 at most
+            bad.append(rows[-1])
+    check(not bad, "§6.2/§4.1 the agent's precoder from the text's estimate: " + "; ".join(rows)
+          + " (relative to its peak, bound 2e-6)")
+
+
+def check_pool_exact():
+    """§5.2 gain_pool = W from the text (G on each active used bin with |G|^2 w < 30 N0 replaced by
+    the w-weighted mean of G[j] e^{-j s (j - i)} over the active used bins j within W bins, s the
+    phase step between neighbouring active bins), on a sum made here with a delay (so s != 0) at
+    0 dB, against airmeta's receiver (spec_driver rx-at ... W); j - i is the signed distance
+    around the circle (bins -2 and +1 are 3 apart across DC)."""
+    M, cp, L, rho, snr_db, K, W = 256, 32, 2000, 1.0, 0.0, 2, 3
+    fr = Frame(M, cp)
+    rng = np.random.default_rng(47)
+    N0 = rho / 10 ** (snr_db / 10)
+    s2 = N0 * M / fr.M_used
+    kk = np.where(np.arange(M) < M // 2, np.arange(M), np.arange(M) - M)
+    x = 0
+    for k in range(K):
+        p = np.zeros(M, dtype=complex)
+        p[fr.used] = math.sqrt(rho) * np.exp(-2j * np.pi * kk[fr.used] * 0.7 / M)
+        x = x + burst(fr, rng.standard_normal(L).astype(np.float32), 3.0, "complex", 0, 0, p)[0]
+    y = x + math.sqrt(s2 / 2) * (rng.standard_normal(len(x)) + 1j * rng.standard_normal(len(x)))
+    y = np.concatenate([y, np.zeros(M)]).astype(np.complex64)
+    fi, f0, fW = (os.path.join(TMP, n) for n in ("pool.c64", "pool0.bin", "poolW.bin"))
+    y.tofile(fi)
+    run(DRIVER, "rx-at", M, cp, L, 0, 3.0, rho, fi, f0, 1, 0)
+    run(DRIVER, "rx-at", M, cp, L, 0, 3.0, rho, fi, fW, 1, W)
+    G0, GW = (np.frombuffer(open(f, "rb").read()[4:4 + 8 * M], dtype=np.complex64).astype(complex)
+              for f in (f0, fW))
+    n0 = struct.unpack("<f", open(f0, "rb").read()[:4])[0]
+    w = sum(np.abs(fr.X[b]) ** 2 for b in ("S0a", "S0b", "S1"))
+    n0e = max(n0, 1e-10 * rho)
+    used = np.zeros(M, dtype=bool)
+    used[fr.used] = True
+    act = used & ~((np.abs(G0) / math.sqrt(rho) < 0.5) & (np.abs(G0) ** 2 < 10 * n0e))
+    z = sum(np.conj(G0[i]) * G0[(i + 1) % M] for i in range(M) if act[i] and act[(i + 1) % M])
+    s = np.angle(z) if z != 0 else 0.0
+    G = G0.copy()
+    pooled = 0
+    for i in np.nonzero(act & (np.abs(G0) ** 2 * w < 30 * n0e))[0]:
+        num_, den = 0j, 0.0
+        for d in range(-W, W + 1):
+            j = (i + d) % M
+            if act[j]:
+                num_ += w[j] * G0[j] * np.exp(-1j * s * d)
+                den += w[j]
+        G[i] = num_ / den
+        pooled += 1
+    err = np.max(np.abs(GW - G)) / np.max(np.abs(G))
+    check(err < 2e-6 and pooled > 100,  # measured 1.8e-7
+          "§5.2 gain_pool %d at %g dB, K=%d, a 0.7-sample delay (s = %.4f rad a bin): %d bins pooled, "
+          "G within %.1e of the text's (relative, bound 2e-6)" % (W, snr_db, K, s, pooled, err))
+
 check_tx()
 check_ctrl()
 check_messages()
@@ -1885,6 +2143,9 @@ check_beacon()
 check_free_running()
 check_cal()
 check_cal_measure()
+check_equalise()
+check_pool_exact()
+check_agent_estimate()
 check_mask()
 check_floor()
 check_replay()

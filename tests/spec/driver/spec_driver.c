@@ -38,9 +38,13 @@
  *   spec_driver peak-power X.f32    net_payload_peak_power: "peak power" (%.9g)
  *   spec_driver dac-fit LIMIT X.c64 OUT.c64    net_burst_fit: prints "s peak" (%.9g), writes x
  *   spec_driver sigmf-read META OUT.c64    the samples phy/sigmf reads (ci16_le: value / 32768)
- *   spec_driver rx-at M CP L S ETA RHO X.c64 OUT.bin    phy_ota_rx_decode_at (S0a at x[0], no
- *       offset, gain pool 0, S calibration slots): writes f32 n0, G[M] (complex64), then per slot
- *       f32 heard (0/1), f32 snr_db, E[8] (complex64)
+ *   spec_driver rx-at M CP L S ETA RHO X.c64 OUT.bin PILOT W    phy_ota_rx_decode_at (S0a at
+ *       x[0], no offset, gain pool W, S calibration slots, pilot level PILOT): writes f32 n0, G[M]
+ *       (complex64), then per slot f32 heard (0/1), f32 snr_db, E[8] (complex64), then the L
+ *       recovered reals (f32)
+ *   spec_driver agent-beacon M CP R SMOOTH RHO G_TH X.c64 T0 B OUT.bin    ota_agent_beacon (no
+ *       carrier-offset compensation, R training blocks, smoothing lags -2..SMOOTH-1; x[0] at tick
+ *       T0, the beacon scheduled at B): writes i64 the first path's tick, p[M] (complex64)
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
@@ -58,6 +62,7 @@
 #include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
 #include "radio/radio.h"
+#include "round/ota_agent.h"
 
 static int fail(const char *what)
 {
@@ -836,6 +841,8 @@ static int cmd_rx_at(char **a)
     cfg.cal_slots = (unsigned)num(a[3]);
     cfg.eta = (float)num(a[4]);
     cfg.rho = (float)num(a[5]);
+    cfg.pilot_level = (float)num(a[8]);
+    cfg.gain_pool = (unsigned)num(a[9]);
     size_t len = 0;
     float complex *x = read_all(a[6], &len);
     phy_ota_rx *q = NULL;
@@ -859,12 +866,59 @@ static int cmd_rx_at(char **a)
                  fwrite(b.cal_E + (size_t)s * PHY_CAL_Q, sizeof *b.cal_E, PHY_CAL_Q, of) ==
                      PHY_CAL_Q;
         }
+        ok = ok && fwrite(b.payload, sizeof *b.payload, b.payload_len, of) == b.payload_len;
         if (of && fclose(of) != 0)
             ok = 0;
         if (!ok)
             rc = fail("rx-at: cannot write");
     }
     phy_ota_rx_destroy(q);
+    free(x);
+    return rc;
+}
+
+static int cmd_agent_beacon(char **a)
+{
+    ota_agent_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.nfft = (unsigned)num(a[0]);
+    cfg.cp_len = (unsigned)num(a[1]);
+    cfg.beacon_reps = (unsigned)num(a[2]);
+    cfg.smooth = (unsigned)num(a[3]);
+    cfg.payload_len = 16;
+    ota_agent_sched sc;
+    memset(&sc, 0, sizeof sc);
+    sc.rho = (float)num(a[4]);
+    sc.g_th = (float)num(a[5]);
+    const int64_t t0 = strtoll(a[7], NULL, 10);
+    sc.beacon = sc.phase_ref = strtoll(a[8], NULL, 10);
+    sc.lo = sc.beacon - (int64_t)cfg.cp_len;
+    sc.hi = sc.beacon + 2 * (int64_t)cfg.cp_len;
+    size_t len = 0;
+    float complex *x = read_all(a[6], &len);
+    ota_agent *q = NULL;
+    float complex *p = calloc(cfg.nfft, sizeof *p);
+    ota_agent_link link;
+    int rc = 0;
+    if (!x || !p || len % sizeof *x)
+        rc = fail("agent-beacon: X missing or not complex64");
+    else if (ota_agent_create(&cfg, &q) != AM_OK ||
+             ota_agent_beacon(q, x, len / sizeof *x, t0, &sc, p, &link) != AM_OK)
+        rc = fail(am_last_error());
+    else if (!link.found)
+        rc = fail("agent-beacon: the beacon was not found");
+    else {
+        FILE *of = fopen(a[9], "wb");
+        const int64_t s = link.start;
+        int ok = of && fwrite(&s, sizeof s, 1, of) == 1 &&
+                 fwrite(p, sizeof *p, cfg.nfft, of) == cfg.nfft;
+        if (of && fclose(of) != 0)
+            ok = 0;
+        if (!ok)
+            rc = fail("agent-beacon: cannot write");
+    }
+    ota_agent_destroy(q);
+    free(p);
     free(x);
     return rc;
 }
@@ -883,7 +937,8 @@ int main(int argc, char **argv)
                 {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon},
                 {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
                 {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit},
-                {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 8, cmd_rx_at}};
+                {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 10, cmd_rx_at},
+                {"agent-beacon", 10, cmd_agent_beacon}};
     /* the commands of a variable number of arguments */
     if (argc >= 6 && strcmp(argv[1], "encode") == 0)
         return cmd_encode(argc - 2, argv + 2);
@@ -899,5 +954,5 @@ int main(int argc, char **argv)
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
                 "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-                "peak-power|dac-fit|sigmf-read|rx-at ...");
+                "peak-power|dac-fit|sigmf-read|rx-at|agent-beacon ...");
 }
