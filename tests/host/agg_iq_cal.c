@@ -65,7 +65,8 @@ typedef struct scen {
     unsigned K;  /* agents (0: 10) */
     uint64_t seed; /* the aggregator's and the radios' seeds (0: 5; the payloads' is seed + 3) */
     float g_th;    /* every round's truncation threshold */
-    int no_probes; /* agg_iq_cfg.probes = 0: no calibration probes before the first round (§8.5) */
+    int probes;    /* agg_iq_cfg.probes, the calibration probes before the first round (§8.5):
+                      0 its default (2, the server's), -1 none, else that many */
     int from0;     /* rounds numbered from 0, as sim's (else from 1) */
 } scen;
 
@@ -91,8 +92,8 @@ static void scen_cfg(const scen *sc, agg_iq_cfg *c, phy_impair_cfg *imp)
     c->seed = sc->seed ? sc->seed : 5;
     c->track = sc->track;
     c->pilot_level = sc->pilot;
-    if (sc->no_probes)
-        c->probes = 0;
+    if (sc->probes)
+        c->probes = sc->probes < 0 ? 0 : (unsigned)sc->probes;
     imp->seed = c->seed;
     AM_REQUIRE_OK(phy_impair_profile(sc->profile, imp));
     if (sc->no_iq)
@@ -214,18 +215,19 @@ AM_TEST(b210_shared_ref_converges, slow)
 /* Fresh runs of R rounds, numbered from 0 as sim's, seeds 1..n (the aggregator's, the radios'
  * and, + 3, the payloads'): m[0] the mean over the seeds of round 1's error / floor (dB), m[1] the
  * worst seed's, m[2] the mean over the seeds of round 1's excess less the run's over its R rounds
- * (dB), m[3] the largest. With the probes (p = 0) and without (p = 1). Checked: every agent heard
- * in the last probe and in every round. */
-static void first_rounds(scen sc, unsigned R, unsigned n, double m[2][4])
+ * (dB), m[3] the largest. With sc's probes (p = 0) and without (p = 1). Returned: the runs where
+ * an agent was not heard in the last probe or in a round. */
+static unsigned first_rounds(scen sc, unsigned R, unsigned n, double m[2][4])
 {
     unsigned bad = 0;
+    const int probes = sc.probes; /* with the probes: these */
     sc.R = R;
     sc.from = 0;
     sc.from0 = 1;
     for (int p = 0; p < 2; p++) {
         double sum = 0, d = 0;
         m[p][1] = m[p][3] = -INFINITY;
-        sc.no_probes = p;
+        sc.probes = p ? -1 : probes;
         for (unsigned i = 1; i <= n; i++) {
             outcome o;
             sc.seed = i;
@@ -245,7 +247,7 @@ static void first_rounds(scen sc, unsigned R, unsigned n, double m[2][4])
                "probed %+.2f dB (%+.2f), not %+.2f dB (%+.2f)\n",
                sc.profile, sc.K ? sc.K : 10, (double)sc.g_th, n, m[0][0], m[0][1], m[1][0],
                m[1][1], R, m[0][2], m[0][3], m[1][2], m[1][3]);
-    AM_CHECK(bad == 0, "%s: %u runs with an agent not heard", sc.profile, bad);
+    return bad;
 }
 
 /* docs/air-interface.md §8.5 in sim --agg iq: the two calibration probes before the run's first
@@ -257,8 +259,8 @@ static void first_rounds(scen sc, unsigned R, unsigned n, double m[2][4])
  * not +41.33 (+45.93); ideal radios with --cal on (off by default: not probed) probed +1.58
  * (+1.87), not +0.53 (+0.64): one measurement's error, which the loop's 1/n average then lowers
  * (seed 1, b210-shared-ref, rounds 1-6: +6.69 +4.15 +3.38 +2.31 +2.14 +1.51; rounds 11-30
- * +1.05). At K = 10 each agent owns a tenth of the bins (§8.1), so one probe's E is far noisier
- * than at K = 3, where round 1 is at the run's mean (round_1_as_the_chan). */
+ * +1.05). At K = 10 two full steps do not reach the run's level (probes_contract); at K = 3 round
+ * 1 is at the run's mean (round_1_as_the_chan). */
 AM_TEST(probes_calibrate_round_1, slow)
 {
     static const char *const prof[3] = {"ideal", "b210-shared-ref", "b210-free"};
@@ -267,7 +269,7 @@ AM_TEST(probes_calibrate_round_1, slow)
     for (unsigned i = 0; i < 3; i++) {
         scen sc = {prof[i], 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 0, 0};
         double m[2][4];
-        first_rounds(sc, 1, 8, m);
+        AM_CHECK(first_rounds(sc, 1, 8, m) == 0, "%s: an agent not heard", prof[i]);
         AM_CHECK(m[0][0] < bound[i], "%s: round 1 probed %+.2f dB over the floor (bound %+.1f, "
                  "measured %+.2f)", prof[i], m[0][0], bound[i], measured[i]);
         if (i == 0)
@@ -279,6 +281,33 @@ AM_TEST(probes_calibrate_round_1, slow)
                      "%s: round 1 not probed %+.2f dB, probed %+.2f dB",
                      prof[i], m[1][0], m[0][0]);
     }
+}
+
+/* Why two probes leave round 1 of sim's default size over its run's level (probes_calibrate_round_1):
+ * each probe is a full step (mu = 1, nothing averaged) and each corrects only part of the error
+ * left (likely because E is referred to the phase of the composite gain G, §8.2, which the agents'
+ * own errors make; not shown), at K = 10 less of it than at K = 3 (round_1_as_the_chan).
+ * b210-shared-ref, K = 10, 1761 reals, g_th 0.1, round 1 over the floor, mean of 8 seeds, after
+ * 2, 3, 4 probes: measured +8.49, +3.33, +2.07 dB (issue 10's calibrated rounds 101-300,
+ * b210_shared_ref_converges: +1.71; with 3 probes one agent of seed 5 was not heard in the third,
+ * round 1 heard all). Checked: each probe lowers round 1 by more than 1 dB, and 4 reach +2.5 dB.
+ * `airmeta server` sends 2 (§8.5; its figures are at 3 agents). */
+AM_TEST(probes_contract, slow)
+{
+    static const double measured[5] = {0, 0, 8.49, 3.33, 2.07};
+    double m[5];
+    for (int n = 2; n <= 4; n++) {
+        scen sc = {"b210-shared-ref", 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, n, 0};
+        double r[2][4];
+        first_rounds(sc, 1, 8, r); /* 3 probes: seed 5's third did not hear an agent (§8.5 6.) */
+        m[n] = r[0][0];
+    }
+    for (int n = 3; n <= 4; n++)
+        AM_CHECK(m[n] < m[n - 1] - 1.0, "%d probes: round 1 %+.2f dB, %d probes %+.2f dB "
+                 "(measured %+.2f, %+.2f)", n, m[n], n - 1, m[n - 1], measured[n],
+                 measured[n - 1]);
+    AM_CHECK(m[4] < 2.5, "4 probes: round 1 %+.2f dB over the floor (measured %+.2f)", m[4],
+             measured[4]);
 }
 
 /* sim's round 1 as the networked path's. tests/cli/net_cal.sh (server, `airmeta chan`, 3 agents,
@@ -299,7 +328,7 @@ AM_TEST(round_1_as_the_chan, slow)
     for (unsigned i = 0; i < 2; i++) {
         scen sc = {prof[i], 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 3, 0, 0.0f, 0, 0};
         double m[2][4];
-        first_rounds(sc, 30, 8, m);
+        AM_CHECK(first_rounds(sc, 30, 8, m) == 0, "%s: an agent not heard", prof[i]);
         AM_CHECK(fabs(m[0][2] - chan[i]) < 0.75, "%s: sim's round 1 %+.2f dB over its run's "
                  "mean, the chan's %+.2f", prof[i], m[0][2], chan[i]);
         AM_CHECK(m[0][3] < 1.75, "%s: sim's round 1 at most %+.2f dB over its run's mean", prof[i],
