@@ -2,12 +2,33 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/commands.h"
 #include "core/escape.h"
 #include "phy/ota_rx.h"
+#include "phy/sigmf.h"
 #include "round/replay.h"
 #include "util/cli.h"
+
+/* --out is not one of the capture's own files (the same file by any name: device and inode):
+ * the payloads would have replaced its samples or its metadata, the recording lost, exit 0. */
+static am_status out_not_capture(const char *cap, const char *out)
+{
+    struct stat so, sc;
+    char base[4096], p[4096 + 16];
+    if (!out || stat(out, &so) != 0 || phy_sigmf_base(cap, base, sizeof base) != AM_OK)
+        return AM_OK; /* a new file; a capture path the reader refuses itself */
+    static const char *const ext[2] = {".sigmf-data", ".sigmf-meta"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s%s", base, ext[i]);
+        if (stat(p, &sc) == 0 && sc.st_dev == so.st_dev && sc.st_ino == so.st_ino)
+            return AM_FAIL(AM_EINVAL, "--out %s is the capture's own %s: the payloads would "
+                                      "replace it",
+                           out, p);
+    }
+    return AM_OK;
+}
 
 int cmd_replay(int argc, char **argv)
 {
@@ -52,7 +73,7 @@ int cmd_replay(int argc, char **argv)
     am_status s = cli_parse(&cmd, argc, argv, pos, &npos);
     if (s == AM_ENOTFOUND)
         return 0;
-    if (s != AM_OK)
+    if (s != AM_OK || (s = out_not_capture(pos[0], out)) != AM_OK)
         return cli_fail("replay", s);
     replay_opts o = {.out = out,
                      .json = json ? stdout : NULL,

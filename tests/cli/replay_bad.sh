@@ -111,4 +111,21 @@ expect logo 7 "ri16_le"
 grep -q -- "--threshold" "$d/err" || fail "threshold message"
 "$AIRMETA" replay "$d/good.sigmf-meta" --colour 2>/dev/null; [ $? -eq 2 ] || fail "unknown flag"
 "$AIRMETA" replay a b 2>/dev/null; [ $? -eq 2 ] || fail "two captures"
+# --out one of the capture's own files (by its name, a link, a hard link): refused before a byte
+# is written (the payloads replaced the samples, exit 0, the recording lost)
+mk self
+ln -s "$d/self.sigmf-data" "$d/link.f32"
+ln "$d/self.sigmf-meta" "$d/hard.f32"
+for o in "$d/self.sigmf-data" "$d/link.f32" "$d/self.sigmf-meta" "$d/hard.f32"; do
+    w=data
+    case $o in *meta | *hard.f32) w=meta ;; esac
+    "$AIRMETA" replay "$d/self" --out "$o" --quiet 2>"$d/err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "--out $o: exit $rc, expected 2"
+    grep -qF -- "--out $o is the capture's own $d/self.sigmf-$w: the payloads would replace it" \
+        "$d/err" || fail "--out $o: message $(cat "$d/err")"
+    cmp -s "$d/self.sigmf-data" "$d/good.sigmf-data" && cmp -s "$d/self.sigmf-meta" \
+        "$d/good.sigmf-meta" || fail "--out $o: the capture was changed"
+    echo "ok: --out $o -> 2: $(cat "$d/err")"
+done
 echo PASS
