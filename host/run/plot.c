@@ -271,11 +271,17 @@ am_status plot_png(const char *png, const plot_cfg *cfg, const plot_panel *panel
 
     plot_tmp t = {{0}};
     const char *td = getenv("TMPDIR");
-    snprintf(t.dir, sizeof t.dir, "%s/airmeta-plot-XXXXXX", td && *td ? td : "/tmp");
+    const int env = td && *td;
+    const int nd = snprintf(t.dir, sizeof t.dir, "%s/airmeta-plot-XXXXXX", env ? td : "/tmp");
+    if (nd < 0 || (size_t)nd >= sizeof t.dir) { /* a cut template has no XXXXXX */
+        t.dir[0] = '\0';
+        return AM_FAIL(AM_EINVAL, "plot: TMPDIR of %zu characters is too long", strlen(td));
+    }
     if (!mkdtemp(t.dir)) {
         int err = errno;
         t.dir[0] = '\0';
-        return AM_FAIL(AM_EIO, "plot: cannot create a temporary folder: %s", strerror(err));
+        return AM_FAIL(AM_EIO, "plot: cannot create a temporary folder in %s%s: %s",
+                       env ? "TMPDIR=" : "", env ? td : "/tmp", strerror(err));
     }
     char out_tmp[PLOT_PATH_MAX];
     out_tmp[0] = '\0';

@@ -167,3 +167,37 @@ AM_TEST(failures_leave_nothing, unit)
                  am_last_error());
     }
 }
+
+/* A TMPDIR that is not there, or too long for a path: the message names it (it said 'cannot
+ * create a temporary folder: No such file or directory'); nothing is left. */
+AM_TEST(tmpdir_named, unit)
+{
+    if (!have_gnuplot())
+        AM_SKIP("gnuplot is not installed (CI installs gnuplot-nox)");
+    double x[2] = {1, 2}, y[2] = {1, 2};
+    plot_series a[1] = {{"a", x, y, NULL, 2, PLOT_LINES, 0, 0}};
+    plot_panel p[1] = {{"t", "x", "y", 0, 0, a, 1}};
+    plot_cfg c = {300, 200, 0, NULL, NULL};
+    char png[700];
+    snprintf(png, sizeof png, "%s/tmpdir.png", am_test_tmp_dir());
+    char *tmpdir = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    setenv("TMPDIR", "/nonexistent-airmeta-tmp", 1);
+    am_status s = plot_png(png, &c, p, 1);
+    AM_CHECK(s == AM_EIO && strstr(am_last_error(), "cannot create a temporary folder in "
+                                                    "TMPDIR=/nonexistent-airmeta-tmp: No such "
+                                                    "file") != NULL,
+             "%s: %s", am_status_str(s), am_last_error());
+    static char longdir[5000];
+    memset(longdir, 'a', sizeof longdir - 1);
+    longdir[0] = '/';
+    setenv("TMPDIR", longdir, 1);
+    s = plot_png(png, &c, p, 1);
+    AM_CHECK(s == AM_EINVAL && strstr(am_last_error(), "TMPDIR of 4999 characters is too long"),
+             "%s: %s", am_status_str(s), am_last_error());
+    AM_CHECK(access(png, F_OK) != 0, "a failed plot left %s", png);
+    if (tmpdir)
+        setenv("TMPDIR", tmpdir, 1);
+    else
+        unsetenv("TMPDIR");
+    free(tmpdir);
+}
