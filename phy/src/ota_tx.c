@@ -615,9 +615,11 @@ TX_INLINE void cmul_used2(v4f *out, const float *a, const float *b, const uint32
     *out = (v4f)((v4u)r & m);
 }
 
-/* F[i] = pp[i] S[i] on the used bins, 0 elsewhere (M bins; M is even). */
+/* even = 0: F[i] = pp[i] S[i] on the used bins, 0 elsewhere (M bins; M is even). even = 1:
+ * F[k] = pp[2k] S[2k] on the used even bins, 0 elsewhere (k < M/2): S0's bins, which are even (§2),
+ * for S0a|S0b's M/2-point transform. */
 TX_INLINE void
-precode_used_body(int wide, const phy_ota_tx *q, float complex *F, const float complex *S)
+precode_body(int wide, int even, const phy_ota_tx *q, float complex *F, const float complex *S)
 {
     const size_t n2 = 2 * (size_t)q->M;
     const float *a = (const float *)q->pp, *b = (const float *)S;
@@ -625,68 +627,46 @@ precode_used_body(int wide, const phy_ota_tx *q, float complex *F, const float c
     float *f = (float *)F;
     size_t i = 0;
     if (wide)
-        for (; i + 8 <= n2; i += 8) {
+        for (; i + 8 <= n2; i += 8) { /* bins i/2 .. i/2 + 3 (even: i/2 and i/2 + 2) */
             v8f r;
             cmul_used4(&r, a + i, b + i, mk + i);
-            memcpy(f + i, &r, sizeof r);
+            if (even) {
+                v4f e = __builtin_shufflevector(r, r, 0, 1, 4, 5);
+                memcpy(f + i / 2, &e, sizeof e);
+            } else {
+                memcpy(f + i, &r, sizeof r);
+            }
         }
-    for (; i < n2; i += 4) {
+    for (; i < n2; i += 4) { /* bins i/2, i/2 + 1 (even: i/2) */
         v4f r;
         cmul_used2(&r, a + i, b + i, mk + i);
-        memcpy(f + i, &r, sizeof r);
+        memcpy(f + (even ? i / 2 : i), &r, (even ? 2 : 4) * sizeof(float));
     }
 }
 
-/* Fh[k] = pp[2k] S[2k] on the used even bins, 0 elsewhere (k < M/2): S0's bins, which are even
- * (§2), for S0a|S0b's M/2-point transform; the products of precode_used, the same bytes. */
-TX_INLINE void
-precode_even_body(int wide, const phy_ota_tx *q, float complex *Fh, const float complex *S)
+TX_AVX static void
+precode_avx(const phy_ota_tx *q, float complex *F, const float complex *S, int even)
 {
-    const size_t n2 = 2 * (size_t)q->M;
-    const float *a = (const float *)q->pp, *b = (const float *)S;
-    const uint32_t *mk = q->used_mask;
-    float *f = (float *)Fh;
-    size_t i = 0;
-    if (wide)
-        for (; i + 8 <= n2; i += 8) { /* bins i/2 .. i/2 + 3: keep i/2 and i/2 + 2 */
-            v8f r;
-            cmul_used4(&r, a + i, b + i, mk + i);
-            v4f e = __builtin_shufflevector(r, r, 0, 1, 4, 5);
-            memcpy(f + i / 2, &e, sizeof e);
-        }
-    for (; i < n2; i += 4) { /* bins i/2, i/2 + 1: keep i/2 */
-        v4f r;
-        cmul_used2(&r, a + i, b + i, mk + i);
-        memcpy(f + i / 2, &r, 2 * sizeof(float));
-    }
+    if (even)
+        precode_body(1, 1, q, F, S);
+    else
+        precode_body(1, 0, q, F, S);
 }
 
-TX_AVX static void precode_even_avx(const phy_ota_tx *q, float complex *Fh, const float complex *S)
+static void precode_base(const phy_ota_tx *q, float complex *F, const float complex *S, int even)
 {
-    precode_even_body(1, q, Fh, S);
+    if (even)
+        precode_body(0, 1, q, F, S);
+    else
+        precode_body(0, 0, q, F, S);
 }
 
-static void precode_even_base(const phy_ota_tx *q, float complex *Fh, const float complex *S)
-{
-    precode_even_body(0, q, Fh, S);
-}
-
-TX_AVX static void precode_used_avx(const phy_ota_tx *q, float complex *F, const float complex *S)
-{
-    precode_used_body(1, q, F, S);
-}
-
-static void precode_used_base(const phy_ota_tx *q, float complex *F, const float complex *S)
-{
-    precode_used_body(0, q, F, S);
-}
-
-static void precode_used(const phy_ota_tx *q, float complex *F, const float complex *S)
+static void precode(const phy_ota_tx *q, float complex *F, const float complex *S, int even)
 {
     if (q->avx)
-        precode_used_avx(q, F, S);
+        precode_avx(q, F, S, even);
     else
-        precode_used_base(q, F, S);
+        precode_base(q, F, S, even);
 }
 
 /* The real mapping's data symbol s (§3.3): X[data bin j] = wd_j v[s M_data + j], v of d <= L
@@ -799,11 +779,8 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
         const unsigned P = M / 2;
         if (p) {
             const float complex *s0 = phy_frame_s0a(q->frame);
-            if (q->avx)
-                precode_even_avx(q, q->Fh, s0);
-            else
-                precode_even_base(q, q->Fh, s0);
-            precode_used(q, q->Fp, phy_frame_s1(q->frame));
+            precode(q, q->Fh, s0, 1);
+            precode(q, q->Fp, phy_frame_s1(q->frame), 0);
             prof_lap(q, PHY_TX_ST_MAP, &tp);
             phy_fft_execute(q->ifft_half);
             phy_fft_execute_on(q->ifft, q->Fp, q->Tp);
