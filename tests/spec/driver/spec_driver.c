@@ -230,20 +230,33 @@ static int cmd_cal(char **a)
     return rc;
 }
 
-static int cmd_decode(char **a)
+/* The message in file `path`, decoded with payloads of at most `max` bytes: 1 with "ok TYPE ROUND
+ * SENDER" printed (the fields follow; *buf, which they view, freed after them), 0 with "refused
+ * WHY" printed, -1 if the file cannot be read. */
+static int decode_file(const char *path, size_t max, ctrl_msg *m, void **buf)
 {
     size_t len = 0;
-    void *buf = read_all(a[0], &len);
-    if (!buf)
-        return fail("cannot read the message");
-    ctrl_msg m;
+    *buf = read_all(path, &len);
+    if (!*buf)
+        return -1;
     ctrl_reject why = CTRL_REJ_NONE;
-    if (ctrl_decode(buf, len, 1 << 20, &m, &why) != AM_OK) {
+    if (ctrl_decode(*buf, len, max, m, &why) != AM_OK) {
         printf("refused %s\n", ctrl_reject_name(why));
-        free(buf);
+        free(*buf);
+        *buf = NULL;
         return 0;
     }
-    printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
+    printf("ok %s %u %u", ctrl_type_name(m->type), m->round, m->sender);
+    return 1;
+}
+
+static int cmd_decode(char **a)
+{
+    ctrl_msg m;
+    void *buf = NULL;
+    const int k = decode_file(a[0], 1 << 20, &m, &buf);
+    if (k <= 0)
+        return k < 0 ? fail("cannot read the message") : 0;
     if (m.type == CTRL_GO)
         printf(" %.9g %.9g %.9g %u %u %u %lld %lld %.9g %u %u\n", m.u.go.eta, m.u.go.rho,
                m.u.go.g_th, m.u.go.cal_slot, m.u.go.cal_slots, m.u.go.mapping,
@@ -672,18 +685,11 @@ static void print_f32s(const char *key, const void *view, uint32_t n)
 
 static int cmd_fields(char **a)
 {
-    size_t len = 0;
-    void *buf = read_all(a[0], &len);
-    if (!buf)
-        return fail("cannot read the message");
     ctrl_msg m;
-    ctrl_reject why = CTRL_REJ_NONE;
-    if (ctrl_decode(buf, len, 1 << 22, &m, &why) != AM_OK) {
-        printf("refused %s\n", ctrl_reject_name(why));
-        free(buf);
-        return 0;
-    }
-    printf("ok %s %u %u", ctrl_type_name(m.type), m.round, m.sender);
+    void *buf = NULL;
+    const int k = decode_file(a[0], 1 << 22, &m, &buf);
+    if (k <= 0)
+        return k < 0 ? fail("cannot read the message") : 0;
     switch (m.type) {
     case CTRL_HELLO: {
         const ctrl_hello *h = &m.u.hello;
