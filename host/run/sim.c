@@ -644,7 +644,9 @@ static am_status resume_opts(const char *dir,
         return AM_FAIL(AM_EFORMAT, "%s: not the configuration of an `airmeta sim` run", path);
     const cJSON *air = cJSON_GetObjectItemCaseSensitive(cfg, "air_interface_version");
     /* a run of an older version resumes: its waveform is this version's without calibration */
-    if (!cJSON_IsNumber(air) || air->valuedouble != floor(air->valuedouble) ||
+    /* ranged as a double before the cast (1e300 cast to long long is undefined behaviour) */
+    if (!cJSON_IsNumber(air) || !(fabs(air->valuedouble) <= 1e9) ||
+        air->valuedouble != floor(air->valuedouble) ||
         !phy_air_interface_supported((long long)air->valuedouble))
         return AM_FAIL(AM_EFORMAT, "%s: air interface version %g, this build reads %u..%u", path,
                        cJSON_IsNumber(air) ? air->valuedouble : NAN, PHY_AIR_INTERFACE_MIN_VERSION,

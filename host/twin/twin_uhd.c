@@ -109,6 +109,17 @@ static int num(const char *v, double *out)
     return 1;
 }
 
+/* A whole decimal number lo..hi, ranged as a double before any cast to an integer type (a cast
+ * of -5 or 1e300 to unsigned is undefined behaviour) */
+static int whole(const char *v, double lo, double hi, double *out)
+{
+    double x = 0;
+    if (!num(v, &x) || !(x >= lo && x <= hi) || x != floor(x))
+        return 0;
+    *out = x;
+    return 1;
+}
+
 static uhd_error parse_cfg(twin_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -142,6 +153,7 @@ static uhd_error parse_cfg(twin_cfg *c)
             seen[nseen++] = k;
         double x = 0;
         int good = 1;
+        const char *want = NULL; /* what the key takes, said when refused */
         if (strcmp(k, "profile") == 0) {
             phy_impair_cfg pc;
             phy_impair_cfg_default(&pc);
@@ -151,56 +163,72 @@ static uhd_error parse_cfg(twin_cfg *c)
                            phy_impair_profile_names());
             snprintf(c->profile, sizeof c->profile, "%s", v);
         } else if (strcmp(k, "seed") == 0) {
-            good = num(v, &x) && x >= 0 && x < 9e15 && x == floor(x);
-            c->seed = (uint64_t)x;
-            c->have_seed = 1;
+            want = "a whole number 0..9e15";
+            if ((good = whole(v, 0, 9e15, &x)) != 0) {
+                c->seed = (uint64_t)x;
+                c->have_seed = 1;
+            }
         } else if (strcmp(k, "air") == 0) {
             good = *v && strlen(v) < sizeof c->air;
             if (good)
                 snprintf(c->air, sizeof c->air, "%s", v);
         } else if (strcmp(k, "rate") == 0) {
-            good = num(v, &c->rate) && c->rate >= 1e3 && c->rate <= 61.44e6 &&
-                   c->rate == floor(c->rate);
+            want = "a whole number of samples/s 1000..61440000";
+            good = whole(v, 1e3, 61.44e6, &c->rate);
         } else if (strcmp(k, "loss_db") == 0) {
+            want = "a number 0..200";
             good = num(v, &c->loss_db) && c->loss_db >= 0 && c->loss_db <= 200;
         } else if (strcmp(k, "nf_db") == 0) {
+            want = "a number 0..40";
             good = num(v, &c->nf_db) && c->nf_db >= 0 && c->nf_db <= 40;
         } else if (strcmp(k, "pace") == 0) {
+            want = "a number 0.001..1000";
             good = num(v, &c->pace) && c->pace >= 1e-3 && c->pace <= 1e3;
         } else if (strcmp(k, "hold_s") == 0) {
+            want = "a number 0..60";
             good = num(v, &c->hold_s) && c->hold_s >= 0 && c->hold_s <= 60;
         } else if (strcmp(k, "paced") == 0) {
+            want = "yes or no";
             good = strcmp(v, "yes") == 0 || strcmp(v, "no") == 0;
             c->paced = strcmp(v, "yes") == 0;
         } else if (strcmp(k, "pps") == 0) {
+            want = "yes or none";
             good = strcmp(v, "yes") == 0 || strcmp(v, "none") == 0;
             c->pps_none = strcmp(v, "none") == 0;
         } else if (strcmp(k, "ref") == 0) {
+            want = "locked or unlocked";
             good = strcmp(v, "locked") == 0 || strcmp(v, "unlocked") == 0;
             c->ref_unlocked = strcmp(v, "unlocked") == 0;
         } else if (strcmp(k, "gpsdo") == 0) {
+            want = "yes or no";
             good = strcmp(v, "yes") == 0 || strcmp(v, "no") == 0;
             c->gpsdo = strcmp(v, "yes") == 0;
         } else if (strcmp(k, "underflow") == 0) {
-            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
-            c->underflow = (unsigned)x;
+            want = "a whole number 1..1000000";
+            if ((good = whole(v, 1, 1e6, &x)) != 0)
+                c->underflow = (unsigned)x;
         } else if (strcmp(k, "rx_seq") == 0) {
-            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
-            c->rx_seq = (unsigned)x;
+            want = "a whole number 1..1000000";
+            if ((good = whole(v, 1, 1e6, &x)) != 0)
+                c->rx_seq = (unsigned)x;
         } else if (strcmp(k, "seq") == 0) {
-            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
-            c->seq = (unsigned)x;
+            want = "a whole number 1..1000000";
+            if ((good = whole(v, 1, 1e6, &x)) != 0)
+                c->seq = (unsigned)x;
         } else if (strcmp(k, "late") == 0) {
-            good = num(v, &x) && x >= 1 && x <= 1e6 && x == floor(x);
-            c->late = (unsigned)x;
+            want = "a whole number 1..1000000";
+            if ((good = whole(v, 1, 1e6, &x)) != 0)
+                c->late = (unsigned)x;
         } else if (strcmp(k, "time_offset") == 0) {
+            want = "a number -1e6..1e6 (seconds)";
             good = num(v, &c->time_offset) && fabs(c->time_offset) <= 1e6;
         } else {
             return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN key '%s' unknown (keys: %s)",
                        k, twin_keys);
         }
         if (!good)
-            return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN %s='%s' is not valid", k, v);
+            return err(UHD_ERROR_INVALID_DEVICE, "twin: AIRMETA_TWIN %s='%s' is not valid%s%s", k,
+                       v, want ? ": want " : "", want ? want : "");
     }
     return ok();
 }

@@ -24,7 +24,7 @@ grep -q '"air_interface_version":[[:space:]]*2' "$d/ref/config.json" ||
 setver() {
     python3 - "$1" "$2" <<'PY' || fail "cannot rewrite $1"
 import json, sys
-p, v = sys.argv[1], int(sys.argv[2])
+p, v = sys.argv[1], json.loads(sys.argv[2])
 c = json.load(open(p))
 c["air_interface_version"] = v
 json.dump(c, open(p, "w"), indent=1)
@@ -41,4 +41,16 @@ setver "$d/v3/config.json" 3
 "$AIRMETA" sim --resume "$d/v3" 2>"$d/err" && fail "version-3 folder resumed"
 grep -q "air interface version 3, this build reads 1..2" "$d/err" || fail "message: $(cat "$d/err")"
 echo "ok: version 3 refused: $(head -1 "$d/err")"
+# out of every integer type's range: refused, ranged as a double before the cast to long long
+# (undefined behaviour: build-asan's float-cast-overflow aborted here)
+for v in 1e300 -1e300; do
+    setver "$d/v3/config.json" "$v"
+    "$AIRMETA" sim --resume "$d/v3" 2>"$d/err"
+    rc=$?
+    [ "$rc" -eq 3 ] || fail "version $v: exit $rc: $(cat "$d/err")"
+    [ "$(wc -l <"$d/err")" -eq 1 ] || fail "version $v: not one line: $(cat "$d/err")"
+    grep -q "air interface version ${v/e/e+}, this build reads 1..2" "$d/err" ||
+        fail "version $v: message: $(cat "$d/err")"
+done
+echo "ok: version 1e300 refused: $(head -1 "$d/err")"
 echo PASS

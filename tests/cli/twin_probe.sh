@@ -65,6 +65,14 @@ expect_fail profile=nonesuch "$G" "AIRMETA_TWIN profile='nonesuch' is not one of
 expect_fail seed=0x10 "$G" "AIRMETA_TWIN seed='0x10' is not valid"
 expect_fail "late= 5" "$G" "AIRMETA_TWIN late=' 5' is not valid"
 expect_fail seed=5,seed=6 "$G" "AIRMETA_TWIN key 'seed' given twice"
+# out of range: refused naming the key and what it takes, ranged before the cast to an integer
+# (a cast of -5 or 1e300 to unsigned is undefined: build-asan's float-cast-overflow aborted there)
+expect_fail seed=-5 "$G" "AIRMETA_TWIN seed='-5' is not valid: want a whole number 0..9e15"
+expect_fail underflow=1e300 "$G" \
+    "AIRMETA_TWIN underflow='1e300' is not valid: want a whole number 1..1000000"
+expect_fail late=0.5 "$G" "AIRMETA_TWIN late='0.5' is not valid: want a whole number 1..1000000"
+expect_fail rate=1e300 "$G" \
+    "AIRMETA_TWIN rate='1e300' is not valid: want a whole number of samples/s 1000..61440000"
 AIRMETA_TWIN=profile=ideal "$AM_TWIN_PROG" radio probe --radio uhd --radio-args "rx_gain=3" \
     >/dev/null 2>"$out/e4"
 rc=$?
