@@ -300,9 +300,16 @@ static am_status state_read(agent_state *s)
     int ok = rng_ok(&live) && fl_vec_finite(lv, 3 * s->D);
     /* the carried states validated by loading them (the live one last, kept) */
     am_status cs = AM_OK;
-    for (uint32_t i = 0; ok && cs == AM_OK && i < h[3]; i++, p += snap_bytes(s)) {
+    int twice = 0; /* a round kept twice: which copy holds? (the first was used) */
+    uint32_t round = 0;
+    for (uint32_t i = 0; ok && !twice && cs == AM_OK && i < h[3]; i++, p += snap_bytes(s)) {
         agent_snap *c = &s->snap[i];
         memcpy(&c->round, p, 4);
+        round = c->round;
+        for (uint32_t j = 0; j < i; j++)
+            twice |= s->snap[j].round == round;
+        if (twice)
+            break;
         memcpy(&c->rng, p + 8, sizeof c->rng);
         memcpy(c->m, p + 8 + sizeof c->rng, 4 * s->D);
         memcpy(c->carry, p + 8 + sizeof c->rng + 4 * s->D, s->carry_n);
@@ -313,8 +320,11 @@ static am_status state_read(agent_state *s)
     if (ok && cs == AM_OK)
         cs = net_agent_carry_load(s->na, s->carry);
     free(blob);
-    if (!ok || cs != AM_OK) {
+    if (!ok || twice || cs != AM_OK) {
         free(lv);
+        if (twice)
+            return AM_FAIL(AM_EFORMAT, "--state %s: round %u is kept twice (which copy holds?)",
+                           s->o.state, (unsigned)round);
         if (cs != AM_OK)
             return am_error_wrap(cs, "--state %s", s->o.state);
         return AM_FAIL(AM_EFORMAT, "--state %s: a memory is not finite or an RNG is zero",
