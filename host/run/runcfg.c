@@ -1,13 +1,17 @@
 /* host/run/runcfg: see runcfg.h. */
 #include "run/runcfg.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/file.h"
 #include "util/crc32.h"
+#include "util/fsutil.h"
 
 size_t runcfg_opt_size(cli_kind k)
 {
@@ -260,4 +264,47 @@ am_status runcfg_take_given(const runcfg_class *c, const char *dir, const char *
         return AM_OK;
     }
     return runcfg_same(dir, path, mine, run);
+}
+
+am_status runcfg_cut_rounds(const char *path, unsigned keep, int strict)
+{
+    FILE *f = NULL; /* regular files only: a FIFO there must not block */
+    am_status os = am_fopen_regular(path, strict ? "r" : "a+", &f);
+    if (os == AM_ENOTFOUND && strict && keep == 0)
+        os = am_fopen_regular(path, "w+", &f);
+    if (os != AM_OK)
+        return os;
+    rewind(f);
+    char *line = NULL;
+    size_t cap = 0, len = 0;
+    unsigned have = 0;
+    off_t off = 0;
+    am_status s = AM_OK;
+    while (have < keep &&
+           (s = fs_read_line(f, FS_JSONL_LINE_MAX, path, have + 1, &line, &cap, &len)) == AM_OK &&
+           len > 0) {
+        if (line[len - 1] != '\n')
+            break; /* cut by the crash */
+        cJSON *o = cJSON_ParseWithLength(line, len);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "round");
+        double rd = cJSON_IsNumber(r) ? r->valuedouble : -1;
+        cJSON_Delete(o);
+        if (rd != (double)(have + 1)) {
+            if (strict)
+                s = AM_FAIL(AM_EFORMAT, "%s:%u: not round %u's line", path, have + 1, have + 1);
+            break;
+        }
+        have++;
+        off += (off_t)len;
+    }
+    free(line);
+    fclose(f);
+    if (s == AM_OK && strict && have < keep)
+        s = AM_FAIL(AM_EFORMAT,
+                    "%s: holds %u complete rounds, the checkpoint is at round %u (rounds are "
+                    "missing; start a new run)",
+                    path, have, keep);
+    if (s == AM_OK && truncate(path, off) != 0)
+        s = AM_FAIL(AM_EIO, "%s: cannot truncate: %s", path, strerror(errno));
+    return s;
 }

@@ -75,4 +75,12 @@ am_status runcfg_same(const char *dir, const char *path, const cli_opt *mine, co
 am_status runcfg_take_given(const runcfg_class *c, const char *dir, const char *path,
                             const cli_opt *mine, const cli_opt *run);
 
+/* Keeps the leading complete lines of a JSON Lines file of a run (metrics.jsonl) whose "round" is
+ * 1, 2, ... up to keep and cuts the rest (a line cut in half by a crash, rounds after the
+ * checkpoint). strict: exactly keep such lines must be there (AM_EFORMAT "PATH:N: not round N's
+ * line" or "PATH: holds N complete rounds ..."); not strict (a file of wall times): lines are kept
+ * while their round is <= keep, a missing file is created. A line is read up to FS_JSONL_LINE_MAX
+ * bytes (AM_EFORMAT "PATH:N: a line of more than ... bytes" beyond: a run never writes one). */
+am_status runcfg_cut_rounds(const char *path, unsigned keep, int strict);
+
 #endif

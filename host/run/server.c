@@ -1421,43 +1421,6 @@ static am_status write_checkpoint(srv *s)
     return checkpoint_write(s->ckpt_path, &ci, s->state, s->state_n);
 }
 
-/* Keeps the leading complete lines of metrics.jsonl whose "round" is 1, 2, ... keep (exactly keep
- * of them must be there) and cuts the rest (rounds after the checkpoint, a line cut by a kill). */
-static am_status cut_metrics(const char *path, unsigned keep)
-{
-    FILE *f = NULL;
-    am_status st = am_fopen_regular(path, "r", &f);
-    if (st == AM_ENOTFOUND && keep == 0)
-        st = am_fopen_regular(path, "w+", &f);
-    if (st != AM_OK)
-        return st;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    unsigned have = 0;
-    off_t off = 0;
-    while (have < keep && (len = getline(&line, &cap, f)) > 0 && line[len - 1] == '\n') {
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "round");
-        const int ok = cJSON_IsNumber(r) && r->valuedouble == (double)(have + 1);
-        cJSON_Delete(o);
-        if (!ok)
-            break;
-        have++;
-        off += (off_t)len;
-    }
-    free(line);
-    fclose(f);
-    if (have < keep)
-        return AM_FAIL(AM_EFORMAT,
-                       "%s: holds %u complete rounds, the checkpoint is at round %u (rounds are "
-                       "missing; start a new run)",
-                       path, have, keep);
-    if (truncate(path, off) != 0)
-        return AM_FAIL(AM_EIO, "%s: cannot truncate: %s", path, strerror(errno));
-    return AM_OK;
-}
-
 /* The run in --resume DIR from its checkpoint (none yet: from round 1); metrics.jsonl cut to it. */
 static am_status resume_run(srv *s)
 {
@@ -1473,7 +1436,7 @@ static am_status resume_run(srv *s)
     }
     free(blob);
     if (st == AM_OK)
-        st = cut_metrics(s->metrics_path, s->done);
+        st = runcfg_cut_rounds(s->metrics_path, s->done, 1);
     if (st == AM_OK)
         st = am_fopen_regular(s->metrics_path, "a", &s->metrics);
     return st;

@@ -356,52 +356,6 @@ static int added_later(const char *name)
     return 0;
 }
 
-/* Keeps the leading complete lines of a JSONL file whose "round" is 1, 2, ... up to `keep`
- * (strict: exactly `keep` such lines must be there, else AM_EFORMAT) and cuts the rest (a line
- * cut in half by a crash, rounds after the checkpoint). Not strict: keeps lines while their round
- * is <= keep, a missing file is created. */
-static am_status truncate_rounds(const char *path, unsigned keep, int strict)
-{
-    FILE *f = NULL; /* regular files only: a FIFO there must not block */
-    am_status os = am_fopen_regular(path, strict ? "r" : "a+", &f);
-    if (os == AM_ENOTFOUND && strict && keep == 0)
-        os = am_fopen_regular(path, "w+", &f);
-    if (os != AM_OK)
-        return os;
-    rewind(f);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    unsigned have = 0;
-    off_t off = 0;
-    am_status s = AM_OK;
-    while (have < keep && (len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] != '\n')
-            break; /* cut by the crash */
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "round");
-        double rd = cJSON_IsNumber(r) ? r->valuedouble : -1;
-        cJSON_Delete(o);
-        if (rd != (double)(have + 1)) {
-            if (strict)
-                s = AM_FAIL(AM_EFORMAT, "%s:%u: not round %u's line", path, have + 1, have + 1);
-            break;
-        }
-        have++;
-        off += (off_t)len;
-    }
-    free(line);
-    fclose(f);
-    if (s == AM_OK && strict && have < keep)
-        s = AM_FAIL(AM_EFORMAT,
-                    "%s: holds %u complete rounds, the checkpoint is at round %u (rounds are "
-                    "missing; start a new run)",
-                    path, have, keep);
-    if (s == AM_OK && truncate(path, off) != 0)
-        s = AM_FAIL(AM_EIO, "%s: cannot truncate: %s", path, strerror(errno));
-    return s;
-}
-
 static am_status write_json(FILE *f, cJSON *o, const char *path)
 {
     char *s = cJSON_PrintUnformatted(o);
@@ -467,10 +421,13 @@ static am_status read_curves(const char *path, unsigned rounds, curves *c)
         return os;
     }
     char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while (c->n < c->cap && (len = getline(&line, &cap, f)) > 0) {
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+    size_t cap = 0, len = 0;
+    am_status s = AM_OK;
+    while (c->n < c->cap &&
+           (s = fs_read_line(f, FS_JSONL_LINE_MAX, path, (unsigned)c->n + 1, &line, &cap, &len)) ==
+               AM_OK &&
+           len > 0) {
+        cJSON *o = cJSON_ParseWithLength(line, len);
         if (!o)
             break;
         c->round[c->n] = jnum(o, "round", NULL, NULL);
@@ -494,7 +451,9 @@ static am_status read_curves(const char *path, unsigned rounds, curves *c)
     }
     free(line);
     fclose(f);
-    return AM_OK;
+    if (s != AM_OK)
+        curves_free(c);
+    return s;
 }
 
 static int any_finite(const double *v, size_t n)
@@ -888,9 +847,9 @@ static am_status run_folder_resume(sim_run *r)
     }
     free(blob);
     if (st == AM_OK)
-        st = truncate_rounds(r->p_metrics, r->r0, 1);
+        st = runcfg_cut_rounds(r->p_metrics, r->r0, 1);
     if (st == AM_OK)
-        st = truncate_rounds(r->p_wall, r->r0, 0);
+        st = runcfg_cut_rounds(r->p_wall, r->r0, 0);
     if (st == AM_OK)
         st = am_fopen_regular(r->p_metrics, "a", &r->out);
     if (st == AM_OK)

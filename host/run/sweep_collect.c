@@ -168,14 +168,14 @@ static am_status read_lines(const char *path,
     if (os != AM_OK)
         return os;
     char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    size_t cap = 0, len = 0;
     unsigned lineno = 0, got = 0;
     cJSON *last = NULL;
     am_status s = AM_OK;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((s = fs_read_line(f, FS_JSONL_LINE_MAX, path, lineno + 1, &line, &cap, &len)) == AM_OK &&
+           len > 0) {
         lineno++;
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
+        cJSON *o = cJSON_ParseWithLength(line, len);
         if (!o) {
             s = AM_FAIL(AM_EFORMAT, "%s:%u: not JSON", path, lineno);
             break;

@@ -151,3 +151,36 @@ am_status fs_write_atomic(const char *path, const fs_part *parts, size_t nparts)
         return AM_FAIL(AM_EIO, "%s: fsync of folder %s: %s", path, dir, strerror(e));
     return AM_OK;
 }
+
+am_status fs_read_line(
+    FILE *f, size_t max, const char *path, unsigned lineno, char **line, size_t *cap, size_t *len)
+{
+    size_t n = 0;
+    int c = 0;
+    *len = 0;
+    if (max == 0)
+        return AM_FAIL(AM_EINVAL, "%s:%u: a line of at most 0 bytes", path, lineno);
+    while (n < max && (c = getc(f)) != EOF) {
+        if (n + 2 > *cap) { /* this byte and the NUL */
+            size_t want = *cap ? 2 * *cap : 256;
+            if (want > max + 1)
+                want = max + 1;
+            char *p = realloc(*line, want);
+            if (!p)
+                return AM_FAIL(AM_ENOMEM, "%s:%u: out of memory", path, lineno);
+            *line = p;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (ferror(f))
+        return AM_FAIL(AM_EIO, "%s:%u: %s", path, lineno, strerror(errno));
+    if (n == max && (*line)[n - 1] != '\n')
+        return AM_FAIL(AM_EFORMAT, "%s:%u: a line of more than %zu bytes", path, lineno, max);
+    if (n)
+        (*line)[n] = '\0';
+    *len = n;
+    return AM_OK;
+}

@@ -5,6 +5,7 @@
 #define AM_HOST_FSUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/status.h"
 
@@ -24,6 +25,20 @@ am_status fs_mkdir_p(const char *dir);
  * FIFO is refused without blocking, core/file.h), AM_EFORMAT when it is larger
  * than max bytes, AM_ENOMEM; each naming the file, *out = NULL then. */
 am_status fs_read_text(const char *path, size_t max, char **out);
+
+/* The longest line the program reads from a JSON Lines file of a run (metrics.jsonl, wall.jsonl)
+ * with its '\n': a real line is at most ~180 kB (sim: 3 lists of up to 10000 agent ids of up to
+ * 6 bytes each, plus < 4 kB of fields; server: 6 lists of up to 4096), so 1 MiB has a margin of 5
+ * and a line of any length (a gigabyte without a newline) is not read whole. */
+#define FS_JSONL_LINE_MAX ((size_t)1 << 20)
+
+/* The next line of f (path for messages; lineno its number from 1) with its '\n', NUL-terminated
+ * in *line (grown with realloc as getline(3) does; *cap its size; free it when done), *len its
+ * bytes: 0 at the end of the file; a last line without '\n' comes as it is. AM_EFORMAT
+ * "PATH:LINENO: a line of more than MAX bytes" when max bytes are read without a '\n' (the rest is
+ * not read), AM_EIO naming path on a read error, AM_ENOMEM. */
+am_status fs_read_line(
+    FILE *f, size_t max, const char *path, unsigned lineno, char **line, size_t *cap, size_t *len);
 
 /* One piece of a file's content (fs_write_atomic writes the pieces one after the other). */
 typedef struct fs_part {

@@ -2,8 +2,9 @@
 # airmeta sim --resume refuses a damaged run folder with a clear message naming the file and a
 # non-zero exit, never a crash: truncated checkpoint, a flipped bit in its state (CRC) or header,
 # wrong magic, a checkpoint of another run (other K = other dimensions; other SNR = other
-# configuration), config.json broken, with an unknown flag, with a value out of range; and it
-# leaves metrics.jsonl alone then. A checkpoint file is never seen half-written: no temporary
+# configuration), config.json broken, with an unknown flag, with a value out of range, a
+# metrics.jsonl short of the checkpoint's rounds or with a line of more than 1 MiB; and it leaves
+# metrics.jsonl alone then. A checkpoint file is never seen half-written: no temporary
 # file stays in the folder (host/run/checkpoint.c writes temp + fsync + rename; the concurrency test
 # is tests/host/checkpoint.c).
 set -u
@@ -97,6 +98,17 @@ expect cfg_missing 3 "cfg_missing/config.json: no value for --rho"
 copy metrics_short
 head -n 4 "$d/good/metrics.jsonl" >"$d/metrics_short/metrics.jsonl"
 expect metrics_short 3 "metrics_short/metrics.jsonl: holds 4 complete rounds, the checkpoint is at round 10"
+# a line longer than any a run writes is not read whole (a gigabyte one without a newline was):
+# 2 MiB without one after round 4, and with one as round 3's line (FS_JSONL_LINE_MAX: 1 MiB)
+copy metrics_long
+{ head -n 4 "$d/good/metrics.jsonl"; head -c 2097152 /dev/zero | tr '\0' 7; } \
+    >"$d/metrics_long/metrics.jsonl"
+expect metrics_long 3 "metrics_long/metrics.jsonl:5: a line of more than 1048576 bytes"
+[ "$(wc -l <"$d/err")" -eq 1 ] || fail "metrics_long: not one line: $(cat "$d/err")"
+copy metrics_long_nl
+{ head -n 2 "$d/good/metrics.jsonl"; head -c 2097152 /dev/zero | tr '\0' ' '; echo;
+  sed -n '3,$p' "$d/good/metrics.jsonl"; } >"$d/metrics_long_nl/metrics.jsonl"
+expect metrics_long_nl 3 "metrics_long_nl/metrics.jsonl:3: a line of more than 1048576 bytes"
 
 # the undamaged folder still resumes
 "$AIRMETA" sim --resume "$d/good" --quiet --no-plots || fail "good folder: exit $?"

@@ -136,3 +136,54 @@ AM_TEST(read_text, unit)
     AM_CHECK(strstr(am_last_error(), path) && strstr(am_last_error(), "a NUL byte at offset 7"),
              "message: %s", am_last_error());
 }
+
+/* fs_read_line: lines as getline(3) gives them, but none of more than max bytes is read whole
+ * (a metrics.jsonl line of a gigabyte without a newline was read into memory on --resume) */
+AM_TEST(read_line, unit)
+{
+    char dir[1024], path[1100];
+    snprintf(dir, sizeof dir, "%s/fs_rl", am_test_tmp_dir());
+    AM_REQUIRE_OK(fs_mkdir_p(dir));
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    const fs_part part = {"ab\ncdef\ngh", 10};
+    AM_REQUIRE_OK(fs_write_atomic(path, &part, 1));
+    FILE *f = fopen(path, "r");
+    AM_REQUIRE(f, "open %s", path);
+    char *line = NULL;
+    size_t cap = 0, len = 0;
+    const char *want[] = {"ab\n", "cdef\n", "gh", ""}; /* "cdef\n": exactly max (5) bytes */
+    for (unsigned i = 0; i < 4; i++) {
+        AM_CHECK(fs_read_line(f, 5, path, i + 1, &line, &cap, &len) == AM_OK, "line %u: %s", i + 1,
+                 am_last_error());
+        AM_CHECK(len == strlen(want[i]) && (len == 0 || strcmp(line, want[i]) == 0),
+                 "line %u: %zu bytes '%s', expected '%s'", i + 1, len, len ? line : "", want[i]);
+    }
+    rewind(f);
+    AM_CHECK(fs_read_line(f, 4, path, 1, &line, &cap, &len) == AM_OK && len == 3, "line 1 of 4");
+    AM_CHECK(fs_read_line(f, 4, path, 2, &line, &cap, &len) == AM_EFORMAT, "'cdef\\n' is 5 > 4");
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s:2: a line of more than 4 bytes", path);
+    AM_CHECK(strstr(am_last_error(), msg), "message: %s", am_last_error());
+    fclose(f);
+    free(line);
+    /* 3 MiB without a newline: refused at FS_JSONL_LINE_MAX, the buffer no larger than that */
+    const size_t big = 3u << 20;
+    char *b = malloc(big);
+    AM_REQUIRE(b, "out of memory");
+    memset(b, '7', big);
+    const fs_part bp = {b, big};
+    AM_REQUIRE_OK(fs_write_atomic(path, &bp, 1));
+    free(b);
+    f = fopen(path, "r");
+    AM_REQUIRE(f, "open %s", path);
+    line = NULL;
+    cap = 0;
+    AM_CHECK(fs_read_line(f, FS_JSONL_LINE_MAX, path, 1, &line, &cap, &len) == AM_EFORMAT,
+             "a 3 MiB line read");
+    AM_CHECK(cap <= FS_JSONL_LINE_MAX + 1, "buffer of %zu bytes", cap);
+    AM_CHECK(ftell(f) == (long)FS_JSONL_LINE_MAX, "read %ld bytes", ftell(f));
+    snprintf(msg, sizeof msg, "%s:1: a line of more than 1048576 bytes", path);
+    AM_CHECK(strstr(am_last_error(), msg), "message: %s", am_last_error());
+    fclose(f);
+    free(line);
+}
