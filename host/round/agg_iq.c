@@ -150,6 +150,19 @@ typedef struct agg_iq {
 
 static const fl_agg_ops iq_ops;
 
+/* The agents' beacon receivers' carrier-offset range (docs/air-interface.md §5.1 "The search
+ * range"): the emulator's largest offset between an agent and the server, max_cfo plus two radios
+ * ppm_spread apart at the radios' f_c / f_s (every radio's ppm is ppm +- ppm_spread: the common
+ * ppm cancels), at most M/8 (phy_beacon_rx_cfg.cfo_max). */
+static double iq_cfo_range(const agg_iq_cfg *cfg, unsigned M)
+{
+    double r = cfg->max_cfo;
+    if (cfg->impair && cfg->impair->fs_hz > 0.0)
+        r += 2.0 * (double)cfg->impair->ppm_spread * 1e-6 * cfg->impair->fc_hz * (double)M /
+             cfg->impair->fs_hz;
+    return r < (double)(M / 8) ? r : (double)(M / 8);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * config
  * ------------------------------------------------------------------------------------------- */
@@ -1074,7 +1087,11 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                               .phase_only = cfg->precoding == AGG_IQ_PHASE,
                               .cal_slots = q->cal ? q->K : 0,
                               .mapping = cfg->mapping,
-                              .beacon_reps = cfg->beacon_reps};
+                              .beacon_reps = cfg->beacon_reps,
+                              .cfo_max = iq_cfo_range(cfg, q->M),
+                              /* one reference per radio (phy/impair.h): the offset gives the
+                                 sample clock's (§4.2 "Sampling clock") */
+                              .clock_fc_fs = osc ? cfg->impair->fc_hz / q->fs_hz : 0.0};
     for (unsigned t = 0; t < q->T; t++) {
         q->w[t].q = q;
         q->w[t].id = t;

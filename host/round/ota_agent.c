@@ -172,6 +172,11 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     if (!isfinite(cfg->fc_fs) || cfg->fc_fs < 0.0 || cfg->fc_fs > 1e6)
         return AM_FAIL(AM_EINVAL, "agent: carrier over sample rate %g is outside 0..1e6",
                        cfg->fc_fs);
+    if (!(cfg->clock_fc_fs == 0.0 ||
+          (cfg->clock_fc_fs >= OTA_AGENT_CLOCK_FC_FS_MIN && cfg->clock_fc_fs <= 1e6)))
+        return AM_FAIL(AM_EINVAL,
+                       "agent: clock carrier over sample rate %g is neither 0 nor within %g..1e6",
+                       cfg->clock_fc_fs, OTA_AGENT_CLOCK_FC_FS_MIN);
     if (cfg->smooth < 1 || cfg->smooth > cfg->nfft / 2)
         return AM_FAIL(AM_EINVAL, "agent: smooth: %u taps is outside 1..M/2 = %u", cfg->smooth,
                        cfg->nfft / 2);
@@ -887,6 +892,13 @@ am_status ota_agent_burst_range(ota_agent *q,
     /* a shorter payload is zero-padded to L on the air: the transmitter reads zeros past d */
     if (q->cfg.cal_slots && (s = phy_ota_tx_set_slot(q->tx, link->cal_slot)) != AM_OK)
         return am_error_wrap(s, "transmitter");
+    if (q->cfg.cfo_comp && q->cfg.clock_fc_fs > 0.0) {
+        const double c = link->lo_c != 0.0 ? link->lo_c : link->cfo_used;
+        /* §4.2: the agent's ticks gain -c / (M f_c / f_s) per tick on the server's */
+        const double r = -c / ((double)q->M * q->cfg.clock_fc_fs);
+        if ((s = phy_ota_tx_set_drift(q->tx, r)) != AM_OK)
+            return am_error_wrap(s, "transmitter");
+    }
     s = phy_ota_tx_execute_range(q->tx, x, d, eta, p, u0, n, out);
     if (s != AM_OK)
         return am_error_wrap(s, "transmitter");

@@ -65,7 +65,16 @@ typedef struct ota_agent_cfg {
     double cfo_max;        /* the beacon receiver's carrier-offset range, subcarrier spacings,
                               0..M/8 (phy_beacon_rx_cfg.cfo_max, docs/air-interface.md §6.2); 0 =
                               the fraction alone (|offset| < 1) */
+    double clock_fc_fs;    /* docs/air-interface.md §4.2 "Sampling clock": a radio whose one
+                              reference drives its LO and its sample clock, its carrier frequency
+                              over its sample rate (> 0, with cfo_comp): the burst is
+                              pre-compensated for the sample clock's drift along it, -c / (M
+                              clock_fc_fs) samples per sample for the offset c it pre-rotates
+                              by (phy_ota_tx_set_drift); 0: off, else
+                              OTA_AGENT_CLOCK_FC_FS_MIN..1e6 (an offset within M/8 spacings
+                              then drifts at most PHY_TX_DRIFT_MAX) */
 } ota_agent_cfg;
+#define OTA_AGENT_CLOCK_FC_FS_MIN 125.0
 
 /* The round as the agent knows it, in the ticks of the downlink stream. */
 typedef struct ota_agent_sched {

@@ -49,6 +49,8 @@ struct phy_ota_tx {
     float pilot_level;      /* a: the pilots carry +a (§2; phy_ota_tx_set_pilot_level, 1) */
     int real;               /* §3.3 real mapping: one real per data bin (map_real) */
     float complex *Fc, *Tc; /* with S: M each, the calibration block of the slot */
+    double drift;           /* phy_ota_tx_set_drift: samples per sample, 0 = none */
+    float complex *Fd;      /* M: a block's bins turned by the drift (drift != 0) */
     phy_fft *ifft_cal;
     unsigned long long *prof; /* phy_ota_tx_profile's stage nanoseconds, NULL = off */
 };
@@ -227,6 +229,7 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_destroy(q->ifft_cal);
     phy_fft_free(q->Fc);
     phy_fft_free(q->Tc);
+    phy_fft_free(q->Fd);
     phy_fft_free(q->F);
     phy_fft_free(q->T);
     phy_fft_free(q->Fp);
@@ -259,6 +262,35 @@ size_t phy_ota_tx_payload_len(const phy_ota_tx *q)
 size_t phy_ota_tx_burst_len(const phy_ota_tx *q)
 {
     return q->burst_len;
+}
+
+am_status phy_ota_tx_set_drift(phy_ota_tx *q, double r)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "ota_tx: NULL argument");
+    if (!(fabs(r) <= PHY_TX_DRIFT_MAX)) /* NaN fails too */
+        return AM_FAIL(AM_EINVAL, "ota_tx: clock drift %g samples per sample outside +-%g", r,
+                       PHY_TX_DRIFT_MAX);
+    if (r != 0.0 && !q->Fd && !(q->Fd = phy_fft_alloc(q->M)))
+        return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
+    q->drift = r;
+    return AM_OK;
+}
+
+/* §4.2 "Sampling clock": block b's bins F (M values) into q->Fd delayed by the drift accrued since
+ * the preamble's middle block, r (b - 1) B samples: Fd[i] = F[i] e^{-j 2 pi s_i r (b - 1) B / M}
+ * (s_i the signed index; the angle in double). Returns Fd. */
+static const float complex *drift_block(const phy_ota_tx *q, const float complex *F, size_t b)
+{
+    const unsigned M = q->M;
+    const double d = q->drift * (double)(b - 1) * (double)q->B;
+    for (unsigned i = 0; i < M; i++) {
+        const double si = i < M / 2 ? (double)i : (double)i - (double)M;
+        q->Fd[i] = F[i] == 0.0f
+                       ? 0.0f
+                       : phy_cmul(F[i], (float complex)cexp(-I * 2.0 * M_PI * si * d / (double)M));
+    }
+    return q->Fd;
 }
 
 am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot)
@@ -818,6 +850,8 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             unsigned i = q->used[u];
             q->Fc[i] = phy_cmul(pp[i], sp * S1[i]);
         }
+        if (q->drift != 0.0)
+            memcpy(q->Fc, drift_block(q, q->Fc, own), M * sizeof *q->Fc);
         prof_lap(q, PHY_TX_ST_MAP, &tp);
         phy_fft_execute(q->ifft_cal);
         prof_lap(q, PHY_TX_ST_IFFT, &tp);
@@ -854,7 +888,8 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             prof_lap(q, PHY_TX_ST_MAP, &tp);
             for (size_t s = 0; s < c; s++) { /* §2: cp samples of cyclic prefix, then M samples */
                 const size_t b = D0 + c0 + s, start = b * B;
-                const float complex *fs = q->F + s * M;
+                const float complex *fs =
+                    q->drift != 0.0 ? drift_block(q, q->F + s * M, b) : q->F + s * M;
                 if (start >= u0 && start + B <= u1) { /* the whole block */
                     float complex *o = out + (start - u0);
                     if (phy_fft_fits(q->ifft, fs, o + cp)) { /* straight into the output */

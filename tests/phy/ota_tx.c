@@ -220,6 +220,9 @@ AM_TEST(validation, unit)
     AM_CHECK(phy_ota_tx_execute(q, v, -1.0f, NULL, out, n) == AM_EINVAL, "eta < 0 accepted");
     AM_CHECK(phy_ota_tx_execute(q, v, NAN, NULL, out, n) == AM_EINVAL, "eta NaN accepted");
     AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, NULL, out, n - 1) == AM_EINVAL, "short cap");
+    AM_CHECK(phy_ota_tx_set_drift(q, NAN) == AM_EINVAL, "drift NaN accepted");
+    AM_CHECK(phy_ota_tx_set_drift(q, 1.01e-3) == AM_EINVAL, "drift 1.01e-3 accepted");
+    AM_CHECK(phy_ota_tx_set_drift(NULL, 0.0) == AM_EINVAL, "NULL accepted");
     p[3] = NAN;
     AM_CHECK(phy_ota_tx_execute(q, v, 1.0f, p, out, n) == AM_EINVAL, "NaN precoder accepted");
     int untouched = 1;

@@ -52,6 +52,15 @@ unsigned phy_ota_tx_cal_blocks(const phy_ota_tx *q); /* Nc */
  * u = slot mod P (mod P) of block C_(slot / P), 0 elsewhere in the calibration blocks, precoded as
  * every block). AM_EINVAL unless slot < cal_slots (or slot = 0 without calibration). Default 0. */
 am_status phy_ota_tx_set_slot(phy_ota_tx *q, unsigned slot);
+/* The sampling-clock pre-compensation of the next bursts (docs/air-interface.md §4.2 "Sampling
+ * clock"): r, the drift of the agent's sample clock on the server's, ticks per tick (its ticks
+ * gain r per tick: its samples reach the server r per sample early); every block b >= 3 (after
+ * the preamble) is delayed by r (b - 1) B samples (B = M + cp) as a linear phase over its bins,
+ * e^{-j 2 pi s_i r (b - 1) B / M} (s_i the bin's signed index), so that each block reaches the
+ * server where the preamble's middle block puts it; the preamble goes as it is. 0 (default): none,
+ * the same bytes. AM_EINVAL unless |r| <= PHY_TX_DRIFT_MAX. */
+#define PHY_TX_DRIFT_MAX 1e-3
+am_status phy_ota_tx_set_drift(phy_ota_tx *q, double r);
 /* The pilots' level a (docs/air-interface.md §2): every pilot bin of every data symbol carries +a
  * (before precoding) instead of +1, for the bursts written from now on (default 1, the version-1
  * pilots). The server announces it in GO (§9.4) and decodes with it (phy_ota_rx_set_pilot_level).

@@ -6,6 +6,8 @@
  *   spec_driver tx M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64
  *       one burst of phy_ota_tx_execute (default allocation), pilot level PILOT, precoder P
  *       (M complex64) or none
+ *   spec_driver tx-drift M CP L MAPPING S SLOT ETA PILOT V.f32 P.c64|- OUT.c64 R
+ *       tx's burst with the sampling-clock drift R (phy_ota_tx_set_drift, §4.2)
  *   spec_driver go-encode ROUND SENDER ETA RHO G_TH SLOT SLOTS MAPPING BEACON TX PILOT REPS PROBE
  *                         OUT.bin
  *       (PILOT 0: no pilot level, a 32-byte GO; REPS beacon_reps)
@@ -117,7 +119,8 @@ static double num(const char *s)
     return v;
 }
 
-static int cmd_tx(char **a)
+/* tx's arguments; r: the sampling-clock drift of §4.2 (phy_ota_tx_set_drift) */
+static int tx_run(char **a, double r)
 {
     phy_ota_tx_cfg cfg;
     phy_ota_tx_cfg_default(&cfg);
@@ -142,7 +145,7 @@ static int cmd_tx(char **a)
     }
     phy_ota_tx *q = NULL;
     if (phy_ota_tx_create(&cfg, &q) != AM_OK || phy_ota_tx_set_slot(q, slot) != AM_OK ||
-        phy_ota_tx_set_pilot_level(q, level) != AM_OK)
+        phy_ota_tx_set_pilot_level(q, level) != AM_OK || phy_ota_tx_set_drift(q, r) != AM_OK)
         return fail(am_last_error());
     size_t n = phy_ota_tx_burst_len(q);
     float complex *out = malloc(n * sizeof *out);
@@ -156,6 +159,17 @@ static int cmd_tx(char **a)
     free(p);
     phy_ota_tx_destroy(q);
     return rc;
+}
+
+static int cmd_tx(char **a)
+{
+    return tx_run(a, 0.0);
+}
+
+/* tx's 11 arguments, then the drift r (samples per sample) */
+static int cmd_tx_drift(char **a)
+{
+    return tx_run(a, num(a[11]));
 }
 
 static int encode_to(const ctrl_msg *m, const char *path)
@@ -944,7 +958,7 @@ int main(int argc, char **argv)
                 {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
                 {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit},
                 {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 10, cmd_rx_at},
-                {"agent-beacon", 10, cmd_agent_beacon}};
+                {"agent-beacon", 10, cmd_agent_beacon}, {"tx-drift", 12, cmd_tx_drift}};
     /* the commands of a variable number of arguments */
     if (argc >= 6 && strcmp(argv[1], "encode") == 0)
         return cmd_encode(argc - 2, argv + 2);
@@ -960,5 +974,5 @@ int main(int argc, char **argv)
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
                 "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-                "peak-power|dac-fit|sigmf-read|rx-at|agent-beacon ...");
+                "peak-power|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
 }
