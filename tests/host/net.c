@@ -248,48 +248,78 @@ AM_TEST(single_agent_no_cfo, unit)
     AM_CHECK(nmse - flo < 0.9, "gap to the §5 floor %.2f dB", nmse - flo); /* measured 0.51 */
 }
 
+/* The downlink beacon_window and cfo_range share: agent ac, a chan of one agent (cc; its
+ * n_agents and max_burst set here), the agent's beacon sent at tick 100000; l->y (l->ny samples
+ * from tick l->t0, room for l->cap) is what the agent hears. */
+typedef struct beacon_link {
+    net_agent *ag;
+    net_chan *ch;
+    float complex *y;
+    size_t ny, cap;
+    int64_t t0;
+} beacon_link;
+
+static void beacon_link_free(beacon_link *l)
+{
+    free(l->y);
+    net_agent_destroy(l->ag);
+    net_chan_destroy(l->ch);
+    memset(l, 0, sizeof *l);
+}
+
+static am_status beacon_link_make(const net_agent_cfg *ac, net_chan_cfg cc, beacon_link *l)
+{
+    memset(l, 0, sizeof *l);
+    am_status s = net_agent_create(ac, &l->ag);
+    if (s != AM_OK)
+        return s;
+    cc.n_agents = 1;
+    cc.max_burst = net_agent_burst_len(l->ag);
+    if ((s = net_chan_create(&cc, &l->ch)) != AM_OK) {
+        beacon_link_free(l);
+        return s;
+    }
+    const phy_frame *f = net_agent_frame(l->ag);
+    const size_t bl = phy_beacon_len(f);
+    l->cap = net_chan_out_len(l->ch, bl);
+    float complex *b = malloc(bl * sizeof *b);
+    l->y = malloc(l->cap * sizeof *l->y);
+    s = b && l->y ? phy_beacon_write(f, b, bl) : AM_FAIL(AM_ENOMEM, "beacon_link: out of memory");
+    if (s == AM_OK)
+        s = net_chan_downlink(l->ch, 0, b, bl, 100000, l->y, l->cap, &l->ny, &l->t0);
+    free(b);
+    if (s != AM_OK)
+        beacon_link_free(l);
+    return s;
+}
+
 /* A beacon outside the scheduled window is not taken (the agent stays silent); a burst before
  * any beacon is refused. */
 AM_TEST(beacon_window, unit)
 {
-    net_agent_cfg ac = {.nfft = 256, .cp_len = 0, .payload_len = 100, .cfo_comp = 1};
-    net_agent *ag = NULL;
-    AM_REQUIRE_OK(net_agent_create(&ac, &ag));
-    const phy_frame *f = net_agent_frame(ag);
-    net_chan_cfg cc = {.n_agents = 1,
-                       .nfft = 256,
-                       .n_taps = 1,
-                       .delay_spread = 1.0f,
-                       .snr_db = 30.0f,
-                       .rho = 1.0f,
-                       .max_burst = net_agent_burst_len(ag),
-                       .seed = 3};
-    net_chan *ch = NULL;
-    AM_REQUIRE_OK(net_chan_create(&cc, &ch));
-    size_t bl = phy_beacon_len(f), cap = net_chan_out_len(ch, bl), ny = 0;
-    float complex *b = malloc(bl * sizeof *b), *y = malloc(cap * sizeof *y);
+    const net_agent_cfg ac = {.nfft = 256, .cp_len = 0, .payload_len = 100, .cfo_comp = 1};
+    const net_chan_cfg cc = {
+        .nfft = 256, .n_taps = 1, .delay_spread = 1.0f, .snr_db = 30.0f, .rho = 1.0f, .seed = 3};
+    beacon_link l;
+    AM_REQUIRE_OK(beacon_link_make(&ac, cc, &l));
+    net_agent *ag = l.ag;
     float complex *burst = malloc(net_agent_burst_len(ag) * sizeof *burst);
     float x[100] = {0};
-    AM_REQUIRE(b && y && burst, "alloc");
-    AM_REQUIRE_OK(phy_beacon_write(f, b, bl));
-    int64_t t0 = 0;
+    AM_REQUIRE(burst, "alloc");
     net_beacon_info bi;
     AM_CHECK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL) == AM_EINVAL,
              "burst before a beacon");
-    AM_REQUIRE_OK(net_chan_downlink(ch, 0, b, bl, 100000, y, cap, &ny, &t0));
-    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000 + 200, 1.0f, 0.0f, 0, &bi));
+    AM_REQUIRE_OK(net_agent_beacon(ag, l.y, l.ny, l.t0, 100000 + 200, 1.0f, 0.0f, 0, &bi));
     AM_CHECK(!bi.found, "beacon 200 samples early taken");
-    AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi));
+    AM_REQUIRE_OK(net_agent_beacon(ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi));
     AM_CHECK(bi.found && bi.delta == 0, "scheduled beacon: found %d delta %lld", bi.found,
              (long long)bi.delta);
     AM_CHECK_OK(net_agent_burst(ag, x, 1.0f, 5000, burst, net_agent_burst_len(ag), NULL));
-    y[10] = NAN;
-    AM_CHECK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi) == AM_EFORMAT, "NaN chunk");
-    free(b);
-    free(y);
+    l.y[10] = NAN;
+    AM_CHECK(net_agent_beacon(ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi) == AM_EFORMAT,
+             "NaN chunk");
     free(burst);
-    net_agent_destroy(ag);
-    net_chan_destroy(ch);
+    beacon_link_free(&l);
 }
 
 /* The agent's carrier-offset range (docs/air-interface.md §5.1 "The search range"): net_cfo_range
@@ -307,35 +337,22 @@ AM_TEST(cfo_range, unit)
     double got[2] = {0, 0};
     int found[2] = {0, 0};
     for (int j = 0; j < 2; j++) {
-        net_agent_cfg ac = {.nfft = M, .payload_len = 100, .cfo_comp = 1, .cfo_max = j ? 0.5 : 0.0};
-        net_agent *ag = NULL;
-        AM_REQUIRE_OK(net_agent_create(&ac, &ag));
-        const phy_frame *f = net_agent_frame(ag);
-        net_chan_cfg cc = {.n_agents = 1,
-                           .nfft = M,
-                           .n_taps = 4,
-                           .delay_spread = 1.0f,
-                           .common_cfo = 2.9f,
-                           .snr_db = 20.0f,
-                           .rho = 1.0f,
-                           .max_burst = net_agent_burst_len(ag),
-                           .seed = 3};
-        net_chan *ch = NULL;
-        AM_REQUIRE_OK(net_chan_create(&cc, &ch));
-        size_t bl = phy_beacon_len(f), cap = net_chan_out_len(ch, bl), ny = 0;
-        float complex *b = malloc(bl * sizeof *b), *y = malloc(cap * sizeof *y);
-        AM_REQUIRE(b && y, "alloc");
-        AM_REQUIRE_OK(phy_beacon_write(f, b, bl));
-        int64_t t0 = 0;
+        const net_agent_cfg ac = {
+            .nfft = M, .payload_len = 100, .cfo_comp = 1, .cfo_max = j ? 0.5 : 0.0};
+        const net_chan_cfg cc = {.nfft = M,
+                                 .n_taps = 4,
+                                 .delay_spread = 1.0f,
+                                 .common_cfo = 2.9f,
+                                 .snr_db = 20.0f,
+                                 .rho = 1.0f,
+                                 .seed = 3};
+        beacon_link l;
+        AM_REQUIRE_OK(beacon_link_make(&ac, cc, &l));
         net_beacon_info bi;
-        AM_REQUIRE_OK(net_chan_downlink(ch, 0, b, bl, 100000, y, cap, &ny, &t0));
-        AM_REQUIRE_OK(net_agent_beacon(ag, y, ny, t0, 100000, 1.0f, 0.0f, 0, &bi));
+        AM_REQUIRE_OK(net_agent_beacon(l.ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi));
         found[j] = bi.found;
         got[j] = bi.cfo;
-        free(b);
-        free(y);
-        net_agent_destroy(ag);
-        net_chan_destroy(ch);
+        beacon_link_free(&l);
     }
     if (getenv("AM_VERBOSE"))
         printf("range 3.75: found %d, offset %+.5f; range 0.5: found %d\n", found[0], got[0],
