@@ -693,9 +693,10 @@ static am_status on_model(agent_state *s, uint32_t round, const ctrl_model *mo)
     return ctrl_send(s->c, NULL, &m);
 }
 
-/* The server caps eta (cmd_server.c robust_eta): a payload whose peak is above it is clipped, entry
- * pair by entry pair, to magnitude eta (the burst keeps the power constraint); delivered then holds
- * the clipped values and the error memory keeps the rest (m = v - delivered). */
+/* The server caps eta (net_eta_capped, docs/air-interface.md §3.1): a payload whose peak is above
+ * it is clipped, entry pair by entry pair, to magnitude eta (the burst keeps the power
+ * constraint); delivered then holds the clipped values and the error memory keeps the rest
+ * (m = v - delivered). */
 static void clip_to_eta(agent_state *s, float eta)
 {
     if (!(s->peak > eta))

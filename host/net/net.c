@@ -483,6 +483,41 @@ void net_payload_peak_power(const float *x, size_t d, float *peak, float *power)
     *power = (float)(pw / (double)((d + 1) / 2));
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* With n >= 3 reports the upper median is an honest agent's as long as more than half of them are
+ * honest (with n = 2 it is the maximum: two reports cannot outvote one). An agent whose figure is
+ * above eta clips its payload to eta (cmd_agent.c), its error memory keeps the rest. */
+float net_eta_capped(float *f, size_t n, float cap, float *med)
+{
+    *med = 0;
+    if (n == 0)
+        return 1.0f;
+    qsort(f, n, sizeof *f, cmp_float);
+    *med = f[n / 2];
+    const float mx = f[n - 1], capped = cap * *med;
+    const float eta = mx > capped ? capped : mx;
+    return eta > 0 ? eta : 1.0f; /* fl_agg_eta: every vector zero */
+}
+
+/* The payload estimates an average of payloads whose complex entries are at most eta in
+ * magnitude: a scale one report cannot move bounds its norm, so no single agent can make the step
+ * larger. */
+int net_payload_plausible(
+    const float *x, size_t d, double bound, float med, double *norm, double *limit)
+{
+    double n2 = 0;
+    for (size_t j = 0; j < d; j++)
+        n2 += (double)x[j] * x[j];
+    *norm = sqrt(n2);
+    *limit = bound * (double)med * sqrt((double)((d + 1) / 2));
+    return isfinite(n2) && *norm <= *limit;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Chan
  * ------------------------------------------------------------------------------------------- */

@@ -224,6 +224,19 @@ void net_memory_resolve(
 /* Peak |x[2j] + i x[2j+1]| and power ||x||^2 / ceil(d/2) of a payload (fl_agg_eta's rules). */
 void net_payload_peak_power(const float *x, size_t d, float *peak, float *power);
 
+/* The round's eta from the agents' reported figures f[0..n) (docs/air-interface.md §3.1: peak, or
+ * sqrt(power) under the rms rule): their maximum, but at most cap times their upper median
+ * *med = f[n/2] of the sorted figures (the product in f32, as GO carries eta), so that one agent's
+ * report (peak = 1e30) cannot set the round's scale; 1 when that is not positive (every figure 0,
+ * or the upper median 0; n = 0: *med = 0). Sorts f. */
+float net_eta_capped(float *f, size_t n, float cap, float *med);
+
+/* §3.1's plausibility bound on a decoded payload x of d reals: 1 (apply it) when its norm is
+ * finite and at most bound x med x sqrt(ceil(d/2)), else 0; *norm and *limit (double) for the
+ * message. */
+int net_payload_plausible(
+    const float *x, size_t d, double bound, float med, double *norm, double *limit);
+
 /* ---------------------------------------------------------------------------------------------
  * Chan: phy_chan on absolute ticks
  * ------------------------------------------------------------------------------------------- */

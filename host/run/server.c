@@ -800,29 +800,6 @@ static am_status evaluate(srv *s, uint32_t r, cJSON *line)
     return AM_OK;
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* eta from the reported peaks (issue 12, plausibility): their maximum (fl_agg_eta's rule), but at
- * most cap times their upper median *med, so that one agent's report (peak = 1e30) cannot set the
- * round's scale: with n >= 3 reports the upper median is an honest agent's as long as more than
- * half of them are honest (with n = 2 it is the maximum: two reports cannot outvote one). An agent
- * whose peak is above eta clips its payload to eta (cmd_agent.c), its error memory keeps the rest.
- * Sorts p. */
-static float robust_eta(float *p, unsigned n, float cap, float *med)
-{
-    *med = 0;
-    if (n == 0)
-        return 0;
-    qsort(p, n, sizeof *p, cmp_float);
-    float mx = p[n - 1];
-    *med = p[n / 2];
-    return mx > cap * *med ? cap * *med : mx;
-}
-
 /* docs/air-interface.md §8.5: before round r, SERVER_PROBES calibration probes for the joined
  * agents that need them (srv_agent.probe: the run has not heard them yet, or they joined again):
  * each a GO with the probe bit, the beacon, their bursts with an all-zero payload, decoded as a
@@ -940,9 +917,7 @@ static am_status run_round(srv *s,
             loss += s->ag[k].loss;
             eta_max = e > eta_max ? e : eta_max;
         }
-    eta = robust_eta(s->peaks, n, (float)s->o.eta_cap, &med);
-    if (!(eta > 0))
-        eta = 1.0f; /* fl_agg_eta: every vector zero */
+    eta = net_eta_capped(s->peaks, n, (float)s->o.eta_cap, &med); /* §3.1 */
     const int64_t B = (int64_t)(r + 1) * s->slot, T = B + s->gap;
     int decoded = 0;
     *napplied = 0;
@@ -983,21 +958,15 @@ static am_status run_round(srv *s,
     }
     double nmse = NAN, floor_nmse = NAN;
     if (decoded) {
-        /* plausibility (issue 12): the payload estimates an average of payloads whose complex
-         * entries are at most eta in magnitude; its norm is bounded by --norm-bound times the
-         * reports' median peak times sqrt(ceil(D/2)) (a scale one report cannot move), so no
-         * single agent can make the step larger; a non-finite payload or a larger one is not
-         * applied and is flagged */
-        double n2 = 0;
-        for (size_t j = 0; j < s->D; j++)
-            n2 += (double)s->rs.payload[j] * s->rs.payload[j];
-        const double bound = s->o.norm_bound * (double)med * sqrt((double)((s->D + 1) / 2));
-        if (!isfinite(n2) || !(sqrt(n2) <= bound)) {
+        /* plausibility (issue 12, §3.1): a non-finite payload or one beyond --norm-bound times
+         * the reports' upper median times sqrt(ceil(D/2)) is not applied and is flagged */
+        double norm = 0, bound = 0;
+        if (!net_payload_plausible(s->rs.payload, s->D, s->o.norm_bound, med, &norm, &bound)) {
             static char flag[160];
             snprintf(flag, sizeof flag,
                      "implausible payload: norm %.3g > %.3g (--norm-bound x median peak x "
                      "sqrt(D/2)); not applied",
-                     sqrt(n2), bound);
+                     norm, bound);
             why = flag;
             decoded = 0;
             s->implausible++;

@@ -8,7 +8,8 @@ alone (no airmeta source read), checked against airmeta's own outputs:
   msgs   §9.4: HELLO, WELCOME, MODEL, STATUS, PLAN, REPORT, COMMIT, LEAVE, BYE the same way, and
          every limit the text names at its edge and one step beyond;
   ticks  §9.1: ticks to (secs, frac) and back, exactly, and the rounding of a half tick;
-  status §3.1: STATUS's peak and power; dac §4.1: the DAC limit's scale;
+  status §3.1: STATUS's peak and power; eta §3.1: the server's eta cap and norm bound;
+  dac    §4.1: the DAC limit's scale;
   beacon §6.1: the beacon with R training blocks against phy_beacon_write_reps;
   free   §4.2 "Free-running radios": beacons made here on an air with a free-running agent
          (several ppm, 0.36 s rounds, the 0.1 s on-air gap) received by `airmeta agent`'s
@@ -1121,6 +1122,68 @@ def check_status_figures():
           "as the text's: relative difference %.1e (bound 1e-6)" % worst)
 
 
+# ---------------------------------------------------------------- §3.1 eta cap and norm bound
+def eta_from_text(f, cap):
+    """§3.1: the maximum of the figures, at most C m (m = f[n/2] of the sorted figures; C and m as
+    f32, their product rounded to f32); 1 when that gives 0."""
+    s = sorted(np.float32(x) for x in f)
+    m = s[len(s) // 2]
+    eta = min(s[-1], np.float32(np.float32(cap) * m))
+    return (np.float32(1) if not eta > 0 else eta), m
+
+
+def check_eta_cap():
+    """§3.1: `airmeta server`'s eta from the reported figures (net_eta_capped) and the norm bound
+    on a decoded payload (net_payload_plausible) against the text's rules."""
+    rng = np.random.default_rng(31)
+    cases = [([1.0, 2.0, 3.0], 100), ([1.0, 1.0, 1e30], 100), ([0.5, 1e30], 100),
+             ([0.0, 0.0, 0.0], 100), ([0.0, 0.0, 5.0], 100), ([2.0], 100), ([3.0, 0.1, 0.2, 7.0], 3),
+             ([0.7, 0.3, 0.3, 0.9, 40.0], 1.1), ([0.2, 0.4], 0.5),
+             # the product in f32: 8.917 x 0.222 is 1.979574 so, 1.9795741 from doubles
+             ([0.1, 0.222, 50.0], 8.917)]
+    for n in (3, 8, 101):
+        cases.append((list((rng.lognormal(0, 2, n)).astype(np.float32)), float(rng.uniform(1, 10))))
+    bad = []
+    for f, cap in cases:
+        out = run(DRIVER, "eta-cap", repr(float(cap)), *[repr(float(x)) for x in f]).split()
+        got = (np.float32(float(out[0])), np.float32(float(out[1])))
+        want = eta_from_text(f, cap)
+        if got != want:
+            bad.append("%s cap %g: eta %r median %r, the text's %r %r" % (f[:5], cap, *got, *want))
+    check(not bad, "§3.1 eta from %d sets of reported figures (the maximum, capped at C times the "
+          "upper median, 1 when 0; with n = 2 the maximum): %s" % (len(cases), "; ".join(bad) or
+                                                                  "every one the text's, exactly"))
+    # the norm bound: applied when the norm is finite and <= B m sqrt(ceil(D/2)); D odd, so that
+    # D/2 (0.05% lower) would be told apart; just above and just below the bound
+    p = os.path.join(TMP, "nb.f32")
+    bad = []
+    for d in (1, 1001, 4096):
+        x = rng.standard_normal(d).astype(np.float32)
+        x.tofile(p)
+        norm = math.sqrt(float(np.sum(x.astype(np.float64) ** 2)))
+        m = np.float32(0.37)
+        for rel, applied in ((1 + 1e-9, 1), (1 - 1e-9, 0)):
+            b = norm * rel / (float(m) * math.sqrt(-(-d // 2)))
+            got = run(DRIVER, "plausible", repr(b), repr(float(m)), p).split()
+            if int(got[0]) != applied:
+                bad.append("D %d, bound %.12g x the norm: %s" % (d, rel, " ".join(got)))
+    for v, what in ((float("nan"), "NaN"), (float("inf"), "inf")):
+        x = np.ones(11, dtype=np.float32)
+        x[4] = v
+        x.tofile(p)
+        if run(DRIVER, "plausible", "1e30", "1", p).split()[0] != "0":
+            bad.append("a payload holding %s applied" % what)
+    np.zeros(9, dtype=np.float32).tofile(p)
+    if run(DRIVER, "plausible", "100", "0", p).split()[0] != "1":
+        bad.append("m = 0: the all-zero payload not applied")
+    np.full(9, 1e-30, dtype=np.float32).tofile(p)
+    if run(DRIVER, "plausible", "100", "0", p).split()[0] != "0":
+        bad.append("m = 0: a payload not all zero applied")
+    check(not bad, "§3.1 norm bound B m sqrt(ceil(D/2)) at D 1, 1001, 4096 (1e-9 above: applied, "
+          "below: not), a NaN or inf payload not applied, m = 0 applies only the all-zero "
+          "payload: %s" % ("; ".join(bad) or "as the text"))
+
+
 def check_dac():
     """§4.1 "The DAC's limit": p = max_n max(|Re x[n]|, |Im x[n]|); p > L: the burst scaled whole
     by s = 0.99 L / p; p <= L: s = 1 and the burst unchanged (net_burst_fit)."""
@@ -1561,6 +1624,18 @@ def check_sigmf():
          False),
         ("version 2, pilot_level '0.5'", {"airmeta:version": 2, "airmeta:pilot_level": "0.5"}, {},
          False),
+        # a float key is read as the nearest f32; its range holds for the number written; a
+        # number beyond f32's range or a non-zero one that f32 makes 0 is refused
+        ("scale 1e39 (beyond f32)", {"airmeta:scale": 1e39}, {}, False),
+        ("rho 1e-46 (f32 rounds it to 0)", {"airmeta:rho": 1e-46}, {}, False),
+        ("g_th 1e-46 (not 0; f32 rounds it to 0)", {"airmeta:g_th": 1e-46}, {}, False),
+        ("g_th 1e-40 (an f32 subnormal)", {"airmeta:g_th": 1e-40}, {}, True),
+        ("version 2, pilot_level 1e-50 (f32 rounds it to 0)",
+         {"airmeta:version": 2, "airmeta:pilot_level": 1e-50}, {}, False),
+        ("version 2, pilot_level 1.0000000001 (its f32 is 1; the number is above 1)",
+         {"airmeta:version": 2, "airmeta:pilot_level": 1.0000000001}, {}, False),
+        ("version 1, pilot_level 0.99999999999 (its f32 is 1, the default)",
+         {"airmeta:pilot_level": 0.99999999999}, {}, True),
         ("version 3", {"airmeta:version": 3}, {}, False),
         ("unknown airmeta: key", {"airmeta:colour": 1}, {}, False),
         ("airmeta:round in a segment", {"airmeta:version": 2}, {"airmeta:round": 1}, False),
@@ -1625,6 +1700,12 @@ def meta_problems(meta, data_len):
                 bad.append("key %s not in §7.2" % k)
             elif not (isinstance(v, t) or (t is float and isinstance(v, int))) or isinstance(v, bool):
                 bad.append("%s is a %s" % (k, type(v).__name__))
+    for k in ("airmeta:scale", "airmeta:rho", "airmeta:g_th", "airmeta:pilot_level"):
+        # §7.2 floats: the number written is an f32's value to double precision (cJSON's 15
+        # digits may drop its last bits), so it reads back as that f32
+        v = g.get(k)
+        if isinstance(v, (int, float)) and not abs(float(np.float32(v)) - v) <= abs(v) * 2 ** -50:
+            bad.append("%s %r is no f32's value" % (k, v))
     v2 = [k for k in V2_KEYS if k in g]
     if g.get("airmeta:version") != (2 if v2 else 1):
         bad.append("airmeta:version %r with the version-2 keys %s" % (g.get("airmeta:version"), v2))
@@ -1664,9 +1745,10 @@ def check_sigmf_written():
     """§7.1 / §7.2 as airmeta writes them: the captures in captures/ (airmeta loopback, version 1)
     and two runs of `airmeta sim --agg iq --capture-dir` (the default: gain_pool 3 and K = 3
     agents' pilot level 1/sqrt(3); and --mapping real --cal on: cal_slots 3): the core keys and
-    values, only §7.2's keys with their types, airmeta:version 2 exactly when a version-2 key is
-    there, no version-2 key at its default, and every burst annotation as long as §2's burst of
-    the recorded M, cp, L, cal_slots and mapping."""
+    values, only §7.2's keys with their types, each float key's number an f32's value,
+    airmeta:version 2 exactly when a version-2 key is there, no version-2 key at its default, and
+    every burst annotation as long as §2's burst of the recorded M, cp, L, cal_slots and
+    mapping."""
     metas = [os.path.join(SRC, "captures", n + ".sigmf-meta")
              for n in ("one_clean", "ten_20db_multipath", "ten_5db_cfo", "two_bursts")]
     runs = (("default", []), ("real, cal", ["--mapping", "real", "--cal", "on"]),
@@ -2162,6 +2244,7 @@ check_ctrl()
 check_messages()
 check_ticks()
 check_status_figures()
+check_eta_cap()
 check_dac()
 check_beacon()
 check_free_running()

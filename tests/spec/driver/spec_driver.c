@@ -38,6 +38,10 @@
  *       and radio_time_to_ticks of it
  *   spec_driver time-ticks RATE SECS FRAC...    per pair: radio_time_to_ticks of {SECS, FRAC}
  *   spec_driver peak-power X.f32    net_payload_peak_power: "peak power" (%.9g)
+ *   spec_driver eta-cap CAP F...    net_eta_capped of the reported figures F (cap CAP as f32):
+ *       "eta median" (%.9g)
+ *   spec_driver plausible BOUND MED X.f32    net_payload_plausible: "applied norm limit" (1/0,
+ *       %.17g)
  *   spec_driver dac-fit LIMIT X.c64 OUT.c64    net_burst_fit: prints "s peak" (%.9g), writes x
  *   spec_driver sigmf-read META OUT.c64    the samples phy/sigmf reads (ci16_le: value / 32768)
  *   spec_driver rx-at M CP L S ETA RHO X.c64 OUT.bin PILOT W    phy_ota_rx_decode_at (S0a at
@@ -795,17 +799,55 @@ static int cmd_time_ticks(int argc, char **a)
     return 0;
 }
 
-static int cmd_peak_power(char **a)
+/* The float32 values of a file (*n of them), NULL when it is missing or not float32. */
+static float *read_floats(const char *path, size_t *n)
 {
     size_t len = 0;
-    float *x = read_all(a[0], &len);
-    if (!x || len % sizeof *x) {
+    float *x = read_all(path, &len);
+    if (x && len % sizeof *x) {
         free(x);
-        return fail("peak-power: X missing or not float32");
+        x = NULL;
     }
+    *n = len / sizeof *x;
+    return x;
+}
+
+static int cmd_peak_power(char **a)
+{
+    size_t n = 0;
+    float *x = read_floats(a[0], &n);
+    if (!x)
+        return fail("peak-power: X missing or not float32");
     float peak = 0, power = 0;
-    net_payload_peak_power(x, len / sizeof *x, &peak, &power);
+    net_payload_peak_power(x, n, &peak, &power);
     printf("%.9g %.9g\n", peak, power);
+    free(x);
+    return 0;
+}
+
+static int cmd_eta_cap(int argc, char **a)
+{
+    float *f = malloc((size_t)(argc - 1) * sizeof *f);
+    if (!f)
+        return fail("eta-cap: out of memory");
+    for (int i = 1; i < argc; i++)
+        f[i - 1] = (float)num(a[i]);
+    float med = 0;
+    const float eta = net_eta_capped(f, (size_t)(argc - 1), (float)num(a[0]), &med);
+    printf("%.9g %.9g\n", eta, med);
+    free(f);
+    return 0;
+}
+
+static int cmd_plausible(char **a)
+{
+    size_t n = 0;
+    float *x = read_floats(a[2], &n);
+    if (!x)
+        return fail("plausible: X missing or not float32");
+    double norm = 0, limit = 0;
+    const int ok = net_payload_plausible(x, n, num(a[0]), (float)num(a[1]), &norm, &limit);
+    printf("%d %.17g %.17g\n", ok, norm, limit);
     free(x);
     return 0;
 }
@@ -958,7 +1000,8 @@ int main(int argc, char **argv)
                 {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
                 {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit},
                 {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 10, cmd_rx_at},
-                {"agent-beacon", 10, cmd_agent_beacon}, {"tx-drift", 12, cmd_tx_drift}};
+                {"agent-beacon", 10, cmd_agent_beacon}, {"tx-drift", 12, cmd_tx_drift},
+                {"plausible", 3, cmd_plausible}};
     /* the commands of a variable number of arguments */
     if (argc >= 6 && strcmp(argv[1], "encode") == 0)
         return cmd_encode(argc - 2, argv + 2);
@@ -966,6 +1009,8 @@ int main(int argc, char **argv)
         return cmd_ticks(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[1], "time-ticks") == 0)
         return cmd_time_ticks(argc - 2, argv + 2);
+    if (argc >= 4 && strcmp(argv[1], "eta-cap") == 0)
+        return cmd_eta_cap(argc - 2, argv + 2);
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) {
             if (argc != 2 + cmds[i].nargs)
@@ -974,5 +1019,5 @@ int main(int argc, char **argv)
         }
     return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
                 "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-                "peak-power|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
+                "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
 }
