@@ -91,6 +91,10 @@ typedef struct agg_iq {
     int probe_due;        /* with cal and cfg.probes: the join probes still to run (§8.5): set at
                              create, cleared by them and by agg_iq_state_load (a resumed run) */
     unsigned char *pheard; /* with cal, K: agent k heard in the last probe */
+    float complex *Ap;     /* with cal, (probes + 1) x K x PHY_CAL_Q: A before the probes and after
+                              each (agg_iq_cal_residual) */
+    unsigned ap_n;         /* rows of Ap filled by the last probes (0: none run) */
+    float complex *za, *zs; /* with cal, M: an agent's a(i), the agents' sum of c_k(i) a_k(i) */
     char radio_name[16];
     char *radio_args, *capture_dir;
     unsigned K, M, cp, nu, nd;
@@ -604,10 +608,75 @@ static unsigned round_cal(agg_iq *q, int probe)
     return n;
 }
 
+/* agent k's reciprocity mismatch on used bin i (signed index x), its uplink over its downlink as its
+ * radio's chains make them (phy/impair.h: u = g_tx sum_l e_tx[l] x(t - l) delayed by tau and turned
+ * by phi_tx; the RX turned by -phi_rx, then g_rx sum_l e_rx[l]): the server's chains are common to
+ * every agent and left out. 1 with ideal radios. */
+static float complex chain_mismatch(const phy_impair_state *st, float x, unsigned M)
+{
+    const double w = 2.0 * M_PI * (double)x / M;
+    const double complex up = cexp(I * w), dn = cexp(-I * w);
+    const double complex tx = (double complex)st->g_tx * cexp(I * (double)st->phi_tx) *
+                              ((double complex)st->e_tx[0] * up + 1.0 +
+                               (double complex)st->e_tx[1] * dn) *
+                              cexp(-I * w * (double)st->tau);
+    const double complex rx = (double complex)st->g_rx * cexp(-I * (double)st->phi_rx) *
+                              ((double complex)st->e_rx[0] * up + 1.0 +
+                               (double complex)st->e_rx[1] * dn);
+    return (float complex)(tx / rx);
+}
+
+/* agg_iq_cal_residual's r_k for the corrections A (K x PHY_CAL_Q) into r (K values); pass 0 sums
+ * the agents' z_k(i) = c_k(i) a_k(i) into zs, pass 1 measures each against their mean. */
+static void cal_residual(agg_iq *q, const float complex *A, double *r)
+{
+    const unsigned K = q->K, M = q->M;
+    double tot = 0.0;
+    memset(q->zs, 0, M * sizeof *q->zs);
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned k = 0; k < K; k++) {
+            const phy_impair *ra = phy_chan_radio(q->ch, k);
+            phy_impair_state st;
+            if (ra)
+                phy_impair_get_state(ra, &st);
+            phy_cal_interp(q->frame, A + (size_t)k * PHY_CAL_Q, q->za);
+            double d = 0.0;
+            for (unsigned u = 0; u < q->nu; u++) {
+                const unsigned i = q->ubins[u];
+                const float x = i < M / 2 ? (float)i : (float)i - (float)M;
+                const float complex z = ra ? chain_mismatch(&st, x, M) * q->za[i] : q->za[i];
+                if (pass == 0) {
+                    q->zs[i] += z;
+                    tot += (double)(crealf(z) * crealf(z) + cimagf(z) * cimagf(z));
+                } else {
+                    const float complex e = z - q->zs[i] / (float)K;
+                    d += (double)(crealf(e) * crealf(e) + cimagf(e) * cimagf(e));
+                }
+            }
+            if (pass == 1)
+                r[k] = tot > 0.0 ? d / (tot / K) : 0.0;
+        }
+}
+
+am_status agg_iq_cal_residual(const fl_agg *a, int probe, double *r)
+{
+    if (!agg_iq_is(a) || !r)
+        return AM_FAIL(AM_EINVAL, "agg_iq_cal_residual: not an iq aggregator, or r NULL");
+    agg_iq *q = a->self;
+    if (!q->cal)
+        return AM_FAIL(AM_EINVAL, "agg_iq_cal_residual: the aggregator has no calibration");
+    if (probe < -1 || (probe >= 0 && (unsigned)probe >= q->ap_n))
+        return AM_FAIL(AM_EINVAL, "agg_iq_cal_residual: probe %d: %u probes were run", probe,
+                       q->ap_n ? q->ap_n - 1 : 0);
+    cal_residual(q, probe < 0 ? q->A : q->Ap + (size_t)probe * q->K * PHY_CAL_Q, r);
+    return AM_OK;
+}
+
 /* docs/air-interface.md §8.5 before round r, the run's first (probe_due): cfg.probes calibration
  * probes, each a round without a model for every agent, as `airmeta server` runs them for the
- * agents that join: round r's rho, g_th and pilot rule, eta 1, a channel realisation and noise of
- * its own (IQ_SEED_PROBE | p), the beacon taken as a round's (the trackers advance), every agent's burst
+ * agents that join: round r's rho and pilot rule, g_th 0 (no bin erased), eta 1, a channel
+ * realisation and noise of its own (IQ_SEED_PROBE | p), the beacon taken as a round's (the trackers
+ * advance), every agent's burst
  * of the round's length with an all-zero payload through the emulator (its channels and radios)
  * and the server's receiver, then a CAL to each (mu = 1; its count n_k = heard). Not through the
  * radio, not captured. The last probe's heard agents into q->pheard. */
@@ -615,9 +684,14 @@ static am_status run_probes(agg_iq *q, const fl_agg_round *r)
 {
     fl_agg_round pr = *r;
     pr.eta = 1.0f;
+    if (!q->cfg.probe_round_g_th)
+        pr.g_th = 0.0f; /* §8.5 2.: an agent erases no bin of a probe: every sub-band measured */
     q->x = NULL; /* agent_source: the zero payload */
     q->d = 0;
     q->delivered = NULL;
+    const size_t nA = (size_t)q->K * PHY_CAL_Q;
+    memcpy(q->Ap, q->A, nA * sizeof *q->A);
+    q->ap_n = 1;
     for (unsigned p = 0; p < q->cfg.probes; p++) {
         unsigned nsched = 0;
         size_t ny = 0;
@@ -631,6 +705,8 @@ static am_status run_probes(agg_iq *q, const fl_agg_round *r)
                                  p + 1, q->cfg.probes, r->round);
         q->info.probe_heard = round_cal(q, 1);
         memcpy(q->pheard, q->heard, q->K);
+        memcpy(q->Ap + (p + 1) * nA, q->A, nA * sizeof *q->A);
+        q->ap_n = p + 2;
     }
     q->info.probes = q->cfg.probes;
     q->info.probe_agents = q->K;
@@ -814,6 +890,9 @@ static void iq_destroy(void *self)
     free(q->heard);
     free(q->pheard);
     free(q->nh);
+    free(q->Ap);
+    phy_fft_free(q->za);
+    phy_fft_free(q->zs);
     free(q->nact);
     free(q->radio_args);
     free(q->capture_dir);
@@ -867,6 +946,9 @@ static am_status validate(const agg_iq_cfg *c)
                        c->nfft / 2);
     if (c->cal < -1 || c->cal > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal: %d is not -1 (auto), 0 or 1", c->cal);
+    if (c->probe_round_g_th < 0 || c->probe_round_g_th > 1)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: probe_round_g_th: %d is not 0 or 1",
+                       c->probe_round_g_th);
     if (c->probes > AGG_IQ_PROBES_MAX)
         return AM_FAIL(AM_EINVAL, "iq aggregator: probes: %u is outside 0..%u", c->probes,
                        AGG_IQ_PROBES_MAX);
@@ -1064,13 +1146,17 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         q->heard = calloc(q->K, 1);
         q->pheard = calloc(q->K, 1);
         q->nh = calloc(q->K, sizeof *q->nh);
+        q->Ap = malloc((size_t)(cfg->probes + 1) * q->K * PHY_CAL_Q * sizeof *q->Ap);
+        q->za = phy_fft_alloc(q->M);
+        q->zs = phy_fft_alloc(q->M);
         q->probe_due = cfg->probes > 0;
         if (q->A)
             for (size_t i = 0; i < (size_t)q->K * PHY_CAL_Q; i++)
                 q->A[i] = 1.0f;
     }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->pheard || !q->nh))) {
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->pheard || !q->nh ||
+                                             !q->Ap || !q->za || !q->zs))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
                     "per burst)",

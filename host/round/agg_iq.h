@@ -99,6 +99,9 @@ typedef struct agg_iq_cfg {
                                 server's); 0: none, round 1 precoded with A = 1 (the code before).
                                 The first aggregate call of an aggregator runs them, unless
                                 agg_iq_state_load gave it a run's state (a resumed run: probed) */
+    int probe_round_g_th;    /* 0: the probes go out with g_th 0 (docs/air-interface.md §8.5 2.);
+                                1: with the round's g_th, as before that rule (tests/host/agg_iq_cal.c
+                                measures why not: the bins an agent erases leave sub-bands unmeasured) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
@@ -171,6 +174,17 @@ am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t
 size_t agg_iq_state_size(const fl_agg *a);
 void agg_iq_state_save(const fl_agg *a, void *buf);
 am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n);
+/* Diagnostics only (the agents and the server never see it): with calibration, agent k's residual
+ * r_k of its correction a_k(i) (phy_cal_interp of A_k) against the emulator's truth, the reciprocity
+ * mismatch c_k(i) of its radio's chains (phy/impair: TX over RX gain, LO phases, ripple, the TX
+ * timing error; 1 with ideal radios), into r (K values): with z_k(i) = c_k(i) a_k(i) and zbar(i) the
+ * mean over the K agents, r_k = sum_i |z_k(i) - zbar(i)|^2 / (sum_i sum_j |z_j(i)|^2 / K) over the
+ * used bins: the part of agent k's gain that disagrees with the others' (what §8's loop removes; the
+ * common part is the server's G), 0 when calibrated exactly, ~1 - 1/K uncalibrated (random phases).
+ * probe -1: the A the next round's precoders take; 0..P: the A before the first of the last
+ * calibration probes (0) or after probe `probe` (P of them run, §8.5). AM_EINVAL if a is not `iq`,
+ * has no calibration, or ran fewer probes. */
+am_status agg_iq_cal_residual(const fl_agg *a, int probe, double *r);
 /* Rounds aggregated and rounds whose burst was missed since create. */
 am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed);
 

@@ -570,7 +570,7 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
     s->pilot = phy_pilot_level(n);
     m.u.go = (ctrl_go){.eta = eta,
                        .rho = (float)s->o.air.rho,
-                       .g_th = (float)s->o.air.g_th,
+                       .g_th = probe ? 0.0f : (float)s->o.air.g_th, /* §8.5 2. */
                        .cal_slots = s->rs.slots,
                        .probe = (uint32_t)probe,
                        .mapping = (uint32_t)s->map,

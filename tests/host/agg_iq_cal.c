@@ -261,18 +261,19 @@ static unsigned first_rounds(scen sc, unsigned R, unsigned n, double m[2][4])
  * round, as `airmeta server` sends them to the agents that join. sim's default size (K = 10,
  * M = 256, 1761 reals: the sinusoid task's model, 20 dB, g_th 0.1, the rms rule), round 1 of 8
  * seeds, each profile with calibration on, with the probes and without (the code before: round 1
- * precoded with A = 1). Measured, round 1's error over the §5 floor, mean over the seeds (worst):
- * b210-shared-ref probed +8.49 dB (+13.23), not +40.75 (+44.83); b210-free probed +9.08 (+13.04),
- * not +41.33 (+45.93); ideal radios with --cal on (off by default: not probed) probed +1.58
- * (+1.87), not +0.53 (+0.64): one measurement's error, which the loop's 1/n average then lowers
- * (seed 1, b210-shared-ref, rounds 1-6: +6.69 +4.15 +3.38 +2.31 +2.14 +1.51; rounds 11-30
- * +1.05). At K = 10 two full steps do not reach the run's level (probes_contract); at K = 3 round
- * 1 is at the run's mean (round_1_as_the_chan). */
+ * precoded with A = 1). Measured, round 1's error over the §5 floor, mean over the seeds (worst),
+ * the probes with g_th 0 (§8.5 2.): b210-shared-ref probed +1.93 dB (+2.80), not +40.75 (+44.83);
+ * b210-free probed +4.08 (+4.83), not +41.33 (+45.93); ideal radios with --cal on (off by default:
+ * not probed) probed +1.70 (+2.06), not +0.53 (+0.64): one measurement's error, which the loop's
+ * 1/n average then lowers. With the round's g_th 0.1 in the probes (the code before): +8.49
+ * (+13.23), +9.08 (+13.04), +1.58 (+1.87): the bins an agent erased in a probe left sub-bands
+ * unmeasured (probes_contract). At K = 3, g_th 0 round 1 is at the run's mean
+ * (round_1_as_the_chan). */
 AM_TEST(probes_calibrate_round_1, slow)
 {
     static const char *const prof[3] = {"ideal", "b210-shared-ref", "b210-free"};
-    static const double bound[3] = {1.8, 9.5, 10.0}; /* probed, mean over the seeds */
-    static const double measured[3] = {1.58, 8.49, 9.08};
+    static const double bound[3] = {1.8, 2.2, 4.4}; /* probed, mean over the seeds */
+    static const double measured[3] = {1.70, 1.93, 4.08};
     for (unsigned i = 0; i < 3; i++) {
         scen sc = {prof[i], 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 0, 0, 0};
         double m[2][4];
@@ -280,41 +281,164 @@ AM_TEST(probes_calibrate_round_1, slow)
         AM_CHECK(m[0][0] < bound[i], "%s: round 1 probed %+.2f dB over the floor (bound %+.1f, "
                  "measured %+.2f)", prof[i], m[0][0], bound[i], measured[i]);
         if (i == 0)
-            AM_CHECK(m[0][0] - m[1][0] < 1.3, /* measured 1.05 */
+            AM_CHECK(m[0][0] - m[1][0] < 1.4, /* measured 1.17 (1.05 with the round's g_th) */
                      "ideal radios: probed %+.2f dB, not probed %+.2f dB",
                      m[0][0], m[1][0]);
         else
-            AM_CHECK(m[1][0] - m[0][0] > 25.0, /* measured 32.26, 32.25 */
+            AM_CHECK(m[1][0] - m[0][0] > 35.0, /* measured 38.82, 37.25 */
                      "%s: round 1 not probed %+.2f dB, probed %+.2f dB",
                      prof[i], m[1][0], m[0][0]);
     }
 }
 
-/* Why two probes leave round 1 of sim's default size over its run's level (probes_calibrate_round_1):
- * each probe is a full step (mu = 1, nothing averaged) and each corrects only part of the error
- * left (likely because E is referred to the phase of the composite gain G, §8.2, which the agents'
- * own errors make; not shown), at K = 10 less of it than at K = 3 (round_1_as_the_chan).
- * b210-shared-ref, K = 10, 1761 reals, g_th 0.1, round 1 over the floor, mean of 8 seeds, after
- * 2, 3, 4 probes: measured +8.49, +3.33, +2.07 dB (issue 10's calibrated rounds 101-300,
- * b210_shared_ref_converges: +1.71; with 3 probes one agent of seed 5 was not heard in the third,
- * round 1 heard all). Checked: each probe lowers round 1 by more than 1 dB, and 4 reach +2.5 dB.
- * `airmeta server` sends 2 (§8.5; its figures are at 3 agents). */
+/* Round 1 at its run's level with sim's default size (K = 10, 1761 reals, g_th 0.1): the probes go
+ * out with g_th 0 (§8.5 2.). With the round's g_th an agent erased the bins of its deep fades in a
+ * probe as in a round, and a fade is about as wide as a sub-band (4 taps, delay spread 1): 5.1 %
+ * of the (agent, sub-band) pairs of a probe had no active bin (3 agents: 4.1 %; counted with a
+ * print in round_cal, not kept), their E = 1 left A
+ * where it was (§8.2, §8.4), and each full step corrected only the rest (probe_residual_truth):
+ * round 1 +21.6, +8.49, +3.33, +2.07 dB over the floor after 1-4 probes (the figures:
+ * docs/impairments.md "Calibration probes"). Measured now, b210-shared-ref and b210-free, seeds
+ * 1-8, 20 rounds, round 1 less the run's mean over its 20 rounds, mean over the seeds (largest):
+ * b210-shared-ref +0.87 dB (+1.15), b210-free +1.56 dB (+2.07) (not probed: +12.96, +12.96);
+ * ideal radios' round 1 probed less not probed, +1.17 dB (probes_calibrate_round_1), is what one
+ * measurement's noise costs before the loop's 1/n average (§8.4). 2, 3, 4 probes on
+ * b210-shared-ref: round 1 +1.93, +1.87, +1.71 dB over the floor (1 probe +2.78): a third probe
+ * buys 0.06 dB. */
 AM_TEST(probes_contract, slow)
 {
-    static const double measured[5] = {0, 0, 8.49, 3.33, 2.07};
-    double m[5];
-    for (int n = 2; n <= 4; n++) {
-        scen sc = {"b210-shared-ref", 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, n, 0, 0};
-        double r[2][4];
-        first_rounds(sc, 1, 8, r); /* 3 probes: seed 5's third did not hear an agent (§8.5 6.) */
-        m[n] = r[0][0];
+    static const char *const prof[2] = {"b210-shared-ref", "b210-free"};
+    static const double bound[2] = {1.1, 1.8}; /* round 1 less the run's mean */
+    static const double measured[2] = {0.87, 1.56};
+    for (unsigned i = 0; i < 2; i++) {
+        scen sc = {prof[i], 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 0, 0, 0};
+        double m[2][4];
+        first_rounds(sc, 20, 8, m); /* not probed, an agent of b210-shared-ref missed a round */
+        AM_CHECK(m[0][2] < bound[i], "%s: round 1 %+.2f dB over its run's mean (bound %+.1f, "
+                 "measured %+.2f)", prof[i], m[0][2], bound[i], measured[i]);
+        AM_CHECK(m[1][2] > 10.0, "%s: not probed, round 1 only %+.2f dB over its run's mean",
+                 prof[i], m[1][2]);
     }
-    for (int n = 3; n <= 4; n++)
-        AM_CHECK(m[n] < m[n - 1] - 1.0, "%d probes: round 1 %+.2f dB, %d probes %+.2f dB "
-                 "(measured %+.2f, %+.2f)", n, m[n], n - 1, m[n - 1], measured[n],
-                 measured[n - 1]);
-    AM_CHECK(m[4] < 2.5, "4 probes: round 1 %+.2f dB over the floor (measured %+.2f)", m[4],
-             measured[4]);
+    double m3[2][4], m2[2][4];
+    scen sc = {"b210-shared-ref", 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 3, 0, 0};
+    first_rounds(sc, 1, 8, m3);
+    sc.probes = 0;
+    first_rounds(sc, 1, 8, m2);
+    AM_CHECK(m2[0][0] - m3[0][0] < 0.3, /* measured 0.06 */
+             "a third probe lowers round 1 from %+.2f to %+.2f dB", m2[0][0], m3[0][0]);
+}
+
+/* Mean over the agents and the seeds 1..n of the calibration residual against the emulator's truth
+ * (agg_iq_cal_residual), dB: res[p] before probe p + 1 and after the last (p = probes), res[probes
+ * + 1] after R rounds (R = 0: not run). sc.probes probes; round_g_th: the probes with the round's
+ * g_th (the code before §8.5 2.). Per agent, the largest after the probes into *worst (dB). */
+static void probe_residuals(scen sc, int round_g_th, unsigned R, unsigned n, double *res,
+                            double *worst)
+{
+    const unsigned P = (unsigned)sc.probes;
+    double acc[AGG_IQ_PROBES_MAX + 2] = {0};
+    *worst = -INFINITY;
+    for (unsigned seed = 1; seed <= n; seed++) {
+        sc.seed = seed;
+        agg_iq_cfg c;
+        phy_impair_cfg imp;
+        scen_cfg(&sc, &c, &imp);
+        c.probe_round_g_th = round_g_th;
+        const size_t K = c.agents;
+        fl_agg a = {0};
+        bench b;
+        AM_REQUIRE(bench_new(&b, K, sc.D), "out of memory");
+        AM_REQUIRE_OK(agg_iq_create(&c, &a));
+        am_rng g;
+        am_rng_seed(&g, c.seed + 3);
+        double rk[64];
+        AM_REQUIRE(K <= 64, "K %zu", K);
+        for (unsigned r = 0; r < (R ? R : 1); r++) {
+            fill_gauss(&b, &g);
+            fl_agg_round rr = {fl_agg_eta(FL_ETA_RMS, (const float *const *)b.x, NULL, K, sc.D),
+                               1.0f, sc.g_th, r};
+            AM_REQUIRE_OK(fl_agg_execute(&a, &rr, (const float *const *)b.x, NULL, K, sc.D, b.out,
+                                         b.act, b.del));
+        }
+        for (unsigned p = 0; p <= P; p++) {
+            AM_REQUIRE_OK(agg_iq_cal_residual(&a, (int)p, rk));
+            for (size_t k = 0; k < K; k++) {
+                acc[p] += rk[k] / (double)(K * n);
+                if (p == P)
+                    *worst = fmax(*worst, 10 * log10(rk[k]));
+            }
+        }
+        AM_CHECK(agg_iq_cal_residual(&a, (int)P + 1, rk) == AM_EINVAL, "probe %u of %u", P + 1, P);
+        if (R) {
+            AM_REQUIRE_OK(agg_iq_cal_residual(&a, -1, rk));
+            for (size_t k = 0; k < K; k++)
+                acc[P + 1] += rk[k] / (double)(K * n);
+        }
+        fl_agg_destroy(&a);
+        bench_free(&b);
+    }
+    for (unsigned p = 0; p <= P + (R > 0); p++)
+        res[p] = 10 * log10(acc[p]);
+    if (verbose()) {
+        printf("  %s, K %u, g_th %g, probes with g_th %s, %u seeds: residual against the truth, "
+               "mean over agents and seeds (dB), before and after each probe:",
+               sc.profile, sc.K ? sc.K : 10, (double)sc.g_th, round_g_th ? "the round's" : "0", n);
+        for (unsigned p = 0; p <= P; p++)
+            printf(" %+.2f", res[p]);
+        printf("; the worst agent after them %+.2f", *worst);
+        if (R)
+            printf("; after %u rounds %+.2f", R, res[P + 1]);
+        printf("\n");
+    }
+}
+
+/* Why the probes go out with g_th 0 (§8.5 2.), against the emulator's truth (each radio's chain
+ * gains, LO phases, ripple and TX timing error, agg_iq_cal_residual): the part of the agents' corrected
+ * gains c_k a_k that disagrees, mean over agents and seeds 1-8 (dB), before the probes and after
+ * each of 4, K = 10, 1761 reals, rounds at g_th 0.1. Measured:
+ *   b210-shared-ref, probes at the round's g_th: -0.52, -10.54, -21.65, -28.97, -32.67 (each full
+ *     step left ~9 %: the (agent, sub-band) pairs the agent erased in that probe, E = 1, §8.2);
+ *     with g_th 0: -0.52, -30.57, -33.73, -33.89, -34.29, after 30 rounds -45.06;
+ *   b210-free: round's g_th -10.59, -20.75, -26.29, -28.41; g_th 0 -24.37, -26.91, -27.57, -28.80,
+ *     after 30 rounds -34.30 (its trackers' young offsets, §8.5 5., are in each probe's E);
+ *   ideal radios, g_th 0: -34.67, -33.99, -34.36, -35.05, after 30 rounds -45.77: one measurement's
+ *     noise (of the order of e_s's N0 / (P rho) = 1e-3 per bin over the ~2.6 bins of a slot in a
+ *     sub-band: -34 dB), which the loop's 1/n average lowers;
+ *   K = 3, b210-shared-ref: round's g_th -2.10, -9.13, -16.73, -20.86, -26.92; g_th 0 -32.90,
+ *     -34.35, -35.00, -35.38.
+ * After two probes at g_th 0 the agents are at the noise of one measurement (ideal radios' level,
+ * within 0.3 dB on b210-shared-ref); the 30-round figures also check the truth's model (the
+ * loop converges on it to -45 dB). */
+AM_TEST(probe_residual_truth, slow)
+{
+    scen sc = {"b210-shared-ref", 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 4, 0, 0};
+    double r0[AGG_IQ_PROBES_MAX + 2], r1[AGG_IQ_PROBES_MAX + 2], ri[AGG_IQ_PROBES_MAX + 2], w;
+    probe_residuals(sc, 0, 30, 8, r0, &w);
+    probe_residuals(sc, 1, 0, 8, r1, &w);
+    AM_CHECK(r1[1] > -12.0 && r1[2] > -23.0, /* measured -10.54, -21.65 */
+             "b210-shared-ref, the round's g_th: after 1, 2 probes %+.2f, %+.2f dB", r1[1], r1[2]);
+    AM_CHECK(r0[1] < -29.5 && r0[2] < -33.0, /* measured -30.57, -33.73 */
+             "b210-shared-ref, g_th 0: after 1, 2 probes %+.2f, %+.2f dB", r0[1], r0[2]);
+    AM_CHECK(r0[5] < -44.3, "b210-shared-ref: after 30 rounds %+.2f dB (measured -45.06)", r0[5]);
+    probe_residuals((scen){"ideal", 0, 1, 64, 256, 1761, 1, 0, 0.0f, 0, 0, 0, 0.1f, 4, 0, 0}, 0, 30,
+                    8, ri, &w);
+    AM_CHECK(ri[2] < -33.3 && ri[5] < -45.0, /* measured -33.99, -45.77 */
+             "ideal radios: after 2 probes %+.2f dB, after 30 rounds %+.2f", ri[2], ri[5]);
+    AM_CHECK(r0[2] - ri[2] < 0.6, /* measured 0.26 */
+             "b210-shared-ref after 2 probes %+.2f dB, ideal radios %+.2f", r0[2], ri[2]);
+    sc.profile = "b210-free";
+    probe_residuals(sc, 0, 30, 8, r0, &w);
+    AM_CHECK(r0[2] < -26.2 && r0[5] < -33.6, /* measured -26.91, -34.30 */
+             "b210-free, g_th 0: after 2 probes %+.2f dB, after 30 rounds %+.2f", r0[2], r0[5]);
+    probe_residuals(sc, 1, 0, 8, r1, &w);
+    AM_CHECK(r1[1] > -12.0, "b210-free, the round's g_th: after 1 probe %+.2f dB (measured -10.59)",
+             r1[1]);
+    sc.profile = "b210-shared-ref";
+    sc.K = 3;
+    probe_residuals(sc, 0, 0, 8, r0, &w);
+    probe_residuals(sc, 1, 0, 8, r1, &w);
+    AM_CHECK(r0[2] < -33.6 && r1[2] > -18.0, /* measured -34.35, -16.73 */
+             "K = 3: after 2 probes at g_th 0 %+.2f dB, at the round's %+.2f", r0[2], r1[2]);
 }
 
 /* sim's round 1 as the networked path's. tests/cli/net_cal.sh (server, `airmeta chan`, 3 agents,
