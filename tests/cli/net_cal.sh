@@ -26,6 +26,13 @@
 #    folder made before the default was 16 resumes with) through the server's GO, the chan (the
 #    beacon's length from PLAN's ticks, §9.6) and the agents' estimate: every round decoded and
 #    heard, within 1 dB (measured round 1 -0.5, mean -0.10 dB).
+#  b210-free, --cal on, --g-th 0.1, 20 rounds: the server's probe GOs carry g_th 0 (§8.5 step 2):
+#    every agent's two probe bursts truncate 0 bins (its log line) while its rounds truncate some
+#    (the server before sent the round's g_th: agents 0 and 1 truncated 32 and 10 bins of each
+#    probe); round 1 within 1 dB of the run's mean (measured -0.06 dB; -0.10 before the rule: the
+#    chan draws one realisation per round, (seed, round), and the probes carry the round they
+#    precede, so a probe erased the bins round 1 erases: sim, whose probes draw their own, is
+#    where the rule showed, tests/host/agg_iq_cal.c probe_residual_truth).
 set -u
 . "$(dirname "$0")/lib/net.sh"
 . "$(dirname "$0")/lib/need.sh"
@@ -59,6 +66,13 @@ run free b210-free 30 --cal on
 run freeoff b210-free 20 --cal off
 run shared b210-shared-ref 20 --cal on
 run reps0 b210-free 20 --cal on --beacon-reps 0
+run gth b210-free 20 --cal on --g-th 0.1
+for k in 0 1 2; do
+    n=$(grep -c "probe before round 0: .*, 0 bins truncated, burst" "$out/gth-agent$k.log")
+    [ "$n" = 2 ] || fail "g_th 0.1: agent $k truncated bins in a probe: $(grep 'probe before' "$out/gth-agent$k.log")"
+done
+grep -h ": round [0-9]*: .* bins truncated" "$out"/gth-agent?.log | grep -qv ", 0 bins truncated" ||
+    fail "g_th 0.1: no agent truncated a bin in a round"
 python3 - "$out" <<'PY' || fail "metrics"
 import json, math, sys
 d = sys.argv[1]
@@ -93,5 +107,8 @@ assert m <= 1.0, (f"b210-free, the three-block beacon {m:+.2f} dB over the floor
                   "measured -0.10)")
 assert e1 <= 1.0, (f"b210-free, the three-block beacon, round 1 {e1:+.2f} dB (bound +1, "
                    "measured -0.5)")
+m, e1 = mean_excess("gth", True)
+assert abs(e1 - m) <= 1.0, (f"b210-free, g_th 0.1: round 1 {e1:+.2f} dB, the run's mean {m:+.2f} "
+                            "(measured -0.06 apart)")
 PY
 echo PASS
