@@ -4,8 +4,9 @@
  * per vector op, each op's weights read once for the chunk's symbols), a chunk small enough to
  * stay in cache at a time; inverse FFT per block (S0a|S0b:
  * one M/2-point transform of its even bins, its period, read cyclically); then each
- * block goes to the output with its cyclic prefix. The un-precoded preamble is precomputed. Null
- * bins are zeroed once at create and never written. */
+ * block goes to the output with its cyclic prefix. The un-precoded preamble is precomputed; the
+ * weights, the precoded preamble and calibration block are kept while p (compared by value), eta,
+ * the slot and the drift stay the same. Null bins are zeroed once at create and never written. */
 #include "phy/ota_tx.h"
 
 #include <math.h>
@@ -53,6 +54,16 @@ struct phy_ota_tx {
     float complex *Fd;      /* M: a block's bins turned by the drift (drift != 0) */
     phy_fft *ifft_cal;
     unsigned long long *prof; /* phy_ota_tx_profile's stage nanoseconds, NULL = off */
+    /* What the last bursts' precoder made, kept while the next bursts' is the same (an agent
+     * sends a round's bursts with one p and eta): pp and the preamble depend on p only, the
+     * weight tables on p and eta, the calibration block on p, the slot and the drift. The key is
+     * p's content (compared, never trusted to a pointer), so a cache cannot go stale. */
+    float complex *pk;        /* M: the kept precoder (key 2) */
+    int key;                  /* 0: nothing kept, 1: p = NULL, 2: p = pk's values */
+    uint32_t eta_k;           /* the bits of eta that wd, w1, w2 hold (w_ok) */
+    int w_ok, pre_ok, cal_ok; /* pp + weight tables, Th and Tp, Tc hold the key's values */
+    unsigned cal_slot;        /* the slot Tc holds */
+    double cal_drift;         /* the drift Tc holds (phy_ota_tx_set_drift) */
 };
 
 void phy_ota_tx_cfg_default(phy_ota_tx_cfg *cfg)
@@ -145,6 +156,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->Fh = phy_fft_alloc(q->M / 2);
     q->Th = phy_fft_alloc(q->M / 2);
     q->pp = phy_fft_alloc(q->M);
+    q->pk = phy_fft_alloc(q->M);
     q->wd = phy_fft_alloc(q->n_data);
     q->pad = phy_fft_alloc_real(2 * (size_t)q->n_data);
     q->run = malloc(3 * (size_t)q->n_data * sizeof *q->run);
@@ -155,7 +167,7 @@ am_status phy_ota_tx_create(const phy_ota_tx_cfg *cfg, phy_ota_tx **out)
     q->op4 = malloc(2 * (size_t)q->n_data * sizeof *q->op4);
     q->op_short = malloc(3 * (size_t)q->n_data * sizeof *q->op_short);
     if (!q->run || !q->used_mask || !q->w1 || !q->w2 || !q->op4 || !q->op_short || !q->pad ||
-        !q->F || !q->T || !q->Fp || !q->Tp || !q->Fh || !q->Th || !q->pp || !q->wd) {
+        !q->F || !q->T || !q->Fp || !q->Tp || !q->Fh || !q->Th || !q->pp || !q->wd || !q->pk) {
         phy_ota_tx_destroy(q);
         return AM_FAIL(AM_ENOMEM, "ota_tx: out of memory");
     }
@@ -237,6 +249,7 @@ void phy_ota_tx_destroy(phy_ota_tx *q)
     phy_fft_free(q->Fh);
     phy_fft_free(q->Th);
     phy_fft_free(q->pp);
+    phy_fft_free(q->pk);
     phy_fft_free(q->wd);
     phy_fft_free(q->pad);
     free(q->run);
@@ -785,18 +798,30 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
                        (double)eta);
     const unsigned M = q->M, cp = q->cp;
     const size_t B = q->B;
-    if (p && any_nonfinite((const float *)p, 2 * (size_t)M)) {
-        size_t pb = phy_first_nonfinite((const float *)p, 2 * (size_t)M);
-        return AM_FAIL(AM_EINVAL, "ota_tx: precoder entry p[%zu] is not finite", pb / 2);
+    const unsigned long long tp0 = q->prof ? prof_ns() : 0;
+    unsigned long long tp = tp0;
+    /* the kept values are the key's: p's content equal to pk's (so already checked finite) */
+    if (p ? q->key != 2 || memcmp(p, q->pk, M * sizeof *p) != 0 : q->key != 1) {
+        if (p && any_nonfinite((const float *)p, 2 * (size_t)M)) {
+            size_t pb = phy_first_nonfinite((const float *)p, 2 * (size_t)M);
+            return AM_FAIL(AM_EINVAL, "ota_tx: precoder entry p[%zu] is not finite", pb / 2);
+        }
+        if (p)
+            memcpy(q->pk, p, M * sizeof *p);
+        q->key = p ? 2 : 1;
+        q->w_ok = q->pre_ok = q->cal_ok = 0;
     }
     if (n == 0)
         return AM_OK;
-    const unsigned long long tp0 = q->prof ? prof_ns() : 0;
-    unsigned long long tp = tp0;
 
     /* §1 scaling and §4 precoding folded into one weight per used bin */
-    const float g = 1.0f / sqrtf((float)q->n_used);
-    weights(q, p, g, 1.0f / eta);
+    uint32_t eb;
+    memcpy(&eb, &eta, sizeof eb);
+    if (!q->w_ok || eb != q->eta_k) {
+        weights(q, p, 1.0f / sqrtf((float)q->n_used), 1.0f / eta);
+        q->w_ok = 1;
+        q->eta_k = eb;
+    }
     prof_lap(q, PHY_TX_ST_WEIGHTS, &tp);
     const float complex *pp = q->pp;
     const size_t u1 = u0 + n, bfirst = u0 / B, blast = (u1 - 1) / B;
@@ -809,7 +834,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     if (bfirst < 3) {
         const float complex *pre = phy_frame_preamble(q->frame);
         const unsigned P = M / 2;
-        if (p) {
+        if (p && !q->pre_ok) {
             const float complex *s0 = phy_frame_s0a(q->frame);
             precode(q, q->Fh, s0, 1);
             precode(q, q->Fp, phy_frame_s1(q->frame), 0);
@@ -817,6 +842,7 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
             phy_fft_execute(q->ifft_half);
             phy_fft_execute_on(q->ifft, q->Fp, q->Tp);
             prof_lap(q, PHY_TX_ST_IFFT, &tp);
+            q->pre_ok = 1;
         }
         for (size_t b = bfirst; b < 3 && b <= blast; b++) {
             const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
@@ -843,18 +869,23 @@ am_status phy_ota_tx_execute_range(phy_ota_tx *q,
     const size_t D0 = q->D0;
     if (q->Nc && bfirst < D0 && blast >= 3) {
         const unsigned own = 3 + q->slot / q->P, tooth = q->slot % q->P;
-        const float complex *S1 = phy_frame_s1(q->frame);
-        const float sp = sqrtf((float)q->P);
-        memset(q->Fc, 0, M * sizeof *q->Fc);
-        for (unsigned u = tooth; u < q->n_used; u += q->P) {
-            unsigned i = q->used[u];
-            q->Fc[i] = phy_cmul(pp[i], sp * S1[i]);
+        if (!q->cal_ok || q->cal_slot != q->slot || q->cal_drift != q->drift) {
+            const float complex *S1 = phy_frame_s1(q->frame);
+            const float sp = sqrtf((float)q->P);
+            memset(q->Fc, 0, M * sizeof *q->Fc);
+            for (unsigned u = tooth; u < q->n_used; u += q->P) {
+                unsigned i = q->used[u];
+                q->Fc[i] = phy_cmul(pp[i], sp * S1[i]);
+            }
+            if (q->drift != 0.0)
+                memcpy(q->Fc, drift_block(q, q->Fc, own), M * sizeof *q->Fc);
+            prof_lap(q, PHY_TX_ST_MAP, &tp);
+            phy_fft_execute(q->ifft_cal);
+            prof_lap(q, PHY_TX_ST_IFFT, &tp);
+            q->cal_ok = 1;
+            q->cal_slot = q->slot;
+            q->cal_drift = q->drift;
         }
-        if (q->drift != 0.0)
-            memcpy(q->Fc, drift_block(q, q->Fc, own), M * sizeof *q->Fc);
-        prof_lap(q, PHY_TX_ST_MAP, &tp);
-        phy_fft_execute(q->ifft_cal);
-        prof_lap(q, PHY_TX_ST_IFFT, &tp);
         for (size_t b = bfirst > 3 ? bfirst : 3; b < D0 && b <= blast; b++) {
             const size_t lo = b == bfirst ? u0 - b * B : 0, hi = b == blast ? u1 - b * B : B;
             if (b == own)

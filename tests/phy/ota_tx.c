@@ -651,3 +651,102 @@ AM_TEST(profile, unit)
     free(b);
     phy_ota_tx_destroy(q);
 }
+
+/* The values a TX keeps between bursts (weights, the precoded preamble and calibration block,
+ * made once per precoder, eta and slot) cannot go stale: one object, called in turn with the
+ * precoder changed in place (same pointer, other content: one entry, one sign of a zero), eta
+ * changed, the slot, the pilot level and the sampling-clock drift changed, p = NULL and back,
+ * ranges that skip the preamble while p changes, gives every time the bytes a fresh object in the
+ * same settings writes. */
+AM_TEST(cache, unit)
+{
+    phy_ota_tx_cfg cfg;
+    phy_ota_tx_cfg_default(&cfg);
+    cfg.payload_len = 3001;
+    cfg.cal_slots = 3;
+    phy_ota_tx *q = NULL;
+    AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &q));
+    const size_t n = phy_ota_tx_burst_len(q), L = cfg.payload_len, M = 256, B = M + M / 8;
+    float *v = malloc(L * sizeof *v);
+    float complex *p = malloc(M * sizeof *p), *a = malloc(n * sizeof *a),
+                  *b = malloc(n * sizeof *b);
+    AM_REQUIRE(v && p && a && b, "out of memory");
+    am_rng r;
+    am_rng_seed(&r, 13);
+    for (size_t i = 0; i < L; i++)
+        v[i] = (float)am_rng_normal(&r);
+    for (size_t i = 0; i < M; i++)
+        p[i] = am_rng_cnormal(&r);
+    p[40] = 0.0f;
+    /* each step: what changes before the call, then the range written */
+    enum { SAME, P_ENTRY, P_ZERO_SIGN, ETA, SLOT, LEVEL, P_NULL, DRIFT };
+    const struct {
+        int change;
+        size_t u0, len;
+    } step[] = {{SAME, 0, n},        {SAME, 0, n},        {P_ENTRY, 0, n},     {P_ZERO_SIGN, 0, n},
+                {ETA, 0, n},         {SLOT, 0, n},        {LEVEL, 0, n},       {P_NULL, 0, n},
+                {P_NULL, 0, n},      {P_ENTRY, 3 * B, B}, {SAME, 0, 3 * B},    {SLOT, 2 * B, 2 * B},
+                {P_ENTRY, 5 * B, B}, {SLOT, 0, n},        {ETA, B + 3, 2 * B}, {SAME, 0, n},
+                {DRIFT, 0, n},       {SAME, 0, n},        {DRIFT, 2 * B, 3 * B}};
+    unsigned slot = 0;
+    float eta = 1.3f, level = 1.0f;
+    double drift = 0.0;
+    int null = 0;
+    size_t bad = 0;
+    for (size_t k = 0; k < sizeof step / sizeof step[0]; k++) {
+        switch (step[k].change) {
+        case P_ENTRY:
+            p[(37 * k) % M] *= -0.5f;
+            break;
+        case P_ZERO_SIGN: /* -0 and +0: the same value, other bytes of p */
+            p[40] = -p[40];
+            break;
+        case ETA:
+            eta *= 1.25f;
+            break;
+        case SLOT:
+            slot = (slot + 1) % cfg.cal_slots;
+            AM_REQUIRE_OK(phy_ota_tx_set_slot(q, slot));
+            break;
+        case LEVEL:
+            level = 0.5f;
+            AM_REQUIRE_OK(phy_ota_tx_set_pilot_level(q, level));
+            break;
+        case P_NULL:
+            null = !null;
+            break;
+        case DRIFT: /* the calibration block is turned by it */
+            drift = drift == 0.0 ? 2e-5 : -3e-5;
+            AM_REQUIRE_OK(phy_ota_tx_set_drift(q, drift));
+            break;
+        default:
+            break;
+        }
+        const float complex *pc = null ? NULL : p;
+        const size_t u0 = step[k].u0, len = step[k].len;
+        AM_REQUIRE_OK(phy_ota_tx_execute_range(q, v, L, eta, pc, u0, len, a));
+        phy_ota_tx *f = NULL;
+        AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &f));
+        AM_REQUIRE_OK(phy_ota_tx_set_slot(f, slot));
+        AM_REQUIRE_OK(phy_ota_tx_set_pilot_level(f, level));
+        AM_REQUIRE_OK(phy_ota_tx_set_drift(f, drift));
+        AM_REQUIRE_OK(phy_ota_tx_execute_range(f, v, L, eta, pc, u0, len, b));
+        phy_ota_tx_destroy(f);
+        if (memcmp(a, b, len * sizeof *a) != 0) {
+            fprintf(stderr, "step %zu (change %d): the kept object's burst differs\n", k,
+                    step[k].change);
+            bad++;
+        }
+    }
+    AM_CHECK(bad == 0, "%zu of %zu bursts differ from a fresh object's", bad,
+             sizeof step / sizeof step[0]);
+    /* a NaN written into the kept precoder is refused, not served from the kept values */
+    p[7] = NAN;
+    AM_CHECK(phy_ota_tx_execute(q, v, eta, p, a, n) == AM_EINVAL, "NaN in p accepted");
+    AM_CHECK(strstr(am_last_error(), "p[7]") != NULL, "%s", am_last_error());
+    free(v);
+    free(p);
+    free(a);
+    free(b);
+    phy_ota_tx_destroy(q);
+}

@@ -81,7 +81,8 @@ int phy_ota_tx_use_avx(phy_ota_tx *q, int on);
  * stage to t[stage] (a clock read per stage boundary: a few % of TX time at M = 256); NULL (the
  * default) turns it off. Outputs are the same bytes either way. */
 enum {
-    PHY_TX_ST_WEIGHTS, /* 1/sqrt(M_used), 1/eta and the precoder folded into per-bin weights */
+    PHY_TX_ST_WEIGHTS, /* p compared with the kept one; when p or eta changed, 1/sqrt(M_used),
+                          1/eta and the precoder folded into per-bin weights */
     PHY_TX_ST_MAP,     /* the IFFT inputs: data mapping (+ NaN check), pilots, precoded preamble
                           and calibration bins */
     PHY_TX_ST_IFFT,    /* every inverse FFT of the burst (FFTW) */
@@ -91,17 +92,20 @@ enum {
 };
 void phy_ota_tx_profile(phy_ota_tx *q, unsigned long long *t);
 
-/* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block cp samples of
- * cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta (complex mapping;
- * c_j = v[j] / eta with the real mapping) in increasing bin index across symbols (§3), pilots +a
- * (the pilot level, 1 unless set),
- * tail 0; every bin value of every block is multiplied by
- * p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones = un-precoded); then
- * x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1).
- * v: payload_len finite reals. AM_EINVAL with a message naming the culprit if eta is not finite
- * and > 0, cap < burst_len or p has a non-finite entry (nothing written), or if v has a NaN/Inf
- * entry (found while mapping, in the same pass: out may then be partly written and is not a
- * burst). Does not allocate. */
+/* Writes exactly burst_len samples to out (§2): S0a|S0b|S1|C_0..C_(Nc-1)|D_0..D_(N-1), each block
+ * cp samples of cyclic prefix then M samples; data bins carry c_j = (v[2j] + i v[2j+1]) / eta
+ * (complex mapping; c_j = v[j] / eta with the real mapping) in increasing bin index across symbols
+ * (§3), pilots +a (the pilot level, 1 unless set), tail 0; every bin value of every block is
+ * multiplied by p[i] (§4; p = M values, e.g. from phy/precode.h, or NULL for all-ones =
+ * un-precoded); then x[t] = (1/sqrt(M_used)) sum_i X[i] e^{+j 2 pi i t / M} (§1). v: payload_len
+ * finite reals. AM_EINVAL with a message naming the culprit if eta is not finite and > 0, cap <
+ * burst_len or p has a non-finite entry (nothing written), or if v has a NaN/Inf entry (found while
+ * mapping, in the same pass: out may then be partly written and is not a burst). Does not allocate.
+ * What depends on the precoder alone is kept from one call to the next while p's values stay the
+ * same (the bursts of a round: one p): the per-bin weights (and eta), the precoded preamble's
+ * transforms and the calibration block (and the slot and drift), made again as soon as any of
+ * them changes; p's values are compared each call (p may be the same array, changed in place), so
+ * the bytes are those of a fresh object's. */
 am_status phy_ota_tx_execute(phy_ota_tx *q,
                              const float *v,
                              float eta,
