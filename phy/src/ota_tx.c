@@ -445,16 +445,17 @@ TX_INLINE void mul4(float *o, const float *c, v8f a, v8f b, int cplx, nan_acc *n
  * offsets in X and in v; a run's last op shifted back to end on its last bin, recomputing a few
  * values, the same bytes, so that nothing is read or written outside the run) and the runs
  * shorter than 4 (op_short: offsets and length). An op's weights are read once for the ns
- * symbols. Returns non-zero if an entry of v is NaN/Inf. */
-TX_INLINE uint32_t
-map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
+ * symbols. ops4 = 0 leaves the 4-value ops out (map_ops4_x4 ran them). Returns non-zero if an
+ * entry of v is NaN/Inf. */
+TX_INLINE uint32_t map_full_body(
+    int wide, int ops4, const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
     nan_acc nan = {{0}, {0}};
     const float *w1 = q->w1, *w2 = q->w2;
     float *x = (float *)X;
     const size_t xs = 2 * (size_t)q->M, vs = 2 * (size_t)q->n_data;
     const uint32_t *o = q->op4;
-    for (const uint32_t *e = o + 2 * (size_t)q->n_op4; o < e; o += 2) {
+    for (const uint32_t *e = o + (ops4 ? 2 * (size_t)q->n_op4 : 0); o < e; o += 2) {
         float *xo = x + o[0];
         const float *vo = v + o[1];
         if (wide) {
@@ -510,16 +511,73 @@ map_full_body(int wide, const phy_ota_tx *q, float complex *X, const float *v, s
     return bad;
 }
 
+/* The 4-value ops of map_full_body for a whole chunk of 4 symbols (M >= 256) with AVX, in fewer
+ * instructions: the symbol loop unrolled; the weights (re, re) and (im, im) by two shuffles of
+ * wd (no table reads); each product by one addsub, (a x - b' swap(x), a x + b' swap(x)) on the
+ * even and odd floats with b' = (im, im): the bytes of mul4's a x + (-im, im) swap(x) (a sign
+ * flip is exact); the NaN/Inf check on the running sum of the values read, not per value (a
+ * NaN/Inf value makes the sum non-finite; a sum that overflowed from finite values makes the
+ * caller check the values one by one). Returns non-zero if the sum is not finite. */
+/* o = a c, and with cplx (a c - b swap(c), a c + b swap(c)) on the even and odd floats */
+TX_AVX TX_INLINE void cmul_addsub(float *o, v8f c, v8f a, v8f b, int cplx)
+{
+    v8f r = a * c;
+    if (cplx)
+        r = __builtin_ia32_addsubps256(r,
+                                       b * __builtin_shufflevector(c, c, 1, 0, 3, 2, 5, 4, 7, 6));
+    memcpy(o, &r, sizeof r);
+}
+
+TX_AVX TX_INLINE uint32_t map_ops4_x4(const phy_ota_tx *q, float *x, const float *v, int cplx)
+{
+    const float *wd = (const float *)q->wd;
+    const size_t xs = 2 * (size_t)q->M, vs = 2 * (size_t)q->n_data;
+    v8f sum = {0};
+    const uint32_t *o = q->op4;
+    for (const uint32_t *e = o + 2 * (size_t)q->n_op4; o < e; o += 2) {
+        float *xo = x + o[0];
+        const float *vo = v + o[1];
+        v8f w, c0, c1, c2, c3;
+        memcpy(&w, wd + o[1], sizeof w);
+        const v8f a = __builtin_shufflevector(w, w, 0, 0, 2, 2, 4, 4, 6, 6);
+        const v8f b = __builtin_shufflevector(w, w, 1, 1, 3, 3, 5, 5, 7, 7);
+        memcpy(&c0, vo, sizeof c0); /* separate loads: an array of them went through the stack */
+        memcpy(&c1, vo + vs, sizeof c1);
+        memcpy(&c2, vo + 2 * vs, sizeof c2);
+        memcpy(&c3, vo + 3 * vs, sizeof c3);
+        cmul_addsub(xo, c0, a, b, cplx);
+        cmul_addsub(xo + xs, c1, a, b, cplx);
+        cmul_addsub(xo + 2 * xs, c2, a, b, cplx);
+        cmul_addsub(xo + 3 * xs, c3, a, b, cplx);
+        sum += (c0 + c1) + (c2 + c3);
+    }
+    const v8u z = (v8u)(sum - sum); /* +0 bits where finite */
+    uint32_t bad = 0;
+    for (unsigned i = 0; i < 8; i++)
+        bad |= z[i];
+    return bad;
+}
+
 TX_AVX static uint32_t
 map_full_avx(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
-    return cplx ? map_full_body(1, q, X, v, ns, 1) : map_full_body(1, q, X, v, ns, 0);
+    if (ns == 4) {
+        uint32_t bad = cplx ? map_ops4_x4(q, (float *)X, v, 1) : map_ops4_x4(q, (float *)X, v, 0);
+        if (bad) /* a NaN/Inf, or finite values whose sum overflowed */
+            bad = any_nonfinite(v, 8 * (size_t)q->n_data);
+        return bad |
+               (cplx ? map_full_body(1, 0, q, X, v, 4, 1) : map_full_body(1, 0, q, X, v, 4, 0));
+    }
+    return cplx ? map_full_body(1, 1, q, X, v, ns, 1) : map_full_body(1, 1, q, X, v, ns, 0);
 }
 
+/* ns = 4 is compiled apart (the symbol loop unrolled) */
 static uint32_t
 map_full_base(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
 {
-    return cplx ? map_full_body(0, q, X, v, ns, 1) : map_full_body(0, q, X, v, ns, 0);
+    if (ns == 4)
+        return cplx ? map_full_body(0, 1, q, X, v, 4, 1) : map_full_body(0, 1, q, X, v, 4, 0);
+    return cplx ? map_full_body(0, 1, q, X, v, ns, 1) : map_full_body(0, 1, q, X, v, ns, 0);
 }
 
 static uint32_t map_full(const phy_ota_tx *q, float complex *X, const float *v, size_t ns, int cplx)
