@@ -58,8 +58,11 @@ typedef struct bench_size {
 /* ---- TX ------------------------------------------------------------------------------------ */
 
 /* prof: NULL, or PHY_TX_NSTAGES + 1 values that receive the stage profile (phy_ota_tx_profile),
- * medians over the timed bursts in microseconds, and last the other time (total less stages). precoded = 0: p = NULL,
- * the burst without a precoder (precomputed preamble, real weights: ofdmframegen's work). */
+ * medians over the timed bursts in microseconds, and last the other time (total less stages).
+ * precoded = 1: the same precoder for every burst (a round's bursts: the TX keeps the weights and
+ * the precoded preamble); 2: a new one for every burst (p and -p in turn: other values, the same
+ * work), each burst a round's first; 0: p = NULL, the burst without a precoder (precomputed
+ * preamble, real weights: ofdmframegen's work). */
 static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps,
                             double *prof, int precoded)
 {
@@ -72,6 +75,7 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     phy_chan *ch = NULL;
     float *v = NULL;
     float complex *p = NULL, *h = NULL, *out = NULL;
+    float complex *pb2 = NULL; /* precoded = 2: -p */
     am_status s = phy_ota_tx_create(&cfg, &tx);
     phy_chan_cfg cc;
     phy_chan_cfg_default(&cc);
@@ -84,7 +88,7 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     if (s != AM_OK)
         goto out;
     v = malloc(z->L * sizeof *v);
-    p = malloc(z->M * sizeof *p);
+    p = malloc(2 * (size_t)z->M * sizeof *p);
     h = malloc(z->M * sizeof *h);
     out = phy_fft_alloc(z->burst_len); /* SIMD-aligned, as liquid's (a radio's DMA buffer is) */
     if (!v || !p || !h || !out) {
@@ -99,6 +103,9 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     if ((s = phy_chan_response(ch, 0, h)) != AM_OK ||
         (s = phy_precode_inversion(phy_ota_tx_frame(tx), h, 1.0f, 0.05f, p, NULL)) != AM_OK)
         goto out;
+    pb2 = p + z->M;
+    for (unsigned i = 0; i < z->M; i++)
+        pb2[i] = -p[i];
     size_t nb = target / z->burst_len + 1;
     double *m = malloc(reps * sizeof *m);
     if (!m) {
@@ -106,7 +113,11 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         goto out;
     }
     for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
-        s = phy_ota_tx_execute(tx, v, 1.5f, precoded ? p : NULL, out, z->burst_len);
+        s = phy_ota_tx_execute(tx, v, 1.5f,
+                               !precoded                ? NULL
+                               : precoded == 2 && b % 2 ? pb2
+                                                        : p,
+                               out, z->burst_len);
     unsigned long long ns[PHY_TX_NSTAGES];
     /* the profile per burst, PHY_TX_NSTAGES + 1 (other) rows of nb reps: its medians over the
      * bursts leave out the bursts that another process preempted (a monotonic clock) */
@@ -120,7 +131,11 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         double t0 = now_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++) {
             memset(ns, 0, sizeof ns);
-            s = phy_ota_tx_execute(tx, v, 1.5f, precoded ? p : NULL, out, z->burst_len);
+            s = phy_ota_tx_execute(tx, v, 1.5f,
+                                   !precoded                ? NULL
+                                   : precoded == 2 && b % 2 ? pb2
+                                                            : p,
+                                   out, z->burst_len);
             const size_t i = rep * nb + b;
             if (pb)
                 pb[PHY_TX_NSTAGES * nt + i] = 0.0;
@@ -222,13 +237,13 @@ static void fftw_burst(void *ctx)
         phy_fft_execute(q[0]); /* S1, data; out of place: the input is preserved */
 }
 
-/* The FFT-only ceiling of airmeta's TX: the precoded TX transforms every block of the burst (§4
- * precodes the preamble too), S0a|S0b with one M/2-point transform (their period), so the bare
- * transforms bound its throughput. Per burst, one backward transform of size M/2 and
- * 1 + BENCH_NSYM of size M (the planner flags of phy_ota_tx, on the plans' own buffers) and
- * nothing else: no mapping, precoding, cyclic prefix or output write. Msps counts the burst's
- * samples (cyclic prefixes included), as the TX measurements do. (liquid's ofdmframegen copies a
- * precomputed preamble and transforms the BENCH_NSYM data symbols only.) */
+/* The FFT-only ceiling of a TX that transforms every block of the burst (§4 precodes the preamble
+ * too: airmeta's TX given a new precoder, a round's first burst; with the same precoder it keeps
+ * the preamble's transforms), S0a|S0b with one M/2-point transform (their period). Per burst, one
+ * backward transform of size M/2 and 1 + BENCH_NSYM of size M (the planner flags of phy_ota_tx, on
+ * the plans' own buffers) and nothing else: no mapping, precoding, cyclic prefix or output write.
+ * Msps counts the burst's samples (cyclic prefixes included), as the TX measurements do. (liquid's
+ * ofdmframegen copies a precomputed preamble and transforms the BENCH_NSYM data symbols only.) */
 static am_status tx_fftw_bound(const bench_size *z, unsigned reps, size_t target, double *msps)
 {
     phy_fft_cfg fc = {.n = z->M, .howmany = 1, .dir = PHY_FFT_BACKWARD, .flags = PHY_FFT_TUNED};
@@ -466,16 +481,16 @@ static void emit_rx(int json, const char *impl, unsigned M, const char *impair, 
 #define BENCH_PROFILES 3u
 
 /* --stages: the values kept per repetition beyond the TX's stages */
-enum { ST_OTHER = PHY_TX_NSTAGES, ST_UNPRE, ST_N };
+enum { ST_OTHER = PHY_TX_NSTAGES, ST_UNPRE, ST_NEWP, ST_N };
 
 /* --stages: st = medians (us per burst) of the profiled TX's stages (PHY_TX_NSTAGES), of its
- * other time (ST_OTHER) and of the un-precoded TX (ST_UNPRE); the TX, fftw-bound and liquid from
- * their Msps. */
+ * other time (ST_OTHER), of the un-precoded TX (ST_UNPRE) and of the TX given a new precoder
+ * every burst (ST_NEWP); the TX, fftw-bound and liquid from their Msps. */
 static void emit_stages(int json, unsigned M, size_t burst_len, const double *st, double atx,
                         double ftx, double ltx)
 {
-    static const char *name[ST_N] = {"weights", "map", "ifft", "copy", "total", "other",
-                                     "unprecoded"};
+    static const char *name[ST_N] = {"weights", "map",   "ifft",       "copy",
+                                     "total",   "other", "unprecoded", "new-precoder"};
     const double tot = st[PHY_TX_ST_TOTAL];
     const double us[3] = {(double)burst_len / atx, (double)burst_len / ftx,
                           (double)burst_len / ltx};
@@ -496,6 +511,9 @@ static void emit_stages(int json, unsigned M, size_t burst_len, const double *st
     printf("  un-precoded tx (p = NULL: copied preamble, 32 transforms, as ofdmframegen) %.2f: "
            "liquid/it %.2fx\n",
            st[ST_UNPRE], us[2] / st[ST_UNPRE]);
+    printf("  a new precoder every burst (a round's first: weights and preamble made again) %.2f: "
+           "liquid/it %.2fx\n",
+           st[ST_NEWP], us[2] / st[ST_NEWP]);
     fflush(stdout);
 }
 
@@ -536,31 +554,43 @@ int bench_phy(int argc, char **argv)
         "with its own generator), with the ratios airmeta/liquid. Bursts: S0a S0b S1 + 32 data\n"
         "symbols, cp = M/8, default allocation (liquid: ofdmframegen_create(M, M/8, taper 0, the\n"
         "same allocation); per burst write_S0a/S0b/S1 (its precomputed preamble) and 32\n"
-        "writesymbol calls, into the same aligned burst). RX rows: one per impairment profile of the\n"
+        "writesymbol calls, into the same aligned burst). RX rows: one per impairment profile of "
+        "the\n"
         "stream's radios (ideal, b210-shared-ref, b210-free: phy/impair, docs/impairments.md; the\n"
         "b210 profiles clip in the server's 12-bit ADC at M = 1024, and the receiver declips);\n"
         "liquid's figure and the ratio are '-' where ofdmframesync does not find its frames on\n"
         "that stream, and an impaired row says 'not decoded' where airmeta's receiver does not\n"
         "(b210-free at M = 4096: its offsets). Repetitions alternate between the implementations;\n"
-        "the ratio column is the median of the paired ratios. fftw-bound: the FFT-only ceiling of\n"
-        "the TX, the bare FFTW inverse transforms the TX runs per burst (S0a|S0b: one of M/2 points,\n"
-        "their period; S1 and the 32 data symbols: one of M points each; the TX's planner flags; no\n"
+        "the ratio column is the median of the paired ratios. The TX is given the same precoder\n"
+        "for every burst, as an agent sends a round's bursts: it keeps the per-bin weights and "
+        "the\n"
+        "precoded preamble's transforms from one burst to the next (--stages also times a new\n"
+        "precoder every burst). fftw-bound: the FFT-only ceiling of a TX that transforms every\n"
+        "block, the bare FFTW inverse transforms of a burst (S0a|S0b: one of M/2 points, their\n"
+        "period; S1 and the 32 data symbols: one of M points each; the TX's planner flags; no\n"
         "mapping, precoding or cyclic prefix), in Msps of burst samples, and bound/liquid, the\n"
-        "largest TX ratio such a chain could reach.\n"
+        "largest ratio such a chain could reach (a burst whose precoder is kept runs only the 32\n"
+        "data symbols' transforms).\n"
         "--stages: the TX's time per burst (us) by stage, from one more TX run per repetition\n"
         "with a clock read at each stage boundary, medians over its bursts (a burst that another\n"
         "process preempted drops out) then over the repetitions (weights: per-bin weights; map:\n"
         "the IFFT inputs (mapping, pilots, precoded preamble); ifft: FFTW; copy: cyclic prefixes;\n"
         "other: checks and loops; total: the profiled run; stage clocks are monotonic: --wall\n"
         "puts the rest on the same clock), beside the unprofiled TX, the fftw-bound and liquid\n"
-        "per burst, and the TX without a precoder (p = NULL: copied preamble and 32 transforms,\n"
-        "ofdmframegen's work; stage \"unprecoded\"); JSON {\"chain\": \"tx-stage\", \"stage\": S,\n"
+        "per burst, the TX without a precoder (p = NULL: copied preamble and 32 transforms,\n"
+        "ofdmframegen's work; stage \"unprecoded\") and the TX given a new precoder every burst\n"
+        "(weights and the preamble's 2 transforms made every burst; stage \"new-precoder\"); JSON\n"
+        "{\"chain\": \"tx-stage\", \"stage\": S,\n"
         "\"nfft\": M, \"us_per_burst\": X}. Both TXs write into SIMD-aligned bursts\n"
         "(phy_fft_alloc), as a radio's DMA buffer is.\n"
         "With --json: one line per measurement {\"chain\": \"tx\"|\"rx\", \"impl\":\n"
-        "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"impair\": PROFILE (rx only),\n"
+        "\"airmeta\"|\"liquid\"|\"fftw-bound\" (tx only), \"nfft\": M, \"impair\": PROFILE (rx "
+        "only),\n"
         "\"msps\": X} (no rx line where that implementation does not decode the stream).",
-        opts, sizeof opts / sizeof opts[0], 0, 0};
+        opts,
+        sizeof opts / sizeof opts[0],
+        0,
+        0};
     size_t npos = 0;
     am_status s = cli_parse(&cmd, argc, argv, NULL, &npos);
     if (s == AM_ENOTFOUND)
@@ -619,14 +649,17 @@ int bench_phy(int argc, char **argv)
                *r_rx = l_rx + BENCH_PROFILES * (size_t)reps;
         int liq_ok[BENCH_PROFILES] = {1, 1, 1}, air_ok[BENCH_PROFILES] = {1, 1, 1};
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-            double prof[PHY_TX_NSTAGES + 1], pm, um = 0.0;
+            double prof[PHY_TX_NSTAGES + 1], pm, um = 0.0, nm = 0.0;
             if (stages && ((s = tx_airmeta(&z, 1, target, &pm, prof, 1)) != AM_OK ||
-                           (s = tx_airmeta(&z, 1, target, &um, NULL, 0)) != AM_OK))
+                           (s = tx_airmeta(&z, 1, target, &um, NULL, 0)) != AM_OK ||
+                           (s = tx_airmeta(&z, 1, target, &nm, NULL, 2)) != AM_OK))
                 break;
             for (unsigned i = 0; stages && i <= PHY_TX_NSTAGES; i++)
                 st[i * reps + rep] = prof[i]; /* i = PHY_TX_NSTAGES: ST_OTHER */
-            if (stages)
+            if (stages) {
                 st[ST_UNPRE * reps + rep] = (double)z.burst_len / um;
+                st[ST_NEWP * reps + rep] = (double)z.burst_len / nm;
+            }
             if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL, 1)) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
                 (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK)
