@@ -613,6 +613,47 @@ AM_TEST(vector_paths, unit)
         AM_SKIP("the CPU has no AVX: one vector path only");
 }
 
+/* A calibrated TX (default frame, M = 256, L = 3001 reals, 3 slots) with a payload v of L normal
+ * reals, a precoder p of M complex normals (from seed), and room a, b for two bursts; NULL with a
+ * message if any step fails (nothing left allocated). */
+static phy_ota_tx *cal_tx(phy_ota_tx_cfg *cfg,
+                          uint64_t seed,
+                          float **v,
+                          float complex **p,
+                          float complex **a,
+                          float complex **b)
+{
+    phy_ota_tx_cfg_default(cfg);
+    cfg->payload_len = 3001;
+    cfg->cal_slots = 3;
+    phy_ota_tx *q = NULL;
+    if (phy_ota_tx_create(cfg, &q) != AM_OK) {
+        fprintf(stderr, "create: %s\n", am_last_error());
+        return NULL;
+    }
+    const size_t n = phy_ota_tx_burst_len(q), L = cfg->payload_len, M = 256;
+    *v = malloc(L * sizeof **v);
+    *p = malloc(M * sizeof **p);
+    *a = malloc(n * sizeof **a);
+    *b = malloc(n * sizeof **b);
+    if (!*v || !*p || !*a || !*b) {
+        fprintf(stderr, "out of memory\n");
+        free(*v);
+        free(*p);
+        free(*a);
+        free(*b);
+        phy_ota_tx_destroy(q);
+        return NULL;
+    }
+    am_rng r;
+    am_rng_seed(&r, seed);
+    for (size_t i = 0; i < L; i++)
+        (*v)[i] = (float)am_rng_normal(&r);
+    for (size_t i = 0; i < M; i++)
+        (*p)[i] = am_rng_cnormal(&r);
+    return q;
+}
+
 /* phy_ota_tx_profile: the same bytes with the profile on; the stages' nanoseconds are contiguous
  * laps of the call (their sum never exceeds the total), the transforms and the mapping are
  * counted, and NULL turns it off. A calibrated, precoded burst, whole and a range cut inside
@@ -620,21 +661,11 @@ AM_TEST(vector_paths, unit)
 AM_TEST(profile, unit)
 {
     phy_ota_tx_cfg cfg;
-    phy_ota_tx_cfg_default(&cfg);
-    cfg.payload_len = 3001;
-    cfg.cal_slots = 3;
-    phy_ota_tx *q = NULL;
-    AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &q));
-    const size_t n = phy_ota_tx_burst_len(q), L = cfg.payload_len, M = 256;
-    float *v = malloc(L * sizeof *v);
-    float complex *p = malloc(M * sizeof *p), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-    AM_REQUIRE(v && p && a && b, "out of memory");
-    am_rng r;
-    am_rng_seed(&r, 12);
-    for (size_t i = 0; i < L; i++)
-        v[i] = (float)am_rng_normal(&r);
-    for (size_t i = 0; i < M; i++)
-        p[i] = am_rng_cnormal(&r);
+    float *v;
+    float complex *p, *a, *b;
+    phy_ota_tx *q = cal_tx(&cfg, 12, &v, &p, &a, &b);
+    AM_REQUIRE(q, "setup");
+    const size_t n = phy_ota_tx_burst_len(q), L = cfg.payload_len;
     unsigned long long t[PHY_TX_NSTAGES] = {0};
     for (int part = 0; part < 2; part++) {
         const size_t u0 = part ? 300 : 0, len = part ? n - 301 : n;
@@ -674,22 +705,11 @@ AM_TEST(profile, unit)
 AM_TEST(cache, unit)
 {
     phy_ota_tx_cfg cfg;
-    phy_ota_tx_cfg_default(&cfg);
-    cfg.payload_len = 3001;
-    cfg.cal_slots = 3;
-    phy_ota_tx *q = NULL;
-    AM_REQUIRE_OK(phy_ota_tx_create(&cfg, &q));
+    float *v;
+    float complex *p, *a, *b;
+    phy_ota_tx *q = cal_tx(&cfg, 13, &v, &p, &a, &b);
+    AM_REQUIRE(q, "setup");
     const size_t n = phy_ota_tx_burst_len(q), L = cfg.payload_len, M = 256, B = M + M / 8;
-    float *v = malloc(L * sizeof *v);
-    float complex *p = malloc(M * sizeof *p), *a = malloc(n * sizeof *a),
-                  *b = malloc(n * sizeof *b);
-    AM_REQUIRE(v && p && a && b, "out of memory");
-    am_rng r;
-    am_rng_seed(&r, 13);
-    for (size_t i = 0; i < L; i++)
-        v[i] = (float)am_rng_normal(&r);
-    for (size_t i = 0; i < M; i++)
-        p[i] = am_rng_cnormal(&r);
     p[40] = 0.0f;
     /* each step: what changes before the call, then the range written */
     enum { SAME, P_ENTRY, P_ZERO_SIGN, ETA, SLOT, LEVEL, P_NULL, DRIFT };
