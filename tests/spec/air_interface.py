@@ -226,7 +226,7 @@ def check_tx():
             check(np.max(d[:D0 * B]) == 0 and np.max(d[D0 * B:]) > 0.01 * np.max(np.abs(x1)),
                   "§2 pilot level %.4f changes the data symbols only (M=%d)" % (a, M))
     # §4.2 "Sampling clock": the blocks after the preamble delayed by r (b - 1) (M + cp) samples
-    # (4 ppm: 0.09 samples over this burst's 20 blocks), the preamble as it is
+    # (4 ppm: the last of this burst's 18 blocks 0.074 samples), the preamble as it is
     for M, cp, L, S, slot, r in ((1024, 128, 20000, 10, 3, 4e-6), (256, 32, 1001, 0, 0, -9e-4)):
         fr = Frame(M, cp)
         v = rng.standard_normal(L).astype(np.float32)
