@@ -964,8 +964,8 @@ static am_status run_round(srv *s,
         if (!net_payload_plausible(s->rs.payload, s->D, s->o.norm_bound, med, &norm, &bound)) {
             static char flag[160];
             snprintf(flag, sizeof flag,
-                     "implausible payload: norm %.3g > %.3g (--norm-bound x median peak x "
-                     "sqrt(D/2)); not applied",
+                     "implausible payload: norm %.3g > %.3g (--norm-bound x the reports' "
+                     "upper median x sqrt(ceil(D/2))); not applied",
                      norm, bound);
             why = flag;
             decoded = 0;
@@ -1508,12 +1508,13 @@ size_t server_table(server_opts *o, cli_opt *t)
         0, 0, "auto|on|off");
     n += flags_mapping_table(&o->mapping, t + n); /* the agents follow GO's */
     PUT("--eta-cap", CLI_DOUBLE, &o->eta_cap,
-        "eta is at most this many times the median of the reported peaks (one agent's report "
-        "cannot set the round's scale when 3 or more report; agents above it clip)",
+        "eta is at most this many times the upper median of the reported figures (peak, or "
+        "sqrt(power) under --eta-rule rms; docs/air-interface.md §3.1): one agent's report "
+        "cannot set the round's scale when 3 or more report; agents above it clip",
         1, 1e6, NULL);
     PUT("--norm-bound", CLI_DOUBLE, &o->norm_bound,
-        "a decoded payload whose norm exceeds this x the median reported peak x sqrt(D/2) is "
-        "not applied (flagged in metrics)",
+        "a decoded payload whose norm exceeds this x the reports' upper median (as --eta-cap) x "
+        "sqrt(ceil(D/2)) is not applied (flagged in metrics; docs/air-interface.md §3.1)",
         0.01, 1e6, NULL);
     PUT("--save-every", CLI_UINT, &o->save_every,
         "with --out: rewrite theta.f32 atomically every N rounds (0: at the end only); on "

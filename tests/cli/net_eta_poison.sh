@@ -2,7 +2,7 @@
 # Issue 12 finding 2 (plausibility): agent 2 of 3 lies in every STATUS (peak = 1e30, agent
 # --test-peak) to set eta for everyone. With SGD that made the model 4.8e26 in one round (the
 # decoded payload is eta times the noise) and with Adam the run stalled, while metrics said
-# "decoded". Now eta is at most --eta-cap (100) times the median reported peak (an honest one with
+# "decoded". Now eta is at most --eta-cap (100) times the upper median of the reported peaks (an honest one with
 # 2 of 3 honest), the liar clips its own burst, and a payload beyond --norm-bound is not applied:
 # every round's eta stays within the cap, the model stays finite and small, the server exits 0.
 set -u
