@@ -179,7 +179,9 @@ static void run_scen(const scen *sc, outcome *o)
  * probe their agents before round 1 (§8.5; measured at that commit, the runs without calibration
  * unchanged by it and as measured then): ideal +1.02, b210-shared-ref calibrated +1.71 (+1.41
  * without the RX IQ imbalance), uncalibrated +42.81; b210-free calibrated +2.66, untracked and
- * uncalibrated +43.48. */
+ * uncalibrated +43.48. Since the agents search their emulator's carrier-offset range and
+ * pre-compensate their sample clock (docs/air-interface.md §5.1, §4.2 "Sampling clock"; the other
+ * profiles' bytes unchanged): b210-free calibrated +2.62, untracked and uncalibrated +43.48. */
 AM_TEST(b210_shared_ref_converges, slow)
 {
     const scen s_id = {"ideal", 0, 0, 64, 256, 2048, 300, 100, 0.0f, 0, 0, 0, 0.0f, 0, 0, 0};
@@ -456,7 +458,7 @@ AM_TEST(probe_residual_truth, slow)
  * +1..+3 dB over the floor, the chan's near 0; uncalibrated, sim's first round +31, the chan's
  * b210-shared-ref +0.39), so round 1 is compared with its own run: sim's aggregator with 3
  * agents, g_th 0, 30 rounds, seeds 1-8, round 1 less the run's mean over its 30 rounds, mean over
- * the seeds (largest): b210-free probed +0.52 dB (+1.51), not +14.17 (+14.69); b210-shared-ref
+ * the seeds (largest): b210-free probed +0.52 dB (+1.51), not +14.18 (+14.69); b210-shared-ref
  * probed +0.27 (+1.09), not +14.21 (+14.68). Bounds: within 0.75 dB of the chan's (measured 0.37,
  * 0.48), at most +1.75 on any seed, and > +10 not probed. */
 AM_TEST(round_1_as_the_chan, slow)
