@@ -82,8 +82,7 @@ void net_agent_destroy(net_agent *q)
 
 double net_cfo_range(double fc_fs, unsigned nfft)
 {
-    const double r = 2.0 * NET_RADIO_PPM * 1e-6 * (fc_fs > 0.0 ? fc_fs : NET_CHAN_FC_FS) * nfft;
-    return r < (double)(nfft / 8) ? r : (double)(nfft / 8);
+    return ota_agent_cfo_range(0.0, NET_RADIO_PPM, fc_fs > 0.0 ? fc_fs : NET_CHAN_FC_FS, nfft);
 }
 
 /* The DSP object for q->cfg (its cal_slots decide the burst's calibration blocks). */

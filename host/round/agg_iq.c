@@ -157,14 +157,13 @@ static const fl_agg_ops iq_ops;
 /* The agents' beacon receivers' carrier-offset range (docs/air-interface.md §5.1 "The search
  * range"): the emulator's largest offset between an agent and the server, max_cfo plus two radios
  * ppm_spread apart at the radios' f_c / f_s (every radio's ppm is ppm +- ppm_spread: the common
- * ppm cancels), at most M/8 (phy_beacon_rx_cfg.cfo_max). */
+ * ppm cancels), at most M/8 (ota_agent_cfo_range). */
 static double iq_cfo_range(const agg_iq_cfg *cfg, unsigned M)
 {
-    double r = cfg->max_cfo;
-    if (cfg->impair && cfg->impair->fs_hz > 0.0)
-        r += 2.0 * (double)cfg->impair->ppm_spread * 1e-6 * cfg->impair->fc_hz * (double)M /
-             cfg->impair->fs_hz;
-    return r < (double)(M / 8) ? r : (double)(M / 8);
+    const phy_impair_cfg *c = cfg->impair;
+    const int radios = c && c->fs_hz > 0.0;
+    return ota_agent_cfo_range(cfg->max_cfo, radios ? (double)c->ppm_spread : 0.0,
+                               radios ? c->fc_hz / c->fs_hz : 0.0, M);
 }
 
 /* ---------------------------------------------------------------------------------------------

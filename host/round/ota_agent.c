@@ -159,6 +159,12 @@ static am_status make_basis(ota_agent *q)
     return AM_OK;
 }
 
+double ota_agent_cfo_range(double extra, double ppm, double fc_fs, unsigned M)
+{
+    const double r = extra + 2.0 * ppm * 1e-6 * fc_fs * M;
+    return r < (double)(M / 8) ? r : (double)(M / 8);
+}
+
 am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
 {
     if (!cfg || !out)

@@ -76,6 +76,12 @@ typedef struct ota_agent_cfg {
 } ota_agent_cfg;
 #define OTA_AGENT_CLOCK_FC_FS_MIN 125.0
 
+/* docs/air-interface.md §5.1 "The search range": the beacon receiver's cfo_max for radios each
+ * within +-ppm of their own reference at carrier over sample rate fc_fs (two of them are up to
+ * 2 ppm 1e-6 fc_fs M subcarrier spacings apart), plus `extra` spacings, at most M/8. One rule for
+ * `airmeta agent` (net_cfo_range) and sim's emulated agents (agg_iq). */
+double ota_agent_cfo_range(double extra, double ppm, double fc_fs, unsigned M);
+
 /* The round as the agent knows it, in the ticks of the downlink stream. */
 typedef struct ota_agent_sched {
     int64_t beacon;    /* tick the beacon is scheduled at */
