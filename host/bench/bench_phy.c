@@ -57,6 +57,13 @@ typedef struct bench_size {
 
 /* ---- TX ------------------------------------------------------------------------------------ */
 
+/* Burst b's precoder for tx_airmeta's `precoded` (below): NULL, p, or p and -p (pb2) in turn. */
+static const float complex *
+burst_p(int precoded, size_t b, const float complex *p, const float complex *pb2)
+{
+    return !precoded ? NULL : precoded == 2 && b % 2 ? pb2 : p;
+}
+
 /* prof: NULL, or PHY_TX_NSTAGES + 1 values that receive the stage profile (phy_ota_tx_profile),
  * medians over the timed bursts in microseconds, and last the other time (total less stages).
  * precoded = 1: the same precoder for every burst (a round's bursts: the TX keeps the weights and
@@ -113,11 +120,7 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         goto out;
     }
     for (size_t b = 0; b < 4 && s == AM_OK; b++) /* warm-up (caches, page faults) */
-        s = phy_ota_tx_execute(tx, v, 1.5f,
-                               !precoded                ? NULL
-                               : precoded == 2 && b % 2 ? pb2
-                                                        : p,
-                               out, z->burst_len);
+        s = phy_ota_tx_execute(tx, v, 1.5f, burst_p(precoded, b, p, pb2), out, z->burst_len);
     unsigned long long ns[PHY_TX_NSTAGES];
     /* the profile per burst, PHY_TX_NSTAGES + 1 (other) rows of nb reps: its medians over the
      * bursts leave out the bursts that another process preempted (a monotonic clock) */
@@ -131,11 +134,7 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
         double t0 = now_s();
         for (size_t b = 0; b < nb && s == AM_OK; b++) {
             memset(ns, 0, sizeof ns);
-            s = phy_ota_tx_execute(tx, v, 1.5f,
-                                   !precoded                ? NULL
-                                   : precoded == 2 && b % 2 ? pb2
-                                                            : p,
-                                   out, z->burst_len);
+            s = phy_ota_tx_execute(tx, v, 1.5f, burst_p(precoded, b, p, pb2), out, z->burst_len);
             const size_t i = rep * nb + b;
             if (pb)
                 pb[PHY_TX_NSTAGES * nt + i] = 0.0;
