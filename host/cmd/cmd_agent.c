@@ -769,12 +769,17 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
         return st;
     if (st != AM_OK || gaps || !bi.found) {
         s->deaf += !g->probe;
+        /* a window cut short (its stream stopped, or the timeout) is said so: its zero tail is
+         * not a beacon that was not there */
+        char cut[64];
+        snprintf(cut, sizeof cut, "window cut short: %zu of %zu samples", got, nw);
         if (!s->o.quiet)
             fprintf(stderr,
                     "agent %u: %s %u: no beacon at tick %" PRId64 " (%s); staying silent\n",
                     s->o.id, g->probe ? "probe before round" : "round", round, g->beacon_tick,
                     st != AM_OK ? am_last_error()
                     : gaps      ? "RX gap"
+                    : got < nw  ? cut
                                 : "not detected");
         return AM_OK;
     }

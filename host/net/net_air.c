@@ -92,15 +92,12 @@ am_status net_air_rx_collect(radio *r,
     *gaps = 0;
     size_t pos = 0; /* next window index expected */
     const double t_end = mono_s() + timeout_s;
-    double last = 0;
     am_status st = AM_OK;
     while (pos < len) {
         double t = mono_s();
-        if (t >= t_end || (pos > 0 && t - last >= idle_s))
+        if (t >= t_end)
             break;
         double wait = t_end - t;
-        if (pos > 0 && idle_s - (t - last) < wait)
-            wait = idle_s - (t - last);
         if (wait > 0.05)
             wait = 0.05;
         size_t n = 0;
@@ -108,6 +105,17 @@ am_status net_air_rx_collect(radio *r,
         st = radio_rx(r, buf + pos, len - pos, &n, &t0, wait);
         if (st == AM_ETIMEOUT) {
             st = AM_OK;
+            /* nothing came: the stream stopped only if the device's clock is idle_s past the
+             * sample we wait for (a B210 sends each packet as its clock passes it). The host's
+             * clock cannot tell: this process may have been descheduled (the samples wait in
+             * UHD's buffers), and on the twins the air's time stands still while a peer holding
+             * it is descheduled (fpga-notes/uhd-twin.md "Time") */
+            radio_time now;
+            if (pos > 0 && (st = radio_get_time(r, &now)) == AM_OK &&
+                (double)(radio_time_to_ticks(now, rate) - (start + (int64_t)pos)) >= idle_s * rate)
+                break;
+            if (st != AM_OK)
+                break;
             continue;
         }
         if (st != AM_OK)
@@ -134,7 +142,6 @@ am_status net_air_rx_collect(radio *r,
             n = keep;
         }
         pos += n;
-        last = mono_s();
     }
     memset(buf + pos, 0, (len - pos) * sizeof *buf);
     am_status sst = radio_rx_stop(r);

@@ -50,8 +50,10 @@ am_status net_air_rx_arm(radio *r, double rate, int64_t start, size_t len);
 
 /* Collects the window [start, start + len) after net_air_rx_arm(start): samples are placed by
  * their timestamps (earlier ones are dropped, gaps inside the window are zero and counted in
- * *gaps), until the window is full, or no sample came for idle_s once some had, or timeout_s
- * passed. *got = one past the last window sample received (0: none, AM_ETIMEOUT). Stops RX. */
+ * *gaps), until the window is full, or, once some came, a read came back empty while the device's
+ * clock (radio_get_time) was idle_s past the first sample missing (the stream stopped: a host-time
+ * gap is no sign of it, fpga-notes/uhd-twin.md "Time"), or timeout_s passed (host time). *got =
+ * one past the last window sample received (0: none, AM_ETIMEOUT). Stops RX. */
 am_status net_air_rx_collect(radio *r,
                              double rate,
                              int64_t start,

@@ -5,6 +5,7 @@
  * air between two reads however slow the machine, e.g. the sanitizer build under load; only the
  * overflow test lets its receiver go quiet). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "core/rng.h"
 #include "phy/impair.h"
 #include "net/net.h" /* net_burst_fit */
+#include "net/net_air.h"
 #include "radio/radio_impl.h" /* radio_uhd_ops */
 
 #define FS 1e6
@@ -429,6 +431,90 @@ AM_TEST(overflow_when_a_receiver_falls_behind, unit)
     radio_close(a);
     radio_close(b);
     free(y);
+}
+
+/* A's window collected by net_air_rx_collect (as airmeta agent / server do) on a thread. */
+typedef struct window_job {
+    radio *r;
+    int64_t w0;
+    size_t len, got, gaps;
+    float complex *y;
+    am_status st;
+} window_job;
+
+static void *collect_window(void *p)
+{
+    window_job *j = p;
+    j->st = net_air_rx_collect(j->r, FS, j->w0, j->y, j->len, 10.0, 0.05, &j->got, &j->gaps);
+    return NULL;
+}
+
+/* The round every agent lost (fpga-notes/uhd-twin.md "Time"): while a peer that holds the air is
+ * descheduled the air's time stands still, so a receiver's samples stop coming in host time though
+ * its device has not reached them. net_air_rx_collect gave a window up after 0.05 s of host time
+ * without samples once some had come ("no beacon ... (not detected)": the rest of the window was
+ * zeros); it now gives up only once its device's clock is that far past the missing samples, as a
+ * B210's is when its stream stopped. Here B holds the air (hold_s=60), sends a burst across A's
+ * window, reads until the air is half-way through the window (A has received part of it) and then
+ * stalls 0.4 s, as a loaded host deschedules a process; A's window must come whole, the burst in
+ * it at its exact sample. */
+AM_TEST(window_survives_a_peer_stall, unit)
+{
+    twin_env("profile=ideal,seed=31,loss_db=60,nf_db=8,hold_s=60");
+    radio *a = NULL, *b = NULL;
+    AM_REQUIRE_OK(radio_open("uhd", "serial=A," LINK_ARGS, &a));
+    AM_REQUIRE_OK(radio_open("uhd", "serial=B," LINK_ARGS, &b));
+    AM_REQUIRE_OK(radio_rx_start(b, NULL)); /* B holds the air: T moves only while it reads */
+    const int64_t d = offset_b_minus_a(a, b);
+    AM_REQUIRE(d != INT64_MIN, "offset");
+    radio_time ta;
+    AM_REQUIRE_OK(radio_get_time(a, &ta));
+    const size_t L = 30000, n = 10000;
+    const int64_t w0 = ticks(ta) + 20000, at = w0 + 10000; /* the burst: window samples 10000.. */
+    float complex *x = noise_burst(n, 31);
+    radio_time at_b = radio_time_from_ticks(at + d, FS);
+    AM_REQUIRE_OK(radio_tx_burst(b, x, n, &at_b));
+    AM_REQUIRE_OK(net_air_rx_arm(a, FS, w0, L));
+    window_job j = {.r = a, .w0 = w0, .len = L, .y = calloc(L, sizeof(float complex))};
+    float complex *yb = malloc(2 * L * sizeof *yb);
+    AM_REQUIRE(j.y && yb, "alloc");
+    pthread_t th;
+    AM_REQUIRE(pthread_create(&th, NULL, collect_window, &j) == 0, "thread");
+    /* B reads up to A's window sample L / 2 (its first sample is at A's tick tb - d) */
+    int64_t tb = 0, t1 = 0;
+    int ok = read_n(b, yb, 1, &tb);
+    const int64_t half = w0 + (int64_t)L / 2 - (tb + 1 - d);
+    ok = ok && read_n(b, yb, (size_t)half, &t1);
+    struct timespec stall = {0, 400000000};
+    nanosleep(&stall, NULL); /* B descheduled: the air's time stands at window sample L / 2 */
+    ok = ok && read_n(b, yb, L - L / 2, &t1); /* and on to the window's end */
+    pthread_join(th, NULL);
+    AM_CHECK(ok, "B's stream");
+    AM_CHECK(j.st == AM_OK && j.got == L && j.gaps == 0, "A's window: %s, %zu of %zu samples, %zu gaps",
+             am_status_str(j.st), j.got, L, j.gaps);
+    /* the burst at its exact sample, whole: y = G x + noise over all of it (measured: residual
+     * -51.04 dBFS against the -51.00 noise; before, the window was cut at L / 2, 15000 of 30000
+     * samples, the burst's second half zero: -41.48 dBFS) */
+    const int64_t best = peak_lag(j.y, x, n, at - w0);
+    AM_CHECK(best == at - w0, "burst at window index %lld, expected %lld", (long long)best,
+             (long long)(at - w0));
+    const double e =
+        10 * log10(mean_pow(j.y + (at - w0), x, (float)pow(10, LINK_GAIN_DB / 20.0), n));
+    if (getenv("AM_VERBOSE"))
+        printf("window %zu of %zu, burst at %lld, residual y - G x %.3f dBFS\n", j.got, L,
+               (long long)best, e);
+    AM_CHECK_NEAR(e, -51.0, 0.1);
+    radio_stats st;
+    radio_get_stats(a, &st);
+    AM_CHECK(st.overflows == 0 && st.timestamp_jumps == 0 && st.rx_samples == L,
+             "A: overflows %llu, jumps %llu, %llu samples", (unsigned long long)st.overflows,
+             (unsigned long long)st.timestamp_jumps, (unsigned long long)st.rx_samples);
+    AM_CHECK_OK(radio_rx_stop(b));
+    radio_close(a);
+    radio_close(b);
+    free(x);
+    free(j.y);
+    free(yb);
 }
 
 /* A burst fed too slowly (AIRMETA_TWIN underflow=1: every burst runs dry after its first packet):
