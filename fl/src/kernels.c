@@ -5,6 +5,8 @@
 #include "clones.h"
 
 #include <cblas.h>
+#include <immintrin.h>
+#include <libxsmm.h>
 #include <string.h>
 
 /* Rows of the batch are samples; OpenBLAS takes int sizes (checked against INT_MAX at model
@@ -31,6 +33,156 @@ __attribute__((target("fma"))) static void ger_fma(
     }
 }
 
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
+
+/* xt [c x r] = x^T for x [r x c], in 4 x 4 blocks (a loop of scalar copies costs 2-4x more at
+ * 10 x 40; the blocks are exact copies, as the loop's). */
+static inline void transpose(float *xt, const float *x, size_t r, size_t c)
+{
+    size_t i = 0;
+    for (; i + 4 <= r; i += 4) {
+        size_t j = 0;
+        for (; j + 4 <= c; j += 4) {
+            v4f a, b, d, e;
+            memcpy(&a, x + i * c + j, sizeof a);
+            memcpy(&b, x + (i + 1) * c + j, sizeof b);
+            memcpy(&d, x + (i + 2) * c + j, sizeof d);
+            memcpy(&e, x + (i + 3) * c + j, sizeof e);
+            const v4f t0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+            const v4f t1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+            const v4f t2 = __builtin_shufflevector(d, e, 0, 4, 1, 5);
+            const v4f t3 = __builtin_shufflevector(d, e, 2, 6, 3, 7);
+            const v4f o0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+            const v4f o1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+            const v4f o2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+            const v4f o3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+            memcpy(xt + j * r + i, &o0, sizeof o0);
+            memcpy(xt + (j + 1) * r + i, &o1, sizeof o1);
+            memcpy(xt + (j + 2) * r + i, &o2, sizeof o2);
+            memcpy(xt + (j + 3) * r + i, &o3, sizeof o3);
+        }
+        for (; j < c; j++)
+            for (size_t k = i; k < i + 4; k++)
+                xt[j * r + k] = x[k * c + j];
+    }
+    for (; i < r; i++)
+        for (size_t j = 0; j < c; j++)
+            xt[j * r + i] = x[i * c + j];
+}
+
+/* Small products (the sinusoid MLP's 10 x 40 x 40, K = 10 or 20 for weight gradients): LIBXSMM's
+ * JIT kernel for the exact shape, called directly, where OpenBLAS's sgemm spends more time in its
+ * interface, buffer set-up and packing than in its kernel. LIBXSMM is column-major: the row-major
+ * C = op(A) op(B) is C^T = op(B)^T op(A)^T there, so B goes first. LIBXSMM 1.17 has no kernel for
+ * a transposed first operand (row-major op(B) = B^T): B^T is copied (at most FL_SMALL_BT floats)
+ * and the plain kernel used. Shapes beyond LIBXSMM's small-matrix limit (64 in each dimension),
+ * alpha != 1, and a CPU without a JIT target return 0: the BLAS paths below take them. */
+#define FL_SMALL_BT 4096u /* floats of B^T on the stack (16 KB) */
+
+/* transpose() with 8 x 8 AVX blocks where both sizes are multiples of 8 (the MLP's 40 x 40): the
+ * same copies, half the shuffles per float. Only called on CPUs with AVX. */
+__attribute__((target("avx"))) static void transpose8(float *xt, const float *x, size_t r, size_t c)
+{
+    for (size_t i = 0; i < r; i += 8)
+        for (size_t j = 0; j < c; j += 8) {
+            __m256 a[8], t[8];
+            for (int k = 0; k < 8; k++)
+                a[k] = _mm256_loadu_ps(x + (i + (size_t)k) * c + j);
+            for (int k = 0; k < 8; k += 2) {
+                t[k] = _mm256_unpacklo_ps(a[k], a[k + 1]);
+                t[k + 1] = _mm256_unpackhi_ps(a[k], a[k + 1]);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                a[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+                a[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+                a[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+                a[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+            }
+            for (int k = 0; k < 4; k++) {
+                _mm256_storeu_ps(xt + (j + (size_t)k) * r + i,
+                                 _mm256_permute2f128_ps(a[k], a[k + 4], 0x20));
+                _mm256_storeu_ps(xt + (j + (size_t)k + 4) * r + i,
+                                 _mm256_permute2f128_ps(a[k], a[k + 4], 0x31));
+            }
+        }
+}
+
+/* The kernels this thread dispatched, in a direct-mapped table by shape: LIBXSMM's own dispatch
+ * (a descriptor built and hashed per call) costs about a fifth of a 10 x 40 x 40 product. */
+#define FL_SMALL_CACHE 64u
+typedef struct small_kernel {
+    libxsmm_blasint m, n, k, lda, ldb, ldc;
+    int flags;
+    libxsmm_smmfunction fn;
+} small_kernel;
+static _Thread_local small_kernel small_cache[FL_SMALL_CACHE];
+
+static libxsmm_smmfunction small_dispatch(libxsmm_blasint m,
+                                          libxsmm_blasint n,
+                                          libxsmm_blasint k,
+                                          libxsmm_blasint lda,
+                                          libxsmm_blasint ldb,
+                                          libxsmm_blasint ldc,
+                                          float beta,
+                                          int flags)
+{
+    if (beta == 0.0f)
+        flags |= LIBXSMM_GEMM_FLAG_BETA_0; /* the cache's key only: LIBXSMM sets it from beta */
+    const unsigned h = ((unsigned)m * 73u + (unsigned)n * 19u + (unsigned)k * 7u +
+                        (unsigned)lda * 5u + (unsigned)ldb * 3u + (unsigned)ldc + (unsigned)flags) %
+                       FL_SMALL_CACHE;
+    small_kernel *e = &small_cache[h];
+    if (e->fn && e->m == m && e->n == n && e->k == k && e->lda == lda && e->ldb == ldb &&
+        e->ldc == ldc && e->flags == flags)
+        return e->fn;
+    const float alpha = 1.0f;
+    const int xflags = flags & ~LIBXSMM_GEMM_FLAG_BETA_0;
+    const libxsmm_smmfunction fn =
+        libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &xflags, NULL);
+    if (fn)
+        *e = (small_kernel){m, n, k, lda, ldb, ldc, flags, fn};
+    return fn;
+}
+
+static int small_gemm(enum CBLAS_TRANSPOSE ta,
+                      enum CBLAS_TRANSPOSE tb,
+                      size_t M,
+                      size_t N,
+                      size_t K,
+                      float alpha,
+                      const float *A,
+                      size_t lda,
+                      const float *B,
+                      size_t ldb,
+                      float beta,
+                      float *C,
+                      size_t ldc)
+{
+    if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f) || M > LIBXSMM_CONFIG_MAX_DIM ||
+        N > LIBXSMM_CONFIG_MAX_DIM || K > LIBXSMM_CONFIG_MAX_DIM)
+        return 0;
+    float bt[FL_SMALL_BT];
+    if (tb != CblasNoTrans) {
+        if (ldb != K || K * N > FL_SMALL_BT)
+            return 0;
+        if (N % 8 == 0 && K % 8 == 0 && __builtin_cpu_supports("avx"))
+            transpose8(bt, B, N, K); /* B [N x K] -> B^T [K x N] */
+        else
+            transpose(bt, B, N, K);
+        B = bt;
+        ldb = N;
+    }
+    const int flags = ta == CblasNoTrans ? LIBXSMM_GEMM_FLAG_NONE : LIBXSMM_GEMM_FLAG_TRANS_B;
+    const libxsmm_smmfunction k =
+        small_dispatch((libxsmm_blasint)N, (libxsmm_blasint)M, (libxsmm_blasint)K,
+                       (libxsmm_blasint)ldb, (libxsmm_blasint)lda, (libxsmm_blasint)ldc, beta, flags);
+    if (!k)
+        return 0;
+    k(B, A, C);
+    return 1;
+}
+
 /* C [M x N] = alpha op(A) op(B) + beta C, row-major, beta 0 or 1. cblas_sgemm in general; a
  * product with a unit dimension is matrix-vector (sgemv) or an outer product (sger): the same
  * arithmetic without sgemm's packing and buffer set-up, which dominates at the sizes of the
@@ -49,6 +201,8 @@ static void gemm(enum CBLAS_TRANSPOSE ta,
                  float *C,
                  size_t ldc)
 {
+    if (small_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     const int na = ta == CblasNoTrans, nb = tb == CblasNoTrans;
     if (N == 1) { /* C column = op(A) * (column op(B)) */
         cblas_sgemv(CblasRowMajor, ta, BI(na ? M : K), BI(na ? K : M), alpha, A, BI(lda), B,
@@ -108,44 +262,6 @@ FL_CLONES void fl_bias_add(float *y, const float *b, size_t n, size_t out)
     }
 }
 
-typedef float v4f __attribute__((vector_size(16)));
-typedef float v8f __attribute__((vector_size(32)));
-
-/* xt [c x r] = x^T for x [r x c], in 4 x 4 blocks (a loop of scalar copies costs 2-4x more at
- * 10 x 40; the blocks are exact copies, as the loop's). */
-static inline void transpose(float *xt, const float *x, size_t r, size_t c)
-{
-    size_t i = 0;
-    for (; i + 4 <= r; i += 4) {
-        size_t j = 0;
-        for (; j + 4 <= c; j += 4) {
-            v4f a, b, d, e;
-            memcpy(&a, x + i * c + j, sizeof a);
-            memcpy(&b, x + (i + 1) * c + j, sizeof b);
-            memcpy(&d, x + (i + 2) * c + j, sizeof d);
-            memcpy(&e, x + (i + 3) * c + j, sizeof e);
-            const v4f t0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
-            const v4f t1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
-            const v4f t2 = __builtin_shufflevector(d, e, 0, 4, 1, 5);
-            const v4f t3 = __builtin_shufflevector(d, e, 2, 6, 3, 7);
-            const v4f o0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
-            const v4f o1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-            const v4f o2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
-            const v4f o3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
-            memcpy(xt + j * r + i, &o0, sizeof o0);
-            memcpy(xt + (j + 1) * r + i, &o1, sizeof o1);
-            memcpy(xt + (j + 2) * r + i, &o2, sizeof o2);
-            memcpy(xt + (j + 3) * r + i, &o3, sizeof o3);
-        }
-        for (; j < c; j++)
-            for (size_t k = i; k < i + 4; k++)
-                xt[j * r + k] = x[k * c + j];
-    }
-    for (; i < r; i++)
-        for (size_t j = 0; j < c; j++)
-            xt[j * r + i] = x[i * c + j];
-}
-
 /* dw [in x out] += x^T dy;  db += colsum(dy);  dx [n x in] += dy w^T */
 #define FL_XT_MAX 1024u /* floats of x^T on the stack (4 KB) */
 FL_CLONES void fl_dense_backward(float *dx,
@@ -158,7 +274,9 @@ FL_CLONES void fl_dense_backward(float *dx,
                                  size_t in,
                                  size_t out)
 {
-    if (dw && n > 1 && in > 1 && out > 1 && n * in <= FL_XT_MAX) {
+    if (dw && small_gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out)) {
+        /* LIBXSMM's kernel reads x^T in place */
+    } else if (dw && n > 1 && in > 1 && out > 1 && n * in <= FL_XT_MAX) {
         /* x^T copied, then a plain product: OpenBLAS's small-matrix kernel for op(A) = A^T is
          * ~25% slower than the one for A at the MLP's sizes (40 x 40, K = 10 or 20); each entry
          * is the same sum in the same order (the same bytes here) */
@@ -168,8 +286,19 @@ FL_CLONES void fl_dense_backward(float *dx,
     } else if (dw) {
         gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out);
     }
-    if (db) { /* db[j] += dy[0][j] + ... in row order, 8 columns at a time kept in registers */
+    if (db) { /* db[j] += dy[0][j] + ... in row order, 32 columns at a time kept in registers (4
+               * independent sums: one chain of dependent adds per column block would stall) */
         size_t j = 0;
+        for (; j + 32 <= out; j += 32) {
+            v8f acc[4], r;
+            memcpy(acc, db + j, sizeof acc);
+            for (size_t i = 0; i < n; i++)
+                for (int c = 0; c < 4; c++) {
+                    memcpy(&r, dy + i * out + j + 8 * (size_t)c, sizeof r);
+                    acc[c] += r;
+                }
+            memcpy(db + j, acc, sizeof acc);
+        }
         for (; j + 8 <= out; j += 8) {
             v8f acc, r;
             memcpy(&acc, db + j, sizeof acc);

@@ -119,6 +119,120 @@ AM_TEST(dense_unit_inner, unit)
     AM_CHECK(worst <= 1e-6, "max |diff| %.3g against the fused product", worst);
 }
 
+/* fl_dense_forward / fl_dense_backward against double-precision sums, over shapes that take each
+ * path of fl/kernels.c's gemm: LIBXSMM's kernels (every dimension <= 64; dx's transposed weights
+ * by 8 x 8 AVX blocks when both sizes are multiples of 8, else 4 x 4 blocks and single copies),
+ * OpenBLAS's sgemm (a dimension > 64), sgemv / ger (a unit dimension), both beta 0 and 1. Each
+ * entry's error is held to the float rounding bound of its sum, gamma_K sum |a_k b_k| with
+ * gamma_K = K u / (1 - K u), u = 2^-24 (Higham, Accuracy and Stability, (3.5)), K the terms
+ * summed including the bias or the accumulated value: a wrong transpose or stride misses by O(1). */
+static double dense_worst_ratio(const float *got, const double *ref, const double *mag, size_t n,
+                                size_t terms)
+{
+    const double u = 0x1p-24, gamma = (double)terms * u / (1.0 - (double)terms * u);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double bound = gamma * mag[i] + 1e-30;
+        worst = fmax(worst, fabs((double)got[i] - ref[i]) / bound);
+    }
+    return worst;
+}
+
+AM_TEST(dense_paths_reference, unit)
+{
+    static const size_t shapes[][3] = {
+        {10, 40, 40}, {20, 40, 40}, {10, 1, 40}, {10, 40, 1}, {7, 13, 11}, {3, 24, 16},
+        {64, 64, 64}, {65, 40, 40}, {10, 72, 40}, {10, 40, 80}, {1, 40, 40}, {40, 8, 1},
+    };
+    am_rng rng;
+    am_rng_seed(&rng, 21);
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+        float *x = malloc(n * in * sizeof *x), *w = malloc(in * out * sizeof *w),
+              *b = malloc(out * sizeof *b), *y = malloc(n * out * sizeof *y),
+              *dy = malloc(n * out * sizeof *dy), *dx = malloc(n * in * sizeof *dx),
+              *dw = malloc(in * out * sizeof *dw), *db = malloc(out * sizeof *db);
+        double *ref = malloc((n * in + in * out + n * out) * sizeof *ref),
+               *mag = malloc((n * in + in * out + n * out) * sizeof *mag);
+        AM_CHECK(x && w && b && y && dy && dx && dw && db && ref && mag, "out of memory");
+        if (!(x && w && b && y && dy && dx && dw && db && ref && mag))
+            return;
+        gc_fill(x, n * in, &rng, -1, 1);
+        gc_fill(w, in * out, &rng, -1, 1);
+        gc_fill(b, out, &rng, -1, 1);
+        gc_fill(dy, n * out, &rng, -1, 1);
+        gc_fill(dx, n * in, &rng, -1, 1);
+        gc_fill(dw, in * out, &rng, -1, 1);
+        gc_fill(db, out, &rng, -1, 1);
+        for (int acc = 0; acc < 2; acc++) {
+            /* y (= or +=) x w + b */
+            if (acc)
+                gc_fill(y, n * out, &rng, -1, 1);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < out; j++) {
+                    double r = (double)b[j] + (acc ? (double)y[i * out + j] : 0.0);
+                    double m = fabs((double)b[j]) + (acc ? fabs((double)y[i * out + j]) : 0.0);
+                    for (size_t k = 0; k < in; k++) {
+                        r += (double)x[i * in + k] * w[k * out + j];
+                        m += fabs((double)x[i * in + k] * w[k * out + j]);
+                    }
+                    ref[i * out + j] = r;
+                    mag[i * out + j] = m;
+                }
+            fl_dense_forward(y, x, w, b, n, in, out, acc);
+            const double rf = dense_worst_ratio(y, ref, mag, n * out, in + 2);
+            AM_CHECK(rf <= 1.0, "forward n %zu in %zu out %zu acc %d: error %.3g of the bound", n,
+                     in, out, acc, rf);
+            worst = fmax(worst, rf);
+        }
+        /* dx += dy w^T, dw += x^T dy, db += colsum dy */
+        double *rdx = ref, *rdw = ref + n * in, *mdx = mag, *mdw = mag + n * in;
+        double *rdb = ref + n * in + in * out, *mdb = mag + n * in + in * out;
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < in; k++) {
+                double r = dx[i * in + k], m = fabs((double)dx[i * in + k]);
+                for (size_t j = 0; j < out; j++) {
+                    r += (double)dy[i * out + j] * w[k * out + j];
+                    m += fabs((double)dy[i * out + j] * w[k * out + j]);
+                }
+                rdx[i * in + k] = r;
+                mdx[i * in + k] = m;
+            }
+        for (size_t k = 0; k < in; k++)
+            for (size_t j = 0; j < out; j++) {
+                double r = dw[k * out + j], m = fabs((double)dw[k * out + j]);
+                for (size_t i = 0; i < n; i++) {
+                    r += (double)x[i * in + k] * dy[i * out + j];
+                    m += fabs((double)x[i * in + k] * dy[i * out + j]);
+                }
+                rdw[k * out + j] = r;
+                mdw[k * out + j] = m;
+            }
+        for (size_t j = 0; j < out; j++) {
+            double r = db[j], m = fabs((double)db[j]);
+            for (size_t i = 0; i < n; i++) {
+                r += dy[i * out + j];
+                m += fabs((double)dy[i * out + j]);
+            }
+            rdb[j] = r;
+            mdb[j] = m;
+        }
+        fl_dense_backward(dx, dw, db, dy, x, w, n, in, out);
+        const double rx = dense_worst_ratio(dx, rdx, mdx, n * in, out + 1);
+        const double rw = dense_worst_ratio(dw, rdw, mdw, in * out, n + 1);
+        const double rb = dense_worst_ratio(db, rdb, mdb, out, n + 1);
+        AM_CHECK(rx <= 1.0 && rw <= 1.0 && rb <= 1.0,
+                 "backward n %zu in %zu out %zu: dx %.3g, dw %.3g, db %.3g of the bound", n, in,
+                 out, rx, rw, rb);
+        worst = fmax(worst, fmax(rx, fmax(rw, rb)));
+        free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db);
+        free(ref), free(mag);
+    }
+    if (getenv("AM_VERBOSE"))
+        fprintf(stderr, "  dense paths: worst error %.3g of the rounding bound\n", worst);
+}
+
 /* ---------------------------------------------------------------- convolution */
 typedef struct conv_ctx {
     float *x, *w, *b, *y, *r, *col;
