@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <libxsmm.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Rows of the batch are samples; OpenBLAS takes int sizes (checked against INT_MAX at model
@@ -75,10 +76,11 @@ static inline void transpose(float *xt, const float *x, size_t r, size_t c)
  * JIT kernel for the exact shape, called directly, where OpenBLAS's sgemm spends more time in its
  * interface, buffer set-up and packing than in its kernel. LIBXSMM is column-major: the row-major
  * C = op(A) op(B) is C^T = op(B)^T op(A)^T there, so B goes first. LIBXSMM 1.17 has no kernel for
- * a transposed first operand (row-major op(B) = B^T): B^T is copied (at most FL_SMALL_BT floats)
+ * a transposed first operand (row-major op(B) = B^T): B^T is copied (at most FL_SMALL_BT floats; none for a vector)
  * and the plain kernel used. Shapes beyond LIBXSMM's small-matrix limit (64 in each dimension),
  * alpha != 1, and a CPU without a JIT target return 0: the BLAS paths below take them. */
-#define FL_SMALL_BT 4096u /* floats of B^T on the stack (16 KB) */
+#define FL_SMALL_BT 4096u /* floats of B^T (16 KB a thread) */
+static _Thread_local float small_bt[FL_SMALL_BT];
 
 /* transpose() with 8 x 8 AVX blocks where both sizes are multiples of 8 (the MLP's 40 x 40): the
  * same copies, half the shuffles per float. Only called on CPUs with AVX. */
@@ -110,7 +112,7 @@ __attribute__((target("avx"))) static void transpose8(float *xt, const float *x,
 
 /* The kernels this thread dispatched, in a direct-mapped table by shape: LIBXSMM's own dispatch
  * (a descriptor built and hashed per call) costs about a fifth of a 10 x 40 x 40 product. */
-#define FL_SMALL_CACHE 64u
+#define FL_SMALL_CACHE 256u
 typedef struct small_kernel {
     libxsmm_blasint m, n, k, lda, ldb, ldc;
     int flags;
@@ -129,10 +131,10 @@ static libxsmm_smmfunction small_dispatch(libxsmm_blasint m,
 {
     if (beta == 0.0f)
         flags |= LIBXSMM_GEMM_FLAG_BETA_0; /* the cache's key only: LIBXSMM sets it from beta */
-    const unsigned h = ((unsigned)m * 73u + (unsigned)n * 19u + (unsigned)k * 7u +
-                        (unsigned)lda * 5u + (unsigned)ldb * 3u + (unsigned)ldc + (unsigned)flags) %
-                       FL_SMALL_CACHE;
-    small_kernel *e = &small_cache[h];
+    /* every field <= 64 (ld* <= 4096 in practice): mixed by a 64-bit multiplicative hash */
+    const uint64_t key = (uint64_t)m ^ (uint64_t)n << 7 ^ (uint64_t)k << 14 ^ (uint64_t)lda << 21 ^
+                         (uint64_t)ldb << 34 ^ (uint64_t)ldc << 47 ^ (uint64_t)flags << 58;
+    small_kernel *e = &small_cache[(key * 0x9E3779B97F4A7C15ull) >> 56];
     if (e->fn && e->m == m && e->n == n && e->k == k && e->lda == lda && e->ldb == ldb &&
         e->ldc == ldc && e->flags == flags)
         return e->fn;
@@ -162,15 +164,16 @@ static int small_gemm(enum CBLAS_TRANSPOSE ta,
     if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f) || M > LIBXSMM_CONFIG_MAX_DIM ||
         N > LIBXSMM_CONFIG_MAX_DIM || K > LIBXSMM_CONFIG_MAX_DIM)
         return 0;
-    float bt[FL_SMALL_BT];
     if (tb != CblasNoTrans) {
         if (ldb != K || K * N > FL_SMALL_BT)
             return 0;
-        if (N % 8 == 0 && K % 8 == 0 && __builtin_cpu_supports("avx"))
-            transpose8(bt, B, N, K); /* B [N x K] -> B^T [K x N] */
-        else
-            transpose(bt, B, N, K);
-        B = bt;
+        if (K > 1 && N > 1) { /* a vector's transpose is the same floats */
+            if (N % 8 == 0 && K % 8 == 0 && __builtin_cpu_supports("avx"))
+                transpose8(small_bt, B, N, K); /* B [N x K] -> B^T [K x N] */
+            else
+                transpose(small_bt, B, N, K);
+            B = small_bt;
+        }
         ldb = N;
     }
     const int flags = ta == CblasNoTrans ? LIBXSMM_GEMM_FLAG_NONE : LIBXSMM_GEMM_FLAG_TRANS_B;
@@ -262,19 +265,20 @@ FL_CLONES void fl_bias_add(float *y, const float *b, size_t n, size_t out)
     }
 }
 
-/* dw [in x out] += x^T dy;  db += colsum(dy);  dx [n x in] += dy w^T */
+/* dw [in x out] (=|+=) x^T dy;  db (=|+=) colsum(dy);  dx [n x in] (=|+=) dy w^T: beta 0 or 1 */
 #define FL_XT_MAX 1024u /* floats of x^T on the stack (4 KB) */
-FL_CLONES void fl_dense_backward(float *dx,
-                                 float *dw,
-                                 float *db,
-                                 const float *dy,
-                                 const float *x,
-                                 const float *w,
-                                 size_t n,
-                                 size_t in,
-                                 size_t out)
+FL_CLONES static void dense_backward(float *dx,
+                                     float *dw,
+                                     float *db,
+                                     const float *dy,
+                                     const float *x,
+                                     const float *w,
+                                     size_t n,
+                                     size_t in,
+                                     size_t out,
+                                     float beta)
 {
-    if (dw && small_gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out)) {
+    if (dw && small_gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, beta, dw, out)) {
         /* LIBXSMM's kernel reads x^T in place */
     } else if (dw && n > 1 && in > 1 && out > 1 && n * in <= FL_XT_MAX) {
         /* x^T copied, then a plain product: OpenBLAS's small-matrix kernel for op(A) = A^T is
@@ -282,16 +286,17 @@ FL_CLONES void fl_dense_backward(float *dx,
          * is the same sum in the same order (the same bytes here) */
         float xt[FL_XT_MAX];
         transpose(xt, x, n, in);
-        gemm(CblasNoTrans, CblasNoTrans, in, out, n, 1.0f, xt, n, dy, out, 1.0f, dw, out);
+        gemm(CblasNoTrans, CblasNoTrans, in, out, n, 1.0f, xt, n, dy, out, beta, dw, out);
     } else if (dw) {
-        gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, 1.0f, dw, out);
+        gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, beta, dw, out);
     }
     if (db) { /* db[j] += dy[0][j] + ... in row order, 32 columns at a time kept in registers (4
                * independent sums: one chain of dependent adds per column block would stall) */
         size_t j = 0;
         for (; j + 32 <= out; j += 32) {
-            v8f acc[4], r;
-            memcpy(acc, db + j, sizeof acc);
+            v8f acc[4] = {{0}}, r;
+            if (beta != 0.0f)
+                memcpy(acc, db + j, sizeof acc);
             for (size_t i = 0; i < n; i++)
                 for (int c = 0; c < 4; c++) {
                     memcpy(&r, dy + i * out + j + 8 * (size_t)c, sizeof r);
@@ -300,8 +305,9 @@ FL_CLONES void fl_dense_backward(float *dx,
             memcpy(db + j, acc, sizeof acc);
         }
         for (; j + 8 <= out; j += 8) {
-            v8f acc, r;
-            memcpy(&acc, db + j, sizeof acc);
+            v8f acc = {0}, r;
+            if (beta != 0.0f)
+                memcpy(&acc, db + j, sizeof acc);
             for (size_t i = 0; i < n; i++) {
                 memcpy(&r, dy + i * out + j, sizeof r);
                 acc += r;
@@ -309,14 +315,40 @@ FL_CLONES void fl_dense_backward(float *dx,
             memcpy(db + j, &acc, sizeof acc);
         }
         for (; j < out; j++) {
-            float acc = db[j];
+            float acc = beta != 0.0f ? db[j] : 0.0f;
             for (size_t i = 0; i < n; i++)
                 acc += dy[i * out + j];
             db[j] = acc;
         }
     }
     if (dx)
-        gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, 1.0f, dx, in);
+        gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, beta, dx, in);
+}
+
+void fl_dense_backward(float *dx,
+                       float *dw,
+                       float *db,
+                       const float *dy,
+                       const float *x,
+                       const float *w,
+                       size_t n,
+                       size_t in,
+                       size_t out)
+{
+    dense_backward(dx, dw, db, dy, x, w, n, in, out, 1.0f);
+}
+
+void fl_dense_backward_set(float *dx,
+                           float *dw,
+                           float *db,
+                           const float *dy,
+                           const float *x,
+                           const float *w,
+                           size_t n,
+                           size_t in,
+                           size_t out)
+{
+    dense_backward(dx, dw, db, dy, x, w, n, in, out, 0.0f);
 }
 
 size_t fl_conv3x3_col_floats(size_t c, size_t h, size_t w, size_t chunk)

@@ -97,10 +97,8 @@ void fl_mlp_backward(fl_model *m,
                      float *grad,
                      float *hv)
 {
-    if (grad)
-        memset(grad, 0, m->nparams * sizeof *grad);
-    if (hv)
-        memset(hv, 0, m->nparams * sizeof *hv);
+    /* Every parameter belongs to one layer, whose gradient blocks are written (=), not added to:
+     * no zeroing of grad and hv first. */
     const size_t rows = hv ? 2 * n : n;
     for (size_t l = m->nlayers; l-- > 0;) {
         const fl_mlp_layer *L = &m->layers[l];
@@ -108,20 +106,19 @@ void fl_mlp_backward(fl_model *m,
         const float *W = theta + L->w_off, *d = d_of(L, n), *rd = rd_of(L, n);
         const float *in = P ? a_of(P, n) : x;
         if (grad)
-            fl_dense_backward(NULL, grad + L->w_off, grad + L->b_off, d, in, NULL, n, L->in,
-                              L->out);
+            fl_dense_backward_set(NULL, grad + L->w_off, grad + L->b_off, d, in, NULL, n, L->in,
+                                  L->out);
         if (hv) {
             if (P)
-                fl_dense_backward(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in,
-                                  L->out);
+                fl_dense_backward_set(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in,
+                                      L->out);
             else
-                fl_dense_backward(NULL, hv + L->w_off, NULL, rd, x, NULL, n, L->in, L->out);
-            fl_dense_backward(NULL, NULL, hv + L->b_off, rd, NULL, NULL, n, L->in, L->out);
+                fl_dense_backward_set(NULL, hv + L->w_off, NULL, rd, x, NULL, n, L->in, L->out);
+            fl_dense_backward_set(NULL, NULL, hv + L->b_off, rd, NULL, NULL, n, L->in, L->out);
         }
         if (!P)
             break;
-        memset(P->S, 0, rows * P->out * sizeof *P->S);
-        fl_dense_backward(P->S, NULL, NULL, L->S, NULL, W, rows, L->in, L->out);
+        fl_dense_backward_set(P->S, NULL, NULL, L->S, NULL, W, rows, L->in, L->out);
         if (hv)
             fl_dense_backward(rd_of(P, n), NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(P->S, P->S, a_of(P, n), n * P->out);
@@ -160,21 +157,20 @@ void fl_mlp_rforward_again(
 void fl_mlp_rbackward_again(
     fl_model *m, const float *theta, const float *v, const float *x, size_t n, float *hv)
 {
-    memset(hv, 0, m->nparams * sizeof *hv);
-    for (size_t l = m->nlayers; l-- > 0;) {
+    for (size_t l = m->nlayers; l-- > 0;) { /* each layer's hv blocks written (=), as above */
         const fl_mlp_layer *L = &m->layers[l];
         const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
         const float *W = theta + L->w_off, *d = d_of(L, n), *rd = rd_of(L, n);
         if (P)
-            fl_dense_backward(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in, L->out);
+            fl_dense_backward_set(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in,
+                                  L->out);
         else
-            fl_dense_backward(NULL, hv + L->w_off, NULL, rd, x, NULL, n, L->in, L->out);
-        fl_dense_backward(NULL, NULL, hv + L->b_off, rd, NULL, NULL, n, L->in, L->out);
+            fl_dense_backward_set(NULL, hv + L->w_off, NULL, rd, x, NULL, n, L->in, L->out);
+        fl_dense_backward_set(NULL, NULL, hv + L->b_off, rd, NULL, NULL, n, L->in, L->out);
         if (!P)
             break;
         float *rdp = rd_of(P, n);
-        memset(rdp, 0, n * P->out * sizeof *rdp);
-        fl_dense_backward(rdp, NULL, NULL, rd, NULL, W, n, L->in, L->out);
+        fl_dense_backward_set(rdp, NULL, NULL, rd, NULL, W, n, L->in, L->out);
         fl_dense_backward(rdp, NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(rdp, rdp, a_of(P, n), n * P->out);
     }

@@ -125,7 +125,8 @@ AM_TEST(dense_unit_inner, unit)
  * OpenBLAS's sgemm (a dimension > 64), sgemv / ger (a unit dimension), both beta 0 and 1. Each
  * entry's error is held to the float rounding bound of its sum, gamma_K sum |a_k b_k| with
  * gamma_K = K u / (1 - K u), u = 2^-24 (Higham, Accuracy and Stability, (3.5)), K the terms
- * summed including the bias or the accumulated value: a wrong transpose or stride misses by O(1). */
+ * summed including the bias or the accumulated value: a wrong transpose or stride misses by O(1),
+ * and a NaN (an output read where it should have been overwritten) counts as infinite error. */
 static double dense_worst_ratio(const float *got, const double *ref, const double *mag, size_t n,
                                 size_t terms)
 {
@@ -133,7 +134,10 @@ static double dense_worst_ratio(const float *got, const double *ref, const doubl
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
         const double bound = gamma * mag[i] + 1e-30;
-        worst = fmax(worst, fabs((double)got[i] - ref[i]) / bound);
+        const double r = fabs((double)got[i] - ref[i]) / bound;
+        if (isnan(r))
+            return INFINITY;
+        worst = fmax(worst, r);
     }
     return worst;
 }
@@ -186,46 +190,61 @@ AM_TEST(dense_paths_reference, unit)
                      in, out, acc, rf);
             worst = fmax(worst, rf);
         }
-        /* dx += dy w^T, dw += x^T dy, db += colsum dy */
-        double *rdx = ref, *rdw = ref + n * in, *mdx = mag, *mdw = mag + n * in;
-        double *rdb = ref + n * in + in * out, *mdb = mag + n * in + in * out;
-        for (size_t i = 0; i < n; i++)
-            for (size_t k = 0; k < in; k++) {
-                double r = dx[i * in + k], m = fabs((double)dx[i * in + k]);
+        /* dx (+)= dy w^T, dw (+)= x^T dy, db (+)= colsum dy: fl_dense_backward adds to the
+         * outputs' values, fl_dense_backward_set overwrites them (given NaN, which must not be
+         * read) */
+        for (int set = 0; set < 2; set++) {
+            if (set) {
+                for (size_t i = 0; i < n * in; i++)
+                    dx[i] = NAN;
+                for (size_t i = 0; i < in * out; i++)
+                    dw[i] = NAN;
+                for (size_t i = 0; i < out; i++)
+                    db[i] = NAN;
+            }
+            double *rdx = ref, *rdw = ref + n * in, *mdx = mag, *mdw = mag + n * in;
+            double *rdb = ref + n * in + in * out, *mdb = mag + n * in + in * out;
+            for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < in; k++) {
+                    double r = set ? 0.0 : dx[i * in + k], m = fabs(r);
+                    for (size_t j = 0; j < out; j++) {
+                        r += (double)dy[i * out + j] * w[k * out + j];
+                        m += fabs((double)dy[i * out + j] * w[k * out + j]);
+                    }
+                    rdx[i * in + k] = r;
+                    mdx[i * in + k] = m;
+                }
+            for (size_t k = 0; k < in; k++)
                 for (size_t j = 0; j < out; j++) {
-                    r += (double)dy[i * out + j] * w[k * out + j];
-                    m += fabs((double)dy[i * out + j] * w[k * out + j]);
+                    double r = set ? 0.0 : dw[k * out + j], m = fabs(r);
+                    for (size_t i = 0; i < n; i++) {
+                        r += (double)x[i * in + k] * dy[i * out + j];
+                        m += fabs((double)x[i * in + k] * dy[i * out + j]);
+                    }
+                    rdw[k * out + j] = r;
+                    mdw[k * out + j] = m;
                 }
-                rdx[i * in + k] = r;
-                mdx[i * in + k] = m;
-            }
-        for (size_t k = 0; k < in; k++)
             for (size_t j = 0; j < out; j++) {
-                double r = dw[k * out + j], m = fabs((double)dw[k * out + j]);
+                double r = set ? 0.0 : db[j], m = fabs(r);
                 for (size_t i = 0; i < n; i++) {
-                    r += (double)x[i * in + k] * dy[i * out + j];
-                    m += fabs((double)x[i * in + k] * dy[i * out + j]);
+                    r += dy[i * out + j];
+                    m += fabs((double)dy[i * out + j]);
                 }
-                rdw[k * out + j] = r;
-                mdw[k * out + j] = m;
+                rdb[j] = r;
+                mdb[j] = m;
             }
-        for (size_t j = 0; j < out; j++) {
-            double r = db[j], m = fabs((double)db[j]);
-            for (size_t i = 0; i < n; i++) {
-                r += dy[i * out + j];
-                m += fabs((double)dy[i * out + j]);
-            }
-            rdb[j] = r;
-            mdb[j] = m;
+            if (set)
+                fl_dense_backward_set(dx, dw, db, dy, x, w, n, in, out);
+            else
+                fl_dense_backward(dx, dw, db, dy, x, w, n, in, out);
+            const double rx = dense_worst_ratio(dx, rdx, mdx, n * in, out + 1);
+            const double rw = dense_worst_ratio(dw, rdw, mdw, in * out, n + 1);
+            const double rb = dense_worst_ratio(db, rdb, mdb, out, n + 1);
+            AM_CHECK(rx <= 1.0 && rw <= 1.0 && rb <= 1.0,
+                     "backward%s n %zu in %zu out %zu: dx %.3g, dw %.3g, db %.3g of the bound",
+                     set ? " (set)" : "", n, in, out, rx, rw, rb);
+            worst = fmax(worst, fmax(rx, fmax(rw, rb)));
         }
-        fl_dense_backward(dx, dw, db, dy, x, w, n, in, out);
-        const double rx = dense_worst_ratio(dx, rdx, mdx, n * in, out + 1);
-        const double rw = dense_worst_ratio(dw, rdw, mdw, in * out, n + 1);
-        const double rb = dense_worst_ratio(db, rdb, mdb, out, n + 1);
-        AM_CHECK(rx <= 1.0 && rw <= 1.0 && rb <= 1.0,
-                 "backward n %zu in %zu out %zu: dx %.3g, dw %.3g, db %.3g of the bound", n, in,
-                 out, rx, rw, rb);
-        worst = fmax(worst, fmax(rx, fmax(rw, rb)));
         free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db);
         free(ref), free(mag);
     }

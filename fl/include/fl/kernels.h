@@ -49,6 +49,16 @@ void fl_dense_backward(float *dx,
                        size_t n,
                        size_t in,
                        size_t out);
+/* fl_dense_backward with = for +=: the outputs' old values are not read (no zeroing needed). */
+void fl_dense_backward_set(float *dx,
+                           float *dw,
+                           float *db,
+                           const float *dy,
+                           const float *x,
+                           const float *w,
+                           size_t n,
+                           size_t in,
+                           size_t out);
 
 /* ---- 3x3 convolution, stride 1, zero padding 1 ("same"), CNHW layout ----
  * x [c][n][h][w], w [f x c*9] (index c*9 + ky*3 + kx, cross-correlation), b [f] or NULL,
