@@ -110,6 +110,14 @@ __attribute__((target("avx"))) static void transpose8(float *xt, const float *x,
         }
 }
 
+void fl_transpose(float *xt, const float *x, size_t r, size_t c)
+{
+    if (r % 8 == 0 && c % 8 == 0 && __builtin_cpu_supports("avx"))
+        transpose8(xt, x, r, c);
+    else
+        transpose(xt, x, r, c);
+}
+
 /* The kernels this thread dispatched, in a direct-mapped table by shape: LIBXSMM's own dispatch
  * (a descriptor built and hashed per call) costs about a fifth of a 10 x 40 x 40 product. */
 #define FL_SMALL_CACHE 256u
@@ -168,10 +176,7 @@ static int small_gemm(enum CBLAS_TRANSPOSE ta,
         if (ldb != K || K * N > FL_SMALL_BT)
             return 0;
         if (K > 1 && N > 1) { /* a vector's transpose is the same floats */
-            if (N % 8 == 0 && K % 8 == 0 && __builtin_cpu_supports("avx"))
-                transpose8(small_bt, B, N, K); /* B [N x K] -> B^T [K x N] */
-            else
-                transpose(small_bt, B, N, K);
+            fl_transpose(small_bt, B, N, K); /* B [N x K] -> B^T [K x N] */
             B = small_bt;
         }
         ldb = N;
@@ -243,17 +248,12 @@ FL_CLONES void fl_dense_forward(float *y,
                                 size_t out,
                                 int accumulate)
 {
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (b) {
-        if (accumulate)
-            fl_bias_add(y, b, n, out);
-        else /* a loop, not a memcpy call per row of a few dozen floats */
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < out; j++)
-                    y[i * out + j] = b[j];
-        beta = 1.0f;
-    }
-    gemm(CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, beta, y, out);
+    /* the product first, then the bias added to y while it is in L1 (writing b into y first
+     * and accumulating onto it cost a pass over a y not yet in cache) */
+    gemm(CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, accumulate ? 1.0f : 0.0f, y,
+         out);
+    if (b)
+        fl_bias_add(y, b, n, out);
 }
 
 FL_CLONES void fl_bias_add(float *y, const float *b, size_t n, size_t out)
@@ -266,7 +266,8 @@ FL_CLONES void fl_bias_add(float *y, const float *b, size_t n, size_t out)
 }
 
 /* dw [in x out] (=|+=) x^T dy;  db (=|+=) colsum(dy);  dx [n x in] (=|+=) dy w^T: beta 0 or 1 */
-#define FL_XT_MAX 1024u /* floats of x^T on the stack (4 KB) */
+#define FL_XT_MAX 1024u /* floats of x^T (in small_bt) */
+_Static_assert(FL_XT_MAX <= FL_SMALL_BT, "x^T fits small_bt");
 FL_CLONES static void dense_backward(float *dx,
                                      float *dw,
                                      float *db,
@@ -284,7 +285,7 @@ FL_CLONES static void dense_backward(float *dx,
         /* x^T copied, then a plain product: OpenBLAS's small-matrix kernel for op(A) = A^T is
          * ~25% slower than the one for A at the MLP's sizes (40 x 40, K = 10 or 20); each entry
          * is the same sum in the same order (the same bytes here) */
-        float xt[FL_XT_MAX];
+        float *xt = small_bt; /* FL_XT_MAX <= FL_SMALL_BT, and small_gemm is not using it */
         transpose(xt, x, n, in);
         gemm(CblasNoTrans, CblasNoTrans, in, out, n, 1.0f, xt, n, dy, out, beta, dw, out);
     } else if (dw) {
@@ -294,9 +295,11 @@ FL_CLONES static void dense_backward(float *dx,
                * independent sums: one chain of dependent adds per column block would stall) */
         size_t j = 0;
         for (; j + 32 <= out; j += 32) {
-            v8f acc[4] = {{0}}, r;
+            v8f acc[4], r;
             if (beta != 0.0f)
                 memcpy(acc, db + j, sizeof acc);
+            else
+                acc[0] = acc[1] = acc[2] = acc[3] = (v8f){0};
             for (size_t i = 0; i < n; i++)
                 for (int c = 0; c < 4; c++) {
                     memcpy(&r, dy + i * out + j + 8 * (size_t)c, sizeof r);
@@ -305,7 +308,7 @@ FL_CLONES static void dense_backward(float *dx,
             memcpy(db + j, acc, sizeof acc);
         }
         for (; j + 8 <= out; j += 8) {
-            v8f acc = {0}, r;
+            v8f acc = (v8f){0}, r;
             if (beta != 0.0f)
                 memcpy(&acc, db + j, sizeof acc);
             for (size_t i = 0; i < n; i++) {
@@ -323,6 +326,13 @@ FL_CLONES static void dense_backward(float *dx,
     }
     if (dx)
         gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, beta, dx, in);
+}
+
+void fl_dense_dx_t(
+    float *dx, const float *dy, const float *wt, size_t n, size_t in, size_t out, int accumulate)
+{
+    gemm(CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, wt, in, accumulate ? 1.0f : 0.0f,
+         dx, in);
 }
 
 void fl_dense_backward(float *dx,

@@ -163,6 +163,19 @@ sub_scaled(float *y, const float *a, float alpha, const float *restrict x, size_
         y[i] = a[i] - alpha * x[i];
 }
 
+/* y += a - alpha x: sub_scaled then add_to in one pass (the same roundings) */
+FL_CLONES static void sub_scaled_add(float *restrict y,
+                                     const float *restrict a,
+                                     float alpha,
+                                     const float *restrict x,
+                                     size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float t = a[i] - alpha * x[i];
+        y[i] += t;
+    }
+}
+
 /* y += x */
 FL_CLONES static void add_to(float *restrict y, const float *restrict x, size_t n)
 {
@@ -251,14 +264,17 @@ static am_status hf_hvp(fl_meta *q,
     return AM_OK;
 }
 
-am_status fl_meta_task_grad(fl_meta *q,
-                            fl_model *m,
-                            const float *phi,
-                            const fl_batch *support,
-                            const fl_batch *query,
-                            fl_loss loss,
-                            float *g,
-                            float *qloss)
+/* fl_meta_task_grad; with acc != NULL the task's gradient (left in g, or for MAML only partly:
+ * its last step goes straight to acc) is also added to acc. */
+static am_status task_grad(fl_meta *q,
+                           fl_model *m,
+                           const float *phi,
+                           const fl_batch *support,
+                           const fl_batch *query,
+                           fl_loss loss,
+                           float *g,
+                           float *qloss,
+                           float *acc)
 {
     const size_t D = q->D;
     const unsigned n = q->cfg.inner_steps;
@@ -281,7 +297,11 @@ am_status fl_meta_task_grad(fl_meta *q,
     case FL_LEARNER_FOMAML:
     case FL_LEARNER_PERFEDAVG_FO:
         st = fl_model_loss_grad(m, pend, query, loss, qloss, g);
-        return st == AM_OK ? AM_OK : am_error_wrap(st, "meta: query gradient");
+        if (st != AM_OK)
+            return am_error_wrap(st, "meta: query gradient");
+        if (acc)
+            add_to(acc, g, D);
+        return AM_OK;
     case FL_LEARNER_REPTILE: {
         st = fl_model_loss_grad(m, pend, query, loss, qloss, NULL);
         if (st != AM_OK)
@@ -289,6 +309,8 @@ am_status fl_meta_task_grad(fl_meta *q,
         const float c = 1.0f / (alpha * (float)n);
         for (size_t i = 0; i < D; i++)
             g[i] = (phi[i] - pend[i]) * c;
+        if (acc)
+            add_to(acc, g, D);
         return AM_OK;
     }
     case FL_LEARNER_MAML: {
@@ -306,7 +328,10 @@ am_status fl_meta_task_grad(fl_meta *q,
             st = fl_model_hvp_again(m, PHI(j), support, loss, g, q->hv);
             if (st != AM_OK)
                 return am_error_wrap(st, "meta: Hessian-vector product at inner step %u", j);
-            sub_scaled(g, g, alpha, q->hv, D);
+            if (j == 0 && acc) /* the last step goes to acc; g keeps the step before */
+                sub_scaled_add(acc, g, alpha, q->hv, D);
+            else
+                sub_scaled(g, g, alpha, q->hv, D);
         }
         return AM_OK;
     }
@@ -324,11 +349,25 @@ am_status fl_meta_task_grad(fl_meta *q,
                 return am_error_wrap(st, "meta: Hessian-free product at inner step %u", j);
             sub_scaled(g, g, alpha, q->hv, D);
         }
+        if (acc)
+            add_to(acc, g, D);
         return AM_OK;
     }
     }
     return AM_FAIL(AM_EINVAL, "meta: unknown learner");
 #undef PHI
+}
+
+am_status fl_meta_task_grad(fl_meta *q,
+                            fl_model *m,
+                            const float *phi,
+                            const fl_batch *support,
+                            const fl_batch *query,
+                            fl_loss loss,
+                            float *g,
+                            float *qloss)
+{
+    return task_grad(q, m, phi, support, query, loss, g, qloss, NULL);
 }
 
 am_status fl_meta_local_update(fl_meta *q,
@@ -349,21 +388,27 @@ am_status fl_meta_local_update(fl_meta *q,
     float *acc = L == 1 ? u : q->gacc;
     if (L > 1)
         memset(u, 0, D * sizeof(float));
+    /* MAML's support passes and Hessian products are at phi for every task: held, so that the
+     * MLP transposes its weights once, not per task (the same bytes) */
+    const int hold = q->cfg.learner == FL_LEARNER_MAML;
     for (unsigned l = 0; l < L; l++) {
+        if (hold)
+            fl_model_hold(m, phi);
         for (unsigned b = 0; b < B; b++) {
             const fl_batch *s = NULL, *qq = NULL;
             am_status st = sample(ctx, rng, &s, &qq);
-            if (st != AM_OK)
-                return st;
             float tl = 0.0f;
             /* the first task writes acc directly, the others are added */
-            st = fl_meta_task_grad(q, m, phi, s, qq, loss, b == 0 ? acc : q->gtask, &tl);
-            if (st != AM_OK)
+            if (st == AM_OK)
+                st = task_grad(q, m, phi, s, qq, loss, b == 0 ? acc : q->gtask, &tl,
+                               b == 0 ? NULL : acc);
+            if (st != AM_OK) {
+                fl_model_release(m);
                 return st;
+            }
             lsum += tl;
-            if (b > 0)
-                add_to(acc, q->gtask, D);
         }
+        fl_model_release(m);
         const float ib = 1.0f / (float)B;
         if (L == 1) {
             scale(u, ib, D);

@@ -28,9 +28,36 @@ void fl_mlp_setup(fl_model *m, fl_arena *a)
         off += L->out;
         L->A = fl_arena_take(a, 2 * N * L->out);
         L->S = fl_arena_take(a, 2 * N * L->out);
+        L->WT = fl_arena_take(a, L->in * L->out);
     }
     m->nparams = off;
     m->prob = fl_arena_take(a, N * m->out_dim);
+}
+
+void fl_mlp_hold(fl_model *m, const float *theta)
+{
+    for (size_t l = 0; l < m->nlayers; l++) {
+        fl_mlp_layer *L = &m->layers[l];
+        fl_transpose(L->WT, theta + L->w_off, L->in, L->out);
+    }
+    m->held = theta;
+}
+
+/* dx (=|+=) dy W^T for layer L at theta: from the held W^T when theta is held. */
+static void dense_dx(const fl_model *m,
+                     const fl_mlp_layer *L,
+                     const float *theta,
+                     float *dx,
+                     const float *dy,
+                     size_t rows,
+                     int accumulate)
+{
+    if (theta == m->held)
+        fl_dense_dx_t(dx, dy, L->WT, rows, L->in, L->out, accumulate);
+    else if (accumulate)
+        fl_dense_backward(dx, NULL, NULL, dy, NULL, theta + L->w_off, rows, L->in, L->out);
+    else
+        fl_dense_backward_set(dx, NULL, NULL, dy, NULL, theta + L->w_off, rows, L->in, L->out);
 }
 
 /* Halves of the stacked buffers for the current batch size n. */
@@ -103,7 +130,7 @@ void fl_mlp_backward(fl_model *m,
     for (size_t l = m->nlayers; l-- > 0;) {
         const fl_mlp_layer *L = &m->layers[l];
         const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
-        const float *W = theta + L->w_off, *d = d_of(L, n), *rd = rd_of(L, n);
+        const float *d = d_of(L, n), *rd = rd_of(L, n);
         const float *in = P ? a_of(P, n) : x;
         if (grad)
             fl_dense_backward_set(NULL, grad + L->w_off, grad + L->b_off, d, in, NULL, n, L->in,
@@ -118,7 +145,7 @@ void fl_mlp_backward(fl_model *m,
         }
         if (!P)
             break;
-        fl_dense_backward_set(P->S, NULL, NULL, L->S, NULL, W, rows, L->in, L->out);
+        dense_dx(m, L, theta, P->S, L->S, rows, 0);
         if (hv)
             fl_dense_backward(rd_of(P, n), NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(P->S, P->S, a_of(P, n), n * P->out);
@@ -160,7 +187,7 @@ void fl_mlp_rbackward_again(
     for (size_t l = m->nlayers; l-- > 0;) { /* each layer's hv blocks written (=), as above */
         const fl_mlp_layer *L = &m->layers[l];
         const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
-        const float *W = theta + L->w_off, *d = d_of(L, n), *rd = rd_of(L, n);
+        const float *d = d_of(L, n), *rd = rd_of(L, n);
         if (P)
             fl_dense_backward_set(NULL, hv + L->w_off, NULL, L->S, P->A, NULL, 2 * n, L->in,
                                   L->out);
@@ -170,7 +197,7 @@ void fl_mlp_rbackward_again(
         if (!P)
             break;
         float *rdp = rd_of(P, n);
-        fl_dense_backward_set(rdp, NULL, NULL, rd, NULL, W, n, L->in, L->out);
+        dense_dx(m, L, theta, rdp, rd, n, 0);
         fl_dense_backward(rdp, NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(rdp, rdp, a_of(P, n), n * P->out);
     }

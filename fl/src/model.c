@@ -437,6 +437,18 @@ am_status fl_model_hvp(
     return run(m, "fl_model_hvp", theta, b, loss, v, NULL, NULL, hv);
 }
 
+void fl_model_hold(fl_model *m, const float *theta)
+{
+    if (m && theta && m->arch == FL_ARCH_MLP)
+        fl_mlp_hold(m, theta);
+}
+
+void fl_model_release(fl_model *m)
+{
+    if (m)
+        m->held = NULL;
+}
+
 am_status fl_model_hvp_again(
     fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv)
 {

@@ -15,6 +15,7 @@ typedef struct fl_mlp_layer {
     size_t w_off, b_off; /* offsets in theta */
     float *A;            /* [2 max_batch x out]: [R{a}; a] for the current n (a post-ReLU) */
     float *S;            /* [2 max_batch x out]: [d; R{d}], d = dL/d pre-activation */
+    float *WT;           /* [out x in]: W^T of the held theta (fl_model_hold) */
 } fl_mlp_layer;
 
 typedef struct fl_cnn_block {
@@ -60,6 +61,8 @@ struct fl_model {
 
     /* the last pass was an MLP loss_grad at (theta, x, n, loss): its values and deltas are still
      * in the stacked buffers (fl_model_hvp_again); cleared by every other pass */
+    const float *held; /* fl_model_hold's theta (MLP: each layer's WT is its W^T), or NULL */
+
     int again;
     const float *again_theta, *again_x;
     size_t again_n;
@@ -96,6 +99,7 @@ void fl_mlp_backward(fl_model *m,
                      float *grad,
                      float *hv);
 void fl_mlp_setup(fl_model *m, fl_arena *a);
+void fl_mlp_hold(fl_model *m, const float *theta);
 
 void fl_cnn_forward(fl_model *m, const float *theta, const float *x, size_t n);
 void fl_cnn_rforward(fl_model *m, const float *theta, const float *v, size_t n);

@@ -121,6 +121,14 @@ am_status fl_model_hvp(
 am_status fl_model_hvp_again(
     fl_model *m, const float *theta, const fl_batch *b, fl_loss loss, const float *v, float *hv);
 
+/* Declares theta's values fixed until fl_model_release(m) (or the next fl_model_hold): an MLP
+ * keeps each layer's W^T, made here, for its backward passes at theta, which then skip their
+ * transposes (fl/meta.c holds a local update's meta-point for its tasks' support passes and
+ * Hessian products). Results are the same bytes as without. The caller must not change theta's
+ * values while it is held. A CNN ignores it. */
+void fl_model_hold(fl_model *m, const float *theta);
+void fl_model_release(fl_model *m);
+
 /* One pass giving all three: loss, gradient (may be NULL) and H v, at about the cost of
  * fl_model_hvp (the gradient is a by-product of the R-operator pass). Equal to the separate
  * calls up to float rounding (the MLP then stacks values and R-values in one sgemm). */
