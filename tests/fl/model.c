@@ -299,6 +299,51 @@ AM_TEST(mlp_hvp_fd, unit)
  * deltas: the same H v as fl_model_hvp up to sgemm's rounding (n rows where the full pass stacks
  * 2n; measured max |diff| 3e-5 of max |Hv| 487, i.e. 6e-8 relative, 1-40-40-1 MSE), for MSE and
  * cross-entropy; after any other pass (or another theta) it is exactly fl_model_hvp. */
+/* fl_model_hold: the backward and Hessian passes at a held theta (each layer's W^T made once) give
+ * the same bytes as without; after fl_model_release, a theta changed in place is seen again. */
+AM_TEST(hold_same_bytes, unit)
+{
+    const unsigned w1[] = {1, 40, 40, 1}, w2[] = {3, 7, 5, 4};
+    const unsigned *ws[2] = {w1, w2};
+    for (int c = 0; c < 2; c++) {
+        fl_mlp_cfg cfg = {.widths = ws[c], .nwidths = 4, .max_batch = 10};
+        fl_model *m = NULL;
+        AM_REQUIRE_OK(fl_model_create_mlp(&cfg, &m));
+        const size_t D = fl_model_nparams(m);
+        float *th = malloc(D * sizeof *th), *v = malloc(D * sizeof *v);
+        float *g0 = malloc(D * sizeof *g0), *h0 = malloc(D * sizeof *h0);
+        float *g1 = malloc(D * sizeof *g1), *h1 = malloc(D * sizeof *h1);
+        AM_REQUIRE(th && v && g0 && h0 && g1 && h1, "out of memory");
+        am_rng r;
+        am_rng_seed(&r, 91 + (uint64_t)c);
+        AM_REQUIRE_OK(fl_model_init(m, th, &r));
+        gc_fill_normal(v, D, &r, 1.0);
+        data d;
+        fl_batch b = make_batch(m, 10, &r, &d);
+        const fl_loss loss = c ? FL_LOSS_XENT : FL_LOSS_MSE;
+        float l0 = 0.0f, l1 = 0.0f;
+        for (int round = 0; round < 2; round++) {
+            AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l0, g0));
+            AM_REQUIRE_OK(fl_model_hvp_again(m, th, &b, loss, v, h0));
+            fl_model_hold(m, th);
+            AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l1, g1));
+            AM_REQUIRE_OK(fl_model_hvp_again(m, th, &b, loss, v, h1));
+            AM_CHECK(l0 == l1 && memcmp(g0, g1, D * sizeof *g0) == 0 &&
+                         memcmp(h0, h1, D * sizeof *h0) == 0,
+                     "%s round %d: held theta not the same bytes", c ? "3-7-5-4" : "1-40-40-1",
+                     round);
+            fl_model_release(m);
+            /* round 1 at a theta changed in place after the release: every weight moved, so a
+             * stale W^T would show in the gradients */
+            for (size_t i = 0; i < D; i++)
+                th[i] = 0.9f * th[i] + 0.01f;
+        }
+        free_data(&d);
+        free(th), free(v), free(g0), free(h0), free(g1), free(h1);
+        fl_model_destroy(m);
+    }
+}
+
 AM_TEST(hvp_again, unit)
 {
     const unsigned w1[] = {1, 40, 40, 1}, w2[] = {3, 7, 5, 4};
