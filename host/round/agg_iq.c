@@ -1164,19 +1164,22 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
     }
     if ((s = phy_beacon_write_reps(q->frame, cfg->beacon_reps, q->beacon, q->bl)) != AM_OK)
         goto fail;
-    const ota_agent_cfg ac = {.nfft = cfg->nfft,
-                              .cp_len = cfg->cp_len,
-                              .payload_len = q->L,
-                              .smooth = q->cfg.smooth,
-                              .cfo_comp = q->cfo_comp,
-                              .phase_only = cfg->precoding == AGG_IQ_PHASE,
-                              .cal_slots = q->cal ? q->K : 0,
-                              .mapping = cfg->mapping,
-                              .beacon_reps = cfg->beacon_reps,
-                              .cfo_max = iq_cfo_range(cfg, q->M),
-                              /* one reference per radio (phy/impair.h): the offset gives the
-                                 sample clock's (§4.2 "Sampling clock") */
-                              .clock_fc_fs = osc ? cfg->impair->fc_hz / q->fs_hz : 0.0};
+    ota_agent_cfg ac = {.nfft = cfg->nfft,
+                        .cp_len = cfg->cp_len,
+                        .payload_len = q->L,
+                        .smooth = q->cfg.smooth,
+                        .cfo_comp = q->cfo_comp,
+                        .phase_only = cfg->precoding == AGG_IQ_PHASE,
+                        .cal_slots = q->cal ? q->K : 0,
+                        .mapping = cfg->mapping,
+                        .beacon_reps = cfg->beacon_reps,
+                        .cfo_max = iq_cfo_range(cfg, q->M)};
+    /* one reference per radio (phy/impair.h): the radios' part of the offset gives the sample
+       clock's (§4.2 "Sampling clock"); the emulator's own offsets (max_cfo, uniform) are not a
+       clock's */
+    ota_agent_clock_rule(&ac, osc ? cfg->impair->fc_hz / q->fs_hz : 0.0,
+                         osc ? (double)cfg->impair->ppm_spread : 0.0,
+                         (double)cfg->max_cfo * cfg->max_cfo / 3.0);
     for (unsigned t = 0; t < q->T; t++) {
         q->w[t].q = q;
         q->w[t].id = t;

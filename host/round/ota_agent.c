@@ -165,6 +165,30 @@ double ota_agent_cfo_range(double extra, double ppm, double fc_fs, unsigned M)
     return r < (double)(M / 8) ? r : (double)(M / 8);
 }
 
+void ota_agent_clock_rule(ota_agent_cfg *cfg, double fc_fs, double spread_ppm, double extra_ms)
+{
+    const double a = spread_ppm * 1e-6 * fc_fs * (double)cfg->nfft;
+    const double v = 2.0 * a * a / 3.0;
+    const int on = isfinite(v) && v > 0.0 && isfinite(extra_ms) && extra_ms >= 0.0;
+    cfg->clock_fc_fs = on ? fc_fs : 0.0;
+    /* extra_ms 0: exactly 1 (the offset is all the clocks') */
+    cfg->clock_share = on ? (extra_ms == 0.0 ? 1.0 : v / (v + extra_ms)) : 0.0;
+}
+
+double ota_agent_clock_drift(const ota_agent_cfg *cfg, double c, int *off)
+{
+    *off = 0;
+    if (!cfg->cfo_comp || !(cfg->clock_fc_fs > 0.0))
+        return 0.0;
+    /* §4.2: the agent's ticks gain -c / (M f_c / f_s) per tick on the server's, c the clocks' part
+       of the offset */
+    const double r = -(cfg->clock_share * c) / ((double)cfg->nfft * cfg->clock_fc_fs);
+    if (fabs(r) <= OTA_AGENT_CLOCK_MAX)
+        return r;
+    *off = 1;
+    return 0.0;
+}
+
 am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
 {
     if (!cfg || !out)
@@ -178,11 +202,13 @@ am_status ota_agent_create(const ota_agent_cfg *cfg, ota_agent **out)
     if (!isfinite(cfg->fc_fs) || cfg->fc_fs < 0.0 || cfg->fc_fs > 1e6)
         return AM_FAIL(AM_EINVAL, "agent: carrier over sample rate %g is outside 0..1e6",
                        cfg->fc_fs);
-    if (!(cfg->clock_fc_fs == 0.0 ||
-          (cfg->clock_fc_fs >= OTA_AGENT_CLOCK_FC_FS_MIN && cfg->clock_fc_fs <= 1e6)))
+    if (!(cfg->clock_fc_fs == 0.0 ? cfg->clock_share == 0.0
+                                  : cfg->clock_fc_fs > 0.0 && cfg->clock_fc_fs <= 1e6 &&
+                                        cfg->clock_share > 0.0 && cfg->clock_share <= 1.0))
         return AM_FAIL(AM_EINVAL,
-                       "agent: clock carrier over sample rate %g is neither 0 nor within %g..1e6",
-                       cfg->clock_fc_fs, OTA_AGENT_CLOCK_FC_FS_MIN);
+                       "agent: sampling clock: carrier over sample rate %g with share %g (0 and "
+                       "0, or within (0, 1e6] and (0, 1])",
+                       cfg->clock_fc_fs, cfg->clock_share);
     if (cfg->smooth < 1 || cfg->smooth > cfg->nfft / 2)
         return AM_FAIL(AM_EINVAL, "agent: smooth: %u taps is outside 1..M/2 = %u", cfg->smooth,
                        cfg->nfft / 2);
@@ -860,6 +886,8 @@ am_status ota_agent_beacon_track(ota_agent *q,
     link->adv = adv;
     link->lo_rot = lo_rot;
     link->lo_c = lo_c;
+    link->drift =
+        ota_agent_clock_drift(&q->cfg, lo_c != 0.0 ? lo_c : link->cfo_used, &link->drift_off);
     return AM_OK;
 }
 
@@ -898,13 +926,9 @@ am_status ota_agent_burst_range(ota_agent *q,
     /* a shorter payload is zero-padded to L on the air: the transmitter reads zeros past d */
     if (q->cfg.cal_slots && (s = phy_ota_tx_set_slot(q->tx, link->cal_slot)) != AM_OK)
         return am_error_wrap(s, "transmitter");
-    if (q->cfg.cfo_comp && q->cfg.clock_fc_fs > 0.0) {
-        const double c = link->lo_c != 0.0 ? link->lo_c : link->cfo_used;
-        /* §4.2: the agent's ticks gain -c / (M f_c / f_s) per tick on the server's */
-        const double r = -c / ((double)q->M * q->cfg.clock_fc_fs);
-        if ((s = phy_ota_tx_set_drift(q->tx, r)) != AM_OK)
-            return am_error_wrap(s, "transmitter");
-    }
+    if (q->cfg.cfo_comp && q->cfg.clock_fc_fs > 0.0 &&
+        (s = phy_ota_tx_set_drift(q->tx, link->drift)) != AM_OK) /* §4.2, from the beacon */
+        return am_error_wrap(s, "transmitter");
     s = phy_ota_tx_execute_range(q->tx, x, d, eta, p, u0, n, out);
     if (s != AM_OK)
         return am_error_wrap(s, "transmitter");

@@ -68,13 +68,35 @@ typedef struct ota_agent_cfg {
     double clock_fc_fs;    /* docs/air-interface.md §4.2 "Sampling clock": a radio whose one
                               reference drives its LO and its sample clock, its carrier frequency
                               over its sample rate (> 0, with cfo_comp): the burst is
-                              pre-compensated for the sample clock's drift along it, -c / (M
-                              clock_fc_fs) samples per sample for the offset c it pre-rotates
-                              by (phy_ota_tx_set_drift); 0: off, else
-                              OTA_AGENT_CLOCK_FC_FS_MIN..1e6 (an offset within M/8 spacings
-                              then drifts at most PHY_TX_DRIFT_MAX) */
+                              pre-compensated for the sample clock's drift along it,
+                              r = -clock_share c / (M clock_fc_fs) samples per sample for the
+                              offset c it pre-rotates by (phy_ota_tx_set_drift); 0: off, else
+                              up to 1e6. Set both fields with ota_agent_clock_rule. */
+    double clock_share;    /* the part of c the agent takes for its clock's (§4.2: the rest is an
+                              offset not from the shared reference), 0 < share <= 1 with
+                              clock_fc_fs; 0 without */
 } ota_agent_cfg;
-#define OTA_AGENT_CLOCK_FC_FS_MIN 125.0
+
+/* docs/air-interface.md §4.2 "Sampling clock": the largest relative clock offset an agent turns a
+ * carrier offset into (two radios each within phy/impair's 100 ppm). A tracked offset that implies
+ * more (|r| > OTA_AGENT_CLOCK_MAX: a wrong f_c / f_s, or an offset that is not the clock's) goes
+ * without the drift correction (ota_agent_link.drift_off), never with a nonsense one. */
+#define OTA_AGENT_CLOCK_MAX 2e-4
+
+/* docs/air-interface.md §4.2 "Sampling clock", the one rule for `airmeta agent` (host/cmd) and
+ * sim's emulated agents (agg_iq): sets cfg->clock_fc_fs and cfg->clock_share for radios at carrier
+ * over sample rate fc_fs, each within +-spread_ppm of a common value on its own reference (two of
+ * them differ by a clock offset of variance 2 spread^2 / 3 ppm^2), under a carrier offset of
+ * mean square extra_ms spacings^2 that is not from the clocks (the emulator's --cfo / --agent-cfo).
+ * The tracked offset c is the clocks' part plus that one; the agent takes for its clock's the
+ * linear least-squares estimate share c, share = V / (V + extra_ms), V = 2 (spread 1e-6 fc_fs
+ * M)^2 / 3 (M = cfg->nfft): 1 with no other offset, 0 (no correction: both fields 0) when the
+ * radios share a clock (spread 0) or fc_fs is 0. */
+void ota_agent_clock_rule(ota_agent_cfg *cfg, double fc_fs, double spread_ppm, double extra_ms);
+/* The drift a burst pre-rotated by c is pre-compensated for under cfg (§4.2):
+ * -clock_share c / (M clock_fc_fs), M = cfg->nfft; 0 without cfo_comp or clock_fc_fs; 0 and
+ * *off = 1 when its magnitude exceeds OTA_AGENT_CLOCK_MAX (else *off = 0). */
+double ota_agent_clock_drift(const ota_agent_cfg *cfg, double c, int *off);
 
 /* docs/air-interface.md §5.1 "The search range": the beacon receiver's cfo_max for radios each
  * within +-ppm of their own reference at carrier over sample rate fc_fs (two of them are up to
@@ -114,6 +136,11 @@ typedef struct ota_agent_link {
     double lo_rot;     /* with fc_fs: the burst's extra pre-rotation 2 phi_lo, rad (§4.2); else 0 */
     double lo_c;       /* with fc_fs: the offset the burst's pre-rotation runs at (the LO phase's
                           steps' offset once measured, else cfo_used); else 0 */
+    double drift;      /* with clock_fc_fs: the sampling-clock drift the burst is pre-compensated
+                          for, -clock_share c / (M clock_fc_fs) (c = lo_c, else cfo_used; §4.2);
+                          0 without, or when it would exceed OTA_AGENT_CLOCK_MAX (drift_off) */
+    int drift_off;     /* 1: the offset implies a clock offset beyond OTA_AGENT_CLOCK_MAX: the
+                          burst goes without the drift correction */
 } ota_agent_link;
 
 /* Carrier-offset tracking across rounds (docs/air-interface.md §4.2): the agent's oscillator
