@@ -42,6 +42,7 @@
 #include "net/net_air.h"
 #include "phy/beacon.h"
 #include "radio/radio.h"
+#include "round/ota_agent.h" /* OTA_AGENT_CLOCK_MAX */
 #include "run/checkpoint.h"
 #include "run/flags.h"
 #include "util/crc32.h"
@@ -440,6 +441,11 @@ static am_status setup(agent_state *s, const ctrl_welcome *w)
         radio_get_info(s->rad, &ri);
         if (ri.rate > 0 && ri.rx_freq > 0)
             ac.fc_fs = ri.rx_freq / ri.rate;
+        /* §4.2 "Sampling clock": its one reference, NET_RADIO_PPM from the server's; on air every
+           carrier offset is the clocks' (a Doppler shift scales time by the same ratio) */
+        net_agent_clock(&ac, ac.fc_fs, NET_RADIO_PPM, 0.0);
+    } else { /* the chan's radios, from its HELLO through the server (§9.4) */
+        net_agent_clock(&ac, w->clock.fc_fs, w->clock.ppm, w->clock.cfo_ms);
     }
     if ((st = net_agent_create(&ac, &s->na)) != AM_OK)
         return st;
@@ -541,6 +547,8 @@ static am_status rewelcome(agent_state *s, const ctrl_welcome *w)
     am_status st = link_budget(s, w, &link_db);
     if (st == AM_OK)
         st = net_agent_set_link_db(s->na, link_db);
+    if (st == AM_OK && !s->air) /* a restarted chan may emulate other radios (§4.2, §9.4) */
+        st = net_agent_set_clock(s->na, w->clock.fc_fs, w->clock.ppm, w->clock.cfo_ms);
     if (st != AM_OK)
         return st;
     if (s->air || (strcmp(w->uplink, s->uplink) == 0 && strcmp(w->downlink, s->downlink) == 0 &&
@@ -745,6 +753,18 @@ static void fit_dac(agent_state *s, uint32_t round, int probe)
     }
 }
 
+/* docs/air-interface.md §4.2 "Sampling clock": a tracked offset that implies a clock offset beyond
+ * OTA_AGENT_CLOCK_MAX went without the drift correction: said, not hidden. */
+static void
+clock_note(const agent_state *s, const char *what, uint32_t round, const net_beacon_info *bi)
+{
+    if (bi->drift_off && !s->o.quiet)
+        fprintf(stderr,
+                "agent %u: %s %u: offset %+.4f spacings implies a sampling-clock offset beyond %g "
+                "ppm: burst sent without the clock correction (docs/air-interface.md §4.2)\n",
+                s->o.id, what, round, (double)bi->cfo_used, OTA_AGENT_CLOCK_MAX * 1e6);
+}
+
 /* GO on air (host/net/net_air.h): RX armed 2 blocks before the announced beacon tick, the window
  * collected, then the same estimate / precoder / burst as the chan path, timed at tx_tick on this
  * host's radio. A missed window or a late burst leaves the agent silent (memory keeps v). */
@@ -797,6 +817,7 @@ static am_status on_go_air(agent_state *s, uint32_t round, const ctrl_go *g)
     }
     if ((st = make_burst(s, g)) != AM_OK)
         return st;
+    clock_note(s, g->probe ? "probe before round" : "round", round, &bi);
     fit_dac(s, round, g->probe);
     if ((st = net_air_tx_at(s->rad, s->rate, s->burst, s->blen, g->tx_tick + bi.adv, 1.0)) !=
         AM_OK) {
@@ -879,6 +900,7 @@ static am_status on_go(agent_state *s, uint32_t round, const ctrl_go *g)
     am_status st = make_burst(s, g);
     if (st != AM_OK)
         return st;
+    clock_note(s, what, round, &bi);
     fit_dac(s, round, g->probe);
     if (!g->probe && (long)round == s->o.late_burst_round)
         sleep_s(s->o.late_burst_s); /* fault injection (tests): a burst after the chan's deadline */

@@ -403,6 +403,15 @@ static am_status chan_connect(chan_state *sp)
     snprintf(m.u.hello.desc, sizeof m.u.hello.desc,
              "phy_chan %u-tap Rayleigh, SNR %g dB, cfo %g + %g, seed %" PRIu64, o->ch.taps, o->ch.snr_db,
              o->cfo, o->agent_cfo, o->seed);
+    /* docs/air-interface.md §4.2 "Sampling clock", §9.4: the radios the agents' IQ meets (each on
+       its own reference when the profile offsets their oscillators, as sim's agg_iq), and the
+       offsets it adds that are not a clock's (--cfo, --agent-cfo uniform) */
+    phy_impair_cfg imp;
+    if ((st = phy_impair_profile(o->impair ? o->impair : "ideal", &imp)) != AM_OK)
+        return am_error_wrap(st, "--impair");
+    if (imp.ppm != 0.0f || imp.ppm_spread != 0.0f)
+        m.u.hello.clock = (ctrl_clock){.fc_fs = imp.fc_hz / imp.fs_hz, .ppm = imp.ppm_spread};
+    m.u.hello.clock.cfo_ms = (float)(o->cfo * o->cfo + o->agent_cfo * o->agent_cfo / 3.0);
     if ((st = net_peer_join(o->server, CTRL_ID_CHAN, ctrl_payload_bound(1, K), &sp->sec, &m,
                             &sp->c)) != AM_OK)
         return st;

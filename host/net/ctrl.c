@@ -156,7 +156,8 @@ const char *ctrl_str_at(const void *view, size_t i)
  * refuses)
  * ------------------------------------------------------------------------------------------- */
 #define HELLO_FIXED 152
-#define WELCOME_LEN (424 + CTRL_LEARNER_LEN + CTRL_KEY_TXT + 12)
+#define CLOCK_LEN 16 /* ctrl_clock: f64 fc_fs | f32 ppm | f32 cfo_ms */
+#define WELCOME_LEN (424 + CTRL_LEARNER_LEN + CTRL_KEY_TXT + 12 + CLOCK_LEN)
 #define MODEL_FIXED 24
 #define STATUS_FIXED 16
 #define GO_LEN 32
@@ -168,8 +169,9 @@ const char *ctrl_str_at(const void *view, size_t i)
 static size_t payload_len(const ctrl_msg *m)
 {
     switch (m->type) {
-    case CTRL_HELLO:
-        return HELLO_FIXED + (size_t)CTRL_STR_LEN * m->u.hello.n_ep;
+    case CTRL_HELLO: /* the chan's radios follow its endpoints */
+        return HELLO_FIXED + (size_t)CTRL_STR_LEN * m->u.hello.n_ep +
+               (m->u.hello.role == CTRL_ROLE_CHAN ? CLOCK_LEN : 0);
     case CTRL_WELCOME:
         return WELCOME_LEN;
     case CTRL_MODEL:
@@ -204,7 +206,7 @@ size_t ctrl_encoded_len(const ctrl_msg *m)
 size_t ctrl_payload_bound(size_t dim, size_t n_agents)
 {
     size_t a = MODEL_FIXED + 4 * n_agents + 4 * dim;
-    size_t b = HELLO_FIXED + (size_t)CTRL_STR_LEN * (2 + 2 * n_agents);
+    size_t b = HELLO_FIXED + (size_t)CTRL_STR_LEN * (2 + 2 * n_agents) + CLOCK_LEN;
     size_t c = a > b ? a : b;
     return c + 1024;
 }
@@ -304,6 +306,18 @@ static int levels_ok(uint32_t levels, float v, why_buf *w, const char *what)
                    levels ? "is not finite within +-300 dBm" : "without levels (must be 0)");
     return 1;
 }
+/* ctrl_clock (docs/air-interface.md §9.4): fc_fs 0 or within (0, 1e6], ppm 0..100, cfo_ms
+ * 0..2048^2, all finite. */
+static int clock_ok(const ctrl_clock *k, why_buf *w, const char *what)
+{
+    if (!(isfinite(k->fc_fs) && k->fc_fs >= 0.0 && k->fc_fs <= 1e6))
+        return bad(w, "%s.fc_fs = %.17g is not in 0..1e6", what, k->fc_fs);
+    if (!(isfinite(k->ppm) && k->ppm >= 0.0f && k->ppm <= 100.0f))
+        return bad(w, "%s.ppm = %.9g is not in 0..100", what, (double)k->ppm);
+    if (!(isfinite(k->cfo_ms) && k->cfo_ms >= 0.0f && k->cfo_ms <= 4194304.0f))
+        return bad(w, "%s.cfo_ms = %.9g is not in 0..4194304", what, (double)k->cfo_ms);
+    return 1;
+}
 static int range_ok(uint64_t v, uint64_t lo, uint64_t hi, why_buf *w, const char *what)
 {
     if (v < lo || v > hi)
@@ -365,6 +379,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
             if (h->n_agents || h->n_ep)
                 return bad(w, "HELLO from an agent with n_agents %u, %u endpoints", h->n_agents,
                            h->n_ep);
+            if (h->clock.fc_fs != 0.0 || h->clock.ppm != 0.0f || h->clock.cfo_ms != 0.0f)
+                return bad(w, "HELLO from an agent with radios' clocks");
             return 1;
         }
         if (h->role != CTRL_ROLE_CHAN)
@@ -382,7 +398,7 @@ static int validate(const ctrl_msg *m, why_buf *w)
         for (uint32_t i = 0; i < h->n_ep; i++)
             if (!endpoint_ok(ctrl_str_at(h->ep, i), w, "HELLO.ep"))
                 return 0;
-        return 1;
+        return clock_ok(&h->clock, w, "HELLO.clock");
     }
     case CTRL_WELCOME: {
         const ctrl_welcome *c = &m->u.welcome;
@@ -392,7 +408,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
             !str_ok(c->downlink, w, "WELCOME.downlink") ||
             !range_ok(c->levels, 0, 1, w, "WELCOME.levels") ||
             !levels_ok(c->levels, c->tx_dbm, w, "WELCOME.tx_dbm") ||
-            !levels_ok(c->levels, c->rx_dbm, w, "WELCOME.rx_dbm"))
+            !levels_ok(c->levels, c->rx_dbm, w, "WELCOME.rx_dbm") ||
+            !clock_ok(&c->clock, w, "WELCOME.clock"))
             return 0;
         if (!c->accepted || c->role != CTRL_ROLE_AGENT)
             return 1; /* the setup fields are meaningful for an accepted agent only */
@@ -502,6 +519,20 @@ static int validate(const ctrl_msg *m, why_buf *w)
 /* ---------------------------------------------------------------------------------------------
  * Encode
  * ------------------------------------------------------------------------------------------- */
+static void w_clock(wcur *w, const ctrl_clock *k)
+{
+    w_f64(w, k->fc_fs);
+    w_f32(w, k->ppm);
+    w_f32(w, k->cfo_ms);
+}
+
+static void r_clock(rcur *r, ctrl_clock *k)
+{
+    k->fc_fs = r_f64(r);
+    k->ppm = r_f32(r);
+    k->cfo_ms = r_f32(r);
+}
+
 static void w_learner(wcur *w, const ctrl_learner *l)
 {
     w_u32(w, l->task);
@@ -574,6 +605,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_str(&c, h->desc);
         for (uint32_t i = 0; i < h->n_ep; i++)
             w_str(&c, ctrl_str_at(h->ep, i));
+        if (h->role == CTRL_ROLE_CHAN)
+            w_clock(&c, &h->clock);
         break;
     }
     case CTRL_WELCOME: {
@@ -598,6 +631,7 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_u32(&c, o->levels);
         w_f32(&c, o->tx_dbm);
         w_f32(&c, o->rx_dbm);
+        w_clock(&c, &o->clock);
         break;
     }
     case CTRL_MODEL: {
@@ -832,6 +866,7 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->levels = r_u32(&c);
         o->tx_dbm = r_f32(&c);
         o->rx_dbm = r_f32(&c);
+        r_clock(&c, &o->clock);
         if (o->data_key[CTRL_KEY_TXT - 1] != '\0' ||
             (o->data_key[0] && strlen(o->data_key) != ZCTX_Z85_LEN))
             return reject(why, CTRL_REJ_PAYLOAD, "WELCOME.data_key: not empty nor %d characters",
@@ -955,6 +990,8 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
     switch (type) { /* the variable parts, now known to be inside the buffer */
     case CTRL_HELLO:
         m->u.hello.ep = r_view(&c, (size_t)CTRL_STR_LEN * m->u.hello.n_ep);
+        if (m->u.hello.role == CTRL_ROLE_CHAN)
+            r_clock(&c, &m->u.hello.clock);
         break;
     case CTRL_MODEL:
         m->u.model.prev_ids = r_view(&c, 4 * (size_t)m->u.model.n_prev);

@@ -13,8 +13,8 @@
  *
  *   offset size field
  *        0    4 magic       "AMCT" (bytes 0x41 0x4D 0x43 0x54)
- *        4    2 version     4 (CTRL_VERSION; 2 added WELCOME.data_key, 3 the learner's pool,
- *                           4 WELCOME's levels)
+ *        4    2 version     5 (CTRL_VERSION; 2 added WELCOME.data_key, 3 the learner's pool,
+ *                           4 WELCOME's levels, 5 the chan's radios' clocks)
  *        6    2 type        ctrl_type
  *        8    4 round       round index the message belongs to (0 outside rounds)
  *       12    4 sender      agent id 0..CTRL_MAX_AGENTS-1, CTRL_ID_SERVER or CTRL_ID_CHAN
@@ -38,14 +38,17 @@
  *            0 = not known before WELCOME; chan 0) | 16 u32 n_agents (chan: agents it emulates;
  *            agent 0) | 20 u32 n_ep | 24 char desc[128] | 152 char ep[n_ep][128].
  *            Agent: n_ep = 0. Chan: n_ep = 2 + 2 n_agents endpoints: beacon-in, sum-out, then
- *            uplink_k, downlink_k per agent.
+ *            uplink_k, downlink_k per agent, then (chan only, version 5) the radios it emulates:
+ *            f64 fc_fs | f32 ppm | f32 cfo_ms (ctrl_clock, as WELCOME's).
  *   WELCOME  0 u32 accepted | 4 u32 role | 8 char reason[128] | 136 u64 dim | 144 u32 nfft |
  *            148 u32 cp | 152 u64 payload_len | 160 f64 rate | 168 char uplink[128] |
  *            296 char downlink[128] | 424 learner block (CTRL_LEARNER_LEN bytes, see below) |
  *            508 char data_key[48] (the chan's CURVE public key, z85, or empty: plain IQ) |
  *            556 u32 levels (0/1) | 560 f32 tx_dbm | 564 f32 rx_dbm (the server radio's
  *            calibrated levels, radio.h radio_info, docs/air-interface.md §4.1: levels 1 with
- *            both within +-300 dBm; levels 0, a digital link, with both 0; version 4).
+ *            both within +-300 dBm; levels 0, a digital link, with both 0; version 4) |
+ *            568 f64 fc_fs | 576 f32 ppm | 580 f32 cfo_ms (the chan's radios, ctrl_clock, for
+ *            an agent on the chan path; all 0 otherwise; version 5).
  *            The setup fields are checked for an accepted agent; the chan gets nfft, cp and
  *            payload_len too and checks them itself.
  *   MODEL    0 f32 rho | 4 f32 g_th | 8 u32 flags | 12 u32 prev_round | 16 u32 n_prev |
@@ -83,8 +86,9 @@
 #include "util/zctx.h"
 
 #define CTRL_MAGIC 0x54434D41u /* "AMCT" read as a little-endian u32 */
-#define CTRL_VERSION 4 /* 2: WELCOME carries the data plane's CURVE key; 3: learner pool;
-                          4: WELCOME carries the server radio's levels */
+#define CTRL_VERSION 5 /* 2: WELCOME carries the data plane's CURVE key; 3: learner pool;
+                          4: WELCOME carries the server radio's levels; 5: the chan's HELLO and
+                          WELCOME carry its radios' clocks */
 #define CTRL_HDR_LEN 32
 #define CTRL_MAX_AGENTS 4096u
 #define CTRL_MAX_DIM (1u << 24) /* floats in a model or update vector */
@@ -136,12 +140,24 @@ typedef struct ctrl_learner {
 /* Arrays inside decoded messages are byte views into the received buffer (possibly unaligned):
  * read them with ctrl_u32_at / ctrl_f32_copy. For encoding they point at the caller's arrays
  * (uint32_t / float / char[CTRL_STR_LEN]). */
+/* The radios the chan emulates, for its agents' sampling-clock pre-compensation
+ * (docs/air-interface.md §4.2 "Sampling clock", §9.4): fc_fs their carrier over sample rate (0:
+ * not known, no correction; else up to 1e6), ppm the spread of their clocks (each radio within
+ * +-ppm of a common value, 0..100: 0 = one clock), cfo_ms the mean square of the carrier offsets
+ * the chan adds that are not the clocks' (--cfo^2 + --agent-cfo^2 / 3, spacings^2, 0..2048^2:
+ * the emulator's offsets are within M/2, M <= 4096). */
+typedef struct ctrl_clock {
+    double fc_fs;
+    float ppm, cfo_ms;
+} ctrl_clock;
+
 typedef struct ctrl_hello {
     uint32_t role, id;
     uint64_t dim;
     uint32_t n_agents, n_ep;
     char desc[CTRL_STR_LEN];
-    const void *ep; /* n_ep x CTRL_STR_LEN bytes */
+    const void *ep;   /* n_ep x CTRL_STR_LEN bytes */
+    ctrl_clock clock; /* chan: its radios (after the endpoints); agent: 0 */
 } ctrl_hello;
 
 typedef struct ctrl_welcome {
@@ -158,6 +174,7 @@ typedef struct ctrl_welcome {
     uint32_t levels;             /* 1: tx_dbm and rx_dbm are the server radio's calibrated levels
                                     (radio_info); 0: a digital link, both 0 */
     float tx_dbm, rx_dbm;
+    ctrl_clock clock; /* the chan's radios (its HELLO's) for an agent on the chan path; else 0 */
 } ctrl_welcome;
 
 typedef struct ctrl_model {

@@ -85,6 +85,14 @@ double net_cfo_range(double fc_fs, unsigned nfft)
     return ota_agent_cfo_range(0.0, NET_RADIO_PPM, fc_fs > 0.0 ? fc_fs : NET_CHAN_FC_FS, nfft);
 }
 
+void net_agent_clock(net_agent_cfg *cfg, double fc_fs, double spread_ppm, double extra_ms)
+{
+    ota_agent_cfg ac = {.nfft = cfg->nfft};
+    ota_agent_clock_rule(&ac, fc_fs, spread_ppm, extra_ms);
+    cfg->clock_fc_fs = ac.clock_fc_fs;
+    cfg->clock_share = ac.clock_share;
+}
+
 /* The DSP object for q->cfg (its cal_slots decide the burst's calibration blocks). */
 static am_status agent_dsp(net_agent *q)
 {
@@ -103,7 +111,9 @@ static am_status agent_dsp(net_agent *q)
                               .fc_fs = cfg->track ? cfg->fc_fs : 0.0,
                               .beacon_reps = cfg->beacon_reps,
                               .cfo_max = cfg->cfo_max > 0.0 ? cfg->cfo_max
-                                                            : net_cfo_range(cfg->fc_fs, cfg->nfft)};
+                                                            : net_cfo_range(cfg->fc_fs, cfg->nfft),
+                              .clock_fc_fs = cfg->cfo_comp ? cfg->clock_fc_fs : 0.0,
+                              .clock_share = cfg->cfo_comp ? cfg->clock_share : 0.0};
     ota_agent *ag = NULL;
     am_status s = ota_agent_create(&ac, &ag);
     if (s == AM_OK && (s = ota_agent_set_pilot_level(ag, q->pilot)) != AM_OK)
@@ -205,6 +215,17 @@ am_status net_agent_set_link_db(net_agent *q, float db)
     if (s == AM_OK)
         q->cfg.link_db = db;
     return s;
+}
+
+am_status net_agent_set_clock(net_agent *q, double fc_fs, double spread_ppm, double extra_ms)
+{
+    if (!q)
+        return AM_FAIL(AM_EINVAL, "net_agent_set_clock: NULL");
+    net_agent_cfg c = q->cfg;
+    net_agent_clock(&c, fc_fs, spread_ppm, extra_ms);
+    if (c.clock_fc_fs == q->cfg.clock_fc_fs && c.clock_share == q->cfg.clock_share)
+        return AM_OK;
+    return agent_reconfigure(q, &c);
 }
 
 double net_link_db(double a_tx, double a_rx, double s_tx, double s_rx)
@@ -436,6 +457,8 @@ am_status net_agent_beacon(net_agent *q,
     info->used = phy_frame_n_used(ota_agent_frame(q->ag));
     info->adv = q->link.adv;
     info->eps = q->cfg.fc_fs > 0.0 && q->cfg.track ? q->trk.lo_eps : 0.0;
+    info->drift = q->link.drift;
+    info->drift_off = q->link.drift_off;
     return AM_OK;
 }
 

@@ -97,7 +97,16 @@ typedef struct net_agent_cfg {
     double cfo_max;        /* the beacon receiver's carrier-offset range, subcarrier spacings
                               (docs/air-interface.md §5.1, §6.2), 0..M/8; 0 = net_cfo_range(fc_fs,
                               nfft) */
+    double clock_fc_fs, clock_share; /* the sampling-clock pre-compensation (§4.2 "Sampling
+                              clock", ota_agent_cfg's fields of the same names): set by
+                              net_agent_clock; 0, 0 = off */
 } net_agent_cfg;
+
+/* docs/air-interface.md §4.2 "Sampling clock": cfg's clock_fc_fs and clock_share by
+ * ota_agent_clock_rule (cfg->nfft set) for a radio at carrier over sample rate fc_fs (0: not
+ * known, off), within +-spread_ppm of the server's (its own reference), under a carrier offset
+ * of mean square extra_ms spacings^2 that is not the clocks'. */
+void net_agent_clock(net_agent_cfg *cfg, double fc_fs, double spread_ppm, double extra_ms);
 
 /* The carrier-offset range an agent's beacon receiver searches (docs/air-interface.md §6.2): two
  * radios NET_RADIO_PPM apart each way, 2 NET_RADIO_PPM 1e-6 f_c M / f_s subcarrier spacings, at
@@ -127,6 +136,10 @@ typedef struct net_beacon_info {
     int64_t adv;     /* the burst goes at tx_tick + adv (§4.2 timing advance; 0 without fc_fs) */
     double eps;      /* with fc_fs: the predicted clock offset epsilon at this beacon, ticks (§4.2;
                         at the first beacon its measured delay tau); else 0 */
+    double drift;    /* the sampling-clock drift the burst is pre-compensated for (§4.2
+                        "Sampling clock", ota_agent_link.drift); 0 without clock_fc_fs */
+    int drift_off;   /* 1: the offset implies a clock offset beyond OTA_AGENT_CLOCK_MAX: the burst
+                        goes without that correction */
 } net_beacon_info;
 
 am_status net_agent_create(const net_agent_cfg *cfg, net_agent **out);
@@ -154,6 +167,10 @@ am_status net_agent_beacon(net_agent *q,
 /* The uplink's gain over the downlink's from now on (net_agent_cfg.link_db; a server that took the
  * agent back may announce other levels). AM_EINVAL unless finite within +-300 dB. */
 am_status net_agent_set_link_db(net_agent *q, float db);
+/* net_agent_clock for the bursts from now on (a restarted chan's radios, §4.2 "Sampling clock");
+ * the DSP object is rebuilt only when the fields change (a new object forgets the last beacon's
+ * precoder). On failure q is unchanged. */
+am_status net_agent_set_clock(net_agent *q, double fc_fs, double spread_ppm, double extra_ms);
 
 /* The bursts from now on carry `slots` calibration blocks' slots (GO's cal_slots, §8.1): the DSP
  * object is made again when they change (net_agent_burst_len changes with them; a precoder of

@@ -75,6 +75,7 @@ struct server {
     int chan_joined;
     ctrl_peer chan_peer;
     char (*chan_ep)[CTRL_STR_LEN]; /* 2 + 2K */
+    ctrl_clock chan_clock;         /* the chan's radios (its HELLO), relayed in WELCOME (§4.2) */
     ctrl_learner l;
     fl_eta_rule eta_rule;
     fl_task_family *fam;
@@ -221,6 +222,7 @@ send_welcome(srv *s, const ctrl_peer *to, uint32_t role, unsigned k, int ok, con
         } else if (role == CTRL_ROLE_AGENT) {
             snprintf(w->uplink, sizeof w->uplink, "%s", s->chan_ep[2 + 2 * k]);
             snprintf(w->downlink, sizeof w->downlink, "%s", s->chan_ep[3 + 2 * k]);
+            w->clock = s->chan_clock; /* §4.2 "Sampling clock": the radios the agent's IQ meets */
             w->learner = s->l;
             unsigned char ck[ZCTX_KEY_LEN];
             if (s->sec.on && net_auth_chan_key(s->sec.auth, ck))
@@ -311,6 +313,7 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
             }
             for (uint32_t i = 0; i < h->n_ep; i++)
                 snprintf(s->chan_ep[i], CTRL_STR_LEN, "%s", ctrl_str_at(h->ep, i));
+            s->chan_clock = h->clock;
             s->chan_peer = *from;
             int again = s->chan_joined;
             s->chan_joined = 1;

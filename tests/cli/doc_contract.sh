@@ -40,7 +40,8 @@ for name, macro in fixed.items():
     row = re.search(r"^\| \d+ \| %s \| [^|]+\| (\d+)" % name, doc, re.M)
     same("%s fixed payload bytes" % name, row.group(1) if row else None, define(ctrl_c, macro))
 row = re.search(r"^\| \d+ \| WELCOME \| [^|]+\| (\d+)", doc, re.M)
-same("WELCOME payload bytes", row.group(1) if row else None, 424 + learner + key + 12)
+same("WELCOME payload bytes", row.group(1) if row else None,
+     424 + learner + key + 12 + int(define(ctrl_c, "CLOCK_LEN")))
 same("learner block bytes", re.search(r"424 learner block \((\d+) bytes\)", doc).group(1), learner)
 
 # IQ transport

@@ -175,14 +175,14 @@ AM_TEST(roundtrip, unit)
     AM_CHECK_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.welcome.uplink[0] == '\0' && d.u.welcome.downlink[0] == '\0', "on-air WELCOME");
     free(b);
-    /* the server radio's levels (version 4): at offset 556, 568 bytes; refused when not finite,
-     * beyond +-300 dBm, or not 0 without levels */
+    /* the server radio's levels (version 4): at offset 556, 584 bytes (the chan's clocks follow,
+     * version 5); refused when not finite, beyond +-300 dBm, or not 0 without levels */
     w->levels = 1;
     w->tx_dbm = -19.75f;
     w->rx_dbm = -75.0f;
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode WELCOME with levels: %s",
                am_last_error());
-    AM_CHECK(len == CTRL_HDR_LEN + 568, "WELCOME of %zu bytes", len);
+    AM_CHECK(len == CTRL_HDR_LEN + 584, "WELCOME of %zu bytes", len);
     {
         uint32_t lv;
         float tx, rx;
@@ -214,6 +214,34 @@ AM_TEST(roundtrip, unit)
     }
     w->levels = 0;
     w->tx_dbm = w->rx_dbm = 0;
+    /* the chan's radios (version 5, docs/air-interface.md §9.4): f64 fc_fs at 568, f32 ppm at
+     * 576, f32 cfo_ms at 580; refused outside 0..1e6, 0..100, 0..2048^2 or not finite */
+    w->clock = (ctrl_clock){.fc_fs = 915.0, .ppm = 2.0f, .cfo_ms = 0.0025f / 3.0f};
+    AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode WELCOME with clocks: %s",
+               am_last_error());
+    {
+        double fc;
+        float ppm, ms;
+        memcpy(&fc, b + CTRL_HDR_LEN + 568, 8);
+        memcpy(&ppm, b + CTRL_HDR_LEN + 576, 4);
+        memcpy(&ms, b + CTRL_HDR_LEN + 580, 4);
+        AM_CHECK(fc == 915.0 && ppm == 2.0f && ms == 0.0025f / 3.0f, "clocks at 568: %g %g %g", fc,
+                 (double)ppm, (double)ms);
+    }
+    AM_CHECK_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    AM_CHECK(d.u.welcome.clock.fc_fs == 915.0 && d.u.welcome.clock.ppm == 2.0f &&
+                 d.u.welcome.clock.cfo_ms == 0.0025f / 3.0f,
+             "WELCOME clocks decoded");
+    free(b);
+    const ctrl_clock badck[] = {{-1.0, 0, 0},   {1.5e6, 0, 0},    {NAN, 0, 0},
+                                {915.0, -1, 0}, {915.0, 101, 0},  {915.0, INFINITY, 0},
+                                {915.0, 2, -1}, {915.0, 2, 5e6f}, {915.0, 2, NAN}};
+    for (size_t i = 0; i < sizeof badck / sizeof badck[0]; i++) {
+        w->clock = badck[i];
+        AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), "WELCOME.clock"),
+                 "clock case %zu refused: %s", i, am_last_error());
+    }
+    w->clock = (ctrl_clock){0};
     strcpy(w->uplink, "tcp://127.0.0.1:40001");
     AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), "WELCOME.downlink"),
              "one empty endpoint: %s", am_last_error());
@@ -226,15 +254,26 @@ AM_TEST(roundtrip, unit)
     memset(&m, 0, sizeof m);
     m.type = CTRL_HELLO;
     m.sender = CTRL_ID_CHAN;
-    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_CHAN, .n_agents = 3, .n_ep = 8, .ep = eps};
+    m.u.hello = (ctrl_hello){.role = CTRL_ROLE_CHAN,
+                             .n_agents = 3,
+                             .n_ep = 8,
+                             .ep = eps,
+                             .clock = {.fc_fs = 915.0, .ppm = 2.0f, .cfo_ms = 0.25f}};
     strcpy(m.u.hello.desc, "phy_chan 4-tap");
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode HELLO: %s", am_last_error());
+    /* version 5: the chan's radios after its 8 endpoints */
+    AM_CHECK(len == CTRL_HDR_LEN + 152 + 8 * 128 + 16, "chan HELLO of %zu bytes", len);
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.hello.role == CTRL_ROLE_CHAN && d.u.hello.n_agents == 3 && d.u.hello.n_ep == 8 &&
                  strcmp(ctrl_str_at(d.u.hello.ep, 7), "tcp://127.0.0.1:41007") == 0 &&
-                 strcmp(d.u.hello.desc, "phy_chan 4-tap") == 0,
+                 strcmp(d.u.hello.desc, "phy_chan 4-tap") == 0 && d.u.hello.clock.fc_fs == 915.0 &&
+                 d.u.hello.clock.ppm == 2.0f && d.u.hello.clock.cfo_ms == 0.25f,
              "HELLO fields");
     free(b);
+    m.u.hello.clock.ppm = 200.0f;
+    AM_CHECK(encode_new(&m, &len) == NULL && strstr(am_last_error(), "HELLO.clock.ppm"),
+             "chan HELLO with 200 ppm: %s", am_last_error());
+    m.u.hello.clock.ppm = 2.0f;
 
     /* GO, PLAN, REPORT, COMMIT, BYE */
     const uint32_t ids[3] = {0, 1, 5};
@@ -332,9 +371,9 @@ AM_TEST(malformed, unit)
     fix_crcs(b, len);
     expect_reject("bad magic", b, len, maxp, CTRL_REJ_MAGIC, "magic");
     RESET();
-    b[4] = 5; /* version 5, after this build's 4 */
+    b[4] = 6; /* version 6, after this build's 5 */
     fix_crcs(b, len);
-    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 5");
+    expect_reject("version", b, len, maxp, CTRL_REJ_VERSION, "version 6");
     RESET();
     b[6] = 99; /* type 99 */
     fix_crcs(b, len);

@@ -245,6 +245,29 @@ def check_tx():
               "§4.2 sampling clock M=%d r=%g S=%d: relative difference %.2e (bound 1e-6), the "
               "preamble unchanged, the rest %.1e off the burst without it"
               % (M, r, S, rel, np.linalg.norm(x - x0) / np.linalg.norm(x0)))
+    # §4.2 "Sampling clock": the share of the tracked offset c taken for the clocks' and the drift
+    # r = -share c / (M f_c/f_s), from the text; none beyond 200 ppm (said), none for one clock
+    bad = []
+    for M, fc_fs, ppm, extra, c in ((1024, 915.0, 2.0, 0.0, 1.87), (256, 915.0, 2.0, 0.25 / 3, -0.5),
+                                    (1024, 915.0, 2.0, 0.25 / 3, 0.5), (256, 915.0, 0.0, 0.1, 0.5),
+                                    (256, 0.0, 2.0, 0.0, 0.5), (256, 70.0, 2.0, 0.0, 0.28),
+                                    (256, 70.0, 2.0, 0.0, 3.0), (256, 70.0, 2.0, 0.0, -5.0),
+                                    (256, 125.0, 2.0, 0.0, 32.5), (4096, 1e6, 100.0, 4e6, 7.0)):
+        V = 2.0 * (ppm * 1e-6 * fc_fs * M) ** 2 / 3.0
+        on = V > 0
+        share = (V / (V + extra) if extra else 1.0) if on else 0.0
+        r = -(share * c) / (M * fc_fs) if on else 0.0
+        off = int(abs(r) > 2e-4)
+        want = (fc_fs if on else 0.0, share, 0.0 if off else r, off)
+        got = run(DRIVER, "clock", M, fc_fs, ppm, repr(extra), repr(c)).split()
+        g = (float(got[0]), float(got[1]), float(got[2]), int(got[3]))
+        if not (g[3] == want[3] and all(abs(a - b) <= 1e-15 * max(1.0, abs(b))
+                                        for a, b in zip(g[:3], want[:3]))):
+            bad.append("M %d f_c/f_s %g ppm %g extra %g c %g: %s, text %s"
+                       % (M, fc_fs, ppm, extra, c, g, want))
+    check(not bad, "§4.2 sampling clock: the clocks' share and r from c in 10 cases (70 and 125 "
+          "f_c/f_s, 200 ppm, one clock, an offset not the clocks')" + (": " + "; ".join(bad[:2])
+                                                                    if bad else ""))
     # §2's example: M = 256, cp = 32, L = 4096: N = 12, 15 blocks, 4320 samples
     fr = Frame(256, 32)
     x, N, Nc = burst(fr, np.zeros(4096, np.float32), 1.0, "complex")
@@ -566,7 +589,7 @@ def check_free_running():
 SERVER, CHAN = 0xFFFFFFFF, 0xFFFFFFFE
 
 
-def header(typ, rnd, sender, payload, magic=b"AMCT", ver=4, res=0, n=None, hcrc=None):
+def header(typ, rnd, sender, payload, magic=b"AMCT", ver=5, res=0, n=None, hcrc=None):
     h = struct.pack("<4sHHIIIII", magic, ver, typ, rnd, sender,
                     len(payload) if n is None else n, zlib.crc32(payload), res)
     return h + struct.pack("<I", zlib.crc32(h) if hcrc is None else hcrc) + payload
@@ -574,7 +597,7 @@ def header(typ, rnd, sender, payload, magic=b"AMCT", ver=4, res=0, n=None, hcrc=
 
 def parse(msg):
     magic, ver, typ, rnd, sender, n, crc, res, hcrc = struct.unpack("<4sHHIIIIII", msg[:32])
-    assert magic == b"AMCT" and ver == 4 and res == 0, "header"
+    assert magic == b"AMCT" and ver == 5 and res == 0, "header"
     assert hcrc == zlib.crc32(msg[:28]) and n == len(msg) - 32 and crc == zlib.crc32(msg[32:]), "crc"
     return typ, rnd, sender, msg[32:]
 
@@ -676,13 +699,13 @@ def check_ctrl():
               8: 10 ** 4 + 1, 9: 10 ** 5 + 1, 10: 0, 11: 1.5, 12: 4097, 13: 3, 14: 0.0, 16: 4097,
               18: 10 ** 6 + 1}
 
-    def welcome(lv, levels=(0, 0.0, 0.0)):
+    def welcome(lv, levels=(0, 0.0, 0.0), clock=(0.0, 0.0, 0.0)):
         lb = struct.pack("<" + lf, *lv)
         return (struct.pack("<II", 1, 1) + st("") + struct.pack("<QIIQd", 1000, 256, 32, 1000, 1e6)
                 + st("tcp://127.0.0.1:7000") + st("tcp://127.0.0.1:7001") + lb + bytes(48)
-                + struct.pack("<Iff", *levels))
+                + struct.pack("<Iff", *levels) + struct.pack("<dff", *clock))
 
-    ok = len(welcome(lo)) == 568 and len(struct.pack("<" + lf, *lo)) == 84
+    ok = len(welcome(lo)) == 584 and len(struct.pack("<" + lf, *lo)) == 84
     for lv in (lo, hi):
         ok = ok and dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["ok", "WELCOME"]
     refused = 0
@@ -691,7 +714,7 @@ def check_ctrl():
         lv[i] = b
         refused += dec(header(2, 0, SERVER, welcome(lv)))[:2] == ["refused", "payload"]
     check(ok and refused == len(beyond),
-          "§9.4 WELCOME (568 bytes) packed from the text: the learner block's ranges at both edges "
+          "§9.4 WELCOME (584 bytes) packed from the text: the learner block's ranges at both edges "
           "accepted, %d of %d fields one step beyond refused" % (refused, len(beyond)))
 
     # §9.4 WELCOME's levels (offset 556) and §4.1's link budget from the text
@@ -707,6 +730,20 @@ def check_ctrl():
     check(refused == len(lv_bad) and edges,
           "§9.4 WELCOME levels: +-300 dBm and levels 0 with zeros accepted, %d of %d refused "
           "(levels 2, non-zero without levels, NaN, Inf, beyond 300 dBm)" % (refused, len(lv_bad)))
+    # §9.4 WELCOME's clocks (offset 568, control-plane version 5): fc_fs 0 or up to 1e6, ppm
+    # 0..100, cfo_ms 0..2048^2, all finite; accepted at the edges, refused one step beyond
+    ck_edges = [(0.0, 0.0, 0.0), (1e6, 100.0, 2048.0 ** 2), (915.0, 2.0, 0.25 / 3)]
+    ck_bad = [(-1e-300, 0.0, 0.0), (1e6 * (1 + 2 ** -52), 0.0, 0.0), (float("nan"), 0.0, 0.0),
+              (915.0, -1e-30, 0.0), (915.0, f32(100.00001), 0.0), (915.0, float("inf"), 0.0),
+              (915.0, 2.0, -1e-30), (915.0, 2.0, f32(2048.0 ** 2 * (1 + 2 ** -20))),
+              (915.0, 2.0, float("nan"))]
+    acc = all(dec(header(2, 0, SERVER, welcome(lo, clock=c)))[:2] == ["ok", "WELCOME"]
+              for c in ck_edges)
+    refused = sum(dec(header(2, 0, SERVER, welcome(lo, clock=c)))[:2] == ["refused", "payload"]
+                  for c in ck_bad)
+    check(acc and refused == len(ck_bad),
+          "§9.4 WELCOME clocks at 568: the edges accepted, %d of %d one step beyond refused"
+          % (refused, len(ck_bad)))
     # §4.1: link_db = (agent tx_dbm + agent rx_dbm) - (server tx_dbm + server rx_dbm); the twin's
     # rehearsal gains 72/48, back-off 12: tx_dbm = -79.75 + 72 - 12, rx_dbm = -15 - 48 - 12;
     # an agent at 82/38 under a server at 72/48: uplink 82 + 48, downlink 72 + 38, 20 dB apart
@@ -792,9 +829,10 @@ LEARNER_KEYS = ("task learner inner_steps alpha tasks local_iters local_lr hf_de
                 "query heterogeneity filters sparsify keep memory n_agents seed pool").split()
 
 
-def hello_payload(role, id_, dim, n_agents, desc, eps):
+def hello_payload(role, id_, dim, n_agents, desc, eps, clock=(0.0, 0.0, 0.0)):
+    """§9.4: the chan's (role 2) radios follow its endpoints (control-plane version 5)"""
     return (struct.pack("<IIQII", role, id_, dim, n_agents, len(eps)) + cstr(desc)
-            + b"".join(cstr(e) for e in eps))
+            + b"".join(cstr(e) for e in eps) + (struct.pack("<dff", *clock) if role == 2 else b""))
 
 
 def welcome_payload(f):
@@ -802,7 +840,8 @@ def welcome_payload(f):
     return (struct.pack("<II", f["accepted"], f["role"]) + cstr(f["reason"])
             + struct.pack("<QIIQd", f["dim"], f["nfft"], f["cp"], f["payload_len"], f["rate"])
             + cstr(f["uplink"]) + cstr(f["downlink"]) + lb + cstr(f["data_key"], 48)
-            + struct.pack("<Iff", f["levels"], f["tx_dbm"], f["rx_dbm"]))
+            + struct.pack("<Iff", f["levels"], f["tx_dbm"], f["rx_dbm"])
+            + struct.pack("<dff", f["fc_fs"], f["ppm"], f["cfo_ms"]))
 
 
 def model_payload(rho, g_th, flags, prev_round, prev_ids, theta):
@@ -864,13 +903,14 @@ def check_messages():
     wel = dict(accepted=1, role=1, reason="", dim=1234, nfft=256, cp=32, payload_len=1234,
                rate=1e6, uplink="tcp://127.0.0.1:7001", downlink="tcp://127.0.0.1:7002",
                data_key="rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", levels=1, tx_dbm=f32(-19.75),
-               rx_dbm=f32(-75.0), **lrn)
+               rx_dbm=f32(-75.0), fc_fs=915.0, ppm=f32(2.0), cfo_ms=f32(0.0025 / 3), **lrn)
     theta = [f32(x) for x in (0.5, -1.25, 3e-8, 1e30, -0.0)]
     cases = [  # name, type, round, sender, fields for the driver, payload from the text
         ("HELLO agent", 1, 0, 17, dict(role=1, id=17, dim=4321, n_agents=0, desc="agent 17"),
          hello_payload(1, 17, 4321, 0, "agent 17", [])),
         ("HELLO chan", 1, 0, CHAN, dict(role=2, id=0, dim=0, n_agents=2, desc="chan",
-                                        ep=chan_eps), hello_payload(2, 0, 0, 2, "chan", chan_eps)),
+                                        ep=chan_eps, fc_fs=915.0, ppm=f32(2.0), cfo_ms=f32(0.25)),
+         hello_payload(2, 0, 0, 2, "chan", chan_eps, (915.0, 2.0, 0.25))),
         ("WELCOME", 2, 0, SERVER, wel, welcome_payload(wel)),
         ("MODEL", 3, 5, SERVER, dict(rho=f32(0.5), g_th=f32(0.1), flags=1, prev_round=4,
                                      prev_ids=[0, 3, 4095], theta=theta),
@@ -896,7 +936,7 @@ def check_messages():
     ]
     names = {1: "HELLO", 2: "WELCOME", 3: "MODEL", 4: "STATUS", 6: "PLAN", 7: "REPORT",
              8: "COMMIT", 9: "LEAVE", 10: "BYE"}
-    sizes = {"HELLO agent": 152, "HELLO chan": 152 + 128 * 6, "WELCOME": 568,
+    sizes = {"HELLO agent": 152, "HELLO chan": 152 + 128 * 6 + 16, "WELCOME": 584,
              "MODEL": 24 + 4 * 3 + 4 * 5, "PLAN": 52 + 4 * 3, "REPORT": 28 + 8, "COMMIT": 8 + 8,
              "STATUS with x": 16 + 4 * 5, "LEAVE": 0, "BYE": 0}
     for what, typ, rnd, snd, fl, pl in cases:
@@ -1005,6 +1045,12 @@ def check_messages():
                                                         chan_eps[:5] + ["http://x:1"]), 1, CHAN),
         ("HELLO chan, id 1", hello_payload(2, 1, 0, 2, "", chan_eps), 1, CHAN),
         ("HELLO chan, dim 5", hello_payload(2, 0, 5, 2, "", chan_eps), 1, CHAN),
+        ("HELLO chan, clock ppm 100.5", hello_payload(2, 0, 0, 2, "", chan_eps, (915.0, 100.5, 0.0)),
+         1, CHAN),
+        ("HELLO chan, clock fc_fs NaN", hello_payload(2, 0, 0, 2, "", chan_eps,
+                                                      (float("nan"), 2.0, 0.0)), 1, CHAN),
+        ("HELLO chan without its clocks (version 4's)", hello_payload(2, 0, 0, 2, "", chan_eps)[:-16],
+         1, CHAN),
         ("HELLO, description not NUL-terminated", hello_payload(1, 3, 0, 0, "", [])[:24]
          + b"~" * 128, 1, 3),
         ("HELLO, description with a control character", hello_payload(1, 3, 0, 0, "a\tb", []),

@@ -16,6 +16,8 @@
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
  *       (GO's last field: its pilot level, 1 when absent)
  *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
+ *   spec_driver clock M FC_FS PPM EXTRA C    prints "fc_fs share r off": ota_agent_clock_rule and
+ *       ota_agent_clock_drift for offset C (docs/air-interface.md §4.2 "Sampling clock")
  *   spec_driver sigmf-tick META      prints the airmeta:device_tick phy/sigmf reads (-1: absent)
  *   spec_driver sigmf-write BASE TICK    a version-2 capture of 16 zeros with that device tick
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
@@ -24,7 +26,8 @@
  *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
  *       "ok FIRST_TICK MALFORMED" (the malformed messages it dropped)
  *   spec_driver agent-air M CP FC_FS REPS L IN.c64 ROUNDS.txt OUT.c64    `airmeta agent` on air
- *       (net_agent: tracker 64, fc_fs FC_FS, beacon_reps REPS, L reals, no calibration): one round
+ *       (net_agent: tracker 64, fc_fs FC_FS and its sampling clock (net_agent_clock, 2 ppm),
+ *       beacon_reps REPS, L reals, no calibration): one round
  *       per line "T0 N B T" of ROUNDS.txt (N samples of IN.c64, in order, from tick T0; beacon tick
  *       B, burst tick T), rho 1, g_th 0; prints "found start cfo cfo_used adv" per round and
  *       writes each found round's burst of L zeros (eta 1) to OUT.c64
@@ -324,15 +327,37 @@ static int cmd_sigmf_write(char **a)
     return 0;
 }
 
-static int cmd_link_db(char **a)
+/* a[0..n) as numbers into v: 0, or 1 when one is not a number */
+static int numbers(char **a, int n, double *v)
 {
-    double v[4];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         char *end = NULL;
         v[i] = strtod(a[i], &end);
         if (!end || *end)
-            return fail("link-db: not a number");
+            return 1;
     }
+    return 0;
+}
+
+/* clock M FC_FS PPM EXTRA C: ota_agent_clock_rule's fields and the drift for offset C */
+static int cmd_clock(char **a)
+{
+    double v[5];
+    if (numbers(a, 5, v))
+        return fail("clock: not a number");
+    ota_agent_cfg c = {.nfft = (unsigned)v[0], .cfo_comp = 1};
+    ota_agent_clock_rule(&c, v[1], v[2], v[3]);
+    int off = 0;
+    const double r = ota_agent_clock_drift(&c, v[4], &off);
+    printf("%.17g %.17g %.17g %d\n", c.clock_fc_fs, c.clock_share, r, off);
+    return 0;
+}
+
+static int cmd_link_db(char **a)
+{
+    double v[4];
+    if (numbers(a, 4, v))
+        return fail("link-db: not a number");
     printf("%.17g\n", net_link_db(v[0], v[1], v[2], v[3]));
     return 0;
 }
@@ -447,6 +472,7 @@ static int cmd_agent_air(char **a)
     cfg.payload_len = (size_t)num(a[4]);
     cfg.cfo_comp = 1;
     cfg.track = 64; /* NET_AGENT_TRACK */
+    net_agent_clock(&cfg, cfg.fc_fs, NET_RADIO_PPM, 0.0); /* §4.2 "Sampling clock", as on air */
     FILE *rf = fopen(a[6], "r");
     size_t len = 0;
     float complex *x = read_all(a[5], &len);
@@ -592,6 +618,9 @@ static int cmd_encode(int argc, char **a)
         free(dup);
         h->n_ep = (uint32_t)n_ep;
         h->ep = eps;
+        h->clock.fc_fs = kvnum(k, nk, "fc_fs");
+        h->clock.ppm = (float)kvnum(k, nk, "ppm");
+        h->clock.cfo_ms = (float)kvnum(k, nk, "cfo_ms");
         break;
     }
     case CTRL_WELCOME: {
@@ -630,6 +659,9 @@ static int cmd_encode(int argc, char **a)
         w->levels = (uint32_t)kvu64(k, nk, "levels");
         w->tx_dbm = (float)kvnum(k, nk, "tx_dbm");
         w->rx_dbm = (float)kvnum(k, nk, "rx_dbm");
+        w->clock.fc_fs = kvnum(k, nk, "fc_fs");
+        w->clock.ppm = (float)kvnum(k, nk, "ppm");
+        w->clock.cfo_ms = (float)kvnum(k, nk, "cfo_ms");
         break;
     }
     case CTRL_MODEL:
@@ -715,6 +747,7 @@ static int cmd_fields(char **a)
                (unsigned long long)h->dim, h->n_agents, h->n_ep, h->desc);
         for (uint32_t i = 0; i < h->n_ep; i++)
             printf(i ? ",%s" : "%s", ctrl_str_at(h->ep, i));
+        printf(" fc_fs=%.17g ppm=%.9g cfo_ms=%.9g", h->clock.fc_fs, h->clock.ppm, h->clock.cfo_ms);
         break;
     }
     case CTRL_WELCOME: {
@@ -724,13 +757,14 @@ static int cmd_fields(char **a)
                " uplink=%s downlink=%s task=%u learner=%u inner_steps=%u alpha=%.9g tasks=%u"
                " local_iters=%u local_lr=%.9g hf_delta=%.9g ways=%u shots=%u query=%u"
                " heterogeneity=%.9g filters=%u sparsify=%u keep=%.17g memory=%u n_agents=%u"
-               " seed=%llu pool=%u data_key=%s levels=%u tx_dbm=%.9g rx_dbm=%.9g",
+               " seed=%llu pool=%u data_key=%s levels=%u tx_dbm=%.9g rx_dbm=%.9g fc_fs=%.17g"
+               " ppm=%.9g cfo_ms=%.9g",
                w->accepted, w->role, w->reason, (unsigned long long)w->dim, w->nfft, w->cp,
                (unsigned long long)w->payload_len, w->rate, w->uplink, w->downlink, L->task,
                L->learner, L->inner_steps, L->alpha, L->tasks, L->local_iters, L->local_lr,
-               L->hf_delta, L->ways, L->shots, L->query, L->heterogeneity, L->filters,
-               L->sparsify, L->keep, L->memory, L->n_agents, (unsigned long long)L->seed, L->pool,
-               w->data_key, w->levels, w->tx_dbm, w->rx_dbm);
+               L->hf_delta, L->ways, L->shots, L->query, L->heterogeneity, L->filters, L->sparsify,
+               L->keep, L->memory, L->n_agents, (unsigned long long)L->seed, L->pool, w->data_key,
+               w->levels, w->tx_dbm, w->rx_dbm, w->clock.fc_fs, w->clock.ppm, w->clock.cfo_ms);
         break;
     }
     case CTRL_MODEL:
@@ -991,16 +1025,27 @@ int main(int argc, char **argv)
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"tx", 11, cmd_tx},           {"go-encode", 14, cmd_go},
-                {"cal-encode", 7, cmd_cal},   {"decode", 1, cmd_decode},
-                {"cal-update", 4, cmd_cal_update}, {"cal-interp", 3, cmd_cal_interp},
-                {"zmq-tx", 3, cmd_zmq_tx},    {"zmq-rx", 4, cmd_zmq_rx},
-                {"link-db", 4, cmd_link_db},  {"sigmf-tick", 1, cmd_sigmf_tick},
-                {"sigmf-write", 2, cmd_sigmf_write}, {"beacon", 4, cmd_beacon},
-                {"agent-air", 8, cmd_agent_air}, {"fields", 1, cmd_fields},
-                {"peak-power", 1, cmd_peak_power}, {"dac-fit", 3, cmd_dac_fit},
-                {"sigmf-read", 2, cmd_sigmf_read}, {"rx-at", 10, cmd_rx_at},
-                {"agent-beacon", 10, cmd_agent_beacon}, {"tx-drift", 12, cmd_tx_drift},
+    } cmds[] = {{"tx", 11, cmd_tx},
+                {"go-encode", 14, cmd_go},
+                {"cal-encode", 7, cmd_cal},
+                {"decode", 1, cmd_decode},
+                {"cal-update", 4, cmd_cal_update},
+                {"cal-interp", 3, cmd_cal_interp},
+                {"zmq-tx", 3, cmd_zmq_tx},
+                {"zmq-rx", 4, cmd_zmq_rx},
+                {"link-db", 4, cmd_link_db},
+                {"clock", 5, cmd_clock},
+                {"sigmf-tick", 1, cmd_sigmf_tick},
+                {"sigmf-write", 2, cmd_sigmf_write},
+                {"beacon", 4, cmd_beacon},
+                {"agent-air", 8, cmd_agent_air},
+                {"fields", 1, cmd_fields},
+                {"peak-power", 1, cmd_peak_power},
+                {"dac-fit", 3, cmd_dac_fit},
+                {"sigmf-read", 2, cmd_sigmf_read},
+                {"rx-at", 10, cmd_rx_at},
+                {"agent-beacon", 10, cmd_agent_beacon},
+                {"tx-drift", 12, cmd_tx_drift},
                 {"plausible", 3, cmd_plausible}};
     /* the commands of a variable number of arguments */
     if (argc >= 6 && strcmp(argv[1], "encode") == 0)
@@ -1017,7 +1062,8 @@ int main(int argc, char **argv)
                 return fail("wrong number of arguments (see the file's comment)");
             return cmds[i].fn(argv + 2);
         }
-    return fail("usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
-                "link-db|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-                "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
+    return fail(
+        "usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
+        "link-db|clock|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
+        "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
 }
