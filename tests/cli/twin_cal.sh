@@ -25,10 +25,13 @@
 # advance (docs/air-interface.md §4.2 "Free-running radios", the first beacon's delay taken as the
 # clock offset) keep every round decoded with the 3 agents heard and applied; with the probes
 # round 1 is within 1 dB of the floor (measured -1.94..-1.06 dB over 77 runs of these command
-# lines, with and without the beacon's training blocks; before the probes it came before any
+# lines, with and without the beacon's training blocks; -2.07..-1.35 over 4 runs since the agents
+# pre-compensate their sample clock, docs/air-interface.md §4.2 "Sampling clock", the build before
+# -1.60..-1.33 in 4 runs interleaved with them; before the probes it came before any
 # feedback and was the uncalibrated radios' +4.7..+17.5 dB, which alone moved one run's 50-round
 # mean to +3.22 dB) and the mean NMSE / floor over all 50 rounds within 0.5 dB (issue 11 asks 3;
-# measured -1.09..-0.63 dB over the same runs). Before the first beacon's delay (each agent's
+# measured -1.09..-0.63 dB over the same runs; -1.00..-0.89 over the 4 with the sample clock
+# pre-compensated, -1.01..-0.78 before, the same spread). Before the first beacon's delay (each agent's
 # clock offset there was left to §8's calibration, whose 8 sub-bands cannot follow the agents'
 # different slopes across the band, docs/air-interface.md §4.2 "The first beacon's delay") the
 # mean was -0.89..+0.50 dB in most runs and +0.78..+7.12 dB in 7 of 63 runs (round 1 up
