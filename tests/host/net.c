@@ -458,6 +458,49 @@ burst_len_text(unsigned M, unsigned cp, size_t nu, size_t nd, size_t L, unsigned
     return (3 + Nc + (L + per - 1) / per) * (M + cp);
 }
 
+/* docs/air-interface.md §4.2 "Sampling clock" through the net agent: a chan's offset of 0.7
+ * spacings that is no clock's (its --cfo, ideal radios), the agent told b210-free's radios with
+ * that offset (net_agent_clock: f_c/f_s 915, 2 ppm, cfo_ms 0.49): its drift is the clocks' share
+ * of the tracked offset, -s c / (M 915), s = V / (V + 0.49); told one clock (the chan's HELLO for
+ * ideal radios): none; net_agent_set_clock switches between them (same values: no rebuild). */
+AM_TEST(agent_clock, unit)
+{
+    const unsigned M = 1024;
+    net_agent_cfg ac = {.nfft = M, .payload_len = 100, .cfo_comp = 1};
+    net_agent_clock(&ac, 915.0, 2.0, 0.49);
+    const double a = 2e-6 * 915.0 * M, v = 2.0 * a * a / 3.0, share = v / (v + 0.49);
+    AM_CHECK(ac.clock_fc_fs == 915.0 && fabs(ac.clock_share - share) < 1e-15, "share %.17g",
+             ac.clock_share);
+    const net_chan_cfg cc = {.nfft = M,
+                             .n_taps = 4,
+                             .delay_spread = 1.0f,
+                             .common_cfo = 0.7f,
+                             .snr_db = 20.0f,
+                             .rho = 1.0f,
+                             .seed = 3};
+    beacon_link l;
+    AM_REQUIRE_OK(beacon_link_make(&ac, cc, &l));
+    net_beacon_info bi;
+    AM_REQUIRE_OK(net_agent_beacon(l.ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi));
+    AM_REQUIRE(bi.found, "beacon not found");
+    const double want = -(share * (double)bi.cfo_used) / (M * 915.0);
+    AM_CHECK(fabs(bi.cfo_used + 0.7f) < 0.01f && fabs(bi.drift - want) < 1e-6 * fabs(want) &&
+                 !bi.drift_off,
+             "offset %+.5f: drift %.6g, share of it %.6g", (double)bi.cfo_used, bi.drift, want);
+    AM_REQUIRE_OK(net_agent_set_clock(l.ag, 0.0, 0.0, 0.49)); /* one clock: none */
+    AM_REQUIRE_OK(net_agent_beacon(l.ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi));
+    AM_CHECK(bi.found && bi.drift == 0.0, "one clock: drift %g", bi.drift);
+    AM_REQUIRE_OK(net_agent_set_clock(l.ag, 915.0, 2.0, 0.49));
+    AM_REQUIRE_OK(net_agent_set_clock(l.ag, 915.0, 2.0, 0.49));
+    AM_REQUIRE_OK(net_agent_beacon(l.ag, l.y, l.ny, l.t0, 100000, 1.0f, 0.0f, 0, &bi));
+    AM_CHECK(bi.found && fabs(bi.drift - want) < 1e-6 * fabs(want), "back: drift %g", bi.drift);
+    AM_CHECK(net_agent_set_clock(NULL, 915.0, 2.0, 0.0) == AM_EINVAL, "NULL agent taken");
+    if (getenv("AM_VERBOSE"))
+        printf("offset %+.5f not the clocks': share %.4f, drift %.4g (the whole offset's %.4g)\n",
+               (double)bi.cfo_used, share, bi.drift, -(double)bi.cfo_used / (M * 915.0));
+    beacon_link_free(&l);
+}
+
 AM_TEST(agent_setters, unit)
 {
     const unsigned M = 256, cp = 32;
