@@ -295,17 +295,28 @@ FL_CLONES static void dense_backward(float *dx,
                * independent sums: one chain of dependent adds per column block would stall) */
         size_t j = 0;
         for (; j + 32 <= out; j += 32) {
-            v8f acc[4], r;
-            if (beta != 0.0f)
-                memcpy(acc, db + j, sizeof acc);
-            else
-                acc[0] = acc[1] = acc[2] = acc[3] = (v8f){0};
-            for (size_t i = 0; i < n; i++)
-                for (int c = 0; c < 4; c++) {
-                    memcpy(&r, dy + i * out + j + 8 * (size_t)c, sizeof r);
-                    acc[c] += r;
-                }
-            memcpy(db + j, acc, sizeof acc);
+            v8f a0 = (v8f){0}, a1 = a0, a2 = a0, a3 = a0, r0, r1, r2, r3; /* in registers */
+            if (beta != 0.0f) {
+                memcpy(&a0, db + j, sizeof a0);
+                memcpy(&a1, db + j + 8, sizeof a1);
+                memcpy(&a2, db + j + 16, sizeof a2);
+                memcpy(&a3, db + j + 24, sizeof a3);
+            }
+            for (size_t i = 0; i < n; i++) {
+                const float *row = dy + i * out + j;
+                memcpy(&r0, row, sizeof r0);
+                memcpy(&r1, row + 8, sizeof r1);
+                memcpy(&r2, row + 16, sizeof r2);
+                memcpy(&r3, row + 24, sizeof r3);
+                a0 += r0;
+                a1 += r1;
+                a2 += r2;
+                a3 += r3;
+            }
+            memcpy(db + j, &a0, sizeof a0);
+            memcpy(db + j + 8, &a1, sizeof a1);
+            memcpy(db + j + 16, &a2, sizeof a2);
+            memcpy(db + j + 24, &a3, sizeof a3);
         }
         for (; j + 8 <= out; j += 8) {
             v8f acc = (v8f){0}, r;

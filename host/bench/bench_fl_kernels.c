@@ -286,7 +286,8 @@ int bench_fl_kernels(int json, unsigned reps)
     am_rng r;
     am_rng_seed(&r, 1);
     if (!json)
-        printf("fl kernels (OpenBLAS, 1 thread; medians of %u repetitions: wall, thread CPU)\n",
+        printf("fl kernels (OpenBLAS; LIBXSMM where every dimension is <= 64; 1 thread; medians "
+               "of %u repetitions: wall, thread CPU)\n",
                bk_reps);
     /* dense: the sinusoid MLP's hidden layer, the CNN head (5-way), a large layer */
     if (bench_dense(json, 10, 40, 40, &r) || bench_dense(json, 100, 64, 5, &r) ||
