@@ -186,8 +186,8 @@ static size_t payload_len(const ctrl_msg *m)
         return REPORT_FIXED + 4 * (size_t)m->u.report.n;
     case CTRL_COMMIT:
         return COMMIT_FIXED + 4 * (size_t)m->u.commit.n;
-    case CTRL_CAL:
-        return CAL_FIXED + 8 * (size_t)m->u.cal.q;
+    case CTRL_CAL: /* §9.4: the sub-bands' loop gains follow only when they differ */
+        return CAL_FIXED + (m->u.cal.mu_q ? 12 : 8) * (size_t)m->u.cal.q;
     case CTRL_LEAVE:
     case CTRL_BYE:
         return 0;
@@ -506,7 +506,21 @@ static int validate(const ctrl_msg *m, why_buf *w)
             return bad(w, "CAL.mu = %.9g (0 < mu <= 1)", (double)c->mu);
         if (!isfinite(c->snr_db))
             return bad(w, "CAL.snr_db = %g (not finite)", (double)c->snr_db);
-        return floats_ok(c->E, 2 * (size_t)c->q, w, "CAL.E");
+        if (!floats_ok(c->E, 2 * (size_t)c->q, w, "CAL.E"))
+            return 0;
+        if (!c->mu_q)
+            return 1;
+        float mq[CTRL_CAL_Q], top = 0.0f;
+        ctrl_f32_copy(c->mu_q, CTRL_CAL_Q, mq);
+        for (unsigned q = 0; q < CTRL_CAL_Q; q++) {
+            if (!(isfinite(mq[q]) && mq[q] > 0.0f && mq[q] <= 1.0f))
+                return bad(w, "CAL.mu_q[%u] = %.9g (0 < mu <= 1)", q, (double)mq[q]);
+            top = mq[q] > top ? mq[q] : top;
+        }
+        if (c->mu != top)
+            return bad(w, "CAL.mu = %.9g, not the largest of mu_q (%.9g)", (double)c->mu,
+                       (double)top);
+        return 1;
     }
     case CTRL_LEAVE:
     case CTRL_BYE:
@@ -709,6 +723,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_f32(&c, o->mu);
         w_f32(&c, o->snr_db);
         w_bytes(&c, o->E, 8 * (size_t)o->q);
+        if (o->mu_q)
+            w_bytes(&c, o->mu_q, 4 * (size_t)o->q);
         break;
     }
     default:
@@ -976,6 +992,9 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->snr_db = r_f32(&c);
         if (o->q != CTRL_CAL_Q)
             return reject(why, CTRL_REJ_PAYLOAD, "CAL: %u sub-bands (want %u)", o->q, CTRL_CAL_Q);
+        /* §9.4: 16 + 12 q bytes carry the sub-bands' loop gains (the exact length is checked
+         * below); a placeholder until the view is taken */
+        o->mu_q = n == CAL_FIXED + 12 * (size_t)o->q ? buf : NULL;
         break;
     }
     default:
@@ -1011,6 +1030,8 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         break;
     case CTRL_CAL:
         m->u.cal.E = r_view(&c, 8 * (size_t)m->u.cal.q);
+        if (m->u.cal.mu_q)
+            m->u.cal.mu_q = r_view(&c, 4 * (size_t)m->u.cal.q);
         break;
     default:
         break;

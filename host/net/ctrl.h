@@ -67,8 +67,10 @@
  *            28 u32 ids[n]
  *   COMMIT   0 u32 decoded | 4 u32 n | 8 u32 ids[n]
  *   CAL      0 u32 heard (0/1) | 4 u32 q (CTRL_CAL_Q) | 8 f32 mu (0 < mu <= 1) | 12 f32 snr_db |
- *            16 f32 E[q][2] (re, im): the server's measurement of one agent in the header's round
- *            (docs/air-interface.md §8.2-§8.4, §9.4)
+ *            16 f32 E[q][2] (re, im) [| 16 + 8q f32 mu_q[q], each 0 < mu_q <= 1, mu their
+ *            largest: the sub-bands' loop gains when they differ; absent: mu for every one]: the
+ *            server's measurement of one agent in the header's round (docs/air-interface.md
+ *            §8.2-§8.4, §9.4)
  *   LEAVE, BYE: empty
  *   learner block: 0 u32 task | 4 u32 learner | 8 u32 inner_steps | 12 f32 alpha | 16 u32 tasks |
  *            20 u32 local_iters | 24 f32 local_lr | 28 f32 hf_delta | 32 u32 ways | 36 u32 shots |
@@ -231,6 +233,9 @@ typedef struct ctrl_cal {
     uint32_t heard, q; /* q = CTRL_CAL_Q */
     float mu, snr_db;  /* loop gain in (0, 1]; the slot's SNR, dB (finite) */
     const void *E;     /* q complex = 2 q f32 (re, im), finite */
+    const void *mu_q;  /* NULL, or q f32: sub-band q's loop gain, each in (0, 1], mu their largest
+                          (§8.4: each (agent, sub-band) pair counts its own measurements; the
+                          server sends them only when they differ) */
 } ctrl_cal;
 
 typedef struct ctrl_msg {

@@ -283,7 +283,16 @@ am_status net_agent_cal(net_agent *q, const ctrl_cal *c)
      * further into the limit) */
     for (unsigned i = 0; i < PHY_CAL_Q; i++)
         E[i] = CMPLXF(v[2 * i], v[2 * i + 1]) / q->tx_scale;
-    phy_cal_update(q->A, E, c->mu);
+    if (c->mu_q) { /* §8.4: a loop gain per sub-band (each pair counts its own measurements) */
+        float mu[PHY_CAL_Q];
+        ctrl_f32_copy(c->mu_q, PHY_CAL_Q, mu);
+        for (unsigned i = 0; i < PHY_CAL_Q; i++)
+            if (!(mu[i] > 0.0f && mu[i] <= 1.0f))
+                return AM_FAIL(AM_EFORMAT, "CAL: sub-band %u's mu %g", i, (double)mu[i]);
+        phy_cal_update_bands(q->A, E, mu);
+    } else {
+        phy_cal_update(q->A, E, c->mu);
+    }
     return AM_OK;
 }
 

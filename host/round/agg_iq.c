@@ -85,9 +85,12 @@ typedef struct agg_iq {
     float pilot;          /* the round's pilot level (§2) */
     float mu;             /* its loop gain */
     float complex *A, *E; /* with cal, K x PHY_CAL_Q: the agents' corrections, the round's E_k */
-    uint32_t *nh;         /* with cal, K: rounds each agent was heard since its last probe (its
-                             loop gain's schedule, phy_cal_mu_step) */
+    uint32_t *nh;         /* with cal, K x PHY_CAL_Q: the measurements of each (agent, sub-band)
+                             pair since its last probe, the probe included (its loop gain's
+                             schedule, phy_cal_mu_steps; cfg.cal_count_agent: K x 1, the agent's
+                             heard rounds, the code before) */
     unsigned char *heard; /* with cal, K */
+    unsigned char *meas;  /* with cal, K x PHY_CAL_Q: the round's sub-bands with an active bin */
     int probe_due;        /* with cal and cfg.probes: the join probes still to run (§8.5): set at
                              create, cleared by them and by agg_iq_state_load (a resumed run) */
     unsigned char *pheard; /* with cal, K: agent k heard in the last probe */
@@ -373,6 +376,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     if (q->cal) {
         memcpy(q->heard, b->cal_heard, q->K);
         memcpy(q->E, b->cal_E, (size_t)q->K * PHY_CAL_Q * sizeof *q->E);
+        memcpy(q->meas, b->cal_meas, (size_t)q->K * PHY_CAL_Q);
     }
     q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
     memcpy(q->sym, b->symbols, q->nsym * sizeof *q->sym);
@@ -587,9 +591,11 @@ static am_status round_rx(agg_iq *q, const fl_agg_round *r, const float complex 
 }
 
 /* §8.3-§8.5 after a round or a probe: who was heard (none when the burst was not found; the
- * silent cannot be heard: the receiver agrees), and the CAL to each agent, with the loop gain of
- * `airmeta server` (phy_cal_mu_step: a probe mu = 1 and its count starts again), applied by the
- * heard ones (phy_cal_update). Returns the agents heard. */
+ * silent cannot be heard: the receiver agrees), and the CAL to each agent, with the loop gains of
+ * `airmeta server` (phy_cal_mu_steps: each (agent, sub-band) pair counts its own measurements; a
+ * probe mu = 1 and the counts start again), applied by the heard ones (phy_cal_update_bands).
+ * cfg.cal_count_agent: one count per agent (phy_cal_mu_step, the code before). Returns the agents
+ * heard. */
 static unsigned round_cal(agg_iq *q, int probe)
 {
     unsigned n = 0;
@@ -600,9 +606,16 @@ static unsigned round_cal(agg_iq *q, int probe)
         n += q->heard[k];
         if (!probe && !q->heard[k])
             continue; /* a round's CAL goes to its scheduled agents; unheard, it changes nothing */
-        const float mu = phy_cal_mu_step(&q->nh[k], q->heard[k], probe, q->mu);
+        float mu[PHY_CAL_Q];
+        if (q->cfg.cal_count_agent) {
+            mu[0] = phy_cal_mu_step(&q->nh[k], q->heard[k], probe, q->mu);
+            for (unsigned b = 1; b < PHY_CAL_Q; b++)
+                mu[b] = mu[0];
+        } else
+            phy_cal_mu_steps(q->nh + (size_t)k * PHY_CAL_Q, q->heard[k],
+                             q->meas + (size_t)k * PHY_CAL_Q, probe, q->mu, mu);
         if (q->heard[k])
-            phy_cal_update(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
+            phy_cal_update_bands(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
     }
     return n;
 }
@@ -625,6 +638,15 @@ static float complex chain_mismatch(const phy_impair_state *st, float x, unsigne
     return (float complex)(tx / rx);
 }
 
+/* agent k's radio state (phy/impair.h) into *st: 0 when it has none (ideal radios) */
+static int agent_radio(const agg_iq *q, unsigned k, phy_impair_state *st)
+{
+    const phy_impair *ra = phy_chan_radio(q->ch, k);
+    if (ra)
+        phy_impair_get_state(ra, st);
+    return ra != NULL;
+}
+
 /* agg_iq_cal_residual's r_k for the corrections A (K x PHY_CAL_Q) into r (K values); pass 0 sums
  * the agents' z_k(i) = c_k(i) a_k(i) into zs, pass 1 measures each against their mean. */
 static void cal_residual(agg_iq *q, const float complex *A, double *r)
@@ -634,10 +656,8 @@ static void cal_residual(agg_iq *q, const float complex *A, double *r)
     memset(q->zs, 0, M * sizeof *q->zs);
     for (int pass = 0; pass < 2; pass++)
         for (unsigned k = 0; k < K; k++) {
-            const phy_impair *ra = phy_chan_radio(q->ch, k);
             phy_impair_state st;
-            if (ra)
-                phy_impair_get_state(ra, &st);
+            const int ra = agent_radio(q, k, &st);
             phy_cal_interp(q->frame, A + (size_t)k * PHY_CAL_Q, q->za);
             double d = 0.0;
             for (unsigned u = 0; u < q->nu; u++) {
@@ -671,14 +691,51 @@ am_status agg_iq_cal_residual(const fl_agg *a, int probe, double *r)
     return AM_OK;
 }
 
+am_status agg_iq_cal_pairs(const fl_agg *a, double *r, unsigned char *m)
+{
+    if (!agg_iq_is(a) || (!r && !m))
+        return AM_FAIL(AM_EINVAL, "agg_iq_cal_pairs: not an iq aggregator, or r and m NULL");
+    agg_iq *q = a->self;
+    if (!q->cal)
+        return AM_FAIL(AM_EINVAL, "agg_iq_cal_pairs: the aggregator has no calibration");
+    const unsigned K = q->K, Q = PHY_CAL_Q;
+    if (m)
+        for (size_t i = 0; i < (size_t)K * Q; i++)
+            m[i] = q->heard[i / Q] && q->meas[i];
+    if (!r)
+        return AM_OK;
+    float c[PHY_CAL_Q];
+    phy_cal_groups(q->frame, NULL, c);
+    for (unsigned b = 0; b < Q; b++) {
+        double complex zs = 0.0;
+        double tot = 0.0;
+        for (int pass = 0; pass < 2; pass++)
+            for (unsigned k = 0; k < K; k++) {
+                phy_impair_state st;
+                const int ra = agent_radio(q, k, &st);
+                const double complex z =
+                    (double complex)q->A[(size_t)k * Q + b] *
+                    (ra ? (double complex)chain_mismatch(&st, c[b], q->M) : 1.0);
+                if (pass == 0) {
+                    zs += z;
+                    tot += creal(z * conj(z));
+                } else {
+                    const double complex e = z - zs / K;
+                    r[(size_t)k * Q + b] = tot > 0.0 ? creal(e * conj(e)) / (tot / K) : 0.0;
+                }
+            }
+    }
+    return AM_OK;
+}
+
 /* docs/air-interface.md §8.5 before round r, the run's first (probe_due): cfg.probes calibration
  * probes, each a round without a model for every agent, as `airmeta server` runs them for the
  * agents that join: round r's rho and pilot rule, g_th 0 (no bin erased), eta 1, a channel
  * realisation and noise of its own (IQ_SEED_PROBE | p), the beacon taken as a round's (the trackers
  * advance), every agent's burst
  * of the round's length with an all-zero payload through the emulator (its channels and radios)
- * and the server's receiver, then a CAL to each (mu = 1; its count n_k = heard). Not through the
- * radio, not captured. The last probe's heard agents into q->pheard. */
+ * and the server's receiver, then a CAL to each (mu = 1; its counts n_kq = measured). Not through
+ * the radio, not captured. The last probe's heard agents into q->pheard. */
 static am_status run_probes(agg_iq *q, const fl_agg_round *r)
 {
     fl_agg_round pr = *r;
@@ -889,6 +946,7 @@ static void iq_destroy(void *self)
     free(q->heard);
     free(q->pheard);
     free(q->nh);
+    free(q->meas);
     free(q->Ap);
     phy_fft_free(q->za);
     phy_fft_free(q->zs);
@@ -945,6 +1003,9 @@ static am_status validate(const agg_iq_cfg *c)
                        c->nfft / 2);
     if (c->cal < -1 || c->cal > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal: %d is not -1 (auto), 0 or 1", c->cal);
+    if (c->cal_count_agent < 0 || c->cal_count_agent > 1)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: cal_count_agent: %d is not 0 or 1",
+                       c->cal_count_agent);
     if (c->probe_round_g_th < 0 || c->probe_round_g_th > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: probe_round_g_th: %d is not 0 or 1",
                        c->probe_round_g_th);
@@ -1144,7 +1205,8 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         q->E = malloc((size_t)q->K * PHY_CAL_Q * sizeof *q->E);
         q->heard = calloc(q->K, 1);
         q->pheard = calloc(q->K, 1);
-        q->nh = calloc(q->K, sizeof *q->nh);
+        q->nh = calloc(q->K * (size_t)(cfg->cal_count_agent ? 1 : PHY_CAL_Q), sizeof *q->nh);
+        q->meas = calloc((size_t)q->K * PHY_CAL_Q, 1);
         q->Ap = malloc((size_t)(cfg->probes + 1) * q->K * PHY_CAL_Q * sizeof *q->Ap);
         q->za = phy_fft_alloc(q->M);
         q->zs = phy_fft_alloc(q->M);
@@ -1154,7 +1216,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                 q->A[i] = 1.0f;
     }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->pheard || !q->nh ||
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->meas || !q->pheard || !q->nh ||
                                              !q->Ap || !q->za || !q->zs))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "
@@ -1241,7 +1303,9 @@ am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t
 size_t agg_iq_state_size(const fl_agg *a)
 {
     const agg_iq *q = agg_iq_is(a) ? a->self : NULL;
-    return q && q->cal ? (size_t)q->K * (PHY_CAL_Q * sizeof *q->A + sizeof *q->nh) : 0;
+    return q && q->cal ? (size_t)q->K * (PHY_CAL_Q * sizeof *q->A +
+                                         (q->cfg.cal_count_agent ? 1 : PHY_CAL_Q) * sizeof *q->nh)
+                       : 0;
 }
 
 void agg_iq_state_save(const fl_agg *a, void *buf)

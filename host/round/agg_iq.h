@@ -90,7 +90,8 @@ typedef struct agg_iq_cfg {
                                 round's precoder. 1 on, 0 off, -1 auto = on iff `impair` is not
                                 ideal (every B210 profile has random LO phases and chain mismatch,
                                 which break reciprocity; ideal radios keep their bytes). */
-    float cal_mu;            /* the loop gain mu of §8.4 once an agent has been heard 1/mu times,
+    float cal_mu;            /* the loop gain mu of §8.4 once an (agent, sub-band) pair has been
+                                measured 1/mu times,
                                 (0, 1]; before, 1/n at its n-th measurement (A is the geometric
                                 mean of the first measurements); 0 = 0.1 */
     unsigned probes;         /* with cal: calibration probes before the run's first round
@@ -102,6 +103,11 @@ typedef struct agg_iq_cfg {
     int probe_round_g_th;    /* 0: the probes go out with g_th 0 (docs/air-interface.md §8.5 2.);
                                 1: with the round's g_th, as before that rule (tests/host/agg_iq_cal.c
                                 measures why not: the bins an agent erases leave sub-bands unmeasured) */
+    int cal_count_agent;     /* 0: each (agent, sub-band) pair counts its own measurements for the
+                                loop gain (docs/air-interface.md §8.4: a sub-band first measured
+                                in round r takes a first measurement's full step); 1: one count
+                                per agent, its heard rounds, as before that rule (a sub-band first
+                                measured in round r took 1/r: tests/host/agg_iq_cal.c measures it) */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
@@ -168,9 +174,11 @@ am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info);
  * until the next round. AM_EINVAL if a is not `iq`. */
 #define AGG_IQ_SYMBOLS_KEPT 4096u
 am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n);
-/* The agents' calibration state: corrections A (K x PHY_CAL_Q complex) and the rounds each was
- * heard (K u32): K (8 PHY_CAL_Q + 4) bytes, 0 without calibration; for a checkpoint: a run resumed with them continues as the uninterrupted
- * one. state_load: AM_EINVAL for the wrong size or a non-finite value. */
+/* The agents' calibration state: corrections A (K x PHY_CAL_Q complex) and the measurements of
+ * each (agent, sub-band) pair (K x PHY_CAL_Q u32; cfg.cal_count_agent: K u32, each agent's heard
+ * rounds): K (8 + 4) PHY_CAL_Q bytes, 0 without calibration; for a checkpoint: a run resumed with
+ * them continues as the uninterrupted one. state_load: AM_EINVAL for the wrong size or a
+ * non-finite value. */
 size_t agg_iq_state_size(const fl_agg *a);
 void agg_iq_state_save(const fl_agg *a, void *buf);
 am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n);
@@ -185,6 +193,13 @@ am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n);
  * calibration probes (0) or after probe `probe` (P of them run, §8.5). AM_EINVAL if a is not `iq`,
  * has no calibration, or ran fewer probes. */
 am_status agg_iq_cal_residual(const fl_agg *a, int probe, double *r);
+/* Diagnostics only: per (agent, sub-band) pair, k x PHY_CAL_Q + q, into r (may be NULL) its
+ * residual against the emulator's truth at the sub-band's centre (phy_cal_groups' centre x_q, where
+ * a_k = A_k[q]): z_kq = c_k(x_q) A_k[q] against the mean over the agents, |z_kq - zbar_q|^2 /
+ * (sum_j |z_jq|^2 / K), for the A the next round's precoders take; into m (may be NULL) 1 when
+ * the last round or probe measured it (the agent heard, the sub-band with an active bin, §8.2),
+ * else 0. AM_EINVAL if a is not `iq` or has no calibration. */
+am_status agg_iq_cal_pairs(const fl_agg *a, double *r, unsigned char *m);
 /* Rounds aggregated and rounds whose burst was missed since create. */
 am_status agg_iq_counts(const fl_agg *a, uint64_t *rounds, uint64_t *missed);
 

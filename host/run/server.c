@@ -54,6 +54,7 @@ typedef struct srv_rx {
     unsigned slots;        /* calibration slots S (0: none) */
     unsigned char *heard;  /* S: the burst's §8.3 verdicts */
     float complex *E;      /* S x PHY_CAL_Q: its §8.2 sub-band gains */
+    unsigned char *meas;   /* S x PHY_CAL_Q: the sub-bands with an active bin (E measured) */
     float *cal_snr;        /* S */
 } srv_rx;
 
@@ -122,8 +123,9 @@ struct server {
     unsigned decoded_rounds;
     /* closed-loop calibration (docs/air-interface.md §8): slot k = agent k, S = K */
     int cal;
-    uint32_t *nh; /* K: times each agent was heard since its last probe (§8.5), the probe
-                     included: its loop gain's schedule (checkpointed) */
+    uint32_t *nh; /* K x PHY_CAL_Q: the measurements of each (agent, sub-band) pair since the
+                     agent's last probe (§8.5), the probe included: its loop gain's schedule
+                     (§8.4, checkpointed) */
     /* the probe before the round in progress (§8.5): whom it asked, whom it heard */
     unsigned probe_n, probe_nheard;
     uint32_t *probe_ids, *probe_heard; /* K each */
@@ -152,6 +154,7 @@ static void srv_free(srv *s)
     free(s->rs.payload);
     free(s->rs.heard);
     free(s->rs.E);
+    free(s->rs.meas);
     free(s->rs.cal_snr);
     free(s->nh);
     free(s->probe_ids);
@@ -184,6 +187,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     if (r->slots && b->cal_slots == r->slots) {
         memcpy(r->heard, b->cal_heard, r->slots);
         memcpy(r->E, b->cal_E, (size_t)r->slots * PHY_CAL_Q * sizeof *r->E);
+        memcpy(r->meas, b->cal_meas, (size_t)r->slots * PHY_CAL_Q);
         memcpy(r->cal_snr, b->cal_snr_db, r->slots * sizeof *r->cal_snr);
     }
     return AM_OK;
@@ -365,9 +369,12 @@ static am_status handle(srv *s, const ctrl_msg *m, const ctrl_peer *from)
         a->peer = *from; /* a restarted agent replaces its old connection */
         if (s->cal) { /* §8.5: a probe for an agent the run has not heard, and for one that joins
                          again (restarted: its correction A is not known; the probe's mu is 1) */
+            uint32_t *n = s->nh + (size_t)h->id * PHY_CAL_Q;
             if (again)
-                s->nh[h->id] = 0;
-            a->probe = s->nh[h->id] == 0;
+                memset(n, 0, PHY_CAL_Q * sizeof *n);
+            a->probe = 1; /* the run has not heard it: no sub-band measured */
+            for (unsigned q = 0; q < PHY_CAL_Q; q++)
+                a->probe &= n[q] == 0;
         }
         say(s, "server: agent %u %sjoined\n", h->id, again ? "re" : "");
         if (s->chan_joined || s->air) {
@@ -588,9 +595,10 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
 }
 
 /* §8.3-§8.4 after round r: who of the n scheduled agents was heard (into heard_ids, *nheard; none
- * when the burst was not detected) and a CAL to each of them: heard, E, and the loop gain
- * mu = max(mu_0, 1/n_k) at the agent's n_k-th heard round (mu_0 = SERVER_CAL_MU, as sim's
- * agg_iq_cfg.cal_mu). After a probe (§8.5, probe = 1): mu = 1, n_k = 1 when heard, else 0. */
+ * when the burst was not detected) and a CAL to each of them: heard, E, and the loop gain of each
+ * sub-band mu = max(mu_0, 1/n_kq) at the (agent, sub-band) pair's n_kq-th measurement (mu_0 =
+ * SERVER_CAL_MU, as sim's agg_iq_cfg.cal_mu; phy_cal_mu_steps), one mu when they agree, else
+ * mu_q (§9.4). After a probe (§8.5, probe = 1): mu = 1, n_kq = 1 when measured, else 0. */
 #define SERVER_CAL_MU 0.1f
 static void
 send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids, unsigned *nheard)
@@ -608,7 +616,13 @@ send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids
             heard_ids[(*nheard)++] = k;
         /* §8.4-§8.5 (shared with sim --agg iq): after a probe mu = 1 and the loop's average starts
          * again from this measurement */
-        const float mu = phy_cal_mu_step(&s->nh[k], h, probe, SERVER_CAL_MU);
+        float mq[PHY_CAL_Q];
+        const float mu = phy_cal_mu_steps(s->nh + (size_t)k * PHY_CAL_Q, h,
+                                          s->rs.meas + (size_t)k * PHY_CAL_Q, probe,
+                                          SERVER_CAL_MU, mq);
+        int same = 1;
+        for (unsigned q = 0; q < PHY_CAL_Q; q++)
+            same &= mq[q] == mu;
         for (unsigned q = 0; q < PHY_CAL_Q; q++) {
             const float complex E = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
             e[2 * q] = crealf(E);
@@ -618,7 +632,8 @@ send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids
                              .q = PHY_CAL_Q,
                              .mu = mu,
                              .snr_db = h && isfinite(s->rs.cal_snr[k]) ? s->rs.cal_snr[k] : 0.0f,
-                             .E = e};
+                             .E = e,
+                             .mu_q = same ? NULL : mq};
         to_agent(s, k, &m);
     }
 }
@@ -1209,20 +1224,21 @@ static am_status write_theta(srv *s)
 /* ------------------------------------------------------------------------------ checkpoint */
 
 /* The server's state blob (checkpoint.bin after its header), this machine's byte order, packed:
- *   u32 magic 0x56525341 ("ASRV"), u32 version 2, u32 K, u32 optimiser kind (0 sgd, 1 adam),
+ *   u32 magic 0x56525341 ("ASRV"), u32 version 3, u32 K, u32 optimiser kind (0 sgd, 1 adam),
  *   u64 D, u64 rounds done, u64 optimiser steps t,
  *   f32 theta[D], (Adam) f32 m[D], f32 v[D],
  *   u32 prev_round, u32 n_prev, u32 prev[K] (who was applied in the last round: the next MODEL
  *   says so), u32 decoded rounds, u32 0,
  *   u64 counters[7]: late reports, peer drops, HELLOs refused, implausible rounds, messages from
  *   unknown peers, control messages rejected, failed handshakes (metrics.jsonl's running totals),
- *   u32 heard[K] (times each agent was heard since its last calibration probe, the probe
- *   included, or since the start: the calibration loop gain's schedule, §8.4, §8.5; at most the
- *   rounds done + 1; 0 without calibration; version 2).
+ *   u32 heard[K][8] (times each (agent, sub-band) pair was measured since the agent's last
+ *   calibration probe, the probe included, or since the start: the calibration loop gain's
+ *   schedule, §8.4, §8.5; at most the rounds done + 1; 0 without calibration; version 2: u32
+ *   heard[K], one count per agent, refused).
  * Nothing else carries over between rounds: the receiver is reset every round, the beacon and
  * the learner's setup follow from the configuration. */
 #define SRV_STATE_MAGIC 0x56525341u
-#define SRV_STATE_VERSION 2u
+#define SRV_STATE_VERSION 3u
 #define SRV_NCOUNT 7
 
 static int srv_adam(const srv *s)
@@ -1233,7 +1249,7 @@ static int srv_adam(const srv *s)
 static size_t state_size(const srv *s)
 {
     return 16 + 24 + 4 * s->D * (srv_adam(s) ? 3 : 1) + 8 + 4 * (size_t)s->K + 8 + 8 * SRV_NCOUNT +
-           4 * (size_t)s->K;
+           4 * (size_t)s->K * PHY_CAL_Q;
 }
 
 static void put(unsigned char **p, const void *v, size_t n)
@@ -1275,7 +1291,7 @@ static void state_save(const srv *s, void *buf)
                                     s->peer_rejects,  s->base_rejected + cs.rejected,
                                     s->base_auth + cs.handshake_failed};
     put(&p, c, sizeof c);
-    put(&p, s->nh, 4 * (size_t)s->K);
+    put(&p, s->nh, 4 * (size_t)s->K * PHY_CAL_Q);
 }
 
 /* Everything validated before anything changes (a bad blob leaves s as it was). */
@@ -1335,12 +1351,13 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
         else
             s->prev[i] = id; /* scratch until accepted; overwritten on failure below */
     }
-    for (unsigned k = 0; st == AM_OK && k < s->K; k++) {
+    for (unsigned i = 0; st == AM_OK && i < s->K * PHY_CAL_Q; i++) {
         uint32_t hk;
-        memcpy(&hk, nh + 4 * (size_t)k, 4);
+        memcpy(&hk, nh + 4 * (size_t)i, 4);
         if (hk > round + 1) /* its last probe (§8.5) and the rounds since */
-            st = AM_FAIL(AM_EFORMAT, "%s: agent %u heard %u times in %u rounds and a probe", path,
-                         k, hk, round);
+            st = AM_FAIL(AM_EFORMAT,
+                         "%s: agent %u's sub-band %u measured %u times in %u rounds and a probe",
+                         path, i / PHY_CAL_Q, i % PHY_CAL_Q, hk, round);
     }
     float *mm = NULL, *vv = NULL;
     if (st == AM_OK && m) {
@@ -1363,7 +1380,7 @@ static am_status state_load(srv *s, const void *buf, size_t n, uint32_t round)
     }
     memcpy(s->theta, th, 4 * s->D);
     free(th);
-    memcpy(s->nh, nh, 4 * (size_t)s->K);
+    memcpy(s->nh, nh, 4 * (size_t)s->K * PHY_CAL_Q);
     s->done = round;
     s->prev_round = pr[0];
     s->nprev = pr[1];
@@ -1698,10 +1715,12 @@ static am_status make_receiver(srv *s)
     const size_t S = s->rs.slots ? s->rs.slots : 1;
     s->rs.heard = calloc(S, 1);
     s->rs.E = calloc(S * PHY_CAL_Q, sizeof *s->rs.E);
+    s->rs.meas = calloc(S * PHY_CAL_Q, 1);
     s->rs.cal_snr = calloc(S, sizeof *s->rs.cal_snr);
     s->probe_ids = calloc(s->K, sizeof *s->probe_ids);
     s->probe_heard = calloc(s->K, sizeof *s->probe_heard);
-    if (!s->rs.heard || !s->rs.E || !s->rs.cal_snr || !s->probe_ids || !s->probe_heard)
+    if (!s->rs.heard || !s->rs.E || !s->rs.meas || !s->rs.cal_snr || !s->probe_ids ||
+        !s->probe_heard)
         return AM_FAIL(AM_ENOMEM, "server: calibration of %u agents", s->K);
     return AM_OK;
 }
@@ -1720,7 +1739,7 @@ static am_status make_buffers(srv *s)
     s->ids = calloc(K, sizeof *s->ids);
     s->peaks = calloc(K, sizeof *s->peaks);
     s->inc = calloc(3 * (size_t)K, sizeof *s->inc);
-    s->nh = calloc(K, sizeof *s->nh);
+    s->nh = calloc((size_t)K * PHY_CAL_Q, sizeof *s->nh);
     s->prev = calloc(K, sizeof *s->prev);
     s->applied = calloc(K, sizeof *s->applied);
     if (s->o.report_x)

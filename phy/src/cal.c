@@ -55,11 +55,19 @@ void phy_cal_groups(const phy_frame *f, unsigned char *group, float *centre)
 
 void phy_cal_update(float complex *A, const float complex *E, float mu)
 {
+    float m[PHY_CAL_Q];
+    for (unsigned q = 0; q < PHY_CAL_Q; q++)
+        m[q] = mu;
+    phy_cal_update_bands(A, E, m);
+}
+
+void phy_cal_update_bands(float complex *A, const float complex *E, const float *mu)
+{
     for (unsigned q = 0; q < PHY_CAL_Q; q++) {
         const double complex e = (double complex)E[q];
         if (!(isfinite(creal(e)) && isfinite(cimag(e))) || cabs(e) == 0.0)
             continue;
-        double complex a = (double complex)A[q] * cexp(-(double)mu * clog(e));
+        double complex a = (double complex)A[q] * cexp(-(double)mu[q] * clog(e));
         double m = cabs(a);
         if (m < PHY_CAL_A_MIN)
             a *= PHY_CAL_A_MIN / m;
@@ -79,6 +87,17 @@ float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0)
         return 1.0f;
     const float inv = *n ? 1.0f / (float)*n : 1.0f;
     return inv > mu0 ? inv : mu0;
+}
+
+float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int probe, float mu0,
+                       float *mu)
+{
+    float top = 0.0f;
+    for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+        mu[q] = phy_cal_mu_step(&n[q], heard && (!meas || meas[q]), probe, mu0);
+        top = mu[q] > top ? mu[q] : top;
+    }
+    return top;
 }
 
 void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a)

@@ -27,6 +27,7 @@ typedef struct rx_ctx {
     float complex *ce, *cE; /* with calibration: Nc x M e_s[i], S x Q E_s[q] */
     float *csnr;            /* S */
     unsigned char *cheard;  /* S */
+    unsigned char *cmeas;   /* S x Q: sub-band q of slot s had an active bin (E_s[q] measured) */
     int64_t s0;             /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
     float complex iqw;     /* the receiver's IQ image correction for this burst (§5.7) */
@@ -114,6 +115,7 @@ static void ctx_free(rx_ctx *c)
     phy_fft_free(c->cE);
     phy_fft_free(c->csnr);
     free(c->cheard);
+    free(c->cmeas);
     phy_fft_free(c->tw);
     phy_fft_free(c->dw);
     phy_fft_free(c->dt);
@@ -127,7 +129,8 @@ static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, 
         c->cE = phy_fft_alloc((size_t)S * PHY_CAL_Q);
         c->csnr = phy_fft_alloc_real(S);
         c->cheard = malloc(S);
-        if (!c->ce || !c->cE || !c->csnr || !c->cheard)
+        c->cmeas = malloc((size_t)S * PHY_CAL_Q);
+        if (!c->ce || !c->cE || !c->csnr || !c->cheard || !c->cmeas)
             return 0;
     }
     c->rot = phy_fft_alloc(M);
@@ -577,6 +580,7 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
         c->cheard[s] = (unsigned char)(4 * loud >= own && loud > 0);
         c->csnr[s] = act ? (float)(10.0 * log10(snr / act)) : 0.0f;
         for (unsigned g = 0; g < Q; g++) {
+            c->cmeas[(size_t)s * Q + g] = cnt[g] > 0;
             if (!cnt[g]) {
                 c->cE[(size_t)s * Q + g] = 1.0f;
                 continue;
@@ -611,6 +615,7 @@ static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
         b->cal_blocks = q->Nc;
         b->cal_heard = c->cheard;
         b->cal_E = c->cE;
+        b->cal_meas = c->cmeas;
         b->cal_snr_db = c->csnr;
         b->cal_e = c->ce;
     }

@@ -129,7 +129,7 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     memset(eps, 0, sizeof eps);
     for (int i = 0; i < 4; i++)
         snprintf(eps[i], CTRL_STR_LEN, "tcp://127.0.0.1:%d", 41000 + i);
-    ctrl_msg ms[15];
+    ctrl_msg ms[16];
     memset(ms, 0, sizeof ms);
     ms[0].type = CTRL_HELLO;
     ms[0].sender = CTRL_ID_CHAN;
@@ -196,6 +196,11 @@ size_t fuzz_seeds(uint8_t **bufs, size_t *lens, size_t max)
     static const float E0[2 * CTRL_CAL_Q] = {0};
     ms[14] = ms[9];
     ms[14].u.cal = (ctrl_cal){.heard = 0, .q = CTRL_CAL_Q, .mu = 1, .snr_db = -3, .E = E0};
+    /* CAL with the sub-bands' loop gains (16 + 12 q bytes, §8.4) */
+    static const float MQ[CTRL_CAL_Q] = {1, 0.5f, 0.5f, 0.5f, 0.25f, 0.5f, 0.5f, 0.5f};
+    ms[15] = ms[9];
+    ms[15].u.cal.mu = 1;
+    ms[15].u.cal.mu_q = MQ;
     size_t k = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0] && k < max; i++) {
         size_t len = 0;

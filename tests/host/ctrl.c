@@ -754,6 +754,68 @@ AM_TEST(cal_message, unit)
     free(b);
 }
 
+/* CAL with the sub-bands' loop gains (docs/air-interface.md §8.4, §9.4): 16 + 12 q bytes, mu_q at
+ * 16 + 8 q, each in (0, 1], mu their largest; a 16 + 8 q CAL has none (mu for every sub-band); any
+ * other length is refused. */
+AM_TEST(cal_message_mu_q, unit)
+{
+    const size_t maxp = 4096;
+    float E[2 * CTRL_CAL_Q], mq[CTRL_CAL_Q];
+    for (unsigned i = 0; i < 2 * CTRL_CAL_Q; i++)
+        E[i] = 0.25f * (float)i - 1.0f;
+    for (unsigned q = 0; q < CTRL_CAL_Q; q++)
+        mq[q] = q == 3 ? 1.0f : 1.0f / 3.0f;
+    ctrl_msg m, d;
+    memset(&m, 0, sizeof m);
+    m.type = CTRL_CAL;
+    m.round = 4;
+    m.sender = CTRL_ID_SERVER;
+    m.u.cal = (ctrl_cal){.heard = 1, .q = CTRL_CAL_Q, .mu = 1.0f, .snr_db = 19.5f, .E = E,
+                         .mu_q = mq};
+    size_t len = 0;
+    unsigned char *b = encode_new(&m, &len);
+    AM_REQUIRE(b != NULL, "encode CAL: %s", am_last_error());
+    AM_CHECK(len == CTRL_HDR_LEN + 16 + 12 * CTRL_CAL_Q, "CAL length %zu", len);
+    AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    float back[CTRL_CAL_Q];
+    AM_REQUIRE(d.u.cal.mu_q != NULL, "mu_q not read");
+    ctrl_f32_copy(d.u.cal.mu_q, CTRL_CAL_Q, back);
+    AM_CHECK(d.u.cal.mu == 1.0f && memcmp(back, mq, sizeof mq) == 0, "CAL mu_q fields");
+    float f;
+    memcpy(&f, b + CTRL_HDR_LEN + 16 + 8 * CTRL_CAL_Q + 4 * 3, 4);
+    AM_CHECK(f == 1.0f, "layout: mu_q[3] at 16 + 8 q + 12");
+    unsigned char *c = malloc(len);
+    AM_REQUIRE(c != NULL, "out of memory");
+    const size_t o = CTRL_HDR_LEN + 16 + 8 * CTRL_CAL_Q;
+    const struct {
+        size_t off;
+        uint32_t v;
+        const char *word;
+    } cases[] = {{o, 0x00000000u, "CAL.mu_q[0]"},
+                 {o + 4, 0x3f800001u, "CAL.mu_q[1]"},  /* the float after 1 */
+                 {o + 8, 0x7fc00000u, "CAL.mu_q[2]"},  /* NaN */
+                 {o + 12, 0x3f000000u, "not the largest"}, /* mu 1, the largest now 1/2 */
+                 {CTRL_HDR_LEN + 8, 0x3f000000u, "not the largest"}}; /* mu 1/2 */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(c, b, len);
+        put32(c + cases[i].off, cases[i].v);
+        fix_crcs(c, len);
+        expect_reject(cases[i].word, c, len, maxp, CTRL_REJ_PAYLOAD, cases[i].word);
+    }
+    /* 16 + 8 q + 4: neither length */
+    memcpy(c, b, len);
+    put32(c + 16, (uint32_t)(16 + 8 * CTRL_CAL_Q + 4));
+    fix_crcs(c, CTRL_HDR_LEN + 16 + 8 * CTRL_CAL_Q + 4);
+    expect_reject("16 + 8 q + 4 bytes", c, CTRL_HDR_LEN + 16 + 8 * CTRL_CAL_Q + 4, maxp,
+                  CTRL_REJ_PAYLOAD, "its fields need");
+    /* a sender never emits what a receiver refuses */
+    mq[0] = 0.0f;
+    unsigned char tmp[256];
+    AM_CHECK(ctrl_encode(&m, tmp, sizeof tmp, &len) == AM_EINVAL, "mu_q[0] 0 encoded");
+    free(c);
+    free(b);
+}
+
 /* GO's calibration slot (docs/air-interface.md §9.4: 12 u16 cal_slot | 14 u16 cal_slots): the
  * fields back; 0 of 0 is the version-1 GO (u32 0); slot >= slots, slots > 4096 and a slot without
  * slots are refused. */

@@ -618,6 +618,23 @@ AM_TEST(agent_cal_and_carry, unit)
     AM_CHECK(net_agent_carry_load(b, cb) == AM_EFORMAT, "a NaN in the LO tracker's channel taken");
     c.mu = 1.5f;
     AM_CHECK(net_agent_cal(a, &c) == AM_EFORMAT, "mu 1.5 taken");
+    /* §8.4 a loop gain per sub-band (CAL's mu_q, §9.4): sub-band q moves E^-mu_q; b from its
+     * loaded state (0.5^1.5 e^{-j 0.15 q}), E = 0.5 e^{-j 0.1 q}: mu_q = 1 on q = 2, 1/4
+     * elsewhere */
+    float mq[8], E2[16];
+    for (int q = 0; q < 8; q++) {
+        mq[q] = q == 2 ? 1.0f : 0.25f;
+        E2[2 * q] = 0.5f * cosf(0.1f * (float)q);
+        E2[2 * q + 1] = -0.5f * sinf(0.1f * (float)q);
+    }
+    ctrl_cal cq = {.heard = 1, .q = 8, .mu = 1.0f, .snr_db = 20.0f, .E = E2, .mu_q = mq};
+    AM_REQUIRE_OK(net_agent_cal(b, &cq));
+    net_agent_carry_save(b, cb);
+    memcpy(A, cb + n - 64, 64);
+    for (int q = 0; q < 8; q++) {
+        AM_CHECK_NEAR(hypot(A[2 * q], A[2 * q + 1]), pow(0.5, 1.5 - mq[q]), 1e-6);
+        AM_CHECK_NEAR(atan2(A[2 * q + 1], A[2 * q]), -(0.15 - 0.1 * mq[q]) * q, 1e-6);
+    }
     const size_t l0 = net_agent_burst_len(a);
     AM_REQUIRE_OK(net_agent_set_slots(a, 3));
     AM_CHECK(net_agent_burst_len(a) == l0 + 256 + 32, "burst %zu with 3 slots (%zu without)",

@@ -101,7 +101,8 @@ AM_TEST(layout, unit)
 /* §8.4-§8.5 the server's loop gain (phy_cal_mu_step, airmeta server's and sim's): a heard probe
  * sets n = 1 and mu = 1, a round heard n + 1 and mu = max(mu_0, 1/n) (1/2 after the probe, then
  * 1/3 ... down to mu_0), a round not heard leaves n, a probe not heard sets n = 0 (the next heard
- * round takes a full step), and n saturates at UINT32_MAX. */
+ * round takes a full step), and n saturates at UINT32_MAX; the same per sub-band, each counting
+ * its own measurements (§8.4). */
 AM_TEST(mu_schedule, unit)
 {
     uint32_t n = 7;
@@ -118,6 +119,25 @@ AM_TEST(mu_schedule, unit)
     AM_CHECK(phy_cal_mu_step(&n, 1, 0, 0.1f) == 1.0f && n == 1, "then heard: n %u", n);
     n = UINT32_MAX;
     AM_CHECK(phy_cal_mu_step(&n, 1, 0, 0.25f) == 0.25f && n == UINT32_MAX, "saturated: n %u", n);
+    /* per (agent, sub-band) pair (phy_cal_mu_steps): a heard probe that measured every sub-band
+     * but 5: n 1 (0 on 5), mu 1; a round then measuring all: 1/2 on each, 1 on 5 (its first
+     * measurement), the CAL's mu 1; a round not heard: counts kept, mu the largest of all */
+    uint32_t nq[PHY_CAL_Q] = {9, 9, 9, 9, 9, 9, 9, 9};
+    float mu[PHY_CAL_Q];
+    unsigned char ms[PHY_CAL_Q] = {1, 1, 1, 1, 1, 0, 1, 1};
+    AM_CHECK(phy_cal_mu_steps(nq, 1, ms, 1, 0.1f, mu) == 1.0f && nq[5] == 0 && nq[4] == 1 &&
+                 mu[5] == 1.0f && mu[4] == 1.0f,
+             "probe: n %u %u", nq[4], nq[5]);
+    AM_CHECK(phy_cal_mu_steps(nq, 1, NULL, 0, 0.1f, mu) == 1.0f && nq[5] == 1 && nq[4] == 2 &&
+                 mu[5] == 1.0f && mu[4] == 0.5f,
+             "round: n %u %u, mu %g %g", nq[4], nq[5], (double)mu[4], (double)mu[5]);
+    ms[5] = 1;
+    ms[0] = 0;
+    AM_CHECK(phy_cal_mu_steps(nq, 1, ms, 0, 0.1f, mu) == 0.5f && nq[0] == 2 && nq[5] == 2 &&
+                 nq[4] == 3 && mu[0] == 0.5f && mu[5] == 0.5f && mu[4] == 1.0f / 3.0f,
+             "sub-band 0 missed: n %u %u %u", nq[0], nq[4], nq[5]);
+    AM_CHECK(phy_cal_mu_steps(nq, 0, NULL, 0, 0.1f, mu) == 0.5f && nq[0] == 2 && nq[4] == 3,
+             "not heard: n %u %u", nq[0], nq[4]);
 }
 
 /* One round: agents k < K (slot k, except `silent`) send a burst with precoder sqrt(rho) c_k on
@@ -129,6 +149,7 @@ typedef struct meas {
     float n0;
     unsigned char heard[64];
     float complex E[64 * PHY_CAL_Q];
+    unsigned char E_meas[64 * PHY_CAL_Q];
     float complex e[8 * 256];
 } meas;
 
@@ -139,6 +160,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
     m->n0 = b->n0;
     memcpy(m->heard, b->cal_heard, b->cal_slots);
     memcpy(m->E, b->cal_E, (size_t)b->cal_slots * PHY_CAL_Q * sizeof *m->E);
+    memcpy(m->E_meas, b->cal_meas, (size_t)b->cal_slots * PHY_CAL_Q);
     memcpy(m->e, b->cal_e, (size_t)b->cal_blocks * b->nfft * sizeof *m->e);
     return AM_OK;
 }
@@ -192,7 +214,7 @@ static void measure_case(unsigned S,
     am_rng_seed(&r, 77 + S);
     double err2 = 0, pred = 0, Eerr = 0, magerr = 0, coh = 1;
     size_t nbins = 0, nE = 0;
-    unsigned heard_ok = 0, silent_heard = 0;
+    unsigned heard_ok = 0, silent_heard = 0, meas_bad = 0;
     for (unsigned rd = 0; rd < rounds; rd++) {
         for (size_t t = 0; t < ny; t++)
             y[t] = (float)sqrt(s2 / 2) * ((float)am_rng_normal(&r) + I * (float)am_rng_normal(&r));
@@ -235,6 +257,15 @@ static void measure_case(unsigned S,
         AM_REQUIRE_OK(phy_ota_rx_execute(rx, y, ny));
         AM_REQUIRE(m.n == 1, "round %u: %u bursts", rd, m.n);
         for (unsigned s = 0; s < S; s++) {
+            /* §8.2: sub-band q of slot s measured iff one of the bins it owns there is active */
+            unsigned char act[PHY_CAL_Q] = {0};
+            const double n0e = fmax((double)m.n0, 1e-10 * rho);
+            for (unsigned u = s % P; u < nu; u += P) {
+                const double a = cabs((double complex)m.e[(size_t)(s / P) * M + used[u]]);
+                act[grp[used[u]]] |= a >= 0.5 || (double)P * rho * a * a >= 10 * n0e;
+            }
+            for (unsigned q = 0; q < PHY_CAL_Q; q++)
+                meas_bad += m.E_meas[s * PHY_CAL_Q + q] != act[q];
             const int on = s < K && s != silent;
             if (!on) {
                 silent_heard += m.heard[s];
@@ -289,6 +320,7 @@ static void measure_case(unsigned S,
     AM_CHECK(heard_ok == rounds * (K - (silent < K)), "sending slots heard %u of %u", heard_ok,
              rounds * (K - (silent < K)));
     AM_CHECK(silent_heard == 0, "a silent slot was heard %u times", silent_heard);
+    AM_CHECK(meas_bad == 0, "%u sub-bands' measured flags are not §8.2's", meas_bad);
     AM_CHECK(Eerr < 1e-5 && nE > 0, "E_s[q] is not §8.2's value of its e_s (%.2e)", Eerr);
     if (late) {
         /* twin_cal's round 1 (b210-free, before §4.2 knows the clocks): an agent 2 samples off

@@ -615,9 +615,10 @@ def go_payload(eta, rho, g_th, slot, slots, beacon, tx, mapping=0, pilot=None, r
     return p if pilot is None else p + struct.pack("<f", pilot)
 
 
-def cal_payload(heard, mu, snr, E):
-    return struct.pack("<IIff", heard, len(E), mu, snr) + b"".join(
+def cal_payload(heard, mu, snr, E, mu_q=None):
+    p = struct.pack("<IIff", heard, len(E), mu, snr) + b"".join(
         struct.pack("<ff", e.real, e.imag) for e in E)
+    return p if mu_q is None else p + struct.pack("<%df" % len(mu_q), *mu_q)
 
 
 def f32(x):
@@ -651,6 +652,16 @@ def check_ctrl():
     want = cal_payload(1, 0.25, 17.5, E)
     check(typ == 11 and rnd == 41 and len(pl) == 16 + 8 * 8 and msg == header(11, 41, SERVER, want),
           "§9.2/§9.4 CAL encoded by airmeta (%d bytes) == packed from the text" % len(msg))
+    MQ = [1.0, 0.5, 0.5, f32(1 / 3), 0.5, 0.25, 0.5, 0.5]
+    np.array(MQ, dtype=np.float32).tofile(os.path.join(TMP, "muq.f32"))
+    run(DRIVER, "cal-encode-q", 41, hex(SERVER), 1, 1.0, 17.5, os.path.join(TMP, "E.c64"),
+        os.path.join(TMP, "muq.f32"), f)
+    msg = open(f, "rb").read()
+    typ, rnd, snd, pl = parse(msg)
+    want = cal_payload(1, 1.0, 17.5, E, MQ)
+    check(typ == 11 and len(pl) == 16 + 12 * 8 and msg == header(11, 41, SERVER, want),
+          "§8.4/§9.4 CAL with the sub-bands' loop gains mu_q encoded by airmeta (%d bytes) == "
+          "packed from the text" % len(msg))
 
     # this side packs, airmeta decodes
     def dec(m):
@@ -687,6 +698,11 @@ def check_ctrl():
     check(out[:8] == ["ok", "CAL", "9", str(SERVER), "0", "8", "1", "-3"]
           and len(vals) == 16 and np.all(vals.astype(np.float32) == want.astype(np.float32)),
           "§9.4 CAL packed from the text decoded by airmeta")
+    out = dec(header(11, 9, SERVER, cal_payload(1, 1.0, 2.0, E, MQ)))
+    check(out[:8] == ["ok", "CAL", "9", str(SERVER), "1", "8", "1", "2"] and out[24] == "mu_q"
+          and [np.float32(float(x)) for x in out[25:]] == [np.float32(x) for x in MQ],
+          "§8.4/§9.4 a CAL of 16 + 12 q bytes (mu_q at 16 + 8 q) packed from the text decoded by "
+          "airmeta: " + " ".join(out[24:]))
     # §9.4 WELCOME with the learner block: every range at its edges accepted, one beyond refused
     def st(x):
         return x.encode() + bytes(128 - len(x))
@@ -772,6 +788,12 @@ def check_ctrl():
         ("CAL heard = 2", header(11, 1, SERVER, cal_payload(2, 0.5, 0, E)), "payload"),
         ("CAL q = 7", header(11, 1, SERVER, cal_payload(1, 0.5, 0, E[:7])), "payload"),
         ("CAL E NaN", header(11, 1, SERVER, cal_payload(1, 0.5, 0, E[:7] + [complex(float("nan"), 0)])), "payload"),
+        ("CAL mu_q 0", header(11, 1, SERVER, cal_payload(1, 1.0, 0, E, [1.0] + [0.0] * 7)), "payload"),
+        ("CAL mu_q > 1", header(11, 1, SERVER, cal_payload(1, 1.5, 0, E, [1.5] + [0.5] * 7)), "payload"),
+        ("CAL mu not the largest mu_q", header(11, 1, SERVER, cal_payload(1, 1.0, 0, E, [0.5] * 8)),
+         "payload"),
+        ("CAL 16 + 8 q + 4 bytes", header(11, 1, SERVER, cal_payload(1, 1.0, 0, E) + struct.pack("<f", 1)),
+         "payload"),
     ]
     m = header(5, 1, SERVER, go_payload(1, 1, 0, 0, 0, 1, 2))
     bad += [
@@ -1295,6 +1317,41 @@ def check_cal():
         want[6] = A[6]
         err = np.max(np.abs(got - want) / np.abs(want))
         check(err < 1e-5, "§8.4 A <- A E^(-mu), |A| in [1/4, 4], E = 0 no change, mu=%g: max relative error %.1e" % (mu, err))
+    # §8.4 a loop gain per sub-band (CAL's mu_q): A[q] <- A[q] E[q]^(-mu_q[q])
+    mq = [1.0, 0.5, 0.25, 1 / 3, 0.1, 1.0, 0.5, 0.75]
+    A.tofile(fa)
+    run(DRIVER, "cal-update", ",".join(repr(f32(m)) for m in mq), fa, fe, fo)
+    got = np.fromfile(fo, dtype=np.complex64).astype(complex)
+    want = A.astype(complex) * np.exp(-np.array([f32(m) for m in mq]) * np.log(Ez))
+    want = np.clip(np.abs(want), 0.25, 4.0) * np.exp(1j * np.angle(want))
+    want[6] = A[6]
+    err = np.max(np.abs(got - want) / np.abs(want))
+    check(err < 1e-5, "§8.4 with mu_q: A[q] <- A[q] E[q]^(-mu_q): max relative error %.1e" % err)
+    # §8.4-§8.5 the loop gains' schedule: each (agent, sub-band) pair counts its measurements (heard
+    # and an active bin); a probe sets the count to that (0/1) and mu = 1; a round measuring it
+    # counts it and sends max(mu_0, 1/n); a round not measuring it leaves n (mu max(mu_0, 1/n), 1
+    # at n = 0); the CAL's mu is the largest mu_q
+    steps = ["p1:11111111", "r1:11101111", "r1:11111111", "r0:11111111", "r1:10111111",
+             "r1:11111111", "p0:11111111", "r1:01111111", "r1:11111111"] + ["r1:11111111"] * 10
+    out = run(DRIVER, "cal-mu", 0.1, ",".join(steps)).split("\n")
+    n = [0] * 8
+    ok = len(out) >= len(steps)
+    for t, line in zip(steps, out):
+        probe, heard, meas = t[0] == "p", t[1] == "1", [c == "1" for c in t[3:]]
+        mu = []
+        for q in range(8):
+            m = heard and meas[q]
+            if probe:
+                n[q] = int(m)
+            elif m:
+                n[q] += 1
+            mu.append(1.0 if probe else max(f32(0.1), f32(1 / n[q]) if n[q] else 1.0))
+        top = max(mu)
+        got = line.split()
+        ok = ok and [int(x) for x in got[:8]] == n and [np.float32(float(x)) for x in got[8:]] == \
+            [np.float32(x) for x in mu + [top]]
+    check(ok, "§8.4-§8.5 loop gains per (agent, sub-band) pair over %d steps (probes, a sub-band "
+          "missed, a round not heard) as the text's schedule" % len(steps))
     fo = os.path.join(TMP, "a.c64")
     A.tofile(os.path.join(TMP, "A.c64"))
     run(DRIVER, "cal-interp", 256, os.path.join(TMP, "A.c64"), fo)

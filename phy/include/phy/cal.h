@@ -31,6 +31,9 @@ void phy_cal_groups(const phy_frame *f, unsigned char *group, float *centre);
  * [PHY_CAL_A_MIN, PHY_CAL_A_MAX]. E[q] = 0 or non-finite leaves A[q] alone. */
 void phy_cal_update(float complex *A, const float complex *E, float mu);
 
+/* §8.4 the same with a loop gain per sub-band: A[q] <- A[q] E[q]^(-mu[q]) (each in (0, 1]). */
+void phy_cal_update_bands(float complex *A, const float complex *E, const float *mu);
+
 /* §8.4-§8.5, the server's side of the loop: the count *n of an agent's measurements and the loop
  * gain mu of the one just made (heard: the agent was heard in it; probe: it was a calibration
  * probe, §8.5). A probe starts the count again (*n = heard) and takes a full step (mu = 1); a
@@ -38,6 +41,14 @@ void phy_cal_update(float complex *A, const float complex *E, float mu);
  * not heard leaves *n. Returns mu (the CAL's; A moves only when heard): `airmeta server` sends it,
  * `sim --agg iq` applies it (phy_cal_update). */
 float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0);
+
+/* §8.4-§8.5 the loop gains of one agent's Q sub-bands: each (agent, sub-band) pair counts its own
+ * measurements (n, Q counts): sub-band q was measured when the agent was heard and q had an
+ * active bin (meas[q] != 0, phy_ota_burst.cal_meas; meas NULL: every one); phy_cal_mu_step on
+ * n[q] with heard = that, mu[q] its gain (a sub-band first measured in round r takes the full
+ * step of a first measurement, not 1/r). Returns the largest mu[q] (CAL's mu, §9.4). */
+float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int probe, float mu0,
+                       float *mu);
 
 /* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
  * index between the groups' centres, held beyond the outermost ones. */

@@ -46,6 +46,8 @@ typedef struct phy_ota_burst {
     const unsigned char *cal_heard; /* S: 1 if at least a quarter of the slot's bins are 10 dB
                                        over the noise (§8.3) */
     const float complex *cal_E;     /* S x PHY_CAL_Q: sub-band values E_s[q] (§8.2; 1 where none) */
+    const unsigned char *cal_meas;  /* S x PHY_CAL_Q: 1 where sub-band q of slot s had an active
+                                       bin (E_s[q] measured), 0 where none (E_s[q] = 1) */
     const float *cal_snr_db;        /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
                                        none) */
     const float complex *cal_e;     /* Nc x M: e_s[i] on the bins slot s owns in block

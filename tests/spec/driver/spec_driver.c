@@ -13,14 +13,21 @@
  *       (PILOT 0: no pilot level, a 32-byte GO; REPS beacon_reps)
  *   spec_driver beacon M CP R OUT.c64    the beacon with R training blocks (phy/beacon.h)
  *   spec_driver cal-encode ROUND SENDER HEARD MU SNR_DB E.c64 OUT.bin    (E: 8 complex64)
+ *   spec_driver cal-encode-q ROUND SENDER HEARD MU SNR_DB E.c64 MUQ.f32 OUT.bin
+ *       CAL with the sub-bands' loop gains mu_q (8 float32)
+ *   spec_driver cal-mu MU0 STEPS    the loop gains of one agent's 8 sub-bands (phy_cal_mu_steps)
+ *       over the comma-separated steps, each "pH:MMMMMMMM" (a probe) or "rH:MMMMMMMM" (a round),
+ *       H heard 0/1, M sub-band q measured 0/1: per step "n_0..n_7 mu_0..mu_7 mu" (%.9g)
  *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
- *       (GO's last field: its pilot level, 1 when absent)
+ *       (GO's last field: its pilot level, 1 when absent; CAL's E, then "mu_q" and its 8 values
+ *       when present)
  *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
  *   spec_driver clock M FC_FS PPM EXTRA C    prints "fc_fs share r off": ota_agent_clock_rule and
  *       ota_agent_clock_drift for offset C (docs/air-interface.md §4.2 "Sampling clock")
  *   spec_driver sigmf-tick META      prints the airmeta:device_tick phy/sigmf reads (-1: absent)
  *   spec_driver sigmf-write BASE TICK    a version-2 capture of 16 zeros with that device tick
- *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update)
+ *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update; MU
+ *       a comma-separated list of 8: phy_cal_update_bands, one per sub-band)
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
  *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
@@ -246,8 +253,48 @@ static int cmd_cal(char **a)
     m.u.cal.mu = (float)num(a[3]);
     m.u.cal.snr_db = (float)num(a[4]);
     m.u.cal.E = E;
-    int rc = encode_to(&m, a[6]);
+    float *mq = NULL;
+    if (a[7]) { /* cal-encode-q */
+        size_t lq = 0;
+        mq = read_all(a[6], &lq);
+        if (!mq || lq != CTRL_CAL_Q * sizeof(float)) {
+            free(E);
+            free(mq);
+            return fail("MUQ file missing or not 8 float32");
+        }
+        m.u.cal.mu_q = mq;
+    }
+    int rc = encode_to(&m, a[7] ? a[7] : a[6]);
     free(E);
+    free(mq);
+    return rc;
+}
+
+static int cmd_cal_mu(char **a)
+{
+    const float mu0 = (float)num(a[0]);
+    uint32_t n[PHY_CAL_Q] = {0};
+    char *dup = strdup(a[1]), *save = NULL;
+    if (!dup)
+        return fail("out of memory");
+    int rc = 0;
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strlen(t) != 3 + PHY_CAL_Q || (t[0] != 'p' && t[0] != 'r') || t[2] != ':') {
+            rc = fail("cal-mu: a step is not pH:MMMMMMMM or rH:MMMMMMMM");
+            break;
+        }
+        unsigned char meas[PHY_CAL_Q];
+        for (unsigned q = 0; q < PHY_CAL_Q; q++)
+            meas[q] = t[3 + q] == '1';
+        float mu[PHY_CAL_Q];
+        const float top = phy_cal_mu_steps(n, t[1] == '1', meas, t[0] == 'p', mu0, mu);
+        for (unsigned q = 0; q < PHY_CAL_Q; q++)
+            printf("%u ", n[q]);
+        for (unsigned q = 0; q < PHY_CAL_Q; q++)
+            printf("%.9g ", mu[q]);
+        printf("%.9g\n", top);
+    }
+    free(dup);
     return rc;
 }
 
@@ -290,6 +337,13 @@ static int cmd_decode(char **a)
         printf(" %u %u %.9g %.9g", m.u.cal.heard, m.u.cal.q, m.u.cal.mu, m.u.cal.snr_db);
         for (unsigned i = 0; i < 2 * m.u.cal.q; i++)
             printf(" %.9g", E[i]);
+        if (m.u.cal.mu_q) {
+            float mq[CTRL_CAL_Q];
+            ctrl_f32_copy(m.u.cal.mu_q, CTRL_CAL_Q, mq);
+            printf(" mu_q");
+            for (unsigned i = 0; i < CTRL_CAL_Q; i++)
+                printf(" %.9g", mq[i]);
+        }
         printf("\n");
     } else if (m.type == CTRL_WELCOME)
         printf(" %u %.9g %.9g\n", m.u.welcome.levels, m.u.welcome.tx_dbm, m.u.welcome.rx_dbm);
@@ -370,7 +424,18 @@ static int cmd_cal_update(char **a)
     if (!A || !E || la != PHY_CAL_Q * sizeof *A || le != PHY_CAL_Q * sizeof *E)
         rc = fail("A or E missing or not 8 complex64");
     else {
-        phy_cal_update(A, E, (float)num(a[0]));
+        if (strchr(a[0], ',')) { /* 8 loop gains, one per sub-band (CAL's mu_q, §8.4) */
+            float mu[PHY_CAL_Q];
+            const char *c = a[0];
+            for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+                mu[q] = strtof(c, NULL);
+                c = strchr(c, ',');
+                c = c ? c + 1 : "0";
+            }
+            phy_cal_update_bands(A, E, mu);
+        } else {
+            phy_cal_update(A, E, (float)num(a[0]));
+        }
         if (write_all(a[3], A, la))
             rc = fail("cannot write A");
     }
@@ -1028,6 +1093,8 @@ int main(int argc, char **argv)
     } cmds[] = {{"tx", 11, cmd_tx},
                 {"go-encode", 14, cmd_go},
                 {"cal-encode", 7, cmd_cal},
+                {"cal-encode-q", 8, cmd_cal},
+                {"cal-mu", 2, cmd_cal_mu},
                 {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update},
                 {"cal-interp", 3, cmd_cal_interp},
@@ -1063,7 +1130,8 @@ int main(int argc, char **argv)
             return cmds[i].fn(argv + 2);
         }
     return fail(
-        "usage: spec_driver tx|go-encode|cal-encode|decode|cal-update|cal-interp|zmq-tx|zmq-rx|"
+        "usage: spec_driver tx|go-encode|cal-encode|cal-encode-q|cal-mu|decode|cal-update|"
+        "cal-interp|zmq-tx|zmq-rx|"
         "link-db|clock|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
         "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
 }
