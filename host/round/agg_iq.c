@@ -91,6 +91,7 @@ typedef struct agg_iq {
                              heard rounds, the code before) */
     unsigned char *heard; /* with cal, K */
     unsigned char *meas;  /* with cal, K x PHY_CAL_Q: the round's sub-bands with an active bin */
+    float *csnr;          /* with cal, K: the round's slot SNRs (§8.2, dB) */
     int probe_due;        /* with cal and cfg.probes: the join probes still to run (§8.5): set at
                              create, cleared by them and by agg_iq_state_load (a resumed run) */
     unsigned char *pheard; /* with cal, K: agent k heard in the last probe */
@@ -377,6 +378,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
         memcpy(q->heard, b->cal_heard, q->K);
         memcpy(q->E, b->cal_E, (size_t)q->K * PHY_CAL_Q * sizeof *q->E);
         memcpy(q->meas, b->cal_meas, (size_t)q->K * PHY_CAL_Q);
+        memcpy(q->csnr, b->cal_snr_db, q->K * sizeof *q->csnr);
     }
     q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
     memcpy(q->sym, b->symbols, q->nsym * sizeof *q->sym);
@@ -547,7 +549,8 @@ static am_status rebuild_trackers(agg_iq *q, const fl_agg_round *r)
     for (unsigned k = 0; k < q->K; k++)
         ota_agent_track_init(&q->trk[k], q->cfg.track);
     const unsigned from = r->round > q->cfg.track ? r->round - q->cfg.track : 0;
-    const unsigned probed = q->cal && !q->probe_due && from == 0 ? q->cfg.probes : 0;
+    const unsigned probed =
+        q->cal && !q->probe_due && from == 0 ? (q->ap_n ? q->ap_n - 1 : q->cfg.probes) : 0;
     for (unsigned i = 0; i < probed + r->round - from; i++) {
         fl_agg_round past = *r;
         past.round = i < probed ? 0 : from + i - probed;
@@ -759,12 +762,18 @@ static am_status run_probes(agg_iq *q, const fl_agg_round *r)
         if (s != AM_OK)
             return am_error_wrap(s, "iq aggregator: calibration probe %u of %u before round %u",
                                  p + 1, q->cfg.probes, r->round);
+        /* cfg.probe_excess: what this probe measured over its noise, before its CAL */
+        const double ex = q->got ? phy_cal_probe_excess(q->K, q->nu, q->heard, q->E, q->meas,
+                                                        q->csnr)
+                                 : INFINITY;
         q->info.probe_heard = round_cal(q, 1);
         memcpy(q->pheard, q->heard, q->K);
         memcpy(q->Ap + (p + 1) * nA, q->A, nA * sizeof *q->A);
         q->ap_n = p + 2;
+        if (q->cfg.probe_excess > 0.0f && p >= 1 && ex <= q->cfg.probe_excess)
+            break;
     }
-    q->info.probes = q->cfg.probes;
+    q->info.probes = q->ap_n - 1;
     q->info.probe_agents = q->K;
     q->info.probe_hearing = q->pheard;
     return AM_OK;
@@ -947,6 +956,7 @@ static void iq_destroy(void *self)
     free(q->pheard);
     free(q->nh);
     free(q->meas);
+    free(q->csnr);
     free(q->Ap);
     phy_fft_free(q->za);
     phy_fft_free(q->zs);
@@ -1006,6 +1016,9 @@ static am_status validate(const agg_iq_cfg *c)
     if (c->cal_count_agent < 0 || c->cal_count_agent > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal_count_agent: %d is not 0 or 1",
                        c->cal_count_agent);
+    if (!(isfinite(c->probe_excess) && c->probe_excess >= 0.0f))
+        return AM_FAIL(AM_EINVAL, "iq aggregator: probe_excess: %g is not finite and >= 0",
+                       (double)c->probe_excess);
     if (c->probe_round_g_th < 0 || c->probe_round_g_th > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: probe_round_g_th: %d is not 0 or 1",
                        c->probe_round_g_th);
@@ -1207,6 +1220,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         q->pheard = calloc(q->K, 1);
         q->nh = calloc(q->K * (size_t)(cfg->cal_count_agent ? 1 : PHY_CAL_Q), sizeof *q->nh);
         q->meas = calloc((size_t)q->K * PHY_CAL_Q, 1);
+        q->csnr = calloc(q->K, sizeof *q->csnr);
         q->Ap = malloc((size_t)(cfg->probes + 1) * q->K * PHY_CAL_Q * sizeof *q->Ap);
         q->za = phy_fft_alloc(q->M);
         q->zs = phy_fft_alloc(q->M);
@@ -1216,7 +1230,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                 q->A[i] = 1.0f;
     }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->meas || !q->pheard || !q->nh ||
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->meas || !q->csnr || !q->pheard || !q->nh ||
                                              !q->Ap || !q->za || !q->zs))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "

@@ -100,6 +100,11 @@ typedef struct agg_iq_cfg {
                                 server's); 0: none, round 1 precoded with A = 1 (the code before).
                                 The first aggregate call of an aggregator runs them, unless
                                 agg_iq_state_load gave it a run's state (a resumed run: probed) */
+    float probe_excess;      /* 0: cfg.probes probes; > 0 (measured, docs/impairments.md "How many
+                                probes", not yet §8.5's nor `airmeta server`'s): from the second
+                                probe on, stop after a probe whose phy_cal_probe_excess (what it
+                                measured over its noise) is at most this, at most cfg.probes (a
+                                run resumed from a checkpoint takes cfg.probes probes' beacons) */
     int probe_round_g_th;    /* 0: the probes go out with g_th 0 (docs/air-interface.md §8.5 2.);
                                 1: with the round's g_th, as before that rule (tests/host/agg_iq_cal.c
                                 measures why not: the bins an agent erases leave sub-bands unmeasured) */

@@ -100,6 +100,32 @@ float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int pr
     return top;
 }
 
+double phy_cal_probe_excess(unsigned S,
+                            unsigned n_used,
+                            const unsigned char *heard,
+                            const float complex *E,
+                            const unsigned char *meas,
+                            const float *snr_db)
+{
+    double d = 0.0, v = 0.0;
+    for (unsigned s = 0; s < S; s++) {
+        if (!heard[s])
+            continue;
+        double ds = 0.0;
+        unsigned n = 0;
+        for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+            if (meas && !meas[(size_t)s * PHY_CAL_Q + q])
+                continue;
+            const double complex e = (double complex)E[(size_t)s * PHY_CAL_Q + q] - 1.0;
+            ds += creal(e * conj(e));
+            n++;
+        }
+        d += n ? ds / n : 0.0;
+        v += PHY_CAL_Q / ((double)n_used * pow(10.0, (double)snr_db[s] / 10.0));
+    }
+    return v > 0.0 ? d / v : 0.0;
+}
+
 void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a)
 {
     const unsigned M = phy_frame_nfft(f), nu = phy_frame_n_used(f), Q = PHY_CAL_Q;

@@ -140,6 +140,28 @@ AM_TEST(mu_schedule, unit)
              "not heard: n %u %u", nq[0], nq[4]);
 }
 
+/* §8.5 measured (phy_cal_probe_excess): 3 slots, slot 1 not heard; slot 0 off by 0.1 on every
+ * sub-band (|E - 1|^2 = 0.01), slot 2 by 0.2 on its 4 measured sub-bands and 5 on the others (left
+ * out); SNRs 20 and 10 dB at M_used 204: noise 8/(204 10^2) and 8/(204 10): the ratio
+ * (0.01 + 0.04) / 2 over (8/20400 + 8/2040) / 2, closed form. */
+AM_TEST(probe_excess, unit)
+{
+    float complex E[3 * PHY_CAL_Q];
+    unsigned char meas[3 * PHY_CAL_Q] = {0}, heard[3] = {1, 0, 1};
+    const float snr[3] = {20.0f, 0.0f, 10.0f};
+    for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+        E[q] = 1.1f;
+        E[PHY_CAL_Q + q] = 7.0f;
+        E[2 * PHY_CAL_Q + q] = q < 4 ? 1.0f + 0.2f * I : 6.0f;
+        meas[q] = 1;
+        meas[2 * PHY_CAL_Q + q] = q < 4;
+    }
+    const double want = (0.01 + 0.04) / (8.0 / 20400.0 + 8.0 / 2040.0);
+    AM_CHECK_NEAR(phy_cal_probe_excess(3, 204, heard, E, meas, snr), want, 1e-5 * want);
+    heard[0] = heard[2] = 0;
+    AM_CHECK(phy_cal_probe_excess(3, 204, heard, E, meas, snr) == 0.0, "none heard");
+}
+
 /* One round: agents k < K (slot k, except `silent`) send a burst with precoder sqrt(rho) c_k on
  * every used bin through a flat channel, plus AWGN of N0 per bin; the streaming receiver measures
  * e_s. Accumulates the squared error of e_s[i] against the closed form and its predicted

@@ -50,6 +50,20 @@ float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0);
 float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int probe, float mu0,
                        float *mu);
 
+/* §8.5, measured (docs/impairments.md "How many probes"; `sim --agg iq`'s probe_excess, not yet
+ * `airmeta server`'s): what a probe measured over its noise. Over the S slots heard (heard[s]):
+ * the mean over their measured sub-bands (meas, S x PHY_CAL_Q; NULL: every one) of |E_s[q] - 1|^2,
+ * over the mean of Q / (n_used 10^(snr_db[s] / 10)), the noise of one E_s[q] (e_s's N0 / (P rho)
+ * per bin, §8.2, averaged over the n_used / (Q P) bins a slot owns in a sub-band; N0 / rho =
+ * 10^(-snr/10) at |e_s| = 1). After a full step that left the agents at one measurement's noise
+ * it is about 2 (that noise and this one's). 0 when no slot was heard. */
+double phy_cal_probe_excess(unsigned S,
+                            unsigned n_used,
+                            const unsigned char *heard,
+                            const float complex *E,
+                            const unsigned char *meas,
+                            const float *snr_db);
+
 /* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
  * index between the groups' centres, held beyond the outermost ones. */
 void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a);
