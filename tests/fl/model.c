@@ -295,75 +295,99 @@ AM_TEST(mlp_hvp_fd, unit)
     fl_model_destroy(m);
 }
 
-/* fl_model_hvp_again right after a loss_grad at the same point reuses that pass's values and
- * deltas: the same H v as fl_model_hvp up to sgemm's rounding (n rows where the full pass stacks
- * 2n; measured max |diff| 3e-5 of max |Hv| 487, i.e. 6e-8 relative, 1-40-40-1 MSE), for MSE and
- * cross-entropy; after any other pass (or another theta) it is exactly fl_model_hvp. */
+/* The MLPs of the Hessian-reuse tests: 1-40-40-1 with MSE (c = 0) and 3-7-5-4 with cross-entropy
+ * (c = 1), at an initial theta, with a direction v and a batch of 10. */
+typedef struct hv_case {
+    fl_model *m;
+    size_t D;
+    float *th, *v;
+    data d;
+    fl_batch b;
+    fl_loss loss;
+    const char *name;
+} hv_case;
+
+static int hv_case_make(int c, uint64_t seed, hv_case *k)
+{
+    static const unsigned w1[] = {1, 40, 40, 1}, w2[] = {3, 7, 5, 4};
+    fl_mlp_cfg cfg = {.widths = c ? w2 : w1, .nwidths = 4, .max_batch = 10};
+    memset(k, 0, sizeof *k);
+    if (fl_model_create_mlp(&cfg, &k->m) != AM_OK)
+        return 0;
+    k->D = fl_model_nparams(k->m);
+    k->th = malloc(k->D * sizeof *k->th);
+    k->v = malloc(k->D * sizeof *k->v);
+    if (!k->th || !k->v)
+        return 0;
+    am_rng r;
+    am_rng_seed(&r, seed);
+    if (fl_model_init(k->m, k->th, &r) != AM_OK)
+        return 0;
+    gc_fill_normal(k->v, k->D, &r, 1.0);
+    k->b = make_batch(k->m, 10, &r, &k->d);
+    k->loss = c ? FL_LOSS_XENT : FL_LOSS_MSE;
+    k->name = c ? "3-7-5-4 xent" : "1-40-40-1 mse";
+    return 1;
+}
+
+static void hv_case_free(hv_case *k)
+{
+    free_data(&k->d); /* zeroed by hv_case_make until made */
+    free(k->th);
+    free(k->v);
+    fl_model_destroy(k->m);
+}
+
 /* fl_model_hold: the backward and Hessian passes at a held theta (each layer's W^T made once) give
  * the same bytes as without; after fl_model_release, a theta changed in place is seen again. */
 AM_TEST(hold_same_bytes, unit)
 {
-    const unsigned w1[] = {1, 40, 40, 1}, w2[] = {3, 7, 5, 4};
-    const unsigned *ws[2] = {w1, w2};
     for (int c = 0; c < 2; c++) {
-        fl_mlp_cfg cfg = {.widths = ws[c], .nwidths = 4, .max_batch = 10};
-        fl_model *m = NULL;
-        AM_REQUIRE_OK(fl_model_create_mlp(&cfg, &m));
-        const size_t D = fl_model_nparams(m);
-        float *th = malloc(D * sizeof *th), *v = malloc(D * sizeof *v);
+        hv_case k;
+        AM_REQUIRE(hv_case_make(c, 91 + (uint64_t)c, &k), "set-up failed");
+        const size_t D = k.D;
+        float *th = k.th;
         float *g0 = malloc(D * sizeof *g0), *h0 = malloc(D * sizeof *h0);
         float *g1 = malloc(D * sizeof *g1), *h1 = malloc(D * sizeof *h1);
-        AM_REQUIRE(th && v && g0 && h0 && g1 && h1, "out of memory");
-        am_rng r;
-        am_rng_seed(&r, 91 + (uint64_t)c);
-        AM_REQUIRE_OK(fl_model_init(m, th, &r));
-        gc_fill_normal(v, D, &r, 1.0);
-        data d;
-        fl_batch b = make_batch(m, 10, &r, &d);
-        const fl_loss loss = c ? FL_LOSS_XENT : FL_LOSS_MSE;
+        AM_REQUIRE(g0 && h0 && g1 && h1, "out of memory");
         float l0 = 0.0f, l1 = 0.0f;
         for (int round = 0; round < 2; round++) {
-            AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l0, g0));
-            AM_REQUIRE_OK(fl_model_hvp_again(m, th, &b, loss, v, h0));
-            fl_model_hold(m, th);
-            AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l1, g1));
-            AM_REQUIRE_OK(fl_model_hvp_again(m, th, &b, loss, v, h1));
+            AM_REQUIRE_OK(fl_model_loss_grad(k.m, th, &k.b, k.loss, &l0, g0));
+            AM_REQUIRE_OK(fl_model_hvp_again(k.m, th, &k.b, k.loss, k.v, h0));
+            fl_model_hold(k.m, th);
+            AM_REQUIRE_OK(fl_model_loss_grad(k.m, th, &k.b, k.loss, &l1, g1));
+            AM_REQUIRE_OK(fl_model_hvp_again(k.m, th, &k.b, k.loss, k.v, h1));
             AM_CHECK(l0 == l1 && memcmp(g0, g1, D * sizeof *g0) == 0 &&
                          memcmp(h0, h1, D * sizeof *h0) == 0,
-                     "%s round %d: held theta not the same bytes", c ? "3-7-5-4" : "1-40-40-1",
-                     round);
-            fl_model_release(m);
+                     "%s round %d: held theta not the same bytes", k.name, round);
+            fl_model_release(k.m);
             /* round 1 at a theta changed in place after the release: every weight moved, so a
              * stale W^T would show in the gradients */
             for (size_t i = 0; i < D; i++)
                 th[i] = 0.9f * th[i] + 0.01f;
         }
-        free_data(&d);
-        free(th), free(v), free(g0), free(h0), free(g1), free(h1);
-        fl_model_destroy(m);
+        free(g0), free(h0), free(g1), free(h1);
+        hv_case_free(&k);
     }
 }
 
+/* fl_model_hvp_again right after a loss_grad at the same point reuses that pass's values and
+ * deltas: the same H v as fl_model_hvp up to sgemm's rounding (n rows where the full pass stacks
+ * 2n; measured max |diff| 3e-5 of max |Hv| 487, i.e. 6e-8 relative, 1-40-40-1 MSE), for MSE and
+ * cross-entropy; after any other pass (or another theta) it is exactly fl_model_hvp. */
 AM_TEST(hvp_again, unit)
 {
-    const unsigned w1[] = {1, 40, 40, 1}, w2[] = {3, 7, 5, 4};
-    const unsigned *ws[2] = {w1, w2};
     for (int c = 0; c < 2; c++) {
-        fl_mlp_cfg cfg = {.widths = ws[c], .nwidths = 4, .max_batch = 10};
-        fl_model *m = NULL;
-        AM_REQUIRE_OK(fl_model_create_mlp(&cfg, &m));
-        const size_t D = fl_model_nparams(m);
-        float *th = malloc(D * sizeof *th), *v = malloc(D * sizeof *v);
+        hv_case k;
+        AM_REQUIRE(hv_case_make(c, 71 + (uint64_t)c, &k), "set-up failed");
+        const size_t D = k.D;
+        fl_model *m = k.m;
+        const float *th = k.th, *v = k.v;
+        const fl_batch b = k.b;
+        const fl_loss loss = k.loss;
         float *g = malloc(D * sizeof *g), *h1 = malloc(D * sizeof *h1);
         float *h2 = malloc(D * sizeof *h2), *th2 = malloc(D * sizeof *th2);
-        AM_REQUIRE(th && v && g && h1 && h2 && th2, "out of memory");
-        am_rng r;
-        am_rng_seed(&r, 71 + (uint64_t)c);
-        AM_REQUIRE_OK(fl_model_init(m, th, &r));
-        gc_fill_normal(v, D, &r, 1.0);
-        data d;
-        fl_batch b = make_batch(m, 10, &r, &d);
-        const fl_loss loss = c ? FL_LOSS_XENT : FL_LOSS_MSE;
+        AM_REQUIRE(g && h1 && h2 && th2, "out of memory");
         float l = 0.0f;
         AM_REQUIRE_OK(fl_model_hvp(m, th, &b, loss, v, h1));
         AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l, g));
@@ -374,7 +398,7 @@ AM_TEST(hvp_again, unit)
             scale = fmax(scale, fabs((double)h1[i]));
         }
         AM_CHECK(scale > 0.0 && worst <= 1e-6 * scale, "%s: reused pass |diff| %.3g of max %.3g",
-                 c ? "3-7-5-4 xent" : "1-40-40-1 mse", worst, scale);
+                 k.name, worst, scale);
         /* another pass in between (forward), or another theta: the full product, bit for bit */
         AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l, g));
         AM_REQUIRE_OK(fl_model_forward(m, th, b.x, b.n, g));
@@ -384,14 +408,8 @@ AM_TEST(hvp_again, unit)
         AM_REQUIRE_OK(fl_model_loss_grad(m, th, &b, loss, &l, g));
         AM_REQUIRE_OK(fl_model_hvp_again(m, th2, &b, loss, v, h2));
         AM_CHECK(memcmp(h1, h2, D * sizeof *h1) == 0, "another theta: not fl_model_hvp");
-        free_data(&d);
-        free(th);
-        free(v);
-        free(g);
-        free(h1);
-        free(h2);
-        free(th2);
-        fl_model_destroy(m);
+        free(g), free(h1), free(h2), free(th2);
+        hv_case_free(&k);
     }
 }
 
