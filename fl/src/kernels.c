@@ -72,14 +72,7 @@ static inline void transpose(float *xt, const float *x, size_t r, size_t c)
             xt[j * r + i] = x[i * c + j];
 }
 
-/* Small products (the sinusoid MLP's 10 x 40 x 40, K = 10 or 20 for weight gradients): LIBXSMM's
- * JIT kernel for the exact shape, called directly, where OpenBLAS's sgemm spends more time in its
- * interface, buffer set-up and packing than in its kernel. LIBXSMM is column-major: the row-major
- * C = op(A) op(B) is C^T = op(B)^T op(A)^T there, so B goes first. LIBXSMM 1.17 has no kernel for
- * a transposed first operand (row-major op(B) = B^T): B^T is copied (at most FL_SMALL_BT floats; none for a vector)
- * and the plain kernel used. Shapes beyond LIBXSMM's small-matrix limit (64 in each dimension),
- * alpha != 1, and a CPU without a JIT target return 0: the BLAS paths below take them. */
-#define FL_SMALL_BT 4096u /* floats of B^T (16 KB a thread) */
+#define FL_SMALL_BT 4096u /* floats: small_gemm's B^T, dense_backward's x^T (16 KB a thread) */
 static _Thread_local float small_bt[FL_SMALL_BT];
 
 /* transpose() with 8 x 8 AVX blocks where both sizes are multiples of 8 (the MLP's 40 x 40): the
@@ -155,6 +148,14 @@ static libxsmm_smmfunction small_dispatch(libxsmm_blasint m,
     return fn;
 }
 
+/* Small products (the sinusoid MLP's 10 x 40 x 40, K = 10 or 20 for weight gradients): LIBXSMM's
+ * JIT kernel for the exact shape, called directly, where OpenBLAS's sgemm spends more time in its
+ * interface, buffer set-up and packing than in its kernel. LIBXSMM is column-major: the row-major
+ * C = op(A) op(B) is C^T = op(B)^T op(A)^T there, so B goes first. LIBXSMM 1.17 has no kernel for
+ * a transposed first operand (row-major op(B) = B^T): B^T is copied into small_bt (none for a
+ * vector) and the plain kernel used. Shapes beyond LIBXSMM's small-matrix limit (64 in each
+ * dimension), alpha != 1, and a CPU without a JIT target return 0: the BLAS paths below take
+ * them. */
 static int small_gemm(enum CBLAS_TRANSPOSE ta,
                       enum CBLAS_TRANSPOSE tb,
                       size_t M,
@@ -286,38 +287,13 @@ FL_CLONES static void dense_backward(float *dx,
          * ~25% slower than the one for A at the MLP's sizes (40 x 40, K = 10 or 20); each entry
          * is the same sum in the same order (the same bytes here) */
         float *xt = small_bt; /* FL_XT_MAX <= FL_SMALL_BT, and small_gemm is not using it */
-        transpose(xt, x, n, in);
+        fl_transpose(xt, x, n, in);
         gemm(CblasNoTrans, CblasNoTrans, in, out, n, 1.0f, xt, n, dy, out, beta, dw, out);
     } else if (dw) {
         gemm(CblasTrans, CblasNoTrans, in, out, n, 1.0f, x, in, dy, out, beta, dw, out);
     }
-    if (db) { /* db[j] += dy[0][j] + ... in row order, 32 columns at a time kept in registers (4
-               * independent sums: one chain of dependent adds per column block would stall) */
+    if (db) { /* db[j] (=|+=) dy[0][j] + ... in row order, 8 columns at a time kept in registers */
         size_t j = 0;
-        for (; j + 32 <= out; j += 32) {
-            v8f a0 = (v8f){0}, a1 = a0, a2 = a0, a3 = a0, r0, r1, r2, r3; /* in registers */
-            if (beta != 0.0f) {
-                memcpy(&a0, db + j, sizeof a0);
-                memcpy(&a1, db + j + 8, sizeof a1);
-                memcpy(&a2, db + j + 16, sizeof a2);
-                memcpy(&a3, db + j + 24, sizeof a3);
-            }
-            for (size_t i = 0; i < n; i++) {
-                const float *row = dy + i * out + j;
-                memcpy(&r0, row, sizeof r0);
-                memcpy(&r1, row + 8, sizeof r1);
-                memcpy(&r2, row + 16, sizeof r2);
-                memcpy(&r3, row + 24, sizeof r3);
-                a0 += r0;
-                a1 += r1;
-                a2 += r2;
-                a3 += r3;
-            }
-            memcpy(db + j, &a0, sizeof a0);
-            memcpy(db + j + 8, &a1, sizeof a1);
-            memcpy(db + j + 16, &a2, sizeof a2);
-            memcpy(db + j + 24, &a3, sizeof a3);
-        }
         for (; j + 8 <= out; j += 8) {
             v8f acc = (v8f){0}, r;
             if (beta != 0.0f)

@@ -43,19 +43,16 @@ void fl_mlp_hold(fl_model *m, const float *theta)
     m->held = theta;
 }
 
-/* dx (=|+=) dy W^T for layer L at theta: from the held W^T when theta is held. */
+/* dx = dy W^T for layer L at theta: from the held W^T when theta is held. */
 static void dense_dx(const fl_model *m,
                      const fl_mlp_layer *L,
                      const float *theta,
                      float *dx,
                      const float *dy,
-                     size_t rows,
-                     int accumulate)
+                     size_t rows)
 {
     if (theta == m->held)
-        fl_dense_dx_t(dx, dy, L->WT, rows, L->in, L->out, accumulate);
-    else if (accumulate)
-        fl_dense_backward(dx, NULL, NULL, dy, NULL, theta + L->w_off, rows, L->in, L->out);
+        fl_dense_dx_t(dx, dy, L->WT, rows, L->in, L->out, 0);
     else
         fl_dense_backward_set(dx, NULL, NULL, dy, NULL, theta + L->w_off, rows, L->in, L->out);
 }
@@ -145,7 +142,7 @@ void fl_mlp_backward(fl_model *m,
         }
         if (!P)
             break;
-        dense_dx(m, L, theta, P->S, L->S, rows, 0);
+        dense_dx(m, L, theta, P->S, L->S, rows);
         if (hv)
             fl_dense_backward(rd_of(P, n), NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(P->S, P->S, a_of(P, n), n * P->out);
@@ -197,7 +194,7 @@ void fl_mlp_rbackward_again(
         if (!P)
             break;
         float *rdp = rd_of(P, n);
-        dense_dx(m, L, theta, rdp, rd, n, 0);
+        dense_dx(m, L, theta, rdp, rd, n);
         fl_dense_backward(rdp, NULL, NULL, d, NULL, v + L->w_off, n, L->in, L->out);
         fl_relu_mask(rdp, rdp, a_of(P, n), n * P->out);
     }
