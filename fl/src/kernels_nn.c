@@ -184,6 +184,27 @@ FL_CLONES void fl_relu_mask(float *out, const float *in, const float *y, size_t 
         out[i] = keep_if(in[i], y[i] > 0.0f);
 }
 
+FL_CLONES void fl_bias_relu(float *y, const float *b, size_t n, size_t out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *yi = y + i * out;
+        for (size_t j = 0; j < out; j++) {
+            const float v = yi[j] + b[j];
+            yi[j] = keep_if(v, !(v < 0.0f));
+        }
+    }
+}
+
+FL_CLONES void fl_bias_mask(float *r, const float *b, const float *y, size_t n, size_t out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *ri = r + i * out;
+        const float *yi = y + i * out;
+        for (size_t j = 0; j < out; j++)
+            ri[j] = keep_if(ri[j] + b[j], yi[j] > 0.0f);
+    }
+}
+
 /* Branch-free selects (random data makes the comparisons unpredictable); strict '>' keeps the
  * first maximum on ties, in the order (0,0), (0,1), (1,0), (1,1). */
 void fl_maxpool2_forward(float *y, int32_t *idx, const float *x, size_t p, size_t h, size_t w)

@@ -87,20 +87,22 @@ void fl_mlp_forward(fl_model *m, const float *theta, const float *v, const float
         const float *W = theta + L->w_off, *b = theta + L->b_off;
         const float *in = P ? a_of(P, n) : x;
         float *a = a_of(L, n), *ra = ra_of(L, n);
-        if (!v) {
-            fl_dense_forward(a, in, W, b, n, L->in, L->out, 0);
-        } else if (!P) { /* R{x} = 0 */
-            fl_dense_forward(a, x, W, b, n, L->in, L->out, 0);
-            fl_dense_forward(ra, x, v + L->w_off, v + L->b_off, n, L->in, L->out, 0);
-        } else {
-            fl_dense_forward(L->A, P->A, W, NULL, 2 * n, L->in, L->out, 0); /* [R{a} W; a W] */
+        const int hidden = l + 1 < m->nlayers;
+        /* the bias added and, on a hidden layer, the ReLU taken in one pass */
+        if (v && P) /* [R{a} W; a W] */
+            fl_dense_forward(L->A, P->A, W, NULL, 2 * n, L->in, L->out, 0);
+        else
+            fl_dense_forward(a, in, W, NULL, n, L->in, L->out, 0);
+        if (hidden)
+            fl_bias_relu(a, b, n, L->out);
+        else
             fl_bias_add(a, b, n, L->out);
-            fl_dense_forward(ra, in, v + L->w_off, v + L->b_off, n, L->in, L->out, 1);
-        }
-        if (l + 1 < m->nlayers) {
-            fl_relu_forward(a, a, n * L->out);
-            if (v)
-                fl_relu_mask(ra, ra, a, n * L->out);
+        if (v) { /* R{a} (+)= R{a_{l-1}} W + a_{l-1} V (R{x} = 0), then + Vb and the ReLU's mask */
+            fl_dense_forward(ra, in, v + L->w_off, NULL, n, L->in, L->out, P != NULL);
+            if (hidden)
+                fl_bias_mask(ra, v + L->b_off, a, n, L->out);
+            else
+                fl_bias_add(ra, v + L->b_off, n, L->out);
         }
     }
     const fl_mlp_layer *last = &m->layers[m->nlayers - 1];
@@ -162,14 +164,13 @@ void fl_mlp_rforward_again(
         fl_mlp_layer *L = &m->layers[l];
         const fl_mlp_layer *P = l > 0 ? &m->layers[l - 1] : NULL;
         float *ra = ra_of(L, n);
-        if (!P) { /* R{x} = 0 */
-            fl_dense_forward(ra, x, v + L->w_off, v + L->b_off, n, L->in, L->out, 0);
-        } else {
+        if (P) /* R{x} = 0 */
             fl_dense_forward(ra, ra_of(P, n), theta + L->w_off, NULL, n, L->in, L->out, 0);
-            fl_dense_forward(ra, a_of(P, n), v + L->w_off, v + L->b_off, n, L->in, L->out, 1);
-        }
+        fl_dense_forward(ra, P ? a_of(P, n) : x, v + L->w_off, NULL, n, L->in, L->out, P != NULL);
         if (l + 1 < m->nlayers)
-            fl_relu_mask(ra, ra, a_of(L, n), n * L->out);
+            fl_bias_mask(ra, v + L->b_off, a_of(L, n), n, L->out);
+        else
+            fl_bias_add(ra, v + L->b_off, n, L->out);
     }
     const fl_mlp_layer *last = &m->layers[m->nlayers - 1];
     m->out = a_of(last, n);

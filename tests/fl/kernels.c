@@ -534,6 +534,49 @@ AM_TEST(relu_fd, unit)
     AM_CHECK(gc_direction("dx", relu_f, &c, x, N, dx, 1e-3, 1e-3, &rng), "relu dx dir");
 }
 
+/* fl_bias_relu and fl_bias_mask against their definitions, entry by entry, bit for bit: relu(y + b)
+ * and (r + b) [y > 0] in float, with the edges the fused loops must keep: a sum that is exactly
+ * 0 or -0, NaN (kept by the forward, cleared by a closed mask), and row lengths that are not a
+ * multiple of 8 (the vector loops' tails). Also against the two-pass kernels they replace. */
+AM_TEST(bias_relu_fused, unit)
+{
+    enum { NR = 10, MAXW = 43 };
+    am_rng rng;
+    am_rng_seed(&rng, 31);
+    static const size_t widths[] = {40, 43, 1, 8};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const size_t out = widths[wi], n = NR * out;
+        float y[NR * MAXW], y2[NR * MAXW], r[NR * MAXW], r2[NR * MAXW], b[MAXW], ref[NR * MAXW];
+        gc_fill(y, n, &rng, -1, 1);
+        gc_fill(r, n, &rng, -1, 1);
+        gc_fill(b, out, &rng, -1, 1);
+        y[0] = -b[0];                 /* y + b = +0 */
+        y[out > 1 ? 1 : 0] = -0.0f;   /* -0 + b */
+        y[n - 1] = (float)NAN;        /* NaN through the forward */
+        r[n / 2] = (float)NAN;        /* NaN under the mask */
+        memcpy(y2, y, n * sizeof *y);
+        memcpy(r2, r, n * sizeof *r);
+        for (size_t i = 0; i < n; i++) {
+            const float v = y[i] + b[i % out];
+            ref[i] = v < 0.0f ? 0.0f : v;
+        }
+        fl_bias_relu(y, b, NR, out);
+        AM_CHECK(memcmp(y, ref, n * sizeof *y) == 0, "bias_relu, width %zu: bits differ", out);
+        fl_bias_add(y2, b, NR, out);
+        fl_relu_forward(y2, y2, n);
+        AM_CHECK(memcmp(y, y2, n * sizeof *y) == 0, "bias_relu, width %zu: not bias_add + relu",
+                 out);
+        for (size_t i = 0; i < n; i++)
+            ref[i] = y[i] > 0.0f ? r[i] + b[i % out] : 0.0f;
+        fl_bias_mask(r, b, y, NR, out);
+        AM_CHECK(memcmp(r, ref, n * sizeof *r) == 0, "bias_mask, width %zu: bits differ", out);
+        fl_bias_add(r2, b, NR, out);
+        fl_relu_mask(r2, r2, y, n);
+        AM_CHECK(memcmp(r, r2, n * sizeof *r) == 0, "bias_mask, width %zu: not bias_add + mask",
+                 out);
+    }
+}
+
 static double pool_f(void *p)
 {
     pw_ctx *c = p;

@@ -163,6 +163,12 @@ void fl_relu_forward(float *y, const float *x, size_t n);
 /* out = in * [y > 0], OVERWRITTEN (in place allowed). This is ReLU's backward (in = dy), its
  * R-forward (in = R{x}) and its R-backward (in = R{dy}); y is the forward output. */
 void fl_relu_mask(float *out, const float *in, const float *y, size_t n);
+/* y [n x out] = relu(y + b) on every row: fl_bias_add then fl_relu_forward in one pass (the
+ * same bytes) */
+void fl_bias_relu(float *y, const float *b, size_t n, size_t out);
+/* r [n x out] = (r + b) [y > 0] on every row: fl_bias_add then fl_relu_mask in one pass (the
+ * same bytes); y [n x out] is the forward output */
+void fl_bias_mask(float *r, const float *b, const float *y, size_t n, size_t out);
 
 /* ---- 2x2 max-pool, stride 2, floor (odd last row/column dropped) ----
  * x [p][h][w] -> y [p][h/2][w/2] over p planes (p = channels * samples); idx [p][h/2][w/2] keeps
