@@ -170,8 +170,11 @@ static int small_gemm(enum CBLAS_TRANSPOSE ta,
                       float *C,
                       size_t ldc)
 {
+    /* N = 1 with K > 1 (a matrix-vector product, the MLP's layer to one output) is a one-row
+     * kernel in LIBXSMM's column-major terms, which it runs one float at a time: 142 ns for
+     * 10 x 40, against 71 for OpenBLAS's sgemv (51 for the transposed product, 99 in LIBXSMM) */
     if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f) || M > LIBXSMM_CONFIG_MAX_DIM ||
-        N > LIBXSMM_CONFIG_MAX_DIM || K > LIBXSMM_CONFIG_MAX_DIM)
+        N > LIBXSMM_CONFIG_MAX_DIM || K > LIBXSMM_CONFIG_MAX_DIM || (N == 1 && K > 1))
         return 0;
     if (tb != CblasNoTrans) {
         if (ldb != K || K * N > FL_SMALL_BT)
