@@ -468,8 +468,10 @@ zmq_rx(radio *r, float complex *x, size_t cap, size_t *n, radio_time *t0, double
         }
         /* keep only what lies at or after the requested start */
         size_t skip = 0;
-        if (ts < h->rx_start)
-            skip = h->rx_start - ts >= (int64_t)nn ? nn : (size_t)(h->rx_start - ts);
+        if (ts < h->rx_start) { /* the gap in uint64_t: up to 2^63 + max_samps, past int64_t */
+            const uint64_t gap = (uint64_t)h->rx_start - (uint64_t)ts;
+            skip = gap >= nn ? nn : (size_t)gap;
+        }
         if (skip == nn) {
             zmq_msg_close(&h->pend);
             continue;

@@ -149,6 +149,44 @@ AM_TEST(malformed_rejected_and_counted, unit)
     zmq_ctx_term(ctx);
 }
 
+/* A peer's timestamps at both ends of the range the header allows (+-2^62): the first moves this
+ * radio's clock to 2^62, so the next RX start lies there; the second, 2^63 ticks before it, is
+ * dropped as wholly before the start (the gap once overflowed int64_t: UBSan). */
+AM_TEST(timestamp_extremes, unit)
+{
+    void *ctx = zmq_ctx_new();
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
+    AM_REQUIRE(zmq_bind(push, "tcp://127.0.0.1:*") == 0, "bind");
+    char ep[256], args[320];
+    size_t len = sizeof ep;
+    zmq_getsockopt(push, ZMQ_LAST_ENDPOINT, ep, &len);
+    snprintf(args, sizeof args, "rx=%s,rate=1e6,max_samps=64", ep);
+    radio *rx = NULL;
+    AM_REQUIRE_OK(radio_open("zmq", args, &rx));
+    AM_REQUIRE_OK(radio_rx_start(rx, NULL));
+    const uint32_t M = 0x51494D41u;
+    const int64_t E = (int64_t)1 << 62;
+    send_raw(push, M, 1, 4, 4, E, 1e6, 0.5f);
+    float complex y[16];
+    size_t n = 0;
+    radio_time t0;
+    AM_REQUIRE_OK(radio_rx(rx, y, 16, &n, &t0, 5.0));
+    AM_CHECK(n == 4 && tick(t0) == E, "at +2^62: n %zu", n);
+    AM_REQUIRE_OK(radio_rx_start(rx, NULL)); /* at this radio's clock: 2^62 + 4 */
+    send_raw(push, M, 1, 4, 4, -E, 1e6, 1.0f); /* 2^63 + 4 ticks before the start */
+    send_raw(push, M, 1, 8, 8, E, 1e6, -0.25f); /* trimmed to its last 4 */
+    AM_REQUIRE_OK(radio_rx(rx, y, 16, &n, &t0, 5.0));
+    AM_CHECK(n == 4 && tick(t0) == E + 4 && y[3] == -0.25f - 0.25f * I, "the one after: n %zu",
+             n);
+    radio_stats st;
+    radio_get_stats(rx, &st);
+    AM_CHECK(st.malformed == 0 && st.rx_samples == 8, "malformed %llu rx_samples %llu",
+             (unsigned long long)st.malformed, (unsigned long long)st.rx_samples);
+    radio_close(rx);
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+}
+
 AM_TEST(timeouts, unit)
 {
     radio *tx = NULL, *rx = NULL;
