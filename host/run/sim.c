@@ -218,11 +218,20 @@ static const runcfg_class sim_class = {"sim", opt_unstored, opt_runctl, opt_crc_
 /* Per-kind defaults for what the user did not set (0 / NaN / sentinel = not given): after this
  * every flag holds the value the run uses (config.json's "fully resolved"). */
 /* Values that change only the waveform are refused without one (--agg ideal / stat send no
- * samples): a run that looks impaired, calibrated or real-mapped in its flags must be one. */
+ * samples): a run that looks impaired, calibrated, real-mapped, captured or carried by a radio
+ * in its flags must be one. */
 static am_status iq_only(const sim_opts *o)
 {
+    if (o->radio.args && !o->radio.name) /* the keys of no backend: they would be dropped */
+        return AM_FAIL(AM_EINVAL, "--radio-args needs --radio (loop|file)");
     if (strcmp(o->agg, "iq") == 0)
         return AM_OK;
+    if (o->capture_dir) /* no stream to record: a run that says it captured wrote nothing */
+        return AM_FAIL(AM_EINVAL, "--capture-dir needs --agg iq (--agg %s sends no waveform)",
+                       o->agg);
+    if (o->radio.name)
+        return AM_FAIL(AM_EINVAL, "--radio %s needs --agg iq (--agg %s sends no waveform)",
+                       o->radio.name, o->agg);
     if (strcmp(o->mapping, "complex") != 0)
         return AM_FAIL(AM_EINVAL, "--mapping %s needs --agg iq (--agg %s sends no waveform)",
                        o->mapping, o->agg);

@@ -36,5 +36,12 @@ expect 2 "--data-dir: empty folder name" --task fmnist --data-dir ""
 expect 2 "--mapping real needs --agg iq (--agg stat sends no waveform)" --agg stat --mapping real
 expect 2 "--cal on needs --agg iq (--agg ideal sends no waveform)" --agg ideal --cal on
 expect 2 "--impair b210-free needs --agg iq (--agg stat has no radios)" --agg stat --impair b210-free
+# ... and so are a capture folder and a radio (they were dropped: exit 0, nothing written), and
+# radio keys without a radio (dropped with --agg iq too)
+expect 2 "--capture-dir needs --agg iq (--agg stat sends no waveform)" --agg stat --capture-dir "$d/cap"
+expect 2 "--radio file needs --agg iq (--agg ideal sends no waveform)" --agg ideal --radio file \
+    --radio-args "tx=$d/rec"
+expect 2 "--radio-args needs --radio (loop|file)" --agg iq --radio-args rate=1e6
+[ -e "$d/cap" ] || [ -e "$d/rec.sigmf-meta" ] && fail "a refused run wrote its capture"
 "$AIRMETA" sim --help | grep -q -- "--sparsify" || fail "--help lacks --sparsify"
 echo PASS
