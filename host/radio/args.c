@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "radio/radio.h"
+#include "util/cli.h"
 
 static void trim(const char **b, const char **e)
 {
@@ -56,8 +57,8 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
             return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a whole number (decimal digits only)",
                            what, sp->key, v);
         if (sp->min <= sp->max && ((double)x < sp->min || (double)x > sp->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %g..%g", what, sp->key, v, sp->min,
-                           sp->max);
+            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %s..%s", what, sp->key, v,
+                           CLI_NUM(sp->min), CLI_NUM(sp->max));
         return AM_OK;
     }
     case RADIO_ARG_DOUBLE: {
@@ -68,8 +69,8 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
         if (v[strspn(v, "0123456789+-.eE")] != '\0')
             return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a decimal number", what, sp->key, v);
         if (sp->min <= sp->max && (x < sp->min || x > sp->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %g..%g", what, sp->key, v, sp->min,
-                           sp->max);
+            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %s..%s", what, sp->key, v,
+                           CLI_NUM(sp->min), CLI_NUM(sp->max));
         return AM_OK;
     }
     }

@@ -12,6 +12,7 @@
 
 #include "core/file.h"
 #include "util/fsutil.h"
+#include "util/cli.h"
 
 /* Flags of sim that the sweep sets itself: not allowed after `--`. */
 static const char *const sweep_owned[] = {"--agg",  "--snr-db", "--sparsity", "--agents",
@@ -41,9 +42,10 @@ static am_status parse_list(const char *flag,
         if (end == p || errno || !isfinite(v) || strspn(p, "0123456789+-.eE") < (size_t)(end - p))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a comma-separated list of numbers", flag, s);
         if (v < lo || v > hi)
-            return AM_FAIL(AM_EINVAL, "%s: %g is outside %g..%g", flag, v, lo, hi);
+            return AM_FAIL(AM_EINVAL, "%s: %s is outside %s..%s", flag, CLI_NUM(v), CLI_NUM(lo),
+                           CLI_NUM(hi));
         if (integer && v != floor(v))
-            return AM_FAIL(AM_EINVAL, "%s: %g is not a whole number", flag, v);
+            return AM_FAIL(AM_EINVAL, "%s: %s is not a whole number", flag, CLI_NUM(v));
         for (unsigned i = 0; i < n; i++) {
             char a[32], b[32];
             snprintf(a, sizeof a, "%.6g", v_out[i]);

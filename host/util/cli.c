@@ -8,6 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *cli_num(char *buf, size_t cap, double v)
+{
+    static const char *const fmt[] = {"%g", "%.15g", "%.17g"};
+    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+        snprintf(buf, cap, fmt[i], v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 void cli_print_help(const cli_cmd *cmd)
 {
     printf("usage: %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
@@ -34,7 +45,7 @@ void cli_print_help(const cli_cmd *cmd)
         if (o->kind == CLI_CHOICE)
             printf(" (%s)", o->choices);
         else if (o->min <= o->max && o->kind != CLI_FLAG && o->kind != CLI_STR)
-            printf(" [%g..%g]", o->min, o->max);
+            printf(" [%s..%s]", CLI_NUM(o->min), CLI_NUM(o->max));
         printf("\n");
     }
     printf("  %-22s %s\n", "--help", "show this help");
@@ -101,7 +112,8 @@ static am_status parse_value(const cli_opt *o, const char *v)
             return AM_FAIL(AM_EINVAL, "%s: '%s' is out of range", o->name, v);
         double d = o->kind == CLI_U64 ? (double)ux : (double)x;
         if (o->min <= o->max && (d < o->min || d > o->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
+            return AM_FAIL(AM_EINVAL, "%s: %s is outside %s..%s", o->name, v, CLI_NUM(o->min),
+                               CLI_NUM(o->max));
         if (o->kind == CLI_INT) {
             if (x < -2147483647LL || x > 2147483647LL)
                 return AM_FAIL(AM_EINVAL, "%s: %s is out of range", o->name, v);
@@ -123,7 +135,8 @@ static am_status parse_value(const cli_opt *o, const char *v)
         if (!is_decimal_real(v))
             return AM_FAIL(AM_EINVAL, "%s: '%s' is not a decimal number", o->name, v);
         if (o->min <= o->max && (x < o->min || x > o->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s is outside %g..%g", o->name, v, o->min, o->max);
+            return AM_FAIL(AM_EINVAL, "%s: %s is outside %s..%s", o->name, v, CLI_NUM(o->min),
+                               CLI_NUM(o->max));
         /* a number that is not 0 read as 0 (1e-400; a float flag's 1e-50): not what was asked */
         if ((x == 0.0 && errno == ERANGE) || (o->kind == CLI_FLOAT && x != 0.0 && (float)x == 0.0f))
             return AM_FAIL(AM_EINVAL, "%s: %s is too small to tell from 0", o->name, v);

@@ -46,6 +46,12 @@ void cli_print_help(const cli_cmd *cmd);
 /* Print the thread's last error as "airmeta CMD: message" and return the exit code. */
 int cli_fail(const char *cmd, am_status s);
 
+/* A range bound as text: %g when it reads back as v (1e+07, 0.45), else the shortest exact form
+ * (16777216, not %g's 1.67772e+07, which read "16777217 is outside 1..1.67772e+07"). */
+const char *cli_num(char *buf, size_t cap, double v);
+#define CLI_NUM_MAX 32
+#define CLI_NUM(v) cli_num((char[CLI_NUM_MAX]){0}, CLI_NUM_MAX, (v))
+
 /* Whether stdout is a terminal (progress bars) */
 int cli_isatty_stdout(void);
 

@@ -36,6 +36,15 @@ expect_cmd=(radio probe --radio loop)
 expect 2 "ring='0x1000' is not a whole number" --radio-args ring=0x1000
 expect 2 "rate='0x1p20' is not a decimal number" --radio-args rate=0x1p20 # was 1048576 S/s
 expect 2 "rate=1e-400 is outside 1..1e+09" --radio-args rate=1e-400 # was 'not a finite number'
+# a bound that %g rounds is printed whole (was "16777217 is outside 1..1.67772e+07": 16777217
+# looked inside the range, and --help said [1..1.67772e+07])
+expect_cmd=(radio probe --radio zmq)
+expect 2 "max_samps=67108865 is outside 1..67108864" --radio-args max_samps=67108865
+expect_cmd=(demo --rounds 1)
+expect 2 "--payload: 16777217 is outside 1..16777216" --payload 16777217
+"$AIRMETA" demo --help | grep -qF -- "[1..16777216]" || fail "demo --help: --payload's range"
+expect_cmd=(sweep --plan "$d/plan")
+expect 2 "--agents: 1234567 is outside 1..10000" --agents 1234567
 
 # usage errors: stderr, exit 2, nothing on stdout
 for args in "bench" "" "sim --rounds"; do
