@@ -19,6 +19,7 @@ struct fl_idx {
 };
 
 #define IDX_MAX_COUNT ((size_t)1 << 31)
+#define IDX_FIRST_CHUNK ((size_t)1 << 20)
 
 /* Reads exactly n bytes; returns the count read (< n at end of data) or -1 on a zlib error. */
 static long long gz_read_all(gzFile g, void *buf, size_t n)
@@ -125,19 +126,33 @@ am_status fl_idx_read(const char *path, unsigned expect_ndim, fl_idx **out)
         count *= d;
     }
     x->count = count;
-    x->data = malloc(count);
-    if (x->data == NULL) {
-        s = AM_FAIL(AM_ENOMEM, "%s: out of memory for %zu bytes", path, count);
-        goto done;
+    /* The header's size is a claim: the buffer grows with the data that arrives (doubling from
+     * 1 MiB), so a short file claiming 2^31 bytes costs what it holds, not 2 GiB. */
+    size_t got = 0, cap = 0;
+    for (;;) {
+        if (got == cap) {
+            size_t nc = cap ? 2 * cap : IDX_FIRST_CHUNK;
+            nc = nc < count ? nc : count;
+            uint8_t *nd8 = realloc(x->data, nc);
+            if (nd8 == NULL) {
+                s = AM_FAIL(AM_ENOMEM, "%s: out of memory for %zu bytes", path, nc);
+                goto done;
+            }
+            x->data = nd8;
+            cap = nc;
+        }
+        r = gz_read_all(g, x->data + got, cap - got);
+        if (r < 0) {
+            s = gz_fail(g, path, "corrupt data");
+            goto done;
+        }
+        got += (size_t)r;
+        if (got < cap || got == count)
+            break; /* the end of the data, or all the header announces */
     }
-    r = gz_read_all(g, x->data, count);
-    if (r < 0) {
-        s = gz_fail(g, path, "corrupt data");
-        goto done;
-    }
-    if ((size_t)r != count) {
-        s = AM_FAIL(AM_EFORMAT, "%s: truncated: header announces %zu data bytes, file has %lld",
-                    path, count, r);
+    if (got != count) {
+        s = AM_FAIL(AM_EFORMAT, "%s: truncated: header announces %zu data bytes, file has %zu",
+                    path, count, got);
         goto done;
     }
     /* Reading past the payload also makes zlib verify the gzip trailer (CRC, length). */

@@ -1,6 +1,12 @@
 /* tests/fl/dataset: the IDX reader on hand-made gzip files, Fashion-MNIST (hand-made folder and
  * the real Debian package), Omniglot folders generated here with libpng. */
 #include "fl/dataset.h"
+
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "am_test.h"
 #include "core/status.h"
 #include "fixtures.h"
@@ -122,6 +128,48 @@ AM_TEST(idx_errors, unit)
     AM_CHECK(fl_idx_read(NULL, 0, &(fl_idx *){NULL}) == AM_EINVAL, "NULL path");
     remove(p);
     remove(q);
+}
+
+/* A header's size is a claim: a 10-byte file announcing 2^31 - 2^16 bytes is refused as truncated
+ * having allocated what it holds. The reader once allocated the announced 2 GiB first: under an
+ * address-space limit 512 MiB above the process's size it failed "out of memory" instead. The
+ * limit cannot be set under AddressSanitizer (its shadow memory is terabytes of address space). */
+AM_TEST(idx_lying_size, unit)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    AM_SKIP("RLIMIT_AS does not apply under AddressSanitizer");
+#else
+    uint32_t dims[2] = {32767, 65536};
+    const uint8_t data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = tmp_path(gz ? "lie.idx.gz" : "lie.idx");
+        AM_REQUIRE(fx_write_idx(p, 0x08, 2, dims, data, sizeof data, gz) == 0, "write");
+        fflush(NULL);
+        pid_t pid = fork();
+        AM_REQUIRE(pid >= 0, "fork");
+        if (pid == 0) {
+            long pages = 0;
+            FILE *f = fopen("/proc/self/statm", "r");
+            if (!f || fscanf(f, "%ld", &pages) != 1)
+                _exit(3);
+            fclose(f);
+            const rlim_t lim = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)512 << 20);
+            struct rlimit rl = {lim, lim};
+            if (setrlimit(RLIMIT_AS, &rl) != 0)
+                _exit(3);
+            fl_idx *x = NULL;
+            am_status st = fl_idx_read(p, 0, &x);
+            _exit(st == AM_EFORMAT && strstr(am_last_error(), "truncated") ? 0
+                  : st == AM_ENOMEM                                        ? 1
+                                                                           : 2);
+        }
+        int status = 0;
+        AM_REQUIRE(waitpid(pid, &status, 0) == pid && WIFEXITED(status), "child");
+        AM_CHECK(WEXITSTATUS(status) == 0, "%s: exit %d (1: out of memory on the claimed size)",
+                 p, WEXITSTATUS(status));
+        remove(p);
+    }
+#endif
 }
 
 /* A hand-made Fashion-MNIST folder: 20 images, 2 per class, pixel (i, r, c) = (i + r + c) % 256. */
