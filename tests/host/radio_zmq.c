@@ -102,17 +102,24 @@ static void send_raw(void *s,
     free(m);
 }
 
-AM_TEST(malformed_rejected_and_counted, unit)
+/* A zmq radio (1 MS/s, bursts of up to 64 samples) receiving from push, bound here: raw messages */
+static void raw_rx(void *push, radio **rx)
 {
-    void *ctx = zmq_ctx_new();
-    void *push = zmq_socket(ctx, ZMQ_PUSH);
     AM_REQUIRE(zmq_bind(push, "tcp://127.0.0.1:*") == 0, "bind");
     char ep[256], args[320];
     size_t len = sizeof ep;
     zmq_getsockopt(push, ZMQ_LAST_ENDPOINT, ep, &len);
     snprintf(args, sizeof args, "rx=%s,rate=1e6,max_samps=64", ep);
+    AM_REQUIRE_OK(radio_open("zmq", args, rx));
+}
+
+AM_TEST(malformed_rejected_and_counted, unit)
+{
+    void *ctx = zmq_ctx_new();
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
     radio *rx = NULL;
-    AM_REQUIRE_OK(radio_open("zmq", args, &rx));
+    raw_rx(push, &rx);
+    AM_REQUIRE(rx != NULL, "rx radio");
     radio_time zero = {0, 0.0};
     AM_REQUIRE_OK(radio_rx_start(rx, &zero));
     const uint32_t M = 0x51494D41u;
@@ -156,13 +163,9 @@ AM_TEST(timestamp_extremes, unit)
 {
     void *ctx = zmq_ctx_new();
     void *push = zmq_socket(ctx, ZMQ_PUSH);
-    AM_REQUIRE(zmq_bind(push, "tcp://127.0.0.1:*") == 0, "bind");
-    char ep[256], args[320];
-    size_t len = sizeof ep;
-    zmq_getsockopt(push, ZMQ_LAST_ENDPOINT, ep, &len);
-    snprintf(args, sizeof args, "rx=%s,rate=1e6,max_samps=64", ep);
     radio *rx = NULL;
-    AM_REQUIRE_OK(radio_open("zmq", args, &rx));
+    raw_rx(push, &rx);
+    AM_REQUIRE(rx != NULL, "rx radio");
     AM_REQUIRE_OK(radio_rx_start(rx, NULL));
     const uint32_t M = 0x51494D41u;
     const int64_t E = (int64_t)1 << 62;
