@@ -91,6 +91,8 @@ typedef struct agg_iq {
                              heard rounds, the code before) */
     unsigned char *heard; /* with cal, K */
     unsigned char *meas;  /* with cal, K x PHY_CAL_Q: the round's sub-bands with an active bin */
+    float *W;             /* with cal, K x PHY_CAL_Q x PHY_CAL_Q: the interpolation's weights in
+                             the round's E_k (phy_ota_burst.cal_W, phy_cal_unmix) */
     float *csnr;          /* with cal, K: the round's slot SNRs (§8.2, dB) */
     int probe_due;        /* with cal and cfg.probes: the join probes still to run (§8.5): set at
                              create, cleared by them and by agg_iq_state_load (a resumed run) */
@@ -378,6 +380,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
         memcpy(q->heard, b->cal_heard, q->K);
         memcpy(q->E, b->cal_E, (size_t)q->K * PHY_CAL_Q * sizeof *q->E);
         memcpy(q->meas, b->cal_meas, (size_t)q->K * PHY_CAL_Q);
+        memcpy(q->W, b->cal_W, (size_t)q->K * PHY_CAL_Q * PHY_CAL_Q * sizeof *q->W);
         memcpy(q->csnr, b->cal_snr_db, q->K * sizeof *q->csnr);
     }
     q->nsym = b->n_symbols < AGG_IQ_SYMBOLS_KEPT ? b->n_symbols : AGG_IQ_SYMBOLS_KEPT;
@@ -610,15 +613,24 @@ static unsigned round_cal(agg_iq *q, int probe)
         if (!probe && !q->heard[k])
             continue; /* a round's CAL goes to its scheduled agents; unheard, it changes nothing */
         float mu[PHY_CAL_Q];
+        uint32_t n0[PHY_CAL_Q]; /* the pairs' counts before this measurement */
         if (q->cfg.cal_count_agent) {
             mu[0] = phy_cal_mu_step(&q->nh[k], q->heard[k], probe, q->mu);
             for (unsigned b = 1; b < PHY_CAL_Q; b++)
                 mu[b] = mu[0];
-        } else
+        } else {
+            memcpy(n0, q->nh + (size_t)k * PHY_CAL_Q, sizeof n0);
             phy_cal_mu_steps(q->nh + (size_t)k * PHY_CAL_Q, q->heard[k],
                              q->meas + (size_t)k * PHY_CAL_Q, probe, q->mu, mu);
-        if (q->heard[k])
-            phy_cal_update_bands(q->A + (size_t)k * PHY_CAL_Q, q->E + (size_t)k * PHY_CAL_Q, mu);
+        }
+        if (!q->heard[k])
+            continue;
+        float complex E[PHY_CAL_Q];
+        memcpy(E, q->E + (size_t)k * PHY_CAL_Q, sizeof E);
+        if (!q->cfg.cal_count_agent && !q->cfg.cal_mixed)
+            phy_cal_unmix(q->W + (size_t)k * PHY_CAL_Q * PHY_CAL_Q, q->meas + (size_t)k * PHY_CAL_Q,
+                          n0, q->nu, q->csnr[k], E);
+        phy_cal_update_bands(q->A + (size_t)k * PHY_CAL_Q, E, mu);
     }
     return n;
 }
@@ -956,6 +968,7 @@ static void iq_destroy(void *self)
     free(q->pheard);
     free(q->nh);
     free(q->meas);
+    free(q->W);
     free(q->csnr);
     free(q->Ap);
     phy_fft_free(q->za);
@@ -1013,6 +1026,8 @@ static am_status validate(const agg_iq_cfg *c)
                        c->nfft / 2);
     if (c->cal < -1 || c->cal > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal: %d is not -1 (auto), 0 or 1", c->cal);
+    if (c->cal_mixed < 0 || c->cal_mixed > 1)
+        return AM_FAIL(AM_EINVAL, "iq aggregator: cal_mixed: %d is not 0 or 1", c->cal_mixed);
     if (c->cal_count_agent < 0 || c->cal_count_agent > 1)
         return AM_FAIL(AM_EINVAL, "iq aggregator: cal_count_agent: %d is not 0 or 1",
                        c->cal_count_agent);
@@ -1220,6 +1235,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
         q->pheard = calloc(q->K, 1);
         q->nh = calloc(q->K * (size_t)(cfg->cal_count_agent ? 1 : PHY_CAL_Q), sizeof *q->nh);
         q->meas = calloc((size_t)q->K * PHY_CAL_Q, 1);
+        q->W = malloc((size_t)q->K * PHY_CAL_Q * PHY_CAL_Q * sizeof *q->W);
         q->csnr = calloc(q->K, sizeof *q->csnr);
         q->Ap = malloc((size_t)(cfg->probes + 1) * q->K * PHY_CAL_Q * sizeof *q->Ap);
         q->za = phy_fft_alloc(q->M);
@@ -1230,7 +1246,7 @@ am_status agg_iq_create(const agg_iq_cfg *cfg, fl_agg *out)
                 q->A[i] = 1.0f;
     }
     if (!q->beacon || !q->dl || !q->y || !q->P || !q->sending || !q->link || !q->nact || !q->w ||
-        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->meas || !q->csnr || !q->pheard || !q->nh ||
+        (tracking && !q->trk) || (q->cal && (!q->A || !q->E || !q->heard || !q->meas || !q->W || !q->csnr || !q->pheard || !q->nh ||
                                              !q->Ap || !q->za || !q->zs))) {
         s = AM_FAIL(AM_ENOMEM,
                     "iq aggregator: out of memory (K = %u, L = %zu: %zu samples "

@@ -55,6 +55,7 @@ typedef struct srv_rx {
     unsigned char *heard;  /* S: the burst's §8.3 verdicts */
     float complex *E;      /* S x PHY_CAL_Q: its §8.2 sub-band gains */
     unsigned char *meas;   /* S x PHY_CAL_Q: the sub-bands with an active bin (E measured) */
+    float *W;              /* S x PHY_CAL_Q x PHY_CAL_Q: the interpolation's weights in E */
     float *cal_snr;        /* S */
 } srv_rx;
 
@@ -155,6 +156,7 @@ static void srv_free(srv *s)
     free(s->rs.heard);
     free(s->rs.E);
     free(s->rs.meas);
+    free(s->rs.W);
     free(s->rs.cal_snr);
     free(s->nh);
     free(s->probe_ids);
@@ -188,6 +190,7 @@ static am_status on_burst(const phy_ota_burst *b, void *user)
         memcpy(r->heard, b->cal_heard, r->slots);
         memcpy(r->E, b->cal_E, (size_t)r->slots * PHY_CAL_Q * sizeof *r->E);
         memcpy(r->meas, b->cal_meas, (size_t)r->slots * PHY_CAL_Q);
+        memcpy(r->W, b->cal_W, (size_t)r->slots * PHY_CAL_Q * PHY_CAL_Q * sizeof *r->W);
         memcpy(r->cal_snr, b->cal_snr_db, r->slots * sizeof *r->cal_snr);
     }
     return AM_OK;
@@ -598,7 +601,8 @@ static void send_go(srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_
  * when the burst was not detected) and a CAL to each of them: heard, E, and the loop gain of each
  * sub-band mu = max(mu_0, 1/n_kq) at the (agent, sub-band) pair's n_kq-th measurement (mu_0 =
  * SERVER_CAL_MU, as sim's agg_iq_cfg.cal_mu; phy_cal_mu_steps), one mu when they agree, else
- * mu_q (§9.4). After a probe (§8.5, probe = 1): mu = 1, n_kq = 1 when measured, else 0. */
+ * mu_q (§9.4). After a probe (§8.5, probe = 1): mu = 1, n_kq = 1 when measured, else 0. E: the
+ * receiver's, the pairs first measured (n_kq 0 before) solved whole (phy_cal_unmix). */
 #define SERVER_CAL_MU 0.1f
 static void
 send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids, unsigned *nheard)
@@ -617,16 +621,25 @@ send_cal(srv *s, uint32_t r, unsigned n, int got, int probe, uint32_t *heard_ids
         /* §8.4-§8.5 (shared with sim --agg iq): after a probe mu = 1 and the loop's average starts
          * again from this measurement */
         float mq[PHY_CAL_Q];
+        uint32_t n0[PHY_CAL_Q]; /* the pairs' counts before this measurement */
+        memcpy(n0, s->nh + (size_t)k * PHY_CAL_Q, sizeof n0);
         const float mu = phy_cal_mu_steps(s->nh + (size_t)k * PHY_CAL_Q, h,
                                           s->rs.meas + (size_t)k * PHY_CAL_Q, probe,
                                           SERVER_CAL_MU, mq);
         int same = 1;
         for (unsigned q = 0; q < PHY_CAL_Q; q++)
             same &= mq[q] == mu;
+        /* §8.4 the pairs first measured take a whole step (shared with sim --agg iq) */
+        float complex E[PHY_CAL_Q];
+        for (unsigned q = 0; q < PHY_CAL_Q; q++)
+            E[q] = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
+        if (h)
+            phy_cal_unmix(s->rs.W + (size_t)k * PHY_CAL_Q * PHY_CAL_Q,
+                          s->rs.meas + (size_t)k * PHY_CAL_Q, n0, phy_frame_n_used(s->frame),
+                          isfinite(s->rs.cal_snr[k]) ? s->rs.cal_snr[k] : 0.0f, E);
         for (unsigned q = 0; q < PHY_CAL_Q; q++) {
-            const float complex E = h ? s->rs.E[(size_t)k * PHY_CAL_Q + q] : 1.0f;
-            e[2 * q] = crealf(E);
-            e[2 * q + 1] = cimagf(E);
+            e[2 * q] = crealf(E[q]);
+            e[2 * q + 1] = cimagf(E[q]);
         }
         m.u.cal = (ctrl_cal){.heard = (uint32_t)h,
                              .q = PHY_CAL_Q,
@@ -1716,10 +1729,11 @@ static am_status make_receiver(srv *s)
     s->rs.heard = calloc(S, 1);
     s->rs.E = calloc(S * PHY_CAL_Q, sizeof *s->rs.E);
     s->rs.meas = calloc(S * PHY_CAL_Q, 1);
+    s->rs.W = calloc(S * PHY_CAL_Q * PHY_CAL_Q, sizeof *s->rs.W);
     s->rs.cal_snr = calloc(S, sizeof *s->rs.cal_snr);
     s->probe_ids = calloc(s->K, sizeof *s->probe_ids);
     s->probe_heard = calloc(s->K, sizeof *s->probe_heard);
-    if (!s->rs.heard || !s->rs.E || !s->rs.meas || !s->rs.cal_snr || !s->probe_ids ||
+    if (!s->rs.heard || !s->rs.E || !s->rs.meas || !s->rs.W || !s->rs.cal_snr || !s->probe_ids ||
         !s->probe_heard)
         return AM_FAIL(AM_ENOMEM, "server: calibration of %u agents", s->K);
     return AM_OK;

@@ -1,6 +1,7 @@
 /* phy/cal: calibration layout, sub-bands and the agent's correction (docs/air-interface.md §8). */
 #include "phy/cal.h"
 
+#include <liquid/liquid.h>
 #include <math.h>
 
 unsigned phy_cal_blocks(unsigned n_used, unsigned slots, unsigned *period)
@@ -74,6 +75,89 @@ void phy_cal_update_bands(float complex *A, const float complex *E, const float 
         else if (m > PHY_CAL_A_MAX)
             a *= PHY_CAL_A_MAX / m;
         A[q] = (float complex)a;
+    }
+}
+
+void phy_cal_unmix(const float *W,
+                   const unsigned char *meas,
+                   const uint32_t *n,
+                   unsigned n_used,
+                   float snr_db,
+                   float complex *E)
+{
+    enum { Q = PHY_CAL_Q };
+    unsigned li[Q], nl = 0, nk = 0;
+    for (unsigned q = 0; q < Q; q++) {
+        if (meas && !meas[q])
+            continue;
+        if (n[q])
+            nk++;
+        else
+            li[nl++] = q;
+    }
+    if (!nl || !nk)
+        return; /* no pair first measured, or none measured before: E as measured */
+    /* W_LL diagonally dominant by 1/4 in every row (|W_LL^-1|_inf <= 4: no noise blown up) */
+    for (unsigned r = 0; r < nl; r++) {
+        double off = 0.0;
+        for (unsigned c = 0; c < nl; c++)
+            off += c == r ? 0.0 : fabs((double)W[li[r] * Q + li[c]]);
+        if (!((double)W[li[r] * Q + li[r]] - off >= 0.25))
+            return;
+    }
+    /* least squares over the measured rows q: E[q] = g + sum_(j in L) W[q][j] y_j, g the agent's
+     * common gain (1 when right; a DAC scale, a common turn), y = g x_L */
+    const unsigned nz = nl + 1;
+    double N[(Q + 1) * (Q + 1)], N2[(Q + 1) * (Q + 1)], br[Q + 1] = {0}, bi[Q + 1] = {0},
+        zr[Q + 1], zi[Q + 1];
+    for (unsigned i = 0; i < nz * nz; i++)
+        N[i] = 0.0;
+    for (unsigned q = 0; q < Q; q++) {
+        if (meas && !meas[q])
+            continue;
+        double row[Q + 1];
+        row[0] = 1.0;
+        for (unsigned r = 0; r < nl; r++)
+            row[r + 1] = (double)W[q * Q + li[r]];
+        for (unsigned a = 0; a < nz; a++) {
+            for (unsigned b = 0; b < nz; b++)
+                N[a * nz + b] += row[a] * row[b];
+            br[a] += row[a] * (double)crealf(E[q]);
+            bi[a] += row[a] * (double)cimagf(E[q]);
+        }
+    }
+    for (unsigned i = 0; i < nz * nz; i++)
+        N2[i] = N[i];
+    matrix_linsolve(N, nz, br, zr, NULL);
+    matrix_linsolve(N2, nz, bi, zi, NULL);
+    const double complex g = zr[0] + I * zi[0];
+    if (!(isfinite(creal(g)) && isfinite(cimag(g)) && cabs(g) > 0.0))
+        return;
+    double complex y[Q];
+    /* each x_q = y_q / g shrunk by its measurement's noise: (1 - v / (W[q][q]^2 |x_q|^2)), at
+     * least 0 */
+    const double v = PHY_CAL_Q / ((double)n_used * pow(10.0, (double)snr_db / 10.0));
+    for (unsigned r = 0; r < nl; r++) {
+        y[r] = zr[r + 1] + I * zi[r + 1];
+        if (!(isfinite(creal(y[r])) && isfinite(cimag(y[r]))))
+            return;
+        const double w = (double)W[li[r] * Q + li[r]], x = cabs(y[r] / g);
+        y[r] *= x > 0.0 ? fmax(0.0, 1.0 - v / (w * w * x * x)) : 0.0;
+    }
+    for (unsigned q = 0; q < Q; q++) {
+        if (meas && !meas[q])
+            continue;
+        if (!n[q]) {
+            unsigned r = 0;
+            while (li[r] != q)
+                r++;
+            E[q] = (float complex)(g + y[r]);
+        } else {
+            double complex leak = 0.0;
+            for (unsigned r = 0; r < nl; r++)
+                leak += (double)W[q * Q + li[r]] * y[r];
+            E[q] = (float complex)((double complex)E[q] - leak);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ typedef struct rx_ctx {
     float *csnr;            /* S */
     unsigned char *cheard;  /* S */
     unsigned char *cmeas;   /* S x Q: sub-band q of slot s had an active bin (E_s[q] measured) */
+    float *cW;              /* S x Q x Q: the interpolation's weights in E_s[q] (§8.4) */
     int64_t s0;             /* S0a start (stream index, or 0 for decode_at) */
     double cfo;
     float complex iqw;     /* the receiver's IQ image correction for this burst (§5.7) */
@@ -64,6 +65,7 @@ struct phy_ota_rx {
     float complex *Gp;   /* with pool, M: scratch, pooled G */
     unsigned S, P, Nc;   /* calibration (§8.1): slots, comb period, blocks */
     unsigned char *cgrp; /* with S, M: sub-band of each used bin (phy_cal_groups) */
+    float *cwt;          /* with S, Q x M: the weight of A[j] in a(i) at bin i (phy_cal_interp) */
     rx_ctx stream, genie;
     /* the stream's IQ image estimate (§5.2): information-weighted running mean of the bursts'
      * estimates, forgetting 1/32 per burst; applied while significant */
@@ -116,6 +118,7 @@ static void ctx_free(rx_ctx *c)
     phy_fft_free(c->csnr);
     free(c->cheard);
     free(c->cmeas);
+    free(c->cW);
     phy_fft_free(c->tw);
     phy_fft_free(c->dw);
     phy_fft_free(c->dt);
@@ -130,7 +133,8 @@ static int ctx_alloc(rx_ctx *c, unsigned M, size_t L, size_t nsymv, unsigned S, 
         c->csnr = phy_fft_alloc_real(S);
         c->cheard = malloc(S);
         c->cmeas = malloc((size_t)S * PHY_CAL_Q);
-        if (!c->ce || !c->cE || !c->csnr || !c->cheard || !c->cmeas)
+        c->cW = malloc((size_t)S * PHY_CAL_Q * PHY_CAL_Q * sizeof *c->cW);
+        if (!c->ce || !c->cE || !c->csnr || !c->cheard || !c->cmeas || !c->cW)
             return 0;
     }
     c->rot = phy_fft_alloc(M);
@@ -207,11 +211,23 @@ am_status phy_ota_rx_create(const phy_ota_rx_cfg *cfg, phy_ota_rx **out)
     q->burst_len = phy_frame_burst_len(f, span) + (size_t)q->Nc * q->B;
     q->pool = cfg->gain_pool;
     if (q->S) {
-        if (!(q->cgrp = malloc(q->M))) {
+        q->cgrp = malloc(q->M);
+        q->cwt = malloc((size_t)PHY_CAL_Q * q->M * sizeof *q->cwt);
+        float complex *a = phy_fft_alloc(q->M);
+        if (!q->cgrp || !q->cwt || !a) {
+            phy_fft_free(a);
             phy_ota_rx_destroy(q);
             return AM_FAIL(AM_ENOMEM, "ota_rx: out of memory");
         }
         phy_cal_groups(f, q->cgrp, NULL);
+        for (unsigned j = 0; j < PHY_CAL_Q; j++) {
+            float complex A[PHY_CAL_Q] = {0};
+            A[j] = 1.0f;
+            phy_cal_interp(f, A, a);
+            for (unsigned i = 0; i < q->M; i++)
+                q->cwt[(size_t)j * q->M + i] = crealf(a[i]);
+        }
+        phy_fft_free(a);
     }
     if (q->pool) {
         q->w = phy_fft_alloc_real(q->M);
@@ -256,6 +272,7 @@ void phy_ota_rx_destroy(phy_ota_rx *q)
     phy_fft_free(q->w);
     free(q->on);
     free(q->cgrp);
+    free(q->cwt);
     phy_fft_free(q->Gp);
     phy_sync_destroy(q->sync);
     phy_frame_destroy(q->frame);
@@ -561,7 +578,7 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
     for (unsigned s = 0; s < q->S; s++) {
         const float complex *e = c->ce + (size_t)(s / q->P) * q->M;
         double complex sum[PHY_CAL_Q] = {0};
-        double pw[PHY_CAL_Q] = {0};
+        double pw[PHY_CAL_Q] = {0}, W[PHY_CAL_Q][PHY_CAL_Q] = {{0}};
         unsigned cnt[PHY_CAL_Q] = {0}, own = 0, act = 0, loud = 0;
         double snr = 0.0;
         for (unsigned u = s % q->P; u < q->n_used; u += q->P) {
@@ -575,12 +592,16 @@ static void cal_finish(phy_ota_rx *q, rx_ctx *c)
             sum[q->cgrp[i]] += (double complex)e[i];
             pw[q->cgrp[i]] += (double)e2;
             cnt[q->cgrp[i]]++;
+            for (unsigned j = 0; j < Q; j++)
+                W[q->cgrp[i]][j] += (double)q->cwt[(size_t)j * q->M + i];
             snr += (double)(c->rho * e2 / n0e);
         }
         c->cheard[s] = (unsigned char)(4 * loud >= own && loud > 0);
         c->csnr[s] = act ? (float)(10.0 * log10(snr / act)) : 0.0f;
         for (unsigned g = 0; g < Q; g++) {
             c->cmeas[(size_t)s * Q + g] = cnt[g] > 0;
+            for (unsigned j = 0; j < Q; j++)
+                c->cW[((size_t)s * Q + g) * Q + j] = cnt[g] ? (float)(W[g][j] / cnt[g]) : g == j;
             if (!cnt[g]) {
                 c->cE[(size_t)s * Q + g] = 1.0f;
                 continue;
@@ -616,6 +637,7 @@ static void burst_fill(const phy_ota_rx *q, const rx_ctx *c, phy_ota_burst *b)
         b->cal_heard = c->cheard;
         b->cal_E = c->cE;
         b->cal_meas = c->cmeas;
+        b->cal_W = c->cW;
         b->cal_snr_db = c->csnr;
         b->cal_e = c->ce;
     }

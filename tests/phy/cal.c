@@ -103,6 +103,53 @@ AM_TEST(layout, unit)
  * 1/3 ... down to mu_0), a round not heard leaves n, a probe not heard sets n = 0 (the next heard
  * round takes a full step), and n saturates at UINT32_MAX; the same per sub-band, each counting
  * its own measurements (§8.4). */
+/* §8.4 phy_cal_unmix: a pair first measured while its neighbours are right takes a whole step
+ * (noiseless, v tiny); two pairs first measured at once are solved together; nothing changes when
+ * no pair or every pair is first measured, nor where W_LL is not diagonally dominant by 1/4. */
+AM_TEST(unmix_first_measured, unit)
+{
+    enum { Q = PHY_CAL_Q };
+    float W[Q * Q] = {0};
+    for (unsigned q = 0; q < Q; q++) { /* 0.8 on the pair, 0.1 on each neighbour (edges: 0.2) */
+        W[q * Q + q] = 0.8f;
+        W[q * Q + (q ? q - 1 : 1)] += 0.1f;
+        W[q * Q + (q + 1 < Q ? q + 1 : Q - 2)] += 0.1f;
+    }
+    const float complex x3 = 0.5f * cexpf(I * 2.5f), x4 = -0.3f + 0.2f * I;
+    float complex E[Q];
+    uint32_t n[Q] = {2, 2, 2, 0, 2, 2, 2, 2};
+    for (unsigned q = 0; q < Q; q++)
+        E[q] = 1.0f + W[q * Q + 3] * x3;
+    phy_cal_unmix(W, NULL, n, 208, 90.0f, E);
+    float err = cabsf(E[3] - (1.0f + x3));
+    for (unsigned q = 0; q < Q; q++)
+        if (q != 3)
+            err = fmaxf(err, cabsf(E[q] - 1.0f));
+    AM_CHECK(err < 1e-6f, "a pair alone off: the whole step within %.2g (E as measured: %.2f x)",
+             (double)err, (double)W[3 * Q + 3]);
+    n[4] = 0;
+    for (unsigned q = 0; q < Q; q++)
+        E[q] = 1.0f + W[q * Q + 3] * x3 + W[q * Q + 4] * x4;
+    phy_cal_unmix(W, NULL, n, 208, 90.0f, E);
+    err = fmaxf(cabsf(E[3] - (1.0f + x3)), cabsf(E[4] - (1.0f + x4)));
+    for (unsigned q = 0; q < Q; q++)
+        if (q != 3 && q != 4)
+            err = fmaxf(err, cabsf(E[q] - 1.0f));
+    AM_CHECK(err < 1e-6f, "two pairs first measured: within %.2g", (double)err);
+    /* no change: every pair first measured (a first probe), none, a W_LL not dominant */
+    const uint32_t none[Q] = {0}, all[Q] = {1, 1, 1, 1, 1, 1, 1, 1};
+    float complex F[Q], G[Q];
+    for (unsigned q = 0; q < Q; q++)
+        F[q] = G[q] = 1.0f + 0.1f * (float)q * I;
+    phy_cal_unmix(W, NULL, none, 208, 20.0f, F);
+    phy_cal_unmix(W, NULL, all, 208, 20.0f, F);
+    W[3 * Q + 3] = 0.5f;
+    W[3 * Q + 4] = 0.4f; /* row 3 of W_(3,4): 0.5 - 0.4 < 1/4 */
+    n[3] = n[4] = 0;
+    phy_cal_unmix(W, NULL, n, 208, 20.0f, F);
+    AM_CHECK(memcmp(F, G, sizeof F) == 0, "E changed where the rule leaves it");
+}
+
 AM_TEST(mu_schedule, unit)
 {
     uint32_t n = 7;

@@ -1363,6 +1363,88 @@ def check_cal():
     err = np.max(np.abs(got - want))
     check(err < 1e-5 and np.all(got[fr.sctype == 0] == 0),
           "§8.4 a(i) linear in signed index between the centres, held outside: max error %.1e" % err)
+    check_cal_unmix(fr, centre, signed)
+
+
+def unmix_text(W, meas, n, n_used, snr_db, E):
+    """§8.4 the CAL's E from the receiver's: L the measured sub-bands with n = 0, the others
+    measured taken as right up to a common gain g; E_s[q] = g + W[q][L] y by least squares over
+    the measured sub-bands (none if a row of W_LL is not diagonally dominant by 1/4), each y shrunk
+    by (1 - v / (W_qq^2 |y / g|^2)) (at least 0), v = Q / (n_used 10^(snr/10)); E_L = g + y, the
+    others measured E - W[q][L] y."""
+    E = np.array(E, dtype=complex)
+    L = [q for q in range(8) if meas[q] and n[q] == 0]
+    K = [q for q in range(8) if meas[q] and n[q] > 0]
+    M = [q for q in range(8) if meas[q]]
+    if not L or not K:
+        return E
+    WLL = W[np.ix_(L, L)]
+    if np.any(np.diag(WLL) - (np.abs(WLL).sum(axis=1) - np.abs(np.diag(WLL))) < 0.25):
+        return E
+    B = np.hstack([np.ones((len(M), 1)), W[np.ix_(M, L)]])
+    z = np.linalg.solve(B.T @ B, B.T @ E[M])
+    g, y = z[0], z[1:]
+    v = 8 / (n_used * 10 ** (snr_db / 10))
+    for r, q in enumerate(L):
+        x2 = abs(y[r] / g) ** 2
+        y[r] *= max(0.0, 1 - v / (W[q, q] ** 2 * x2)) if x2 > 0 else 0.0
+    out = E.copy()
+    out[L] = g + y
+    for q in K:
+        out[q] = E[q] - W[q, L] @ y
+    return out
+
+
+def check_cal_unmix(fr, centre, signed):
+    """§8.4 the pairs first measured: a sub-band alone off takes a whole step; the text's rule
+    against phy_cal_unmix on random cases."""
+    M = fr.M
+    P = cal_layout(fr.M_used, 10)[0]
+    g = groups(fr)[0]
+    wgt = np.array([np.interp(signed[fr.used], centre, np.eye(8)[j]) for j in range(8)])
+    own = np.arange(fr.M_used) % P == 0  # slot 0 of 10
+    W = np.array([wgt[:, own & (g[fr.used] == q)].mean(axis=1) for q in range(8)])
+    fw, fe, fo = (os.path.join(TMP, n) for n in ("W.f32", "Eu.c64", "Eo.c64"))
+    W.astype("<f4").tofile(fw)
+    W32 = np.fromfile(fw, dtype="<f4").astype(float)
+    W32 = W32.reshape(8, 8)
+
+    def drv(meas, n, n_used, snr, E):
+        np.array(E, dtype=np.complex64).tofile(fe)
+        run(DRIVER, "cal-unmix", fw, "".join("1" if m else "0" for m in meas),
+            ",".join(str(c) for c in n), n_used, snr, fe, fo)
+        return np.fromfile(fo, dtype=np.complex64).astype(complex)
+
+    # a sub-band alone off (its neighbours right): E_q = 1 + W[q][3] x, noiseless
+    xo = 0.6 * np.exp(1j * 2.0)
+    E = (1 + W32[:, 3] * xo).astype(np.complex64)
+    got = drv([1] * 8, [2, 2, 2, 0, 2, 2, 2, 2], 208, 60.0, E)
+    v = 8 / (208 * 1e6)
+    whole = abs(got[3] - (1 + xo * (1 - v / (W32[3, 3] ** 2 * abs(xo) ** 2))))
+    rest = float(np.max(np.abs(np.delete(got, 3) - 1)))
+    check(whole < 1e-5 and rest < 1e-5 and W32[3, 3] < 0.9,
+          "§8.4 a sub-band alone off, first measured (W[3][3] = %.3f): CAL's E[3] - 1 = x within "
+          "%.1e, the others 1 within %.1e (E as measured: E[3] - 1 = %.3f x)"
+          % (W32[3, 3], whole, rest, W32[3, 3]))
+    # the same burst scaled by s (the DAC's limit, §4.1): s E
+    sc = 0.7 * np.exp(0.4j)
+    got_s = drv([1] * 8, [2, 2, 2, 0, 2, 2, 2, 2], 208, 60.0, (sc * E.astype(complex)).astype(np.complex64))
+    serr = float(np.max(np.abs(got_s - sc * got)))
+    check(serr < 1e-5, "§8.4 the CAL's E of a burst scaled by s is s times its E: within %.1e" % serr)
+    rng = np.random.default_rng(11)
+    worst, cases = 0.0, 0
+    for meas, n in (([1] * 8, [0] * 8), ([1] * 8, [1] * 8), ([1, 1, 0, 1, 1, 1, 1, 1], [3, 0, 0, 2, 0, 1, 4, 2]),
+                    ([0, 1, 1, 1, 1, 1, 1, 0], [0, 0, 5, 0, 5, 5, 0, 0]), ([1] * 8, [1, 0, 1, 1, 1, 1, 1, 0]),
+                    ([1] * 8, [0, 0, 0, 0, 0, 0, 0, 1])):
+        for snr in (10.0, 30.0):
+            E = (1 + 0.3 * (rng.standard_normal(8) + 1j * rng.standard_normal(8))).astype(np.complex64)
+            E[[q for q in range(8) if not meas[q]]] = 1
+            want = unmix_text(W32, meas, n, 208, f32(snr), E.astype(complex))
+            worst = max(worst, float(np.max(np.abs(drv(meas, n, 208, snr, E) - want))))
+            cases += 1
+    check(worst < 1e-5, "§8.4 the CAL's E from the receiver's (pairs first measured and a common "
+          "gain fitted, shrunk by their noise, their part taken out of the others) as the text's: "
+          "%d cases, max error %.1e" % (cases, worst))
 
 
 # ---------------------------------------------------------------- §5.4 floor from the captures
@@ -2044,8 +2126,13 @@ def check_cal_measure():
     N0m = float(np.mean(np.concatenate([np.abs(Yb[0][odd]) ** 2, np.abs(Yb[1][odd]) ** 2])))
     grp = groups(fr)[0]
     bad = []
-    heard_t, E_t, snr_t, owned_n, strong_n = [], [], [], [], []
+    heard_t, E_t, snr_t, owned_n, strong_n, W_t = [], [], [], [], [], []
     thr = 10 * max(N0m, 1e-10 * rho)
+    centre = groups(fr)[1]
+    # §8.4: A[j]'s weight in a(i) on each used bin (linear in signed index between the centres)
+    wgt = np.array([np.interp(k[fr.used], centre, np.eye(8)[j]) for j in range(8)])
+    wbin = np.zeros((8, M))
+    wbin[:, fr.used] = wgt
     for s in range(S):
         YC = Y(3 + s // P)
         own = fr.used[np.arange(fr.M_used) % P == s % P]
@@ -2059,10 +2146,12 @@ def check_cal_measure():
         snr_t.append(10 * math.log10(np.mean(rho * np.abs(e[active]) ** 2 / N0m))
                      if np.any(active) else 0.0)
         E = np.ones(8, dtype=complex)
+        Wt = np.eye(8)
         for q in range(8):
             sel = active & (grp[own] == q)
             if not np.any(sel):
                 continue
+            Wt[q] = wbin[:, own[sel]].mean(axis=1)
             m = np.mean(e[sel])
             if m == 0:
                 E[q] = m
@@ -2070,8 +2159,17 @@ def check_cal_measure():
             mag = max(abs(m), math.sqrt(max(0.0, np.mean(np.abs(e[sel]) ** 2) - N0m / (P * rho))))
             E[q] = mag * m / abs(m)
         E_t.append(E)
+        W_t.append(Wt)
     gerr = np.max(np.abs(G_c - G)) / np.max(np.abs(G))
     eerr = max(float(np.max(np.abs(a - b))) for a, b in zip(E_c, E_t))
+    wo = 4 + 8 * M + 72 * S + 4 * L
+    W_c = np.frombuffer(raw[wo:wo + 256 * S], dtype="<f4").astype(float).reshape(S, 8, 8)
+    werr = float(np.max(np.abs(W_c - np.array(W_t))))
+    # slot 4 erased 2 of every 3 of its comb's bins: its rows differ from a full comb's
+    check(len(raw) == wo + 256 * S and werr < 1e-6 and float(np.max(np.abs(W_t[4] - W_t[0]))) > 0.01,
+          "§8.4 W_s[q][j] (the mean of A[j]'s weight in a(i) over slot s's active bins in group q, "
+          "the unit row where none) as the receiver's (phy_ota_burst.cal_W): within %.1e (bound "
+          "1e-6), %d slots" % (werr, S))
     serr = max(abs(a - b) for a, b in zip(snr_c, snr_t))
     # the case bites: slots 0-4 heard, 5 (weak) and 6 (silent) not; sub-bands differ
     spread = max(float(np.max(np.abs(E - E[0]))) for E in E_t[:4])

@@ -34,6 +34,23 @@ void phy_cal_update(float complex *A, const float complex *E, float mu);
 /* §8.4 the same with a loop gain per sub-band: A[q] <- A[q] E[q]^(-mu[q]) (each in (0, 1]). */
 void phy_cal_update_bands(float complex *A, const float complex *E, const float *mu);
 
+/* §8.4 the CAL's E, in place: the pairs first measured take a whole step. E (Q values, the
+ * receiver's E_s[q], measured where meas[q] != 0; meas NULL: every one) is measured over the agent's
+ * interpolated a(i): E[q] - 1 ~ sum_j W[q][j] x_j, x_j the relative error of A[j], W (Q x Q,
+ * row-major) the slot's interpolation weights (phy_ota_burst.cal_W). n: the (agent, sub-band)
+ * pairs' counts before this measurement (phy_cal_mu_steps). When some measured sub-band has n = 0
+ * (first measured: the set L) and some has n > 0 (taken as right, x = 0, as the unmeasured): x_L
+ * solves W_LL x_L = E_L - 1, each x_q is shrunk by its measurement's noise v = Q / (n_used
+ * 10^(snr_db/10)) (phy_cal_probe_excess's): x_q (1 - v / (W[q][q]^2 |x_q|^2)), at least 0; then
+ * E[q] <- 1 + x_q on L and E[q] <- E[q] - sum_(j in L) W[q][j] x_j on the others measured. Else,
+ * or when a row of W_LL is not diagonally dominant by 1/4 (|W_LL^-1|_inf <= 4), E is left. */
+void phy_cal_unmix(const float *W,
+                   const unsigned char *meas,
+                   const uint32_t *n,
+                   unsigned n_used,
+                   float snr_db,
+                   float complex *E);
+
 /* §8.4-§8.5, the server's side of the loop: the count *n of an agent's measurements and the loop
  * gain mu of the one just made (heard: the agent was heard in it; probe: it was a calibration
  * probe, §8.5). A probe starts the count again (*n = heard) and takes a full step (mu = 1); a

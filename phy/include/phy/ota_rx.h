@@ -48,6 +48,11 @@ typedef struct phy_ota_burst {
     const float complex *cal_E;     /* S x PHY_CAL_Q: sub-band values E_s[q] (§8.2; 1 where none) */
     const unsigned char *cal_meas;  /* S x PHY_CAL_Q: 1 where sub-band q of slot s had an active
                                        bin (E_s[q] measured), 0 where none (E_s[q] = 1) */
+    const float *cal_W;             /* S x PHY_CAL_Q x PHY_CAL_Q: W_s[q][j], the mean over slot
+                                       s's active bins in sub-band q of A[j]'s weight in the
+                                       interpolated a(i) (phy_cal_interp; each row sums to 1; the
+                                       unit row where q was not measured): E_s[q] ~ sum_j W_s[q][j]
+                                       (the error of A[j]), phy_cal_unmix (§8.4) */
     const float *cal_snr_db;        /* S: mean |g_s|^2 / N0 over its active bins, dB (0 if
                                        none) */
     const float complex *cal_e;     /* Nc x M: e_s[i] on the bins slot s owns in block

@@ -29,6 +29,8 @@
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update; MU
  *       a comma-separated list of 8: phy_cal_update_bands, one per sub-band)
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
+ *   spec_driver cal-unmix W.f32 MEAS COUNTS N_USED SNR_DB E.c64 OUT.c64    phy_cal_unmix (W: 64
+ *       float32, MEAS "MMMMMMMM" 0/1, COUNTS 8 comma-separated counts before the measurement)
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
  *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
  *       "ok FIRST_TICK MALFORMED" (the malformed messages it dropped)
@@ -57,7 +59,7 @@
  *   spec_driver rx-at M CP L S ETA RHO X.c64 OUT.bin PILOT W    phy_ota_rx_decode_at (S0a at
  *       x[0], no offset, gain pool W, S calibration slots, pilot level PILOT): writes f32 n0, G[M]
  *       (complex64), then per slot f32 heard (0/1), f32 snr_db, E[8] (complex64), then the L
- *       recovered reals (f32)
+ *       recovered reals (f32), then per slot W[8][8] (f32, phy_ota_burst.cal_W)
  *   spec_driver agent-beacon M CP R SMOOTH RHO G_TH X.c64 T0 B OUT.bin    ota_agent_beacon (no
  *       carrier-offset compensation, R training blocks, smoothing lags -2..SMOOTH-1; x[0] at tick
  *       T0, the beacon scheduled at B): writes i64 the first path's tick, p[M] (complex64)
@@ -440,6 +442,33 @@ static int cmd_cal_update(char **a)
             rc = fail("cannot write A");
     }
     free(A);
+    free(E);
+    return rc;
+}
+
+static int cmd_cal_unmix(char **a)
+{
+    size_t lw = 0, le = 0;
+    float *W = read_all(a[0], &lw);
+    float complex *E = read_all(a[5], &le);
+    unsigned char meas[PHY_CAL_Q];
+    uint32_t n[PHY_CAL_Q];
+    const char *c = a[2];
+    for (unsigned q = 0; q < PHY_CAL_Q; q++) {
+        meas[q] = strlen(a[1]) == PHY_CAL_Q && a[1][q] == '1';
+        n[q] = (uint32_t)strtoul(c, NULL, 10);
+        c = strchr(c, ',');
+        c = c ? c + 1 : "0";
+    }
+    int rc = 0;
+    if (!W || !E || lw != PHY_CAL_Q * PHY_CAL_Q * sizeof *W || le != PHY_CAL_Q * sizeof *E)
+        rc = fail("cal-unmix: W not 64 float32 or E not 8 complex64");
+    else {
+        phy_cal_unmix(W, meas, n, (unsigned)num(a[3]), (float)num(a[4]), E);
+        if (write_all(a[6], E, le))
+            rc = fail("cannot write E");
+    }
+    free(W);
     free(E);
     return rc;
 }
@@ -1028,6 +1057,8 @@ static int cmd_rx_at(char **a)
                      PHY_CAL_Q;
         }
         ok = ok && fwrite(b.payload, sizeof *b.payload, b.payload_len, of) == b.payload_len;
+        ok = ok && (!S || fwrite(b.cal_W, sizeof *b.cal_W, (size_t)S * PHY_CAL_Q * PHY_CAL_Q, of) ==
+                              (size_t)S * PHY_CAL_Q * PHY_CAL_Q);
         if (of && fclose(of) != 0)
             ok = 0;
         if (!ok)
@@ -1098,6 +1129,7 @@ int main(int argc, char **argv)
                 {"decode", 1, cmd_decode},
                 {"cal-update", 4, cmd_cal_update},
                 {"cal-interp", 3, cmd_cal_interp},
+                {"cal-unmix", 7, cmd_cal_unmix},
                 {"zmq-tx", 3, cmd_zmq_tx},
                 {"zmq-rx", 4, cmd_zmq_rx},
                 {"link-db", 4, cmd_link_db},
