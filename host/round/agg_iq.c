@@ -599,7 +599,8 @@ static am_status round_rx(agg_iq *q, const fl_agg_round *r, const float complex 
 /* §8.3-§8.5 after a round or a probe: who was heard (none when the burst was not found; the
  * silent cannot be heard: the receiver agrees), and the CAL to each agent, with the loop gains of
  * `airmeta server` (phy_cal_mu_steps: each (agent, sub-band) pair counts its own measurements; a
- * probe mu = 1 and the counts start again), applied by the heard ones (phy_cal_update_bands).
+ * probe mu = 1 and the counts start again; the pairs first measured solved whole,
+ * phy_cal_unmix), applied by the heard ones (phy_cal_update_bands).
  * cfg.cal_count_agent: one count per agent (phy_cal_mu_step, the code before). Returns the agents
  * heard. */
 static unsigned round_cal(agg_iq *q, int probe)

@@ -113,11 +113,12 @@ typedef struct agg_iq_cfg {
                                 in round r takes a first measurement's full step); 1: one count
                                 per agent, its heard rounds, as before that rule (a sub-band first
                                 measured in round r took 1/r: tests/host/agg_iq_cal.c measures it) */
-    int cal_mixed;           /* 0: each CAL's E is the sub-bands' own errors, the interpolation's
-                                weights divided out of the measured E (phy_cal_unmix,
-                                docs/air-interface.md §8.4: a sub-band alone off takes a whole
-                                step); 1: E as measured, as before that rule (tests/host/agg_iq_cal.c
-                                measures it) */
+    int cal_mixed;           /* 0: a pair first measured while another sub-band of its agent was
+                                measured before takes a whole step (phy_cal_unmix,
+                                docs/air-interface.md §8.4); 1: every CAL's E as measured, as
+                                before that rule (a sub-band alone off moved ~0.8 of the way;
+                                tests/host/agg_iq_cal.c measures it). With cal_count_agent: E as
+                                measured */
     const char *radio;       /* NULL or "": the emulator's output goes straight to the receiver;
                                 "loop" or "file": the round's received stream goes through that
                                 radio (a timed burst out, timestamped RX back) */
