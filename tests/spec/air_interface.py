@@ -1824,6 +1824,45 @@ def check_sigmf():
         ("version 3", {"airmeta:version": 3}, {}, False),
         ("unknown airmeta: key", {"airmeta:colour": 1}, {}, False),
         ("airmeta:round in a segment", {"airmeta:version": 2}, {"airmeta:round": 1}, False),
+        # §7.1's refusals and what they do not refuse; §7.2's ranges
+        ("core:metadata_only false (read as absent)", {"core:metadata_only": False}, {}, True),
+        ("core:metadata_only true", {"core:metadata_only": True}, {}, False),
+        ("core:trailing_bytes 0 (read as absent)", {"core:trailing_bytes": 0}, {}, True),
+        ("core:trailing_bytes 8", {"core:trailing_bytes": 8}, {}, False),
+        ("core:header_bytes 0 in a segment", {}, {"core:header_bytes": 0}, True),
+        ("core:header_bytes 8 in a segment", {}, {"core:header_bytes": 8}, False),
+        ("core:num_channels 2", {"core:num_channels": 2}, {}, False),
+        ("core:version 2.0.0", {"core:version": "2.0.0"}, {}, False),
+        ("core:version 1.2", {"core:version": "1.2"}, {}, False),
+        ("core:dataset", {"core:dataset": "x.bin"}, {}, False),
+        ("core:datatype ci8", {"core:datatype": "ci8"}, {}, False),
+        ("core:sample_rate 0.5", {"core:sample_rate": 0.5}, {}, False),
+        ("core:sample_rate 1e12", {"core:sample_rate": 1e12}, {}, True),
+        ("core:sample_rate 1.5e12", {"core:sample_rate": 1.5e12}, {}, False),
+        ("core:frequency -1e12 in a segment", {}, {"core:frequency": -1e12}, True),
+        ("core:frequency 1.5e12 in a segment", {}, {"core:frequency": 1.5e12}, False),
+        ("airmeta:agents 10^9", {"airmeta:agents": 10 ** 9}, {}, True),
+        ("airmeta:agents 10^9 + 1", {"airmeta:agents": 10 ** 9 + 1}, {}, False),
+        ("airmeta:agents 0", {"airmeta:agents": 0}, {}, False),
+        ("airmeta:round -1", {"airmeta:round": -1}, {}, False),
+        ("version 2, gain_pool 16", {"airmeta:version": 2, "airmeta:gain_pool": 16}, {}, True),
+        ("version 2, gain_pool 17", {"airmeta:version": 2, "airmeta:gain_pool": 17}, {}, False),
+        ("version 1, gain_pool 0 (default value)", {"airmeta:gain_pool": 0}, {}, True),
+        ("version 1, gain_pool 3", {"airmeta:gain_pool": 3}, {}, False),
+        ("fft_size 255 (odd)", {"airmeta:fft_size": 255}, {}, False),
+        ("cp_len 129 > M/2", {"airmeta:cp_len": 129}, {}, False),
+        ("payload_len 0", {"airmeta:payload_len": 0}, {}, False),
+        ("payload_len 2^28 + 1", {"airmeta:payload_len": 2 ** 28 + 1}, {}, False),
+        ("scale 0", {"airmeta:scale": 0.0}, {}, False),
+        ("g_th -0.5", {"airmeta:g_th": -0.5}, {}, False),
+        ("extension 'x' optional", {"core:extensions": [
+            {"name": "airmeta", "version": "1.0.0", "optional": False},
+            {"name": "x", "version": "1.0.0", "optional": True}]}, {}, True),
+        ("extension 'x' required", {"core:extensions": [
+            {"name": "airmeta", "version": "1.0.0", "optional": False},
+            {"name": "x", "version": "1.0.0", "optional": False}]}, {}, False),
+        ("airmeta extension 2.0.0", {"core:extensions": [
+            {"name": "airmeta", "version": "2.0.0", "optional": False}]}, {}, False),
     ]
     base = os.path.join(TMP, "keys")
     for what, g, seg, accepted in cases:
@@ -1843,8 +1882,21 @@ def check_sigmf():
         if accepted and "airmeta:device_tick" in seg:  # the tick phy/sigmf read, exactly
             t = run(DRIVER, "sigmf-tick", base + ".sigmf-meta").strip()
             ok = ok and t == str(int(seg["airmeta:device_tick"]))
-        check(ok, "§7.2 %s: %s (exit %d%s)" % (what, "decoded" if accepted else "refused",
+        check(ok, "§7 %s: %s (exit %d%s)" % (what, "decoded" if accepted else "refused",
                                                 r.returncode, (": " + r.stderr.strip()) if r.stderr else ""))
+    # §7.1: annotations out of core:sample_start order; a data file not a whole number of samples
+    for what, bursts, cut in (("annotations out of core:sample_start order",
+                               [(500, len(x)), (100, 10)], 0),
+                              ("a data file of a whole number of samples and 4 bytes",
+                               [(500, len(x))], -4)):
+        write_capture(base, y, g0, bursts)
+        if cut:
+            with open(base + ".sigmf-data", "ab") as fd:
+                fd.write(bytes(-cut))
+        r = subprocess.run([AIRMETA, "replay", base + ".sigmf-meta", "--json", "--out",
+                            base + ".f32"], capture_output=True, text=True)
+        check(r.returncode in (3, 7) and r.stderr.count("\n") == 1,
+              "§7.1 %s: refused (exit %d: %s)" % (what, r.returncode, r.stderr.strip()))
     # §7.2 as airmeta writes it: a number below 2^53, a decimal string from 2^53 on; a UTC tick at
     # 61.44 MS/s (1 796 549 185 s) is 1.1e17
     forms = []
