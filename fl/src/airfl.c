@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mem.h"
 #include "core/pool.h"
 #include "core/rng.h"
 
@@ -194,6 +195,14 @@ am_status fl_airfl_create(const fl_airfl_cfg *cfg,
                        "batch of %zu",
                        nsup, nq, fl_model_max_batch(proto));
 
+    /* memory, delivered and update vectors of every agent, written every round */
+    char what[96];
+    snprintf(what, sizeof what, "airfl: %u agents x %zu parameters", cfg->agents,
+             fl_model_nparams(proto));
+    am_status ms = am_mem_fits(3.0 * cfg->agents * (double)fl_model_nparams(proto) * sizeof(float),
+                               what);
+    if (ms != AM_OK)
+        return ms;
     fl_airfl *q = calloc(1, sizeof *q);
     if (!q)
         return AM_FAIL(AM_ENOMEM, "airfl: out of memory");

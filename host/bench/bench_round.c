@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "bench/bench.h"
+#include "core/mem.h"
 #include "core/rng.h"
 #include "fl/agg.h"
 #include "fl/meta.h"
@@ -254,6 +255,11 @@ int bench_round(int argc, char **argv)
     if (s != AM_OK)
         return cli_fail("bench round", s);
 
+    char what[96];
+    snprintf(what, sizeof what, "--agents %u x --dim %u: the update and delivered vectors", o.K,
+             o.D);
+    if ((s = am_mem_fits(2.0 * o.K * (double)o.D * sizeof(float), what)) != AM_OK)
+        return cli_fail("bench round", s);
     br_state b;
     if ((s = br_create(&o, &b)) == AM_OK && (s = br_run(&o, &b)) == AM_OK)
         s = br_report(&o, &b);
