@@ -349,16 +349,28 @@ static int sw_plan(const sw_opts *o, const sweep_plan *p, int argc, char **argv)
     if ((s = sweep_plan_write_json(&o->spec, argc, argv, p->njobs, AM_VERSION, dir)) != AM_OK ||
         (s = sweep_plan_write_jobs(p, self, dir, o->slurm)) != AM_OK)
         return cli_fail("sweep", s);
+    /* the commands to paste with the folder as one shell word (a folder named with $(...) or
+     * spaces would otherwise run or split), the names beside them as the folder is */
+    char jobs[PATH_MAX + 16], sbatch[PATH_MAX + 16];
+    snprintf(jobs, sizeof jobs, "%s/jobs.txt", dir);
+    snprintf(sbatch, sizeof sbatch, "%s/sweep.sbatch", dir);
+    char *qd = sweep_shell_quote(dir), *qj = sweep_shell_quote(jobs),
+         *qs = sweep_shell_quote(sbatch);
+    if (!qd || !qj || !qs) {
+        free(qd), free(qj), free(qs);
+        return cli_fail("sweep", AM_FAIL(AM_ENOMEM, "sweep: out of memory"));
+    }
     const char *de = AM_ESC(dir);
     printf("airmeta sweep: %zu runs (%zu configurations x %u seeds) of %u rounds planned:\n"
-           "  %s/jobs.txt: one `airmeta sim` per line (idempotent), e.g.\n"
-           "    parallel --jobs N :::: %s/jobs.txt\n"
-           "    parallel --sshloginfile HOSTS :::: %s/jobs.txt\n",
-           p->njobs, p->npoints, p->nseeds, p->rounds, de, de, de);
+           "  %s/jobs.txt: one `airmeta sim` per line (idempotent), e.g.\n",
+           p->njobs, p->npoints, p->nseeds, p->rounds, de);
+    printf("    parallel --jobs N :::: %s\n", AM_ESC(qj));
+    printf("    parallel --sshloginfile HOSTS :::: %s\n", AM_ESC(qj));
     if (o->slurm)
-        printf("  %s/sweep.sbatch: a Slurm array of %zu tasks: sbatch %s/sweep.sbatch\n", de,
-               p->njobs, de);
-    printf("then: airmeta sweep --collect %s\n", de);
+        printf("  %s/sweep.sbatch: a Slurm array of %zu tasks: sbatch %s\n", de, p->njobs,
+               AM_ESC(qs));
+    printf("then: airmeta sweep --collect %s\n", AM_ESC(qd));
+    free(qd), free(qj), free(qs);
     return 0;
 }
 

@@ -351,6 +351,12 @@ static char *quote_words(char *const *v, size_t from, size_t n)
     return s;
 }
 
+char *sweep_shell_quote(const char *word)
+{
+    char *v[1] = {(char *)word};
+    return quote_words(v, 0, 1);
+}
+
 /* Shortest of %.15g / %.17g that reads back as the same double (0.1 stays "0.1"). */
 static const char *fmt_double(double v, char *buf, size_t cap)
 {

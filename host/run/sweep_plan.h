@@ -69,6 +69,10 @@ typedef struct sweep_plan {
 am_status sweep_plan_create(const sweep_spec *spec, sweep_plan **out);
 void sweep_plan_destroy(sweep_plan *p); /* NULL is a no-op */
 
+/* word as one shell word: as is when it is plain (letters, digits, -_.,/=+:@), else in single
+ * quotes (a ' as '\''), as jobs.txt's lines quote theirs; malloc'ed, NULL when out of memory */
+char *sweep_shell_quote(const char *word);
+
 /* A sim command line: argv (NULL-terminated) and its shell-quoted text. */
 typedef struct sweep_argv {
     char *v[SWEEP_MAX_ARGS];

@@ -115,6 +115,21 @@ grep -q "/nonexistent/airmeta" "$d/err" || fail "\$AIRMETA not used: $(cat "$d/e
 # --collect reads the folder of a local sweep too
 "$AIRMETA" sweep --collect "$d/local" >/dev/null 2>&1 || fail "collect of the local sweep's folder"
 
+# the commands --plan prints take the folder as one shell word: a folder named with a space, a
+# quote and $(...) is neither split nor run when they are pasted into a shell
+w="$d/a b'\$(touch $d/pwned)"
+"$AIRMETA" sweep --plan "$w" --rounds 2 --seeds 1 --snr-db 0 --agg stat >"$d/w.log" 2>&1 ||
+    { cat "$d/w.log"; fail "--plan into $w"; }
+line=$(grep '^    parallel --jobs N :::: ' "$d/w.log") || fail "no parallel line: $(cat "$d/w.log")"
+eval "set -- ${line#*:::: }"
+[ $# -eq 1 ] && [ "$1" = "$w/jobs.txt" ] || fail "parallel line's file is not one word, $w/jobs.txt: $line"
+line=$(grep '^then: airmeta sweep --collect ' "$d/w.log") || fail "no collect line"
+(eval "\"\$AIRMETA\" ${line#then: airmeta }") >"$d/wc.log" 2>&1
+rc=$?
+[ ! -e "$d/pwned" ] || fail "the printed commands ran the folder's \$(...): $line"
+[ $rc -eq 1 ] && grep -q "missing" "$d/wc.log" ||
+    fail "the printed --collect did not collect $w (rc $rc): $(cat "$d/wc.log")"
+
 # refusals
 expect_cmd=(sweep)
 . "$(dirname "$0")/lib/expect.sh"
