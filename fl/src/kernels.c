@@ -318,11 +318,9 @@ FL_CLONES static void dense_backward(float *dx,
         gemm(CblasNoTrans, CblasTrans, n, in, out, 1.0f, dy, out, w, out, beta, dx, in);
 }
 
-void fl_dense_dx_t(
-    float *dx, const float *dy, const float *wt, size_t n, size_t in, size_t out, int accumulate)
+void fl_dense_dx_t(float *dx, const float *dy, const float *wt, size_t n, size_t in, size_t out)
 {
-    gemm(CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, wt, in, accumulate ? 1.0f : 0.0f,
-         dx, in);
+    gemm(CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, wt, in, 0.0f, dx, in);
 }
 
 void fl_dense_backward(float *dx,

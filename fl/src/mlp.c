@@ -52,7 +52,7 @@ static void dense_dx(const fl_model *m,
                      size_t rows)
 {
     if (theta == m->held)
-        fl_dense_dx_t(dx, dy, L->WT, rows, L->in, L->out, 0);
+        fl_dense_dx_t(dx, dy, L->WT, rows, L->in, L->out);
     else
         fl_dense_backward_set(dx, NULL, NULL, dy, NULL, theta + L->w_off, rows, L->in, L->out);
 }

@@ -51,10 +51,9 @@ void fl_dense_backward(float *dx,
                        size_t out);
 /* xt [c x r] = x^T for x [r x c]. */
 void fl_transpose(float *xt, const float *x, size_t r, size_t c);
-/* dx [n x in] (=|+=) dy [n x out] wt, wt = w^T [out x in] given: fl_dense_backward's dx without
+/* dx [n x in] = dy [n x out] wt, wt = w^T [out x in] given: fl_dense_backward_set's dx without
  * its transpose of w (the same bytes). */
-void fl_dense_dx_t(
-    float *dx, const float *dy, const float *wt, size_t n, size_t in, size_t out, int accumulate);
+void fl_dense_dx_t(float *dx, const float *dy, const float *wt, size_t n, size_t in, size_t out);
 /* fl_dense_backward with = for +=: the outputs' old values are not read (no zeroing needed). */
 void fl_dense_backward_set(float *dx,
                            float *dw,
