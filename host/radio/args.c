@@ -1,7 +1,5 @@
 /* host/radio/args: the "key=value,..." parser behind --radio-args (radio.h "Arguments"). */
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +27,11 @@ static void known_keys(const radio_arg_spec *spec, size_t nspec, char *buf, size
     }
 }
 
+/* Numbers follow the command line's rules (cli_whole, cli_real): the same strictness and words */
 static am_status check_value(const radio_arg_spec *sp, const char *v, const char *what)
 {
-    char *end = NULL;
-    errno = 0;
     switch (sp->kind) {
-    case RADIO_ARG_STR:
-        if (*v == '\0')
-            return AM_FAIL(AM_EINVAL, "%s: key '%s' needs a value", what, sp->key);
-        return AM_OK;
+    case RADIO_ARG_STR: return AM_OK;
     case RADIO_ARG_CHOICE: {
         size_t n = strlen(v);
         for (const char *c = sp->choices; c && *c;) {
@@ -50,28 +44,14 @@ static am_status check_value(const radio_arg_spec *sp, const char *v, const char
         return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not one of %s", what, sp->key, v, sp->choices);
     }
     case RADIO_ARG_INT: {
-        /* decimal only: base 0 would read 010 as 8 and 0x10 as 16 */
-        const char *dg = *v == '-' ? v + 1 : v;
-        long long x = strtoll(v, &end, 10);
-        if (*dg == '\0' || dg[strspn(dg, "0123456789")] != '\0' || errno || *end != '\0')
-            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a whole number (decimal digits only)",
-                           what, sp->key, v);
-        if (sp->min <= sp->max && ((double)x < sp->min || (double)x > sp->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %s..%s", what, sp->key, v,
-                           CLI_NUM(sp->min), CLI_NUM(sp->max));
-        return AM_OK;
+        long long x;
+        unsigned long long ux;
+        return cli_whole(what, sp->key, v, 1, sp->min, sp->max, &x, &ux);
     }
-    case RADIO_ARG_DOUBLE: {
-        /* decimal only: strtod alone takes 0x1p20 and ' 5'; ERANGE below DBL_MIN is ranged */
-        double x = strtod(v, &end);
-        if (*v == '\0' || *end != '\0' || !isfinite(x))
-            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a finite number", what, sp->key, v);
-        if (v[strspn(v, "0123456789+-.eE")] != '\0')
-            return AM_FAIL(AM_EINVAL, "%s: %s='%s' is not a decimal number", what, sp->key, v);
-        if (sp->min <= sp->max && (x < sp->min || x > sp->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s=%s is outside %s..%s", what, sp->key, v,
-                           CLI_NUM(sp->min), CLI_NUM(sp->max));
-        return AM_OK;
+    case RADIO_ARG_DOUBLE:
+    case RADIO_ARG_FLOAT: {
+        double x;
+        return cli_real(what, sp->key, v, sp->kind == RADIO_ARG_FLOAT, sp->min, sp->max, &x);
     }
     }
     return AM_FAIL(AM_EINVAL, "%s: key '%s' has an unknown kind", what, sp->key);
@@ -119,6 +99,8 @@ am_status radio_args_parse(
         const char *vb = eq + 1, *ve = ie;
         trim(&vb, &ve);
         size_t vlen = (size_t)(ve - vb);
+        if (vlen == 0)
+            return AM_FAIL(AM_EINVAL, "%s: key '%s' needs a value", what, sp->key);
         if (vlen >= RADIO_ARG_VAL_MAX)
             return AM_FAIL(AM_EINVAL, "%s: value of '%s' is longer than %d characters", what,
                            sp->key, RADIO_ARG_VAL_MAX - 1);

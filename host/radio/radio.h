@@ -37,8 +37,9 @@ int radio_time_cmp(radio_time a, radio_time b);
  * quoting: values cannot contain ',' (ZeroMQ endpoints, serials and paths don't).
  * ------------------------------------------------------------------------------------------- */
 typedef enum radio_arg_kind {
-    RADIO_ARG_DOUBLE, /* finite number within [min, max] when min <= max */
-    RADIO_ARG_INT,    /* whole number within [min, max] when min <= max */
+    RADIO_ARG_DOUBLE, /* finite number within [min, max] when min <= max (cli_real's rules) */
+    RADIO_ARG_FLOAT,  /* the same, stored as a float by its backend: 1e-50 is not 0 */
+    RADIO_ARG_INT,    /* whole number within [min, max] when min <= max (cli_whole's rules) */
     RADIO_ARG_STR,    /* non-empty string */
     RADIO_ARG_CHOICE  /* one of choices ("internal|external|gpsdo") */
 } radio_arg_kind;

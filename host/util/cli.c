@@ -71,10 +71,62 @@ static int is_decimal_real(const char *v)
     return *v != '\0' && v[strspn(v, "0123456789+-.eE")] == '\0';
 }
 
-static am_status parse_value(const cli_opt *o, const char *v)
+/* The value as messages name it: "--flag: '5'" or, with a key, "radio 'loop': ring='5'" */
+#define VAL_FMT "%s: %s%s"
+#define VAL_ARGS(name, key) (name), (key) ? (key) : "", (key) ? "=" : ""
+
+am_status cli_whole(const char *name, const char *key, const char *v, int is_signed, double min,
+                    double max, long long *sx, unsigned long long *ux)
 {
     char *end = NULL;
     errno = 0;
+    if (*v == '\0')
+        return key ? AM_FAIL(AM_EINVAL, "%s: key '%s' needs a value", name, key)
+                   : AM_FAIL(AM_EINVAL, "%s: empty value", name);
+    if (!is_signed && *v == '-')
+        return AM_FAIL(AM_EINVAL, VAL_FMT "'%s' is negative", VAL_ARGS(name, key), v);
+    if (!is_decimal(v, is_signed))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "'%s' is not a whole number (decimal digits only)",
+                       VAL_ARGS(name, key), v);
+    double d;
+    if (is_signed) {
+        *sx = strtoll(v, &end, 10);
+        d = (double)*sx;
+    } else {
+        *ux = strtoull(v, &end, 10);
+        d = (double)*ux;
+    }
+    if (errno || *end != '\0')
+        return AM_FAIL(AM_EINVAL, VAL_FMT "'%s' is out of range", VAL_ARGS(name, key), v);
+    if (min <= max && (d < min || d > max))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "%s is outside %s..%s", VAL_ARGS(name, key), v,
+                       CLI_NUM(min), CLI_NUM(max));
+    return AM_OK;
+}
+
+am_status cli_real(const char *name, const char *key, const char *v, int single, double min,
+                   double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end); /* ERANGE: infinite (caught) or below DBL_MIN (ranged) */
+    if (*v == '\0' || *end != '\0' || !isfinite(x))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "'%s' is not a finite number", VAL_ARGS(name, key), v);
+    if (!is_decimal_real(v))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "'%s' is not a decimal number", VAL_ARGS(name, key), v);
+    if (min <= max && (x < min || x > max))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "%s is outside %s..%s", VAL_ARGS(name, key), v,
+                       CLI_NUM(min), CLI_NUM(max));
+    /* a number that is not 0 read as 0 (1e-400; a float's 1e-50): not what was asked */
+    if ((x == 0.0 && errno == ERANGE) || (single && x != 0.0 && (float)x == 0.0f))
+        return AM_FAIL(AM_EINVAL, VAL_FMT "%s is too small to tell from 0", VAL_ARGS(name, key),
+                       v);
+    *out = x;
+    return AM_OK;
+}
+
+static am_status parse_value(const cli_opt *o, const char *v)
+{
     switch (o->kind) {
     case CLI_FLAG: *(int *)o->dst = 1; return AM_OK;
     case CLI_STR: *(const char **)o->dst = v; return AM_OK;
@@ -95,33 +147,19 @@ static am_status parse_value(const cli_opt *o, const char *v)
     case CLI_INT:
     case CLI_UINT:
     case CLI_U64: {
-        if (*v == '\0')
-            return AM_FAIL(AM_EINVAL, "%s: empty value", o->name);
-        if (o->kind != CLI_INT && *v == '-')
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is negative", o->name, v);
-        if (!is_decimal(v, o->kind == CLI_INT))
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a whole number (decimal digits only)",
-                           o->name, v);
         long long x = 0;
         unsigned long long ux = 0;
-        if (o->kind == CLI_U64)
-            ux = strtoull(v, &end, 10);
-        else
-            x = strtoll(v, &end, 10);
-        if (errno || *end != '\0')
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is out of range", o->name, v);
-        double d = o->kind == CLI_U64 ? (double)ux : (double)x;
-        if (o->min <= o->max && (d < o->min || d > o->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s is outside %s..%s", o->name, v, CLI_NUM(o->min),
-                               CLI_NUM(o->max));
+        am_status s = cli_whole(o->name, NULL, v, o->kind == CLI_INT, o->min, o->max, &x, &ux);
+        if (s != AM_OK)
+            return s;
         if (o->kind == CLI_INT) {
             if (x < -2147483647LL || x > 2147483647LL)
                 return AM_FAIL(AM_EINVAL, "%s: %s is out of range", o->name, v);
             *(int *)o->dst = (int)x;
         } else if (o->kind == CLI_UINT) {
-            if (x < 0 || x > 4294967295LL)
+            if (ux > 4294967295ULL)
                 return AM_FAIL(AM_EINVAL, "%s: %s is out of range", o->name, v);
-            *(unsigned *)o->dst = (unsigned)x;
+            *(unsigned *)o->dst = (unsigned)ux;
         } else {
             *(uint64_t *)o->dst = (uint64_t)ux;
         }
@@ -129,17 +167,10 @@ static am_status parse_value(const cli_opt *o, const char *v)
     }
     case CLI_FLOAT:
     case CLI_DOUBLE: {
-        double x = strtod(v, &end); /* ERANGE: infinite (caught) or below DBL_MIN (ranged) */
-        if (*v == '\0' || *end != '\0' || !isfinite(x))
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a finite number", o->name, v);
-        if (!is_decimal_real(v))
-            return AM_FAIL(AM_EINVAL, "%s: '%s' is not a decimal number", o->name, v);
-        if (o->min <= o->max && (x < o->min || x > o->max))
-            return AM_FAIL(AM_EINVAL, "%s: %s is outside %s..%s", o->name, v, CLI_NUM(o->min),
-                               CLI_NUM(o->max));
-        /* a number that is not 0 read as 0 (1e-400; a float flag's 1e-50): not what was asked */
-        if ((x == 0.0 && errno == ERANGE) || (o->kind == CLI_FLOAT && x != 0.0 && (float)x == 0.0f))
-            return AM_FAIL(AM_EINVAL, "%s: %s is too small to tell from 0", o->name, v);
+        double x = 0;
+        am_status s = cli_real(o->name, NULL, v, o->kind == CLI_FLOAT, o->min, o->max, &x);
+        if (s != AM_OK)
+            return s;
         if (o->kind == CLI_FLOAT)
             *(float *)o->dst = (float)x;
         else

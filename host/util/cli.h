@@ -43,6 +43,16 @@ typedef struct cli_cmd {
 am_status cli_parse(const cli_cmd *cmd, int argc, char **argv, const char **pos, size_t *npos);
 void cli_print_help(const cli_cmd *cmd);
 
+/* The number rules behind cli_parse, for other parsers of user text (--radio-args' key=value):
+ * decimal only (no hex, blanks or '+'), finite, within min..max when min <= max, and not a number
+ * that is not 0 read as 0 (1e-400; 1e-50 when single: it is stored as a float). Messages name the
+ * value as "NAME: 'v' ..." or, with a key, "NAME: key='v' ...". A whole number is read into *sx
+ * when is_signed (a leading '-' allowed), else into *ux. */
+am_status cli_whole(const char *name, const char *key, const char *v, int is_signed, double min,
+                    double max, long long *sx, unsigned long long *ux);
+am_status cli_real(const char *name, const char *key, const char *v, int single, double min,
+                   double max, double *out);
+
 /* Print the thread's last error as "airmeta CMD: message" and return the exit code. */
 int cli_fail(const char *cmd, am_status s);
 

@@ -36,6 +36,8 @@ expect_cmd=(radio probe --radio loop)
 expect 2 "ring='0x1000' is not a whole number" --radio-args ring=0x1000
 expect 2 "rate='0x1p20' is not a decimal number" --radio-args rate=0x1p20 # was 1048576 S/s
 expect 2 "rate=1e-400 is outside 1..1e+09" --radio-args rate=1e-400 # was 'not a finite number'
+# the flags' rules (cli_real): a number that is not 0 read as 0 is refused (freq=1e-400 was 0 Hz)
+expect 2 "radio 'loop': freq=1e-400 is too small to tell from 0" --radio-args freq=1e-400
 # a bound that %g rounds is printed whole (was "16777217 is outside 1..1.67772e+07": 16777217
 # looked inside the range, and --help said [1..1.67772e+07])
 expect_cmd=(radio probe --radio zmq)

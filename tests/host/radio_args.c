@@ -2,12 +2,16 @@
 #include "am_test.h"
 #include "core/rng.h"
 #include "radio/radio.h"
+#include "util/cli.h"
 
 static const radio_arg_spec spec[] = {
     {"rate", RADIO_ARG_DOUBLE, 1, 1e9, NULL, ""},
     {"n", RADIO_ARG_INT, 0, 10, NULL, ""},
     {"name", RADIO_ARG_STR, 0, -1, NULL, ""},
     {"clock", RADIO_ARG_CHOICE, 0, -1, "internal|external|gpsdo", ""},
+    {"gain", RADIO_ARG_DOUBLE, 0, 100, NULL, ""},
+    {"g_th", RADIO_ARG_FLOAT, 0, 1e30, NULL, ""},
+    {"round", RADIO_ARG_INT, 0, 9e15, NULL, ""},
 };
 static const size_t nspec = sizeof spec / sizeof spec[0];
 
@@ -63,6 +67,77 @@ AM_TEST(parse_errors, unit)
     memcpy(longv, "name=", 5);
     longv[sizeof longv - 1] = '\0';
     bad(longv, "longer than");
+}
+
+/* A number key is read as the command line reads a flag (cli_whole, cli_real): for each value
+ * both accept it or both refuse it, and the refusal reads the same after the name ("--gain: '5x'
+ * is ..." and "radio 'test': gain='5x' is ..."). Before, gain=1e-400 and g_th=1e-50 were taken
+ * (as 0, which --g-th refuses: 'too small to tell from 0'), n=99999999999999999999 was 'not a
+ * whole number' and n= fell through to it. */
+static void same_as_flag(const char *key, cli_kind kind, double min, double max, const char *v,
+                         int ok)
+{
+    union {
+        double d;
+        float f;
+        int i;
+    } dst;
+    const cli_opt opt = {"--flag", kind, &dst, "", min, max, NULL};
+    const cli_cmd cmd = {"t", "", "", &opt, 1, 0, 0};
+    char arg[300];
+    snprintf(arg, sizeof arg, "--flag=%s", v);
+    char *argv[] = {"t", arg, NULL};
+    const char *pos[1];
+    size_t npos = 0;
+    am_status sc = cli_parse(&cmd, 2, argv, pos, &npos);
+    char flag_msg[512];
+    snprintf(flag_msg, sizeof flag_msg, "%s", am_last_error());
+    char rs[300];
+    snprintf(rs, sizeof rs, "%s=%s", key, v);
+    radio_args a;
+    am_status sr = radio_args_parse(rs, spec, nspec, "radio 'test'", &a);
+    AM_CHECK((sc == AM_OK) == ok && (sr == AM_OK) == ok, "'%s': flag %s, radio arg %s, expected %s",
+             rs, am_status_str(sc), am_status_str(sr), ok ? "ok" : "refused");
+    if (ok || sc == AM_OK || sr == AM_OK)
+        return;
+    /* "--flag: '5x' is ..." vs "radio 'test': key='5x' is ..." */
+    char head[300];
+    snprintf(head, sizeof head, "radio 'test': %s=", key);
+    const char *ft = strstr(flag_msg, "--flag: "), *rt = strstr(am_last_error(), head);
+    AM_CHECK(ft && rt && strcmp(rt + strlen(head), ft + strlen("--flag: ")) == 0,
+             "'%s': radio arg says '%s', the flag '%s'", rs, am_last_error(), flag_msg);
+}
+
+AM_TEST(numbers_as_flags, unit)
+{
+    static const char *const refused_real[] = {
+        "1e-400", "-1e-400", "0x1p4", "1e6x", "nan", "inf", "-inf", "1e400", "+", ".", "e5", "101",
+        "-0.5"};
+    for (size_t i = 0; i < sizeof refused_real / sizeof *refused_real; i++)
+        same_as_flag("gain", CLI_DOUBLE, 0, 100, refused_real[i], 0);
+    static const char *const taken_real[] = {"0", "1e-320", "100", "5.", ".5", "+5", "1E2"};
+    for (size_t i = 0; i < sizeof taken_real / sizeof *taken_real; i++)
+        same_as_flag("gain", CLI_DOUBLE, 0, 100, taken_real[i], 1);
+    /* a float: 1e-50 reads as 0, 1e-40 is a float denormal */
+    same_as_flag("g_th", CLI_FLOAT, 0, 1e30, "1e-50", 0);
+    same_as_flag("g_th", CLI_FLOAT, 0, 1e30, "1e-40", 1);
+    same_as_flag("g_th", CLI_FLOAT, 0, 1e30, "1e31", 0);
+    static const char *const refused_whole[] = {"-1", "11", "010x", "0x10", "+5", "2.5", "1e1",
+                                                "99999999999999999999", "-"};
+    for (size_t i = 0; i < sizeof refused_whole / sizeof *refused_whole; i++)
+        same_as_flag("n", CLI_INT, 0, 10, refused_whole[i], 0);
+    same_as_flag("n", CLI_INT, 0, 10, "010", 1); /* decimal 10, as the flag */
+    /* the messages themselves */
+    bad("gain=1e-400", "gain=1e-400 is too small to tell from 0");
+    bad("g_th=1e-50", "g_th=1e-50 is too small to tell from 0");
+    bad("n=99999999999999999999", "n='99999999999999999999' is out of range");
+    bad("n=", "key 'n' needs a value");
+    bad("gain= ", "key 'gain' needs a value");
+    bad("round=9000000000000001", "round=9000000000000001 is outside 0..9e+15");
+    radio_args a;
+    AM_REQUIRE_OK(radio_args_parse("round=9000000000000000,gain=1e-320", spec, nspec, "t", &a));
+    AM_CHECK(radio_args_int(&a, "round", -1) == 9000000000000000LL, "round");
+    AM_CHECK(radio_args_double(&a, "gain", -1) == 1e-320, "a denormal is a number");
 }
 
 AM_TEST(open_rejects_bad_backend_and_keys, unit)
