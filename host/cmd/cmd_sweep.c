@@ -386,7 +386,8 @@ static int sw_collect(const char *dir, int no_plots)
     sweep_plan *p = NULL;
     sweep_run *runs = NULL;
     int rc = 0;
-    if ((s = sw_parse(argc, argv, &o)) != AM_OK || (s = sweep_plan_create(&o.spec, &p)) != AM_OK) {
+    if ((s = sw_parse(argc, argv, &o)) != AM_OK || (s = sweep_plan_create(&o.spec, &p)) != AM_OK ||
+        (s = sweep_plan_check_sim(p)) != AM_OK) {
         rc = cli_fail("sweep", am_error_wrap(AM_EFORMAT, "--collect %s: sweep.json", dir));
         goto done;
     }

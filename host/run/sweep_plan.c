@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/file.h"
+#include "run/sim.h"
 #include "util/fsutil.h"
 #include "util/cli.h"
 
@@ -148,6 +149,10 @@ static am_status parse_seeds(const char *s, uint64_t **seeds, unsigned *n)
 
 am_status sweep_plan_check_pass(int argc, char *const *argv)
 {
+    for (int i = 0; i < argc; i++) /* sim would print its help and run nothing */
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return AM_FAIL(AM_EINVAL, "%s after `--`: not a flag of the runs (airmeta sim --help "
+                                      "lists them)", argv[i]);
     for (int i = 0; i < argc; i++)
         for (size_t k = 0; k < sizeof sweep_owned / sizeof *sweep_owned; k++) {
             size_t n = strlen(sweep_owned[k]);
@@ -433,6 +438,26 @@ am_status sweep_plan_argv(const sweep_plan *p,
     if (s != AM_OK)
         sweep_argv_free(r);
     return s;
+}
+
+am_status sweep_plan_check_sim(const sweep_plan *p)
+{
+    for (unsigned a = 0; a < p->naggs; a++) { /* the flags sim takes depend on --agg */
+        size_t j = 0;
+        while (p->points[p->jobs[j].point].agg != p->aggs[a])
+            j++;
+        sweep_argv v;
+        am_status s = sweep_plan_argv(p, j, "airmeta", NULL, SWEEP_ARGV_PROBE, &v);
+        if (s != AM_OK)
+            return s;
+        sim_config c;
+        s = sim_config_parse(&c, (int)v.n - 1, v.v + 1, "");
+        sim_config_free(&c);
+        sweep_argv_free(&v);
+        if (s != AM_OK)
+            return am_error_wrap(s, "sim's flags after `--`");
+    }
+    return AM_OK;
 }
 
 /* ---------------------------------------------------------------- files */

@@ -94,6 +94,11 @@ am_status sweep_plan_argv(const sweep_plan *p,
                           sweep_argv *out);
 void sweep_argv_free(sweep_argv *a);
 
+/* sim's own check of the flags after `--` (sim_config_parse, in this process: nothing runs), on
+ * the first job of each aggregation as the probe run does: AM_EINVAL naming the flag ("sim's
+ * flags after `--`: --alpha: -1 is outside ..."). sweep --collect checks a sweep.json's flags so. */
+am_status sweep_plan_check_sim(const sweep_plan *p);
+
 /* Writes the job list DIR/jobs.txt: line j+1 runs job j, as
  *   "${AIRMETA:-/abs/airmeta}" sim ... --out DIR/runs/NAME ... --continue
  * each self-contained (absolute paths; $AIRMETA, when set, names the program instead) and
@@ -118,7 +123,8 @@ am_status sweep_plan_write_json(const sweep_spec *spec,
 am_status sweep_plan_read_argv(const char *dir, int *argc, char ***argv);
 void sweep_json_argv_free(int argc, char **argv);
 
-/* Refuses, after `--`, the flags the sweep sets itself (AM_EINVAL naming the flag). */
+/* Refuses, after `--`, the flags the sweep sets itself and --help / -h (sim would print its help
+ * and run nothing): AM_EINVAL naming the flag. */
 am_status sweep_plan_check_pass(int argc, char *const *argv);
 
 /* Writes text to path (plain fopen/fputs); o printed by cJSON with a final newline (o is

@@ -30,6 +30,7 @@ expect 2 "unknown option '--snr'" $o --snr 10
 expect 2 "--seed after \`--\`: the sweep sets it" $o -- --seed 3
 expect 2 "--out after \`--\`" $o -- --out=/tmp/y
 expect 2 "--resume after \`--\`" $o -- --resume /tmp/y
+expect 2 "--help after \`--\`: not a flag of the runs" $o -- --help # sim printed help, exit 0
 expect 2 "sim refuses the configuration (exit 2): airmeta sim: .*--alpha: -1 is outside" \
     $o --snr-db 10 -- --alpha -1
 expect 2 "unknown option '--bogus'" $o --snr-db 10 -- --bogus
@@ -54,12 +55,12 @@ grep -q "stat_snr20_sp1_K10_gth0.1_seed2" "$d/f/results.csv" && fail "failed run
 # empty reason; no folder, or --collect, collected the default grid as 210 missing points)
 f="$d/f/sweep.json"
 cp "$f" "$d/sweep.json.good"
-argv() { # argv JSON-LIST: sweep.json's argv replaced
-    python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); j["argv"] = json.loads(sys.argv[2]); json.dump(j, open(sys.argv[1], "w"))' "$f" "$1"
+argv() { # argv JSON-LIST [add]: sweep.json's argv replaced by (add: extended with) JSON-LIST
+    python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); l = json.loads(sys.argv[2]); j["argv"] = j["argv"] + l if sys.argv[3] else l; json.dump(j, open(sys.argv[1], "w"))' "$f" "$1" "${2:-}"
 }
 expect_cmd=(sweep --collect "$d/f")
-collect_bad() { # collect_bad JSON-LIST PATTERN
-    argv "$1"
+collect_bad() { # collect_bad JSON-LIST PATTERN [add]
+    argv "$1" "${3:-}"
     expect 3 "$2" --no-plots
     "$AIRMETA" sweep --collect "$d/f" --no-plots >"$d/cout" 2>/dev/null
     [ -s "$d/cout" ] && fail "$1: printed on stdout: $(head -3 "$d/cout")"
@@ -72,6 +73,13 @@ collect_bad '["sweep", "--help"]' "$f: argv\[1\] is '--help': not a sweep's desc
 collect_bad '["sweep", "--collect", "x"]' "argv\[1\] is '--collect': not a sweep's description"
 collect_bad '["sweep", "--rounds", "3"]' "$f: argv has no --plan DIR or --out DIR"
 collect_bad '["sim", "--out", "x"]' "$f: argv\[0\] is 'sim', not 'sweep'"
+# sim's flags after `--` are checked by sim's own parser at --collect too (they were checked only
+# when the sims ran: a sweep.json with --alpha -1 there was collected, exit 1 for the missing run)
+collect_bad '["--alpha", "-1"]' "sweep.json: sim's flags after \`--\`: .*--alpha: -1 is outside" add
+collect_bad '["--alpha=0x1"]' "sim's flags after \`--\`: .*--alpha: '0x1' is not a decimal number" add
+collect_bad '["--bogus"]' "sim's flags after \`--\`: .*unknown option '--bogus'" add
+collect_bad '["--capture-dir", "c"]' "sim's flags after \`--\`: .*--capture-dir needs --agg iq" add
+collect_bad '["--help"]' "sweep.json: .*--help after \`--\`: not a flag of the runs" add
 "$AIRMETA" sweep --collect "$d/f" --no-plots >/dev/null 2>&1
 [ $? -eq 1 ] || fail "the sweep.json restored: not collected as before (1 run missing)"
 echo "ok: sweep.json restored: collected"
