@@ -448,6 +448,9 @@ static am_status air_init(air *a, void *zctx, const char *endpoint, const twin_a
     zmq_setsockopt(a->sock, ZMQ_LINGER, &zero, sizeof zero);
     int mand = 1;
     zmq_setsockopt(a->sock, ZMQ_ROUTER_MANDATORY, &mand, sizeof mand);
+    /* the longest legal message is a TX request's samples */
+    int64_t maxmsg = (int64_t)(TWIN_AIR_TX_MAX * sizeof(float complex));
+    zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (zmq_bind(a->sock, endpoint) != 0) {
         am_status s =
             AM_FAIL(AM_EIO, "twin air: cannot bind '%s': %s", endpoint, zmq_strerror(zmq_errno()));

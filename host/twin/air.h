@@ -50,6 +50,16 @@ enum twin_air_op {
 
 #define TWIN_TX_NEXT_BURST 1u /* underflow_policy=next_burst: a late burst is dropped whole */
 
+/* Samples of one TX burst at most, as the host hands it to the device (twin_uhd.c refuses a
+ * longer one). */
+#define TWIN_AIR_BURST_MAX ((size_t)1 << 26)
+/* Samples of one TX request at most: the burst after the sender's TX chain, whose clock offset
+ * (|ppm| + spread <= 100) makes about n / (1 + delta) + 2 outputs and whose interpolator's flush
+ * adds PHY_IMPAIR_M + 4: within 2^16 of the burst (6736 more at 2^26). The air's socket takes no
+ * longer message (ZMQ_MAXMSGSIZE: ZeroMQ drops the connection of a peer that announces one, before
+ * it is allocated). */
+#define TWIN_AIR_TX_MAX (TWIN_AIR_BURST_MAX + ((size_t)1 << 16))
+
 typedef struct twin_air_req {
     uint32_t op, dev;
     int64_t a, b;

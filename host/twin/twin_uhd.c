@@ -1547,6 +1547,8 @@ static uhd_error tx_submit(struct uhd_tx_streamer *s)
         s->work[i] = g * y[i];
     if (ny == 0)
         return ok();
+    if (ny > TWIN_AIR_TX_MAX) /* not reached: TWIN_AIR_TX_MAX bounds the chain's output */
+        return err(UHD_ERROR_VALUE, "twin: a TX burst of %zu samples after the TX chain", ny);
     twin_air_rep rep;
     uhd_error e = air_call(u,
                            (twin_air_req){.op = TWIN_AIR_TX,
@@ -1597,7 +1599,7 @@ uhd_error uhd_tx_streamer_send(uhd_tx_streamer_handle s,
         s->has_time = md->has_time; /* a time without has_time_spec is ignored, as by UHD */
         s->dtick = md->has_time ? to_dticks(u, md->secs, md->frac) : 0;
     }
-    if (s->blen + n > (1u << 26))
+    if (s->blen + n > TWIN_AIR_BURST_MAX)
         return err(UHD_ERROR_VALUE, "twin: a burst longer than 2^26 samples without end_of_burst");
     if (!grow(&s->burst, &s->bcap, s->blen + n))
         return err(UHD_ERROR_UNKNOWN, "twin: out of memory");

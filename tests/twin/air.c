@@ -4,10 +4,15 @@
  * never summed into an overflow (the sanitizer build aborts on one); the air serves the next
  * request as before. Its time stops at 2^62 whatever the requests in range ask. */
 #include <complex.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "am_test.h"
@@ -257,4 +262,116 @@ AM_TEST(mutated_requests_answered, unit)
              refused);
     free(data);
     peer_close(&p);
+}
+
+/* ---- a peer below ZeroMQ: ZMTP 3.0 (rfc.zeromq.org/spec/23) over the ipc socket by hand */
+
+static int raw_write(int fd, const void *b, size_t n)
+{
+    return write(fd, b, n) == (ssize_t)n;
+}
+
+/* n bytes, or 0 when the air closed the connection or nothing came within 10 s */
+static int raw_read(int fd, void *b, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0)
+            return 0;
+        ssize_t k = read(fd, (char *)b + got, n - got);
+        if (k <= 0)
+            return 0;
+        got += (size_t)k;
+    }
+    return 1;
+}
+
+/* Connected to path and through the handshake as a DEALER: the descriptor, or -1. */
+static int raw_dealer(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un ad = {.sun_family = AF_UNIX};
+    snprintf(ad.sun_path, sizeof ad.sun_path, "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ad, sizeof ad) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    unsigned char g[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    unsigned char them[64];
+    static const unsigned char ready[] = {
+        0x04, 28, 5, 'R', 'E', 'A', 'D', 'Y', 11, 'S', 'o', 'c', 'k', 'e', 't', '-', 'T', 'y',
+        'p', 'e', 0, 0, 0, 6, 'D', 'E', 'A', 'L', 'E', 'R'};
+    unsigned char hd[9];
+    int ok = raw_write(fd, g, sizeof g) && raw_read(fd, them, sizeof them) && them[0] == 0xff &&
+             them[10] == 3 && raw_write(fd, ready, sizeof ready) && raw_read(fd, hd, 2) &&
+             (hd[0] & 0x04); /* the air's READY: a command */
+    if (ok) {
+        size_t n = hd[1];
+        if (hd[0] & 0x02) { /* a long command: 8 bytes of size */
+            ok = raw_read(fd, hd + 2, 7);
+            n = 0;
+            for (int i = 1; i < 9; i++)
+                n = n << 8 | hd[i];
+        }
+        unsigned char body[512];
+        ok = ok && n <= sizeof body && raw_read(fd, body, n);
+    }
+    if (!ok) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A peer that announces a message longer than the longest legal one (a TX request of
+ * TWIN_AIR_TX_MAX samples, 512.5 MiB) is dropped as soon as the frame's size arrives, before
+ * ZeroMQ allocates it; the others are served on. Before ZMQ_MAXMSGSIZE the air allocated what a
+ * peer announced (1 GiB, or one byte more than the legal longest) and kept the connection open
+ * waiting for it, each peer as many times as it connected (2^62 bytes, which malloc refuses, was
+ * dropped either way). */
+AM_TEST(oversized_message_drops_peer, unit)
+{
+    char dir[] = "/tmp/am-air-XXXXXX", ep[96], path[64];
+    AM_REQUIRE(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    snprintf(path, sizeof path, "%s/air", dir);
+    snprintf(ep, sizeof ep, "ipc://%s", path);
+    peer p;
+    if (!peer_open(&p, ep, 0.5, 10000)) {
+        rmdir(dir);
+        AM_REQUIRE(0, "an air and a device on %s", ep);
+    }
+    const uint64_t sizes[] = {(uint64_t)1 << 30, (uint64_t)1 << 62,
+                              (uint64_t)TWIN_AIR_TX_MAX * sizeof(float complex) + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int fd = raw_dealer(path);
+        AM_CHECK(fd >= 0, "ZMTP handshake with the air on %s", path);
+        if (fd < 0)
+            continue;
+        /* a last frame, long form: flags 0x02, 8 bytes of size (network order), no body */
+        unsigned char h[9] = {0x02};
+        for (int k = 0; k < 8; k++)
+            h[1 + k] = (unsigned char)(sizes[i] >> (56 - 8 * k));
+        AM_CHECK(raw_write(fd, h, sizeof h), "frame header");
+        char c;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int r = poll(&pf, 1, 10000);
+        ssize_t k = r > 0 ? read(fd, &c, 1) : -2;
+        AM_CHECK(k == 0 || (k < 0 && k != -2 && errno == ECONNRESET),
+                 "a frame of %llu bytes announced: the connection %s (want closed by the air)",
+                 (unsigned long long)sizes[i], k == -2 ? "still open after 10 s" : "answered");
+        close(fd);
+    }
+    /* the device that follows the protocol is served on; a legal burst still goes in */
+    twin_air_rep rep;
+    char msg[256];
+    twin_air_req q = {.op = TWIN_AIR_NOW, .dev = p.dev};
+    AM_CHECK(ask(p.s, &q, 0, &rep, msg, sizeof msg) && rep.status == 0, "NOW: %d %s", rep.status,
+             msg);
+    q = (twin_air_req){.op = TWIN_AIR_TX, .dev = p.dev, .a = -1, .b = 64, .n = 64};
+    AM_CHECK(ask(p.s, &q, 64, &rep, msg, sizeof msg) && rep.status == 0 && rep.code == 0,
+             "TX now: %d %d %s", rep.status, rep.code, msg);
+    peer_close(&p);
+    unlink(path);
+    rmdir(dir);
 }
