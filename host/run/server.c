@@ -13,6 +13,7 @@
 
 #include "util/cli.h"
 #include "core/file.h"
+#include "core/mem.h"
 #include "net/auth.h"
 #include "net/ctrl.h"
 #include "fl/agg.h"
@@ -1743,6 +1744,13 @@ static am_status make_receiver(srv *s)
 static am_status make_buffers(srv *s)
 {
     const unsigned K = s->K;
+    if (s->o.report_x) { /* every agent's x, written as they report (as sim and bench round) */
+        char what[96];
+        snprintf(what, sizeof what, "--report-x: --agents %u x %zu parameters", K, s->D);
+        am_status ms = am_mem_fits((double)K * (double)s->D * sizeof *s->xs, what);
+        if (ms != AM_OK)
+            return ms;
+    }
     s->ag = calloc(K, sizeof *s->ag);
     s->chan_ep = calloc(2 + 2 * (size_t)K, sizeof *s->chan_ep);
     s->theta = malloc(s->D * sizeof *s->theta);
