@@ -836,6 +836,10 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
     if (pcrc != crc32_bytes(q, n))
         return reject(why, CTRL_REJ_CRC, "%s: payload CRC 0x%08x, computed 0x%08x",
                       ctrl_type_name(type), (unsigned)pcrc, (unsigned)crc32_bytes(q, n));
+    /* §9.2: the sender before the payload (nothing of a message from no valid peer is read) */
+    if (sender >= CTRL_MAX_AGENTS && sender != CTRL_ID_SERVER && sender != CTRL_ID_CHAN)
+        return reject(why, CTRL_REJ_PAYLOAD, "%s: sender id 0x%08x", ctrl_type_name(type),
+                      (unsigned)sender);
     memset(m, 0, sizeof *m);
     m->type = type;
     m->round = round;
@@ -1039,9 +1043,6 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
     why_buf w = {{0}, 1};
     if (!validate(m, &w))
         return reject(why, CTRL_REJ_PAYLOAD, "%s: %s", ctrl_type_name(type), w.text);
-    if (sender >= CTRL_MAX_AGENTS && sender != CTRL_ID_SERVER && sender != CTRL_ID_CHAN)
-        return reject(why, CTRL_REJ_PAYLOAD, "%s: sender id 0x%08x", ctrl_type_name(type),
-                      (unsigned)sender);
     return AM_OK;
 }
 

@@ -108,8 +108,8 @@ static am_status check_info(const phy_sigmf_info *in, const char *file)
     if (in->agents != -1 && (in->agents < 1 || in->agents > 1000000000))
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:agents: %lld is not in 1..1e9", file,
                        (long long)in->agents);
-    if (in->round < -1)
-        return AM_FAIL(AM_EFORMAT, "%s: airmeta:round: %lld is negative", file,
+    if (in->round < -1 || in->round > (int64_t)JSON_INT_MAX - 1) /* a JSON number, exact */
+        return AM_FAIL(AM_EFORMAT, "%s: airmeta:round: %lld is not in 0..2^53 - 1", file,
                        (long long)in->round);
     if (in->cal_slots > PHY_SIGMF_MAX_CAL_SLOTS)
         return AM_FAIL(AM_EFORMAT, "%s: airmeta:cal_slots: %u is not in 0..%u", file,
@@ -682,6 +682,27 @@ static void copy_text(char *dst, const char *src)
     dst[n] = '\0';
 }
 
+/* "X.Y.Z" as Semantic Versioning writes a version: three decimal numbers separated by dots, each
+ * digits only (no sign, blank or suffix) without a leading zero ("0" alone), nothing after Z
+ * (docs/air-interface.md §7.1: core:version and the airmeta extension's version). 1 when s is one
+ * and its X is 1. *well_formed tells a malformed version from another major. */
+static int semver_1(const char *s, int *well_formed)
+{
+    const char *p = s;
+    for (int part = 0; part < 3; part++) {
+        const char *b = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == b || (*b == '0' && p - b > 1) || *p != (part < 2 ? '.' : '\0')) {
+            *well_formed = 0;
+            return 0;
+        }
+        p += part < 2;
+    }
+    *well_formed = 1;
+    return s[0] == '1' && s[1] == '.';
+}
+
 static am_status parse_extensions(const cJSON *g, const char *file)
 {
     const cJSON *exts = cJSON_GetObjectItemCaseSensitive(g, "core:extensions");
@@ -711,10 +732,14 @@ static am_status parse_extensions(const cJSON *g, const char *file)
             AM_OK)
             return s;
         if (strcmp(name, "airmeta") == 0) {
-            if (strncmp(ver, "1.", 2) != 0)
-                return AM_FAIL(AM_ENOTSUP,
-                               "%s: %s: airmeta extension version '%s' is not supported (1.x)",
-                               file, where, ver);
+            int wf;
+            if (!semver_1(ver, &wf))
+                return wf ? AM_FAIL(AM_ENOTSUP,
+                                    "%s: %s: airmeta extension version '%.40s' is not supported "
+                                    "(1.Y.Z)", file, where, ver)
+                          : AM_FAIL(AM_EFORMAT,
+                                    "%s: %s: airmeta extension version '%.40s' is not X.Y.Z",
+                                    file, where, ver);
             found = 1;
         } else if (cJSON_IsFalse(opt)) {
             return AM_FAIL(AM_ENOTSUP, "%s: %s: the recording requires extension '%s'", file,
@@ -754,12 +779,12 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
                                    "channel", file, (long long)iv);
     if ((s = get_str(g, "core:version", 1, file, "global", &str)) != AM_OK)
         return s;
-    unsigned maj, min, pat;
-    char tail;
-    if (sscanf(str, "%u.%u.%u%c", &maj, &min, &pat, &tail) != 3)
-        return AM_FAIL(AM_EFORMAT, "%s: global: core:version '%.40s' is not X.Y.Z", file, str);
-    if (maj != 1)
-        return AM_FAIL(AM_ENOTSUP, "%s: global: core:version %.40s is not SigMF 1.x", file, str);
+    int wf;
+    if (!semver_1(str, &wf))
+        return wf ? AM_FAIL(AM_ENOTSUP, "%s: global: core:version %.40s is not SigMF 1.x", file,
+                            str)
+                  : AM_FAIL(AM_EFORMAT, "%s: global: core:version '%.40s' is not X.Y.Z", file,
+                            str);
     const cJSON *v;
     if ((s = get_item(g, "core:metadata_only", 0, cJSON_IsBool, "a boolean", file, "global", &v,
                       NULL)) != AM_OK)
@@ -840,7 +865,8 @@ static am_status parse_global(const cJSON *g, const char *file, phy_sigmf_info *
     if ((s = get_int(g, "airmeta:agents", 0, 1, 1e9, file, "global", &iv, &present)) != AM_OK)
         return s;
     in->agents = present ? iv : -1;
-    if ((s = get_int(g, "airmeta:round", 0, 0, JSON_INT_MAX, file, "global", &iv, &present)) !=
+    /* 0..2^53 - 1: a number at 2^53 or above may be another integer rounded to a double */
+    if ((s = get_int(g, "airmeta:round", 0, 0, JSON_INT_MAX - 1, file, "global", &iv, &present)) !=
         AM_OK)
         return s;
     in->round = present ? iv : -1;

@@ -837,6 +837,15 @@ def check_ctrl():
         out = dec(mm)
         check(out[0] == "refused" and reason in out[1].lower(),
               "§9.2/§9.4 refused: %s (%s)" % (what, " ".join(out)))
+    # §9.2: the sender before the payload: a message from no valid sender whose payload is bad
+    # too is refused for its sender (both counted as "payload"; the message names the sender)
+    for what, mm in (("eta = 0", header(5, 1, 4096, go_payload(0, 1, 0, 0, 0, 1, 2))),
+                     ("a GO of 33 bytes", header(5, 1, 0xFFFFFFFD, go + b"\0")),
+                     ("a GO of 4 bytes", header(5, 1, 4096, go[:4]))):
+        out = dec(mm)
+        check(out[:2] == ["refused", "payload"] and "sender" in " ".join(out[2:]),
+              "§9.2 order: sender before payload: a bad sender and %s refused for the sender (%s)"
+              % (what, " ".join(out)))
 
 
 # ---------------------------------------------------------------- §9.4 every other message
@@ -1863,7 +1872,24 @@ def check_sigmf():
             {"name": "x", "version": "1.0.0", "optional": False}]}, {}, False),
         ("airmeta extension 2.0.0", {"core:extensions": [
             {"name": "airmeta", "version": "2.0.0", "optional": False}]}, {}, False),
+        # §7.2: airmeta:round is a JSON number 0..2^53 - 1 (2^53 + 1 would read as 2^53)
+        ("airmeta:round 2^53 - 1", {"airmeta:round": 2 ** 53 - 1}, {}, True),
+        ("airmeta:round 2^53", {"airmeta:round": 2 ** 53}, {}, False),
+        ("airmeta:round 2.5", {"airmeta:round": 2.5}, {}, False),
     ]
+    # §7.1: the airmeta extension's version and core:version are X.Y.Z as Semantic Versioning
+    # writes it (digits only, no leading zero, nothing more), X = 1
+    for ver, accepted in (("1.0.0", True), ("1.2.3", True), ("1.10.0", True), ("1.", False),
+                          ("1..", False), ("1", False), ("1.0", False), ("01.0.0", False),
+                          ("1.00.0", False), ("1.0.0.0", False), ("1.0.0-rc1", False),
+                          ("1.-1.0", False), (" 1.0.0", False), ("1.0.0 ", False),
+                          ("1.+1.0", False), ("2.0.0", False), ("0.9.0", False)):
+        cases.append(("airmeta extension version %r" % ver, {"core:extensions": [
+            {"name": "airmeta", "version": ver, "optional": False}]}, {}, accepted))
+    for ver, accepted in (("1.0.0", True), ("1.2.10", True), ("01.2.0", False), ("1.02.0", False),
+                          ("1.-2.0", False), ("1.2.0-rc1", False), ("1.2.0 ", False),
+                          ("1. 2.0", False), ("1.2.", False)):
+        cases.append(("core:version %r" % ver, {"core:version": ver}, {}, accepted))
     base = os.path.join(TMP, "keys")
     for what, g, seg, accepted in cases:
         gg = dict(g0, **g)

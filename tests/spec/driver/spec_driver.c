@@ -18,7 +18,8 @@
  *   spec_driver cal-mu MU0 STEPS    the loop gains of one agent's 8 sub-bands (phy_cal_mu_steps)
  *       over the comma-separated steps, each "pH:MMMMMMMM" (a probe) or "rH:MMMMMMMM" (a round),
  *       H heard 0/1, M sub-band q measured 0/1: per step "n_0..n_7 mu_0..mu_7 mu" (%.9g)
- *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON"
+ *   spec_driver decode IN.bin       prints "ok TYPE ROUND SENDER fields..." or "refused REASON
+ *       MESSAGE"
  *       (GO's last field: its pilot level, 1 when absent; CAL's E, then "mu_q" and its 8 values
  *       when present)
  *   spec_driver link-db A_TX A_RX S_TX S_RX   prints net_link_db (docs/air-interface.md §4.1)
@@ -45,7 +46,7 @@
  *       HELLO's ep= a comma-separated list of endpoints); fields not given are 0 / empty
  *   spec_driver fields IN.bin    ctrl_decode (max payload 4 MiB: a chan's HELLO of 4096 agents)
  *       of any message: "ok TYPE ROUND SENDER KEY=VALUE..."
- *       (every field, floats %.9g, lists comma-separated) or "refused REASON"
+ *       (every field, floats %.9g, lists comma-separated) or "refused REASON MESSAGE"
  *   spec_driver ticks RATE TICK...     per tick: "secs frac(%.17g) back" of radio_time_from_ticks
  *       and radio_time_to_ticks of it
  *   spec_driver time-ticks RATE SECS FRAC...    per pair: radio_time_to_ticks of {SECS, FRAC}
@@ -302,7 +303,7 @@ static int cmd_cal_mu(char **a)
 
 /* The message in file `path`, decoded with payloads of at most `max` bytes: 1 with "ok TYPE ROUND
  * SENDER" printed (the fields follow; *buf, which they view, freed after them), 0 with "refused
- * WHY" printed, -1 if the file cannot be read. */
+ * WHY MESSAGE" printed, -1 if the file cannot be read. */
 static int decode_file(const char *path, size_t max, ctrl_msg *m, void **buf)
 {
     size_t len = 0;
@@ -311,7 +312,7 @@ static int decode_file(const char *path, size_t max, ctrl_msg *m, void **buf)
         return -1;
     ctrl_reject why = CTRL_REJ_NONE;
     if (ctrl_decode(*buf, len, max, m, &why) != AM_OK) {
-        printf("refused %s\n", ctrl_reject_name(why));
+        printf("refused %s %s\n", ctrl_reject_name(why), am_last_error());
         free(*buf);
         *buf = NULL;
         return 0;
