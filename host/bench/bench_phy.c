@@ -69,9 +69,9 @@ burst_p(int precoded, size_t b, const float complex *p, const float complex *pb2
  * precoded = 1: the same precoder for every burst (a round's bursts: the TX keeps the weights and
  * the precoded preamble); 2: a new one for every burst (p and -p in turn: other values, the same
  * work), each burst a round's first; 0: p = NULL, the burst without a precoder (precomputed
- * preamble, real weights: ofdmframegen's work). */
+ * preamble, real weights: ofdmframegen's work). drift: phy_ota_tx_set_drift's r (0: none). */
 static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, double *msps,
-                            double *prof, int precoded)
+                            double *prof, int precoded, double drift)
 {
     phy_ota_tx_cfg cfg;
     phy_ota_tx_cfg_default(&cfg);
@@ -84,6 +84,8 @@ static am_status tx_airmeta(const bench_size *z, unsigned reps, size_t target, d
     float complex *p = NULL, *h = NULL, *out = NULL;
     float complex *pb2 = NULL; /* precoded = 2: -p */
     am_status s = phy_ota_tx_create(&cfg, &tx);
+    if (s == AM_OK)
+        s = phy_ota_tx_set_drift(tx, drift);
     phy_chan_cfg cc;
     phy_chan_cfg_default(&cc);
     cc.nfft = z->M;
@@ -480,16 +482,21 @@ static void emit_rx(int json, const char *impl, unsigned M, const char *impair, 
 #define BENCH_PROFILES 3u
 
 /* --stages: the values kept per repetition beyond the TX's stages */
-enum { ST_OTHER = PHY_TX_NSTAGES, ST_UNPRE, ST_NEWP, ST_N };
+enum { ST_OTHER = PHY_TX_NSTAGES, ST_UNPRE, ST_NEWP, ST_DRIFT, ST_N };
+
+/* --stages: the clock drift of the drifting TX's run, samples per sample (2 ppm: a free-running
+ * B210's TCXO against the server's, docs/impairments.md) */
+#define BENCH_DRIFT 2e-6
 
 /* --stages: st = medians (us per burst) of the profiled TX's stages (PHY_TX_NSTAGES), of its
  * other time (ST_OTHER), of the un-precoded TX (ST_UNPRE) and of the TX given a new precoder
- * every burst (ST_NEWP); the TX, fftw-bound and liquid from their Msps. */
+ * every burst (ST_NEWP) and of the TX given a clock drift (ST_DRIFT); the TX, fftw-bound and liquid
+ * from their Msps. */
 static void emit_stages(int json, unsigned M, size_t burst_len, const double *st, double atx,
                         double ftx, double ltx)
 {
     static const char *name[ST_N] = {"weights", "map",   "ifft",       "copy",
-                                     "total",   "other", "unprecoded", "new-precoder"};
+                                     "total",   "other", "unprecoded", "new-precoder", "drift"};
     const double tot = st[PHY_TX_ST_TOTAL];
     const double us[3] = {(double)burst_len / atx, (double)burst_len / ftx,
                           (double)burst_len / ltx};
@@ -513,6 +520,9 @@ static void emit_stages(int json, unsigned M, size_t burst_len, const double *st
     printf("  a new precoder every burst (a round's first: weights and preamble made again) %.2f: "
            "liquid/it %.2fx\n",
            st[ST_NEWP], us[2] / st[ST_NEWP]);
+    printf("  a clock drift of %g ppm (an agent correcting its sampling clock, §4.2: the data and "
+           "calibration blocks' bins turned) %.2f: liquid/it %.2fx\n",
+           BENCH_DRIFT * 1e6, st[ST_DRIFT], us[2] / st[ST_DRIFT]);
     fflush(stdout);
 }
 
@@ -578,7 +588,9 @@ int bench_phy(int argc, char **argv)
         "puts the rest on the same clock), beside the unprofiled TX, the fftw-bound and liquid\n"
         "per burst, the TX without a precoder (p = NULL: copied preamble and 32 transforms,\n"
         "ofdmframegen's work; stage \"unprecoded\") and the TX given a new precoder every burst\n"
-        "(weights and the preamble's 2 transforms made every burst; stage \"new-precoder\"); JSON\n"
+        "(weights and the preamble's 2 transforms made every burst; stage \"new-precoder\") and\n"
+        "the TX given a sampling-clock drift of 2 ppm (§4.2, an agent correcting its clock: the\n"
+        "data blocks' bins turned; stage \"drift\"); JSON\n"
         "{\"chain\": \"tx-stage\", \"stage\": S,\n"
         "\"nfft\": M, \"us_per_burst\": X}. Both TXs write into SIMD-aligned bursts\n"
         "(phy_fft_alloc), as a radio's DMA buffer is.\n"
@@ -648,18 +660,20 @@ int bench_phy(int argc, char **argv)
                *r_rx = l_rx + BENCH_PROFILES * (size_t)reps;
         int liq_ok[BENCH_PROFILES] = {1, 1, 1}, air_ok[BENCH_PROFILES] = {1, 1, 1};
         for (unsigned rep = 0; rep < reps && s == AM_OK; rep++) {
-            double prof[PHY_TX_NSTAGES + 1], pm, um = 0.0, nm = 0.0;
-            if (stages && ((s = tx_airmeta(&z, 1, target, &pm, prof, 1)) != AM_OK ||
-                           (s = tx_airmeta(&z, 1, target, &um, NULL, 0)) != AM_OK ||
-                           (s = tx_airmeta(&z, 1, target, &nm, NULL, 2)) != AM_OK))
+            double prof[PHY_TX_NSTAGES + 1], pm, um = 0.0, nm = 0.0, dm = 0.0;
+            if (stages && ((s = tx_airmeta(&z, 1, target, &pm, prof, 1, 0.0)) != AM_OK ||
+                           (s = tx_airmeta(&z, 1, target, &um, NULL, 0, 0.0)) != AM_OK ||
+                           (s = tx_airmeta(&z, 1, target, &nm, NULL, 2, 0.0)) != AM_OK ||
+                           (s = tx_airmeta(&z, 1, target, &dm, NULL, 1, BENCH_DRIFT)) != AM_OK))
                 break;
             for (unsigned i = 0; stages && i <= PHY_TX_NSTAGES; i++)
                 st[i * reps + rep] = prof[i]; /* i = PHY_TX_NSTAGES: ST_OTHER */
             if (stages) {
                 st[ST_UNPRE * reps + rep] = (double)z.burst_len / um;
                 st[ST_NEWP * reps + rep] = (double)z.burst_len / nm;
+                st[ST_DRIFT * reps + rep] = (double)z.burst_len / dm;
             }
-            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL, 1)) != AM_OK ||
+            if ((s = tx_airmeta(&z, 1, target, &a_tx[rep], NULL, 1, 0.0)) != AM_OK ||
                 (s = tx_liquid(&z, 1, target, &l_tx[rep])) != AM_OK ||
                 (s = tx_fftw_bound(&z, 1, target, &f_tx[rep])) != AM_OK)
                 break;

@@ -63,7 +63,7 @@ for l in sys.stdin:
         assert o["nfft"] == 64 and o["stage"] not in s, o
         s[o["stage"]] = o["us_per_burst"]
 assert set(s) == {"weights", "map", "ifft", "copy", "other", "total", "unprecoded",
-                  "new-precoder"}, s
+                  "new-precoder", "drift"}, s
 assert min(s.values()) >= 0 and s["ifft"] > 0 and s["total"] > 0, s' || fail "--stages JSON"
 "$AIRMETA" bench phy --quick --reps 1 --stages --nfft 64 | grep -qE "^  ifft +[0-9.]+ +[0-9.]+%$" ||
     fail "--stages text"
