@@ -93,6 +93,15 @@ static void print_round(const sim_opts *o, const sim_round *rr, progress *pg)
         progress_clear(pg);
         printf("round %6u  burst NOT detected: estimate 0 applied, updates kept in memory\n", r);
     }
+    if (rr->is_iq && rr->iq.probes) { /* §8.5: the calibration probes before this round */
+        progress_clear(pg);
+        printf("round %6u  %u calibration probes before it (at most %u): %u of %u agents heard in "
+               "the last; excess",
+               r, rr->iq.probes, o->probes.probes, rr->iq.probe_heard, rr->iq.probe_agents);
+        for (unsigned p = 0; p < rr->iq.probes; p++)
+            printf(" %.2f", rr->iq.probe_excess[p]);
+        printf("\n");
+    }
     if (!pg->bar &&
         (rr->eval || r <= pg->r0 + 3 || r % (o->rounds / 20 ? o->rounds / 20 : 1) == 0))
         printf("round %6u  loss %9.4f  nmse %7.2f dB  active %6.2f  eta %.3g  |m| %.3g\n", r,

@@ -100,6 +100,8 @@ typedef struct agg_iq {
     float complex *Ap;     /* with cal, (probes + 1) x K x PHY_CAL_Q: A before the probes and after
                               each (agg_iq_cal_residual) */
     unsigned ap_n;         /* rows of Ap filled by the last probes (0: none run) */
+    unsigned probes_run;   /* the probes the run made (§8.5): run_probes', or a resumed run's
+                              from its state (cfg.probe_excess: their count varies) */
     float complex *za, *zs; /* with cal, M: an agent's a(i), the agents' sum of c_k(i) a_k(i) */
     char radio_name[16];
     char *radio_args, *capture_dir;
@@ -553,7 +555,7 @@ static am_status rebuild_trackers(agg_iq *q, const fl_agg_round *r)
         ota_agent_track_init(&q->trk[k], q->cfg.track);
     const unsigned from = r->round > q->cfg.track ? r->round - q->cfg.track : 0;
     const unsigned probed =
-        q->cal && !q->probe_due && from == 0 ? (q->ap_n ? q->ap_n - 1 : q->cfg.probes) : 0;
+        q->cal && !q->probe_due && from == 0 ? (q->probes_run ? q->probes_run : q->cfg.probes) : 0;
     for (unsigned i = 0; i < probed + r->round - from; i++) {
         fl_agg_round past = *r;
         past.round = i < probed ? 0 : from + i - probed;
@@ -779,14 +781,16 @@ static am_status run_probes(agg_iq *q, const fl_agg_round *r)
         const double ex = q->got ? phy_cal_probe_excess(q->K, q->nu, q->heard, q->E, q->meas,
                                                         q->csnr)
                                  : INFINITY;
+        q->info.probe_excess[p] = ex;
         q->info.probe_heard = round_cal(q, 1);
         memcpy(q->pheard, q->heard, q->K);
         memcpy(q->Ap + (p + 1) * nA, q->A, nA * sizeof *q->A);
         q->ap_n = p + 2;
-        if (q->cfg.probe_excess > 0.0f && p >= 1 && ex <= q->cfg.probe_excess)
-            break;
+        if (!phy_cal_probe_again(p, q->cfg.probes, q->cfg.probe_excess, ex))
+            break; /* §8.5 step 5: the count, as `airmeta server` decides it */
     }
     q->info.probes = q->ap_n - 1;
+    q->probes_run = q->ap_n - 1;
     q->info.probe_agents = q->K;
     q->info.probe_hearing = q->pheard;
     return AM_OK;
@@ -1331,11 +1335,18 @@ am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t
     return AM_OK;
 }
 
+/* with cfg.probe_excess, a u32 after the counts: the probes the run made */
+static size_t probes_size(const agg_iq *q)
+{
+    return q->cfg.probe_excess > 0.0f ? sizeof(uint32_t) : 0;
+}
+
 size_t agg_iq_state_size(const fl_agg *a)
 {
     const agg_iq *q = agg_iq_is(a) ? a->self : NULL;
     return q && q->cal ? (size_t)q->K * (PHY_CAL_Q * sizeof *q->A +
-                                         (q->cfg.cal_count_agent ? 1 : PHY_CAL_Q) * sizeof *q->nh)
+                                         (q->cfg.cal_count_agent ? 1 : PHY_CAL_Q) * sizeof *q->nh) +
+                             probes_size(q)
                        : 0;
 }
 
@@ -1345,9 +1356,13 @@ void agg_iq_state_save(const fl_agg *a, void *buf)
     if (!n)
         return;
     const agg_iq *q = a->self;
-    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A;
+    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A, np = probes_size(q);
     memcpy(buf, q->A, na);
-    memcpy((unsigned char *)buf + na, q->nh, n - na);
+    memcpy((unsigned char *)buf + na, q->nh, n - na - np);
+    if (np) {
+        const uint32_t p = q->probes_run;
+        memcpy((unsigned char *)buf + n - np, &p, np);
+    }
 }
 
 am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n)
@@ -1358,7 +1373,15 @@ am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n)
     if (!n)
         return AM_OK;
     agg_iq *q = a->self;
-    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A;
+    const size_t na = (size_t)q->K * PHY_CAL_Q * sizeof *q->A, np = probes_size(q);
+    uint32_t p = 0;
+    if (np) {
+        memcpy(&p, (const unsigned char *)buf + n - np, np);
+        const unsigned lo = q->cfg.probes < 2 ? q->cfg.probes : 2; /* the rule's least */
+        if (p < lo || p > q->cfg.probes)
+            return AM_FAIL(AM_EINVAL, "iq aggregator: calibration state: %u probes, not %u..%u",
+                           p, lo, q->cfg.probes);
+    }
     float complex *A = malloc(na);
     if (!A)
         return AM_FAIL(AM_ENOMEM, "iq aggregator: out of memory");
@@ -1370,7 +1393,9 @@ am_status agg_iq_state_load(fl_agg *a, const void *buf, size_t n)
             return AM_FAIL(AM_EINVAL, "iq aggregator: calibration state: A[%zu] out of range", i);
         }
     memcpy(q->A, A, na);
-    memcpy(q->nh, (const unsigned char *)buf + na, n - na);
+    memcpy(q->nh, (const unsigned char *)buf + na, n - na - np);
+    if (np)
+        q->probes_run = p;
     q->probe_due = 0; /* a resumed run: its agents were probed before its first round (§8.5) */
     free(A);
     return AM_OK;

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "fl/agg.h"
+#include "phy/cal.h" /* PHY_CAL_PROBES_MAX */
 #include "phy/impair.h"
 #include "phy/ota_tx.h" /* phy_mapping */
 
@@ -100,11 +101,13 @@ typedef struct agg_iq_cfg {
                                 server's); 0: none, round 1 precoded with A = 1 (the code before).
                                 The first aggregate call of an aggregator runs them, unless
                                 agg_iq_state_load gave it a run's state (a resumed run: probed) */
-    float probe_excess;      /* 0: cfg.probes probes; > 0 (measured, docs/impairments.md "How many
-                                probes", not yet §8.5's nor `airmeta server`'s): from the second
-                                probe on, stop after a probe whose phy_cal_probe_excess (what it
-                                measured over its noise) is at most this, at most cfg.probes (a
-                                run resumed from a checkpoint takes cfg.probes probes' beacons) */
+    float probe_excess;      /* 0: cfg.probes probes; > 0 (docs/air-interface.md §8.5 step 5,
+                                `airmeta server --probe-excess`; docs/impairments.md "How many
+                                probes"): from the second probe on, stop after a probe whose
+                                phy_cal_probe_excess (what it measured over its noise) is at most
+                                this, at most cfg.probes (phy_cal_probe_again; a
+                                run resumed from a checkpoint replays the beacons of the probes
+                                it made, kept in its state) */
     int probe_round_g_th;    /* 0: the probes go out with g_th 0 (docs/air-interface.md §8.5 2.);
                                 1: with the round's g_th, as before that rule (tests/host/agg_iq_cal.c
                                 measures why not: the bins an agent erases leave sub-bands unmeasured) */
@@ -129,7 +132,7 @@ typedef struct agg_iq_cfg {
                                 delivered 0 (flagged in agg_iq_round_info); 1: AM_ENOTFOUND */
 } agg_iq_cfg;
 
-#define AGG_IQ_PROBES_MAX 16u
+#define AGG_IQ_PROBES_MAX PHY_CAL_PROBES_MAX
 
 /* K 10, max_dim 1024, M 256, cp M/8, 4 taps, delay spread 1, timing offset up to cp/4, no CFO,
  * SNR 20 dB, inversion, cfo_comp -1 (auto), track 64, gap 0, beacon_reps 16, cal -1 (auto),
@@ -173,6 +176,8 @@ typedef struct agg_iq_round_info {
     unsigned probe_agents;   /* agents probed (all K) */
     unsigned probe_heard;    /* agents heard in the last probe */
     const unsigned char *probe_hearing; /* with probes, K: agent k heard in the last probe */
+    double probe_excess[AGG_IQ_PROBES_MAX]; /* with probes, probe p's phy_cal_probe_excess (+inf:
+                                               its burst not found; §8.5 step 5) */
     char capture[512];                   /* capture written this round ("" if none) */
 } agg_iq_round_info;
 
@@ -187,8 +192,9 @@ am_status agg_iq_last_round(const fl_agg *a, agg_iq_round_info *info);
 am_status agg_iq_last_symbols(const fl_agg *a, const float complex **sym, size_t *n);
 /* The agents' calibration state: corrections A (K x PHY_CAL_Q complex) and the measurements of
  * each (agent, sub-band) pair (K x PHY_CAL_Q u32; cfg.cal_count_agent: K u32, each agent's heard
- * rounds): K (8 + 4) PHY_CAL_Q bytes, 0 without calibration; for a checkpoint: a run resumed with
- * them continues as the uninterrupted one. state_load: AM_EINVAL for the wrong size or a
+ * rounds): K (8 + 4) PHY_CAL_Q bytes, and with cfg.probe_excess a u32, the probes the run made
+ * (their beacons are replayed into a resumed run's trackers), 0 without calibration; for a
+ * checkpoint: a run resumed with them continues as the uninterrupted one. state_load: AM_EINVAL for the wrong size or a
  * non-finite value. */
 size_t agg_iq_state_size(const fl_agg *a);
 void agg_iq_state_save(const fl_agg *a, void *buf);

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "phy/cal.h"
+
 
 void flags_task_defaults(flags_task *o)
 {
@@ -135,6 +137,48 @@ size_t flags_mapping_table(const char **mapping, cli_opt *t)
         "real per bin, the receiver keeps Re: tolerant of phase error, twice the air time",
         0, 0, "complex|real");
     return n;
+}
+
+void flags_probes_defaults(flags_probes *o)
+{
+    *o = (flags_probes){.probes = PHY_CAL_PROBES, .excess = 0.0f};
+}
+
+size_t flags_probes_table(flags_probes *o, cli_opt *t)
+{
+    size_t n = 0;
+    PUT("--probes", CLI_UINT, &o->probes,
+        "with calibration: calibration probes per join, at most (docs/air-interface.md §8.5; "
+        "default 2; 0: none, the first round precoded uncorrected)",
+        0, PHY_CAL_PROBES_MAX, NULL);
+    PUT("--probe-excess", CLI_FLOAT, &o->excess,
+        "with calibration: the probe count from what the probes measure (docs/air-interface.md "
+        "§8.5 step 5): from the second probe on, no more after a probe whose excess over its "
+        "noise (about 2 once calibrated) is at most X, at most --probes; 0 (default): --probes "
+        "probes. Measured: 3 with --probes 4 (docs/impairments.md \"How many probes\")",
+        0, 1000, NULL);
+    return n;
+}
+
+am_status flags_probes_check(const flags_probes *o)
+{
+    if (o->excess > 0.0f && o->probes < 2)
+        return AM_FAIL(AM_EINVAL, "--probe-excess %g needs --probes 2 or more (the rule decides "
+                                  "from the second probe on; --probes %u)",
+                       (double)o->excess, o->probes);
+    return AM_OK;
+}
+
+int flags_probes_is(const char *name)
+{
+    return !strcmp(name, "--probes") || !strcmp(name, "--probe-excess");
+}
+
+int flags_probes_at_default(const cli_opt *op)
+{
+    if (!strcmp(op->name, "--probes"))
+        return *(const unsigned *)op->dst == PHY_CAL_PROBES;
+    return !strcmp(op->name, "--probe-excess") && *(const float *)op->dst == 0.0f;
 }
 
 size_t flags_radio_table(flags_radio *o, cli_opt *t, const char *choices, const char *help)

@@ -62,6 +62,26 @@ typedef struct flags_radio {
 #define FLAGS_MAPPING_DEFAULT "complex"
 size_t flags_mapping_table(const char **mapping, cli_opt *t);
 
+/* The calibration probes of one join (docs/air-interface.md §8.5; sim --agg iq, airmeta server):
+ * --probes N, at most N probes (default PHY_CAL_PROBES, 2), and --probe-excess X, the count from
+ * what the probes measure (0, the default: N probes; > 0: from the second probe on, none after a
+ * probe whose excess over its noise is <= X, phy_cal_probe_again). Neither is written to
+ * config.json nor into its CRC at its default: a run folder from before the flags keeps its bytes
+ * and resumes. */
+typedef struct flags_probes {
+    unsigned probes;
+    float excess;
+} flags_probes;
+void flags_probes_defaults(flags_probes *o);
+size_t flags_probes_table(flags_probes *o, cli_opt *t);
+/* AM_EINVAL in one line for --probe-excess > 0 with --probes < 2 (cli_parse checks the ranges:
+ * --probes 0..PHY_CAL_PROBES_MAX, --probe-excess a finite 0..1000) */
+am_status flags_probes_check(const flags_probes *o);
+/* op is --probes or --probe-excess at its default */
+int flags_probes_at_default(const cli_opt *op);
+/* name is --probes or --probe-excess */
+int flags_probes_is(const char *name);
+
 /* Upper bound on the entries one group appends (for sizing tables). */
 #define FLAGS_GROUP_MAX 10
 

@@ -129,8 +129,9 @@ struct server {
                      agent's last probe (§8.5), the probe included: its loop gain's schedule
                      (§8.4, checkpointed) */
     /* the probe before the round in progress (§8.5): whom it asked, whom it heard */
-    unsigned probe_n, probe_nheard;
+    unsigned probe_n, probe_nheard, probe_sent; /* probe_sent: the probes (§8.5 step 5) */
     uint32_t *probe_ids, *probe_heard; /* K each */
+    unsigned char *probe_mask;         /* K: heard in the probe (phy_cal_probe_excess) */
 };
 
 static void srv_free(srv *s)
@@ -162,6 +163,7 @@ static void srv_free(srv *s)
     free(s->nh);
     free(s->probe_ids);
     free(s->probe_heard);
+    free(s->probe_mask);
     free(s->beacon);
     free(s->chunk);
     free(s->ids);
@@ -832,18 +834,27 @@ static am_status evaluate(srv *s, uint32_t r, cJSON *line)
     return AM_OK;
 }
 
-/* docs/air-interface.md §8.5: before round r, SERVER_PROBES calibration probes for the joined
- * agents that need them (srv_agent.probe: the run has not heard them yet, or they joined again):
- * each a GO with the probe bit, the beacon, their bursts with an all-zero payload, decoded as a
- * round's (eta 1), and a CAL to each (heard, E, mu = 1; the loop's count starts again from it),
- * so that their first round is precoded with a measured correction. Two: the first beacon an
- * agent takes starts its trackers (§4.2), so the first probe measures errors no later round has;
- * the second measures the state of every later round. Nothing is applied; the round's metrics
- * line says "probe". Once per join: an agent not heard calibrates in its rounds (§8.4). */
-#define SERVER_PROBES PHY_CAL_PROBES
+/* docs/air-interface.md §8.5: before round r, up to --probes (default 2) calibration probes for
+ * the joined agents that need them (srv_agent.probe: the run has not heard them yet, or they
+ * joined again): each a GO with the probe bit, the beacon, their bursts with an all-zero payload,
+ * decoded as a round's (eta 1), and a CAL to each (heard, E, mu = 1; the loop's count starts
+ * again from it), so that their first round is precoded with a measured correction. At least two
+ * (step 5): the first beacon an agent takes starts its trackers (§4.2), so the first probe
+ * measures errors no later round has; the second measures the state of every later round. With
+ * --probe-excess, one at a time while the last still measured more than that many times its
+ * noise (phy_cal_probe_excess over the probed agents heard; phy_cal_probe_again decides, as in
+ * sim --agg iq). Nothing is applied; the round's metrics line says "probe" with the count sent.
+ * Once per join: an agent not heard calibrates in its rounds (§8.4). */
+/* §9.6 through the chan: a slot is cut into max(P, 2) + 2 parts (4 for P <= 2, --probes P): the
+ * last round's burst in the first, probe p at part p + 1, round r's beacon at the slot's end */
+static unsigned probe_parts(unsigned P)
+{
+    return (P > 2 ? P : 2) + 2;
+}
+
 static am_status probe_round(srv *s, uint32_t r)
 {
-    s->probe_n = s->probe_nheard = 0;
+    s->probe_n = s->probe_nheard = s->probe_sent = 0;
     if (!s->cal || (!s->air && !s->chan_joined))
         return AM_OK; /* without the chan the probes wait for it */
     unsigned n = 0;
@@ -852,11 +863,12 @@ static am_status probe_round(srv *s, uint32_t r)
             s->ag[k].probe = 0;
             s->ids[n++] = k;
         }
-    if (n == 0)
-        return AM_OK;
+    const unsigned P = s->o.probes.probes;
+    if (n == 0 || P == 0)
+        return AM_OK; /* --probes 0: none, the first round precoded with A = 1 */
     memcpy(s->probe_ids, s->ids, n * sizeof *s->ids);
     s->probe_n = n;
-    for (unsigned p = 0; p < SERVER_PROBES; p++) {
+    for (unsigned p = 0; p < P; p++) {
         for (unsigned i = 0; i < n; i++)
             s->ag[s->ids[i]].reported = 1; /* planned: the chan's REPORT may name them */
         s->have_report = 0;
@@ -870,8 +882,9 @@ static am_status probe_round(srv *s, uint32_t r)
         am_status st;
         if (s->air) {
             st = air_round(s, r, n, 1.0f, 1, &decoded, &why);
-        } else { /* §9.6: probe p at a quarter slot times p + 1 after round r - 1's beacon */
-            const int64_t B = (int64_t)r * s->slot + (int64_t)(p + 1) * (s->slot / 4);
+        } else { /* §9.6: probe p at (p + 1) slot / (max(P, 2) + 2) after round r - 1's beacon
+                    (a quarter slot apart for P <= 2) */
+            const int64_t B = (int64_t)r * s->slot + (int64_t)(p + 1) * s->slot / probe_parts(P);
             st = chan_round(s, r, n, 1.0f, B, B + s->gap, 1, &decoded, &why);
         }
         for (unsigned i = 0; i < n; i++)
@@ -879,9 +892,26 @@ static am_status probe_round(srv *s, uint32_t r)
         if (st != AM_OK)
             return st;
         send_cal(s, r, n, s->rs.got, 1, s->probe_heard, &s->probe_nheard);
-        say(s, "server: calibration probe %u of %u before round %u: %u of %u agents heard%s%s\n",
-            p + 1, SERVER_PROBES, r + 1, s->probe_nheard, n, s->rs.got ? "" : ": ",
+        s->probe_sent = p + 1;
+        /* §8.5 step 5: what this probe measured over its noise, over the probed agents heard */
+        double ex = INFINITY;
+        if (s->rs.got) {
+            memset(s->probe_mask, 0, s->K);
+            for (unsigned i = 0; i < s->probe_nheard; i++)
+                s->probe_mask[s->probe_heard[i]] = 1;
+            ex = phy_cal_probe_excess(s->K, phy_frame_n_used(s->frame), s->probe_mask, s->rs.E,
+                                      s->rs.meas, s->rs.cal_snr);
+        }
+        const int again = phy_cal_probe_again(p, P, s->o.probes.excess, ex);
+        char rule[96] = "";
+        if (s->o.probes.excess > 0.0f)
+            snprintf(rule, sizeof rule, " (excess %.2f%s)", ex,
+                     again || p + 1 == P ? "" : ": no more, --probe-excess");
+        say(s, "server: calibration probe %u of %u before round %u: %u of %u agents heard%s%s%s\n",
+            p + 1, P, r + 1, s->probe_nheard, n, rule, s->rs.got ? "" : ": ",
             s->rs.got ? "" : why);
+        if (!again)
+            break;
     }
     return AM_OK;
 }
@@ -1079,7 +1109,7 @@ static am_status run_round(srv *s,
         if (s->probe_n) { /* §8.5: the probe before this round */
             cJSON *p = cJSON_AddObjectToObject(o, "probe");
             cJSON_AddItemToObject(p, "agents", ids_json(s->probe_ids, s->probe_n));
-            cJSON_AddNumberToObject(p, "probes", SERVER_PROBES);
+            cJSON_AddNumberToObject(p, "probes", s->probe_sent);
             cJSON_AddItemToObject(p, "heard", ids_json(s->probe_heard, s->probe_nheard));
         }
         cJSON_AddBoolToObject(o, "decoded", decoded);
@@ -1469,6 +1499,7 @@ void server_defaults(server_opts *o)
     flags_learner_defaults(&o->learn);
     flags_eval_defaults(&o->eval);
     flags_air_defaults(&o->air);
+    flags_probes_defaults(&o->probes);
     /* The one default that differs from sim's (rms, the paper's mean-power budget): a server
      * drives radios, whose DACs bound every sample, so its agents scale by the peak. */
     o->air.eta_rule = "peak";
@@ -1540,6 +1571,7 @@ size_t server_table(server_opts *o, cli_opt *t)
         "correct their precoder; metrics list the agents heard; auto = on with --radio uhd, off "
         "through the chan (say on when the chan runs --impair)",
         0, 0, "auto|on|off");
+    n += flags_probes_table(&o->probes, t + n); /* §8.5 */
     n += flags_mapping_table(&o->mapping, t + n); /* the agents follow GO's */
     PUT("--eta-cap", CLI_DOUBLE, &o->eta_cap,
         "eta is at most this many times the upper median of the reported figures (peak, or "
@@ -1584,9 +1616,18 @@ static am_status check_opts(server_opts *o, fl_task_kind *kind)
                        o->agents);
     if (o->nfft % 2)
         return AM_FAIL(AM_EINVAL, "--nfft %u is not even", o->nfft);
+    am_status st = flags_probes_check(&o->probes);
+    if (st != AM_OK)
+        return st;
+    /* the probes are calibration's (§8.5): --cal auto is on with --radio uhd only (make_receiver) */
+    if ((o->probes.probes != PHY_CAL_PROBES || o->probes.excess != 0.0f) &&
+        !(!strcmp(o->cal, "on") || (!strcmp(o->cal, "auto") && strcmp(o->radio.name, "zmq") != 0)))
+        return AM_FAIL(AM_EINVAL, "--probes %u / --probe-excess %g need calibration (--cal on, or "
+                                  "--radio uhd): without it nothing is probed",
+                       o->probes.probes, (double)o->probes.excess);
     char pre[CTRL_STR_LEN];
     int port;
-    am_status st = net_split_endpoint(o->bind, pre, sizeof pre, &port);
+    st = net_split_endpoint(o->bind, pre, sizeof pre, &port);
     if (st != AM_OK)
         return am_error_wrap(st, "--bind");
     if ((st = learner_task_kind(o->task.task, kind)) != AM_OK)
@@ -1709,8 +1750,8 @@ static am_status make_receiver(srv *s)
     const int64_t blk = (int64_t)(s->M + s->cp);
     s->gap = (int64_t)s->bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
     s->slot = (int64_t)1 << 20;        /* ~1 s at 1 MS/s; rounds never overlap in ticks */
-    while (s->slot < 4 * ((int64_t)s->blen + s->gap + 16 * blk))
-        s->slot *= 2;
+    while (s->slot < (int64_t)probe_parts(o->probes.probes) * ((int64_t)s->blen + s->gap + 16 * blk))
+        s->slot *= 2; /* §9.6: max(P, 2) probes and the round fit (4 parts for P <= 2) */
     s->chunk_cap = s->blen + 16 * (size_t)blk + 4096;
     phy_ota_rx_cfg rc;
     phy_ota_rx_cfg_default(&rc);
@@ -1734,8 +1775,9 @@ static am_status make_receiver(srv *s)
     s->rs.cal_snr = calloc(S, sizeof *s->rs.cal_snr);
     s->probe_ids = calloc(s->K, sizeof *s->probe_ids);
     s->probe_heard = calloc(s->K, sizeof *s->probe_heard);
+    s->probe_mask = calloc(s->K, 1);
     if (!s->rs.heard || !s->rs.E || !s->rs.meas || !s->rs.W || !s->rs.cal_snr || !s->probe_ids ||
-        !s->probe_heard)
+        !s->probe_heard || !s->probe_mask)
         return AM_FAIL(AM_ENOMEM, "server: calibration of %u agents", s->K);
     return AM_OK;
 }
@@ -2034,6 +2076,8 @@ static int opt_runctl(const cli_opt *op)
  * folder (its config.json without them) keeps its CRC and resumes */
 static int opt_crc_default(const cli_opt *op)
 {
+    if (flags_probes_is(op->name)) /* --probes 2, --probe-excess 0 */
+        return flags_probes_at_default(op);
     return (!strcmp(op->name, "--mapping") &&
             !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT)) ||
            (!strcmp(op->name, "--beacon-reps") &&
@@ -2045,13 +2089,15 @@ static int opt_crc_default(const cli_opt *op)
  * what a folder without it ran with (0, resume_opts) */
 static int opt_omitted(const cli_opt *op)
 {
+    if (flags_probes_is(op->name)) /* at their defaults: config.json keeps its bytes */
+        return flags_probes_at_default(op);
     return !strcmp(op->name, "--mapping") &&
            !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
 }
 
 static int opt_added_later(const char *name)
 {
-    return !strcmp(name, "--mapping") || !strcmp(name, "--beacon-reps");
+    return !strcmp(name, "--mapping") || !strcmp(name, "--beacon-reps") || flags_probes_is(name);
 }
 
 /* the server's flags in config.json (host/run/runcfg.h) */

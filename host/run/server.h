@@ -65,6 +65,7 @@ typedef struct server_opts {
     uint64_t seed;
     int report_x, quiet, force;
     const char *cal; /* auto|on|off: closed-loop calibration (docs/air-interface.md §8) */
+    flags_probes probes; /* with calibration: the probes of a join (§8.5: --probes, --probe-excess) */
     flags_task task;
     flags_learner learn;
     flags_eval eval; /* new agents fine-tuned at eval rounds (as sim) */

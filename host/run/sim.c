@@ -59,6 +59,7 @@ static void sim_defaults(sim_opts *o)
     flags_air_defaults(&o->air);
     flags_channel_defaults(&o->chan);
     flags_eval_defaults(&o->eval);
+    flags_probes_defaults(&o->probes);
 }
 
 #define PUT(...) (t[n++] = (cli_opt){__VA_ARGS__})
@@ -139,9 +140,10 @@ static size_t sim_entries(sim_opts *o, cli_opt *t)
     PUT("--cal", CLI_CHOICE, &o->cal,
         "iq: closed-loop calibration (docs/air-interface.md §8): a calibration block in every "
         "burst, the server hears each agent and feeds its gain back, agents correct their "
-        "precoder, probed twice before round 1 (§8.5); auto = on with a non-ideal --impair (LO "
+        "precoder, probed before round 1 (§8.5, --probes); auto = on with a non-ideal --impair (LO "
         "phases, chain mismatch)",
         0, 0, "auto|on|off");
+    n += flags_probes_table(&o->probes, t + n); /* iq with calibration */
     n += flags_mapping_table(&o->mapping, t + n); /* iq */
     n += flags_radio_table(&o->radio, t + n, "loop|file",
                            "iq: carry each round's received stream through this radio");
@@ -197,15 +199,19 @@ static int opt_crc_default(const cli_opt *op)
         return !strcmp(*(const char *const *)op->dst, "auto");
     if (!strcmp(op->name, "--mapping"))
         return !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
+    if (flags_probes_is(op->name))
+        return flags_probes_at_default(op);
     return !strcmp(op->name, "--impair") && !strcmp(*(const char *const *)op->dst, "ideal");
 }
 
 static int added_later(const char *name);
 
-/* --cal auto and --mapping complex are not written to config.json: a run's config.json keeps the
- * bytes of a run before the flag (tests/refactor/same_metrics.sh) */
+/* --cal auto, --mapping complex, --probes 2 and --probe-excess 0 are not written to config.json: a
+ * run's config.json keeps the bytes of a run before the flag (tests/refactor/same_metrics.sh) */
 static int opt_omitted(const cli_opt *op)
 {
+    if (flags_probes_is(op->name))
+        return flags_probes_at_default(op);
     if (!strcmp(op->name, "--mapping"))
         return !strcmp(*(const char *const *)op->dst, FLAGS_MAPPING_DEFAULT);
     return !strcmp(op->name, "--cal") && !strcmp(*(const char *const *)op->dst, "auto");
@@ -224,8 +230,21 @@ static am_status iq_only(const sim_opts *o)
 {
     if (o->radio.args && !o->radio.name) /* the keys of no backend: they would be dropped */
         return AM_FAIL(AM_EINVAL, "--radio-args needs --radio (loop|file)");
-    if (strcmp(o->agg, "iq") == 0)
+    /* the probes are calibration's (§8.5): a run that says it probed must calibrate (--cal auto:
+     * on with a non-ideal --impair, agg_iq_cfg.cal) */
+    const int probes_set = o->probes.probes != PHY_CAL_PROBES || o->probes.excess != 0.0f;
+    am_status st = flags_probes_check(&o->probes);
+    if (st != AM_OK)
+        return st;
+    if (strcmp(o->agg, "iq") == 0) {
+        const int cal = !strcmp(o->cal, "on") ||
+                        (!strcmp(o->cal, "auto") && o->impair && strcmp(o->impair, "ideal") != 0);
+        if (probes_set && !cal)
+            return AM_FAIL(AM_EINVAL, "--probes %u / --probe-excess %g need calibration (--cal "
+                                      "on, or a non-ideal --impair): without it nothing is probed",
+                           o->probes.probes, (double)o->probes.excess);
         return AM_OK;
+    }
     if (o->capture_dir) /* no stream to record: a run that says it captured wrote nothing */
         return AM_FAIL(AM_EINVAL, "--capture-dir needs --agg iq (--agg %s sends no waveform)",
                        o->agg);
@@ -237,6 +256,10 @@ static am_status iq_only(const sim_opts *o)
                        o->mapping, o->agg);
     if (strcmp(o->cal, "on") == 0)
         return AM_FAIL(AM_EINVAL, "--cal on needs --agg iq (--agg %s sends no waveform)", o->agg);
+    if (probes_set)
+        return AM_FAIL(AM_EINVAL, "--probes / --probe-excess need --agg iq with calibration "
+                                  "(--agg %s sends no waveform)",
+                       o->agg);
     if (o->impair && strcmp(o->impair, "ideal") != 0)
         return AM_FAIL(AM_EINVAL, "--impair %s needs --agg iq (--agg %s has no radios)", o->impair,
                        o->agg);
@@ -301,6 +324,8 @@ static am_status make_agg(const sim_opts *o, size_t D, fl_agg *out)
         c.impair = &imp;
         c.gain_pool = o->gain_pool;
         c.cal = !strcmp(o->cal, "on") ? 1 : !strcmp(o->cal, "off") ? 0 : -1;
+        c.probes = o->probes.probes;
+        c.probe_excess = o->probes.excess;
         if ((s = phy_mapping_parse(o->mapping, &c.mapping)) != AM_OK)
             return am_error_wrap(s, "--mapping");
         s = agg_iq_precoding_parse(o->precoding, &c.precoding);
@@ -362,7 +387,7 @@ static int added_later(const char *name)
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
         if (strcmp(name, later[i]) == 0)
             return 1;
-    return 0;
+    return flags_probes_is(name);
 }
 
 static am_status write_json(FILE *f, cJSON *o, const char *path)

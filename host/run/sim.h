@@ -54,6 +54,7 @@ typedef struct sim_opts {
     unsigned gain_pool; /* iq: phy_ota_rx_cfg.gain_pool (0 = per bin) */
     const char *cal;    /* iq: closed-loop calibration auto|on|off (agg_iq_cfg.cal) */
     const char *mapping; /* iq: payload mapping complex|real (agg_iq_cfg.mapping) */
+    flags_probes probes; /* iq with calibration: agg_iq_cfg.probes, probe_excess (§8.5) */
     flags_radio radio;
 } sim_opts;
 

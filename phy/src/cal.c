@@ -210,6 +210,13 @@ double phy_cal_probe_excess(unsigned S,
     return v > 0.0 ? d / v : 0.0;
 }
 
+int phy_cal_probe_again(unsigned p, unsigned probes, float excess_max, double excess)
+{
+    if (p + 1 >= probes)
+        return 0;
+    return !(excess_max > 0.0f && p >= 1 && excess <= (double)excess_max);
+}
+
 void phy_cal_interp(const phy_frame *f, const float complex *A, float complex *a)
 {
     const unsigned M = phy_frame_nfft(f), nu = phy_frame_n_used(f), Q = PHY_CAL_Q;

@@ -65,6 +65,13 @@ iq_free=(--agg iq --agents 4 --rounds 30 --snr-db 15 --impair b210-free --sparsi
          --tasks-per-agent 2 --eval-every 15 --eval-tasks 20 --seed 9 --checkpoint-every 10
          --quiet --no-plots)
 resume_case iq_free 23 "${iq_free[@]}"
+# the probe count from what the probes measure (--probe-excess, docs/air-interface.md §8.5 step 5):
+# here the rule stops at 2 of at most 4 probes, and the resumed run replays those 2 probes'
+# beacons into its trackers, not 4 (the count is in its checkpoint; before, the resumed metrics
+# differed from round 21 on)
+resume_case iq_rule 23 "${iq_free[@]}" --probes 4 --probe-excess 3
+grep -q '"probe":{"agents":\[0,1,2,3\],"probes":2,' "$d/iq_rule/metrics.jsonl" ||
+    fail "iq_rule: the rule did not stop at 2 of 4 probes: $(head -c 300 "$d/iq_rule/metrics.jsonl")"
 
 # --resume of a finished run: nothing to do, nothing changes
 cp "$d/stat/metrics.jsonl" "$d/m0"

@@ -899,8 +899,9 @@ AM_TEST(absent_not_heard, unit)
 
 /* The calibration state (agg_iq_state_*) of an aggregator after 12 rounds, loaded into a fresh one
  * that then runs rounds 13-15: the same outputs as the first one's rounds 13-15, bit for bit; a
- * fresh one without it differs (the state matters). Wrong sizes and bad values are refused. */
-AM_TEST(state_resumes, unit)
+ * fresh one without it differs (the state matters). Wrong sizes and bad values are refused.
+ * excess: agg_iq_cfg.probe_excess (probes at most cfg.probes); into *probes the probes made. */
+static void resume_case(const char *profile, unsigned probes, float excess, unsigned *made)
 {
     enum { K = 4, D = 700 };
     agg_iq_cfg c;
@@ -908,16 +909,19 @@ AM_TEST(state_resumes, unit)
     c.agents = K;
     c.max_dim = D;
     c.seed = 3;
+    c.probes = probes;
+    c.probe_excess = excess;
     phy_impair_cfg imp;
     imp.seed = 3;
-    AM_REQUIRE_OK(phy_impair_profile("b210-shared-ref", &imp));
+    AM_REQUIRE_OK(phy_impair_profile(profile, &imp));
     c.impair = &imp; /* cal auto: on */
     fl_agg a = {0}, b2 = {0}, b3 = {0};
     AM_REQUIRE_OK(agg_iq_create(&c, &a));
     AM_REQUIRE_OK(agg_iq_create(&c, &b2));
     AM_REQUIRE_OK(agg_iq_create(&c, &b3));
     const size_t n = agg_iq_state_size(&a);
-    AM_CHECK(n == K * (8 * PHY_CAL_Q + 4 * PHY_CAL_Q), "state of %zu bytes", n); /* A, counts */
+    AM_CHECK(n == K * (8 * PHY_CAL_Q + 4 * PHY_CAL_Q) + (excess > 0 ? 4 : 0), "state of %zu bytes",
+             n); /* A, counts, the probes made */
     bench x, y, z;
     AM_REQUIRE(bench_new(&x, K, D) && bench_new(&y, K, D) && bench_new(&z, K, D), "memory");
     am_rng g;
@@ -931,11 +935,24 @@ AM_TEST(state_resumes, unit)
                            0.1f, r};
         AM_REQUIRE_OK(
             fl_agg_execute(&a, &rr, (const float *const *)x.x, NULL, K, D, x.out, x.act, x.del));
+        if (r == 1) {
+            agg_iq_round_info info;
+            AM_REQUIRE_OK(agg_iq_last_round(&a, &info));
+            *made = info.probes;
+        }
         if (r == 12) {
             unsigned char *st = malloc(n);
             AM_REQUIRE(st != NULL, "memory");
             agg_iq_state_save(&a, st);
             AM_CHECK(agg_iq_state_load(&b2, st, n - 1) == AM_EINVAL, "short state accepted");
+            if (excess > 0) {
+                uint32_t p = probes + 1, keep;
+                memcpy(&keep, st + n - 4, 4);
+                memcpy(st + n - 4, &p, 4);
+                AM_CHECK(agg_iq_state_load(&b2, st, n) == AM_EINVAL, "%u probes of %u accepted",
+                         p, probes);
+                memcpy(st + n - 4, &keep, 4);
+            }
             AM_REQUIRE_OK(agg_iq_state_load(&b2, st, n));
             float bad = NAN;
             memcpy(st, &bad, sizeof bad);
@@ -951,8 +968,8 @@ AM_TEST(state_resumes, unit)
         same += memcmp(x.out, y.out, D * sizeof(float)) == 0;
         differ += memcmp(x.out, z.out, D * sizeof(float)) != 0;
     }
-    AM_CHECK(same == 3, "resumed state: %u of 3 rounds identical", same);
-    AM_CHECK(differ == 3, "fresh state: %u of 3 rounds differ", differ);
+    AM_CHECK(same == 3, "%s: resumed state: %u of 3 rounds identical", profile, same);
+    AM_CHECK(differ == 3, "%s: fresh state: %u of 3 rounds differ", profile, differ);
     fl_agg_destroy(&a);
     fl_agg_destroy(&b2);
     fl_agg_destroy(&b3);
@@ -960,6 +977,24 @@ AM_TEST(state_resumes, unit)
     bench_free(&y);
     bench_free(&z);
 }
+
+AM_TEST(state_resumes, unit)
+{
+    unsigned made;
+    resume_case("b210-shared-ref", PHY_CAL_PROBES, 0.0f, &made);
+    AM_CHECK(made == PHY_CAL_PROBES, "%u probes", made);
+}
+
+/* With the probe count from what the probes measure (agg_iq_cfg.probe_excess 3, at most 4) the
+ * run made fewer than 4 (the case bites: replaying 4 probes' beacons, the code before, gave the
+ * resumed trackers other offsets); its state keeps the count. */
+AM_TEST(state_resumes_probe_rule, unit)
+{
+    unsigned made;
+    resume_case("b210-free", 4, 20.0f, &made);
+    AM_CHECK(made >= 2 && made < 4, "%u probes of 4 by the rule", made);
+}
+
 
 /* Issue 10's long burst: M = 1024, 20 000 reals (14 data symbols), otherwise as above (the
  * beacon's 16 training blocks). The runs without calibration score rounds 65-140 (76 rounds, the

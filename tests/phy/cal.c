@@ -209,6 +209,31 @@ AM_TEST(probe_excess, unit)
     AM_CHECK(phy_cal_probe_excess(3, 204, heard, E, meas, snr) == 0.0, "none heard");
 }
 
+/* §8.5 step 5 (phy_cal_probe_again): after probe p of at most P, another goes out when p + 1 < P
+ * and not (the rule on, p >= 1, excess <= the bound); the rule never stops after the first probe,
+ * a probe not found (+inf) never stops it, and the bound is inclusive. */
+AM_TEST(probe_again, unit)
+{
+    static const struct {
+        unsigned p, P;
+        float bound;
+        double ex;
+        int want;
+    } c[] = {
+        {0, 2, 0.0f, 1.0, 1},   {1, 2, 0.0f, 100.0, 0}, /* fixed: 2 */
+        {2, 4, 0.0f, 0.5, 1},   {3, 4, 0.0f, 0.5, 0},   /* fixed: 4 whatever the excess */
+        {0, 4, 3.0f, 0.1, 1},   /* never after the first */
+        {1, 4, 3.0f, 3.0, 0},   {1, 4, 3.0f, 3.0001, 1}, /* <= the bound stops */
+        {2, 4, 3.0f, 2.9, 0},   {2, 4, 3.0f, INFINITY, 1}, /* not found: on */
+        {3, 4, 3.0f, 9.0, 0},   /* at most P */
+        {0, 1, 3.0f, 9.0, 0},   {0, 0, 0.0f, 9.0, 0},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        AM_CHECK(phy_cal_probe_again(c[i].p, c[i].P, c[i].bound, c[i].ex) == c[i].want,
+                 "case %zu: p %u of %u, bound %g, excess %g", i, c[i].p, c[i].P,
+                 (double)c[i].bound, c[i].ex);
+}
+
 /* One round: agents k < K (slot k, except `silent`) send a burst with precoder sqrt(rho) c_k on
  * every used bin through a flat channel, plus AWGN of N0 per bin; the streaming receiver measures
  * e_s. Accumulates the squared error of e_s[i] against the closed form and its predicted

@@ -15,6 +15,7 @@
 #define PHY_CAL_A_MIN 0.25f     /* |A[q]| is clipped to [A_MIN, A_MAX] (§8.4) */
 #define PHY_CAL_A_MAX 4.0f
 #define PHY_CAL_PROBES 2u       /* calibration probes per join (§8.5): airmeta server, sim --agg iq */
+#define PHY_CAL_PROBES_MAX 16u  /* --probes' largest (phy_cal_probe_again's count) */
 
 /* §8.1: for S = slots (0..PHY_CAL_SLOTS_MAX) on a frame of n_used used bins, the comb period
  * P = min(S, floor(n_used / 8)) (at least 1) into *period (may be NULL) and the number of
@@ -67,8 +68,7 @@ float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0);
 float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int probe, float mu0,
                        float *mu);
 
-/* §8.5, measured (docs/impairments.md "How many probes"; `sim --agg iq`'s probe_excess, not yet
- * `airmeta server`'s): what a probe measured over its noise. Over the S slots heard (heard[s]):
+/* §8.5 step 5 (docs/impairments.md "How many probes"): what a probe measured over its noise. Over the S slots heard (heard[s]):
  * the mean over their measured sub-bands (meas, S x PHY_CAL_Q; NULL: every one) of |E_s[q] - 1|^2,
  * over the mean of Q / (n_used 10^(snr_db[s] / 10)), the noise of one E_s[q] (e_s's N0 / (P rho)
  * per bin, §8.2, averaged over the n_used / (Q P) bins a slot owns in a sub-band; N0 / rho =
@@ -80,6 +80,12 @@ double phy_cal_probe_excess(unsigned S,
                             const float complex *E,
                             const unsigned char *meas,
                             const float *snr_db);
+
+/* §8.5 step 5, the probe count of one join, as `airmeta server` and `sim --agg iq` send them: after
+ * probe p (0 = the first) of at most `probes`, whether probe p + 1 goes out. excess_max 0: every one
+ * of `probes` (a fixed count); > 0: from the second probe on (p >= 1), no more after a probe whose
+ * excess (phy_cal_probe_excess; +inf when the probe's burst was not found) is <= excess_max. */
+int phy_cal_probe_again(unsigned p, unsigned probes, float excess_max, double excess);
 
 /* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
  * index between the groups' centres, held beyond the outermost ones. */
