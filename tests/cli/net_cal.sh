@@ -40,26 +40,9 @@ need python3
 
 # run NAME PROFILE ROUNDS SERVER-ARGS...: $out/NAME/metrics.jsonl
 run() {
-    local name=$1 prof=$2 R=$3 k
+    local name=$1 prof=$2 R=$3
     shift 3
-    start_server 43 2719 --insecure --agents 3 --rounds "$R" --join-timeout 60 --round-timeout 30 \
-        --burst-timeout 10 --report-x --g-th 0 --seed 5 --out "$out/$name" "$@"
-    mv "$out/server.log" "$out/$name-server.log"
-    "$AIRMETA" chan --insecure --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 20 \
-        --impair "$prof" --seed 9 --timeout 60 >"$out/$name-chan.log" 2>&1 &
-    local cp=$!
-    pids+=($cp)
-    local ap=()
-    for k in 0 1 2; do
-        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 >"$out/$name-agent$k.log" 2>&1 &
-        ap+=($!)
-        pids+=($!)
-    done
-    wait_for "$spid" 600 || fail "$name: server exit $?"
-    for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
-    done
-    wait_for "$cp" 60 || fail "$name: chan exit $?"
+    chan_run3 43 2719 "$name" "$prof" --rounds "$R" --report-x --g-th 0 --seed 5 "$@"
 }
 
 run free b210-free 30 --cal on

@@ -1373,6 +1373,70 @@ def check_cal():
     check(err < 1e-5 and np.all(got[fr.sctype == 0] == 0),
           "§8.4 a(i) linear in signed index between the centres, held outside: max error %.1e" % err)
     check_cal_unmix(fr, centre, signed)
+    check_probe_rule()
+
+
+def probe_excess_text(heard, E, meas, snr_db, n_used):
+    """§8.5 step 5: over the slots heard, the sum of each one's mean of |E_s[q] - 1|^2 over its
+    measured sub-bands (0 when none), over the sum of the noise of one E_s[q],
+    Q / (n_used 10^(snr_s / 10)), Q = 8; 0 when no slot was heard."""
+    d = v = 0.0
+    for s, h in enumerate(heard):
+        if not h:
+            continue
+        e = [abs(complex(E[s][q]) - 1) ** 2 for q in range(8) if meas[s][q]]
+        d += sum(e) / len(e) if e else 0.0
+        v += 8 / (n_used * 10 ** (snr_db[s] / 10))
+    return d / v if v > 0 else 0.0
+
+
+def probe_again_text(p, probes, bound, excess):
+    """§8.5 step 5: after probe p (0 the first) of at most `probes`, another unless p + 1 =
+    probes or (bound > 0, p >= 1 and the probe's excess <= bound)."""
+    return p + 1 < probes and not (bound > 0 and p >= 1 and excess <= bound)
+
+
+def check_probe_rule():
+    """§8.5 step 5, the probe count: the excess from the text against phy_cal_probe_excess, and
+    the stopping rule against phy_cal_probe_again, on random cases and the edges."""
+    rng = np.random.default_rng(85)
+    fe = os.path.join(TMP, "Ex.c64")
+    worst, cases = 0.0, 0
+    for S, n_used, spread in ((1, 204, 0.01), (3, 204, 0.1), (10, 208, 0.03), (4, 832, 1.0),
+                              (5, 204, 0.0)):
+        for _ in range(3):
+            heard = [int(x) for x in rng.integers(0, 2, S)]
+            heard[0] = 1
+            meas = [[int(x) for x in rng.random(8) < 0.8] for _ in range(S)]
+            meas[-1] = [0] * 8  # a slot with no measured sub-band (heard or not)
+            snr = [float(f32(x)) for x in rng.uniform(0.0, 30.0, S)]
+            E = (1 + spread * (rng.standard_normal((S, 8)) + 1j * rng.standard_normal((S, 8))))
+            E = E.astype(np.complex64)
+            E.tofile(fe)
+            got = float(run(DRIVER, "cal-excess", S, n_used, "".join(map(str, heard)),
+                            "".join("".join(map(str, m)) for m in meas),
+                            ",".join(repr(x) for x in snr), fe))
+            want = probe_excess_text(heard, E, meas, snr, n_used)
+            worst = max(worst, abs(got - want) / want if want else abs(got))
+            cases += 1
+    np.ones((2, 8), dtype=np.complex64).tofile(fe)
+    none = float(run(DRIVER, "cal-excess", 2, 204, "00", "1" * 16, "20,20", fe))
+    check(worst < 1e-5 and none == 0.0,
+          "§8.5 step 5 a probe's excess over its noise, the text's against phy_cal_probe_excess: "
+          "%d cases within %.1e (relative), none heard 0" % (cases, worst))
+    ok, n = True, 0
+    for probes in (0, 1, 2, 4, 16):
+        for bound in (0.0, 3.0, 0.5):
+            for p in (range(max(probes, 1)) if probes <= 4 else (0, 1, 2, probes - 2, probes - 1)):
+                for ex in (0.1, 0.5, 2.0, 3.0, 3.5, 1e3, float("inf")):
+                    got = run(DRIVER, "probe-again", p, probes, bound,
+                              "inf" if ex == float("inf") else repr(ex)).strip()
+                    ok = ok and got == str(int(probe_again_text(p, probes, bound, ex)))
+                    n += 1
+    # the count a run of excesses gives: measured b210-free sim (seed 4, K 4) 920.84 3.76 2.66
+    count = next(p + 1 for p in range(4) if not probe_again_text(p, 4, 3.0, (920.84, 3.76, 2.66, 9)[p]))
+    check(ok and count == 3, "§8.5 step 5 the stopping rule, the text's against "
+          "phy_cal_probe_again: %d cases; excesses 920.84 3.76 2.66 at (4, 3): %d probes" % (n, count))
 
 
 def unmix_text(W, meas, n, n_used, snr_db, E):

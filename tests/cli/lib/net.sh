@@ -2,8 +2,8 @@
 # after `set -u` (not a test itself: tests/CMakeLists.txt registers tests/cli/*.sh only).
 # Gives $out (a temporary folder; at exit every process in pids is killed and $out removed),
 # fail MSG (prints the tail of every $out/*.log, exits 1), wait_for PID SECONDS,
-# start_server A B ARGS..., make_keys K, serve NAME ARGS..., start_peers NAME [STATE] and
-# wait_peers NAME (below).
+# start_server A B ARGS..., make_keys K, serve NAME ARGS..., start_peers NAME [STATE],
+# wait_peers NAME and chan_run3 A B NAME PROFILE ARGS... (below).
 out=$(mktemp -d)
 pids=()
 cleanup() {
@@ -124,4 +124,30 @@ start_peers() {
 wait_peers() {
     local p
     for p in "${ppids[@]}"; do wait_for "$p" 60 || fail "$1: a peer exit $?"; done
+}
+
+# chan_run3 A B NAME PROFILE SERVER-ARGS...: a whole run through the chan, waited for: `airmeta
+# server` (start_server A B; 3 agents, --insecure, the timeouts, --out $out/NAME, SERVER-ARGS),
+# `airmeta chan --impair PROFILE` (20 dB, seed 9) and 3 agents; logs $out/NAME-server.log,
+# $out/NAME-chan.log and $out/NAME-agentK.log.
+chan_run3() {
+    local a=$1 b=$2 name=$3 prof=$4 k cp ap=()
+    shift 4
+    start_server "$a" "$b" --insecure --agents 3 --join-timeout 60 --round-timeout 30 \
+        --burst-timeout 10 --out "$out/$name" "$@"
+    mv "$out/server.log" "$out/$name-server.log"
+    "$AIRMETA" chan --insecure --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 20 \
+        --impair "$prof" --seed 9 --timeout 60 >"$out/$name-chan.log" 2>&1 &
+    cp=$!
+    pids+=($cp)
+    for k in 0 1 2; do
+        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 >"$out/$name-agent$k.log" 2>&1 &
+        ap+=($!)
+        pids+=($!)
+    done
+    wait_for "$spid" 600 || fail "$name: server exit $?"
+    for k in 0 1 2; do
+        wait_for "${ap[$k]}" 60 || fail "$name: agent $k exit $?"
+    done
+    wait_for "$cp" 60 || fail "$name: chan exit $?"
 }

@@ -32,6 +32,10 @@
  *   spec_driver cal-interp M A.c64 OUT.c64               (phy_cal_interp, default allocation)
  *   spec_driver cal-unmix W.f32 MEAS COUNTS N_USED SNR_DB E.c64 OUT.c64    phy_cal_unmix (W: 64
  *       float32, MEAS "MMMMMMMM" 0/1, COUNTS 8 comma-separated counts before the measurement)
+ *   spec_driver cal-excess S N_USED HEARD MEAS SNRS E.c64    prints phy_cal_probe_excess (%.9g):
+ *       HEARD S chars 0/1, MEAS S x 8 chars 0/1, SNRS S comma-separated dB, E S x 8 complex64
+ *   spec_driver probe-again P PROBES BOUND EXCESS    prints phy_cal_probe_again (0/1; EXCESS
+ *       "inf": a probe not found)
  *   spec_driver zmq-tx ARGS TICK X.c64    one burst through radio 'zmq' (ARGS its "key=value,...")
  *   spec_driver zmq-rx ARGS TICK N OUT.c64    N samples from TICK through radio 'zmq'; prints
  *       "ok FIRST_TICK MALFORMED" (the malformed messages it dropped)
@@ -67,6 +71,7 @@
  * Exit 0 on success, 1 with a one-line message otherwise. */
 #include <complex.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,6 +477,43 @@ static int cmd_cal_unmix(char **a)
     free(W);
     free(E);
     return rc;
+}
+
+static int cmd_cal_excess(char **a)
+{
+    const unsigned S = (unsigned)num(a[0]);
+    size_t le = 0;
+    float complex *E = read_all(a[5], &le);
+    unsigned char *heard = calloc(S ? S : 1, 1), *meas = calloc((size_t)(S ? S : 1) * PHY_CAL_Q, 1);
+    float *snr = calloc(S ? S : 1, sizeof *snr);
+    int rc = 0;
+    if (!E || !heard || !meas || !snr || le != (size_t)S * PHY_CAL_Q * sizeof *E ||
+        strlen(a[2]) != S || strlen(a[3]) != (size_t)S * PHY_CAL_Q) {
+        rc = fail("cal-excess: HEARD, MEAS or E not of S slots");
+    } else {
+        const char *c = a[4];
+        for (unsigned s = 0; s < S; s++) {
+            heard[s] = a[2][s] == '1';
+            snr[s] = (float)strtod(c, NULL);
+            c = strchr(c, ',');
+            c = c ? c + 1 : "0";
+        }
+        for (size_t i = 0; i < (size_t)S * PHY_CAL_Q; i++)
+            meas[i] = a[3][i] == '1';
+        printf("%.9g\n", phy_cal_probe_excess(S, (unsigned)num(a[1]), heard, E, meas, snr));
+    }
+    free(E);
+    free(heard);
+    free(meas);
+    free(snr);
+    return rc;
+}
+
+static int cmd_probe_again(char **a)
+{
+    const double ex = strcmp(a[3], "inf") == 0 ? INFINITY : num(a[3]);
+    printf("%d\n", phy_cal_probe_again((unsigned)num(a[0]), (unsigned)num(a[1]), (float)num(a[2]), ex));
+    return 0;
 }
 
 static int cmd_cal_interp(char **a)
@@ -1131,6 +1173,8 @@ int main(int argc, char **argv)
                 {"cal-update", 4, cmd_cal_update},
                 {"cal-interp", 3, cmd_cal_interp},
                 {"cal-unmix", 7, cmd_cal_unmix},
+                {"cal-excess", 6, cmd_cal_excess},
+                {"probe-again", 4, cmd_probe_again},
                 {"zmq-tx", 3, cmd_zmq_tx},
                 {"zmq-rx", 4, cmd_zmq_rx},
                 {"link-db", 4, cmd_link_db},
