@@ -834,6 +834,13 @@ static am_status evaluate(srv *s, uint32_t r, cJSON *line)
     return AM_OK;
 }
 
+/* §9.6 through the chan: a slot is cut into max(P, 2) + 2 parts (4 for P <= 2, --probes P): the
+ * last round's burst in the first, probe p at part p + 1, round r's beacon at the slot's end */
+static unsigned probe_parts(unsigned P)
+{
+    return (P > 2 ? P : 2) + 2;
+}
+
 /* docs/air-interface.md §8.5: before round r, up to --probes (default 2) calibration probes for
  * the joined agents that need them (srv_agent.probe: the run has not heard them yet, or they
  * joined again): each a GO with the probe bit, the beacon, their bursts with an all-zero payload,
@@ -845,13 +852,6 @@ static am_status evaluate(srv *s, uint32_t r, cJSON *line)
  * noise (phy_cal_probe_excess over the probed agents heard; phy_cal_probe_again decides, as in
  * sim --agg iq). Nothing is applied; the round's metrics line says "probe" with the count sent.
  * Once per join: an agent not heard calibrates in its rounds (§8.4). */
-/* §9.6 through the chan: a slot is cut into max(P, 2) + 2 parts (4 for P <= 2, --probes P): the
- * last round's burst in the first, probe p at part p + 1, round r's beacon at the slot's end */
-static unsigned probe_parts(unsigned P)
-{
-    return (P > 2 ? P : 2) + 2;
-}
-
 static am_status probe_round(srv *s, uint32_t r)
 {
     s->probe_n = s->probe_nheard = s->probe_sent = 0;

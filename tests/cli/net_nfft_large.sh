@@ -28,27 +28,7 @@ need python3
 # run M PROFILE: $out/PROFILE-M/metrics.jsonl (the server's, chan's and agents' logs
 # PROFILE-M-*.log)
 run() {
-    local M=$1 prof=$2 k
-    start_server 47 2729 --insecure --agents 3 --rounds 4 --nfft "$M" --join-timeout 60 \
-        --round-timeout 30 --burst-timeout 10 --report-x --g-th 0 --seed 5 --cal on \
-        --out "$out/$prof-$M"
-    mv "$out/server.log" "$out/$prof-$M-server.log"
-    "$AIRMETA" chan --insecure --server "$ep" --bind "tcp://127.0.0.1:*" --agents 3 --snr-db 20 \
-        --impair "$prof" --seed 9 --timeout 60 >"$out/$prof-$M-chan.log" 2>&1 &
-    local cpid=$!
-    pids+=($cpid)
-    local ap=()
-    for k in 0 1 2; do
-        "$AIRMETA" agent --insecure --id $k --server "$ep" --timeout 60 \
-            >"$out/$prof-$M-agent$k.log" 2>&1 &
-        ap+=($!)
-        pids+=($!)
-    done
-    wait_for "$spid" 600 || fail "$prof M $M: server exit $?"
-    for k in 0 1 2; do
-        wait_for "${ap[$k]}" 60 || fail "$prof M $M: agent $k exit $?"
-    done
-    wait_for "$cpid" 60 || fail "$prof M $M: chan exit $?"
+    chan_run3 47 2729 "$2-$1" "$2" --rounds 4 --nfft "$1" --report-x --g-th 0 --seed 5 --cal on
 }
 
 for prof in b210-shared-ref b210-free; do

@@ -20,7 +20,7 @@ need python3
 # sim with the same rule
 run() {
     local name=$1 prof=$2
-    chan_run3 47 2741 "$name" "$prof" --rounds 3 --report-x --g-th 0 --seed 5 --cal on \
+    chan_run3 53 2749 "$name" "$prof" --rounds 3 --report-x --g-th 0 --seed 5 --cal on \
         --probes 4 --probe-excess 3
     # sim: the same rule, K, SNR, g_th, profile (--cal on: ideal radios too)
     "$AIRMETA" sim --agg iq --agents 3 --rounds 1 --snr-db 20 --g-th 0 --impair "$prof" --cal on \
