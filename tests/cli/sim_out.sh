@@ -38,6 +38,7 @@ helped = {l.strip()[2:] for l in open(sys.argv[2]) if l.strip() not in ("--help"
 helped -= {"out", "resume", "continue", "force"}
 helped -= {"cal"}  # --cal auto (the default here) is not written: config.json keeps its bytes
 helped -= {"mapping"}  # --mapping complex (the default) is not written either
+helped -= {"probes", "probe-excess"}  # nor --probes 2 and --probe-excess 0 (the defaults)
 assert helped == set(flags), (helped ^ set(flags))
 # resolved defaults, not placeholders
 assert flags["cp"] == 32 and flags["timing-offset"] == 8 and flags["alpha"] == 0.01, flags
