@@ -1768,6 +1768,81 @@ def check_mask():
           "document's test vector%s" % ("" if got == want else ": " + " ".join(map(str, got))))
 
 
+# ---------------------------------------------------------------- §5.7, §6.2, §11 stated figures
+def check_stated_figures():
+    """§11's profiles as its table gives them, against airmeta's (phy_impair_profile); the figures
+    §5.7, §6.2 step 1 and §11 state that follow from the text alone: the image of an IQ imbalance,
+    the ripple's phase, the spacings of a ppm, the condition numbers of A^H W A."""
+    # §11's table (centres 0, spreads +-; dc and interferer in dBc, -inf: none)
+    inf = float("inf")
+    ideal = dict(fs_hz=1e6, fc_hz=915e6, ppm=0, ppm_spread=0, linewidth_hz=0, jitter_deg=0,
+                 lo_phase=0, tx_gain_db=0, tx_gain_spread_db=0, tx_phase_deg=0,
+                 tx_phase_spread_deg=0, rx_gain_db=0, rx_gain_spread_db=0, rx_phase_deg=0,
+                 rx_phase_spread_deg=0, ripple_db=0, tx_delay=0, tx_delay_spread=0, iq_amp_db=0,
+                 iq_phase_deg=0, dc_dbc=-inf, adc_bits=0, adc_backoff_db=0, intf_dbc=-inf)
+    shared = dict(ideal, jitter_deg=0.26, lo_phase=1, tx_gain_spread_db=1, rx_gain_spread_db=1,
+                  tx_phase_spread_deg=180, rx_phase_spread_deg=180, ripple_db=0.5,
+                  tx_delay_spread=0.05, iq_amp_db=0.2, iq_phase_deg=1.5, dc_dbc=-50, adc_bits=12,
+                  adc_backoff_db=10)
+    free = dict(shared, ppm_spread=2, linewidth_hz=0.017, tx_delay_spread=0.2)
+    for name, want in (("ideal", ideal), ("b210-shared-ref", shared), ("b210-free", free)):
+        got = dict(l.split("=") for l in run(DRIVER, "impair-profile", name).split())
+        bad = ["%s %s (the table: %g)" % (k, got.get(k), v) for k, v in want.items()
+               if k not in got or float(np.float32(float(got[k]))) != float(np.float32(v))]
+        check(not bad and len(got) == len(want),
+              "§11 profile %s: airmeta's values are the table's%s" % (name, ": " + ", ".join(bad)
+                                                                    if bad else ""))
+
+    def image_dbc(amp_db, deg):  # §11: I kept, Q scaled by A and skewed by the phase
+        A, ph = 10 ** (amp_db / 20), math.radians(deg)
+
+        def iq(a):
+            return a.real + 1j * A * (a.imag * math.cos(ph) - a.real * math.sin(ph))
+        mu, nu = (iq(1 + 0j) - 1j * iq(1j)) / 2, (iq(1 + 0j) + 1j * iq(1j)) / 2
+        return 10 * math.log10(abs(nu) ** 2 / abs(mu) ** 2)
+    i11, i57 = image_dbc(0.2, 1.5), image_dbc(1, 5)
+    check(round(i11) == -35 and round(i57, 1) == -22.8,
+          "§11 an RX IQ imbalance of 0.2 dB, 1.5 deg leaves an image at %.2f dBc (the table: -35), "
+          "§5.7's 1 dB, 5 deg at %.2f dBc (-22.8)" % (i11, i57))
+    r = 10 ** (0.5 / 20)
+    e = (r - 1) / (r + 1)
+    g = np.linspace(0, 2 * np.pi, 73)  # the echoes' phases and the frequency, 5 deg apart
+    a, b, w = np.meshgrid(g, g, g, indexing="ij")
+    hs = 1 + e / 2 * (np.exp(1j * (a - w)) + np.exp(1j * (b + w)))
+    mag = 20 * np.log10(np.max(abs(hs)) / np.min(abs(hs)))
+    pp = 2 * math.degrees(np.max(abs(np.angle(hs))))
+    check(abs(mag - 0.5) < 1e-3 and round(pp) == 3,
+          "§11 the ripple's echoes e/2 at lags -1, +1 (e from 0.5 dB): |H| spans %.4f dB, its "
+          "phase %.2f deg peak to peak (the table: 0.5 dB, about 3 deg)" % (mag, pp))
+    sp = 915e6 * 1e-6 / (1e6 / 256)
+    four = [round(4 * fc * 1e-6 / (1e6 / M), 2) for fc, M in ((915e6, 256), (915e6, 512),
+                                                              (915e6, 1024), (2.45e9, 256))]
+    check(round(sp, 3) == 0.234 and four[:3] == [0.94, 1.87, 3.75] and round(four[3], 1) == 2.5,
+          "§11 1 ppm at 915 MHz, 1 MS/s, M = 256 is %.5f spacings (0.234); 4 ppm %s spacings at "
+          "M = 256, 512, 1024 and at 2.45 GHz, M = 256 (0.94, 1.87, 3.75, 2.5)" % (sp, four))
+    # §6.2 step 1: cond(A^H W A) on the lags -2 .. n-3, w with the beacon's 16 training blocks;
+    # as the squared ratio of W^(1/2) A's singular values (accurate where A^H W A's own is not)
+    conds = {}
+    for M in (128, 256, 512, 1024, 2048, 4096):
+        fr = Frame(M, M // 8)
+        w = (abs(fr.X["S0a"]) ** 2 + abs(fr.X["S0b"]) ** 2 + 17 * abs(fr.X["S1"]) ** 2)[fr.used]
+        for n in (50, 66):
+            A = np.exp(-2j * np.pi * np.outer(fr.used, np.arange(-2, n - 2)) / M)
+            sv = np.linalg.svd(np.sqrt(w)[:, None] * A, compute_uv=False)
+            conds[M, n] = (sv[0] / sv[-1]) ** 2
+    big = [M for M in (256, 512, 1024, 2048, 4096)]
+
+    def sig2(x):
+        return float("%.1e" % x)
+    ok = (all(2.5e12 <= sig2(conds[M, 50]) <= 3.9e12 for M in big)
+          and all(6.0e16 <= sig2(conds[M, 66]) <= 1.8e17 for M in big)
+          and sig2(conds[128, 50]) == 1.1e13 and sig2(conds[128, 66]) == 6.7e18)
+    check(ok, "§6.2 step 1 cond(A^H W A), 16 training blocks: 50 lags %s, 66 lags %s at M = 256 .. "
+          "4096 (2.5e12 .. 3.9e12, 6.0e16 .. 1.8e17); at M = 128 %.2g, %.2g (1.1e13, 6.7e18)"
+          % (" ".join("%.2g" % conds[M, 50] for M in big),
+             " ".join("%.2g" % conds[M, 66] for M in big), conds[128, 50], conds[128, 66]))
+
+
 # ---------------------------------------------------------------- §10 IQ samples over ZeroMQ
 _zmq = ctypes.CDLL(ctypes.util.find_library("zmq") or "libzmq.so.5")
 _zmq.zmq_ctx_new.restype = ctypes.c_void_p
@@ -2601,6 +2676,7 @@ check_floor()
 check_replay()
 check_gain_pool()
 check_sigmf()
+check_stated_figures()
 check_sigmf_written()
 check_ci16()
 check_sctype()

@@ -26,6 +26,8 @@
  *   spec_driver clock M FC_FS PPM EXTRA C    prints "fc_fs share r off": ota_agent_clock_rule and
  *       ota_agent_clock_drift for offset C (docs/air-interface.md §4.2 "Sampling clock")
  *   spec_driver sigmf-tick META      prints the airmeta:device_tick phy/sigmf reads (-1: absent)
+ *   spec_driver impair-profile NAME    the radio impairment profile's values (phy_impair_profile,
+ *       docs/air-interface.md §11), one "key=value" (%.9g) per line
  *   spec_driver sigmf-write BASE TICK    a version-2 capture of 16 zeros with that device tick
  *   spec_driver cal-update MU A.c64 E.c64 OUT.c64        (8 values each: phy_cal_update; MU
  *       a comma-separated list of 8: phy_cal_update_bands, one per sub-band)
@@ -82,6 +84,7 @@
 #include "net/net.h"
 #include "phy/beacon.h"
 #include "phy/cal.h"
+#include "phy/impair.h"
 #include "phy/sigmf.h"
 #include "phy/ota_rx.h"
 #include "phy/ota_tx.h"
@@ -358,6 +361,45 @@ static int cmd_decode(char **a)
     else
         printf("\n");
     free(buf);
+    return 0;
+}
+
+/* The impairment profile NAME's values (phy_impair_profile), one "key=value" per line. */
+static int cmd_impair_profile(char **a)
+{
+    phy_impair_cfg c;
+    phy_impair_cfg_default(&c);
+    if (phy_impair_profile(a[0], &c) != AM_OK)
+        return fail(am_last_error());
+    const struct {
+        const char *k;
+        double v;
+    } f[] = {{"fs_hz", c.fs_hz},
+             {"fc_hz", c.fc_hz},
+             {"ppm", c.ppm},
+             {"ppm_spread", c.ppm_spread},
+             {"linewidth_hz", c.linewidth_hz},
+             {"jitter_deg", c.jitter_deg},
+             {"lo_phase", c.lo_phase},
+             {"tx_gain_db", c.tx_gain_db},
+             {"tx_gain_spread_db", c.tx_gain_spread_db},
+             {"tx_phase_deg", c.tx_phase_deg},
+             {"tx_phase_spread_deg", c.tx_phase_spread_deg},
+             {"rx_gain_db", c.rx_gain_db},
+             {"rx_gain_spread_db", c.rx_gain_spread_db},
+             {"rx_phase_deg", c.rx_phase_deg},
+             {"rx_phase_spread_deg", c.rx_phase_spread_deg},
+             {"ripple_db", c.ripple_db},
+             {"tx_delay", c.tx_delay},
+             {"tx_delay_spread", c.tx_delay_spread},
+             {"iq_amp_db", c.iq_amp_db},
+             {"iq_phase_deg", c.iq_phase_deg},
+             {"dc_dbc", c.dc_dbc},
+             {"adc_bits", c.adc_bits},
+             {"adc_backoff_db", c.adc_backoff_db},
+             {"intf_dbc", c.intf_dbc}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        printf("%s=%.9g\n", f[i].k, f[i].v);
     return 0;
 }
 
@@ -1180,6 +1222,7 @@ int main(int argc, char **argv)
                 {"link-db", 4, cmd_link_db},
                 {"clock", 5, cmd_clock},
                 {"sigmf-tick", 1, cmd_sigmf_tick},
+                {"impair-profile", 1, cmd_impair_profile},
                 {"sigmf-write", 2, cmd_sigmf_write},
                 {"beacon", 4, cmd_beacon},
                 {"agent-air", 8, cmd_agent_air},
@@ -1210,5 +1253,6 @@ int main(int argc, char **argv)
         "usage: spec_driver tx|go-encode|cal-encode|cal-encode-q|cal-mu|decode|cal-update|"
         "cal-interp|zmq-tx|zmq-rx|"
         "link-db|clock|sigmf-tick|sigmf-write|beacon|agent-air|encode|fields|ticks|time-ticks|"
-        "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift ...");
+        "peak-power|eta-cap|plausible|dac-fit|sigmf-read|rx-at|agent-beacon|tx-drift|"
+        "impair-profile ...");
 }
