@@ -252,7 +252,8 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
         if (ctrl_u32_at(p->ids, i) >= K)
             return AM_FAIL(AM_EFORMAT, "PLAN %u: agent %u of %u", round, ctrl_u32_at(p->ids, i), K);
     const double deadline = monotime_s() + p->deadline;
-    am_status st = net_chan_draw_round(s->nc, round); /* from (seed, round): restarts repeat it */
+    /* from (seed, round), a probe's from (seed, round, its index): restarts repeat them */
+    am_status st = net_chan_draw_round(s->nc, round, p->probe);
     if (st != AM_OK)
         return st;
     if (p->rho != s->rho_now) {
@@ -342,7 +343,11 @@ static am_status do_round(chan_state *s, uint32_t round, const ctrl_plan *p)
         return st;
     s->rounds++;
     if (!s->o.quiet) {
-        printf("chan: round %u: %u of %u planned agents summed", round, n, p->n);
+        if (p->probe) /* §8.5's probe p before round `round` (PLAN's probe, §9.4) */
+            printf("chan: round %u, probe %u: %u of %u planned agents summed", round, p->probe, n,
+                   p->n);
+        else
+            printf("chan: round %u: %u of %u planned agents summed", round, n, p->n);
         if (late || rejected)
             printf(" (%u stale, %u malformed bursts dropped)", late, rejected);
         printf("\n");

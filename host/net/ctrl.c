@@ -180,8 +180,8 @@ static size_t payload_len(const ctrl_msg *m)
         return STATUS_FIXED + 4 * (size_t)m->u.status.n_x;
     case CTRL_GO: /* §9.4: the pilot level, then beacon_reps, follow only when announced */
         return GO_LEN + (m->u.go.beacon_reps ? 8 : m->u.go.pilot_level != 0.0f ? 4 : 0);
-    case CTRL_PLAN:
-        return PLAN_FIXED + 4 * (size_t)m->u.plan.n;
+    case CTRL_PLAN: /* §9.4: probe follows the ids only when > 0 */
+        return PLAN_FIXED + 4 * (size_t)m->u.plan.n + (m->u.plan.probe ? 4 : 0);
     case CTRL_REPORT:
         return REPORT_FIXED + 4 * (size_t)m->u.report.n;
     case CTRL_COMMIT:
@@ -480,7 +480,8 @@ static int validate(const ctrl_msg *m, why_buf *w)
         if (!isfinite(p->deadline) || p->deadline <= 0 || p->deadline > 3600)
             return bad(w, "PLAN.deadline = %g s (0 < deadline <= 3600)", p->deadline);
         return range_ok(p->n, 1, CTRL_MAX_AGENTS, w, "PLAN.n") &&
-               ids_ok(p->ids, p->n, w, "PLAN.ids");
+               ids_ok(p->ids, p->n, w, "PLAN.ids") &&
+               range_ok(p->probe, 0, CTRL_MAX_PROBES, w, "PLAN.probe");
     }
     case CTRL_REPORT: {
         const ctrl_report *r = &m->u.report;
@@ -697,6 +698,8 @@ am_status ctrl_encode(const ctrl_msg *m, void *buf, size_t cap, size_t *len)
         w_f64(&c, o->deadline);
         w_u32(&c, o->n);
         w_bytes(&c, o->ids, 4 * (size_t)o->n);
+        if (o->probe)
+            w_u32(&c, o->probe);
         break;
     }
     case CTRL_REPORT: {
@@ -967,6 +970,8 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         o->n = r_u32(&c);
         if (o->n > CTRL_MAX_AGENTS)
             return reject(why, CTRL_REJ_PAYLOAD, "PLAN: %u ids (max %u)", o->n, CTRL_MAX_AGENTS);
+        /* §9.4: with the probe after the ids (a placeholder until it is read below) */
+        o->probe = n == PLAN_FIXED + 4 * (size_t)o->n + 4 ? UINT32_MAX : 0;
         break;
     }
     case CTRL_REPORT: {
@@ -1025,6 +1030,11 @@ ctrl_decode(const void *buf, size_t len, size_t max_payload, ctrl_msg *m, ctrl_r
         break;
     case CTRL_PLAN:
         m->u.plan.ids = r_view(&c, 4 * (size_t)m->u.plan.n);
+        if (m->u.plan.probe) { /* written only when > 0 */
+            m->u.plan.probe = r_u32(&c);
+            if (m->u.plan.probe == 0)
+                return reject(why, CTRL_REJ_PAYLOAD, "PLAN.probe = 0 written (absent = 0)");
+        }
         break;
     case CTRL_REPORT:
         m->u.report.ids = r_view(&c, 4 * (size_t)m->u.report.n);

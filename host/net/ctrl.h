@@ -63,6 +63,8 @@
  *            only after pilot_level (1 when not announced); absent = 0]
  *   PLAN     0 f32 eta | 4 f32 rho | 8 u32 nfft | 12 u32 cp | 16 u64 burst_len |
  *            24 i64 beacon_tick | 32 i64 tx_tick | 40 f64 deadline | 48 u32 n | 52 u32 ids[n]
+ *            [| 52 + 4 n u32 probe, 1..CTRL_MAX_PROBES: §8.5's probe probe - 1; absent = 0, the
+ *            round's own transmission]
  *   REPORT   0 i64 chunk_tick | 8 u64 chunk_len | 16 u32 late | 20 u32 rejected | 24 u32 n |
  *            28 u32 ids[n]
  *   COMMIT   0 u32 decoded | 4 u32 n | 8 u32 ids[n]
@@ -192,6 +194,7 @@ typedef struct ctrl_status {
     const void *x; /* n_x f32 */
 } ctrl_status;
 
+#define CTRL_MAX_PROBES 16u /* phy/cal.h PHY_CAL_PROBES_MAX: PLAN.probe 1..16 */
 #define CTRL_MAX_BEACON_REPS 16u /* phy/beacon.h PHY_BEACON_MAX_REPS */
 
 typedef struct ctrl_go {
@@ -215,6 +218,8 @@ typedef struct ctrl_plan {
     double deadline; /* seconds the chan waits for the bursts */
     uint32_t n;
     const void *ids; /* n u32 */
+    uint32_t probe;  /* 0: the round's transmission; p + 1: §8.5's probe p before it (written
+                        after ids only when > 0; 1..CTRL_MAX_PROBES) */
 } ctrl_plan;
 
 typedef struct ctrl_report {

@@ -626,12 +626,15 @@ am_status net_chan_draw(net_chan *q)
     return phy_chan_draw(q->ch);
 }
 
-am_status net_chan_draw_round(net_chan *q, uint32_t round)
+am_status net_chan_draw_round(net_chan *q, uint32_t round, uint32_t probe)
 {
     if (!q)
         return AM_FAIL(AM_EINVAL, "net_chan_draw_round: NULL");
-    am_rng rs; /* as host/round/agg_iq.c: round r's channel and noise from (seed, r) only */
-    am_rng_seed2(&rs, q->cfg.seed, 0x1a90000000000000ULL | round);
+    am_rng rs; /* as host/round/agg_iq.c: round r's channel and noise from (seed, r) only, a
+                  probe's from (seed, r, p) */
+    am_rng_seed2(&rs, q->cfg.seed,
+                 probe ? 0x1a91000000000000ULL | (uint64_t)(probe - 1) << 32 | round
+                       : 0x1a90000000000000ULL | round);
     phy_chan_reseed(q->ch, am_rng_u64(&rs));
     return phy_chan_draw(q->ch);
 }

@@ -282,8 +282,10 @@ am_status net_chan_set_rho(net_chan *q, float rho);
 am_status net_chan_draw(net_chan *q);
 /* Round `round`'s realisation: every random stream restarted from (seed, round) first, so that
  * round r's channels and noise depend on the seed and r only (a restarted chan, or a resumed
- * server repeating rounds, gets the uninterrupted run's; as sim --agg iq). */
-am_status net_chan_draw_round(net_chan *q, uint32_t round);
+ * server repeating rounds, gets the uninterrupted run's; as sim --agg iq). probe = p + 1 (PLAN's
+ * probe, §8.5's probe p before round `round`) draws from (seed, round, p) instead: each probe
+ * has a channel realisation and noise of its own, as sim's probes (0: the round's own). */
+am_status net_chan_draw_round(net_chan *q, uint32_t round, uint32_t probe);
 /* Samples of noise before (lead) every link's output. */
 size_t net_chan_lead(const net_chan *q);
 /* Output capacity needed for an input of n samples. */

@@ -707,9 +707,10 @@ air_round(srv *s, uint32_t r, unsigned n, float eta, int probe, int *decoded, co
 
 /* Through the chan: PLAN to the chan, GO to the round's n agents (s->ids), the beacon at B, the
  * chan's REPORT and summed stream, decoded (*decoded: the burst was found and the chan summed at
- * least one burst; *why otherwise). */
+ * least one burst; *why otherwise). probe: 0 the round's transmission, p + 1 §8.5's probe p (the
+ * PLAN says which, so that the chan draws each probe's channel and noise anew, §9.6). */
 static am_status chan_round(
-    srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T, int probe, int *decoded,
+    srv *s, uint32_t r, unsigned n, float eta, int64_t B, int64_t T, unsigned probe, int *decoded,
     const char **why)
 {
     ctrl_msg m;
@@ -725,14 +726,15 @@ static am_status chan_round(
                            .tx_tick = T,
                            .deadline = s->o.burst_timeout,
                            .n = n,
-                           .ids = s->ids};
+                           .ids = s->ids,
+                           .probe = probe};
     am_status st = ctrl_send(s->c, &s->chan_peer, &m);
     if (st != AM_OK) {
         *why = "the chan is unreachable";
         s->chan_joined = 0; /* dropped; it comes back with its next HELLO */
         s->peer_drops++;
     } else {
-        send_go(s, r, n, eta, B, T, probe);
+        send_go(s, r, n, eta, B, T, probe != 0);
         radio_time at = radio_time_from_ticks(B, s->rate);
         st = radio_tx_burst(s->rad, s->beacon, s->bl, &at);
         if (st != AM_OK) {
@@ -885,7 +887,7 @@ static am_status probe_round(srv *s, uint32_t r)
         } else { /* §9.6: probe p at (p + 1) slot / (max(P, 2) + 2) after round r - 1's beacon
                     (a quarter slot apart for P <= 2) */
             const int64_t B = (int64_t)r * s->slot + (int64_t)(p + 1) * s->slot / probe_parts(P);
-            st = chan_round(s, r, n, 1.0f, B, B + s->gap, 1, &decoded, &why);
+            st = chan_round(s, r, n, 1.0f, B, B + s->gap, p + 1, &decoded, &why);
         }
         for (unsigned i = 0; i < n; i++)
             s->ag[s->ids[i]].reported = 0;

@@ -303,9 +303,21 @@ AM_TEST(roundtrip, unit)
     AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode PLAN: %s", am_last_error());
     AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
     AM_CHECK(d.u.plan.burst_len == 2304 && d.u.plan.deadline == 2.5 && d.u.plan.n == 3 &&
-                 ctrl_u32_at(d.u.plan.ids, 2) == 5,
+                 ctrl_u32_at(d.u.plan.ids, 2) == 5 && d.u.plan.probe == 0,
              "PLAN fields");
     free(b);
+    /* §9.4: a probe's PLAN, its index after the ids (4 bytes more); 0 written and 17 refused */
+    size_t len0 = len;
+    m.u.plan.probe = 16;
+    AM_REQUIRE((b = encode_new(&m, &len)) != NULL, "encode PLAN probe: %s", am_last_error());
+    AM_CHECK(len == len0 + 4, "PLAN of a probe: %zu bytes, %zu without", len, len0);
+    AM_REQUIRE_OK(ctrl_decode(b, len, maxp, &d, NULL));
+    AM_CHECK(d.u.plan.probe == 16 && d.u.plan.n == 3 && ctrl_u32_at(d.u.plan.ids, 2) == 5,
+             "PLAN probe %u", d.u.plan.probe);
+    free(b);
+    m.u.plan.probe = 17;
+    AM_CHECK(encode_new(&m, &len) == NULL, "PLAN probe 17 encoded");
+    m.u.plan.probe = 0;
     memset(&m, 0, sizeof m);
     m.type = CTRL_REPORT;
     m.u.report = (ctrl_report){

@@ -885,9 +885,11 @@ def status_payload(loss, peak, power, x):
     return struct.pack("<fffI", loss, peak, power, len(x)) + struct.pack("<%df" % len(x), *x)
 
 
-def plan_payload(eta, rho, nfft, cp, burst_len, beacon, tx, deadline, ids):
+def plan_payload(eta, rho, nfft, cp, burst_len, beacon, tx, deadline, ids, probe=None):
+    """§9.4 PLAN; probe (1..16) after the ids when given (absent: the round's own)"""
     return (struct.pack("<ffIIQqqdI", eta, rho, nfft, cp, burst_len, beacon, tx, deadline, len(ids))
-            + struct.pack("<%dI" % len(ids), *ids))
+            + struct.pack("<%dI" % len(ids), *ids)
+            + (b"" if probe is None else struct.pack("<I", probe)))
 
 
 def report_payload(chunk_tick, chunk_len, late, rejected, ids):
@@ -957,6 +959,12 @@ def check_messages():
                                     beacon_tick=10 * 2 ** 20, tx_tick=10 * 2 ** 20 + 2016,
                                     deadline=2.5, ids=[1, 2, 7]),
          plan_payload(1.5, 0.5, 256, 32, 4320, 10 * 2 ** 20, 10 * 2 ** 20 + 2016, 2.5, [1, 2, 7])),
+        ("PLAN of a probe", 6, 9, SERVER, dict(eta=f32(1.0), rho=f32(0.5), nfft=256, cp=32,
+                                               burst_len=4320, beacon_tick=9 * 2 ** 20 + 2 ** 18,
+                                               tx_tick=9 * 2 ** 20 + 2 ** 18 + 2016, deadline=2.5,
+                                               ids=[0, 2], probe=2),
+         plan_payload(1.0, 0.5, 256, 32, 4320, 9 * 2 ** 20 + 2 ** 18, 9 * 2 ** 20 + 2 ** 18 + 2016,
+                      2.5, [0, 2], probe=2)),
         ("REPORT", 7, 9, CHAN, dict(chunk_tick=10 * 2 ** 20 + 2000, chunk_len=5000, late=1,
                                     rejected=2, ids=[1, 7]),
          report_payload(10 * 2 ** 20 + 2000, 5000, 1, 2, [1, 7])),
@@ -968,8 +976,8 @@ def check_messages():
     names = {1: "HELLO", 2: "WELCOME", 3: "MODEL", 4: "STATUS", 6: "PLAN", 7: "REPORT",
              8: "COMMIT", 9: "LEAVE", 10: "BYE"}
     sizes = {"HELLO agent": 152, "HELLO chan": 152 + 128 * 6 + 16, "WELCOME": 584,
-             "MODEL": 24 + 4 * 3 + 4 * 5, "PLAN": 52 + 4 * 3, "REPORT": 28 + 8, "COMMIT": 8 + 8,
-             "STATUS with x": 16 + 4 * 5, "LEAVE": 0, "BYE": 0}
+             "MODEL": 24 + 4 * 3 + 4 * 5, "PLAN": 52 + 4 * 3, "PLAN of a probe": 52 + 4 * 2 + 4,
+             "REPORT": 28 + 8, "COMMIT": 8 + 8, "STATUS with x": 16 + 4 * 5, "LEAVE": 0, "BYE": 0}
     for what, typ, rnd, snd, fl, pl in cases:
         want = header(typ, rnd, snd, pl)
         run(DRIVER, "encode", f, names[typ], rnd, snd, *kvs(fl))
@@ -1029,6 +1037,8 @@ def check_messages():
         ("STATUS loss, peak and power 0", status_payload(0, 0, 0, []), 4, 3),
         ("PLAN nfft 4096, cp 2048, tx_tick 2^62", plan_payload(1, 1, 4096, 2048, 9, 0, 2 ** 62,
                                                                1.0, [1]), 6, SERVER),
+        ("PLAN probe 1", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1], probe=1), 6, SERVER),
+        ("PLAN probe 16", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1], probe=16), 6, SERVER),
         ("REPORT chunk_tick -2^62", report_payload(-2 ** 62, 9, 0, 0, [1]), 7, CHAN),
         ("REPORT chunk_tick 2^62", report_payload(2 ** 62, 9, 0, 0, [1]), 7, CHAN),
         ("CAL snr_db -300", cal_payload(1, 1.0, -300.0, [1 + 0j] * 8), 11, SERVER),
@@ -1047,6 +1057,11 @@ def check_messages():
         ("PLAN eta 0", plan_payload(0, 1, 256, 32, 9, 5, 9, 1.0, [1]), 6, SERVER),
         ("PLAN rho -1", plan_payload(1, -1, 256, 32, 9, 5, 9, 1.0, [1]), 6, SERVER),
         ("PLAN a byte short", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1])[:-1], 6, SERVER),
+        ("PLAN probe 0 written", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1], probe=0), 6,
+         SERVER),
+        ("PLAN probe 17", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1], probe=17), 6, SERVER),
+        ("PLAN probe, a byte short", plan_payload(1, 1, 256, 32, 9, 5, 9, 1.0, [1], probe=1)[:-1],
+         6, SERVER),
         ("REPORT chunk_len 2^28 + 1", report_payload(5, 2 ** 28 + 1, 0, 0, [1]), 7, CHAN),
         ("REPORT ids decreasing", report_payload(5, 9, 0, 0, [2, 1]), 7, CHAN),
         ("REPORT n 4097", report_payload(5, 9, 0, 0, list(range(4097))), 7, CHAN),

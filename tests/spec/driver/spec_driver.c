@@ -871,6 +871,7 @@ static int cmd_encode(int argc, char **a)
         m.u.plan.deadline = kvnum(k, nk, "deadline");
         m.u.plan.ids = l1 = kvlist(k, nk, "ids", 0, &c1);
         m.u.plan.n = c1;
+        m.u.plan.probe = (uint32_t)kvu64(k, nk, "probe");
         break;
     case CTRL_REPORT:
         m.u.report.chunk_tick = kvi64(k, nk, "chunk_tick");
@@ -965,6 +966,7 @@ static int cmd_fields(char **a)
                (unsigned long long)m.u.plan.burst_len, (long long)m.u.plan.beacon_tick,
                (long long)m.u.plan.tx_tick, m.u.plan.deadline, m.u.plan.n);
         print_u32s("ids", m.u.plan.ids, m.u.plan.n);
+        printf(" probe=%u", m.u.plan.probe);
         break;
     case CTRL_REPORT:
         printf(" chunk_tick=%lld chunk_len=%llu late=%u rejected=%u n=%u",
