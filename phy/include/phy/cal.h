@@ -68,8 +68,9 @@ float phy_cal_mu_step(uint32_t *n, int heard, int probe, float mu0);
 float phy_cal_mu_steps(uint32_t *n, int heard, const unsigned char *meas, int probe, float mu0,
                        float *mu);
 
-/* §8.5 step 5 (docs/impairments.md "How many probes"): what a probe measured over its noise. Over the S slots heard (heard[s]):
- * the mean over their measured sub-bands (meas, S x PHY_CAL_Q; NULL: every one) of |E_s[q] - 1|^2,
+/* §8.5 step 5 (docs/impairments.md "How many probes"): what a probe measured over its noise.
+ * Over the S slots heard (heard[s]): the mean over their measured sub-bands (meas,
+ * S x PHY_CAL_Q; NULL: every one) of |E_s[q] - 1|^2,
  * over the mean of Q / (n_used 10^(snr_db[s] / 10)), the noise of one E_s[q] (e_s's N0 / (P rho)
  * per bin, §8.2, averaged over the n_used / (Q P) bins a slot owns in a sub-band; N0 / rho =
  * 10^(-snr/10) at |e_s| = 1). After a full step that left the agents at one measurement's noise
@@ -81,10 +82,11 @@ double phy_cal_probe_excess(unsigned S,
                             const unsigned char *meas,
                             const float *snr_db);
 
-/* §8.5 step 5, the probe count of one join, as `airmeta server` and `sim --agg iq` send them: after
- * probe p (0 = the first) of at most `probes`, whether probe p + 1 goes out. excess_max 0: every one
- * of `probes` (a fixed count); > 0: from the second probe on (p >= 1), no more after a probe whose
- * excess (phy_cal_probe_excess; +inf when the probe's burst was not found) is <= excess_max. */
+/* §8.5 step 5, the probe count of one join, as `airmeta server` and `sim --agg iq` send them:
+ * after probe p (0 = the first) of at most `probes`, whether probe p + 1 goes out. excess_max 0:
+ * every one of `probes` (a fixed count); > 0: from the second probe on (p >= 1), no more after a
+ * probe whose excess (phy_cal_probe_excess; +inf when the probe's burst was not found) is
+ * <= excess_max. */
 int phy_cal_probe_again(unsigned p, unsigned probes, float excess_max, double excess);
 
 /* §8.4 per-bin correction a(i) (M values, 0 on null bins): A[q] interpolated linearly in signed
