@@ -302,27 +302,27 @@ am_status phy_ota_tx_set_drift(phy_ota_tx *q, double r)
  * its first entry and a step in double from one entry to the next (at most 127 steps: a relative
  * error ~1e-14, far below a float's rounding), so that a bin costs one product, not a cexp (which
  * made a TX with drift 13-18x slower than without). Returns Fd. */
+/* e^{j (a0 + k step)} for k < n into (re, im): cos/sin at k = 0, then a product in double per
+ * entry (written out: no C99 Annex G NaN/Inf path) */
+static void turn_table(double *re, double *im, unsigned n, double a0, double step)
+{
+    const double sr = cos(step), si = sin(step);
+    re[0] = cos(a0);
+    im[0] = sin(a0);
+    for (unsigned k = 1; k < n; k++) {
+        re[k] = re[k - 1] * sr - im[k - 1] * si;
+        im[k] = re[k - 1] * si + im[k - 1] * sr;
+    }
+}
+
 static const float complex *drift_block(const phy_ota_tx *q, const float complex *F, size_t b)
 {
     enum { LO = 32 };
     const unsigned M = q->M, nh = (M + LO - 1) / LO;
     const double w = -2.0 * M_PI * (q->drift * (double)(b - 1) * (double)q->B) / (double)M;
     double Cr[LO], Ci[LO], Ar[PHY_NFFT_MAX / LO], Ai[PHY_NFFT_MAX / LO];
-    double sr = cos(w), si = sin(w);
-    Cr[0] = 1.0;
-    Ci[0] = 0.0;
-    for (unsigned l = 1; l < LO; l++) { /* written out: no C99 Annex G NaN/Inf path */
-        Cr[l] = Cr[l - 1] * sr - Ci[l - 1] * si;
-        Ci[l] = Cr[l - 1] * si + Ci[l - 1] * sr;
-    }
-    sr = cos(w * LO);
-    si = sin(w * LO);
-    Ar[0] = cos(w * -(double)(M / 2));
-    Ai[0] = sin(w * -(double)(M / 2));
-    for (unsigned h = 1; h < nh; h++) {
-        Ar[h] = Ar[h - 1] * sr - Ai[h - 1] * si;
-        Ai[h] = Ar[h - 1] * si + Ai[h - 1] * sr;
-    }
+    turn_table(Cr, Ci, LO, 0.0, w);
+    turn_table(Ar, Ai, nh, w * -(double)(M / 2), w * LO);
     /* u in runs that stay in one A[h] and on one side of M/2: bins i = u + M/2 (u < M/2), then
      * u - M/2, contiguous in a run (M is even, any size) */
     const float *f = (const float *)F;
