@@ -170,6 +170,11 @@ am_status flags_probes_check(const flags_probes *o)
     return AM_OK;
 }
 
+int flags_probes_set(const flags_probes *o)
+{
+    return o->probes != PHY_CAL_PROBES || o->excess != 0.0f;
+}
+
 int flags_probes_is(const char *name)
 {
     return !strcmp(name, "--probes") || !strcmp(name, "--probe-excess");

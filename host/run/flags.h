@@ -77,6 +77,8 @@ size_t flags_probes_table(flags_probes *o, cli_opt *t);
 /* AM_EINVAL in one line for --probe-excess > 0 with --probes < 2 (cli_parse checks the ranges:
  * --probes 0..PHY_CAL_PROBES_MAX, --probe-excess a finite 0..1000) */
 am_status flags_probes_check(const flags_probes *o);
+/* 1 when either flag differs from its default (a run that asks for probes) */
+int flags_probes_set(const flags_probes *o);
 /* op is --probes or --probe-excess at its default */
 int flags_probes_at_default(const cli_opt *op);
 /* name is --probes or --probe-excess */

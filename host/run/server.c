@@ -1622,7 +1622,7 @@ static am_status check_opts(server_opts *o, fl_task_kind *kind)
     if (st != AM_OK)
         return st;
     /* the probes are calibration's (§8.5): --cal auto is on with --radio uhd only (make_receiver) */
-    if ((o->probes.probes != PHY_CAL_PROBES || o->probes.excess != 0.0f) &&
+    if (flags_probes_set(&o->probes) &&
         !(!strcmp(o->cal, "on") || (!strcmp(o->cal, "auto") && strcmp(o->radio.name, "zmq") != 0)))
         return AM_FAIL(AM_EINVAL, "--probes %u / --probe-excess %g need calibration (--cal on, or "
                                   "--radio uhd): without it nothing is probed",
@@ -1752,7 +1752,8 @@ static am_status make_receiver(srv *s)
     const int64_t blk = (int64_t)(s->M + s->cp);
     s->gap = (int64_t)s->bl + 4 * blk; /* beacon, then the burst 4 blocks after it */
     s->slot = (int64_t)1 << 20;        /* ~1 s at 1 MS/s; rounds never overlap in ticks */
-    while (s->slot < (int64_t)probe_parts(o->probes.probes) * ((int64_t)s->blen + s->gap + 16 * blk))
+    const int64_t part = (int64_t)s->blen + s->gap + 16 * blk; /* a burst and its beacon */
+    while (s->slot < (int64_t)probe_parts(o->probes.probes) * part)
         s->slot *= 2; /* §9.6: max(P, 2) probes and the round fit (4 parts for P <= 2) */
     s->chunk_cap = s->blen + 16 * (size_t)blk + 4096;
     phy_ota_rx_cfg rc;

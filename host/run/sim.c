@@ -232,7 +232,7 @@ static am_status iq_only(const sim_opts *o)
         return AM_FAIL(AM_EINVAL, "--radio-args needs --radio (loop|file)");
     /* the probes are calibration's (§8.5): a run that says it probed must calibrate (--cal auto:
      * on with a non-ideal --impair, agg_iq_cfg.cal) */
-    const int probes_set = o->probes.probes != PHY_CAL_PROBES || o->probes.excess != 0.0f;
+    const int probes_set = flags_probes_set(&o->probes);
     am_status st = flags_probes_check(&o->probes);
     if (st != AM_OK)
         return st;

@@ -108,10 +108,7 @@ am_status sweep_local_probe(const sweep_plan *p, const sweep_local_cfg *cfg, int
 {
     *code = 0;
     for (unsigned a = 0; a < p->naggs; a++) {
-        size_t j = 0; /* the first job of the aggregation's first configuration */
-        while (p->points[p->jobs[j].point].agg != p->aggs[a])
-            j++;
-        am_status s = probe_one(p, j - j % p->nseeds, cfg, code);
+        am_status s = probe_one(p, sweep_plan_first_job(p, a), cfg, code);
         if (s != AM_OK)
             return s;
     }

@@ -440,14 +440,20 @@ am_status sweep_plan_argv(const sweep_plan *p,
     return s;
 }
 
+size_t sweep_plan_first_job(const sweep_plan *p, unsigned a)
+{
+    size_t j = 0;
+    while (p->points[p->jobs[j].point].agg != p->aggs[a])
+        j++;
+    return j;
+}
+
 am_status sweep_plan_check_sim(const sweep_plan *p)
 {
     for (unsigned a = 0; a < p->naggs; a++) { /* the flags sim takes depend on --agg */
-        size_t j = 0;
-        while (p->points[p->jobs[j].point].agg != p->aggs[a])
-            j++;
         sweep_argv v;
-        am_status s = sweep_plan_argv(p, j, "airmeta", NULL, SWEEP_ARGV_PROBE, &v);
+        am_status s =
+            sweep_plan_argv(p, sweep_plan_first_job(p, a), "airmeta", NULL, SWEEP_ARGV_PROBE, &v);
         if (s != AM_OK)
             return s;
         sim_config c;

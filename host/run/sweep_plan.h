@@ -94,6 +94,10 @@ am_status sweep_plan_argv(const sweep_plan *p,
                           sweep_argv *out);
 void sweep_argv_free(sweep_argv *a);
 
+/* The first job of aggregation a (p->aggs[a], a < p->naggs): the first seed of its first
+ * configuration (jobs are point-major, p->nseeds per point). */
+size_t sweep_plan_first_job(const sweep_plan *p, unsigned a);
+
 /* sim's own check of the flags after `--` (sim_config_parse, in this process: nothing runs), on
  * the first job of each aggregation as the probe run does: AM_EINVAL naming the flag ("sim's
  * flags after `--`: --alpha: -1 is outside ..."). sweep --collect checks a sweep.json's flags so. */

@@ -554,7 +554,8 @@ static int cmd_cal_excess(char **a)
 static int cmd_probe_again(char **a)
 {
     const double ex = strcmp(a[3], "inf") == 0 ? INFINITY : num(a[3]);
-    printf("%d\n", phy_cal_probe_again((unsigned)num(a[0]), (unsigned)num(a[1]), (float)num(a[2]), ex));
+    printf("%d\n",
+           phy_cal_probe_again((unsigned)num(a[0]), (unsigned)num(a[1]), (float)num(a[2]), ex));
     return 0;
 }
 
